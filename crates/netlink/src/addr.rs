@@ -1,0 +1,81 @@
+//! Interface addresses.
+
+use std::net::IpAddr;
+
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+
+use crate::{Handle, Result};
+
+/// One address on one link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addr {
+    pub index: u32,
+    pub addr: IpAddr,
+    pub prefix_len: u8,
+}
+
+impl Handle {
+    /// Add `addr/prefix_len` to link `index` (replacing an identical one, so a
+    /// retried setup converges instead of failing with EEXIST).
+    pub fn add_addr(&mut self, index: u32, addr: IpAddr, prefix_len: u8) -> Result<()> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = match addr {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        msg.header.prefix_len = prefix_len;
+        msg.header.index = index;
+        msg.header.scope = AddressScope::Universe;
+        msg.attributes.push(AddressAttribute::Local(addr));
+        msg.attributes.push(AddressAttribute::Address(addr));
+        self.exec(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_REPLACE,
+            &format!("adding address {addr}/{prefix_len} to link {index}"),
+        )
+    }
+
+    /// Add an address that must not exist yet.
+    pub fn add_addr_exclusive(&mut self, index: u32, addr: IpAddr, prefix_len: u8) -> Result<()> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = match addr {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        msg.header.prefix_len = prefix_len;
+        msg.header.index = index;
+        msg.attributes.push(AddressAttribute::Local(addr));
+        msg.attributes.push(AddressAttribute::Address(addr));
+        self.exec(
+            RouteNetlinkMessage::NewAddress(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+            &format!("adding address {addr}/{prefix_len} to link {index}"),
+        )
+    }
+
+    /// Every address in this namespace.
+    pub fn addrs(&mut self) -> Result<Vec<Addr>> {
+        let replies = self.dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()), "listing addresses")?;
+        Ok(replies
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewAddress(a) => {
+                    let addr = a.attributes.iter().find_map(|attr| match attr {
+                        AddressAttribute::Local(ip) => Some(*ip),
+                        _ => None,
+                    });
+                    let addr = addr.or_else(|| {
+                        a.attributes.iter().find_map(|attr| match attr {
+                            AddressAttribute::Address(ip) => Some(*ip),
+                            _ => None,
+                        })
+                    })?;
+                    Some(Addr { index: a.header.index, addr, prefix_len: a.header.prefix_len })
+                }
+                _ => None,
+            })
+            .collect())
+    }
+}
