@@ -1,0 +1,133 @@
+//! `labyrinth lab …`
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+use crate::config::{Datapath, LabConfig, Routing};
+
+/// The lab's default name, unless LABYRINTH_LAB says otherwise.
+pub const DEFAULT_LAB: &str = "labyrinth";
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub cmd: LabCmd,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArg {
+    /// Which lab.
+    #[arg(long, env = "LABYRINTH_LAB", default_value = DEFAULT_LAB)]
+    pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCmd {
+    /// Build the VPC and its nodes.
+    Up(UpArgs),
+    /// Remove a lab (also one left by a crash).
+    Down(NameArg),
+    /// Show one lab's nodes.
+    Status {
+        #[command(flatten)]
+        name: NameArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the labs on this machine.
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// A shell, or one command, inside a node.
+    Ssh {
+        #[command(flatten)]
+        name: NameArg,
+        /// node-0, node-1, …
+        node: String,
+        /// The command (after `--`); an interactive shell without one.
+        #[arg(last = true)]
+        cmd: Vec<String>,
+    },
+    /// Time `up` and `down` and print JSON (not a test).
+    Bench(crate::bench::BenchArgs),
+    #[command(name = "_sandbox", hide = true)]
+    Sandbox(crate::sandbox::SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Lab name (overrides the file).
+    #[arg(long, env = "LABYRINTH_LAB")]
+    pub name: Option<String>,
+    /// A lab file (YAML); flags override its fields.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub workers: Option<u32>,
+    #[arg(long, value_enum)]
+    pub datapath: Option<Datapath>,
+    #[arg(long, value_enum)]
+    pub routing: Option<Routing>,
+    /// Replace a lab of the same name.
+    #[arg(long)]
+    pub recreate: bool,
+}
+
+impl UpArgs {
+    /// The file's config (or the defaults) with the flags applied.
+    pub fn config(&self) -> Result<LabConfig> {
+        let mut cfg = match &self.config {
+            Some(path) => LabConfig::from_file(path)?,
+            None => LabConfig { name: DEFAULT_LAB.into(), ..Default::default() },
+        };
+        if let Some(n) = &self.name {
+            cfg.name = n.clone();
+        }
+        if let Some(w) = self.workers {
+            cfg.workers = w;
+        }
+        if let Some(d) = self.datapath {
+            cfg.datapath = d;
+        }
+        if let Some(r) = self.routing {
+            cfg.routing = r;
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+pub fn run(args: LabArgs) -> Result<i32> {
+    match args.cmd {
+        LabCmd::Up(up) => {
+            let cfg = up.config()?;
+            crate::up::up(&cfg, &crate::up::UpOptions { recreate: up.recreate })?;
+            Ok(0)
+        }
+        LabCmd::Down(n) => crate::down::down(&n.name).map(|_| 0),
+        LabCmd::Status { name, json } => {
+            let s = crate::status::status(&name.name)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                crate::status::print_status(&s);
+            }
+            Ok(if s.state == "running" { 0 } else { 1 })
+        }
+        LabCmd::Ls { json } => {
+            let labs = crate::status::ls()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&labs)?);
+            } else {
+                crate::status::print_ls(&labs);
+            }
+            Ok(0)
+        }
+        LabCmd::Ssh { name, node, cmd } => crate::enter::ssh(&name.name, &node, &cmd),
+        LabCmd::Bench(b) => crate::bench::run(b),
+        LabCmd::Sandbox(s) => crate::sandbox::run(s),
+    }
+}

@@ -1,0 +1,257 @@
+//! The lab file: what the cluster's "cloud" looks like. Every field has
+//! MISSION.md's default; unknown fields are errors so a typo never silently
+//! falls back to a default.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+/// How Services are translated to endpoints on each node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Datapath {
+    Iptables,
+    Nftables,
+    Ebpf,
+}
+
+/// How pod packets cross between nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Routing {
+    /// VXLAN on UDP 8472 between node addresses.
+    Tunnel,
+    /// Routes to peers' pod CIDRs via their underlay addresses.
+    Native,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+pub struct LabConfig {
+    pub name: String,
+    /// Worker nodes; node-0 is always the control plane on top of these.
+    pub workers: u32,
+    #[serde(rename = "underlayCIDR")]
+    pub underlay_cidr: Ipv4Net,
+    pub mtu: u32,
+    /// Node n gets the n-th /24 of this range.
+    #[serde(rename = "podCIDR")]
+    pub pod_cidr: Ipv4Net,
+    #[serde(rename = "serviceCIDR")]
+    pub service_cidr: Ipv4Net,
+    pub cluster_domain: String,
+    pub datapath: Datapath,
+    pub routing: Routing,
+}
+
+impl Default for LabConfig {
+    fn default() -> Self {
+        LabConfig {
+            name: "labyrinth".into(),
+            workers: 2,
+            underlay_cidr: "10.168.0.0/24".parse().unwrap(),
+            mtu: 1460,
+            pod_cidr: "10.0.0.0/16".parse().unwrap(),
+            service_cidr: "10.96.0.0/12".parse().unwrap(),
+            cluster_domain: "cluster.local".into(),
+            datapath: Datapath::Iptables,
+            routing: Routing::Tunnel,
+        }
+    }
+}
+
+/// One node as the lab lays it out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodePlan {
+    pub name: String,
+    pub index: u32,
+    pub control_plane: bool,
+    pub address: Ipv4Addr,
+    pub pod_cidr: Ipv4Net,
+}
+
+pub const MAX_WORKERS: u32 = 250;
+pub const MIN_MTU: u32 = 1280;
+pub const MAX_MTU: u32 = 9000;
+const MAX_NAME: usize = 32;
+
+impl LabConfig {
+    /// Read a lab file; errors name the file and the field.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading lab file {}", path.display()))?;
+        Self::from_yaml(&text).with_context(|| format!("lab file {}", path.display()))
+    }
+
+    pub fn from_yaml(text: &str) -> Result<Self> {
+        let cfg: LabConfig = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(cfg)
+    }
+
+    /// Check every field and their relations; the first problem is reported
+    /// with the field's name as it appears in the lab file.
+    pub fn validate(&self) -> Result<()> {
+        validate_name(&self.name)?;
+        if self.workers == 0 || self.workers > MAX_WORKERS {
+            bail!("workers: must be between 1 and {MAX_WORKERS} (got {})", self.workers);
+        }
+        if !(MIN_MTU..=MAX_MTU).contains(&self.mtu) {
+            bail!("mtu: must be between {MIN_MTU} and {MAX_MTU} (got {})", self.mtu);
+        }
+        let nodes = self.workers + 1;
+        // Node n sits at network+2+n; .1 is left for a gateway, as in a VPC.
+        let needed = nodes as u64 + 3;
+        let hosts = 1u64 << (32 - self.underlay_cidr.prefix_len());
+        if hosts < needed {
+            bail!(
+                "underlayCIDR: {} has room for {} node addresses, {} nodes need a larger range",
+                self.underlay_cidr,
+                hosts.saturating_sub(3),
+                nodes
+            );
+        }
+        if self.pod_cidr.prefix_len() > 24 {
+            bail!("podCIDR: {} must be /24 or larger (each node gets a /24)", self.pod_cidr);
+        }
+        let slots = 1u64 << (24 - self.pod_cidr.prefix_len());
+        if slots < nodes as u64 {
+            bail!("podCIDR: {} holds {slots} node /24s, {nodes} nodes need more", self.pod_cidr);
+        }
+        if self.service_cidr.prefix_len() > 28 {
+            bail!("serviceCIDR: {} is too small (need at least a /28 for .1 and .10)", self.service_cidr);
+        }
+        let ranges = [
+            ("underlayCIDR", self.underlay_cidr),
+            ("podCIDR", self.pod_cidr),
+            ("serviceCIDR", self.service_cidr),
+        ];
+        for (i, (a_name, a)) in ranges.iter().enumerate() {
+            for (b_name, b) in &ranges[i + 1..] {
+                if a.contains(&b.network()) || b.contains(&a.network()) {
+                    bail!("{a_name} {a} overlaps {b_name} {b}");
+                }
+            }
+        }
+        validate_domain(&self.cluster_domain)?;
+        Ok(())
+    }
+
+    /// Every node, control plane first.
+    pub fn nodes(&self) -> Vec<NodePlan> {
+        let base = u32::from(self.underlay_cidr.network());
+        let pod_base = u32::from(self.pod_cidr.network());
+        (0..=self.workers)
+            .map(|n| NodePlan {
+                name: format!("node-{n}"),
+                index: n,
+                control_plane: n == 0,
+                address: Ipv4Addr::from(base + 2 + n),
+                pod_cidr: Ipv4Net::new(Ipv4Addr::from(pod_base + (n << 8)), 24).unwrap(),
+            })
+            .collect()
+    }
+}
+
+fn validate_name(name: &str) -> Result<()> {
+    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok_ends = name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if name.is_empty() || name.len() > MAX_NAME || !ok_chars || !ok_ends {
+        bail!(
+            "name: {name:?} is not a valid lab name (lower-case letters, digits and '-', \
+             starting and ending with a letter or digit, at most {MAX_NAME} characters)"
+        );
+    }
+    Ok(())
+}
+
+fn validate_domain(domain: &str) -> Result<()> {
+    let valid = !domain.is_empty()
+        && domain.len() <= 253
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if !valid {
+        bail!("clusterDomain: {domain:?} is not a valid DNS domain");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(yaml: &str) -> String {
+        match LabConfig::from_yaml(yaml).and_then(|c| c.validate().map(|_| c)) {
+            Ok(_) => panic!("accepted: {yaml}"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_missions() {
+        let cfg = LabConfig::from_yaml("{}").unwrap();
+        cfg.validate().unwrap();
+        let nodes = cfg.nodes();
+        assert_eq!(nodes.len(), 3);
+        assert_eq!(nodes[0].address, Ipv4Addr::new(10, 168, 0, 2));
+        assert!(nodes[0].control_plane);
+        assert_eq!(nodes[1].address, Ipv4Addr::new(10, 168, 0, 3));
+        assert_eq!(nodes[2].address, Ipv4Addr::new(10, 168, 0, 4));
+        assert_eq!(nodes[2].pod_cidr.to_string(), "10.0.2.0/24");
+        assert_eq!(cfg.mtu, 1460);
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let cfg = LabConfig::from_yaml(
+            "name: blue\nworkers: 4\nunderlayCIDR: 192.168.50.0/24\nmtu: 1500\npodCIDR: 10.1.0.0/16\n\
+             serviceCIDR: 10.100.0.0/16\nclusterDomain: corp.local\ndatapath: nftables\nrouting: native\n",
+        )
+        .unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.datapath, Datapath::Nftables);
+        assert_eq!(cfg.routing, Routing::Native);
+        assert_eq!(cfg.nodes()[4].address, Ipv4Addr::new(192, 168, 50, 6));
+        assert_eq!(cfg.nodes()[4].pod_cidr.to_string(), "10.1.4.0/24");
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        assert!(err("workerz: 3\n").contains("workerz"));
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        assert!(err("workers: 0\n").starts_with("workers:"));
+        assert!(err("workers: 251\n").starts_with("workers:"));
+        assert!(err("mtu: 1279\n").starts_with("mtu:"));
+        assert!(err("name: Bad_Name\n").starts_with("name:"));
+        assert!(err("name: -x\n").starts_with("name:"));
+        assert!(err("datapath: ipvs\n").contains("ipvs"));
+        assert!(err("clusterDomain: Cluster..local\n").starts_with("clusterDomain:"));
+        assert!(err("underlayCIDR: 10.168.0.0/30\n").starts_with("underlayCIDR:"));
+        assert!(err("podCIDR: 10.0.0.0/25\n").starts_with("podCIDR:"));
+    }
+
+    #[test]
+    fn overlapping_ranges_name_both_fields() {
+        let e = err("underlayCIDR: 10.0.5.0/24\n");
+        assert!(e.contains("underlayCIDR") && e.contains("podCIDR"), "{e}");
+        let e = err("serviceCIDR: 10.0.0.0/12\n");
+        assert!(e.contains("podCIDR") && e.contains("serviceCIDR"), "{e}");
+    }
+
+    #[test]
+    fn workers_limit_fits_the_default_ranges() {
+        let cfg = LabConfig { workers: MAX_WORKERS, ..Default::default() };
+        cfg.validate().unwrap();
+        assert_eq!(cfg.nodes().last().unwrap().address, Ipv4Addr::new(10, 168, 0, 252));
+    }
+}

@@ -1,0 +1,65 @@
+//! `lab ssh`: step into a node's namespaces as if logged into that VM.
+//!
+//! Must run on a single-threaded process: joining a mount namespace is
+//! refused to threads that share their filesystem context.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use nix::sched::{setns, CloneFlags};
+
+use crate::state::{Holder, LabDir};
+
+/// The namespaces to join, in order; the mount namespace goes last because
+/// after it /proc is the node's.
+const NAMESPACES: [(&str, CloneFlags); 5] = [
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// Join the namespaces of a running holder (this process, for its children).
+pub fn join(holder: &Holder, what: &str) -> Result<()> {
+    let files: Vec<(File, CloneFlags, &str)> = NAMESPACES
+        .iter()
+        .map(|(ns, flag)| {
+            File::open(holder.ns_path(ns)).map(|f| (f, *flag, *ns)).with_context(|| format!("opening {ns} namespace of {what}"))
+        })
+        .collect::<Result<_>>()?;
+    // The files pin the namespaces; check the pid still is our holder.
+    if !holder.alive() {
+        bail!("{what} is not running");
+    }
+    for (f, flag, ns) in &files {
+        setns(f.as_fd(), *flag).with_context(|| format!("joining {ns} namespace of {what}"))?;
+    }
+    std::env::set_current_dir("/").context("chdir / in the node")?;
+    Ok(())
+}
+
+/// Run `cmd` (or an interactive shell) inside a node; returns its exit code.
+pub fn ssh(lab: &str, node: &str, cmd: &[String]) -> Result<i32> {
+    let state = LabDir::new(lab).load()?;
+    let n = state.node(node)?;
+    let holder = n.holder.with_context(|| format!("{node} of lab {lab} was never started"))?;
+    join(&holder, &format!("{node} of lab {lab}"))?;
+    let mut command = match cmd.split_first() {
+        Some((prog, args)) => {
+            let mut c = Command::new(prog);
+            c.args(args);
+            c
+        }
+        None => {
+            let shell = std::env::var("SHELL").unwrap_or_else(|_| "/bin/bash".into());
+            Command::new(shell)
+        }
+    };
+    command.env("LABYRINTH_LAB", lab).env("LABYRINTH_NODE", node);
+    let status = command.status().with_context(|| format!("running {:?} in {node}", cmd.first()))?;
+    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}

@@ -1,0 +1,22 @@
+//! The lab: one Linux machine playing a cloud VPC and its VMs.
+//!
+//! The VPC is a namespace set (network, pid, mount, UTS, IPC) held by one
+//! init process and holding the underlay bridge; every node is another such
+//! set, nested in the VPC's pid namespace, plugged into the bridge by a veth
+//! that appears inside the node as `ens4`. Nothing is added to the host's
+//! namespaces: killing the VPC's init releases everything.
+
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod down;
+pub mod enter;
+pub mod progress;
+pub mod sandbox;
+pub mod state;
+pub mod status;
+pub mod up;
+pub mod vpc;
+
+pub use config::{Datapath, LabConfig, NodePlan, Routing};
+pub use state::{Holder, LabDir, LabState};

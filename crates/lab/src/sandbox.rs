@@ -1,0 +1,184 @@
+//! The "firmware" of the lab's machines: the process that becomes pid 1 of a
+//! fresh set of namespaces (pid, network, mount, UTS, IPC) and holds them
+//! alive, like the init of a VM.
+//!
+//! Both the VPC (the lab's top-level namespace with the underlay bridge) and
+//! every node are one of these. Nodes are created inside the VPC's pid
+//! namespace, so killing the VPC's pid 1 makes the kernel kill every process
+//! of the lab and, with the last process, free every namespace: nothing is
+//! bind-mounted on the host, so nothing can be left behind.
+//!
+//! This runs as a freshly exec'd, single-threaded process (`labyrinth lab
+//! _sandbox`), because unshare(CLONE_NEWPID) + fork and mount-namespace
+//! changes need a single thread.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+
+use anyhow::{Context, Result};
+use nix::mount::{mount, MsFlags};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::{unshare, CloneFlags};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, ForkResult};
+
+/// What the new machine is.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SandboxArgs {
+    /// Hostname inside the new UTS namespace.
+    #[arg(long)]
+    pub hostname: String,
+    /// Append stderr here (the node's console log).
+    #[arg(long)]
+    pub log: std::path::PathBuf,
+    /// Treat stdin as the setup pipe: if it closes before a commit byte
+    /// arrives, the creator died half-way and this machine (with everything
+    /// under it) shuts down.
+    #[arg(long)]
+    pub setup_pipe: bool,
+}
+
+/// Entry point of `labyrinth lab _sandbox`; never returns on success.
+pub fn run(args: SandboxArgs) -> Result<i32> {
+    let log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&args.log)
+        .with_context(|| format!("opening console log {}", args.log.display()))?;
+
+    unshare(
+        CloneFlags::CLONE_NEWPID
+            | CloneFlags::CLONE_NEWNET
+            | CloneFlags::CLONE_NEWNS
+            | CloneFlags::CLONE_NEWUTS
+            | CloneFlags::CLONE_NEWIPC,
+    )
+    .context("unsharing namespaces")?;
+
+    // SAFETY: this process is single-threaded (fresh exec, no threads started).
+    match unsafe { fork() }.context("forking the init process")? {
+        ForkResult::Parent { .. } => {
+            // The creator reads the child's report from the stdout pipe, which
+            // the child inherited; this shim is done.
+            // SAFETY: _exit skips destructors that could touch shared state.
+            unsafe { libc::_exit(0) }
+        }
+        ForkResult::Child => {}
+    }
+
+    let mut out = std::io::stdout();
+    match boot(&args) {
+        Ok(host_pid) => {
+            let _ = writeln!(out, "ready {host_pid}");
+            let _ = out.flush();
+        }
+        Err(e) => {
+            let _ = writeln!(out, "error {e:#}");
+            let _ = out.flush();
+            // SAFETY: see above.
+            unsafe { libc::_exit(1) }
+        }
+    }
+    // From now on we talk only to the console log.
+    let _ = nix::unistd::dup2_stdout(&log);
+    let _ = nix::unistd::dup2_stderr(&log);
+    init_loop(args.setup_pipe)
+}
+
+/// Make the new namespaces look like a machine of their own.
+fn boot(args: &SandboxArgs) -> Result<u32> {
+    // Read our host-visible pid while /proc is still the host's.
+    let status = std::fs::read_to_string("/proc/self/status").context("reading /proc/self/status")?;
+    let host_pid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|p| p.parse::<u32>().ok())
+        .context("no NSpid in /proc/self/status")?;
+
+    let none: Option<&str> = None;
+    // Nothing we mount may propagate back to the host.
+    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).context("making / private")?;
+    let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    // Our own pid namespace's processes (ps, top, kill see the node only).
+    mount(Some("proc"), "/proc", Some("proc"), nosuid, none).context("mounting /proc")?;
+    // sysfs shows the network devices of the namespace that mounts it.
+    mount(Some("sysfs"), "/sys", Some("sysfs"), nosuid, none).context("mounting /sys")?;
+    // bpffs for pinned maps and programs (the eBPF datapath); optional.
+    let _ = mount(Some("bpf"), "/sys/fs/bpf", Some("bpf"), MsFlags::empty(), Some("mode=700"));
+    // A private /run: `ip netns list` inside sees this machine's namespaces.
+    mount(Some("tmpfs"), "/run", Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=755"))
+        .context("mounting /run")?;
+    std::fs::create_dir_all("/run/netns").context("creating /run/netns")?;
+    nix::unistd::sethostname(&args.hostname).context("setting hostname")?;
+    std::env::set_current_dir("/").context("chdir /")?;
+    Ok(host_pid)
+}
+
+/// pid 1's job: reap orphans, and exit (taking the machine down) on SIGTERM,
+/// or when the setup pipe closes before the creator committed.
+fn init_loop(watch_setup: bool) -> ! {
+    let mut mask = SigSet::empty();
+    for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        mask.add(s);
+    }
+    // Blocked signals are queued even for a namespace's init, so signalfd
+    // sees a SIGTERM sent from the host.
+    if nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None).is_err() {
+        unsafe { libc::_exit(2) }
+    }
+    let sfd = match SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) {
+        Ok(s) => s,
+        Err(_) => unsafe { libc::_exit(2) },
+    };
+    let mut setup_open = watch_setup;
+    let stdin = std::io::stdin();
+    loop {
+        let stdin_fd = stdin.as_fd();
+        let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        if setup_open {
+            // SAFETY: fd 0 stays open for the life of the process.
+            fds.push(PollFd::new(unsafe { BorrowedFd::borrow_raw(stdin_fd.as_raw_fd()) }, PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => unsafe { libc::_exit(2) },
+        }
+        let sig_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
+        let setup_ready = setup_open && fds.get(1).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if setup_ready {
+            let mut buf = [0u8; 16];
+            match stdin.lock().read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    eprintln!("creator went away before the machine was committed; shutting down");
+                    unsafe { libc::_exit(1) }
+                }
+                Ok(n) if buf[..n].contains(&b'c') => setup_open = false,
+                Ok(_) => {}
+            }
+        }
+        if sig_ready {
+            while let Ok(Some(info)) = sfd.read_signal() {
+                match info.ssi_signo as i32 {
+                    libc::SIGCHLD => reap_all(),
+                    libc::SIGTERM | libc::SIGINT | libc::SIGHUP => unsafe { libc::_exit(0) },
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn reap_all() {
+    loop {
+        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) | Err(_) => return,
+            Ok(_) => continue,
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The underlay: a bridge in the VPC namespace (the cloud network) and one
+//! uplink per node, named `ens4` inside the node as on a GCE VM.
+
+use std::net::IpAddr;
+
+use anyhow::{Context, Result};
+use labyrinth_netlink::netns::NetNs;
+use labyrinth_netlink::{Handle, VethSpec};
+
+use crate::config::{LabConfig, NodePlan};
+use crate::state::Holder;
+
+/// The bridge that plays the VPC network.
+pub const BRIDGE: &str = "vpc0";
+/// The node's uplink, as a cloud VM names its first NIC.
+pub const UPLINK: &str = "ens4";
+
+/// A GCE-style MAC (42:01 + the IPv4 address), so captures read easily.
+pub fn node_mac(plan: &NodePlan) -> [u8; 6] {
+    let o = plan.address.octets();
+    [0x42, 0x01, o[0], o[1], o[2], o[3]]
+}
+
+/// Name of a node's port on the VPC bridge.
+pub fn port_name(plan: &NodePlan) -> String {
+    format!("vpc-{}", plan.name)
+}
+
+/// Bring up the VPC namespace: loopback and the bridge.
+pub fn build_vpc(vpc: &Holder, cfg: &LabConfig) -> Result<Handle> {
+    let ns = NetNs::of_pid(vpc.pid, format!("vpc of lab {}", cfg.name))?;
+    let mut h = Handle::in_netns(&ns)?;
+    let lo = h.index_of("lo")?;
+    h.set_up(lo)?;
+    h.add_bridge(BRIDGE, Some(cfg.mtu))?;
+    let br = h.index_of(BRIDGE)?;
+    h.set_up(br)?;
+    Ok(h)
+}
+
+/// Plug one node into the VPC: a veth whose far end is born inside the node
+/// as `ens4`, addressed, with forwarding on.
+pub fn plug_node(vpc: &mut Handle, node: &Holder, plan: &NodePlan, cfg: &LabConfig) -> Result<()> {
+    let ns = NetNs::of_pid(node.pid, plan.name.clone())?;
+    let port = port_name(plan);
+    vpc.add_veth(&VethSpec { name: &port, peer: UPLINK, peer_netns: Some(&ns), mtu: Some(cfg.mtu) })?;
+    let port_idx = vpc.index_of(&port)?;
+    let br = vpc.index_of(BRIDGE)?;
+    vpc.set_master(port_idx, br)?;
+    vpc.set_up(port_idx)?;
+
+    let mut h = Handle::in_netns(&ns)?;
+    let lo = h.index_of("lo")?;
+    h.set_up(lo)?;
+    let uplink = h.index_of(UPLINK)?;
+    h.set_mac(uplink, node_mac(plan))?;
+    h.add_addr(uplink, IpAddr::V4(plan.address), cfg.underlay_cidr.prefix_len())?;
+    h.set_up(uplink)?;
+    ns.sysctl("net.ipv4.ip_forward", "1").with_context(|| format!("enabling forwarding on {}", plan.name))?;
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! `labyrinth`: one binary, one subcommand per role of the cluster (as k3s).
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "labyrinth", version, about = "Kubernetes pod networking from scratch, on one machine")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// The lab: a VPC and its nodes as namespaces (up, down, status, ls, ssh).
+    Lab(labyrinth_lab::cli::LabArgs),
+}
+
+fn main() {
+    // No threads may start before a `lab _sandbox` or `lab ssh` has done its
+    // namespace work: both need a single-threaded process.
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Lab(args) => labyrinth_lab::cli::run(args),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("labyrinth: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
