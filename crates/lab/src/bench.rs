@@ -36,7 +36,10 @@ pub fn run(args: BenchArgs) -> Result<i32> {
         }
         results.push(measure(n, args.rounds.max(1))?);
     }
-    println!("{}", serde_json::to_string_pretty(&json!({ "benchmark": "lab-up-down", "results": results }))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({ "benchmark": "lab-up-down", "results": results }))?
+    );
     Ok(0)
 }
 
@@ -48,7 +51,11 @@ struct Run {
 /// Run a command to completion, returning wall time and its peak RSS.
 fn timed(cmd: &mut Command) -> Result<Run> {
     let start = Instant::now();
-    let child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).spawn().context("spawning")?;
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .context("spawning")?;
     let mut status = 0;
     // SAFETY: zeroed rusage is a valid out-parameter for wait4.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -61,7 +68,10 @@ fn timed(cmd: &mut Command) -> Result<Run> {
     if !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
         bail!("{cmd:?} failed (status {status})");
     }
-    Ok(Run { wall_ms, max_rss_kib: usage.ru_maxrss })
+    Ok(Run {
+        wall_ms,
+        max_rss_kib: usage.ru_maxrss,
+    })
 }
 
 /// Reap whatever children have exited (the labs' inits, re-parented to us).
@@ -96,11 +106,23 @@ fn measure(nodes: u32, rounds: usize) -> Result<Value> {
     let (mut up, mut down, mut base) = (Vec::new(), Vec::new(), Vec::new());
     let (mut up_rss, mut lab_rss) = (0i64, 0i64);
     for _ in 0..rounds {
-        let r = timed(Command::new(&exe).args(["lab", "up", "--name", &name, "--workers", &(nodes - 1).to_string()]))?;
+        let r = timed(Command::new(&exe).args([
+            "lab",
+            "up",
+            "--name",
+            &name,
+            "--workers",
+            &(nodes - 1).to_string(),
+        ]))?;
         up.push(r.wall_ms);
         up_rss = up_rss.max(r.max_rss_kib);
         if let Ok(state) = LabDir::new(&name).load() {
-            let total: i64 = state.vpc.iter().chain(state.nodes.iter().filter_map(|n| n.holder.as_ref())).map(|h| rss_kib(h.pid)).sum();
+            let total: i64 = state
+                .vpc
+                .iter()
+                .chain(state.nodes.iter().filter_map(|n| n.holder.as_ref()))
+                .map(|h| rss_kib(h.pid))
+                .sum();
             lab_rss = lab_rss.max(total);
         }
         let d = timed(Command::new(&exe).args(["lab", "down", "--name", &name]));

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
 use crate::config::{Datapath, LabConfig, Routing};
@@ -81,7 +81,10 @@ impl UpArgs {
     pub fn config(&self) -> Result<LabConfig> {
         let mut cfg = match &self.config {
             Some(path) => LabConfig::from_file(path)?,
-            None => LabConfig { name: DEFAULT_LAB.into(), ..Default::default() },
+            None => LabConfig {
+                name: DEFAULT_LAB.into(),
+                ..Default::default()
+            },
         };
         if let Some(n) = &self.name {
             cfg.name = n.clone();
@@ -95,7 +98,12 @@ impl UpArgs {
         if let Some(r) = self.routing {
             cfg.routing = r;
         }
-        cfg.validate()?;
+        match &self.config {
+            Some(path) => cfg
+                .validate()
+                .with_context(|| format!("lab file {}", path.display()))?,
+            None => cfg.validate()?,
+        }
         Ok(cfg)
     }
 }
@@ -104,7 +112,12 @@ pub fn run(args: LabArgs) -> Result<i32> {
     match args.cmd {
         LabCmd::Up(up) => {
             let cfg = up.config()?;
-            crate::up::up(&cfg, &crate::up::UpOptions { recreate: up.recreate })?;
+            crate::up::up(
+                &cfg,
+                &crate::up::UpOptions {
+                    recreate: up.recreate,
+                },
+            )?;
             Ok(0)
         }
         LabCmd::Down(n) => crate::down::down(&n.name).map(|_| 0),

@@ -28,6 +28,25 @@ pub enum Routing {
     Native,
 }
 
+impl std::fmt::Display for Datapath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Datapath::Iptables => "iptables",
+            Datapath::Nftables => "nftables",
+            Datapath::Ebpf => "ebpf",
+        })
+    }
+}
+
+impl std::fmt::Display for Routing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Routing::Tunnel => "tunnel",
+            Routing::Native => "native",
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct LabConfig {
@@ -81,7 +100,8 @@ const MAX_NAME: usize = 32;
 impl LabConfig {
     /// Read a lab file; errors name the file and the field.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading lab file {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading lab file {}", path.display()))?;
         Self::from_yaml(&text).with_context(|| format!("lab file {}", path.display()))
     }
 
@@ -95,7 +115,10 @@ impl LabConfig {
     pub fn validate(&self) -> Result<()> {
         validate_name(&self.name)?;
         if self.workers == 0 || self.workers > MAX_WORKERS {
-            bail!("workers: must be between 1 and {MAX_WORKERS} (got {})", self.workers);
+            bail!(
+                "workers: must be between 1 and {MAX_WORKERS} (got {})",
+                self.workers
+            );
         }
         if !(MIN_MTU..=MAX_MTU).contains(&self.mtu) {
             bail!("mtu: must be between {MIN_MTU} and {MAX_MTU} (got {})", self.mtu);
@@ -113,14 +136,23 @@ impl LabConfig {
             );
         }
         if self.pod_cidr.prefix_len() > 24 {
-            bail!("podCIDR: {} must be /24 or larger (each node gets a /24)", self.pod_cidr);
+            bail!(
+                "podCIDR: {} must be /24 or larger (each node gets a /24)",
+                self.pod_cidr
+            );
         }
         let slots = 1u64 << (24 - self.pod_cidr.prefix_len());
         if slots < nodes as u64 {
-            bail!("podCIDR: {} holds {slots} node /24s, {nodes} nodes need more", self.pod_cidr);
+            bail!(
+                "podCIDR: {} holds {slots} node /24s, {nodes} nodes need more",
+                self.pod_cidr
+            );
         }
         if self.service_cidr.prefix_len() > 28 {
-            bail!("serviceCIDR: {} is too small (need at least a /28 for .1 and .10)", self.service_cidr);
+            bail!(
+                "serviceCIDR: {} is too small (need at least a /28 for .1 and .10)",
+                self.service_cidr
+            );
         }
         let ranges = [
             ("underlayCIDR", self.underlay_cidr),
@@ -155,7 +187,9 @@ impl LabConfig {
 }
 
 fn validate_name(name: &str) -> Result<()> {
-    let ok_chars = name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     let ok_ends = name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit());
     if name.is_empty() || name.len() > MAX_NAME || !ok_chars || !ok_ends {
@@ -173,7 +207,9 @@ fn validate_domain(domain: &str) -> Result<()> {
         && domain.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         });
@@ -250,8 +286,14 @@ mod tests {
 
     #[test]
     fn workers_limit_fits_the_default_ranges() {
-        let cfg = LabConfig { workers: MAX_WORKERS, ..Default::default() };
+        let cfg = LabConfig {
+            workers: MAX_WORKERS,
+            ..Default::default()
+        };
         cfg.validate().unwrap();
-        assert_eq!(cfg.nodes().last().unwrap().address, Ipv4Addr::new(10, 168, 0, 252));
+        assert_eq!(
+            cfg.nodes().last().unwrap().address,
+            Ipv4Addr::new(10, 168, 0, 252)
+        );
     }
 }

@@ -28,7 +28,9 @@ pub fn join(holder: &Holder, what: &str) -> Result<()> {
     let files: Vec<(File, CloneFlags, &str)> = NAMESPACES
         .iter()
         .map(|(ns, flag)| {
-            File::open(holder.ns_path(ns)).map(|f| (f, *flag, *ns)).with_context(|| format!("opening {ns} namespace of {what}"))
+            File::open(holder.ns_path(ns))
+                .map(|f| (f, *flag, *ns))
+                .with_context(|| format!("opening {ns} namespace of {what}"))
         })
         .collect::<Result<_>>()?;
     // The files pin the namespaces; check the pid still is our holder.
@@ -46,7 +48,9 @@ pub fn join(holder: &Holder, what: &str) -> Result<()> {
 pub fn ssh(lab: &str, node: &str, cmd: &[String]) -> Result<i32> {
     let state = LabDir::new(lab).load()?;
     let n = state.node(node)?;
-    let holder = n.holder.with_context(|| format!("{node} of lab {lab} was never started"))?;
+    let holder = n
+        .holder
+        .with_context(|| format!("{node} of lab {lab} was never started"))?;
     join(&holder, &format!("{node} of lab {lab}"))?;
     let mut command = match cmd.split_first() {
         Some((prog, args)) => {
@@ -60,6 +64,10 @@ pub fn ssh(lab: &str, node: &str, cmd: &[String]) -> Result<i32> {
         }
     };
     command.env("LABYRINTH_LAB", lab).env("LABYRINTH_NODE", node);
-    let status = command.status().with_context(|| format!("running {:?} in {node}", cmd.first()))?;
-    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    let status = command
+        .status()
+        .with_context(|| format!("running {:?} in {node}", cmd.first()))?;
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }

@@ -108,10 +108,22 @@ fn boot(args: &SandboxArgs) -> Result<u32> {
     // sysfs shows the network devices of the namespace that mounts it.
     mount(Some("sysfs"), "/sys", Some("sysfs"), nosuid, none).context("mounting /sys")?;
     // bpffs for pinned maps and programs (the eBPF datapath); optional.
-    let _ = mount(Some("bpf"), "/sys/fs/bpf", Some("bpf"), MsFlags::empty(), Some("mode=700"));
+    let _ = mount(
+        Some("bpf"),
+        "/sys/fs/bpf",
+        Some("bpf"),
+        MsFlags::empty(),
+        Some("mode=700"),
+    );
     // A private /run: `ip netns list` inside sees this machine's namespaces.
-    mount(Some("tmpfs"), "/run", Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=755"))
-        .context("mounting /run")?;
+    mount(
+        Some("tmpfs"),
+        "/run",
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=755"),
+    )
+    .context("mounting /run")?;
     std::fs::create_dir_all("/run/netns").context("creating /run/netns")?;
     nix::unistd::sethostname(&args.hostname).context("setting hostname")?;
     std::env::set_current_dir("/").context("chdir /")?;
@@ -141,7 +153,10 @@ fn init_loop(watch_setup: bool) -> ! {
         let mut fds = vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
         if setup_open {
             // SAFETY: fd 0 stays open for the life of the process.
-            fds.push(PollFd::new(unsafe { BorrowedFd::borrow_raw(stdin_fd.as_raw_fd()) }, PollFlags::POLLIN));
+            fds.push(PollFd::new(
+                unsafe { BorrowedFd::borrow_raw(stdin_fd.as_raw_fd()) },
+                PollFlags::POLLIN,
+            ));
         }
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
@@ -149,7 +164,11 @@ fn init_loop(watch_setup: bool) -> ! {
             Err(_) => unsafe { libc::_exit(2) },
         }
         let sig_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
-        let setup_ready = setup_open && fds.get(1).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let setup_ready = setup_open
+            && fds
+                .get(1)
+                .and_then(|f| f.revents())
+                .is_some_and(|r| !r.is_empty());
         drop(fds);
         if setup_ready {
             let mut buf = [0u8; 16];

@@ -13,7 +13,9 @@ use crate::config::{LabConfig, NodePlan};
 
 /// Where every lab's state directory lives (overridable for tests).
 pub fn root() -> PathBuf {
-    std::env::var_os("LABYRINTH_STATE_ROOT").map(PathBuf::from).unwrap_or_else(|| "/run/labyrinth".into())
+    std::env::var_os("LABYRINTH_STATE_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/run/labyrinth".into())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,7 +81,11 @@ impl LabState {
             None => bail!(
                 "lab {}: no node {name:?} (nodes: {})",
                 self.config.name,
-                self.nodes.iter().map(|n| n.plan.name.as_str()).collect::<Vec<_>>().join(", ")
+                self.nodes
+                    .iter()
+                    .map(|n| n.plan.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -97,7 +103,10 @@ pub struct LabDir {
 
 impl LabDir {
     pub fn new(name: &str) -> Self {
-        LabDir { path: root().join(name), name: name.to_string() }
+        LabDir {
+            path: root().join(name),
+            name: name.to_string(),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -127,7 +136,8 @@ impl LabDir {
     /// Write atomically, so a reader never sees half a file.
     pub fn save(&self, state: &LabState) -> Result<()> {
         let tmp = self.path.join("state.json.tmp");
-        fs::write(&tmp, serde_json::to_vec_pretty(state)?).with_context(|| format!("writing {}", tmp.display()))?;
+        fs::write(&tmp, serde_json::to_vec_pretty(state)?)
+            .with_context(|| format!("writing {}", tmp.display()))?;
         fs::rename(&tmp, self.path.join("state.json")).context("publishing state.json")
     }
 
@@ -184,7 +194,10 @@ fn stat_fields(pid: u32) -> Result<(char, u64)> {
     // last ')'.
     let rest = &stat[stat.rfind(')').context("malformed stat")? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let state = fields.first().and_then(|s| s.chars().next()).context("no state")?;
+    let state = fields
+        .first()
+        .and_then(|s| s.chars().next())
+        .context("no state")?;
     let start = fields.get(19).context("no starttime")?.parse()?;
     Ok((state, start))
 }

@@ -63,7 +63,11 @@ fn summarize(s: &LabState) -> LabStatus {
             .iter()
             .map(|n| NodeStatus {
                 name: n.plan.name.clone(),
-                role: if n.plan.control_plane { "control-plane" } else { "worker" },
+                role: if n.plan.control_plane {
+                    "control-plane"
+                } else {
+                    "worker"
+                },
                 address: n.plan.address.to_string(),
                 pod_cidr: n.plan.pod_cidr.to_string(),
                 pid: n.holder.map(|h| h.pid),
@@ -85,10 +89,13 @@ pub fn ls() -> Result<Vec<LabStatus>> {
 
 pub fn print_status(s: &LabStatus) {
     println!(
-        "lab {}: {} (datapath {:?}, routing {:?}, underlay {}, mtu {})",
+        "lab {}: {} (datapath {}, routing {}, underlay {}, mtu {})",
         s.name, s.state, s.datapath, s.routing, s.underlay_cidr, s.mtu
     );
-    println!("{:<10} {:<14} {:<16} {:<14} {:>8}  STATE", "NODE", "ROLE", "ADDRESS", "POD CIDR", "PID");
+    println!(
+        "{:<10} {:<14} {:<16} {:<14} {:>8}  STATE",
+        "NODE", "ROLE", "ADDRESS", "POD CIDR", "PID"
+    );
     for n in &s.nodes {
         println!(
             "{:<10} {:<14} {:<16} {:<14} {:>8}  {}",
@@ -103,15 +110,18 @@ pub fn print_status(s: &LabStatus) {
 }
 
 pub fn print_ls(labs: &[LabStatus]) {
-    println!("{:<20} {:<9} {:>5}  {:<9} {:<7} UNDERLAY", "NAME", "STATE", "NODES", "DATAPATH", "ROUTING");
+    println!(
+        "{:<20} {:<9} {:>5}  {:<9} {:<7} UNDERLAY",
+        "NAME", "STATE", "NODES", "DATAPATH", "ROUTING"
+    );
     for s in labs {
         println!(
             "{:<20} {:<9} {:>5}  {:<9} {:<7} {}",
             s.name,
             s.state,
             s.nodes.len(),
-            format!("{:?}", s.datapath).to_lowercase(),
-            format!("{:?}", s.routing).to_lowercase(),
+            s.datapath.to_string(),
+            s.routing.to_string(),
             s.underlay_cidr
         );
     }

@@ -51,9 +51,16 @@ fn create(cfg: &LabConfig, dir: &LabDir) -> Result<LabState> {
     let mut state = LabState {
         config: cfg.clone(),
         phase: Phase::Creating,
-        created: SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        created: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
         vpc: None,
-        nodes: cfg.nodes().into_iter().map(|plan| NodeState { plan, holder: None }).collect(),
+        nodes: cfg
+            .nodes()
+            .into_iter()
+            .map(|plan| NodeState { plan, holder: None })
+            .collect(),
     };
     dir.save(&state)?;
 
@@ -74,7 +81,12 @@ fn create(cfg: &LabConfig, dir: &LabDir) -> Result<LabState> {
     progress.step(&format!("{}: VPC bridge {}", cfg.name, vpc::BRIDGE));
     let mut vpc_nl = vpc::build_vpc(&vpc_holder, cfg)?;
     for node in &state.nodes {
-        progress.step(&format!("{}: uplink {} {}", node.plan.name, vpc::UPLINK, node.plan.address));
+        progress.step(&format!(
+            "{}: uplink {} {}",
+            node.plan.name,
+            vpc::UPLINK,
+            node.plan.address
+        ));
         vpc::plug_node(&mut vpc_nl, node.holder.as_ref().unwrap(), &node.plan, cfg)
             .with_context(|| format!("wiring {}", node.plan.name))?;
     }
@@ -101,7 +113,8 @@ fn commit(mut pipe: ChildStdin) -> Result<()> {
 fn sandbox_command(hostname: &str, log: &std::path::Path) -> Result<Command> {
     let exe = std::env::current_exe().context("finding our own executable")?;
     let mut cmd = Command::new(exe);
-    cmd.args(["lab", "_sandbox", "--hostname", hostname, "--log"]).arg(log);
+    cmd.args(["lab", "_sandbox", "--hostname", hostname, "--log"])
+        .arg(log);
     cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     Ok(cmd)
 }
@@ -157,10 +170,14 @@ fn spawn_nodes(vpc: &Holder, state: &LabState, dir: &LabDir, progress: &Progress
 /// Read the init's one-line report: `ready <host pid>` or `error <why>`.
 fn read_ready(out: ChildStdout, who: &str) -> Result<u32> {
     let mut line = String::new();
-    BufReader::new(out).read_line(&mut line).with_context(|| format!("waiting for {who} to boot"))?;
+    BufReader::new(out)
+        .read_line(&mut line)
+        .with_context(|| format!("waiting for {who} to boot"))?;
     let line = line.trim();
     if let Some(pid) = line.strip_prefix("ready ") {
-        return pid.parse().with_context(|| format!("{who} reported a bad pid {pid:?}"));
+        return pid
+            .parse()
+            .with_context(|| format!("{who} reported a bad pid {pid:?}"));
     }
     if let Some(err) = line.strip_prefix("error ") {
         bail!("{who} failed to boot: {err}");

@@ -43,7 +43,12 @@ pub fn build_vpc(vpc: &Holder, cfg: &LabConfig) -> Result<Handle> {
 pub fn plug_node(vpc: &mut Handle, node: &Holder, plan: &NodePlan, cfg: &LabConfig) -> Result<()> {
     let ns = NetNs::of_pid(node.pid, plan.name.clone())?;
     let port = port_name(plan);
-    vpc.add_veth(&VethSpec { name: &port, peer: UPLINK, peer_netns: Some(&ns), mtu: Some(cfg.mtu) })?;
+    vpc.add_veth(&VethSpec {
+        name: &port,
+        peer: UPLINK,
+        peer_netns: Some(&ns),
+        mtu: Some(cfg.mtu),
+    })?;
     let port_idx = vpc.index_of(&port)?;
     let br = vpc.index_of(BRIDGE)?;
     vpc.set_master(port_idx, br)?;
@@ -56,6 +61,7 @@ pub fn plug_node(vpc: &mut Handle, node: &Holder, plan: &NodePlan, cfg: &LabConf
     h.set_mac(uplink, node_mac(plan))?;
     h.add_addr(uplink, IpAddr::V4(plan.address), cfg.underlay_cidr.prefix_len())?;
     h.set_up(uplink)?;
-    ns.sysctl("net.ipv4.ip_forward", "1").with_context(|| format!("enabling forwarding on {}", plan.name))?;
+    ns.sysctl("net.ipv4.ip_forward", "1")
+        .with_context(|| format!("enabling forwarding on {}", plan.name))?;
     Ok(())
 }

@@ -3,7 +3,11 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "labyrinth", version, about = "Kubernetes pod networking from scratch, on one machine")]
+#[command(
+    name = "labyrinth",
+    version,
+    about = "Kubernetes pod networking from scratch, on one machine"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

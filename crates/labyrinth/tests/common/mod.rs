@@ -1,0 +1,197 @@
+//! Shared helpers for the integration tests: root check, a lab guard that
+//! always tears down, and a snapshot of the host's own network state.
+#![allow(dead_code)]
+
+use std::process::{Command, Output, Stdio};
+use std::sync::Once;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_labyrinth");
+
+/// Root-only tests say so loudly instead of passing silently.
+pub fn need_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        become_subreaper();
+        return true;
+    }
+    eprintln!("SKIPPED (needs root): {test}");
+    false
+}
+
+/// Lab inits outlive the `up` that started them; as a subreaper the test
+/// process gets them back when they die and can check nothing lingers.
+fn become_subreaper() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| unsafe {
+        libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    });
+}
+
+/// Reap a (re-parented) lab init that has exited.
+pub fn reap(pid: u32) {
+    use nix::sys::wait::{waitpid, WaitPidFlag};
+    let _ = waitpid(nix::unistd::Pid::from_raw(pid as i32), Some(WaitPidFlag::WNOHANG));
+}
+
+/// A unique lab name for this test (labs of parallel tests never collide).
+pub fn lab_name(tag: &str) -> String {
+    format!("t{}-{tag}", std::process::id())
+}
+
+pub fn labyrinth(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("running labyrinth")
+}
+
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A running lab that is always taken down, also when the test panics.
+pub struct Lab {
+    pub name: String,
+}
+
+impl Lab {
+    pub fn up(tag: &str, extra: &[&str]) -> Lab {
+        let name = lab_name(tag);
+        let mut args = vec!["lab", "up", "--name", &name];
+        args.extend_from_slice(extra);
+        let lab = Lab { name: name.clone() };
+        ok(&labyrinth(&args));
+        lab
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_str(&ok(&labyrinth(&[
+            "lab", "status", "--name", &self.name, "--json",
+        ])))
+        .unwrap()
+    }
+
+    /// Run a command inside a node, returning its output (any exit status).
+    pub fn ssh(&self, node: &str, cmd: &[&str]) -> Output {
+        let mut args = vec!["lab", "ssh", "--name", &self.name, node, "--"];
+        args.extend_from_slice(cmd);
+        labyrinth(&args)
+    }
+
+    pub fn ssh_ok(&self, node: &str, cmd: &[&str]) -> String {
+        ok(&self.ssh(node, cmd))
+    }
+
+    pub fn vpc_pid(&self) -> u32 {
+        self.status()["vpcPid"].as_u64().unwrap() as u32
+    }
+
+    pub fn down(self) {
+        let pid = self.vpc_pid();
+        ok(&labyrinth(&["lab", "down", "--name", &self.name]));
+        reap(pid);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = labyrinth(&["lab", "down", "--name", &self.name]);
+    }
+}
+
+fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What the host's own namespace looks like (the parts a lab must not touch).
+#[derive(Debug, PartialEq, Eq)]
+pub struct HostSnapshot {
+    pub links: String,
+    pub addrs: String,
+    pub routes: String,
+    pub nft: String,
+    pub iptables: String,
+    pub run_netns: Vec<String>,
+}
+
+impl HostSnapshot {
+    pub fn take() -> Self {
+        let strip_counters = |s: String| {
+            s.lines()
+                .filter(|l| !l.starts_with('#'))
+                .map(|l| {
+                    if l.starts_with(':') {
+                        l.split(" [").next().unwrap_or(l)
+                    } else {
+                        l
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let mut run_netns: Vec<String> = std::fs::read_dir("/run/netns")
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        run_netns.sort();
+        // Link statistics and flags that the kernel changes by itself are
+        // left out; names, indexes and addresses are what we compare.
+        let links = run("ip", &["-o", "link", "show"])
+            .lines()
+            .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        HostSnapshot {
+            links,
+            addrs: run("ip", &["-o", "addr", "show"]),
+            routes: run("ip", &["route", "show", "table", "all"]),
+            nft: run("nft", &["list", "ruleset"]),
+            iptables: strip_counters(run("iptables-save", &[])),
+            run_netns,
+        }
+    }
+}
+
+/// Host pids of processes started from our binary for a given lab.
+pub fn lab_processes(lab: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&format!("/run/labyrinth/{lab}/")) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Mount count of this (the host's) mount namespace.
+pub fn host_mounts() -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count()
+}
+
+/// Open fds of this test process.
+pub fn own_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}

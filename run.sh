@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The two commands of the README:
+#   ./run.sh          the main job: build, bring up a lab, show it
+#   ./run.sh test     the whole test suite (root tests run in their own labs)
+# Both install what they need first (Debian packages, as root).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "run.sh: Labyrinth builds namespaces and needs root (try: sudo $0 $*)" >&2
+  exit 1
+fi
+bash scripts/install-deps.sh
+
+case "${1:-main}" in
+  main)
+    cargo build --release -p labyrinth
+    ./target/release/labyrinth lab up --recreate
+    ./target/release/labyrinth lab status
+    echo
+    echo "Step inside a node:  ./target/release/labyrinth lab ssh node-1"
+    echo "Take it down:        ./target/release/labyrinth lab down"
+    ;;
+  test)
+    cargo fmt --all -- --check
+    if cargo nextest --version >/dev/null 2>&1; then
+      cargo nextest run --workspace --no-fail-fast
+    else
+      cargo test --workspace --no-fail-fast
+    fi
+    cargo clippy --workspace --all-targets -- -D warnings
+    ;;
+  bench)
+    cargo build --release -p labyrinth
+    ./target/release/labyrinth lab bench
+    ;;
+  *)
+    echo "usage: $0 [main|test|bench]" >&2
+    exit 2
+    ;;
+esac

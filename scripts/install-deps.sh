@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install the system tools Labyrinth and its tests use, only those missing.
+# Debian packages only; run as root. Quiet when everything is already there.
+set -euo pipefail
+
+# command → Debian package that provides it
+declare -A NEED=(
+  [ip]=iproute2 [ping]=iputils-ping [ps]=procps [unshare]=util-linux [nsenter]=util-linux
+  [iptables]=iptables [nft]=nftables [conntrack]=conntrack
+  [tcpdump]=tcpdump [tshark]=tshark [bpftool]=bpftool
+  [clang]=clang [llc]=llvm
+  [iperf3]=iperf3 [dnsperf]=dnsperf [dig]=dnsutils [nc]=netcat-openbsd [socat]=socat
+  [ethtool]=ethtool
+)
+missing=()
+for cmd in "${!NEED[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}")
+done
+# The reference CNI plugins (ptp + host-local) the CNI tests compare against.
+[ -x /usr/lib/cni/ptp ] || missing+=(containernetworking-plugins)
+[ -e /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
+# kubectl: the machine image ships a current one; Debian's old client is the fallback.
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  echo "installing: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
