@@ -57,7 +57,10 @@ impl Handle {
 
     /// Every address in this namespace.
     pub fn addrs(&mut self) -> Result<Vec<Addr>> {
-        let replies = self.dump(RouteNetlinkMessage::GetAddress(AddressMessage::default()), "listing addresses")?;
+        let replies = self.dump(
+            RouteNetlinkMessage::GetAddress(AddressMessage::default()),
+            "listing addresses",
+        )?;
         Ok(replies
             .into_iter()
             .filter_map(|m| match m {
@@ -72,7 +75,11 @@ impl Handle {
                             _ => None,
                         })
                     })?;
-                    Some(Addr { index: a.header.index, addr, prefix_len: a.header.prefix_len })
+                    Some(Addr {
+                        index: a.header.index,
+                        addr,
+                        prefix_len: a.header.prefix_len,
+                    })
                 }
                 _ => None,
             })

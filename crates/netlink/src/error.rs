@@ -25,7 +25,10 @@ impl Error {
     }
 
     pub(crate) fn io(op: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { op: op.into(), source }
+        Error::Io {
+            op: op.into(),
+            source,
+        }
     }
 }
 

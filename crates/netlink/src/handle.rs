@@ -32,7 +32,12 @@ impl Handle {
         // Extended acks make the kernel say *which* attribute it disliked; the
         // errno alone is still what we report, so failure here is harmless.
         let _ = socket.set_ext_ack(true);
-        Ok(Handle { socket, seq: 0, label, buf: vec![0; 64 * 1024] })
+        Ok(Handle {
+            socket,
+            seq: 0,
+            label,
+            buf: vec![0; 64 * 1024],
+        })
     }
 
     /// A socket opened inside `ns` (the socket keeps that namespace for life).
@@ -80,8 +85,10 @@ impl Handle {
             let mut offset = 0;
             while offset < n {
                 let msg: NetlinkMessage<RouteNetlinkMessage> =
-                    NetlinkMessage::deserialize(&self.buf[offset..n])
-                        .map_err(|e| Error::Decode { op: op.clone(), detail: e.to_string() })?;
+                    NetlinkMessage::deserialize(&self.buf[offset..n]).map_err(|e| Error::Decode {
+                        op: op.clone(),
+                        detail: e.to_string(),
+                    })?;
                 let len = msg.header.length as usize;
                 if msg.header.sequence_number != self.seq {
                     // A stale reply to an earlier request; skip it.

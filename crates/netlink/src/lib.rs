@@ -6,15 +6,15 @@
 //! Every request carries a human description of what it was doing, and kernel
 //! errors come back as [`Error::Kernel`] with that description and the errno.
 
+mod addr;
 mod error;
 mod handle;
 mod link;
-mod addr;
-mod route;
 pub mod netns;
+mod route;
 
+pub use addr::Addr;
 pub use error::{Error, Result};
 pub use handle::Handle;
 pub use link::{Link, LinkKind, VethSpec, VxlanSpec};
 pub use route::{Route, RouteSpec};
-pub use addr::Addr;

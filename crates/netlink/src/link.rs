@@ -69,7 +69,10 @@ fn new_link_message(index: u32) -> LinkMessage {
 impl Handle {
     /// Every link in this namespace.
     pub fn links(&mut self) -> Result<Vec<Link>> {
-        let replies = self.dump(RouteNetlinkMessage::GetLink(LinkMessage::default()), "listing links")?;
+        let replies = self.dump(
+            RouteNetlinkMessage::GetLink(LinkMessage::default()),
+            "listing links",
+        )?;
         Ok(replies
             .into_iter()
             .filter_map(|m| match m {
@@ -83,7 +86,11 @@ impl Handle {
     pub fn link_by_name(&mut self, name: &str) -> Result<Option<Link>> {
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(name.to_string()));
-        match self.request(RouteNetlinkMessage::GetLink(msg), 0, &format!("looking up link {name}")) {
+        match self.request(
+            RouteNetlinkMessage::GetLink(msg),
+            0,
+            &format!("looking up link {name}"),
+        ) {
             Ok(replies) => Ok(replies.into_iter().find_map(|m| match m {
                 RouteNetlinkMessage::NewLink(l) => Some(decode_link(&l)),
                 _ => None,
@@ -95,10 +102,12 @@ impl Handle {
 
     /// The index of a link that must exist.
     pub fn index_of(&mut self, name: &str) -> Result<u32> {
-        self.link_by_name(name)?.map(|l| l.index).ok_or_else(|| Error::Kernel {
-            op: format!("looking up link {name} in {}", self.label()),
-            errno: nix::errno::Errno::ENODEV,
-        })
+        self.link_by_name(name)?
+            .map(|l| l.index)
+            .ok_or_else(|| Error::Kernel {
+                op: format!("looking up link {name} in {}", self.label()),
+                errno: nix::errno::Errno::ENODEV,
+            })
     }
 
     pub fn add_bridge(&mut self, name: &str, mtu: Option<u32>) -> Result<()> {
@@ -107,8 +116,13 @@ impl Handle {
         if let Some(mtu) = mtu {
             msg.attributes.push(LinkAttribute::Mtu(mtu));
         }
-        msg.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
-        self.exec(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL, &format!("creating bridge {name}"))
+        msg.attributes
+            .push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+        self.exec(
+            RouteNetlinkMessage::NewLink(msg),
+            NLM_F_CREATE | NLM_F_EXCL,
+            &format!("creating bridge {name}"),
+        )
     }
 
     /// Create a veth pair; the peer is created directly in its namespace so
@@ -120,7 +134,8 @@ impl Handle {
             peer.attributes.push(LinkAttribute::Mtu(mtu));
         }
         if let Some(ns) = spec.peer_netns {
-            peer.attributes.push(LinkAttribute::NetNsFd(ns.file().as_raw_fd()));
+            peer.attributes
+                .push(LinkAttribute::NetNsFd(ns.file().as_raw_fd()));
         }
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(spec.name.to_string()));
@@ -132,14 +147,23 @@ impl Handle {
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
         ]));
         let op = match spec.peer_netns {
-            Some(ns) => format!("creating veth {} with peer {} in {}", spec.name, spec.peer, ns.label()),
+            Some(ns) => format!(
+                "creating veth {} with peer {} in {}",
+                spec.name,
+                spec.peer,
+                ns.label()
+            ),
             None => format!("creating veth {} with peer {}", spec.name, spec.peer),
         };
         self.exec(RouteNetlinkMessage::NewLink(msg), NLM_F_CREATE | NLM_F_EXCL, &op)
     }
 
     pub fn add_vxlan(&mut self, spec: &VxlanSpec<'_>) -> Result<()> {
-        let mut data = vec![InfoVxlan::Id(spec.vni), InfoVxlan::Port(spec.port), InfoVxlan::Learning(spec.learning)];
+        let mut data = vec![
+            InfoVxlan::Id(spec.vni),
+            InfoVxlan::Port(spec.port),
+            InfoVxlan::Learning(spec.learning),
+        ];
         if let Some(local) = spec.local {
             data.push(InfoVxlan::Local(local));
         }
@@ -158,7 +182,10 @@ impl Handle {
         self.exec(
             RouteNetlinkMessage::NewLink(msg),
             NLM_F_CREATE | NLM_F_EXCL,
-            &format!("creating vxlan {} (vni {}, udp {})", spec.name, spec.vni, spec.port),
+            &format!(
+                "creating vxlan {} (vni {}, udp {})",
+                spec.name, spec.vni, spec.port
+            ),
         )
     }
 
@@ -166,25 +193,41 @@ impl Handle {
         let mut msg = new_link_message(index);
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
-        self.exec(RouteNetlinkMessage::SetLink(msg), 0, &format!("setting link {index} up"))
+        self.exec(
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+            &format!("setting link {index} up"),
+        )
     }
 
     pub fn set_mtu(&mut self, index: u32, mtu: u32) -> Result<()> {
         let mut msg = new_link_message(index);
         msg.attributes.push(LinkAttribute::Mtu(mtu));
-        self.exec(RouteNetlinkMessage::SetLink(msg), 0, &format!("setting mtu {mtu} on link {index}"))
+        self.exec(
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+            &format!("setting mtu {mtu} on link {index}"),
+        )
     }
 
     pub fn set_master(&mut self, index: u32, master: u32) -> Result<()> {
         let mut msg = new_link_message(index);
         msg.attributes.push(LinkAttribute::Controller(master));
-        self.exec(RouteNetlinkMessage::SetLink(msg), 0, &format!("attaching link {index} to bridge {master}"))
+        self.exec(
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+            &format!("attaching link {index} to bridge {master}"),
+        )
     }
 
     pub fn set_mac(&mut self, index: u32, mac: [u8; 6]) -> Result<()> {
         let mut msg = new_link_message(index);
         msg.attributes.push(LinkAttribute::Address(mac.to_vec()));
-        self.exec(RouteNetlinkMessage::SetLink(msg), 0, &format!("setting mac on link {index}"))
+        self.exec(
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+            &format!("setting mac on link {index}"),
+        )
     }
 
     /// Move a link into another namespace, optionally renaming it on the way.
@@ -194,11 +237,19 @@ impl Handle {
         if let Some(name) = new_name {
             msg.attributes.push(LinkAttribute::IfName(name.to_string()));
         }
-        self.exec(RouteNetlinkMessage::SetLink(msg), 0, &format!("moving link {index} to {}", ns.label()))
+        self.exec(
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+            &format!("moving link {index} to {}", ns.label()),
+        )
     }
 
     pub fn del_link(&mut self, index: u32) -> Result<()> {
-        self.exec(RouteNetlinkMessage::DelLink(new_link_message(index)), 0, &format!("deleting link {index}"))
+        self.exec(
+            RouteNetlinkMessage::DelLink(new_link_message(index)),
+            0,
+            &format!("deleting link {index}"),
+        )
     }
 
     /// Delete a link by name; a missing link is not an error (teardown is
@@ -217,7 +268,11 @@ fn decode_link(msg: &LinkMessage) -> Link {
         name: String::new(),
         mtu: 0,
         up: msg.header.flags.contains(LinkFlags::Up),
-        kind: if msg.header.flags.contains(LinkFlags::Loopback) { LinkKind::Loopback } else { LinkKind::Plain },
+        kind: if msg.header.flags.contains(LinkFlags::Loopback) {
+            LinkKind::Loopback
+        } else {
+            LinkKind::Plain
+        },
         master: None,
         link: None,
         link_netnsid: None,

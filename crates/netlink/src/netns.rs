@@ -21,8 +21,12 @@ impl NetNs {
     pub fn open(path: impl AsRef<Path>, label: impl Into<String>) -> Result<Self> {
         let path = path.as_ref();
         let label = label.into();
-        let file = File::open(path)
-            .map_err(|e| Error::io(format!("opening network namespace {label} ({})", path.display()), e))?;
+        let file = File::open(path).map_err(|e| {
+            Error::io(
+                format!("opening network namespace {label} ({})", path.display()),
+                e,
+            )
+        })?;
         Ok(NetNs { file, label })
     }
 
@@ -43,9 +47,12 @@ impl NetNs {
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T> {
         std::thread::scope(|s| {
             s.spawn(|| {
-                nix::sched::setns(self.file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).map_err(|errno| {
-                    Error::Kernel { op: format!("entering network namespace {}", self.label), errno }
-                })?;
+                nix::sched::setns(self.file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).map_err(
+                    |errno| Error::Kernel {
+                        op: format!("entering network namespace {}", self.label),
+                        errno,
+                    },
+                )?;
                 Ok(f())
             })
             .join()

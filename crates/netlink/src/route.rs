@@ -43,21 +43,28 @@ fn message(spec: &RouteSpec) -> RouteMessage {
     msg.header.table = RouteHeader::RT_TABLE_MAIN;
     msg.header.protocol = RouteProtocol::Static;
     msg.header.kind = RouteType::Unicast;
-    msg.header.scope = if spec.link_scope { RouteScope::Link } else { RouteScope::Universe };
+    msg.header.scope = if spec.link_scope {
+        RouteScope::Link
+    } else {
+        RouteScope::Universe
+    };
     if spec.onlink {
         msg.header.flags = netlink_packet_route::route::RouteFlags::Onlink;
     }
     if spec.prefix_len > 0 {
-        msg.attributes.push(RouteAttribute::Destination(RouteAddress::Inet(spec.dst)));
+        msg.attributes
+            .push(RouteAttribute::Destination(RouteAddress::Inet(spec.dst)));
     }
     if let Some(gw) = spec.gateway {
-        msg.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
+        msg.attributes
+            .push(RouteAttribute::Gateway(RouteAddress::Inet(gw)));
     }
     if let Some(oif) = spec.oif {
         msg.attributes.push(RouteAttribute::Oif(oif));
     }
     if let Some(src) = spec.src {
-        msg.attributes.push(RouteAttribute::PrefSource(RouteAddress::Inet(src)));
+        msg.attributes
+            .push(RouteAttribute::PrefSource(RouteAddress::Inet(src)));
     }
     msg
 }
@@ -66,7 +73,11 @@ impl Handle {
     /// Install (or replace) a route.
     pub fn add_route(&mut self, spec: &RouteSpec) -> Result<()> {
         let op = format!("adding route {}/{}", spec.dst, spec.prefix_len);
-        self.exec(RouteNetlinkMessage::NewRoute(message(spec)), NLM_F_CREATE | NLM_F_REPLACE, &op)
+        self.exec(
+            RouteNetlinkMessage::NewRoute(message(spec)),
+            NLM_F_CREATE | NLM_F_REPLACE,
+            &op,
+        )
     }
 
     /// Delete a route; deleting one that is gone is not an error.
@@ -112,4 +123,3 @@ impl Handle {
             .collect())
     }
 }
-
