@@ -1,1 +1,11 @@
-//! (being written)
+//! Labyrinth's controllers: scheduler, Deployment/ReplicaSet, EndpointSlice,
+//! node pod-CIDR allocator and node lifecycle. They are ordinary Kubernetes
+//! clients (kube-rs), so they run against Labyrinth's API server or a real one.
+//!
+//! Each concern has a pure module (decisions from objects, unit-tested without
+//! a server) and a runtime module under [`runtime`] that watches the API and
+//! applies those decisions.
+
+pub mod deployment;
+pub mod names;
+pub mod podutil;
