@@ -9,3 +9,4 @@
 pub mod deployment;
 pub mod names;
 pub mod podutil;
+pub mod scheduler;
