@@ -10,6 +10,7 @@ mod addr;
 mod error;
 mod handle;
 mod link;
+mod neigh;
 pub mod netns;
 mod route;
 
@@ -17,4 +18,5 @@ pub use addr::Addr;
 pub use error::{Error, Result};
 pub use handle::Handle;
 pub use link::{Link, LinkKind, VethSpec, VxlanSpec};
-pub use route::{Route, RouteSpec};
+pub use neigh::Fdb;
+pub use route::{Route, RouteSpec, PROTO_STATIC};

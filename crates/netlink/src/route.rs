@@ -34,14 +34,19 @@ pub struct Route {
     pub oif: Option<u32>,
     pub src: Option<Ipv4Addr>,
     pub scope_link: bool,
+    /// Who installed it (RTPROT_*; ours use their own number).
+    pub protocol: u8,
 }
 
-fn message(spec: &RouteSpec) -> RouteMessage {
+/// RTPROT_STATIC, what `ip route add` uses.
+pub const PROTO_STATIC: u8 = 4;
+
+fn message(spec: &RouteSpec, protocol: u8) -> RouteMessage {
     let mut msg = RouteMessage::default();
     msg.header.address_family = AddressFamily::Inet;
     msg.header.destination_prefix_length = spec.prefix_len;
     msg.header.table = RouteHeader::RT_TABLE_MAIN;
-    msg.header.protocol = RouteProtocol::Static;
+    msg.header.protocol = RouteProtocol::from(protocol);
     msg.header.kind = RouteType::Unicast;
     msg.header.scope = if spec.link_scope {
         RouteScope::Link
@@ -72,9 +77,15 @@ fn message(spec: &RouteSpec) -> RouteMessage {
 impl Handle {
     /// Install (or replace) a route.
     pub fn add_route(&mut self, spec: &RouteSpec) -> Result<()> {
+        self.add_route_with_protocol(spec, PROTO_STATIC)
+    }
+
+    /// Install (or replace) a route tagged with `protocol`, so its owner can
+    /// later find exactly its own routes in a dump.
+    pub fn add_route_with_protocol(&mut self, spec: &RouteSpec, protocol: u8) -> Result<()> {
         let op = format!("adding route {}/{}", spec.dst, spec.prefix_len);
         self.exec(
-            RouteNetlinkMessage::NewRoute(message(spec)),
+            RouteNetlinkMessage::NewRoute(message(spec, protocol)),
             NLM_F_CREATE | NLM_F_REPLACE,
             &op,
         )
@@ -83,7 +94,7 @@ impl Handle {
     /// Delete a route; deleting one that is gone is not an error.
     pub fn del_route(&mut self, spec: &RouteSpec) -> Result<bool> {
         let op = format!("deleting route {}/{}", spec.dst, spec.prefix_len);
-        match self.exec(RouteNetlinkMessage::DelRoute(message(spec)), 0, &op) {
+        match self.exec(RouteNetlinkMessage::DelRoute(message(spec, 0)), 0, &op) {
             Ok(()) => Ok(true),
             Err(e) if e.errno() == Some(nix::errno::Errno::ESRCH) => Ok(false),
             Err(e) => Err(e),
@@ -106,6 +117,7 @@ impl Handle {
                         oif: None,
                         src: None,
                         scope_link: r.header.scope == RouteScope::Link,
+                        protocol: u8::from(r.header.protocol),
                     };
                     for a in &r.attributes {
                         match a {

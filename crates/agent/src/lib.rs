@@ -1,0 +1,5 @@
+//! The node agent (the kubelet's role, plus the node half of the CNI
+//! network): it builds the node's pod network devices and keeps routes to
+//! every other node's pod CIDR, and runs the pods bound to its node.
+
+pub mod nodenet;
