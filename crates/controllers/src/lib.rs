@@ -7,6 +7,7 @@
 //! applies those decisions.
 
 pub mod deployment;
+pub mod endpointslice;
 pub mod names;
 pub mod podutil;
 pub mod scheduler;
