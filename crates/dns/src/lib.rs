@@ -1,1 +1,123 @@
-//! (being written)
+//! `labyrinth dns`: the cluster DNS server, following the Kubernetes
+//! DNS-Based Service Discovery specification.
+//!
+//! - [`catalog`]: Services, EndpointSlices and Pods → records → an immutable
+//!   snapshot of precompiled answers, swapped atomically on change.
+//! - [`wire`]: the allocation-free query parser and response splicer.
+//! - [`server`]: UDP (SO_REUSEPORT workers) and TCP serving.
+//! - [`watch`]: kube-rs watchers feeding the catalog.
+//! - [`records_file`]: a static records file instead of an API server.
+//! - [`bench`]: the dnsperf benchmark.
+
+pub mod bench;
+pub mod catalog;
+pub mod records_file;
+pub mod server;
+pub mod watch;
+pub mod wire;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use catalog::{Change, Store, ZoneConfig};
+
+/// Command-line arguments of `labyrinth dns`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Address for UDP and TCP.
+    #[arg(long, default_value = "0.0.0.0:53")]
+    pub listen: SocketAddr,
+    /// Cluster domain served.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Kubeconfig file; without it the in-cluster configuration is used.
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Resolver for names outside the cluster domain (default: REFUSED).
+    #[arg(long)]
+    pub upstream: Option<SocketAddr>,
+    /// Serve a static YAML/JSON file of Services, EndpointSlices and Pods
+    /// instead of watching an API server.
+    #[arg(long)]
+    pub records: Option<PathBuf>,
+    /// UDP worker threads (each with its own SO_REUSEPORT socket).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Serve through hickory's Message types (benchmark baseline).
+    #[arg(long, hide = true)]
+    pub naive: bool,
+}
+
+/// Builds a published catalog from a list of objects (static mode).
+pub fn catalog_from_objects(cfg: ZoneConfig, objs: Vec<catalog::Object>) -> Result<(Store, catalog::Shared)> {
+    let mut store = Store::new(cfg);
+    for o in objs {
+        store.apply(Change::Apply(o));
+    }
+    let snap = store.snapshot()?;
+    Ok((store, catalog::shared(snap)))
+}
+
+/// Runs the DNS server until killed.
+pub fn run(args: Args) -> Result<i32> {
+    let cfg = ZoneConfig::new(&args.cluster_domain);
+    catalog::names::to_wire(&cfg.domain)
+        .map_err(anyhow::Error::msg)
+        .with_context(|| format!("--cluster-domain {:?}", args.cluster_domain))?;
+    let server_cfg = server::Config {
+        listen: args.listen,
+        udp_workers: args.workers.max(1),
+        upstream: args.upstream,
+        path: if args.naive {
+            server::Path::Naive
+        } else {
+            server::Path::Fast
+        },
+    };
+    if let Some(path) = &args.records {
+        let objs = records_file::load(path)?;
+        let (store, shared) = catalog_from_objects(cfg, objs)?;
+        let server = server::Server::start(server_cfg, shared.clone())?;
+        let snap = shared.load();
+        eprintln!(
+            "labyrinth dns: serving {} Services ({} names, serial {}) from {} on {} (udp+tcp)",
+            store.service_count(),
+            snap.name_count(),
+            snap.serial,
+            path.display(),
+            server.udp_addr()
+        );
+        server.wait();
+        return Ok(0);
+    }
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    rt.block_on(async move {
+        let client = watch::client(args.kubeconfig.as_deref()).await?;
+        let mut store = Store::new(cfg);
+        let shared = catalog::shared(store.snapshot()?);
+        let server = server::Server::start(server_cfg, shared.clone())?;
+        eprintln!("labyrinth dns: watching the API, serving on {} (udp+tcp)", server.udp_addr());
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Change>();
+        tokio::spawn(watch::watch_all(client, tx));
+        // Apply every pending change, then publish one snapshot per batch.
+        while let Some(change) = rx.recv().await {
+            store.apply(change);
+            while let Ok(more) = rx.try_recv() {
+                store.apply(more);
+            }
+            match store.snapshot() {
+                Ok(snap) => shared.store(Arc::new(snap)),
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "catalog compile failed; keeping the previous snapshot"),
+            }
+        }
+        drop(server);
+        anyhow::Ok(1)
+    })
+}

@@ -1,0 +1,131 @@
+//! The DNS server: SO_REUSEPORT UDP sockets served by worker threads, a TCP
+//! listener with a thread per connection, optional forwarding upstream.
+
+mod forward;
+mod tcp;
+mod udp;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::{Context, Result};
+
+use crate::catalog::Shared;
+
+/// Which answer path to serve with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Precompiled answers spliced by the allocation-free parser.
+    Fast,
+    /// hickory `Message` decode/encode per query (benchmark baseline).
+    Naive,
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// UDP worker threads (each with its own SO_REUSEPORT socket).
+    pub udp_workers: usize,
+    /// Upstream resolver for names outside our zones (None: REFUSED).
+    pub upstream: Option<SocketAddr>,
+    pub path: Path,
+}
+
+impl Config {
+    pub fn new(listen: SocketAddr) -> Self {
+        Config {
+            listen,
+            udp_workers: 1,
+            upstream: None,
+            path: Path::Fast,
+        }
+    }
+}
+
+/// A running server; dropping it stops every thread.
+pub struct Server {
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    udp_addr: SocketAddr,
+    tcp_addr: SocketAddr,
+}
+
+impl Server {
+    /// Binds and starts serving `catalog`.
+    pub fn start(cfg: Config, catalog: Shared) -> Result<Server> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let sockets = udp::bind(cfg.listen, cfg.udp_workers.max(1))
+            .with_context(|| format!("binding UDP {}", cfg.listen))?;
+        let udp_addr = sockets[0].local_addr()?;
+        // Same port as UDP, so a `--listen ...:0` test gets one port for both.
+        let tcp_listener = tcp::bind(udp_addr).with_context(|| format!("binding TCP {udp_addr}"))?;
+        let tcp_addr = tcp_listener.local_addr()?;
+        let fwd = cfg.upstream.map(forward::Forwarder::new);
+        let mut threads = Vec::new();
+        for (i, sock) in sockets.into_iter().enumerate() {
+            let (stop, catalog, fwd) = (stop.clone(), catalog.clone(), fwd.clone());
+            let path = cfg.path;
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("dns-udp-{i}"))
+                    .spawn(move || udp::serve(sock, catalog, path, fwd, stop))?,
+            );
+        }
+        {
+            let (stop, catalog) = (stop.clone(), catalog.clone());
+            let path = cfg.path;
+            threads.push(
+                std::thread::Builder::new()
+                    .name("dns-tcp".into())
+                    .spawn(move || tcp::serve(tcp_listener, catalog, path, fwd, stop))?,
+            );
+        }
+        Ok(Server {
+            stop,
+            threads,
+            udp_addr,
+            tcp_addr,
+        })
+    }
+
+    pub fn udp_addr(&self) -> SocketAddr {
+        self.udp_addr
+    }
+    pub fn tcp_addr(&self) -> SocketAddr {
+        self.tcp_addr
+    }
+
+    /// Blocks until the server stops (it only stops when dropped elsewhere,
+    /// so this is for the long-running command).
+    pub fn wait(mut self) {
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Answers one packet with the chosen path.
+pub(crate) fn answer(
+    path: Path,
+    snap: &crate::catalog::Snapshot,
+    pkt: &[u8],
+    tr: crate::wire::Transport,
+    out: &mut Vec<u8>,
+) -> crate::wire::Outcome {
+    match path {
+        Path::Fast => crate::wire::respond(snap, pkt, tr, out),
+        Path::Naive => crate::wire::naive::respond_naive(snap, pkt, tr, out),
+    }
+}

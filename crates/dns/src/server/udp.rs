@@ -1,0 +1,89 @@
+//! UDP: one SO_REUSEPORT socket per worker thread, so the kernel spreads
+//! queries over workers with no shared state between them.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::forward::Forwarder;
+use super::{answer, Path};
+use crate::catalog::Shared;
+use crate::wire::{Outcome, Transport};
+
+/// How often an idle worker looks at the stop flag.
+const POLL: Duration = Duration::from_millis(200);
+
+fn one(addr: SocketAddr) -> Result<UdpSocket> {
+    let s = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    s.set_reuse_port(true).context("SO_REUSEPORT")?;
+    s.set_reuse_address(true)?;
+    // Absorb bursts (dnsperf keeps many queries in flight).
+    let _ = s.set_recv_buffer_size(4 << 20);
+    let _ = s.set_send_buffer_size(4 << 20);
+    s.bind(&addr.into())?;
+    let s: UdpSocket = s.into();
+    s.set_read_timeout(Some(POLL))?;
+    Ok(s)
+}
+
+/// Binds `n` sockets to the same address (port 0: the first one picks it).
+pub fn bind(addr: SocketAddr, n: usize) -> Result<Vec<UdpSocket>> {
+    let first = one(addr)?;
+    let bound = first.local_addr()?;
+    let mut out = vec![first];
+    for _ in 1..n {
+        out.push(one(bound)?);
+    }
+    Ok(out)
+}
+
+/// Serves until `stop` is set.
+pub fn serve(
+    sock: UdpSocket,
+    catalog: Shared,
+    path: Path,
+    fwd: Option<Forwarder>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut buf = vec![0u8; 65535];
+    let mut out = Vec::with_capacity(4096);
+    let tr = Transport {
+        max_size: None,
+        forward: fwd.is_some(),
+    };
+    while !stop.load(Ordering::Relaxed) {
+        let (n, peer) = match sock.recv_from(&mut buf) {
+            Ok(r) => r,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "UDP receive failed");
+                continue;
+            }
+        };
+        let snap = catalog.load();
+        match answer(path, &snap, &buf[..n], tr, &mut out) {
+            Outcome::Reply => {
+                if let Err(e) = sock.send_to(&out, peer) {
+                    tracing::debug!(error = %e, %peer, "UDP send failed");
+                }
+            }
+            Outcome::Forward => {
+                if let (Some(f), Ok(reply_sock)) = (&fwd, sock.try_clone()) {
+                    f.forward_udp(buf[..n].to_vec(), peer, reply_sock);
+                }
+            }
+            Outcome::Drop => {}
+        }
+    }
+}
