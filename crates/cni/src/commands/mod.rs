@@ -1,0 +1,44 @@
+//! Our plugin's commands behind the dispatcher.
+
+pub mod add;
+pub mod check;
+pub mod del;
+pub mod gc;
+pub mod status;
+
+use labyrinth_netlink::netns::NetNs;
+use labyrinth_netlink::Handle;
+
+use crate::config::NetConf;
+use crate::spec::{CniError, CniResult, Plugin, Request};
+
+/// The labyrinth-cni plugin (stateless; everything lives in the kernel and
+/// the IPAM directory).
+pub struct LabyrinthPlugin;
+
+impl Plugin for LabyrinthPlugin {
+    fn add(&self, req: &Request) -> Result<CniResult, CniError> {
+        add::add(req, &NetConf::parse(&req.config)?, None)
+    }
+    fn del(&self, req: &Request) -> Result<(), CniError> {
+        del::del(req, &NetConf::parse(&req.config)?)
+    }
+    fn check(&self, req: &Request) -> Result<(), CniError> {
+        check::check(req, &NetConf::parse(&req.config)?)
+    }
+    fn status(&self, req: &Request) -> Result<(), CniError> {
+        status::status(&NetConf::parse(&req.config)?)
+    }
+    fn gc(&self, req: &Request) -> Result<(), CniError> {
+        gc::gc(req, &NetConf::parse(&req.config)?)
+    }
+}
+
+/// A netlink socket in the namespace the plugin runs in (the node's).
+pub(crate) fn node_handle() -> Result<Handle, CniError> {
+    Handle::current("node").map_err(|e| CniError::internal("opening netlink in the node namespace", e.to_string()))
+}
+
+pub(crate) fn open_netns(path: &str) -> std::io::Result<NetNs> {
+    NetNs::open(path, format!("pod netns {path}")).map_err(|e| std::io::Error::other(e.to_string()))
+}
