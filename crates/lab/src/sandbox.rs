@@ -125,6 +125,25 @@ fn boot(args: &SandboxArgs) -> Result<u32> {
     )
     .context("mounting /run")?;
     std::fs::create_dir_all("/run/netns").context("creating /run/netns")?;
+    // Copy-on-write /etc, /opt and /var, as a VM has its own disk: a node can
+    // write /etc/cni/net.d, /opt/cni/bin or /var/lib/cni (and its hostname,
+    // hosts, logs) without changing the host's files or the other nodes'.
+    for dir in ["etc", "opt", "var"] {
+        let upper = format!("/run/.machine/{dir}/upper");
+        let work = format!("/run/.machine/{dir}/work");
+        std::fs::create_dir_all(&upper).context("creating overlay dirs")?;
+        std::fs::create_dir_all(&work).context("creating overlay dirs")?;
+        let opts = format!("lowerdir=/{dir},upperdir={upper},workdir={work}");
+        mount(
+            Some("overlay"),
+            format!("/{dir}").as_str(),
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(opts.as_str()),
+        )
+        .with_context(|| format!("mounting a copy-on-write /{dir}"))?;
+    }
+    std::fs::write("/etc/hostname", format!("{}\n", args.hostname)).context("writing /etc/hostname")?;
     nix::unistd::sethostname(&args.hostname).context("setting hostname")?;
     std::env::set_current_dir("/").context("chdir /")?;
     Ok(host_pid)

@@ -61,6 +61,28 @@ fn default_lab_is_three_nodes_on_one_vpc() {
         "leaked to the host's /run/netns"
     );
 
+    // Its own copy-on-write /etc, /opt and /var, as a VM's disk: what node-1
+    // writes there (a CNI config, say) is seen neither by node-2 nor the host.
+    let probe = format!("/etc/labyrinth-probe-{}", std::process::id());
+    lab.ssh_ok(
+        "node-1",
+        &[
+            "sh",
+            "-c",
+            &format!("mkdir -p /opt/cni/bin && echo node-1 > {probe}"),
+        ],
+    );
+    assert_eq!(lab.ssh_ok("node-1", &["cat", &probe]).trim(), "node-1");
+    assert!(
+        !lab.ssh("node-2", &["cat", &probe]).status.success(),
+        "node-2 sees node-1's /etc"
+    );
+    assert!(
+        !std::path::Path::new(&probe).exists(),
+        "node-1 wrote into the host's /etc"
+    );
+    assert_eq!(lab.ssh_ok("node-1", &["cat", "/etc/hostname"]).trim(), "node-1");
+
     // The uplink looks like a cloud VM's: ens4, MTU 1460, the node's address.
     let link = lab.ssh_ok("node-1", &["ip", "-j", "addr", "show", "ens4"]);
     let link: serde_json::Value = serde_json::from_str(&link).unwrap();
