@@ -9,5 +9,7 @@
 pub mod deployment;
 pub mod endpointslice;
 pub mod names;
+pub mod nodeipam;
+pub mod nodelifecycle;
 pub mod podutil;
 pub mod scheduler;
