@@ -10,6 +10,8 @@ pub mod update;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod testutil;
 
 use std::sync::Arc;
 

@@ -7,4 +7,7 @@ pub mod naive;
 pub mod query;
 pub mod respond;
 
+#[cfg(test)]
+mod tests;
+
 pub use respond::{respond, Outcome, Transport};
