@@ -1,0 +1,409 @@
+//! Shared test rig: holder-process namespaces ("node" and "pods"), temp
+//! dirs, the plugin under test (ours or the reference ptp + host-local),
+//! and the CNI calling convention (env + stdin, exec of the binary inside
+//! the node namespace). Every guard cleans up on drop, also on panic.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::os::fd::AsFd;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub fn is_root() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Print the SKIPPED line the rules ask for and tell the caller to return.
+pub fn skip_unless_root(test: &str) -> bool {
+    if is_root() {
+        return false;
+    }
+    eprintln!("SKIPPED (needs root): {test}");
+    true
+}
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// A name unique across this process and concurrent test processes.
+pub fn unique(tag: &str) -> String {
+    format!("{tag}{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+}
+
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("labyrinth-cni-test-{}", unique(tag)));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A process holding fresh namespaces; its /proc/<pid>/ns/net is the netns.
+pub struct Holder {
+    child: Child,
+}
+
+impl Holder {
+    /// A node: own network and mount namespace.
+    pub fn node() -> Holder {
+        Holder::spawn(&["--net", "--mount", "--propagation", "private"])
+    }
+
+    /// A pod sandbox: its own network namespace.
+    pub fn pod() -> Holder {
+        Holder::spawn(&["--net"])
+    }
+
+    fn spawn(flags: &[&str]) -> Holder {
+        let child = Command::new("unshare")
+            .args(flags)
+            .args(["sleep", "600"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawning unshare holder");
+        let h = Holder { child };
+        // Until unshare() ran, /proc/<pid>/ns/net is still ours.
+        let mine = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match std::fs::metadata(h.netns()) {
+                Ok(m) if m.ino() != mine => break,
+                _ if Instant::now() > deadline => panic!("holder {} never entered its namespace", h.pid()),
+                _ => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+        h
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn netns(&self) -> String {
+        format!("/proc/{}/ns/net", self.pid())
+    }
+
+    /// Run a command inside this namespace (nsenter --net), returning stdout;
+    /// panics with stderr on failure.
+    pub fn sh(&self, args: &[&str]) -> String {
+        let out = Command::new("nsenter")
+            .arg(format!("--net={}", self.netns()))
+            .args(args)
+            .output()
+            .expect("running nsenter");
+        assert!(
+            out.status.success(),
+            "{args:?} in {} failed: {}",
+            self.netns(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Like `sh` but returns success instead of panicking.
+    pub fn try_sh(&self, args: &[&str]) -> bool {
+        Command::new("nsenter")
+            .arg(format!("--net={}", self.netns()))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+
+    /// `ip -j <args>` inside this namespace, parsed.
+    pub fn ip_j(&self, args: &[&str]) -> Value {
+        let mut full = vec!["ip", "-j"];
+        full.extend_from_slice(args);
+        let out = self.sh(&full);
+        if out.trim().is_empty() {
+            return json!([]);
+        }
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip -j {args:?}: {e}: {out}"))
+    }
+
+    /// Names of all links in this namespace.
+    pub fn link_names(&self) -> Vec<String> {
+        self.ip_j(&["link", "show"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["ifname"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Which plugin the harness drives, and how to configure it.
+#[derive(Clone)]
+pub struct PluginUnderTest {
+    pub name: &'static str,
+    pub bin: PathBuf,
+    pub cni_path: String,
+    pub kind: Kind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    /// labyrinth-cni: held to every code the spec defines, and to ours.
+    Ours,
+    /// ptp + host-local from containernetworking-plugins: where it deviates
+    /// from the spec's codes (documented per case), any error is accepted.
+    Reference,
+}
+
+pub const TESTED_VERSIONS: &[&str] = &["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
+pub const MTU: u64 = 1410;
+
+impl PluginUnderTest {
+    pub fn ours() -> PluginUnderTest {
+        PluginUnderTest {
+            name: "labyrinth-cni",
+            bin: PathBuf::from(env!("CARGO_BIN_EXE_labyrinth-cni")),
+            cni_path: "/opt/cni/bin".into(),
+            kind: Kind::Ours,
+        }
+    }
+
+    pub fn reference() -> PluginUnderTest {
+        PluginUnderTest {
+            name: "ptp+host-local",
+            bin: PathBuf::from("/usr/lib/cni/ptp"),
+            cni_path: "/usr/lib/cni".into(),
+            kind: Kind::Reference,
+        }
+    }
+
+    pub fn strict(&self) -> bool {
+        self.kind == Kind::Ours
+    }
+
+    pub fn available(&self) -> bool {
+        self.bin.exists()
+    }
+
+    /// The plugin config (as a runtime passes it on stdin) for one network.
+    pub fn config(&self, version: &str, net: &Net) -> Value {
+        match self.kind {
+            Kind::Ours => json!({
+                "cniVersion": version, "name": net.name, "type": "labyrinth-cni", "mtu": MTU,
+                "gateway": net.gateway(), "podCIDR": net.subnet,
+                "ipam": {"type": "host-local", "dataDir": net.data_dir.path()},
+            }),
+            Kind::Reference => json!({
+                "cniVersion": version, "name": net.name, "type": "ptp", "mtu": MTU,
+                "ipam": {"type": "host-local", "subnet": net.subnet, "dataDir": net.data_dir.path(),
+                         "routes": [{"dst": "0.0.0.0/0"}]},
+            }),
+        }
+    }
+
+    /// What the node agent provides before pods arrive: for ours the
+    /// gateway address on the node and forwarding (the agent's job); ptp
+    /// puts the gateway on each host veth and enables forwarding itself.
+    pub fn prepare_node(&self, node: &Holder, net: &Net) {
+        if self.kind == Kind::Ours {
+            node.sh(&["ip", "link", "set", "lo", "up"]);
+            node.sh(&["ip", "addr", "add", &format!("{}/32", net.gateway()), "dev", "lo"]);
+            node.sh(&["sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward"]);
+        }
+    }
+
+    /// The versions to exercise: what the plugin declares, within the spec
+    /// versions we test.
+    pub fn declared_versions(&self, node: &Holder) -> Vec<String> {
+        let out = self.call(node, &Call::version(), "{\"cniVersion\":\"0.4.0\"}");
+        assert_eq!(out.exit, 0, "{} VERSION failed: {}", self.name, out.stdout);
+        let supported: Vec<String> = out.json["supportedVersions"]
+            .as_array()
+            .expect("supportedVersions")
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        TESTED_VERSIONS.iter().filter(|v| supported.iter().any(|s| s == *v)).map(|v| v.to_string()).collect()
+    }
+
+    /// Exec the plugin per the calling convention inside `node`'s netns.
+    pub fn call(&self, node: &Holder, call: &Call, stdin: &str) -> Outcome {
+        let mut cmd = Command::new("nsenter");
+        cmd.arg(format!("--net={}", node.netns())).arg(&self.bin);
+        self.exec(cmd, call, stdin)
+    }
+
+    /// Same, but entering the namespace with setns() before exec instead of
+    /// through nsenter: the benchmark's path, so only the plugin is timed.
+    pub fn call_setns(&self, node_ns: &std::fs::File, call: &Call, stdin: &str) -> Outcome {
+        let mut cmd = Command::new(&self.bin);
+        let fd = node_ns.try_clone().unwrap();
+        // SAFETY: setns is async-signal-safe; the closure only calls it.
+        unsafe {
+            cmd.pre_exec(move || {
+                nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+            });
+        }
+        self.exec(cmd, call, stdin)
+    }
+
+    fn exec(&self, mut cmd: Command, call: &Call, stdin: &str) -> Outcome {
+        cmd.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        for (k, v) in &call.env {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+        if !call.env.iter().any(|(k, _)| k == "CNI_PATH") {
+            cmd.env("CNI_PATH", &self.cni_path);
+        }
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawning plugin");
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+        Outcome {
+            exit: out.status.code().unwrap_or(-1),
+            stdout,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            json,
+        }
+    }
+}
+
+/// One network: name, pod subnet and its own IPAM data dir.
+pub struct Net {
+    pub name: String,
+    pub subnet: String,
+    pub data_dir: TempDir,
+}
+
+impl Net {
+    /// `third` picks 10.<third>.<..>.0/24 so parallel tests never share.
+    pub fn new(tag: &str, subnet: &str) -> Net {
+        Net { name: unique(tag), subnet: subnet.into(), data_dir: TempDir::new(tag) }
+    }
+
+    pub fn gateway(&self) -> String {
+        let base = self.subnet.split('/').next().unwrap();
+        let mut o: Vec<u8> = base.split('.').map(|x| x.parse().unwrap()).collect();
+        o[3] += 1;
+        format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3])
+    }
+
+    pub fn ipam_dir(&self) -> PathBuf {
+        self.data_dir.path().join(&self.name)
+    }
+
+    /// (ip, file content) of every reservation file in the IPAM dir.
+    pub fn reservations(&self) -> Vec<(String, String)> {
+        let Ok(rd) = std::fs::read_dir(self.ipam_dir()) else { return Vec::new() };
+        rd.filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.parse::<std::net::Ipv4Addr>().ok()?;
+            Some((name, std::fs::read_to_string(e.path()).unwrap_or_default()))
+        })
+        .collect()
+    }
+
+    pub fn reserved_for(&self, container: &str) -> Vec<String> {
+        self.reservations()
+            .into_iter()
+            .filter(|(_, c)| c.lines().next().map(str::trim) == Some(container))
+            .map(|(ip, _)| ip)
+            .collect()
+    }
+}
+
+/// The CNI_* environment of one call; `None` leaves a variable unset.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub env: Vec<(String, Option<String>)>,
+}
+
+impl Call {
+    pub fn new(command: &str, container: &str, netns: Option<&str>, ifname: &str) -> Call {
+        Call {
+            env: vec![
+                ("CNI_COMMAND".into(), Some(command.into())),
+                ("CNI_CONTAINERID".into(), Some(container.into())),
+                ("CNI_NETNS".into(), netns.map(String::from)),
+                ("CNI_IFNAME".into(), Some(ifname.into())),
+                ("CNI_ARGS".into(), Some(format!("IgnoreUnknown=1;K8S_POD_NAME={container}"))),
+            ],
+        }
+    }
+
+    pub fn version() -> Call {
+        Call { env: vec![("CNI_COMMAND".into(), Some("VERSION".into()))] }
+    }
+
+    /// STATUS and GC carry no attachment.
+    pub fn bare(command: &str) -> Call {
+        Call { env: vec![("CNI_COMMAND".into(), Some(command.into()))] }
+    }
+
+    pub fn set(mut self, key: &str, value: Option<&str>) -> Call {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.map(String::from)));
+        self
+    }
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    pub exit: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub json: Value,
+}
+
+impl Outcome {
+    pub fn ok(&self, what: &str) -> &Value {
+        assert_eq!(self.exit, 0, "{what} failed: stdout={} stderr={}", self.stdout, self.stderr);
+        &self.json
+    }
+
+    /// The error code, asserting the call failed with an error result.
+    pub fn err_code(&self, what: &str) -> u64 {
+        assert_ne!(self.exit, 0, "{what} unexpectedly succeeded: {}", self.stdout);
+        self.json["code"].as_u64().unwrap_or_else(|| panic!("{what}: no error JSON on stdout: {:?}", self.stdout))
+    }
+
+    pub fn text(&self) -> String {
+        format!("{} {}", self.json["msg"].as_str().unwrap_or(""), self.json["details"].as_str().unwrap_or(""))
+    }
+}
+
+/// `config` with `prevResult` set (the runtime's cached ADD result).
+pub fn with_prev(config: &Value, prev: &Value) -> Value {
+    let mut c = config.clone();
+    c["prevResult"] = prev.clone();
+    c
+}
