@@ -1,1 +1,22 @@
-//! (being written)
+//! Labyrinth's service proxy (kube-proxy's job): ClusterIP Services from the
+//! API compiled into iptables rules in kube-proxy's own layout, or into one
+//! nftables table, and kept in sync.
+pub mod hash;
+pub mod k8s;
+pub mod model;
+pub mod datapath;
+pub mod exec;
+pub mod iptables;
+pub mod nftables;
+pub mod conntrack;
+pub mod metrics;
+pub mod sync;
+pub mod trace;
+
+pub use datapath::Datapath;
+pub use iptables::IptablesDatapath;
+pub use model::{Endpoint, Protocol, ServiceModel, ServicePort, ServicePortName};
+pub use nftables::NftablesDatapath;
+pub use sync::{Proxier, SyncKind, SyncReport};
+#[cfg(test)]
+mod testutil;

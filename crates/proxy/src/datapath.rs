@@ -1,0 +1,28 @@
+//! The interface every datapath driver (iptables, nftables, later eBPF)
+//! implements, so the sync engine does not care which one runs.
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+
+use crate::model::{ServiceModel, ServicePortName};
+
+pub trait Datapath: Send {
+    /// "iptables", "nftables", …
+    fn name(&self) -> &'static str;
+
+    /// Replace everything this driver owns with `model`, atomically.
+    fn full_sync(&mut self, model: &ServiceModel) -> Result<()>;
+
+    /// Rewrite only what `changed` service ports need, given that the last
+    /// successful sync programmed the previous model. Drivers fall back to
+    /// an error (never a half-applied state); the caller then full-syncs.
+    fn partial_sync(&mut self, model: &ServiceModel, changed: &BTreeSet<ServicePortName>) -> Result<()>;
+
+    /// List the kernel's rules and compare them with what was last
+    /// programmed: `Some(reason)` when something was changed behind our back.
+    fn check_drift(&mut self) -> Result<Option<String>>;
+
+    /// Remove everything this driver owns.
+    fn cleanup(&mut self) -> Result<()>;
+}

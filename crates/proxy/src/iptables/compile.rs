@@ -1,0 +1,262 @@
+//! The service model compiled into kube-proxy's iptables layout, written the
+//! way `iptables-save` prints rules so a listing can be compared line by line.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use crate::hash::{sep_chain, svc_chain};
+use crate::model::{ServiceModel, ServicePort, ServicePortName};
+
+pub const KUBE_SERVICES: &str = "KUBE-SERVICES";
+pub const KUBE_MARK_MASQ: &str = "KUBE-MARK-MASQ";
+pub const KUBE_POSTROUTING: &str = "KUBE-POSTROUTING";
+pub const KUBE_NODEPORTS: &str = "KUBE-NODEPORTS";
+pub const KUBE_EXTERNAL_SERVICES: &str = "KUBE-EXTERNAL-SERVICES";
+
+/// The packet mark kube-proxy uses to request masquerading.
+pub const MASQ_MARK: &str = "0x4000";
+
+/// Quote like `xtables_save_string`: bare only when made of [A-Za-z0-9_-].
+pub fn quote(s: &str) -> String {
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
+
+/// 1/n the way kube-proxy writes it ("%0.10f").
+pub fn probability(n: usize) -> String {
+    format!("{:.10}", 1.0 / n as f64)
+}
+
+/// 1/n the way iptables-save prints it back: the kernel keeps
+/// round(2^31 · p) and iptables prints that over 2^31 with 11 decimals
+/// (kube-proxy's 0.3333333333 comes back as 0.33333333349).
+pub fn saved_probability(written: &str) -> String {
+    let p: f64 = written.parse().unwrap_or(0.0);
+    let kept = (p * 2147483648.0).round();
+    format!("{:.11}", kept / 2147483648.0)
+}
+
+/// Rules one service port owns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceRules {
+    /// Its rule in nat KUBE-SERVICES (empty without endpoints).
+    pub nat_services: Vec<String>,
+    /// Its reject in filter KUBE-SERVICES (only without endpoints).
+    pub filter_services: Vec<String>,
+    /// Its own nat chains (KUBE-SVC-…, then each KUBE-SEP-…) with their rules.
+    pub chains: Vec<(String, Vec<String>)>,
+}
+
+/// The whole compiled model.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Compiled {
+    pub services: BTreeMap<ServicePortName, ServiceRules>,
+}
+
+fn dport_match(sp: &ServicePort) -> String {
+    let p = sp.protocol().as_str();
+    format!("-d {}/32 -p {p} -m comment --comment {{C}} -m {p} --dport {}", sp.cluster_ip, sp.port)
+}
+
+/// Compile one service port.
+pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceRules {
+    let name = sp.name.to_string();
+    let proto = sp.protocol().as_str();
+    let svc = svc_chain(&sp.name);
+    let eps = sp.ready_endpoints();
+    let mut rules = ServiceRules::default();
+    if eps.is_empty() {
+        let c = quote(&format!("{name} has no endpoints"));
+        rules.filter_services.push(format!(
+            "-A {KUBE_SERVICES} {} -j REJECT --reject-with icmp-port-unreachable",
+            dport_match(sp).replace("{C}", &c)
+        ));
+        return rules;
+    }
+    let cip = quote(&format!("{name} cluster IP"));
+    rules
+        .nat_services
+        .push(format!("-A {KUBE_SERVICES} {} -j {svc}", dport_match(sp).replace("{C}", &cip)));
+    let mut svc_rules = Vec::new();
+    if let Some(cidr) = model.cluster_cidr {
+        svc_rules.push(format!("-A {svc} ! -s {cidr} {} -j {KUBE_MARK_MASQ}", dport_match(sp).replace("{C}", &cip)));
+    }
+    let n = eps.len();
+    let mut seps = Vec::new();
+    for (i, ep) in eps.iter().enumerate() {
+        let sep = sep_chain(&sp.name, ep);
+        let c = quote(&format!("{name} -> {}", ep.addr()));
+        let left = n - i;
+        if left > 1 {
+            svc_rules.push(format!(
+                "-A {svc} -m comment --comment {c} -m statistic --mode random --probability {} -j {sep}",
+                probability(left)
+            ));
+        } else {
+            svc_rules.push(format!("-A {svc} -m comment --comment {c} -j {sep}"));
+        }
+        let qn = quote(&name);
+        seps.push((
+            sep.clone(),
+            vec![
+                format!("-A {sep} -s {}/32 -m comment --comment {qn} -j {KUBE_MARK_MASQ}", ep.ip),
+                format!("-A {sep} -p {proto} -m comment --comment {qn} -m {proto} -j DNAT --to-destination {}", ep.addr()),
+            ],
+        ));
+    }
+    rules.chains.push((svc, svc_rules));
+    rules.chains.extend(seps);
+    rules
+}
+
+pub fn compile(model: &ServiceModel) -> Compiled {
+    Compiled {
+        services: model.services.iter().map(|(n, sp)| (n.clone(), compile_service(sp, model))).collect(),
+    }
+}
+
+/// Rules of the fixed nat chains, in save format.
+pub fn fixed_nat_rules() -> Vec<(&'static str, Vec<String>)> {
+    vec![
+        (
+            KUBE_POSTROUTING,
+            vec![
+                format!("-A {KUBE_POSTROUTING} -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN"),
+                format!("-A {KUBE_POSTROUTING} -j MARK --set-xmark {MASQ_MARK}/0x0"),
+                format!(
+                    "-A {KUBE_POSTROUTING} -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully"
+                ),
+            ],
+        ),
+        (KUBE_MARK_MASQ, vec![format!("-A {KUBE_MARK_MASQ} -j MARK --set-xmark {MASQ_MARK}/{MASQ_MARK}")]),
+        (KUBE_NODEPORTS, vec![]),
+    ]
+}
+
+/// The last rule of nat KUBE-SERVICES, as in kube-proxy.
+pub fn nodeports_rule() -> String {
+    format!("-A {KUBE_SERVICES} -m comment --comment \"kubernetes service nodeports; NOTE: this must be the last rule in this chain\" -m addrtype --dst-type LOCAL -j {KUBE_NODEPORTS}")
+}
+
+fn declare(out: &mut String, chain: &str) {
+    let _ = writeln!(out, ":{chain} - [0:0]");
+}
+
+/// The whole `iptables-restore --noflush` input: every chain we own is
+/// declared (which flushes it) and rewritten; stale chains in `old` are
+/// deleted.
+pub fn render_full(c: &Compiled, old: Option<&Compiled>) -> String {
+    let mut out = String::from("*nat\n");
+    let fixed = fixed_nat_rules();
+    declare(&mut out, KUBE_SERVICES);
+    for (chain, _) in &fixed {
+        declare(&mut out, chain);
+    }
+    let ours: BTreeSet<&str> = c.services.values().flat_map(|r| r.chains.iter().map(|(n, _)| n.as_str())).collect();
+    for chain in &ours {
+        declare(&mut out, chain);
+    }
+    let stale: Vec<&str> = old
+        .map(|o| {
+            o.services
+                .values()
+                .flat_map(|r| r.chains.iter().map(|(n, _)| n.as_str()))
+                .filter(|n| !ours.contains(n))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        })
+        .unwrap_or_default();
+    for chain in &stale {
+        declare(&mut out, chain);
+    }
+    for (_, rules) in &fixed {
+        for r in rules {
+            out.push_str(r);
+            out.push('\n');
+        }
+    }
+    for r in c.services.values() {
+        for line in &r.nat_services {
+            out.push_str(line);
+            out.push('\n');
+        }
+        for (_, rules) in &r.chains {
+            for line in rules {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out.push_str(&nodeports_rule());
+    out.push('\n');
+    for chain in &stale {
+        let _ = writeln!(out, "-X {chain}");
+    }
+    out.push_str("COMMIT\n*filter\n");
+    declare(&mut out, KUBE_SERVICES);
+    declare(&mut out, KUBE_EXTERNAL_SERVICES);
+    declare(&mut out, KUBE_NODEPORTS);
+    for r in c.services.values() {
+        for line in &r.filter_services {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+/// Input that rewrites only the `changed` service ports: their KUBE-SVC/SEP
+/// chains are redeclared (flushed) and refilled, their KUBE-SERVICES rules
+/// deleted or inserted one by one, and chains they no longer need deleted.
+/// Everything else is left untouched.
+pub fn render_partial(old: &Compiled, new: &Compiled, changed: &BTreeSet<ServicePortName>) -> String {
+    let empty = ServiceRules::default();
+    let mut nat = String::new();
+    let mut nat_rules = String::new();
+    let mut nat_delete = String::new();
+    let mut filter = String::new();
+    for name in changed {
+        let o = old.services.get(name).unwrap_or(&empty);
+        let n = new.services.get(name).unwrap_or(&empty);
+        edit_services(&mut nat_rules, &o.nat_services, &n.nat_services);
+        edit_services(&mut filter, &o.filter_services, &n.filter_services);
+        let new_chains: BTreeSet<&str> = n.chains.iter().map(|(c, _)| c.as_str()).collect();
+        for (chain, rules) in &n.chains {
+            let unchanged = o.chains.iter().any(|(c, r)| c == chain && r == rules);
+            // A KUBE-SEP chain depends only on its own endpoint: keep it.
+            if unchanged && chain.starts_with("KUBE-SEP-") {
+                continue;
+            }
+            declare(&mut nat, chain);
+            for line in rules {
+                nat_rules.push_str(line);
+                nat_rules.push('\n');
+            }
+        }
+        for (chain, _) in &o.chains {
+            if !new_chains.contains(chain.as_str()) {
+                declare(&mut nat, chain);
+                let _ = writeln!(nat_delete, "-X {chain}");
+            }
+        }
+    }
+    format!("*nat\n{nat}{nat_rules}{nat_delete}COMMIT\n*filter\n{filter}COMMIT\n")
+}
+
+/// Delete rules that went away and insert new ones at the top of
+/// KUBE-SERVICES (order among ClusterIP rules does not matter; the
+/// nodeports rule stays last).
+fn edit_services(out: &mut String, old: &[String], new: &[String]) {
+    for r in old.iter().filter(|r| !new.contains(r)) {
+        let _ = writeln!(out, "-D{}", &r[2..]);
+    }
+    for r in new.iter().filter(|r| !old.contains(r)) {
+        let rest = r.strip_prefix(&format!("-A {KUBE_SERVICES} ")).unwrap_or(r);
+        let _ = writeln!(out, "-I {KUBE_SERVICES} 1 {rest}");
+    }
+}

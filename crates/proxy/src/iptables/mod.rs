@@ -1,0 +1,9 @@
+//! The iptables datapath: kube-proxy's nat-table layout and chain names.
+pub mod apply;
+pub mod compile;
+
+pub use apply::IptablesDatapath;
+pub use compile::{compile, Compiled, ServiceRules};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,232 @@
+//! The pure service model every datapath compiles from: ClusterIP service
+//! ports and the endpoints behind them. Nothing here touches the kernel.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+/// Transport protocol of a service port (SCTP is not supported).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    /// The lower-case spelling kube-proxy feeds into its chain hashes and
+    /// iptables/nft use on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+
+    /// Parse the API spelling ("TCP", "UDP"; empty means TCP as in the API).
+    pub fn from_api(s: Option<&str>) -> Result<Self, String> {
+        match s.unwrap_or("TCP") {
+            "TCP" | "tcp" => Ok(Protocol::Tcp),
+            "UDP" | "udp" => Ok(Protocol::Udp),
+            other => Err(format!("unsupported protocol {other:?} (only TCP and UDP)")),
+        }
+    }
+}
+
+/// kube-proxy's `ServicePortName`: namespace, service, port name and protocol.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServicePortName {
+    pub namespace: String,
+    pub name: String,
+    /// The port's name; empty for a service's single unnamed port.
+    pub port: String,
+    pub protocol: Protocol,
+}
+
+impl ServicePortName {
+    pub fn new(namespace: &str, name: &str, port: &str, protocol: Protocol) -> Self {
+        ServicePortName {
+            namespace: namespace.into(),
+            name: name.into(),
+            port: port.into(),
+            protocol,
+        }
+    }
+}
+
+/// "ns/name:port", or "ns/name" for an unnamed port, exactly as kube-proxy
+/// prints it (the hash input and the rule comments depend on it).
+impl fmt::Display for ServicePortName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)?;
+        if !self.port.is_empty() {
+            write!(f, ":{}", self.port)?;
+        }
+        Ok(())
+    }
+}
+
+/// One backend of a service port.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Endpoint {
+    pub ip: Ipv4Addr,
+    /// The target port, as resolved by the EndpointSlice.
+    pub port: u16,
+    pub ready: bool,
+    pub node_name: Option<String>,
+}
+
+impl Endpoint {
+    pub fn new(ip: Ipv4Addr, port: u16) -> Self {
+        Endpoint {
+            ip,
+            port,
+            ready: true,
+            node_name: None,
+        }
+    }
+
+    /// "ip:port", the endpoint string kube-proxy hashes into KUBE-SEP names.
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.ip, self.port)
+    }
+}
+
+/// A ClusterIP service port with its endpoints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServicePort {
+    pub name: ServicePortName,
+    pub cluster_ip: Ipv4Addr,
+    pub port: u16,
+    /// Sorted by (ip, port) so compiled output is deterministic.
+    pub endpoints: Vec<Endpoint>,
+}
+
+impl ServicePort {
+    pub fn new(name: ServicePortName, cluster_ip: Ipv4Addr, port: u16, mut endpoints: Vec<Endpoint>) -> Self {
+        endpoints.sort();
+        endpoints.dedup_by(|a, b| a.ip == b.ip && a.port == b.port);
+        ServicePort {
+            name,
+            cluster_ip,
+            port,
+            endpoints,
+        }
+    }
+
+    pub fn protocol(&self) -> Protocol {
+        self.name.protocol
+    }
+
+    /// The endpoints traffic is balanced over: the ready ones.
+    pub fn ready_endpoints(&self) -> Vec<&Endpoint> {
+        self.endpoints.iter().filter(|e| e.ready).collect()
+    }
+}
+
+/// Everything one node's proxy programs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceModel {
+    /// Sources outside this range are masqueraded (kube-proxy's
+    /// `--cluster-cidr`); None masquerades nothing but hairpin traffic.
+    pub cluster_cidr: Option<Ipv4Net>,
+    pub services: BTreeMap<ServicePortName, ServicePort>,
+}
+
+impl ServiceModel {
+    pub fn new(cluster_cidr: Option<Ipv4Net>) -> Self {
+        ServiceModel {
+            cluster_cidr,
+            services: BTreeMap::new(),
+        }
+    }
+
+    pub fn insert(&mut self, sp: ServicePort) {
+        self.services.insert(sp.name.clone(), sp);
+    }
+
+    /// Service ports added, removed or changed between `old` and `self`.
+    pub fn changed_since(&self, old: &ServiceModel) -> BTreeSet<ServicePortName> {
+        let mut changed = BTreeSet::new();
+        for (name, sp) in &self.services {
+            if old.services.get(name) != Some(sp) {
+                changed.insert(name.clone());
+            }
+        }
+        for name in old.services.keys() {
+            if !self.services.contains_key(name) {
+                changed.insert(name.clone());
+            }
+        }
+        changed
+    }
+
+    /// Two service ports must not claim the same ClusterIP:port/protocol.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = BTreeMap::new();
+        for sp in self.services.values() {
+            let key = (sp.cluster_ip, sp.protocol(), sp.port);
+            if let Some(other) = seen.insert(key, &sp.name) {
+                return Err(format!(
+                    "{} and {} both claim {}:{}/{}",
+                    other,
+                    sp.name,
+                    sp.cluster_ip,
+                    sp.port,
+                    sp.protocol().as_str()
+                ));
+            }
+            if sp.port == 0 {
+                return Err(format!("{}: port 0", sp.name));
+            }
+            if let Some(e) = sp.endpoints.iter().find(|e| e.port == 0) {
+                return Err(format!("{}: endpoint {} has target port 0", sp.name, e.ip));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_name_prints_like_kube_proxy() {
+        let n = ServicePortName::new("kube-system", "kube-dns", "dns", Protocol::Udp);
+        assert_eq!(n.to_string(), "kube-system/kube-dns:dns");
+        let unnamed = ServicePortName::new("wrk-2", "web", "", Protocol::Tcp);
+        assert_eq!(unnamed.to_string(), "wrk-2/web");
+    }
+
+    #[test]
+    fn changed_since_finds_added_removed_and_modified() {
+        let a = ServicePortName::new("ns", "a", "", Protocol::Tcp);
+        let b = ServicePortName::new("ns", "b", "", Protocol::Tcp);
+        let c = ServicePortName::new("ns", "c", "", Protocol::Tcp);
+        let ip = Ipv4Addr::new(10, 96, 0, 1);
+        let mut old = ServiceModel::new(None);
+        old.insert(ServicePort::new(a.clone(), ip, 80, vec![]));
+        old.insert(ServicePort::new(b.clone(), ip, 81, vec![]));
+        let mut new = ServiceModel::new(None);
+        new.insert(ServicePort::new(a.clone(), ip, 80, vec![]));
+        new.insert(ServicePort::new(b.clone(), ip, 81, vec![Endpoint::new(Ipv4Addr::new(10, 0, 1, 5), 8080)]));
+        new.insert(ServicePort::new(c.clone(), ip, 82, vec![]));
+        let changed: Vec<_> = new.changed_since(&old).into_iter().collect();
+        assert_eq!(changed, vec![b, c.clone()]);
+        let back: Vec<_> = old.changed_since(&new).into_iter().collect();
+        assert_eq!(back.len(), 2);
+        assert!(back.contains(&c));
+    }
+
+    #[test]
+    fn validate_rejects_duplicate_vip() {
+        let ip = Ipv4Addr::new(10, 96, 0, 1);
+        let mut m = ServiceModel::new(None);
+        m.insert(ServicePort::new(ServicePortName::new("ns", "a", "", Protocol::Tcp), ip, 80, vec![]));
+        m.insert(ServicePort::new(ServicePortName::new("ns", "b", "", Protocol::Tcp), ip, 80, vec![]));
+        let err = m.validate().unwrap_err();
+        assert!(err.contains("ns/a") && err.contains("ns/b"), "{err}");
+    }
+}
