@@ -2,6 +2,8 @@
 //! running code or commands inside them. Everything is torn down on drop.
 #![allow(dead_code)]
 
+pub mod lab;
+
 use std::os::fd::AsFd;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
