@@ -2,4 +2,6 @@
 //! network): it builds the node's pod network devices and keeps routes to
 //! every other node's pod CIDR, and runs the pods bound to its node.
 
+pub mod cli;
 pub mod nodenet;
+pub mod runtime;

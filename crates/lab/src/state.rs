@@ -26,34 +26,8 @@ pub enum Phase {
     Running,
 }
 
-/// A process holding namespaces alive, identified so a recycled pid is never
-/// mistaken for it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Holder {
-    pub pid: u32,
-    /// Field 22 of /proc/<pid>/stat at the time we recorded it.
-    pub start_time: u64,
-}
-
-impl Holder {
-    pub fn of(pid: u32) -> Result<Self> {
-        let start_time = start_time(pid).with_context(|| format!("reading start time of pid {pid}"))?;
-        Ok(Holder { pid, start_time })
-    }
-
-    /// Still the same process, and not a zombie.
-    pub fn alive(&self) -> bool {
-        match stat_fields(self.pid) {
-            Ok((state, start)) => start == self.start_time && state != 'Z' && state != 'X',
-            Err(_) => false,
-        }
-    }
-
-    /// Path of one of its namespace files, e.g. `ns_path("net")`.
-    pub fn ns_path(&self, ns: &str) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/ns/{ns}", self.pid))
-    }
-}
+/// A process holding namespaces alive (pid + start time).
+pub use labyrinth_netlink::process::ProcessRef as Holder;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NodeState {
@@ -186,24 +160,6 @@ pub fn all_labs() -> Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
-}
-
-fn stat_fields(pid: u32) -> Result<(char, u64)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // The command name may contain spaces and parens; fields resume after the
-    // last ')'.
-    let rest = &stat[stat.rfind(')').context("malformed stat")? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let state = fields
-        .first()
-        .and_then(|s| s.chars().next())
-        .context("no state")?;
-    let start = fields.get(19).context("no starttime")?.parse()?;
-    Ok((state, start))
-}
-
-fn start_time(pid: u32) -> Result<u64> {
-    Ok(stat_fields(pid)?.1)
 }
 
 /// Whether a path looks like a lab state dir (used by tests).

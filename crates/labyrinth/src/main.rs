@@ -17,6 +17,11 @@ struct Cli {
 enum Cmd {
     /// The lab: a VPC and its nodes as namespaces (up, down, status, ls, ssh).
     Lab(labyrinth_lab::cli::LabArgs),
+    /// The node's container runtime by hand, like crictl (inside a node).
+    Runtime(labyrinth_agent::cli::RuntimeArgs),
+    /// The pod sandbox process (the pause container's role).
+    #[command(name = "_pause", hide = true)]
+    Pause(labyrinth_agent::runtime::pause::PauseArgs),
 }
 
 fn main() {
@@ -25,6 +30,8 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.cmd {
         Cmd::Lab(args) => labyrinth_lab::cli::run(args),
+        Cmd::Runtime(args) => labyrinth_agent::cli::run(args),
+        Cmd::Pause(args) => labyrinth_agent::runtime::pause::run(args),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -35,7 +35,7 @@ fn cfg(node: &str, ip: &str, cidr: &str, routing: Routing) -> NodeNetConfig {
 }
 
 /// Program both workers' node networks from the host, through their netns.
-fn program(lab: &Lab, routing: Routing) {
+pub fn program(lab: &Lab, routing: Routing) {
     let nodes = [
         ("node-1", "10.168.0.3", "10.0.1.0/24"),
         ("node-2", "10.168.0.4", "10.0.2.0/24"),

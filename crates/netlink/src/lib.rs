@@ -12,6 +12,7 @@ mod handle;
 mod link;
 mod neigh;
 pub mod netns;
+pub mod process;
 mod route;
 
 pub use addr::Addr;

@@ -1,0 +1,189 @@
+//! `labyrinth runtime …`: the node's container runtime by hand, in the role
+//! of `crictl` (run a pod sandbox with a container, list, exec, remove).
+//! Runs inside a node (`labyrinth lab ssh node-1 -- labyrinth runtime pods`).
+
+use std::net::Ipv4Addr;
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use labyrinth_netlink::process::ProcessRef;
+
+use crate::runtime::{
+    cni::CniConfig, container, files::DnsConfig, sandbox, ContainerSpec, PodRef, RuntimeConfig,
+};
+
+#[derive(Debug, Args)]
+pub struct RuntimeArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[command(subcommand)]
+    pub cmd: RuntimeCmd,
+}
+
+#[derive(Debug, Args)]
+pub struct Common {
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
+    /// Colon-separated, as CNI_PATH.
+    #[arg(long, default_value = "/opt/cni/bin")]
+    pub cni_bin_dir: String,
+    #[arg(long, default_value = "10.96.0.10")]
+    pub cluster_dns: Ipv4Addr,
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RuntimeCmd {
+    /// Make a pod sandbox and start one container in it.
+    Runp {
+        #[arg(long, short = 'n', default_value = "default")]
+        namespace: String,
+        name: String,
+        #[arg(long)]
+        uid: Option<String>,
+        #[arg(long, default_value = "docker.io/library/busybox")]
+        image: String,
+        /// The container's command; none means sleep forever.
+        #[arg(last = true)]
+        argv: Vec<String>,
+    },
+    /// Tear a pod sandbox down (containers, CNI DEL, netns).
+    Rmp { pod: String },
+    /// List sandboxes.
+    Pods {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command inside a pod.
+    Exec {
+        pod: String,
+        #[arg(last = true, required = true)]
+        argv: Vec<String>,
+    },
+}
+
+fn config(c: &Common) -> Result<RuntimeConfig> {
+    let mut cfg = RuntimeConfig::standard(
+        std::env::current_exe().context("finding our executable")?,
+        DnsConfig::cluster(c.cluster_dns, &c.cluster_domain),
+    );
+    cfg.cni = CniConfig {
+        conf_dir: c.cni_conf_dir.clone(),
+        bin_dirs: std::env::split_paths(&c.cni_bin_dir).collect(),
+        ifname: "eth0".into(),
+    };
+    Ok(cfg)
+}
+
+/// Find a sandbox by uid, `ns/name` or name.
+fn find(cfg: &RuntimeConfig, key: &str) -> Result<sandbox::SandboxRecord> {
+    let all = sandbox::load_all(cfg)?;
+    let hits: Vec<_> = all
+        .into_iter()
+        .filter(|r| {
+            r.pod.uid == key || format!("{}/{}", r.pod.namespace, r.pod.name) == key || r.pod.name == key
+        })
+        .collect();
+    match hits.len() {
+        1 => Ok(hits.into_iter().next().unwrap()),
+        0 => bail!("no pod sandbox {key:?} on this node"),
+        _ => bail!("{key:?} is ambiguous; use namespace/name or the uid"),
+    }
+}
+
+pub fn run(args: RuntimeArgs) -> Result<i32> {
+    let cfg = config(&args.common)?;
+    match args.cmd {
+        RuntimeCmd::Runp {
+            namespace,
+            name,
+            uid,
+            image,
+            argv,
+        } => {
+            let uid = uid.unwrap_or_else(random_uid);
+            let pod = PodRef { uid, namespace, name };
+            let mut rec = sandbox::create(&cfg, &pod)?;
+            let spec = ContainerSpec {
+                name: "main".into(),
+                image,
+                argv,
+                env: vec![],
+            };
+            match container::start(&cfg, &rec, &spec, 0) {
+                Ok(child) => {
+                    let process = ProcessRef::of(child.id()).ok();
+                    // The container outlives this command; the node's init
+                    // becomes its parent.
+                    std::mem::forget(child);
+                    rec.containers.insert(
+                        spec.name.clone(),
+                        sandbox::ContainerRecord {
+                            process,
+                            restarts: 0,
+                            last_exit: None,
+                            started_at: None,
+                        },
+                    );
+                    sandbox::save(&cfg, &rec)?;
+                }
+                Err(e) => {
+                    let _ = sandbox::destroy(&cfg, &rec);
+                    return Err(e);
+                }
+            }
+            println!(
+                "{}\t{}/{}\t{}\t{}",
+                rec.pod.uid,
+                rec.pod.namespace,
+                rec.pod.name,
+                rec.ip.map(|i| i.to_string()).unwrap_or_default(),
+                rec.netns
+            );
+            Ok(0)
+        }
+        RuntimeCmd::Rmp { pod } => {
+            let rec = find(&cfg, &pod)?;
+            sandbox::destroy(&cfg, &rec)?;
+            Ok(0)
+        }
+        RuntimeCmd::Pods { json } => {
+            let all = sandbox::load_all(&cfg)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+            } else {
+                println!("{:<38} {:<40} {:<15} {:<45} READY", "UID", "POD", "IP", "NETNS");
+                for r in &all {
+                    println!(
+                        "{:<38} {:<40} {:<15} {:<45} {}",
+                        r.pod.uid,
+                        format!("{}/{}", r.pod.namespace, r.pod.name),
+                        r.ip.map(|i| i.to_string()).unwrap_or_default(),
+                        r.netns,
+                        r.pause.alive()
+                    );
+                }
+            }
+            Ok(0)
+        }
+        RuntimeCmd::Exec { pod, argv } => {
+            let rec = find(&cfg, &pod)?;
+            let status = container::command_in_pod(&rec, &argv)?
+                .status()
+                .context("running the command")?;
+            Ok(status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+        }
+    }
+}
+
+/// A version-4 UUID from the kernel's generator.
+fn random_uid() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/uuid")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| format!("pod-{}", std::process::id()))
+}

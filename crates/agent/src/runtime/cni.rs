@@ -1,0 +1,235 @@
+//! Calling CNI plugins the way containerd (libcni) does: the first network
+//! configuration list in the conf dir, each plugin exec'd from the bin dirs
+//! with the CNI_* environment and its config (plus prevResult) on stdin.
+//! So our plugin and the reference plugins are interchangeable.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{json, Value};
+
+use super::PodRef;
+
+#[derive(Debug, Clone)]
+pub struct CniConfig {
+    pub conf_dir: PathBuf,
+    pub bin_dirs: Vec<PathBuf>,
+    pub ifname: String,
+}
+
+impl CniConfig {
+    pub fn standard() -> Self {
+        CniConfig {
+            conf_dir: "/etc/cni/net.d".into(),
+            bin_dirs: vec!["/opt/cni/bin".into()],
+            ifname: "eth0".into(),
+        }
+    }
+}
+
+/// A network configuration list (a .conflist, or a single .conf wrapped).
+#[derive(Debug, Clone)]
+pub struct NetworkList {
+    pub name: String,
+    pub cni_version: String,
+    pub plugins: Vec<Value>,
+    pub file: PathBuf,
+}
+
+/// One attachment being made or removed.
+pub struct Attachment<'a> {
+    pub container_id: &'a str,
+    pub netns: &'a Path,
+    pub pod: &'a PodRef,
+}
+
+impl CniConfig {
+    /// The network containerd would pick: the lexically first config file.
+    pub fn load(&self) -> Result<NetworkList> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.conf_dir)
+            .with_context(|| format!("reading CNI config dir {}", self.conf_dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("conflist" | "conf" | "json")
+                )
+            })
+            .collect();
+        files.sort();
+        let file = files
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow!("no CNI config in {}", self.conf_dir.display()))?;
+        let v: Value = serde_json::from_slice(&std::fs::read(&file)?)
+            .with_context(|| format!("parsing CNI config {}", file.display()))?;
+        let name = v["name"].as_str().context("CNI config has no name")?.to_string();
+        let cni_version = v["cniVersion"].as_str().unwrap_or("0.4.0").to_string();
+        let plugins = match v.get("plugins") {
+            Some(Value::Array(p)) => p.clone(),
+            Some(_) => bail!("{}: plugins is not a list", file.display()),
+            None => vec![v.clone()],
+        };
+        Ok(NetworkList {
+            name,
+            cni_version,
+            plugins,
+            file,
+        })
+    }
+
+    /// ADD through every plugin; on failure, DEL what was started.
+    pub fn add(&self, list: &NetworkList, att: &Attachment<'_>) -> Result<Value> {
+        let mut prev: Option<Value> = None;
+        for plugin in &list.plugins {
+            match self.exec(list, plugin, "ADD", att, prev.as_ref()) {
+                Ok(r) => prev = Some(r),
+                Err(e) => {
+                    let _ = self.del(list, att, prev.as_ref());
+                    return Err(e);
+                }
+            }
+        }
+        prev.context("CNI network has no plugins")
+    }
+
+    /// DEL through every plugin in reverse order; every plugin is asked even
+    /// if one fails, and all failures are reported.
+    pub fn del(&self, list: &NetworkList, att: &Attachment<'_>, prev: Option<&Value>) -> Result<()> {
+        let mut errors = Vec::new();
+        for plugin in list.plugins.iter().rev() {
+            if let Err(e) = self.exec(list, plugin, "DEL", att, prev) {
+                errors.push(format!("{e:#}"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            bail!("{}", errors.join("; "))
+        }
+    }
+
+    fn find(&self, kind: &str) -> Result<PathBuf> {
+        if kind.contains('/') {
+            bail!("CNI plugin type {kind:?} must be a bare name");
+        }
+        self.bin_dirs
+            .iter()
+            .map(|d| d.join(kind))
+            .find(|p| p.is_file())
+            .ok_or_else(|| anyhow!("CNI plugin {kind:?} not found in {:?}", self.bin_dirs))
+    }
+
+    fn exec(
+        &self,
+        list: &NetworkList,
+        plugin: &Value,
+        cmd: &str,
+        att: &Attachment<'_>,
+        prev: Option<&Value>,
+    ) -> Result<Value> {
+        let kind = plugin["type"].as_str().context("CNI plugin config has no type")?;
+        let bin = self.find(kind)?;
+        let mut conf = plugin.clone();
+        conf["name"] = json!(list.name);
+        conf["cniVersion"] = json!(list.cni_version);
+        if let Some(prev) = prev {
+            conf["prevResult"] = prev.clone();
+        }
+        let path = std::env::join_paths(&self.bin_dirs)?;
+        let args = format!(
+            "IgnoreUnknown=1;K8S_POD_NAMESPACE={};K8S_POD_NAME={};K8S_POD_INFRA_CONTAINER_ID={};K8S_POD_UID={}",
+            att.pod.namespace, att.pod.name, att.container_id, att.pod.uid
+        );
+        let mut child = Command::new(&bin)
+            .env_clear()
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
+            .env("CNI_COMMAND", cmd)
+            .env("CNI_CONTAINERID", att.container_id)
+            .env("CNI_NETNS", att.netns)
+            .env("CNI_IFNAME", &self.ifname)
+            .env("CNI_ARGS", args)
+            .env("CNI_PATH", path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running CNI plugin {}", bin.display()))?;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&serde_json::to_vec(&conf)?)?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            let err: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            bail!(
+                "CNI plugin {kind} {cmd} failed (code {}): {} {}{}",
+                err["code"],
+                err["msg"].as_str().unwrap_or(""),
+                err["details"].as_str().unwrap_or(""),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        if cmd == "DEL" || out.stdout.iter().all(|b| b.is_ascii_whitespace()) {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&out.stdout)
+            .with_context(|| format!("CNI plugin {kind} {cmd} printed bad JSON"))
+    }
+}
+
+/// The first IPv4 address of a CNI result (`ips[].address`, "a.b.c.d/len").
+pub fn result_ipv4(result: &Value) -> Option<std::net::Ipv4Addr> {
+    result["ips"]
+        .as_array()?
+        .iter()
+        .find_map(|ip| ip["address"].as_str()?.split('/').next()?.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_ip_of_a_result() {
+        let r = json!({"cniVersion":"1.0.0","ips":[{"address":"10.0.1.5/32","gateway":"10.0.1.1"}]});
+        assert_eq!(result_ipv4(&r), Some("10.0.1.5".parse().unwrap()));
+        assert_eq!(result_ipv4(&json!({})), None);
+    }
+
+    #[test]
+    fn picks_the_first_config_and_wraps_single_plugins() {
+        let dir = std::env::temp_dir().join(format!("cni-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("20-b.conf"),
+            r#"{"cniVersion":"0.4.0","name":"b","type":"bridge"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("10-a.conflist"),
+            r#"{"cniVersion":"1.0.0","name":"a","plugins":[{"type":"ptp"},{"type":"portmap"}]}"#,
+        )
+        .unwrap();
+        let cfg = CniConfig {
+            conf_dir: dir.clone(),
+            bin_dirs: vec![],
+            ifname: "eth0".into(),
+        };
+        let l = cfg.load().unwrap();
+        assert_eq!(
+            (l.name.as_str(), l.plugins.len(), l.cni_version.as_str()),
+            ("a", 2, "1.0.0")
+        );
+        std::fs::remove_file(dir.join("10-a.conflist")).unwrap();
+        let l = cfg.load().unwrap();
+        assert_eq!((l.name.as_str(), l.plugins.len()), ("b", 1));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

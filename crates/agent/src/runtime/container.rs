@@ -1,0 +1,108 @@
+//! A container is a program of the machine started inside the pod sandbox's
+//! namespaces, its output in the kubelet's log layout.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use labyrinth_netlink::process::ProcessRef;
+use nix::sched::{setns, CloneFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use super::sandbox::SandboxRecord;
+use super::{ContainerSpec, RuntimeConfig};
+
+const POD_NAMESPACES: [(&str, CloneFlags); 4] = [
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// Open the sandbox's namespace files (before forking: the child may only
+/// call async-signal-safe functions).
+pub fn namespace_files(rec: &SandboxRecord) -> Result<Vec<(File, CloneFlags)>> {
+    POD_NAMESPACES
+        .iter()
+        .map(|(ns, flag)| {
+            File::open(rec.pause.ns_path(ns))
+                .map(|f| (f, *flag))
+                .with_context(|| format!("opening {ns} namespace of pod {}", rec.pod.name))
+        })
+        .collect()
+}
+
+/// A command that will run inside the pod.
+pub fn command_in_pod(rec: &SandboxRecord, argv: &[String]) -> Result<Command> {
+    let files = namespace_files(rec)?;
+    let (prog, args) = argv.split_first().context("empty command")?;
+    let mut cmd = Command::new(prog);
+    cmd.args(args);
+    cmd.env("HOSTNAME", rec.pod.hostname());
+    let fds: Vec<(i32, CloneFlags)> = files.iter().map(|(f, fl)| (f.as_raw_fd(), *fl)).collect();
+    // SAFETY: the closure only calls setns/chdir (async-signal-safe) and the
+    // fds stay open until spawn returns (they are moved into the closure).
+    unsafe {
+        cmd.pre_exec(move || {
+            let _keep = &files;
+            for (fd, flag) in &fds {
+                setns(BorrowedFd::borrow_raw(*fd), *flag).map_err(std::io::Error::from)?;
+            }
+            nix::unistd::chdir("/").map_err(std::io::Error::from)?;
+            Ok(())
+        });
+    }
+    Ok(cmd)
+}
+
+/// Start one container; its stdout and stderr go to
+/// `<log_dir>/<ns>_<pod>_<uid>/<container>/<restarts>.log`.
+pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, restarts: u32) -> Result<Child> {
+    let dir = cfg.log_dir.join(rec.pod.log_folder()).join(&spec.name);
+    std::fs::create_dir_all(&dir)?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("{restarts}.log")))?;
+    let argv = if spec.argv.is_empty() {
+        // No command: hold the pod like the pause container does.
+        vec!["sleep".to_string(), "infinity".to_string()]
+    } else {
+        spec.argv.clone()
+    };
+    let mut cmd = command_in_pod(rec, &argv)?;
+    cmd.env(
+        "PATH",
+        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    );
+    for (k, v) in &spec.env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0);
+    cmd.spawn()
+        .with_context(|| format!("starting container {} ({:?})", spec.name, argv[0]))
+}
+
+/// SIGTERM, then SIGKILL after `grace`.
+pub fn stop(p: &ProcessRef, grace: Duration) -> Result<()> {
+    if !p.alive() {
+        return Ok(());
+    }
+    let pid = Pid::from_raw(p.pid as i32);
+    let _ = kill(pid, Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while p.alive() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if p.alive() {
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+    Ok(())
+}

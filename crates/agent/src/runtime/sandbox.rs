@@ -1,0 +1,268 @@
+//! Pod sandboxes: make one (pause process, named netns, CNI ADD, files) or
+//! tear one down (the reverse, best effort, every failure reported). Each is
+//! recorded on disk so a restarted agent finds its pods running.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context, Result};
+use labyrinth_netlink::process::ProcessRef;
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::cni::{result_ipv4, Attachment};
+use super::{files, PodRef, RuntimeConfig};
+
+/// One container process as recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerRecord {
+    pub process: Option<ProcessRef>,
+    pub restarts: u32,
+    pub last_exit: Option<i32>,
+    pub started_at: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SandboxRecord {
+    pub pod: PodRef,
+    /// CNI_CONTAINERID.
+    pub id: String,
+    /// Name under /run/netns (`ip netns list`), as containerd's `cni-<uuid>`.
+    pub netns: String,
+    pub pause: ProcessRef,
+    pub ip: Option<Ipv4Addr>,
+    pub cni_network: Option<String>,
+    pub cni_result: Option<Value>,
+    pub containers: BTreeMap<String, ContainerRecord>,
+}
+
+impl SandboxRecord {
+    pub fn netns_path(&self, cfg: &RuntimeConfig) -> PathBuf {
+        cfg.netns_dir.join(&self.netns)
+    }
+}
+
+fn pod_dir(cfg: &RuntimeConfig, uid: &str) -> PathBuf {
+    cfg.state_dir.join(uid)
+}
+
+pub fn save(cfg: &RuntimeConfig, rec: &SandboxRecord) -> Result<()> {
+    let dir = pod_dir(cfg, &rec.pod.uid);
+    let tmp = dir.join("sandbox.json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(rec)?)?;
+    std::fs::rename(&tmp, dir.join("sandbox.json")).context("saving sandbox record")
+}
+
+/// Every recorded sandbox (what a restarted agent adopts).
+pub fn load_all(cfg: &RuntimeConfig) -> Result<Vec<SandboxRecord>> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir(&cfg.state_dir) else {
+        return Ok(out);
+    };
+    for e in dir.flatten() {
+        if let Ok(bytes) = std::fs::read(e.path().join("sandbox.json")) {
+            if let Ok(rec) = serde_json::from_slice(&bytes) {
+                out.push(rec);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Make the sandbox; on failure everything made so far is undone.
+pub fn create(cfg: &RuntimeConfig, pod: &PodRef) -> Result<SandboxRecord> {
+    let dir = pod_dir(cfg, &pod.uid);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut undo = Undo::new(cfg, pod);
+    let result = build(cfg, pod, &dir, &mut undo);
+    match result {
+        Ok(rec) => Ok(rec),
+        Err(e) => {
+            undo.run();
+            Err(e)
+        }
+    }
+}
+
+fn build(cfg: &RuntimeConfig, pod: &PodRef, dir: &Path, undo: &mut Undo) -> Result<SandboxRecord> {
+    let resolv = dir.join("resolv.conf");
+    let hosts = dir.join("hosts");
+    let hostname = dir.join("hostname");
+    std::fs::write(&resolv, files::resolv_conf(pod, &cfg.dns))?;
+    std::fs::write(&hosts, files::hosts(pod, None))?;
+    std::fs::write(&hostname, format!("{}\n", pod.hostname()))?;
+
+    let mut child = Command::new(&cfg.exe)
+        .arg("_pause")
+        .arg("--hostname")
+        .arg(pod.hostname())
+        .arg("--resolv-conf")
+        .arg(&resolv)
+        .arg("--hosts")
+        .arg(&hosts)
+        .arg("--hostname-file")
+        .arg(&hostname)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting the pause process")?;
+    let pid = child.id();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
+    if line.trim() != "ready" {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!(
+            "pod sandbox failed: {}",
+            line.trim().strip_prefix("error ").unwrap_or("pause exited")
+        );
+    }
+    // The pause process is not waited for here; the node's init reaps it if
+    // we go first.
+    std::mem::forget(child);
+    let pause = ProcessRef::of(pid)?;
+    undo.pause = Some(pause);
+
+    let netns = format!("cni-{}", pod.uid);
+    let netns_path = cfg.netns_dir.join(&netns);
+    std::fs::create_dir_all(&cfg.netns_dir)?;
+    std::fs::write(&netns_path, b"").context("creating the netns mount point")?;
+    undo.netns = Some(netns_path.clone());
+    let none: Option<&str> = None;
+    mount(
+        Some(&pause.ns_path("net")),
+        &netns_path,
+        none,
+        MsFlags::MS_BIND,
+        none,
+    )
+    .context("naming the pod's network namespace")?;
+
+    let id = pod.uid.replace('-', "");
+    let list = cfg.cni.load()?;
+    let att = Attachment {
+        container_id: &id,
+        netns: &netns_path,
+        pod,
+    };
+    let result = cfg.cni.add(&list, &att).context("CNI ADD")?;
+    let ip = result_ipv4(&result);
+    std::fs::write(&hosts, files::hosts(pod, ip))?;
+    let rec = SandboxRecord {
+        pod: pod.clone(),
+        id,
+        netns,
+        pause,
+        ip,
+        cni_network: Some(list.name.clone()),
+        cni_result: Some(result),
+        containers: BTreeMap::new(),
+    };
+    save(cfg, &rec)?;
+    undo.disarm();
+    Ok(rec)
+}
+
+/// Tear a sandbox down: containers, CNI DEL, netns name, pause, records.
+/// Everything is attempted; the failures are reported together.
+pub fn destroy(cfg: &RuntimeConfig, rec: &SandboxRecord) -> Result<()> {
+    let mut errors = Vec::new();
+    for (name, c) in &rec.containers {
+        if let Some(p) = c.process {
+            if let Err(e) = super::container::stop(&p, std::time::Duration::from_secs(5)) {
+                errors.push(format!("stopping container {name}: {e:#}"));
+            }
+        }
+    }
+    let netns_path = rec.netns_path(cfg);
+    match cfg.cni.load() {
+        Ok(list) => {
+            let att = Attachment {
+                container_id: &rec.id,
+                netns: &netns_path,
+                pod: &rec.pod,
+            };
+            if let Err(e) = cfg.cni.del(&list, &att, rec.cni_result.as_ref()) {
+                errors.push(format!("CNI DEL: {e:#}"));
+            }
+        }
+        Err(e) => errors.push(format!("CNI config: {e:#}")),
+    }
+    if let Err(e) = unname_netns(&netns_path) {
+        errors.push(e.to_string());
+    }
+    if rec.pause.alive() {
+        let _ = kill(Pid::from_raw(rec.pause.pid as i32), Signal::SIGKILL);
+    }
+    let _ = std::fs::remove_dir_all(pod_dir(cfg, &rec.pod.uid));
+    let _ = std::fs::remove_dir_all(cfg.log_dir.join(rec.pod.log_folder()));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "tearing down pod {}/{}: {}",
+            rec.pod.namespace,
+            rec.pod.name,
+            errors.join("; ")
+        )
+    }
+}
+
+fn unname_netns(path: &Path) -> Result<()> {
+    match umount2(path, MntFlags::MNT_DETACH) {
+        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
+        Err(e) => bail!("unmounting {}: {e}", path.display()),
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
+    }
+}
+
+/// Rollback of a half-made sandbox.
+struct Undo<'a> {
+    cfg: &'a RuntimeConfig,
+    pod: &'a PodRef,
+    pause: Option<ProcessRef>,
+    netns: Option<PathBuf>,
+    armed: bool,
+}
+
+impl<'a> Undo<'a> {
+    fn new(cfg: &'a RuntimeConfig, pod: &'a PodRef) -> Self {
+        Undo {
+            cfg,
+            pod,
+            pause: None,
+            netns: None,
+            armed: true,
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.armed = false;
+    }
+
+    fn run(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(path) = &self.netns {
+            let _ = unname_netns(path);
+        }
+        if let Some(p) = self.pause {
+            if p.alive() {
+                let _ = kill(Pid::from_raw(p.pid as i32), Signal::SIGKILL);
+            }
+        }
+        let _ = std::fs::remove_dir_all(pod_dir(self.cfg, &self.pod.uid));
+    }
+}
