@@ -49,7 +49,15 @@ fn stop(h: &Holder) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while h.alive() {
         if Instant::now() > deadline {
-            bail!("pid {} did not exit after SIGKILL", h.pid);
+            // A pid namespace finishes dying only when every process in it
+            // is reaped; one whose parent is outside (a `lab ssh` killed
+            // with SIGKILL leaves such orphans) waits for the host's init.
+            bail!(
+                "pid {} has not exited 30 s after SIGKILL; a process of the lab whose parent is outside it \
+                 (e.g. left by a `lab ssh` killed with SIGKILL) is waiting to be reaped by the host's init; \
+                 run `down` again later",
+                h.pid
+            );
         }
         std::thread::sleep(Duration::from_millis(2));
     }

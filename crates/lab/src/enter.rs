@@ -7,6 +7,7 @@ use std::fs::File;
 use std::os::fd::AsFd;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Command;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use anyhow::{bail, Context, Result};
 use nix::sched::{setns, CloneFlags};
@@ -64,10 +65,38 @@ pub fn ssh(lab: &str, node: &str, cmd: &[String]) -> Result<i32> {
         }
     };
     command.env("LABYRINTH_LAB", lab).env("LABYRINTH_NODE", node);
-    let status = command
-        .status()
-        .with_context(|| format!("running {:?} in {node}", cmd.first()))?;
+    run_forwarding_signals(command).with_context(|| format!("running {:?} in {node}", cmd.first()))
+}
+
+/// Run the command as our child and always reap it ourselves: a process
+/// inside the node whose parent dies is handed to the *host's* init, and the
+/// node's pid namespace cannot finish dying until that init reaps it. So
+/// termination signals sent to us are passed on, and we wait.
+///
+/// A handler, not a thread: after joining the node's pid namespace this
+/// process may not create threads.
+fn run_forwarding_signals(mut command: Command) -> Result<i32> {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(SigHandler::Handler(forward), SaFlags::SA_RESTART, SigSet::empty());
+    for s in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP, Signal::SIGQUIT] {
+        // SAFETY: the handler only reads an atomic and calls kill(2).
+        unsafe { sigaction(s, &action) }?;
+    }
+    // Exec resets caught signals to their defaults in the child.
+    let mut child = command.spawn()?;
+    CHILD.store(child.id() as i32, Ordering::SeqCst);
+    let status = child.wait()?;
     Ok(status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+}
+
+static CHILD: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn forward(sig: libc::c_int) {
+    let pid = CHILD.load(Ordering::SeqCst);
+    if pid > 0 {
+        // SAFETY: kill(2) is async-signal-safe.
+        unsafe { libc::kill(pid, sig) };
+    }
 }

@@ -194,15 +194,28 @@ fn standard_tools_see_the_nodes_view() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // Ping until the capture has what it needs (bounded).
-    for _ in 0..20 {
-        lab.ssh("node-0", &["ping", "-c", "1", "-W", "1", "10.168.0.3"]);
-        if lab.ssh("node-1", &["pgrep", "dumpcap"]).status.success() {
-            break;
-        }
-    }
-    lab.ssh("node-0", &["ping", "-c", "3", "-i", "0.2", "10.168.0.3"]);
+    // Keep pinging until the capture has what it needs (bounded by -w).
+    let mut pinger = std::process::Command::new(BIN)
+        .args([
+            "lab",
+            "ssh",
+            "--name",
+            &lab.name,
+            "node-0",
+            "--",
+            "ping",
+            "-q",
+            "-i",
+            "0.2",
+            "-w",
+            "15",
+            "10.168.0.3",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let out = cap.wait_with_output().unwrap();
+    stop(&mut pinger);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("10.168.0.2\t10.168.0.3"), "tshark saw: {text:?}");
     // bpftool works against the node's bpffs and netns.

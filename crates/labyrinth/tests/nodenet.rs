@@ -147,14 +147,8 @@ fn cross_node_traffic(routing: Routing, tag: &str) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    for _ in 0..50 {
-        if lab.ssh("node-1", &["pgrep", "dumpcap"]).status.success() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let ping = pod(&lab, "node-1", "pa", "ping -c 3 -i 0.2 -W 2 10.0.2.5");
+    // Keep pinging until the capture has its packets (bounded by -w).
+    let ping = pod(&lab, "node-1", "pa", "ping -c 2 -W 2 10.0.2.5");
     if !ping.status.success() {
         let diag = |n: &str| {
             lab.ssh_ok(n, &["sh", "-c", "ip -d link show lby_vxlan; ip route; ip neigh; bridge fdb show dev lby_vxlan; ip -s link"])
@@ -166,7 +160,16 @@ fn cross_node_traffic(routing: Routing, tag: &str) {
             diag("node-2")
         );
     }
+    let mut pinger = std::process::Command::new(BIN)
+        .args([
+            "lab", "ssh", "--name", &lab.name, "node-1", "--", "ip", "netns", "exec", "pa", "ping", "-q",
+            "-i", "0.2", "-w", "15", "10.0.2.5",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     let out = cap.wait_with_output().unwrap();
+    stop(&mut pinger);
     let seen = String::from_utf8_lossy(&out.stdout).to_string();
     let first = seen.lines().next().unwrap_or_default().to_string();
     match routing {

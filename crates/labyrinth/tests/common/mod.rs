@@ -195,3 +195,11 @@ pub fn host_mounts() -> usize {
 pub fn own_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
 }
+
+/// Stop a `labyrinth lab ssh` child politely: it passes SIGTERM on to the
+/// command inside the node and reaps it (SIGKILL would orphan the command).
+pub fn stop(child: &mut std::process::Child) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    let _ = child.wait();
+}
