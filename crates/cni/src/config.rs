@@ -54,27 +54,48 @@ fn string<'a>(obj: &'a Value, key: &str, path: &str) -> Result<Option<&'a str>, 
 }
 
 fn ipv4(obj: &Value, key: &str, path: &str) -> Result<Option<Ipv4Addr>, CniError> {
-    let Some(s) = string(obj, key, path)? else { return Ok(None) };
+    let Some(s) = string(obj, key, path)? else {
+        return Ok(None);
+    };
     match s.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V4(a)) => Ok(Some(a)),
-        Ok(std::net::IpAddr::V6(_)) => {
-            Err(CniError::unsupported_field(path, &Value::String(s.into()), "IPv6 is not supported"))
-        }
-        Err(_) => Err(CniError::invalid_config(path, format!("{s:?} is not an IP address"))),
+        Ok(std::net::IpAddr::V6(_)) => Err(CniError::unsupported_field(
+            path,
+            &Value::String(s.into()),
+            "IPv6 is not supported",
+        )),
+        Err(_) => Err(CniError::invalid_config(
+            path,
+            format!("{s:?} is not an IP address"),
+        )),
     }
 }
 
 fn subnet(obj: &Value, key: &str, path: &str) -> Result<Option<Ipv4Net>, CniError> {
-    let Some(s) = string(obj, key, path)? else { return Ok(None) };
-    let net: IpNet = s.parse().map_err(|_| CniError::invalid_config(path, format!("{s:?} is not a CIDR")))?;
+    let Some(s) = string(obj, key, path)? else {
+        return Ok(None);
+    };
+    let net: IpNet = s
+        .parse()
+        .map_err(|_| CniError::invalid_config(path, format!("{s:?} is not a CIDR")))?;
     let IpNet::V4(net) = net else {
-        return Err(CniError::unsupported_field(path, &Value::String(s.into()), "IPv6 pools are not supported"));
+        return Err(CniError::unsupported_field(
+            path,
+            &Value::String(s.into()),
+            "IPv6 pools are not supported",
+        ));
     };
     if net.trunc() != net {
-        return Err(CniError::invalid_config(path, format!("{s:?} has host bits set (network is {})", net.trunc())));
+        return Err(CniError::invalid_config(
+            path,
+            format!("{s:?} has host bits set (network is {})", net.trunc()),
+        ));
     }
     if net.prefix_len() > 30 {
-        return Err(CniError::invalid_config(path, format!("{s:?} is too small to allocate from (need /30 or larger)")));
+        return Err(CniError::invalid_config(
+            path,
+            format!("{s:?} is too small to allocate from (need /30 or larger)"),
+        ));
     }
     Ok(Some(net))
 }
@@ -86,12 +107,22 @@ impl NetConf {
             None => DEFAULT_MTU,
             Some(v) => match v.as_u64() {
                 Some(m) if (68..=65535).contains(&m) => m as u32,
-                _ => return Err(CniError::invalid_config("mtu", format!("{v} is not an MTU between 68 and 65535"))),
+                _ => {
+                    return Err(CniError::invalid_config(
+                        "mtu",
+                        format!("{v} is not an MTU between 68 and 65535"),
+                    ))
+                }
             },
         };
-        let ipam = field(raw, "ipam").cloned().unwrap_or(Value::Object(Default::default()));
+        let ipam = field(raw, "ipam")
+            .cloned()
+            .unwrap_or(Value::Object(Default::default()));
         if !ipam.is_object() {
-            return Err(CniError::invalid_config("ipam", format!("{ipam} is not an object")));
+            return Err(CniError::invalid_config(
+                "ipam",
+                format!("{ipam} is not an object"),
+            ));
         }
         if let Some(t) = string(&ipam, "type", "ipam.type")? {
             if !matches!(t, "host-local" | "labyrinth-cni" | "labyrinth") {
@@ -104,7 +135,10 @@ impl NetConf {
         }
         let data_dir = PathBuf::from(string(&ipam, "dataDir", "ipam.dataDir")?.unwrap_or(DEFAULT_DATA_DIR));
         if !data_dir.is_absolute() {
-            return Err(CniError::invalid_config("ipam.dataDir", format!("{} is not an absolute path", data_dir.display())));
+            return Err(CniError::invalid_config(
+                "ipam.dataDir",
+                format!("{} is not an absolute path", data_dir.display()),
+            ));
         }
 
         let pod_cidr = subnet(raw, "podCIDR", "podCIDR")?;
@@ -121,17 +155,27 @@ impl NetConf {
         let ranges = match range_sets {
             None => {
                 let net = pod_cidr.or(ipam_subnet).expect("one source is set");
-                vec![IpRange { subnet: net, start: first_host(net), end: last_host(net) }]
+                vec![IpRange {
+                    subnet: net,
+                    start: first_host(net),
+                    end: last_host(net),
+                }]
             }
             Some(sets) => parse_range_sets(sets, &mut range_gateway)?,
         };
 
-        let gateway = match (ipv4(raw, "gateway", "gateway")?, range_gateway, ipv4(&ipam, "gateway", "ipam.gateway")?) {
+        let gateway = match (
+            ipv4(raw, "gateway", "gateway")?,
+            range_gateway,
+            ipv4(&ipam, "gateway", "ipam.gateway")?,
+        ) {
             (Some(g), _, _) | (None, Some(g), _) | (None, None, Some(g)) => g,
             (None, None, None) => first_host(ranges[0].subnet),
         };
         for r in &ranges {
-            if r.subnet.contains(&gateway) && (gateway == r.subnet.network() || gateway == r.subnet.broadcast()) {
+            if r.subnet.contains(&gateway)
+                && (gateway == r.subnet.network() || gateway == r.subnet.broadcast())
+            {
                 return Err(CniError::invalid_config(
                     "gateway",
                     format!("{gateway} is the network or broadcast address of {}", r.subnet),
@@ -146,11 +190,17 @@ impl NetConf {
                 .enumerate()
                 .map(|(i, r)| {
                     let path = format!("ipam.routes[{i}].dst");
-                    let dst = string(r, "dst", &path)?.ok_or_else(|| CniError::invalid_config(&path, "missing"))?;
-                    let dst: IpNet =
-                        dst.parse().map_err(|_| CniError::invalid_config(&path, format!("{dst:?} is not a CIDR")))?;
+                    let dst =
+                        string(r, "dst", &path)?.ok_or_else(|| CniError::invalid_config(&path, "missing"))?;
+                    let dst: IpNet = dst
+                        .parse()
+                        .map_err(|_| CniError::invalid_config(&path, format!("{dst:?} is not a CIDR")))?;
                     let IpNet::V4(dst) = dst else {
-                        return Err(CniError::unsupported_field(&path, &Value::String(dst.to_string()), "IPv6 routes"));
+                        return Err(CniError::unsupported_field(
+                            &path,
+                            &Value::String(dst.to_string()),
+                            "IPv6 routes",
+                        ));
                     };
                     let gw_path = format!("ipam.routes[{i}].gw");
                     if let Some(gw) = ipv4(r, "gw", &gw_path)? {
@@ -165,10 +215,25 @@ impl NetConf {
                     Ok(dst.trunc())
                 })
                 .collect::<Result<_, _>>()?,
-            Some(other) => return Err(CniError::invalid_config("ipam.routes", format!("{other} is not a list"))),
+            Some(other) => {
+                return Err(CniError::invalid_config(
+                    "ipam.routes",
+                    format!("{other} is not a list"),
+                ))
+            }
         };
-        let dns = field(raw, "dns").cloned().unwrap_or(Value::Object(Default::default()));
-        Ok(NetConf { name, mtu, gateway, ranges, data_dir, routes, dns })
+        let dns = field(raw, "dns")
+            .cloned()
+            .unwrap_or(Value::Object(Default::default()));
+        Ok(NetConf {
+            name,
+            mtu,
+            gateway,
+            ranges,
+            data_dir,
+            routes,
+            dns,
+        })
     }
 
     /// The IPAM directory of this network (host-local's layout).
@@ -179,7 +244,10 @@ impl NetConf {
 
 fn parse_range_sets(sets: &Value, gateway: &mut Option<Ipv4Addr>) -> Result<Vec<IpRange>, CniError> {
     let Value::Array(sets) = sets else {
-        return Err(CniError::invalid_config("ipam.ranges", format!("{sets} is not a list of range sets")));
+        return Err(CniError::invalid_config(
+            "ipam.ranges",
+            format!("{sets} is not a list of range sets"),
+        ));
     };
     if sets.len() != 1 {
         return Err(CniError::unsupported_field(
@@ -189,7 +257,10 @@ fn parse_range_sets(sets: &Value, gateway: &mut Option<Ipv4Addr>) -> Result<Vec<
         ));
     }
     let Value::Array(set) = &sets[0] else {
-        return Err(CniError::invalid_config("ipam.ranges[0]", "is not a list of ranges"));
+        return Err(CniError::invalid_config(
+            "ipam.ranges[0]",
+            "is not a list of ranges",
+        ));
     };
     if set.is_empty() {
         return Err(CniError::invalid_config("ipam.ranges[0]", "is empty"));
@@ -197,24 +268,38 @@ fn parse_range_sets(sets: &Value, gateway: &mut Option<Ipv4Addr>) -> Result<Vec<
     let mut out: Vec<IpRange> = Vec::new();
     for (i, r) in set.iter().enumerate() {
         let p = |k: &str| format!("ipam.ranges[0][{i}].{k}");
-        let net = subnet(r, "subnet", &p("subnet"))?.ok_or_else(|| CniError::invalid_config(&p("subnet"), "missing"))?;
+        let net = subnet(r, "subnet", &p("subnet"))?
+            .ok_or_else(|| CniError::invalid_config(&p("subnet"), "missing"))?;
         let start = ipv4(r, "rangeStart", &p("rangeStart"))?.unwrap_or(first_host(net));
         let end = ipv4(r, "rangeEnd", &p("rangeEnd"))?.unwrap_or(last_host(net));
         for (k, a) in [("rangeStart", start), ("rangeEnd", end)] {
             if !net.contains(&a) || a == net.network() || a == net.broadcast() {
-                return Err(CniError::invalid_config(&p(k), format!("{a} is not a host address of {net}")));
+                return Err(CniError::invalid_config(
+                    &p(k),
+                    format!("{a} is not a host address of {net}"),
+                ));
             }
         }
         if start > end {
-            return Err(CniError::invalid_config(&p("rangeStart"), format!("{start} is after rangeEnd {end}")));
+            return Err(CniError::invalid_config(
+                &p("rangeStart"),
+                format!("{start} is after rangeEnd {end}"),
+            ));
         }
         if let Some(g) = ipv4(r, "gateway", &p("gateway"))? {
             gateway.get_or_insert(g);
         }
         if let Some(o) = out.iter().find(|o| o.start <= end && start <= o.end) {
-            return Err(CniError::invalid_config(&p("subnet"), format!("{start}-{end} overlaps {}-{}", o.start, o.end)));
+            return Err(CniError::invalid_config(
+                &p("subnet"),
+                format!("{start}-{end} overlaps {}-{}", o.start, o.end),
+            ));
         }
-        out.push(IpRange { subnet: net, start, end });
+        out.push(IpRange {
+            subnet: net,
+            start,
+            end,
+        });
     }
     Ok(out)
 }
@@ -249,9 +334,11 @@ mod tests {
 
     #[test]
     fn host_local_ranges_and_explicit_gateway() {
-        let c = parse(json!({"name": "n", "gateway": "10.0.1.1", "ipam": {"type": "host-local", "dataDir": "/tmp/x",
+        let c = parse(
+            json!({"name": "n", "gateway": "10.0.1.1", "ipam": {"type": "host-local", "dataDir": "/tmp/x",
             "ranges": [[{"subnet": "10.0.1.0/24", "rangeStart": "10.0.1.10", "rangeEnd": "10.0.1.20"}]],
-            "routes": [{"dst": "0.0.0.0/0"}, {"dst": "10.96.0.0/12", "gw": "10.0.1.1"}]}}))
+            "routes": [{"dst": "0.0.0.0/0"}, {"dst": "10.96.0.0/12", "gw": "10.0.1.1"}]}}),
+        )
         .unwrap();
         assert_eq!(c.ranges[0].start, "10.0.1.10".parse::<Ipv4Addr>().unwrap());
         assert_eq!(c.routes.len(), 2);
@@ -281,9 +368,13 @@ mod tests {
         assert!(e.msg.contains("gateway"));
         let e = err(json!({"name": "n", "podCIDR": "10.0.1.0/24", "ipam": {"dataDir": "rel"}}));
         assert!(e.msg.contains("ipam.dataDir"));
-        let e = err(json!({"name": "n", "ipam": {"ranges": [[{"subnet": "10.0.1.0/24", "rangeStart": "10.0.2.1"}]]}}));
+        let e = err(
+            json!({"name": "n", "ipam": {"ranges": [[{"subnet": "10.0.1.0/24", "rangeStart": "10.0.2.1"}]]}}),
+        );
         assert!(e.msg.contains("ipam.ranges[0][0].rangeStart"), "{e:?}");
-        let e = err(json!({"name": "n", "ipam": {"ranges": [[{"subnet": "10.0.1.0/24"}], [{"subnet": "10.0.2.0/24"}]]}}));
+        let e = err(
+            json!({"name": "n", "ipam": {"ranges": [[{"subnet": "10.0.1.0/24"}], [{"subnet": "10.0.2.0/24"}]]}}),
+        );
         assert_eq!(e.code, 2);
     }
 }

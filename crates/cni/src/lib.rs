@@ -85,7 +85,13 @@ mod tests {
 
     #[test]
     fn conflist_plugin_entry_is_a_valid_config() {
-        let list = conflist("labyrinth", "10.0.1.0/24", "10.0.1.1", 1410, Some("/var/lib/cni/networks"));
+        let list = conflist(
+            "labyrinth",
+            "10.0.1.0/24",
+            "10.0.1.1",
+            1410,
+            Some("/var/lib/cni/networks"),
+        );
         let mut plugin = list["plugins"][0].clone();
         plugin["name"] = list["name"].clone();
         plugin["cniVersion"] = list["cniVersion"].clone();

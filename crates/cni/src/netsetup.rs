@@ -32,15 +32,30 @@ pub fn mac_string(mac: Option<[u8; 6]>) -> Option<String> {
 /// Create the pair: the host side here (the node), the pod side directly
 /// inside the pod's namespace under its final name.
 pub fn create_veth(node: &mut Handle, pod_ns: &NetNs, host: &str, pod_if: &str, mtu: u32) -> Result<()> {
-    node.add_veth(&VethSpec { name: host, peer: pod_if, peer_netns: Some(pod_ns), mtu: Some(mtu) })
-        .with_context(|| format!("creating veth {host} with {pod_if} in the pod"))
+    node.add_veth(&VethSpec {
+        name: host,
+        peer: pod_if,
+        peer_netns: Some(pod_ns),
+        mtu: Some(mtu),
+    })
+    .with_context(|| format!("creating veth {host} with {pod_if} in the pod"))
 }
 
 /// Address, link and routes inside the pod. Returns the pod link.
-pub fn configure_pod(pod: &mut Handle, ifname: &str, ip: Ipv4Addr, gw: Ipv4Addr, routes: &[ipnet::Ipv4Net]) -> Result<Link> {
-    let link = pod.link_by_name(ifname)?.with_context(|| format!("{ifname} vanished from the pod"))?;
-    pod.add_addr(link.index, ip.into(), 32).with_context(|| format!("adding {ip}/32 to {ifname}"))?;
-    pod.set_up(link.index).with_context(|| format!("setting {ifname} up"))?;
+pub fn configure_pod(
+    pod: &mut Handle,
+    ifname: &str,
+    ip: Ipv4Addr,
+    gw: Ipv4Addr,
+    routes: &[ipnet::Ipv4Net],
+) -> Result<Link> {
+    let link = pod
+        .link_by_name(ifname)?
+        .with_context(|| format!("{ifname} vanished from the pod"))?;
+    pod.add_addr(link.index, ip.into(), 32)
+        .with_context(|| format!("adding {ip}/32 to {ifname}"))?;
+    pod.set_up(link.index)
+        .with_context(|| format!("setting {ifname} up"))?;
     let gw_route = RouteSpec {
         dst: gw,
         prefix_len: 32,
@@ -50,7 +65,8 @@ pub fn configure_pod(pod: &mut Handle, ifname: &str, ip: Ipv4Addr, gw: Ipv4Addr,
         onlink: false,
         src: Some(ip),
     };
-    pod.add_route(&gw_route).with_context(|| format!("adding the link route to the gateway {gw}"))?;
+    pod.add_route(&gw_route)
+        .with_context(|| format!("adding the link route to the gateway {gw}"))?;
     for dst in routes {
         let spec = RouteSpec {
             dst: dst.network(),
@@ -61,24 +77,37 @@ pub fn configure_pod(pod: &mut Handle, ifname: &str, ip: Ipv4Addr, gw: Ipv4Addr,
             onlink: false,
             src: Some(ip),
         };
-        pod.add_route(&spec).with_context(|| format!("adding route {dst} via {gw}"))?;
+        pod.add_route(&spec)
+            .with_context(|| format!("adding route {dst} via {gw}"))?;
     }
     Ok(link)
 }
 
 /// The host side: up, proxy-ARP, and the /32 route to the pod.
 pub fn configure_host(node: &mut Handle, host: &str, ip: Ipv4Addr) -> Result<Link> {
-    let link = node.link_by_name(host)?.with_context(|| format!("{host} vanished from the node"))?;
+    let link = node
+        .link_by_name(host)?
+        .with_context(|| format!("{host} vanished from the node"))?;
     // The sysctl file is the calling thread's namespace: the node's.
     let key = format!("/proc/sys/net/ipv4/conf/{host}/proxy_arp");
     std::fs::write(&key, "1").with_context(|| format!("enabling proxy-ARP ({key})"))?;
-    node.set_up(link.index).with_context(|| format!("setting {host} up"))?;
-    node.add_route(&host_route(ip, link.index)).with_context(|| format!("adding route {ip}/32 dev {host}"))?;
+    node.set_up(link.index)
+        .with_context(|| format!("setting {host} up"))?;
+    node.add_route(&host_route(ip, link.index))
+        .with_context(|| format!("adding route {ip}/32 dev {host}"))?;
     Ok(link)
 }
 
 pub fn host_route(ip: Ipv4Addr, oif: u32) -> RouteSpec {
-    RouteSpec { dst: ip, prefix_len: 32, gateway: None, oif: Some(oif), link_scope: true, onlink: false, src: None }
+    RouteSpec {
+        dst: ip,
+        prefix_len: 32,
+        gateway: None,
+        oif: Some(oif),
+        link_scope: true,
+        onlink: false,
+        src: None,
+    }
 }
 
 /// Delete our host-side veth if it exists (which takes the pod side with
@@ -86,7 +115,8 @@ pub fn host_route(ip: Ipv4Addr, oif: u32) -> RouteSpec {
 pub fn delete_host_veth(node: &mut Handle, host: &str) -> Result<bool> {
     match node.link_by_name(host)? {
         Some(l) if l.kind == LinkKind::Veth => {
-            node.del_link(l.index).with_context(|| format!("deleting {host}"))?;
+            node.del_link(l.index)
+                .with_context(|| format!("deleting {host}"))?;
             Ok(true)
         }
         _ => Ok(false),
@@ -99,11 +129,26 @@ mod tests {
 
     #[test]
     fn host_names_are_stable_short_and_distinct() {
-        let a = host_ifname("3f6940ab5ab43bc522569d15b23f8c1bbde1d7678b080398506924fc01d72755", "eth0");
+        let a = host_ifname(
+            "3f6940ab5ab43bc522569d15b23f8c1bbde1d7678b080398506924fc01d72755",
+            "eth0",
+        );
         assert_eq!(a.len(), 15);
         assert!(a.starts_with("lxc"));
-        assert_eq!(a, host_ifname("3f6940ab5ab43bc522569d15b23f8c1bbde1d7678b080398506924fc01d72755", "eth0"));
-        assert_ne!(a, host_ifname("3f6940ab5ab43bc522569d15b23f8c1bbde1d7678b080398506924fc01d72755", "net1"));
+        assert_eq!(
+            a,
+            host_ifname(
+                "3f6940ab5ab43bc522569d15b23f8c1bbde1d7678b080398506924fc01d72755",
+                "eth0"
+            )
+        );
+        assert_ne!(
+            a,
+            host_ifname(
+                "3f6940ab5ab43bc522569d15b23f8c1bbde1d7678b080398506924fc01d72755",
+                "net1"
+            )
+        );
         // The separator keeps ("ab","c") and ("a","bc") apart.
         assert_ne!(host_ifname("ab", "c"), host_ifname("a", "bc"));
         assert!(crate::spec::env::validate_ifname(&a).is_ok());
@@ -111,7 +156,10 @@ mod tests {
 
     #[test]
     fn macs_print_like_ip_link() {
-        assert_eq!(mac_string(Some([0xaa, 0, 1, 2, 3, 0xff])).as_deref(), Some("aa:00:01:02:03:ff"));
+        assert_eq!(
+            mac_string(Some([0xaa, 0, 1, 2, 3, 0xff])).as_deref(),
+            Some("aa:00:01:02:03:ff")
+        );
         assert_eq!(mac_string(None), None);
     }
 }

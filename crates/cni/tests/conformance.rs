@@ -11,7 +11,11 @@ use common::*;
 use serde_json::{json, Value};
 
 fn ge(v: &str, min: &str) -> bool {
-    let p = |s: &str| s.split('.').map(|x| x.parse::<u32>().unwrap()).collect::<Vec<_>>();
+    let p = |s: &str| {
+        s.split('.')
+            .map(|x| x.parse::<u32>().unwrap())
+            .collect::<Vec<_>>()
+    };
     p(v) >= p(min)
 }
 
@@ -22,7 +26,10 @@ fn sides<'a>(res: &'a Value, netns: &str, ifname: &str) -> (&'a Value, usize) {
         .iter()
         .position(|i| i["name"] == ifname && i["sandbox"] == netns)
         .unwrap_or_else(|| panic!("no {ifname} in sandbox {netns} in {res}"));
-    let host = ifaces.iter().find(|i| i.get("sandbox").is_none_or(|s| s == "")).expect("host-side interface");
+    let host = ifaces
+        .iter()
+        .find(|i| i.get("sandbox").is_none_or(|s| s == ""))
+        .expect("host-side interface");
     (host, idx)
 }
 
@@ -36,63 +43,117 @@ fn pod_ip(res: &Value) -> (String, u64) {
 fn verify_attachment(node: &Holder, pod: &Holder, net: &Net, container: &str, res: &Value) {
     let (host, pod_idx) = sides(res, &pod.netns(), "eth0");
     let (ip, plen) = pod_ip(res);
-    assert_eq!(res["ips"][0]["interface"], pod_idx, "ips[0] points at the pod interface");
+    assert_eq!(
+        res["ips"][0]["interface"], pod_idx,
+        "ips[0] points at the pod interface"
+    );
     let gw = res["ips"][0]["gateway"].as_str().expect("gateway").to_string();
 
     let addrs = pod.ip_j(&["addr", "show", "dev", "eth0"]);
     let link = &addrs[0];
     assert_eq!(link["mtu"], MTU, "pod eth0 MTU");
-    assert!(link["flags"].as_array().unwrap().iter().any(|f| f == "UP"), "pod eth0 up");
-    let has_ip = link["addr_info"].as_array().unwrap().iter().any(|a| a["local"] == ip && a["prefixlen"] == plen);
+    assert!(
+        link["flags"].as_array().unwrap().iter().any(|f| f == "UP"),
+        "pod eth0 up"
+    );
+    let has_ip = link["addr_info"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["local"] == ip && a["prefixlen"] == plen);
     assert!(has_ip, "pod eth0 has {ip}/{plen}: {addrs}");
     if let Some(mac) = res["interfaces"][pod_idx]["mac"].as_str() {
         assert_eq!(link["address"], mac);
     }
 
     let routes = pod.ip_j(&["route", "show"]);
-    let default = routes.as_array().unwrap().iter().find(|r| r["dst"] == "default").expect("default route in pod");
+    let default = routes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["dst"] == "default")
+        .expect("default route in pod");
     assert_eq!(default["gateway"], gw, "default route via the gateway: {routes}");
     assert_eq!(default["dev"], "eth0");
-    let gw_link = routes.as_array().unwrap().iter().any(|r| r["dst"] == gw && r["scope"] == "link");
+    let gw_link = routes
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["dst"] == gw && r["scope"] == "link");
     assert!(gw_link, "link-scope route to the gateway in the pod: {routes}");
 
     let host_name = host["name"].as_str().unwrap();
     let hl = node.ip_j(&["-d", "link", "show", "dev", host_name]);
     assert_eq!(hl[0]["linkinfo"]["info_kind"], "veth", "host side is a veth");
     assert_eq!(hl[0]["mtu"], MTU, "host side MTU");
-    assert!(hl[0].get("link_netnsid").is_some(), "host side's peer is in another netns");
+    assert!(
+        hl[0].get("link_netnsid").is_some(),
+        "host side's peer is in another netns"
+    );
     let node_routes = node.ip_j(&["route", "show"]);
-    let host_route = node_routes.as_array().unwrap().iter().any(|r| r["dst"] == ip && r["dev"] == host_name);
+    let host_route = node_routes
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["dst"] == ip && r["dev"] == host_name);
     assert!(host_route, "node routes {ip} via {host_name}: {node_routes}");
 
-    assert_eq!(net.reserved_for(container), vec![ip.clone()], "IPAM file for {container}");
+    assert_eq!(
+        net.reserved_for(container),
+        vec![ip.clone()],
+        "IPAM file for {container}"
+    );
     let content = std::fs::read_to_string(net.ipam_dir().join(&ip)).unwrap();
     assert_eq!(content, format!("{container}\r\neth0"), "host-local file layout");
 }
 
 fn verify_gone(node: &Holder, pod: &Holder, net: &Net, container: &str, host_name: &str) {
-    assert!(!pod.link_names().contains(&"eth0".to_string()), "pod eth0 removed");
-    assert!(!node.link_names().contains(&host_name.to_string()), "host side {host_name} removed");
-    assert!(net.reserved_for(container).is_empty(), "IP of {container} released");
+    assert!(
+        !pod.link_names().contains(&"eth0".to_string()),
+        "pod eth0 removed"
+    );
+    assert!(
+        !node.link_names().contains(&host_name.to_string()),
+        "host side {host_name} removed"
+    );
+    assert!(
+        net.reserved_for(container).is_empty(),
+        "IP of {container} released"
+    );
 }
 
 pub fn version(p: &PluginUnderTest) {
     let node = Holder::node();
     let declared = p.declared_versions(&node);
-    assert!(declared.contains(&"1.0.0".to_string()), "{} declares 1.0.0", p.name);
+    assert!(
+        declared.contains(&"1.0.0".to_string()),
+        "{} declares 1.0.0",
+        p.name
+    );
     for v in &declared {
         let out = p.call(&node, &Call::version(), &json!({"cniVersion": v}).to_string());
         let res = out.ok("VERSION");
-        let supported: Vec<&str> = res["supportedVersions"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        let supported: Vec<&str> = res["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
         assert!(supported.contains(&v.as_str()));
-        assert!(supported.contains(&res["cniVersion"].as_str().unwrap()), "VERSION's cniVersion is a supported one");
+        assert!(
+            supported.contains(&res["cniVersion"].as_str().unwrap()),
+            "VERSION's cniVersion is a supported one"
+        );
         if p.strict() {
             // Spec 1.x: the version result carries the cniVersion of the input.
             assert_eq!(res["cniVersion"], *v);
         }
     }
     if p.strict() {
-        assert_eq!(declared, TESTED_VERSIONS, "labyrinth-cni declares every tested version");
+        assert_eq!(
+            declared, TESTED_VERSIONS,
+            "labyrinth-cni declares every tested version"
+        );
     }
 }
 
@@ -106,12 +167,23 @@ pub fn lifecycle(p: &PluginUnderTest) {
         let pod = Holder::pod();
         let id = unique("life");
         let conf = p.config(v, &net);
-        let add = p.call(&node, &Call::new("ADD", &id, Some(&pod.netns()), "eth0"), &conf.to_string());
+        let add = p.call(
+            &node,
+            &Call::new("ADD", &id, Some(&pod.netns()), "eth0"),
+            &conf.to_string(),
+        );
         let res = add.ok(&format!("ADD {v}")).clone();
         assert_eq!(res["cniVersion"], *v, "result cniVersion equals the config's");
-        assert_eq!(res["ips"][0].get("version").is_some(), !ge(v, "1.0.0"), "ips[].version only before 1.0.0 ({v})");
+        assert_eq!(
+            res["ips"][0].get("version").is_some(),
+            !ge(v, "1.0.0"),
+            "ips[].version only before 1.0.0 ({v})"
+        );
         verify_attachment(&node, &pod, &net, &id, &res);
-        let host_name = sides(&res, &pod.netns(), "eth0").0["name"].as_str().unwrap().to_string();
+        let host_name = sides(&res, &pod.netns(), "eth0").0["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
 
         let with = with_prev(&conf, &res).to_string();
         let check = p.call(&node, &Call::new("CHECK", &id, Some(&pod.netns()), "eth0"), &with);
@@ -119,7 +191,11 @@ pub fn lifecycle(p: &PluginUnderTest) {
             check.ok(&format!("CHECK {v}"));
             assert!(check.stdout.trim().is_empty(), "CHECK prints nothing on success");
         } else {
-            assert_eq!(check.err_code("CHECK before 0.4.0"), 1, "CHECK is gated to 0.4.0+");
+            assert_eq!(
+                check.err_code("CHECK before 0.4.0"),
+                1,
+                "CHECK is gated to 0.4.0+"
+            );
         }
 
         let status = p.call(&node, &Call::bare("STATUS"), &conf.to_string());
@@ -134,12 +210,22 @@ pub fn lifecycle(p: &PluginUnderTest) {
         }
 
         let del_conf = if ge(v, "0.4.0") { with } else { conf.to_string() };
-        let del = p.call(&node, &Call::new("DEL", &id, Some(&pod.netns()), "eth0"), &del_conf);
+        let del = p.call(
+            &node,
+            &Call::new("DEL", &id, Some(&pod.netns()), "eth0"),
+            &del_conf,
+        );
         del.ok(&format!("DEL {v}"));
         assert!(del.stdout.trim().is_empty(), "DEL prints nothing");
         verify_gone(&node, &pod, &net, &id, &host_name);
-        p.call(&node, &Call::new("DEL", &id, Some(&pod.netns()), "eth0"), &del_conf).ok("second DEL");
-        p.call(&node, &Call::new("DEL", &id, None, "eth0"), &del_conf).ok("DEL without CNI_NETNS");
+        p.call(
+            &node,
+            &Call::new("DEL", &id, Some(&pod.netns()), "eth0"),
+            &del_conf,
+        )
+        .ok("second DEL");
+        p.call(&node, &Call::new("DEL", &id, None, "eth0"), &del_conf)
+            .ok("DEL without CNI_NETNS");
     }
     assert_eq!(node.link_names(), vec!["lo"], "nothing left on the node");
 }
@@ -150,19 +236,32 @@ pub fn del_unknown_and_vanished(p: &PluginUnderTest) {
     p.prepare_node(&node, &net);
     let conf = p.config("1.0.0", &net).to_string();
     let pod = Holder::pod();
-    p.call(&node, &Call::new("DEL", "never-added", Some(&pod.netns()), "eth0"), &conf).ok("DEL of unknown container");
-    p.call(&node, &Call::new("DEL", "never-added", None, "eth0"), &conf).ok("DEL of unknown container, no netns");
+    p.call(
+        &node,
+        &Call::new("DEL", "never-added", Some(&pod.netns()), "eth0"),
+        &conf,
+    )
+    .ok("DEL of unknown container");
+    p.call(&node, &Call::new("DEL", "never-added", None, "eth0"), &conf)
+        .ok("DEL of unknown container, no netns");
 
     // The pod's namespace disappears before DEL (a crashed sandbox): DEL
     // still releases the address and leaves nothing behind.
     let mut gone = Holder::pod();
     let netns = gone.netns();
-    let res = p.call(&node, &Call::new("ADD", "vanishing", Some(&netns), "eth0"), &conf).ok("ADD").clone();
+    let res = p
+        .call(&node, &Call::new("ADD", "vanishing", Some(&netns), "eth0"), &conf)
+        .ok("ADD")
+        .clone();
     assert_eq!(net.reserved_for("vanishing").len(), 1);
     gone.kill();
     let with = with_prev(&p.config("1.0.0", &net), &res).to_string();
-    p.call(&node, &Call::new("DEL", "vanishing", Some(&netns), "eth0"), &with).ok("DEL after the netns vanished");
-    assert!(net.reserved_for("vanishing").is_empty(), "IP released although the netns is gone");
+    p.call(&node, &Call::new("DEL", "vanishing", Some(&netns), "eth0"), &with)
+        .ok("DEL after the netns vanished");
+    assert!(
+        net.reserved_for("vanishing").is_empty(),
+        "IP released although the netns is gone"
+    );
     assert_eq!(node.link_names(), vec!["lo"], "host side went with the namespace");
 }
 
@@ -174,16 +273,56 @@ pub fn bad_environment(p: &PluginUnderTest) {
     let good = Call::new("ADD", "envtest", Some(&pod.netns()), "eth0");
     // (case, call, variable the error must name, reference deviates)
     let cases: Vec<(&str, Call, &str, bool)> = vec![
-        ("missing CNI_NETNS", good.clone().set("CNI_NETNS", None), "CNI_NETNS", false),
-        ("missing CNI_CONTAINERID", good.clone().set("CNI_CONTAINERID", None), "CNI_CONTAINERID", false),
-        ("missing CNI_IFNAME", good.clone().set("CNI_IFNAME", None), "CNI_IFNAME", false),
-        ("bad CNI_CONTAINERID", good.clone().set("CNI_CONTAINERID", Some("-bad id")), "CNI_CONTAINERID", false),
-        ("too long CNI_IFNAME", good.clone().set("CNI_IFNAME", Some("averyveryverylongname")), "CNI_IFNAME", false),
-        ("unknown CNI_COMMAND", good.clone().set("CNI_COMMAND", Some("FROB")), "CNI_COMMAND", false),
+        (
+            "missing CNI_NETNS",
+            good.clone().set("CNI_NETNS", None),
+            "CNI_NETNS",
+            false,
+        ),
+        (
+            "missing CNI_CONTAINERID",
+            good.clone().set("CNI_CONTAINERID", None),
+            "CNI_CONTAINERID",
+            false,
+        ),
+        (
+            "missing CNI_IFNAME",
+            good.clone().set("CNI_IFNAME", None),
+            "CNI_IFNAME",
+            false,
+        ),
+        (
+            "bad CNI_CONTAINERID",
+            good.clone().set("CNI_CONTAINERID", Some("-bad id")),
+            "CNI_CONTAINERID",
+            false,
+        ),
+        (
+            "too long CNI_IFNAME",
+            good.clone().set("CNI_IFNAME", Some("averyveryverylongname")),
+            "CNI_IFNAME",
+            false,
+        ),
+        (
+            "unknown CNI_COMMAND",
+            good.clone().set("CNI_COMMAND", Some("FROB")),
+            "CNI_COMMAND",
+            false,
+        ),
         // host-local reports a bad CNI_ARGS as a generic error (999).
-        ("bad CNI_ARGS", good.clone().set("CNI_ARGS", Some("garbage")), "CNI_ARGS", true),
+        (
+            "bad CNI_ARGS",
+            good.clone().set("CNI_ARGS", Some("garbage")),
+            "CNI_ARGS",
+            true,
+        ),
         // ptp prints its "about" text and exits 0 without CNI_COMMAND.
-        ("missing CNI_COMMAND", good.clone().set("CNI_COMMAND", None), "CNI_COMMAND", true),
+        (
+            "missing CNI_COMMAND",
+            good.clone().set("CNI_COMMAND", None),
+            "CNI_COMMAND",
+            true,
+        ),
     ];
     for (what, call, var, ref_deviates) in cases {
         let out = p.call(&node, &call, &conf);
@@ -191,11 +330,21 @@ pub fn bad_environment(p: &PluginUnderTest) {
             assert_eq!(out.err_code(what), 4, "{what}: {}", out.stdout);
         }
         if p.strict() {
-            assert!(out.json["msg"].as_str().unwrap().contains(var), "{what}: msg names {var}: {}", out.stdout);
-            assert_eq!(out.json["cniVersion"], "1.0.0", "error echoes the config's cniVersion");
+            assert!(
+                out.json["msg"].as_str().unwrap().contains(var),
+                "{what}: msg names {var}: {}",
+                out.stdout
+            );
+            assert_eq!(
+                out.json["cniVersion"], "1.0.0",
+                "error echoes the config's cniVersion"
+            );
         }
     }
-    assert!(net.reservations().is_empty(), "no address reserved by failed calls");
+    assert!(
+        net.reservations().is_empty(),
+        "no address reserved by failed calls"
+    );
     assert_eq!(node.link_names(), vec!["lo"]);
     assert_eq!(pod.link_names(), vec!["lo"]);
 }
@@ -214,8 +363,20 @@ pub fn bad_config(p: &PluginUnderTest) {
     // (case, call, stdin, code, reference deviates)
     let cases: Vec<(&str, Call, String, u64, bool)> = vec![
         ("not JSON", add.clone(), "{not json".into(), 6, false),
-        ("missing name", add.clone(), edit(&|c| drop(c.as_object_mut().unwrap().remove("name"))), 7, false),
-        ("unsupported cniVersion", add.clone(), edit(&|c| c["cniVersion"] = json!("9.9.9")), 1, false),
+        (
+            "missing name",
+            add.clone(),
+            edit(&|c| drop(c.as_object_mut().unwrap().remove("name"))),
+            7,
+            false,
+        ),
+        (
+            "unsupported cniVersion",
+            add.clone(),
+            edit(&|c| c["cniVersion"] = json!("9.9.9")),
+            1,
+            false,
+        ),
         (
             "CHECK without prevResult",
             Call::new("CHECK", "cfgtest", Some(&pod.netns()), "eth0"),
@@ -236,7 +397,13 @@ pub fn bad_config(p: &PluginUnderTest) {
             7,
             true, // host-local: 999
         ),
-        ("bad mtu", add.clone(), edit(&|c| c["mtu"] = json!(70000)), 7, true),
+        (
+            "bad mtu",
+            add.clone(),
+            edit(&|c| c["mtu"] = json!(70000)),
+            7,
+            true,
+        ),
     ];
     for (what, call, stdin, code, ref_deviates) in cases {
         let out = p.call(&node, &call, &stdin);
@@ -248,9 +415,16 @@ pub fn bad_config(p: &PluginUnderTest) {
     if p.strict() {
         let out = p.call(&node, &add, &edit(&|c| c["ipam"]["type"] = json!("dhcp")));
         assert_eq!(out.err_code("unsupported ipam.type"), 2);
-        assert!(out.text().contains("ipam.type") && out.text().contains("dhcp"), "names key and value: {}", out.stdout);
+        assert!(
+            out.text().contains("ipam.type") && out.text().contains("dhcp"),
+            "names key and value: {}",
+            out.stdout
+        );
     }
-    assert!(net.reservations().is_empty(), "no address reserved by rejected configs");
+    assert!(
+        net.reservations().is_empty(),
+        "no address reserved by rejected configs"
+    );
     assert_eq!(node.link_names(), vec!["lo"]);
     assert_eq!(pod.link_names(), vec!["lo"]);
 }
@@ -268,10 +442,19 @@ pub fn concurrent_adds(p: &PluginUnderTest) {
             .enumerate()
             .map(|(i, pod)| {
                 let (node, conf) = (&node, &conf);
-                s.spawn(move || p.call(node, &Call::new("ADD", &format!("conc{i}"), Some(&pod.netns()), "eth0"), conf))
+                s.spawn(move || {
+                    p.call(
+                        node,
+                        &Call::new("ADD", &format!("conc{i}"), Some(&pod.netns()), "eth0"),
+                        conf,
+                    )
+                })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap().ok("concurrent ADD").clone()).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap().ok("concurrent ADD").clone())
+            .collect()
     });
     let ips: HashSet<String> = results.iter().map(|r| pod_ip(r).0).collect();
     assert_eq!(ips.len(), N, "{N} ADDs got {N} distinct addresses");
@@ -279,13 +462,21 @@ pub fn concurrent_adds(p: &PluginUnderTest) {
     for (i, (pod, res)) in pods.iter().zip(&results).enumerate() {
         let (ip, _) = pod_ip(res);
         let on_pod = pod.ip_j(&["-4", "addr", "show", "dev", "eth0"]);
-        assert_eq!(on_pod[0]["addr_info"][0]["local"], ip, "pod {i} holds its own address");
+        assert_eq!(
+            on_pod[0]["addr_info"][0]["local"], ip,
+            "pod {i} holds its own address"
+        );
     }
     std::thread::scope(|s| {
         for (i, pod) in pods.iter().enumerate() {
             let (node, conf) = (&node, &conf);
             s.spawn(move || {
-                p.call(node, &Call::new("DEL", &format!("conc{i}"), Some(&pod.netns()), "eth0"), conf).ok("DEL");
+                p.call(
+                    node,
+                    &Call::new("DEL", &format!("conc{i}"), Some(&pod.netns()), "eth0"),
+                    conf,
+                )
+                .ok("DEL");
             });
         }
     });
@@ -299,19 +490,38 @@ pub fn failed_add_releases_ip(p: &PluginUnderTest) {
     p.prepare_node(&node, &net);
     let pod = Holder::pod();
     // Something else already owns eth0 in the pod.
-    pod.sh(&["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "other0"]);
+    pod.sh(&[
+        "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "other0",
+    ]);
     let conf = p.config("1.0.0", &net).to_string();
-    let out = p.call(&node, &Call::new("ADD", "clash", Some(&pod.netns()), "eth0"), &conf);
+    let out = p.call(
+        &node,
+        &Call::new("ADD", "clash", Some(&pod.netns()), "eth0"),
+        &conf,
+    );
     out.err_code("ADD onto an existing eth0");
-    assert!(net.reserved_for("clash").is_empty(), "the reserved address was released");
+    assert!(
+        net.reserved_for("clash").is_empty(),
+        "the reserved address was released"
+    );
     assert_eq!(node.link_names(), vec!["lo"], "no host side left behind");
     let pod_links = pod.ip_j(&["-d", "link", "show", "dev", "eth0"]);
     assert_eq!(pod_links[0]["link"], "other0", "the pod's own eth0 is untouched");
     // The address is reusable: a good ADD afterwards succeeds.
     let pod2 = Holder::pod();
-    p.call(&node, &Call::new("ADD", "after", Some(&pod2.netns()), "eth0"), &conf).ok("ADD after failure");
+    p.call(
+        &node,
+        &Call::new("ADD", "after", Some(&pod2.netns()), "eth0"),
+        &conf,
+    )
+    .ok("ADD after failure");
     assert_eq!(net.reservations().len(), 1);
-    p.call(&node, &Call::new("DEL", "after", Some(&pod2.netns()), "eth0"), &conf).ok("DEL");
+    p.call(
+        &node,
+        &Call::new("DEL", "after", Some(&pod2.netns()), "eth0"),
+        &conf,
+    )
+    .ok("DEL");
 }
 
 pub fn gc(p: &PluginUnderTest) {
@@ -325,61 +535,133 @@ pub fn gc(p: &PluginUnderTest) {
         // A pre-1.1 plugin must refuse GC rather than guess.
         let conf = p.config("1.0.0", &net);
         let pod = Holder::pod();
-        p.call(&node, &Call::new("ADD", "keep", Some(&pod.netns()), "eth0"), &conf.to_string()).ok("ADD");
+        p.call(
+            &node,
+            &Call::new("ADD", "keep", Some(&pod.netns()), "eth0"),
+            &conf.to_string(),
+        )
+        .ok("ADD");
         let mut gc = conf.clone();
         gc["cni.dev/valid-attachments"] = json!([]);
-        p.call(&node, &Call::bare("GC"), &gc.to_string()).err_code("GC on a pre-1.1 plugin");
-        assert_eq!(net.reserved_for("keep").len(), 1, "nothing released by a refused GC");
-        p.call(&node, &Call::new("DEL", "keep", Some(&pod.netns()), "eth0"), &conf.to_string()).ok("DEL");
-        eprintln!("NOTE: {} does not declare 1.1.0; GC checked as refused only", p.name);
+        p.call(&node, &Call::bare("GC"), &gc.to_string())
+            .err_code("GC on a pre-1.1 plugin");
+        assert_eq!(
+            net.reserved_for("keep").len(),
+            1,
+            "nothing released by a refused GC"
+        );
+        p.call(
+            &node,
+            &Call::new("DEL", "keep", Some(&pod.netns()), "eth0"),
+            &conf.to_string(),
+        )
+        .ok("DEL");
+        eprintln!(
+            "NOTE: {} does not declare 1.1.0; GC checked as refused only",
+            p.name
+        );
         return;
     }
-    let r_keep = p.call(&node, &Call::new("ADD", "keep", Some(&keep.netns()), "eth0"), &conf.to_string()).ok("ADD").clone();
-    let r_drop = p.call(&node, &Call::new("ADD", "drop", Some(&drop_.netns()), "eth0"), &conf.to_string()).ok("ADD").clone();
+    let r_keep = p
+        .call(
+            &node,
+            &Call::new("ADD", "keep", Some(&keep.netns()), "eth0"),
+            &conf.to_string(),
+        )
+        .ok("ADD")
+        .clone();
+    let r_drop = p
+        .call(
+            &node,
+            &Call::new("ADD", "drop", Some(&drop_.netns()), "eth0"),
+            &conf.to_string(),
+        )
+        .ok("ADD")
+        .clone();
     let mut gc = conf.clone();
     gc["cni.dev/valid-attachments"] = json!([{"containerID": "keep", "ifname": "eth0"}]);
     let out = p.call(&node, &Call::bare("GC"), &gc.to_string());
     out.ok("GC");
     assert!(out.stdout.trim().is_empty(), "GC prints nothing");
-    assert!(net.reserved_for("drop").is_empty(), "stale attachment's address released");
+    assert!(
+        net.reserved_for("drop").is_empty(),
+        "stale attachment's address released"
+    );
     assert_eq!(net.reserved_for("keep").len(), 1, "valid attachment kept");
     if p.strict() {
-        let drop_host = sides(&r_drop, &drop_.netns(), "eth0").0["name"].as_str().unwrap().to_string();
+        let drop_host = sides(&r_drop, &drop_.netns(), "eth0").0["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(!node.link_names().contains(&drop_host), "stale host veth removed");
         assert!(drop_.link_names() == vec!["lo"], "stale pod eth0 removed");
     }
     verify_attachment(&node, &keep, &net, "keep", &r_keep);
     let with = with_prev(&conf, &r_keep).to_string();
-    p.call(&node, &Call::new("CHECK", "keep", Some(&keep.netns()), "eth0"), &with).ok("CHECK after GC");
+    p.call(
+        &node,
+        &Call::new("CHECK", "keep", Some(&keep.netns()), "eth0"),
+        &with,
+    )
+    .ok("CHECK after GC");
     let mut bad = conf.clone();
     bad["cni.dev/valid-attachments"] = json!("nope");
     if p.strict() {
-        assert_eq!(p.call(&node, &Call::bare("GC"), &bad.to_string()).err_code("GC with a bad list"), 7);
+        assert_eq!(
+            p.call(&node, &Call::bare("GC"), &bad.to_string())
+                .err_code("GC with a bad list"),
+            7
+        );
     }
-    p.call(&node, &Call::new("DEL", "keep", Some(&keep.netns()), "eth0"), &with).ok("DEL");
+    p.call(
+        &node,
+        &Call::new("DEL", "keep", Some(&keep.netns()), "eth0"),
+        &with,
+    )
+    .ok("DEL");
 }
 
 pub fn status_tracks_free_addresses(p: &PluginUnderTest) {
     let node = Holder::node();
     let declared = p.declared_versions(&node);
     if !declared.iter().any(|v| v == "1.1.0") {
-        eprintln!("NOTE: {} does not declare 1.1.0; STATUS is covered by the lifecycle gate check", p.name);
+        eprintln!(
+            "NOTE: {} does not declare 1.1.0; STATUS is covered by the lifecycle gate check",
+            p.name
+        );
         return;
     }
     // A /30: .1 is the gateway, .2 the only pod address.
     let net = Net::new("stat", "10.68.0.0/30");
     p.prepare_node(&node, &net);
     let conf = p.config("1.1.0", &net).to_string();
-    p.call(&node, &Call::bare("STATUS"), &conf).ok("STATUS with free addresses");
+    p.call(&node, &Call::bare("STATUS"), &conf)
+        .ok("STATUS with free addresses");
     let pod = Holder::pod();
-    p.call(&node, &Call::new("ADD", "only", Some(&pod.netns()), "eth0"), &conf).ok("ADD");
+    p.call(
+        &node,
+        &Call::new("ADD", "only", Some(&pod.netns()), "eth0"),
+        &conf,
+    )
+    .ok("ADD");
     let full = p.call(&node, &Call::bare("STATUS"), &conf);
     assert_eq!(full.err_code("STATUS when exhausted"), 50);
     let pod2 = Holder::pod();
-    p.call(&node, &Call::new("ADD", "one-too-many", Some(&pod2.netns()), "eth0"), &conf).err_code("ADD when exhausted");
+    p.call(
+        &node,
+        &Call::new("ADD", "one-too-many", Some(&pod2.netns()), "eth0"),
+        &conf,
+    )
+    .err_code("ADD when exhausted");
     assert_eq!(pod2.link_names(), vec!["lo"]);
-    p.call(&node, &Call::new("DEL", "only", Some(&pod.netns()), "eth0"), &conf).ok("DEL");
-    p.call(&node, &Call::bare("STATUS"), &conf).ok("STATUS after release");
+    p.call(
+        &node,
+        &Call::new("DEL", "only", Some(&pod.netns()), "eth0"),
+        &conf,
+    )
+    .ok("DEL");
+    p.call(&node, &Call::bare("STATUS"), &conf)
+        .ok("STATUS after release");
 }
 
 pub fn pods_ping_each_other_and_gateway(p: &PluginUnderTest) {
@@ -388,19 +670,110 @@ pub fn pods_ping_each_other_and_gateway(p: &PluginUnderTest) {
     p.prepare_node(&node, &net);
     let conf = p.config("1.0.0", &net).to_string();
     let (a, b) = (Holder::pod(), Holder::pod());
-    let ra = p.call(&node, &Call::new("ADD", "ping-a", Some(&a.netns()), "eth0"), &conf).ok("ADD a").clone();
-    let rb = p.call(&node, &Call::new("ADD", "ping-b", Some(&b.netns()), "eth0"), &conf).ok("ADD b").clone();
+    let ra = p
+        .call(
+            &node,
+            &Call::new("ADD", "ping-a", Some(&a.netns()), "eth0"),
+            &conf,
+        )
+        .ok("ADD a")
+        .clone();
+    let rb = p
+        .call(
+            &node,
+            &Call::new("ADD", "ping-b", Some(&b.netns()), "eth0"),
+            &conf,
+        )
+        .ok("ADD b")
+        .clone();
     let (ip_a, ip_b, gw) = (pod_ip(&ra).0, pod_ip(&rb).0, net.gateway());
     for (from, to) in [(&a, &ip_b), (&a, &gw), (&b, &ip_a), (&b, &gw)] {
-        assert!(from.try_sh(&["ping", "-c", "1", "-W", "3", to]), "{} cannot ping {to} via {}", from.netns(), p.name);
+        assert!(
+            from.try_sh(&["ping", "-c", "1", "-W", "3", to]),
+            "{} cannot ping {to} via {}",
+            from.netns(),
+            p.name
+        );
     }
     // The pod resolved the gateway to the MAC of its host-side veth.
-    let host_mac = sides(&ra, &a.netns(), "eth0").0["mac"].as_str().unwrap().to_string();
+    let host_mac = sides(&ra, &a.netns(), "eth0").0["mac"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let neigh = a.ip_j(&["neigh", "show", "dev", "eth0"]);
-    let gw_mac = neigh.as_array().unwrap().iter().find(|n| n["dst"] == gw).map(|n| n["lladdr"].clone());
-    assert_eq!(gw_mac, Some(json!(host_mac)), "gateway resolves to the host side: {neigh}");
-    p.call(&node, &Call::new("DEL", "ping-a", Some(&a.netns()), "eth0"), &conf).ok("DEL a");
-    p.call(&node, &Call::new("DEL", "ping-b", Some(&b.netns()), "eth0"), &conf).ok("DEL b");
+    let gw_mac = neigh
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["dst"] == gw)
+        .map(|n| n["lladdr"].clone());
+    assert_eq!(
+        gw_mac,
+        Some(json!(host_mac)),
+        "gateway resolves to the host side: {neigh}"
+    );
+    p.call(
+        &node,
+        &Call::new("DEL", "ping-a", Some(&a.netns()), "eth0"),
+        &conf,
+    )
+    .ok("DEL a");
+    p.call(
+        &node,
+        &Call::new("DEL", "ping-b", Some(&b.netns()), "eth0"),
+        &conf,
+    )
+    .ok("DEL b");
+}
+
+pub fn check_detects_damage(p: &PluginUnderTest) {
+    let node = Holder::node();
+    let net = Net::new("dmg", "10.72.0.0/24");
+    p.prepare_node(&node, &net);
+    let pod = Holder::pod();
+    let conf = p.config("1.0.0", &net);
+    let res = p
+        .call(
+            &node,
+            &Call::new("ADD", "dmg", Some(&pod.netns()), "eth0"),
+            &conf.to_string(),
+        )
+        .ok("ADD")
+        .clone();
+    let with = with_prev(&conf, &res).to_string();
+    let check = Call::new("CHECK", "dmg", Some(&pod.netns()), "eth0");
+    p.call(&node, &check, &with).ok("CHECK of an intact attachment");
+    // Someone removes the pod's default route: CHECK must notice.
+    pod.sh(&["ip", "route", "del", "default"]);
+    let out = p.call(&node, &check, &with);
+    let code = out.err_code("CHECK without the default route");
+    if p.strict() {
+        assert_eq!(code, 100, "{}", out.stdout);
+        assert!(
+            out.text().contains("0.0.0.0/0"),
+            "names the missing route: {}",
+            out.stdout
+        );
+    }
+    // And a prevResult claiming another address is caught too.
+    let mut wrong = res.clone();
+    wrong["ips"][0]["address"] = json!("10.72.0.200/32");
+    let out = p.call(&node, &check, &with_prev(&conf, &wrong).to_string());
+    out.err_code("CHECK with a foreign address");
+    p.call(&node, &Call::new("DEL", "dmg", Some(&pod.netns()), "eth0"), &with)
+        .ok("DEL");
+    if p.strict() {
+        // CNI_NETNS naming the node's own namespace is refused up front.
+        let own = p.call(
+            &node,
+            &Call::new("ADD", "own", Some(&node.netns()), "eth0"),
+            &conf.to_string(),
+        );
+        assert_eq!(own.err_code("ADD into the plugin's own netns"), 4);
+        assert!(own.json["msg"].as_str().unwrap().contains("CNI_NETNS"));
+        assert_eq!(node.link_names(), vec!["lo"]);
+        assert!(net.reservations().is_empty());
+    }
 }
 
 macro_rules! conformance {
@@ -434,6 +807,7 @@ macro_rules! conformance {
             case!(gc);
             case!(status_tracks_free_addresses);
             case!(pods_ping_each_other_and_gateway);
+            case!(check_detects_damage);
         }
     };
 }

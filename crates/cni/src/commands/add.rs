@@ -7,6 +7,7 @@ use anyhow::Context;
 use labyrinth_netlink::Handle;
 
 use super::{node_handle, open_netns};
+
 use crate::config::NetConf;
 use crate::ipam::Ipam;
 use crate::netsetup;
@@ -23,7 +24,11 @@ pub enum FailPoint {
 
 pub fn add(req: &Request, conf: &NetConf, fail: Option<FailPoint>) -> Result<CniResult, CniError> {
     let env = &req.env;
-    let netns_path = env.netns.as_deref().expect("the dispatcher requires CNI_NETNS for ADD");
+    let netns_path = env
+        .netns
+        .as_deref()
+        .expect("the dispatcher requires CNI_NETNS for ADD");
+    super::refuse_own_netns(netns_path)?;
     let pod_ns = open_netns(netns_path)
         .map_err(|e| CniError::invalid_env(&["CNI_NETNS"], format!("cannot open {netns_path}: {e}")))?;
     let mut node = node_handle()?;
@@ -42,7 +47,14 @@ pub fn add(req: &Request, conf: &NetConf, fail: Option<FailPoint>) -> Result<Cni
         trip(fail, FailPoint::AfterPod)?;
         let host_link = netsetup::configure_host(&mut node, &host, ip)?;
         trip(fail, FailPoint::AfterHost)?;
-        Ok(result_for(conf, netns_path, &env.ifname, ip, &host_link, &pod_link))
+        Ok(result_for(
+            conf,
+            netns_path,
+            &env.ifname,
+            ip,
+            &host_link,
+            &pod_link,
+        ))
     })();
     match result {
         Ok(r) => Ok(r),
@@ -77,11 +89,24 @@ fn result_for(
     pod: &labyrinth_netlink::Link,
 ) -> CniResult {
     let gw = conf.gateway;
-    let mut routes = vec![Route { dst: ipnet::Ipv4Net::from(gw).into(), gw: None, scope: Some(253) }];
-    routes.extend(conf.routes.iter().map(|d| Route { dst: (*d).into(), gw: Some(gw.into()), scope: None }));
+    let mut routes = vec![Route {
+        dst: ipnet::Ipv4Net::from(gw).into(),
+        gw: None,
+        scope: Some(253),
+    }];
+    routes.extend(conf.routes.iter().map(|d| Route {
+        dst: (*d).into(),
+        gw: Some(gw.into()),
+        scope: None,
+    }));
     CniResult {
         interfaces: vec![
-            Interface { name: host.name.clone(), mac: netsetup::mac_string(host.mac), mtu: Some(host.mtu), sandbox: None },
+            Interface {
+                name: host.name.clone(),
+                mac: netsetup::mac_string(host.mac),
+                mtu: Some(host.mtu),
+                sandbox: None,
+            },
             Interface {
                 name: ifname.to_string(),
                 mac: netsetup::mac_string(pod.mac),

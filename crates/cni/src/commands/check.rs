@@ -21,16 +21,29 @@ fn nl(what: &str, e: impl std::fmt::Display) -> CniError {
 
 pub fn check(req: &Request, conf: &NetConf) -> Result<(), CniError> {
     let env = &req.env;
-    let prev = req.prev_result.as_ref().expect("the dispatcher requires prevResult for CHECK");
-    let netns = env.netns.as_deref().expect("the dispatcher requires CNI_NETNS for CHECK");
-    let pod_ns = open_netns(netns).map_err(|e| CniError::unknown_container(format!("CNI_NETNS {netns}: {e}")))?;
+    let prev = req
+        .prev_result
+        .as_ref()
+        .expect("the dispatcher requires prevResult for CHECK");
+    let netns = env
+        .netns
+        .as_deref()
+        .expect("the dispatcher requires CNI_NETNS for CHECK");
+    super::refuse_own_netns(netns)?;
+    let pod_ns =
+        open_netns(netns).map_err(|e| CniError::unknown_container(format!("CNI_NETNS {netns}: {e}")))?;
 
     let (pod_idx, pod_if) = prev
         .interfaces
         .iter()
         .enumerate()
         .find(|(_, i)| i.name == env.ifname && i.sandbox.as_deref() == Some(netns))
-        .ok_or_else(|| mismatch(format!("prevResult lists no interface {} in sandbox {netns}", env.ifname)))?;
+        .ok_or_else(|| {
+            mismatch(format!(
+                "prevResult lists no interface {} in sandbox {netns}",
+                env.ifname
+            ))
+        })?;
     let host_name = netsetup::host_ifname(&env.container_id, &env.ifname);
 
     let mut pod = Handle::in_netns(&pod_ns).map_err(|e| nl("opening netlink in the pod", e))?;
@@ -39,44 +52,68 @@ pub fn check(req: &Request, conf: &NetConf) -> Result<(), CniError> {
         .map_err(|e| nl("reading pod links", e))?
         .ok_or_else(|| mismatch(format!("{} is missing in {netns}", env.ifname)))?;
     if link.kind != LinkKind::Veth {
-        return Err(mismatch(format!("{} in the pod is {:?}, not a veth", env.ifname, link.kind)));
+        return Err(mismatch(format!(
+            "{} in the pod is {:?}, not a veth",
+            env.ifname, link.kind
+        )));
     }
     if let (Some(want), Some(got)) = (&pod_if.mac, netsetup::mac_string(link.mac)) {
         if !want.eq_ignore_ascii_case(&got) {
-            return Err(mismatch(format!("{} has MAC {got}, prevResult says {want}", env.ifname)));
+            return Err(mismatch(format!(
+                "{} has MAC {got}, prevResult says {want}",
+                env.ifname
+            )));
         }
     }
     if link.mtu != conf.mtu {
-        return Err(mismatch(format!("{} has MTU {}, config says {}", env.ifname, link.mtu, conf.mtu)));
+        return Err(mismatch(format!(
+            "{} has MTU {}, config says {}",
+            env.ifname, link.mtu, conf.mtu
+        )));
     }
     if !link.up {
         return Err(mismatch(format!("{} is down", env.ifname)));
     }
 
     let addrs = pod.addrs().map_err(|e| nl("reading pod addresses", e))?;
-    let mine: Vec<_> = prev.ips.iter().filter(|ip| ip.interface == Some(pod_idx)).collect();
+    let mine: Vec<_> = prev
+        .ips
+        .iter()
+        .filter(|ip| ip.interface == Some(pod_idx))
+        .collect();
     if mine.is_empty() {
-        return Err(mismatch(format!("prevResult assigns no address to {}", env.ifname)));
+        return Err(mismatch(format!(
+            "prevResult assigns no address to {}",
+            env.ifname
+        )));
     }
     let ipam = Ipam::new(conf);
     let reserved = ipam.lookup(&env.container_id, &env.ifname)?;
     for ip in &mine {
-        let found = addrs
-            .iter()
-            .any(|a| a.index == link.index && a.addr == ip.address.addr() && a.prefix_len == ip.address.prefix_len());
+        let found = addrs.iter().any(|a| {
+            a.index == link.index && a.addr == ip.address.addr() && a.prefix_len == ip.address.prefix_len()
+        });
         if !found {
-            return Err(mismatch(format!("{} is not on {} in the pod", ip.address, env.ifname)));
+            return Err(mismatch(format!(
+                "{} is not on {} in the pod",
+                ip.address, env.ifname
+            )));
         }
         if let IpAddr::V4(v4) = ip.address.addr() {
             if !reserved.contains(&v4) {
-                return Err(mismatch(format!("{v4} is not reserved for {} {} in IPAM", env.container_id, env.ifname)));
+                return Err(mismatch(format!(
+                    "{v4} is not reserved for {} {} in IPAM",
+                    env.container_id, env.ifname
+                )));
             }
         }
     }
 
     let routes = pod.routes().map_err(|e| nl("reading pod routes", e))?;
     for r in &prev.routes {
-        let (IpAddr::V4(dst), gw) = (r.dst.network(), r.gw.or(mine[0].gateway)) else { continue };
+        let (IpAddr::V4(dst), gw) = (r.dst.network(), r.gw.or(mine[0].gateway)) else {
+            continue;
+        };
         let found = routes.iter().any(|k| {
             k.dst == dst
                 && k.prefix_len == r.dst.prefix_len()
@@ -101,8 +138,13 @@ pub fn check(req: &Request, conf: &NetConf) -> Result<(), CniError> {
     }
     let node_routes = node.routes().map_err(|e| nl("reading node routes", e))?;
     for ip in &mine {
-        let IpAddr::V4(v4) = ip.address.addr() else { continue };
-        if !node_routes.iter().any(|r| r.dst == v4 && r.prefix_len == 32 && r.oif == Some(host.index)) {
+        let IpAddr::V4(v4) = ip.address.addr() else {
+            continue;
+        };
+        if !node_routes
+            .iter()
+            .any(|r| r.dst == v4 && r.prefix_len == 32 && r.oif == Some(host.index))
+        {
             return Err(mismatch(format!("the node has no route {v4}/32 dev {host_name}")));
         }
     }

@@ -14,7 +14,11 @@ pub fn del(req: &Request, conf: &NetConf) -> Result<(), CniError> {
     // prevResult recorded (the same one unless the naming ever changes).
     let mut names = vec![netsetup::host_ifname(&env.container_id, &env.ifname)];
     if let Some(prev) = &req.prev_result {
-        for i in prev.interfaces.iter().filter(|i| i.sandbox.is_none() && i.name.starts_with("lxc")) {
+        for i in prev
+            .interfaces
+            .iter()
+            .filter(|i| i.sandbox.is_none() && i.name.starts_with("lxc"))
+        {
             if !names.contains(&i.name) {
                 names.push(i.name.clone());
             }

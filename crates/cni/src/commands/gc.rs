@@ -18,7 +18,10 @@ pub fn valid_attachments(config: &Value) -> Result<HashSet<(String, String)>, Cn
         .iter()
         .find_map(|k| config.get(*k).filter(|v| !v.is_null()).map(|v| (*k, v)))
         .ok_or_else(|| {
-            CniError::invalid_config("cni.dev/valid-attachments", "GC needs the list of valid attachments")
+            CniError::invalid_config(
+                "cni.dev/valid-attachments",
+                "GC needs the list of valid attachments",
+            )
         })?;
     let Value::Array(items) = list else {
         return Err(CniError::invalid_config(key, format!("{list} is not a list")));
@@ -31,7 +34,9 @@ pub fn valid_attachments(config: &Value) -> Result<HashSet<(String, String)>, Cn
                 a.get(f)
                     .and_then(Value::as_str)
                     .map(str::to_string)
-                    .ok_or_else(|| CniError::invalid_config(&format!("{key}[{i}].{f}"), "missing or not a string"))
+                    .ok_or_else(|| {
+                        CniError::invalid_config(&format!("{key}[{i}].{f}"), "missing or not a string")
+                    })
             };
             Ok((get("containerID")?, get("ifname")?))
         })
@@ -58,7 +63,9 @@ mod tests {
 
     #[test]
     fn reads_either_key_and_names_bad_entries() {
-        let v = valid_attachments(&json!({"cni.dev/valid-attachments": [{"containerID": "a", "ifname": "eth0"}]}));
+        let v = valid_attachments(
+            &json!({"cni.dev/valid-attachments": [{"containerID": "a", "ifname": "eth0"}]}),
+        );
         assert_eq!(v.unwrap().len(), 1);
         let v = valid_attachments(&json!({"cni.dev/attachments": []}));
         assert!(v.unwrap().is_empty());

@@ -45,16 +45,30 @@ impl Locked {
         } else if !dir.is_dir() {
             return Ok(None);
         }
-        let file = OpenOptions::new().create(true).truncate(false).write(true).mode(0o600).open(dir.join("lock"))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(dir.join("lock"))?;
         let lock = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| io::Error::from(errno))?;
-        Ok(Some(Locked { dir: dir.to_path_buf(), _lock: lock }))
+        Ok(Some(Locked {
+            dir: dir.to_path_buf(),
+            _lock: lock,
+        }))
     }
 
     pub fn reservations(&self) -> io::Result<Vec<Reservation>> {
         let mut out = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
             let entry = entry?;
-            let Some(ip) = entry.file_name().to_str().and_then(|n| n.parse::<Ipv4Addr>().ok()) else { continue };
+            let Some(ip) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<Ipv4Addr>().ok())
+            else {
+                continue;
+            };
             let data = match fs::read_to_string(entry.path()) {
                 Ok(d) => d,
                 // Released by someone not honouring the lock; skip it.
@@ -64,7 +78,11 @@ impl Locked {
             let mut lines = data.lines().map(str::trim).filter(|l| !l.is_empty());
             let container_id = lines.next().unwrap_or_default().to_string();
             let ifname = lines.next().map(str::to_string);
-            out.push(Reservation { ip, container_id, ifname });
+            out.push(Reservation {
+                ip,
+                container_id,
+                ifname,
+            });
         }
         Ok(out)
     }
@@ -72,7 +90,12 @@ impl Locked {
     /// Reserve `ip`; false if it is taken already.
     pub fn reserve(&self, ip: Ipv4Addr, id: &str, ifname: &str) -> io::Result<bool> {
         let path = self.dir.join(ip.to_string());
-        let mut f = match OpenOptions::new().write(true).create_new(true).mode(0o644).open(&path) {
+        let mut f = match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&path)
+        {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Ok(false),
             Err(e) => return Err(e),
@@ -92,7 +115,11 @@ impl Locked {
     }
 
     pub fn last_reserved(&self) -> Option<Ipv4Addr> {
-        fs::read_to_string(self.dir.join(LAST_RESERVED)).ok()?.trim().parse().ok()
+        fs::read_to_string(self.dir.join(LAST_RESERVED))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
     }
 
     pub fn set_last_reserved(&self, ip: Ipv4Addr) -> io::Result<()> {

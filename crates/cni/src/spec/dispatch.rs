@@ -38,7 +38,11 @@ pub struct Outcome {
 }
 
 /// Run one invocation. `stdin` is the raw config (empty if none was given).
-pub fn dispatch(plugin: &dyn Plugin, get_env: impl Fn(&str) -> Option<String>, stdin: Result<Vec<u8>, String>) -> Outcome {
+pub fn dispatch(
+    plugin: &dyn Plugin,
+    get_env: impl Fn(&str) -> Option<String>,
+    stdin: Result<Vec<u8>, String>,
+) -> Outcome {
     // The error's cniVersion should echo the config's; peek at it early.
     let stdin_version = stdin
         .as_ref()
@@ -53,7 +57,8 @@ pub fn dispatch(plugin: &dyn Plugin, get_env: impl Fn(&str) -> Option<String>, s
     };
     if env.command == Command::Version {
         let v = stdin_version.filter(|s| Version::parse(s).is_some_and(Version::is_supported));
-        let out = json!({ "cniVersion": v.unwrap_or_else(|| LATEST.to_string()), "supportedVersions": SUPPORTED });
+        let out =
+            json!({ "cniVersion": v.unwrap_or_else(|| LATEST.to_string()), "supportedVersions": SUPPORTED });
         return success(out.to_string());
     }
     let verb = env.command.name();
@@ -76,7 +81,12 @@ fn run(plugin: &dyn Plugin, env: Env, stdin: Result<Vec<u8>, String>) -> Result<
         Some(Value::String(n)) => {
             validate_identifier(n).map_err(|why| CniError::invalid_config("name", format!("{n:?}: {why}")))?
         }
-        Some(other) => return Err(CniError::invalid_config("name", format!("{other} is not a string"))),
+        Some(other) => {
+            return Err(CniError::invalid_config(
+                "name",
+                format!("{other} is not a string"),
+            ))
+        }
     }
     let vstr = match config.get("cniVersion") {
         None | Some(Value::Null) => "",
@@ -111,9 +121,17 @@ fn run(plugin: &dyn Plugin, env: Env, stdin: Result<Vec<u8>, String>) -> Result<
         Some(v) => Some(CniResult::from_json(v)?),
     };
     if env.command == Command::Check && prev_result.is_none() {
-        return Err(CniError::invalid_config("prevResult", "CHECK needs the prevResult of the ADD"));
+        return Err(CniError::invalid_config(
+            "prevResult",
+            "CHECK needs the prevResult of the ADD",
+        ));
     }
-    let req = Request { env, version, config, prev_result };
+    let req = Request {
+        env,
+        version,
+        config,
+        prev_result,
+    };
     match req.env.command {
         Command::Add => plugin.add(&req).map(|r| Some(r.to_json(version))),
         Command::Del => plugin.del(&req).map(|_| None),
@@ -125,7 +143,11 @@ fn run(plugin: &dyn Plugin, env: Env, stdin: Result<Vec<u8>, String>) -> Result<
 }
 
 fn success(stdout: String) -> Outcome {
-    Outcome { exit_code: 0, stdout, stderr: String::new() }
+    Outcome {
+        exit_code: 0,
+        stdout,
+        stderr: String::new(),
+    }
 }
 
 fn failure(e: &CniError, cni_version: &str, verb: &str) -> Outcome {
@@ -151,8 +173,16 @@ mod tests {
         fn add(&self, _: &Request) -> Result<CniResult, CniError> {
             self.0.borrow_mut().push("add");
             Ok(CniResult {
-                interfaces: vec![Interface { name: "eth0".into(), sandbox: Some("/x".into()), ..Default::default() }],
-                ips: vec![IpConfig { address: "10.0.1.2/32".parse().unwrap(), gateway: None, interface: Some(0) }],
+                interfaces: vec![Interface {
+                    name: "eth0".into(),
+                    sandbox: Some("/x".into()),
+                    ..Default::default()
+                }],
+                ips: vec![IpConfig {
+                    address: "10.0.1.2/32".parse().unwrap(),
+                    gateway: None,
+                    interface: Some(0),
+                }],
                 ..Default::default()
             })
         }
@@ -182,8 +212,16 @@ mod tests {
             ("CNI_IFNAME", "eth0"),
         ]
         .into();
-        let out = dispatch(p, |k| env.get(k).map(|s| s.to_string()), Ok(stdin.as_bytes().to_vec()));
-        let v = if out.stdout.is_empty() { Value::Null } else { serde_json::from_str(&out.stdout).unwrap() };
+        let out = dispatch(
+            p,
+            |k| env.get(k).map(|s| s.to_string()),
+            Ok(stdin.as_bytes().to_vec()),
+        );
+        let v = if out.stdout.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&out.stdout).unwrap()
+        };
         (out, v)
     }
 
@@ -232,7 +270,10 @@ mod tests {
         assert_eq!(call(&p, "ADD", "{nope").1["code"], 6);
         assert_eq!(call(&p, "ADD", "[1]").1["code"], 6);
         assert_eq!(call(&p, "ADD", r#"{"cniVersion":"1.0.0"}"#).1["code"], 7);
-        assert_eq!(call(&p, "ADD", r#"{"cniVersion":"1.0.0","name":"-x"}"#).1["code"], 7);
+        assert_eq!(
+            call(&p, "ADD", r#"{"cniVersion":"1.0.0","name":"-x"}"#).1["code"],
+            7
+        );
         let (_, e) = call(&p, "ADD", &conf("9.9.9"));
         assert_eq!(e["code"], 1);
         assert_eq!(e["cniVersion"], "9.9.9");
@@ -240,7 +281,11 @@ mod tests {
         assert_eq!(call(&p, "ADD", &conf("0.2.0")).1["code"], 1);
         let bad_prev = json!({"cniVersion": "1.0.0", "name": "n", "prevResult": {"ips": 3}}).to_string();
         assert_eq!(call(&p, "DEL", &bad_prev).1["code"], 6);
-        let io = dispatch(&p, |k| (k == "CNI_COMMAND").then(|| "STATUS".to_string()), Err("EIO".into()));
+        let io = dispatch(
+            &p,
+            |k| (k == "CNI_COMMAND").then(|| "STATUS".to_string()),
+            Err("EIO".into()),
+        );
         assert_eq!(serde_json::from_str::<Value>(&io.stdout).unwrap()["code"], 5);
         assert!(p.0.borrow().is_empty());
     }

@@ -59,7 +59,9 @@ impl Env {
                 other => {
                     return Err(CniError::invalid_env(
                         &["CNI_COMMAND"],
-                        format!("unknown CNI_COMMAND {other:?} (want ADD, DEL, CHECK, STATUS, GC or VERSION)"),
+                        format!(
+                            "unknown CNI_COMMAND {other:?} (want ADD, DEL, CHECK, STATUS, GC or VERSION)"
+                        ),
                     ))
                 }
             },
@@ -72,25 +74,41 @@ impl Env {
         };
         let missing: Vec<&str> = required.iter().copied().filter(|k| get(k).is_none()).collect();
         if !missing.is_empty() {
-            return Err(CniError::invalid_env(&missing, format!("required for {} but not set", command.name())));
+            return Err(CniError::invalid_env(
+                &missing,
+                format!("required for {} but not set", command.name()),
+            ));
         }
         let container_id = get("CNI_CONTAINERID").unwrap_or_default();
         let ifname = get("CNI_IFNAME").unwrap_or_default();
         let netns = get("CNI_NETNS");
         if command.is_attachment() {
-            validate_container_id(&container_id)
-                .map_err(|why| CniError::invalid_env(&["CNI_CONTAINERID"], format!("{container_id:?}: {why}")))?;
-            validate_ifname(&ifname).map_err(|why| CniError::invalid_env(&["CNI_IFNAME"], format!("{ifname:?}: {why}")))?;
+            validate_container_id(&container_id).map_err(|why| {
+                CniError::invalid_env(&["CNI_CONTAINERID"], format!("{container_id:?}: {why}"))
+            })?;
+            validate_ifname(&ifname)
+                .map_err(|why| CniError::invalid_env(&["CNI_IFNAME"], format!("{ifname:?}: {why}")))?;
             if let Some(ns) = &netns {
                 if !ns.starts_with('/') {
-                    return Err(CniError::invalid_env(&["CNI_NETNS"], format!("{ns:?} is not an absolute path")));
+                    return Err(CniError::invalid_env(
+                        &["CNI_NETNS"],
+                        format!("{ns:?} is not an absolute path"),
+                    ));
                 }
             }
         }
         let args = parse_args(&get("CNI_ARGS").unwrap_or_default())
             .map_err(|why| CniError::invalid_env(&["CNI_ARGS"], why))?;
-        let path = get("CNI_PATH").map(|p| p.split(':').filter(|s| !s.is_empty()).map(String::from).collect());
-        Ok(Env { command, container_id, netns, ifname, args, path: path.unwrap_or_default() })
+        let path =
+            get("CNI_PATH").map(|p| p.split(':').filter(|s| !s.is_empty()).map(String::from).collect());
+        Ok(Env {
+            command,
+            container_id,
+            netns,
+            ifname,
+            args,
+            path: path.unwrap_or_default(),
+        })
     }
 }
 
@@ -104,11 +122,15 @@ pub fn validate_identifier(s: &str) -> Result<(), String> {
     let mut chars = s.chars();
     match chars.next() {
         None => return Err("must not be empty".into()),
-        Some(c) if !c.is_ascii_alphanumeric() => return Err(format!("must start with a letter or digit, not {c:?}")),
+        Some(c) if !c.is_ascii_alphanumeric() => {
+            return Err(format!("must start with a letter or digit, not {c:?}"))
+        }
         _ => {}
     }
     if let Some(c) = chars.find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
-        return Err(format!("invalid character {c:?} (allowed: letters, digits, '_', '.', '-')"));
+        return Err(format!(
+            "invalid character {c:?} (allowed: letters, digits, '_', '.', '-')"
+        ));
     }
     Ok(())
 }
@@ -147,7 +169,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> Result<Env, CniError> {
-        let m: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Env::from_lookup(|k| m.get(k).cloned())
     }
 
@@ -176,10 +201,18 @@ mod tests {
             assert!(e.msg.contains(v), "{e:?}");
         }
         // DEL does not need a netns; STATUS needs nothing but the command.
-        assert!(env(&[("CNI_COMMAND", "DEL"), ("CNI_CONTAINERID", "a"), ("CNI_IFNAME", "eth0")]).is_ok());
+        assert!(env(&[
+            ("CNI_COMMAND", "DEL"),
+            ("CNI_CONTAINERID", "a"),
+            ("CNI_IFNAME", "eth0")
+        ])
+        .is_ok());
         assert!(env(&[("CNI_COMMAND", "STATUS")]).is_ok());
         assert!(env(&[]).unwrap_err().msg.contains("CNI_COMMAND"));
-        assert!(env(&[("CNI_COMMAND", "FROB")]).unwrap_err().details.contains("FROB"));
+        assert!(env(&[("CNI_COMMAND", "FROB")])
+            .unwrap_err()
+            .details
+            .contains("FROB"));
     }
 
     #[test]
@@ -191,7 +224,9 @@ mod tests {
         };
         assert!(with("CNI_CONTAINERID", "-x").msg.contains("CNI_CONTAINERID"));
         assert!(with("CNI_CONTAINERID", "a b").msg.contains("CNI_CONTAINERID"));
-        assert!(with("CNI_IFNAME", "averyveryverylongname").msg.contains("CNI_IFNAME"));
+        assert!(with("CNI_IFNAME", "averyveryverylongname")
+            .msg
+            .contains("CNI_IFNAME"));
         assert!(with("CNI_IFNAME", "a/b").msg.contains("CNI_IFNAME"));
         assert!(with("CNI_IFNAME", "..").msg.contains("CNI_IFNAME"));
         assert!(with("CNI_NETNS", "relative/path").msg.contains("CNI_NETNS"));

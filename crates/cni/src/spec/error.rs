@@ -35,7 +35,11 @@ pub struct CniError {
 
 impl CniError {
     pub fn new(code: u32, msg: impl Into<String>, details: impl Into<String>) -> Self {
-        CniError { code, msg: msg.into(), details: details.into() }
+        CniError {
+            code,
+            msg: msg.into(),
+            details: details.into(),
+        }
     }
 
     pub fn incompatible_version(details: impl Into<String>) -> Self {
@@ -44,16 +48,28 @@ impl CniError {
 
     /// The spec wants both the key and the value of the unsupported field.
     pub fn unsupported_field(key: &str, value: &Value, why: &str) -> Self {
-        Self::new(code::UNSUPPORTED_FIELD, format!("unsupported field {key}"), format!("{key}={value}: {why}"))
+        Self::new(
+            code::UNSUPPORTED_FIELD,
+            format!("unsupported field {key}"),
+            format!("{key}={value}: {why}"),
+        )
     }
 
     pub fn unknown_container(details: impl Into<String>) -> Self {
-        Self::new(code::UNKNOWN_CONTAINER, "container unknown or does not exist", details)
+        Self::new(
+            code::UNKNOWN_CONTAINER,
+            "container unknown or does not exist",
+            details,
+        )
     }
 
     /// The spec wants the names of the invalid variables in the message.
     pub fn invalid_env(vars: &[&str], details: impl Into<String>) -> Self {
-        Self::new(code::INVALID_ENV, format!("invalid environment variables: {}", vars.join(", ")), details)
+        Self::new(
+            code::INVALID_ENV,
+            format!("invalid environment variables: {}", vars.join(", ")),
+            details,
+        )
     }
 
     pub fn io(details: impl Into<String>) -> Self {
@@ -66,7 +82,11 @@ impl CniError {
 
     /// `field` is the JSON path of the bad value, e.g. `ipam.subnet`.
     pub fn invalid_config(field: &str, details: impl Into<String>) -> Self {
-        Self::new(code::INVALID_CONFIG, format!("invalid network config field {field}"), details)
+        Self::new(
+            code::INVALID_CONFIG,
+            format!("invalid network config field {field}"),
+            details,
+        )
     }
 
     pub fn not_available(details: impl Into<String>) -> Self {
@@ -94,7 +114,9 @@ impl From<anyhow::Error> for CniError {
         match e.downcast_ref::<CniError>() {
             Some(c) => c.clone(),
             // msg: what we were doing and what the kernel said; details: the chain.
-            None if e.chain().count() > 1 => CniError::internal(format!("{e}: {}", e.root_cause()), format!("{e:#}")),
+            None if e.chain().count() > 1 => {
+                CniError::internal(format!("{e}: {}", e.root_cause()), format!("{e:#}"))
+            }
             None => CniError::internal(e.to_string(), format!("{e:#}")),
         }
     }

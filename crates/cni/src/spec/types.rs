@@ -109,7 +109,11 @@ impl CniResult {
         if !routes.is_empty() {
             out["routes"] = Value::Array(routes);
         }
-        out["dns"] = if self.dns.is_object() { self.dns.clone() } else { json!({}) };
+        out["dns"] = if self.dns.is_object() {
+            self.dns.clone()
+        } else {
+            json!({})
+        };
         out
     }
 
@@ -118,8 +122,15 @@ impl CniResult {
     pub fn from_json(v: &Value) -> Result<CniResult, CniError> {
         let bad = |what: &str| CniError::decode(format!("prevResult: {what}"));
         let obj = v.as_object().ok_or_else(|| bad("not a JSON object"))?;
-        let mut res = CniResult { dns: obj.get("dns").cloned().unwrap_or(json!({})), ..Default::default() };
-        for (i, iface) in array(obj.get("interfaces")).map_err(|_| bad("interfaces is not a list"))?.iter().enumerate() {
+        let mut res = CniResult {
+            dns: obj.get("dns").cloned().unwrap_or(json!({})),
+            ..Default::default()
+        };
+        for (i, iface) in array(obj.get("interfaces"))
+            .map_err(|_| bad("interfaces is not a list"))?
+            .iter()
+            .enumerate()
+        {
             let name = iface
                 .get("name")
                 .and_then(Value::as_str)
@@ -131,15 +142,23 @@ impl CniResult {
                 sandbox: opt_str(iface, "sandbox").filter(|s| !s.is_empty()),
             });
         }
-        for (i, ip) in array(obj.get("ips")).map_err(|_| bad("ips is not a list"))?.iter().enumerate() {
+        for (i, ip) in array(obj.get("ips"))
+            .map_err(|_| bad("ips is not a list"))?
+            .iter()
+            .enumerate()
+        {
             let address = ip
                 .get("address")
                 .and_then(Value::as_str)
                 .ok_or_else(|| bad(&format!("ips[{i}].address missing")))?;
-            let address: IpNet =
-                address.parse().map_err(|_| bad(&format!("ips[{i}].address {address:?} is not a CIDR")))?;
+            let address: IpNet = address
+                .parse()
+                .map_err(|_| bad(&format!("ips[{i}].address {address:?} is not a CIDR")))?;
             let gateway = match opt_str(ip, "gateway") {
-                Some(g) => Some(g.parse().map_err(|_| bad(&format!("ips[{i}].gateway {g:?} is not an IP")))?),
+                Some(g) => Some(
+                    g.parse()
+                        .map_err(|_| bad(&format!("ips[{i}].gateway {g:?} is not an IP")))?,
+                ),
                 None => None,
             };
             let interface = ip.get("interface").and_then(Value::as_u64).map(|x| x as usize);
@@ -148,16 +167,29 @@ impl CniResult {
                     return Err(bad(&format!("ips[{i}].interface {idx} is out of range")));
                 }
             }
-            res.ips.push(IpConfig { address, gateway, interface });
+            res.ips.push(IpConfig {
+                address,
+                gateway,
+                interface,
+            });
         }
-        for (i, r) in array(obj.get("routes")).map_err(|_| bad("routes is not a list"))?.iter().enumerate() {
+        for (i, r) in array(obj.get("routes"))
+            .map_err(|_| bad("routes is not a list"))?
+            .iter()
+            .enumerate()
+        {
             let dst = r
                 .get("dst")
                 .and_then(Value::as_str)
                 .ok_or_else(|| bad(&format!("routes[{i}].dst missing")))?;
-            let dst: IpNet = dst.parse().map_err(|_| bad(&format!("routes[{i}].dst {dst:?} is not a CIDR")))?;
+            let dst: IpNet = dst
+                .parse()
+                .map_err(|_| bad(&format!("routes[{i}].dst {dst:?} is not a CIDR")))?;
             let gw = match opt_str(r, "gw") {
-                Some(g) => Some(g.parse().map_err(|_| bad(&format!("routes[{i}].gw {g:?} is not an IP")))?),
+                Some(g) => Some(
+                    g.parse()
+                        .map_err(|_| bad(&format!("routes[{i}].gw {g:?} is not an IP")))?,
+                ),
                 None => None,
             };
             let scope = r.get("scope").and_then(Value::as_u64).map(|s| s as u8);
@@ -186,7 +218,12 @@ mod tests {
     fn sample() -> CniResult {
         CniResult {
             interfaces: vec![
-                Interface { name: "lxc0123456789a".into(), mac: Some("aa:bb:cc:dd:ee:01".into()), mtu: Some(1410), sandbox: None },
+                Interface {
+                    name: "lxc0123456789a".into(),
+                    mac: Some("aa:bb:cc:dd:ee:01".into()),
+                    mtu: Some(1410),
+                    sandbox: None,
+                },
                 Interface {
                     name: "eth0".into(),
                     mac: Some("aa:bb:cc:dd:ee:02".into()),
@@ -200,8 +237,16 @@ mod tests {
                 interface: Some(1),
             }],
             routes: vec![
-                Route { dst: "10.0.1.1/32".parse().unwrap(), gw: None, scope: Some(253) },
-                Route { dst: "0.0.0.0/0".parse().unwrap(), gw: Some("10.0.1.1".parse().unwrap()), scope: None },
+                Route {
+                    dst: "10.0.1.1/32".parse().unwrap(),
+                    gw: None,
+                    scope: Some(253),
+                },
+                Route {
+                    dst: "0.0.0.0/0".parse().unwrap(),
+                    gw: Some("10.0.1.1".parse().unwrap()),
+                    scope: None,
+                },
             ],
             dns: json!({}),
         }
@@ -229,7 +274,12 @@ mod tests {
 
     #[test]
     fn round_trips_through_every_shape() {
-        for ver in [Version(0, 3, 0), Version(0, 4, 0), Version(1, 0, 0), Version(1, 1, 0)] {
+        for ver in [
+            Version(0, 3, 0),
+            Version(0, 4, 0),
+            Version(1, 0, 0),
+            Version(1, 1, 0),
+        ] {
             let back = CniResult::from_json(&sample().to_json(ver)).unwrap();
             assert_eq!(back.ips, sample().ips);
             assert_eq!(back.interfaces.len(), 2);
@@ -241,7 +291,8 @@ mod tests {
         let e = CniResult::from_json(&json!({"ips": [{"address": "nope"}]})).unwrap_err();
         assert_eq!(e.code, 6);
         assert!(e.details.contains("ips[0].address"));
-        let e = CniResult::from_json(&json!({"ips": [{"address": "10.0.0.1/32", "interface": 3}]})).unwrap_err();
+        let e =
+            CniResult::from_json(&json!({"ips": [{"address": "10.0.0.1/32", "interface": 3}]})).unwrap_err();
         assert!(e.details.contains("out of range"));
     }
 }

@@ -32,7 +32,11 @@ static SEQ: AtomicU32 = AtomicU32::new(0);
 
 /// A name unique across this process and concurrent test processes.
 pub fn unique(tag: &str) -> String {
-    format!("{tag}{}x{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{tag}{}x{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub struct TempDir(pub PathBuf);
@@ -247,7 +251,11 @@ impl PluginUnderTest {
             .iter()
             .map(|v| v.as_str().unwrap().to_string())
             .collect();
-        TESTED_VERSIONS.iter().filter(|v| supported.iter().any(|s| s == *v)).map(|v| v.to_string()).collect()
+        TESTED_VERSIONS
+            .iter()
+            .filter(|v| supported.iter().any(|s| s == *v))
+            .map(|v| v.to_string())
+            .collect()
     }
 
     /// Exec the plugin per the calling convention inside `node`'s netns.
@@ -265,7 +273,8 @@ impl PluginUnderTest {
         // SAFETY: setns is async-signal-safe; the closure only calls it.
         unsafe {
             cmd.pre_exec(move || {
-                nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).map_err(std::io::Error::from)
+                nix::sched::setns(fd.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+                    .map_err(std::io::Error::from)
             });
         }
         self.exec(cmd, call, stdin)
@@ -281,7 +290,9 @@ impl PluginUnderTest {
         if !call.env.iter().any(|(k, _)| k == "CNI_PATH") {
             cmd.env("CNI_PATH", &self.cni_path);
         }
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawning plugin");
         child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
@@ -306,7 +317,11 @@ pub struct Net {
 impl Net {
     /// `third` picks 10.<third>.<..>.0/24 so parallel tests never share.
     pub fn new(tag: &str, subnet: &str) -> Net {
-        Net { name: unique(tag), subnet: subnet.into(), data_dir: TempDir::new(tag) }
+        Net {
+            name: unique(tag),
+            subnet: subnet.into(),
+            data_dir: TempDir::new(tag),
+        }
     }
 
     pub fn gateway(&self) -> String {
@@ -322,7 +337,9 @@ impl Net {
 
     /// (ip, file content) of every reservation file in the IPAM dir.
     pub fn reservations(&self) -> Vec<(String, String)> {
-        let Ok(rd) = std::fs::read_dir(self.ipam_dir()) else { return Vec::new() };
+        let Ok(rd) = std::fs::read_dir(self.ipam_dir()) else {
+            return Vec::new();
+        };
         rd.filter_map(|e| {
             let e = e.ok()?;
             let name = e.file_name().to_string_lossy().into_owned();
@@ -355,18 +372,25 @@ impl Call {
                 ("CNI_CONTAINERID".into(), Some(container.into())),
                 ("CNI_NETNS".into(), netns.map(String::from)),
                 ("CNI_IFNAME".into(), Some(ifname.into())),
-                ("CNI_ARGS".into(), Some(format!("IgnoreUnknown=1;K8S_POD_NAME={container}"))),
+                (
+                    "CNI_ARGS".into(),
+                    Some(format!("IgnoreUnknown=1;K8S_POD_NAME={container}")),
+                ),
             ],
         }
     }
 
     pub fn version() -> Call {
-        Call { env: vec![("CNI_COMMAND".into(), Some("VERSION".into()))] }
+        Call {
+            env: vec![("CNI_COMMAND".into(), Some("VERSION".into()))],
+        }
     }
 
     /// STATUS and GC carry no attachment.
     pub fn bare(command: &str) -> Call {
-        Call { env: vec![("CNI_COMMAND".into(), Some(command.into()))] }
+        Call {
+            env: vec![("CNI_COMMAND".into(), Some(command.into()))],
+        }
     }
 
     pub fn set(mut self, key: &str, value: Option<&str>) -> Call {
@@ -386,18 +410,28 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn ok(&self, what: &str) -> &Value {
-        assert_eq!(self.exit, 0, "{what} failed: stdout={} stderr={}", self.stdout, self.stderr);
+        assert_eq!(
+            self.exit, 0,
+            "{what} failed: stdout={} stderr={}",
+            self.stdout, self.stderr
+        );
         &self.json
     }
 
     /// The error code, asserting the call failed with an error result.
     pub fn err_code(&self, what: &str) -> u64 {
         assert_ne!(self.exit, 0, "{what} unexpectedly succeeded: {}", self.stdout);
-        self.json["code"].as_u64().unwrap_or_else(|| panic!("{what}: no error JSON on stdout: {:?}", self.stdout))
+        self.json["code"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{what}: no error JSON on stdout: {:?}", self.stdout))
     }
 
     pub fn text(&self) -> String {
-        format!("{} {}", self.json["msg"].as_str().unwrap_or(""), self.json["details"].as_str().unwrap_or(""))
+        format!(
+            "{} {}",
+            self.json["msg"].as_str().unwrap_or(""),
+            self.json["details"].as_str().unwrap_or("")
+        )
     }
 }
 
