@@ -1,1 +1,165 @@
-//! (being written)
+//! labyrinth-apiserver: a Kubernetes-compatible API server (REST over HTTPS,
+//! embedded persistent store, watch, bearer-token auth) and the kubeadm-like
+//! `token create` / `join` flow.
+//!
+//! Entry points for the `labyrinth` binary:
+//! - `labyrinth server`  → [`Args`] / [`run`]
+//! - `labyrinth token create --print-join-command` → [`TokenArgs`] / [`run_token`]
+//! - `labyrinth join <ip>:6443 --token … --discovery-token-ca-cert-hash sha256:…` → [`JoinArgs`] / [`run_join`]
+
+pub mod alloc;
+pub mod auth;
+pub mod kubeconfig;
+pub mod resources;
+pub mod rest;
+pub mod server;
+pub mod store;
+pub mod tls;
+pub mod validation;
+
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// `labyrinth server`: run the API server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Address to listen on (HTTPS).
+    #[arg(long, default_value = "0.0.0.0:6443")]
+    pub listen: SocketAddr,
+    /// Address clients are told to use (kubeconfig, cluster-info, the
+    /// kubernetes EndpointSlice); defaults to --listen, or 127.0.0.1 when that
+    /// is unspecified.
+    #[arg(long)]
+    pub advertise_address: Option<SocketAddr>,
+    /// Where the store, the CA and the admin kubeconfig live.
+    #[arg(long, default_value = "/var/lib/labyrinth/apiserver")]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value = "10.96.0.0/12")]
+    pub service_cidr: ipnet::Ipv4Net,
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+}
+
+impl Args {
+    pub fn to_config(&self) -> server::Config {
+        let advertise = self.advertise_address.unwrap_or_else(|| {
+            if self.listen.ip().is_unspecified() {
+                SocketAddr::from(([127, 0, 0, 1], self.listen.port()))
+            } else {
+                self.listen
+            }
+        });
+        server::Config {
+            listen: self.listen,
+            advertise,
+            data_dir: self.data_dir.clone(),
+            service_cidr: self.service_cidr,
+            cluster_domain: self.cluster_domain.clone(),
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")
+}
+
+/// Run the server until SIGINT/SIGTERM. Prints where the admin kubeconfig is.
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    runtime()?.block_on(async move {
+        let running = server::start(args.to_config()).await?;
+        eprintln!(
+            "labyrinth apiserver listening on https://{}\nadmin kubeconfig: {}\nCA cert hash: {}",
+            running.addr,
+            running.admin_kubeconfig.display(),
+            running.ca_hash
+        );
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = term.recv() => {},
+        }
+        running.shutdown();
+        Ok(0)
+    })
+}
+
+/// `labyrinth token create`: make a bootstrap token through the API with the
+/// admin kubeconfig of the data dir.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TokenArgs {
+    /// Print the full `labyrinth join …` command instead of the token alone.
+    #[arg(long)]
+    pub print_join_command: bool,
+    /// Token lifetime, e.g. 24h, 30m, 90s.
+    #[arg(long, default_value = "24h")]
+    pub ttl: String,
+    #[arg(long, default_value = "/var/lib/labyrinth/apiserver")]
+    pub data_dir: PathBuf,
+}
+
+fn parse_ttl(s: &str) -> anyhow::Result<std::time::Duration> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().with_context(|| format!("--ttl {s:?}: expected a number with s, m or h"))?;
+    let mul = match unit {
+        "s" | "" => 1,
+        "m" => 60,
+        "h" => 3600,
+        _ => anyhow::bail!("--ttl {s:?}: unit must be s, m or h"),
+    };
+    Ok(std::time::Duration::from_secs(n * mul))
+}
+
+/// Create a bootstrap token; returns (token, join command).
+pub async fn create_token(data_dir: &std::path::Path, ttl: std::time::Duration) -> anyhow::Result<(String, String)> {
+    let kc: serde_json::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(data_dir.join("admin.kubeconfig")).context("reading admin.kubeconfig (is the server initialised?)")?,
+    )?;
+    let server = kc.pointer("/clusters/0/cluster/server").and_then(|v| v.as_str()).context("kubeconfig server")?;
+    let hostport = server.trim_start_matches("https://").to_string();
+    let admin = kc.pointer("/users/0/user/token").and_then(|v| v.as_str()).context("kubeconfig token")?;
+    let ca_pem = std::fs::read_to_string(data_dir.join("pki/ca.crt")).context("reading pki/ca.crt")?;
+    let ca_der = tls::pem_to_der(&ca_pem)?;
+    let hash = tls::ca_cert_hash(&ca_der)?;
+    let (token, secret) = auth::tokens::new_bootstrap_token(ttl);
+    let (code, resp) = auth::client::request(&hostport, &auth::client::Trust::Ca(ca_der), "POST", "/api/v1/namespaces/kube-system/secrets", Some(admin), Some(&secret)).await?;
+    if code != 201 {
+        anyhow::bail!("creating the bootstrap token: HTTP {code}: {}", resp["message"]);
+    }
+    let cmd = format!("labyrinth join {hostport} --token {token} --discovery-token-ca-cert-hash {hash}");
+    Ok((token, cmd))
+}
+
+pub fn run_token(args: TokenArgs) -> anyhow::Result<i32> {
+    let ttl = parse_ttl(&args.ttl)?;
+    let (token, cmd) = runtime()?.block_on(create_token(&args.data_dir, ttl))?;
+    println!("{}", if args.print_join_command { cmd } else { token });
+    Ok(0)
+}
+
+/// `labyrinth join <server> --token … --discovery-token-ca-cert-hash sha256:…`
+#[derive(Debug, Clone, clap::Args)]
+pub struct JoinArgs {
+    /// The API server, host:port.
+    pub server: String,
+    #[arg(long)]
+    pub token: String,
+    #[arg(long)]
+    pub discovery_token_ca_cert_hash: String,
+    /// The node name to register (default: this host's name).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Where to write the node's kubeconfig.
+    #[arg(long, default_value = "/etc/labyrinth/kubelet.kubeconfig")]
+    pub kubeconfig: PathBuf,
+}
+
+pub fn run_join(args: JoinArgs) -> anyhow::Result<i32> {
+    let node = match args.node_name.clone() {
+        Some(n) => n,
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname").context("reading the hostname")?.trim().to_string(),
+    };
+    runtime()?.block_on(auth::join::join(&args.server, &args.token, &args.discovery_token_ca_cert_hash, &node, &args.kubeconfig))?;
+    println!("This node ({node}) has joined the cluster; kubeconfig: {}", args.kubeconfig.display());
+    Ok(0)
+}

@@ -1,0 +1,116 @@
+//! Bearer-token authentication and the authorization rules: the admin may do
+//! anything; a node (system:node:<name>) reads everything but secrets and
+//! changes only its own Node, its own Lease and the status of pods bound to
+//! it; a bootstrap token may only join; anonymous callers see health, version
+//! and the public cluster-info.
+
+pub mod client;
+pub mod join;
+pub mod tokens;
+
+use crate::rest::status::{ApiError, ApiResult};
+use crate::rest::{AppState, Ctx};
+use axum::http::{HeaderMap, Method};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Identity {
+    Anonymous,
+    Admin,
+    Bootstrap(String),
+    Node(String),
+}
+
+impl Identity {
+    pub fn username(&self) -> String {
+        match self {
+            Identity::Anonymous => "system:anonymous".into(),
+            Identity::Admin => "kubernetes-admin".into(),
+            Identity::Bootstrap(id) => format!("system:bootstrap:{id}"),
+            Identity::Node(n) => format!("system:node:{n}"),
+        }
+    }
+}
+
+pub fn authenticate(st: &AppState, headers: &HeaderMap) -> ApiResult<Identity> {
+    let Some(h) = headers.get("authorization") else { return Ok(Identity::Anonymous) };
+    let h = h.to_str().unwrap_or("");
+    let Some(token) = h.strip_prefix("Bearer ").map(str::trim) else {
+        return Err(ApiError::unauthorized("Unauthorized"));
+    };
+    if !st.admin_token.is_empty() && tokens::ct_eq(token.as_bytes(), st.admin_token.as_bytes()) {
+        return Ok(Identity::Admin);
+    }
+    if let Some(id) = tokens::check_bootstrap(st.store.as_ref(), token)? {
+        return Ok(Identity::Bootstrap(id));
+    }
+    if let Some(node) = tokens::check_node(st.store.as_ref(), token) {
+        return Ok(Identity::Node(node));
+    }
+    Err(ApiError::unauthorized("Unauthorized"))
+}
+
+/// Reachable without credentials (and with a bootstrap token).
+pub fn anonymous_allowed(path: &str, method: &Method) -> bool {
+    method == Method::GET
+        && matches!(
+            path,
+            "/healthz" | "/readyz" | "/livez" | "/version" | "/api/v1/namespaces/kube-public/configmaps/cluster-info"
+        )
+}
+
+fn forbidden(ctx: &Ctx, verb: &str) -> ApiError {
+    let res = ctx.res();
+    let resource = match &ctx.target.sub {
+        Some(s) => format!("{}/{s}", res.plural),
+        None => res.plural.to_string(),
+    };
+    let scope = match &ctx.target.ns {
+        Some(ns) => format!("in the namespace \"{ns}\""),
+        None => "at the cluster scope".into(),
+    };
+    let what = match &ctx.target.name {
+        Some(n) => format!("{} \"{n}\"", res.qualified()),
+        None => res.qualified(),
+    };
+    ApiError::forbidden(format!(
+        "{what} is forbidden: User \"{}\" cannot {verb} resource \"{resource}\" in API group \"{}\" {scope}",
+        ctx.user.username(),
+        res.group
+    ))
+}
+
+pub fn authorize(st: &AppState, ctx: &Ctx, verb: &str) -> ApiResult<()> {
+    let node = match &ctx.user {
+        Identity::Admin => return Ok(()),
+        Identity::Node(n) => n.clone(),
+        _ => return Err(forbidden(ctx, verb)),
+    };
+    let res = ctx.res();
+    if matches!(verb, "get" | "list" | "watch") {
+        return if res.kind == "Secret" { Err(forbidden(ctx, verb)) } else { Ok(()) };
+    }
+    let name = ctx.name();
+    let allowed = match (res.kind, verb) {
+        ("Node", "create") => {
+            let body: Value = serde_json::from_slice(&ctx.body).unwrap_or(Value::Null);
+            body.pointer("/metadata/name").and_then(Value::as_str) == Some(node.as_str())
+        }
+        ("Node", "update" | "patch") => name == node,
+        ("Lease", "create") => {
+            let body: Value = serde_json::from_slice(&ctx.body).unwrap_or(Value::Null);
+            ctx.ns() == "kube-node-lease" && body.pointer("/metadata/name").and_then(Value::as_str) == Some(node.as_str())
+        }
+        ("Lease", "update" | "patch") => ctx.ns() == "kube-node-lease" && name == node,
+        ("Pod", "update" | "patch") if ctx.target.sub.as_deref() == Some("status") => st
+            .store
+            .get("pods", &ctx.ns(), name)
+            .is_some_and(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str())),
+        _ => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(forbidden(ctx, verb))
+    }
+}

@@ -1,0 +1,241 @@
+//! What happens to an object between the request and the store: decoding
+//! through the typed model, server-set metadata, defaults, validation and
+//! ClusterIP allocation. Nothing is stored or allocated for a refused object.
+
+use super::status::{ApiError, ApiResult, FieldError};
+use super::AppState;
+use crate::resources::ResourceDef;
+use crate::validation;
+use serde_json::{json, Value};
+use std::net::Ipv4Addr;
+
+pub fn parse_body(body: &[u8]) -> ApiResult<Value> {
+    serde_json::from_slice::<Value>(body)
+        .or_else(|_| serde_yaml::from_slice::<Value>(body))
+        .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))
+}
+
+/// Kind/apiVersion of the body must be the resource's (filled when absent).
+pub fn check_kind(res: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
+    if !obj.is_object() {
+        return Err(ApiError::bad_request("the request body is not a JSON object"));
+    }
+    let kind = obj["kind"].as_str().unwrap_or("").to_string();
+    let av = obj["apiVersion"].as_str().unwrap_or("").to_string();
+    if !kind.is_empty() && kind != res.kind {
+        if crate::resources::by_kind(&kind).is_none() {
+            return Err(ApiError::bad_request(format!(
+                "no kind \"{kind}\" is registered for version \"{}\" in scheme \"labyrinth\"",
+                if av.is_empty() { res.api_version() } else { av }
+            )));
+        }
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version \"{}\" cannot be handled as a {}: kind mismatch",
+            res.version, res.kind
+        )));
+    }
+    if !av.is_empty() && av != res.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({av}) does not match the expected API version ({})",
+            res.api_version()
+        )));
+    }
+    obj["kind"] = json!(res.kind);
+    obj["apiVersion"] = json!(res.api_version());
+    if !obj["metadata"].is_object() {
+        obj["metadata"] = json!({});
+    }
+    Ok(())
+}
+
+/// Typed decode plus unknown-field handling. Returns the normalized object and
+/// warnings (fieldValidation=Warn, the default).
+pub fn decode(res: &ResourceDef, obj: &Value, field_validation: &str) -> ApiResult<(Value, Vec<String>)> {
+    let typed = validation::decode_typed(res.kind, obj).map_err(|e| {
+        ApiError::bad_request(format!("{} in version \"{}\" cannot be handled as a {}: {e}", res.kind, res.version, res.kind))
+    })?;
+    let unknown = validation::unknown_fields(obj, &typed);
+    let mut warnings = Vec::new();
+    if !unknown.is_empty() {
+        match field_validation {
+            "Strict" => {
+                let list: Vec<String> = unknown.iter().map(|u| format!("unknown field \"{u}\"")).collect();
+                return Err(ApiError::bad_request(format!(
+                    "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                    res.kind, res.version, res.kind, list.join(", ")
+                )));
+            }
+            "Ignore" => {}
+            _ => warnings = unknown.iter().map(|u| format!("unknown field \"{u}\"")).collect(),
+        }
+    }
+    Ok((typed, warnings))
+}
+
+pub fn random_suffix(n: usize) -> String {
+    const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut b = vec![0u8; n];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("system randomness");
+    b.iter().map(|x| ALPHA[*x as usize % ALPHA.len()] as char).collect()
+}
+
+fn uid() -> String {
+    let mut b = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("system randomness");
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+pub fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// Server-set metadata on create.
+pub fn new_metadata(obj: &mut Value) {
+    let m = &mut obj["metadata"];
+    m["uid"] = json!(uid());
+    m["creationTimestamp"] = json!(now());
+    m["generation"] = json!(1);
+    if let Some(map) = m.as_object_mut() {
+        map.remove("resourceVersion");
+        map.remove("deletionTimestamp");
+    }
+}
+
+fn default_protocols(list: Option<&mut Value>) {
+    if let Some(Value::Array(ports)) = list {
+        for p in ports {
+            if p.get("protocol").is_none_or(Value::is_null) {
+                p["protocol"] = json!("TCP");
+            }
+        }
+    }
+}
+
+fn default_pod_spec(spec: &mut Value) {
+    for list in ["containers", "initContainers"] {
+        if let Some(Value::Array(cs)) = spec.get_mut(list) {
+            for c in cs {
+                default_protocols(c.get_mut("ports"));
+                if c.get("terminationMessagePath").is_none() {
+                    c["terminationMessagePath"] = json!("/dev/termination-log");
+                }
+            }
+        }
+    }
+    for (k, v) in [("restartPolicy", "Always"), ("dnsPolicy", "ClusterFirst"), ("schedulerName", "default-scheduler")] {
+        if spec.get(k).is_none_or(Value::is_null) {
+            spec[k] = json!(v);
+        }
+    }
+}
+
+/// Defaults the real server fills, for the fields clients and controllers read.
+pub fn defaults(res: &ResourceDef, obj: &mut Value) {
+    match res.kind {
+        "Pod" => {
+            if let Some(spec) = obj.get_mut("spec") {
+                default_pod_spec(spec);
+            }
+            if obj.pointer("/status/phase").is_none() {
+                obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
+            }
+        }
+        "Namespace" => {
+            obj["status"] = json!({"phase": "Active"});
+        }
+        "Service" => {
+            let spec = &mut obj["spec"];
+            if spec.get("type").is_none_or(Value::is_null) {
+                spec["type"] = json!("ClusterIP");
+            }
+            if spec.get("sessionAffinity").is_none() {
+                spec["sessionAffinity"] = json!("None");
+            }
+            if let Some(Value::Array(ports)) = spec.get_mut("ports") {
+                for p in ports {
+                    if p.get("protocol").is_none_or(Value::is_null) {
+                        p["protocol"] = json!("TCP");
+                    }
+                    if p.get("targetPort").is_none_or(Value::is_null) {
+                        p["targetPort"] = p["port"].clone();
+                    }
+                }
+            }
+        }
+        "Deployment" | "ReplicaSet" => {
+            if obj.pointer("/spec/replicas").is_none() {
+                obj["spec"]["replicas"] = json!(1);
+            }
+            if res.kind == "Deployment" {
+                let spec = &mut obj["spec"];
+                if spec.get("strategy").is_none() {
+                    spec["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}});
+                }
+                if spec.get("revisionHistoryLimit").is_none() {
+                    spec["revisionHistoryLimit"] = json!(10);
+                }
+                if spec.get("progressDeadlineSeconds").is_none() {
+                    spec["progressDeadlineSeconds"] = json!(600);
+                }
+            }
+            if let Some(spec) = obj.pointer_mut("/spec/template/spec") {
+                default_pod_spec(spec);
+            }
+        }
+        _ => {}
+    }
+}
+
+pub fn validate(res: &ResourceDef, obj: &Value) -> ApiResult<()> {
+    let errs = validation::validate(res.kind, obj);
+    if errs.is_empty() {
+        return Ok(());
+    }
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    Err(ApiError::invalid(res, name, &errs))
+}
+
+/// Allocate the Service's ClusterIP (None for headless). Returns the address
+/// taken so a failed store write can give it back.
+pub fn allocate_cluster_ip(st: &AppState, res: &ResourceDef, obj: &mut Value) -> ApiResult<Option<Ipv4Addr>> {
+    if res.kind != "Service" || obj.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName") {
+        return Ok(None);
+    }
+    let want = obj.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+    if want == "None" {
+        obj["spec"]["clusterIPs"] = json!(["None"]);
+        return Ok(None);
+    }
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
+    let requested = if want.is_empty() {
+        None
+    } else {
+        Some(want.parse::<Ipv4Addr>().map_err(|_| {
+            ApiError::invalid(res, &name, &[FieldError::invalid("spec.clusterIPs[0]", &json!(want), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")])
+        })?)
+    };
+    let ip = st.alloc.lock().unwrap().allocate(&ns, &name, requested).map_err(|e| {
+        ApiError::invalid(res, &name, &[FieldError {
+            reason: "FieldValueInvalid",
+            field: "spec.clusterIPs".into(),
+            message: format!("Invalid value: []string{{{:?}}}: {e}", want),
+        }])
+    })?;
+    let spec = &mut obj["spec"];
+    spec["clusterIP"] = json!(ip.to_string());
+    spec["clusterIPs"] = json!([ip.to_string()]);
+    spec["ipFamilies"] = json!(["IPv4"]);
+    spec["ipFamilyPolicy"] = json!("SingleStack");
+    spec["internalTrafficPolicy"] = spec.get("internalTrafficPolicy").cloned().filter(|v| !v.is_null()).unwrap_or(json!("Cluster"));
+    Ok(Some(ip))
+}
+
+pub fn release_cluster_ip(st: &AppState, obj: &Value) {
+    if let Some(ip) = obj.pointer("/spec/clusterIP").and_then(Value::as_str).and_then(|s| s.parse().ok()) {
+        st.alloc.lock().unwrap().release(ip);
+    }
+}

@@ -1,0 +1,281 @@
+//! get / list / create / update / patch / delete of stored objects.
+
+use super::admit;
+use super::select::Selector;
+use super::status::{ApiError, ApiResult};
+use super::table;
+use super::{AppState, Ctx};
+use crate::resources::{self, ResourceDef};
+use crate::store::{object_rv, StoreError};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+fn store_err(res: &ResourceDef, name: &str, e: StoreError) -> ApiError {
+    match e {
+        StoreError::NotFound => ApiError::not_found(res, name),
+        StoreError::AlreadyExists => ApiError::already_exists(res, name),
+        StoreError::Conflict { .. } => ApiError::conflict(res, name),
+        StoreError::TooOld { requested, oldest } => ApiError::gone(requested, oldest),
+        StoreError::Io(e) => ApiError::internal(e),
+    }
+}
+
+pub fn json_response(code: StatusCode, v: &Value, warnings: &[String]) -> Response {
+    let mut r = (code, axum::Json(v)).into_response();
+    for w in warnings {
+        if let Ok(h) = format!("299 - {w:?}").parse() {
+            r.headers_mut().append("warning", h);
+        }
+    }
+    r
+}
+
+/// An object as a Table (when asked for) or as itself.
+fn one(ctx: &Ctx, code: StatusCode, obj: &Value, warnings: &[String]) -> Response {
+    if table::wants_table(&ctx.accept) {
+        let t = table::table(ctx.res(), &[obj], None, &ctx.include_object(), true);
+        return json_response(code, &t, warnings);
+    }
+    json_response(code, obj, warnings)
+}
+
+pub fn get(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
+    let res = ctx.res();
+    let name = ctx.name();
+    let obj = st.store.get(&res.key(), &ctx.ns(), name).ok_or_else(|| ApiError::not_found(res, name))?;
+    Ok(one(ctx, StatusCode::OK, &obj, &[]))
+}
+
+pub fn list(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
+    let res = ctx.res();
+    let sel = Selector::parse(ctx.q("labelSelector"), ctx.q("fieldSelector"))?;
+    let ns = ctx.target.ns.as_deref();
+    let (items, rv) = st.store.list(&res.key(), ns);
+    let items: Vec<&Value> = items.iter().map(|o| &**o).filter(|o| sel.matches(o)).collect();
+    if table::wants_table(&ctx.accept) {
+        return Ok(json_response(StatusCode::OK, &table::table(res, &items, Some(rv), &ctx.include_object(), true), &[]));
+    }
+    let list = json!({
+        "kind": format!("{}List", res.kind),
+        "apiVersion": res.api_version(),
+        "metadata": {"resourceVersion": rv.to_string()},
+        "items": items,
+    });
+    Ok(json_response(StatusCode::OK, &list, &[]))
+}
+
+fn namespace_exists(st: &AppState, res: &ResourceDef, ns: &str) -> ApiResult<()> {
+    if res.namespaced && st.store.get("namespaces", "", ns).is_none() {
+        let nsres = resources::by_kind("Namespace").expect("namespaces served");
+        return Err(ApiError::not_found(nsres, ns));
+    }
+    Ok(())
+}
+
+pub fn create(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
+    let res = ctx.res();
+    let mut obj = admit::parse_body(&ctx.body)?;
+    admit::check_kind(res, &mut obj)?;
+    let ns = ctx.ns();
+    if res.namespaced {
+        let body_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        if !body_ns.is_empty() && body_ns != ns {
+            return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+        }
+        obj["metadata"]["namespace"] = json!(ns);
+    } else if let Some(m) = obj["metadata"].as_object_mut() {
+        m.remove("namespace");
+    }
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    if name.is_empty() {
+        if let Some(g) = obj.pointer("/metadata/generateName").and_then(Value::as_str) {
+            obj["metadata"]["name"] = json!(format!("{g}{}", admit::random_suffix(5)));
+        }
+    }
+    let (mut obj, warnings) = admit::decode(res, &obj, &ctx.field_validation())?;
+    admit::validate(res, &obj)?;
+    namespace_exists(st, res, &ns)?;
+    admit::new_metadata(&mut obj);
+    admit::defaults(res, &mut obj);
+    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    if st.store.get(&res.key(), &ns, &name).is_some() {
+        return Err(ApiError::already_exists(res, &name));
+    }
+    if ctx.dry_run() {
+        return Ok(one(ctx, StatusCode::CREATED, &obj, &warnings));
+    }
+    let ip = admit::allocate_cluster_ip(st, res, &mut obj)?;
+    match st.store.create(&res.key(), &ns, &name, obj) {
+        Ok(saved) => Ok(one(ctx, StatusCode::CREATED, &saved, &warnings)),
+        Err(e) => {
+            if let Some(ip) = ip {
+                st.alloc.lock().unwrap().release(ip);
+            }
+            Err(store_err(res, &name, e))
+        }
+    }
+}
+
+/// Carry what a client may not change, decide status vs. main resource, bump
+/// generation, then validate and store with `expected_rv` as precondition.
+fn finish_update(st: &AppState, ctx: &Ctx, cur: &Value, mut new: Value, expected_rv: Option<u64>, warnings: Vec<String>) -> ApiResult<Response> {
+    let res = ctx.res();
+    let name = ctx.name().to_string();
+    let ns = ctx.ns();
+    let status_only = ctx.target.sub.as_deref() == Some("status");
+    if status_only {
+        let mut merged = cur.clone();
+        merged["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+        new = merged;
+    } else if res.status {
+        match cur.get("status") {
+            Some(s) => new["status"] = s.clone(),
+            None => {
+                if let Some(m) = new.as_object_mut() {
+                    m.remove("status");
+                }
+            }
+        }
+    }
+    for k in ["uid", "creationTimestamp", "name", "namespace", "generateName", "deletionTimestamp"] {
+        match cur["metadata"].get(k) {
+            Some(v) => new["metadata"][k] = v.clone(),
+            None => {
+                if let Some(m) = new["metadata"].as_object_mut() {
+                    m.remove(k);
+                }
+            }
+        }
+    }
+    if res.kind == "Service" {
+        for k in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
+            if new.pointer(&format!("/spec/{k}")).is_none_or(|v| v.is_null() || v == "") {
+                if let Some(v) = cur.pointer(&format!("/spec/{k}")) {
+                    new["spec"][k] = v.clone();
+                }
+            } else if k == "clusterIP" && new["spec"][k] != cur["spec"][k] {
+                return Err(ApiError::invalid(res, &name, &[super::status::FieldError::invalid("spec.clusterIPs[0]", &new["spec"][k], "field is immutable")]));
+            }
+        }
+    }
+    let generation = cur.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+    let changed = new.get("spec") != cur.get("spec");
+    new["metadata"]["generation"] = json!(if changed { generation + 1 } else { generation });
+    if let Some(m) = new["metadata"].as_object_mut() {
+        m.remove("resourceVersion");
+    }
+    admit::defaults(res, &mut new);
+    if res.kind == "Namespace" {
+        new["status"] = cur.get("status").cloned().unwrap_or(json!({"phase": "Active"}));
+    }
+    admit::validate(res, &new)?;
+    if ctx.dry_run() {
+        return Ok(one(ctx, StatusCode::OK, &new, &warnings));
+    }
+    let saved = st.store.update(&res.key(), &ns, &name, new, expected_rv).map_err(|e| store_err(res, &name, e))?;
+    Ok(one(ctx, StatusCode::OK, &saved, &warnings))
+}
+
+pub fn update(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
+    let res = ctx.res();
+    let name = ctx.name();
+    let mut obj = admit::parse_body(&ctx.body)?;
+    admit::check_kind(res, &mut obj)?;
+    let body_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    if body_name != name {
+        return Err(ApiError::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")));
+    }
+    let expected = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let expected = match expected {
+        Some(s) => Some(s.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {s:?}")))?),
+        None => None,
+    };
+    if res.namespaced {
+        obj["metadata"]["namespace"] = json!(ctx.ns());
+    }
+    let (obj, warnings) = admit::decode(res, &obj, &ctx.field_validation())?;
+    let cur = st.store.get(&res.key(), &ctx.ns(), name).ok_or_else(|| ApiError::not_found(res, name))?;
+    finish_update(st, ctx, &cur, obj, expected, warnings)
+}
+
+pub fn patch(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
+    let res = ctx.res();
+    let name = ctx.name();
+    let ct = ctx.header("content-type");
+    // Optimistic retries, as the real server's GuaranteedUpdate does.
+    for _ in 0..5 {
+        let cur = st.store.get(&res.key(), &ctx.ns(), name).ok_or_else(|| ApiError::not_found(res, name))?;
+        let cur_rv = object_rv(&cur);
+        let mut patched = super::patch::apply(&ct, &cur, &ctx.body)?;
+        admit::check_kind(res, &mut patched)?;
+        let prec = object_rv(&patched);
+        if prec != cur_rv && patched.pointer("/metadata/resourceVersion").is_some() {
+            return Err(ApiError::conflict(res, name));
+        }
+        let (typed, warnings) = admit::decode(res, &patched, &ctx.field_validation())?;
+        match finish_update(st, ctx, &cur, typed, cur_rv, warnings) {
+            Err(e) if e.reason == "Conflict" => continue,
+            other => return other,
+        }
+    }
+    Err(ApiError::conflict(res, name))
+}
+
+fn delete_one(st: &AppState, res: &ResourceDef, ns: &str, name: &str, expected: Option<u64>) -> ApiResult<Value> {
+    if res.kind == "Namespace" {
+        // Everything in the namespace goes first, as namespace deletion does.
+        for r in resources::RESOURCES.iter().filter(|r| r.namespaced) {
+            let (items, _) = st.store.list(&r.key(), Some(name));
+            for o in items {
+                let n = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+                if let Ok(gone) = st.store.delete(&r.key(), name, n, None) {
+                    if r.kind == "Service" {
+                        admit::release_cluster_ip(st, &gone);
+                    }
+                }
+            }
+        }
+    }
+    let gone = st.store.delete(&res.key(), ns, name, expected).map_err(|e| store_err(res, name, e))?;
+    if res.kind == "Service" {
+        admit::release_cluster_ip(st, &gone);
+    }
+    Ok((*gone).clone())
+}
+
+pub fn delete(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
+    let res = ctx.res();
+    let name = ctx.name();
+    let opts: Value = if ctx.body.is_empty() { json!({}) } else { admit::parse_body(&ctx.body).unwrap_or(json!({})) };
+    let expected = opts.pointer("/preconditions/resourceVersion").and_then(Value::as_str).and_then(|s| s.parse().ok());
+    if let Some(uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str) {
+        let cur = st.store.get(&res.key(), &ctx.ns(), name).ok_or_else(|| ApiError::not_found(res, name))?;
+        if cur.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid) {
+            return Err(ApiError::conflict(res, name));
+        }
+    }
+    if ctx.dry_run() {
+        let cur = st.store.get(&res.key(), &ctx.ns(), name).ok_or_else(|| ApiError::not_found(res, name))?;
+        return Ok(json_response(StatusCode::OK, &cur, &[]));
+    }
+    let gone = delete_one(st, res, &ctx.ns(), name, expected)?;
+    Ok(json_response(StatusCode::OK, &gone, &[]))
+}
+
+pub fn delete_collection(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
+    let res = ctx.res();
+    let sel = Selector::parse(ctx.q("labelSelector"), ctx.q("fieldSelector"))?;
+    let (items, _) = st.store.list(&res.key(), ctx.target.ns.as_deref());
+    let mut gone = Vec::new();
+    for o in items.iter().filter(|o| sel.matches(o)) {
+        let ns = o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        let n = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        if let Ok(v) = delete_one(st, res, ns, n, None) {
+            gone.push(v);
+        }
+    }
+    let list = json!({"kind": format!("{}List", res.kind), "apiVersion": res.api_version(),
+        "metadata": {"resourceVersion": st.store.current_rv().to_string()}, "items": gone});
+    Ok(json_response(StatusCode::OK, &list, &[]))
+}

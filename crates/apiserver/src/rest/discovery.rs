@@ -1,0 +1,119 @@
+//! Discovery (/api, /apis, group versions), /version and the OpenAPI v3
+//! documents kubectl consults to learn that the server validates fields itself.
+
+use crate::resources::{self, ResourceDef, RESOURCES};
+use serde_json::{json, Value};
+
+pub const GIT_VERSION: &str = "v1.37.0-labyrinth";
+
+pub fn version() -> Value {
+    json!({
+        "major": "1", "minor": "37", "gitVersion": GIT_VERSION, "gitCommit": "labyrinth",
+        "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "rust",
+        "compiler": "rustc", "platform": "linux/amd64",
+    })
+}
+
+pub fn api_versions(server: &str) -> Value {
+    json!({"kind": "APIVersions", "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": server}]})
+}
+
+fn group_entry(g: &str) -> Value {
+    let gv = format!("{g}/v1");
+    json!({"name": g, "versions": [{"groupVersion": gv, "version": "v1"}],
+        "preferredVersion": {"groupVersion": gv, "version": "v1"}})
+}
+
+pub fn api_groups() -> Value {
+    json!({"kind": "APIGroupList", "apiVersion": "v1",
+        "groups": resources::groups().into_iter().map(group_entry).collect::<Vec<_>>()})
+}
+
+pub fn api_group(g: &str) -> Option<Value> {
+    resources::groups().contains(&g).then(|| {
+        let mut e = group_entry(g);
+        e["kind"] = json!("APIGroup");
+        e["apiVersion"] = json!("v1");
+        e
+    })
+}
+
+const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+fn entry(r: &ResourceDef) -> Value {
+    let mut e = json!({
+        "name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+        "kind": r.kind, "verbs": VERBS,
+    });
+    if !r.short_names.is_empty() {
+        e["shortNames"] = json!(r.short_names);
+    }
+    if !r.categories.is_empty() {
+        e["categories"] = json!(r.categories);
+    }
+    e
+}
+
+pub fn resource_list(group: &str, version: &str) -> Option<Value> {
+    let rs: Vec<&ResourceDef> = RESOURCES.iter().filter(|r| r.group == group && r.version == version).collect();
+    if rs.is_empty() {
+        return None;
+    }
+    let mut out = Vec::new();
+    for r in rs {
+        out.push(entry(r));
+        if r.status {
+            out.push(json!({"name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced,
+                "kind": r.kind, "verbs": ["get", "patch", "update"]}));
+        }
+    }
+    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}))
+}
+
+fn gv_path(group: &str) -> String {
+    if group.is_empty() { "api/v1".into() } else { format!("apis/{group}/v1") }
+}
+
+/// /openapi/v3: one document per group version.
+pub fn openapi_index() -> Value {
+    let mut paths = serde_json::Map::new();
+    let mut groups = vec![""];
+    groups.extend(resources::groups());
+    for g in groups {
+        let p = gv_path(g);
+        paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=labyrinth1")}));
+    }
+    json!({"paths": paths})
+}
+
+/// A group version's OpenAPI v3 document: enough for kubectl to see that PATCH
+/// takes `fieldValidation` (so it validates on the server, strictly).
+pub fn openapi_doc(gv: &str) -> Option<Value> {
+    let (group, version) = match gv.split('/').collect::<Vec<_>>().as_slice() {
+        ["api", v] => ("", *v),
+        ["apis", g, v] => (*g, *v),
+        _ => return None,
+    };
+    let rs: Vec<&ResourceDef> = RESOURCES.iter().filter(|r| r.group == group && r.version == version).collect();
+    if rs.is_empty() {
+        return None;
+    }
+    let param = json!({"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}});
+    let mut paths = serde_json::Map::new();
+    for r in rs {
+        let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
+        let base = if r.namespaced {
+            format!("/{}/namespaces/{{namespace}}/{}", gv, r.plural)
+        } else {
+            format!("/{}/{}", gv, r.plural)
+        };
+        let op = json!({"x-kubernetes-group-version-kind": gvk, "parameters": [param],
+            "responses": {"200": {"description": "OK"}}});
+        paths.insert(base.clone(), json!({"post": op}));
+        paths.insert(format!("{base}/{{name}}"), json!({"put": op, "patch": op}));
+    }
+    Some(json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": GIT_VERSION},
+        "paths": paths, "components": {"schemas": {}}}))
+}

@@ -1,0 +1,237 @@
+//! The REST API: one dispatcher that parses Kubernetes resource paths and hands
+//! off to discovery, CRUD, patch and watch.
+
+pub mod admit;
+pub mod crud;
+pub mod discovery;
+pub mod patch;
+pub mod select;
+pub mod status;
+pub mod table;
+pub mod watch;
+
+use crate::alloc::ClusterIpAllocator;
+use crate::auth::{self, Identity};
+use crate::resources::{self, ResourceDef};
+use crate::store::Store;
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use status::{ApiError, ApiResult};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub alloc: Mutex<ClusterIpAllocator>,
+    /// Token of the cluster admin (kubectl).
+    pub admin_token: String,
+    /// The CA certificate (PEM) published in kube-public/cluster-info.
+    pub ca_pem: String,
+    /// host:port clients should use.
+    pub advertise: String,
+}
+
+/// A resource path, parsed.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub res: &'static ResourceDef,
+    pub ns: Option<String>,
+    pub name: Option<String>,
+    pub sub: Option<String>,
+    pub watch_path: bool,
+}
+
+pub struct Ctx {
+    pub target: Target,
+    pub query: HashMap<String, String>,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub accept: String,
+    pub user: Identity,
+}
+
+impl Ctx {
+    pub fn res(&self) -> &'static ResourceDef {
+        self.target.res
+    }
+    pub fn ns(&self) -> String {
+        self.target.ns.clone().unwrap_or_default()
+    }
+    pub fn name(&self) -> &str {
+        self.target.name.as_deref().unwrap_or("")
+    }
+    pub fn q(&self, k: &str) -> Option<&str> {
+        self.query.get(k).map(String::as_str)
+    }
+    pub fn header(&self, k: &str) -> String {
+        self.headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+    }
+    pub fn include_object(&self) -> String {
+        self.q("includeObject").unwrap_or("Metadata").to_string()
+    }
+    pub fn field_validation(&self) -> String {
+        self.q("fieldValidation").unwrap_or("Warn").to_string()
+    }
+    pub fn dry_run(&self) -> bool {
+        self.q("dryRun").is_some_and(|v| !v.is_empty())
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new().fallback(dispatch).with_state(state)
+}
+
+fn json_ok(v: serde_json::Value) -> Response {
+    (StatusCode::OK, axum::Json(v)).into_response()
+}
+
+/// Parse /api/v1/... and /apis/<g>/<v>/... resource paths. Ok(None) for a
+/// group-version root (discovery).
+pub fn parse_target(segs: &[&str]) -> ApiResult<Option<Target>> {
+    let (group, version, rest) = match segs {
+        ["api", v, rest @ ..] => ("", *v, rest),
+        ["apis", g, v, rest @ ..] => (*g, *v, rest),
+        _ => return Err(ApiError::page_not_found()),
+    };
+    let (watch_path, rest) = match rest {
+        ["watch", r @ ..] => (true, r),
+        r => (false, r),
+    };
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    let nf = ApiError::page_not_found;
+    let t = if rest.len() >= 3 && rest[0] == "namespaces" && resources::find(group, version, rest[2]).is_some() {
+        let res = resources::find(group, version, rest[2]).ok_or_else(nf)?;
+        if !res.namespaced || rest.len() > 5 {
+            return Err(nf());
+        }
+        Target { res, ns: Some(rest[1].into()), name: rest.get(3).map(|s| s.to_string()), sub: rest.get(4).map(|s| s.to_string()), watch_path }
+    } else {
+        let res = resources::find(group, version, rest[0]).ok_or_else(nf)?;
+        if rest.len() > 3 || (res.namespaced && rest.len() > 1) {
+            return Err(nf());
+        }
+        Target { res, ns: None, name: rest.get(1).map(|s| s.to_string()), sub: rest.get(2).map(|s| s.to_string()), watch_path }
+    };
+    if let Some(sub) = &t.sub {
+        if sub != "status" || !t.res.status {
+            return Err(nf());
+        }
+    }
+    Ok(Some(t))
+}
+
+async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response {
+    match handle(st, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let query: HashMap<String, String> = parts
+        .uri
+        .query()
+        .map(|q| serde_urlencoded_parse(q))
+        .unwrap_or_default();
+    let user = auth::authenticate(&st, &parts.headers)?;
+    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+
+    // Paths outside the resource tree.
+    match (parts.method.clone(), segs.as_slice()) {
+        (Method::GET, ["healthz"] | ["readyz"] | ["livez"]) => return Ok("ok".into_response()),
+        (Method::GET, ["version"]) => return Ok(json_ok(discovery::version())),
+        (Method::POST, ["labyrinth", "v1", "join"]) => {
+            let body = axum::body::to_bytes(body, 1 << 20).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+            return auth::join::serve_join(&st, &user, &body);
+        }
+        _ => {}
+    }
+    if matches!(user, Identity::Anonymous) && !auth::anonymous_allowed(&path, &parts.method) {
+        return Err(ApiError::unauthorized("Unauthorized"));
+    }
+    if matches!(user, Identity::Bootstrap(_)) && !auth::anonymous_allowed(&path, &parts.method) {
+        return Err(ApiError::forbidden(format!(
+            "User \"{}\" cannot access {path}: bootstrap tokens may only join",
+            user.username()
+        )));
+    }
+    if parts.method == Method::GET {
+        match segs.as_slice() {
+            ["api"] => return Ok(json_ok(discovery::api_versions(&st.advertise))),
+            ["apis"] => return Ok(json_ok(discovery::api_groups())),
+            ["apis", g] => return discovery::api_group(g).map(json_ok).ok_or_else(ApiError::page_not_found),
+            ["openapi", "v3"] => return Ok(json_ok(discovery::openapi_index())),
+            ["openapi", "v3", gv @ ..] => {
+                return discovery::openapi_doc(&gv.join("/")).map(json_ok).ok_or_else(ApiError::page_not_found)
+            }
+            _ => {}
+        }
+    }
+    let Some(target) = parse_target(&segs)? else {
+        let (g, v) = match segs.as_slice() {
+            ["api", v] => ("", *v),
+            ["apis", g, v] => (*g, *v),
+            _ => return Err(ApiError::page_not_found()),
+        };
+        return discovery::resource_list(g, v).map(json_ok).ok_or_else(ApiError::page_not_found);
+    };
+    let body = axum::body::to_bytes(body, 64 << 20).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let accept = parts.headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let ctx = Ctx { target, query, headers: parts.headers, body, accept, user };
+    let has_name = ctx.target.name.is_some();
+    let watching = ctx.target.watch_path || matches!(ctx.q("watch"), Some("true") | Some("1"));
+    let verb = match (&parts.method, has_name) {
+        (&Method::GET, _) if watching => "watch",
+        (&Method::GET, true) => "get",
+        (&Method::GET, false) => "list",
+        (&Method::POST, false) => "create",
+        (&Method::PUT, true) => "update",
+        (&Method::PATCH, true) => "patch",
+        (&Method::DELETE, true) => "delete",
+        (&Method::DELETE, false) => "deletecollection",
+        _ => return Err(ApiError::method_not_allowed()),
+    };
+    if ctx.res().namespaced && ctx.target.ns.is_none() && !matches!(verb, "list" | "watch") {
+        return Err(ApiError::page_not_found());
+    }
+    auth::authorize(&st, &ctx, verb)?;
+    match verb {
+        "watch" => watch::watch(st.clone(), &ctx),
+        "get" => crud::get(&st, &ctx),
+        "list" => crud::list(&st, &ctx),
+        "create" => crud::create(&st, &ctx),
+        "update" => crud::update(&st, &ctx),
+        "patch" => crud::patch(&st, &ctx),
+        "delete" => crud::delete(&st, &ctx),
+        _ => crud::delete_collection(&st, &ctx),
+    }
+}
+
+fn serde_urlencoded_parse(q: &str) -> HashMap<String, String> {
+    axum::extract::Query::<HashMap<String, String>>::try_from_uri(&format!("/?{q}").parse().expect("valid uri"))
+        .map(|q| q.0)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn paths() {
+        let t = parse_target(&["api", "v1", "namespaces", "wrk-1", "pods", "p", "status"]).unwrap().unwrap();
+        assert_eq!((t.res.plural, t.ns.as_deref(), t.name.as_deref(), t.sub.as_deref()), ("pods", Some("wrk-1"), Some("p"), Some("status")));
+        let t = parse_target(&["api", "v1", "namespaces", "wrk-1"]).unwrap().unwrap();
+        assert_eq!((t.res.plural, t.name.as_deref()), ("namespaces", Some("wrk-1")));
+        let t = parse_target(&["apis", "apps", "v1", "deployments"]).unwrap().unwrap();
+        assert!(t.ns.is_none() && t.name.is_none());
+        assert!(parse_target(&["api", "v1", "pods", "x"]).is_err());
+        assert!(parse_target(&["api", "v1"]).unwrap().is_none());
+    }
+}

@@ -1,0 +1,368 @@
+//! Table responses (`Accept: application/json;as=Table;g=meta.k8s.io;v=v1`)
+//! with the columns the real server prints for each kind.
+
+use crate::resources::ResourceDef;
+use serde_json::{json, Value};
+
+/// Does the Accept header ask for a Table?
+pub fn wants_table(accept: &str) -> bool {
+    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
+}
+
+fn col(name: &str, ty: &str, priority: u8) -> Value {
+    let format = if name == "Name" { "name" } else { "" };
+    json!({"name": name, "type": ty, "format": format, "description": "", "priority": priority})
+}
+
+pub fn columns(res: &ResourceDef) -> Vec<Value> {
+    let s = |n: &str| col(n, "string", 0);
+    let w = |n: &str| col(n, "string", 1);
+    match res.kind {
+        "Pod" => vec![
+            s("Name"), s("Ready"), s("Status"), col("Restarts", "string", 0), s("Age"),
+            w("IP"), w("Node"), w("Nominated Node"), w("Readiness Gates"),
+        ],
+        "Node" => vec![
+            s("Name"), s("Status"), s("Roles"), s("Age"), s("Version"),
+            w("Internal-IP"), w("External-IP"), w("OS-Image"), w("Kernel-Version"), w("Container-Runtime"),
+        ],
+        "Service" => vec![s("Name"), s("Type"), s("Cluster-IP"), s("External-IP"), s("Port(s)"), s("Age"), w("Selector")],
+        "Deployment" => vec![
+            s("Name"), s("Ready"), col("Up-to-date", "integer", 0), col("Available", "integer", 0), s("Age"),
+            w("Containers"), w("Images"), w("Selector"),
+        ],
+        "ReplicaSet" => vec![
+            s("Name"), col("Desired", "integer", 0), col("Current", "integer", 0), col("Ready", "integer", 0), s("Age"),
+            w("Containers"), w("Images"), w("Selector"),
+        ],
+        "EndpointSlice" => vec![s("Name"), s("AddressType"), s("Ports"), s("Endpoints"), s("Age")],
+        "Namespace" => vec![s("Name"), s("Status"), s("Age")],
+        "ConfigMap" => vec![s("Name"), col("Data", "integer", 0), s("Age")],
+        "Secret" => vec![s("Name"), s("Type"), col("Data", "integer", 0), s("Age")],
+        "Lease" => vec![s("Name"), s("Holder"), s("Age")],
+        _ => vec![s("Name"), s("Age")],
+    }
+}
+
+/// Go's duration.HumanDuration, as kubectl's AGE column shows it.
+pub fn human_duration(secs: i64) -> String {
+    if secs < -1 {
+        return "<invalid>".into();
+    }
+    let s = secs.max(0);
+    let m = s / 60;
+    let h = s / 3600;
+    let d = h / 24;
+    let y = d / 365;
+    if s < 120 {
+        format!("{s}s")
+    } else if m < 10 {
+        if s % 60 == 0 { format!("{m}m") } else { format!("{m}m{}s", s % 60) }
+    } else if m < 180 {
+        format!("{m}m")
+    } else if h < 8 {
+        if m % 60 == 0 { format!("{h}h") } else { format!("{h}h{}m", m % 60) }
+    } else if h < 48 {
+        format!("{h}h")
+    } else if h < 24 * 8 {
+        if h % 24 == 0 { format!("{d}d") } else { format!("{d}d{}h", h % 24) }
+    } else if d < 365 * 2 {
+        format!("{d}d")
+    } else if y < 8 {
+        if d % 365 == 0 { format!("{y}y") } else { format!("{y}y{}d", d % 365) }
+    } else {
+        format!("{y}y")
+    }
+}
+
+fn age(obj: &Value) -> String {
+    let Some(ts) = obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str) else {
+        return "<unknown>".into();
+    };
+    match ts.parse::<jiff::Timestamp>() {
+        Ok(t) => human_duration(jiff::Timestamp::now().as_second() - t.as_second()),
+        Err(_) => "<unknown>".into(),
+    }
+}
+
+fn str_at<'a>(obj: &'a Value, p: &str) -> &'a str {
+    obj.pointer(p).and_then(Value::as_str).unwrap_or("")
+}
+fn int_at(obj: &Value, p: &str) -> i64 {
+    obj.pointer(p).and_then(Value::as_i64).unwrap_or(0)
+}
+fn arr<'a>(obj: &'a Value, p: &str) -> &'a [Value] {
+    obj.pointer(p).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+}
+fn or_none(s: String) -> String {
+    if s.is_empty() { "<none>".into() } else { s }
+}
+
+fn selector_string(sel: Option<&Value>) -> String {
+    let Some(m) = sel.and_then(Value::as_object) else { return "<none>".into() };
+    let mut parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+    parts.sort();
+    or_none(parts.join(","))
+}
+
+fn containers_images(obj: &Value) -> (String, String) {
+    let cs = arr(obj, "/spec/template/spec/containers");
+    let names: Vec<&str> = cs.iter().map(|c| c["name"].as_str().unwrap_or("")).collect();
+    let imgs: Vec<&str> = cs.iter().map(|c| c["image"].as_str().unwrap_or("")).collect();
+    (names.join(","), imgs.join(","))
+}
+
+fn pod_cells(o: &Value) -> Vec<Value> {
+    let total = arr(o, "/spec/containers").len();
+    let statuses = arr(o, "/status/containerStatuses");
+    let ready = statuses.iter().filter(|c| c["ready"].as_bool() == Some(true)).count();
+    let restarts: i64 = statuses.iter().map(|c| c["restartCount"].as_i64().unwrap_or(0)).sum();
+    let mut status = str_at(o, "/status/phase").to_string();
+    if !str_at(o, "/status/reason").is_empty() {
+        status = str_at(o, "/status/reason").to_string();
+    }
+    for c in statuses {
+        if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
+            status = r.to_string();
+        }
+    }
+    if o.pointer("/metadata/deletionTimestamp").is_some() {
+        status = "Terminating".into();
+    }
+    if status.is_empty() {
+        status = "Pending".into();
+    }
+    let gates = arr(o, "/spec/readinessGates");
+    let gates = if gates.is_empty() {
+        "<none>".to_string()
+    } else {
+        let conds = arr(o, "/status/conditions");
+        let ok = gates
+            .iter()
+            .filter(|g| conds.iter().any(|c| c["type"] == g["conditionType"] && c["status"] == "True"))
+            .count();
+        format!("{ok}/{}", gates.len())
+    };
+    vec![
+        json!(format!("{ready}/{total}")),
+        json!(status),
+        json!(restarts.to_string()),
+        json!(age(o)),
+        json!(or_none(str_at(o, "/status/podIP").into())),
+        json!(or_none(str_at(o, "/spec/nodeName").into())),
+        json!(or_none(str_at(o, "/status/nominatedNodeName").into())),
+        json!(gates),
+    ]
+}
+
+fn node_cells(o: &Value) -> Vec<Value> {
+    let conds = arr(o, "/status/conditions");
+    let mut status = match conds.iter().find(|c| c["type"] == "Ready").and_then(|c| c["status"].as_str()) {
+        Some("True") => "Ready",
+        Some("False") => "NotReady",
+        _ => "Unknown",
+    }
+    .to_string();
+    if o.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true) {
+        status.push_str(",SchedulingDisabled");
+    }
+    let mut roles: Vec<String> = o
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| {
+                    if let Some(r) = k.strip_prefix("node-role.kubernetes.io/") {
+                        Some(r.to_string())
+                    } else if k == "kubernetes.io/role" {
+                        v.as_str().map(str::to_string)
+                    } else {
+                        None
+                    }
+                })
+                .filter(|r| !r.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    roles.sort();
+    let addr = |t: &str| {
+        arr(o, "/status/addresses")
+            .iter()
+            .find(|a| a["type"] == t)
+            .and_then(|a| a["address"].as_str())
+            .unwrap_or("<none>")
+            .to_string()
+    };
+    vec![
+        json!(status),
+        json!(or_none(roles.join(","))),
+        json!(age(o)),
+        json!(str_at(o, "/status/nodeInfo/kubeletVersion")),
+        json!(addr("InternalIP")),
+        json!(addr("ExternalIP")),
+        json!(or_none(str_at(o, "/status/nodeInfo/osImage").into())),
+        json!(or_none(str_at(o, "/status/nodeInfo/kernelVersion").into())),
+        json!(or_none(str_at(o, "/status/nodeInfo/containerRuntimeVersion").into())),
+    ]
+}
+
+fn service_cells(o: &Value) -> Vec<Value> {
+    let ty = str_at(o, "/spec/type");
+    let ty = if ty.is_empty() { "ClusterIP" } else { ty };
+    let mut ext: Vec<String> = arr(o, "/spec/externalIPs").iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    for i in arr(o, "/status/loadBalancer/ingress") {
+        if let Some(ip) = i["ip"].as_str() {
+            ext.push(ip.to_string());
+        }
+    }
+    let ext = if ty == "ExternalName" {
+        str_at(o, "/spec/externalName").to_string()
+    } else if ext.is_empty() {
+        if ty == "LoadBalancer" { "<pending>".into() } else { "<none>".into() }
+    } else {
+        ext.join(",")
+    };
+    let ports: Vec<String> = arr(o, "/spec/ports")
+        .iter()
+        .map(|p| {
+            let proto = p["protocol"].as_str().unwrap_or("TCP");
+            match p["nodePort"].as_i64() {
+                Some(np) if np > 0 => format!("{}:{np}/{proto}", p["port"]),
+                _ => format!("{}/{proto}", p["port"]),
+            }
+        })
+        .collect();
+    let cip = str_at(o, "/spec/clusterIP");
+    vec![
+        json!(ty),
+        json!(if cip.is_empty() { "<none>" } else { cip }),
+        json!(ext),
+        json!(or_none(ports.join(","))),
+        json!(age(o)),
+        json!(selector_string(o.pointer("/spec/selector"))),
+    ]
+}
+
+fn endpointslice_cells(o: &Value) -> Vec<Value> {
+    let ports: Vec<String> = arr(o, "/ports").iter().map(|p| p["port"].to_string()).collect();
+    let ports = if ports.is_empty() { "<unset>".to_string() } else { ports.join(",") };
+    let addrs: Vec<String> = arr(o, "/endpoints")
+        .iter()
+        .flat_map(|e| arr(e, "/addresses").iter().filter_map(|a| a.as_str().map(str::to_string)))
+        .collect();
+    let eps = if addrs.is_empty() {
+        "<unset>".to_string()
+    } else if addrs.len() > 3 {
+        format!("{} + {} more...", addrs[..3].join(","), addrs.len() - 3)
+    } else {
+        addrs.join(",")
+    };
+    vec![json!(str_at(o, "/addressType")), json!(ports), json!(eps), json!(age(o))]
+}
+
+pub fn cells(res: &ResourceDef, o: &Value) -> Vec<Value> {
+    let name = json!(str_at(o, "/metadata/name"));
+    let mut rest = match res.kind {
+        "Pod" => pod_cells(o),
+        "Node" => node_cells(o),
+        "Service" => service_cells(o),
+        "EndpointSlice" => endpointslice_cells(o),
+        "Deployment" => {
+            let (c, i) = containers_images(o);
+            vec![
+                json!(format!("{}/{}", int_at(o, "/status/readyReplicas"), int_at(o, "/spec/replicas"))),
+                json!(int_at(o, "/status/updatedReplicas")),
+                json!(int_at(o, "/status/availableReplicas")),
+                json!(age(o)),
+                json!(c),
+                json!(i),
+                json!(selector_string(o.pointer("/spec/selector/matchLabels"))),
+            ]
+        }
+        "ReplicaSet" => {
+            let (c, i) = containers_images(o);
+            vec![
+                json!(int_at(o, "/spec/replicas")),
+                json!(int_at(o, "/status/replicas")),
+                json!(int_at(o, "/status/readyReplicas")),
+                json!(age(o)),
+                json!(c),
+                json!(i),
+                json!(selector_string(o.pointer("/spec/selector/matchLabels"))),
+            ]
+        }
+        "Namespace" => {
+            let p = str_at(o, "/status/phase");
+            vec![json!(if p.is_empty() { "Active" } else { p }), json!(age(o))]
+        }
+        "ConfigMap" => vec![json!(o["data"].as_object().map_or(0, |m| m.len())), json!(age(o))],
+        "Secret" => vec![
+            json!(str_at(o, "/type")),
+            json!(o["data"].as_object().map_or(0, |m| m.len())),
+            json!(age(o)),
+        ],
+        "Lease" => vec![json!(or_none(str_at(o, "/spec/holderIdentity").into())), json!(age(o))],
+        _ => vec![json!(age(o))],
+    };
+    let mut out = vec![name];
+    out.append(&mut rest);
+    out
+}
+
+/// One row; `include` is the includeObject parameter (None, Metadata, Object).
+pub fn row(res: &ResourceDef, o: &Value, include: &str) -> Value {
+    let mut r = json!({"cells": cells(res, o)});
+    match include {
+        "None" => {}
+        "Object" => r["object"] = o.clone(),
+        _ => {
+            r["object"] = json!({
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": o["metadata"],
+            })
+        }
+    }
+    r
+}
+
+pub fn table(res: &ResourceDef, objs: &[&Value], rv: Option<u64>, include: &str, with_columns: bool) -> Value {
+    let mut t = json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {},
+        "rows": objs.iter().map(|o| row(res, o, include)).collect::<Vec<_>>(),
+    });
+    if with_columns {
+        t["columnDefinitions"] = Value::Array(columns(res));
+    }
+    if let Some(rv) = rv {
+        t["metadata"]["resourceVersion"] = json!(rv.to_string());
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn durations() {
+        assert_eq!(human_duration(5), "5s");
+        assert_eq!(human_duration(125), "2m5s");
+        assert_eq!(human_duration(3600 * 5 + 60 * 3), "5h3m");
+        assert_eq!(human_duration(86400 * 3), "3d");
+    }
+    #[test]
+    fn pod_row_columns_line_up() {
+        let res = crate::resources::by_kind("Pod").unwrap();
+        let p = json!({"metadata":{"name":"p"},"spec":{"nodeName":"n1","containers":[{"name":"c"}]},
+            "status":{"phase":"Running","podIP":"10.0.1.5","containerStatuses":[{"ready":true,"restartCount":2}]}});
+        let c = cells(res, &p);
+        assert_eq!(c.len(), columns(res).len());
+        assert_eq!(c[1], "1/1");
+        assert_eq!(c[2], "Running");
+        assert_eq!(c[3], "2");
+        assert_eq!(c[5], "10.0.1.5");
+        assert_eq!(c[6], "n1");
+    }
+}

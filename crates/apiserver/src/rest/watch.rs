@@ -1,0 +1,179 @@
+//! Watch: a chunked stream of JSON events with resourceVersion semantics. An
+//! unset or "0" resourceVersion starts with the current objects as ADDED; a
+//! given one replays the history after it, or sends one ERROR event with a 410
+//! Expired Status when it is older than the history window.
+
+use super::select::Selector;
+use super::status::{ApiError, ApiResult};
+use super::table;
+use super::{AppState, Ctx};
+use crate::resources::ResourceDef;
+use crate::store::{Event, EventType, Obj, StoreError};
+use axum::body::{Body, Bytes};
+use axum::http::{header, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+
+const BOOKMARK_EVERY: Duration = Duration::from_secs(30);
+
+struct Watcher {
+    res: &'static ResourceDef,
+    key: String,
+    ns: Option<String>,
+    sel: Selector,
+    table: bool,
+    include: String,
+    first: bool,
+    last_rv: u64,
+    tx: mpsc::Sender<Result<Bytes, Infallible>>,
+}
+
+impl Watcher {
+    async fn send(&mut self, etype: &str, obj: &Value) -> bool {
+        let object = if self.table && etype != "BOOKMARK" && etype != "ERROR" {
+            let t = table::table(self.res, &[obj], None, &self.include, self.first);
+            self.first = false;
+            t
+        } else {
+            obj.clone()
+        };
+        let mut line = serde_json::to_vec(&json!({"type": etype, "object": object})).unwrap_or_default();
+        line.push(b'\n');
+        self.tx.send(Ok(Bytes::from(line))).await.is_ok()
+    }
+
+    fn in_scope(&self, ev: &Event) -> bool {
+        &*ev.resource == self.key && self.ns.as_ref().is_none_or(|n| *n == ev.namespace)
+    }
+
+    /// Translate one store event through the selector, as the real server does
+    /// (an object that stops matching is DELETED for this watcher).
+    async fn event(&mut self, ev: &Event) -> bool {
+        if ev.rv <= self.last_rv || !self.in_scope(ev) {
+            return true;
+        }
+        self.last_rv = ev.rv;
+        let now = self.sel.matches(&ev.object);
+        let before = ev.prev.as_ref().is_some_and(|p| self.sel.matches(p));
+        let etype = match ev.etype {
+            EventType::Added if now => "ADDED",
+            EventType::Modified if now && before => "MODIFIED",
+            EventType::Modified if now => "ADDED",
+            EventType::Modified if before => "DELETED",
+            EventType::Deleted if now => "DELETED",
+            _ => return true,
+        };
+        self.send(etype, &ev.object).await
+    }
+
+    async fn bookmark(&mut self, initial_end: bool) -> bool {
+        let mut meta = json!({"resourceVersion": self.last_rv.to_string()});
+        if initial_end {
+            meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let obj = json!({"kind": self.res.kind, "apiVersion": self.res.api_version(), "metadata": meta});
+        self.send("BOOKMARK", &obj).await
+    }
+}
+
+pub fn watch(st: Arc<AppState>, ctx: &Ctx) -> ApiResult<Response> {
+    let res = ctx.res();
+    let sel = Selector::parse(ctx.q("labelSelector"), ctx.q("fieldSelector"))?;
+    let rv = ctx.q("resourceVersion").unwrap_or("").to_string();
+    let send_initial = ctx.q("sendInitialEvents") == Some("true");
+    let bookmarks = ctx.q("allowWatchBookmarks") == Some("true");
+    let timeout = ctx.q("timeoutSeconds").and_then(|s| s.parse::<u64>().ok()).map(Duration::from_secs);
+    let key = res.key();
+    let ns = ctx.target.ns.clone();
+
+    let (tx, mut rx) = mpsc::channel::<Result<Bytes, Infallible>>(256);
+    let mut w = Watcher {
+        res,
+        key: key.clone(),
+        ns: ns.clone(),
+        sel,
+        table: table::wants_table(&ctx.accept),
+        include: ctx.include_object(),
+        first: true,
+        last_rv: 0,
+        tx,
+    };
+
+    let (initial, backlog, live): (Vec<Obj>, Vec<Event>, broadcast::Receiver<Event>) =
+        if rv.is_empty() || rv == "0" || send_initial {
+            let lw = st.store.list_watch(&key, ns.as_deref());
+            w.last_rv = lw.rv;
+            (lw.items, Vec::new(), lw.live)
+        } else {
+            let since: u64 = rv
+                .parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version {rv:?}")))?;
+            match st.store.watch(&key, since) {
+                Ok(ws) => {
+                    w.last_rv = since;
+                    (Vec::new(), ws.backlog, ws.live)
+                }
+                Err(StoreError::TooOld { requested, oldest }) => {
+                    let status = ApiError::gone(requested, oldest).to_status();
+                    let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": status})).unwrap_or_default();
+                    line.push(b'\n');
+                    return Ok(stream_response(Body::from(line)));
+                }
+                Err(e) => return Err(ApiError::internal(e)),
+            }
+        };
+
+    tokio::spawn(async move {
+        let mut live = live;
+        for o in &initial {
+            if w.sel.matches(o) && !w.send("ADDED", o).await {
+                return;
+            }
+        }
+        if send_initial && !w.bookmark(true).await {
+            return;
+        }
+        for ev in &backlog {
+            if !w.event(ev).await {
+                return;
+            }
+        }
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let mut tick = tokio::time::interval(BOOKMARK_EVERY);
+        tick.tick().await;
+        loop {
+            let until_deadline = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = live.recv() => match r {
+                    Ok(ev) => if !w.event(&ev).await { return },
+                    // Fell behind the live feed: end the stream; the client
+                    // resumes from the last revision it saw.
+                    Err(_) => return,
+                },
+                _ = tick.tick() => if bookmarks && !w.bookmark(false).await { return },
+                _ = w.tx.closed() => return,
+                _ = until_deadline => return,
+            }
+        }
+    });
+    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    Ok(stream_response(Body::from_stream(stream)))
+}
+
+fn stream_response(body: Body) -> Response {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CACHE_CONTROL, "no-cache, private")
+        .body(body)
+        .expect("valid response")
+}

@@ -1,0 +1,128 @@
+//! The cluster CA and the server certificate. The CA (certificate and key) is
+//! made once and kept in the data dir; the serving certificate is issued by it
+//! at each start with the SANs clients use (node IP, loopback, the kubernetes
+//! Service IP and its DNS names).
+
+use anyhow::{bail, Context};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+pub struct Pki {
+    pub ca_pem: String,
+    pub ca_der: Vec<u8>,
+    pub server_config: Arc<rustls::ServerConfig>,
+}
+
+fn ca_params() -> anyhow::Result<CertificateParams> {
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    p.distinguished_name.push(DnType::CommonName, "kubernetes");
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    p.not_after = rcgen::date_time_ymd(2035, 1, 1);
+    Ok(p)
+}
+
+fn write_private(path: &Path, data: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::io::Write::write_all(&mut f, data.as_bytes())?;
+    Ok(())
+}
+
+/// Load or create the CA in `dir` and issue a serving certificate for `sans`
+/// (IP addresses and DNS names).
+pub fn load_or_create(dir: &Path, ips: &[IpAddr], dns: &[String]) -> anyhow::Result<Pki> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let pki = dir.join("pki");
+    std::fs::create_dir_all(&pki).with_context(|| format!("creating {}", pki.display()))?;
+    let (ca_crt, ca_key) = (pki.join("ca.crt"), pki.join("ca.key"));
+    let (ca_pem, key) = if ca_crt.exists() && ca_key.exists() {
+        let key = KeyPair::from_pem(&std::fs::read_to_string(&ca_key).context("reading ca.key")?).context("parsing ca.key")?;
+        (std::fs::read_to_string(&ca_crt).context("reading ca.crt")?, key)
+    } else {
+        let key = KeyPair::generate().context("generating the CA key")?;
+        let cert = ca_params()?.self_signed(&key).context("self-signing the CA")?;
+        write_private(&ca_key, &key.serialize_pem())?;
+        std::fs::write(&ca_crt, cert.pem()).context("writing ca.crt")?;
+        (cert.pem(), key)
+    };
+    let ca_der = pem_to_der(&ca_pem)?;
+    let issuer = Issuer::new(ca_params()?, key);
+
+    let mut sp = CertificateParams::new(dns.to_vec())?;
+    sp.distinguished_name.push(DnType::CommonName, "kube-apiserver");
+    for ip in ips {
+        sp.subject_alt_names.push(SanType::IpAddress(*ip));
+    }
+    sp.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    sp.not_after = rcgen::date_time_ymd(2035, 1, 1);
+    sp.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let skey = KeyPair::generate().context("generating the server key")?;
+    let scert = sp.signed_by(&skey, &issuer).context("issuing the server certificate")?;
+    write_private(&pki.join("apiserver.key"), &skey.serialize_pem())?;
+    std::fs::write(pki.join("apiserver.crt"), scert.pem()).context("writing apiserver.crt")?;
+
+    let chain = vec![scert.der().clone(), CertificateDer::from(ca_der.clone())];
+    let pk = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(skey.serialize_der()));
+    let mut cfg = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(chain, pk).context("TLS server config")?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Pki { ca_pem, ca_der, server_config: Arc::new(cfg) })
+}
+
+pub fn pem_to_der(pem: &str) -> anyhow::Result<Vec<u8>> {
+    use rustls::pki_types::pem::PemObject;
+    Ok(CertificateDer::from_pem_slice(pem.as_bytes()).context("parsing a PEM certificate")?.to_vec())
+}
+
+/// One DER TLV: (tag, header+content slice, content slice).
+fn tlv(d: &[u8]) -> anyhow::Result<(u8, &[u8], &[u8])> {
+    if d.len() < 2 {
+        bail!("truncated DER");
+    }
+    let tag = d[0];
+    let (len, hdr) = if d[1] < 0x80 {
+        (d[1] as usize, 2)
+    } else {
+        let n = (d[1] & 0x7f) as usize;
+        if n == 0 || n > 4 || d.len() < 2 + n {
+            bail!("bad DER length");
+        }
+        (d[2..2 + n].iter().fold(0usize, |a, b| (a << 8) | *b as usize), 2 + n)
+    };
+    if d.len() < hdr + len {
+        bail!("truncated DER");
+    }
+    Ok((tag, &d[..hdr + len], &d[hdr..hdr + len]))
+}
+
+/// The DER SubjectPublicKeyInfo of a certificate.
+pub fn spki_der(cert_der: &[u8]) -> anyhow::Result<&[u8]> {
+    let (_, _, cert) = tlv(cert_der)?;
+    let (_, _, mut tbs) = tlv(cert)?;
+    // version [0] (optional), serial, signature, issuer, validity, subject, SPKI
+    let mut fields = Vec::new();
+    while !tbs.is_empty() && fields.len() < 7 {
+        let (tag, whole, _) = tlv(tbs)?;
+        fields.push((tag, whole));
+        tbs = &tbs[whole.len()..];
+    }
+    let skip = if fields.first().map(|f| f.0) == Some(0xa0) { 1 } else { 0 };
+    fields.get(skip + 5).map(|f| f.1).context("certificate without SubjectPublicKeyInfo")
+}
+
+/// kubeadm's CA pin: "sha256:" + hex sha256 of the CA's DER SubjectPublicKeyInfo.
+pub fn ca_cert_hash(cert_der: &[u8]) -> anyhow::Result<String> {
+    let spki = spki_der(cert_der)?;
+    let d = ring::digest::digest(&ring::digest::SHA256, spki);
+    Ok(format!("sha256:{}", d.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>()))
+}

@@ -1,0 +1,9 @@
+//! Validation: schema decoding through the k8s-openapi types (unknown-field
+//! detection for fieldValidation) and the per-kind rules the real server applies.
+
+pub mod names;
+mod rules;
+mod typed;
+
+pub use rules::validate;
+pub use typed::{decode_typed, unknown_fields};
