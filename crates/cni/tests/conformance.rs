@@ -776,6 +776,53 @@ pub fn check_detects_damage(p: &PluginUnderTest) {
     }
 }
 
+pub fn chained_add_keeps_prev_result(p: &PluginUnderTest) {
+    if !p.strict() {
+        eprintln!("NOTE: {} is not checked as a chained (non-first) plugin", p.name);
+        return;
+    }
+    let node = Holder::node();
+    let net = Net::new("chain", "10.73.0.0/24");
+    p.prepare_node(&node, &net);
+    let pod = Holder::pod();
+    let prev = json!({"cniVersion": "1.1.0", "interfaces": [{"name": "earlier0"}],
+        "ips": [{"address": "192.168.50.2/24", "interface": 0}], "dns": {"nameservers": ["10.96.0.10"]}});
+    let conf = with_prev(&p.config("1.1.0", &net), &prev);
+    let res = p
+        .call(
+            &node,
+            &Call::new("ADD", "chain", Some(&pod.netns()), "eth0"),
+            &conf.to_string(),
+        )
+        .ok("chained ADD")
+        .clone();
+    assert_eq!(
+        res["interfaces"][0]["name"], "earlier0",
+        "earlier interface passed through: {res}"
+    );
+    assert_eq!(res["ips"][0]["address"], "192.168.50.2/24");
+    assert_eq!(res["dns"]["nameservers"][0], "10.96.0.10");
+    let ours = &res["ips"][1];
+    assert_eq!(
+        res["interfaces"][ours["interface"].as_u64().unwrap() as usize]["name"],
+        "eth0"
+    );
+    let with = with_prev(&p.config("1.1.0", &net), &res).to_string();
+    p.call(
+        &node,
+        &Call::new("CHECK", "chain", Some(&pod.netns()), "eth0"),
+        &with,
+    )
+    .ok("CHECK of the chained result");
+    p.call(
+        &node,
+        &Call::new("DEL", "chain", Some(&pod.netns()), "eth0"),
+        &with,
+    )
+    .ok("DEL");
+    assert!(net.reservations().is_empty());
+}
+
 macro_rules! conformance {
     ($module:ident, $plugin:expr) => {
         mod $module {
@@ -808,6 +855,7 @@ macro_rules! conformance {
             case!(status_tracks_free_addresses);
             case!(pods_ping_each_other_and_gateway);
             case!(check_detects_damage);
+            case!(chained_add_keeps_prev_result);
         }
     };
 }

@@ -47,14 +47,12 @@ pub fn add(req: &Request, conf: &NetConf, fail: Option<FailPoint>) -> Result<Cni
         trip(fail, FailPoint::AfterPod)?;
         let host_link = netsetup::configure_host(&mut node, &host, ip)?;
         trip(fail, FailPoint::AfterHost)?;
-        Ok(result_for(
-            conf,
-            netns_path,
-            &env.ifname,
-            ip,
-            &host_link,
-            &pod_link,
-        ))
+        let ours = result_for(conf, netns_path, &env.ifname, ip, &host_link, &pod_link);
+        // Not first in a chain: pass the earlier result through, plus ours.
+        Ok(match &req.prev_result {
+            Some(prev) => ours.chained_onto(prev),
+            None => ours,
+        })
     })();
     match result {
         Ok(r) => Ok(r),

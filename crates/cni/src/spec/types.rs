@@ -117,6 +117,24 @@ impl CniResult {
         out
     }
 
+    /// This result appended to the `prevResult` an earlier plugin in the
+    /// chain produced (spec: pass it through, adding what we made).
+    pub fn chained_onto(self, prev: &CniResult) -> CniResult {
+        let offset = prev.interfaces.len();
+        let mut out = prev.clone();
+        out.interfaces.extend(self.interfaces);
+        out.ips.extend(self.ips.into_iter().map(|ip| IpConfig {
+            interface: ip.interface.map(|i| i + offset),
+            ..ip
+        }));
+        out.routes.extend(self.routes);
+        let prev_dns_empty = prev.dns.as_object().is_none_or(|o| o.is_empty());
+        if prev_dns_empty {
+            out.dns = self.dns;
+        }
+        out
+    }
+
     /// Parse a prevResult of any version from 0.3.0 on (`ips[].version`
     /// optional, `interface` optional, unknown keys ignored).
     pub fn from_json(v: &Value) -> Result<CniResult, CniError> {
@@ -284,6 +302,34 @@ mod tests {
             assert_eq!(back.ips, sample().ips);
             assert_eq!(back.interfaces.len(), 2);
         }
+    }
+
+    #[test]
+    fn chaining_keeps_the_previous_result_and_shifts_indexes() {
+        let prev = CniResult {
+            interfaces: vec![Interface {
+                name: "cni0".into(),
+                ..Default::default()
+            }],
+            ips: vec![IpConfig {
+                address: "192.168.0.2/24".parse().unwrap(),
+                gateway: None,
+                interface: Some(0),
+            }],
+            routes: vec![],
+            dns: json!({"nameservers": ["10.96.0.10"]}),
+        };
+        let out = sample().chained_onto(&prev);
+        assert_eq!(out.interfaces.len(), 3);
+        assert_eq!(out.interfaces[0].name, "cni0");
+        assert_eq!(out.ips[0].interface, Some(0));
+        assert_eq!(
+            out.ips[1].interface,
+            Some(2),
+            "our pod interface moved behind the previous ones"
+        );
+        assert_eq!(out.dns["nameservers"][0], "10.96.0.10");
+        assert_eq!(out.routes.len(), 2);
     }
 
     #[test]
