@@ -862,3 +862,48 @@ macro_rules! conformance {
 
 conformance!(ours, super::PluginUnderTest::ours());
 conformance!(reference, super::PluginUnderTest::reference());
+
+/// Our IPAM and host-local share one data directory without ever handing
+/// out an address twice, and each releases only its own reservations.
+#[test]
+fn ipam_state_is_shared_with_host_local() {
+    if skip_unless_root("ipam_state_is_shared_with_host_local") {
+        return;
+    }
+    let (ours, reference) = (PluginUnderTest::ours(), PluginUnderTest::reference());
+    let node = Holder::node();
+    let net = Net::new("mix", "10.74.0.0/24");
+    let (a, b, c) = (Holder::pod(), Holder::pod(), Holder::pod());
+    let oc = ours.config("1.0.0", &net).to_string();
+    let rc = reference.config("1.0.0", &net).to_string();
+    let ra = ours
+        .call(&node, &Call::new("ADD", "mix-a", Some(&a.netns()), "eth0"), &oc)
+        .ok("ours ADD")
+        .clone();
+    let rb = reference
+        .call(&node, &Call::new("ADD", "mix-b", Some(&b.netns()), "eth0"), &rc)
+        .ok("ptp ADD")
+        .clone();
+    let rc_ = ours
+        .call(&node, &Call::new("ADD", "mix-c", Some(&c.netns()), "eth0"), &oc)
+        .ok("ours ADD")
+        .clone();
+    let ips: HashSet<String> = [&ra, &rb, &rc_].iter().map(|r| pod_ip(r).0).collect();
+    assert_eq!(
+        ips.len(),
+        3,
+        "three distinct addresses across both allocators: {ips:?}"
+    );
+    assert_eq!(net.reservations().len(), 3);
+    // host-local releases its own reservation, ours releases ours.
+    reference
+        .call(&node, &Call::new("DEL", "mix-b", Some(&b.netns()), "eth0"), &rc)
+        .ok("ptp DEL");
+    assert!(net.reserved_for("mix-b").is_empty());
+    assert_eq!(net.reservations().len(), 2);
+    ours.call(&node, &Call::new("DEL", "mix-a", Some(&a.netns()), "eth0"), &oc)
+        .ok("ours DEL");
+    ours.call(&node, &Call::new("DEL", "mix-c", Some(&c.netns()), "eth0"), &oc)
+        .ok("ours DEL");
+    assert!(net.reservations().is_empty());
+}
