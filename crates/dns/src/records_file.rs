@@ -13,7 +13,8 @@ use crate::catalog::Object;
 pub fn parse(text: &str) -> Result<Vec<Object>> {
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let v = Value::deserialize(doc).with_context(|| format!("document {}: not valid YAML/JSON", i + 1))?;
+        let v =
+            Value::deserialize(doc).with_context(|| format!("document {}: not valid YAML/JSON", i + 1))?;
         collect(v, &mut out).with_context(|| format!("document {}", i + 1))?;
     }
     Ok(out)
@@ -21,8 +22,8 @@ pub fn parse(text: &str) -> Result<Vec<Object>> {
 
 /// Reads objects from a file.
 pub fn load(path: &Path) -> Result<Vec<Object>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading records file {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading records file {}", path.display()))?;
     parse(&text).with_context(|| format!("records file {}", path.display()))
 }
 
@@ -44,6 +45,8 @@ fn collect(v: Value, out: &mut Vec<Object>) -> Result<()> {
         "List" | "ServiceList" | "EndpointSliceList" | "PodList" => {
             let items = match v.get("items") {
                 Some(Value::Array(items)) => items.clone(),
+                // `items:` with nothing under it is an empty list in YAML.
+                Some(Value::Null) => Vec::new(),
                 _ => bail!("field `items` of {kind} must be a list"),
             };
             for (i, item) in items.into_iter().enumerate() {
@@ -51,11 +54,15 @@ fn collect(v: Value, out: &mut Vec<Object>) -> Result<()> {
             }
             return Ok(());
         }
-        "Service" => Object::Service(serde_json::from_value(v).with_context(|| format!("Service {name:?}"))?),
-        "EndpointSlice" => {
-            Object::Slice(serde_json::from_value(v).with_context(|| format!("EndpointSlice {name:?}"))?)
-        }
-        "Pod" => Object::Pod(serde_json::from_value(v).with_context(|| format!("Pod {name:?}"))?),
+        "Service" => Object::Service(Box::new(
+            serde_json::from_value(v).with_context(|| format!("Service {name:?}"))?,
+        )),
+        "EndpointSlice" => Object::Slice(Box::new(
+            serde_json::from_value(v).with_context(|| format!("EndpointSlice {name:?}"))?,
+        )),
+        "Pod" => Object::Pod(Box::new(
+            serde_json::from_value(v).with_context(|| format!("Pod {name:?}"))?,
+        )),
         other => bail!("field `kind`: unsupported kind {other:?} (want Service, EndpointSlice, Pod or List)"),
     };
     if obj.key().0.is_empty() || obj.key().1.is_empty() {
@@ -94,14 +101,21 @@ items:
         let kinds: Vec<_> = objs.iter().map(Object::kind).collect();
         assert_eq!(
             kinds,
-            vec![crate::catalog::Kind::Service, crate::catalog::Kind::Slice, crate::catalog::Kind::Pod]
+            vec![
+                crate::catalog::Kind::Service,
+                crate::catalog::Kind::Slice,
+                crate::catalog::Kind::Pod
+            ]
         );
         assert_eq!(objs[1].key(), ("default".into(), "web-abc".into()));
     }
 
     #[test]
     fn errors_name_the_field() {
-        let e = format!("{:#}", parse("kind: ConfigMap\nmetadata: {name: x, namespace: y}\n").unwrap_err());
+        let e = format!(
+            "{:#}",
+            parse("kind: ConfigMap\nmetadata: {name: x, namespace: y}\n").unwrap_err()
+        );
         assert!(e.contains("unsupported kind \"ConfigMap\""), "{e}");
         let e = format!("{:#}", parse("metadata: {name: x}\n").unwrap_err());
         assert!(e.contains("`kind` missing"), "{e}");

@@ -33,18 +33,24 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client> {
 /// Watches the three kinds until the channel closes; restarts on errors
 /// with kube's default backoff.
 pub async fn watch_all(client: Client, tx: UnboundedSender<Change>) {
-    let svc = watch_kind::<Service>(client.clone(), Kind::Service, Object::Service, tx.clone());
-    let eps = watch_kind::<EndpointSlice>(client.clone(), Kind::Slice, Object::Slice, tx.clone());
-    let pods = watch_kind::<Pod>(client, Kind::Pod, Object::Pod, tx);
+    let svc = watch_kind::<Service>(
+        client.clone(),
+        Kind::Service,
+        |o| Object::Service(Box::new(o)),
+        tx.clone(),
+    );
+    let eps = watch_kind::<EndpointSlice>(
+        client.clone(),
+        Kind::Slice,
+        |o| Object::Slice(Box::new(o)),
+        tx.clone(),
+    );
+    let pods = watch_kind::<Pod>(client, Kind::Pod, |o| Object::Pod(Box::new(o)), tx);
     futures::join!(svc, eps, pods);
 }
 
-async fn watch_kind<K>(
-    client: Client,
-    kind: Kind,
-    wrap: fn(K) -> Object,
-    tx: UnboundedSender<Change>,
-) where
+async fn watch_kind<K>(client: Client, kind: Kind, wrap: fn(K) -> Object, tx: UnboundedSender<Change>)
+where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
 {
     let api: Api<K> = Api::all(client);

@@ -19,10 +19,18 @@ fn a_aaaa_nxdomain_srv_ptr() {
     let a = dig(at, &["node-wrk-2-ubuntu24.wrk-2.svc.cluster.local", "A"]);
     assert_eq!(a.status, "NOERROR", "{}", a.raw);
     assert!(a.flags.contains(&"aa".to_string()), "{}", a.raw);
-    assert_eq!(a.answer, vec!["node-wrk-2-ubuntu24.wrk-2.svc.cluster.local. 5 IN A 10.96.12.34"]);
+    assert_eq!(
+        a.answer,
+        vec!["node-wrk-2-ubuntu24.wrk-2.svc.cluster.local. 5 IN A 10.96.12.34"]
+    );
 
     let aaaa = dig(at, &["node-wrk-2-ubuntu24.wrk-2.svc.cluster.local", "AAAA"]);
-    assert_eq!((aaaa.status.as_str(), aaaa.answer.len()), ("NOERROR", 0), "{}", aaaa.raw);
+    assert_eq!(
+        (aaaa.status.as_str(), aaaa.answer.len()),
+        ("NOERROR", 0),
+        "{}",
+        aaaa.raw
+    );
     assert_eq!(aaaa.authority.len(), 1);
     assert!(aaaa.authority[0].starts_with(SOA), "{}", aaaa.raw);
     assert!(aaaa.authority[0].ends_with(" 7200 1800 86400 5"), "{}", aaaa.raw);
@@ -36,20 +44,35 @@ fn a_aaaa_nxdomain_srv_ptr() {
         s.answer,
         vec!["_dns._udp.kube-dns.kube-system.svc.cluster.local. 5 IN SRV 0 100 53 kube-dns.kube-system.svc.cluster.local."]
     );
-    assert_eq!(s.additional, vec!["kube-dns.kube-system.svc.cluster.local. 5 IN A 10.96.0.10"]);
+    assert_eq!(
+        s.additional,
+        vec!["kube-dns.kube-system.svc.cluster.local. 5 IN A 10.96.0.10"]
+    );
 
     let p = dig(at, &["-x", "10.96.0.10"]);
-    assert_eq!(p.answer, vec!["10.0.96.10.in-addr.arpa. 5 IN PTR kube-dns.kube-system.svc.cluster.local."]);
+    assert_eq!(
+        p.answer,
+        vec!["10.0.96.10.in-addr.arpa. 5 IN PTR kube-dns.kube-system.svc.cluster.local."]
+    );
     let p = dig(at, &["-x", "10.244.1.9"]);
-    assert_eq!(p.answer, vec!["9.1.244.10.in-addr.arpa. 5 IN PTR 10-244-1-9.wrk-1.pod.cluster.local."]);
+    assert_eq!(
+        p.answer,
+        vec!["9.1.244.10.in-addr.arpa. 5 IN PTR 10-244-1-9.wrk-1.pod.cluster.local."]
+    );
 
     let cname = dig(at, &["ext.default.svc.cluster.local", "A"]);
-    assert_eq!(cname.answer, vec!["ext.default.svc.cluster.local. 5 IN CNAME upstream.example."]);
+    assert_eq!(
+        cname.answer,
+        vec!["ext.default.svc.cluster.local. 5 IN CNAME upstream.example."]
+    );
     let txt = dig(at, &["dns-version.cluster.local", "TXT"]);
     assert_eq!(txt.answer, vec!["dns-version.cluster.local. 5 IN TXT \"1.1.0\""]);
 
     let mixed = dig(at, &["KUBE-DNS.Kube-System.svc.CLUSTER.local", "A"]);
-    assert_eq!(mixed.answer, vec!["KUBE-DNS.Kube-System.svc.CLUSTER.local. 5 IN A 10.96.0.10"]);
+    assert_eq!(
+        mixed.answer,
+        vec!["KUBE-DNS.Kube-System.svc.CLUSTER.local. 5 IN A 10.96.0.10"]
+    );
 }
 
 #[test]
@@ -66,8 +89,14 @@ fn headless_and_pod_records() {
         ]
     );
     let host = dig(at, &["db-1.db.default.svc.cluster.local", "A"]);
-    assert_eq!(host.answer, vec!["db-1.db.default.svc.cluster.local. 5 IN A 10.244.2.6"]);
-    assert_eq!(dig(at, &["db-2.db.default.svc.cluster.local", "A"]).status, "NXDOMAIN");
+    assert_eq!(
+        host.answer,
+        vec!["db-1.db.default.svc.cluster.local. 5 IN A 10.244.2.6"]
+    );
+    assert_eq!(
+        dig(at, &["db-2.db.default.svc.cluster.local", "A"]).status,
+        "NXDOMAIN"
+    );
     let mut srv_rr = dig(at, &["_pg._tcp.db.default.svc.cluster.local", "SRV"]).answer;
     srv_rr.sort();
     assert_eq!(
@@ -78,9 +107,15 @@ fn headless_and_pod_records() {
         ]
     );
     let ptr = dig(at, &["-x", "10.244.1.5"]);
-    assert_eq!(ptr.answer, vec!["5.1.244.10.in-addr.arpa. 5 IN PTR db-0.db.default.svc.cluster.local."]);
+    assert_eq!(
+        ptr.answer,
+        vec!["5.1.244.10.in-addr.arpa. 5 IN PTR db-0.db.default.svc.cluster.local."]
+    );
     let pod = dig(at, &["10-244-1-9.wrk-1.pod.cluster.local", "A"]);
-    assert_eq!(pod.answer, vec!["10-244-1-9.wrk-1.pod.cluster.local. 5 IN A 10.244.1.9"]);
+    assert_eq!(
+        pod.answer,
+        vec!["10-244-1-9.wrk-1.pod.cluster.local. 5 IN A 10.244.1.9"]
+    );
 }
 
 #[test]
@@ -149,13 +184,27 @@ fn search_path_walk() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let blocks: Vec<common::Dig> = text.split(";; ->>HEADER<<-").skip(1).map(|b| common::parse_dig(&format!(";; ->>HEADER<<-{b}"))).collect();
-    assert!(blocks.len() >= 2, "{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("node-wrk-2-ubuntu24.wrk-2.wrk-1.svc.cluster.local"), "{text}");
+    let blocks: Vec<common::Dig> = text
+        .split(";; ->>HEADER<<-")
+        .skip(1)
+        .map(|b| common::parse_dig(&format!(";; ->>HEADER<<-{b}")))
+        .collect();
+    assert!(
+        blocks.len() >= 2,
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("node-wrk-2-ubuntu24.wrk-2.wrk-1.svc.cluster.local"),
+        "{text}"
+    );
     assert_eq!(blocks[0].status, "NXDOMAIN", "{text}");
     assert!(blocks[0].authority[0].starts_with(SOA), "{text}");
     assert_eq!(blocks[1].status, "NOERROR", "{text}");
-    assert_eq!(blocks[1].answer, vec!["node-wrk-2-ubuntu24.wrk-2.svc.cluster.local. 5 IN A 10.96.12.34"]);
+    assert_eq!(
+        blocks[1].answer,
+        vec!["node-wrk-2-ubuntu24.wrk-2.svc.cluster.local. 5 IN A 10.96.12.34"]
+    );
     assert_eq!(blocks.len(), 2, "the walk stops at the first answer: {text}");
 }
 
@@ -173,7 +222,9 @@ fn binary_serves_a_records_file() {
         .unwrap();
     let guard = KillOnDrop(child.id());
     let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let addr: std::net::SocketAddr = line
         .split(" on ")
         .nth(1)
@@ -181,7 +232,10 @@ fn binary_serves_a_records_file() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no address in {line:?}"));
     let a = dig(addr, &["kube-dns.kube-system.svc.cluster.local", "A"]);
-    assert_eq!(a.answer, vec!["kube-dns.kube-system.svc.cluster.local. 5 IN A 10.96.0.10"]);
+    assert_eq!(
+        a.answer,
+        vec!["kube-dns.kube-system.svc.cluster.local. 5 IN A 10.96.0.10"]
+    );
     drop(guard);
     let _ = child.wait();
 
@@ -200,7 +254,10 @@ fn binary_serves_a_records_file() {
 struct KillOnDrop(u32);
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0 as i32), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.0 as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 

@@ -66,7 +66,14 @@ fn corpus() -> Vec<(String, Vec<u8>)> {
     p.extend_from_slice(&[0xC0, (p.len() & 0xff) as u8, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0]);
     c.push(("OPT owner pointing at itself".into(), p));
     // Counts larger than the data.
-    for (qd, an, ns, ar) in [(65535, 0, 0, 0), (1, 65535, 0, 0), (1, 0, 65535, 0), (1, 0, 0, 65535), (2, 0, 0, 0), (0, 0, 0, 0)] {
+    for (qd, an, ns, ar) in [
+        (65535, 0, 0, 0),
+        (1, 65535, 0, 0),
+        (1, 0, 65535, 0),
+        (1, 0, 0, 65535),
+        (2, 0, 0, 0),
+        (0, 0, 0, 0),
+    ] {
         let mut p = hdr(qd, an, ns, ar);
         p.extend_from_slice(&good[12..]);
         c.push((format!("counts {qd}/{an}/{ns}/{ar}"), p));
@@ -168,7 +175,10 @@ fn malformed_udp_corpus_never_stalls_the_server() {
         }
         sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         let first = &chunk[0].0;
-        assert!(ask_ok(&sock, at, 0xA000 + i as u16), "server stopped answering after batch starting with {first}");
+        assert!(
+            ask_ok(&sock, at, 0xA000 + i as u16),
+            "server stopped answering after batch starting with {first}"
+        );
     }
     assert!(formerr > 100, "malformed packets get FORMERR (got {formerr})");
 }
@@ -193,7 +203,8 @@ fn malformed_tcp_streams_never_stall_the_server() {
         let mut len = [0u8; 2];
         if s.read_exact(&mut len).is_ok() {
             let mut body = vec![0u8; u16::from_be_bytes(len) as usize];
-            s.read_exact(&mut body).unwrap_or_else(|e| panic!("{name}: short TCP reply: {e}"));
+            s.read_exact(&mut body)
+                .unwrap_or_else(|e| panic!("{name}: short TCP reply: {e}"));
             assert!(body.len() >= 12 && body[2] & 0x80 != 0, "{name}");
         }
         if i % 70 == 0 {

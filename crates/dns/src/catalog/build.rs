@@ -19,10 +19,7 @@ const SRV_PRIORITY: u16 = 0;
 
 /// Records for one Service given the EndpointSlices that belong to it.
 pub fn service_records(svc: &Service, slices: &[&EndpointSlice], zone: &str) -> Vec<Rec> {
-    let (Some(ns), Some(name)) = (
-        svc.metadata.namespace.as_deref(),
-        svc.metadata.name.as_deref(),
-    ) else {
+    let (Some(ns), Some(name)) = (svc.metadata.namespace.as_deref(), svc.metadata.name.as_deref()) else {
         return Vec::new();
     };
     let Some(spec) = svc.spec.as_ref() else {
@@ -36,11 +33,7 @@ pub fn service_records(svc: &Service, slices: &[&EndpointSlice], zone: &str) -> 
 
     if spec.type_.as_deref() == Some("ExternalName") {
         if let Some(target) = spec.external_name.as_deref().filter(|t| !t.is_empty()) {
-            out.push(Rec::new(
-                &fqdn,
-                Data::Cname(normalize(target)),
-                Source::Service,
-            ));
+            out.push(Rec::new(&fqdn, Data::Cname(normalize(target)), Source::Service));
         }
         return out;
     }
@@ -121,7 +114,11 @@ pub fn service_records(svc: &Service, slices: &[&EndpointSlice], zone: &str) -> 
         let ep_name = format!("{host}.{fqdn}");
         out.push(Rec::new(&fqdn, addr_data(*ip), Source::Endpoint));
         out.push(Rec::new(&ep_name, addr_data(*ip), Source::Endpoint));
-        out.push(Rec::new(reverse(*ip), Data::Ptr(ep_name.clone()), Source::Endpoint));
+        out.push(Rec::new(
+            reverse(*ip),
+            Data::Ptr(ep_name.clone()),
+            Source::Endpoint,
+        ));
         for (pname, proto, num) in &ports {
             out.push(Rec::new(
                 format!("_{pname}._{proto}.{fqdn}"),

@@ -79,7 +79,9 @@ pub fn compile<'a>(
     let mut zone_names = vec![zone.to_string()];
     zone_names.extend(REVERSE_ZONES.iter().map(|z| z.to_string()));
     for z in &zone_names {
-        let apex = to_wire(z).map_err(anyhow::Error::msg).with_context(|| format!("cluster domain {z:?}"))?;
+        let apex = to_wire(z)
+            .map_err(anyhow::Error::msg)
+            .with_context(|| format!("cluster domain {z:?}"))?;
         let mut soa_rr = Vec::new();
         push_rr(&mut soa_rr, &apex, rtype::SOA, cfg.ttl, &soa_rdata);
         zones.push(Zone {
@@ -125,7 +127,13 @@ pub fn compile<'a>(
         push_rr(&mut an, &QNAME_POINTER, rtype::SOA, cfg.ttl, &soa_rdata);
         sets.push(RrSet::new(rtype::SOA, 1, &an, 0, &[]));
         let mut an = Vec::new();
-        push_rr(&mut an, &QNAME_POINTER, rtype::NS, cfg.ttl, &ns_rdata(&cfg.mname())?);
+        push_rr(
+            &mut an,
+            &QNAME_POINTER,
+            rtype::NS,
+            cfg.ttl,
+            &ns_rdata(&cfg.mname())?,
+        );
         sets.push(RrSet::new(rtype::NS, 1, &an, 0, &[]));
         node.sets = sets.into_boxed_slice();
     }

@@ -118,7 +118,9 @@ mod tests {
     fn wire_rejects_bad_labels() {
         assert!(to_wire("a..b").unwrap_err().contains("empty label"));
         let long = "x".repeat(64);
-        assert!(to_wire(&format!("{long}.local")).unwrap_err().contains("longer than 63"));
+        assert!(to_wire(&format!("{long}.local"))
+            .unwrap_err()
+            .contains("longer than 63"));
         let many = vec!["abcdefghij"; 30].join(".");
         assert!(to_wire(&many).unwrap_err().contains("longer than 255"));
     }

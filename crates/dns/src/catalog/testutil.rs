@@ -20,7 +20,7 @@ pub fn cluster_ip(ns: &str, name: &str, ip: &str, ports: &[(&str, u16, &str)]) -
         "spec": {"clusterIP": ip, "clusterIPs": [ip], "ports": ports}
     }))
     .unwrap();
-    Object::Service(svc)
+    Object::Service(Box::new(svc))
 }
 
 pub fn headless(ns: &str, name: &str, publish_not_ready: bool) -> Object {
@@ -29,7 +29,7 @@ pub fn headless(ns: &str, name: &str, publish_not_ready: bool) -> Object {
         "spec": {"clusterIP": "None", "publishNotReadyAddresses": publish_not_ready}
     }))
     .unwrap();
-    Object::Service(svc)
+    Object::Service(Box::new(svc))
 }
 
 pub fn external(ns: &str, name: &str, target: &str) -> Object {
@@ -38,7 +38,7 @@ pub fn external(ns: &str, name: &str, target: &str) -> Object {
         "spec": {"type": "ExternalName", "externalName": target}
     }))
     .unwrap();
-    Object::Service(svc)
+    Object::Service(Box::new(svc))
 }
 
 /// endpoints: (ip, hostname, ready)
@@ -74,7 +74,7 @@ pub fn slice(
         "ports": ports
     }))
     .unwrap();
-    Object::Slice(s)
+    Object::Slice(Box::new(s))
 }
 
 pub fn pod(ns: &str, name: &str, ip: &str, phase: &str, host_network: bool) -> Object {
@@ -84,7 +84,7 @@ pub fn pod(ns: &str, name: &str, ip: &str, phase: &str, host_network: bool) -> O
         "status": {"podIP": ip, "podIPs": [{"ip": ip}], "phase": phase}
     }))
     .unwrap();
-    Object::Pod(p)
+    Object::Pod(Box::new(p))
 }
 
 /// A decoded answer: rcode, then "TYPE rdata" strings per section.

@@ -21,9 +21,9 @@ pub type Key = (String, String);
 /// A Kubernetes object the catalog is built from.
 #[derive(Debug, Clone)]
 pub enum Object {
-    Service(Service),
-    Slice(EndpointSlice),
-    Pod(Pod),
+    Service(Box<Service>),
+    Slice(Box<EndpointSlice>),
+    Pod(Box<Pod>),
 }
 
 /// The kinds of [`Object`].
@@ -48,6 +48,14 @@ fn key_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> 
         meta.namespace.clone().unwrap_or_default(),
         meta.name.clone().unwrap_or_default(),
     )
+}
+
+/// Drops metadata the catalog never reads (managedFields and annotations
+/// are often most of an object's size) before storing it.
+fn strip(meta: &mut k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) {
+    meta.managed_fields = None;
+    meta.annotations = None;
+    meta.owner_references = None;
 }
 
 impl Object {
@@ -123,18 +131,20 @@ impl Store {
     fn upsert(&mut self, obj: Object) {
         let key = obj.key();
         match obj {
-            Object::Service(svc) => {
-                self.services.insert(key.clone(), svc);
+            Object::Service(mut svc) => {
+                strip(&mut svc.metadata);
+                self.services.insert(key.clone(), *svc);
                 self.rederive_service(&key);
             }
-            Object::Slice(slice) => {
+            Object::Slice(mut slice) => {
+                strip(&mut slice.metadata);
                 let owner = slice_owner(&slice);
                 let old = self.detach_slice(&key);
                 if let Some(o) = &owner {
                     self.slice_owner.insert(key.clone(), o.clone());
                     self.slices_of.entry(o.clone()).or_default().insert(key.clone());
                 }
-                self.slices.insert(key, slice);
+                self.slices.insert(key, *slice);
                 for svc in old.into_iter().chain(owner) {
                     self.rederive_service(&svc);
                 }

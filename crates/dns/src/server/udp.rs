@@ -42,13 +42,7 @@ pub fn bind(addr: SocketAddr, n: usize) -> Result<Vec<UdpSocket>> {
 }
 
 /// Serves until `stop` is set.
-pub fn serve(
-    sock: UdpSocket,
-    catalog: Shared,
-    path: Path,
-    fwd: Option<Forwarder>,
-    stop: Arc<AtomicBool>,
-) {
+pub fn serve(sock: UdpSocket, catalog: Shared, path: Path, fwd: Option<Forwarder>, stop: Arc<AtomicBool>) {
     let mut buf = vec![0u8; 65535];
     let mut out = Vec::with_capacity(4096);
     let tr = Transport {

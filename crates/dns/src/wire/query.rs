@@ -119,10 +119,7 @@ pub fn parse(pkt: &[u8]) -> Result<Query, Reject> {
         q.starts[q.n_labels] = q.name_len as u8;
         q.n_labels += 1;
         q.name[q.name_len] = len as u8;
-        for (d, s) in q.name[q.name_len + 1..q.name_len + 1 + len]
-            .iter_mut()
-            .zip(label)
-        {
+        for (d, s) in q.name[q.name_len + 1..q.name_len + 1 + len].iter_mut().zip(label) {
             *d = s.to_ascii_lowercase();
         }
         q.name_len += 1 + len;

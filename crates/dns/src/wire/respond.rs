@@ -93,7 +93,14 @@ pub fn respond(snap: &Snapshot, pkt: &[u8], tr: Transport, out: &mut Vec<u8>) ->
         Lookup::OutOfZone if tr.forward => Outcome::Forward,
         Lookup::OutOfZone => refused(out),
         Lookup::Answer(set) => {
-            header(out, q.id, q.flags, AA | ra, RCODE_NOERROR, [1, set.an_count, 0, set.ar_count]);
+            header(
+                out,
+                q.id,
+                q.flags,
+                AA | ra,
+                RCODE_NOERROR,
+                [1, set.an_count, 0, set.ar_count],
+            );
             out.extend_from_slice(question);
             out.extend_from_slice(set.answers());
             out.extend_from_slice(set.additional());

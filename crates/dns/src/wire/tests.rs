@@ -77,7 +77,10 @@ fn parser_rejects_malformed_input() {
     assert_eq!(q.qtype, 1);
     assert_eq!(q.label_starts().len(), 5);
     assert!(matches!(parse(&good[..11]), Err(Reject::Drop)));
-    let form = Err(Reject::FormErr { id: 0x4242, flags: u16::from_be_bytes([good[2], good[3]]) });
+    let form = Err(Reject::FormErr {
+        id: 0x4242,
+        flags: u16::from_be_bytes([good[2], good[3]]),
+    });
     let check = |pkt: &[u8]| parse(pkt).map(|_| ());
     assert_eq!(check(&good[..good.len() - 1]), form, "cut qclass");
     let mut ptr = good.clone();
@@ -149,6 +152,9 @@ fn naive_path_gives_the_same_answers() {
         respond(&snap, &q, UDP, &mut a);
         super::naive::respond_naive(&snap, &q, UDP, &mut b);
         let (a, b) = (decode(&a), decode(&b));
-        assert_eq!((a.rcode, a.answers, a.authority), (b.rcode, b.answers, b.authority));
+        assert_eq!(
+            (a.rcode, a.answers, a.authority),
+            (b.rcode, b.answers, b.authority)
+        );
     }
 }

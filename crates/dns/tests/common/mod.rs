@@ -54,7 +54,11 @@ pub fn fixture_with_big(n: usize) -> String {
     s.push_str("---\napiVersion: v1\nkind: Service\nmetadata: {name: big, namespace: default}\nspec: {clusterIP: None}\n");
     s.push_str("---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: big-1, namespace: default, labels: {kubernetes.io/service-name: big}}\naddressType: IPv4\nendpoints:\n");
     for i in 0..n {
-        s.push_str(&format!("- {{addresses: [10.245.{}.{}]}}\n", i / 250, i % 250 + 1));
+        s.push_str(&format!(
+            "- {{addresses: [10.245.{}.{}]}}\n",
+            i / 250,
+            i % 250 + 1
+        ));
     }
     s
 }
@@ -104,7 +108,13 @@ pub fn parse_dig(text: &str) -> Dig {
             d.status = rest.split(',').next().unwrap_or("").to_string();
         }
         if let Some(rest) = line.strip_prefix(";; flags: ") {
-            d.flags = rest.split(';').next().unwrap_or("").split_whitespace().map(String::from).collect();
+            d.flags = rest
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .split_whitespace()
+                .map(String::from)
+                .collect();
         }
         if line.starts_with(";; ANSWER SECTION") {
             section = "an";
