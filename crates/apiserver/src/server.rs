@@ -94,7 +94,13 @@ fn admin_token(cfg: &Config) -> anyhow::Result<String> {
 }
 
 /// Start serving; returns once the listener is bound.
-pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    if cfg.advertise.port() == 0 {
+        // Port 0 (tests): tell clients the port actually bound.
+        cfg.advertise.set_port(addr.port());
+    }
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let store: Arc<dyn Store> = Arc::new(LogStore::open(&cfg.data_dir.join("store"))?);
     let mut ips: Vec<IpAddr> = vec![cfg.advertise.ip(), "127.0.0.1".parse()?];
@@ -131,8 +137,6 @@ pub async fn start(cfg: Config) -> anyhow::Result<Running> {
     let admin_kubeconfig = cfg.data_dir.join("admin.kubeconfig");
     kubeconfig::write(&admin_kubeconfig, &format!("https://{}", cfg.advertise), &pki.ca_pem, "kubernetes-admin", &state.admin_token)?;
 
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
-    let addr = listener.local_addr()?;
     let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config.clone());
     let app = rest::router(state.clone());
     let task = tokio::spawn(async move {

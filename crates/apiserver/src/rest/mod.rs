@@ -5,6 +5,7 @@ pub mod admit;
 pub mod crud;
 pub mod discovery;
 pub mod patch;
+pub mod protobuf;
 pub mod select;
 pub mod status;
 pub mod table;
@@ -182,7 +183,11 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
         };
         return discovery::resource_list(g, v).map(json_ok).ok_or_else(ApiError::page_not_found);
     };
-    let body = axum::body::to_bytes(body, 64 << 20).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let mut body = axum::body::to_bytes(body, 64 << 20).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let ctype = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ctype.starts_with("application/vnd.kubernetes.protobuf") {
+        body = Bytes::from(serde_json::to_vec(&protobuf::decode(&body)?).unwrap_or_default());
+    }
     let accept = parts.headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let ctx = Ctx { target, query, headers: parts.headers, body, accept, user };
     let has_name = ctx.target.name.is_some();

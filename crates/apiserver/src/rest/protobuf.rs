@@ -1,0 +1,128 @@
+//! Just enough of the Kubernetes protobuf envelope to read the metadata of a
+//! created object: some kubectl generators (`kubectl create namespace`) send
+//! protobuf and do not fall back to JSON. Spec and status are not decoded, so
+//! only kinds whose create needs nothing but metadata are accepted this way.
+
+use super::status::{ApiError, ApiResult};
+use serde_json::{json, Map, Value};
+
+fn varint(b: &[u8], i: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *b.get(*i)?;
+        *i += 1;
+        v |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// (field number, bytes) of the length-delimited fields; other fields skipped.
+fn fields(b: &[u8]) -> Option<Vec<(u64, &[u8])>> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let tag = varint(b, &mut i)?;
+        match tag & 7 {
+            0 => {
+                varint(b, &mut i)?;
+            }
+            1 => i += 8,
+            5 => i += 4,
+            2 => {
+                let len = varint(b, &mut i)? as usize;
+                out.push((tag >> 3, b.get(i..i + len)?));
+                i += len;
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+fn text(b: &[u8]) -> Value {
+    Value::String(String::from_utf8_lossy(b).into_owned())
+}
+
+fn string_map(entries: &[&[u8]]) -> Option<Value> {
+    let mut m = Map::new();
+    for e in entries {
+        let f = fields(e)?;
+        let k = f.iter().find(|(n, _)| *n == 1).map(|(_, v)| String::from_utf8_lossy(v).into_owned())?;
+        let v = f.iter().find(|(n, _)| *n == 2).map(|(_, v)| text(v)).unwrap_or(json!(""));
+        m.insert(k, v);
+    }
+    Some(Value::Object(m))
+}
+
+/// Decode an envelope into {apiVersion, kind, metadata}.
+pub fn decode(body: &[u8]) -> ApiResult<Value> {
+    let bad = || ApiError::bad_request("unable to decode the protobuf request body");
+    let rest = body.strip_prefix(b"k8s\0").ok_or_else(bad)?;
+    let env = fields(rest).ok_or_else(bad)?;
+    let mut obj = json!({});
+    let mut raw: &[u8] = &[];
+    for (n, v) in env {
+        match n {
+            1 => {
+                for (tn, tv) in fields(v).ok_or_else(bad)? {
+                    match tn {
+                        1 => obj["apiVersion"] = text(tv),
+                        2 => obj["kind"] = text(tv),
+                        _ => {}
+                    }
+                }
+            }
+            2 => raw = v,
+            _ => {}
+        }
+    }
+    let kind = obj["kind"].as_str().unwrap_or("").to_string();
+    if kind != "Namespace" {
+        return Err(ApiError::new(415, "UnsupportedMediaType", format!("protobuf bodies are only accepted for Namespace (got {kind:?}); send application/json")));
+    }
+    let mut meta = Map::new();
+    for (n, v) in fields(raw).ok_or_else(bad)? {
+        if n != 1 {
+            continue;
+        }
+        let mf = fields(v).ok_or_else(bad)?;
+        let mut labels = Vec::new();
+        let mut annotations = Vec::new();
+        for (mn, mv) in mf {
+            match mn {
+                1 => drop(meta.insert("name".into(), text(mv))),
+                2 => drop(meta.insert("generateName".into(), text(mv))),
+                3 => drop(meta.insert("namespace".into(), text(mv))),
+                11 => labels.push(mv),
+                12 => annotations.push(mv),
+                _ => {}
+            }
+        }
+        if !labels.is_empty() {
+            meta.insert("labels".into(), string_map(&labels).ok_or_else(bad)?);
+        }
+        if !annotations.is_empty() {
+            meta.insert("annotations".into(), string_map(&annotations).ok_or_else(bad)?);
+        }
+    }
+    obj["metadata"] = Value::Object(meta);
+    Ok(obj)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn namespace_envelope() {
+        // k8s\0 + Unknown{typeMeta{apiVersion:"v1",kind:"Namespace"}, raw: Namespace{metadata{name:"wrk-1"}}}
+        let meta = [&[0x0a, 5][..], b"wrk-1"].concat();
+        let ns = [&[0x0a, meta.len() as u8][..], &meta].concat();
+        let tm = [&[0x0a, 2][..], b"v1", &[0x12, 9], b"Namespace"].concat();
+        let body = [&b"k8s\0"[..], &[0x0a, tm.len() as u8], &tm, &[0x12, ns.len() as u8], &ns].concat();
+        let v = decode(&body).unwrap();
+        assert_eq!(v, json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"wrk-1"}}));
+    }
+}
