@@ -1,6 +1,7 @@
 //! The DNS server: SO_REUSEPORT UDP sockets served by worker threads, a TCP
 //! listener with a thread per connection, optional forwarding upstream.
 
+mod batch;
 mod forward;
 mod tcp;
 mod udp;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::batch::Batch;
 use super::forward::Forwarder;
 use super::{answer, Path};
 use crate::catalog::Shared;
@@ -43,19 +44,20 @@ pub fn bind(addr: SocketAddr, n: usize) -> Result<Vec<UdpSocket>> {
 
 /// Serves until `stop` is set.
 pub fn serve(sock: UdpSocket, catalog: Shared, path: Path, fwd: Option<Forwarder>, stop: Arc<AtomicBool>) {
-    let mut buf = vec![0u8; 65535];
-    let mut out = Vec::with_capacity(4096);
+    let mut batch = Batch::new();
     let tr = Transport {
         max_size: None,
         forward: fwd.is_some(),
     };
     while !stop.load(Ordering::Relaxed) {
-        let (n, peer) = match sock.recv_from(&mut buf) {
-            Ok(r) => r,
+        let n = match batch.recv(&sock) {
+            Ok(n) => n,
             Err(e)
                 if matches!(
                     e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
                 ) =>
             {
                 continue
@@ -65,19 +67,21 @@ pub fn serve(sock: UdpSocket, catalog: Shared, path: Path, fwd: Option<Forwarder
                 continue;
             }
         };
+        // One snapshot per batch: a batch never mixes catalog versions.
         let snap = catalog.load();
-        match answer(path, &snap, &buf[..n], tr, &mut out) {
-            Outcome::Reply => {
-                if let Err(e) = sock.send_to(&out, peer) {
-                    tracing::debug!(error = %e, %peer, "UDP send failed");
+        for i in 0..n {
+            let mut out = batch.take_out();
+            match answer(path, &snap, batch.packet(i), tr, &mut out) {
+                Outcome::Reply => batch.commit(i, out),
+                Outcome::Forward => {
+                    if let (Some(f), Some(peer), Ok(reply_sock)) = (&fwd, batch.peer(i), sock.try_clone()) {
+                        f.forward_udp(batch.packet(i).to_vec(), peer, reply_sock);
+                    }
+                    batch.give_back(out);
                 }
+                Outcome::Drop => batch.give_back(out),
             }
-            Outcome::Forward => {
-                if let (Some(f), Ok(reply_sock)) = (&fwd, sock.try_clone()) {
-                    f.forward_udp(buf[..n].to_vec(), peer, reply_sock);
-                }
-            }
-            Outcome::Drop => {}
         }
+        batch.send(&sock);
     }
 }
