@@ -272,3 +272,40 @@ fn tempdir(tag: &str) -> TempDir {
     std::fs::create_dir_all(&p).unwrap();
     TempDir(p)
 }
+
+/// Forwarding (off by default) to a resolver of our own on loopback: a
+/// second server authoritative for `upstream.test`.
+#[test]
+fn forwards_out_of_zone_queries_when_an_upstream_is_set() {
+    use labyrinth_dns::catalog::{Change, Store, ZoneConfig};
+    use labyrinth_dns::server::{Config, Server};
+    let objs = labyrinth_dns::records_file::parse(FIXTURE).unwrap();
+    let mut up_store = Store::new(ZoneConfig::new("upstream.test"));
+    for o in objs {
+        up_store.apply(Change::Apply(o));
+    }
+    let up_shared = labyrinth_dns::catalog::shared(up_store.snapshot().unwrap());
+    let upstream = Server::start(Config::new("127.0.53.8:0".parse().unwrap()), up_shared).unwrap();
+    let (_, shared) = labyrinth_dns::catalog_from_objects(
+        ZoneConfig::new("cluster.local"),
+        labyrinth_dns::records_file::parse(FIXTURE).unwrap(),
+    )
+    .unwrap();
+    let mut cfg = Config::new("127.0.53.7:0".parse().unwrap());
+    cfg.upstream = Some(upstream.udp_addr());
+    let srv = Server::start(cfg, shared).unwrap();
+
+    let name = "kube-dns.kube-system.svc.upstream.test";
+    for extra in [&[][..], &["+tcp"][..]] {
+        let mut args: Vec<&str> = extra.to_vec();
+        args.extend([name, "A"]);
+        let r = dig(srv.udp_addr(), &args);
+        assert_eq!(r.status, "NOERROR", "{}", r.raw);
+        assert_eq!(r.answer, vec![format!("{name}. 5 IN A 10.96.0.10")]);
+    }
+    // Our own zone is still answered locally; without an upstream: REFUSED.
+    let local = dig(srv.udp_addr(), &["kube-dns.kube-system.svc.cluster.local", "A"]);
+    assert_eq!(local.answer.len(), 1);
+    let plain = start("127.0.53.9", FIXTURE);
+    assert_eq!(dig(plain.udp_addr(), &[name, "A"]).status, "REFUSED");
+}
