@@ -1,7 +1,7 @@
 //! Just enough of the Kubernetes protobuf envelope to read the metadata of a
 //! created object: some kubectl generators (`kubectl create namespace`) send
 //! protobuf and do not fall back to JSON. Spec and status are not decoded, so
-//! only kinds whose create needs nothing but metadata are accepted this way.
+//! only Namespace and ConfigMap (metadata + data) are accepted this way.
 
 use super::status::{ApiError, ApiResult};
 use serde_json::{json, Map, Value};
@@ -80,11 +80,15 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
         }
     }
     let kind = obj["kind"].as_str().unwrap_or("").to_string();
-    if kind != "Namespace" {
-        return Err(ApiError::new(415, "UnsupportedMediaType", format!("protobuf bodies are only accepted for Namespace (got {kind:?}); send application/json")));
+    if kind != "Namespace" && kind != "ConfigMap" {
+        return Err(ApiError::new(415, "UnsupportedMediaType", format!("protobuf bodies are only accepted for Namespace and ConfigMap (got {kind:?}); send application/json")));
     }
     let mut meta = Map::new();
+    let mut data = Vec::new();
     for (n, v) in fields(raw).ok_or_else(bad)? {
+        if kind == "ConfigMap" && n == 2 {
+            data.push(v);
+        }
         if n != 1 {
             continue;
         }
@@ -109,6 +113,9 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
         }
     }
     obj["metadata"] = Value::Object(meta);
+    if !data.is_empty() {
+        obj["data"] = string_map(&data).ok_or_else(bad)?;
+    }
     Ok(obj)
 }
 

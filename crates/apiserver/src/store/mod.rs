@@ -2,7 +2,7 @@
 //! replace the embedded one later. Objects are JSON values; the store owns
 //! `metadata.resourceVersion` (one global, monotonically increasing counter).
 
-mod log;
+pub mod log;
 
 pub use log::LogStore;
 
