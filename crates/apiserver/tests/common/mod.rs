@@ -26,8 +26,15 @@ pub fn config(dir: &Path) -> Config {
 
 impl TestServer {
     pub fn start(dir: &Path) -> Self {
+        Self::start_at(dir, "127.0.0.1:0")
+    }
+    /// On a given address (a restart keeps the port clients know).
+    pub fn start_at(dir: &Path, addr: &str) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        let running = rt.block_on(server::start(config(dir))).expect("server starts");
+        let mut cfg = config(dir);
+        cfg.listen = addr.parse().unwrap();
+        cfg.advertise = cfg.listen;
+        let running = rt.block_on(server::start(cfg)).expect("server starts");
         Self { rt, running: Some(running), home: tempfile::tempdir().unwrap() }
     }
     pub fn running(&self) -> &Running {
