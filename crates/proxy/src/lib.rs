@@ -20,3 +20,10 @@ pub use nftables::NftablesDatapath;
 pub use sync::{Proxier, SyncKind, SyncReport};
 #[cfg(test)]
 mod testutil;
+#[cfg(test)]
+mod trace_tests;
+pub mod bench;
+pub mod scratch;
+pub mod cli;
+
+pub use cli::{run, Args};

@@ -128,6 +128,8 @@ pub fn trace_nftables(model: &ServiceModel, p: &Packet, draw: u32) -> Trace {
     let eps = sp.ready_endpoints();
     let idx = ((u64::from(draw) * eps.len() as u64) >> 32) as usize;
     hops.push(Hop { chain: svc, rule: format!("{} (numgen = {idx})", svc_rules.last().expect("numgen rule")) });
+    let map = objs.endpoint_map.clone().expect("a service with endpoints has an endpoint map");
+    hops.push(Hop { chain: format!("@{map}"), rule: objs.endpoints[idx].clone() });
     let endpoint = eps[idx].clone();
     let chain = nft_endpoint_chain(&sp.name, &endpoint);
     if p.src == endpoint.ip {

@@ -70,7 +70,7 @@ fn nftables_table_loads_and_lists_back() {
     let listing = ns.sh("nft list table ip labyrinth");
     assert!(listing.contains("10.96.0.10 . udp . 53 : goto service-TCOU7JCQ-kube-system/kube-dns/udp/dns"), "{listing}");
     assert!(listing.contains("10.96.0.77 . tcp . 9999 : goto reject-chain"), "{listing}");
-    assert!(listing.contains("numgen random mod 3 vmap"), "{listing}");
+    assert!(listing.contains("numgen random mod 3 vmap @endpoints-"), "{listing}");
     ns.run(move || dp.cleanup().expect("cleanup"));
     assert!(!ns.sh("nft list tables").contains("labyrinth"));
 }

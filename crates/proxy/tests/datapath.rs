@@ -92,7 +92,7 @@ fn scenario(tag: &str, dp: Box<dyn Datapath>) {
     } else {
         let ruleset = lab.node.sh("nft list ruleset");
         assert!(ruleset.contains("10.96.0.50 . tcp . 80 : goto service-"), "{ruleset}");
-        assert!(ruleset.contains("numgen random mod 3 vmap"), "{ruleset}");
+        assert!(ruleset.contains("numgen random mod 3 vmap @endpoints-"), "{ruleset}");
     }
 
     // Spread over 3 endpoints.

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
 
-use super::compile::{compile, render_full, render_partial, skeleton, Compiled, FAMILY, NO_ENDPOINTS, SERVICE_IPS, TABLE};
+use super::compile::{
+    compile, render_full, render_partial, skeleton, Compiled, FAMILY, NO_ENDPOINTS, SERVICE_IPS, TABLE,
+};
 use crate::datapath::Datapath;
 use crate::exec;
 use crate::model::{ServiceModel, ServicePortName};
@@ -55,6 +57,9 @@ impl NftablesDatapath {
             }
             if let Some((map, _)) = &o.element {
                 *s.elements.entry(map.to_string()).or_default() += 1;
+            }
+            if let Some(map) = &o.endpoint_map {
+                s.elements.insert(map.clone(), o.endpoints.len());
             }
         }
         s

@@ -18,16 +18,19 @@ pub const MARK_MASQ: &str = "mark-for-masquerade";
 /// What one service port owns in the table.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceObjects {
-    /// (map, "key : verdict") element.
+    /// Its element in `service-ips` or `no-endpoint-services`: (map, "key : verdict").
     pub element: Option<(&'static str, String)>,
+    /// Its endpoint map (`numgen` index → endpoint chain) and the map's
+    /// elements, "index : goto endpoint-chain".
+    pub endpoint_map: Option<String>,
+    pub endpoints: Vec<String>,
     /// Its chains (service chain first) with their rules.
     pub chains: Vec<(String, Vec<String>)>,
 }
 
-impl ServiceObjects {
-    fn key(&self) -> Option<&str> {
-        self.element.as_ref().map(|(_, e)| e.split(" : ").next().unwrap_or(e))
-    }
+/// The key part of "key : verdict".
+pub fn element_key(el: &str) -> &str {
+    el.split(" : ").next().unwrap_or(el)
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -42,6 +45,8 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceObjects
     if eps.is_empty() {
         return ServiceObjects {
             element: Some((NO_ENDPOINTS, format!("{key} : goto {REJECT_CHAIN}"))),
+            endpoint_map: None,
+            endpoints: vec![],
             chains: vec![],
         };
     }
@@ -51,10 +56,10 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceObjects
         rules.push(format!("ip saddr != {cidr} jump {MARK_MASQ}"));
     }
     let mut chains = Vec::new();
-    let mut arms = Vec::new();
+    let mut endpoints = Vec::new();
     for (i, ep) in eps.iter().enumerate() {
         let chain = nft_endpoint_chain(&sp.name, ep);
-        arms.push(format!("{i} : goto {chain}"));
+        endpoints.push(format!("{i} : goto {chain}"));
         chains.push((
             chain,
             vec![
@@ -63,12 +68,24 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceObjects
             ],
         ));
     }
-    rules.push(format!("numgen random mod {} vmap {{ {} }}", eps.len(), arms.join(", ")));
+    // A named map per service, not an anonymous `vmap { … }`: binding
+    // thousands of anonymous sets in one transaction is quadratic in the
+    // kernel (each bind walks the whole transaction list), and one global
+    // map would be walked whole for every service chain when validating.
+    let map = endpoint_map_name(&sp.name);
+    rules.push(format!("numgen random mod {} vmap @{map}", eps.len()));
     chains.insert(0, (svc.clone(), rules));
     ServiceObjects {
         element: Some((SERVICE_IPS, format!("{key} : goto {svc}"))),
+        endpoint_map: Some(map),
+        endpoints,
         chains,
     }
+}
+
+/// `endpoints-<hash16>`, the service port's numgen → endpoint map.
+pub fn endpoint_map_name(name: &ServicePortName) -> String {
+    format!("endpoints-{}", crate::hash::port_proto_hash(name))
 }
 
 pub fn compile(model: &ServiceModel) -> Compiled {
@@ -108,6 +125,10 @@ pub fn skeleton() -> Vec<(String, Vec<String>)> {
     ]
 }
 
+fn endpoint_map_decl(name: &str) -> String {
+    format!("add map {FAMILY} {TABLE} {name} {{ typeof numgen random mod 1 : verdict ; }}\n")
+}
+
 fn map_decl(name: &str) -> String {
     format!("add map {FAMILY} {TABLE} {name} {{ type ipv4_addr . inet_proto . inet_service : verdict ; }}\n")
 }
@@ -139,6 +160,10 @@ pub fn render_full(c: &Compiled) -> String {
     for s in c.services.values() {
         for (name, _) in s.chains.iter().skip(1) {
             let _ = writeln!(out, "add chain {FAMILY} {TABLE} {name}");
+        }
+        if let Some(map) = &s.endpoint_map {
+            out.push_str(&endpoint_map_decl(map));
+            let _ = writeln!(out, "add element {FAMILY} {TABLE} {map} {{ {} }}", s.endpoints.join(", "));
         }
         for (i, (name, rules)) in s.chains.iter().enumerate() {
             if i == 0 {
@@ -177,10 +202,11 @@ pub fn render_partial(old: &Compiled, new: &Compiled, changed: &BTreeSet<Service
         let o = old.services.get(name).unwrap_or(&empty);
         let n = new.services.get(name).unwrap_or(&empty);
         if o.element != n.element {
-            if let (Some((map, _)), Some(key)) = (&o.element, o.key()) {
-                let _ = writeln!(del_elements, "delete element {FAMILY} {TABLE} {map} {{ {key} }}");
+            if let Some((map, el)) = &o.element {
+                let _ = writeln!(del_elements, "delete element {FAMILY} {TABLE} {map} {{ {} }}", element_key(el));
             }
         }
+
         let new_names: BTreeSet<&str> = n.chains.iter().map(|(c, _)| c.as_str()).collect();
         for (i, (chain, rules)) in n.chains.iter().enumerate() {
             let before = o.chains.iter().find(|(c, _)| c == chain);
@@ -191,6 +217,19 @@ pub fn render_partial(old: &Compiled, new: &Compiled, changed: &BTreeSet<Service
             if before.is_some() {
                 let _ = writeln!(adds, "flush chain {FAMILY} {TABLE} {chain}");
             }
+        }
+        if let Some(map) = &n.endpoint_map {
+            if o.endpoint_map.is_none() {
+                adds.push_str(&endpoint_map_decl(map));
+            } else if o.endpoints != n.endpoints {
+                let _ = writeln!(adds, "flush map {FAMILY} {TABLE} {map}");
+            }
+            if o.endpoints != n.endpoints || o.endpoint_map.is_none() {
+                let _ = writeln!(adds, "add element {FAMILY} {TABLE} {map} {{ {} }}", n.endpoints.join(", "));
+            }
+        }
+        if let (Some(map), None) = (&o.endpoint_map, &n.endpoint_map) {
+            let _ = writeln!(deletes, "delete map {FAMILY} {TABLE} {map}");
         }
         for (chain, rules) in n.chains.iter().rev() {
             let before = o.chains.iter().find(|(c, _)| c == chain);

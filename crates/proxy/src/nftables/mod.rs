@@ -4,3 +4,6 @@ pub mod compile;
 
 pub use apply::NftablesDatapath;
 pub use compile::{compile, Compiled, ServiceObjects};
+
+#[cfg(test)]
+mod tests;
