@@ -1,0 +1,112 @@
+//! Benchmarks (JSON on stdout), each against a baseline in the same run:
+//!   cargo test -p labyrinth-apiserver --release --test bench -- --ignored --nocapture
+//! BENCH_PODS (default 150000) sets the large pod count.
+
+mod common;
+use common::TestServer;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{ListParams, PostParams, WatchParams};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+fn rss_kib() -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
+fn pod(i: usize) -> serde_json::Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": format!("p-{i}"), "namespace": "default", "uid": format!("u-{i}"),
+            "labels": {"app": format!("app-{}", i % 100)}, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"nodeName": format!("node-{}", i % 5000), "containers": [{"name": "c", "image": "docker.io/library/busybox",
+            "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]},
+        "status": {"phase": "Running", "podIP": format!("10.{}.{}.{}", i / 65536 % 256, i / 256 % 256, i % 256)}})
+}
+
+async fn client(s: &std::path::Path) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(s).unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+    kube::Client::try_from(cfg).unwrap()
+}
+
+async fn create_rate(c: &kube::Client, prefix: &str, n: usize) -> f64 {
+    let api: kube::Api<ConfigMap> = kube::Api::namespaced(c.clone(), "default");
+    let t = Instant::now();
+    for i in 0..n {
+        let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("{prefix}-{i}")}, "data": {"k": "v"}})).unwrap();
+        api.create(&PostParams::default(), &cm).await.unwrap();
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+#[test]
+#[ignore]
+fn bench() {
+    let pods: usize = std::env::var("BENCH_PODS").ok().and_then(|v| v.parse().ok()).unwrap_or(150_000);
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path());
+    let kc = s.kubeconfig();
+    let store = s.running().state.store.clone();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let out = rt.block_on(async move {
+        let c = client(&kc).await;
+        let n = 1000;
+        let base_rate = create_rate(&c, "base", n).await;
+        // Three watchers draining every event.
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let api: kube::Api<ConfigMap> = kube::Api::namespaced(c.clone(), "default");
+            let mut st = api.watch(&WatchParams::default(), "0").await.unwrap().boxed();
+            seen.push(tokio::spawn(async move {
+                let mut k = 0usize;
+                while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(10), st.next()).await {
+                    k += 1;
+                }
+                k
+            }));
+        }
+        let watched_rate = create_rate(&c, "watched", n).await;
+        let mut delivered = Vec::new();
+        for h in seen {
+            delivered.push(h.await.unwrap());
+        }
+
+        // Memory: small pod set as baseline, then the large one.
+        let rss0 = rss_kib();
+        for i in 0..pods {
+            store.create("pods", "default", &format!("p-{i}"), pod(i)).unwrap();
+        }
+        let rss1 = rss_kib();
+        let json_bytes = serde_json::to_vec(&pod(1)).unwrap().len();
+        let api: kube::Api<Pod> = kube::Api::all(c.clone());
+        let t = Instant::now();
+        let all = api.list(&ListParams::default()).await.unwrap();
+        let list_all = t.elapsed().as_secs_f64();
+        assert_eq!(all.items.len(), pods);
+        let t = Instant::now();
+        let one_node = api.list(&ListParams::default().fields("spec.nodeName=node-7")).await.unwrap();
+        let list_node = t.elapsed().as_secs_f64();
+        assert!(!one_node.items.is_empty());
+        let nsapi: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(c.clone());
+        let t = Instant::now();
+        nsapi.list(&ListParams::default()).await.unwrap();
+        let list_small = t.elapsed().as_secs_f64();
+        json!({
+            "create_per_s_no_watchers": base_rate,
+            "create_per_s_3_watchers": watched_rate,
+            "create_rate_ratio_3_watchers_vs_none": watched_rate / base_rate,
+            "events_delivered_per_watcher": delivered,
+            "pods_held": pods,
+            "memory_kib_per_1000_pods": (rss1.saturating_sub(rss0)) as f64 * 1000.0 / pods as f64,
+            "pod_json_bytes": json_bytes,
+            "memory_ratio_vs_json_size": (rss1.saturating_sub(rss0)) as f64 * 1024.0 / pods as f64 / json_bytes as f64,
+            "list_all_pods_s": list_all,
+            "list_pods_field_selector_s": list_node,
+            "list_namespaces_s_baseline": list_small,
+            "list_all_vs_baseline_ratio": list_all / list_small,
+        })
+    });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap());
+    assert!(out["events_delivered_per_watcher"].as_array().unwrap().iter().all(|d| d.as_u64().unwrap() >= 1000));
+}
