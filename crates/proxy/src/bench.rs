@@ -23,9 +23,19 @@ pub fn synthetic_model(services: usize, endpoints: usize) -> ServiceModel {
     for i in 0..services {
         let vip = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 96, 0, 0)) + 1 + i as u32);
         let eps = (0..endpoints)
-            .map(|e| Endpoint::new(Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 1, 0, 0)) + (i * endpoints + e) as u32), 8080))
+            .map(|e| {
+                Endpoint::new(
+                    Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 1, 0, 0)) + (i * endpoints + e) as u32),
+                    8080,
+                )
+            })
             .collect();
-        let name = ServicePortName::new(&format!("ns-{}", i % 50), &format!("svc-{i}"), "http", Protocol::Tcp);
+        let name = ServicePortName::new(
+            &format!("ns-{}", i % 50),
+            &format!("svc-{i}"),
+            "http",
+            Protocol::Tcp,
+        );
         m.insert(ServicePort::new(name, vip, 80, eps));
     }
     m
@@ -80,7 +90,10 @@ fn measure(dp: &str, n: usize, endpoints: usize, changes: u32) -> Result<Measure
             p.set_model(model.clone(), None);
             naive.push(p.full_sync()?.took);
         }
-        Ok(Measured { full, change: Some((median(partial), median(naive))) })
+        Ok(Measured {
+            full,
+            change: Some((median(partial), median(naive))),
+        })
     })?
 }
 

@@ -8,8 +8,8 @@ use std::time::{Duration, SystemTime};
 use anyhow::{bail, Context, Result};
 use ipnet::Ipv4Net;
 use k8s_openapi::api::core::v1::Service;
-use serde::Deserialize;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use serde::Deserialize;
 
 use crate::datapath::Datapath;
 use crate::k8s::ServiceStore;
@@ -79,12 +79,23 @@ pub fn load_objects(path: &Path) -> Result<ServiceStore> {
         }
     }
     for (i, doc) in docs.into_iter().enumerate() {
-        let kind = doc.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string();
+        let kind = doc
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default()
+            .to_string();
         match kind.as_str() {
-            "Service" => store.apply_service(serde_json::from_value::<Service>(doc).with_context(|| format!("object {i}: Service"))?)?,
-            "EndpointSlice" => store
-                .apply_slice(serde_json::from_value::<EndpointSlice>(doc).with_context(|| format!("object {i}: EndpointSlice"))?)?,
-            _ => bail!("object {i} in {}: kind {kind:?} is neither Service nor EndpointSlice", path.display()),
+            "Service" => store.apply_service(
+                serde_json::from_value::<Service>(doc).with_context(|| format!("object {i}: Service"))?,
+            )?,
+            "EndpointSlice" => store.apply_slice(
+                serde_json::from_value::<EndpointSlice>(doc)
+                    .with_context(|| format!("object {i}: EndpointSlice"))?,
+            )?,
+            _ => bail!(
+                "object {i} in {}: kind {kind:?} is neither Service nor EndpointSlice",
+                path.display()
+            ),
         }
     }
     Ok(store)
@@ -98,7 +109,9 @@ fn model_from(args: &Args) -> Result<ServiceModel> {
 }
 
 fn mtime(p: &Option<PathBuf>) -> Option<SystemTime> {
-    p.as_ref().and_then(|p| std::fs::metadata(p).ok()).and_then(|m| m.modified().ok())
+    p.as_ref()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .and_then(|m| m.modified().ok())
 }
 
 pub fn run(args: Args) -> Result<i32> {
@@ -114,8 +127,12 @@ pub fn run(args: Args) -> Result<i32> {
     let model = model_from(&args)?;
     if args.dry_run {
         let text = match args.datapath {
-            DatapathKind::Iptables => crate::iptables::compile::render_full(&crate::iptables::compile(&model), None),
-            DatapathKind::Nftables => crate::nftables::compile::render_full(&crate::nftables::compile(&model)),
+            DatapathKind::Iptables => {
+                crate::iptables::compile::render_full(&crate::iptables::compile(&model), None)
+            }
+            DatapathKind::Nftables => {
+                crate::nftables::compile::render_full(&crate::nftables::compile(&model))
+            }
         };
         print!("{text}");
         return Ok(0);

@@ -22,7 +22,11 @@ pub fn flush_udp_endpoint(cluster_ip: Ipv4Addr, endpoint: Ipv4Addr) -> Result<u6
     match deleted {
         Some(n) => Ok(n),
         None if out.status.success() => Ok(0),
-        None => bail!("conntrack -D for {cip} -> {ep} failed ({}): {}", out.status, text.trim()),
+        None => bail!(
+            "conntrack -D for {cip} -> {ep} failed ({}): {}",
+            out.status,
+            text.trim()
+        ),
     }
 }
 
@@ -38,7 +42,10 @@ mod tests {
     fn parses_the_deleted_count() {
         let s = "conntrack v1.4.7 (conntrack-tools): 3 flow entries have been deleted.\n";
         assert_eq!(super::parse_deleted(s), Some(3));
-        assert_eq!(super::parse_deleted("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted."), Some(0));
+        assert_eq!(
+            super::parse_deleted("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted."),
+            Some(0)
+        );
         assert_eq!(super::parse_deleted("garbage"), None);
     }
 }

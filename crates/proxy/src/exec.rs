@@ -24,7 +24,11 @@ pub fn run(prog: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
 pub fn run_status(prog: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Output> {
     let mut child = Command::new(prog)
         .args(args)
-        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -33,9 +37,12 @@ pub fn run_status(prog: &str, args: &[&str], stdin: Option<&[u8]>) -> Result<Out
         let mut pipe = child.stdin.take().expect("stdin was piped");
         // The tools read all input before writing much, so writing first
         // cannot deadlock on a full stdout pipe.
-        pipe.write_all(input).with_context(|| format!("writing input to {prog}"))?;
+        pipe.write_all(input)
+            .with_context(|| format!("writing input to {prog}"))?;
     }
-    child.wait_with_output().with_context(|| format!("waiting for {prog}"))
+    child
+        .wait_with_output()
+        .with_context(|| format!("waiting for {prog}"))
 }
 
 /// stdout as text.

@@ -46,7 +46,10 @@ pub fn svc_chain(name: &ServicePortName) -> String {
 
 /// `KUBE-SEP-<hash>`: the hash also covers the endpoint's "ip:port".
 pub fn sep_chain(name: &ServicePortName, ep: &Endpoint) -> String {
-    format!("KUBE-SEP-{}", hash16(&format!("{}{}{}", name, name.protocol.as_str(), ep.addr())))
+    format!(
+        "KUBE-SEP-{}",
+        hash16(&format!("{}{}{}", name, name.protocol.as_str(), ep.addr()))
+    )
 }
 
 /// The nftables per-service chain, named like kube-proxy's nftables mode:

@@ -24,7 +24,10 @@ pub struct ServiceStore {
 
 fn key(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Result<Key> {
     let ns = meta.namespace.clone().unwrap_or_else(|| "default".into());
-    let name = meta.name.clone().ok_or_else(|| anyhow!("object without metadata.name"))?;
+    let name = meta
+        .name
+        .clone()
+        .ok_or_else(|| anyhow!("object without metadata.name"))?;
     Ok((ns, name))
 }
 
@@ -55,7 +58,10 @@ impl ServiceStore {
     pub fn model(&self, cluster_cidr: Option<Ipv4Net>) -> Result<ServiceModel> {
         let mut model = ServiceModel::new(cluster_cidr);
         for ((ns, name), svc) in &self.services {
-            for sp in self.service_ports(ns, name, svc).with_context(|| format!("service {ns}/{name}"))? {
+            for sp in self
+                .service_ports(ns, name, svc)
+                .with_context(|| format!("service {ns}/{name}"))?
+            {
                 model.insert(sp);
             }
         }
@@ -65,7 +71,9 @@ impl ServiceStore {
 
     fn service_ports(&self, ns: &str, name: &str, svc: &Service) -> Result<Vec<ServicePort>> {
         let Some(spec) = &svc.spec else { return Ok(vec![]) };
-        let Some(ip) = spec.cluster_ip.as_deref() else { return Ok(vec![]) };
+        let Some(ip) = spec.cluster_ip.as_deref() else {
+            return Ok(vec![]);
+        };
         if ip.is_empty() || ip == "None" {
             return Ok(vec![]);
         }
@@ -79,18 +87,29 @@ impl ServiceStore {
             .filter(|((sns, _), s)| {
                 sns == ns
                     && s.address_type == "IPv4"
-                    && s.metadata.labels.as_ref().and_then(|l| l.get(SERVICE_NAME_LABEL)).map(String::as_str)
+                    && s.metadata
+                        .labels
+                        .as_ref()
+                        .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                        .map(String::as_str)
                         == Some(name)
             })
             .map(|(_, s)| s)
             .collect();
         let mut out = Vec::new();
         for port in spec.ports.iter().flatten() {
-            let proto = Protocol::from_api(port.protocol.as_deref()).map_err(|e| anyhow!("port {}: {e}", port.port))?;
+            let proto = Protocol::from_api(port.protocol.as_deref())
+                .map_err(|e| anyhow!("port {}: {e}", port.port))?;
             let port_name = port.name.clone().unwrap_or_default();
-            let svc_port = u16::try_from(port.port).map_err(|_| anyhow!("port {} out of range", port.port))?;
+            let svc_port =
+                u16::try_from(port.port).map_err(|_| anyhow!("port {} out of range", port.port))?;
             let spn = ServicePortName::new(ns, name, &port_name, proto);
-            out.push(ServicePort::new(spn, cluster_ip, svc_port, endpoints_for(&slices, &port_name, proto)?));
+            out.push(ServicePort::new(
+                spn,
+                cluster_ip,
+                svc_port,
+                endpoints_for(&slices, &port_name, proto)?,
+            ));
         }
         Ok(out)
     }
@@ -112,7 +131,9 @@ fn endpoints_for(slices: &[&EndpointSlice], port_name: &str, proto: Protocol) ->
             // The API says a nil ready condition means ready.
             let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
             for addr in &ep.addresses {
-                let ip: Ipv4Addr = addr.parse().with_context(|| format!("endpoint address {addr:?}"))?;
+                let ip: Ipv4Addr = addr
+                    .parse()
+                    .with_context(|| format!("endpoint address {addr:?}"))?;
                 eps.push(Endpoint {
                     ip,
                     port,
@@ -185,6 +206,9 @@ mod tests {
         s.endpoints.as_mut().unwrap()[0].addresses[0] = "10.0.1".into();
         store.apply_slice(s).unwrap();
         let err = format!("{:#}", store.model(None).unwrap_err());
-        assert!(err.contains("kube-system/kube-dns") && err.contains("10.0.1"), "{err}");
+        assert!(
+            err.contains("kube-system/kube-dns") && err.contains("10.0.1"),
+            "{err}"
+        );
     }
 }

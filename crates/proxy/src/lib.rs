@@ -1,15 +1,15 @@
 //! Labyrinth's service proxy (kube-proxy's job): ClusterIP Services from the
 //! API compiled into iptables rules in kube-proxy's own layout, or into one
 //! nftables table, and kept in sync.
-pub mod hash;
-pub mod k8s;
-pub mod model;
+pub mod conntrack;
 pub mod datapath;
 pub mod exec;
+pub mod hash;
 pub mod iptables;
-pub mod nftables;
-pub mod conntrack;
+pub mod k8s;
 pub mod metrics;
+pub mod model;
+pub mod nftables;
 pub mod sync;
 pub mod trace;
 
@@ -18,12 +18,12 @@ pub use iptables::IptablesDatapath;
 pub use model::{Endpoint, Protocol, ServiceModel, ServicePort, ServicePortName};
 pub use nftables::NftablesDatapath;
 pub use sync::{Proxier, SyncKind, SyncReport};
+pub mod bench;
+pub mod cli;
+pub mod scratch;
 #[cfg(test)]
 mod testutil;
 #[cfg(test)]
 mod trace_tests;
-pub mod bench;
-pub mod scratch;
-pub mod cli;
 
 pub use cli::{run, Args};

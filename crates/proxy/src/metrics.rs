@@ -93,7 +93,9 @@ impl Default for Metrics {
 }
 
 pub fn unix_seconds(t: SystemTime) -> f64 {
-    t.duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO).as_secs_f64()
+    t.duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO)
+        .as_secs_f64()
 }
 
 impl Metrics {
@@ -119,7 +121,11 @@ impl Metrics {
     /// The Prometheus text format.
     pub fn render(&self) -> String {
         let mut out = String::new();
-        self.sync_duration.render(&mut out, "kubeproxy_sync_proxy_rules_duration_seconds", "SyncProxyRules latency in seconds");
+        self.sync_duration.render(
+            &mut out,
+            "kubeproxy_sync_proxy_rules_duration_seconds",
+            "SyncProxyRules latency in seconds",
+        );
         self.full_sync_duration.render(
             &mut out,
             "kubeproxy_sync_full_proxy_rules_duration_seconds",
@@ -177,7 +183,11 @@ mod tests {
     #[test]
     fn renders_kube_proxy_names_with_cumulative_buckets() {
         let mut m = Metrics::default();
-        m.observe_sync(true, Duration::from_millis(3), &[SystemTime::now() - Duration::from_millis(600)]);
+        m.observe_sync(
+            true,
+            Duration::from_millis(3),
+            &[SystemTime::now() - Duration::from_millis(600)],
+        );
         m.observe_sync(false, Duration::from_micros(500), &[]);
         let text = m.render();
         assert!(text.contains("# TYPE kubeproxy_sync_proxy_rules_duration_seconds histogram"));

@@ -211,7 +211,12 @@ mod tests {
         old.insert(ServicePort::new(b.clone(), ip, 81, vec![]));
         let mut new = ServiceModel::new(None);
         new.insert(ServicePort::new(a.clone(), ip, 80, vec![]));
-        new.insert(ServicePort::new(b.clone(), ip, 81, vec![Endpoint::new(Ipv4Addr::new(10, 0, 1, 5), 8080)]));
+        new.insert(ServicePort::new(
+            b.clone(),
+            ip,
+            81,
+            vec![Endpoint::new(Ipv4Addr::new(10, 0, 1, 5), 8080)],
+        ));
         new.insert(ServicePort::new(c.clone(), ip, 82, vec![]));
         let changed: Vec<_> = new.changed_since(&old).into_iter().collect();
         assert_eq!(changed, vec![b, c.clone()]);
@@ -224,8 +229,18 @@ mod tests {
     fn validate_rejects_duplicate_vip() {
         let ip = Ipv4Addr::new(10, 96, 0, 1);
         let mut m = ServiceModel::new(None);
-        m.insert(ServicePort::new(ServicePortName::new("ns", "a", "", Protocol::Tcp), ip, 80, vec![]));
-        m.insert(ServicePort::new(ServicePortName::new("ns", "b", "", Protocol::Tcp), ip, 80, vec![]));
+        m.insert(ServicePort::new(
+            ServicePortName::new("ns", "a", "", Protocol::Tcp),
+            ip,
+            80,
+            vec![],
+        ));
+        m.insert(ServicePort::new(
+            ServicePortName::new("ns", "b", "", Protocol::Tcp),
+            ip,
+            80,
+            vec![],
+        ));
         let err = m.validate().unwrap_err();
         assert!(err.contains("ns/a") && err.contains("ns/b"), "{err}");
     }

@@ -21,7 +21,9 @@ pub enum SyncKind {
     /// Nothing changed.
     Noop,
     Full,
-    Partial { changed: usize },
+    Partial {
+        changed: usize,
+    },
     /// A resync found drift (the reason) and rewrote everything.
     Repaired(String),
 }
@@ -92,7 +94,11 @@ impl Proxier {
         let changed = self.desired.changed_since(applied);
         if changed.is_empty() && self.desired.cluster_cidr == applied.cluster_cidr {
             self.triggers.clear();
-            return Ok(SyncReport { kind: SyncKind::Noop, took: start.elapsed(), flushed: vec![] });
+            return Ok(SyncReport {
+                kind: SyncKind::Noop,
+                took: start.elapsed(),
+                flushed: vec![],
+            });
         }
         if self.desired.cluster_cidr != applied.cluster_cidr {
             return self.full_sync();
@@ -103,7 +109,13 @@ impl Proxier {
             return self.full_sync();
         }
         let flushed = self.after_sync(false, start, &changed);
-        Ok(SyncReport { kind: SyncKind::Partial { changed: changed.len() }, took: start.elapsed(), flushed })
+        Ok(SyncReport {
+            kind: SyncKind::Partial {
+                changed: changed.len(),
+            },
+            took: start.elapsed(),
+            flushed,
+        })
     }
 
     /// Rewrite everything this datapath owns.
@@ -118,7 +130,11 @@ impl Proxier {
             .chain(self.desired.services.keys().cloned())
             .collect();
         let flushed = self.after_sync(true, start, &all);
-        Ok(SyncReport { kind: SyncKind::Full, took: start.elapsed(), flushed })
+        Ok(SyncReport {
+            kind: SyncKind::Full,
+            took: start.elapsed(),
+            flushed,
+        })
     }
 
     /// Periodic resync: list the kernel's rules; if someone changed ours,
@@ -128,7 +144,10 @@ impl Proxier {
             return self.full_sync();
         }
         if let Some(reason) = self.datapath.check_drift()? {
-            tracing::warn!("{} rules drifted ({reason}); rewriting them", self.datapath.name());
+            tracing::warn!(
+                "{} rules drifted ({reason}); rewriting them",
+                self.datapath.name()
+            );
             let mut report = self.full_sync()?;
             self.metrics.lock().expect("metrics lock").drift_repairs += 1;
             report.kind = SyncKind::Repaired(reason);
@@ -148,7 +167,12 @@ impl Proxier {
         self.datapath.cleanup()
     }
 
-    fn after_sync(&mut self, full: bool, start: Instant, changed: &BTreeSet<ServicePortName>) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+    fn after_sync(
+        &mut self,
+        full: bool,
+        start: Instant,
+        changed: &BTreeSet<ServicePortName>,
+    ) -> Vec<(Ipv4Addr, Ipv4Addr)> {
         let stale = match &self.applied {
             Some(old) => removed_udp_endpoints(old, &self.desired, changed),
             None => vec![],
@@ -182,7 +206,10 @@ pub fn removed_udp_endpoints(
         let n = new.services.get(name);
         for ep in o.ready_endpoints() {
             let still = n.is_some_and(|n| {
-                n.cluster_ip == o.cluster_ip && n.ready_endpoints().iter().any(|e| e.ip == ep.ip && e.port == ep.port)
+                n.cluster_ip == o.cluster_ip
+                    && n.ready_endpoints()
+                        .iter()
+                        .any(|e| e.ip == ep.ip && e.port == ep.port)
             });
             if !still {
                 out.insert((o.cluster_ip, ep.ip));
@@ -194,7 +221,11 @@ pub fn removed_udp_endpoints(
 
 /// Drive a proxier: apply each model received (partial syncs, coalescing
 /// bursts), resync every `period`, until the sender hangs up.
-pub fn run_loop(proxier: &mut Proxier, updates: Receiver<(ServiceModel, Option<SystemTime>)>, period: Duration) -> Result<()> {
+pub fn run_loop(
+    proxier: &mut Proxier,
+    updates: Receiver<(ServiceModel, Option<SystemTime>)>,
+    period: Duration,
+) -> Result<()> {
     let mut next_resync = Instant::now() + period;
     loop {
         let wait = next_resync.saturating_duration_since(Instant::now());
@@ -236,6 +267,9 @@ mod tests {
         let mut new = ServiceModel::new(None);
         new.insert(ServicePort::new(udp.clone(), cip, 53, vec![e(2)]));
         let changed = new.changed_since(&old);
-        assert_eq!(removed_udp_endpoints(&old, &new, &changed), vec![(cip, Ipv4Addr::new(10, 0, 1, 1))]);
+        assert_eq!(
+            removed_udp_endpoints(&old, &new, &changed),
+            vec![(cip, Ipv4Addr::new(10, 0, 1, 1))]
+        );
     }
 }

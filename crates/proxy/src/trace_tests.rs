@@ -5,7 +5,12 @@ use crate::model::Protocol;
 use crate::testutil::sample;
 
 fn dns_packet(src: Ipv4Addr) -> Packet {
-    Packet { src, dst: Ipv4Addr::new(10, 96, 0, 10), proto: Protocol::Udp, dport: 53 }
+    Packet {
+        src,
+        dst: Ipv4Addr::new(10, 96, 0, 10),
+        proto: Protocol::Udp,
+        dport: 53,
+    }
 }
 
 /// A fixed xorshift stream: reproducible "random" draws.
@@ -41,7 +46,9 @@ fn iptables_trace_names_each_chain_and_rule() {
     // Draws above every threshold fall through to the last endpoint.
     let mut high = || u32::MAX;
     let t = trace_iptables(&m, &dns_packet(Ipv4Addr::new(10, 0, 2, 7)), &mut high);
-    assert!(matches!(t.outcome, Outcome::Dnat { ref endpoint, .. } if endpoint.ip == Ipv4Addr::new(10, 0, 1, 13)));
+    assert!(
+        matches!(t.outcome, Outcome::Dnat { ref endpoint, .. } if endpoint.ip == Ipv4Addr::new(10, 0, 1, 13))
+    );
 }
 
 #[test]
@@ -49,27 +56,46 @@ fn outsiders_and_hairpin_are_masqueraded() {
     let m = sample();
     let mut d = || 5u32;
     let t = trace_iptables(&m, &dns_packet(Ipv4Addr::new(192, 168, 9, 9)), &mut d);
-    assert!(t.hops.iter().any(|h| h.rule.contains("! -s 10.0.0.0/16") && h.rule.ends_with("KUBE-MARK-MASQ")));
+    assert!(t
+        .hops
+        .iter()
+        .any(|h| h.rule.contains("! -s 10.0.0.0/16") && h.rule.ends_with("KUBE-MARK-MASQ")));
     assert!(matches!(t.outcome, Outcome::Dnat { masquerade: true, .. }));
     let t = trace_iptables(&m, &dns_packet(Ipv4Addr::new(10, 0, 1, 11)), &mut d);
-    assert!(t.hops.iter().any(|h| h.rule.contains("-s 10.0.1.11/32") && h.rule.ends_with("KUBE-MARK-MASQ")));
+    assert!(t
+        .hops
+        .iter()
+        .any(|h| h.rule.contains("-s 10.0.1.11/32") && h.rule.ends_with("KUBE-MARK-MASQ")));
     assert!(matches!(t.outcome, Outcome::Dnat { masquerade: true, .. }));
     let t = trace_nftables(&m, &dns_packet(Ipv4Addr::new(10, 0, 1, 11)), 0);
-    assert!(matches!(t.outcome, Outcome::Dnat { masquerade: true, ref endpoint } if endpoint.ip == Ipv4Addr::new(10, 0, 1, 11)));
+    assert!(
+        matches!(t.outcome, Outcome::Dnat { masquerade: true, ref endpoint } if endpoint.ip == Ipv4Addr::new(10, 0, 1, 11))
+    );
 }
 
 #[test]
 fn no_endpoints_and_non_services() {
     let m = sample();
-    let p = Packet { src: Ipv4Addr::new(10, 0, 1, 5), dst: Ipv4Addr::new(10, 96, 0, 77), proto: Protocol::Tcp, dport: 9999 };
+    let p = Packet {
+        src: Ipv4Addr::new(10, 0, 1, 5),
+        dst: Ipv4Addr::new(10, 96, 0, 77),
+        proto: Protocol::Tcp,
+        dport: 9999,
+    };
     let t = trace_iptables(&m, &p, &mut || 0);
     assert_eq!(t.outcome, Outcome::Reject);
     assert!(t.hops[0].rule.contains("wrk-2/idle has no endpoints"));
     let t = trace_nftables(&m, &p, 0);
     assert_eq!(t.outcome, Outcome::Reject);
     assert_eq!(t.hops.last().unwrap().chain, "reject-chain");
-    let udp_to_tcp_port = Packet { proto: Protocol::Udp, ..p };
-    assert_eq!(trace_iptables(&m, &udp_to_tcp_port, &mut || 0).outcome, Outcome::NotAService);
+    let udp_to_tcp_port = Packet {
+        proto: Protocol::Udp,
+        ..p
+    };
+    assert_eq!(
+        trace_iptables(&m, &udp_to_tcp_port, &mut || 0).outcome,
+        Outcome::NotAService
+    );
 }
 
 /// Over many draws both datapaths' arithmetic spreads evenly (within 3%).
@@ -85,7 +111,9 @@ fn draws_spread_evenly_in_both_datapaths() {
             (&mut ipt, trace_iptables(&m, &p, &mut d).outcome),
             (&mut nft, trace_nftables(&m, &p, d()).outcome),
         ] {
-            let Outcome::Dnat { endpoint, .. } = outcome else { panic!() };
+            let Outcome::Dnat { endpoint, .. } = outcome else {
+                panic!()
+            };
             counts[(endpoint.ip.octets()[3] - 11) as usize] += 1;
         }
     }

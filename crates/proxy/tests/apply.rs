@@ -6,7 +6,10 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::Netns;
-use labyrinth_proxy::{Datapath, Endpoint, IptablesDatapath, NftablesDatapath, Protocol, ServiceModel, ServicePort, ServicePortName};
+use labyrinth_proxy::{
+    Datapath, Endpoint, IptablesDatapath, NftablesDatapath, Protocol, ServiceModel, ServicePort,
+    ServicePortName,
+};
 
 fn sample() -> ServiceModel {
     let mut m = ServiceModel::new(Some("10.0.0.0/16".parse().unwrap()));
@@ -23,7 +26,12 @@ fn sample() -> ServiceModel {
         443,
         vec![Endpoint::new(Ipv4Addr::new(10, 168, 0, 2), 6443)],
     ));
-    m.insert(ServicePort::new(ServicePortName::new("wrk-2", "idle", "", Protocol::Tcp), Ipv4Addr::new(10, 96, 0, 77), 9999, vec![]));
+    m.insert(ServicePort::new(
+        ServicePortName::new("wrk-2", "idle", "", Protocol::Tcp),
+        Ipv4Addr::new(10, 96, 0, 77),
+        9999,
+        vec![],
+    ));
     m
 }
 
@@ -31,18 +39,41 @@ fn roundtrip(mut dp: Box<dyn Datapath>, ns: &Netns) -> Box<dyn Datapath> {
     let model = sample();
     ns.run(move || {
         dp.full_sync(&model).expect("full sync");
-        assert_eq!(dp.check_drift().unwrap(), None, "{} drifted right after a full sync", dp.name());
+        assert_eq!(
+            dp.check_drift().unwrap(),
+            None,
+            "{} drifted right after a full sync",
+            dp.name()
+        );
         let mut m2 = model.clone();
         let dns = ServicePortName::new("kube-system", "kube-dns", "dns", Protocol::Udp);
         m2.services.get_mut(&dns).unwrap().endpoints.remove(1);
-        m2.services.get_mut(&ServicePortName::new("wrk-2", "idle", "", Protocol::Tcp)).unwrap().endpoints =
-            vec![Endpoint::new(Ipv4Addr::new(10, 0, 1, 40), 80)];
-        m2.services.remove(&ServicePortName::new("default", "kubernetes", "https", Protocol::Tcp));
+        m2.services
+            .get_mut(&ServicePortName::new("wrk-2", "idle", "", Protocol::Tcp))
+            .unwrap()
+            .endpoints = vec![Endpoint::new(Ipv4Addr::new(10, 0, 1, 40), 80)];
+        m2.services.remove(&ServicePortName::new(
+            "default",
+            "kubernetes",
+            "https",
+            Protocol::Tcp,
+        ));
         let changed = m2.changed_since(&model);
         dp.partial_sync(&m2, &changed).expect("partial sync");
-        assert_eq!(dp.check_drift().unwrap(), None, "{} drifted right after a partial sync", dp.name());
-        dp.partial_sync(&model, &model.changed_since(&m2)).expect("partial sync back");
-        assert_eq!(dp.check_drift().unwrap(), None, "{} drifted after syncing back", dp.name());
+        assert_eq!(
+            dp.check_drift().unwrap(),
+            None,
+            "{} drifted right after a partial sync",
+            dp.name()
+        );
+        dp.partial_sync(&model, &model.changed_since(&m2))
+            .expect("partial sync back");
+        assert_eq!(
+            dp.check_drift().unwrap(),
+            None,
+            "{} drifted after syncing back",
+            dp.name()
+        );
         dp
     })
 }
@@ -56,7 +87,9 @@ fn iptables_rules_load_and_list_back_identically() {
     assert!(save.contains(":KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]"), "{save}");
     assert!(save.contains("-j KUBE-SVC-NPX46M4PTMTKRN6Y"), "{save}");
     assert!(save.contains("--probability 0.33333333349"), "{save}");
-    assert!(save.contains("-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"));
+    assert!(
+        save.contains("-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES")
+    );
     ns.run(move || dp.cleanup().expect("cleanup"));
     let save = ns.sh("iptables-save");
     assert!(!save.contains("KUBE-"), "cleanup left: {save}");
@@ -68,9 +101,18 @@ fn nftables_table_loads_and_lists_back() {
     let ns = Netns::new("nft-apply");
     let mut dp = roundtrip(Box::new(NftablesDatapath::new()), &ns);
     let listing = ns.sh("nft list table ip labyrinth");
-    assert!(listing.contains("10.96.0.10 . udp . 53 : goto service-TCOU7JCQ-kube-system/kube-dns/udp/dns"), "{listing}");
-    assert!(listing.contains("10.96.0.77 . tcp . 9999 : goto reject-chain"), "{listing}");
-    assert!(listing.contains("numgen random mod 3 vmap @endpoints-"), "{listing}");
+    assert!(
+        listing.contains("10.96.0.10 . udp . 53 : goto service-TCOU7JCQ-kube-system/kube-dns/udp/dns"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("10.96.0.77 . tcp . 9999 : goto reject-chain"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("numgen random mod 3 vmap @endpoints-"),
+        "{listing}"
+    );
     ns.run(move || dp.cleanup().expect("cleanup"));
     assert!(!ns.sh("nft list tables").contains("labyrinth"));
 }

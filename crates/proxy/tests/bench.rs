@@ -12,7 +12,8 @@ fn sync_benchmarks() {
         .split(',')
         .map(|s| s.trim().parse().expect("PROXY_BENCH_SIZES"))
         .collect();
-    let v = labyrinth_proxy::bench::bench(&sizes, 5, 10_000, std::time::Duration::from_secs(60)).expect("bench");
+    let v =
+        labyrinth_proxy::bench::bench(&sizes, 5, 10_000, std::time::Duration::from_secs(60)).expect("bench");
     println!("{}", serde_json::to_string_pretty(&v).unwrap());
     for r in v["results"].as_array().unwrap() {
         if r.get("skipped").is_none() {
@@ -30,7 +31,10 @@ fn bench_smoke() {
     assert_eq!(results.len(), 2);
     for r in results {
         assert!(r["full_sync_seconds"].as_f64().unwrap() > 0.0, "{r}");
-        assert!(r["one_change"]["partial_sync_seconds"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(
+            r["one_change"]["partial_sync_seconds"].as_f64().unwrap() > 0.0,
+            "{r}"
+        );
     }
 }
 
@@ -40,7 +44,10 @@ fn bench_smoke() {
 #[ignore]
 fn dump_full_sync_inputs() {
     let dir = std::env::var("PROXY_DUMP_DIR").unwrap_or_else(|_| "/tmp".into());
-    let n: usize = std::env::var("PROXY_DUMP_N").unwrap_or_else(|_| "10000".into()).parse().unwrap();
+    let n: usize = std::env::var("PROXY_DUMP_N")
+        .unwrap_or_else(|_| "10000".into())
+        .parse()
+        .unwrap();
     let m = labyrinth_proxy::bench::synthetic_model(n, 5);
     let ipt = labyrinth_proxy::iptables::compile::render_full(&labyrinth_proxy::iptables::compile(&m), None);
     let nft = labyrinth_proxy::nftables::compile::render_full(&labyrinth_proxy::nftables::compile(&m));

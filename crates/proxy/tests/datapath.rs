@@ -7,9 +7,12 @@ use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use common::lab::{chi_square_p_uniform3, pod_ip, tcp_once, udp_exchange, udp_once, Lab, GATEWAY, SERVER_PORT};
+use common::lab::{
+    chi_square_p_uniform3, pod_ip, tcp_once, udp_exchange, udp_once, Lab, GATEWAY, SERVER_PORT,
+};
 use labyrinth_proxy::{
-    Datapath, Endpoint, IptablesDatapath, NftablesDatapath, Protocol, ServiceModel, ServicePort, ServicePortName, SyncKind,
+    Datapath, Endpoint, IptablesDatapath, NftablesDatapath, Protocol, ServiceModel, ServicePort,
+    ServicePortName, SyncKind,
 };
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 50);
@@ -17,15 +20,28 @@ const EMPTY_VIP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 51);
 const HAIRPIN_VIP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 52);
 
 fn web(p: Protocol) -> ServicePortName {
-    ServicePortName::new("wrk-2", "web", if p == Protocol::Tcp { "http" } else { "dgram" }, p)
+    ServicePortName::new(
+        "wrk-2",
+        "web",
+        if p == Protocol::Tcp { "http" } else { "dgram" },
+        p,
+    )
 }
 
 fn model(servers: &[usize]) -> ServiceModel {
     let mut m = ServiceModel::new(Some("10.0.0.0/16".parse().unwrap()));
-    let eps: Vec<Endpoint> = servers.iter().map(|&i| Endpoint::new(pod_ip(i), SERVER_PORT)).collect();
+    let eps: Vec<Endpoint> = servers
+        .iter()
+        .map(|&i| Endpoint::new(pod_ip(i), SERVER_PORT))
+        .collect();
     for p in [Protocol::Tcp, Protocol::Udp] {
         m.insert(ServicePort::new(web(p), VIP, 80, eps.clone()));
-        m.insert(ServicePort::new(ServicePortName::new("wrk-2", "empty", "", p), EMPTY_VIP, 80, vec![]));
+        m.insert(ServicePort::new(
+            ServicePortName::new("wrk-2", "empty", "", p),
+            EMPTY_VIP,
+            80,
+            vec![],
+        ));
     }
     m.insert(ServicePort::new(
         ServicePortName::new("wrk-1", "self", "", Protocol::Tcp),
@@ -74,8 +90,14 @@ fn scenario(tag: &str, dp: Box<dyn Datapath>) {
     let is_ipt = lab.proxy(|p| p.datapath_name() == "iptables");
 
     // Delivery, and the client (inside the cluster CIDR) is not masqueraded.
-    let reply = lab.client().run(|| tcp_once(vip(VIP))).expect("TCP through the ClusterIP");
-    assert!(reply.starts_with('p') && reply.ends_with(&pod_ip(3).to_string()), "{reply}");
+    let reply = lab
+        .client()
+        .run(|| tcp_once(vip(VIP)))
+        .expect("TCP through the ClusterIP");
+    assert!(
+        reply.starts_with('p') && reply.ends_with(&pod_ip(3).to_string()),
+        "{reply}"
+    );
 
     // What a user sees with the classic tools inside the node.
     if is_ipt {
@@ -88,11 +110,20 @@ fn scenario(tag: &str, dp: Box<dyn Datapath>) {
         assert!(pkts >= 1, "KUBE-SERVICES counter did not rise: {line}");
         assert!(line.contains("--comment \"wrk-2/web:http cluster IP\""), "{line}");
         let listing = lab.node.sh("iptables -t nat -L -v -n");
-        assert!(listing.contains("Chain KUBE-SVC-") && listing.contains("statistic mode random probability 0.33333333349"));
+        assert!(
+            listing.contains("Chain KUBE-SVC-")
+                && listing.contains("statistic mode random probability 0.33333333349")
+        );
     } else {
         let ruleset = lab.node.sh("nft list ruleset");
-        assert!(ruleset.contains("10.96.0.50 . tcp . 80 : goto service-"), "{ruleset}");
-        assert!(ruleset.contains("numgen random mod 3 vmap @endpoints-"), "{ruleset}");
+        assert!(
+            ruleset.contains("10.96.0.50 . tcp . 80 : goto service-"),
+            "{ruleset}"
+        );
+        assert!(
+            ruleset.contains("numgen random mod 3 vmap @endpoints-"),
+            "{ruleset}"
+        );
     }
 
     // Spread over 3 endpoints.
@@ -132,12 +163,23 @@ fn scenario(tag: &str, dp: Box<dyn Datapath>) {
         p.set_model(model(&[0, 2]), None);
         p.sync().expect("partial sync")
     });
-    assert!(matches!(report.kind, SyncKind::Partial { changed: 2 }), "{report:?}");
+    assert!(
+        matches!(report.kind, SyncKind::Partial { changed: 2 }),
+        "{report:?}"
+    );
     assert_eq!(report.flushed, vec![(VIP, pod_ip(1))]);
-    let moved = lab.client().run(move || udp_exchange(&sock).expect("flow after removal"));
-    assert!(!moved.starts_with("p1"), "UDP flow still goes to the removed endpoint: {moved}");
+    let moved = lab
+        .client()
+        .run(move || udp_exchange(&sock).expect("flow after removal"));
+    assert!(
+        !moved.starts_with("p1"),
+        "UDP flow still goes to the removed endpoint: {moved}"
+    );
     let after = spread(&lab, 300, Protocol::Tcp);
-    assert!(!after.contains_key("p1"), "new connections still reach the removed endpoint: {after:?}");
+    assert!(
+        !after.contains_key("p1"),
+        "new connections still reach the removed endpoint: {after:?}"
+    );
     assert!(after.contains_key("p0") && after.contains_key("p2"), "{after:?}");
 
     // Someone deletes our rules by hand; the periodic resync puts them back.
@@ -151,24 +193,44 @@ fn scenario(tag: &str, dp: Box<dyn Datapath>) {
             .to_string();
         lab.node.sh(&format!("iptables -t nat -F {chain}"));
     } else {
-        lab.node.sh("nft delete element ip labyrinth service-ips { 10.96.0.50 . tcp . 80 }");
+        lab.node
+            .sh("nft delete element ip labyrinth service-ips { 10.96.0.50 . tcp . 80 }");
     }
     let broken = lab.client().run(|| tcp_once(vip(VIP)));
-    assert!(broken.is_err(), "the hand-made damage did not break the service: {broken:?}");
+    assert!(
+        broken.is_err(),
+        "the hand-made damage did not break the service: {broken:?}"
+    );
     let report = lab.proxy(|p| p.resync().expect("resync"));
     assert!(matches!(report.kind, SyncKind::Repaired(_)), "{report:?}");
-    assert!(lab.client().run(|| tcp_once(vip(VIP))).is_ok(), "resync did not repair the service");
+    assert!(
+        lab.client().run(|| tcp_once(vip(VIP))).is_ok(),
+        "resync did not repair the service"
+    );
     assert_eq!(lab.proxy(|p| p.check_drift().unwrap()), None);
     assert_eq!(lab.proxy(|p| p.resync().unwrap().kind), SyncKind::Noop);
 
     // Metrics saw every sync.
     let metrics = lab.proxy(|p| p.metrics_text());
-    assert!(metrics.contains("kubeproxy_sync_proxy_rules_duration_seconds_count 3\n"), "{metrics}");
-    assert!(metrics.contains("labyrinth_proxy_drift_repairs_total 1\n"), "{metrics}");
+    assert!(
+        metrics.contains("kubeproxy_sync_proxy_rules_duration_seconds_count 3\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("labyrinth_proxy_drift_repairs_total 1\n"),
+        "{metrics}"
+    );
 
     lab.proxy(|p| p.cleanup().expect("cleanup"));
-    let leftover = if is_ipt { lab.node.sh("iptables-save") } else { lab.node.sh("nft list ruleset") };
-    assert!(!leftover.contains("KUBE-SVC") && !leftover.contains("labyrinth"), "{leftover}");
+    let leftover = if is_ipt {
+        lab.node.sh("iptables-save")
+    } else {
+        lab.node.sh("nft list ruleset")
+    };
+    assert!(
+        !leftover.contains("KUBE-SVC") && !leftover.contains("labyrinth"),
+        "{leftover}"
+    );
 }
 
 #[test]

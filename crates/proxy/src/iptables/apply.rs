@@ -88,7 +88,8 @@ impl IptablesDatapath {
             }
             let mut insert = vec!["-w", "-t", table, "-I", chain, "1"];
             insert.extend(args.iter().map(String::as_str));
-            exec::run("iptables", &insert, None).with_context(|| format!("adding the jump {table}/{chain} {spec}"))?;
+            exec::run("iptables", &insert, None)
+                .with_context(|| format!("adding the jump {table}/{chain} {spec}"))?;
         }
         Ok(())
     }
@@ -130,7 +131,10 @@ impl IptablesDatapath {
             svcs.extend(r.nat_services.iter().cloned());
             filter.extend(r.filter_services.iter().cloned());
             for (chain, rules) in &r.chains {
-                want.insert(format!("nat {chain}"), rules.iter().map(|l| normalize(l)).collect());
+                want.insert(
+                    format!("nat {chain}"),
+                    rules.iter().map(|l| normalize(l)).collect(),
+                );
             }
         }
         svcs.push(nodeports_rule());
@@ -186,7 +190,11 @@ impl Datapath for IptablesDatapath {
             .map(str::to_string)
             .collect();
         let stale = ServicePortName::new("", "", "leftover", crate::model::Protocol::Tcp);
-        old.services.entry(stale).or_default().chains.extend(leftovers.into_iter().map(|c| (c, vec![])));
+        old.services
+            .entry(stale)
+            .or_default()
+            .chains
+            .extend(leftovers.into_iter().map(|c| (c, vec![])));
         self.restore(render_full(&compiled, Some(&old)))?;
         self.applied = Some(compiled);
         Ok(())
@@ -242,7 +250,9 @@ impl Datapath for IptablesDatapath {
                 Some(h) if h != rules => {
                     let gone = rules.iter().find(|r| !h.contains(r));
                     let extra = h.iter().find(|r| !rules.contains(r));
-                    return Ok(Some(format!("chain {key} differs: missing {gone:?}, unexpected {extra:?}")));
+                    return Ok(Some(format!(
+                        "chain {key} differs: missing {gone:?}, unexpected {extra:?}"
+                    )));
                 }
                 _ => {}
             }
@@ -291,7 +301,17 @@ mod tests {
     #[test]
     fn split_args_keeps_quoted_comments_whole() {
         let a = split_args(JUMPS[0].2);
-        assert_eq!(a, vec!["-m", "comment", "--comment", "kubernetes service portals", "-j", "KUBE-SERVICES"]);
+        assert_eq!(
+            a,
+            vec![
+                "-m",
+                "comment",
+                "--comment",
+                "kubernetes service portals",
+                "-j",
+                "KUBE-SERVICES"
+            ]
+        );
     }
 
     #[test]

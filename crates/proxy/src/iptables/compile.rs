@@ -18,7 +18,10 @@ pub const MASQ_MARK: &str = "0x4000";
 
 /// Quote like `xtables_save_string`: bare only when made of [A-Za-z0-9_-].
 pub fn quote(s: &str) -> String {
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         s.to_string()
     } else {
         format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -58,7 +61,10 @@ pub struct Compiled {
 
 fn dport_match(sp: &ServicePort) -> String {
     let p = sp.protocol().as_str();
-    format!("-d {}/32 -p {p} -m comment --comment {{C}} -m {p} --dport {}", sp.cluster_ip, sp.port)
+    format!(
+        "-d {}/32 -p {p} -m comment --comment {{C}} -m {p} --dport {}",
+        sp.cluster_ip, sp.port
+    )
 }
 
 /// Compile one service port.
@@ -77,12 +83,16 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceRules {
         return rules;
     }
     let cip = quote(&format!("{name} cluster IP"));
-    rules
-        .nat_services
-        .push(format!("-A {KUBE_SERVICES} {} -j {svc}", dport_match(sp).replace("{C}", &cip)));
+    rules.nat_services.push(format!(
+        "-A {KUBE_SERVICES} {} -j {svc}",
+        dport_match(sp).replace("{C}", &cip)
+    ));
     let mut svc_rules = Vec::new();
     if let Some(cidr) = model.cluster_cidr {
-        svc_rules.push(format!("-A {svc} ! -s {cidr} {} -j {KUBE_MARK_MASQ}", dport_match(sp).replace("{C}", &cip)));
+        svc_rules.push(format!(
+            "-A {svc} ! -s {cidr} {} -j {KUBE_MARK_MASQ}",
+            dport_match(sp).replace("{C}", &cip)
+        ));
     }
     let n = eps.len();
     let mut seps = Vec::new();
@@ -102,8 +112,14 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceRules {
         seps.push((
             sep.clone(),
             vec![
-                format!("-A {sep} -s {}/32 -m comment --comment {qn} -j {KUBE_MARK_MASQ}", ep.ip),
-                format!("-A {sep} -p {proto} -m comment --comment {qn} -m {proto} -j DNAT --to-destination {}", ep.addr()),
+                format!(
+                    "-A {sep} -s {}/32 -m comment --comment {qn} -j {KUBE_MARK_MASQ}",
+                    ep.ip
+                ),
+                format!(
+                    "-A {sep} -p {proto} -m comment --comment {qn} -m {proto} -j DNAT --to-destination {}",
+                    ep.addr()
+                ),
             ],
         ));
     }
@@ -114,7 +130,11 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceRules {
 
 pub fn compile(model: &ServiceModel) -> Compiled {
     Compiled {
-        services: model.services.iter().map(|(n, sp)| (n.clone(), compile_service(sp, model))).collect(),
+        services: model
+            .services
+            .iter()
+            .map(|(n, sp)| (n.clone(), compile_service(sp, model)))
+            .collect(),
     }
 }
 
@@ -155,7 +175,11 @@ pub fn render_full(c: &Compiled, old: Option<&Compiled>) -> String {
     for (chain, _) in &fixed {
         declare(&mut out, chain);
     }
-    let ours: BTreeSet<&str> = c.services.values().flat_map(|r| r.chains.iter().map(|(n, _)| n.as_str())).collect();
+    let ours: BTreeSet<&str> = c
+        .services
+        .values()
+        .flat_map(|r| r.chains.iter().map(|(n, _)| n.as_str()))
+        .collect();
     for chain in &ours {
         declare(&mut out, chain);
     }

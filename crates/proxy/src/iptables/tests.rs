@@ -18,7 +18,11 @@ fn kube_services_dispatches_to_the_kube_proxy_chain_name() {
         vec!["-A KUBE-SERVICES -d 10.96.0.10/32 -p udp -m comment --comment \"kube-system/kube-dns:dns cluster IP\" -m udp --dport 53 -j KUBE-SVC-TCOU7JCQXEZGVUNU"]
     );
     let k = &c.services[&ServicePortName::new("default", "kubernetes", "https", Protocol::Tcp)];
-    assert!(k.nat_services[0].ends_with("-m tcp --dport 443 -j KUBE-SVC-NPX46M4PTMTKRN6Y"), "{:?}", k.nat_services);
+    assert!(
+        k.nat_services[0].ends_with("-m tcp --dport 443 -j KUBE-SVC-NPX46M4PTMTKRN6Y"),
+        "{:?}",
+        k.nat_services
+    );
 }
 
 #[test]
@@ -31,7 +35,8 @@ fn svc_chain_masquerades_outsiders_then_splits_one_over_n() {
     assert!(rules[0].ends_with("-j KUBE-MARK-MASQ"));
     // Endpoints sorted: .11 with 1/3, .12 with 1/2 of the rest, .13 the remainder.
     assert!(rules[1].contains("--comment \"kube-system/kube-dns:dns -> 10.0.1.11:53\" -m statistic --mode random --probability 0.3333333333 -j KUBE-SEP-"));
-    assert!(rules[2].contains("-> 10.0.1.12:53\" -m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-"));
+    assert!(rules[2]
+        .contains("-> 10.0.1.12:53\" -m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-"));
     assert!(!rules[3].contains("statistic") && rules[3].contains("-> 10.0.1.13:53"));
     assert_eq!(saved_probability(&probability(3)), "0.33333333349");
     assert_eq!(saved_probability(&probability(2)), "0.50000000000");
@@ -73,14 +78,22 @@ fn full_render_declares_every_chain_before_its_rules() {
     assert!(text.contains(":KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]\n"));
     assert!(text.contains("-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE --random-fully\n"));
     let nat = &text[..text.find("*filter").unwrap()];
-    let nodeports = nat.find("-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS").unwrap();
+    let nodeports = nat
+        .find("-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS")
+        .unwrap();
     let last_svc = nat.rfind("-A KUBE-SERVICES -d").unwrap();
-    assert!(nodeports > last_svc, "the nodeports rule must be last in KUBE-SERVICES");
+    assert!(
+        nodeports > last_svc,
+        "the nodeports rule must be last in KUBE-SERVICES"
+    );
     assert!(text.contains("*filter\n:KUBE-SERVICES - [0:0]\n:KUBE-EXTERNAL-SERVICES - [0:0]\n"));
     assert_eq!(text.matches("COMMIT\n").count(), 2);
     for line in text.lines().filter(|l| l.starts_with("-A ")) {
         let chain = line.split(' ').nth(1).unwrap();
-        assert!(text.contains(&format!(":{chain} - [0:0]")), "{chain} used but not declared");
+        assert!(
+            text.contains(&format!(":{chain} - [0:0]")),
+            "{chain} used but not declared"
+        );
     }
 }
 
@@ -99,8 +112,14 @@ fn partial_render_touches_only_the_changed_service() {
     assert!(text.contains(":KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]\n"));
     assert!(text.contains(&format!("-X {gone}\n")));
     assert!(!text.contains(&kept.to_string()[..]) || text.contains(&format!("-j {kept}")));
-    assert!(!text.contains(&format!(":{kept} ")), "unchanged endpoint chains are left alone");
-    assert!(!text.contains("KUBE-SVC-NPX46M4PTMTKRN6Y"), "other services untouched");
+    assert!(
+        !text.contains(&format!(":{kept} ")),
+        "unchanged endpoint chains are left alone"
+    );
+    assert!(
+        !text.contains("KUBE-SVC-NPX46M4PTMTKRN6Y"),
+        "other services untouched"
+    );
     assert!(!text.contains("-D KUBE-SERVICES") && !text.contains("-I KUBE-SERVICES"));
     // Now 1/2 for the first of the two remaining endpoints.
     assert!(text.contains("--probability 0.5000000000 -j ".to_string().as_str()));

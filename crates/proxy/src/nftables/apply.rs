@@ -70,16 +70,22 @@ impl NftablesDatapath {
         if !out.status.success() {
             return Ok(None);
         }
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).context("parsing `nft -j list table`")?;
+        let v: serde_json::Value =
+            serde_json::from_slice(&out.stdout).context("parsing `nft -j list table`")?;
         let mut s = Shape::default();
         for obj in v["nftables"].as_array().into_iter().flatten() {
             if let Some(c) = obj.get("chain") {
-                s.chains.entry(c["name"].as_str().unwrap_or_default().to_string()).or_default();
+                s.chains
+                    .entry(c["name"].as_str().unwrap_or_default().to_string())
+                    .or_default();
             } else if let Some(r) = obj.get("rule") {
-                *s.chains.entry(r["chain"].as_str().unwrap_or_default().to_string()).or_default() += 1;
+                *s.chains
+                    .entry(r["chain"].as_str().unwrap_or_default().to_string())
+                    .or_default() += 1;
             } else if let Some(m) = obj.get("map") {
                 let n = m.get("elem").and_then(|e| e.as_array()).map_or(0, |a| a.len());
-                s.elements.insert(m["name"].as_str().unwrap_or_default().to_string(), n);
+                s.elements
+                    .insert(m["name"].as_str().unwrap_or_default().to_string(), n);
             }
         }
         Ok(Some(s))

@@ -90,7 +90,11 @@ pub fn endpoint_map_name(name: &ServicePortName) -> String {
 
 pub fn compile(model: &ServiceModel) -> Compiled {
     Compiled {
-        services: model.services.iter().map(|(n, sp)| (n.clone(), compile_service(sp, model))).collect(),
+        services: model
+            .services
+            .iter()
+            .map(|(n, sp)| (n.clone(), compile_service(sp, model)))
+            .collect(),
     }
 }
 
@@ -99,16 +103,40 @@ pub fn skeleton() -> Vec<(String, Vec<String>)> {
     let dispatch = |map: &str| format!("ip daddr . meta l4proto . th dport vmap @{map}");
     let c = |name: &str, rules: &[&str]| (name.to_string(), rules.iter().map(|r| r.to_string()).collect());
     vec![
-        c("nat-prerouting", &["type nat hook prerouting priority dstnat; policy accept;", "jump services"]),
-        c("nat-output", &["type nat hook output priority -100; policy accept;", "jump services"]),
-        c("nat-postrouting", &["type nat hook postrouting priority srcnat; policy accept;", "jump masquerading"]),
+        c(
+            "nat-prerouting",
+            &[
+                "type nat hook prerouting priority dstnat; policy accept;",
+                "jump services",
+            ],
+        ),
+        c(
+            "nat-output",
+            &[
+                "type nat hook output priority -100; policy accept;",
+                "jump services",
+            ],
+        ),
+        c(
+            "nat-postrouting",
+            &[
+                "type nat hook postrouting priority srcnat; policy accept;",
+                "jump masquerading",
+            ],
+        ),
         c(
             "filter-forward",
-            &["type filter hook forward priority -110; policy accept;", "ct state new jump service-endpoints-check"],
+            &[
+                "type filter hook forward priority -110; policy accept;",
+                "ct state new jump service-endpoints-check",
+            ],
         ),
         c(
             "filter-output",
-            &["type filter hook output priority -110; policy accept;", "ct state new jump service-endpoints-check"],
+            &[
+                "type filter hook output priority -110; policy accept;",
+                "ct state new jump service-endpoints-check",
+            ],
         ),
         ("services".into(), vec![dispatch(SERVICE_IPS)]),
         ("service-endpoints-check".into(), vec![dispatch(NO_ENDPOINTS)]),
@@ -148,12 +176,16 @@ fn add_chain(out: &mut String, name: &str, rules: &[String]) {
 /// One `nft -f` transaction that recreates the whole table (the table is
 /// added then deleted first so the script works whether it exists or not).
 pub fn render_full(c: &Compiled) -> String {
-    let mut out = format!("add table {FAMILY} {TABLE}\ndelete table {FAMILY} {TABLE}\nadd table {FAMILY} {TABLE}\n");
+    let mut out =
+        format!("add table {FAMILY} {TABLE}\ndelete table {FAMILY} {TABLE}\nadd table {FAMILY} {TABLE}\n");
     out.push_str(&map_decl(SERVICE_IPS));
     out.push_str(&map_decl(NO_ENDPOINTS));
     let sk = skeleton();
     // Chains referenced by others must exist first: declare all, then fill.
-    for (name, rules) in sk.iter().filter(|(_, r)| !r.first().is_some_and(|h| h.starts_with("type "))) {
+    for (name, rules) in sk
+        .iter()
+        .filter(|(_, r)| !r.first().is_some_and(|h| h.starts_with("type ")))
+    {
         add_chain(&mut out, name, rules);
     }
     let mut elements: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -163,7 +195,11 @@ pub fn render_full(c: &Compiled) -> String {
         }
         if let Some(map) = &s.endpoint_map {
             out.push_str(&endpoint_map_decl(map));
-            let _ = writeln!(out, "add element {FAMILY} {TABLE} {map} {{ {} }}", s.endpoints.join(", "));
+            let _ = writeln!(
+                out,
+                "add element {FAMILY} {TABLE} {map} {{ {} }}",
+                s.endpoints.join(", ")
+            );
         }
         for (i, (name, rules)) in s.chains.iter().enumerate() {
             if i == 0 {
@@ -180,12 +216,19 @@ pub fn render_full(c: &Compiled) -> String {
     }
     for (map, els) in elements {
         for chunk in els.chunks(4096) {
-            let _ = writeln!(out, "add element {FAMILY} {TABLE} {map} {{ {} }}", chunk.join(", "));
+            let _ = writeln!(
+                out,
+                "add element {FAMILY} {TABLE} {map} {{ {} }}",
+                chunk.join(", ")
+            );
         }
     }
     // Hooks last, so no packet sees a half-filled table (it is one
     // transaction anyway, but this keeps the listing readable).
-    for (name, rules) in sk.iter().filter(|(_, r)| r.first().is_some_and(|h| h.starts_with("type "))) {
+    for (name, rules) in sk
+        .iter()
+        .filter(|(_, r)| r.first().is_some_and(|h| h.starts_with("type ")))
+    {
         add_chain(&mut out, name, rules);
     }
     out
@@ -203,7 +246,11 @@ pub fn render_partial(old: &Compiled, new: &Compiled, changed: &BTreeSet<Service
         let n = new.services.get(name).unwrap_or(&empty);
         if o.element != n.element {
             if let Some((map, el)) = &o.element {
-                let _ = writeln!(del_elements, "delete element {FAMILY} {TABLE} {map} {{ {} }}", element_key(el));
+                let _ = writeln!(
+                    del_elements,
+                    "delete element {FAMILY} {TABLE} {map} {{ {} }}",
+                    element_key(el)
+                );
             }
         }
 
@@ -225,7 +272,11 @@ pub fn render_partial(old: &Compiled, new: &Compiled, changed: &BTreeSet<Service
                 let _ = writeln!(adds, "flush map {FAMILY} {TABLE} {map}");
             }
             if o.endpoints != n.endpoints || o.endpoint_map.is_none() {
-                let _ = writeln!(adds, "add element {FAMILY} {TABLE} {map} {{ {} }}", n.endpoints.join(", "));
+                let _ = writeln!(
+                    adds,
+                    "add element {FAMILY} {TABLE} {map} {{ {} }}",
+                    n.endpoints.join(", ")
+                );
             }
         }
         if let (Some(map), None) = (&o.endpoint_map, &n.endpoint_map) {
@@ -245,8 +296,12 @@ pub fn render_partial(old: &Compiled, new: &Compiled, changed: &BTreeSet<Service
                 let _ = writeln!(adds, "add element {FAMILY} {TABLE} {map} {{ {el} }}");
             }
         }
-        let stale: Vec<&str> =
-            o.chains.iter().map(|(c, _)| c.as_str()).filter(|c| !new_names.contains(c)).collect();
+        let stale: Vec<&str> = o
+            .chains
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .filter(|c| !new_names.contains(c))
+            .collect();
         for c in &stale {
             let _ = writeln!(del_elements, "flush chain {FAMILY} {TABLE} {c}");
         }

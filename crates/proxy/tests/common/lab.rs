@@ -56,7 +56,13 @@ impl Lab {
         for (i, pod) in pods.iter().enumerate().take(3) {
             servers.extend(serve(pod, format!("p{i}"), stop.clone()));
         }
-        Lab { node, pods, proxier: Arc::new(Mutex::new(Proxier::new(datapath))), stop, servers }
+        Lab {
+            node,
+            pods,
+            proxier: Arc::new(Mutex::new(Proxier::new(datapath))),
+            stop,
+            servers,
+        }
     }
 
     /// Run `f` with the proxier, on a thread inside the node namespace.

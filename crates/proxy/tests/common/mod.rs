@@ -35,7 +35,10 @@ impl Netns {
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn unshare holder");
-        let ns = Netns { child, name: name.to_string() };
+        let ns = Netns {
+            child,
+            name: name.to_string(),
+        };
         let mine = std::fs::read_link("/proc/self/ns/net").unwrap();
         for _ in 0..500 {
             if let Ok(l) = std::fs::read_link(ns.path()) {
@@ -82,7 +85,10 @@ impl Netns {
         self.spawn(f).join().expect("thread in namespace panicked")
     }
 
-    pub fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<T> {
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<T> {
         let file = std::fs::File::open(self.path()).expect("open netns");
         std::thread::spawn(move || {
             nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).expect("setns");
