@@ -16,7 +16,9 @@ pub struct ClusterIpAllocator {
 pub enum AllocError {
     #[error("failed to allocate IP {0}: provided IP is already allocated")]
     Taken(Ipv4Addr),
-    #[error("failed to allocate IP {0}: provided IP is not in the valid range. The range of valid IPs is {1}")]
+    #[error(
+        "failed to allocate IP {0}: provided IP is not in the valid range. The range of valid IPs is {1}"
+    )]
     OutOfRange(Ipv4Addr, Ipv4Net),
     #[error("failed to allocate a serviceIP: range is full")]
     Full,
@@ -24,7 +26,11 @@ pub enum AllocError {
 
 impl ClusterIpAllocator {
     pub fn new(net: Ipv4Net) -> Self {
-        Self { net, used: HashSet::new(), next: 11 }
+        Self {
+            net,
+            used: HashSet::new(),
+            next: 11,
+        }
     }
 
     /// The n-th address of the range (1 → kubernetes, 10 → kube-dns).
@@ -61,7 +67,11 @@ impl ClusterIpAllocator {
         let size = self.size();
         for _ in 0..size {
             let off = self.next;
-            self.next = if self.next + 1 >= size - 1 { 2 } else { self.next + 1 };
+            self.next = if self.next + 1 >= size - 1 {
+                2
+            } else {
+                self.next + 1
+            };
             if off == 1 || off == 10 || off == 0 || off >= size - 1 {
                 continue;
             }
@@ -89,12 +99,21 @@ mod tests {
     #[test]
     fn reserved_and_sequential() {
         let mut a = ClusterIpAllocator::new("10.96.0.0/12".parse().unwrap());
-        assert_eq!(a.allocate("default", "kubernetes", None).unwrap(), Ipv4Addr::new(10, 96, 0, 1));
-        assert_eq!(a.allocate("kube-system", "kube-dns", None).unwrap(), Ipv4Addr::new(10, 96, 0, 10));
+        assert_eq!(
+            a.allocate("default", "kubernetes", None).unwrap(),
+            Ipv4Addr::new(10, 96, 0, 1)
+        );
+        assert_eq!(
+            a.allocate("kube-system", "kube-dns", None).unwrap(),
+            Ipv4Addr::new(10, 96, 0, 10)
+        );
         let x = a.allocate("wrk-1", "svc", None).unwrap();
         assert!(x != Ipv4Addr::new(10, 96, 0, 1) && x != Ipv4Addr::new(10, 96, 0, 10));
         assert_eq!(a.allocate("a", "b", Some(x)), Err(AllocError::Taken(x)));
-        assert!(matches!(a.allocate("a", "b", Some(Ipv4Addr::new(10, 200, 0, 1))), Err(AllocError::OutOfRange(..))));
+        assert!(matches!(
+            a.allocate("a", "b", Some(Ipv4Addr::new(10, 200, 0, 1))),
+            Err(AllocError::OutOfRange(..))
+        ));
         a.release(x);
         assert_eq!(a.allocate("a", "b", Some(x)).unwrap(), x);
     }

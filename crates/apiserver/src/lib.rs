@@ -61,7 +61,10 @@ impl Args {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
 }
 
 /// Run the server until SIGINT/SIGTERM. Prints where the admin kubeconfig is.
@@ -100,7 +103,9 @@ pub struct TokenArgs {
 
 fn parse_ttl(s: &str) -> anyhow::Result<std::time::Duration> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().with_context(|| format!("--ttl {s:?}: expected a number with s, m or h"))?;
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("--ttl {s:?}: expected a number with s, m or h"))?;
     let mul = match unit {
         "s" | "" => 1,
         "m" => 60,
@@ -111,18 +116,36 @@ fn parse_ttl(s: &str) -> anyhow::Result<std::time::Duration> {
 }
 
 /// Create a bootstrap token; returns (token, join command).
-pub async fn create_token(data_dir: &std::path::Path, ttl: std::time::Duration) -> anyhow::Result<(String, String)> {
+pub async fn create_token(
+    data_dir: &std::path::Path,
+    ttl: std::time::Duration,
+) -> anyhow::Result<(String, String)> {
     let kc: serde_json::Value = serde_yaml::from_str(
-        &std::fs::read_to_string(data_dir.join("admin.kubeconfig")).context("reading admin.kubeconfig (is the server initialised?)")?,
+        &std::fs::read_to_string(data_dir.join("admin.kubeconfig"))
+            .context("reading admin.kubeconfig (is the server initialised?)")?,
     )?;
-    let server = kc.pointer("/clusters/0/cluster/server").and_then(|v| v.as_str()).context("kubeconfig server")?;
+    let server = kc
+        .pointer("/clusters/0/cluster/server")
+        .and_then(|v| v.as_str())
+        .context("kubeconfig server")?;
     let hostport = server.trim_start_matches("https://").to_string();
-    let admin = kc.pointer("/users/0/user/token").and_then(|v| v.as_str()).context("kubeconfig token")?;
+    let admin = kc
+        .pointer("/users/0/user/token")
+        .and_then(|v| v.as_str())
+        .context("kubeconfig token")?;
     let ca_pem = std::fs::read_to_string(data_dir.join("pki/ca.crt")).context("reading pki/ca.crt")?;
     let ca_der = tls::pem_to_der(&ca_pem)?;
     let hash = tls::ca_cert_hash(&ca_der)?;
     let (token, secret) = auth::tokens::new_bootstrap_token(ttl);
-    let (code, resp) = auth::client::request(&hostport, &auth::client::Trust::Ca(ca_der), "POST", "/api/v1/namespaces/kube-system/secrets", Some(admin), Some(&secret)).await?;
+    let (code, resp) = auth::client::request(
+        &hostport,
+        &auth::client::Trust::Ca(ca_der),
+        "POST",
+        "/api/v1/namespaces/kube-system/secrets",
+        Some(admin),
+        Some(&secret),
+    )
+    .await?;
     if code != 201 {
         anyhow::bail!("creating the bootstrap token: HTTP {code}: {}", resp["message"]);
     }
@@ -157,9 +180,21 @@ pub struct JoinArgs {
 pub fn run_join(args: JoinArgs) -> anyhow::Result<i32> {
     let node = match args.node_name.clone() {
         Some(n) => n,
-        None => std::fs::read_to_string("/proc/sys/kernel/hostname").context("reading the hostname")?.trim().to_string(),
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .context("reading the hostname")?
+            .trim()
+            .to_string(),
     };
-    runtime()?.block_on(auth::join::join(&args.server, &args.token, &args.discovery_token_ca_cert_hash, &node, &args.kubeconfig))?;
-    println!("This node ({node}) has joined the cluster; kubeconfig: {}", args.kubeconfig.display());
+    runtime()?.block_on(auth::join::join(
+        &args.server,
+        &args.token,
+        &args.discovery_token_ca_cert_hash,
+        &node,
+        &args.kubeconfig,
+    ))?;
+    println!(
+        "This node ({node}) has joined the cluster; kubeconfig: {}",
+        args.kubeconfig.display()
+    );
     Ok(0)
 }

@@ -58,16 +58,86 @@ macro_rules! res {
 }
 
 pub static RESOURCES: &[ResourceDef] = &[
-    res!("", "v1", "Namespace", "namespaces", "namespace", false, &["ns"], true, &[]),
+    res!(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        "namespace",
+        false,
+        &["ns"],
+        true,
+        &[]
+    ),
     res!("", "v1", "Node", "nodes", "node", false, &["no"], true, &[]),
     res!("", "v1", "Pod", "pods", "pod", true, &["po"], true, &["all"]),
-    res!("", "v1", "Service", "services", "service", true, &["svc"], true, &["all"]),
-    res!("", "v1", "ConfigMap", "configmaps", "configmap", true, &["cm"], false, &[]),
+    res!(
+        "",
+        "v1",
+        "Service",
+        "services",
+        "service",
+        true,
+        &["svc"],
+        true,
+        &["all"]
+    ),
+    res!(
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        "configmap",
+        true,
+        &["cm"],
+        false,
+        &[]
+    ),
     res!("", "v1", "Secret", "secrets", "secret", true, &[], false, &[]),
-    res!("apps", "v1", "Deployment", "deployments", "deployment", true, &["deploy"], true, &["all"]),
-    res!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", true, &["rs"], true, &["all"]),
-    res!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", true, &[], false, &[]),
-    res!("coordination.k8s.io", "v1", "Lease", "leases", "lease", true, &[], false, &[]),
+    res!(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        "deployment",
+        true,
+        &["deploy"],
+        true,
+        &["all"]
+    ),
+    res!(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        "replicaset",
+        true,
+        &["rs"],
+        true,
+        &["all"]
+    ),
+    res!(
+        "discovery.k8s.io",
+        "v1",
+        "EndpointSlice",
+        "endpointslices",
+        "endpointslice",
+        true,
+        &[],
+        false,
+        &[]
+    ),
+    res!(
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        "lease",
+        true,
+        &[],
+        false,
+        &[]
+    ),
 ];
 
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static ResourceDef> {

@@ -3,8 +3,8 @@
 //! kubeconfig) and serve HTTPS.
 
 use crate::alloc::ClusterIpAllocator;
-use crate::rest::{self, admit, AppState};
 use crate::resources;
+use crate::rest::{self, admit, AppState};
 use crate::store::{LogStore, Store};
 use crate::{kubeconfig, tls};
 use anyhow::Context;
@@ -43,41 +43,69 @@ impl Running {
 
 fn ensure(st: &AppState, kind: &str, mut obj: Value) -> anyhow::Result<()> {
     let res = resources::by_kind(kind).context("kind served")?;
-    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if let Some(cur) = st.store.get(&res.key(), &ns, &name) {
         if kind == "ConfigMap" && cur.get("data") != obj.get("data") {
             let mut upd = (*cur).clone();
             upd["data"] = obj["data"].clone();
-            st.store.update(&res.key(), &ns, &name, upd, None).context("updating cluster-info")?;
+            st.store
+                .update(&res.key(), &ns, &name, upd, None)
+                .context("updating cluster-info")?;
         }
         return Ok(());
     }
     admit::new_metadata(&mut obj);
     admit::defaults(res, &mut obj);
     admit::allocate_cluster_ip(st, res, &mut obj).map_err(|e| anyhow::anyhow!(e.message))?;
-    st.store.create(&res.key(), &ns, &name, obj).with_context(|| format!("creating {kind} {ns}/{name}"))?;
+    st.store
+        .create(&res.key(), &ns, &name, obj)
+        .with_context(|| format!("creating {kind} {ns}/{name}"))?;
     Ok(())
 }
 
 fn bootstrap(st: &AppState, cfg: &Config) -> anyhow::Result<()> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        ensure(st, "Namespace", json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}}))?;
+        ensure(
+            st,
+            "Namespace",
+            json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}}),
+        )?;
     }
-    ensure(st, "Service", json!({"apiVersion": "v1", "kind": "Service",
+    ensure(
+        st,
+        "Service",
+        json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "kubernetes", "namespace": "default",
             "labels": {"component": "apiserver", "provider": "kubernetes"}},
-        "spec": {"type": "ClusterIP", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": cfg.advertise.port()}]}}))?;
-    ensure(st, "EndpointSlice", json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "spec": {"type": "ClusterIP", "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": cfg.advertise.port()}]}}),
+    )?;
+    ensure(
+        st,
+        "EndpointSlice",
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
         "metadata": {"name": "kubernetes", "namespace": "default",
             "labels": {"kubernetes.io/service-name": "kubernetes", "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}},
         "addressType": "IPv4",
         "endpoints": [{"addresses": [cfg.advertise.ip().to_string()], "conditions": {"ready": true}}],
-        "ports": [{"name": "https", "port": cfg.advertise.port(), "protocol": "TCP"}]}))?;
-    ensure(st, "ConfigMap", json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "ports": [{"name": "https", "port": cfg.advertise.port(), "protocol": "TCP"}]}),
+    )?;
+    ensure(
+        st,
+        "ConfigMap",
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "cluster-info", "namespace": "kube-public"},
-        "data": {"kubeconfig": kubeconfig::cluster_info(&format!("https://{}", cfg.advertise), &st.ca_pem)}}))?;
+        "data": {"kubeconfig": kubeconfig::cluster_info(&format!("https://{}", cfg.advertise), &st.ca_pem)}}),
+    )?;
     Ok(())
 }
 
@@ -88,14 +116,19 @@ fn admin_token(cfg: &Config) -> anyhow::Result<String> {
             return Ok(t.trim().to_string());
         }
     }
-    let t = crate::auth::tokens::random_string(48, b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789");
+    let t = crate::auth::tokens::random_string(
+        48,
+        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    );
     std::fs::write(&p, &t).with_context(|| format!("writing {}", p.display()))?;
     Ok(t)
 }
 
 /// Start serving; returns once the listener is bound.
 pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
-    let listener = tokio::net::TcpListener::bind(cfg.listen).await.with_context(|| format!("binding {}", cfg.listen))?;
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
     if cfg.advertise.port() == 0 {
         // Port 0 (tests): tell clients the port actually bound.
@@ -122,7 +155,11 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
     let ca_hash = tls::ca_cert_hash(&pki.ca_der)?;
     let mut alloc = alloc;
     for svc in store.list("services", None).0 {
-        if let Some(ip) = svc.pointer("/spec/clusterIP").and_then(Value::as_str).and_then(|s| s.parse().ok()) {
+        if let Some(ip) = svc
+            .pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok())
+        {
             alloc.mark(ip);
         }
     }
@@ -135,17 +172,27 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
     });
     bootstrap(&state, &cfg)?;
     let admin_kubeconfig = cfg.data_dir.join("admin.kubeconfig");
-    kubeconfig::write(&admin_kubeconfig, &format!("https://{}", cfg.advertise), &pki.ca_pem, "kubernetes-admin", &state.admin_token)?;
+    kubeconfig::write(
+        &admin_kubeconfig,
+        &format!("https://{}", cfg.advertise),
+        &pki.ca_pem,
+        "kubernetes-admin",
+        &state.admin_token,
+    )?;
 
     let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config.clone());
     let app = rest::router(state.clone());
     let task = tokio::spawn(async move {
         loop {
-            let Ok((tcp, _)) = listener.accept().await else { continue };
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
             let acceptor = acceptor.clone();
             let app = app.clone();
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else { return };
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let svc = hyper_util::service::TowerToHyperService::new(app);
                 let _ = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
                     .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), svc)
@@ -154,5 +201,11 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
         }
     });
     tracing::info!(%addr, "API server listening");
-    Ok(Running { addr, admin_kubeconfig, ca_hash, state, task })
+    Ok(Running {
+        addr,
+        admin_kubeconfig,
+        ca_hash,
+        state,
+        task,
+    })
 }

@@ -20,7 +20,11 @@ fn ca_params() -> anyhow::Result<CertificateParams> {
     let mut p = CertificateParams::new(Vec::<String>::new())?;
     p.distinguished_name.push(DnType::CommonName, "kubernetes");
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     p.not_before = rcgen::date_time_ymd(2025, 1, 1);
     p.not_after = rcgen::date_time_ymd(2035, 1, 1);
     Ok(p)
@@ -47,7 +51,8 @@ pub fn load_or_create(dir: &Path, ips: &[IpAddr], dns: &[String]) -> anyhow::Res
     std::fs::create_dir_all(&pki).with_context(|| format!("creating {}", pki.display()))?;
     let (ca_crt, ca_key) = (pki.join("ca.crt"), pki.join("ca.key"));
     let (ca_pem, key) = if ca_crt.exists() && ca_key.exists() {
-        let key = KeyPair::from_pem(&std::fs::read_to_string(&ca_key).context("reading ca.key")?).context("parsing ca.key")?;
+        let key = KeyPair::from_pem(&std::fs::read_to_string(&ca_key).context("reading ca.key")?)
+            .context("parsing ca.key")?;
         (std::fs::read_to_string(&ca_crt).context("reading ca.crt")?, key)
     } else {
         let key = KeyPair::generate().context("generating the CA key")?;
@@ -68,20 +73,31 @@ pub fn load_or_create(dir: &Path, ips: &[IpAddr], dns: &[String]) -> anyhow::Res
     sp.not_after = rcgen::date_time_ymd(2035, 1, 1);
     sp.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     let skey = KeyPair::generate().context("generating the server key")?;
-    let scert = sp.signed_by(&skey, &issuer).context("issuing the server certificate")?;
+    let scert = sp
+        .signed_by(&skey, &issuer)
+        .context("issuing the server certificate")?;
     write_private(&pki.join("apiserver.key"), &skey.serialize_pem())?;
     std::fs::write(pki.join("apiserver.crt"), scert.pem()).context("writing apiserver.crt")?;
 
     let chain = vec![scert.der().clone(), CertificateDer::from(ca_der.clone())];
     let pk = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(skey.serialize_der()));
-    let mut cfg = rustls::ServerConfig::builder().with_no_client_auth().with_single_cert(chain, pk).context("TLS server config")?;
+    let mut cfg = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, pk)
+        .context("TLS server config")?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Pki { ca_pem, ca_der, server_config: Arc::new(cfg) })
+    Ok(Pki {
+        ca_pem,
+        ca_der,
+        server_config: Arc::new(cfg),
+    })
 }
 
 pub fn pem_to_der(pem: &str) -> anyhow::Result<Vec<u8>> {
     use rustls::pki_types::pem::PemObject;
-    Ok(CertificateDer::from_pem_slice(pem.as_bytes()).context("parsing a PEM certificate")?.to_vec())
+    Ok(CertificateDer::from_pem_slice(pem.as_bytes())
+        .context("parsing a PEM certificate")?
+        .to_vec())
 }
 
 /// One DER TLV: (tag, header+content slice, content slice).
@@ -97,7 +113,10 @@ fn tlv(d: &[u8]) -> anyhow::Result<(u8, &[u8], &[u8])> {
         if n == 0 || n > 4 || d.len() < 2 + n {
             bail!("bad DER length");
         }
-        (d[2..2 + n].iter().fold(0usize, |a, b| (a << 8) | *b as usize), 2 + n)
+        (
+            d[2..2 + n].iter().fold(0usize, |a, b| (a << 8) | *b as usize),
+            2 + n,
+        )
     };
     if d.len() < hdr + len {
         bail!("truncated DER");
@@ -116,13 +135,23 @@ pub fn spki_der(cert_der: &[u8]) -> anyhow::Result<&[u8]> {
         fields.push((tag, whole));
         tbs = &tbs[whole.len()..];
     }
-    let skip = if fields.first().map(|f| f.0) == Some(0xa0) { 1 } else { 0 };
-    fields.get(skip + 5).map(|f| f.1).context("certificate without SubjectPublicKeyInfo")
+    let skip = if fields.first().map(|f| f.0) == Some(0xa0) {
+        1
+    } else {
+        0
+    };
+    fields
+        .get(skip + 5)
+        .map(|f| f.1)
+        .context("certificate without SubjectPublicKeyInfo")
 }
 
 /// kubeadm's CA pin: "sha256:" + hex sha256 of the CA's DER SubjectPublicKeyInfo.
 pub fn ca_cert_hash(cert_der: &[u8]) -> anyhow::Result<String> {
     let spki = spki_der(cert_der)?;
     let d = ring::digest::digest(&ring::digest::SHA256, spki);
-    Ok(format!("sha256:{}", d.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>()))
+    Ok(format!(
+        "sha256:{}",
+        d.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
 }

@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 
 fn rss_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
-    s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn pod(i: usize) -> serde_json::Value {
@@ -26,7 +30,9 @@ fn pod(i: usize) -> serde_json::Value {
 
 async fn client(s: &std::path::Path) -> kube::Client {
     let kc = kube::config::Kubeconfig::read_from(s).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
     kube::Client::try_from(cfg).unwrap()
 }
 
@@ -34,7 +40,10 @@ async fn create_rate(c: &kube::Client, prefix: &str, n: usize) -> f64 {
     let api: kube::Api<ConfigMap> = kube::Api::namespaced(c.clone(), "default");
     let t = Instant::now();
     for i in 0..n {
-        let cm: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("{prefix}-{i}")}, "data": {"k": "v"}})).unwrap();
+        let cm: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": format!("{prefix}-{i}")}, "data": {"k": "v"}}),
+        )
+        .unwrap();
         api.create(&PostParams::default(), &cm).await.unwrap();
     }
     n as f64 / t.elapsed().as_secs_f64()
@@ -43,12 +52,19 @@ async fn create_rate(c: &kube::Client, prefix: &str, n: usize) -> f64 {
 #[test]
 #[ignore]
 fn bench() {
-    let pods: usize = std::env::var("BENCH_PODS").ok().and_then(|v| v.parse().ok()).unwrap_or(150_000);
+    let pods: usize = std::env::var("BENCH_PODS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150_000);
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path());
     let kc = s.kubeconfig();
     let store = s.running().state.store.clone();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let out = rt.block_on(async move {
         let c = client(&kc).await;
         let n = 1000;
@@ -108,5 +124,9 @@ fn bench() {
         })
     });
     println!("{}", serde_json::to_string_pretty(&out).unwrap());
-    assert!(out["events_delivered_per_watcher"].as_array().unwrap().iter().all(|d| d.as_u64().unwrap() >= 1000));
+    assert!(out["events_delivered_per_watcher"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|d| d.as_u64().unwrap() >= 1000));
 }

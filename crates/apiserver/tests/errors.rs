@@ -18,7 +18,8 @@ fn admin_token(s: &TestServer) -> String {
 
 fn call(s: &TestServer, method: &str, path: &str, token: Option<&str>, body: Option<&Value>) -> (u16, Value) {
     let addr = s.running().addr.to_string();
-    s.rt.block_on(request(&addr, &ca(s), method, path, token, body)).unwrap()
+    s.rt.block_on(request(&addr, &ca(s), method, path, token, body))
+        .unwrap()
 }
 
 #[test]
@@ -51,31 +52,71 @@ fn invalid_objects_get_422_with_field_paths_and_nothing_is_created() {
 
     // The Status itself, as a client library sees it.
     let tok = admin_token(&s);
-    let svc = json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"p"},"spec":{"ports":[{"port":0}]}});
-    let (code, st) = call(&s, "POST", "/api/v1/namespaces/default/services", Some(&tok), Some(&svc));
+    let svc =
+        json!({"apiVersion":"v1","kind":"Service","metadata":{"name":"p"},"spec":{"ports":[{"port":0}]}});
+    let (code, st) = call(
+        &s,
+        "POST",
+        "/api/v1/namespaces/default/services",
+        Some(&tok),
+        Some(&svc),
+    );
     assert_eq!(code, 422);
     assert_eq!(st["reason"], "Invalid");
     assert_eq!(st["details"]["causes"][0]["field"], "spec.ports[0].port");
     assert_eq!(st["details"]["causes"][0]["reason"], "FieldValueInvalid");
 
     let unknown = json!({"apiVersion":"v1","kind":"Frobnicator","metadata":{"name":"x"}});
-    let (code, st) = call(&s, "POST", "/api/v1/namespaces/default/pods", Some(&tok), Some(&unknown));
+    let (code, st) = call(
+        &s,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        Some(&tok),
+        Some(&unknown),
+    );
     assert_eq!((code, st["reason"].as_str()), (400, Some("BadRequest")));
-    assert!(st["message"].as_str().unwrap().contains("no kind \"Frobnicator\" is registered"));
+    assert!(st["message"]
+        .as_str()
+        .unwrap()
+        .contains("no kind \"Frobnicator\" is registered"));
 
-    let (code, st) = call(&s, "GET", "/api/v1/namespaces/default/pods/nope", Some(&tok), None);
+    let (code, st) = call(
+        &s,
+        "GET",
+        "/api/v1/namespaces/default/pods/nope",
+        Some(&tok),
+        None,
+    );
     assert_eq!(code, 404);
     assert_eq!(st["message"], "pods \"nope\" not found");
     assert_eq!(st["details"], json!({"name": "nope", "kind": "pods"}));
 
     // Stale resourceVersion → 409 Conflict.
-    let (_, k) = call(&s, "GET", "/api/v1/namespaces/default/services/kubernetes", Some(&tok), None);
+    let (_, k) = call(
+        &s,
+        "GET",
+        "/api/v1/namespaces/default/services/kubernetes",
+        Some(&tok),
+        None,
+    );
     let mut stale = k.clone();
     stale["metadata"]["resourceVersion"] = json!("1");
     stale["metadata"]["labels"]["x"] = json!("y");
-    let (code, st) = call(&s, "PUT", "/api/v1/namespaces/default/services/kubernetes", Some(&tok), Some(&stale));
+    let (code, st) = call(
+        &s,
+        "PUT",
+        "/api/v1/namespaces/default/services/kubernetes",
+        Some(&tok),
+        Some(&stale),
+    );
     assert_eq!((code, st["reason"].as_str()), (409, Some("Conflict")));
-    let (code, st) = call(&s, "POST", "/api/v1/namespaces/default/services", Some(&tok), Some(&k));
+    let (code, st) = call(
+        &s,
+        "POST",
+        "/api/v1/namespaces/default/services",
+        Some(&tok),
+        Some(&k),
+    );
     assert_eq!((code, st["reason"].as_str()), (409, Some("AlreadyExists")));
 }
 
@@ -84,14 +125,26 @@ fn no_credentials_401_and_bad_token_401() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path());
     let (code, st) = call(&s, "GET", "/api/v1/pods", None, None);
-    assert_eq!((code, st["reason"].as_str(), st["kind"].as_str()), (401, Some("Unauthorized"), Some("Status")));
+    assert_eq!(
+        (code, st["reason"].as_str(), st["kind"].as_str()),
+        (401, Some("Unauthorized"), Some("Status"))
+    );
     let (code, _) = call(&s, "GET", "/api/v1/pods", Some("not-a-token"), None);
     assert_eq!(code, 401);
     // Public endpoints stay readable.
     assert_eq!(call(&s, "GET", "/version", None, None).0, 200);
-    let (code, ci) = call(&s, "GET", "/api/v1/namespaces/kube-public/configmaps/cluster-info", None, None);
+    let (code, ci) = call(
+        &s,
+        "GET",
+        "/api/v1/namespaces/kube-public/configmaps/cluster-info",
+        None,
+        None,
+    );
     assert_eq!(code, 200);
-    assert!(ci["data"]["kubeconfig"].as_str().unwrap().contains("certificate-authority-data"));
+    assert!(ci["data"]["kubeconfig"]
+        .as_str()
+        .unwrap()
+        .contains("certificate-authority-data"));
     // kubectl with a wrong token reports the 401.
     let bad = s.home.path().join("bad.kubeconfig");
     let good = std::fs::read_to_string(s.kubeconfig()).unwrap();
@@ -99,7 +152,10 @@ fn no_credentials_401_and_bad_token_401() {
     std::fs::write(&bad, good.replace(&tok, "wrong")).unwrap();
     let (ok, _, err) = s.kubectl_with(&bad, &["get", "pods"]);
     assert!(!ok);
-    assert!(err.contains("Unauthorized") || err.contains("must be logged in"), "{err}");
+    assert!(
+        err.contains("Unauthorized") || err.contains("must be logged in"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -111,12 +167,23 @@ fn watch_from_too_old_revision_gets_410() {
     let store = s.running().state.store.clone();
     for i in 0..window + 10 {
         let cm = json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":format!("c{i}"),"namespace":"default"}});
-        store.create("configmaps", "default", &format!("c{i}"), cm).unwrap();
+        store
+            .create("configmaps", "default", &format!("c{i}"), cm)
+            .unwrap();
     }
-    let (code, ev) = call(&s, "GET", "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=2", Some(&tok), None);
+    let (code, ev) = call(
+        &s,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=2",
+        Some(&tok),
+        None,
+    );
     assert_eq!(code, 200);
     assert_eq!(ev["type"], "ERROR");
     assert_eq!(ev["object"]["code"], 410);
     assert_eq!(ev["object"]["reason"], "Expired");
-    assert!(ev["object"]["message"].as_str().unwrap().starts_with("too old resource version: 2 ("));
+    assert!(ev["object"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("too old resource version: 2 ("));
 }

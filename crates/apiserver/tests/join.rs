@@ -12,40 +12,84 @@ use std::time::Duration;
 fn join_flow_and_node_restrictions() {
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path());
-    let (token, cmd) = s.rt.block_on(create_token(dir.path(), Duration::from_secs(600))).unwrap();
+    let (token, cmd) =
+        s.rt.block_on(create_token(dir.path(), Duration::from_secs(600)))
+            .unwrap();
     let hash = s.running().ca_hash.clone();
     let addr = s.running().addr.to_string();
-    assert_eq!(cmd, format!("labyrinth join {addr} --token {token} --discovery-token-ca-cert-hash {hash}"));
+    assert_eq!(
+        cmd,
+        format!("labyrinth join {addr} --token {token} --discovery-token-ca-cert-hash {hash}")
+    );
 
     // kubeadm's pin, checked with openssl as an independent tool.
     let ca = dir.path().join("pki/ca.crt");
-    let sh = format!("openssl x509 -in {} -pubkey -noout | openssl pkey -pubin -outform der | sha256sum", ca.display());
-    let out = std::process::Command::new("sh").arg("-c").arg(&sh).output().unwrap();
-    let openssl_hash = String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_string();
+    let sh = format!(
+        "openssl x509 -in {} -pubkey -noout | openssl pkey -pubin -outform der | sha256sum",
+        ca.display()
+    );
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(&sh)
+        .output()
+        .unwrap();
+    let openssl_hash = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_string();
     assert_eq!(hash, format!("sha256:{openssl_hash}"));
 
     let kc1 = s.home.path().join("node-1.kubeconfig");
     let wrong_hash = format!("sha256:{}", "0".repeat(64));
-    let e = s.rt.block_on(join(&addr, &token, &wrong_hash, "node-1", &kc1)).unwrap_err();
-    assert!(format!("{e:#}").contains("does not match --discovery-token-ca-cert-hash"), "{e:#}");
+    let e =
+        s.rt.block_on(join(&addr, &token, &wrong_hash, "node-1", &kc1))
+            .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("does not match --discovery-token-ca-cert-hash"),
+        "{e:#}"
+    );
     let bad_token = format!("{}.{}", &token[..6], "x".repeat(16));
-    let e = s.rt.block_on(join(&addr, &bad_token, &hash, "node-1", &kc1)).unwrap_err();
-    assert!(format!("{e:#}").contains("refused the bootstrap token (HTTP 401)"), "{e:#}");
+    let e =
+        s.rt.block_on(join(&addr, &bad_token, &hash, "node-1", &kc1))
+            .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("refused the bootstrap token (HTTP 401)"),
+        "{e:#}"
+    );
     assert!(!kc1.exists(), "nothing written on a refused join");
 
-    let (short, _) = s.rt.block_on(create_token(dir.path(), Duration::from_secs(1))).unwrap();
+    let (short, _) =
+        s.rt.block_on(create_token(dir.path(), Duration::from_secs(1)))
+            .unwrap();
     std::thread::sleep(Duration::from_millis(2100));
-    let e = s.rt.block_on(join(&addr, &short, &hash, "node-1", &kc1)).unwrap_err();
+    let e =
+        s.rt.block_on(join(&addr, &short, &hash, "node-1", &kc1))
+            .unwrap_err();
     assert!(format!("{e:#}").contains("has expired"), "{e:#}");
 
     s.rt.block_on(join(&addr, &token, &hash, "node-1", &kc1)).unwrap();
     let kc2 = s.home.path().join("node-2.kubeconfig");
     s.rt.block_on(join(&addr, &token, &hash, "node-2", &kc2)).unwrap();
     let out = s.ok(&["get", "nodes", "-o", "name"]);
-    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["node/node-1", "node/node-2"]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["node/node-1", "node/node-2"]
+    );
 
     // node-1 may set its own status, not node-2's.
-    let (ok, _, err) = s.kubectl_with(&kc1, &["patch", "node", "node-1", "--subresource=status", "--type=merge", "-p", &ready_status("10.168.0.3")]);
+    let (ok, _, err) = s.kubectl_with(
+        &kc1,
+        &[
+            "patch",
+            "node",
+            "node-1",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &ready_status("10.168.0.3"),
+        ],
+    );
     assert!(ok, "{err}");
     let (ok, _, err) = s.kubectl_with(&kc1, &["label", "node", "node-2", "x=y"]);
     assert!(!ok);
@@ -61,9 +105,31 @@ fn join_flow_and_node_restrictions() {
         s.apply(&format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: {node}\n  containers: [{{name: c, image: i}}]\n"), &[]);
     }
     let running = r#"{"status":{"phase":"Running","podIP":"10.0.1.5"}}"#;
-    let (ok, _, err) = s.kubectl_with(&kc1, &["patch", "pod", "p1", "--subresource=status", "--type=merge", "-p", running]);
+    let (ok, _, err) = s.kubectl_with(
+        &kc1,
+        &[
+            "patch",
+            "pod",
+            "p1",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            running,
+        ],
+    );
     assert!(ok, "{err}");
-    let (ok, _, err) = s.kubectl_with(&kc1, &["patch", "pod", "p2", "--subresource=status", "--type=merge", "-p", running]);
+    let (ok, _, err) = s.kubectl_with(
+        &kc1,
+        &[
+            "patch",
+            "pod",
+            "p2",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            running,
+        ],
+    );
     assert!(!ok && err.contains("forbidden"), "{err}");
     let wide = s.ok(&["get", "pods", "-o", "wide"]);
     let p1 = wide.lines().find(|l| l.starts_with("p1")).unwrap();

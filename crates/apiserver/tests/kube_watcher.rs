@@ -29,17 +29,25 @@ fn watcher_sees_every_change_in_order_across_a_dropped_connection() {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_w = stop.clone();
     let watcher_thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
             let kc = kube::config::Kubeconfig::read_from(&kc_path).unwrap();
-            let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+            let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .unwrap();
             let client = kube::Client::try_from(cfg).unwrap();
             let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, "default");
             let mut w = watcher::watcher(api, watcher::Config::default()).boxed();
             // Bounded: the test ends the thread by dropping the receiver.
             let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-            while tokio::time::Instant::now() < deadline && !stop_w.load(std::sync::atomic::Ordering::SeqCst) {
-                let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(500), w.next()).await else { continue };
+            while tokio::time::Instant::now() < deadline && !stop_w.load(std::sync::atomic::Ordering::SeqCst)
+            {
+                let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(500), w.next()).await else {
+                    continue;
+                };
                 let item = match ev {
                     Ok(Event::Apply(c)) | Ok(Event::InitApply(c)) => ("apply", c),
                     Ok(Event::Delete(c)) => ("delete", c),
@@ -47,7 +55,12 @@ fn watcher_sees_every_change_in_order_across_a_dropped_connection() {
                 };
                 let (kind, c) = item;
                 let name = c.metadata.name.clone().unwrap_or_default();
-                let v = c.data.as_ref().and_then(|d| d.get("v")).cloned().unwrap_or_default();
+                let v = c
+                    .data
+                    .as_ref()
+                    .and_then(|d| d.get("v"))
+                    .cloned()
+                    .unwrap_or_default();
                 if tx.send((kind.into(), name, v)).is_err() {
                     return;
                 }
@@ -57,14 +70,23 @@ fn watcher_sees_every_change_in_order_across_a_dropped_connection() {
 
     let wait_for = |rx: &mpsc::Receiver<Seen>, seen: &mut Vec<Seen>, want: &Seen| {
         while !seen.contains(want) {
-            let ev = rx.recv_timeout(Duration::from_secs(60)).expect("watcher keeps delivering");
+            let ev = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("watcher keeps delivering");
             seen.push(ev);
         }
     };
     let mut seen = Vec::new();
     let store = s1.running().state.store.clone();
     for i in 0..5 {
-        store.create("configmaps", "default", &format!("c{i}"), cm(&format!("c{i}"), "1")).unwrap();
+        store
+            .create(
+                "configmaps",
+                "default",
+                &format!("c{i}"),
+                cm(&format!("c{i}"), "1"),
+            )
+            .unwrap();
     }
     wait_for(&rx, &mut seen, &("apply".into(), "c4".into(), "1".into()));
     // Cut every connection: drop the whole server (its runtime and sockets).
@@ -74,11 +96,22 @@ fn watcher_sees_every_change_in_order_across_a_dropped_connection() {
     let s2 = TestServer::start_at(dir.path(), &addr);
     let store = s2.running().state.store.clone();
     for i in 5..10 {
-        store.create("configmaps", "default", &format!("c{i}"), cm(&format!("c{i}"), "1")).unwrap();
+        store
+            .create(
+                "configmaps",
+                "default",
+                &format!("c{i}"),
+                cm(&format!("c{i}"), "1"),
+            )
+            .unwrap();
     }
-    store.update("configmaps", "default", "c0", cm("c0", "2"), None).unwrap();
+    store
+        .update("configmaps", "default", "c0", cm("c0", "2"), None)
+        .unwrap();
     store.delete("configmaps", "default", "c1", None).unwrap();
-    store.update("configmaps", "default", "c0", cm("c0", "3"), None).unwrap();
+    store
+        .update("configmaps", "default", "c0", cm("c0", "3"), None)
+        .unwrap();
     wait_for(&rx, &mut seen, &("apply".into(), "c0".into(), "3".into()));
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     drop(rx);
@@ -86,7 +119,10 @@ fn watcher_sees_every_change_in_order_across_a_dropped_connection() {
 
     // Every change after the restart arrived, in the order it was made.
     let after: Vec<&Seen> = seen.iter().skip_while(|e| e.1 != "c5").collect();
-    let changes: Vec<(&str, &str, &str)> = after.iter().map(|(k, n, v)| (k.as_str(), n.as_str(), v.as_str())).collect();
+    let changes: Vec<(&str, &str, &str)> = after
+        .iter()
+        .map(|(k, n, v)| (k.as_str(), n.as_str(), v.as_str()))
+        .collect();
     let want = [
         ("apply", "c5", "1"),
         ("apply", "c6", "1"),
@@ -99,6 +135,9 @@ fn watcher_sees_every_change_in_order_across_a_dropped_connection() {
     ];
     assert_eq!(changes, want, "all events: {seen:?}");
     for i in 0..5 {
-        assert!(seen.iter().any(|e| e.1 == format!("c{i}")), "saw c{i} before the restart");
+        assert!(
+            seen.iter().any(|e| e.1 == format!("c{i}")),
+            "saw c{i} before the restart"
+        );
     }
 }

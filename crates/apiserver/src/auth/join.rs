@@ -20,18 +20,30 @@ pub fn serve_join(st: &AppState, user: &Identity, body: &[u8]) -> ApiResult<Resp
     let id = match user {
         Identity::Bootstrap(id) => id.clone(),
         Identity::Anonymous => return Err(ApiError::unauthorized("join needs a bootstrap token")),
-        other => return Err(ApiError::forbidden(format!("User \"{}\" cannot join: join needs a bootstrap token", other.username()))),
+        other => {
+            return Err(ApiError::forbidden(format!(
+                "User \"{}\" cannot join: join needs a bootstrap token",
+                other.username()
+            )))
+        }
     };
-    let req: Value = serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("join request: {e}")))?;
+    let req: Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("join request: {e}")))?;
     let node = req["nodeName"].as_str().unwrap_or("").to_string();
     let problems = crate::validation::names::subdomain(&node);
     if !problems.is_empty() {
-        return Err(ApiError::bad_request(format!("nodeName {node:?}: {}", problems.join("; "))));
+        return Err(ApiError::bad_request(format!(
+            "nodeName {node:?}: {}",
+            problems.join("; ")
+        )));
     }
     // A re-join replaces the node's old credential.
     let (old, _) = st.store.list("secrets", Some("kube-system"));
     for s in old {
-        if s.pointer("/metadata/labels/labyrinth.dev~1node").and_then(Value::as_str) == Some(node.as_str()) {
+        if s.pointer("/metadata/labels/labyrinth.dev~1node")
+            .and_then(Value::as_str)
+            == Some(node.as_str())
+        {
             let n = s.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
             let _ = st.store.delete("secrets", "kube-system", n, None);
         }
@@ -43,47 +55,109 @@ pub fn serve_join(st: &AppState, user: &Identity, body: &[u8]) -> ApiResult<Resp
         .create("secrets", "kube-system", &name, secret)
         .map_err(|e| ApiError::internal(format!("storing the node credential: {e}")))?;
     tracing::info!(node = %node, bootstrap = %id, "node joined");
-    Ok((StatusCode::OK, axum::Json(json!({"nodeName": node, "token": token, "user": format!("system:node:{node}")}))).into_response())
+    Ok((
+        StatusCode::OK,
+        axum::Json(json!({"nodeName": node, "token": token, "user": format!("system:node:{node}")})),
+    )
+        .into_response())
 }
 
 /// What `labyrinth join` does. Writes the node's kubeconfig to `out`.
-pub async fn join(server: &str, token: &str, ca_hash: &str, node_name: &str, out: &Path) -> anyhow::Result<()> {
+pub async fn join(
+    server: &str,
+    token: &str,
+    ca_hash: &str,
+    node_name: &str,
+    out: &Path,
+) -> anyhow::Result<()> {
     if !tokens::is_bootstrap_format(token) {
-        bail!("--token {token:?} is not of the form <6 lowercase alphanumerics>.<16 lowercase alphanumerics>");
+        bail!(
+            "--token {token:?} is not of the form <6 lowercase alphanumerics>.<16 lowercase alphanumerics>"
+        );
     }
     let want = ca_hash.trim().to_ascii_lowercase();
     if !want.starts_with("sha256:") || want.len() != 7 + 64 {
         bail!("--discovery-token-ca-cert-hash {ca_hash:?} must be sha256:<64 hex digits>");
     }
-    let (code, info) = request(server, &Trust::Insecure, "GET", "/api/v1/namespaces/kube-public/configmaps/cluster-info", None, None)
-        .await
-        .context("fetching cluster-info")?;
+    let (code, info) = request(
+        server,
+        &Trust::Insecure,
+        "GET",
+        "/api/v1/namespaces/kube-public/configmaps/cluster-info",
+        None,
+        None,
+    )
+    .await
+    .context("fetching cluster-info")?;
     if code != 200 {
-        bail!("fetching cluster-info from {server}: HTTP {code}: {}", info["message"]);
+        bail!(
+            "fetching cluster-info from {server}: HTTP {code}: {}",
+            info["message"]
+        );
     }
-    let kc: Value = serde_yaml::from_str(info.pointer("/data/kubeconfig").and_then(Value::as_str).unwrap_or(""))
-        .context("cluster-info holds no kubeconfig")?;
-    let ca_b64 = kc.pointer("/clusters/0/cluster/certificate-authority-data").and_then(Value::as_str).context("cluster-info without CA data")?;
-    let ca_pem = base64::engine::general_purpose::STANDARD.decode(ca_b64).context("CA data is not base64")?;
+    let kc: Value = serde_yaml::from_str(
+        info.pointer("/data/kubeconfig")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+    )
+    .context("cluster-info holds no kubeconfig")?;
+    let ca_b64 = kc
+        .pointer("/clusters/0/cluster/certificate-authority-data")
+        .and_then(Value::as_str)
+        .context("cluster-info without CA data")?;
+    let ca_pem = base64::engine::general_purpose::STANDARD
+        .decode(ca_b64)
+        .context("CA data is not base64")?;
     let ca_der = crate::tls::pem_to_der(&String::from_utf8_lossy(&ca_pem))?;
     let have = crate::tls::ca_cert_hash(&ca_der)?;
     if have != want {
         bail!("the cluster CA's public key hash {have} does not match --discovery-token-ca-cert-hash {want}: refusing to trust {server}");
     }
     let trust = Trust::Ca(ca_der);
-    let (code, resp) = request(server, &trust, "POST", "/labyrinth/v1/join", Some(token), Some(&json!({"nodeName": node_name})))
-        .await
-        .context("presenting the bootstrap token")?;
+    let (code, resp) = request(
+        server,
+        &trust,
+        "POST",
+        "/labyrinth/v1/join",
+        Some(token),
+        Some(&json!({"nodeName": node_name})),
+    )
+    .await
+    .context("presenting the bootstrap token")?;
     if code != 200 {
-        bail!("the server refused the bootstrap token (HTTP {code}): {}", resp["message"].as_str().unwrap_or(""));
+        bail!(
+            "the server refused the bootstrap token (HTTP {code}): {}",
+            resp["message"].as_str().unwrap_or("")
+        );
     }
-    let node_token = resp["token"].as_str().context("join answer without token")?.to_string();
+    let node_token = resp["token"]
+        .as_str()
+        .context("join answer without token")?
+        .to_string();
     let node = json!({"apiVersion": "v1", "kind": "Node",
         "metadata": {"name": node_name, "labels": {"kubernetes.io/hostname": node_name, "kubernetes.io/os": "linux"}}});
-    let (code, resp) = request(server, &trust, "POST", "/api/v1/nodes", Some(&node_token), Some(&node)).await.context("registering the Node")?;
+    let (code, resp) = request(
+        server,
+        &trust,
+        "POST",
+        "/api/v1/nodes",
+        Some(&node_token),
+        Some(&node),
+    )
+    .await
+    .context("registering the Node")?;
     if code != 201 && code != 409 {
-        bail!("registering Node {node_name}: HTTP {code}: {}", resp["message"].as_str().unwrap_or(""));
+        bail!(
+            "registering Node {node_name}: HTTP {code}: {}",
+            resp["message"].as_str().unwrap_or("")
+        );
     }
     let user = format!("system:node:{node_name}");
-    kubeconfig::write(out, &format!("https://{server}"), &String::from_utf8_lossy(&ca_pem), &user, &node_token)
+    kubeconfig::write(
+        out,
+        &format!("https://{server}"),
+        &String::from_utf8_lossy(&ca_pem),
+        &user,
+        &node_token,
+    )
 }

@@ -33,7 +33,9 @@ impl Identity {
 }
 
 pub fn authenticate(st: &AppState, headers: &HeaderMap) -> ApiResult<Identity> {
-    let Some(h) = headers.get("authorization") else { return Ok(Identity::Anonymous) };
+    let Some(h) = headers.get("authorization") else {
+        return Ok(Identity::Anonymous);
+    };
     let h = h.to_str().unwrap_or("");
     let Some(token) = h.strip_prefix("Bearer ").map(str::trim) else {
         return Err(ApiError::unauthorized("Unauthorized"));
@@ -55,7 +57,11 @@ pub fn anonymous_allowed(path: &str, method: &Method) -> bool {
     method == Method::GET
         && matches!(
             path,
-            "/healthz" | "/readyz" | "/livez" | "/version" | "/api/v1/namespaces/kube-public/configmaps/cluster-info"
+            "/healthz"
+                | "/readyz"
+                | "/livez"
+                | "/version"
+                | "/api/v1/namespaces/kube-public/configmaps/cluster-info"
         )
 }
 
@@ -85,14 +91,22 @@ pub fn authorize(st: &AppState, ctx: &Ctx, verb: &str) -> ApiResult<()> {
         Identity::Admin => return Ok(()),
         Identity::Node(n) => n.clone(),
         // The one object public before trust: kube-public/cluster-info.
-        _ if verb == "get" && ctx.res().kind == "ConfigMap" && ctx.ns() == "kube-public" && ctx.name() == "cluster-info" => {
+        _ if verb == "get"
+            && ctx.res().kind == "ConfigMap"
+            && ctx.ns() == "kube-public"
+            && ctx.name() == "cluster-info" =>
+        {
             return Ok(())
         }
         _ => return Err(forbidden(ctx, verb)),
     };
     let res = ctx.res();
     if matches!(verb, "get" | "list" | "watch") {
-        return if res.kind == "Secret" { Err(forbidden(ctx, verb)) } else { Ok(()) };
+        return if res.kind == "Secret" {
+            Err(forbidden(ctx, verb))
+        } else {
+            Ok(())
+        };
     }
     let name = ctx.name();
     let allowed = match (res.kind, verb) {
@@ -103,7 +117,8 @@ pub fn authorize(st: &AppState, ctx: &Ctx, verb: &str) -> ApiResult<()> {
         ("Node", "update" | "patch") => name == node,
         ("Lease", "create") => {
             let body: Value = serde_json::from_slice(&ctx.body).unwrap_or(Value::Null);
-            ctx.ns() == "kube-node-lease" && body.pointer("/metadata/name").and_then(Value::as_str) == Some(node.as_str())
+            ctx.ns() == "kube-node-lease"
+                && body.pointer("/metadata/name").and_then(Value::as_str) == Some(node.as_str())
         }
         ("Lease", "update" | "patch") => ctx.ns() == "kube-node-lease" && name == node,
         ("Pod", "update" | "patch") if ctx.target.sub.as_deref() == Some("status") => st

@@ -13,13 +13,19 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 pub fn random_string(n: usize, alphabet: &[u8]) -> String {
     let mut b = vec![0u8; n];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("system randomness");
-    b.iter().map(|x| alphabet[*x as usize % alphabet.len()] as char).collect()
+    b.iter()
+        .map(|x| alphabet[*x as usize % alphabet.len()] as char)
+        .collect()
 }
 
 const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 fn sha256_hex(s: &str) -> String {
-    ring::digest::digest(&ring::digest::SHA256, s.as_bytes()).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    ring::digest::digest(&ring::digest::SHA256, s.as_bytes())
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn data_str(secret: &Value, key: &str) -> Option<String> {
@@ -28,7 +34,8 @@ fn data_str(secret: &Value, key: &str) -> Option<String> {
 }
 
 pub fn is_bootstrap_format(token: &str) -> bool {
-    let ok = |s: &str, n: usize| s.len() == n && s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    let ok =
+        |s: &str, n: usize| s.len() == n && s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     matches!(token.split_once('.'), Some((id, sec)) if ok(id, 6) && ok(sec, 16))
 }
 
@@ -36,7 +43,8 @@ pub fn is_bootstrap_format(token: &str) -> bool {
 pub fn new_bootstrap_token(ttl: std::time::Duration) -> (String, Value) {
     let id = random_string(6, LOWER_ALNUM);
     let secret = random_string(16, LOWER_ALNUM);
-    let exp = jiff::Timestamp::now() + jiff::SignedDuration::try_from(ttl).unwrap_or(jiff::SignedDuration::from_hours(24));
+    let exp = jiff::Timestamp::now()
+        + jiff::SignedDuration::try_from(ttl).unwrap_or(jiff::SignedDuration::from_hours(24));
     let exp = exp.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
     let obj = json!({
         "apiVersion": "v1", "kind": "Secret",
@@ -59,16 +67,24 @@ pub fn check_bootstrap(store: &dyn Store, token: &str) -> ApiResult<Option<Strin
     }
     let (id, sec) = token.split_once('.').expect("checked format");
     let Some(s) = store.get("secrets", "kube-system", &format!("bootstrap-token-{id}")) else {
-        return Err(ApiError::unauthorized(format!("bootstrap token {id:?} is unknown")));
+        return Err(ApiError::unauthorized(format!(
+            "bootstrap token {id:?} is unknown"
+        )));
     };
     let stored = data_str(&s, "token-secret").unwrap_or_default();
     if !ct_eq(stored.as_bytes(), sec.as_bytes()) {
-        return Err(ApiError::unauthorized(format!("bootstrap token {id:?}: wrong secret")));
+        return Err(ApiError::unauthorized(format!(
+            "bootstrap token {id:?}: wrong secret"
+        )));
     }
     if let Some(exp) = data_str(&s, "expiration") {
-        let exp: jiff::Timestamp = exp.parse().map_err(|_| ApiError::unauthorized("bootstrap token with a bad expiration"))?;
+        let exp: jiff::Timestamp = exp
+            .parse()
+            .map_err(|_| ApiError::unauthorized("bootstrap token with a bad expiration"))?;
         if exp <= jiff::Timestamp::now() {
-            return Err(ApiError::unauthorized(format!("bootstrap token {id:?} has expired")));
+            return Err(ApiError::unauthorized(format!(
+                "bootstrap token {id:?} has expired"
+            )));
         }
     }
     Ok(Some(id.to_string()))
@@ -112,7 +128,8 @@ mod tests {
         let (tok, obj) = new_bootstrap_token(std::time::Duration::from_secs(60));
         assert!(is_bootstrap_format(&tok));
         let id = tok.split('.').next().unwrap().to_string();
-        st.create("secrets", "kube-system", &format!("bootstrap-token-{id}"), obj).unwrap();
+        st.create("secrets", "kube-system", &format!("bootstrap-token-{id}"), obj)
+            .unwrap();
         assert_eq!(check_bootstrap(&st, &tok).unwrap(), Some(id.clone()));
         let wrong = format!("{id}.{}", "a".repeat(16));
         assert_eq!(check_bootstrap(&st, &wrong).unwrap_err().code, 401);

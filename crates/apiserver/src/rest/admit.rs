@@ -52,7 +52,10 @@ pub fn check_kind(res: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
 /// warnings (fieldValidation=Warn, the default).
 pub fn decode(res: &ResourceDef, obj: &Value, field_validation: &str) -> ApiResult<(Value, Vec<String>)> {
     let typed = validation::decode_typed(res.kind, obj).map_err(|e| {
-        ApiError::bad_request(format!("{} in version \"{}\" cannot be handled as a {}: {e}", res.kind, res.version, res.kind))
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {e}",
+            res.kind, res.version, res.kind
+        ))
     })?;
     let unknown = validation::unknown_fields(obj, &typed);
     let mut warnings = Vec::new();
@@ -62,7 +65,10 @@ pub fn decode(res: &ResourceDef, obj: &Value, field_validation: &str) -> ApiResu
                 let list: Vec<String> = unknown.iter().map(|u| format!("unknown field \"{u}\"")).collect();
                 return Err(ApiError::bad_request(format!(
                     "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
-                    res.kind, res.version, res.kind, list.join(", ")
+                    res.kind,
+                    res.version,
+                    res.kind,
+                    list.join(", ")
                 )));
             }
             "Ignore" => {}
@@ -76,7 +82,9 @@ pub fn random_suffix(n: usize) -> String {
     const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut b = vec![0u8; n];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("system randomness");
-    b.iter().map(|x| ALPHA[*x as usize % ALPHA.len()] as char).collect()
+    b.iter()
+        .map(|x| ALPHA[*x as usize % ALPHA.len()] as char)
+        .collect()
 }
 
 fn uid() -> String {
@@ -85,7 +93,14 @@ fn uid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 pub fn now() -> String {
@@ -125,7 +140,11 @@ fn default_pod_spec(spec: &mut Value) {
             }
         }
     }
-    for (k, v) in [("restartPolicy", "Always"), ("dnsPolicy", "ClusterFirst"), ("schedulerName", "default-scheduler")] {
+    for (k, v) in [
+        ("restartPolicy", "Always"),
+        ("dnsPolicy", "ClusterFirst"),
+        ("schedulerName", "default-scheduler"),
+    ] {
         if spec.get(k).is_none_or(Value::is_null) {
             spec[k] = json!(v);
         }
@@ -194,7 +213,10 @@ pub fn validate(res: &ResourceDef, obj: &Value) -> ApiResult<()> {
     if errs.is_empty() {
         return Ok(());
     }
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     Err(ApiError::invalid(res, name, &errs))
 }
 
@@ -204,38 +226,75 @@ pub fn allocate_cluster_ip(st: &AppState, res: &ResourceDef, obj: &mut Value) ->
     if res.kind != "Service" || obj.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName") {
         return Ok(None);
     }
-    let want = obj.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+    let want = obj
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if want == "None" {
         obj["spec"]["clusterIPs"] = json!(["None"]);
         return Ok(None);
     }
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
-    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let requested = if want.is_empty() {
         None
     } else {
         Some(want.parse::<Ipv4Addr>().map_err(|_| {
-            ApiError::invalid(res, &name, &[FieldError::invalid("spec.clusterIPs[0]", &json!(want), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")])
+            ApiError::invalid(
+                res,
+                &name,
+                &[FieldError::invalid(
+                    "spec.clusterIPs[0]",
+                    &json!(want),
+                    "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
+                )],
+            )
         })?)
     };
-    let ip = st.alloc.lock().unwrap().allocate(&ns, &name, requested).map_err(|e| {
-        ApiError::invalid(res, &name, &[FieldError {
-            reason: "FieldValueInvalid",
-            field: "spec.clusterIPs".into(),
-            message: format!("Invalid value: []string{{{:?}}}: {e}", want),
-        }])
-    })?;
+    let ip = st
+        .alloc
+        .lock()
+        .unwrap()
+        .allocate(&ns, &name, requested)
+        .map_err(|e| {
+            ApiError::invalid(
+                res,
+                &name,
+                &[FieldError {
+                    reason: "FieldValueInvalid",
+                    field: "spec.clusterIPs".into(),
+                    message: format!("Invalid value: []string{{{:?}}}: {e}", want),
+                }],
+            )
+        })?;
     let spec = &mut obj["spec"];
     spec["clusterIP"] = json!(ip.to_string());
     spec["clusterIPs"] = json!([ip.to_string()]);
     spec["ipFamilies"] = json!(["IPv4"]);
     spec["ipFamilyPolicy"] = json!("SingleStack");
-    spec["internalTrafficPolicy"] = spec.get("internalTrafficPolicy").cloned().filter(|v| !v.is_null()).unwrap_or(json!("Cluster"));
+    spec["internalTrafficPolicy"] = spec
+        .get("internalTrafficPolicy")
+        .cloned()
+        .filter(|v| !v.is_null())
+        .unwrap_or(json!("Cluster"));
     Ok(Some(ip))
 }
 
 pub fn release_cluster_ip(st: &AppState, obj: &Value) {
-    if let Some(ip) = obj.pointer("/spec/clusterIP").and_then(Value::as_str).and_then(|s| s.parse().ok()) {
+    if let Some(ip) = obj
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+    {
         st.alloc.lock().unwrap().release(ip);
     }
 }

@@ -43,7 +43,10 @@ fn one(ctx: &Ctx, code: StatusCode, obj: &Value, warnings: &[String]) -> Respons
 pub fn get(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     let res = ctx.res();
     let name = ctx.name();
-    let obj = st.store.get(&res.key(), &ctx.ns(), name).ok_or_else(|| ApiError::not_found(res, name))?;
+    let obj = st
+        .store
+        .get(&res.key(), &ctx.ns(), name)
+        .ok_or_else(|| ApiError::not_found(res, name))?;
     Ok(one(ctx, StatusCode::OK, &obj, &[]))
 }
 
@@ -54,7 +57,11 @@ pub fn list(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     let (items, rv) = st.store.list(&res.key(), ns);
     let items: Vec<&Value> = items.iter().map(|o| &**o).filter(|o| sel.matches(o)).collect();
     if table::wants_table(&ctx.accept) {
-        return Ok(json_response(StatusCode::OK, &table::table(res, &items, Some(rv), &ctx.include_object(), true), &[]));
+        return Ok(json_response(
+            StatusCode::OK,
+            &table::table(res, &items, Some(rv), &ctx.include_object(), true),
+            &[],
+        ));
     }
     let list = json!({
         "kind": format!("{}List", res.kind),
@@ -79,15 +86,24 @@ pub fn create(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     admit::check_kind(res, &mut obj)?;
     let ns = ctx.ns();
     if res.namespaced {
-        let body_ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        let body_ns = obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if !body_ns.is_empty() && body_ns != ns {
-            return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
         }
         obj["metadata"]["namespace"] = json!(ns);
     } else if let Some(m) = obj["metadata"].as_object_mut() {
         m.remove("namespace");
     }
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if name.is_empty() {
         if let Some(g) = obj.pointer("/metadata/generateName").and_then(Value::as_str) {
             obj["metadata"]["name"] = json!(format!("{g}{}", admit::random_suffix(5)));
@@ -98,7 +114,11 @@ pub fn create(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     namespace_exists(st, res, &ns)?;
     admit::new_metadata(&mut obj);
     admit::defaults(res, &mut obj);
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if st.store.get(&res.key(), &ns, &name).is_some() {
         return Err(ApiError::already_exists(res, &name));
     }
@@ -119,7 +139,14 @@ pub fn create(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
 
 /// Carry what a client may not change, decide status vs. main resource, bump
 /// generation, then validate and store with `expected_rv` as precondition.
-fn finish_update(st: &AppState, ctx: &Ctx, cur: &Value, mut new: Value, expected_rv: Option<u64>, warnings: Vec<String>) -> ApiResult<Response> {
+fn finish_update(
+    st: &AppState,
+    ctx: &Ctx,
+    cur: &Value,
+    mut new: Value,
+    expected_rv: Option<u64>,
+    warnings: Vec<String>,
+) -> ApiResult<Response> {
     let res = ctx.res();
     let name = ctx.name().to_string();
     let ns = ctx.ns();
@@ -138,7 +165,14 @@ fn finish_update(st: &AppState, ctx: &Ctx, cur: &Value, mut new: Value, expected
             }
         }
     }
-    for k in ["uid", "creationTimestamp", "name", "namespace", "generateName", "deletionTimestamp"] {
+    for k in [
+        "uid",
+        "creationTimestamp",
+        "name",
+        "namespace",
+        "generateName",
+        "deletionTimestamp",
+    ] {
         match cur["metadata"].get(k) {
             Some(v) => new["metadata"][k] = v.clone(),
             None => {
@@ -150,16 +184,30 @@ fn finish_update(st: &AppState, ctx: &Ctx, cur: &Value, mut new: Value, expected
     }
     if res.kind == "Service" {
         for k in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
-            if new.pointer(&format!("/spec/{k}")).is_none_or(|v| v.is_null() || v == "") {
+            if new
+                .pointer(&format!("/spec/{k}"))
+                .is_none_or(|v| v.is_null() || v == "")
+            {
                 if let Some(v) = cur.pointer(&format!("/spec/{k}")) {
                     new["spec"][k] = v.clone();
                 }
             } else if k == "clusterIP" && new["spec"][k] != cur["spec"][k] {
-                return Err(ApiError::invalid(res, &name, &[super::status::FieldError::invalid("spec.clusterIPs[0]", &new["spec"][k], "field is immutable")]));
+                return Err(ApiError::invalid(
+                    res,
+                    &name,
+                    &[super::status::FieldError::invalid(
+                        "spec.clusterIPs[0]",
+                        &new["spec"][k],
+                        "field is immutable",
+                    )],
+                ));
             }
         }
     }
-    let generation = cur.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+    let generation = cur
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(1);
     let changed = new.get("spec") != cur.get("spec");
     new["metadata"]["generation"] = json!(if changed { generation + 1 } else { generation });
     if let Some(m) = new["metadata"].as_object_mut() {
@@ -173,7 +221,10 @@ fn finish_update(st: &AppState, ctx: &Ctx, cur: &Value, mut new: Value, expected
     if ctx.dry_run() {
         return Ok(one(ctx, StatusCode::OK, &new, &warnings));
     }
-    let saved = st.store.update(&res.key(), &ns, &name, new, expected_rv).map_err(|e| store_err(res, &name, e))?;
+    let saved = st
+        .store
+        .update(&res.key(), &ns, &name, new, expected_rv)
+        .map_err(|e| store_err(res, &name, e))?;
     Ok(one(ctx, StatusCode::OK, &saved, &warnings))
 }
 
@@ -182,20 +233,35 @@ pub fn update(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     let name = ctx.name();
     let mut obj = admit::parse_body(&ctx.body)?;
     admit::check_kind(res, &mut obj)?;
-    let body_name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let body_name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if body_name != name {
-        return Err(ApiError::bad_request(format!("the name of the object ({body_name}) does not match the name on the URL ({name})")));
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
     }
-    let expected = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    let expected = obj
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
     let expected = match expected {
-        Some(s) => Some(s.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {s:?}")))?),
+        Some(s) => Some(
+            s.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {s:?}")))?,
+        ),
         None => None,
     };
     if res.namespaced {
         obj["metadata"]["namespace"] = json!(ctx.ns());
     }
     let (obj, warnings) = admit::decode(res, &obj, &ctx.field_validation())?;
-    let cur = st.store.get(&res.key(), &ctx.ns(), name).ok_or_else(|| ApiError::not_found(res, name))?;
+    let cur = st
+        .store
+        .get(&res.key(), &ctx.ns(), name)
+        .ok_or_else(|| ApiError::not_found(res, name))?;
     finish_update(st, ctx, &cur, obj, expected, warnings)
 }
 
@@ -205,7 +271,10 @@ pub fn patch(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     let ct = ctx.header("content-type");
     // Optimistic retries, as the real server's GuaranteedUpdate does.
     for _ in 0..5 {
-        let cur = st.store.get(&res.key(), &ctx.ns(), name).ok_or_else(|| ApiError::not_found(res, name))?;
+        let cur = st
+            .store
+            .get(&res.key(), &ctx.ns(), name)
+            .ok_or_else(|| ApiError::not_found(res, name))?;
         let cur_rv = object_rv(&cur);
         let mut patched = super::patch::apply(&ct, &cur, &ctx.body)?;
         admit::check_kind(res, &mut patched)?;
@@ -222,7 +291,13 @@ pub fn patch(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     Err(ApiError::conflict(res, name))
 }
 
-fn delete_one(st: &AppState, res: &ResourceDef, ns: &str, name: &str, expected: Option<u64>) -> ApiResult<Value> {
+fn delete_one(
+    st: &AppState,
+    res: &ResourceDef,
+    ns: &str,
+    name: &str,
+    expected: Option<u64>,
+) -> ApiResult<Value> {
     if res.kind == "Namespace" {
         // Everything in the namespace goes first, as namespace deletion does.
         for r in resources::RESOURCES.iter().filter(|r| r.namespaced) {
@@ -237,7 +312,10 @@ fn delete_one(st: &AppState, res: &ResourceDef, ns: &str, name: &str, expected: 
             }
         }
     }
-    let gone = st.store.delete(&res.key(), ns, name, expected).map_err(|e| store_err(res, name, e))?;
+    let gone = st
+        .store
+        .delete(&res.key(), ns, name, expected)
+        .map_err(|e| store_err(res, name, e))?;
     if res.kind == "Service" {
         admit::release_cluster_ip(st, &gone);
     }
@@ -247,16 +325,29 @@ fn delete_one(st: &AppState, res: &ResourceDef, ns: &str, name: &str, expected: 
 pub fn delete(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     let res = ctx.res();
     let name = ctx.name();
-    let opts: Value = if ctx.body.is_empty() { json!({}) } else { admit::parse_body(&ctx.body).unwrap_or(json!({})) };
-    let expected = opts.pointer("/preconditions/resourceVersion").and_then(Value::as_str).and_then(|s| s.parse().ok());
+    let opts: Value = if ctx.body.is_empty() {
+        json!({})
+    } else {
+        admit::parse_body(&ctx.body).unwrap_or(json!({}))
+    };
+    let expected = opts
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok());
     if let Some(uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str) {
-        let cur = st.store.get(&res.key(), &ctx.ns(), name).ok_or_else(|| ApiError::not_found(res, name))?;
+        let cur = st
+            .store
+            .get(&res.key(), &ctx.ns(), name)
+            .ok_or_else(|| ApiError::not_found(res, name))?;
         if cur.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid) {
             return Err(ApiError::conflict(res, name));
         }
     }
     if ctx.dry_run() {
-        let cur = st.store.get(&res.key(), &ctx.ns(), name).ok_or_else(|| ApiError::not_found(res, name))?;
+        let cur = st
+            .store
+            .get(&res.key(), &ctx.ns(), name)
+            .ok_or_else(|| ApiError::not_found(res, name))?;
         return Ok(json_response(StatusCode::OK, &cur, &[]));
     }
     let gone = delete_one(st, res, &ctx.ns(), name, expected)?;
@@ -269,7 +360,10 @@ pub fn delete_collection(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     let (items, _) = st.store.list(&res.key(), ctx.target.ns.as_deref());
     let mut gone = Vec::new();
     for o in items.iter().filter(|o| sel.matches(o)) {
-        let ns = o.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        let ns = o
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let n = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
         if let Ok(v) = delete_one(st, res, ns, n, None) {
             gone.push(v);

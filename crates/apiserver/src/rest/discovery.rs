@@ -39,7 +39,16 @@ pub fn api_group(g: &str) -> Option<Value> {
     })
 }
 
-const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 fn entry(r: &ResourceDef) -> Value {
     let mut e = json!({
@@ -56,7 +65,10 @@ fn entry(r: &ResourceDef) -> Value {
 }
 
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
-    let rs: Vec<&ResourceDef> = RESOURCES.iter().filter(|r| r.group == group && r.version == version).collect();
+    let rs: Vec<&ResourceDef> = RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+        .collect();
     if rs.is_empty() {
         return None;
     }
@@ -64,16 +76,26 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
     for r in rs {
         out.push(entry(r));
         if r.status {
-            out.push(json!({"name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced,
-                "kind": r.kind, "verbs": ["get", "patch", "update"]}));
+            out.push(
+                json!({"name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced,
+                "kind": r.kind, "verbs": ["get", "patch", "update"]}),
+            );
         }
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}))
 }
 
 fn gv_path(group: &str) -> String {
-    if group.is_empty() { "api/v1".into() } else { format!("apis/{group}/v1") }
+    if group.is_empty() {
+        "api/v1".into()
+    } else {
+        format!("apis/{group}/v1")
+    }
 }
 
 /// /openapi/v3: one document per group version.
@@ -83,7 +105,10 @@ pub fn openapi_index() -> Value {
     groups.extend(resources::groups());
     for g in groups {
         let p = gv_path(g);
-        paths.insert(p.clone(), json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=labyrinth1")}));
+        paths.insert(
+            p.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=labyrinth1")}),
+        );
     }
     json!({"paths": paths})
 }
@@ -96,11 +121,15 @@ pub fn openapi_doc(gv: &str) -> Option<Value> {
         ["apis", g, v] => (*g, *v),
         _ => return None,
     };
-    let rs: Vec<&ResourceDef> = RESOURCES.iter().filter(|r| r.group == group && r.version == version).collect();
+    let rs: Vec<&ResourceDef> = RESOURCES
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+        .collect();
     if rs.is_empty() {
         return None;
     }
-    let param = json!({"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}});
+    let param =
+        json!({"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}});
     let mut paths = serde_json::Map::new();
     for r in rs {
         let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
@@ -114,6 +143,8 @@ pub fn openapi_doc(gv: &str) -> Option<Value> {
         paths.insert(base.clone(), json!({"post": op}));
         paths.insert(format!("{base}/{{name}}"), json!({"put": op, "patch": op}));
     }
-    Some(json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": GIT_VERSION},
-        "paths": paths, "components": {"schemas": {}}}))
+    Some(
+        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": GIT_VERSION},
+        "paths": paths, "components": {"schemas": {}}}),
+    )
 }

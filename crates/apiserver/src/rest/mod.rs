@@ -68,7 +68,11 @@ impl Ctx {
         self.query.get(k).map(String::as_str)
     }
     pub fn header(&self, k: &str) -> String {
-        self.headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string()
+        self.headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
     }
     pub fn include_object(&self) -> String {
         self.q("includeObject").unwrap_or("Metadata").to_string()
@@ -105,19 +109,32 @@ pub fn parse_target(segs: &[&str]) -> ApiResult<Option<Target>> {
         return Ok(None);
     }
     let nf = ApiError::page_not_found;
-    let t = if rest.len() >= 3 && rest[0] == "namespaces" && resources::find(group, version, rest[2]).is_some() {
-        let res = resources::find(group, version, rest[2]).ok_or_else(nf)?;
-        if !res.namespaced || rest.len() > 5 {
-            return Err(nf());
-        }
-        Target { res, ns: Some(rest[1].into()), name: rest.get(3).map(|s| s.to_string()), sub: rest.get(4).map(|s| s.to_string()), watch_path }
-    } else {
-        let res = resources::find(group, version, rest[0]).ok_or_else(nf)?;
-        if rest.len() > 3 || (res.namespaced && rest.len() > 1) {
-            return Err(nf());
-        }
-        Target { res, ns: None, name: rest.get(1).map(|s| s.to_string()), sub: rest.get(2).map(|s| s.to_string()), watch_path }
-    };
+    let t =
+        if rest.len() >= 3 && rest[0] == "namespaces" && resources::find(group, version, rest[2]).is_some() {
+            let res = resources::find(group, version, rest[2]).ok_or_else(nf)?;
+            if !res.namespaced || rest.len() > 5 {
+                return Err(nf());
+            }
+            Target {
+                res,
+                ns: Some(rest[1].into()),
+                name: rest.get(3).map(|s| s.to_string()),
+                sub: rest.get(4).map(|s| s.to_string()),
+                watch_path,
+            }
+        } else {
+            let res = resources::find(group, version, rest[0]).ok_or_else(nf)?;
+            if rest.len() > 3 || (res.namespaced && rest.len() > 1) {
+                return Err(nf());
+            }
+            Target {
+                res,
+                ns: None,
+                name: rest.get(1).map(|s| s.to_string()),
+                sub: rest.get(2).map(|s| s.to_string()),
+                watch_path,
+            }
+        };
     if let Some(sub) = &t.sub {
         if sub != "status" || !t.res.status {
             return Err(nf());
@@ -142,14 +159,20 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
         .map(|q| serde_urlencoded_parse(q))
         .unwrap_or_default();
     let user = auth::authenticate(&st, &parts.headers)?;
-    let segs: Vec<&str> = path.trim_matches('/').split('/').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
 
     // Paths outside the resource tree.
     match (parts.method.clone(), segs.as_slice()) {
         (Method::GET, ["healthz"] | ["readyz"] | ["livez"]) => return Ok("ok".into_response()),
         (Method::GET, ["version"]) => return Ok(json_ok(discovery::version())),
         (Method::POST, ["labyrinth", "v1", "join"]) => {
-            let body = axum::body::to_bytes(body, 1 << 20).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let body = axum::body::to_bytes(body, 1 << 20)
+                .await
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
             return auth::join::serve_join(&st, &user, &body);
         }
         _ => {}
@@ -167,10 +190,16 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
         match segs.as_slice() {
             ["api"] => return Ok(json_ok(discovery::api_versions(&st.advertise))),
             ["apis"] => return Ok(json_ok(discovery::api_groups())),
-            ["apis", g] => return discovery::api_group(g).map(json_ok).ok_or_else(ApiError::page_not_found),
+            ["apis", g] => {
+                return discovery::api_group(g)
+                    .map(json_ok)
+                    .ok_or_else(ApiError::page_not_found)
+            }
             ["openapi", "v3"] => return Ok(json_ok(discovery::openapi_index())),
             ["openapi", "v3", gv @ ..] => {
-                return discovery::openapi_doc(&gv.join("/")).map(json_ok).ok_or_else(ApiError::page_not_found)
+                return discovery::openapi_doc(&gv.join("/"))
+                    .map(json_ok)
+                    .ok_or_else(ApiError::page_not_found)
             }
             _ => {}
         }
@@ -181,15 +210,35 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
             ["apis", g, v] => (*g, *v),
             _ => return Err(ApiError::page_not_found()),
         };
-        return discovery::resource_list(g, v).map(json_ok).ok_or_else(ApiError::page_not_found);
+        return discovery::resource_list(g, v)
+            .map(json_ok)
+            .ok_or_else(ApiError::page_not_found);
     };
-    let mut body = axum::body::to_bytes(body, 64 << 20).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let ctype = parts.headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mut body = axum::body::to_bytes(body, 64 << 20)
+        .await
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let ctype = parts
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     if ctype.starts_with("application/vnd.kubernetes.protobuf") {
         body = Bytes::from(serde_json::to_vec(&protobuf::decode(&body)?).unwrap_or_default());
     }
-    let accept = parts.headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-    let ctx = Ctx { target, query, headers: parts.headers, body, accept, user };
+    let accept = parts
+        .headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let ctx = Ctx {
+        target,
+        query,
+        headers: parts.headers,
+        body,
+        accept,
+        user,
+    };
     let has_name = ctx.target.name.is_some();
     let watching = ctx.target.watch_path || matches!(ctx.q("watch"), Some("true") | Some("1"));
     let verb = match (&parts.method, has_name) {
@@ -220,9 +269,11 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
 }
 
 fn serde_urlencoded_parse(q: &str) -> HashMap<String, String> {
-    axum::extract::Query::<HashMap<String, String>>::try_from_uri(&format!("/?{q}").parse().expect("valid uri"))
-        .map(|q| q.0)
-        .unwrap_or_default()
+    axum::extract::Query::<HashMap<String, String>>::try_from_uri(
+        &format!("/?{q}").parse().expect("valid uri"),
+    )
+    .map(|q| q.0)
+    .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -230,11 +281,20 @@ mod tests {
     use super::*;
     #[test]
     fn paths() {
-        let t = parse_target(&["api", "v1", "namespaces", "wrk-1", "pods", "p", "status"]).unwrap().unwrap();
-        assert_eq!((t.res.plural, t.ns.as_deref(), t.name.as_deref(), t.sub.as_deref()), ("pods", Some("wrk-1"), Some("p"), Some("status")));
-        let t = parse_target(&["api", "v1", "namespaces", "wrk-1"]).unwrap().unwrap();
+        let t = parse_target(&["api", "v1", "namespaces", "wrk-1", "pods", "p", "status"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (t.res.plural, t.ns.as_deref(), t.name.as_deref(), t.sub.as_deref()),
+            ("pods", Some("wrk-1"), Some("p"), Some("status"))
+        );
+        let t = parse_target(&["api", "v1", "namespaces", "wrk-1"])
+            .unwrap()
+            .unwrap();
         assert_eq!((t.res.plural, t.name.as_deref()), ("namespaces", Some("wrk-1")));
-        let t = parse_target(&["apis", "apps", "v1", "deployments"]).unwrap().unwrap();
+        let t = parse_target(&["apis", "apps", "v1", "deployments"])
+            .unwrap()
+            .unwrap();
         assert!(t.ns.is_none() && t.name.is_none());
         assert!(parse_target(&["api", "v1", "pods", "x"]).is_err());
         assert!(parse_target(&["api", "v1"]).unwrap().is_none());

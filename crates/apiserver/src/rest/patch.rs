@@ -64,9 +64,13 @@ pub fn merge(target: &mut Value, patch: &Value) {
 /// The patch merge key of a list field, by the field's path suffix. Lists not
 /// named here are replaced whole (atomic), as for lists without a merge key.
 fn merge_key(path: &str, field: &str) -> Option<&'static str> {
-    let in_container = path.ends_with("containers") || path.ends_with("initContainers") || path.ends_with("ephemeralContainers");
+    let in_container = path.ends_with("containers")
+        || path.ends_with("initContainers")
+        || path.ends_with("ephemeralContainers");
     Some(match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets" => "name",
+        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets" => {
+            "name"
+        }
         "ports" if in_container => "containerPort",
         "ports" if path.ends_with("spec") => "port",
         "volumeMounts" => "mountPath",
@@ -115,7 +119,11 @@ fn strategic(target: &mut Value, patch: &Value, path: &str) -> Result<(), ApiErr
         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect());
     let t = target.as_object_mut().expect("object");
     for (k, v) in p {
-        if k.starts_with("$setElementOrder/") || k.starts_with("$deleteFromPrimitiveList/") || k == "$patch" || k == "$retainKeys" {
+        if k.starts_with("$setElementOrder/")
+            || k.starts_with("$deleteFromPrimitiveList/")
+            || k == "$patch"
+            || k == "$retainKeys"
+        {
             continue;
         }
         let child_path = format!("{path}/{k}");
@@ -158,7 +166,9 @@ fn strategic(target: &mut Value, patch: &Value, path: &str) -> Result<(), ApiErr
             }
         }
         if let Some(field) = k.strip_prefix("$setElementOrder/") {
-            if let (Some(key), Some(Value::Array(cur)), Some(order)) = (merge_key(path, field), t.get_mut(field), v.as_array()) {
+            if let (Some(key), Some(Value::Array(cur)), Some(order)) =
+                (merge_key(path, field), t.get_mut(field), v.as_array())
+            {
                 reorder(cur, order, key);
             }
         }
@@ -172,7 +182,9 @@ fn strategic(target: &mut Value, patch: &Value, path: &str) -> Result<(), ApiErr
 fn merge_list(cur: &mut Vec<Value>, items: &[Value], key: &str, path: &str) -> Result<(), ApiError> {
     for item in items {
         let Some(kv) = item.get(key) else {
-            return Err(ApiError::bad_request(format!("map: {item} does not contain declared merge key: {key} (at {path})")));
+            return Err(ApiError::bad_request(format!(
+                "map: {item} does not contain declared merge key: {key} (at {path})"
+            )));
         };
         let directive = item.get("$patch").and_then(Value::as_str);
         let pos = cur.iter().position(|c| c.get(key) == Some(kv));
@@ -194,7 +206,12 @@ fn merge_list(cur: &mut Vec<Value>, items: &[Value], key: &str, path: &str) -> R
 }
 
 fn reorder(cur: &mut Vec<Value>, order: &[Value], key: &str) {
-    let rank = |v: &Value| order.iter().position(|o| o.get(key) == v.get(key)).unwrap_or(usize::MAX);
+    let rank = |v: &Value| {
+        order
+            .iter()
+            .position(|o| o.get(key) == v.get(key))
+            .unwrap_or(usize::MAX)
+    };
     cur.sort_by_key(rank);
 }
 
@@ -221,8 +238,17 @@ mod tests {
         let p = json!({"spec":{"template":{"spec":{
             "$setElementOrder/containers":[{"name":"b"},{"name":"a"}],
             "containers":[{"name":"a","image":"z"},{"name":"b","$patch":"delete"},{"name":"c","image":"w"}]}}}});
-        let out = apply("application/strategic-merge-patch+json", &cur, p.to_string().as_bytes()).unwrap();
-        let cs = out.pointer("/spec/template/spec/containers").unwrap().as_array().unwrap();
+        let out = apply(
+            "application/strategic-merge-patch+json",
+            &cur,
+            p.to_string().as_bytes(),
+        )
+        .unwrap();
+        let cs = out
+            .pointer("/spec/template/spec/containers")
+            .unwrap()
+            .as_array()
+            .unwrap();
         let names: Vec<&str> = cs.iter().map(|c| c["name"].as_str().unwrap()).collect();
         assert_eq!(names, vec!["a", "c"]);
         assert_eq!(cs[0]["image"], "z");
@@ -232,9 +258,19 @@ mod tests {
     #[test]
     fn merge_and_json_patch() {
         let cur = json!({"metadata":{"labels":{"a":"1","b":"2"}}});
-        let out = apply("application/merge-patch+json", &cur, br#"{"metadata":{"labels":{"a":null,"c":"3"}}}"#).unwrap();
+        let out = apply(
+            "application/merge-patch+json",
+            &cur,
+            br#"{"metadata":{"labels":{"a":null,"c":"3"}}}"#,
+        )
+        .unwrap();
         assert_eq!(out, json!({"metadata":{"labels":{"b":"2","c":"3"}}}));
-        let out = apply("application/json-patch+json", &cur, br#"[{"op":"replace","path":"/metadata/labels/a","value":"9"}]"#).unwrap();
+        let out = apply(
+            "application/json-patch+json",
+            &cur,
+            br#"[{"op":"replace","path":"/metadata/labels/a","value":"9"}]"#,
+        )
+        .unwrap();
         assert_eq!(out["metadata"]["labels"]["a"], "9");
     }
 }

@@ -50,8 +50,15 @@ fn string_map(entries: &[&[u8]]) -> Option<Value> {
     let mut m = Map::new();
     for e in entries {
         let f = fields(e)?;
-        let k = f.iter().find(|(n, _)| *n == 1).map(|(_, v)| String::from_utf8_lossy(v).into_owned())?;
-        let v = f.iter().find(|(n, _)| *n == 2).map(|(_, v)| text(v)).unwrap_or(json!(""));
+        let k = f
+            .iter()
+            .find(|(n, _)| *n == 1)
+            .map(|(_, v)| String::from_utf8_lossy(v).into_owned())?;
+        let v = f
+            .iter()
+            .find(|(n, _)| *n == 2)
+            .map(|(_, v)| text(v))
+            .unwrap_or(json!(""));
         m.insert(k, v);
     }
     Some(Value::Object(m))
@@ -128,8 +135,18 @@ mod tests {
         let meta = [&[0x0a, 5][..], b"wrk-1"].concat();
         let ns = [&[0x0a, meta.len() as u8][..], &meta].concat();
         let tm = [&[0x0a, 2][..], b"v1", &[0x12, 9], b"Namespace"].concat();
-        let body = [&b"k8s\0"[..], &[0x0a, tm.len() as u8], &tm, &[0x12, ns.len() as u8], &ns].concat();
+        let body = [
+            &b"k8s\0"[..],
+            &[0x0a, tm.len() as u8],
+            &tm,
+            &[0x12, ns.len() as u8],
+            &ns,
+        ]
+        .concat();
         let v = decode(&body).unwrap();
-        assert_eq!(v, json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"wrk-1"}}));
+        assert_eq!(
+            v,
+            json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"wrk-1"}})
+        );
     }
 }

@@ -38,13 +38,22 @@ fn split_top(s: &str) -> Vec<String> {
         cur.push(c);
     }
     out.push(cur);
-    out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    out.into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 fn parse_set(rest: &str) -> Option<Vec<String>> {
     let r = rest.trim();
     let inner = r.strip_prefix('(')?.strip_suffix(')')?;
-    Some(inner.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+    Some(
+        inner
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    )
 }
 
 fn parse_label_req(t: &str) -> Result<Req, String> {
@@ -61,10 +70,14 @@ fn parse_label_req(t: &str) -> Result<Req, String> {
     if words.len() == 2 {
         let rest = words[1].trim_start();
         if let Some(r) = rest.strip_prefix("notin") {
-            return parse_set(r).map(|s| Req::NotIn(words[0].into(), s)).ok_or_else(|| t.to_string());
+            return parse_set(r)
+                .map(|s| Req::NotIn(words[0].into(), s))
+                .ok_or_else(|| t.to_string());
         }
         if let Some(r) = rest.strip_prefix("in") {
-            return parse_set(r).map(|s| Req::In(words[0].into(), s)).ok_or_else(|| t.to_string());
+            return parse_set(r)
+                .map(|s| Req::In(words[0].into(), s))
+                .ok_or_else(|| t.to_string());
         }
         return Err(t.to_string());
     }
@@ -76,7 +89,8 @@ impl Selector {
         let mut s = Selector::default();
         for t in split_top(label.unwrap_or("")) {
             s.labels.push(
-                parse_label_req(&t).map_err(|t| ApiError::bad_request(format!("unable to parse requirement: {t:?}")))?,
+                parse_label_req(&t)
+                    .map_err(|t| ApiError::bad_request(format!("unable to parse requirement: {t:?}")))?,
             );
         }
         for t in split_top(field.unwrap_or("")) {
@@ -85,7 +99,9 @@ impl Selector {
             } else if let Some((k, v)) = t.split_once("==").or_else(|| t.split_once('=')) {
                 Req::Eq(k.trim().into(), v.trim().into())
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{t}'; can't understand '{t}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{t}'; can't understand '{t}'"
+                )));
             };
             s.fields.push(r);
         }

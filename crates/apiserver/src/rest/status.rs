@@ -35,8 +35,16 @@ impl FieldError {
         }
     }
     pub fn required(field: impl Into<String>, detail: &str) -> Self {
-        let message = if detail.is_empty() { "Required value".to_string() } else { format!("Required value: {detail}") };
-        Self { reason: "FieldValueRequired", field: field.into(), message }
+        let message = if detail.is_empty() {
+            "Required value".to_string()
+        } else {
+            format!("Required value: {detail}")
+        };
+        Self {
+            reason: "FieldValueRequired",
+            field: field.into(),
+            message,
+        }
     }
 }
 
@@ -50,7 +58,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { code, reason, message: message.into(), details: None }
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
     fn details(res: &ResourceDef, name: &str) -> Value {
         let mut d = json!({"name": name, "kind": res.plural});
@@ -62,13 +75,21 @@ impl ApiError {
     pub fn not_found(res: &ResourceDef, name: &str) -> Self {
         Self {
             details: Some(Self::details(res, name)),
-            ..Self::new(404, "NotFound", format!("{} \"{name}\" not found", res.qualified()))
+            ..Self::new(
+                404,
+                "NotFound",
+                format!("{} \"{name}\" not found", res.qualified()),
+            )
         }
     }
     pub fn already_exists(res: &ResourceDef, name: &str) -> Self {
         Self {
             details: Some(Self::details(res, name)),
-            ..Self::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", res.qualified()))
+            ..Self::new(
+                409,
+                "AlreadyExists",
+                format!("{} \"{name}\" already exists", res.qualified()),
+            )
         }
     }
     pub fn conflict(res: &ResourceDef, name: &str) -> Self {
@@ -85,8 +106,15 @@ impl ApiError {
         }
     }
     pub fn invalid(res: &ResourceDef, name: &str, errs: &[FieldError]) -> Self {
-        let list: Vec<String> = errs.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
-        let joined = if list.len() == 1 { list[0].clone() } else { format!("[{}]", list.join(", ")) };
+        let list: Vec<String> = errs
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect();
+        let joined = if list.len() == 1 {
+            list[0].clone()
+        } else {
+            format!("[{}]", list.join(", "))
+        };
         let causes: Vec<Value> = errs
             .iter()
             .map(|e| json!({"reason": e.reason, "message": e.message, "field": e.field}))
@@ -97,14 +125,22 @@ impl ApiError {
         }
         Self {
             details: Some(d),
-            ..Self::new(422, "Invalid", format!("{} \"{name}\" is invalid: {joined}", res.kind))
+            ..Self::new(
+                422,
+                "Invalid",
+                format!("{} \"{name}\" is invalid: {joined}", res.kind),
+            )
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }
     pub fn method_not_allowed() -> Self {
-        Self::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(401, "Unauthorized", message)
@@ -113,13 +149,21 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
     pub fn gone(requested: u64, oldest: u64) -> Self {
-        Self::new(410, "Expired", format!("too old resource version: {requested} ({oldest})"))
+        Self::new(
+            410,
+            "Expired",
+            format!("too old resource version: {requested} ({oldest})"),
+        )
     }
     pub fn internal(e: impl std::fmt::Display) -> Self {
         Self::new(500, "InternalError", format!("Internal error occurred: {e}"))
     }
     pub fn page_not_found() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     pub fn to_status(&self) -> Value {

@@ -6,7 +6,10 @@ use serde_json::{json, Value};
 
 /// Does the Accept header ask for a Table?
 pub fn wants_table(accept: &str) -> bool {
-    accept.split(',').next().is_some_and(|first| first.contains("as=Table"))
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=Table"))
 }
 
 fn col(name: &str, ty: &str, priority: u8) -> Value {
@@ -19,21 +22,56 @@ pub fn columns(res: &ResourceDef) -> Vec<Value> {
     let w = |n: &str| col(n, "string", 1);
     match res.kind {
         "Pod" => vec![
-            s("Name"), s("Ready"), s("Status"), col("Restarts", "string", 0), s("Age"),
-            w("IP"), w("Node"), w("Nominated Node"), w("Readiness Gates"),
+            s("Name"),
+            s("Ready"),
+            s("Status"),
+            col("Restarts", "string", 0),
+            s("Age"),
+            w("IP"),
+            w("Node"),
+            w("Nominated Node"),
+            w("Readiness Gates"),
         ],
         "Node" => vec![
-            s("Name"), s("Status"), s("Roles"), s("Age"), s("Version"),
-            w("Internal-IP"), w("External-IP"), w("OS-Image"), w("Kernel-Version"), w("Container-Runtime"),
+            s("Name"),
+            s("Status"),
+            s("Roles"),
+            s("Age"),
+            s("Version"),
+            w("Internal-IP"),
+            w("External-IP"),
+            w("OS-Image"),
+            w("Kernel-Version"),
+            w("Container-Runtime"),
         ],
-        "Service" => vec![s("Name"), s("Type"), s("Cluster-IP"), s("External-IP"), s("Port(s)"), s("Age"), w("Selector")],
+        "Service" => vec![
+            s("Name"),
+            s("Type"),
+            s("Cluster-IP"),
+            s("External-IP"),
+            s("Port(s)"),
+            s("Age"),
+            w("Selector"),
+        ],
         "Deployment" => vec![
-            s("Name"), s("Ready"), col("Up-to-date", "integer", 0), col("Available", "integer", 0), s("Age"),
-            w("Containers"), w("Images"), w("Selector"),
+            s("Name"),
+            s("Ready"),
+            col("Up-to-date", "integer", 0),
+            col("Available", "integer", 0),
+            s("Age"),
+            w("Containers"),
+            w("Images"),
+            w("Selector"),
         ],
         "ReplicaSet" => vec![
-            s("Name"), col("Desired", "integer", 0), col("Current", "integer", 0), col("Ready", "integer", 0), s("Age"),
-            w("Containers"), w("Images"), w("Selector"),
+            s("Name"),
+            col("Desired", "integer", 0),
+            col("Current", "integer", 0),
+            col("Ready", "integer", 0),
+            s("Age"),
+            w("Containers"),
+            w("Images"),
+            w("Selector"),
         ],
         "EndpointSlice" => vec![s("Name"), s("AddressType"), s("Ports"), s("Endpoints"), s("Age")],
         "Namespace" => vec![s("Name"), s("Status"), s("Age")],
@@ -57,19 +95,35 @@ pub fn human_duration(secs: i64) -> String {
     if s < 120 {
         format!("{s}s")
     } else if m < 10 {
-        if s % 60 == 0 { format!("{m}m") } else { format!("{m}m{}s", s % 60) }
+        if s % 60 == 0 {
+            format!("{m}m")
+        } else {
+            format!("{m}m{}s", s % 60)
+        }
     } else if m < 180 {
         format!("{m}m")
     } else if h < 8 {
-        if m % 60 == 0 { format!("{h}h") } else { format!("{h}h{}m", m % 60) }
+        if m % 60 == 0 {
+            format!("{h}h")
+        } else {
+            format!("{h}h{}m", m % 60)
+        }
     } else if h < 48 {
         format!("{h}h")
     } else if h < 24 * 8 {
-        if h % 24 == 0 { format!("{d}d") } else { format!("{d}d{}h", h % 24) }
+        if h % 24 == 0 {
+            format!("{d}d")
+        } else {
+            format!("{d}d{}h", h % 24)
+        }
     } else if d < 365 * 2 {
         format!("{d}d")
     } else if y < 8 {
-        if d % 365 == 0 { format!("{y}y") } else { format!("{y}y{}d", d % 365) }
+        if d % 365 == 0 {
+            format!("{y}y")
+        } else {
+            format!("{y}y{}d", d % 365)
+        }
     } else {
         format!("{y}y")
     }
@@ -92,15 +146,27 @@ fn int_at(obj: &Value, p: &str) -> i64 {
     obj.pointer(p).and_then(Value::as_i64).unwrap_or(0)
 }
 fn arr<'a>(obj: &'a Value, p: &str) -> &'a [Value] {
-    obj.pointer(p).and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    obj.pointer(p)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 fn or_none(s: String) -> String {
-    if s.is_empty() { "<none>".into() } else { s }
+    if s.is_empty() {
+        "<none>".into()
+    } else {
+        s
+    }
 }
 
 fn selector_string(sel: Option<&Value>) -> String {
-    let Some(m) = sel.and_then(Value::as_object) else { return "<none>".into() };
-    let mut parts: Vec<String> = m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
+    let Some(m) = sel.and_then(Value::as_object) else {
+        return "<none>".into();
+    };
+    let mut parts: Vec<String> = m
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+        .collect();
     parts.sort();
     or_none(parts.join(","))
 }
@@ -115,8 +181,14 @@ fn containers_images(obj: &Value) -> (String, String) {
 fn pod_cells(o: &Value) -> Vec<Value> {
     let total = arr(o, "/spec/containers").len();
     let statuses = arr(o, "/status/containerStatuses");
-    let ready = statuses.iter().filter(|c| c["ready"].as_bool() == Some(true)).count();
-    let restarts: i64 = statuses.iter().map(|c| c["restartCount"].as_i64().unwrap_or(0)).sum();
+    let ready = statuses
+        .iter()
+        .filter(|c| c["ready"].as_bool() == Some(true))
+        .count();
+    let restarts: i64 = statuses
+        .iter()
+        .map(|c| c["restartCount"].as_i64().unwrap_or(0))
+        .sum();
     let mut status = str_at(o, "/status/phase").to_string();
     if !str_at(o, "/status/reason").is_empty() {
         status = str_at(o, "/status/reason").to_string();
@@ -139,7 +211,11 @@ fn pod_cells(o: &Value) -> Vec<Value> {
         let conds = arr(o, "/status/conditions");
         let ok = gates
             .iter()
-            .filter(|g| conds.iter().any(|c| c["type"] == g["conditionType"] && c["status"] == "True"))
+            .filter(|g| {
+                conds
+                    .iter()
+                    .any(|c| c["type"] == g["conditionType"] && c["status"] == "True")
+            })
             .count();
         format!("{ok}/{}", gates.len())
     };
@@ -157,7 +233,11 @@ fn pod_cells(o: &Value) -> Vec<Value> {
 
 fn node_cells(o: &Value) -> Vec<Value> {
     let conds = arr(o, "/status/conditions");
-    let mut status = match conds.iter().find(|c| c["type"] == "Ready").and_then(|c| c["status"].as_str()) {
+    let mut status = match conds
+        .iter()
+        .find(|c| c["type"] == "Ready")
+        .and_then(|c| c["status"].as_str())
+    {
         Some("True") => "Ready",
         Some("False") => "NotReady",
         _ => "Unknown",
@@ -202,14 +282,19 @@ fn node_cells(o: &Value) -> Vec<Value> {
         json!(addr("ExternalIP")),
         json!(or_none(str_at(o, "/status/nodeInfo/osImage").into())),
         json!(or_none(str_at(o, "/status/nodeInfo/kernelVersion").into())),
-        json!(or_none(str_at(o, "/status/nodeInfo/containerRuntimeVersion").into())),
+        json!(or_none(
+            str_at(o, "/status/nodeInfo/containerRuntimeVersion").into()
+        )),
     ]
 }
 
 fn service_cells(o: &Value) -> Vec<Value> {
     let ty = str_at(o, "/spec/type");
     let ty = if ty.is_empty() { "ClusterIP" } else { ty };
-    let mut ext: Vec<String> = arr(o, "/spec/externalIPs").iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    let mut ext: Vec<String> = arr(o, "/spec/externalIPs")
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
     for i in arr(o, "/status/loadBalancer/ingress") {
         if let Some(ip) = i["ip"].as_str() {
             ext.push(ip.to_string());
@@ -218,7 +303,11 @@ fn service_cells(o: &Value) -> Vec<Value> {
     let ext = if ty == "ExternalName" {
         str_at(o, "/spec/externalName").to_string()
     } else if ext.is_empty() {
-        if ty == "LoadBalancer" { "<pending>".into() } else { "<none>".into() }
+        if ty == "LoadBalancer" {
+            "<pending>".into()
+        } else {
+            "<none>".into()
+        }
     } else {
         ext.join(",")
     };
@@ -245,10 +334,18 @@ fn service_cells(o: &Value) -> Vec<Value> {
 
 fn endpointslice_cells(o: &Value) -> Vec<Value> {
     let ports: Vec<String> = arr(o, "/ports").iter().map(|p| p["port"].to_string()).collect();
-    let ports = if ports.is_empty() { "<unset>".to_string() } else { ports.join(",") };
+    let ports = if ports.is_empty() {
+        "<unset>".to_string()
+    } else {
+        ports.join(",")
+    };
     let addrs: Vec<String> = arr(o, "/endpoints")
         .iter()
-        .flat_map(|e| arr(e, "/addresses").iter().filter_map(|a| a.as_str().map(str::to_string)))
+        .flat_map(|e| {
+            arr(e, "/addresses")
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_string))
+        })
         .collect();
     let eps = if addrs.is_empty() {
         "<unset>".to_string()
@@ -257,7 +354,12 @@ fn endpointslice_cells(o: &Value) -> Vec<Value> {
     } else {
         addrs.join(",")
     };
-    vec![json!(str_at(o, "/addressType")), json!(ports), json!(eps), json!(age(o))]
+    vec![
+        json!(str_at(o, "/addressType")),
+        json!(ports),
+        json!(eps),
+        json!(age(o)),
+    ]
 }
 
 pub fn cells(res: &ResourceDef, o: &Value) -> Vec<Value> {
@@ -270,7 +372,11 @@ pub fn cells(res: &ResourceDef, o: &Value) -> Vec<Value> {
         "Deployment" => {
             let (c, i) = containers_images(o);
             vec![
-                json!(format!("{}/{}", int_at(o, "/status/readyReplicas"), int_at(o, "/spec/replicas"))),
+                json!(format!(
+                    "{}/{}",
+                    int_at(o, "/status/readyReplicas"),
+                    int_at(o, "/spec/replicas")
+                )),
                 json!(int_at(o, "/status/updatedReplicas")),
                 json!(int_at(o, "/status/availableReplicas")),
                 json!(age(o)),
@@ -301,7 +407,10 @@ pub fn cells(res: &ResourceDef, o: &Value) -> Vec<Value> {
             json!(o["data"].as_object().map_or(0, |m| m.len())),
             json!(age(o)),
         ],
-        "Lease" => vec![json!(or_none(str_at(o, "/spec/holderIdentity").into())), json!(age(o))],
+        "Lease" => vec![
+            json!(or_none(str_at(o, "/spec/holderIdentity").into())),
+            json!(age(o)),
+        ],
         _ => vec![json!(age(o))],
     };
     let mut out = vec![name];
@@ -326,7 +435,13 @@ pub fn row(res: &ResourceDef, o: &Value, include: &str) -> Value {
     r
 }
 
-pub fn table(res: &ResourceDef, objs: &[&Value], rv: Option<u64>, include: &str, with_columns: bool) -> Value {
+pub fn table(
+    res: &ResourceDef,
+    objs: &[&Value],
+    rv: Option<u64>,
+    include: &str,
+    with_columns: bool,
+) -> Value {
     let mut t = json!({
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",

@@ -86,7 +86,10 @@ pub fn watch(st: Arc<AppState>, ctx: &Ctx) -> ApiResult<Response> {
     let rv = ctx.q("resourceVersion").unwrap_or("").to_string();
     let send_initial = ctx.q("sendInitialEvents") == Some("true");
     let bookmarks = ctx.q("allowWatchBookmarks") == Some("true");
-    let timeout = ctx.q("timeoutSeconds").and_then(|s| s.parse::<u64>().ok()).map(Duration::from_secs);
+    let timeout = ctx
+        .q("timeoutSeconds")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs);
     let key = res.key();
     let ns = ctx.target.ns.clone();
 
@@ -119,7 +122,8 @@ pub fn watch(st: Arc<AppState>, ctx: &Ctx) -> ApiResult<Response> {
                 }
                 Err(StoreError::TooOld { requested, oldest }) => {
                     let status = ApiError::gone(requested, oldest).to_status();
-                    let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": status})).unwrap_or_default();
+                    let mut line =
+                        serde_json::to_vec(&json!({"type": "ERROR", "object": status})).unwrap_or_default();
                     line.push(b'\n');
                     return Ok(stream_response(Body::from(line)));
                 }

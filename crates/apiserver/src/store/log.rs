@@ -87,7 +87,9 @@ impl LogStore {
                 if n == 0 || !line.ends_with('\n') {
                     break; // EOF or a torn last write from a crash
                 }
-                let Ok(v) = serde_json::from_str::<Value>(&line) else { break };
+                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                    break;
+                };
                 good_len += n as u64;
                 let rv = v["rv"].as_u64().unwrap_or(0);
                 if rv <= inner.snapshot_rv {
@@ -118,10 +120,21 @@ impl LogStore {
 
     fn build(dir: Option<PathBuf>, inner: Inner) -> Self {
         let (tx, _) = broadcast::channel(LIVE_CAPACITY);
-        Self { inner: Mutex::new(inner), tx, dir }
+        Self {
+            inner: Mutex::new(inner),
+            tx,
+            dir,
+        }
     }
 
-    fn commit(&self, inner: &mut Inner, res: &str, etype: EventType, obj: Value, prev: Option<Obj>) -> Result<Obj, StoreError> {
+    fn commit(
+        &self,
+        inner: &mut Inner,
+        res: &str,
+        etype: EventType,
+        obj: Value,
+        prev: Option<Obj>,
+    ) -> Result<Obj, StoreError> {
         let rv = inner.rv + 1;
         let mut obj = obj;
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -136,7 +149,11 @@ impl LogStore {
         }
         inner.rv = rv;
         let obj = Arc::new(obj);
-        let res: Arc<str> = inner.objects.get_key_value(res).map(|(k, _)| k.clone()).unwrap_or_else(|| res.into());
+        let res: Arc<str> = inner
+            .objects
+            .get_key_value(res)
+            .map(|(k, _)| k.clone())
+            .unwrap_or_else(|| res.into());
         let ev = inner.apply_with_prev(res, etype, obj.clone(), rv, prev);
         let _ = self.tx.send(ev);
         if inner.log_entries > LOG_COMPACT_AFTER {
@@ -176,7 +193,14 @@ impl Inner {
         self.apply_with_prev(res, etype, obj, rv, prev);
     }
 
-    fn apply_with_prev(&mut self, res: Arc<str>, etype: EventType, obj: Obj, rv: u64, prev: Option<Obj>) -> Event {
+    fn apply_with_prev(
+        &mut self,
+        res: Arc<str>,
+        etype: EventType,
+        obj: Obj,
+        rv: u64,
+        prev: Option<Obj>,
+    ) -> Event {
         let key = meta_ns_name(&obj);
         let map = self.objects.entry(res.clone()).or_default();
         match etype {
@@ -187,7 +211,14 @@ impl Inner {
                 map.insert(key.clone(), obj.clone());
             }
         }
-        let ev = Event { rv, etype, resource: res.clone(), namespace: key.0, object: obj, prev };
+        let ev = Event {
+            rv,
+            etype,
+            resource: res.clone(),
+            namespace: key.0,
+            object: obj,
+            prev,
+        };
         let h = self.history.entry(res).or_default();
         h.events.push_back(ev.clone());
         while h.events.len() > HISTORY_PER_RESOURCE {
@@ -201,7 +232,8 @@ impl Inner {
     fn snapshot(&mut self, dir: &Path) -> anyhow::Result<()> {
         let tmp = dir.join("snapshot.json.tmp");
         {
-            let mut w = BufWriter::new(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
+            let mut w =
+                BufWriter::new(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
             write!(w, "{{\"rv\":{},\"objects\":[", self.rv)?;
             let mut first = true;
             for (res, map) in &self.objects {
@@ -229,7 +261,10 @@ impl Inner {
 impl Store for LogStore {
     fn get(&self, resource: &str, ns: &str, name: &str) -> Option<Obj> {
         let g = self.inner.lock().unwrap();
-        g.objects.get(resource)?.get(&(ns.to_string(), name.to_string())).cloned()
+        g.objects
+            .get(resource)?
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
     }
 
     fn list(&self, resource: &str, ns: Option<&str>) -> (Vec<Obj>, u64) {
@@ -246,10 +281,22 @@ impl Store for LogStore {
         self.commit(&mut g, resource, EventType::Added, obj, None)
     }
 
-    fn update(&self, resource: &str, ns: &str, name: &str, obj: Value, expected_rv: Option<u64>) -> Result<Obj, StoreError> {
+    fn update(
+        &self,
+        resource: &str,
+        ns: &str,
+        name: &str,
+        obj: Value,
+        expected_rv: Option<u64>,
+    ) -> Result<Obj, StoreError> {
         let mut g = self.inner.lock().unwrap();
         let key = (ns.to_string(), name.to_string());
-        let cur = g.objects.get(resource).and_then(|m| m.get(&key)).cloned().ok_or(StoreError::NotFound)?;
+        let cur = g
+            .objects
+            .get(resource)
+            .and_then(|m| m.get(&key))
+            .cloned()
+            .ok_or(StoreError::NotFound)?;
         let cur_rv = super::object_rv(&cur).unwrap_or(0);
         if let Some(want) = expected_rv {
             if want != cur_rv {
@@ -259,10 +306,21 @@ impl Store for LogStore {
         self.commit(&mut g, resource, EventType::Modified, obj, Some(cur))
     }
 
-    fn delete(&self, resource: &str, ns: &str, name: &str, expected_rv: Option<u64>) -> Result<Obj, StoreError> {
+    fn delete(
+        &self,
+        resource: &str,
+        ns: &str,
+        name: &str,
+        expected_rv: Option<u64>,
+    ) -> Result<Obj, StoreError> {
         let mut g = self.inner.lock().unwrap();
         let key = (ns.to_string(), name.to_string());
-        let cur = g.objects.get(resource).and_then(|m| m.get(&key)).cloned().ok_or(StoreError::NotFound)?;
+        let cur = g
+            .objects
+            .get(resource)
+            .and_then(|m| m.get(&key))
+            .cloned()
+            .ok_or(StoreError::NotFound)?;
         let cur_rv = super::object_rv(&cur).unwrap_or(0);
         if let Some(want) = expected_rv {
             if want != cur_rv {
@@ -280,7 +338,10 @@ impl Store for LogStore {
             None => (g.snapshot_rv, None),
         };
         if since < compacted && since < g.rv {
-            return Err(StoreError::TooOld { requested: since, oldest: compacted });
+            return Err(StoreError::TooOld {
+                requested: since,
+                oldest: compacted,
+            });
         }
         let backlog = events
             .map(|e| e.iter().filter(|e| e.rv > since).cloned().collect())
@@ -290,7 +351,11 @@ impl Store for LogStore {
 
     fn list_watch(&self, resource: &str, ns: Option<&str>) -> ListWatch {
         let g = self.inner.lock().unwrap();
-        ListWatch { items: collect(&g, resource, ns), rv: g.rv, live: self.tx.subscribe() }
+        ListWatch {
+            items: collect(&g, resource, ns),
+            rv: g.rv,
+            live: self.tx.subscribe(),
+        }
     }
 
     fn current_rv(&self) -> u64 {
@@ -299,7 +364,9 @@ impl Store for LogStore {
 }
 
 fn collect(g: &Inner, resource: &str, ns: Option<&str>) -> Vec<Obj> {
-    let Some(m) = g.objects.get(resource) else { return Vec::new() };
+    let Some(m) = g.objects.get(resource) else {
+        return Vec::new();
+    };
     match ns {
         None => m.values().cloned().collect(),
         Some(ns) => m

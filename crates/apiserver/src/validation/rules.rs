@@ -8,9 +8,15 @@ use std::collections::HashSet;
 /// All field errors of `obj` (a typed-decoded object of `kind`).
 pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if name.is_empty() {
-        errs.push(FieldError::required("metadata.name", "name or generateName is required"));
+        errs.push(FieldError::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     } else {
         let problems = match kind {
             "Namespace" => names::label(name),
@@ -42,13 +48,21 @@ pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
 fn port_range(v: &Value, field: String, errs: &mut Vec<FieldError>) {
     if let Some(p) = v.as_i64() {
         if !(1..=65535).contains(&p) {
-            errs.push(FieldError::invalid(field, v, "must be between 1 and 65535, inclusive"));
+            errs.push(FieldError::invalid(
+                field,
+                v,
+                "must be between 1 and 65535, inclusive",
+            ));
         }
     }
 }
 
 fn service(obj: &Value, errs: &mut Vec<FieldError>) {
-    let ports = obj.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    let ports = obj
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut seen = HashSet::new();
     for (i, p) in ports.iter().enumerate() {
         let base = format!("spec.ports[{i}]");
@@ -75,7 +89,9 @@ fn service(obj: &Value, errs: &mut Vec<FieldError>) {
 
 fn pod_spec(spec: &Value, base: &str, errs: &mut Vec<FieldError>) {
     for list in ["containers", "initContainers"] {
-        let Some(cs) = spec.get(list).and_then(Value::as_array) else { continue };
+        let Some(cs) = spec.get(list).and_then(Value::as_array) else {
+            continue;
+        };
         let mut names_seen = HashSet::new();
         for (i, c) in cs.iter().enumerate() {
             let cb = format!("{base}.{list}[{i}]");
@@ -84,7 +100,11 @@ fn pod_spec(spec: &Value, base: &str, errs: &mut Vec<FieldError>) {
                     errs.push(FieldError::duplicate(format!("{cb}.name"), &json!(n)));
                 }
             }
-            let ports = c.get("ports").and_then(Value::as_array).cloned().unwrap_or_default();
+            let ports = c
+                .get("ports")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let mut pnames = HashSet::new();
             for (j, p) in ports.iter().enumerate() {
                 let pb = format!("{cb}.ports[{j}]");
@@ -105,7 +125,10 @@ fn pod_spec(spec: &Value, base: &str, errs: &mut Vec<FieldError>) {
 }
 
 fn selector_matches_template(obj: &Value, errs: &mut Vec<FieldError>) {
-    let labels = obj.pointer("/spec/template/metadata/labels").cloned().unwrap_or(json!({}));
+    let labels = obj
+        .pointer("/spec/template/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
     let Some(sel) = obj.pointer("/spec/selector") else {
         errs.push(FieldError::required("spec.selector", ""));
         return;
@@ -113,13 +136,20 @@ fn selector_matches_template(obj: &Value, errs: &mut Vec<FieldError>) {
     let ml = sel.get("matchLabels").and_then(Value::as_object);
     let me = sel.get("matchExpressions").and_then(Value::as_array);
     if ml.is_none_or(|m| m.is_empty()) && me.is_none_or(|m| m.is_empty()) {
-        errs.push(FieldError::invalid("spec.selector", sel, "empty selector is invalid for deployment"));
+        errs.push(FieldError::invalid(
+            "spec.selector",
+            sel,
+            "empty selector is invalid for deployment",
+        ));
         return;
     }
     let mut ok = ml.is_none_or(|m| m.iter().all(|(k, v)| labels.get(k) == Some(v)));
     for e in me.into_iter().flatten() {
         let key = e["key"].as_str().unwrap_or("");
-        let vals: Vec<&str> = e["values"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+        let vals: Vec<&str> = e["values"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
         let have = labels.get(key).and_then(Value::as_str);
         ok &= match e["operator"].as_str().unwrap_or("") {
             "In" => have.is_some_and(|h| vals.contains(&h)),
@@ -143,7 +173,11 @@ fn selector_matches_template(obj: &Value, errs: &mut Vec<FieldError>) {
 fn go_map(v: &Value) -> String {
     let mut parts: Vec<String> = v
         .as_object()
-        .map(|m| m.iter().map(|(k, v)| format!("{:?}:{:?}", k, v.as_str().unwrap_or(""))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{:?}:{:?}", k, v.as_str().unwrap_or("")))
+                .collect()
+        })
         .unwrap_or_default();
     parts.sort();
     format!("map[string]string{{{}}}", parts.join(", "))
@@ -159,7 +193,10 @@ mod tests {
         let e = validate("Service", &s);
         let fields: Vec<&str> = e.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, vec!["spec.ports[0].port", "spec.ports[1].name"]);
-        assert_eq!(e[0].message, "Invalid value: 70000: must be between 1 and 65535, inclusive");
+        assert_eq!(
+            e[0].message,
+            "Invalid value: 70000: must be between 1 and 65535, inclusive"
+        );
     }
     #[test]
     fn deployment_selector() {

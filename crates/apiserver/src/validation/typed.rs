@@ -13,7 +13,9 @@ macro_rules! roundtrip {
 /// The object as the typed model sees it (unknown fields dropped), or the
 /// decoding error.
 pub fn decode_typed(kind: &str, v: &Value) -> Result<Value, String> {
-    use k8s_openapi::api::{apps::v1 as apps, coordination::v1 as coord, core::v1 as core, discovery::v1 as disc};
+    use k8s_openapi::api::{
+        apps::v1 as apps, coordination::v1 as coord, core::v1 as core, discovery::v1 as disc,
+    };
     let r = match kind {
         "Namespace" => roundtrip!(core::Namespace, v),
         "Node" => roundtrip!(core::Node, v),
@@ -44,7 +46,11 @@ fn walk(input: &Value, typed: &Value, path: &str, out: &mut Vec<String>) {
                 if v.is_null() {
                     continue;
                 }
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                let p = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
                 match b.get(k) {
                     Some(tv) => walk(v, tv, &p, out),
                     None => out.push(p),

@@ -30,12 +30,20 @@ impl TestServer {
     }
     /// On a given address (a restart keeps the port clients know).
     pub fn start_at(dir: &Path, addr: &str) -> Self {
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
         let mut cfg = config(dir);
         cfg.listen = addr.parse().unwrap();
         cfg.advertise = cfg.listen;
         let running = rt.block_on(server::start(cfg)).expect("server starts");
-        Self { rt, running: Some(running), home: tempfile::tempdir().unwrap() }
+        Self {
+            rt,
+            running: Some(running),
+            home: tempfile::tempdir().unwrap(),
+        }
     }
     pub fn running(&self) -> &Running {
         self.running.as_ref().unwrap()
@@ -51,7 +59,11 @@ impl TestServer {
     /// Run kubectl; returns (success, stdout, stderr).
     pub fn kubectl_with(&self, kc: &Path, args: &[&str]) -> (bool, String, String) {
         let out = self.cmd(kc, args).output().expect("kubectl runs");
-        let r = (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+        let r = (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        );
         eprintln!("$ kubectl {}\n{}{}", args.join(" "), r.1, r.2);
         r
     }
