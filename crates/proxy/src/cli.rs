@@ -161,3 +161,32 @@ pub fn run(args: Args) -> Result<i32> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loads_multi_document_yaml_and_rejects_other_kinds() {
+        let dir = std::env::temp_dir().join(format!("labyrinth-proxy-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("objects.yaml");
+        std::fs::write(
+            &path,
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: wrk-2}\n\
+             spec: {clusterIP: 10.96.0.50, ports: [{port: 9999, protocol: TCP}]}\n---\n\
+             apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\naddressType: IPv4\n\
+             metadata: {name: web-x, namespace: wrk-2, labels: {kubernetes.io/service-name: web}}\n\
+             ports: [{port: 9999, protocol: TCP}]\nendpoints: [{addresses: [10.0.2.5]}]\n",
+        )
+        .unwrap();
+        let model = load_objects(&path).unwrap().model(None).unwrap();
+        let sp = model.services.values().next().unwrap();
+        assert_eq!(sp.name.to_string(), "wrk-2/web");
+        assert_eq!(sp.endpoints[0].addr(), "10.0.2.5:9999");
+        std::fs::write(&path, "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n").unwrap();
+        let err = format!("{:#}", load_objects(&path).unwrap_err());
+        assert!(err.contains("\"Pod\""), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -12,8 +12,10 @@ fn sync_benchmarks() {
         .split(',')
         .map(|s| s.trim().parse().expect("PROXY_BENCH_SIZES"))
         .collect();
-    let v =
-        labyrinth_proxy::bench::bench(&sizes, 5, 10_000, std::time::Duration::from_secs(60)).expect("bench");
+    let change_at: usize =
+        std::env::var("PROXY_BENCH_CHANGE_AT").map_or(10_000, |s| s.parse().expect("PROXY_BENCH_CHANGE_AT"));
+    let v = labyrinth_proxy::bench::bench(&sizes, 5, change_at, std::time::Duration::from_secs(60))
+        .expect("bench");
     println!("{}", serde_json::to_string_pretty(&v).unwrap());
     for r in v["results"].as_array().unwrap() {
         if r.get("skipped").is_none() {
