@@ -12,4 +12,9 @@ pub mod names;
 pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod podutil;
+pub mod runtime;
 pub mod scheduler;
+
+mod cli;
+pub use cli::{client, run, Args};
+pub use runtime::{run_all, ControllersConfig, Which};

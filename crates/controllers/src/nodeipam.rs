@@ -126,11 +126,15 @@ mod tests {
     }
 
     fn nodes(v: &[(&str, Option<&str>)]) -> Vec<(String, Option<String>)> {
-        v.iter().map(|(n, c)| (n.to_string(), c.map(str::to_string))).collect()
+        v.iter()
+            .map(|(n, c)| (n.to_string(), c.map(str::to_string)))
+            .collect()
     }
 
     fn ok(plan: Vec<(String, Result<Ipv4Net, IpamError>)>) -> Vec<(String, String)> {
-        plan.into_iter().map(|(n, r)| (n, r.unwrap().to_string())).collect()
+        plan.into_iter()
+            .map(|(n, r)| (n, r.unwrap().to_string()))
+            .collect()
     }
 
     #[test]
@@ -164,12 +168,18 @@ mod tests {
             ]
         );
         // Nothing to do when everyone has one: stable across restarts.
-        assert!(alloc().plan(&nodes(&[("node-0", Some("10.0.0.0/24"))])).is_empty());
+        assert!(alloc()
+            .plan(&nodes(&[("node-0", Some("10.0.0.0/24"))]))
+            .is_empty());
     }
 
     #[test]
     fn unnumbered_names_take_lowest_free_in_name_order() {
-        let p = ok(alloc().plan(&nodes(&[("worker-b", None), ("node-0", None), ("worker-a", None)])));
+        let p = ok(alloc().plan(&nodes(&[
+            ("worker-b", None),
+            ("node-0", None),
+            ("worker-a", None),
+        ])));
         assert_eq!(p[0], ("node-0".to_string(), "10.0.0.0/24".to_string()));
         assert_eq!(p[1], ("worker-a".to_string(), "10.0.1.0/24".to_string()));
         assert_eq!(p[2], ("worker-b".to_string(), "10.0.2.0/24".to_string()));

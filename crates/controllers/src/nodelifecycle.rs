@@ -54,9 +54,8 @@ pub fn evaluate(node: &Node, lease_renew: Option<Timestamp>, now: Timestamp, gra
     let ready = ready_condition(node);
     let mut ready_status = ready.map(|c| c.status.clone());
 
-    let stale = last_heartbeat(node, lease_renew).is_none_or(|hb| {
-        now.duration_since(hb).as_secs_f64() > grace.as_secs_f64()
-    });
+    let stale = last_heartbeat(node, lease_renew)
+        .is_none_or(|hb| now.duration_since(hb).as_secs_f64() > grace.as_secs_f64());
     if stale && ready_status.as_deref() != Some("Unknown") {
         let never = ready.is_none();
         let (reason, message) = if never {
@@ -97,8 +96,13 @@ pub fn evaluate(node: &Node, lease_renew: Option<Timestamp>, now: Timestamp, gra
         .as_ref()
         .and_then(|s| s.taints.clone())
         .unwrap_or_default();
-    let is_ours = |t: &Taint| t.effect == "NoSchedule" && (t.key == TAINT_NOT_READY || t.key == TAINT_UNREACHABLE);
-    let have: Vec<&str> = current.iter().filter(|t| is_ours(t)).map(|t| t.key.as_str()).collect();
+    let is_ours =
+        |t: &Taint| t.effect == "NoSchedule" && (t.key == TAINT_NOT_READY || t.key == TAINT_UNREACHABLE);
+    let have: Vec<&str> = current
+        .iter()
+        .filter(|t| is_ours(t))
+        .map(|t| t.key.as_str())
+        .collect();
     let want: Vec<&str> = want_key.into_iter().collect();
     if have != want {
         let mut taints: Vec<Taint> = current.iter().filter(|t| !is_ours(t)).cloned().collect();
@@ -151,18 +155,40 @@ mod tests {
 
     #[test]
     fn stale_heartbeat_marks_unknown_and_taints_unreachable() {
-        let n = node(Some(("True", "2024-01-01T00:10:00Z")), json!([{"key": "other", "effect": "NoSchedule"}]));
+        let n = node(
+            Some(("True", "2024-01-01T00:10:00Z")),
+            json!([{"key": "other", "effect": "NoSchedule"}]),
+        );
         let u = evaluate(&n, None, ts("2024-01-01T00:10:41Z"), GRACE);
         let conds = u.conditions.expect("conditions change");
         let ready = conds.iter().find(|c| c.type_ == "Ready").unwrap();
         assert_eq!(ready.status, "Unknown");
         assert_eq!(ready.reason.as_deref(), Some("NodeStatusUnknown"));
-        assert_eq!(ready.message.as_deref(), Some("Kubelet stopped posting node status."));
-        assert_eq!(ready.last_transition_time.as_ref().unwrap().0, ts("2024-01-01T00:10:41Z"));
+        assert_eq!(
+            ready.message.as_deref(),
+            Some("Kubelet stopped posting node status.")
+        );
+        assert_eq!(
+            ready.last_transition_time.as_ref().unwrap().0,
+            ts("2024-01-01T00:10:41Z")
+        );
         // The heartbeat time is the agent's, not ours.
-        assert_eq!(ready.last_heartbeat_time.as_ref().unwrap().0, ts("2024-01-01T00:10:00Z"));
-        assert_eq!(conds.iter().find(|c| c.type_ == "MemoryPressure").unwrap().status, "Unknown");
-        assert_eq!(conds.iter().find(|c| c.type_ == "NetworkUnavailable").unwrap().status, "False");
+        assert_eq!(
+            ready.last_heartbeat_time.as_ref().unwrap().0,
+            ts("2024-01-01T00:10:00Z")
+        );
+        assert_eq!(
+            conds.iter().find(|c| c.type_ == "MemoryPressure").unwrap().status,
+            "Unknown"
+        );
+        assert_eq!(
+            conds
+                .iter()
+                .find(|c| c.type_ == "NetworkUnavailable")
+                .unwrap()
+                .status,
+            "False"
+        );
         let taints = u.taints.expect("taints change");
         let keys: Vec<&str> = taints.iter().map(|t| t.key.as_str()).collect();
         assert_eq!(keys, vec!["other", TAINT_UNREACHABLE]);
@@ -173,7 +199,9 @@ mod tests {
         let n = node(Some(("True", "2024-01-01T00:00:00Z")), json!([]));
         let now = ts("2024-01-01T01:00:00Z");
         assert!(evaluate(&n, Some(ts("2024-01-01T00:59:50Z")), now, GRACE).is_empty());
-        assert!(evaluate(&n, Some(ts("2024-01-01T00:50:00Z")), now, GRACE).conditions.is_some());
+        assert!(evaluate(&n, Some(ts("2024-01-01T00:50:00Z")), now, GRACE)
+            .conditions
+            .is_some());
     }
 
     #[test]
@@ -193,8 +221,14 @@ mod tests {
         );
         let u = evaluate(&n, None, ts("2024-01-01T00:10:05Z"), GRACE);
         assert!(u.conditions.is_none());
-        assert_eq!(u.taints.unwrap().iter().map(|t| t.key.as_str()).collect::<Vec<_>>(),
-                   vec!["node-role.kubernetes.io/control-plane"]);
+        assert_eq!(
+            u.taints
+                .unwrap()
+                .iter()
+                .map(|t| t.key.as_str())
+                .collect::<Vec<_>>(),
+            vec!["node-role.kubernetes.io/control-plane"]
+        );
         let nr = node(Some(("False", "2024-01-01T00:10:00Z")), json!([]));
         let u = evaluate(&nr, None, ts("2024-01-01T00:10:05Z"), GRACE);
         assert_eq!(u.taints.unwrap()[0].key, TAINT_NOT_READY);

@@ -73,10 +73,7 @@ pub fn map_selector_matches(
 
 /// Full `LabelSelector` semantics (matchLabels and matchExpressions with
 /// In, NotIn, Exists, DoesNotExist). An empty selector matches everything.
-pub fn label_selector_matches(
-    selector: &LabelSelector,
-    labels: Option<&BTreeMap<String, String>>,
-) -> bool {
+pub fn label_selector_matches(selector: &LabelSelector, labels: Option<&BTreeMap<String, String>>) -> bool {
     if let Some(ml) = &selector.match_labels {
         if !map_selector_matches(ml, labels) {
             return false;
@@ -131,8 +128,14 @@ mod tests {
             ]
         }))
         .unwrap();
-        assert!(label_selector_matches(&sel, Some(&labels(&[("app", "web"), ("tier", "fe")]))));
-        assert!(!label_selector_matches(&sel, Some(&labels(&[("app", "web"), ("tier", "x")]))));
+        assert!(label_selector_matches(
+            &sel,
+            Some(&labels(&[("app", "web"), ("tier", "fe")]))
+        ));
+        assert!(!label_selector_matches(
+            &sel,
+            Some(&labels(&[("app", "web"), ("tier", "x")]))
+        ));
         assert!(!label_selector_matches(
             &sel,
             Some(&labels(&[("app", "web"), ("tier", "fe"), ("canary", "1")]))

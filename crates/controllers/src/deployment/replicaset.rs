@@ -26,11 +26,7 @@ pub fn desired_replicas(rs: &ReplicaSet) -> usize {
 /// `owned` are the pods whose controller is this ReplicaSet.
 pub fn plan_pods(rs: &ReplicaSet, owned: &[&Pod]) -> PodPlan {
     let want = desired_replicas(rs);
-    let mut active: Vec<&Pod> = owned
-        .iter()
-        .copied()
-        .filter(|p| podutil::is_active(p))
-        .collect();
+    let mut active: Vec<&Pod> = owned.iter().copied().filter(|p| podutil::is_active(p)).collect();
     if active.len() < want {
         return PodPlan {
             create: want - active.len(),
@@ -151,7 +147,13 @@ mod tests {
     fn creates_missing_pods() {
         let r = rs(3);
         let p = pod("a", Some("n1"), "Running", true, "2024-01-01T00:00:00Z");
-        assert_eq!(plan_pods(&r, &[&p]), PodPlan { create: 2, delete: vec![] });
+        assert_eq!(
+            plan_pods(&r, &[&p]),
+            PodPlan {
+                create: 2,
+                delete: vec![]
+            }
+        );
         assert_eq!(plan_pods(&r, &[]).create, 3);
     }
 
@@ -185,12 +187,23 @@ mod tests {
         assert_eq!(suffix.len(), 5);
         assert!(suffix.bytes().all(|b| SAFE_ALPHABET.contains(&b)));
         assert_eq!(p.metadata.namespace.as_deref(), Some("ns"));
-        assert_eq!(p.labels().get("pod-template-hash").map(String::as_str), Some("5d59d67564"));
+        assert_eq!(
+            p.labels().get("pod-template-hash").map(String::as_str),
+            Some("5d59d67564")
+        );
         let owner = &p.metadata.owner_references.as_ref().unwrap()[0];
-        assert_eq!((owner.kind.as_str(), owner.uid.as_str()), ("ReplicaSet", "rs-uid"));
+        assert_eq!(
+            (owner.kind.as_str(), owner.uid.as_str()),
+            ("ReplicaSet", "rs-uid")
+        );
         assert_eq!(owner.controller, Some(true));
         assert_eq!(
-            p.spec.unwrap().node_selector.unwrap().get("zone").map(String::as_str),
+            p.spec
+                .unwrap()
+                .node_selector
+                .unwrap()
+                .get("zone")
+                .map(String::as_str),
             Some("a")
         );
         assert_ne!(new_pod(&r).metadata.name, Some(name));

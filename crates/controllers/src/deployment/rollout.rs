@@ -44,10 +44,7 @@ fn rs_replicas(rs: &ReplicaSet) -> i32 {
 }
 
 fn rs_ready(rs: &ReplicaSet) -> i32 {
-    rs.status
-        .as_ref()
-        .and_then(|s| s.ready_replicas)
-        .unwrap_or(0)
+    rs.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0)
 }
 
 fn rs_pods(rs: &ReplicaSet) -> i32 {
@@ -67,10 +64,7 @@ fn template_of(rs: &ReplicaSet) -> Option<&PodTemplateSpec> {
 
 /// The owned ReplicaSet whose template equals `template` (ignoring the hash
 /// label), if there is one.
-pub fn find_current<'a>(
-    template: &PodTemplateSpec,
-    owned: &[&'a ReplicaSet],
-) -> Option<&'a ReplicaSet> {
+pub fn find_current<'a>(template: &PodTemplateSpec, owned: &[&'a ReplicaSet]) -> Option<&'a ReplicaSet> {
     let want = printed_template(template);
     owned
         .iter()
@@ -90,11 +84,7 @@ pub fn plan(
     let spec = &d.spec;
     let template = &spec.template;
     let want = desired_replicas(d);
-    let recreate = spec
-        .strategy
-        .as_ref()
-        .and_then(|s| s.type_.as_deref())
-        == Some("Recreate");
+    let recreate = spec.strategy.as_ref().and_then(|s| s.type_.as_deref()) == Some("Recreate");
 
     let mut plan = RolloutPlan::default();
     let current = find_current(template, owned);
@@ -140,11 +130,7 @@ pub fn plan(
     };
 
     // Old ReplicaSets together keep only what the new one cannot yet serve.
-    let mut old_budget = if recreate {
-        0
-    } else {
-        (want - new_ready).max(0)
-    };
+    let mut old_budget = if recreate { 0 } else { (want - new_ready).max(0) };
     for rs in old {
         let keep = rs_replicas(rs).min(old_budget).max(0);
         old_budget -= keep;
@@ -237,14 +223,33 @@ mod tests {
         let spec = &rs.spec;
         assert_eq!(spec.replicas, Some(2));
         assert_eq!(
-            spec.selector.match_labels.as_ref().unwrap().get(POD_TEMPLATE_HASH_LABEL),
+            spec.selector
+                .match_labels
+                .as_ref()
+                .unwrap()
+                .get(POD_TEMPLATE_HASH_LABEL),
             Some(&hash)
         );
-        let tl = spec.template.as_ref().unwrap().metadata.as_ref().unwrap().labels.as_ref().unwrap();
+        let tl = spec
+            .template
+            .as_ref()
+            .unwrap()
+            .metadata
+            .as_ref()
+            .unwrap()
+            .labels
+            .as_ref()
+            .unwrap();
         assert_eq!(tl.get(POD_TEMPLATE_HASH_LABEL), Some(&hash));
         assert_eq!(tl.get("app").map(String::as_str), Some("web"));
-        assert_eq!(rs.annotations().get(REVISION_ANNOTATION).map(String::as_str), Some("1"));
-        assert_eq!(rs.metadata.owner_references.as_ref().unwrap()[0].kind, "Deployment");
+        assert_eq!(
+            rs.annotations().get(REVISION_ANNOTATION).map(String::as_str),
+            Some("1")
+        );
+        assert_eq!(
+            rs.metadata.owner_references.as_ref().unwrap()[0].kind,
+            "Deployment"
+        );
         assert!(p.scale.is_empty());
     }
 
@@ -288,7 +293,10 @@ mod tests {
         let p = plan(&v2, &[&old], |n| n == old.name_any()).unwrap();
         let new = p.create.expect("new RS for the new template");
         assert_ne!(new.name_any(), old.name_any());
-        assert_eq!(new.annotations().get(REVISION_ANNOTATION).map(String::as_str), Some("2"));
+        assert_eq!(
+            new.annotations().get(REVISION_ANNOTATION).map(String::as_str),
+            Some("2")
+        );
         assert!(p.scale.is_empty(), "old RS keeps its 2 pods while none are ready");
 
         let new_half = stored(new.clone(), "u2", 2, 1);

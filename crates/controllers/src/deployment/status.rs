@@ -63,14 +63,30 @@ pub fn compute(d: &Deployment, owned: &[&ReplicaSet], new_rs: &str, now: Time) -
         .unwrap_or(0);
 
     let available_cond = if available >= want - max_unavailable(d) {
-        ("True", "MinimumReplicasAvailable", "Deployment has minimum availability.".to_string())
+        (
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.".to_string(),
+        )
     } else {
-        ("False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.".to_string())
+        (
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.".to_string(),
+        )
     };
     let progressing_cond = if updated == want && replicas == want && new_available >= want {
-        ("True", "NewReplicaSetAvailable", format!("ReplicaSet \"{new_rs}\" has successfully progressed."))
+        (
+            "True",
+            "NewReplicaSetAvailable",
+            format!("ReplicaSet \"{new_rs}\" has successfully progressed."),
+        )
     } else {
-        ("True", "ReplicaSetUpdated", format!("ReplicaSet \"{new_rs}\" is progressing."))
+        (
+            "True",
+            "ReplicaSetUpdated",
+            format!("ReplicaSet \"{new_rs}\" is progressing."),
+        )
     };
     let conditions = vec![
         condition(&prev, "Available", available_cond, &now),
@@ -102,7 +118,9 @@ fn condition(
         .find(|c| c.type_.as_deref() == Some(type_));
     let same_status = old.is_some_and(|c| c.status.as_deref() == Some(status));
     let same_all = same_status
-        && old.is_some_and(|c| c.reason.as_deref() == Some(reason) && c.message.as_deref() == Some(message.as_str()));
+        && old.is_some_and(|c| {
+            c.reason.as_deref() == Some(reason) && c.message.as_deref() == Some(message.as_str())
+        });
     DeploymentCondition {
         type_: Some(type_.into()),
         status: Some(status.into()),
@@ -165,14 +183,26 @@ mod tests {
         let r = rs("web-abc", 1, 1);
         let s = compute(&d, &[&r], "web-abc", t("2024-01-01T00:00:00Z"));
         assert_eq!(
-            (s.replicas, s.ready_replicas, s.available_replicas, s.updated_replicas, s.unavailable_replicas),
+            (
+                s.replicas,
+                s.ready_replicas,
+                s.available_replicas,
+                s.updated_replicas,
+                s.unavailable_replicas
+            ),
             (Some(1), Some(1), Some(1), Some(1), Some(0))
         );
         assert_eq!(s.observed_generation, Some(4));
         let c = s.conditions.as_ref().unwrap();
-        assert_eq!((c[0].type_.as_deref(), c[0].status.as_deref()), (Some("Available"), Some("True")));
+        assert_eq!(
+            (c[0].type_.as_deref(), c[0].status.as_deref()),
+            (Some("Available"), Some("True"))
+        );
         assert_eq!(c[1].reason.as_deref(), Some("NewReplicaSetAvailable"));
-        assert_eq!(c[1].message.as_deref(), Some("ReplicaSet \"web-abc\" has successfully progressed."));
+        assert_eq!(
+            c[1].message.as_deref(),
+            Some("ReplicaSet \"web-abc\" has successfully progressed.")
+        );
     }
 
     #[test]
@@ -181,7 +211,10 @@ mod tests {
         let r = rs("web-abc", 1, 0);
         let s = compute(&d, &[&r], "web-abc", t("2024-01-01T00:00:00Z"));
         let c = s.conditions.unwrap();
-        assert_eq!((c[0].status.as_deref(), c[0].reason.as_deref()), (Some("False"), Some("MinimumReplicasUnavailable")));
+        assert_eq!(
+            (c[0].status.as_deref(), c[0].reason.as_deref()),
+            (Some("False"), Some("MinimumReplicasUnavailable"))
+        );
         assert_eq!(c[1].reason.as_deref(), Some("ReplicaSetUpdated"));
         assert_eq!(s.unavailable_replicas, Some(1));
     }
@@ -192,7 +225,10 @@ mod tests {
         let old = rs("web-old", 2, 2);
         let new = rs("web-new", 1, 0);
         let s = compute(&d, &[&old, &new], "web-new", t("2024-01-01T00:00:00Z"));
-        assert_eq!((s.replicas, s.updated_replicas, s.ready_replicas), (Some(3), Some(1), Some(2)));
+        assert_eq!(
+            (s.replicas, s.updated_replicas, s.ready_replicas),
+            (Some(3), Some(1), Some(2))
+        );
     }
 
     #[test]
@@ -206,6 +242,9 @@ mod tests {
         // A change of state moves the transition time.
         let r0 = rs("web-abc", 1, 0);
         let s3 = compute(&d, &[&r0], "web-abc", t("2024-01-03T00:00:00Z"));
-        assert_eq!(s3.conditions.unwrap()[0].last_transition_time, Some(t("2024-01-03T00:00:00Z")));
+        assert_eq!(
+            s3.conditions.unwrap()[0].last_transition_time,
+            Some(t("2024-01-03T00:00:00Z"))
+        );
     }
 }

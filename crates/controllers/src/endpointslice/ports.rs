@@ -23,8 +23,7 @@ pub fn resolve(sp: &ServicePort, pod: &Pod) -> Option<i32> {
             .iter()
             .flat_map(|c| c.ports.iter().flatten())
             .find(|cp| {
-                cp.name.as_deref() == Some(name.as_str())
-                    && protocol(&cp.protocol) == protocol(&sp.protocol)
+                cp.name.as_deref() == Some(name.as_str()) && protocol(&cp.protocol) == protocol(&sp.protocol)
             })
             .map(|cp| cp.container_port),
     }
@@ -69,12 +68,24 @@ mod tests {
     #[test]
     fn numeric_named_and_default_target_ports() {
         let p = pod();
-        assert_eq!(resolve(&sp(json!({"port": 80, "targetPort": 9999})), &p), Some(9999));
-        assert_eq!(resolve(&sp(json!({"port": 80})), &p), Some(80));
-        assert_eq!(resolve(&sp(json!({"port": 80, "targetPort": "http"})), &p), Some(8080));
-        assert_eq!(resolve(&sp(json!({"port": 9, "targetPort": "metrics"})), &p), Some(9100));
         assert_eq!(
-            resolve(&sp(json!({"port": 53, "protocol": "UDP", "targetPort": "dns"})), &p),
+            resolve(&sp(json!({"port": 80, "targetPort": 9999})), &p),
+            Some(9999)
+        );
+        assert_eq!(resolve(&sp(json!({"port": 80})), &p), Some(80));
+        assert_eq!(
+            resolve(&sp(json!({"port": 80, "targetPort": "http"})), &p),
+            Some(8080)
+        );
+        assert_eq!(
+            resolve(&sp(json!({"port": 9, "targetPort": "metrics"})), &p),
+            Some(9100)
+        );
+        assert_eq!(
+            resolve(
+                &sp(json!({"port": 53, "protocol": "UDP", "targetPort": "dns"})),
+                &p
+            ),
             Some(5353)
         );
     }
@@ -95,8 +106,14 @@ mod tests {
         ];
         let eps = endpoint_ports(&ports, &pod());
         assert_eq!(eps.len(), 2);
-        assert_eq!((eps[0].name.as_deref(), eps[0].port, eps[0].protocol.as_deref()), (Some("web"), Some(8080), Some("TCP")));
-        assert_eq!((eps[1].name.as_deref(), eps[1].port, eps[1].protocol.as_deref()), (Some(""), Some(5353), Some("UDP")));
+        assert_eq!(
+            (eps[0].name.as_deref(), eps[0].port, eps[0].protocol.as_deref()),
+            (Some("web"), Some(8080), Some("TCP"))
+        );
+        assert_eq!(
+            (eps[1].name.as_deref(), eps[1].port, eps[1].protocol.as_deref()),
+            (Some(""), Some(5353), Some("UDP"))
+        );
         assert_eq!(eps[1].app_protocol.as_deref(), Some("dns"));
     }
 }

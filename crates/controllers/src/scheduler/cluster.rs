@@ -94,8 +94,7 @@ impl Cluster {
             let failure = feasible
                 .is_empty()
                 .then(|| failure_message(self.nodes.len(), &reasons));
-            self.groups
-                .insert(req.clone(), Group { feasible, failure });
+            self.groups.insert(req.clone(), Group { feasible, failure });
         }
         &self.groups[req]
     }

@@ -31,9 +31,8 @@ impl NaiveCluster {
         for (i, n) in self.nodes.iter().enumerate() {
             match check(req, n) {
                 Ok(()) => {
-                    let better = best.is_none_or(|b| {
-                        (self.pods[i], &n.name) < (self.pods[b], &self.nodes[b].name)
-                    });
+                    let better =
+                        best.is_none_or(|b| (self.pods[i], &n.name) < (self.pods[b], &self.nodes[b].name));
                     if better {
                         best = Some(i);
                     }

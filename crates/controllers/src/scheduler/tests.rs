@@ -12,7 +12,7 @@ fn node(name: &str, labels: serde_json::Value, taints: serde_json::Value, ready:
 
 /// The journey's cluster: node-0 control plane, two labelled workers.
 fn journey_nodes() -> Vec<NodeInfo> {
-    vec![
+    [
         node(
             "node-0",
             json!({"node-role.kubernetes.io/control-plane": ""}),
@@ -38,9 +38,18 @@ fn selector(k: &str, v: &str) -> PodRequirements {
 #[test]
 fn node_selector_picks_the_labelled_worker() {
     let mut c = Cluster::new(journey_nodes());
-    assert_eq!(c.schedule(&selector("nodelabel", "node-wrk-1")).unwrap(), "node-1");
-    assert_eq!(c.schedule(&selector("nodelabel", "node-wrk-2")).unwrap(), "node-2");
-    assert_eq!(c.schedule(&selector("nodelabel", "node-wrk-1")).unwrap(), "node-1");
+    assert_eq!(
+        c.schedule(&selector("nodelabel", "node-wrk-1")).unwrap(),
+        "node-1"
+    );
+    assert_eq!(
+        c.schedule(&selector("nodelabel", "node-wrk-2")).unwrap(),
+        "node-2"
+    );
+    assert_eq!(
+        c.schedule(&selector("nodelabel", "node-wrk-1")).unwrap(),
+        "node-1"
+    );
 }
 
 #[test]
@@ -98,10 +107,14 @@ fn not_ready_and_cordoned_nodes_are_skipped() {
     nodes[2].unschedulable = true;
     let mut c = Cluster::new(nodes.clone());
     let err = c.schedule(&PodRequirements::default()).unwrap_err();
-    assert!(err.message.starts_with(
-        "0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, \
+    assert!(
+        err.message.starts_with(
+            "0/3 nodes are available: 1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, \
          1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }, 1 node(s) were unschedulable."
-    ), "{}", err.message);
+        ),
+        "{}",
+        err.message
+    );
     nodes[2].unschedulable = false;
     let mut c = Cluster::new(nodes);
     assert_eq!(c.schedule(&PodRequirements::default()).unwrap(), "c");
@@ -133,11 +146,18 @@ fn toleration_matching_rules() {
 #[test]
 fn which_pods_want_scheduling() {
     assert!(wants_scheduling(&pod(json!({"containers": []}))));
-    assert!(!wants_scheduling(&pod(json!({"containers": [], "nodeName": "node-1"}))));
-    assert!(!wants_scheduling(&pod(json!({"containers": [], "schedulerName": "other"}))));
-    assert!(wants_scheduling(&pod(json!({"containers": [], "schedulerName": "default-scheduler"}))));
+    assert!(!wants_scheduling(&pod(
+        json!({"containers": [], "nodeName": "node-1"})
+    )));
+    assert!(!wants_scheduling(&pod(
+        json!({"containers": [], "schedulerName": "other"})
+    )));
+    assert!(wants_scheduling(&pod(
+        json!({"containers": [], "schedulerName": "default-scheduler"})
+    )));
     let mut deleting = pod(json!({"containers": []}));
-    deleting.metadata.deletion_timestamp = Some(serde_json::from_value(json!("2024-01-01T00:00:00Z")).unwrap());
+    deleting.metadata.deletion_timestamp =
+        Some(serde_json::from_value(json!("2024-01-01T00:00:00Z")).unwrap());
     assert!(!wants_scheduling(&deleting));
 }
 

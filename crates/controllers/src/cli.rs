@@ -1,0 +1,93 @@
+//! `labyrinth controllers`: the controllers as a standalone process.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use crate::runtime::{run_all, ControllersConfig, Which};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Kubeconfig to reach the API server (default: $KUBECONFIG, then
+    /// ~/.kube/config, then the in-cluster service account).
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use (default: its current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Cluster pod CIDR; node n gets its n-th subnet.
+    #[arg(long, default_value = "10.0.0.0/16")]
+    pub cluster_cidr: ipnet::Ipv4Net,
+    /// Prefix length of each node's pod CIDR.
+    #[arg(long, default_value_t = 24)]
+    pub node_cidr_mask_size: u8,
+    /// Seconds without a heartbeat before a node's Ready goes Unknown.
+    #[arg(long, default_value_t = 40)]
+    pub node_monitor_grace_period: u64,
+    /// Seconds between heartbeat checks.
+    #[arg(long, default_value_t = 5)]
+    pub node_monitor_period: u64,
+    /// Controllers to run (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = Which::ALL.to_vec())]
+    pub controllers: Vec<Which>,
+}
+
+impl Args {
+    pub fn config(&self) -> anyhow::Result<ControllersConfig> {
+        if self.node_monitor_grace_period == 0 || self.node_monitor_period == 0 {
+            anyhow::bail!("--node-monitor-grace-period and --node-monitor-period must be at least 1 second");
+        }
+        crate::nodeipam::CidrAllocator::new(self.cluster_cidr, self.node_cidr_mask_size)
+            .map_err(|e| anyhow::anyhow!("--node-cidr-mask-size {}: {e}", self.node_cidr_mask_size))?;
+        Ok(ControllersConfig {
+            cluster_cidr: self.cluster_cidr,
+            node_cidr_mask: self.node_cidr_mask_size,
+            node_grace: Duration::from_secs(self.node_monitor_grace_period),
+            node_monitor_period: Duration::from_secs(self.node_monitor_period),
+            enabled: self.controllers.clone(),
+        })
+    }
+}
+
+/// A client from an explicit kubeconfig path, or kube's usual inference.
+pub async fn client(kubeconfig: Option<&std::path::Path>, context: Option<String>) -> anyhow::Result<Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let opts = KubeConfigOptions {
+        context,
+        ..Default::default()
+    };
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            Config::from_custom_kubeconfig(kc, &opts)
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))?
+        }
+        None => Config::infer()
+            .await
+            .context("no kubeconfig given and none could be inferred")?,
+    };
+    Client::try_from(config).context("building the Kubernetes client")
+}
+
+pub fn run(args: Args) -> anyhow::Result<i32> {
+    let cfg = args.config()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(async {
+        let client = client(args.kubeconfig.as_deref(), args.context.clone()).await?;
+        tokio::select! {
+            r = run_all(client, cfg) => r.map(|()| 0),
+            _ = tokio::signal::ctrl_c() => {
+                tracing::info!("interrupted; stopping controllers");
+                Ok(0)
+            }
+        }
+    })
+}

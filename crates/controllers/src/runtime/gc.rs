@@ -1,0 +1,147 @@
+//! Garbage collector for what these controllers create: ReplicaSets whose
+//! Deployment is gone, pods whose ReplicaSet is gone, EndpointSlices whose
+//! Service is gone (as the real GC does for `kubectl delete` with the default
+//! background propagation). Deletes carry a uid precondition, so an object
+//! recreated under the same name is never hit.
+
+use std::collections::HashSet;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::{DeleteParams, Preconditions};
+use kube::runtime::reflector::Store;
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+
+use super::api_code;
+
+const PERIOD: Duration = Duration::from_secs(5);
+
+pub struct Gc {
+    pub client: Client,
+    pub deploys: Store<Deployment>,
+    pub rsets: Store<ReplicaSet>,
+    pub pods: Store<Pod>,
+    pub services: Store<Service>,
+    pub slices: Store<EndpointSlice>,
+}
+
+/// (namespace, name, uid) of children whose controlling owner of
+/// `owner_kind` is not among `live_owner_uids`.
+pub fn orphans<K: Resource>(
+    children: &[std::sync::Arc<K>],
+    owner_kind: &str,
+    live_owner_uids: &HashSet<String>,
+) -> Vec<(String, String, String)> {
+    children
+        .iter()
+        .filter(|c| c.meta().deletion_timestamp.is_none())
+        .filter_map(|c| {
+            let owner = crate::podutil::controller_uid(c.meta(), owner_kind)?;
+            (!live_owner_uids.contains(owner)).then(|| {
+                (
+                    c.meta().namespace.clone().unwrap_or_default(),
+                    c.meta().name.clone().unwrap_or_default(),
+                    c.meta().uid.clone().unwrap_or_default(),
+                )
+            })
+        })
+        .collect()
+}
+
+fn uids<K: Resource>(objs: &[std::sync::Arc<K>]) -> HashSet<String> {
+    objs.iter().filter_map(|o| o.meta().uid.clone()).collect()
+}
+
+impl Gc {
+    pub async fn run(self) {
+        for ready in [
+            self.deploys.wait_until_ready().await,
+            self.rsets.wait_until_ready().await,
+            self.pods.wait_until_ready().await,
+            self.services.wait_until_ready().await,
+            self.slices.wait_until_ready().await,
+        ] {
+            if ready.is_err() {
+                return;
+            }
+        }
+        loop {
+            tokio::time::sleep(PERIOD).await;
+            // Owners are read before children: a child created after this
+            // read by a just-created owner still finds its owner listed.
+            let live = uids(&self.deploys.state());
+            self.collect::<ReplicaSet>(orphans(&self.rsets.state(), "Deployment", &live))
+                .await;
+            let live = uids(&self.rsets.state());
+            self.collect::<Pod>(orphans(&self.pods.state(), "ReplicaSet", &live))
+                .await;
+            let live = uids(&self.services.state());
+            self.collect::<EndpointSlice>(orphans(&self.slices.state(), "Service", &live))
+                .await;
+        }
+    }
+
+    async fn collect<K>(&self, victims: Vec<(String, String, String)>)
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + DeserializeOwned
+            + Debug,
+    {
+        for (ns, name, uid) in victims {
+            let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
+            let dp = DeleteParams {
+                preconditions: Some(Preconditions {
+                    uid: Some(uid),
+                    resource_version: None,
+                }),
+                ..Default::default()
+            };
+            match api.delete(&name, &dp).await {
+                Ok(_) => tracing::info!(kind = %K::kind(&()), %ns, %name, "deleted orphan"),
+                Err(e) if matches!(api_code(&e), Some(404 | 409)) => {}
+                Err(e) => {
+                    tracing::warn!(kind = %K::kind(&()), %ns, %name, error = %e, "could not delete orphan")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    fn rs(name: &str, owner_uid: Option<&str>, deleting: bool) -> Arc<ReplicaSet> {
+        let mut v = json!({"metadata": {"name": name, "namespace": "ns", "uid": format!("u-{name}")}, "spec": {"selector": {}}});
+        if let Some(o) = owner_uid {
+            v["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "Deployment", "name": "d", "uid": o, "controller": true}]);
+        }
+        if deleting {
+            v["metadata"]["deletionTimestamp"] = json!("2024-01-01T00:00:00Z");
+        }
+        Arc::new(serde_json::from_value(v).unwrap())
+    }
+
+    #[test]
+    fn only_children_of_vanished_owners_are_orphans() {
+        let live: HashSet<String> = ["d1".to_string()].into();
+        let children = vec![
+            rs("kept", Some("d1"), false),
+            rs("orphan", Some("d2"), false),
+            rs("unowned", None, false),
+            rs("going", Some("d2"), true),
+        ];
+        assert_eq!(
+            orphans(&children, "Deployment", &live),
+            vec![("ns".to_string(), "orphan".to_string(), "u-orphan".to_string())]
+        );
+        assert!(orphans(&children, "Service", &live).is_empty());
+    }
+}

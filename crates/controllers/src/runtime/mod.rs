@@ -1,0 +1,198 @@
+//! The controllers as Kubernetes clients: shared watches feed kube-rs
+//! `Controller`s (Deployment, ReplicaSet, EndpointSlice) and batch loops
+//! (scheduler, node pod-CIDR allocator, node lifecycle, garbage collector)
+//! that apply the pure logic of the sibling modules.
+
+mod deployment;
+mod endpointslice;
+mod expect;
+mod gc;
+mod nodeipam;
+mod nodelifecycle;
+mod replicaset;
+mod scheduler;
+mod shared;
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::api::ListParams;
+use kube::{Api, Client};
+
+pub use expect::{Expectations, Seen};
+use shared::Informer;
+
+/// The field manager / user agent part our writes carry.
+pub const MANAGER: &str = "labyrinth-controllers";
+
+/// Which controllers to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Which {
+    Scheduler,
+    Deployment,
+    Replicaset,
+    Endpointslice,
+    Nodeipam,
+    Nodelifecycle,
+    Gc,
+}
+
+impl Which {
+    pub const ALL: [Which; 7] = [
+        Which::Scheduler,
+        Which::Deployment,
+        Which::Replicaset,
+        Which::Endpointslice,
+        Which::Nodeipam,
+        Which::Nodelifecycle,
+        Which::Gc,
+    ];
+}
+
+#[derive(Clone, Debug)]
+pub struct ControllersConfig {
+    /// Pod CIDR of the cluster, cut into one subnet per node.
+    pub cluster_cidr: ipnet::Ipv4Net,
+    /// Prefix length of each node's pod CIDR.
+    pub node_cidr_mask: u8,
+    /// A node with no heartbeat for this long goes Unknown.
+    pub node_grace: Duration,
+    /// How often node heartbeats are checked.
+    pub node_monitor_period: Duration,
+    pub enabled: Vec<Which>,
+}
+
+impl Default for ControllersConfig {
+    fn default() -> Self {
+        ControllersConfig {
+            cluster_cidr: "10.0.0.0/16".parse().expect("literal CIDR"),
+            node_cidr_mask: 24,
+            node_grace: Duration::from_secs(40),
+            node_monitor_period: Duration::from_secs(5),
+            enabled: Which::ALL.to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Logic(String),
+}
+
+/// HTTP status of an API error, if it is one.
+pub fn api_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+pub(crate) fn ns_key(ns: &str, name: &str) -> String {
+    format!("{ns}/{name}")
+}
+
+pub(crate) fn now() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    // Whole seconds, as the API serialises them, so a status we computed
+    // compares equal to the one read back.
+    let t = k8s_openapi::jiff::Timestamp::now();
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::from_second(t.as_second()).unwrap_or(t),
+    )
+}
+
+/// Runs the enabled controllers until one of them fails (they retry API
+/// errors themselves, so that means a bug or a lost runtime). One watch per
+/// kind is shared by all controllers.
+pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<()> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let allocator = crate::nodeipam::CidrAllocator::new(cfg.cluster_cidr, cfg.node_cidr_mask)
+        .map_err(|e| anyhow::anyhow!("--cluster-cidr/--node-cidr-mask-size: {e}"))?;
+    let on = |w: Which| cfg.enabled.contains(&w);
+
+    let mut pods = Informer::new(Api::<Pod>::all(client.clone()));
+    let mut nodes = Informer::new(Api::<Node>::all(client.clone()));
+    let mut deploys = Informer::new(Api::<Deployment>::all(client.clone()));
+    let mut rsets = Informer::new(Api::<ReplicaSet>::all(client.clone()));
+    let mut services = Informer::new(Api::<Service>::all(client.clone()));
+    let mut slices = Informer::new(Api::<EndpointSlice>::all(client.clone()));
+
+    let mut tasks = tokio::task::JoinSet::new();
+    if on(Which::Scheduler) {
+        let ctx = scheduler::Ctx::new(client.clone(), pods.store(), nodes.store());
+        let (pw, nw) = (pods.waker(), nodes.waker());
+        tasks.spawn(async move { scheduler::run(ctx, pw, nw).await });
+    }
+    if on(Which::Deployment) {
+        let c = deployment::controller(client.clone(), &mut deploys, &mut rsets);
+        tasks.spawn(c);
+    }
+    if on(Which::Replicaset) {
+        let c = replicaset::controller(client.clone(), &mut rsets, &mut pods);
+        tasks.spawn(c);
+    }
+    if on(Which::Endpointslice) {
+        let c = endpointslice::controller(client.clone(), &mut services, &mut slices, &mut pods);
+        tasks.spawn(c);
+    }
+    if on(Which::Nodeipam) {
+        let (store, w) = (nodes.store(), nodes.waker());
+        let c = client.clone();
+        tasks.spawn(async move { nodeipam::run(c, store, w, allocator).await });
+    }
+    if on(Which::Nodelifecycle) {
+        let leases = lease_informer(&client).await;
+        let lease_store = leases.as_ref().map(|l| l.store());
+        let store = nodes.store();
+        let c = client.clone();
+        let (grace, period) = (cfg.node_grace, cfg.node_monitor_period);
+        if let Some(l) = leases {
+            l.start();
+        }
+        tasks.spawn(async move { nodelifecycle::run(c, store, lease_store, grace, period).await });
+    }
+    if on(Which::Gc) {
+        let g = gc::Gc {
+            client: client.clone(),
+            deploys: deploys.store(),
+            rsets: rsets.store(),
+            pods: pods.store(),
+            services: services.store(),
+            slices: slices.store(),
+        };
+        tasks.spawn(async move { g.run().await });
+    }
+
+    // Start the watches only after every consumer subscribed.
+    pods.start();
+    nodes.start();
+    deploys.start();
+    rsets.start();
+    services.start();
+    slices.start();
+    tracing::info!(controllers = ?cfg.enabled, "controllers running");
+
+    match tasks.join_next().await {
+        None => Ok(()),
+        Some(Ok(())) => anyhow::bail!("a controller loop ended unexpectedly"),
+        Some(Err(e)) => anyhow::bail!("a controller task failed: {e}"),
+    }
+}
+
+/// Node Leases, when the server has them (kube-node-lease); the lifecycle
+/// controller then also counts lease renewals as heartbeats.
+async fn lease_informer(client: &Client) -> Option<Informer<Lease>> {
+    let api = Api::<Lease>::namespaced(client.clone(), "kube-node-lease");
+    match api.list(&ListParams::default().limit(1)).await {
+        Ok(_) => Some(Informer::new(api)),
+        Err(e) => {
+            tracing::info!(error = %e, "no node leases; heartbeats come from Node status only");
+            None
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! Scheduler loop: on any pod or node change, place every pending pod in one
+//! batch with the indexed [`Cluster`], then bind each.
+//!
+//! Binding uses the pods/binding subresource (what a real scheduler does and
+//! what a real API server requires). If the server has no binding
+//! subresource (404/405), it falls back to a JSON merge patch of
+//! spec.nodeName and keeps using that.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod, PodCondition};
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::reflector::Store;
+use kube::{Api, Client, ResourceExt};
+use serde_json::json;
+use tokio::sync::Notify;
+
+use super::{api_code, now, MANAGER};
+use crate::podutil;
+use crate::scheduler::{wants_scheduling, Cluster, NodeInfo, PodRequirements};
+
+/// Retry unschedulable pods this often even without any change.
+const RETRY: Duration = Duration::from_secs(10);
+
+pub struct Ctx {
+    client: Client,
+    pods: Store<Pod>,
+    nodes: Store<Node>,
+    /// Pods bound by us that the cache does not show bound yet (uid → node).
+    assumed: HashMap<String, String>,
+    binding_unsupported: AtomicBool,
+}
+
+impl Ctx {
+    pub fn new(client: Client, pods: Store<Pod>, nodes: Store<Node>) -> Self {
+        Ctx {
+            client,
+            pods,
+            nodes,
+            assumed: HashMap::new(),
+            binding_unsupported: AtomicBool::new(false),
+        }
+    }
+}
+
+pub async fn run(mut ctx: Ctx, pod_changes: Arc<Notify>, node_changes: Arc<Notify>) {
+    if ctx.pods.wait_until_ready().await.is_err() || ctx.nodes.wait_until_ready().await.is_err() {
+        return;
+    }
+    loop {
+        schedule_pending(&mut ctx).await;
+        tokio::select! {
+            _ = pod_changes.notified() => {}
+            _ = node_changes.notified() => {}
+            _ = tokio::time::sleep(RETRY) => {}
+        }
+        // Let a burst of events (a Deployment scaling up) land in one batch.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn schedule_pending(ctx: &mut Ctx) {
+    let nodes: Vec<NodeInfo> = ctx.nodes.state().iter().map(|n| NodeInfo::from_node(n)).collect();
+    let mut cluster = Cluster::new(nodes);
+    let pods = ctx.pods.state();
+
+    // Forget assumptions the cache has caught up with.
+    let live: HashMap<String, &Arc<Pod>> = pods
+        .iter()
+        .filter_map(|p| p.metadata.uid.clone().map(|u| (u, p)))
+        .collect();
+    ctx.assumed
+        .retain(|uid, _| live.get(uid).is_some_and(|p| podutil::node_name(p).is_none()));
+
+    let mut pending = Vec::new();
+    for p in &pods {
+        if !podutil::is_active(p) {
+            continue;
+        }
+        let uid = p.metadata.uid.clone().unwrap_or_default();
+        match podutil::node_name(p).or(ctx.assumed.get(&uid).map(String::as_str)) {
+            Some(node) => cluster.add_bound_pod(node),
+            None if wants_scheduling(p) => pending.push(p.clone()),
+            None => {}
+        }
+    }
+    pending.sort_by_key(|p| {
+        (
+            p.metadata.creation_timestamp.clone().map(|t| t.0),
+            p.namespace(),
+            p.name_any(),
+        )
+    });
+
+    for pod in pending {
+        match cluster.schedule(&PodRequirements::from_pod(&pod)) {
+            Ok(node) => match bind(ctx, &pod, &node).await {
+                Ok(()) => {
+                    tracing::info!(pod = %pod.name_any(), ns = ?pod.namespace(), %node, "scheduled");
+                    if let Some(uid) = pod.metadata.uid.clone() {
+                        ctx.assumed.insert(uid, node);
+                    }
+                }
+                Err(e) => tracing::warn!(pod = %pod.name_any(), %node, error = %e, "binding failed"),
+            },
+            Err(why) => {
+                if let Err(e) = mark_unschedulable(ctx, &pod, &why.message).await {
+                    tracing::warn!(pod = %pod.name_any(), error = %e, "could not record unschedulable");
+                }
+            }
+        }
+    }
+}
+
+async fn bind(ctx: &Ctx, pod: &Pod, node: &str) -> Result<(), kube::Error> {
+    let ns = pod.namespace().unwrap_or_default();
+    let name = pod.name_any();
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    if !ctx.binding_unsupported.load(Ordering::Relaxed) {
+        let binding = Binding {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(ns.clone()),
+                uid: pod.metadata.uid.clone(),
+                ..Default::default()
+            },
+            target: ObjectReference {
+                api_version: Some("v1".into()),
+                kind: Some("Node".into()),
+                name: Some(node.into()),
+                ..Default::default()
+            },
+        };
+        match api
+            .create_subresource::<_, serde_json::Value>("binding", &name, &PostParams::default(), &binding)
+            .await
+        {
+            Ok(_) => return Ok(()),
+            Err(e) if matches!(api_code(&e), Some(404 | 405)) && pod_exists(&api, &name).await => {
+                tracing::info!("server has no pods/binding; binding by patching spec.nodeName");
+                ctx.binding_unsupported.store(true, Ordering::Relaxed);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let patch = json!({"spec": {"nodeName": node}});
+    api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
+
+async fn pod_exists(api: &Api<Pod>, name: &str) -> bool {
+    matches!(api.get_opt(name).await, Ok(Some(_)))
+}
+
+/// PodScheduled=False/Unschedulable with the scheduler's message, written
+/// only when it changes (so a retry every few seconds costs no writes).
+async fn mark_unschedulable(ctx: &Ctx, pod: &Pod, message: &str) -> Result<(), kube::Error> {
+    let mut conds: Vec<PodCondition> = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.clone())
+        .unwrap_or_default();
+    let current = conds.iter().find(|c| c.type_ == "PodScheduled");
+    if current.is_some_and(|c| c.status == "False" && c.message.as_deref() == Some(message)) {
+        return Ok(());
+    }
+    tracing::info!(pod = %pod.name_any(), ns = ?pod.namespace(), %message, "unschedulable");
+    conds.retain(|c| c.type_ != "PodScheduled");
+    conds.push(PodCondition {
+        type_: "PodScheduled".into(),
+        status: "False".into(),
+        reason: Some("Unschedulable".into()),
+        message: Some(message.into()),
+        last_transition_time: Some(now()),
+        ..Default::default()
+    });
+    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &pod.namespace().unwrap_or_default());
+    let patch = json!({
+        "metadata": {"resourceVersion": pod.resource_version()},
+        "status": {"conditions": conds}
+    });
+    let pp = PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..Default::default()
+    };
+    api.patch_status(&pod.name_any(), &pp, &Patch::Merge(&patch))
+        .await?;
+    Ok(())
+}
