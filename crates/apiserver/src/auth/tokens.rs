@@ -118,6 +118,11 @@ pub fn check_node(store: &dyn Store, token: &str) -> Option<String> {
     data_str(&s, "node-name")
 }
 
+/// Equality whose time does not depend on where the inputs differ.
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,9 +144,4 @@ mod tests {
         assert_eq!(check_node(&st, &nt).as_deref(), Some("node-1"));
         assert_eq!(check_node(&st, "lbn.nope"), None);
     }
-}
-
-/// Equality whose time does not depend on where the inputs differ.
-pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

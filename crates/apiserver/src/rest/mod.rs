@@ -153,11 +153,7 @@ async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response {
 async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
-    let query: HashMap<String, String> = parts
-        .uri
-        .query()
-        .map(|q| serde_urlencoded_parse(q))
-        .unwrap_or_default();
+    let query: HashMap<String, String> = parts.uri.query().map(serde_urlencoded_parse).unwrap_or_default();
     let user = auth::authenticate(&st, &parts.headers)?;
     let segs: Vec<&str> = path
         .trim_matches('/')

@@ -205,7 +205,7 @@ fn merge_list(cur: &mut Vec<Value>, items: &[Value], key: &str, path: &str) -> R
     Ok(())
 }
 
-fn reorder(cur: &mut Vec<Value>, order: &[Value], key: &str) {
+fn reorder(cur: &mut [Value], order: &[Value], key: &str) {
     let rank = |v: &Value| {
         order
             .iter()

@@ -47,7 +47,7 @@ impl Watcher {
     }
 
     fn in_scope(&self, ev: &Event) -> bool {
-        &*ev.resource == self.key && self.ns.as_ref().is_none_or(|n| *n == ev.namespace)
+        *ev.resource == self.key && self.ns.as_ref().is_none_or(|n| *n == ev.namespace)
     }
 
     /// Translate one store event through the selector, as the real server does
