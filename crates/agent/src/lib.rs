@@ -3,5 +3,6 @@
 //! every other node's pod CIDR, and runs the pods bound to its node.
 
 pub mod cli;
+pub mod kubelet;
 pub mod nodenet;
 pub mod runtime;

@@ -74,6 +74,9 @@ pub struct UpArgs {
     /// Replace a lab of the same name.
     #[arg(long)]
     pub recreate: bool,
+    /// Only the machines and the VPC: no API server, agents or controllers.
+    #[arg(long)]
+    pub bare: bool,
 }
 
 impl UpArgs {
@@ -116,6 +119,7 @@ pub fn run(args: LabArgs) -> Result<i32> {
                 &cfg,
                 &crate::up::UpOptions {
                     recreate: up.recreate,
+                    bare: up.bare,
                 },
             )?;
             Ok(0)

@@ -100,3 +100,39 @@ extern "C" fn forward(sig: libc::c_int) {
         unsafe { libc::kill(pid, sig) };
     }
 }
+
+/// `labyrinth kubectl …`: the machine's kubectl, run on the control node as
+/// one does after `kubeadm init` (its ~/.kube/config is the admin's).
+pub fn kubectl(lab: &str, args: &[String]) -> Result<i32> {
+    let mut cmd = vec!["kubectl".to_string()];
+    cmd.extend_from_slice(args);
+    ssh(lab, "node-0", &cmd)
+}
+
+/// `labyrinth exec -n NS POD -- CMD…`: find the pod's node, then run the
+/// command inside the pod's namespaces there.
+pub fn exec(lab: &str, namespace: &str, pod: &str, cmd: &[String]) -> Result<i32> {
+    let exe = std::env::current_exe()?;
+    let out = Command::new(&exe)
+        .args([
+            "lab", "ssh", "--name", lab, "node-0", "--", "kubectl", "get", "pod", "-n", namespace, pod,
+        ])
+        .args(["-o", "jsonpath={.spec.nodeName}"])
+        .output()?;
+    if !out.status.success() {
+        bail!("{}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    let node = String::from_utf8(out.stdout)?.trim().to_string();
+    if node.is_empty() {
+        bail!("pod {namespace}/{pod} is not scheduled to a node yet");
+    }
+    let mut argv = vec![
+        exe.to_string_lossy().into_owned(),
+        "runtime".into(),
+        "exec".into(),
+        format!("{namespace}/{pod}"),
+        "--".into(),
+    ];
+    argv.extend_from_slice(cmd);
+    ssh(lab, &node, &argv)
+}

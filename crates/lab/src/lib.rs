@@ -8,6 +8,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod down;
 pub mod enter;

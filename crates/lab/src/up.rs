@@ -17,6 +17,8 @@ use crate::vpc;
 
 pub struct UpOptions {
     pub recreate: bool,
+    /// Machines and network only: no API server, agents or controllers.
+    pub bare: bool,
 }
 
 /// Create a lab; on any failure nothing of it remains.
@@ -37,7 +39,7 @@ pub fn up(cfg: &LabConfig, opts: &UpOptions) -> Result<LabState> {
         crate::down::down(&cfg.name)?;
     }
     let lock = dir.lock()?;
-    let result = create(cfg, &dir);
+    let result = create(cfg, &dir, opts);
     if result.is_err() {
         let _ = dir.remove();
     }
@@ -45,9 +47,10 @@ pub fn up(cfg: &LabConfig, opts: &UpOptions) -> Result<LabState> {
     result
 }
 
-fn create(cfg: &LabConfig, dir: &LabDir) -> Result<LabState> {
+fn create(cfg: &LabConfig, dir: &LabDir, opts: &UpOptions) -> Result<LabState> {
     let started = Instant::now();
-    let progress = Progress::new(cfg.workers as u64 * 2 + 3);
+    let cluster_steps = if opts.bare { 0 } else { cfg.workers as u64 + 5 };
+    let progress = Progress::new(cfg.workers as u64 * 2 + 3 + cluster_steps);
     let mut state = LabState {
         config: cfg.clone(),
         phase: Phase::Creating,
@@ -91,6 +94,10 @@ fn create(cfg: &LabConfig, dir: &LabDir) -> Result<LabState> {
             .with_context(|| format!("wiring {}", node.plan.name))?;
     }
     fault_point("wired");
+    if !opts.bare {
+        crate::cluster::start(&state, &progress).context("starting the cluster")?;
+        fault_point("cluster");
+    }
 
     state.phase = Phase::Running;
     dir.save(&state)?;

@@ -1,6 +1,7 @@
 //! `labyrinth`: one binary, one subcommand per role of the cluster (as k3s).
+//! Installed as `labyrinth-cni` it is the CNI plugin (multi-call).
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,20 +18,96 @@ struct Cli {
 enum Cmd {
     /// The lab: a VPC and its nodes as namespaces (up, down, status, ls, ssh).
     Lab(labyrinth_lab::cli::LabArgs),
+    /// The machine's kubectl against a lab (run on its control node).
+    Kubectl(KubectlArgs),
+    /// Run a command inside a pod of a lab.
+    Exec(ExecArgs),
+    /// The API server (kube-apiserver's role).
+    Server(labyrinth_apiserver::Args),
+    /// Bootstrap tokens (`token create --print-join-command`).
+    Token(TokenArgs),
+    /// Join this node to a cluster, as `kubeadm join`.
+    Join(labyrinth_apiserver::JoinArgs),
+    /// Scheduler, Deployment, EndpointSlice, node IPAM and lifecycle controllers.
+    Controllers(labyrinth_controllers::Args),
+    /// The node agent (kubelet's role, and the node's pod network).
+    Agent(labyrinth_agent::kubelet::AgentArgs),
     /// The node's container runtime by hand, like crictl (inside a node).
     Runtime(labyrinth_agent::cli::RuntimeArgs),
+    /// The CNI plugin (reads CNI_* and the network config on stdin).
+    Cni(labyrinth_cni::Args),
+    /// Cluster DNS (CoreDNS's role).
+    Dns(labyrinth_dns::Args),
     /// The pod sandbox process (the pause container's role).
     #[command(name = "_pause", hide = true)]
     Pause(labyrinth_agent::runtime::pause::PauseArgs),
 }
 
+#[derive(Debug, Args)]
+struct KubectlArgs {
+    #[arg(long, env = "LABYRINTH_LAB", default_value = labyrinth_lab::cli::DEFAULT_LAB)]
+    name: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct ExecArgs {
+    #[arg(long, env = "LABYRINTH_LAB", default_value = labyrinth_lab::cli::DEFAULT_LAB)]
+    name: String,
+    #[arg(short = 'n', long, default_value = "default")]
+    namespace: String,
+    pod: String,
+    #[arg(last = true, required = true)]
+    cmd: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct TokenArgs {
+    #[command(subcommand)]
+    cmd: TokenCmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCmd {
+    /// Create a bootstrap token.
+    Create(labyrinth_apiserver::TokenArgs),
+}
+
 fn main() {
-    // No threads may start before a `lab _sandbox` or `lab ssh` has done its
-    // namespace work: both need a single-threaded process.
+    // Multi-call: as /opt/cni/bin/labyrinth-cni we are the CNI plugin.
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    if std::path::Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == "labyrinth-cni")
+    {
+        std::process::exit(labyrinth_cni::plugin_main());
+    }
+    // No threads may start before `lab _sandbox`, `lab ssh` or `_pause` have
+    // done their namespace work: they need a single-threaded process.
     let cli = Cli::parse();
+    // Daemons log to stderr (their node's /var/log/labyrinth/<name>.log);
+    // RUST_LOG overrides. Installing it starts no thread.
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
     let result = match cli.cmd {
         Cmd::Lab(args) => labyrinth_lab::cli::run(args),
+        Cmd::Kubectl(a) => labyrinth_lab::enter::kubectl(&a.name, &a.args),
+        Cmd::Exec(a) => labyrinth_lab::enter::exec(&a.name, &a.namespace, &a.pod, &a.cmd),
+        Cmd::Server(args) => labyrinth_apiserver::run(args),
+        Cmd::Token(t) => match t.cmd {
+            TokenCmd::Create(args) => labyrinth_apiserver::run_token(args),
+        },
+        Cmd::Join(args) => labyrinth_apiserver::run_join(args),
+        Cmd::Controllers(args) => labyrinth_controllers::run(args),
+        Cmd::Agent(args) => labyrinth_agent::kubelet::run(args),
         Cmd::Runtime(args) => labyrinth_agent::cli::run(args),
+        Cmd::Cni(args) => labyrinth_cni::run(args),
+        Cmd::Dns(args) => labyrinth_dns::run(args),
         Cmd::Pause(args) => labyrinth_agent::runtime::pause::run(args),
     };
     match result {

@@ -235,7 +235,7 @@ fn up_refuses_an_existing_name_and_recreate_replaces_it() {
     }
     let lab = Lab::up("dup", &["--workers", "1"]);
     let first_pid = lab.vpc_pid();
-    let again = labyrinth(&["lab", "up", "--name", &lab.name, "--workers", "1"]);
+    let again = labyrinth(&["lab", "up", "--bare", "--name", &lab.name, "--workers", "1"]);
     assert!(!again.status.success());
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(err.contains("already exists") && err.contains(&lab.name), "{err}");
@@ -248,6 +248,7 @@ fn up_refuses_an_existing_name_and_recreate_replaces_it() {
     ok(&labyrinth(&[
         "lab",
         "up",
+        "--bare",
         "--name",
         &lab.name,
         "--workers",

@@ -50,7 +50,7 @@ fn kill_up_at(point: &str) {
     let name = lab_name(&format!("kill-{point}"));
     let before = HostSnapshot::take();
     let mut child = Command::new(BIN)
-        .args(["lab", "up", "--name", &name, "--workers", "5"])
+        .args(["lab", "up", "--bare", "--name", &name, "--workers", "5"])
         .env("LABYRINTH_FAULT", format!("pause:{point}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -83,7 +83,7 @@ fn kill_up_at(point: &str) {
     let st = labyrinth(&["lab", "status", "--name", &name, "--json"]);
     let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(st["state"], "stale");
-    let again = labyrinth(&["lab", "up", "--name", &name]);
+    let again = labyrinth(&["lab", "up", "--bare", "--name", &name]);
     assert!(
         !again.status.success(),
         "up over a stale lab should ask for down or --recreate"
@@ -152,7 +152,15 @@ fn bad_lab_files_are_refused_naming_the_field() {
         assert!(lab_processes(&name).is_empty(), "{tag}: processes started");
     }
     // Flags are checked the same way.
-    let out = labyrinth(&["lab", "up", "--name", &lab_name("flag"), "--workers", "0"]);
+    let out = labyrinth(&[
+        "lab",
+        "up",
+        "--bare",
+        "--name",
+        &lab_name("flag"),
+        "--workers",
+        "0",
+    ]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("workers"));
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(before, HostSnapshot::take());

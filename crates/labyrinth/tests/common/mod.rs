@@ -62,7 +62,19 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// Machines and VPC only (`up --bare`): what the lab-layer tests need.
     pub fn up(tag: &str, extra: &[&str]) -> Lab {
+        let mut args = vec!["--bare"];
+        args.extend_from_slice(extra);
+        Lab::start(tag, &args)
+    }
+
+    /// The whole cluster: API server, controllers, joined nodes, agents.
+    pub fn cluster(tag: &str, extra: &[&str]) -> Lab {
+        Lab::start(tag, extra)
+    }
+
+    fn start(tag: &str, extra: &[&str]) -> Lab {
         let name = lab_name(tag);
         let mut args = vec!["lab", "up", "--name", &name];
         args.extend_from_slice(extra);

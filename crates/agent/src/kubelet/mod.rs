@@ -1,0 +1,121 @@
+//! `labyrinth agent`: the node agent as an ordinary Kubernetes client. It
+//! registers and heartbeats its Node, builds the node's pod network from the
+//! Node's podCIDR, keeps routes to every other node, installs the CNI plugin
+//! and config, and runs the pods bound to this node.
+
+mod node;
+mod pods;
+mod status;
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::nodenet::Routing;
+
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    /// This node's name (defaults to the hostname).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Credentials for the API server (in-cluster config when absent).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The node's underlay address (InternalIP).
+    #[arg(long)]
+    pub node_ip: Ipv4Addr,
+    #[arg(long, default_value = "ens4")]
+    pub underlay_dev: String,
+    #[arg(long, value_enum, default_value = "tunnel")]
+    pub routing: Routing,
+    #[arg(long, default_value_t = 1)]
+    pub vni: u32,
+    #[arg(long, default_value = "10.96.0.10")]
+    pub cluster_dns: Ipv4Addr,
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Labels to put on the Node at registration (key=value, repeatable).
+    #[arg(long = "node-label")]
+    pub node_labels: Vec<String>,
+    /// Register with the control-plane taint and role label.
+    #[arg(long)]
+    pub control_plane: bool,
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
+    #[arg(long, default_value = "/opt/cni/bin")]
+    pub cni_bin_dir: PathBuf,
+    /// Leave the CNI config alone (e.g. the reference plugins were
+    /// configured by hand) instead of installing ours.
+    #[arg(long)]
+    pub keep_cni_config: bool,
+}
+
+/// Shared, read-mostly context of the agent's tasks.
+pub struct Agent {
+    pub client: kube::Client,
+    pub args: AgentArgs,
+    pub node_name: String,
+    pub runtime: crate::runtime::RuntimeConfig,
+}
+
+pub fn run(args: AgentArgs) -> Result<i32> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run_async(args))
+}
+
+async fn run_async(args: AgentArgs) -> Result<i32> {
+    let node_name = match &args.node_name {
+        Some(n) => n.clone(),
+        None => nix::unistd::gethostname()?.to_string_lossy().into_owned(),
+    };
+    let client = client(args.kubeconfig.as_ref()).await?;
+    let mut runtime = crate::runtime::RuntimeConfig::standard(
+        std::env::current_exe()?,
+        crate::runtime::files::DnsConfig::cluster(args.cluster_dns, &args.cluster_domain),
+    );
+    runtime.cni.conf_dir = args.cni_conf_dir.clone();
+    runtime.cni.bin_dirs = vec![args.cni_bin_dir.clone()];
+    let agent = Arc::new(Agent {
+        client,
+        args,
+        node_name,
+        runtime,
+    });
+
+    node::register(&agent).await.context("registering the node")?;
+    let pod_cidr = node::wait_for_pod_cidr(&agent).await?;
+    node::setup_network(&agent, pod_cidr)
+        .await
+        .context("building the node's pod network")?;
+
+    let heartbeat = tokio::spawn(node::heartbeat(agent.clone()));
+    let peers = tokio::spawn(node::sync_peers_forever(agent.clone(), pod_cidr));
+    let pods = tokio::spawn(pods::run(agent.clone()));
+    tokio::select! {
+        r = heartbeat => r?.context("heartbeat")?,
+        r = peers => r?.context("peer routes")?,
+        r = pods => r?.context("pods")?,
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(0)
+}
+
+pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    };
+    Ok(kube::Client::try_from(config)?)
+}

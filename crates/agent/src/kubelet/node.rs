@@ -1,0 +1,265 @@
+//! The Node: registration, heartbeats, the pod CIDR, and routes to peers.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use futures::StreamExt;
+use ipnet::Ipv4Net;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::{reflector, watcher, WatchStreamExt};
+use labyrinth_netlink::{netns::NetNs, Handle};
+use serde_json::json;
+
+use super::Agent;
+use crate::nodenet::{self, NodeNetConfig, Peer};
+
+pub const KUBELET_VERSION: &str = concat!("v1.37.0-labyrinth.", env!("CARGO_PKG_VERSION"));
+
+fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+fn labels(agent: &Agent) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut labels = serde_json::Map::new();
+    labels.insert("kubernetes.io/hostname".into(), json!(agent.node_name));
+    labels.insert("kubernetes.io/os".into(), json!("linux"));
+    labels.insert(
+        "kubernetes.io/arch".into(),
+        json!(std::env::consts::ARCH.replace("x86_64", "amd64")),
+    );
+    if agent.args.control_plane {
+        labels.insert("node-role.kubernetes.io/control-plane".into(), json!(""));
+    }
+    for kv in &agent.args.node_labels {
+        let Some((k, v)) = kv.split_once('=') else {
+            bail!("--node-label {kv:?}: expected key=value")
+        };
+        labels.insert(k.into(), json!(v));
+    }
+    Ok(labels)
+}
+
+/// Create our Node if the join did not, and publish labels and addresses.
+pub async fn register(agent: &Agent) -> Result<()> {
+    let api: Api<Node> = Api::all(agent.client.clone());
+    let labels = labels(agent)?;
+    if api.get_opt(&agent.node_name).await?.is_none() {
+        let mut node = json!({
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": { "name": agent.node_name, "labels": labels },
+            "spec": {}
+        });
+        if agent.args.control_plane {
+            node["spec"]["taints"] =
+                json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
+        }
+        let node: Node = serde_json::from_value(node)?;
+        match api.create(&PostParams::default(), &node).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => return Err(e).context("creating the Node"),
+        }
+    } else {
+        api.patch(
+            &agent.node_name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": labels}})),
+        )
+        .await
+        .context("labelling the Node")?;
+    }
+    post_status(agent).await
+}
+
+async fn post_status(agent: &Agent) -> Result<()> {
+    let api: Api<Node> = Api::all(agent.client.clone());
+    let t = now();
+    let uname = nix::sys::utsname::uname()?;
+    let status = json!({"status": {
+        "conditions": [{
+            "type": "Ready", "status": "True", "reason": "KubeletReady",
+            "message": "kubelet is posting ready status",
+            "lastHeartbeatTime": t, "lastTransitionTime": t
+        }],
+        "addresses": [
+            {"type": "InternalIP", "address": agent.args.node_ip.to_string()},
+            {"type": "Hostname", "address": agent.node_name}
+        ],
+        "nodeInfo": {
+            "machineID": "", "systemUUID": "", "bootID": "",
+            "kernelVersion": uname.release().to_string_lossy(),
+            "osImage": "Labyrinth node", "containerRuntimeVersion": "labyrinth://0.1.0",
+            "kubeletVersion": KUBELET_VERSION, "kubeProxyVersion": KUBELET_VERSION,
+            "operatingSystem": "linux", "architecture": std::env::consts::ARCH.replace("x86_64", "amd64")
+        }
+    }});
+    api.patch_status(&agent.node_name, &PatchParams::default(), &Patch::Merge(status))
+        .await
+        .context("posting the Node's status")?;
+    Ok(())
+}
+
+/// Renew the Ready condition every 10 s (the node lifecycle controller
+/// marks a silent node NotReady).
+pub async fn heartbeat(agent: Arc<Agent>) -> Result<()> {
+    loop {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        if let Err(e) = post_status(&agent).await {
+            tracing::warn!("heartbeat failed: {e:#}");
+        }
+    }
+}
+
+/// The pod CIDR the control plane assigned us (spec.podCIDR).
+pub async fn wait_for_pod_cidr(agent: &Agent) -> Result<Ipv4Net> {
+    let api: Api<Node> = Api::all(agent.client.clone());
+    loop {
+        let node = api.get(&agent.node_name).await?;
+        if let Some(cidr) = node.spec.and_then(|s| s.pod_cidr) {
+            return cidr
+                .parse()
+                .with_context(|| format!("Node spec.podCIDR {cidr:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn netcfg(agent: &Agent, pod_cidr: Ipv4Net) -> Result<NodeNetConfig> {
+    let a = &agent.args;
+    let self_ns = NetNs::open("/proc/self/ns/net", &agent.node_name)?;
+    let mut h = Handle::in_netns(&self_ns)?;
+    let mtu = h
+        .link_by_name(&a.underlay_dev)?
+        .with_context(|| format!("no underlay device {}", a.underlay_dev))?
+        .mtu;
+    Ok(NodeNetConfig {
+        node_name: agent.node_name.clone(),
+        underlay_ip: a.node_ip,
+        underlay_dev: a.underlay_dev.clone(),
+        underlay_mtu: mtu,
+        pod_cidr,
+        routing: a.routing,
+        vni: a.vni,
+    })
+}
+
+/// Gateway pair, tunnel device, and our CNI plugin and config.
+pub async fn setup_network(agent: &Arc<Agent>, pod_cidr: Ipv4Net) -> Result<()> {
+    let agent = agent.clone();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        let cfg = netcfg(&agent, pod_cidr)?;
+        let ns = NetNs::open("/proc/self/ns/net", &agent.node_name)?;
+        let mut h = Handle::in_netns(&ns)?;
+        nodenet::setup_devices(&ns, &mut h, &cfg)?;
+        if !agent.args.keep_cni_config {
+            install_cni(&agent, &cfg)?;
+        }
+        Ok(())
+    })
+    .await?
+}
+
+/// Our plugin (this very binary, by multi-call name) and its config, where
+/// containerd would look for them.
+fn install_cni(agent: &Agent, cfg: &NodeNetConfig) -> Result<()> {
+    let a = &agent.args;
+    std::fs::create_dir_all(&a.cni_bin_dir)?;
+    std::fs::create_dir_all(&a.cni_conf_dir)?;
+    let plugin = a.cni_bin_dir.join("labyrinth-cni");
+    let exe = std::env::current_exe()?;
+    if std::fs::read_link(&plugin).ok().as_deref() != Some(exe.as_path()) {
+        let _ = std::fs::remove_file(&plugin);
+        std::os::unix::fs::symlink(&exe, &plugin)
+            .with_context(|| format!("installing {}", plugin.display()))?;
+    }
+    let conf = labyrinth_cni::conflist(
+        "labyrinth",
+        &cfg.pod_cidr.to_string(),
+        &cfg.gateway().to_string(),
+        cfg.pod_mtu(),
+        None,
+    );
+    let path = a.cni_conf_dir.join("10-labyrinth.conflist");
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&conf)?)?;
+    std::fs::rename(&tmp, &path).context("writing the CNI config")
+}
+
+fn peers_of(nodes: &[Arc<Node>]) -> BTreeSet<Peer> {
+    nodes
+        .iter()
+        .filter_map(|n| {
+            let name = n.metadata.name.clone()?;
+            let pod_cidr = n.spec.as_ref()?.pod_cidr.as_ref()?.parse().ok()?;
+            let underlay_ip = n
+                .status
+                .as_ref()?
+                .addresses
+                .as_ref()?
+                .iter()
+                .find(|a| a.type_ == "InternalIP")?
+                .address
+                .parse()
+                .ok()?;
+            Some(Peer {
+                name,
+                underlay_ip,
+                pod_cidr,
+            })
+        })
+        .collect()
+}
+
+/// Keep one route per other node, as nodes join, change and leave.
+pub async fn sync_peers_forever(agent: Arc<Agent>, pod_cidr: Ipv4Net) -> Result<()> {
+    let api: Api<Node> = Api::all(agent.client.clone());
+    let (reader, writer) = reflector::store();
+    let mut stream = reflector(writer, watcher(api, watcher::Config::default()))
+        .default_backoff()
+        .touched_objects()
+        .boxed();
+    let cfg = Arc::new(
+        tokio::task::spawn_blocking({
+            let agent = agent.clone();
+            move || netcfg(&agent, pod_cidr)
+        })
+        .await??,
+    );
+    let mut last: Option<BTreeSet<Peer>> = None;
+    let mut resync = tokio::time::interval(Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            ev = stream.next() => match ev {
+                Some(Err(e)) => { tracing::warn!("node watch: {e}"); continue; }
+                None => bail!("node watch ended"),
+                Some(Ok(_)) => {}
+            },
+            // A periodic pass repairs routes removed by hand.
+            _ = resync.tick() => { last = None; }
+        }
+        let peers = peers_of(&reader.state());
+        if last.as_ref() == Some(&peers) {
+            continue;
+        }
+        let cfg = cfg.clone();
+        let list: Vec<Peer> = peers.iter().cloned().collect();
+        let res = tokio::task::spawn_blocking(move || -> Result<nodenet::PeerSync> {
+            let ns = NetNs::open("/proc/self/ns/net", "node")?;
+            let mut h = Handle::in_netns(&ns)?;
+            Ok(nodenet::sync_peers(&mut h, &cfg, &list)?)
+        })
+        .await?;
+        match res {
+            Ok(s) => {
+                if !s.added.is_empty() || !s.removed.is_empty() {
+                    tracing::info!("peer routes: added {:?} removed {:?}", s.added, s.removed);
+                }
+                last = Some(peers);
+            }
+            Err(e) => tracing::warn!("syncing peer routes: {e:#}"),
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! PodStatus as the kubelet reports it.
+
+use k8s_openapi::api::core::v1::Pod;
+use serde_json::{json, Value};
+
+use crate::runtime::sandbox::SandboxRecord;
+
+fn rfc3339(secs: u64) -> String {
+    k8s_openapi::jiff::Timestamp::from_second(secs as i64)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+fn condition(kind: &str, ok: bool, since: &str) -> Value {
+    json!({"type": kind, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": since})
+}
+
+/// Sandbox up, containers (re)started as recorded.
+pub fn running(pod: &Pod, rec: &SandboxRecord, host_ip: &str) -> Value {
+    let mut statuses = Vec::new();
+    let mut all_ready = true;
+    let mut start = u64::MAX;
+    for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
+        let r = rec.containers.get(&c.name);
+        let running = r.is_some_and(|r| r.process.is_some());
+        all_ready &= running;
+        let started = r.and_then(|r| r.started_at).unwrap_or(0);
+        start = start.min(started);
+        let state = if running {
+            json!({"running": {"startedAt": rfc3339(started)}})
+        } else {
+            json!({"terminated": {"exitCode": r.and_then(|r| r.last_exit).unwrap_or(0), "reason": "Completed"}})
+        };
+        let mut s = json!({
+            "name": c.name,
+            "image": c.image.clone().unwrap_or_default(),
+            "imageID": "",
+            "containerID": format!("labyrinth://{}-{}", rec.id, c.name),
+            "ready": running,
+            "started": running,
+            "restartCount": r.map(|r| r.restarts).unwrap_or(0),
+            "state": state,
+        });
+        if let Some(code) = r.and_then(|r| r.last_exit) {
+            s["lastState"] = json!({"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }}});
+        }
+        statuses.push(s);
+    }
+    let since = rfc3339(if start == u64::MAX { 0 } else { start });
+    let ip = rec.ip.map(|i| i.to_string());
+    json!({"status": {
+        "phase": "Running",
+        "conditions": [
+            condition("PodReadyToStartContainers", true, &since),
+            condition("Initialized", true, &since),
+            condition("Ready", all_ready, &since),
+            condition("ContainersReady", all_ready, &since),
+            condition("PodScheduled", true, &since),
+        ],
+        "hostIP": host_ip,
+        "hostIPs": [{"ip": host_ip}],
+        "podIP": ip,
+        "podIPs": ip.iter().map(|i| json!({"ip": i})).collect::<Vec<_>>(),
+        "startTime": since,
+        "containerStatuses": statuses,
+    }})
+}
+
+/// The sandbox could not be made yet (e.g. CNI failed): Pending, with why.
+pub fn pending(pod: &Pod, why: &str) -> Value {
+    let statuses: Vec<Value> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.containers.iter())
+        .map(|c| {
+            json!({
+                "name": c.name, "image": c.image.clone().unwrap_or_default(), "imageID": "",
+                "ready": false, "started": false, "restartCount": 0,
+                "state": {"waiting": {"reason": "ContainerCreating", "message": why}}
+            })
+        })
+        .collect();
+    json!({"status": {"phase": "Pending", "containerStatuses": statuses, "message": why, "reason": "ContainerCreating"}})
+}

@@ -1,0 +1,202 @@
+//! The cluster on the lab's machines, brought up as kubeadm would: the API
+//! server and the controllers on node-0, a bootstrap token, `join` on every
+//! node through that token and the CA hash, and a node agent per node.
+//!
+//! Every step runs *inside* a node (through `lab ssh`), exactly as a person
+//! would type it on that VM; services are started detached so that the
+//! node's init becomes their parent.
+
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::progress::Progress;
+use crate::state::LabState;
+
+pub const API_PORT: u16 = 6443;
+pub const ADMIN_KUBECONFIG: &str = "/etc/kubernetes/admin.conf";
+pub const NODE_KUBECONFIG: &str = "/etc/labyrinth/kubelet.kubeconfig";
+const APISERVER_DATA: &str = "/var/lib/labyrinth/apiserver";
+
+fn exe() -> Result<String> {
+    Ok(std::env::current_exe()?.to_string_lossy().into_owned())
+}
+
+/// `labyrinth lab ssh --name LAB NODE -- argv…`
+pub fn node_command(lab: &str, node: &str, argv: &[&str]) -> Result<Command> {
+    let mut c = Command::new(exe()?);
+    c.args(["lab", "ssh", "--name", lab, node, "--"]).args(argv);
+    c.stdin(Stdio::null());
+    Ok(c)
+}
+
+fn run_in(lab: &str, node: &str, argv: &[&str]) -> Result<Output> {
+    let out = node_command(lab, node, argv)?.output()?;
+    if !out.status.success() {
+        bail!(
+            "{node}: `{}` failed: {}{}",
+            argv.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        );
+    }
+    Ok(out)
+}
+
+/// Start a long-running service inside a node, logging to
+/// /var/log/labyrinth/<name>.log there.
+pub fn start_service(lab: &str, node: &str, name: &str, argv: &[&str]) -> Result<()> {
+    let script =
+        format!("mkdir -p /var/log/labyrinth && exec \"$0\" \"$@\" >>/var/log/labyrinth/{name}.log 2>&1");
+    let mut full = vec!["setsid", "-f", "sh", "-c", &script];
+    full.extend_from_slice(argv);
+    run_in(lab, node, &full).with_context(|| format!("starting {name} on {node}"))?;
+    Ok(())
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !ok() {
+        if Instant::now() > deadline {
+            bail!("timed out after {}s waiting for {what}", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
+    let cfg = &state.config;
+    let lab = cfg.name.as_str();
+    let exe = exe()?;
+    let cp = &state.nodes[0].plan;
+    let listen = format!("{}:{API_PORT}", cp.address);
+
+    progress.step(&format!("{}: API server on {listen}", cp.name));
+    start_service(
+        lab,
+        &cp.name,
+        "apiserver",
+        &[
+            &exe,
+            "server",
+            "--listen",
+            &listen,
+            "--service-cidr",
+            &cfg.service_cidr.to_string(),
+            "--cluster-domain",
+            &cfg.cluster_domain,
+        ],
+    )?;
+    let admin = format!("{APISERVER_DATA}/admin.kubeconfig");
+    wait_for("the API server", Duration::from_secs(60), || {
+        run_in(lab, &cp.name, &["test", "-s", &admin]).is_ok()
+            && run_in(
+                lab,
+                &cp.name,
+                &["kubectl", "--kubeconfig", &admin, "get", "--raw", "/readyz"],
+            )
+            .is_ok()
+    })?;
+    // kubectl on the control node works as after `kubeadm init`.
+    run_in(
+        lab,
+        &cp.name,
+        &["sh", "-c", &format!("mkdir -p /etc/kubernetes /root/.kube && cp {admin} {ADMIN_KUBECONFIG} && cp {admin} /root/.kube/config")],
+    )?;
+
+    let join =
+        String::from_utf8(run_in(lab, &cp.name, &[&exe, "token", "create", "--print-join-command"])?.stdout)?;
+    let mut join_argv: Vec<String> = join.split_whitespace().map(String::from).collect();
+    if join_argv.first().map(String::as_str) != Some("labyrinth") {
+        bail!("unexpected join command: {join}");
+    }
+    join_argv[0] = exe.clone();
+
+    // Join and start the agents on every node in parallel.
+    let routing = cfg.routing.to_string();
+    std::thread::scope(|s| -> Result<()> {
+        let mut handles = Vec::new();
+        for node in &state.nodes {
+            let (join_argv, exe, routing) = (&join_argv, &exe, &routing);
+            handles.push(s.spawn(move || -> Result<()> {
+                let plan = &node.plan;
+                let mut j: Vec<&str> = join_argv.iter().map(String::as_str).collect();
+                j.extend(["--node-name", &plan.name, "--kubeconfig", NODE_KUBECONFIG]);
+                run_in(lab, &plan.name, &j)?;
+                let ip = plan.address.to_string();
+                let mut a = vec![
+                    exe.as_str(),
+                    "agent",
+                    "--node-name",
+                    &plan.name,
+                    "--node-ip",
+                    &ip,
+                    "--kubeconfig",
+                    NODE_KUBECONFIG,
+                    "--routing",
+                    routing,
+                ];
+                if plan.control_plane {
+                    a.push("--control-plane");
+                }
+                start_service(lab, &plan.name, "agent", &a)
+            }));
+        }
+        for h in handles {
+            h.join().expect("join thread panicked")?;
+        }
+        Ok(())
+    })?;
+    for node in &state.nodes {
+        progress.step(&format!("{}: joined, agent started", node.plan.name));
+    }
+    // Node IPAM runs as its own controllers process: inside the combined one
+    // its loop currently stays idle (the other controllers are unaffected).
+    progress.step(&format!("{}: controllers", cp.name));
+    let cidr = cfg.pod_cidr.to_string();
+    for (name, which) in [
+        (
+            "controllers",
+            "scheduler,deployment,replicaset,endpointslice,nodelifecycle,gc",
+        ),
+        ("nodeipam", "nodeipam"),
+    ] {
+        start_service(
+            lab,
+            &cp.name,
+            name,
+            &[
+                &exe,
+                "controllers",
+                "--kubeconfig",
+                ADMIN_KUBECONFIG,
+                "--cluster-cidr",
+                &cidr,
+                "--controllers",
+                which,
+            ],
+        )?;
+    }
+
+    progress.step("waiting for every node to be Ready");
+    let want = state.nodes.len();
+    wait_for("all nodes Ready", Duration::from_secs(120), || {
+        let Ok(out) = run_in(
+            lab,
+            &cp.name,
+            &[
+                "kubectl",
+                "get",
+                "nodes",
+                "-o",
+                "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+            ],
+        ) else {
+            return false;
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines().filter(|l| l.trim() == "True").count() == want
+    })
+}

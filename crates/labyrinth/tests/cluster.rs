@@ -1,0 +1,227 @@
+//! Issues 3 and 4 end to end, in a real lab: the machine's kubectl against
+//! our API server on node-0, workers joined by token, the journey manifests
+//! scheduled by label, pods made by the agents with our CNI plugin, and a
+//! line sent between the two pods' IPs across the VXLAN tunnel (TCP and UDP).
+
+mod common;
+use common::*;
+
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/journey");
+
+fn kubectl(lab: &Lab, args: &[&str]) -> std::process::Output {
+    let mut a = vec!["kubectl", "--name", &lab.name];
+    a.extend_from_slice(args);
+    labyrinth(&a)
+}
+
+fn kubectl_ok(lab: &Lab, args: &[&str]) -> String {
+    ok(&kubectl(lab, args))
+}
+
+fn exec(lab: &Lab, ns: &str, pod: &str, cmd: &str) -> std::process::Output {
+    labyrinth(&["exec", "--name", &lab.name, "-n", ns, pod, "--", "sh", "-c", cmd])
+}
+
+/// Apply the journey and wait for both pods; returns (wrk-1 pod, wrk-2 pod).
+pub fn journey_pods(lab: &Lab) -> (String, String) {
+    kubectl_ok(lab, &["label", "node", "node-1", "nodelabel=node-wrk-1"]);
+    kubectl_ok(lab, &["label", "node", "node-2", "nodelabel=node-wrk-2"]);
+    for ns in ["wrk-1", "wrk-2"] {
+        kubectl_ok(lab, &["create", "namespace", ns]);
+        let file = format!("{EXAMPLES}/{ns}.yaml");
+        let out = kubectl_ok(lab, &["-n", ns, "apply", "-f", &file]);
+        assert!(out.contains("created"), "{out}");
+        let again = kubectl_ok(lab, &["-n", ns, "apply", "-f", &file]);
+        assert!(again.contains("unchanged"), "re-apply: {again}");
+    }
+    let mut names = Vec::new();
+    for (ns, node) in [("wrk-1", "node-1"), ("wrk-2", "node-2")] {
+        let app = format!("app=node-{ns}-ubuntu24");
+        let mut name = String::new();
+        for _ in 0..200 {
+            name = kubectl_ok(
+                lab,
+                &[
+                    "-n",
+                    ns,
+                    "get",
+                    "pods",
+                    "-l",
+                    &app,
+                    "-o",
+                    "jsonpath={.items[0].metadata.name}",
+                ],
+            );
+            if !name.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let prefix = format!("node-{ns}-ubuntu24-");
+        let rest = name
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("pod name {name:?}"));
+        let parts: Vec<&str> = rest.split('-').collect();
+        assert_eq!(parts.len(), 2, "pod name {name}");
+        assert_eq!(parts[1].len(), 5, "pod name suffix {name}");
+        kubectl_ok(
+            lab,
+            &[
+                "-n",
+                ns,
+                "wait",
+                "--for=condition=Ready",
+                &format!("pod/{name}"),
+                "--timeout=90s",
+            ],
+        );
+        let wide = kubectl_ok(lab, &["-n", ns, "get", "pods", "-o", "wide"]);
+        assert!(
+            wide.lines()
+                .any(|l| l.starts_with(&name) && l.contains(node) && l.contains("Running")),
+            "{wide}"
+        );
+        names.push(name);
+    }
+    (names.remove(0), names.remove(0))
+}
+
+#[test]
+fn journey_pods_talk_by_ip_over_the_tunnel() {
+    if !need_root("journey_pods_talk_by_ip_over_the_tunnel") {
+        return;
+    }
+    let lab = Lab::cluster("cluster", &[]);
+    let nodes = kubectl_ok(&lab, &["get", "nodes"]);
+    let lines: Vec<&str> = nodes.lines().collect();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("STATUS") && lines[0].contains("ROLES"),
+        "{nodes}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("node-0 ") && l.contains(" Ready ") && l.contains("control-plane")),
+        "{nodes}"
+    );
+    assert_eq!(
+        lines.iter().filter(|l| l.contains(" Ready ")).count(),
+        3,
+        "{nodes}"
+    );
+
+    let (client, server) = journey_pods(&lab);
+    let server_ip = kubectl_ok(
+        &lab,
+        &[
+            "-n",
+            "wrk-2",
+            "get",
+            "pod",
+            &server,
+            "-o",
+            "jsonpath={.status.podIP}",
+        ],
+    );
+    assert!(server_ip.starts_with("10.0.2."), "server pod IP {server_ip}");
+    let client_ip = kubectl_ok(
+        &lab,
+        &[
+            "-n",
+            "wrk-1",
+            "get",
+            "pod",
+            &client,
+            "-o",
+            "jsonpath={.status.podIP}",
+        ],
+    );
+    assert!(client_ip.starts_with("10.0.1."), "client pod IP {client_ip}");
+
+    // Inside the pod: hostname and resolv.conf as a kubelet makes them.
+    let inside = String::from_utf8_lossy(
+        &exec(&lab, "wrk-1", &client, "hostname; cat /etc/resolv.conf; ip route").stdout,
+    )
+    .to_string();
+    assert!(inside.starts_with(&format!("{client}\n")), "{inside}");
+    assert!(
+        inside.contains("search wrk-1.svc.cluster.local svc.cluster.local cluster.local"),
+        "{inside}"
+    );
+    assert!(inside.contains("options ndots:5"), "{inside}");
+    assert!(inside.contains("default via 10.0.1.1 dev eth0"), "{inside}");
+
+    for (proto, listen, send) in [
+        (
+            "tcp",
+            "nc -l -p 9999 > /tmp/got-tcp",
+            format!("echo hello-tcp | nc -N -w 2 {server_ip} 9999"),
+        ),
+        (
+            "udp",
+            "nc -u -l -W 1 -p 9999 > /tmp/got-udp",
+            format!("echo hello-udp | nc -u -w 1 {server_ip} 9999"),
+        ),
+    ] {
+        let mut listener = std::process::Command::new(BIN)
+            .args([
+                "exec", "--name", &lab.name, "-n", "wrk-2", &server, "--", "timeout", "30", "sh", "-c",
+                listen,
+            ])
+            .spawn()
+            .unwrap();
+        let mut got = String::new();
+        for _ in 0..60 {
+            exec(&lab, "wrk-1", &client, &send);
+            got = String::from_utf8_lossy(
+                &exec(
+                    &lab,
+                    "wrk-2",
+                    &server,
+                    &format!("cat /tmp/got-{proto} 2>/dev/null"),
+                )
+                .stdout,
+            )
+            .to_string();
+            if !got.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        stop(&mut listener);
+        assert_eq!(
+            got.trim(),
+            format!("hello-{proto}"),
+            "{proto} line did not arrive"
+        );
+    }
+
+    // Deleting the pods frees their IPs and sandboxes on the nodes.
+    for ns in ["wrk-1", "wrk-2"] {
+        kubectl_ok(
+            &lab,
+            &[
+                "-n",
+                ns,
+                "delete",
+                "-f",
+                &format!("{EXAMPLES}/{ns}.yaml"),
+                "--wait=true",
+            ],
+        );
+    }
+    for _ in 0..100 {
+        if lab.ssh_ok("node-1", &["ip", "netns", "list"]).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        lab.ssh_ok("node-1", &["ip", "netns", "list"]),
+        "",
+        "pod netns left on node-1"
+    );
+    let ipam = lab.ssh_ok("node-1", &["ls", "/var/lib/cni/networks/labyrinth"]);
+    assert!(!ipam.contains("10.0.1."), "IP still reserved: {ipam}");
+    lab.down();
+}
