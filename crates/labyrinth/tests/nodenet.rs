@@ -129,7 +129,8 @@ fn cross_node_traffic(routing: Routing, tag: &str) {
             "-d",
             "udp.port==8472,vxlan",
             "-f",
-            "ip",
+            // Unicast IPv4 only: the nodes' IGMP reports are not the flow.
+            "ip and not ip multicast",
             "-T",
             "fields",
             "-E",

@@ -249,7 +249,7 @@ pub async fn sync_peers_forever(agent: Arc<Agent>, pod_cidr: Ipv4Net) -> Result<
         let res = tokio::task::spawn_blocking(move || -> Result<nodenet::PeerSync> {
             let ns = NetNs::open("/proc/self/ns/net", "node")?;
             let mut h = Handle::in_netns(&ns)?;
-            Ok(nodenet::sync_peers(&mut h, &cfg, &list)?)
+            nodenet::sync_peers(&mut h, &cfg, &list)
         })
         .await?;
         match res {
