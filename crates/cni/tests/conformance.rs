@@ -262,6 +262,14 @@ pub fn del_unknown_and_vanished(p: &PluginUnderTest) {
         net.reserved_for("vanishing").is_empty(),
         "IP released although the netns is gone"
     );
+    // The kernel frees a dead namespace (and with it the veth's host side)
+    // asynchronously; wait for it, bounded.
+    for _ in 0..200 {
+        if node.link_names() == vec!["lo"] {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert_eq!(node.link_names(), vec!["lo"], "host side went with the namespace");
 }
 

@@ -152,33 +152,21 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     for node in &state.nodes {
         progress.step(&format!("{}: joined, agent started", node.plan.name));
     }
-    // Node IPAM runs as its own controllers process: inside the combined one
-    // its loop currently stays idle (the other controllers are unaffected).
     progress.step(&format!("{}: controllers", cp.name));
     let cidr = cfg.pod_cidr.to_string();
-    for (name, which) in [
-        (
+    start_service(
+        lab,
+        &cp.name,
+        "controllers",
+        &[
+            &exe,
             "controllers",
-            "scheduler,deployment,replicaset,endpointslice,nodelifecycle,gc",
-        ),
-        ("nodeipam", "nodeipam"),
-    ] {
-        start_service(
-            lab,
-            &cp.name,
-            name,
-            &[
-                &exe,
-                "controllers",
-                "--kubeconfig",
-                ADMIN_KUBECONFIG,
-                "--cluster-cidr",
-                &cidr,
-                "--controllers",
-                which,
-            ],
-        )?;
-    }
+            "--kubeconfig",
+            ADMIN_KUBECONFIG,
+            "--cluster-cidr",
+            &cidr,
+        ],
+    )?;
 
     progress.step("waiting for every node to be Ready");
     let want = state.nodes.len();

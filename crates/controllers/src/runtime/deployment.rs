@@ -62,7 +62,7 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     if d.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let _ = ctx.rsets.wait_until_ready().await;
+    super::shared::ready(&ctx.rsets).await;
     let ns = d.namespace().unwrap_or_default();
     let name = d.name_any();
     let key = ns_key(&ns, &name);

@@ -86,8 +86,8 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     if svc.metadata.deletion_timestamp.is_some() || managed_selector(&svc).is_none() {
         return Ok(Action::await_change());
     }
-    let _ = ctx.pods.wait_until_ready().await;
-    let _ = ctx.slices.wait_until_ready().await;
+    super::shared::ready(&ctx.pods).await;
+    super::shared::ready(&ctx.slices).await;
     let ns = svc.namespace().unwrap_or_default();
     let key = ns_key(&ns, &svc.name_any());
     let seen = |n: &str| match ctx.slices.get(&ObjectRef::new(n).within(&ns)) {

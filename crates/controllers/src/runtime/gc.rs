@@ -58,16 +58,14 @@ fn uids<K: Resource>(objs: &[std::sync::Arc<K>]) -> HashSet<String> {
 
 impl Gc {
     pub async fn run(self) {
-        for ready in [
-            self.deploys.wait_until_ready().await,
-            self.rsets.wait_until_ready().await,
-            self.pods.wait_until_ready().await,
-            self.services.wait_until_ready().await,
-            self.slices.wait_until_ready().await,
-        ] {
-            if ready.is_err() {
-                return;
-            }
+        use super::shared::ready;
+        if !(ready(&self.deploys).await
+            && ready(&self.rsets).await
+            && ready(&self.pods).await
+            && ready(&self.services).await
+            && ready(&self.slices).await)
+        {
+            return;
         }
         loop {
             tokio::time::sleep(PERIOD).await;

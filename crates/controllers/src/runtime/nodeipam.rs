@@ -17,7 +17,7 @@ use super::MANAGER;
 use crate::nodeipam::CidrAllocator;
 
 pub async fn run(client: Client, nodes: Store<Node>, changes: Arc<Notify>, alloc: CidrAllocator) {
-    if nodes.wait_until_ready().await.is_err() {
+    if !super::shared::ready(&nodes).await {
         return;
     }
     let api: Api<Node> = Api::all(client);

@@ -21,11 +21,11 @@ pub async fn run(
     grace: Duration,
     period: Duration,
 ) {
-    if nodes.wait_until_ready().await.is_err() {
+    if !super::shared::ready(&nodes).await {
         return;
     }
     if let Some(l) = &leases {
-        let _ = l.wait_until_ready().await;
+        super::shared::ready(l).await;
     }
     let api: Api<Node> = Api::all(client);
     let pp = PatchParams {

@@ -55,7 +55,7 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> 
     if rs.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let _ = ctx.pods.wait_until_ready().await;
+    super::shared::ready(&ctx.pods).await;
     let ns = rs.namespace().unwrap_or_default();
     let name = rs.name_any();
     let key = ns_key(&ns, &name);

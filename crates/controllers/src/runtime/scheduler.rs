@@ -47,7 +47,7 @@ impl Ctx {
 }
 
 pub async fn run(mut ctx: Ctx, pod_changes: Arc<Notify>, node_changes: Arc<Notify>) {
-    if ctx.pods.wait_until_ready().await.is_err() || ctx.nodes.wait_until_ready().await.is_err() {
+    if !super::shared::ready(&ctx.pods).await || !super::shared::ready(&ctx.nodes).await {
         return;
     }
     loop {

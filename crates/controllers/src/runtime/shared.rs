@@ -92,3 +92,19 @@ where
         })
     }
 }
+
+/// Wait until a store has had its first list, re-polling: several tasks wait
+/// on the same shared store, and a single long wait was seen to miss its
+/// wake-up (the scheduler or node IPAM then never started).
+pub async fn ready<K>(store: &Store<K>) -> bool
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        match tokio::time::timeout(std::time::Duration::from_millis(250), store.wait_until_ready()).await {
+            Ok(r) => return r.is_ok(),
+            Err(_) => continue,
+        }
+    }
+}
