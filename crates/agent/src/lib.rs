@@ -1,8 +1,10 @@
 //! The node agent (the kubelet's role, plus the node half of the CNI
 //! network): it builds the node's pod network devices and keeps routes to
-//! every other node's pod CIDR, and runs the pods bound to its node.
+//! every other node's pod CIDR, runs the pods bound to its node, and
+//! programs the node's Service rules (kube-proxy's role).
 
 pub mod cli;
 pub mod kubelet;
 pub mod nodenet;
 pub mod runtime;
+pub mod services;

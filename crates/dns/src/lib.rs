@@ -112,11 +112,22 @@ pub fn run(args: Args) -> Result<i32> {
     rt.block_on(async move {
         let client = watch::client(args.kubeconfig.as_deref()).await?;
         let mut store = Store::new(cfg);
-        let shared = catalog::shared(store.snapshot()?);
-        let server = server::Server::start(server_cfg, shared.clone())?;
-        eprintln!("labyrinth dns: watching the API, serving on {} (udp+tcp)", server.udp_addr());
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Change>();
         tokio::spawn(watch::watch_all(client, tx));
+        // Answer nothing before the first full list of every kind is in:
+        // an empty catalog would say NXDOMAIN for names that exist (CoreDNS
+        // waits for its caches in the same way).
+        let mut listed = std::collections::HashSet::new();
+        while listed.len() < 3 {
+            let change = rx.recv().await.context("the API watches ended before the first sync")?;
+            if let Change::Reset(kind, _) = &change {
+                listed.insert(*kind);
+            }
+            store.apply(change);
+        }
+        let shared = catalog::shared(store.snapshot()?);
+        let server = server::Server::start(server_cfg, shared.clone())?;
+        eprintln!("labyrinth dns: synced with the API, serving on {} (udp+tcp)", server.udp_addr());
         // Apply every pending change, then publish one snapshot per batch.
         while let Some(change) = rx.recv().await {
             store.apply(change);

@@ -55,7 +55,7 @@ pub fn start_service(lab: &str, node: &str, name: &str, argv: &[&str]) -> Result
     Ok(())
 }
 
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> Result<()> {
+pub fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> Result<()> {
     let deadline = Instant::now() + timeout;
     while !ok() {
         if Instant::now() > deadline {
@@ -116,10 +116,13 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
 
     // Join and start the agents on every node in parallel.
     let routing = cfg.routing.to_string();
+    let datapath = cfg.datapath.to_string();
+    let pod_cidr = cfg.pod_cidr.to_string();
     std::thread::scope(|s| -> Result<()> {
         let mut handles = Vec::new();
         for node in &state.nodes {
-            let (join_argv, exe, routing) = (&join_argv, &exe, &routing);
+            let (join_argv, exe, routing, datapath, pod_cidr) =
+                (&join_argv, &exe, &routing, &datapath, &pod_cidr);
             handles.push(s.spawn(move || -> Result<()> {
                 let plan = &node.plan;
                 let mut j: Vec<&str> = join_argv.iter().map(String::as_str).collect();
@@ -137,6 +140,10 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
                     NODE_KUBECONFIG,
                     "--routing",
                     routing,
+                    "--datapath",
+                    datapath,
+                    "--cluster-cidr",
+                    pod_cidr,
                 ];
                 if plan.control_plane {
                     a.push("--control-plane");
@@ -186,5 +193,8 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
         };
         let text = String::from_utf8_lossy(&out.stdout);
         text.lines().filter(|l| l.trim() == "True").count() == want
-    })
+    })?;
+    progress.step("cluster DNS (kube-dns at its ClusterIP)");
+    let names: Vec<&str> = state.nodes.iter().map(|n| n.plan.name.as_str()).collect();
+    crate::addons::install_dns(lab, cfg, &names)
 }

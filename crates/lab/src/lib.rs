@@ -6,6 +6,7 @@
 //! that appears inside the node as `ens4`. Nothing is added to the host's
 //! namespaces: killing the VPC's init releases everything.
 
+pub mod addons;
 pub mod bench;
 pub mod cli;
 pub mod cluster;

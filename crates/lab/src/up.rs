@@ -24,6 +24,9 @@ pub struct UpOptions {
 /// Create a lab; on any failure nothing of it remains.
 pub fn up(cfg: &LabConfig, opts: &UpOptions) -> Result<LabState> {
     cfg.validate()?;
+    if !opts.bare && cfg.datapath == crate::Datapath::Ebpf {
+        bail!("datapath ebpf: the eBPF datapath is not in the node agent yet; use iptables or nftables (or up --bare)");
+    }
     let dir = LabDir::new(&cfg.name);
     if dir.exists() {
         if !opts.recreate {
@@ -49,7 +52,7 @@ pub fn up(cfg: &LabConfig, opts: &UpOptions) -> Result<LabState> {
 
 fn create(cfg: &LabConfig, dir: &LabDir, opts: &UpOptions) -> Result<LabState> {
     let started = Instant::now();
-    let cluster_steps = if opts.bare { 0 } else { cfg.workers as u64 + 5 };
+    let cluster_steps = if opts.bare { 0 } else { cfg.workers as u64 + 6 };
     let progress = Progress::new(cfg.workers as u64 * 2 + 3 + cluster_steps);
     let mut state = LabState {
         config: cfg.clone(),

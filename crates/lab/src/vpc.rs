@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use anyhow::{Context, Result};
 use labyrinth_netlink::netns::NetNs;
-use labyrinth_netlink::{Handle, VethSpec};
+use labyrinth_netlink::{Handle, RouteSpec, VethSpec};
 
 use crate::config::{LabConfig, NodePlan};
 use crate::state::Holder;
@@ -26,7 +26,14 @@ pub fn port_name(plan: &NodePlan) -> String {
     format!("vpc-{}", plan.name)
 }
 
-/// Bring up the VPC namespace: loopback and the bridge.
+/// The VPC's router address, the underlay's first address (10.168.0.1),
+/// as a cloud network's gateway.
+pub fn gateway(cfg: &LabConfig) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(u32::from(cfg.underlay_cidr.network()) + 1)
+}
+
+/// Bring up the VPC namespace: loopback and the bridge, holding the gateway
+/// address. The VPC forwards nothing: there is no internet behind it.
 pub fn build_vpc(vpc: &Holder, cfg: &LabConfig) -> Result<Handle> {
     let ns = NetNs::of_pid(vpc.pid, format!("vpc of lab {}", cfg.name))?;
     let mut h = Handle::in_netns(&ns)?;
@@ -34,12 +41,15 @@ pub fn build_vpc(vpc: &Holder, cfg: &LabConfig) -> Result<Handle> {
     h.set_up(lo)?;
     h.add_bridge(BRIDGE, Some(cfg.mtu))?;
     let br = h.index_of(BRIDGE)?;
+    h.add_addr(br, IpAddr::V4(gateway(cfg)), cfg.underlay_cidr.prefix_len())?;
     h.set_up(br)?;
     Ok(h)
 }
 
 /// Plug one node into the VPC: a veth whose far end is born inside the node
-/// as `ens4`, addressed, with forwarding on.
+/// as `ens4`, addressed, default route via the VPC gateway (as a VM has;
+/// the node's own sockets need one to reach ClusterIPs, which no route
+/// names), with forwarding on.
 pub fn plug_node(vpc: &mut Handle, node: &Holder, plan: &NodePlan, cfg: &LabConfig) -> Result<()> {
     let ns = NetNs::of_pid(node.pid, plan.name.clone())?;
     let port = port_name(plan);
@@ -61,6 +71,15 @@ pub fn plug_node(vpc: &mut Handle, node: &Holder, plan: &NodePlan, cfg: &LabConf
     h.set_mac(uplink, node_mac(plan))?;
     h.add_addr(uplink, IpAddr::V4(plan.address), cfg.underlay_cidr.prefix_len())?;
     h.set_up(uplink)?;
+    h.add_route(&RouteSpec {
+        dst: std::net::Ipv4Addr::UNSPECIFIED,
+        prefix_len: 0,
+        gateway: Some(gateway(cfg)),
+        oif: Some(uplink),
+        link_scope: false,
+        onlink: false,
+        src: None,
+    })?;
     ns.sysctl("net.ipv4.ip_forward", "1")
         .with_context(|| format!("enabling forwarding on {}", plan.name))?;
     Ok(())

@@ -52,6 +52,23 @@ impl ServiceStore {
         self.slices.remove(&(namespace.into(), name.into()));
     }
 
+    /// After a relist: exactly these Services (objects without a name are
+    /// left out; the API never serves one).
+    pub fn replace_services(&mut self, services: Vec<Service>) {
+        self.services = services
+            .into_iter()
+            .filter_map(|s| Some((key(&s.metadata).ok()?, s)))
+            .collect();
+    }
+
+    /// After a relist: exactly these EndpointSlices.
+    pub fn replace_slices(&mut self, slices: Vec<EndpointSlice>) {
+        self.slices = slices
+            .into_iter()
+            .filter_map(|s| Some((key(&s.metadata).ok()?, s)))
+            .collect();
+    }
+
     /// The model: one ServicePort per (ClusterIP service, port). Services that
     /// are headless or not IPv4 are skipped; a malformed one is an error
     /// naming it, so nothing half-built is programmed.

@@ -52,6 +52,28 @@ pub struct AgentArgs {
     /// configured by hand) instead of installing ours.
     #[arg(long)]
     pub keep_cni_config: bool,
+    /// Which datapath programs Services (kube-proxy's mode); `none` leaves
+    /// Services to someone else.
+    #[arg(long, value_enum, default_value = "iptables")]
+    pub datapath: ProxyMode,
+    /// The cluster's pod range: Service traffic from outside it is
+    /// masqueraded (kube-proxy's --cluster-cidr).
+    #[arg(long, default_value = "10.0.0.0/16")]
+    pub cluster_cidr: ipnet::Ipv4Net,
+    /// Seconds between full checks of the Service rules (drift repair).
+    #[arg(long, default_value_t = 30)]
+    pub proxy_resync: u64,
+    /// Where kube-proxy's metrics are served (`/metrics`).
+    #[arg(long, default_value = "127.0.0.1:10249")]
+    pub metrics_bind_address: std::net::SocketAddr,
+}
+
+/// The Service datapath the agent programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProxyMode {
+    Iptables,
+    Nftables,
+    None,
 }
 
 /// Shared, read-mostly context of the agent's tasks.
@@ -99,13 +121,31 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     let heartbeat = tokio::spawn(node::heartbeat(agent.clone()));
     let peers = tokio::spawn(node::sync_peers_forever(agent.clone(), pod_cidr));
     let pods = tokio::spawn(pods::run(agent.clone()));
+    let services = tokio::spawn(run_services(agent.clone()));
     tokio::select! {
+        r = services => r?.context("service proxy")?,
         r = heartbeat => r?.context("heartbeat")?,
         r = peers => r?.context("peer routes")?,
         r = pods => r?.context("pods")?,
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(0)
+}
+
+async fn run_services(agent: Arc<Agent>) -> Result<()> {
+    use labyrinth_proxy::cli::DatapathKind;
+    let datapath = match agent.args.datapath {
+        ProxyMode::Iptables => DatapathKind::Iptables,
+        ProxyMode::Nftables => DatapathKind::Nftables,
+        ProxyMode::None => return std::future::pending().await,
+    };
+    let cfg = crate::services::ProxyConfig {
+        datapath,
+        cluster_cidr: agent.args.cluster_cidr,
+        resync: std::time::Duration::from_secs(agent.args.proxy_resync.max(1)),
+        metrics_addr: agent.args.metrics_bind_address,
+    };
+    crate::services::run(agent, cfg).await
 }
 
 pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client> {

@@ -162,19 +162,27 @@ pub async fn setup_network(agent: &Arc<Agent>, pod_cidr: Ipv4Net) -> Result<()> 
     .await?
 }
 
+/// Point `link` at this very binary (kept if it already does).
+fn link_self(link: &std::path::Path) -> Result<()> {
+    let exe = std::env::current_exe()?;
+    if let Some(dir) = link.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    if std::fs::read_link(link).ok().as_deref() != Some(exe.as_path()) {
+        let _ = std::fs::remove_file(link);
+        std::os::unix::fs::symlink(&exe, link).with_context(|| format!("installing {}", link.display()))?;
+    }
+    Ok(())
+}
+
 /// Our plugin (this very binary, by multi-call name) and its config, where
-/// containerd would look for them.
+/// containerd would look for them; and the binary itself on the containers'
+/// PATH, so addon pods (cluster DNS) run `labyrinth dns` as their "image".
 fn install_cni(agent: &Agent, cfg: &NodeNetConfig) -> Result<()> {
     let a = &agent.args;
-    std::fs::create_dir_all(&a.cni_bin_dir)?;
     std::fs::create_dir_all(&a.cni_conf_dir)?;
-    let plugin = a.cni_bin_dir.join("labyrinth-cni");
-    let exe = std::env::current_exe()?;
-    if std::fs::read_link(&plugin).ok().as_deref() != Some(exe.as_path()) {
-        let _ = std::fs::remove_file(&plugin);
-        std::os::unix::fs::symlink(&exe, &plugin)
-            .with_context(|| format!("installing {}", plugin.display()))?;
-    }
+    link_self(&a.cni_bin_dir.join("labyrinth-cni"))?;
+    link_self(&std::path::Path::new(crate::runtime::BIN_DIR).join("labyrinth"))?;
     let conf = labyrinth_cni::conflist(
         "labyrinth",
         &cfg.pod_cidr.to_string(),
@@ -219,7 +227,6 @@ pub async fn sync_peers_forever(agent: Arc<Agent>, pod_cidr: Ipv4Net) -> Result<
     let (reader, writer) = reflector::store();
     let mut stream = reflector(writer, watcher(api, watcher::Config::default()))
         .default_backoff()
-        .touched_objects()
         .boxed();
     let cfg = Arc::new(
         tokio::task::spawn_blocking({
@@ -230,15 +237,23 @@ pub async fn sync_peers_forever(agent: Arc<Agent>, pod_cidr: Ipv4Net) -> Result<
     );
     let mut last: Option<BTreeSet<Peer>> = None;
     let mut resync = tokio::time::interval(Duration::from_secs(30));
+    // Until the first list is complete the store is empty, and an empty
+    // peer set would remove every route.
+    let mut listed = false;
     loop {
         tokio::select! {
             ev = stream.next() => match ev {
                 Some(Err(e)) => { tracing::warn!("node watch: {e}"); continue; }
                 None => bail!("node watch ended"),
+                Some(Ok(watcher::Event::Init | watcher::Event::InitApply(_))) => continue,
+                Some(Ok(watcher::Event::InitDone)) => listed = true,
                 Some(Ok(_)) => {}
             },
             // A periodic pass repairs routes removed by hand.
             _ = resync.tick() => { last = None; }
+        }
+        if !listed {
+            continue;
         }
         let peers = peers_of(&reader.state());
         if last.as_ref() == Some(&peers) {

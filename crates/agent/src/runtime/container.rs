@@ -77,7 +77,10 @@ pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, res
     let mut cmd = command_in_pod(rec, &argv)?;
     cmd.env(
         "PATH",
-        "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        format!(
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{}",
+            super::BIN_DIR
+        ),
     );
     for (k, v) in &spec.env {
         cmd.env(k, v);

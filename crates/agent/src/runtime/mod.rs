@@ -14,6 +14,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+/// Where the agent puts its own binary for containers to run (on PATH in
+/// every container): addon pods use `labyrinth <role>` as their image.
+pub const BIN_DIR: &str = "/opt/labyrinth/bin";
+
 /// Where the runtime keeps things, all inside the node's own filesystem.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {

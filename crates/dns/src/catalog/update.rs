@@ -27,7 +27,7 @@ pub enum Object {
 }
 
 /// The kinds of [`Object`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kind {
     Service,
     Slice,

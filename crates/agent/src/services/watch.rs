@@ -1,0 +1,118 @@
+//! Services and EndpointSlices from the API into a service model, sent to
+//! the sync thread after every change once both lists have arrived.
+
+use std::sync::mpsc::Sender;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::{bail, Result};
+use futures::StreamExt;
+use ipnet::Ipv4Net;
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::Api;
+use labyrinth_proxy::k8s::ServiceStore;
+use labyrinth_proxy::ServiceModel;
+
+use crate::kubelet::Agent;
+
+/// The EndpointSlice controller's stamp of the API change behind a slice,
+/// the start of kube-proxy's network programming latency.
+const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+
+enum Change {
+    Service(Box<Event<Service>>),
+    Slice(Box<Event<EndpointSlice>>),
+}
+
+pub async fn run(
+    agent: Arc<Agent>,
+    cluster_cidr: Ipv4Net,
+    tx: Sender<(ServiceModel, Option<SystemTime>)>,
+) -> Result<()> {
+    let services = watcher::watcher(Api::<Service>::all(agent.client.clone()), Default::default())
+        .default_backoff()
+        .map(|e| e.map(|ev| Change::Service(Box::new(ev))));
+    let slices = watcher::watcher(
+        Api::<EndpointSlice>::all(agent.client.clone()),
+        Default::default(),
+    )
+    .default_backoff()
+    .map(|e| e.map(|ev| Change::Slice(Box::new(ev))));
+    let mut events = futures::stream::select(services, slices).boxed();
+
+    let mut store = ServiceStore::default();
+    // Objects of a relist in progress, swapped in whole at InitDone.
+    let mut relist_services: Vec<Service> = Vec::new();
+    let mut relist_slices: Vec<EndpointSlice> = Vec::new();
+    let (mut services_listed, mut slices_listed) = (false, false);
+    while let Some(ev) = events.next().await {
+        let mut trigger = None;
+        match ev {
+            Err(e) => {
+                tracing::warn!("service proxy watch: {e} (retrying)");
+                continue;
+            }
+            Ok(Change::Service(ev)) => match *ev {
+                Event::Init => relist_services.clear(),
+                Event::InitApply(s) => relist_services.push(s),
+                Event::InitDone => {
+                    store.replace_services(std::mem::take(&mut relist_services));
+                    services_listed = true;
+                }
+                Event::Apply(s) => store.apply_service(s)?,
+                Event::Delete(s) => {
+                    let m = &s.metadata;
+                    store.delete_service(
+                        m.namespace.as_deref().unwrap_or("default"),
+                        m.name.as_deref().unwrap_or(""),
+                    );
+                }
+            },
+            Ok(Change::Slice(ev)) => match *ev {
+                Event::Init => relist_slices.clear(),
+                Event::InitApply(s) => relist_slices.push(s),
+                Event::InitDone => {
+                    store.replace_slices(std::mem::take(&mut relist_slices));
+                    slices_listed = true;
+                }
+                Event::Apply(s) => {
+                    trigger = trigger_time(&s);
+                    store.apply_slice(s)?;
+                }
+                Event::Delete(s) => {
+                    let m = &s.metadata;
+                    store.delete_slice(
+                        m.namespace.as_deref().unwrap_or("default"),
+                        m.name.as_deref().unwrap_or(""),
+                    );
+                }
+            },
+        }
+        // Before both lists are in, a partial model would program Services
+        // without their endpoints (rejecting connections that work).
+        if !(services_listed && slices_listed) {
+            continue;
+        }
+        match store.model(Some(cluster_cidr)) {
+            Ok(model) => {
+                if tx.send((model, trigger)).is_err() {
+                    bail!("the proxy sync thread stopped");
+                }
+            }
+            // The last good model stays programmed.
+            Err(e) => tracing::error!("service model rejected, keeping the programmed rules: {e:#}"),
+        }
+    }
+    bail!("service proxy watch ended")
+}
+
+fn trigger_time(slice: &EndpointSlice) -> Option<SystemTime> {
+    let text = slice.metadata.annotations.as_ref()?.get(TRIGGER_TIME)?;
+    // RFC 3339, as metav1.Time serialises.
+    let t: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time =
+        serde_json::from_value(serde_json::Value::String(text.clone())).ok()?;
+    Some(SystemTime::from(t.0))
+}
