@@ -4,87 +4,8 @@
 //! line sent between the two pods' IPs across the VXLAN tunnel (TCP and UDP).
 
 mod common;
+use common::journey::*;
 use common::*;
-
-const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/journey");
-
-fn kubectl(lab: &Lab, args: &[&str]) -> std::process::Output {
-    let mut a = vec!["kubectl", "--name", &lab.name];
-    a.extend_from_slice(args);
-    labyrinth(&a)
-}
-
-fn kubectl_ok(lab: &Lab, args: &[&str]) -> String {
-    ok(&kubectl(lab, args))
-}
-
-fn exec(lab: &Lab, ns: &str, pod: &str, cmd: &str) -> std::process::Output {
-    labyrinth(&["exec", "--name", &lab.name, "-n", ns, pod, "--", "sh", "-c", cmd])
-}
-
-/// Apply the journey and wait for both pods; returns (wrk-1 pod, wrk-2 pod).
-pub fn journey_pods(lab: &Lab) -> (String, String) {
-    kubectl_ok(lab, &["label", "node", "node-1", "nodelabel=node-wrk-1"]);
-    kubectl_ok(lab, &["label", "node", "node-2", "nodelabel=node-wrk-2"]);
-    for ns in ["wrk-1", "wrk-2"] {
-        kubectl_ok(lab, &["create", "namespace", ns]);
-        let file = format!("{EXAMPLES}/{ns}.yaml");
-        let out = kubectl_ok(lab, &["-n", ns, "apply", "-f", &file]);
-        assert!(out.contains("created"), "{out}");
-        let again = kubectl_ok(lab, &["-n", ns, "apply", "-f", &file]);
-        assert!(again.contains("unchanged"), "re-apply: {again}");
-    }
-    let mut names = Vec::new();
-    for (ns, node) in [("wrk-1", "node-1"), ("wrk-2", "node-2")] {
-        let app = format!("app=node-{ns}-ubuntu24");
-        let mut name = String::new();
-        for _ in 0..200 {
-            name = kubectl_ok(
-                lab,
-                &[
-                    "-n",
-                    ns,
-                    "get",
-                    "pods",
-                    "-l",
-                    &app,
-                    "-o",
-                    "jsonpath={.items[0].metadata.name}",
-                ],
-            );
-            if !name.is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        let prefix = format!("node-{ns}-ubuntu24-");
-        let rest = name
-            .strip_prefix(&prefix)
-            .unwrap_or_else(|| panic!("pod name {name:?}"));
-        let parts: Vec<&str> = rest.split('-').collect();
-        assert_eq!(parts.len(), 2, "pod name {name}");
-        assert_eq!(parts[1].len(), 5, "pod name suffix {name}");
-        kubectl_ok(
-            lab,
-            &[
-                "-n",
-                ns,
-                "wait",
-                "--for=condition=Ready",
-                &format!("pod/{name}"),
-                "--timeout=90s",
-            ],
-        );
-        let wide = kubectl_ok(lab, &["-n", ns, "get", "pods", "-o", "wide"]);
-        assert!(
-            wide.lines()
-                .any(|l| l.starts_with(&name) && l.contains(node) && l.contains("Running")),
-            "{wide}"
-        );
-        names.push(name);
-    }
-    (names.remove(0), names.remove(0))
-}
 
 #[test]
 fn journey_pods_talk_by_ip_over_the_tunnel() {
@@ -151,52 +72,28 @@ fn journey_pods_talk_by_ip_over_the_tunnel() {
     assert!(inside.contains("options ndots:5"), "{inside}");
     assert!(inside.contains("default via 10.0.1.1 dev eth0"), "{inside}");
 
-    for (proto, listen, send) in [
-        (
-            "tcp",
-            "nc -l -p 9999 > /tmp/got-tcp",
-            format!("echo hello-tcp | nc -N -w 2 {server_ip} 9999"),
-        ),
-        (
-            "udp",
-            "nc -u -l -W 1 -p 9999 > /tmp/got-udp",
-            format!("echo hello-udp | nc -u -w 1 {server_ip} 9999"),
-        ),
-    ] {
-        let mut listener = std::process::Command::new(BIN)
-            .args([
-                "exec", "--name", &lab.name, "-n", "wrk-2", &server, "--", "timeout", "30", "sh", "-c",
-                listen,
-            ])
-            .spawn()
-            .unwrap();
-        let mut got = String::new();
-        for _ in 0..60 {
-            exec(&lab, "wrk-1", &client, &send);
-            got = String::from_utf8_lossy(
-                &exec(
-                    &lab,
-                    "wrk-2",
-                    &server,
-                    &format!("cat /tmp/got-{proto} 2>/dev/null"),
-                )
-                .stdout,
-            )
-            .to_string();
-            if !got.is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(200));
-        }
-        stop(&mut listener);
-        assert_eq!(
-            got.trim(),
-            format!("hello-{proto}"),
-            "{proto} line did not arrive"
-        );
+    for udp in [false, true] {
+        let proto = if udp { "udp" } else { "tcp" };
+        let got = send_line(&lab, ("wrk-1", &client), ("wrk-2", &server), &server_ip, udp);
+        assert_eq!(got, format!("hello-{proto}"), "{proto} line did not arrive");
     }
 
-    // Deleting the pods frees their IPs and sandboxes on the nodes.
+    // Deleting the pods frees their IPs and sandboxes on the nodes (the
+    // cluster DNS pods may share node-1: only the client's are checked).
+    let uid = kubectl_ok(
+        &lab,
+        &[
+            "-n",
+            "wrk-1",
+            "get",
+            "pod",
+            &client,
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ],
+    );
+    let netns = format!("cni-{uid}");
+    assert!(lab.ssh_ok("node-1", &["ip", "netns", "list"]).contains(&netns));
     for ns in ["wrk-1", "wrk-2"] {
         kubectl_ok(
             &lab,
@@ -210,18 +107,13 @@ fn journey_pods_talk_by_ip_over_the_tunnel() {
             ],
         );
     }
-    for _ in 0..100 {
-        if lab.ssh_ok("node-1", &["ip", "netns", "list"]).is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    assert_eq!(
-        lab.ssh_ok("node-1", &["ip", "netns", "list"]),
-        "",
-        "pod netns left on node-1"
-    );
+    eventually("the client's netns to go", 100, || {
+        (!lab.ssh_ok("node-1", &["ip", "netns", "list"]).contains(&netns)).then_some(())
+    });
     let ipam = lab.ssh_ok("node-1", &["ls", "/var/lib/cni/networks/labyrinth"]);
-    assert!(!ipam.contains("10.0.1."), "IP still reserved: {ipam}");
+    assert!(
+        !ipam.lines().any(|l| l == client_ip),
+        "IP {client_ip} still reserved: {ipam}"
+    );
     lab.down();
 }

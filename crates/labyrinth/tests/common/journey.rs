@@ -1,0 +1,169 @@
+//! The reference journey's set-up through the machine's kubectl (workers
+//! labelled, namespaces, the shipped manifests), and sending a line from one
+//! pod to another the way MISSION.md does: `nc -l` in the server pod.
+
+use super::*;
+
+pub const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/journey");
+
+pub fn kubectl(lab: &Lab, args: &[&str]) -> Output {
+    let mut a = vec!["kubectl", "--name", &lab.name];
+    a.extend_from_slice(args);
+    labyrinth(&a)
+}
+
+pub fn kubectl_ok(lab: &Lab, args: &[&str]) -> String {
+    ok(&kubectl(lab, args))
+}
+
+/// `kubectl apply -f -` with `manifest` on stdin.
+pub fn kubectl_apply(lab: &Lab, ns: &str, manifest: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(["kubectl", "--name", &lab.name, "-n", ns, "apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(manifest.as_bytes())
+        .unwrap();
+    ok(&child.wait_with_output().unwrap())
+}
+
+/// `sh -c CMD` inside a pod (any exit status).
+pub fn exec(lab: &Lab, ns: &str, pod: &str, cmd: &str) -> Output {
+    labyrinth(&["exec", "--name", &lab.name, "-n", ns, pod, "--", "sh", "-c", cmd])
+}
+
+pub fn exec_ok(lab: &Lab, ns: &str, pod: &str, cmd: &str) -> String {
+    ok(&exec(lab, ns, pod, cmd))
+}
+
+pub fn pod_ip(lab: &Lab, ns: &str, pod: &str) -> String {
+    kubectl_ok(
+        lab,
+        &["-n", ns, "get", "pod", pod, "-o", "jsonpath={.status.podIP}"],
+    )
+}
+
+/// Wait for `f` to give `Some`, polling every 100 ms up to `tries` times.
+pub fn eventually<T>(what: &str, tries: usize, mut f: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..tries {
+        if let Some(v) = f() {
+            return v;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("gave up waiting for {what}");
+}
+
+/// Apply the journey and wait for both pods; returns (wrk-1 pod, wrk-2 pod).
+pub fn journey_pods(lab: &Lab) -> (String, String) {
+    kubectl_ok(lab, &["label", "node", "node-1", "nodelabel=node-wrk-1"]);
+    kubectl_ok(lab, &["label", "node", "node-2", "nodelabel=node-wrk-2"]);
+    for ns in ["wrk-1", "wrk-2"] {
+        kubectl_ok(lab, &["create", "namespace", ns]);
+        let file = format!("{EXAMPLES}/{ns}.yaml");
+        let out = kubectl_ok(lab, &["-n", ns, "apply", "-f", &file]);
+        assert!(out.contains("created"), "{out}");
+        let again = kubectl_ok(lab, &["-n", ns, "apply", "-f", &file]);
+        assert!(again.contains("unchanged"), "re-apply: {again}");
+    }
+    let mut names = Vec::new();
+    for (ns, node) in [("wrk-1", "node-1"), ("wrk-2", "node-2")] {
+        let app = format!("app=node-{ns}-ubuntu24");
+        let name = eventually(&format!("the {ns} pod"), 200, || {
+            let n = kubectl_ok(
+                lab,
+                &[
+                    "-n",
+                    ns,
+                    "get",
+                    "pods",
+                    "-l",
+                    &app,
+                    "-o",
+                    "jsonpath={.items[0].metadata.name}",
+                ],
+            );
+            (!n.is_empty()).then_some(n)
+        });
+        let prefix = format!("node-{ns}-ubuntu24-");
+        let rest = name
+            .strip_prefix(&prefix)
+            .unwrap_or_else(|| panic!("pod name {name:?}"));
+        let parts: Vec<&str> = rest.split('-').collect();
+        assert_eq!(parts.len(), 2, "pod name {name}");
+        assert_eq!(parts[1].len(), 5, "pod name suffix {name}");
+        kubectl_ok(
+            lab,
+            &[
+                "-n",
+                ns,
+                "wait",
+                "--for=condition=Ready",
+                &format!("pod/{name}"),
+                "--timeout=90s",
+            ],
+        );
+        let wide = kubectl_ok(lab, &["-n", ns, "get", "pods", "-o", "wide"]);
+        assert!(
+            wide.lines()
+                .any(|l| l.starts_with(&name) && l.contains(node) && l.contains("Running")),
+            "{wide}"
+        );
+        names.push(name);
+    }
+    (names.remove(0), names.remove(0))
+}
+
+/// Listen with `nc -l` on 9999 in the server pod (TCP or UDP), send a line
+/// from the client pod to `target` (an IP or a name) until it arrives;
+/// returns what the server received.
+pub fn send_line(lab: &Lab, client: (&str, &str), server: (&str, &str), target: &str, udp: bool) -> String {
+    let (proto, listen, send) = if udp {
+        (
+            "udp",
+            "nc -u -l -W 1 -p 9999 > /tmp/got-udp",
+            format!("echo hello-udp | nc -u -w 1 {target} 9999"),
+        )
+    } else {
+        (
+            "tcp",
+            "nc -l -p 9999 > /tmp/got-tcp",
+            format!("echo hello-tcp | nc -N -w 2 {target} 9999"),
+        )
+    };
+    exec(lab, server.0, server.1, &format!("rm -f /tmp/got-{proto}"));
+    let mut listener = Command::new(BIN)
+        .args([
+            "exec", "--name", &lab.name, "-n", server.0, server.1, "--", "timeout", "30", "sh", "-c", listen,
+        ])
+        .spawn()
+        .unwrap();
+    let mut got = String::new();
+    for _ in 0..60 {
+        exec(lab, client.0, client.1, &send);
+        got = String::from_utf8_lossy(
+            &exec(
+                lab,
+                server.0,
+                server.1,
+                &format!("cat /tmp/got-{proto} 2>/dev/null"),
+            )
+            .stdout,
+        )
+        .to_string();
+        if !got.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    stop(&mut listener);
+    got.trim().to_string()
+}

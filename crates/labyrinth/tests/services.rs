@@ -1,0 +1,373 @@
+//! Issue 5 end to end in a real lab: the reference journey by Service name
+//! (the pod's resolver walks its search path against the cluster DNS pods
+//! behind 10.96.0.10, the node translates the ClusterIP), in the iptables and
+//! the nftables datapaths; the DNS records the specification asks for, read
+//! with `dig` from a pod; and the Service behaviours users rely on (no
+//! endpoints refuses, hairpin, a deleted endpoint leaves the rules).
+
+mod common;
+use common::journey::*;
+use common::*;
+
+const SVC: &str = "node-wrk-2-ubuntu24";
+const FQDN: &str = "node-wrk-2-ubuntu24.wrk-2.svc.cluster.local";
+
+fn node_out(lab: &Lab, node: &str, cmd: &str) -> String {
+    lab.ssh_ok(node, &["sh", "-c", cmd])
+}
+
+/// The capture of the client pod's host veth: one line per packet, fields
+/// separated by '|' (see `FIELDS`).
+const FIELDS: [&str; 11] = [
+    "frame.number",
+    "ip.src",
+    "ip.dst",
+    "dns.flags.response",
+    "dns.qry.name",
+    "dns.qry.type",
+    "dns.flags.rcode",
+    "dns.a",
+    "dns.soa.mname",
+    "tcp.flags.syn",
+    "tcp.dstport",
+];
+
+struct Pkt {
+    frame: u64,
+    dst: String,
+    response: bool,
+    qname: String,
+    qtype: String,
+    rcode: String,
+    a: String,
+    soa: String,
+    syn_to: Option<u16>,
+}
+
+fn packets(tshark_out: &str) -> Vec<Pkt> {
+    tshark_out
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            let syn = f[9] == "1" || f[9] == "True";
+            Pkt {
+                frame: f[0].parse().unwrap(),
+                dst: f[2].to_string(),
+                response: f[3] == "1" || f[3] == "True",
+                qname: f[4].to_string(),
+                qtype: f[5].to_string(),
+                rcode: f[6].to_string(),
+                a: f[7].to_string(),
+                soa: f[8].to_string(),
+                syn_to: if syn { f[10].parse().ok() } else { None },
+            }
+        })
+        .collect()
+}
+
+/// The search path in MISSION.md's order, as captured on the client's veth.
+fn check_search_path(pkts: &[Pkt], cluster_ip: &str) {
+    let wrong = format!("{SVC}.wrk-2.wrk-1.svc.cluster.local");
+    let find = |what: &str, pred: &dyn Fn(&Pkt) -> bool| -> u64 {
+        pkts.iter()
+            .find(|p| pred(p))
+            .map(|p| p.frame)
+            .unwrap_or_else(|| panic!("no packet: {what}"))
+    };
+    let queries_to_dns = pkts.iter().filter(|p| !p.qname.is_empty() && !p.response);
+    for q in queries_to_dns {
+        assert_eq!(q.dst, "10.96.0.10", "query for {} sent to {}", q.qname, q.dst);
+    }
+    let nx = find("NXDOMAIN with the SOA for the wrk-1 search suffix", &|p| {
+        p.response && p.qname == wrong && p.rcode == "3" && p.soa == "ns.dns.cluster.local"
+    });
+    let a = find("the A answer with the ClusterIP", &|p| {
+        p.response && p.qname == FQDN && p.qtype == "1" && p.rcode == "0" && p.a == cluster_ip
+    });
+    find("AAAA: no data, with the SOA", &|p| {
+        p.response
+            && p.qname == FQDN
+            && p.qtype == "28"
+            && p.rcode == "0"
+            && p.a.is_empty()
+            && p.soa == "ns.dns.cluster.local"
+    });
+    let syn = find("the SYN to ClusterIP:9999", &|p| {
+        p.syn_to == Some(9999) && p.dst == cluster_ip
+    });
+    assert!(nx < a && a < syn, "order: NXDOMAIN #{nx}, A #{a}, SYN #{syn}");
+}
+
+/// Send a line by Service name while capturing on the client's host veth.
+fn journey_by_name_captured(lab: &Lab, client: &str, server: &str, cluster_ip: &str) {
+    let client_ip = pod_ip(lab, "wrk-1", client);
+    let route = node_out(lab, "node-1", &format!("ip -o route get {client_ip}"));
+    let veth = route
+        .split_whitespace()
+        .skip_while(|w| *w != "dev")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no device in {route}"))
+        .to_string();
+    assert!(veth.starts_with("lxc"), "client's host veth {veth}");
+    let pcap = "/var/tmp/journey.pcap";
+    let mut capture = std::process::Command::new(BIN)
+        .args(["lab", "ssh", "--name", &lab.name, "node-1", "--"])
+        .args([
+            "tcpdump",
+            "--immediate-mode",
+            "-i",
+            &veth,
+            "-U",
+            "-n",
+            "-w",
+            pcap,
+            "udp port 53 or tcp port 9999",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // tcpdump says "listening on" once its socket is bound.
+    let mut err = std::io::BufReader::new(capture.stderr.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0 && !line.contains("listening on") {
+        line.clear();
+    }
+    let got = send_line(
+        lab,
+        ("wrk-1", client),
+        ("wrk-2", server),
+        &format!("{SVC}.wrk-2"),
+        false,
+    );
+    stop(&mut capture);
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
+    eprintln!("tcpdump: {line}{rest}");
+    assert_eq!(got, "hello-tcp", "the line by Service name did not arrive");
+    let fields: Vec<String> = FIELDS
+        .iter()
+        .flat_map(|f| ["-e".to_string(), f.to_string()])
+        .collect();
+    let mut cmd = vec![
+        "tshark",
+        "-r",
+        pcap,
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-E",
+        "occurrence=f",
+    ];
+    cmd.extend(fields.iter().map(String::as_str));
+    let out = lab.ssh_ok("node-1", &cmd);
+    eprintln!("capture on {veth} ({}):\n{out}", FIELDS.join("|"));
+    check_search_path(&packets(&out), cluster_ip);
+}
+
+fn dig(lab: &Lab, pod: &str, args: &str) -> String {
+    exec_ok(lab, "wrk-1", pod, &format!("dig +time=2 +tries=2 {args}"))
+}
+
+/// The records of the Kubernetes DNS specification, read with dig.
+fn check_dns_records(lab: &Lab, client: &str, server: &str, cluster_ip: &str) {
+    let server_ip = pod_ip(lab, "wrk-2", server);
+    assert_eq!(dig(lab, client, &format!("+short {FQDN}")).trim(), cluster_ip);
+    let srv = dig(lab, client, &format!("+short SRV _tcp-9999._tcp.{FQDN}"));
+    assert!(srv.contains(&format!("9999 {FQDN}.")), "SRV: {srv}");
+    let ptr = dig(lab, client, &format!("+short -x {cluster_ip}"));
+    assert_eq!(ptr.trim(), format!("{FQDN}."), "PTR of the ClusterIP");
+    let dashed = server_ip.replace('.', "-");
+    let pod_a = dig(lab, client, &format!("+short {dashed}.wrk-2.pod.cluster.local"));
+    assert_eq!(pod_a.trim(), server_ip, "pod A record");
+    let aaaa = dig(lab, client, &format!("AAAA {FQDN}"));
+    assert!(
+        aaaa.contains("status: NOERROR")
+            && aaaa.contains("ANSWER: 0")
+            && aaaa.contains("ns.dns.cluster.local"),
+        "AAAA of an IPv4 Service: {aaaa}"
+    );
+    let nx = dig(lab, client, "nope.wrk-2.svc.cluster.local");
+    assert!(
+        nx.contains("status: NXDOMAIN") && nx.contains("ns.dns.cluster.local"),
+        "NXDOMAIN with SOA: {nx}"
+    );
+    let outside = dig(lab, client, "example.com");
+    assert!(
+        outside.contains("status: REFUSED"),
+        "outside the cluster domain: {outside}"
+    );
+    // Headless: the ready pods' addresses, and PTR for them.
+    kubectl_apply(
+        lab,
+        "wrk-2",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: hl}\n\
+         spec: {clusterIP: None, selector: {app: node-wrk-2-ubuntu24}, ports: [{name: tcp-9999, port: 9999}]}\n",
+    );
+    eventually("the headless Service's A record", 100, || {
+        let a = dig(lab, client, "+short hl.wrk-2.svc.cluster.local");
+        (a.trim() == server_ip).then_some(())
+    });
+    let pod_ptr = dig(lab, client, &format!("+short -x {server_ip}"));
+    assert!(
+        pod_ptr.contains(".wrk-2.svc.cluster.local."),
+        "PTR of a pod IP: {pod_ptr}"
+    );
+}
+
+/// A Service without endpoints refuses at once (RST), never blackholes.
+fn check_no_endpoints(lab: &Lab, client: &str) {
+    kubectl_apply(
+        lab,
+        "wrk-1",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: nobody}\n\
+         spec: {selector: {app: nobody}, ports: [{name: http, port: 8080}]}\n",
+    );
+    let out = eventually("the no-endpoints Service to refuse", 100, || {
+        let o = exec(lab, "wrk-1", client, "nc -z -v -w 5 nobody.wrk-1 8080 2>&1");
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        text.contains("refused").then_some(text)
+    });
+    assert!(!out.contains("timed out"), "{out}");
+}
+
+/// After its pod is deleted, an endpoint leaves node-1's rules, and the
+/// replacement serves the same name.
+fn check_endpoint_removal(lab: &Lab, client: &str, server: &str, dp: &str) {
+    let old_ip = pod_ip(lab, "wrk-2", server);
+    let rules = |lab: &Lab| match dp {
+        "iptables" => node_out(lab, "node-1", "iptables-save -t nat"),
+        _ => node_out(lab, "node-1", "nft list table ip labyrinth"),
+    };
+    assert!(rules(lab).contains(&format!("{old_ip}:9999")) || rules(lab).contains(&format!("{old_ip}/9999")));
+    let start = std::time::Instant::now();
+    kubectl_ok(lab, &["-n", "wrk-2", "delete", "pod", server, "--wait=false"]);
+    eventually("the deleted endpoint to leave node-1's rules", 300, || {
+        let r = rules(lab);
+        (!r.contains(&format!("{old_ip}:9999")) && !r.contains(&format!("{old_ip}/9999"))).then_some(())
+    });
+    eprintln!(
+        "{dp}: deleted endpoint gone from node-1's rules after {:?}",
+        start.elapsed()
+    );
+    let new = eventually("a replacement pod", 300, || {
+        let n = kubectl_ok(
+            lab,
+            &[
+                "-n",
+                "wrk-2",
+                "get",
+                "pods",
+                "-l",
+                "app=node-wrk-2-ubuntu24",
+                "-o",
+                "jsonpath={.items[?(@.status.phase==\"Running\")].metadata.name}",
+            ],
+        );
+        (!n.is_empty() && n != server).then_some(n)
+    });
+    kubectl_ok(
+        lab,
+        &[
+            "-n",
+            "wrk-2",
+            "wait",
+            "--for=condition=Ready",
+            &format!("pod/{new}"),
+        ],
+    );
+    let got = send_line(
+        lab,
+        ("wrk-1", client),
+        ("wrk-2", &new),
+        &format!("{SVC}.wrk-2"),
+        false,
+    );
+    assert_eq!(got, "hello-tcp", "the replacement did not get the line");
+}
+
+fn scenario(dp: &str) {
+    let lab = Lab::cluster(&format!("svc-{dp}"), &["--datapath", dp]);
+    let (client, server) = journey_pods(&lab);
+    let cluster_ip = kubectl_ok(
+        &lab,
+        &[
+            "-n",
+            "wrk-2",
+            "get",
+            "svc",
+            SVC,
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ],
+    );
+    journey_by_name_captured(&lab, &client, &server, &cluster_ip);
+    let got = send_line(
+        &lab,
+        ("wrk-1", &client),
+        ("wrk-2", &server),
+        &format!("{SVC}.wrk-2"),
+        true,
+    );
+    assert_eq!(got, "hello-udp", "UDP by Service name");
+
+    match dp {
+        "iptables" => {
+            let nat = node_out(&lab, "node-1", "iptables-save -t nat");
+            // The same chain names as on every real cluster.
+            assert!(nat.contains(":KUBE-SVC-TCOU7JCQXEZGVUNU"), "{nat}");
+            assert!(nat.contains(":KUBE-SVC-NPX46M4PTMTKRN6Y"), "{nat}");
+            let listing = node_out(&lab, "node-1", "iptables -t nat -L KUBE-SERVICES -v -n -x");
+            let line = listing
+                .lines()
+                .find(|l| l.contains("wrk-2/node-wrk-2-ubuntu24:tcp-9999 cluster IP"))
+                .unwrap_or_else(|| panic!("no rule for the Service: {listing}"));
+            let pkts: u64 = line.split_whitespace().next().unwrap().parse().unwrap();
+            assert!(pkts > 0, "the Service rule counted nothing: {line}");
+        }
+        _ => {
+            let map = node_out(&lab, "node-1", "nft list map ip labyrinth service-ips");
+            assert!(map.contains(&format!("{cluster_ip} . tcp . 9999")), "{map}");
+            let nat = node_out(&lab, "node-1", "iptables-save -t nat");
+            assert!(
+                !nat.contains("KUBE-SVC"),
+                "iptables rules in the nftables datapath: {nat}"
+            );
+        }
+    }
+    let metrics = node_out(
+        &lab,
+        "node-1",
+        "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | nc -q 2 127.0.0.1 10249",
+    );
+    assert!(
+        metrics.contains("kubeproxy_sync_proxy_rules_duration_seconds_count"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("kubeproxy_network_programming_duration_seconds"),
+        "{metrics}"
+    );
+
+    // Hairpin: the server pod reaches itself through its own Service.
+    let got = send_line(&lab, ("wrk-2", &server), ("wrk-2", &server), SVC, false);
+    assert_eq!(got, "hello-tcp", "hairpin");
+    check_dns_records(&lab, &client, &server, &cluster_ip);
+    check_no_endpoints(&lab, &client);
+    check_endpoint_removal(&lab, &client, &server, dp);
+    lab.down();
+}
+
+#[test]
+fn journey_by_service_name_iptables() {
+    if need_root("journey_by_service_name_iptables") {
+        scenario("iptables");
+    }
+}
+
+#[test]
+fn journey_by_service_name_nftables() {
+    if need_root("journey_by_service_name_nftables") {
+        scenario("nftables");
+    }
+}
