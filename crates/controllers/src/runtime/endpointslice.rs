@@ -82,6 +82,8 @@ fn error_policy(svc: Arc<Service>, e: &Error, _: Arc<Ctx>) -> Action {
     Action::requeue(Duration::from_secs(2))
 }
 
+const TRIGGER_TIME: &str = "endpoints.kubernetes.io/last-change-trigger-time";
+
 async fn reconcile(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     if svc.metadata.deletion_timestamp.is_some() || managed_selector(&svc).is_none() {
         return Ok(Action::await_change());
@@ -106,9 +108,18 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         .collect();
     let all_slices = ctx.slices.state();
     let existing: Vec<&EndpointSlice> = all_slices.iter().map(|s| s.as_ref()).collect();
-    let plan = plan_slices(&svc, desired(&svc, &pods), &existing);
+    let mut plan = plan_slices(&svc, desired(&svc, &pods), &existing);
     if plan.is_empty() {
         return Ok(Action::requeue(Duration::from_secs(300)));
+    }
+    // When this change was seen: proxies measure their network programming
+    // latency from it (kube-proxy's metric of that name).
+    let seen = k8s_openapi::jiff::Timestamp::now().to_string();
+    for s in plan.create.iter_mut().chain(plan.update.iter_mut()) {
+        s.metadata
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert(TRIGGER_TIME.into(), seen.clone());
     }
 
     let api: Api<EndpointSlice> = Api::namespaced(ctx.client.clone(), &ns);
