@@ -125,6 +125,16 @@ fn boot(args: &SandboxArgs) -> Result<u32> {
     )
     .context("mounting /run")?;
     std::fs::create_dir_all("/run/netns").context("creating /run/netns")?;
+    // A VM's own /tmp: what a node (or a pod on it) writes there must not
+    // land in the host's /tmp.
+    mount(
+        Some("tmpfs"),
+        "/tmp",
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    )
+    .context("mounting /tmp")?;
     // Copy-on-write /etc, /opt, /var and /root, as a VM has its own disk: a node can
     // write /etc/cni/net.d, /opt/cni/bin or /var/lib/cni (and its hostname,
     // hosts, logs) without changing the host's files or the other nodes'.

@@ -117,3 +117,102 @@ fn journey_pods_talk_by_ip_over_the_tunnel() {
     );
     lab.down();
 }
+
+/// The same journey with `--routing native`: no tunnel, node-1's uplink
+/// carries the pod addresses themselves; by Service name, TCP and UDP, and a
+/// 1 MB payload arrives intact (MTU right, nothing dropped).
+#[test]
+fn journey_in_native_routing() {
+    if !need_root("journey_in_native_routing") {
+        return;
+    }
+    let lab = Lab::cluster("native", &["--routing", "native", "--datapath", "nftables"]);
+    let (client, server) = journey_pods(&lab);
+    let (client_ip, server_ip) = (pod_ip(&lab, "wrk-1", &client), pod_ip(&lab, "wrk-2", &server));
+    let routes = lab.ssh_ok("node-1", &["ip", "route"]);
+    assert!(
+        routes.contains("10.0.2.0/24 via 10.168.0.4 dev ens4"),
+        "native route to node-2's pods: {routes}"
+    );
+    assert!(!routes.contains("lby_vxlan"), "{routes}");
+
+    let pcap = "/var/tmp/native.pcap";
+    let mut capture = std::process::Command::new(BIN)
+        .args(["lab", "ssh", "--name", &lab.name, "node-1", "--"])
+        .args([
+            "tcpdump",
+            "--immediate-mode",
+            "-i",
+            "ens4",
+            "-U",
+            "-n",
+            "-w",
+            pcap,
+        ])
+        .arg("tcp port 9999 or udp port 8472")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(capture.stderr.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0 && !line.contains("listening on") {
+        line.clear();
+    }
+    let target = "node-wrk-2-ubuntu24.wrk-2";
+    assert_eq!(
+        send_line(&lab, ("wrk-1", &client), ("wrk-2", &server), target, false),
+        "hello-tcp"
+    );
+    stop(&mut capture);
+    assert_eq!(
+        send_line(&lab, ("wrk-1", &client), ("wrk-2", &server), target, true),
+        "hello-udp"
+    );
+    let seen = lab.ssh_ok(
+        "node-1",
+        &[
+            "tshark",
+            "-r",
+            pcap,
+            "-T",
+            "fields",
+            "-e",
+            "ip.src",
+            "-e",
+            "ip.dst",
+            "-e",
+            "udp.dstport",
+        ],
+    );
+    assert!(
+        seen.lines()
+            .any(|l| l.starts_with(&format!("{client_ip}\t{server_ip}"))),
+        "the pod addresses on the wire: {seen}"
+    );
+    assert!(!seen.contains("8472"), "VXLAN in native routing: {seen}");
+
+    // 1 MB across, checked by digest on both ends.
+    let want = exec_ok(
+        &lab,
+        "wrk-1",
+        &client,
+        "head -c 1048576 /dev/urandom > /tmp/mb; sha256sum < /tmp/mb",
+    );
+    let mut listener = std::process::Command::new(BIN)
+        .args(["exec", "--name", &lab.name, "-n", "wrk-2", &server, "--"])
+        .args(["timeout", "30", "sh", "-c", "nc -l -p 9998 > /tmp/mb"])
+        .spawn()
+        .unwrap();
+    eventually("the 1 MB payload", 100, || {
+        exec(
+            &lab,
+            "wrk-1",
+            &client,
+            &format!("nc -N -w 3 {server_ip} 9998 < /tmp/mb"),
+        );
+        let got = exec_ok(&lab, "wrk-2", &server, "sha256sum < /tmp/mb 2>/dev/null || true");
+        (got == want).then_some(())
+    });
+    stop(&mut listener);
+    lab.down();
+}

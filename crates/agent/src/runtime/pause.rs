@@ -1,6 +1,6 @@
 //! `labyrinth _pause`: the pod sandbox, in the role of the pause container.
 //! It makes the pod's network, UTS, IPC and mount namespaces, shows the pod
-//! its own /etc/resolv.conf, /etc/hosts and /etc/hostname, brings up
+//! its own /etc/resolv.conf, /etc/hosts, /etc/hostname and /tmp, brings up
 //! loopback, reports `ready` and then only waits to be told to stop.
 //!
 //! Runs as a freshly exec'd single-threaded process (unshare of a mount
@@ -68,6 +68,15 @@ fn setup(args: &PauseArgs) -> Result<()> {
     ] {
         bind_file(src, Path::new(dst))?;
     }
+    // A container's /tmp is its own, as with an image's root filesystem.
+    mount(
+        Some("tmpfs"),
+        "/tmp",
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=1777"),
+    )
+    .context("mounting the pod's /tmp")?;
     nix::unistd::sethostname(&args.hostname).context("setting the pod's hostname")?;
     let mut h = labyrinth_netlink::Handle::current("pod")?;
     let lo = h.index_of("lo")?;
