@@ -1,0 +1,196 @@
+//! Issue 4's benchmarks in a real lab (JSON on stdout; not timed tests):
+//! apply → Ready for 100 pods (p50/p99, measured by a kubectl watch), the
+//! node agent's memory per pod, and pod-to-pod TCP throughput with iperf3
+//! over our tunnel against a hand-built veth + VXLAN path between the same
+//! two nodes. Run as root, in release:
+//!   cargo test --release -p labyrinth --test bench_pods -- --ignored --nocapture
+
+mod common;
+use common::journey::*;
+use common::*;
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::time::{Duration, Instant};
+
+const PODS: usize = 100;
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+/// RSS of the node's agent in KiB.
+fn agent_rss_kib(lab: &Lab, node: &str) -> u64 {
+    let out = lab.ssh_ok(
+        node,
+        &[
+            "sh",
+            "-c",
+            "grep VmRSS /proc/$(pgrep -f 'labyrinth agent' | head -1)/status",
+        ],
+    );
+    out.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Create a Deployment of `PODS` replicas and time each pod from its ADDED
+/// event to Ready=True, as a watching client sees them.
+fn apply_to_ready(lab: &Lab) -> (Vec<f64>, f64) {
+    kubectl_ok(lab, &["create", "namespace", "bench"]);
+    let mut watch = std::process::Command::new(BIN)
+        .args(["kubectl", "--name", &lab.name, "-n", "bench", "get", "pods", "-w", "--output-watch-events"])
+        .args([
+            "-o",
+            "jsonpath={.type} {.object.metadata.name} {.object.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(watch.stdout.take().unwrap());
+    let start = Instant::now();
+    kubectl_apply(
+        lab,
+        "bench",
+        &format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: fleet}}\nspec:\n  replicas: {PODS}\n  \
+             selector: {{matchLabels: {{app: fleet}}}}\n  template:\n    metadata: {{labels: {{app: fleet}}}}\n    \
+             spec: {{containers: [{{name: pause, image: registry.k8s.io/pause:3.10}}]}}\n"
+        ),
+    );
+    let mut added: HashMap<String, Instant> = HashMap::new();
+    let mut ready: Vec<f64> = Vec::new();
+    let mut done = std::collections::HashSet::new();
+    for line in lines.lines() {
+        let line = line.unwrap();
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 2 {
+            continue;
+        }
+        let now = Instant::now();
+        let t0 = *added.entry(f[1].to_string()).or_insert(now);
+        if f.get(2) == Some(&"True") && done.insert(f[1].to_string()) {
+            ready.push((now - t0).as_secs_f64() * 1000.0);
+        }
+        if done.len() == PODS || start.elapsed() > Duration::from_secs(300) {
+            break;
+        }
+    }
+    let all = start.elapsed().as_secs_f64();
+    stop(&mut watch);
+    assert_eq!(ready.len(), PODS, "not every pod became Ready");
+    ready.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    (ready, all)
+}
+
+/// iperf3 for 5 s from `client` in node-1 to `server_ip`; Gbit/s.
+fn iperf(lab: &Lab, client_cmd: &dyn Fn(&str) -> String, server_ip: &str) -> f64 {
+    let out = lab.ssh_ok(
+        "node-1",
+        &["sh", "-c", &client_cmd(&format!("iperf3 -J -t 5 -c {server_ip}"))],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["end"]["sum_received"]["bits_per_second"].as_f64().unwrap() / 1e9
+}
+
+/// A hand-built path: a namespace on node-1 and one on node-2, each a veth
+/// to its node, a VXLAN device (VNI 99, UDP 4789) between the nodes, routes
+/// — what our datapath does, made with `ip` by hand.
+fn hand_built(lab: &Lab) {
+    for (node, me, peer_node, peer_net) in [("node-1", 1, "10.168.0.4", 2), ("node-2", 2, "10.168.0.3", 1)] {
+        let local = if me == 1 { "10.168.0.3" } else { "10.168.0.4" };
+        let script = format!(
+            "set -e
+ip netns add hb
+ip link add hbh type veth peer name eth0 netns hb
+ip -n hb link set lo up
+ip -n hb addr add 10.250.{me}.2/32 dev eth0
+ip -n hb link set eth0 mtu 1410 up
+ip link set hbh up
+ip addr add 10.250.{me}.1/32 dev hbh
+ip -n hb route add 10.250.{me}.1 dev eth0 scope link
+ip -n hb route add default via 10.250.{me}.1 dev eth0
+ip route add 10.250.{me}.2/32 dev hbh
+ip link add hbvx type vxlan id 99 local {local} dev ens4 dstport 4789 nolearning
+ip link set hbvx mtu 1410 up
+ip addr add 10.250.{me}.0/32 dev hbvx
+ip route add 10.250.{peer_net}.0/24 via 10.250.{peer_net}.0 dev hbvx onlink
+bridge fdb append 00:00:00:00:00:00 dev hbvx dst {peer_node}
+"
+        );
+        lab.ssh_ok(node, &["sh", "-c", &script]);
+    }
+    // Neighbours of the far gateways: the VXLAN devices' own MACs.
+    for (node, peer, peer_net) in [("node-1", "node-2", 2), ("node-2", "node-1", 1)] {
+        let mac = lab.ssh_ok(peer, &["cat", "/sys/class/net/hbvx/address"]);
+        lab.ssh_ok(
+            node,
+            &[
+                "ip",
+                "neigh",
+                "replace",
+                &format!("10.250.{peer_net}.0"),
+                "lladdr",
+                mac.trim(),
+                "dev",
+                "hbvx",
+            ],
+        );
+        let _ = peer;
+    }
+}
+
+#[test]
+#[ignore]
+fn bench_pods() {
+    if !need_root("bench_pods") {
+        return;
+    }
+    let lab = Lab::cluster("benchpods", &[]);
+    let rss_before: u64 = ["node-1", "node-2"].iter().map(|n| agent_rss_kib(&lab, n)).sum();
+    let (ready_ms, all_s) = apply_to_ready(&lab);
+    std::thread::sleep(Duration::from_secs(2));
+    let rss_after: u64 = ["node-1", "node-2"].iter().map(|n| agent_rss_kib(&lab, n)).sum();
+    let per_pod_kib = (rss_after as f64 - rss_before as f64) / PODS as f64;
+    kubectl_ok(&lab, &["delete", "namespace", "bench", "--wait=false"]);
+
+    // Throughput: the journey pods over our tunnel vs the hand-built path.
+    let (client, server) = journey_pods(&lab);
+    let server_ip = pod_ip(&lab, "wrk-2", &server);
+    exec_ok(&lab, "wrk-2", &server, "iperf3 -s -D");
+    let ours = iperf(
+        &lab,
+        &|cmd| format!("{BIN} runtime exec wrk-1/{client} -- {cmd}"),
+        &server_ip,
+    );
+    hand_built(&lab);
+    lab.ssh_ok("node-2", &["sh", "-c", "ip netns exec hb iperf3 -s -D"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let baseline = iperf(&lab, &|cmd| format!("ip netns exec hb {cmd}"), "10.250.2.2");
+
+    let v = serde_json::json!({
+        "apply_to_ready": {
+            "pods": PODS,
+            "p50_ms": percentile(&ready_ms, 0.5),
+            "p99_ms": percentile(&ready_ms, 0.99),
+            "max_ms": ready_ms.last(),
+            "all_ready_seconds": all_s,
+            "goal_p99_le_200ms": percentile(&ready_ms, 0.99) <= 200.0,
+            "baseline": "the Kubernetes pod startup SLO: p99 <= 5 s",
+        },
+        "agent_memory": {
+            "rss_before_kib": rss_before,
+            "rss_after_kib": rss_after,
+            "per_pod_kib": per_pod_kib,
+            "goal_le_5_kib": per_pod_kib <= 5.0,
+        },
+        "throughput": {
+            "ours_gbit_s": ours,
+            "hand_built_veth_vxlan_gbit_s": baseline,
+            "ratio": ours / baseline,
+            "goal_ge_0_95": ours / baseline >= 0.95,
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&v).unwrap());
+    assert!(ours > 0.0 && baseline > 0.0);
+    lab.down();
+}
