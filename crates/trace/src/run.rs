@@ -142,6 +142,9 @@ fn finish(mut child: Child) -> Result<Sent> {
     let out = child.wait_with_output().context("waiting for the sender")?;
     let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
     output.push_str(&String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        output.push_str(&format!("(exit status {})", out.status));
+    }
     Ok(Sent {
         ok: out.status.success(),
         output,

@@ -2,6 +2,10 @@
 //! always tears down, and a snapshot of the host's own network state.
 #![allow(dead_code)]
 
+mod journey;
+#[allow(unused_imports)]
+pub use journey::*;
+
 use std::process::{Command, Output, Stdio};
 use std::sync::Once;
 
