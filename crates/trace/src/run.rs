@@ -143,7 +143,7 @@ fn finish(mut child: Child) -> Result<Sent> {
     let mut output = String::from_utf8_lossy(&out.stdout).into_owned();
     output.push_str(&String::from_utf8_lossy(&out.stderr));
     if !out.status.success() {
-        output.push_str(&format!("(exit status {})", out.status));
+        output.push_str(&format!("({})", out.status));
     }
     Ok(Sent {
         ok: out.status.success(),

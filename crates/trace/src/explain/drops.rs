@@ -59,9 +59,12 @@ impl Annotator for Drops {
                         .as_ref()
                         .map(|q| format!(" about {}:{} → {}:{}", q.src, q.sport, q.dst, q.dport))
                         .unwrap_or_default();
+                    let who = match ctx.lab.node_by_address(pkt.ip.src) {
+                        Some(n) => format!("{} ({})", n.name, pkt.ip.src),
+                        None => pkt.ip.src.to_string(),
+                    };
                     let text = format!(
-                        "{} sent ICMP {}{about} (first seen at {at}): {}",
-                        pkt.ip.src,
+                        "{who} sent ICMP {}{about} (first seen at {at}): {}",
                         icmp_name(*kind, *code),
                         icmp_cause(*kind, *code)
                     );
@@ -95,11 +98,11 @@ impl Annotator for Drops {
             if let (Some(dst), false) = (dst, last.outgoing) {
                 text.push_str(&format!("; the route there: {}", routing.describe(pt, dst)?));
             }
-            let dup = notes.iter().any(|n| n.kind == "drop" && n.text == text);
-            if !dup {
-                notes.push(Note::new("drop", text).at(p.id, last_i, last.point));
-            }
+            notes.push(Note::new("drop", text).at(p.id, last_i, last.point));
         }
+        // The same story told once (A and AAAA queries share a socket).
+        let mut seen = std::collections::HashSet::new();
+        notes.retain(|n| seen.insert(n.text.clone()));
         Ok(notes)
     }
 }

@@ -22,7 +22,11 @@ pub struct Routing {
 impl Routing {
     fn handle(&mut self, p: &CapturePoint) -> Result<&mut Handle> {
         if !self.handles.contains_key(&p.ns_path) {
-            let ns = NetNs::open(&p.ns_path, p.heading())?;
+            let label = match &p.pod {
+                Some(pod) => format!("pod {pod}"),
+                None => p.node.clone(),
+            };
+            let ns = NetNs::open(&p.ns_path, label)?;
             self.handles.insert(p.ns_path.clone(), Handle::in_netns(&ns)?);
         }
         Ok(self.handles.get_mut(&p.ns_path).expect("just inserted"))
