@@ -249,6 +249,67 @@ fn trace_follows_a_line_from_pod_to_pod_over_vxlan() {
     ] {
         assert!(page.contains(heading), "{heading} missing from the listing");
     }
+    screenshot(&html, hops.len());
     let _ = std::fs::remove_dir_all(&dir);
     lab.down();
+}
+
+/// Issue 6 acceptance 3: the page renders in headless Chromium (a
+/// screenshot is taken) and the rendered DOM has every hop of the SYN.
+fn screenshot(html: &std::path::Path, hops: usize) {
+    let Ok(chromium) = which("chromium") else {
+        eprintln!("SKIPPED (no chromium): the HTML screenshot check");
+        return;
+    };
+    let png = html.with_extension("png");
+    let url = format!("file://{}", html.display());
+    let base = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        "--window-size=1600,1000",
+    ];
+    let shot = Command::new("timeout")
+        .arg("90")
+        .arg(&chromium)
+        .args(base)
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size > 10_000,
+        "no screenshot ({size} bytes): {}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    let dom = Command::new("timeout")
+        .arg("90")
+        .arg(&chromium)
+        .args(base)
+        .arg("--dump-dom")
+        .arg(&url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert_eq!(
+        dom.matches(r#"class="hop main""#).count(),
+        hops,
+        "hops in the rendered page"
+    );
+    assert!(dom.contains("<svg") && dom.contains(r#"class="device""#));
+}
+
+fn which(cmd: &str) -> Result<String, ()> {
+    let out = Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .output()
+        .map_err(|_| ())?;
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if path.is_empty() {
+        Err(())
+    } else {
+        Ok(path)
+    }
 }

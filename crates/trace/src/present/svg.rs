@@ -8,7 +8,7 @@ use std::fmt::Write;
 use crate::capture::Role;
 use crate::model::{Hop, PacketTrace, Trace};
 
-const COL_W: f64 = 250.0;
+const COL_W: f64 = 300.0;
 const GAP: f64 = 120.0;
 const TOP: f64 = 30.0;
 const BOTTOM: f64 = 500.0;
@@ -78,8 +78,10 @@ fn layout(trace: &Trace) -> Layout {
                 (Role::PodEth | Role::HostVeth, Some(pod)) => {
                     col_x.iter().find(|(n, _)| n == pod).map_or(center, |(_, x)| *x)
                 }
-                (Role::Gateway, _) if p.device.ends_with("host") => center - 70.0,
-                (Role::Gateway, _) => center + 70.0,
+                // Off to the side: the path from a pod's veth to the
+                // tunnel runs through the middle.
+                (Role::Gateway, _) if p.device.ends_with("host") => center + 110.0,
+                (Role::Gateway, _) => center + 230.0,
                 _ => center,
             };
             pos.insert(i, (px, row(p.role)));
@@ -99,9 +101,9 @@ fn layout(trace: &Trace) -> Layout {
     }
 }
 
-/// The addresses a hop carries: inner endpoints, and the envelope on the
-/// underlay.
-pub fn hop_label(h: &Hop) -> String {
+/// The addresses a hop carries: inner endpoints, and on the underlay the
+/// envelope first (two lines).
+pub fn hop_label(h: &Hop) -> Vec<String> {
     let inner = h
         .decoded
         .packet
@@ -112,9 +114,23 @@ pub fn hop_label(h: &Hop) -> String {
         })
         .unwrap_or_default();
     match &h.decoded.vxlan {
-        Some(v) => format!("{} → {} UDP {} VNI {} [{inner}]", v.src, v.dst, v.dport, v.vni),
-        None => inner,
+        Some(v) => vec![
+            format!("{} → {} UDP {} VNI {}", v.src, v.dst, v.dport, v.vni),
+            format!("[{inner}]"),
+        ],
+        None => vec![inner],
     }
+}
+
+/// A `<text>` with one `<tspan>` per line.
+fn text_lines(x: f64, y: f64, anchor: &str, color: &str, lines: &[String]) -> String {
+    let mut t = format!(r#"<text x="{x}" y="{y}" text-anchor="{anchor}" fill="{color}" font-size="10">"#);
+    for (i, l) in lines.iter().enumerate() {
+        let dy = if i == 0 { 0 } else { 12 };
+        t.push_str(&format!(r#"<tspan x="{x}" dy="{dy}">{}</tspan>"#, escape(l)));
+    }
+    t.push_str("</text>");
+    t
 }
 
 pub fn render(trace: &Trace) -> String {
@@ -222,17 +238,23 @@ fn arrows(
         let Some(&(x2, y2)) = l.pos.get(&h.point) else {
             continue;
         };
-        let label = escape(&hop_label(h));
+        let label = hop_label(h);
         let title = escape(&format!("{} at {}", h.summary, trace.point(h).heading()));
         if k == 0 {
             let _ = writeln!(
                 s,
-                r#"<g class="hop {class}" data-packet="{id}" data-hop="0" data-point="{pt}"><title>{title}</title><circle cx="{cx}" cy="{y2}" r="5" fill="{color}"/><text x="{tx}" y="{ty}" fill="{color}" font-size="10">{label}</text></g>"#,
+                r#"<g class="hop {class}" data-packet="{id}" data-hop="0" data-point="{pt}"><title>{title}</title><circle cx="{cx}" cy="{y2}" r="5" fill="{color}"/>{text}</g>"#,
                 id = p.id,
                 pt = h.point,
                 cx = x2 - 62.0 - shift,
-                tx = x2 - 55.0,
-                ty = y2 - 16.0 - shift,
+                // The answer's start is labelled under its device.
+                text = text_lines(
+                    x2 - 55.0,
+                    if shift > 0.0 { y2 + 24.0 } else { y2 - 16.0 },
+                    "start",
+                    color,
+                    &label
+                ),
             );
             continue;
         }
@@ -250,16 +272,19 @@ fn arrows(
             (x1 + shift, y1 + 12.0 * dy.signum(), ex + shift, ey)
         };
         let (mx, my) = ((x1 + ex) / 2.0, (y1 + ey) / 2.0);
-        let (tx, ty, anchor) = if horizontal {
-            (mx, my + 14.0, "middle")
-        } else {
-            (mx + 8.0, my + 4.0, "start")
+        // Labels of the packet go left of its arrow, of the answer right.
+        let (tx, ty, anchor) = match (horizontal, shift > 0.0) {
+            (true, false) => (mx, my - 6.0 - 12.0 * (label.len() as f64 - 1.0), "middle"),
+            (true, true) => (mx, my + 14.0, "middle"),
+            (false, false) => (mx - 6.0, my - 2.0, "end"),
+            (false, true) => (mx + 6.0, my + 10.0, "start"),
         };
         let _ = writeln!(
             s,
-            r#"<g class="hop {class}" data-packet="{id}" data-hop="{k}" data-point="{pt}"><title>{title}</title><line x1="{x1}" y1="{y1}" x2="{ex}" y2="{ey}" stroke="{color}" stroke-width="2"{dash} marker-end="url(#{marker})"/><text x="{tx}" y="{ty}" text-anchor="{anchor}" fill="{color}" font-size="10">{label}</text></g>"#,
+            r#"<g class="hop {class}" data-packet="{id}" data-hop="{k}" data-point="{pt}"><title>{title}</title><line x1="{x1}" y1="{y1}" x2="{ex}" y2="{ey}" stroke="{color}" stroke-width="2"{dash} marker-end="url(#{marker})"/>{text}</g>"#,
             id = p.id,
             pt = h.point,
+            text = text_lines(tx, ty, anchor, color, &label),
         );
     }
 }
