@@ -11,6 +11,7 @@ declare -A NEED=(
   [clang]=clang [llc]=llvm
   [iperf3]=iperf3 [dnsperf]=dnsperf [dig]=dnsutils [nc]=netcat-openbsd [socat]=socat
   [ethtool]=ethtool
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

@@ -22,6 +22,8 @@ enum Cmd {
     Kubectl(KubectlArgs),
     /// Run a command inside a pod of a lab.
     Exec(ExecArgs),
+    /// Follow a flow from a pod hop by hop across the lab, and explain it.
+    Trace(labyrinth_trace::cli::TraceArgs),
     /// The API server (kube-apiserver's role).
     Server(labyrinth_apiserver::Args),
     /// Bootstrap tokens (`token create --print-join-command`).
@@ -98,6 +100,7 @@ fn main() {
         Cmd::Lab(args) => labyrinth_lab::cli::run(args),
         Cmd::Kubectl(a) => labyrinth_lab::enter::kubectl(&a.name, &a.args),
         Cmd::Exec(a) => labyrinth_lab::enter::exec(&a.name, &a.namespace, &a.pod, &a.cmd),
+        Cmd::Trace(args) => labyrinth_trace::cli::run(args),
         Cmd::Server(args) => labyrinth_apiserver::run(args),
         Cmd::Token(t) => match t.cmd {
             TokenCmd::Create(args) => labyrinth_apiserver::run_token(args),

@@ -20,4 +20,4 @@ pub use error::{Error, Result};
 pub use handle::Handle;
 pub use link::{Link, LinkKind, VethSpec, VxlanSpec};
 pub use neigh::Fdb;
-pub use route::{Route, RouteSpec, PROTO_STATIC};
+pub use route::{Route, RouteDecision, RouteSpec, PROTO_STATIC};

@@ -110,28 +110,79 @@ impl Handle {
             .into_iter()
             .filter_map(|m| match m {
                 RouteNetlinkMessage::NewRoute(r) if r.header.table == RouteHeader::RT_TABLE_MAIN => {
-                    let mut route = Route {
-                        dst: Ipv4Addr::UNSPECIFIED,
-                        prefix_len: r.header.destination_prefix_length,
-                        gateway: None,
-                        oif: None,
-                        src: None,
-                        scope_link: r.header.scope == RouteScope::Link,
-                        protocol: u8::from(r.header.protocol),
-                    };
-                    for a in &r.attributes {
-                        match a {
-                            RouteAttribute::Destination(RouteAddress::Inet(d)) => route.dst = *d,
-                            RouteAttribute::Gateway(RouteAddress::Inet(g)) => route.gateway = Some(*g),
-                            RouteAttribute::Oif(o) => route.oif = Some(*o),
-                            RouteAttribute::PrefSource(RouteAddress::Inet(s)) => route.src = Some(*s),
-                            _ => {}
-                        }
-                    }
-                    Some(route)
+                    Some(decode(&r))
                 }
                 _ => None,
             })
             .collect())
+    }
+}
+
+fn decode(r: &RouteMessage) -> Route {
+    let mut route = Route {
+        dst: Ipv4Addr::UNSPECIFIED,
+        prefix_len: r.header.destination_prefix_length,
+        gateway: None,
+        oif: None,
+        src: None,
+        scope_link: r.header.scope == RouteScope::Link,
+        protocol: u8::from(r.header.protocol),
+    };
+    for a in &r.attributes {
+        match a {
+            RouteAttribute::Destination(RouteAddress::Inet(d)) => route.dst = *d,
+            RouteAttribute::Gateway(RouteAddress::Inet(g)) => route.gateway = Some(*g),
+            RouteAttribute::Oif(o) => route.oif = Some(*o),
+            RouteAttribute::PrefSource(RouteAddress::Inet(s)) => route.src = Some(*s),
+            _ => {}
+        }
+    }
+    route
+}
+
+/// What `ip route get DST` answers: the kernel's own route decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteDecision {
+    pub dst: Ipv4Addr,
+    pub gateway: Option<Ipv4Addr>,
+    pub oif: Option<u32>,
+    pub src: Option<Ipv4Addr>,
+    /// Delivered to this namespace itself (RTN_LOCAL).
+    pub local: bool,
+}
+
+impl Handle {
+    /// Ask the kernel which route it would take to `dst` (RTM_GETROUTE, as
+    /// `ip route get`). "No route" comes back as the kernel's errno
+    /// (ENETUNREACH / EHOSTUNREACH) in the error.
+    pub fn route_get(&mut self, dst: Ipv4Addr) -> Result<RouteDecision> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet;
+        msg.header.destination_prefix_length = 32;
+        msg.attributes
+            .push(RouteAttribute::Destination(RouteAddress::Inet(dst)));
+        let replies = self.request(
+            RouteNetlinkMessage::GetRoute(msg),
+            0,
+            &format!("looking up the route to {dst}"),
+        )?;
+        let reply = replies.into_iter().find_map(|m| match m {
+            RouteNetlinkMessage::NewRoute(r) => Some(r),
+            _ => None,
+        });
+        let Some(r) = reply else {
+            return Err(crate::Error::Decode {
+                op: format!("looking up the route to {dst} in {}", self.label()),
+                detail: "no answer".into(),
+            });
+        };
+        let route = decode(&r);
+        Ok(RouteDecision {
+            dst,
+            gateway: route.gateway,
+            oif: route.oif,
+            src: route.src,
+            local: r.header.kind == RouteType::Local,
+        })
     }
 }

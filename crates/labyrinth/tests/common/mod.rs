@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod journey;
+#[allow(unused_imports)]
+pub use journey::*;
 
 use std::process::{Command, Output, Stdio};
 use std::sync::Once;

@@ -1,0 +1,85 @@
+//! `labyrinth trace [--name LAB] FROM TO:PORT [--udp] [--send TEXT |
+//! --observe SECONDS] [--pcap FILE] [--html FILE] [--json]`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::explain::default_annotators;
+use crate::model::Request;
+use crate::run::{parse_target, trace, Action, Options};
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The lab.
+    #[arg(long, env = "LABYRINTH_LAB", default_value = labyrinth_lab::cli::DEFAULT_LAB)]
+    pub name: String,
+    /// The source pod, NAMESPACE/POD.
+    pub from: String,
+    /// Destination IP or name (resolved by the source pod) and port.
+    #[arg(value_name = "TO:PORT")]
+    pub to: String,
+    /// UDP instead of TCP.
+    #[arg(long)]
+    pub udp: bool,
+    /// Make the source pod send this line (the default: "hello").
+    #[arg(long, conflicts_with = "observe")]
+    pub send: Option<String>,
+    /// Send nothing; capture for this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub observe: Option<f64>,
+    /// Write every capture point into one pcapng file.
+    #[arg(long, value_name = "FILE")]
+    pub pcap: Option<PathBuf>,
+    /// Write an HTML page with the diagram.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// Print the trace as JSON instead of the listing.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Exit status: with `--send`, 0 only if the sender succeeded.
+pub fn run(args: TraceArgs) -> Result<i32> {
+    let (to, port) = parse_target(&args.to)?;
+    let action = match (args.send, args.observe) {
+        (_, Some(s)) if !(s > 0.0 && s <= 3600.0) => {
+            bail!("--observe {s}: expected a number of seconds from 0 to 3600")
+        }
+        (_, Some(s)) => Action::Observe(Duration::from_secs_f64(s)),
+        (text, None) => Action::Send(text.unwrap_or_else(|| "hello".into())),
+    };
+    let opts = Options {
+        lab: args.name,
+        request: Request {
+            from: args.from,
+            to,
+            port,
+            udp: args.udp,
+        },
+        action,
+        exe: std::env::current_exe().context("finding our executable")?,
+    };
+    let mut annotators = default_annotators();
+    let out = trace(&opts, &mut annotators)?;
+    if let Some(path) = &args.pcap {
+        crate::present::pcapng::write_file(&out.trace, path)?;
+    }
+    if let Some(path) = &args.html {
+        crate::present::html::write_file(&out.trace, path)?;
+    }
+    if args.json {
+        println!("{}", crate::present::json::render(&out.trace)?);
+    } else {
+        print!("{}", crate::present::text::render(&out.trace));
+    }
+    Ok(match out.sent {
+        Some(s) if !s.ok => {
+            eprintln!("the sender in {} failed: {}", opts.request.from, s.output.trim());
+            1
+        }
+        _ => 0,
+    })
+}

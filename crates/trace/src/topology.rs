@@ -1,0 +1,204 @@
+//! The lab as the tracer sees it: nodes (reached through their holder's
+//! /proc entry), the pods the runtime recorded inside each node, and the
+//! devices a packet may cross. Everything is read from the host, without
+//! entering any namespace: a node's files are under /proc/<holder>/root.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use labyrinth_lab::state::LabDir;
+use serde::{Deserialize, Serialize};
+
+/// Where the runtime keeps sandbox records inside a node.
+const PODS_DIR: &str = "var/lib/labyrinth/pods";
+/// The node's gateway pair, tunnel and uplink (the agent's device names).
+pub const GATEWAY_DEVS: [&str; 2] = ["lby_host", "lby_net"];
+pub const TUNNEL_DEV: &str = "lby_vxlan";
+pub const UPLINK_DEV: &str = "ens4";
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub name: String,
+    pub address: Ipv4Addr,
+    /// Host pid of the process holding the node's namespaces.
+    #[serde(skip)]
+    pub pid: u32,
+}
+
+impl Node {
+    /// A path inside the node's own filesystem, seen from the host.
+    pub fn path(&self, inside: &str) -> PathBuf {
+        PathBuf::from(format!(
+            "/proc/{}/root/{}",
+            self.pid,
+            inside.trim_start_matches('/')
+        ))
+    }
+
+    pub fn netns_path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/ns/net", self.pid))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Pod {
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub node: String,
+    pub ip: Option<Ipv4Addr>,
+    /// Name under the node's /run/netns (`cni-<uid>`).
+    pub netns: String,
+    /// Host side of the pod's veth (`lxc…`), from the CNI result.
+    pub host_veth: Option<String>,
+    /// The netns file, reachable from the host through the node's root.
+    #[serde(skip)]
+    pub netns_path: PathBuf,
+}
+
+impl Pod {
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+/// The parts of the runtime's sandbox record the tracer reads.
+#[derive(Deserialize)]
+struct Record {
+    pod: RecordPod,
+    netns: String,
+    ip: Option<Ipv4Addr>,
+    cni_result: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct RecordPod {
+    uid: String,
+    namespace: String,
+    name: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Lab {
+    pub name: String,
+    pub nodes: Vec<Node>,
+    pub pods: Vec<Pod>,
+}
+
+impl Lab {
+    /// Read a running lab's nodes and every node's pod sandboxes.
+    pub fn load(name: &str) -> Result<Lab> {
+        let state = LabDir::new(name).load()?;
+        if !state.running() {
+            bail!("lab {name} is not running (see `labyrinth lab status --name {name}`)");
+        }
+        let mut nodes = Vec::new();
+        for n in &state.nodes {
+            let holder = n
+                .holder
+                .with_context(|| format!("{} of lab {name} was never started", n.plan.name))?;
+            nodes.push(Node {
+                name: n.plan.name.clone(),
+                address: n.plan.address,
+                pid: holder.pid,
+            });
+        }
+        let mut pods = Vec::new();
+        for node in &nodes {
+            pods.extend(pods_of(node)?);
+        }
+        Ok(Lab {
+            name: name.to_string(),
+            nodes,
+            pods,
+        })
+    }
+
+    pub fn node(&self, name: &str) -> Result<&Node> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .with_context(|| format!("lab {}: no node {name:?}", self.name))
+    }
+
+    /// A pod by `namespace/name` (as given on the command line).
+    pub fn pod(&self, spec: &str) -> Result<&Pod> {
+        let (ns, name) = spec
+            .split_once('/')
+            .with_context(|| format!("pod {spec:?}: expected NAMESPACE/POD"))?;
+        self.pods
+            .iter()
+            .find(|p| p.namespace == ns && p.name == name)
+            .with_context(|| {
+                let known: Vec<String> = self.pods.iter().map(Pod::label).collect();
+                format!(
+                    "pod {spec:?}: no sandbox with that name in lab {} (pods: {})",
+                    self.name,
+                    known.join(", ")
+                )
+            })
+    }
+
+    pub fn pod_by_ip(&self, ip: Ipv4Addr) -> Option<&Pod> {
+        self.pods.iter().find(|p| p.ip == Some(ip))
+    }
+
+    pub fn node_by_address(&self, ip: Ipv4Addr) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.address == ip)
+    }
+}
+
+fn pods_of(node: &Node) -> Result<Vec<Pod>> {
+    let dir = node.path(PODS_DIR);
+    let mut pods = Vec::new();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pods),
+        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+    };
+    for entry in entries.flatten() {
+        let Ok(bytes) = std::fs::read(entry.path().join("sandbox.json")) else {
+            continue; // a sandbox being made or removed
+        };
+        let rec: Record =
+            serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", entry.path().display()))?;
+        pods.push(Pod {
+            host_veth: rec.cni_result.as_ref().and_then(host_veth),
+            netns_path: node.path(&format!("run/netns/{}", rec.netns)),
+            namespace: rec.pod.namespace,
+            name: rec.pod.name,
+            uid: rec.pod.uid,
+            node: node.name.clone(),
+            ip: rec.ip,
+            netns: rec.netns,
+        });
+    }
+    pods.sort_by_key(Pod::label);
+    Ok(pods)
+}
+
+/// The CNI result's host-side interface: the one without a sandbox path.
+fn host_veth(result: &serde_json::Value) -> Option<String> {
+    result["interfaces"]
+        .as_array()?
+        .iter()
+        .find(|i| i.get("sandbox").is_none())
+        .and_then(|i| i["name"].as_str())
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_veth_is_the_interface_outside_the_sandbox() {
+        let result = serde_json::json!({"interfaces": [
+            {"name": "lxc93ff43d0a991", "mac": "66:df:5a:74:81:52"},
+            {"name": "eth0", "sandbox": "/run/netns/cni-x"}
+        ]});
+        assert_eq!(host_veth(&result).as_deref(), Some("lxc93ff43d0a991"));
+        assert_eq!(host_veth(&serde_json::json!({})), None);
+    }
+}
