@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The two commands of the README:
-#   ./run.sh          the main job: build, bring up a lab, show it
+#   ./run.sh          the main job: the reference journey, hop by hop
 #   ./run.sh test     the whole test suite (root tests run in their own labs)
 # Both install what they need first (Debian packages, as root).
 set -euo pipefail
@@ -15,11 +15,12 @@ bash scripts/install-deps.sh
 case "${1:-main}" in
   main)
     cargo build --release -p labyrinth
-    ./target/release/labyrinth lab up --recreate
-    ./target/release/labyrinth lab status
+    mkdir -p out
+    ./target/release/labyrinth journey --pcap out/journey.pcapng --html out/journey.html "${@:2}"
     echo
-    echo "Step inside a node:  ./target/release/labyrinth lab ssh node-1"
-    echo "Take it down:        ./target/release/labyrinth lab down"
+    echo "Every capture point in one file:  wireshark out/journey.pcapng  (or tshark -r)"
+    echo "The path drawn:                   out/journey.html"
+    echo "Keep the lab to explore it:       ./run.sh main --keep   (then: ./target/release/labyrinth lab ssh --name journey node-1)"
     ;;
   test)
     cargo fmt --all -- --check

@@ -24,6 +24,9 @@ enum Cmd {
     Exec(ExecArgs),
     /// Follow a flow from a pod hop by hop across the lab, and explain it.
     Trace(labyrinth_trace::cli::TraceArgs),
+    /// MISSION.md's reference journey end to end: lab, manifests, a line by
+    /// Service name from wrk-1 to wrk-2, every hop captured and explained.
+    Journey(labyrinth_trace::journey::JourneyArgs),
     /// The API server (kube-apiserver's role).
     Server(labyrinth_apiserver::Args),
     /// Bootstrap tokens (`token create --print-join-command`).
@@ -101,6 +104,7 @@ fn main() {
         Cmd::Kubectl(a) => labyrinth_lab::enter::kubectl(&a.name, &a.args),
         Cmd::Exec(a) => labyrinth_lab::enter::exec(&a.name, &a.namespace, &a.pod, &a.cmd),
         Cmd::Trace(args) => labyrinth_trace::cli::run(args),
+        Cmd::Journey(args) => labyrinth_trace::journey::run(args),
         Cmd::Server(args) => labyrinth_apiserver::run(args),
         Cmd::Token(t) => match t.cmd {
             TokenCmd::Create(args) => labyrinth_apiserver::run_token(args),

@@ -30,15 +30,40 @@ pub struct TraceArgs {
     /// Send nothing; capture for this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub observe: Option<f64>,
-    /// Write every capture point into one pcapng file.
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// Where a trace goes besides the listing (shared with `journey`).
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Write every capture point into one pcapng file (opens in Wireshark).
     #[arg(long, value_name = "FILE")]
     pub pcap: Option<PathBuf>,
-    /// Write an HTML page with the diagram.
+    /// Write an HTML page with the diagram of the path.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// Print the trace as JSON instead of the listing.
+    /// Print JSON instead of the listing.
     #[arg(long)]
     pub json: bool,
+}
+
+impl OutputArgs {
+    /// Write the pcapng and HTML files asked for (creating their folders).
+    pub fn write_files(&self, trace: &crate::model::Trace) -> Result<()> {
+        for path in self.pcap.iter().chain(self.html.iter()) {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+        }
+        if let Some(path) = &self.pcap {
+            crate::present::pcapng::write_file(trace, path)?;
+        }
+        if let Some(path) = &self.html {
+            crate::present::html::write_file(trace, path)?;
+        }
+        Ok(())
+    }
 }
 
 /// Exit status: with `--send`, 0 only if the sender succeeded.
@@ -64,13 +89,8 @@ pub fn run(args: TraceArgs) -> Result<i32> {
     };
     let mut annotators = default_annotators();
     let out = trace(&opts, &mut annotators)?;
-    if let Some(path) = &args.pcap {
-        crate::present::pcapng::write_file(&out.trace, path)?;
-    }
-    if let Some(path) = &args.html {
-        crate::present::html::write_file(&out.trace, path)?;
-    }
-    if args.json {
+    args.out.write_files(&out.trace)?;
+    if args.out.json {
         println!("{}", crate::present::json::render(&out.trace)?);
     } else {
         print!("{}", crate::present::text::render(&out.trace));

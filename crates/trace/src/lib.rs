@@ -8,6 +8,7 @@ pub mod cli;
 pub mod correlate;
 pub mod decode;
 pub mod explain;
+pub mod journey;
 pub mod model;
 pub mod present;
 pub mod run;

@@ -10,6 +10,7 @@ pub mod dns;
 pub mod drops;
 pub mod encap;
 pub mod route;
+pub mod service;
 pub mod sockets;
 
 use anyhow::Result;
@@ -38,10 +39,12 @@ pub trait Annotator {
     fn annotate(&mut self, ctx: &Context, trace: &Trace) -> Result<Vec<Note>>;
 }
 
-/// DNS, routing, encapsulation, delivery and drops, in that order.
+/// DNS, Service translation, routing, encapsulation, delivery and drops,
+/// in that order.
 pub fn default_annotators() -> Vec<Box<dyn Annotator>> {
     vec![
         Box::new(dns::Dns),
+        Box::new(service::Service::default()),
         Box::new(route::Routing::default()),
         Box::new(encap::Encap),
         Box::new(delivery::Delivery::default()),

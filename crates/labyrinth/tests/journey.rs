@@ -1,0 +1,177 @@
+//! Issue 6 acceptance 1 and 2: `labyrinth journey`, the README's main
+//! command, runs MISSION.md's reference journey end to end in a lab of its
+//! own and shows every hop: the search-path DNS with NXDOMAIN and the SOA,
+//! the ClusterIP, the Service translation and the rule that did it, VXLAN on
+//! UDP 8472 between the node addresses with the VNI, decapsulation and
+//! delivery to the listening process; tshark reads the merged pcapng.
+
+mod common;
+use common::*;
+
+use std::process::Command;
+
+/// Takes the journey's lab down if the test fails half-way.
+struct Cleanup(String);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = labyrinth(&["lab", "down", "--name", &self.0]);
+    }
+}
+
+fn notes<'a>(v: &'a serde_json::Value, kind: &str) -> Vec<&'a str> {
+    v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == kind)
+        .map(|n| n["text"].as_str().unwrap())
+        .collect()
+}
+
+fn has(notes: &[&str], what: &str, pred: impl Fn(&str) -> bool) {
+    assert!(notes.iter().any(|n| pred(n)), "no {what} note in {notes:#?}");
+}
+
+fn tshark(pcap: &str, args: &[&str]) -> String {
+    let out = Command::new("tshark")
+        .args(["-r", pcap, "-d", "udp.port==8472,vxlan"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tshark {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn journey(datapath: &str) {
+    let name = lab_name(&format!("j-{datapath}"));
+    let _cleanup = Cleanup(name.clone());
+    let dir = std::env::temp_dir().join(format!("{name}-out"));
+    let pcap = dir.join("journey.pcapng");
+    let html = dir.join("journey.html");
+    let out = labyrinth(&[
+        "journey",
+        "--name",
+        &name,
+        "--datapath",
+        datapath,
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+        "--json",
+    ]);
+    let text = ok(&out);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["journey"]["arrived"], true, "{}", v["journey"]);
+    // The lab it brought up is gone again.
+    assert!(!std::path::Path::new(&format!("/run/labyrinth/{name}")).exists());
+
+    let dns = notes(&v, "dns");
+    has(&dns, "NXDOMAIN with the SOA for the wrk-1 search suffix", |n| {
+        n.contains("node-wrk-2-ubuntu24.wrk-2.wrk-1.svc.cluster.local → NXDOMAIN (SOA ns.dns.cluster.local)")
+    });
+    has(&dns, "A answer with the ClusterIP", |n| {
+        n.contains("A node-wrk-2-ubuntu24.wrk-2.svc.cluster.local → A 10.96.")
+    });
+    has(&dns, "the DNS pod that answered", |n| {
+        n.contains("pod kube-system/labyrinth-dns-")
+    });
+    let service = notes(&v, "service");
+    let rule = if datapath == "iptables" {
+        "KUBE-SVC-"
+    } else {
+        "map service-ips element"
+    };
+    has(&service, "the Service translation and its rule", |n| {
+        n.contains(rule) && n.contains(":9999 to 10.0.2.") && n.starts_with("node-1:")
+    });
+    has(&notes(&v, "encap"), "VXLAN encapsulation", |n| {
+        n.starts_with("node-1 encapsulates")
+            && n.contains("VNI 1")
+            && n.contains("10.168.0.3 → 10.168.0.4")
+            && n.contains("8472")
+    });
+    has(&notes(&v, "decap"), "decapsulation on node-2", |n| {
+        n.starts_with("node-2 decapsulates")
+    });
+    has(&notes(&v, "delivery"), "delivery to the process", |n| {
+        n.contains("wrk-2/node-wrk-2-ubuntu24-") && n.contains("nc -l 0.0.0.0 9999")
+    });
+
+    // The merged pcapng: every interface named, the DNS queries, VXLAN with
+    // the inner pod addresses, the TCP handshake.
+    let pcap = pcap.to_str().unwrap();
+    let ifaces = tshark(pcap, &["-T", "fields", "-e", "frame.interface_name"]);
+    let distinct: std::collections::BTreeSet<&str> = ifaces.lines().collect();
+    assert!(distinct.len() >= 8, "interfaces in the pcapng: {distinct:?}");
+    assert!(distinct.iter().all(|i| i.starts_with("node-")), "{distinct:?}");
+    let queries = tshark(
+        pcap,
+        &[
+            "-Y",
+            "dns.flags.response == 0",
+            "-T",
+            "fields",
+            "-e",
+            "dns.qry.name",
+        ],
+    );
+    assert!(
+        queries.contains("node-wrk-2-ubuntu24.wrk-2.wrk-1.svc.cluster.local"),
+        "{queries}"
+    );
+    assert!(
+        queries.contains("node-wrk-2-ubuntu24.wrk-2.svc.cluster.local"),
+        "{queries}"
+    );
+    let vx = tshark(
+        pcap,
+        &[
+            "-Y",
+            "vxlan && tcp.port == 9999",
+            "-T",
+            "fields",
+            "-e",
+            "udp.dstport",
+            "-e",
+            "vxlan.vni",
+            "-e",
+            "ip.src",
+        ],
+    );
+    assert!(
+        vx.lines().any(|l| l.starts_with("8472\t1\t10.168.0.3,10.0.1.")),
+        "VXLAN with outer node and inner pod addresses: {vx}"
+    );
+    let syn = tshark(
+        pcap,
+        &["-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 0 && !vxlan"],
+    );
+    let synack = tshark(
+        pcap,
+        &["-Y", "tcp.flags.syn == 1 && tcp.flags.ack == 1 && !vxlan"],
+    );
+    assert!(!syn.trim().is_empty() && !synack.trim().is_empty(), "handshake");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<svg") && page.matches(r#"class="hop main""#).count() >= 8);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn journey_iptables() {
+    if need_root("journey_iptables") {
+        journey("iptables");
+    }
+}
+
+#[test]
+fn journey_nftables() {
+    if need_root("journey_nftables") {
+        journey("nftables");
+    }
+}
