@@ -189,37 +189,63 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<Pod>>) {
         }
     }
 
-    for (uid, pod) in wanted {
-        if !state.pods.contains_key(&uid) {
-            if let Some((when, _)) = state.failures.get(&uid) {
-                if when.elapsed() < Duration::from_secs(2) {
-                    continue;
-                }
+    // New pods start side by side: a burst of pods (a Deployment scaled
+    // up) should not queue behind each other's CNI calls.
+    let to_start: Vec<(String, Arc<Pod>)> = wanted
+        .iter()
+        .filter(|(uid, _)| !state.pods.contains_key(*uid))
+        .filter(|(uid, _)| {
+            state
+                .failures
+                .get(*uid)
+                .is_none_or(|(when, _)| when.elapsed() >= Duration::from_secs(2))
+        })
+        .map(|(uid, pod)| (uid.clone(), pod.clone()))
+        .collect();
+    let started: Vec<_> = futures::stream::iter(to_start)
+        .map(|(uid, pod)| async move {
+            let r = start_pod(agent, &pod).await;
+            (uid, pod, r)
+        })
+        .buffer_unordered(PARALLEL_STARTS)
+        .collect()
+        .await;
+    for (uid, pod, r) in started {
+        match r {
+            Ok(m) => {
+                state.failures.remove(&uid);
+                state.pods.insert(uid, m);
             }
-            match start_pod(agent, &pod).await {
-                Ok(m) => {
-                    state.failures.remove(&uid);
-                    state.pods.insert(uid.clone(), m);
-                }
-                Err(e) => {
-                    let msg = format!("{e:#}");
-                    tracing::warn!("pod {}: {msg}", pod.metadata.name.as_deref().unwrap_or_default());
-                    let st = status::pending(&pod, &msg);
-                    patch_status(agent, &pod, st).await;
-                    state.failures.insert(uid.clone(), (Instant::now(), msg));
-                    continue;
-                }
+            Err(e) => {
+                let msg = format!("{e:#}");
+                tracing::warn!("pod {}: {msg}", pod.metadata.name.as_deref().unwrap_or_default());
+                patch_status(agent, &pod, status::pending(&pod, &msg)).await;
+                state.failures.insert(uid, (Instant::now(), msg));
             }
         }
-        let m = state.pods.get_mut(&uid).unwrap();
+    }
+
+    let mut patches = Vec::new();
+    for (uid, pod) in wanted {
+        let Some(m) = state.pods.get_mut(&uid) else {
+            continue;
+        };
         keep_running(agent, &pod, m);
         let st = status::running(&pod, &m.rec, &agent.args.node_ip.to_string());
         if m.last_status.as_ref() != Some(&st) {
-            patch_status(agent, &pod, st.clone()).await;
-            m.last_status = Some(st);
+            m.last_status = Some(st.clone());
+            patches.push((pod, st));
         }
     }
+    futures::stream::iter(patches)
+        .for_each_concurrent(PARALLEL_STARTS, |(pod, st)| async move {
+            patch_status(agent, &pod, st).await;
+        })
+        .await;
 }
+
+/// How many pods start (and how many status patches run) at once.
+const PARALLEL_STARTS: usize = 8;
 
 async fn patch_status(agent: &Agent, pod: &Pod, st: serde_json::Value) {
     let api: Api<Pod> = Api::namespaced(
