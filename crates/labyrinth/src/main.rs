@@ -27,6 +27,9 @@ enum Cmd {
     /// MISSION.md's reference journey end to end: lab, manifests, a line by
     /// Service name from wrk-1 to wrk-2, every hop captured and explained.
     Journey(labyrinth_trace::journey::JourneyArgs),
+    /// The path a packet would take, from the rules and routes programmed
+    /// in the nodes, without sending it (optionally next to a trace).
+    Explain(labyrinth_trace::predict::ExplainArgs),
     /// The API server (kube-apiserver's role).
     Server(labyrinth_apiserver::Args),
     /// Bootstrap tokens (`token create --print-join-command`).
@@ -105,6 +108,7 @@ fn main() {
         Cmd::Exec(a) => labyrinth_lab::enter::exec(&a.name, &a.namespace, &a.pod, &a.cmd),
         Cmd::Trace(args) => labyrinth_trace::cli::run(args),
         Cmd::Journey(args) => labyrinth_trace::journey::run(args),
+        Cmd::Explain(args) => labyrinth_trace::predict::run(args),
         Cmd::Server(args) => labyrinth_apiserver::run(args),
         Cmd::Token(t) => match t.cmd {
             TokenCmd::Create(args) => labyrinth_apiserver::run_token(args),

@@ -175,3 +175,74 @@ fn journey_nftables() {
         journey("nftables");
     }
 }
+
+/// `labyrinth explain` predicts, without sending anything, the path the
+/// journey's trace observed (every predicted device crossed, nothing
+/// crossed that was not predicted), and names a Service without endpoints
+/// as the place a connection would be rejected.
+#[test]
+fn explain_predicts_the_observed_path() {
+    if !need_root("explain_predicts_the_observed_path") {
+        return;
+    }
+    let name = lab_name("explain");
+    let _cleanup = Cleanup(name.clone());
+    let observed = std::env::temp_dir().join(format!("{name}-trace.json"));
+    let out = labyrinth(&["journey", "--name", &name, "--keep", "--json"]);
+    std::fs::write(&observed, ok(&out)).unwrap();
+    let lab = Lab { name: name.clone() };
+    let client = common::journey::kubectl_ok(
+        &lab,
+        &[
+            "-n",
+            "wrk-1",
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ],
+    );
+    let from = format!("wrk-1/{client}");
+    let text = ok(&labyrinth(&[
+        "explain",
+        "--name",
+        &name,
+        &from,
+        "node-wrk-2-ubuntu24.wrk-2:9999",
+        "--trace",
+        observed.to_str().unwrap(),
+    ]));
+    assert!(
+        text.contains("node-wrk-2-ubuntu24.wrk-2.wrk-1.svc.cluster.local → NXDOMAIN"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[service] iptables KUBE-SERVICES → KUBE-SVC-IWPXKGE4TAJJE4GD"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[encap] VXLAN VNI 1: outer 10.168.0.3 → 10.168.0.4 UDP 8472"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("✓ ").count(),
+        8,
+        "every predicted device observed: {text}"
+    );
+    assert!(!text.contains('✗'), "divergence: {text}");
+
+    common::journey::kubectl_apply(
+        &lab,
+        "wrk-1",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: nobody}\n\
+         spec: {selector: {app: nobody}, ports: [{name: http, port: 8080}]}\n",
+    );
+    let text = common::journey::eventually("the empty Service in node-1's rules", 100, || {
+        let o = labyrinth(&["explain", "--name", &name, &from, "nobody.wrk-1:8080"]);
+        let t = String::from_utf8_lossy(&o.stdout).to_string();
+        t.contains("without endpoints").then_some(t)
+    });
+    assert!(text.contains("rejected here"), "{text}");
+    let _ = std::fs::remove_file(&observed);
+    lab.down();
+}

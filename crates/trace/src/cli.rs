@@ -13,6 +13,22 @@ use crate::run::{parse_target, trace, Action, Options};
 
 #[derive(Debug, Args)]
 pub struct TraceArgs {
+    #[command(flatten)]
+    pub flow: FlowArgs,
+    /// Make the source pod send this line (the default: "hello").
+    #[arg(long, conflicts_with = "observe")]
+    pub send: Option<String>,
+    /// Send nothing; capture for this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub observe: Option<f64>,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// Which flow: the lab, the source pod and the destination (shared with
+/// `explain`).
+#[derive(Debug, Args)]
+pub struct FlowArgs {
     /// The lab.
     #[arg(long, env = "LABYRINTH_LAB", default_value = labyrinth_lab::cli::DEFAULT_LAB)]
     pub name: String,
@@ -24,14 +40,6 @@ pub struct TraceArgs {
     /// UDP instead of TCP.
     #[arg(long)]
     pub udp: bool,
-    /// Make the source pod send this line (the default: "hello").
-    #[arg(long, conflicts_with = "observe")]
-    pub send: Option<String>,
-    /// Send nothing; capture for this many seconds.
-    #[arg(long, value_name = "SECONDS")]
-    pub observe: Option<f64>,
-    #[command(flatten)]
-    pub out: OutputArgs,
 }
 
 /// Where a trace goes besides the listing (shared with `journey`).
@@ -68,7 +76,7 @@ impl OutputArgs {
 
 /// Exit status: with `--send`, 0 only if the sender succeeded.
 pub fn run(args: TraceArgs) -> Result<i32> {
-    let (to, port) = parse_target(&args.to)?;
+    let (to, port) = parse_target(&args.flow.to)?;
     let action = match (args.send, args.observe) {
         (_, Some(s)) if !(s > 0.0 && s <= 3600.0) => {
             bail!("--observe {s}: expected a number of seconds from 0 to 3600")
@@ -77,12 +85,12 @@ pub fn run(args: TraceArgs) -> Result<i32> {
         (text, None) => Action::Send(text.unwrap_or_else(|| "hello".into())),
     };
     let opts = Options {
-        lab: args.name,
+        lab: args.flow.name,
         request: Request {
-            from: args.from,
+            from: args.flow.from,
             to,
             port,
-            udp: args.udp,
+            udp: args.flow.udp,
         },
         action,
         exe: std::env::current_exe().context("finding our executable")?,

@@ -10,6 +10,7 @@ pub mod decode;
 pub mod explain;
 pub mod journey;
 pub mod model;
+pub mod predict;
 pub mod present;
 pub mod run;
 pub mod topology;

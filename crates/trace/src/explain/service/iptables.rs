@@ -48,6 +48,48 @@ fn packets_before(before: Option<&str>, r: &Rule) -> u64 {
         .unwrap_or(0)
 }
 
+/// One endpoint a KUBE-SVC chain can pick: (KUBE-SEP chain, backend
+/// `ip:port`, chance of a new connection landing there).
+pub type Choice = (String, String, f64);
+
+/// What the rules will do with a new connection to `vip:port`: the
+/// KUBE-SVC chain and each endpoint with the chance the cascade of
+/// `statistic random` rules gives it, or `None` when no rule names it.
+pub fn endpoints(
+    save: &str,
+    proto: &str,
+    vip: std::net::Ipv4Addr,
+    port: u16,
+) -> Option<(String, Vec<Choice>)> {
+    let all = rules(save);
+    let dst = format!("-d {vip}/32 -p {proto}");
+    let svc_rule = all.iter().find(|r| {
+        r.chain == "KUBE-SERVICES" && r.spec.starts_with(&dst) && r.spec.contains(&format!("--dport {port}"))
+    })?;
+    let svc_chain = target(svc_rule.spec)?;
+    let mut left = 1.0;
+    let mut out = Vec::new();
+    for pick in all.iter().filter(|r| r.chain == svc_chain) {
+        let Some(sep) = target(pick.spec).filter(|t| t.starts_with("KUBE-SEP-")) else {
+            continue;
+        };
+        let p: f64 = pick
+            .spec
+            .split("--probability ")
+            .nth(1)
+            .and_then(|p| p.split_whitespace().next()?.parse().ok())
+            .unwrap_or(1.0);
+        let backend = all
+            .iter()
+            .find(|r| r.chain == sep && r.spec.contains("--to-destination"))
+            .and_then(|r| r.spec.split("--to-destination ").nth(1))
+            .map(|b| b.split_whitespace().next().unwrap_or(b).to_string())?;
+        out.push((sep.to_string(), backend, left * p));
+        left *= 1.0 - p;
+    }
+    Some((svc_chain.to_string(), out))
+}
+
 pub fn explain(t: &Translation, before: Option<&str>, save: &str) -> Option<String> {
     let all = rules(save);
     let dst = format!("-d {}/32 -p {}", t.vip, t.proto);

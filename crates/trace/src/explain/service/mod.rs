@@ -3,8 +3,8 @@
 //! chains and rule (with the packet counters that rose during the trace) or
 //! the nftables map element and chain, read from the node that translated.
 
-mod iptables;
-mod nftables;
+pub mod iptables;
+pub mod nftables;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;

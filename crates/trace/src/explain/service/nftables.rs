@@ -25,6 +25,40 @@ fn chains(ruleset: &str) -> Vec<(&str, Vec<&str>)> {
     out
 }
 
+/// The `service-ips` element for `vip . proto . port` and the backends the
+/// Service's chains can DNAT to (numgen picks them with equal chance).
+pub fn endpoints(
+    ruleset: &str,
+    proto: &str,
+    vip: std::net::Ipv4Addr,
+    port: u16,
+) -> Option<(String, Vec<String>)> {
+    let key = format!("{vip} . {proto} . {port}");
+    let element = ruleset
+        .split([',', '{', '}', '\n'])
+        .map(str::trim)
+        .find(|e| e.starts_with(&key) && e.contains(" : "))?;
+    let chain = element.rsplit(' ').next()?;
+    // `service-<hash>-<ns>/<svc>/<proto>/<port>`: endpoint chains carry the
+    // same Service port name.
+    let port_name = chain.splitn(3, '-').nth(2).unwrap_or(chain);
+    let mut backends = Vec::new();
+    for (name, rules) in chains(ruleset) {
+        if !name.contains(port_name) {
+            continue;
+        }
+        for r in rules {
+            if let Some(to) = r.split(" to ").nth(1).filter(|_| r.contains("dnat")) {
+                let to = to.split_whitespace().next().unwrap_or(to).to_string();
+                if !backends.contains(&to) {
+                    backends.push(to);
+                }
+            }
+        }
+    }
+    Some((element.to_string(), backends))
+}
+
 pub fn explain(t: &Translation, ruleset: &str) -> Result<String> {
     let key = format!("{} . {} . {}", t.vip, t.proto, t.vport);
     let Some(element) = ruleset

@@ -1,0 +1,234 @@
+//! The path a packet would take, walked through the kernel's own decisions
+//! without sending it: `ip route get` in the pod and in each node, the
+//! Service rules programmed in the source node, the tunnel device's
+//! settings, and who listens at the destination.
+
+use std::net::Ipv4Addr;
+
+use anyhow::Result;
+use labyrinth_netlink::netns::NetNs;
+use labyrinth_netlink::Handle;
+use serde::Serialize;
+
+use crate::explain::service::{in_node, iptables, nftables};
+use crate::explain::sockets;
+use crate::topology::{Lab, Pod};
+
+/// One predicted step: where (node, namespace, device) and what happens.
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub node: String,
+    /// `host`, or the pod `namespace/name`.
+    pub netns: String,
+    pub device: Option<String>,
+    pub kind: &'static str,
+    pub text: String,
+}
+
+fn step(node: &str, netns: &str, device: Option<&str>, kind: &'static str, text: String) -> Step {
+    Step {
+        node: node.into(),
+        netns: netns.into(),
+        device: device.map(String::from),
+        kind,
+        text,
+    }
+}
+
+/// `(device, description)` of the route to `dst` in a namespace.
+fn route(ns_path: &std::path::Path, label: &str, dst: Ipv4Addr) -> Result<(String, String)> {
+    let ns = NetNs::open(ns_path, label)?;
+    let mut h = Handle::in_netns(&ns)?;
+    let d = match h.route_get(dst) {
+        Ok(d) => d,
+        Err(e) => return Ok((String::new(), format!("no route to {dst} ({e})"))),
+    };
+    if d.local {
+        return Ok(("lo".into(), format!("{dst} is local")));
+    }
+    let links = h.links()?;
+    let dev = d
+        .oif
+        .and_then(|i| links.iter().find(|l| l.index == i))
+        .map(|l| l.name.clone())
+        .unwrap_or_default();
+    let mut s = format!("route {dst}");
+    if let Some(gw) = d.gateway {
+        s.push_str(&format!(" via {gw}"));
+    }
+    s.push_str(&format!(" dev {dev}"));
+    Ok((dev, s))
+}
+
+/// The Service rules' choice for `vip:port`: `Ok(None)` when no rule names
+/// it (not a ClusterIP), `Ok(Some((text, backends)))` otherwise.
+fn service(
+    lab: &str,
+    node: &str,
+    proto: &str,
+    vip: Ipv4Addr,
+    port: u16,
+) -> Result<Option<(String, Vec<String>)>> {
+    if let Ok(save) = in_node(lab, node, &["iptables-save", "-t", "nat"]) {
+        if let Some((chain, eps)) = iptables::endpoints(&save, proto, vip, port) {
+            let list: Vec<String> = eps
+                .iter()
+                .map(|(sep, be, p)| format!("{be} via {sep} (chance {:.0}%)", p * 100.0))
+                .collect();
+            let text = format!(
+                "iptables KUBE-SERVICES → {chain} → DNAT to one of: {}",
+                list.join(", ")
+            );
+            return Ok(Some((text, eps.into_iter().map(|(_, b, _)| b).collect())));
+        }
+    }
+    // kube-proxy rejects Services without endpoints in the filter table.
+    if let Ok(filter) = in_node(lab, node, &["iptables-save", "-t", "filter"]) {
+        let dst = format!("-A KUBE-SERVICES -d {vip}/32 -p {proto}");
+        if let Some(rule) = filter
+            .lines()
+            .find(|l| l.starts_with(&dst) && l.contains(&format!("--dport {port}")) && l.contains("REJECT"))
+        {
+            return Ok(Some((format!("iptables filter `{rule}`"), vec![])));
+        }
+    }
+    if let Ok(ruleset) = in_node(lab, node, &["nft", "list", "table", "ip", "labyrinth"]) {
+        if let Some((element, eps)) = nftables::endpoints(&ruleset, proto, vip, port) {
+            let text = format!(
+                "nftables map service-ips element `{element}` → DNAT by numgen to one of: {}",
+                eps.join(", ")
+            );
+            return Ok(Some((text, eps)));
+        }
+        let key = format!("{vip} . {proto} . {port}");
+        if ruleset.contains(&key) {
+            return Ok(Some(("nftables no-endpoint-services element".into(), vec![])));
+        }
+    }
+    Ok(None)
+}
+
+/// VNI and UDP port of a node's VXLAN device (`ip -d -j link show`).
+fn vxlan(lab: &str, node: &str, dev: &str) -> (u64, u64) {
+    let json = in_node(lab, node, &["ip", "-d", "-j", "link", "show", dev]).unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap_or_default();
+    let data = &v[0]["linkinfo"]["info_data"];
+    (
+        data["id"].as_u64().unwrap_or(0),
+        data["port"].as_u64().unwrap_or(0),
+    )
+}
+
+/// Walk `src` → `dst:port`.
+pub fn walk(lab: &Lab, src: &Pod, dst: Ipv4Addr, port: u16, proto: &str) -> Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    let node = src.node.as_str();
+    let (_, r) = route(&src.netns_path, &src.label(), dst)?;
+    steps.push(step(node, &src.label(), Some("eth0"), "route", r));
+    let veth = src.host_veth.clone().unwrap_or_else(|| "?".into());
+    steps.push(step(
+        node,
+        "host",
+        Some(&veth),
+        "veth",
+        format!("into {node} from {}", src.label()),
+    ));
+
+    let mut target = dst.to_string();
+    let mut target_port = port;
+    if lab.pod_by_ip(dst).is_none() {
+        match service(&lab.name, node, proto, dst, port)? {
+            Some((text, backends)) if backends.is_empty() => {
+                steps.push(step(
+                    node,
+                    "host",
+                    None,
+                    "drop",
+                    format!("{dst}:{port} is a Service without endpoints ({text}): rejected here (TCP RST / ICMP port unreachable)"),
+                ));
+                return Ok(steps);
+            }
+            Some((text, backends)) => {
+                steps.push(step(node, "host", None, "service", text));
+                let (ip, p) = backends[0].split_once(':').unwrap_or((&backends[0], ""));
+                target = ip.to_string();
+                target_port = p.parse().unwrap_or(port);
+            }
+            None => {}
+        }
+    }
+    let Ok(backend) = target.parse::<Ipv4Addr>() else {
+        anyhow::bail!("backend {target}: not an IPv4 address");
+    };
+    let host = lab.node(node)?;
+    let (dev, r) = route(&host.netns_path(), node, backend)?;
+    steps.push(step(node, "host", Some(&dev), "route", r));
+    let dst_pod = lab.pod_by_ip(backend);
+    let dst_node = dst_pod.map(|p| p.node.as_str()).unwrap_or(node);
+    if dst_node != node {
+        let far = lab.node(dst_node)?;
+        if dev.contains("vxlan") {
+            let (vni, udp) = vxlan(&lab.name, node, &dev);
+            steps.push(step(
+                node,
+                "host",
+                Some("ens4"),
+                "encap",
+                format!(
+                    "VXLAN VNI {vni}: outer {} → {} UDP {udp} ({dst_node})",
+                    host.address, far.address
+                ),
+            ));
+            steps.push(step(
+                dst_node,
+                "host",
+                Some("ens4"),
+                "underlay",
+                format!("from {node}"),
+            ));
+            steps.push(step(
+                dst_node,
+                "host",
+                Some(&dev),
+                "decap",
+                format!("VNI {vni} decapsulated"),
+            ));
+        } else {
+            steps.push(step(
+                dst_node,
+                "host",
+                Some("ens4"),
+                "underlay",
+                format!("from {node}, not encapsulated"),
+            ));
+        }
+        let (dev2, r2) = route(&far.netns_path(), dst_node, backend)?;
+        steps.push(step(dst_node, "host", Some(&dev2), "route", r2));
+    }
+    match dst_pod {
+        Some(p) => {
+            let listener = sockets::listeners(&p.netns_path)
+                .into_iter()
+                .find(|l| l.port == target_port && l.udp == (proto == "udp"));
+            let text = match listener {
+                Some(l) => format!(
+                    "delivered to {}:{target_port}: socket {}:{} held by pid {} ({})",
+                    backend, l.addr, l.port, l.node_pid, l.cmdline
+                ),
+                None if proto == "tcp" => {
+                    format!("nothing listens on {target_port}: the pod answers with a TCP RST")
+                }
+                None => format!("nothing listens on {target_port}: ICMP port unreachable"),
+            };
+            steps.push(step(dst_node, &p.label(), Some("eth0"), "delivery", text));
+        }
+        None => steps.push(step(
+            dst_node,
+            "host",
+            None,
+            "delivery",
+            format!("{backend} is not a pod of this lab"),
+        )),
+    }
+    Ok(steps)
+}
