@@ -210,6 +210,15 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<Pod>>) {
         .buffer_unordered(PARALLEL_STARTS)
         .collect()
         .await;
+    if !started.is_empty() {
+        // A burst of starts leaves freed buffers (CNI results, spawn state)
+        // that glibc keeps; give them back so the agent's RSS shows what it
+        // holds per pod.
+        // SAFETY: malloc_trim only walks the allocator's own free lists.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
     for (uid, pod, r) in started {
         match r {
             Ok(m) => {
