@@ -10,6 +10,10 @@ use kube::api::{ListParams, PostParams, WatchParams};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
+/// The Kubernetes scalability envelope's other two numbers.
+const NODES: usize = 5_000;
+const SERVICES: usize = 10_000;
+
 fn rss_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
     s.lines()
@@ -104,6 +108,52 @@ fn bench() {
         let one_node = api.list(&ListParams::default().fields("spec.nodeName=node-7")).await.unwrap();
         let list_node = t.elapsed().as_secs_f64();
         assert!(!one_node.items.is_empty());
+        // The rest of the scalability envelope, held as objects: 5,000
+        // Nodes and 10,000 Services next to the pods.
+        for i in 0..NODES {
+            let node = json!({"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": format!("node-{i}"), "uid": format!("n-{i}"), "creationTimestamp": "2026-01-01T00:00:00Z",
+                    "labels": {"kubernetes.io/hostname": format!("node-{i}")}},
+                "spec": {"podCIDR": format!("10.{}.{}.0/24", i / 256, i % 256)},
+                "status": {"addresses": [{"type": "InternalIP", "address": format!("10.168.{}.{}", i / 256, i % 256)}]}});
+            store.create("nodes", "", &format!("node-{i}"), node).unwrap();
+        }
+        for i in 0..SERVICES {
+            let svc = json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": format!("svc-{i}"), "namespace": "default", "uid": format!("s-{i}"), "creationTimestamp": "2026-01-01T00:00:00Z"},
+                "spec": {"clusterIP": format!("10.96.{}.{}", i / 256, i % 256 + 1), "selector": {"app": format!("app-{}", i % 100)},
+                    "ports": [{"name": "http", "port": 80, "protocol": "TCP", "targetPort": 8080}]}});
+            store.create("services", "default", &format!("svc-{i}"), svc).unwrap();
+        }
+        let rss2 = rss_kib();
+        let t = Instant::now();
+        let nodes = kube::Api::<k8s_openapi::api::core::v1::Node>::all(c.clone())
+            .list(&ListParams::default())
+            .await
+            .unwrap();
+        let list_nodes = t.elapsed().as_secs_f64();
+        assert_eq!(nodes.items.len(), NODES);
+        let t = Instant::now();
+        let svcs = kube::Api::<k8s_openapi::api::core::v1::Service>::all(c.clone())
+            .list(&ListParams::default())
+            .await
+            .unwrap();
+        let list_services = t.elapsed().as_secs_f64();
+        assert!(svcs.items.len() >= SERVICES);
+        // A watch from the current resourceVersion still delivers at this
+        // size.
+        let pods_api: kube::Api<Pod> = kube::Api::namespaced(c.clone(), "default");
+        let mut w = pods_api
+            .watch(&WatchParams::default(), &all.metadata.resource_version.clone().unwrap())
+            .await
+            .unwrap()
+            .boxed();
+        let t = Instant::now();
+        let extra: Pod = serde_json::from_value(pod(pods + 1)).unwrap();
+        pods_api.create(&PostParams::default(), &extra).await.unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(30), w.next()).await;
+        let watch_event_s = t.elapsed().as_secs_f64();
+        assert!(matches!(ev, Ok(Some(Ok(_)))), "no watch event at full size: {ev:?}");
         let nsapi: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(c.clone());
         let t = Instant::now();
         nsapi.list(&ListParams::default()).await.unwrap();
@@ -121,6 +171,13 @@ fn bench() {
             "list_pods_field_selector_s": list_node,
             "list_namespaces_s_baseline": list_small,
             "list_all_vs_baseline_ratio": list_all / list_small,
+            "nodes_held": NODES,
+            "services_held": SERVICES,
+            "memory_kib_nodes_and_services": rss2.saturating_sub(rss1),
+            "list_nodes_s": list_nodes,
+            "list_services_s": list_services,
+            "watch_event_at_full_size_s": watch_event_s,
+            "total_rss_mib": rss_kib() as f64 / 1024.0,
         })
     });
     println!("{}", serde_json::to_string_pretty(&out).unwrap());
