@@ -6,3 +6,4 @@ pub mod cli;
 pub mod kubelet;
 pub mod nodenet;
 pub mod runtime;
+pub mod streaming;

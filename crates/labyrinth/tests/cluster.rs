@@ -4,86 +4,11 @@
 //! line sent between the two pods' IPs across the VXLAN tunnel (TCP and UDP).
 
 mod common;
+use common::journey::*;
 use common::*;
-
-const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/journey");
-
-fn kubectl(lab: &Lab, args: &[&str]) -> std::process::Output {
-    let mut a = vec!["kubectl", "--name", &lab.name];
-    a.extend_from_slice(args);
-    labyrinth(&a)
-}
-
-fn kubectl_ok(lab: &Lab, args: &[&str]) -> String {
-    ok(&kubectl(lab, args))
-}
 
 fn exec(lab: &Lab, ns: &str, pod: &str, cmd: &str) -> std::process::Output {
     labyrinth(&["exec", "--name", &lab.name, "-n", ns, pod, "--", "sh", "-c", cmd])
-}
-
-/// Apply the journey and wait for both pods; returns (wrk-1 pod, wrk-2 pod).
-pub fn journey_pods(lab: &Lab) -> (String, String) {
-    kubectl_ok(lab, &["label", "node", "node-1", "nodelabel=node-wrk-1"]);
-    kubectl_ok(lab, &["label", "node", "node-2", "nodelabel=node-wrk-2"]);
-    for ns in ["wrk-1", "wrk-2"] {
-        kubectl_ok(lab, &["create", "namespace", ns]);
-        let file = format!("{EXAMPLES}/{ns}.yaml");
-        let out = kubectl_ok(lab, &["-n", ns, "apply", "-f", &file]);
-        assert!(out.contains("created"), "{out}");
-        let again = kubectl_ok(lab, &["-n", ns, "apply", "-f", &file]);
-        assert!(again.contains("unchanged"), "re-apply: {again}");
-    }
-    let mut names = Vec::new();
-    for (ns, node) in [("wrk-1", "node-1"), ("wrk-2", "node-2")] {
-        let app = format!("app=node-{ns}-ubuntu24");
-        let mut name = String::new();
-        for _ in 0..200 {
-            name = kubectl_ok(
-                lab,
-                &[
-                    "-n",
-                    ns,
-                    "get",
-                    "pods",
-                    "-l",
-                    &app,
-                    "-o",
-                    "jsonpath={.items[0].metadata.name}",
-                ],
-            );
-            if !name.is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        let prefix = format!("node-{ns}-ubuntu24-");
-        let rest = name
-            .strip_prefix(&prefix)
-            .unwrap_or_else(|| panic!("pod name {name:?}"));
-        let parts: Vec<&str> = rest.split('-').collect();
-        assert_eq!(parts.len(), 2, "pod name {name}");
-        assert_eq!(parts[1].len(), 5, "pod name suffix {name}");
-        kubectl_ok(
-            lab,
-            &[
-                "-n",
-                ns,
-                "wait",
-                "--for=condition=Ready",
-                &format!("pod/{name}"),
-                "--timeout=90s",
-            ],
-        );
-        let wide = kubectl_ok(lab, &["-n", ns, "get", "pods", "-o", "wide"]);
-        assert!(
-            wide.lines()
-                .any(|l| l.starts_with(&name) && l.contains(node) && l.contains("Running")),
-            "{wide}"
-        );
-        names.push(name);
-    }
-    (names.remove(0), names.remove(0))
 }
 
 #[test]

@@ -88,6 +88,7 @@ async fn post_status(agent: &Agent) -> Result<()> {
             {"type": "InternalIP", "address": agent.args.node_ip.to_string()},
             {"type": "Hostname", "address": agent.node_name}
         ],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": crate::streaming::PORT}},
         "nodeInfo": {
             "machineID": "", "systemUUID": "", "bootID": "",
             "kernelVersion": uname.release().to_string_lossy(),

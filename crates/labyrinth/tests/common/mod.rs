@@ -2,6 +2,8 @@
 //! always tears down, and a snapshot of the host's own network state.
 #![allow(dead_code)]
 
+pub mod journey;
+
 use std::process::{Command, Output, Stdio};
 use std::sync::Once;
 
