@@ -220,7 +220,7 @@ pub async fn sync_peers_forever(agent: Arc<Agent>, pod_cidr: Ipv4Net) -> Result<
     let (reader, writer) = reflector::store();
     let mut stream = reflector(writer, watcher(api, watcher::Config::default()))
         .default_backoff()
-        .touched_objects()
+        // Every event, InitDone included: that is when the store is ready.
         .boxed();
     let cfg = Arc::new(
         tokio::task::spawn_blocking({
@@ -240,6 +240,11 @@ pub async fn sync_peers_forever(agent: Arc<Agent>, pod_cidr: Ipv4Net) -> Result<
             },
             // A periodic pass repairs routes removed by hand.
             _ = resync.tick() => { last = None; }
+        }
+        // Before the first full list the store is empty: syncing to it would
+        // remove every peer route of a restarted agent.
+        if futures::FutureExt::now_or_never(reader.wait_until_ready()).is_none() {
+            continue;
         }
         let peers = peers_of(&reader.state());
         if last.as_ref() == Some(&peers) {

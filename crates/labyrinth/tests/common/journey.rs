@@ -78,3 +78,9 @@ pub fn journey_pods(lab: &Lab) -> (String, String) {
     }
     (names.remove(0), names.remove(0))
 }
+
+/// A pod's IP as the API server has it.
+pub fn pod_ip(lab: &Lab, ns: &str, pod: &str) -> String {
+    let jsonpath = "jsonpath={.status.podIP}";
+    kubectl_ok(lab, &["-n", ns, "get", "pod", pod, "-o", jsonpath])
+}

@@ -1,0 +1,180 @@
+//! Issue 4: restarting a node agent disturbs no running pod. With the
+//! journey's pods up, node-1's `labyrinth agent` is killed and started again
+//! the way `lab up` starts it; the new agent adopts the pod (same sandbox,
+//! netns, addresses and container process; still Ready, no restart), keeps
+//! the routes to the other nodes, and a TCP line still crosses to node-2.
+
+mod common;
+use common::journey::*;
+use common::*;
+
+use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// What identifies the pod's sandbox on node-1.
+#[derive(Debug, PartialEq)]
+struct Sandbox {
+    uid: String,
+    netns: String,
+    netns_inode: String,
+    ip: String,
+    pause_pid: u64,
+    container_pid: u64,
+}
+
+fn sandbox(lab: &Lab) -> Sandbox {
+    let all: Value =
+        serde_json::from_str(&lab.ssh_ok("node-1", &[BIN, "runtime", "pods", "--json"])).unwrap();
+    let recs = all.as_array().unwrap();
+    assert_eq!(recs.len(), 1, "{all}");
+    let r = &recs[0];
+    let netns = r["netns"].as_str().unwrap().to_string();
+    let containers = r["containers"].as_object().unwrap();
+    Sandbox {
+        uid: r["pod"]["uid"].as_str().unwrap().into(),
+        netns_inode: lab
+            .ssh_ok(
+                "node-1",
+                &["stat", "-L", "-c", "%i", &format!("/run/netns/{netns}")],
+            )
+            .trim()
+            .into(),
+        netns,
+        ip: r["ip"].as_str().unwrap().into(),
+        pause_pid: r["pause"]["pid"].as_u64().unwrap(),
+        container_pid: containers.values().next().unwrap()["process"]["pid"]
+            .as_u64()
+            .unwrap(),
+    }
+}
+
+/// (podIP, Ready, restartCount) as the API server has them.
+fn pod_status(lab: &Lab, ns: &str, pod: &str) -> String {
+    kubectl_ok(
+        lab,
+        &[
+            "-n",
+            ns,
+            "get",
+            "pod",
+            pod,
+            "-o",
+            "jsonpath={.status.podIP} {.status.conditions[?(@.type==\"Ready\")].status} {.status.containerStatuses[0].restartCount}",
+        ],
+    )
+}
+
+fn agent_pid(lab: &Lab) -> String {
+    let out = lab.ssh_ok("node-1", &["pgrep", "-f", "labyrinth agent"]);
+    let pids: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(pids.len(), 1, "agents on node-1: {out}");
+    pids[0].to_string()
+}
+
+fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A line from the wrk-1 pod (node-1) to the wrk-2 pod (node-2) by pod IP,
+/// both ends run with `kubectl exec`; returns what the server received.
+fn send_line(lab: &Lab, client: &str, server: &str, server_ip: &str) -> String {
+    let listener = Command::new(BIN)
+        .args([
+            "kubectl", "--name", &lab.name, "-n", "wrk-2", "exec", server, "--",
+        ])
+        .args(["timeout", "30", "nc", "-l", "-p", "9999"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let send = format!("echo hello-after-restart | nc -N -w 2 {server_ip} 9999");
+    for _ in 0..100 {
+        // Refused until the listener is up.
+        if kubectl(lab, &["-n", "wrk-1", "exec", client, "--", "sh", "-c", &send])
+            .status
+            .success()
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = listener.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn restarted_agent_adopts_running_pods() {
+    if !need_root("restarted_agent_adopts_running_pods") {
+        return;
+    }
+    let lab = Lab::cluster("restart", &[]);
+    let (client, server) = journey_pods(&lab);
+    let server_ip = pod_ip(&lab, "wrk-2", &server);
+    let before = sandbox(&lab);
+    let status_before = pod_status(&lab, "wrk-1", &client);
+    assert!(status_before.ends_with(" True 0"), "{status_before}");
+    let routes_before = lab.ssh_ok("node-1", &["ip", "route", "show", "10.0.2.0/24"]);
+    assert!(!routes_before.is_empty());
+
+    // Kill the agent and start it again exactly as it was started.
+    let pid = agent_pid(&lab);
+    let cmdline = lab.ssh_ok("node-1", &["cat", &format!("/proc/{pid}/cmdline")]);
+    let argv: Vec<&str> = cmdline.split('\0').filter(|a| !a.is_empty()).collect();
+    assert_eq!(argv.get(1), Some(&"agent"), "{argv:?}");
+    let log = "/var/log/labyrinth/agent.log";
+    let log_len: usize = lab
+        .ssh_ok("node-1", &["stat", "-c", "%s", log])
+        .trim()
+        .parse()
+        .unwrap();
+    lab.ssh_ok("node-1", &["kill", &pid]);
+    wait_until("the old agent to exit", || {
+        !lab.ssh("node-1", &["kill", "-0", &pid]).status.success()
+    });
+    let script = format!("exec \"$0\" \"$@\" >>{log} 2>&1");
+    let mut start = vec!["setsid", "-f", "sh", "-c", &script];
+    start.extend_from_slice(&argv);
+    lab.ssh_ok("node-1", &start);
+    let new_pid = agent_pid(&lab);
+    assert_ne!(new_pid, pid);
+
+    let new_log = || lab.ssh_ok("node-1", &["tail", "-c", &format!("+{}", log_len + 1), log]);
+    wait_until("the pod to be adopted", || {
+        new_log().contains(&format!("adopting running pod wrk-1/{client}"))
+    });
+    // The new agent's exec server answers (through the API server).
+    wait_until("kubectl exec through the new agent", || {
+        kubectl(&lab, &["-n", "wrk-1", "exec", &client, "--", "true"])
+            .status
+            .success()
+    });
+
+    assert_eq!(sandbox(&lab), before, "the sandbox changed");
+    assert_eq!(pod_status(&lab, "wrk-1", &client), status_before);
+    assert_eq!(
+        lab.ssh_ok("node-1", &["ip", "route", "show", "10.0.2.0/24"]),
+        routes_before
+    );
+    let text = new_log();
+    assert!(
+        !text.contains("torn down"),
+        "the new agent tore a pod down:\n{text}"
+    );
+    assert!(
+        !text.contains("removed [10."),
+        "the new agent removed peer routes:\n{text}"
+    );
+
+    assert_eq!(
+        send_line(&lab, &client, &server, &server_ip),
+        "hello-after-restart\n"
+    );
+    lab.down();
+}
