@@ -5,12 +5,11 @@
 //! the routes to the other nodes, and a TCP line still crosses to node-2.
 
 mod common;
+use common::agent::*;
 use common::journey::*;
 use common::*;
 
 use serde_json::Value;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 /// What identifies the pod's sandbox on node-1.
 #[derive(Debug, PartialEq)]
@@ -65,50 +64,6 @@ fn pod_status(lab: &Lab, ns: &str, pod: &str) -> String {
     )
 }
 
-fn agent_pid(lab: &Lab) -> String {
-    let out = lab.ssh_ok("node-1", &["pgrep", "-f", "labyrinth agent"]);
-    let pids: Vec<&str> = out.split_whitespace().collect();
-    assert_eq!(pids.len(), 1, "agents on node-1: {out}");
-    pids[0].to_string()
-}
-
-fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
-}
-
-/// A line from the wrk-1 pod (node-1) to the wrk-2 pod (node-2) by pod IP,
-/// both ends run with `kubectl exec`; returns what the server received.
-fn send_line(lab: &Lab, client: &str, server: &str, server_ip: &str) -> String {
-    let listener = Command::new(BIN)
-        .args([
-            "kubectl", "--name", &lab.name, "-n", "wrk-2", "exec", server, "--",
-        ])
-        .args(["timeout", "30", "nc", "-l", "-p", "9999"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let send = format!("echo hello-after-restart | nc -N -w 2 {server_ip} 9999");
-    for _ in 0..100 {
-        // Refused until the listener is up.
-        if kubectl(lab, &["-n", "wrk-1", "exec", client, "--", "sh", "-c", &send])
-            .status
-            .success()
-        {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let out = listener.wait_with_output().unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn restarted_agent_adopts_running_pods() {
     if !need_root("restarted_agent_adopts_running_pods") {
@@ -124,28 +79,13 @@ fn restarted_agent_adopts_running_pods() {
     assert!(!routes_before.is_empty());
 
     // Kill the agent and start it again exactly as it was started.
-    let pid = agent_pid(&lab);
-    let cmdline = lab.ssh_ok("node-1", &["cat", &format!("/proc/{pid}/cmdline")]);
-    let argv: Vec<&str> = cmdline.split('\0').filter(|a| !a.is_empty()).collect();
-    assert_eq!(argv.get(1), Some(&"agent"), "{argv:?}");
-    let log = "/var/log/labyrinth/agent.log";
-    let log_len: usize = lab
-        .ssh_ok("node-1", &["stat", "-c", "%s", log])
-        .trim()
-        .parse()
-        .unwrap();
-    lab.ssh_ok("node-1", &["kill", &pid]);
-    wait_until("the old agent to exit", || {
-        !lab.ssh("node-1", &["kill", "-0", &pid]).status.success()
-    });
-    let script = format!("exec \"$0\" \"$@\" >>{log} 2>&1");
-    let mut start = vec!["setsid", "-f", "sh", "-c", &script];
-    start.extend_from_slice(&argv);
-    lab.ssh_ok("node-1", &start);
-    let new_pid = agent_pid(&lab);
-    assert_ne!(new_pid, pid);
+    let pid = agent_pid(&lab, "node-1");
+    let from = log_len(&lab, "node-1");
+    let argv = stop_agent(&lab, "node-1");
+    start_agent(&lab, "node-1", &argv);
+    assert_ne!(agent_pid(&lab, "node-1"), pid);
 
-    let new_log = || lab.ssh_ok("node-1", &["tail", "-c", &format!("+{}", log_len + 1), log]);
+    let new_log = || log_since(&lab, "node-1", from);
     wait_until("the pod to be adopted", || {
         new_log().contains(&format!("adopting running pod wrk-1/{client}"))
     });
@@ -172,9 +112,7 @@ fn restarted_agent_adopts_running_pods() {
         "the new agent removed peer routes:\n{text}"
     );
 
-    assert_eq!(
-        send_line(&lab, &client, &server, &server_ip),
-        "hello-after-restart\n"
-    );
+    let got = send_line(&lab, &client, &server, &server_ip, "hello-after-restart");
+    assert_eq!(got, "hello-after-restart\n");
     lab.down();
 }
