@@ -10,7 +10,7 @@ declare -A NEED=(
   [tcpdump]=tcpdump [tshark]=tshark [bpftool]=bpftool
   [clang]=clang [llc]=llvm
   [iperf3]=iperf3 [dnsperf]=dnsperf [dig]=dnsutils [nc]=netcat-openbsd [socat]=socat
-  [ethtool]=ethtool
+  [ethtool]=ethtool [curl]=curl [openssl]=openssl [script]=bsdutils
   [chromium]=chromium
 )
 missing=()

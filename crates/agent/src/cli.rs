@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use labyrinth_netlink::process::ProcessRef;
 
@@ -78,22 +78,6 @@ fn config(c: &Common) -> Result<RuntimeConfig> {
     Ok(cfg)
 }
 
-/// Find a sandbox by uid, `ns/name` or name.
-fn find(cfg: &RuntimeConfig, key: &str) -> Result<sandbox::SandboxRecord> {
-    let all = sandbox::load_all(cfg)?;
-    let hits: Vec<_> = all
-        .into_iter()
-        .filter(|r| {
-            r.pod.uid == key || format!("{}/{}", r.pod.namespace, r.pod.name) == key || r.pod.name == key
-        })
-        .collect();
-    match hits.len() {
-        1 => Ok(hits.into_iter().next().unwrap()),
-        0 => bail!("no pod sandbox {key:?} on this node"),
-        _ => bail!("{key:?} is ambiguous; use namespace/name or the uid"),
-    }
-}
-
 pub fn run(args: RuntimeArgs) -> Result<i32> {
     let cfg = config(&args.common)?;
     match args.cmd {
@@ -146,7 +130,7 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
             Ok(0)
         }
         RuntimeCmd::Rmp { pod } => {
-            let rec = find(&cfg, &pod)?;
+            let rec = sandbox::find(&cfg, &pod)?;
             sandbox::destroy(&cfg, &rec)?;
             Ok(0)
         }
@@ -170,7 +154,7 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
             Ok(0)
         }
         RuntimeCmd::Exec { pod, argv } => {
-            let rec = find(&cfg, &pod)?;
+            let rec = sandbox::find(&cfg, &pod)?;
             let status = container::command_in_pod(&rec, &argv)?
                 .status()
                 .context("running the command")?;

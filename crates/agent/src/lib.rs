@@ -8,3 +8,4 @@ pub mod kubelet;
 pub mod nodenet;
 pub mod runtime;
 pub mod services;
+pub mod streaming;

@@ -169,6 +169,7 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
         admin_token: admin_token(&cfg)?,
         ca_pem: pki.ca_pem.clone(),
         advertise: cfg.advertise.to_string(),
+        kubelet_tls: pki.kubelet_client.clone(),
     });
     bootstrap(&state, &cfg)?;
     let admin_kubeconfig = cfg.data_dir.join("admin.kubeconfig");

@@ -14,6 +14,37 @@ pub struct Pki {
     pub ca_pem: String,
     pub ca_der: Vec<u8>,
     pub server_config: Arc<rustls::ServerConfig>,
+    /// For connecting to the node agents' streaming servers (exec).
+    pub kubelet_client: Arc<rustls::ClientConfig>,
+}
+
+/// The common name the node agents accept for streaming (kubeadm's name).
+pub const KUBELET_CLIENT_CN: &str = "kube-apiserver-kubelet-client";
+
+/// A client certificate for the API server's connections to node agents,
+/// issued by the cluster CA at each start like the serving certificate.
+fn kubelet_client(
+    pki: &Path,
+    issuer: &Issuer<'_, KeyPair>,
+    ca_der: &[u8],
+) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let mut p = CertificateParams::new(Vec::<String>::new())?;
+    p.distinguished_name.push(DnType::CommonName, KUBELET_CLIENT_CN);
+    p.distinguished_name
+        .push(DnType::OrganizationName, "kubeadm:cluster-admins");
+    p.not_before = rcgen::date_time_ymd(2025, 1, 1);
+    p.not_after = rcgen::date_time_ymd(2035, 1, 1);
+    p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let key = KeyPair::generate().context("generating the kubelet client key")?;
+    let cert = p
+        .signed_by(&key, issuer)
+        .context("issuing the kubelet client certificate")?;
+    write_private(&pki.join("apiserver-kubelet-client.key"), &key.serialize_pem())?;
+    std::fs::write(pki.join("apiserver-kubelet-client.crt"), cert.pem())
+        .context("writing apiserver-kubelet-client.crt")?;
+    let chain = vec![cert.der().clone(), CertificateDer::from(ca_der.to_vec())];
+    let pk = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+    Ok(Arc::new(crate::auth::client::kubelet_client_config(chain, pk)?))
 }
 
 fn ca_params() -> anyhow::Result<CertificateParams> {
@@ -86,10 +117,12 @@ pub fn load_or_create(dir: &Path, ips: &[IpAddr], dns: &[String]) -> anyhow::Res
         .with_single_cert(chain, pk)
         .context("TLS server config")?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let kubelet_client = kubelet_client(&pki, &issuer, &ca_der)?;
     Ok(Pki {
         ca_pem,
         ca_der,
         server_config: Arc::new(cfg),
+        kubelet_client,
     })
 }
 

@@ -3,7 +3,7 @@
 //! change only its own Node and its own pods' status.
 
 mod common;
-use common::{ready_status, TestServer};
+use common::{ready_status, status_patch, TestServer};
 use labyrinth_apiserver::auth::join::join;
 use labyrinth_apiserver::create_token;
 use std::time::Duration;
@@ -78,18 +78,7 @@ fn join_flow_and_node_restrictions() {
     );
 
     // node-1 may set its own status, not node-2's.
-    let (ok, _, err) = s.kubectl_with(
-        &kc1,
-        &[
-            "patch",
-            "node",
-            "node-1",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &ready_status("10.168.0.3"),
-        ],
-    );
+    let (ok, _, err) = s.kubectl_with(&kc1, &status_patch("node", "node-1", &ready_status("10.168.0.3")));
     assert!(ok, "{err}");
     let (ok, _, err) = s.kubectl_with(&kc1, &["label", "node", "node-2", "x=y"]);
     assert!(!ok);
@@ -105,31 +94,9 @@ fn join_flow_and_node_restrictions() {
         s.apply(&format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}}}\nspec:\n  nodeName: {node}\n  containers: [{{name: c, image: i}}]\n"), &[]);
     }
     let running = r#"{"status":{"phase":"Running","podIP":"10.0.1.5"}}"#;
-    let (ok, _, err) = s.kubectl_with(
-        &kc1,
-        &[
-            "patch",
-            "pod",
-            "p1",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            running,
-        ],
-    );
+    let (ok, _, err) = s.kubectl_with(&kc1, &status_patch("pod", "p1", running));
     assert!(ok, "{err}");
-    let (ok, _, err) = s.kubectl_with(
-        &kc1,
-        &[
-            "patch",
-            "pod",
-            "p2",
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            running,
-        ],
-    );
+    let (ok, _, err) = s.kubectl_with(&kc1, &status_patch("pod", "p2", running));
     assert!(!ok && err.contains("forbidden"), "{err}");
     let wide = s.ok(&["get", "pods", "-o", "wide"]);
     let p1 = wide.lines().find(|l| l.starts_with("p1")).unwrap();

@@ -2,7 +2,7 @@
 //! against a server on 127.0.0.1.
 
 mod common;
-use common::{ready_status, TestServer, NODES};
+use common::{ready_status, status_patch, TestServer, NODES};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
@@ -42,15 +42,7 @@ fn journey_with_real_kubectl() {
     assert!(err.contains("No resources found"), "{err}");
     s.apply(NODES, &[]);
     for (n, ip) in [("node-0", "10.168.0.2"), ("node-1", "10.168.0.3")] {
-        s.ok(&[
-            "patch",
-            "node",
-            n,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            &ready_status(ip),
-        ]);
+        s.ok(&status_patch("node", n, &ready_status(ip)));
     }
     let out = s.ok(&["get", "nodes"]);
     assert_eq!(header(&out), ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]);

@@ -32,31 +32,9 @@ fn journey_pods_talk_by_ip_over_the_tunnel() {
     );
 
     let (client, server) = journey_pods(&lab);
-    let server_ip = kubectl_ok(
-        &lab,
-        &[
-            "-n",
-            "wrk-2",
-            "get",
-            "pod",
-            &server,
-            "-o",
-            "jsonpath={.status.podIP}",
-        ],
-    );
+    let server_ip = pod_ip(&lab, "wrk-2", &server);
     assert!(server_ip.starts_with("10.0.2."), "server pod IP {server_ip}");
-    let client_ip = kubectl_ok(
-        &lab,
-        &[
-            "-n",
-            "wrk-1",
-            "get",
-            "pod",
-            &client,
-            "-o",
-            "jsonpath={.status.podIP}",
-        ],
-    );
+    let client_ip = pod_ip(&lab, "wrk-1", &client);
     assert!(client_ip.starts_with("10.0.1."), "client pod IP {client_ip}");
 
     // Inside the pod: hostname and resolv.conf as a kubelet makes them.

@@ -5,11 +5,29 @@
 mod common;
 use common::*;
 
-/// Distinct network namespaces held by any process on the machine.
-fn net_namespaces() -> std::collections::BTreeSet<String> {
+/// Whether a process belongs to another lab (tests run in parallel): one
+/// inside a lab's pid namespace (a lab's own processes die with it, so only
+/// one outside could leak a namespace), or our binary working on a lab of
+/// another name (`lab up`, `lab ssh`, `kubectl`, `exec` with `--name`).
+fn other_labs(pid: &std::path::Path, lab: &str) -> bool {
+    let own_pid_ns = std::fs::read_link("/proc/self/ns/pid").ok();
+    if std::fs::read_link(pid.join("ns/pid")).ok() != own_pid_ns {
+        return true;
+    }
+    let cmdline = std::fs::read(pid.join("cmdline")).unwrap_or_default();
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    args.first() == Some(&BIN.as_bytes())
+        && args
+            .windows(2)
+            .any(|w| w[0] == b"--name" && w[1] != lab.as_bytes())
+}
+
+/// Distinct network namespaces held by processes on the machine, other
+/// labs' left out.
+fn net_namespaces(lab: &str) -> std::collections::BTreeSet<String> {
     let mut set = std::collections::BTreeSet::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if entry.file_name().to_string_lossy().parse::<u32>().is_err() {
+        if entry.file_name().to_string_lossy().parse::<u32>().is_err() || other_labs(&entry.path(), lab) {
             continue;
         }
         if let Ok(link) = std::fs::read_link(entry.path().join("ns/net")) {
@@ -26,7 +44,7 @@ fn twenty_up_down_cycles_leak_nothing() {
     }
     let name = lab_name("cycle");
     let before = HostSnapshot::take();
-    let (mounts, fds, netns) = (host_mounts(), own_fds(), net_namespaces());
+    let (mounts, fds, netns) = (host_mounts(), own_fds(), net_namespaces(&name));
     for i in 0..20 {
         let lab = Lab::up("cycle", &[]);
         assert_eq!(lab.status()["state"], "running", "cycle {i}");
@@ -40,7 +58,7 @@ fn twenty_up_down_cycles_leak_nothing() {
     }
     assert_eq!(host_mounts(), mounts, "mounts leaked into the host");
     assert_eq!(own_fds(), fds, "file descriptors leaked");
-    let after = net_namespaces();
+    let after = net_namespaces(&name);
     let new: Vec<_> = after.difference(&netns).collect();
     assert!(new.is_empty(), "network namespaces still held: {new:?}");
     assert_eq!(before, HostSnapshot::take());

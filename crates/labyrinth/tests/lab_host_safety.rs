@@ -80,9 +80,17 @@ fn kill_up_at(point: &str) {
         "lab processes outlived a killed up at {point}"
     );
 
-    let st = labyrinth(&["lab", "status", "--name", &name, "--json"]);
-    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
-    assert_eq!(st["state"], "stale");
+    // An exiting init loses its cmdline before it stops being alive (its
+    // namespaces can take a while to free on a busy machine).
+    let state = || {
+        let st = labyrinth(&["lab", "status", "--name", &name, "--json"]);
+        let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+        st["state"].as_str().unwrap_or("").to_string()
+    };
+    while state() != "stale" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(state(), "stale");
     let again = labyrinth(&["lab", "up", "--bare", "--name", &name]);
     assert!(
         !again.status.success(),

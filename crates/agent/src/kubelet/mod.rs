@@ -112,6 +112,7 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         runtime,
     });
 
+    tokio::spawn(crate::streaming::run(agent.clone()));
     node::register(&agent).await.context("registering the node")?;
     let pod_cidr = node::wait_for_pod_cidr(&agent).await?;
     node::setup_network(&agent, pod_cidr)
@@ -149,13 +150,17 @@ async fn run_services(agent: Arc<Agent>) -> Result<()> {
 }
 
 pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client> {
-    let config = match kubeconfig {
+    Ok(kube::Client::try_from(config(kubeconfig).await?)?)
+}
+
+/// Where the API server is, the CA to trust it by and our credential.
+pub async fn config(kubeconfig: Option<&PathBuf>) -> Result<kube::Config> {
+    Ok(match kubeconfig {
         Some(path) => {
             let kc = Kubeconfig::read_from(path)
                 .with_context(|| format!("reading kubeconfig {}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?
         }
         None => kube::Config::infer().await?,
-    };
-    Ok(kube::Client::try_from(config)?)
+    })
 }

@@ -88,6 +88,7 @@ async fn post_status(agent: &Agent) -> Result<()> {
             {"type": "InternalIP", "address": agent.args.node_ip.to_string()},
             {"type": "Hostname", "address": agent.node_name}
         ],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": crate::streaming::PORT}},
         "nodeInfo": {
             "machineID": "", "systemUUID": "", "bootID": "",
             "kernelVersion": uname.release().to_string_lossy(),
@@ -237,8 +238,8 @@ pub async fn sync_peers_forever(agent: Arc<Agent>, pod_cidr: Ipv4Net) -> Result<
     );
     let mut last: Option<BTreeSet<Peer>> = None;
     let mut resync = tokio::time::interval(Duration::from_secs(30));
-    // Until the first list is complete the store is empty, and an empty
-    // peer set would remove every route.
+    // Until the first list is complete the store is empty: syncing to it
+    // would remove every peer route of a restarted agent.
     let mut listed = false;
     loop {
         tokio::select! {

@@ -41,25 +41,25 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
     let cfg = watcher::Config::default().fields(&format!("spec.nodeName={}", agent.node_name));
     let mut stream = reflector(writer, watcher(api, cfg))
         .default_backoff()
-        .touched_objects()
+        // Every event, InitDone included: that is when the store is ready.
         .boxed();
 
     let mut state = State::default();
     adopt(&agent, &mut state).await;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
-    let mut synced = false;
     loop {
         tokio::select! {
             ev = stream.next() => match ev {
-                Some(Ok(_)) => synced = true,
+                Some(Ok(_)) => {}
                 Some(Err(e)) => { tracing::warn!("pod watch: {e}"); continue; }
                 None => anyhow::bail!("pod watch ended"),
             },
             _ = tick.tick() => {}
         }
-        // Until the first list arrives, an empty store would look like
-        // "every pod was deleted".
-        if synced || reader.wait_until_ready().now_or_never_ready() {
+        // Until the first list is complete (the store fills at once at its
+        // end, not with its first object), an empty or partial store would
+        // look like "every pod was deleted": adopted pods would be torn down.
+        if reader.wait_until_ready().now_or_never_ready() {
             reconcile(&agent, &mut state, reader.state()).await;
         }
     }

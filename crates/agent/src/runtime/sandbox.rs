@@ -75,6 +75,21 @@ pub fn load_all(cfg: &RuntimeConfig) -> Result<Vec<SandboxRecord>> {
     Ok(out)
 }
 
+/// Find a sandbox by uid, `ns/name` or name.
+pub fn find(cfg: &RuntimeConfig, key: &str) -> Result<SandboxRecord> {
+    let hits: Vec<_> = load_all(cfg)?
+        .into_iter()
+        .filter(|r| {
+            r.pod.uid == key || format!("{}/{}", r.pod.namespace, r.pod.name) == key || r.pod.name == key
+        })
+        .collect();
+    match hits.len() {
+        1 => Ok(hits.into_iter().next().unwrap()),
+        0 => bail!("no pod sandbox {key:?} on this node"),
+        _ => bail!("{key:?} is ambiguous; use namespace/name or the uid"),
+    }
+}
+
 /// Make the sandbox; on failure everything made so far is undone.
 pub fn create(cfg: &RuntimeConfig, pod: &PodRef) -> Result<SandboxRecord> {
     let dir = pod_dir(cfg, &pod.uid);

@@ -72,6 +72,25 @@ fn tls_config(trust: &Trust) -> anyhow::Result<rustls::ClientConfig> {
     })
 }
 
+/// For the node agents' streaming servers: their serving certificates are
+/// self-signed and not verified (kube-apiserver's default when no
+/// --kubelet-certificate-authority is given); we prove who we are with our
+/// client certificate.
+pub fn kubelet_client_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> anyhow::Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+        .with_client_auth_cert(chain, key)
+        .context("TLS client certificate")?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
 /// One request to `https://<server><path>`; returns (status code, JSON body).
 pub async fn request(
     server: &str,

@@ -81,6 +81,12 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 "kind": r.kind, "verbs": ["get", "patch", "update"]}),
             );
         }
+        if r.kind == "Pod" {
+            out.push(
+                json!({"name": "pods/exec", "singularName": "", "namespaced": true,
+                "kind": "PodExecOptions", "verbs": ["create", "get"]}),
+            );
+        }
     }
     let gv = if group.is_empty() {
         version.to_string()

@@ -4,6 +4,7 @@
 pub mod admit;
 pub mod crud;
 pub mod discovery;
+pub mod exec;
 pub mod patch;
 pub mod protobuf;
 pub mod select;
@@ -33,6 +34,8 @@ pub struct AppState {
     pub ca_pem: String,
     /// host:port clients should use.
     pub advertise: String,
+    /// TLS (with our kubelet-client certificate) towards the node agents.
+    pub kubelet_tls: Arc<rustls::ClientConfig>,
 }
 
 /// A resource path, parsed.
@@ -136,7 +139,12 @@ pub fn parse_target(segs: &[&str]) -> ApiResult<Option<Target>> {
             }
         };
     if let Some(sub) = &t.sub {
-        if sub != "status" || !t.res.status {
+        let served = match sub.as_str() {
+            "status" => t.res.status,
+            "exec" => t.res.kind == "Pod",
+            _ => false,
+        };
+        if !served {
             return Err(nf());
         }
     }
@@ -151,7 +159,8 @@ async fn dispatch(State(st): State<Arc<AppState>>, req: Request) -> Response {
 }
 
 async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let path = parts.uri.path().to_string();
     let query: HashMap<String, String> = parts.uri.query().map(serde_urlencoded_parse).unwrap_or_default();
     let user = auth::authenticate(&st, &parts.headers)?;
@@ -235,6 +244,14 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
         accept,
         user,
     };
+    if ctx.target.sub.as_deref() == Some("exec") {
+        // kube-apiserver asks for "create" on pods/exec whatever the method.
+        if !matches!(parts.method, Method::GET | Method::POST) {
+            return Err(ApiError::method_not_allowed());
+        }
+        auth::authorize(&st, &ctx, "create")?;
+        return exec::exec(&st, &ctx, &parts.method, parts.uri.query().unwrap_or(""), upgrade).await;
+    }
     let has_name = ctx.target.name.is_some();
     let watching = ctx.target.watch_path || matches!(ctx.q("watch"), Some("true") | Some("1"));
     let verb = match (&parts.method, has_name) {

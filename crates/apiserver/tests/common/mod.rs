@@ -115,6 +115,19 @@ metadata:
   name: node-1
 "#;
 
+/// kubectl's arguments for a merge patch of an object's status.
+pub fn status_patch<'a>(kind: &'a str, name: &'a str, patch: &'a str) -> [&'a str; 7] {
+    [
+        "patch",
+        kind,
+        name,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        patch,
+    ]
+}
+
 pub fn ready_status(ip: &str) -> String {
     format!(
         r#"{{"status":{{"conditions":[{{"type":"Ready","status":"True","reason":"KubeletReady","message":"ok"}}],

@@ -167,3 +167,47 @@ pub fn send_line(lab: &Lab, client: (&str, &str), server: (&str, &str), target: 
     stop(&mut listener);
     got.trim().to_string()
 }
+
+/// Poll `ok` (every 100 ms, 30 s at most).
+pub fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    for _ in 0..300 {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Send `line` over TCP from the wrk-1 pod to the wrk-2 pod's IP, both ends
+/// run with `kubectl exec`; returns what the server received.
+pub fn send_line_by_kubectl_exec(
+    lab: &Lab,
+    client: &str,
+    server: &str,
+    server_ip: &str,
+    line: &str,
+) -> String {
+    let listener = std::process::Command::new(BIN)
+        .args([
+            "kubectl", "--name", &lab.name, "-n", "wrk-2", "exec", server, "--",
+        ])
+        .args(["timeout", "30", "nc", "-l", "-p", "9999"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let send = format!("echo {line} | nc -N -w 2 {server_ip} 9999");
+    for _ in 0..100 {
+        // Refused until the listener is up.
+        if kubectl(lab, &["-n", "wrk-1", "exec", client, "--", "sh", "-c", &send])
+            .status
+            .success()
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let out = listener.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

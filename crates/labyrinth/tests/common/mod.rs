@@ -2,6 +2,7 @@
 //! always tears down, and a snapshot of the host's own network state.
 #![allow(dead_code)]
 
+pub mod agent;
 pub mod journey;
 #[allow(unused_imports)]
 pub use journey::*;

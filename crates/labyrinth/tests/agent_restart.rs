@@ -1,0 +1,124 @@
+//! Issue 4: restarting a node agent disturbs no running pod. With the
+//! journey's pods up, node-1's `labyrinth agent` is killed and started again
+//! the way `lab up` starts it; the new agent adopts the pod (same sandbox,
+//! netns, addresses and container process; still Ready, no restart), keeps
+//! the routes to the other nodes, and a TCP line still crosses to node-2.
+
+mod common;
+use common::agent::*;
+use common::journey::*;
+use common::*;
+
+use serde_json::Value;
+
+/// What identifies the pod's sandbox on node-1.
+#[derive(Debug, PartialEq)]
+struct Sandbox {
+    uid: String,
+    netns: String,
+    netns_inode: String,
+    ip: String,
+    pause_pid: u64,
+    container_pid: u64,
+}
+
+fn sandbox(lab: &Lab) -> Sandbox {
+    let all: Value =
+        serde_json::from_str(&lab.ssh_ok("node-1", &[BIN, "runtime", "pods", "--json"])).unwrap();
+    // The journey's client pod (cluster DNS pods may run on node-1 too).
+    let recs: Vec<&Value> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["pod"]["namespace"] == "wrk-1")
+        .collect();
+    assert_eq!(recs.len(), 1, "{all}");
+    let r = recs[0];
+    let netns = r["netns"].as_str().unwrap().to_string();
+    let containers = r["containers"].as_object().unwrap();
+    Sandbox {
+        uid: r["pod"]["uid"].as_str().unwrap().into(),
+        netns_inode: lab
+            .ssh_ok(
+                "node-1",
+                &["stat", "-L", "-c", "%i", &format!("/run/netns/{netns}")],
+            )
+            .trim()
+            .into(),
+        netns,
+        ip: r["ip"].as_str().unwrap().into(),
+        pause_pid: r["pause"]["pid"].as_u64().unwrap(),
+        container_pid: containers.values().next().unwrap()["process"]["pid"]
+            .as_u64()
+            .unwrap(),
+    }
+}
+
+/// (podIP, Ready, restartCount) as the API server has them.
+fn pod_status(lab: &Lab, ns: &str, pod: &str) -> String {
+    kubectl_ok(
+        lab,
+        &[
+            "-n",
+            ns,
+            "get",
+            "pod",
+            pod,
+            "-o",
+            "jsonpath={.status.podIP} {.status.conditions[?(@.type==\"Ready\")].status} {.status.containerStatuses[0].restartCount}",
+        ],
+    )
+}
+
+#[test]
+fn restarted_agent_adopts_running_pods() {
+    if !need_root("restarted_agent_adopts_running_pods") {
+        return;
+    }
+    let lab = Lab::cluster("restart", &[]);
+    let (client, server) = journey_pods(&lab);
+    let server_ip = pod_ip(&lab, "wrk-2", &server);
+    let before = sandbox(&lab);
+    let status_before = pod_status(&lab, "wrk-1", &client);
+    assert!(status_before.ends_with(" True 0"), "{status_before}");
+    let routes_before = lab.ssh_ok("node-1", &["ip", "route", "show", "10.0.2.0/24"]);
+    assert!(!routes_before.is_empty());
+
+    // Kill the agent and start it again exactly as it was started.
+    let pid = agent_pid(&lab, "node-1");
+    let from = log_len(&lab, "node-1");
+    let argv = stop_agent(&lab, "node-1");
+    start_agent(&lab, "node-1", &argv);
+    assert_ne!(agent_pid(&lab, "node-1"), pid);
+
+    let new_log = || log_since(&lab, "node-1", from);
+    wait_until("the pod to be adopted", || {
+        new_log().contains(&format!("adopting running pod wrk-1/{client}"))
+    });
+    // The new agent's exec server answers (through the API server).
+    wait_until("kubectl exec through the new agent", || {
+        kubectl(&lab, &["-n", "wrk-1", "exec", &client, "--", "true"])
+            .status
+            .success()
+    });
+
+    assert_eq!(sandbox(&lab), before, "the sandbox changed");
+    assert_eq!(pod_status(&lab, "wrk-1", &client), status_before);
+    assert_eq!(
+        lab.ssh_ok("node-1", &["ip", "route", "show", "10.0.2.0/24"]),
+        routes_before
+    );
+    let text = new_log();
+    assert!(
+        !text.contains("torn down"),
+        "the new agent tore a pod down:\n{text}"
+    );
+    assert!(
+        !text.contains("removed [10."),
+        "the new agent removed peer routes:\n{text}"
+    );
+
+    let got = send_line_by_kubectl_exec(&lab, &client, &server, &server_ip, "hello-after-restart");
+    assert_eq!(got, "hello-after-restart\n");
+    lab.down();
+}

@@ -1,0 +1,52 @@
+//! Stopping and starting a node's agent by hand, as an operator would on a
+//! VM: the process found with pgrep, started again the way `lab up` starts
+//! it (detached, its log appended).
+
+use super::*;
+
+pub const AGENT_LOG: &str = "/var/log/labyrinth/agent.log";
+
+pub fn agent_pid(lab: &Lab, node: &str) -> String {
+    let out = lab.ssh_ok(node, &["pgrep", "-f", "labyrinth agent"]);
+    let pids: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(pids.len(), 1, "agents on {node}: {out}");
+    pids[0].to_string()
+}
+
+/// Kill the node's agent; returns its command line.
+pub fn stop_agent(lab: &Lab, node: &str) -> Vec<String> {
+    let pid = agent_pid(lab, node);
+    let cmdline = lab.ssh_ok(node, &["cat", &format!("/proc/{pid}/cmdline")]);
+    let argv: Vec<String> = cmdline
+        .split('\0')
+        .filter(|a| !a.is_empty())
+        .map(String::from)
+        .collect();
+    assert_eq!(argv.get(1).map(String::as_str), Some("agent"), "{argv:?}");
+    lab.ssh_ok(node, &["kill", &pid]);
+    super::journey::wait_until("the agent to exit", || {
+        !lab.ssh(node, &["kill", "-0", &pid]).status.success()
+    });
+    argv
+}
+
+/// Start an agent with `argv` on the node, detached, logging to AGENT_LOG.
+pub fn start_agent(lab: &Lab, node: &str, argv: &[String]) {
+    let script = format!("exec \"$0\" \"$@\" >>{AGENT_LOG} 2>&1");
+    let mut start = vec!["setsid", "-f", "sh", "-c", &script];
+    start.extend(argv.iter().map(String::as_str));
+    lab.ssh_ok(node, &start);
+}
+
+/// The agent log's length now (to read what a restarted agent writes).
+pub fn log_len(lab: &Lab, node: &str) -> usize {
+    lab.ssh_ok(node, &["stat", "-c", "%s", AGENT_LOG])
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// What the agent logged after `from` bytes.
+pub fn log_since(lab: &Lab, node: &str, from: usize) -> String {
+    lab.ssh_ok(node, &["tail", "-c", &format!("+{}", from + 1), AGENT_LOG])
+}
