@@ -132,22 +132,26 @@ pub fn dump(pin_dir: &Path, kind: MapKind) -> Result<Table> {
                 "BACKEND",
                 "NAME",
             ],
-            lb.services
-                .iter()
-                .map(|(k, v)| {
-                    let be = lb.backends.get(&v.backend_id).filter(|_| k.slot > 0);
-                    vec![
-                        format!("{}/{}", sock(k.address, k.dport), proto_name(k.proto)),
-                        k.slot.to_string(),
-                        v.backend_id.to_string(),
-                        v.count.to_string(),
-                        v.rev_nat_index.to_string(),
-                        be.map(|b| sock(b.address, b.port).to_string())
-                            .unwrap_or_default(),
-                        name_of(v.rev_nat_index),
-                    ]
-                })
-                .collect(),
+            {
+                let mut rows: Vec<_> = lb.services.iter().collect();
+                rows.sort_by_key(|(k, _)| (addr_of(k.address), u16::from_be(k.dport), k.proto, k.slot));
+                rows
+            }
+            .into_iter()
+            .map(|(k, v)| {
+                let be = lb.backends.get(&v.backend_id).filter(|_| k.slot > 0);
+                vec![
+                    format!("{}/{}", sock(k.address, k.dport), proto_name(k.proto)),
+                    k.slot.to_string(),
+                    v.backend_id.to_string(),
+                    v.count.to_string(),
+                    v.rev_nat_index.to_string(),
+                    be.map(|b| sock(b.address, b.port).to_string())
+                        .unwrap_or_default(),
+                    name_of(v.rev_nat_index),
+                ]
+            })
+            .collect(),
         ),
         MapKind::Backends => (
             vec!["ID", "ADDRESS", "PROTO"],

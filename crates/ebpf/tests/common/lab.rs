@@ -75,7 +75,7 @@ impl Lab {
             .map(|(i, &p)| (&topo.pods[p].ns, format!("p{i}")))
             .collect();
         let servers = Some(Servers::start(&named));
-        let mut lab = Lab {
+        let lab = Lab {
             proxiers: (0..topo.nodes.len()).map(|_| Shared::default()).collect(),
             topo,
             servers,
@@ -89,7 +89,7 @@ impl Lab {
 
     /// (Re)open node `n`'s datapath, as an agent start does: attach its
     /// pods, fill the ipcache, and hand it to a fresh Proxier.
-    pub fn open(&mut self, n: usize) {
+    pub fn open(&self, n: usize) {
         let node = &self.topo.nodes[n];
         let cfg = config(node, self.attach);
         let dir = pin_dir(node.n);
@@ -128,7 +128,7 @@ impl Lab {
     }
 
     /// Drop node `n`'s datapath (an agent exit): pins keep everything.
-    pub fn close(&mut self, n: usize) {
+    pub fn close(&self, n: usize) {
         self.proxiers[n].lock().unwrap().take();
     }
 
