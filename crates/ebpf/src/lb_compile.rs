@@ -30,6 +30,9 @@ pub type Addr = (Ipv4Addr, u16, u8);
 pub struct Ids {
     backends: BTreeMap<Addr, u32>,
     services: BTreeMap<Addr, u16>,
+    /// The ids in use, kept beside the maps so a new id costs O(log n).
+    used_backends: BTreeSet<u32>,
+    used_services: BTreeSet<u32>,
 }
 
 pub fn proto_num(p: Protocol) -> u8 {
@@ -46,10 +49,12 @@ impl Ids {
         for (id, b) in &state.backends {
             ids.backends
                 .insert((addr_of(b.address), u16::from_be(b.port), b.proto), *id);
+            ids.used_backends.insert(*id);
         }
         for (id, r) in &state.revnat {
             ids.services
                 .insert((addr_of(r.address), u16::from_be(r.port), r.proto), *id);
+            ids.used_services.insert(u32::from(*id));
         }
         ids
     }
@@ -58,11 +63,11 @@ impl Ids {
         if let Some(id) = self.backends.get(&a) {
             return Ok(*id);
         }
-        let used: BTreeSet<u32> = self.backends.values().copied().collect();
-        let Some(id) = next_free(&used, u32::MAX) else {
+        let Some(id) = next_free(&self.used_backends, u32::MAX) else {
             bail!("no backend id left for {}:{}", a.0, a.1)
         };
         self.backends.insert(a, id);
+        self.used_backends.insert(id);
         Ok(id)
     }
 
@@ -70,11 +75,11 @@ impl Ids {
         if let Some(id) = self.services.get(&a) {
             return Ok(*id);
         }
-        let used: BTreeSet<u32> = self.services.values().map(|v| u32::from(*v)).collect();
-        let Some(id) = next_free(&used, u32::from(u16::MAX)) else {
+        let Some(id) = next_free(&self.used_services, u32::from(u16::MAX)) else {
             bail!("more than 65535 service ports: no id left for {}:{}", a.0, a.1)
         };
         self.services.insert(a, id as u16);
+        self.used_services.insert(id);
         Ok(id as u16)
     }
 
@@ -82,8 +87,10 @@ impl Ids {
     fn retain(&mut self, state: &LbState) {
         let b: BTreeSet<u32> = state.backends.keys().copied().collect();
         self.backends.retain(|_, id| b.contains(id));
-        let s: BTreeSet<u16> = state.revnat.keys().copied().collect();
-        self.services.retain(|_, id| s.contains(id));
+        self.used_backends = b;
+        let s: BTreeSet<u32> = state.revnat.keys().map(|id| u32::from(*id)).collect();
+        self.services.retain(|_, id| s.contains(&u32::from(*id)));
+        self.used_services = s;
     }
 }
 

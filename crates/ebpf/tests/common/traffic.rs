@@ -4,10 +4,13 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::Netns;
 
@@ -52,16 +55,18 @@ fn tcp_server(name: String, stop: Arc<AtomicBool>, ready: std::sync::mpsc::Sende
     l.set_nonblocking(true).unwrap();
     ready.send(()).unwrap();
     while !stop.load(Ordering::SeqCst) {
-        let Ok((mut s, peer)) = l.accept() else {
-            std::thread::sleep(Duration::from_millis(1));
+        // Wait for a connection without spinning, still seeing `stop`.
+        let mut fds = [PollFd::new(l.as_fd(), PollFlags::POLLIN)];
+        if !matches!(poll(&mut fds, PollTimeout::from(50u16)), Ok(n) if n > 0) {
             continue;
-        };
+        }
+        let Ok((mut s, peer)) = l.accept() else { continue };
         let hello = format!("{name} {}\n", peer.ip());
         std::thread::spawn(move || {
             let _ = s.set_nonblocking(false);
             let _ = s.set_nodelay(true);
             let _ = s.write_all(hello.as_bytes());
-            let mut buf = [0u8; 512];
+            let mut buf = vec![0u8; 1 << 16];
             while let Ok(n) = s.read(&mut buf) {
                 if n == 0 || s.write_all(&buf[..n]).is_err() {
                     break;
