@@ -44,6 +44,9 @@ pub struct Config {
     pub tunnel_dev: Option<String>,
     pub vni: u32,
     pub routing: Routing,
+    /// Native routing: the underlay device, whose ingress gets the
+    /// from_overlay program (replies of translated flows arrive there).
+    pub native_dev: Option<String>,
     /// This node's underlay address.
     pub node_ip: Ipv4Addr,
     /// Source address for a pod reaching itself through a Service (the
@@ -147,17 +150,16 @@ impl EbpfDatapath {
         self.write_config()
     }
 
+    /// The programs on the tunnel device (both ways), or in native
+    /// routing on the underlay device's ingress.
     fn attach_tunnel(&mut self) -> Result<()> {
-        let Some(dev) = self
-            .cfg
-            .tunnel_dev
-            .clone()
-            .filter(|_| self.cfg.routing == Routing::Tunnel)
-        else {
-            return Ok(());
-        };
-        let idx = link_of(&dev)?.index;
         let (mode, dir) = (self.cfg.attach, self.pin_dir.clone());
+        let (dev, both_ways) = match self.cfg.routing {
+            Routing::Tunnel => (self.cfg.tunnel_dev.clone(), true),
+            Routing::Native => (self.cfg.native_dev.clone(), false),
+        };
+        let Some(dev) = dev else { return Ok(()) };
+        let idx = link_of(&dev)?.index;
         attach::attach(
             self.progs.from_overlay.prog(),
             mode,
@@ -166,7 +168,9 @@ impl EbpfDatapath {
             idx,
             Hook::Ingress,
         )?;
-        attach::attach(self.progs.to_overlay.prog(), mode, &dir, &dev, idx, Hook::Egress)?;
+        if both_ways {
+            attach::attach(self.progs.to_overlay.prog(), mode, &dir, &dev, idx, Hook::Egress)?;
+        }
         Ok(())
     }
 
@@ -289,7 +293,7 @@ impl EbpfDatapath {
             };
             attach::detach(self.cfg.attach, &self.pin_dir, &ifname, hook)?;
         }
-        if let Some(dev) = &self.cfg.tunnel_dev {
+        for dev in self.cfg.tunnel_dev.iter().chain(&self.cfg.native_dev) {
             attach::detach(self.cfg.attach, &self.pin_dir, dev, Hook::Ingress)?;
             attach::detach(self.cfg.attach, &self.pin_dir, dev, Hook::Egress)?;
         }

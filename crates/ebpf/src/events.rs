@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::abi::*;
 use crate::dump::{monotonic_ns, proto_name, sock};
 
-pub const POINTS: [&str; 8] = [
+pub const POINTS: [&str; 9] = [
     "?",
     "from-endpoint",
     "to-endpoint",
@@ -24,6 +24,7 @@ pub const POINTS: [&str; 8] = [
     "to-stack",
     "drop",
     "to-network",
+    "from-network",
 ];
 
 pub fn drop_reason(r: u8) -> &'static str {
@@ -88,7 +89,7 @@ impl Flow {
             point,
             verdict: match e.point {
                 6 => "DROPPED",
-                1 | 4 => "TRACED",
+                1 | 4 | 8 => "TRACED",
                 _ => "FORWARDED",
             },
             drop_reason: (e.point == 6).then(|| drop_reason(e.reason)),

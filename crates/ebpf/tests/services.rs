@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use common::lab::{model, vip, Lab, EMPTY_VIP, HAIRPIN_VIP, VIP};
 use common::traffic::{tcp_once, udp_ask, udp_once, uniform_p_value_3, PORT};
-use labyrinth_ebpf::AttachMode;
+use labyrinth_ebpf::{AttachMode, EventReader, Routing};
 use labyrinth_proxy::Protocol;
 
 /// Node 1: p0, p1 (servers) and the client (pod 2); node 2: p2 (pod 3).
-fn lab(tag: &str, attach: AttachMode) -> Lab {
-    let lab = Lab::new(tag, &[3, 1], &[0, 1, 3], attach);
+fn lab(tag: &str, attach: AttachMode, routing: Routing) -> Lab {
+    let lab = Lab::with_routing(tag, &[3, 1], &[0, 1, 3], attach, routing);
     let backends: Vec<_> = [0, 1, 3].iter().map(|&i| lab.topo.pods[i].ip).collect();
     lab.sync_all(&model(&backends, lab.topo.pods[0].ip));
     lab
@@ -104,13 +104,40 @@ fn check_bpftool(lab: &Lab, attach: AttachMode) {
     );
 }
 
-fn scenario(tag: &str, attach: AttachMode) {
+/// Native routing: the SYN to the other node's pod left by the FIB
+/// redirect (to-network), not through the node's stack.
+fn check_fib_path(lab: &Lab) {
+    let mut events = EventReader::open(std::path::Path::new(&common::lab::pin_dir(1))).unwrap();
+    events.poll(Duration::ZERO).unwrap();
+    let to = SocketAddr::from((lab.topo.pods[3].ip, PORT));
+    lab.topo.pods[2]
+        .ns
+        .run(move || tcp_once(to))
+        .expect("pod to remote pod");
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen.extend(events.poll(Duration::from_millis(100)).unwrap());
+        if seen
+            .iter()
+            .any(|f| f.point == "to-network" && f.tcp_flags == ["SYN"])
+        {
+            return;
+        }
+    }
+    panic!("no to-network event: {seen:#?}");
+}
+
+fn scenario(tag: &str, attach: AttachMode, routing: Routing) {
     common::private_bpffs();
-    let lab = lab(tag, attach);
+    let lab = lab(tag, attach, routing);
     let client = &lab.topo.pods[2];
     let cip = client.ip;
 
-    check_bpftool(&lab, attach);
+    if routing == Routing::Tunnel {
+        check_bpftool(&lab, attach);
+    } else {
+        check_fib_path(&lab);
+    }
 
     // Pod to pod by address, on the node and across the tunnel: the server
     // sees the client's own address.
@@ -196,11 +223,19 @@ fn scenario(tag: &str, attach: AttachMode) {
 #[test]
 fn services_over_tcx() {
     need_root!("services_over_tcx");
-    scenario("ebpf-tcx", AttachMode::Tcx);
+    scenario("ebpf-tcx", AttachMode::Tcx, Routing::Tunnel);
 }
 
 #[test]
 fn services_over_clsact_fallback() {
     need_root!("services_over_clsact_fallback");
-    scenario("ebpf-cls", AttachMode::Clsact);
+    scenario("ebpf-cls", AttachMode::Clsact, Routing::Tunnel);
+}
+
+/// No tunnel: a FIB lookup sends packets for the other node out of the
+/// underlay, whose ingress program reverses the replies.
+#[test]
+fn services_over_native_routing() {
+    need_root!("services_over_native_routing");
+    scenario("ebpf-nat", AttachMode::Tcx, Routing::Native);
 }

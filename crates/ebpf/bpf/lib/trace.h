@@ -13,6 +13,7 @@
 #define POINT_TO_STACK 5      /* passed to the node's own stack */
 #define POINT_DROP 6	      /* dropped, see reason */
 #define POINT_TO_NETWORK 7    /* native routing: out of a node device */
+#define POINT_FROM_NETWORK 8  /* native routing: in from the underlay */
 
 /* Drop reasons. */
 #define DROP_NO_BACKENDS 1	  /* service with no backends (answered with RST/ICMP) */

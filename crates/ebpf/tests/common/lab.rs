@@ -23,11 +23,12 @@ pub fn pin_dir(n: u8) -> String {
     format!("/sys/fs/bpf/lby-node{n}")
 }
 
-pub fn config(node: &Node, attach: AttachMode) -> Config {
+pub fn config(node: &Node, attach: AttachMode, routing: Routing) -> Config {
     Config {
-        tunnel_dev: Some("lby_vxlan".into()),
+        tunnel_dev: (routing == Routing::Tunnel).then(|| "lby_vxlan".into()),
+        native_dev: (routing == Routing::Native).then(|| "eth1".into()),
         vni: 1,
-        routing: Routing::Tunnel,
+        routing,
         node_ip: node.underlay_ip(),
         hairpin_ip: node.gateway(),
         attach,
@@ -63,12 +64,27 @@ pub struct Lab {
     pub proxiers: Vec<Shared>,
     pub servers: Option<Servers>,
     pub attach: AttachMode,
+    pub routing: Routing,
 }
 
 impl Lab {
     /// Pods named p0, p1, … in `server_pods` run servers.
     pub fn new(tag: &str, pods_per_node: &[usize], server_pods: &[usize], attach: AttachMode) -> Lab {
-        let topo = Topology::new(tag, pods_per_node, Vxlan::CollectMd);
+        Lab::with_routing(tag, pods_per_node, server_pods, attach, Routing::Tunnel)
+    }
+
+    pub fn with_routing(
+        tag: &str,
+        pods_per_node: &[usize],
+        server_pods: &[usize],
+        attach: AttachMode,
+        routing: Routing,
+    ) -> Lab {
+        let underlay = match routing {
+            Routing::Tunnel => Vxlan::CollectMd,
+            Routing::Native => Vxlan::Native,
+        };
+        let topo = Topology::new(tag, pods_per_node, underlay);
         let named: Vec<_> = server_pods
             .iter()
             .enumerate()
@@ -80,6 +96,7 @@ impl Lab {
             topo,
             servers,
             attach,
+            routing,
         };
         for n in 0..lab.topo.nodes.len() {
             lab.open(n);
@@ -91,7 +108,7 @@ impl Lab {
     /// pods, fill the ipcache, and hand it to a fresh Proxier.
     pub fn open(&self, n: usize) {
         let node = &self.topo.nodes[n];
-        let cfg = config(node, self.attach);
+        let cfg = config(node, self.attach, self.routing);
         let dir = pin_dir(node.n);
         let pods: Vec<PodEndpoint> = self
             .topo

@@ -17,6 +17,9 @@ pub enum Vxlan {
     CollectMd,
     /// VNI 1 with fdb and permanent neighbour entries per peer.
     Classic,
+    /// No tunnel: native routing, the other node's pod CIDR via its
+    /// underlay address.
+    Native,
 }
 
 pub struct Node {
@@ -109,9 +112,18 @@ fn link_nodes(nodes: &[Node], vxlan: Vxlan) {
     ));
     for (me, peer) in [(a, b), (b, a)] {
         let ul = me.underlay_ip();
+        if vxlan == Vxlan::Native {
+            me.ns.sh(&format!(
+                "ip addr add {ul}/24 dev eth1 && ip link set eth1 up && ip route add {} via {} dev eth1 src {}",
+                peer.pod_cidr(),
+                peer.underlay_ip(),
+                me.gateway()
+            ));
+            continue;
+        }
         let dev = match vxlan {
             Vxlan::CollectMd => "ip link add lby_vxlan type vxlan external dstport 8472".to_string(),
-            Vxlan::Classic => {
+            _ => {
                 format!("ip link add lby_vxlan type vxlan id 1 dstport 8472 local {ul} dev eth1 nolearning")
             }
         };
