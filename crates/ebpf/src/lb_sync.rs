@@ -80,3 +80,42 @@ impl Datapath for EbpfDatapath {
         Ok(())
     }
 }
+
+/// One datapath for two users: the Proxier (services, through this
+/// Datapath impl) and the agent's pod loop (attach/detach, ipcache, through
+/// the inner handle).
+#[derive(Clone)]
+pub struct SharedDatapath(pub std::sync::Arc<std::sync::Mutex<EbpfDatapath>>);
+
+impl SharedDatapath {
+    pub fn new(dp: EbpfDatapath) -> Self {
+        SharedDatapath(std::sync::Arc::new(std::sync::Mutex::new(dp)))
+    }
+
+    /// Lock it for endpoint or ipcache work.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, EbpfDatapath> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Datapath for SharedDatapath {
+    fn name(&self) -> &'static str {
+        "ebpf"
+    }
+
+    fn full_sync(&mut self, model: &ServiceModel) -> Result<()> {
+        self.lock().full_sync(model)
+    }
+
+    fn partial_sync(&mut self, model: &ServiceModel, changed: &BTreeSet<ServicePortName>) -> Result<()> {
+        self.lock().partial_sync(model, changed)
+    }
+
+    fn check_drift(&mut self) -> Result<Option<String>> {
+        self.lock().check_drift()
+    }
+
+    fn cleanup(&mut self) -> Result<()> {
+        self.lock().cleanup()
+    }
+}

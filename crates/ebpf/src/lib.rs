@@ -20,7 +20,7 @@ pub mod dump;
 pub mod events;
 pub mod lb_compile;
 pub mod lb_plan;
-mod lb_sync;
+pub mod lb_sync;
 #[cfg(test)]
 mod lb_tests;
 pub mod loader;
@@ -30,3 +30,4 @@ pub use attach::AttachMode;
 pub use datapath::{Config, EbpfDatapath, PodEndpoint, Routing, TraceLevel, DEFAULT_PIN_DIR};
 pub use dump::{dump, MapKind};
 pub use events::{EventReader, Flow};
+pub use lb_sync::SharedDatapath;

@@ -88,6 +88,24 @@ fn golden_dump_bpftool_and_drift_repair() {
     );
     assert_eq!(table(MapKind::Services).to_text(), SERVICES);
 
+    // A pod goes away, and the other node leaves: its link pin, endpoint
+    // and ipcache entries go.
+    let dp = lab.datapaths[0].lock().unwrap().clone().unwrap();
+    let (ip, ifname) = (lab.topo.pods[1].ip, lab.topo.pods[1].host_if.clone());
+    lab.topo.nodes[0].ns.run(move || {
+        let mut d = dp.lock();
+        d.detach_endpoint(ip, &ifname).unwrap();
+        d.sync_ipcache(&[]).unwrap();
+    });
+    let eps = table(MapKind::Endpoints);
+    assert_eq!(eps.rows.len(), 1, "{eps:?}");
+    assert!(table(MapKind::Ipcache).rows.is_empty());
+    let links = lab.node_sh(0, &format!("ls {dir}/links"));
+    assert!(
+        !links.contains(&lab.topo.pods[1].host_if) && links.contains(&lab.topo.pods[0].host_if),
+        "{links}"
+    );
+
     // cleanup() empties the service maps.
     lab.proxy(0, |p| p.cleanup().unwrap());
     for k in [MapKind::Services, MapKind::Backends, MapKind::Revnat] {

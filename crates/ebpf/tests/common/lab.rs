@@ -5,7 +5,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use labyrinth_ebpf::{AttachMode, Config, EbpfDatapath, PodEndpoint, Routing, TraceLevel};
+use labyrinth_ebpf::{AttachMode, Config, EbpfDatapath, PodEndpoint, Routing, SharedDatapath, TraceLevel};
 use labyrinth_proxy::{Endpoint, Protocol, Proxier, ServiceModel, ServicePort, ServicePortName};
 
 use super::topo::{Node, Topology, Vxlan};
@@ -62,6 +62,8 @@ pub type Shared = Arc<Mutex<Option<Proxier>>>;
 pub struct Lab {
     pub topo: Topology,
     pub proxiers: Vec<Shared>,
+    /// The same datapaths, for pod and ipcache work (as the agent holds them).
+    pub datapaths: Vec<Mutex<Option<SharedDatapath>>>,
     pub servers: Option<Servers>,
     pub attach: AttachMode,
     pub routing: Routing,
@@ -93,6 +95,7 @@ impl Lab {
         let servers = Some(Servers::start(&named));
         let lab = Lab {
             proxiers: (0..topo.nodes.len()).map(|_| Shared::default()).collect(),
+            datapaths: (0..topo.nodes.len()).map(|_| Mutex::default()).collect(),
             topo,
             servers,
             attach,
@@ -138,7 +141,9 @@ impl Lab {
             dp.sync_ipcache(&peers).expect("ipcache");
             dp
         });
-        let mut proxier = Proxier::new(Box::new(dp));
+        let shared = SharedDatapath::new(dp);
+        let mut proxier = Proxier::new(Box::new(shared.clone()));
+        *self.datapaths[n].lock().unwrap() = Some(shared);
         // The programs keep their own conntrack; there is no kernel NAT state.
         proxier.flush_conntrack = false;
         *self.proxiers[n].lock().unwrap() = Some(proxier);
@@ -147,6 +152,7 @@ impl Lab {
     /// Drop node `n`'s datapath (an agent exit): pins keep everything.
     pub fn close(&self, n: usize) {
         self.proxiers[n].lock().unwrap().take();
+        self.datapaths[n].lock().unwrap().take();
     }
 
     pub fn proxy<T>(&self, n: usize, f: impl FnOnce(&mut Proxier) -> T) -> T {
@@ -172,8 +178,14 @@ impl Lab {
 impl Drop for Lab {
     fn drop(&mut self) {
         self.servers.take();
+        // Never panic here (a failed test may have poisoned a lock).
         for p in &self.proxiers {
             if let Ok(mut g) = p.lock() {
+                g.take();
+            }
+        }
+        for d in &self.datapaths {
+            if let Ok(mut g) = d.lock() {
                 g.take();
             }
         }
