@@ -20,6 +20,8 @@ done
 # The reference CNI plugins (ptp + host-local) the CNI tests compare against.
 [ -x /usr/lib/cni/ptp ] || missing+=(containernetworking-plugins)
 [ -e /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
+# The eBPF programs include the kernel uapi headers (linux/bpf.h, asm/types.h).
+[ -e /usr/include/linux/bpf.h ] || missing+=(linux-libc-dev)
 # kubectl: the machine image ships a current one; Debian's old client is the fallback.
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 

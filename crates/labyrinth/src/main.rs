@@ -46,6 +46,10 @@ enum Cmd {
     Cni(labyrinth_cni::Args),
     /// Cluster DNS (CoreDNS's role).
     Dns(labyrinth_dns::Args),
+    /// The eBPF datapath's maps inside a node (`bpf map get services`).
+    Bpf(labyrinth_ebpf::cli::BpfArgs),
+    /// Flows as the eBPF programs see them, live (like `hubble observe`).
+    Observe(labyrinth_ebpf::cli::ObserveArgs),
     /// The pod sandbox process (the pause container's role).
     #[command(name = "_pause", hide = true)]
     Pause(labyrinth_agent::runtime::pause::PauseArgs),
@@ -119,6 +123,8 @@ fn main() {
         Cmd::Runtime(args) => labyrinth_agent::cli::run(args),
         Cmd::Cni(args) => labyrinth_cni::run(args),
         Cmd::Dns(args) => labyrinth_dns::run(args),
+        Cmd::Bpf(args) => labyrinth_ebpf::cli::run_bpf(args).map(|()| 0),
+        Cmd::Observe(args) => labyrinth_ebpf::cli::run_observe(args).map(|()| 0),
         Cmd::Pause(args) => labyrinth_agent::runtime::pause::run(args),
     };
     match result {

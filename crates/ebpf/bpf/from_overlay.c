@@ -1,0 +1,44 @@
+/* Attached to the ingress of the tunnel device: packets from other nodes,
+ * already decapsulated. Replies of flows this node translated are reversed
+ * here (the backend was on the other node), then the packet goes straight
+ * into its pod. In native routing the same program sits on the underlay
+ * device's ingress, where those replies arrive unencapsulated. */
+#include "lib/common.h"
+#include "lib/maps.h"
+#include "lib/trace.h"
+#include "lib/ct.h"
+#include "lib/deliver.h"
+
+SEC("classifier")
+int lby_from_overlay(struct __sk_buff *skb)
+{
+	struct lby_config *cfg = config();
+	struct endpoint_value *ep;
+	struct xlate x = {};
+	struct pkt p = {};
+	int tunnel;
+	__u8 from;
+
+	if (parse_ipv4(skb, &p) < 0)
+		return TC_ACT_OK;
+	tunnel = cfg && skb->ifindex == cfg->tunnel_ifindex;
+	from = tunnel ? POINT_FROM_OVERLAY : POINT_FROM_NETWORK;
+	trace(skb, cfg, &p, 0, from, 0);
+	if (p.has_ports && ct_reverse(skb, &p, &x) < 0) {
+		trace(skb, cfg, &p, &x, POINT_DROP, DROP_NAT_FAILED);
+		return TC_ACT_SHOT;
+	}
+	ep = bpf_map_lookup_elem(&lby_endpoints_v1, &p.daddr);
+	if (ep)
+		return to_endpoint(skb, &p, cfg, &x, ep);
+	/* For the node itself. The sender does not know our tunnel device's
+	 * MAC, so the inner frame may be addressed elsewhere: the stack would
+	 * discard it as another host's, hence the type fix (only for the
+	 * tunnel: on a real network such frames are for other hosts). */
+	if (tunnel && skb->pkt_type == PACKET_OTHERHOST)
+		bpf_skb_change_type(skb, PACKET_HOST);
+	trace(skb, cfg, &p, &x, POINT_TO_STACK, 0);
+	return TC_ACT_OK;
+}
+
+char _license[] SEC("license") = "Dual MIT/GPL";

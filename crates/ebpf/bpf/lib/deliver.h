@@ -1,0 +1,50 @@
+/* Where a packet goes after translation: straight into a local pod,
+ * into the tunnel, out a native route, or up the node's own stack. */
+#ifndef LBY_DELIVER_H
+#define LBY_DELIVER_H
+
+#include "maps.h"
+#include "csum_nat.h"
+#include "encap.h"
+#include "trace.h"
+
+/* Into a pod on this node: rewrite the MACs as a router would (from the
+ * host-side veth to the pod) and jump straight to the veth's peer inside
+ * the pod's namespace, skipping the node's routing and backlog queue. */
+static __always_inline int to_endpoint(struct __sk_buff *skb, const struct pkt *p,
+				       const struct lby_config *cfg, const struct xlate *x,
+				       const struct endpoint_value *ep)
+{
+	__u32 ifindex = ep->ifindex;
+
+	if (set_macs(skb, ep->node_mac, ep->pod_mac) < 0) {
+		trace(skb, cfg, p, x, POINT_DROP, DROP_NAT_FAILED);
+		return TC_ACT_SHOT;
+	}
+	trace(skb, cfg, p, x, POINT_TO_ENDPOINT, 0);
+	return bpf_redirect_peer(ifindex, 0);
+}
+
+/* The forwarding decision for a packet that left a local pod. */
+static __always_inline int forward_from_endpoint(struct __sk_buff *skb, const struct pkt *p,
+						 const struct lby_config *cfg,
+						 const struct xlate *x)
+{
+	struct endpoint_value *ep;
+	struct ipcache_value *ic;
+
+	ep = bpf_map_lookup_elem(&lby_endpoints_v1, &p->daddr);
+	if (ep)
+		return to_endpoint(skb, p, cfg, x, ep);
+	ic = ipcache_lookup(p->daddr);
+	if (cfg && ic && ic->tunnel_endpoint) {
+		if (cfg->routing == ROUTING_TUNNEL)
+			return to_overlay(skb, p, cfg, x, ic);
+		return to_network(skb, p, cfg, x);
+	}
+	/* The node itself, or outside the cluster: the kernel routes it. */
+	trace(skb, cfg, p, x, POINT_TO_STACK, 0);
+	return TC_ACT_OK;
+}
+
+#endif

@@ -1,0 +1,253 @@
+//! The Rust mirror of bpf/lib/maps.h and trace.h: map names, key and value
+//! layouts (`#[repr(C)]`, the same sizes the C `_Static_assert`s pin), and
+//! constants. Addresses and ports are kept in network byte order, exactly
+//! as the programs read them from packets.
+
+use std::net::Ipv4Addr;
+
+/// Map names as pinned (the C variable names).
+pub const SERVICES_MAP: &str = "lby_lb4_services_v1";
+pub const BACKENDS_MAP: &str = "lby_lb4_backends_v1";
+pub const REVNAT_MAP: &str = "lby_lb4_reverse_nat_v1";
+pub const NAMES_MAP: &str = "lby_lb4_names_v1";
+pub const CT_MAP: &str = "lby_ct4_v1";
+pub const IPCACHE_MAP: &str = "lby_ipcache_v1";
+pub const ENDPOINTS_MAP: &str = "lby_endpoints_v1";
+pub const CONFIG_MAP: &str = "lby_config_v1";
+pub const EVENTS_MAP: &str = "lby_events";
+
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+
+pub const CT_DIR_SERVICE: u8 = 0;
+pub const CT_DIR_REPLY: u8 = 1;
+pub const CT_F_HAIRPIN: u8 = 1;
+
+pub const ROUTING_TUNNEL: u8 = 0;
+pub const ROUTING_NATIVE: u8 = 1;
+
+/// Network-order u32 from an address, as the packet carries it.
+pub fn be_addr(ip: Ipv4Addr) -> u32 {
+    u32::from_ne_bytes(ip.octets())
+}
+
+pub fn addr_of(be: u32) -> Ipv4Addr {
+    Ipv4Addr::from(be.to_ne_bytes())
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Lb4Key {
+    pub address: u32,
+    pub dport: u16,
+    pub slot: u16,
+    pub proto: u8,
+    pub pad: [u8; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Lb4Service {
+    pub backend_id: u32,
+    pub count: u16,
+    pub rev_nat_index: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Lb4Backend {
+    pub address: u32,
+    pub port: u16,
+    pub proto: u8,
+    pub flags: u8,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Lb4ReverseNat {
+    pub address: u32,
+    pub port: u16,
+    pub proto: u8,
+    pub pad: u8,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lb4Name {
+    pub name: [u8; 64],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ct4Key {
+    pub saddr: u32,
+    pub daddr: u32,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    pub dir: u8,
+    pub pad: u16,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ct4Entry {
+    pub backend_addr: u32,
+    pub backend_port: u16,
+    pub rev_nat_index: u16,
+    pub backend_id: u32,
+    pub orig_addr: u32,
+    pub flags: u8,
+    pub pad: [u8; 3],
+    pub pad2: u32,
+    pub last_seen_ns: u64,
+}
+
+/// The LPM trie key after aya's prefix length: the address.
+pub type IpcacheAddr = u32;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpcacheValue {
+    pub tunnel_endpoint: u32,
+    pub identity: u32,
+    pub flags: u8,
+    pub pad: [u8; 3],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointValue {
+    pub ifindex: u32,
+    pub pod_mac: [u8; 6],
+    pub node_mac: [u8; 6],
+    pub flags: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbyConfig {
+    pub tunnel_ifindex: u32,
+    pub vni: u32,
+    pub node_ip: u32,
+    pub hairpin_ip: u32,
+    pub routing: u8,
+    pub trace_level: u8,
+    pub pad: [u8; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TraceEvent {
+    pub ts_ns: u64,
+    pub saddr: u32,
+    pub daddr: u32,
+    pub sport: u16,
+    pub dport: u16,
+    pub proto: u8,
+    pub point: u8,
+    pub reason: u8,
+    pub tcp_flags: u8,
+    pub ifindex: u32,
+    pub orig_daddr: u32,
+    pub orig_dport: u16,
+    pub rev_nat_index: u16,
+    pub len: u32,
+    pub xlate: u8,
+    pub pad: [u8; 7],
+}
+
+// SAFETY: all plain integers/arrays, #[repr(C)], every bit pattern valid,
+// explicit padding fields (no implicit padding bytes).
+unsafe impl aya::Pod for Lb4Key {}
+unsafe impl aya::Pod for Lb4Service {}
+unsafe impl aya::Pod for Lb4Backend {}
+unsafe impl aya::Pod for Lb4ReverseNat {}
+unsafe impl aya::Pod for Lb4Name {}
+unsafe impl aya::Pod for Ct4Key {}
+unsafe impl aya::Pod for Ct4Entry {}
+unsafe impl aya::Pod for IpcacheValue {}
+unsafe impl aya::Pod for EndpointValue {}
+unsafe impl aya::Pod for LbyConfig {}
+
+impl Lb4Name {
+    pub fn new(s: &str) -> Self {
+        let mut name = [0u8; 64];
+        let b = s.as_bytes();
+        let n = b.len().min(63);
+        name[..n].copy_from_slice(&b[..n]);
+        Lb4Name { name }
+    }
+
+    pub fn as_str(&self) -> String {
+        let end = self.name.iter().position(|&c| c == 0).unwrap_or(64);
+        String::from_utf8_lossy(&self.name[..end]).into_owned()
+    }
+}
+
+impl TraceEvent {
+    /// Decode one ring buffer record (None if it is too short).
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() < std::mem::size_of::<TraceEvent>() {
+            return None;
+        }
+        // SAFETY: length checked; TraceEvent is plain data, read unaligned.
+        Some(unsafe { std::ptr::read_unaligned(b.as_ptr().cast::<TraceEvent>()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn layouts_match_the_c_headers() {
+        assert_eq!(size_of::<Lb4Key>(), 12);
+        assert_eq!(offset_of!(Lb4Key, slot), 6);
+        assert_eq!(offset_of!(Lb4Key, proto), 8);
+        assert_eq!(size_of::<Lb4Service>(), 8);
+        assert_eq!(offset_of!(Lb4Service, rev_nat_index), 6);
+        assert_eq!(size_of::<Lb4Backend>(), 8);
+        assert_eq!(size_of::<Lb4ReverseNat>(), 8);
+        assert_eq!(size_of::<Lb4Name>(), 64);
+        assert_eq!(size_of::<Ct4Key>(), 16);
+        assert_eq!(offset_of!(Ct4Key, dir), 13);
+        assert_eq!(size_of::<Ct4Entry>(), 32);
+        assert_eq!(offset_of!(Ct4Entry, flags), 16);
+        assert_eq!(offset_of!(Ct4Entry, last_seen_ns), 24);
+        assert_eq!(size_of::<IpcacheValue>(), 12);
+        assert_eq!(size_of::<EndpointValue>(), 20);
+        assert_eq!(offset_of!(EndpointValue, node_mac), 10);
+        assert_eq!(size_of::<LbyConfig>(), 20);
+        assert_eq!(size_of::<TraceEvent>(), 48);
+        assert_eq!(offset_of!(TraceEvent, ifindex), 24);
+        assert_eq!(offset_of!(TraceEvent, xlate), 40);
+    }
+
+    #[test]
+    fn addresses_stay_in_packet_order() {
+        let ip = Ipv4Addr::new(10, 96, 0, 50);
+        let be = be_addr(ip);
+        assert_eq!(be.to_ne_bytes(), [10, 96, 0, 50]);
+        assert_eq!(addr_of(be), ip);
+    }
+
+    #[test]
+    fn names_truncate_and_round_trip() {
+        assert_eq!(Lb4Name::new("wrk-2/web:http").as_str(), "wrk-2/web:http");
+        let long = "x".repeat(100);
+        assert_eq!(Lb4Name::new(&long).as_str().len(), 63);
+    }
+
+    #[test]
+    fn trace_event_decodes_from_ring_bytes() {
+        let mut raw = [0u8; 48];
+        raw[8..12].copy_from_slice(&[10, 0, 1, 13]);
+        raw[21] = 2;
+        let e = TraceEvent::from_bytes(&raw).unwrap();
+        assert_eq!(addr_of(e.saddr), Ipv4Addr::new(10, 0, 1, 13));
+        assert_eq!(e.point, 2);
+        assert!(TraceEvent::from_bytes(&raw[..40]).is_none());
+    }
+}

@@ -1,0 +1,33 @@
+//! Labyrinth's eBPF datapath (Cilium's role): tc programs written in C
+//! (bpf/), built by clang at compile time and loaded with aya.
+//!
+//! - `from_container` on each pod's host veth ingress: Service translation
+//!   with conntrack and reverse NAT, then redirect into a local pod
+//!   (bpf_redirect_peer), into the VXLAN device with a tunnel key, or by a
+//!   FIB lookup (native routing).
+//! - `from_overlay` / `to_overlay` on the tunnel device's ingress / egress.
+//! - Maps pinned under a bpffs directory (`lby_*_v1`), trace events on the
+//!   `lby_events` ring buffer.
+//!
+//! The agent opens an [`EbpfDatapath`] in the node's namespace, attaches
+//! each pod after CNI ADD, keeps the ipcache equal to the other nodes' pod
+//! CIDRs, and hands it to a `labyrinth_proxy::Proxier` as its Datapath.
+pub mod abi;
+pub mod attach;
+pub mod cli;
+pub mod datapath;
+pub mod dump;
+pub mod events;
+pub mod lb_compile;
+pub mod lb_plan;
+pub mod lb_sync;
+#[cfg(test)]
+mod lb_tests;
+pub mod loader;
+pub mod maps;
+
+pub use attach::AttachMode;
+pub use datapath::{Config, EbpfDatapath, PodEndpoint, Routing, TraceLevel, DEFAULT_PIN_DIR};
+pub use dump::{dump, MapKind};
+pub use events::{EventReader, Flow};
+pub use lb_sync::SharedDatapath;

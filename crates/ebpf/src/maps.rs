@@ -1,0 +1,138 @@
+//! Typed handles on the pinned maps, opened by path so any process (the
+//! agent, `labyrinth bpf map get`, a restarted agent) sees the same ones.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use aya::maps::lpm_trie::{Key, LpmTrie};
+use aya::maps::{Array, HashMap, Map, MapData};
+
+use crate::abi::*;
+use crate::lb_compile::LbState;
+use crate::lb_plan::Op;
+
+pub struct Maps {
+    pub services: HashMap<MapData, Lb4Key, Lb4Service>,
+    pub backends: HashMap<MapData, u32, Lb4Backend>,
+    pub revnat: HashMap<MapData, u16, Lb4ReverseNat>,
+    pub names: HashMap<MapData, u16, Lb4Name>,
+    pub ct: HashMap<MapData, Ct4Key, Ct4Entry>,
+    pub ipcache: LpmTrie<MapData, IpcacheAddr, IpcacheValue>,
+    pub endpoints: HashMap<MapData, u32, EndpointValue>,
+    pub config: Array<MapData, LbyConfig>,
+}
+
+fn pinned(dir: &Path, name: &str) -> Result<MapData> {
+    let path = dir.join(name);
+    MapData::from_pin(&path).with_context(|| format!("opening pinned map {}", path.display()))
+}
+
+impl Maps {
+    pub fn open(dir: &Path) -> Result<Maps> {
+        let hash = |n| -> Result<Map> { Ok(Map::HashMap(pinned(dir, n)?)) };
+        let ctx = |n: &str| format!("map {n} has an unexpected layout (an older version pinned?)");
+        Ok(Maps {
+            services: HashMap::try_from(hash(SERVICES_MAP)?).with_context(|| ctx(SERVICES_MAP))?,
+            backends: HashMap::try_from(hash(BACKENDS_MAP)?).with_context(|| ctx(BACKENDS_MAP))?,
+            revnat: HashMap::try_from(hash(REVNAT_MAP)?).with_context(|| ctx(REVNAT_MAP))?,
+            names: HashMap::try_from(hash(NAMES_MAP)?).with_context(|| ctx(NAMES_MAP))?,
+            ct: HashMap::try_from(Map::LruHashMap(pinned(dir, CT_MAP)?)).with_context(|| ctx(CT_MAP))?,
+            ipcache: LpmTrie::try_from(Map::LpmTrie(pinned(dir, IPCACHE_MAP)?))
+                .with_context(|| ctx(IPCACHE_MAP))?,
+            endpoints: HashMap::try_from(hash(ENDPOINTS_MAP)?).with_context(|| ctx(ENDPOINTS_MAP))?,
+            config: Array::try_from(Map::Array(pinned(dir, CONFIG_MAP)?)).with_context(|| ctx(CONFIG_MAP))?,
+        })
+    }
+
+    /// Everything the service maps hold now.
+    pub fn read_lb(&self) -> Result<LbState> {
+        let mut st = LbState::default();
+        for kv in self.services.iter() {
+            let (k, v) = kv.context("reading the services map")?;
+            st.services.insert(k, v);
+        }
+        for kv in self.backends.iter() {
+            let (k, v) = kv.context("reading the backends map")?;
+            st.backends.insert(k, v);
+        }
+        for kv in self.revnat.iter() {
+            let (k, v) = kv.context("reading the reverse NAT map")?;
+            st.revnat.insert(k, v);
+        }
+        for kv in self.names.iter() {
+            let (k, v) = kv.context("reading the names map")?;
+            st.names.insert(k, v.as_str());
+        }
+        Ok(st)
+    }
+
+    pub fn apply(&mut self, op: &Op) -> Result<()> {
+        match op {
+            Op::PutBackend(id, b) => self.backends.insert(id, b, 0),
+            Op::PutRevNat(id, r) => self.revnat.insert(id, r, 0),
+            Op::PutName(id, n) => self.names.insert(id, Lb4Name::new(n), 0),
+            Op::PutSlot(k, v) | Op::PutFrontend(k, v) => self.services.insert(k, v, 0),
+            Op::DelFrontend(k) | Op::DelSlot(k) => ignore_missing(self.services.remove(k)),
+            Op::DelName(id) => ignore_missing(self.names.remove(id)),
+            Op::DelRevNat(id) => ignore_missing(self.revnat.remove(id)),
+            Op::DelBackend(id) => ignore_missing(self.backends.remove(id)),
+        }
+        .with_context(|| format!("map write {op:?}"))
+    }
+
+    /// Delete the conntrack entries (both directions) of `proto` flows of
+    /// service `id` that went to one of `backends` (address, port, network
+    /// order). Returns how many flows were dropped.
+    pub fn flush_ct(&mut self, id: u16, proto: u8, backends: &BTreeSet<(u32, u16)>) -> Result<u64> {
+        let mut doomed = Vec::new();
+        for kv in self.ct.iter() {
+            let Ok((k, v)) = kv else { continue }; // LRU churn: entry vanished
+            if k.proto == proto
+                && v.rev_nat_index == id
+                && backends.contains(&(v.backend_addr, v.backend_port))
+            {
+                doomed.push(k);
+            }
+        }
+        let flows = doomed.iter().filter(|k| k.dir == CT_DIR_SERVICE).count();
+        for k in doomed {
+            ignore_missing(self.ct.remove(&k))?;
+        }
+        Ok(flows as u64)
+    }
+
+    pub fn ct_entries(&self) -> Result<Vec<(Ct4Key, Ct4Entry)>> {
+        // Entries the LRU evicts while we walk just fail to read: skip them.
+        Ok(self.ct.iter().flatten().collect())
+    }
+
+    pub fn ipcache_entries(&self) -> Result<Vec<(u32, u32, IpcacheValue)>> {
+        let mut out = Vec::new();
+        for kv in self.ipcache.iter() {
+            let (k, v): (Key<u32>, IpcacheValue) = kv.context("reading the ipcache")?;
+            out.push((k.prefix_len(), k.data(), v));
+        }
+        Ok(out)
+    }
+
+    pub fn endpoint_entries(&self) -> Result<BTreeMap<u32, EndpointValue>> {
+        let mut out = BTreeMap::new();
+        for kv in self.endpoints.iter() {
+            let (k, v) = kv.context("reading the endpoints map")?;
+            out.insert(k, v);
+        }
+        Ok(out)
+    }
+}
+
+/// Deleting what is already gone is success (idempotent cleanup).
+pub fn ignore_missing(r: Result<(), aya::maps::MapError>) -> Result<(), aya::maps::MapError> {
+    match r {
+        Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+        Err(aya::maps::MapError::SyscallError(e)) if e.io_error.raw_os_error() == Some(libc::ENOENT) => {
+            Ok(())
+        }
+        other => other,
+    }
+}

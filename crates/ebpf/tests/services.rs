@@ -1,0 +1,241 @@
+//! The eBPF datapath end to end on two scratch nodes: real packets from a
+//! client pod through ClusterIPs to backends on its own node (redirect into
+//! the peer) and across the VXLAN tunnel, checked with sockets and bpftool.
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::Duration;
+
+use common::lab::{model, vip, Lab, EMPTY_VIP, HAIRPIN_VIP, VIP};
+use common::traffic::{tcp_once, udp_ask, udp_once, uniform_p_value_3, PORT};
+use labyrinth_ebpf::{AttachMode, EventReader, Routing};
+use labyrinth_proxy::Protocol;
+
+/// Node 1: p0, p1 (servers) and the client (pod 2); node 2: p2 (pod 3).
+fn lab(tag: &str, attach: AttachMode, routing: Routing) -> Lab {
+    let lab = Lab::with_routing(tag, &[3, 1], &[0, 1, 3], attach, routing);
+    let backends: Vec<_> = [0, 1, 3].iter().map(|&i| lab.topo.pods[i].ip).collect();
+    lab.sync_all(&model(&backends, lab.topo.pods[0].ip));
+    lab
+}
+
+/// Who answered each of `n` new flows from the client, by name.
+fn spread(lab: &Lab, n: usize, proto: Protocol) -> BTreeMap<String, u64> {
+    let flow = move || match proto {
+        Protocol::Tcp => tcp_once(vip(VIP)),
+        Protocol::Udp => udp_once(vip(VIP)),
+    };
+    let names: Vec<String> = lab.topo.pods[2].ns.run(move || {
+        (0..n)
+            .map(|_| flow().expect("a flow through the ClusterIP"))
+            .map(|r| r.split(' ').next().unwrap_or_default().to_string())
+            .collect()
+    });
+    names.into_iter().fold(BTreeMap::new(), |mut m, who| {
+        *m.entry(who).or_insert(0) += 1;
+        m
+    })
+}
+
+fn assert_even(counts: &BTreeMap<String, u64>, what: &str) {
+    let c: Vec<u64> = ["p0", "p1", "p2"]
+        .iter()
+        .map(|k| counts.get(*k).copied().unwrap_or(0))
+        .collect();
+    let p = uniform_p_value_3(&c);
+    eprintln!("{what}: {counts:?}, chi-square p = {p:.4}");
+    assert!(p > 0.001, "{what} is not even: {counts:?} (p = {p})");
+}
+
+/// Our programs as bpftool sees them: under `net show` on every pod veth and
+/// the tunnel (clsact); for tcx, Debian 12's bpftool 7.1 predates tcx in
+/// `net show`, so its `link show` (tcx links, type 11) and `prog show`.
+fn check_bpftool(lab: &Lab, attach: AttachMode) {
+    if attach == AttachMode::Clsact {
+        let net = lab.node_sh(0, "bpftool net show");
+        for i in lab.topo.pods_on(0) {
+            let dev = &lab.topo.pods[i].host_if;
+            let line = net
+                .lines()
+                .find(|l| l.starts_with(dev.as_str()))
+                .unwrap_or_else(|| panic!("{dev} not in:\n{net}"));
+            assert!(
+                line.contains("clsact/ingress") && line.contains("lby_from_contai"),
+                "{line}"
+            );
+        }
+        let vx: Vec<&str> = net.lines().filter(|l| l.starts_with("lby_vxlan")).collect();
+        assert!(
+            vx.iter()
+                .any(|l| l.contains("clsact/ingress") && l.contains("lby_from_overla")),
+            "{net}"
+        );
+        assert!(
+            vx.iter()
+                .any(|l| l.contains("clsact/egress") && l.contains("lby_to_overlay")),
+            "{net}"
+        );
+        return;
+    }
+    let links: serde_json::Value = serde_json::from_str(&lab.node_sh(0, "bpftool -j link show")).unwrap();
+    let progs: serde_json::Value = serde_json::from_str(&lab.node_sh(0, "bpftool -j prog show")).unwrap();
+    let name_of = |id: &serde_json::Value| {
+        progs
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| &p["id"] == id)
+            .map(|p| p["name"].as_str().unwrap_or("").to_string())
+    };
+    let tcx: Vec<String> = links
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["type"] == 11 || l["type"] == "tcx")
+        .filter_map(|l| name_of(&l["prog_id"]))
+        .collect();
+    let count = |n: &str| tcx.iter().filter(|t| t.as_str() == n).count();
+    // Four pods and two tunnel devices over both nodes.
+    assert!(
+        count("lby_from_container") >= 4 && count("lby_from_overlay") >= 2 && count("lby_to_overlay") >= 2,
+        "{tcx:?}"
+    );
+}
+
+/// Native routing: the SYN to the other node's pod left by the FIB
+/// redirect (to-network), not through the node's stack.
+fn check_fib_path(lab: &Lab) {
+    let mut events = EventReader::open(std::path::Path::new(&common::lab::pin_dir(1))).unwrap();
+    events.poll(Duration::ZERO).unwrap();
+    let to = SocketAddr::from((lab.topo.pods[3].ip, PORT));
+    lab.topo.pods[2]
+        .ns
+        .run(move || tcp_once(to))
+        .expect("pod to remote pod");
+    let mut seen = Vec::new();
+    for _ in 0..50 {
+        seen.extend(events.poll(Duration::from_millis(100)).unwrap());
+        if seen
+            .iter()
+            .any(|f| f.point == "to-network" && f.tcp_flags == ["SYN"])
+        {
+            return;
+        }
+    }
+    panic!("no to-network event: {seen:#?}");
+}
+
+fn scenario(tag: &str, attach: AttachMode, routing: Routing) {
+    common::private_bpffs();
+    let lab = lab(tag, attach, routing);
+    let client = &lab.topo.pods[2];
+    let cip = client.ip;
+
+    if routing == Routing::Tunnel {
+        check_bpftool(&lab, attach);
+    } else {
+        check_fib_path(&lab);
+    }
+
+    // Pod to pod by address, on the node and across the tunnel: the server
+    // sees the client's own address.
+    for server in [0usize, 3] {
+        let to = SocketAddr::from((lab.topo.pods[server].ip, PORT));
+        let reply = client.ns.run(move || tcp_once(to)).expect("pod to pod");
+        assert!(reply.ends_with(&format!(" {cip}")), "{reply}");
+    }
+
+    // ClusterIP, TCP and UDP: no source NAT, and the UDP answer arriving on
+    // a connected socket proves it came back from the ClusterIP.
+    let reply = client
+        .ns
+        .run(|| tcp_once(vip(VIP)))
+        .expect("TCP through the ClusterIP");
+    assert!(
+        reply.starts_with('p') && reply.ends_with(&format!(" {cip}")),
+        "{reply}"
+    );
+    let reply = client
+        .ns
+        .run(|| udp_once(vip(VIP)))
+        .expect("UDP through the ClusterIP");
+    assert!(reply.ends_with(&format!(" {cip}")), "{reply}");
+
+    // Spread over the three backends (two local, one across the tunnel).
+    assert_even(&spread(&lab, 1500, Protocol::Tcp), &format!("{tag} TCP"));
+    assert_even(&spread(&lab, 1500, Protocol::Udp), &format!("{tag} UDP"));
+
+    // No backends: refused at once by the program's RST / ICMP answer.
+    let (t, u) = client.ns.run(|| {
+        let t = tcp_once(vip(EMPTY_VIP)).expect_err("no backends must refuse TCP");
+        let u = udp_once(vip(EMPTY_VIP)).expect_err("no backends must refuse UDP");
+        (t.kind(), u.kind())
+    });
+    assert_eq!(
+        (t, u),
+        (ErrorKind::ConnectionRefused, ErrorKind::ConnectionRefused)
+    );
+
+    // Hairpin: p0 reaches itself through its own Service, and sees the node's
+    // gateway as the client (as with kube-proxy's masquerade).
+    let gw = lab.topo.nodes[0].gateway();
+    let reply = lab.topo.pods[0]
+        .ns
+        .run(|| tcp_once(vip(HAIRPIN_VIP)))
+        .expect("hairpin");
+    assert_eq!(reply, format!("p0 {gw}"));
+
+    // A UDP flow held by p1; p1 leaves the Service: the same flow moves and
+    // no new connection reaches p1.
+    let sock = client.ns.run(|| {
+        for _ in 0..300 {
+            let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            s.connect(vip(VIP)).unwrap();
+            if udp_ask(&s).unwrap().starts_with("p1") {
+                return s;
+            }
+        }
+        panic!("no UDP flow landed on p1");
+    });
+    let without_p1: Vec<_> = [0, 3].iter().map(|&i| lab.topo.pods[i].ip).collect();
+    lab.sync_all(&model(&without_p1, lab.topo.pods[0].ip));
+    let moved = client
+        .ns
+        .run(move || udp_ask(&sock).expect("the flow after removal"));
+    assert!(
+        !moved.starts_with("p1"),
+        "the UDP flow still reaches the removed backend: {moved}"
+    );
+    let after = spread(&lab, 300, Protocol::Tcp);
+    assert!(!after.contains_key("p1") && after.len() == 2, "{after:?}");
+
+    // No kube-proxy rules anywhere: the programs did all of it.
+    let nat = lab.node_sh(
+        0,
+        "iptables-save -t nat 2>/dev/null; nft list ruleset 2>/dev/null",
+    );
+    assert!(!nat.contains("KUBE-") && !nat.contains("10.96.0.50"), "{nat}");
+}
+
+#[test]
+fn services_over_tcx() {
+    need_root!("services_over_tcx");
+    scenario("ebpf-tcx", AttachMode::Tcx, Routing::Tunnel);
+}
+
+#[test]
+fn services_over_clsact_fallback() {
+    need_root!("services_over_clsact_fallback");
+    scenario("ebpf-cls", AttachMode::Clsact, Routing::Tunnel);
+}
+
+/// No tunnel: a FIB lookup sends packets for the other node out of the
+/// underlay, whose ingress program reverses the replies.
+#[test]
+fn services_over_native_routing() {
+    need_root!("services_over_native_routing");
+    scenario("ebpf-nat", AttachMode::Tcx, Routing::Native);
+}
