@@ -97,8 +97,9 @@ fn journey_pods_talk_by_ip_over_the_tunnel() {
 }
 
 /// The same journey with `--routing native`: no tunnel, node-1's uplink
-/// carries the pod addresses themselves; by Service name, TCP and UDP, and a
-/// 1 MB payload arrives intact (MTU right, nothing dropped).
+/// carries the pod addresses themselves; to the pod's IP and by Service
+/// name, TCP and UDP, and a 1 MB payload arrives intact (MTU right, nothing
+/// dropped).
 #[test]
 fn journey_in_native_routing() {
     if !need_root("journey_in_native_routing") {
@@ -136,16 +137,14 @@ fn journey_in_native_routing() {
     while std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0 && !line.contains("listening on") {
         line.clear();
     }
-    let target = "node-wrk-2-ubuntu24.wrk-2";
-    assert_eq!(
-        send_line(&lab, ("wrk-1", &client), ("wrk-2", &server), target, false),
-        "hello-tcp"
-    );
+    // To the pod's IP (issue 4), then by Service name (issue 5).
+    for target in [server_ip.as_str(), "node-wrk-2-ubuntu24.wrk-2"] {
+        for (udp, want) in [(false, "hello-tcp"), (true, "hello-udp")] {
+            let got = send_line(&lab, ("wrk-1", &client), ("wrk-2", &server), target, udp);
+            assert_eq!(got, want, "to {target}");
+        }
+    }
     stop(&mut capture);
-    assert_eq!(
-        send_line(&lab, ("wrk-1", &client), ("wrk-2", &server), target, true),
-        "hello-udp"
-    );
     let seen = lab.ssh_ok(
         "node-1",
         &[
