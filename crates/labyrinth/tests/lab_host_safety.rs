@@ -32,12 +32,29 @@ fn up_and_down_leave_the_host_namespace_alone() {
         );
         assert!(!during.addrs.contains(addr), "host has lab address {addr}");
     }
-    // And the lab cannot see the host: its nodes have no route out.
-    let out = lab.ssh("node-1", &["ip", "route", "get", "192.0.2.1"]);
+    // And the lab cannot reach the host: a node's default route ends at the
+    // VPC's gateway, and the VPC routes and forwards nothing further.
+    let out = lab.ssh_ok("node-1", &["ip", "route", "get", "192.0.2.1"]);
+    assert!(out.contains("via 10.168.0.1 dev ens4"), "node-1's way out: {out}");
+    let vpc = lab.vpc_pid().to_string();
+    let in_vpc = |args: &[&str]| {
+        Command::new("nsenter")
+            .args(["-t", &vpc, "-n"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let onward = in_vpc(&["ip", "route", "get", "192.0.2.1"]);
     assert!(
-        !out.status.success(),
-        "node-1 has a route off the lab: {}",
-        String::from_utf8_lossy(&out.stdout)
+        !onward.status.success(),
+        "the VPC routes off the lab: {}",
+        String::from_utf8_lossy(&onward.stdout)
+    );
+    let forward = in_vpc(&["sysctl", "-n", "net.ipv4.ip_forward"]);
+    assert_eq!(
+        String::from_utf8_lossy(&forward.stdout).trim(),
+        "0",
+        "the VPC forwards"
     );
 
     lab.down();
