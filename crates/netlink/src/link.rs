@@ -207,6 +207,19 @@ impl Handle {
         )
     }
 
+    /// Turn ARP on or off (`ip link set … arp off`): with it off, frames
+    /// routed out the device go to the device's own MAC, no neighbour asked.
+    pub fn set_arp(&mut self, index: u32, on: bool) -> Result<()> {
+        let mut msg = new_link_message(index);
+        msg.header.flags = if on { LinkFlags::empty() } else { LinkFlags::Noarp };
+        msg.header.change_mask = LinkFlags::Noarp;
+        self.exec(
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+            &format!("setting arp {} on link {index}", if on { "on" } else { "off" }),
+        )
+    }
+
     pub fn set_mtu(&mut self, index: u32, mtu: u32) -> Result<()> {
         let mut msg = new_link_message(index);
         msg.attributes.push(LinkAttribute::Mtu(mtu));

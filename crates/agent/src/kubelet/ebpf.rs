@@ -15,7 +15,7 @@ use labyrinth_ebpf::{
 use serde_json::Value;
 
 use super::Agent;
-use crate::nodenet::{gateway_of, Peer, Routing, VXLAN_DEV};
+use crate::nodenet::{gateway_of, Peer, Routing, HOST_DEV, NET_DEV, VXLAN_DEV};
 use crate::runtime::sandbox::SandboxRecord;
 
 /// Load the programs, open (or take over) the pinned maps and attach the
@@ -39,9 +39,38 @@ pub fn open(agent: &Agent, pod_cidr: Ipv4Net) -> Result<SharedDatapath> {
         attach: AttachMode::Clsact,
         trace: TraceLevel::Flows,
     };
-    let dp = EbpfDatapath::open(DEFAULT_PIN_DIR, cfg)
+    let mut dp = EbpfDatapath::open(DEFAULT_PIN_DIR, cfg)
         .with_context(|| format!("opening the eBPF datapath under {DEFAULT_PIN_DIR}"))?;
+    route_services_through_host(&mut dp, pod_cidr, a.service_cidr)?;
     Ok(SharedDatapath::new(dp))
+}
+
+/// The node's own connections to ClusterIPs (its resolver asking the
+/// cluster DNS, health checks) meet no program on a pod veth: the Service
+/// range is routed out lby_host (ARP off, so frames need no neighbour) and
+/// the pod program on its peer lby_net translates them. Replies come back
+/// through the programs that reverse the translation (a local backend's
+/// veth, or the tunnel's ingress).
+fn route_services_through_host(
+    dp: &mut EbpfDatapath,
+    pod_cidr: Ipv4Net,
+    service_cidr: Ipv4Net,
+) -> Result<()> {
+    let mut h = labyrinth_netlink::Handle::current("node")?;
+    let host = h.index_of(HOST_DEV)?;
+    h.set_arp(host, false)?;
+    dp.attach_host_dev(NET_DEV)
+        .with_context(|| format!("the Service program on {NET_DEV}"))?;
+    h.add_route(&labyrinth_netlink::RouteSpec {
+        dst: service_cidr.network(),
+        prefix_len: service_cidr.prefix_len(),
+        gateway: None,
+        oif: Some(host),
+        link_scope: true,
+        onlink: false,
+        src: Some(gateway_of(pod_cidr)),
+    })
+    .with_context(|| format!("routing the Service range {service_cidr} through {HOST_DEV}"))
 }
 
 /// The pod's endpoint as the CNI result describes it: the host-side

@@ -62,6 +62,10 @@ pub struct AgentArgs {
     /// masqueraded (kube-proxy's --cluster-cidr).
     #[arg(long, default_value = "10.0.0.0/16")]
     pub cluster_cidr: ipnet::Ipv4Net,
+    /// The Service range (ClusterIPs); in the eBPF datapath the node's own
+    /// connections to it are routed through the Service program.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    pub service_cidr: ipnet::Ipv4Net,
     /// Seconds between full checks of the Service rules (drift repair).
     #[arg(long, default_value_t = 30)]
     pub proxy_resync: u64,
