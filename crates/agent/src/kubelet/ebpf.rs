@@ -125,6 +125,21 @@ pub fn attach(dp: &SharedDatapath, rec: &SandboxRecord) -> Result<()> {
     })
 }
 
+/// A pod a previous agent started: the datapath reattached what it had
+/// pinned at open; attaching again is idempotent and catches pods it missed.
+/// Failures are logged: the pod keeps running either way.
+pub async fn attach_adopted(agent: &Agent, rec: &SandboxRecord) {
+    let Some(dp) = agent.ebpf.get().cloned() else {
+        return;
+    };
+    let r = rec.clone();
+    match tokio::task::spawn_blocking(move || attach(&dp, &r)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!("{e:#}"),
+        Err(e) => tracing::warn!("attaching an adopted pod: {e}"),
+    }
+}
+
 /// Before CNI DEL: the program off its veth, the pod out of the endpoints map.
 pub fn detach(dp: &SharedDatapath, rec: &SandboxRecord) -> Result<()> {
     let ep = endpoint_of(rec)?;

@@ -82,16 +82,7 @@ async fn adopt(agent: &Arc<Agent>, state: &mut State) {
     for rec in recs.ok().and_then(|r| r.ok()).unwrap_or_default() {
         if rec.pause.alive() {
             tracing::info!("adopting running pod {}/{}", rec.pod.namespace, rec.pod.name);
-            // The eBPF datapath reattached what it had pinned at open;
-            // attaching again is idempotent and catches pods it missed.
-            if let Some(dp) = agent.ebpf.get().cloned() {
-                let r = rec.clone();
-                match tokio::task::spawn_blocking(move || super::ebpf::attach(&dp, &r)).await {
-                    Ok(Ok(())) => {}
-                    Ok(Err(e)) => tracing::warn!("{e:#}"),
-                    Err(e) => tracing::warn!("attaching an adopted pod: {e}"),
-                }
-            }
+            super::ebpf::attach_adopted(agent, &rec).await;
             state.pods.insert(
                 rec.pod.uid.clone(),
                 Managed {
