@@ -50,15 +50,30 @@ pub fn open(agent: &Agent, pod_cidr: Ipv4Net) -> Result<SharedDatapath> {
 /// range is routed out lby_host (ARP off, so frames need no neighbour) and
 /// the pod program on its peer lby_net translates them. Replies come back
 /// through the programs that reverse the translation (a local backend's
-/// veth, or the tunnel's ingress).
+/// veth, or the tunnel's ingress). A backend outside the pod network (the
+/// API server on a node address) is left to the stack on lby_net: it
+/// takes the frame as its own only with lby_host's MAC (ARP off addresses
+/// frames to the sender's own MAC, so both ends share it), and forwards
+/// a packet from one of the node's addresses only with accept_local.
 fn route_services_through_host(
     dp: &mut EbpfDatapath,
     pod_cidr: Ipv4Net,
     service_cidr: Ipv4Net,
 ) -> Result<()> {
     let mut h = labyrinth_netlink::Handle::current("node")?;
-    let host = h.index_of(HOST_DEV)?;
+    let host_link = h
+        .link_by_name(HOST_DEV)?
+        .with_context(|| format!("no {HOST_DEV}"))?;
+    let host = host_link.index;
     h.set_arp(host, false)?;
+    let net = h
+        .link_by_name(NET_DEV)?
+        .with_context(|| format!("no {NET_DEV}"))?;
+    if let Some(mac) = host_link.mac.filter(|m| net.mac.as_ref() != Some(m)) {
+        h.set_mac(net.index, mac)?;
+    }
+    labyrinth_netlink::netns::NetNs::open("/proc/self/ns/net", "node")?
+        .sysctl(&format!("net.ipv4.conf.{NET_DEV}.accept_local"), "1")?;
     dp.attach_host_dev(NET_DEV)
         .with_context(|| format!("the Service program on {NET_DEV}"))?;
     h.add_route(&labyrinth_netlink::RouteSpec {

@@ -52,6 +52,14 @@ pub fn check_programmed(lab: &Lab, dp: &str, cluster_ip: &str, client_veth: &str
             );
             assert!(on("lby_vxlan", "lby_from_overlay", "ingress"), "{net}");
             assert!(on("lby_vxlan", "lby_to_overlay", "egress"), "{net}");
+            // The node's own connections are translated too (through
+            // lby_host → lby_net), to a pod and to the API server.
+            let own = node_out(
+                lab,
+                "node-1",
+                "nc -z -w 5 10.96.0.1 443 && nc -z -w 5 10.96.0.10 53 && echo ok",
+            );
+            assert_eq!(own.trim(), "ok", "node-1 to ClusterIPs");
             let services = bpf_map(lab, "services");
             assert!(
                 services.contains(&format!("{cluster_ip}:9999/TCP"))
