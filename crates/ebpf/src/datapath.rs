@@ -240,6 +240,23 @@ impl EbpfDatapath {
         Ok(())
     }
 
+    /// The node's own way into Services: packets the node routes into
+    /// `dev` (the agent routes the Service range out lby_host, so they
+    /// arrive on its peer lby_net) get the same translation as a pod's.
+    /// No endpoints entry: nothing is ever redirected into `dev`.
+    pub fn attach_host_dev(&mut self, dev: &str) -> Result<()> {
+        let idx = link_of(dev)?.index;
+        let dir = self.pin_dir.clone();
+        attach::attach(
+            self.progs.from_container.prog(),
+            self.cfg.attach,
+            &dir,
+            dev,
+            idx,
+            Hook::Ingress,
+        )
+    }
+
     /// A pod went away (CNI DEL): detach and forget it.
     pub fn detach_endpoint(&mut self, ip: Ipv4Addr, host_ifname: &str) -> Result<()> {
         attach::detach(self.cfg.attach, &self.pin_dir, host_ifname, Hook::Ingress)?;

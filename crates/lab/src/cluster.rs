@@ -118,11 +118,12 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     let routing = cfg.routing.to_string();
     let datapath = cfg.datapath.to_string();
     let pod_cidr = cfg.pod_cidr.to_string();
+    let service_cidr = cfg.service_cidr.to_string();
     std::thread::scope(|s| -> Result<()> {
         let mut handles = Vec::new();
         for node in &state.nodes {
-            let (join_argv, exe, routing, datapath, pod_cidr) =
-                (&join_argv, &exe, &routing, &datapath, &pod_cidr);
+            let (join_argv, exe, routing, datapath, pod_cidr, service_cidr) =
+                (&join_argv, &exe, &routing, &datapath, &pod_cidr, &service_cidr);
             handles.push(s.spawn(move || -> Result<()> {
                 let plan = &node.plan;
                 let mut j: Vec<&str> = join_argv.iter().map(String::as_str).collect();
@@ -144,6 +145,8 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
                     datapath,
                     "--cluster-cidr",
                     pod_cidr,
+                    "--service-cidr",
+                    service_cidr,
                 ];
                 if plan.control_plane {
                     a.push("--control-plane");

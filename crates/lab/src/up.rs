@@ -24,9 +24,6 @@ pub struct UpOptions {
 /// Create a lab; on any failure nothing of it remains.
 pub fn up(cfg: &LabConfig, opts: &UpOptions) -> Result<LabState> {
     cfg.validate()?;
-    if !opts.bare && cfg.datapath == crate::Datapath::Ebpf {
-        bail!("datapath ebpf: the eBPF datapath is not in the node agent yet; use iptables or nftables (or up --bare)");
-    }
     let dir = LabDir::new(&cfg.name);
     if dir.exists() {
         if !opts.recreate {

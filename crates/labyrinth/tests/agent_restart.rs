@@ -3,6 +3,8 @@
 //! the way `lab up` starts it; the new agent adopts the pod (same sandbox,
 //! netns, addresses and container process; still Ready, no restart), keeps
 //! the routes to the other nodes, and a TCP line still crosses to node-2.
+//! In the eBPF datapath the pinned maps hold the same Services across the
+//! restart and the pod's veth still carries the program.
 
 mod common;
 use common::agent::*;
@@ -70,12 +72,36 @@ fn pod_status(lab: &Lab, ns: &str, pod: &str) -> String {
     )
 }
 
+/// The eBPF state an operator would compare: the services map and the
+/// programs per device.
+fn ebpf_state(lab: &Lab) -> (String, String) {
+    let services = lab.ssh_ok("node-1", &[BIN, "bpf", "map", "get", "services"]);
+    let net = lab.ssh_ok("node-1", &["bpftool", "net", "show"]);
+    let progs = net
+        .lines()
+        .filter(|l| l.contains("lby_"))
+        .map(|l| l.split(" id ").next().unwrap_or(l).to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    (services, progs)
+}
+
 #[test]
 fn restarted_agent_adopts_running_pods() {
-    if !need_root("restarted_agent_adopts_running_pods") {
-        return;
+    if need_root("restarted_agent_adopts_running_pods") {
+        restart("iptables");
     }
-    let lab = Lab::cluster("restart", &[]);
+}
+
+#[test]
+fn restarted_agent_adopts_running_pods_ebpf() {
+    if need_root("restarted_agent_adopts_running_pods_ebpf") {
+        restart("ebpf");
+    }
+}
+
+fn restart(dp: &str) {
+    let lab = Lab::cluster(&format!("restart-{dp}"), &["--datapath", dp]);
     let (client, server) = journey_pods(&lab);
     let server_ip = pod_ip(&lab, "wrk-2", &server);
     let before = sandbox(&lab);
@@ -83,6 +109,10 @@ fn restarted_agent_adopts_running_pods() {
     assert!(status_before.ends_with(" True 0"), "{status_before}");
     let routes_before = lab.ssh_ok("node-1", &["ip", "route", "show", "10.0.2.0/24"]);
     assert!(!routes_before.is_empty());
+    let ebpf_before = (dp == "ebpf").then(|| ebpf_state(&lab));
+    if let Some((_, progs)) = &ebpf_before {
+        assert!(progs.contains("lxc") && progs.contains("lby_vxlan"), "{progs}");
+    }
 
     // Kill the agent and start it again exactly as it was started.
     let pid = agent_pid(&lab, "node-1");
@@ -118,6 +148,11 @@ fn restarted_agent_adopts_running_pods() {
         "the new agent removed peer routes:\n{text}"
     );
 
+    if let Some(before) = ebpf_before {
+        // Program ids change (the new agent loads its code again); the
+        // devices and program names, and the maps' Services, do not.
+        assert_eq!(ebpf_state(&lab), before, "eBPF state changed across the restart");
+    }
     let got = send_line_by_kubectl_exec(&lab, &client, &server, &server_ip, "hello-after-restart");
     assert_eq!(got, "hello-after-restart\n");
     lab.down();

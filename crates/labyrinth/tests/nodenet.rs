@@ -31,6 +31,7 @@ fn cfg(node: &str, ip: &str, cidr: &str, routing: Routing) -> NodeNetConfig {
         pod_cidr: cidr.parse().unwrap(),
         routing,
         vni: 1,
+        collect_md: false,
     }
 }
 

@@ -45,6 +45,7 @@ fn setup_nodes(lab: &Lab) {
             pod_cidr: cidr.parse().unwrap(),
             routing: Routing::Tunnel,
             vni: 1,
+            collect_md: false,
         };
         nodenet::setup_devices(&ns, &mut h, &c).unwrap();
         nodenet::sync_peers(&mut h, &c, &peers).unwrap();

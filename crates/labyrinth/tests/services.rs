@@ -1,20 +1,18 @@
 //! Issue 5 end to end in a real lab: the reference journey by Service name
 //! (the pod's resolver walks its search path against the cluster DNS pods
 //! behind 10.96.0.10, the node translates the ClusterIP), in the iptables and
-//! the nftables datapaths; the DNS records the specification asks for, read
+//! the nftables and the eBPF datapaths; the DNS records the specification asks for, read
 //! with `dig` from a pod; and the Service behaviours users rely on (no
 //! endpoints refuses, hairpin, a deleted endpoint leaves the rules).
 
 mod common;
+mod services_dp;
 use common::journey::*;
 use common::*;
+use services_dp::*;
 
 const SVC: &str = "node-wrk-2-ubuntu24";
 const FQDN: &str = "node-wrk-2-ubuntu24.wrk-2.svc.cluster.local";
-
-fn node_out(lab: &Lab, node: &str, cmd: &str) -> String {
-    lab.ssh_ok(node, &["sh", "-c", cmd])
-}
 
 /// The capture of the client pod's host veth: one line per packet, fields
 /// separated by '|' (see `FIELDS`).
@@ -98,8 +96,9 @@ fn check_search_path(pkts: &[Pkt], cluster_ip: &str) {
     assert!(nx < a && a < syn, "order: NXDOMAIN #{nx}, A #{a}, SYN #{syn}");
 }
 
-/// Send a line by Service name while capturing on the client's host veth.
-fn journey_by_name_captured(lab: &Lab, client: &str, server: &str, cluster_ip: &str) {
+/// Send a line by Service name while capturing the client's packets;
+/// returns the client's host veth.
+fn journey_by_name_captured(lab: &Lab, dp: &str, client: &str, server: &str, cluster_ip: &str) -> String {
     let client_ip = pod_ip(lab, "wrk-1", client);
     let route = node_out(lab, "node-1", &format!("ip -o route get {client_ip}"));
     let veth = route
@@ -109,20 +108,10 @@ fn journey_by_name_captured(lab: &Lab, client: &str, server: &str, cluster_ip: &
         .unwrap_or_else(|| panic!("no device in {route}"))
         .to_string();
     assert!(veth.starts_with("lxc"), "client's host veth {veth}");
-    let pcap = "/var/tmp/journey.pcap";
+    let pcap = PCAP;
     let mut capture = std::process::Command::new(BIN)
         .args(["lab", "ssh", "--name", &lab.name, "node-1", "--"])
-        .args([
-            "tcpdump",
-            "--immediate-mode",
-            "-i",
-            &veth,
-            "-U",
-            "-n",
-            "-w",
-            pcap,
-            "udp port 53 or tcp port 9999",
-        ])
+        .args(capture_argv(lab, dp, client, &veth))
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -163,6 +152,7 @@ fn journey_by_name_captured(lab: &Lab, client: &str, server: &str, cluster_ip: &
     let out = lab.ssh_ok("node-1", &cmd);
     eprintln!("capture on {veth} ({}):\n{out}", FIELDS.join("|"));
     check_search_path(&packets(&out), cluster_ip);
+    veth
 }
 
 fn dig(lab: &Lab, pod: &str, args: &str) -> String {
@@ -231,20 +221,19 @@ fn check_no_endpoints(lab: &Lab, client: &str) {
     assert!(!out.contains("timed out"), "{out}");
 }
 
-/// After its pod is deleted, an endpoint leaves node-1's rules, and the
+/// After its pod is deleted, an endpoint leaves node-1's rules (or the
+/// eBPF backends map), and the
 /// replacement serves the same name.
 fn check_endpoint_removal(lab: &Lab, client: &str, server: &str, dp: &str) {
     let old_ip = pod_ip(lab, "wrk-2", server);
-    let rules = |lab: &Lab| match dp {
-        "iptables" => node_out(lab, "node-1", "iptables-save -t nat"),
-        _ => node_out(lab, "node-1", "nft list table ip labyrinth"),
-    };
-    assert!(rules(lab).contains(&format!("{old_ip}:9999")) || rules(lab).contains(&format!("{old_ip}/9999")));
+    assert!(
+        backend_listed(lab, dp, &old_ip),
+        "{old_ip} not programmed on node-1"
+    );
     let start = std::time::Instant::now();
     kubectl_ok(lab, &["-n", "wrk-2", "delete", "pod", server, "--wait=false"]);
     eventually("the deleted endpoint to leave node-1's rules", 300, || {
-        let r = rules(lab);
-        (!r.contains(&format!("{old_ip}:9999")) && !r.contains(&format!("{old_ip}/9999"))).then_some(())
+        (!backend_listed(lab, dp, &old_ip)).then_some(())
     });
     eprintln!(
         "{dp}: deleted endpoint gone from node-1's rules after {:?}",
@@ -301,7 +290,7 @@ fn scenario(dp: &str) {
             "jsonpath={.spec.clusterIP}",
         ],
     );
-    journey_by_name_captured(&lab, &client, &server, &cluster_ip);
+    let veth = journey_by_name_captured(&lab, dp, &client, &server, &cluster_ip);
     let got = send_line(
         &lab,
         ("wrk-1", &client),
@@ -311,30 +300,7 @@ fn scenario(dp: &str) {
     );
     assert_eq!(got, "hello-udp", "UDP by Service name");
 
-    match dp {
-        "iptables" => {
-            let nat = node_out(&lab, "node-1", "iptables-save -t nat");
-            // The same chain names as on every real cluster.
-            assert!(nat.contains(":KUBE-SVC-TCOU7JCQXEZGVUNU"), "{nat}");
-            assert!(nat.contains(":KUBE-SVC-NPX46M4PTMTKRN6Y"), "{nat}");
-            let listing = node_out(&lab, "node-1", "iptables -t nat -L KUBE-SERVICES -v -n -x");
-            let line = listing
-                .lines()
-                .find(|l| l.contains("wrk-2/node-wrk-2-ubuntu24:tcp-9999 cluster IP"))
-                .unwrap_or_else(|| panic!("no rule for the Service: {listing}"));
-            let pkts: u64 = line.split_whitespace().next().unwrap().parse().unwrap();
-            assert!(pkts > 0, "the Service rule counted nothing: {line}");
-        }
-        _ => {
-            let map = node_out(&lab, "node-1", "nft list map ip labyrinth service-ips");
-            assert!(map.contains(&format!("{cluster_ip} . tcp . 9999")), "{map}");
-            let nat = node_out(&lab, "node-1", "iptables-save -t nat");
-            assert!(
-                !nat.contains("KUBE-SVC"),
-                "iptables rules in the nftables datapath: {nat}"
-            );
-        }
-    }
+    check_programmed(&lab, dp, &cluster_ip, &veth);
     let metrics = node_out(
         &lab,
         "node-1",
@@ -369,5 +335,12 @@ fn journey_by_service_name_iptables() {
 fn journey_by_service_name_nftables() {
     if need_root("journey_by_service_name_nftables") {
         scenario("nftables");
+    }
+}
+
+#[test]
+fn journey_by_service_name_ebpf() {
+    if need_root("journey_by_service_name_ebpf") {
+        scenario("ebpf");
     }
 }

@@ -28,6 +28,8 @@ pub struct Link {
     /// The namespace id (as seen from this namespace) the peer lives in.
     pub link_netnsid: Option<i32>,
     pub mac: Option<[u8; 6]>,
+    /// A VXLAN device in collect-metadata ("external") mode.
+    pub collect_metadata: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +51,10 @@ pub struct VethSpec<'a> {
     pub mtu: Option<u32>,
 }
 
-/// A VXLAN device bound to UDP `port`, with a fixed VNI.
+/// A VXLAN device bound to UDP `port`, with a fixed VNI; or, with
+/// `collect_metadata`, in "external" mode: every packet's tunnel key (VNI,
+/// remote) comes from whoever sends it (eBPF programs), and `vni`, `local`
+/// and `underlay_index` are not used (iproute2 refuses a VNI there too).
 pub struct VxlanSpec<'a> {
     pub name: &'a str,
     pub vni: u32,
@@ -58,6 +63,7 @@ pub struct VxlanSpec<'a> {
     pub underlay_index: Option<u32>,
     pub mtu: Option<u32>,
     pub learning: bool,
+    pub collect_metadata: bool,
 }
 
 fn new_link_message(index: u32) -> LinkMessage {
@@ -159,16 +165,17 @@ impl Handle {
     }
 
     pub fn add_vxlan(&mut self, spec: &VxlanSpec<'_>) -> Result<()> {
-        let mut data = vec![
-            InfoVxlan::Id(spec.vni),
-            InfoVxlan::Port(spec.port),
-            InfoVxlan::Learning(spec.learning),
-        ];
-        if let Some(local) = spec.local {
-            data.push(InfoVxlan::Local(local));
-        }
-        if let Some(idx) = spec.underlay_index {
-            data.push(InfoVxlan::Link(idx));
+        let mut data = vec![InfoVxlan::Port(spec.port), InfoVxlan::Learning(spec.learning)];
+        if spec.collect_metadata {
+            data.push(InfoVxlan::CollectMetadata(true));
+        } else {
+            data.push(InfoVxlan::Id(spec.vni));
+            if let Some(local) = spec.local {
+                data.push(InfoVxlan::Local(local));
+            }
+            if let Some(idx) = spec.underlay_index {
+                data.push(InfoVxlan::Link(idx));
+            }
         }
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(spec.name.to_string()));
@@ -197,6 +204,19 @@ impl Handle {
             RouteNetlinkMessage::SetLink(msg),
             0,
             &format!("setting link {index} up"),
+        )
+    }
+
+    /// Turn ARP on or off (`ip link set … arp off`): with it off, frames
+    /// routed out the device go to the device's own MAC, no neighbour asked.
+    pub fn set_arp(&mut self, index: u32, on: bool) -> Result<()> {
+        let mut msg = new_link_message(index);
+        msg.header.flags = if on { LinkFlags::empty() } else { LinkFlags::Noarp };
+        msg.header.change_mask = LinkFlags::Noarp;
+        self.exec(
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+            &format!("setting arp {} on link {index}", if on { "on" } else { "off" }),
         )
     }
 
@@ -277,6 +297,7 @@ fn decode_link(msg: &LinkMessage) -> Link {
         link: None,
         link_netnsid: None,
         mac: None,
+        collect_metadata: false,
     };
     for attr in &msg.attributes {
         match attr {
@@ -292,13 +313,19 @@ fn decode_link(msg: &LinkMessage) -> Link {
             }
             LinkAttribute::LinkInfo(infos) => {
                 for info in infos {
-                    if let LinkInfo::Kind(kind) = info {
-                        link.kind = match kind {
-                            InfoKind::Bridge => LinkKind::Bridge,
-                            InfoKind::Veth => LinkKind::Veth,
-                            InfoKind::Vxlan => LinkKind::Vxlan,
-                            other => LinkKind::Other(other.to_string()),
-                        };
+                    match info {
+                        LinkInfo::Kind(kind) => {
+                            link.kind = match kind {
+                                InfoKind::Bridge => LinkKind::Bridge,
+                                InfoKind::Veth => LinkKind::Veth,
+                                InfoKind::Vxlan => LinkKind::Vxlan,
+                                other => LinkKind::Other(other.to_string()),
+                            }
+                        }
+                        LinkInfo::Data(InfoData::Vxlan(data)) => {
+                            link.collect_metadata = data.contains(&InfoVxlan::CollectMetadata(true));
+                        }
+                        _ => {}
                     }
                 }
             }

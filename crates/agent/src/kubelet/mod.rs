@@ -3,13 +3,14 @@
 //! Node's podCIDR, keeps routes to every other node, installs the CNI plugin
 //! and config, and runs the pods bound to this node.
 
+mod ebpf;
 mod node;
 mod pods;
 mod status;
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -52,14 +53,19 @@ pub struct AgentArgs {
     /// configured by hand) instead of installing ours.
     #[arg(long)]
     pub keep_cni_config: bool,
-    /// Which datapath programs Services (kube-proxy's mode); `none` leaves
-    /// Services to someone else.
+    /// Which datapath programs Services (kube-proxy's mode); `ebpf` puts
+    /// tc programs on every pod's veth and the tunnel device instead of
+    /// service rules; `none` leaves Services to someone else.
     #[arg(long, value_enum, default_value = "iptables")]
     pub datapath: ProxyMode,
     /// The cluster's pod range: Service traffic from outside it is
     /// masqueraded (kube-proxy's --cluster-cidr).
     #[arg(long, default_value = "10.0.0.0/16")]
     pub cluster_cidr: ipnet::Ipv4Net,
+    /// The Service range (ClusterIPs); in the eBPF datapath the node's own
+    /// connections to it are routed through the Service program.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    pub service_cidr: ipnet::Ipv4Net,
     /// Seconds between full checks of the Service rules (drift repair).
     #[arg(long, default_value_t = 30)]
     pub proxy_resync: u64,
@@ -73,6 +79,7 @@ pub struct AgentArgs {
 pub enum ProxyMode {
     Iptables,
     Nftables,
+    Ebpf,
     None,
 }
 
@@ -82,6 +89,8 @@ pub struct Agent {
     pub args: AgentArgs,
     pub node_name: String,
     pub runtime: crate::runtime::RuntimeConfig,
+    /// The eBPF datapath, once opened (`--datapath ebpf` only).
+    pub ebpf: OnceLock<labyrinth_ebpf::SharedDatapath>,
 }
 
 pub fn run(args: AgentArgs) -> Result<i32> {
@@ -110,6 +119,7 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         args,
         node_name,
         runtime,
+        ebpf: OnceLock::new(),
     });
 
     tokio::spawn(crate::streaming::run(agent.clone()));
@@ -118,6 +128,12 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     node::setup_network(&agent, pod_cidr)
         .await
         .context("building the node's pod network")?;
+    if agent.args.datapath == ProxyMode::Ebpf {
+        // Before the pod loop starts: adopted and new pods get attached.
+        let a = agent.clone();
+        let dp = tokio::task::spawn_blocking(move || ebpf::open(&a, pod_cidr)).await??;
+        let _ = agent.ebpf.set(dp);
+    }
 
     let heartbeat = tokio::spawn(node::heartbeat(agent.clone()));
     let peers = tokio::spawn(node::sync_peers_forever(agent.clone(), pod_cidr));
@@ -135,18 +151,25 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
 
 async fn run_services(agent: Arc<Agent>) -> Result<()> {
     use labyrinth_proxy::cli::DatapathKind;
-    let datapath = match agent.args.datapath {
-        ProxyMode::Iptables => DatapathKind::Iptables,
-        ProxyMode::Nftables => DatapathKind::Nftables,
+    use labyrinth_proxy::Proxier;
+    let proxier = match agent.args.datapath {
+        ProxyMode::Iptables => Proxier::new(DatapathKind::Iptables.build()),
+        ProxyMode::Nftables => Proxier::new(DatapathKind::Nftables.build()),
+        ProxyMode::Ebpf => {
+            let dp = agent.ebpf.get().context("the eBPF datapath is not open")?;
+            let mut p = Proxier::new(Box::new(dp.clone()));
+            // The programs' own conntrack is flushed by the datapath.
+            p.flush_conntrack = false;
+            p
+        }
         ProxyMode::None => return std::future::pending().await,
     };
     let cfg = crate::services::ProxyConfig {
-        datapath,
         cluster_cidr: agent.args.cluster_cidr,
         resync: std::time::Duration::from_secs(agent.args.proxy_resync.max(1)),
         metrics_addr: agent.args.metrics_bind_address,
     };
-    crate::services::run(agent, cfg).await
+    crate::services::run(agent, proxier, cfg).await
 }
 
 pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client> {

@@ -144,6 +144,7 @@ fn netcfg(agent: &Agent, pod_cidr: Ipv4Net) -> Result<NodeNetConfig> {
         pod_cidr,
         routing: a.routing,
         vni: a.vni,
+        collect_md: a.datapath == super::ProxyMode::Ebpf,
     })
 }
 
@@ -262,10 +263,16 @@ pub async fn sync_peers_forever(agent: Arc<Agent>, pod_cidr: Ipv4Net) -> Result<
         }
         let cfg = cfg.clone();
         let list: Vec<Peer> = peers.iter().cloned().collect();
+        let dp = agent.ebpf.get().cloned();
         let res = tokio::task::spawn_blocking(move || -> Result<nodenet::PeerSync> {
             let ns = NetNs::open("/proc/self/ns/net", "node")?;
             let mut h = Handle::in_netns(&ns)?;
-            nodenet::sync_peers(&mut h, &cfg, &list)
+            let s = nodenet::sync_peers(&mut h, &cfg, &list)?;
+            // The programs find other nodes' pods through the ipcache.
+            if let Some(dp) = dp {
+                super::ebpf::sync_ipcache(&dp, cfg.pod_cidr, &list)?;
+            }
+            Ok(s)
         })
         .await?;
         match res {

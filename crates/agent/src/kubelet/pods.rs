@@ -82,6 +82,7 @@ async fn adopt(agent: &Arc<Agent>, state: &mut State) {
     for rec in recs.ok().and_then(|r| r.ok()).unwrap_or_default() {
         if rec.pause.alive() {
             tracing::info!("adopting running pod {}/{}", rec.pod.namespace, rec.pod.name);
+            super::ebpf::attach_adopted(agent, &rec).await;
             state.pods.insert(
                 rec.pod.uid.clone(),
                 Managed {
@@ -277,8 +278,15 @@ async fn start_pod(agent: &Arc<Agent>, pod: &Pod) -> Result<Managed> {
     let r = pod_ref(pod).ok_or_else(|| anyhow::anyhow!("pod without uid or name"))?;
     let specs = container_specs(pod);
     let cfg = agent.runtime.clone();
+    let dp = agent.ebpf.get().cloned();
     tokio::task::spawn_blocking(move || -> Result<Managed> {
         let mut rec = sandbox::create(&cfg, &r)?;
+        if let Some(dp) = &dp {
+            if let Err(e) = super::ebpf::attach(dp, &rec) {
+                let _ = sandbox::destroy(&cfg, &rec);
+                return Err(e);
+            }
+        }
         let mut children = HashMap::new();
         for spec in &specs {
             match container::start(&cfg, &rec, spec, 0) {
@@ -376,7 +384,17 @@ async fn teardown(agent: &Arc<Agent>, mut m: Managed) {
     let cfg = agent.runtime.clone();
     let name = format!("{}/{}", m.rec.pod.namespace, m.rec.pod.name);
     let rec = m.rec.clone();
-    let res = tokio::task::spawn_blocking(move || sandbox::destroy(&cfg, &rec)).await;
+    let dp = agent.ebpf.get().cloned();
+    let res = tokio::task::spawn_blocking(move || {
+        // Off the veth before CNI DEL removes it.
+        if let Some(dp) = &dp {
+            if let Err(e) = super::ebpf::detach(dp, &rec) {
+                tracing::warn!("{e:#}");
+            }
+        }
+        sandbox::destroy(&cfg, &rec)
+    })
+    .await;
     for (_, mut child) in m.children.drain() {
         let _ = child.wait();
     }

@@ -34,6 +34,15 @@ pub fn setup_devices(ns: &NetNs, h: &mut Handle, cfg: &NodeNetConfig) -> Result<
             if existing.as_ref().is_some_and(|l| l.kind != LinkKind::Vxlan) {
                 anyhow::bail!("{VXLAN_DEV} exists and is not a vxlan device");
             }
+            // Left from the other datapath (classic vs collect_md): the
+            // mode cannot be changed on a live device, so it is made anew.
+            let existing = match existing {
+                Some(l) if l.collect_metadata != cfg.collect_md => {
+                    h.del_link_by_name(VXLAN_DEV)?;
+                    None
+                }
+                other => other,
+            };
             if existing.is_none() {
                 let underlay = h.index_of(&cfg.underlay_dev)?;
                 h.add_vxlan(&VxlanSpec {
@@ -44,6 +53,7 @@ pub fn setup_devices(ns: &NetNs, h: &mut Handle, cfg: &NodeNetConfig) -> Result<
                     underlay_index: Some(underlay),
                     mtu: Some(mtu),
                     learning: false,
+                    collect_metadata: cfg.collect_md,
                 })?;
             }
             let link = h.link_by_name(VXLAN_DEV)?.context("vxlan device vanished")?;

@@ -3,7 +3,8 @@
 //! - `lby_host` / `lby_net`: a veth pair; `lby_host` holds the node's
 //!   gateway address (the first address of its pod CIDR), the next hop of
 //!   every pod's default route (cilium_host / cilium_net).
-//! - `lby_vxlan`: the VXLAN device on UDP 8472 (cilium_vxlan), in tunnel mode.
+//! - `lby_vxlan`: the VXLAN device on UDP 8472 (cilium_vxlan), in tunnel mode;
+//!   in collect-metadata mode under the eBPF datapath.
 //! - a route to every other node's pod CIDR: through `lby_vxlan` (tunnel) or
 //!   via the peer's underlay address (native routing).
 
@@ -46,6 +47,11 @@ pub struct NodeNetConfig {
     pub pod_cidr: Ipv4Net,
     pub routing: Routing,
     pub vni: u32,
+    /// The eBPF datapath sets each packet's tunnel key itself: the VXLAN
+    /// device is made in collect-metadata ("external") mode and needs no
+    /// fdb entries.
+    #[serde(default)]
+    pub collect_md: bool,
 }
 
 impl NodeNetConfig {
@@ -96,6 +102,7 @@ mod tests {
             pod_cidr: "10.0.1.0/24".parse().unwrap(),
             routing: Routing::Tunnel,
             vni: 1,
+            collect_md: false,
         };
         assert_eq!(cfg.gateway(), Ipv4Addr::new(10, 0, 1, 1));
         assert_eq!(cfg.pod_mtu(), 1410);

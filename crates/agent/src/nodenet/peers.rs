@@ -6,6 +6,9 @@
 //!   neigh  10.0.2.0 lladdr <P's VTEP MAC> dev lby_vxlan permanent
 //!   fdb    <P's VTEP MAC> dst 10.168.0.4 dev lby_vxlan
 //! Native mode is one route: 10.0.2.0/24 via 10.168.0.4 dev ens4.
+//! Under the eBPF datapath the VXLAN device is collect_md: the route and
+//! neighbour stay (the node's own packets take them, and to_overlay gives
+//! them their tunnel key from the ipcache), the fdb entry is not made.
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
@@ -48,7 +51,9 @@ pub fn sync_peers(h: &mut Handle, cfg: &NodeNetConfig, peers: &[Peer]) -> Result
                 let vtep = p.pod_cidr.network();
                 let mac = vtep_mac(p.underlay_ip);
                 h.set_neighbour(vx, vtep, mac)?;
-                h.set_fdb(vx, mac, p.underlay_ip)?;
+                if !cfg.collect_md {
+                    h.set_fdb(vx, mac, p.underlay_ip)?;
+                }
                 RouteSpec {
                     dst: p.pod_cidr.network(),
                     prefix_len: p.pod_cidr.prefix_len(),

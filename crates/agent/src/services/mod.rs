@@ -1,6 +1,6 @@
 //! The service proxy (kube-proxy's role) inside the agent: Services and
 //! EndpointSlices are watched from the API, compiled by `labyrinth-proxy`
-//! into this node's iptables or nftables rules, and resynced periodically
+//! into this node's iptables or nftables rules (or eBPF maps), and resynced periodically
 //! so rules removed by hand come back. kube-proxy's metrics are served on
 //! the metrics address (`/metrics`).
 
@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use ipnet::Ipv4Net;
-use labyrinth_proxy::cli::DatapathKind;
 use labyrinth_proxy::sync::run_loop;
 use labyrinth_proxy::Proxier;
 
@@ -23,7 +22,6 @@ use crate::kubelet::Agent;
 /// How the proxy is set up; from the agent's flags.
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
-    pub datapath: DatapathKind,
     /// Sources outside it are masqueraded (kube-proxy's --cluster-cidr).
     pub cluster_cidr: Ipv4Net,
     pub resync: Duration,
@@ -31,8 +29,7 @@ pub struct ProxyConfig {
 }
 
 /// Runs until the watch ends or the sync thread dies.
-pub async fn run(agent: Arc<Agent>, cfg: ProxyConfig) -> Result<()> {
-    let mut proxier = Proxier::new(cfg.datapath.build());
+pub async fn run(agent: Arc<Agent>, mut proxier: Proxier, cfg: ProxyConfig) -> Result<()> {
     metrics::serve(cfg.metrics_addr, proxier.metrics())
         .with_context(|| format!("serving metrics on {}", cfg.metrics_addr))?;
     let (tx, rx) = mpsc::channel();

@@ -1,8 +1,10 @@
 //! Service translation: where a packet's destination changed from a
 //! ClusterIP:port to a pod's IP:port, and exactly what did it — the iptables
 //! chains and rule (with the packet counters that rose during the trace) or
-//! the nftables map element and chain, read from the node that translated.
+//! the nftables map element and chain, or the eBPF services map's frontend
+//! and backend slots, read from the node that translated.
 
+pub mod ebpf;
 pub mod iptables;
 pub mod nftables;
 
@@ -157,8 +159,15 @@ impl Service {
         if let Some(text) = iptables::explain(t, self.before.get(&t.node).map(String::as_str), &save) {
             return Ok(text);
         }
+        let exe = std::env::current_exe().context("finding our executable")?;
+        let exe = exe.to_string_lossy();
+        if let Ok(dump) = in_node(lab, &t.node, &[&exe, "bpf", "map", "get", "services", "--json"]) {
+            if let Some(text) = ebpf::explain(t, &dump)? {
+                return Ok(text);
+            }
+        }
         let ruleset = in_node(lab, &t.node, &["nft", "list", "table", "ip", "labyrinth"])?;
         nftables::explain(t, &ruleset)
-            .context("neither the iptables nor the nftables rules name this Service")
+            .context("neither the iptables nor the nftables rules nor the eBPF maps name this Service")
     }
 }
