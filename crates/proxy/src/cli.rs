@@ -130,9 +130,7 @@ pub fn run(args: Args) -> Result<i32> {
             DatapathKind::Iptables => {
                 crate::iptables::compile::render_full(&crate::iptables::compile(&model), None)
             }
-            DatapathKind::Nftables => {
-                crate::nftables::compile::render_full(&crate::nftables::compile(&model))
-            }
+            DatapathKind::Nftables => crate::nftables::render_full(&crate::nftables::compile(&model)),
         };
         print!("{text}");
         return Ok(0);

@@ -110,9 +110,10 @@ fn nftables_table_loads_and_lists_back() {
         "{listing}"
     );
     assert!(
-        listing.contains("numgen random mod 3 vmap @endpoints-"),
+        listing.contains("10.96.0.10 . udp . 53 . 0 : 10.0.1.11 . 53"),
         "{listing}"
     );
+    assert!(listing.contains("ct status dnat ip saddr . ip daddr @hairpin jump mark-for-masquerade"));
     ns.run(move || dp.cleanup().expect("cleanup"));
     assert!(!ns.sh("nft list tables").contains("labyrinth"));
 }

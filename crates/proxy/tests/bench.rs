@@ -52,7 +52,7 @@ fn dump_full_sync_inputs() {
         .unwrap();
     let m = labyrinth_proxy::bench::synthetic_model(n, 5);
     let ipt = labyrinth_proxy::iptables::compile::render_full(&labyrinth_proxy::iptables::compile(&m), None);
-    let nft = labyrinth_proxy::nftables::compile::render_full(&labyrinth_proxy::nftables::compile(&m));
+    let nft = labyrinth_proxy::nftables::render_full(&labyrinth_proxy::nftables::compile(&m));
     std::fs::write(format!("{dir}/proxy-{n}.iptables"), &ipt).unwrap();
     std::fs::write(format!("{dir}/proxy-{n}.nft"), &nft).unwrap();
     assert!(ipt.len() > n && nft.len() > n);
