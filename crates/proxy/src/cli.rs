@@ -116,7 +116,11 @@ fn mtime(p: &Option<PathBuf>) -> Option<SystemTime> {
 
 pub fn run(args: Args) -> Result<i32> {
     if args.bench {
-        let v = crate::bench::bench(&args.bench_sizes, 5, 10_000, Duration::from_secs(60))?;
+        let plan = crate::bench::Plan {
+            sizes: args.bench_sizes.clone(),
+            ..Default::default()
+        };
+        let v = crate::bench::bench(&plan)?;
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(0);
     }
@@ -130,9 +134,7 @@ pub fn run(args: Args) -> Result<i32> {
             DatapathKind::Iptables => {
                 crate::iptables::compile::render_full(&crate::iptables::compile(&model), None)
             }
-            DatapathKind::Nftables => {
-                crate::nftables::compile::render_full(&crate::nftables::compile(&model))
-            }
+            DatapathKind::Nftables => crate::nftables::render_full(&crate::nftables::compile(&model)),
         };
         print!("{text}");
         return Ok(0);

@@ -65,22 +65,6 @@ pub fn nft_service_chain(name: &ServicePortName) -> String {
     )
 }
 
-/// The nftables per-endpoint chain:
-/// `endpoint-<hash8>-<ns>/<svc>/<proto>/<port>__<ip>/<port>`.
-pub fn nft_endpoint_chain(name: &ServicePortName, ep: &Endpoint) -> String {
-    let sep = sep_chain(name, ep);
-    format!(
-        "endpoint-{}-{}/{}/{}/{}__{}/{}",
-        &sep["KUBE-SEP-".len().."KUBE-SEP-".len() + 8],
-        name.namespace,
-        name.name,
-        name.protocol.as_str(),
-        name.port,
-        ep.ip,
-        ep.port
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,8 +97,9 @@ mod tests {
         let b = sep_chain(&n, &Endpoint::new("10.0.1.6".parse().unwrap(), 80));
         assert!(a.starts_with("KUBE-SEP-") && a.len() == 25, "{a}");
         assert_ne!(a, b);
-        let c = nft_endpoint_chain(&n, &Endpoint::new("10.0.1.5".parse().unwrap(), 80));
-        assert!(c.ends_with("-ns/svc/tcp/http__10.0.1.5/80"), "{c}");
-        assert_eq!(&c["endpoint-".len().."endpoint-".len() + 8], &a[9..17]);
+        assert_eq!(
+            nft_service_chain(&n),
+            format!("service-{}-ns/svc/tcp/http", &svc_chain(&n)[9..17])
+        );
     }
 }

@@ -146,25 +146,65 @@ impl ServiceModel {
         self.services.insert(sp.name.clone(), sp);
     }
 
-    /// Service ports added, removed or changed between `old` and `self`.
+    /// Service ports added, removed or changed between `old` and `self`:
+    /// one merge pass over both sorted maps (this runs on every sync, at
+    /// 10k services per-name lookups would cost more than the kernel work).
     pub fn changed_since(&self, old: &ServiceModel) -> BTreeSet<ServicePortName> {
         let mut changed = BTreeSet::new();
-        for (name, sp) in &self.services {
-            if old.services.get(name) != Some(sp) {
-                changed.insert(name.clone());
-            }
-        }
-        for name in old.services.keys() {
-            if !self.services.contains_key(name) {
-                changed.insert(name.clone());
+        let mut a = self.services.iter().peekable();
+        let mut b = old.services.iter().peekable();
+        loop {
+            match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some((n, _)), None) => {
+                    changed.insert((*n).clone());
+                    a.next();
+                }
+                (None, Some((n, _))) => {
+                    changed.insert((*n).clone());
+                    b.next();
+                }
+                (Some((na, sa)), Some((nb, sb))) => match na.cmp(nb) {
+                    std::cmp::Ordering::Less => {
+                        changed.insert((*na).clone());
+                        a.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        changed.insert((*nb).clone());
+                        b.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        if sa != sb {
+                            changed.insert((*na).clone());
+                        }
+                        a.next();
+                        b.next();
+                    }
+                },
             }
         }
         changed
     }
 
+    /// Make `self` equal to `new` for the `changed` ports only (cheaper
+    /// than cloning the whole model after a partial sync).
+    pub fn apply_changes(&mut self, new: &ServiceModel, changed: &BTreeSet<ServicePortName>) {
+        for name in changed {
+            match new.services.get(name) {
+                Some(sp) => {
+                    self.services.insert(name.clone(), sp.clone());
+                }
+                None => {
+                    self.services.remove(name);
+                }
+            }
+        }
+        self.cluster_cidr = new.cluster_cidr;
+    }
+
     /// Two service ports must not claim the same ClusterIP:port/protocol.
     pub fn validate(&self) -> Result<(), String> {
-        let mut seen = BTreeMap::new();
+        let mut seen = std::collections::HashMap::with_capacity(self.services.len());
         for sp in self.services.values() {
             let key = (sp.cluster_ip, sp.protocol(), sp.port);
             if let Some(other) = seen.insert(key, &sp.name) {
@@ -223,6 +263,9 @@ mod tests {
         let back: Vec<_> = old.changed_since(&new).into_iter().collect();
         assert_eq!(back.len(), 2);
         assert!(back.contains(&c));
+        let mut patched = old.clone();
+        patched.apply_changes(&new, &new.changed_since(&old));
+        assert_eq!(patched, new);
     }
 
     #[test]

@@ -40,6 +40,33 @@ impl ScratchNetns {
         bail!("the namespace holder never entered a new network namespace")
     }
 
+    /// The holder's pid (for `ip link … netns <pid>`).
+    pub fn pid(&self) -> u32 {
+        self.holder.id()
+    }
+
+    /// Run `f` on a background thread inside the namespace.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<std::thread::JoinHandle<Result<T>>> {
+        let file = self.file.try_clone()?;
+        Ok(std::thread::spawn(move || {
+            nix::sched::setns(file.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)
+                .context("entering the scratch namespace")?;
+            Ok(f())
+        }))
+    }
+
+    /// Run a shell command inside; its stdout, or an error with its output.
+    pub fn sh(&self, cmd: &str) -> Result<String> {
+        let cmd = cmd.to_string();
+        self.run(move || {
+            let out = crate::exec::run("sh", &["-c", &cmd], None)?;
+            Ok(crate::exec::stdout(&out))
+        })?
+    }
+
     /// Run `f` on a thread inside the namespace (processes it spawns too).
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> Result<T> {
         std::thread::scope(|s| {

@@ -177,7 +177,10 @@ impl Proxier {
             Some(old) => removed_udp_endpoints(old, &self.desired, changed),
             None => vec![],
         };
-        self.applied = Some(self.desired.clone());
+        match (&mut self.applied, full) {
+            (Some(applied), false) => applied.apply_changes(&self.desired, changed),
+            _ => self.applied = Some(self.desired.clone()),
+        }
         let mut metrics = self.metrics.lock().expect("metrics lock");
         metrics.observe_sync(full, start.elapsed(), &self.triggers);
         self.triggers.clear();

@@ -2,14 +2,15 @@
 //! it hits, which endpoint it ends at, for given random draws. The kernel's
 //! own arithmetic is reproduced so a draw means the same thing here as in
 //! the datapath (`statistic`: `(r & 0x7fffffff) < round(2^31·p)`;
-//! `numgen random mod n`: `(r · n) >> 32`).
+//! `numgen random mod k`: `(r · k) >> 32`).
 
 use std::net::Ipv4Addr;
 
-use crate::hash::{nft_endpoint_chain, nft_service_chain};
 use crate::iptables::compile::{self as ipt, KUBE_MARK_MASQ, KUBE_SERVICES};
 use crate::model::{Endpoint, Protocol, ServiceModel, ServicePort};
-use crate::nftables::compile::{self as nft, MARK_MASQ, NO_ENDPOINTS, REJECT_CHAIN, SERVICE_IPS};
+use crate::nftables::compile::{
+    self as nft, pick_chain, Rule, ENDPOINTS_CHECK, NO_ENDPOINTS, REJECT_CHAIN, SERVICES_CHAIN, SERVICE_IPS,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Packet {
@@ -138,8 +139,9 @@ pub fn trace_iptables(model: &ServiceModel, p: &Packet, draw: &mut dyn FnMut() -
     }
 }
 
-/// Through the nftables table; `draw` is the one value `numgen` takes.
-pub fn trace_nftables(model: &ServiceModel, p: &Packet, draw: u32) -> Trace {
+/// Through the nftables table; `draw` yields the 32-bit random value the
+/// one `numgen` takes.
+pub fn trace_nftables(model: &ServiceModel, p: &Packet, draw: &mut dyn FnMut() -> u32) -> Trace {
     let mut hops = Vec::new();
     let Some(sp) = find(model, p) else {
         return Trace {
@@ -148,62 +150,64 @@ pub fn trace_nftables(model: &ServiceModel, p: &Packet, draw: u32) -> Trace {
         };
     };
     let objs = nft::compile_service(sp, model);
-    let (map, element) = objs.element.clone().expect("every service port has an element");
-    if map == NO_ENDPOINTS {
+    let Some(chain) = &objs.chain else {
         hops.push(Hop {
-            chain: "service-endpoints-check".into(),
-            rule: format!("@{NO_ENDPOINTS} {element}"),
+            chain: ENDPOINTS_CHECK.into(),
+            rule: format!("@{NO_ENDPOINTS} {}", objs.element()),
         });
         hops.push(Hop {
             chain: REJECT_CHAIN.into(),
-            rule: "reject".into(),
+            rule: Rule::Reject.to_string(),
         });
         return Trace {
             hops,
             outcome: Outcome::Reject,
         };
-    }
+    };
     hops.push(Hop {
-        chain: "services".into(),
-        rule: format!("@{SERVICE_IPS} {element}"),
+        chain: SERVICES_CHAIN.into(),
+        rule: format!("@{SERVICE_IPS} {}", objs.element()),
     });
-    let svc = nft_service_chain(&sp.name);
     let mut masquerade = false;
-    let svc_rules = &objs.chains[0].1;
-    if masq_by_cidr(model, p.src) {
+    for rule in &chain.rules {
+        match rule {
+            Rule::MarkOutside(_) if masq_by_cidr(model, p.src) => masquerade = true,
+            Rule::MarkOutside(_) => continue,
+            _ => {}
+        }
         hops.push(Hop {
-            chain: svc.clone(),
-            rule: svc_rules[0].clone(),
+            chain: chain.name.clone(),
+            rule: rule.to_string(),
         });
-        masquerade = true;
     }
-    let eps = sp.ready_endpoints();
-    let idx = ((u64::from(draw) * eps.len() as u64) >> 32) as usize;
+    // dnat-1-of-n: the kernel's numgen is (r · n) >> 32, an index below n.
+    let n = objs.endpoints.len() as u32;
+    let index = ((u64::from(draw()) * u64::from(n)) >> 32) as u32;
+    let to = objs.endpoints[index as usize];
     hops.push(Hop {
-        chain: svc,
-        rule: format!("{} (numgen = {idx})", svc_rules.last().expect("numgen rule")),
+        chain: pick_chain(n),
+        rule: format!(
+            "{} ({} . {index} : {} . {})",
+            Rule::DnatOneOf(n),
+            objs.key,
+            to.ip(),
+            to.port()
+        ),
     });
-    let map = objs
-        .endpoint_map
-        .clone()
-        .expect("a service with endpoints has an endpoint map");
-    hops.push(Hop {
-        chain: format!("@{map}"),
-        rule: objs.endpoints[idx].clone(),
-    });
-    let endpoint = eps[idx].clone();
-    let chain = nft_endpoint_chain(&sp.name, &endpoint);
+    let endpoint = sp
+        .ready_endpoints()
+        .into_iter()
+        .find(|e| e.ip == *to.ip() && e.port == to.port())
+        .cloned()
+        .expect("endpoint of the map element");
+    // After DNAT, postrouting sees ep -> ep for a pod reaching itself.
     if p.src == endpoint.ip {
         hops.push(Hop {
-            chain: chain.clone(),
-            rule: format!("ip saddr {} jump {MARK_MASQ}", endpoint.ip),
+            chain: "nat-postrouting".into(),
+            rule: format!("{} ({} . {})", Rule::Hairpin, endpoint.ip, endpoint.ip),
         });
         masquerade = true;
     }
-    hops.push(Hop {
-        chain,
-        rule: format!("meta l4proto {} dnat to {}", p.proto.as_str(), endpoint.addr()),
-    });
     Trace {
         hops,
         outcome: Outcome::Dnat { endpoint, masquerade },

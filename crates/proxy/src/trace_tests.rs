@@ -52,6 +52,42 @@ fn iptables_trace_names_each_chain_and_rule() {
 }
 
 #[test]
+fn nftables_trace_walks_service_chain_and_picker() {
+    let m = sample();
+    let src = Ipv4Addr::new(10, 0, 2, 7);
+    // numgen mod 3 of 2^31 is (2^31 · 3) >> 32 = 1: the second endpoint.
+    let t = trace_nftables(&m, &dns_packet(src), &mut || 1 << 31);
+    let chains: Vec<&str> = t.hops.iter().map(|h| h.chain.as_str()).collect();
+    assert_eq!(
+        chains,
+        [
+            "services",
+            "service-TCOU7JCQ-kube-system/kube-dns/udp/dns",
+            "dnat-1-of-3"
+        ]
+    );
+    assert_eq!(
+        t.hops[0].rule,
+        "@service-ips 10.96.0.10 . udp . 53 : goto service-TCOU7JCQ-kube-system/kube-dns/udp/dns"
+    );
+    assert_eq!(t.hops[1].rule, "goto dnat-1-of-3");
+    assert!(
+        t.hops[2].rule.ends_with(
+            "numgen random mod 3 map @service-endpoints (10.96.0.10 . udp . 53 . 1 : 10.0.1.12 . 53)"
+        ),
+        "{}",
+        t.hops[2].rule
+    );
+    assert!(
+        matches!(t.outcome, Outcome::Dnat { ref endpoint, masquerade: false } if endpoint.ip == Ipv4Addr::new(10, 0, 1, 12))
+    );
+    let t = trace_nftables(&m, &dns_packet(src), &mut || u32::MAX);
+    assert!(
+        matches!(t.outcome, Outcome::Dnat { ref endpoint, .. } if endpoint.ip == Ipv4Addr::new(10, 0, 1, 13))
+    );
+}
+
+#[test]
 fn outsiders_and_hairpin_are_masqueraded() {
     let m = sample();
     let mut d = || 5u32;
@@ -67,10 +103,17 @@ fn outsiders_and_hairpin_are_masqueraded() {
         .iter()
         .any(|h| h.rule.contains("-s 10.0.1.11/32") && h.rule.ends_with("KUBE-MARK-MASQ")));
     assert!(matches!(t.outcome, Outcome::Dnat { masquerade: true, .. }));
-    let t = trace_nftables(&m, &dns_packet(Ipv4Addr::new(10, 0, 1, 11)), 0);
+    // nftables: a first draw of 0 picks the first endpoint, .11 itself.
+    let t = trace_nftables(&m, &dns_packet(Ipv4Addr::new(10, 0, 1, 11)), &mut || 0);
     assert!(
         matches!(t.outcome, Outcome::Dnat { masquerade: true, ref endpoint } if endpoint.ip == Ipv4Addr::new(10, 0, 1, 11))
     );
+    let last = t.hops.last().unwrap();
+    assert_eq!(last.chain, "nat-postrouting");
+    assert!(last.rule.contains("@hairpin") && last.rule.ends_with("(10.0.1.11 . 10.0.1.11)"));
+    let t = trace_nftables(&m, &dns_packet(Ipv4Addr::new(192, 168, 9, 9)), &mut || 0);
+    assert_eq!(t.hops[1].rule, "ip saddr != 10.0.0.0/16 jump mark-for-masquerade");
+    assert!(matches!(t.outcome, Outcome::Dnat { masquerade: true, .. }));
 }
 
 #[test]
@@ -85,8 +128,12 @@ fn no_endpoints_and_non_services() {
     let t = trace_iptables(&m, &p, &mut || 0);
     assert_eq!(t.outcome, Outcome::Reject);
     assert!(t.hops[0].rule.contains("wrk-2/idle has no endpoints"));
-    let t = trace_nftables(&m, &p, 0);
+    let t = trace_nftables(&m, &p, &mut || 0);
     assert_eq!(t.outcome, Outcome::Reject);
+    assert_eq!(
+        t.hops[0].rule,
+        "@no-endpoint-services 10.96.0.77 . tcp . 9999 : goto reject-chain"
+    );
     assert_eq!(t.hops.last().unwrap().chain, "reject-chain");
     let udp_to_tcp_port = Packet {
         proto: Protocol::Udp,
@@ -109,7 +156,7 @@ fn draws_spread_evenly_in_both_datapaths() {
     for _ in 0..n {
         for (counts, outcome) in [
             (&mut ipt, trace_iptables(&m, &p, &mut d).outcome),
-            (&mut nft, trace_nftables(&m, &p, d()).outcome),
+            (&mut nft, trace_nftables(&m, &p, &mut d).outcome),
         ] {
             let Outcome::Dnat { endpoint, .. } = outcome else {
                 panic!()

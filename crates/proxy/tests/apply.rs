@@ -90,6 +90,23 @@ fn iptables_rules_load_and_list_back_identically() {
     assert!(
         save.contains("-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES")
     );
+    // A jump deleted by hand: the drift check names it, and the next full
+    // sync puts it back inside its restore transaction.
+    ns.sh("iptables -t nat -D OUTPUT -m comment --comment 'kubernetes service portals' -j KUBE-SERVICES");
+    let mut dp = ns.run(move || {
+        let drift = dp.check_drift().unwrap().expect("missing jump is drift");
+        assert!(drift.contains("nat OUTPUT"), "{drift}");
+        dp.full_sync(&sample()).expect("repair");
+        assert_eq!(dp.check_drift().unwrap(), None);
+        dp
+    });
+    let save = ns.sh("iptables-save -t nat");
+    assert_eq!(
+        save.matches("-A OUTPUT -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES")
+            .count(),
+        1,
+        "{save}"
+    );
     ns.run(move || dp.cleanup().expect("cleanup"));
     let save = ns.sh("iptables-save");
     assert!(!save.contains("KUBE-"), "cleanup left: {save}");
@@ -110,9 +127,10 @@ fn nftables_table_loads_and_lists_back() {
         "{listing}"
     );
     assert!(
-        listing.contains("numgen random mod 3 vmap @endpoints-"),
+        listing.contains("10.96.0.10 . udp . 53 . 0 : 10.0.1.11 . 53"),
         "{listing}"
     );
+    assert!(listing.contains("ct status dnat ip saddr . ip daddr @hairpin jump mark-for-masquerade"));
     ns.run(move || dp.cleanup().expect("cleanup"));
     assert!(!ns.sh("nft list tables").contains("labyrinth"));
 }

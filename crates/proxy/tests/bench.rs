@@ -1,42 +1,82 @@
-//! The sync benchmarks (JSON on stdout). Bounded: a datapath whose full sync
-//! exceeds 60 s skips the larger sizes. Run as root:
+//! The proxy benchmarks (JSON on stdout; progress lines on stderr).
+//! Bounded: a datapath whose full sync exceeds the budget (60 s, or
+//! $PROXY_BENCH_BUDGET_S) skips the larger sizes. Run as root:
 //!   cargo test -p labyrinth-proxy --release --test bench -- --ignored --nocapture
+//! Knobs: PROXY_BENCH_SIZES=1000,10000,30000 PROXY_BENCH_CHANGE_AT=10000
+//! PROXY_BENCH_CONNECTIONS=5000 PROXY_BENCH_CONN_SIZES=10,10000
 mod common;
+
+use labyrinth_proxy::bench::{bench, Plan};
+
+fn env_list(name: &str) -> Option<Vec<usize>> {
+    std::env::var(name).ok().map(|v| {
+        v.split(',')
+            .map(|s| s.trim().parse().unwrap_or_else(|_| panic!("{name}: {v}")))
+            .collect()
+    })
+}
+
+fn env_num(name: &str) -> Option<usize> {
+    env_list(name).map(|v| v[0])
+}
 
 #[test]
 #[ignore]
-fn sync_benchmarks() {
-    require_root!("sync_benchmarks");
-    let sizes: Vec<usize> = std::env::var("PROXY_BENCH_SIZES")
-        .unwrap_or_else(|_| "1000,10000,30000".into())
-        .split(',')
-        .map(|s| s.trim().parse().expect("PROXY_BENCH_SIZES"))
-        .collect();
-    let change_at: usize =
-        std::env::var("PROXY_BENCH_CHANGE_AT").map_or(10_000, |s| s.parse().expect("PROXY_BENCH_CHANGE_AT"));
-    let v = labyrinth_proxy::bench::bench(&sizes, 5, change_at, std::time::Duration::from_secs(60))
-        .expect("bench");
+fn proxy_benchmarks() {
+    require_root!("proxy_benchmarks");
+    let mut plan = Plan::default();
+    if let Some(s) = env_list("PROXY_BENCH_SIZES") {
+        plan.sizes = s;
+    }
+    if let Some(n) = env_num("PROXY_BENCH_CHANGE_AT") {
+        plan.change_at = n;
+    }
+    if let Some(n) = env_num("PROXY_BENCH_CONNECTIONS") {
+        plan.connections = n;
+    }
+    if let Some(v) = env_list("PROXY_BENCH_CONN_SIZES") {
+        plan.conn_sizes = (v[0], v[1]);
+    }
+    if let Some(n) = env_num("PROXY_BENCH_BUDGET_S") {
+        plan.budget = std::time::Duration::from_secs(n as u64);
+    }
+    let v = bench(&plan).expect("bench");
     println!("{}", serde_json::to_string_pretty(&v).unwrap());
-    for r in v["results"].as_array().unwrap() {
+    for r in v["sync"].as_array().unwrap() {
         if r.get("skipped").is_none() {
             assert!(r["full_sync_seconds"].as_f64().unwrap() > 0.0);
         }
     }
 }
 
-/// A tiny run of the same code so the benchmark cannot rot.
+/// A tiny run of the same code so the benchmarks cannot rot.
 #[test]
 fn bench_smoke() {
     require_root!("bench_smoke");
-    let v = labyrinth_proxy::bench::bench(&[50], 3, 50, std::time::Duration::from_secs(60)).expect("bench");
-    let results = v["results"].as_array().unwrap();
-    assert_eq!(results.len(), 2);
-    for r in results {
+    let plan = Plan {
+        sizes: vec![30, 60],
+        endpoints: 3,
+        change_at: 60,
+        change_rounds: 2,
+        budget: std::time::Duration::from_secs(60),
+        connections: 30,
+        conn_sizes: (2, 60),
+    };
+    let v = bench(&plan).expect("bench");
+    let sync = v["sync"].as_array().unwrap();
+    assert_eq!(sync.len(), 4);
+    for r in sync {
         assert!(r["full_sync_seconds"].as_f64().unwrap() > 0.0, "{r}");
-        assert!(
-            r["one_change"]["partial_sync_seconds"].as_f64().unwrap() > 0.0,
-            "{r}"
-        );
+        assert!(r["baseline"]["seconds"].as_f64().unwrap() > 0.0, "{r}");
+        if r["services"] == 60 {
+            let c = &r["one_change"];
+            assert!(c["endpoint_replaced_seconds"].as_f64().unwrap() > 0.0, "{r}");
+            assert!(c["endpoint_added_seconds"].as_f64().unwrap() > 0.0, "{r}");
+        }
+    }
+    for r in v["connections"].as_array().unwrap() {
+        assert!(r["conn_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["baseline_conn_per_s"].as_f64().unwrap() > 0.0, "{r}");
     }
 }
 
@@ -52,7 +92,7 @@ fn dump_full_sync_inputs() {
         .unwrap();
     let m = labyrinth_proxy::bench::synthetic_model(n, 5);
     let ipt = labyrinth_proxy::iptables::compile::render_full(&labyrinth_proxy::iptables::compile(&m), None);
-    let nft = labyrinth_proxy::nftables::compile::render_full(&labyrinth_proxy::nftables::compile(&m));
+    let nft = labyrinth_proxy::nftables::render_full(&labyrinth_proxy::nftables::compile(&m));
     std::fs::write(format!("{dir}/proxy-{n}.iptables"), &ipt).unwrap();
     std::fs::write(format!("{dir}/proxy-{n}.nft"), &nft).unwrap();
     assert!(ipt.len() > n && nft.len() > n);

@@ -121,7 +121,8 @@ fn scenario(tag: &str, dp: Box<dyn Datapath>) {
             "{ruleset}"
         );
         assert!(
-            ruleset.contains("numgen random mod 3 vmap @endpoints-"),
+            ruleset.contains("goto dnat-1-of-3")
+                && ruleset.contains("10.96.0.50 . tcp . 80 . 0 : 10.0.1.10 . 8080"),
             "{ruleset}"
         );
     }

@@ -77,7 +77,11 @@ pub fn backend_listed(lab: &Lab, dp: &str, ip: &str) -> bool {
         "nftables" => node_out(lab, "node-1", "nft list table ip labyrinth"),
         _ => bpf_map(lab, "backends"),
     };
-    text.contains(&format!("{ip}:9999")) || text.contains(&format!("{ip}/9999"))
+    // iptables `--to-destination ip:9999`; nftables a `service-endpoints`
+    // element `… : ip . 9999`; eBPF backends `ip:9999`.
+    text.contains(&format!("{ip}:9999"))
+        || text.contains(&format!("{ip}/9999"))
+        || text.contains(&format!(": {ip} . 9999"))
 }
 
 /// The capture of the client's traffic: on its host veth for the kernel

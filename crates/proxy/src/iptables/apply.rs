@@ -7,47 +7,12 @@ use anyhow::{Context, Result};
 
 use super::compile::{
     compile, fixed_nat_rules, nodeports_rule, render_full, render_partial, saved_probability, Compiled,
-    KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_SERVICES,
+    KUBE_SERVICES,
 };
+use super::jumps::{self, section, split_args, JUMPS};
 use crate::datapath::Datapath;
 use crate::exec;
 use crate::model::{ServiceModel, ServicePortName};
-
-/// Jumps from the built-in chains into ours: (table, chain, rule spec).
-const JUMPS: &[(&str, &str, &str)] = &[
-    ("nat", "PREROUTING", "-m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"),
-    ("nat", "OUTPUT", "-m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"),
-    ("nat", "POSTROUTING", "-m comment --comment \"kubernetes postrouting rules\" -j KUBE-POSTROUTING"),
-    ("filter", "FORWARD", "-m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"),
-    ("filter", "OUTPUT", "-m conntrack --ctstate NEW -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES"),
-    (
-        "filter",
-        "INPUT",
-        "-m conntrack --ctstate NEW -m comment --comment \"kubernetes externally-visible service portals\" -j KUBE-EXTERNAL-SERVICES",
-    ),
-];
-
-/// Split a rule spec into argv, honouring the double quotes we write.
-fn split_args(spec: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for ch in spec.chars() {
-        match ch {
-            '"' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            _ => cur.push(ch),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
 
 /// The kube-proxy iptables datapath.
 #[derive(Default)]
@@ -55,6 +20,10 @@ pub struct IptablesDatapath {
     applied: Option<Compiled>,
     /// The last restore input, for `labyrinth proxy --dry-run` and tests.
     pub last_input: String,
+    /// The jumps into our chains were in place after our last full sync
+    /// and no drift check has found anything since: the next full sync
+    /// need not dump the tables to check them.
+    verified: bool,
 }
 
 impl IptablesDatapath {
@@ -71,50 +40,6 @@ impl IptablesDatapath {
         exec::run("iptables-restore", &["-w", "--noflush"], Some(input.as_bytes()))
             .context("iptables-restore rejected the rules (nothing was applied)")?;
         self.last_input = input;
-        Ok(())
-    }
-
-    /// `iptables -C … || iptables -I …` for each jump, as kube-proxy's
-    /// EnsureChain/EnsureRule do (the built-in chains are not ours to flush).
-    fn ensure_jumps(&self) -> Result<()> {
-        // The target chains must exist before a jump to them can be added.
-        self.restore_bare()?;
-        for (table, chain, spec) in JUMPS {
-            let args = split_args(spec);
-            let mut check = vec!["-w", "-t", table, "-C", chain];
-            check.extend(args.iter().map(String::as_str));
-            if exec::run_status("iptables", &check, None)?.status.success() {
-                continue;
-            }
-            let mut insert = vec!["-w", "-t", table, "-I", chain, "1"];
-            insert.extend(args.iter().map(String::as_str));
-            exec::run("iptables", &insert, None)
-                .with_context(|| format!("adding the jump {table}/{chain} {spec}"))?;
-        }
-        Ok(())
-    }
-
-    /// Create our fixed chains if missing, without flushing anything.
-    fn restore_bare(&self) -> Result<()> {
-        let save = exec::stdout(&exec::run("iptables-save", &[], None)?);
-        let mut nat = String::new();
-        let mut filter = String::new();
-        let has = |table: &str, chain: &str| section(&save, table).contains(&format!("\n:{chain} "));
-        for c in [KUBE_SERVICES, KUBE_POSTROUTING, "KUBE-MARK-MASQ", KUBE_NODEPORTS] {
-            if !has("nat", c) {
-                nat.push_str(&format!(":{c} - [0:0]\n"));
-            }
-        }
-        for c in [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS] {
-            if !has("filter", c) {
-                filter.push_str(&format!(":{c} - [0:0]\n"));
-            }
-        }
-        if nat.is_empty() && filter.is_empty() {
-            return Ok(());
-        }
-        let input = format!("*nat\n{nat}COMMIT\n*filter\n{filter}COMMIT\n");
-        exec::run("iptables-restore", &["-w", "--noflush"], Some(input.as_bytes()))?;
         Ok(())
     }
 
@@ -157,16 +82,6 @@ fn normalize(line: &str) -> String {
     }
 }
 
-/// The `*table` … `COMMIT` part of an iptables-save dump.
-fn section<'a>(save: &'a str, table: &str) -> &'a str {
-    let start = match save.find(&format!("*{table}\n")) {
-        Some(s) => s,
-        None => return "",
-    };
-    let rest = &save[start..];
-    &rest[..rest.find("\nCOMMIT").unwrap_or(rest.len())]
-}
-
 fn owned(chain: &str) -> bool {
     chain.starts_with("KUBE-SVC-") || chain.starts_with("KUBE-SEP-")
 }
@@ -177,25 +92,29 @@ impl Datapath for IptablesDatapath {
     }
 
     fn full_sync(&mut self, model: &ServiceModel) -> Result<()> {
-        self.ensure_jumps()?;
         let compiled = compile(model);
-        // Chains we may have left behind (e.g. from a crashed run) are stale too.
-        let mut old = self.applied.clone().unwrap_or_default();
-        let save = exec::stdout(&exec::run("iptables-save", &["-t", "nat"], None)?);
-        let leftovers: Vec<String> = save
-            .lines()
-            .filter_map(|l| l.strip_prefix(':'))
-            .filter_map(|l| l.split(' ').next())
-            .filter(|c| owned(c))
-            .map(str::to_string)
-            .collect();
-        let stale = ServicePortName::new("", "", "leftover", crate::model::Protocol::Tcp);
-        old.services
-            .entry(stale)
-            .or_default()
-            .chains
-            .extend(leftovers.into_iter().map(|c| (c, vec![])));
-        self.restore(render_full(&compiled, Some(&old)))?;
+        let mut missing = Vec::new();
+        let mut leftovers = Compiled::default();
+        if !self.verified || self.applied.is_none() {
+            // One dump: which jumps are missing, and chains we may have
+            // left behind (e.g. a crashed run), which are stale too.
+            let save = exec::stdout(&exec::run("iptables-save", &[], None)?);
+            missing = jumps::missing(&save);
+            let stale = ServicePortName::new("", "", "leftover", crate::model::Protocol::Tcp);
+            leftovers.services.entry(stale).or_default().chains = section(&save, "nat")
+                .lines()
+                .filter_map(|l| l.strip_prefix(':'))
+                .filter_map(|l| l.split(' ').next())
+                .filter(|c| owned(c))
+                .map(|c| (c.to_string(), vec![]))
+                .collect();
+        }
+        let mut old = self.applied.take().unwrap_or_default();
+        old.services.extend(leftovers.services);
+        let input = jumps::splice(&render_full(&compiled, Some(&old)), &missing);
+        self.verified = false;
+        self.restore(input)?;
+        self.verified = true;
         self.applied = Some(compiled);
         Ok(())
     }
@@ -215,16 +134,28 @@ impl Datapath for IptablesDatapath {
             return Ok(None);
         }
         let save = exec::stdout(&exec::run("iptables-save", &[], None)?);
-        for (table, chain, spec) in JUMPS {
-            let line = format!("-A {chain} {spec}");
-            if !section(&save, table).lines().any(|l| l == line) {
-                return Ok(Some(format!("{table} {chain}: the jump `{spec}` is missing")));
-            }
+        let drift = self.drift_in(&save);
+        // Whatever was found, the next full sync re-checks the jumps.
+        self.verified &= drift.is_none();
+        Ok(drift)
+    }
+
+    fn cleanup(&mut self) -> Result<()> {
+        self.verified = false;
+        self.remove_all()
+    }
+}
+
+impl IptablesDatapath {
+    /// Compare one iptables-save dump with what we last programmed.
+    fn drift_in(&self, save: &str) -> Option<String> {
+        if let Some((table, chain, spec)) = jumps::missing(save).first() {
+            return Some(format!("{table} {chain}: the jump `{spec}` is missing"));
         }
         let want = self.expected();
         let mut have: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for table in ["nat", "filter"] {
-            for line in section(&save, table).lines() {
+            for line in section(save, table).lines() {
                 if let Some(decl) = line.strip_prefix(':') {
                     let chain = decl.split(' ').next().unwrap_or_default();
                     if owned(chain) || want.contains_key(&format!("{table} {chain}")) {
@@ -246,24 +177,25 @@ impl Datapath for IptablesDatapath {
         }
         for (key, rules) in &want {
             match have.get(key) {
-                None => return Ok(Some(format!("chain {key} is missing"))),
+                None => return Some(format!("chain {key} is missing")),
                 Some(h) if h != rules => {
                     let gone = rules.iter().find(|r| !h.contains(r));
                     let extra = h.iter().find(|r| !rules.contains(r));
-                    return Ok(Some(format!(
+                    return Some(format!(
                         "chain {key} differs: missing {gone:?}, unexpected {extra:?}"
-                    )));
+                    ));
                 }
                 _ => {}
             }
         }
         if let Some(extra) = have.keys().find(|k| !want.contains_key(*k)) {
-            return Ok(Some(format!("unexpected chain {extra}")));
+            return Some(format!("unexpected chain {extra}"));
         }
-        Ok(None)
+        None
     }
 
-    fn cleanup(&mut self) -> Result<()> {
+    /// Delete our jumps, then our chains.
+    fn remove_all(&mut self) -> Result<()> {
         for (table, chain, spec) in JUMPS {
             let args = split_args(spec);
             let mut del = vec!["-w", "-t", table, "-D", chain];
@@ -297,22 +229,6 @@ impl Datapath for IptablesDatapath {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn split_args_keeps_quoted_comments_whole() {
-        let a = split_args(JUMPS[0].2);
-        assert_eq!(
-            a,
-            vec![
-                "-m",
-                "comment",
-                "--comment",
-                "kubernetes service portals",
-                "-j",
-                "KUBE-SERVICES"
-            ]
-        );
-    }
 
     #[test]
     fn normalize_rewrites_probability_like_iptables_save() {

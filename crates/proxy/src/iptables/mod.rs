@@ -1,6 +1,7 @@
 //! The iptables datapath: kube-proxy's nat-table layout and chain names.
 pub mod apply;
 pub mod compile;
+pub mod jumps;
 
 pub use apply::IptablesDatapath;
 pub use compile::{compile, Compiled, ServiceRules};

@@ -1,26 +1,45 @@
-//! Programming the table with `nft -f -` (one transaction per sync) in the
-//! current network namespace, and checking it back with `nft -j list`.
+//! Programming the table in the current network namespace, one
+//! transaction per sync (through netlink, or `nft -f -` for comparison),
+//! and checking it back with `nft -j list`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
 
 use super::compile::{
-    compile, render_full, render_partial, skeleton, Compiled, FAMILY, NO_ENDPOINTS, SERVICE_IPS, TABLE,
+    compile, pick_chain, skeleton, Compiled, FAMILY, HAIRPIN, NO_ENDPOINTS, SERVICE_ENDPOINTS, SERVICE_IPS,
+    TABLE,
 };
+use super::plan::{self, Op};
+use super::{netlink, text};
 use crate::datapath::Datapath;
 use crate::exec;
 use crate::model::{ServiceModel, ServicePortName};
+
+/// How transactions reach the kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Loader {
+    /// Our own nfnetlink batch (the default: no text to parse).
+    #[default]
+    Netlink,
+    /// The `nft` tool reading the rendered script. Full syncs only: nft
+    /// 1.0 cannot parse a rule that uses `service-endpoints` once that map
+    /// is in the kernel ("conflicting protocols specified: ip vs. th", from
+    /// the map's typeof), so its partial syncs rewrite the whole table.
+    NftTool,
+}
 
 /// The nftables datapath.
 #[derive(Default)]
 pub struct NftablesDatapath {
     applied: Option<Compiled>,
-    /// The last transaction, for dry runs and tests.
+    loader: Loader,
+    session: netlink::Session,
+    /// The last script (NftTool loader only), for tests.
     pub last_input: String,
 }
 
-/// What a listing is compared on: chain → rule count, map → element count.
+/// What a listing is compared on: chain → rule count, set → element count.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Shape {
     chains: BTreeMap<String, usize>,
@@ -32,35 +51,49 @@ impl NftablesDatapath {
         Self::default()
     }
 
+    pub fn with_loader(loader: Loader) -> Self {
+        NftablesDatapath {
+            loader,
+            ..Self::default()
+        }
+    }
+
     pub fn applied(&self) -> Option<&Compiled> {
         self.applied.as_ref()
     }
 
-    fn transact(&mut self, script: String) -> Result<()> {
-        exec::run("nft", &["-f", "-"], Some(script.as_bytes()))
-            .context("nft rejected the transaction (nothing was applied)")?;
-        self.last_input = script;
-        Ok(())
+    fn load(&mut self, ops: &[Op<'_>]) -> Result<()> {
+        match self.loader {
+            Loader::Netlink => netlink::apply_in(&mut self.session, ops),
+            Loader::NftTool => {
+                let script = text::render(ops);
+                exec::run("nft", &["-f", "-"], Some(script.as_bytes()))
+                    .context("nft rejected the transaction (nothing was applied)")?;
+                self.last_input = script;
+                Ok(())
+            }
+        }
     }
 
     fn expected(c: &Compiled) -> Shape {
         let mut s = Shape::default();
-        for (name, rules) in skeleton() {
-            let n = rules.iter().filter(|r| !r.starts_with("type ")).count();
-            s.chains.insert(name, n);
+        for ch in skeleton() {
+            s.chains.insert(ch.name, ch.rules.len());
         }
-        s.elements.insert(SERVICE_IPS.into(), 0);
-        s.elements.insert(NO_ENDPOINTS.into(), 0);
+        for set in [SERVICE_IPS, NO_ENDPOINTS] {
+            s.elements.insert(set.into(), 0);
+        }
+        s.elements.insert(HAIRPIN.into(), c.hairpin.len());
+        s.elements.insert(SERVICE_ENDPOINTS.into(), 0);
+        for n in c.pickers.keys() {
+            s.chains.insert(pick_chain(*n), 1);
+        }
         for o in c.services.values() {
-            for (name, rules) in &o.chains {
-                s.chains.insert(name.clone(), rules.len());
+            if let Some(ch) = &o.chain {
+                s.chains.insert(ch.name.clone(), ch.rules.len());
             }
-            if let Some((map, _)) = &o.element {
-                *s.elements.entry(map.to_string()).or_default() += 1;
-            }
-            if let Some(map) = &o.endpoint_map {
-                s.elements.insert(map.clone(), o.endpoints.len());
-            }
+            *s.elements.entry(o.map.to_string()).or_default() += 1;
+            *s.elements.entry(SERVICE_ENDPOINTS.into()).or_default() += o.endpoints.len();
         }
         s
     }
@@ -82,7 +115,7 @@ impl NftablesDatapath {
                 *s.chains
                     .entry(r["chain"].as_str().unwrap_or_default().to_string())
                     .or_default() += 1;
-            } else if let Some(m) = obj.get("map") {
+            } else if let Some(m) = obj.get("map").or_else(|| obj.get("set")) {
                 let n = m.get("elem").and_then(|e| e.as_array()).map_or(0, |a| a.len());
                 s.elements
                     .insert(m["name"].as_str().unwrap_or_default().to_string(), n);
@@ -99,21 +132,22 @@ impl Datapath for NftablesDatapath {
 
     fn full_sync(&mut self, model: &ServiceModel) -> Result<()> {
         let compiled = compile(model);
-        self.transact(render_full(&compiled))?;
+        let skel = skeleton();
+        self.load(&plan::full(&compiled, &skel))?;
         self.applied = Some(compiled);
         Ok(())
     }
 
     fn partial_sync(&mut self, model: &ServiceModel, changed: &BTreeSet<ServicePortName>) -> Result<()> {
-        let Some(old) = self.applied.clone() else {
+        let Some(mut c) = self.applied.take().filter(|_| self.loader == Loader::Netlink) else {
             return self.full_sync(model);
         };
-        let compiled = compile(model);
-        let script = render_partial(&old, &compiled, changed);
-        if !script.is_empty() {
-            self.transact(script)?;
-        }
-        self.applied = Some(compiled);
+        let (old, hairpin) = c.update(model, changed);
+        let ops = plan::partial(&old, &c, changed, &hairpin);
+        // On error `applied` stays None: the kernel kept the previous
+        // table (one transaction), and the caller's full sync rewrites it.
+        self.load(&ops)?;
+        self.applied = Some(c);
         Ok(())
     }
 
@@ -133,10 +167,10 @@ impl Datapath for NftablesDatapath {
         if let Some(extra) = have.chains.keys().find(|k| !want.chains.contains_key(*k)) {
             return Ok(Some(format!("unexpected chain {extra}")));
         }
-        for (map, n) in &want.elements {
-            let h = have.elements.get(map).copied();
+        for (set, n) in &want.elements {
+            let h = have.elements.get(set).copied();
             if h != Some(*n) {
-                return Ok(Some(format!("map {map} has {h:?} elements, expected {n}")));
+                return Ok(Some(format!("set {set} has {h:?} elements, expected {n}")));
             }
         }
         Ok(None)

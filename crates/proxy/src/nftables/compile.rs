@@ -1,313 +1,213 @@
-//! The service model compiled into one nftables table owned by Labyrinth:
-//! verdict maps keyed on `ip daddr . meta l4proto . th dport`, per-service
-//! chains balancing with `numgen random`, per-endpoint chains doing the DNAT.
+//! The service model compiled into one nftables table owned by Labyrinth.
+//!
+//! Layout, chosen for sync speed (numbers in the README): the kernel's
+//! cost is per object and per expression, per-service sets or maps (named
+//! or anonymous) make a load quadratic, and every transaction that adds a
+//! rule or a verdict re-validates every chain reachable from the hooks. So
+//! a service port is
+//! - one element in the `service-ips` verdict map (or, without endpoints,
+//!   in `no-endpoint-services`, which sends new connections to `reject`),
+//! - one chain `service-<hash8>-<ns>/<svc>/<proto>/<port>`: the masquerade
+//!   mark for outside sources, then `goto dnat-1-of-<n>`,
+//! - its endpoints as data elements `<ClusterIP> . <proto> . <port> . <i> :
+//!   <ip> . <port>` of the one `service-endpoints` map, which the shared
+//!   chain `dnat-1-of-<n>` indexes with `numgen random mod n`,
+//! - and its endpoints in the one `hairpin` set (elements `ep . ep`).
+//!
+//! An endpoint change that keeps the count touches only data elements (no
+//! re-validation at all); a count change rewrites two rules.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
-use crate::hash::{nft_endpoint_chain, nft_service_chain};
-use crate::model::{ServiceModel, ServicePort, ServicePortName};
+pub use super::rules::*;
+use crate::hash::nft_service_chain;
+use crate::model::{Protocol, ServiceModel, ServicePort, ServicePortName};
 
-pub const TABLE: &str = "labyrinth";
-pub const FAMILY: &str = "ip";
-pub const SERVICE_IPS: &str = "service-ips";
-pub const NO_ENDPOINTS: &str = "no-endpoint-services";
-pub const REJECT_CHAIN: &str = "reject-chain";
-pub const MARK_MASQ: &str = "mark-for-masquerade";
-
-/// What one service port owns in the table.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ServiceObjects {
-    /// Its element in `service-ips` or `no-endpoint-services`: (map, "key : verdict").
-    pub element: Option<(&'static str, String)>,
-    /// Its endpoint map (`numgen` index → endpoint chain) and the map's
-    /// elements, "index : goto endpoint-chain".
-    pub endpoint_map: Option<String>,
-    pub endpoints: Vec<String>,
-    /// Its chains (service chain first) with their rules.
-    pub chains: Vec<(String, Vec<String>)>,
+/// A `service-ips` / `no-endpoint-services` key: ClusterIP . proto . port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServiceKey {
+    pub ip: Ipv4Addr,
+    pub proto: Protocol,
+    pub port: u16,
 }
 
-/// The key part of "key : verdict".
-pub fn element_key(el: &str) -> &str {
-    el.split(" : ").next().unwrap_or(el)
+impl std::fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} . {} . {}", self.ip, self.proto.as_str(), self.port)
+    }
+}
+
+/// What one service port owns in the table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceObjects {
+    /// SERVICE_IPS or NO_ENDPOINTS.
+    pub map: &'static str,
+    pub key: ServiceKey,
+    /// Where its element sends packets: its own chain or `reject-chain`.
+    pub target: String,
+    /// Its chain (None without endpoints).
+    pub chain: Option<Chain>,
+    /// Its ready endpoints; the i-th is `service-endpoints` element `key . i`.
+    pub endpoints: Vec<SocketAddrV4>,
+}
+
+impl ServiceObjects {
+    /// "key : goto target", as in the map listing.
+    pub fn element(&self) -> String {
+        format!("{} : goto {}", self.key, self.target)
+    }
+
+    /// Its distinct endpoint IPs (hairpin set members).
+    pub fn endpoint_ips(&self) -> BTreeSet<Ipv4Addr> {
+        self.endpoints.iter().map(|e| *e.ip()).collect()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Compiled {
     pub services: BTreeMap<ServicePortName, ServiceObjects>,
+    /// Endpoint IP → how many service ports use it (its `hairpin` element
+    /// exists while the count is above zero).
+    pub hairpin: BTreeMap<Ipv4Addr, u32>,
+    /// n → how many service ports go to `dnat-1-of-<n>` (the chain exists
+    /// while the count is above zero).
+    pub pickers: BTreeMap<u32, u32>,
 }
 
 pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceObjects {
-    let proto = sp.protocol().as_str();
-    let key = format!("{} . {proto} . {}", sp.cluster_ip, sp.port);
-    let eps = sp.ready_endpoints();
-    if eps.is_empty() {
+    let key = ServiceKey {
+        ip: sp.cluster_ip,
+        proto: sp.protocol(),
+        port: sp.port,
+    };
+    let endpoints: Vec<SocketAddrV4> = sp
+        .ready_endpoints()
+        .iter()
+        .map(|e| SocketAddrV4::new(e.ip, e.port))
+        .collect();
+    if endpoints.is_empty() {
         return ServiceObjects {
-            element: Some((NO_ENDPOINTS, format!("{key} : goto {REJECT_CHAIN}"))),
-            endpoint_map: None,
-            endpoints: vec![],
-            chains: vec![],
+            map: NO_ENDPOINTS,
+            key,
+            target: REJECT_CHAIN.into(),
+            chain: None,
+            endpoints,
         };
     }
-    let svc = nft_service_chain(&sp.name);
-    let mut rules = Vec::new();
+    let name = nft_service_chain(&sp.name);
+    let mut rules = Vec::with_capacity(2);
     if let Some(cidr) = model.cluster_cidr {
-        rules.push(format!("ip saddr != {cidr} jump {MARK_MASQ}"));
+        rules.push(Rule::MarkOutside(cidr));
     }
-    let mut chains = Vec::new();
-    let mut endpoints = Vec::new();
-    for (i, ep) in eps.iter().enumerate() {
-        let chain = nft_endpoint_chain(&sp.name, ep);
-        endpoints.push(format!("{i} : goto {chain}"));
-        chains.push((
-            chain,
-            vec![
-                format!("ip saddr {} jump {MARK_MASQ}", ep.ip),
-                format!("meta l4proto {proto} dnat to {}", ep.addr()),
-            ],
-        ));
-    }
-    // A named map per service, not an anonymous `vmap { … }`: binding
-    // thousands of anonymous sets in one transaction is quadratic in the
-    // kernel (each bind walks the whole transaction list), and one global
-    // map would be walked whole for every service chain when validating.
-    let map = endpoint_map_name(&sp.name);
-    rules.push(format!("numgen random mod {} vmap @{map}", eps.len()));
-    chains.insert(0, (svc.clone(), rules));
+    rules.push(Rule::PickOneOf(endpoints.len() as u32));
     ServiceObjects {
-        element: Some((SERVICE_IPS, format!("{key} : goto {svc}"))),
-        endpoint_map: Some(map),
+        map: SERVICE_IPS,
+        key,
+        target: name.clone(),
+        chain: Some(Chain {
+            name,
+            hook: None,
+            rules,
+        }),
         endpoints,
-        chains,
     }
 }
 
-/// `endpoints-<hash16>`, the service port's numgen → endpoint map.
-pub fn endpoint_map_name(name: &ServicePortName) -> String {
-    format!("endpoints-{}", crate::hash::port_proto_hash(name))
-}
-
-pub fn compile(model: &ServiceModel) -> Compiled {
-    Compiled {
-        services: model
-            .services
-            .iter()
-            .map(|(n, sp)| (n.clone(), compile_service(sp, model)))
-            .collect(),
-    }
-}
-
-/// The fixed skeleton: maps, hooks, masquerade and reject chains.
-pub fn skeleton() -> Vec<(String, Vec<String>)> {
-    let dispatch = |map: &str| format!("ip daddr . meta l4proto . th dport vmap @{map}");
-    let c = |name: &str, rules: &[&str]| (name.to_string(), rules.iter().map(|r| r.to_string()).collect());
-    vec![
-        c(
-            "nat-prerouting",
-            &[
-                "type nat hook prerouting priority dstnat; policy accept;",
-                "jump services",
-            ],
-        ),
-        c(
-            "nat-output",
-            &[
-                "type nat hook output priority -100; policy accept;",
-                "jump services",
-            ],
-        ),
-        c(
-            "nat-postrouting",
-            &[
-                "type nat hook postrouting priority srcnat; policy accept;",
-                "jump masquerading",
-            ],
-        ),
-        c(
-            "filter-forward",
-            &[
-                "type filter hook forward priority -110; policy accept;",
-                "ct state new jump service-endpoints-check",
-            ],
-        ),
-        c(
-            "filter-output",
-            &[
-                "type filter hook output priority -110; policy accept;",
-                "ct state new jump service-endpoints-check",
-            ],
-        ),
-        ("services".into(), vec![dispatch(SERVICE_IPS)]),
-        ("service-endpoints-check".into(), vec![dispatch(NO_ENDPOINTS)]),
-        c(REJECT_CHAIN, &["reject"]),
-        c(MARK_MASQ, &["meta mark set meta mark | 0x4000"]),
-        c(
-            "masquerading",
-            &[
-                "meta mark & 0x4000 == 0 return",
-                "meta mark set meta mark ^ 0x4000",
-                "masquerade fully-random",
-            ],
-        ),
-    ]
-}
-
-fn endpoint_map_decl(name: &str) -> String {
-    format!("add map {FAMILY} {TABLE} {name} {{ typeof numgen random mod 1 : verdict ; }}\n")
-}
-
-fn map_decl(name: &str) -> String {
-    format!("add map {FAMILY} {TABLE} {name} {{ type ipv4_addr . inet_proto . inet_service : verdict ; }}\n")
-}
-
-fn add_chain(out: &mut String, name: &str, rules: &[String]) {
-    // The hook spec of a base chain goes in the chain declaration.
-    let (hook, rules) = match rules.first() {
-        Some(h) if h.starts_with("type ") => (format!(" {{ {h} }}"), &rules[1..]),
-        _ => (String::new(), rules),
-    };
-    let _ = writeln!(out, "add chain {FAMILY} {TABLE} {name}{hook}");
-    for r in rules {
-        let _ = writeln!(out, "add rule {FAMILY} {TABLE} {name} {r}");
-    }
-}
-
-/// One `nft -f` transaction that recreates the whole table (the table is
-/// added then deleted first so the script works whether it exists or not).
-pub fn render_full(c: &Compiled) -> String {
-    let mut out =
-        format!("add table {FAMILY} {TABLE}\ndelete table {FAMILY} {TABLE}\nadd table {FAMILY} {TABLE}\n");
-    out.push_str(&map_decl(SERVICE_IPS));
-    out.push_str(&map_decl(NO_ENDPOINTS));
-    let sk = skeleton();
-    // Chains referenced by others must exist first: declare all, then fill.
-    for (name, rules) in sk
-        .iter()
-        .filter(|(_, r)| !r.first().is_some_and(|h| h.starts_with("type ")))
-    {
-        add_chain(&mut out, name, rules);
-    }
-    let mut elements: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for s in c.services.values() {
-        for (name, _) in s.chains.iter().skip(1) {
-            let _ = writeln!(out, "add chain {FAMILY} {TABLE} {name}");
-        }
-        if let Some(map) = &s.endpoint_map {
-            out.push_str(&endpoint_map_decl(map));
-            let _ = writeln!(
-                out,
-                "add element {FAMILY} {TABLE} {map} {{ {} }}",
-                s.endpoints.join(", ")
-            );
-        }
-        for (i, (name, rules)) in s.chains.iter().enumerate() {
-            if i == 0 {
-                add_chain(&mut out, name, rules);
+impl Compiled {
+    fn count(&mut self, o: &ServiceObjects, add: bool) {
+        fn bump<K: Ord + Copy>(m: &mut BTreeMap<K, u32>, k: K, add: bool) {
+            let n = m.entry(k).or_default();
+            if add {
+                *n += 1;
             } else {
-                for r in rules {
-                    let _ = writeln!(out, "add rule {FAMILY} {TABLE} {name} {r}");
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&k);
                 }
             }
         }
-        if let Some((map, el)) = &s.element {
-            elements.entry(map).or_default().push(el);
+        for ip in o.endpoint_ips() {
+            bump(&mut self.hairpin, ip, add);
+        }
+        if o.chain.is_some() {
+            bump(&mut self.pickers, o.endpoints.len() as u32, add);
         }
     }
-    for (map, els) in elements {
-        for chunk in els.chunks(4096) {
-            let _ = writeln!(
-                out,
-                "add element {FAMILY} {TABLE} {map} {{ {} }}",
-                chunk.join(", ")
-            );
-        }
-    }
-    // Hooks last, so no packet sees a half-filled table (it is one
-    // transaction anyway, but this keeps the listing readable).
-    for (name, rules) in sk
-        .iter()
-        .filter(|(_, r)| r.first().is_some_and(|h| h.starts_with("type ")))
-    {
-        add_chain(&mut out, name, rules);
-    }
-    out
 }
 
-/// One transaction touching only the `changed` service ports: their map
-/// elements and their chains.
-pub fn render_partial(old: &Compiled, new: &Compiled, changed: &BTreeSet<ServicePortName>) -> String {
-    let empty = ServiceObjects::default();
-    let mut del_elements = String::new();
-    let mut adds = String::new();
-    let mut deletes = String::new();
-    for name in changed {
-        let o = old.services.get(name).unwrap_or(&empty);
-        let n = new.services.get(name).unwrap_or(&empty);
-        if o.element != n.element {
-            if let Some((map, el)) = &o.element {
-                let _ = writeln!(
-                    del_elements,
-                    "delete element {FAMILY} {TABLE} {map} {{ {} }}",
-                    element_key(el)
-                );
-            }
-        }
-
-        let new_names: BTreeSet<&str> = n.chains.iter().map(|(c, _)| c.as_str()).collect();
-        for (i, (chain, rules)) in n.chains.iter().enumerate() {
-            let before = o.chains.iter().find(|(c, _)| c == chain);
-            if i > 0 && before.is_some_and(|(_, r)| r == rules) {
-                continue; // an endpoint chain depends only on its endpoint
-            }
-            let _ = writeln!(adds, "add chain {FAMILY} {TABLE} {chain}");
-            if before.is_some() {
-                let _ = writeln!(adds, "flush chain {FAMILY} {TABLE} {chain}");
-            }
-        }
-        if let Some(map) = &n.endpoint_map {
-            if o.endpoint_map.is_none() {
-                adds.push_str(&endpoint_map_decl(map));
-            } else if o.endpoints != n.endpoints {
-                let _ = writeln!(adds, "flush map {FAMILY} {TABLE} {map}");
-            }
-            if o.endpoints != n.endpoints || o.endpoint_map.is_none() {
-                let _ = writeln!(
-                    adds,
-                    "add element {FAMILY} {TABLE} {map} {{ {} }}",
-                    n.endpoints.join(", ")
-                );
-            }
-        }
-        if let (Some(map), None) = (&o.endpoint_map, &n.endpoint_map) {
-            let _ = writeln!(deletes, "delete map {FAMILY} {TABLE} {map}");
-        }
-        for (chain, rules) in n.chains.iter().rev() {
-            let before = o.chains.iter().find(|(c, _)| c == chain);
-            if chain != &n.chains[0].0 && before.is_some_and(|(_, r)| r == rules) {
-                continue;
-            }
-            for r in rules {
-                let _ = writeln!(adds, "add rule {FAMILY} {TABLE} {chain} {r}");
-            }
-        }
-        if o.element != n.element {
-            if let Some((map, el)) = &n.element {
-                let _ = writeln!(adds, "add element {FAMILY} {TABLE} {map} {{ {el} }}");
-            }
-        }
-        let stale: Vec<&str> = o
-            .chains
-            .iter()
-            .map(|(c, _)| c.as_str())
-            .filter(|c| !new_names.contains(c))
-            .collect();
-        for c in &stale {
-            let _ = writeln!(del_elements, "flush chain {FAMILY} {TABLE} {c}");
-        }
-        for c in &stale {
-            let _ = writeln!(deletes, "delete chain {FAMILY} {TABLE} {c}");
-        }
+pub fn compile(model: &ServiceModel) -> Compiled {
+    let mut c = Compiled::default();
+    for (n, sp) in &model.services {
+        let objs = compile_service(sp, model);
+        c.count(&objs, true);
+        c.services.insert(n.clone(), objs);
     }
-    format!("{del_elements}{adds}{deletes}")
+    c
+}
+
+/// Shared objects a partial sync must add or remove: hairpin elements and
+/// `dnat-1-of-<n>` chains.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SharedChange {
+    pub hairpin_added: Vec<Ipv4Addr>,
+    pub hairpin_removed: Vec<Ipv4Addr>,
+    pub pickers_added: Vec<u32>,
+    pub pickers_removed: Vec<u32>,
+}
+
+impl Compiled {
+    /// Recompile only the `changed` service ports (the others cannot have
+    /// changed: a service's objects depend only on itself and the cluster
+    /// CIDR, and a CIDR change is a full sync). Returns the old objects of
+    /// the changed ports and what appeared or went among shared objects.
+    pub fn update(
+        &mut self,
+        model: &ServiceModel,
+        changed: &BTreeSet<ServicePortName>,
+    ) -> (BTreeMap<ServicePortName, ServiceObjects>, SharedChange) {
+        let new: Vec<(&ServicePortName, Option<ServiceObjects>)> = changed
+            .iter()
+            .map(|n| (n, model.services.get(n).map(|sp| compile_service(sp, model))))
+            .collect();
+        // Only IPs the changed ports use, before or after, can appear or go.
+        let involved: BTreeSet<Ipv4Addr> = new
+            .iter()
+            .filter_map(|(_, o)| o.as_ref())
+            .chain(changed.iter().filter_map(|n| self.services.get(n)))
+            .flat_map(|o| o.endpoint_ips())
+            .collect();
+        let hairpin_before: BTreeSet<Ipv4Addr> = involved
+            .iter()
+            .filter(|ip| self.hairpin.contains_key(ip))
+            .copied()
+            .collect();
+        let pickers_before: BTreeSet<u32> = self.pickers.keys().copied().collect();
+        let mut old = BTreeMap::new();
+        for (name, objs) in new {
+            if let Some(n) = &objs {
+                self.count(n, true);
+            }
+            let before = match objs {
+                Some(n) => self.services.insert(name.clone(), n),
+                None => self.services.remove(name),
+            };
+            if let Some(b) = before {
+                self.count(&b, false);
+                old.insert(name.clone(), b);
+            }
+        }
+        let mut change = SharedChange::default();
+        for ip in involved {
+            match (hairpin_before.contains(&ip), self.hairpin.contains_key(&ip)) {
+                (false, true) => change.hairpin_added.push(ip),
+                (true, false) => change.hairpin_removed.push(ip),
+                _ => {}
+            }
+        }
+        let pickers_after: BTreeSet<u32> = self.pickers.keys().copied().collect();
+        change.pickers_added = pickers_after.difference(&pickers_before).copied().collect();
+        change.pickers_removed = pickers_before.difference(&pickers_after).copied().collect();
+        (old, change)
+    }
 }

@@ -1,9 +1,14 @@
 //! The nftables datapath: one table (`ip labyrinth`) owned by Labyrinth.
 pub mod apply;
 pub mod compile;
+pub mod netlink;
+pub mod plan;
+pub mod rules;
+pub mod text;
 
-pub use apply::NftablesDatapath;
+pub use apply::{Loader, NftablesDatapath};
 pub use compile::{compile, Compiled, ServiceObjects};
+pub use text::render_full;
 
 #[cfg(test)]
 mod tests;

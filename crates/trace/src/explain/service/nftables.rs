@@ -25,65 +25,81 @@ fn chains(ruleset: &str) -> Vec<(&str, Vec<&str>)> {
     out
 }
 
-/// The `service-ips` element for `vip . proto . port` and the backends the
-/// Service's chains can DNAT to (numgen picks them with equal chance).
+/// Every map element of the listing, as `key : value` text.
+fn elements(ruleset: &str) -> impl Iterator<Item = &str> {
+    ruleset
+        .split([',', '{', '}', '\n'])
+        .map(str::trim)
+        .filter(|e| e.contains(" : "))
+}
+
+/// The `service-ips` element for `vip . proto . port`, and the
+/// `service-endpoints` elements `vip . proto . port . i : ip . port` that
+/// `numgen random mod n` picks from (with equal chance).
+fn lookup<'a>(
+    ruleset: &'a str,
+    proto: &str,
+    vip: std::net::Ipv4Addr,
+    port: u16,
+) -> Option<(&'a str, Vec<&'a str>)> {
+    let key = format!("{vip} . {proto} . {port}");
+    let element = elements(ruleset).find(|e| e.starts_with(&format!("{key} : ")))?;
+    let slots = elements(ruleset)
+        .filter(|e| e.starts_with(&format!("{key} . ")))
+        .collect();
+    Some((element, slots))
+}
+
+/// The backends (`ip:port`) a Service's endpoint slots hold.
 pub fn endpoints(
     ruleset: &str,
     proto: &str,
     vip: std::net::Ipv4Addr,
     port: u16,
 ) -> Option<(String, Vec<String>)> {
-    let key = format!("{vip} . {proto} . {port}");
-    let element = ruleset
-        .split([',', '{', '}', '\n'])
-        .map(str::trim)
-        .find(|e| e.starts_with(&key) && e.contains(" : "))?;
-    let chain = element.rsplit(' ').next()?;
-    // `service-<hash>-<ns>/<svc>/<proto>/<port>`: endpoint chains carry the
-    // same Service port name.
-    let port_name = chain.splitn(3, '-').nth(2).unwrap_or(chain);
-    let mut backends = Vec::new();
-    for (name, rules) in chains(ruleset) {
-        if !name.contains(port_name) {
-            continue;
-        }
-        for r in rules {
-            if let Some(to) = r.split(" to ").nth(1).filter(|_| r.contains("dnat")) {
-                let to = to.split_whitespace().next().unwrap_or(to).to_string();
-                if !backends.contains(&to) {
-                    backends.push(to);
-                }
-            }
-        }
-    }
+    let (element, slots) = lookup(ruleset, proto, vip, port)?;
+    let backends = slots
+        .iter()
+        .filter_map(|e| {
+            let (ip, p) = e.split(" : ").nth(1)?.split_once(" . ")?;
+            Some(format!("{}:{}", ip.trim(), p.trim()))
+        })
+        .collect();
     Some((element.to_string(), backends))
 }
 
 pub fn explain(t: &Translation, ruleset: &str) -> Result<String> {
-    let key = format!("{} . {} . {}", t.vip, t.proto, t.vport);
-    let Some(element) = ruleset
-        .split([',', '{', '}', '\n'])
-        .map(str::trim)
-        .find(|e| e.starts_with(&key) && e.contains(" : "))
-    else {
-        bail!("no element {key} in the service-ips map");
+    let Some((element, slots)) = lookup(ruleset, t.proto, t.vip, t.vport) else {
+        bail!(
+            "no element {} . {} . {} in the service-ips map",
+            t.vip,
+            t.proto,
+            t.vport
+        );
     };
     let service_chain = element.rsplit(' ').next().unwrap_or("");
-    let dnat = format!("{}:{}", t.backend, t.bport);
-    let dnat_dot = format!("{} . {}", t.backend, t.bport);
-    let all = chains(ruleset);
-    let rule = all.iter().find_map(|(chain, rules)| {
-        rules
-            .iter()
-            .find(|r| r.contains("dnat") && (r.contains(&dnat) || r.contains(&dnat_dot)))
-            .map(|r| (*chain, *r))
-    });
-    let Some((chain, rule)) = rule else {
-        bail!("no dnat to {dnat} in table ip labyrinth");
+    let target = format!(": {} . {}", t.backend, t.bport);
+    let Some(slot) = slots.iter().find(|e| e.ends_with(&target)) else {
+        bail!(
+            "no service-endpoints element for {}:{} in table ip labyrinth",
+            t.backend,
+            t.bport
+        );
     };
+    let pick = chains(ruleset)
+        .into_iter()
+        .find(|(name, _)| *name == service_chain)
+        .and_then(|(_, rules)| {
+            rules
+                .iter()
+                .find(|r| r.starts_with("goto "))
+                .map(|r| r.to_string())
+        })
+        .unwrap_or_default();
     Ok(format!(
-        "{node}: nftables table ip labyrinth, chain nat-prerouting → services: map service-ips element `{element}`; chain {service_chain} chose the endpoint; chain {chain} `{rule}` {rewrite}",
+        "{node}: nftables table ip labyrinth, chain nat-prerouting → services: map service-ips element `{element}`; chain {service_chain} `{pick}`: numgen picked 1 of {n}, map service-endpoints element `{slot}`; {rewrite}",
         node = t.node,
+        n = slots.len(),
         rewrite = t.rewrite(),
     ))
 }
@@ -92,21 +108,33 @@ pub fn explain(t: &Translation, ruleset: &str) -> Result<String> {
 mod tests {
     use super::*;
 
+    const RULESET: &str = "table ip labyrinth {\n\tmap service-ips {\n\t\ttype ipv4_addr . inet_proto . inet_service : verdict\n\
+        \t\telements = { 10.96.0.10 . udp . 53 : goto service-TCOU7JCQ-kube-system/kube-dns/udp/dns,\n\
+        \t\t\t     10.96.0.12 . tcp . 9999 : goto service-IWPXKGE4-wrk-2/web/tcp/tcp-9999 }\n\t}\n\
+        \tmap service-endpoints {\n\t\telements = { 10.96.0.12 . tcp . 9999 . 0 : 10.0.2.2 . 9999,\n\
+        \t\t\t     10.96.0.12 . tcp . 9999 . 1 : 10.0.2.3 . 9999 }\n\t}\n\
+        \tchain service-IWPXKGE4-wrk-2/web/tcp/tcp-9999 {\n\t\tip saddr != 10.0.0.0/16 jump mark-for-masquerade\n\t\tgoto dnat-1-of-2\n\t}\n\
+        \tchain dnat-1-of-2 {\n\t\tdnat ip to ip daddr . meta l4proto . th dport . numgen random mod 2 map @service-endpoints\n\t}\n}\n";
+
     #[test]
-    fn names_the_map_element_and_the_dnat_rule() {
-        let ruleset = "table ip labyrinth {\n\tmap service-ips {\n\t\ttype ipv4_addr . inet_proto . inet_service : verdict\n\
-            \t\telements = { 10.96.0.10 . udp . 53 : goto service-TCOU7JCQ-kube-system/kube-dns/udp/dns,\n\
-            \t\t\t     10.96.0.12 . tcp . 9999 : goto service-IWPXKGE4-wrk-2/web/tcp/tcp-9999 }\n\t}\n\
-            \tchain service-IWPXKGE4-wrk-2/web/tcp/tcp-9999 {\n\t\tnumgen random mod 1 vmap @endpoints-IWPXKGE4\n\t}\n\
-            \tchain endpoint-X-wrk-2/web/tcp/tcp-9999__10.0.2.3/9999 {\n\t\tmeta l4proto tcp dnat to 10.0.2.3:9999\n\t}\n}\n";
+    fn names_the_map_elements_that_chose_the_backend() {
         let t = Translation::example("10.0.2.3");
-        let text = explain(&t, ruleset).unwrap();
+        let text = explain(&t, RULESET).unwrap();
         assert!(
             text.contains("`10.96.0.12 . tcp . 9999 : goto service-IWPXKGE4-wrk-2/web/tcp/tcp-9999`"),
             "{text}"
         );
-        assert!(text.contains("chain endpoint-X-wrk-2/web/tcp/tcp-9999__10.0.2.3/9999 `meta l4proto tcp dnat to 10.0.2.3:9999`"), "{text}");
+        assert!(
+            text.contains("`goto dnat-1-of-2`: numgen picked 1 of 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`10.96.0.12 . tcp . 9999 . 1 : 10.0.2.3 . 9999`"),
+            "{text}"
+        );
+        let (_, backends) = endpoints(RULESET, "tcp", "10.96.0.12".parse().unwrap(), 9999).unwrap();
+        assert_eq!(backends, vec!["10.0.2.2:9999", "10.0.2.3:9999"]);
         let other = Translation { vport: 80, ..t };
-        assert!(explain(&other, ruleset).is_err());
+        assert!(explain(&other, RULESET).is_err());
     }
 }

@@ -1,0 +1,114 @@
+//! New TCP connections per second through one ClusterIP, with few and with
+//! many services programmed on the node. The two topologies exist side by
+//! side and rounds alternate between them, so load from other work on the
+//! machine falls on both alike.
+
+use std::io::Read;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use serde_json::{json, Value};
+
+use super::topo::{Topology, SERVER, SERVER_PORT};
+use super::{datapath, measure, secs, synthetic_model, Plan, DATAPATHS};
+use crate::model::{Endpoint, Protocol, ServicePort, ServicePortName};
+use crate::sync::Proxier;
+
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 100, 0, 1);
+const ROUNDS: usize = 3;
+
+/// `services` services in all, one of them the target behind VIP:80.
+/// Returns the model and the target's position among the services.
+fn model(services: usize, endpoints: usize) -> (crate::ServiceModel, usize) {
+    let mut m = synthetic_model(services.saturating_sub(1), endpoints);
+    let target = ServicePortName::new("ns-25", "target", "http", Protocol::Tcp);
+    m.insert(ServicePort::new(
+        target.clone(),
+        VIP,
+        80,
+        vec![Endpoint::new(SERVER, SERVER_PORT)],
+    ));
+    let at = m.services.keys().position(|k| *k == target).unwrap_or(0);
+    (m, at)
+}
+
+/// `n` sequential connect / read-EOF / close from the client: conn/s.
+fn round(topo: &Topology, n: usize) -> Result<f64> {
+    topo.flush_conntrack();
+    topo.client.run(move || -> Result<f64> {
+        let to = SocketAddr::V4(SocketAddrV4::new(VIP, 80));
+        let start = Instant::now();
+        for i in 0..n {
+            let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(5))
+                .with_context(|| format!("connection {i} to {to}"))?;
+            s.set_read_timeout(Some(Duration::from_secs(5)))?;
+            let mut b = [0u8; 1];
+            let _ = s.read(&mut b)?;
+        }
+        Ok(n as f64 / start.elapsed().as_secs_f64())
+    })?
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn one_datapath(dp: &'static str, plan: &Plan) -> Result<Value> {
+    let (few, many) = plan.conn_sizes;
+    let mut topos = Vec::new();
+    let mut loads = Vec::new();
+    for size in [few, many] {
+        let topo = Topology::new()?;
+        let (m, at) = model(size, plan.endpoints);
+        let (_, took, _, _) = topo.node.run(move || {
+            measure(|| {
+                let mut p = Proxier::new(datapath(dp));
+                p.flush_conntrack = false;
+                p.set_model(m, None);
+                p.full_sync()?;
+                // The rules stay after the proxier goes: nothing cleans up
+                // but the namespace's end.
+                Ok(())
+            })
+        })??;
+        loads.push(json!({"services": size, "target_position": at, "load_seconds": secs(took)}));
+        topos.push(topo);
+    }
+    let mut rates = [Vec::new(), Vec::new()];
+    for _ in 0..ROUNDS {
+        for (i, topo) in topos.iter().enumerate() {
+            rates[i].push(round(topo, plan.connections)?);
+        }
+    }
+    let (a, b) = (median(rates[0].clone()), median(rates[1].clone()));
+    let ratio = b / a;
+    let mut r = json!({
+        "datapath": dp,
+        "connections_per_round": plan.connections,
+        "rounds": ROUNDS,
+        "programmed": loads,
+        "baseline": format!("{few} services programmed"),
+        "baseline_conn_per_s": a.round(),
+        "baseline_rounds": rates[0].iter().map(|x| x.round()).collect::<Vec<_>>(),
+        "many_services": many,
+        "conn_per_s": b.round(),
+        "rounds_conn_per_s": rates[1].iter().map(|x| x.round()).collect::<Vec<_>>(),
+        "ratio_vs_baseline": (ratio * 1e3).round() / 1e3,
+        "decline_percent": ((1.0 - ratio) * 1e3).round() / 10.0,
+    });
+    if dp == "nftables" {
+        r["goal_within_10_percent"] = json!(ratio >= 0.9);
+    }
+    eprintln!("{r}");
+    Ok(r)
+}
+
+pub fn connections(plan: &Plan) -> Result<Value> {
+    let mut out = Vec::new();
+    for dp in DATAPATHS {
+        out.push(one_datapath(dp, plan).with_context(|| format!("{dp} connection benchmark"))?);
+    }
+    Ok(json!(out))
+}
