@@ -116,9 +116,10 @@ fn journey_in_native_routing() {
     assert!(!routes.contains("lby_vxlan"), "{routes}");
 
     let pcap = "/var/tmp/native.pcap";
-    let mut capture = std::process::Command::new(BIN)
-        .args(["lab", "ssh", "--name", &lab.name, "node-1", "--"])
-        .args([
+    let mut capture = start_capture(
+        &lab,
+        "node-1",
+        &[
             "tcpdump",
             "--immediate-mode",
             "-i",
@@ -127,16 +128,9 @@ fn journey_in_native_routing() {
             "-n",
             "-w",
             pcap,
-        ])
-        .arg("tcp port 9999 or udp port 8472")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(capture.stderr.take().unwrap());
-    let mut line = String::new();
-    while std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0 && !line.contains("listening on") {
-        line.clear();
-    }
+            "tcp port 9999 or udp port 8472",
+        ],
+    );
     // To the pod's IP (issue 4), then by Service name (issue 5).
     for target in [server_ip.as_str(), "node-wrk-2-ubuntu24.wrk-2"] {
         for (udp, want) in [(false, "hello-tcp"), (true, "hello-udp")] {

@@ -109,18 +109,9 @@ fn journey_by_name_captured(lab: &Lab, dp: &str, client: &str, server: &str, clu
         .to_string();
     assert!(veth.starts_with("lxc"), "client's host veth {veth}");
     let pcap = PCAP;
-    let mut capture = std::process::Command::new(BIN)
-        .args(["lab", "ssh", "--name", &lab.name, "node-1", "--"])
-        .args(capture_argv(lab, dp, client, &veth))
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // tcpdump says "listening on" once its socket is bound.
-    let mut err = std::io::BufReader::new(capture.stderr.take().unwrap());
-    let mut line = String::new();
-    while std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0 && !line.contains("listening on") {
-        line.clear();
-    }
+    let argv = capture_argv(lab, dp, client, &veth);
+    let argv: Vec<&str> = argv.iter().map(AsRef::as_ref).collect();
+    let mut capture = start_capture(lab, "node-1", &argv);
     let got = send_line(
         lab,
         ("wrk-1", client),
@@ -129,9 +120,6 @@ fn journey_by_name_captured(lab: &Lab, dp: &str, client: &str, server: &str, clu
         false,
     );
     stop(&mut capture);
-    let mut rest = String::new();
-    let _ = std::io::Read::read_to_string(&mut err, &mut rest);
-    eprintln!("tcpdump: {line}{rest}");
     assert_eq!(got, "hello-tcp", "the line by Service name did not arrive");
     let fields: Vec<String> = FIELDS
         .iter()

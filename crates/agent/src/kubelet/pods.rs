@@ -154,17 +154,7 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<Pod>>) {
         teardown(agent, m).await;
         if let Some(pod) = pods.iter().find(|p| p.metadata.uid.as_deref() == Some(&uid)) {
             if pod.metadata.deletion_timestamp.is_some() {
-                let api: Api<Pod> = Api::namespaced(
-                    agent.client.clone(),
-                    pod.metadata.namespace.as_deref().unwrap_or("default"),
-                );
-                let dp = DeleteParams {
-                    grace_period_seconds: Some(0),
-                    ..Default::default()
-                };
-                let _ = api
-                    .delete(pod.metadata.name.as_deref().unwrap_or_default(), &dp)
-                    .await;
+                release(agent, pod).await;
             }
         }
     }
@@ -176,17 +166,7 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<Pod>>) {
             .as_ref()
             .is_some_and(|u| !state.pods.contains_key(u))
         {
-            let api: Api<Pod> = Api::namespaced(
-                agent.client.clone(),
-                pod.metadata.namespace.as_deref().unwrap_or("default"),
-            );
-            let dp = DeleteParams {
-                grace_period_seconds: Some(0),
-                ..Default::default()
-            };
-            let _ = api
-                .delete(pod.metadata.name.as_deref().unwrap_or_default(), &dp)
-                .await;
+            release(agent, pod).await;
         }
     }
 
@@ -256,6 +236,22 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<Pod>>) {
 
 /// How many pods start (and how many status patches run) at once.
 const PARALLEL_STARTS: usize = 8;
+
+/// Let the API server drop a pod being deleted once nothing of it runs
+/// here any more (the kubelet's final delete with grace period 0).
+async fn release(agent: &Agent, pod: &Pod) {
+    let api: Api<Pod> = Api::namespaced(
+        agent.client.clone(),
+        pod.metadata.namespace.as_deref().unwrap_or("default"),
+    );
+    let dp = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..Default::default()
+    };
+    let _ = api
+        .delete(pod.metadata.name.as_deref().unwrap_or_default(), &dp)
+        .await;
+}
 
 async fn patch_status(agent: &Agent, pod: &Pod, st: serde_json::Value) {
     let api: Api<Pod> = Api::namespaced(

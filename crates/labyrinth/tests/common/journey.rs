@@ -211,3 +211,20 @@ pub fn send_line_by_kubectl_exec(
     let out = listener.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Start `argv` (a capture, e.g. tcpdump) inside a lab node and return once
+/// it says "listening on"; stop it with `common::stop`.
+pub fn start_capture(lab: &Lab, node: &str, argv: &[&str]) -> std::process::Child {
+    let mut capture = Command::new(BIN)
+        .args(["lab", "ssh", "--name", &lab.name, node, "--"])
+        .args(argv)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(capture.stderr.take().unwrap());
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut err, &mut line).unwrap() > 0 && !line.contains("listening on") {
+        line.clear();
+    }
+    capture
+}
