@@ -107,11 +107,9 @@ fn ssh_passes_stdin_stdout_and_exit_status() {
     if !need_root("ssh_passes_stdin_stdout_and_exit_status") {
         return;
     }
-    use std::io::Write;
-    use std::process::{Command, Stdio};
     let lab = Lab::up("ssh", &["--workers", "1"]);
-    let mut child = Command::new(BIN)
-        .args([
+    let out = labyrinth_with_stdin(
+        &[
             "lab",
             "ssh",
             "--name",
@@ -121,18 +119,9 @@ fn ssh_passes_stdin_stdout_and_exit_status() {
             "sh",
             "-c",
             "tr a-z A-Z; hostname; exit 7",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"hello from the host\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+        ],
+        b"hello from the host\n",
+    );
     assert_eq!(out.status.code(), Some(7));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),

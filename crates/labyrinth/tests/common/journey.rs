@@ -18,21 +18,8 @@ pub fn kubectl_ok(lab: &Lab, args: &[&str]) -> String {
 
 /// `kubectl apply -f -` with `manifest` on stdin.
 pub fn kubectl_apply(lab: &Lab, ns: &str, manifest: &str) -> String {
-    use std::io::Write;
-    let mut child = Command::new(BIN)
-        .args(["kubectl", "--name", &lab.name, "-n", ns, "apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(manifest.as_bytes())
-        .unwrap();
-    ok(&child.wait_with_output().unwrap())
+    let args = ["kubectl", "--name", &lab.name, "-n", ns, "apply", "-f", "-"];
+    ok(&labyrinth_with_stdin(&args, manifest.as_bytes()))
 }
 
 /// `sh -c CMD` inside a pod (any exit status).

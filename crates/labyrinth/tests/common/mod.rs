@@ -50,6 +50,25 @@ pub fn labyrinth(args: &[&str]) -> Output {
         .expect("running labyrinth")
 }
 
+/// Run our binary with `input` on its stdin.
+pub fn labyrinth_with_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running labyrinth");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("writing stdin");
+    child.wait_with_output().expect("waiting for labyrinth")
+}
+
 pub fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
