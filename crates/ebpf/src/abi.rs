@@ -98,7 +98,9 @@ pub struct Ct4Entry {
     pub backend_id: u32,
     pub orig_addr: u32,
     pub flags: u8,
-    pub pad: [u8; 3],
+    /// TCP flags seen in this direction (SYN, ACK, FIN, RST bits).
+    pub tcp_seen: u8,
+    pub pad: [u8; 2],
     pub pad2: u32,
     pub last_seen_ns: u64,
 }
@@ -215,6 +217,7 @@ mod tests {
         assert_eq!(offset_of!(Ct4Key, dir), 13);
         assert_eq!(size_of::<Ct4Entry>(), 32);
         assert_eq!(offset_of!(Ct4Entry, flags), 16);
+        assert_eq!(offset_of!(Ct4Entry, tcp_seen), 17);
         assert_eq!(offset_of!(Ct4Entry, last_seen_ns), 24);
         assert_eq!(size_of::<IpcacheValue>(), 12);
         assert_eq!(size_of::<EndpointValue>(), 20);

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::abi::*;
 use crate::attach::{self, AttachMode, Hook};
+use crate::ct_gc::{GcStats, Lifetimes};
 use crate::lb_compile::{Ids, LbState};
 use crate::loader::{self, Programs};
 use crate::maps::{ignore_missing, Maps};
@@ -298,6 +299,18 @@ impl EbpfDatapath {
             }
         }
         Ok(())
+    }
+
+    /// One conntrack collection with the default lifetimes; the agent
+    /// calls it every few seconds.
+    pub fn gc_conntrack(&mut self) -> Result<GcStats> {
+        self.gc_conntrack_at(crate::dump::monotonic_ns(), &Lifetimes::default())
+    }
+
+    /// The same at a given CLOCK_MONOTONIC time (tests move the clock).
+    pub fn gc_conntrack_at(&mut self, now_ns: u64, l: &Lifetimes) -> Result<GcStats> {
+        self.maps
+            .gc_ct(now_ns, crate::abi::be_addr(self.cfg.hairpin_ip), l)
     }
 
     /// Detach everything and remove every pin (the datapath is switched off).

@@ -193,6 +193,7 @@ pub fn dump(pin_dir: &Path, kind: MapKind) -> Result<Table> {
                     "BACKEND",
                     "REV NAT ID",
                     "FLAGS",
+                    "STATE",
                     "IDLE S",
                     "SERVICE",
                 ],
@@ -217,6 +218,9 @@ pub fn dump(pin_dir: &Path, kind: MapKind) -> Result<Table> {
                                 ""
                             }
                             .to_string(),
+                            crate::ct_gc::FlowState::of(k.proto, v.tcp_seen)
+                                .name()
+                                .to_string(),
                             (now.saturating_sub(v.last_seen_ns) / 1_000_000_000).to_string(),
                             name_of(v.rev_nat_index),
                         ]

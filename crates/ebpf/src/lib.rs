@@ -15,6 +15,7 @@
 pub mod abi;
 pub mod attach;
 pub mod cli;
+pub mod ct_gc;
 pub mod datapath;
 pub mod dump;
 pub mod events;

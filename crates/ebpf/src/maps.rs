@@ -9,6 +9,7 @@ use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::{Array, HashMap, Map, MapData};
 
 use crate::abi::*;
+use crate::ct_gc::{expired, GcStats, Lifetimes};
 use crate::lb_compile::LbState;
 use crate::lb_plan::Op;
 
@@ -102,6 +103,30 @@ impl Maps {
         Ok(flows as u64)
     }
 
+    /// Delete the flows idle past their lifetime at `now_ns`. An entry a
+    /// packet refreshed since it was read is spared (the walk is not
+    /// atomic with the programs).
+    pub fn gc_ct(&mut self, now_ns: u64, hairpin_addr: u32, l: &Lifetimes) -> Result<GcStats> {
+        let entries = self.ct_entries()?;
+        let read: BTreeMap<(u32, u32, u16, u16, u8, u8), u64> =
+            entries.iter().map(|(k, v)| (ct_id(k), v.last_seen_ns)).collect();
+        let (flows, doomed) = expired(&entries, now_ns, hairpin_addr, l);
+        let mut deleted = 0;
+        for k in doomed {
+            match self.ct.get(&k, 0) {
+                Ok(v) if Some(&v.last_seen_ns) == read.get(&ct_id(&k)) => {
+                    ignore_missing(self.ct.remove(&k)).context("deleting a conntrack entry")?;
+                    deleted += 1;
+                }
+                _ => {} // refreshed or already gone
+            }
+        }
+        Ok(GcStats {
+            flows,
+            entries_deleted: deleted,
+        })
+    }
+
     pub fn ct_entries(&self) -> Result<Vec<(Ct4Key, Ct4Entry)>> {
         // Entries the LRU evicts while we walk just fail to read: skip them.
         Ok(self.ct.iter().flatten().collect())
@@ -124,6 +149,10 @@ impl Maps {
         }
         Ok(out)
     }
+}
+
+fn ct_id(k: &Ct4Key) -> (u32, u32, u16, u16, u8, u8) {
+    (k.saddr, k.daddr, k.sport, k.dport, k.proto, k.dir)
 }
 
 /// Deleting what is already gone is success (idempotent cleanup).

@@ -88,6 +88,32 @@ fn route_services_through_host(
     .with_context(|| format!("routing the Service range {service_cidr} through {HOST_DEV}"))
 }
 
+/// How often idle flows are expired from the programs' conntrack: often
+/// enough that a closed connection's entries (10 s lifetime) do not pile
+/// up, rarely enough that the walk costs nothing noticeable.
+const CT_GC_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The programs only stamp flows; this expires them (the LRU is the
+/// backstop). A failed walk is logged and retried at the next tick.
+pub async fn collect_conntrack_forever(dp: SharedDatapath) {
+    loop {
+        tokio::time::sleep(CT_GC_EVERY).await;
+        let d = dp.clone();
+        match tokio::task::spawn_blocking(move || d.lock().gc_conntrack()).await {
+            Ok(Ok(s)) if s.entries_deleted > 0 => {
+                tracing::debug!(
+                    flows = s.flows,
+                    deleted = s.entries_deleted,
+                    "conntrack collected"
+                )
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("conntrack collection: {e:#}"),
+            Err(e) => tracing::warn!("conntrack collection task: {e}"),
+        }
+    }
+}
+
 /// The pod's endpoint as the CNI result describes it: the host-side
 /// interface (no `sandbox`) and the MAC of the one inside the pod.
 pub fn endpoint_of(rec: &SandboxRecord) -> Result<PodEndpoint> {

@@ -132,6 +132,7 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         // Before the pod loop starts: adopted and new pods get attached.
         let a = agent.clone();
         let dp = tokio::task::spawn_blocking(move || ebpf::open(&a, pod_cidr)).await??;
+        tokio::spawn(ebpf::collect_conntrack_forever(dp.clone()));
         let _ = agent.ebpf.set(dp);
     }
 

@@ -47,22 +47,34 @@ struct pkt {
 	__u32 len;
 };
 
+/* The IPv4 header and the first bytes after it: for the usual packet (no
+ * IP options) the ports and the TCP flags, in one read. */
+struct l3_l4_head {
+	struct iphdr ip;
+	__u8 l4[16];
+};
+
 /* Parse Ethernet + IPv4 (+ TCP/UDP ports). Returns 0 for IPv4, -1 for
- * anything else (ARP, IPv6: the programs let those through untouched). */
+ * anything else (ARP, IPv6: the programs let those through untouched).
+ * One helper call reads everything for a packet without IP options that
+ * is long enough; others (options, tiny UDP) read field by field. */
 static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 {
-	struct iphdr ip;
+	struct l3_l4_head h;
+	int whole;
 
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return -1;
-	if (bpf_skb_load_bytes(skb, IP_OFF, &ip, sizeof(ip)) < 0)
+	whole = bpf_skb_load_bytes(skb, IP_OFF, &h, sizeof(h)) == 0;
+	if (!whole && bpf_skb_load_bytes(skb, IP_OFF, &h.ip, sizeof(h.ip)) < 0)
 		return -1;
-	if (ip.version != 4 || ip.ihl < 5)
+	if (h.ip.version != 4 || h.ip.ihl < 5)
 		return -1;
-	p->saddr = ip.saddr;
-	p->daddr = ip.daddr;
-	p->proto = ip.protocol;
-	p->ihl_bytes = ip.ihl * 4;
+	whole = whole && h.ip.ihl == 5;
+	p->saddr = h.ip.saddr;
+	p->daddr = h.ip.daddr;
+	p->proto = h.ip.protocol;
+	p->ihl_bytes = h.ip.ihl * 4;
 	p->l4_off = ETH_HLEN + p->ihl_bytes;
 	p->len = skb->len;
 	p->sport = 0;
@@ -72,12 +84,12 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 	p->csum_flags = 0;
 	p->l4_csum_off = 0;
 	/* Non-first fragments carry no L4 header: no ports to translate. */
-	if (ip.frag_off & bpf_htons(0x1fff))
+	if (h.ip.frag_off & bpf_htons(0x1fff))
 		return 0;
 	if (p->proto == IPPROTO_TCP) {
-		__u8 flags;
+		__u8 flags = h.l4[13];
 
-		if (bpf_skb_load_bytes(skb, p->l4_off + 13, &flags, 1) < 0)
+		if (!whole && bpf_skb_load_bytes(skb, p->l4_off + 13, &flags, 1) < 0)
 			return -1;
 		p->tcp_flags = flags;
 		p->l4_csum_off = p->l4_off + offsetof(struct tcphdr, check);
@@ -87,9 +99,13 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, struct pkt *p)
 	} else {
 		return 0;
 	}
-	if (bpf_skb_load_bytes(skb, p->l4_off, &p->sport, 2) < 0 ||
-	    bpf_skb_load_bytes(skb, p->l4_off + 2, &p->dport, 2) < 0)
+	if (whole) {
+		__builtin_memcpy(&p->sport, &h.l4[0], 2);
+		__builtin_memcpy(&p->dport, &h.l4[2], 2);
+	} else if (bpf_skb_load_bytes(skb, p->l4_off, &p->sport, 2) < 0 ||
+		   bpf_skb_load_bytes(skb, p->l4_off + 2, &p->dport, 2) < 0) {
 		return -1;
+	}
 	p->has_ports = 1;
 	return 0;
 }

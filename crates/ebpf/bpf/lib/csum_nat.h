@@ -57,9 +57,12 @@ static __always_inline int nat_port(struct __sk_buff *skb, struct pkt *p, int is
 /* Set both MAC addresses, as a router hop does. */
 static __always_inline int set_macs(struct __sk_buff *skb, const __u8 *src, const __u8 *dst)
 {
-	if (bpf_skb_store_bytes(skb, 0, dst, ETH_ALEN, 0) < 0)
-		return -1;
-	return bpf_skb_store_bytes(skb, ETH_ALEN, src, ETH_ALEN, 0);
+	__u8 macs[2 * ETH_ALEN];
+
+	/* One write: each store may have to unshare the packet's head. */
+	__builtin_memcpy(macs, dst, ETH_ALEN);
+	__builtin_memcpy(macs + ETH_ALEN, src, ETH_ALEN);
+	return bpf_skb_store_bytes(skb, 0, macs, sizeof(macs), 0);
 }
 
 #endif

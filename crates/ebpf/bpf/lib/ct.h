@@ -22,6 +22,30 @@ static __always_inline void ct_key(struct ct4_key *k, const struct pkt *p, __u8 
 	k->dir = dir;
 }
 
+/* The flags that tell a flow's state: a SYN alone opens it, an ACK makes
+ * it established, a FIN or RST closes it. */
+#define CT_TCP_TRACKED (TCP_SYN | TCP_ACK | TCP_FIN | TCP_RST)
+/* A busy flow writes its timestamp at most once a second (the collector
+ * counts lifetimes in seconds), not on every packet. */
+#define CT_TOUCH_NS 1000000000ULL
+
+/* A packet of a known flow: keep the entry alive and remember its TCP
+ * flags, from which the agent's collector derives the flow's lifetime.
+ * A bare SYN on a closing entry is the 5-tuple reused by a new connection:
+ * it starts over. */
+static __always_inline void ct_touch(struct ct4_entry *e, const struct pkt *p)
+{
+	__u64 now = bpf_ktime_get_ns();
+	__u8 seen = e->tcp_seen | (p->tcp_flags & CT_TCP_TRACKED);
+
+	if ((p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN)
+		seen = TCP_SYN;
+	if (now - e->last_seen_ns > CT_TOUCH_NS)
+		e->last_seen_ns = now;
+	if (seen != e->tcp_seen)
+		e->tcp_seen = seen;
+}
+
 static __always_inline struct ct4_entry *ct_lookup_service(const struct pkt *p)
 {
 	struct ct4_key k;
@@ -39,6 +63,7 @@ static __always_inline int ct_create(const struct pkt *p, const struct lby_confi
 	__u64 now = bpf_ktime_get_ns();
 
 	fwd->last_seen_ns = now;
+	fwd->tcp_seen = p->tcp_flags & CT_TCP_TRACKED;
 	ct_key(&k, p, CT_DIR_SERVICE);
 	if (bpf_map_update_elem(&lby_ct4_v1, &k, fwd, BPF_ANY) < 0)
 		return -1;
@@ -78,7 +103,7 @@ static __always_inline int ct_reverse(struct __sk_buff *skb, struct pkt *p, stru
 	rn = bpf_map_lookup_elem(&lby_lb4_reverse_nat_v1, &id);
 	if (!rn)
 		return 0; /* the service is gone: nothing to answer as */
-	e->last_seen_ns = bpf_ktime_get_ns();
+	ct_touch(e, p);
 	x->kind = XLATE_REVNAT;
 	x->orig_daddr = p->saddr;
 	x->orig_dport = p->sport;

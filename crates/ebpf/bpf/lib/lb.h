@@ -73,7 +73,7 @@ static __always_inline int lb4_translate(struct __sk_buff *skb, struct pkt *p,
 	if (known && known->rev_nat_index == svc->rev_nat_index) {
 		/* Sticky: an established flow keeps its backend, even one that
 		 * has since left the service (as kube-proxy's conntrack does). */
-		known->last_seen_ns = bpf_ktime_get_ns();
+		ct_touch(known, p);
 		fwd = *known;
 	} else {
 		r = lb4_new_flow(p, cfg, &key, svc, &fwd);

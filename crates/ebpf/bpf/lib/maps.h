@@ -69,9 +69,10 @@ struct ct4_entry {
 	__u32 backend_id;
 	__be32 orig_addr;	/* reply dir + hairpin: the real client */
 	__u8 flags;
-	__u8 pad[3];
+	__u8 tcp_seen;		/* TCP flags seen in this direction (CT_TCP_TRACKED) */
+	__u8 pad[2];
 	__u32 pad2;
-	__u64 last_seen_ns;
+	__u64 last_seen_ns;	/* refreshed at most every CT_TOUCH_NS */
 };
 
 /* ---- ipcache: pod IP / CIDR -> the node it lives on */
@@ -158,8 +159,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } lby_lb4_names_v1 SEC(".maps");
 
-/* LRU: a node never fills up with dead flows; the least recently used
- * entries go first (there is no other garbage collection). */
+/* LRU: a node never fills up even between the agent's garbage
+ * collections, which expire flows by their TCP state and idle time. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 131072);

@@ -3,6 +3,7 @@
 //! the calling thread's mount namespace, so pins never touch the host's.
 #![allow(dead_code)]
 
+pub mod iperf;
 pub mod lab;
 pub mod topo;
 pub mod traffic;

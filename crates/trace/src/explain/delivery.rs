@@ -71,8 +71,22 @@ impl Annotator for Delivery {
         known.extend(listeners(&pod.netns_path));
         let holder = known.iter().find(|l| l.port == dport && l.udp == udp);
         let via = pod.host_veth.as_deref().unwrap_or("its veth");
+        // The eBPF datapath redirects straight into the pod's eth0
+        // (bpf_redirect_peer): the host veth's taps never see the packet.
+        let through = match pod.host_veth.as_deref() {
+            Some(v)
+                if trace
+                    .points
+                    .iter()
+                    .any(|pt| pt.device == v && pt.node == pod.node)
+                    && !p.hops[..i].iter().any(|h| trace.point(h).device == v) =>
+            {
+                format!("straight into eth0, past {v} (redirected to the veth's peer)")
+            }
+            _ => format!("through {via} → eth0"),
+        };
         let mut text = format!(
-            "delivered to pod {} on {} (netns {}) through {via} → eth0, to {}:{dport}",
+            "delivered to pod {} on {} (netns {}) {through}, to {}:{dport}",
             pod.label(),
             pod.node,
             pod.netns,

@@ -1,0 +1,130 @@
+//! The programs' conntrack over time: real flows through a ClusterIP leave
+//! entries whose state (`labyrinth bpf map get ct`) follows their TCP
+//! flags, and the agent's collector expires each flow by that state — a
+//! closed connection after 10 s, UDP after 60 s, an established one after
+//! 6 h — with the clock moved forward instead of waited for.
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use common::lab::{model, pin_dir, vip, Lab, VIP};
+use common::traffic::{tcp_hello, udp_ask};
+use labyrinth_ebpf::ct_gc::Lifetimes;
+use labyrinth_ebpf::{dump, AttachMode, MapKind};
+
+/// (direction, client-side source port, state) of every entry of the
+/// client's flows, as `bpf map get ct --json` shows them.
+fn entries(client: &str) -> Vec<(String, String, String)> {
+    let t = dump(Path::new(&pin_dir(1)), MapKind::Ct).unwrap().to_json();
+    let mut out = vec![];
+    for e in t["entries"].as_array().unwrap() {
+        let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+        // The client's port: the service entry's source, the reply's destination.
+        let side = if s("dir") == "service" {
+            s("source")
+        } else {
+            s("destination")
+        };
+        if let Some(port) = side.strip_prefix(&format!("{client}:")) {
+            out.push((s("dir"), port.to_string(), s("state")));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn states_of(all: &[(String, String, String)], port: u16) -> Vec<String> {
+    all.iter()
+        .filter(|(_, p, _)| *p == port.to_string())
+        .map(|(_, _, s)| s.clone())
+        .collect()
+}
+
+#[test]
+fn flows_expire_by_state() {
+    need_root!("flows_expire_by_state");
+    common::private_bpffs();
+    let lab = Lab::new("ebpf-ct", &[3, 1], &[0, 1, 3], AttachMode::Tcx);
+    let backends: Vec<_> = [0, 1, 3].iter().map(|&i| lab.topo.pods[i].ip).collect();
+    lab.sync_all(&model(&backends, lab.topo.pods[0].ip));
+    let client = &lab.topo.pods[2].ns;
+    let client_ip = lab.topo.pods[2].ip.to_string();
+
+    // One connection kept open, one opened and closed, one UDP exchange.
+    let (mut open, hello) = client.run(|| tcp_hello(vip(VIP))).expect("connect");
+    assert!(hello.starts_with('p'), "{hello}");
+    let open_port = open.local_addr().unwrap().port();
+    let closed_port = client.run(|| {
+        let (s, _) = tcp_hello(vip(VIP)).expect("second connection");
+        s.local_addr().unwrap().port()
+    });
+    let udp_port = client.run(|| {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s.connect(vip(VIP)).unwrap();
+        udp_ask(&s).expect("UDP through the ClusterIP");
+        s.local_addr().unwrap().port()
+    });
+
+    // The FIN exchange of the closed connection reaches the map.
+    let mut all = vec![];
+    for _ in 0..100 {
+        all = entries(&client_ip);
+        if states_of(&all, closed_port) == ["closing", "closing"] {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("{all:?}");
+    assert_eq!(states_of(&all, closed_port), ["closing", "closing"], "{all:?}");
+    assert_eq!(
+        states_of(&all, open_port),
+        ["established", "established"],
+        "{all:?}"
+    );
+    assert_eq!(states_of(&all, udp_port), ["-", "-"], "{all:?}");
+
+    let now = labyrinth_ebpf::dump::monotonic_ns();
+    let gc = |after: Duration| {
+        let g = lab.datapaths[0].lock().unwrap();
+        let stats = g
+            .as_ref()
+            .unwrap()
+            .lock()
+            .gc_conntrack_at(now + after.as_nanos() as u64, &Lifetimes::default())
+            .expect("conntrack collection");
+        eprintln!("gc at +{after:?}: {stats:?}");
+        entries(&client_ip)
+    };
+    let all = gc(Duration::from_secs(5));
+    assert_eq!(
+        states_of(&all, closed_port).len(),
+        2,
+        "nothing expires within 10 s"
+    );
+    let all = gc(Duration::from_secs(12));
+    assert!(
+        states_of(&all, closed_port).is_empty(),
+        "the closed flow stayed: {all:?}"
+    );
+    assert_eq!(states_of(&all, udp_port).len(), 2, "UDP lives 60 s");
+    let all = gc(Duration::from_secs(62));
+    assert!(
+        states_of(&all, udp_port).is_empty(),
+        "the UDP flow stayed: {all:?}"
+    );
+    assert_eq!(states_of(&all, open_port).len(), 2, "established lives 6 h");
+
+    // The open connection still goes to the same backend.
+    open.write_all(b"still there\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(open.try_clone().unwrap())
+        .read_line(&mut line)
+        .expect("echo on the established connection");
+    assert_eq!(line.trim(), "still there");
+
+    let all = gc(Duration::from_secs(6 * 3600 + 2));
+    assert!(states_of(&all, open_port).is_empty(), "6 h later: {all:?}");
+}
