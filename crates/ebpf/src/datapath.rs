@@ -338,7 +338,7 @@ impl EbpfDatapath {
     }
 }
 
-fn ifname_of(ifindex: u32) -> Option<String> {
+pub(crate) fn ifname_of(ifindex: u32) -> Option<String> {
     let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
     // SAFETY: buf is IF_NAMESIZE bytes as if_indextoname requires.
     let p = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };

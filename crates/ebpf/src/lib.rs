@@ -24,6 +24,7 @@ pub mod lb_plan;
 pub mod lb_sync;
 #[cfg(test)]
 mod lb_tests;
+pub mod leftovers;
 pub mod loader;
 pub mod maps;
 

@@ -76,7 +76,12 @@ fn route_services_through_host(
         .sysctl(&format!("net.ipv4.conf.{NET_DEV}.accept_local"), "1")?;
     dp.attach_host_dev(NET_DEV)
         .with_context(|| format!("the Service program on {NET_DEV}"))?;
-    h.add_route(&labyrinth_netlink::RouteSpec {
+    h.add_route(&service_route(service_cidr, host, pod_cidr))
+        .with_context(|| format!("routing the Service range {service_cidr} through {HOST_DEV}"))
+}
+
+fn service_route(service_cidr: Ipv4Net, host: u32, pod_cidr: Ipv4Net) -> labyrinth_netlink::RouteSpec {
+    labyrinth_netlink::RouteSpec {
         dst: service_cidr.network(),
         prefix_len: service_cidr.prefix_len(),
         gateway: None,
@@ -84,8 +89,27 @@ fn route_services_through_host(
         link_scope: true,
         onlink: false,
         src: Some(gateway_of(pod_cidr)),
-    })
-    .with_context(|| format!("routing the Service range {service_cidr} through {HOST_DEV}"))
+    }
+}
+
+/// The node ran the eBPF datapath before and runs another one now: its
+/// programs, pins and the Service route through lby_host would keep
+/// translating behind the new datapath's back, so they go first.
+pub fn remove_leftovers(agent: &Agent, pod_cidr: Ipv4Net) -> Result<()> {
+    let a = &agent.args;
+    let devices = [VXLAN_DEV, NET_DEV, a.underlay_dev.as_str()];
+    if !labyrinth_ebpf::leftovers::remove(std::path::Path::new(DEFAULT_PIN_DIR), &devices)? {
+        return Ok(());
+    }
+    let mut h = labyrinth_netlink::Handle::current("node")?;
+    if let Some(host) = h.link_by_name(HOST_DEV)? {
+        h.del_route(&service_route(a.service_cidr, host.index, pod_cidr))?;
+        h.set_arp(host.index, true)?;
+    }
+    labyrinth_netlink::netns::NetNs::open("/proc/self/ns/net", "node")?
+        .sysctl(&format!("net.ipv4.conf.{NET_DEV}.accept_local"), "0")?;
+    tracing::info!("removed the eBPF datapath an earlier run left on this node");
+    Ok(())
 }
 
 /// How often idle flows are expired from the programs' conntrack: often

@@ -4,6 +4,7 @@
 //! and config, and runs the pods bound to this node.
 
 mod ebpf;
+mod leftovers;
 mod node;
 mod pods;
 mod status;
@@ -128,6 +129,14 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     node::setup_network(&agent, pod_cidr)
         .await
         .context("building the node's pod network")?;
+    let a = agent.clone();
+    // Logged, not fatal (as kube-proxy does): a node with a stuck leftover
+    // still runs its pods, and the log names what to remove by hand.
+    if let Err(e) =
+        tokio::task::spawn_blocking(move || leftovers::remove_other_datapaths(&a, pod_cidr)).await?
+    {
+        tracing::error!("cleaning up after the datapath this node ran before: {e:#}");
+    }
     if agent.args.datapath == ProxyMode::Ebpf {
         // Before the pod loop starts: adopted and new pods get attached.
         let a = agent.clone();

@@ -1,0 +1,45 @@
+//! Removing the eBPF datapath from a node that now runs another one (its
+//! agent restarted with a different --datapath), without loading anything:
+//! the filters come off the devices we attach to, the pins go (which
+//! detaches tcx links and frees the maps). kube-proxy does the same with
+//! the other modes' rules when it starts.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+use crate::attach::{detach, AttachMode, Hook};
+use crate::maps::Maps;
+
+/// Detach our programs from every pod veth the endpoints map names and
+/// from `devices` (the tunnel, lby_net, the underlay), then remove
+/// `pin_dir`. Returns whether there was anything to remove.
+pub fn remove(pin_dir: &Path, devices: &[&str]) -> Result<bool> {
+    if !pin_dir.exists() {
+        return Ok(false);
+    }
+    let mut names: Vec<String> = devices.iter().map(|d| d.to_string()).collect();
+    // Maps of an older layout may not open; the devices still get cleaned.
+    if let Ok(maps) = Maps::open(pin_dir) {
+        for ep in maps.endpoint_entries().unwrap_or_default().values() {
+            if let Some(n) = crate::datapath::ifname_of(ep.ifindex) {
+                names.push(n);
+            }
+        }
+    }
+    let mut failures = Vec::new();
+    for name in &names {
+        for hook in [Hook::Ingress, Hook::Egress] {
+            for mode in [AttachMode::Clsact, AttachMode::Tcx] {
+                if let Err(e) = detach(mode, pin_dir, name, hook) {
+                    failures.push(format!("{name}: {e:#}"));
+                }
+            }
+        }
+    }
+    std::fs::remove_dir_all(pin_dir).with_context(|| format!("removing {}", pin_dir.display()))?;
+    if !failures.is_empty() {
+        anyhow::bail!("detaching our programs: {}", failures.join("; "));
+    }
+    Ok(true)
+}
