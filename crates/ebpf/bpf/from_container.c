@@ -6,6 +6,7 @@
 #include "lib/maps.h"
 #include "lib/trace.h"
 #include "lib/ct.h"
+#include "lib/icmp_err.h"
 #include "lib/lb.h"
 #include "lib/reject.h"
 #include "lib/deliver.h"
@@ -23,6 +24,10 @@ int lby_from_container(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	trace(skb, cfg, &p, 0, POINT_FROM_ENDPOINT, 0);
 
+	if (ct_reverse_icmp(skb, &p, &x) < 0) {
+		trace(skb, cfg, &p, &x, POINT_DROP, DROP_NAT_FAILED);
+		return TC_ACT_SHOT;
+	}
 	if (p.has_ports) {
 		/* A backend answering a translated flow? */
 		r = ct_reverse(skb, &p, &x);

@@ -7,6 +7,7 @@
 #include "lib/maps.h"
 #include "lib/trace.h"
 #include "lib/ct.h"
+#include "lib/icmp_err.h"
 #include "lib/deliver.h"
 
 SEC("classifier")
@@ -24,6 +25,10 @@ int lby_from_overlay(struct __sk_buff *skb)
 	tunnel = cfg && skb->ifindex == cfg->tunnel_ifindex;
 	from = tunnel ? POINT_FROM_OVERLAY : POINT_FROM_NETWORK;
 	trace(skb, cfg, &p, 0, from, 0);
+	if (ct_reverse_icmp(skb, &p, &x) < 0) {
+		trace(skb, cfg, &p, &x, POINT_DROP, DROP_NAT_FAILED);
+		return TC_ACT_SHOT;
+	}
 	if (p.has_ports && ct_reverse(skb, &p, &x) < 0) {
 		trace(skb, cfg, &p, &x, POINT_DROP, DROP_NAT_FAILED);
 		return TC_ACT_SHOT;

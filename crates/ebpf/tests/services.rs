@@ -5,21 +5,35 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use common::lab::{model, vip, Lab, EMPTY_VIP, HAIRPIN_VIP, VIP};
 use common::traffic::{tcp_once, udp_ask, udp_once, uniform_p_value_3, PORT};
 use labyrinth_ebpf::{AttachMode, EventReader, Routing};
-use labyrinth_proxy::Protocol;
+use labyrinth_proxy::{Endpoint, Protocol, ServicePort, ServicePortName};
 
 /// Node 1: p0, p1 (servers) and the client (pod 2); node 2: p2 (pod 3).
 fn lab(tag: &str, attach: AttachMode, routing: Routing) -> Lab {
     let lab = Lab::with_routing(tag, &[3, 1], &[0, 1, 3], attach, routing);
     let backends: Vec<_> = [0, 1, 3].iter().map(|&i| lab.topo.pods[i].ip).collect();
-    lab.sync_all(&model(&backends, lab.topo.pods[0].ip));
+    let mut m = model(&backends, lab.topo.pods[0].ip);
+    // UDP Services whose one backend (p0 on this node, p2 across) has no
+    // listener on the target port: the backend answers port unreachable.
+    for (vip, pod) in [(CLOSED_LOCAL_VIP, 0), (CLOSED_REMOTE_VIP, 3)] {
+        m.insert(ServicePort::new(
+            ServicePortName::new("wrk-2", &format!("closed-{pod}"), "", Protocol::Udp),
+            vip,
+            80,
+            vec![Endpoint::new(lab.topo.pods[pod].ip, 9)],
+        ));
+    }
+    lab.sync_all(&m);
     lab
 }
+
+const CLOSED_LOCAL_VIP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 60);
+const CLOSED_REMOTE_VIP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 61);
 
 /// Who answered each of `n` new flows from the client, by name.
 fn spread(lab: &Lab, n: usize, proto: Protocol) -> BTreeMap<String, u64> {
@@ -177,6 +191,21 @@ fn scenario(tag: &str, attach: AttachMode, routing: Routing) {
         (t, u),
         (ErrorKind::ConnectionRefused, ErrorKind::ConnectionRefused)
     );
+
+    // A backend's ICMP port unreachable reaches the client as coming from
+    // the ClusterIP and quoting it (as netfilter's NAT does for
+    // kube-proxy), so the connected socket fails at once; untranslated,
+    // the kernel would match the error to no socket and the read would
+    // time out. On this node and across the tunnel.
+    for closed in [CLOSED_LOCAL_VIP, CLOSED_REMOTE_VIP] {
+        let kind = client.ns.run(move || {
+            let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            s.connect(vip(closed)).unwrap();
+            udp_ask(&s).expect_err("nothing listens behind it").kind()
+        });
+        assert_eq!(kind, ErrorKind::ConnectionRefused, "{closed}");
+    }
 
     // Hairpin: p0 reaches itself through its own Service, and sees the node's
     // gateway as the client (as with kube-proxy's masquerade).
