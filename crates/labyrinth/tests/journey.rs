@@ -199,13 +199,33 @@ fn journey_ebpf() {
 /// as the place a connection would be rejected.
 #[test]
 fn explain_predicts_the_observed_path() {
-    if !need_root("explain_predicts_the_observed_path") {
-        return;
+    if need_root("explain_predicts_the_observed_path") {
+        explain("iptables");
     }
-    let name = lab_name("explain");
+}
+
+/// The eBPF maps decide instead of routes and rules: the prediction names
+/// the services map and the redirects, and no host veth at the far end.
+#[test]
+fn explain_predicts_the_observed_path_ebpf() {
+    if need_root("explain_predicts_the_observed_path_ebpf") {
+        explain("ebpf");
+    }
+}
+
+fn explain(datapath: &str) {
+    let name = lab_name(&format!("explain-{datapath}"));
     let _cleanup = Cleanup(name.clone());
     let observed = std::env::temp_dir().join(format!("{name}-trace.json"));
-    let out = labyrinth(&["journey", "--name", &name, "--keep", "--json"]);
+    let out = labyrinth(&[
+        "journey",
+        "--name",
+        &name,
+        "--keep",
+        "--json",
+        "--datapath",
+        datapath,
+    ]);
     std::fs::write(&observed, ok(&out)).unwrap();
     let lab = Lab { name: name.clone() };
     let client = common::journey::kubectl_ok(
@@ -233,17 +253,20 @@ fn explain_predicts_the_observed_path() {
         text.contains("node-wrk-2-ubuntu24.wrk-2.wrk-1.svc.cluster.local → NXDOMAIN"),
         "{text}"
     );
-    assert!(
-        text.contains("[service] iptables KUBE-SERVICES → KUBE-SVC-IWPXKGE4TAJJE4GD"),
-        "{text}"
-    );
+    let service = match datapath {
+        "iptables" => "[service] iptables KUBE-SERVICES → KUBE-SVC-IWPXKGE4TAJJE4GD",
+        _ => "[service] eBPF from-container: services map 10.96.",
+    };
+    assert!(text.contains(service), "{text}");
     assert!(
         text.contains("[encap] VXLAN VNI 1: outer 10.168.0.3 → 10.168.0.4 UDP 8472"),
         "{text}"
     );
+    // eBPF skips the server's host veth (redirected into its eth0).
+    let devices = if datapath == "ebpf" { 7 } else { 8 };
     assert_eq!(
         text.matches("✓ ").count(),
-        8,
+        devices,
         "every predicted device observed: {text}"
     );
     assert!(!text.contains('✗'), "divergence: {text}");

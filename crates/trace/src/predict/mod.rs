@@ -5,6 +5,7 @@
 //! --json` or `journey --json` output) with any divergence marked.
 
 mod compare;
+mod ebpf;
 pub mod path;
 pub mod resolve;
 

@@ -10,6 +10,7 @@ use labyrinth_netlink::netns::NetNs;
 use labyrinth_netlink::Handle;
 use serde::Serialize;
 
+use super::ebpf::Maps;
 use crate::explain::service::{in_node, iptables, nftables};
 use crate::explain::sockets;
 use crate::topology::{Lab, Pod};
@@ -136,8 +137,13 @@ pub fn walk(lab: &Lab, src: &Pod, dst: Ipv4Addr, port: u16, proto: &str) -> Resu
 
     let mut target = dst.to_string();
     let mut target_port = port;
+    let bpf = Maps::read(&lab.name, node);
     if lab.pod_by_ip(dst).is_none() {
-        match service(&lab.name, node, proto, dst, port)? {
+        let svc = match &bpf {
+            Some(m) => m.service(proto, dst, port),
+            None => service(&lab.name, node, proto, dst, port)?,
+        };
+        match svc {
             Some((text, backends)) if backends.is_empty() => {
                 steps.push(step(
                     node,
@@ -160,50 +166,14 @@ pub fn walk(lab: &Lab, src: &Pod, dst: Ipv4Addr, port: u16, proto: &str) -> Resu
     let Ok(backend) = target.parse::<Ipv4Addr>() else {
         anyhow::bail!("backend {target}: not an IPv4 address");
     };
-    let host = lab.node(node)?;
-    let (dev, r) = route(&host.netns_path(), node, backend)?;
-    steps.push(step(node, "host", Some(&dev), "route", r));
     let dst_pod = lab.pod_by_ip(backend);
     let dst_node = dst_pod.map(|p| p.node.as_str()).unwrap_or(node);
-    if dst_node != node {
-        let far = lab.node(dst_node)?;
-        if dev.contains("vxlan") {
-            let (vni, udp) = vxlan(&lab.name, node, &dev);
-            steps.push(step(
-                node,
-                "host",
-                Some("ens4"),
-                "encap",
-                format!(
-                    "VXLAN VNI {vni}: outer {} → {} UDP {udp} ({dst_node})",
-                    host.address, far.address
-                ),
-            ));
-            steps.push(step(
-                dst_node,
-                "host",
-                Some("ens4"),
-                "underlay",
-                format!("from {node}"),
-            ));
-            steps.push(step(
-                dst_node,
-                "host",
-                Some(&dev),
-                "decap",
-                format!("VNI {vni} decapsulated"),
-            ));
-        } else {
-            steps.push(step(
-                dst_node,
-                "host",
-                Some("ens4"),
-                "underlay",
-                format!("from {node}, not encapsulated"),
-            ));
-        }
-        let (dev2, r2) = route(&far.netns_path(), dst_node, backend)?;
-        steps.push(step(dst_node, "host", Some(&dev2), "route", r2));
+    let forwarded = match &bpf {
+        Some(m) => ebpf_forward(&mut steps, lab, m, node, dst_node, backend)?,
+        None => false,
+    };
+    if !forwarded {
+        kernel_forward(&mut steps, lab, node, dst_node, backend)?;
     }
     match dst_pod {
         Some(p) => {
@@ -231,4 +201,119 @@ pub fn walk(lab: &Lab, src: &Pod, dst: Ipv4Addr, port: u16, proto: &str) -> Resu
         )),
     }
     Ok(steps)
+}
+
+/// The node's own routing: `ip route get` in each node, the tunnel device.
+fn kernel_forward(
+    steps: &mut Vec<Step>,
+    lab: &Lab,
+    node: &str,
+    dst_node: &str,
+    backend: Ipv4Addr,
+) -> Result<()> {
+    let host = lab.node(node)?;
+    let (dev, r) = route(&host.netns_path(), node, backend)?;
+    steps.push(step(node, "host", Some(&dev), "route", r));
+    if dst_node != node {
+        let far = lab.node(dst_node)?;
+        if dev.contains("vxlan") {
+            let (vni, udp) = vxlan(&lab.name, node, &dev);
+            let hop = Crossing {
+                node,
+                dst_node,
+                src: host.address,
+                dst: far.address,
+            };
+            hop.push(steps, &vni.to_string(), udp, &dev, String::new());
+        } else {
+            steps.push(step(
+                dst_node,
+                "host",
+                Some("ens4"),
+                "underlay",
+                format!("from {node}, not encapsulated"),
+            ));
+        }
+        let (dev2, r2) = route(&far.netns_path(), dst_node, backend)?;
+        steps.push(step(dst_node, "host", Some(&dev2), "route", r2));
+    }
+    Ok(())
+}
+
+/// The eBPF programs' forwarding (see predict/ebpf.rs); false when they
+/// hand the packet to the node's stack (not a pod they know).
+fn ebpf_forward(
+    steps: &mut Vec<Step>,
+    lab: &Lab,
+    m: &Maps,
+    node: &str,
+    dst_node: &str,
+    backend: Ipv4Addr,
+) -> Result<bool> {
+    let into_pod = |how: &str| {
+        format!(
+            "{how}: endpoints map {backend} → redirected into the pod's eth0 (bpf_redirect_peer), \
+             past its host veth"
+        )
+    };
+    if m.is_local_endpoint(backend) {
+        steps.push(step(node, "host", None, "redirect", into_pod("from-container")));
+        return Ok(true);
+    }
+    let Some((cidr, far_ip)) = m.tunnel_endpoint(backend) else {
+        return Ok(false);
+    };
+    let (host, far) = (lab.node(node)?, lab.node(dst_node)?);
+    if m.native_routing() {
+        let (dev, r) = route(&host.netns_path(), node, backend)?;
+        let text = format!("from-container: ipcache {cidr} → node {far_ip}; FIB lookup: {r}");
+        steps.push(step(node, "host", Some(&dev), "redirect", text));
+        let from = format!("from {node}, not encapsulated; {}", into_pod("from-network"));
+        steps.push(step(dst_node, "host", Some("ens4"), "underlay", from));
+        return Ok(true);
+    }
+    let dev = "lby_vxlan";
+    let (_, udp) = vxlan(&lab.name, node, dev);
+    let vni = m.vni();
+    let text =
+        format!("from-container: ipcache {cidr} → node {far_ip}: tunnel key VNI {vni}, redirected to {dev}");
+    steps.push(step(node, "host", Some(dev), "redirect", text));
+    let hop = Crossing {
+        node,
+        dst_node,
+        src: host.address,
+        dst: far.address,
+    };
+    hop.push(steps, &vni, udp, dev, format!("; {}", into_pod("from-overlay")));
+    Ok(true)
+}
+
+/// A packet crossing from one node to another through the tunnel.
+struct Crossing<'a> {
+    node: &'a str,
+    dst_node: &'a str,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+}
+
+impl Crossing<'_> {
+    /// Encapsulation out of ens4, the underlay, decapsulation on `dev`
+    /// (then `after`).
+    fn push(&self, steps: &mut Vec<Step>, vni: &str, udp: u64, dev: &str, after: String) {
+        let (node, far) = (self.node, self.dst_node);
+        let encap = format!(
+            "VXLAN VNI {vni}: outer {} → {} UDP {udp} ({far})",
+            self.src, self.dst
+        );
+        steps.push(step(node, "host", Some("ens4"), "encap", encap));
+        steps.push(step(
+            far,
+            "host",
+            Some("ens4"),
+            "underlay",
+            format!("from {node}"),
+        ));
+        let decap = format!("VNI {vni} decapsulated{after}");
+        steps.push(step(far, "host", Some(dev), "decap", decap));
+    }
 }
