@@ -3,7 +3,10 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod ebpf;
 pub mod journey;
+#[allow(unused_imports)]
+pub use ebpf::*;
 #[allow(unused_imports)]
 pub use journey::*;
 
