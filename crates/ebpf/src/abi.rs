@@ -22,6 +22,7 @@ pub const PROTO_UDP: u8 = 17;
 pub const CT_DIR_SERVICE: u8 = 0;
 pub const CT_DIR_REPLY: u8 = 1;
 pub const CT_F_HAIRPIN: u8 = 1;
+pub const CT_F_CLOSING: u8 = 2;
 
 pub const ROUTING_TUNNEL: u8 = 0;
 pub const ROUTING_NATIVE: u8 = 1;

@@ -211,12 +211,7 @@ pub fn dump(pin_dir: &Path, kind: MapKind) -> Result<Table> {
                             sock(k.daddr, k.dport).to_string(),
                             sock(v.backend_addr, v.backend_port).to_string(),
                             v.rev_nat_index.to_string(),
-                            if v.flags & CT_F_HAIRPIN != 0 {
-                                "hairpin"
-                            } else {
-                                ""
-                            }
-                            .to_string(),
+                            ct_flag_names(v.flags),
                             (now.saturating_sub(v.last_seen_ns) / 1_000_000_000).to_string(),
                             name_of(v.rev_nat_index),
                         ]
@@ -289,4 +284,27 @@ pub fn dump(pin_dir: &Path, kind: MapKind) -> Result<Table> {
         columns,
         rows,
     })
+}
+
+/// A conntrack entry's flags as `bpf map get ct` shows them.
+fn ct_flag_names(flags: u8) -> String {
+    let names = [(CT_F_HAIRPIN, "hairpin"), (CT_F_CLOSING, "closing")];
+    let set: Vec<&str> = names
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|(_, name)| *name)
+        .collect();
+    set.join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conntrack_flags_by_name() {
+        assert_eq!(ct_flag_names(0), "");
+        assert_eq!(ct_flag_names(CT_F_HAIRPIN), "hairpin");
+        assert_eq!(ct_flag_names(CT_F_HAIRPIN | CT_F_CLOSING), "hairpin,closing");
+    }
 }

@@ -3,14 +3,15 @@
 //! the peer) and across the VXLAN tunnel, checked with sockets and bpftool.
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use common::lab::{model, vip, Lab, EMPTY_VIP, HAIRPIN_VIP, VIP};
-use common::traffic::{tcp_once, udp_ask, udp_once, uniform_p_value_3, PORT};
+use common::traffic::{tcp_once, tcp_once_from, udp_ask, udp_once, PORT};
 use labyrinth_ebpf::{AttachMode, EventReader, Routing};
+use labyrinth_netexec::chisquare::uniform_p_value;
 use labyrinth_proxy::Protocol;
 
 /// Node 1: p0, p1 (servers) and the client (pod 2); node 2: p2 (pod 3).
@@ -44,7 +45,7 @@ fn assert_even(counts: &BTreeMap<String, u64>, what: &str) {
         .iter()
         .map(|k| counts.get(*k).copied().unwrap_or(0))
         .collect();
-    let p = uniform_p_value_3(&c);
+    let p = uniform_p_value(&c);
     eprintln!("{what}: {counts:?}, chi-square p = {p:.4}");
     assert!(p > 0.001, "{what} is not even: {counts:?} (p = {p})");
 }
@@ -166,6 +167,21 @@ fn scenario(tag: &str, attach: AttachMode, routing: Routing) {
     // Spread over the three backends (two local, one across the tunnel).
     assert_even(&spread(&lab, 1500, Protocol::Tcp), &format!("{tag} TCP"));
     assert_even(&spread(&lab, 1500, Protocol::Udp), &format!("{tag} UDP"));
+
+    // A client reusing its source port once its connection is closed (here
+    // by a RST) opens a new flow each time: a fresh backend choice, not the
+    // closed flow's conntrack entry.
+    let from = SocketAddr::from((cip, 40999));
+    let backends: BTreeSet<String> = client.ns.run(move || {
+        (0..30)
+            .map(|_| tcp_once_from(from, vip(VIP)).expect("from a reused port"))
+            .map(|r| r.split(' ').next().unwrap_or_default().to_string())
+            .collect()
+    });
+    assert!(
+        backends.len() > 1,
+        "30 connections from one port all went to {backends:?}"
+    );
 
     // No backends: refused at once by the program's RST / ICMP answer.
     let (t, u) = client.ns.run(|| {

@@ -60,6 +60,16 @@ static __always_inline int ct_create(const struct pkt *p, const struct lby_confi
 	return bpf_map_update_elem(&lby_ct4_v1, &k, &rev, BPF_ANY);
 }
 
+/* A SYN on the entry of a flow the client closed (FIN or RST) opens a new
+ * connection from a reused source port: it gets a new backend choice (as
+ * conntrack reopens a closed entry), not the old flow's, which may be a
+ * backend that has left since. */
+static __always_inline int ct_reopened(const struct pkt *p, const struct ct4_entry *e)
+{
+	return p->proto == IPPROTO_TCP && (p->tcp_flags & (TCP_SYN | TCP_ACK)) == TCP_SYN &&
+	       (e->flags & CT_F_CLOSING);
+}
+
 /* If p is a reply of a translated flow, undo the translation: source back
  * to ClusterIP:port, and for hairpin the destination back to the client.
  * 1 = reversed, 0 = not a reply we know, -1 = rewrite failed. */
