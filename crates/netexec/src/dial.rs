@@ -3,7 +3,7 @@
 //! conntrack and for the Service's backend choice), counting who answered.
 
 use std::io::{self, Read};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -35,6 +35,11 @@ pub struct DialArgs {
     /// that never answered count as zero); default: those that answered.
     #[arg(long)]
     pub backends: Option<usize>,
+    /// Every try from this local port instead of a new one each: for TCP a
+    /// closed connection's port reused at once (does the datapath still
+    /// pick a backend anew?); for UDP all tries are one flow.
+    #[arg(long)]
+    pub source_port: Option<u16>,
 }
 
 /// The bytes a UDP try sends (the server ignores them).
@@ -61,8 +66,8 @@ pub fn dial(a: &DialArgs) -> Result<Report> {
     let mut tally = Tally::default();
     for _ in 0..a.tries {
         let (port, outcome) = match a.protocol {
-            Protocol::Tcp => try_tcp(addr, timeout, &tally),
-            Protocol::Udp => try_udp(addr, timeout, &tally),
+            Protocol::Tcp => try_tcp(addr, timeout, &tally, a.source_port),
+            Protocol::Udp => try_udp(addr, timeout, &tally, a.source_port),
         };
         tally.record(port, outcome);
     }
@@ -100,17 +105,19 @@ fn resolve(target: &str) -> Result<SocketAddr> {
         .with_context(|| format!("--target {target}: no address"))
 }
 
-/// One TCP connection from a source port no earlier try used. connect()
+/// One TCP connection from a source port no earlier try used (connect()
 /// alone may hand out a port again once its connection is closed, which a
-/// datapath may take for the old flow; so bind first and check.
-fn try_tcp(addr: SocketAddr, timeout: Duration, seen: &Tally) -> (Option<u16>, Outcome) {
-    let bound = fresh_port(seen, || {
+/// datapath may take for the old flow; so bind first and check), or from
+/// `--source-port`, then closed with a RST so the port is free at once.
+fn try_tcp(addr: SocketAddr, timeout: Duration, seen: &Tally, fixed: Option<u16>) -> (Option<u16>, Outcome) {
+    let bound = bind_source(seen, fixed, |port| {
         let s = Socket::new(
             Domain::for_address(addr),
             Type::STREAM,
             Some(socket2::Protocol::TCP),
         )?;
-        s.bind(&any_of(addr).into())?;
+        s.set_reuse_address(fixed.is_some())?;
+        s.bind(&any_of(addr, port).into())?;
         let port = s.local_addr()?.as_socket().map_or(0, |a| a.port());
         Ok((s, port))
     });
@@ -120,17 +127,28 @@ fn try_tcp(addr: SocketAddr, timeout: Duration, seen: &Tally) -> (Option<u16>, O
     };
     let outcome = (|| {
         sock.connect_timeout(&addr.into(), timeout)?;
-        let mut stream: TcpStream = sock.into();
-        stream.set_read_timeout(Some(timeout))?;
-        read_answer(&mut stream)
+        sock.set_read_timeout(Some(timeout))?;
+        let answer = read_answer(&sock);
+        if fixed.is_some() {
+            sock.set_linger(Some(Duration::ZERO))?;
+        }
+        answer
     })();
     (Some(port), outcome)
 }
 
-/// A socket from `bind`, retried until its port is one no earlier try had.
-fn fresh_port<S>(seen: &Tally, bind: impl Fn() -> io::Result<(S, u16)>) -> io::Result<(S, u16)> {
+/// A socket from `bind`: on `fixed`, or on a port (0: the kernel's pick)
+/// no earlier try had.
+fn bind_source<S>(
+    seen: &Tally,
+    fixed: Option<u16>,
+    bind: impl Fn(u16) -> io::Result<(S, u16)>,
+) -> io::Result<(S, u16)> {
+    if let Some(port) = fixed {
+        return bind(port);
+    }
     for _ in 0..1000 {
-        let (s, port) = bind()?;
+        let (s, port) = bind(0)?;
         if !seen.port_used(port) {
             return Ok((s, port));
         }
@@ -138,15 +156,15 @@ fn fresh_port<S>(seen: &Tally, bind: impl Fn() -> io::Result<(S, u16)>) -> io::R
     Err(io::Error::other("no unused source port"))
 }
 
-fn any_of(addr: SocketAddr) -> SocketAddr {
+fn any_of(addr: SocketAddr, port: u16) -> SocketAddr {
     if addr.is_ipv4() {
-        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+        (std::net::Ipv4Addr::UNSPECIFIED, port).into()
     } else {
-        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+        (std::net::Ipv6Addr::UNSPECIFIED, port).into()
     }
 }
 
-fn read_answer(stream: &mut TcpStream) -> Outcome {
+fn read_answer(stream: impl Read) -> Outcome {
     let mut buf = Vec::new();
     stream.take(MAX_ANSWER as u64).read_to_end(&mut buf)?;
     answer_of(&buf)
@@ -154,10 +172,10 @@ fn read_answer(stream: &mut TcpStream) -> Outcome {
 
 /// One UDP exchange from a new socket on a port no earlier try had
 /// (bind(0) picks at random, so repeats happen; a repeat would be the same
-/// conntrack flow).
-fn try_udp(addr: SocketAddr, timeout: Duration, seen: &Tally) -> (Option<u16>, Outcome) {
-    let bound = fresh_port(seen, || {
-        let s = UdpSocket::bind(any_of(addr))?;
+/// conntrack flow), or from `--source-port` (all tries one flow).
+fn try_udp(addr: SocketAddr, timeout: Duration, seen: &Tally, fixed: Option<u16>) -> (Option<u16>, Outcome) {
+    let bound = bind_source(seen, fixed, |port| {
+        let s = UdpSocket::bind(any_of(addr, port))?;
         let port = s.local_addr()?.port();
         Ok((s, port))
     });
@@ -197,6 +215,7 @@ mod tests {
             tries: 1,
             timeout: 1.0,
             backends: None,
+            source_port: None,
         }
     }
 

@@ -13,16 +13,24 @@ fn args(target: String, protocol: Protocol, tries: u64) -> DialArgs {
         tries,
         timeout: 5.0,
         backends: None,
+        source_port: None,
     }
+}
+
+/// `serve` on a loopback port (TCP and UDP) answering `name`.
+fn serve(name: &str) -> u16 {
+    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = tcp.local_addr().unwrap().port();
+    let udp = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let answer = name.to_string();
+    std::thread::spawn(move || serve_tcp(tcp, answer));
+    spawn_udp(udp, name.into()).unwrap();
+    port
 }
 
 #[test]
 fn serve_answers_every_new_flow_with_its_name() {
-    let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = tcp.local_addr().unwrap().port();
-    let udp = UdpSocket::bind(("127.0.0.1", port)).unwrap();
-    std::thread::spawn(move || serve_tcp(tcp, "pod-x".into()));
-    spawn_udp(udp, "pod-x".into()).unwrap();
+    let port = serve("pod-x");
     for proto in [Protocol::Tcp, Protocol::Udp] {
         let r = dial(&args(format!("127.0.0.1:{port}"), proto, 200)).unwrap();
         assert_eq!(r.tries, 200);
@@ -37,6 +45,24 @@ fn serve_answers_every_new_flow_with_its_name() {
     let r = dial(&three).unwrap();
     assert_eq!(r.target, format!("127.0.0.1:{port}"), "resolved once, IPv4");
     assert!(r.uniform.unwrap().p_value < 1e-6, "{r:?}");
+}
+
+#[test]
+fn every_try_from_one_source_port() {
+    let port = serve("pod-y");
+    // A port that was just free, for the client.
+    let from = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for proto in [Protocol::Tcp, Protocol::Udp] {
+        let mut a = args(format!("127.0.0.1:{port}"), proto, 20);
+        a.source_port = Some(from);
+        let r = dial(&a).unwrap();
+        assert_eq!(r.answers.get("pod-y"), Some(&20), "{r:?}");
+        assert_eq!(r.source_ports, 1, "{r:?}");
+    }
 }
 
 #[test]

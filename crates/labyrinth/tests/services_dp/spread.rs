@@ -2,7 +2,8 @@
 //! 3,000 new TCP and 3,000 new UDP flows from the client pod through its
 //! ClusterIP, counted by `labyrinth netexec dial`. Every backend answers
 //! and Pearson's chi-square against an even spread keeps p > 0.001, as the
-//! per-crate datapath tests ask of their rules and maps.
+//! per-crate datapath tests ask of their rules and maps; and a TCP source
+//! port reused at once is a new flow, balanced anew.
 
 use std::collections::BTreeMap;
 
@@ -35,19 +36,9 @@ fn manifest() -> String {
 
 /// `netexec dial` from the client pod; the answers by backend name, and
 /// the report for messages.
-fn dial(
-    lab: &Lab,
-    client: &str,
-    target: &str,
-    proto: &str,
-    tries: u64,
-) -> (BTreeMap<String, u64>, serde_json::Value) {
-    let out = exec_ok(
-        lab,
-        "wrk-1",
-        client,
-        &format!("{POD_BIN} netexec dial --target {target} --protocol {proto} --tries {tries} --timeout 2 --backends 3"),
-    );
+fn dial(lab: &Lab, client: &str, target: &str, args: &str) -> (BTreeMap<String, u64>, serde_json::Value) {
+    let cmd = format!("{POD_BIN} netexec dial --target {target} --timeout 2 --backends 3 {args}");
+    let out = exec_ok(lab, "wrk-1", client, &cmd);
     let report: serde_json::Value =
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("dial's report {out:?}: {e}"));
     let answers = serde_json::from_value(report["answers"].clone()).expect("answers");
@@ -82,10 +73,11 @@ pub fn check_spread(lab: &Lab, dp: &str, client: &str) {
     for proto in ["tcp", "udp"] {
         // Until all three endpoints are programmed on node-1.
         eventually(&format!("all three backends over {proto}"), 100, || {
-            let (answers, _) = dial(lab, client, &target, proto, 30);
+            let (answers, _) = dial(lab, client, &target, &format!("--protocol {proto} --tries 30"));
             (answers.len() == 3).then_some(())
         });
-        let (answers, report) = dial(lab, client, &target, proto, FLOWS);
+        let args = format!("--protocol {proto} --tries {FLOWS}");
+        let (answers, report) = dial(lab, client, &target, &args);
         let seen: Vec<&String> = answers.keys().collect();
         assert_eq!(seen, names.iter().collect::<Vec<_>>(), "{dp} {proto}: {report}");
         assert_eq!(report["errors"], serde_json::json!({}), "{dp} {proto}: {report}");
@@ -96,4 +88,17 @@ pub fn check_spread(lab: &Lab, dp: &str, client: &str) {
         eprintln!("{dp}: {FLOWS} {proto} flows to {target}: {answers:?}, chi-square p = {p:.4}");
         assert!(p > 0.001, "{dp} {proto}: uneven spread {answers:?} (p = {p})");
     }
+    // A client reusing a closed connection's source port at once opens a
+    // new flow: a fresh backend choice each time, not the old conntrack
+    // entry's (30 tries on one backend of three: chance 3^-29).
+    let (answers, report) = dial(lab, client, &target, "--tries 30 --source-port 40999");
+    assert_eq!(
+        report["errors"],
+        serde_json::json!({}),
+        "{dp} reused port: {report}"
+    );
+    assert!(
+        answers.len() > 1,
+        "{dp}: 30 connections from one port all went to {answers:?}"
+    );
 }
