@@ -177,6 +177,8 @@ fn native_journey(dp: &str) {
         "the pod addresses on the wire: {seen}"
     );
     assert!(!seen.contains("8472"), "VXLAN in native routing: {seen}");
+    // Balanced over a backend on each node, through the FIB's routes.
+    check_spread(&lab, dp, &client);
     if dp == "ebpf" {
         check_ebpf_native(&lab);
     }
@@ -210,7 +212,7 @@ fn native_journey(dp: &str) {
 /// No tunnel device, our programs on every pod veth and on the uplink's
 /// ingress, and no iptables Service rules.
 fn check_ebpf_native(lab: &Lab) {
-    for node in ["node-1", "node-2"] {
+    for node in ["node-0", "node-1", "node-2"] {
         ebpf_on_every_pod_veth(lab, node);
         let net = lab.ssh_ok(node, &["bpftool", "net", "show"]);
         assert!(

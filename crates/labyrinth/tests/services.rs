@@ -279,7 +279,7 @@ fn scenario(dp: &str) {
         true,
     );
     assert_eq!(got, "hello-udp", "UDP by Service name");
-    spread::check_spread(&lab, dp, &client);
+    check_spread(&lab, dp, &client);
 
     check_programmed(&lab, dp, &cluster_ip, &veth);
     let metrics = node_out(

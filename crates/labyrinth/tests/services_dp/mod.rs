@@ -3,8 +3,6 @@
 
 use crate::common::*;
 
-pub mod spread;
-
 pub fn node_out(lab: &Lab, node: &str, cmd: &str) -> String {
     lab.ssh_ok(node, &["sh", "-c", cmd])
 }

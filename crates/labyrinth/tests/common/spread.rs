@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use labyrinth_netexec::chisquare::uniform_p_value;
 
-use crate::common::*;
+use super::*;
 
 const FLOWS: u64 = 3000;
 
