@@ -8,7 +8,7 @@ use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use common::lab::{model, vip, Lab, EMPTY_VIP, HAIRPIN_VIP, VIP};
+use common::lab::{model, model_on_port, vip, Lab, EMPTY_VIP, HAIRPIN_VIP, VIP};
 use common::traffic::{tcp_once, tcp_once_from, udp_ask, udp_once, PORT};
 use labyrinth_ebpf::{AttachMode, EventReader, Routing};
 use labyrinth_netexec::chisquare::uniform_p_value;
@@ -182,6 +182,20 @@ fn scenario(tag: &str, attach: AttachMode, routing: Routing) {
         backends.len() > 1,
         "30 connections from one port all went to {backends:?}"
     );
+
+    // The backend refuses (nothing listens on the target port: its kernel
+    // answers the SYN with a RST, and the client sends nothing more); once
+    // the Service targets a listening port, a retry from the same source
+    // port is a new flow, and is answered.
+    let p0 = lab.topo.pods[0].ip;
+    lab.sync_all(&model_on_port(&[p0], p0, PORT + 1));
+    let from = SocketAddr::from((cip, 40998));
+    let refused = client.ns.run(move || tcp_once_from(from, vip(VIP)));
+    assert_eq!(refused.map_err(|e| e.kind()), Err(ErrorKind::ConnectionRefused));
+    let all: Vec<_> = [0, 1, 3].iter().map(|&i| lab.topo.pods[i].ip).collect();
+    lab.sync_all(&model(&all, p0));
+    let retry = client.ns.run(move || tcp_once_from(from, vip(VIP)));
+    assert!(retry.is_ok(), "the retry after a refusal: {retry:?}");
 
     // No backends: refused at once by the program's RST / ICMP answer.
     let (t, u) = client.ns.run(|| {

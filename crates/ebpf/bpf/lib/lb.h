@@ -70,11 +70,11 @@ static __always_inline int lb4_translate(struct __sk_buff *skb, struct pkt *p,
 		return LB_NO_BACKENDS;
 
 	known = ct_lookup_service(p);
-	if (known && known->rev_nat_index == svc->rev_nat_index && !ct_reopened(p, known)) {
+	if (known && known->rev_nat_index == svc->rev_nat_index && !ct_reopened(p, cfg, known)) {
 		/* Sticky: an established flow keeps its backend, even one that
 		 * has since left the service (as kube-proxy's conntrack does). */
 		known->last_seen_ns = bpf_ktime_get_ns();
-		if (p->proto == IPPROTO_TCP && (p->tcp_flags & (TCP_FIN | TCP_RST)))
+		if (tcp_closing(p))
 			known->flags |= CT_F_CLOSING;
 		fwd = *known;
 	} else {

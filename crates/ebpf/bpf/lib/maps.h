@@ -51,7 +51,7 @@ struct lb4_name {
 #define CT_DIR_REPLY 1	 /* backend -> client (after DNAT/SNAT): reverse it */
 
 #define CT_F_HAIRPIN 1 /* client is its own backend: source was rewritten */
-#define CT_F_CLOSING 2 /* TCP: the client sent FIN or RST; a SYN starts anew */
+#define CT_F_CLOSING 2 /* TCP: this direction sent FIN or RST; a SYN starts anew */
 
 struct ct4_key {
 	__be32 saddr;
