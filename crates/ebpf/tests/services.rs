@@ -3,14 +3,15 @@
 //! the peer) and across the VXLAN tunnel, checked with sockets and bpftool.
 mod common;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use common::lab::{model, vip, Lab, EMPTY_VIP, HAIRPIN_VIP, VIP};
-use common::traffic::{tcp_once, udp_ask, udp_once, uniform_p_value_3, PORT};
+use common::lab::{model, model_on_port, vip, Lab, EMPTY_VIP, HAIRPIN_VIP, VIP};
+use common::traffic::{tcp_once, tcp_once_from, udp_ask, udp_once, PORT};
 use labyrinth_ebpf::{AttachMode, EventReader, Routing};
+use labyrinth_netexec::chisquare::uniform_p_value;
 use labyrinth_proxy::{Endpoint, Protocol, ServicePort, ServicePortName};
 
 /// Node 1: p0, p1 (servers) and the client (pod 2); node 2: p2 (pod 3).
@@ -58,7 +59,7 @@ fn assert_even(counts: &BTreeMap<String, u64>, what: &str) {
         .iter()
         .map(|k| counts.get(*k).copied().unwrap_or(0))
         .collect();
-    let p = uniform_p_value_3(&c);
+    let p = uniform_p_value(&c);
     eprintln!("{what}: {counts:?}, chi-square p = {p:.4}");
     assert!(p > 0.001, "{what} is not even: {counts:?} (p = {p})");
 }
@@ -181,17 +182,6 @@ fn scenario(tag: &str, attach: AttachMode, routing: Routing) {
     assert_even(&spread(&lab, 1500, Protocol::Tcp), &format!("{tag} TCP"));
     assert_even(&spread(&lab, 1500, Protocol::Udp), &format!("{tag} UDP"));
 
-    // No backends: refused at once by the program's RST / ICMP answer.
-    let (t, u) = client.ns.run(|| {
-        let t = tcp_once(vip(EMPTY_VIP)).expect_err("no backends must refuse TCP");
-        let u = udp_once(vip(EMPTY_VIP)).expect_err("no backends must refuse UDP");
-        (t.kind(), u.kind())
-    });
-    assert_eq!(
-        (t, u),
-        (ErrorKind::ConnectionRefused, ErrorKind::ConnectionRefused)
-    );
-
     // A backend's ICMP port unreachable reaches the client as coming from
     // the ClusterIP and quoting it (as netfilter's NAT does for
     // kube-proxy), so the connected socket fails at once; untranslated,
@@ -206,6 +196,46 @@ fn scenario(tag: &str, attach: AttachMode, routing: Routing) {
         });
         assert_eq!(kind, ErrorKind::ConnectionRefused, "{closed}");
     }
+
+    // A client reusing its source port once its connection is closed (here
+    // by a RST) opens a new flow each time: a fresh backend choice, not the
+    // closed flow's conntrack entry.
+    let from = SocketAddr::from((cip, 40999));
+    let backends: BTreeSet<String> = client.ns.run(move || {
+        (0..30)
+            .map(|_| tcp_once_from(from, vip(VIP)).expect("from a reused port"))
+            .map(|r| r.split(' ').next().unwrap_or_default().to_string())
+            .collect()
+    });
+    assert!(
+        backends.len() > 1,
+        "30 connections from one port all went to {backends:?}"
+    );
+
+    // The backend refuses (nothing listens on the target port: its kernel
+    // answers the SYN with a RST, and the client sends nothing more); once
+    // the Service targets a listening port, a retry from the same source
+    // port is a new flow, and is answered.
+    let p0 = lab.topo.pods[0].ip;
+    lab.sync_all(&model_on_port(&[p0], p0, PORT + 1));
+    let from = SocketAddr::from((cip, 40998));
+    let refused = client.ns.run(move || tcp_once_from(from, vip(VIP)));
+    assert_eq!(refused.map_err(|e| e.kind()), Err(ErrorKind::ConnectionRefused));
+    let all: Vec<_> = [0, 1, 3].iter().map(|&i| lab.topo.pods[i].ip).collect();
+    lab.sync_all(&model(&all, p0));
+    let retry = client.ns.run(move || tcp_once_from(from, vip(VIP)));
+    assert!(retry.is_ok(), "the retry after a refusal: {retry:?}");
+
+    // No backends: refused at once by the program's RST / ICMP answer.
+    let (t, u) = client.ns.run(|| {
+        let t = tcp_once(vip(EMPTY_VIP)).expect_err("no backends must refuse TCP");
+        let u = udp_once(vip(EMPTY_VIP)).expect_err("no backends must refuse UDP");
+        (t.kind(), u.kind())
+    });
+    assert_eq!(
+        (t, u),
+        (ErrorKind::ConnectionRefused, ErrorKind::ConnectionRefused)
+    );
 
     // Hairpin: p0 reaches itself through its own Service, and sees the node's
     // gateway as the client (as with kube-proxy's masquerade).

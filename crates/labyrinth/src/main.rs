@@ -50,6 +50,9 @@ enum Cmd {
     Bpf(labyrinth_ebpf::cli::BpfArgs),
     /// Flows as the eBPF programs see them, live (like `hubble observe`).
     Observe(labyrinth_ebpf::cli::ObserveArgs),
+    /// A test workload for pods: `serve` the hostname on TCP and UDP,
+    /// `dial` a Service with many new flows and count who answered.
+    Netexec(labyrinth_netexec::Args),
     /// The pod sandbox process (the pause container's role).
     #[command(name = "_pause", hide = true)]
     Pause(labyrinth_agent::runtime::pause::PauseArgs),
@@ -125,6 +128,7 @@ fn main() {
         Cmd::Dns(args) => labyrinth_dns::run(args),
         Cmd::Bpf(args) => labyrinth_ebpf::cli::run_bpf(args).map(|()| 0),
         Cmd::Observe(args) => labyrinth_ebpf::cli::run_observe(args).map(|()| 0),
+        Cmd::Netexec(args) => labyrinth_netexec::run(args),
         Cmd::Pause(args) => labyrinth_agent::runtime::pause::run(args),
     };
     match result {

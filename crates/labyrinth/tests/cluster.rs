@@ -102,10 +102,26 @@ fn journey_pods_talk_by_ip_over_the_tunnel() {
 /// dropped).
 #[test]
 fn journey_in_native_routing() {
-    if !need_root("journey_in_native_routing") {
-        return;
+    if need_root("journey_in_native_routing") {
+        native_journey("nftables");
     }
-    let lab = Lab::cluster("native", &["--routing", "native", "--datapath", "nftables"]);
+}
+
+/// The same in the eBPF datapath: the programs translate the ClusterIP and
+/// a FIB lookup (not the tunnel) takes the packet to node-2; replies come
+/// in through the program on the uplink.
+#[test]
+fn journey_in_native_routing_ebpf() {
+    if need_root("journey_in_native_routing_ebpf") {
+        native_journey("ebpf");
+    }
+}
+
+fn native_journey(dp: &str) {
+    let lab = Lab::cluster(
+        &format!("native-{dp}"),
+        &["--routing", "native", "--datapath", dp],
+    );
     let (client, server) = journey_pods(&lab);
     let (client_ip, server_ip) = (pod_ip(&lab, "wrk-1", &client), pod_ip(&lab, "wrk-2", &server));
     let routes = lab.ssh_ok("node-1", &["ip", "route"]);
@@ -161,6 +177,11 @@ fn journey_in_native_routing() {
         "the pod addresses on the wire: {seen}"
     );
     assert!(!seen.contains("8472"), "VXLAN in native routing: {seen}");
+    // Balanced over a backend on each node, through the FIB's routes.
+    check_spread(&lab, dp, &client);
+    if dp == "ebpf" {
+        check_ebpf_native(&lab);
+    }
 
     // 1 MB across, checked by digest on both ends.
     let want = exec_ok(
@@ -186,4 +207,20 @@ fn journey_in_native_routing() {
     });
     stop(&mut listener);
     lab.down();
+}
+
+/// No tunnel device, our programs on every pod veth and on the uplink's
+/// ingress, and no iptables Service rules.
+fn check_ebpf_native(lab: &Lab) {
+    for node in ["node-0", "node-1", "node-2"] {
+        ebpf_on_every_pod_veth(lab, node);
+        let net = lab.ssh_ok(node, &["bpftool", "net", "show"]);
+        assert!(
+            bpf_on(&net, "ens4", "lby_from_overlay", "ingress"),
+            "{node}: {net}"
+        );
+        assert!(!net.contains("lby_vxlan"), "{node}: {net}");
+        let nat = lab.ssh_ok(node, &["iptables-save", "-t", "nat"]);
+        assert!(!nat.contains("KUBE-SVC"), "{node}: iptables Service rules: {nat}");
+    }
 }

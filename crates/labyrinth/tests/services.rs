@@ -3,7 +3,8 @@
 //! behind 10.96.0.10, the node translates the ClusterIP), in the iptables and
 //! the nftables and the eBPF datapaths; the DNS records the specification asks for, read
 //! with `dig` from a pod; and the Service behaviours users rely on (no
-//! endpoints refuses, hairpin, a deleted endpoint leaves the rules).
+//! endpoints refuses, hairpin, a deleted endpoint leaves the rules, an even
+//! spread over three backends by chi-square, TCP and UDP).
 
 mod common;
 mod services_dp;
@@ -243,16 +244,7 @@ fn check_endpoint_removal(lab: &Lab, client: &str, server: &str, dp: &str) {
         );
         (!n.is_empty() && n != server).then_some(n)
     });
-    kubectl_ok(
-        lab,
-        &[
-            "-n",
-            "wrk-2",
-            "wait",
-            "--for=condition=Ready",
-            &format!("pod/{new}"),
-        ],
-    );
+    wait_ready(lab, "wrk-2", &new);
     let got = send_line(
         lab,
         ("wrk-1", client),
@@ -287,6 +279,7 @@ fn scenario(dp: &str) {
         true,
     );
     assert_eq!(got, "hello-udp", "UDP by Service name");
+    check_spread(&lab, dp, &client);
 
     check_programmed(&lab, dp, &cluster_ip, &veth);
     let metrics = node_out(

@@ -7,9 +7,8 @@ use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use common::lab::{
-    chi_square_p_uniform3, pod_ip, tcp_once, udp_exchange, udp_once, Lab, GATEWAY, SERVER_PORT,
-};
+use common::lab::{pod_ip, tcp_once, udp_exchange, udp_once, Lab, GATEWAY, SERVER_PORT};
+use labyrinth_netexec::chisquare::uniform_p_value;
 use labyrinth_proxy::{
     Datapath, Endpoint, IptablesDatapath, NftablesDatapath, Protocol, ServiceModel, ServicePort,
     ServicePortName, SyncKind,
@@ -75,7 +74,7 @@ fn spread(lab: &Lab, n: usize, proto: Protocol) -> BTreeMap<String, u64> {
 
 fn check_even(counts: &BTreeMap<String, u64>, what: &str) {
     let c = [0, 1, 2].map(|i| counts.get(&format!("p{i}")).copied().unwrap_or(0));
-    let p = chi_square_p_uniform3(&c);
+    let p = uniform_p_value(&c);
     eprintln!("{what}: {counts:?} chi-square p = {p:.4}");
     assert!(p > 0.001, "{what} is not even: {counts:?} (p = {p})");
 }

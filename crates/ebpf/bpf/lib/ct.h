@@ -31,8 +31,8 @@ static __always_inline void ct_key(struct ct4_key *k, const struct pkt *p, __u8 
 
 /* A packet of a known flow: keep the entry alive and remember its TCP
  * flags, from which the agent's collector derives the flow's lifetime.
- * A bare SYN on a closing entry is the 5-tuple reused by a new connection:
- * it starts over. */
+ * A bare SYN is a (re)opening: the state starts over (a closed flow's SYN
+ * never gets here, see ct_reopened). */
 static __always_inline void ct_touch(struct ct4_entry *e, const struct pkt *p)
 {
 	__u64 now = bpf_ktime_get_ns();
@@ -54,6 +54,19 @@ static __always_inline struct ct4_entry *ct_lookup_service(const struct pkt *p)
 	return bpf_map_lookup_elem(&lby_ct4_v1, &k);
 }
 
+/* The key of the reply entry of p's flow (p as the client sent it). */
+static __always_inline void ct_reply_key(struct ct4_key *k, const struct pkt *p,
+					 const struct lby_config *cfg, const struct ct4_entry *fwd)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->saddr = fwd->backend_addr;
+	k->daddr = (fwd->flags & CT_F_HAIRPIN) && cfg ? cfg->hairpin_ip : p->saddr;
+	k->sport = fwd->backend_port;
+	k->dport = p->sport;
+	k->proto = p->proto;
+	k->dir = CT_DIR_REPLY;
+}
+
 /* Record a new flow (p as the client sent it, fwd the chosen backend). */
 static __always_inline int ct_create(const struct pkt *p, const struct lby_config *cfg,
 				     struct ct4_entry *fwd)
@@ -68,13 +81,7 @@ static __always_inline int ct_create(const struct pkt *p, const struct lby_confi
 	if (bpf_map_update_elem(&lby_ct4_v1, &k, fwd, BPF_ANY) < 0)
 		return -1;
 
-	__builtin_memset(&k, 0, sizeof(k));
-	k.saddr = fwd->backend_addr;
-	k.daddr = (fwd->flags & CT_F_HAIRPIN) && cfg ? cfg->hairpin_ip : p->saddr;
-	k.sport = fwd->backend_port;
-	k.dport = p->sport;
-	k.proto = p->proto;
-	k.dir = CT_DIR_REPLY;
+	ct_reply_key(&k, p, cfg, fwd);
 	rev.rev_nat_index = fwd->rev_nat_index;
 	rev.backend_id = fwd->backend_id;
 	rev.backend_addr = fwd->backend_addr;
@@ -83,6 +90,25 @@ static __always_inline int ct_create(const struct pkt *p, const struct lby_confi
 	rev.flags = fwd->flags;
 	rev.last_seen_ns = now;
 	return bpf_map_update_elem(&lby_ct4_v1, &k, &rev, BPF_ANY);
+}
+
+/* A SYN on the entries of a flow either side closed (FIN or RST seen)
+ * opens a new connection from a reused source port: it gets a new backend
+ * choice (as conntrack reopens a closed entry), not the old flow's, which
+ * may be a backend that refused or has left since. */
+static __always_inline int ct_reopened(const struct pkt *p, const struct lby_config *cfg,
+				       const struct ct4_entry *fwd)
+{
+	struct ct4_key k;
+	struct ct4_entry *rev;
+
+	if (p->proto != IPPROTO_TCP || (p->tcp_flags & (TCP_SYN | TCP_ACK)) != TCP_SYN)
+		return 0;
+	if (fwd->tcp_seen & (TCP_FIN | TCP_RST))
+		return 1;
+	ct_reply_key(&k, p, cfg, fwd);
+	rev = bpf_map_lookup_elem(&lby_ct4_v1, &k);
+	return rev && (rev->tcp_seen & (TCP_FIN | TCP_RST));
 }
 
 /* If p is a reply of a translated flow, undo the translation: source back

@@ -70,7 +70,7 @@ static __always_inline int lb4_translate(struct __sk_buff *skb, struct pkt *p,
 		return LB_NO_BACKENDS;
 
 	known = ct_lookup_service(p);
-	if (known && known->rev_nat_index == svc->rev_nat_index) {
+	if (known && known->rev_nat_index == svc->rev_nat_index && !ct_reopened(p, cfg, known)) {
 		/* Sticky: an established flow keeps its backend, even one that
 		 * has since left the service (as kube-proxy's conntrack does). */
 		ct_touch(known, p);

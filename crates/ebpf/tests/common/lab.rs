@@ -39,9 +39,14 @@ pub fn config(node: &Node, attach: AttachMode, routing: Routing) -> Config {
 /// wrk-2/web (TCP and UDP) over `backends`, wrk-2/empty with none, and
 /// wrk-1/self whose only backend is `hairpin`.
 pub fn model(backends: &[Ipv4Addr], hairpin: Ipv4Addr) -> ServiceModel {
+    model_on_port(backends, hairpin, PORT)
+}
+
+/// The same with the backends' port (targetPort) `to`.
+pub fn model_on_port(backends: &[Ipv4Addr], hairpin: Ipv4Addr, to: u16) -> ServiceModel {
     let mut m = ServiceModel::new(Some("10.0.0.0/16".parse().unwrap()));
     let mut add = |ns: &str, name: &str, port: &str, p: Protocol, vip: Ipv4Addr, ips: &[Ipv4Addr]| {
-        let eps = ips.iter().map(|ip| Endpoint::new(*ip, PORT)).collect();
+        let eps = ips.iter().map(|ip| Endpoint::new(*ip, to)).collect();
         m.insert(ServicePort::new(
             ServicePortName::new(ns, name, port, p),
             vip,

@@ -1,6 +1,6 @@
 //! Real traffic: echo servers in pods that answer with their name and the
 //! address they saw the client as, clients for one TCP connection or one
-//! UDP exchange, and the chi-square check of an even spread.
+//! UDP exchange.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -91,13 +91,30 @@ fn udp_server(name: String, stop: Arc<AtomicBool>, ready: std::sync::mpsc::Sende
 /// Open a TCP connection and read the greeting line.
 pub fn tcp_hello(to: SocketAddr) -> std::io::Result<(TcpStream, String)> {
     let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(5))?;
+    let line = greeting(&mut s)?;
+    Ok((s, line))
+}
+
+fn greeting(s: &mut TcpStream) -> std::io::Result<String> {
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     let mut line = Vec::new();
     let mut b = [0u8; 1];
     while s.read(&mut b)? == 1 && b[0] != b'\n' {
         line.push(b[0]);
     }
-    Ok((s, String::from_utf8_lossy(&line).into_owned()))
+    Ok(String::from_utf8_lossy(&line).into_owned())
+}
+
+/// The greeting of one TCP connection from `from`, a fixed address and
+/// port, aborted with a RST so the port is free again at once (no
+/// TIME_WAIT): every call reuses the same 4-tuple.
+pub fn tcp_once_from(from: SocketAddr, to: SocketAddr) -> std::io::Result<String> {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    s.set_reuse_address(true)?;
+    s.bind(&from.into())?;
+    s.connect_timeout(&to.into(), Duration::from_secs(5))?;
+    s.set_linger(Some(Duration::ZERO))?;
+    greeting(&mut s.into())
 }
 
 /// The greeting of one short TCP connection.
@@ -120,18 +137,4 @@ pub fn udp_once(to: SocketAddr) -> std::io::Result<String> {
     s.set_read_timeout(Some(Duration::from_secs(3)))?;
     s.connect(to)?;
     udp_ask(&s)
-}
-
-/// Pearson's chi-square against a uniform spread over `counts.len()`
-/// categories, and its p-value for 2 degrees of freedom (3 categories),
-/// where the survival function is exactly e^(-x/2).
-pub fn uniform_p_value_3(counts: &[u64]) -> f64 {
-    assert_eq!(counts.len(), 3, "the closed form holds for 3 categories");
-    let total: u64 = counts.iter().sum();
-    let expected = total as f64 / counts.len() as f64;
-    let stat: f64 = counts
-        .iter()
-        .map(|&c| (c as f64 - expected).powi(2) / expected)
-        .sum();
-    (-stat / 2.0).exp()
 }

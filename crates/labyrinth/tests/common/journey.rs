@@ -49,6 +49,15 @@ pub fn eventually<T>(what: &str, tries: usize, mut f: impl FnMut() -> Option<T>)
     panic!("gave up waiting for {what}");
 }
 
+/// `kubectl wait` for the pod's Ready condition (90 s at most).
+pub fn wait_ready(lab: &Lab, ns: &str, pod: &str) {
+    let pod = format!("pod/{pod}");
+    kubectl_ok(
+        lab,
+        &["-n", ns, "wait", "--for=condition=Ready", &pod, "--timeout=90s"],
+    );
+}
+
 /// Apply the journey and wait for both pods; returns (wrk-1 pod, wrk-2 pod).
 pub fn journey_pods(lab: &Lab) -> (String, String) {
     kubectl_ok(lab, &["label", "node", "node-1", "nodelabel=node-wrk-1"]);
@@ -87,17 +96,7 @@ pub fn journey_pods(lab: &Lab) -> (String, String) {
         let parts: Vec<&str> = rest.split('-').collect();
         assert_eq!(parts.len(), 2, "pod name {name}");
         assert_eq!(parts[1].len(), 5, "pod name suffix {name}");
-        kubectl_ok(
-            lab,
-            &[
-                "-n",
-                ns,
-                "wait",
-                "--for=condition=Ready",
-                &format!("pod/{name}"),
-                "--timeout=90s",
-            ],
-        );
+        wait_ready(lab, ns, &name);
         let wide = kubectl_ok(lab, &["-n", ns, "get", "pods", "-o", "wide"]);
         assert!(
             wide.lines()

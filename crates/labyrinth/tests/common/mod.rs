@@ -3,9 +3,15 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod ebpf;
 pub mod journey;
+pub mod spread;
+#[allow(unused_imports)]
+pub use ebpf::*;
 #[allow(unused_imports)]
 pub use journey::*;
+#[allow(unused_imports)]
+pub use spread::check_spread;
 
 use std::process::{Command, Output, Stdio};
 use std::sync::Once;

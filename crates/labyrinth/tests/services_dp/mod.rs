@@ -41,17 +41,24 @@ pub fn check_programmed(lab: &Lab, dp: &str, cluster_ip: &str, client_veth: &str
                 !nat.contains("KUBE-SVC"),
                 "iptables rules in the eBPF datapath: {nat}"
             );
-            let net = node_out(lab, "node-1", "bpftool net show");
-            let on = |dev: &str, prog: &str, hook: &str| {
-                net.lines()
-                    .any(|l| l.starts_with(&format!("{dev}(")) && l.contains(prog) && l.contains(hook))
-            };
-            assert!(
-                on(client_veth, "lby_from_container", "ingress"),
-                "no program on the client's veth {client_veth}: {net}"
-            );
-            assert!(on("lby_vxlan", "lby_from_overlay", "ingress"), "{net}");
-            assert!(on("lby_vxlan", "lby_to_overlay", "egress"), "{net}");
+            // Every node runs pods (node-0 a spread backend): every pod
+            // veth and the tunnel device carry our programs.
+            for node in ["node-0", "node-1", "node-2"] {
+                let veths = ebpf_on_every_pod_veth(lab, node);
+                assert!(
+                    node != "node-1" || veths.iter().any(|v| v == client_veth),
+                    "{client_veth} not in {veths:?}"
+                );
+                let net = node_out(lab, node, "bpftool net show");
+                assert!(
+                    bpf_on(&net, "lby_vxlan", "lby_from_overlay", "ingress"),
+                    "{node}: {net}"
+                );
+                assert!(
+                    bpf_on(&net, "lby_vxlan", "lby_to_overlay", "egress"),
+                    "{node}: {net}"
+                );
+            }
             // The node's own connections are translated too (through
             // lby_host → lby_net), to a pod and to the API server.
             let own = node_out(

@@ -143,12 +143,3 @@ pub fn udp_once(vip: SocketAddr) -> std::io::Result<String> {
     s.connect(vip)?;
     udp_exchange(&s)
 }
-
-/// Pearson's chi-square p-value for counts against a uniform spread;
-/// exact for 3 categories (2 degrees of freedom: p = e^(-x/2)).
-pub fn chi_square_p_uniform3(counts: &[u64; 3]) -> f64 {
-    let n: u64 = counts.iter().sum();
-    let e = n as f64 / 3.0;
-    let x: f64 = counts.iter().map(|&c| (c as f64 - e).powi(2) / e).sum();
-    (-x / 2.0).exp()
-}
