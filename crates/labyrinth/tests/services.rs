@@ -280,6 +280,7 @@ fn scenario(dp: &str) {
     );
     assert_eq!(got, "hello-udp", "UDP by Service name");
     check_spread(&lab, dp, &client);
+    check_refused_by_backend(&lab, dp, &client);
 
     check_programmed(&lab, dp, &cluster_ip, &veth);
     let metrics = node_out(

@@ -11,7 +11,7 @@ pub use ebpf::*;
 #[allow(unused_imports)]
 pub use journey::*;
 #[allow(unused_imports)]
-pub use spread::check_spread;
+pub use spread::{check_refused_by_backend, check_spread};
 
 use std::process::{Command, Output, Stdio};
 use std::sync::Once;

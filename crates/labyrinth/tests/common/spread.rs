@@ -102,3 +102,28 @@ pub fn check_spread(lab: &Lab, dp: &str, client: &str) {
         "{dp}: 30 connections from one port all went to {answers:?}"
     );
 }
+
+/// A Service whose target port nothing listens on (the spread pods serve
+/// 8080, it sends to 9): the backend's kernel answers each datagram with
+/// ICMP port unreachable, which reaches the client translated back (from
+/// the ClusterIP, quoting ClusterIP:port), so the connected socket fails
+/// with "connection refused" instead of timing out. Needs check_spread's
+/// pods.
+pub fn check_refused_by_backend(lab: &Lab, dp: &str, client: &str) {
+    kubectl_apply(
+        lab,
+        "wrk-2",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: closed}\nspec:\n  selector: {app: spread}\n  \
+         ports:\n  - {name: udp, port: 8081, targetPort: 9, protocol: UDP}\n",
+    );
+    // dial exits 1 when nothing answered: read its report all the same.
+    let cmd =
+        format!("{POD_BIN} netexec dial --target closed.wrk-2:8081 --timeout 2 --protocol udp --tries 3");
+    let what = format!("{dp}: the backends' port unreachable as refused");
+    let report = eventually(&what, 30, || {
+        let out = exec(lab, "wrk-1", client, &cmd);
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        (r["errors"]["refused"] == 3).then_some(r)
+    });
+    assert_eq!(report["answers"], serde_json::json!({}), "{dp}: {report}");
+}
