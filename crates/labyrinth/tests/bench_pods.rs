@@ -90,11 +90,20 @@ fn median(v: &[f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// iperf3's client and server share one CPU, in both paths: on a VM,
+/// waking an idle vCPU costs a hypervisor exit, and unpinned figures swing
+/// with the machine's load; on one CPU they measure what each path costs.
+const PIN: &str = "taskset -c $(($(nproc) - 1))";
+
 /// iperf3 for 3 s from `client` in node-1 to `server_ip`; Gbit/s.
 fn iperf(lab: &Lab, client_cmd: &dyn Fn(&str) -> String, server_ip: &str) -> f64 {
     let out = lab.ssh_ok(
         "node-1",
-        &["sh", "-c", &client_cmd(&format!("iperf3 -J -t 3 -c {server_ip}"))],
+        &[
+            "sh",
+            "-c",
+            &client_cmd(&format!("{PIN} iperf3 -J -t 3 -c {server_ip}")),
+        ],
     );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     v["end"]["sum_received"]["bits_per_second"].as_f64().unwrap() / 1e9
@@ -164,9 +173,12 @@ fn bench_pods() {
     // Throughput: the journey pods over our tunnel vs the hand-built path.
     let (client, server) = journey_pods(&lab);
     let server_ip = pod_ip(&lab, "wrk-2", &server);
-    exec_ok(&lab, "wrk-2", &server, "iperf3 -s -D");
+    exec_ok(&lab, "wrk-2", &server, &format!("{PIN} iperf3 -s -D"));
     hand_built(&lab);
-    lab.ssh_ok("node-2", &["sh", "-c", "ip netns exec hb iperf3 -s -D"]);
+    lab.ssh_ok(
+        "node-2",
+        &["sh", "-c", &format!("ip netns exec hb {PIN} iperf3 -s -D")],
+    );
     std::thread::sleep(Duration::from_millis(300));
     // Interleaved rounds, medians: load from elsewhere on the machine hits
     // both paths alike.
