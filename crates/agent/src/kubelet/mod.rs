@@ -4,7 +4,9 @@
 //! and config, and runs the pods bound to this node.
 
 mod ebpf;
+mod lifecycle;
 mod node;
+mod nodepod;
 mod pods;
 mod status;
 
