@@ -99,6 +99,9 @@ pub fn run(args: AgentArgs) -> Result<i32> {
     lean_malloc()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Blocking threads (pod starts and teardowns) go soon after a
+        // burst: an idle thread holds its stack pages and allocator state.
+        .thread_keep_alive(std::time::Duration::from_millis(500))
         .enable_all()
         .build()
         .context("starting the async runtime")?;
