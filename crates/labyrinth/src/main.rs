@@ -98,6 +98,12 @@ fn main() {
     {
         std::process::exit(labyrinth_cni::plugin_main());
     }
+    // The sandbox process starts once per pod: parse only its own flags
+    // (building the whole CLI costs it half a millisecond of CPU).
+    if std::env::args_os().nth(1).is_some_and(|a| a == "_pause") {
+        let args = PauseCli::parse_from(std::env::args_os().skip(1));
+        finish(labyrinth_agent::runtime::pause::run(args.args));
+    }
     // No threads may start before `lab _sandbox`, `lab ssh` or `_pause` have
     // done their namespace work: they need a single-threaded process.
     let cli = Cli::parse();
@@ -131,6 +137,17 @@ fn main() {
         Cmd::Netexec(args) => labyrinth_netexec::run(args),
         Cmd::Pause(args) => labyrinth_agent::runtime::pause::run(args),
     };
+    finish(result)
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "_pause")]
+struct PauseCli {
+    #[command(flatten)]
+    args: labyrinth_agent::runtime::pause::PauseArgs,
+}
+
+fn finish(result: anyhow::Result<i32>) -> ! {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {

@@ -82,6 +82,26 @@ fn apply_to_ready(lab: &Lab) -> (Vec<f64>, f64) {
     (ready, all)
 }
 
+/// How many bench pods each node runs.
+fn pods_per_node(lab: &Lab) -> std::collections::BTreeMap<String, usize> {
+    let out = kubectl_ok(
+        lab,
+        &[
+            "-n",
+            "bench",
+            "get",
+            "pods",
+            "-o",
+            "jsonpath={.items[*].spec.nodeName}",
+        ],
+    );
+    let mut m = std::collections::BTreeMap::new();
+    for n in out.split_whitespace() {
+        *m.entry(n.to_string()).or_insert(0) += 1;
+    }
+    m
+}
+
 const ROUNDS: usize = 5;
 
 fn median(v: &[f64]) -> f64 {
@@ -163,11 +183,22 @@ fn bench_pods() {
         return;
     }
     let lab = Lab::cluster("benchpods", &[]);
-    let rss_before: u64 = ["node-1", "node-2"].iter().map(|n| agent_rss_kib(&lab, n)).sum();
+    // The control-plane node runs pods too (its Node has no taint in the
+    // lab), so its agent is measured as well, next to the two workers.
+    let nodes = ["node-0", "node-1", "node-2"];
+    let before: Vec<u64> = nodes.iter().map(|n| agent_rss_kib(&lab, n)).collect();
     let (ready_ms, all_s) = apply_to_ready(&lab);
     std::thread::sleep(Duration::from_secs(2));
-    let rss_after: u64 = ["node-1", "node-2"].iter().map(|n| agent_rss_kib(&lab, n)).sum();
+    let after: Vec<u64> = nodes.iter().map(|n| agent_rss_kib(&lab, n)).collect();
+    let rss_before: u64 = before[1..].iter().sum();
+    let rss_after: u64 = after[1..].iter().sum();
     let per_pod_kib = (rss_after as f64 - rss_before as f64) / PODS as f64;
+    let all_growth: f64 = after
+        .iter()
+        .zip(&before)
+        .map(|(a, b)| *a as f64 - *b as f64)
+        .sum();
+    let placed = pods_per_node(&lab);
     kubectl_ok(&lab, &["delete", "namespace", "bench", "--wait=false"]);
 
     // Throughput: the journey pods over our tunnel vs the hand-built path.
@@ -212,6 +243,10 @@ fn bench_pods() {
             "rss_after_kib": rss_after,
             "per_pod_kib": per_pod_kib,
             "goal_le_5_kib": per_pod_kib <= 5.0,
+            "pods_per_node": placed,
+            "all_agents_rss_before_kib": before,
+            "all_agents_rss_after_kib": after,
+            "all_agents_per_pod_kib": all_growth / PODS as f64,
         },
         "throughput": {
             "ours_gbit_s": ours,

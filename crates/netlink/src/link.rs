@@ -133,9 +133,18 @@ impl Handle {
 
     /// Create a veth pair; the peer is created directly in its namespace so
     /// there is never a moment where it sits, misnamed, in ours.
+    /// Both ends get one TX and one RX queue from the start (as `ip link
+    /// add … numtxqueues 1 numrxqueues 1`): left unset, the kernel makes
+    /// one per CPU and then cuts the active count to one, and cutting it
+    /// waits for an RCU grace period while holding the RTNL lock, which
+    /// stalls every other netlink change and namespace creation on the
+    /// node (a burst of pod starts queues behind it). One queue is what a
+    /// veth uses anyway unless resized with ethtool.
     pub fn add_veth(&mut self, spec: &VethSpec<'_>) -> Result<()> {
         let mut peer = LinkMessage::default();
         peer.attributes.push(LinkAttribute::IfName(spec.peer.to_string()));
+        peer.attributes.push(LinkAttribute::NumTxQueues(1));
+        peer.attributes.push(LinkAttribute::NumRxQueues(1));
         if let Some(mtu) = spec.mtu {
             peer.attributes.push(LinkAttribute::Mtu(mtu));
         }
@@ -145,6 +154,8 @@ impl Handle {
         }
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(spec.name.to_string()));
+        msg.attributes.push(LinkAttribute::NumTxQueues(1));
+        msg.attributes.push(LinkAttribute::NumRxQueues(1));
         if let Some(mtu) = spec.mtu {
             msg.attributes.push(LinkAttribute::Mtu(mtu));
         }

@@ -143,7 +143,8 @@ pub async fn collect_conntrack_forever(dp: SharedDatapath) {
 pub fn endpoint_of(rec: &SandboxRecord) -> Result<PodEndpoint> {
     let ip = rec.ip.context("the sandbox has no IPv4 address")?;
     let result = rec.cni_result.as_ref().context("the sandbox has no CNI result")?;
-    endpoint_from_result(ip, result)
+    let result: Value = serde_json::from_str(result.get()).context("reading the recorded CNI result")?;
+    endpoint_from_result(ip, &result)
 }
 
 fn endpoint_from_result(ip: Ipv4Addr, result: &Value) -> Result<PodEndpoint> {

@@ -1,8 +1,8 @@
 //! PodStatus as the kubelet reports it.
 
-use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
 
+use super::nodepod::NodePod;
 use crate::runtime::sandbox::SandboxRecord;
 
 fn rfc3339(secs: u64) -> String {
@@ -16,11 +16,11 @@ fn condition(kind: &str, ok: bool, since: &str) -> Value {
 }
 
 /// Sandbox up, containers (re)started as recorded.
-pub fn running(pod: &Pod, rec: &SandboxRecord, host_ip: &str) -> Value {
+pub fn running(pod: &NodePod, rec: &SandboxRecord, host_ip: &str) -> Value {
     let mut statuses = Vec::new();
     let mut all_ready = true;
     let mut start = u64::MAX;
-    for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
+    for c in &pod.spec.containers {
         let r = rec.containers.get(&c.name);
         let running = r.is_some_and(|r| r.process.is_some());
         all_ready &= running;
@@ -67,11 +67,11 @@ pub fn running(pod: &Pod, rec: &SandboxRecord, host_ip: &str) -> Value {
 }
 
 /// The sandbox could not be made yet (e.g. CNI failed): Pending, with why.
-pub fn pending(pod: &Pod, why: &str) -> Value {
+pub fn pending(pod: &NodePod, why: &str) -> Value {
     let statuses: Vec<Value> = pod
         .spec
+        .containers
         .iter()
-        .flat_map(|s| s.containers.iter())
         .map(|c| {
             json!({
                 "name": c.name, "image": c.image.clone().unwrap_or_default(), "imageID": "",

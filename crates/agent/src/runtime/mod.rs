@@ -9,6 +9,7 @@ pub mod container;
 pub mod files;
 pub mod pause;
 pub mod sandbox;
+pub mod stages;
 
 use std::path::PathBuf;
 

@@ -14,9 +14,10 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::cni::{result_ipv4, Attachment};
+use super::stages::Stages;
 use super::{files, PodRef, RuntimeConfig};
 
 /// One container process as recorded.
@@ -38,7 +39,8 @@ pub struct SandboxRecord {
     pub pause: ProcessRef,
     pub ip: Option<Ipv4Addr>,
     pub cni_network: Option<String>,
-    pub cni_result: Option<Value>,
+    /// The CNI ADD result as the plugin printed it (DEL's prevResult).
+    pub cni_result: Option<Box<RawValue>>,
     pub containers: BTreeMap<String, ContainerRecord>,
 }
 
@@ -90,12 +92,13 @@ pub fn find(cfg: &RuntimeConfig, key: &str) -> Result<SandboxRecord> {
     }
 }
 
-/// Make the sandbox; on failure everything made so far is undone.
-pub fn create(cfg: &RuntimeConfig, pod: &PodRef) -> Result<SandboxRecord> {
+/// Make the sandbox; on failure everything made so far is undone. Each
+/// stage's time is marked in `stages`.
+pub fn create(cfg: &RuntimeConfig, pod: &PodRef, stages: &mut Stages) -> Result<SandboxRecord> {
     let dir = pod_dir(cfg, &pod.uid);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut undo = Undo::new(cfg, pod);
-    let result = build(cfg, pod, &dir, &mut undo);
+    let result = build(cfg, pod, &dir, &mut undo, stages);
     match result {
         Ok(rec) => Ok(rec),
         Err(e) => {
@@ -105,13 +108,20 @@ pub fn create(cfg: &RuntimeConfig, pod: &PodRef) -> Result<SandboxRecord> {
     }
 }
 
-fn build(cfg: &RuntimeConfig, pod: &PodRef, dir: &Path, undo: &mut Undo) -> Result<SandboxRecord> {
+fn build(
+    cfg: &RuntimeConfig,
+    pod: &PodRef,
+    dir: &Path,
+    undo: &mut Undo,
+    stages: &mut Stages,
+) -> Result<SandboxRecord> {
     let resolv = dir.join("resolv.conf");
     let hosts = dir.join("hosts");
     let hostname = dir.join("hostname");
     std::fs::write(&resolv, files::resolv_conf(pod, &cfg.dns))?;
     std::fs::write(&hosts, files::hosts(pod, None))?;
     std::fs::write(&hostname, format!("{}\n", pod.hostname()))?;
+    stages.mark("files");
 
     let mut child = Command::new(&cfg.exe)
         .arg("_pause")
@@ -144,6 +154,7 @@ fn build(cfg: &RuntimeConfig, pod: &PodRef, dir: &Path, undo: &mut Undo) -> Resu
     std::mem::forget(child);
     let pause = ProcessRef::of(pid)?;
     undo.pause = Some(pause);
+    stages.mark("pause");
 
     let netns = format!("cni-{}", pod.uid);
     let netns_path = cfg.netns_dir.join(&netns);
@@ -159,6 +170,7 @@ fn build(cfg: &RuntimeConfig, pod: &PodRef, dir: &Path, undo: &mut Undo) -> Resu
         none,
     )
     .context("naming the pod's network namespace")?;
+    stages.mark("netns");
 
     let id = pod.uid.replace('-', "");
     let list = cfg.cni.load()?;
@@ -168,8 +180,11 @@ fn build(cfg: &RuntimeConfig, pod: &PodRef, dir: &Path, undo: &mut Undo) -> Resu
         pod,
     };
     let result = cfg.cni.add(&list, &att).context("CNI ADD")?;
+    stages.mark("cni");
     let ip = result_ipv4(&result);
     std::fs::write(&hosts, files::hosts(pod, ip))?;
+    // Kept as the plugin's text: only DEL and the eBPF attach read it.
+    let result = serde_json::value::to_raw_value(&result)?;
     let rec = SandboxRecord {
         pod: pod.clone(),
         id,
@@ -182,6 +197,7 @@ fn build(cfg: &RuntimeConfig, pod: &PodRef, dir: &Path, undo: &mut Undo) -> Resu
     };
     save(cfg, &rec)?;
     undo.disarm();
+    stages.mark("record");
     Ok(rec)
 }
 
@@ -204,7 +220,11 @@ pub fn destroy(cfg: &RuntimeConfig, rec: &SandboxRecord) -> Result<()> {
                 netns: &netns_path,
                 pod: &rec.pod,
             };
-            if let Err(e) = cfg.cni.del(&list, &att, rec.cni_result.as_ref()) {
+            let prev = rec
+                .cni_result
+                .as_ref()
+                .and_then(|r| serde_json::from_str(r.get()).ok());
+            if let Err(e) = cfg.cni.del(&list, &att, prev.as_ref()) {
                 errors.push(format!("CNI DEL: {e:#}"));
             }
         }

@@ -1,5 +1,8 @@
-//! Scheduler loop: on any pod or node change, place every pending pod in one
-//! batch with the indexed [`Cluster`], then bind each.
+//! Scheduler loop: on any pod or node change, place every pending pod with
+//! the indexed [`Cluster`] (in creation order, each decision counting on the
+//! next), assume each placement at once and bind in the background, as
+//! kube-scheduler does: a binding is one API round trip, and a burst of
+//! pods (a Deployment scaled up) should not queue behind each other's.
 //!
 //! Binding uses the pods/binding subresource (what a real scheduler does and
 //! what a real API server requires). If the server has no binding
@@ -8,7 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod, PodCondition};
@@ -16,7 +19,7 @@ use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use super::{api_code, now, MANAGER};
 use crate::podutil;
@@ -25,23 +28,43 @@ use crate::scheduler::{wants_scheduling, Cluster, NodeInfo, PodRequirements};
 /// Retry unschedulable pods this often even without any change.
 const RETRY: Duration = Duration::from_secs(10);
 
+/// Bindings in flight at once.
+const PARALLEL_BINDS: usize = 16;
+
+/// After a change, wait this long for more: a burst of new pods is placed
+/// in a few passes, not one pass per pod.
+const SETTLE: Duration = Duration::from_millis(5);
+
 pub struct Ctx {
-    client: Client,
     pods: Store<Pod>,
     nodes: Store<Node>,
-    /// Pods bound by us that the cache does not show bound yet (uid → node).
-    assumed: HashMap<String, String>,
+    shared: Arc<Shared>,
+}
+
+/// What the binding tasks share with the loop.
+struct Shared {
+    client: Client,
+    /// Pods placed by us that the cache does not show bound yet (uid →
+    /// node): bindings in flight and bindings not yet seen by the watch.
+    assumed: Mutex<HashMap<String, String>>,
     binding_unsupported: AtomicBool,
+    binds: Semaphore,
+    /// A binding failed: its pod is to be placed again.
+    failed: Notify,
 }
 
 impl Ctx {
     pub fn new(client: Client, pods: Store<Pod>, nodes: Store<Node>) -> Self {
         Ctx {
-            client,
             pods,
             nodes,
-            assumed: HashMap::new(),
-            binding_unsupported: AtomicBool::new(false),
+            shared: Arc::new(Shared {
+                client,
+                assumed: Mutex::new(HashMap::new()),
+                binding_unsupported: AtomicBool::new(false),
+                binds: Semaphore::new(PARALLEL_BINDS),
+                failed: Notify::new(),
+            }),
         }
     }
 }
@@ -55,10 +78,10 @@ pub async fn run(mut ctx: Ctx, pod_changes: Arc<Notify>, node_changes: Arc<Notif
         tokio::select! {
             _ = pod_changes.notified() => {}
             _ = node_changes.notified() => {}
+            _ = ctx.shared.failed.notified() => {}
             _ = tokio::time::sleep(RETRY) => {}
         }
-        // Let a burst of events (a Deployment scaling up) land in one batch.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(SETTLE).await;
     }
 }
 
@@ -72,8 +95,11 @@ async fn schedule_pending(ctx: &mut Ctx) {
         .iter()
         .filter_map(|p| p.metadata.uid.clone().map(|u| (u, p)))
         .collect();
-    ctx.assumed
-        .retain(|uid, _| live.get(uid).is_some_and(|p| podutil::node_name(p).is_none()));
+    let assumed = {
+        let mut a = ctx.shared.assumed.lock().unwrap();
+        a.retain(|uid, _| live.get(uid).is_some_and(|p| podutil::node_name(p).is_none()));
+        a.clone()
+    };
 
     let mut pending = Vec::new();
     for p in &pods {
@@ -81,7 +107,7 @@ async fn schedule_pending(ctx: &mut Ctx) {
             continue;
         }
         let uid = p.metadata.uid.clone().unwrap_or_default();
-        match podutil::node_name(p).or(ctx.assumed.get(&uid).map(String::as_str)) {
+        match podutil::node_name(p).or(assumed.get(&uid).map(String::as_str)) {
             Some(node) => cluster.add_bound_pod(node),
             None if wants_scheduling(p) => pending.push(p.clone()),
             None => {}
@@ -97,17 +123,32 @@ async fn schedule_pending(ctx: &mut Ctx) {
 
     for pod in pending {
         match cluster.schedule(&PodRequirements::from_pod(&pod)) {
-            Ok(node) => match bind(ctx, &pod, &node).await {
-                Ok(()) => {
-                    tracing::info!(pod = %pod.name_any(), ns = ?pod.namespace(), %node, "scheduled");
-                    if let Some(uid) = pod.metadata.uid.clone() {
-                        ctx.assumed.insert(uid, node);
+            Ok(node) => {
+                let uid = pod.metadata.uid.clone().unwrap_or_default();
+                ctx.shared
+                    .assumed
+                    .lock()
+                    .unwrap()
+                    .insert(uid.clone(), node.clone());
+                let shared = ctx.shared.clone();
+                tokio::spawn(async move {
+                    let Ok(_slot) = shared.binds.acquire().await else {
+                        return;
+                    };
+                    match bind(&shared, &pod, &node).await {
+                        Ok(()) => {
+                            tracing::info!(pod = %pod.name_any(), ns = ?pod.namespace(), %node, "scheduled")
+                        }
+                        Err(e) => {
+                            tracing::warn!(pod = %pod.name_any(), %node, error = %e, "binding failed");
+                            shared.assumed.lock().unwrap().remove(&uid);
+                            shared.failed.notify_one();
+                        }
                     }
-                }
-                Err(e) => tracing::warn!(pod = %pod.name_any(), %node, error = %e, "binding failed"),
-            },
+                });
+            }
             Err(why) => {
-                if let Err(e) = mark_unschedulable(ctx, &pod, &why.message).await {
+                if let Err(e) = mark_unschedulable(&ctx.shared, &pod, &why.message).await {
                     tracing::warn!(pod = %pod.name_any(), error = %e, "could not record unschedulable");
                 }
             }
@@ -115,7 +156,7 @@ async fn schedule_pending(ctx: &mut Ctx) {
     }
 }
 
-async fn bind(ctx: &Ctx, pod: &Pod, node: &str) -> Result<(), kube::Error> {
+async fn bind(ctx: &Shared, pod: &Pod, node: &str) -> Result<(), kube::Error> {
     let ns = pod.namespace().unwrap_or_default();
     let name = pod.name_any();
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
@@ -158,7 +199,7 @@ async fn pod_exists(api: &Api<Pod>, name: &str) -> bool {
 
 /// PodScheduled=False/Unschedulable with the scheduler's message, written
 /// only when it changes (so a retry every few seconds costs no writes).
-async fn mark_unschedulable(ctx: &Ctx, pod: &Pod, message: &str) -> Result<(), kube::Error> {
+async fn mark_unschedulable(ctx: &Shared, pod: &Pod, message: &str) -> Result<(), kube::Error> {
     let mut conds: Vec<PodCondition> = pod
         .status
         .as_ref()

@@ -1,0 +1,170 @@
+//! One pod's life on this node: start (sandbox, containers, record), keep
+//! its containers running per restartPolicy, tear it down.
+
+use std::collections::HashMap;
+use std::process::Child;
+use std::sync::Arc;
+
+use anyhow::Result;
+use labyrinth_netlink::process::ProcessRef;
+
+use super::nodepod::NodePod;
+use super::Agent;
+use crate::runtime::container;
+use crate::runtime::sandbox::{self, ContainerRecord, SandboxRecord};
+use crate::runtime::stages::Stages;
+
+/// One pod this agent runs.
+pub struct Managed {
+    pub rec: SandboxRecord,
+    /// Containers started by this agent process (their exit codes are ours
+    /// to read); adopted ones are watched through `rec.containers`.
+    pub children: HashMap<String, Child>,
+    /// Its status changed since it was last reported (or the report failed).
+    pub report: bool,
+}
+
+impl Managed {
+    pub fn adopted(rec: SandboxRecord) -> Self {
+        Managed {
+            rec,
+            children: HashMap::new(),
+            report: true,
+        }
+    }
+}
+
+/// Sandbox, then every container; on failure nothing is left behind.
+pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Result<(Managed, Stages)> {
+    let r = pod
+        .pod_ref()
+        .ok_or_else(|| anyhow::anyhow!("pod without uid or name"))?;
+    let specs = pod.container_specs();
+    let cfg = agent.runtime.clone();
+    let dp = agent.ebpf.get().cloned();
+    tokio::task::spawn_blocking(move || -> Result<(Managed, Stages)> {
+        let mut rec = sandbox::create(&cfg, &r, &mut stages)?;
+        if let Some(dp) = &dp {
+            if let Err(e) = super::ebpf::attach(dp, &rec) {
+                let _ = sandbox::destroy(&cfg, &rec);
+                return Err(e);
+            }
+        }
+        let mut children = HashMap::new();
+        for spec in &specs {
+            match container::start(&cfg, &rec, spec, 0) {
+                Ok(child) => {
+                    let process = ProcessRef::of(child.id()).ok();
+                    rec.containers.insert(
+                        spec.name.clone(),
+                        ContainerRecord {
+                            process,
+                            restarts: 0,
+                            last_exit: None,
+                            started_at: Some(unix_now()),
+                        },
+                    );
+                    children.insert(spec.name.clone(), child);
+                }
+                Err(e) => {
+                    let _ = sandbox::destroy(&cfg, &rec);
+                    return Err(e);
+                }
+            }
+        }
+        stages.mark("containers");
+        sandbox::save(&cfg, &rec)?;
+        stages.mark("saved");
+        let m = Managed {
+            rec,
+            children,
+            report: true,
+        };
+        Ok((m, stages))
+    })
+    .await?
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Restart exited containers as the pod's restartPolicy says; true if any
+/// container's state changed (its status is to be reported).
+pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
+    let policy = pod.spec.restart_policy.as_deref().unwrap_or("Always");
+    let mut changed = false;
+    for spec in pod.container_specs() {
+        let Some(c) = m.rec.containers.get_mut(&spec.name) else {
+            continue;
+        };
+        let exited: Option<i32> = match m.children.get_mut(&spec.name) {
+            Some(child) => match child.try_wait() {
+                Ok(Some(st)) => Some(st.code().unwrap_or(137)),
+                _ => None,
+            },
+            // Adopted: we cannot read its exit code, only see it gone.
+            None => match c.process {
+                Some(p) if !p.alive() => Some(255),
+                None => Some(255),
+                _ => None,
+            },
+        };
+        let Some(code) = exited else { continue };
+        if c.process.is_some() {
+            c.last_exit = Some(code);
+            c.process = None;
+            m.children.remove(&spec.name);
+            changed = true;
+        }
+        let restart = match policy {
+            "Never" => false,
+            "OnFailure" => code != 0,
+            _ => true,
+        };
+        if restart {
+            let attempt = c.restarts + 1;
+            if let Ok(child) = container::start(&agent.runtime, &m.rec, &spec, attempt) {
+                if let Some(c) = m.rec.containers.get_mut(&spec.name) {
+                    c.restarts = attempt;
+                    c.process = ProcessRef::of(child.id()).ok();
+                    c.started_at = Some(unix_now());
+                }
+                m.children.insert(spec.name.clone(), child);
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        let _ = sandbox::save(&agent.runtime, &m.rec);
+    }
+    changed
+}
+
+pub async fn teardown(agent: &Arc<Agent>, mut m: Managed) {
+    let cfg = agent.runtime.clone();
+    let name = format!("{}/{}", m.rec.pod.namespace, m.rec.pod.name);
+    let rec = m.rec.clone();
+    let dp = agent.ebpf.get().cloned();
+    let res = tokio::task::spawn_blocking(move || {
+        // Off the veth before CNI DEL removes it.
+        if let Some(dp) = &dp {
+            if let Err(e) = super::ebpf::detach(dp, &rec) {
+                tracing::warn!("{e:#}");
+            }
+        }
+        sandbox::destroy(&cfg, &rec)
+    })
+    .await;
+    for (_, mut child) in m.children.drain() {
+        let _ = child.wait();
+    }
+    match res {
+        Ok(Ok(())) => tracing::info!("pod {name} torn down"),
+        Ok(Err(e)) => tracing::warn!("pod {name}: {e:#}"),
+        Err(e) => tracing::warn!("pod {name}: {e}"),
+    }
+}
