@@ -200,7 +200,9 @@ fn scenario(tag: &str, attach: AttachMode, routing: Routing) {
     // A client reusing its source port once its connection is closed (here
     // by a RST) opens a new flow each time: a fresh backend choice, not the
     // closed flow's conntrack entry.
-    let from = SocketAddr::from((cip, 40999));
+    // Fixed ports above the ephemeral range (32768-60999): none of the
+    // earlier flows can hold them (in TIME_WAIT, say).
+    let from = SocketAddr::from((cip, 61999));
     let backends: BTreeSet<String> = client.ns.run(move || {
         (0..30)
             .map(|_| tcp_once_from(from, vip(VIP)).expect("from a reused port"))
@@ -218,7 +220,7 @@ fn scenario(tag: &str, attach: AttachMode, routing: Routing) {
     // port is a new flow, and is answered.
     let p0 = lab.topo.pods[0].ip;
     lab.sync_all(&model_on_port(&[p0], p0, PORT + 1));
-    let from = SocketAddr::from((cip, 40998));
+    let from = SocketAddr::from((cip, 61998));
     let refused = client.ns.run(move || tcp_once_from(from, vip(VIP)));
     assert_eq!(refused.map_err(|e| e.kind()), Err(ErrorKind::ConnectionRefused));
     let all: Vec<_> = [0, 1, 3].iter().map(|&i| lab.topo.pods[i].ip).collect();

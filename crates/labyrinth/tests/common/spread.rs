@@ -91,7 +91,8 @@ pub fn check_spread(lab: &Lab, dp: &str, client: &str) {
     // A client reusing a closed connection's source port at once opens a
     // new flow: a fresh backend choice each time, not the old conntrack
     // entry's (30 tries on one backend of three: chance 3^-29).
-    let (answers, report) = dial(lab, client, &target, "--tries 30 --source-port 40999");
+    // A port above the ephemeral range: no earlier flow holds it.
+    let (answers, report) = dial(lab, client, &target, "--tries 30 --source-port 61999");
     assert_eq!(
         report["errors"],
         serde_json::json!({}),
