@@ -82,6 +82,55 @@ fn apply_to_ready(lab: &Lab) -> (Vec<f64>, f64) {
     (ready, all)
 }
 
+/// Scale the fleet to 2 × PODS and wait for it; the agents' RSS then, and
+/// their growth per added pod (KiB).
+fn marginal_rss(lab: &Lab, nodes: &[&str], at_100: &[u64]) -> (Vec<u64>, f64) {
+    let patch = format!("{{\"spec\":{{\"replicas\":{}}}}}", 2 * PODS);
+    kubectl_ok(
+        lab,
+        &[
+            "-n",
+            "bench",
+            "patch",
+            "deployment",
+            "fleet",
+            "--type=merge",
+            "-p",
+            &patch,
+        ],
+    );
+    let want = (2 * PODS).to_string();
+    let mut reached = false;
+    for _ in 0..600 {
+        let ready = kubectl_ok(
+            lab,
+            &[
+                "-n",
+                "bench",
+                "get",
+                "deployment",
+                "fleet",
+                "-o",
+                "jsonpath={.status.readyReplicas}",
+            ],
+        );
+        if ready.trim() == want {
+            reached = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(reached, "the fleet never reached {want} ready pods");
+    std::thread::sleep(Duration::from_secs(2));
+    let at_200: Vec<u64> = nodes.iter().map(|n| agent_rss_kib(lab, n)).collect();
+    let growth: f64 = at_200
+        .iter()
+        .zip(at_100)
+        .map(|(a, b)| *a as f64 - *b as f64)
+        .sum();
+    (at_200, growth / PODS as f64)
+}
+
 /// How many bench pods each node runs.
 fn pods_per_node(lab: &Lab) -> std::collections::BTreeMap<String, usize> {
     let out = kubectl_ok(
@@ -199,6 +248,10 @@ fn bench_pods() {
         .map(|(a, b)| *a as f64 - *b as f64)
         .sum();
     let placed = pods_per_node(&lab);
+    // The marginal cost: 100 more pods on top of the first 100 (what each
+    // added pod costs once the agents' one-time growth — thread pools,
+    // connections, the allocator's first high-water mark — is paid).
+    let (at_200, marginal) = marginal_rss(&lab, &nodes, &after);
     kubectl_ok(&lab, &["delete", "namespace", "bench", "--wait=false"]);
 
     // Throughput: the journey pods over our tunnel vs the hand-built path.
@@ -247,6 +300,8 @@ fn bench_pods() {
             "all_agents_rss_before_kib": before,
             "all_agents_rss_after_kib": after,
             "all_agents_per_pod_kib": all_growth / PODS as f64,
+            "all_agents_rss_at_200_pods_kib": at_200,
+            "all_agents_marginal_kib_per_pod_100_to_200": marginal,
         },
         "throughput": {
             "ours_gbit_s": ours,
