@@ -11,7 +11,6 @@ use std::time::Duration;
 use crate::abi::{Ct4Entry, Ct4Key, CT_DIR_REPLY, CT_DIR_SERVICE, CT_F_HAIRPIN};
 
 const TCP_FIN: u8 = 0x01;
-const TCP_SYN: u8 = 0x02;
 const TCP_RST: u8 = 0x04;
 const TCP_ACK: u8 = 0x10;
 const IPPROTO_TCP: u8 = 6;
@@ -56,7 +55,7 @@ impl FlowState {
         } else if tcp_seen & TCP_ACK != 0 {
             FlowState::Established
         } else {
-            let _ = TCP_SYN; // a bare SYN (or nothing seen yet)
+            // A bare SYN (or nothing seen yet).
             FlowState::Opening
         }
     }

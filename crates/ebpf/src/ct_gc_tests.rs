@@ -1,5 +1,7 @@
 use super::*;
 
+const TCP_SYN: u8 = 0x02;
+
 const S: u64 = 1_000_000_000;
 const CLIENT: u32 = 0x0a00_010a;
 const VIP: u32 = 0x0a60_0032;
