@@ -66,10 +66,8 @@ pub enum RuntimeCmd {
 }
 
 fn config(c: &Common) -> Result<RuntimeConfig> {
-    let mut cfg = RuntimeConfig::standard(
-        std::env::current_exe().context("finding our executable")?,
-        DnsConfig::cluster(c.cluster_dns, &c.cluster_domain),
-    );
+    let mut cfg = RuntimeConfig::standard(DnsConfig::cluster(c.cluster_dns, &c.cluster_domain));
+    crate::runtime::pause::install(&cfg.pause)?;
     cfg.cni = CniConfig {
         conf_dir: c.cni_conf_dir.clone(),
         bin_dirs: std::env::split_paths(&c.cni_bin_dir).collect(),

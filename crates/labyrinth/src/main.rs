@@ -53,9 +53,6 @@ enum Cmd {
     /// A test workload for pods: `serve` the hostname on TCP and UDP,
     /// `dial` a Service with many new flows and count who answered.
     Netexec(labyrinth_netexec::Args),
-    /// The pod sandbox process (the pause container's role).
-    #[command(name = "_pause", hide = true)]
-    Pause(labyrinth_agent::runtime::pause::PauseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -98,13 +95,7 @@ fn main() {
     {
         std::process::exit(labyrinth_cni::plugin_main());
     }
-    // The sandbox process starts once per pod: parse only its own flags
-    // (building the whole CLI costs it half a millisecond of CPU).
-    if std::env::args_os().nth(1).is_some_and(|a| a == "_pause") {
-        let args = PauseCli::parse_from(std::env::args_os().skip(1));
-        finish(labyrinth_agent::runtime::pause::run(args.args));
-    }
-    // No threads may start before `lab _sandbox`, `lab ssh` or `_pause` have
+    // No threads may start before `lab _sandbox` or `lab ssh` have
     // done their namespace work: they need a single-threaded process.
     let cli = Cli::parse();
     // Daemons log to stderr (their node's /var/log/labyrinth/<name>.log);
@@ -135,16 +126,8 @@ fn main() {
         Cmd::Bpf(args) => labyrinth_ebpf::cli::run_bpf(args).map(|()| 0),
         Cmd::Observe(args) => labyrinth_ebpf::cli::run_observe(args).map(|()| 0),
         Cmd::Netexec(args) => labyrinth_netexec::run(args),
-        Cmd::Pause(args) => labyrinth_agent::runtime::pause::run(args),
     };
     finish(result)
-}
-
-#[derive(Debug, Parser)]
-#[command(name = "_pause")]
-struct PauseCli {
-    #[command(flatten)]
-    args: labyrinth_agent::runtime::pause::PauseArgs,
 }
 
 fn finish(result: anyhow::Result<i32>) -> ! {

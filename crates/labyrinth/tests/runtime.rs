@@ -164,7 +164,7 @@ fn runtime_pods_with_reference_cni_plugins_talk_across_nodes() {
     assert_eq!(lab.ssh_ok("node-1", &["ls", "/var/lib/labyrinth/pods"]), "");
     let procs = lab.ssh_ok("node-1", &["ps", "-e", "-o", "args="]);
     assert!(
-        !procs.lines().any(|l| l.contains(" _pause ")),
+        !procs.lines().any(|l| l.contains("labyrinth-pause")),
         "pause left: {procs}"
     );
     ok(&runtime(&lab, "node-2", &["rmp", "wrk-2/server"]));

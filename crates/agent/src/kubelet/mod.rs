@@ -144,10 +144,11 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         None => nix::unistd::gethostname()?.to_string_lossy().into_owned(),
     };
     let client = client(args.kubeconfig.as_ref()).await?;
-    let mut runtime = crate::runtime::RuntimeConfig::standard(
-        std::env::current_exe()?,
-        crate::runtime::files::DnsConfig::cluster(args.cluster_dns, &args.cluster_domain),
-    );
+    let mut runtime = crate::runtime::RuntimeConfig::standard(crate::runtime::files::DnsConfig::cluster(
+        args.cluster_dns,
+        &args.cluster_domain,
+    ));
+    crate::runtime::pause::install(&runtime.pause)?;
     runtime.cni.conf_dir = args.cni_conf_dir.clone();
     runtime.cni.bin_dirs = vec![args.cni_bin_dir.clone()];
     let agent = Arc::new(Agent {

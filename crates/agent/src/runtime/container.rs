@@ -68,13 +68,17 @@ pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, res
         .create(true)
         .append(true)
         .open(dir.join(format!("{restarts}.log")))?;
-    let argv = if spec.argv.is_empty() {
-        // No command: hold the pod like the pause container does.
-        vec!["sleep".to_string(), "infinity".to_string()]
+    let mut cmd = if spec.argv.is_empty() {
+        // No command: the pause program holds the pod's place, as the pause
+        // image's container would; it joins the pod by itself, so starting
+        // it needs no fork of the agent.
+        let mut cmd = Command::new(&cfg.pause);
+        cmd.arg("enter").arg(rec.pause.pid.to_string());
+        cmd.env("HOSTNAME", rec.pod.hostname());
+        cmd
     } else {
-        spec.argv.clone()
+        command_in_pod(rec, &spec.argv)?
     };
-    let mut cmd = command_in_pod(rec, &argv)?;
     cmd.env(
         "PATH",
         format!(
@@ -89,8 +93,9 @@ pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, res
         .stdout(log.try_clone()?)
         .stderr(log)
         .process_group(0);
+    let program = spec.argv.first().map_or(cfg.pause.as_os_str(), |p| p.as_ref());
     cmd.spawn()
-        .with_context(|| format!("starting container {} ({:?})", spec.name, argv[0]))
+        .with_context(|| format!("starting container {} ({program:?})", spec.name))
 }
 
 /// SIGTERM, then SIGKILL after `grace`.

@@ -1,5 +1,5 @@
 //! The container runtime half of the kubelet: pod sandboxes (a "pause"
-//! process holding the pod's network, UTS, IPC and mount namespaces), the
+//! process, pause/pause.c, holding the pod's network, UTS, IPC and mount namespaces), the
 //! CNI plugins called exactly as containerd calls them, and the pod's
 //! processes started inside the sandbox. Images are recorded, not pulled:
 //! a container's command is a program of the machine.
@@ -22,8 +22,8 @@ pub const BIN_DIR: &str = "/opt/labyrinth/bin";
 /// Where the runtime keeps things, all inside the node's own filesystem.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
-    /// Our own executable (for `labyrinth _pause`).
-    pub exe: PathBuf,
+    /// The sandbox's program (`pause::install` puts it there).
+    pub pause: PathBuf,
     /// Sandbox records, one JSON file per pod.
     pub state_dir: PathBuf,
     /// Named network namespaces (`ip netns list` reads this).
@@ -35,9 +35,9 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
-    pub fn standard(exe: PathBuf, dns: files::DnsConfig) -> Self {
+    pub fn standard(dns: files::DnsConfig) -> Self {
         RuntimeConfig {
-            exe,
+            pause: PathBuf::from(BIN_DIR).join("labyrinth-pause"),
             state_dir: "/var/lib/labyrinth/pods".into(),
             netns_dir: "/run/netns".into(),
             log_dir: "/var/log/pods".into(),

@@ -1,95 +1,67 @@
-//! `labyrinth _pause`: the pod sandbox, in the role of the pause container.
-//! It makes the pod's network, UTS, IPC and mount namespaces, shows the pod
-//! its own /etc/resolv.conf, /etc/hosts, /etc/hostname and /tmp, brings up
-//! loopback, reports `ready` and then only waits to be told to stop.
-//!
-//! Runs as a freshly exec'd single-threaded process (unshare of a mount
-//! namespace requires it).
+//! The pod sandbox's process, in the role of the pause container: a small
+//! static program (pause/pause.c, compiled by build.rs) that makes the pod's
+//! network, UTS, IPC and mount namespaces and then only waits; the same
+//! program, `enter`ing a pod, is the process of a container that has no
+//! command. Not our Rust binary: a node starts it once or twice per pod, and
+//! without a libc a start is an exec and nothing more.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 use anyhow::{Context, Result};
-use nix::mount::{mount, MsFlags};
-use nix::sched::{unshare, CloneFlags};
-use nix::sys::signal::{SigSet, Signal};
 
-#[derive(Debug, Clone, clap::Args)]
-pub struct PauseArgs {
-    #[arg(long)]
-    pub hostname: String,
-    /// Files to show the pod at /etc/resolv.conf, /etc/hosts, /etc/hostname.
-    #[arg(long)]
-    pub resolv_conf: PathBuf,
-    #[arg(long)]
-    pub hosts: PathBuf,
-    #[arg(long)]
-    pub hostname_file: PathBuf,
+/// The program's bytes, installed on the node by [`install`].
+const PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/labyrinth-pause"));
+
+/// Put the program at `path` (0755), unless it is there already; replaced
+/// by rename, so a pause starting meanwhile sees the old or the new one.
+pub fn install(path: &Path) -> Result<()> {
+    if std::fs::read(path).is_ok_and(|b| b == PROGRAM) {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(PROGRAM)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o755))?;
+    drop(f);
+    std::fs::rename(&tmp, path).with_context(|| format!("installing {}", path.display()))
 }
 
-pub fn run(args: PauseArgs) -> Result<i32> {
-    let mut out = std::io::stdout();
-    match setup(&args) {
-        Ok(()) => {
-            writeln!(out, "ready")?;
-        }
-        Err(e) => {
-            writeln!(out, "error {e:#}")?;
-            return Ok(1);
-        }
+/// The error a failed `sandbox` reported ("error STEP: ERRNO"), in words.
+pub fn error_text(line: &str) -> String {
+    let Some(rest) = line.trim().strip_prefix("error ") else {
+        return "the pause process exited before it was ready".into();
+    };
+    match rest.rsplit_once(": ") {
+        Some((step, errno)) => match errno.parse::<i32>() {
+            Ok(n) => format!("{step}: {}", std::io::Error::from_raw_os_error(n)),
+            Err(_) => rest.to_string(),
+        },
+        None => rest.to_string(),
     }
-    out.flush()?;
-    let null = std::fs::File::open("/dev/null")?;
-    nix::unistd::dup2_stdout(&null)?;
-
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGTERM);
-    mask.add(Signal::SIGINT);
-    mask.thread_block()?;
-    // Like pause(2) in the real pause container: nothing to do but wait.
-    let _ = mask.wait();
-    Ok(0)
 }
 
-fn setup(args: &PauseArgs) -> Result<()> {
-    unshare(
-        CloneFlags::CLONE_NEWNET
-            | CloneFlags::CLONE_NEWUTS
-            | CloneFlags::CLONE_NEWIPC
-            | CloneFlags::CLONE_NEWNS,
-    )
-    .context("unsharing the pod's namespaces")?;
-    let none: Option<&str> = None;
-    mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).context("making / private")?;
-    for (src, dst) in [
-        (&args.resolv_conf, "/etc/resolv.conf"),
-        (&args.hosts, "/etc/hosts"),
-        (&args.hostname_file, "/etc/hostname"),
-    ] {
-        bind_file(src, Path::new(dst))?;
-    }
-    // A container's /tmp is its own, as with an image's root filesystem.
-    mount(
-        Some("tmpfs"),
-        "/tmp",
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some("mode=1777"),
-    )
-    .context("mounting the pod's /tmp")?;
-    nix::unistd::sethostname(&args.hostname).context("setting the pod's hostname")?;
-    let mut h = labyrinth_netlink::Handle::current("pod")?;
-    let lo = h.index_of("lo")?;
-    h.set_up(lo)?;
-    Ok(())
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn bind_file(src: &Path, dst: &Path) -> Result<()> {
-    if !dst.exists() {
-        // Only ever inside the node's own copy-on-write /etc.
-        std::fs::write(dst, b"").with_context(|| format!("creating {}", dst.display()))?;
+    #[test]
+    fn errors_name_the_step_and_the_errno_in_words() {
+        assert_eq!(
+            error_text("error showing the pod's file at /etc/hosts: 2\n"),
+            "showing the pod's file at /etc/hosts: No such file or directory (os error 2)"
+        );
+        assert_eq!(error_text(""), "the pause process exited before it was ready");
     }
-    let none: Option<&str> = None;
-    mount(Some(src), dst, none, MsFlags::MS_BIND, none)
-        .with_context(|| format!("showing {} at {}", src.display(), dst.display()))
+
+    #[test]
+    fn the_program_is_a_static_executable() {
+        // ELF, and no interpreter: nothing runs before our _start.
+        assert_eq!(&PROGRAM[..4], b"\x7fELF");
+        assert!(!PROGRAM.windows(8).any(|w| w == b"ld-linux"));
+    }
 }

@@ -123,31 +123,24 @@ fn build(
     std::fs::write(&hostname, format!("{}\n", pod.hostname()))?;
     stages.mark("files");
 
-    let mut child = Command::new(&cfg.exe)
-        .arg("_pause")
-        .arg("--hostname")
+    let mut child = Command::new(&cfg.pause)
+        .arg("sandbox")
         .arg(pod.hostname())
-        .arg("--resolv-conf")
         .arg(&resolv)
-        .arg("--hosts")
         .arg(&hosts)
-        .arg("--hostname-file")
         .arg(&hostname)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .context("starting the pause process")?;
+        .with_context(|| format!("starting the pause process {}", cfg.pause.display()))?;
     let pid = child.id();
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
     if line.trim() != "ready" {
         let _ = child.kill();
         let _ = child.wait();
-        bail!(
-            "pod sandbox failed: {}",
-            line.trim().strip_prefix("error ").unwrap_or("pause exited")
-        );
+        bail!("pod sandbox failed: {}", super::pause::error_text(&line));
     }
     // The pause process is not waited for here; the node's init reaps it if
     // we go first.
