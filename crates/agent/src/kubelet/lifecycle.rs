@@ -1,7 +1,6 @@
 //! One pod's life on this node: start (sandbox, containers, record), keep
 //! its containers running per restartPolicy, tear it down.
 
-use std::collections::HashMap;
 use std::process::Child;
 use std::sync::Arc;
 
@@ -10,6 +9,7 @@ use labyrinth_netlink::process::ProcessRef;
 
 use super::nodepod::NodePod;
 use super::Agent;
+use crate::runtime::by_name::ByName;
 use crate::runtime::container;
 use crate::runtime::sandbox::{self, ContainerRecord, SandboxRecord};
 use crate::runtime::stages::Stages;
@@ -19,7 +19,7 @@ pub struct Managed {
     pub rec: SandboxRecord,
     /// Containers started by this agent process (their exit codes are ours
     /// to read); adopted ones are watched through `rec.containers`.
-    pub children: HashMap<String, Child>,
+    pub children: ByName<Child>,
     /// Its status changed since it was last reported (or the report failed).
     pub report: bool,
 }
@@ -28,7 +28,7 @@ impl Managed {
     pub fn adopted(rec: SandboxRecord) -> Self {
         Managed {
             rec,
-            children: HashMap::new(),
+            children: ByName::new(),
             report: true,
         }
     }
@@ -50,7 +50,7 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
                 return Err(e);
             }
         }
-        let mut children = HashMap::new();
+        let mut children = ByName::new();
         for spec in &specs {
             match container::start(&cfg, &rec, spec, 0) {
                 Ok(child) => {

@@ -4,6 +4,7 @@
 //! processes started inside the sandbox. Images are recorded, not pulled:
 //! a container's command is a program of the machine.
 
+pub mod by_name;
 pub mod cni;
 pub mod container;
 pub mod files;

@@ -2,7 +2,6 @@
 //! tear one down (the reverse, best effort, every failure reported). Each is
 //! recorded on disk so a restarted agent finds its pods running.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -16,6 +15,7 @@ use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::by_name::ByName;
 use super::cni::{result_ipv4, Attachment};
 use super::stages::Stages;
 use super::{files, PodRef, RuntimeConfig};
@@ -41,7 +41,7 @@ pub struct SandboxRecord {
     pub cni_network: Option<String>,
     /// The CNI ADD result as the plugin printed it (DEL's prevResult).
     pub cni_result: Option<Box<RawValue>>,
-    pub containers: BTreeMap<String, ContainerRecord>,
+    pub containers: ByName<ContainerRecord>,
 }
 
 impl SandboxRecord {
@@ -186,7 +186,7 @@ fn build(
         ip,
         cni_network: Some(list.name.clone()),
         cni_result: Some(result),
-        containers: BTreeMap::new(),
+        containers: ByName::new(),
     };
     save(cfg, &rec)?;
     undo.disarm();

@@ -416,3 +416,24 @@ fn invalid_objects_are_skipped_not_fatal() {
     assert_eq!(ask(&snap, "8.0.96.10.in-addr.arpa.", T::PTR).answers.len(), 1);
     assert_eq!(ask(&snap, "7.0.96.10.in-addr.arpa.", T::PTR).rcode, NX);
 }
+
+#[test]
+fn only_events_that_change_a_record_ask_for_a_new_snapshot() {
+    let mut s = Store::new(ZoneConfig::new("cluster.local"));
+    assert!(s.take_changed(), "a new store has never been published");
+    assert!(!s.take_changed());
+    // Created and scheduled: no IP yet, no record.
+    s.apply(Change::Apply(pod("default", "web-1", "", "Pending", false)));
+    assert!(!s.take_changed());
+    s.apply(Change::Apply(pod("default", "web-1", "10.244.1.9", "Running", false)));
+    assert!(s.take_changed());
+    // A status update that leaves the address as it was.
+    s.apply(Change::Apply(pod("default", "web-1", "10.244.1.9", "Running", false)));
+    assert!(!s.take_changed());
+    s.apply(Change::Delete(super::Kind::Pod, ("default".into(), "web-1".into())));
+    assert!(s.take_changed());
+    s.apply(Change::Delete(super::Kind::Pod, ("default".into(), "web-1".into())));
+    assert!(!s.take_changed());
+    s.apply(Change::Apply(cluster_ip("default", "web", "10.96.0.20", &[("http", 80, "TCP")])));
+    assert!(s.take_changed());
+}

@@ -86,6 +86,10 @@ pub struct Store {
     svc_recs: HashMap<Key, Vec<Rec>>,
     pod_recs: HashMap<Key, Vec<Rec>>,
     serial: u32,
+    /// Records changed since the last [`Store::take_changed`]: most Pod
+    /// events (created, scheduled) change no record, and compiling the
+    /// catalog for them would be wasted work in a burst.
+    changed: bool,
 }
 
 impl Store {
@@ -99,11 +103,17 @@ impl Store {
             svc_recs: HashMap::new(),
             pod_recs: HashMap::new(),
             serial: 0,
+            changed: true,
         }
     }
 
     pub fn config(&self) -> &ZoneConfig {
         &self.cfg
+    }
+
+    /// Whether any record changed since the last call.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
     }
 
     /// Applies one change, re-deriving only the affected records.
@@ -132,11 +142,13 @@ impl Store {
         let key = obj.key();
         match obj {
             Object::Service(mut svc) => {
+                self.changed = true;
                 strip(&mut svc.metadata);
                 self.services.insert(key.clone(), *svc);
                 self.rederive_service(&key);
             }
             Object::Slice(mut slice) => {
+                self.changed = true;
                 strip(&mut slice.metadata);
                 let owner = slice_owner(&slice);
                 let old = self.detach_slice(&key);
@@ -151,11 +163,15 @@ impl Store {
             }
             Object::Pod(pod) => {
                 let recs = pod_records(&pod, &self.cfg.domain);
+                if self.pod_recs.get(&key).map_or(&[][..], Vec::as_slice) == recs.as_slice() {
+                    return;
+                }
                 if recs.is_empty() {
                     self.pod_recs.remove(&key);
                 } else {
                     self.pod_recs.insert(key, recs);
                 }
+                self.changed = true;
             }
         }
     }
@@ -163,17 +179,19 @@ impl Store {
     fn delete(&mut self, kind: Kind, key: &Key) {
         match kind {
             Kind::Service => {
+                self.changed = true;
                 self.services.remove(key);
                 self.svc_recs.remove(key);
             }
             Kind::Slice => {
+                self.changed = true;
                 self.slices.remove(key);
                 if let Some(svc) = self.detach_slice(key) {
                     self.rederive_service(&svc);
                 }
             }
             Kind::Pod => {
-                self.pod_recs.remove(key);
+                self.changed |= self.pod_recs.remove(key).is_some();
             }
         }
     }
