@@ -11,6 +11,7 @@
 
 pub mod bench;
 pub mod catalog;
+mod pod_watch;
 pub mod records_file;
 pub mod server;
 pub mod watch;

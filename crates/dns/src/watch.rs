@@ -1,11 +1,12 @@
 //! Feeds the catalog from a real API server with kube-rs watchers on
-//! Services, EndpointSlices and Pods (all namespaces).
+//! Services, EndpointSlices and Pods (all namespaces; Pods slim, see
+//! pod_watch.rs).
 
 use std::fmt::Debug;
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
@@ -14,6 +15,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::catalog::{Change, Kind, Object};
+use crate::pod_watch::DnsPod;
 
 /// Builds a client from a kubeconfig file, or the in-cluster config.
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client> {
@@ -45,7 +47,7 @@ pub async fn watch_all(client: Client, tx: UnboundedSender<Change>) {
         |o| Object::Slice(Box::new(o)),
         tx.clone(),
     );
-    let pods = watch_kind::<Pod>(client, Kind::Pod, |o| Object::Pod(Box::new(o)), tx);
+    let pods = watch_kind::<DnsPod>(client, Kind::Pod, |o| Object::Pod(Box::new(o.into_pod())), tx);
     futures::join!(svc, eps, pods);
 }
 

@@ -37,6 +37,9 @@ fn agent_rss_kib(lab: &Lab, node: &str) -> u64 {
 struct Burst {
     /// Each pod's ADDED → Ready=True, sorted (ms).
     ready_ms: Vec<f64>,
+    /// The apply → each pod Ready=True, sorted (ms): the stricter reading,
+    /// every pod timed from the one moment the user asked for all of them.
+    from_apply_ms: Vec<f64>,
     /// Apply → the last pod Ready (s).
     all_s: f64,
     /// First ADDED → last ADDED (ms): how long the controllers took to
@@ -70,6 +73,7 @@ fn apply_to_ready(lab: &Lab) -> Burst {
     );
     let mut added: HashMap<String, Instant> = HashMap::new();
     let mut ready: Vec<f64> = Vec::new();
+    let mut from_apply: Vec<f64> = Vec::new();
     let mut done = std::collections::HashSet::new();
     for line in lines.lines() {
         let line = line.unwrap();
@@ -81,6 +85,7 @@ fn apply_to_ready(lab: &Lab) -> Burst {
         let t0 = *added.entry(f[1].to_string()).or_insert(now);
         if f.get(2) == Some(&"True") && done.insert(f[1].to_string()) {
             ready.push((now - t0).as_secs_f64() * 1000.0);
+            from_apply.push((now - start).as_secs_f64() * 1000.0);
         }
         if done.len() == PODS || start.elapsed() > Duration::from_secs(300) {
             break;
@@ -89,11 +94,13 @@ fn apply_to_ready(lab: &Lab) -> Burst {
     let all_s = start.elapsed().as_secs_f64();
     stop(&mut watch);
     assert_eq!(ready.len(), PODS, "not every pod became Ready");
-    ready.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    ready.sort_by(|a, b| a.total_cmp(b));
+    from_apply.sort_by(|a, b| a.total_cmp(b));
     let first = added.values().min().unwrap();
     let last = added.values().max().unwrap();
     Burst {
         ready_ms: ready,
+        from_apply_ms: from_apply,
         all_s,
         created_over_ms: (*last - *first).as_secs_f64() * 1000.0,
     }
@@ -307,6 +314,8 @@ fn bench_pods() {
             "max_ms": ready_ms.last(),
             "all_ready_seconds": burst.all_s,
             "pods_created_over_ms": burst.created_over_ms,
+            "from_apply_p50_ms": percentile(&burst.from_apply_ms, 0.5),
+            "from_apply_p99_ms": percentile(&burst.from_apply_ms, 0.99),
             "goal_p99_le_200ms": percentile(ready_ms, 0.99) <= 200.0,
             "baseline": "the Kubernetes pod startup SLO: p99 <= 5 s",
         },

@@ -123,6 +123,10 @@ fn lean_malloc() -> Result<()> {
     const LEAN: &str = "glibc.malloc.arena_max=1:glibc.malloc.tcache_count=0";
     if std::env::var(VAR).as_deref() == Ok(LEAN) {
         std::env::remove_var(VAR);
+        // Exec'd as /proc/self/exe, the process would be called "exe" in
+        // ps and top; give it its name back.
+        // SAFETY: PR_SET_NAME reads a NUL-terminated string of ours.
+        unsafe { libc::prctl(libc::PR_SET_NAME, c"labyrinth".as_ptr()) };
         return Ok(());
     }
     if std::env::var_os(VAR).is_some() {

@@ -68,7 +68,8 @@ impl<V> ByName<V> {
 
 impl<'a, V> IntoIterator for &'a ByName<V> {
     type Item = (&'a String, &'a V);
-    type IntoIter = std::iter::Map<std::slice::Iter<'a, (String, V)>, fn(&'a (String, V)) -> (&'a String, &'a V)>;
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, (String, V)>, fn(&'a (String, V)) -> (&'a String, &'a V)>;
     fn into_iter(self) -> Self::IntoIter {
         self.0.iter().map(|(n, v)| (n, v))
     }

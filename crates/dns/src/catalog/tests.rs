@@ -425,15 +425,38 @@ fn only_events_that_change_a_record_ask_for_a_new_snapshot() {
     // Created and scheduled: no IP yet, no record.
     s.apply(Change::Apply(pod("default", "web-1", "", "Pending", false)));
     assert!(!s.take_changed());
-    s.apply(Change::Apply(pod("default", "web-1", "10.244.1.9", "Running", false)));
+    s.apply(Change::Apply(pod(
+        "default",
+        "web-1",
+        "10.244.1.9",
+        "Running",
+        false,
+    )));
     assert!(s.take_changed());
     // A status update that leaves the address as it was.
-    s.apply(Change::Apply(pod("default", "web-1", "10.244.1.9", "Running", false)));
+    s.apply(Change::Apply(pod(
+        "default",
+        "web-1",
+        "10.244.1.9",
+        "Running",
+        false,
+    )));
     assert!(!s.take_changed());
-    s.apply(Change::Delete(super::Kind::Pod, ("default".into(), "web-1".into())));
+    s.apply(Change::Delete(
+        super::Kind::Pod,
+        ("default".into(), "web-1".into()),
+    ));
     assert!(s.take_changed());
-    s.apply(Change::Delete(super::Kind::Pod, ("default".into(), "web-1".into())));
+    s.apply(Change::Delete(
+        super::Kind::Pod,
+        ("default".into(), "web-1".into()),
+    ));
     assert!(!s.take_changed());
-    s.apply(Change::Apply(cluster_ip("default", "web", "10.96.0.20", &[("http", 80, "TCP")])));
+    s.apply(Change::Apply(cluster_ip(
+        "default",
+        "web",
+        "10.96.0.20",
+        &[("http", 80, "TCP")],
+    )));
     assert!(s.take_changed());
 }
