@@ -97,11 +97,14 @@ pub fn unix_now() -> u64 {
 pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
     let policy = pod.spec.restart_policy.as_deref().unwrap_or("Always");
     let mut changed = false;
-    for spec in pod.container_specs() {
-        let Some(c) = m.rec.containers.get_mut(&spec.name) else {
+    // Runs for every pod twice a second and on every watch event: only
+    // looks, and builds a container's spec only to restart it.
+    for (i, container) in pod.spec.containers.iter().enumerate() {
+        let name = container.name.as_str();
+        let Some(c) = m.rec.containers.get_mut(name) else {
             continue;
         };
-        let exited: Option<i32> = match m.children.get_mut(&spec.name) {
+        let exited: Option<i32> = match m.children.get_mut(name) {
             Some(child) => match child.try_wait() {
                 Ok(Some(st)) => Some(st.code().unwrap_or(137)),
                 _ => None,
@@ -117,7 +120,7 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
         if c.process.is_some() {
             c.last_exit = Some(code);
             c.process = None;
-            m.children.remove(&spec.name);
+            m.children.remove(name);
             changed = true;
         }
         let restart = match policy {
@@ -127,6 +130,7 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
         };
         if restart {
             let attempt = c.restarts + 1;
+            let spec = pod.container_specs().swap_remove(i);
             if let Ok(child) = container::start(&agent.runtime, &m.rec, &spec, attempt) {
                 if let Some(c) = m.rec.containers.get_mut(&spec.name) {
                     c.restarts = attempt;

@@ -50,7 +50,9 @@ struct Started {
 }
 
 struct State {
-    pods: HashMap<String, Managed>,
+    /// Boxed: the map keeps spare slots as it grows, and a slot of a
+    /// Box is 8 bytes where a Managed is ~260.
+    pods: HashMap<String, Box<Managed>>,
     /// Starts in progress (uid): neither started again nor released.
     starting: HashSet<String>,
     /// uid → (when it last failed, why), to back off and to report.
@@ -103,7 +105,7 @@ impl State {
         match s.result {
             Ok(m) => {
                 self.failures.remove(&s.uid);
-                self.pods.insert(s.uid, m);
+                self.pods.insert(s.uid, Box::new(m));
             }
             Err(msg) => {
                 self.failures.insert(s.uid, (Instant::now(), msg));
@@ -137,7 +139,9 @@ async fn adopt(agent: &Arc<Agent>, state: &mut State) {
         if rec.pause.alive() {
             tracing::info!("adopting running pod {}/{}", rec.pod.namespace, rec.pod.name);
             super::ebpf::attach_adopted(agent, &rec).await;
-            state.pods.insert(rec.pod.uid.clone(), Managed::adopted(rec));
+            state
+                .pods
+                .insert(rec.pod.uid.clone(), Box::new(Managed::adopted(rec)));
         } else {
             let cfg = agent.runtime.clone();
             let _ = tokio::task::spawn_blocking(move || sandbox::destroy(&cfg, &rec)).await;
@@ -146,11 +150,12 @@ async fn adopt(agent: &Arc<Agent>, state: &mut State) {
 }
 
 async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>>) {
-    let mut wanted = HashMap::new();
+    // By uid, borrowed: this runs on every watch event and every tick.
+    let mut wanted: HashMap<&str, &Arc<NodePod>> = HashMap::with_capacity(pods.len());
     for pod in &pods {
         let Some(uid) = pod.uid() else { continue };
         if !pod.deleting() && !pod.terminal() {
-            wanted.insert(uid.to_string(), pod.clone());
+            wanted.insert(uid, pod);
         }
     }
 
@@ -158,12 +163,12 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
     let gone: Vec<String> = state
         .pods
         .keys()
-        .filter(|uid| !wanted.contains_key(*uid))
+        .filter(|uid| !wanted.contains_key(uid.as_str()))
         .cloned()
         .collect();
     for uid in gone {
         let m = state.pods.remove(&uid).unwrap();
-        lifecycle::teardown(agent, m).await;
+        lifecycle::teardown(agent, *m).await;
         if let Some(pod) = pods.iter().find(|p| p.uid() == Some(&uid)) {
             if pod.deleting() {
                 release(agent, pod).await;
@@ -183,14 +188,14 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
 
     let to_start: Vec<(String, Arc<NodePod>)> = wanted
         .iter()
-        .filter(|(uid, _)| !state.pods.contains_key(*uid) && !state.starting.contains(*uid))
+        .filter(|(uid, _)| !state.pods.contains_key(**uid) && !state.starting.contains(**uid))
         .filter(|(uid, _)| {
             state
                 .failures
-                .get(*uid)
+                .get(**uid)
                 .is_none_or(|(when, _)| when.elapsed() >= Duration::from_secs(2))
         })
-        .map(|(uid, pod)| (uid.clone(), pod.clone()))
+        .map(|(uid, pod)| (uid.to_string(), Arc::clone(pod)))
         .collect();
     for (uid, pod) in to_start {
         state.starting.insert(uid.clone());
@@ -203,12 +208,12 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
 
     let mut reports = Vec::new();
     for (uid, pod) in wanted {
-        let Some(m) = state.pods.get_mut(&uid) else {
+        let Some(m) = state.pods.get_mut(uid) else {
             continue;
         };
-        if lifecycle::keep_running(agent, &pod, m) || m.report {
-            let st = status::running(&pod, &m.rec, &agent.args.node_ip.to_string());
-            reports.push((uid, pod, st));
+        if lifecycle::keep_running(agent, pod, m) || m.report {
+            let st = status::running(pod, &m.rec, &agent.args.node_ip.to_string());
+            reports.push((uid.to_string(), Arc::clone(pod), st));
         }
     }
     let sent: Vec<(String, bool)> = futures::stream::iter(reports)
