@@ -67,7 +67,6 @@ pub enum RuntimeCmd {
 
 fn config(c: &Common) -> Result<RuntimeConfig> {
     let mut cfg = RuntimeConfig::standard(DnsConfig::cluster(c.cluster_dns, &c.cluster_domain));
-    crate::runtime::pause::install(&cfg.pause)?;
     cfg.cni = CniConfig {
         conf_dir: c.cni_conf_dir.clone(),
         bin_dirs: std::env::split_paths(&c.cni_bin_dir).collect(),
@@ -86,6 +85,9 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
             image,
             argv,
         } => {
+            // Only a new sandbox needs the pause program (the agent
+            // installs it too, at start).
+            crate::runtime::pause::install(&cfg.pause)?;
             let uid = uid.unwrap_or_else(random_uid);
             let pod = PodRef { uid, namespace, name };
             let mut stages = crate::runtime::stages::Stages::since(std::time::Instant::now());
