@@ -36,9 +36,7 @@ impl Managed {
 
 /// Sandbox, then every container; on failure nothing is left behind.
 pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Result<(Managed, Stages)> {
-    let r = pod
-        .pod_ref()
-        .ok_or_else(|| anyhow::anyhow!("pod without uid or name"))?;
+    let r = pod.pod_ref();
     let specs = pod.container_specs();
     let cfg = agent.runtime.clone();
     let dp = agent.ebpf.get().cloned();

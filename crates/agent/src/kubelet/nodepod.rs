@@ -1,8 +1,11 @@
-//! The pods bound to this node as the agent caches them: only what it reads
-//! (identity, deletion, phase, each container's name, image, command and
-//! env, the restart policy), taken straight from the watch's JSON. A full
-//! `Pod` costs kilobytes each in memory (every spec field, managedFields,
-//! the status the agent itself wrote); this costs a few hundred bytes.
+//! The pods bound to this node as the agent keeps them. The watch decodes
+//! only what the agent reads (identity, deletion, phase, each container's
+//! name, image, command and env, the restart policy) into [`WatchedPod`];
+//! the agent then keeps a [`NodePod`], which holds just that, sized to fit.
+//! A full `Pod` costs kilobytes in memory (every spec field, managedFields,
+//! the status the agent itself wrote); kept in kube's reflector even the
+//! slim watch type cost ~1.5 KiB (its ObjectMeta alone is 360 bytes, the
+//! store's key four more strings); a NodePod costs a few hundred bytes.
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
@@ -10,8 +13,9 @@ use serde::{Deserialize, Deserializer};
 
 use crate::runtime::{ContainerSpec, PodRef};
 
+/// A Pod as the agent's watch (and its PATCH and DELETE answers) decode it.
 #[derive(Clone, Debug, Deserialize)]
-pub struct NodePod {
+pub struct WatchedPod {
     #[serde(deserialize_with = "slim_meta")]
     pub metadata: ObjectMeta,
     #[serde(default)]
@@ -72,7 +76,7 @@ fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
     })
 }
 
-impl k8s_openapi::Resource for NodePod {
+impl k8s_openapi::Resource for WatchedPod {
     const API_VERSION: &'static str = <Pod as k8s_openapi::Resource>::API_VERSION;
     const GROUP: &'static str = <Pod as k8s_openapi::Resource>::GROUP;
     const KIND: &'static str = <Pod as k8s_openapi::Resource>::KIND;
@@ -81,7 +85,7 @@ impl k8s_openapi::Resource for NodePod {
     type Scope = <Pod as k8s_openapi::Resource>::Scope;
 }
 
-impl k8s_openapi::Metadata for NodePod {
+impl k8s_openapi::Metadata for WatchedPod {
     type Ty = ObjectMeta;
     fn metadata(&self) -> &ObjectMeta {
         &self.metadata
@@ -91,33 +95,61 @@ impl k8s_openapi::Metadata for NodePod {
     }
 }
 
+/// A pod bound to this node, as the agent keeps it.
+#[derive(Clone, Debug)]
+pub struct NodePod {
+    uid: String,
+    namespace: String,
+    name: String,
+    deleting: bool,
+    terminal: bool,
+    pub spec: Spec,
+}
+
 impl NodePod {
-    pub fn uid(&self) -> Option<&str> {
-        self.metadata.uid.as_deref()
+    /// None for an object without uid or name (nothing can be run for it).
+    pub fn from_watched(w: WatchedPod) -> Option<NodePod> {
+        let terminal = matches!(w.status.phase.as_deref(), Some("Succeeded" | "Failed"));
+        let mut spec = w.spec;
+        // Decoded lists grow by doubling (room for four containers when
+        // there is one); this copy is kept for the pod's whole life.
+        spec.containers.shrink_to_fit();
+        Some(NodePod {
+            uid: w.metadata.uid?,
+            namespace: w.metadata.namespace.unwrap_or_else(|| "default".into()),
+            name: w.metadata.name?,
+            deleting: w.metadata.deletion_timestamp.is_some(),
+            terminal,
+            spec,
+        })
+    }
+
+    pub fn uid(&self) -> &str {
+        &self.uid
     }
 
     pub fn name(&self) -> &str {
-        self.metadata.name.as_deref().unwrap_or_default()
+        &self.name
     }
 
     pub fn namespace(&self) -> &str {
-        self.metadata.namespace.as_deref().unwrap_or("default")
+        &self.namespace
     }
 
     pub fn deleting(&self) -> bool {
-        self.metadata.deletion_timestamp.is_some()
+        self.deleting
     }
 
     pub fn terminal(&self) -> bool {
-        matches!(self.status.phase.as_deref(), Some("Succeeded" | "Failed"))
+        self.terminal
     }
 
-    pub fn pod_ref(&self) -> Option<PodRef> {
-        Some(PodRef {
-            uid: self.metadata.uid.clone()?,
-            namespace: self.namespace().to_string(),
-            name: self.metadata.name.clone()?,
-        })
+    pub fn pod_ref(&self) -> PodRef {
+        PodRef {
+            uid: self.uid.clone(),
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+        }
     }
 
     pub fn container_specs(&self) -> Vec<ContainerSpec> {
@@ -149,7 +181,7 @@ mod tests {
 
     #[test]
     fn keeps_what_the_agent_reads_and_drops_the_rest() {
-        let p: NodePod = serde_json::from_value(json!({
+        let w: WatchedPod = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "a", "namespace": "n", "uid": "u", "resourceVersion": "7",
                 "deletionTimestamp": "2026-01-01T00:00:00Z",
@@ -160,10 +192,12 @@ mod tests {
             "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
         }))
         .unwrap();
-        assert_eq!((p.name(), p.namespace(), p.uid()), ("a", "n", Some("u")));
-        assert_eq!(p.metadata.resource_version.as_deref(), Some("7"));
+        assert_eq!(w.metadata.resource_version.as_deref(), Some("7"));
+        assert!(w.metadata.labels.is_none() && w.metadata.managed_fields.is_none());
+        let p = NodePod::from_watched(w).unwrap();
+        assert_eq!((p.name(), p.namespace(), p.uid()), ("a", "n", "u"));
         assert!(p.deleting() && !p.terminal());
-        assert!(p.metadata.labels.is_none() && p.metadata.managed_fields.is_none());
+        assert_eq!(p.spec.containers.capacity(), 1, "kept sized to fit");
         let specs = p.container_specs();
         assert_eq!(specs[0].argv, ["sh", "-c", "x"]);
         assert_eq!(specs[0].env, [("A".to_string(), "1".to_string())]);
@@ -171,8 +205,13 @@ mod tests {
     }
 
     #[test]
-    fn a_pod_with_no_spec_or_status_still_reads() {
-        let p: NodePod = serde_json::from_value(json!({"metadata": {"name": "a"}})).unwrap();
-        assert!(p.container_specs().is_empty() && p.pod_ref().is_none() && p.namespace() == "default");
+    fn a_pod_without_uid_is_not_kept_and_one_without_spec_still_reads() {
+        let w: WatchedPod = serde_json::from_value(json!({"metadata": {"name": "a"}})).unwrap();
+        assert!(NodePod::from_watched(w).is_none());
+        let w: WatchedPod = serde_json::from_value(json!({"metadata": {"name": "a", "uid": "u"},
+            "status": {"phase": "Succeeded"}}))
+        .unwrap();
+        let p = NodePod::from_watched(w).unwrap();
+        assert!(p.container_specs().is_empty() && p.namespace() == "default" && p.terminal());
     }
 }

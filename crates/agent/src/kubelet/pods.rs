@@ -3,23 +3,25 @@
 //! down when a pod is deleted. Sandboxes found on disk at start are adopted,
 //! so restarting the agent disturbs no running pod.
 //!
-//! Each new pod starts in its own task (a bounded number at once) and
-//! reports its status as soon as it runs: a burst of pods (a Deployment
-//! scaled up) neither waits for the slowest pod of its batch nor holds up
-//! the watch, so pods bound a moment later start a moment later.
+//! New pods wait in a queue, first seen first; each starts in its own task
+//! once one of a bounded number of slots is free, and reports its status
+//! as soon as it runs: a burst of pods (a Deployment scaled up) neither
+//! waits for the slowest pod of its batch nor holds up the watch, so pods
+//! bound a moment later start a moment later.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use futures::StreamExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use kube::runtime::{reflector, watcher, WatchStreamExt};
-use tokio::sync::{mpsc, Semaphore};
+use kube::runtime::{watcher, WatchStreamExt};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::lifecycle::{self, Managed};
-use super::nodepod::NodePod;
+use super::nodepod::{NodePod, WatchedPod};
+use super::pod_store::PodStore;
 use super::{status, Agent};
 use crate::runtime::sandbox;
 use crate::runtime::stages::Stages;
@@ -40,8 +42,10 @@ fn parallel_starts() -> usize {
 /// connection of its own, with its TLS state and buffers (tens of KiB),
 /// and the pool keeps it for a minute and a half: a burst of 50 pods
 /// with 12 writes in flight left ~0.5 MiB of idle connections behind.
-/// Two in flight keep up with the starts (a PATCH is a few ms).
-static WRITES: Semaphore = Semaphore::const_new(2);
+/// One at a time keeps up with the starts (a PATCH is a few ms, a pod
+/// start several) and reuses the connection the node's own status
+/// updates already keep open.
+static WRITES: Semaphore = Semaphore::const_new(1);
 
 /// A start that finished, successfully or not, in its own task.
 struct Started {
@@ -53,7 +57,14 @@ struct State {
     /// Boxed: the map keeps spare slots as it grows, and a slot of a
     /// Box is 8 bytes where a Managed is ~260.
     pods: HashMap<String, Box<Managed>>,
-    /// Starts in progress (uid): neither started again nor released.
+    /// Pods waiting for a start slot, first seen first, with when they
+    /// were seen. A start's task (~2.7 KiB: the start and the status PATCH
+    /// futures) is spawned only once it has a slot: a burst of pods does
+    /// not hold a task each while it waits, whose freed blocks would stay
+    /// scattered over the heap afterwards.
+    queue: VecDeque<(String, Instant)>,
+    /// Starts queued or in progress (uid): neither started again nor
+    /// released.
     starting: HashSet<String>,
     /// uid → (when it last failed, why), to back off and to report.
     failures: HashMap<String, (Instant, String)>,
@@ -62,17 +73,15 @@ struct State {
 }
 
 pub async fn run(agent: Arc<Agent>) -> Result<()> {
-    let api: Api<NodePod> = Api::all(agent.client.clone());
-    let (reader, writer) = reflector::store();
+    let api: Api<WatchedPod> = Api::all(agent.client.clone());
     let cfg = watcher::Config::default().fields(&format!("spec.nodeName={}", agent.node_name));
-    let mut stream = reflector(writer, watcher(api, cfg))
-        .default_backoff()
-        // Every event, InitDone included: that is when the store is ready.
-        .boxed();
+    let mut stream = watcher(api, cfg).default_backoff().boxed();
+    let mut store = PodStore::default();
 
     let (done, mut finished) = mpsc::unbounded_channel();
     let mut state = State {
         pods: HashMap::new(),
+        queue: VecDeque::new(),
         starting: HashSet::new(),
         failures: HashMap::new(),
         slots: Arc::new(Semaphore::new(parallel_starts())),
@@ -83,18 +92,17 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
     loop {
         tokio::select! {
             ev = stream.next() => match ev {
-                Some(Ok(_)) => {}
+                Some(Ok(ev)) => store.apply(ev),
                 Some(Err(e)) => { tracing::warn!("pod watch: {e}"); continue; }
                 None => anyhow::bail!("pod watch ended"),
             },
             Some(s) = finished.recv() => state.finish(s),
             _ = tick.tick() => {}
         }
-        // Until the first list is complete (the store fills at once at its
-        // end, not with its first object), an empty or partial store would
+        // Until the first list is complete, an empty or partial store would
         // look like "every pod was deleted": adopted pods would be torn down.
-        if futures::FutureExt::now_or_never(reader.wait_until_ready()).is_some() {
-            reconcile(&agent, &mut state, reader.state()).await;
+        if store.ready() {
+            reconcile(&agent, &mut state, store.pods()).await;
         }
     }
 }
@@ -153,9 +161,8 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
     // By uid, borrowed: this runs on every watch event and every tick.
     let mut wanted: HashMap<&str, &Arc<NodePod>> = HashMap::with_capacity(pods.len());
     for pod in &pods {
-        let Some(uid) = pod.uid() else { continue };
         if !pod.deleting() && !pod.terminal() {
-            wanted.insert(uid, pod);
+            wanted.insert(pod.uid(), pod);
         }
     }
 
@@ -169,7 +176,7 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
     for uid in gone {
         let m = state.pods.remove(&uid).unwrap();
         lifecycle::teardown(agent, *m).await;
-        if let Some(pod) = pods.iter().find(|p| p.uid() == Some(&uid)) {
+        if let Some(pod) = pods.iter().find(|p| p.uid() == uid) {
             if pod.deleting() {
                 release(agent, pod).await;
             }
@@ -178,30 +185,48 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
     for pod in pods.iter().filter(|p| p.deleting()) {
         // Never started here (or already torn down): just release it. One
         // still starting is torn down (and released) once its start ends.
-        if pod
-            .uid()
-            .is_some_and(|u| !state.pods.contains_key(u) && !state.starting.contains(u))
-        {
+        let u = pod.uid();
+        if !state.pods.contains_key(u) && !state.starting.contains(u) {
             release(agent, pod).await;
         }
     }
 
-    let to_start: Vec<(String, Arc<NodePod>)> = wanted
-        .iter()
-        .filter(|(uid, _)| !state.pods.contains_key(**uid) && !state.starting.contains(**uid))
-        .filter(|(uid, _)| {
+    // Queued pods deleted before their start: they never start.
+    state.queue.retain(|(uid, _)| {
+        let keep = wanted.contains_key(uid.as_str());
+        if !keep {
+            state.starting.remove(uid);
+        }
+        keep
+    });
+    let mut new: Vec<&str> = wanted
+        .keys()
+        .copied()
+        .filter(|uid| !state.pods.contains_key(*uid) && !state.starting.contains(*uid))
+        .filter(|uid| {
             state
                 .failures
-                .get(**uid)
+                .get(*uid)
                 .is_none_or(|(when, _)| when.elapsed() >= Duration::from_secs(2))
         })
-        .map(|(uid, pod)| (uid.to_string(), Arc::clone(pod)))
         .collect();
-    for (uid, pod) in to_start {
-        state.starting.insert(uid.clone());
-        let (agent, slots, done) = (agent.clone(), state.slots.clone(), state.done.clone());
+    // Pods come one watch event at a time, so the queue keeps their order;
+    // several new at once (after a relist) go in uid order.
+    new.sort_unstable();
+    let now = Instant::now();
+    for uid in new {
+        state.starting.insert(uid.to_string());
+        state.queue.push_back((uid.to_string(), now));
+    }
+    while !state.queue.is_empty() {
+        let Ok(slot) = state.slots.clone().try_acquire_owned() else {
+            break;
+        };
+        let (uid, seen) = state.queue.pop_front().unwrap();
+        let pod = Arc::clone(wanted[uid.as_str()]);
+        let (agent, done) = (agent.clone(), state.done.clone());
         tokio::spawn(async move {
-            let result = start_and_report(&agent, &pod, &slots).await;
+            let result = start_and_report(&agent, &pod, seen, slot).await;
             let _ = done.send(Started { uid, result });
         });
     }
@@ -228,11 +253,15 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
     }
 }
 
-/// Start one pod once a slot is free and report it Running (or Pending,
-/// with why) right away; log where the time went.
-async fn start_and_report(agent: &Arc<Agent>, pod: &NodePod, slots: &Semaphore) -> Result<Managed, String> {
-    let seen = Instant::now();
-    let _slot = slots.acquire().await.map_err(|e| e.to_string())?;
+/// Start one pod (it holds its slot until done) and report it Running (or
+/// Pending, with why) right away; log where the time went since it was
+/// first seen.
+async fn start_and_report(
+    agent: &Arc<Agent>,
+    pod: &NodePod,
+    seen: Instant,
+    _slot: OwnedSemaphorePermit,
+) -> Result<Managed, String> {
     let mut stages = Stages::since(seen);
     stages.mark("queued");
     match lifecycle::start(agent, pod, stages).await {
@@ -260,7 +289,7 @@ async fn start_and_report(agent: &Arc<Agent>, pod: &NodePod, slots: &Semaphore) 
 /// Let the API server drop a pod being deleted once nothing of it runs
 /// here any more (the kubelet's final delete with grace period 0).
 async fn release(agent: &Agent, pod: &NodePod) {
-    let api: Api<NodePod> = Api::namespaced(agent.client.clone(), pod.namespace());
+    let api: Api<WatchedPod> = Api::namespaced(agent.client.clone(), pod.namespace());
     let dp = DeleteParams {
         grace_period_seconds: Some(0),
         ..Default::default()
@@ -272,7 +301,7 @@ async fn release(agent: &Agent, pod: &NodePod) {
 
 /// PATCH the pod's status; true if the server took it.
 async fn patch_status(agent: &Agent, pod: &NodePod, st: serde_json::Value) -> bool {
-    let api: Api<NodePod> = Api::namespaced(agent.client.clone(), pod.namespace());
+    let api: Api<WatchedPod> = Api::namespaced(agent.client.clone(), pod.namespace());
     let _slot = WRITES.acquire().await;
     match api
         .patch_status(pod.name(), &PatchParams::default(), &Patch::Merge(st))

@@ -1,0 +1,100 @@
+//! The pods bound to this node, kept from the watch by uid. kube's
+//! reflector would key each by an ObjectRef (four more strings) and keep
+//! the decoded object itself; this keeps the compact [`NodePod`].
+//!
+//! Like the reflector, a (re)list replaces the store only once it is
+//! complete: a partial list would look like "these pods were deleted".
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use kube::runtime::watcher::Event;
+
+use super::nodepod::{NodePod, WatchedPod};
+
+#[derive(Default)]
+pub struct PodStore {
+    pods: HashMap<String, Arc<NodePod>>,
+    /// A list in progress (between Init and InitDone).
+    relist: Option<HashMap<String, Arc<NodePod>>>,
+    ready: bool,
+}
+
+impl PodStore {
+    pub fn apply(&mut self, ev: Event<WatchedPod>) {
+        match ev {
+            Event::Apply(w) => {
+                if let Some(p) = NodePod::from_watched(w) {
+                    self.pods.insert(p.uid().to_string(), Arc::new(p));
+                }
+            }
+            Event::Delete(w) => {
+                if let Some(uid) = &w.metadata.uid {
+                    self.pods.remove(uid);
+                }
+            }
+            Event::Init => self.relist = Some(HashMap::new()),
+            Event::InitApply(w) => {
+                if let (Some(list), Some(p)) = (self.relist.as_mut(), NodePod::from_watched(w)) {
+                    list.insert(p.uid().to_string(), Arc::new(p));
+                }
+            }
+            Event::InitDone => {
+                if let Some(mut list) = self.relist.take() {
+                    list.shrink_to_fit();
+                    self.pods = list;
+                }
+                self.ready = true;
+            }
+        }
+    }
+
+    /// Whether a first full list is in.
+    pub fn ready(&self) -> bool {
+        self.ready
+    }
+
+    pub fn pods(&self) -> Vec<Arc<NodePod>> {
+        self.pods.values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(uid: &str, name: &str) -> WatchedPod {
+        serde_json::from_value(json!({"metadata": {"uid": uid, "name": name, "namespace": "n"}})).unwrap()
+    }
+
+    fn names(s: &PodStore) -> Vec<String> {
+        let mut v: Vec<String> = s.pods().iter().map(|p| p.name().to_string()).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_list_replaces_the_store_only_once_complete() {
+        let mut s = PodStore::default();
+        assert!(!s.ready());
+        s.apply(Event::Init);
+        s.apply(Event::InitApply(pod("1", "a")));
+        assert!(!s.ready() && names(&s).is_empty());
+        s.apply(Event::InitDone);
+        assert!(s.ready());
+        assert_eq!(names(&s), ["a"]);
+        s.apply(Event::Apply(pod("2", "b")));
+        s.apply(Event::Apply(pod("1", "a")));
+        assert_eq!(names(&s), ["a", "b"]);
+        // A relist (watch restarted) while b was deleted: b is gone once
+        // the list is complete, not before.
+        s.apply(Event::Init);
+        s.apply(Event::InitApply(pod("1", "a")));
+        assert_eq!(names(&s), ["a", "b"]);
+        s.apply(Event::InitDone);
+        assert_eq!(names(&s), ["a"]);
+        s.apply(Event::Delete(pod("1", "a")));
+        assert!(names(&s).is_empty() && s.ready());
+    }
+}
