@@ -49,8 +49,7 @@ struct Burst {
 
 /// Create a Deployment of `PODS` replicas and time each pod from its ADDED
 /// event to Ready=True, as a watching client sees them.
-fn apply_to_ready(lab: &Lab) -> Burst {
-    kubectl_ok(lab, &["create", "namespace", "bench"]);
+fn apply_to_ready(lab: &Lab, name: &str) -> Burst {
     let mut watch = std::process::Command::new(BIN)
         .args(["kubectl", "--name", &lab.name, "-n", "bench", "get", "pods", "-w", "--output-watch-events"])
         .args([
@@ -66,8 +65,8 @@ fn apply_to_ready(lab: &Lab) -> Burst {
         lab,
         "bench",
         &format!(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: fleet}}\nspec:\n  replicas: {PODS}\n  \
-             selector: {{matchLabels: {{app: fleet}}}}\n  template:\n    metadata: {{labels: {{app: fleet}}}}\n    \
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: {name}}}\nspec:\n  replicas: {PODS}\n  \
+             selector: {{matchLabels: {{app: {name}}}}}\n  template:\n    metadata: {{labels: {{app: {name}}}}}\n    \
              spec: {{containers: [{{name: pause, image: registry.k8s.io/pause:3.10}}]}}\n"
         ),
     );
@@ -153,6 +152,35 @@ fn marginal_rss(lab: &Lab, nodes: &[&str], at_100: &[u64]) -> (Vec<u64>, f64) {
         .map(|(a, b)| *a as f64 - *b as f64)
         .sum();
     (at_200, growth / PODS as f64)
+}
+
+/// Delete a Deployment and wait until none of the bench pods is left.
+fn delete_and_wait(lab: &Lab, name: &str) {
+    kubectl_ok(
+        lab,
+        &["-n", "bench", "delete", "deployment", name, "--wait=false"],
+    );
+    for _ in 0..600 {
+        let left = kubectl_ok(lab, &["-n", "bench", "get", "pods", "-o", "name"]);
+        if left.trim().is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("the pods of {name} were never all gone");
+}
+
+/// One burst's figures, as JSON.
+fn burst_json(b: &Burst) -> serde_json::Value {
+    serde_json::json!({
+        "p50_ms": percentile(&b.ready_ms, 0.5),
+        "p99_ms": percentile(&b.ready_ms, 0.99),
+        "max_ms": b.ready_ms.last(),
+        "from_apply_p50_ms": percentile(&b.from_apply_ms, 0.5),
+        "from_apply_p99_ms": percentile(&b.from_apply_ms, 0.99),
+        "all_ready_seconds": b.all_s,
+        "pods_created_over_ms": b.created_over_ms,
+    })
 }
 
 /// How many bench pods each node runs.
@@ -259,9 +287,9 @@ fn bench_pods() {
     // The control-plane node runs pods too (its Node has no taint in the
     // lab), so its agent is measured as well, next to the two workers.
     let nodes = ["node-0", "node-1", "node-2"];
+    kubectl_ok(&lab, &["create", "namespace", "bench"]);
     let before: Vec<u64> = nodes.iter().map(|n| agent_rss_kib(&lab, n)).collect();
-    let burst = apply_to_ready(&lab);
-    let ready_ms = &burst.ready_ms;
+    let mut bursts = vec![apply_to_ready(&lab, "fleet")];
     std::thread::sleep(Duration::from_secs(2));
     let after: Vec<u64> = nodes.iter().map(|n| agent_rss_kib(&lab, n)).collect();
     let rss_before: u64 = before[1..].iter().sum();
@@ -277,7 +305,19 @@ fn bench_pods() {
     // added pod costs once the agents' one-time growth — thread pools,
     // connections, the allocator's first high-water mark — is paid).
     let (at_200, marginal) = marginal_rss(&lab, &nodes, &after);
+    delete_and_wait(&lab, "fleet");
+    // Two more bursts on the same cluster: one burst's p99 swings with how
+    // fast the controllers happened to create its pods (every pod is timed
+    // from its own creation), so the median of three is reported.
+    for name in ["fleet-2", "fleet-3"] {
+        bursts.push(apply_to_ready(&lab, name));
+        delete_and_wait(&lab, name);
+    }
     kubectl_ok(&lab, &["delete", "namespace", "bench", "--wait=false"]);
+    let med = |f: &dyn Fn(&Burst) -> f64| median(&bursts.iter().map(f).collect::<Vec<_>>());
+    let p50 = med(&|b| percentile(&b.ready_ms, 0.5));
+    let p99 = med(&|b| percentile(&b.ready_ms, 0.99));
+    let from_apply_p99 = med(&|b| percentile(&b.from_apply_ms, 0.99));
 
     // Throughput: the journey pods over our tunnel vs the hand-built path.
     let (client, server) = journey_pods(&lab);
@@ -309,15 +349,12 @@ fn bench_pods() {
     let v = serde_json::json!({
         "apply_to_ready": {
             "pods": PODS,
-            "p50_ms": percentile(ready_ms, 0.5),
-            "p99_ms": percentile(ready_ms, 0.99),
-            "max_ms": ready_ms.last(),
-            "all_ready_seconds": burst.all_s,
-            "pods_created_over_ms": burst.created_over_ms,
-            "from_apply_p50_ms": percentile(&burst.from_apply_ms, 0.5),
-            "from_apply_p99_ms": percentile(&burst.from_apply_ms, 0.99),
-            "goal_p99_le_200ms": percentile(ready_ms, 0.99) <= 200.0,
-            "baseline": "the Kubernetes pod startup SLO: p99 <= 5 s",
+            "bursts": bursts.iter().map(burst_json).collect::<Vec<_>>(),
+            "median_p50_ms": p50,
+            "median_p99_ms": p99,
+            "median_from_apply_p99_ms": from_apply_p99,
+            "goal_p99_le_200ms": p99 <= 200.0,
+            "baseline": "the Kubernetes pod startup SLO: p99 <= 5 s (from each pod's creation)",
         },
         "agent_memory": {
             "rss_before_kib": rss_before,

@@ -66,6 +66,20 @@ struct State {
     /// Starts queued or in progress (uid): neither started again nor
     /// released.
     starting: HashSet<String>,
+    /// Pods to tear down, in the order they went, each with its final
+    /// delete to send afterwards (if it is being deleted, not just done).
+    to_stop: VecDeque<(Box<Managed>, Option<Arc<NodePod>>)>,
+    /// Teardowns in progress (uid): a teardown runs in its own task, so a
+    /// mass delete (~50 ms per pod: processes stopped, CNI DEL, netns
+    /// unmounted) does not hold up this loop and new pods' starts.
+    stopping: HashSet<String>,
+    stop_slots: Arc<Semaphore>,
+    stopped: mpsc::UnboundedSender<(String, bool)>,
+    /// Pods released (the final delete sent) that the watch still lists:
+    /// not released again on every pass until it reports them gone, which
+    /// after a mass delete was one DELETE per remaining pod per event,
+    /// holding this loop (and new pods' starts) for seconds.
+    released: HashSet<String>,
     /// uid → (when it last failed, why), to back off and to report.
     failures: HashMap<String, (Instant, String)>,
     slots: Arc<Semaphore>,
@@ -79,10 +93,16 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
     let mut store = PodStore::default();
 
     let (done, mut finished) = mpsc::unbounded_channel();
+    let (stopped, mut torn_down) = mpsc::unbounded_channel();
     let mut state = State {
         pods: HashMap::new(),
         queue: VecDeque::new(),
         starting: HashSet::new(),
+        released: HashSet::new(),
+        to_stop: VecDeque::new(),
+        stopping: HashSet::new(),
+        stop_slots: Arc::new(Semaphore::new(parallel_starts())),
+        stopped,
         failures: HashMap::new(),
         slots: Arc::new(Semaphore::new(parallel_starts())),
         done,
@@ -97,6 +117,12 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
                 None => anyhow::bail!("pod watch ended"),
             },
             Some(s) = finished.recv() => state.finish(s),
+            Some((uid, released)) = torn_down.recv() => {
+                state.stopping.remove(&uid);
+                if released {
+                    state.released.insert(uid);
+                }
+            }
             _ = tick.tick() => {}
         }
         // Until the first list is complete, an empty or partial store would
@@ -175,20 +201,46 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
         .collect();
     for uid in gone {
         let m = state.pods.remove(&uid).unwrap();
-        lifecycle::teardown(agent, *m).await;
-        if let Some(pod) = pods.iter().find(|p| p.uid() == uid) {
-            if pod.deleting() {
-                release(agent, pod).await;
+        let deleting = pods.iter().find(|p| p.uid() == uid && p.deleting()).cloned();
+        state.stopping.insert(uid);
+        state.to_stop.push_back((m, deleting));
+    }
+    while !state.to_stop.is_empty() {
+        let Ok(slot) = state.stop_slots.clone().try_acquire_owned() else {
+            break;
+        };
+        let (m, deleting) = state.to_stop.pop_front().unwrap();
+        let (agent, stopped) = (agent.clone(), state.stopped.clone());
+        tokio::spawn(async move {
+            let uid = m.rec.pod.uid.clone();
+            lifecycle::teardown(&agent, *m).await;
+            // The final delete only once nothing of it runs here.
+            let released = match &deleting {
+                Some(pod) => release(&agent, pod).await,
+                None => false,
+            };
+            drop(slot);
+            let _ = stopped.send((uid, released));
+        });
+    }
+    for pod in pods.iter().filter(|p| p.deleting()) {
+        // Never started here: release it, once. One still starting is torn
+        // down (and released) once its start ends; one being torn down is
+        // released by its teardown.
+        let u = pod.uid();
+        if !state.pods.contains_key(u)
+            && !state.starting.contains(u)
+            && !state.stopping.contains(u)
+            && !state.released.contains(u)
+        {
+            if release(agent, pod).await {
+                state.released.insert(u.to_string());
             }
         }
     }
-    for pod in pods.iter().filter(|p| p.deleting()) {
-        // Never started here (or already torn down): just release it. One
-        // still starting is torn down (and released) once its start ends.
-        let u = pod.uid();
-        if !state.pods.contains_key(u) && !state.starting.contains(u) {
-            release(agent, pod).await;
-        }
+    if !state.released.is_empty() {
+        let listed: HashSet<&str> = pods.iter().map(|p| p.uid()).collect();
+        state.released.retain(|u| listed.contains(u.as_str()));
     }
 
     // Queued pods deleted before their start: they never start.
@@ -202,7 +254,9 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
     let mut new: Vec<&str> = wanted
         .keys()
         .copied()
-        .filter(|uid| !state.pods.contains_key(*uid) && !state.starting.contains(*uid))
+        .filter(|uid| {
+            !state.pods.contains_key(*uid) && !state.starting.contains(*uid) && !state.stopping.contains(*uid)
+        })
         .filter(|uid| {
             state
                 .failures
@@ -287,8 +341,9 @@ async fn start_and_report(
 }
 
 /// Let the API server drop a pod being deleted once nothing of it runs
-/// here any more (the kubelet's final delete with grace period 0).
-async fn release(agent: &Agent, pod: &NodePod) {
+/// here any more (the kubelet's final delete with grace period 0); true
+/// once the server has let it go (or it was gone already).
+async fn release(agent: &Agent, pod: &NodePod) -> bool {
     let api: Api<WatchedPod> = Api::namespaced(agent.client.clone(), pod.namespace());
     let dp = DeleteParams {
         grace_period_seconds: Some(0),
@@ -296,7 +351,14 @@ async fn release(agent: &Agent, pod: &NodePod) {
     };
     let _slot = WRITES.acquire().await;
     // The answer (the deleted object, or a Status) is not needed.
-    let _ = api.delete(pod.name(), &dp).await;
+    match api.delete(pod.name(), &dp).await {
+        Ok(_) => true,
+        Err(kube::Error::Api(e)) if e.code == 404 => true,
+        Err(e) => {
+            tracing::warn!("releasing pod {}/{}: {e}", pod.namespace(), pod.name());
+            false
+        }
+    }
 }
 
 /// PATCH the pod's status; true if the server took it.
