@@ -232,10 +232,9 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
             && !state.starting.contains(u)
             && !state.stopping.contains(u)
             && !state.released.contains(u)
+            && release(agent, pod).await
         {
-            if release(agent, pod).await {
-                state.released.insert(u.to_string());
-            }
+            state.released.insert(u.to_string());
         }
     }
     if !state.released.is_empty() {
