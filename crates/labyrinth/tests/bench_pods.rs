@@ -154,15 +154,22 @@ fn marginal_rss(lab: &Lab, nodes: &[&str], at_100: &[u64]) -> (Vec<u64>, f64) {
     (at_200, growth / PODS as f64)
 }
 
-/// Delete a Deployment and wait until none of the bench pods is left.
-fn delete_and_wait(lab: &Lab, name: &str) {
-    kubectl_ok(
-        lab,
-        &["-n", "bench", "delete", "deployment", name, "--wait=false"],
-    );
+/// Pod network namespaces on each node (the sandboxes the agents run).
+fn sandboxes(lab: &Lab, nodes: &[&str]) -> Vec<usize> {
+    nodes
+        .iter()
+        .map(|n| lab.ssh_ok(n, &["ls", "/run/netns"]).lines().count())
+        .collect()
+}
+
+/// Delete a Deployment and wait until none of its pods is left: gone from
+/// the API and torn down on the nodes (back to `baseline` sandboxes; our
+/// API server deletes pods at once, and the agents tear them down after).
+fn delete_and_wait(lab: &Lab, name: &str, nodes: &[&str], baseline: &[usize]) {
+    kubectl_ok(lab, &["-n", "bench", "delete", "deployment", name, "--wait=false"]);
     for _ in 0..600 {
         let left = kubectl_ok(lab, &["-n", "bench", "get", "pods", "-o", "name"]);
-        if left.trim().is_empty() {
+        if left.trim().is_empty() && sandboxes(lab, nodes) == baseline {
             return;
         }
         std::thread::sleep(Duration::from_millis(200));
@@ -288,6 +295,7 @@ fn bench_pods() {
     // lab), so its agent is measured as well, next to the two workers.
     let nodes = ["node-0", "node-1", "node-2"];
     kubectl_ok(&lab, &["create", "namespace", "bench"]);
+    let baseline = sandboxes(&lab, &nodes);
     let before: Vec<u64> = nodes.iter().map(|n| agent_rss_kib(&lab, n)).collect();
     let mut bursts = vec![apply_to_ready(&lab, "fleet")];
     std::thread::sleep(Duration::from_secs(2));
@@ -305,13 +313,13 @@ fn bench_pods() {
     // added pod costs once the agents' one-time growth — thread pools,
     // connections, the allocator's first high-water mark — is paid).
     let (at_200, marginal) = marginal_rss(&lab, &nodes, &after);
-    delete_and_wait(&lab, "fleet");
+    delete_and_wait(&lab, "fleet", &nodes, &baseline);
     // Two more bursts on the same cluster: one burst's p99 swings with how
     // fast the controllers happened to create its pods (every pod is timed
     // from its own creation), so the median of three is reported.
     for name in ["fleet-2", "fleet-3"] {
         bursts.push(apply_to_ready(&lab, name));
-        delete_and_wait(&lab, name);
+        delete_and_wait(&lab, name, &nodes, &baseline);
     }
     kubectl_ok(&lab, &["delete", "namespace", "bench", "--wait=false"]);
     let med = |f: &dyn Fn(&Burst) -> f64| median(&bursts.iter().map(f).collect::<Vec<_>>());
