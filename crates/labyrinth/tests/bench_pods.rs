@@ -1,5 +1,6 @@
 //! Issue 4's benchmarks in a real lab (JSON on stdout; not timed tests):
-//! apply → Ready for 100 pods (p50/p99, measured by a kubectl watch), the
+//! apply → Ready for three bursts of 100 pods (p50/p99 per pod and from the
+//! apply, measured by a kubectl watch; medians of the bursts), the
 //! node agent's memory per pod, and pod-to-pod TCP throughput with iperf3
 //! over our tunnel against a hand-built veth + VXLAN path between the same
 //! two nodes. Run as root, in release:
@@ -166,7 +167,10 @@ fn sandboxes(lab: &Lab, nodes: &[&str]) -> Vec<usize> {
 /// the API and torn down on the nodes (back to `baseline` sandboxes; our
 /// API server deletes pods at once, and the agents tear them down after).
 fn delete_and_wait(lab: &Lab, name: &str, nodes: &[&str], baseline: &[usize]) {
-    kubectl_ok(lab, &["-n", "bench", "delete", "deployment", name, "--wait=false"]);
+    kubectl_ok(
+        lab,
+        &["-n", "bench", "delete", "deployment", name, "--wait=false"],
+    );
     for _ in 0..600 {
         let left = kubectl_ok(lab, &["-n", "bench", "get", "pods", "-o", "name"]);
         if left.trim().is_empty() && sandboxes(lab, nodes) == baseline {
