@@ -34,15 +34,24 @@ struct Watcher {
 
 impl Watcher {
     async fn send(&mut self, etype: &str, obj: &Value) -> bool {
-        let object = if self.table && etype != "BOOKMARK" && etype != "ERROR" {
+        // The envelope is written around the object as it is stored: every
+        // event goes to every watcher of its resource, and building a Value
+        // envelope meant a deep copy of the object per watcher per event.
+        let mut line = Vec::with_capacity(1024);
+        line.extend_from_slice(b"{\"type\":");
+        let _ = serde_json::to_writer(&mut line, etype);
+        line.extend_from_slice(b",\"object\":");
+        let written = if self.table && etype != "BOOKMARK" && etype != "ERROR" {
             let t = table::table(self.res, &[obj], None, &self.include, self.first);
             self.first = false;
-            t
+            serde_json::to_writer(&mut line, &t)
         } else {
-            obj.clone()
+            serde_json::to_writer(&mut line, obj)
         };
-        let mut line = serde_json::to_vec(&json!({"type": etype, "object": object})).unwrap_or_default();
-        line.push(b'\n');
+        if written.is_err() {
+            return true;
+        }
+        line.extend_from_slice(b"}\n");
         self.tx.send(Ok(Bytes::from(line))).await.is_ok()
     }
 
@@ -180,4 +189,33 @@ fn stream_response(body: Body) -> Response {
         .header(header::CACHE_CONTROL, "no-cache, private")
         .body(body)
         .expect("valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_event_line_is_the_envelope_around_the_stored_object() {
+        let (tx, mut rx) = mpsc::channel(4);
+        let mut w = Watcher {
+            res: crate::resources::find("", "v1", "pods").unwrap(),
+            key: String::new(),
+            ns: None,
+            sel: Selector::parse(None, None).unwrap(),
+            table: false,
+            include: String::new(),
+            first: true,
+            last_rv: 0,
+            tx,
+        };
+        let pod = json!({"kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": "a \"quoted\" name", "namespace": "n", "resourceVersion": "7"},
+            "status": {"phase": "Running"}});
+        assert!(w.send("MODIFIED", &pod).await);
+        let line = rx.recv().await.unwrap().unwrap();
+        assert_eq!(line.last(), Some(&b'\n'));
+        let ev: Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(ev, json!({"type": "MODIFIED", "object": pod}));
+    }
 }
