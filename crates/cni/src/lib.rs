@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod ipam;
 pub mod netsetup;
+pub mod retire;
 pub mod spec;
 
 use std::io::{IsTerminal, Read, Write};

@@ -107,14 +107,29 @@ fn verify_attachment(node: &Holder, pod: &Holder, net: &Net, container: &str, re
     assert_eq!(content, format!("{container}\r\neth0"), "host-local file layout");
 }
 
-fn verify_gone(node: &Holder, pod: &Holder, net: &Net, container: &str, host_name: &str) {
+/// Right after DEL: the attachment's names are free and its address
+/// released (a retired pair may still be on its way out, down).
+fn verify_gone(node: &Holder, pod: &Holder, net: &Net, container: &str, host_name: &str, ip: &str) {
     assert!(
-        !pod.link_names().contains(&"eth0".to_string()),
+        !pod.link_names_now().contains(&"eth0".to_string()),
         "pod eth0 removed"
     );
     assert!(
-        !node.link_names().contains(&host_name.to_string()),
+        !node.link_names_now().contains(&host_name.to_string()),
         "host side {host_name} removed"
+    );
+    for ns in [node, pod] {
+        for l in ns.ip_j(&["link", "show"]).as_array().unwrap() {
+            let name = l["ifname"].as_str().unwrap();
+            if name.starts_with("lxd") {
+                let flags = l["flags"].to_string();
+                assert!(!flags.contains("\"UP\""), "retired {name} is down: {flags}");
+            }
+        }
+    }
+    assert!(
+        !node.sh(&["ip", "route"]).contains(&format!("{ip} ")),
+        "no route to the released address {ip}"
     );
     assert!(
         net.reserved_for(container).is_empty(),
@@ -217,7 +232,7 @@ pub fn lifecycle(p: &PluginUnderTest) {
         );
         del.ok(&format!("DEL {v}"));
         assert!(del.stdout.trim().is_empty(), "DEL prints nothing");
-        verify_gone(&node, &pod, &net, &id, &host_name);
+        verify_gone(&node, &pod, &net, &id, &host_name, &pod_ip(&res).0);
         p.call(
             &node,
             &Call::new("DEL", &id, Some(&pod.netns()), "eth0"),
@@ -228,6 +243,42 @@ pub fn lifecycle(p: &PluginUnderTest) {
             .ok("DEL without CNI_NETNS");
     }
     assert_eq!(node.link_names(), vec!["lo"], "nothing left on the node");
+}
+
+/// DEL then at once ADD again, same container, same namespace, same
+/// ifname (a runtime retrying a sandbox): the names DEL freed are free at
+/// once, however the plugin removes the old pair.
+pub fn readd_after_del(p: &PluginUnderTest) {
+    let node = Holder::node();
+    let net = Net::new("readd", "10.75.0.0/24");
+    p.prepare_node(&node, &net);
+    let conf = p.config("1.0.0", &net);
+    let pod = Holder::pod();
+    let id = unique("readd");
+    for round in 0..4 {
+        let res = p
+            .call(
+                &node,
+                &Call::new("ADD", &id, Some(&pod.netns()), "eth0"),
+                &conf.to_string(),
+            )
+            .ok(&format!("ADD round {round}"))
+            .clone();
+        verify_attachment(&node, &pod, &net, &id, &res);
+        let host_name = sides(&res, &pod.netns(), "eth0").0["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        p.call(
+            &node,
+            &Call::new("DEL", &id, Some(&pod.netns()), "eth0"),
+            &with_prev(&conf, &res).to_string(),
+        )
+        .ok(&format!("DEL round {round}"));
+        verify_gone(&node, &pod, &net, &id, &host_name, &pod_ip(&res).0);
+    }
+    assert_eq!(node.link_names(), vec!["lo"], "nothing left on the node");
+    assert_eq!(pod.link_names(), vec!["lo"], "nothing left in the pod");
 }
 
 pub fn del_unknown_and_vanished(p: &PluginUnderTest) {
@@ -854,6 +905,7 @@ macro_rules! conformance {
             }
             case!(version);
             case!(lifecycle);
+            case!(readd_after_del);
             case!(del_unknown_and_vanished);
             case!(bad_environment);
             case!(bad_config);
@@ -914,4 +966,33 @@ fn ipam_state_is_shared_with_host_local() {
     ours.call(&node, &Call::new("DEL", "mix-c", Some(&c.netns()), "eth0"), &oc)
         .ok("ours DEL");
     assert!(net.reservations().is_empty());
+}
+
+/// A retired pair whose detached deleter never ran (killed with the node,
+/// say) is idle but still there: our GC deletes it, and nothing else.
+#[test]
+fn gc_deletes_retired_pairs_left_behind() {
+    if skip_unless_root("gc_deletes_retired_pairs_left_behind") {
+        return;
+    }
+    let ours = PluginUnderTest::ours();
+    let node = Holder::node();
+    let net = Net::new("sweep", "10.76.0.0/24");
+    ours.prepare_node(&node, &net);
+    node.sh(&[
+        "ip", "link", "add", "lxd7777", "type", "veth", "peer", "name", "lxd7778",
+    ]);
+    node.sh(&[
+        "ip", "link", "add", "keep0", "type", "veth", "peer", "name", "keep1",
+    ]);
+    let mut gc = ours.config("1.1.0", &net);
+    gc["cni.dev/valid-attachments"] = json!([]);
+    ours.call(&node, &Call::bare("GC"), &gc.to_string()).ok("GC");
+    let mut left = node.link_names_now();
+    left.sort();
+    assert_eq!(
+        left,
+        vec!["keep0", "keep1", "lo"],
+        "retired pair deleted, the rest kept"
+    );
 }

@@ -72,6 +72,7 @@ fn journey_pods_talk_by_ip_over_the_tunnel() {
     );
     let netns = format!("cni-{uid}");
     assert!(lab.ssh_ok("node-1", &["ip", "netns", "list"]).contains(&netns));
+    let veth = host_veth_of(&lab, "node-1", &client_ip);
     for ns in ["wrk-1", "wrk-2"] {
         kubectl_ok(
             &lab,
@@ -93,6 +94,12 @@ fn journey_pods_talk_by_ip_over_the_tunnel() {
         !ipam.lines().any(|l| l == client_ip),
         "IP {client_ip} still reserved: {ipam}"
     );
+    // Its veth went at once by name; the retired pair (`lxd…`, down) goes
+    // with the detached deleter or the namespace, soon after.
+    eventually("the client's veth pair to go", 100, || {
+        let links = lab.ssh_ok("node-1", &["ip", "-o", "link", "show"]);
+        (!links.contains(&format!(": {veth}")) && !links.contains(": lxd")).then_some(())
+    });
     lab.down();
 }
 

@@ -101,14 +101,7 @@ fn check_search_path(pkts: &[Pkt], cluster_ip: &str) {
 /// returns the client's host veth.
 fn journey_by_name_captured(lab: &Lab, dp: &str, client: &str, server: &str, cluster_ip: &str) -> String {
     let client_ip = pod_ip(lab, "wrk-1", client);
-    let route = node_out(lab, "node-1", &format!("ip -o route get {client_ip}"));
-    let veth = route
-        .split_whitespace()
-        .skip_while(|w| *w != "dev")
-        .nth(1)
-        .unwrap_or_else(|| panic!("no device in {route}"))
-        .to_string();
-    assert!(veth.starts_with("lxc"), "client's host veth {veth}");
+    let veth = host_veth_of(lab, "node-1", &client_ip);
     let pcap = PCAP;
     let argv = capture_argv(lab, dp, client, &veth);
     let argv: Vec<&str> = argv.iter().map(AsRef::as_ref).collect();

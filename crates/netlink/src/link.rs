@@ -218,6 +218,28 @@ impl Handle {
         )
     }
 
+    pub fn set_down(&mut self, index: u32) -> Result<()> {
+        let mut msg = new_link_message(index);
+        msg.header.flags = LinkFlags::empty();
+        msg.header.change_mask = LinkFlags::Up;
+        self.exec(
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+            &format!("setting link {index} down"),
+        )
+    }
+
+    /// Rename a link (the kernel wants it down first).
+    pub fn rename(&mut self, index: u32, name: &str) -> Result<()> {
+        let mut msg = new_link_message(index);
+        msg.attributes.push(LinkAttribute::IfName(name.to_string()));
+        self.exec(
+            RouteNetlinkMessage::SetLink(msg),
+            0,
+            &format!("renaming link {index} to {name}"),
+        )
+    }
+
     /// Turn ARP on or off (`ip link set … arp off`): with it off, frames
     /// routed out the device go to the device's own MAC, no neighbour asked.
     pub fn set_arp(&mut self, index: u32, on: bool) -> Result<()> {

@@ -1,10 +1,16 @@
-//! DEL: remove the veth pair and release the address. Repeating it, or
+//! DEL: take the veth pair away and release the address. Repeating it, or
 //! calling it for a container we never saw, succeeds.
+//!
+//! The pair is retired (down, renamed; see `retire`) and unregistered by a
+//! detached child, so DEL returns without the kernel's RCU wait.
 
-use super::node_handle;
+use labyrinth_netlink::Handle;
+
+use super::{node_handle, open_netns};
 use crate::config::NetConf;
 use crate::ipam::Ipam;
 use crate::netsetup;
+use crate::retire;
 use crate::spec::{CniError, Request};
 
 pub fn del(req: &Request, conf: &NetConf) -> Result<(), CniError> {
@@ -24,10 +30,24 @@ pub fn del(req: &Request, conf: &NetConf) -> Result<(), CniError> {
             }
         }
     }
+    // The pod's namespace may be gone already (and our pair with it), or
+    // not given at all: then there is no pod side to free.
+    let mut pod = env
+        .netns
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .and_then(|p| open_netns(p).ok())
+        .and_then(|ns| Handle::in_netns(&ns).ok());
+    let ctx =
+        |e: anyhow::Error| CniError::from(e.context(format!("DEL {} {}", env.container_id, env.ifname)));
+    let mut tombstones = Vec::new();
     for name in &names {
-        netsetup::delete_host_veth(&mut node, name)
-            .map_err(|e| CniError::from(e.context(format!("DEL {} {}", env.container_id, env.ifname))))?;
+        let pod_side = pod.as_mut().map(|h| (h, env.ifname.as_str()));
+        if let Some(t) = retire::retire_veth(&mut node, name, pod_side).map_err(ctx)? {
+            tombstones.push(t);
+        }
     }
     Ipam::new(conf).release(&env.container_id, &env.ifname)?;
+    retire::unregister_detached(&mut node, tombstones).map_err(ctx)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! GC: release the addresses (and delete the host veths) of attachments the
-//! runtime no longer lists in `cni.dev/valid-attachments`.
+//! runtime no longer lists in `cni.dev/valid-attachments`, and delete any
+//! retired veth a DEL's detached child did not get to.
 
 use std::collections::HashSet;
 
@@ -53,6 +54,8 @@ pub fn gc(req: &Request, conf: &NetConf) -> Result<(), CniError> {
         netsetup::delete_host_veth(&mut node, &host)
             .map_err(|e| CniError::from(e.context(format!("GC of {} {ifname}", r.container_id))))?;
     }
+    crate::retire::sweep_tombstones(&mut node)
+        .map_err(|e| CniError::from(e.context("GC of retired veths")))?;
     Ok(())
 }
 

@@ -143,8 +143,22 @@ impl Holder {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("ip -j {args:?}: {e}: {out}"))
     }
 
-    /// Names of all links in this namespace.
+    /// Names of all links in this namespace once no retired veth is left:
+    /// our DEL leaves its pair renamed `lxd…` (down, no routes) for a
+    /// detached child to delete; wait for that, bounded, then list.
     pub fn link_names(&self) -> Vec<String> {
+        for _ in 0..200 {
+            let names = self.link_names_now();
+            if !names.iter().any(|n| n.starts_with("lxd")) {
+                return names;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        self.link_names_now()
+    }
+
+    /// Names of all links in this namespace right now.
+    pub fn link_names_now(&self) -> Vec<String> {
         self.ip_j(&["link", "show"])
             .as_array()
             .unwrap()

@@ -38,6 +38,20 @@ pub fn pod_ip(lab: &Lab, ns: &str, pod: &str) -> String {
     )
 }
 
+/// The host-side veth (`lxc…`) of the pod with address `ip` on `node`, as
+/// the node's route to the pod names it.
+pub fn host_veth_of(lab: &Lab, node: &str, ip: &str) -> String {
+    let route = lab.ssh_ok(node, &["ip", "-o", "route", "get", ip]);
+    let veth = route
+        .split_whitespace()
+        .skip_while(|w| *w != "dev")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no device in {route}"))
+        .to_string();
+    assert!(veth.starts_with("lxc"), "{node}: host veth of {ip}: {route}");
+    veth
+}
+
 /// Wait for `f` to give `Some`, polling every 100 ms up to `tries` times.
 pub fn eventually<T>(what: &str, tries: usize, mut f: impl FnMut() -> Option<T>) -> T {
     for _ in 0..tries {
