@@ -129,22 +129,12 @@ pub fn run(args: Args) -> Result<i32> {
         let shared = catalog::shared(store.snapshot()?);
         let server = server::Server::start(server_cfg, shared.clone())?;
         eprintln!("labyrinth dns: synced with the API, serving on {} (udp+tcp)", server.udp_addr());
-        // Apply every pending change, then publish one snapshot per batch
-        // that changed a record.
         store.take_changed();
-        while let Some(change) = rx.recv().await {
-            store.apply(change);
-            while let Ok(more) = rx.try_recv() {
-                store.apply(more);
-            }
-            if !store.take_changed() {
-                continue;
-            }
-            match store.snapshot() {
-                Ok(snap) => shared.store(Arc::new(snap)),
-                Err(e) => tracing::error!(error = %format!("{e:#}"), "catalog compile failed; keeping the previous snapshot"),
-            }
-        }
+        catalog::publish::run(&mut store, &mut rx, |store| match store.snapshot() {
+            Ok(snap) => shared.store(Arc::new(snap)),
+            Err(e) => tracing::error!(error = %format!("{e:#}"), "catalog compile failed; keeping the previous snapshot"),
+        })
+        .await;
         drop(server);
         anyhow::Ok(1)
     })

@@ -69,7 +69,7 @@ impl Locked {
             else {
                 continue;
             };
-            let data = match fs::read_to_string(entry.path()) {
+            let data = match read_small(&entry.path()) {
                 Ok(d) => d,
                 // Released by someone not honouring the lock; skip it.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -124,5 +124,48 @@ impl Locked {
 
     pub fn set_last_reserved(&self, ip: Ipv4Addr) -> io::Result<()> {
         fs::write(self.dir.join(LAST_RESERVED), ip.to_string())
+    }
+}
+
+/// A reservation file's few bytes. Every ADD reads every reservation (to
+/// find the container's own), so this skips what `read_to_string` adds per
+/// file: a statx for the size and a second read to see the end. A short
+/// read of a regular file is its end.
+fn read_small(path: &std::path::Path) -> io::Result<String> {
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    let mut buf = vec![0u8; 256];
+    let mut len = 0;
+    loop {
+        let n = f.read(&mut buf[len..])?;
+        len += n;
+        if len < buf.len() {
+            break;
+        }
+        buf.resize(buf.len() * 2, 0);
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_reads_give_whole_files_of_any_length() {
+        let dir = std::env::temp_dir().join(format!("lab-cni-small-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        for len in [0, 1, 255, 256, 257, 600, 1024] {
+            let path = dir.join(format!("f{len}"));
+            let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            fs::write(&path, &text).unwrap();
+            assert_eq!(read_small(&path).unwrap(), text, "{len} bytes");
+        }
+        assert_eq!(
+            read_small(&dir.join("missing")).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -109,19 +109,24 @@ async fn schedule_pending(ctx: &mut Ctx) {
         let uid = p.metadata.uid.clone().unwrap_or_default();
         match podutil::node_name(p).or(assumed.get(&uid).map(String::as_str)) {
             Some(node) => cluster.add_bound_pod(node),
-            None if wants_scheduling(p) => pending.push(p.clone()),
+            None if wants_scheduling(p) => pending.push(p),
             None => {}
         }
     }
-    pending.sort_by_key(|p| {
+    // Borrowed keys: a pass runs per burst of changes over every pending
+    // pod, and owned keys cost two strings per comparison.
+    fn order(p: &Pod) -> (Option<k8s_openapi::jiff::Timestamp>, Option<&str>, Option<&str>) {
         (
-            p.metadata.creation_timestamp.clone().map(|t| t.0),
-            p.namespace(),
-            p.name_any(),
+            p.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            p.metadata.namespace.as_deref(),
+            p.metadata.name.as_deref(),
         )
-    });
+    }
+    pending.sort_by(|a, b| order(a).cmp(&order(b)));
 
     for pod in pending {
+        // The binding task holds the cached pod itself, not a deep copy.
+        let pod = Arc::clone(pod);
         match cluster.schedule(&PodRequirements::from_pod(&pod)) {
             Ok(node) => {
                 let uid = pod.metadata.uid.clone().unwrap_or_default();

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod compile;
 pub mod names;
+pub mod publish;
 pub mod record;
 pub mod snapshot;
 pub mod update;
