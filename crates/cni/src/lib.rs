@@ -10,6 +10,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod delegate;
 pub mod ipam;
 pub mod netsetup;
 pub mod retire;
@@ -36,7 +37,7 @@ pub fn run(_args: Args) -> anyhow::Result<i32> {
 /// on stdout (a log line on stderr on error) and return the exit code.
 pub fn plugin_main() -> i32 {
     let stdin = read_stdin();
-    let out = spec::dispatch(&LabyrinthPlugin, |k| std::env::var(k).ok(), stdin);
+    let out = spec::dispatch(&LabyrinthPlugin::EXEC, |k| std::env::var(k).ok(), stdin);
     let mut stdout = std::io::stdout().lock();
     if !out.stdout.is_empty() {
         let _ = writeln!(stdout, "{}", out.stdout);

@@ -53,23 +53,41 @@ pub fn retire_veth(
     Ok(Some(name))
 }
 
-/// Delete the node's tombstones `names` from a detached child process, so
-/// the caller returns without waiting for the kernel. If no child can be
-/// made, they are deleted here.
-pub fn unregister_detached(node: &mut Handle, names: Vec<String>) -> Result<()> {
+/// How the slow unregistration leaves the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detach {
+    /// A child process (the plugin is a single-threaded process of its own).
+    Fork,
+    /// A thread (inside a multi-threaded process, where a fork could copy a
+    /// lock some other thread holds).
+    Thread,
+}
+
+/// Delete the node's tombstones `names` from a detached child process or
+/// thread, so the caller returns without waiting for the kernel. If none
+/// can be made, they are deleted here.
+pub fn unregister_detached(node: &mut Handle, names: Vec<String>, how: Detach) -> Result<()> {
     if names.is_empty() {
         return Ok(());
+    }
+    if how == Detach::Thread {
+        // The thread's netlink socket is in the namespace it starts in:
+        // threads inherit their creator's, the node's.
+        let spawned = std::thread::Builder::new().name("cni-unregister".into()).spawn({
+            let names = names.clone();
+            move || delete_quietly(&names)
+        });
+        return match spawned {
+            Ok(_) => Ok(()),
+            Err(_) => delete_all(node, &names),
+        };
     }
     // SAFETY: the plugin is single-threaded here (netlink's namespace helper
     // threads are joined), so the child may allocate and use sockets.
     match unsafe { libc::fork() } {
         0 => {
             detach_stdio();
-            if let Ok(mut h) = Handle::current("node") {
-                for n in &names {
-                    let _ = h.del_link_by_name(n);
-                }
-            }
+            delete_quietly(&names);
             // No destructors, no flushing of the parent's buffered stdout.
             unsafe { libc::_exit(0) }
         }
@@ -95,6 +113,16 @@ fn detach_stdio() {
             for fd in 0..3 {
                 libc::close(fd);
             }
+        }
+    }
+}
+
+/// Where nobody waits for an answer: a missing pair went with its pod's
+/// namespace, and a failure leaves an idle pair for GC.
+fn delete_quietly(names: &[String]) {
+    if let Ok(mut h) = Handle::current("node") {
+        for n in names {
+            let _ = h.del_link_by_name(n);
         }
     }
 }

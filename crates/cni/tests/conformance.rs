@@ -921,6 +921,9 @@ macro_rules! conformance {
 }
 
 conformance!(ours, super::PluginUnderTest::ours());
+// Ours as a node agent runs it: the installed program hands each call to
+// the plugin inside the agent (here, this test process).
+conformance!(delegated, super::PluginUnderTest::delegated());
 conformance!(reference, super::PluginUnderTest::reference());
 
 /// Our IPAM and host-local share one data directory without ever handing

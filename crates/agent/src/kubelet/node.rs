@@ -177,14 +177,23 @@ fn link_self(link: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// Our plugin (this very binary, by multi-call name) and its config, where
-/// containerd would look for them; and the binary itself on the containers'
-/// PATH, so addon pods (cluster DNS) run `labyrinth dns` as their "image".
+/// Our plugin and its config, where containerd would look for them: the
+/// plugin runs inside this agent, and /opt/cni/bin/labyrinth-cni is the
+/// small program that hands each call to it (or, with no agent listening,
+/// runs `labyrinth cni`; see labyrinth_cni::delegate). And this binary on
+/// the containers' PATH, so addon pods (cluster DNS) run `labyrinth dns` as
+/// their "image" — the same file the plugin program falls back to.
 fn install_cni(agent: &Agent, cfg: &NodeNetConfig) -> Result<()> {
     let a = &agent.args;
     std::fs::create_dir_all(&a.cni_conf_dir)?;
-    link_self(&a.cni_bin_dir.join("labyrinth-cni"))?;
     link_self(&std::path::Path::new(crate::runtime::BIN_DIR).join("labyrinth"))?;
+    let socket = std::path::Path::new(labyrinth_cni::delegate::SOCKET);
+    labyrinth_cni::delegate::serve(socket)
+        .with_context(|| format!("listening for CNI calls at {}", socket.display()))?;
+    crate::runtime::program::install(
+        &a.cni_bin_dir.join("labyrinth-cni"),
+        labyrinth_cni::delegate::SHIM,
+    )?;
     let conf = labyrinth_cni::conflist(
         "labyrinth",
         &cfg.pod_cidr.to_string(),

@@ -1,5 +1,5 @@
 //! The container runtime half of the kubelet: pod sandboxes (a "pause"
-//! process, pause/pause.c, holding the pod's network, UTS, IPC and mount namespaces), the
+//! process, native/pause.c, holding the pod's network, UTS, IPC and mount namespaces), the
 //! CNI plugins called exactly as containerd calls them, and the pod's
 //! processes started inside the sandbox. Images are recorded, not pulled:
 //! a container's command is a program of the machine.
@@ -9,6 +9,7 @@ pub mod cni;
 pub mod container;
 pub mod files;
 pub mod pause;
+pub mod program;
 pub mod sandbox;
 pub mod stages;
 

@@ -1,34 +1,20 @@
 //! The pod sandbox's process, in the role of the pause container: a small
-//! static program (pause/pause.c, compiled by build.rs) that makes the pod's
+//! static program (native/pause.c, compiled by build.rs) that makes the pod's
 //! network, UTS, IPC and mount namespaces and then only waits; the same
 //! program, `enter`ing a pod, is the process of a container that has no
 //! command. Not our Rust binary: a node starts it once or twice per pod, and
 //! without a libc a start is an exec and nothing more.
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 /// The program's bytes, installed on the node by [`install`].
 const PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/labyrinth-pause"));
 
-/// Put the program at `path` (0755), unless it is there already; replaced
-/// by rename, so a pause starting meanwhile sees the old or the new one.
+/// Put the program at `path` (see [`super::program::install`]).
 pub fn install(path: &Path) -> Result<()> {
-    if std::fs::read(path).is_ok_and(|b| b == PROGRAM) {
-        return Ok(());
-    }
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(PROGRAM)?;
-    f.set_permissions(std::fs::Permissions::from_mode(0o755))?;
-    drop(f);
-    std::fs::rename(&tmp, path).with_context(|| format!("installing {}", path.display()))
+    super::program::install(path, PROGRAM)
 }
 
 /// The error a failed `sandbox` reported ("error STEP: ERRNO"), in words.

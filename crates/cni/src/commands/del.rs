@@ -2,7 +2,7 @@
 //! calling it for a container we never saw, succeeds.
 //!
 //! The pair is retired (down, renamed; see `retire`) and unregistered by a
-//! detached child, so DEL returns without the kernel's RCU wait.
+//! detached child (or thread), so DEL returns without the kernel's RCU wait.
 
 use labyrinth_netlink::Handle;
 
@@ -10,10 +10,10 @@ use super::{node_handle, open_netns};
 use crate::config::NetConf;
 use crate::ipam::Ipam;
 use crate::netsetup;
-use crate::retire;
+use crate::retire::{self, Detach};
 use crate::spec::{CniError, Request};
 
-pub fn del(req: &Request, conf: &NetConf) -> Result<(), CniError> {
+pub fn del(req: &Request, conf: &NetConf, detach: Detach) -> Result<(), CniError> {
     let env = &req.env;
     let mut node = node_handle()?;
     // Our own name for the host side, plus whatever host-side lxc device the
@@ -48,6 +48,6 @@ pub fn del(req: &Request, conf: &NetConf) -> Result<(), CniError> {
         }
     }
     Ipam::new(conf).release(&env.container_id, &env.ifname)?;
-    retire::unregister_detached(&mut node, tombstones).map_err(ctx)?;
+    retire::unregister_detached(&mut node, tombstones, detach).map_err(ctx)?;
     Ok(())
 }

@@ -186,6 +186,9 @@ pub struct PluginUnderTest {
     pub bin: PathBuf,
     pub cni_path: String,
     pub kind: Kind,
+    /// `bin` is our shim: each call is served by the plugin inside this
+    /// process (as inside a node agent), on a thread in the node's netns.
+    pub delegated: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -207,6 +210,28 @@ impl PluginUnderTest {
             bin: PathBuf::from(env!("CARGO_BIN_EXE_labyrinth-cni")),
             cni_path: "/opt/cni/bin".into(),
             kind: Kind::Ours,
+            delegated: false,
+        }
+    }
+
+    /// Ours as a node runs it: /opt/cni/bin/labyrinth-cni is the shim, the
+    /// plugin runs inside the agent (here: this test process).
+    pub fn delegated() -> PluginUnderTest {
+        static SHIM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        let bin = SHIM.get_or_init(|| {
+            let p = std::env::temp_dir().join(format!("labyrinth-cni-shim-{}", std::process::id()));
+            let tmp = p.with_extension("tmp");
+            std::fs::write(&tmp, labyrinth_cni::delegate::SHIM).unwrap();
+            std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+            std::fs::rename(&tmp, &p).unwrap();
+            p
+        });
+        PluginUnderTest {
+            name: "labyrinth-cni (delegated)",
+            bin: bin.clone(),
+            cni_path: "/opt/cni/bin".into(),
+            kind: Kind::Ours,
+            delegated: true,
         }
     }
 
@@ -216,6 +241,7 @@ impl PluginUnderTest {
             bin: PathBuf::from("/usr/lib/cni/ptp"),
             cni_path: "/usr/lib/cni".into(),
             kind: Kind::Reference,
+            delegated: false,
         }
     }
 
@@ -276,7 +302,22 @@ impl PluginUnderTest {
     pub fn call(&self, node: &Holder, call: &Call, stdin: &str) -> Outcome {
         let mut cmd = Command::new("nsenter");
         cmd.arg(format!("--net={}", node.netns())).arg(&self.bin);
-        self.exec(cmd, call, stdin)
+        let ns = std::fs::File::open(node.netns()).unwrap();
+        self.exec_in(&ns, cmd, call, stdin)
+    }
+
+    /// Exec, serving the shim's call from this process when delegated.
+    fn exec_in(&self, node_ns: &std::fs::File, mut cmd: Command, call: &Call, stdin: &str) -> Outcome {
+        if !self.delegated {
+            return self.exec(cmd, call, stdin);
+        }
+        let server = Delegate::start(node_ns);
+        // No fallback plugin: a call that did not go through the socket fails.
+        cmd.env("LABYRINTH_CNI_SOCKET", &server.path)
+            .env("LABYRINTH_CNI_PLUGIN", "/nonexistent/labyrinth");
+        let out = self.exec(cmd, call, stdin);
+        server.finish();
+        out
     }
 
     /// Same, but entering the namespace with setns() before exec instead of
@@ -291,11 +332,18 @@ impl PluginUnderTest {
                     .map_err(std::io::Error::from)
             });
         }
-        self.exec(cmd, call, stdin)
+        self.exec_in(node_ns, cmd, call, stdin)
     }
 
     fn exec(&self, mut cmd: Command, call: &Call, stdin: &str) -> Outcome {
-        cmd.env_clear().env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin");
+        // Keep only what exec_in set for the shim.
+        let keep: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+            .collect();
+        cmd.env_clear()
+            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+            .envs(keep);
         for (k, v) in &call.env {
             if let Some(v) = v {
                 cmd.env(k, v);
@@ -454,4 +502,56 @@ pub fn with_prev(config: &Value, prev: &Value) -> Value {
     let mut c = config.clone();
     c["prevResult"] = prev.clone();
     c
+}
+
+/// The agent's side of one delegated call: a socket of its own, and a
+/// thread in the node's network namespace that serves one connection.
+struct Delegate {
+    path: PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Delegate {
+    fn start(node_ns: &std::fs::File) -> Delegate {
+        let path = std::env::temp_dir().join(format!("labyrinth-cni-{}.sock", unique("call")));
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let ns = node_ns.try_clone().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            if let Ok((conn, _)) = listener.accept() {
+                // The wake-up from `finish` when the shim fell back instead.
+                if !stopped.load(Ordering::SeqCst) {
+                    labyrinth_cni::delegate::serve_one(conn);
+                }
+            }
+        });
+        Delegate {
+            path,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// After the shim exited: no call will come any more.
+    fn finish(mut self) {
+        self.stop_and_join();
+    }
+
+    fn stop_and_join(&mut self) {
+        if let Some(t) = self.thread.take() {
+            self.stop.store(true, Ordering::SeqCst);
+            let _ = std::os::unix::net::UnixStream::connect(&self.path);
+            let _ = t.join();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Drop for Delegate {
+    fn drop(&mut self) {
+        self.stop_and_join();
+    }
 }

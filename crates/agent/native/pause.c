@@ -11,15 +11,11 @@
 //
 // Waiting ends with SIGTERM or SIGINT (status 0); children are reaped.
 //
-// Why C without a libc: a node starts this once or twice per pod, and a
-// process start is most of what a pod costs. glibc's start-up probes the
-// CPU with dozens of CPUID instructions, each a hypervisor exit on a VM
-// (~0.6 ms per process on our CI machines); a dynamically linked Rust
-// binary adds the loader's relocations on top. Freestanding, a start is an
-// exec and nothing else. (Kubernetes' own pause image is a small static C
-// program for the same reason.)
+// Without a libc (freestanding.h says why): a node starts this once or
+// twice per pod. (Kubernetes' own pause image is a small static C program
+// for the same reason.)
 
-#include <asm/unistd.h>
+#include "freestanding.h"
 #include <linux/fcntl.h>
 #include <linux/mount.h>
 #include <linux/sched.h>
@@ -35,78 +31,16 @@
 #define IFF_UP 0x1
 #define SOCK_CLOEXEC O_CLOEXEC
 
-#if defined(__x86_64__)
-static long sys(long n, long a, long b, long c, long d, long e) {
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    long ret;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
-__asm__(".text\n.global _start\n_start:\n"
-        "  xor %rbp, %rbp\n  mov %rsp, %rdi\n  and $-16, %rsp\n"
-        "  call start_c\n  hlt\n");
-#elif defined(__aarch64__)
-static long sys(long n, long a, long b, long c, long d, long e) {
-    register long x8 __asm__("x8") = n;
-    register long x0 __asm__("x0") = a;
-    register long x1 __asm__("x1") = b;
-    register long x2 __asm__("x2") = c;
-    register long x3 __asm__("x3") = d;
-    register long x4 __asm__("x4") = e;
-    __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4) : "memory");
-    return x0;
-}
-__asm__(".text\n.global _start\n_start:\n  mov x0, sp\n  bl start_c\n");
-#else
-#error "labyrinth-pause: add this architecture's syscall and _start"
-#endif
-
-// The compiler may emit calls to these for struct initialisation.
-void *memset(void *d, int c, unsigned long n) {
-    unsigned char *p = d;
-    while (n--)
-        *p++ = (unsigned char)c;
-    return d;
-}
-
-static unsigned long len(const char *s) {
-    unsigned long n = 0;
-    while (s[n])
-        n++;
-    return n;
-}
-
-static __attribute__((noreturn)) void quit(int code) {
-    for (;;)
-        sys(__NR_exit_group, code, 0, 0, 0, 0);
-}
-
-// Appends `s` to the message being built in `buf`.
-static void put(char *buf, unsigned long *at, unsigned long cap, const char *s) {
-    while (*s && *at < cap - 1)
-        buf[(*at)++] = *s++;
-}
-
 // Reports "error STEP: ERRNO" on stdout (the agent turns the number into
 // its text) and exits.
 static __attribute__((noreturn)) void fail(const char *step, const char *what, long err) {
-    char buf[512], num[24];
-    unsigned long at = 0, n = 0;
-    unsigned long e = (unsigned long)(-err);
-    do {
-        num[n++] = (char)('0' + e % 10);
-        e /= 10;
-    } while (e && n < sizeof num);
+    char buf[512];
+    unsigned long at = 0;
     put(buf, &at, sizeof buf, "error ");
     put(buf, &at, sizeof buf, step);
     put(buf, &at, sizeof buf, what);
     put(buf, &at, sizeof buf, ": ");
-    while (n && at < sizeof buf - 2)
-        buf[at++] = num[--n];
+    put_num(buf, &at, sizeof buf - 1, (unsigned long)(-err));
     buf[at++] = '\n';
     sys(__NR_write, 1, (long)buf, (long)at, 0, 0);
     quit(1);
@@ -202,12 +136,6 @@ static __attribute__((noreturn)) void wait_for_stop(void) {
             while (sys(__NR_wait4, -1, 0, WNOHANG, 0, 0) > 0) {
             }
     }
-}
-
-static int is(const char *a, const char *b) {
-    while (*a && *a == *b)
-        a++, b++;
-    return *a == *b;
 }
 
 __attribute__((used)) void start_c(long *sp) {
