@@ -179,6 +179,9 @@ impl Drop for Holder {
     }
 }
 
+/// The shim written out for this process (see `PluginUnderTest::delegated`).
+static SHIM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
 /// Which plugin the harness drives, and how to configure it.
 #[derive(Clone)]
 pub struct PluginUnderTest {
@@ -217,13 +220,20 @@ impl PluginUnderTest {
     /// Ours as a node runs it: /opt/cni/bin/labyrinth-cni is the shim, the
     /// plugin runs inside the agent (here: this test process).
     pub fn delegated() -> PluginUnderTest {
-        static SHIM: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        // One file per test process, removed as the process exits.
+        extern "C" fn remove_shim() {
+            if let Some(p) = SHIM.get() {
+                let _ = std::fs::remove_file(p);
+            }
+        }
         let bin = SHIM.get_or_init(|| {
             let p = std::env::temp_dir().join(format!("labyrinth-cni-shim-{}", std::process::id()));
             let tmp = p.with_extension("tmp");
             std::fs::write(&tmp, labyrinth_cni::delegate::SHIM).unwrap();
             std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
             std::fs::rename(&tmp, &p).unwrap();
+            // SAFETY: registers a plain function; it only removes a file.
+            unsafe { libc::atexit(remove_shim) };
             p
         });
         PluginUnderTest {
