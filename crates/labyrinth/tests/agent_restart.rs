@@ -100,6 +100,26 @@ fn restarted_agent_adopts_running_pods_ebpf() {
     }
 }
 
+/// CNI VERSION through node-1's installed plugin program, with `env`
+/// added: (exit status, the cniVersion it answered or "").
+fn cni_version(lab: &Lab, env: &str) -> (i32, String) {
+    let out = lab.ssh(
+        "node-1",
+        &[
+            "sh",
+            "-c",
+            &format!("echo '{{\"cniVersion\":\"1.0.0\"}}' | env {env} CNI_COMMAND=VERSION /opt/cni/bin/labyrinth-cni"),
+        ],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let version = if out.status.success() {
+        v["cniVersion"].as_str().unwrap_or("").to_string()
+    } else {
+        String::new()
+    };
+    (out.status.code().unwrap_or(-1), version)
+}
+
 fn restart(dp: &str) {
     let lab = Lab::cluster(&format!("restart-{dp}"), &["--datapath", dp]);
     let (client, server) = journey_pods(&lab);
@@ -118,6 +138,14 @@ fn restart(dp: &str) {
     let pid = agent_pid(&lab, "node-1");
     let from = log_len(&lab, "node-1");
     let argv = stop_agent(&lab, "node-1");
+    // The installed CNI program without its agent: it runs the whole plugin
+    // (and only that: with no plugin to run, it fails instead).
+    assert_eq!(
+        cni_version(&lab, ""),
+        (0, "1.0.0".into()),
+        "fallback to `labyrinth cni`"
+    );
+    assert_eq!(cni_version(&lab, "LABYRINTH_CNI_PLUGIN=/nonexistent").0, 1);
     start_agent(&lab, "node-1", &argv);
     assert_ne!(agent_pid(&lab, "node-1"), pid);
 
@@ -153,6 +181,10 @@ fn restart(dp: &str) {
         // devices and program names, and the maps' Services, do not.
         assert_eq!(ebpf_state(&lab), before, "eBPF state changed across the restart");
     }
+    // With the agent back, calls go to it (no plugin needed to answer).
+    wait_until("the new agent to take CNI calls", || {
+        cni_version(&lab, "LABYRINTH_CNI_PLUGIN=/nonexistent") == (0, "1.0.0".into())
+    });
     let got = send_line_by_kubectl_exec(&lab, &client, &server, &server_ip, "hello-after-restart");
     assert_eq!(got, "hello-after-restart\n");
     lab.down();
