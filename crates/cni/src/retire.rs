@@ -129,8 +129,14 @@ fn delete_quietly(names: &[String]) {
 
 fn delete_all(node: &mut Handle, names: &[String]) -> Result<()> {
     for n in names {
-        node.del_link_by_name(n)
-            .with_context(|| format!("deleting {n}"))?;
+        match node.del_link_by_name(n) {
+            // Gone between lookup and delete: a detached deleter (or the
+            // pod's namespace going) got there first.
+            Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => {}
+            r => {
+                r.with_context(|| format!("deleting {n}"))?;
+            }
+        }
     }
     Ok(())
 }
