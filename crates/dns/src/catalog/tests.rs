@@ -425,22 +425,11 @@ fn only_events_that_change_a_record_ask_for_a_new_snapshot() {
     // Created and scheduled: no IP yet, no record.
     s.apply(Change::Apply(pod("default", "web-1", "", "Pending", false)));
     assert!(!s.take_changed());
-    s.apply(Change::Apply(pod(
-        "default",
-        "web-1",
-        "10.244.1.9",
-        "Running",
-        false,
-    )));
+    let running = || Change::Apply(pod("default", "web-1", "10.244.1.9", "Running", false));
+    s.apply(running());
     assert!(s.take_changed());
     // A status update that leaves the address as it was.
-    s.apply(Change::Apply(pod(
-        "default",
-        "web-1",
-        "10.244.1.9",
-        "Running",
-        false,
-    )));
+    s.apply(running());
     assert!(!s.take_changed());
     s.apply(Change::Delete(
         super::Kind::Pod,
