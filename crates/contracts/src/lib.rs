@@ -1,0 +1,12 @@
+//! The bottom floor: every fact that crosses a component boundary is defined
+//! here once, typed, and imported by every side. Nothing in this crate
+//! depends on another Labyrinth crate.
+
+pub mod bpf;
+pub mod cni;
+pub mod files;
+pub mod iptables_save;
+pub mod modes;
+pub mod node;
+pub mod pod;
+pub mod sandbox;

@@ -1,0 +1,5 @@
+//! Dev-only: what tests and benchmarks of several crates share. Never a
+//! normal dependency of a shipped crate.
+
+pub mod netns;
+pub mod root;
