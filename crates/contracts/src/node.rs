@@ -1,1 +1,28 @@
-//! (filled in by the contracts work)
+//! A node's network devices and tunnel parameters, in the roles Cilium's
+//! devices play. The agent creates them; the tracer captures on them and
+//! names them; the eBPF loader attaches to them.
+
+/// Holds the node's gateway address (the first of its pod CIDR), the next
+/// hop of every pod's default route (cilium_host).
+pub const HOST_DEV: &str = "lby_host";
+/// `HOST_DEV`'s veth peer (cilium_net).
+pub const NET_DEV: &str = "lby_net";
+/// Both gateway devices, in the order the tracer lists them.
+pub const GATEWAY_DEVS: [&str; 2] = [HOST_DEV, NET_DEV];
+/// The VXLAN device in tunnel mode (cilium_vxlan).
+pub const VXLAN_DEV: &str = "lby_vxlan";
+/// The node's underlay interface, named as on the articles' cloud VMs.
+pub const UPLINK_DEV: &str = "ens4";
+/// The UDP port Cilium and flannel use (Linux's VXLAN default is 4789).
+pub const VXLAN_PORT: u16 = 8472;
+/// The VXLAN network identifier when none is configured.
+pub const DEFAULT_VNI: u32 = 1;
+/// VXLAN header + UDP + outer IPv4 + inner Ethernet.
+pub const VXLAN_OVERHEAD: u32 = 50;
+/// The route protocol number our routes carry (`ip route` shows "proto 76"),
+/// so a sync touches only routes the agent made.
+pub const ROUTE_PROTO: u8 = 76;
+/// Prefix of a pod's host-side veth (`lxc<hash>`), as Cilium names them.
+pub const POD_VETH_PREFIX: &str = "lxc";
+/// Prefix of a retired pod veth awaiting deletion (`lxd<ifindex>`).
+pub const RETIRED_VETH_PREFIX: &str = "lxd";
