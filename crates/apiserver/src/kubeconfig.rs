@@ -2,6 +2,7 @@
 
 use anyhow::Context;
 use base64::Engine;
+use labyrinth_contracts::files::write_private;
 use serde_json::json;
 use std::path::Path;
 
@@ -28,17 +29,9 @@ pub fn cluster_info(server: &str, ca_pem: &str) -> String {
 }
 
 pub fn write(path: &Path, server: &str, ca_pem: &str, user: &str, token: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
     if let Some(d) = path.parent() {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    std::io::Write::write_all(&mut f, render(server, ca_pem, user, token).as_bytes())?;
+    write_private(path, render(server, ca_pem, user, token).as_bytes())?;
     Ok(())
 }

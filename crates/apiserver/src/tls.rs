@@ -4,6 +4,7 @@
 //! Service IP and its DNS names).
 
 use anyhow::{bail, Context};
+use labyrinth_contracts::files::write_private;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::net::IpAddr;
@@ -39,7 +40,7 @@ fn kubelet_client(
     let cert = p
         .signed_by(&key, issuer)
         .context("issuing the kubelet client certificate")?;
-    write_private(&pki.join("apiserver-kubelet-client.key"), &key.serialize_pem())?;
+    write_private(&pki.join("apiserver-kubelet-client.key"), key.serialize_pem().as_bytes())?;
     std::fs::write(pki.join("apiserver-kubelet-client.crt"), cert.pem())
         .context("writing apiserver-kubelet-client.crt")?;
     let chain = vec![cert.der().clone(), CertificateDer::from(ca_der.to_vec())];
@@ -61,19 +62,6 @@ fn ca_params() -> anyhow::Result<CertificateParams> {
     Ok(p)
 }
 
-fn write_private(path: &Path, data: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    std::io::Write::write_all(&mut f, data.as_bytes())?;
-    Ok(())
-}
-
 /// Load or create the CA in `dir` and issue a serving certificate for `sans`
 /// (IP addresses and DNS names).
 pub fn load_or_create(dir: &Path, ips: &[IpAddr], dns: &[String]) -> anyhow::Result<Pki> {
@@ -88,7 +76,7 @@ pub fn load_or_create(dir: &Path, ips: &[IpAddr], dns: &[String]) -> anyhow::Res
     } else {
         let key = KeyPair::generate().context("generating the CA key")?;
         let cert = ca_params()?.self_signed(&key).context("self-signing the CA")?;
-        write_private(&ca_key, &key.serialize_pem())?;
+        write_private(&ca_key, key.serialize_pem().as_bytes())?;
         std::fs::write(&ca_crt, cert.pem()).context("writing ca.crt")?;
         (cert.pem(), key)
     };
@@ -107,7 +95,7 @@ pub fn load_or_create(dir: &Path, ips: &[IpAddr], dns: &[String]) -> anyhow::Res
     let scert = sp
         .signed_by(&skey, &issuer)
         .context("issuing the server certificate")?;
-    write_private(&pki.join("apiserver.key"), &skey.serialize_pem())?;
+    write_private(&pki.join("apiserver.key"), skey.serialize_pem().as_bytes())?;
     std::fs::write(pki.join("apiserver.crt"), scert.pem()).context("writing apiserver.crt")?;
 
     let chain = vec![scert.der().clone(), CertificateDer::from(ca_der.clone())];

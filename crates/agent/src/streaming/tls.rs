@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use labyrinth_contracts::files::write_private;
 use rcgen::{CertificateParams, DnType, KeyPair, SanType};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -16,18 +17,6 @@ use rustls::server::WebPkiClientVerifier;
 
 /// The common name of the API server's client certificate (kubeadm's name).
 pub const APISERVER_CLIENT_CN: &str = "kube-apiserver-kubelet-client";
-
-/// A new file only its owner can read (the key is made only when absent).
-fn write_private(path: &Path, data: &str) -> Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let open = std::fs::File::options()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path);
-    let mut f = open.with_context(|| format!("creating {}", path.display()))?;
-    std::io::Write::write_all(&mut f, data.as_bytes()).with_context(|| format!("writing {}", path.display()))
-}
 
 /// Load `<dir>/kubelet.crt` and `.key`, or self-sign a pair for the node's
 /// address and name and keep it there.
@@ -55,12 +44,11 @@ pub fn serving_cert(
     p.not_after = rcgen::date_time_ymd(2035, 1, 1);
     p.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
     let kp = KeyPair::generate().context("generating the serving key")?;
-    // A key left without its certificate is replaced.
-    let _ = std::fs::remove_file(&key);
     let cert = p
         .self_signed(&kp)
         .context("self-signing the serving certificate")?;
-    write_private(&key, &kp.serialize_pem())?;
+    // A key left without its certificate is replaced.
+    write_private(&key, kp.serialize_pem().as_bytes())?;
     std::fs::write(&crt, cert.pem()).with_context(|| format!("writing {}", crt.display()))?;
     Ok((
         cert.der().clone(),
