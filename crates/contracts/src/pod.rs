@@ -1,1 +1,120 @@
-//! (filled in by the contracts work)
+//! The slim Pod every watcher of Pods decodes: identity, deletion, the
+//! containers to run (name, image, command, args, literal env) and restart
+//! policy for the node agent; hostNetwork, phase and the pod's addresses for
+//! cluster DNS.
+//!
+//! Every Pod event reaches every watcher; decoding the whole object
+//! (managedFields, conditions, container statuses, every spec field) into
+//! k8s-openapi's `Pod` is most of what an event costs and kilobytes per pod
+//! kept, for fields nobody here reads. Unknown fields are skipped by the
+//! decoder without being built. The type implements k8s-openapi's
+//! `Resource` and `Metadata` as a Pod, so kube's `Api` and watcher take it
+//! (its metadata keeps what the watch needs: name, namespace, uid and the
+//! resourceVersion it resumes from).
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde::{Deserialize, Deserializer};
+
+/// A Pod as the watches (and the agent's PATCH and DELETE answers) decode it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SlimPod {
+    #[serde(deserialize_with = "slim_meta")]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: Spec,
+    #[serde(default)]
+    pub status: Status,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Spec {
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    pub restart_policy: Option<String>,
+    pub host_network: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Container {
+    pub name: String,
+    pub image: Option<String>,
+    pub command: Option<Vec<String>>,
+    pub args: Option<Vec<String>>,
+    #[serde(default)]
+    pub env: Vec<EnvVar>,
+}
+
+/// Only literal values: `valueFrom` (secrets, field refs) is not resolved.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub phase: Option<String>,
+    #[serde(rename = "podIP")]
+    pub pod_ip: Option<String>,
+    #[serde(rename = "podIPs")]
+    pub pod_ips: Option<Vec<PodIp>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct PodIp {
+    pub ip: String,
+}
+
+/// Identity, deletion, and the resourceVersion the watch resumes from.
+fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Slim {
+        name: Option<String>,
+        namespace: Option<String>,
+        uid: Option<String>,
+        resource_version: Option<String>,
+        deletion_timestamp: Option<Time>,
+    }
+    let s = Slim::deserialize(d)?;
+    Ok(ObjectMeta {
+        name: s.name,
+        namespace: s.namespace,
+        uid: s.uid,
+        resource_version: s.resource_version,
+        deletion_timestamp: s.deletion_timestamp,
+        ..Default::default()
+    })
+}
+
+impl SlimPod {
+    /// Succeeded or Failed: its containers are not run again.
+    pub fn terminal(&self) -> bool {
+        matches!(self.status.phase.as_deref(), Some("Succeeded" | "Failed"))
+    }
+}
+
+impl k8s_openapi::Resource for SlimPod {
+    const API_VERSION: &'static str = <Pod as k8s_openapi::Resource>::API_VERSION;
+    const GROUP: &'static str = <Pod as k8s_openapi::Resource>::GROUP;
+    const KIND: &'static str = <Pod as k8s_openapi::Resource>::KIND;
+    const VERSION: &'static str = <Pod as k8s_openapi::Resource>::VERSION;
+    const URL_PATH_SEGMENT: &'static str = <Pod as k8s_openapi::Resource>::URL_PATH_SEGMENT;
+    type Scope = <Pod as k8s_openapi::Resource>::Scope;
+}
+
+impl k8s_openapi::Metadata for SlimPod {
+    type Ty = ObjectMeta;
+    fn metadata(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -11,11 +11,12 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::{Api, Client, Resource};
+use labyrinth_contracts::pod::SlimPod;
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::catalog::{Change, Kind, Object};
-use crate::pod_watch::DnsPod;
+use crate::pod_watch;
 
 /// Builds a client from a kubeconfig file, or the in-cluster config.
 pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client> {
@@ -47,7 +48,7 @@ pub async fn watch_all(client: Client, tx: UnboundedSender<Change>) {
         |o| Object::Slice(Box::new(o)),
         tx.clone(),
     );
-    let pods = watch_kind::<DnsPod>(client, Kind::Pod, |o| Object::Pod(Box::new(o.into_pod())), tx);
+    let pods = watch_kind::<SlimPod>(client, Kind::Pod, |o| Object::Pod(Box::new(pod_watch::into_pod(o))), tx);
     futures::join!(svc, eps, pods);
 }
 

@@ -1,99 +1,15 @@
 //! The pods bound to this node as the agent keeps them. The watch decodes
-//! only what the agent reads (identity, deletion, phase, each container's
-//! name, image, command and env, the restart policy) into [`WatchedPod`];
+//! the slim Pod (identity, deletion, phase, each container's name, image,
+//! command and env, the restart policy: see `labyrinth_contracts::pod`);
 //! the agent then keeps a [`NodePod`], which holds just that, sized to fit.
 //! A full `Pod` costs kilobytes in memory (every spec field, managedFields,
 //! the status the agent itself wrote); kept in kube's reflector even the
 //! slim watch type cost ~1.5 KiB (its ObjectMeta alone is 360 bytes, the
 //! store's key four more strings); a NodePod costs a few hundred bytes.
 
-use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
-use serde::{Deserialize, Deserializer};
+use labyrinth_contracts::pod::{SlimPod, Spec};
 
 use crate::runtime::{ContainerSpec, PodRef};
-
-/// A Pod as the agent's watch (and its PATCH and DELETE answers) decode it.
-#[derive(Clone, Debug, Deserialize)]
-pub struct WatchedPod {
-    #[serde(deserialize_with = "slim_meta")]
-    pub metadata: ObjectMeta,
-    #[serde(default)]
-    pub spec: Spec,
-    #[serde(default)]
-    pub status: Status,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Spec {
-    #[serde(default)]
-    pub containers: Vec<Container>,
-    pub restart_policy: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct Container {
-    pub name: String,
-    pub image: Option<String>,
-    pub command: Option<Vec<String>>,
-    pub args: Option<Vec<String>>,
-    #[serde(default)]
-    pub env: Vec<EnvVar>,
-}
-
-/// Only literal values: `valueFrom` (secrets, field refs) is not resolved.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct EnvVar {
-    pub name: String,
-    pub value: Option<String>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct Status {
-    pub phase: Option<String>,
-}
-
-/// The metadata fields the agent and the watch (resourceVersion) use.
-fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Slim {
-        name: Option<String>,
-        namespace: Option<String>,
-        uid: Option<String>,
-        resource_version: Option<String>,
-        deletion_timestamp: Option<Time>,
-    }
-    let s = Slim::deserialize(d)?;
-    Ok(ObjectMeta {
-        name: s.name,
-        namespace: s.namespace,
-        uid: s.uid,
-        resource_version: s.resource_version,
-        deletion_timestamp: s.deletion_timestamp,
-        ..Default::default()
-    })
-}
-
-impl k8s_openapi::Resource for WatchedPod {
-    const API_VERSION: &'static str = <Pod as k8s_openapi::Resource>::API_VERSION;
-    const GROUP: &'static str = <Pod as k8s_openapi::Resource>::GROUP;
-    const KIND: &'static str = <Pod as k8s_openapi::Resource>::KIND;
-    const VERSION: &'static str = <Pod as k8s_openapi::Resource>::VERSION;
-    const URL_PATH_SEGMENT: &'static str = <Pod as k8s_openapi::Resource>::URL_PATH_SEGMENT;
-    type Scope = <Pod as k8s_openapi::Resource>::Scope;
-}
-
-impl k8s_openapi::Metadata for WatchedPod {
-    type Ty = ObjectMeta;
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
 
 /// A pod bound to this node, as the agent keeps it.
 #[derive(Clone, Debug)]
@@ -108,8 +24,8 @@ pub struct NodePod {
 
 impl NodePod {
     /// None for an object without uid or name (nothing can be run for it).
-    pub fn from_watched(w: WatchedPod) -> Option<NodePod> {
-        let terminal = matches!(w.status.phase.as_deref(), Some("Succeeded" | "Failed"));
+    pub fn from_watched(w: SlimPod) -> Option<NodePod> {
+        let terminal = w.terminal();
         let mut spec = w.spec;
         // Decoded lists grow by doubling (room for four containers when
         // there is one); this copy is kept for the pod's whole life.
@@ -181,7 +97,7 @@ mod tests {
 
     #[test]
     fn keeps_what_the_agent_reads_and_drops_the_rest() {
-        let w: WatchedPod = serde_json::from_value(json!({
+        let w: SlimPod = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "a", "namespace": "n", "uid": "u", "resourceVersion": "7",
                 "deletionTimestamp": "2026-01-01T00:00:00Z",
@@ -206,9 +122,9 @@ mod tests {
 
     #[test]
     fn a_pod_without_uid_is_not_kept_and_one_without_spec_still_reads() {
-        let w: WatchedPod = serde_json::from_value(json!({"metadata": {"name": "a"}})).unwrap();
+        let w: SlimPod = serde_json::from_value(json!({"metadata": {"name": "a"}})).unwrap();
         assert!(NodePod::from_watched(w).is_none());
-        let w: WatchedPod = serde_json::from_value(json!({"metadata": {"name": "a", "uid": "u"},
+        let w: SlimPod = serde_json::from_value(json!({"metadata": {"name": "a", "uid": "u"},
             "status": {"phase": "Succeeded"}}))
         .unwrap();
         let p = NodePod::from_watched(w).unwrap();

@@ -9,8 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use kube::runtime::watcher::Event;
+use labyrinth_contracts::pod::SlimPod;
 
-use super::nodepod::{NodePod, WatchedPod};
+use super::nodepod::NodePod;
 
 #[derive(Default)]
 pub struct PodStore {
@@ -21,7 +22,7 @@ pub struct PodStore {
 }
 
 impl PodStore {
-    pub fn apply(&mut self, ev: Event<WatchedPod>) {
+    pub fn apply(&mut self, ev: Event<SlimPod>) {
         match ev {
             Event::Apply(w) => {
                 if let Some(p) = NodePod::from_watched(w) {
@@ -64,7 +65,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pod(uid: &str, name: &str) -> WatchedPod {
+    fn pod(uid: &str, name: &str) -> SlimPod {
         serde_json::from_value(json!({"metadata": {"uid": uid, "name": name, "namespace": "n"}})).unwrap()
     }
 

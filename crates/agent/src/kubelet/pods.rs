@@ -17,10 +17,11 @@ use anyhow::Result;
 use futures::StreamExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::{watcher, WatchStreamExt};
+use labyrinth_contracts::pod::SlimPod;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 use super::lifecycle::{self, Managed};
-use super::nodepod::{NodePod, WatchedPod};
+use super::nodepod::NodePod;
 use super::pod_store::PodStore;
 use super::{status, Agent};
 use crate::runtime::sandbox;
@@ -87,7 +88,7 @@ struct State {
 }
 
 pub async fn run(agent: Arc<Agent>) -> Result<()> {
-    let api: Api<WatchedPod> = Api::all(agent.client.clone());
+    let api: Api<SlimPod> = Api::all(agent.client.clone());
     let cfg = watcher::Config::default().fields(&format!("spec.nodeName={}", agent.node_name));
     let mut stream = watcher(api, cfg).default_backoff().boxed();
     let mut store = PodStore::default();
@@ -343,7 +344,7 @@ async fn start_and_report(
 /// here any more (the kubelet's final delete with grace period 0); true
 /// once the server has let it go (or it was gone already).
 async fn release(agent: &Agent, pod: &NodePod) -> bool {
-    let api: Api<WatchedPod> = Api::namespaced(agent.client.clone(), pod.namespace());
+    let api: Api<SlimPod> = Api::namespaced(agent.client.clone(), pod.namespace());
     let dp = DeleteParams {
         grace_period_seconds: Some(0),
         ..Default::default()
@@ -362,7 +363,7 @@ async fn release(agent: &Agent, pod: &NodePod) -> bool {
 
 /// PATCH the pod's status; true if the server took it.
 async fn patch_status(agent: &Agent, pod: &NodePod, st: serde_json::Value) -> bool {
-    let api: Api<WatchedPod> = Api::namespaced(agent.client.clone(), pod.namespace());
+    let api: Api<SlimPod> = Api::namespaced(agent.client.clone(), pod.namespace());
     let _slot = WRITES.acquire().await;
     match api
         .patch_status(pod.name(), &PatchParams::default(), &Patch::Merge(st))
