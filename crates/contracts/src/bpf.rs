@@ -1,1 +1,96 @@
-//! (filled in by the contracts work)
+//! The eBPF datapath's maps: their kernel layouts ([`abi`]), and the typed
+//! rows ([`rows`]) that `labyrinth bpf map get <map> --json` prints and the
+//! tracer reads back, so a prediction works with addresses and numbers, not
+//! with the text of a table made for people.
+
+pub mod abi;
+pub mod rows;
+
+use serde::{Deserialize, Serialize};
+
+pub use rows::{
+    BackendRow, ConfigRow, CtDir, CtRow, EndpointRow, FlowState, IpProto, IpcacheRow, RevNatRow, ServiceRow,
+};
+
+/// The maps `labyrinth bpf map get` reads, by the names its command line
+/// takes (`services`, `ct`, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum MapKind {
+    Services,
+    Backends,
+    Revnat,
+    Ct,
+    Ipcache,
+    Endpoints,
+    Config,
+}
+
+impl MapKind {
+    pub const ALL: [MapKind; 7] = [
+        MapKind::Services,
+        MapKind::Backends,
+        MapKind::Revnat,
+        MapKind::Ct,
+        MapKind::Ipcache,
+        MapKind::Endpoints,
+        MapKind::Config,
+    ];
+
+    /// The pinned (versioned) map the rows come from.
+    pub const fn map_name(self) -> &'static str {
+        match self {
+            MapKind::Services => abi::SERVICES_MAP,
+            MapKind::Backends => abi::BACKENDS_MAP,
+            MapKind::Revnat => abi::REVNAT_MAP,
+            MapKind::Ct => abi::CT_MAP,
+            MapKind::Ipcache => abi::IPCACHE_MAP,
+            MapKind::Endpoints => abi::ENDPOINTS_MAP,
+            MapKind::Config => abi::CONFIG_MAP,
+        }
+    }
+
+    /// The command line's name (`labyrinth bpf map get <this>`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MapKind::Services => "services",
+            MapKind::Backends => "backends",
+            MapKind::Revnat => "revnat",
+            MapKind::Ct => "ct",
+            MapKind::Ipcache => "ipcache",
+            MapKind::Endpoints => "endpoints",
+            MapKind::Config => "config",
+        }
+    }
+}
+
+impl std::fmt::Display for MapKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `labyrinth bpf map get <map> --json`: the pinned map's name and its rows
+/// (`R` is the row type of that map, e.g. [`ServiceRow`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapDump<R> {
+    pub map: String,
+    pub entries: Vec<R>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    #[test]
+    fn command_line_names_and_map_names() {
+        for k in MapKind::ALL {
+            let value = k.to_possible_value().unwrap();
+            assert_eq!(value.get_name(), k.as_str());
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{k}\""));
+            assert!(k.map_name().starts_with("lby_") && k.map_name().ends_with("_v1"));
+        }
+        assert_eq!(MapKind::Ct.map_name(), "lby_ct4_v1");
+    }
+}

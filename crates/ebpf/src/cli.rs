@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use labyrinth_contracts::bpf::MapKind;
 
 use crate::datapath::DEFAULT_PIN_DIR;
-use crate::dump::{dump, MapKind};
+use crate::dump::dump;
 use crate::events::EventReader;
 
 #[derive(Debug, clap::Args)]
@@ -28,7 +29,8 @@ pub enum BpfCmd {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum MapCmd {
-    /// Print one map's entries, like `cilium map get`.
+    /// Print one map's entries, like `cilium map get` (`--json`: its typed
+    /// rows).
     Get {
         #[arg(value_enum)]
         map: MapKind,
@@ -45,7 +47,7 @@ pub fn run_bpf(args: BpfArgs) -> Result<()> {
     } = args.cmd;
     let table = dump(&pin_dir, map)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&table.to_json())?);
+        println!("{}", table.to_json());
     } else {
         print!("{}", table.to_text());
     }

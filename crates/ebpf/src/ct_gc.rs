@@ -8,12 +8,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use crate::abi::{Ct4Entry, Ct4Key, CT_DIR_REPLY, CT_DIR_SERVICE, CT_F_HAIRPIN};
+pub use labyrinth_contracts::bpf::FlowState;
 
-const TCP_FIN: u8 = 0x01;
-const TCP_RST: u8 = 0x04;
-const TCP_ACK: u8 = 0x10;
-const IPPROTO_TCP: u8 = 6;
+use crate::abi::{Ct4Entry, Ct4Key, CT_DIR_REPLY, CT_DIR_SERVICE, CT_F_HAIRPIN};
 
 /// How long a flow may stay idle, by state.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,46 +32,14 @@ impl Default for Lifetimes {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FlowState {
-    /// Only a SYN so far.
-    Opening,
-    Established,
-    /// A FIN or RST seen.
-    Closing,
-    /// UDP and anything else without states.
-    Stateless,
-}
-
-impl FlowState {
-    pub fn of(proto: u8, tcp_seen: u8) -> FlowState {
-        if proto != IPPROTO_TCP {
-            FlowState::Stateless
-        } else if tcp_seen & (TCP_FIN | TCP_RST) != 0 {
-            FlowState::Closing
-        } else if tcp_seen & TCP_ACK != 0 {
-            FlowState::Established
-        } else {
-            // A bare SYN (or nothing seen yet).
-            FlowState::Opening
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            FlowState::Opening => "opening",
-            FlowState::Established => "established",
-            FlowState::Closing => "closing",
-            FlowState::Stateless => "-",
-        }
-    }
-
-    pub fn lifetime(self, l: &Lifetimes) -> Duration {
-        match self {
-            FlowState::Opening => l.tcp_opening,
-            FlowState::Established => l.tcp_established,
-            FlowState::Closing => l.tcp_closing,
-            FlowState::Stateless => l.other,
+impl Lifetimes {
+    /// How long a flow in `state` may stay idle.
+    pub fn of(&self, state: FlowState) -> Duration {
+        match state {
+            FlowState::Opening => self.tcp_opening,
+            FlowState::Established => self.tcp_established,
+            FlowState::Closing => self.tcp_closing,
+            FlowState::Stateless => self.other,
         }
     }
 }
@@ -149,7 +114,7 @@ pub fn expired(
     let n = all.len();
     let keys = all
         .into_iter()
-        .filter(|f| now_ns.saturating_sub(f.last_seen_ns) > f.state.lifetime(l).as_nanos() as u64)
+        .filter(|f| now_ns.saturating_sub(f.last_seen_ns) > l.of(f.state).as_nanos() as u64)
         .flat_map(|f| f.keys)
         .collect();
     (n, keys)

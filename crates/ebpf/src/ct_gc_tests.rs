@@ -1,6 +1,5 @@
 use super::*;
-
-const TCP_SYN: u8 = 0x02;
+use crate::abi::{TCP_ACK, TCP_FIN, TCP_SYN};
 
 const S: u64 = 1_000_000_000;
 const CLIENT: u32 = 0x0a00_010a;
@@ -37,15 +36,6 @@ fn with_reply(e: (Ct4Key, Ct4Entry), seen: u8, last: u64) -> Vec<(Ct4Key, Ct4Ent
         ..e.1
     };
     vec![e, (rk, rv)]
-}
-
-#[test]
-fn states_from_the_flags_seen() {
-    assert_eq!(FlowState::of(17, 0), FlowState::Stateless);
-    assert_eq!(FlowState::of(6, TCP_SYN), FlowState::Opening);
-    assert_eq!(FlowState::of(6, TCP_SYN | TCP_ACK), FlowState::Established);
-    assert_eq!(FlowState::of(6, TCP_ACK | TCP_FIN), FlowState::Closing);
-    assert_eq!(FlowState::of(6, TCP_RST), FlowState::Closing);
 }
 
 #[test]

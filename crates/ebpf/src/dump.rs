@@ -1,49 +1,60 @@
-//! Map contents as tables for `labyrinth bpf map get <map>` (like
-//! `cilium map get`): readable columns, or JSON objects with the same keys.
+//! Map contents for `labyrinth bpf map get <map>` (like `cilium map get`):
+//! the typed rows of `labyrinth_contracts::bpf::rows`, printed as JSON (what
+//! the tracer reads back) or as a table with readable columns (for people).
 
-use std::net::SocketAddrV4;
 use std::path::Path;
 
-use anyhow::Result;
-use serde::{Deserialize, Serialize};
+use anyhow::{Context, Result};
+use labyrinth_contracts::bpf::{
+    BackendRow, ConfigRow, CtRow, EndpointRow, IpcacheRow, MapDump, MapKind, RevNatRow, ServiceRow,
+};
+use serde::Serialize;
 
-use crate::abi::*;
+use crate::abi::LbyConfig;
 use crate::maps::Maps;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum MapKind {
-    Services,
-    Backends,
-    Revnat,
-    Ct,
-    Ipcache,
-    Endpoints,
-    Config,
+/// A map's row type: how it is read from the pinned map, and its table.
+pub trait MapRow: Serialize + Sized {
+    const KIND: MapKind;
+    const COLUMNS: &'static [&'static str];
+    /// Every entry, in the order the table lists them.
+    fn read(maps: &Maps) -> Result<Vec<Self>>;
+    fn cells(&self) -> Vec<String>;
 }
 
-impl MapKind {
-    pub fn map_name(self) -> &'static str {
-        match self {
-            MapKind::Services => SERVICES_MAP,
-            MapKind::Backends => BACKENDS_MAP,
-            MapKind::Revnat => REVNAT_MAP,
-            MapKind::Ct => CT_MAP,
-            MapKind::Ipcache => IPCACHE_MAP,
-            MapKind::Endpoints => ENDPOINTS_MAP,
-            MapKind::Config => CONFIG_MAP,
-        }
-    }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// One map's rows: as a table for people, and as JSON.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Table {
     pub map: &'static str,
-    pub columns: Vec<&'static str>,
+    pub columns: &'static [&'static str],
     pub rows: Vec<Vec<String>>,
+    /// The typed rows, serialized (the `entries` of `--json`).
+    entries: Vec<serde_json::Value>,
 }
 
 impl Table {
+    pub fn of<R: MapRow>(rows: &[R]) -> Result<Table> {
+        Ok(Table {
+            map: R::KIND.map_name(),
+            columns: R::COLUMNS,
+            rows: rows.iter().map(R::cells).collect(),
+            entries: rows
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<_, _>>()
+                .context("serializing the map's rows")?,
+        })
+    }
+
+    /// `bpf map get --json`: a `MapDump` of the typed rows.
+    pub fn to_json(&self) -> String {
+        let dump = MapDump {
+            map: self.map.to_string(),
+            entries: self.entries.clone(),
+        };
+        serde_json::to_string_pretty(&dump).expect("JSON values serialize")
+    }
+
     pub fn to_text(&self) -> String {
         let mut widths: Vec<usize> = self.columns.iter().map(|c| c.len()).collect();
         for r in &self.rows {
@@ -59,7 +70,7 @@ impl Table {
                 .collect();
             parts.join("  ").trim_end().to_string() + "\n"
         };
-        let mut out = line(self.columns.clone());
+        let mut out = line(self.columns.to_vec());
         for r in &self.rows {
             out += &line(r.iter().map(String::as_str).collect());
         }
@@ -68,44 +79,13 @@ impl Table {
         }
         out
     }
-
-    /// One JSON object per row, keyed by lower-case column names.
-    pub fn to_json(&self) -> serde_json::Value {
-        let rows: Vec<serde_json::Value> = self
-            .rows
-            .iter()
-            .map(|r| {
-                let obj: serde_json::Map<String, serde_json::Value> = self
-                    .columns
-                    .iter()
-                    .zip(r)
-                    .map(|(c, v)| (c.to_lowercase().replace(' ', "_"), v.clone().into()))
-                    .collect();
-                obj.into()
-            })
-            .collect();
-        serde_json::json!({ "map": self.map, "entries": rows })
-    }
-}
-
-pub fn proto_name(p: u8) -> String {
-    match p {
-        PROTO_TCP => "TCP".into(),
-        PROTO_UDP => "UDP".into(),
-        1 => "ICMP".into(),
-        n => n.to_string(),
-    }
-}
-
-pub fn sock(addr: u32, port_be: u16) -> SocketAddrV4 {
-    SocketAddrV4::new(addr_of(addr), u16::from_be(port_be))
 }
 
 pub fn mac(m: &[u8; 6]) -> String {
     m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
-/// Seconds since boot on CLOCK_MONOTONIC, the programs' clock.
+/// Nanoseconds since boot on CLOCK_MONOTONIC, the programs' clock.
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
@@ -116,181 +96,255 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// Read one map under `pin_dir` as a table.
+/// One map's rows under `pin_dir`.
+pub fn rows<R: MapRow>(pin_dir: &Path) -> Result<Vec<R>> {
+    R::read(&Maps::open(pin_dir)?)
+}
+
+/// Read one map under `pin_dir`.
 pub fn dump(pin_dir: &Path, kind: MapKind) -> Result<Table> {
-    let maps = Maps::open(pin_dir)?;
-    let lb = maps.read_lb()?;
-    let name_of = |id: u16| lb.names.get(&id).cloned().unwrap_or_default();
-    let (columns, rows): (Vec<&'static str>, Vec<Vec<String>>) = match kind {
-        MapKind::Services => (
-            vec![
-                "SERVICE",
-                "SLOT",
-                "BACKEND ID",
-                "COUNT",
-                "REV NAT ID",
-                "BACKEND",
-                "NAME",
-            ],
-            {
-                let mut rows: Vec<_> = lb.services.iter().collect();
-                rows.sort_by_key(|(k, _)| (addr_of(k.address), u16::from_be(k.dport), k.proto, k.slot));
-                rows
-            }
-            .into_iter()
-            .map(|(k, v)| {
-                let be = lb.backends.get(&v.backend_id).filter(|_| k.slot > 0);
-                vec![
-                    format!("{}/{}", sock(k.address, k.dport), proto_name(k.proto)),
-                    k.slot.to_string(),
-                    v.backend_id.to_string(),
-                    v.count.to_string(),
-                    v.rev_nat_index.to_string(),
-                    be.map(|b| sock(b.address, b.port).to_string())
-                        .unwrap_or_default(),
-                    name_of(v.rev_nat_index),
-                ]
-            })
-            .collect(),
-        ),
-        MapKind::Backends => (
-            vec!["ID", "ADDRESS", "PROTO"],
-            lb.backends
-                .iter()
-                .map(|(id, b)| {
-                    vec![
-                        id.to_string(),
-                        sock(b.address, b.port).to_string(),
-                        proto_name(b.proto),
-                    ]
-                })
-                .collect(),
-        ),
-        MapKind::Revnat => (
-            vec!["ID", "FRONTEND", "PROTO", "NAME"],
-            lb.revnat
-                .iter()
-                .map(|(id, r)| {
-                    vec![
-                        id.to_string(),
-                        sock(r.address, r.port).to_string(),
-                        proto_name(r.proto),
-                        name_of(*id),
-                    ]
-                })
-                .collect(),
-        ),
-        MapKind::Ct => {
-            let now = monotonic_ns();
-            let mut entries = maps.ct_entries()?;
-            entries.sort_by_key(|(k, _)| (k.dir, k.saddr, k.sport, k.daddr, k.dport));
-            (
-                vec![
-                    "DIR",
-                    "PROTO",
-                    "SOURCE",
-                    "DESTINATION",
-                    "BACKEND",
-                    "REV NAT ID",
-                    "FLAGS",
-                    "STATE",
-                    "IDLE S",
-                    "SERVICE",
-                ],
-                entries
-                    .iter()
-                    .map(|(k, v)| {
-                        vec![
-                            if k.dir == CT_DIR_SERVICE {
-                                "service"
-                            } else {
-                                "reply"
-                            }
-                            .to_string(),
-                            proto_name(k.proto),
-                            sock(k.saddr, k.sport).to_string(),
-                            sock(k.daddr, k.dport).to_string(),
-                            sock(v.backend_addr, v.backend_port).to_string(),
-                            v.rev_nat_index.to_string(),
-                            if v.flags & CT_F_HAIRPIN != 0 {
-                                "hairpin"
-                            } else {
-                                ""
-                            }
-                            .to_string(),
-                            crate::ct_gc::FlowState::of(k.proto, v.tcp_seen)
-                                .name()
-                                .to_string(),
-                            (now.saturating_sub(v.last_seen_ns) / 1_000_000_000).to_string(),
-                            name_of(v.rev_nat_index),
-                        ]
-                    })
-                    .collect(),
-            )
-        }
-        MapKind::Ipcache => {
-            let mut e = maps.ipcache_entries()?;
-            e.sort_by_key(|(len, addr, _)| (addr_of(*addr), *len));
-            (
-                vec!["PREFIX", "TUNNEL ENDPOINT", "IDENTITY"],
-                e.iter()
-                    .map(|(len, addr, v)| {
-                        vec![
-                            format!("{}/{len}", addr_of(*addr)),
-                            addr_of(v.tunnel_endpoint).to_string(),
-                            v.identity.to_string(),
-                        ]
-                    })
-                    .collect(),
-            )
-        }
-        MapKind::Endpoints => {
-            let mut e: Vec<_> = maps.endpoint_entries()?.into_iter().collect();
-            e.sort_by_key(|(ip, _)| addr_of(*ip));
-            (
-                vec!["ADDRESS", "IFINDEX", "POD MAC", "NODE MAC"],
-                e.iter()
-                    .map(|(ip, v)| {
-                        vec![
-                            addr_of(*ip).to_string(),
-                            v.ifindex.to_string(),
-                            mac(&v.pod_mac),
-                            mac(&v.node_mac),
-                        ]
-                    })
-                    .collect(),
-            )
-        }
-        MapKind::Config => {
-            let c = maps.config.get(&0, 0)?;
-            (
-                vec![
-                    "TUNNEL IFINDEX",
-                    "VNI",
-                    "NODE IP",
-                    "HAIRPIN IP",
-                    "ROUTING",
-                    "TRACE LEVEL",
-                ],
-                vec![vec![
-                    c.tunnel_ifindex.to_string(),
-                    c.vni.to_string(),
-                    addr_of(c.node_ip).to_string(),
-                    addr_of(c.hairpin_ip).to_string(),
-                    if c.routing == ROUTING_NATIVE {
-                        "native"
-                    } else {
-                        "tunnel"
-                    }
-                    .to_string(),
-                    c.trace_level.to_string(),
-                ]],
-            )
-        }
+    fn table<R: MapRow>(dir: &Path) -> Result<Table> {
+        Table::of(&rows::<R>(dir)?)
+    }
+    let read: fn(&Path) -> Result<Table> = match kind {
+        MapKind::Services => table::<ServiceRow>,
+        MapKind::Backends => table::<BackendRow>,
+        MapKind::Revnat => table::<RevNatRow>,
+        MapKind::Ct => table::<CtRow>,
+        MapKind::Ipcache => table::<IpcacheRow>,
+        MapKind::Endpoints => table::<EndpointRow>,
+        MapKind::Config => table::<ConfigRow>,
     };
-    Ok(Table {
-        map: kind.map_name(),
-        columns,
-        rows,
-    })
+    read(pin_dir)
+}
+
+fn name_of(names: &std::collections::BTreeMap<u16, String>, id: u16) -> String {
+    names.get(&id).cloned().unwrap_or_default()
+}
+
+impl MapRow for ServiceRow {
+    const KIND: MapKind = MapKind::Services;
+    const COLUMNS: &'static [&'static str] = &[
+        "SERVICE",
+        "SLOT",
+        "BACKEND ID",
+        "COUNT",
+        "REV NAT ID",
+        "BACKEND",
+        "NAME",
+    ];
+
+    fn read(maps: &Maps) -> Result<Vec<Self>> {
+        let lb = maps.read_lb()?;
+        let mut rows: Vec<ServiceRow> = lb
+            .services
+            .iter()
+            .map(|(k, v)| ServiceRow::new(k, v, lb.backends.get(&v.backend_id), name_of(&lb.names, v.rev_nat_index)))
+            .collect();
+        rows.sort_by_key(|r| (*r.frontend.ip(), r.frontend.port(), r.proto, r.slot));
+        Ok(rows)
+    }
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            format!("{}/{}", self.frontend, self.proto),
+            self.slot.to_string(),
+            self.backend_id.to_string(),
+            self.count.to_string(),
+            self.rev_nat_index.to_string(),
+            self.backend.map(|b| b.to_string()).unwrap_or_default(),
+            self.name.clone(),
+        ]
+    }
+}
+
+impl MapRow for BackendRow {
+    const KIND: MapKind = MapKind::Backends;
+    const COLUMNS: &'static [&'static str] = &["ID", "ADDRESS", "PROTO"];
+
+    fn read(maps: &Maps) -> Result<Vec<Self>> {
+        let lb = maps.read_lb()?;
+        Ok(lb.backends.iter().map(|(id, b)| BackendRow::new(*id, b)).collect())
+    }
+
+    fn cells(&self) -> Vec<String> {
+        vec![self.id.to_string(), self.address.to_string(), self.proto.to_string()]
+    }
+}
+
+impl MapRow for RevNatRow {
+    const KIND: MapKind = MapKind::Revnat;
+    const COLUMNS: &'static [&'static str] = &["ID", "FRONTEND", "PROTO", "NAME"];
+
+    fn read(maps: &Maps) -> Result<Vec<Self>> {
+        let lb = maps.read_lb()?;
+        Ok(lb
+            .revnat
+            .iter()
+            .map(|(id, r)| RevNatRow::new(*id, r, name_of(&lb.names, *id)))
+            .collect())
+    }
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.id.to_string(),
+            self.frontend.to_string(),
+            self.proto.to_string(),
+            self.name.clone(),
+        ]
+    }
+}
+
+impl MapRow for CtRow {
+    const KIND: MapKind = MapKind::Ct;
+    const COLUMNS: &'static [&'static str] = &[
+        "DIR",
+        "PROTO",
+        "SOURCE",
+        "DESTINATION",
+        "BACKEND",
+        "REV NAT ID",
+        "FLAGS",
+        "STATE",
+        "IDLE S",
+        "SERVICE",
+    ];
+
+    fn read(maps: &Maps) -> Result<Vec<Self>> {
+        let lb = maps.read_lb()?;
+        let now = monotonic_ns();
+        let mut entries = maps.ct_entries()?;
+        entries.sort_by_key(|(k, _)| (k.dir, k.saddr, k.sport, k.daddr, k.dport));
+        Ok(entries
+            .iter()
+            .map(|(k, v)| CtRow::new(k, v, now, name_of(&lb.names, v.rev_nat_index)))
+            .collect())
+    }
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.dir.as_str().to_string(),
+            self.proto.to_string(),
+            self.source.to_string(),
+            self.destination.to_string(),
+            self.backend.to_string(),
+            self.rev_nat_index.to_string(),
+            if self.hairpin { "hairpin" } else { "" }.to_string(),
+            self.state.name().to_string(),
+            (self.idle_ns / 1_000_000_000).to_string(),
+            self.service.clone(),
+        ]
+    }
+}
+
+impl MapRow for IpcacheRow {
+    const KIND: MapKind = MapKind::Ipcache;
+    const COLUMNS: &'static [&'static str] = &["PREFIX", "TUNNEL ENDPOINT", "IDENTITY"];
+
+    fn read(maps: &Maps) -> Result<Vec<Self>> {
+        let mut rows = maps
+            .ipcache_entries()?
+            .iter()
+            .map(|(len, addr, v)| IpcacheRow::new(*len, *addr, v).map_err(anyhow::Error::msg))
+            .collect::<Result<Vec<_>>>()?;
+        rows.sort_by_key(|r| (r.prefix.addr(), r.prefix.prefix_len()));
+        Ok(rows)
+    }
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.prefix.to_string(),
+            self.tunnel_endpoint.to_string(),
+            self.identity.to_string(),
+        ]
+    }
+}
+
+impl MapRow for EndpointRow {
+    const KIND: MapKind = MapKind::Endpoints;
+    const COLUMNS: &'static [&'static str] = &["ADDRESS", "IFINDEX", "POD MAC", "NODE MAC"];
+
+    fn read(maps: &Maps) -> Result<Vec<Self>> {
+        let mut rows: Vec<EndpointRow> = maps
+            .endpoint_entries()?
+            .iter()
+            .map(|(ip, v)| EndpointRow::new(*ip, v))
+            .collect();
+        rows.sort_by_key(|r| r.address);
+        Ok(rows)
+    }
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.address.to_string(),
+            self.ifindex.to_string(),
+            mac(&self.pod_mac),
+            mac(&self.node_mac),
+        ]
+    }
+}
+
+impl MapRow for ConfigRow {
+    const KIND: MapKind = MapKind::Config;
+    const COLUMNS: &'static [&'static str] = &[
+        "TUNNEL IFINDEX",
+        "VNI",
+        "NODE IP",
+        "HAIRPIN IP",
+        "ROUTING",
+        "TRACE LEVEL",
+    ];
+
+    fn read(maps: &Maps) -> Result<Vec<Self>> {
+        let c: LbyConfig = maps.config.get(&0, 0).context("reading the config map")?;
+        Ok(vec![ConfigRow::new(&c)])
+    }
+
+    fn cells(&self) -> Vec<String> {
+        vec![
+            self.tunnel_ifindex.to_string(),
+            self.vni.to_string(),
+            self.node_ip.to_string(),
+            self.hairpin_ip.to_string(),
+            self.routing.to_string(),
+            self.trace_level.to_string(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use labyrinth_contracts::bpf::IpProto;
+
+    fn slot(slot: u16, backend: Option<&str>) -> ServiceRow {
+        ServiceRow {
+            frontend: "10.96.0.50:80".parse().unwrap(),
+            proto: IpProto::TCP,
+            slot,
+            backend_id: u32::from(slot) * 4,
+            count: if slot == 0 { 1 } else { 0 },
+            rev_nat_index: 5,
+            backend: backend.map(|b| b.parse().unwrap()),
+            name: "wrk-2/web:http".into(),
+        }
+    }
+
+    /// The table people read and the JSON the tracer reads come from the
+    /// same rows.
+    #[test]
+    fn text_and_json_of_the_same_rows() {
+        let rows = [slot(0, None), slot(1, Some("10.0.1.10:8080"))];
+        let t = Table::of(&rows).unwrap();
+        assert_eq!(
+            t.to_text(),
+            "SERVICE            SLOT  BACKEND ID  COUNT  REV NAT ID  BACKEND         NAME\n\
+             10.96.0.50:80/TCP  0     0           1      5                           wrk-2/web:http\n\
+             10.96.0.50:80/TCP  1     4           0      5           10.0.1.10:8080  wrk-2/web:http\n"
+        );
+        let back: MapDump<ServiceRow> = serde_json::from_str(&t.to_json()).unwrap();
+        assert_eq!((back.map.as_str(), back.entries.as_slice()), ("lby_lb4_services_v1", &rows[..]));
+        let empty = Table::of::<ServiceRow>(&[]).unwrap();
+        assert!(empty.to_text().ends_with("(lby_lb4_services_v1 is empty)\n"));
+    }
 }

@@ -10,10 +10,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use aya::maps::{HashMap, Map, MapData, RingBuf};
+use labyrinth_contracts::bpf::IpProto;
 use serde::Serialize;
 
 use crate::abi::*;
-use crate::dump::{monotonic_ns, proto_name, sock};
+use crate::dump::monotonic_ns;
 
 pub const POINTS: [&str; 9] = [
     "?",
@@ -80,8 +81,8 @@ impl Flow {
     pub fn from_event(e: &TraceEvent, name_of: impl Fn(u16) -> Option<String>, boot: SystemTime) -> Flow {
         let point = POINTS.get(usize::from(e.point)).copied().unwrap_or("?");
         let translated = e.xlate != 0 && e.rev_nat_index != 0;
-        let other = sock(e.orig_daddr, e.orig_dport);
-        let (src, dst) = (sock(e.saddr, e.sport), sock(e.daddr, e.dport));
+        let other = sock_of(e.orig_daddr, e.orig_dport);
+        let (src, dst) = (sock_of(e.saddr, e.sport), sock_of(e.daddr, e.dport));
         // A from-endpoint event is seen before translation: nothing to add.
         let dnat = e.xlate == 1;
         Flow {
@@ -93,7 +94,7 @@ impl Flow {
                 _ => "FORWARDED",
             },
             drop_reason: (e.point == 6).then(|| drop_reason(e.reason)),
-            proto: proto_name(e.proto),
+            proto: IpProto(e.proto).to_string(),
             src,
             dst,
             tcp_flags: if e.proto == PROTO_TCP {

@@ -12,7 +12,8 @@
 //! The agent opens an [`EbpfDatapath`] in the node's namespace, attaches
 //! each pod after CNI ADD, keeps the ipcache equal to the other nodes' pod
 //! CIDRs, and hands it to a `labyrinth_proxy::Proxier` as its Datapath.
-pub mod abi;
+/// The map layouts and names, shared with everyone who reads the maps.
+pub use labyrinth_contracts::bpf::abi;
 pub mod attach;
 pub mod cli;
 pub mod ct_gc;
@@ -30,6 +31,7 @@ pub mod maps;
 
 pub use attach::AttachMode;
 pub use datapath::{Config, EbpfDatapath, PodEndpoint, Routing, TraceLevel, DEFAULT_PIN_DIR};
-pub use dump::{dump, MapKind};
+pub use dump::dump;
 pub use events::{EventReader, Flow};
+pub use labyrinth_contracts::bpf::MapKind;
 pub use lb_sync::SharedDatapath;

@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 
 use common::lab::{model, pin_dir, vip, Lab, VIP};
 use common::traffic::tcp_once;
+use labyrinth_contracts::bpf::{BackendRow, ConfigRow, MapDump};
 use labyrinth_ebpf::AttachMode;
 
 fn labyrinth(args: &[&str]) -> Option<String> {
@@ -40,15 +41,19 @@ fn bpf_map_get_and_observe() {
         text.starts_with("SERVICE") && text.contains("10.96.0.50:80/TCP  1"),
         "{text}"
     );
-    let json: serde_json::Value = serde_json::from_str(
+    let json: MapDump<BackendRow> = serde_json::from_str(
         &labyrinth(&["bpf", "map", "get", "backends", "--json", "--pin-dir", &dir]).unwrap(),
     )
     .unwrap();
-    assert_eq!(json["map"], "lby_lb4_backends_v1");
-    assert_eq!(json["entries"].as_array().unwrap().len(), 5);
+    assert_eq!(json.map, "lby_lb4_backends_v1");
+    assert_eq!(json.entries.len(), 5);
     for m in ["ct", "ipcache", "endpoints", "revnat", "config"] {
         labyrinth(&["bpf", "map", "get", m, "--pin-dir", &dir]).unwrap();
     }
+    let config: MapDump<ConfigRow> =
+        serde_json::from_str(&labyrinth(&["bpf", "map", "get", "config", "--json", "--pin-dir", &dir]).unwrap())
+            .unwrap();
+    assert_eq!(config.entries.len(), 1);
 
     // observe, live, while a connection goes through the ClusterIP.
     let observe = Command::new(std::env::var("LABYRINTH_BIN").unwrap())

@@ -6,39 +6,40 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::time::Duration;
 
 use common::lab::{model, pin_dir, vip, Lab, VIP};
 use common::traffic::{tcp_hello, udp_ask};
+use labyrinth_contracts::bpf::{CtDir, CtRow, FlowState};
 use labyrinth_ebpf::ct_gc::Lifetimes;
-use labyrinth_ebpf::{dump, AttachMode, MapKind};
+use labyrinth_ebpf::{dump, AttachMode};
 
-/// (direction, client-side source port, state) of every entry of the
-/// client's flows, as `bpf map get ct --json` shows them.
-fn entries(client: &str) -> Vec<(String, String, String)> {
-    let t = dump(Path::new(&pin_dir(1)), MapKind::Ct).unwrap().to_json();
+/// (direction, client-side port, state) of every entry of the client's
+/// flows, as `bpf map get ct` reads them.
+fn entries(client: Ipv4Addr) -> Vec<(CtDir, u16, FlowState)> {
+    let rows = dump::rows::<CtRow>(Path::new(&pin_dir(1))).unwrap();
     let mut out = vec![];
-    for e in t["entries"].as_array().unwrap() {
-        let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
-        // The client's port: the service entry's source, the reply's destination.
-        let side = if s("dir") == "service" {
-            s("source")
+    for r in rows {
+        // The client's side: the service entry's source, the reply's destination.
+        let side = if r.dir == CtDir::Service {
+            r.source
         } else {
-            s("destination")
+            r.destination
         };
-        if let Some(port) = side.strip_prefix(&format!("{client}:")) {
-            out.push((s("dir"), port.to_string(), s("state")));
+        if *side.ip() == client {
+            out.push((r.dir, side.port(), r.state));
         }
     }
-    out.sort();
+    out.sort_by_key(|(dir, port, _)| (*dir, *port));
     out
 }
 
-fn states_of(all: &[(String, String, String)], port: u16) -> Vec<String> {
+fn states_of(all: &[(CtDir, u16, FlowState)], port: u16) -> Vec<FlowState> {
     all.iter()
-        .filter(|(_, p, _)| *p == port.to_string())
-        .map(|(_, _, s)| s.clone())
+        .filter(|(_, p, _)| *p == port)
+        .map(|(_, _, s)| *s)
         .collect()
 }
 
@@ -50,7 +51,7 @@ fn flows_expire_by_state() {
     let backends: Vec<_> = [0, 1, 3].iter().map(|&i| lab.topo.pods[i].ip).collect();
     lab.sync_all(&model(&backends, lab.topo.pods[0].ip));
     let client = &lab.topo.pods[2].ns;
-    let client_ip = lab.topo.pods[2].ip.to_string();
+    let client_ip = lab.topo.pods[2].ip;
 
     // One connection kept open, one opened and closed, one UDP exchange.
     let (mut open, hello) = client.run(|| tcp_hello(vip(VIP))).expect("connect");
@@ -71,20 +72,20 @@ fn flows_expire_by_state() {
     // The FIN exchange of the closed connection reaches the map.
     let mut all = vec![];
     for _ in 0..100 {
-        all = entries(&client_ip);
-        if states_of(&all, closed_port) == ["closing", "closing"] {
+        all = entries(client_ip);
+        if states_of(&all, closed_port) == [FlowState::Closing; 2] {
             break;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
     eprintln!("{all:?}");
-    assert_eq!(states_of(&all, closed_port), ["closing", "closing"], "{all:?}");
+    assert_eq!(states_of(&all, closed_port), [FlowState::Closing; 2], "{all:?}");
     assert_eq!(
         states_of(&all, open_port),
-        ["established", "established"],
+        [FlowState::Established; 2],
         "{all:?}"
     );
-    assert_eq!(states_of(&all, udp_port), ["-", "-"], "{all:?}");
+    assert_eq!(states_of(&all, udp_port), [FlowState::Stateless; 2], "{all:?}");
 
     let now = labyrinth_ebpf::dump::monotonic_ns();
     let gc = |after: Duration| {
@@ -96,7 +97,7 @@ fn flows_expire_by_state() {
             .gc_conntrack_at(now + after.as_nanos() as u64, &Lifetimes::default())
             .expect("conntrack collection");
         eprintln!("gc at +{after:?}: {stats:?}");
-        entries(&client_ip)
+        entries(client_ip)
     };
     let all = gc(Duration::from_secs(5));
     assert_eq!(

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use common::lab::{model, pin_dir, vip, Lab, VIP};
 use common::traffic::tcp_once;
+use labyrinth_contracts::bpf::{MapDump, ServiceRow};
 use labyrinth_ebpf::{dump, AttachMode, MapKind};
 use labyrinth_proxy::SyncKind;
 
@@ -49,8 +50,12 @@ fn golden_dump_bpftool_and_drift_repair() {
     let eps = table(MapKind::Endpoints);
     assert_eq!(eps.rows.len(), 2);
     assert_eq!(eps.rows[0][0], "10.0.1.10");
-    let json = table(MapKind::Services).to_json();
-    assert_eq!(json["entries"][1]["backend"], "10.0.1.10:8080");
+    // `--json` prints the typed rows, read back as the tracer reads them.
+    let svc = dump::rows::<ServiceRow>(Path::new(&dir)).unwrap();
+    assert_eq!(svc[1].backend, Some("10.0.1.10:8080".parse().unwrap()));
+    let json: MapDump<ServiceRow> =
+        serde_json::from_str(&table(MapKind::Services).to_json()).unwrap();
+    assert_eq!((json.map.as_str(), json.entries), ("lby_lb4_services_v1", svc));
 
     // bpftool reads the same pinned map (BTF-formatted) independently.
     let bt: serde_json::Value = serde_json::from_str(&lab.node_sh(

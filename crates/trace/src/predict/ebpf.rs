@@ -1,32 +1,26 @@
-//! The prediction on a node running the eBPF datapath: its maps (read with
-//! `labyrinth bpf map get … --json` inside the node) decide where a packet
-//! goes, not the node's routes or rules. A local pod is reached by a
-//! redirect into its eth0 (past its host veth), a remote one through the
-//! tunnel device with the ipcache's node in the tunnel key (or, in native
-//! routing, out of the device the FIB names), and the far node's
-//! from-overlay program redirects it into the pod.
+//! The prediction on a node running the eBPF datapath: its maps (their
+//! typed rows, read with `labyrinth bpf map get … --json` inside the node)
+//! decide where a packet goes, not the node's routes or rules. A local pod
+//! is reached by a redirect into its eth0 (past its host veth), a remote
+//! one through the tunnel device with the ipcache's node in the tunnel key
+//! (or, in native routing, out of the device the FIB names), and the far
+//! node's from-overlay program redirects it into the pod.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ipnet::Ipv4Net;
-use serde_json::Value;
+use labyrinth_contracts::bpf::{ConfigRow, EndpointRow, IpProto, IpcacheRow, MapDump, MapKind, ServiceRow};
+use labyrinth_contracts::modes::Routing;
+use serde::de::DeserializeOwned;
 
 use crate::explain::service::in_node;
 
-/// A node's eBPF maps, as JSON dumps.
+/// A node's eBPF maps, as their typed rows.
 pub struct Maps {
-    services: Value,
-    ipcache: Value,
-    endpoints: Value,
-    config: Value,
-}
-
-fn entries(v: &Value) -> impl Iterator<Item = &Value> {
-    v["entries"].as_array().into_iter().flatten()
-}
-
-fn field<'a>(e: &'a Value, key: &str) -> &'a str {
-    e[key].as_str().unwrap_or_default()
+    services: Vec<ServiceRow>,
+    ipcache: Vec<IpcacheRow>,
+    endpoints: Vec<EndpointRow>,
+    config: Option<ConfigRow>,
 }
 
 impl Maps {
@@ -34,41 +28,28 @@ impl Maps {
     pub fn read(lab: &str, node: &str) -> Option<Maps> {
         let exe = std::env::current_exe().ok()?;
         let exe = exe.to_string_lossy();
-        let get = |map: &str| -> Option<Value> {
-            let out = in_node(lab, node, &[&exe, "bpf", "map", "get", map, "--json"]).ok()?;
-            serde_json::from_str(&out).ok()
-        };
-        Some(Maps {
-            services: get("services")?,
-            ipcache: get("ipcache")?,
-            endpoints: get("endpoints")?,
-            config: get("config")?,
-        })
-    }
-
-    #[cfg(test)]
-    pub fn from_json(services: Value, ipcache: Value, endpoints: Value, config: Value) -> Maps {
-        Maps {
-            services,
-            ipcache,
-            endpoints,
-            config,
+        fn get<R: DeserializeOwned>(lab: &str, node: &str, exe: &str, map: MapKind) -> Option<Vec<R>> {
+            let out = in_node(lab, node, &[exe, "bpf", "map", "get", map.as_str(), "--json"]).ok()?;
+            let dump: MapDump<R> = serde_json::from_str(&out).ok()?;
+            Some(dump.entries)
         }
+        Some(Maps {
+            services: get(lab, node, &exe, MapKind::Services)?,
+            ipcache: get(lab, node, &exe, MapKind::Ipcache)?,
+            endpoints: get(lab, node, &exe, MapKind::Endpoints)?,
+            config: get::<ConfigRow>(lab, node, &exe, MapKind::Config)?.into_iter().next(),
+        })
     }
 
     /// As the program looks a Service up: the frontend slot of
     /// `vip:port/PROTO`, then its backend slots. `(text, backends)`; no
     /// backends means the program refuses the flow.
     pub fn service(&self, proto: &str, vip: Ipv4Addr, port: u16) -> Option<(String, Vec<String>)> {
-        let key = format!("{vip}:{port}/{}", proto.to_uppercase());
-        let of: Vec<&Value> = entries(&self.services)
-            .filter(|e| field(e, "service") == key)
-            .collect();
-        let front = of.iter().find(|e| field(e, "slot") == "0")?;
-        let backends: Vec<String> = of
+        let proto: IpProto = proto.parse().ok()?;
+        let (front, slots) = ServiceRow::lookup(&self.services, SocketAddrV4::new(vip, port), proto)?;
+        let backends: Vec<String> = slots
             .iter()
-            .filter(|e| field(e, "slot") != "0")
-            .map(|e| field(e, "backend").to_string())
+            .map(|r| r.backend.map(|b| b.to_string()).unwrap_or_default())
             .collect();
         let n = backends.len().max(1) as f64;
         let list: Vec<String> = backends
@@ -76,9 +57,10 @@ impl Maps {
             .map(|b| format!("{b} (chance {:.0}%)", 100.0 / n))
             .collect();
         let text = format!(
-            "eBPF from-container: services map {key} ({}, rev NAT {}) → a random backend slot: {}",
-            field(front, "name"),
-            field(front, "rev_nat_id"),
+            "eBPF from-container: services map {}/{proto} ({}, rev NAT {}) → a random backend slot: {}",
+            front.frontend,
+            front.name,
+            front.rev_nat_index,
             if list.is_empty() {
                 "none".to_string()
             } else {
@@ -89,55 +71,74 @@ impl Maps {
     }
 
     pub fn is_local_endpoint(&self, ip: Ipv4Addr) -> bool {
-        entries(&self.endpoints).any(|e| field(e, "address") == ip.to_string())
+        self.endpoints.iter().any(|e| e.address == ip)
     }
 
     /// The longest ipcache prefix holding `ip`: (prefix, its node).
-    pub fn tunnel_endpoint(&self, ip: Ipv4Addr) -> Option<(Ipv4Net, String)> {
-        entries(&self.ipcache)
-            .filter_map(|e| {
-                let net: Ipv4Net = field(e, "prefix").parse().ok()?;
-                net.contains(&ip)
-                    .then(|| (net, field(e, "tunnel_endpoint").to_string()))
-            })
-            .max_by_key(|(net, _)| net.prefix_len())
-    }
-
-    fn config(&self, key: &str) -> String {
-        entries(&self.config)
-            .next()
-            .map(|e| field(e, key).to_string())
-            .unwrap_or_default()
+    pub fn tunnel_endpoint(&self, ip: Ipv4Addr) -> Option<(Ipv4Net, Ipv4Addr)> {
+        self.ipcache
+            .iter()
+            .filter(|e| e.prefix.contains(&ip))
+            .max_by_key(|e| e.prefix.prefix_len())
+            .map(|e| (e.prefix, e.tunnel_endpoint))
     }
 
     pub fn vni(&self) -> String {
-        self.config("vni")
+        self.config.as_ref().map(|c| c.vni.to_string()).unwrap_or_default()
     }
 
     pub fn native_routing(&self) -> bool {
-        self.config("routing") == "native"
+        self.config.as_ref().is_some_and(|c| c.routing == Routing::Native)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn svc(front: &str, slot: u16, count: u16, rev: u16, backend: Option<&str>, name: &str) -> ServiceRow {
+        ServiceRow {
+            frontend: front.parse().unwrap(),
+            proto: IpProto::TCP,
+            slot,
+            backend_id: u32::from(slot),
+            count,
+            rev_nat_index: rev,
+            backend: backend.map(|b| b.parse().unwrap()),
+            name: name.into(),
+        }
+    }
 
     fn maps() -> Maps {
-        let svc = |slot: &str, backend: &str| {
-            json!({"service": "10.96.0.12:9999/TCP", "slot": slot, "backend_id": "1", "count": "2",
-                   "rev_nat_id": "4", "backend": backend, "name": "wrk-2/web:tcp"})
+        let web = |slot, backend| svc("10.96.0.12:9999", slot, if slot == 0 { 2 } else { 0 }, 4, backend, "wrk-2/web:tcp");
+        let ipcache = |prefix: &str, node: &str| IpcacheRow {
+            prefix: prefix.parse().unwrap(),
+            tunnel_endpoint: node.parse().unwrap(),
+            identity: 0,
         };
-        Maps::from_json(
-            json!({"entries": [svc("0", ""), svc("1", "10.0.2.5:9999"), svc("2", "10.0.1.7:9999"),
-                   {"service": "10.96.0.13:80/TCP", "slot": "0", "count": "0", "rev_nat_id": "5",
-                    "backend": "", "name": "wrk-2/empty"}]}),
-            json!({"entries": [{"prefix": "10.0.0.0/16", "tunnel_endpoint": "10.168.0.9"},
-                               {"prefix": "10.0.2.0/24", "tunnel_endpoint": "10.168.0.4"}]}),
-            json!({"entries": [{"address": "10.0.1.7", "ifindex": "12"}]}),
-            json!({"entries": [{"vni": "1", "routing": "tunnel"}]}),
-        )
+        Maps {
+            services: vec![
+                web(0, None),
+                web(1, Some("10.0.2.5:9999")),
+                web(2, Some("10.0.1.7:9999")),
+                svc("10.96.0.13:80", 0, 0, 5, None, "wrk-2/empty"),
+            ],
+            ipcache: vec![ipcache("10.0.0.0/16", "10.168.0.9"), ipcache("10.0.2.0/24", "10.168.0.4")],
+            endpoints: vec![EndpointRow {
+                address: "10.0.1.7".parse().unwrap(),
+                ifindex: 12,
+                pod_mac: [0; 6],
+                node_mac: [0; 6],
+            }],
+            config: Some(ConfigRow {
+                tunnel_ifindex: 3,
+                vni: 1,
+                node_ip: "10.168.0.3".parse().unwrap(),
+                hairpin_ip: "169.254.42.1".parse().unwrap(),
+                routing: Routing::Tunnel,
+                trace_level: 0,
+            }),
+        }
     }
 
     #[test]
@@ -163,8 +164,8 @@ mod tests {
         let m = maps();
         let (net, node) = m.tunnel_endpoint("10.0.2.5".parse().unwrap()).unwrap();
         assert_eq!(
-            (net.to_string(), node.as_str()),
-            ("10.0.2.0/24".into(), "10.168.0.4")
+            (net.to_string(), node.to_string()),
+            ("10.0.2.0/24".into(), "10.168.0.4".into())
         );
         assert!(m.tunnel_endpoint("10.1.0.1".parse().unwrap()).is_none());
         assert!(m.is_local_endpoint("10.0.1.7".parse().unwrap()));

@@ -1,61 +1,66 @@
-//! The eBPF datapath's service maps, read back with `labyrinth bpf map get
-//! services --json` inside the node: the frontend slot (slot 0, holding the
-//! backend count) for ClusterIP:port/proto and the backend slot that names
-//! the chosen backend.
+//! The eBPF datapath's service maps, read back as typed rows with
+//! `labyrinth bpf map get services --json` inside the node: the frontend
+//! slot (slot 0, holding the backend count) for ClusterIP:port/proto and
+//! the backend slot that names the chosen backend.
+
+use std::net::SocketAddrV4;
 
 use anyhow::{Context, Result};
-use serde_json::Value;
+use labyrinth_contracts::bpf::{IpProto, MapDump, ServiceRow};
 
 use super::Translation;
 
-fn field<'a>(e: &'a Value, key: &str) -> &'a str {
-    e[key].as_str().unwrap_or_default()
-}
-
 /// The explanation, or None when the maps do not hold this translation.
 pub fn explain(t: &Translation, services_json: &str) -> Result<Option<String>> {
-    let v: Value = serde_json::from_str(services_json).context("parsing the services map dump")?;
-    let entries = v["entries"]
-        .as_array()
-        .context("services map dump without entries")?;
-    let service = format!("{}:{}/{}", t.vip, t.vport, t.proto.to_uppercase());
-    let backend = format!("{}:{}", t.backend, t.bport);
-    let of_service: Vec<&Value> = entries
-        .iter()
-        .filter(|e| field(e, "service") == service)
-        .collect();
-    let Some(front) = of_service.iter().find(|e| field(e, "slot") == "0") else {
+    let dump: MapDump<ServiceRow> =
+        serde_json::from_str(services_json).context("parsing the services map dump")?;
+    let proto: IpProto = t.proto.parse().map_err(anyhow::Error::msg)?;
+    let service = SocketAddrV4::new(t.vip, t.vport);
+    let backend = SocketAddrV4::new(t.backend, t.bport);
+    let Some((front, slots)) = ServiceRow::lookup(&dump.entries, service, proto) else {
         return Ok(None);
     };
-    let Some(chosen) = of_service.iter().find(|e| field(e, "backend") == backend) else {
+    let Some(chosen) = slots.iter().find(|r| r.backend == Some(backend)) else {
         return Ok(None);
     };
     Ok(Some(format!(
-        "{}: the eBPF program on the pod's veth {}: services map {service} ({}, {} backends, rev NAT {}) \
+        "{}: the eBPF program on the pod's veth {}: services map {service}/{proto} ({}, {} backends, rev NAT {}) \
          slot {} → backends map id {} {backend}",
         t.node,
         t.rewrite(),
-        field(front, "name"),
-        field(front, "count"),
-        field(front, "rev_nat_id"),
-        field(chosen, "slot"),
-        field(chosen, "backend_id"),
+        front.name,
+        front.count,
+        front.rev_nat_index,
+        chosen.slot,
+        chosen.backend_id,
     )))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
+    /// The services map as `bpf map get services --json` prints it.
     fn dump() -> String {
-        let e = |slot: &str, id: &str, count: &str, backend: &str| {
-            json!({"service": "10.96.0.12:9999/TCP", "slot": slot, "backend_id": id, "count": count,
-                   "rev_nat_id": "4", "backend": backend, "name": "wrk-2/node-wrk-2-ubuntu24:tcp-9999"})
+        let e = |slot: u16, id: u32, count: u16, backend: Option<&str>| ServiceRow {
+            frontend: "10.96.0.12:9999".parse().unwrap(),
+            proto: IpProto::TCP,
+            slot,
+            backend_id: id,
+            count,
+            rev_nat_index: 4,
+            backend: backend.map(|b| b.parse().unwrap()),
+            name: "wrk-2/node-wrk-2-ubuntu24:tcp-9999".into(),
         };
-        json!({"entries": [e("0", "0", "2", ""), e("1", "6", "0", "10.0.2.5:9999"),
-                           e("2", "7", "0", "10.0.2.6:9999")]})
-        .to_string()
+        let dump = MapDump {
+            map: "lby_lb4_services_v1".into(),
+            entries: vec![
+                e(0, 0, 2, None),
+                e(1, 6, 0, Some("10.0.2.5:9999")),
+                e(2, 7, 0, Some("10.0.2.6:9999")),
+            ],
+        };
+        serde_json::to_string(&dump).unwrap()
     }
 
     #[test]
@@ -78,5 +83,8 @@ mod tests {
     fn none_when_the_maps_do_not_hold_it() {
         assert_eq!(explain(&Translation::example("10.0.2.9"), &dump()).unwrap(), None);
         assert!(explain(&Translation::example("10.0.2.5"), "not json").is_err());
+        let old_table = r#"{"map": "lby_lb4_services_v1", "entries": [{"service": "10.96.0.12:9999/TCP", "slot": "0"}]}"#;
+        let e = explain(&Translation::example("10.0.2.5"), old_table).unwrap_err();
+        assert!(format!("{e:#}").contains("invalid type: string \"0\", expected u16"), "{e:#}");
     }
 }

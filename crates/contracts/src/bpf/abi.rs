@@ -1,9 +1,12 @@
-//! The Rust mirror of bpf/lib/maps.h and trace.h: map names, key and value
-//! layouts (`#[repr(C)]`, the same sizes the C `_Static_assert`s pin), and
+//! The Rust mirror of the eBPF programs' crates/ebpf/bpf/lib/maps.h,
+//! common.h and trace.h: versioned map names, key and value layouts
+//! (`#[repr(C)]`, the same sizes the C `_Static_assert`s pin), and
 //! constants. Addresses and ports are kept in network byte order, exactly
-//! as the programs read them from packets.
+//! as the programs read them from packets. The ebpf crate reads and writes
+//! the kernel maps with these (the `aya` feature makes them `aya::Pod`);
+//! everyone else reads the maps as the typed rows of `super::rows`.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Map names as pinned (the C variable names).
 pub const SERVICES_MAP: &str = "lby_lb4_services_v1";
@@ -23,6 +26,12 @@ pub const CT_DIR_SERVICE: u8 = 0;
 pub const CT_DIR_REPLY: u8 = 1;
 pub const CT_F_HAIRPIN: u8 = 1;
 
+/// The TCP flags conntrack records in `Ct4Entry::tcp_seen` (common.h).
+pub const TCP_FIN: u8 = 0x01;
+pub const TCP_SYN: u8 = 0x02;
+pub const TCP_RST: u8 = 0x04;
+pub const TCP_ACK: u8 = 0x10;
+
 pub const ROUTING_TUNNEL: u8 = 0;
 pub const ROUTING_NATIVE: u8 = 1;
 
@@ -33,6 +42,11 @@ pub fn be_addr(ip: Ipv4Addr) -> u32 {
 
 pub fn addr_of(be: u32) -> Ipv4Addr {
     Ipv4Addr::from(be.to_ne_bytes())
+}
+
+/// An address and port as the maps hold them (both in network order).
+pub fn sock_of(be: u32, port_be: u16) -> SocketAddrV4 {
+    SocketAddrV4::new(addr_of(be), u16::from_be(port_be))
 }
 
 #[repr(C)]
@@ -160,17 +174,22 @@ pub struct TraceEvent {
 }
 
 // SAFETY: all plain integers/arrays, #[repr(C)], every bit pattern valid,
-// explicit padding fields (no implicit padding bytes).
-unsafe impl aya::Pod for Lb4Key {}
-unsafe impl aya::Pod for Lb4Service {}
-unsafe impl aya::Pod for Lb4Backend {}
-unsafe impl aya::Pod for Lb4ReverseNat {}
-unsafe impl aya::Pod for Lb4Name {}
-unsafe impl aya::Pod for Ct4Key {}
-unsafe impl aya::Pod for Ct4Entry {}
-unsafe impl aya::Pod for IpcacheValue {}
-unsafe impl aya::Pod for EndpointValue {}
-unsafe impl aya::Pod for LbyConfig {}
+// explicit padding fields (no implicit padding bytes). Implemented here
+// because neither the trait nor the types would be local to the ebpf crate.
+#[cfg(feature = "aya")]
+mod pod {
+    use super::*;
+    unsafe impl aya::Pod for Lb4Key {}
+    unsafe impl aya::Pod for Lb4Service {}
+    unsafe impl aya::Pod for Lb4Backend {}
+    unsafe impl aya::Pod for Lb4ReverseNat {}
+    unsafe impl aya::Pod for Lb4Name {}
+    unsafe impl aya::Pod for Ct4Key {}
+    unsafe impl aya::Pod for Ct4Entry {}
+    unsafe impl aya::Pod for IpcacheValue {}
+    unsafe impl aya::Pod for EndpointValue {}
+    unsafe impl aya::Pod for LbyConfig {}
+}
 
 impl Lb4Name {
     pub fn new(s: &str) -> Self {
@@ -226,6 +245,41 @@ mod tests {
         assert_eq!(size_of::<TraceEvent>(), 48);
         assert_eq!(offset_of!(TraceEvent, ifindex), 24);
         assert_eq!(offset_of!(TraceEvent, xlate), 40);
+    }
+
+    /// Every size maps.h pins with `_Static_assert(sizeof(struct x) == n)`
+    /// is the size of the Rust mirror (the table grows with the header).
+    #[test]
+    fn sizes_match_the_static_asserts_of_maps_h() {
+        let header = concat!(env!("CARGO_MANIFEST_DIR"), "/../ebpf/bpf/lib/maps.h");
+        let text = std::fs::read_to_string(header).expect("reading maps.h");
+        let rust = [
+            ("lb4_key", size_of::<Lb4Key>()),
+            ("lb4_service", size_of::<Lb4Service>()),
+            ("lb4_backend", size_of::<Lb4Backend>()),
+            ("lb4_reverse_nat", size_of::<Lb4ReverseNat>()),
+            ("lb4_name", size_of::<Lb4Name>()),
+            ("ct4_key", size_of::<Ct4Key>()),
+            ("ct4_entry", size_of::<Ct4Entry>()),
+            ("ipcache_value", size_of::<IpcacheValue>()),
+            ("endpoint_value", size_of::<EndpointValue>()),
+            ("lby_config", size_of::<LbyConfig>()),
+        ];
+        let mut checked = 0;
+        for line in text.lines() {
+            let Some(rest) = line.trim().strip_prefix("_Static_assert(sizeof(struct ") else {
+                continue;
+            };
+            let (name, rest) = rest.split_once(") == ").expect("_Static_assert(sizeof(struct x) == n");
+            let n: usize = rest.split(',').next().unwrap().trim().parse().unwrap();
+            let (_, size) = rust
+                .iter()
+                .find(|(s, _)| *s == name)
+                .unwrap_or_else(|| panic!("struct {name} of maps.h has no Rust mirror here"));
+            assert_eq!(*size, n, "struct {name}");
+            checked += 1;
+        }
+        assert!(checked >= 7, "only {checked} _Static_asserts found in {header}");
     }
 
     #[test]
