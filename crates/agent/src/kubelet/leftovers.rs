@@ -6,6 +6,7 @@
 
 use anyhow::Result;
 use ipnet::Ipv4Net;
+use labyrinth_contracts::iptables_save::Save;
 use labyrinth_proxy::cli::DatapathKind;
 
 use super::{Agent, ProxyMode};
@@ -39,11 +40,15 @@ pub fn remove_other_datapaths(agent: &Agent, pod_cidr: Ipv4Net) -> Result<()> {
     Ok(())
 }
 
+/// A dump that does not parse counts as rules (the cleanup then says why).
 fn has_iptables_rules() -> bool {
     std::process::Command::new("iptables-save")
         .args(["-t", "nat"])
         .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(":KUBE-SERVICES"))
+        .is_ok_and(|o| {
+            let text = String::from_utf8_lossy(&o.stdout);
+            Save::parse(&text).map_or(true, |s| s.table("nat").is_some_and(|t| t.chain("KUBE-SERVICES").is_some()))
+        })
 }
 
 fn has_nftables_table() -> bool {

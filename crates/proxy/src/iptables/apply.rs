@@ -4,12 +4,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
+use labyrinth_contracts::iptables_save::{split_args, Save};
 
 use super::compile::{
     compile, fixed_nat_rules, nodeports_rule, render_full, render_partial, saved_probability, Compiled,
     KUBE_SERVICES,
 };
-use super::jumps::{self, section, split_args, JUMPS};
+use super::jumps::{self, JUMPS};
 use crate::datapath::Datapath;
 use crate::exec;
 use crate::model::{ServiceModel, ServicePortName};
@@ -98,15 +99,17 @@ impl Datapath for IptablesDatapath {
         if !self.verified || self.applied.is_none() {
             // One dump: which jumps are missing, and chains we may have
             // left behind (e.g. a crashed run), which are stale too.
-            let save = exec::stdout(&exec::run("iptables-save", &[], None)?);
+            let text = exec::stdout(&exec::run("iptables-save", &[], None)?);
+            let save = Save::parse(&text)?;
             missing = jumps::missing(&save);
             let stale = ServicePortName::new("", "", "leftover", crate::model::Protocol::Tcp);
-            leftovers.services.entry(stale).or_default().chains = section(&save, "nat")
-                .lines()
-                .filter_map(|l| l.strip_prefix(':'))
-                .filter_map(|l| l.split(' ').next())
-                .filter(|c| owned(c))
-                .map(|c| (c.to_string(), vec![]))
+            leftovers.services.entry(stale).or_default().chains = save
+                .table("nat")
+                .map(|t| t.chains.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .filter(|c| owned(c.name))
+                .map(|c| (c.name.to_string(), vec![]))
                 .collect();
         }
         let mut old = self.applied.take().unwrap_or_default();
@@ -133,8 +136,8 @@ impl Datapath for IptablesDatapath {
         if self.applied.is_none() {
             return Ok(None);
         }
-        let save = exec::stdout(&exec::run("iptables-save", &[], None)?);
-        let drift = self.drift_in(&save);
+        let text = exec::stdout(&exec::run("iptables-save", &[], None)?);
+        let drift = self.drift_in(&Save::parse(&text)?);
         // Whatever was found, the next full sync re-checks the jumps.
         self.verified &= drift.is_none();
         Ok(drift)
@@ -148,25 +151,21 @@ impl Datapath for IptablesDatapath {
 
 impl IptablesDatapath {
     /// Compare one iptables-save dump with what we last programmed.
-    fn drift_in(&self, save: &str) -> Option<String> {
+    fn drift_in(&self, save: &Save) -> Option<String> {
         if let Some((table, chain, spec)) = jumps::missing(save).first() {
             return Some(format!("{table} {chain}: the jump `{spec}` is missing"));
         }
         let want = self.expected();
         let mut have: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for table in ["nat", "filter"] {
-            for line in section(save, table).lines() {
-                if let Some(decl) = line.strip_prefix(':') {
-                    let chain = decl.split(' ').next().unwrap_or_default();
-                    if owned(chain) || want.contains_key(&format!("{table} {chain}")) {
-                        have.entry(format!("{table} {chain}")).or_default();
-                    }
-                } else if let Some(rule) = line.strip_prefix("-A ") {
-                    let chain = rule.split(' ').next().unwrap_or_default();
-                    let key = format!("{table} {chain}");
-                    if let Some(rules) = have.get_mut(&key) {
-                        rules.push(line.to_string());
-                    }
+        for table in ["nat", "filter"].iter().filter_map(|t| save.table(t)) {
+            for c in &table.chains {
+                if owned(c.name) || want.contains_key(&format!("{} {}", table.name, c.name)) {
+                    have.entry(format!("{} {}", table.name, c.name)).or_default();
+                }
+            }
+            for r in &table.rules {
+                if let Some(rules) = have.get_mut(&format!("{} {}", table.name, r.chain)) {
+                    rules.push(r.line.to_string());
                 }
             }
         }
@@ -202,13 +201,16 @@ impl IptablesDatapath {
             del.extend(args.iter().map(String::as_str));
             while exec::run_status("iptables", &del, None)?.status.success() {}
         }
-        let save = exec::stdout(&exec::run("iptables-save", &[], None)?);
+        let text = exec::stdout(&exec::run("iptables-save", &[], None)?);
+        let save = Save::parse(&text)?;
         let mut input = String::new();
         for table in ["nat", "filter"] {
-            let chains: Vec<&str> = section(&save, table)
-                .lines()
-                .filter_map(|l| l.strip_prefix(':'))
-                .filter_map(|l| l.split(' ').next())
+            let chains: Vec<&str> = save
+                .table(table)
+                .map(|t| t.chains.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .map(|c| c.name)
                 .filter(|c| c.starts_with("KUBE-"))
                 .collect();
             input.push_str(&format!("*{table}\n"));

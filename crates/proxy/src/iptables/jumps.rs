@@ -18,25 +18,18 @@ pub const JUMPS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+use labyrinth_contracts::iptables_save::Save;
+
 pub type Jump = (&'static str, &'static str, &'static str);
 
-/// The `*table` … `COMMIT` part of an iptables-save dump.
-pub fn section<'a>(save: &'a str, table: &str) -> &'a str {
-    let start = match save.find(&format!("*{table}\n")) {
-        Some(s) => s,
-        None => return "",
-    };
-    let rest = &save[start..];
-    &rest[..rest.find("\nCOMMIT").unwrap_or(rest.len())]
-}
-
 /// The jumps absent from an iptables-save dump.
-pub fn missing(save: &str) -> Vec<Jump> {
+pub fn missing(save: &Save) -> Vec<Jump> {
     JUMPS
         .iter()
         .filter(|(table, chain, spec)| {
-            let line = format!("-A {chain} {spec}");
-            !section(save, table).lines().any(|l| l == line)
+            !save
+                .table(table)
+                .is_some_and(|t| t.rules_of(chain).any(|r| r.spec == *spec))
         })
         .copied()
         .collect()
@@ -62,34 +55,13 @@ pub fn splice(input: &str, jumps: &[Jump]) -> String {
     out
 }
 
-/// Split a rule spec into argv, honouring the double quotes we write.
-pub fn split_args(spec: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for ch in spec.chars() {
-        match ch {
-            '"' => quoted = !quoted,
-            ' ' if !quoted => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            _ => cur.push(ch),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use labyrinth_contracts::iptables_save::split_args;
 
     #[test]
-    fn split_args_keeps_quoted_comments_whole() {
+    fn the_jumps_read_back_as_argv() {
         let a = split_args(JUMPS[0].2);
         assert_eq!(
             a,
@@ -110,16 +82,16 @@ mod tests {
             "*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING {}\nCOMMIT\n*filter\nCOMMIT\n",
             JUMPS[0].2
         );
-        let m = missing(&save);
+        let m = missing(&Save::parse(&save).unwrap());
         assert_eq!(m.len(), JUMPS.len() - 1);
         assert!(!m.contains(&JUMPS[0]));
         let input = "*nat\n:KUBE-SERVICES - [0:0]\nCOMMIT\n*filter\n:KUBE-SERVICES - [0:0]\nCOMMIT\n";
         let out = splice(input, &m);
-        let nat = section(&out, "nat");
+        let (nat, filter) = out.split_once("COMMIT\n").unwrap();
         assert!(nat.contains(&format!("-I OUTPUT 1 {}", JUMPS[1].2)), "{out}");
         assert!(!nat.contains("-I PREROUTING"), "{out}");
         assert!(!nat.contains("FORWARD"), "{out}");
-        assert!(section(&out, "filter").contains("-I INPUT 1 "), "{out}");
+        assert!(filter.contains("-I INPUT 1 "), "{out}");
         assert!(out.ends_with("COMMIT\n"));
         assert_eq!(splice(input, &[]), input);
     }

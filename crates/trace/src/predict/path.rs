@@ -85,11 +85,7 @@ fn service(
     }
     // kube-proxy rejects Services without endpoints in the filter table.
     if let Ok(filter) = in_node(lab, node, &["iptables-save", "-t", "filter"]) {
-        let dst = format!("-A KUBE-SERVICES -d {vip}/32 -p {proto}");
-        if let Some(rule) = filter
-            .lines()
-            .find(|l| l.starts_with(&dst) && l.contains(&format!("--dport {port}")) && l.contains("REJECT"))
-        {
+        if let Some(rule) = iptables::rejected(&filter, proto, vip, port) {
             return Ok(Some((format!("iptables filter `{rule}`"), vec![])));
         }
     }

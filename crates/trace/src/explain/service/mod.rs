@@ -13,6 +13,7 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 
 use anyhow::{bail, Context as _, Result};
+use labyrinth_contracts::bpf::MapKind;
 
 use super::{Annotator, Context};
 use crate::decode::Transport;
@@ -156,12 +157,13 @@ impl Annotator for Service {
 impl Service {
     fn explain(&self, lab: &str, t: &Translation) -> Result<String> {
         let save = in_node(lab, &t.node, &["iptables-save", "-c", "-t", "nat"])?;
-        if let Some(text) = iptables::explain(t, self.before.get(&t.node).map(String::as_str), &save) {
+        if let Some(text) = iptables::explain(t, self.before.get(&t.node).map(String::as_str), &save)? {
             return Ok(text);
         }
         let exe = std::env::current_exe().context("finding our executable")?;
         let exe = exe.to_string_lossy();
-        if let Ok(dump) = in_node(lab, &t.node, &[&exe, "bpf", "map", "get", "services", "--json"]) {
+        let services = MapKind::Services.as_str();
+        if let Ok(dump) = in_node(lab, &t.node, &[&exe, "bpf", "map", "get", services, "--json"]) {
             if let Some(text) = ebpf::explain(t, &dump)? {
                 return Ok(text);
             }
