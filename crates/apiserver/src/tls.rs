@@ -40,7 +40,10 @@ fn kubelet_client(
     let cert = p
         .signed_by(&key, issuer)
         .context("issuing the kubelet client certificate")?;
-    write_private(&pki.join("apiserver-kubelet-client.key"), key.serialize_pem().as_bytes())?;
+    write_private(
+        &pki.join("apiserver-kubelet-client.key"),
+        key.serialize_pem().as_bytes(),
+    )?;
     std::fs::write(pki.join("apiserver-kubelet-client.crt"), cert.pem())
         .context("writing apiserver-kubelet-client.crt")?;
     let chain = vec![cert.der().clone(), CertificateDer::from(ca_der.to_vec())];

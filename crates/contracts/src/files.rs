@@ -18,7 +18,8 @@ pub const PRIVATE_MODE: u32 = 0o600;
 /// Write `data` to `path` (replacing it) readable by its owner only. The
 /// error names the path.
 pub fn write_private(path: &Path, data: &[u8]) -> io::Result<()> {
-    let named = |e: io::Error, what: &str, p: &Path| io::Error::new(e.kind(), format!("{what} {}: {e}", p.display()));
+    let named =
+        |e: io::Error, what: &str, p: &Path| io::Error::new(e.kind(), format!("{what} {}: {e}", p.display()));
     let (mut f, tmp) = create_temp(path).map_err(|(e, tmp)| named(e, "creating", &tmp))?;
     let written = f
         .write_all(data)
@@ -93,7 +94,10 @@ mod tests {
         write_private(&key, b"-----BEGIN PRIVATE KEY-----\n").unwrap();
         assert_eq!(std::fs::read(&key).unwrap(), b"-----BEGIN PRIVATE KEY-----\n");
         assert_eq!(mode(&key), 0o600);
-        let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(left, ["tls.key"], "no temporary file is left");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -71,7 +71,11 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "iptables-save line {}: {}: `{}`", self.line, self.reason, self.text)
+        write!(
+            f,
+            "iptables-save line {}: {}: `{}`",
+            self.line, self.reason, self.text
+        )
     }
 }
 
@@ -114,7 +118,9 @@ impl<'a> Save<'a> {
             if line == "COMMIT" {
                 tables.extend(open.take());
             } else if let Some(decl) = line.strip_prefix(':') {
-                table.chains.push(chain(decl).ok_or_else(|| err("bad chain declaration"))?);
+                table
+                    .chains
+                    .push(chain(decl).ok_or_else(|| err("bad chain declaration"))?);
             } else {
                 table.rules.push(rule(line).map_err(err)?);
             }

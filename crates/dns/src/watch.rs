@@ -48,7 +48,12 @@ pub async fn watch_all(client: Client, tx: UnboundedSender<Change>) {
         |o| Object::Slice(Box::new(o)),
         tx.clone(),
     );
-    let pods = watch_kind::<SlimPod>(client, Kind::Pod, |o| Object::Pod(Box::new(pod_watch::into_pod(o))), tx);
+    let pods = watch_kind::<SlimPod>(
+        client,
+        Kind::Pod,
+        |o| Object::Pod(Box::new(pod_watch::into_pod(o))),
+        tx,
+    );
     futures::join!(svc, eps, pods);
 }
 

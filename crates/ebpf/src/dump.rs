@@ -139,7 +139,14 @@ impl MapRow for ServiceRow {
         let mut rows: Vec<ServiceRow> = lb
             .services
             .iter()
-            .map(|(k, v)| ServiceRow::new(k, v, lb.backends.get(&v.backend_id), name_of(&lb.names, v.rev_nat_index)))
+            .map(|(k, v)| {
+                ServiceRow::new(
+                    k,
+                    v,
+                    lb.backends.get(&v.backend_id),
+                    name_of(&lb.names, v.rev_nat_index),
+                )
+            })
             .collect();
         rows.sort_by_key(|r| (*r.frontend.ip(), r.frontend.port(), r.proto, r.slot));
         Ok(rows)
@@ -164,11 +171,19 @@ impl MapRow for BackendRow {
 
     fn read(maps: &Maps) -> Result<Vec<Self>> {
         let lb = maps.read_lb()?;
-        Ok(lb.backends.iter().map(|(id, b)| BackendRow::new(*id, b)).collect())
+        Ok(lb
+            .backends
+            .iter()
+            .map(|(id, b)| BackendRow::new(*id, b))
+            .collect())
     }
 
     fn cells(&self) -> Vec<String> {
-        vec![self.id.to_string(), self.address.to_string(), self.proto.to_string()]
+        vec![
+            self.id.to_string(),
+            self.address.to_string(),
+            self.proto.to_string(),
+        ]
     }
 }
 
@@ -343,7 +358,10 @@ mod tests {
              10.96.0.50:80/TCP  1     4           0      5           10.0.1.10:8080  wrk-2/web:http\n"
         );
         let back: MapDump<ServiceRow> = serde_json::from_str(&t.to_json()).unwrap();
-        assert_eq!((back.map.as_str(), back.entries.as_slice()), ("lby_lb4_services_v1", &rows[..]));
+        assert_eq!(
+            (back.map.as_str(), back.entries.as_slice()),
+            ("lby_lb4_services_v1", &rows[..])
+        );
         let empty = Table::of::<ServiceRow>(&[]).unwrap();
         assert!(empty.to_text().ends_with("(lby_lb4_services_v1 is empty)\n"));
     }

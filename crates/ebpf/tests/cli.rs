@@ -50,9 +50,10 @@ fn bpf_map_get_and_observe() {
     for m in ["ct", "ipcache", "endpoints", "revnat", "config"] {
         labyrinth(&["bpf", "map", "get", m, "--pin-dir", &dir]).unwrap();
     }
-    let config: MapDump<ConfigRow> =
-        serde_json::from_str(&labyrinth(&["bpf", "map", "get", "config", "--json", "--pin-dir", &dir]).unwrap())
-            .unwrap();
+    let config: MapDump<ConfigRow> = serde_json::from_str(
+        &labyrinth(&["bpf", "map", "get", "config", "--json", "--pin-dir", &dir]).unwrap(),
+    )
+    .unwrap();
     assert_eq!(config.entries.len(), 1);
 
     // observe, live, while a connection goes through the ClusterIP.

@@ -80,11 +80,7 @@ fn flows_expire_by_state() {
     }
     eprintln!("{all:?}");
     assert_eq!(states_of(&all, closed_port), [FlowState::Closing; 2], "{all:?}");
-    assert_eq!(
-        states_of(&all, open_port),
-        [FlowState::Established; 2],
-        "{all:?}"
-    );
+    assert_eq!(states_of(&all, open_port), [FlowState::Established; 2], "{all:?}");
     assert_eq!(states_of(&all, udp_port), [FlowState::Stateless; 2], "{all:?}");
 
     let now = labyrinth_ebpf::dump::monotonic_ns();

@@ -53,8 +53,7 @@ fn golden_dump_bpftool_and_drift_repair() {
     // `--json` prints the typed rows, read back as the tracer reads them.
     let svc = dump::rows::<ServiceRow>(Path::new(&dir)).unwrap();
     assert_eq!(svc[1].backend, Some("10.0.1.10:8080".parse().unwrap()));
-    let json: MapDump<ServiceRow> =
-        serde_json::from_str(&table(MapKind::Services).to_json()).unwrap();
+    let json: MapDump<ServiceRow> = serde_json::from_str(&table(MapKind::Services).to_json()).unwrap();
     assert_eq!((json.map.as_str(), json.entries), ("lby_lb4_services_v1", svc));
 
     // bpftool reads the same pinned map (BTF-formatted) independently.

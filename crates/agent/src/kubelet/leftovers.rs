@@ -47,7 +47,9 @@ fn has_iptables_rules() -> bool {
         .output()
         .is_ok_and(|o| {
             let text = String::from_utf8_lossy(&o.stdout);
-            Save::parse(&text).map_or(true, |s| s.table("nat").is_some_and(|t| t.chain("KUBE-SERVICES").is_some()))
+            Save::parse(&text).map_or(true, |s| {
+                s.table("nat").is_some_and(|t| t.chain("KUBE-SERVICES").is_some())
+            })
         })
 }
 

@@ -270,7 +270,9 @@ mod tests {
             let Some(rest) = line.trim().strip_prefix("_Static_assert(sizeof(struct ") else {
                 continue;
             };
-            let (name, rest) = rest.split_once(") == ").expect("_Static_assert(sizeof(struct x) == n");
+            let (name, rest) = rest
+                .split_once(") == ")
+                .expect("_Static_assert(sizeof(struct x) == n");
             let n: usize = rest.split(',').next().unwrap().trim().parse().unwrap();
             let (_, size) = rust
                 .iter()

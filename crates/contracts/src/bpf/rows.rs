@@ -173,7 +173,11 @@ impl ServiceRow {
     /// As the programs look a Service port up: the frontend slot of
     /// `frontend`/`proto`, and its backend slots in slot order. None when
     /// the map has no frontend slot for it.
-    pub fn lookup(rows: &[ServiceRow], frontend: SocketAddrV4, proto: IpProto) -> Option<(&ServiceRow, Vec<&ServiceRow>)> {
+    pub fn lookup(
+        rows: &[ServiceRow],
+        frontend: SocketAddrV4,
+        proto: IpProto,
+    ) -> Option<(&ServiceRow, Vec<&ServiceRow>)> {
         let mut of: Vec<&ServiceRow> = rows
             .iter()
             .filter(|r| r.frontend == frontend && r.proto == proto)
@@ -275,7 +279,12 @@ impl IpcacheRow {
         let prefix = u8::try_from(prefix_len)
             .ok()
             .and_then(|len| Ipv4Net::new(addr_of(addr), len).ok())
-            .ok_or_else(|| format!("ipcache key {}/{prefix_len}: prefix length over 32", addr_of(addr)))?;
+            .ok_or_else(|| {
+                format!(
+                    "ipcache key {}/{prefix_len}: prefix length over 32",
+                    addr_of(addr)
+                )
+            })?;
         Ok(IpcacheRow {
             prefix,
             tunnel_endpoint: addr_of(v.tunnel_endpoint),

@@ -73,7 +73,10 @@ fn reads_tables_chains_policies_and_rules() {
     assert_eq!(jump.comment().as_deref(), Some("kubernetes service portals"));
     let picks: Vec<_> = nat.rules_of("KUBE-SVC-IWPXKGE4TAJJE4GD").collect();
     assert_eq!(picks.len(), 2);
-    assert_eq!(picks[1].value_of("--probability").as_deref(), Some("0.33333333349"));
+    assert_eq!(
+        picks[1].value_of("--probability").as_deref(),
+        Some("0.33333333349")
+    );
     assert_eq!(picks[1].target().as_deref(), Some("KUBE-SEP-AAAA"));
 }
 
@@ -90,7 +93,10 @@ fn quoted_comments_unescape() {
     let save = Save::parse(SAVE).unwrap();
     let dnat = &save.table("nat").unwrap().rules[1];
     assert_eq!(dnat.comment().as_deref(), Some("say \"hi\""));
-    assert_eq!(dnat.value_of("--to-destination").as_deref(), Some("10.0.2.2:9999"));
+    assert_eq!(
+        dnat.value_of("--to-destination").as_deref(),
+        Some("10.0.2.2:9999")
+    );
     assert_eq!(
         split_args(r#"-m comment --comment "a \\ b" -j X"#),
         ["-m", "comment", "--comment", "a \\ b", "-j", "X"]
@@ -134,11 +140,19 @@ fn a_rule_without_a_spec_and_an_empty_dump() {
 fn malformed_dumps_name_the_line() {
     let cases = [
         ("-A X -j ACCEPT\n", 1, "outside any table"),
-        ("*nat\n:X - [0:0]\n", 2, "the table has no COMMIT (truncated dump?)"),
+        (
+            "*nat\n:X - [0:0]\n",
+            2,
+            "the table has no COMMIT (truncated dump?)",
+        ),
         ("*nat\n:X -\nCOMMIT\n", 2, "bad chain declaration"),
         ("*nat\n[1:x] -A X\nCOMMIT\n", 2, "bad counters"),
         ("*nat\n-I X 1 -j Y\nCOMMIT\n", 2, "not a rule (`-A CHAIN …`)"),
-        ("*nat\n*filter\n", 2, "a table starts before the previous one's COMMIT"),
+        (
+            "*nat\n*filter\n",
+            2,
+            "a table starts before the previous one's COMMIT",
+        ),
     ];
     for (text, line, reason) in cases {
         let e = Save::parse(text).unwrap_err();

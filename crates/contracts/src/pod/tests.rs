@@ -62,12 +62,21 @@ fn decodes_the_fields_the_full_pod_has() {
             c.env.iter().map(|e| (e.name.clone(), e.value.clone())).collect();
         assert_eq!(slim_env, env);
     }
-    assert_eq!(slim.spec.containers[0].env[1].value, None, "valueFrom is not resolved");
+    assert_eq!(
+        slim.spec.containers[0].env[1].value, None,
+        "valueFrom is not resolved"
+    );
 
     let fst = full.status.as_ref().unwrap();
     assert_eq!(slim.status.phase, fst.phase);
     assert_eq!(slim.status.pod_ip, fst.pod_ip);
-    let ips: Vec<&str> = slim.status.pod_ips.iter().flatten().map(|i| i.ip.as_str()).collect();
+    let ips: Vec<&str> = slim
+        .status
+        .pod_ips
+        .iter()
+        .flatten()
+        .map(|i| i.ip.as_str())
+        .collect();
     let full_ips: Vec<&str> = fst.pod_ips.iter().flatten().map(|i| i.ip.as_str()).collect();
     assert_eq!((ips.clone(), ips), (full_ips, vec!["10.0.1.7"]));
     assert!(!slim.terminal());

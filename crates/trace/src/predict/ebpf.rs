@@ -37,7 +37,9 @@ impl Maps {
             services: get(lab, node, &exe, MapKind::Services)?,
             ipcache: get(lab, node, &exe, MapKind::Ipcache)?,
             endpoints: get(lab, node, &exe, MapKind::Endpoints)?,
-            config: get::<ConfigRow>(lab, node, &exe, MapKind::Config)?.into_iter().next(),
+            config: get::<ConfigRow>(lab, node, &exe, MapKind::Config)?
+                .into_iter()
+                .next(),
         })
     }
 
@@ -84,7 +86,10 @@ impl Maps {
     }
 
     pub fn vni(&self) -> String {
-        self.config.as_ref().map(|c| c.vni.to_string()).unwrap_or_default()
+        self.config
+            .as_ref()
+            .map(|c| c.vni.to_string())
+            .unwrap_or_default()
     }
 
     pub fn native_routing(&self) -> bool {
@@ -110,7 +115,16 @@ mod tests {
     }
 
     fn maps() -> Maps {
-        let web = |slot, backend| svc("10.96.0.12:9999", slot, if slot == 0 { 2 } else { 0 }, 4, backend, "wrk-2/web:tcp");
+        let web = |slot, backend| {
+            svc(
+                "10.96.0.12:9999",
+                slot,
+                if slot == 0 { 2 } else { 0 },
+                4,
+                backend,
+                "wrk-2/web:tcp",
+            )
+        };
         let ipcache = |prefix: &str, node: &str| IpcacheRow {
             prefix: prefix.parse().unwrap(),
             tunnel_endpoint: node.parse().unwrap(),
@@ -123,7 +137,10 @@ mod tests {
                 web(2, Some("10.0.1.7:9999")),
                 svc("10.96.0.13:80", 0, 0, 5, None, "wrk-2/empty"),
             ],
-            ipcache: vec![ipcache("10.0.0.0/16", "10.168.0.9"), ipcache("10.0.2.0/24", "10.168.0.4")],
+            ipcache: vec![
+                ipcache("10.0.0.0/16", "10.168.0.9"),
+                ipcache("10.0.2.0/24", "10.168.0.4"),
+            ],
             endpoints: vec![EndpointRow {
                 address: "10.0.1.7".parse().unwrap(),
                 ifindex: 12,

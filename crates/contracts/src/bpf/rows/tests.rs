@@ -99,12 +99,18 @@ fn conntrack_rows_carry_direction_state_and_idle_time() {
         ..Default::default()
     };
     let row = CtRow::new(&k, &v, 3_000_001_000, "wrk-2/web:http".into());
-    assert_eq!((row.dir, row.state, row.hairpin), (CtDir::Service, FlowState::Established, true));
+    assert_eq!(
+        (row.dir, row.state, row.hairpin),
+        (CtDir::Service, FlowState::Established, true)
+    );
     assert_eq!(row.idle_ns, 3_000_000_000);
     assert_eq!(row.source, "10.0.1.13:40000".parse().unwrap());
     assert_eq!(row.backend, "10.0.2.10:8080".parse().unwrap());
     let j = serde_json::to_value(&row).unwrap();
-    assert_eq!((&j["dir"], &j["state"]), (&json!("service"), &json!("established")));
+    assert_eq!(
+        (&j["dir"], &j["state"]),
+        (&json!("service"), &json!("established"))
+    );
     // A clock read before the entry was refreshed is not a huge idle time.
     assert_eq!(CtRow::new(&k, &v, 0, String::new()).idle_ns, 0);
     let reply = Ct4Key {
@@ -118,7 +124,10 @@ fn conntrack_rows_carry_direction_state_and_idle_time() {
 fn flow_states_from_the_tcp_flags_seen() {
     assert_eq!(FlowState::of(PROTO_UDP, TCP_ACK), FlowState::Stateless);
     assert_eq!(FlowState::of(PROTO_TCP, TCP_SYN), FlowState::Opening);
-    assert_eq!(FlowState::of(PROTO_TCP, TCP_SYN | TCP_ACK), FlowState::Established);
+    assert_eq!(
+        FlowState::of(PROTO_TCP, TCP_SYN | TCP_ACK),
+        FlowState::Established
+    );
     assert_eq!(FlowState::of(PROTO_TCP, TCP_ACK | TCP_FIN), FlowState::Closing);
     assert_eq!(FlowState::of(PROTO_TCP, TCP_RST), FlowState::Closing);
     assert_eq!(FlowState::Stateless.name(), "-");
@@ -164,7 +173,10 @@ fn ipcache_endpoint_and_config_rows() {
     });
     assert_eq!((c.routing, c.vni), (Routing::Native, 1));
     let j = serde_json::to_value(&c).unwrap();
-    assert_eq!((&j["routing"], &j["node_ip"]), (&json!("native"), &json!("10.168.0.3")));
+    assert_eq!(
+        (&j["routing"], &j["node_ip"]),
+        (&json!("native"), &json!("10.168.0.3"))
+    );
     assert_eq!(serde_json::from_value::<ConfigRow>(j).unwrap(), c);
 }
 

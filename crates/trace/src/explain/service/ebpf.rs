@@ -83,8 +83,12 @@ mod tests {
     fn none_when_the_maps_do_not_hold_it() {
         assert_eq!(explain(&Translation::example("10.0.2.9"), &dump()).unwrap(), None);
         assert!(explain(&Translation::example("10.0.2.5"), "not json").is_err());
-        let old_table = r#"{"map": "lby_lb4_services_v1", "entries": [{"service": "10.96.0.12:9999/TCP", "slot": "0"}]}"#;
+        let old_table =
+            r#"{"map": "lby_lb4_services_v1", "entries": [{"service": "10.96.0.12:9999/TCP", "slot": "0"}]}"#;
         let e = explain(&Translation::example("10.0.2.5"), old_table).unwrap_err();
-        assert!(format!("{e:#}").contains("invalid type: string \"0\", expected u16"), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("invalid type: string \"0\", expected u16"),
+            "{e:#}"
+        );
     }
 }

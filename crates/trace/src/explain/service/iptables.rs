@@ -40,7 +40,10 @@ pub fn endpoints(
 ) -> Option<(String, Vec<Choice>)> {
     let save = Save::parse(save).ok()?;
     let all = nat(&save);
-    let svc_chain = all.iter().find(|r| names_service(r, proto, vip, port))?.target()?;
+    let svc_chain = all
+        .iter()
+        .find(|r| names_service(r, proto, vip, port))?
+        .target()?;
     let mut left = 1.0;
     let mut out = Vec::new();
     for pick in all.iter().filter(|r| r.chain == svc_chain) {
@@ -154,7 +157,10 @@ COMMIT
             .unwrap()
             .unwrap()
             .contains("with probability 0.50000000000"));
-        let unknown = Translation { vport: 80, ..t.clone() };
+        let unknown = Translation {
+            vport: 80,
+            ..t.clone()
+        };
         assert_eq!(explain(&unknown, None, SAVE).unwrap(), None);
         let e = explain(&t, None, "*nat\n").unwrap_err();
         assert!(format!("{e:#}").contains("no COMMIT"), "{e:#}");
@@ -180,13 +186,18 @@ COMMIT
         let got: Vec<(&str, &str, f64)> = eps.iter().map(|(s, b, p)| (s.as_str(), b.as_str(), *p)).collect();
         assert_eq!(
             got,
-            [("KUBE-SEP-AAAA", "10.0.2.2:9999", 0.5), ("KUBE-SEP-BBBB", "10.0.2.3:9999", 0.5)]
+            [
+                ("KUBE-SEP-AAAA", "10.0.2.2:9999", 0.5),
+                ("KUBE-SEP-BBBB", "10.0.2.3:9999", 0.5)
+            ]
         );
         assert!(endpoints(SAVE, "udp", vip, 9999).is_none());
         let filter = "*filter\n:KUBE-SERVICES - [0:0]\n-A KUBE-SERVICES -d 10.96.0.13/32 -p tcp -m comment \
                       --comment \"wrk-2/empty has no endpoints\" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable\nCOMMIT\n";
         let rule = rejected(filter, "tcp", "10.96.0.13".parse().unwrap(), 80).unwrap();
-        assert!(rule.starts_with("-A KUBE-SERVICES -d 10.96.0.13/32") && rule.ends_with("icmp-port-unreachable"));
+        assert!(
+            rule.starts_with("-A KUBE-SERVICES -d 10.96.0.13/32") && rule.ends_with("icmp-port-unreachable")
+        );
         assert_eq!(rejected(filter, "tcp", vip, 80), None);
     }
 }
