@@ -119,6 +119,18 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// The file is 0600 the moment it exists, before a byte is written
+    /// (the mode is given to open(2) with O_CREAT|O_EXCL, not set after).
+    #[test]
+    fn private_from_creation() {
+        let dir = scratch("creation");
+        let (f, tmp) = create_temp(&dir.join("tls.key")).unwrap();
+        let meta = f.metadata().unwrap();
+        assert_eq!((meta.permissions().mode() & 0o777, meta.len()), (0o600, 0));
+        assert_eq!(tmp.parent(), Some(dir.as_path()));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// A temporary name already taken (a crashed writer's leftover that
     /// had our pid) is neither reused nor removed: the writer takes another.
     #[test]
