@@ -161,7 +161,10 @@ mod tests {
         let cert = ca_params().unwrap().self_signed(&key).unwrap();
         // rcgen encodes the key's SubjectPublicKeyInfo on its own: the one
         // read back out of the certificate must be byte for byte the same.
-        assert_eq!(spki_der(cert.der()).unwrap(), key.subject_public_key_info().as_slice());
+        assert_eq!(
+            spki_der(cert.der()).unwrap(),
+            key.subject_public_key_info().as_slice()
+        );
         let hash = ca_cert_hash(cert.der()).unwrap();
         assert!(hash.starts_with("sha256:") && hash.len() == 7 + 64, "{hash}");
     }

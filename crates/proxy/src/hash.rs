@@ -29,7 +29,10 @@ fn base32_prefix(data: &[u8], len: usize) -> String {
 }
 
 fn hash16(input: &str) -> String {
-    base32_prefix(ring::digest::digest(&ring::digest::SHA256, input.as_bytes()).as_ref(), 16)
+    base32_prefix(
+        ring::digest::digest(&ring::digest::SHA256, input.as_bytes()).as_ref(),
+        16,
+    )
 }
 
 /// base32(sha256(servicePortName + protocol))[:16], kube-proxy's portProtoHash.
