@@ -251,7 +251,7 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
         } else if p
             .extension()
             .is_some_and(|e| e == "rs" || e == "sh" || e == "c" || e == "h" || e == "toml")
-            || p.parent().is_some_and(|d| d.ends_with(".ci"))
+            || p.parent().and_then(Path::file_name).is_some_and(|d| d == ".ci")
         {
             out.push(p);
         }
@@ -296,7 +296,7 @@ fn sources_and_tests_name_only_repository_files() {
                 // `../netlink` are crate folders: only the OUTSIDE words and
                 // missing documents are errors here.
                 let dir = f.parent().unwrap();
-                let problem = check_word(&root, &tops, dir, w).filter(|p| {
+                let problem = check_word(&root, &tops, dir, w).filter(|_| {
                     OUTSIDE.iter().any(|o| w.contains(o)) || w.contains("MISSION") || w.ends_with(".md")
                 });
                 if let Some(p) = problem {
