@@ -3,7 +3,7 @@
 //! at each start with the SANs clients use (node IP, loopback, the kubernetes
 //! Service IP and its DNS names).
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use labyrinth_contracts::files::write_private;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -124,50 +124,11 @@ pub fn pem_to_der(pem: &str) -> anyhow::Result<Vec<u8>> {
         .to_vec())
 }
 
-/// One DER TLV: (tag, header+content slice, content slice).
-fn tlv(d: &[u8]) -> anyhow::Result<(u8, &[u8], &[u8])> {
-    if d.len() < 2 {
-        bail!("truncated DER");
-    }
-    let tag = d[0];
-    let (len, hdr) = if d[1] < 0x80 {
-        (d[1] as usize, 2)
-    } else {
-        let n = (d[1] & 0x7f) as usize;
-        if n == 0 || n > 4 || d.len() < 2 + n {
-            bail!("bad DER length");
-        }
-        (
-            d[2..2 + n].iter().fold(0usize, |a, b| (a << 8) | *b as usize),
-            2 + n,
-        )
-    };
-    if d.len() < hdr + len {
-        bail!("truncated DER");
-    }
-    Ok((tag, &d[..hdr + len], &d[hdr..hdr + len]))
-}
-
 /// The DER SubjectPublicKeyInfo of a certificate.
 pub fn spki_der(cert_der: &[u8]) -> anyhow::Result<&[u8]> {
-    let (_, _, cert) = tlv(cert_der)?;
-    let (_, _, mut tbs) = tlv(cert)?;
-    // version [0] (optional), serial, signature, issuer, validity, subject, SPKI
-    let mut fields = Vec::new();
-    while !tbs.is_empty() && fields.len() < 7 {
-        let (tag, whole, _) = tlv(tbs)?;
-        fields.push((tag, whole));
-        tbs = &tbs[whole.len()..];
-    }
-    let skip = if fields.first().map(|f| f.0) == Some(0xa0) {
-        1
-    } else {
-        0
-    };
-    fields
-        .get(skip + 5)
-        .map(|f| f.1)
-        .context("certificate without SubjectPublicKeyInfo")
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der)
+        .map_err(|e| anyhow::anyhow!("parsing a DER certificate: {e}"))?;
+    Ok(cert.tbs_certificate.subject_pki.raw)
 }
 
 /// kubeadm's CA pin: "sha256:" + hex sha256 of the CA's DER SubjectPublicKeyInfo.
@@ -178,4 +139,33 @@ pub fn ca_cert_hash(cert_der: &[u8]) -> anyhow::Result<String> {
         "sha256:{}",
         d.as_ref().iter().map(|b| format!("{b:02x}")).collect::<String>()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::PublicKeyData;
+
+    #[test]
+    fn spki_is_the_certificates_public_key_info() {
+        let key = KeyPair::generate().unwrap();
+        let cert = ca_params().unwrap().self_signed(&key).unwrap();
+        // rcgen encodes the key's SubjectPublicKeyInfo on its own: the one
+        // read back out of the certificate must be byte for byte the same.
+        assert_eq!(
+            spki_der(cert.der()).unwrap(),
+            key.subject_public_key_info().as_slice()
+        );
+        let hash = ca_cert_hash(cert.der()).unwrap();
+        assert!(hash.starts_with("sha256:") && hash.len() == 7 + 64, "{hash}");
+    }
+
+    #[test]
+    fn a_broken_certificate_is_an_error() {
+        let key = KeyPair::generate().unwrap();
+        let der = ca_params().unwrap().self_signed(&key).unwrap().der().to_vec();
+        assert!(spki_der(&der[..der.len() / 2]).is_err());
+        assert!(spki_der(b"not a certificate").is_err());
+        assert!(ca_cert_hash(&[]).is_err());
+    }
 }

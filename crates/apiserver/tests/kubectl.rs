@@ -6,14 +6,9 @@ use common::{ready_status, status_patch, TestServer, NODES};
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
+/// The journey's wrk-1 manifest, as the repository ships it in examples/.
 fn example() -> String {
-    // CI has shared/ beside the clone; otherwise use the copy of the same manifest.
-    let p = "/work/shared/examples/journey/wrk-1.yaml";
-    if std::path::Path::new(p).exists() {
-        p.to_string()
-    } else {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/wrk-1.yaml").to_string()
-    }
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/journey/wrk-1.yaml").to_string()
 }
 
 fn header(out: &str) -> Vec<String> {

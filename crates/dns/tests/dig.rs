@@ -152,7 +152,7 @@ fn refused_outside_the_cluster_domain() {
     assert_eq!(tcp.status, "REFUSED");
 }
 
-/// MISSION.md step 4: the pod's resolver (search path of a wrk-1 pod,
+/// docs/mission.md, journey step 4: the pod's resolver (search path of a wrk-1 pod,
 /// ndots:5) walks `node-wrk-2-ubuntu24.wrk-2`: NXDOMAIN in wrk-1, then the
 /// A on the second suffix. dig's own +search walk runs against a
 /// resolv.conf bind-mounted in a private mount namespace.

@@ -85,7 +85,8 @@ pub fn mac(m: &[u8; 6]) -> String {
     m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
-/// Nanoseconds since boot on CLOCK_MONOTONIC, the programs' clock.
+/// Nanoseconds since boot on CLOCK_MONOTONIC, the programs' clock
+/// (`bpf_ktime_get_ns`).
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,

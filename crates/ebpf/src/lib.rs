@@ -1,11 +1,13 @@
 //! Labyrinth's eBPF datapath (Cilium's role): tc programs written in C
 //! (bpf/), built by clang at compile time and loaded with aya.
 //!
-//! - `from_container` on each pod's host veth ingress: Service translation
-//!   with conntrack and reverse NAT, then redirect into a local pod
+//! - `from_container` on each pod's host veth ingress, and on `lby_net` for
+//!   the node's own connections to Services: Service translation with
+//!   conntrack and reverse NAT, then redirect into a local pod
 //!   (bpf_redirect_peer), into the VXLAN device with a tunnel key, or by a
 //!   FIB lookup (native routing).
-//! - `from_overlay` / `to_overlay` on the tunnel device's ingress / egress.
+//! - `from_overlay` / `to_overlay` on the tunnel device's ingress / egress;
+//!   in native routing `from_overlay` sits on the underlay device's ingress.
 //! - Maps pinned under a bpffs directory (`lby_*_v1`), trace events on the
 //!   `lby_events` ring buffer.
 //!

@@ -1,5 +1,5 @@
 //! The lab file: what the cluster's "cloud" looks like. Every field has
-//! MISSION.md's default; unknown fields are errors so a typo never silently
+//! docs/mission.md's default; unknown fields are errors so a typo never silently
 //! falls back to a default.
 
 use std::net::Ipv4Addr;

@@ -24,8 +24,8 @@ enum Cmd {
     Exec(ExecArgs),
     /// Follow a flow from a pod hop by hop across the lab, and explain it.
     Trace(labyrinth_trace::cli::TraceArgs),
-    /// MISSION.md's reference journey end to end: lab, manifests, a line by
-    /// Service name from wrk-1 to wrk-2, every hop captured and explained.
+    /// The reference journey end to end (docs/mission.md): lab, manifests, a
+    /// line by Service name from wrk-1 to wrk-2, every hop captured and explained.
     Journey(labyrinth_trace::journey::JourneyArgs),
     /// The path a packet would take, from the rules and routes programmed
     /// in the nodes, without sending it (optionally next to a trace).

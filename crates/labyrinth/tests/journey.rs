@@ -1,5 +1,5 @@
 //! Issue 6 acceptance 1 and 2: `labyrinth journey`, the README's main
-//! command, runs MISSION.md's reference journey end to end in a lab of its
+//! command, runs docs/mission.md's reference journey end to end in a lab of its
 //! own and shows every hop: the search-path DNS with NXDOMAIN and the SOA,
 //! the ClusterIP, the Service translation and the rule that did it, VXLAN on
 //! UDP 8472 between the node addresses with the VNI, decapsulation and

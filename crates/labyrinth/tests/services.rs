@@ -64,7 +64,7 @@ fn packets(tshark_out: &str) -> Vec<Pkt> {
         .collect()
 }
 
-/// The search path in MISSION.md's order, as captured on the client's veth.
+/// The search path in docs/mission.md's order, as captured on the client's veth.
 fn check_search_path(pkts: &[Pkt], cluster_ip: &str) {
     let wrong = format!("{SVC}.wrk-2.wrk-1.svc.cluster.local");
     let find = |what: &str, pred: &dyn Fn(&Pkt) -> bool| -> u64 {

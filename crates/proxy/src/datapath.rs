@@ -1,5 +1,6 @@
-//! The interface every datapath driver (iptables, nftables, later eBPF)
-//! implements, so the sync engine does not care which one runs.
+//! The interface every Service datapath driver implements (iptables and
+//! nftables here, eBPF in `labyrinth-ebpf`), so the sync engine does not care
+//! which one runs.
 
 use std::collections::BTreeSet;
 

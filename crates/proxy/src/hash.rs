@@ -1,8 +1,6 @@
 //! Chain names derived exactly as kube-proxy derives them, so a user can match
 //! our KUBE-SVC-/KUBE-SEP- chains with a real cluster's.
 
-use sha2::{Digest, Sha256};
-
 use crate::model::{Endpoint, ServicePortName};
 
 const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -31,7 +29,10 @@ fn base32_prefix(data: &[u8], len: usize) -> String {
 }
 
 fn hash16(input: &str) -> String {
-    base32_prefix(&Sha256::digest(input.as_bytes()), 16)
+    base32_prefix(
+        ring::digest::digest(&ring::digest::SHA256, input.as_bytes()).as_ref(),
+        16,
+    )
 }
 
 /// base32(sha256(servicePortName + protocol))[:16], kube-proxy's portProtoHash.
@@ -88,6 +89,23 @@ mod tests {
     fn kubernetes_https_chain_matches_real_clusters() {
         let n = ServicePortName::new("default", "kubernetes", "https", Protocol::Tcp);
         assert_eq!(svc_chain(&n), "KUBE-SVC-NPX46M4PTMTKRN6Y");
+    }
+
+    #[test]
+    fn unnamed_port_chain_matches_real_clusters() {
+        // docs/mission.md's `mysvc` (one unnamed port): the chain a real
+        // cluster lists as KUBE-SVC-BM6F4AVTDKG47F3K.
+        let n = ServicePortName::new("default", "mysvc", "", Protocol::Tcp);
+        assert_eq!(svc_chain(&n), "KUBE-SVC-BM6F4AVTDKG47F3K");
+    }
+
+    #[test]
+    fn sep_chain_hashes_name_protocol_and_endpoint() {
+        // base32(sha256("default/mysvctcp10.0.1.5:8080"))[:16], computed
+        // outside this code (Python's hashlib and base64).
+        let n = ServicePortName::new("default", "mysvc", "", Protocol::Tcp);
+        let ep = Endpoint::new("10.0.1.5".parse().unwrap(), 8080);
+        assert_eq!(sep_chain(&n, &ep), "KUBE-SEP-2VS25LKEXUUDUDLK");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The reference journey's set-up through the machine's kubectl (workers
 //! labelled, namespaces, the shipped manifests), and sending a line from one
-//! pod to another the way MISSION.md does: `nc -l` in the server pod.
+//! pod to another the way docs/mission.md does: `nc -l` in the server pod.
 
 use super::*;
 

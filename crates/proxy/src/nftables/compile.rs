@@ -1,6 +1,6 @@
 //! The service model compiled into one nftables table owned by Labyrinth.
 //!
-//! Layout, chosen for sync speed (numbers in the README): the kernel's
+//! Layout, chosen for sync speed (numbers in docs/performance.md): the kernel's
 //! cost is per object and per expression, per-service sets or maps (named
 //! or anonymous) make a load quadratic, and every transaction that adds a
 //! rule or a verdict re-validates every chain reachable from the hooks. So

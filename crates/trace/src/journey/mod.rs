@@ -1,4 +1,4 @@
-//! `labyrinth journey`: MISSION.md's reference journey in one command. It
+//! `labyrinth journey`: the reference journey (docs/mission.md) in one command. It
 //! brings up a lab (or uses a running one), applies the journey manifests,
 //! listens with `nc -l 0.0.0.0 9999` in the wrk-2 pod, sends a line from the
 //! wrk-1 pod to `node-wrk-2-ubuntu24.wrk-2:9999` while capturing every hop,
@@ -15,7 +15,7 @@ use crate::model::Request;
 use crate::run::{trace, Action, Options};
 use setup::Labyrinth;
 
-/// The Service name the client dials, as in MISSION.md.
+/// The Service name the client dials, as in docs/mission.md.
 pub const TARGET: &str = "node-wrk-2-ubuntu24.wrk-2";
 pub const PORT: u16 = 9999;
 

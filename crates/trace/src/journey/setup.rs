@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-/// The manifests of MISSION.md's journey (the same as ../shared/examples).
+/// The journey's manifests, the repository's examples/journey.
 pub const MANIFESTS: [(&str, &str, &str); 2] = [
     (
         "wrk-1",
