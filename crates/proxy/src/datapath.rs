@@ -26,3 +26,15 @@ pub trait Datapath: Send {
     /// Remove everything this driver owns.
     fn cleanup(&mut self) -> Result<()>;
 }
+
+/// The driver this crate provides for the cluster's `mode`: iptables or
+/// nftables. `None` for eBPF, whose programs and maps the agent opens
+/// through labyrinth-ebpf (it implements `Datapath` too).
+pub fn build(mode: labyrinth_contracts::modes::Datapath) -> Option<Box<dyn Datapath>> {
+    use labyrinth_contracts::modes::Datapath as Mode;
+    match mode {
+        Mode::Iptables => Some(Box::new(crate::IptablesDatapath::new())),
+        Mode::Nftables => Some(Box::new(crate::NftablesDatapath::new())),
+        Mode::Ebpf => None,
+    }
+}

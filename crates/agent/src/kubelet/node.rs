@@ -144,7 +144,7 @@ fn netcfg(agent: &Agent, pod_cidr: Ipv4Net) -> Result<NodeNetConfig> {
         pod_cidr,
         routing: a.routing,
         vni: a.vni,
-        collect_md: a.datapath == super::ProxyMode::Ebpf,
+        collect_md: a.datapath.is(labyrinth_contracts::modes::Datapath::Ebpf),
     })
 }
 
@@ -279,7 +279,7 @@ pub async fn sync_peers_forever(agent: Arc<Agent>, pod_cidr: Ipv4Net) -> Result<
             let s = nodenet::sync_peers(&mut h, &cfg, &list)?;
             // The programs find other nodes' pods through the ipcache.
             if let Some(dp) = dp {
-                super::ebpf::sync_ipcache(&dp, cfg.pod_cidr, &list)?;
+                nodenet::ebpf::sync_ipcache(&dp, cfg.pod_cidr, &list)?;
             }
             Ok(s)
         })
