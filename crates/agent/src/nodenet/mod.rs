@@ -6,7 +6,8 @@
 //! - `lby_vxlan`: the VXLAN device on UDP 8472 (cilium_vxlan), in tunnel mode;
 //!   in collect-metadata mode under the eBPF datapath.
 //! - a route to every other node's pod CIDR: through `lby_vxlan` (tunnel) or
-//!   via the peer's underlay address (native routing);
+//!   via the peer's underlay address (native routing), kept equal to the
+//!   Node objects (`peer_watch`);
 //! - under `--datapath ebpf`, the programs on those devices (`ebpf`), and on
 //!   a switch of datapath, the removal of what the previous one left
 //!   (`leftovers`).
@@ -17,6 +18,7 @@
 mod devices;
 pub mod ebpf;
 pub mod leftovers;
+pub mod peer_watch;
 mod peers;
 
 use std::net::Ipv4Addr;
