@@ -279,7 +279,13 @@ mod tests {
         assert!(e["details"].as_str().unwrap().contains("9.9.9"));
         assert_eq!(call(&p, "ADD", &conf("0.2.0")).1["code"], 1);
         let bad_prev = json!({"cniVersion": "1.0.0", "name": "n", "prevResult": {"ips": 3}}).to_string();
-        assert_eq!(call(&p, "DEL", &bad_prev).1["code"], 6);
+        let e = call(&p, "DEL", &bad_prev).1;
+        assert_eq!(e["code"], 6);
+        // The contracts' parse error names the field.
+        assert!(
+            e["details"].as_str().unwrap().starts_with("prevResult: ips"),
+            "{e}"
+        );
         let io = dispatch(
             &p,
             |k| (k == "CNI_COMMAND").then(|| "STATUS".to_string()),
