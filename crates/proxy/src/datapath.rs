@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::model::{ServiceModel, ServicePortName};
 
 pub trait Datapath: Send {
-    /// "iptables", "nftables", …
+    /// The mode's text form (`contracts::modes::Datapath::as_str`).
     fn name(&self) -> &'static str;
 
     /// Replace everything this driver owns with `model`, atomically.
