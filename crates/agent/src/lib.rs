@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod kubelet;
 pub mod nodenet;
+pub mod proxy_mode;
 pub mod runtime;
 pub mod services;
 pub mod streaming;

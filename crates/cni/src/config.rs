@@ -14,9 +14,10 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use ipnet::{IpNet, Ipv4Net};
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::spec::CniError;
+use crate::spec::{CniError, Dns};
 
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/networks";
 pub const DEFAULT_MTU: u32 = 1500;
@@ -38,7 +39,8 @@ pub struct NetConf {
     pub data_dir: PathBuf,
     /// Destinations routed via the gateway inside the pod.
     pub routes: Vec<Ipv4Net>,
-    pub dns: Value,
+    /// Passed through to the result.
+    pub dns: Dns,
 }
 
 fn field<'a>(obj: &'a Value, key: &str) -> Option<&'a Value> {
@@ -222,9 +224,10 @@ impl NetConf {
                 ))
             }
         };
-        let dns = field(raw, "dns")
-            .cloned()
-            .unwrap_or(Value::Object(Default::default()));
+        let dns = match field(raw, "dns") {
+            None => Dns::default(),
+            Some(v) => Dns::deserialize(v).map_err(|e| CniError::invalid_config("dns", e.to_string()))?,
+        };
         Ok(NetConf {
             name,
             mtu,

@@ -11,22 +11,20 @@
 use std::net::Ipv4Addr;
 
 use anyhow::{Context, Result};
+use labyrinth_contracts::node::POD_VETH_PREFIX;
 use labyrinth_netlink::netns::NetNs;
 use labyrinth_netlink::{Handle, Link, LinkKind, RouteSpec, VethSpec};
 
-/// `lxc` + 12 hex digits of FNV-1a(container id, ifname): 15 bytes, the
-/// kernel's limit, and stable so DEL and GC find it from the attachment.
+/// `POD_VETH_PREFIX` (`lxc`) + 12 hex digits of FNV-1a(container id,
+/// ifname): 15 bytes, the kernel's limit, and stable so DEL and GC find it
+/// from the attachment.
 pub fn host_ifname(container_id: &str, ifname: &str) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
     for b in container_id.bytes().chain([0u8]).chain(ifname.bytes()) {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x100000001b3);
     }
-    format!("lxc{:012x}", h >> 16)
-}
-
-pub fn mac_string(mac: Option<[u8; 6]>) -> Option<String> {
-    mac.map(|m| m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"))
+    format!("{POD_VETH_PREFIX}{:012x}", h >> 16)
 }
 
 /// Create the pair: the host side here (the node), the pod side directly
@@ -134,7 +132,7 @@ mod tests {
             "eth0",
         );
         assert_eq!(a.len(), 15);
-        assert!(a.starts_with("lxc"));
+        assert!(a.starts_with(POD_VETH_PREFIX));
         assert_eq!(
             a,
             host_ifname(
@@ -152,14 +150,5 @@ mod tests {
         // The separator keeps ("ab","c") and ("a","bc") apart.
         assert_ne!(host_ifname("ab", "c"), host_ifname("a", "bc"));
         assert!(crate::spec::env::validate_ifname(&a).is_ok());
-    }
-
-    #[test]
-    fn macs_print_like_ip_link() {
-        assert_eq!(
-            mac_string(Some([0xaa, 0, 1, 2, 3, 0xff])).as_deref(),
-            Some("aa:00:01:02:03:ff")
-        );
-        assert_eq!(mac_string(None), None);
     }
 }

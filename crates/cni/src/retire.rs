@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use labyrinth_netlink::{Handle, LinkKind};
 
 /// Prefix of retired veth ends; ours alone in the node (the `lxc` family).
-pub const TOMBSTONE_PREFIX: &str = "lxd";
+pub use labyrinth_contracts::node::RETIRED_VETH_PREFIX as TOMBSTONE_PREFIX;
 
 fn tombstone(index: u32) -> String {
     format!("{TOMBSTONE_PREFIX}{index:x}")

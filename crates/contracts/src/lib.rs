@@ -3,10 +3,12 @@
 //! depends on another Labyrinth crate.
 
 pub mod bpf;
+pub mod by_name;
 pub mod cni;
 pub mod files;
 pub mod iptables_save;
 pub mod modes;
 pub mod node;
 pub mod pod;
+pub mod process;
 pub mod sandbox;

@@ -21,14 +21,9 @@ use crate::maps::{ignore_missing, Maps};
 /// The default pin directory on a node.
 pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/labyrinth";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Routing {
-    /// VXLAN through a collect_md tunnel device.
-    Tunnel,
-    /// The node's FIB (routes to the other nodes' pod CIDRs).
-    Native,
-}
+/// The cluster's routing mode: VXLAN through a collect_md tunnel device,
+/// or the node's FIB (routes to the other nodes' pod CIDRs).
+pub use labyrinth_contracts::modes::Routing;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]

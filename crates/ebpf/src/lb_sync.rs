@@ -44,7 +44,7 @@ impl EbpfDatapath {
 
 impl Datapath for EbpfDatapath {
     fn name(&self) -> &'static str {
-        "ebpf"
+        labyrinth_contracts::modes::Datapath::Ebpf.as_str()
     }
 
     fn full_sync(&mut self, model: &ServiceModel) -> Result<()> {
@@ -100,7 +100,7 @@ impl SharedDatapath {
 
 impl Datapath for SharedDatapath {
     fn name(&self) -> &'static str {
-        "ebpf"
+        labyrinth_contracts::modes::Datapath::Ebpf.as_str()
     }
 
     fn full_sync(&mut self, model: &ServiceModel) -> Result<()> {

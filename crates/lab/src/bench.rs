@@ -156,6 +156,7 @@ fn measure(nodes: u32, rounds: usize) -> Result<Value> {
 /// `ip netns add` never touches the host's /run/netns; everything it made is
 /// released when the shell exits.
 fn baseline_command(nodes: u32) -> Command {
+    let uplink = labyrinth_contracts::node::UPLINK_DEV;
     let script = format!(
         r#"set -e
 mount -t tmpfs none /run
@@ -166,11 +167,11 @@ ip -n vpc link set vpc0 up
 i=0
 while [ $i -lt {nodes} ]; do
   ip netns add n$i
-  ip -n vpc link add vpc-n$i type veth peer name ens4 netns n$i
+  ip -n vpc link add vpc-n$i type veth peer name {uplink} netns n$i
   ip -n vpc link set vpc-n$i master vpc0 up
   ip -n n$i link set lo up
-  ip -n n$i addr add 10.168.0.$((i+2))/24 dev ens4
-  ip -n n$i link set ens4 up
+  ip -n n$i addr add 10.168.0.$((i+2))/24 dev {uplink}
+  ip -n n$i link set {uplink} up
   ip netns exec n$i sysctl -qw net.ipv4.ip_forward=1
   i=$((i+1))
 done

@@ -9,43 +9,9 @@ use anyhow::{bail, Context, Result};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-/// How Services are translated to endpoints on each node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Datapath {
-    Iptables,
-    Nftables,
-    Ebpf,
-}
-
-/// How pod packets cross between nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Routing {
-    /// VXLAN on UDP 8472 between node addresses.
-    Tunnel,
-    /// Routes to peers' pod CIDRs via their underlay addresses.
-    Native,
-}
-
-impl std::fmt::Display for Datapath {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Datapath::Iptables => "iptables",
-            Datapath::Nftables => "nftables",
-            Datapath::Ebpf => "ebpf",
-        })
-    }
-}
-
-impl std::fmt::Display for Routing {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Routing::Tunnel => "tunnel",
-            Routing::Native => "native",
-        })
-    }
-}
+/// The cluster's modes, as every component names them (the lab file's
+/// `datapath: iptables`, `routing: tunnel`, …).
+pub use labyrinth_contracts::modes::{Datapath, Routing};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]

@@ -13,7 +13,7 @@ use crate::state::Holder;
 /// The bridge that plays the VPC network.
 pub const BRIDGE: &str = "vpc0";
 /// The node's uplink, as a cloud VM names its first NIC.
-pub const UPLINK: &str = "ens4";
+pub const UPLINK: &str = labyrinth_contracts::node::UPLINK_DEV;
 
 /// A GCE-style MAC (42:01 + the IPv4 address), so captures read easily.
 pub fn node_mac(plan: &NodePlan) -> [u8; 6] {

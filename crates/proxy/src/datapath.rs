@@ -9,7 +9,7 @@ use anyhow::Result;
 use crate::model::{ServiceModel, ServicePortName};
 
 pub trait Datapath: Send {
-    /// "iptables", "nftables", …
+    /// The mode's text form (`contracts::modes::Datapath::as_str`).
     fn name(&self) -> &'static str;
 
     /// Replace everything this driver owns with `model`, atomically.
@@ -26,4 +26,16 @@ pub trait Datapath: Send {
 
     /// Remove everything this driver owns.
     fn cleanup(&mut self) -> Result<()>;
+}
+
+/// The driver this crate provides for the cluster's `mode`: iptables or
+/// nftables. `None` for eBPF, whose programs and maps the agent opens
+/// through labyrinth-ebpf (it implements `Datapath` too).
+pub fn build(mode: labyrinth_contracts::modes::Datapath) -> Option<Box<dyn Datapath>> {
+    use labyrinth_contracts::modes::Datapath as Mode;
+    match mode {
+        Mode::Iptables => Some(Box::new(crate::IptablesDatapath::new())),
+        Mode::Nftables => Some(Box::new(crate::NftablesDatapath::new())),
+        Mode::Ebpf => None,
+    }
 }

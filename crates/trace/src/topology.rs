@@ -7,15 +7,9 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
+use labyrinth_contracts::sandbox::{self, NETNS_DIR, PODS_DIR};
 use labyrinth_lab::state::LabDir;
-use serde::{Deserialize, Serialize};
-
-/// Where the runtime keeps sandbox records inside a node.
-const PODS_DIR: &str = "var/lib/labyrinth/pods";
-/// The node's gateway pair, tunnel and uplink (the agent's device names).
-pub const GATEWAY_DEVS: [&str; 2] = ["lby_host", "lby_net"];
-pub const TUNNEL_DEV: &str = "lby_vxlan";
-pub const UPLINK_DEV: &str = "ens4";
+use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Node {
@@ -61,22 +55,6 @@ impl Pod {
     pub fn label(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }
-}
-
-/// The parts of the runtime's sandbox record the tracer reads.
-#[derive(Deserialize)]
-struct Record {
-    pod: RecordPod,
-    netns: String,
-    ip: Option<Ipv4Addr>,
-    cni_result: Option<serde_json::Value>,
-}
-
-#[derive(Deserialize)]
-struct RecordPod {
-    uid: String,
-    namespace: String,
-    name: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -152,20 +130,14 @@ impl Lab {
 fn pods_of(node: &Node) -> Result<Vec<Pod>> {
     let dir = node.path(PODS_DIR);
     let mut pods = Vec::new();
-    let entries = match std::fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pods),
-        Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
-    };
-    for entry in entries.flatten() {
-        let Ok(bytes) = std::fs::read(entry.path().join("sandbox.json")) else {
+    let pod_dirs = sandbox::pod_dirs(&dir).with_context(|| format!("listing {}", dir.display()))?;
+    for pod_dir in pod_dirs {
+        let Some(rec) = sandbox::read(&pod_dir)? else {
             continue; // a sandbox being made or removed
         };
-        let rec: Record =
-            serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", entry.path().display()))?;
         pods.push(Pod {
-            host_veth: rec.cni_result.as_ref().and_then(host_veth),
-            netns_path: node.path(&format!("run/netns/{}", rec.netns)),
+            host_veth: rec.host_veth(),
+            netns_path: node.path(&format!("{NETNS_DIR}/{}", rec.netns)),
             namespace: rec.pod.namespace,
             name: rec.pod.name,
             uid: rec.pod.uid,
@@ -176,29 +148,4 @@ fn pods_of(node: &Node) -> Result<Vec<Pod>> {
     }
     pods.sort_by_key(Pod::label);
     Ok(pods)
-}
-
-/// The CNI result's host-side interface: the one without a sandbox path.
-fn host_veth(result: &serde_json::Value) -> Option<String> {
-    result["interfaces"]
-        .as_array()?
-        .iter()
-        .find(|i| i.get("sandbox").is_none())
-        .and_then(|i| i["name"].as_str())
-        .map(str::to_string)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_veth_is_the_interface_outside_the_sandbox() {
-        let result = serde_json::json!({"interfaces": [
-            {"name": "lxc93ff43d0a991", "mac": "66:df:5a:74:81:52"},
-            {"name": "eth0", "sandbox": "/run/netns/cni-x"}
-        ]});
-        assert_eq!(host_veth(&result).as_deref(), Some("lxc93ff43d0a991"));
-        assert_eq!(host_veth(&serde_json::json!({})), None);
-    }
 }

@@ -5,11 +5,11 @@ use std::process::Child;
 use std::sync::Arc;
 
 use anyhow::Result;
+use labyrinth_contracts::by_name::ByName;
 use labyrinth_netlink::process::ProcessRef;
 
 use super::nodepod::NodePod;
 use super::Agent;
-use crate::runtime::by_name::ByName;
 use crate::runtime::container;
 use crate::runtime::sandbox::{self, ContainerRecord, SandboxRecord};
 use crate::runtime::stages::Stages;
@@ -43,7 +43,7 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
     tokio::task::spawn_blocking(move || -> Result<(Managed, Stages)> {
         let mut rec = sandbox::create(&cfg, &r, &mut stages)?;
         if let Some(dp) = &dp {
-            if let Err(e) = super::ebpf::attach(dp, &rec) {
+            if let Err(e) = crate::nodenet::ebpf::attach(dp, &rec) {
                 let _ = sandbox::destroy(&cfg, &rec);
                 return Err(e);
             }
@@ -154,7 +154,7 @@ pub async fn teardown(agent: &Arc<Agent>, mut m: Managed) {
     let res = tokio::task::spawn_blocking(move || {
         // Off the veth before CNI DEL removes it.
         if let Some(dp) = &dp {
-            if let Err(e) = super::ebpf::detach(dp, &rec) {
+            if let Err(e) = crate::nodenet::ebpf::detach(dp, &rec) {
                 tracing::warn!("{e:#}");
             }
         }

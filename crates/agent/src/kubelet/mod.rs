@@ -3,8 +3,6 @@
 //! Node's podCIDR, keeps routes to every other node, installs the CNI plugin
 //! and config, and runs the pods bound to this node.
 
-mod ebpf;
-mod leftovers;
 mod lifecycle;
 mod node;
 mod nodepod;
@@ -20,7 +18,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
-use crate::nodenet::Routing;
+use labyrinth_contracts::modes::Datapath;
+
+use crate::nodenet::ebpf::{self, EbpfNode};
+use crate::nodenet::{leftovers, Routing};
+pub use crate::proxy_mode::ProxyMode;
 
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
@@ -33,11 +35,11 @@ pub struct AgentArgs {
     /// The node's underlay address (InternalIP).
     #[arg(long)]
     pub node_ip: Ipv4Addr,
-    #[arg(long, default_value = "ens4")]
+    #[arg(long, default_value = labyrinth_contracts::node::UPLINK_DEV)]
     pub underlay_dev: String,
     #[arg(long, value_enum, default_value = "tunnel")]
     pub routing: Routing,
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = labyrinth_contracts::node::DEFAULT_VNI)]
     pub vni: u32,
     #[arg(long, default_value = "10.96.0.10")]
     pub cluster_dns: Ipv4Addr,
@@ -76,15 +78,6 @@ pub struct AgentArgs {
     /// Where kube-proxy's metrics are served (`/metrics`).
     #[arg(long, default_value = "127.0.0.1:10249")]
     pub metrics_bind_address: std::net::SocketAddr,
-}
-
-/// The Service datapath the agent programs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ProxyMode {
-    Iptables,
-    Nftables,
-    Ebpf,
-    None,
 }
 
 /// Shared, read-mostly context of the agent's tasks.
@@ -175,18 +168,16 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     node::setup_network(&agent, pod_cidr)
         .await
         .context("building the node's pod network")?;
-    let a = agent.clone();
+    let node = ebpf_node(&agent.args, pod_cidr);
+    let (mode, n) = (agent.args.datapath.datapath(), node.clone());
     // Logged, not fatal (as kube-proxy does): a node with a stuck leftover
     // still runs its pods, and the log names what to remove by hand.
-    if let Err(e) =
-        tokio::task::spawn_blocking(move || leftovers::remove_other_datapaths(&a, pod_cidr)).await?
-    {
+    if let Err(e) = tokio::task::spawn_blocking(move || leftovers::remove_other_datapaths(mode, &n)).await? {
         tracing::error!("cleaning up after the datapath this node ran before: {e:#}");
     }
-    if agent.args.datapath == ProxyMode::Ebpf {
+    if agent.args.datapath.is(Datapath::Ebpf) {
         // Before the pod loop starts: adopted and new pods get attached.
-        let a = agent.clone();
-        let dp = tokio::task::spawn_blocking(move || ebpf::open(&a, pod_cidr)).await??;
+        let dp = tokio::task::spawn_blocking(move || ebpf::open(&node)).await??;
         tokio::spawn(ebpf::collect_conntrack_forever(dp.clone()));
         let _ = agent.ebpf.set(dp);
     }
@@ -205,20 +196,32 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// What the eBPF datapath (and its leftovers) need of this node.
+fn ebpf_node(a: &AgentArgs, pod_cidr: ipnet::Ipv4Net) -> EbpfNode {
+    EbpfNode {
+        routing: a.routing,
+        underlay_dev: a.underlay_dev.clone(),
+        vni: a.vni,
+        node_ip: a.node_ip,
+        pod_cidr,
+        service_cidr: a.service_cidr,
+    }
+}
+
 async fn run_services(agent: Arc<Agent>) -> Result<()> {
-    use labyrinth_proxy::cli::DatapathKind;
     use labyrinth_proxy::Proxier;
-    let proxier = match agent.args.datapath {
-        ProxyMode::Iptables => Proxier::new(DatapathKind::Iptables.build()),
-        ProxyMode::Nftables => Proxier::new(DatapathKind::Nftables.build()),
-        ProxyMode::Ebpf => {
+    let proxier = match agent.args.datapath.datapath() {
+        Some(kernel @ (Datapath::Iptables | Datapath::Nftables)) => {
+            Proxier::new(labyrinth_proxy::datapath::build(kernel).context("a kernel datapath")?)
+        }
+        Some(Datapath::Ebpf) => {
             let dp = agent.ebpf.get().context("the eBPF datapath is not open")?;
             let mut p = Proxier::new(Box::new(dp.clone()));
             // The programs' own conntrack is flushed by the datapath.
             p.flush_conntrack = false;
             p
         }
-        ProxyMode::None => return std::future::pending().await,
+        None => return std::future::pending().await,
     };
     let cfg = crate::services::ProxyConfig {
         cluster_cidr: agent.args.cluster_cidr,

@@ -1,20 +1,18 @@
-//! The Node: registration, heartbeats, the pod CIDR, and routes to peers.
+//! The Node: registration, heartbeats, the pod CIDR, and the node network
+//! built from it (the peer routes are kept by `nodenet::peer_watch`).
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use futures::StreamExt;
 use ipnet::Ipv4Net;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::{reflector, watcher, WatchStreamExt};
 use labyrinth_netlink::{netns::NetNs, Handle};
 use serde_json::json;
 
 use super::Agent;
-use crate::nodenet::{self, NodeNetConfig, Peer};
+use crate::nodenet::{self, NodeNetConfig};
 
 pub const KUBELET_VERSION: &str = concat!("v1.37.0-labyrinth.", env!("CARGO_PKG_VERSION"));
 
@@ -144,7 +142,7 @@ fn netcfg(agent: &Agent, pod_cidr: Ipv4Net) -> Result<NodeNetConfig> {
         pod_cidr,
         routing: a.routing,
         vni: a.vni,
-        collect_md: a.datapath == super::ProxyMode::Ebpf,
+        collect_md: a.datapath.is(labyrinth_contracts::modes::Datapath::Ebpf),
     })
 }
 
@@ -207,91 +205,15 @@ fn install_cni(agent: &Agent, cfg: &NodeNetConfig) -> Result<()> {
     std::fs::rename(&tmp, &path).context("writing the CNI config")
 }
 
-fn peers_of(nodes: &[Arc<Node>]) -> BTreeSet<Peer> {
-    nodes
-        .iter()
-        .filter_map(|n| {
-            let name = n.metadata.name.clone()?;
-            let pod_cidr = n.spec.as_ref()?.pod_cidr.as_ref()?.parse().ok()?;
-            let underlay_ip = n
-                .status
-                .as_ref()?
-                .addresses
-                .as_ref()?
-                .iter()
-                .find(|a| a.type_ == "InternalIP")?
-                .address
-                .parse()
-                .ok()?;
-            Some(Peer {
-                name,
-                underlay_ip,
-                pod_cidr,
-            })
-        })
-        .collect()
-}
-
-/// Keep one route per other node, as nodes join, change and leave.
+/// Keep one route per other node, as nodes join, change and leave (see
+/// `nodenet::peer_watch`).
 pub async fn sync_peers_forever(agent: Arc<Agent>, pod_cidr: Ipv4Net) -> Result<()> {
-    let api: Api<Node> = Api::all(agent.client.clone());
-    let (reader, writer) = reflector::store();
-    let mut stream = reflector(writer, watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .boxed();
-    let cfg = Arc::new(
-        tokio::task::spawn_blocking({
-            let agent = agent.clone();
-            move || netcfg(&agent, pod_cidr)
-        })
-        .await??,
-    );
-    let mut last: Option<BTreeSet<Peer>> = None;
-    let mut resync = tokio::time::interval(Duration::from_secs(30));
-    // Until the first list is complete the store is empty: syncing to it
-    // would remove every peer route of a restarted agent.
-    let mut listed = false;
-    loop {
-        tokio::select! {
-            ev = stream.next() => match ev {
-                Some(Err(e)) => { tracing::warn!("node watch: {e}"); continue; }
-                None => bail!("node watch ended"),
-                Some(Ok(watcher::Event::Init | watcher::Event::InitApply(_))) => continue,
-                Some(Ok(watcher::Event::InitDone)) => listed = true,
-                Some(Ok(_)) => {}
-            },
-            // A periodic pass repairs routes removed by hand.
-            _ = resync.tick() => { last = None; }
-        }
-        if !listed {
-            continue;
-        }
-        let peers = peers_of(&reader.state());
-        if last.as_ref() == Some(&peers) {
-            continue;
-        }
-        let cfg = cfg.clone();
-        let list: Vec<Peer> = peers.iter().cloned().collect();
-        let dp = agent.ebpf.get().cloned();
-        let res = tokio::task::spawn_blocking(move || -> Result<nodenet::PeerSync> {
-            let ns = NetNs::open("/proc/self/ns/net", "node")?;
-            let mut h = Handle::in_netns(&ns)?;
-            let s = nodenet::sync_peers(&mut h, &cfg, &list)?;
-            // The programs find other nodes' pods through the ipcache.
-            if let Some(dp) = dp {
-                super::ebpf::sync_ipcache(&dp, cfg.pod_cidr, &list)?;
-            }
-            Ok(s)
-        })
-        .await?;
-        match res {
-            Ok(s) => {
-                if !s.added.is_empty() || !s.removed.is_empty() {
-                    tracing::info!("peer routes: added {:?} removed {:?}", s.added, s.removed);
-                }
-                last = Some(peers);
-            }
-            Err(e) => tracing::warn!("syncing peer routes: {e:#}"),
-        }
-    }
+    let cfg = tokio::task::spawn_blocking({
+        let agent = agent.clone();
+        move || netcfg(&agent, pod_cidr)
+    })
+    .await??;
+    // Opened before this task starts (`--datapath ebpf` only).
+    let dp = agent.ebpf.get().cloned();
+    nodenet::peer_watch::sync_peers_forever(agent.client.clone(), cfg, dp).await
 }

@@ -173,7 +173,7 @@ async fn adopt(agent: &Arc<Agent>, state: &mut State) {
     for rec in recs.ok().and_then(|r| r.ok()).unwrap_or_default() {
         if rec.pause.alive() {
             tracing::info!("adopting running pod {}/{}", rec.pod.namespace, rec.pod.name);
-            super::ebpf::attach_adopted(agent, &rec).await;
+            crate::nodenet::ebpf::attach_adopted(agent.ebpf.get().cloned(), &rec).await;
             state
                 .pods
                 .insert(rec.pod.uid.clone(), Box::new(Managed::adopted(rec)));

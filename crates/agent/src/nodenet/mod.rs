@@ -6,9 +6,19 @@
 //! - `lby_vxlan`: the VXLAN device on UDP 8472 (cilium_vxlan), in tunnel mode;
 //!   in collect-metadata mode under the eBPF datapath.
 //! - a route to every other node's pod CIDR: through `lby_vxlan` (tunnel) or
-//!   via the peer's underlay address (native routing).
+//!   via the peer's underlay address (native routing), kept equal to the
+//!   Node objects (`peer_watch`);
+//! - under `--datapath ebpf`, the programs on those devices (`ebpf`), and on
+//!   a switch of datapath, the removal of what the previous one left
+//!   (`leftovers`).
+//!
+//! The names, port and modes are the node's contract with the tracer and
+//! the eBPF loader: they come from labyrinth-contracts.
 
 mod devices;
+pub mod ebpf;
+pub mod leftovers;
+pub mod peer_watch;
 mod peers;
 
 use std::net::Ipv4Addr;
@@ -17,25 +27,9 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 pub use devices::setup_devices;
+pub use labyrinth_contracts::modes::Routing;
+pub use labyrinth_contracts::node::{HOST_DEV, NET_DEV, ROUTE_PROTO, VXLAN_DEV, VXLAN_OVERHEAD, VXLAN_PORT};
 pub use peers::{sync_peers, PeerSync};
-
-pub const HOST_DEV: &str = "lby_host";
-pub const NET_DEV: &str = "lby_net";
-pub const VXLAN_DEV: &str = "lby_vxlan";
-/// The port Cilium and flannel use (Linux's VXLAN default is 4789).
-pub const VXLAN_PORT: u16 = 8472;
-/// VXLAN header + UDP + outer IPv4 + inner Ethernet.
-pub const VXLAN_OVERHEAD: u32 = 50;
-/// The route protocol number our routes carry (`ip route` shows "proto 76"),
-/// so a sync touches only routes this agent made.
-pub const ROUTE_PROTO: u8 = 76;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Routing {
-    Tunnel,
-    Native,
-}
 
 /// What this node's pod network looks like.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,7 +91,7 @@ mod tests {
         let cfg = NodeNetConfig {
             node_name: "node-1".into(),
             underlay_ip: "10.168.0.3".parse().unwrap(),
-            underlay_dev: "ens4".into(),
+            underlay_dev: labyrinth_contracts::node::UPLINK_DEV.into(),
             underlay_mtu: 1460,
             pod_cidr: "10.0.1.0/24".parse().unwrap(),
             routing: Routing::Tunnel,

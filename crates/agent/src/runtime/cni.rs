@@ -10,7 +10,8 @@ use std::process::{Command, Stdio};
 use anyhow::{anyhow, bail, Context, Result};
 use serde_json::{json, Value};
 
-use super::PodRef;
+use labyrinth_contracts::cni::ErrorResult;
+use labyrinth_contracts::sandbox::PodRef;
 
 #[derive(Debug, Clone)]
 pub struct CniConfig {
@@ -167,12 +168,14 @@ impl CniConfig {
             .write_all(&serde_json::to_vec(&conf)?)?;
         let out = child.wait_with_output()?;
         if !out.status.success() {
-            let err: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+            // A plugin that died without printing its error result has
+            // only its stderr to say why.
+            let err: ErrorResult = serde_json::from_slice(&out.stdout).unwrap_or_default();
             bail!(
                 "CNI plugin {kind} {cmd} failed (code {}): {} {}{}",
-                err["code"],
-                err["msg"].as_str().unwrap_or(""),
-                err["details"].as_str().unwrap_or(""),
+                err.code,
+                err.msg,
+                err.details,
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         }
@@ -184,24 +187,9 @@ impl CniConfig {
     }
 }
 
-/// The first IPv4 address of a CNI result (`ips[].address`, "a.b.c.d/len").
-pub fn result_ipv4(result: &Value) -> Option<std::net::Ipv4Addr> {
-    result["ips"]
-        .as_array()?
-        .iter()
-        .find_map(|ip| ip["address"].as_str()?.split('/').next()?.parse().ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reads_the_ip_of_a_result() {
-        let r = json!({"cniVersion":"1.0.0","ips":[{"address":"10.0.1.5/32","gateway":"10.0.1.1"}]});
-        assert_eq!(result_ipv4(&r), Some("10.0.1.5".parse().unwrap()));
-        assert_eq!(result_ipv4(&json!({})), None);
-    }
 
     #[test]
     fn picks_the_first_config_and_wraps_single_plugins() {

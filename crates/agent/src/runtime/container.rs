@@ -8,12 +8,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use labyrinth_contracts::sandbox::SandboxRecord;
 use labyrinth_netlink::process::ProcessRef;
 use nix::sched::{setns, CloneFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::sandbox::SandboxRecord;
 use super::{ContainerSpec, RuntimeConfig};
 
 const POD_NAMESPACES: [(&str, CloneFlags); 4] = [

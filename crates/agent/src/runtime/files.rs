@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
-use super::PodRef;
+use labyrinth_contracts::sandbox::PodRef;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DnsConfig {

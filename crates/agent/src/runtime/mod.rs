@@ -4,7 +4,6 @@
 //! processes started inside the sandbox. Images are recorded, not pulled:
 //! a container's command is a program of the machine.
 
-pub mod by_name;
 pub mod cni;
 pub mod container;
 pub mod files;
@@ -26,7 +25,7 @@ pub const BIN_DIR: &str = "/opt/labyrinth/bin";
 pub struct RuntimeConfig {
     /// The sandbox's program (`pause::install` puts it there).
     pub pause: PathBuf,
-    /// Sandbox records, one JSON file per pod.
+    /// Sandbox records, one folder per pod (`sandbox::PODS_DIR` on a node).
     pub state_dir: PathBuf,
     /// Named network namespaces (`ip netns list` reads this).
     pub netns_dir: PathBuf,
@@ -40,8 +39,8 @@ impl RuntimeConfig {
     pub fn standard(dns: files::DnsConfig) -> Self {
         RuntimeConfig {
             pause: PathBuf::from(BIN_DIR).join("labyrinth-pause"),
-            state_dir: "/var/lib/labyrinth/pods".into(),
-            netns_dir: "/run/netns".into(),
+            state_dir: labyrinth_contracts::sandbox::PODS_DIR.into(),
+            netns_dir: labyrinth_contracts::sandbox::NETNS_DIR.into(),
             log_dir: "/var/log/pods".into(),
             cni: cni::CniConfig::standard(),
             dns,
@@ -49,26 +48,9 @@ impl RuntimeConfig {
     }
 }
 
-/// What the runtime needs to know of a pod.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PodRef {
-    pub uid: String,
-    pub namespace: String,
-    pub name: String,
-}
-
-impl PodRef {
-    /// The pod's hostname: its name, cut to a DNS label as the kubelet does.
-    pub fn hostname(&self) -> String {
-        let h: String = self.name.chars().take(63).collect();
-        h.trim_end_matches(['-', '.']).to_string()
-    }
-
-    /// The kubelet's log folder name: `<ns>_<name>_<uid>`.
-    pub fn log_folder(&self) -> String {
-        format!("{}_{}_{}", self.namespace, self.name, self.uid)
-    }
-}
+/// What the runtime needs to know of a pod: recorded in the sandbox
+/// record, so defined with it.
+pub use labyrinth_contracts::sandbox::PodRef;
 
 /// One container to run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

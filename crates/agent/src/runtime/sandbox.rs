@@ -3,78 +3,47 @@
 //! recorded on disk so a restarted agent finds its pods running.
 
 use std::io::{BufRead, BufReader};
-use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
+use labyrinth_contracts::by_name::ByName;
+use labyrinth_contracts::cni::CniResult;
+use labyrinth_contracts::sandbox as record;
 use labyrinth_netlink::process::ProcessRef;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
+use serde_json::Value;
 
-use super::by_name::ByName;
-use super::cni::{result_ipv4, Attachment};
+use super::cni::{Attachment, NetworkList};
 use super::stages::Stages;
 use super::{files, PodRef, RuntimeConfig};
 
-/// One container process as recorded.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ContainerRecord {
-    pub process: Option<ProcessRef>,
-    pub restarts: u32,
-    pub last_exit: Option<i32>,
-    pub started_at: Option<u64>,
-}
+/// The record the tracer reads too: defined once, in labyrinth-contracts.
+pub use labyrinth_contracts::sandbox::{ContainerRecord, SandboxRecord};
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SandboxRecord {
-    pub pod: PodRef,
-    /// CNI_CONTAINERID.
-    pub id: String,
-    /// Name under /run/netns (`ip netns list`), as containerd's `cni-<uuid>`.
-    pub netns: String,
-    pub pause: ProcessRef,
-    pub ip: Option<Ipv4Addr>,
-    pub cni_network: Option<String>,
-    /// The CNI ADD result as the plugin printed it (DEL's prevResult).
-    pub cni_result: Option<Box<RawValue>>,
-    pub containers: ByName<ContainerRecord>,
-}
-
-impl SandboxRecord {
-    pub fn netns_path(&self, cfg: &RuntimeConfig) -> PathBuf {
-        cfg.netns_dir.join(&self.netns)
-    }
+/// The pod's network namespace file (its name is in the record).
+pub fn netns_path(cfg: &RuntimeConfig, rec: &SandboxRecord) -> PathBuf {
+    cfg.netns_dir.join(&rec.netns)
 }
 
 fn pod_dir(cfg: &RuntimeConfig, uid: &str) -> PathBuf {
-    cfg.state_dir.join(uid)
+    record::pod_dir(&cfg.state_dir, uid)
 }
 
 pub fn save(cfg: &RuntimeConfig, rec: &SandboxRecord) -> Result<()> {
-    let dir = pod_dir(cfg, &rec.pod.uid);
-    let tmp = dir.join("sandbox.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(rec)?)?;
-    std::fs::rename(&tmp, dir.join("sandbox.json")).context("saving sandbox record")
+    record::write(&pod_dir(cfg, &rec.pod.uid), rec).context("saving sandbox record")
 }
 
-/// Every recorded sandbox (what a restarted agent adopts).
+/// Every recorded sandbox (what a restarted agent adopts). A record that
+/// does not read is skipped: its pod is not adopted.
 pub fn load_all(cfg: &RuntimeConfig) -> Result<Vec<SandboxRecord>> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir(&cfg.state_dir) else {
-        return Ok(out);
-    };
-    for e in dir.flatten() {
-        if let Ok(bytes) = std::fs::read(e.path().join("sandbox.json")) {
-            if let Ok(rec) = serde_json::from_slice(&bytes) {
-                out.push(rec);
-            }
-        }
-    }
-    Ok(out)
+    let dirs = record::pod_dirs(&cfg.state_dir).unwrap_or_default();
+    Ok(dirs
+        .iter()
+        .filter_map(|d| record::read(d).ok().flatten())
+        .collect())
 }
 
 /// Find a sandbox by uid, `ns/name` or name.
@@ -173,10 +142,16 @@ fn build(
         pod,
     };
     let result = cfg.cni.add(&list, &att).context("CNI ADD")?;
+    // From here on a failure must DEL what ADD made, or the address stays
+    // held in IPAM and the veth in the node.
+    undo.cni = Some((list.clone(), id.clone(), result.clone()));
     stages.mark("cni");
-    let ip = result_ipv4(&result);
+    let ip = CniResult::from_json(&result)
+        .context("reading the CNI ADD result")?
+        .pod_ipv4()
+        .map(|a| a.addr());
     std::fs::write(&hosts, files::hosts(pod, ip))?;
-    // Kept as the plugin's text: only DEL and the eBPF attach read it.
+    // Kept as the plugin's text: DEL gets it back as its prevResult.
     let result = serde_json::value::to_raw_value(&result)?;
     let rec = SandboxRecord {
         pod: pod.clone(),
@@ -205,7 +180,7 @@ pub fn destroy(cfg: &RuntimeConfig, rec: &SandboxRecord) -> Result<()> {
             }
         }
     }
-    let netns_path = rec.netns_path(cfg);
+    let netns_path = netns_path(cfg, rec);
     match cfg.cni.load() {
         Ok(list) => {
             let att = Attachment {
@@ -261,6 +236,8 @@ struct Undo<'a> {
     pod: &'a PodRef,
     pause: Option<ProcessRef>,
     netns: Option<PathBuf>,
+    /// The network, container id and result of a successful CNI ADD.
+    cni: Option<(NetworkList, String, Value)>,
     armed: bool,
 }
 
@@ -271,6 +248,7 @@ impl<'a> Undo<'a> {
             pod,
             pause: None,
             netns: None,
+            cni: None,
             armed: true,
         }
     }
@@ -282,6 +260,18 @@ impl<'a> Undo<'a> {
     fn run(&mut self) {
         if !self.armed {
             return;
+        }
+        // DEL first, while the pod's namespace still has its name: the
+        // plugins release the address and take the veth away.
+        if let (Some((list, id, result)), Some(path)) = (&self.cni, &self.netns) {
+            let att = Attachment {
+                container_id: id,
+                netns: path,
+                pod: self.pod,
+            };
+            if let Err(e) = self.cfg.cni.del(list, &att, Some(result)) {
+                tracing::warn!(pod = %self.pod.label(), "CNI DEL while undoing a sandbox: {e:#}");
+            }
         }
         if let Some(path) = &self.netns {
             let _ = unname_netns(path);

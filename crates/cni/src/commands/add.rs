@@ -4,6 +4,7 @@
 use std::net::Ipv4Addr;
 
 use anyhow::Context;
+use labyrinth_contracts::cni::format_mac;
 use labyrinth_netlink::Handle;
 
 use super::{node_handle, open_netns};
@@ -101,13 +102,13 @@ fn result_for(
         interfaces: vec![
             Interface {
                 name: host.name.clone(),
-                mac: netsetup::mac_string(host.mac),
+                mac: host.mac.map(format_mac),
                 mtu: Some(host.mtu),
                 sandbox: None,
             },
             Interface {
                 name: ifname.to_string(),
-                mac: netsetup::mac_string(pod.mac),
+                mac: pod.mac.map(format_mac),
                 mtu: Some(pod.mtu),
                 sandbox: Some(netns.to_string()),
             },

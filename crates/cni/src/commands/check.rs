@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use labyrinth_contracts::cni::format_mac;
 use labyrinth_netlink::{Handle, LinkKind};
 
 use super::{node_handle, open_netns};
@@ -57,7 +58,7 @@ pub fn check(req: &Request, conf: &NetConf) -> Result<(), CniError> {
             env.ifname, link.kind
         )));
     }
-    if let (Some(want), Some(got)) = (&pod_if.mac, netsetup::mac_string(link.mac)) {
+    if let (Some(want), Some(got)) = (&pod_if.mac, link.mac.map(format_mac)) {
         if !want.eq_ignore_ascii_case(&got) {
             return Err(mismatch(format!(
                 "{} has MAC {got}, prevResult says {want}",

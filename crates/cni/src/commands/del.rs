@@ -4,6 +4,7 @@
 //! The pair is retired (down, renamed; see `retire`) and unregistered by a
 //! detached child (or thread), so DEL returns without the kernel's RCU wait.
 
+use labyrinth_contracts::node::POD_VETH_PREFIX;
 use labyrinth_netlink::Handle;
 
 use super::{node_handle, open_netns};
@@ -23,7 +24,7 @@ pub fn del(req: &Request, conf: &NetConf, detach: Detach) -> Result<(), CniError
         for i in prev
             .interfaces
             .iter()
-            .filter(|i| i.sandbox.is_none() && i.name.starts_with("lxc"))
+            .filter(|i| !i.in_container() && i.name.starts_with(POD_VETH_PREFIX))
         {
             if !names.contains(&i.name) {
                 names.push(i.name.clone());

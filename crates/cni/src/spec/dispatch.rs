@@ -5,8 +5,7 @@ use serde_json::{json, Value};
 
 use super::env::{validate_identifier, Command, Env};
 use super::error::CniError;
-use super::types::CniResult;
-use super::version::{Version, LATEST, SUPPORTED};
+use super::{CniResult, Version, LATEST, SUPPORTED};
 
 /// Everything one attachment command needs, already validated.
 #[derive(Debug, Clone)]
@@ -118,7 +117,7 @@ fn run(plugin: &dyn Plugin, env: Env, stdin: Result<Vec<u8>, String>) -> Result<
     }
     let prev_result = match config.get("prevResult") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(CniResult::from_json(v)?),
+        Some(v) => Some(CniResult::from_json(v).map_err(|e| CniError::decode(format!("prevResult: {e}")))?),
     };
     if env.command == Command::Check && prev_result.is_none() {
         return Err(CniError::invalid_config(
@@ -161,7 +160,7 @@ fn failure(e: &CniError, cni_version: &str, verb: &str) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::types::{Interface, IpConfig};
+    use crate::spec::{Interface, IpConfig};
     use std::cell::RefCell;
     use std::collections::HashMap;
 
@@ -280,7 +279,13 @@ mod tests {
         assert!(e["details"].as_str().unwrap().contains("9.9.9"));
         assert_eq!(call(&p, "ADD", &conf("0.2.0")).1["code"], 1);
         let bad_prev = json!({"cniVersion": "1.0.0", "name": "n", "prevResult": {"ips": 3}}).to_string();
-        assert_eq!(call(&p, "DEL", &bad_prev).1["code"], 6);
+        let e = call(&p, "DEL", &bad_prev).1;
+        assert_eq!(e["code"], 6);
+        // The contracts' parse error names the field.
+        assert!(
+            e["details"].as_str().unwrap().starts_with("prevResult: ips"),
+            "{e}"
+        );
         let io = dispatch(
             &p,
             |k| (k == "CNI_COMMAND").then(|| "STATUS".to_string()),

@@ -1,7 +1,8 @@
 //! The CNI error result: well-known codes, a short `msg` and `details` that
 //! name the offending field, variable or value.
 
-use serde_json::{json, Value};
+use labyrinth_contracts::cni::ErrorResult;
+use serde_json::Value;
 
 /// Well-known error codes (spec section 5, "Error") and ours (100+).
 pub mod code {
@@ -99,11 +100,13 @@ impl CniError {
 
     /// The error result JSON; `cni_version` is the one the config asked for.
     pub fn to_json(&self, cni_version: &str) -> Value {
-        let mut v = json!({ "cniVersion": cni_version, "code": self.code, "msg": self.msg });
-        if !self.details.is_empty() {
-            v["details"] = Value::String(self.details.clone());
-        }
-        v
+        let wire = ErrorResult {
+            cni_version: cni_version.to_string(),
+            code: self.code,
+            msg: self.msg.clone(),
+            details: self.details.clone(),
+        };
+        serde_json::to_value(wire).expect("an error result always serializes")
     }
 }
 

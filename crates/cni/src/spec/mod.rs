@@ -4,11 +4,10 @@
 pub mod dispatch;
 pub mod env;
 pub mod error;
-pub mod types;
-pub mod version;
 
 pub use dispatch::{dispatch, Outcome, Plugin, Request};
 pub use env::{Command, Env};
 pub use error::{code, CniError};
-pub use types::{CniResult, Interface, IpConfig, Route};
-pub use version::{Version, LATEST, SUPPORTED};
+// The result and version types are the CNI contract between the plugin
+// and its callers, defined in labyrinth-contracts.
+pub use labyrinth_contracts::cni::{CniResult, Dns, Interface, IpConfig, Route, Version, LATEST, SUPPORTED};

@@ -89,7 +89,7 @@ fn owned(chain: &str) -> bool {
 
 impl Datapath for IptablesDatapath {
     fn name(&self) -> &'static str {
-        "iptables"
+        labyrinth_contracts::modes::Datapath::Iptables.as_str()
     }
 
     fn full_sync(&mut self, model: &ServiceModel) -> Result<()> {

@@ -127,7 +127,7 @@ impl NftablesDatapath {
 
 impl Datapath for NftablesDatapath {
     fn name(&self) -> &'static str {
-        "nftables"
+        labyrinth_contracts::modes::Datapath::Nftables.as_str()
     }
 
     fn full_sync(&mut self, model: &ServiceModel) -> Result<()> {

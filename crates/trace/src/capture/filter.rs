@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-pub const VXLAN_PORT: u16 = 8472;
+use labyrinth_contracts::node::VXLAN_PORT;
 
 /// One cBPF instruction, laid out as `struct sock_filter`.
 pub type Insn = libc::sock_filter;

@@ -3,9 +3,10 @@
 
 use std::path::PathBuf;
 
+use labyrinth_contracts::node::{GATEWAY_DEVS, UPLINK_DEV, VXLAN_DEV};
 use serde::Serialize;
 
-use crate::topology::{Lab, Pod, GATEWAY_DEVS, TUNNEL_DEV, UPLINK_DEV};
+use crate::topology::{Lab, Pod};
 
 /// What a device is on the path (also the order along it, source side).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -113,7 +114,7 @@ pub fn plan(lab: &Lab, src: &Pod, dst: Option<&Pod>) -> Vec<CapturePoint> {
     nodes.retain(|n| seen.insert(*n));
     for node in &nodes {
         let mut devs: Vec<(&str, Role)> = GATEWAY_DEVS.iter().map(|d| (*d, Role::Gateway)).collect();
-        devs.push((TUNNEL_DEV, Role::Tunnel));
+        devs.push((VXLAN_DEV, Role::Tunnel));
         devs.push((UPLINK_DEV, Role::Uplink));
         for (dev, role) in devs {
             points.push(CapturePoint {

@@ -8,9 +8,9 @@ use std::hash::{Hash, Hasher};
 use std::net::Ipv4Addr;
 
 use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+use labyrinth_contracts::node::VXLAN_PORT;
 use serde::Serialize;
 
-use crate::capture::filter::VXLAN_PORT;
 pub use dns::DnsInfo;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

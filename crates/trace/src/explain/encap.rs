@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 
 use anyhow::Result;
+use labyrinth_contracts::node::VXLAN_DEV;
 
 use super::{Annotator, Context};
 use crate::capture::Role;
@@ -43,7 +44,7 @@ impl Annotator for Encap {
                     (
                         "encap",
                         format!(
-                            "{} encapsulates [{inner}] on lby_vxlan: VXLAN VNI {}, outer {} → {} UDP {} → {} (to {})",
+                            "{} encapsulates [{inner}] on {VXLAN_DEV}: VXLAN VNI {}, outer {} → {} UDP {} → {} (to {})",
                             point.node,
                             v.vni,
                             v.src,
@@ -57,7 +58,7 @@ impl Annotator for Encap {
                     (
                         "decap",
                         format!(
-                            "{} decapsulates VXLAN VNI {} from {} ({}) on UDP {}: [{inner}] comes out of lby_vxlan",
+                            "{} decapsulates VXLAN VNI {} from {} ({}) on UDP {}: [{inner}] comes out of {VXLAN_DEV}",
                             point.node,
                             v.vni,
                             v.src,

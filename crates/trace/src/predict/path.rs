@@ -6,6 +6,7 @@
 use std::net::Ipv4Addr;
 
 use anyhow::Result;
+use labyrinth_contracts::node::{UPLINK_DEV, VXLAN_DEV};
 use labyrinth_netlink::netns::NetNs;
 use labyrinth_netlink::Handle;
 use serde::Serialize;
@@ -225,7 +226,7 @@ fn kernel_forward(
             steps.push(step(
                 dst_node,
                 "host",
-                Some("ens4"),
+                Some(UPLINK_DEV),
                 "underlay",
                 format!("from {node}, not encapsulated"),
             ));
@@ -265,10 +266,10 @@ fn ebpf_forward(
         let text = format!("from-container: ipcache {cidr} → node {far_ip}; FIB lookup: {r}");
         steps.push(step(node, "host", Some(&dev), "redirect", text));
         let from = format!("from {node}, not encapsulated; {}", into_pod("from-network"));
-        steps.push(step(dst_node, "host", Some("ens4"), "underlay", from));
+        steps.push(step(dst_node, "host", Some(UPLINK_DEV), "underlay", from));
         return Ok(true);
     }
-    let dev = "lby_vxlan";
+    let dev = VXLAN_DEV;
     let (_, udp) = vxlan(&lab.name, node, dev);
     let vni = m.vni();
     let text =
@@ -301,11 +302,11 @@ impl Crossing<'_> {
             "VXLAN VNI {vni}: outer {} → {} UDP {udp} ({far})",
             self.src, self.dst
         );
-        steps.push(step(node, "host", Some("ens4"), "encap", encap));
+        steps.push(step(node, "host", Some(UPLINK_DEV), "encap", encap));
         steps.push(step(
             far,
             "host",
-            Some("ens4"),
+            Some(UPLINK_DEV),
             "underlay",
             format!("from {node}"),
         ));

@@ -9,31 +9,36 @@ use std::net::Ipv4Addr;
 
 use anyhow::{Context, Result};
 use ipnet::Ipv4Net;
+use labyrinth_contracts::sandbox::SandboxRecord;
 use labyrinth_ebpf::{
     AttachMode, Config, EbpfDatapath, PodEndpoint, SharedDatapath, TraceLevel, DEFAULT_PIN_DIR,
 };
-use serde_json::Value;
 
-use super::Agent;
-use crate::nodenet::{gateway_of, Peer, Routing, HOST_DEV, NET_DEV, VXLAN_DEV};
-use crate::runtime::sandbox::SandboxRecord;
+use super::{gateway_of, Peer, Routing, HOST_DEV, NET_DEV, VXLAN_DEV};
+
+/// What the eBPF datapath needs to know of this node (from the agent's
+/// flags and the Node's pod CIDR).
+#[derive(Debug, Clone)]
+pub struct EbpfNode {
+    pub routing: Routing,
+    pub underlay_dev: String,
+    pub vni: u32,
+    pub node_ip: Ipv4Addr,
+    pub pod_cidr: Ipv4Net,
+    pub service_cidr: Ipv4Net,
+}
 
 /// Load the programs, open (or take over) the pinned maps and attach the
 /// tunnel device's programs. Needs the node network in place.
-pub fn open(agent: &Agent, pod_cidr: Ipv4Net) -> Result<SharedDatapath> {
-    let a = &agent.args;
-    let tunnel = a.routing == Routing::Tunnel;
+pub fn open(node: &EbpfNode) -> Result<SharedDatapath> {
+    let tunnel = node.routing == Routing::Tunnel;
     let cfg = Config {
         tunnel_dev: tunnel.then(|| VXLAN_DEV.into()),
-        native_dev: (!tunnel).then(|| a.underlay_dev.clone()),
-        vni: a.vni,
-        routing: if tunnel {
-            labyrinth_ebpf::Routing::Tunnel
-        } else {
-            labyrinth_ebpf::Routing::Native
-        },
-        node_ip: a.node_ip,
-        hairpin_ip: gateway_of(pod_cidr),
+        native_dev: (!tunnel).then(|| node.underlay_dev.clone()),
+        vni: node.vni,
+        routing: node.routing,
+        node_ip: node.node_ip,
+        hairpin_ip: gateway_of(node.pod_cidr),
         // clsact rather than tcx: `bpftool net show` (Debian's 7.1) lists
         // only clsact filters, and that is how an operator checks a node.
         attach: AttachMode::Clsact,
@@ -41,7 +46,7 @@ pub fn open(agent: &Agent, pod_cidr: Ipv4Net) -> Result<SharedDatapath> {
     };
     let mut dp = EbpfDatapath::open(DEFAULT_PIN_DIR, cfg)
         .with_context(|| format!("opening the eBPF datapath under {DEFAULT_PIN_DIR}"))?;
-    route_services_through_host(&mut dp, pod_cidr, a.service_cidr)?;
+    route_services_through_host(&mut dp, node.pod_cidr, node.service_cidr)?;
     Ok(SharedDatapath::new(dp))
 }
 
@@ -95,15 +100,14 @@ fn service_route(service_cidr: Ipv4Net, host: u32, pod_cidr: Ipv4Net) -> labyrin
 /// The node ran the eBPF datapath before and runs another one now: its
 /// programs, pins and the Service route through lby_host would keep
 /// translating behind the new datapath's back, so they go first.
-pub fn remove_leftovers(agent: &Agent, pod_cidr: Ipv4Net) -> Result<()> {
-    let a = &agent.args;
-    let devices = [VXLAN_DEV, NET_DEV, a.underlay_dev.as_str()];
+pub fn remove_leftovers(node: &EbpfNode) -> Result<()> {
+    let devices = [VXLAN_DEV, NET_DEV, node.underlay_dev.as_str()];
     if !labyrinth_ebpf::leftovers::remove(std::path::Path::new(DEFAULT_PIN_DIR), &devices)? {
         return Ok(());
     }
     let mut h = labyrinth_netlink::Handle::current("node")?;
     if let Some(host) = h.link_by_name(HOST_DEV)? {
-        h.del_route(&service_route(a.service_cidr, host.index, pod_cidr))?;
+        h.del_route(&service_route(node.service_cidr, host.index, node.pod_cidr))?;
         h.set_arp(host.index, true)?;
     }
     labyrinth_netlink::netns::NetNs::open("/proc/self/ns/net", "node")?
@@ -139,45 +143,19 @@ pub async fn collect_conntrack_forever(dp: SharedDatapath) {
 }
 
 /// The pod's endpoint as the CNI result describes it: the host-side
-/// interface (no `sandbox`) and the MAC of the one inside the pod.
+/// interface and the MAC of the one inside the pod.
 pub fn endpoint_of(rec: &SandboxRecord) -> Result<PodEndpoint> {
     let ip = rec.ip.context("the sandbox has no IPv4 address")?;
-    let result = rec.cni_result.as_ref().context("the sandbox has no CNI result")?;
-    let result: Value = serde_json::from_str(result.get()).context("reading the recorded CNI result")?;
-    endpoint_from_result(ip, &result)
-}
-
-fn endpoint_from_result(ip: Ipv4Addr, result: &Value) -> Result<PodEndpoint> {
-    let ifaces = result["interfaces"]
-        .as_array()
-        .context("CNI result without interfaces")?;
-    let host = ifaces
-        .iter()
-        .find(|i| i["sandbox"].as_str().is_none_or(str::is_empty))
-        .and_then(|i| i["name"].as_str())
-        .context("CNI result without a host-side interface")?;
-    let mac = ifaces
-        .iter()
-        .find(|i| i["sandbox"].as_str().is_some_and(|s| !s.is_empty()))
-        .and_then(|i| i["mac"].as_str())
-        .context("CNI result without the pod interface's MAC")?;
+    let result = rec
+        .cni_result()
+        .context("reading the recorded CNI result")?
+        .context("the sandbox has no CNI result")?;
+    let link = result.pod_link().context("the recorded CNI result")?;
     Ok(PodEndpoint {
         ip,
-        host_ifname: host.to_string(),
-        pod_mac: parse_mac(mac)?,
+        host_ifname: link.host_ifname,
+        pod_mac: link.pod_mac,
     })
-}
-
-fn parse_mac(text: &str) -> Result<[u8; 6]> {
-    let parts: Vec<&str> = text.split(':').collect();
-    let mut mac = [0u8; 6];
-    if parts.len() != 6 {
-        anyhow::bail!("MAC {text:?}: expected six hex bytes");
-    }
-    for (b, p) in mac.iter_mut().zip(parts) {
-        *b = u8::from_str_radix(p, 16).with_context(|| format!("MAC {text:?}: byte {p:?}"))?;
-    }
-    Ok(mac)
 }
 
 /// After CNI ADD (or for an adopted pod): the program on its host veth.
@@ -194,8 +172,8 @@ pub fn attach(dp: &SharedDatapath, rec: &SandboxRecord) -> Result<()> {
 /// A pod a previous agent started: the datapath reattached what it had
 /// pinned at open; attaching again is idempotent and catches pods it missed.
 /// Failures are logged: the pod keeps running either way.
-pub async fn attach_adopted(agent: &Agent, rec: &SandboxRecord) {
-    let Some(dp) = agent.ebpf.get().cloned() else {
+pub async fn attach_adopted(dp: Option<SharedDatapath>, rec: &SandboxRecord) {
+    let Some(dp) = dp else {
         return;
     };
     let r = rec.clone();
@@ -227,27 +205,46 @@ pub fn sync_ipcache(dp: &SharedDatapath, own_cidr: Ipv4Net, peers: &[Peer]) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    fn record(result: &str) -> SandboxRecord {
+        let rec = serde_json::json!({
+            "pod": {"uid": "u", "namespace": "ns", "name": "p"},
+            "id": "u", "netns": "cni-u", "pause": {"pid": 1, "start_time": 1},
+            "ip": "10.0.1.5", "cni_network": "labyrinth", "containers": {},
+        });
+        let mut rec: SandboxRecord = serde_json::from_value(rec).unwrap();
+        rec.cni_result = Some(serde_json::value::RawValue::from_string(result.to_string()).unwrap());
+        rec
+    }
 
     #[test]
     fn endpoint_from_our_cni_result() {
-        let r = json!({"interfaces": [
-            {"name": "lxc0123456789ab", "mac": "aa:bb:cc:00:11:22"},
-            {"name": "eth0", "mac": "0a:58:0a:00:01:05", "sandbox": "/run/netns/cni-x"}
-        ]});
-        let ep = endpoint_from_result("10.0.1.5".parse().unwrap(), &r).unwrap();
+        let rec = record(
+            r#"{"ips": [{"address": "10.0.1.5/32"}], "interfaces": [
+                {"name": "lxc0123456789ab", "mac": "aa:bb:cc:00:11:22"},
+                {"name": "eth0", "mac": "0a:58:0a:00:01:05", "sandbox": "/run/netns/cni-x"}]}"#,
+        );
+        let ep = endpoint_of(&rec).unwrap();
         assert_eq!(ep.host_ifname, "lxc0123456789ab");
         assert_eq!(ep.pod_mac, [0x0a, 0x58, 0x0a, 0, 1, 5]);
     }
 
     #[test]
-    fn bad_results_name_what_is_missing() {
-        let ip = "10.0.1.5".parse().unwrap();
-        let e = endpoint_from_result(ip, &json!({})).unwrap_err();
-        assert!(e.to_string().contains("interfaces"), "{e}");
-        let r = json!({"interfaces": [{"name": "eth0", "mac": "zz:00:00:00:00:00", "sandbox": "/x"},
-                                      {"name": "lxc1"}]});
-        let e = format!("{:#}", endpoint_from_result(ip, &r).unwrap_err());
+    fn bad_results_name_what_is_wrong() {
+        let e = format!(
+            "{:#}",
+            endpoint_of(&record(r#"{"ips": [{"address": "10.0.1.5/32"}]}"#)).unwrap_err()
+        );
+        assert!(e.contains("host-side"), "{e}");
+        let rec = record(
+            r#"{"ips": [{"address": "10.0.1.5/32"}], "interfaces": [
+                {"name": "eth0", "mac": "zz:00:00:00:00:00", "sandbox": "/x"}, {"name": "lxc1"}]}"#,
+        );
+        let e = format!("{:#}", endpoint_of(&rec).unwrap_err());
         assert!(e.contains("zz:00"), "{e}");
+        let mut rec = record("{}");
+        rec.cni_result = None;
+        let e = format!("{:#}", endpoint_of(&rec).unwrap_err());
+        assert!(e.contains("no CNI result"), "{e}");
     }
 }

@@ -1,4 +1,4 @@
-//! CNI spec versions: which ones we speak and what each one allows.
+//! CNI spec versions: which ones exist, and what each one allows.
 
 use std::fmt;
 
