@@ -14,7 +14,7 @@ use labyrinth_ebpf::{
 };
 use serde_json::Value;
 
-use super::Agent;
+use crate::agent::context::Agent;
 use crate::nodenet::{gateway_of, Peer, Routing, HOST_DEV, NET_DEV, VXLAN_DEV};
 use crate::runtime::sandbox::SandboxRecord;
 

@@ -8,7 +8,7 @@ use anyhow::Result;
 use ipnet::Ipv4Net;
 use labyrinth_proxy::cli::DatapathKind;
 
-use super::{Agent, ProxyMode};
+use crate::agent::{args::ProxyMode, context::Agent};
 
 pub fn remove_other_datapaths(agent: &Agent, pod_cidr: Ipv4Net) -> Result<()> {
     let mode = agent.args.datapath;

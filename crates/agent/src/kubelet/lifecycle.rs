@@ -8,7 +8,7 @@ use anyhow::Result;
 use labyrinth_netlink::process::ProcessRef;
 
 use super::nodepod::NodePod;
-use super::Agent;
+use crate::agent::context::Agent;
 use crate::runtime::by_name::ByName;
 use crate::runtime::container;
 use crate::runtime::sandbox::{self, ContainerRecord, SandboxRecord};

@@ -13,7 +13,7 @@ use kube::runtime::{reflector, watcher, WatchStreamExt};
 use labyrinth_netlink::{netns::NetNs, Handle};
 use serde_json::json;
 
-use super::Agent;
+use crate::agent::context::Agent;
 use crate::nodenet::{self, NodeNetConfig, Peer};
 
 pub const KUBELET_VERSION: &str = concat!("v1.37.0-labyrinth.", env!("CARGO_PKG_VERSION"));
@@ -144,7 +144,7 @@ fn netcfg(agent: &Agent, pod_cidr: Ipv4Net) -> Result<NodeNetConfig> {
         pod_cidr,
         routing: a.routing,
         vni: a.vni,
-        collect_md: a.datapath == super::ProxyMode::Ebpf,
+        collect_md: a.datapath == crate::agent::args::ProxyMode::Ebpf,
     })
 }
 
