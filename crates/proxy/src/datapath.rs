@@ -1,5 +1,8 @@
-//! The interface every datapath driver (iptables, nftables, later eBPF)
-//! implements, so the sync engine does not care which one runs.
+//! The interface every datapath driver implements (iptables and nftables
+//! here, the eBPF datapath in labyrinth-ebpf), so the sync engine does not
+//! care which one runs. `factory::build` makes the proxy's own drivers.
+
+pub mod factory;
 
 use std::collections::BTreeSet;
 

@@ -128,11 +128,12 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
 }
 
 async fn run_services(agent: Arc<Agent>) -> Result<()> {
-    use labyrinth_proxy::cli::DatapathKind;
+    use labyrinth_contracts::modes::Datapath;
+    use labyrinth_proxy::datapath::factory;
     use labyrinth_proxy::Proxier;
     let proxier = match agent.args.datapath {
-        ProxyMode::Iptables => Proxier::new(DatapathKind::Iptables.build()),
-        ProxyMode::Nftables => Proxier::new(DatapathKind::Nftables.build()),
+        ProxyMode::Iptables => Proxier::new(factory::build(Datapath::Iptables)?),
+        ProxyMode::Nftables => Proxier::new(factory::build(Datapath::Nftables)?),
         ProxyMode::Ebpf => {
             let dp = agent.ebpf.get().context("the eBPF datapath is not open")?;
             let mut p = Proxier::new(Box::new(dp.clone()));

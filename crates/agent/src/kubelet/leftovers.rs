@@ -6,7 +6,8 @@
 
 use anyhow::Result;
 use ipnet::Ipv4Net;
-use labyrinth_proxy::cli::DatapathKind;
+use labyrinth_contracts::modes::Datapath;
+use labyrinth_proxy::datapath::factory;
 
 use crate::agent::{args::ProxyMode, context::Agent};
 
@@ -24,11 +25,17 @@ pub fn remove_other_datapaths(agent: &Agent, pod_cidr: Ipv4Net) -> Result<()> {
     };
     if mode != ProxyMode::Iptables && has_iptables_rules() {
         tracing::info!("removing kube-proxy iptables rules an earlier run left");
-        note("iptables", DatapathKind::Iptables.build().cleanup());
+        note(
+            "iptables",
+            factory::build(Datapath::Iptables).and_then(|mut d| d.cleanup()),
+        );
     }
     if mode != ProxyMode::Nftables && has_nftables_table() {
         tracing::info!("removing the nftables table an earlier run left");
-        note("nftables", DatapathKind::Nftables.build().cleanup());
+        note(
+            "nftables",
+            factory::build(Datapath::Nftables).and_then(|mut d| d.cleanup()),
+        );
     }
     if mode != ProxyMode::Ebpf {
         note("eBPF", super::ebpf::remove_leftovers(agent, pod_cidr));
