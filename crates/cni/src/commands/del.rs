@@ -6,7 +6,7 @@
 
 use labyrinth_netlink::Handle;
 
-use super::{node_handle, open_netns};
+use super::namespaces::{node_handle, open_netns};
 use crate::config::NetConf;
 use crate::ipam::Ipam;
 use crate::netsetup;
