@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use anyhow::Result;
 
-use super::{Annotator, Context};
+use super::annotator::{Annotator, Context};
 use crate::capture::Role;
 use crate::model::{Note, Trace};
 

@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-use super::Translation;
+use super::translation::Translation;
 
 fn field<'a>(e: &'a Value, key: &str) -> &'a str {
     e[key].as_str().unwrap_or_default()

@@ -1,7 +1,7 @@
 //! kube-proxy's iptables layout, read back from `iptables-save -c -t nat`:
 //! KUBE-SERVICES → KUBE-SVC-<hash> → KUBE-SEP-<hash> → DNAT.
 
-use super::Translation;
+use super::translation::Translation;
 
 /// A rule of the save output: `[pkts:bytes] -A CHAIN spec…`.
 struct Rule<'a> {
