@@ -3,6 +3,7 @@
 //! every other node's pod CIDR, runs the pods bound to its node, and
 //! programs the node's Service rules (kube-proxy's role).
 
+pub mod agent;
 pub mod cli;
 pub mod kubelet;
 pub mod nodenet;

@@ -13,6 +13,7 @@ pub mod kubeconfig;
 pub mod resources;
 pub mod rest;
 pub mod server;
+pub mod state;
 pub mod store;
 pub mod tls;
 pub mod validation;

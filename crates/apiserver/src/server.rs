@@ -4,7 +4,8 @@
 
 use crate::alloc::ClusterIpAllocator;
 use crate::resources;
-use crate::rest::{self, admit, AppState};
+use crate::rest::{self, admit};
+use crate::state::AppState;
 use crate::store::{LogStore, Store};
 use crate::{kubeconfig, tls};
 use anyhow::Context;

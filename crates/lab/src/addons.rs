@@ -11,6 +11,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::cluster::{node_command, wait_for, NODE_KUBECONFIG};
 use crate::config::LabConfig;
+use crate::progress::Progress;
+use crate::state::LabState;
 
 const DNS_MANIFEST: &str = include_str!("addons/dns.yaml");
 /// As kubeadm's CoreDNS: two, so one node going away keeps names resolving.
@@ -49,6 +51,14 @@ pub fn apply(lab: &str, node: &str, manifest: &str) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Install every addon on a cluster whose nodes are Ready (after
+/// `cluster::start`).
+pub fn install(state: &LabState, progress: &Progress) -> Result<()> {
+    progress.step("cluster DNS (kube-dns at its ClusterIP)");
+    let names: Vec<&str> = state.nodes.iter().map(|n| n.plan.name.as_str()).collect();
+    install_dns(&state.config.name, &state.config, &names)
 }
 
 /// Install cluster DNS and wait until it answers on every node, at each DNS

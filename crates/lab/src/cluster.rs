@@ -5,6 +5,9 @@
 //! Every step runs *inside* a node (through `lab ssh`), exactly as a person
 //! would type it on that VM; services are started detached so that the
 //! node's init becomes their parent.
+//!
+//! The addons (cluster DNS) come after, from `up` (see addons.rs), which
+//! runs its commands through this module's helpers.
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -197,7 +200,5 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
         let text = String::from_utf8_lossy(&out.stdout);
         text.lines().filter(|l| l.trim() == "True").count() == want
     })?;
-    progress.step("cluster DNS (kube-dns at its ClusterIP)");
-    let names: Vec<&str> = state.nodes.iter().map(|n| n.plan.name.as_str()).collect();
-    crate::addons::install_dns(lab, cfg, &names)
+    Ok(())
 }

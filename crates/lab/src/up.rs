@@ -95,7 +95,9 @@ fn create(cfg: &LabConfig, dir: &LabDir, opts: &UpOptions) -> Result<LabState> {
     }
     fault_point("wired");
     if !opts.bare {
-        crate::cluster::start(&state, &progress).context("starting the cluster")?;
+        crate::cluster::start(&state, &progress)
+            .and_then(|()| crate::addons::install(&state, &progress))
+            .context("starting the cluster")?;
         fault_point("cluster");
     }
 

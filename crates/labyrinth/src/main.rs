@@ -39,7 +39,7 @@ enum Cmd {
     /// Scheduler, Deployment, EndpointSlice, node IPAM and lifecycle controllers.
     Controllers(labyrinth_controllers::Args),
     /// The node agent (kubelet's role, and the node's pod network).
-    Agent(labyrinth_agent::kubelet::AgentArgs),
+    Agent(labyrinth_agent::agent::AgentArgs),
     /// The node's container runtime by hand, like crictl (inside a node).
     Runtime(labyrinth_agent::cli::RuntimeArgs),
     /// The CNI plugin (reads CNI_* and the network config on stdin).
@@ -119,7 +119,7 @@ fn main() {
         },
         Cmd::Join(args) => labyrinth_apiserver::run_join(args),
         Cmd::Controllers(args) => labyrinth_controllers::run(args),
-        Cmd::Agent(args) => labyrinth_agent::kubelet::run(args),
+        Cmd::Agent(args) => labyrinth_agent::agent::run(args),
         Cmd::Runtime(args) => labyrinth_agent::cli::run(args),
         Cmd::Cni(args) => labyrinth_cni::run(args),
         Cmd::Dns(args) => labyrinth_dns::run(args),

@@ -1,6 +1,8 @@
-//! The interface every Service datapath driver implements (iptables and
-//! nftables here, eBPF in `labyrinth-ebpf`), so the sync engine does not care
-//! which one runs.
+//! The interface every datapath driver implements (iptables and nftables
+//! here, the eBPF datapath in labyrinth-ebpf), so the sync engine does not
+//! care which one runs. `factory::build` makes the proxy's own drivers.
+
+pub mod factory;
 
 use std::collections::BTreeSet;
 
@@ -26,16 +28,4 @@ pub trait Datapath: Send {
 
     /// Remove everything this driver owns.
     fn cleanup(&mut self) -> Result<()>;
-}
-
-/// The driver this crate provides for the cluster's `mode`: iptables or
-/// nftables. `None` for eBPF, whose programs and maps the agent opens
-/// through labyrinth-ebpf (it implements `Datapath` too).
-pub fn build(mode: labyrinth_contracts::modes::Datapath) -> Option<Box<dyn Datapath>> {
-    use labyrinth_contracts::modes::Datapath as Mode;
-    match mode {
-        Mode::Iptables => Some(Box::new(crate::IptablesDatapath::new())),
-        Mode::Nftables => Some(Box::new(crate::NftablesDatapath::new())),
-        Mode::Ebpf => None,
-    }
 }

@@ -18,12 +18,7 @@ pub use iptables::IptablesDatapath;
 pub use model::{Endpoint, Protocol, ServiceModel, ServicePort, ServicePortName};
 pub use nftables::NftablesDatapath;
 pub use sync::{Proxier, SyncKind, SyncReport};
-pub mod bench;
-pub mod cli;
-pub mod scratch;
 #[cfg(test)]
 mod testutil;
 #[cfg(test)]
 mod trace_tests;
-
-pub use cli::{run, Args};

@@ -4,9 +4,10 @@
 //!   cargo test -p labyrinth-proxy --release --test bench -- --ignored --nocapture
 //! Knobs: PROXY_BENCH_SIZES=1000,10000,30000 PROXY_BENCH_CHANGE_AT=10000
 //! PROXY_BENCH_CONNECTIONS=5000 PROXY_BENCH_CONN_SIZES=10,10000
+mod bench_harness;
 mod common;
 
-use labyrinth_proxy::bench::{bench, Plan};
+use bench_harness::{bench, Plan};
 
 fn env_list(name: &str) -> Option<Vec<usize>> {
     std::env::var(name).ok().map(|v| {
@@ -90,7 +91,7 @@ fn dump_full_sync_inputs() {
         .unwrap_or_else(|_| "10000".into())
         .parse()
         .unwrap();
-    let m = labyrinth_proxy::bench::synthetic_model(n, 5);
+    let m = common::model::synthetic_model(n, 5);
     let ipt = labyrinth_proxy::iptables::compile::render_full(&labyrinth_proxy::iptables::compile(&m), None);
     let nft = labyrinth_proxy::nftables::render_full(&labyrinth_proxy::nftables::compile(&m));
     std::fs::write(format!("{dir}/proxy-{n}.iptables"), &ipt).unwrap();

@@ -7,8 +7,8 @@ mod common;
 
 use std::net::Ipv4Addr;
 
+use common::model::synthetic_model;
 use common::Netns;
-use labyrinth_proxy::bench::synthetic_model;
 use labyrinth_proxy::nftables::{netlink, plan, Loader};
 use labyrinth_proxy::{Datapath, Endpoint, NftablesDatapath, ServiceModel};
 

@@ -1,5 +1,6 @@
 //! Dev-only: what tests and benchmarks of several crates share. Never a
 //! normal dependency of a shipped crate.
 
+pub mod modgraph;
 pub mod netns;
 pub mod root;

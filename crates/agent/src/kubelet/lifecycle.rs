@@ -9,7 +9,7 @@ use labyrinth_contracts::by_name::ByName;
 use labyrinth_netlink::process::ProcessRef;
 
 use super::nodepod::NodePod;
-use super::Agent;
+use crate::agent::context::Agent;
 use crate::runtime::container;
 use crate::runtime::sandbox::{self, ContainerRecord, SandboxRecord};
 use crate::runtime::stages::Stages;

@@ -11,7 +11,7 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use labyrinth_netlink::{netns::NetNs, Handle};
 use serde_json::json;
 
-use super::Agent;
+use crate::agent::context::Agent;
 use crate::nodenet::{self, NodeNetConfig};
 
 pub const KUBELET_VERSION: &str = concat!("v1.37.0-labyrinth.", env!("CARGO_PKG_VERSION"));

@@ -23,7 +23,8 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use super::lifecycle::{self, Managed};
 use super::nodepod::NodePod;
 use super::pod_store::PodStore;
-use super::{status, Agent};
+use super::status;
+use crate::agent::context::Agent;
 use crate::runtime::sandbox;
 use crate::runtime::stages::Stages;
 

@@ -28,9 +28,10 @@ pub fn remove_other_datapaths(mode: Option<Datapath>, node: &EbpfNode) -> Result
             continue;
         };
         tracing::info!("removing {what} an earlier run left");
-        if let Some(mut dp) = labyrinth_proxy::datapath::build(kernel) {
-            note(kernel.as_str(), dp.cleanup());
-        }
+        note(
+            kernel.as_str(),
+            labyrinth_proxy::datapath::factory::build(kernel).and_then(|mut dp| dp.cleanup()),
+        );
     }
     if mode != Datapath::Ebpf {
         note("eBPF", ebpf::remove_leftovers(node));

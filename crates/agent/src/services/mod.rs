@@ -17,7 +17,7 @@ use ipnet::Ipv4Net;
 use labyrinth_proxy::sync::run_loop;
 use labyrinth_proxy::Proxier;
 
-use crate::kubelet::Agent;
+use crate::agent::context::Agent;
 
 /// How the proxy is set up; from the agent's flags.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ use kube::Api;
 use labyrinth_proxy::k8s::ServiceStore;
 use labyrinth_proxy::ServiceModel;
 
-use crate::kubelet::Agent;
+use crate::agent::context::Agent;
 
 /// The EndpointSlice controller's stamp of the API change behind a slice,
 /// the start of kube-proxy's network programming latency.

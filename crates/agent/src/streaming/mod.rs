@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
-use crate::kubelet::Agent;
+use crate::agent::context::Agent;
 
 /// The kubelet's port (published as the Node's daemonEndpoints).
 pub const PORT: u16 = 10250;
@@ -25,7 +25,7 @@ async fn start(agent: &Agent) -> Result<()> {
     let ip = agent.args.node_ip.into();
     let (cert, key) = tls::serving_cert(PKI_DIR.as_ref(), ip, &agent.node_name)?;
     // The CA the agent trusts for the API server (kubeconfig or in-cluster).
-    let cas = crate::kubelet::config(agent.args.kubeconfig.as_ref())
+    let cas = crate::agent::context::config(agent.args.kubeconfig.as_ref())
         .await?
         .root_cert
         .unwrap_or_default();

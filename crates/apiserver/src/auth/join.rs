@@ -7,7 +7,7 @@ use super::client::{request, Trust};
 use super::{tokens, Identity};
 use crate::kubeconfig;
 use crate::rest::status::{ApiError, ApiResult};
-use crate::rest::AppState;
+use crate::state::AppState;
 use anyhow::{bail, Context};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

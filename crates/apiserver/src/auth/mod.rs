@@ -5,32 +5,17 @@
 //! and the public cluster-info.
 
 pub mod client;
+pub mod identity;
 pub mod join;
 pub mod tokens;
 
+use crate::rest::ctx::Ctx;
 use crate::rest::status::{ApiError, ApiResult};
-use crate::rest::{AppState, Ctx};
+use crate::state::AppState;
 use axum::http::{HeaderMap, Method};
 use serde_json::Value;
 
-#[derive(Debug, Clone, PartialEq)]
-pub enum Identity {
-    Anonymous,
-    Admin,
-    Bootstrap(String),
-    Node(String),
-}
-
-impl Identity {
-    pub fn username(&self) -> String {
-        match self {
-            Identity::Anonymous => "system:anonymous".into(),
-            Identity::Admin => "kubernetes-admin".into(),
-            Identity::Bootstrap(id) => format!("system:bootstrap:{id}"),
-            Identity::Node(n) => format!("system:node:{n}"),
-        }
-    }
-}
+pub use identity::Identity;
 
 pub fn authenticate(st: &AppState, headers: &HeaderMap) -> ApiResult<Identity> {
     let Some(h) = headers.get("authorization") else {

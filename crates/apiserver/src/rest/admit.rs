@@ -3,8 +3,8 @@
 //! ClusterIP allocation. Nothing is stored or allocated for a refused object.
 
 use super::status::{ApiError, ApiResult, FieldError};
-use super::AppState;
 use crate::resources::ResourceDef;
+use crate::state::AppState;
 use crate::validation;
 use serde_json::{json, Value};
 use std::net::Ipv4Addr;

@@ -1,11 +1,12 @@
 //! get / list / create / update / patch / delete of stored objects.
 
 use super::admit;
+use super::ctx::Ctx;
 use super::select::Selector;
 use super::status::{ApiError, ApiResult};
 use super::table;
-use super::{AppState, Ctx};
 use crate::resources::{self, ResourceDef};
+use crate::state::AppState;
 use crate::store::{object_rv, StoreError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

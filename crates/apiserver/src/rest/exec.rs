@@ -19,8 +19,9 @@ use rustls::pki_types::ServerName;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
+use super::ctx::Ctx;
 use super::status::{ApiError, ApiResult};
-use super::{AppState, Ctx};
+use crate::state::AppState;
 
 /// The kubelet's port, when the Node does not publish its own.
 pub const DEFAULT_KUBELET_PORT: u16 = 10250;

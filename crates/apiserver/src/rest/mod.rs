@@ -3,6 +3,7 @@
 
 pub mod admit;
 pub mod crud;
+pub mod ctx;
 pub mod discovery;
 pub mod exec;
 pub mod patch;
@@ -12,81 +13,18 @@ pub mod status;
 pub mod table;
 pub mod watch;
 
-use crate::alloc::ClusterIpAllocator;
 use crate::auth::{self, Identity};
-use crate::resources::{self, ResourceDef};
-use crate::store::Store;
+use crate::resources;
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
+use ctx::{Ctx, Target};
 use status::{ApiError, ApiResult};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub alloc: Mutex<ClusterIpAllocator>,
-    /// Token of the cluster admin (kubectl).
-    pub admin_token: String,
-    /// The CA certificate (PEM) published in kube-public/cluster-info.
-    pub ca_pem: String,
-    /// host:port clients should use.
-    pub advertise: String,
-    /// TLS (with our kubelet-client certificate) towards the node agents.
-    pub kubelet_tls: Arc<rustls::ClientConfig>,
-}
-
-/// A resource path, parsed.
-#[derive(Debug, Clone)]
-pub struct Target {
-    pub res: &'static ResourceDef,
-    pub ns: Option<String>,
-    pub name: Option<String>,
-    pub sub: Option<String>,
-    pub watch_path: bool,
-}
-
-pub struct Ctx {
-    pub target: Target,
-    pub query: HashMap<String, String>,
-    pub headers: HeaderMap,
-    pub body: Bytes,
-    pub accept: String,
-    pub user: Identity,
-}
-
-impl Ctx {
-    pub fn res(&self) -> &'static ResourceDef {
-        self.target.res
-    }
-    pub fn ns(&self) -> String {
-        self.target.ns.clone().unwrap_or_default()
-    }
-    pub fn name(&self) -> &str {
-        self.target.name.as_deref().unwrap_or("")
-    }
-    pub fn q(&self, k: &str) -> Option<&str> {
-        self.query.get(k).map(String::as_str)
-    }
-    pub fn header(&self, k: &str) -> String {
-        self.headers
-            .get(k)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
-    }
-    pub fn include_object(&self) -> String {
-        self.q("includeObject").unwrap_or("Metadata").to_string()
-    }
-    pub fn field_validation(&self) -> String {
-        self.q("fieldValidation").unwrap_or("Warn").to_string()
-    }
-    pub fn dry_run(&self) -> bool {
-        self.q("dryRun").is_some_and(|v| !v.is_empty())
-    }
-}
+use std::sync::Arc;
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new().fallback(dispatch).with_state(state)

@@ -3,11 +3,12 @@
 //! given one replays the history after it, or sends one ERROR event with a 410
 //! Expired Status when it is older than the history window.
 
+use super::ctx::Ctx;
 use super::select::Selector;
 use super::status::{ApiError, ApiResult};
 use super::table;
-use super::{AppState, Ctx};
 use crate::resources::ResourceDef;
+use crate::state::AppState;
 use crate::store::{Event, EventType, Obj, StoreError};
 use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};

@@ -7,7 +7,7 @@ use anyhow::Context;
 use labyrinth_contracts::cni::format_mac;
 use labyrinth_netlink::Handle;
 
-use super::{node_handle, open_netns};
+use super::namespaces::{node_handle, open_netns};
 
 use crate::config::NetConf;
 use crate::ipam::Ipam;
@@ -29,7 +29,7 @@ pub fn add(req: &Request, conf: &NetConf, fail: Option<FailPoint>) -> Result<Cni
         .netns
         .as_deref()
         .expect("the dispatcher requires CNI_NETNS for ADD");
-    super::refuse_own_netns(netns_path)?;
+    super::namespaces::refuse_own_netns(netns_path)?;
     let pod_ns = open_netns(netns_path)
         .map_err(|e| CniError::invalid_env(&["CNI_NETNS"], format!("cannot open {netns_path}: {e}")))?;
     let mut node = node_handle()?;

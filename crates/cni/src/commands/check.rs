@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use labyrinth_contracts::cni::format_mac;
 use labyrinth_netlink::{Handle, LinkKind};
 
-use super::{node_handle, open_netns};
+use super::namespaces::{node_handle, open_netns};
 use crate::config::NetConf;
 use crate::ipam::Ipam;
 use crate::netsetup;
@@ -30,7 +30,7 @@ pub fn check(req: &Request, conf: &NetConf) -> Result<(), CniError> {
         .netns
         .as_deref()
         .expect("the dispatcher requires CNI_NETNS for CHECK");
-    super::refuse_own_netns(netns)?;
+    super::namespaces::refuse_own_netns(netns)?;
     let pod_ns =
         open_netns(netns).map_err(|e| CniError::unknown_container(format!("CNI_NETNS {netns}: {e}")))?;
 

@@ -7,7 +7,7 @@
 use labyrinth_contracts::node::POD_VETH_PREFIX;
 use labyrinth_netlink::Handle;
 
-use super::{node_handle, open_netns};
+use super::namespaces::{node_handle, open_netns};
 use crate::config::NetConf;
 use crate::ipam::Ipam;
 use crate::netsetup;

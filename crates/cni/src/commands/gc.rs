@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use super::node_handle;
+use super::namespaces::node_handle;
 use crate::config::NetConf;
 use crate::ipam::Ipam;
 use crate::netsetup;

@@ -6,12 +6,10 @@
 
 use std::io::Write;
 use std::os::fd::AsFd;
-use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -58,49 +56,33 @@ impl Drop for TempDir {
     }
 }
 
-/// A process holding fresh namespaces; its /proc/<pid>/ns/net is the netns.
+/// A process holding fresh namespaces (`labyrinth_testkit::netns`); its
+/// /proc/<pid>/ns/net is the netns.
 pub struct Holder {
-    child: Child,
+    ns: labyrinth_testkit::netns::Netns,
 }
 
 impl Holder {
     /// A node: own network and mount namespace.
     pub fn node() -> Holder {
-        Holder::spawn(&["--net", "--mount", "--propagation", "private"])
+        Holder {
+            ns: labyrinth_testkit::netns::Netns::unshared("node", &["--mount", "--propagation", "private"]),
+        }
     }
 
     /// A pod sandbox: its own network namespace.
     pub fn pod() -> Holder {
-        Holder::spawn(&["--net"])
-    }
-
-    fn spawn(flags: &[&str]) -> Holder {
-        let child = Command::new("unshare")
-            .args(flags)
-            .args(["sleep", "600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawning unshare holder");
-        let h = Holder { child };
-        // Until unshare() ran, /proc/<pid>/ns/net is still ours.
-        let mine = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match std::fs::metadata(h.netns()) {
-                Ok(m) if m.ino() != mine => break,
-                _ if Instant::now() > deadline => panic!("holder {} never entered its namespace", h.pid()),
-                _ => std::thread::sleep(Duration::from_millis(2)),
-            }
+        Holder {
+            ns: labyrinth_testkit::netns::Netns::unshared("pod", &[]),
         }
-        h
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.ns.pid()
     }
 
     pub fn netns(&self) -> String {
-        format!("/proc/{}/ns/net", self.pid())
+        self.ns.path()
     }
 
     /// Run a command inside this namespace (nsenter --net), returning stdout;
@@ -168,14 +150,7 @@ impl Holder {
     }
 
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Holder {
-    fn drop(&mut self) {
-        self.kill();
+        self.ns.kill();
     }
 }
 

@@ -12,8 +12,9 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
+use super::api::{api_code, now, ns_key, Error, MANAGER};
 use super::shared::Informer;
-use super::{api_code, now, ns_key, Error, Expectations, Seen, MANAGER};
+use super::{Expectations, Seen};
 use crate::deployment::rollout::{self, find_current};
 use crate::deployment::status;
 use crate::podutil::controller_uid;

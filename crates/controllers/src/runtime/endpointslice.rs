@@ -13,8 +13,9 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 
+use super::api::{api_code, ns_key, Error};
 use super::shared::Informer;
-use super::{api_code, ns_key, Error, Expectations, Seen};
+use super::{Expectations, Seen};
 use crate::endpointslice::{desired, managed_selector, reconcile as plan_slices, LABEL_SERVICE_NAME};
 use crate::podutil::map_selector_matches;
 

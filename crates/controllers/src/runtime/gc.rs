@@ -16,7 +16,7 @@ use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 
-use super::api_code;
+use super::api::api_code;
 
 const PERIOD: Duration = Duration::from_secs(5);
 

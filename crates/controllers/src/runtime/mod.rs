@@ -3,6 +3,7 @@
 //! (scheduler, node pod-CIDR allocator, node lifecycle, garbage collector)
 //! that apply the pure logic of the sibling modules.
 
+mod api;
 mod deployment;
 mod endpointslice;
 mod expect;
@@ -22,11 +23,9 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::ListParams;
 use kube::{Api, Client};
 
+pub use api::{api_code, Error, MANAGER};
 pub use expect::{Expectations, Seen};
 use shared::Informer;
-
-/// The field manager / user agent part our writes carry.
-pub const MANAGER: &str = "labyrinth-controllers";
 
 /// Which controllers to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -75,35 +74,6 @@ impl Default for ControllersConfig {
             enabled: Which::ALL.to_vec(),
         }
     }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Kube(#[from] kube::Error),
-    #[error("{0}")]
-    Logic(String),
-}
-
-/// HTTP status of an API error, if it is one.
-pub fn api_code(e: &kube::Error) -> Option<u16> {
-    match e {
-        kube::Error::Api(s) => Some(s.code),
-        _ => None,
-    }
-}
-
-pub(crate) fn ns_key(ns: &str, name: &str) -> String {
-    format!("{ns}/{name}")
-}
-
-pub(crate) fn now() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
-    // Whole seconds, as the API serialises them, so a status we computed
-    // compares equal to the one read back.
-    let t = k8s_openapi::jiff::Timestamp::now();
-    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-        k8s_openapi::jiff::Timestamp::from_second(t.as_second()).unwrap_or(t),
-    )
 }
 
 /// Runs the enabled controllers until one of them fails (they retry API

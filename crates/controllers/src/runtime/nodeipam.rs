@@ -13,7 +13,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::MANAGER;
+use super::api::MANAGER;
 use crate::nodeipam::CidrAllocator;
 
 pub async fn run(client: Client, nodes: Store<Node>, changes: Arc<Notify>, alloc: CidrAllocator) {

@@ -11,7 +11,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
-use super::MANAGER;
+use super::api::MANAGER;
 use crate::nodelifecycle::evaluate;
 
 pub async fn run(

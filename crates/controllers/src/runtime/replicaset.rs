@@ -13,8 +13,9 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 
+use super::api::{api_code, ns_key, Error, MANAGER};
 use super::shared::Informer;
-use super::{api_code, ns_key, Error, Expectations, Seen, MANAGER};
+use super::{Expectations, Seen};
 use crate::deployment::replicaset::{new_pod, plan_pods, status};
 use crate::podutil::{self, controller_uid};
 

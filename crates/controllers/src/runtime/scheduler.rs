@@ -21,7 +21,7 @@ use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
 
-use super::{api_code, now, MANAGER};
+use super::api::{api_code, now, MANAGER};
 use crate::podutil;
 use crate::scheduler::{wants_scheduling, Cluster, NodeInfo, PodRequirements};
 

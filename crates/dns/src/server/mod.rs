@@ -1,6 +1,7 @@
 //! The DNS server: SO_REUSEPORT UDP sockets served by worker threads, a TCP
 //! listener with a thread per connection, optional forwarding upstream.
 
+mod answer;
 mod batch;
 mod forward;
 mod tcp;
@@ -15,14 +16,7 @@ use anyhow::{Context, Result};
 
 use crate::catalog::Shared;
 
-/// Which answer path to serve with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Path {
-    /// Precompiled answers spliced by the allocation-free parser.
-    Fast,
-    /// hickory `Message` decode/encode per query (benchmark baseline).
-    Naive,
-}
+pub use answer::Path;
 
 /// Server settings.
 #[derive(Debug, Clone)]
@@ -114,19 +108,5 @@ impl Drop for Server {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
-    }
-}
-
-/// Answers one packet with the chosen path.
-pub(crate) fn answer(
-    path: Path,
-    snap: &crate::catalog::Snapshot,
-    pkt: &[u8],
-    tr: crate::wire::Transport,
-    out: &mut Vec<u8>,
-) -> crate::wire::Outcome {
-    match path {
-        Path::Fast => crate::wire::respond(snap, pkt, tr, out),
-        Path::Naive => crate::wire::naive::respond_naive(snap, pkt, tr, out),
     }
 }

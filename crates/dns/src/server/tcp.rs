@@ -13,8 +13,8 @@ use anyhow::Result;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::answer::{answer, Path};
 use super::forward::Forwarder;
-use super::{answer, Path};
 use crate::catalog::Shared;
 use crate::wire::{Outcome, Transport};
 

@@ -9,9 +9,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::answer::{answer, Path};
 use super::batch::Batch;
 use super::forward::Forwarder;
-use super::{answer, Path};
 use crate::catalog::Shared;
 use crate::wire::{Outcome, Transport};
 

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use super::annotator::{Annotator, Context};
 use super::sockets::{listeners, Listener};
-use super::{Annotator, Context};
 use crate::capture::Role;
 use crate::model::{Note, Trace};
 use crate::topology::Pod;

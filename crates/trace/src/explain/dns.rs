@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use super::{Annotator, Context};
+use super::annotator::{Annotator, Context};
 use crate::model::{Kind, Note, Trace};
 
 pub struct Dns;

@@ -5,8 +5,8 @@
 
 use anyhow::Result;
 
+use super::annotator::{Annotator, Context};
 use super::route::Routing;
-use super::{Annotator, Context};
 use crate::capture::Role;
 use crate::decode::summary::icmp_name;
 use crate::decode::{Transport, RST, SYN};

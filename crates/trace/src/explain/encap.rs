@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use anyhow::Result;
 use labyrinth_contracts::node::VXLAN_DEV;
 
-use super::{Annotator, Context};
+use super::annotator::{Annotator, Context};
 use crate::capture::Role;
 use crate::model::{Note, Trace};
 

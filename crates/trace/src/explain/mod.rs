@@ -5,6 +5,7 @@
 //! entry) is one more implementation of [`Annotator`], pushed onto the list
 //! that [`default_annotators`] returns.
 
+mod annotator;
 pub mod delivery;
 pub mod dns;
 pub mod drops;
@@ -13,31 +14,9 @@ pub mod route;
 pub mod service;
 pub mod sockets;
 
-use anyhow::Result;
+use crate::model::{Note, Trace};
 
-use crate::model::{Note, Request, Trace};
-use crate::topology::Lab;
-
-/// What an annotator may look at besides the trace.
-pub struct Context<'a> {
-    pub lab: &'a Lab,
-    pub request: &'a Request,
-}
-
-pub trait Annotator {
-    /// Short name, also the `kind` of its notes when it has one kind.
-    fn name(&self) -> &'static str;
-
-    /// Called before the capture starts: snapshot what the flow may change
-    /// or take away (rule counters, a listener that exits after one
-    /// connection).
-    fn before(&mut self, _ctx: &Context) -> Result<()> {
-        Ok(())
-    }
-
-    /// Explain the captured trace.
-    fn annotate(&mut self, ctx: &Context, trace: &Trace) -> Result<Vec<Note>>;
-}
+pub use annotator::{Annotator, Context};
 
 /// DNS, Service translation, routing, encapsulation, delivery and drops,
 /// in that order.

@@ -10,7 +10,7 @@ use anyhow::Result;
 use labyrinth_netlink::netns::NetNs;
 use labyrinth_netlink::{Handle, RouteDecision};
 
-use super::{Annotator, Context};
+use super::annotator::{Annotator, Context};
 use crate::capture::CapturePoint;
 use crate::model::{Kind, Note, Trace};
 

@@ -8,7 +8,7 @@ use std::net::SocketAddrV4;
 use anyhow::{Context, Result};
 use labyrinth_contracts::bpf::{IpProto, MapDump, ServiceRow};
 
-use super::Translation;
+use super::translation::Translation;
 
 /// The explanation, or None when the maps do not hold this translation.
 pub fn explain(t: &Translation, services_json: &str) -> Result<Option<String>> {

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use labyrinth_contracts::iptables_save::{Rule, Save};
 
-use super::Translation;
+use super::translation::Translation;
 
 /// The nat table's rules (none if the dump has no nat table).
 fn nat<'a>(save: &'a Save<'a>) -> &'a [Rule<'a>] {

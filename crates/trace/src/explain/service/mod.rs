@@ -7,50 +7,19 @@
 pub mod ebpf;
 pub mod iptables;
 pub mod nftables;
+mod translation;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
 use std::process::Command;
 
 use anyhow::{bail, Context as _, Result};
 use labyrinth_contracts::bpf::MapKind;
 
-use super::{Annotator, Context};
+use super::annotator::{Annotator, Context};
 use crate::decode::Transport;
 use crate::model::{Note, Trace};
 
-/// One translation seen in the capture.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Translation {
-    pub node: String,
-    pub proto: &'static str,
-    pub vip: Ipv4Addr,
-    pub vport: u16,
-    pub backend: Ipv4Addr,
-    pub bport: u16,
-}
-
-impl Translation {
-    /// "rewrote VIP:PORT to BACKEND:PORT (proto)".
-    pub fn rewrite(&self) -> String {
-        format!(
-            "rewrote {}:{} to {}:{} ({})",
-            self.vip, self.vport, self.backend, self.bport, self.proto
-        )
-    }
-
-    #[cfg(test)]
-    pub fn example(backend: &str) -> Translation {
-        Translation {
-            node: "node-1".into(),
-            proto: "tcp",
-            vip: "10.96.0.12".parse().unwrap(),
-            vport: 9999,
-            backend: backend.parse().unwrap(),
-            bport: 9999,
-        }
-    }
-}
+pub use translation::Translation;
 
 /// `iptables-save -c -t nat` of every node before the capture, so the
 /// counters that rose can be told apart from old traffic.

@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Result};
 
-use super::Translation;
+use super::translation::Translation;
 
 /// The chains of the listing with their rule lines.
 fn chains(ruleset: &str) -> Vec<(&str, Vec<&str>)> {

@@ -8,12 +8,11 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use super::{datapath, measure, median, secs, synthetic_model, Plan, DATAPATHS};
-use crate::exec;
-use crate::iptables::{self, jumps};
-use crate::model::{Endpoint, ServiceModel};
-use crate::nftables;
-use crate::scratch::ScratchNetns;
-use crate::sync::Proxier;
+use crate::common::Netns;
+use labyrinth_proxy::exec;
+use labyrinth_proxy::iptables::{self, jumps};
+use labyrinth_proxy::nftables;
+use labyrinth_proxy::{Endpoint, Proxier, ServiceModel};
 
 /// Service `i` gets a fresh address for its first endpoint (same count).
 fn replace_one(m: &mut ServiceModel, i: usize, round: u32) {
@@ -50,13 +49,13 @@ fn raw_tool(dp: &str, model: &ServiceModel) -> Result<Value> {
             nftables::render_full(&nftables::compile(model)),
         ),
     };
-    let ns = ScratchNetns::new()?;
+    let ns = Netns::unshared("bench-raw-tool", &[]);
     let ((), took, user, sys) = ns.run(move || {
         measure(|| {
             exec::run(tool, args, Some(input.as_bytes()))?;
             Ok(())
         })
-    })??;
+    })?;
     Ok(json!({
         "what": format!("`{tool} {}` of the same rules in a fresh namespace", args.join(" ")),
         "seconds": secs(took),
@@ -68,7 +67,7 @@ fn raw_tool(dp: &str, model: &ServiceModel) -> Result<Value> {
 /// One datapath at one size: full sync, then (at `plan.change_at`) the
 /// one-service changes. Runs in its own scratch namespace.
 fn one_size(dp: &'static str, n: usize, plan: &Plan) -> Result<(Duration, Value)> {
-    let ns = ScratchNetns::new()?;
+    let ns = Netns::unshared(&format!("bench-{dp}-{n}"), &[]);
     let plan = plan.clone();
     ns.run(move || -> Result<(Duration, Value)> {
         let mut model = synthetic_model(n, plan.endpoints);
@@ -116,7 +115,7 @@ fn one_size(dp: &'static str, n: usize, plan: &Plan) -> Result<(Duration, Value)
             "goal_le_20ms": {"endpoint_replaced": replaced <= goal, "endpoint_added": added <= goal},
         });
         Ok((full, r))
-    })?
+    })
 }
 
 /// Every datapath at every size, bounded by `plan.budget`.

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
 
-use crate::scratch::ScratchNetns;
+use crate::common::Netns;
 
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 250, 10);
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 251, 10);
@@ -18,32 +18,32 @@ pub const SERVER_PORT: u16 = 8080;
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 250, 1);
 
 pub struct Topology {
-    pub node: ScratchNetns,
-    pub client: ScratchNetns,
-    server: ScratchNetns,
+    pub node: Netns,
+    pub client: Netns,
+    server: Netns,
     stop: Arc<AtomicBool>,
-    accept: Option<JoinHandle<Result<Result<()>>>>,
+    accept: Option<JoinHandle<Result<()>>>,
 }
 
 impl Topology {
-    pub fn new() -> Result<Self> {
-        let node = ScratchNetns::new()?;
-        let client = ScratchNetns::new()?;
-        let server = ScratchNetns::new()?;
+    pub fn new() -> Self {
+        let node = Netns::unshared("bench-node", &[]);
+        let client = Netns::unshared("bench-client", &[]);
+        let server = Netns::unshared("bench-server", &[]);
         node.sh(
             "echo 1 > /proc/sys/net/ipv4/ip_forward; echo 0 > /proc/sys/net/ipv4/conf/all/rp_filter; \
              echo 0 > /proc/sys/net/ipv4/conf/default/rp_filter; ip link set lo up",
-        )?;
+        );
         for (i, (pod, ip)) in [(&client, CLIENT), (&server, SERVER)].into_iter().enumerate() {
             node.sh(&format!(
                 "ip link add h{i} type veth peer name eth0 netns {pid} && ip addr add {GATEWAY}/32 dev h{i} && \
                  ip link set h{i} up && ip route add {ip}/32 dev h{i}",
                 pid = pod.pid()
-            ))?;
+            ));
             pod.sh(&format!(
                 "ip link set lo up && ip addr add {ip}/32 dev eth0 && ip link set eth0 up && \
                  ip route add {GATEWAY} dev eth0 scope link && ip route add default via {GATEWAY}"
-            ))?;
+            ));
         }
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -58,20 +58,20 @@ impl Topology {
                 drop(s); // accept and close: the client reads EOF
             }
             Ok(())
-        })?;
-        rx.recv().context("the server never started")?;
-        Ok(Topology {
+        });
+        rx.recv().expect("the server never started");
+        Topology {
             node,
             client,
             server,
             stop,
             accept: Some(accept),
-        })
+        }
     }
 
     /// Flush the node's conntrack table, so every round starts alike.
     pub fn flush_conntrack(&self) {
-        let _ = self.node.sh("conntrack -F 2>/dev/null");
+        let _ = self.node.try_sh("conntrack -F 2>/dev/null");
     }
 }
 

@@ -1,4 +1,4 @@
-//! Benchmarks, each in scratch namespaces, printed as JSON with a baseline
+//! The proxy benchmarks (run by tests/bench.rs), each in scratch namespaces, printed as JSON with a baseline
 //! measured in the same run:
 //! - full sync of N services × 5 endpoints per datapath, against the raw
 //!   tool (`nft -f` / `iptables-restore`) loading the same rules in a fresh
@@ -14,50 +14,27 @@ mod conn;
 mod sync;
 mod topo;
 
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde_json::{json, Value};
 
-use crate::datapath::Datapath;
-use crate::model::{Endpoint, Protocol, ServiceModel, ServicePort, ServicePortName};
-use crate::{IptablesDatapath, NftablesDatapath};
+use labyrinth_contracts::modes::Datapath as Mode;
+use labyrinth_proxy::datapath::{factory, Datapath};
 
+pub use crate::common::model::synthetic_model;
 pub use conn::connections;
 pub use sync::sync_benchmarks;
-
-/// `services` ClusterIP services with `endpoints` endpoints each.
-pub fn synthetic_model(services: usize, endpoints: usize) -> ServiceModel {
-    let mut m = ServiceModel::new(Some("10.0.0.0/8".parse().expect("cidr")));
-    for i in 0..services {
-        let vip = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 96, 0, 0)) + 1 + i as u32);
-        let eps = (0..endpoints)
-            .map(|e| {
-                Endpoint::new(
-                    Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 1, 0, 0)) + (i * endpoints + e) as u32),
-                    8080,
-                )
-            })
-            .collect();
-        let name = ServicePortName::new(
-            &format!("ns-{}", i % 50),
-            &format!("svc-{i}"),
-            "http",
-            Protocol::Tcp,
-        );
-        m.insert(ServicePort::new(name, vip, 80, eps));
-    }
-    m
-}
 
 pub const DATAPATHS: [&str; 2] = ["iptables", "nftables"];
 
 fn datapath(name: &str) -> Box<dyn Datapath> {
-    match name {
-        "iptables" => Box::new(IptablesDatapath::new()),
-        _ => Box::new(NftablesDatapath::new()),
-    }
+    let mode = if name == "iptables" {
+        Mode::Iptables
+    } else {
+        Mode::Nftables
+    };
+    factory::build(mode).expect("the proxy builds its own datapaths")
 }
 
 fn secs(d: Duration) -> f64 {

@@ -12,15 +12,14 @@ use serde_json::{json, Value};
 
 use super::topo::{Topology, SERVER, SERVER_PORT};
 use super::{datapath, measure, secs, synthetic_model, Plan, DATAPATHS};
-use crate::model::{Endpoint, Protocol, ServicePort, ServicePortName};
-use crate::sync::Proxier;
+use labyrinth_proxy::{Endpoint, Protocol, Proxier, ServiceModel, ServicePort, ServicePortName};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 100, 0, 1);
 const ROUNDS: usize = 3;
 
 /// `services` services in all, one of them the target behind VIP:80.
 /// Returns the model and the target's position among the services.
-fn model(services: usize, endpoints: usize) -> (crate::ServiceModel, usize) {
+fn model(services: usize, endpoints: usize) -> (ServiceModel, usize) {
     let mut m = synthetic_model(services.saturating_sub(1), endpoints);
     let target = ServicePortName::new("ns-25", "target", "http", Protocol::Tcp);
     m.insert(ServicePort::new(
@@ -47,7 +46,7 @@ fn round(topo: &Topology, n: usize) -> Result<f64> {
             let _ = s.read(&mut b)?;
         }
         Ok(n as f64 / start.elapsed().as_secs_f64())
-    })?
+    })
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -60,7 +59,7 @@ fn one_datapath(dp: &'static str, plan: &Plan) -> Result<Value> {
     let mut topos = Vec::new();
     let mut loads = Vec::new();
     for size in [few, many] {
-        let topo = Topology::new()?;
+        let topo = Topology::new();
         let (m, at) = model(size, plan.endpoints);
         let (_, took, _, _) = topo.node.run(move || {
             measure(|| {
@@ -72,7 +71,7 @@ fn one_datapath(dp: &'static str, plan: &Plan) -> Result<Value> {
                 // but the namespace's end.
                 Ok(())
             })
-        })??;
+        })?;
         loads.push(json!({"services": size, "target_position": at, "load_seconds": secs(took)}));
         topos.push(topo);
     }

@@ -1,0 +1,66 @@
+//! `labyrinth agent`'s flags.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::nodenet::Routing;
+
+#[derive(Debug, Clone, Args)]
+pub struct AgentArgs {
+    /// This node's name (defaults to the hostname).
+    #[arg(long)]
+    pub node_name: Option<String>,
+    /// Credentials for the API server (in-cluster config when absent).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The node's underlay address (InternalIP).
+    #[arg(long)]
+    pub node_ip: Ipv4Addr,
+    #[arg(long, default_value = labyrinth_contracts::node::UPLINK_DEV)]
+    pub underlay_dev: String,
+    #[arg(long, value_enum, default_value = "tunnel")]
+    pub routing: Routing,
+    #[arg(long, default_value_t = labyrinth_contracts::node::DEFAULT_VNI)]
+    pub vni: u32,
+    #[arg(long, default_value = "10.96.0.10")]
+    pub cluster_dns: Ipv4Addr,
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Labels to put on the Node at registration (key=value, repeatable).
+    #[arg(long = "node-label")]
+    pub node_labels: Vec<String>,
+    /// Register with the control-plane taint and role label.
+    #[arg(long)]
+    pub control_plane: bool,
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    pub cni_conf_dir: PathBuf,
+    #[arg(long, default_value = "/opt/cni/bin")]
+    pub cni_bin_dir: PathBuf,
+    /// Leave the CNI config alone (e.g. the reference plugins were
+    /// configured by hand) instead of installing ours.
+    #[arg(long)]
+    pub keep_cni_config: bool,
+    /// Which datapath programs Services (kube-proxy's mode); `ebpf` puts
+    /// tc programs on every pod's veth and the tunnel device instead of
+    /// service rules; `none` leaves Services to someone else.
+    #[arg(long, value_enum, default_value = "iptables")]
+    pub datapath: ProxyMode,
+    /// The cluster's pod range: Service traffic from outside it is
+    /// masqueraded (kube-proxy's --cluster-cidr).
+    #[arg(long, default_value = "10.0.0.0/16")]
+    pub cluster_cidr: ipnet::Ipv4Net,
+    /// The Service range (ClusterIPs); in the eBPF datapath the node's own
+    /// connections to it are routed through the Service program.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    pub service_cidr: ipnet::Ipv4Net,
+    /// Seconds between full checks of the Service rules (drift repair).
+    #[arg(long, default_value_t = 30)]
+    pub proxy_resync: u64,
+    /// Where kube-proxy's metrics are served (`/metrics`).
+    #[arg(long, default_value = "127.0.0.1:10249")]
+    pub metrics_bind_address: std::net::SocketAddr,
+}
+
+pub use crate::proxy_mode::ProxyMode;

@@ -1,0 +1,38 @@
+//! What every task of the agent shares: the API client, the flags, the
+//! node's name, the runtime's configuration and the eBPF datapath. Kept
+//! apart from the composition root (`agent/mod.rs`) that starts the tasks,
+//! so the tasks import this and not the module that starts them.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use anyhow::{Context, Result};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::args::AgentArgs;
+
+/// Shared, read-mostly context of the agent's tasks.
+pub struct Agent {
+    pub client: kube::Client,
+    pub args: AgentArgs,
+    pub node_name: String,
+    pub runtime: crate::runtime::RuntimeConfig,
+    /// The eBPF datapath, once opened (`--datapath ebpf` only).
+    pub ebpf: OnceLock<labyrinth_ebpf::SharedDatapath>,
+}
+
+pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client> {
+    Ok(kube::Client::try_from(config(kubeconfig).await?)?)
+}
+
+/// Where the API server is, the CA to trust it by and our credential.
+pub async fn config(kubeconfig: Option<&PathBuf>) -> Result<kube::Config> {
+    Ok(match kubeconfig {
+        Some(path) => {
+            let kc = Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?
+        }
+        None => kube::Config::infer().await?,
+    })
+}
