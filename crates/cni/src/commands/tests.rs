@@ -90,8 +90,7 @@ fn request(id: &str, netns: &str, config: serde_json::Value) -> Request {
 
 #[test]
 fn add_rolls_back_after_every_step() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED (needs root): commands::tests::add_rolls_back_after_every_step");
+    if !labyrinth_testkit::root::require("commands::tests::add_rolls_back_after_every_step") {
         return;
     }
     for fail in [
@@ -137,8 +136,7 @@ fn add_rolls_back_after_every_step() {
 
 #[test]
 fn add_refuses_the_plugins_own_namespace() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED (needs root): commands::tests::add_refuses_the_plugins_own_namespace");
+    if !labyrinth_testkit::root::require("commands::tests::add_refuses_the_plugins_own_namespace") {
         return;
     }
     let node = Ns::new();
@@ -157,3 +155,4 @@ fn add_refuses_the_plugins_own_namespace() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
