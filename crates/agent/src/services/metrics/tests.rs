@@ -51,12 +51,14 @@ async fn serving(metrics: Metrics) -> SocketAddr {
     addr
 }
 
+/// (sample name, labels, value)
+type Sample = (String, Vec<(String, String)>, f64);
+
 #[derive(Debug, Default)]
 struct Family {
     kind: String,
     help: bool,
-    /// (sample name, labels, value)
-    samples: Vec<(String, Vec<(String, String)>, f64)>,
+    samples: Vec<Sample>,
 }
 
 fn valid_name(n: &str) -> bool {
@@ -68,7 +70,7 @@ fn valid_name(n: &str) -> bool {
 }
 
 /// One sample line: name, labels, value (a timestamp may follow).
-fn sample(line: &str) -> Result<(String, Vec<(String, String)>, f64), String> {
+fn sample(line: &str) -> Result<Sample, String> {
     let end = line.find(['{', ' ']).ok_or("no value")?;
     let name = &line[..end];
     if !valid_name(name) {
