@@ -23,6 +23,9 @@ case "${1:-main}" in
     echo "Keep the lab to explore it:       ./run.sh main --keep   (then: ./target/release/labyrinth lab ssh --name journey node-1)"
     ;;
   test)
+    # The full environment: a root-only test that cannot run here fails
+    # instead of skipping (crates/testkit/src/root.rs).
+    export LABYRINTH_REQUIRE_ROOT=1
     cargo fmt --all -- --check
     if cargo nextest --version >/dev/null 2>&1; then
       cargo nextest run --workspace --no-fail-fast

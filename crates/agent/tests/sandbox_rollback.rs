@@ -31,12 +31,7 @@ fn a_failed_record_save_after_cni_add_releases_the_address() {
         in_fresh_namespaces();
         return;
     }
-    if !nix::unistd::geteuid().is_root() {
-        assert!(
-            std::env::var("LABYRINTH_REQUIRE_ROOT").as_deref() != Ok("1"),
-            "{TEST} needs root (LABYRINTH_REQUIRE_ROOT=1)"
-        );
-        eprintln!("SKIPPED (needs root): {TEST}");
+    if !labyrinth_testkit::root::require(TEST) {
         return;
     }
     let exe = std::env::current_exe().unwrap();

@@ -5,10 +5,6 @@
 //!
 //! Waits are bounded polls (up to 90 s each) that end as soon as the state
 //! is reached; nothing asserts on timing.
-//!
-//! Behind the `apiserver-it` feature (it builds the whole API server):
-//! `cargo test -p labyrinth-controllers --features apiserver-it --test against_apiserver`
-#![cfg(feature = "apiserver-it")]
 
 use std::time::Duration;
 

@@ -158,8 +158,7 @@ fn refused_outside_the_cluster_domain() {
 /// resolv.conf bind-mounted in a private mount namespace.
 #[test]
 fn search_path_walk() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED (needs root): search_path_walk");
+    if !labyrinth_testkit::root::require("search_path_walk") {
         return;
     }
     let srv = start("127.0.53.5", FIXTURE);

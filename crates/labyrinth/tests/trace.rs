@@ -257,8 +257,8 @@ fn trace_follows_a_line_from_pod_to_pod_over_vxlan() {
 /// Issue 6 acceptance 3: the page renders in headless Chromium (a
 /// screenshot is taken) and the rendered DOM has every hop of the SYN.
 fn screenshot(html: &std::path::Path, hops: usize) {
-    let Ok(chromium) = which("chromium") else {
-        eprintln!("SKIPPED (no chromium): the HTML screenshot check");
+    let test = "trace_follows_a_line_from_pod_to_pod_over_vxlan (the HTML screenshot check)";
+    let Some(chromium) = labyrinth_testkit::root::tool(test, "chromium") else {
         return;
     };
     let png = html.with_extension("png");
@@ -299,17 +299,4 @@ fn screenshot(html: &std::path::Path, hops: usize) {
         "hops in the rendered page"
     );
     assert!(dom.contains("<svg") && dom.contains(r#"class="device""#));
-}
-
-fn which(cmd: &str) -> Result<String, ()> {
-    let out = Command::new("sh")
-        .args(["-c", &format!("command -v {cmd}")])
-        .output()
-        .map_err(|_| ())?;
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if path.is_empty() {
-        Err(())
-    } else {
-        Ok(path)
-    }
 }

@@ -1,51 +1,94 @@
 //! Flushing conntrack entries that still point at a removed UDP endpoint:
 //! UDP has no connection end, so without this a client keeps sending its
 //! "flow" to a backend that is gone until the entry times out.
+//!
+//! Spoken to the kernel over ctnetlink (`ctnetlink`), as the `conntrack`
+//! tool does inside: dump the table, delete each match by its tuple.
+
+mod ctnetlink;
 
 use std::net::Ipv4Addr;
 
-use anyhow::{bail, Result};
+use anyhow::{Context, Result};
 
-use crate::exec;
+use ctnetlink::{Ctnetlink, Entry};
 
-/// `conntrack -D -p udp --orig-dst <cluster_ip> --dst-nat <endpoint>`;
-/// the number of entries deleted ("no entries" is not an error).
+const IPPROTO_UDP: u8 = 17;
+
+/// Delete, in the calling thread's network namespace, the UDP entries sent
+/// to `cluster_ip` and translated to `endpoint` (what `conntrack -D -p udp
+/// --orig-dst <cluster_ip> --dst-nat <endpoint>` deletes); the number
+/// deleted. Entries that vanish meanwhile are not an error.
 pub fn flush_udp_endpoint(cluster_ip: Ipv4Addr, endpoint: Ipv4Addr) -> Result<u64> {
-    let (cip, ep) = (cluster_ip.to_string(), endpoint.to_string());
-    let out = exec::run_status(
-        "conntrack",
-        &["-D", "-p", "udp", "--orig-dst", &cip, "--dst-nat", &ep],
-        None,
-    )?;
-    let text = String::from_utf8_lossy(&out.stderr);
-    let deleted = parse_deleted(&text);
-    match deleted {
-        Some(n) => Ok(n),
-        None if out.status.success() => Ok(0),
-        None => bail!(
-            "conntrack -D for {cip} -> {ep} failed ({}): {}",
-            out.status,
-            text.trim()
-        ),
+    let ct = || format!("flushing UDP conntrack entries {cluster_ip} -> {endpoint}");
+    let mut nl = Ctnetlink::open()
+        .context("opening a ctnetlink socket")
+        .with_context(ct)?;
+    let entries = nl.dump_ipv4().with_context(ct)?;
+    let mut deleted = 0;
+    for e in entries.iter().filter(|e| is_udp_via(e, cluster_ip, endpoint)) {
+        if nl.delete(e).with_context(ct)? {
+            deleted += 1;
+        }
     }
+    Ok(deleted)
 }
 
-/// "conntrack v1.4.7 (conntrack-tools): 3 flow entries have been deleted."
-fn parse_deleted(stderr: &str) -> Option<u64> {
-    let tail = stderr.split("): ").nth(1)?;
-    tail.split_whitespace().next()?.parse().ok()
+/// UDP, sent to `cluster_ip`, and destination-NATed to `endpoint` (the
+/// answer comes from it, not from the address the client used).
+fn is_udp_via(e: &Entry, cluster_ip: Ipv4Addr, endpoint: Ipv4Addr) -> bool {
+    e.orig.proto == IPPROTO_UDP
+        && e.orig.dst == cluster_ip
+        && e.reply.src == endpoint
+        && e.reply.src != e.orig.dst
 }
 
 #[cfg(test)]
 mod tests {
+    use super::ctnetlink::Tuple4;
+    use super::*;
+
+    fn entry(proto: u8, dst: [u8; 4], answered_by: [u8; 4]) -> Entry {
+        let client = Ipv4Addr::new(10, 0, 1, 5);
+        Entry::new(
+            Tuple4 {
+                proto,
+                src: client,
+                dst: dst.into(),
+                sport: 40000,
+                dport: 53,
+            },
+            Tuple4 {
+                proto,
+                src: answered_by.into(),
+                dst: client,
+                sport: 53,
+                dport: 40000,
+            },
+        )
+    }
+
     #[test]
-    fn parses_the_deleted_count() {
-        let s = "conntrack v1.4.7 (conntrack-tools): 3 flow entries have been deleted.\n";
-        assert_eq!(super::parse_deleted(s), Some(3));
-        assert_eq!(
-            super::parse_deleted("conntrack v1.4.7 (conntrack-tools): 0 flow entries have been deleted."),
-            Some(0)
+    fn only_udp_to_the_cluster_ip_translated_to_the_endpoint_matches() {
+        let (cip, ep) = (Ipv4Addr::new(10, 96, 0, 10), Ipv4Addr::new(10, 0, 2, 7));
+        assert!(is_udp_via(&entry(17, [10, 96, 0, 10], [10, 0, 2, 7]), cip, ep));
+        assert!(
+            !is_udp_via(&entry(6, [10, 96, 0, 10], [10, 0, 2, 7]), cip, ep),
+            "TCP"
         );
-        assert_eq!(super::parse_deleted("garbage"), None);
+        assert!(
+            !is_udp_via(&entry(17, [10, 96, 0, 11], [10, 0, 2, 7]), cip, ep),
+            "other ClusterIP"
+        );
+        assert!(
+            !is_udp_via(&entry(17, [10, 96, 0, 10], [10, 0, 2, 8]), cip, ep),
+            "other endpoint"
+        );
+        // Not translated at all: the answer comes from the address itself.
+        assert!(!is_udp_via(
+            &entry(17, [10, 96, 0, 10], [10, 96, 0, 10]),
+            cip,
+            cip
+        ));
     }
 }

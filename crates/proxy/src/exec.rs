@@ -1,4 +1,4 @@
-//! Running the userspace tools (iptables-restore, nft, conntrack) in the
+//! Running the userspace tools (iptables-restore, nft) in the
 //! calling thread's network namespace, with their stderr in our errors.
 
 use std::io::Write;

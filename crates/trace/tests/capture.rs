@@ -50,8 +50,7 @@ fn inner_frame(src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
 
 #[test]
 fn captures_only_the_pods_packets_in_another_namespace() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED (needs root): captures_only_the_pods_packets_in_another_namespace");
+    if !labyrinth_testkit::root::require("captures_only_the_pods_packets_in_another_namespace") {
         return;
     }
     let fds = own_fds();

@@ -1,48 +1,54 @@
 //! kube-proxy's metrics endpoint: `GET /metrics` in the Prometheus text
-//! format, served by one thread. It answers one scrape at a time, which is
-//! all a metrics endpoint sees; a web framework would be dead weight here.
+//! exposition format (version 0.0.4), and `/healthz`, `/livez`; served by
+//! axum on the agent's runtime, like the streaming server.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
 use labyrinth_proxy::metrics::Metrics;
+use tokio::net::TcpListener;
 
-pub fn serve(addr: SocketAddr, metrics: Arc<Mutex<Metrics>>) -> Result<()> {
-    let listener = TcpListener::bind(addr)?;
-    std::thread::Builder::new()
-        .name("proxy-metrics".into())
-        .spawn(move || {
-            for conn in listener.incoming().flatten() {
-                if let Err(e) = answer(conn, &metrics) {
-                    tracing::debug!("metrics request: {e}");
-                }
-            }
-        })?;
+/// The exposition format's media type, as Prometheus negotiates it.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4";
+
+/// Bind `addr` and serve from a task of the current runtime; an error
+/// only if the address cannot be bound.
+pub async fn serve(addr: SocketAddr, metrics: Arc<Mutex<Metrics>>) -> Result<()> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
+    spawn(listener, metrics);
     Ok(())
 }
 
-fn answer(conn: TcpStream, metrics: &Mutex<Metrics>) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(&conn);
-    let mut request = String::new();
-    reader.read_line(&mut request)?;
-    // Drain the headers so the client sees a clean close.
-    let mut line = String::new();
-    while reader.read_line(&mut line)? > 2 {
-        line.clear();
-    }
-    let path = request.split_whitespace().nth(1).unwrap_or("");
-    let (status, body) = match path {
-        "/metrics" => ("200 OK", metrics.lock().expect("metrics lock").render()),
-        "/healthz" | "/livez" => ("200 OK", "ok\n".to_string()),
-        _ => ("404 Not Found", "not found\n".to_string()),
-    };
-    let mut conn = &conn;
-    write!(
-        conn,
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
+/// Serve on `listener` until the runtime stops.
+fn spawn(listener: TcpListener, metrics: Arc<Mutex<Metrics>>) {
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router(metrics)).await {
+            tracing::warn!("metrics endpoint stopped: {e}");
+        }
+    });
 }
+
+fn router(metrics: Arc<Mutex<Metrics>>) -> Router {
+    Router::new()
+        .route("/metrics", get(scrape))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/livez", get(|| async { "ok\n" }))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(metrics)
+}
+
+async fn scrape(State(metrics): State<Arc<Mutex<Metrics>>>) -> impl IntoResponse {
+    let body = metrics.lock().expect("metrics lock").render();
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)
+}
+
+#[cfg(test)]
+mod tests;

@@ -31,6 +31,7 @@ pub struct ProxyConfig {
 /// Runs until the watch ends or the sync thread dies.
 pub async fn run(agent: Arc<Agent>, mut proxier: Proxier, cfg: ProxyConfig) -> Result<()> {
     metrics::serve(cfg.metrics_addr, proxier.metrics())
+        .await
         .with_context(|| format!("serving metrics on {}", cfg.metrics_addr))?;
     let (tx, rx) = mpsc::channel();
     // The sync engine is synchronous (it runs iptables-restore / nft and

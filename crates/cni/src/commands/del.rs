@@ -3,6 +3,10 @@
 //!
 //! The pair is retired (down, renamed; see `retire`) and unregistered by a
 //! detached child (or thread), so DEL returns without the kernel's RCU wait.
+//!
+//! Every step is tried even when an earlier one failed: a pair that cannot
+//! be retired must not keep the pod's address reserved (the runtime may
+//! never call DEL again), and the error reports every failure.
 
 use labyrinth_contracts::node::POD_VETH_PREFIX;
 use labyrinth_netlink::Handle;
@@ -39,16 +43,60 @@ pub fn del(req: &Request, conf: &NetConf, detach: Detach) -> Result<(), CniError
         .filter(|p| !p.is_empty())
         .and_then(|p| open_netns(p).ok())
         .and_then(|ns| Handle::in_netns(&ns).ok());
-    let ctx =
-        |e: anyhow::Error| CniError::from(e.context(format!("DEL {} {}", env.container_id, env.ifname)));
+    let mut failures: Vec<anyhow::Error> = Vec::new();
     let mut tombstones = Vec::new();
     for name in &names {
         let pod_side = pod.as_mut().map(|h| (h, env.ifname.as_str()));
-        if let Some(t) = retire::retire_veth(&mut node, name, pod_side).map_err(ctx)? {
-            tombstones.push(t);
+        match retire::retire_veth(&mut node, name, pod_side) {
+            Ok(Some(t)) => tombstones.push(t),
+            Ok(None) => {}
+            Err(e) => failures.push(e),
         }
     }
-    Ipam::new(conf).release(&env.container_id, &env.ifname)?;
-    retire::unregister_detached(&mut node, tombstones, detach).map_err(ctx)?;
-    Ok(())
+    if let Err(e) = Ipam::new(conf).release(&env.container_id, &env.ifname) {
+        failures.push(anyhow::Error::new(e).context("releasing the address"));
+    }
+    if let Err(e) = retire::unregister_detached(&mut node, tombstones, detach) {
+        failures.push(e);
+    }
+    let what = format!("DEL {} {}", env.container_id, env.ifname);
+    match report(failures, &what) {
+        None => Ok(()),
+        Some(e) => Err(e),
+    }
+}
+
+/// One error for all `failures` of `what`: the first one's CNI code and
+/// message (its own code if it was a CNI error, e.g. the IPAM's I/O
+/// failure), with every failure's full chain in the details.
+fn report(failures: Vec<anyhow::Error>, what: &str) -> Option<CniError> {
+    let mut failures = failures.into_iter();
+    let first = failures.next()?;
+    let mut err = CniError::from(first.context(what.to_string()));
+    for more in failures {
+        err.details.push_str(&format!("; also: {more:#}"));
+    }
+    Some(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_failure_is_reported_with_the_first_ones_code() {
+        let retire = anyhow::anyhow!("File exists").context("retiring lxc0");
+        let release = anyhow::Error::new(CniError::io("releasing 10.0.0.2: Read-only file system"))
+            .context("releasing the address");
+        let err = report(vec![retire, release], "DEL c1 eth0").unwrap();
+        assert_eq!(err.code, crate::spec::code::INTERNAL);
+        assert!(err.msg.starts_with("DEL c1 eth0"), "{err:?}");
+        assert!(err.details.contains("retiring lxc0: File exists"), "{err:?}");
+        assert!(
+            err.details.contains("also: releasing the address: ")
+                && err.details.contains("Read-only file system"),
+            "{err:?}"
+        );
+        assert!(report(vec![], "DEL c1 eth0").is_none());
+    }
 }

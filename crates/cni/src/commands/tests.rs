@@ -1,5 +1,6 @@
-//! Root-only tests of ADD's rollback: a failure injected after each step
-//! must leave the node, the pod and the IPAM directory as they were.
+//! Root-only tests of ADD's rollback (a failure injected after each step
+//! must leave the node, the pod and the IPAM directory as they were) and of
+//! DEL's (a pair that cannot be retired must not keep the address).
 
 use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
@@ -9,7 +10,10 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::add::{add, FailPoint};
+use super::del::del;
 use crate::config::NetConf;
+use crate::netsetup::host_ifname;
+use crate::retire::Detach;
 use crate::spec::{Env, Request, Version};
 
 /// A network namespace held by `unshare --net sleep`.
@@ -90,8 +94,7 @@ fn request(id: &str, netns: &str, config: serde_json::Value) -> Request {
 
 #[test]
 fn add_rolls_back_after_every_step() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED (needs root): commands::tests::add_rolls_back_after_every_step");
+    if !labyrinth_testkit::root::require("commands::tests::add_rolls_back_after_every_step") {
         return;
     }
     for fail in [
@@ -137,8 +140,7 @@ fn add_rolls_back_after_every_step() {
 
 #[test]
 fn add_refuses_the_plugins_own_namespace() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED (needs root): commands::tests::add_refuses_the_plugins_own_namespace");
+    if !labyrinth_testkit::root::require("commands::tests::add_refuses_the_plugins_own_namespace") {
         return;
     }
     let node = Ns::new();
@@ -156,4 +158,83 @@ fn add_refuses_the_plugins_own_namespace() {
         "refused before any address was reserved"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A scratch directory, removed also when the test fails.
+struct ScratchDir(std::path::PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The addresses reserved in IPAM directory `dir` of network `net`.
+fn reserved(dir: &std::path::Path, net: &str) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(dir.join(net)) else {
+        return vec![];
+    };
+    rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.parse::<std::net::Ipv4Addr>().is_ok())
+        .collect()
+}
+
+#[test]
+fn del_releases_the_address_when_retiring_the_pair_fails() {
+    if !labyrinth_testkit::root::require(
+        "commands::tests::del_releases_the_address_when_retiring_the_pair_fails",
+    ) {
+        return;
+    }
+    let (node, pod) = (Ns::new(), Ns::new());
+    let scratch = ScratchDir(std::env::temp_dir().join(format!("lab-cni-delfail-{}", std::process::id())));
+    let dir = scratch.0.clone();
+    let config = json!({"cniVersion": "1.1.0", "name": "df", "podCIDR": "10.72.0.0/24", "mtu": 1410,
+                        "ipam": {"dataDir": dir}});
+    let conf = NetConf::parse(&config).unwrap();
+    let req = request("delfail", &pod.path(), config.clone());
+    inside(&node, || add(&req, &conf, None)).unwrap();
+    assert_eq!(reserved(&dir, "df").len(), 1, "ADD reserved one address");
+
+    // The failure, for real: DEL renames the host veth to `lxd<its ifindex
+    // in hex>`; a device already holding that name makes the rename fail.
+    let host = host_ifname("delfail", "eth0");
+    let line = node.ip(&["link", "show", "dev", &host]).concat();
+    let index: u32 = line.split(':').next().unwrap().trim().parse().unwrap();
+    let squatter = format!("lxd{index:x}");
+    node.ip(&[
+        "link",
+        "add",
+        &squatter,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "squatter0",
+    ]);
+
+    let err = inside(&node, || del(&req, &conf, Detach::Thread)).unwrap_err();
+    assert!(
+        err.details.contains(&format!("retiring {host}")),
+        "the failure is reported: {err:?}"
+    );
+    assert_eq!(
+        reserved(&dir, "df"),
+        Vec::<String>::new(),
+        "the address is released although the pair was not retired"
+    );
+    assert_eq!(
+        node.ip(&["link", "show", "dev", &host]).len(),
+        1,
+        "the pair is still there"
+    );
+
+    // The runtime's retry, once the obstacle is gone, finishes the job.
+    node.ip(&["link", "del", &squatter]);
+    inside(&node, || del(&req, &conf, Detach::Thread)).unwrap();
+    assert!(
+        node.ip(&["link"]).iter().all(|l| !l.contains(&host)),
+        "{host} retired: {:?}",
+        node.ip(&["link"])
+    );
 }

@@ -13,17 +13,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use serde_json::{json, Value};
 
-pub fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-/// Print the SKIPPED line the rules ask for and tell the caller to return.
+/// True: the caller returns (skipped, and said so). Fails the test instead
+/// where root is required (see `labyrinth_testkit::root`).
 pub fn skip_unless_root(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    eprintln!("SKIPPED (needs root): {test}");
-    true
+    !labyrinth_testkit::root::require(test)
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);

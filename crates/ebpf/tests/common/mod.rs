@@ -8,15 +8,12 @@ pub mod lab;
 pub mod topo;
 pub mod traffic;
 
-pub fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
+/// Return from a root-only test where it may skip; fail it where root is
+/// required (see `labyrinth_testkit::root`).
 #[macro_export]
 macro_rules! need_root {
     ($name:expr) => {
-        if !common::is_root() {
-            eprintln!("SKIPPED (needs root): {}", $name);
+        if !labyrinth_testkit::root::require($name) {
             return;
         }
     };

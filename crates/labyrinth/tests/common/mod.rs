@@ -18,14 +18,14 @@ use std::sync::Once;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_labyrinth");
 
-/// Root-only tests say so loudly instead of passing silently.
+/// Root-only tests skip, saying so, or fail where root is required (see
+/// `labyrinth_testkit::root`).
 pub fn need_root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        become_subreaper();
-        return true;
+    if !labyrinth_testkit::root::require(test) {
+        return false;
     }
-    eprintln!("SKIPPED (needs root): {test}");
-    false
+    become_subreaper();
+    true
 }
 
 /// Lab inits outlive the `up` that started them; as a subreaper the test

@@ -2,14 +2,9 @@ use std::path::Path;
 
 use super::*;
 
-/// Root-only: these make namespaces. (The shared root gate is
-/// `crate::root`'s; this is the same SKIPPED convention until it lands.)
+/// Root-only: these make namespaces.
 fn root(test: &str) -> bool {
-    if nix::unistd::geteuid().is_root() {
-        return true;
-    }
-    eprintln!("SKIPPED (needs root): netns::tests::{test}");
-    false
+    crate::root::require(&format!("netns::tests::{test}"))
 }
 
 fn ns_of(path: &str) -> std::path::PathBuf {
