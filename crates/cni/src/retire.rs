@@ -41,16 +41,33 @@ pub fn retire_veth(
             .link_by_name(pod_if)?
             .filter(|p| p.kind == LinkKind::Veth && p.link == Some(link.index))
         {
-            pod.set_down(peer.index)
-                .and_then(|_| pod.rename(peer.index, &tombstone(peer.index)))
-                .with_context(|| format!("retiring the pod's {pod_if}"))?;
+            let done = pod
+                .set_down(peer.index)
+                .and_then(|_| pod.rename(peer.index, &tombstone(peer.index)));
+            gone_is_done(done).with_context(|| format!("retiring the pod's {pod_if}"))?;
         }
     }
     let name = tombstone(link.index);
-    node.set_down(link.index)
-        .and_then(|_| node.rename(link.index, &name))
-        .with_context(|| format!("retiring {host}"))?;
-    Ok(Some(name))
+    let done = node
+        .set_down(link.index)
+        .and_then(|_| node.rename(link.index, &name));
+    if gone_is_done(done).with_context(|| format!("retiring {host}"))? {
+        Ok(Some(name))
+    } else {
+        Ok(None)
+    }
+}
+
+/// The pod's namespace may be torn down while DEL runs (a runtime that
+/// deletes it concurrently): a device that vanished between the lookup and
+/// the change was retired by the kernel, which is what DEL wanted.
+/// `Ok(false)` for that case.
+fn gone_is_done(r: labyrinth_netlink::Result<()>) -> labyrinth_netlink::Result<bool> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) if e.errno() == Some(nix::errno::Errno::ENODEV) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// How the slow unregistration leaves the caller.
@@ -165,5 +182,21 @@ mod tests {
         assert!(crate::spec::env::validate_ifname(&t).is_ok());
         assert!(!t.starts_with("lxc"), "not an attachment's name");
         assert!(!crate::netsetup::host_ifname("c", "eth0").starts_with(TOMBSTONE_PREFIX));
+    }
+
+    #[test]
+    fn a_device_that_vanished_mid_retirement_is_retired_other_errors_are_not() {
+        use labyrinth_netlink::Error;
+        use nix::errno::Errno;
+        let refused = |errno| -> labyrinth_netlink::Result<()> {
+            Err(Error::Kernel {
+                op: "renaming link 2 to lxd2".into(),
+                errno,
+            })
+        };
+        assert!(gone_is_done(Ok(())).unwrap());
+        assert!(!gone_is_done(refused(Errno::ENODEV)).unwrap());
+        let err = gone_is_done(refused(Errno::EEXIST)).unwrap_err();
+        assert_eq!(err.errno(), Some(Errno::EEXIST));
     }
 }
