@@ -18,7 +18,9 @@ pub mod spec;
 
 use std::io::{IsTerminal, Read, Write};
 
-use serde_json::{json, Value};
+use labyrinth_contracts::cni::{NetworkConfigList, PluginConf};
+use serde::Serialize;
+use serde_json::Value;
 
 pub use commands::LabyrinthPlugin;
 pub use config::NetConf;
@@ -62,23 +64,50 @@ fn read_stdin() -> Result<Vec<u8>, String> {
 
 /// The conflist for one node: our plugin with the node's pod CIDR, gateway
 /// and (tunnel-lowered) MTU. Write it to /etc/cni/net.d/10-labyrinth.conflist.
-pub fn conflist(network: &str, pod_cidr: &str, gateway: &str, mtu: u32, data_dir: Option<&str>) -> Value {
-    let mut ipam = json!({ "type": "host-local" });
-    if let Some(d) = data_dir {
-        ipam["dataDir"] = json!(d);
+pub fn conflist(
+    network: &str,
+    pod_cidr: &str,
+    gateway: &str,
+    mtu: u32,
+    data_dir: Option<&str>,
+) -> NetworkConfigList {
+    /// Our plugin's own keys (what [`NetConf::parse`] reads).
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Ours<'a> {
+        mtu: u32,
+        gateway: &'a str,
+        #[serde(rename = "podCIDR")]
+        pod_cidr: &'a str,
+        ipam: Ipam<'a>,
     }
-    json!({
-        "cniVersion": spec::LATEST,
-        "cniVersions": spec::SUPPORTED,
-        "name": network,
-        "plugins": [{
-            "type": "labyrinth-cni",
-            "mtu": mtu,
-            "gateway": gateway,
-            "podCIDR": pod_cidr,
-            "ipam": ipam,
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Ipam<'a> {
+        #[serde(rename = "type")]
+        kind: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data_dir: Option<&'a str>,
+    }
+    let ours = Ours {
+        mtu,
+        gateway,
+        pod_cidr,
+        ipam: Ipam {
+            kind: "host-local",
+            data_dir,
+        },
+    };
+    let Ok(Value::Object(fields)) = serde_json::to_value(&ours) else {
+        unreachable!("a struct of strings and numbers serializes to an object")
+    };
+    NetworkConfigList::current(
+        network,
+        vec![PluginConf {
+            kind: "labyrinth-cni".into(),
+            fields,
         }],
-    })
+    )
 }
 
 #[cfg(test)]
@@ -94,9 +123,8 @@ mod tests {
             1410,
             Some("/var/lib/cni/networks"),
         );
-        let mut plugin = list["plugins"][0].clone();
-        plugin["name"] = list["name"].clone();
-        plugin["cniVersion"] = list["cniVersion"].clone();
+        let plugin = serde_json::to_value(list.invocation(&list.plugins[0], None)).unwrap();
+        assert_eq!(plugin["ipam"]["dataDir"], "/var/lib/cni/networks");
         let c = NetConf::parse(&plugin).unwrap();
         assert_eq!(c.mtu, 1410);
         assert_eq!(c.gateway.to_string(), "10.0.1.1");

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{anyhow, bail, Context, Result};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use labyrinth_contracts::cni::ErrorResult;
+use labyrinth_contracts::cni::{ErrorResult, NetworkConfigList, PluginConf};
 use labyrinth_contracts::sandbox::PodRef;
 
 #[derive(Debug, Clone)]
@@ -30,12 +30,11 @@ impl CniConfig {
     }
 }
 
-/// A network configuration list (a .conflist, or a single .conf wrapped).
+/// A network configuration list (a .conflist, or a single .conf wrapped)
+/// and the file it came from.
 #[derive(Debug, Clone)]
 pub struct NetworkList {
-    pub name: String,
-    pub cni_version: String,
-    pub plugins: Vec<Value>,
+    pub conf: NetworkConfigList,
     pub file: PathBuf,
 }
 
@@ -64,27 +63,17 @@ impl CniConfig {
             .into_iter()
             .next()
             .ok_or_else(|| anyhow!("no CNI config in {}", self.conf_dir.display()))?;
-        let v: Value = serde_json::from_slice(&std::fs::read(&file)?)
-            .with_context(|| format!("parsing CNI config {}", file.display()))?;
-        let name = v["name"].as_str().context("CNI config has no name")?.to_string();
-        let cni_version = v["cniVersion"].as_str().unwrap_or("0.4.0").to_string();
-        let plugins = match v.get("plugins") {
-            Some(Value::Array(p)) => p.clone(),
-            Some(_) => bail!("{}: plugins is not a list", file.display()),
-            None => vec![v.clone()],
-        };
-        Ok(NetworkList {
-            name,
-            cni_version,
-            plugins,
-            file,
-        })
+        let text = std::fs::read_to_string(&file)
+            .with_context(|| format!("reading CNI config {}", file.display()))?;
+        let conf = NetworkConfigList::from_text(&text)
+            .map_err(|e| anyhow!("parsing CNI config {}: {e}", file.display()))?;
+        Ok(NetworkList { conf, file })
     }
 
     /// ADD through every plugin; on failure, DEL what was started.
     pub fn add(&self, list: &NetworkList, att: &Attachment<'_>) -> Result<Value> {
         let mut prev: Option<Value> = None;
-        for plugin in &list.plugins {
+        for plugin in &list.conf.plugins {
             match self.exec(list, plugin, "ADD", att, prev.as_ref()) {
                 Ok(r) => prev = Some(r),
                 Err(e) => {
@@ -100,7 +89,7 @@ impl CniConfig {
     /// if one fails, and all failures are reported.
     pub fn del(&self, list: &NetworkList, att: &Attachment<'_>, prev: Option<&Value>) -> Result<()> {
         let mut errors = Vec::new();
-        for plugin in list.plugins.iter().rev() {
+        for plugin in list.conf.plugins.iter().rev() {
             if let Err(e) = self.exec(list, plugin, "DEL", att, prev) {
                 errors.push(format!("{e:#}"));
             }
@@ -126,19 +115,14 @@ impl CniConfig {
     fn exec(
         &self,
         list: &NetworkList,
-        plugin: &Value,
+        plugin: &PluginConf,
         cmd: &str,
         att: &Attachment<'_>,
         prev: Option<&Value>,
     ) -> Result<Value> {
-        let kind = plugin["type"].as_str().context("CNI plugin config has no type")?;
+        let kind = plugin.kind.as_str();
         let bin = self.find(kind)?;
-        let mut conf = plugin.clone();
-        conf["name"] = json!(list.name);
-        conf["cniVersion"] = json!(list.cni_version);
-        if let Some(prev) = prev {
-            conf["prevResult"] = prev.clone();
-        }
+        let conf = list.conf.invocation(plugin, prev);
         let path = std::env::join_paths(&self.bin_dirs)?;
         let args = format!(
             "IgnoreUnknown=1;K8S_POD_NAMESPACE={};K8S_POD_NAME={};K8S_POD_INFRA_CONTAINER_ID={};K8S_POD_UID={}",
@@ -212,12 +196,16 @@ mod tests {
         };
         let l = cfg.load().unwrap();
         assert_eq!(
-            (l.name.as_str(), l.plugins.len(), l.cni_version.as_str()),
+            (
+                l.conf.name.as_str(),
+                l.conf.plugins.len(),
+                l.conf.cni_version.as_str()
+            ),
             ("a", 2, "1.0.0")
         );
         std::fs::remove_file(dir.join("10-a.conflist")).unwrap();
         let l = cfg.load().unwrap();
-        assert_eq!((l.name.as_str(), l.plugins.len()), ("b", 1));
+        assert_eq!((l.conf.name.as_str(), l.conf.plugins.len()), ("b", 1));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -159,7 +159,7 @@ fn build(
         netns,
         pause,
         ip,
-        cni_network: Some(list.name.clone()),
+        cni_network: Some(list.conf.name.clone()),
         cni_result: Some(result),
         containers: ByName::new(),
     };
