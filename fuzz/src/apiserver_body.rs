@@ -95,7 +95,11 @@ pub fn check(data: &[u8]) {
     };
     match result {
         Err(e) => {
-            assert!((400..500).contains(&e.code), "status {} for a bad body: {e:?}", e.code);
+            assert!(
+                (400..500).contains(&e.code),
+                "status {} for a bad body: {e:?}",
+                e.code
+            );
             assert!(!e.message.is_empty(), "a refusal without a message: {e:?}");
         }
         Ok(obj) => {

@@ -125,7 +125,9 @@ pub fn check(data: &[u8]) {
         1 => {
             let v: Value = serde_json::from_str(&out.stdout)
                 .unwrap_or_else(|e| panic!("error output is not JSON ({e}): {}", out.stdout));
-            let code = v["code"].as_u64().unwrap_or_else(|| panic!("error without a code: {v}"));
+            let code = v["code"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("error without a code: {v}"));
             assert!(CODES.contains(&(code as u32)), "unknown error code {code}: {v}");
             let msg = v["msg"].as_str().unwrap_or("");
             assert!(!msg.is_empty(), "error without a message: {v}");

@@ -159,8 +159,9 @@ fn rcode(resp: &[u8]) -> ResponseCode {
 }
 
 fn check_reply(pkt: &[u8], parsed: &Result<query::Query, query::Reject>, tr: Transport, out: &[u8]) {
-    let m = Message::from_vec(out)
-        .unwrap_or_else(|e| panic!("the response does not parse ({e}): query {pkt:02x?}, response {out:02x?}"));
+    let m = Message::from_vec(out).unwrap_or_else(|e| {
+        panic!("the response does not parse ({e}): query {pkt:02x?}, response {out:02x?}")
+    });
     let id = u16::from_be_bytes([pkt[0], pkt[1]]);
     assert_eq!(m.metadata.id, id, "response id");
     assert_eq!(m.metadata.message_type, MessageType::Response, "QR bit");
