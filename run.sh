@@ -33,6 +33,8 @@ case "${1:-main}" in
       cargo test --workspace --no-fail-fast
     fi
     cargo clippy --workspace --all-targets -- -D warnings
+    # Every fuzz target for a bounded time from its seeds (fuzz/README.md).
+    bash fuzz/run.sh
     ;;
   bench)
     cargo build --release -p labyrinth

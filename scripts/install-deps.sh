@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the system tools Labyrinth and its tests use, only those missing.
-# Debian packages only; run as root. Quiet when everything is already there.
+# Debian packages (and cargo-fuzz from crates.io); run as root. Quiet when
+# everything is already there.
 set -euo pipefail
 
 # command → Debian package that provides it
@@ -31,4 +32,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# cargo-fuzz, for fuzz/run.sh (`./run.sh test`); from crates.io, pinned.
+if ! cargo fuzz --version >/dev/null 2>&1; then
+  echo "installing: cargo-fuzz" >&2
+  cargo install cargo-fuzz --version 0.13.2 --locked --quiet
 fi

@@ -20,24 +20,27 @@ fn varint(b: &[u8], i: &mut usize) -> Option<u64> {
 }
 
 /// (field number, bytes) of the length-delimited fields; other fields skipped.
+/// None when a field runs past the end (a length the body does not hold).
 fn fields(b: &[u8]) -> Option<Vec<(u64, &[u8])>> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
         let tag = varint(b, &mut i)?;
-        match tag & 7 {
+        let len = match tag & 7 {
             0 => {
                 varint(b, &mut i)?;
+                0
             }
-            1 => i += 8,
-            5 => i += 4,
-            2 => {
-                let len = varint(b, &mut i)? as usize;
-                out.push((tag >> 3, b.get(i..i + len)?));
-                i += len;
-            }
+            1 => 8,
+            5 => 4,
+            2 => usize::try_from(varint(b, &mut i)?).ok()?,
             _ => return None,
+        };
+        let end = i.checked_add(len).filter(|&end| end <= b.len())?;
+        if tag & 7 == 2 {
+            out.push((tag >> 3, &b[i..end]));
         }
+        i = end;
     }
     Some(out)
 }
@@ -148,5 +151,34 @@ mod tests {
             v,
             json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"wrk-1"}})
         );
+    }
+
+    /// Found by fuzz/apiserver_body: a field length near u64::MAX overflowed
+    /// the end offset. Any length past the body is a 400, never a panic.
+    #[test]
+    fn a_length_past_the_body_is_refused() {
+        let tm = [&[0x0a, 2][..], b"v1", &[0x12, 9], b"Namespace"].concat();
+        let huge = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        for raw_len in [&huge[..], &[0x7f]] {
+            let body = [
+                &b"k8s\0"[..],
+                &[0x0a, tm.len() as u8],
+                &tm,
+                &[0x12],
+                raw_len,
+                b"ab",
+            ]
+            .concat();
+            let e = decode(&body).unwrap_err();
+            assert_eq!(e.code, 400);
+            assert!(e.message.contains("protobuf"), "{}", e.message);
+        }
+        // A fixed64 field cut short is as malformed.
+        let body = [&b"k8s\0"[..], &[0x0a, tm.len() as u8], &tm, &[0x09, 1, 2]].concat();
+        assert_eq!(decode(&body).unwrap_err().code, 400);
+        // The input the fuzzer saved, as it came.
+        let found =
+            b"k8s\0\x0a\x0f\xb9\x23v1\x12\x09Nam%space\x12\xff\xff\xff\xff\xff\xff\xff\xff\xff\x25\xff\xffi";
+        assert_eq!(decode(found).unwrap_err().code, 400);
     }
 }
