@@ -72,6 +72,14 @@ impl LabConfig {
     }
 
     pub fn from_yaml(text: &str) -> Result<Self> {
+        // An empty file (or one of comments only) would deserialize as
+        // every default: a typo'd path or a truncated file must not quietly
+        // make the default lab.
+        let doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if doc.is_null() {
+            bail!("the file has no settings (for the defaults, leave out --config; or write at least `name: …`)");
+        }
+        // Parsed again from the text so errors keep their line and column.
         let cfg: LabConfig = serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(cfg)
     }
@@ -222,6 +230,22 @@ mod tests {
         assert_eq!(cfg.routing, Routing::Native);
         assert_eq!(cfg.nodes()[4].address, Ipv4Addr::new(192, 168, 50, 6));
         assert_eq!(cfg.nodes()[4].pod_cidr.to_string(), "10.1.4.0/24");
+    }
+
+    #[test]
+    fn an_empty_file_is_an_error_naming_the_file_not_the_default_lab() {
+        for text in ["", "\n", "# only a comment\n", "---\n"] {
+            let e = LabConfig::from_yaml(text).unwrap_err().to_string();
+            assert!(e.contains("no settings"), "{text:?}: {e}");
+        }
+        let path = std::env::temp_dir().join(format!("empty-lab-{}.yaml", std::process::id()));
+        std::fs::write(&path, "").unwrap();
+        let e = format!("{:#}", LabConfig::from_file(&path).unwrap_err());
+        std::fs::remove_file(&path).unwrap();
+        assert!(
+            e.contains(&path.display().to_string()) && e.contains("no settings"),
+            "{e}"
+        );
     }
 
     #[test]

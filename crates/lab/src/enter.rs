@@ -65,7 +65,36 @@ pub fn ssh(lab: &str, node: &str, cmd: &[String]) -> Result<i32> {
         }
     };
     command.env("LABYRINTH_LAB", lab).env("LABYRINTH_NODE", node);
-    run_forwarding_signals(command).with_context(|| format!("running {:?} in {node}", cmd.first()))
+    let program = cmd.first().map_or("the shell", String::as_str);
+    match run_forwarding_signals(command) {
+        Err(e) => match not_runnable(&e) {
+            // As a shell answers: 127 for a command it cannot find, 126 for
+            // one it may not run, each with the reason in words.
+            Some(code) => {
+                eprintln!("labyrinth: {program}: {} in {node}", not_runnable_words(code));
+                Ok(code)
+            }
+            None => Err(e.context(format!("running {program} in {node}"))),
+        },
+        ok => ok,
+    }
+}
+
+/// The shell's exit code for a command that could not be started at all.
+fn not_runnable(e: &anyhow::Error) -> Option<i32> {
+    match e.downcast_ref::<std::io::Error>()?.kind() {
+        std::io::ErrorKind::NotFound => Some(127),
+        std::io::ErrorKind::PermissionDenied => Some(126),
+        _ => None,
+    }
+}
+
+fn not_runnable_words(code: i32) -> &'static str {
+    if code == 127 {
+        "command not found"
+    } else {
+        "permission denied"
+    }
 }
 
 /// Run the command as our child and always reap it ourselves: a process

@@ -46,6 +46,15 @@ fn default_lab_is_three_nodes_on_one_vpc() {
     assert_eq!(lab.ssh_ok("node-1", &["hostname"]).trim(), "node-1");
     assert_eq!(lab.ssh_ok("node-2", &["hostname"]).trim(), "node-2");
 
+    // A command the node does not have: the shell's 127, said in words.
+    let missing = lab.ssh("node-1", &["no-such-command-here"]);
+    assert_eq!(missing.status.code(), Some(127), "{missing:?}");
+    let said = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        said.contains("no-such-command-here: command not found in node-1") && !said.contains("Some("),
+        "{said}"
+    );
+
     // Its own /run/netns: a namespace made on node-2 is not listed on node-1.
     lab.ssh_ok("node-2", &["ip", "netns", "add", "only-on-node-2"]);
     assert!(lab
