@@ -65,10 +65,13 @@ pub struct UpArgs {
     /// A lab file (YAML); flags override its fields.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// How many worker nodes after the control node (the file's `workers`; 2 by default).
     #[arg(long)]
     pub workers: Option<u32>,
+    /// What translates Services on the nodes (the file's `datapath`; iptables by default).
     #[arg(long, value_enum)]
     pub datapath: Option<Datapath>,
+    /// How pod packets cross between nodes (the file's `routing`; tunnel by default).
     #[arg(long, value_enum)]
     pub routing: Option<Routing>,
     /// Replace a lab of the same name.
@@ -115,13 +118,17 @@ pub fn run(args: LabArgs) -> Result<i32> {
     match args.cmd {
         LabCmd::Up(up) => {
             let cfg = up.config()?;
-            crate::up::up(
+            let started = std::time::Instant::now();
+            let state = crate::up::up(
                 &cfg,
                 &crate::up::UpOptions {
                     recreate: up.recreate,
                     bare: up.bare,
                 },
             )?;
+            // On stdout, terminal or not: `lab up > log` keeps what was
+            // made and how to reach it.
+            print!("{}", summary(&state, up.bare, started.elapsed()));
             Ok(0)
         }
         LabCmd::Down(n) => crate::down::down(&n.name).map(|_| 0),
@@ -147,4 +154,32 @@ pub fn run(args: LabArgs) -> Result<i32> {
         LabCmd::Bench(b) => crate::bench::run(b),
         LabCmd::Sandbox(s) => crate::sandbox::run(s),
     }
+}
+
+/// What `lab up` made, in one line, and the commands that come next.
+fn summary(state: &crate::state::LabState, bare: bool, took: std::time::Duration) -> String {
+    let c = &state.config;
+    let name = &c.name;
+    let worker = state
+        .nodes
+        .iter()
+        .map(|n| n.plan.name.as_str())
+        .find(|n| *n != "node-0")
+        .unwrap_or("node-0");
+    let what = if bare {
+        "bare machines, no cluster".to_string()
+    } else {
+        format!("datapath {}, routing {}", c.datapath, c.routing)
+    };
+    let mut out = format!(
+        "lab {name} is up: {} nodes ({what}) in {} ms\n",
+        state.nodes.len(),
+        took.as_millis()
+    );
+    out += &format!("  labyrinth lab ssh --name {name} {worker}      a shell on a node\n");
+    if !bare {
+        out += &format!("  labyrinth kubectl --name {name} get nodes -o wide\n");
+    }
+    out += &format!("  labyrinth lab down --name {name}          remove it\n");
+    out
 }

@@ -1,4 +1,5 @@
-//! Per-step progress on a terminal; silence when not attached to one.
+//! Per-step progress on a terminal; silence when not attached to one
+//! (the summary at the end is printed either way, by `lab up`).
 
 use std::io::IsTerminal;
 
@@ -26,10 +27,10 @@ impl Progress {
         }
     }
 
-    pub fn finish(&self, msg: &str) {
+    /// Clear the bar; what was made is `lab up`'s summary on stdout.
+    pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
-            eprintln!("{msg}");
         }
     }
 }

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsFd;
 use std::process::{ChildStdin, ChildStdout, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 
@@ -48,7 +48,6 @@ pub fn up(cfg: &LabConfig, opts: &UpOptions) -> Result<LabState> {
 }
 
 fn create(cfg: &LabConfig, dir: &LabDir, opts: &UpOptions) -> Result<LabState> {
-    let started = Instant::now();
     let cluster_steps = if opts.bare { 0 } else { cfg.workers as u64 + 6 };
     let progress = Progress::new(cfg.workers as u64 * 2 + 3 + cluster_steps);
     let mut state = LabState {
@@ -104,12 +103,7 @@ fn create(cfg: &LabConfig, dir: &LabDir, opts: &UpOptions) -> Result<LabState> {
     state.phase = Phase::Running;
     dir.save(&state)?;
     commit(setup_pipe)?;
-    progress.finish(&format!(
-        "lab {} is up: {} nodes in {} ms",
-        cfg.name,
-        state.nodes.len(),
-        started.elapsed().as_millis()
-    ));
+    progress.finish();
     Ok(state)
 }
 

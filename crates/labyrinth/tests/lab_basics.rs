@@ -243,7 +243,7 @@ fn up_refuses_an_existing_name_and_recreate_replaces_it() {
         "the refused up disturbed the running lab"
     );
 
-    ok(&labyrinth(&[
+    let said = ok(&labyrinth(&[
         "lab",
         "up",
         "--bare",
@@ -253,6 +253,15 @@ fn up_refuses_an_existing_name_and_recreate_replaces_it() {
         "2",
         "--recreate",
     ]));
+    // stdout is a pipe here, as in `lab up > log`: the summary is there.
+    assert!(
+        said.starts_with(&format!(
+            "lab {} is up: 3 nodes (bare machines, no cluster) in ",
+            lab.name
+        )) && said.contains(&format!("labyrinth lab ssh --name {} node-1", lab.name))
+            && said.contains(&format!("labyrinth lab down --name {}", lab.name)),
+        "{said}"
+    );
     reap(first_pid);
     let st = lab.status();
     assert_ne!(st["vpcPid"].as_u64().unwrap() as u32, first_pid);

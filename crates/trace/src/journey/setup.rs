@@ -83,6 +83,8 @@ impl Labyrinth {
                 "--routing",
                 routing,
             ])
+            // Its summary too: our stdout is the journey (text or JSON).
+            .stdout(std::process::Stdio::from(std::io::stderr()))
             .status()?;
         if !status.success() {
             bail!("`labyrinth lab up --name {}` failed", self.lab);
