@@ -161,7 +161,15 @@ fn boot(args: &SandboxArgs) -> Result<u32> {
 
 /// pid 1's job: reap orphans, and exit (taking the machine down) on SIGTERM,
 /// or when the setup pipe closes before the creator committed.
+///
+/// A machine outlives the terminal that created it, as a VM outlives the
+/// ssh session that booted it: the init leaves the creator's session (so a
+/// terminal's hang-up, or Ctrl-C in it, never reaches it) and ignores
+/// SIGHUP and SIGINT. Until the lab is committed, a creator that dies still
+/// takes the machine down through the setup pipe.
 fn init_loop(watch_setup: bool) -> ! {
+    // Fails only if we already lead a process group, which we do not.
+    let _ = nix::unistd::setsid();
     let mut mask = SigSet::empty();
     for s in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
         mask.add(s);
@@ -214,7 +222,7 @@ fn init_loop(watch_setup: bool) -> ! {
             while let Ok(Some(info)) = sfd.read_signal() {
                 match info.ssi_signo as i32 {
                     libc::SIGCHLD => reap_all(),
-                    libc::SIGTERM | libc::SIGINT | libc::SIGHUP => unsafe { libc::_exit(0) },
+                    libc::SIGTERM => unsafe { libc::_exit(0) },
                     _ => {}
                 }
             }

@@ -274,3 +274,33 @@ fn up_refuses_an_existing_name_and_recreate_replaces_it() {
         .any(|l| l["name"] == lab.name.as_str() && l["state"] == "running"));
     lab.down();
 }
+
+#[test]
+fn a_lab_outlives_the_terminal_that_started_it() {
+    const TEST: &str = "a_lab_outlives_the_terminal_that_started_it";
+    if !need_root(TEST) {
+        return;
+    }
+    let Some(script) = labyrinth_testkit::root::tool(TEST, "script") else {
+        return;
+    };
+    // `script` gives `lab up` a terminal of its own and hangs it up when
+    // the command is done, as closing a terminal window does.
+    let lab = Lab {
+        name: lab_name("tty"),
+    };
+    let cmd = format!("{BIN} lab up --bare --workers 1 --name {}", lab.name);
+    let out = std::process::Command::new(script)
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("running script");
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("lab {} is up", lab.name)), "{said}");
+    // The hang-up has been delivered by the time `script` returns; the
+    // machines are still there and reachable.
+    assert_eq!(lab.status()["state"], "running");
+    assert_eq!(lab.ssh_ok("node-1", &["hostname"]).trim(), "node-1");
+    lab.down();
+}

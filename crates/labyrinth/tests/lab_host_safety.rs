@@ -154,6 +154,7 @@ fn bad_lab_files_are_refused_naming_the_field() {
         ("mtu", "name: {n}\nmtu: 1200\n", "mtu"),
         ("name", "name: Not_A_Name\n", "name"),
         ("datapath", "name: {n}\ndatapath: ipvs\n", "ipvs"),
+        ("empty", "# nothing but a comment\n", "no settings"),
     ];
     let before = HostSnapshot::take();
     let dir = std::env::temp_dir().join(format!("labfiles-{}", std::process::id()));
