@@ -84,18 +84,9 @@ fn snapshot() -> &'static Arc<Snapshot> {
     })
 }
 
-const UDP: Transport = Transport {
-    max_size: None,
-    forward: false,
-};
-const TCP: Transport = Transport {
-    max_size: Some(65535),
-    forward: false,
-};
-const UDP_FORWARD: Transport = Transport {
-    max_size: None,
-    forward: true,
-};
+const UDP: Transport = Transport::udp(false);
+const TCP: Transport = Transport::tcp(false);
+const UDP_FORWARD: Transport = Transport::udp(true);
 
 /// (transport, naive path?, packet)
 fn select(data: &[u8]) -> (Transport, bool, &[u8]) {

@@ -130,10 +130,7 @@ pub fn decode(bytes: &[u8]) -> Answer {
 pub fn ask(snap: &Snapshot, name: &str, qtype: RecordType) -> Answer {
     let q = query_bytes(name, qtype);
     let mut out = Vec::new();
-    let tr = Transport {
-        max_size: Some(65535),
-        forward: false,
-    };
+    let tr = Transport::tcp(false);
     assert_eq!(respond(snap, &q, tr, &mut out), Outcome::Reply);
     assert_eq!(&out[..2], &[0x42, 0x42], "id echoed");
     decode(&out)

@@ -109,10 +109,7 @@ fn connection(
     conn.set_read_timeout(Some(SLICE))?;
     conn.set_write_timeout(Some(SLICE * IDLE_SLICES))?;
     conn.set_nodelay(true)?;
-    let tr = Transport {
-        max_size: Some(65535),
-        forward: fwd.is_some(),
-    };
+    let tr = Transport::tcp(fwd.is_some());
     let mut msg = vec![0u8; 65535];
     let mut out = Vec::with_capacity(4096);
     loop {

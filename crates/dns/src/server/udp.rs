@@ -45,10 +45,7 @@ pub fn bind(addr: SocketAddr, n: usize) -> Result<Vec<UdpSocket>> {
 /// Serves until `stop` is set.
 pub fn serve(sock: UdpSocket, catalog: Shared, path: Path, fwd: Option<Forwarder>, stop: Arc<AtomicBool>) {
     let mut batch = Batch::new();
-    let tr = Transport {
-        max_size: None,
-        forward: fwd.is_some(),
-    };
+    let tr = Transport::udp(fwd.is_some());
     while !stop.load(Ordering::Relaxed) {
         let n = match batch.recv(&sock) {
             Ok(n) => n,

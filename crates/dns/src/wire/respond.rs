@@ -41,6 +41,24 @@ pub struct Transport {
     pub forward: bool,
 }
 
+impl Transport {
+    /// Over UDP: the client's size limit (EDNS, or 512 without it).
+    pub const fn udp(forward: bool) -> Transport {
+        Transport {
+            max_size: None,
+            forward,
+        }
+    }
+
+    /// Over TCP: a message's two-byte length prefix is the only limit.
+    pub const fn tcp(forward: bool) -> Transport {
+        Transport {
+            max_size: Some(65535),
+            forward,
+        }
+    }
+}
+
 fn header(out: &mut Vec<u8>, id: u16, qflags: u16, flags: u16, rcode: u8, counts: [u16; 4]) {
     out.clear();
     let f = QR | (qflags & (0x7800 | RD)) | flags | u16::from(rcode & 0xF);

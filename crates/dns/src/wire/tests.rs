@@ -7,14 +7,8 @@ use super::respond::{respond, Outcome, Transport};
 use crate::catalog::testutil::{cluster_ip, decode, headless, query_bytes, slice};
 use crate::catalog::{Change, Store, ZoneConfig};
 
-const UDP: Transport = Transport {
-    max_size: None,
-    forward: false,
-};
-const TCP: Transport = Transport {
-    max_size: Some(65535),
-    forward: false,
-};
+const UDP: Transport = Transport::udp(false);
+const TCP: Transport = Transport::tcp(false);
 
 fn big_headless() -> crate::catalog::Snapshot {
     let mut s = Store::new(ZoneConfig::new("cluster.local"));
