@@ -24,12 +24,13 @@ pub fn explain(t: &Translation, services_json: &str) -> Result<Option<String>> {
         return Ok(None);
     };
     Ok(Some(format!(
-        "{}: the eBPF program on the pod's veth {}: services map {service}/{proto} ({}, {} backends, rev NAT {}) \
+        "{}: the eBPF program on the pod's veth {}: services map {service}/{proto} ({}, {} backend{}, rev NAT {}) \
          slot {} → backends map id {} {backend}",
         t.node,
         t.rewrite(),
         front.name,
         front.count,
+        if front.count == 1 { "" } else { "s" },
         front.rev_nat_index,
         chosen.slot,
         chosen.backend_id,
@@ -42,6 +43,11 @@ mod tests {
 
     /// The services map as `bpf map get services --json` prints it.
     fn dump() -> String {
+        dump_of(2)
+    }
+
+    /// The same Service with its first `n` (1 or 2) backends.
+    fn dump_of(n: u16) -> String {
         let e = |slot: u16, id: u32, count: u16, backend: Option<&str>| ServiceRow {
             frontend: "10.96.0.12:9999".parse().unwrap(),
             proto: IpProto::TCP,
@@ -55,10 +61,13 @@ mod tests {
         let dump = MapDump {
             map: "lby_lb4_services_v1".into(),
             entries: vec![
-                e(0, 0, 2, None),
+                e(0, 0, n, None),
                 e(1, 6, 0, Some("10.0.2.5:9999")),
                 e(2, 7, 0, Some("10.0.2.6:9999")),
-            ],
+            ]
+            .into_iter()
+            .take(1 + n as usize)
+            .collect(),
         };
         serde_json::to_string(&dump).unwrap()
     }
@@ -75,6 +84,17 @@ mod tests {
         );
         assert!(
             text.contains("slot 2 → backends map id 7 10.0.2.6:9999"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn one_backend_is_singular() {
+        let text = explain(&Translation::example("10.0.2.5"), &dump_of(1))
+            .unwrap()
+            .unwrap();
+        assert!(
+            text.contains("(wrk-2/node-wrk-2-ubuntu24:tcp-9999, 1 backend, rev NAT 4)"),
             "{text}"
         );
     }
