@@ -312,6 +312,18 @@ fn every_readme_command_runs_as_written() {
         }
         None => panic!("the README walk-through did not finish in 25 minutes:\n{tail}"),
     }
+    // What the README promises the commands show: the wrk-2 pod's server
+    // prints the line (once from `nc`, once from the trace), and the three
+    // `web` replicas all answer `netexec dial`.
+    let hellos = out.lines().filter(|l| l.trim() == "hello").count();
+    assert!(
+        hellos >= 2,
+        "the server in the wrk-2 pod printed 'hello' {hellos} times, not twice:\n{tail}"
+    );
+    assert!(
+        out.contains("\"categories\": 3"),
+        "netexec dial did not hear all three web replicas:\n{out}"
+    );
     // What the walk-through leaves a user: the trace's capture and page.
     for f in ["j.pcapng", "j.html"] {
         let len = std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0);
