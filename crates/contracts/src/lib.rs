@@ -12,3 +12,4 @@ pub mod node;
 pub mod pod;
 pub mod process;
 pub mod sandbox;
+pub mod vpc_dns;

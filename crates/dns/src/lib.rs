@@ -8,12 +8,14 @@
 //! - [`watch`]: kube-rs watchers feeding the catalog.
 //! - [`records_file`]: a static records file instead of an API server.
 //! - [`bench`]: the dnsperf benchmark.
+//! - [`vpc`]: the VPC's own resolver (node names, lab reverse zones).
 
 pub mod bench;
 pub mod catalog;
 mod pod_watch;
 pub mod records_file;
 pub mod server;
+pub mod vpc;
 pub mod watch;
 pub mod wire;
 
@@ -47,6 +49,11 @@ pub struct Args {
     /// UDP worker threads (each with its own SO_REUSEPORT socket).
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
+    /// On SIGTERM keep answering this many seconds before exiting (CoreDNS's
+    /// `health { lameduck }`): the Service's endpoints drop a terminating
+    /// pod while it still serves, so no query is sent to a stopped server.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    pub lameduck: u64,
     /// Serve through hickory's Message types (benchmark baseline).
     #[arg(long, hide = true)]
     pub naive: bool,
@@ -110,7 +117,13 @@ pub fn run(args: Args) -> Result<i32> {
         .enable_all()
         .build()
         .context("building the tokio runtime")?;
+    let lameduck = std::time::Duration::from_secs(args.lameduck);
     rt.block_on(async move {
+        // Listening before the first sync: a query that comes early waits
+        // in the socket for the catalog instead of finding no server.
+        let bound = server::Server::bind(server_cfg)?;
+        let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("watching SIGTERM")?;
         let client = watch::client(args.kubeconfig.as_deref()).await?;
         let mut store = Store::new(cfg);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Change>();
@@ -127,15 +140,26 @@ pub fn run(args: Args) -> Result<i32> {
             store.apply(change);
         }
         let shared = catalog::shared(store.snapshot()?);
-        let server = server::Server::start(server_cfg, shared.clone())?;
+        let server = bound.serve(shared.clone())?;
         eprintln!("labyrinth dns: synced with the API, serving on {} (udp+tcp)", server.udp_addr());
         store.take_changed();
-        catalog::publish::run(&mut store, &mut rx, |store| match store.snapshot() {
+        let publish = catalog::publish::run(&mut store, &mut rx, |store| match store.snapshot() {
             Ok(snap) => shared.store(Arc::new(snap)),
             Err(e) => tracing::error!(error = %format!("{e:#}"), "catalog compile failed; keeping the previous snapshot"),
-        })
-        .await;
+        });
+        tokio::pin!(publish);
+        tokio::select! {
+            () = &mut publish => {
+                drop(server);
+                return anyhow::Ok(1);
+            }
+            _ = sigterm.recv() => {}
+        }
+        // Lame duck: still answering (and following the API) while the
+        // endpoints controller and every node's datapath drop this pod.
+        eprintln!("labyrinth dns: SIGTERM, answering {}s more (lame duck)", lameduck.as_secs());
+        let _ = tokio::time::timeout(lameduck, &mut publish).await;
         drop(server);
-        anyhow::Ok(1)
+        anyhow::Ok(0)
     })
 }

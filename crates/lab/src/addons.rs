@@ -1,6 +1,6 @@
 //! Addons `lab up` installs once the nodes are Ready, as kubeadm does:
 //! cluster DNS (the kube-dns Service at the tenth address of the service
-//! range, and the `labyrinth dns` Deployment behind it).
+//! range, and the `coredns` Deployment of `labyrinth dns` behind it).
 
 use std::io::Write;
 use std::net::Ipv4Addr;

@@ -19,6 +19,7 @@ pub mod state;
 pub mod status;
 pub mod up;
 pub mod vpc;
+pub mod vpc_dns;
 
 pub use config::{Datapath, LabConfig, NodePlan, Routing};
 pub use state::{Holder, LabDir, LabState};

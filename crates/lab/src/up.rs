@@ -49,7 +49,7 @@ pub fn up(cfg: &LabConfig, opts: &UpOptions) -> Result<LabState> {
 
 fn create(cfg: &LabConfig, dir: &LabDir, opts: &UpOptions) -> Result<LabState> {
     let cluster_steps = if opts.bare { 0 } else { cfg.workers as u64 + 6 };
-    let progress = Progress::new(cfg.workers as u64 * 2 + 3 + cluster_steps);
+    let progress = Progress::new(cfg.workers as u64 * 2 + 4 + cluster_steps);
     let mut state = LabState {
         config: cfg.clone(),
         phase: Phase::Creating,
@@ -91,6 +91,12 @@ fn create(cfg: &LabConfig, dir: &LabDir, opts: &UpOptions) -> Result<LabState> {
         ));
         vpc::plug_node(&mut vpc_nl, node.holder.as_ref().unwrap(), &node.plan, cfg)
             .with_context(|| format!("wiring {}", node.plan.name))?;
+    }
+    progress.step(&format!("{}: resolver on {}", cfg.name, vpc::gateway(cfg)));
+    crate::vpc_dns::start(&vpc_holder, cfg, dir)?;
+    for node in &state.nodes {
+        crate::vpc_dns::configure_node(node.holder.as_ref().unwrap(), cfg)
+            .with_context(|| format!("pointing {} at the VPC resolver", node.plan.name))?;
     }
     fault_point("wired");
     if !opts.bare {

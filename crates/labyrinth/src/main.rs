@@ -46,6 +46,9 @@ enum Cmd {
     Cni(labyrinth_cni::Args),
     /// Cluster DNS (CoreDNS's role).
     Dns(labyrinth_dns::Args),
+    /// The VPC's own resolver (node names, reverse lookups of lab addresses),
+    /// which the lab runs on the VPC gateway for the nodes.
+    VpcDns(labyrinth_dns::vpc::Args),
     /// The eBPF datapath's maps inside a node (`bpf map get services`).
     Bpf(labyrinth_ebpf::cli::BpfArgs),
     /// Flows as the eBPF programs see them, live (like `hubble observe`).
@@ -123,6 +126,7 @@ fn main() {
         Cmd::Runtime(args) => labyrinth_agent::cli::run(args),
         Cmd::Cni(args) => labyrinth_cni::run(args),
         Cmd::Dns(args) => labyrinth_dns::run(args),
+        Cmd::VpcDns(args) => labyrinth_dns::vpc::run(args),
         Cmd::Bpf(args) => labyrinth_ebpf::cli::run_bpf(args).map(|()| 0),
         Cmd::Observe(args) => labyrinth_ebpf::cli::run_observe(args).map(|()| 0),
         Cmd::Netexec(args) => labyrinth_netexec::run(args),

@@ -79,7 +79,7 @@ fn journey(datapath: &str) {
         n.contains("A node-wrk-2-ubuntu24.wrk-2.svc.cluster.local → A 10.96.")
     });
     has(&dns, "the DNS pod that answered", |n| {
-        n.contains("pod kube-system/labyrinth-dns-")
+        n.contains("pod kube-system/coredns-")
     });
     let service = notes(&v, "service");
     let rule = match datapath {

@@ -74,14 +74,27 @@ pub fn compile<'a>(
     by_name.entry(version.name.as_str()).or_default().push(&version);
     by_name.entry(ns_host.name.as_str()).or_default().push(&ns_host);
 
-    let soa_rdata = soa_rdata(&cfg.soa(serial))?;
-    let mut zones = Vec::new();
     let mut zone_names = vec![zone.to_string()];
     zone_names.extend(REVERSE_ZONES.iter().map(|z| z.to_string()));
-    for z in &zone_names {
+    compile_zones(by_name, &zone_names, cfg, serial)
+}
+
+/// Builds a snapshot answering authoritatively for `zone_names` (each with
+/// the SOA of `cfg`) from records grouped by owner name; a record outside
+/// every zone is skipped. `compile` serves the cluster zones with it, the
+/// VPC resolver its own.
+pub fn compile_zones(
+    by_name: HashMap<&str, Vec<&Rec>>,
+    zone_names: &[String],
+    cfg: &ZoneConfig,
+    serial: u32,
+) -> Result<Snapshot> {
+    let soa_rdata = soa_rdata(&cfg.soa(serial))?;
+    let mut zones = Vec::new();
+    for z in zone_names {
         let apex = to_wire(z)
             .map_err(anyhow::Error::msg)
-            .with_context(|| format!("cluster domain {z:?}"))?;
+            .with_context(|| format!("zone {z:?}"))?;
         let mut soa_rr = Vec::new();
         push_rr(&mut soa_rr, &apex, rtype::SOA, cfg.ttl, &soa_rdata);
         zones.push(Zone {

@@ -48,15 +48,30 @@ pub struct Server {
     tcp_addr: SocketAddr,
 }
 
-impl Server {
-    /// Binds and starts serving `catalog`.
-    pub fn start(cfg: Config, catalog: Shared) -> Result<Server> {
+/// Sockets bound and listening but not yet served: queries queue in the
+/// kernel until [`Bound::serve`]. The cluster DNS binds before its first
+/// sync with the API, so a pod that is Ready (its process runs) never
+/// answers "port unreachable"; the early queries wait a moment instead.
+pub struct Bound {
+    cfg: Config,
+    sockets: Vec<std::net::UdpSocket>,
+    tcp_listener: std::net::TcpListener,
+}
+
+impl Bound {
+    pub fn udp_addr(&self) -> Result<SocketAddr> {
+        Ok(self.sockets[0].local_addr()?)
+    }
+
+    /// Starts serving `catalog` on the bound sockets.
+    pub fn serve(self, catalog: Shared) -> Result<Server> {
+        let Bound {
+            cfg,
+            sockets,
+            tcp_listener,
+        } = self;
         let stop = Arc::new(AtomicBool::new(false));
-        let sockets = udp::bind(cfg.listen, cfg.udp_workers.max(1))
-            .with_context(|| format!("binding UDP {}", cfg.listen))?;
         let udp_addr = sockets[0].local_addr()?;
-        // Same port as UDP, so a `--listen ...:0` test gets one port for both.
-        let tcp_listener = tcp::bind(udp_addr).with_context(|| format!("binding TCP {udp_addr}"))?;
         let tcp_addr = tcp_listener.local_addr()?;
         let fwd = cfg.upstream.map(forward::Forwarder::new);
         let mut threads = Vec::new();
@@ -84,6 +99,27 @@ impl Server {
             udp_addr,
             tcp_addr,
         })
+    }
+}
+
+impl Server {
+    /// Binds UDP and TCP (listening), without serving yet.
+    pub fn bind(cfg: Config) -> Result<Bound> {
+        let sockets = udp::bind(cfg.listen, cfg.udp_workers.max(1))
+            .with_context(|| format!("binding UDP {}", cfg.listen))?;
+        let udp_addr = sockets[0].local_addr()?;
+        // Same port as UDP, so a `--listen ...:0` test gets one port for both.
+        let tcp_listener = tcp::bind(udp_addr).with_context(|| format!("binding TCP {udp_addr}"))?;
+        Ok(Bound {
+            cfg,
+            sockets,
+            tcp_listener,
+        })
+    }
+
+    /// Binds and starts serving `catalog`.
+    pub fn start(cfg: Config, catalog: Shared) -> Result<Server> {
+        Server::bind(cfg)?.serve(catalog)
     }
 
     pub fn udp_addr(&self) -> SocketAddr {

@@ -1,0 +1,191 @@
+//! The VPC's internal resolver, as a cloud network gives its VMs: `lab up`
+//! starts `labyrinth vpc-dns` on the VPC gateway and points every node's
+//! /etc/resolv.conf at it. Node names resolve (bare and as
+//! `<node>.<lab>.internal`), lab addresses reverse at once (a node's name
+//! or an authoritative NXDOMAIN), the rest is REFUSED: no tool on a node
+//! waits minutes for the host's resolver, which no node can reach.
+//!
+//! The resolver runs in the VPC's network and pid namespaces, so it ends
+//! with the lab as every other process of it does.
+
+use std::io::ErrorKind;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsFd;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use labyrinth_contracts::vpc_dns::{VpcHost, VpcZone, VPC_DNS_PORT};
+use nix::sched::{setns, CloneFlags};
+
+use crate::config::LabConfig;
+use crate::state::{Holder, LabDir};
+
+/// The zone file in the lab's state directory.
+pub const ZONE_FILE: &str = "vpc-dns.json";
+
+/// What the resolver answers for a lab: its nodes, and the reverse names of
+/// the VPC, pod and Service ranges.
+pub fn zone(cfg: &LabConfig) -> VpcZone {
+    VpcZone {
+        domain: VpcZone::domain_of(&cfg.name),
+        hosts: cfg
+            .nodes()
+            .into_iter()
+            .map(|n| VpcHost {
+                name: n.name,
+                address: n.address,
+            })
+            .collect(),
+        reverse: vec![cfg.underlay_cidr, cfg.pod_cidr, cfg.service_cidr],
+    }
+}
+
+/// A node's /etc/resolv.conf: the resolver on the gateway, the lab's search
+/// domain.
+pub fn resolv_conf(cfg: &LabConfig) -> String {
+    format!(
+        "# The VPC's resolver (labyrinth vpc-dns on the gateway): node names, lab addresses.\n\
+         nameserver {}\nsearch {}\n",
+        crate::vpc::gateway(cfg),
+        VpcZone::domain_of(&cfg.name)
+    )
+}
+
+/// Start the resolver in the VPC and wait until it answers there.
+pub fn start(vpc: &Holder, cfg: &LabConfig, dir: &LabDir) -> Result<()> {
+    let zone_path = dir.path.join(ZONE_FILE);
+    std::fs::write(&zone_path, serde_json::to_vec_pretty(&zone(cfg))?)
+        .with_context(|| format!("writing {}", zone_path.display()))?;
+    let listen = SocketAddr::from((crate::vpc::gateway(cfg), VPC_DNS_PORT));
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.log_path("vpc-dns"))
+        .context("opening the resolver's log")?;
+    // `setsid -f`: its own session (the terminal that ran `up` hanging up
+    // must not reach it), and its parent exits at once, so the resolver's
+    // parent is the VPC's init, inside the lab, which reaps it when the lab
+    // ends (a parent outside the lab would hold the pid namespace open).
+    let mut cmd = Command::new("setsid");
+    cmd.arg("-f")
+        .arg(std::env::current_exe().context("finding our own executable")?)
+        .arg("vpc-dns")
+        .arg("--zone")
+        .arg(&zone_path)
+        .arg("--listen")
+        .arg(listen.to_string())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    let net = std::fs::File::open(vpc.ns_path("net")).context("opening the VPC network namespace")?;
+    let pid = std::fs::File::open(vpc.ns_path("pid")).context("opening the VPC pid namespace")?;
+    // setns changes only this thread (and, for pid, where its children go):
+    // a helper thread joins the VPC, starts the resolver and asks it.
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<()> {
+            setns(net.as_fd(), CloneFlags::CLONE_NEWNET).context("joining the VPC network namespace")?;
+            setns(pid.as_fd(), CloneFlags::CLONE_NEWPID).context("joining the VPC pid namespace")?;
+            let status = cmd.status().context("starting labyrinth vpc-dns (setsid)")?;
+            if !status.success() {
+                bail!("setsid -f labyrinth vpc-dns: {status}");
+            }
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                if probe(listen)? {
+                    return Ok(());
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "labyrinth vpc-dns did not answer on {listen} within 30 s; see {}",
+                        dir.log_path("vpc-dns").display()
+                    );
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+        .join()
+        .expect("resolver starter panicked")
+    })
+}
+
+/// One query for the zone's own apex (SOA): true once a response with our
+/// id comes back.
+fn probe(server: SocketAddr) -> Result<bool> {
+    let sock = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+    sock.set_read_timeout(Some(Duration::from_millis(200)))?;
+    // id 0x7ab1, RD, one question: "internal." SOA IN.
+    let query = [
+        0x7a, 0xb1, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 8, b'i', b'n', b't', b'e', b'r', b'n', b'a', b'l', 0,
+        0, 6, 0, 1,
+    ];
+    match sock.send_to(&query, server) {
+        Ok(_) => {}
+        // The address is ours only once the bridge is up; the caller retries.
+        Err(e) if e.kind() == ErrorKind::AddrNotAvailable => return Ok(false),
+        Err(e) => return Err(e).context("asking labyrinth vpc-dns"),
+    }
+    let mut buf = [0u8; 512];
+    match sock.recv(&mut buf) {
+        Ok(n) => Ok(n >= 12 && buf[..2] == query[..2]),
+        Err(e)
+            if matches!(
+                e.kind(),
+                ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::ConnectionRefused
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e).context("asking labyrinth vpc-dns"),
+    }
+}
+
+/// Point a node's /etc/resolv.conf at the resolver. Written through the
+/// node's root (its own copy-on-write /etc); a symlink copied from the host
+/// (to systemd-resolved's stub under /run, which the node does not have)
+/// is replaced by a file.
+pub fn configure_node(node: &Holder, cfg: &LabConfig) -> Result<()> {
+    let path = format!("/proc/{}/root/etc/resolv.conf", node.pid);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("removing {path}")),
+    }
+    std::fs::write(&path, resolv_conf(cfg)).with_context(|| format!("writing {path}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_zone_names_every_node_and_the_three_ranges() {
+        let cfg = LabConfig {
+            name: "lab7".into(),
+            workers: 2,
+            ..Default::default()
+        };
+        let z = zone(&cfg);
+        assert_eq!(z.domain, "lab7.internal");
+        let hosts: Vec<(String, String)> = z
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.address.to_string()))
+            .collect();
+        assert_eq!(
+            hosts,
+            [
+                ("node-0", "10.168.0.2"),
+                ("node-1", "10.168.0.3"),
+                ("node-2", "10.168.0.4")
+            ]
+            .map(|(n, a)| (n.to_string(), a.to_string()))
+        );
+        assert_eq!(z.reverse, vec![cfg.underlay_cidr, cfg.pod_cidr, cfg.service_cidr]);
+        let r = resolv_conf(&cfg);
+        assert!(
+            r.contains("\nnameserver 10.168.0.1\nsearch lab7.internal\n"),
+            "{r}"
+        );
+    }
+}
