@@ -29,6 +29,46 @@ pub enum Routing {
     Native,
 }
 
+/// How the eBPF datapath hands a packet to a pod on the same node (the
+/// lab file's `peerRedirect`, the `--peer-redirect` flags of `lab up` and
+/// the agent, the config map the programs read, the trace's explanation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum PodDelivery {
+    /// `bpf_redirect` to the egress of the pod's host veth (`lxc…`): the
+    /// packet crosses the veth pair as a routed one would, so a capture on
+    /// the host veth sees both directions.
+    #[default]
+    HostVeth,
+    /// `bpf_redirect_peer`: straight into the pod's eth0, skipping the host
+    /// veth (and the backlog queue behind it); captures there miss it.
+    PeerRedirect,
+}
+
+impl PodDelivery {
+    /// The lab file's and the flags' `peerRedirect` boolean.
+    pub const fn from_peer_redirect(on: bool) -> Self {
+        if on {
+            PodDelivery::PeerRedirect
+        } else {
+            PodDelivery::HostVeth
+        }
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PodDelivery::HostVeth => "host-veth",
+            PodDelivery::PeerRedirect => "peer-redirect",
+        }
+    }
+}
+
+impl std::fmt::Display for PodDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Datapath {
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -77,5 +117,12 @@ mod tests {
             assert_eq!(serde_json::from_str::<Routing>(&json).unwrap(), r);
         }
         assert!(serde_json::from_str::<Datapath>("\"ipvs\"").is_err());
+        for d in [PodDelivery::HostVeth, PodDelivery::PeerRedirect] {
+            let json = serde_json::to_string(&d).unwrap();
+            assert_eq!(json, format!("\"{d}\""));
+            assert_eq!(serde_json::from_str::<PodDelivery>(&json).unwrap(), d);
+        }
+        assert_eq!(PodDelivery::from_peer_redirect(true), PodDelivery::PeerRedirect);
+        assert_eq!(PodDelivery::from_peer_redirect(false), PodDelivery::default());
     }
 }

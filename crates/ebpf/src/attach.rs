@@ -122,6 +122,9 @@ pub fn attach(
             .with_context(what)?;
             // The filter stays when this process ends: never detach on drop.
             std::mem::forget(prog.take_link(id).with_context(what)?);
+            // A tcx link an earlier run left would run first and take
+            // every packet: it goes once our filter is in place.
+            detach(AttachMode::Tcx, pin_dir, ifname, hook)?;
         }
         _ => {
             let pin = link_pin(pin_dir, ifname, ifindex, hook);
@@ -153,6 +156,11 @@ pub fn attach(
                 .with_context(what)?;
             link.pin(&pin)
                 .with_context(|| format!("pinning the link at {}", pin.display()))?;
+            // A clsact filter an earlier run left (an agent that attached
+            // that way): the tcx link runs before it and our programs
+            // always give a verdict, so removing the filter now leaves no
+            // gap.
+            detach(AttachMode::Clsact, pin_dir, ifname, hook)?;
         }
     }
     Ok(())

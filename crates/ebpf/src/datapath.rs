@@ -25,6 +25,10 @@ pub const DEFAULT_PIN_DIR: &str = "/sys/fs/bpf/labyrinth";
 /// or the node's FIB (routes to the other nodes' pod CIDRs).
 pub use labyrinth_contracts::modes::Routing;
 
+/// How a packet enters a pod on this node: out of its host veth (the
+/// default) or by peer redirect past it.
+pub use labyrinth_contracts::modes::PodDelivery;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum TraceLevel {
@@ -50,6 +54,8 @@ pub struct Config {
     pub hairpin_ip: Ipv4Addr,
     pub attach: AttachMode,
     pub trace: TraceLevel,
+    #[serde(default)]
+    pub delivery: PodDelivery,
 }
 
 /// A pod on this node, as the CNI plugin made it.
@@ -132,7 +138,11 @@ impl EbpfDatapath {
                 Routing::Native => ROUTING_NATIVE,
             },
             trace_level: self.cfg.trace as u8,
-            pad: [0; 2],
+            delivery: match self.cfg.delivery {
+                PodDelivery::HostVeth => DELIVERY_HOST_VETH,
+                PodDelivery::PeerRedirect => DELIVERY_PEER_REDIRECT,
+            },
+            pad: 0,
         };
         self.maps
             .config
@@ -143,6 +153,13 @@ impl EbpfDatapath {
     /// Change what the programs report to `observe`.
     pub fn set_trace_level(&mut self, level: TraceLevel) -> Result<()> {
         self.cfg.trace = level;
+        self.write_config()
+    }
+
+    /// Change how packets enter local pods; the programs read the config
+    /// per packet, so the next packet goes the new way.
+    pub fn set_delivery(&mut self, delivery: PodDelivery) -> Result<()> {
+        self.cfg.delivery = delivery;
         self.write_config()
     }
 

@@ -309,6 +309,7 @@ impl MapRow for ConfigRow {
         "HAIRPIN IP",
         "ROUTING",
         "TRACE LEVEL",
+        "DELIVERY",
     ];
 
     fn read(maps: &Maps) -> Result<Vec<Self>> {
@@ -324,6 +325,7 @@ impl MapRow for ConfigRow {
             self.hairpin_ip.to_string(),
             self.routing.to_string(),
             self.trace_level.to_string(),
+            self.delivery.to_string(),
         ]
     }
 }

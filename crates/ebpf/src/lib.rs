@@ -3,9 +3,10 @@
 //!
 //! - `from_container` on each pod's host veth ingress, and on `lby_net` for
 //!   the node's own connections to Services: Service translation with
-//!   conntrack and reverse NAT, then redirect into a local pod
-//!   (bpf_redirect_peer), into the VXLAN device with a tunnel key, or by a
-//!   FIB lookup (native routing).
+//!   conntrack and reverse NAT, then redirect into a local pod (out of its
+//!   host veth by default, or bpf_redirect_peer past it: `PodDelivery`),
+//!   into the VXLAN device with a tunnel key, or by a FIB lookup (native
+//!   routing).
 //! - `from_overlay` / `to_overlay` on the tunnel device's ingress / egress;
 //!   in native routing `from_overlay` sits on the underlay device's ingress.
 //! - Maps pinned under a bpffs directory (`lby_*_v1`), trace events on the
@@ -32,7 +33,7 @@ pub mod loader;
 pub mod maps;
 
 pub use attach::AttachMode;
-pub use datapath::{Config, EbpfDatapath, PodEndpoint, Routing, TraceLevel, DEFAULT_PIN_DIR};
+pub use datapath::{Config, EbpfDatapath, PodDelivery, PodEndpoint, Routing, TraceLevel, DEFAULT_PIN_DIR};
 pub use dump::dump;
 pub use events::{EventReader, Flow};
 pub use labyrinth_contracts::bpf::MapKind;

@@ -11,6 +11,10 @@
 //!   30,000 Services programmed, in pairs with 10.
 //!
 //! All of it on one pinned CPU (see `pin_to_last_cpu`).
+//!
+//! `bench_ebpf_delivery_peer_vs_host_veth`: the eBPF datapath alone, its
+//! two ways into a local pod (out of the host veth, the default, or
+//! bpf_redirect_peer past it) alternated on the same topology.
 mod common;
 
 use std::io::{Read, Write};
@@ -22,7 +26,7 @@ use common::iperf;
 use common::lab::{Lab, Shared};
 use common::topo::{Topology, Vxlan};
 use common::traffic::{tcp_hello, Servers, PORT};
-use labyrinth_ebpf::AttachMode;
+use labyrinth_ebpf::{AttachMode, PodDelivery};
 use labyrinth_proxy::{
     Datapath, Endpoint, IptablesDatapath, NftablesDatapath, Protocol, Proxier, ServiceModel, ServicePort,
     ServicePortName,
@@ -268,6 +272,46 @@ fn bench_ebpf_vs_iptables_and_nftables() {
             "throughput_cross_node_ebpf_ge_iptables":
                 e["iperf3_gbit_s_cross_node"].as_f64().unwrap() >= i["iperf3_gbit_s_cross_node"].as_f64().unwrap(),
         },
+    });
+    println!("{}", serde_json::to_string_pretty(&report).unwrap());
+}
+
+#[test]
+#[ignore = "benchmark: run with --ignored --nocapture"]
+fn bench_ebpf_delivery_peer_vs_host_veth() {
+    need_root!("bench_ebpf_delivery_peer_vs_host_veth");
+    common::private_bpffs();
+    let cpu = pin_to_last_cpu();
+    let lab = ebpf_lab();
+    // Alternated within each round on the same pods and programs (only
+    // the config map changes), so load from elsewhere hits both alike;
+    // every run's figure is reported, and the median of each round's
+    // ratio peer / host veth.
+    let (mut runs, mut ratio) = (Map::new(), Map::new());
+    // Every measurement that ends in a pod: all but the connection rate
+    // (the last key), which measures the conntrack.
+    for &key in &KEYS[..KEYS.len() - 1] {
+        let (mut host, mut peer, mut r) = (vec![], vec![], vec![]);
+        for _ in 0..ROUNDS {
+            lab.set_delivery(PodDelivery::HostVeth);
+            let h = measure(&lab.topo, key);
+            lab.set_delivery(PodDelivery::PeerRedirect);
+            let p = measure(&lab.topo, key);
+            host.push(h);
+            peer.push(p);
+            r.push(p / h);
+        }
+        runs.insert(key.to_string(), json!({"host_veth": host, "peer_redirect": peer}));
+        ratio.insert(key.to_string(), json!(median(r)));
+    }
+    lab.set_delivery(PodDelivery::HostVeth);
+    let report = json!({
+        "seconds_per_measurement": SECS,
+        "iperf3_seconds": IPERF_SECS,
+        "rounds": ROUNDS,
+        "pinned_cpu": cpu,
+        "runs": runs,
+        "peer_over_host_veth_median_of_rounds": ratio,
     });
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
 }

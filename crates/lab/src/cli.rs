@@ -74,6 +74,11 @@ pub struct UpArgs {
     /// How pod packets cross between nodes (the file's `routing`; tunnel by default).
     #[arg(long, value_enum)]
     pub routing: Option<Routing>,
+    /// eBPF datapath: deliver packets for local pods with bpf_redirect_peer,
+    /// past their host veth (the file's `peerRedirect`; by default they go
+    /// out of the `lxc…` veth, where captures see them).
+    #[arg(long)]
+    pub peer_redirect: bool,
     /// Replace a lab of the same name.
     #[arg(long)]
     pub recreate: bool,
@@ -103,6 +108,9 @@ impl UpArgs {
         }
         if let Some(r) = self.routing {
             cfg.routing = r;
+        }
+        if self.peer_redirect {
+            cfg.peer_redirect = true;
         }
         match &self.config {
             Some(path) => cfg
@@ -169,7 +177,12 @@ fn summary(state: &crate::state::LabState, bare: bool, took: std::time::Duration
     let what = if bare {
         "bare machines, no cluster".to_string()
     } else {
-        format!("datapath {}, routing {}", c.datapath, c.routing)
+        let peer = if c.peer_redirect {
+            " with peer redirect"
+        } else {
+            ""
+        };
+        format!("datapath {}{peer}, routing {}", c.datapath, c.routing)
     };
     let mut out = format!(
         "lab {name} is up: {} nodes ({what}) in {} ms\n",

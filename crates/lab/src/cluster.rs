@@ -154,6 +154,9 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
                 if plan.control_plane {
                     a.push("--control-plane");
                 }
+                if cfg.peer_redirect {
+                    a.push("--peer-redirect");
+                }
                 start_service(lab, &plan.name, "agent", &a)
             }));
         }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 /// The cluster's modes, as every component names them (the lab file's
 /// `datapath: iptables`, `routing: tunnel`, …).
-pub use labyrinth_contracts::modes::{Datapath, Routing};
+pub use labyrinth_contracts::modes::{Datapath, PodDelivery, Routing};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
@@ -30,6 +30,10 @@ pub struct LabConfig {
     pub cluster_domain: String,
     pub datapath: Datapath,
     pub routing: Routing,
+    /// eBPF datapath only: packets for a local pod go straight into its
+    /// eth0 (bpf_redirect_peer) instead of out of its host veth, so
+    /// captures on the `lxc…` veth miss them (see `PodDelivery`).
+    pub peer_redirect: bool,
 }
 
 impl Default for LabConfig {
@@ -44,6 +48,7 @@ impl Default for LabConfig {
             cluster_domain: "cluster.local".into(),
             datapath: Datapath::Iptables,
             routing: Routing::Tunnel,
+            peer_redirect: false,
         }
     }
 }
@@ -141,7 +146,19 @@ impl LabConfig {
             }
         }
         validate_domain(&self.cluster_domain)?;
+        if self.peer_redirect && self.datapath != Datapath::Ebpf {
+            bail!(
+                "peerRedirect: only the eBPF datapath redirects packets into pods (datapath is {}); \
+                 set datapath: ebpf or leave peerRedirect out",
+                self.datapath
+            );
+        }
         Ok(())
+    }
+
+    /// How the eBPF programs enter a local pod.
+    pub fn pod_delivery(&self) -> PodDelivery {
+        PodDelivery::from_peer_redirect(self.peer_redirect)
     }
 
     /// Every node, control plane first.
@@ -264,6 +281,17 @@ mod tests {
         assert!(err("clusterDomain: Cluster..local\n").starts_with("clusterDomain:"));
         assert!(err("underlayCIDR: 10.168.0.0/30\n").starts_with("underlayCIDR:"));
         assert!(err("podCIDR: 10.0.0.0/25\n").starts_with("podCIDR:"));
+    }
+
+    #[test]
+    fn peer_redirect_is_for_the_ebpf_datapath_only() {
+        let cfg = LabConfig::from_yaml("datapath: ebpf\npeerRedirect: true\n").unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.pod_delivery(), PodDelivery::PeerRedirect);
+        assert_eq!(LabConfig::default().pod_delivery(), PodDelivery::HostVeth);
+        let e = err("peerRedirect: true\n");
+        assert!(e.starts_with("peerRedirect:") && e.contains("iptables"), "{e}");
+        assert!(err("datapath: ebpf\npeerRedirect: yes please\n").contains("peerRedirect"));
     }
 
     #[test]

@@ -76,11 +76,9 @@ fn pod_status(lab: &Lab, ns: &str, pod: &str) -> String {
 /// programs per device.
 fn ebpf_state(lab: &Lab) -> (String, String) {
     let services = lab.ssh_ok("node-1", &[BIN, "bpf", "map", "get", "services"]);
-    let net = lab.ssh_ok("node-1", &["bpftool", "net", "show"]);
-    let progs = net
-        .lines()
-        .filter(|l| l.contains("lby_"))
-        .map(|l| l.split(" id ").next().unwrap_or(l).to_string())
+    let progs = attached(lab, "node-1")
+        .iter()
+        .map(|a| format!("{} {} {} tcx={}", a.dev, a.hook, a.prog, a.tcx))
         .collect::<Vec<_>>()
         .join("\n");
     (services, progs)

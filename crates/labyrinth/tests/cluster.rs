@@ -221,12 +221,12 @@ fn native_journey(dp: &str) {
 fn check_ebpf_native(lab: &Lab) {
     for node in ["node-0", "node-1", "node-2"] {
         ebpf_on_every_pod_veth(lab, node);
-        let net = lab.ssh_ok(node, &["bpftool", "net", "show"]);
+        let all = attached(lab, node);
         assert!(
-            bpf_on(&net, "ens4", "lby_from_overlay", "ingress"),
-            "{node}: {net}"
+            bpf_on(&all, "ens4", "lby_from_overlay", "ingress"),
+            "{node}: {all:#?}"
         );
-        assert!(!net.contains("lby_vxlan"), "{node}: {net}");
+        assert!(!all.iter().any(|a| a.dev == "lby_vxlan"), "{node}: {all:#?}");
         let nat = lab.ssh_ok(node, &["iptables-save", "-t", "nat"]);
         assert!(!nat.contains("KUBE-SVC"), "{node}: iptables Service rules: {nat}");
     }

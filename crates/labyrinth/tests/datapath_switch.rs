@@ -26,7 +26,9 @@ fn state(lab: &Lab, node: &str) -> (bool, bool, bool, bool) {
     let sh = |cmd: &str| lab.ssh_ok(node, &["sh", "-c", cmd]);
     let iptables = sh("iptables-save -t nat").contains(":KUBE-SERVICES");
     let nftables = sh("nft list tables").contains("table ip labyrinth");
-    let progs = sh("bpftool net show").contains("lby_from_contai");
+    let progs = attached(lab, node)
+        .iter()
+        .any(|a| a.prog.starts_with("lby_from_contai"));
     let pins_or_route = sh("ls /sys/fs/bpf/labyrinth 2>/dev/null; ip route show 10.96.0.0/12").trim() != "";
     (iptables, nftables, progs, pins_or_route)
 }

@@ -99,15 +99,13 @@ fn journey(datapath: &str) {
     has(&notes(&v, "decap"), "decapsulation on node-2", |n| {
         n.starts_with("node-2 decapsulates")
     });
-    // eBPF redirects into the pod past its host veth; the kernel
-    // datapaths route through it.
-    let entry = if datapath == "ebpf" {
-        "straight into eth0, past lxc"
-    } else {
-        "through lxc"
-    };
+    // Every datapath delivers through the pod's host veth (eBPF by
+    // redirecting out of it; peer redirect is an option, see
+    // ebpf_visibility.rs).
     has(&notes(&v, "delivery"), "delivery to the process", |n| {
-        n.contains("wrk-2/node-wrk-2-ubuntu24-") && n.contains("nc -l 0.0.0.0 9999") && n.contains(entry)
+        n.contains("wrk-2/node-wrk-2-ubuntu24-")
+            && n.contains("nc -l 0.0.0.0 9999")
+            && n.contains("through lxc")
     });
 
     // The merged pcapng: every interface named, the DNS queries, VXLAN with
@@ -165,10 +163,8 @@ fn journey(datapath: &str) {
     );
     assert!(!syn.trim().is_empty() && !synack.trim().is_empty(), "handshake");
     let page = std::fs::read_to_string(&html).unwrap();
-    // eBPF delivers into the server pod with bpf_redirect_peer: its host
-    // veth never sees the packet, one capture point fewer.
-    let hops = if datapath == "ebpf" { 7 } else { 8 };
-    assert!(page.contains("<svg") && page.matches(r#"class="hop main""#).count() >= hops);
+    // The server's host veth sees the packet in every datapath.
+    assert!(page.contains("<svg") && page.matches(r#"class="hop main""#).count() >= 8);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -205,7 +201,7 @@ fn explain_predicts_the_observed_path() {
 }
 
 /// The eBPF maps decide instead of routes and rules: the prediction names
-/// the services map and the redirects, and no host veth at the far end.
+/// the services map and the redirects, out of the far end's host veth.
 #[test]
 fn explain_predicts_the_observed_path_ebpf() {
     if need_root("explain_predicts_the_observed_path_ebpf") {
@@ -262,11 +258,10 @@ fn explain(datapath: &str) {
         text.contains("[encap] VXLAN VNI 1: outer 10.168.0.3 → 10.168.0.4 UDP 8472"),
         "{text}"
     );
-    // eBPF skips the server's host veth (redirected into its eth0).
-    let devices = if datapath == "ebpf" { 7 } else { 8 };
+    // eBPF delivers out of the server's host veth too (no peer redirect).
     assert_eq!(
         text.matches("✓ ").count(),
-        devices,
+        8,
         "every predicted device observed: {text}"
     );
     assert!(!text.contains('✗'), "divergence: {text}");

@@ -47,6 +47,17 @@ pub struct AgentArgs {
     /// service rules; `none` leaves Services to someone else.
     #[arg(long, value_enum, default_value = "iptables")]
     pub datapath: ProxyMode,
+    /// eBPF datapath: how the programs attach to devices: `auto` (tcx links,
+    /// listed by `bpftool link`, where the kernel has them (6.6+), clsact
+    /// filters otherwise), `tcx`, or `clsact` (listed by `bpftool net show`).
+    #[arg(long, value_enum, default_value = "auto")]
+    pub bpf_attach: labyrinth_ebpf::AttachMode,
+    /// eBPF datapath: hand packets for this node's pods straight to the
+    /// pod's eth0 with bpf_redirect_peer, past its host veth (faster, but a
+    /// capture on the `lxc…` veth then misses them), instead of out of the
+    /// host veth.
+    #[arg(long)]
+    pub peer_redirect: bool,
     /// The cluster's pod range: Service traffic from outside it is
     /// masqueraded (kube-proxy's --cluster-cidr).
     #[arg(long, default_value = "10.0.0.0/16")]

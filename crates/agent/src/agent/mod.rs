@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 pub use args::{AgentArgs, ProxyMode};
 use context::{client, Agent};
 
-use labyrinth_contracts::modes::Datapath;
+use labyrinth_contracts::modes::{Datapath, PodDelivery};
 
 use crate::kubelet::{node, pods};
 use crate::nodenet::ebpf::{self, EbpfNode};
@@ -138,6 +138,8 @@ fn ebpf_node(a: &AgentArgs, pod_cidr: ipnet::Ipv4Net) -> EbpfNode {
         node_ip: a.node_ip,
         pod_cidr,
         service_cidr: a.service_cidr,
+        attach: a.bpf_attach,
+        delivery: PodDelivery::from_peer_redirect(a.peer_redirect),
     }
 }
 

@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use ipnet::Ipv4Net;
 use labyrinth_contracts::sandbox::SandboxRecord;
 use labyrinth_ebpf::{
-    AttachMode, Config, EbpfDatapath, PodEndpoint, SharedDatapath, TraceLevel, DEFAULT_PIN_DIR,
+    AttachMode, Config, EbpfDatapath, PodDelivery, PodEndpoint, SharedDatapath, TraceLevel, DEFAULT_PIN_DIR,
 };
 
 use super::{gateway_of, Peer, Routing, HOST_DEV, NET_DEV, VXLAN_DEV};
@@ -26,6 +26,10 @@ pub struct EbpfNode {
     pub node_ip: Ipv4Addr,
     pub pod_cidr: Ipv4Net,
     pub service_cidr: Ipv4Net,
+    /// tcx or clsact (`auto`: tcx where the kernel has it).
+    pub attach: AttachMode,
+    /// Into local pods through their host veth, or by peer redirect.
+    pub delivery: PodDelivery,
 }
 
 /// Load the programs, open (or take over) the pinned maps and attach the
@@ -39,10 +43,9 @@ pub fn open(node: &EbpfNode) -> Result<SharedDatapath> {
         routing: node.routing,
         node_ip: node.node_ip,
         hairpin_ip: gateway_of(node.pod_cidr),
-        // clsact rather than tcx: `bpftool net show` (Debian's 7.1) lists
-        // only clsact filters, and that is how an operator checks a node.
-        attach: AttachMode::Clsact,
+        attach: node.attach,
         trace: TraceLevel::Flows,
+        delivery: node.delivery,
     };
     let mut dp = EbpfDatapath::open(DEFAULT_PIN_DIR, cfg)
         .with_context(|| format!("opening the eBPF datapath under {DEFAULT_PIN_DIR}"))?;

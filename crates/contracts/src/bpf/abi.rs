@@ -35,6 +35,11 @@ pub const TCP_ACK: u8 = 0x10;
 pub const ROUTING_TUNNEL: u8 = 0;
 pub const ROUTING_NATIVE: u8 = 1;
 
+/// `LbyConfig::delivery`: how a packet enters a local pod (maps.h). Zero,
+/// what a config written before the field existed holds, is the default.
+pub const DELIVERY_HOST_VETH: u8 = 0;
+pub const DELIVERY_PEER_REDIRECT: u8 = 1;
+
 /// Network-order u32 from an address, as the packet carries it.
 pub fn be_addr(ip: Ipv4Addr) -> u32 {
     u32::from_ne_bytes(ip.octets())
@@ -149,7 +154,8 @@ pub struct LbyConfig {
     pub hairpin_ip: u32,
     pub routing: u8,
     pub trace_level: u8,
-    pub pad: [u8; 2],
+    pub delivery: u8,
+    pub pad: u8,
 }
 
 #[repr(C)]
@@ -242,6 +248,7 @@ mod tests {
         assert_eq!(size_of::<EndpointValue>(), 20);
         assert_eq!(offset_of!(EndpointValue, node_mac), 10);
         assert_eq!(size_of::<LbyConfig>(), 20);
+        assert_eq!(offset_of!(LbyConfig, delivery), 18);
         assert_eq!(size_of::<TraceEvent>(), 48);
         assert_eq!(offset_of!(TraceEvent, ifindex), 24);
         assert_eq!(offset_of!(TraceEvent, xlate), 40);
@@ -282,6 +289,31 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 7, "only {checked} _Static_asserts found in {header}");
+    }
+
+    /// The config's mode values are the `#define`s the programs compare
+    /// against: a renumbering on one side only would flip a mode.
+    #[test]
+    fn mode_values_match_the_defines_of_maps_h() {
+        let header = concat!(env!("CARGO_MANIFEST_DIR"), "/../ebpf/bpf/lib/maps.h");
+        let text = std::fs::read_to_string(header).expect("reading maps.h");
+        let define = |name: &str| -> u8 {
+            text.lines()
+                .find_map(|l| {
+                    l.trim()
+                        .strip_prefix("#define ")?
+                        .strip_prefix(name)?
+                        .split_whitespace()
+                        .next()
+                })
+                .unwrap_or_else(|| panic!("no #define {name} in {header}"))
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(define("ROUTING_TUNNEL "), ROUTING_TUNNEL);
+        assert_eq!(define("ROUTING_NATIVE "), ROUTING_NATIVE);
+        assert_eq!(define("DELIVERY_HOST_VETH "), DELIVERY_HOST_VETH);
+        assert_eq!(define("DELIVERY_PEER_REDIRECT "), DELIVERY_PEER_REDIRECT);
     }
 
     #[test]

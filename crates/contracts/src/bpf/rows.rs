@@ -12,7 +12,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::abi::*;
-use crate::modes::Routing;
+use crate::modes::{PodDelivery, Routing};
 
 /// An IP protocol number; shown and serialized by name (`TCP`, `UDP`,
 /// `ICMP`) or, for the others, as the number.
@@ -326,6 +326,10 @@ pub struct ConfigRow {
     pub hairpin_ip: Ipv4Addr,
     pub routing: Routing,
     pub trace_level: u8,
+    /// How the programs enter a local pod (absent in rows printed before
+    /// the field existed: the host veth, as those programs did not).
+    #[serde(default)]
+    pub delivery: PodDelivery,
 }
 
 impl ConfigRow {
@@ -341,6 +345,11 @@ impl ConfigRow {
                 Routing::Tunnel
             },
             trace_level: c.trace_level,
+            delivery: if c.delivery == DELIVERY_PEER_REDIRECT {
+                PodDelivery::PeerRedirect
+            } else {
+                PodDelivery::HostVeth
+            },
         }
     }
 }

@@ -1,4 +1,4 @@
-/* Where a packet goes after translation: straight into a local pod,
+/* Where a packet goes after translation: into a local pod,
  * into the tunnel, out a native route, or up the node's own stack. */
 #ifndef LBY_DELIVER_H
 #define LBY_DELIVER_H
@@ -9,8 +9,14 @@
 #include "trace.h"
 
 /* Into a pod on this node: rewrite the MACs as a router would (from the
- * host-side veth to the pod) and jump straight to the veth's peer inside
- * the pod's namespace, skipping the node's routing and backlog queue. */
+ * host-side veth to the pod), then by default out of the pod's host veth
+ * (bpf_redirect to its egress): the packet crosses the veth pair as a
+ * routed one would, so taps on the host veth (tcpdump -i lxc...) see
+ * deliveries as well as what the pod sends. With peer redirect, straight
+ * into the veth's peer inside the pod's namespace instead
+ * (bpf_redirect_peer), skipping the host veth and the backlog queue behind
+ * it: faster, invisible on the host veth. Both callers run at ingress,
+ * the only place bpf_redirect_peer works. */
 static __always_inline int to_endpoint(struct __sk_buff *skb, const struct pkt *p,
 				       const struct lby_config *cfg, const struct xlate *x,
 				       const struct endpoint_value *ep)
@@ -22,7 +28,9 @@ static __always_inline int to_endpoint(struct __sk_buff *skb, const struct pkt *
 		return TC_ACT_SHOT;
 	}
 	trace(skb, cfg, p, x, POINT_TO_ENDPOINT, 0);
-	return bpf_redirect_peer(ifindex, 0);
+	if (cfg && cfg->delivery == DELIVERY_PEER_REDIRECT)
+		return bpf_redirect_peer(ifindex, 0);
+	return bpf_redirect(ifindex, 0);
 }
 
 /* The forwarding decision for a packet that left a local pod. */

@@ -100,6 +100,10 @@ struct endpoint_value {
 #define ROUTING_TUNNEL 0
 #define ROUTING_NATIVE 1
 
+/* How a packet enters a pod on this node (lby_config.delivery). */
+#define DELIVERY_HOST_VETH 0	 /* bpf_redirect to the host veth's egress */
+#define DELIVERY_PEER_REDIRECT 1 /* bpf_redirect_peer into the pod's eth0 */
+
 #define TRACE_DROPS 0 /* only drops */
 #define TRACE_FLOWS 1 /* drops, new translations, TCP SYN/FIN/RST */
 #define TRACE_ALL 2   /* every packet at every point */
@@ -111,7 +115,8 @@ struct lby_config {
 	__be32 hairpin_ip; /* source for a pod reaching itself via a service */
 	__u8 routing;
 	__u8 trace_level;
-	__u8 pad[2];
+	__u8 delivery; /* DELIVERY_*; 0 in configs written before the field */
+	__u8 pad;
 };
 
 _Static_assert(sizeof(struct lb4_key) == 12, "lb4_key layout");

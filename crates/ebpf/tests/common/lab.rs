@@ -5,7 +5,9 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
-use labyrinth_ebpf::{AttachMode, Config, EbpfDatapath, PodEndpoint, Routing, SharedDatapath, TraceLevel};
+use labyrinth_ebpf::{
+    AttachMode, Config, EbpfDatapath, PodDelivery, PodEndpoint, Routing, SharedDatapath, TraceLevel,
+};
 use labyrinth_proxy::{Endpoint, Protocol, Proxier, ServiceModel, ServicePort, ServicePortName};
 
 use super::topo::{Node, Topology, Vxlan};
@@ -33,6 +35,7 @@ pub fn config(node: &Node, attach: AttachMode, routing: Routing) -> Config {
         hairpin_ip: node.gateway(),
         attach,
         trace: TraceLevel::Flows,
+        delivery: PodDelivery::default(),
     }
 }
 
@@ -172,6 +175,18 @@ impl Lab {
                 p.set_model(m.clone(), None);
                 p.sync().expect("sync");
             });
+        }
+    }
+
+    /// Every node's programs deliver to local pods this way from now on.
+    pub fn set_delivery(&self, d: PodDelivery) {
+        for dp in &self.datapaths {
+            let g = dp.lock().unwrap();
+            g.as_ref()
+                .expect("node datapath is open")
+                .lock()
+                .set_delivery(d)
+                .expect("writing the config");
         }
     }
 

@@ -49,14 +49,14 @@ pub fn check_programmed(lab: &Lab, dp: &str, cluster_ip: &str, client_veth: &str
                     node != "node-1" || veths.iter().any(|v| v == client_veth),
                     "{client_veth} not in {veths:?}"
                 );
-                let net = node_out(lab, node, "bpftool net show");
+                let all = attached(lab, node);
                 assert!(
-                    bpf_on(&net, "lby_vxlan", "lby_from_overlay", "ingress"),
-                    "{node}: {net}"
+                    bpf_on(&all, "lby_vxlan", "lby_from_overlay", "ingress"),
+                    "{node}: {all:#?}"
                 );
                 assert!(
-                    bpf_on(&net, "lby_vxlan", "lby_to_overlay", "egress"),
-                    "{node}: {net}"
+                    bpf_on(&all, "lby_vxlan", "lby_to_overlay", "egress"),
+                    "{node}: {all:#?}"
                 );
             }
             // The node's own connections are translated too (through

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
+use labyrinth_contracts::bpf::{ConfigRow, MapKind};
+use labyrinth_contracts::modes::PodDelivery;
+
 use super::annotator::{Annotator, Context};
+use super::service::bpf_map;
 use super::sockets::{listeners, Listener};
 use crate::capture::Role;
 use crate::model::{Note, Trace};
@@ -24,6 +28,13 @@ fn candidates<'a>(ctx: &Context<'a>) -> Vec<&'a Pod> {
         Some(p) => vec![p],
         None => ctx.lab.pods.iter().collect(),
     }
+}
+
+/// Whether `node`'s eBPF programs deliver by peer redirect (its config map).
+fn peer_redirect(ctx: &Context, node: &str) -> bool {
+    bpf_map::<ConfigRow>(&ctx.lab.name, node, MapKind::Config)
+        .and_then(|rows| rows.into_iter().next())
+        .is_some_and(|c| c.delivery == PodDelivery::PeerRedirect)
 }
 
 impl Annotator for Delivery {
@@ -71,19 +82,23 @@ impl Annotator for Delivery {
         known.extend(listeners(&pod.netns_path));
         let holder = known.iter().find(|l| l.port == dport && l.udp == udp);
         let via = pod.host_veth.as_deref().unwrap_or("its veth");
-        // The eBPF datapath redirects straight into the pod's eth0
-        // (bpf_redirect_peer): the host veth's taps never see the packet.
-        let through = match pod.host_veth.as_deref() {
-            Some(v)
-                if trace
-                    .points
-                    .iter()
-                    .any(|pt| pt.device == v && pt.node == pod.node)
-                    && !p.hops[..i].iter().any(|h| trace.point(h).device == v) =>
-            {
-                format!("straight into eth0, past {v} (redirected to the veth's peer)")
-            }
-            _ => format!("through {via} → eth0"),
+        // Not seen on the host veth although it was captured there: the
+        // packet went straight into eth0. The eBPF datapath does that only
+        // with peer redirect on, which its config map says.
+        let skipped = pod.host_veth.as_deref().filter(|v| {
+            trace
+                .points
+                .iter()
+                .any(|pt| pt.device == *v && pt.node == pod.node)
+                && !p.hops[..i].iter().any(|h| trace.point(h).device == *v)
+        });
+        let through = match skipped {
+            Some(v) if peer_redirect(ctx, &pod.node) => format!(
+                "straight into eth0, past {v}: bpf_redirect_peer skipped the host veth \
+                 (the eBPF datapath's peer redirect is on)"
+            ),
+            Some(v) => format!("straight into eth0, past {v} (not seen on {v})"),
+            None => format!("through {via} → eth0"),
         };
         let mut text = format!(
             "delivered to pod {} on {} (netns {}) {through}, to {}:{dport}",

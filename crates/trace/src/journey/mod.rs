@@ -9,6 +9,7 @@ mod setup;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use labyrinth_contracts::modes::{Datapath, Routing};
 
 use crate::explain::default_annotators;
 use crate::model::Request;
@@ -25,10 +26,14 @@ pub struct JourneyArgs {
     /// this name is brought up for the journey.
     #[arg(long, env = "LABYRINTH_LAB", default_value = "journey")]
     pub name: String,
-    #[arg(long, default_value = "iptables", value_parser = ["iptables", "nftables", "ebpf"])]
-    pub datapath: String,
-    #[arg(long, default_value = "tunnel", value_parser = ["tunnel", "native"])]
-    pub routing: String,
+    /// The datapath of the lab it brings up (iptables by default); with a
+    /// running lab, left out or the same as that lab's (else an error).
+    #[arg(long, value_enum)]
+    pub datapath: Option<Datapath>,
+    /// The routing of the lab it brings up (tunnel by default); with a
+    /// running lab, left out or the same as that lab's (else an error).
+    #[arg(long, value_enum)]
+    pub routing: Option<Routing>,
     #[command(flatten)]
     pub out: crate::cli::OutputArgs,
     /// Leave the lab running afterwards.
@@ -47,9 +52,16 @@ pub fn run(args: JourneyArgs) -> Result<i32> {
     };
     let existing = l.running();
     if existing {
-        eprintln!("journey: using the running lab {}", l.lab);
+        let (datapath, routing) = l.modes_match(args.datapath, args.routing)?;
+        eprintln!(
+            "journey: using the running lab {} (datapath {datapath}, routing {routing})",
+            l.lab
+        );
     } else {
-        l.up(&args.datapath, &args.routing)?;
+        l.up(
+            args.datapath.unwrap_or(Datapath::Iptables),
+            args.routing.unwrap_or(Routing::Tunnel),
+        )?;
     }
     let result = journey(&l, &args);
     if !existing && !args.keep {

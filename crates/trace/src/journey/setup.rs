@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use labyrinth_contracts::modes::{Datapath, Routing};
 
 /// The journey's manifests, the repository's examples/journey.
 pub const MANIFESTS: [(&str, &str, &str); 2] = [
@@ -70,8 +71,36 @@ impl Labyrinth {
             .is_ok_and(|s| s.running())
     }
 
+    /// The running lab's datapath and routing, checked against the ones
+    /// asked for: a journey on a lab of another datapath would show that
+    /// datapath, not the one asked for, so it is refused with what to do.
+    pub fn modes_match(
+        &self,
+        datapath: Option<Datapath>,
+        routing: Option<Routing>,
+    ) -> Result<(Datapath, Routing)> {
+        let state = labyrinth_lab::LabDir::new(&self.lab).load()?;
+        let (has_d, has_r) = (state.config.datapath, state.config.routing);
+        let lab = &self.lab;
+        if let Some(d) = datapath.filter(|d| *d != has_d) {
+            bail!(
+                "the running lab {lab} has the {has_d} datapath, not {d}: leave out --datapath \
+                 (or pass --datapath {has_d}) to take the journey on it, or take it down first \
+                 (labyrinth lab down --name {lab}) and the journey brings up a {d} lab"
+            );
+        }
+        if let Some(r) = routing.filter(|r| *r != has_r) {
+            bail!(
+                "the running lab {lab} has {has_r} routing, not {r}: leave out --routing \
+                 (or pass --routing {has_r}) to take the journey on it, or take it down first \
+                 (labyrinth lab down --name {lab}) and the journey brings up a lab with {r} routing"
+            );
+        }
+        Ok((has_d, has_r))
+    }
+
     /// `lab up` with the journey's choices; progress goes to our stderr.
-    pub fn up(&self, datapath: &str, routing: &str) -> Result<()> {
+    pub fn up(&self, datapath: Datapath, routing: Routing) -> Result<()> {
         let status = self
             .command(&[
                 "lab",
@@ -79,9 +108,9 @@ impl Labyrinth {
                 "--name",
                 &self.lab,
                 "--datapath",
-                datapath,
+                datapath.as_str(),
                 "--routing",
-                routing,
+                routing.as_str(),
             ])
             // Its summary too: our stdout is the journey (text or JSON).
             .stdout(std::process::Stdio::from(std::io::stderr()))

@@ -1,7 +1,8 @@
 //! The prediction on a node running the eBPF datapath: its maps (their
 //! typed rows, read with `labyrinth bpf map get … --json` inside the node)
 //! decide where a packet goes, not the node's routes or rules. A local pod
-//! is reached by a redirect into its eth0 (past its host veth), a remote
+//! is reached by a redirect out of its host veth (or, with peer redirect,
+//! into its eth0 past the host veth), a remote
 //! one through the tunnel device with the ipcache's node in the tunnel key
 //! (or, in native routing, out of the device the FIB names), and the far
 //! node's from-overlay program redirects it into the pod.
@@ -9,11 +10,10 @@
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use ipnet::Ipv4Net;
-use labyrinth_contracts::bpf::{ConfigRow, EndpointRow, IpProto, IpcacheRow, MapDump, MapKind, ServiceRow};
-use labyrinth_contracts::modes::Routing;
-use serde::de::DeserializeOwned;
+use labyrinth_contracts::bpf::{ConfigRow, EndpointRow, IpProto, IpcacheRow, MapKind, ServiceRow};
+use labyrinth_contracts::modes::{PodDelivery, Routing};
 
-use crate::explain::service::in_node;
+use crate::explain::service::bpf_map;
 
 /// A node's eBPF maps, as their typed rows.
 pub struct Maps {
@@ -26,18 +26,11 @@ pub struct Maps {
 impl Maps {
     /// None when the node runs no eBPF datapath (nothing pinned).
     pub fn read(lab: &str, node: &str) -> Option<Maps> {
-        let exe = std::env::current_exe().ok()?;
-        let exe = exe.to_string_lossy();
-        fn get<R: DeserializeOwned>(lab: &str, node: &str, exe: &str, map: MapKind) -> Option<Vec<R>> {
-            let out = in_node(lab, node, &[exe, "bpf", "map", "get", map.as_str(), "--json"]).ok()?;
-            let dump: MapDump<R> = serde_json::from_str(&out).ok()?;
-            Some(dump.entries)
-        }
         Some(Maps {
-            services: get(lab, node, &exe, MapKind::Services)?,
-            ipcache: get(lab, node, &exe, MapKind::Ipcache)?,
-            endpoints: get(lab, node, &exe, MapKind::Endpoints)?,
-            config: get::<ConfigRow>(lab, node, &exe, MapKind::Config)?
+            services: bpf_map(lab, node, MapKind::Services)?,
+            ipcache: bpf_map(lab, node, MapKind::Ipcache)?,
+            endpoints: bpf_map(lab, node, MapKind::Endpoints)?,
+            config: bpf_map::<ConfigRow>(lab, node, MapKind::Config)?
                 .into_iter()
                 .next(),
         })
@@ -94,6 +87,11 @@ impl Maps {
 
     pub fn native_routing(&self) -> bool {
         self.config.as_ref().is_some_and(|c| c.routing == Routing::Native)
+    }
+
+    /// How the programs enter a local pod (the host veth when unknown).
+    pub fn delivery(&self) -> PodDelivery {
+        self.config.as_ref().map(|c| c.delivery).unwrap_or_default()
     }
 }
 
@@ -154,6 +152,7 @@ mod tests {
                 hairpin_ip: "169.254.42.1".parse().unwrap(),
                 routing: Routing::Tunnel,
                 trace_level: 0,
+                delivery: PodDelivery::HostVeth,
             }),
         }
     }

@@ -6,6 +6,7 @@
 use std::net::Ipv4Addr;
 
 use anyhow::Result;
+use labyrinth_contracts::modes::PodDelivery;
 use labyrinth_contracts::node::{UPLINK_DEV, VXLAN_DEV};
 use labyrinth_netlink::netns::NetNs;
 use labyrinth_netlink::Handle;
@@ -247,14 +248,38 @@ fn ebpf_forward(
     dst_node: &str,
     backend: Ipv4Addr,
 ) -> Result<bool> {
+    // The lab starts every node's agent with the same delivery, so this
+    // node's config speaks for the far node too.
+    let peer = m.delivery() == PodDelivery::PeerRedirect;
     let into_pod = |how: &str| {
-        format!(
-            "{how}: endpoints map {backend} → redirected into the pod's eth0 (bpf_redirect_peer), \
-             past its host veth"
-        )
+        if peer {
+            format!(
+                "{how}: endpoints map {backend} → redirected into the pod's eth0 (bpf_redirect_peer), \
+                 past its host veth"
+            )
+        } else {
+            format!(
+                "{how}: endpoints map {backend} → redirected out of the pod's host veth \
+                 (bpf_redirect to its egress) into its eth0"
+            )
+        }
+    };
+    // Delivered out of the host veth: that device is on the path.
+    let host_veth = |steps: &mut Vec<Step>| {
+        let pod = lab.pod_by_ip(backend);
+        if let (false, Some(p), Some(v)) = (peer, pod, pod.and_then(|p| p.host_veth.as_deref())) {
+            steps.push(step(
+                &p.node,
+                "host",
+                Some(v),
+                "veth",
+                format!("out of {v} into {}", p.label()),
+            ));
+        }
     };
     if m.is_local_endpoint(backend) {
         steps.push(step(node, "host", None, "redirect", into_pod("from-container")));
+        host_veth(steps);
         return Ok(true);
     }
     let Some((cidr, far_ip)) = m.tunnel_endpoint(backend) else {
@@ -267,6 +292,7 @@ fn ebpf_forward(
         steps.push(step(node, "host", Some(&dev), "redirect", text));
         let from = format!("from {node}, not encapsulated; {}", into_pod("from-network"));
         steps.push(step(dst_node, "host", Some(UPLINK_DEV), "underlay", from));
+        host_veth(steps);
         return Ok(true);
     }
     let dev = VXLAN_DEV;
@@ -282,6 +308,7 @@ fn ebpf_forward(
         dst: far.address,
     };
     hop.push(steps, &vni, udp, dev, format!("; {}", into_pod("from-overlay")));
+    host_veth(steps);
     Ok(true)
 }
 

@@ -169,15 +169,23 @@ fn ipcache_endpoint_and_config_rows() {
         hairpin_ip: ip("169.254.42.1"),
         routing: ROUTING_NATIVE,
         trace_level: 1,
-        pad: [0; 2],
+        delivery: DELIVERY_PEER_REDIRECT,
+        pad: 0,
     });
     assert_eq!((c.routing, c.vni), (Routing::Native, 1));
+    assert_eq!(c.delivery, PodDelivery::PeerRedirect);
     let j = serde_json::to_value(&c).unwrap();
     assert_eq!(
         (&j["routing"], &j["node_ip"]),
         (&json!("native"), &json!("10.168.0.3"))
     );
-    assert_eq!(serde_json::from_value::<ConfigRow>(j).unwrap(), c);
+    assert_eq!(j["delivery"], json!("peer-redirect"));
+    assert_eq!(serde_json::from_value::<ConfigRow>(j.clone()).unwrap(), c);
+    // A row printed by a build before the field: the host veth.
+    let mut old = j;
+    old.as_object_mut().unwrap().remove("delivery");
+    let old: ConfigRow = serde_json::from_value(old).unwrap();
+    assert_eq!(old.delivery, PodDelivery::HostVeth);
 }
 
 #[test]

@@ -46,6 +46,16 @@ pub fn in_node(lab: &str, node: &str, argv: &[&str]) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// A node's eBPF map as typed rows (`labyrinth bpf map get MAP --json` in
+/// the node); None when the node runs no eBPF datapath.
+pub fn bpf_map<R: serde::de::DeserializeOwned>(lab: &str, node: &str, map: MapKind) -> Option<Vec<R>> {
+    let exe = std::env::current_exe().ok()?;
+    let exe = exe.to_string_lossy();
+    let out = in_node(lab, node, &[&exe, "bpf", "map", "get", map.as_str(), "--json"]).ok()?;
+    let dump: labyrinth_contracts::bpf::MapDump<R> = serde_json::from_str(&out).ok()?;
+    Some(dump.entries)
+}
+
 fn ports(t: &Transport) -> Option<(&'static str, u16, u16)> {
     match t {
         Transport::Tcp { sport, dport, .. } => Some(("tcp", *sport, *dport)),
