@@ -179,14 +179,14 @@ impl Lab {
     }
 
     /// Every node's programs deliver to local pods this way from now on.
+    /// (Written in the node's namespace: the config names its tunnel
+    /// device by ifindex, looked up there.)
     pub fn set_delivery(&self, d: PodDelivery) {
-        for dp in &self.datapaths {
-            let g = dp.lock().unwrap();
-            g.as_ref()
-                .expect("node datapath is open")
-                .lock()
-                .set_delivery(d)
-                .expect("writing the config");
+        for (n, dp) in self.datapaths.iter().enumerate() {
+            let dp = dp.lock().unwrap().clone().expect("node datapath is open");
+            self.topo.nodes[n]
+                .ns
+                .run(move || dp.lock().set_delivery(d).expect("writing the config"));
         }
     }
 
