@@ -25,8 +25,10 @@ pub struct JourneyArgs {
     /// this name is brought up for the journey.
     #[arg(long, env = "LABYRINTH_LAB", default_value = "journey")]
     pub name: String,
+    /// What translates Services, for a lab the journey brings up.
     #[arg(long, default_value = "iptables", value_parser = ["iptables", "nftables", "ebpf"])]
     pub datapath: String,
+    /// How pod packets cross between nodes, for a lab the journey brings up.
     #[arg(long, default_value = "tunnel", value_parser = ["tunnel", "native"])]
     pub routing: String,
     #[command(flatten)]
