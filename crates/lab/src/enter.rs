@@ -192,7 +192,12 @@ pub fn kubectl(lab: &str, args: &[String]) -> Result<i32> {
     setns(net.as_fd(), CloneFlags::CLONE_NEWNET)
         .with_context(|| format!("joining the network namespace of {what}"))?;
     let mut command = Command::new("kubectl");
-    command.args(args).env("KUBECONFIG", &kubeconfig);
+    // Its discovery cache in the lab's directory too: the caller's ~/.kube
+    // stays untouched, and labs at the same address never share a cache.
+    command
+        .args(args)
+        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECACHEDIR", dir.path.join("kube-cache"));
     run_as_shell_would(command, "kubectl", "on this machine")
 }
 

@@ -297,6 +297,11 @@ fn kubectl_files_path_and_logs_in_a_cluster() {
         before,
         "labyrinth kubectl changed the host's network namespace"
     );
+    // The admin credentials it used: the lab's own copy, for root only.
+    let kubeconfig = format!("/run/labyrinth/{name}/admin.kubeconfig");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&kubeconfig).unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600, "{kubeconfig}");
 
     // 2. `labyrinth` on the PATH in a node and in a pod.
     let client = eventually("the wrk-1 pod", 200, || {
