@@ -24,13 +24,16 @@ pub struct RuntimeArgs {
 
 #[derive(Debug, Args)]
 pub struct Common {
+    /// Where the CNI network config is read.
     #[arg(long, default_value = "/etc/cni/net.d")]
     pub cni_conf_dir: PathBuf,
     /// Colon-separated, as CNI_PATH.
     #[arg(long, default_value = "/opt/cni/bin")]
     pub cni_bin_dir: String,
+    /// The cluster DNS Service's address, written into pods' resolv.conf.
     #[arg(long, default_value = "10.96.0.10")]
     pub cluster_dns: Ipv4Addr,
+    /// The cluster's DNS domain, for pods' search paths.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
 }
@@ -39,11 +42,15 @@ pub struct Common {
 pub enum RuntimeCmd {
     /// Make a pod sandbox and start one container in it.
     Runp {
+        /// The pod's namespace.
         #[arg(long, short = 'n', default_value = "default")]
         namespace: String,
+        /// The pod's name.
         name: String,
+        /// The pod's UID (a random one without it).
         #[arg(long)]
         uid: Option<String>,
+        /// Recorded only: the container's command is a program of the machine.
         #[arg(long, default_value = "docker.io/library/busybox")]
         image: String,
         /// The container's command; none means sleep forever.
@@ -51,15 +58,21 @@ pub enum RuntimeCmd {
         argv: Vec<String>,
     },
     /// Tear a pod sandbox down (containers, CNI DEL, netns).
-    Rmp { pod: String },
+    Rmp {
+        /// The pod: its uid, NAMESPACE/NAME, or NAME.
+        pod: String,
+    },
     /// List sandboxes.
     Pods {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Run a command inside a pod.
     Exec {
+        /// The pod: its uid, NAMESPACE/NAME, or NAME.
         pod: String,
+        /// The command to run in the pod (after `--`).
         #[arg(last = true, required = true)]
         argv: Vec<String>,
     },
@@ -156,7 +169,10 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
         }
         RuntimeCmd::Exec { pod, argv } => {
             let rec = sandbox::find(&cfg, &pod)?;
+            // The container's PATH (the lab's tools on it), as `kubectl
+            // exec` gives, not the caller's.
             let status = container::command_in_pod(&rec, &argv)?
+                .env("PATH", crate::runtime::container_path())
                 .status()
                 .context("running the command")?;
             Ok(status

@@ -36,8 +36,10 @@ pub struct Args {
     /// Where the store, the CA and the admin kubeconfig live.
     #[arg(long, default_value = "/var/lib/labyrinth/apiserver")]
     pub data_dir: PathBuf,
+    /// Where ClusterIPs are allocated from.
     #[arg(long, default_value = "10.96.0.0/12")]
     pub service_cidr: ipnet::Ipv4Net,
+    /// The DNS domain of Services and pods.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
 }
@@ -98,6 +100,7 @@ pub struct TokenArgs {
     /// Token lifetime, e.g. 24h, 30m, 90s.
     #[arg(long, default_value = "24h")]
     pub ttl: String,
+    /// The API server's data directory (its admin kubeconfig and CA).
     #[arg(long, default_value = "/var/lib/labyrinth/apiserver")]
     pub data_dir: PathBuf,
 }
@@ -166,8 +169,10 @@ pub fn run_token(args: TokenArgs) -> anyhow::Result<i32> {
 pub struct JoinArgs {
     /// The API server, host:port.
     pub server: String,
+    /// The bootstrap token (`token create` prints it).
     #[arg(long)]
     pub token: String,
+    /// sha256:<hash> of the cluster CA's public key, checked before trusting the server.
     #[arg(long)]
     pub discovery_token_ca_cert_hash: String,
     /// The node name to register (default: this host's name).

@@ -26,3 +26,7 @@ pub const ROUTE_PROTO: u8 = 76;
 pub const POD_VETH_PREFIX: &str = "lxc";
 /// Prefix of a retired pod veth awaiting deletion (`lxd<ifindex>`).
 pub const RETIRED_VETH_PREFIX: &str = "lxd";
+/// Where a node keeps the lab's own binary (`labyrinth`), on the PATH of
+/// `lab ssh` and of every container: the lab puts it there when the node
+/// boots, the agent again when it starts (addon pods run `labyrinth dns`).
+pub const BIN_DIR: &str = "/opt/labyrinth/bin";

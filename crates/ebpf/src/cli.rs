@@ -32,10 +32,13 @@ pub enum MapCmd {
     /// Print one map's entries, like `cilium map get` (`--json`: its typed
     /// rows).
     Get {
+        /// Which map.
         #[arg(value_enum)]
         map: MapKind,
+        /// Print the typed rows as JSON.
         #[arg(long)]
         json: bool,
+        /// Where the datapath pins its maps (bpffs).
         #[arg(long, env = "LABYRINTH_BPF_PIN_DIR", default_value = DEFAULT_PIN_DIR)]
         pin_dir: PathBuf,
     },
@@ -56,6 +59,7 @@ pub fn run_bpf(args: BpfArgs) -> Result<()> {
 
 #[derive(Debug, clap::Args)]
 pub struct ObserveArgs {
+    /// Where the datapath pins its maps (bpffs).
     #[arg(long, env = "LABYRINTH_BPF_PIN_DIR", default_value = DEFAULT_PIN_DIR)]
     pub pin_dir: PathBuf,
     /// One JSON object per line.

@@ -33,13 +33,27 @@ pub enum LabCmd {
     Status {
         #[command(flatten)]
         name: NameArg,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// List the labs on this machine.
     Ls {
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Component logs (agent, apiserver, …) and machine consoles; lists them without arguments.
+    Logs {
+        #[command(flatten)]
+        name: NameArg,
+        /// vpc, node-0, node-1, …; all machines without it.
+        node: Option<String>,
+        /// agent, apiserver, controllers, console, …; lists the node's logs without it.
+        component: Option<String>,
+        /// Keep printing what is appended, until the machine stops (or Ctrl-C).
+        #[arg(short, long)]
+        follow: bool,
     },
     /// A shell, or one command, inside a node.
     Ssh {
@@ -53,6 +67,7 @@ pub enum LabCmd {
     },
     /// Time `up` and `down` and print JSON (not a test).
     Bench(crate::bench::BenchArgs),
+    /// A machine's init (internal: `up` starts one per machine).
     #[command(name = "_sandbox", hide = true)]
     Sandbox(crate::sandbox::SandboxArgs),
 }
@@ -158,6 +173,12 @@ pub fn run(args: LabArgs) -> Result<i32> {
             }
             Ok(0)
         }
+        LabCmd::Logs {
+            name,
+            node,
+            component,
+            follow,
+        } => crate::logs::run(&name.name, node.as_deref(), component.as_deref(), follow),
         LabCmd::Ssh { name, node, cmd } => crate::enter::ssh(&name.name, &node, &cmd),
         LabCmd::Bench(b) => crate::bench::run(b),
         LabCmd::Sandbox(s) => crate::sandbox::run(s),

@@ -109,6 +109,13 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
         &["sh", "-c", &format!("mkdir -p /etc/kubernetes /root/.kube && cp {admin} {ADMIN_KUBECONFIG} && cp {admin} /root/.kube/config")],
     )?;
 
+    // And on the host, for `labyrinth kubectl` (which runs the machine's
+    // kubectl in the caller's directory): the lab's run directory, 0600.
+    let admin_conf = run_in(lab, &cp.name, &["cat", ADMIN_KUBECONFIG])?.stdout;
+    let copy = crate::state::LabDir::new(lab).kubeconfig_path();
+    labyrinth_contracts::files::write_private(&copy, &admin_conf)
+        .context("keeping the lab's admin kubeconfig")?;
+
     let join =
         String::from_utf8(run_in(lab, &cp.name, &[&exe, "token", "create", "--print-join-command"])?.stdout)?;
     let mut join_argv: Vec<String> = join.split_whitespace().map(String::from).collect();

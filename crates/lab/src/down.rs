@@ -1,5 +1,7 @@
 //! `lab down`: end the lab's processes (and with them every namespace and
-//! interface) and remove its state. Works after a crash or `kill -9` of `up`.
+//! interface) and remove its state. Works after a crash or `kill -9` of `up`,
+//! and with a torn or unreadable state record: the lab's inits are then
+//! found by their command line (see leftovers.rs).
 
 use std::time::{Duration, Instant};
 
@@ -7,6 +9,7 @@ use anyhow::{bail, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+use crate::leftovers;
 use crate::state::{Holder, LabDir};
 
 pub fn down(name: &str) -> Result<()> {
@@ -16,22 +19,44 @@ pub fn down(name: &str) -> Result<()> {
     }
     let lock = dir.lock()?;
     let mut failures = Vec::new();
-    // A missing or torn state file means `up` died before writing it; the
-    // VPC init (if any) has then already shut itself down.
-    if let Ok(state) = dir.load() {
-        let mut holders: Vec<Holder> = state.nodes.iter().filter_map(|n| n.holder).collect();
-        holders.extend(state.vpc);
-        // The VPC last is not needed (its death kills the nodes), but killing
-        // every recorded holder makes down robust to a half-recorded state.
-        for h in holders.iter().rev() {
-            if let Err(e) = stop(h) {
-                failures.push(e.to_string());
-            }
+    let mut holders: Vec<Holder> = Vec::new();
+    match dir.load() {
+        Ok(state) => {
+            holders.extend(state.nodes.iter().filter_map(|n| n.holder));
+            holders.extend(state.vpc);
+        }
+        // No state file: `up` died before writing it.
+        Err(_) if !dir.exists() => {}
+        Err(e) => {
+            eprintln!("labyrinth: lab {name}: {e:#}; finding its machines by their command line instead")
         }
     }
+    // Also every init the record does not name (a torn or half-written
+    // record): none may outlive `down`.
+    for h in leftovers::inits(&dir) {
+        if !holders.contains(&h) {
+            holders.push(h);
+        }
+    }
+    // Killing the VPC's init alone would do (its pid namespace holds the
+    // nodes), but killing each one found makes down robust to any record.
+    for h in holders.iter().rev() {
+        if let Err(e) = stop(h) {
+            failures.push(e.to_string());
+        }
+    }
+    let left = leftovers::inits(&dir);
+    if !left.is_empty() {
+        let pids: Vec<String> = left.iter().map(|h| h.pid.to_string()).collect();
+        failures.push(format!("machine inits still running: pid {}", pids.join(", ")));
+    }
     drop(lock);
-    if let Err(e) = dir.remove() {
-        failures.push(format!("{e:#}"));
+    // Keep the directory while something of the lab lives: it is how a
+    // later `down` finds it.
+    if left.is_empty() {
+        if let Err(e) = dir.remove() {
+            failures.push(format!("{e:#}"));
+        }
     }
     if !failures.is_empty() {
         bail!("lab {name}: teardown incomplete:\n  {}", failures.join("\n  "));

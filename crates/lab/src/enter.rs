@@ -64,17 +64,47 @@ pub fn ssh(lab: &str, node: &str, cmd: &[String]) -> Result<i32> {
             Command::new(shell)
         }
     };
-    command.env("LABYRINTH_LAB", lab).env("LABYRINTH_NODE", node);
+    command
+        .env("LABYRINTH_LAB", lab)
+        .env("LABYRINTH_NODE", node)
+        .env("PATH", node_path());
     let program = cmd.first().map_or("the shell", String::as_str);
+    run_as_shell_would(command, program, &format!("in {node}"))
+}
+
+/// The PATH inside a node: the lab's own binary first (the node's init
+/// linked it there, see sandbox.rs), then the caller's PATH.
+fn node_path() -> std::ffi::OsString {
+    let mut dirs = vec![std::path::PathBuf::from(labyrinth_contracts::node::BIN_DIR)];
+    match std::env::var_os("PATH") {
+        Some(p) => dirs.extend(std::env::split_paths(&p)),
+        None => dirs.extend(
+            [
+                "/usr/local/sbin",
+                "/usr/local/bin",
+                "/usr/sbin",
+                "/usr/bin",
+                "/sbin",
+                "/bin",
+            ]
+            .map(Into::into),
+        ),
+    }
+    std::env::join_paths(dirs).unwrap_or_default()
+}
+
+/// Run `command` as our child (see [`run_forwarding_signals`]) and return
+/// its exit code; one that cannot be started at all gets a shell's code.
+fn run_as_shell_would(command: Command, program: &str, place: &str) -> Result<i32> {
     match run_forwarding_signals(command) {
         Err(e) => match not_runnable(&e) {
             // As a shell answers: 127 for a command it cannot find, 126 for
             // one it may not run, each with the reason in words.
             Some(code) => {
-                eprintln!("labyrinth: {program}: {} in {node}", not_runnable_words(code));
+                eprintln!("labyrinth: {program}: {} {place}", not_runnable_words(code));
                 Ok(code)
             }
-            None => Err(e.context(format!("running {program} in {node}"))),
+            None => Err(e.context(format!("running {program} {place}"))),
         },
         ok => ok,
     }
@@ -130,12 +160,45 @@ extern "C" fn forward(sig: libc::c_int) {
     }
 }
 
-/// `labyrinth kubectl …`: the machine's kubectl, run on the control node as
-/// one does after `kubeadm init` (its ~/.kube/config is the admin's).
+/// `labyrinth kubectl …`: the machine's kubectl with the caller's working
+/// directory and files (relative `-f`, /tmp, `-k` directories), talking to
+/// the lab's API server with the lab's admin credentials.
+///
+/// Only the control node's *network* namespace is joined, where the API
+/// server's address is local; the mount namespace and the cwd stay the
+/// host's, and the host's network namespace is not touched.
 pub fn kubectl(lab: &str, args: &[String]) -> Result<i32> {
-    let mut cmd = vec!["kubectl".to_string()];
-    cmd.extend_from_slice(args);
-    ssh(lab, "node-0", &cmd)
+    let dir = LabDir::new(lab);
+    let state = dir.load()?;
+    let cp = state
+        .nodes
+        .iter()
+        .find(|n| n.plan.control_plane)
+        .with_context(|| format!("lab {lab} has no control node"))?;
+    let what = format!("{} of lab {lab}", cp.plan.name);
+    let holder = cp.holder.with_context(|| format!("{what} was never started"))?;
+    let kubeconfig = dir.kubeconfig_path();
+    if !kubeconfig.exists() {
+        bail!(
+            "lab {lab} has no cluster to talk to (no {}; was it made with `up --bare`?)",
+            kubeconfig.display()
+        );
+    }
+    let net = File::open(holder.ns_path("net"))
+        .with_context(|| format!("opening the network namespace of {what}"))?;
+    if !holder.alive() {
+        bail!("{what} is not running");
+    }
+    setns(net.as_fd(), CloneFlags::CLONE_NEWNET)
+        .with_context(|| format!("joining the network namespace of {what}"))?;
+    let mut command = Command::new("kubectl");
+    // Its discovery cache in the lab's directory too: the caller's ~/.kube
+    // stays untouched, and labs at the same address never share a cache.
+    command
+        .args(args)
+        .env("KUBECONFIG", &kubeconfig)
+        .env("KUBECACHEDIR", dir.path.join("kube-cache"));
+    run_as_shell_would(command, "kubectl", "on this machine")
 }
 
 /// `labyrinth exec -n NS POD -- CMD…`: find the pod's node, then run the
@@ -143,9 +206,7 @@ pub fn kubectl(lab: &str, args: &[String]) -> Result<i32> {
 pub fn exec(lab: &str, namespace: &str, pod: &str, cmd: &[String]) -> Result<i32> {
     let exe = std::env::current_exe()?;
     let out = Command::new(&exe)
-        .args([
-            "lab", "ssh", "--name", lab, "node-0", "--", "kubectl", "get", "pod", "-n", namespace, pod,
-        ])
+        .args(["kubectl", "--name", lab, "get", "pod", "-n", namespace, pod])
         .args(["-o", "jsonpath={.spec.nodeName}"])
         .output()?;
     if !out.status.success() {

@@ -13,6 +13,8 @@ pub mod cluster;
 pub mod config;
 pub mod down;
 pub mod enter;
+pub mod leftovers;
+pub mod logs;
 pub mod progress;
 pub mod sandbox;
 pub mod state;

@@ -70,10 +70,11 @@ pub fn run(args: SandboxArgs) -> Result<i32> {
     }
 
     let mut out = std::io::stdout();
-    match boot(&args) {
+    let host_pid = match boot(&args) {
         Ok(host_pid) => {
             let _ = writeln!(out, "ready {host_pid}");
             let _ = out.flush();
+            host_pid
         }
         Err(e) => {
             let _ = writeln!(out, "error {e:#}");
@@ -81,10 +82,15 @@ pub fn run(args: SandboxArgs) -> Result<i32> {
             // SAFETY: see above.
             unsafe { libc::_exit(1) }
         }
-    }
-    // From now on we talk only to the console log.
+    };
+    // From now on we talk only to the console log (`lab logs NODE console`):
+    // what a VM's serial console shows, its boot and its orphans' exits.
     let _ = nix::unistd::dup2_stdout(&log);
     let _ = nix::unistd::dup2_stderr(&log);
+    eprintln!(
+        "{}: booted as pid 1 of its own namespaces (pid {host_pid} on the host)",
+        args.hostname
+    );
     init_loop(args.setup_pipe)
 }
 
@@ -99,6 +105,7 @@ fn boot(args: &SandboxArgs) -> Result<u32> {
         .and_then(|p| p.parse::<u32>().ok())
         .context("no NSpid in /proc/self/status")?;
 
+    let exe = std::env::current_exe().context("finding our own executable")?;
     let none: Option<&str> = None;
     // Nothing we mount may propagate back to the host.
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none).context("making / private")?;
@@ -153,10 +160,22 @@ fn boot(args: &SandboxArgs) -> Result<u32> {
         )
         .with_context(|| format!("mounting a copy-on-write /{dir}"))?;
     }
+    install_self(&exe)?;
     std::fs::write("/etc/hostname", format!("{}\n", args.hostname)).context("writing /etc/hostname")?;
     nix::unistd::sethostname(&args.hostname).context("setting hostname")?;
     std::env::set_current_dir("/").context("chdir /")?;
     Ok(host_pid)
+}
+
+/// The lab's binary on the machine's PATH (see `enter::node_path`), as the
+/// articles' nodes have their tools installed: a link in the machine's own
+/// copy-on-write /opt, so the host's /usr stays untouched.
+fn install_self(exe: &std::path::Path) -> Result<()> {
+    let dir = std::path::Path::new(labyrinth_contracts::node::BIN_DIR);
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let link = dir.join("labyrinth");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(exe, &link).with_context(|| format!("linking {}", link.display()))
 }
 
 /// pid 1's job: reap orphans, and exit (taking the machine down) on SIGTERM,
@@ -214,7 +233,10 @@ fn init_loop(watch_setup: bool) -> ! {
                     eprintln!("creator went away before the machine was committed; shutting down");
                     unsafe { libc::_exit(1) }
                 }
-                Ok(n) if buf[..n].contains(&b'c') => setup_open = false,
+                Ok(n) if buf[..n].contains(&b'c') => {
+                    eprintln!("committed: the lab is complete; this machine now outlives its creator");
+                    setup_open = false
+                }
                 Ok(_) => {}
             }
         }
@@ -222,7 +244,10 @@ fn init_loop(watch_setup: bool) -> ! {
             while let Ok(Some(info)) = sfd.read_signal() {
                 match info.ssi_signo as i32 {
                     libc::SIGCHLD => reap_all(),
-                    libc::SIGTERM => unsafe { libc::_exit(0) },
+                    libc::SIGTERM => {
+                        eprintln!("SIGTERM: shutting down");
+                        unsafe { libc::_exit(0) }
+                    }
                     _ => {}
                 }
             }
@@ -230,11 +255,31 @@ fn init_loop(watch_setup: bool) -> ! {
     }
 }
 
+/// Reap every exited child, orphans of the machine included, and say on
+/// the console which ended how (a service that died shows here).
 fn reap_all() {
     loop {
-        match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(_) => return,
-            Ok(_) => continue,
+        // Peek first (WNOWAIT): a zombie's name is readable until reaped.
+        // SAFETY: siginfo_t is plain data; waitid fills it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+        // SAFETY: a valid pointer to our own siginfo_t.
+        if unsafe { libc::waitid(libc::P_ALL, 0, &mut info, flags) } != 0 {
+            return;
+        }
+        // SAFETY: waitid filled a SIGCHLD siginfo, whose pid field is set.
+        let pid = unsafe { info.si_pid() };
+        if pid == 0 {
+            return; // children, none exited
+        }
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        match waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => {
+                eprintln!("pid {pid} ({}) exited with status {code}", comm.trim())
+            }
+            Ok(WaitStatus::Signaled(_, sig, _)) => eprintln!("pid {pid} ({}) killed by {sig}", comm.trim()),
+            Ok(_) => {}
+            Err(_) => return,
         }
     }
 }

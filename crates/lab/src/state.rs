@@ -138,6 +138,12 @@ impl LabDir {
         Ok(())
     }
 
+    /// The lab's admin kubeconfig (mode 0600), which `labyrinth kubectl`
+    /// uses; a copy of the control node's /etc/kubernetes/admin.conf.
+    pub fn kubeconfig_path(&self) -> PathBuf {
+        self.path.join("admin.kubeconfig")
+    }
+
     pub fn log_path(&self, who: &str) -> PathBuf {
         self.path.join(format!("{who}.log"))
     }

@@ -1,6 +1,7 @@
-//! `lab status` and `lab ls`.
+//! `lab status` and `lab ls`: both print what [`status`] judges, so they
+//! can never disagree on a lab's state.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::config::{Datapath, Routing};
@@ -22,15 +23,20 @@ pub struct NodeStatus {
 #[serde(rename_all = "camelCase")]
 pub struct LabStatus {
     pub name: String,
-    /// running | creating | stale (left by a killed `up` or a crash)
+    /// running | creating | stale (left by a killed `up` or a crash) |
+    /// broken (its state record cannot be read; `lab down` still removes it)
     pub state: &'static str,
-    pub datapath: Datapath,
-    pub routing: Routing,
+    /// Why a broken lab is broken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// The fields below are unknown (null) for a broken lab.
+    pub datapath: Option<Datapath>,
+    pub routing: Option<Routing>,
     #[serde(rename = "underlayCIDR")]
-    pub underlay_cidr: String,
-    pub mtu: u32,
+    pub underlay_cidr: Option<String>,
+    pub mtu: Option<u32>,
     pub vpc_pid: Option<u32>,
-    pub created: u64,
+    pub created: Option<u64>,
     pub nodes: Vec<NodeStatus>,
 }
 
@@ -43,21 +49,44 @@ fn lab_state(s: &LabState) -> &'static str {
     }
 }
 
+/// One lab's status: the single judgement `status` and `ls` print.
 pub fn status(name: &str) -> Result<LabStatus> {
-    let s = LabDir::new(name).load()?;
-    Ok(summarize(&s))
+    let dir = LabDir::new(name);
+    if !dir.exists() {
+        bail!("no lab named {name:?} (see `labyrinth lab ls`)");
+    }
+    Ok(match dir.load() {
+        Ok(s) => summarize(&s),
+        Err(e) => broken(name, format!("{e:#}")),
+    })
+}
+
+fn broken(name: &str, problem: String) -> LabStatus {
+    LabStatus {
+        name: name.to_string(),
+        state: "broken",
+        problem: Some(problem),
+        datapath: None,
+        routing: None,
+        underlay_cidr: None,
+        mtu: None,
+        vpc_pid: None,
+        created: None,
+        nodes: Vec::new(),
+    }
 }
 
 fn summarize(s: &LabState) -> LabStatus {
     LabStatus {
         name: s.config.name.clone(),
         state: lab_state(s),
-        datapath: s.config.datapath,
-        routing: s.config.routing,
-        underlay_cidr: s.config.underlay_cidr.to_string(),
-        mtu: s.config.mtu,
+        problem: None,
+        datapath: Some(s.config.datapath),
+        routing: Some(s.config.routing),
+        underlay_cidr: Some(s.config.underlay_cidr.to_string()),
+        mtu: Some(s.config.mtu),
         vpc_pid: s.vpc.map(|h| h.pid),
-        created: s.created,
+        created: Some(s.created),
         nodes: s
             .nodes
             .iter()
@@ -77,20 +106,38 @@ fn summarize(s: &LabState) -> LabStatus {
     }
 }
 
+/// Every lab on the machine, each judged by [`status`].
 pub fn ls() -> Result<Vec<LabStatus>> {
     let mut out = Vec::new();
     for name in all_labs()? {
-        if let Ok(s) = LabDir::new(&name).load() {
-            out.push(summarize(&s));
+        // A lab removed between listing and reading is simply gone.
+        if let Ok(s) = status(&name) {
+            out.push(s);
         }
     }
     Ok(out)
 }
 
+fn or_dash<T: ToString>(v: &Option<T>) -> String {
+    v.as_ref().map_or_else(|| "-".into(), T::to_string)
+}
+
 pub fn print_status(s: &LabStatus) {
+    if let Some(problem) = &s.problem {
+        println!(
+            "lab {}: {} ({problem}); `labyrinth lab down --name {0}` removes it",
+            s.name, s.state
+        );
+        return;
+    }
     println!(
         "lab {}: {} (datapath {}, routing {}, underlay {}, mtu {})",
-        s.name, s.state, s.datapath, s.routing, s.underlay_cidr, s.mtu
+        s.name,
+        s.state,
+        or_dash(&s.datapath),
+        or_dash(&s.routing),
+        or_dash(&s.underlay_cidr),
+        or_dash(&s.mtu)
     );
     println!(
         "{:<10} {:<14} {:<16} {:<14} {:>8}  STATE",
@@ -103,7 +150,7 @@ pub fn print_status(s: &LabStatus) {
             n.role,
             n.address,
             n.pod_cidr,
-            n.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            or_dash(&n.pid),
             if n.running { "running" } else { "down" }
         );
     }
@@ -120,9 +167,9 @@ pub fn print_ls(labs: &[LabStatus]) {
             s.name,
             s.state,
             s.nodes.len(),
-            s.datapath.to_string(),
-            s.routing.to_string(),
-            s.underlay_cidr
+            or_dash(&s.datapath),
+            or_dash(&s.routing),
+            or_dash(&s.underlay_cidr)
         );
     }
 }

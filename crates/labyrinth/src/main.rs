@@ -3,6 +3,9 @@
 
 use clap::{Args, Parser, Subcommand};
 
+#[cfg(test)]
+mod help_texts;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "labyrinth",
@@ -60,19 +63,25 @@ enum Cmd {
 
 #[derive(Debug, Args)]
 struct KubectlArgs {
+    /// Which lab.
     #[arg(long, env = "LABYRINTH_LAB", default_value = labyrinth_lab::cli::DEFAULT_LAB)]
     name: String,
+    /// kubectl's own arguments (run in your directory, with your files).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
 }
 
 #[derive(Debug, Args)]
 struct ExecArgs {
+    /// Which lab.
     #[arg(long, env = "LABYRINTH_LAB", default_value = labyrinth_lab::cli::DEFAULT_LAB)]
     name: String,
+    /// The pod's namespace.
     #[arg(short = 'n', long, default_value = "default")]
     namespace: String,
+    /// The pod's name.
     pod: String,
+    /// The command to run in the pod (after `--`).
     #[arg(last = true, required = true)]
     cmd: Vec<String>,
 }
@@ -105,8 +114,10 @@ fn main() {
     // RUST_LOG overrides. Installing it starts no thread.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person's terminal: a log file keeps plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
     let result = match cli.cmd {

@@ -23,6 +23,7 @@ pub struct DialArgs {
     /// resolver) or an address.
     #[arg(long)]
     pub target: String,
+    /// TCP connections or UDP datagrams.
     #[arg(long, value_enum, default_value = "tcp")]
     pub protocol: Protocol,
     /// How many new flows.

@@ -18,14 +18,19 @@ pub struct AgentArgs {
     /// The node's underlay address (InternalIP).
     #[arg(long)]
     pub node_ip: Ipv4Addr,
+    /// The node's underlay interface (tunnel endpoint, native routes).
     #[arg(long, default_value = labyrinth_contracts::node::UPLINK_DEV)]
     pub underlay_dev: String,
+    /// How pod packets cross between nodes.
     #[arg(long, value_enum, default_value = "tunnel")]
     pub routing: Routing,
+    /// The VXLAN network identifier in tunnel mode.
     #[arg(long, default_value_t = labyrinth_contracts::node::DEFAULT_VNI)]
     pub vni: u32,
+    /// The cluster DNS Service's address, written into pods' resolv.conf.
     #[arg(long, default_value = "10.96.0.10")]
     pub cluster_dns: Ipv4Addr,
+    /// The cluster's DNS domain, for pods' search paths.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
     /// Labels to put on the Node at registration (key=value, repeatable).
@@ -34,8 +39,10 @@ pub struct AgentArgs {
     /// Register with the control-plane taint and role label.
     #[arg(long)]
     pub control_plane: bool,
+    /// Where the CNI network config is written and read.
     #[arg(long, default_value = "/etc/cni/net.d")]
     pub cni_conf_dir: PathBuf,
+    /// Where the CNI plugin programs are.
     #[arg(long, default_value = "/opt/cni/bin")]
     pub cni_bin_dir: PathBuf,
     /// Leave the CNI config alone (e.g. the reference plugins were

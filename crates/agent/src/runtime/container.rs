@@ -79,13 +79,7 @@ pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, res
     } else {
         command_in_pod(rec, &spec.argv)?
     };
-    cmd.env(
-        "PATH",
-        format!(
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{}",
-            super::BIN_DIR
-        ),
-    );
+    cmd.env("PATH", super::container_path());
     for (k, v) in &spec.env {
         cmd.env(k, v);
     }

@@ -18,7 +18,12 @@ use serde::{Deserialize, Serialize};
 
 /// Where the agent puts its own binary for containers to run (on PATH in
 /// every container): addon pods use `labyrinth <role>` as their image.
-pub const BIN_DIR: &str = "/opt/labyrinth/bin";
+pub use labyrinth_contracts::node::BIN_DIR;
+
+/// A container's PATH: the usual one, then the lab's own tools.
+pub fn container_path() -> String {
+    format!("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{BIN_DIR}")
+}
 
 /// Where the runtime keeps things, all inside the node's own filesystem.
 #[derive(Debug, Clone)]

@@ -51,10 +51,7 @@ pub fn command(
     let mut cmd = container::command_in_pod(rec, &opts.command)?;
     let mut env = container_env(process);
     if env.is_empty() {
-        env.push((
-            "PATH".into(),
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
-        ));
+        env.push(("PATH".into(), crate::runtime::container_path()));
     }
     if opts.tty && !env.iter().any(|(k, _)| k == "TERM") {
         env.push(("TERM".into(), "xterm".into()));
