@@ -18,7 +18,7 @@ case "${1:-main}" in
     mkdir -p out
     ./target/release/labyrinth journey --pcap out/journey.pcapng --html out/journey.html "${@:2}"
     echo
-    echo "Every capture point in one file:  wireshark out/journey.pcapng  (or tshark -r)"
+    echo "Every capture point in one file:  wireshark -o tcp.analyze_sequence_numbers:FALSE out/journey.pcapng  (or tshark -r)"
     echo "The path drawn:                   out/journey.html"
     echo "Keep the lab to explore it:       ./run.sh main --keep   (then: ./target/release/labyrinth lab ssh --name journey node-1)"
     ;;

@@ -24,6 +24,9 @@ pub const PODS_DIR: &str = "/var/lib/labyrinth/pods";
 pub const NETNS_DIR: &str = "/run/netns";
 /// The record's file name inside a pod's folder.
 pub const RECORD_FILE: &str = "sandbox.json";
+/// The pod's /etc/resolv.conf inside its folder (the tracer reads the
+/// search path from it).
+pub const RESOLV_FILE: &str = "resolv.conf";
 /// Written first, then renamed over `RECORD_FILE`, so a reader never sees
 /// half a record.
 const RECORD_TMP: &str = "sandbox.json.tmp";

@@ -115,6 +115,34 @@ fn journey(datapath: &str) {
     let distinct: std::collections::BTreeSet<&str> = ifaces.lines().collect();
     assert!(distinct.len() >= 8, "interfaces in the pcapng: {distinct:?}");
     assert!(distinct.iter().all(|i| i.starts_with("node-")), "{distinct:?}");
+    // Issue 15: every packet names its hop and what changed there, and the
+    // README's preference leaves no false retransmission flag.
+    let comments = tshark(pcap, &["-T", "fields", "-e", "frame.comment"]);
+    assert_eq!(comments.lines().count(), ifaces.lines().count());
+    assert!(
+        comments
+            .lines()
+            .all(|c| c.starts_with("packet #") || c.starts_with("not followed")),
+        "{comments}"
+    );
+    assert!(
+        comments.contains("out: encapsulated in VXLAN: outer 10.168.0.3 → 10.168.0.4 UDP 8472 VNI 1"),
+        "{comments}"
+    );
+    let flagged = tshark(
+        pcap,
+        &[
+            "-o",
+            "tcp.analyze_sequence_numbers:FALSE",
+            "-Y",
+            "tcp.analysis.retransmission",
+        ],
+    );
+    assert_eq!(
+        flagged.trim(),
+        "",
+        "retransmissions flagged with the README's preference"
+    );
     let queries = tshark(
         pcap,
         &[

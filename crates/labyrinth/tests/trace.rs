@@ -298,5 +298,7 @@ fn screenshot(html: &std::path::Path, hops: usize) {
         hops,
         "hops in the rendered page"
     );
-    assert!(dom.contains("<svg") && dom.contains(r#"class="device""#));
+    // One device box per hop (issue 15's picture draws only the path).
+    assert!(dom.contains("<svg"));
+    assert_eq!(dom.matches(r#"data-box="hop""#).count(), hops, "device boxes");
 }

@@ -16,6 +16,8 @@ pub mod run;
 pub mod topology;
 
 #[cfg(test)]
+mod fixtures;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod testutil;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::capture::{CapturePoint, Frame};
-use crate::decode::Decoded;
+use crate::decode::{Decoded, DnsInfo, Packet};
 
 /// What to trace: `labyrinth trace FROM TO:PORT`.
 #[derive(Debug, Clone, Serialize)]
@@ -112,5 +112,26 @@ impl Trace {
     /// Packets of the traced flow (not DNS, not ICMP).
     pub fn flow(&self) -> impl Iterator<Item = &PacketTrace> {
         self.packets.iter().filter(|p| p.kind == Kind::Flow)
+    }
+
+    /// Every DNS answer with the packet that carried it, as first seen
+    /// (before any reverse translation).
+    pub fn dns_answers(&self) -> impl Iterator<Item = (&PacketTrace, &Packet, &DnsInfo)> {
+        self.packets
+            .iter()
+            .filter(|p| p.kind == Kind::Dns)
+            .filter_map(|p| {
+                let pkt = p.hops.first()?.decoded.packet.as_ref()?;
+                let dns = pkt.dns.as_ref().filter(|d| d.response)?;
+                Some((p, pkt, dns))
+            })
+    }
+
+    /// Every packet, the traced flow's first: an explanation given once
+    /// (a route, a tunnel) then sits on the flow's own hops, where the
+    /// story tells it, and not on a DNS packet that went the same way.
+    pub fn flow_first(&self) -> impl Iterator<Item = &PacketTrace> {
+        self.flow()
+            .chain(self.packets.iter().filter(|p| p.kind != Kind::Flow))
     }
 }

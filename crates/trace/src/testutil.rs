@@ -45,6 +45,18 @@ impl Tcp {
     }
 }
 
+/// The server's SYN-ACK to [`Tcp::syn`]'s client.
+pub fn synack() -> Tcp {
+    Tcp {
+        src: (SERVER, 9999),
+        dst: (CLIENT, 44312),
+        id: 0,
+        seq: 5000,
+        ack: 1001,
+        flags: SYN | ACK,
+    }
+}
+
 pub fn tcp(t: &Tcp, payload: &[u8]) -> Vec<u8> {
     let mut b = PacketBuilder::ethernet2(MAC, MAC)
         .ipv4(t.src.0.octets(), t.dst.0.octets(), 64)
@@ -175,14 +187,7 @@ pub fn journey_frames() -> Vec<Frame> {
         dst: (SERVER, 9999),
         ..syn_pre
     };
-    let synack = Tcp {
-        src: (SERVER, 9999),
-        dst: (CLIENT, 44312),
-        id: 0,
-        seq: 5000,
-        ack: 1001,
-        flags: SYN | ACK,
-    };
+    let synack = synack();
     let synack_unnat = Tcp {
         src: (VIP, 9999),
         ..synack

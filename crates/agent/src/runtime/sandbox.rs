@@ -84,7 +84,7 @@ fn build(
     undo: &mut Undo,
     stages: &mut Stages,
 ) -> Result<SandboxRecord> {
-    let resolv = dir.join("resolv.conf");
+    let resolv = dir.join(labyrinth_contracts::sandbox::RESOLV_FILE);
     let hosts = dir.join("hosts");
     let hostname = dir.join("hostname");
     std::fs::write(&resolv, files::resolv_conf(pod, &cfg.dns))?;

@@ -71,6 +71,15 @@ impl DnsInfo {
         self.answers.join(", ")
     }
 
+    /// `A name → NXDOMAIN (SOA ns…)`: the question and its verdict.
+    pub fn verdict(&self) -> String {
+        let mut s = format!("{} {} → {}", self.qtype, self.qname, self.outcome());
+        if let Some(soa) = &self.soa {
+            s.push_str(&format!(" (SOA {soa})"));
+        }
+        s
+    }
+
     /// tshark's Info column: `Standard query 0x1c2a A name` or
     /// `Standard query response 0x1c2a No such name A name SOA ns…`.
     pub fn summary(&self) -> String {

@@ -27,7 +27,7 @@ impl Annotator for Encap {
                 .map(|n| n.name.clone())
                 .unwrap_or_else(|| ip.to_string())
         };
-        for p in &trace.packets {
+        for p in trace.flow_first() {
             for (i, hop) in p.hops.iter().enumerate() {
                 let Some(v) = &hop.decoded.vxlan else { continue };
                 let point = trace.point(hop);

@@ -68,7 +68,7 @@ impl Annotator for Routing {
     fn annotate(&mut self, _ctx: &Context, trace: &Trace) -> Result<Vec<Note>> {
         let mut notes = Vec::new();
         let mut done: HashSet<(PathBuf, Ipv4Addr)> = HashSet::new();
-        for p in trace.packets.iter().filter(|p| p.kind != Kind::Icmp) {
+        for p in trace.flow_first().filter(|p| p.kind != Kind::Icmp) {
             for (i, hop) in p.hops.iter().enumerate().filter(|(_, h)| h.outgoing) {
                 let point = trace.point(hop);
                 let Some(dst) = routed_dst(hop) else { continue };

@@ -1,5 +1,5 @@
-//! One self-contained HTML page: the diagram, the listing and the
-//! explanations (no external scripts or styles).
+//! One self-contained HTML page: the picture, then the text (the story
+//! and the listing); no scripts, no external styles.
 
 use std::fmt::Write;
 
@@ -10,14 +10,15 @@ pub fn render(trace: &Trace) -> String {
     let r = &trace.request;
     let title = format!("journey {} → {}:{}", r.from, r.to, r.port);
     let mut s = String::new();
+    // The picture comes right under one line of title, so it is whole in
+    // a 1,400 × 900 window; the story in words and every hop follow.
     let _ = write!(
         s,
         r#"<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{t}</title>
-<style>body{{font-family:sans-serif;margin:1.5em}} pre{{background:#f8f9f9;padding:1em;overflow-x:auto}} li.note{{margin:.3em 0}} .kind{{font-weight:bold;color:#7d3c98}}</style>
+<style>body{{font-family:sans-serif;margin:8px 12px}} h1{{font-size:18px;margin:4px 0 6px}} pre{{background:#f8f9f9;padding:1em;overflow-x:auto}}</style>
 </head><body>
-<h1>{t}</h1>
-<p>Lab <b>{lab}</b>: {n} packets seen at {pts} capture points. Red: the first packet of the flow; blue, dashed: its answer. Hover an arrow or a device for details.</p>
+<h1>{t} <small style="font-weight:normal;font-size:13px">lab {lab}: {n} packets at {pts} capture points; hover a box for its notes</small></h1>
 "#,
         t = escape(&title),
         lab = escape(&trace.lab),
@@ -25,16 +26,7 @@ pub fn render(trace: &Trace) -> String {
         pts = trace.points.len()
     );
     s.push_str(&super::svg::render(trace));
-    s.push_str("<h2>Explanations</h2>\n<ul id=\"notes\">\n");
-    for n in &trace.notes {
-        let _ = writeln!(
-            s,
-            r#"<li class="note" data-kind="{k}"><span class="kind">{k}</span> {t}</li>"#,
-            k = escape(&n.kind),
-            t = escape(&n.text)
-        );
-    }
-    s.push_str("</ul>\n<h2>Every hop</h2>\n<pre id=\"listing\">");
+    s.push_str("<h2>The journey in words, then every hop</h2>\n<pre id=\"listing\">");
     s.push_str(&escape(&super::text::render(trace)));
     s.push_str("</pre>\n</body></html>\n");
     s

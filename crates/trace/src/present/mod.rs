@@ -4,6 +4,7 @@
 pub mod html;
 pub mod json;
 pub mod pcapng;
+pub mod story;
 pub mod svg;
 pub mod text;
 

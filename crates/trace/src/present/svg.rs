@@ -1,17 +1,45 @@
-//! The diagram: nodes as boxes side by side, pod namespaces inside them,
-//! devices as ports, and the path of the main packet (and its reply,
-//! dashed) as arrows, each labelled with the addresses on that hop.
+//! The picture: the story drawn top to bottom. One row per hop of the
+//! traced packet, grouped in a band per node in path order, the underlay
+//! between two nodes; the DNS leg as the first row, going out to the DNS
+//! pod in a column of its own (off the path, with its node named); what
+//! changed at each hop (translation, encapsulation, arrival) written next
+//! to it, not only on hover. Nodes the packet never crossed are not drawn.
+//! Rows are as tall as their text, so no two labels meet, and the whole
+//! fits a 1,400 × 900 window for a usual journey.
+//!
+//! Elements a test measures carry `data-box` (a hop's or the DNS pod's
+//! box) or `data-label` (any text but a box's own name).
 
-use std::collections::HashMap;
 use std::fmt::Write;
 
+use super::story::{self, Story};
 use crate::capture::Role;
-use crate::model::{Hop, PacketTrace, Trace};
+use crate::model::{Hop, Trace};
 
-const COL_W: f64 = 300.0;
-const GAP: f64 = 120.0;
-const TOP: f64 = 30.0;
-const BOTTOM: f64 = 500.0;
+/// The whole picture's width; the window is 1,400.
+const WIDTH: f64 = 1340.0;
+/// The node bands, left; the column for what is off the path, right.
+const BAND_X: f64 = 10.0;
+const BAND_W: f64 = 1040.0;
+const OFF_X: f64 = 1070.0;
+const OFF_W: f64 = 260.0;
+/// Device boxes and where their labels start.
+const BOX_CX: f64 = 150.0;
+const BOX_W: f64 = 170.0;
+const BOX_H: f64 = 26.0;
+const LABEL_X: f64 = 260.0;
+const LINE_H: f64 = 15.0;
+/// Label characters per line: DejaVu Sans (Chromium's sans-serif here) is
+/// about 7.6 px a digit at 12 px; the label column is 780 px.
+const LABEL_CHARS: usize = 98;
+const BAND_HEAD: f64 = 26.0;
+const UNDERLAY_H: f64 = 34.0;
+
+const MAIN: &str = "#c0392b";
+const REPLY: &str = "#2471a3";
+const TRANSLATION: &str = "#7d3c98";
+const TUNNEL: &str = "#ca6f1e";
+const PLAIN: &str = "#1c2833";
 
 pub fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -20,90 +48,28 @@ pub fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn row(role: Role) -> f64 {
-    match role {
-        Role::PodEth => 100.0,
-        Role::HostVeth => 200.0,
-        Role::Gateway => 280.0,
-        Role::Tunnel => 360.0,
-        Role::Uplink => 440.0,
-    }
-}
-
-struct NodeBox {
-    name: String,
-    x: f64,
-    width: f64,
-    /// Pods with the x of their column.
-    pods: Vec<(String, f64)>,
-}
-
-/// Where each capture point is drawn, plus the node boxes.
-struct Layout {
-    pos: HashMap<usize, (f64, f64)>,
-    nodes: Vec<NodeBox>,
-    width: f64,
-}
-
-fn layout(trace: &Trace) -> Layout {
-    let mut node_names: Vec<String> = Vec::new();
-    for &i in &super::points_in_path_order(trace) {
-        let n = &trace.points[i].node;
-        if !node_names.contains(n) {
-            node_names.push(n.clone());
+/// Split `s` at spaces into lines of at most `max` characters.
+fn wrap(s: &str, max: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    for word in s.split(' ') {
+        if !cur.is_empty() && cur.chars().count() + 1 + word.chars().count() > max {
+            lines.push(std::mem::take(&mut cur));
         }
-    }
-    let mut pos = HashMap::new();
-    let mut nodes = Vec::new();
-    let mut x = 20.0;
-    for name in node_names {
-        let mut pods: Vec<String> = Vec::new();
-        for p in trace.points.iter().filter(|p| p.node == name) {
-            if let Some(pod) = p.pod.as_ref().or(p.peer_pod.as_ref()) {
-                if !pods.contains(pod) {
-                    pods.push(pod.clone());
-                }
-            }
+        if !cur.is_empty() {
+            cur.push(' ');
         }
-        let cols = pods.len().max(2) as f64;
-        let width = cols * COL_W;
-        let col_x: Vec<(String, f64)> = pods
-            .iter()
-            .enumerate()
-            .map(|(c, p)| (p.clone(), x + COL_W * (c as f64 + 0.5)))
-            .collect();
-        let center = x + width / 2.0;
-        for (i, p) in trace.points.iter().enumerate().filter(|(_, p)| p.node == name) {
-            let px = match (p.role, p.pod.as_ref().or(p.peer_pod.as_ref())) {
-                (Role::PodEth | Role::HostVeth, Some(pod)) => {
-                    col_x.iter().find(|(n, _)| n == pod).map_or(center, |(_, x)| *x)
-                }
-                // Off to the side: the path from a pod's veth to the
-                // tunnel runs through the middle.
-                (Role::Gateway, _) if p.device.ends_with("host") => center + 110.0,
-                (Role::Gateway, _) => center + 230.0,
-                _ => center,
-            };
-            pos.insert(i, (px, row(p.role)));
-        }
-        nodes.push(NodeBox {
-            name,
-            x,
-            width,
-            pods: col_x,
-        });
-        x += width + GAP;
+        cur.push_str(word);
     }
-    Layout {
-        pos,
-        nodes,
-        width: x - GAP + 20.0,
+    if !cur.is_empty() {
+        lines.push(cur);
     }
+    lines
 }
 
 /// The addresses a hop carries: inner endpoints, and on the underlay the
-/// envelope first (two lines).
-pub fn hop_label(h: &Hop) -> Vec<String> {
+/// envelope first.
+pub fn hop_label(h: &Hop) -> String {
     let inner = h
         .decoded
         .packet
@@ -114,177 +80,350 @@ pub fn hop_label(h: &Hop) -> Vec<String> {
         })
         .unwrap_or_default();
     match &h.decoded.vxlan {
-        Some(v) => vec![
-            format!("{} → {} UDP {} VNI {}", v.src, v.dst, v.dport, v.vni),
-            format!("[{inner}]"),
-        ],
-        None => vec![inner],
+        Some(v) => format!("{} → {} UDP {} VNI {} [{inner}]", v.src, v.dst, v.dport, v.vni),
+        None => inner,
     }
 }
 
-/// A `<text>` with one `<tspan>` per line.
-fn text_lines(x: f64, y: f64, anchor: &str, color: &str, lines: &[String]) -> String {
-    let mut t = format!(r#"<text x="{x}" y="{y}" text-anchor="{anchor}" fill="{color}" font-size="10">"#);
-    for (i, l) in lines.iter().enumerate() {
-        let dy = if i == 0 { 0 } else { 12 };
-        t.push_str(&format!(r#"<tspan x="{x}" dy="{dy}">{}</tspan>"#, escape(l)));
+/// A line of a row's label, with its colour and weight.
+struct Line {
+    text: String,
+    color: &'static str,
+    bold: bool,
+}
+
+fn lines_of(text: &str, color: &'static str, bold: bool, max: usize) -> Vec<Line> {
+    wrap(text, max)
+        .into_iter()
+        .map(|text| Line { text, color, bold })
+        .collect()
+}
+
+fn colour_of(change: &str) -> (&'static str, bool) {
+    if change.contains("rewritten") {
+        (TRANSLATION, true)
+    } else if change.contains("VXLAN") || change.contains("underlay") {
+        (TUNNEL, true)
+    } else {
+        (PLAIN, false)
     }
-    t.push_str("</text>");
-    t
+}
+
+/// `<text>` lines from `y` down, each marked as a label.
+fn text_block(s: &mut String, x: f64, y: f64, lines: &[Line], what: &str) {
+    for (i, l) in lines.iter().enumerate() {
+        let weight = if l.bold { r#" font-weight="bold""# } else { "" };
+        // A box's own text is not a label of its own.
+        let mark = if what.is_empty() {
+            String::new()
+        } else {
+            format!(r#" data-label="{what}""#)
+        };
+        let _ = writeln!(
+            s,
+            r#"<text{mark} x="{x}" y="{ty}" fill="{c}"{weight}>{t}</text>"#,
+            ty = y + LINE_H * (i as f64 + 1.0) - 3.0,
+            c = l.color,
+            t = escape(&l.text)
+        );
+    }
+}
+
+fn device_box(s: &mut String, (cx, y): (f64, f64), fill: &str, title: &str, name: &str, what: &str) {
+    let w = BOX_W;
+    let _ = writeln!(
+        s,
+        r##"<g data-box="{what}"><title>{title}</title><rect x="{x}" y="{y}" width="{w}" height="{BOX_H}" rx="4" fill="{fill}" stroke="#2c3e50"/><text x="{cx}" y="{ty}" text-anchor="middle">{name}</text></g>"##,
+        x = cx - w / 2.0,
+        ty = y + 17.0,
+        title = escape(title),
+        name = escape(name)
+    );
+}
+
+fn arrow(s: &mut String, x: f64, (y1, y2): (f64, f64), color: &str, marker: &str, dashed: bool) {
+    let dash = if dashed { r#" stroke-dasharray="6 4""# } else { "" };
+    let _ = writeln!(
+        s,
+        r#"<line x1="{x}" y1="{y1}" x2="{x}" y2="{y2}" stroke="{color}" stroke-width="2"{dash} marker-end="url(#{marker})"/>"#
+    );
+}
+
+/// The DNS leg's row: the lookups next to the client, the DNS pod off the
+/// path on the right.
+fn dns_row(s: &mut String, trace: &Trace, story: &Story, y: f64) -> f64 {
+    let Some(dns) = &story.dns else { return y };
+    let mut lines = Vec::new();
+    for &i in &dns.notes {
+        let n = &trace.notes[i];
+        if n.kind == crate::explain::dns::RESOLV_NOTE {
+            let conf = n.text.split_once(": ").map_or(n.text.as_str(), |(_, c)| c);
+            lines.extend(lines_of(
+                &format!("resolv.conf: {conf}"),
+                PLAIN,
+                false,
+                LABEL_CHARS,
+            ));
+        }
+    }
+    for l in &dns.lookups {
+        lines.extend(lines_of(l, PLAIN, false, LABEL_CHARS));
+    }
+    // The DNS ClusterIP's translation, as the first query shows it.
+    if let Some(q) = trace.packets.iter().find(|p| p.kind == crate::model::Kind::Dns) {
+        for k in 1..q.hops.len() {
+            for c in story::changes(trace, q, k)
+                .into_iter()
+                .filter(|c| c.contains("rewritten"))
+            {
+                let (color, bold) = colour_of(&c);
+                let text = format!("{c} on {}", trace.point(&q.hops[k]).node);
+                lines.extend(lines_of(&text, color, bold, LABEL_CHARS));
+            }
+        }
+    }
+    // The arrow to the DNS pod runs along the top, the lookups under it.
+    let text_y = y + 8.0 + BOX_H + 4.0;
+    let h = text_y - y + lines.len() as f64 * LINE_H + 10.0;
+    let _ = writeln!(
+        s,
+        r##"<g class="dns"><rect x="{x}" y="{y}" width="{w}" height="{h}" rx="6" fill="#eafaf1" stroke="#27ae60"/>"##,
+        x = BAND_X + 20.0,
+        w = BAND_W - 40.0,
+        y = y + 2.0,
+        h = h - 4.0
+    );
+    let title = format!("{} asks the cluster DNS", trace.request.from);
+    device_box(
+        s,
+        (BOX_CX, y + 8.0),
+        "#d5f5e3",
+        &title,
+        "DNS lookup",
+        "dns-client",
+    );
+    text_block(s, LABEL_X, text_y, &lines, "dns");
+    // The server(s), off the path.
+    let mut sy = y + 6.0;
+    for server in &dns.servers {
+        let mut box_lines = vec![format!("DNS pod on {}", server.node)];
+        if let Some(p) = &server.pod {
+            match p.split_once('/') {
+                Some((ns, name)) => box_lines.extend([format!("{ns}/"), name.to_string()]),
+                None => box_lines.push(p.clone()),
+            }
+        }
+        box_lines.push(server.ip.to_string());
+        let bh = box_lines.len() as f64 * LINE_H + 8.0;
+        let _ = writeln!(
+            s,
+            r##"<g data-box="dns-server"><title>answered the lookups</title><rect x="{OFF_X}" y="{sy}" width="{OFF_W}" height="{bh}" rx="4" fill="#fdfefe" stroke="#27ae60" stroke-dasharray="4 3"/>"##
+        );
+        let lines: Vec<Line> = box_lines
+            .into_iter()
+            .enumerate()
+            .map(|(i, text)| Line {
+                text,
+                color: PLAIN,
+                bold: i == 0,
+            })
+            .collect();
+        text_block(s, OFF_X + 8.0, sy + 2.0, &lines, "");
+        s.push_str("</g>\n");
+        sy += bh + 6.0;
+    }
+    let ay = y + 8.0 + BOX_H / 2.0;
+    let _ = writeln!(
+        s,
+        r##"<line x1="{x1}" y1="{ay}" x2="{x2}" y2="{ay}" stroke="#27ae60" stroke-width="1.5" stroke-dasharray="2 3" marker-end="url(#arrow-dns)"/>"##,
+        x1 = BOX_CX + BOX_W / 2.0,
+        x2 = OFF_X - 4.0
+    );
+    y + h.max(sy - y)
 }
 
 pub fn render(trace: &Trace) -> String {
-    let l = layout(trace);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" id="journey" width="{w}" height="{h}" viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">
-<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#c0392b"/></marker>
-<marker id="arrow-reply" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#2471a3"/></marker></defs>
-"##,
-        w = l.width,
-        h = BOTTOM + 60.0
+    let story = story::tell(trace);
+    let mut body = String::new();
+    let mut y = 8.0;
+    let main = story.packet.map(|id| &trace.packets[id]);
+    let reply = story.reply.as_ref().map(|r| &trace.packets[r.packet]);
+    // Row of each drawn point (its box's top), for the arrows.
+    let mut rows: Vec<(usize, f64)> = Vec::new();
+    let mut band: Option<(String, f64)> = None;
+    let close_band = |body: &mut String, band: &Option<(String, f64)>, bottom: f64| {
+        if let Some((name, top)) = band {
+            let _ = writeln!(
+                body,
+                r##"<g class="node" data-node="{n}"><rect x="{BAND_X}" y="{top}" width="{BAND_W}" height="{h}" rx="8" fill="none" stroke="#34495e" stroke-width="2"/></g>"##,
+                n = escape(name),
+                h = bottom - top
+            );
+        }
+    };
+    let mut first = true;
+    for step in &story.steps {
+        let point = &trace.points[step.point];
+        if band.as_ref().map(|(n, _)| n) != Some(&point.node) {
+            if band.is_some() {
+                close_band(&mut body, &band, y);
+                let _ = writeln!(
+                    body,
+                    r##"<rect x="{BAND_X}" y="{ry}" width="{BAND_W}" height="{h}" fill="#eaecee"/>"##,
+                    ry = y + 6.0,
+                    h = UNDERLAY_H - 12.0
+                );
+                text_block(
+                    &mut body,
+                    BAND_X + 12.0,
+                    y + 8.0,
+                    &[Line {
+                        text: "underlay (VPC)".into(),
+                        color: "#555",
+                        bold: false,
+                    }],
+                    "underlay",
+                );
+                y += UNDERLAY_H;
+            }
+            band = Some((point.node.clone(), y));
+            text_block(
+                &mut body,
+                BAND_X + 10.0,
+                y + 4.0,
+                &[Line {
+                    text: point.node.clone(),
+                    color: PLAIN,
+                    bold: true,
+                }],
+                "node",
+            );
+            y += BAND_HEAD;
+            if first {
+                y = dns_row(&mut body, trace, &story, y);
+                first = false;
+            }
+        }
+        let h = &main.expect("steps are of the main packet").hops[step.hop];
+        let dir = if step.outgoing { "out" } else { "in" };
+        let mut lines = Vec::new();
+        if let Some(pod) = &point.pod {
+            lines.extend(lines_of(&format!("pod {pod}"), "#1e8449", false, LABEL_CHARS));
+        }
+        let head = if step.hop == 0 {
+            format!("{dir}: sends {}", hop_label(h))
+        } else {
+            format!("{dir}: {}", step.changes[0])
+        };
+        let (c0, b0) = colour_of(&head);
+        lines.extend(lines_of(&head, c0, b0, LABEL_CHARS));
+        for c in step.changes.iter().skip(1).filter(|_| step.hop > 0) {
+            let (color, bold) = colour_of(c);
+            lines.extend(lines_of(c, color, bold, LABEL_CHARS));
+        }
+        // The answer's rewrites, where they happened.
+        if let Some(r) = reply {
+            for k in 1..r.hops.len() {
+                if r.hops[k].point != step.point {
+                    continue;
+                }
+                for c in story::changes(trace, r, k)
+                    .into_iter()
+                    .filter(|c| c.contains("rewritten"))
+                {
+                    lines.extend(lines_of(&format!("answer: {c}"), REPLY, true, LABEL_CHARS));
+                }
+            }
+        }
+        let row_h = (lines.len() as f64 * LINE_H + 12.0).max(BOX_H + 22.0);
+        let box_y = y + (row_h - BOX_H) / 2.0;
+        let fill = if point.role == Role::PodEth {
+            "#d5f5e3"
+        } else {
+            "#ffffff"
+        };
+        let mut title = format!("{} — {}", point.description(), h.summary);
+        for &i in &step.notes {
+            title.push_str(&format!("\n[{}] {}", trace.notes[i].kind, trace.notes[i].text));
+        }
+        let _ = writeln!(
+            body,
+            r##"<g class="hop main" data-packet="{id}" data-hop="{k}" data-point="{pt}"><circle cx="40" cy="{cy}" r="11" fill="{MAIN}"/><text x="40" y="{ty}" text-anchor="middle" fill="#fff" font-weight="bold">{n}</text></g>"##,
+            id = main.map_or(0, |m| m.id),
+            k = step.hop,
+            pt = step.point,
+            cy = box_y + BOX_H / 2.0,
+            ty = box_y + BOX_H / 2.0 + 4.0,
+            n = step.hop + 1
+        );
+        device_box(&mut body, (BOX_CX, box_y), fill, &title, &point.device, "hop");
+        text_block(
+            &mut body,
+            LABEL_X,
+            y + (row_h - lines.len() as f64 * LINE_H) / 2.0,
+            &lines,
+            "hop",
+        );
+        rows.push((step.point, box_y));
+        y += row_h;
+    }
+    close_band(&mut body, &band, y);
+    if story.steps.is_empty() {
+        y = dns_row(&mut body, trace, &story, y);
+    }
+    // The traced packet down the column, the answer (dashed) back up.
+    for w in rows.windows(2) {
+        arrow(
+            &mut body,
+            BOX_CX - 30.0,
+            (w[0].1 + BOX_H, w[1].1 - 1.0),
+            MAIN,
+            "arrow",
+            false,
+        );
+    }
+    if let Some(r) = reply {
+        let drawn: Vec<f64> = r
+            .hops
+            .iter()
+            .filter_map(|h| rows.iter().find(|(p, _)| *p == h.point).map(|(_, y)| *y))
+            .collect();
+        for w in drawn.windows(2).filter(|w| w[1] < w[0]) {
+            arrow(
+                &mut body,
+                BOX_CX + 30.0,
+                (w[0], w[1] + BOX_H + 1.0),
+                REPLY,
+                "arrow-reply",
+                true,
+            );
+        }
+    }
+    let legend = match (main, reply) {
+        (Some(m), Some(r)) => format!(
+            "red: packet #{} hop by hop, top to bottom; blue dashed: the answer #{} coming back; purple: translation; orange: the tunnel and the underlay",
+            m.id, r.id
+        ),
+        (Some(m), None) => format!("red: packet #{} hop by hop, top to bottom; purple: translation; orange: the tunnel and the underlay", m.id),
+        _ => "no packet of the flow was captured".into(),
+    };
+    text_block(
+        &mut body,
+        BAND_X,
+        y + 6.0,
+        &lines_of(&legend, "#555", false, 170),
+        "legend",
     );
+    let height = y + 6.0 + 2.0 * LINE_H + 6.0;
+    let mut s = String::new();
     let _ = writeln!(
         s,
-        r##"<line class="underlay" x1="10" y1="{y}" x2="{x2}" y2="{y}" stroke="#888" stroke-width="3"/><text x="14" y="{ty}" fill="#555">underlay (VPC)</text>"##,
-        y = BOTTOM + 20.0,
-        x2 = l.width - 10.0,
-        ty = BOTTOM + 40.0
+        r##"<svg xmlns="http://www.w3.org/2000/svg" id="journey" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">
+<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{MAIN}"/></marker>
+<marker id="arrow-reply" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{REPLY}"/></marker>
+<marker id="arrow-dns" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#27ae60"/></marker></defs>"##
     );
-    for NodeBox {
-        name,
-        x,
-        width: w,
-        pods,
-    } in &l.nodes
-    {
-        let _ = writeln!(
-            s,
-            r##"<g class="node" data-node="{n}"><rect x="{x}" y="{TOP}" width="{w}" height="{h}" rx="8" fill="#f4f6f7" stroke="#34495e" stroke-width="2"/><text x="{tx}" y="{ty}" font-weight="bold" font-size="14">{n}</text>
-<rect class="netns" x="{hx}" y="160" width="{hw}" height="{hh}" rx="6" fill="#fdfefe" stroke="#95a5a6" stroke-dasharray="4 3"/><text x="{htx}" y="176" fill="#7f8c8d">host netns</text></g>"##,
-            n = escape(name),
-            h = BOTTOM - TOP,
-            tx = x + 10.0,
-            ty = TOP + 18.0,
-            hx = x + 8.0,
-            hw = w - 16.0,
-            hh = BOTTOM - 170.0,
-            htx = x + 14.0
-        );
-        for (pod, px) in pods {
-            let _ = writeln!(
-                s,
-                r##"<g class="netns pod" data-pod="{p}"><rect x="{x}" y="56" width="{w}" height="70" rx="6" fill="#eafaf1" stroke="#27ae60"/><text x="{tx}" y="70" font-size="10" fill="#1e8449">{short}</text></g>"##,
-                p = escape(pod),
-                x = px - COL_W / 2.0 + 10.0,
-                w = COL_W - 20.0,
-                tx = px - COL_W / 2.0 + 16.0,
-                short = escape(pod)
-            );
-        }
-    }
-    for (i, (x, y)) in &l.pos {
-        let p = &trace.points[*i];
-        let _ = writeln!(
-            s,
-            r##"<g class="device" data-point="{i}" data-name="{name}"><title>{desc}</title><rect x="{rx}" y="{ry}" width="110" height="22" rx="4" fill="#fff" stroke="#2c3e50"/><text x="{x}" y="{ty}" text-anchor="middle">{dev}</text></g>"##,
-            name = escape(&p.name()),
-            desc = escape(&p.description()),
-            rx = x - 55.0,
-            ry = y - 11.0,
-            ty = y + 4.0,
-            dev = escape(&p.device)
-        );
-    }
-    if let Some(main) = super::main_packet(trace) {
-        arrows(&mut s, trace, &l, main, "main", "#c0392b", "arrow", 0.0);
-        if let Some(reply) = reply_to(trace, main) {
-            arrows(&mut s, trace, &l, reply, "reply", "#2471a3", "arrow-reply", 14.0);
-        }
-    }
+    s.push_str(&body);
     s.push_str("</svg>\n");
     s
-}
-
-/// The first flow packet going the other way (SYN-ACK, UDP answer).
-fn reply_to<'a>(trace: &'a Trace, main: &PacketTrace) -> Option<&'a PacketTrace> {
-    let src = main.hops[0].decoded.packet.as_ref()?.ip.src;
-    trace.flow().find(|p| {
-        p.hops
-            .last()
-            .and_then(|h| h.decoded.packet.as_ref())
-            .is_some_and(|k| k.ip.dst == src)
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-fn arrows(
-    s: &mut String,
-    trace: &Trace,
-    l: &Layout,
-    p: &PacketTrace,
-    class: &str,
-    color: &str,
-    marker: &str,
-    shift: f64,
-) {
-    let dash = if class == "reply" {
-        r#" stroke-dasharray="6 4""#
-    } else {
-        ""
-    };
-    for (k, h) in p.hops.iter().enumerate() {
-        let Some(&(x2, y2)) = l.pos.get(&h.point) else {
-            continue;
-        };
-        let label = hop_label(h);
-        let title = escape(&format!("{} at {}", h.summary, trace.point(h).heading()));
-        if k == 0 {
-            let _ = writeln!(
-                s,
-                r#"<g class="hop {class}" data-packet="{id}" data-hop="0" data-point="{pt}"><title>{title}</title><circle cx="{cx}" cy="{y2}" r="5" fill="{color}"/>{text}</g>"#,
-                id = p.id,
-                pt = h.point,
-                cx = x2 - 62.0 - shift,
-                // The answer's start is labelled under its device.
-                text = text_lines(
-                    x2 - 55.0,
-                    if shift > 0.0 { y2 + 24.0 } else { y2 - 16.0 },
-                    "start",
-                    color,
-                    &label
-                ),
-            );
-            continue;
-        }
-        let Some(&(x1, y1)) = l.pos.get(&p.hops[k - 1].point) else {
-            continue;
-        };
-        let (dx, dy) = (x2 - x1, y2 - y1);
-        let len = (dx * dx + dy * dy).sqrt().max(1.0);
-        // Stop at the device's edge; a hop on the same device is a loop mark.
-        let (ex, ey) = (x2 - dx / len * 12.0, y2 - dy / len * 12.0);
-        let horizontal = dy.abs() < 1.0;
-        let (x1, y1, ex, ey) = if horizontal {
-            (x1, y1 + 20.0 + shift, ex, ey + 20.0 + shift)
-        } else {
-            (x1 + shift, y1 + 12.0 * dy.signum(), ex + shift, ey)
-        };
-        let (mx, my) = ((x1 + ex) / 2.0, (y1 + ey) / 2.0);
-        // Labels of the packet go left of its arrow, of the answer right.
-        let (tx, ty, anchor) = match (horizontal, shift > 0.0) {
-            (true, false) => (mx, my - 6.0 - 12.0 * (label.len() as f64 - 1.0), "middle"),
-            (true, true) => (mx, my + 14.0, "middle"),
-            (false, false) => (mx - 6.0, my - 2.0, "end"),
-            (false, true) => (mx + 6.0, my + 10.0, "start"),
-        };
-        let _ = writeln!(
-            s,
-            r#"<g class="hop {class}" data-packet="{id}" data-hop="{k}" data-point="{pt}"><title>{title}</title><line x1="{x1}" y1="{y1}" x2="{ex}" y2="{ey}" stroke="{color}" stroke-width="2"{dash} marker-end="url(#{marker})"/>{text}</g>"#,
-            id = p.id,
-            pt = h.point,
-            text = text_lines(tx, ty, anchor, color, &label),
-        );
-    }
 }

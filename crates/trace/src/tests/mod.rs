@@ -3,4 +3,6 @@
 mod correlate;
 mod decode;
 mod filter;
+mod picture;
 mod present;
+mod story;

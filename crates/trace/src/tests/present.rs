@@ -82,10 +82,10 @@ fn html_is_self_contained_and_draws_every_hop() {
         );
         assert!(html.contains(&needle), "hop {k} not drawn");
     }
-    assert_eq!(html.matches(r#"class="device""#).count(), t.points.len());
-    // Each arrow carries the addresses of its hop, the envelope on the underlay.
-    assert!(html.contains(r#">10.168.0.3 → 10.168.0.4 UDP 8472 VNI 1</tspan><tspan x="#));
-    assert!(html.contains(">[10.0.1.7:44312 → 10.0.2.9:9999]</tspan>"));
+    assert_eq!(html.matches(r#"data-box="hop""#).count(), main.hops.len());
+    // What changed is written on the picture, not only in a tooltip.
+    assert!(html.contains(">out: encapsulated in VXLAN: outer 10.168.0.3 → 10.168.0.4 UDP 8472 VNI 1</text>"));
+    assert!(html.contains(">out: destination rewritten 10.96.0.20:9999 → 10.0.2.9:9999 (DNAT)</text>"));
     assert!(html.contains("10.0.1.7:44312 → 10.96.0.20:9999"));
     assert_eq!(html.matches(r#"class="node""#).count(), 2);
     let json: serde_json::Value = serde_json::from_str(&present::json::render(&t).unwrap()).unwrap();
