@@ -30,8 +30,25 @@ fn twenty_up_down_cycles_leak_nothing() {
     for i in 0..20 {
         let lab = Lab::up("cycle", &[]);
         assert_eq!(lab.status()["state"], "running", "cycle {i}");
+        // The VPC's init, three node inits and the VPC's resolver
+        // (`labyrinth vpc-dns`, a child of the VPC's init).
         let inits = lab_processes(&name);
-        assert_eq!(inits.len(), 4, "cycle {i}: expected VPC + 3 node inits");
+        assert_eq!(
+            inits.len(),
+            5,
+            "cycle {i}: expected VPC + 3 node inits + the VPC resolver"
+        );
+        let resolvers = inits
+            .iter()
+            .filter(|pid| {
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                String::from_utf8_lossy(&cmd).contains("vpc-dns")
+            })
+            .count();
+        assert_eq!(
+            resolvers, 1,
+            "cycle {i}: expected one VPC resolver among {inits:?}"
+        );
         holders.extend(inits.into_iter().map(|pid| (pid, start_time(pid))));
         lab.down();
         assert!(lab_processes(&name).is_empty(), "cycle {i}: processes left");
