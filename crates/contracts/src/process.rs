@@ -27,6 +27,12 @@ impl ProcessRef {
         }
     }
 
+    /// The same process, in any state, zombies included: one that has
+    /// exited but was not yet reaped by its parent.
+    pub fn exists(&self) -> bool {
+        stat_fields(self.pid).is_ok_and(|(_, start)| start == self.start_time)
+    }
+
     /// Path of one of its namespace files, e.g. `ns_path("net")`.
     pub fn ns_path(&self, ns: &str) -> PathBuf {
         PathBuf::from(format!("/proc/{}/ns/{ns}", self.pid))

@@ -201,9 +201,7 @@ pub fn destroy(cfg: &RuntimeConfig, rec: &SandboxRecord) -> Result<()> {
     if let Err(e) = unname_netns(&netns_path) {
         errors.push(e.to_string());
     }
-    if rec.pause.alive() {
-        let _ = kill(Pid::from_raw(rec.pause.pid as i32), Signal::SIGKILL);
-    }
+    end_pause(&rec.pause);
     let _ = std::fs::remove_dir_all(pod_dir(cfg, &rec.pod.uid));
     let _ = std::fs::remove_dir_all(cfg.log_dir.join(rec.pod.log_folder()));
     if errors.is_empty() {
@@ -277,10 +275,24 @@ impl<'a> Undo<'a> {
             let _ = unname_netns(path);
         }
         if let Some(p) = self.pause {
-            if p.alive() {
-                let _ = kill(Pid::from_raw(p.pid as i32), Signal::SIGKILL);
-            }
+            end_pause(&p);
         }
         let _ = std::fs::remove_dir_all(pod_dir(self.cfg, &self.pod.uid));
+    }
+}
+
+/// SIGKILL a pod's pause process and reap it. The agent that started the
+/// pod is its parent, and a child nobody waits for stays a zombie until the
+/// agent exits (one `[labyrinth-pause] <defunct>` per deleted pod). After an
+/// agent restart the pause process is the node init's child: `waitpid` then
+/// fails at once with ECHILD and the init reaps it.
+fn end_pause(p: &ProcessRef) {
+    let pid = Pid::from_raw(p.pid as i32);
+    if p.alive() {
+        let _ = kill(pid, Signal::SIGKILL);
+    }
+    if p.exists() {
+        // Blocks only until the kernel has finished the SIGKILLed process.
+        let _ = nix::sys::wait::waitpid(pid, None);
     }
 }
