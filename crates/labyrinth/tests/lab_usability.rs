@@ -6,7 +6,7 @@ mod common;
 use common::journey::*;
 use common::*;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -98,22 +98,28 @@ fn namespaces_of(pid: u32) -> BTreeSet<String> {
         .collect()
 }
 
-/// Every namespace still referenced on the machine: by a process, an open
-/// file or a mount.
-fn namespaces_in_use() -> BTreeSet<String> {
-    let mut seen = BTreeSet::new();
+/// Every namespace still referenced on the machine (by a process, an open
+/// file or a mount), with the processes (pid, start time) referencing it.
+fn namespace_holders() -> BTreeMap<String, BTreeSet<(u32, u64)>> {
+    let mut seen: BTreeMap<String, BTreeSet<(u32, u64)>> = BTreeMap::new();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.parse::<u32>().is_err() {
+        let Ok(pid) = name.parse::<u32>() else {
             continue;
-        }
+        };
+        let Ok(who) = labyrinth_netlink::process::ProcessRef::of(pid) else {
+            continue;
+        };
+        let holder = (pid, who.start_time);
         for sub in ["ns", "fd"] {
             let Ok(dir) = std::fs::read_dir(entry.path().join(sub)) else {
                 continue;
             };
             for link in dir.flatten() {
                 if let Ok(target) = std::fs::read_link(link.path()) {
-                    seen.insert(target.to_string_lossy().into_owned());
+                    seen.entry(target.to_string_lossy().into_owned())
+                        .or_default()
+                        .insert(holder);
                 }
             }
         }
@@ -121,7 +127,9 @@ fn namespaces_in_use() -> BTreeSet<String> {
         if let Ok(mounts) = std::fs::read_to_string(entry.path().join("mountinfo")) {
             for m in mounts.lines().filter(|l| l.contains(" - nsfs ")) {
                 if let Some(root) = m.split_whitespace().nth(3) {
-                    seen.insert(root.trim_start_matches('/').to_string());
+                    seen.entry(root.trim_start_matches('/').to_string())
+                        .or_default()
+                        .insert(holder);
                 }
             }
         }
@@ -155,6 +163,7 @@ fn down_with_a_torn_state_record_leaves_nothing() {
     );
     assert!(!lab_processes(&lab.name).is_empty());
 
+    let held_before = namespace_holders();
     let state = format!("/run/labyrinth/{}/state.json", lab.name);
     let text = std::fs::read(&state).unwrap();
     std::fs::write(&state, &text[..text.len() / 3]).unwrap();
@@ -181,7 +190,21 @@ fn down_with_a_torn_state_record_leaves_nothing() {
         let alive = labyrinth_netlink::process::ProcessRef::of(*pid).is_ok_and(|p| p.alive());
         assert!(!alive, "init {pid} still runs");
     }
-    let left: Vec<String> = namespaces_in_use().intersection(&ours).cloned().collect();
+    // The kernel reuses a freed namespace's inode number at once, so a
+    // parallel test's new namespace may carry one of ours: a namespace of
+    // the lab remains only if a process (by pid and start time) that held
+    // it before `down` still holds it.
+    let after = namespace_holders();
+    let left: Vec<String> = ours
+        .iter()
+        .filter(|ns| {
+            let (Some(then), Some(now)) = (held_before.get(*ns), after.get(*ns)) else {
+                return false;
+            };
+            now.intersection(then).next().is_some()
+        })
+        .cloned()
+        .collect();
     assert!(left.is_empty(), "namespaces of the lab remain: {left:?}");
     assert!(!std::path::Path::new(&format!("/run/labyrinth/{}", lab.name)).exists());
     std::mem::forget(lab);
