@@ -279,7 +279,11 @@ fn scenario(dp: &str) {
     let metrics = node_out(
         &lab,
         "node-1",
-        "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | nc -q 2 127.0.0.1 10249",
+        // Until the server closes (HTTP/1.0), not a fixed 2 s after the
+        // request (`-q 2`: on a loaded machine the answer can come later,
+        // and CI saw an empty reply); no half-close either (`-N`: the HTTP
+        // server then drops the request). `timeout` bounds it.
+        "printf 'GET /metrics HTTP/1.0\\r\\n\\r\\n' | timeout 60 nc 127.0.0.1 10249",
     );
     assert!(
         metrics.contains("kubeproxy_sync_proxy_rules_duration_seconds_count"),
