@@ -26,6 +26,10 @@ pub const ROUTE_PROTO: u8 = 76;
 pub const POD_VETH_PREFIX: &str = "lxc";
 /// Prefix of a retired pod veth awaiting deletion (`lxd<ifindex>`).
 pub const RETIRED_VETH_PREFIX: &str = "lxd";
+/// The PATH a process on a node starts from when nothing set one (the
+/// usual Debian default): containers, CNI plugins and `lab ssh`.
+pub const STANDARD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Where a node keeps the lab's own binary (`labyrinth`), on the PATH of
 /// `lab ssh` and of every container: the lab puts it there when the node
 /// boots, the agent again when it starts (addon pods run `labyrinth dns`).

@@ -50,8 +50,9 @@ fn run_in(lab: &str, node: &str, argv: &[&str]) -> Result<Output> {
 /// Start a long-running service inside a node, logging to
 /// /var/log/labyrinth/<name>.log there.
 pub fn start_service(lab: &str, node: &str, name: &str, argv: &[&str]) -> Result<()> {
-    let script =
-        format!("mkdir -p /var/log/labyrinth && exec \"$0\" \"$@\" >>/var/log/labyrinth/{name}.log 2>&1");
+    // Where `lab logs` reads it (logs.rs owns the directory).
+    let logs = crate::logs::NODE_LOG_DIR;
+    let script = format!("mkdir -p {logs} && exec \"$0\" \"$@\" >>{logs}/{name}.log 2>&1");
     let mut full = vec!["setsid", "-f", "sh", "-c", &script];
     full.extend_from_slice(argv);
     run_in(lab, node, &full).with_context(|| format!("starting {name} on {node}"))?;

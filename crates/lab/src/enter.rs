@@ -78,17 +78,7 @@ fn node_path() -> std::ffi::OsString {
     let mut dirs = vec![std::path::PathBuf::from(labyrinth_contracts::node::BIN_DIR)];
     match std::env::var_os("PATH") {
         Some(p) => dirs.extend(std::env::split_paths(&p)),
-        None => dirs.extend(
-            [
-                "/usr/local/sbin",
-                "/usr/local/bin",
-                "/usr/sbin",
-                "/usr/bin",
-                "/sbin",
-                "/bin",
-            ]
-            .map(Into::into),
-        ),
+        None => dirs.extend(std::env::split_paths(labyrinth_contracts::node::STANDARD_PATH)),
     }
     std::env::join_paths(dirs).unwrap_or_default()
 }

@@ -12,7 +12,7 @@ use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use labyrinth_contracts::vpc_dns::{VpcHost, VpcZone, VPC_DNS_PORT};
@@ -90,19 +90,22 @@ pub fn start(vpc: &Holder, cfg: &LabConfig, dir: &LabDir) -> Result<()> {
             if !status.success() {
                 bail!("setsid -f labyrinth vpc-dns: {status}");
             }
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                if probe(listen)? {
-                    return Ok(());
-                }
-                if Instant::now() > deadline {
-                    bail!(
-                        "labyrinth vpc-dns did not answer on {listen} within 30 s; see {}",
-                        dir.log_path("vpc-dns").display()
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
+            // A socket error other than "not there yet" ends the wait too,
+            // and is what gets reported.
+            let mut failed = None;
+            crate::cluster::wait_for(
+                &format!("labyrinth vpc-dns to answer on {listen}"),
+                Duration::from_secs(30),
+                || match probe(listen) {
+                    Ok(answered) => answered,
+                    Err(e) => {
+                        failed = Some(e);
+                        true
+                    }
+                },
+            )
+            .with_context(|| format!("see {}", dir.log_path("vpc-dns").display()))?;
+            failed.map_or(Ok(()), Err)
         })
         .join()
         .expect("resolver starter panicked")

@@ -130,10 +130,7 @@ impl CniConfig {
         );
         let mut child = Command::new(&bin)
             .env_clear()
-            .env(
-                "PATH",
-                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            )
+            .env("PATH", labyrinth_contracts::node::STANDARD_PATH)
             .env("CNI_COMMAND", cmd)
             .env("CNI_CONTAINERID", att.container_id)
             .env("CNI_NETNS", att.netns)

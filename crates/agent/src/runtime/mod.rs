@@ -22,7 +22,7 @@ pub use labyrinth_contracts::node::BIN_DIR;
 
 /// A container's PATH: the usual one, then the lab's own tools.
 pub fn container_path() -> String {
-    format!("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:{BIN_DIR}")
+    format!("{}:{BIN_DIR}", labyrinth_contracts::node::STANDARD_PATH)
 }
 
 /// Where the runtime keeps things, all inside the node's own filesystem.
