@@ -13,6 +13,8 @@ declare -A NEED=(
   [iperf3]=iperf3 [dnsperf]=dnsperf [dig]=dnsutils [nc]=netcat-openbsd [socat]=socat
   [ethtool]=ethtool [curl]=curl [openssl]=openssl [script]=bsdutils
   [chromium]=chromium
+  # a real container runtime beside ours (issue 21): Debian's containerd 1.6 + runc
+  [containerd]=containerd [ctr]=containerd [runc]=runc [busybox]=busybox-static
 )
 missing=()
 for cmd in "${!NEED[@]}"; do

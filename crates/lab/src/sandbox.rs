@@ -112,8 +112,23 @@ fn boot(args: &SandboxArgs) -> Result<u32> {
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     // Our own pid namespace's processes (ps, top, kill see the node only).
     mount(Some("proc"), "/proc", Some("proc"), nosuid, none).context("mounting /proc")?;
+    // The host's cgroup tree, held open before the new sysfs covers it: a
+    // container runtime on the node (containerd and runc) needs cgroupfs, as
+    // on any machine; optional, as bpffs is.
+    let cgroups = std::fs::File::open("/sys/fs/cgroup").ok();
     // sysfs shows the network devices of the namespace that mounts it.
     mount(Some("sysfs"), "/sys", Some("sysfs"), nosuid, none).context("mounting /sys")?;
+    if let Some(tree) = &cgroups {
+        let from = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(tree));
+        let _ = mount(
+            Some(from.as_str()),
+            "/sys/fs/cgroup",
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            none,
+        );
+    }
+    drop(cgroups);
     // bpffs for pinned maps and programs (the eBPF datapath); optional.
     let _ = mount(
         Some("bpf"),
