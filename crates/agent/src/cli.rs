@@ -108,7 +108,8 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
             let spec = ContainerSpec {
                 name: "main".into(),
                 image,
-                argv,
+                command: argv,
+                args: vec![],
                 env: vec![],
             };
             match container::start(&cfg, &rec, &spec, 0) {
@@ -169,10 +170,20 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
         }
         RuntimeCmd::Exec { pod, argv } => {
             let rec = sandbox::find(&cfg, &pod)?;
-            // The container's PATH (the lab's tools on it), as `kubectl
-            // exec` gives, not the caller's.
-            let status = container::command_in_pod(&rec, &argv)?
-                .env("PATH", crate::runtime::container_path())
+            // In the first container's root, if it has a process, with its
+            // environment, as `kubectl exec` gives, not the caller's.
+            let mnt = rec
+                .containers
+                .iter()
+                .find_map(|(_, c)| c.process.filter(|p| p.alive()))
+                .map_or(container::pod_process(&rec), |p| p.pid);
+            let mut env = container::process_env(mnt);
+            if env.is_empty() {
+                env.push(("PATH".into(), crate::runtime::container_path()));
+            }
+            let status = container::command_in_container(&cfg.pause, &rec, mnt, &argv)?
+                .env_clear()
+                .envs(env)
                 .status()
                 .context("running the command")?;
             Ok(status
