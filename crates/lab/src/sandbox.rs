@@ -160,7 +160,7 @@ fn boot(args: &SandboxArgs) -> Result<u32> {
     // Copy-on-write /etc, /opt, /var and /root, as a VM has its own disk: a node can
     // write /etc/cni/net.d, /opt/cni/bin or /var/lib/cni (and its hostname,
     // hosts, logs) without changing the host's files or the other nodes'.
-    for dir in ["etc", "opt", "var", "root"] {
+    for dir in labyrinth_contracts::node::MACHINE_DIRS {
         let upper = format!("/run/.machine/{dir}/upper");
         let work = format!("/run/.machine/{dir}/work");
         std::fs::create_dir_all(&upper).context("creating overlay dirs")?;

@@ -85,6 +85,11 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         &args.cluster_domain,
     ));
     crate::runtime::pause::install(&runtime.pause)?;
+    // The API's Service takes the range's first address (as the API server allocates it).
+    runtime.api_service = std::net::SocketAddrV4::new(
+        args.service_cidr.hosts().next().context("empty service range")?,
+        443,
+    );
     runtime.cni.conf_dir = args.cni_conf_dir.clone();
     runtime.cni.bin_dirs = vec![args.cni_bin_dir.clone()];
     let agent = Arc::new(Agent {

@@ -30,26 +30,16 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
-/// The container's environment, as its process was started with it.
-fn container_env(process: &ProcessRef) -> Vec<(String, String)> {
-    let raw = std::fs::read(format!("/proc/{}/environ", process.pid)).unwrap_or_default();
-    raw.split(|b| *b == 0)
-        .filter_map(|kv| {
-            let kv = String::from_utf8_lossy(kv);
-            let (k, v) = kv.split_once('=')?;
-            Some((k.to_string(), v.to_string()))
-        })
-        .collect()
-}
-
 /// The command, set up to run inside the pod.
 pub fn command(
+    pause: &std::path::Path,
     rec: &SandboxRecord,
     process: &ProcessRef,
     opts: &ExecOptions,
 ) -> Result<std::process::Command> {
-    let mut cmd = container::command_in_pod(rec, &opts.command)?;
-    let mut env = container_env(process);
+    // In the container's root (its process's mount namespace) and the pod's PID namespace.
+    let mut cmd = container::command_in_container(pause, rec, process.pid, &opts.command)?;
+    let mut env = container::process_env(process.pid);
     if env.is_empty() {
         env.push(("PATH".into(), crate::runtime::container_path()));
     }
