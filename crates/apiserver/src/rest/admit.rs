@@ -69,7 +69,12 @@ pub fn check_kind(res: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
 /// Typed decode plus unknown-field handling. Returns the normalized object and
 /// warnings (fieldValidation=Warn, the default).
 pub fn decode(res: &ResourceDef, obj: &Value, field_validation: &str) -> ApiResult<(Value, Vec<String>)> {
-    let typed = validation::decode_typed(res.kind, obj).map_err(|e| {
+    let typed_kind = if res.group == "events.k8s.io" {
+        format!("{}/{}", res.group, res.kind)
+    } else {
+        res.kind.to_string()
+    };
+    let typed = validation::decode_typed(&typed_kind, obj).map_err(|e| {
         ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: {e}",
             res.kind, res.version, res.kind
