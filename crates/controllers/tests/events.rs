@@ -14,19 +14,8 @@ use labyrinth_controllers::runtime::events::Recorder;
 use labyrinth_controllers::{run_all, ControllersConfig};
 use serde_json::json;
 
-async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..450 {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("gave up waiting for {what}");
-}
+mod common;
+use common::wait_for;
 
 fn kubectl(kc: &std::path::Path, home: &std::path::Path, args: &[&str]) -> String {
     let out = Command::new("/usr/bin/kubectl")
@@ -198,7 +187,7 @@ spec:
         "metadata": {"name": "old.1", "namespace": "default"},
         "involvedObject": {"kind": "Pod", "name": "x", "namespace": "default"},
         "reason": "Old", "message": "long ago", "type": "Normal",
-        "lastTimestamp": (k8s_openapi::jiff::Timestamp::now() - std::time::Duration::from_secs(7200)).to_string()});
+        "lastTimestamp": (k8s_openapi::jiff::Timestamp::now() - Duration::from_secs(7200)).to_string()});
     api.create(&PostParams::default(), &serde_json::from_value(old).unwrap())
         .await
         .unwrap();
