@@ -127,6 +127,18 @@ pub static RESOURCES: &[ResourceDef] = &[
         false,
         &[]
     ),
+    res!("", "v1", "Event", "events", "event", true, &["ev"], false, &[]),
+    res!(
+        "events.k8s.io",
+        "v1",
+        "Event",
+        "events",
+        "event",
+        true,
+        &["ev"],
+        false,
+        &[]
+    ),
     res!(
         "coordination.k8s.io",
         "v1",

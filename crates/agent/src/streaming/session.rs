@@ -115,6 +115,17 @@ async fn pump(mut r: Box<dyn AsyncRead + Send + Unpin>, channel: u8, tx: mpsc::S
     }
 }
 
+/// The bytes of a data message. The Python client writes `str` data as
+/// TEXT frames (channel byte first, as in BINARY ones): same protocol,
+/// other opcode, so both are read alike.
+fn payload(m: &Message) -> &[u8] {
+    match m {
+        Message::Binary(b) => b,
+        Message::Text(t) => t.as_bytes(),
+        _ => &[],
+    }
+}
+
 /// Apply what the client sends until it goes away; `gone` is set then.
 async fn input(
     mut stream: SplitStream<WebSocket>,
@@ -153,7 +164,7 @@ async fn input(
     }
     while let Some(msg) = stream.next().await {
         match msg {
-            Ok(Message::Binary(b)) => match protocol::parse(&b) {
+            Ok(m @ (Message::Binary(_) | Message::Text(_))) => match protocol::parse(payload(&m)) {
                 Ok(m) => apply(m, &mut stdin, &master).await,
                 Err(e) => tracing::warn!("exec: bad client message: {e:#}"),
             },
@@ -174,7 +185,7 @@ async fn first_size(stream: &mut SplitStream<WebSocket>) -> Option<(Option<TermS
     loop {
         tokio::select! {
             msg = stream.next() => match msg {
-                Some(Ok(Message::Binary(b))) => match protocol::parse(&b) {
+                Some(Ok(m @ (Message::Binary(_) | Message::Text(_)))) => match protocol::parse(payload(&m)) {
                     Ok(Incoming::Resize(s)) if !s.is_empty() => return Some((s.last().copied(), early)),
                     Ok(other) => early.push(other),
                     Err(e) => tracing::warn!("exec: bad client message: {e:#}"),
@@ -264,4 +275,23 @@ pub async fn run(ws: WebSocket, cmd: std::process::Command, opts: ExecOptions) {
     // Leave the connection once the client has answered our close (closing
     // with its data unread could reset the connection and lose the tail).
     let _ = tokio::time::timeout(CLOSE_GRACE, left(&mut gone)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Python client's stdin, as it writes a `str`: a TEXT frame whose
+    /// first character is the channel.
+    #[test]
+    fn text_frames_carry_stdin_as_binary_ones_do() {
+        let text = Message::Text("\u{0}hello\n".into());
+        assert_eq!(
+            protocol::parse(payload(&text)).unwrap(),
+            Incoming::Stdin(b"hello\n".to_vec())
+        );
+        let binary = Message::Binary(b"\x00hello\n".to_vec().into());
+        assert_eq!(payload(&binary), payload(&text));
+        assert!(payload(&Message::Ping(Vec::new().into())).is_empty());
+    }
 }
