@@ -128,6 +128,17 @@ pub static RESOURCES: &[ResourceDef] = &[
         &[]
     ),
     res!(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        "networkpolicy",
+        true,
+        &["netpol"],
+        false,
+        &[]
+    ),
+    res!(
         "coordination.k8s.io",
         "v1",
         "Lease",

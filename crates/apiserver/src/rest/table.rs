@@ -78,6 +78,7 @@ pub fn columns(res: &ResourceDef) -> Vec<Value> {
         "ConfigMap" => vec![s("Name"), col("Data", "integer", 0), s("Age")],
         "Secret" => vec![s("Name"), s("Type"), col("Data", "integer", 0), s("Age")],
         "Lease" => vec![s("Name"), s("Holder"), s("Age")],
+        "NetworkPolicy" => vec![s("Name"), s("Pod-Selector"), s("Age")],
         _ => vec![s("Name"), s("Age")],
     }
 }
@@ -409,6 +410,11 @@ pub fn cells(res: &ResourceDef, o: &Value) -> Vec<Value> {
         ],
         "Lease" => vec![
             json!(or_none(str_at(o, "/spec/holderIdentity").into())),
+            json!(age(o)),
+        ],
+        // As kubectl prints it: an empty selector (every pod) shows <none>.
+        "NetworkPolicy" => vec![
+            json!(selector_string(o.pointer("/spec/podSelector/matchLabels"))),
             json!(age(o)),
         ],
         _ => vec![json!(age(o))],

@@ -40,6 +40,7 @@ pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
                 pod_spec(spec, "spec", &mut errs);
             }
         }
+        "NetworkPolicy" => super::networkpolicy::validate(obj, &mut errs),
         _ => {}
     }
     errs

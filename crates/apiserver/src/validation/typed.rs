@@ -15,6 +15,7 @@ macro_rules! roundtrip {
 pub fn decode_typed(kind: &str, v: &Value) -> Result<Value, String> {
     use k8s_openapi::api::{
         apps::v1 as apps, coordination::v1 as coord, core::v1 as core, discovery::v1 as disc,
+        networking::v1 as net,
     };
     let r = match kind {
         "Namespace" => roundtrip!(core::Namespace, v),
@@ -27,6 +28,7 @@ pub fn decode_typed(kind: &str, v: &Value) -> Result<Value, String> {
         "ReplicaSet" => roundtrip!(apps::ReplicaSet, v),
         "EndpointSlice" => roundtrip!(disc::EndpointSlice, v),
         "Lease" => roundtrip!(coord::Lease, v),
+        "NetworkPolicy" => roundtrip!(net::NetworkPolicy, v),
         other => return Err(format!("no kind {other:?} is registered")),
     };
     r.map_err(|e| e.to_string())
