@@ -112,10 +112,7 @@ fn peer_targets<'a>(
             let matched: Vec<&Pod> = with_ip
                 .filter(|p| c.pod_peer_matches(pol, namespaces, pods, p))
                 .collect();
-            let nets = matched
-                .iter()
-                .filter_map(|p| p.ip.map(Ipv4Net::from))
-                .collect();
+            let nets = matched.iter().filter_map(|p| p.ip.map(Ipv4Net::from)).collect();
             (Some(nets), matched)
         }
         Some(Peer::IpBlock { cidr: block, except }) => {

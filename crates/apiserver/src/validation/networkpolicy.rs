@@ -71,14 +71,12 @@ fn port(p: &Value, base: &str, errs: &mut Vec<FieldError>) {
     }
     let port = p.get("port").filter(|v| !v.is_null());
     match port {
-        Some(Value::Number(n)) => {
-            if !n.as_i64().is_some_and(|n| (1..=65535).contains(&n)) {
-                errs.push(FieldError::invalid(
-                    format!("{base}.port"),
-                    &p["port"],
-                    "must be between 1 and 65535, inclusive",
-                ));
-            }
+        Some(Value::Number(n)) if !n.as_i64().is_some_and(|n| (1..=65535).contains(&n)) => {
+            errs.push(FieldError::invalid(
+                format!("{base}.port"),
+                &p["port"],
+                "must be between 1 and 65535, inclusive",
+            ));
         }
         Some(Value::String(name)) => {
             for m in port_name(name) {
