@@ -4,7 +4,8 @@
 //! One lab: deny-all ingress, an allow by podSelector on a named port,
 //! by namespaceSelector, replies into an isolated client, egress deny
 //! blocking DNS until DNS is allowed, the pod's own node always let in, a
-//! connection open before a policy kept, and deleting restores traffic.
+//! connection open before a policy kept, and deleting restores traffic;
+//! `labyrinth explain` names the dropping and the allowing policy.
 
 mod common;
 use common::journey::*;
@@ -120,6 +121,20 @@ fn network_policies_enforced_by_iptables() {
         rules.contains("-A FORWARD -m comment --comment \"labyrinth network policy\" -j LABY-POLICY"),
         "{rules}"
     );
+    let explain = ok(&labyrinth(&[
+        "explain",
+        "--name",
+        &lab.name,
+        "np-srv/stranger",
+        &format!("{server}:8080"),
+    ]));
+    let stranger_ip = pod_ip(&lab, "np-srv", "stranger");
+    let want = "dropped entering np-srv/server on node-2 (iptables LABY-IN-";
+    assert!(explain.contains(want), "{explain}");
+    let why = format!(
+        "no policy selecting it allows TCP 8080 from np-srv/stranger ({stranger_ip}); it is isolated for ingress by np-srv/deny-all"
+    );
+    assert!(explain.contains(&why), "{explain}");
     let probe = lab.ssh("node-2", &["nc", "-z", "-w", "2", &server, "8080"]);
     assert!(probe.status.success(), "the pod's own node was refused");
     // The connection opened before the policy still carries data.
@@ -142,6 +157,19 @@ fn network_policies_enforced_by_iptables() {
         "-s {friend_ip}/32 -p tcp -m tcp --dport 8080 -m comment --comment \"np-srv/allow-friend ingress rule 0 peer 0\" -j RETURN"
     );
     assert!(rules.contains(&allow), "{allow} not in\n{rules}");
+    let explain = ok(&labyrinth(&[
+        "explain",
+        "--name",
+        &lab.name,
+        "np-srv/friend",
+        &format!("{server}:8080"),
+    ]));
+    assert!(
+        explain.contains(
+            "allowed entering np-srv/server on node-2 by np-srv/allow-friend ingress rule 0 peer 0"
+        ),
+        "{explain}"
+    );
 
     // namespaceSelector: the team=blue namespace's client, not the
     // outsider; the client is isolated for ingress itself, so the replies

@@ -4,11 +4,13 @@
 //! - [`from_k8s`]: that model from the API's objects;
 //! - [`verdict`]: whether a connection is allowed, and by which rule, or
 //!   which policies isolate its end and that nothing allows it;
-//! - [`compile`]: per pod of a node, the allow list a datapath renders.
+//! - [`compile`]: per pod of a node, the allow list a datapath renders;
+//! - [`names`]: the iptables rendering's chain names and DROP comment.
 pub mod cidr;
 pub mod compile;
 pub mod from_k8s;
 pub mod model;
+pub mod names;
 pub mod selector;
 pub mod verdict;
 

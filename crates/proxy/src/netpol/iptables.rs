@@ -7,25 +7,21 @@
 
 use anyhow::{Context, Result};
 use labyrinth_contracts::iptables_save::Save;
+use labyrinth_policy::names::{drop_comment, pod_chain_prefix, CHAIN_PREFIX, JUMP_COMMENT, POLICY_CHAIN};
 use labyrinth_policy::{Compiled, Direction, PodRules};
 
 use crate::exec;
 use crate::hash::hash16;
 
-pub const POLICY_CHAIN: &str = "LABY-POLICY";
-/// Every chain of ours starts so (stale ones are found by it).
-const PREFIX: &str = "LABY-";
-/// The jump, as iptables-save prints it back.
-pub const JUMP: &str = "-m comment --comment \"labyrinth network policy\" -j LABY-POLICY";
+/// The jump from FORWARD, as iptables-save prints it back.
+pub fn jump() -> String {
+    format!("-m comment --comment \"{JUMP_COMMENT}\" -j {POLICY_CHAIN}")
+}
 
 /// The chain of one pod in one direction; the comment of its dispatch
 /// rule names the pod, the hash keeps the name within iptables' 28.
 pub fn pod_chain(r: &PodRules) -> String {
-    let dir = match r.direction {
-        Direction::Ingress => "IN",
-        Direction::Egress => "EG",
-    };
-    format!("{PREFIX}{dir}-{}", hash16(&r.pod()))
+    format!("{}{}", pod_chain_prefix(r.direction), hash16(&r.pod()))
 }
 
 /// iptables keeps at most 256 bytes of a comment.
@@ -43,9 +39,9 @@ fn comment(text: &str) -> String {
 
 fn pod_rules(r: &PodRules, out: &mut String) {
     let chain = pod_chain(r);
-    let (peer_flag, word) = match r.direction {
-        Direction::Ingress => ("-s", "ingress"),
-        Direction::Egress => ("-d", "egress"),
+    let peer_flag = match r.direction {
+        Direction::Ingress => "-s",
+        Direction::Egress => "-d",
     };
     for a in &r.allows {
         let mut m = String::new();
@@ -71,17 +67,13 @@ fn pod_rules(r: &PodRules, out: &mut String) {
         }
     }
     let by: Vec<String> = r.isolated_by.iter().map(ToString::to_string).collect();
-    let why = format!(
-        "{}: isolated for {word} by {}; no rule allows",
-        r.pod(),
-        by.join(", ")
-    );
+    let why = drop_comment(&r.pod(), r.direction, &by);
     out.push_str(&format!("-A {chain} {} -j DROP\n", comment(&why)));
 }
 
 /// The restore input taking the filter table from `stale` (our chains
-/// there now) to `c`; `jump` adds the jump from FORWARD.
-pub fn render(c: &Compiled, stale: &[String], jump: bool) -> String {
+/// there now) to `c`; `add_jump` adds the jump from FORWARD.
+pub fn render(c: &Compiled, stale: &[String], add_jump: bool) -> String {
     let mut chains = vec![POLICY_CHAIN.to_string()];
     chains.extend(c.pods.iter().map(pod_chain));
     let gone: Vec<&String> = stale.iter().filter(|s| !chains.contains(s)).collect();
@@ -111,8 +103,8 @@ pub fn render(c: &Compiled, stale: &[String], jump: bool) -> String {
     for g in gone {
         out.push_str(&format!("-X {g}\n"));
     }
-    if jump {
-        out.push_str(&format!("-I FORWARD 1 {JUMP}\n"));
+    if add_jump {
+        out.push_str(&format!("-I FORWARD 1 {}\n", jump()));
     }
     out.push_str("COMMIT\n");
     out
@@ -134,13 +126,13 @@ impl PolicyIptables {
             .map(|t| t.chains.as_slice())
             .unwrap_or_default()
             .iter()
-            .filter(|c| c.name.starts_with(PREFIX))
+            .filter(|c| c.name.starts_with(CHAIN_PREFIX))
             .map(|c| c.name.to_string())
             .collect();
-        let jump = !save
+        let add_jump = !save
             .table("filter")
-            .is_some_and(|t| t.rules_of("FORWARD").any(|r| r.spec == JUMP));
-        let input = render(c, &stale, jump);
+            .is_some_and(|t| t.rules_of("FORWARD").any(|r| r.spec == jump()));
+        let input = render(c, &stale, add_jump);
         exec::run("iptables-restore", &["-w", "--noflush"], Some(input.as_bytes()))
             .context("iptables-restore rejected the policy rules (nothing was applied)")?;
         self.last_input = input;
@@ -187,7 +179,8 @@ mod tests {
 -A LABY-POLICY -d 10.0.2.5/32 -m comment --comment \"wrk-2/server ingress\" -j {chain}\n\
 -A {chain} -s 10.0.1.3/32 -p tcp -m tcp --dport 9000:9999 -m comment --comment \"wrk-2/allow-frontend ingress rule 0 peer 1\" -j RETURN\n\
 -A {chain} -m comment --comment \"wrk-2/server: isolated for ingress by wrk-2/allow-frontend, wrk-2/deny-all; no rule allows\" -j DROP\n\
--X LABY-EG-OLD\n-I FORWARD 1 {JUMP}\nCOMMIT\n"
+-X LABY-EG-OLD\n-I FORWARD 1 {}\nCOMMIT\n",
+            jump()
         );
         assert_eq!(text, want);
         // Nothing isolated: the dispatch chain keeps only the state rule.
