@@ -140,6 +140,17 @@ pub static RESOURCES: &[ResourceDef] = &[
         &[]
     ),
     res!(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        "networkpolicy",
+        true,
+        &["netpol"],
+        false,
+        &[]
+    ),
+    res!(
         "coordination.k8s.io",
         "v1",
         "Lease",

@@ -124,8 +124,10 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     let peers = tokio::spawn(node::sync_peers_forever(agent.clone(), pod_cidr));
     let pods = tokio::spawn(pods::run(agent.clone()));
     let services = tokio::spawn(run_services(agent.clone()));
+    let policy = tokio::spawn(crate::policy::run(agent.clone()));
     tokio::select! {
         r = services => r?.context("service proxy")?,
+        r = policy => r?.context("network policy")?,
         r = heartbeat => r?.context("heartbeat")?,
         r = peers => r?.context("peer routes")?,
         r = pods => r?.context("pods")?,

@@ -87,6 +87,7 @@ pub fn columns(res: &ResourceDef) -> Vec<Value> {
             s("Message"),
             col("Name", "string", 1),
         ],
+        "NetworkPolicy" => vec![s("Name"), s("Pod-Selector"), s("Age")],
         _ => vec![s("Name"), s("Age")],
     }
 }
@@ -461,6 +462,11 @@ pub fn cells(res: &ResourceDef, o: &Value) -> Vec<Value> {
         ],
         "Lease" => vec![
             json!(or_none(str_at(o, "/spec/holderIdentity").into())),
+            json!(age(o)),
+        ],
+        // As kubectl prints it: an empty selector (every pod) shows <none>.
+        "NetworkPolicy" => vec![
+            json!(selector_string(o.pointer("/spec/podSelector/matchLabels"))),
             json!(age(o)),
         ],
         _ => vec![json!(age(o))],

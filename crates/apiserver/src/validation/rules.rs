@@ -47,6 +47,7 @@ pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
         }
         "Pod" => pod_spec(obj.get("spec").unwrap_or(&json!({})), "spec", &mut errs),
         "ConfigMap" | "Secret" => data_size(obj, &mut errs),
+        "NetworkPolicy" => super::networkpolicy::validate(obj, &mut errs),
         _ => {}
     }
     errs

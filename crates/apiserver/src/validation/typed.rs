@@ -18,6 +18,7 @@ pub fn decode_typed(kind: &str, v: &Value) -> Result<Value, String> {
     use k8s_openapi::api::{
         apps::v1 as apps, coordination::v1 as coord, core::v1 as core, discovery::v1 as disc,
         events::v1 as events,
+        networking::v1 as net,
     };
     let r = match kind {
         "Namespace" => roundtrip!(core::Namespace, v),
@@ -32,6 +33,7 @@ pub fn decode_typed(kind: &str, v: &Value) -> Result<Value, String> {
         "Lease" => roundtrip!(coord::Lease, v),
         "Event" => roundtrip!(core::Event, v),
         "events.k8s.io/Event" => roundtrip!(events::Event, v),
+        "NetworkPolicy" => roundtrip!(net::NetworkPolicy, v),
         other => return Err(format!("no kind {other:?} is registered")),
     };
     r.map_err(|e| e.to_string())
