@@ -17,8 +17,7 @@ macro_rules! roundtrip {
 pub fn decode_typed(kind: &str, v: &Value) -> Result<Value, String> {
     use k8s_openapi::api::{
         apps::v1 as apps, coordination::v1 as coord, core::v1 as core, discovery::v1 as disc,
-        events::v1 as events,
-        networking::v1 as net,
+        events::v1 as events, networking::v1 as net,
     };
     let r = match kind {
         "Namespace" => roundtrip!(core::Namespace, v),
