@@ -24,7 +24,7 @@ pub struct ConnectArgs {
 }
 
 pub fn run(a: &ConnectArgs) -> Result<i32> {
-    let timeout = super::parse_duration(&a.timeout)?;
+    let timeout = super::shared::parse_duration(&a.timeout)?;
     Ok(match attempt(a, timeout) {
         Ok(()) => 0,
         Err(msg) => {

@@ -19,6 +19,7 @@ use super::http::{Request, Response};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct NetexecArgs {
+    /// HTTP port.
     #[arg(long, default_value_t = 8080)]
     pub http_port: u16,
     /// UDP port (-1: none).
@@ -30,7 +31,7 @@ const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
 
 pub fn run(a: &NetexecArgs) -> Result<i32> {
-    let name = super::hostname()?;
+    let name = super::shared::hostname()?;
     if a.udp_port >= 0 {
         let port = u16::try_from(a.udp_port).context("--udp-port is not a port")?;
         let sock = UdpSocket::bind(("0.0.0.0", port)).with_context(|| format!("listening on udp {port}"))?;

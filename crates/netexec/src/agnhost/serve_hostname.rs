@@ -22,6 +22,7 @@ pub struct ServeHostnameArgs {
     /// Close a TCP connection or HTTP request after answering.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value_t = false, default_missing_value = "true")]
     pub close: bool,
+    /// Port every enabled protocol listens on.
     #[arg(long, default_value_t = 9376)]
     pub port: u16,
 }
@@ -36,7 +37,7 @@ pub fn run(a: &ServeHostnameArgs) -> Result<i32> {
     if !(a.tcp || a.udp || a.http) {
         bail!("nothing to serve: pass --tcp, --udp or --http");
     }
-    let name = super::hostname()?;
+    let name = super::shared::hostname()?;
     let at = std::net::SocketAddr::from(([0, 0, 0, 0], a.port));
     let mut threads = Vec::new();
     if a.udp {
