@@ -85,6 +85,7 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         &args.cluster_domain,
     ));
     crate::runtime::pause::install(&runtime.pause)?;
+    crate::runtime::logs::install(&runtime.crilog)?;
     runtime.cni.conf_dir = args.cni_conf_dir.clone();
     runtime.cni.bin_dirs = vec![args.cni_bin_dir.clone()];
     let agent = Arc::new(Agent {

@@ -59,15 +59,10 @@ pub fn command_in_pod(rec: &SandboxRecord, argv: &[String]) -> Result<Command> {
     Ok(cmd)
 }
 
-/// Start one container; its stdout and stderr go to
-/// `<log_dir>/<ns>_<pod>_<uid>/<container>/<restarts>.log`.
+/// Start one container; its stdout and stderr go to its log writer
+/// (`super::logs`).
 pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, restarts: u32) -> Result<Child> {
-    let dir = cfg.log_dir.join(rec.pod.log_folder()).join(&spec.name);
-    std::fs::create_dir_all(&dir)?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("{restarts}.log")))?;
+    let (stdout, stderr) = super::logs::start_writer(cfg, &rec.pod, &spec.name, restarts)?;
     let mut cmd = if spec.argv.is_empty() {
         // No command: the pause program holds the pod's place, as the pause
         // image's container would; it joins the pod by itself, so starting
@@ -84,8 +79,8 @@ pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, res
         cmd.env(k, v);
     }
     cmd.stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
+        .stdout(stdout)
+        .stderr(stderr)
         .process_group(0);
     let program = spec.argv.first().map_or(cfg.pause.as_os_str(), |p| p.as_ref());
     cmd.spawn()

@@ -1,0 +1,115 @@
+//! Issue 16: containers' logs, lifecycle and termination as the kubelet runs
+//! them, through the machine's kubectl in one lab: `kubectl logs` (-c, -f,
+//! --previous, --tail, --since, --timestamps, -l) reads the CRI log files
+//! the node keeps under /var/log/pods.
+
+mod common;
+use common::journey::*;
+use common::*;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const PRINTER: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: printer, labels: {app: printer}}
+spec:
+  nodeName: node-1
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo first; echo second >&2; while [ ! -e /tmp/go ]; do sleep 0.2; done; echo late; sleep 3600"]
+"#;
+
+/// Prints a token of its own at every start, then fails.
+const CRASHER: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: crasher}
+spec:
+  nodeName: node-2
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "echo token $(cat /proc/sys/kernel/random/uuid); sleep 1; exit 1"]
+"#;
+
+fn logs(lab: &Lab, args: &[&str]) -> String {
+    let mut a = vec!["logs"];
+    a.extend_from_slice(args);
+    kubectl_ok(lab, &a)
+}
+
+fn check_logs(lab: &Lab) {
+    kubectl_apply(lab, "default", PRINTER);
+    wait_ready(lab, "default", "printer");
+    let both = eventually("printer's two lines", 300, || {
+        let l = logs(lab, &["printer"]);
+        (l.lines().count() >= 2).then_some(l)
+    });
+    assert_eq!(both, "first\nsecond\n");
+    // The file on the node, read there: the CRI format, streams apart.
+    let uid = kubectl_ok(lab, &["get", "pod", "printer", "-o", "jsonpath={.metadata.uid}"]);
+    let file = format!("/var/log/pods/default_printer_{uid}/main/0.log");
+    let raw = lab.ssh_ok("node-1", &["cat", &file]);
+    let recs: Vec<Vec<&str>> = raw.lines().map(|l| l.splitn(4, ' ').collect()).collect();
+    assert_eq!(recs.len(), 2, "{raw}");
+    assert_eq!(recs[0][1..], ["stdout", "F", "first"], "{raw}");
+    assert_eq!(recs[1][1..], ["stderr", "F", "second"], "{raw}");
+    for r in &recs {
+        let t = r[0];
+        assert!(
+            t.len() >= 20 && t.as_bytes()[10] == b'T' && t.ends_with('Z'),
+            "time {t:?}"
+        );
+    }
+
+    assert_eq!(logs(lab, &["printer", "-c", "main", "--tail=1"]), "second\n");
+    let stamped = logs(lab, &["printer", "--timestamps"]);
+    assert_eq!(stamped, format!("{} first\n{} second\n", recs[0][0], recs[1][0]));
+    assert_eq!(logs(lab, &["printer", "--since=1h"]), "first\nsecond\n");
+    assert_eq!(logs(lab, &["printer", "--since-time=2099-01-01T00:00:00Z"]), "");
+    assert_eq!(logs(lab, &["-l", "app=printer"]), "first\nsecond\n");
+    let bad = kubectl(lab, &["logs", "printer", "-c", "nope"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("container nope is not valid for pod printer"),
+        "{bad:?}"
+    );
+
+    // -f: what the container prints after kubectl started arrives too.
+    let mut follow = Command::new("timeout")
+        .args(["60", BIN, "kubectl", "--name", &lab.name, "logs", "-f", "printer"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "first");
+    assert_eq!(lines.next().unwrap().unwrap(), "second");
+    exec_ok(lab, "default", "printer", "touch /tmp/go");
+    assert_eq!(lines.next().unwrap().unwrap(), "late");
+    let _ = follow.kill();
+    let _ = follow.wait();
+
+    // --previous: the last start's output, the current start's apart.
+    kubectl_apply(lab, "default", CRASHER);
+    let token = |out: &str| out.strip_prefix("token ").map(|t| t.trim().to_string());
+    let (prev, now) = eventually("a restart of crasher with both logs", 600, || {
+        let p = kubectl(lab, &["logs", "crasher", "--previous"]);
+        let n = kubectl(lab, &["logs", "crasher"]);
+        let p = token(&String::from_utf8_lossy(&p.stdout))?;
+        let n = token(&String::from_utf8_lossy(&n.stdout))?;
+        Some((p, n))
+    });
+    assert_ne!(prev, now, "--previous showed the current start");
+}
+
+#[test]
+fn pod_logs_lifecycle_and_termination() {
+    if !need_root("pod_logs_lifecycle_and_termination") {
+        return;
+    }
+    let lab = Lab::cluster("life", &[]);
+    check_logs(&lab);
+    lab.down();
+}
