@@ -123,8 +123,7 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
                         sandbox::ContainerRecord {
                             process,
                             restarts: 0,
-                            last_exit: None,
-                            started_at: None,
+                            ..Default::default()
                         },
                     );
                     sandbox::save(&cfg, &rec)?;

@@ -1,7 +1,8 @@
 //! Issue 16: containers' logs, lifecycle and termination as the kubelet runs
 //! them, through the machine's kubectl in one lab: `kubectl logs` (-c, -f,
 //! --previous, --tail, --since, --timestamps, -l) reads the CRI log files
-//! the node keeps under /var/log/pods.
+//! the node keeps under /var/log/pods; restartPolicy, exit codes, phases
+//! and the restart back-off (CrashLoopBackOff, delays growing).
 
 mod common;
 use common::journey::*;
@@ -34,6 +35,89 @@ spec:
     image: busybox
     command: ["sh", "-c", "echo token $(cat /proc/sys/kernel/random/uuid); sleep 1; exit 1"]
 "#;
+
+/// Run once each, by restartPolicy and exit status; `twice` fails at its
+/// first start and succeeds at its second (the pod's /tmp outlives its
+/// container).
+const ENDINGS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: never-ok}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: main, image: busybox, command: ["sh", "-c", "echo done here"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: never-fail}
+spec:
+  restartPolicy: Never
+  containers:
+  - {name: main, image: busybox, command: ["sh", "-c", "exit 3"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: twice}
+spec:
+  restartPolicy: OnFailure
+  containers:
+  - {name: main, image: busybox, command: ["sh", "-c", "[ -e /tmp/once ] && exit 0; touch /tmp/once; exit 2"]}
+"#;
+
+fn pod_json(lab: &Lab, name: &str) -> serde_json::Value {
+    serde_json::from_str(&kubectl_ok(lab, &["get", "pod", name, "-o", "json"])).unwrap()
+}
+
+/// Seconds of the day of an RFC 3339 time (`…THH:MM:SSZ`).
+fn day_secs(t: &str) -> i64 {
+    let hms: Vec<i64> = t[11..19].split(':').map(|n| n.parse().unwrap()).collect();
+    hms[0] * 3600 + hms[1] * 60 + hms[2]
+}
+
+fn check_lifecycle(lab: &Lab) {
+    kubectl_apply(lab, "default", ENDINGS);
+    // The crasher (started by check_logs): each restart after a back-off,
+    // shown as CrashLoopBackOff, each longer than the one before.
+    let mut waiting = false;
+    let mut delays: Vec<(u64, i64)> = Vec::new();
+    eventually("two restarts of crasher", 1200, || {
+        let p = pod_json(lab, "crasher");
+        let c = &p["status"]["containerStatuses"][0];
+        waiting |= c["state"]["waiting"]["reason"] == "CrashLoopBackOff";
+        let n = c["restartCount"].as_u64().unwrap_or(0);
+        let started = c["state"]["running"]["startedAt"].as_str();
+        let finished = c["lastState"]["terminated"]["finishedAt"].as_str();
+        if let (Some(s), Some(f)) = (started, finished) {
+            if n >= 1 && !delays.iter().any(|(m, _)| *m == n) {
+                assert_eq!(c["lastState"]["terminated"]["exitCode"], 1, "{c}");
+                assert_eq!(c["lastState"]["terminated"]["reason"], "Error", "{c}");
+                delays.push((n, (day_secs(s) - day_secs(f)).rem_euclid(86400)));
+            }
+        }
+        (n >= 2 && delays.len() >= 2).then_some(())
+    });
+    assert!(waiting, "crasher never showed CrashLoopBackOff");
+    assert!(delays[1].1 > delays[0].1, "back-off did not grow: {delays:?}");
+
+    for (name, phase, code, reason, restarts) in [
+        ("never-ok", "Succeeded", 0, "Completed", 0),
+        ("never-fail", "Failed", 3, "Error", 0),
+        ("twice", "Succeeded", 0, "Completed", 1),
+    ] {
+        let p = eventually(&format!("{name} {phase}"), 900, || {
+            let p = pod_json(lab, name);
+            (p["status"]["phase"] == phase).then_some(p)
+        });
+        let c = &p["status"]["containerStatuses"][0];
+        assert_eq!(c["state"]["terminated"]["exitCode"], code, "{name}: {c}");
+        assert_eq!(c["state"]["terminated"]["reason"], reason, "{name}: {c}");
+        assert_eq!(c["restartCount"], restarts, "{name}: {c}");
+        assert_eq!(c["ready"], false, "{name}: {c}");
+    }
+    // A completed pod's logs outlive its sandbox.
+    assert_eq!(logs(lab, &["never-ok"]), "done here\n");
+}
 
 fn logs(lab: &Lab, args: &[&str]) -> String {
     let mut a = vec!["logs"];
@@ -111,5 +195,6 @@ fn pod_logs_lifecycle_and_termination() {
     }
     let lab = Lab::cluster("life", &[]);
     check_logs(&lab);
+    check_lifecycle(&lab);
     lab.down();
 }

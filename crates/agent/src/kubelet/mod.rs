@@ -2,6 +2,8 @@
 //! the node's pod network and peer routes, and the pods bound to this node
 //! (started by the composition root in `crate::agent`).
 
+mod backoff;
+mod events;
 mod lifecycle;
 pub(crate) mod node;
 mod nodepod;

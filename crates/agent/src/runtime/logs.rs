@@ -29,7 +29,38 @@ pub fn container_dir(log_dir: &Path, pod: &PodRef, container: &str) -> PathBuf {
 
 /// The log of a container's start number `restarts` (0 for the first).
 pub fn file(log_dir: &Path, pod: &PodRef, container: &str, restarts: u32) -> PathBuf {
-    container_dir(log_dir, pod, container).join(format!("{restarts}.log"))
+    start_file(&container_dir(log_dir, pod, container), restarts)
+}
+
+/// A start's log inside the container's folder.
+pub fn start_file(dir: &Path, restarts: u32) -> PathBuf {
+    dir.join(format!("{restarts}.log"))
+}
+
+/// Remove a pod's logs (it is gone).
+pub fn remove(cfg: &RuntimeConfig, pod: &PodRef) {
+    let _ = std::fs::remove_dir_all(cfg.log_dir.join(pod.log_folder()));
+}
+
+/// The log folder of pod `ns/name` and its newest start's number, found
+/// from the files alone (a pod run to completion has no sandbox record
+/// left, only its logs).
+pub fn newest(log_dir: &Path, ns: &str, name: &str, container: &str) -> Option<(PathBuf, u32)> {
+    let prefix = format!("{ns}_{name}_");
+    std::fs::read_dir(log_dir)
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter_map(|e| {
+            let dir = e.path().join(container);
+            let last = std::fs::read_dir(&dir)
+                .ok()?
+                .flatten()
+                .filter_map(|f| f.file_name().to_str()?.strip_suffix(".log")?.parse::<u32>().ok())
+                .max()?;
+            Some((dir, last))
+        })
+        .next()
 }
 
 /// Start the writer of one container start's log; the two ends returned

@@ -20,7 +20,8 @@ use crate::runtime::{logs, RuntimeConfig};
 /// How often a follower looks for more.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
-/// The file to read, and the start it belongs to.
+/// The file to read, and the start it belongs to: from the pod's sandbox
+/// record, or for a pod run to completion (its sandbox gone), its files.
 fn locate(
     cfg: &RuntimeConfig,
     ns: &str,
@@ -28,29 +29,35 @@ fn locate(
     container: &str,
     previous: bool,
 ) -> Result<(PathBuf, u32), (StatusCode, String)> {
-    let rec = sandbox::find(cfg, &format!("{ns}/{pod}")).map_err(|_| {
+    let not_here = || {
         (
             StatusCode::NOT_FOUND,
             format!("pod {ns}/{pod} does not exist on this node"),
         )
-    })?;
-    let c: &ContainerRecord = rec.containers.get(container).ok_or_else(|| {
-        (
-            StatusCode::NOT_FOUND,
-            format!("container {container:?} in pod {pod:?} is not available"),
-        )
-    })?;
+    };
+    let (dir, current) = match sandbox::find(cfg, &format!("{ns}/{pod}")) {
+        Ok(rec) => {
+            let c: &ContainerRecord = rec.containers.get(container).ok_or_else(|| {
+                (
+                    StatusCode::NOT_FOUND,
+                    format!("container {container:?} in pod {pod:?} is not available"),
+                )
+            })?;
+            (logs::container_dir(&cfg.log_dir, &rec.pod, container), c.restarts)
+        }
+        Err(_) => logs::newest(&cfg.log_dir, ns, pod, container).ok_or_else(not_here)?,
+    };
     let start = if previous {
-        c.restarts.checked_sub(1).ok_or_else(|| {
+        current.checked_sub(1).ok_or_else(|| {
             (
                 StatusCode::BAD_REQUEST,
                 format!("previous terminated container {container:?} in pod {pod:?} not found"),
             )
         })?
     } else {
-        c.restarts
+        current
     };
-    Ok((logs::file(&cfg.log_dir, &rec.pod, container, start), start))
+    Ok((logs::start_file(&dir, start), start))
 }
 
 /// Whether the container's start `start` still runs (a follower keeps going).
