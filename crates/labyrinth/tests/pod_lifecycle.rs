@@ -2,7 +2,9 @@
 //! them, through the machine's kubectl in one lab: `kubectl logs` (-c, -f,
 //! --previous, --tail, --since, --timestamps, -l) reads the CRI log files
 //! the node keeps under /var/log/pods; restartPolicy, exit codes, phases
-//! and the restart back-off (CrashLoopBackOff, delays growing).
+//! and the restart back-off (CrashLoopBackOff, delays growing); graceful
+//! deletion (deletionTimestamp, preStop, SIGTERM, SIGKILL after the grace
+//! period, or at once when forced).
 
 mod common;
 use common::journey::*;
@@ -64,6 +66,79 @@ spec:
   containers:
   - {name: main, image: busybox, command: ["sh", "-c", "[ -e /tmp/once ] && exit 0; touch /tmp/once; exit 2"]}
 "#;
+
+/// `graceful` ends on SIGTERM; its preStop hook waits for the test's word.
+/// `stubborn` ignores SIGTERM.
+const ENDERS: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: graceful}
+spec:
+  nodeName: node-1
+  containers:
+  - name: main
+    image: busybox
+    command: ["sh", "-c", "trap 'echo got-term; exit 0' TERM; while true; do if [ -e /tmp/prestop ]; then echo saw-prestop; rm /tmp/prestop; fi; sleep 0.2; done"]
+    lifecycle:
+      preStop:
+        exec: {command: ["sh", "-c", "touch /tmp/prestop; while [ ! -e /tmp/release ]; do sleep 0.1; done"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: stubborn}
+spec:
+  nodeName: node-2
+  terminationGracePeriodSeconds: 5
+  containers:
+  - {name: main, image: busybox, command: ["sh", "-c", "trap '' TERM; while true; do sleep 0.2; done"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: forced}
+spec:
+  nodeName: node-1
+  containers:
+  - {name: main, image: busybox, command: ["sleep", "3600"]}
+"#;
+
+fn check_termination(lab: &Lab) {
+    kubectl_apply(lab, "default", ENDERS);
+    for p in ["graceful", "stubborn", "forced"] {
+        wait_ready(lab, "default", p);
+    }
+    let mut follow = Command::new("timeout")
+        .args([
+            "60", BIN, "kubectl", "--name", &lab.name, "logs", "-f", "graceful",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(follow.stdout.take().unwrap()).lines();
+    kubectl_ok(lab, &["delete", "pod", "graceful", "--wait=false"]);
+    // Held by its preStop hook: still there, marked.
+    let p = pod_json(lab, "graceful");
+    assert_eq!(p["metadata"]["deletionGracePeriodSeconds"], 30, "{p}");
+    assert!(p["metadata"]["deletionTimestamp"].is_string(), "{p}");
+    assert_eq!(lines.next().unwrap().unwrap(), "saw-prestop");
+    exec_ok(lab, "default", "graceful", "touch /tmp/release");
+    assert_eq!(lines.next().unwrap().unwrap(), "got-term");
+    let _ = follow.wait();
+    kubectl_ok(lab, &["wait", "--for=delete", "pod/graceful", "--timeout=60s"]);
+
+    // Ignoring SIGTERM: killed once its 5 s are over, then gone.
+    kubectl_ok(lab, &["delete", "pod", "stubborn", "--wait=false"]);
+    let p = pod_json(lab, "stubborn");
+    assert_eq!(p["metadata"]["deletionGracePeriodSeconds"], 5, "{p}");
+    kubectl_ok(lab, &["wait", "--for=delete", "pod/stubborn", "--timeout=60s"]);
+
+    // Forced: gone at once.
+    kubectl_ok(lab, &["delete", "pod", "forced", "--grace-period=0", "--force"]);
+    let gone = kubectl(lab, &["get", "pod", "forced"]);
+    assert!(
+        String::from_utf8_lossy(&gone.stderr).contains("NotFound"),
+        "{gone:?}"
+    );
+}
 
 fn pod_json(lab: &Lab, name: &str) -> serde_json::Value {
     serde_json::from_str(&kubectl_ok(lab, &["get", "pod", name, "-o", "json"])).unwrap()
@@ -196,5 +271,6 @@ fn pod_logs_lifecycle_and_termination() {
     let lab = Lab::cluster("life", &[]);
     check_logs(&lab);
     check_lifecycle(&lab);
+    check_termination(&lab);
     lab.down();
 }

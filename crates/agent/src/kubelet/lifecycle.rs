@@ -175,13 +175,17 @@ fn exit_code(st: std::process::ExitStatus) -> i32 {
     st.code().or(st.signal().map(|s| 128 + s)).unwrap_or(255)
 }
 
-/// Stop everything of the pod here; its logs stay if `keep_logs`.
-pub async fn teardown(agent: &Arc<Agent>, mut m: Managed, keep_logs: bool) {
+/// Stop everything of the pod here; its logs stay if `keep_logs`. A pod
+/// being deleted (`deleting`) ends gracefully first (`super::termination`).
+pub async fn teardown(agent: &Arc<Agent>, mut m: Managed, keep_logs: bool, deleting: Option<Arc<NodePod>>) {
     let cfg = agent.runtime.clone();
     let name = format!("{}/{}", m.rec.pod.namespace, m.rec.pod.name);
     let rec = m.rec.clone();
     let dp = agent.ebpf.get().cloned();
     let res = tokio::task::spawn_blocking(move || {
+        if let Some(pod) = &deleting {
+            super::termination::end_gracefully(&rec, pod);
+        }
         // Off the veth before CNI DEL removes it.
         if let Some(dp) = &dp {
             if let Err(e) = crate::nodenet::ebpf::detach(dp, &rec) {

@@ -10,3 +10,4 @@ mod nodepod;
 mod pod_store;
 pub(crate) mod pods;
 mod status;
+mod termination;

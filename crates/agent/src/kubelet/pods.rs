@@ -226,7 +226,7 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
         let (agent, stopped) = (agent.clone(), state.stopped.clone());
         tokio::spawn(async move {
             let uid = m.rec.pod.uid.clone();
-            lifecycle::teardown(&agent, *m, keep_logs).await;
+            lifecycle::teardown(&agent, *m, keep_logs, deleting.clone()).await;
             // The final delete only once nothing of it runs here.
             let released = match &deleting {
                 Some(pod) => release(&agent, pod).await,

@@ -118,6 +118,8 @@ pub(super) async fn container_logs(
         pod,
         container,
         path,
+        file: None,
+        pending: Vec::new(),
         start,
         offset: used as u64,
         left: limit - first.len(),
@@ -142,6 +144,11 @@ struct Follower {
     pod: String,
     container: String,
     path: PathBuf,
+    /// Kept open: a pod's logs are removed as it is deleted, maybe before
+    /// the last lines are read.
+    file: Option<tokio::fs::File>,
+    /// Read but not yet a whole record.
+    pending: Vec<u8>,
     start: u32,
     offset: u64,
     left: usize,
@@ -170,15 +177,19 @@ impl Follower {
                 // Its log writer may still be writing its last lines.
                 tokio::time::sleep(FOLLOW_POLL).await;
             }
-            let mut data = Vec::new();
-            if let Ok(mut f) = tokio::fs::File::open(&self.path).await {
-                if f.seek(std::io::SeekFrom::Start(self.offset)).await.is_ok() {
-                    let _ = f.read_to_end(&mut data).await;
+            if self.file.is_none() {
+                if let Ok(mut f) = tokio::fs::File::open(&self.path).await {
+                    if f.seek(std::io::SeekFrom::Start(self.offset)).await.is_ok() {
+                        self.file = Some(f);
+                    }
                 }
             }
-            let (recs, used) = log_query::whole_records(&data);
-            self.offset += used as u64;
+            if let Some(f) = &mut self.file {
+                let _ = f.read_to_end(&mut self.pending).await;
+            }
+            let (recs, used) = log_query::whole_records(&self.pending);
             let mut text = log_query::render(&recs, &self.opts, false);
+            self.pending.drain(..used);
             text.truncate(self.left);
             self.left -= text.len();
             if !running {

@@ -106,7 +106,13 @@ pub fn authorize(st: &AppState, ctx: &Ctx, verb: &str) -> ApiResult<()> {
                 && body.pointer("/metadata/name").and_then(Value::as_str) == Some(node.as_str())
         }
         ("Lease", "update" | "patch") => ctx.ns() == "kube-node-lease" && name == node,
+        // Its pods' status, and their final delete once they have ended
+        // there (graceful deletion, rest/graceful.rs).
         ("Pod", "update" | "patch") if ctx.target.sub.as_deref() == Some("status") => st
+            .store
+            .get("pods", &ctx.ns(), name)
+            .is_some_and(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str())),
+        ("Pod", "delete") if ctx.target.sub.is_none() => st
             .store
             .get("pods", &ctx.ns(), name)
             .is_some_and(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str())),

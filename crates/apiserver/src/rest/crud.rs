@@ -351,6 +351,10 @@ pub fn delete(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
             .ok_or_else(|| ApiError::not_found(res, name))?;
         return Ok(json_response(StatusCode::OK, &cur, &[]));
     }
+    let grace = ctx.q("gracePeriodSeconds");
+    if let Some(marked) = super::graceful::mark_pod(st, res, &ctx.ns(), name, &opts, grace)? {
+        return Ok(json_response(StatusCode::OK, &marked, &[]));
+    }
     let gone = delete_one(st, res, &ctx.ns(), name, expected)?;
     Ok(json_response(StatusCode::OK, &gone, &[]))
 }

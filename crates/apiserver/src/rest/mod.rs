@@ -6,6 +6,7 @@ pub mod crud;
 pub mod ctx;
 pub mod discovery;
 pub mod exec;
+pub mod graceful;
 pub mod log;
 pub mod patch;
 pub mod protobuf;
