@@ -13,6 +13,10 @@ declare -A NEED=(
   [iperf3]=iperf3 [dnsperf]=dnsperf [dig]=dnsutils [nc]=netcat-openbsd [socat]=socat
   [ethtool]=ethtool [curl]=curl [openssl]=openssl [script]=bsdutils
   [chromium]=chromium
+  # a real container runtime beside ours (issue 21): Debian's containerd 1.6 + runc
+  [containerd]=containerd [ctr]=containerd [runc]=runc
+  # The image catalog's programs (crates/agent/images.yaml): nginx, busybox.
+  [nginx]=nginx [busybox]=busybox-static
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
@@ -23,6 +27,8 @@ done
 [ -e /usr/include/bpf/bpf_helpers.h ] || missing+=(libbpf-dev)
 # The eBPF programs include the kernel uapi headers (linux/bpf.h, asm/types.h).
 [ -e /usr/include/linux/bpf.h ] || missing+=(linux-libc-dev)
+# httpbin for the catalog's kennethreitz/httpbin and mccutchen/go-httpbin.
+[ -e /usr/lib/python3/dist-packages/httpbin/core.py ] || missing+=(python3-httpbin)
 # kubectl: the machine image ships a current one; Debian's old client is the fallback.
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 
@@ -32,6 +38,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null
   apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  # Pods run nginx; the machine itself needs no nginx service on port 80.
+  if printf '%s\n' "${missing[@]}" | grep -qx nginx && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
 fi
 
 # cargo-fuzz, for fuzz/run.sh (`./run.sh test`); from crates.io, pinned.

@@ -2,12 +2,22 @@
 // and the process of a container that has no command.
 //
 //   labyrinth-pause sandbox HOSTNAME RESOLV_CONF HOSTS HOSTNAME_FILE
-//       Unshare the pod's network, UTS, IPC and mount namespaces; show the
-//       pod its own /etc/resolv.conf, /etc/hosts and /etc/hostname and a
-//       private /tmp; set the hostname; bring loopback up; print "ready"
-//       (or "error STEP: ERRNO") on stdout; then wait.
+//       Unshare the pod's network, UTS, IPC, mount and PID namespaces; show
+//       the pod its own /etc/resolv.conf, /etc/hosts and /etc/hostname and a
+//       private /tmp; set the hostname; bring loopback up; fork the pod's
+//       PID 1, which mounts the pod's /proc, prints "ready" and waits; the
+//       first process prints "pid PID" (PID 1's pid on the node) and exits.
+//       Failures print "error STEP: ERRNO" on stdout.
 //   labyrinth-pause enter PID
 //       Join PID's IPC, UTS, network and mount namespaces; then wait.
+//   labyrinth-pause run POD_PID MNT_PID ROOT WORKDIR PROG ARG...
+//       A container's process (container.rs says why): join the IPC, UTS,
+//       network and PID namespaces of POD_PID and the mount namespace of
+//       MNT_PID; unless ROOT is "-", make a mount namespace of its own with
+//       a copy-on-write root (ROOT/m, layers ROOT/u/*, ROOT/w/*, made by the
+//       agent) and pivot into it; chdir WORKDIR; fork PROG (the pod's PID
+//       namespace holds only the child), relay signals to it and exit as it
+//       does (128+N for signal N).
 //
 // Waiting ends with SIGTERM or SIGINT (status 0); children are reaped.
 //
@@ -21,9 +31,18 @@
 #include <linux/sched.h>
 #include <linux/sockios.h>
 
+#define SIGHUP 1
 #define SIGINT 2
+#define SIGQUIT 3
+#define SIGKILL 9
+#define SIGUSR1 10
+#define SIGUSR2 12
 #define SIGTERM 15
 #define SIGCHLD 17
+#define SIGWINCH 28
+#define SIG_SETMASK 2
+#define PR_SET_PDEATHSIG 1
+#define MNT_DETACH 2
 #define SIG_BLOCK 0
 #define WNOHANG 1
 #define AF_INET 2
@@ -82,7 +101,7 @@ static void loopback_up(void) {
 
 static void sandbox(char **argv) {
     const char *hostname = argv[2], *resolv = argv[3], *hosts = argv[4], *hostname_file = argv[5];
-    check(sys(__NR_unshare, CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS, 0, 0, 0, 0),
+    check(sys(__NR_unshare, CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS | CLONE_NEWPID, 0, 0, 0, 0),
           "unsharing the pod's namespaces", "");
     check(mount(0, "/", 0, MS_REC | MS_PRIVATE, 0), "making / private", "");
     bind_file(resolv, "/etc/resolv.conf");
@@ -92,6 +111,21 @@ static void sandbox(char **argv) {
     check(mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"), "mounting the pod's /tmp", "");
     check(sys(__NR_sethostname, (long)hostname, (long)len(hostname), 0, 0, 0), "setting the pod's hostname", "");
     loopback_up();
+    // unshare(CLONE_NEWPID) moves our children, not us: the child is the
+    // pod's PID 1 and the process the agent keeps.
+    long child = sys(__NR_clone, SIGCHLD, 0, 0, 0, 0);
+    check(child, "forking the pod's PID 1", "");
+    if (child > 0) {
+        char buf[32];
+        unsigned long at = 0;
+        put(buf, &at, sizeof buf, "pid ");
+        put_num(buf, &at, sizeof buf - 1, (unsigned long)child);
+        buf[at++] = '\n';
+        sys(__NR_write, 1, (long)buf, (long)at, 0, 0);
+        quit(0);
+    }
+    // A /proc of the pod's PID namespace: `ps` in the pod lists the pod.
+    check(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0), "mounting the pod's /proc", "");
     sys(__NR_write, 1, (long)"ready\n", 6, 0, 0);
     // Nobody reads our stdout after this.
     long null = sys(__NR_openat, AT_FDCWD, (long)"/dev/null", O_RDWR | O_CLOEXEC, 0, 0);
@@ -123,6 +157,196 @@ static void enter(const char *pid) {
     check(sys(__NR_chdir, (long)"/", 0, 0, 0, 0), "changing to /", "");
 }
 
+
+// Joins the namespace KIND of process PID (as seen in the node's /proc).
+static long ns_fd(const char *pid, const char *kind) {
+    char path[64];
+    unsigned long at = 0;
+    put(path, &at, sizeof path, "/proc/");
+    put(path, &at, sizeof path, pid);
+    put(path, &at, sizeof path, "/ns/");
+    put(path, &at, sizeof path, kind);
+    path[at] = 0;
+    long fd = sys(__NR_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0);
+    check(fd, "opening ", path);
+    return fd;
+}
+
+// DIR/REST into `out` (a path under the container's root folder).
+static const char *under(char *out, unsigned long cap, const char *dir, const char *rest) {
+    unsigned long at = 0;
+    put(out, &at, cap, dir);
+    put(out, &at, cap, rest);
+    out[at] = 0;
+    return out;
+}
+
+// An overlay at ROOT/m+AT: the node's AT read-only underneath, the
+// container's writes in ROOT/u/NAME (ROOT/w/NAME is overlayfs' scratch).
+static void layer(const char *root, const char *at, const char *name) {
+    char target[512], opts[1400], dir[512];
+    unsigned long n = 0;
+    put(opts, &n, sizeof opts, "lowerdir=");
+    put(opts, &n, sizeof opts, *at ? at : "/");
+    put(opts, &n, sizeof opts, ",upperdir=");
+    put(opts, &n, sizeof opts, under(dir, sizeof dir, root, "/u/"));
+    put(opts, &n, sizeof opts, name);
+    put(opts, &n, sizeof opts, ",workdir=");
+    put(opts, &n, sizeof opts, under(dir, sizeof dir, root, "/w/"));
+    put(opts, &n, sizeof opts, name);
+    opts[n] = 0;
+    n = 0;
+    put(target, &n, sizeof target, root);
+    put(target, &n, sizeof target, "/m");
+    put(target, &n, sizeof target, at);
+    target[n] = 0;
+    check(mount("overlay", target, "overlay", 0, opts), "mounting the container's copy-on-write ", *at ? at : "/");
+}
+
+// Shows the pod's SRC (as this mount namespace sees it) at ROOT/m+SRC.
+static void show(const char *root, const char *src, unsigned long flags) {
+    char target[512];
+    unsigned long n = 0;
+    put(target, &n, sizeof target, root);
+    put(target, &n, sizeof target, "/m");
+    put(target, &n, sizeof target, src);
+    target[n] = 0;
+    check(mount(src, target, 0, MS_BIND | flags, 0), "showing the pod's ", src);
+}
+
+// The container's root: the node's filesystem, copy-on-write, with the
+// pod's /proc, /tmp and /etc files, the node's /dev, its own /run and a
+// /sys of the pod's network namespace.
+static void make_root(const char *root) {
+    char target[512];
+    check(sys(__NR_unshare, CLONE_NEWNS, 0, 0, 0, 0), "unsharing the container's mount namespace", "");
+    check(mount(0, "/", 0, MS_REC | MS_PRIVATE, 0), "making / private", "");
+    layer(root, "", "_");
+    // The node's own copy-on-write directories (lab/src/sandbox.rs,
+    // contracts::node::MACHINE_DIRS): separate mounts, each its own layer.
+    layer(root, "/etc", "etc");
+    layer(root, "/opt", "opt");
+    layer(root, "/var", "var");
+    layer(root, "/root", "root");
+    show(root, "/proc", MS_REC);
+    show(root, "/dev", MS_REC);
+    show(root, "/tmp", 0);
+    show(root, "/etc/resolv.conf", 0);
+    show(root, "/etc/hosts", 0);
+    show(root, "/etc/hostname", 0);
+    // Not the node's /run: its /run/netns names every pod's network
+    // namespace, which `ip` would try (and fail) to resolve.
+    check(mount("tmpfs", under(target, sizeof target, root, "/m/run"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755"),
+          "mounting the container's /run", "");
+    check(mount("sysfs", under(target, sizeof target, root, "/m/sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0),
+          "mounting the container's /sys", "");
+    check(sys(__NR_chdir, (long)under(target, sizeof target, root, "/m"), 0, 0, 0, 0), "changing to the container's root", "");
+    // pivot_root(".", "."): the old root is stacked under the new one and
+    // detached, no directory for it needed in the container's root.
+    check(sys(__NR_pivot_root, (long)".", (long)".", 0, 0, 0), "pivoting into the container's root", "");
+    check(sys(__NR_umount2, (long)".", MNT_DETACH, 0, 0, 0), "detaching the node's root", "");
+}
+
+
+static int has_slash(const char *s) {
+    for (; *s; s++)
+        if (*s == '/')
+            return 1;
+    return 0;
+}
+
+// execve PROG, looked up on the PATH of ENVP (in the container's root)
+// when it has no '/'; returns the error of the last attempt.
+static long exec_path(const char *prog, char **argv, char **envp) {
+    if (has_slash(prog))
+        return sys(__NR_execve, (long)prog, (long)argv, (long)envp, 0, 0);
+    const char *path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+    for (char **e = envp; *e; e++)
+        if ((*e)[0] == 'P' && (*e)[1] == 'A' && (*e)[2] == 'T' && (*e)[3] == 'H' && (*e)[4] == '=')
+            path = *e + 5;
+    long err = -2;
+    while (*path) {
+        char full[1024];
+        unsigned long at = 0;
+        while (*path && *path != ':' && at < sizeof full - 2)
+            full[at++] = *path++;
+        if (*path == ':')
+            path++;
+        if (at == 0)
+            continue;
+        full[at++] = '/';
+        put(full, &at, sizeof full, prog);
+        full[at] = 0;
+        long r = sys(__NR_execve, (long)full, (long)argv, (long)envp, 0, 0);
+        // Not there: the next directory; anything else (no permission) is kept.
+        if (r != -2 || err == -2)
+            err = r;
+    }
+    return err;
+}
+
+static __attribute__((noreturn)) void run(char **argv, char **envp) {
+    const char *pod = argv[2], *mnt = argv[3], *root = argv[4], *workdir = argv[5];
+    static const char *const kinds[] = {"ipc", "uts", "net", "pid"};
+    static const long flags[] = {CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID};
+    long fds[5];
+    // All opened before the first setns: /proc is read in the node's view.
+    for (int i = 0; i < 4; i++)
+        fds[i] = ns_fd(pod, kinds[i]);
+    fds[4] = ns_fd(mnt, "mnt");
+    for (int i = 0; i < 4; i++) {
+        check(sys(__NR_setns, fds[i], flags[i], 0, 0, 0), "joining the pod's namespace ", kinds[i]);
+        sys(__NR_close, fds[i], 0, 0, 0, 0);
+    }
+    check(sys(__NR_setns, fds[4], CLONE_NEWNS, 0, 0, 0), "joining the mount namespace of ", mnt);
+    sys(__NR_close, fds[4], 0, 0, 0, 0);
+    if (!is(root, "-"))
+        make_root(root);
+    check(sys(__NR_chdir, (long)workdir, 0, 0, 0, 0), "changing to the working directory ", workdir);
+
+    // Blocked before the fork, so none is lost between fork and wait; the
+    // child unblocks them for the program.
+    unsigned long set = (1UL << (SIGHUP - 1)) | (1UL << (SIGINT - 1)) | (1UL << (SIGQUIT - 1)) |
+                        (1UL << (SIGUSR1 - 1)) | (1UL << (SIGUSR2 - 1)) | (1UL << (SIGTERM - 1)) |
+                        (1UL << (SIGCHLD - 1)) | (1UL << (SIGWINCH - 1));
+    unsigned long none = 0;
+    sys(__NR_rt_sigprocmask, SIG_BLOCK, (long)&set, 0, sizeof set, 0);
+    long child = sys(__NR_clone, SIGCHLD, 0, 0, 0, 0);
+    check(child, "forking the container's process", "");
+    if (child == 0) {
+        // If we are SIGKILLed the program goes too, as with a runtime's shim.
+        sys(__NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+        sys(__NR_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof none, 0);
+        long err = exec_path(argv[6], argv + 6, envp);
+        char buf[600];
+        unsigned long at = 0;
+        put(buf, &at, sizeof buf, "labyrinth: cannot run ");
+        put(buf, &at, sizeof buf, argv[6]);
+        put(buf, &at, sizeof buf, ": errno ");
+        put_num(buf, &at, sizeof buf - 1, (unsigned long)(-err));
+        buf[at++] = '\n';
+        sys(__NR_write, 2, (long)buf, (long)at, 0, 0);
+        quit(127);
+    }
+    for (;;) {
+        long sig = sys(__NR_rt_sigtimedwait, (long)&set, 0, 0, sizeof set, 0);
+        if (sig != SIGCHLD) {
+            if (sig > 0)
+                sys(__NR_kill, child, sig, 0, 0, 0);
+            continue;
+        }
+        int status = 0;
+        long r;
+        while ((r = sys(__NR_wait4, -1, (long)&status, WNOHANG, 0, 0)) > 0) {
+            if (r != child)
+                continue;
+            if ((status & 0x7f) == 0)
+                quit((status >> 8) & 0xff);
+            quit(128 + (status & 0x7f));
+        }
+    }
+}
+
 static __attribute__((noreturn)) void wait_for_stop(void) {
     unsigned long set = (1UL << (SIGINT - 1)) | (1UL << (SIGTERM - 1)) | (1UL << (SIGCHLD - 1));
     // Blocked, the signals queue (SIGCHLD too, though ignored by default)
@@ -141,12 +365,15 @@ static __attribute__((noreturn)) void wait_for_stop(void) {
 __attribute__((used)) void start_c(long *sp) {
     long argc = sp[0];
     char **argv = (char **)(sp + 1);
-    if (argc == 6 && is(argv[1], "sandbox")) {
+    char **envp = argv + argc + 1;
+    if (argc >= 7 && is(argv[1], "run")) {
+        run(argv, envp);
+    } else if (argc == 6 && is(argv[1], "sandbox")) {
         sandbox(argv);
     } else if (argc == 3 && is(argv[1], "enter")) {
         enter(argv[2]);
     } else if (argc != 1) {
-        static const char usage[] = "usage: labyrinth-pause [sandbox HOSTNAME RESOLV_CONF HOSTS HOSTNAME_FILE | enter PID]\n";
+        static const char usage[] = "usage: labyrinth-pause [sandbox HOSTNAME RESOLV_CONF HOSTS HOSTNAME_FILE | enter PID | run POD_PID MNT_PID ROOT WORKDIR PROG ARG...]\n";
         sys(__NR_write, 2, (long)usage, sizeof usage - 1, 0, 0);
         quit(2);
     }

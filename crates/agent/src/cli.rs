@@ -72,6 +72,9 @@ pub enum RuntimeCmd {
     Exec {
         /// The pod: its uid, NAMESPACE/NAME, or NAME.
         pod: String,
+        /// KEY=VALUE added to the container's environment (repeatable), as `docker exec -e`.
+        #[arg(long = "env", short = 'e', value_name = "KEY=VALUE")]
+        env: Vec<String>,
         /// The command to run in the pod (after `--`).
         #[arg(last = true, required = true)]
         argv: Vec<String>,
@@ -109,7 +112,8 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
             let spec = ContainerSpec {
                 name: "main".into(),
                 image,
-                argv,
+                command: argv,
+                args: vec![],
                 env: vec![],
             };
             match container::start(&cfg, &rec, &spec, 0) {
@@ -167,12 +171,32 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
             }
             Ok(0)
         }
-        RuntimeCmd::Exec { pod, argv } => {
+        RuntimeCmd::Exec {
+            pod,
+            env: extra,
+            argv,
+        } => {
             let rec = sandbox::find(&cfg, &pod)?;
-            // The container's PATH (the lab's tools on it), as `kubectl
-            // exec` gives, not the caller's.
-            let status = container::command_in_pod(&rec, &argv)?
-                .env("PATH", crate::runtime::container_path())
+            // In the first container's root, if it has a process, with its
+            // environment, as `kubectl exec` gives, not the caller's.
+            let mnt = rec
+                .containers
+                .iter()
+                .find_map(|(_, c)| c.process.filter(|p| p.alive()))
+                .map_or(container::pod_process(&rec), |p| p.pid);
+            let mut env = container::process_env(mnt);
+            if env.is_empty() {
+                env.push(("PATH".into(), crate::runtime::container_path()));
+            }
+            for kv in &extra {
+                let (k, v) = kv
+                    .split_once('=')
+                    .with_context(|| format!("--env {kv:?}: expected KEY=VALUE"))?;
+                env.push((k.to_string(), v.to_string()));
+            }
+            let status = container::command_in_container(&cfg.pause, &rec, mnt, &argv)?
+                .env_clear()
+                .envs(env)
                 .status()
                 .context("running the command")?;
             Ok(status

@@ -9,6 +9,7 @@
 
 pub mod alloc;
 pub mod auth;
+pub mod events;
 pub mod kubeconfig;
 pub mod resources;
 pub mod rest;

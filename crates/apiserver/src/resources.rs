@@ -127,6 +127,29 @@ pub static RESOURCES: &[ResourceDef] = &[
         false,
         &[]
     ),
+    res!("", "v1", "Event", "events", "event", true, &["ev"], false, &[]),
+    res!(
+        "events.k8s.io",
+        "v1",
+        "Event",
+        "events",
+        "event",
+        true,
+        &["ev"],
+        false,
+        &[]
+    ),
+    res!(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        "networkpolicy",
+        true,
+        &["netpol"],
+        false,
+        &[]
+    ),
     res!(
         "coordination.k8s.io",
         "v1",

@@ -184,7 +184,8 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
 
     let acceptor = tokio_rustls::TlsAcceptor::from(pki.server_config.clone());
     let app = rest::router(state.clone());
-    let task = tokio::spawn(async move {
+    let sweep = crate::events::expiry_loop(state.clone());
+    let accept = async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 continue;
@@ -200,6 +201,12 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
                     .serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(tls), svc)
                     .await;
             });
+        }
+    };
+    let task = tokio::spawn(async move {
+        tokio::select! {
+            _ = accept => {},
+            _ = sweep => {},
         }
     });
     tracing::info!(%addr, "API server listening");

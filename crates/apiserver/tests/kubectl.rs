@@ -42,7 +42,7 @@ fn journey_with_real_kubectl() {
     let out = s.ok(&["get", "nodes"]);
     assert_eq!(header(&out), ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]);
     let r0: Vec<&str> = row(&out, "node-0").split_whitespace().collect();
-    assert_eq!((r0[1], r0[2], r0[4]), ("Ready", "control-plane", "v1.37.0"));
+    assert_eq!((r0[1], r0[2], r0[4]), ("Ready", "control-plane", "v1.33.0"));
     assert_eq!(row(&out, "node-1").split_whitespace().nth(2), Some("<none>"));
     let wide = s.ok(&["get", "nodes", "-o", "wide"]);
     assert_eq!(

@@ -15,4 +15,4 @@ pub use conflist::{NetworkConfigList, PluginConf, PluginInvocation};
 pub use error::ErrorResult;
 pub use mac::{format_mac, parse_mac};
 pub use result::{CniResult, Dns, Interface, IpConfig, PodLink, ResultError, Route};
-pub use version::{Version, LATEST, SUPPORTED};
+pub use version::{Version, DECLARED, LATEST, SUPPORTED};

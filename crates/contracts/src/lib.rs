@@ -5,6 +5,7 @@
 pub mod bpf;
 pub mod by_name;
 pub mod cni;
+pub mod events;
 pub mod files;
 pub mod iptables_save;
 pub mod modes;

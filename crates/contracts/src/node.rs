@@ -30,6 +30,11 @@ pub const RETIRED_VETH_PREFIX: &str = "lxd";
 /// usual Debian default): containers, CNI plugins and `lab ssh`.
 pub const STANDARD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
+/// The directories a node has copy-on-write over the host's (lab/src/sandbox.rs
+/// mounts them): separate mounts, so a container's root (agent's
+/// native/pause.c) layers each of them on its own.
+pub const MACHINE_DIRS: [&str; 4] = ["etc", "opt", "var", "root"];
+
 /// Where a node keeps the lab's own binary (`labyrinth`), on the PATH of
 /// `lab ssh` and of every container: the lab puts it there when the node
 /// boots, the agent again when it starts (addon pods run `labyrinth dns`).

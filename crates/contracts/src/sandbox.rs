@@ -22,6 +22,10 @@ pub const PODS_DIR: &str = "/var/lib/labyrinth/pods";
 /// Where a node's named network namespaces are (`ip netns list`); a
 /// record's `netns` is a name in it.
 pub const NETNS_DIR: &str = "/run/netns";
+/// Containers' writable roots, one folder per pod uid, then one per
+/// container: on the node's /run, a tmpfs, because overlayfs takes no
+/// overlay (the node's /var) as the layer it writes to.
+pub const ROOTFS_DIR: &str = "/run/labyrinth/rootfs";
 /// The record's file name inside a pod's folder.
 pub const RECORD_FILE: &str = "sandbox.json";
 /// The pod's /etc/resolv.conf inside its folder (the tracer reads the

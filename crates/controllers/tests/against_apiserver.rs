@@ -18,19 +18,8 @@ use labyrinth_controllers::names::SAFE_ALPHABET;
 use labyrinth_controllers::{run_all, ControllersConfig};
 use serde_json::json;
 
-async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..450 {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("gave up waiting for {what}");
-}
+mod common;
+use common::wait_for;
 
 fn now_rfc3339() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()

@@ -112,8 +112,23 @@ fn boot(args: &SandboxArgs) -> Result<u32> {
     let nosuid = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
     // Our own pid namespace's processes (ps, top, kill see the node only).
     mount(Some("proc"), "/proc", Some("proc"), nosuid, none).context("mounting /proc")?;
+    // The host's cgroup tree, held open before the new sysfs covers it: a
+    // container runtime on the node (containerd and runc) needs cgroupfs, as
+    // on any machine; optional, as bpffs is.
+    let cgroups = std::fs::File::open("/sys/fs/cgroup").ok();
     // sysfs shows the network devices of the namespace that mounts it.
     mount(Some("sysfs"), "/sys", Some("sysfs"), nosuid, none).context("mounting /sys")?;
+    if let Some(tree) = &cgroups {
+        let from = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(tree));
+        let _ = mount(
+            Some(from.as_str()),
+            "/sys/fs/cgroup",
+            none,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            none,
+        );
+    }
+    drop(cgroups);
     // bpffs for pinned maps and programs (the eBPF datapath); optional.
     let _ = mount(
         Some("bpf"),
@@ -145,7 +160,7 @@ fn boot(args: &SandboxArgs) -> Result<u32> {
     // Copy-on-write /etc, /opt, /var and /root, as a VM has its own disk: a node can
     // write /etc/cni/net.d, /opt/cni/bin or /var/lib/cni (and its hostname,
     // hosts, logs) without changing the host's files or the other nodes'.
-    for dir in ["etc", "opt", "var", "root"] {
+    for dir in labyrinth_contracts::node::MACHINE_DIRS {
         let upper = format!("/run/.machine/{dir}/upper");
         let work = format!("/run/.machine/{dir}/work");
         std::fs::create_dir_all(&upper).context("creating overlay dirs")?;

@@ -59,6 +59,9 @@ enum Cmd {
     /// A test workload for pods: `serve` the hostname on TCP and UDP,
     /// `dial` a Service with many new flows and count who answered.
     Netexec(labyrinth_netexec::Args),
+    /// The Kubernetes e2e image agnhost's network subcommands
+    /// (serve-hostname, netexec, connect, porter, pause).
+    Agnhost(labyrinth_netexec::agnhost::Args),
 }
 
 #[derive(Debug, Args)]
@@ -109,7 +112,17 @@ fn main() {
     }
     // No threads may start before `lab _sandbox` or `lab ssh` have
     // done their namespace work: they need a single-threaded process.
-    let cli = Cli::parse();
+    // As /agnhost (the image catalog's link) we are agnhost: `/agnhost
+    // netexec …` is `labyrinth agnhost netexec …`.
+    let cli = if std::path::Path::new(&argv0)
+        .file_name()
+        .is_some_and(|n| n == "agnhost")
+    {
+        let args = std::env::args_os().skip(1);
+        Cli::parse_from(["labyrinth".into(), "agnhost".into()].into_iter().chain(args))
+    } else {
+        Cli::parse()
+    };
     // Daemons log to stderr (their node's /var/log/labyrinth/<name>.log);
     // RUST_LOG overrides. Installing it starts no thread.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -141,6 +154,7 @@ fn main() {
         Cmd::Bpf(args) => labyrinth_ebpf::cli::run_bpf(args).map(|()| 0),
         Cmd::Observe(args) => labyrinth_ebpf::cli::run_observe(args).map(|()| 0),
         Cmd::Netexec(args) => labyrinth_netexec::run(args),
+        Cmd::Agnhost(args) => labyrinth_netexec::agnhost::run(args),
     };
     finish(result)
 }

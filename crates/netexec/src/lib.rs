@@ -10,6 +10,7 @@
 //! "Does my Service balance?": run `serve` in the backends and `dial` in a
 //! client pod against the ClusterIP.
 
+pub mod agnhost;
 pub mod chisquare;
 pub mod dial;
 pub mod serve;

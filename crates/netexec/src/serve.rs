@@ -65,12 +65,22 @@ pub fn spawn_udp(sock: UdpSocket, answer: String) -> Result<std::thread::JoinHan
 /// Accept connections until the listener fails; each gets its own thread.
 pub fn serve_tcp(listener: TcpListener, answer: String) {
     let line: std::sync::Arc<str> = format!("{answer}\n").into();
+    each_connection(listener, "tcp", move |stream| answer_tcp(stream, &line));
+}
+
+/// Accept connections until the listener fails; `f` runs for each in a
+/// thread of its own.
+pub fn each_connection<F>(listener: TcpListener, name: &str, f: F)
+where
+    F: Fn(TcpStream) + Send + Sync + 'static,
+{
+    let f = std::sync::Arc::new(f);
     for conn in listener.incoming() {
         let Ok(stream) = conn else { continue };
-        let line = line.clone();
+        let f = f.clone();
         let _ = std::thread::Builder::new()
-            .name("tcp".into())
-            .spawn(move || answer_tcp(stream, &line));
+            .name(name.into())
+            .spawn(move || f(stream));
     }
 }
 

@@ -28,7 +28,7 @@ fn base32_prefix(data: &[u8], len: usize) -> String {
     out
 }
 
-fn hash16(input: &str) -> String {
+pub(crate) fn hash16(input: &str) -> String {
     base32_prefix(
         ring::digest::digest(&ring::digest::SHA256, input.as_bytes()).as_ref(),
         16,

@@ -1,6 +1,7 @@
 //! Labyrinth's service proxy (kube-proxy's job): ClusterIP Services from the
 //! API compiled into iptables rules in kube-proxy's own layout, or into one
-//! nftables table, and kept in sync.
+//! nftables table, and kept in sync; and NetworkPolicy's allow lists as
+//! filter rules ([`netpol`]).
 pub mod conntrack;
 pub mod datapath;
 pub mod exec;
@@ -9,6 +10,7 @@ pub mod iptables;
 pub mod k8s;
 pub mod metrics;
 pub mod model;
+pub mod netpol;
 pub mod nftables;
 pub mod sync;
 pub mod trace;

@@ -101,20 +101,26 @@ fn sender(opts: &Options, node: &str, text: &str) -> Result<Child> {
         r.port
     );
     let exe = opts.exe.to_string_lossy();
+    // The pod's command gets the container's environment plus these two
+    // (not ours: a pod never sees its caller's environment).
+    let text = format!("LABYRINTH_TRACE_TEXT={text}");
+    let to = format!("LABYRINTH_TRACE_TO={}", r.to);
     Command::new(&opts.exe)
         .args(["lab", "ssh", "--name", &opts.lab, node, "--"])
         .args([
             exe.as_ref(),
             "runtime",
             "exec",
+            "--env",
+            &text,
+            "--env",
+            &to,
             &r.from,
             "--",
             "sh",
             "-c",
             &script,
         ])
-        .env("LABYRINTH_TRACE_TEXT", text)
-        .env("LABYRINTH_TRACE_TO", &r.to)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -86,6 +86,11 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     ));
     crate::runtime::pause::install(&runtime.pause)?;
     crate::runtime::logs::install(&runtime.crilog)?;
+    // The API's Service takes the range's first address (as the API server allocates it).
+    runtime.api_service = std::net::SocketAddrV4::new(
+        args.service_cidr.hosts().next().context("empty service range")?,
+        443,
+    );
     runtime.cni.conf_dir = args.cni_conf_dir.clone();
     runtime.cni.bin_dirs = vec![args.cni_bin_dir.clone()];
     let agent = Arc::new(Agent {
@@ -120,8 +125,10 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     let peers = tokio::spawn(node::sync_peers_forever(agent.clone(), pod_cidr));
     let pods = tokio::spawn(pods::run(agent.clone()));
     let services = tokio::spawn(run_services(agent.clone()));
+    let policy = tokio::spawn(crate::policy::run(agent.clone()));
     tokio::select! {
         r = services => r?.context("service proxy")?,
+        r = policy => r?.context("network policy")?,
         r = heartbeat => r?.context("heartbeat")?,
         r = peers => r?.context("peer routes")?,
         r = pods => r?.context("pods")?,

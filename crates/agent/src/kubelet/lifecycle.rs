@@ -184,7 +184,7 @@ pub async fn teardown(agent: &Arc<Agent>, mut m: Managed, keep_logs: bool, delet
     let dp = agent.ebpf.get().cloned();
     let res = tokio::task::spawn_blocking(move || {
         if let Some(pod) = &deleting {
-            super::termination::end_gracefully(&rec, pod);
+            super::termination::end_gracefully(&cfg.pause, &rec, pod);
         }
         // Off the veth before CNI DEL removes it.
         if let Some(dp) = &dp {

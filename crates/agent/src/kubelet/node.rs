@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::agent::context::Agent;
 use crate::nodenet::{self, NodeNetConfig};
 
-pub const KUBELET_VERSION: &str = concat!("v1.37.0-labyrinth.", env!("CARGO_PKG_VERSION"));
+pub const KUBELET_VERSION: &str = concat!("v1.33.0-labyrinth.", env!("CARGO_PKG_VERSION"));
 
 fn now() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()

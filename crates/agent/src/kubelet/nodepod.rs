@@ -104,19 +104,16 @@ impl NodePod {
         self.spec
             .containers
             .iter()
-            .map(|c| {
-                let mut argv = c.command.clone().unwrap_or_default();
-                argv.extend(c.args.clone().unwrap_or_default());
-                ContainerSpec {
-                    name: c.name.clone(),
-                    image: c.image.clone().unwrap_or_default(),
-                    argv,
-                    env: c
-                        .env
-                        .iter()
-                        .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
-                        .collect(),
-                }
+            .map(|c| ContainerSpec {
+                name: c.name.clone(),
+                image: c.image.clone().unwrap_or_default(),
+                command: c.command.clone().unwrap_or_default(),
+                args: c.args.clone().unwrap_or_default(),
+                env: c
+                    .env
+                    .iter()
+                    .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
+                    .collect(),
             })
             .collect()
     }
@@ -147,7 +144,8 @@ mod tests {
         assert!(p.deleting() && !p.terminal());
         assert_eq!(p.spec.containers.capacity(), 1, "kept sized to fit");
         let specs = p.container_specs();
-        assert_eq!(specs[0].argv, ["sh", "-c", "x"]);
+        assert_eq!(specs[0].command, ["sh"]);
+        assert_eq!(specs[0].args, ["-c", "x"]);
         assert_eq!(specs[0].env, [("A".to_string(), "1".to_string())]);
         assert_eq!(p.spec.restart_policy.as_deref(), Some("Never"));
     }

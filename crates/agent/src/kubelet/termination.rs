@@ -3,6 +3,7 @@
 //! runs when the pod's grace period is over gets SIGKILL. All containers
 //! at once, within one grace period, as the kubelet does.
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use crate::runtime::container;
 use crate::runtime::sandbox::SandboxRecord;
 
 /// preStop hooks, SIGTERM, SIGKILL at the end of the grace period.
-pub fn end_gracefully(rec: &SandboxRecord, pod: &NodePod) {
+pub fn end_gracefully(pause: &Path, rec: &SandboxRecord, pod: &NodePod) {
     let deadline = Instant::now() + pod.grace_period();
     std::thread::scope(|s| {
         for (name, c) in &rec.containers {
@@ -25,7 +26,7 @@ pub fn end_gracefully(rec: &SandboxRecord, pod: &NodePod) {
                 .map(|(_, cmd)| cmd);
             s.spawn(move || {
                 if let Some(cmd) = hook {
-                    run_hook(rec, name, &cmd, deadline);
+                    run_hook(pause, rec, p.pid, name, &cmd, deadline);
                 }
                 super::events::emit(&rec.pod, false, "Killing", &format!("Stopping container {name}"));
                 let left = deadline.saturating_duration_since(Instant::now());
@@ -35,10 +36,13 @@ pub fn end_gracefully(rec: &SandboxRecord, pod: &NodePod) {
     });
 }
 
-/// Run a preStop exec hook in the pod, until it ends or the deadline.
-fn run_hook(rec: &SandboxRecord, name: &str, argv: &[String], deadline: Instant) {
-    let child = container::command_in_pod(rec, argv).and_then(|mut c| {
-        c.stdin(Stdio::null())
+/// Run a preStop exec hook in the container (its root, its environment),
+/// until it ends or the deadline.
+fn run_hook(pause: &Path, rec: &SandboxRecord, pid: u32, name: &str, argv: &[String], deadline: Instant) {
+    let child = container::command_in_container(pause, rec, pid, argv).and_then(|mut c| {
+        c.env_clear()
+            .envs(container::process_env(pid))
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

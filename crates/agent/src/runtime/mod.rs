@@ -1,12 +1,14 @@
 //! The container runtime half of the kubelet: pod sandboxes (a "pause"
 //! process, native/pause.c, holding the pod's network, UTS, IPC and mount namespaces), the
 //! CNI plugins called exactly as containerd calls them, and the pod's
-//! processes started inside the sandbox. Images are recorded, not pulled:
-//! a container's command is a program of the machine.
+//! processes started inside the sandbox. Images are not pulled: an image
+//! is the node's filesystem, copy-on-write per container, and what the
+//! image catalog (images.yaml) says it runs.
 
 pub mod cni;
 pub mod container;
 pub mod files;
+pub mod images;
 pub mod log_query;
 pub mod logs;
 pub mod pause;
@@ -40,6 +42,11 @@ pub struct RuntimeConfig {
     pub netns_dir: PathBuf,
     /// Container logs, as the kubelet lays them out.
     pub log_dir: PathBuf,
+    /// Containers' writable roots (`sandbox::ROOTFS_DIR` on a node).
+    pub rootfs_dir: PathBuf,
+    /// The `kubernetes` Service (the first address of the service range,
+    /// port 443), which every container finds in its environment.
+    pub api_service: std::net::SocketAddrV4,
     pub cni: cni::CniConfig,
     pub dns: files::DnsConfig,
 }
@@ -52,6 +59,8 @@ impl RuntimeConfig {
             state_dir: labyrinth_contracts::sandbox::PODS_DIR.into(),
             netns_dir: labyrinth_contracts::sandbox::NETNS_DIR.into(),
             log_dir: "/var/log/pods".into(),
+            rootfs_dir: labyrinth_contracts::sandbox::ROOTFS_DIR.into(),
+            api_service: std::net::SocketAddrV4::new(std::net::Ipv4Addr::new(10, 96, 0, 1), 443),
             cni: cni::CniConfig::standard(),
             dns,
         }
@@ -66,9 +75,11 @@ pub use labyrinth_contracts::sandbox::PodRef;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerSpec {
     pub name: String,
-    /// Recorded only.
+    /// Looked up in the image catalog (`images`).
     pub image: String,
-    /// command + args; empty means "sleep forever" (the pause role).
-    pub argv: Vec<String>,
+    /// The manifest's `command` and `args` (see `images::launch`).
+    pub command: Vec<String>,
+    pub args: Vec<String>,
+    /// The manifest's env, after the image's.
     pub env: Vec<(String, String)>,
 }

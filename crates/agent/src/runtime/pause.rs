@@ -45,6 +45,16 @@ mod tests {
     }
 
     #[test]
+    fn a_container_root_layers_every_copy_on_write_dir_of_the_node() {
+        // native/pause.c names them itself (no libc, no list passed in).
+        let source = include_str!("../../native/pause.c");
+        for dir in labyrinth_contracts::node::MACHINE_DIRS {
+            let line = format!("layer(root, \"/{dir}\", \"{dir}\");");
+            assert!(source.contains(&line), "pause.c lacks {line}");
+        }
+    }
+
+    #[test]
     fn the_program_is_a_static_executable() {
         // ELF, and no interpreter: nothing runs before our _start.
         assert_eq!(&PROGRAM[..4], b"\x7fELF");

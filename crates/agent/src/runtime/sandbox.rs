@@ -92,7 +92,9 @@ fn build(
     std::fs::write(&hostname, format!("{}\n", pod.hostname()))?;
     stages.mark("files");
 
+    // Nothing of the agent's environment in the pod (its /proc/1/environ).
     let mut child = Command::new(&cfg.pause)
+        .env_clear()
         .arg("sandbox")
         .arg(pod.hostname())
         .arg(&resolv)
@@ -103,17 +105,35 @@ fn build(
         .stderr(Stdio::null())
         .spawn()
         .with_context(|| format!("starting the pause process {}", cfg.pause.display()))?;
-    let pid = child.id();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line)?;
-    if line.trim() != "ready" {
-        let _ = child.kill();
-        let _ = child.wait();
-        bail!("pod sandbox failed: {}", super::pause::error_text(&line));
+    // Two lines in either order: "pid N" from the first process (the pod's
+    // PID 1 is its child, N its pid on the node) and "ready" from PID 1.
+    let mut pid = None;
+    let mut ready = false;
+    let mut failure = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    while !(ready && pid.is_some()) && failure.is_empty() {
+        let mut line = String::new();
+        if out.read_line(&mut line)? == 0 {
+            failure = line;
+            break;
+        }
+        match line.trim() {
+            "ready" => ready = true,
+            l => match l.strip_prefix("pid ").and_then(|n| n.parse::<u32>().ok()) {
+                Some(n) => pid = Some(n),
+                None => failure = line,
+            },
+        }
     }
-    // The pause process is not waited for here; the node's init reaps it if
-    // we go first.
-    std::mem::forget(child);
+    // The first process exits once it has printed the pid: reaped here. The
+    // pod's PID 1, orphaned, is the node init's child from now on.
+    let _ = child.wait();
+    let Some(pid) = pid.filter(|_| failure.is_empty() && ready) else {
+        if let Some(p) = pid {
+            let _ = kill(Pid::from_raw(p as i32), Signal::SIGKILL);
+        }
+        bail!("pod sandbox failed: {}", super::pause::error_text(&failure));
+    };
     let pause = ProcessRef::of(pid)?;
     undo.pause = Some(pause);
     stages.mark("pause");
@@ -211,6 +231,7 @@ pub fn destroy_keeping_logs(cfg: &RuntimeConfig, rec: &SandboxRecord) -> Result<
     }
     end_pause(&rec.pause);
     let _ = std::fs::remove_dir_all(pod_dir(cfg, &rec.pod.uid));
+    let _ = std::fs::remove_dir_all(cfg.rootfs_dir.join(&rec.pod.uid));
     if errors.is_empty() {
         Ok(())
     } else {
@@ -288,11 +309,11 @@ impl<'a> Undo<'a> {
     }
 }
 
-/// SIGKILL a pod's pause process and reap it. The agent that started the
-/// pod is its parent, and a child nobody waits for stays a zombie until the
-/// agent exits (one `[labyrinth-pause] <defunct>` per deleted pod). After an
-/// agent restart the pause process is the node init's child: `waitpid` then
-/// fails at once with ECHILD and the init reaps it.
+/// SIGKILL a pod's pause process (the pod's PID 1: the kernel kills the
+/// rest of the pod's PID namespace with it) and reap it if it is ours. It
+/// is the node init's child since the process that forked it exited
+/// (`build`): `waitpid` then fails at once with ECHILD and the init reaps
+/// it. (A sandbox of an older agent may still be its child.)
 fn end_pause(p: &ProcessRef) {
     let pid = Pid::from_raw(p.pid as i32);
     if p.alive() {

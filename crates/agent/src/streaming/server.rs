@@ -128,7 +128,7 @@ async fn exec(
             &format!("none of the offered subprotocols {offered:?} is one of {PROTOCOLS:?}"),
         );
     }
-    let cmd = match session::command(&rec, &process, &opts) {
+    let cmd = match session::command(&c.s.runtime.pause, &rec, &process, &opts) {
         Ok(c) => c,
         Err(e) => {
             return refuse(

@@ -30,26 +30,16 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
-/// The container's environment, as its process was started with it.
-fn container_env(process: &ProcessRef) -> Vec<(String, String)> {
-    let raw = std::fs::read(format!("/proc/{}/environ", process.pid)).unwrap_or_default();
-    raw.split(|b| *b == 0)
-        .filter_map(|kv| {
-            let kv = String::from_utf8_lossy(kv);
-            let (k, v) = kv.split_once('=')?;
-            Some((k.to_string(), v.to_string()))
-        })
-        .collect()
-}
-
 /// The command, set up to run inside the pod.
 pub fn command(
+    pause: &std::path::Path,
     rec: &SandboxRecord,
     process: &ProcessRef,
     opts: &ExecOptions,
 ) -> Result<std::process::Command> {
-    let mut cmd = container::command_in_pod(rec, &opts.command)?;
-    let mut env = container_env(process);
+    // In the container's root (its process's mount namespace) and the pod's PID namespace.
+    let mut cmd = container::command_in_container(pause, rec, process.pid, &opts.command)?;
+    let mut env = container::process_env(process.pid);
     if env.is_empty() {
         env.push(("PATH".into(), crate::runtime::container_path()));
     }
@@ -125,6 +115,17 @@ async fn pump(mut r: Box<dyn AsyncRead + Send + Unpin>, channel: u8, tx: mpsc::S
     }
 }
 
+/// The bytes of a data message. The Python client writes `str` data as
+/// TEXT frames (channel byte first, as in BINARY ones): same protocol,
+/// other opcode, so both are read alike.
+fn payload(m: &Message) -> &[u8] {
+    match m {
+        Message::Binary(b) => b,
+        Message::Text(t) => t.as_bytes(),
+        _ => &[],
+    }
+}
+
 /// Apply what the client sends until it goes away; `gone` is set then.
 async fn input(
     mut stream: SplitStream<WebSocket>,
@@ -163,7 +164,7 @@ async fn input(
     }
     while let Some(msg) = stream.next().await {
         match msg {
-            Ok(Message::Binary(b)) => match protocol::parse(&b) {
+            Ok(m @ (Message::Binary(_) | Message::Text(_))) => match protocol::parse(payload(&m)) {
                 Ok(m) => apply(m, &mut stdin, &master).await,
                 Err(e) => tracing::warn!("exec: bad client message: {e:#}"),
             },
@@ -184,7 +185,7 @@ async fn first_size(stream: &mut SplitStream<WebSocket>) -> Option<(Option<TermS
     loop {
         tokio::select! {
             msg = stream.next() => match msg {
-                Some(Ok(Message::Binary(b))) => match protocol::parse(&b) {
+                Some(Ok(m @ (Message::Binary(_) | Message::Text(_)))) => match protocol::parse(payload(&m)) {
                     Ok(Incoming::Resize(s)) if !s.is_empty() => return Some((s.last().copied(), early)),
                     Ok(other) => early.push(other),
                     Err(e) => tracing::warn!("exec: bad client message: {e:#}"),
@@ -274,4 +275,23 @@ pub async fn run(ws: WebSocket, cmd: std::process::Command, opts: ExecOptions) {
     // Leave the connection once the client has answered our close (closing
     // with its data unread could reset the connection and lose the tail).
     let _ = tokio::time::timeout(CLOSE_GRACE, left(&mut gone)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Python client's stdin, as it writes a `str`: a TEXT frame whose
+    /// first character is the channel.
+    #[test]
+    fn text_frames_carry_stdin_as_binary_ones_do() {
+        let text = Message::Text("\u{0}hello\n".into());
+        assert_eq!(
+            protocol::parse(payload(&text)).unwrap(),
+            Incoming::Stdin(b"hello\n".to_vec())
+        );
+        let binary = Message::Binary(b"\x00hello\n".to_vec().into());
+        assert_eq!(payload(&binary), payload(&text));
+        assert!(payload(&Message::Ping(Vec::new().into())).is_empty());
+    }
 }

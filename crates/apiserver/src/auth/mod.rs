@@ -106,6 +106,8 @@ pub fn authorize(st: &AppState, ctx: &Ctx, verb: &str) -> ApiResult<()> {
                 && body.pointer("/metadata/name").and_then(Value::as_str) == Some(node.as_str())
         }
         ("Lease", "update" | "patch") => ctx.ns() == "kube-node-lease" && name == node,
+        // Node agents report what happened to their pods (Pulled, Started…).
+        ("Event", "create" | "update" | "patch") => true,
         // Its pods' status, and their final delete once they have ended
         // there (graceful deletion, rest/graceful.rs).
         ("Pod", "update" | "patch") if ctx.target.sub.as_deref() == Some("status") => st

@@ -9,10 +9,28 @@ use crate::validation;
 use serde_json::{json, Value};
 use std::net::Ipv4Addr;
 
-pub fn parse_body(body: &[u8]) -> ApiResult<Value> {
-    serde_json::from_slice::<Value>(body)
-        .or_else(|_| serde_yaml::from_slice::<Value>(body))
-        .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))
+/// The request body as a JSON value: JSON when the content type says JSON
+/// (or protobuf, already turned into JSON), YAML when it says YAML, and
+/// JSON-then-YAML only when it says neither. The nesting depth is checked
+/// first, in one pass over the bytes, so a hostile `[[[…]]]` is refused
+/// before any decoder recurses into it.
+pub fn parse_body(ctx: &super::ctx::Ctx) -> ApiResult<Value> {
+    parse_bytes(&ctx.body, &ctx.header("content-type"))
+}
+
+pub fn parse_bytes(body: &[u8], content_type: &str) -> ApiResult<Value> {
+    super::limits::check_depth(body)?;
+    let err = |e: &dyn std::fmt::Display| ApiError::bad_request(format!("error decoding request body: {e}"));
+    let ct = content_type.to_ascii_lowercase();
+    if ct.contains("json") || ct.contains("protobuf") {
+        serde_json::from_slice::<Value>(body).map_err(|e| err(&e))
+    } else if ct.contains("yaml") {
+        serde_yaml::from_slice::<Value>(body).map_err(|e| err(&e))
+    } else {
+        serde_json::from_slice::<Value>(body)
+            .or_else(|_| serde_yaml::from_slice::<Value>(body))
+            .map_err(|e| err(&e))
+    }
 }
 
 /// Kind/apiVersion of the body must be the resource's (filled when absent).
@@ -51,7 +69,12 @@ pub fn check_kind(res: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
 /// Typed decode plus unknown-field handling. Returns the normalized object and
 /// warnings (fieldValidation=Warn, the default).
 pub fn decode(res: &ResourceDef, obj: &Value, field_validation: &str) -> ApiResult<(Value, Vec<String>)> {
-    let typed = validation::decode_typed(res.kind, obj).map_err(|e| {
+    let typed_kind = if res.group == "events.k8s.io" {
+        format!("{}/{}", res.group, res.kind)
+    } else {
+        res.kind.to_string()
+    };
+    let typed = validation::decode_typed(&typed_kind, obj).map_err(|e| {
         ApiError::bad_request(format!(
             "{} in version \"{}\" cannot be handled as a {}: {e}",
             res.kind, res.version, res.kind
@@ -164,7 +187,15 @@ pub fn defaults(res: &ResourceDef, obj: &mut Value) {
         }
         "Namespace" => {
             obj["status"] = json!({"phase": "Active"});
+            // The label every namespace carries, so NetworkPolicies and
+            // selectors can name a namespace by its name.
+            let name = obj.pointer("/metadata/name").cloned().unwrap_or(json!(""));
+            if !obj["metadata"]["labels"].is_object() {
+                obj["metadata"]["labels"] = json!({});
+            }
+            obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = name;
         }
+        "Secret" => secret_defaults(obj),
         "Service" => {
             let spec = &mut obj["spec"];
             if spec.get("type").is_none_or(Value::is_null) {
@@ -205,6 +236,24 @@ pub fn defaults(res: &ResourceDef, obj: &mut Value) {
             }
         }
         _ => {}
+    }
+}
+
+/// `stringData` is a write-only convenience: merged into `data` (base64,
+/// winning over the same key there) and dropped; `type` defaults to Opaque.
+fn secret_defaults(obj: &mut Value) {
+    use base64::Engine;
+    if let Some(Value::Object(sd)) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
+        if !obj["data"].is_object() {
+            obj["data"] = json!({});
+        }
+        for (k, v) in sd {
+            let plain = v.as_str().unwrap_or("").as_bytes().to_vec();
+            obj["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(plain));
+        }
+    }
+    if obj.get("type").is_none_or(|t| t.is_null() || t == "") {
+        obj["type"] = json!("Opaque");
     }
 }
 

@@ -2,6 +2,8 @@
 
 use super::admit;
 use super::ctx::Ctx;
+use super::delete_options::{DeleteOptions, Propagation};
+use super::limits;
 use super::select::Selector;
 use super::status::{ApiError, ApiResult};
 use super::table;
@@ -83,7 +85,7 @@ fn namespace_exists(st: &AppState, res: &ResourceDef, ns: &str) -> ApiResult<()>
 
 pub fn create(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     let res = ctx.res();
-    let mut obj = admit::parse_body(&ctx.body)?;
+    let mut obj = admit::parse_body(ctx)?;
     admit::check_kind(res, &mut obj)?;
     let ns = ctx.ns();
     if res.namespaced {
@@ -120,6 +122,7 @@ pub fn create(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_string();
+    limits::check_object_size(&obj)?;
     if st.store.get(&res.key(), &ns, &name).is_some() {
         return Err(ApiError::already_exists(res, &name));
     }
@@ -219,6 +222,7 @@ fn finish_update(
         new["status"] = cur.get("status").cloned().unwrap_or(json!({"phase": "Active"}));
     }
     admit::validate(res, &new)?;
+    limits::check_object_size(&new)?;
     if ctx.dry_run() {
         return Ok(one(ctx, StatusCode::OK, &new, &warnings));
     }
@@ -232,7 +236,7 @@ fn finish_update(
 pub fn update(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     let res = ctx.res();
     let name = ctx.name();
-    let mut obj = admit::parse_body(&ctx.body)?;
+    let mut obj = admit::parse_body(ctx)?;
     admit::check_kind(res, &mut obj)?;
     let body_name = obj
         .pointer("/metadata/name")
@@ -326,50 +330,82 @@ fn delete_one(
 pub fn delete(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     let res = ctx.res();
     let name = ctx.name();
-    let opts: Value = if ctx.body.is_empty() {
-        json!({})
-    } else {
-        admit::parse_body(&ctx.body).unwrap_or(json!({}))
-    };
-    let expected = opts
-        .pointer("/preconditions/resourceVersion")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok());
-    if let Some(uid) = opts.pointer("/preconditions/uid").and_then(Value::as_str) {
-        let cur = st
-            .store
-            .get(&res.key(), &ctx.ns(), name)
-            .ok_or_else(|| ApiError::not_found(res, name))?;
-        if cur.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid) {
+    let opts = DeleteOptions::parse(ctx)?;
+    let cur = st
+        .store
+        .get(&res.key(), &ctx.ns(), name)
+        .ok_or_else(|| ApiError::not_found(res, name))?;
+    if let Some(uid) = &opts.preconditions.uid {
+        if cur.pointer("/metadata/uid").and_then(Value::as_str) != Some(uid.as_str()) {
             return Err(ApiError::conflict(res, name));
         }
     }
-    if ctx.dry_run() {
-        let cur = st
-            .store
-            .get(&res.key(), &ctx.ns(), name)
-            .ok_or_else(|| ApiError::not_found(res, name))?;
+    if opts.dry_run {
         return Ok(json_response(StatusCode::OK, &cur, &[]));
     }
-    let grace = ctx.q("gracePeriodSeconds");
-    if let Some(marked) = super::graceful::mark_pod(st, res, &ctx.ns(), name, &opts, grace)? {
+    if let Some(marked) = super::graceful::mark_pod(st, res, &ctx.ns(), name, opts.grace_period_seconds)? {
         return Ok(json_response(StatusCode::OK, &marked, &[]));
     }
-    let gone = delete_one(st, res, &ctx.ns(), name, expected)?;
+    if opts.propagation == Some(Propagation::Orphan) {
+        orphan_dependents(st, &ctx.ns(), &cur);
+    }
+    let gone = delete_one(st, res, &ctx.ns(), name, opts.preconditions.resource_version)?;
     Ok(json_response(StatusCode::OK, &gone, &[]))
+}
+
+/// Orphan propagation: the dependents lose their ownerReference to `owner`
+/// before it goes, so the garbage collector leaves them (as
+/// `kubectl delete --cascade=orphan` expects).
+fn orphan_dependents(st: &AppState, ns: &str, owner: &Value) {
+    let Some(uid) = owner.pointer("/metadata/uid").and_then(Value::as_str) else {
+        return;
+    };
+    for r in resources::RESOURCES.iter().filter(|r| r.namespaced) {
+        let (items, _) = st.store.list(&r.key(), Some(ns));
+        for o in items {
+            let Some(refs) = o.pointer("/metadata/ownerReferences").and_then(Value::as_array) else {
+                continue;
+            };
+            if !refs.iter().any(|x| x["uid"] == uid) {
+                continue;
+            }
+            let mut upd = (*o).clone();
+            let kept: Vec<Value> = refs.iter().filter(|x| x["uid"] != uid).cloned().collect();
+            if kept.is_empty() {
+                if let Some(m) = upd["metadata"].as_object_mut() {
+                    m.remove("ownerReferences");
+                }
+            } else {
+                upd["metadata"]["ownerReferences"] = json!(kept);
+            }
+            let n = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+            // A concurrent change wins; the dependent then keeps its
+            // reference and the collector may remove it, as with a racing
+            // real orphan delete.
+            let _ = st.store.update(&r.key(), ns, n, upd, object_rv(&o));
+        }
+    }
 }
 
 pub fn delete_collection(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     let res = ctx.res();
     let sel = Selector::parse(ctx.q("labelSelector"), ctx.q("fieldSelector"))?;
+    let opts = DeleteOptions::parse(ctx)?;
     let (items, _) = st.store.list(&res.key(), ctx.target.ns.as_deref());
     let mut gone = Vec::new();
     for o in items.iter().filter(|o| sel.matches(o)) {
+        if opts.dry_run {
+            gone.push((**o).clone());
+            continue;
+        }
         let ns = o
             .pointer("/metadata/namespace")
             .and_then(Value::as_str)
             .unwrap_or("");
         let n = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+        if opts.propagation == Some(Propagation::Orphan) {
+            orphan_dependents(st, ns, o);
+        }
         if let Ok(v) = delete_one(st, res, ns, n, None) {
             gone.push(v);
         }

@@ -55,4 +55,11 @@ impl Ctx {
     pub fn dry_run(&self) -> bool {
         self.q("dryRun").is_some_and(|v| !v.is_empty())
     }
+    /// A boolean query parameter read as the real server reads it: absent,
+    /// "0" and any case of "false" are false; anything else (even "" or
+    /// Python's "True") is true.
+    pub fn flag(&self, k: &str) -> bool {
+        self.q(k)
+            .is_some_and(|v| v != "0" && !v.eq_ignore_ascii_case("false"))
+    }
 }

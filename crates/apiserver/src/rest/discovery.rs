@@ -4,11 +4,13 @@
 use crate::resources::{self, ResourceDef, RESOURCES};
 use serde_json::{json, Value};
 
-pub const GIT_VERSION: &str = "v1.37.0-labyrinth";
+/// The Kubernetes release whose API this server implements (the journey's
+/// articles use 1.33); kubectl warns about skew past one minor version.
+pub const GIT_VERSION: &str = "v1.33.0-labyrinth";
 
 pub fn version() -> Value {
     json!({
-        "major": "1", "minor": "37", "gitVersion": GIT_VERSION, "gitCommit": "labyrinth",
+        "major": "1", "minor": "33", "gitVersion": GIT_VERSION, "gitCommit": "labyrinth",
         "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "rust",
         "compiler": "rustc", "platform": "linux/amd64",
     })

@@ -15,11 +15,10 @@ use crate::state::AppState;
 const DEFAULT_GRACE: i64 = 30;
 
 /// The grace period asked for: DeleteOptions' gracePeriodSeconds (body or
-/// query), else the pod's terminationGracePeriodSeconds, else 30 s.
-fn grace(pod: &Value, opts: &Value, query: Option<&str>) -> i64 {
-    opts.get("gracePeriodSeconds")
-        .and_then(Value::as_i64)
-        .or_else(|| query.and_then(|q| q.parse().ok()))
+/// query, `super::delete_options`), else the pod's
+/// terminationGracePeriodSeconds, else 30 s.
+fn grace(pod: &Value, asked: Option<i64>) -> i64 {
+    asked
         .or_else(|| {
             pod.pointer("/spec/terminationGracePeriodSeconds")
                 .and_then(Value::as_i64)
@@ -35,8 +34,7 @@ pub fn mark_pod(
     res: &ResourceDef,
     ns: &str,
     name: &str,
-    opts: &Value,
-    query: Option<&str>,
+    asked: Option<i64>,
 ) -> ApiResult<Option<Value>> {
     if res.kind != "Pod" {
         return Ok(None);
@@ -44,7 +42,7 @@ pub fn mark_pod(
     let Some(cur) = st.store.get(&res.key(), ns, name) else {
         return Ok(None);
     };
-    let grace = grace(&cur, opts, query);
+    let grace = grace(&cur, asked);
     let on_node = cur
         .pointer("/spec/nodeName")
         .and_then(Value::as_str)

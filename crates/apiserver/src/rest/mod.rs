@@ -4,9 +4,11 @@
 pub mod admit;
 pub mod crud;
 pub mod ctx;
+pub mod delete_options;
 pub mod discovery;
 pub mod exec;
 pub mod graceful;
+pub mod limits;
 pub mod log;
 pub mod patch;
 pub mod protobuf;
@@ -159,17 +161,18 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
             .map(json_ok)
             .ok_or_else(ApiError::page_not_found);
     };
-    let mut body = axum::body::to_bytes(body, 64 << 20)
+    // The limit is checked while reading: a bigger body is never buffered.
+    let body = axum::body::to_bytes(body, limits::MAX_BODY_BYTES)
         .await
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let ctype = parts
-        .headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if ctype.starts_with("application/vnd.kubernetes.protobuf") {
-        body = Bytes::from(serde_json::to_vec(&protobuf::decode(&body)?).unwrap_or_default());
-    }
+        .map_err(|e| {
+            let over =
+                std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if over || e.to_string().contains("length limit exceeded") {
+                limits::body_too_large()
+            } else {
+                ApiError::bad_request(e.to_string())
+            }
+        })?;
     let accept = parts
         .headers
         .get("accept")
@@ -200,7 +203,7 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
         return log::logs(&st, &ctx, parts.uri.query().unwrap_or("")).await;
     }
     let has_name = ctx.target.name.is_some();
-    let watching = ctx.target.watch_path || matches!(ctx.q("watch"), Some("true") | Some("1"));
+    let watching = ctx.target.watch_path || ctx.flag("watch");
     let verb = match (&parts.method, has_name) {
         (&Method::GET, _) if watching => "watch",
         (&Method::GET, true) => "get",
@@ -216,16 +219,33 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
         return Err(ApiError::page_not_found());
     }
     auth::authorize(&st, &ctx, verb)?;
-    match verb {
-        "watch" => watch::watch(st.clone(), &ctx),
-        "get" => crud::get(&st, &ctx),
-        "list" => crud::list(&st, &ctx),
-        "create" => crud::create(&st, &ctx),
-        "update" => crud::update(&st, &ctx),
-        "patch" => crud::patch(&st, &ctx),
-        "delete" => crud::delete(&st, &ctx),
-        _ => crud::delete_collection(&st, &ctx),
+    if verb == "watch" {
+        return watch::watch(st.clone(), &ctx);
     }
+    // Decoding, validating and storing are CPU work on a body the client
+    // chose: they run on the blocking pool so that one costly request never
+    // holds up the async threads every other connection (and its TLS
+    // handshake) is served by.
+    let mut ctx = ctx;
+    tokio::task::spawn_blocking(move || {
+        if ctx
+            .header("content-type")
+            .starts_with("application/vnd.kubernetes.protobuf")
+        {
+            ctx.body = Bytes::from(serde_json::to_vec(&protobuf::decode(&ctx.body)?).unwrap_or_default());
+        }
+        match verb {
+            "get" => crud::get(&st, &ctx),
+            "list" => crud::list(&st, &ctx),
+            "create" => crud::create(&st, &ctx),
+            "update" => crud::update(&st, &ctx),
+            "patch" => crud::patch(&st, &ctx),
+            "delete" => crud::delete(&st, &ctx),
+            _ => crud::delete_collection(&st, &ctx),
+        }
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 fn serde_urlencoded_parse(q: &str) -> HashMap<String, String> {

@@ -34,6 +34,13 @@ impl FieldError {
             message: format!("Duplicate value: {value}"),
         }
     }
+    pub fn too_long(field: impl Into<String>, max: usize) -> Self {
+        Self {
+            reason: "FieldValueTooLong",
+            field: field.into(),
+            message: format!("Too long: must have at most {max} bytes"),
+        }
+    }
     pub fn required(field: impl Into<String>, detail: &str) -> Self {
         let message = if detail.is_empty() {
             "Required value".to_string()
@@ -176,9 +183,9 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
-        if let Some(d) = &self.details {
-            v["details"] = d.clone();
-        }
+        // Always present, as the real server sends it: kubectl (debug, for
+        // one) reads details without checking it is there.
+        v["details"] = self.details.clone().unwrap_or_else(|| json!({}));
         v
     }
 }

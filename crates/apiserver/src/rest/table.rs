@@ -78,6 +78,16 @@ pub fn columns(res: &ResourceDef) -> Vec<Value> {
         "ConfigMap" => vec![s("Name"), col("Data", "integer", 0), s("Age")],
         "Secret" => vec![s("Name"), s("Type"), col("Data", "integer", 0), s("Age")],
         "Lease" => vec![s("Name"), s("Holder"), s("Age")],
+        // The name is a wide column at the end, as the real printer has it.
+        "Event" => vec![
+            s("Last Seen"),
+            s("Type"),
+            s("Reason"),
+            s("Object"),
+            s("Message"),
+            col("Name", "string", 1),
+        ],
+        "NetworkPolicy" => vec![s("Name"), s("Pod-Selector"), s("Age")],
         _ => vec![s("Name"), s("Age")],
     }
 }
@@ -362,7 +372,50 @@ fn endpointslice_cells(o: &Value) -> Vec<Value> {
     ]
 }
 
+/// When an event last happened, in either API's fields.
+pub fn event_last_seen(o: &Value) -> Option<jiff::Timestamp> {
+    [
+        "/lastTimestamp",
+        "/series/lastObservedTime",
+        "/deprecatedLastTimestamp",
+        "/eventTime",
+        "/firstTimestamp",
+        "/metadata/creationTimestamp",
+    ]
+    .iter()
+    .filter_map(|p| o.pointer(p).and_then(Value::as_str))
+    .find_map(|t| t.parse().ok())
+}
+
+/// Last Seen, Type, Reason, Object, Message, Name of a core/v1 or
+/// events.k8s.io/v1 Event.
+fn event_cells(o: &Value) -> Vec<Value> {
+    let seen = event_last_seen(o).map_or("<unknown>".to_string(), |t| {
+        human_duration(jiff::Timestamp::now().as_second() - t.as_second())
+    });
+    let about = o.get("involvedObject").or_else(|| o.get("regarding"));
+    let object = about.map_or(String::new(), |r| {
+        format!(
+            "{}/{}",
+            r["kind"].as_str().unwrap_or("").to_lowercase(),
+            r["name"].as_str().unwrap_or("")
+        )
+    });
+    let message = o["message"].as_str().or(o["note"].as_str()).unwrap_or("");
+    vec![
+        json!(seen),
+        json!(str_at(o, "/type")),
+        json!(str_at(o, "/reason")),
+        json!(object),
+        json!(message),
+        json!(str_at(o, "/metadata/name")),
+    ]
+}
+
 pub fn cells(res: &ResourceDef, o: &Value) -> Vec<Value> {
+    if res.kind == "Event" {
+        return event_cells(o);
+    }
     let name = json!(str_at(o, "/metadata/name"));
     let mut rest = match res.kind {
         "Pod" => pod_cells(o),
@@ -409,6 +462,11 @@ pub fn cells(res: &ResourceDef, o: &Value) -> Vec<Value> {
         ],
         "Lease" => vec![
             json!(or_none(str_at(o, "/spec/holderIdentity").into())),
+            json!(age(o)),
+        ],
+        // As kubectl prints it: an empty selector (every pod) shows <none>.
+        "NetworkPolicy" => vec![
+            json!(selector_string(o.pointer("/spec/podSelector/matchLabels"))),
             json!(age(o)),
         ],
         _ => vec![json!(age(o))],

@@ -94,8 +94,8 @@ pub fn watch(st: Arc<AppState>, ctx: &Ctx) -> ApiResult<Response> {
     let res = ctx.res();
     let sel = Selector::parse(ctx.q("labelSelector"), ctx.q("fieldSelector"))?;
     let rv = ctx.q("resourceVersion").unwrap_or("").to_string();
-    let send_initial = ctx.q("sendInitialEvents") == Some("true");
-    let bookmarks = ctx.q("allowWatchBookmarks") == Some("true");
+    let send_initial = ctx.flag("sendInitialEvents");
+    let bookmarks = ctx.flag("allowWatchBookmarks");
     let timeout = ctx
         .q("timeoutSeconds")
         .and_then(|s| s.parse::<u64>().ok())

@@ -2,6 +2,7 @@
 //! detection for fieldValidation) and the per-kind rules the real server applies.
 
 pub mod names;
+mod networkpolicy;
 mod rules;
 mod typed;
 

@@ -30,16 +30,24 @@ pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
     match kind {
         "Service" => service(obj, &mut errs),
         "Deployment" | "ReplicaSet" => {
+            if let Some(r) = obj
+                .pointer("/spec/replicas")
+                .filter(|r| r.as_i64().is_some_and(|n| n < 0))
+            {
+                errs.push(FieldError::invalid(
+                    "spec.replicas",
+                    r,
+                    "must be greater than or equal to 0",
+                ));
+            }
             selector_matches_template(obj, &mut errs);
             if let Some(spec) = obj.pointer("/spec/template/spec") {
                 pod_spec(spec, "spec.template.spec", &mut errs);
             }
         }
-        "Pod" => {
-            if let Some(spec) = obj.get("spec") {
-                pod_spec(spec, "spec", &mut errs);
-            }
-        }
+        "Pod" => pod_spec(obj.get("spec").unwrap_or(&json!({})), "spec", &mut errs),
+        "ConfigMap" | "Secret" => data_size(obj, &mut errs),
+        "NetworkPolicy" => super::networkpolicy::validate(obj, &mut errs),
         _ => {}
     }
     errs
@@ -64,8 +72,23 @@ fn service(obj: &Value, errs: &mut Vec<FieldError>) {
         .cloned()
         .unwrap_or_default();
     let mut seen = HashSet::new();
+    let mut pairs = HashSet::new();
     for (i, p) in ports.iter().enumerate() {
         let base = format!("spec.ports[{i}]");
+        // (port, protocol) must be unique; the real message prints the key
+        // as Go's %#v of a ServicePort holding only those two.
+        let proto = p["protocol"].as_str().unwrap_or("TCP");
+        if let Some(port) = p["port"].as_i64() {
+            if !pairs.insert((port, proto.to_string())) {
+                errs.push(FieldError {
+                    reason: "FieldValueDuplicate",
+                    field: base.clone(),
+                    message: format!(
+                        "Duplicate value: core.ServicePort{{Name:\"\", Protocol:{proto:?}, AppProtocol:(*string)(nil), Port:{port}, TargetPort:intstr.IntOrString{{Type:0, IntVal:0, StrVal:\"\"}}, NodePort:0}}"
+                    ),
+                });
+            }
+        }
         port_range(&p["port"], format!("{base}.port"), errs);
         if let Some(tp) = p.get("targetPort") {
             if tp.is_i64() {
@@ -87,7 +110,30 @@ fn service(obj: &Value, errs: &mut Vec<FieldError>) {
     }
 }
 
+/// The real server's bound on a ConfigMap's or Secret's payload (keys and
+/// values together), below the store's limit on a whole object.
+const MAX_DATA_BYTES: usize = 1024 * 1024;
+
+fn data_size(obj: &Value, errs: &mut Vec<FieldError>) {
+    let mut total = 0;
+    for field in ["data", "binaryData", "stringData"] {
+        for (k, v) in obj.get(field).and_then(Value::as_object).into_iter().flatten() {
+            total += k.len() + v.as_str().map_or(0, str::len);
+        }
+    }
+    if total > MAX_DATA_BYTES {
+        errs.push(FieldError::too_long("data", MAX_DATA_BYTES));
+    }
+}
+
 fn pod_spec(spec: &Value, base: &str, errs: &mut Vec<FieldError>) {
+    if spec
+        .get("containers")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
+        errs.push(FieldError::required(format!("{base}.containers"), ""));
+    }
     for list in ["containers", "initContainers"] {
         let Some(cs) = spec.get(list).and_then(Value::as_array) else {
             continue;
@@ -201,7 +247,7 @@ mod tests {
     #[test]
     fn deployment_selector() {
         let d = json!({"metadata":{"name":"d"},"spec":{"selector":{"matchLabels":{"app":"x"}},
-            "template":{"metadata":{"labels":{"app":"y"}},"spec":{"containers":[]}}}});
+            "template":{"metadata":{"labels":{"app":"y"}},"spec":{"containers":[{"name":"c","image":"i"}]}}}});
         let e = validate("Deployment", &d);
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].field, "spec.template.metadata.labels");

@@ -10,11 +10,14 @@ macro_rules! roundtrip {
     };
 }
 
+/// `kind` is the kind's name, prefixed by its group where two groups serve
+/// the same name ("events.k8s.io/Event").
 /// The object as the typed model sees it (unknown fields dropped), or the
 /// decoding error.
 pub fn decode_typed(kind: &str, v: &Value) -> Result<Value, String> {
     use k8s_openapi::api::{
         apps::v1 as apps, coordination::v1 as coord, core::v1 as core, discovery::v1 as disc,
+        events::v1 as events, networking::v1 as net,
     };
     let r = match kind {
         "Namespace" => roundtrip!(core::Namespace, v),
@@ -27,6 +30,9 @@ pub fn decode_typed(kind: &str, v: &Value) -> Result<Value, String> {
         "ReplicaSet" => roundtrip!(apps::ReplicaSet, v),
         "EndpointSlice" => roundtrip!(disc::EndpointSlice, v),
         "Lease" => roundtrip!(coord::Lease, v),
+        "Event" => roundtrip!(core::Event, v),
+        "events.k8s.io/Event" => roundtrip!(events::Event, v),
+        "NetworkPolicy" => roundtrip!(net::NetworkPolicy, v),
         other => return Err(format!("no kind {other:?} is registered")),
     };
     r.map_err(|e| e.to_string())

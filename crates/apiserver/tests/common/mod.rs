@@ -132,7 +132,7 @@ pub fn ready_status(ip: &str) -> String {
     format!(
         r#"{{"status":{{"conditions":[{{"type":"Ready","status":"True","reason":"KubeletReady","message":"ok"}}],
         "addresses":[{{"type":"InternalIP","address":"{ip}"}},{{"type":"Hostname","address":"x"}}],
-        "nodeInfo":{{"kubeletVersion":"v1.37.0","osImage":"Labyrinth","kernelVersion":"6.1","containerRuntimeVersion":"labyrinth://0.1",
+        "nodeInfo":{{"kubeletVersion":"v1.33.0","osImage":"Labyrinth","kernelVersion":"6.1","containerRuntimeVersion":"labyrinth://0.1",
         "machineID":"","systemUUID":"","bootID":"","kubeProxyVersion":"","operatingSystem":"linux","architecture":"amd64"}}}}}}"#
     )
 }

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::version::{LATEST, SUPPORTED};
+use super::version::{Version, DECLARED, SUPPORTED};
 
 /// A network configuration list.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,10 +89,11 @@ impl NetworkConfigList {
         }
     }
 
-    /// A list of our versions, newest as the one spoken.
+    /// A list as we write it: declared at the version every runtime in use
+    /// reads, valid for every version we speak.
     pub fn current(name: &str, plugins: Vec<PluginConf>) -> NetworkConfigList {
         NetworkConfigList {
-            cni_version: LATEST.into(),
+            cni_version: DECLARED.into(),
             cni_versions: SUPPORTED.iter().map(|v| v.to_string()).collect(),
             name: name.into(),
             disable_check: false,
@@ -101,14 +102,25 @@ impl NetworkConfigList {
         }
     }
 
-    /// The stdin config of `plugin` (an entry of this list).
+    /// The version a runtime speaking [`SUPPORTED`] uses with this list:
+    /// the highest of `cniVersions` it knows (CNI 1.1), else `cniVersion`.
+    pub fn spoken_version(&self) -> &str {
+        self.cni_versions
+            .iter()
+            .filter(|v| Version::parse(v).is_some_and(Version::is_supported))
+            .max_by_key(|v| Version::parse(v))
+            .unwrap_or(&self.cni_version)
+    }
+
+    /// The stdin config of `plugin` (an entry of this list), in the
+    /// version [`Self::spoken_version`] picks.
     pub fn invocation<'a>(
         &'a self,
         plugin: &'a PluginConf,
         prev_result: Option<&'a Value>,
     ) -> PluginInvocation<'a> {
         PluginInvocation {
-            cni_version: &self.cni_version,
+            cni_version: self.spoken_version(),
             name: &self.name,
             plugin,
             prev_result,
@@ -169,9 +181,29 @@ mod tests {
     }
 
     #[test]
-    fn our_lists_name_every_version_we_speak() {
+    fn our_lists_declare_1_0_0_and_name_every_version_we_speak() {
         let l = NetworkConfigList::current("labyrinth", vec![]);
-        assert_eq!(l.cni_version, LATEST);
-        assert_eq!(l.cni_versions.len(), SUPPORTED.len());
+        assert_eq!(l.cni_version, "1.0.0");
+        assert_eq!(l.cni_versions, SUPPORTED);
+        // A runtime that reads cniVersions speaks our newest.
+        assert_eq!(l.spoken_version(), super::super::version::LATEST);
+    }
+
+    #[test]
+    fn the_spoken_version_is_the_highest_known_one_listed() {
+        let list = |declared: &str, listed: &str| {
+            NetworkConfigList::from_text(&format!(
+                r#"{{"cniVersion":"{declared}","cniVersions":[{listed}],"name":"n","plugins":[{{"type":"x"}}]}}"#
+            ))
+            .unwrap()
+        };
+        assert_eq!(list("0.4.0", r#""0.3.1","1.0.0""#).spoken_version(), "1.0.0");
+        // Versions unknown to us are passed over; none known: cniVersion.
+        assert_eq!(list("1.0.0", r#""1.1.0","9.0.0""#).spoken_version(), "1.1.0");
+        assert_eq!(list("1.0.0", r#""9.0.0","x""#).spoken_version(), "1.0.0");
+        assert_eq!(list("0.4.0", "").spoken_version(), "0.4.0");
+        let l = list("1.0.0", r#""1.1.0""#);
+        let v = serde_json::to_value(l.invocation(&l.plugins[0], None)).unwrap();
+        assert_eq!(v["cniVersion"], "1.1.0");
     }
 }

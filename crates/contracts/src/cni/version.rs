@@ -8,6 +8,12 @@ pub const SUPPORTED: &[&str] = &["0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0"];
 /// The newest version we implement; used where the caller gave none.
 pub const LATEST: &str = "1.1.0";
 
+/// The `cniVersion` our conflist declares. containerd 1.6 (Debian 12) reads
+/// the list with a libcni that refuses results of 1.1.0, and it ignores
+/// `cniVersions`; every runtime in use reads 1.0.0. Runtimes that know
+/// `cniVersions` (ours among them) still speak the newest one listed.
+pub const DECLARED: &str = "1.0.0";
+
 /// A `major.minor.patch` spec version, ordered numerically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version(pub u32, pub u32, pub u32);

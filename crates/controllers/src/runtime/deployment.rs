@@ -9,18 +9,21 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use super::api::{api_code, now, ns_key, Error, MANAGER};
+use super::events::Recorder;
 use super::shared::Informer;
 use super::{Expectations, Seen};
 use crate::deployment::rollout::{self, find_current};
 use crate::deployment::status;
 use crate::podutil::controller_uid;
+use labyrinth_contracts::events::{self as ev, Reason};
 
 struct Ctx {
     client: Client,
+    events: Arc<Recorder>,
     rsets: Store<ReplicaSet>,
     expect: Expectations,
 }
@@ -31,6 +34,7 @@ pub fn controller(
     rsets: &mut Informer<ReplicaSet>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let ctx = Arc::new(Ctx {
+        events: Recorder::new(client.clone(), ev::DEPLOYMENT_CONTROLLER),
         client,
         rsets: rsets.store(),
         expect: Expectations::default(),
@@ -99,6 +103,10 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, Error> {
             Ok(_) => {
                 tracing::info!(deployment = %name, replicaset = %rs_name, "created ReplicaSet");
                 ctx.expect.created(&key, &rs_name);
+                let n = rs.spec.replicas.unwrap_or(0);
+                let msg = format!("Scaled up replica set {rs_name} from 0 to {n}");
+                ctx.events
+                    .record(d.object_ref(&()), Reason::ScalingReplicaSet, msg);
             }
             Err(e) if api_code(&e) == Some(409) => {
                 // Ours, only not in the cache yet? Otherwise a real hash collision.
@@ -118,6 +126,15 @@ async fn reconcile(d: Arc<Deployment>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         let patch = json!({"spec": {"replicas": replicas}});
         api.patch(rs_name, &pp(), &Patch::Merge(&patch)).await?;
         tracing::info!(deployment = %name, replicaset = %rs_name, replicas, "scaled ReplicaSet");
+        let from = owned
+            .iter()
+            .find(|r| r.metadata.name.as_deref() == Some(rs_name.as_str()))
+            .and_then(|r| r.spec.replicas)
+            .unwrap_or(0);
+        let dir = if *replicas >= from { "up" } else { "down" };
+        let msg = format!("Scaled {dir} replica set {rs_name} from {from} to {replicas}");
+        ctx.events
+            .record(d.object_ref(&()), Reason::ScalingReplicaSet, msg);
     }
 
     let st = status::compute(&d, &owned, &plan.new_rs_name, now());

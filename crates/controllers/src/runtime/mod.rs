@@ -6,6 +6,7 @@
 mod api;
 mod deployment;
 mod endpointslice;
+pub mod events;
 mod expect;
 mod gc;
 mod nodeipam;

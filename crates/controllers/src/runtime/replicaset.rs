@@ -10,17 +10,20 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use super::api::{api_code, ns_key, Error, MANAGER};
+use super::events::Recorder;
 use super::shared::Informer;
 use super::{Expectations, Seen};
 use crate::deployment::replicaset::{new_pod, plan_pods, status};
 use crate::podutil::{self, controller_uid};
+use labyrinth_contracts::events::{self as ev, Reason};
 
 struct Ctx {
     client: Client,
+    events: Arc<Recorder>,
     pods: Store<Pod>,
     expect: Expectations,
 }
@@ -31,6 +34,7 @@ pub fn controller(
     pods: &mut Informer<Pod>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let ctx = Arc::new(Ctx {
+        events: Recorder::new(client.clone(), ev::REPLICASET_CONTROLLER),
         client,
         pods: pods.store(),
         expect: Expectations::default(),
@@ -88,6 +92,9 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> 
                 Ok(created) => {
                     tracing::info!(replicaset = %name, pod = %created.name_any(), "created pod");
                     ctx.expect.created(&key, &created.name_any());
+                    let msg = format!("Created pod: {}", created.name_any());
+                    ctx.events
+                        .record(rs.object_ref(&()), Reason::SuccessfulCreate, msg);
                     break;
                 }
                 Err(e) if api_code(&e) == Some(409) && attempt < 3 => attempt += 1,
@@ -100,6 +107,9 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> 
             Ok(_) => {
                 tracing::info!(replicaset = %name, %pod, "deleted pod");
                 ctx.expect.deleted(&key, pod);
+                let msg = format!("Deleted pod: {pod}");
+                ctx.events
+                    .record(rs.object_ref(&()), Reason::SuccessfulDelete, msg);
             }
             Err(e) if api_code(&e) == Some(404) => {}
             Err(e) => return Err(e.into()),

@@ -17,13 +17,15 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod, PodCondition};
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::reflector::Store;
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
 
 use super::api::{api_code, now, MANAGER};
+use super::events::Recorder;
 use crate::podutil;
 use crate::scheduler::{wants_scheduling, Cluster, NodeInfo, PodRequirements};
+use labyrinth_contracts::events::{self as ev, Reason};
 
 /// Retry unschedulable pods this often even without any change.
 const RETRY: Duration = Duration::from_secs(10);
@@ -44,6 +46,7 @@ pub struct Ctx {
 /// What the binding tasks share with the loop.
 struct Shared {
     client: Client,
+    events: Arc<Recorder>,
     /// Pods placed by us that the cache does not show bound yet (uid →
     /// node): bindings in flight and bindings not yet seen by the watch.
     assumed: Mutex<HashMap<String, String>>,
@@ -59,6 +62,7 @@ impl Ctx {
             pods,
             nodes,
             shared: Arc::new(Shared {
+                events: Recorder::new(client.clone(), ev::SCHEDULER),
                 client,
                 assumed: Mutex::new(HashMap::new()),
                 binding_unsupported: AtomicBool::new(false),
@@ -142,7 +146,13 @@ async fn schedule_pending(ctx: &mut Ctx) {
                     };
                     match bind(&shared, &pod, &node).await {
                         Ok(()) => {
-                            tracing::info!(pod = %pod.name_any(), ns = ?pod.namespace(), %node, "scheduled")
+                            tracing::info!(pod = %pod.name_any(), ns = ?pod.namespace(), %node, "scheduled");
+                            let msg = format!(
+                                "Successfully assigned {}/{} to {node}",
+                                pod.namespace().unwrap_or_default(),
+                                pod.name_any()
+                            );
+                            shared.events.record(pod.object_ref(&()), Reason::Scheduled, msg);
                         }
                         Err(e) => {
                             tracing::warn!(pod = %pod.name_any(), %node, error = %e, "binding failed");
@@ -215,6 +225,8 @@ async fn mark_unschedulable(ctx: &Shared, pod: &Pod, message: &str) -> Result<()
         return Ok(());
     }
     tracing::info!(pod = %pod.name_any(), ns = ?pod.namespace(), %message, "unschedulable");
+    ctx.events
+        .record(pod.object_ref(&()), Reason::FailedScheduling, message.to_string());
     conds.retain(|c| c.type_ != "PodScheduled");
     conds.push(PodCondition {
         type_: "PodScheduled".into(),

@@ -7,6 +7,7 @@
 mod compare;
 mod ebpf;
 pub mod path;
+pub mod policy;
 pub mod resolve;
 
 use std::net::Ipv4Addr;

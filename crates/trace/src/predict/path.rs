@@ -13,9 +13,11 @@ use labyrinth_netlink::Handle;
 use serde::Serialize;
 
 use super::ebpf::Maps;
+use super::policy::{judge, Judgement};
 use crate::explain::service::{in_node, iptables, nftables};
 use crate::explain::sockets;
 use crate::topology::{Lab, Pod};
+use labyrinth_policy::Direction;
 
 /// One predicted step: where (node, namespace, device) and what happens.
 #[derive(Debug, Clone, Serialize)]
@@ -166,12 +168,28 @@ pub fn walk(lab: &Lab, src: &Pod, dst: Ipv4Addr, port: u16, proto: &str) -> Resu
     };
     let dst_pod = lab.pod_by_ip(backend);
     let dst_node = dst_pod.map(|p| p.node.as_str()).unwrap_or(node);
+    let flow = PolicyFlow {
+        lab,
+        src,
+        dst: backend,
+        dst_label: dst_pod.map_or(backend.to_string(), |p| format!("{} ({backend})", p.label())),
+        proto,
+        port: target_port,
+    };
+    if policy_step(&mut steps, &flow, Direction::Egress, src) {
+        return Ok(steps);
+    }
     let forwarded = match &bpf {
         Some(m) => ebpf_forward(&mut steps, lab, m, node, dst_node, backend)?,
         None => false,
     };
     if !forwarded {
         kernel_forward(&mut steps, lab, node, dst_node, backend)?;
+    }
+    if let Some(p) = dst_pod {
+        if policy_step(&mut steps, &flow, Direction::Ingress, p) {
+            return Ok(steps);
+        }
     }
     match dst_pod {
         Some(p) => {
@@ -340,4 +358,57 @@ impl Crossing<'_> {
         let decap = format!("VNI {vni} decapsulated{after}");
         steps.push(step(far, "host", Some(dev), "decap", decap));
     }
+}
+
+/// A new connection, as the policy chains see it.
+struct PolicyFlow<'a> {
+    lab: &'a Lab,
+    src: &'a Pod,
+    dst: Ipv4Addr,
+    dst_label: String,
+    proto: &'a str,
+    port: u16,
+}
+
+/// The judgement of `pod`'s node's policy chains in `dir` (egress: the
+/// source pod, where the packet leaves it; ingress: the destination pod,
+/// where it is delivered), as a step; true if the packet is dropped there.
+fn policy_step(steps: &mut Vec<Step>, f: &PolicyFlow, dir: Direction, pod: &Pod) -> bool {
+    let Some(src_ip) = f.src.ip else { return false };
+    let Ok(filter) = in_node(&f.lab.name, &pod.node, &["iptables-save", "-t", "filter"]) else {
+        return false;
+    };
+    let (me, peer) = match dir {
+        Direction::Ingress => (f.dst, src_ip),
+        Direction::Egress => (src_ip, f.dst),
+    };
+    let Some(j) = judge(&filter, dir, me, peer, f.proto, f.port) else {
+        return false;
+    };
+    let (verb, word, other) = match dir {
+        Direction::Ingress => ("entering", "from", format!("{} ({src_ip})", f.src.label())),
+        Direction::Egress => ("leaving", "to", f.dst_label.clone()),
+    };
+    let proto = f.proto.to_uppercase();
+    let (text, dropped) = match j {
+        Judgement::Allowed { chain, by } => (
+            format!("allowed {verb} {} on {} by {by} (iptables {chain})", pod.label(), pod.node),
+            false,
+        ),
+        Judgement::Dropped { chain, isolated_by } => (
+            format!(
+                "dropped {verb} {} on {} (iptables {chain}): no policy selecting it allows {proto} {} {word} {other}; \
+                 it is isolated for {} by {}",
+                pod.label(),
+                pod.node,
+                f.port,
+                dir.as_str(),
+                isolated_by.join(", ")
+            ),
+            true,
+        ),
+    };
+    let kind = if dropped { "drop" } else { "policy" };
+    steps.push(step(&pod.node, "host", pod.host_veth.as_deref(), kind, text));
+    dropped
 }

@@ -1,0 +1,137 @@
+//! NetworkPolicy on this node: Pods, Namespaces and NetworkPolicies are
+//! watched from the API, compiled by `labyrinth-policy` into allow lists
+//! for the pods of this node, and programmed by the datapath (iptables
+//! today) after every change, in one transaction each.
+
+mod store;
+
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::WatchStreamExt;
+use kube::Api;
+use labyrinth_contracts::modes::Datapath;
+use labyrinth_policy::{compile_node, from_k8s, Cluster, Compiled};
+use labyrinth_proxy::netpol::PolicyIptables;
+
+use crate::agent::context::Agent;
+use store::Objects;
+
+/// Rules removed by hand come back within this long.
+const RESYNC: Duration = Duration::from_secs(30);
+
+enum Change {
+    Pod(Box<Event<Pod>>),
+    Namespace(Box<Event<Namespace>>),
+    Policy(Box<Event<NetworkPolicy>>),
+}
+
+/// Runs until the watches end or the sync thread dies.
+pub async fn run(agent: Arc<Agent>) -> Result<()> {
+    if agent.args.datapath.datapath() != Some(Datapath::Iptables) {
+        tracing::warn!("NetworkPolicy is enforced only by the iptables datapath so far: policies are not enforced on this node");
+        return std::future::pending().await;
+    }
+    let (tx, rx) = mpsc::channel::<Compiled>();
+    let syncer = std::thread::Builder::new()
+        .name("policy-sync".into())
+        .spawn(move || sync_loop(rx))
+        .context("starting the policy sync thread")?;
+    watch(&agent, tx).await?;
+    syncer
+        .join()
+        .map_err(|_| anyhow::anyhow!("policy sync thread panicked"))?
+}
+
+async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
+    let c = &agent.client;
+    let pods = watcher::watcher(Api::<Pod>::all(c.clone()), Default::default())
+        .default_backoff()
+        .map(|e| e.map(|ev| Change::Pod(Box::new(ev))));
+    let nss = watcher::watcher(Api::<Namespace>::all(c.clone()), Default::default())
+        .default_backoff()
+        .map(|e| e.map(|ev| Change::Namespace(Box::new(ev))));
+    let pols = watcher::watcher(Api::<NetworkPolicy>::all(c.clone()), Default::default())
+        .default_backoff()
+        .map(|e| e.map(|ev| Change::Policy(Box::new(ev))));
+    let mut events = futures::stream::select(futures::stream::select(pods, nss), pols).boxed();
+    let (mut pods, mut nss, mut pols) = (Objects::default(), Objects::default(), Objects::default());
+    let mut last: Option<Compiled> = None;
+    while let Some(ev) = events.next().await {
+        match ev {
+            Err(e) => {
+                tracing::warn!("network policy watch: {e} (retrying)");
+                continue;
+            }
+            Ok(Change::Pod(ev)) => pods.apply(*ev),
+            Ok(Change::Namespace(ev)) => nss.apply(*ev),
+            Ok(Change::Policy(ev)) => pols.apply(*ev),
+        }
+        // Half a picture would isolate pods without their allowed peers.
+        if !(pods.listed && nss.listed && pols.listed) {
+            continue;
+        }
+        let mut cluster = Cluster {
+            pods: pods.values().filter_map(from_k8s::pod).collect(),
+            namespaces: nss.values().map(from_k8s::namespace).collect(),
+            ..Default::default()
+        };
+        for np in pols.values() {
+            match from_k8s::policy(np) {
+                Ok(p) => cluster.policies.push(p),
+                Err(e) => tracing::error!(
+                    "NetworkPolicy {}/{} ignored: {e:#}",
+                    np.metadata.namespace.as_deref().unwrap_or(""),
+                    np.metadata.name.as_deref().unwrap_or("")
+                ),
+            }
+        }
+        let compiled = compile_node(&cluster, Some(&agent.node_name));
+        // Most pod events (status, other nodes) change nothing here.
+        if last.as_ref() == Some(&compiled) {
+            continue;
+        }
+        last = Some(compiled.clone());
+        if tx.send(compiled).is_err() {
+            bail!("the policy sync thread stopped");
+        }
+    }
+    bail!("network policy watch ended")
+}
+
+/// Programs the newest allow lists (older queued ones are skipped), and
+/// again every RESYNC.
+fn sync_loop(rx: mpsc::Receiver<Compiled>) -> Result<()> {
+    let mut dp = PolicyIptables::default();
+    let mut current: Option<Compiled> = None;
+    loop {
+        match rx.recv_timeout(RESYNC) {
+            Ok(mut c) => {
+                while let Ok(newer) = rx.try_recv() {
+                    c = newer;
+                }
+                current = Some(c);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+        }
+        let Some(c) = &current else { continue };
+        let t = Instant::now();
+        match dp.sync(c) {
+            Ok(()) => tracing::info!(
+                "network policy: programmed {} pod chains in {} ms",
+                c.pods.len(),
+                t.elapsed().as_millis()
+            ),
+            Err(e) => {
+                tracing::error!("network policy sync failed (retried at the next change or resync): {e:#}")
+            }
+        }
+    }
+}

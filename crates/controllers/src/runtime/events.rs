@@ -1,0 +1,119 @@
+//! Recording core/v1 Events as client-go's recorder does: the first
+//! occurrence is created (`<object>.<hex nanoseconds>`), a repeat of the same
+//! (object, reason, message) within this process is counted on that event
+//! (count + 1, lastTimestamp now) instead of adding another. Recording never
+//! holds up a reconcile: each write runs in its own task and a failure is
+//! only logged.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use labyrinth_contracts::events::Reason;
+use serde_json::json;
+
+use super::api::{api_code, now};
+
+/// Past this many remembered events the memory is dropped (repeats then
+/// start a new event, which the server expires after an hour anyway).
+const REMEMBERED: usize = 4096;
+
+type Key = (String, String, String, Reason, String);
+
+pub struct Recorder {
+    client: Client,
+    component: &'static str,
+    /// Key → (event name, count so far).
+    seen: Mutex<HashMap<Key, (String, i32)>>,
+}
+
+impl Recorder {
+    pub fn new(client: Client, component: &'static str) -> Arc<Self> {
+        Arc::new(Recorder {
+            client,
+            component,
+            seen: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Record that `reason` happened to `about` (in its namespace).
+    pub fn record(self: &Arc<Self>, about: ObjectReference, reason: Reason, message: String) {
+        let me = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = me.write(about, reason, message).await {
+                tracing::debug!(error = %e, reason = reason.as_str(), "recording an event");
+            }
+        });
+    }
+
+    async fn write(
+        &self,
+        about: ObjectReference,
+        reason: Reason,
+        message: String,
+    ) -> Result<(), kube::Error> {
+        let ns = about.namespace.clone().unwrap_or_else(|| "default".into());
+        let key = (
+            ns.clone(),
+            about.uid.clone().unwrap_or_default(),
+            about.name.clone().unwrap_or_default(),
+            reason,
+            message.clone(),
+        );
+        let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
+        let repeat = {
+            let mut seen = self.seen.lock().unwrap();
+            seen.get_mut(&key).map(|(name, count)| {
+                *count += 1;
+                (name.clone(), *count)
+            })
+        };
+        if let Some((name, count)) = repeat {
+            let patch = json!({"count": count, "lastTimestamp": now()});
+            match api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                // Expired (an hour old) or deleted: start a new one.
+                Err(e) if api_code(&e) == Some(404) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let t = now();
+        // Nanoseconds of the clock itself (`now()` keeps whole seconds), so
+        // two events of one object in one second get two names.
+        let nanos = k8s_openapi::jiff::Timestamp::now().as_nanosecond();
+        let name = format!("{}.{nanos:x}", about.name.as_deref().unwrap_or("object"));
+        let ev = Event {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                namespace: Some(ns),
+                ..Default::default()
+            },
+            involved_object: about,
+            reason: Some(reason.as_str().into()),
+            message: Some(message),
+            type_: Some(reason.event_type().as_str().into()),
+            count: Some(1),
+            first_timestamp: Some(t.clone()),
+            last_timestamp: Some(t),
+            source: Some(EventSource {
+                component: Some(self.component.into()),
+                host: None,
+            }),
+            reporting_component: Some(self.component.into()),
+            reporting_instance: Some(self.component.into()),
+            ..Default::default()
+        };
+        api.create(&PostParams::default(), &ev).await?;
+        let mut seen = self.seen.lock().unwrap();
+        if seen.len() >= REMEMBERED {
+            seen.clear();
+        }
+        seen.insert(key, (name, 1));
+        Ok(())
+    }
+}

@@ -1,0 +1,211 @@
+//! Events as `kubectl get events` shows them after a rollout: the scheduler
+//! and the Deployment/ReplicaSet controllers record them with the real
+//! reasons, the server lists them with the real columns, a repeat is
+//! counted on one event, and events older than the TTL expire.
+
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Event, Node, ObjectReference};
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use labyrinth_contracts::events::Reason;
+use labyrinth_controllers::runtime::events::Recorder;
+use labyrinth_controllers::{run_all, ControllersConfig};
+use serde_json::json;
+
+mod common;
+use common::wait_for;
+
+fn kubectl(kc: &std::path::Path, home: &std::path::Path, args: &[&str]) -> String {
+    let out = Command::new("/usr/bin/kubectl")
+        .env("HOME", home)
+        .env("KUBECONFIG", kc)
+        .args(args)
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn events_with(client: &Client, reason: &str, count: usize) -> Vec<Event> {
+    let api: Api<Event> = Api::namespaced(client.clone(), "default");
+    wait_for(&format!("{count} {reason} events"), || async {
+        let evs = api.list(&ListParams::default()).await.ok()?.items;
+        let hits: Vec<Event> = evs
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some(reason))
+            .collect();
+        (hits.len() >= count).then_some(hits)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rollout_leaves_events_kubectl_lists() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let running = labyrinth_apiserver::server::start(labyrinth_apiserver::server::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        advertise: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().to_path_buf(),
+        service_cidr: "10.96.0.0/12".parse().unwrap(),
+        cluster_domain: "cluster.local".into(),
+    })
+    .await
+    .expect("API server starts");
+    let kc = running.admin_kubeconfig.clone();
+    let client = labyrinth_controllers::client(Some(&kc), None).await.unwrap();
+
+    let nodes: Api<Node> = Api::all(client.clone());
+    let node: Node =
+        serde_json::from_value(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"}}))
+            .unwrap();
+    nodes.create(&PostParams::default(), &node).await.unwrap();
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    let ready = json!({"status": {"conditions": [{"type": "Ready", "status": "True",
+        "reason": "KubeletReady", "lastHeartbeatTime": now, "lastTransitionTime": now}]}});
+    nodes
+        .patch_status("node-1", &PatchParams::default(), &Patch::Merge(&ready))
+        .await
+        .unwrap();
+
+    let ctl = tokio::spawn(run_all(client.clone(), ControllersConfig::default()));
+    let deploy = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: busybox}]}
+"#;
+    let f = home.path().join("d.yaml");
+    std::fs::write(&f, deploy).unwrap();
+    let kc2 = kc.clone();
+    let h = home.path().to_path_buf();
+    tokio::task::spawn_blocking(move || kubectl(&kc2, &h, &["apply", "-f", f.to_str().unwrap()]))
+        .await
+        .unwrap();
+
+    let scaled = events_with(&client, "ScalingReplicaSet", 1).await;
+    let m = scaled[0].message.clone().unwrap_or_default();
+    assert!(
+        m.starts_with("Scaled up replica set web-") && m.ends_with(" from 0 to 2"),
+        "{m}"
+    );
+    assert_eq!(scaled[0].involved_object.kind.as_deref(), Some("Deployment"));
+    let created = events_with(&client, "SuccessfulCreate", 2).await;
+    assert!(created.iter().all(|e| e
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("Created pod: web-")));
+    let scheduled = events_with(&client, "Scheduled", 2).await;
+    assert!(scheduled
+        .iter()
+        .all(|e| e.message.as_deref().unwrap_or("").ends_with(" to node-1")
+            && e.source.as_ref().and_then(|s| s.component.as_deref()) == Some("default-scheduler")));
+
+    // kubectl's view: the real columns, one row per event.
+    let (kc2, h) = (kc.clone(), home.path().to_path_buf());
+    let out = tokio::task::spawn_blocking(move || kubectl(&kc2, &h, &["get", "events"]))
+        .await
+        .unwrap();
+    let header: Vec<&str> = out.lines().next().unwrap_or("").split_whitespace().collect();
+    assert_eq!(
+        header,
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{out}"
+    );
+    for want in [
+        "ScalingReplicaSet",
+        "deployment/web",
+        "replicaset/web-",
+        "pod/web-",
+        "Scheduled",
+    ] {
+        assert!(out.contains(want), "{want:?} not in\n{out}");
+    }
+
+    // Scale down: the deleted pod and the scaling are recorded.
+    let d: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), "default");
+    d.patch(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(&json!({"spec": {"replicas": 1}})),
+    )
+    .await
+    .unwrap();
+    let deleted = events_with(&client, "SuccessfulDelete", 1).await;
+    assert!(deleted[0]
+        .message
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("Deleted pod: web-"));
+    wait_for("a scale-down event", || async {
+        let evs = events_with(&client, "ScalingReplicaSet", 1).await;
+        evs.iter()
+            .any(|e| e.message.as_deref().unwrap_or("").ends_with(" from 2 to 1"))
+            .then_some(())
+    })
+    .await;
+
+    // One (object, reason, message) recorded twice is one event counted twice.
+    let rec = Recorder::new(client.clone(), "test-recorder");
+    let about = ObjectReference {
+        kind: Some("Pod".into()),
+        namespace: Some("default".into()),
+        name: Some("someone".into()),
+        uid: Some("u-1".into()),
+        ..Default::default()
+    };
+    rec.record(about.clone(), Reason::FailedScheduling, "no nodes fit".into());
+    let first = events_with(&client, "FailedScheduling", 1).await;
+    assert_eq!(first[0].type_.as_deref(), Some("Warning"));
+    rec.record(about, Reason::FailedScheduling, "no nodes fit".into());
+    let api: Api<Event> = Api::namespaced(client.clone(), "default");
+    wait_for("the repeat counted", || async {
+        let evs = api.list(&ListParams::default()).await.ok()?.items;
+        let same: Vec<&Event> = evs
+            .iter()
+            .filter(|e| e.reason.as_deref() == Some("FailedScheduling"))
+            .collect();
+        (same.len() == 1 && same[0].count == Some(2)).then_some(())
+    })
+    .await;
+
+    // Expiry: an event last seen two hours ago goes, a fresh one stays.
+    let old = json!({"apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": "old.1", "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "name": "x", "namespace": "default"},
+        "reason": "Old", "message": "long ago", "type": "Normal",
+        "lastTimestamp": (k8s_openapi::jiff::Timestamp::now() - Duration::from_secs(7200)).to_string()});
+    api.create(&PostParams::default(), &serde_json::from_value(old).unwrap())
+        .await
+        .unwrap();
+    let st = running.state.clone();
+    let gone = tokio::task::spawn_blocking(move || {
+        labyrinth_apiserver::events::expire(
+            &st,
+            labyrinth_apiserver::events::EVENT_TTL,
+            k8s_openapi::jiff::Timestamp::now(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(gone, 1);
+    let left = api.list(&ListParams::default()).await.unwrap().items;
+    assert!(left.iter().all(|e| e.reason.as_deref() != Some("Old")));
+    assert!(left.iter().any(|e| e.reason.as_deref() == Some("Scheduled")));
+
+    ctl.abort();
+    running.shutdown();
+}

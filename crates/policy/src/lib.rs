@@ -1,0 +1,25 @@
+//! NetworkPolicy as pure logic, the one owner of its meaning for the agent,
+//! the datapaths and the tracer:
+//! - [`model`]: the cluster as policy sees it (pods, namespaces, policies);
+//! - [`from_k8s`]: that model from the API's objects;
+//! - [`verdict`]: whether a connection is allowed, and by which rule, or
+//!   which policies isolate its end and that nothing allows it;
+//! - [`compile`]: per pod of a node, the allow list a datapath renders;
+//! - [`names`]: the iptables rendering's chain names and DROP comment.
+pub mod cidr;
+pub mod compile;
+pub mod from_k8s;
+pub mod model;
+pub mod names;
+pub mod selector;
+pub mod verdict;
+
+pub use compile::{compile_node, Allow, Compiled, PodRules};
+pub use model::{
+    Cluster, Direction, NamedPort, Peer, Pod, Policy, PolicyPort, PolicyRef, PortMatch, Protocol, Rule,
+};
+pub use selector::Selector;
+pub use verdict::{check, DirVerdict, Flow, Verdict};
+
+#[cfg(test)]
+mod scenarios;

@@ -1,0 +1,55 @@
+//! How the iptables rendering names its chains and words its DROP comment:
+//! written by the datapath (`labyrinth-proxy`), read back by the tracer's
+//! `explain`, so both take them from here.
+
+use crate::model::Direction;
+
+/// The dispatch chain FORWARD jumps to.
+pub const POLICY_CHAIN: &str = "LABY-POLICY";
+/// Every chain of ours starts so (stale ones are found by it).
+pub const CHAIN_PREFIX: &str = "LABY-";
+/// The comment of the jump from FORWARD.
+pub const JUMP_COMMENT: &str = "labyrinth network policy";
+
+/// The per-pod chain's prefix for a direction (a hash of the pod follows).
+pub fn pod_chain_prefix(dir: Direction) -> &'static str {
+    match dir {
+        Direction::Ingress => "LABY-IN-",
+        Direction::Egress => "LABY-EG-",
+    }
+}
+
+/// The DROP rule's comment: "ns/pod: isolated for ingress by a/p, b/q; no
+/// rule allows".
+pub fn drop_comment(pod: &str, dir: Direction, by: &[String]) -> String {
+    format!(
+        "{pod}: isolated for {} by {}; no rule allows",
+        dir.as_str(),
+        by.join(", ")
+    )
+}
+
+/// The isolating policies named by a [`drop_comment`].
+pub fn isolated_by(comment: &str) -> Option<Vec<String>> {
+    let (_, rest) = comment.split_once(": isolated for ")?;
+    let (_, by) = rest.split_once(" by ")?;
+    let by = by.strip_suffix("; no rule allows")?;
+    Some(by.split(", ").map(str::to_string).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_comment_reads_back() {
+        let by = vec!["x/deny-all".to_string(), "x/allow-a".to_string()];
+        let c = drop_comment("x/b", Direction::Ingress, &by);
+        assert_eq!(
+            c,
+            "x/b: isolated for ingress by x/deny-all, x/allow-a; no rule allows"
+        );
+        assert_eq!(isolated_by(&c), Some(by));
+        assert_eq!(isolated_by("something else"), None);
+    }
+}

@@ -1,0 +1,191 @@
+//! The iptables rendering: one dispatch chain `LABY-POLICY` jumped to from
+//! FORWARD, and per isolated pod and direction a chain named after a hash
+//! of the pod (`LABY-IN-<hash>` / `LABY-EG-<hash>`) whose rules RETURN what
+//! a policy allows, each with a comment naming `ns/policy direction rule N
+//! peer M`, and end in a DROP whose comment names the isolating policies.
+//! The whole state is written by one `iptables-restore --noflush` per sync.
+
+use anyhow::{Context, Result};
+use labyrinth_contracts::iptables_save::Save;
+use labyrinth_policy::names::{drop_comment, pod_chain_prefix, CHAIN_PREFIX, JUMP_COMMENT, POLICY_CHAIN};
+use labyrinth_policy::{Compiled, Direction, PodRules};
+
+use crate::exec;
+use crate::hash::hash16;
+
+/// The jump from FORWARD, as iptables-save prints it back.
+pub fn jump() -> String {
+    format!("-m comment --comment \"{JUMP_COMMENT}\" -j {POLICY_CHAIN}")
+}
+
+/// The chain of one pod in one direction; the comment of its dispatch
+/// rule names the pod, the hash keeps the name within iptables' 28.
+pub fn pod_chain(r: &PodRules) -> String {
+    format!("{}{}", pod_chain_prefix(r.direction), hash16(&r.pod()))
+}
+
+/// iptables keeps at most 256 bytes of a comment.
+fn comment(text: &str) -> String {
+    let mut t: String = text.chars().filter(|c| *c != '"').collect();
+    if t.len() > 255 {
+        let mut end = 255;
+        while !t.is_char_boundary(end) {
+            end -= 1;
+        }
+        t.truncate(end);
+    }
+    format!("-m comment --comment \"{t}\"")
+}
+
+fn pod_rules(r: &PodRules, out: &mut String) {
+    let chain = pod_chain(r);
+    let peer_flag = match r.direction {
+        Direction::Ingress => "-s",
+        Direction::Egress => "-d",
+    };
+    for a in &r.allows {
+        let mut m = String::new();
+        if let Some(p) = a.protocol {
+            let p = p.lower();
+            m.push_str(&format!(" -p {p} -m {p}"));
+            if let Some((lo, hi)) = a.ports {
+                if lo == hi {
+                    m.push_str(&format!(" --dport {lo}"));
+                } else {
+                    m.push_str(&format!(" --dport {lo}:{hi}"));
+                }
+            }
+        }
+        let c = comment(&a.describe(r.direction));
+        match &a.nets {
+            None => out.push_str(&format!("-A {chain}{m} {c} -j RETURN\n")),
+            Some(nets) => {
+                for n in nets {
+                    out.push_str(&format!("-A {chain} {peer_flag} {n}{m} {c} -j RETURN\n"));
+                }
+            }
+        }
+    }
+    let by: Vec<String> = r.isolated_by.iter().map(ToString::to_string).collect();
+    let why = drop_comment(&r.pod(), r.direction, &by);
+    out.push_str(&format!("-A {chain} {} -j DROP\n", comment(&why)));
+}
+
+/// The restore input taking the filter table from `stale` (our chains
+/// there now) to `c`; `add_jump` adds the jump from FORWARD.
+pub fn render(c: &Compiled, stale: &[String], add_jump: bool) -> String {
+    let mut chains = vec![POLICY_CHAIN.to_string()];
+    chains.extend(c.pods.iter().map(pod_chain));
+    let gone: Vec<&String> = stale.iter().filter(|s| !chains.contains(s)).collect();
+    let mut out = String::from("*filter\n");
+    for ch in chains.iter().chain(gone.iter().copied()) {
+        out.push_str(&format!(":{ch} - [0:0]\n"));
+    }
+    out.push_str(&format!(
+        "-A {POLICY_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED {} -j RETURN\n",
+        comment("replies and connections already open")
+    ));
+    for r in &c.pods {
+        let flag = match r.direction {
+            Direction::Ingress => "-d",
+            Direction::Egress => "-s",
+        };
+        out.push_str(&format!(
+            "-A {POLICY_CHAIN} {flag} {}/32 {} -j {}\n",
+            r.ip,
+            comment(&format!("{} {}", r.pod(), r.direction.as_str())),
+            pod_chain(r)
+        ));
+    }
+    for r in &c.pods {
+        pod_rules(r, &mut out);
+    }
+    for g in gone {
+        out.push_str(&format!("-X {g}\n"));
+    }
+    if add_jump {
+        out.push_str(&format!("-I FORWARD 1 {}\n", jump()));
+    }
+    out.push_str("COMMIT\n");
+    out
+}
+
+/// Programs the rules in the calling thread's network namespace.
+#[derive(Default)]
+pub struct PolicyIptables {
+    /// The last restore input (tests and `--dry-run` views).
+    pub last_input: String,
+}
+
+impl PolicyIptables {
+    pub fn sync(&mut self, c: &Compiled) -> Result<()> {
+        let text = exec::stdout(&exec::run("iptables-save", &["-t", "filter"], None)?);
+        let save = Save::parse(&text)?;
+        let stale: Vec<String> = save
+            .table("filter")
+            .map(|t| t.chains.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| c.name.starts_with(CHAIN_PREFIX))
+            .map(|c| c.name.to_string())
+            .collect();
+        let add_jump = !save
+            .table("filter")
+            .is_some_and(|t| t.rules_of("FORWARD").any(|r| r.spec == jump()));
+        let input = render(c, &stale, add_jump);
+        exec::run("iptables-restore", &["-w", "--noflush"], Some(input.as_bytes()))
+            .context("iptables-restore rejected the policy rules (nothing was applied)")?;
+        self.last_input = input;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use labyrinth_policy::{Allow, PolicyRef, Protocol};
+
+    fn pr(ns: &str, name: &str) -> PolicyRef {
+        PolicyRef {
+            namespace: ns.into(),
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn renders_dispatch_allows_and_a_named_drop() {
+        let r = PodRules {
+            namespace: "wrk-2".into(),
+            name: "server".into(),
+            ip: "10.0.2.5".parse().unwrap(),
+            direction: Direction::Ingress,
+            isolated_by: vec![pr("wrk-2", "allow-frontend"), pr("wrk-2", "deny-all")],
+            allows: vec![Allow {
+                policy: pr("wrk-2", "allow-frontend"),
+                rule: 0,
+                peer: Some(1),
+                nets: Some(vec!["10.0.1.3/32".parse().unwrap()]),
+                protocol: Some(Protocol::Tcp),
+                ports: Some((9000, 9999)),
+            }],
+        };
+        let chain = pod_chain(&r);
+        assert!(chain.starts_with("LABY-IN-") && chain.len() <= 28, "{chain}");
+        let c = Compiled { pods: vec![r] };
+        let text = render(&c, &["LABY-EG-OLD".into(), POLICY_CHAIN.into()], true);
+        let want = format!(
+            "*filter\n:LABY-POLICY - [0:0]\n:{chain} - [0:0]\n:LABY-EG-OLD - [0:0]\n\
+-A LABY-POLICY -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment \"replies and connections already open\" -j RETURN\n\
+-A LABY-POLICY -d 10.0.2.5/32 -m comment --comment \"wrk-2/server ingress\" -j {chain}\n\
+-A {chain} -s 10.0.1.3/32 -p tcp -m tcp --dport 9000:9999 -m comment --comment \"wrk-2/allow-frontend ingress rule 0 peer 1\" -j RETURN\n\
+-A {chain} -m comment --comment \"wrk-2/server: isolated for ingress by wrk-2/allow-frontend, wrk-2/deny-all; no rule allows\" -j DROP\n\
+-X LABY-EG-OLD\n-I FORWARD 1 {}\nCOMMIT\n",
+            jump()
+        );
+        assert_eq!(text, want);
+        // Nothing isolated: the dispatch chain keeps only the state rule.
+        let empty = render(&Compiled::default(), std::slice::from_ref(&chain), false);
+        assert!(empty.contains(&format!("-X {chain}\n")), "{empty}");
+        assert!(!empty.contains("FORWARD"), "{empty}");
+    }
+}
