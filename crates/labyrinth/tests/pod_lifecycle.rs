@@ -4,7 +4,9 @@
 //! the node keeps under /var/log/pods; restartPolicy, exit codes, phases
 //! and the restart back-off (CrashLoopBackOff, delays growing); graceful
 //! deletion (deletionTimestamp, preStop, SIGTERM, SIGKILL after the grace
-//! period, or at once when forced).
+//! period, or at once when forced); the Events the node agents record
+//! about all of it (Pulled, Created, Started, BackOff, Killing, and a
+//! Warning for an image not in the catalog).
 
 mod common;
 use common::journey::*;
@@ -263,6 +265,82 @@ fn check_logs(lab: &Lab) {
     assert_ne!(prev, now, "--previous showed the current start");
 }
 
+/// An image the catalog does not know, without a command: it idles.
+const MYSTERY: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: mystery}
+spec:
+  nodeName: node-2
+  containers:
+  - {name: main, image: "example.com/team/unknown:1.2"}
+"#;
+
+/// The Events of pod `pod`, as (type, reason, message, component, host, count).
+fn events_of(lab: &Lab, pod: &str) -> Vec<(String, String, String, String, String, i64)> {
+    let all: serde_json::Value =
+        serde_json::from_str(&kubectl_ok(lab, &["get", "events", "-o", "json"])).unwrap();
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_string();
+    all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["involvedObject"]["kind"] == "Pod" && e["involvedObject"]["name"] == pod)
+        .map(|e| {
+            (
+                s(&e["type"]),
+                s(&e["reason"]),
+                s(&e["message"]),
+                s(&e["source"]["component"]),
+                s(&e["source"]["host"]),
+                e["count"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+fn check_events(lab: &Lab) {
+    let has = |pod: &str, ty: &str, reason: &str, host: &str| {
+        eventually(&format!("{pod}: {ty} {reason} from {host}"), 300, || {
+            events_of(lab, pod)
+                .into_iter()
+                .find(|e| e.0 == ty && e.1 == reason && e.3 == "kubelet" && e.4 == host)
+        })
+    };
+    let pulled = has("printer", "Normal", "Pulled", "node-1");
+    assert!(pulled.2.contains("\"busybox\""), "{pulled:?}");
+    has("printer", "Normal", "Created", "node-1");
+    has("printer", "Normal", "Started", "node-1");
+    let backoff = has("crasher", "Warning", "BackOff", "node-2");
+    assert!(
+        backoff.2.contains("restarting failed container=main pod=crasher"),
+        "{backoff:?}"
+    );
+    has("graceful", "Normal", "Killing", "node-1");
+    // Repeats of one event are counted on it, not added.
+    let started: Vec<_> = events_of(lab, "crasher")
+        .into_iter()
+        .filter(|e| e.1 == "Started")
+        .collect();
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert!(
+        started[0].5 >= 2,
+        "crasher restarted but Started counts {started:?}"
+    );
+
+    kubectl_apply(lab, "default", MYSTERY);
+    wait_ready(lab, "default", "mystery");
+    let w = has("mystery", "Warning", "ImageNotInCatalog", "node-2");
+    assert!(
+        w.2.contains("example.com/team/unknown:1.2") && w.2.contains("images.yaml"),
+        "{w:?}"
+    );
+    assert!(
+        kubectl_ok(lab, &["describe", "pod", "mystery"]).contains("ImageNotInCatalog"),
+        "kubectl describe does not show the warning"
+    );
+}
+
 #[test]
 fn pod_logs_lifecycle_and_termination() {
     if !need_root("pod_logs_lifecycle_and_termination") {
@@ -272,5 +350,6 @@ fn pod_logs_lifecycle_and_termination() {
     check_logs(&lab);
     check_lifecycle(&lab);
     check_termination(&lab);
+    check_events(&lab);
     lab.down();
 }

@@ -93,8 +93,14 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     );
     runtime.cni.conf_dir = args.cni_conf_dir.clone();
     runtime.cni.bin_dirs = vec![args.cni_bin_dir.clone()];
+    let events = labyrinth_contracts::recorder::Recorder::on_host(
+        client.clone(),
+        labyrinth_contracts::events::KUBELET,
+        Some(node_name.clone()),
+    );
     let agent = Arc::new(Agent {
         client,
+        events,
         args,
         node_name,
         runtime,

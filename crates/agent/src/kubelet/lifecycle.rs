@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use labyrinth_contracts::by_name::ByName;
+use labyrinth_contracts::events::Reason;
 use labyrinth_netlink::process::ProcessRef;
 
 use super::nodepod::NodePod;
@@ -40,6 +41,7 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
     let specs = pod.container_specs();
     let cfg = agent.runtime.clone();
     let dp = agent.ebpf.get().cloned();
+    let events = agent.events.clone();
     tokio::task::spawn_blocking(move || -> Result<(Managed, Stages)> {
         let mut rec = sandbox::create(&cfg, &r, &mut stages)?;
         if let Some(dp) = &dp {
@@ -50,7 +52,10 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
         }
         let mut children = ByName::new();
         for spec in &specs {
-            match container::start(&cfg, &rec, spec, 0) {
+            let started = container::start(&cfg, &rec, spec, 0);
+            let outcome = started.as_ref().map(|_| ()).map_err(|e| format!("{e:#}"));
+            super::events::container_start(&events, &rec.pod, spec, outcome);
+            match started {
                 Ok(child) => {
                     let process = ProcessRef::of(child.id()).ok();
                     rec.containers.insert(
@@ -133,7 +138,7 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
                         "Back-off {}s restarting failed container={name} pod={}",
                         c.backoff, m.rec.pod.name
                     );
-                    super::events::emit(&m.rec.pod, true, "BackOff", &msg);
+                    super::events::emit(&agent.events, &m.rec.pod, Some(name), Reason::BackOff, msg);
                 }
             }
         }
@@ -143,6 +148,8 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
         let attempt = c.restarts + 1;
         let spec = pod.container_specs().swap_remove(i);
         let started = container::start(&agent.runtime, &m.rec, &spec, attempt);
+        let outcome = started.as_ref().map(|_| ()).map_err(|e| format!("{e:#}"));
+        super::events::container_start(&agent.events, &m.rec.pod, &spec, outcome);
         let Some(c) = m.rec.containers.get_mut(name) else {
             continue;
         };
@@ -154,11 +161,9 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
                 c.restart_at = None;
                 m.children.insert(spec.name.clone(), child);
                 changed = true;
-                super::events::emit(&m.rec.pod, false, "Started", &format!("Started container {name}"));
             }
             Err(e) => {
                 c.restart_at = Some(now + c.backoff);
-                super::events::emit(&m.rec.pod, true, "Failed", &format!("{e:#}"));
             }
         }
     }
@@ -182,9 +187,10 @@ pub async fn teardown(agent: &Arc<Agent>, mut m: Managed, keep_logs: bool, delet
     let name = format!("{}/{}", m.rec.pod.namespace, m.rec.pod.name);
     let rec = m.rec.clone();
     let dp = agent.ebpf.get().cloned();
+    let events = agent.events.clone();
     let res = tokio::task::spawn_blocking(move || {
         if let Some(pod) = &deleting {
-            super::termination::end_gracefully(&cfg.pause, &rec, pod);
+            super::termination::end_gracefully(&cfg.pause, &events, &rec, pod);
         }
         // Off the veth before CNI DEL removes it.
         if let Some(dp) = &dp {

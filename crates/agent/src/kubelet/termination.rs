@@ -5,14 +5,18 @@
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use labyrinth_contracts::events::Reason;
+use labyrinth_contracts::recorder::Recorder;
 
 use super::nodepod::NodePod;
 use crate::runtime::container;
 use crate::runtime::sandbox::SandboxRecord;
 
 /// preStop hooks, SIGTERM, SIGKILL at the end of the grace period.
-pub fn end_gracefully(pause: &Path, rec: &SandboxRecord, pod: &NodePod) {
+pub fn end_gracefully(pause: &Path, events: &Arc<Recorder>, rec: &SandboxRecord, pod: &NodePod) {
     let deadline = Instant::now() + pod.grace_period();
     std::thread::scope(|s| {
         for (name, c) in &rec.containers {
@@ -26,9 +30,10 @@ pub fn end_gracefully(pause: &Path, rec: &SandboxRecord, pod: &NodePod) {
                 .map(|(_, cmd)| cmd);
             s.spawn(move || {
                 if let Some(cmd) = hook {
-                    run_hook(pause, rec, p.pid, name, &cmd, deadline);
+                    run_hook(pause, events, rec, p.pid, name, &cmd, deadline);
                 }
-                super::events::emit(&rec.pod, false, "Killing", &format!("Stopping container {name}"));
+                let msg = format!("Stopping container {name}");
+                super::events::emit(events, &rec.pod, Some(name), Reason::Killing, msg);
                 let left = deadline.saturating_duration_since(Instant::now());
                 let _ = container::stop(&p, left);
             });
@@ -38,7 +43,15 @@ pub fn end_gracefully(pause: &Path, rec: &SandboxRecord, pod: &NodePod) {
 
 /// Run a preStop exec hook in the container (its root, its environment),
 /// until it ends or the deadline.
-fn run_hook(pause: &Path, rec: &SandboxRecord, pid: u32, name: &str, argv: &[String], deadline: Instant) {
+fn run_hook(
+    pause: &Path,
+    events: &Arc<Recorder>,
+    rec: &SandboxRecord,
+    pid: u32,
+    name: &str,
+    argv: &[String],
+    deadline: Instant,
+) {
     let child = container::command_in_container(pause, rec, pid, argv).and_then(|mut c| {
         c.env_clear()
             .envs(container::process_env(pid))
@@ -52,7 +65,7 @@ fn run_hook(pause: &Path, rec: &SandboxRecord, pid: u32, name: &str, argv: &[Str
         Ok(c) => c,
         Err(e) => {
             let msg = format!("PreStopHook of container {name} failed: {e:#}");
-            super::events::emit(&rec.pod, true, "FailedPreStopHook", &msg);
+            super::events::emit(events, &rec.pod, Some(name), Reason::FailedPreStopHook, msg);
             return;
         }
     };

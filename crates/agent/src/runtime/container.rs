@@ -170,10 +170,9 @@ pub fn environment(
 /// (`super::logs`).
 pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, restarts: u32) -> Result<Child> {
     let (stdout, stderr) = super::logs::start_writer(cfg, &rec.pod, &spec.name, restarts)?;
+    // An image not in the catalog is the kubelet role's Warning event
+    // (kubelet/events.rs), not an error: the container idles.
     let launch = images::launch(images::catalog(), &spec.image, &spec.command, &spec.args);
-    if let Some(w) = &launch.warning {
-        tracing::warn!(pod = %rec.pod.label(), container = %spec.name, "{w}");
-    }
     let mut cmd = match &launch.argv {
         // Nothing to run: the pause program holds the container's place,
         // as the pause image's container would; it joins the pod by
