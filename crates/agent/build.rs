@@ -1,15 +1,18 @@
-//! Compile native/pause.c, the pod sandbox's process, into a static binary
-//! without a libc; the agent embeds it and installs it on the node at start.
+//! Compile native/pause.c (the pod sandbox's process) and native/crilog.c
+//! (a container's log writer) into static binaries without a libc; the
+//! agent embeds them and installs them on the node at start.
 
 use std::path::PathBuf;
 
 fn main() {
-    let src = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("native/pause.c");
-    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap()).join("labyrinth-pause");
+    let native = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("native");
+    let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
     // freestanding.h, from labyrinth-cni (its `links` metadata).
     let include = PathBuf::from(
         std::env::var("DEP_LABYRINTH_NATIVE_INCLUDE")
             .expect("labyrinth-cni's build script gives the header dir"),
     );
-    labyrinth_native_build::compile(&src, &out, &[&include]);
+    for (src, bin) in [("pause.c", "labyrinth-pause"), ("crilog.c", "labyrinth-crilog")] {
+        labyrinth_native_build::compile(&native.join(src), &out.join(bin), &[&include]);
+    }
 }

@@ -104,6 +104,7 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
             // Only a new sandbox needs the pause program (the agent
             // installs it too, at start).
             crate::runtime::pause::install(&cfg.pause)?;
+            crate::runtime::logs::install(&cfg.crilog)?;
             let uid = uid.unwrap_or_else(random_uid);
             let pod = PodRef { uid, namespace, name };
             let mut stages = crate::runtime::stages::Stages::since(std::time::Instant::now());
@@ -126,8 +127,7 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
                         sandbox::ContainerRecord {
                             process,
                             restarts: 0,
-                            last_exit: None,
-                            started_at: None,
+                            ..Default::default()
                         },
                     );
                     sandbox::save(&cfg, &rec)?;

@@ -32,6 +32,23 @@ pub enum Reason {
     SuccessfulDelete,
     /// A Deployment scaled one of its ReplicaSets.
     ScalingReplicaSet,
+    /// The node has the container's image (from the catalog: nothing is
+    /// pulled, as with `imagePullPolicy: IfNotPresent` and a cached image).
+    Pulled,
+    /// The image is not in the node's catalog: the container idles.
+    ImageNotInCatalog,
+    /// A container's process was made.
+    Created,
+    /// A container's process started.
+    Started,
+    /// A container could not be started.
+    Failed,
+    /// A container is being stopped (pod deletion).
+    Killing,
+    /// A container that keeps ending waits before its next restart.
+    BackOff,
+    /// A preStop hook failed.
+    FailedPreStopHook,
 }
 
 impl Reason {
@@ -42,11 +59,23 @@ impl Reason {
             Reason::SuccessfulCreate => "SuccessfulCreate",
             Reason::SuccessfulDelete => "SuccessfulDelete",
             Reason::ScalingReplicaSet => "ScalingReplicaSet",
+            Reason::Pulled => "Pulled",
+            Reason::ImageNotInCatalog => "ImageNotInCatalog",
+            Reason::Created => "Created",
+            Reason::Started => "Started",
+            Reason::Failed => "Failed",
+            Reason::Killing => "Killing",
+            Reason::BackOff => "BackOff",
+            Reason::FailedPreStopHook => "FailedPreStopHook",
         }
     }
     pub fn event_type(self) -> EventType {
         match self {
-            Reason::FailedScheduling => EventType::Warning,
+            Reason::FailedScheduling
+            | Reason::ImageNotInCatalog
+            | Reason::Failed
+            | Reason::BackOff
+            | Reason::FailedPreStopHook => EventType::Warning,
             _ => EventType::Normal,
         }
     }
@@ -56,3 +85,5 @@ impl Reason {
 pub const SCHEDULER: &str = "default-scheduler";
 pub const REPLICASET_CONTROLLER: &str = "replicaset-controller";
 pub const DEPLOYMENT_CONTROLLER: &str = "deployment-controller";
+/// What node agents record about their pods (the kubelet's name).
+pub const KUBELET: &str = "kubelet";

@@ -12,5 +12,7 @@ pub mod modes;
 pub mod node;
 pub mod pod;
 pub mod process;
+#[cfg(feature = "recorder")]
+pub mod recorder;
 pub mod sandbox;
 pub mod vpc_dns;

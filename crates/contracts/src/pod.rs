@@ -34,6 +34,7 @@ pub struct Spec {
     pub containers: Vec<Container>,
     pub restart_policy: Option<String>,
     pub host_network: Option<bool>,
+    pub termination_grace_period_seconds: Option<i64>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -44,6 +45,25 @@ pub struct Container {
     pub args: Option<Vec<String>>,
     #[serde(default)]
     pub env: Vec<EnvVar>,
+    pub lifecycle: Option<Lifecycle>,
+}
+
+/// A container's hooks; only `exec` handlers are read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lifecycle {
+    pub pre_stop: Option<Handler>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Handler {
+    pub exec: Option<ExecAction>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct ExecAction {
+    #[serde(default)]
+    pub command: Vec<String>,
 }
 
 /// Only literal values: `valueFrom` (secrets, field refs) is not resolved.
@@ -78,6 +98,7 @@ fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
         uid: Option<String>,
         resource_version: Option<String>,
         deletion_timestamp: Option<Time>,
+        deletion_grace_period_seconds: Option<i64>,
     }
     let s = Slim::deserialize(d)?;
     Ok(ObjectMeta {
@@ -86,6 +107,7 @@ fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
         uid: s.uid,
         resource_version: s.resource_version,
         deletion_timestamp: s.deletion_timestamp,
+        deletion_grace_period_seconds: s.deletion_grace_period_seconds,
         ..Default::default()
     })
 }

@@ -62,12 +62,26 @@ impl PodRef {
 }
 
 /// One container process as recorded.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ContainerRecord {
     pub process: Option<ProcessRef>,
     pub restarts: u32,
     pub last_exit: Option<i32>,
     pub started_at: Option<u64>,
+    /// When it last exited (unix seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<u64>,
+    /// Exited and to be started again at this time (unix seconds): the
+    /// kubelet's restart back-off (CrashLoopBackOff meanwhile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_at: Option<u64>,
+    /// The back-off of the last restart, in seconds (0: none yet).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub backoff: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

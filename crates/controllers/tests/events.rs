@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{Event, Node, ObjectReference};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use labyrinth_contracts::events::Reason;
-use labyrinth_controllers::runtime::events::Recorder;
+use labyrinth_contracts::recorder::Recorder;
 use labyrinth_controllers::{run_all, ControllersConfig};
 use serde_json::json;
 

@@ -4,7 +4,7 @@
 //! so the tasks import this and not the module that starts them.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, Result};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -14,6 +14,8 @@ use super::args::AgentArgs;
 /// Shared, read-mostly context of the agent's tasks.
 pub struct Agent {
     pub client: kube::Client,
+    /// The kubelet role's Events about its pods (Pulled, Started, BackOff…).
+    pub events: Arc<labyrinth_contracts::recorder::Recorder>,
     pub args: AgentArgs,
     pub node_name: String,
     pub runtime: crate::runtime::RuntimeConfig,

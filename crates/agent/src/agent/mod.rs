@@ -85,6 +85,7 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         &args.cluster_domain,
     ));
     crate::runtime::pause::install(&runtime.pause)?;
+    crate::runtime::logs::install(&runtime.crilog)?;
     // The API's Service takes the range's first address (as the API server allocates it).
     runtime.api_service = std::net::SocketAddrV4::new(
         args.service_cidr.hosts().next().context("empty service range")?,
@@ -92,8 +93,14 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     );
     runtime.cni.conf_dir = args.cni_conf_dir.clone();
     runtime.cni.bin_dirs = vec![args.cni_bin_dir.clone()];
+    let events = labyrinth_contracts::recorder::Recorder::on_host(
+        client.clone(),
+        labyrinth_contracts::events::KUBELET,
+        Some(node_name.clone()),
+    );
     let agent = Arc::new(Agent {
         client,
+        events,
         args,
         node_name,
         runtime,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use labyrinth_contracts::by_name::ByName;
+use labyrinth_contracts::events::Reason;
 use labyrinth_netlink::process::ProcessRef;
 
 use super::nodepod::NodePod;
@@ -40,6 +41,7 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
     let specs = pod.container_specs();
     let cfg = agent.runtime.clone();
     let dp = agent.ebpf.get().cloned();
+    let events = agent.events.clone();
     tokio::task::spawn_blocking(move || -> Result<(Managed, Stages)> {
         let mut rec = sandbox::create(&cfg, &r, &mut stages)?;
         if let Some(dp) = &dp {
@@ -50,7 +52,10 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
         }
         let mut children = ByName::new();
         for spec in &specs {
-            match container::start(&cfg, &rec, spec, 0) {
+            let started = container::start(&cfg, &rec, spec, 0);
+            let outcome = started.as_ref().map(|_| ()).map_err(|e| format!("{e:#}"));
+            super::events::container_start(&events, &rec.pod, spec, outcome);
+            match started {
                 Ok(child) => {
                     let process = ProcessRef::of(child.id()).ok();
                     rec.containers.insert(
@@ -60,6 +65,7 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
                             restarts: 0,
                             last_exit: None,
                             started_at: Some(unix_now()),
+                            ..Default::default()
                         },
                     );
                     children.insert(spec.name.clone(), child);
@@ -90,11 +96,13 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Restart exited containers as the pod's restartPolicy says; true if any
-/// container's state changed (its status is to be reported).
+/// Restart exited containers as the pod's restartPolicy says, each after
+/// its back-off (`super::backoff`); true if any container's state changed
+/// (its status is to be reported).
 pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
     let policy = pod.spec.restart_policy.as_deref().unwrap_or("Always");
     let mut changed = false;
+    let now = unix_now();
     // Runs for every pod twice a second and on every watch event: only
     // looks, and builds a container's spec only to restart it.
     for (i, container) in pod.spec.containers.iter().enumerate() {
@@ -102,41 +110,60 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
         let Some(c) = m.rec.containers.get_mut(name) else {
             continue;
         };
-        let exited: Option<i32> = match m.children.get_mut(name) {
-            Some(child) => match child.try_wait() {
-                Ok(Some(st)) => Some(st.code().unwrap_or(137)),
-                _ => None,
-            },
-            // Adopted: we cannot read its exit code, only see it gone.
-            None => match c.process {
-                Some(p) if !p.alive() => Some(255),
-                None => Some(255),
-                _ => None,
-            },
-        };
-        let Some(code) = exited else { continue };
         if c.process.is_some() {
-            c.last_exit = Some(code);
-            c.process = None;
-            m.children.remove(name);
-            changed = true;
-        }
-        let restart = match policy {
-            "Never" => false,
-            "OnFailure" => code != 0,
-            _ => true,
-        };
-        if restart {
-            let attempt = c.restarts + 1;
-            let spec = pod.container_specs().swap_remove(i);
-            if let Ok(child) = container::start(&agent.runtime, &m.rec, &spec, attempt) {
-                if let Some(c) = m.rec.containers.get_mut(&spec.name) {
-                    c.restarts = attempt;
-                    c.process = ProcessRef::of(child.id()).ok();
-                    c.started_at = Some(unix_now());
+            let exited: Option<i32> = match m.children.get_mut(name) {
+                Some(child) => match child.try_wait() {
+                    Ok(Some(st)) => Some(exit_code(st)),
+                    _ => None,
+                },
+                // Adopted: we cannot read its exit code, only see it gone.
+                None => c.process.filter(|p| !p.alive()).map(|_| 255),
+            };
+            if let Some(code) = exited {
+                c.last_exit = Some(code);
+                c.process = None;
+                c.finished_at = Some(now);
+                m.children.remove(name);
+                changed = true;
+                let restart = match policy {
+                    "Never" => false,
+                    "OnFailure" => code != 0,
+                    _ => true,
+                };
+                if restart {
+                    let ran = now.saturating_sub(c.started_at.unwrap_or(now));
+                    c.backoff = super::backoff::next(c.backoff, ran);
+                    c.restart_at = Some(now + c.backoff);
+                    let msg = format!(
+                        "Back-off {}s restarting failed container={name} pod={}",
+                        c.backoff, m.rec.pod.name
+                    );
+                    super::events::emit(&agent.events, &m.rec.pod, Some(name), Reason::BackOff, msg);
                 }
+            }
+        }
+        if c.process.is_some() || c.restart_at.is_none_or(|t| now < t) {
+            continue;
+        }
+        let attempt = c.restarts + 1;
+        let spec = pod.container_specs().swap_remove(i);
+        let started = container::start(&agent.runtime, &m.rec, &spec, attempt);
+        let outcome = started.as_ref().map(|_| ()).map_err(|e| format!("{e:#}"));
+        super::events::container_start(&agent.events, &m.rec.pod, &spec, outcome);
+        let Some(c) = m.rec.containers.get_mut(name) else {
+            continue;
+        };
+        match started {
+            Ok(child) => {
+                c.restarts = attempt;
+                c.process = ProcessRef::of(child.id()).ok();
+                c.started_at = Some(now);
+                c.restart_at = None;
                 m.children.insert(spec.name.clone(), child);
                 changed = true;
+            }
+            Err(e) => {
+                c.restart_at = Some(now + c.backoff);
             }
         }
     }
@@ -146,19 +173,36 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
     changed
 }
 
-pub async fn teardown(agent: &Arc<Agent>, mut m: Managed) {
+/// A container's exit code as Kubernetes reports it: 128 + the signal for
+/// one killed by a signal.
+fn exit_code(st: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    st.code().or(st.signal().map(|s| 128 + s)).unwrap_or(255)
+}
+
+/// Stop everything of the pod here; its logs stay if `keep_logs`. A pod
+/// being deleted (`deleting`) ends gracefully first (`super::termination`).
+pub async fn teardown(agent: &Arc<Agent>, mut m: Managed, keep_logs: bool, deleting: Option<Arc<NodePod>>) {
     let cfg = agent.runtime.clone();
     let name = format!("{}/{}", m.rec.pod.namespace, m.rec.pod.name);
     let rec = m.rec.clone();
     let dp = agent.ebpf.get().cloned();
+    let events = agent.events.clone();
     let res = tokio::task::spawn_blocking(move || {
+        if let Some(pod) = &deleting {
+            super::termination::end_gracefully(&cfg.pause, &events, &rec, pod);
+        }
         // Off the veth before CNI DEL removes it.
         if let Some(dp) = &dp {
             if let Err(e) = crate::nodenet::ebpf::detach(dp, &rec) {
                 tracing::warn!("{e:#}");
             }
         }
-        sandbox::destroy(&cfg, &rec)
+        if keep_logs {
+            sandbox::destroy_keeping_logs(&cfg, &rec)
+        } else {
+            sandbox::destroy(&cfg, &rec)
+        }
     })
     .await;
     for (_, mut child) in m.children.drain() {

@@ -2,9 +2,12 @@
 //! the node's pod network and peer routes, and the pods bound to this node
 //! (started by the composition root in `crate::agent`).
 
+mod backoff;
+mod events;
 mod lifecycle;
 pub(crate) mod node;
 mod nodepod;
 mod pod_store;
 pub(crate) mod pods;
 mod status;
+mod termination;

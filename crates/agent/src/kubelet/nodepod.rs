@@ -18,6 +18,8 @@ pub struct NodePod {
     namespace: String,
     name: String,
     deleting: bool,
+    /// deletionGracePeriodSeconds, once it is being deleted.
+    grace: Option<i64>,
     terminal: bool,
     pub spec: Spec,
 }
@@ -35,6 +37,7 @@ impl NodePod {
             namespace: w.metadata.namespace.unwrap_or_else(|| "default".into()),
             name: w.metadata.name?,
             deleting: w.metadata.deletion_timestamp.is_some(),
+            grace: w.metadata.deletion_grace_period_seconds,
             terminal,
             spec,
         })
@@ -54,6 +57,35 @@ impl NodePod {
 
     pub fn deleting(&self) -> bool {
         self.deleting
+    }
+
+    /// How long its containers have to end once it is being deleted.
+    pub fn grace_period(&self) -> std::time::Duration {
+        let s = self
+            .grace
+            .or(self.spec.termination_grace_period_seconds)
+            .unwrap_or(30);
+        std::time::Duration::from_secs(s.max(0) as u64)
+    }
+
+    /// Each container's preStop exec command, if it has one.
+    pub fn pre_stops(&self) -> Vec<(String, Vec<String>)> {
+        self.spec
+            .containers
+            .iter()
+            .filter_map(|c| {
+                let cmd = c
+                    .lifecycle
+                    .as_ref()?
+                    .pre_stop
+                    .as_ref()?
+                    .exec
+                    .as_ref()?
+                    .command
+                    .clone();
+                (!cmd.is_empty()).then(|| (c.name.clone(), cmd))
+            })
+            .collect()
     }
 
     pub fn terminal(&self) -> bool {

@@ -69,8 +69,12 @@ struct State {
     /// released.
     starting: HashSet<String>,
     /// Pods to tear down, in the order they went, each with its final
-    /// delete to send afterwards (if it is being deleted, not just done).
-    to_stop: VecDeque<(Box<Managed>, Option<Arc<NodePod>>)>,
+    /// delete to send afterwards (if it is being deleted, not just done)
+    /// and whether its logs stay (it ran to completion).
+    to_stop: VecDeque<(Box<Managed>, Option<Arc<NodePod>>, bool)>,
+    /// Pods run to completion, torn down but for their logs (`kubectl
+    /// logs` reads them): removed once the pod is deleted.
+    kept_logs: HashMap<String, crate::runtime::PodRef>,
     /// Teardowns in progress (uid): a teardown runs in its own task, so a
     /// mass delete (~50 ms per pod: processes stopped, CNI DEL, netns
     /// unmounted) does not hold up this loop and new pods' starts.
@@ -102,6 +106,7 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
         starting: HashSet::new(),
         released: HashSet::new(),
         to_stop: VecDeque::new(),
+        kept_logs: HashMap::new(),
         stopping: HashSet::new(),
         stop_slots: Arc::new(Semaphore::new(parallel_starts())),
         stopped,
@@ -204,18 +209,24 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
     for uid in gone {
         let m = state.pods.remove(&uid).unwrap();
         let deleting = pods.iter().find(|p| p.uid() == uid && p.deleting()).cloned();
+        let completed = pods
+            .iter()
+            .any(|p| p.uid() == uid && p.terminal() && !p.deleting());
+        if completed {
+            state.kept_logs.insert(uid.clone(), m.rec.pod.clone());
+        }
         state.stopping.insert(uid);
-        state.to_stop.push_back((m, deleting));
+        state.to_stop.push_back((m, deleting, completed));
     }
     while !state.to_stop.is_empty() {
         let Ok(slot) = state.stop_slots.clone().try_acquire_owned() else {
             break;
         };
-        let (m, deleting) = state.to_stop.pop_front().unwrap();
+        let (m, deleting, keep_logs) = state.to_stop.pop_front().unwrap();
         let (agent, stopped) = (agent.clone(), state.stopped.clone());
         tokio::spawn(async move {
             let uid = m.rec.pod.uid.clone();
-            lifecycle::teardown(&agent, *m).await;
+            lifecycle::teardown(&agent, *m, keep_logs, deleting.clone()).await;
             // The final delete only once nothing of it runs here.
             let released = match &deleting {
                 Some(pod) => release(&agent, pod).await,
@@ -238,6 +249,17 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
         {
             state.released.insert(u.to_string());
         }
+    }
+    if !state.kept_logs.is_empty() {
+        let kept: HashSet<&str> = pods.iter().filter(|p| !p.deleting()).map(|p| p.uid()).collect();
+        let cfg = &agent.runtime;
+        state.kept_logs.retain(|uid, pod| {
+            let keep = kept.contains(uid.as_str());
+            if !keep {
+                crate::runtime::logs::remove(cfg, pod);
+            }
+            keep
+        });
     }
     if !state.released.is_empty() {
         let listed: HashSet<&str> = pods.iter().map(|p| p.uid()).collect();

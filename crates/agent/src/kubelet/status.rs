@@ -15,10 +15,23 @@ fn condition(kind: &str, ok: bool, since: &str) -> Value {
     json!({"type": kind, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": since})
 }
 
-/// Sandbox up, containers (re)started as recorded.
+fn terminated(code: i32, started: Option<u64>, finished: Option<u64>) -> Value {
+    let reason = if code == 0 { "Completed" } else { "Error" };
+    json!({"terminated": {
+        "exitCode": code,
+        "reason": reason,
+        "startedAt": started.map(rfc3339),
+        "finishedAt": finished.map(rfc3339),
+    }})
+}
+
+/// Sandbox up, containers (re)started, waiting out their back-off, or done,
+/// as recorded. The phase is Succeeded once every container has exited for
+/// good with 0, Failed once every one has and one failed, else Running.
 pub fn running(pod: &NodePod, rec: &SandboxRecord, host_ip: &str) -> Value {
     let mut statuses = Vec::new();
     let mut all_ready = true;
+    let (mut done, mut failed) = (0, 0);
     let mut start = u64::MAX;
     for c in &pod.spec.containers {
         let r = rec.containers.get(&c.name);
@@ -26,10 +39,17 @@ pub fn running(pod: &NodePod, rec: &SandboxRecord, host_ip: &str) -> Value {
         all_ready &= running;
         let started = r.and_then(|r| r.started_at).unwrap_or(0);
         start = start.min(started);
+        let code = r.and_then(|r| r.last_exit).unwrap_or(0);
+        let finished = r.and_then(|r| r.finished_at);
         let state = if running {
             json!({"running": {"startedAt": rfc3339(started)}})
+        } else if let Some(r) = r.filter(|r| r.restart_at.is_some()) {
+            json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!(
+                "back-off {}s restarting failed container={} pod={}", r.backoff, c.name, pod.name())}})
         } else {
-            json!({"terminated": {"exitCode": r.and_then(|r| r.last_exit).unwrap_or(0), "reason": "Completed"}})
+            done += 1;
+            failed += usize::from(code != 0);
+            terminated(code, Some(started), finished)
         };
         let mut s = json!({
             "name": c.name,
@@ -41,20 +61,34 @@ pub fn running(pod: &NodePod, rec: &SandboxRecord, host_ip: &str) -> Value {
             "restartCount": r.map(|r| r.restarts).unwrap_or(0),
             "state": state,
         });
-        if let Some(code) = r.and_then(|r| r.last_exit) {
-            s["lastState"] = json!({"terminated": {"exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }}});
+        if let Some(code) = r
+            .filter(|r| r.process.is_some() || r.restart_at.is_some())
+            .and_then(|r| r.last_exit)
+        {
+            s["lastState"] = terminated(code, None, finished);
         }
         statuses.push(s);
     }
+    let phase = match (done == pod.spec.containers.len() && done > 0, failed) {
+        (false, _) => "Running",
+        (true, 0) => "Succeeded",
+        (true, _) => "Failed",
+    };
     let since = rfc3339(if start == u64::MAX { 0 } else { start });
     let ip = rec.ip.map(|i| i.to_string());
+    let mut ready = condition("Ready", all_ready, &since);
+    if phase != "Running" {
+        ready["reason"] = json!("PodCompleted");
+    }
+    let mut containers_ready = ready.clone();
+    containers_ready["type"] = json!("ContainersReady");
     json!({"status": {
-        "phase": "Running",
+        "phase": phase,
         "conditions": [
             condition("PodReadyToStartContainers", true, &since),
             condition("Initialized", true, &since),
-            condition("Ready", all_ready, &since),
-            condition("ContainersReady", all_ready, &since),
+            ready,
+            containers_ready,
             condition("PodScheduled", true, &since),
         ],
         "hostIP": host_ip,

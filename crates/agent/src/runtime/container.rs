@@ -166,19 +166,13 @@ pub fn environment(
     out
 }
 
-/// Start one container; its stdout and stderr go to
-/// `<log_dir>/<ns>_<pod>_<uid>/<container>/<restarts>.log`.
+/// Start one container; its stdout and stderr go to its log writer
+/// (`super::logs`).
 pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, restarts: u32) -> Result<Child> {
-    let dir = cfg.log_dir.join(rec.pod.log_folder()).join(&spec.name);
-    std::fs::create_dir_all(&dir)?;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join(format!("{restarts}.log")))?;
+    let (stdout, stderr) = super::logs::start_writer(cfg, &rec.pod, &spec.name, restarts)?;
+    // An image not in the catalog is the kubelet role's Warning event
+    // (kubelet/events.rs), not an error: the container idles.
     let launch = images::launch(images::catalog(), &spec.image, &spec.command, &spec.args);
-    if let Some(w) = &launch.warning {
-        tracing::warn!(pod = %rec.pod.label(), container = %spec.name, "{w}");
-    }
     let mut cmd = match &launch.argv {
         // Nothing to run: the pause program holds the container's place,
         // as the pause image's container would; it joins the pod by
@@ -198,8 +192,8 @@ pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, res
     };
     cmd.env_clear().envs(environment(cfg, rec, &launch, spec));
     cmd.stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
+        .stdout(stdout)
+        .stderr(stderr)
         .process_group(0);
     let program = launch.argv.as_ref().and_then(|a| a.first());
     cmd.spawn()

@@ -9,6 +9,8 @@ pub mod cni;
 pub mod container;
 pub mod files;
 pub mod images;
+pub mod log_query;
+pub mod logs;
 pub mod pause;
 pub mod program;
 pub mod sandbox;
@@ -32,6 +34,8 @@ pub fn container_path() -> String {
 pub struct RuntimeConfig {
     /// The sandbox's program (`pause::install` puts it there).
     pub pause: PathBuf,
+    /// A container's log writer (`logs::install` puts it there).
+    pub crilog: PathBuf,
     /// Sandbox records, one folder per pod (`sandbox::PODS_DIR` on a node).
     pub state_dir: PathBuf,
     /// Named network namespaces (`ip netns list` reads this).
@@ -51,6 +55,7 @@ impl RuntimeConfig {
     pub fn standard(dns: files::DnsConfig) -> Self {
         RuntimeConfig {
             pause: PathBuf::from(BIN_DIR).join("labyrinth-pause"),
+            crilog: PathBuf::from(BIN_DIR).join("labyrinth-crilog"),
             state_dir: labyrinth_contracts::sandbox::PODS_DIR.into(),
             netns_dir: labyrinth_contracts::sandbox::NETNS_DIR.into(),
             log_dir: "/var/log/pods".into(),

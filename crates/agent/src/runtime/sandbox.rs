@@ -189,9 +189,17 @@ fn build(
     Ok(rec)
 }
 
-/// Tear a sandbox down: containers, CNI DEL, netns name, pause, records.
-/// Everything is attempted; the failures are reported together.
+/// Tear a sandbox down: containers, CNI DEL, netns name, pause, records,
+/// logs. Everything is attempted; the failures are reported together.
 pub fn destroy(cfg: &RuntimeConfig, rec: &SandboxRecord) -> Result<()> {
+    let res = destroy_keeping_logs(cfg, rec);
+    super::logs::remove(cfg, &rec.pod);
+    res
+}
+
+/// All of [`destroy`] but the logs: a pod that has run to completion keeps
+/// them (`kubectl logs`) until it is deleted.
+pub fn destroy_keeping_logs(cfg: &RuntimeConfig, rec: &SandboxRecord) -> Result<()> {
     let mut errors = Vec::new();
     for (name, c) in &rec.containers {
         if let Some(p) = c.process {
@@ -224,7 +232,6 @@ pub fn destroy(cfg: &RuntimeConfig, rec: &SandboxRecord) -> Result<()> {
     end_pause(&rec.pause);
     let _ = std::fs::remove_dir_all(pod_dir(cfg, &rec.pod.uid));
     let _ = std::fs::remove_dir_all(cfg.rootfs_dir.join(&rec.pod.uid));
-    let _ = std::fs::remove_dir_all(cfg.log_dir.join(rec.pod.log_folder()));
     if errors.is_empty() {
         Ok(())
     } else {

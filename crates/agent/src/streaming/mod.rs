@@ -1,8 +1,10 @@
 //! The agent's streaming server, the kubelet's port 10250 for `kubectl
-//! exec`: the API server authenticates with its kubelet-client certificate
+//! exec` and `kubectl logs`: the API server authenticates with its kubelet-client certificate
 //! and proxies the client's websocket here; the command runs inside the pod
 //! and its streams travel on the remote-command channel protocol.
 
+mod conn;
+pub mod logs;
 pub mod protocol;
 pub mod pty;
 pub mod server;

@@ -7,37 +7,17 @@ use std::sync::Arc;
 use axum::extract::ws::{rejection::WebSocketUpgradeRejection, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
-use super::protocol::{self, ExecOptions, PROTOCOLS};
+pub use super::conn::Streaming;
+use super::conn::{refuse, Conn};
+use super::protocol::{ExecOptions, PROTOCOLS};
 use super::{session, tls};
 use crate::runtime::sandbox::{self, SandboxRecord};
 use crate::runtime::RuntimeConfig;
-
-/// What every connection's handlers share.
-pub struct Streaming {
-    pub runtime: RuntimeConfig,
-    pub node_name: String,
-}
-
-#[derive(Clone)]
-struct Conn {
-    s: Arc<Streaming>,
-    /// Common name of the verified client certificate.
-    peer: Option<String>,
-}
-
-fn refuse(code: StatusCode, reason: &str, message: &str) -> Response {
-    tracing::info!("exec refused ({code}): {message}");
-    (
-        code,
-        axum::Json(protocol::refusal(code.as_u16(), reason, message)),
-    )
-        .into_response()
-}
 
 /// Accept TLS connections forever.
 pub async fn serve(listener: TcpListener, cfg: Arc<rustls::ServerConfig>, s: Arc<Streaming>) {
@@ -73,6 +53,10 @@ pub async fn serve(listener: TcpListener, cfg: Arc<rustls::ServerConfig>, s: Arc
 fn router(c: Conn) -> Router {
     Router::new()
         .route("/exec/{namespace}/{pod}/{container}", get(exec).post(exec))
+        .route(
+            "/containerLogs/{namespace}/{pod}/{container}",
+            get(super::logs::container_logs),
+        )
         .fallback(|| async { refuse(StatusCode::NOT_FOUND, "NotFound", "no such streaming endpoint") })
         .with_state(c)
 }
@@ -102,17 +86,8 @@ async fn exec(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    if c.peer.as_deref() != Some(tls::APISERVER_CLIENT_CN) {
-        let who = c.peer.as_deref().unwrap_or("anonymous");
-        return refuse(
-            StatusCode::FORBIDDEN,
-            "Forbidden",
-            &format!(
-                "user {who:?} may not exec on node {}: only {:?} may",
-                c.s.node_name,
-                tls::APISERVER_CLIENT_CN
-            ),
-        );
+    if let Some(refused) = c.refuse_unless_apiserver("exec") {
+        return refused;
     }
     let opts = match query
         .map_err(|e| e.body_text())

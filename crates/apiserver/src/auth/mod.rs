@@ -108,7 +108,13 @@ pub fn authorize(st: &AppState, ctx: &Ctx, verb: &str) -> ApiResult<()> {
         ("Lease", "update" | "patch") => ctx.ns() == "kube-node-lease" && name == node,
         // Node agents report what happened to their pods (Pulled, Started…).
         ("Event", "create" | "update" | "patch") => true,
+        // Its pods' status, and their final delete once they have ended
+        // there (graceful deletion, rest/graceful.rs).
         ("Pod", "update" | "patch") if ctx.target.sub.as_deref() == Some("status") => st
+            .store
+            .get("pods", &ctx.ns(), name)
+            .is_some_and(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str())),
+        ("Pod", "delete") if ctx.target.sub.is_none() => st
             .store
             .get("pods", &ctx.ns(), name)
             .is_some_and(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str())),

@@ -343,6 +343,9 @@ pub fn delete(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     if opts.dry_run {
         return Ok(json_response(StatusCode::OK, &cur, &[]));
     }
+    if let Some(marked) = super::graceful::mark_pod(st, res, &ctx.ns(), name, opts.grace_period_seconds)? {
+        return Ok(json_response(StatusCode::OK, &marked, &[]));
+    }
     if opts.propagation == Some(Propagation::Orphan) {
         orphan_dependents(st, &ctx.ns(), &cur);
     }

@@ -88,6 +88,8 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 json!({"name": "pods/exec", "singularName": "", "namespaced": true,
                 "kind": "PodExecOptions", "verbs": ["create", "get"]}),
             );
+            out.push(json!({"name": "pods/log", "singularName": "", "namespaced": true,
+                "kind": "Pod", "verbs": ["get"]}));
         }
     }
     let gv = if group.is_empty() {

@@ -13,6 +13,7 @@ use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
@@ -87,7 +88,7 @@ pub fn node_endpoint(st: &AppState, node: &str) -> ApiResult<SocketAddr> {
     Ok(SocketAddr::new(ip, port))
 }
 
-fn dial_error(addr: SocketAddr, e: impl std::fmt::Display) -> ApiError {
+pub fn dial_error(addr: SocketAddr, e: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         500,
         "InternalError",
@@ -95,13 +96,27 @@ fn dial_error(addr: SocketAddr, e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-pub async fn exec(
-    st: &Arc<AppState>,
-    ctx: &Ctx,
-    method: &Method,
-    raw_query: &str,
-    upgrade: Option<OnUpgrade>,
-) -> ApiResult<Response> {
+/// An HTTP/1.1 connection to the node agent at `addr`, as the API server
+/// (its kubelet-client certificate); upgrades pass through.
+pub async fn dial(st: &AppState, addr: SocketAddr) -> ApiResult<SendRequest<Empty<Bytes>>> {
+    let tcp = tokio::time::timeout(DIAL_TIMEOUT, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| dial_error(addr, "timed out"))?
+        .map_err(|e| dial_error(addr, e))?;
+    let tls = tokio_rustls::TlsConnector::from(st.kubelet_tls.clone())
+        .connect(ServerName::IpAddress(addr.ip().into()), tcp)
+        .await
+        .map_err(|e| dial_error(addr, format!("TLS: {e}")))?;
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .map_err(|e| dial_error(addr, e))?;
+    tokio::spawn(conn.with_upgrades());
+    Ok(sender)
+}
+
+/// The container asked for (`?container=`) of the request's pod, and the
+/// streaming address of the node it runs on.
+pub fn pod_container_node(st: &AppState, ctx: &Ctx) -> ApiResult<(String, SocketAddr)> {
     let (ns, name) = (ctx.ns(), ctx.name().to_string());
     let pod = st
         .store
@@ -117,20 +132,19 @@ pub async fn exec(
             "pod {name} does not have a host assigned"
         )));
     }
-    let addr = node_endpoint(st, node)?;
+    Ok((container, node_endpoint(st, node)?))
+}
 
-    let tcp = tokio::time::timeout(DIAL_TIMEOUT, tokio::net::TcpStream::connect(addr))
-        .await
-        .map_err(|_| dial_error(addr, "timed out"))?
-        .map_err(|e| dial_error(addr, e))?;
-    let tls = tokio_rustls::TlsConnector::from(st.kubelet_tls.clone())
-        .connect(ServerName::IpAddress(addr.ip().into()), tcp)
-        .await
-        .map_err(|e| dial_error(addr, format!("TLS: {e}")))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .map_err(|e| dial_error(addr, e))?;
-    tokio::spawn(conn.with_upgrades());
+pub async fn exec(
+    st: &Arc<AppState>,
+    ctx: &Ctx,
+    method: &Method,
+    raw_query: &str,
+    upgrade: Option<OnUpgrade>,
+) -> ApiResult<Response> {
+    let (ns, name) = (ctx.ns(), ctx.name().to_string());
+    let (container, addr) = pod_container_node(st, ctx)?;
+    let mut sender = dial(st, addr).await?;
 
     let mut req = hyper::Request::builder()
         .method(method.clone())

@@ -7,7 +7,9 @@ pub mod ctx;
 pub mod delete_options;
 pub mod discovery;
 pub mod exec;
+pub mod graceful;
 pub mod limits;
+pub mod log;
 pub mod patch;
 pub mod protobuf;
 pub mod select;
@@ -81,7 +83,7 @@ pub fn parse_target(segs: &[&str]) -> ApiResult<Option<Target>> {
     if let Some(sub) = &t.sub {
         let served = match sub.as_str() {
             "status" => t.res.status,
-            "exec" => t.res.kind == "Pod",
+            "exec" | "log" => t.res.kind == "Pod",
             _ => false,
         };
         if !served {
@@ -192,6 +194,13 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
         }
         auth::authorize(&st, &ctx, "create")?;
         return exec::exec(&st, &ctx, &parts.method, parts.uri.query().unwrap_or(""), upgrade).await;
+    }
+    if ctx.target.sub.as_deref() == Some("log") {
+        if parts.method != Method::GET {
+            return Err(ApiError::method_not_allowed());
+        }
+        auth::authorize(&st, &ctx, "get")?;
+        return log::logs(&st, &ctx, parts.uri.query().unwrap_or("")).await;
     }
     let has_name = ctx.target.name.is_some();
     let watching = ctx.target.watch_path || ctx.flag("watch");

@@ -13,13 +13,13 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use super::api::{api_code, now, ns_key, Error, MANAGER};
-use super::events::Recorder;
 use super::shared::Informer;
 use super::{Expectations, Seen};
 use crate::deployment::rollout::{self, find_current};
 use crate::deployment::status;
 use crate::podutil::controller_uid;
 use labyrinth_contracts::events::{self as ev, Reason};
+use labyrinth_contracts::recorder::Recorder;
 
 struct Ctx {
     client: Client,

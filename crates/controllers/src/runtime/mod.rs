@@ -6,7 +6,6 @@
 mod api;
 mod deployment;
 mod endpointslice;
-pub mod events;
 mod expect;
 mod gc;
 mod nodeipam;

@@ -14,12 +14,12 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde_json::json;
 
 use super::api::{api_code, ns_key, Error, MANAGER};
-use super::events::Recorder;
 use super::shared::Informer;
 use super::{Expectations, Seen};
 use crate::deployment::replicaset::{new_pod, plan_pods, status};
 use crate::podutil::{self, controller_uid};
 use labyrinth_contracts::events::{self as ev, Reason};
+use labyrinth_contracts::recorder::Recorder;
 
 struct Ctx {
     client: Client,

@@ -22,10 +22,10 @@ use serde_json::json;
 use tokio::sync::{Notify, Semaphore};
 
 use super::api::{api_code, now, MANAGER};
-use super::events::Recorder;
 use crate::podutil;
 use crate::scheduler::{wants_scheduling, Cluster, NodeInfo, PodRequirements};
 use labyrinth_contracts::events::{self as ev, Reason};
+use labyrinth_contracts::recorder::Recorder;
 
 /// Retry unschedulable pods this often even without any change.
 const RETRY: Duration = Duration::from_secs(10);

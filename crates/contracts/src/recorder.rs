@@ -2,8 +2,11 @@
 //! occurrence is created (`<object>.<hex nanoseconds>`), a repeat of the same
 //! (object, reason, message) within this process is counted on that event
 //! (count + 1, lastTimestamp now) instead of adding another. Recording never
-//! holds up a reconcile: each write runs in its own task and a failure is
-//! only logged.
+//! holds up a reconcile or a pod's start: each write runs in its own task
+//! (on the runtime the recorder was made in, so plain threads can record
+//! too) and a failure is only logged. One recorder for every component that
+//! records (the controllers, the scheduler, the node agents' kubelet role),
+//! behind the `recorder` feature so the CNI program does not carry a client.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,10 +14,24 @@ use std::sync::{Arc, Mutex};
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
 use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
-use labyrinth_contracts::events::Reason;
 use serde_json::json;
 
-use super::api::{api_code, now};
+use crate::events::Reason;
+
+fn api_code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}
+
+/// Whole seconds, as the API serialises them.
+fn now() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
+    let t = k8s_openapi::jiff::Timestamp::now();
+    k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::from_second(t.as_second()).unwrap_or(t),
+    )
+}
 
 /// Past this many remembered events the memory is dropped (repeats then
 /// start a new event, which the server expires after an hour anyway).
@@ -25,15 +42,27 @@ type Key = (String, String, String, Reason, String);
 pub struct Recorder {
     client: Client,
     component: &'static str,
+    /// The node, for what a node agent records (`source.host`).
+    host: Option<String>,
+    runtime: tokio::runtime::Handle,
     /// Key → (event name, count so far).
     seen: Mutex<HashMap<Key, (String, i32)>>,
 }
 
 impl Recorder {
+    /// A recorder for `component`; call it inside a Tokio runtime (its
+    /// writes run there, whichever thread records).
     pub fn new(client: Client, component: &'static str) -> Arc<Self> {
+        Self::on_host(client, component, None)
+    }
+
+    /// A node's recorder: its events name the node as their source host.
+    pub fn on_host(client: Client, component: &'static str, host: Option<String>) -> Arc<Self> {
         Arc::new(Recorder {
             client,
             component,
+            host,
+            runtime: tokio::runtime::Handle::current(),
             seen: Mutex::new(HashMap::new()),
         })
     }
@@ -41,7 +70,7 @@ impl Recorder {
     /// Record that `reason` happened to `about` (in its namespace).
     pub fn record(self: &Arc<Self>, about: ObjectReference, reason: Reason, message: String) {
         let me = self.clone();
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             if let Err(e) = me.write(about, reason, message).await {
                 tracing::debug!(error = %e, reason = reason.as_str(), "recording an event");
             }
@@ -102,7 +131,7 @@ impl Recorder {
             last_timestamp: Some(t),
             source: Some(EventSource {
                 component: Some(self.component.into()),
-                host: None,
+                host: self.host.clone(),
             }),
             reporting_component: Some(self.component.into()),
             reporting_instance: Some(self.component.into()),
