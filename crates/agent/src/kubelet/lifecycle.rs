@@ -162,7 +162,8 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
                 m.children.insert(spec.name.clone(), child);
                 changed = true;
             }
-            Err(e) => {
+            // The Failed event (just recorded) says why.
+            Err(_) => {
                 c.restart_at = Some(now + c.backoff);
             }
         }
