@@ -130,3 +130,31 @@ fn version_is_1_33_and_namespaces_carry_their_name_label() {
         assert_eq!(l, ns);
     }
 }
+
+/// Graceful pod deletion (rest/graceful.rs): a pod on an existing node is
+/// only marked (its agent ends it, then deletes it with grace 0); a pod
+/// bound to a node that does not exist has nobody to end it and goes at
+/// once; `--grace-period=0 --force` always goes at once.
+#[test]
+fn pods_on_a_node_are_marked_orphans_and_forced_ones_go() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path());
+    s.apply(
+        "apiVersion: v1\nkind: Node\nmetadata: {name: here}\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata: {name: kept}\n\
+         spec: {nodeName: here, terminationGracePeriodSeconds: 7, containers: [{name: c, image: busybox}]}\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata: {name: orphan}\n\
+         spec: {nodeName: nowhere, containers: [{name: c, image: busybox}]}\n",
+        &[],
+    );
+    s.ok(&["delete", "pod", "kept", "--wait=false"]);
+    let p = json(&s.ok(&["get", "pod", "kept", "-o", "json"]));
+    assert!(p["metadata"]["deletionTimestamp"].is_string(), "{p}");
+    assert_eq!(p["metadata"]["deletionGracePeriodSeconds"], 7, "{p}");
+    s.ok(&["delete", "pod", "orphan"]);
+    let (ok, _, err) = s.kubectl(&["get", "pod", "orphan"]);
+    assert!(!ok && err.contains("not found"), "{err}");
+    s.ok(&["delete", "pod", "kept", "--grace-period=0", "--force"]);
+    let (ok, _, err) = s.kubectl(&["get", "pod", "kept"]);
+    assert!(!ok && err.contains("not found"), "{err}");
+}

@@ -3,7 +3,8 @@
 //! period, `deletionGracePeriodSeconds`); the node agent stops its
 //! containers (preStop, SIGTERM, SIGKILL after the grace period) and then
 //! deletes it for good with grace 0. Grace 0 (`--grace-period=0 --force`),
-//! a pod no node runs and a pod that has ended go at once.
+//! a pod no node runs (unbound, or bound to a node that does not exist)
+//! and a pod that has ended go at once.
 
 use serde_json::{json, Value};
 
@@ -43,10 +44,13 @@ pub fn mark_pod(
         return Ok(None);
     };
     let grace = grace(&cur, asked);
+    // Bound to a node that exists: its agent will end the pod. A pod bound
+    // to no Node object has nobody to end it; it goes at once, as the pod
+    // garbage collector force-deletes such orphans on a real cluster.
     let on_node = cur
         .pointer("/spec/nodeName")
         .and_then(Value::as_str)
-        .is_some_and(|n| !n.is_empty());
+        .is_some_and(|n| !n.is_empty() && st.store.get("nodes", "", n).is_some());
     let ended = matches!(
         cur.pointer("/status/phase").and_then(Value::as_str),
         Some("Succeeded" | "Failed")
