@@ -171,33 +171,16 @@ fn journey_with_real_kubectl() {
     // The pod is on a node: the delete only marks it (graceful deletion);
     // no agent runs here, so the test ends it as the node's would, with
     // grace 0.
-    s.ok(&[
-        "-n",
-        "wrk-1",
-        "delete",
-        "pod",
-        "node-wrk-1-ubuntu24-7d4b9c8f6-x2x9z",
-        "--wait=false",
-    ]);
-    let marked = s.ok(&[
-        "-n",
-        "wrk-1",
-        "get",
-        "pod",
-        "node-wrk-1-ubuntu24-7d4b9c8f6-x2x9z",
-        "-o",
-        "jsonpath={.metadata.deletionTimestamp}",
-    ]);
+    let pod = "node-wrk-1-ubuntu24-7d4b9c8f6-x2x9z";
+    let on_pod = |args: &[&str]| {
+        let mut a = vec!["-n", "wrk-1"];
+        a.extend_from_slice(args);
+        s.ok(&a)
+    };
+    on_pod(&["delete", "pod", pod, "--wait=false"]);
+    let marked = on_pod(&["get", "pod", pod, "-o", "jsonpath={.metadata.deletionTimestamp}"]);
     assert!(!marked.trim().is_empty(), "not marked for deletion");
-    s.ok(&[
-        "-n",
-        "wrk-1",
-        "delete",
-        "pod",
-        "node-wrk-1-ubuntu24-7d4b9c8f6-x2x9z",
-        "--grace-period=0",
-        "--force",
-    ]);
+    on_pod(&["delete", "pod", pod, "--grace-period=0", "--force"]);
     let mut lines = vec![first];
     while !lines.iter().any(|l| l.starts_with("DELETED")) {
         match rx.recv_timeout(std::time::Duration::from_secs(60)) {

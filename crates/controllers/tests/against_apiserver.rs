@@ -322,6 +322,16 @@ async fn journey_against_labyrinth_apiserver() {
         rsapi.get_opt(&rs_name).await.ok()?.is_none().then_some(())
     })
     .await;
+    // The collector's delete only marks the pod (it is on a node: graceful
+    // deletion); the node's agent, played here, ends it with grace 0.
+    wait_for("pod marked for deletion", || async {
+        let p = pods.get_opt(&pod_name).await.ok()??;
+        p.metadata.deletion_timestamp.map(|_| ())
+    })
+    .await;
+    pods.delete(&pod_name, &DeleteParams::default().grace_period(0))
+        .await
+        .unwrap();
     wait_for("pod collected", || async {
         pods.get_opt(&pod_name).await.ok()?.is_none().then_some(())
     })
