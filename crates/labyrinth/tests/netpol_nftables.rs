@@ -1,0 +1,55 @@
+//! Issue 18 in a real lab, nftables datapath: the shared NetworkPolicy
+//! scenarios (tests/common/netpol.rs) on real packets, and the node's
+//! policy table read back with `nft list table`: the verdict maps send
+//! the isolated pod's address to its readable chain, whose rules name the
+//! allowing policy (peers in a named set) and the isolating ones.
+//! `labyrinth explain` reads iptables rules only so far, so it is not
+//! checked here.
+
+mod common;
+use common::netpol::{network_policy_scenarios, Rendering};
+use common::*;
+
+fn list(lab: &Lab, node: &str) -> String {
+    // Absent (an agent that never synced) lists as nothing.
+    let out = lab.ssh(node, &["nft", "list", "table", "ip", "labyrinth-policy"]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn network_policies_enforced_by_nftables() {
+    if !need_root("network_policies_enforced_by_nftables") {
+        return;
+    }
+    network_policy_scenarios(
+        "netpol-nft",
+        &Rendering {
+            datapath: "nftables",
+            list,
+            deny_all: |server| {
+                vec![
+                    "chain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n\t\t\
+                     ct state established,related accept comment \"replies and connections already open\"\n\t\t\
+                     ip saddr vmap @egress-pods\n\t\tip daddr vmap @ingress-pods"
+                        .into(),
+                    format!("elements = {{ {server} : jump ingress-np-srv/server }}"),
+                    "chain ingress-np-srv/server {\n\t\t\
+                     drop comment \"np-srv/server: isolated for ingress by np-srv/deny-all; no rule allows\""
+                        .into(),
+                ]
+            },
+            allow_friend: |friend_ip| {
+                vec![
+                    "ip saddr @ingress-np-srv/server-peers-0 tcp dport 8080 return comment \"np-srv/allow-friend ingress rule 0 peer 0\"".into(),
+                    // The peer set holds exactly the friend.
+                    format!(
+                        "set ingress-np-srv/server-peers-0 {{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\t\
+                         auto-merge\n\t\telements = {{ {friend_ip} }}\n\t}}"
+                    ),
+                ]
+            },
+            pod_chain_marks: &["chain ingress-", "chain egress-", "-peers-"],
+            explained_as: None,
+        },
+    );
+}
