@@ -16,7 +16,7 @@ fn network_policies_enforced_by_iptables() {
     if !need_root("network_policies_enforced_by_iptables") {
         return;
     }
-    network_policy_scenarios(
+    let lab = network_policy_scenarios(
         "netpol-ipt",
         &Rendering {
             datapath: "iptables",
@@ -36,4 +36,5 @@ fn network_policies_enforced_by_iptables() {
             explained_as: Some("iptables LABY-IN-"),
         },
     );
+    lab.down();
 }

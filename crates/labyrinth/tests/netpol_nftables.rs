@@ -3,11 +3,15 @@
 //! policy table read back with `nft list table`: the verdict maps send
 //! the isolated pod's address to its readable chain, whose rules name the
 //! allowing policy (peers in a named set) and the isolating ones.
+//! Then node-2 is moved to the iptables datapath with a policy in force:
+//! its new agent removes the policy table and enforces by iptables chains.
 //! `labyrinth explain` reads iptables rules only so far, so it is not
-//! checked here.
+//! checked on nftables.
 
 mod common;
-use common::netpol::{network_policy_scenarios, Rendering};
+use common::agent::switch_agent;
+use common::journey::*;
+use common::netpol::{network_policy_scenarios, until_connects, Rendering, EXAMPLES};
 use common::*;
 
 fn list(lab: &Lab, node: &str) -> String {
@@ -21,7 +25,7 @@ fn network_policies_enforced_by_nftables() {
     if !need_root("network_policies_enforced_by_nftables") {
         return;
     }
-    network_policy_scenarios(
+    let lab = network_policy_scenarios(
         "netpol-nft",
         &Rendering {
             datapath: "nftables",
@@ -52,4 +56,27 @@ fn network_policies_enforced_by_nftables() {
             explained_as: None,
         },
     );
+
+    // Moving node-2 (the server's) to iptables with deny-all in force.
+    let deny = format!("{EXAMPLES}/deny-all.yaml");
+    kubectl_ok(&lab, &["-n", "np-srv", "apply", "-f", &deny]);
+    eventually("the server's chain in node-2's table", 60, || {
+        list(&lab, "node-2")
+            .contains("chain ingress-np-srv/server {")
+            .then_some(())
+    });
+    switch_agent(&lab, "node-2", "iptables");
+    let why = "np-srv/server: isolated for ingress by np-srv/deny-all; no rule allows";
+    eventually(
+        "iptables chains and no nftables policy table on node-2",
+        100,
+        || {
+            let tables = lab.ssh_ok("node-2", &["nft", "list", "tables"]);
+            let rules = lab.ssh_ok("node-2", &["iptables-save", "-t", "filter"]);
+            (!tables.contains("table ip labyrinth-policy") && rules.contains(why)).then_some(())
+        },
+    );
+    let server = pod_ip(&lab, "np-srv", "server");
+    until_connects(&lab, ("np-srv", "stranger"), &server, false);
+    lab.down();
 }

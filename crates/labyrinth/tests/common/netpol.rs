@@ -36,7 +36,7 @@ fn assert_holds(listing: &str, want: &[String]) {
     }
 }
 
-const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/netpol");
+pub const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/netpol");
 
 fn pod(name: &str, labels: &str, node: &str) -> String {
     format!(
@@ -55,7 +55,7 @@ fn connects(lab: &Lab, (ns, pod): (&str, &str), ip: &str, port: u16) -> bool {
 }
 
 /// Wait (up to 60 tries) until the connection's outcome is `want`.
-fn until_connects(lab: &Lab, from: (&str, &str), ip: &str, want: bool) {
+pub fn until_connects(lab: &Lab, from: (&str, &str), ip: &str, want: bool) {
     eventually(&format!("{from:?} -> {ip}:8080 connects={want}"), 60, || {
         (connects(lab, from, ip, 8080) == want).then_some(())
     });
@@ -78,8 +78,9 @@ fn file_has(lab: &Lab, (ns, pod): (&str, &str), file: &str, text: &str) -> bool 
     String::from_utf8_lossy(&exec(lab, ns, pod, &format!("cat {file} 2>/dev/null")).stdout).contains(text)
 }
 
-/// Run every scenario in one lab of `r.datapath`, named after `tag`.
-pub fn network_policy_scenarios(tag: &str, r: &Rendering) {
+/// Run every scenario in one lab of `r.datapath`, named after `tag`; the
+/// lab is returned for the datapath's own checks, every policy deleted.
+pub fn network_policy_scenarios(tag: &str, r: &Rendering) -> Lab {
     let lab = Lab::cluster(tag, &["--datapath", r.datapath]);
     kubectl_ok(&lab, &["create", "namespace", "np-srv"]);
     kubectl_ok(&lab, &["create", "namespace", "np-cli"]);
@@ -235,5 +236,5 @@ pub fn network_policy_scenarios(tag: &str, r: &Rendering) {
             assert!(!listing.contains(mark), "{node}: {mark} left in\n{listing}");
         }
     }
-    lab.down();
+    lab
 }
