@@ -11,16 +11,6 @@ use common::*;
 const SVC: &str = "node-wrk-2-ubuntu24.wrk-2";
 const NODES: [&str; 3] = ["node-0", "node-1", "node-2"];
 
-fn switch_agent(lab: &Lab, node: &str, to: &str) {
-    let mut argv = stop_agent(lab, node);
-    let i = argv
-        .iter()
-        .position(|a| a == "--datapath")
-        .expect("lab up passes --datapath");
-    argv[i + 1] = to.to_string();
-    start_agent(lab, node, &argv);
-}
-
 /// What each datapath leaves on a node, as its tools show it.
 fn state(lab: &Lab, node: &str) -> (bool, bool, bool, bool) {
     let sh = |cmd: &str| lab.ssh_ok(node, &["sh", "-c", cmd]);

@@ -1,61 +1,14 @@
-//! Issue 18 in a real lab, iptables datapath: NetworkPolicies applied with
-//! kubectl are enforced on real packets (nc and dig from pods), and the
-//! node's rules read back with iptables-save name the policies.
-//! One lab: deny-all ingress, an allow by podSelector on a named port,
-//! by namespaceSelector, replies into an isolated client, egress deny
-//! blocking DNS until DNS is allowed, the pod's own node always let in, a
-//! connection open before a policy kept, and deleting restores traffic;
-//! `labyrinth explain` names the dropping and the allowing policy.
+//! Issue 18 in a real lab, iptables datapath: the shared NetworkPolicy
+//! scenarios (tests/common/netpol.rs) on real packets, the node's rules
+//! read back with iptables-save naming the policies, and `labyrinth
+//! explain` naming the dropping and the allowing policy.
 
 mod common;
-use common::journey::*;
+use common::netpol::{network_policy_scenarios, Rendering};
 use common::*;
-use std::process::{Child, Command, Stdio};
-
-const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/netpol");
-
-fn pod(name: &str, labels: &str, node: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, labels: {{{labels}}}}}\nspec:\n  \
-         nodeName: {node}\n  containers:\n  - name: netexec\n    image: labyrinth/netexec\n    \
-         command: [labyrinth, netexec, serve, --port, \"8080\"]\n    ports:\n    \
-         - {{name: http, containerPort: 8080, protocol: TCP}}\n"
-    )
-}
-
-/// Does a TCP connection from the pod to ip:port open (2 s at most)?
-fn connects(lab: &Lab, (ns, pod): (&str, &str), ip: &str, port: u16) -> bool {
-    exec(lab, ns, pod, &format!("nc -z -w 2 {ip} {port}"))
-        .status
-        .success()
-}
-
-/// Wait (up to 60 tries) until the connection's outcome is `want`.
-fn until_connects(lab: &Lab, from: (&str, &str), ip: &str, want: bool) {
-    eventually(&format!("{from:?} -> {ip}:8080 connects={want}"), 60, || {
-        (connects(lab, from, ip, 8080) == want).then_some(())
-    });
-}
 
 fn save(lab: &Lab, node: &str) -> String {
     lab.ssh_ok(node, &["iptables-save", "-t", "filter"])
-}
-
-fn apply(lab: &Lab, ns: &str, yaml: &str) {
-    kubectl_apply(lab, ns, yaml);
-}
-
-fn background(lab: &Lab, ns: &str, pod: &str, cmd: &str) -> Child {
-    Command::new(BIN)
-        .args(["exec", "--name", &lab.name, "-n", ns, pod, "--", "sh", "-c", cmd])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-fn file_has(lab: &Lab, (ns, pod): (&str, &str), file: &str, text: &str) -> bool {
-    String::from_utf8_lossy(&exec(lab, ns, pod, &format!("cat {file} 2>/dev/null")).stdout).contains(text)
 }
 
 #[test]
@@ -63,171 +16,25 @@ fn network_policies_enforced_by_iptables() {
     if !need_root("network_policies_enforced_by_iptables") {
         return;
     }
-    let lab = Lab::cluster("netpol-ipt", &["--datapath", "iptables"]);
-    kubectl_ok(&lab, &["create", "namespace", "np-srv"]);
-    kubectl_ok(&lab, &["create", "namespace", "np-cli"]);
-    kubectl_ok(&lab, &["create", "namespace", "np-other"]);
-    kubectl_ok(&lab, &["label", "namespace", "np-cli", "team=blue"]);
-    apply(&lab, "np-srv", &pod("server", "app: server", "node-2"));
-    apply(&lab, "np-srv", &pod("friend", "role: friend", "node-1"));
-    apply(&lab, "np-srv", &pod("stranger", "role: stranger", "node-1"));
-    apply(&lab, "np-cli", &pod("client", "app: client", "node-1"));
-    apply(&lab, "np-other", &pod("outsider", "app: client", "node-1"));
-    for (ns, p) in [
-        ("np-srv", "server"),
-        ("np-srv", "friend"),
-        ("np-srv", "stranger"),
-        ("np-cli", "client"),
-        ("np-other", "outsider"),
-    ] {
-        wait_ready(&lab, ns, p);
-    }
-    let server = pod_ip(&lab, "np-srv", "server");
-    let (friend, stranger) = (("np-srv", "friend"), ("np-srv", "stranger"));
-    let (client, outsider) = (("np-cli", "client"), ("np-other", "outsider"));
-    until_connects(&lab, stranger, &server, true);
-
-    // A connection opened before any policy: it must survive deny-all.
-    let mut listener = background(&lab, "np-srv", "server", "timeout 120 nc -l -p 7000 > /tmp/got");
-    eventually("the listener on 7000", 100, || {
-        exec(&lab, "np-srv", "server", "ss -Hltn 'sport = 7000' | grep -q .")
-            .status
-            .success()
-            .then_some(())
-    });
-    let mut talker = background(
-        &lab,
-        "np-srv",
-        "stranger",
-        &format!("(echo first; until [ -e /tmp/go ]; do sleep 0.2; done; echo second) | timeout 120 nc -N {server} 7000"),
+    let lab = network_policy_scenarios(
+        "netpol-ipt",
+        &Rendering {
+            datapath: "iptables",
+            list: save,
+            deny_all: |_server| {
+                vec![
+                    "--comment \"np-srv/server: isolated for ingress by np-srv/deny-all; no rule allows\" -j DROP".into(),
+                    "-A FORWARD -m comment --comment \"labyrinth network policy\" -j LABY-POLICY".into(),
+                ]
+            },
+            allow_friend: |friend_ip| {
+                vec![format!(
+                    "-s {friend_ip}/32 -p tcp -m tcp --dport 8080 -m comment --comment \"np-srv/allow-friend ingress rule 0 peer 0\" -j RETURN"
+                )]
+            },
+            pod_chain_marks: &["LABY-IN-", "LABY-EG-"],
+            explained_as: Some("iptables LABY-IN-"),
+        },
     );
-    eventually("the first line", 100, || {
-        file_has(&lab, ("np-srv", "server"), "/tmp/got", "first").then_some(())
-    });
-
-    // Deny-all ingress: nobody gets in, except from the pod's own node.
-    let deny = format!("{EXAMPLES}/deny-all.yaml");
-    kubectl_ok(&lab, &["-n", "np-srv", "apply", "-f", &deny]);
-    until_connects(&lab, stranger, &server, false);
-    assert!(!connects(&lab, client, &server, 8080));
-    let rules = save(&lab, "node-2");
-    assert!(
-        rules.contains(
-            "--comment \"np-srv/server: isolated for ingress by np-srv/deny-all; no rule allows\" -j DROP"
-        ),
-        "{rules}"
-    );
-    assert!(
-        rules.contains("-A FORWARD -m comment --comment \"labyrinth network policy\" -j LABY-POLICY"),
-        "{rules}"
-    );
-    let explain = ok(&labyrinth(&[
-        "explain",
-        "--name",
-        &lab.name,
-        "np-srv/stranger",
-        &format!("{server}:8080"),
-    ]));
-    let stranger_ip = pod_ip(&lab, "np-srv", "stranger");
-    let want = "dropped entering np-srv/server on node-2 (iptables LABY-IN-";
-    assert!(explain.contains(want), "{explain}");
-    let why = format!(
-        "no policy selecting it allows TCP 8080 from np-srv/stranger ({stranger_ip}); it is isolated for ingress by np-srv/deny-all"
-    );
-    assert!(explain.contains(&why), "{explain}");
-    let probe = lab.ssh("node-2", &["nc", "-z", "-w", "2", &server, "8080"]);
-    assert!(probe.status.success(), "the pod's own node was refused");
-    // The connection opened before the policy still carries data.
-    exec_ok(&lab, "np-srv", "stranger", "touch /tmp/go");
-    eventually("the second line on the old connection", 100, || {
-        file_has(&lab, ("np-srv", "server"), "/tmp/got", "second").then_some(())
-    });
-    stop(&mut talker);
-    stop(&mut listener);
-
-    // podSelector on the named port: exactly the friend gets in.
-    let friend_policy = format!("{EXAMPLES}/allow-friend.yaml");
-    kubectl_ok(&lab, &["-n", "np-srv", "apply", "-f", &friend_policy]);
-    until_connects(&lab, friend, &server, true);
-    assert!(!connects(&lab, stranger, &server, 8080), "stranger got in");
-    assert!(!connects(&lab, client, &server, 8080), "client got in");
-    let friend_ip = pod_ip(&lab, "np-srv", "friend");
-    let rules = save(&lab, "node-2");
-    let allow = format!(
-        "-s {friend_ip}/32 -p tcp -m tcp --dport 8080 -m comment --comment \"np-srv/allow-friend ingress rule 0 peer 0\" -j RETURN"
-    );
-    assert!(rules.contains(&allow), "{allow} not in\n{rules}");
-    let explain = ok(&labyrinth(&[
-        "explain",
-        "--name",
-        &lab.name,
-        "np-srv/friend",
-        &format!("{server}:8080"),
-    ]));
-    assert!(
-        explain.contains(
-            "allowed entering np-srv/server on node-2 by np-srv/allow-friend ingress rule 0 peer 0"
-        ),
-        "{explain}"
-    );
-
-    // namespaceSelector: the team=blue namespace's client, not the
-    // outsider; the client is isolated for ingress itself, so the replies
-    // get in only as part of the allowed connection.
-    apply(
-        &lab,
-        "np-srv",
-        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-blue}\nspec:\n  \
-         podSelector: {matchLabels: {app: server}}\n  ingress:\n  - from:\n    - namespaceSelector: {matchLabels: {team: blue}}\n",
-    );
-    kubectl_ok(&lab, &["-n", "np-cli", "apply", "-f", &deny]);
-    until_connects(&lab, client, &server, true);
-    assert!(!connects(&lab, outsider, &server, 8080), "outsider got in");
-    let client_ip = pod_ip(&lab, "np-cli", "client");
-    assert!(
-        !connects(&lab, friend, &client_ip, 8080),
-        "the client is isolated"
-    );
-
-    // Egress deny blocks DNS, until DNS is allowed.
-    let dig = "dig +short +tries=1 +time=2 @10.96.0.10 kubernetes.default.svc.cluster.local";
-    assert!(exec(&lab, "np-cli", "client", dig).status.success());
-    apply(
-        &lab,
-        "np-cli",
-        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-egress}\nspec:\n  \
-         podSelector: {}\n  policyTypes: [Egress]\n",
-    );
-    eventually("DNS blocked by egress deny", 60, || {
-        (!exec(&lab, "np-cli", "client", dig).status.success()).then_some(())
-    });
-    apply(
-        &lab,
-        "np-cli",
-        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-dns}\nspec:\n  \
-         podSelector: {}\n  policyTypes: [Egress]\n  egress:\n  - to:\n    - namespaceSelector: \
-         {matchLabels: {kubernetes.io/metadata.name: kube-system}}\n      podSelector: {matchLabels: {k8s-app: kube-dns}}\n    \
-         ports:\n    - {protocol: UDP, port: 53}\n    - {protocol: TCP, port: 53}\n",
-    );
-    eventually("DNS allowed again", 60, || {
-        exec(&lab, "np-cli", "client", dig).status.success().then_some(())
-    });
-    assert!(
-        !connects(&lab, client, &server, 8080),
-        "egress to the server is still denied"
-    );
-
-    // Deleting the policies restores traffic and removes the chains.
-    kubectl_ok(&lab, &["-n", "np-srv", "delete", "networkpolicy", "--all"]);
-    kubectl_ok(&lab, &["-n", "np-cli", "delete", "networkpolicy", "--all"]);
-    until_connects(&lab, stranger, &server, true);
-    until_connects(&lab, client, &server, true);
-    for node in ["node-1", "node-2"] {
-        let rules = save(&lab, node);
-        assert!(
-            !rules.contains("LABY-IN-") && !rules.contains("LABY-EG-"),
-            "{node}:\n{rules}"
-        );
-    }
     lab.down();
 }

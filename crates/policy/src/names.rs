@@ -1,6 +1,7 @@
-//! How the iptables rendering names its chains and words its DROP comment:
-//! written by the datapath (`labyrinth-proxy`), read back by the tracer's
-//! `explain`, so both take them from here.
+//! How the iptables and nftables renderings name their chains, sets and
+//! maps and word their DROP comment: written by the datapath
+//! (`labyrinth-proxy`), read back by the tracer's `explain` and by tests,
+//! so all take them from here.
 
 use crate::model::Direction;
 
@@ -17,6 +18,32 @@ pub fn pod_chain_prefix(dir: Direction) -> &'static str {
         Direction::Ingress => "LABY-IN-",
         Direction::Egress => "LABY-EG-",
     }
+}
+
+/// The nftables rendering's own table (family `ip`). Not the Service
+/// datapath's `labyrinth` table: that one is recreated by the proxy's full
+/// syncs, which would wipe policy state written by another thread.
+pub const NFT_TABLE: &str = "labyrinth-policy";
+/// Its base chain on the forward hook.
+pub const NFT_FORWARD_CHAIN: &str = "forward";
+
+/// The verdict map from a pod's address to its chain for a direction.
+pub fn nft_pods_map(dir: Direction) -> &'static str {
+    match dir {
+        Direction::Ingress => "ingress-pods",
+        Direction::Egress => "egress-pods",
+    }
+}
+
+/// A pod's chain for a direction, readable: "ingress-ns/pod".
+pub fn nft_pod_chain(pod: &str, dir: Direction) -> String {
+    format!("{}-{pod}", dir.as_str())
+}
+
+/// The peer address set of the chain's `i`-th allow: "ingress-ns/pod-peers-0"
+/// (unique: a pod name cannot make another chain's "-peers-<digits>").
+pub fn nft_peer_set(chain: &str, i: usize) -> String {
+    format!("{chain}-peers-{i}")
 }
 
 /// The DROP rule's comment: "ns/pod: isolated for ingress by a/p, b/q; no

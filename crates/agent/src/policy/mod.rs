@@ -1,7 +1,10 @@
 //! NetworkPolicy on this node: Pods, Namespaces and NetworkPolicies are
 //! watched from the API, compiled by `labyrinth-policy` into allow lists
-//! for the pods of this node, and programmed by the datapath (iptables
-//! today) after every change, in one transaction each.
+//! for the pods of this node, and programmed by the datapath (iptables or
+//! nftables; not yet eBPF) after every change, in one transaction each.
+//! On start the agent removes the other kernel datapath's policy state: a
+//! node switched from one --datapath to another would otherwise keep
+//! enforcing the policies of the day of the switch.
 
 mod store;
 
@@ -18,7 +21,7 @@ use kube::runtime::WatchStreamExt;
 use kube::Api;
 use labyrinth_contracts::modes::Datapath;
 use labyrinth_policy::{compile_node, from_k8s, Cluster, Compiled};
-use labyrinth_proxy::netpol::PolicyIptables;
+use labyrinth_proxy::netpol::{PolicyIptables, PolicyNftables};
 
 use crate::agent::context::Agent;
 use store::Objects;
@@ -34,14 +37,27 @@ enum Change {
 
 /// Runs until the watches end or the sync thread dies.
 pub async fn run(agent: Arc<Agent>) -> Result<()> {
-    if agent.args.datapath.datapath() != Some(Datapath::Iptables) {
-        tracing::warn!("NetworkPolicy is enforced only by the iptables datapath so far: policies are not enforced on this node");
-        return std::future::pending().await;
+    let datapath = agent.args.datapath.datapath();
+    let removed = match datapath {
+        Some(Datapath::Iptables) => PolicyNftables::remove(),
+        Some(Datapath::Nftables) => PolicyIptables::remove(),
+        _ => PolicyNftables::remove().and_then(|()| PolicyIptables::remove()),
+    };
+    if let Err(e) = removed {
+        tracing::warn!("removing another datapath's network policy state: {e:#}");
     }
+    let dp: Box<dyn Programmer> = match datapath {
+        Some(Datapath::Iptables) => Box::new(PolicyIptables::default()),
+        Some(Datapath::Nftables) => Box::new(PolicyNftables::default()),
+        _ => {
+            tracing::warn!("NetworkPolicy is enforced only by the iptables and nftables datapaths so far: policies are not enforced on this node");
+            return std::future::pending().await;
+        }
+    };
     let (tx, rx) = mpsc::channel::<Compiled>();
     let syncer = std::thread::Builder::new()
         .name("policy-sync".into())
-        .spawn(move || sync_loop(rx))
+        .spawn(move || sync_loop(dp, rx))
         .context("starting the policy sync thread")?;
     watch(&agent, tx).await?;
     syncer
@@ -105,10 +121,33 @@ async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
     bail!("network policy watch ended")
 }
 
+/// A datapath's policy rendering, as the sync thread drives it.
+trait Programmer: Send {
+    fn name(&self) -> &'static str;
+    fn sync(&mut self, c: &Compiled) -> Result<()>;
+}
+
+impl Programmer for PolicyIptables {
+    fn name(&self) -> &'static str {
+        "iptables"
+    }
+    fn sync(&mut self, c: &Compiled) -> Result<()> {
+        PolicyIptables::sync(self, c)
+    }
+}
+
+impl Programmer for PolicyNftables {
+    fn name(&self) -> &'static str {
+        "nftables"
+    }
+    fn sync(&mut self, c: &Compiled) -> Result<()> {
+        PolicyNftables::sync(self, c)
+    }
+}
+
 /// Programs the newest allow lists (older queued ones are skipped), and
 /// again every RESYNC.
-fn sync_loop(rx: mpsc::Receiver<Compiled>) -> Result<()> {
-    let mut dp = PolicyIptables::default();
+fn sync_loop(mut dp: Box<dyn Programmer>, rx: mpsc::Receiver<Compiled>) -> Result<()> {
     let mut current: Option<Compiled> = None;
     loop {
         match rx.recv_timeout(RESYNC) {
@@ -125,8 +164,9 @@ fn sync_loop(rx: mpsc::Receiver<Compiled>) -> Result<()> {
         let t = Instant::now();
         match dp.sync(c) {
             Ok(()) => tracing::info!(
-                "network policy: programmed {} pod chains in {} ms",
+                "network policy: programmed {} pod chains ({}) in {} ms",
                 c.pods.len(),
+                dp.name(),
                 t.elapsed().as_millis()
             ),
             Err(e) => {

@@ -38,6 +38,18 @@ pub fn start_agent(lab: &Lab, node: &str, argv: &[String]) {
     lab.ssh_ok(node, &start);
 }
 
+/// Restart the node's agent with `--datapath to`, as an operator moves a
+/// node to another datapath.
+pub fn switch_agent(lab: &Lab, node: &str, to: &str) {
+    let mut argv = stop_agent(lab, node);
+    let i = argv
+        .iter()
+        .position(|a| a == "--datapath")
+        .expect("lab up passes --datapath");
+    argv[i + 1] = to.to_string();
+    start_agent(lab, node, &argv);
+}
+
 /// The agent log's length now (to read what a restarted agent writes).
 pub fn log_len(lab: &Lab, node: &str) -> usize {
     lab.ssh_ok(node, &["stat", "-c", "%s", AGENT_LOG])

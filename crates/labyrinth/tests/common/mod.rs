@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod ebpf;
 pub mod journey;
+pub mod netpol;
 pub mod spread;
 #[allow(unused_imports)]
 pub use ebpf::*;

@@ -10,6 +10,7 @@ use labyrinth_contracts::iptables_save::Save;
 use labyrinth_policy::names::{drop_comment, pod_chain_prefix, CHAIN_PREFIX, JUMP_COMMENT, POLICY_CHAIN};
 use labyrinth_policy::{Compiled, Direction, PodRules};
 
+use super::comment::comment_text;
 use crate::exec;
 use crate::hash::hash16;
 
@@ -26,15 +27,7 @@ pub fn pod_chain(r: &PodRules) -> String {
 
 /// iptables keeps at most 256 bytes of a comment.
 fn comment(text: &str) -> String {
-    let mut t: String = text.chars().filter(|c| *c != '"').collect();
-    if t.len() > 255 {
-        let mut end = 255;
-        while !t.is_char_boundary(end) {
-            end -= 1;
-        }
-        t.truncate(end);
-    }
-    format!("-m comment --comment \"{t}\"")
+    format!("-m comment --comment \"{}\"", comment_text(text, 255))
 }
 
 fn pod_rules(r: &PodRules, out: &mut String) {
@@ -138,37 +131,61 @@ impl PolicyIptables {
         self.last_input = input;
         Ok(())
     }
+
+    /// Remove the jump and every chain of ours (another datapath enforces
+    /// policy now); nothing to do is one iptables-save.
+    pub fn remove() -> Result<()> {
+        let text = exec::stdout(&exec::run("iptables-save", &["-t", "filter"], None)?);
+        let save = Save::parse(&text)?;
+        let Some(t) = save.table("filter") else {
+            return Ok(());
+        };
+        let ours: Vec<&str> = t
+            .chains
+            .iter()
+            .map(|c| c.name)
+            .filter(|n| n.starts_with(CHAIN_PREFIX))
+            .collect();
+        let jumps = t.rules_of("FORWARD").filter(|r| r.spec == jump()).count();
+        if ours.is_empty() && jumps == 0 {
+            return Ok(());
+        }
+        // Declaring a chain in a --noflush restore empties it, so the
+        // deletes find no references left.
+        let mut input = String::from("*filter\n");
+        for ch in &ours {
+            input.push_str(&format!(":{ch} - [0:0]\n"));
+        }
+        for _ in 0..jumps {
+            input.push_str(&format!("-D FORWARD {}\n", jump()));
+        }
+        for ch in &ours {
+            input.push_str(&format!("-X {ch}\n"));
+        }
+        input.push_str("COMMIT\n");
+        exec::run("iptables-restore", &["-w", "--noflush"], Some(input.as_bytes()))
+            .context("removing the iptables policy chains")?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use labyrinth_policy::{Allow, PolicyRef, Protocol};
-
-    fn pr(ns: &str, name: &str) -> PolicyRef {
-        PolicyRef {
-            namespace: ns.into(),
-            name: name.into(),
-        }
-    }
+    use crate::netpol::fixtures::{allow, server};
+    use labyrinth_policy::Protocol;
 
     #[test]
     fn renders_dispatch_allows_and_a_named_drop() {
-        let r = PodRules {
-            namespace: "wrk-2".into(),
-            name: "server".into(),
-            ip: "10.0.2.5".parse().unwrap(),
-            direction: Direction::Ingress,
-            isolated_by: vec![pr("wrk-2", "allow-frontend"), pr("wrk-2", "deny-all")],
-            allows: vec![Allow {
-                policy: pr("wrk-2", "allow-frontend"),
-                rule: 0,
-                peer: Some(1),
-                nets: Some(vec!["10.0.1.3/32".parse().unwrap()]),
-                protocol: Some(Protocol::Tcp),
-                ports: Some((9000, 9999)),
-            }],
-        };
+        let r = server(
+            Direction::Ingress,
+            vec![allow(
+                Some(1),
+                Some("10.0.1.3/32"),
+                Some(Protocol::Tcp),
+                Some((9000, 9999)),
+            )],
+        );
         let chain = pod_chain(&r);
         assert!(chain.starts_with("LABY-IN-") && chain.len() <= 28, "{chain}");
         let c = Compiled { pods: vec![r] };

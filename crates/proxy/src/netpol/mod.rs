@@ -2,6 +2,9 @@
 //! `labyrinth-policy` compiles for this node's pods, rendered as filter
 //! rules and programmed in one transaction per change.
 //!
+//! Two renderings of the same compiled model: iptables (filter-table
+//! chains) and nftables (Labyrinth's own table, verdict maps and sets).
+//!
 //! Where: the FORWARD hook. Every packet between a pod and anything else
 //! is forwarded by its node (pods hang off routed veths), so each pod's
 //! egress is judged on its own node as the packet leaves, and its ingress
@@ -14,6 +17,12 @@
 //! kernel's conntrack), so a new policy refuses new connections and leaves
 //! open ones alone, as kube-proxy-style CNIs do. Replies of allowed
 //! connections pass by the same rule.
+mod comment;
 pub mod iptables;
+pub mod nftables;
+
+#[cfg(test)]
+mod fixtures;
 
 pub use iptables::PolicyIptables;
+pub use nftables::PolicyNftables;
