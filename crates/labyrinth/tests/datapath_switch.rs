@@ -15,7 +15,9 @@ const NODES: [&str; 3] = ["node-0", "node-1", "node-2"];
 fn state(lab: &Lab, node: &str) -> (bool, bool, bool, bool) {
     let sh = |cmd: &str| lab.ssh_ok(node, &["sh", "-c", cmd]);
     let iptables = sh("iptables-save -t nat").contains(":KUBE-SERVICES");
-    let nftables = sh("nft list tables").contains("table ip labyrinth");
+    let nftables = sh("nft list tables")
+        .lines()
+        .any(|l| l.trim() == "table ip labyrinth");
     let progs = attached(lab, node)
         .iter()
         .any(|a| a.prog.starts_with("lby_from_contai"));

@@ -50,7 +50,13 @@ fn left_rules(kernel: Datapath) -> Option<&'static str> {
         Datapath::Nftables => std::process::Command::new("nft")
             .args(["list", "tables", "ip"])
             .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("table ip labyrinth"))
+            // A whole line: the policy table `labyrinth-policy` is not the
+            // Service datapath's.
+            .is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim() == "table ip labyrinth")
+            })
             .then_some("the nftables table"),
         Datapath::Ebpf => None,
     }

@@ -161,7 +161,20 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
             .map(json_ok)
             .ok_or_else(ApiError::page_not_found);
     };
-    // The limit is checked while reading: a bigger body is never buffered.
+    // A declared length over the limit is refused before the body is
+    // touched: hyper sends `100 Continue` only once the body is polled, so a
+    // client that waits for it (`Expect: 100-continue`) reads the 413
+    // instead of a reset halfway through its upload.
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits::MAX_BODY_BYTES as u64) {
+        return Err(limits::body_too_large());
+    }
+    // Otherwise the limit is checked while reading: a bigger body is never
+    // buffered.
     let body = axum::body::to_bytes(body, limits::MAX_BODY_BYTES)
         .await
         .map_err(|e| {
