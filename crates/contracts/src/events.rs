@@ -49,6 +49,10 @@ pub enum Reason {
     BackOff,
     /// A preStop hook failed.
     FailedPreStopHook,
+    /// A probe failed (liveness, readiness or startup).
+    Unhealthy,
+    /// A probe passed with a warning (e.g. an HTTP redirect not followed).
+    ProbeWarning,
 }
 
 impl Reason {
@@ -67,6 +71,8 @@ impl Reason {
             Reason::Killing => "Killing",
             Reason::BackOff => "BackOff",
             Reason::FailedPreStopHook => "FailedPreStopHook",
+            Reason::Unhealthy => "Unhealthy",
+            Reason::ProbeWarning => "ProbeWarning",
         }
     }
     pub fn event_type(self) -> EventType {
@@ -75,7 +81,9 @@ impl Reason {
             | Reason::ImageNotInCatalog
             | Reason::Failed
             | Reason::BackOff
-            | Reason::FailedPreStopHook => EventType::Warning,
+            | Reason::FailedPreStopHook
+            | Reason::Unhealthy
+            | Reason::ProbeWarning => EventType::Warning,
             _ => EventType::Normal,
         }
     }

@@ -38,6 +38,7 @@ pub struct Spec {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Container {
     pub name: String,
     pub image: Option<String>,
@@ -46,6 +47,12 @@ pub struct Container {
     #[serde(default)]
     pub env: Vec<EnvVar>,
     pub lifecycle: Option<Lifecycle>,
+    #[serde(default)]
+    pub ports: Vec<crate::probe::ContainerPort>,
+    /// Boxed: most containers have none, and every pod's spec is kept.
+    pub liveness_probe: Option<Box<crate::probe::Probe>>,
+    pub readiness_probe: Option<Box<crate::probe::Probe>>,
+    pub startup_probe: Option<Box<crate::probe::Probe>>,
 }
 
 /// A container's hooks; only `exec` handlers are read.
@@ -60,11 +67,8 @@ pub struct Handler {
     pub exec: Option<ExecAction>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-pub struct ExecAction {
-    #[serde(default)]
-    pub command: Vec<String>,
-}
+/// Hooks and exec probes share it.
+pub use crate::probe::ExecAction;
 
 /// Only literal values: `valueFrom` (secrets, field refs) is not resolved.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]

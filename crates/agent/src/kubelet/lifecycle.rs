@@ -23,6 +23,8 @@ pub struct Managed {
     pub children: ByName<Child>,
     /// Its status changed since it was last reported (or the report failed).
     pub report: bool,
+    /// Its containers' probes (not recorded: an adopted pod's start over).
+    pub probes: super::probes::Prober,
 }
 
 impl Managed {
@@ -31,6 +33,7 @@ impl Managed {
             rec,
             children: ByName::new(),
             report: true,
+            probes: Default::default(),
         }
     }
 }
@@ -83,6 +86,7 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
             rec,
             children,
             report: true,
+            probes: Default::default(),
         };
         Ok((m, stages))
     })

@@ -9,5 +9,6 @@ pub(crate) mod node;
 mod nodepod;
 mod pod_store;
 pub(crate) mod pods;
+mod probes;
 mod status;
 mod termination;
