@@ -35,6 +35,7 @@ pub struct Spec {
     pub restart_policy: Option<String>,
     pub host_network: Option<bool>,
     pub termination_grace_period_seconds: Option<i64>,
+    pub service_account_name: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -70,11 +71,39 @@ pub struct Handler {
 /// Hooks and exec probes share it.
 pub use crate::probe::ExecAction;
 
-/// Only literal values: `valueFrom` (secrets, field refs) is not resolved.
+/// A literal value, or where the node agent finds it (`valueFrom`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EnvVar {
     pub name: String,
     pub value: Option<String>,
+    /// Boxed: most variables are literals.
+    pub value_from: Option<Box<EnvVarSource>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVarSource {
+    pub field_ref: Option<FieldRef>,
+    pub config_map_key_ref: Option<KeyRef>,
+    pub secret_key_ref: Option<KeyRef>,
+}
+
+/// A field of the pod (`metadata.name`, `status.podIP`…).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldRef {
+    pub field_path: String,
+}
+
+/// A key of a ConfigMap or Secret.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct KeyRef {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub key: String,
+    pub optional: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]

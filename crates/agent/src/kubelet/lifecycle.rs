@@ -41,7 +41,8 @@ impl Managed {
 /// Sandbox, then every container; on failure nothing is left behind.
 pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Result<(Managed, Stages)> {
     let r = pod.pod_ref();
-    let specs = pod.container_specs();
+    let pod = pod.clone();
+    let node = node_facts(agent);
     let cfg = agent.runtime.clone();
     let dp = agent.ebpf.get().cloned();
     let events = agent.events.clone();
@@ -53,6 +54,15 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
                 return Err(e);
             }
         }
+        // The pod's IP is known once its sandbox is: `status.podIP`.
+        let specs = match pod.container_specs(&node, rec.ip) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = sandbox::destroy(&cfg, &rec);
+                super::events::emit(&events, &rec.pod, None, Reason::Failed, format!("Error: {e}"));
+                anyhow::bail!("{CONFIG_ERROR}: {e}");
+            }
+        };
         let mut children = ByName::new();
         for spec in &specs {
             let started = container::start(&cfg, &rec, spec, 0);
@@ -91,6 +101,17 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
         Ok((m, stages))
     })
     .await?
+}
+
+/// The waiting reason of a container whose env cannot be made.
+pub const CONFIG_ERROR: &str = "CreateContainerConfigError";
+
+/// This node, as a pod's `fieldRef`s read it.
+fn node_facts(agent: &Agent) -> super::nodepod::NodeFacts {
+    super::nodepod::NodeFacts {
+        name: agent.node_name.clone(),
+        ip: agent.args.node_ip.to_string(),
+    }
 }
 
 pub fn unix_now() -> u64 {
@@ -150,7 +171,20 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
             continue;
         }
         let attempt = c.restarts + 1;
-        let spec = pod.container_specs().swap_remove(i);
+        let started = pod
+            .container_specs(&node_facts(agent), m.rec.ip)
+            .map_err(|e| anyhow::anyhow!("{CONFIG_ERROR}: {e}"))
+            .map(|mut specs| specs.swap_remove(i));
+        let Ok(spec) = started else {
+            // Its env cannot be made (the Failed event says why): retried
+            // after the back-off, as a failed start.
+            let why = started.err().map(|e| format!("Error: {e:#}")).unwrap_or_default();
+            super::events::emit(&agent.events, &m.rec.pod, Some(name), Reason::Failed, why);
+            if let Some(c) = m.rec.containers.get_mut(name) {
+                c.restart_at = Some(now + c.backoff);
+            }
+            continue;
+        };
         let started = container::start(&agent.runtime, &m.rec, &spec, attempt);
         let outcome = started.as_ref().map(|_| ()).map_err(|e| format!("{e:#}"));
         super::events::container_start(&agent.events, &m.rec.pod, &spec, outcome);

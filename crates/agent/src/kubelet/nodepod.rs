@@ -7,7 +7,9 @@
 //! slim watch type cost ~1.5 KiB (its ObjectMeta alone is 360 bytes, the
 //! store's key four more strings); a NodePod costs a few hundred bytes.
 
-use labyrinth_contracts::pod::{SlimPod, Spec};
+use std::net::Ipv4Addr;
+
+use labyrinth_contracts::pod::{EnvVar, SlimPod, Spec};
 
 use crate::runtime::{ContainerSpec, PodRef};
 
@@ -100,23 +102,81 @@ impl NodePod {
         }
     }
 
-    pub fn container_specs(&self) -> Vec<ContainerSpec> {
+    /// Each container to run, its env's `valueFrom` resolved from the pod
+    /// (`fieldRef`) and where it runs: `node` (its name and IP) and the
+    /// pod's IP. A source not resolved here is an error naming the
+    /// variable and the field: the container does not start without it.
+    pub fn container_specs(
+        &self,
+        node: &NodeFacts,
+        pod_ip: Option<Ipv4Addr>,
+    ) -> Result<Vec<ContainerSpec>, String> {
         self.spec
             .containers
             .iter()
-            .map(|c| ContainerSpec {
-                name: c.name.clone(),
-                image: c.image.clone().unwrap_or_default(),
-                command: c.command.clone().unwrap_or_default(),
-                args: c.args.clone().unwrap_or_default(),
-                env: c
+            .map(|c| {
+                let env = c
                     .env
                     .iter()
-                    .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
-                    .collect(),
+                    .map(|e| Ok((e.name.clone(), self.env_value(e, node, pod_ip)?)))
+                    .collect::<Result<Vec<_>, String>>()
+                    .map_err(|e| format!("container {}: {e}", c.name))?;
+                Ok(ContainerSpec {
+                    name: c.name.clone(),
+                    image: c.image.clone().unwrap_or_default(),
+                    command: c.command.clone().unwrap_or_default(),
+                    args: c.args.clone().unwrap_or_default(),
+                    env,
+                })
             })
             .collect()
     }
+
+    fn env_value(&self, e: &EnvVar, node: &NodeFacts, pod_ip: Option<Ipv4Addr>) -> Result<String, String> {
+        let Some(from) = &e.value_from else {
+            return Ok(e.value.clone().unwrap_or_default());
+        };
+        let name = &e.name;
+        if let Some(f) = &from.field_ref {
+            let ip = || pod_ip.map(|i| i.to_string()).unwrap_or_default();
+            return Ok(match f.field_path.as_str() {
+                "metadata.name" => self.name.clone(),
+                "metadata.namespace" => self.namespace.clone(),
+                "metadata.uid" => self.uid.clone(),
+                "spec.nodeName" => node.name.clone(),
+                "spec.serviceAccountName" => self
+                    .spec
+                    .service_account_name
+                    .clone()
+                    .unwrap_or_else(|| "default".into()),
+                // One address family here: the list is the one address.
+                "status.podIP" | "status.podIPs" => ip(),
+                "status.hostIP" | "status.hostIPs" => node.ip.clone(),
+                other => {
+                    return Err(format!(
+                    "env {name}: valueFrom.fieldRef.fieldPath {other:?} is not resolved by this node agent"
+                ))
+                }
+            });
+        }
+        let what = if from.config_map_key_ref.is_some() {
+            "configMapKeyRef"
+        } else if from.secret_key_ref.is_some() {
+            "secretKeyRef"
+        } else {
+            "(empty)"
+        };
+        Err(format!(
+            "env {name}: valueFrom.{what} is not resolved by this node agent"
+        ))
+    }
+}
+
+/// The node a pod runs on, as its `fieldRef`s read it.
+#[derive(Clone, Debug, Default)]
+pub struct NodeFacts {
+    pub name: String,
+    pub ip: String,
 }
 
 #[cfg(test)]
@@ -143,10 +203,8 @@ mod tests {
         assert_eq!((p.name(), p.namespace(), p.uid()), ("a", "n", "u"));
         assert!(p.deleting() && !p.terminal());
         assert_eq!(p.spec.containers.capacity(), 1, "kept sized to fit");
-        let specs = p.container_specs();
-        assert_eq!(specs[0].command, ["sh"]);
-        assert_eq!(specs[0].args, ["-c", "x"]);
-        assert_eq!(specs[0].env, [("A".to_string(), "1".to_string())]);
+        let err = p.container_specs(&NodeFacts::default(), None).unwrap_err();
+        assert!(err.contains("env B") && err.contains("\"x\""), "{err}");
         assert_eq!(p.spec.restart_policy.as_deref(), Some("Never"));
     }
 
@@ -158,6 +216,59 @@ mod tests {
             "status": {"phase": "Succeeded"}}))
         .unwrap();
         let p = NodePod::from_watched(w).unwrap();
-        assert!(p.container_specs().is_empty() && p.namespace() == "default" && p.terminal());
+        assert!(
+            p.container_specs(&NodeFacts::default(), None).unwrap().is_empty()
+                && p.namespace() == "default"
+                && p.terminal()
+        );
+    }
+
+    #[test]
+    fn env_from_the_pods_fields_and_where_it_runs() {
+        let w: SlimPod = serde_json::from_value(json!({
+            "metadata": {"name": "a", "namespace": "n", "uid": "u-1"},
+            "spec": {"serviceAccountName": "robot", "containers": [{"name": "c", "command": ["sh"], "args": ["-c", "x"], "env": [
+                {"name": "LIT", "value": "1"},
+                {"name": "NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "NS", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}},
+                {"name": "UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
+                {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                {"name": "SA", "valueFrom": {"fieldRef": {"fieldPath": "spec.serviceAccountName"}}},
+                {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                {"name": "IPS", "valueFrom": {"fieldRef": {"fieldPath": "status.podIPs"}}},
+                {"name": "HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}]}]}
+        }))
+        .unwrap();
+        let p = NodePod::from_watched(w).unwrap();
+        let node = NodeFacts {
+            name: "node-1".into(),
+            ip: "192.168.0.11".into(),
+        };
+        let specs = p
+            .container_specs(&node, Some(Ipv4Addr::new(10, 244, 1, 7)))
+            .unwrap();
+        assert_eq!(
+            (specs[0].command.as_slice(), specs[0].args.as_slice()),
+            (&["sh".to_string()][..], &["-c".to_string(), "x".to_string()][..])
+        );
+        let got: Vec<(&str, &str)> = specs[0]
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("LIT", "1"),
+                ("NAME", "a"),
+                ("NS", "n"),
+                ("UID", "u-1"),
+                ("NODE", "node-1"),
+                ("SA", "robot"),
+                ("IP", "10.244.1.7"),
+                ("IPS", "10.244.1.7"),
+                ("HOST", "192.168.0.11")
+            ]
+        );
     }
 }

@@ -112,6 +112,11 @@ pub fn running(pod: &NodePod, rec: &SandboxRecord, probes: &Prober, host_ip: &st
 
 /// The sandbox could not be made yet (e.g. CNI failed): Pending, with why.
 pub fn pending(pod: &NodePod, why: &str) -> Value {
+    // A container whose env cannot be made waits as the kubelet's does.
+    let reason = match why.strip_prefix(super::lifecycle::CONFIG_ERROR) {
+        Some(_) => super::lifecycle::CONFIG_ERROR,
+        None => "ContainerCreating",
+    };
     let statuses: Vec<Value> = pod
         .spec
         .containers
@@ -120,9 +125,9 @@ pub fn pending(pod: &NodePod, why: &str) -> Value {
             json!({
                 "name": c.name, "image": c.image.clone().unwrap_or_default(), "imageID": "",
                 "ready": false, "started": false, "restartCount": 0,
-                "state": {"waiting": {"reason": "ContainerCreating", "message": why}}
+                "state": {"waiting": {"reason": reason, "message": why}}
             })
         })
         .collect();
-    json!({"status": {"phase": "Pending", "containerStatuses": statuses, "message": why, "reason": "ContainerCreating"}})
+    json!({"status": {"phase": "Pending", "containerStatuses": statuses, "message": why, "reason": reason}})
 }
