@@ -51,8 +51,6 @@ pub enum Reason {
     FailedPreStopHook,
     /// A probe failed (liveness, readiness or startup).
     Unhealthy,
-    /// A probe passed with a warning (e.g. an HTTP redirect not followed).
-    ProbeWarning,
 }
 
 impl Reason {
@@ -72,7 +70,6 @@ impl Reason {
             Reason::BackOff => "BackOff",
             Reason::FailedPreStopHook => "FailedPreStopHook",
             Reason::Unhealthy => "Unhealthy",
-            Reason::ProbeWarning => "ProbeWarning",
         }
     }
     pub fn event_type(self) -> EventType {
@@ -82,8 +79,7 @@ impl Reason {
             | Reason::Failed
             | Reason::BackOff
             | Reason::FailedPreStopHook
-            | Reason::Unhealthy
-            | Reason::ProbeWarning => EventType::Warning,
+            | Reason::Unhealthy => EventType::Warning,
             _ => EventType::Normal,
         }
     }
