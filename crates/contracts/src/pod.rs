@@ -1,6 +1,6 @@
 //! The slim Pod every watcher of Pods decodes: identity, deletion, the
-//! containers to run (name, image, command, args, literal env) and restart
-//! policy for the node agent; hostNetwork, phase and the pod's addresses for
+//! containers to run (name, image, command, args, env and where its values
+//! come from, ports, probes) and restart policy for the node agent; hostNetwork, phase and the pod's addresses for
 //! cluster DNS.
 //!
 //! Every Pod event reaches every watcher; decoding the whole object
@@ -47,6 +47,8 @@ pub struct Container {
     pub args: Option<Vec<String>>,
     #[serde(default)]
     pub env: Vec<EnvVar>,
+    #[serde(default)]
+    pub env_from: Vec<EnvFromSource>,
     pub lifecycle: Option<Lifecycle>,
     #[serde(default)]
     pub ports: Vec<crate::probe::ContainerPort>,
@@ -87,6 +89,22 @@ pub struct EnvVarSource {
     pub field_ref: Option<FieldRef>,
     pub config_map_key_ref: Option<KeyRef>,
     pub secret_key_ref: Option<KeyRef>,
+}
+
+/// Every key of a ConfigMap or Secret, as variables (`envFrom`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvFromSource {
+    pub prefix: Option<String>,
+    pub config_map_ref: Option<SourceRef>,
+    pub secret_ref: Option<SourceRef>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct SourceRef {
+    #[serde(default)]
+    pub name: String,
+    pub optional: Option<bool>,
 }
 
 /// A field of the pod (`metadata.name`, `status.podIP`…).

@@ -2,15 +2,22 @@
 //! `kubectl exec POD -- env` through the machine's kubectl in one lab:
 //! `valueFrom.fieldRef` (the pod's name, namespace, uid, node, service
 //! account, its IPs and its node's), `$(VAR)` expansion in env values,
-//! command and args (`$$` escapes, undefined references kept), and a
-//! variable the node cannot resolve: the container does not start, the
-//! pod waits with CreateContainerConfigError and a Warning event.
+//! command and args (`$$` escapes, undefined references kept), a
+//! ConfigMap's keys (`configMapKeyRef`, `envFrom` with a prefix, optional
+//! ones skipped), and a required key that is missing: the container does
+//! not start, the pod waits with CreateContainerConfigError and a Warning
+//! event naming it.
 
 mod common;
 use common::journey::*;
 use common::*;
 
 const PODS: &str = r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {COLOR: blue, size: "3"}
+---
 apiVersion: v1
 kind: Pod
 metadata: {name: envy}
@@ -33,6 +40,13 @@ spec:
     - {name: MY_HOST, valueFrom: {fieldRef: {fieldPath: status.hostIP}}}
     - {name: URL, value: "http://$(MY_IP):80/$(KUBERNETES_SERVICE_HOST)/$(LATER)"}
     - {name: LATER, value: "$(UNDEFINED)-$$(GREETING)-$(GREETING)"}
+    - {name: FAVOURITE, valueFrom: {configMapKeyRef: {name: settings, key: COLOR}}}
+    - {name: MAYBE, valueFrom: {configMapKeyRef: {name: settings, key: none, optional: true}}}
+    - {name: MAYBE_MAP, valueFrom: {configMapKeyRef: {name: absent, key: k, optional: true}}}
+    - {name: CFG_size, value: overridden}
+    envFrom:
+    - {prefix: CFG_, configMapRef: {name: settings}}
+    - {configMapRef: {name: absent, optional: true}}
 ---
 apiVersion: v1
 kind: Pod
@@ -44,7 +58,7 @@ spec:
     image: busybox
     command: [sleep, "3600"]
     env:
-    - {name: FROM_MAP, valueFrom: {configMapKeyRef: {name: nowhere, key: k}}}
+    - {name: FROM_MAP, valueFrom: {configMapKeyRef: {name: settings, key: missing}}}
 "#;
 
 fn env_of(lab: &Lab, pod: &str) -> std::collections::BTreeMap<String, String> {
@@ -85,9 +99,16 @@ fn env_from_fields_and_expansion() {
         // Only what comes before is expanded: LATER is after URL.
         ("URL", format!("http://{ip}:80/10.96.0.1/$(LATER)")),
         ("LATER", "$(UNDEFINED)-$(GREETING)-hello".into()),
+        ("FAVOURITE", "blue".into()),
+        // envFrom with its prefix; env after it wins.
+        ("CFG_COLOR", "blue".into()),
+        ("CFG_size", "overridden".into()),
     ];
     for (k, v) in want {
         assert_eq!(env.get(k), Some(&v), "{k} in {env:?}");
+    }
+    for k in ["MAYBE", "MAYBE_MAP", "COLOR"] {
+        assert!(!env.contains_key(k), "{k} in {env:?}");
     }
     let said = kubectl_ok(&lab, &["exec", "envy", "--", "cat", "/tmp/said"]);
     assert_eq!(said.trim(), "said-hello $(GREETING) $(NOPE)");
@@ -107,7 +128,7 @@ fn env_from_fields_and_expansion() {
         e["involvedObject"]["name"] == "unresolved"
             && e["type"] == "Warning"
             && m.contains("FROM_MAP")
-            && m.contains("configMapKeyRef")
+            && m.contains("couldn't find key missing in ConfigMap default/settings")
     });
     assert!(warned, "no Warning event naming FROM_MAP: {all}");
     lab.down();

@@ -4,12 +4,12 @@
 use std::process::Child;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use labyrinth_contracts::by_name::ByName;
 use labyrinth_contracts::events::Reason;
 use labyrinth_netlink::process::ProcessRef;
 
-use super::nodepod::NodePod;
+use super::nodepod::{ConfigMaps, NodePod};
 use crate::agent::context::Agent;
 use crate::runtime::container;
 use crate::runtime::sandbox::{self, ContainerRecord, SandboxRecord};
@@ -25,6 +25,9 @@ pub struct Managed {
     pub report: bool,
     /// Its containers' probes (not recorded: an adopted pod's start over).
     pub probes: super::probes::Prober,
+    /// The ConfigMaps its env refers to, as read at its start (restarted
+    /// containers get the same values); boxed, as most pods have none.
+    pub config_maps: Option<Box<ConfigMaps>>,
 }
 
 impl Managed {
@@ -34,6 +37,7 @@ impl Managed {
             children: ByName::new(),
             report: true,
             probes: Default::default(),
+            config_maps: None,
         }
     }
 }
@@ -41,6 +45,7 @@ impl Managed {
 /// Sandbox, then every container; on failure nothing is left behind.
 pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Result<(Managed, Stages)> {
     let r = pod.pod_ref();
+    let maps = config_maps(agent, pod).await?;
     let pod = pod.clone();
     let node = node_facts(agent);
     let cfg = agent.runtime.clone();
@@ -55,7 +60,7 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
             }
         }
         // The pod's IP is known once its sandbox is: `status.podIP`.
-        let specs = match pod.container_specs(&node, rec.ip) {
+        let specs = match pod.container_specs(&node, rec.ip, &maps) {
             Ok(s) => s,
             Err(e) => {
                 let _ = sandbox::destroy(&cfg, &rec);
@@ -97,10 +102,34 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
             children,
             report: true,
             probes: Default::default(),
+            config_maps: (!maps.is_empty()).then(|| Box::new(maps)),
         };
         Ok((m, stages))
     })
     .await?
+}
+
+/// The ConfigMaps the pod's env refers to, read through the API (a node
+/// may read ConfigMaps); one that does not exist is left out, for the env
+/// to say so (or skip it, when optional).
+async fn config_maps(agent: &Agent, pod: &NodePod) -> Result<ConfigMaps> {
+    let mut maps = ConfigMaps::new();
+    let names = pod.config_map_names();
+    if names.is_empty() {
+        return Ok(maps);
+    }
+    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(agent.client.clone(), pod.namespace());
+    for name in names {
+        let found = api
+            .get_opt(&name)
+            .await
+            .with_context(|| format!("reading configmap {name:?}"))?;
+        if let Some(cm) = found {
+            maps.insert(name, cm.data.unwrap_or_default());
+        }
+    }
+    Ok(maps)
 }
 
 /// The waiting reason of a container whose env cannot be made.
@@ -172,7 +201,11 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
         }
         let attempt = c.restarts + 1;
         let started = pod
-            .container_specs(&node_facts(agent), m.rec.ip)
+            .container_specs(
+                &node_facts(agent),
+                m.rec.ip,
+                m.config_maps.as_deref().unwrap_or(&ConfigMaps::new()),
+            )
             .map_err(|e| anyhow::anyhow!("{CONFIG_ERROR}: {e}"))
             .map(|mut specs| specs.swap_remove(i));
         let Ok(spec) = started else {

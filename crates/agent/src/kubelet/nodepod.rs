@@ -110,16 +110,14 @@ impl NodePod {
         &self,
         node: &NodeFacts,
         pod_ip: Option<Ipv4Addr>,
+        maps: &ConfigMaps,
     ) -> Result<Vec<ContainerSpec>, String> {
         self.spec
             .containers
             .iter()
             .map(|c| {
-                let env = c
-                    .env
-                    .iter()
-                    .map(|e| Ok((e.name.clone(), self.env_value(e, node, pod_ip)?)))
-                    .collect::<Result<Vec<_>, String>>()
+                let env = self
+                    .container_env(c, node, pod_ip, maps)
                     .map_err(|e| format!("container {}: {e}", c.name))?;
                 Ok(ContainerSpec {
                     name: c.name.clone(),
@@ -132,14 +130,72 @@ impl NodePod {
             .collect()
     }
 
-    fn env_value(&self, e: &EnvVar, node: &NodeFacts, pod_ip: Option<Ipv4Addr>) -> Result<String, String> {
+    /// The ConfigMaps its containers' env and envFrom refer to.
+    pub fn config_map_names(&self) -> Vec<String> {
+        let mut names: Vec<String> =
+            self.spec
+                .containers
+                .iter()
+                .flat_map(|c| {
+                    let keys = c.env.iter().filter_map(|e| {
+                        Some(e.value_from.as_ref()?.config_map_key_ref.as_ref()?.name.clone())
+                    });
+                    let all = c
+                        .env_from
+                        .iter()
+                        .filter_map(|f| Some(f.config_map_ref.as_ref()?.name.clone()));
+                    keys.chain(all).collect::<Vec<_>>()
+                })
+                .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// As the kubelet orders it: every `envFrom` source's keys (with its
+    /// prefix), then `env`, a later name replacing an earlier one.
+    fn container_env(
+        &self,
+        c: &labyrinth_contracts::pod::Container,
+        node: &NodeFacts,
+        pod_ip: Option<Ipv4Addr>,
+        maps: &ConfigMaps,
+    ) -> Result<Vec<(String, String)>, String> {
+        let mut env: Vec<(String, String)> = Vec::new();
+        for f in &c.env_from {
+            let prefix = f.prefix.as_deref().unwrap_or("");
+            if let Some(r) = &f.config_map_ref {
+                match maps.get(&r.name) {
+                    Some(data) => env.extend(data.iter().map(|(k, v)| (format!("{prefix}{k}"), v.clone()))),
+                    None if r.optional == Some(true) => {}
+                    None => return Err(format!("envFrom: configmap {:?} not found", r.name)),
+                }
+            } else if f.secret_ref.is_some() {
+                return Err("envFrom.secretRef is not resolved by this node agent".into());
+            }
+        }
+        for e in &c.env {
+            if let Some(v) = self.env_value(e, node, pod_ip, maps)? {
+                env.push((e.name.clone(), v));
+            }
+        }
+        Ok(env)
+    }
+
+    fn env_value(
+        &self,
+        e: &EnvVar,
+        node: &NodeFacts,
+        pod_ip: Option<Ipv4Addr>,
+        maps: &ConfigMaps,
+    ) -> Result<Option<String>, String> {
         let Some(from) = &e.value_from else {
-            return Ok(e.value.clone().unwrap_or_default());
+            return Ok(Some(e.value.clone().unwrap_or_default()));
         };
         let name = &e.name;
         if let Some(f) = &from.field_ref {
             let ip = || pod_ip.map(|i| i.to_string()).unwrap_or_default();
-            return Ok(match f.field_path.as_str() {
+            return Ok(Some(match f.field_path.as_str() {
                 "metadata.name" => self.name.clone(),
                 "metadata.namespace" => self.namespace.clone(),
                 "metadata.uid" => self.uid.clone(),
@@ -157,11 +213,24 @@ impl NodePod {
                     "env {name}: valueFrom.fieldRef.fieldPath {other:?} is not resolved by this node agent"
                 ))
                 }
-            });
+            }));
         }
-        let what = if from.config_map_key_ref.is_some() {
-            "configMapKeyRef"
-        } else if from.secret_key_ref.is_some() {
+        if let Some(k) = &from.config_map_key_ref {
+            let optional = k.optional == Some(true);
+            return match maps.get(&k.name) {
+                Some(data) => match data.get(&k.key) {
+                    Some(v) => Ok(Some(v.clone())),
+                    None if optional => Ok(None),
+                    None => Err(format!(
+                        "env {name}: couldn't find key {} in ConfigMap {}/{}",
+                        k.key, self.namespace, k.name
+                    )),
+                },
+                None if optional => Ok(None),
+                None => Err(format!("env {name}: configmap {:?} not found", k.name)),
+            };
+        }
+        let what = if from.secret_key_ref.is_some() {
             "secretKeyRef"
         } else {
             "(empty)"
@@ -171,6 +240,10 @@ impl NodePod {
         ))
     }
 }
+
+/// The ConfigMaps of the pod's namespace its containers refer to, by name
+/// (each one's data); one missing is absent.
+pub type ConfigMaps = std::collections::HashMap<String, std::collections::BTreeMap<String, String>>;
 
 /// The node a pod runs on, as its `fieldRef`s read it.
 #[derive(Clone, Debug, Default)]
@@ -203,7 +276,9 @@ mod tests {
         assert_eq!((p.name(), p.namespace(), p.uid()), ("a", "n", "u"));
         assert!(p.deleting() && !p.terminal());
         assert_eq!(p.spec.containers.capacity(), 1, "kept sized to fit");
-        let err = p.container_specs(&NodeFacts::default(), None).unwrap_err();
+        let err = p
+            .container_specs(&NodeFacts::default(), None, &ConfigMaps::new())
+            .unwrap_err();
         assert!(err.contains("env B") && err.contains("\"x\""), "{err}");
         assert_eq!(p.spec.restart_policy.as_deref(), Some("Never"));
     }
@@ -217,7 +292,9 @@ mod tests {
         .unwrap();
         let p = NodePod::from_watched(w).unwrap();
         assert!(
-            p.container_specs(&NodeFacts::default(), None).unwrap().is_empty()
+            p.container_specs(&NodeFacts::default(), None, &ConfigMaps::new())
+                .unwrap()
+                .is_empty()
                 && p.namespace() == "default"
                 && p.terminal()
         );
@@ -245,7 +322,7 @@ mod tests {
             ip: "192.168.0.11".into(),
         };
         let specs = p
-            .container_specs(&node, Some(Ipv4Addr::new(10, 244, 1, 7)))
+            .container_specs(&node, Some(Ipv4Addr::new(10, 244, 1, 7)), &ConfigMaps::new())
             .unwrap();
         assert_eq!(
             (specs[0].command.as_slice(), specs[0].args.as_slice()),
@@ -270,5 +347,42 @@ mod tests {
                 ("HOST", "192.168.0.11")
             ]
         );
+    }
+
+    #[test]
+    fn env_from_config_maps_with_prefix_optional_and_missing_keys() {
+        let w: SlimPod = serde_json::from_value(json!({
+            "metadata": {"name": "a", "namespace": "n", "uid": "u"},
+            "spec": {"containers": [{"name": "c",
+                "envFrom": [{"prefix": "P_", "configMapRef": {"name": "m"}}, {"configMapRef": {"name": "gone", "optional": true}}],
+                "env": [
+                    {"name": "P_x", "value": "mine"},
+                    {"name": "K", "valueFrom": {"configMapKeyRef": {"name": "m", "key": "y"}}},
+                    {"name": "OPT", "valueFrom": {"configMapKeyRef": {"name": "m", "key": "none", "optional": true}}}]}]}
+        }))
+        .unwrap();
+        let p = NodePod::from_watched(w).unwrap();
+        assert_eq!(p.config_map_names(), ["gone", "m"]);
+        let mut maps = ConfigMaps::new();
+        maps.insert(
+            "m".into(),
+            [("x", "1"), ("y", "2")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into(),
+        );
+        let specs = p.container_specs(&NodeFacts::default(), None, &maps).unwrap();
+        let got: Vec<(&str, &str)> = specs[0]
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(got, [("P_x", "1"), ("P_y", "2"), ("P_x", "mine"), ("K", "2")]);
+        maps.get_mut("m").unwrap().remove("y");
+        let e = p.container_specs(&NodeFacts::default(), None, &maps).unwrap_err();
+        assert_eq!(e, "container c: env K: couldn't find key y in ConfigMap n/m");
+        let e = p
+            .container_specs(&NodeFacts::default(), None, &ConfigMaps::new())
+            .unwrap_err();
+        assert!(e.contains("configmap \"m\" not found"), "{e}");
     }
 }
