@@ -1,7 +1,7 @@
 //! The slim Pod every watcher of Pods decodes: identity, deletion, the
 //! containers to run (name, image, command, args, env and where its values
-//! come from, ports, probes) and restart policy for the node agent; hostNetwork, phase and the pod's addresses for
-//! cluster DNS.
+//! come from, ports, probes) and restart policy for the node agent;
+//! hostNetwork, phase and the pod's addresses for cluster DNS.
 //!
 //! Every Pod event reaches every watcher; decoding the whole object
 //! (managedFields, conditions, container statuses, every spec field) into

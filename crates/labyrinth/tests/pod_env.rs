@@ -3,8 +3,8 @@
 //! `valueFrom.fieldRef` (the pod's name, namespace, uid, node, service
 //! account, its IPs and its node's), `$(VAR)` expansion in env values,
 //! command and args (`$$` escapes, undefined references kept), a
-//! ConfigMap's keys (`configMapKeyRef`, `envFrom` with a prefix, optional
-//! ones skipped), and a required key that is missing: the container does
+//! ConfigMap's and a Secret's keys (`configMapKeyRef`, `secretKeyRef`,
+//! `envFrom` with a prefix, optional ones skipped), and a required key that is missing: the container does
 //! not start, the pod waits with CreateContainerConfigError and a Warning
 //! event naming it.
 
@@ -17,6 +17,11 @@ apiVersion: v1
 kind: ConfigMap
 metadata: {name: settings}
 data: {COLOR: blue, size: "3"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: creds}
+stringData: {password: hunter2}
 ---
 apiVersion: v1
 kind: Pod
@@ -44,8 +49,10 @@ spec:
     - {name: MAYBE, valueFrom: {configMapKeyRef: {name: settings, key: none, optional: true}}}
     - {name: MAYBE_MAP, valueFrom: {configMapKeyRef: {name: absent, key: k, optional: true}}}
     - {name: CFG_size, value: overridden}
+    - {name: PASSWORD, valueFrom: {secretKeyRef: {name: creds, key: password}}}
     envFrom:
     - {prefix: CFG_, configMapRef: {name: settings}}
+    - {prefix: SEC_, secretRef: {name: creds}}
     - {configMapRef: {name: absent, optional: true}}
 ---
 apiVersion: v1
@@ -103,6 +110,9 @@ fn env_from_fields_and_expansion() {
         // envFrom with its prefix; env after it wins.
         ("CFG_COLOR", "blue".into()),
         ("CFG_size", "overridden".into()),
+        // Secrets: the node may read those of its pods (decoded).
+        ("PASSWORD", "hunter2".into()),
+        ("SEC_password", "hunter2".into()),
     ];
     for (k, v) in want {
         assert_eq!(env.get(k), Some(&v), "{k} in {env:?}");

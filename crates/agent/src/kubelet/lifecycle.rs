@@ -9,7 +9,7 @@ use labyrinth_contracts::by_name::ByName;
 use labyrinth_contracts::events::Reason;
 use labyrinth_netlink::process::ProcessRef;
 
-use super::nodepod::{ConfigMaps, NodePod};
+use super::nodepod::{EnvSources, NodePod};
 use crate::agent::context::Agent;
 use crate::runtime::container;
 use crate::runtime::sandbox::{self, ContainerRecord, SandboxRecord};
@@ -25,9 +25,10 @@ pub struct Managed {
     pub report: bool,
     /// Its containers' probes (not recorded: an adopted pod's start over).
     pub probes: super::probes::Prober,
-    /// The ConfigMaps its env refers to, as read at its start (restarted
-    /// containers get the same values); boxed, as most pods have none.
-    pub config_maps: Option<Box<ConfigMaps>>,
+    /// The ConfigMaps and Secrets its env refers to, as read at its start
+    /// (restarted containers get the same values); boxed, as most pods
+    /// have none.
+    pub env_sources: Option<Box<EnvSources>>,
 }
 
 impl Managed {
@@ -37,7 +38,7 @@ impl Managed {
             children: ByName::new(),
             report: true,
             probes: Default::default(),
-            config_maps: None,
+            env_sources: None,
         }
     }
 }
@@ -45,7 +46,7 @@ impl Managed {
 /// Sandbox, then every container; on failure nothing is left behind.
 pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Result<(Managed, Stages)> {
     let r = pod.pod_ref();
-    let maps = config_maps(agent, pod).await?;
+    let maps = env_sources(agent, pod).await?;
     let pod = pod.clone();
     let node = node_facts(agent);
     let cfg = agent.runtime.clone();
@@ -102,34 +103,45 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
             children,
             report: true,
             probes: Default::default(),
-            config_maps: (!maps.is_empty()).then(|| Box::new(maps)),
+            env_sources: (!maps.is_empty()).then(|| Box::new(maps)),
         };
         Ok((m, stages))
     })
     .await?
 }
 
-/// The ConfigMaps the pod's env refers to, read through the API (a node
-/// may read ConfigMaps); one that does not exist is left out, for the env
-/// to say so (or skip it, when optional).
-async fn config_maps(agent: &Agent, pod: &NodePod) -> Result<ConfigMaps> {
-    let mut maps = ConfigMaps::new();
-    let names = pod.config_map_names();
-    if names.is_empty() {
-        return Ok(maps);
-    }
-    let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
-        kube::Api::namespaced(agent.client.clone(), pod.namespace());
-    for name in names {
+/// The ConfigMaps and Secrets the pod's env refers to, read through the
+/// API (a node may read ConfigMaps, and the Secrets of its pods); one that
+/// does not exist is left out, for the env to say so (or skip it, when
+/// optional).
+async fn env_sources(agent: &Agent, pod: &NodePod) -> Result<EnvSources> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let mut src = EnvSources::default();
+    let (maps, secrets) = pod.source_names();
+    let ns = pod.namespace();
+    for name in maps {
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(agent.client.clone(), ns);
         let found = api
             .get_opt(&name)
             .await
             .with_context(|| format!("reading configmap {name:?}"))?;
         if let Some(cm) = found {
-            maps.insert(name, cm.data.unwrap_or_default());
+            src.config_maps.insert(name, cm.data.unwrap_or_default());
         }
     }
-    Ok(maps)
+    for name in secrets {
+        let api: kube::Api<Secret> = kube::Api::namespaced(agent.client.clone(), ns);
+        let found = api
+            .get_opt(&name)
+            .await
+            .with_context(|| format!("reading secret {name:?}"))?;
+        if let Some(s) = found {
+            let data = s.data.unwrap_or_default().into_iter();
+            let decoded = data.map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()));
+            src.secrets.insert(name, decoded.collect());
+        }
+    }
+    Ok(src)
 }
 
 /// The waiting reason of a container whose env cannot be made.
@@ -204,7 +216,7 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
             .container_specs(
                 &node_facts(agent),
                 m.rec.ip,
-                m.config_maps.as_deref().unwrap_or(&ConfigMaps::new()),
+                m.env_sources.as_deref().unwrap_or(&EnvSources::default()),
             )
             .map_err(|e| anyhow::anyhow!("{CONFIG_ERROR}: {e}"))
             .map(|mut specs| specs.swap_remove(i));

@@ -110,14 +110,14 @@ impl NodePod {
         &self,
         node: &NodeFacts,
         pod_ip: Option<Ipv4Addr>,
-        maps: &ConfigMaps,
+        src: &EnvSources,
     ) -> Result<Vec<ContainerSpec>, String> {
         self.spec
             .containers
             .iter()
             .map(|c| {
                 let env = self
-                    .container_env(c, node, pod_ip, maps)
+                    .container_env(c, node, pod_ip, src)
                     .map_err(|e| format!("container {}: {e}", c.name))?;
                 Ok(ContainerSpec {
                     name: c.name.clone(),
@@ -130,26 +130,25 @@ impl NodePod {
             .collect()
     }
 
-    /// The ConfigMaps its containers' env and envFrom refer to.
-    pub fn config_map_names(&self) -> Vec<String> {
-        let mut names: Vec<String> =
-            self.spec
-                .containers
-                .iter()
-                .flat_map(|c| {
-                    let keys = c.env.iter().filter_map(|e| {
-                        Some(e.value_from.as_ref()?.config_map_key_ref.as_ref()?.name.clone())
-                    });
-                    let all = c
-                        .env_from
-                        .iter()
-                        .filter_map(|f| Some(f.config_map_ref.as_ref()?.name.clone()));
-                    keys.chain(all).collect::<Vec<_>>()
-                })
-                .collect();
-        names.sort();
-        names.dedup();
-        names
+    /// The ConfigMaps and the Secrets its containers' env and envFrom
+    /// refer to.
+    pub fn source_names(&self) -> (Vec<String>, Vec<String>) {
+        let (mut maps, mut secrets) = (Vec::new(), Vec::new());
+        for c in &self.spec.containers {
+            for e in c.env.iter().filter_map(|e| e.value_from.as_deref()) {
+                maps.extend(e.config_map_key_ref.as_ref().map(|k| k.name.clone()));
+                secrets.extend(e.secret_key_ref.as_ref().map(|k| k.name.clone()));
+            }
+            for f in &c.env_from {
+                maps.extend(f.config_map_ref.as_ref().map(|r| r.name.clone()));
+                secrets.extend(f.secret_ref.as_ref().map(|r| r.name.clone()));
+            }
+        }
+        for v in [&mut maps, &mut secrets] {
+            v.sort();
+            v.dedup();
+        }
+        (maps, secrets)
     }
 
     /// As the kubelet orders it: every `envFrom` source's keys (with its
@@ -159,23 +158,24 @@ impl NodePod {
         c: &labyrinth_contracts::pod::Container,
         node: &NodeFacts,
         pod_ip: Option<Ipv4Addr>,
-        maps: &ConfigMaps,
+        src: &EnvSources,
     ) -> Result<Vec<(String, String)>, String> {
         let mut env: Vec<(String, String)> = Vec::new();
         for f in &c.env_from {
             let prefix = f.prefix.as_deref().unwrap_or("");
-            if let Some(r) = &f.config_map_ref {
-                match maps.get(&r.name) {
-                    Some(data) => env.extend(data.iter().map(|(k, v)| (format!("{prefix}{k}"), v.clone()))),
-                    None if r.optional == Some(true) => {}
-                    None => return Err(format!("envFrom: configmap {:?} not found", r.name)),
-                }
-            } else if f.secret_ref.is_some() {
-                return Err("envFrom.secretRef is not resolved by this node agent".into());
+            let (kind, r, data) = match (&f.config_map_ref, &f.secret_ref) {
+                (Some(r), _) => ("configmap", r, &src.config_maps),
+                (None, Some(r)) => ("secret", r, &src.secrets),
+                (None, None) => continue,
+            };
+            match data.get(&r.name) {
+                Some(d) => env.extend(d.iter().map(|(k, v)| (format!("{prefix}{k}"), v.clone()))),
+                None if r.optional == Some(true) => {}
+                None => return Err(format!("envFrom: {kind} {:?} not found", r.name)),
             }
         }
         for e in &c.env {
-            if let Some(v) = self.env_value(e, node, pod_ip, maps)? {
+            if let Some(v) = self.env_value(e, node, pod_ip, src)? {
                 env.push((e.name.clone(), v));
             }
         }
@@ -187,7 +187,7 @@ impl NodePod {
         e: &EnvVar,
         node: &NodeFacts,
         pod_ip: Option<Ipv4Addr>,
-        maps: &ConfigMaps,
+        src: &EnvSources,
     ) -> Result<Option<String>, String> {
         let Some(from) = &e.value_from else {
             return Ok(Some(e.value.clone().unwrap_or_default()));
@@ -215,35 +215,47 @@ impl NodePod {
                 }
             }));
         }
-        if let Some(k) = &from.config_map_key_ref {
-            let optional = k.optional == Some(true);
-            return match maps.get(&k.name) {
-                Some(data) => match data.get(&k.key) {
-                    Some(v) => Ok(Some(v.clone())),
-                    None if optional => Ok(None),
-                    None => Err(format!(
-                        "env {name}: couldn't find key {} in ConfigMap {}/{}",
-                        k.key, self.namespace, k.name
-                    )),
-                },
-                None if optional => Ok(None),
-                None => Err(format!("env {name}: configmap {:?} not found", k.name)),
-            };
-        }
-        let what = if from.secret_key_ref.is_some() {
-            "secretKeyRef"
-        } else {
-            "(empty)"
+        let (kind, k, data) = match (&from.config_map_key_ref, &from.secret_key_ref) {
+            (Some(k), _) => ("ConfigMap", k, &src.config_maps),
+            (None, Some(k)) => ("Secret", k, &src.secrets),
+            (None, None) => return Err(format!("env {name}: valueFrom names no source")),
         };
-        Err(format!(
-            "env {name}: valueFrom.{what} is not resolved by this node agent"
-        ))
+        let optional = k.optional == Some(true);
+        match data.get(&k.name) {
+            Some(d) => match d.get(&k.key) {
+                Some(v) => Ok(Some(v.clone())),
+                None if optional => Ok(None),
+                None => Err(format!(
+                    "env {name}: couldn't find key {} in {kind} {}/{}",
+                    k.key, self.namespace, k.name
+                )),
+            },
+            None if optional => Ok(None),
+            None => Err(format!(
+                "env {name}: {} {:?} not found",
+                kind.to_lowercase(),
+                k.name
+            )),
+        }
     }
 }
 
-/// The ConfigMaps of the pod's namespace its containers refer to, by name
-/// (each one's data); one missing is absent.
+/// ConfigMaps or Secrets of the pod's namespace, by name (each one's data,
+/// a Secret's decoded); one missing is absent.
 pub type ConfigMaps = std::collections::HashMap<String, std::collections::BTreeMap<String, String>>;
+
+/// What the pod's env refers to, read through the API at its start.
+#[derive(Clone, Debug, Default)]
+pub struct EnvSources {
+    pub config_maps: ConfigMaps,
+    pub secrets: ConfigMaps,
+}
+
+impl EnvSources {
+    pub fn is_empty(&self) -> bool {
+        self.config_maps.is_empty() && self.secrets.is_empty()
+    }
+}
 
 /// The node a pod runs on, as its `fieldRef`s read it.
 #[derive(Clone, Debug, Default)]
@@ -277,7 +289,7 @@ mod tests {
         assert!(p.deleting() && !p.terminal());
         assert_eq!(p.spec.containers.capacity(), 1, "kept sized to fit");
         let err = p
-            .container_specs(&NodeFacts::default(), None, &ConfigMaps::new())
+            .container_specs(&NodeFacts::default(), None, &EnvSources::default())
             .unwrap_err();
         assert!(err.contains("env B") && err.contains("\"x\""), "{err}");
         assert_eq!(p.spec.restart_policy.as_deref(), Some("Never"));
@@ -292,7 +304,7 @@ mod tests {
         .unwrap();
         let p = NodePod::from_watched(w).unwrap();
         assert!(
-            p.container_specs(&NodeFacts::default(), None, &ConfigMaps::new())
+            p.container_specs(&NodeFacts::default(), None, &EnvSources::default())
                 .unwrap()
                 .is_empty()
                 && p.namespace() == "default"
@@ -322,7 +334,7 @@ mod tests {
             ip: "192.168.0.11".into(),
         };
         let specs = p
-            .container_specs(&node, Some(Ipv4Addr::new(10, 244, 1, 7)), &ConfigMaps::new())
+            .container_specs(&node, Some(Ipv4Addr::new(10, 244, 1, 7)), &EnvSources::default())
             .unwrap();
         assert_eq!(
             (specs[0].command.as_slice(), specs[0].args.as_slice()),
@@ -362,9 +374,12 @@ mod tests {
         }))
         .unwrap();
         let p = NodePod::from_watched(w).unwrap();
-        assert_eq!(p.config_map_names(), ["gone", "m"]);
-        let mut maps = ConfigMaps::new();
-        maps.insert(
+        assert_eq!(
+            p.source_names(),
+            (vec!["gone".to_string(), "m".to_string()], vec![])
+        );
+        let mut maps = EnvSources::default();
+        maps.config_maps.insert(
             "m".into(),
             [("x", "1"), ("y", "2")]
                 .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -377,12 +392,41 @@ mod tests {
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         assert_eq!(got, [("P_x", "1"), ("P_y", "2"), ("P_x", "mine"), ("K", "2")]);
-        maps.get_mut("m").unwrap().remove("y");
+        maps.config_maps.get_mut("m").unwrap().remove("y");
         let e = p.container_specs(&NodeFacts::default(), None, &maps).unwrap_err();
         assert_eq!(e, "container c: env K: couldn't find key y in ConfigMap n/m");
         let e = p
-            .container_specs(&NodeFacts::default(), None, &ConfigMaps::new())
+            .container_specs(&NodeFacts::default(), None, &EnvSources::default())
             .unwrap_err();
         assert!(e.contains("configmap \"m\" not found"), "{e}");
+    }
+
+    #[test]
+    fn env_from_secrets_like_config_maps() {
+        let w: SlimPod = serde_json::from_value(json!({
+            "metadata": {"name": "a", "namespace": "n", "uid": "u"},
+            "spec": {"containers": [{"name": "c",
+                "envFrom": [{"prefix": "S_", "secretRef": {"name": "s"}}],
+                "env": [{"name": "PASS", "valueFrom": {"secretKeyRef": {"name": "s", "key": "password"}}}]}]}
+        }))
+        .unwrap();
+        let p = NodePod::from_watched(w).unwrap();
+        assert_eq!(p.source_names(), (vec![], vec!["s".to_string()]));
+        let mut src = EnvSources::default();
+        src.secrets.insert(
+            "s".into(),
+            [("password".to_string(), "hunter2".to_string())].into(),
+        );
+        let specs = p.container_specs(&NodeFacts::default(), None, &src).unwrap();
+        let got: Vec<(&str, &str)> = specs[0]
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(got, [("S_password", "hunter2"), ("PASS", "hunter2")]);
+        let e = p
+            .container_specs(&NodeFacts::default(), None, &EnvSources::default())
+            .unwrap_err();
+        assert!(e.contains("secret \"s\" not found"), "{e}");
     }
 }
