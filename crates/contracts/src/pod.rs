@@ -36,6 +36,7 @@ pub struct Spec {
     pub host_network: Option<bool>,
     pub termination_grace_period_seconds: Option<i64>,
     pub service_account_name: Option<String>,
+    pub enable_service_links: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -6,13 +6,30 @@
 //! ConfigMap's and a Secret's keys (`configMapKeyRef`, `secretKeyRef`,
 //! `envFrom` with a prefix, optional ones skipped), and a required key that is missing: the container does
 //! not start, the pod waits with CreateContainerConfigError and a Warning
-//! event naming it.
+//! event naming it; the Service variables of the pod's namespace, none
+//! with `enableServiceLinks: false`.
 
 mod common;
 use common::journey::*;
 use common::*;
 
 const PODS: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: early-svc}
+spec:
+  selector: {app: nothing}
+  ports: [{name: http, port: 8080}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: unlinked}
+spec:
+  nodeName: node-1
+  enableServiceLinks: false
+  containers:
+  - {name: main, image: busybox, command: [sleep, "3600"]}
+---
 apiVersion: v1
 kind: ConfigMap
 metadata: {name: settings}
@@ -120,6 +137,33 @@ fn env_from_fields_and_expansion() {
     for k in ["MAYBE", "MAYBE_MAP", "COLOR"] {
         assert!(!env.contains_key(k), "{k} in {env:?}");
     }
+    // The Services of its namespace, as variables; none where the pod
+    // opts out (the API server's own variables stay).
+    let svc_ip = kubectl_ok(
+        &lab,
+        &["get", "svc", "early-svc", "-o", "jsonpath={.spec.clusterIP}"],
+    );
+    let services = [
+        ("EARLY_SVC_SERVICE_HOST", svc_ip.clone()),
+        ("EARLY_SVC_SERVICE_PORT", "8080".into()),
+        ("EARLY_SVC_SERVICE_PORT_HTTP", "8080".into()),
+        ("EARLY_SVC_PORT", format!("tcp://{svc_ip}:8080")),
+        ("EARLY_SVC_PORT_8080_TCP_ADDR", svc_ip.clone()),
+        ("KUBERNETES_SERVICE_HOST", "10.96.0.1".into()),
+    ];
+    for (k, v) in &services {
+        assert_eq!(env.get(*k), Some(v), "{k} in {env:?}");
+    }
+    wait_ready(&lab, "default", "unlinked");
+    let unlinked = env_of(&lab, "unlinked");
+    assert!(
+        !unlinked.keys().any(|k| k.starts_with("EARLY_SVC")),
+        "{unlinked:?}"
+    );
+    assert_eq!(
+        unlinked.get("KUBERNETES_SERVICE_HOST").map(String::as_str),
+        Some("10.96.0.1")
+    );
     let said = kubectl_ok(&lab, &["exec", "envy", "--", "cat", "/tmp/said"]);
     assert_eq!(said.trim(), "said-hello $(GREETING) $(NOPE)");
 

@@ -10,5 +10,6 @@ mod nodepod;
 mod pod_store;
 pub(crate) mod pods;
 mod probes;
+mod service_env;
 mod status;
 mod termination;

@@ -160,7 +160,7 @@ impl NodePod {
         pod_ip: Option<Ipv4Addr>,
         src: &EnvSources,
     ) -> Result<Vec<(String, String)>, String> {
-        let mut env: Vec<(String, String)> = Vec::new();
+        let mut env: Vec<(String, String)> = src.services.clone();
         for f in &c.env_from {
             let prefix = f.prefix.as_deref().unwrap_or("");
             let (kind, r, data) = match (&f.config_map_ref, &f.secret_ref) {
@@ -249,11 +249,14 @@ pub type ConfigMaps = std::collections::HashMap<String, std::collections::BTreeM
 pub struct EnvSources {
     pub config_maps: ConfigMaps,
     pub secrets: ConfigMaps,
+    /// The Service variables (`super::service_env`), first in every
+    /// container's env: its own values may refer to them and replace them.
+    pub services: Vec<(String, String)>,
 }
 
 impl EnvSources {
     pub fn is_empty(&self) -> bool {
-        self.config_maps.is_empty() && self.secrets.is_empty()
+        self.config_maps.is_empty() && self.secrets.is_empty() && self.services.is_empty()
     }
 }
 
