@@ -1,6 +1,7 @@
 //! token create → join: CA pinned by hash, bootstrap token traded for a node
 //! credential; wrong token / expired token / wrong hash refused; a node may
-//! change only its own Node and its own pods' status.
+//! change only its own Node and its own pods' status, and read only the
+//! Secrets its pods refer to.
 
 mod common;
 use common::{ready_status, status_patch, TestServer};
@@ -103,4 +104,24 @@ fn join_flow_and_node_restrictions() {
     assert!(p1.contains("Running") && p1.contains("10.0.1.5"), "{wide}");
     let p2 = wide.lines().find(|l| l.starts_with("p2")).unwrap();
     assert!(p2.contains("Pending"), "{wide}");
+
+    // Secrets: by name, only those a pod bound to the node refers to.
+    for name in ["mine", "theirs"] {
+        s.apply(
+            &format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: {name}}}\nstringData: {{k: v}}\n"),
+            &[],
+        );
+    }
+    for (pod, node, secret) in [("s1", "node-1", "mine"), ("s2", "node-2", "theirs")] {
+        s.apply(&format!("apiVersion: v1\nkind: Pod\nmetadata: {{name: {pod}}}\nspec:\n  nodeName: {node}\n  containers: [{{name: c, image: i, env: [{{name: K, valueFrom: {{secretKeyRef: {{name: {secret}, key: k}}}}}}]}}]\n"), &[]);
+    }
+    let (ok, out, err) = s.kubectl_with(&kc1, &["get", "secret", "mine", "-o", "jsonpath={.data.k}"]);
+    assert!(ok && out.trim() == "dg==", "{out} {err}");
+    let (ok, _, err) = s.kubectl_with(&kc1, &["get", "secret", "theirs"]);
+    assert!(
+        !ok && err.contains("forbidden") && err.contains("system:node:node-1"),
+        "{err}"
+    );
+    let (ok, _, err) = s.kubectl_with(&kc1, &["get", "secrets"]);
+    assert!(!ok && err.contains("forbidden"), "a node lists no secrets: {err}");
 }

@@ -49,6 +49,8 @@ pub enum Reason {
     BackOff,
     /// A preStop hook failed.
     FailedPreStopHook,
+    /// A probe failed (liveness, readiness or startup).
+    Unhealthy,
 }
 
 impl Reason {
@@ -67,6 +69,7 @@ impl Reason {
             Reason::Killing => "Killing",
             Reason::BackOff => "BackOff",
             Reason::FailedPreStopHook => "FailedPreStopHook",
+            Reason::Unhealthy => "Unhealthy",
         }
     }
     pub fn event_type(self) -> EventType {
@@ -75,7 +78,8 @@ impl Reason {
             | Reason::ImageNotInCatalog
             | Reason::Failed
             | Reason::BackOff
-            | Reason::FailedPreStopHook => EventType::Warning,
+            | Reason::FailedPreStopHook
+            | Reason::Unhealthy => EventType::Warning,
             _ => EventType::Normal,
         }
     }

@@ -11,6 +11,7 @@ pub mod iptables_save;
 pub mod modes;
 pub mod node;
 pub mod pod;
+pub mod probe;
 pub mod process;
 #[cfg(feature = "recorder")]
 pub mod recorder;

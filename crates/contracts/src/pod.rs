@@ -1,7 +1,7 @@
 //! The slim Pod every watcher of Pods decodes: identity, deletion, the
-//! containers to run (name, image, command, args, literal env) and restart
-//! policy for the node agent; hostNetwork, phase and the pod's addresses for
-//! cluster DNS.
+//! containers to run (name, image, command, args, env and where its values
+//! come from, ports, probes) and restart policy for the node agent;
+//! hostNetwork, phase and the pod's addresses for cluster DNS.
 //!
 //! Every Pod event reaches every watcher; decoding the whole object
 //! (managedFields, conditions, container statuses, every spec field) into
@@ -35,9 +35,12 @@ pub struct Spec {
     pub restart_policy: Option<String>,
     pub host_network: Option<bool>,
     pub termination_grace_period_seconds: Option<i64>,
+    pub service_account_name: Option<String>,
+    pub enable_service_links: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Container {
     pub name: String,
     pub image: Option<String>,
@@ -45,7 +48,15 @@ pub struct Container {
     pub args: Option<Vec<String>>,
     #[serde(default)]
     pub env: Vec<EnvVar>,
+    #[serde(default)]
+    pub env_from: Vec<EnvFromSource>,
     pub lifecycle: Option<Lifecycle>,
+    #[serde(default)]
+    pub ports: Vec<crate::probe::ContainerPort>,
+    /// Boxed: most containers have none, and every pod's spec is kept.
+    pub liveness_probe: Option<Box<crate::probe::Probe>>,
+    pub readiness_probe: Option<Box<crate::probe::Probe>>,
+    pub startup_probe: Option<Box<crate::probe::Probe>>,
 }
 
 /// A container's hooks; only `exec` handlers are read.
@@ -60,17 +71,58 @@ pub struct Handler {
     pub exec: Option<ExecAction>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-pub struct ExecAction {
-    #[serde(default)]
-    pub command: Vec<String>,
-}
+/// Hooks and exec probes share it.
+pub use crate::probe::ExecAction;
 
-/// Only literal values: `valueFrom` (secrets, field refs) is not resolved.
+/// A literal value, or where the node agent finds it (`valueFrom`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EnvVar {
     pub name: String,
     pub value: Option<String>,
+    /// Boxed: most variables are literals.
+    pub value_from: Option<Box<EnvVarSource>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVarSource {
+    pub field_ref: Option<FieldRef>,
+    pub config_map_key_ref: Option<KeyRef>,
+    pub secret_key_ref: Option<KeyRef>,
+}
+
+/// Every key of a ConfigMap or Secret, as variables (`envFrom`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvFromSource {
+    pub prefix: Option<String>,
+    pub config_map_ref: Option<SourceRef>,
+    pub secret_ref: Option<SourceRef>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct SourceRef {
+    #[serde(default)]
+    pub name: String,
+    pub optional: Option<bool>,
+}
+
+/// A field of the pod (`metadata.name`, `status.podIP`…).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FieldRef {
+    pub field_path: String,
+}
+
+/// A key of a ConfigMap or Secret.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct KeyRef {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub key: String,
+    pub optional: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]

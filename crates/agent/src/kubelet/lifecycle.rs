@@ -4,12 +4,12 @@
 use std::process::Child;
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use labyrinth_contracts::by_name::ByName;
 use labyrinth_contracts::events::Reason;
 use labyrinth_netlink::process::ProcessRef;
 
-use super::nodepod::NodePod;
+use super::nodepod::{EnvSources, NodePod};
 use crate::agent::context::Agent;
 use crate::runtime::container;
 use crate::runtime::sandbox::{self, ContainerRecord, SandboxRecord};
@@ -23,6 +23,12 @@ pub struct Managed {
     pub children: ByName<Child>,
     /// Its status changed since it was last reported (or the report failed).
     pub report: bool,
+    /// Its containers' probes (not recorded: an adopted pod's start over).
+    pub probes: super::probes::Prober,
+    /// The ConfigMaps and Secrets its env refers to, as read at its start
+    /// (restarted containers get the same values); boxed, as most pods
+    /// have none.
+    pub env_sources: Option<Box<EnvSources>>,
 }
 
 impl Managed {
@@ -31,6 +37,8 @@ impl Managed {
             rec,
             children: ByName::new(),
             report: true,
+            probes: Default::default(),
+            env_sources: None,
         }
     }
 }
@@ -38,7 +46,9 @@ impl Managed {
 /// Sandbox, then every container; on failure nothing is left behind.
 pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Result<(Managed, Stages)> {
     let r = pod.pod_ref();
-    let specs = pod.container_specs();
+    let maps = env_sources(agent, pod).await?;
+    let pod = pod.clone();
+    let node = node_facts(agent);
     let cfg = agent.runtime.clone();
     let dp = agent.ebpf.get().cloned();
     let events = agent.events.clone();
@@ -50,6 +60,15 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
                 return Err(e);
             }
         }
+        // The pod's IP is known once its sandbox is: `status.podIP`.
+        let specs = match pod.container_specs(&node, rec.ip, &maps) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = sandbox::destroy(&cfg, &rec);
+                super::events::emit(&events, &rec.pod, None, Reason::Failed, format!("Error: {e}"));
+                anyhow::bail!("{CONFIG_ERROR}: {e}");
+            }
+        };
         let mut children = ByName::new();
         for spec in &specs {
             let started = container::start(&cfg, &rec, spec, 0);
@@ -83,10 +102,66 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
             rec,
             children,
             report: true,
+            probes: Default::default(),
+            env_sources: (!maps.is_empty()).then(|| Box::new(maps)),
         };
         Ok((m, stages))
     })
     .await?
+}
+
+/// The ConfigMaps and Secrets the pod's env refers to, and the Services
+/// of its namespace (their variables), read through the API (a node may read ConfigMaps, and the Secrets of its pods); one that
+/// does not exist is left out, for the env to say so (or skip it, when
+/// optional).
+async fn env_sources(agent: &Agent, pod: &NodePod) -> Result<EnvSources> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+    let mut src = EnvSources::default();
+    let (maps, secrets) = pod.source_names();
+    let ns = pod.namespace();
+    for name in maps {
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(agent.client.clone(), ns);
+        let found = api
+            .get_opt(&name)
+            .await
+            .with_context(|| format!("reading configmap {name:?}"))?;
+        if let Some(cm) = found {
+            src.config_maps.insert(name, cm.data.unwrap_or_default());
+        }
+    }
+    if pod.spec.enable_service_links != Some(false) {
+        let api: kube::Api<k8s_openapi::api::core::v1::Service> =
+            kube::Api::namespaced(agent.client.clone(), ns);
+        let list = api
+            .list(&Default::default())
+            .await
+            .context("listing the namespace's Services")?;
+        src.services = super::service_env::variables(&list.items);
+    }
+    for name in secrets {
+        let api: kube::Api<Secret> = kube::Api::namespaced(agent.client.clone(), ns);
+        let found = api
+            .get_opt(&name)
+            .await
+            .with_context(|| format!("reading secret {name:?}"))?;
+        if let Some(s) = found {
+            let data = s.data.unwrap_or_default().into_iter();
+            let decoded = data.map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()));
+            src.secrets.insert(name, decoded.collect());
+        }
+    }
+    Ok(src)
+}
+
+/// The waiting reason of a container whose env cannot be made.
+pub const CONFIG_ERROR: &str = "CreateContainerConfigError";
+
+/// This node, as a pod's `fieldRef`s read it.
+fn node_facts(agent: &Agent) -> super::nodepod::NodeFacts {
+    super::nodepod::NodeFacts {
+        name: agent.node_name.clone(),
+        ip: agent.args.node_ip.to_string(),
+    }
 }
 
 pub fn unix_now() -> u64 {
@@ -146,7 +221,24 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
             continue;
         }
         let attempt = c.restarts + 1;
-        let spec = pod.container_specs().swap_remove(i);
+        let started = pod
+            .container_specs(
+                &node_facts(agent),
+                m.rec.ip,
+                m.env_sources.as_deref().unwrap_or(&EnvSources::default()),
+            )
+            .map_err(|e| anyhow::anyhow!("{CONFIG_ERROR}: {e}"))
+            .map(|mut specs| specs.swap_remove(i));
+        let Ok(spec) = started else {
+            // Its env cannot be made (the Failed event says why): retried
+            // after the back-off, as a failed start.
+            let why = started.err().map(|e| format!("Error: {e:#}")).unwrap_or_default();
+            super::events::emit(&agent.events, &m.rec.pod, Some(name), Reason::Failed, why);
+            if let Some(c) = m.rec.containers.get_mut(name) {
+                c.restart_at = Some(now + c.backoff);
+            }
+            continue;
+        };
         let started = container::start(&agent.runtime, &m.rec, &spec, attempt);
         let outcome = started.as_ref().map(|_| ()).map_err(|e| format!("{e:#}"));
         super::events::container_start(&agent.events, &m.rec.pod, &spec, outcome);

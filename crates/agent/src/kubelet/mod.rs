@@ -9,5 +9,7 @@ pub(crate) mod node;
 mod nodepod;
 mod pod_store;
 pub(crate) mod pods;
+mod probes;
+mod service_env;
 mod status;
 mod termination;

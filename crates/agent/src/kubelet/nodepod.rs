@@ -7,7 +7,9 @@
 //! slim watch type cost ~1.5 KiB (its ObjectMeta alone is 360 bytes, the
 //! store's key four more strings); a NodePod costs a few hundred bytes.
 
-use labyrinth_contracts::pod::{SlimPod, Spec};
+use std::net::Ipv4Addr;
+
+use labyrinth_contracts::pod::{EnvVar, SlimPod, Spec};
 
 use crate::runtime::{ContainerSpec, PodRef};
 
@@ -100,23 +102,169 @@ impl NodePod {
         }
     }
 
-    pub fn container_specs(&self) -> Vec<ContainerSpec> {
+    /// Each container to run, its env's `valueFrom` resolved from the pod
+    /// (`fieldRef`) and where it runs: `node` (its name and IP) and the
+    /// pod's IP. A source not resolved here is an error naming the
+    /// variable and the field: the container does not start without it.
+    pub fn container_specs(
+        &self,
+        node: &NodeFacts,
+        pod_ip: Option<Ipv4Addr>,
+        src: &EnvSources,
+    ) -> Result<Vec<ContainerSpec>, String> {
         self.spec
             .containers
             .iter()
-            .map(|c| ContainerSpec {
-                name: c.name.clone(),
-                image: c.image.clone().unwrap_or_default(),
-                command: c.command.clone().unwrap_or_default(),
-                args: c.args.clone().unwrap_or_default(),
-                env: c
-                    .env
-                    .iter()
-                    .filter_map(|e| Some((e.name.clone(), e.value.clone()?)))
-                    .collect(),
+            .map(|c| {
+                let env = self
+                    .container_env(c, node, pod_ip, src)
+                    .map_err(|e| format!("container {}: {e}", c.name))?;
+                Ok(ContainerSpec {
+                    name: c.name.clone(),
+                    image: c.image.clone().unwrap_or_default(),
+                    command: c.command.clone().unwrap_or_default(),
+                    args: c.args.clone().unwrap_or_default(),
+                    env,
+                })
             })
             .collect()
     }
+
+    /// The ConfigMaps and the Secrets its containers' env and envFrom
+    /// refer to.
+    pub fn source_names(&self) -> (Vec<String>, Vec<String>) {
+        let (mut maps, mut secrets) = (Vec::new(), Vec::new());
+        for c in &self.spec.containers {
+            for e in c.env.iter().filter_map(|e| e.value_from.as_deref()) {
+                maps.extend(e.config_map_key_ref.as_ref().map(|k| k.name.clone()));
+                secrets.extend(e.secret_key_ref.as_ref().map(|k| k.name.clone()));
+            }
+            for f in &c.env_from {
+                maps.extend(f.config_map_ref.as_ref().map(|r| r.name.clone()));
+                secrets.extend(f.secret_ref.as_ref().map(|r| r.name.clone()));
+            }
+        }
+        for v in [&mut maps, &mut secrets] {
+            v.sort();
+            v.dedup();
+        }
+        (maps, secrets)
+    }
+
+    /// As the kubelet orders it: every `envFrom` source's keys (with its
+    /// prefix), then `env`, a later name replacing an earlier one.
+    fn container_env(
+        &self,
+        c: &labyrinth_contracts::pod::Container,
+        node: &NodeFacts,
+        pod_ip: Option<Ipv4Addr>,
+        src: &EnvSources,
+    ) -> Result<Vec<(String, String)>, String> {
+        let mut env: Vec<(String, String)> = src.services.clone();
+        for f in &c.env_from {
+            let prefix = f.prefix.as_deref().unwrap_or("");
+            let (kind, r, data) = match (&f.config_map_ref, &f.secret_ref) {
+                (Some(r), _) => ("configmap", r, &src.config_maps),
+                (None, Some(r)) => ("secret", r, &src.secrets),
+                (None, None) => continue,
+            };
+            match data.get(&r.name) {
+                Some(d) => env.extend(d.iter().map(|(k, v)| (format!("{prefix}{k}"), v.clone()))),
+                None if r.optional == Some(true) => {}
+                None => return Err(format!("envFrom: {kind} {:?} not found", r.name)),
+            }
+        }
+        for e in &c.env {
+            if let Some(v) = self.env_value(e, node, pod_ip, src)? {
+                env.push((e.name.clone(), v));
+            }
+        }
+        Ok(env)
+    }
+
+    fn env_value(
+        &self,
+        e: &EnvVar,
+        node: &NodeFacts,
+        pod_ip: Option<Ipv4Addr>,
+        src: &EnvSources,
+    ) -> Result<Option<String>, String> {
+        let Some(from) = &e.value_from else {
+            return Ok(Some(e.value.clone().unwrap_or_default()));
+        };
+        let name = &e.name;
+        if let Some(f) = &from.field_ref {
+            let ip = || pod_ip.map(|i| i.to_string()).unwrap_or_default();
+            return Ok(Some(match f.field_path.as_str() {
+                "metadata.name" => self.name.clone(),
+                "metadata.namespace" => self.namespace.clone(),
+                "metadata.uid" => self.uid.clone(),
+                "spec.nodeName" => node.name.clone(),
+                "spec.serviceAccountName" => self
+                    .spec
+                    .service_account_name
+                    .clone()
+                    .unwrap_or_else(|| "default".into()),
+                // One address family here: the list is the one address.
+                "status.podIP" | "status.podIPs" => ip(),
+                "status.hostIP" | "status.hostIPs" => node.ip.clone(),
+                other => {
+                    return Err(format!(
+                    "env {name}: valueFrom.fieldRef.fieldPath {other:?} is not resolved by this node agent"
+                ))
+                }
+            }));
+        }
+        let (kind, k, data) = match (&from.config_map_key_ref, &from.secret_key_ref) {
+            (Some(k), _) => ("ConfigMap", k, &src.config_maps),
+            (None, Some(k)) => ("Secret", k, &src.secrets),
+            (None, None) => return Err(format!("env {name}: valueFrom names no source")),
+        };
+        let optional = k.optional == Some(true);
+        match data.get(&k.name) {
+            Some(d) => match d.get(&k.key) {
+                Some(v) => Ok(Some(v.clone())),
+                None if optional => Ok(None),
+                None => Err(format!(
+                    "env {name}: couldn't find key {} in {kind} {}/{}",
+                    k.key, self.namespace, k.name
+                )),
+            },
+            None if optional => Ok(None),
+            None => Err(format!(
+                "env {name}: {} {:?} not found",
+                kind.to_lowercase(),
+                k.name
+            )),
+        }
+    }
+}
+
+/// ConfigMaps or Secrets of the pod's namespace, by name (each one's data,
+/// a Secret's decoded); one missing is absent.
+pub type ConfigMaps = std::collections::HashMap<String, std::collections::BTreeMap<String, String>>;
+
+/// What the pod's env refers to, read through the API at its start.
+#[derive(Clone, Debug, Default)]
+pub struct EnvSources {
+    pub config_maps: ConfigMaps,
+    pub secrets: ConfigMaps,
+    /// The Service variables (`super::service_env`), first in every
+    /// container's env: its own values may refer to them and replace them.
+    pub services: Vec<(String, String)>,
+}
+
+impl EnvSources {
+    pub fn is_empty(&self) -> bool {
+        self.config_maps.is_empty() && self.secrets.is_empty() && self.services.is_empty()
+    }
+}
+
+/// The node a pod runs on, as its `fieldRef`s read it.
+#[derive(Clone, Debug, Default)]
+pub struct NodeFacts {
+    pub name: String,
+    pub ip: String,
 }
 
 #[cfg(test)]
@@ -143,10 +291,10 @@ mod tests {
         assert_eq!((p.name(), p.namespace(), p.uid()), ("a", "n", "u"));
         assert!(p.deleting() && !p.terminal());
         assert_eq!(p.spec.containers.capacity(), 1, "kept sized to fit");
-        let specs = p.container_specs();
-        assert_eq!(specs[0].command, ["sh"]);
-        assert_eq!(specs[0].args, ["-c", "x"]);
-        assert_eq!(specs[0].env, [("A".to_string(), "1".to_string())]);
+        let err = p
+            .container_specs(&NodeFacts::default(), None, &EnvSources::default())
+            .unwrap_err();
+        assert!(err.contains("env B") && err.contains("\"x\""), "{err}");
         assert_eq!(p.spec.restart_policy.as_deref(), Some("Never"));
     }
 
@@ -158,6 +306,130 @@ mod tests {
             "status": {"phase": "Succeeded"}}))
         .unwrap();
         let p = NodePod::from_watched(w).unwrap();
-        assert!(p.container_specs().is_empty() && p.namespace() == "default" && p.terminal());
+        assert!(
+            p.container_specs(&NodeFacts::default(), None, &EnvSources::default())
+                .unwrap()
+                .is_empty()
+                && p.namespace() == "default"
+                && p.terminal()
+        );
+    }
+
+    #[test]
+    fn env_from_the_pods_fields_and_where_it_runs() {
+        let w: SlimPod = serde_json::from_value(json!({
+            "metadata": {"name": "a", "namespace": "n", "uid": "u-1"},
+            "spec": {"serviceAccountName": "robot", "containers": [{"name": "c", "command": ["sh"], "args": ["-c", "x"], "env": [
+                {"name": "LIT", "value": "1"},
+                {"name": "NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "NS", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}},
+                {"name": "UID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.uid"}}},
+                {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                {"name": "SA", "valueFrom": {"fieldRef": {"fieldPath": "spec.serviceAccountName"}}},
+                {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                {"name": "IPS", "valueFrom": {"fieldRef": {"fieldPath": "status.podIPs"}}},
+                {"name": "HOST", "valueFrom": {"fieldRef": {"fieldPath": "status.hostIP"}}}]}]}
+        }))
+        .unwrap();
+        let p = NodePod::from_watched(w).unwrap();
+        let node = NodeFacts {
+            name: "node-1".into(),
+            ip: "192.168.0.11".into(),
+        };
+        let specs = p
+            .container_specs(&node, Some(Ipv4Addr::new(10, 244, 1, 7)), &EnvSources::default())
+            .unwrap();
+        assert_eq!(
+            (specs[0].command.as_slice(), specs[0].args.as_slice()),
+            (&["sh".to_string()][..], &["-c".to_string(), "x".to_string()][..])
+        );
+        let got: Vec<(&str, &str)> = specs[0]
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("LIT", "1"),
+                ("NAME", "a"),
+                ("NS", "n"),
+                ("UID", "u-1"),
+                ("NODE", "node-1"),
+                ("SA", "robot"),
+                ("IP", "10.244.1.7"),
+                ("IPS", "10.244.1.7"),
+                ("HOST", "192.168.0.11")
+            ]
+        );
+    }
+
+    #[test]
+    fn env_from_config_maps_with_prefix_optional_and_missing_keys() {
+        let w: SlimPod = serde_json::from_value(json!({
+            "metadata": {"name": "a", "namespace": "n", "uid": "u"},
+            "spec": {"containers": [{"name": "c",
+                "envFrom": [{"prefix": "P_", "configMapRef": {"name": "m"}}, {"configMapRef": {"name": "gone", "optional": true}}],
+                "env": [
+                    {"name": "P_x", "value": "mine"},
+                    {"name": "K", "valueFrom": {"configMapKeyRef": {"name": "m", "key": "y"}}},
+                    {"name": "OPT", "valueFrom": {"configMapKeyRef": {"name": "m", "key": "none", "optional": true}}}]}]}
+        }))
+        .unwrap();
+        let p = NodePod::from_watched(w).unwrap();
+        assert_eq!(
+            p.source_names(),
+            (vec!["gone".to_string(), "m".to_string()], vec![])
+        );
+        let mut maps = EnvSources::default();
+        maps.config_maps.insert(
+            "m".into(),
+            [("x", "1"), ("y", "2")]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .into(),
+        );
+        let specs = p.container_specs(&NodeFacts::default(), None, &maps).unwrap();
+        let got: Vec<(&str, &str)> = specs[0]
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(got, [("P_x", "1"), ("P_y", "2"), ("P_x", "mine"), ("K", "2")]);
+        maps.config_maps.get_mut("m").unwrap().remove("y");
+        let e = p.container_specs(&NodeFacts::default(), None, &maps).unwrap_err();
+        assert_eq!(e, "container c: env K: couldn't find key y in ConfigMap n/m");
+        let e = p
+            .container_specs(&NodeFacts::default(), None, &EnvSources::default())
+            .unwrap_err();
+        assert!(e.contains("configmap \"m\" not found"), "{e}");
+    }
+
+    #[test]
+    fn env_from_secrets_like_config_maps() {
+        let w: SlimPod = serde_json::from_value(json!({
+            "metadata": {"name": "a", "namespace": "n", "uid": "u"},
+            "spec": {"containers": [{"name": "c",
+                "envFrom": [{"prefix": "S_", "secretRef": {"name": "s"}}],
+                "env": [{"name": "PASS", "valueFrom": {"secretKeyRef": {"name": "s", "key": "password"}}}]}]}
+        }))
+        .unwrap();
+        let p = NodePod::from_watched(w).unwrap();
+        assert_eq!(p.source_names(), (vec![], vec!["s".to_string()]));
+        let mut src = EnvSources::default();
+        src.secrets.insert(
+            "s".into(),
+            [("password".to_string(), "hunter2".to_string())].into(),
+        );
+        let specs = p.container_specs(&NodeFacts::default(), None, &src).unwrap();
+        let got: Vec<(&str, &str)> = specs[0]
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(got, [("S_password", "hunter2"), ("PASS", "hunter2")]);
+        let e = p
+            .container_specs(&NodeFacts::default(), None, &EnvSources::default())
+            .unwrap_err();
+        assert!(e.contains("secret \"s\" not found"), "{e}");
     }
 }

@@ -55,6 +55,10 @@ impl PodStore {
         self.ready
     }
 
+    pub fn get(&self, uid: &str) -> Option<Arc<NodePod>> {
+        self.pods.get(uid).cloned()
+    }
+
     pub fn pods(&self) -> Vec<Arc<NodePod>> {
         self.pods.values().cloned().collect()
     }

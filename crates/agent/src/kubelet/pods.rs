@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use super::lifecycle::{self, Managed};
 use super::nodepod::NodePod;
 use super::pod_store::PodStore;
+use super::probes;
 use super::status;
 use crate::agent::context::Agent;
 use crate::runtime::sandbox;
@@ -90,6 +91,8 @@ struct State {
     failures: HashMap<String, (Instant, String)>,
     slots: Arc<Semaphore>,
     done: mpsc::UnboundedSender<Started>,
+    /// Where probes answer (`super::probes`).
+    probed: mpsc::UnboundedSender<probes::Outcome>,
 }
 
 pub async fn run(agent: Arc<Agent>) -> Result<()> {
@@ -100,6 +103,7 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
 
     let (done, mut finished) = mpsc::unbounded_channel();
     let (stopped, mut torn_down) = mpsc::unbounded_channel();
+    let (probed, mut probe_answers) = mpsc::unbounded_channel();
     let mut state = State {
         pods: HashMap::new(),
         queue: VecDeque::new(),
@@ -113,6 +117,7 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
         failures: HashMap::new(),
         slots: Arc::new(Semaphore::new(parallel_starts())),
         done,
+        probed,
     };
     adopt(&agent, &mut state).await;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
@@ -124,6 +129,12 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
                 None => anyhow::bail!("pod watch ended"),
             },
             Some(s) = finished.recv() => state.finish(s),
+            Some(o) = probe_answers.recv() => {
+                if let Some(m) = state.pods.get_mut(&o.uid) {
+                    let pod = store.get(&o.uid);
+                    m.report |= probes::apply(&agent, pod.as_deref(), &m.rec, &mut m.probes, o);
+                }
+            }
             Some((uid, released)) = torn_down.recv() => {
                 state.stopping.remove(&uid);
                 if released {
@@ -313,8 +324,10 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
         let Some(m) = state.pods.get_mut(uid) else {
             continue;
         };
-        if lifecycle::keep_running(agent, pod, m) || m.report {
-            let st = status::running(pod, &m.rec, &agent.args.node_ip.to_string());
+        let restarted = lifecycle::keep_running(agent, pod, m);
+        let reprobed = probes::schedule(agent, pod, &m.rec, &mut m.probes, &state.probed);
+        if restarted || reprobed || m.report {
+            let st = status::running(pod, &m.rec, &m.probes, &agent.args.node_ip.to_string());
             reports.push((uid.to_string(), Arc::clone(pod), st));
         }
     }
@@ -343,7 +356,8 @@ async fn start_and_report(
     stages.mark("queued");
     match lifecycle::start(agent, pod, stages).await {
         Ok((mut m, mut stages)) => {
-            let st = status::running(pod, &m.rec, &agent.args.node_ip.to_string());
+            probes::prepare(pod, &m.rec, &mut m.probes);
+            let st = status::running(pod, &m.rec, &m.probes, &agent.args.node_ip.to_string());
             m.report = !patch_status(agent, pod, st).await;
             stages.mark("status");
             tracing::info!(

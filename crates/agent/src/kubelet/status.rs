@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 
 use super::nodepod::NodePod;
+use super::probes::Prober;
 use crate::runtime::sandbox::SandboxRecord;
 
 fn rfc3339(secs: u64) -> String {
@@ -28,15 +29,21 @@ fn terminated(code: i32, started: Option<u64>, finished: Option<u64>) -> Value {
 /// Sandbox up, containers (re)started, waiting out their back-off, or done,
 /// as recorded. The phase is Succeeded once every container has exited for
 /// good with 0, Failed once every one has and one failed, else Running.
-pub fn running(pod: &NodePod, rec: &SandboxRecord, host_ip: &str) -> Value {
+pub fn running(pod: &NodePod, rec: &SandboxRecord, probes: &Prober, host_ip: &str) -> Value {
     let mut statuses = Vec::new();
     let mut all_ready = true;
+    let mut unready = Vec::new();
     let (mut done, mut failed) = (0, 0);
     let mut start = u64::MAX;
     for c in &pod.spec.containers {
         let r = rec.containers.get(&c.name);
         let running = r.is_some_and(|r| r.process.is_some());
-        all_ready &= running;
+        let (started_ok, ready_ok) = probes.view(&c.name);
+        let ready = running && ready_ok;
+        all_ready &= ready;
+        if !ready {
+            unready.push(c.name.as_str());
+        }
         let started = r.and_then(|r| r.started_at).unwrap_or(0);
         start = start.min(started);
         let code = r.and_then(|r| r.last_exit).unwrap_or(0);
@@ -56,8 +63,8 @@ pub fn running(pod: &NodePod, rec: &SandboxRecord, host_ip: &str) -> Value {
             "image": c.image.clone().unwrap_or_default(),
             "imageID": "",
             "containerID": format!("labyrinth://{}-{}", rec.id, c.name),
-            "ready": running,
-            "started": running,
+            "ready": ready,
+            "started": running && started_ok,
             "restartCount": r.map(|r| r.restarts).unwrap_or(0),
             "state": state,
         });
@@ -79,6 +86,9 @@ pub fn running(pod: &NodePod, rec: &SandboxRecord, host_ip: &str) -> Value {
     let mut ready = condition("Ready", all_ready, &since);
     if phase != "Running" {
         ready["reason"] = json!("PodCompleted");
+    } else if !all_ready {
+        ready["reason"] = json!("ContainersNotReady");
+        ready["message"] = json!(format!("containers with unready status: [{}]", unready.join(" ")));
     }
     let mut containers_ready = ready.clone();
     containers_ready["type"] = json!("ContainersReady");
@@ -102,6 +112,11 @@ pub fn running(pod: &NodePod, rec: &SandboxRecord, host_ip: &str) -> Value {
 
 /// The sandbox could not be made yet (e.g. CNI failed): Pending, with why.
 pub fn pending(pod: &NodePod, why: &str) -> Value {
+    // A container whose env cannot be made waits as the kubelet's does.
+    let reason = match why.strip_prefix(super::lifecycle::CONFIG_ERROR) {
+        Some(_) => super::lifecycle::CONFIG_ERROR,
+        None => "ContainerCreating",
+    };
     let statuses: Vec<Value> = pod
         .spec
         .containers
@@ -110,9 +125,9 @@ pub fn pending(pod: &NodePod, why: &str) -> Value {
             json!({
                 "name": c.name, "image": c.image.clone().unwrap_or_default(), "imageID": "",
                 "ready": false, "started": false, "restartCount": 0,
-                "state": {"waiting": {"reason": "ContainerCreating", "message": why}}
+                "state": {"waiting": {"reason": reason, "message": why}}
             })
         })
         .collect();
-    json!({"status": {"phase": "Pending", "containerStatuses": statuses, "message": why, "reason": "ContainerCreating"}})
+    json!({"status": {"phase": "Pending", "containerStatuses": statuses, "message": why, "reason": reason}})
 }

@@ -154,7 +154,14 @@ pub fn environment(
         ("KUBERNETES_PORT_443_TCP_PORT".into(), api.port().to_string()),
         ("KUBERNETES_PORT_443_TCP_ADDR".into(), api.ip().to_string()),
     ]);
-    env.extend(spec.env.iter().cloned());
+    // The manifest's values may refer to the service variables and to
+    // the values before them (`$(VAR)`), not to the image's.
+    let services: Vec<(String, String)> = env
+        .iter()
+        .filter(|(k, _)| k.starts_with("KUBERNETES_"))
+        .cloned()
+        .collect();
+    env.extend(super::expansion::expand_env(&services, &spec.env));
     // A later value replaces an earlier one, in place of the first.
     let mut out: Vec<(String, String)> = Vec::with_capacity(env.len());
     for (k, v) in env {
@@ -173,6 +180,15 @@ pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, res
     // An image not in the catalog is the kubelet role's Warning event
     // (kubelet/events.rs), not an error: the container idles.
     let launch = images::launch(images::catalog(), &spec.image, &spec.command, &spec.args);
+    let env = environment(cfg, rec, &launch, spec);
+    // `$(VAR)` in command and args, from the container's environment.
+    let command = super::expansion::expand_all(&spec.command, &env);
+    let args = super::expansion::expand_all(&spec.args, &env);
+    let launch = if command != spec.command || args != spec.args {
+        images::launch(images::catalog(), &spec.image, &command, &args)
+    } else {
+        launch
+    };
     let mut cmd = match &launch.argv {
         // Nothing to run: the pause program holds the container's place,
         // as the pause image's container would; it joins the pod by
@@ -190,7 +206,7 @@ pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, res
             run_command(&cfg.pause, rec, pod_process(rec), root, &launch.working_dir, argv)
         }
     };
-    cmd.env_clear().envs(environment(cfg, rec, &launch, spec));
+    cmd.env_clear().envs(env);
     cmd.stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)

@@ -7,6 +7,7 @@
 
 pub mod cni;
 pub mod container;
+pub mod expansion;
 pub mod files;
 pub mod images;
 pub mod log_query;

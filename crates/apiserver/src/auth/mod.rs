@@ -1,5 +1,6 @@
 //! Bearer-token authentication and the authorization rules: the admin may do
-//! anything; a node (system:node:<name>) reads everything but secrets and
+//! anything; a node (system:node:<name>) reads everything but secrets (only
+//! those its pods refer to, by name) and
 //! changes only its own Node, its own Lease and the status of pods bound to
 //! it; a bootstrap token may only join; anonymous callers see health, version
 //! and the public cluster-info.
@@ -71,6 +72,39 @@ fn forbidden(ctx: &Ctx, verb: &str) -> ApiError {
     ))
 }
 
+/// Whether a pod of namespace `ns` bound to `node` refers to Secret `name`
+/// (env secretKeyRef, envFrom secretRef, a secret volume).
+fn node_pod_uses_secret(st: &AppState, node: &str, ns: &str, name: &str) -> bool {
+    let (pods, _) = st.store.list("pods", Some(ns));
+    pods.iter()
+        .filter(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
+        .any(|p| secrets_of(p).contains(&name))
+}
+
+/// The Secrets a pod's containers and volumes name.
+fn secrets_of(pod: &Value) -> Vec<&str> {
+    fn list(v: Option<&Value>) -> &[Value] {
+        v.and_then(Value::as_array).map_or(&[], Vec::as_slice)
+    }
+    let mut names = Vec::new();
+    for key in ["/spec/containers", "/spec/initContainers"] {
+        for c in list(pod.pointer(key)) {
+            let env = list(c.get("env"))
+                .iter()
+                .filter_map(|e| e.pointer("/valueFrom/secretKeyRef/name"));
+            let env_from = list(c.get("envFrom"))
+                .iter()
+                .filter_map(|e| e.pointer("/secretRef/name"));
+            names.extend(env.chain(env_from).filter_map(Value::as_str));
+        }
+    }
+    let volumes = list(pod.pointer("/spec/volumes"))
+        .iter()
+        .filter_map(|v| v.pointer("/secret/secretName"));
+    names.extend(volumes.filter_map(Value::as_str));
+    names
+}
+
 pub fn authorize(st: &AppState, ctx: &Ctx, verb: &str) -> ApiResult<()> {
     let node = match &ctx.user {
         Identity::Admin => return Ok(()),
@@ -87,10 +121,14 @@ pub fn authorize(st: &AppState, ctx: &Ctx, verb: &str) -> ApiResult<()> {
     };
     let res = ctx.res();
     if matches!(verb, "get" | "list" | "watch") {
-        return if res.kind == "Secret" {
-            Err(forbidden(ctx, verb))
-        } else {
+        // A Secret only by name, and only one a pod bound to this node
+        // refers to, as the Node authorizer allows.
+        return if res.kind != "Secret"
+            || (verb == "get" && node_pod_uses_secret(st, &node, &ctx.ns(), ctx.name()))
+        {
             Ok(())
+        } else {
+            Err(forbidden(ctx, verb))
         };
     }
     let name = ctx.name();
