@@ -95,6 +95,28 @@ pub static RESOURCES: &[ResourceDef] = &[
     ),
     res!("", "v1", "Secret", "secrets", "secret", true, &[], false, &[]),
     res!(
+        "",
+        "v1",
+        "Endpoints",
+        "endpoints",
+        "endpoints",
+        true,
+        &["ep"],
+        false,
+        &[]
+    ),
+    res!(
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        "serviceaccount",
+        true,
+        &["sa"],
+        false,
+        &[]
+    ),
+    res!(
         "apps",
         "v1",
         "Deployment",

@@ -100,6 +100,16 @@ fn bootstrap(st: &AppState, cfg: &Config) -> anyhow::Result<()> {
         "endpoints": [{"addresses": [cfg.advertise.ip().to_string()], "conditions": {"ready": true}}],
         "ports": [{"name": "https", "port": cfg.advertise.port(), "protocol": "TCP"}]}),
     )?;
+    // Written here as kube-apiserver's own endpoint reconciler does: the
+    // `kubernetes` Service has no selector, so no controller fills it.
+    ensure(
+        st,
+        "Endpoints",
+        json!({"apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": "kubernetes", "namespace": "default"},
+        "subsets": [{"addresses": [{"ip": cfg.advertise.ip().to_string()}],
+            "ports": [{"name": "https", "port": cfg.advertise.port(), "protocol": "TCP"}]}]}),
+    )?;
     ensure(
         st,
         "ConfigMap",
@@ -171,6 +181,8 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
         ca_pem: pki.ca_pem.clone(),
         advertise: cfg.advertise.to_string(),
         kubelet_tls: pki.kubelet_client.clone(),
+        sa_key: crate::auth::sa_token::load_or_create_key(&cfg.data_dir)?,
+        api_audience: crate::auth::sa_token::api_audience(&cfg.cluster_domain),
     });
     bootstrap(&state, &cfg)?;
     let admin_kubeconfig = cfg.data_dir.join("admin.kubeconfig");

@@ -18,4 +18,8 @@ pub struct AppState {
     pub advertise: String,
     /// TLS (with our kubelet-client certificate) towards the node agents.
     pub kubelet_tls: Arc<rustls::ClientConfig>,
+    /// Signs and checks service-account tokens (auth::sa_token).
+    pub sa_key: ring::hmac::Key,
+    /// The audience and issuer of tokens meant for this server.
+    pub api_audience: String,
 }

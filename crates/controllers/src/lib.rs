@@ -1,5 +1,5 @@
 //! Labyrinth's controllers: scheduler, Deployment/ReplicaSet, EndpointSlice,
-//! node pod-CIDR allocator and node lifecycle. They are ordinary Kubernetes
+//! Endpoints, ServiceAccounts, node pod-CIDR allocator and node lifecycle. They are ordinary Kubernetes
 //! clients (kube-rs), so they run against Labyrinth's API server or a real one.
 //!
 //! Each concern has a pure module (decisions from objects, unit-tested without
@@ -7,6 +7,7 @@
 //! applies those decisions.
 
 pub mod deployment;
+pub mod endpoints;
 pub mod endpointslice;
 pub mod names;
 pub mod nodeipam;
@@ -14,6 +15,7 @@ pub mod nodelifecycle;
 pub mod podutil;
 pub mod runtime;
 pub mod scheduler;
+pub mod serviceaccounts;
 
 mod cli;
 pub use cli::{client, run, Args};

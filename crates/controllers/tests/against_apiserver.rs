@@ -19,7 +19,7 @@ use labyrinth_controllers::{run_all, ControllersConfig};
 use serde_json::json;
 
 mod common;
-use common::wait_for;
+use common::{server, wait_for};
 
 fn now_rfc3339() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()
@@ -86,20 +86,8 @@ fn journey_objects() -> (Service, Deployment) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn journey_against_labyrinth_apiserver() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let running = labyrinth_apiserver::server::start(labyrinth_apiserver::server::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        advertise: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        service_cidr: "10.96.0.0/12".parse().unwrap(),
-        cluster_domain: "cluster.local".into(),
-    })
-    .await
-    .expect("API server starts");
-    let client = labyrinth_controllers::client(Some(&running.admin_kubeconfig), None)
-        .await
-        .expect("client from admin kubeconfig");
+    let (running, client) = server(dir.path()).await;
 
     let hb = now_rfc3339();
     make_node(

@@ -3,7 +3,6 @@
 //! reasons, the server lists them with the real columns, a repeat is
 //! counted on one event, and events older than the TTL expire.
 
-use std::process::Command;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Node, ObjectReference};
@@ -15,22 +14,7 @@ use labyrinth_controllers::{run_all, ControllersConfig};
 use serde_json::json;
 
 mod common;
-use common::wait_for;
-
-fn kubectl(kc: &std::path::Path, home: &std::path::Path, args: &[&str]) -> String {
-    let out = Command::new("/usr/bin/kubectl")
-        .env("HOME", home)
-        .env("KUBECONFIG", kc)
-        .args(args)
-        .output()
-        .expect("kubectl runs");
-    assert!(
-        out.status.success(),
-        "kubectl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{kubectl, server, wait_for};
 
 async fn events_with(client: &Client, reason: &str, count: usize) -> Vec<Event> {
     let api: Api<Event> = Api::namespaced(client.clone(), "default");
@@ -47,20 +31,10 @@ async fn events_with(client: &Client, reason: &str, count: usize) -> Vec<Event> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rollout_leaves_events_kubectl_lists() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let running = labyrinth_apiserver::server::start(labyrinth_apiserver::server::Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        advertise: "127.0.0.1:0".parse().unwrap(),
-        data_dir: dir.path().to_path_buf(),
-        service_cidr: "10.96.0.0/12".parse().unwrap(),
-        cluster_domain: "cluster.local".into(),
-    })
-    .await
-    .expect("API server starts");
+    let (running, client) = server(dir.path()).await;
     let kc = running.admin_kubeconfig.clone();
-    let client = labyrinth_controllers::client(Some(&kc), None).await.unwrap();
 
     let nodes: Api<Node> = Api::all(client.clone());
     let node: Node =

@@ -8,6 +8,7 @@
 pub mod client;
 pub mod identity;
 pub mod join;
+pub mod sa_token;
 pub mod tokens;
 
 use crate::rest::ctx::Ctx;
@@ -35,7 +36,33 @@ pub fn authenticate(st: &AppState, headers: &HeaderMap) -> ApiResult<Identity> {
     if let Some(node) = tokens::check_node(st.store.as_ref(), token) {
         return Ok(Identity::Node(node));
     }
+    if sa_token::is_jwt(token) {
+        return service_account(st, token);
+    }
     Err(ApiError::unauthorized("Unauthorized"))
+}
+
+/// A service-account token: signed by us, for us, unexpired, and its
+/// account still there with the uid it was issued for.
+fn service_account(st: &AppState, token: &str) -> ApiResult<Identity> {
+    let now = jiff::Timestamp::now().as_second();
+    let claims = sa_token::verify(&st.sa_key, token, &st.api_audience, now).map_err(|why| {
+        tracing::debug!(%why, "service-account token refused");
+        ApiError::unauthorized("Unauthorized")
+    })?;
+    let k = claims.k8s;
+    let live = st
+        .store
+        .get("serviceaccounts", &k.namespace, &k.serviceaccount.name)
+        .is_some_and(|sa| sa.pointer("/metadata/uid").and_then(Value::as_str) == Some(&k.serviceaccount.uid));
+    if !live {
+        return Err(ApiError::unauthorized("Unauthorized"));
+    }
+    Ok(Identity::ServiceAccount {
+        ns: k.namespace,
+        name: k.serviceaccount.name,
+        uid: k.serviceaccount.uid,
+    })
 }
 
 /// Reachable without credentials (and with a bootstrap token).

@@ -152,6 +152,27 @@ fn default_protocols(list: Option<&mut Value>) {
     }
 }
 
+/// The ServiceAccount admission plugin's default, for pods only (templates
+/// keep what their author wrote). It does not insist the account exists: a
+/// server run without the controllers (which make `default` in every
+/// namespace) still takes pods.
+fn default_service_account(spec: &mut Value) {
+    if spec
+        .get("serviceAccountName")
+        .is_none_or(|v| v.is_null() || v == "")
+    {
+        let sa = spec
+            .get("serviceAccount")
+            .filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+            .cloned()
+            .unwrap_or(json!("default"));
+        spec["serviceAccountName"] = sa;
+    }
+    if spec.get("serviceAccount").is_none_or(|v| v.is_null() || v == "") {
+        spec["serviceAccount"] = spec["serviceAccountName"].clone();
+    }
+}
+
 fn default_pod_spec(spec: &mut Value) {
     for list in ["containers", "initContainers"] {
         if let Some(Value::Array(cs)) = spec.get_mut(list) {
@@ -180,6 +201,7 @@ pub fn defaults(res: &ResourceDef, obj: &mut Value) {
         "Pod" => {
             if let Some(spec) = obj.get_mut("spec") {
                 default_pod_spec(spec);
+                default_service_account(spec);
             }
             if obj.pointer("/status/phase").is_none() {
                 obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});

@@ -147,10 +147,23 @@ fn finish_update(
     st: &AppState,
     ctx: &Ctx,
     cur: &Value,
-    mut new: Value,
+    new: Value,
     expected_rv: Option<u64>,
     warnings: Vec<String>,
 ) -> ApiResult<Response> {
+    let saved = save_update(st, ctx, cur, new, expected_rv)?;
+    Ok(one(ctx, StatusCode::OK, &saved, &warnings))
+}
+
+/// [`finish_update`] without the response: the object as stored (or as it
+/// would be, under dryRun), for subresources that answer with another kind.
+pub fn save_update(
+    st: &AppState,
+    ctx: &Ctx,
+    cur: &Value,
+    mut new: Value,
+    expected_rv: Option<u64>,
+) -> ApiResult<Value> {
     let res = ctx.res();
     let name = ctx.name().to_string();
     let ns = ctx.ns();
@@ -224,13 +237,13 @@ fn finish_update(
     admit::validate(res, &new)?;
     limits::check_object_size(&new)?;
     if ctx.dry_run() {
-        return Ok(one(ctx, StatusCode::OK, &new, &warnings));
+        return Ok(new);
     }
     let saved = st
         .store
         .update(&res.key(), &ns, &name, new, expected_rv)
         .map_err(|e| store_err(res, &name, e))?;
-    Ok(one(ctx, StatusCode::OK, &saved, &warnings))
+    Ok((*saved).clone())
 }
 
 pub fn update(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {

@@ -27,13 +27,21 @@ fn group_entry(g: &str) -> Value {
         "preferredVersion": {"groupVersion": gv, "version": "v1"}})
 }
 
+/// The stored kinds' groups, then the groups that only answer requests
+/// (authentication.k8s.io: SelfSubjectReview, TokenRequest).
+fn all_groups() -> Vec<&'static str> {
+    let mut g = resources::groups();
+    g.push(super::whoami::GROUP);
+    g
+}
+
 pub fn api_groups() -> Value {
     json!({"kind": "APIGroupList", "apiVersion": "v1",
-        "groups": resources::groups().into_iter().map(group_entry).collect::<Vec<_>>()})
+        "groups": all_groups().into_iter().map(group_entry).collect::<Vec<_>>()})
 }
 
 pub fn api_group(g: &str) -> Option<Value> {
-    resources::groups().contains(&g).then(|| {
+    all_groups().contains(&g).then(|| {
         let mut e = group_entry(g);
         e["kind"] = json!("APIGroup");
         e["apiVersion"] = json!("v1");
@@ -67,6 +75,12 @@ fn entry(r: &ResourceDef) -> Value {
 }
 
 pub fn resource_list(group: &str, version: &str) -> Option<Value> {
+    if group == super::whoami::GROUP && version == "v1" {
+        let r = json!({"name": super::whoami::RESOURCE, "singularName": "selfsubjectreview", "namespaced": false,
+            "kind": "SelfSubjectReview", "verbs": ["create"]});
+        return Some(json!({"kind": "APIResourceList", "apiVersion": "v1",
+            "groupVersion": format!("{group}/{version}"), "resources": [r]}));
+    }
     let rs: Vec<&ResourceDef> = RESOURCES
         .iter()
         .filter(|r| r.group == group && r.version == version)
@@ -82,6 +96,14 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
                 json!({"name": format!("{}/status", r.plural), "singularName": "", "namespaced": r.namespaced,
                 "kind": r.kind, "verbs": ["get", "patch", "update"]}),
             );
+        }
+        if super::scale::served(r.kind) {
+            out.push(json!({"name": format!("{}/scale", r.plural), "singularName": "", "namespaced": true,
+                "group": "autoscaling", "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+        }
+        if r.kind == "ServiceAccount" {
+            out.push(json!({"name": "serviceaccounts/token", "singularName": "", "namespaced": true,
+                "group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest", "verbs": ["create"]}));
         }
         if r.kind == "Pod" {
             out.push(

@@ -12,10 +12,13 @@ pub mod limits;
 pub mod log;
 pub mod patch;
 pub mod protobuf;
+pub mod scale;
 pub mod select;
 pub mod status;
 pub mod table;
+pub mod token;
 pub mod watch;
+pub mod whoami;
 
 use crate::auth::{self, Identity};
 use crate::resources;
@@ -84,6 +87,8 @@ pub fn parse_target(segs: &[&str]) -> ApiResult<Option<Target>> {
         let served = match sub.as_str() {
             "status" => t.res.status,
             "exec" | "log" => t.res.kind == "Pod",
+            "scale" => scale::served(t.res.kind),
+            "token" => t.res.kind == "ServiceAccount",
             _ => false,
         };
         if !served {
@@ -132,6 +137,9 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
             "User \"{}\" cannot access {path}: bootstrap tokens may only join",
             user.username()
         )));
+    }
+    if parts.method == Method::POST && segs == ["apis", whoami::GROUP, "v1", whoami::RESOURCE] {
+        return Ok(whoami::review(&user));
     }
     if parts.method == Method::GET {
         match segs.as_slice() {
@@ -208,6 +216,13 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
         auth::authorize(&st, &ctx, "create")?;
         return exec::exec(&st, &ctx, &parts.method, parts.uri.query().unwrap_or(""), upgrade).await;
     }
+    if ctx.target.sub.as_deref() == Some("token") {
+        if parts.method != Method::POST {
+            return Err(ApiError::method_not_allowed());
+        }
+        auth::authorize(&st, &ctx, "create")?;
+        return token::create(&st, &ctx);
+    }
     if ctx.target.sub.as_deref() == Some("log") {
         if parts.method != Method::GET {
             return Err(ApiError::method_not_allowed());
@@ -246,6 +261,14 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
             .starts_with("application/vnd.kubernetes.protobuf")
         {
             ctx.body = Bytes::from(serde_json::to_vec(&protobuf::decode(&ctx.body)?).unwrap_or_default());
+        }
+        if ctx.target.sub.as_deref() == Some("scale") {
+            return match verb {
+                "get" => scale::get(&st, &ctx),
+                "update" => scale::update(&st, &ctx),
+                "patch" => scale::patch(&st, &ctx),
+                _ => Err(ApiError::method_not_allowed()),
+            };
         }
         match verb {
             "get" => crud::get(&st, &ctx),

@@ -1,7 +1,9 @@
 //! Just enough of the Kubernetes protobuf envelope to read the metadata of a
 //! created object: some kubectl generators (`kubectl create namespace`) send
 //! protobuf and do not fall back to JSON. Spec and status are not decoded, so
-//! only Namespace and ConfigMap (metadata + data) are accepted this way.
+//! only Namespace and ConfigMap (metadata + data) are accepted this way, and
+//! a ServiceAccount (`kubectl create serviceaccount`) holding only metadata;
+//! of a TokenRequest (`kubectl create token`), its spec.
 
 use super::status::{ApiError, ApiResult};
 use serde_json::{json, Map, Value};
@@ -22,13 +24,25 @@ fn varint(b: &[u8], i: &mut usize) -> Option<u64> {
 /// (field number, bytes) of the length-delimited fields; other fields skipped.
 /// None when a field runs past the end (a length the body does not hold).
 fn fields(b: &[u8]) -> Option<Vec<(u64, &[u8])>> {
+    Some(scan(b)?.0)
+}
+
+/// (field number, value) of the varint fields.
+fn ints(b: &[u8]) -> Option<Vec<(u64, u64)>> {
+    Some(scan(b)?.1)
+}
+
+/// The length-delimited and the varint fields of a message.
+#[allow(clippy::type_complexity)]
+fn scan(b: &[u8]) -> Option<(Vec<(u64, &[u8])>, Vec<(u64, u64)>)> {
     let mut out = Vec::new();
+    let mut nums = Vec::new();
     let mut i = 0;
     while i < b.len() {
         let tag = varint(b, &mut i)?;
         let len = match tag & 7 {
             0 => {
-                varint(b, &mut i)?;
+                nums.push((tag >> 3, varint(b, &mut i)?));
                 0
             }
             1 => 8,
@@ -41,6 +55,39 @@ fn fields(b: &[u8]) -> Option<Vec<(u64, &[u8])>> {
             out.push((tag >> 3, &b[i..end]));
         }
         i = end;
+    }
+    Some((out, nums))
+}
+
+/// A TokenRequest's spec (`kubectl create token` sends protobuf):
+/// audiences (1, repeated), boundObjectRef (3: kind, apiVersion, name, uid)
+/// and expirationSeconds (4).
+fn token_spec(spec: &[u8]) -> Option<Value> {
+    let mut out = json!({});
+    let mut audiences = Vec::new();
+    for (n, v) in fields(spec)? {
+        match n {
+            1 => audiences.push(text(v)),
+            3 => {
+                let mut r = json!({});
+                for (rn, rv) in fields(v)? {
+                    let k =
+                        ["kind", "apiVersion", "name", "uid"].get(usize::try_from(rn).ok()?.checked_sub(1)?);
+                    if let Some(k) = k {
+                        r[*k] = text(rv);
+                    }
+                }
+                out["boundObjectRef"] = r;
+            }
+            _ => {}
+        }
+    }
+    if !audiences.is_empty() {
+        out["audiences"] = Value::Array(audiences);
+    }
+    if let Some((_, secs)) = ints(spec)?.into_iter().find(|(n, _)| *n == 4) {
+        // int64 as a varint: two's complement for a negative number.
+        out["expirationSeconds"] = json!(secs as i64);
     }
     Some(out)
 }
@@ -90,12 +137,28 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
         }
     }
     let kind = obj["kind"].as_str().unwrap_or("").to_string();
-    if kind != "Namespace" && kind != "ConfigMap" {
-        return Err(ApiError::new(415, "UnsupportedMediaType", format!("protobuf bodies are only accepted for Namespace and ConfigMap (got {kind:?}); send application/json")));
+    let unsupported = || {
+        ApiError::new(415, "UnsupportedMediaType", format!("protobuf bodies are only accepted for Namespace, ConfigMap and a ServiceAccount without secrets (got {kind:?}); send application/json"))
+    };
+    if kind == "TokenRequest" {
+        for (n, v) in fields(raw).ok_or_else(bad)? {
+            if n == 2 {
+                obj["spec"] = token_spec(v).ok_or_else(bad)?;
+            }
+        }
+        return Ok(obj);
+    }
+    if !matches!(kind.as_str(), "Namespace" | "ConfigMap" | "ServiceAccount") {
+        return Err(unsupported());
     }
     let mut meta = Map::new();
     let mut data = Vec::new();
-    for (n, v) in fields(raw).ok_or_else(bad)? {
+    let raw_fields = fields(raw).ok_or_else(bad)?;
+    // Its other fields (secrets, image pull secrets) would be lost.
+    if kind == "ServiceAccount" && raw_fields.iter().any(|(n, _)| *n != 1) {
+        return Err(unsupported());
+    }
+    for (n, v) in raw_fields {
         if kind == "ConfigMap" && n == 2 {
             data.push(v);
         }

@@ -74,6 +74,8 @@ pub fn columns(res: &ResourceDef) -> Vec<Value> {
             w("Selector"),
         ],
         "EndpointSlice" => vec![s("Name"), s("AddressType"), s("Ports"), s("Endpoints"), s("Age")],
+        "Endpoints" => vec![s("Name"), s("Endpoints"), s("Age")],
+        "ServiceAccount" => vec![s("Name"), col("Secrets", "integer", 0), s("Age")],
         "Namespace" => vec![s("Name"), s("Status"), s("Age")],
         "ConfigMap" => vec![s("Name"), col("Data", "integer", 0), s("Age")],
         "Secret" => vec![s("Name"), s("Type"), col("Data", "integer", 0), s("Age")],
@@ -372,6 +374,30 @@ fn endpointslice_cells(o: &Value) -> Vec<Value> {
     ]
 }
 
+/// The ready addresses of an Endpoints as kubectl's printer lists them:
+/// ip:port for each port of each subset (the ip alone when a subset has no
+/// ports), the first three, then how many more.
+fn endpoints_cell(o: &Value) -> String {
+    let mut list = Vec::new();
+    for sub in arr(o, "/subsets") {
+        let ports = arr(sub, "/ports");
+        for a in arr(sub, "/addresses") {
+            let ip = a["ip"].as_str().unwrap_or("");
+            if ports.is_empty() {
+                list.push(ip.to_string());
+            }
+            for p in ports {
+                list.push(format!("{ip}:{}", p["port"]));
+            }
+        }
+    }
+    match list.len() {
+        0 => "<none>".into(),
+        n if n > 3 => format!("{} + {} more...", list[..3].join(","), n - 3),
+        _ => list.join(","),
+    }
+}
+
 /// When an event last happened, in either API's fields.
 pub fn event_last_seen(o: &Value) -> Option<jiff::Timestamp> {
     [
@@ -422,6 +448,8 @@ pub fn cells(res: &ResourceDef, o: &Value) -> Vec<Value> {
         "Node" => node_cells(o),
         "Service" => service_cells(o),
         "EndpointSlice" => endpointslice_cells(o),
+        "Endpoints" => vec![json!(endpoints_cell(o)), json!(age(o))],
+        "ServiceAccount" => vec![json!(arr(o, "/secrets").len()), json!(age(o))],
         "Deployment" => {
             let (c, i) = containers_images(o);
             vec![

@@ -1,8 +1,10 @@
 //! Validation: schema decoding through the k8s-openapi types (unknown-field
 //! detection for fieldValidation) and the per-kind rules the real server applies.
 
+mod endpoints;
 pub mod names;
 mod networkpolicy;
+mod ports;
 mod rules;
 mod typed;
 

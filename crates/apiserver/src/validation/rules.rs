@@ -1,6 +1,7 @@
 //! Per-kind semantic rules, reported as 422 field errors.
 
 use super::names;
+use super::ports::port_range;
 use crate::rest::status::FieldError;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -48,21 +49,10 @@ pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
         "Pod" => pod_spec(obj.get("spec").unwrap_or(&json!({})), "spec", &mut errs),
         "ConfigMap" | "Secret" => data_size(obj, &mut errs),
         "NetworkPolicy" => super::networkpolicy::validate(obj, &mut errs),
+        "Endpoints" => super::endpoints::validate(obj, &mut errs),
         _ => {}
     }
     errs
-}
-
-fn port_range(v: &Value, field: String, errs: &mut Vec<FieldError>) {
-    if let Some(p) = v.as_i64() {
-        if !(1..=65535).contains(&p) {
-            errs.push(FieldError::invalid(
-                field,
-                v,
-                "must be between 1 and 65535, inclusive",
-            ));
-        }
-    }
 }
 
 fn service(obj: &Value, errs: &mut Vec<FieldError>) {

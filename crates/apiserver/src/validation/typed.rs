@@ -26,6 +26,8 @@ pub fn decode_typed(kind: &str, v: &Value) -> Result<Value, String> {
         "Service" => roundtrip!(core::Service, v),
         "ConfigMap" => roundtrip!(core::ConfigMap, v),
         "Secret" => roundtrip!(core::Secret, v),
+        "Endpoints" => roundtrip!(core::Endpoints, v),
+        "ServiceAccount" => roundtrip!(core::ServiceAccount, v),
         "Deployment" => roundtrip!(apps::Deployment, v),
         "ReplicaSet" => roundtrip!(apps::ReplicaSet, v),
         "EndpointSlice" => roundtrip!(disc::EndpointSlice, v),

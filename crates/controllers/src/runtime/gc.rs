@@ -91,22 +91,33 @@ impl Gc {
             + Debug,
     {
         for (ns, name, uid) in victims {
-            let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
-            let dp = DeleteParams {
-                preconditions: Some(Preconditions {
-                    uid: Some(uid),
-                    resource_version: None,
-                }),
-                ..Default::default()
-            };
-            match api.delete(&name, &dp).await {
-                Ok(_) => tracing::info!(kind = %K::kind(&()), %ns, %name, "deleted orphan"),
-                Err(e) if matches!(api_code(&e), Some(404 | 409)) => {}
-                Err(e) => {
-                    tracing::warn!(kind = %K::kind(&()), %ns, %name, error = %e, "could not delete orphan")
-                }
-            }
+            delete_by_uid::<K>(&self.client, &ns, &name, uid, "orphan").await;
         }
+    }
+}
+
+/// Delete `ns/name` only if it is still the object with `uid` (never one
+/// recreated under the same name); gone already or replaced is fine. `what`
+/// says why it goes, for the log.
+pub(super) async fn delete_by_uid<K>(client: &Client, ns: &str, name: &str, uid: String, what: &str)
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + Debug,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), ns);
+    let dp = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some(uid),
+            resource_version: None,
+        }),
+        ..Default::default()
+    };
+    match api.delete(name, &dp).await {
+        Ok(_) => tracing::info!(kind = %K::kind(&()), %ns, %name, what, "deleted"),
+        Err(e) if matches!(api_code(&e), Some(404 | 409)) => {}
+        Err(e) => tracing::warn!(kind = %K::kind(&()), %ns, %name, what, error = %e, "could not delete"),
     }
 }
 

@@ -1,10 +1,11 @@
 //! The controllers as Kubernetes clients: shared watches feed kube-rs
 //! `Controller`s (Deployment, ReplicaSet, EndpointSlice) and batch loops
-//! (scheduler, node pod-CIDR allocator, node lifecycle, garbage collector)
-//! that apply the pure logic of the sibling modules.
+//! (scheduler, node pod-CIDR allocator, node lifecycle, Endpoints,
+//! ServiceAccounts, garbage collector) that apply the pure logic of the sibling modules.
 
 mod api;
 mod deployment;
+mod endpoints;
 mod endpointslice;
 mod expect;
 mod gc;
@@ -12,13 +13,14 @@ mod nodeipam;
 mod nodelifecycle;
 mod replicaset;
 mod scheduler;
+mod serviceaccounts;
 mod shared;
 
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service, ServiceAccount};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::ListParams;
 use kube::{Api, Client};
@@ -34,19 +36,23 @@ pub enum Which {
     Deployment,
     Replicaset,
     Endpointslice,
+    Endpoints,
     Nodeipam,
     Nodelifecycle,
+    Serviceaccount,
     Gc,
 }
 
 impl Which {
-    pub const ALL: [Which; 7] = [
+    pub const ALL: [Which; 9] = [
         Which::Scheduler,
         Which::Deployment,
         Which::Replicaset,
         Which::Endpointslice,
+        Which::Endpoints,
         Which::Nodeipam,
         Which::Nodelifecycle,
+        Which::Serviceaccount,
         Which::Gc,
     ];
 }
@@ -91,6 +97,7 @@ pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<(
     let mut rsets = Informer::new(Api::<ReplicaSet>::all(client.clone()));
     let mut services = Informer::new(Api::<Service>::all(client.clone()));
     let mut slices = Informer::new(Api::<EndpointSlice>::all(client.clone()));
+    let mut endpoints = Informer::new(Api::<Endpoints>::all(client.clone()));
 
     let mut tasks = tokio::task::JoinSet::new();
     if on(Which::Scheduler) {
@@ -109,6 +116,26 @@ pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<(
     if on(Which::Endpointslice) {
         let c = endpointslice::controller(client.clone(), &mut services, &mut slices, &mut pods);
         tasks.spawn(c);
+    }
+    if on(Which::Endpoints) {
+        let changes = merged_wakers([services.waker(), slices.waker(), endpoints.waker()]);
+        let l = endpoints::Loop {
+            client: client.clone(),
+            services: services.store(),
+            slices: slices.store(),
+            endpoints: endpoints.store(),
+            changes,
+        };
+        tasks.spawn(async move { l.run().await });
+    }
+    let mut namespaces = Informer::new(Api::<Namespace>::all(client.clone()));
+    let mut accounts = Informer::new(Api::<ServiceAccount>::all(client.clone()));
+    if on(Which::Serviceaccount) {
+        let changes = merged_wakers([namespaces.waker(), accounts.waker()]);
+        let (c, n, a) = (client.clone(), namespaces.store(), accounts.store());
+        tasks.spawn(async move { serviceaccounts::run(c, n, a, changes).await });
+        namespaces.start();
+        accounts.start();
     }
     if on(Which::Nodeipam) {
         let (store, w) = (nodes.store(), nodes.waker());
@@ -145,6 +172,7 @@ pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<(
     rsets.start();
     services.start();
     slices.start();
+    endpoints.start();
     tracing::info!(controllers = ?cfg.enabled, "controllers running");
 
     match tasks.join_next().await {
@@ -152,6 +180,24 @@ pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<(
         Some(Ok(())) => anyhow::bail!("a controller loop ended unexpectedly"),
         Some(Err(e)) => anyhow::bail!("a controller task failed: {e}"),
     }
+}
+
+/// One Notify poked by any of `wakers`, for a loop that recomputes from
+/// several kinds' caches.
+fn merged_wakers<const N: usize>(
+    wakers: [std::sync::Arc<tokio::sync::Notify>; N],
+) -> std::sync::Arc<tokio::sync::Notify> {
+    let merged = std::sync::Arc::new(tokio::sync::Notify::new());
+    for w in wakers {
+        let m = merged.clone();
+        tokio::spawn(async move {
+            loop {
+                w.notified().await;
+                m.notify_one();
+            }
+        });
+    }
+    merged
 }
 
 /// Node Leases, when the server has them (kube-node-lease); the lifecycle
