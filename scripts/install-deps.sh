@@ -31,7 +31,7 @@ done
 [ -e /usr/lib/python3/dist-packages/httpbin/core.py ] || missing+=(python3-httpbin)
 # The official Python client, run against our API server by
 # crates/apiserver/tests/python_client.rs.
-python3 -c 'import kubernetes' >/dev/null 2>&1 || missing+=(python3-kubernetes)
+/usr/bin/python3 -c 'import kubernetes' >/dev/null 2>&1 || missing+=(python3-kubernetes)
 # kubectl: the machine image ships a current one; Debian's old client is the fallback.
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 

@@ -50,12 +50,18 @@ run)
   for i in $(seq $n); do
     setsid -f sh -c "exec ctr run --rm --cni $IMG $tag$i sleep 600 > $D/$tag$i.out 2>&1"
   done
+  # One exec per try, its answer kept: a second exec could fail on a
+  # loaded machine and, inside a pipeline, print nothing without failing.
   for i in $(seq $n); do
     j=0
-    until ctr task exec --exec-id a$i $tag$i ip -4 -o addr show eth0 2>/dev/null | grep -q inet; do
+    line=
+    until [ -n "$line" ]; do
+      line=$(ctr task exec --exec-id a$i-$j $tag$i ip -4 -o addr show eth0 2>/dev/null \
+        | awk -v c=$tag$i '/inet /{print c, $4}') || line=
+      [ -n "$line" ] && break
       j=$((j+1)); [ $j -lt 300 ] || { echo "no address in $tag$i"; cat $D/$tag$i.out $D/log | tail -20; exit 1; }; sleep 0.1
     done
-    ctr task exec --exec-id b$i $tag$i ip -4 -o addr show eth0 | awk -v c=$tag$i '{print c, $4}'
+    echo "$line"
   done
   ;;
 ping)
