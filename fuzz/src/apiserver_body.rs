@@ -61,7 +61,7 @@ fn create(res: &ResourceDef, content_type: &str, body: &[u8]) -> Result<Value, A
     } else {
         body
     };
-    let mut obj = admit::parse_body(body)?;
+    let mut obj = admit::parse_bytes(body, content_type)?;
     admit::check_kind(res, &mut obj)?;
     typed(res, obj)
 }
