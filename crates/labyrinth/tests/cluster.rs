@@ -31,6 +31,8 @@ fn journey_pods_talk_by_ip_over_the_tunnel() {
         "{nodes}"
     );
 
+    control_node_takes_only_tolerating_pods(&lab);
+
     let (client, server) = journey_pods(&lab);
     let server_ip = pod_ip(&lab, "wrk-2", &server);
     assert!(server_ip.starts_with("10.0.2."), "server pod IP {server_ip}");
@@ -214,6 +216,66 @@ fn native_journey(dp: &str) {
     });
     stop(&mut listener);
     lab.down();
+}
+
+/// node-0 carries kubeadm's control-plane taint: three replicas of a
+/// Deployment land on the workers only, and a pod that tolerates the taint
+/// and asks for node-0 runs there.
+fn control_node_takes_only_tolerating_pods(lab: &Lab) {
+    let taints = kubectl_ok(lab, &["get", "node", "node-0", "-o", "jsonpath={.spec.taints}"]);
+    let taints: serde_json::Value = serde_json::from_str(&taints).expect("taints as JSON");
+    assert_eq!(
+        taints,
+        serde_json::json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}])
+    );
+    kubectl_ok(lab, &["create", "namespace", "taints"]);
+    kubectl_apply(
+        lab,
+        "taints",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: spread}\nspec:\n  replicas: 3\n  \
+         selector: {matchLabels: {app: spread}}\n  template:\n    metadata: {labels: {app: spread}}\n    \
+         spec: {containers: [{name: c, image: busybox, command: [sleep, '3600']}]}\n---\n\
+         apiVersion: v1\nkind: Pod\nmetadata: {name: on-control}\nspec:\n  \
+         nodeSelector: {kubernetes.io/hostname: node-0}\n  \
+         tolerations: [{key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}]\n  \
+         containers: [{name: c, image: busybox, command: [sleep, '3600']}]\n",
+    );
+    let placed = eventually("the three replicas scheduled", 60, || {
+        let nodes = kubectl_ok(
+            lab,
+            &[
+                "-n",
+                "taints",
+                "get",
+                "pods",
+                "-l",
+                "app=spread",
+                "-o",
+                "jsonpath={.items[*].spec.nodeName}",
+            ],
+        );
+        let nodes: Vec<String> = nodes.split_whitespace().map(str::to_string).collect();
+        (nodes.len() == 3).then_some(nodes)
+    });
+    assert!(
+        placed.iter().all(|n| n != "node-0"),
+        "a replica on the control node: {placed:?}"
+    );
+    wait_ready(lab, "taints", "on-control");
+    let node = kubectl_ok(
+        lab,
+        &[
+            "-n",
+            "taints",
+            "get",
+            "pod",
+            "on-control",
+            "-o",
+            "jsonpath={.spec.nodeName}",
+        ],
+    );
+    assert_eq!(node.trim(), "node-0");
+    kubectl_ok(lab, &["delete", "namespace", "taints", "--wait=false"]);
 }
 
 /// No tunnel device, our programs on every pod veth and on the uplink's

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use ipnet::Ipv4Net;
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Taint};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use labyrinth_netlink::{netns::NetNs, Handle};
 use serde_json::json;
@@ -29,7 +29,7 @@ fn labels(agent: &Agent) -> Result<serde_json::Map<String, serde_json::Value>> {
         json!(std::env::consts::ARCH.replace("x86_64", "amd64")),
     );
     if agent.args.control_plane {
-        labels.insert("node-role.kubernetes.io/control-plane".into(), json!(""));
+        labels.insert(CONTROL_PLANE_KEY.into(), json!(""));
     }
     for kv in &agent.args.node_labels {
         let Some((k, v)) = kv.split_once('=') else {
@@ -51,8 +51,7 @@ pub async fn register(agent: &Agent) -> Result<()> {
             "spec": {}
         });
         if agent.args.control_plane {
-            node["spec"]["taints"] =
-                json!([{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]);
+            node["spec"]["taints"] = json!([{"key": CONTROL_PLANE_KEY, "effect": "NoSchedule"}]);
         }
         let node: Node = serde_json::from_value(node)?;
         match api.create(&PostParams::default(), &node).await {
@@ -61,15 +60,42 @@ pub async fn register(agent: &Agent) -> Result<()> {
             Err(e) => return Err(e).context("creating the Node"),
         }
     } else {
-        api.patch(
-            &agent.node_name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"labels": labels}})),
-        )
-        .await
-        .context("labelling the Node")?;
+        let mut patch = json!({"metadata": {"labels": labels}});
+        // The join registered the Node bare; a control node still gets its
+        // taint, as kubeadm's mark-control-plane phase adds it after the
+        // fact. Taints others put there are kept (a merge patch replaces the
+        // whole list, so the list sent is theirs plus ours).
+        if agent.args.control_plane {
+            if let Some(taints) = with_control_plane_taint(api.get(&agent.node_name).await?) {
+                patch["spec"] = json!({ "taints": taints });
+            }
+        }
+        api.patch(&agent.node_name, &PatchParams::default(), &Patch::Merge(patch))
+            .await
+            .context("labelling the Node")?;
     }
     post_status(agent).await
+}
+
+/// The key of the control node's role label and of the taint kubeadm puts on it.
+const CONTROL_PLANE_KEY: &str = "node-role.kubernetes.io/control-plane";
+
+/// The Node's taints with the control-plane one added, or None when it is
+/// already there.
+fn with_control_plane_taint(node: Node) -> Option<Vec<Taint>> {
+    let mut taints = node.spec.and_then(|s| s.taints).unwrap_or_default();
+    if taints
+        .iter()
+        .any(|t| t.key == CONTROL_PLANE_KEY && t.effect == "NoSchedule")
+    {
+        return None;
+    }
+    taints.push(Taint {
+        key: CONTROL_PLANE_KEY.into(),
+        effect: "NoSchedule".into(),
+        ..Default::default()
+    });
+    Some(taints)
 }
 
 async fn post_status(agent: &Agent) -> Result<()> {
