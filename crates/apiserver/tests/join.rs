@@ -81,6 +81,39 @@ fn join_flow_and_node_restrictions() {
     // node-1 may set its own status, not node-2's.
     let (ok, _, err) = s.kubectl_with(&kc1, &status_patch("node", "node-1", &ready_status("10.168.0.3")));
     assert!(ok, "{err}");
+    // Joining node-1 again is refused twice over: on the node by the
+    // preflight (its kubeconfig exists), and by the server (node-1 is
+    // Ready) for a join from elsewhere. Its credential keeps working.
+    let e =
+        s.rt.block_on(join(&addr, &token, &hash, "node-1", &kc1))
+            .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("[preflight]") && format!("{e:#}").contains("already exists"),
+        "{e:#}"
+    );
+    let kc1b = s.home.path().join("node-1-again.kubeconfig");
+    let e =
+        s.rt.block_on(join(&addr, &token, &hash, "node-1", &kc1b))
+            .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("a Node with name \"node-1\" and status \"Ready\" already exists"),
+        "{e:#}"
+    );
+    assert!(!kc1b.exists());
+    let (ok, _, err) = s.kubectl_with(&kc1, &["get", "node", "node-1"]);
+    assert!(ok, "node-1's credential still works: {err}");
+    // node-2 is not Ready yet: a re-join from a fresh machine is allowed.
+    let kc2b = s.home.path().join("node-2-again.kubeconfig");
+    s.rt.block_on(join(&addr, &token, &hash, "node-2", &kc2b))
+        .unwrap();
+    let (ok, _, err) = s.kubectl_with(&kc2, &["get", "node", "node-2"]);
+    assert!(
+        !ok && err.contains("Unauthorized"),
+        "the replaced credential: {err}"
+    );
+    let (ok, _, err) = s.kubectl_with(&kc2b, &["get", "node", "node-2"]);
+    assert!(ok, "{err}");
+
     let (ok, _, err) = s.kubectl_with(&kc1, &["label", "node", "node-2", "x=y"]);
     assert!(!ok);
     assert!(err.contains("Forbidden") || err.contains("forbidden"), "{err}");

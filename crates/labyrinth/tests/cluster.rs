@@ -32,6 +32,7 @@ fn journey_pods_talk_by_ip_over_the_tunnel() {
     );
 
     control_node_takes_only_tolerating_pods(&lab);
+    joining_again_is_refused(&lab);
 
     let (client, server) = journey_pods(&lab);
     let server_ip = pod_ip(&lab, "wrk-2", &server);
@@ -276,6 +277,34 @@ fn control_node_takes_only_tolerating_pods(lab: &Lab) {
     );
     assert_eq!(node.trim(), "node-0");
     kubectl_ok(lab, &["delete", "namespace", "taints", "--wait=false"]);
+}
+
+/// The join command `token create` prints, run on node-2 which has joined
+/// already, refuses (kubeadm's preflight) and node-2 stays Ready: the rest
+/// of the journey runs pods there.
+fn joining_again_is_refused(lab: &Lab) {
+    let cmd = lab.ssh_ok("node-0", &[BIN, "token", "create", "--print-join-command"]);
+    let mut argv: Vec<&str> = cmd.split_whitespace().collect();
+    assert_eq!(argv.first(), Some(&"labyrinth"), "{cmd}");
+    argv[0] = BIN;
+    let out = lab.ssh("node-2", &argv);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a second join succeeded: {err}");
+    assert!(
+        err.contains("[preflight]") && err.contains("already exists"),
+        "{err}"
+    );
+    let ready = kubectl_ok(
+        lab,
+        &[
+            "get",
+            "node",
+            "node-2",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+        ],
+    );
+    assert_eq!(ready.trim(), "True");
 }
 
 /// No tunnel device, our programs on every pod veth and on the uplink's

@@ -37,7 +37,18 @@ pub fn serve_join(st: &AppState, user: &Identity, body: &[u8]) -> ApiResult<Resp
             problems.join("; ")
         )));
     }
-    // A re-join replaces the node's old credential.
+    // kubeadm's check: a Node of that name that is Ready belongs to a
+    // running node; a second join would take its credential away.
+    if let Some(existing) = st.store.get("nodes", "", &node) {
+        if is_ready(&existing) {
+            return Err(ApiError::new(
+                409,
+                "AlreadyExists",
+                format!("a Node with name {node:?} and status \"Ready\" already exists in the cluster. You must delete the existing Node or change the name of this new joining Node"),
+            ));
+        }
+    }
+    // A re-join (of a node not Ready) replaces the node's old credential.
     let (old, _) = st.store.list("secrets", Some("kube-system"));
     for s in old {
         if s.pointer("/metadata/labels/labyrinth.dev~1node")
@@ -62,6 +73,12 @@ pub fn serve_join(st: &AppState, user: &Identity, body: &[u8]) -> ApiResult<Resp
         .into_response())
 }
 
+fn is_ready(node: &Value) -> bool {
+    node.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+}
+
 /// What `labyrinth join` does. Writes the node's kubeconfig to `out`.
 pub async fn join(
     server: &str,
@@ -73,6 +90,14 @@ pub async fn join(
     if !tokens::is_bootstrap_format(token) {
         bail!(
             "--token {token:?} is not of the form <6 lowercase alphanumerics>.<16 lowercase alphanumerics>"
+        );
+    }
+    // kubeadm's preflight: a node that holds a credential has joined
+    // already; joining again would replace the credential its agent uses.
+    if out.exists() {
+        bail!(
+            "[preflight] {} already exists: this node has joined a cluster already. Remove it first (as `kubeadm reset` would) to join again",
+            out.display()
         );
     }
     let want = ca_hash.trim().to_ascii_lowercase();
