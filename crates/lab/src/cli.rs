@@ -70,6 +70,9 @@ pub enum LabCmd {
     /// A machine's init (internal: `up` starts one per machine).
     #[command(name = "_sandbox", hide = true)]
     Sandbox(crate::sandbox::SandboxArgs),
+    /// A node's service manager (internal: `up` runs each component under one).
+    #[command(name = "_supervise", hide = true)]
+    Supervise(crate::supervise::SuperviseArgs),
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +185,7 @@ pub fn run(args: LabArgs) -> Result<i32> {
         LabCmd::Ssh { name, node, cmd } => crate::enter::ssh(&name.name, &node, &cmd),
         LabCmd::Bench(b) => crate::bench::run(b),
         LabCmd::Sandbox(s) => crate::sandbox::run(s),
+        LabCmd::Supervise(s) => crate::supervise::run(s),
     }
 }
 

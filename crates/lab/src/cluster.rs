@@ -53,7 +53,21 @@ pub fn start_service(lab: &str, node: &str, name: &str, argv: &[&str]) -> Result
     // Where `lab logs` reads it (logs.rs owns the directory).
     let logs = crate::logs::NODE_LOG_DIR;
     let script = format!("mkdir -p {logs} && exec \"$0\" \"$@\" >>{logs}/{name}.log 2>&1");
-    let mut full = vec!["setsid", "-f", "sh", "-c", &script];
+    // Under the node's service manager (supervise.rs), which starts it
+    // again when it exits, as systemd does the kubelet.
+    let exe = exe()?;
+    let mut full = vec![
+        "setsid",
+        "-f",
+        "sh",
+        "-c",
+        &script,
+        &exe,
+        "lab",
+        "_supervise",
+        name,
+        "--",
+    ];
     full.extend_from_slice(argv);
     run_in(lab, node, &full).with_context(|| format!("starting {name} on {node}"))?;
     Ok(())

@@ -19,6 +19,7 @@ pub mod progress;
 pub mod sandbox;
 pub mod state;
 pub mod status;
+pub mod supervise;
 pub mod up;
 pub mod vpc;
 pub mod vpc_dns;

@@ -29,7 +29,7 @@ fn agent_rss_kib(lab: &Lab, node: &str) -> u64 {
         &[
             "sh",
             "-c",
-            "grep VmRSS /proc/$(pgrep -f 'labyrinth agent' | head -1)/status",
+            "grep VmRSS /proc/$(pgrep -f '^[^ ]*labyrinth agent ' | head -1)/status",
         ],
     );
     out.split_whitespace().nth(1).unwrap().parse().unwrap()

@@ -1,13 +1,20 @@
 //! Stopping and starting a node's agent by hand, as an operator would on a
-//! VM: the process found with pgrep, started again the way `lab up` starts
-//! it (detached, its log appended).
+//! VM with `systemctl stop` and `start`: the agent runs under the node's
+//! service manager (`lab _supervise agent -- …`), which is stopped with it
+//! and started again the way `lab up` starts it (detached, its log
+//! appended).
 
 use super::*;
 
 pub const AGENT_LOG: &str = "/var/log/labyrinth/agent.log";
 
+/// The agent's own command line starts with our binary then `agent` (its
+/// supervisor's starts `… lab _supervise agent -- …`).
+pub const AGENT_PATTERN: &str = "^[^ ]*labyrinth agent ";
+const SUPERVISOR_PATTERN: &str = "^[^ ]*labyrinth lab _supervise agent ";
+
 pub fn agent_pid(lab: &Lab, node: &str) -> String {
-    let out = lab.ssh_ok(node, &["pgrep", "-f", "labyrinth agent"]);
+    let out = lab.ssh_ok(node, &["pgrep", "-f", AGENT_PATTERN]);
     let pids: Vec<&str> = out.split_whitespace().collect();
     assert_eq!(pids.len(), 1, "agents on {node}: {out}");
     pids[0].to_string()
@@ -23,7 +30,14 @@ pub fn stop_agent(lab: &Lab, node: &str) -> Vec<String> {
         .map(String::from)
         .collect();
     assert_eq!(argv.get(1).map(String::as_str), Some("agent"), "{argv:?}");
-    lab.ssh_ok(node, &["kill", &pid]);
+    // Stopping the supervisor stops the agent (SIGTERM) and keeps it down.
+    let sup = lab.ssh_ok(node, &["pgrep", "-f", SUPERVISOR_PATTERN]);
+    assert_eq!(
+        sup.split_whitespace().count(),
+        1,
+        "agent supervisors on {node}: {sup}"
+    );
+    lab.ssh_ok(node, &["kill", sup.trim()]);
     super::journey::wait_until("the agent to exit", || {
         !lab.ssh(node, &["kill", "-0", &pid]).status.success()
     });
@@ -33,7 +47,18 @@ pub fn stop_agent(lab: &Lab, node: &str) -> Vec<String> {
 /// Start an agent with `argv` on the node, detached, logging to AGENT_LOG.
 pub fn start_agent(lab: &Lab, node: &str, argv: &[String]) {
     let script = format!("exec \"$0\" \"$@\" >>{AGENT_LOG} 2>&1");
-    let mut start = vec!["setsid", "-f", "sh", "-c", &script];
+    let mut start = vec![
+        "setsid",
+        "-f",
+        "sh",
+        "-c",
+        &script,
+        BIN,
+        "lab",
+        "_supervise",
+        "agent",
+        "--",
+    ];
     start.extend(argv.iter().map(String::as_str));
     lab.ssh_ok(node, &start);
 }
