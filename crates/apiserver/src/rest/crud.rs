@@ -239,6 +239,10 @@ pub fn save_update(
     if ctx.dry_run() {
         return Ok(new);
     }
+    if super::finalizers::released(res, &new) {
+        // The last finalizer went: the deletion asked for earlier completes.
+        return delete_one(st, res, &ns, &name, expected_rv);
+    }
     let saved = st
         .store
         .update(&res.key(), &ns, &name, new, expected_rv)
@@ -357,6 +361,9 @@ pub fn delete(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
         return Ok(json_response(StatusCode::OK, &cur, &[]));
     }
     if let Some(marked) = super::graceful::mark_pod(st, res, &ctx.ns(), name, opts.grace_period_seconds)? {
+        return Ok(json_response(StatusCode::OK, &marked, &[]));
+    }
+    if let Some(marked) = super::finalizers::mark(st, res, &ctx.ns(), &cur, opts.propagation)? {
         return Ok(json_response(StatusCode::OK, &marked, &[]));
     }
     if opts.propagation == Some(Propagation::Orphan) {

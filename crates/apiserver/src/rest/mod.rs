@@ -7,6 +7,7 @@ pub mod ctx;
 pub mod delete_options;
 pub mod discovery;
 pub mod exec;
+pub mod finalizers;
 pub mod graceful;
 pub mod limits;
 pub mod log;

@@ -67,8 +67,16 @@ impl Gc {
         {
             return;
         }
+        let mut tick = 0u64;
         loop {
-            tokio::time::sleep(PERIOD).await;
+            // Foreground deletions are settled every second (each level of
+            // owners waits on the next); orphans are collected every PERIOD.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            self.settle_foreground().await;
+            tick += 1;
+            if tick % PERIOD.as_secs() != 0 {
+                continue;
+            }
             // Owners are read before children: a child created after this
             // read by a just-created owner still finds its owner listed.
             let live = uids(&self.deploys.state());
@@ -81,6 +89,13 @@ impl Gc {
             self.collect::<EndpointSlice>(orphans(&self.slices.state(), "Service", &live))
                 .await;
         }
+    }
+
+    async fn settle_foreground(&self) {
+        use super::foreground::settle;
+        settle(&self.client, &self.deploys.state(), &self.rsets.state(), true).await;
+        settle(&self.client, &self.rsets.state(), &self.pods.state(), false).await;
+        settle(&self.client, &self.services.state(), &self.slices.state(), false).await;
     }
 
     async fn collect<K>(&self, victims: Vec<(String, String, String)>)

@@ -8,6 +8,7 @@ mod deployment;
 mod endpoints;
 mod endpointslice;
 mod expect;
+mod foreground;
 mod gc;
 mod nodeipam;
 mod nodelifecycle;
