@@ -29,6 +29,9 @@ pub struct Hop {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
+    /// Dropped: a NodePort with externalTrafficPolicy Local and no
+    /// endpoint on this node.
+    Drop,
     /// Translated to this endpoint; `masquerade` if the source is rewritten.
     Dnat { endpoint: Endpoint, masquerade: bool },
     /// The service has no endpoints: refused (ICMP port unreachable).
@@ -57,6 +60,9 @@ fn masq_by_cidr(model: &ServiceModel, src: Ipv4Addr) -> bool {
 /// Through the iptables rules; `draw` yields one 32-bit random value per
 /// `statistic` rule evaluated.
 pub fn trace_iptables(model: &ServiceModel, p: &Packet, draw: &mut dyn FnMut() -> u32) -> Trace {
+    if let Some(sp) = crate::trace_nodeport::node_port_of(model, p) {
+        return crate::trace_nodeport::trace_iptables_node_port(model, sp, p, draw);
+    }
     let mut hops = Vec::new();
     let Some(sp) = find(model, p) else {
         return Trace {
@@ -79,12 +85,39 @@ pub fn trace_iptables(model: &ServiceModel, p: &Packet, draw: &mut dyn FnMut() -
         chain: format!("nat {KUBE_SERVICES}"),
         rule: rules.nat_services[0].clone(),
     });
-    let (svc, svc_rules) = &rules.chains[0];
-    let mut masquerade = false;
+    // KUBE-SVC, or KUBE-SVL for internalTrafficPolicy Local.
+    let to = rules.nat_services[0].rsplit(' ').next().unwrap_or_default();
+    walk_iptables(model, sp, &rules, to, p, draw, hops, false)
+}
+
+/// From a KUBE-SVC or KUBE-SVL chain `to` of `rules` (the chain it
+/// names, or KUBE-SVC) on to a KUBE-SEP chain and its DNAT.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn walk_iptables(
+    model: &ServiceModel,
+    sp: &ServicePort,
+    rules: &ipt::ServiceRules,
+    to: &str,
+    p: &Packet,
+    draw: &mut dyn FnMut() -> u32,
+    mut hops: Vec<Hop>,
+    mut masquerade: bool,
+) -> Trace {
+    let (svc, svc_rules) = rules
+        .chains
+        .iter()
+        .find(|(c, _)| c == to)
+        .unwrap_or(&rules.chains[0]);
     let mut chosen = None;
     for rule in svc_rules {
+        // Session affinity: the packet is traced as a new client's, which
+        // no `recent` list knows yet.
+        if rule.contains(" -m recent ") {
+            continue;
+        }
         if rule.ends_with(KUBE_MARK_MASQ) {
-            if masq_by_cidr(model, p.src) {
+            // `! -s <cluster CIDR> -d <ClusterIP>`: not NodePort traffic.
+            if masq_by_cidr(model, p.src) && p.dst == sp.cluster_ip {
                 hops.push(Hop {
                     chain: svc.clone(),
                     rule: rule.clone(),
@@ -155,9 +188,15 @@ pub fn trace_nftables(model: &ServiceModel, p: &Packet, draw: &mut dyn FnMut() -
             chain: ENDPOINTS_CHECK.into(),
             rule: format!("@{NO_ENDPOINTS} {}", objs.element()),
         });
+        // reject-chain, or drop-chain where only other nodes have endpoints.
+        let dead_end = if objs.target == REJECT_CHAIN {
+            Rule::Reject
+        } else {
+            Rule::Drop
+        };
         hops.push(Hop {
-            chain: REJECT_CHAIN.into(),
-            rule: Rule::Reject.to_string(),
+            chain: objs.target.clone(),
+            rule: dead_end.to_string(),
         });
         return Trace {
             hops,

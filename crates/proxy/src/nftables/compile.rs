@@ -50,6 +50,9 @@ pub struct ServiceObjects {
     pub chain: Option<Chain>,
     /// Its ready endpoints; the i-th is `service-endpoints` element `key . i`.
     pub endpoints: Vec<SocketAddrV4>,
+    /// Its NodePort: the same kinds of objects keyed by the node's address
+    /// and the NodePort (see nodeport.rs).
+    pub external: Option<Box<ServiceObjects>>,
 }
 
 impl ServiceObjects {
@@ -61,6 +64,11 @@ impl ServiceObjects {
     /// Its distinct endpoint IPs (hairpin set members).
     pub fn endpoint_ips(&self) -> BTreeSet<Ipv4Addr> {
         self.endpoints.iter().map(|e| *e.ip()).collect()
+    }
+
+    /// Itself, then its NodePort's objects.
+    pub fn frontends(&self) -> impl Iterator<Item = &ServiceObjects> {
+        std::iter::once(self).chain(self.external.as_deref())
     }
 }
 
@@ -81,18 +89,27 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceObjects
         proto: sp.protocol(),
         port: sp.port,
     };
+    // internalTrafficPolicy Local: this node's endpoints only.
     let endpoints: Vec<SocketAddrV4> = sp
-        .ready_endpoints()
+        .internal_endpoints(model.node.as_ref())
         .iter()
         .map(|e| SocketAddrV4::new(e.ip, e.port))
         .collect();
+    let external = super::nodeport::compile_node_port(sp, model).map(Box::new);
     if endpoints.is_empty() {
+        // None at all: refused; none on this node: dropped, as kube-proxy.
+        let dead_end = if sp.ready_endpoints().is_empty() {
+            REJECT_CHAIN
+        } else {
+            DROP_CHAIN
+        };
         return ServiceObjects {
             map: NO_ENDPOINTS,
             key,
-            target: REJECT_CHAIN.into(),
+            target: dead_end.into(),
             chain: None,
             endpoints,
+            external,
         };
     }
     let name = nft_service_chain(&sp.name);
@@ -111,6 +128,7 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceObjects
             rules,
         }),
         endpoints,
+        external,
     }
 }
 
@@ -130,8 +148,10 @@ impl Compiled {
         for ip in o.endpoint_ips() {
             bump(&mut self.hairpin, ip, add);
         }
-        if o.chain.is_some() {
-            bump(&mut self.pickers, o.endpoints.len() as u32, add);
+        for f in o.frontends() {
+            if f.chain.is_some() {
+                bump(&mut self.pickers, f.endpoints.len() as u32, add);
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 pub mod apply;
 pub mod compile;
 pub mod netlink;
+pub mod nodeport;
 pub mod plan;
 pub mod rules;
 pub mod text;
