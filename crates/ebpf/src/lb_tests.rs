@@ -140,7 +140,10 @@ fn affinity_timeout_rides_on_the_frontend_and_internal_local_keeps_local_slots()
     let fe = st.services[&lb_key(VIP, 80, PROTO_TCP, 0)];
     assert_eq!(fe.count, 1);
     let slot = st.services[&lb_key(VIP, 80, PROTO_TCP, 1)];
-    assert_eq!(addr_of(st.backends[&slot.backend_id].address), Ipv4Addr::new(10, 0, 1, 10));
+    assert_eq!(
+        addr_of(st.backends[&slot.backend_id].address),
+        Ipv4Addr::new(10, 0, 1, 10)
+    );
     m.node.as_mut().unwrap().name = "node-0".into();
     let st = compile(&m, &mut Ids::default()).unwrap();
     assert_eq!(st.services[&lb_key(VIP, 80, PROTO_TCP, 0)].count, 0);

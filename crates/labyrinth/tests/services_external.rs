@@ -35,7 +35,8 @@ fn manifest() -> String {
         LOCAL_PORT,
         &format!("  externalTrafficPolicy: Local\n  healthCheckNodePort: {HEALTH_PORT}\n"),
     );
-    m += "apiVersion: v1\nkind: Pod\nmetadata: {name: np-2, labels: {app: np}}\nspec:\n  nodeName: node-2\n  \
+    m +=
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: np-2, labels: {app: np}}\nspec:\n  nodeName: node-2\n  \
           containers:\n  - name: agnhost\n    image: registry.k8s.io/e2e-test-images/agnhost:2.52\n    \
           command: [/agnhost, netexec, --http-port=8080]\n";
     m
@@ -98,7 +99,13 @@ fn internal_traffic_policy(lab: &Lab, dp: &str) {
     // Cluster again: node-1's client reaches both endpoints.
     kubectl_ok(
         lab,
-        &["patch", "svc", "itp", "-p", r#"{"spec":{"internalTrafficPolicy":"Cluster"}}"#],
+        &[
+            "patch",
+            "svc",
+            "itp",
+            "-p",
+            r#"{"spec":{"internalTrafficPolicy":"Cluster"}}"#,
+        ],
     );
     eventually("node-1's client to reach both endpoints", 100, || {
         let (answers, _) = dial(lab, "cl-1", &target, 30);
@@ -130,7 +137,13 @@ fn client_ip_affinity(lab: &Lab, dp: &str) {
     );
     kubectl_ok(
         lab,
-        &["patch", "svc", "aff", "-p", r#"{"spec":{"sessionAffinity":"None"}}"#],
+        &[
+            "patch",
+            "svc",
+            "aff",
+            "-p",
+            r#"{"spec":{"sessionAffinity":"None"}}"#,
+        ],
     );
     eventually("connections to spread once affinity is off", 100, || {
         let (answers, _) = dial(lab, "cl-0", &target, 30);
@@ -156,7 +169,18 @@ fn node_ip(lab: &Lab, node: &str) -> String {
 fn curl_from_client(lab: &Lab, url: &str) -> (i32, String) {
     let vpc = lab.vpc_pid().to_string();
     let out = std::process::Command::new("nsenter")
-        .args(["-t", &vpc, "-n", "curl", "-s", "-m", "3", "-w", "\n%{http_code}", url])
+        .args([
+            "-t",
+            &vpc,
+            "-n",
+            "curl",
+            "-s",
+            "-m",
+            "3",
+            "-w",
+            "\n%{http_code}",
+            url,
+        ])
         .output()
         .expect("nsenter curl");
     (
@@ -218,8 +242,14 @@ fn scenario(dp: &str) {
         let name = get_ok(&lab, &format!("http://{ip}:{CLUSTER_PORT}/hostname"));
         assert_eq!(name, "np-2", "NodePort on {node}");
         let seen = get_ok(&lab, &format!("http://{ip}:{CLUSTER_PORT}/clientip"));
-        let seen = seen.rsplit_once(':').map_or(seen.as_str(), |(a, _)| a).to_string();
-        assert_ne!(seen, CLIENT, "Cluster policy through {node} kept the client's address");
+        let seen = seen
+            .rsplit_once(':')
+            .map_or(seen.as_str(), |(a, _)| a)
+            .to_string();
+        assert_ne!(
+            seen, CLIENT,
+            "Cluster policy through {node} kept the client's address"
+        );
         let addrs = lab.ssh_ok(node, &["ip", "-o", "-4", "addr", "show"]);
         assert!(
             addrs.contains(&format!("inet {seen}/")),
@@ -248,7 +278,10 @@ fn scenario(dp: &str) {
         });
         // Dropped, not refused and not served: curl gives up (exit 28).
         let (code, out) = curl_from_client(&lab, &format!("http://{ip}:{LOCAL_PORT}/hostname"));
-        assert_eq!(code, 28, "Local policy on {node} (no local endpoint) answered: {out}");
+        assert_eq!(
+            code, 28,
+            "Local policy on {node} (no local endpoint) answered: {out}"
+        );
     }
     eprintln!("{dp}: NodePort from the client host to backend {backend}: ok");
     lab.down();

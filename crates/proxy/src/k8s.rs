@@ -175,9 +175,12 @@ fn node_port(
         Some(other) => bail!("spec.externalTrafficPolicy: {other:?} is neither Cluster nor Local"),
     };
     let health_check = match spec.health_check_node_port.filter(|_| local) {
-        Some(hc) => Some(u16::try_from(hc).ok().filter(|p| *p != 0).ok_or_else(|| {
-            anyhow!("spec.healthCheckNodePort: {hc} is not a port")
-        })?),
+        Some(hc) => Some(
+            u16::try_from(hc)
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| anyhow!("spec.healthCheckNodePort: {hc} is not a port"))?,
+        ),
         None => None,
     };
     Ok(Some(NodePort {
@@ -321,23 +324,36 @@ mod tests {
         assert_eq!((np.local, np.health_check), (false, None));
         store.apply_service(node_port_svc("Cluster", 80)).unwrap();
         let err = format!("{:#}", store.model(None).unwrap_err());
-        assert!(err.contains("ns/web") && err.contains("spec.ports[0].nodePort"), "{err}");
+        assert!(
+            err.contains("ns/web") && err.contains("spec.ports[0].nodePort"),
+            "{err}"
+        );
         let mut itp = node_port_svc("Cluster", 30080);
         itp.spec.as_mut().unwrap().internal_traffic_policy = Some("Local".into());
         store.apply_service(itp).unwrap();
-        assert!(store.model(None).unwrap().services.values().next().unwrap().internal_local);
+        assert!(
+            store
+                .model(None)
+                .unwrap()
+                .services
+                .values()
+                .next()
+                .unwrap()
+                .internal_local
+        );
         let mut aff = node_port_svc("Cluster", 30080);
         aff.spec.as_mut().unwrap().session_affinity = Some("ClientIP".into());
         store.apply_service(aff.clone()).unwrap();
         let m = store.model(None).unwrap();
         assert_eq!(m.services.values().next().unwrap().affinity_seconds, Some(10800));
-        aff.spec.as_mut().unwrap().session_affinity_config = serde_json::from_value(
-            serde_json::json!({"clientIP": {"timeoutSeconds": 86401}}),
-        )
-        .unwrap();
+        aff.spec.as_mut().unwrap().session_affinity_config =
+            serde_json::from_value(serde_json::json!({"clientIP": {"timeoutSeconds": 86401}})).unwrap();
         store.apply_service(aff).unwrap();
         let err = format!("{:#}", store.model(None).unwrap_err());
-        assert!(err.contains("spec.sessionAffinityConfig.clientIP.timeoutSeconds"), "{err}");
+        assert!(
+            err.contains("spec.sessionAffinityConfig.clientIP.timeoutSeconds"),
+            "{err}"
+        );
         store.apply_service(node_port_svc("Nearby", 30080)).unwrap();
         let err = format!("{:#}", store.model(None).unwrap_err());
         assert!(err.contains("spec.externalTrafficPolicy"), "{err}");

@@ -49,7 +49,8 @@ pub fn node_port(local: bool, node: &str) -> (ServiceModel, ServicePortName) {
         health_check: local.then_some(32000),
     };
     m.insert(
-        ServicePort::new(name.clone(), Ipv4Addr::new(10, 96, 0, 20), 80, vec![ep(1), ep(2)]).with_node_port(np),
+        ServicePort::new(name.clone(), Ipv4Addr::new(10, 96, 0, 20), 80, vec![ep(1), ep(2)])
+            .with_node_port(np),
     );
     (m, name)
 }

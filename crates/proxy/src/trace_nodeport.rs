@@ -4,7 +4,9 @@
 //! externalTrafficPolicy Local, KUBE-SVL; or filter
 //! KUBE-EXTERNAL-SERVICES' reject or drop.
 
-use crate::iptables::compile::{self as ipt, nodeports_rule, KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES};
+use crate::iptables::compile::{
+    self as ipt, nodeports_rule, KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES,
+};
 use crate::model::{ServiceModel, ServicePort};
 use crate::trace::{walk_iptables, Hop, Outcome, Packet, Trace};
 
@@ -14,9 +16,10 @@ pub(crate) fn node_port_of<'a>(model: &'a ServiceModel, p: &Packet) -> Option<&'
     if p.dst != node.ip {
         return None;
     }
-    model.services.values().find(|s| {
-        s.protocol() == p.proto && s.node_port.is_some_and(|np| np.port == p.dport)
-    })
+    model
+        .services
+        .values()
+        .find(|s| s.protocol() == p.proto && s.node_port.is_some_and(|np| np.port == p.dport))
 }
 
 pub(crate) fn trace_iptables_node_port(
@@ -98,7 +101,14 @@ mod tests {
         let (m, _) = node_port(false, "node-1");
         let t = trace_iptables(&m, &to_node_port(), &mut || u32::MAX);
         let chains: Vec<&str> = t.hops.iter().map(|h| h.chain.as_str()).collect();
-        assert_eq!(chains[..3], ["nat KUBE-SERVICES", "nat KUBE-NODEPORTS", "KUBE-EXT-2E3CGTP4Q4OVWDQZ"]);
+        assert_eq!(
+            chains[..3],
+            [
+                "nat KUBE-SERVICES",
+                "nat KUBE-NODEPORTS",
+                "KUBE-EXT-2E3CGTP4Q4OVWDQZ"
+            ]
+        );
         assert!(t.hops[1].rule.contains("--dport 30080"), "{:?}", t.hops);
         assert!(chains.contains(&"KUBE-SVC-2E3CGTP4Q4OVWDQZ"), "{chains:?}");
         assert!(
@@ -111,7 +121,10 @@ mod tests {
     fn local_policy_goes_to_the_local_endpoint_or_drops() {
         let (m, _) = node_port(true, "node-1");
         let t = trace_iptables(&m, &to_node_port(), &mut || 0);
-        assert!(t.hops.iter().any(|h| h.chain == "KUBE-SVL-2E3CGTP4Q4OVWDQZ"), "{t:?}");
+        assert!(
+            t.hops.iter().any(|h| h.chain == "KUBE-SVL-2E3CGTP4Q4OVWDQZ"),
+            "{t:?}"
+        );
         assert!(
             matches!(t.outcome, Outcome::Dnat { masquerade: false, ref endpoint } if endpoint.ip == Ipv4Addr::new(10, 0, 1, 5)),
             "{t:?}"

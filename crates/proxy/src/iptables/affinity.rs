@@ -20,7 +20,9 @@ pub fn remember(sp: &ServicePort, sep: &str) -> String {
 /// `chain`'s rules, before the random split, sending a known client back
 /// to its endpoint (none without affinity).
 pub fn recall(chain: &str, sp: &ServicePort, eps: &[&Endpoint]) -> Vec<String> {
-    let Some(seconds) = sp.affinity_seconds else { return vec![] };
+    let Some(seconds) = sp.affinity_seconds else {
+        return vec![];
+    };
     eps.iter()
         .map(|ep| {
             let sep = sep_chain(&sp.name, ep);
@@ -56,7 +58,9 @@ mod tests {
         assert!(svc[3].contains("--probability"), "{svc:?}");
         let (_, sep_rules) = r.chains.iter().find(|(c, _)| *c == sep).unwrap();
         assert!(
-            sep_rules[1].contains(&format!("-m recent --set --name {sep} --mask 255.255.255.255 --rsource -m tcp -j DNAT")),
+            sep_rules[1].contains(&format!(
+                "-m recent --set --name {sep} --mask 255.255.255.255 --rsource -m tcp -j DNAT"
+            )),
             "{sep_rules:?}"
         );
         m.services.get_mut(&name).unwrap().affinity_seconds = None;

@@ -21,7 +21,10 @@ pub fn compile_node_port(sp: &ServicePort, model: &ServiceModel, rules: &mut Ser
     // local one: dropped (the client's load balancer should not have sent
     // it here: the health check says so).
     let filter = if ready.is_empty() {
-        Some((format!("{name} has no endpoints"), "REJECT --reject-with icmp-port-unreachable"))
+        Some((
+            format!("{name} has no endpoints"),
+            "REJECT --reject-with icmp-port-unreachable",
+        ))
     } else if np.local && local.is_empty() {
         Some((format!("{name} has no local endpoints"), "DROP"))
     } else {
@@ -61,7 +64,9 @@ pub fn compile_node_port(sp: &ServicePort, model: &ServiceModel, rules: &mut Ser
     }
     ext_rules.push(format!(
         "-A {ext} -m comment --comment {} -m addrtype --src-type LOCAL -j {KUBE_MARK_MASQ}",
-        quote(&format!("masquerade LOCAL traffic for {name} external destinations"))
+        quote(&format!(
+            "masquerade LOCAL traffic for {name} external destinations"
+        ))
     ));
     ext_rules.push(format!(
         "-A {ext} -m comment --comment {} -m addrtype --src-type LOCAL -j {svc}",
@@ -90,7 +95,10 @@ mod tests {
             )]
         );
         let (_, rules) = r.chains.iter().find(|(c, _)| *c == ext).unwrap();
-        assert!(rules[0].ends_with("external destinations\" -j KUBE-MARK-MASQ"), "{rules:?}");
+        assert!(
+            rules[0].ends_with("external destinations\" -j KUBE-MARK-MASQ"),
+            "{rules:?}"
+        );
         assert_eq!(rules[1], format!("-A {ext} -j {}", svc_chain(&name)));
         assert!(r.filter_external.is_empty());
     }
@@ -102,7 +110,9 @@ mod tests {
         let svl = svl_chain(&name);
         let (_, ext) = r.chains.iter().find(|(c, _)| *c == ext_chain(&name)).unwrap();
         assert!(ext[0].contains("-s 10.0.0.0/16 -m comment --comment \"pod traffic for ns/web"));
-        assert!(!ext.iter().any(|l| l.ends_with("KUBE-MARK-MASQ") && !l.contains("--src-type LOCAL")));
+        assert!(!ext
+            .iter()
+            .any(|l| l.ends_with("KUBE-MARK-MASQ") && !l.contains("--src-type LOCAL")));
         assert_eq!(ext.last().unwrap(), &format!("-A {} -j {svl}", ext_chain(&name)));
         let (_, local) = r.chains.iter().find(|(c, _)| *c == svl).unwrap();
         assert_eq!(local.len(), 1);
@@ -125,9 +135,16 @@ mod tests {
         m.services.get_mut(&name).unwrap().internal_local = true;
         let r = &compile(&m).services[&name];
         let svl = svl_chain(&name);
-        assert!(r.nat_services[0].ends_with(&format!("-j {svl}")), "{:?}", r.nat_services);
+        assert!(
+            r.nat_services[0].ends_with(&format!("-j {svl}")),
+            "{:?}",
+            r.nat_services
+        );
         let (_, local) = r.chains.iter().find(|(c, _)| *c == svl).unwrap();
-        assert!(local[0].contains("! -s 10.0.0.0/16 -d 10.96.0.20/32"), "{local:?}");
+        assert!(
+            local[0].contains("! -s 10.0.0.0/16 -d 10.96.0.20/32"),
+            "{local:?}"
+        );
         assert_eq!(local.len(), 2);
         assert!(local[1].contains("ns/web -> 10.0.1.5:8080"), "{local:?}");
 

@@ -82,7 +82,14 @@ mod tests {
             ext.element(),
             "10.168.0.3 . tcp . 30080 : goto external-2E3CGTP4-ns/web/tcp/"
         );
-        let rules: Vec<String> = ext.chain.as_ref().unwrap().rules.iter().map(|r| r.to_string()).collect();
+        let rules: Vec<String> = ext
+            .chain
+            .as_ref()
+            .unwrap()
+            .rules
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
         assert_eq!(rules, ["jump mark-for-masquerade", "goto dnat-1-of-2"]);
     }
 
@@ -91,7 +98,14 @@ mod tests {
         let (m, name) = node_port(true, "node-2");
         let c = compile(&m);
         let ext = c.services[&name].external.as_deref().unwrap();
-        let rules: Vec<String> = ext.chain.as_ref().unwrap().rules.iter().map(|r| r.to_string()).collect();
+        let rules: Vec<String> = ext
+            .chain
+            .as_ref()
+            .unwrap()
+            .rules
+            .iter()
+            .map(|r| r.to_string())
+            .collect();
         assert_eq!(rules, ["goto dnat-1-of-1"]);
         assert_eq!(ext.endpoints, ["10.0.2.5:8080".parse().unwrap()]);
         assert!(c.pickers.contains_key(&1) && c.pickers.contains_key(&2));
