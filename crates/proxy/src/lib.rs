@@ -16,6 +16,7 @@ pub mod nftables;
 pub mod sync;
 pub mod trace;
 mod trace_nodeport;
+mod trace_walk;
 
 pub use datapath::Datapath;
 pub use iptables::IptablesDatapath;

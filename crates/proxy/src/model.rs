@@ -143,6 +143,37 @@ impl ServicePort {
     }
 }
 
+/// Which endpoints serve which traffic (the traffic policies).
+impl ServicePort {
+    /// The ready endpoints running on `node` (externalTrafficPolicy Local).
+    pub fn local_endpoints(&self, node: Option<&ThisNode>) -> Vec<&Endpoint> {
+        let Some(node) = node else { return vec![] };
+        self.ready_endpoints()
+            .into_iter()
+            .filter(|e| e.node_name.as_deref() == Some(node.name.as_str()))
+            .collect()
+    }
+
+    /// The endpoints ClusterIP traffic is balanced over on `node`: all
+    /// ready ones, or the local ones for internalTrafficPolicy Local.
+    pub fn internal_endpoints(&self, node: Option<&ThisNode>) -> Vec<&Endpoint> {
+        if self.internal_local {
+            self.local_endpoints(node)
+        } else {
+            self.ready_endpoints()
+        }
+    }
+
+    /// The endpoints outside traffic is balanced over on `node`: all ready
+    /// ones for Cluster, the local ones for Local.
+    pub fn external_endpoints(&self, node: Option<&ThisNode>) -> Vec<&Endpoint> {
+        match self.node_port {
+            Some(NodePort { local: true, .. }) => self.local_endpoints(node),
+            _ => self.ready_endpoints(),
+        }
+    }
+}
+
 /// Everything one node's proxy programs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceModel {

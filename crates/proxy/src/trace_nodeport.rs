@@ -8,7 +8,7 @@ use crate::iptables::compile::{
     self as ipt, nodeports_rule, KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES,
 };
 use crate::model::{ServiceModel, ServicePort};
-use crate::trace::{walk_iptables, Hop, Outcome, Packet, Trace};
+use crate::trace_walk::{walk_iptables, Hop, Outcome, Packet, Trace};
 
 /// The service port whose NodePort `p` is addressed to on this node.
 pub(crate) fn node_port_of<'a>(model: &'a ServiceModel, p: &Packet) -> Option<&'a ServicePort> {
@@ -83,9 +83,15 @@ pub(crate) fn trace_iptables_node_port(
 mod tests {
     use std::net::Ipv4Addr;
 
+    use super::*;
     use crate::model::Protocol;
     use crate::testutil::node_port;
-    use crate::trace::{trace_iptables, Outcome, Packet};
+
+    /// The trace of a packet to node-1's NodePort 30080.
+    fn trace_iptables(m: &ServiceModel, p: &Packet, draw: &mut dyn FnMut() -> u32) -> Trace {
+        let sp = node_port_of(m, p).expect("a NodePort");
+        trace_iptables_node_port(m, sp, p, draw)
+    }
 
     fn to_node_port() -> Packet {
         Packet {

@@ -5,7 +5,7 @@
 //! iptables-save prints the `recent` match, so the drift check compares
 //! them line by line.
 
-use super::compile::quote;
+use super::syntax::quote;
 use crate::hash::sep_chain;
 use crate::model::{Endpoint, ServicePort};
 

@@ -4,6 +4,7 @@ pub mod apply;
 pub mod compile;
 pub mod jumps;
 pub mod nodeport;
+pub mod syntax;
 
 pub use apply::IptablesDatapath;
 pub use compile::{compile, Compiled, ServiceRules};

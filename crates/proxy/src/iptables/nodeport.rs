@@ -5,7 +5,7 @@
 //! endpoints only), and a reject or drop in filter KUBE-EXTERNAL-SERVICES
 //! when outside traffic has nowhere to go.
 
-use super::compile::{quote, ServiceRules, KUBE_EXTERNAL_SERVICES, KUBE_MARK_MASQ, KUBE_NODEPORTS};
+use super::syntax::{quote, ServiceRules, KUBE_EXTERNAL_SERVICES, KUBE_MARK_MASQ, KUBE_NODEPORTS};
 use crate::hash::{ext_chain, svc_chain, svl_chain};
 use crate::model::{ServiceModel, ServicePort};
 

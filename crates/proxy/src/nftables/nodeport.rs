@@ -11,7 +11,7 @@
 
 use std::net::SocketAddrV4;
 
-use super::compile::{ServiceKey, ServiceObjects};
+use super::objects::{ServiceKey, ServiceObjects};
 use super::rules::{Chain, Rule, DROP_CHAIN, MARK_MASQ, NO_ENDPOINTS, REJECT_CHAIN, SERVICE_IPS};
 use crate::hash::nft_external_chain;
 use crate::model::{ServiceModel, ServicePort};
