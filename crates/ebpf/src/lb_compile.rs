@@ -122,7 +122,9 @@ pub fn compile(model: &ServiceModel, ids: &mut Ids) -> Result<LbState> {
     for sp in model.services.values() {
         let proto = proto_num(sp.protocol());
         let id = ids.service((sp.cluster_ip, sp.port, proto))?;
-        let ready = sp.ready_endpoints();
+        // internalTrafficPolicy Local: this node's endpoints only (none
+        // leaves the frontend with count 0).
+        let ready = sp.internal_endpoints(model.node.as_ref());
         if ready.len() > usize::from(u16::MAX) {
             bail!("{}: {} endpoints, at most 65535", sp.name, ready.len());
         }
@@ -149,7 +151,9 @@ pub fn compile(model: &ServiceModel, ids: &mut Ids) -> Result<LbState> {
         st.services.insert(
             lb_key(sp.cluster_ip, sp.port, proto, 0),
             Lb4Service {
-                backend_id: 0,
+                // A frontend has no backend: the field carries the
+                // sessionAffinity ClientIP timeout (lib/lb_affinity.h).
+                backend_id: sp.affinity_seconds.unwrap_or(0),
                 count: ready.len() as u16,
                 rev_nat_index: id,
             },

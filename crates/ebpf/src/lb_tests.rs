@@ -117,3 +117,34 @@ fn adding_a_service_writes_backends_before_slots_before_frontend() {
     assert!(matches!(back.first(), Some(Op::DelFrontend(_))), "{back:?}");
     assert!(matches!(back.last(), Some(Op::DelBackend(_))), "{back:?}");
 }
+
+#[test]
+fn affinity_timeout_rides_on_the_frontend_and_internal_local_keeps_local_slots() {
+    let mut here = ep(10);
+    here.node_name = Some("node-1".into());
+    let mut there = ep(11);
+    there.node_name = Some("node-2".into());
+    let mut m = model(vec![here, there]);
+    m.node = Some(labyrinth_proxy::external::ThisNode {
+        name: "node-1".into(),
+        ip: Ipv4Addr::new(10, 168, 0, 3),
+    });
+    let name = ServicePortName::new("wrk-2", "web", "http", Protocol::Tcp);
+    m.services.get_mut(&name).unwrap().affinity_seconds = Some(600);
+    let st = compile(&m, &mut Ids::default()).unwrap();
+    let fe = st.services[&lb_key(VIP, 80, PROTO_TCP, 0)];
+    assert_eq!((fe.count, fe.backend_id), (2, 600));
+
+    m.services.get_mut(&name).unwrap().internal_local = true;
+    let st = compile(&m, &mut Ids::default()).unwrap();
+    let fe = st.services[&lb_key(VIP, 80, PROTO_TCP, 0)];
+    assert_eq!(fe.count, 1);
+    let slot = st.services[&lb_key(VIP, 80, PROTO_TCP, 1)];
+    assert_eq!(
+        addr_of(st.backends[&slot.backend_id].address),
+        Ipv4Addr::new(10, 0, 1, 10)
+    );
+    m.node.as_mut().unwrap().name = "node-0".into();
+    let st = compile(&m, &mut Ids::default()).unwrap();
+    assert_eq!(st.services[&lb_key(VIP, 80, PROTO_TCP, 0)].count, 0);
+}

@@ -45,6 +45,16 @@ pub fn svc_chain(name: &ServicePortName) -> String {
     format!("KUBE-SVC-{}", port_proto_hash(name))
 }
 
+/// `KUBE-EXT-<hash>`: where a NodePort's traffic enters.
+pub fn ext_chain(name: &ServicePortName) -> String {
+    format!("KUBE-EXT-{}", port_proto_hash(name))
+}
+
+/// `KUBE-SVL-<hash>`: the node-local endpoints (externalTrafficPolicy Local).
+pub fn svl_chain(name: &ServicePortName) -> String {
+    format!("KUBE-SVL-{}", port_proto_hash(name))
+}
+
 /// `KUBE-SEP-<hash>`: the hash also covers the endpoint's "ip:port".
 pub fn sep_chain(name: &ServicePortName, ep: &Endpoint) -> String {
     format!(
@@ -56,8 +66,18 @@ pub fn sep_chain(name: &ServicePortName, ep: &Endpoint) -> String {
 /// The nftables per-service chain, named like kube-proxy's nftables mode:
 /// `service-<hash8>-<ns>/<svc>/<proto>/<port>`.
 pub fn nft_service_chain(name: &ServicePortName) -> String {
+    nft_chain("service", name)
+}
+
+/// The nftables chain a NodePort's traffic enters, as kube-proxy's
+/// nftables mode names it: `external-<hash8>-<ns>/<svc>/<proto>/<port>`.
+pub fn nft_external_chain(name: &ServicePortName) -> String {
+    nft_chain("external", name)
+}
+
+fn nft_chain(kind: &str, name: &ServicePortName) -> String {
     format!(
-        "service-{}-{}/{}/{}/{}",
+        "{kind}-{}-{}/{}/{}/{}",
         &port_proto_hash(name)[..8],
         name.namespace,
         name.name,

@@ -3,11 +3,12 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use ipnet::Ipv4Net;
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 
+use crate::external::{NodePort, ThisNode, AFFINITY_DEFAULT_SECONDS, AFFINITY_MAX_SECONDS, NODE_PORT_RANGE};
 use crate::model::{Endpoint, Protocol, ServiceModel, ServicePort, ServicePortName};
 
 /// The label tying an EndpointSlice to its Service.
@@ -73,7 +74,13 @@ impl ServiceStore {
     /// are headless or not IPv4 are skipped; a malformed one is an error
     /// naming it, so nothing half-built is programmed.
     pub fn model(&self, cluster_cidr: Option<Ipv4Net>) -> Result<ServiceModel> {
+        self.model_for(cluster_cidr, None)
+    }
+
+    /// The model as `node` programs it (its local endpoints, its NodePorts).
+    pub fn model_for(&self, cluster_cidr: Option<Ipv4Net>, node: Option<ThisNode>) -> Result<ServiceModel> {
         let mut model = ServiceModel::new(cluster_cidr);
+        model.node = node;
         for ((ns, name), svc) in &self.services {
             for sp in self
                 .service_ports(ns, name, svc)
@@ -114,21 +121,99 @@ impl ServiceStore {
             .map(|(_, s)| s)
             .collect();
         let mut out = Vec::new();
-        for port in spec.ports.iter().flatten() {
+        for (i, port) in spec.ports.iter().flatten().enumerate() {
             let proto = Protocol::from_api(port.protocol.as_deref())
                 .map_err(|e| anyhow!("port {}: {e}", port.port))?;
             let port_name = port.name.clone().unwrap_or_default();
             let svc_port =
                 u16::try_from(port.port).map_err(|_| anyhow!("port {} out of range", port.port))?;
             let spn = ServicePortName::new(ns, name, &port_name, proto);
-            out.push(ServicePort::new(
+            let mut sp = ServicePort::new(
                 spn,
                 cluster_ip,
                 svc_port,
                 endpoints_for(&slices, &port_name, proto)?,
-            ));
+            );
+            if let Some(np) = node_port(spec, i, port.node_port)? {
+                sp = sp.with_node_port(np);
+            }
+            sp.affinity_seconds = affinity(spec)?;
+            sp.internal_local = match spec.internal_traffic_policy.as_deref() {
+                None | Some("Cluster") => false,
+                Some("Local") => true,
+                Some(other) => bail!("spec.internalTrafficPolicy: {other:?} is neither Cluster nor Local"),
+            };
+            out.push(sp);
         }
         Ok(out)
+    }
+}
+
+/// The NodePort of `spec.ports[i]`, for NodePort and LoadBalancer Services
+/// that have one (the API server allocates it; an unallocated port is
+/// skipped until it does).
+fn node_port(
+    spec: &k8s_openapi::api::core::v1::ServiceSpec,
+    i: usize,
+    port: Option<i32>,
+) -> Result<Option<NodePort>> {
+    let external = matches!(spec.type_.as_deref(), Some("NodePort" | "LoadBalancer"));
+    let Some(port) = port.filter(|p| external && *p != 0) else {
+        return Ok(None);
+    };
+    let in_range = |p: i32| u16::try_from(p).ok().filter(|p| NODE_PORT_RANGE.contains(p));
+    let port = in_range(port).ok_or_else(|| {
+        anyhow!(
+            "spec.ports[{i}].nodePort: {port} is outside {}-{}",
+            NODE_PORT_RANGE.start(),
+            NODE_PORT_RANGE.end()
+        )
+    })?;
+    let local = match spec.external_traffic_policy.as_deref() {
+        None | Some("Cluster") => false,
+        Some("Local") => true,
+        Some(other) => bail!("spec.externalTrafficPolicy: {other:?} is neither Cluster nor Local"),
+    };
+    let health_check = match spec.health_check_node_port.filter(|_| local) {
+        Some(hc) => Some(
+            u16::try_from(hc)
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| anyhow!("spec.healthCheckNodePort: {hc} is not a port"))?,
+        ),
+        None => None,
+    };
+    Ok(Some(NodePort {
+        port,
+        local,
+        health_check,
+    }))
+}
+
+/// sessionAffinity ClientIP's timeout (None for affinity None).
+fn affinity(spec: &k8s_openapi::api::core::v1::ServiceSpec) -> Result<Option<u32>> {
+    match spec.session_affinity.as_deref() {
+        None | Some("None") => Ok(None),
+        Some("ClientIP") => {
+            let t = spec
+                .session_affinity_config
+                .as_ref()
+                .and_then(|c| c.client_ip.as_ref())
+                .and_then(|c| c.timeout_seconds);
+            match t {
+                None => Ok(Some(AFFINITY_DEFAULT_SECONDS)),
+                Some(t) => u32::try_from(t)
+                    .ok()
+                    .filter(|t| (1..=AFFINITY_MAX_SECONDS).contains(t))
+                    .map(Some)
+                    .ok_or_else(|| {
+                        anyhow!(
+                            "spec.sessionAffinityConfig.clientIP.timeoutSeconds: {t} is outside 1-{AFFINITY_MAX_SECONDS}"
+                        )
+                    }),
+            }
+        }
+        Some(other) => bail!("spec.sessionAffinity: {other:?} is neither None nor ClientIP"),
     }
 }
 
@@ -213,6 +298,65 @@ mod tests {
         store.delete_slice("kube-system", "kube-dns-abcde");
         let model = store.model(None).unwrap();
         assert!(model.services.values().all(|s| s.endpoints.is_empty()));
+    }
+
+    fn node_port_svc(policy: &str, node_port: i32) -> Service {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "ns"},
+            "spec": {"type": "NodePort", "clusterIP": "10.96.0.20",
+                     "externalTrafficPolicy": policy, "healthCheckNodePort": 32000,
+                     "ports": [{"port": 80, "nodePort": node_port}]}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn node_ports_and_their_policy_come_from_the_spec() {
+        let mut store = ServiceStore::default();
+        store.apply_service(node_port_svc("Local", 30080)).unwrap();
+        let m = store.model(None).unwrap();
+        let np = m.services.values().next().unwrap().node_port.unwrap();
+        assert_eq!((np.port, np.local, np.health_check), (30080, true, Some(32000)));
+        store.apply_service(node_port_svc("Cluster", 30080)).unwrap();
+        let m = store.model(None).unwrap();
+        let np = m.services.values().next().unwrap().node_port.unwrap();
+        assert_eq!((np.local, np.health_check), (false, None));
+        store.apply_service(node_port_svc("Cluster", 80)).unwrap();
+        let err = format!("{:#}", store.model(None).unwrap_err());
+        assert!(
+            err.contains("ns/web") && err.contains("spec.ports[0].nodePort"),
+            "{err}"
+        );
+        let mut itp = node_port_svc("Cluster", 30080);
+        itp.spec.as_mut().unwrap().internal_traffic_policy = Some("Local".into());
+        store.apply_service(itp).unwrap();
+        assert!(
+            store
+                .model(None)
+                .unwrap()
+                .services
+                .values()
+                .next()
+                .unwrap()
+                .internal_local
+        );
+        let mut aff = node_port_svc("Cluster", 30080);
+        aff.spec.as_mut().unwrap().session_affinity = Some("ClientIP".into());
+        store.apply_service(aff.clone()).unwrap();
+        let m = store.model(None).unwrap();
+        assert_eq!(m.services.values().next().unwrap().affinity_seconds, Some(10800));
+        aff.spec.as_mut().unwrap().session_affinity_config =
+            serde_json::from_value(serde_json::json!({"clientIP": {"timeoutSeconds": 86401}})).unwrap();
+        store.apply_service(aff).unwrap();
+        let err = format!("{:#}", store.model(None).unwrap_err());
+        assert!(
+            err.contains("spec.sessionAffinityConfig.clientIP.timeoutSeconds"),
+            "{err}"
+        );
+        store.apply_service(node_port_svc("Nearby", 30080)).unwrap();
+        let err = format!("{:#}", store.model(None).unwrap_err());
+        assert!(err.contains("spec.externalTrafficPolicy"), "{err}");
     }
 
     #[test]

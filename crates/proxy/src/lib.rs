@@ -5,6 +5,7 @@
 pub mod conntrack;
 pub mod datapath;
 pub mod exec;
+pub mod external;
 pub mod hash;
 pub mod iptables;
 pub mod k8s;
@@ -14,6 +15,8 @@ pub mod netpol;
 pub mod nftables;
 pub mod sync;
 pub mod trace;
+mod trace_nodeport;
+mod trace_walk;
 
 pub use datapath::Datapath;
 pub use iptables::IptablesDatapath;

@@ -7,6 +7,8 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
+pub use crate::external::{NodePort, ThisNode};
+
 /// Transport protocol of a service port (SCTP is not supported).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Protocol {
@@ -101,6 +103,14 @@ pub struct ServicePort {
     pub port: u16,
     /// Sorted by (ip, port) so compiled output is deterministic.
     pub endpoints: Vec<Endpoint>,
+    /// Set for NodePort (and LoadBalancer) Services.
+    pub node_port: Option<NodePort>,
+    /// internalTrafficPolicy: Local (traffic to the ClusterIP only to
+    /// endpoints on the client's node, none means drop).
+    pub internal_local: bool,
+    /// sessionAffinity ClientIP: how long (seconds) a client sticks to
+    /// the endpoint it first got.
+    pub affinity_seconds: Option<u32>,
 }
 
 impl ServicePort {
@@ -112,7 +122,15 @@ impl ServicePort {
             cluster_ip,
             port,
             endpoints,
+            node_port: None,
+            internal_local: false,
+            affinity_seconds: None,
         }
+    }
+
+    pub fn with_node_port(mut self, np: NodePort) -> Self {
+        self.node_port = Some(np);
+        self
     }
 
     pub fn protocol(&self) -> Protocol {
@@ -125,6 +143,37 @@ impl ServicePort {
     }
 }
 
+/// Which endpoints serve which traffic (the traffic policies).
+impl ServicePort {
+    /// The ready endpoints running on `node` (externalTrafficPolicy Local).
+    pub fn local_endpoints(&self, node: Option<&ThisNode>) -> Vec<&Endpoint> {
+        let Some(node) = node else { return vec![] };
+        self.ready_endpoints()
+            .into_iter()
+            .filter(|e| e.node_name.as_deref() == Some(node.name.as_str()))
+            .collect()
+    }
+
+    /// The endpoints ClusterIP traffic is balanced over on `node`: all
+    /// ready ones, or the local ones for internalTrafficPolicy Local.
+    pub fn internal_endpoints(&self, node: Option<&ThisNode>) -> Vec<&Endpoint> {
+        if self.internal_local {
+            self.local_endpoints(node)
+        } else {
+            self.ready_endpoints()
+        }
+    }
+
+    /// The endpoints outside traffic is balanced over on `node`: all ready
+    /// ones for Cluster, the local ones for Local.
+    pub fn external_endpoints(&self, node: Option<&ThisNode>) -> Vec<&Endpoint> {
+        match self.node_port {
+            Some(NodePort { local: true, .. }) => self.local_endpoints(node),
+            _ => self.ready_endpoints(),
+        }
+    }
+}
+
 /// Everything one node's proxy programs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceModel {
@@ -132,6 +181,8 @@ pub struct ServiceModel {
     /// `--cluster-cidr`); None masquerades nothing but hairpin traffic.
     pub cluster_cidr: Option<Ipv4Net>,
     pub services: BTreeMap<ServicePortName, ServicePort>,
+    /// The node programmed (None: no NodePorts are programmed).
+    pub node: Option<ThisNode>,
 }
 
 impl ServiceModel {
@@ -139,6 +190,7 @@ impl ServiceModel {
         ServiceModel {
             cluster_cidr,
             services: BTreeMap::new(),
+            node: None,
         }
     }
 
@@ -200,12 +252,25 @@ impl ServiceModel {
             }
         }
         self.cluster_cidr = new.cluster_cidr;
+        self.node = new.node.clone();
     }
 
     /// Two service ports must not claim the same ClusterIP:port/protocol.
     pub fn validate(&self) -> Result<(), String> {
         let mut seen = std::collections::HashMap::with_capacity(self.services.len());
+        let mut node_ports = std::collections::HashMap::new();
         for sp in self.services.values() {
+            if let Some(np) = sp.node_port {
+                if let Some(other) = node_ports.insert((np.port, sp.protocol()), &sp.name) {
+                    return Err(format!(
+                        "{} and {} both claim nodePort {}/{}",
+                        other,
+                        sp.name,
+                        np.port,
+                        sp.protocol().as_str()
+                    ));
+                }
+            }
             let key = (sp.cluster_ip, sp.protocol(), sp.port);
             if let Some(other) = seen.insert(key, &sp.name) {
                 return Err(format!(

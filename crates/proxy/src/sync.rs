@@ -92,7 +92,10 @@ impl Proxier {
             return self.full_sync();
         };
         let changed = self.desired.changed_since(applied);
-        if changed.is_empty() && self.desired.cluster_cidr == applied.cluster_cidr {
+        // The cluster CIDR and the node shape every service's rules.
+        let same_frame =
+            self.desired.cluster_cidr == applied.cluster_cidr && self.desired.node == applied.node;
+        if changed.is_empty() && same_frame {
             self.triggers.clear();
             return Ok(SyncReport {
                 kind: SyncKind::Noop,
@@ -100,7 +103,7 @@ impl Proxier {
                 flushed: vec![],
             });
         }
-        if self.desired.cluster_cidr != applied.cluster_cidr {
+        if !same_frame {
             return self.full_sync();
         }
         self.desired.validate().map_err(anyhow::Error::msg)?;

@@ -28,3 +28,29 @@ pub fn sample() -> ServiceModel {
     ));
     m
 }
+
+/// One NodePort Service `ns/web` (TCP 80, nodePort 30080) with endpoints on
+/// node-1 and node-2, programmed as `node` sees it.
+pub fn node_port(local: bool, node: &str) -> (ServiceModel, ServicePortName) {
+    use crate::external::{NodePort, ThisNode};
+    let mut m = ServiceModel::new(Some("10.0.0.0/16".parse().unwrap()));
+    m.node = Some(ThisNode {
+        name: node.into(),
+        ip: Ipv4Addr::new(10, 168, 0, 3),
+    });
+    let ep = |n: u8| Endpoint {
+        node_name: Some(format!("node-{n}")),
+        ..Endpoint::new(Ipv4Addr::new(10, 0, n, 5), 8080)
+    };
+    let name = ServicePortName::new("ns", "web", "", Protocol::Tcp);
+    let np = NodePort {
+        port: 30080,
+        local,
+        health_check: local.then_some(32000),
+    };
+    m.insert(
+        ServicePort::new(name.clone(), Ipv4Addr::new(10, 96, 0, 20), 80, vec![ep(1), ep(2)])
+            .with_node_port(np),
+    );
+    (m, name)
+}

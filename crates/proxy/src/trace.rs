@@ -4,44 +4,13 @@
 //! the datapath (`statistic`: `(r & 0x7fffffff) < round(2^31·p)`;
 //! `numgen random mod k`: `(r · k) >> 32`).
 
-use std::net::Ipv4Addr;
-
-use crate::iptables::compile::{self as ipt, KUBE_MARK_MASQ, KUBE_SERVICES};
-use crate::model::{Endpoint, Protocol, ServiceModel, ServicePort};
+use crate::iptables::compile::{self as ipt, KUBE_SERVICES};
+use crate::model::{ServiceModel, ServicePort};
 use crate::nftables::compile::{
     self as nft, pick_chain, Rule, ENDPOINTS_CHECK, NO_ENDPOINTS, REJECT_CHAIN, SERVICES_CHAIN, SERVICE_IPS,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Packet {
-    pub src: Ipv4Addr,
-    pub dst: Ipv4Addr,
-    pub proto: Protocol,
-    pub dport: u16,
-}
-
-/// One rule the packet matched (or a chain it entered).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hop {
-    pub chain: String,
-    pub rule: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// Translated to this endpoint; `masquerade` if the source is rewritten.
-    Dnat { endpoint: Endpoint, masquerade: bool },
-    /// The service has no endpoints: refused (ICMP port unreachable).
-    Reject,
-    /// Not a service address: the proxy leaves the packet alone.
-    NotAService,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Trace {
-    pub hops: Vec<Hop>,
-    pub outcome: Outcome,
-}
+use crate::trace_walk::{masq_by_cidr, walk_iptables};
+pub use crate::trace_walk::{Hop, Outcome, Packet, Trace};
 
 fn find<'a>(model: &'a ServiceModel, p: &Packet) -> Option<&'a ServicePort> {
     model
@@ -50,13 +19,12 @@ fn find<'a>(model: &'a ServiceModel, p: &Packet) -> Option<&'a ServicePort> {
         .find(|s| s.cluster_ip == p.dst && s.port == p.dport && s.protocol() == p.proto)
 }
 
-fn masq_by_cidr(model: &ServiceModel, src: Ipv4Addr) -> bool {
-    model.cluster_cidr.is_some_and(|c| !c.contains(&src))
-}
-
 /// Through the iptables rules; `draw` yields one 32-bit random value per
 /// `statistic` rule evaluated.
 pub fn trace_iptables(model: &ServiceModel, p: &Packet, draw: &mut dyn FnMut() -> u32) -> Trace {
+    if let Some(sp) = crate::trace_nodeport::node_port_of(model, p) {
+        return crate::trace_nodeport::trace_iptables_node_port(model, sp, p, draw);
+    }
     let mut hops = Vec::new();
     let Some(sp) = find(model, p) else {
         return Trace {
@@ -79,64 +47,9 @@ pub fn trace_iptables(model: &ServiceModel, p: &Packet, draw: &mut dyn FnMut() -
         chain: format!("nat {KUBE_SERVICES}"),
         rule: rules.nat_services[0].clone(),
     });
-    let (svc, svc_rules) = &rules.chains[0];
-    let mut masquerade = false;
-    let mut chosen = None;
-    for rule in svc_rules {
-        if rule.ends_with(KUBE_MARK_MASQ) {
-            if masq_by_cidr(model, p.src) {
-                hops.push(Hop {
-                    chain: svc.clone(),
-                    rule: rule.clone(),
-                });
-                masquerade = true;
-            }
-            continue;
-        }
-        let hit = match rule.split_once("--probability ") {
-            Some((_, tail)) => {
-                let prob: f64 = tail.split(' ').next().unwrap_or("0").parse().unwrap_or(0.0);
-                let threshold = (prob * 2147483648.0).round() as u64;
-                u64::from(draw() & 0x7fff_ffff) < threshold
-            }
-            None => true,
-        };
-        if hit {
-            hops.push(Hop {
-                chain: svc.clone(),
-                rule: rule.clone(),
-            });
-            chosen = rule.rsplit(' ').next().map(str::to_string);
-            break;
-        }
-    }
-    let sep = chosen.expect("the last KUBE-SVC rule always matches");
-    let (_, sep_rules) = rules
-        .chains
-        .iter()
-        .find(|(c, _)| *c == sep)
-        .expect("KUBE-SEP chain compiled");
-    let endpoint = sp
-        .ready_endpoints()
-        .into_iter()
-        .find(|e| crate::hash::sep_chain(&sp.name, e) == sep)
-        .cloned()
-        .expect("endpoint of KUBE-SEP chain");
-    if p.src == endpoint.ip {
-        hops.push(Hop {
-            chain: sep.clone(),
-            rule: sep_rules[0].clone(),
-        });
-        masquerade = true;
-    }
-    hops.push(Hop {
-        chain: sep,
-        rule: sep_rules[1].clone(),
-    });
-    Trace {
-        hops,
-        outcome: Outcome::Dnat { endpoint, masquerade },
-    }
+    // KUBE-SVC, or KUBE-SVL for internalTrafficPolicy Local.
+    let to = rules.nat_services[0].rsplit(' ').next().unwrap_or_default();
+    walk_iptables(model, sp, &rules, to, p, draw, hops, false)
 }
 
 /// Through the nftables table; `draw` yields the 32-bit random value the
@@ -155,9 +68,15 @@ pub fn trace_nftables(model: &ServiceModel, p: &Packet, draw: &mut dyn FnMut() -
             chain: ENDPOINTS_CHECK.into(),
             rule: format!("@{NO_ENDPOINTS} {}", objs.element()),
         });
+        // reject-chain, or drop-chain where only other nodes have endpoints.
+        let dead_end = if objs.target == REJECT_CHAIN {
+            Rule::Reject
+        } else {
+            Rule::Drop
+        };
         hops.push(Hop {
-            chain: REJECT_CHAIN.into(),
-            rule: Rule::Reject.to_string(),
+            chain: objs.target.clone(),
+            rule: dead_end.to_string(),
         });
         return Trace {
             hops,

@@ -6,6 +6,7 @@ mod common;
 use std::net::Ipv4Addr;
 
 use common::Netns;
+use labyrinth_proxy::external::{NodePort, ThisNode};
 use labyrinth_proxy::{
     Datapath, Endpoint, IptablesDatapath, NftablesDatapath, Protocol, ServiceModel, ServicePort,
     ServicePortName,
@@ -32,7 +33,44 @@ fn sample() -> ServiceModel {
         9999,
         vec![],
     ));
+    add_node_ports(&mut m);
     m
+}
+
+/// NodePorts (Cluster with ClientIP affinity; Local with its endpoint on
+/// this node; Local without one) and an internalTrafficPolicy Local
+/// Service, as node-1 programs them: the rules the kernel must list back
+/// exactly as compiled (the `recent` and `addrtype` matches included).
+fn add_node_ports(m: &mut ServiceModel) {
+    m.node = Some(ThisNode {
+        name: "node-1".into(),
+        ip: Ipv4Addr::new(10, 168, 0, 3),
+    });
+    let ep = |n: u8| Endpoint {
+        node_name: Some(format!("node-{n}")),
+        ..Endpoint::new(Ipv4Addr::new(10, 0, n, 5), 8080)
+    };
+    let np = |port, local| NodePort {
+        port,
+        local,
+        health_check: local.then_some(port + 2000),
+    };
+    let svc = |name: &str, last: u8, eps| {
+        ServicePort::new(
+            ServicePortName::new("wrk-3", name, "", Protocol::Tcp),
+            Ipv4Addr::new(10, 96, 1, last),
+            80,
+            eps,
+        )
+    };
+    let mut sticky = svc("sticky", 1, vec![ep(1), ep(2)]).with_node_port(np(30080, false));
+    sticky.affinity_seconds = Some(10800);
+    m.insert(sticky);
+    m.insert(svc("here", 2, vec![ep(1), ep(2)]).with_node_port(np(30081, true)));
+    m.insert(svc("away", 3, vec![ep(2)]).with_node_port(np(30082, true)));
+    let mut inside = svc("inside", 4, vec![ep(1), ep(2)]);
+    inside.internal_local = true;
+    m.insert(inside);
 }
 
 fn roundtrip(mut dp: Box<dyn Datapath>, ns: &Netns) -> Box<dyn Datapath> {
@@ -87,6 +125,17 @@ fn iptables_rules_load_and_list_back_identically() {
     assert!(save.contains(":KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]"), "{save}");
     assert!(save.contains("-j KUBE-SVC-NPX46M4PTMTKRN6Y"), "{save}");
     assert!(save.contains("--probability 0.33333333349"), "{save}");
+    assert!(save.contains("-A KUBE-NODEPORTS -p tcp -m comment --comment \"wrk-3/sticky\" -m tcp --dport 30080 -j KUBE-EXT-"), "{save}");
+    assert!(
+        save.contains(
+            "\"wrk-3/away has no local endpoints\" -m addrtype --dst-type LOCAL -m tcp --dport 30082 -j DROP"
+        ),
+        "{save}"
+    );
+    assert!(
+        save.contains("-m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-"),
+        "{save}"
+    );
     assert!(
         save.contains("-A PREROUTING -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES")
     );
@@ -131,6 +180,18 @@ fn nftables_table_loads_and_lists_back() {
         "{listing}"
     );
     assert!(listing.contains("ct status dnat ip saddr . ip daddr @hairpin jump mark-for-masquerade"));
+    assert!(
+        listing.contains("10.168.0.3 . tcp . 30082 : goto drop-chain"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("10.168.0.3 . tcp . 30081 . 0 : 10.0.1.5 . 8080"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("10.96.1.4 . tcp . 80 . 0 : 10.0.1.5 . 8080"),
+        "{listing}"
+    );
     ns.run(move || dp.cleanup().expect("cleanup"));
     assert!(!ns.sh("nft list tables").contains("labyrinth"));
 }

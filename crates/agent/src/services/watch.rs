@@ -13,6 +13,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Api;
+use labyrinth_proxy::external::ThisNode;
 use labyrinth_proxy::k8s::ServiceStore;
 use labyrinth_proxy::ServiceModel;
 
@@ -44,6 +45,11 @@ pub async fn run(
     let mut events = futures::stream::select(services, slices).boxed();
 
     let mut store = ServiceStore::default();
+    let mut health = super::healthcheck::HealthChecks::default();
+    let node = ThisNode {
+        name: agent.node_name.clone(),
+        ip: agent.args.node_ip,
+    };
     // Objects of a relist in progress, swapped in whole at InitDone.
     let mut relist_services: Vec<Service> = Vec::new();
     let mut relist_slices: Vec<EndpointSlice> = Vec::new();
@@ -96,8 +102,9 @@ pub async fn run(
         if !(services_listed && slices_listed) {
             continue;
         }
-        match store.model(Some(cluster_cidr)) {
+        match store.model_for(Some(cluster_cidr), Some(node.clone())) {
             Ok(model) => {
+                health.update(&model).await;
                 if tx.send((model, trigger)).is_err() {
                     bail!("the proxy sync thread stopped");
                 }

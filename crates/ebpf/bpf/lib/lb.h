@@ -8,6 +8,7 @@
 #include "csum_nat.h"
 #include "ct.h"
 #include "trace.h"
+#include "lb_affinity.h"
 
 #define LB_NOT_SERVICE 0
 #define LB_TRANSLATED 1
@@ -23,11 +24,15 @@ static __always_inline int lb4_new_flow(const struct pkt *p, const struct lby_co
 	struct lb4_service *slot;
 	struct lb4_backend *be;
 
-	/* Slots 1..count hold the backends: uniform over them. */
-	key->slot = (bpf_get_prandom_u32() % svc->count) + 1;
+	/* Slots 1..count hold the backends: the client's by affinity, or
+	 * uniform over them. */
+	key->slot = affinity_slot(p, svc, key);
+	if (!key->slot)
+		key->slot = (bpf_get_prandom_u32() % svc->count) + 1;
 	slot = bpf_map_lookup_elem(&lby_lb4_services_v1, key);
 	if (!slot)
 		return LB_BACKEND_MISSING;
+	affinity_remember(p, svc, key->slot, slot->backend_id);
 	be = bpf_map_lookup_elem(&lby_lb4_backends_v1, &slot->backend_id);
 	if (!be)
 		return LB_BACKEND_MISSING;

@@ -8,7 +8,7 @@ use labyrinth_contracts::iptables_save::{split_args, Save};
 
 use super::compile::{
     compile, fixed_nat_rules, nodeports_rule, render_full, render_partial, saved_probability, Compiled,
-    KUBE_SERVICES,
+    KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES,
 };
 use super::jumps::{self, JUMPS};
 use crate::datapath::Datapath;
@@ -53,9 +53,13 @@ impl IptablesDatapath {
         }
         let mut svcs = Vec::new();
         let mut filter = Vec::new();
+        let mut nodeports = Vec::new();
+        let mut external = Vec::new();
         for r in c.services.values() {
             svcs.extend(r.nat_services.iter().cloned());
             filter.extend(r.filter_services.iter().cloned());
+            nodeports.extend(r.nat_nodeports.iter().cloned());
+            external.extend(r.filter_external.iter().cloned());
             for (chain, rules) in &r.chains {
                 want.insert(
                     format!("nat {chain}"),
@@ -68,6 +72,10 @@ impl IptablesDatapath {
         filter.sort();
         want.insert(format!("nat {KUBE_SERVICES}"), svcs);
         want.insert(format!("filter {KUBE_SERVICES}"), filter);
+        nodeports.sort();
+        external.sort();
+        want.insert(format!("nat {KUBE_NODEPORTS}"), nodeports);
+        want.insert(format!("filter {KUBE_EXTERNAL_SERVICES}"), external);
         want
     }
 }
@@ -84,7 +92,16 @@ fn normalize(line: &str) -> String {
 }
 
 fn owned(chain: &str) -> bool {
-    chain.starts_with("KUBE-SVC-") || chain.starts_with("KUBE-SEP-")
+    ["KUBE-SVC-", "KUBE-SEP-", "KUBE-EXT-", "KUBE-SVL-"]
+        .iter()
+        .any(|p| chain.starts_with(p))
+}
+
+/// Chains whose rule order is ours to choose (compared sorted).
+fn unordered(key: &str) -> bool {
+    [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_EXTERNAL_SERVICES]
+        .iter()
+        .any(|c| key.ends_with(c))
 }
 
 impl Datapath for IptablesDatapath {
@@ -170,7 +187,7 @@ impl IptablesDatapath {
             }
         }
         for (key, rules) in have.iter_mut() {
-            if key.ends_with(KUBE_SERVICES) {
+            if unordered(key) {
                 rules.sort();
             }
         }

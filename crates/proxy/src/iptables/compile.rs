@@ -4,54 +4,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use crate::hash::{sep_chain, svc_chain};
-use crate::model::{ServiceModel, ServicePort, ServicePortName};
+use crate::hash::{sep_chain, svc_chain, svl_chain};
+use crate::model::{Endpoint, ServiceModel, ServicePort, ServicePortName};
 
-pub const KUBE_SERVICES: &str = "KUBE-SERVICES";
-pub const KUBE_MARK_MASQ: &str = "KUBE-MARK-MASQ";
-pub const KUBE_POSTROUTING: &str = "KUBE-POSTROUTING";
-pub const KUBE_NODEPORTS: &str = "KUBE-NODEPORTS";
-pub const KUBE_EXTERNAL_SERVICES: &str = "KUBE-EXTERNAL-SERVICES";
-
-/// The packet mark kube-proxy uses to request masquerading.
-pub const MASQ_MARK: &str = "0x4000";
-
-/// Quote like `xtables_save_string`: bare only when made of [A-Za-z0-9_-].
-pub fn quote(s: &str) -> String {
-    if !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        s.to_string()
-    } else {
-        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
-    }
-}
-
-/// 1/n the way kube-proxy writes it ("%0.10f").
-pub fn probability(n: usize) -> String {
-    format!("{:.10}", 1.0 / n as f64)
-}
-
-/// 1/n the way iptables-save prints it back: the kernel keeps
-/// round(2^31 · p) and iptables prints that over 2^31 with 11 decimals
-/// (kube-proxy's 0.3333333333 comes back as 0.33333333349).
-pub fn saved_probability(written: &str) -> String {
-    let p: f64 = written.parse().unwrap_or(0.0);
-    let kept = (p * 2147483648.0).round();
-    format!("{:.11}", kept / 2147483648.0)
-}
-
-/// Rules one service port owns.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ServiceRules {
-    /// Its rule in nat KUBE-SERVICES (empty without endpoints).
-    pub nat_services: Vec<String>,
-    /// Its reject in filter KUBE-SERVICES (only without endpoints).
-    pub filter_services: Vec<String>,
-    /// Its own nat chains (KUBE-SVC-…, then each KUBE-SEP-…) with their rules.
-    pub chains: Vec<(String, Vec<String>)>,
-}
+pub use super::syntax::*;
 
 /// The whole compiled model.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -74,6 +30,7 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceRules {
     let svc = svc_chain(&sp.name);
     let eps = sp.ready_endpoints();
     let mut rules = ServiceRules::default();
+    super::nodeport::compile_node_port(sp, model, &mut rules);
     if eps.is_empty() {
         let c = quote(&format!("{name} has no endpoints"));
         rules.filter_services.push(format!(
@@ -83,31 +40,37 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceRules {
         return rules;
     }
     let cip = quote(&format!("{name} cluster IP"));
-    rules.nat_services.push(format!(
-        "-A {KUBE_SERVICES} {} -j {svc}",
-        dport_match(sp).replace("{C}", &cip)
-    ));
-    let mut svc_rules = Vec::new();
-    if let Some(cidr) = model.cluster_cidr {
-        svc_rules.push(format!(
-            "-A {svc} ! -s {cidr} {} -j {KUBE_MARK_MASQ}",
+    let local = sp.local_endpoints(model.node.as_ref());
+    let svl = svl_chain(&sp.name);
+    // internalTrafficPolicy Local: ClusterIP traffic to KUBE-SVL (this
+    // node's endpoints), dropped where there is none.
+    if sp.internal_local && local.is_empty() {
+        let c = quote(&format!("{name} has no local endpoints"));
+        rules.filter_services.push(format!(
+            "-A {KUBE_SERVICES} {} -j DROP",
+            dport_match(sp).replace("{C}", &c)
+        ));
+    } else {
+        let to = if sp.internal_local { &svl } else { &svc };
+        rules.nat_services.push(format!(
+            "-A {KUBE_SERVICES} {} -j {to}",
             dport_match(sp).replace("{C}", &cip)
         ));
     }
-    let n = eps.len();
-    let mut seps = Vec::new();
-    for (i, ep) in eps.iter().enumerate() {
-        let sep = sep_chain(&sp.name, ep);
-        let c = quote(&format!("{name} -> {}", ep.addr()));
-        let left = n - i;
-        if left > 1 {
-            svc_rules.push(format!(
-                "-A {svc} -m comment --comment {c} -m statistic --mode random --probability {} -j {sep}",
-                probability(left)
-            ));
-        } else {
-            svc_rules.push(format!("-A {svc} -m comment --comment {c} -j {sep}"));
+    let masq = model.cluster_cidr.map(|cidr| {
+        move |chain: &str| {
+            format!(
+                "-A {chain} ! -s {cidr} {} -j {KUBE_MARK_MASQ}",
+                dport_match(sp).replace("{C}", &cip)
+            )
         }
+    });
+    let mut svc_rules: Vec<String> = masq.iter().map(|m| m(&svc)).collect();
+    svc_rules.extend(super::affinity::recall(&svc, sp, &eps));
+    svc_rules.extend(split_rules(&svc, &sp.name, &eps));
+    let mut seps = Vec::new();
+    for ep in &eps {
+        let sep = sep_chain(&sp.name, ep);
         let qn = quote(&name);
         seps.push((
             sep.clone(),
@@ -117,15 +80,52 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceRules {
                     ep.ip
                 ),
                 format!(
-                    "-A {sep} -p {proto} -m comment --comment {qn} -m {proto} -j DNAT --to-destination {}",
+                    "-A {sep} -p {proto} -m comment --comment {qn}{} -m {proto} -j DNAT --to-destination {}",
+                    super::affinity::remember(sp, &sep),
                     ep.addr()
                 ),
             ],
         ));
     }
+    // KUBE-SVC first, then the KUBE-SEP chains, then KUBE-EXT, KUBE-SVL.
+    let external = std::mem::take(&mut rules.chains);
     rules.chains.push((svc, svc_rules));
     rules.chains.extend(seps);
+    rules.chains.extend(external);
+    if sp.internal_local || sp.node_port.is_some_and(|np| np.local) {
+        // Without local endpoints the chain has no jumps: nothing is
+        // translated and the filter rules drop the packet.
+        let mut svl_rules: Vec<String> = match (&masq, sp.internal_local) {
+            (Some(m), true) => vec![m(&svl)],
+            _ => vec![],
+        };
+        svl_rules.extend(super::affinity::recall(&svl, sp, &local));
+        svl_rules.extend(split_rules(&svl, &sp.name, &local));
+        rules.chains.push((svl, svl_rules));
+    }
     rules
+}
+
+/// `chain`'s rules sending one of `eps` to its KUBE-SEP chain: 1/n, then
+/// 1/(n-1) of the rest, …, the last one unconditionally (kube-proxy's way).
+pub fn split_rules(chain: &str, name: &ServicePortName, eps: &[&Endpoint]) -> Vec<String> {
+    let n = eps.len();
+    eps.iter()
+        .enumerate()
+        .map(|(i, ep)| {
+            let sep = sep_chain(name, ep);
+            let c = quote(&format!("{name} -> {}", ep.addr()));
+            let left = n - i;
+            if left > 1 {
+                format!(
+                    "-A {chain} -m comment --comment {c} -m statistic --mode random --probability {} -j {sep}",
+                    probability(left)
+                )
+            } else {
+                format!("-A {chain} -m comment --comment {c} -j {sep}")
+            }
+        })
+        .collect()
 }
 
 pub fn compile(model: &ServiceModel) -> Compiled {
@@ -204,7 +204,7 @@ pub fn render_full(c: &Compiled, old: Option<&Compiled>) -> String {
         }
     }
     for r in c.services.values() {
-        for line in &r.nat_services {
+        for line in r.nat_services.iter().chain(&r.nat_nodeports) {
             out.push_str(line);
             out.push('\n');
         }
@@ -225,7 +225,7 @@ pub fn render_full(c: &Compiled, old: Option<&Compiled>) -> String {
     declare(&mut out, KUBE_EXTERNAL_SERVICES);
     declare(&mut out, KUBE_NODEPORTS);
     for r in c.services.values() {
-        for line in &r.filter_services {
+        for line in r.filter_services.iter().chain(&r.filter_external) {
             out.push_str(line);
             out.push('\n');
         }
@@ -247,8 +247,15 @@ pub fn render_partial(old: &Compiled, new: &Compiled, changed: &BTreeSet<Service
     for name in changed {
         let o = old.services.get(name).unwrap_or(&empty);
         let n = new.services.get(name).unwrap_or(&empty);
-        edit_services(&mut nat_rules, &o.nat_services, &n.nat_services);
-        edit_services(&mut filter, &o.filter_services, &n.filter_services);
+        edit_chain(&mut nat_rules, KUBE_SERVICES, &o.nat_services, &n.nat_services);
+        edit_chain(&mut nat_rules, KUBE_NODEPORTS, &o.nat_nodeports, &n.nat_nodeports);
+        edit_chain(&mut filter, KUBE_SERVICES, &o.filter_services, &n.filter_services);
+        edit_chain(
+            &mut filter,
+            KUBE_EXTERNAL_SERVICES,
+            &o.filter_external,
+            &n.filter_external,
+        );
         let new_chains: BTreeSet<&str> = n.chains.iter().map(|(c, _)| c.as_str()).collect();
         for (chain, rules) in &n.chains {
             let unchanged = o.chains.iter().any(|(c, r)| c == chain && r == rules);
@@ -272,15 +279,15 @@ pub fn render_partial(old: &Compiled, new: &Compiled, changed: &BTreeSet<Service
     format!("*nat\n{nat}{nat_rules}{nat_delete}COMMIT\n*filter\n{filter}COMMIT\n")
 }
 
-/// Delete rules that went away and insert new ones at the top of
-/// KUBE-SERVICES (order among ClusterIP rules does not matter; the
-/// nodeports rule stays last).
-fn edit_services(out: &mut String, old: &[String], new: &[String]) {
+/// Delete rules of `chain` that went away and insert new ones at its top
+/// (order among one service's rules in these chains does not matter; the
+/// nodeports rule of KUBE-SERVICES stays last).
+fn edit_chain(out: &mut String, chain: &str, old: &[String], new: &[String]) {
     for r in old.iter().filter(|r| !new.contains(r)) {
         let _ = writeln!(out, "-D{}", &r[2..]);
     }
     for r in new.iter().filter(|r| !old.contains(r)) {
-        let rest = r.strip_prefix(&format!("-A {KUBE_SERVICES} ")).unwrap_or(r);
-        let _ = writeln!(out, "-I {KUBE_SERVICES} 1 {rest}");
+        let rest = r.strip_prefix(&format!("-A {chain} ")).unwrap_or(r);
+        let _ = writeln!(out, "-I {chain} 1 {rest}");
     }
 }

@@ -88,7 +88,7 @@ impl NftablesDatapath {
         for n in c.pickers.keys() {
             s.chains.insert(pick_chain(*n), 1);
         }
-        for o in c.services.values() {
+        for o in c.services.values().flat_map(|o| o.frontends()) {
             if let Some(ch) = &o.chain {
                 s.chains.insert(ch.name.clone(), ch.rules.len());
             }

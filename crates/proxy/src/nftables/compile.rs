@@ -22,47 +22,9 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 
 pub use super::rules::*;
 use crate::hash::nft_service_chain;
-use crate::model::{Protocol, ServiceModel, ServicePort, ServicePortName};
+use crate::model::{ServiceModel, ServicePort, ServicePortName};
 
-/// A `service-ips` / `no-endpoint-services` key: ClusterIP . proto . port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ServiceKey {
-    pub ip: Ipv4Addr,
-    pub proto: Protocol,
-    pub port: u16,
-}
-
-impl std::fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} . {} . {}", self.ip, self.proto.as_str(), self.port)
-    }
-}
-
-/// What one service port owns in the table.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ServiceObjects {
-    /// SERVICE_IPS or NO_ENDPOINTS.
-    pub map: &'static str,
-    pub key: ServiceKey,
-    /// Where its element sends packets: its own chain or `reject-chain`.
-    pub target: String,
-    /// Its chain (None without endpoints).
-    pub chain: Option<Chain>,
-    /// Its ready endpoints; the i-th is `service-endpoints` element `key . i`.
-    pub endpoints: Vec<SocketAddrV4>,
-}
-
-impl ServiceObjects {
-    /// "key : goto target", as in the map listing.
-    pub fn element(&self) -> String {
-        format!("{} : goto {}", self.key, self.target)
-    }
-
-    /// Its distinct endpoint IPs (hairpin set members).
-    pub fn endpoint_ips(&self) -> BTreeSet<Ipv4Addr> {
-        self.endpoints.iter().map(|e| *e.ip()).collect()
-    }
-}
+pub use super::objects::{ServiceKey, ServiceObjects};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Compiled {
@@ -81,18 +43,27 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceObjects
         proto: sp.protocol(),
         port: sp.port,
     };
+    // internalTrafficPolicy Local: this node's endpoints only.
     let endpoints: Vec<SocketAddrV4> = sp
-        .ready_endpoints()
+        .internal_endpoints(model.node.as_ref())
         .iter()
         .map(|e| SocketAddrV4::new(e.ip, e.port))
         .collect();
+    let external = super::nodeport::compile_node_port(sp, model).map(Box::new);
     if endpoints.is_empty() {
+        // None at all: refused; none on this node: dropped, as kube-proxy.
+        let dead_end = if sp.ready_endpoints().is_empty() {
+            REJECT_CHAIN
+        } else {
+            DROP_CHAIN
+        };
         return ServiceObjects {
             map: NO_ENDPOINTS,
             key,
-            target: REJECT_CHAIN.into(),
+            target: dead_end.into(),
             chain: None,
             endpoints,
+            external,
         };
     }
     let name = nft_service_chain(&sp.name);
@@ -111,6 +82,7 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceObjects
             rules,
         }),
         endpoints,
+        external,
     }
 }
 
@@ -130,8 +102,10 @@ impl Compiled {
         for ip in o.endpoint_ips() {
             bump(&mut self.hairpin, ip, add);
         }
-        if o.chain.is_some() {
-            bump(&mut self.pickers, o.endpoints.len() as u32, add);
+        for f in o.frontends() {
+            if f.chain.is_some() {
+                bump(&mut self.pickers, f.endpoints.len() as u32, add);
+            }
         }
     }
 }

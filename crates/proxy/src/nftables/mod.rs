@@ -2,6 +2,8 @@
 pub mod apply;
 pub mod compile;
 pub mod netlink;
+pub mod nodeport;
+pub mod objects;
 pub mod plan;
 pub mod rules;
 pub mod text;

@@ -90,7 +90,7 @@ pub fn full<'a>(c: &'a Compiled, skel: &'a [Chain]) -> Vec<Op<'a>> {
     }
     let mut maps: BTreeMap<&'static str, Vec<(ServiceKey, &str)>> = BTreeMap::new();
     let mut endpoints = Vec::new();
-    for s in c.services.values() {
+    for s in c.services.values().flat_map(ServiceObjects::frontends) {
         if let Some(ch) = &s.chain {
             chain_ops(&mut ops, Cow::Borrowed(ch));
         }
@@ -134,36 +134,33 @@ fn element_ops<'a>(
     ops.push(op(HAIRPIN, Elements::Hairpin(hairpin.to_vec())));
 }
 
-/// Only what the `changed` service ports need. Order: elements that go or
-/// change out; new shared chains; service chains (re)filled; elements in;
-/// chains no longer referenced deleted.
-pub fn partial<'a>(
-    old: &'a BTreeMap<ServicePortName, ServiceObjects>,
-    new: &'a Compiled,
-    changed: &'a BTreeSet<ServicePortName>,
-    shared: &SharedChange,
-) -> Vec<Op<'a>> {
-    let mut del_services = ServiceElements::new();
-    let mut add_services = ServiceElements::new();
-    let (mut del_endpoints, mut add_endpoints) = (Vec::new(), Vec::new());
-    let mut chains = Vec::new();
-    let mut deletes = Vec::new();
-    for name in changed {
-        let o = old.get(name);
-        let n = new.services.get(name);
+/// What a partial sync changes, gathered frontend by frontend.
+#[derive(Default)]
+struct Edit<'a> {
+    del_services: ServiceElements<'a>,
+    add_services: ServiceElements<'a>,
+    del_endpoints: Vec<(ServiceKey, u32, SocketAddrV4)>,
+    add_endpoints: Vec<(ServiceKey, u32, SocketAddrV4)>,
+    chains: Vec<Op<'a>>,
+    deletes: Vec<Op<'a>>,
+}
+
+impl<'a> Edit<'a> {
+    /// One frontend (a ClusterIP, or a NodePort) from `o` to `n`.
+    fn frontend(&mut self, o: Option<&'a ServiceObjects>, n: Option<&'a ServiceObjects>) {
         let same_element = match (o, n) {
             (Some(o), Some(n)) => o.map == n.map && o.key == n.key && o.target == n.target,
             _ => false,
         };
         if !same_element {
             if let Some(o) = o {
-                del_services
+                self.del_services
                     .entry(o.map)
                     .or_default()
                     .push((o.key, o.target.as_str()));
             }
             if let Some(n) = n {
-                add_services
+                self.add_services
                     .entry(n.map)
                     .or_default()
                     .push((n.key, n.target.as_str()));
@@ -173,27 +170,58 @@ pub fn partial<'a>(
         // gone, in where the new one differs or is new.
         let olds: Vec<_> = o.map(|o| endpoint_elements(o).collect()).unwrap_or_default();
         let news: Vec<_> = n.map(|n| endpoint_elements(n).collect()).unwrap_or_default();
-        del_endpoints.extend(olds.iter().filter(|e| !news.contains(e)).copied());
-        add_endpoints.extend(news.iter().filter(|e| !olds.contains(e)).copied());
+        self.del_endpoints
+            .extend(olds.iter().filter(|e| !news.contains(e)).copied());
+        self.add_endpoints
+            .extend(news.iter().filter(|e| !olds.contains(e)).copied());
         let before = o.and_then(|o| o.chain.as_ref());
         let after = n.and_then(|n| n.chain.as_ref());
         match (before, after) {
             (Some(b), Some(a)) if b.name == a.name => {
                 if b.rules != a.rules {
-                    chains.push(Op::FlushChain(a.name.clone()));
-                    chains.push(Op::AddRules(Cow::Borrowed(a)));
+                    self.chains.push(Op::FlushChain(a.name.clone()));
+                    self.chains.push(Op::AddRules(Cow::Borrowed(a)));
                 }
             }
             (b, a) => {
                 if let Some(a) = a {
-                    chain_ops(&mut chains, Cow::Borrowed(a));
+                    chain_ops(&mut self.chains, Cow::Borrowed(a));
                 }
                 if let Some(b) = b {
-                    deletes.push(Op::DeleteChain(b.name.clone()));
+                    self.deletes.push(Op::DeleteChain(b.name.clone()));
                 }
             }
         }
     }
+}
+
+/// Only what the `changed` service ports need. Order: elements that go or
+/// change out; new shared chains; service chains (re)filled; elements in;
+/// chains no longer referenced deleted.
+pub fn partial<'a>(
+    old: &'a BTreeMap<ServicePortName, ServiceObjects>,
+    new: &'a Compiled,
+    changed: &'a BTreeSet<ServicePortName>,
+    shared: &SharedChange,
+) -> Vec<Op<'a>> {
+    let mut edit = Edit::default();
+    for name in changed {
+        let o = old.get(name);
+        let n = new.services.get(name);
+        edit.frontend(o, n);
+        edit.frontend(
+            o.and_then(|o| o.external.as_deref()),
+            n.and_then(|n| n.external.as_deref()),
+        );
+    }
+    let Edit {
+        del_services,
+        add_services,
+        del_endpoints,
+        add_endpoints,
+        chains,
+        deletes,
+    } = edit;
     let mut ops = Vec::new();
     element_ops(
         &mut ops,

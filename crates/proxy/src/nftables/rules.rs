@@ -20,6 +20,9 @@ pub const HAIRPIN: &str = "hairpin";
 pub const SERVICES_CHAIN: &str = "services";
 pub const ENDPOINTS_CHECK: &str = "service-endpoints-check";
 pub const REJECT_CHAIN: &str = "reject-chain";
+/// Where a NodePort's new connections go when it has no local endpoint
+/// for externalTrafficPolicy Local: dropped, as kube-proxy does.
+pub const DROP_CHAIN: &str = "drop-chain";
 pub const MARK_MASQ: &str = "mark-for-masquerade";
 pub const MASQUERADING: &str = "masquerading";
 
@@ -36,6 +39,8 @@ pub enum Rule {
     NewJump(&'static str),
     /// `reject` (ICMP port unreachable: connect() fails at once).
     Reject,
+    /// `drop`
+    Drop,
     /// `meta mark set meta mark | 0x4000`
     SetMasqMark,
     /// `meta mark & 0x4000 == 0 return`
@@ -67,6 +72,7 @@ impl fmt::Display for Rule {
             Rule::Jump(c) => write!(f, "jump {c}"),
             Rule::NewJump(c) => write!(f, "ct state new jump {c}"),
             Rule::Reject => write!(f, "reject"),
+            Rule::Drop => write!(f, "drop"),
             Rule::SetMasqMark => write!(f, "meta mark set meta mark | {MASQ_BIT:#x}"),
             Rule::ReturnUnlessMarked => write!(f, "meta mark & {MASQ_BIT:#x} == 0 return"),
             Rule::ClearMasqMark => write!(f, "meta mark set meta mark ^ {MASQ_BIT:#x}"),
@@ -151,6 +157,7 @@ pub fn skeleton() -> Vec<Chain> {
         chain(SERVICES_CHAIN, None, vec![Rule::Dispatch(SERVICE_IPS)]),
         chain(ENDPOINTS_CHECK, None, vec![Rule::Dispatch(NO_ENDPOINTS)]),
         chain(REJECT_CHAIN, None, vec![Rule::Reject]),
+        chain(DROP_CHAIN, None, vec![Rule::Drop]),
         chain(MARK_MASQ, None, vec![Rule::SetMasqMark]),
         chain(
             MASQUERADING,
@@ -194,6 +201,15 @@ pub fn skeleton() -> Vec<Chain> {
                 "filter-output",
                 "filter",
                 "output",
+                -110,
+                vec![Rule::NewJump(ENDPOINTS_CHECK)],
+            ),
+            // NodePorts without (local) endpoints: new connections to the
+            // node's own address.
+            (
+                "filter-input",
+                "filter",
+                "input",
                 -110,
                 vec![Rule::NewJump(ENDPOINTS_CHECK)],
             ),

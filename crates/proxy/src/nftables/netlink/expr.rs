@@ -37,6 +37,7 @@ const CMP_NEQ: u32 = 1;
 pub const VERDICT_JUMP: i32 = -3;
 pub const VERDICT_GOTO: i32 = -4;
 const VERDICT_RETURN: i32 = -5;
+const VERDICT_DROP: i32 = 0;
 
 /// One expression: its name and a closure writing its attributes.
 fn expr(w: &mut Writer, name: &str, body: impl FnOnce(&mut Writer)) {
@@ -173,6 +174,7 @@ pub fn encode(w: &mut Writer, rule: &Rule) {
             w.u32(1, 0); // NFT_REJECT_ICMP_UNREACH
             w.u8(2, 3); // port unreachable
         }),
+        Rule::Drop => immediate_verdict(w, VERDICT_DROP, None),
         Rule::SetMasqMark => {
             meta_load(w, META_MARK, REG_1);
             bitwise(w, &(!MASQ_BIT).to_ne_bytes(), &MASQ_BIT.to_ne_bytes());

@@ -1,0 +1,57 @@
+//! What a service port owns in the table: its map element (ClusterIP, or
+//! for a NodePort the node's address, . proto . port), its chain and its
+//! endpoint elements.
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::rules::Chain;
+use crate::model::Protocol;
+
+/// A `service-ips` / `no-endpoint-services` key: ClusterIP . proto . port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ServiceKey {
+    pub ip: Ipv4Addr,
+    pub proto: Protocol,
+    pub port: u16,
+}
+
+impl std::fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} . {} . {}", self.ip, self.proto.as_str(), self.port)
+    }
+}
+
+/// What one service port owns in the table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceObjects {
+    /// SERVICE_IPS or NO_ENDPOINTS.
+    pub map: &'static str,
+    pub key: ServiceKey,
+    /// Where its element sends packets: its own chain or `reject-chain`.
+    pub target: String,
+    /// Its chain (None without endpoints).
+    pub chain: Option<Chain>,
+    /// Its ready endpoints; the i-th is `service-endpoints` element `key . i`.
+    pub endpoints: Vec<SocketAddrV4>,
+    /// Its NodePort: the same kinds of objects keyed by the node's address
+    /// and the NodePort (see nodeport.rs).
+    pub external: Option<Box<ServiceObjects>>,
+}
+
+impl ServiceObjects {
+    /// "key : goto target", as in the map listing.
+    pub fn element(&self) -> String {
+        format!("{} : goto {}", self.key, self.target)
+    }
+
+    /// Its distinct endpoint IPs (hairpin set members).
+    pub fn endpoint_ips(&self) -> BTreeSet<Ipv4Addr> {
+        self.endpoints.iter().map(|e| *e.ip()).collect()
+    }
+
+    /// Itself, then its NodePort's objects.
+    pub fn frontends(&self) -> impl Iterator<Item = &ServiceObjects> {
+        std::iter::once(self).chain(self.external.as_deref())
+    }
+}
