@@ -4,6 +4,7 @@
 //! with the text of a table made for people.
 
 pub mod abi;
+pub mod policy;
 pub mod rows;
 
 use serde::{Deserialize, Serialize};

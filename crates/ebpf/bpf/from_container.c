@@ -52,6 +52,8 @@ int lby_from_container(struct __sk_buff *skb)
 			}
 		}
 	}
+	if (!policy_judge(skb, &p, cfg, &x, POL_DIR_EGRESS))
+		return TC_ACT_SHOT;
 	return forward_from_endpoint(skb, &p, cfg, &x);
 }
 

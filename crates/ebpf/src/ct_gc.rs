@@ -90,14 +90,14 @@ pub fn flows(entries: &[(Ct4Key, Ct4Entry)], hairpin_addr: u32) -> Vec<Flow> {
             last_seen_ns: last,
         });
     }
-    for (k, v) in entries.iter().filter(|(k, _)| k.dir == CT_DIR_REPLY) {
-        if !paired_replies.contains(k) {
-            out.push(Flow {
-                keys: vec![*k],
-                state: FlowState::of(k.proto, v.tcp_seen),
-                last_seen_ns: v.last_seen_ns,
-            });
-        }
+    // Policy entries (bpf/lib/policy.h) are one per judging point, alone.
+    let unpaired = |k: &Ct4Key| k.dir != CT_DIR_SERVICE && !paired_replies.contains(k);
+    for (k, v) in entries.iter().filter(|(k, _)| unpaired(k)) {
+        out.push(Flow {
+            keys: vec![*k],
+            state: FlowState::of(k.proto, v.tcp_seen),
+            last_seen_ns: v.last_seen_ns,
+        });
     }
     out
 }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::abi::{TCP_ACK, TCP_FIN, TCP_SYN};
+use crate::abi::{PROTO_UDP, TCP_ACK, TCP_FIN, TCP_SYN};
 
 const S: u64 = 1_000_000_000;
 const CLIENT: u32 = 0x0a00_010a;
@@ -98,4 +98,34 @@ fn an_orphan_reply_entry_expires_on_its_own() {
     let orphan = vec![e[1]];
     let (n, keys) = expired(&orphan, 91 * S, HAIRPIN, &Lifetimes::default());
     assert_eq!((n, keys), (1, vec![e[1].0]));
+}
+
+#[test]
+fn policy_entries_expire_alone_and_leave_service_flows() {
+    use labyrinth_contracts::bpf::policy::{CT_DIR_POL_EGRESS, CT_DIR_POL_INGRESS};
+    let l = Lifetimes::default();
+    let (mut k, v) = service(5000, PROTO_UDP, 0, 10 * S);
+    k.daddr = BACKEND;
+    let mut e = Vec::new();
+    for (dir, last) in [(CT_DIR_POL_EGRESS, 10 * S), (CT_DIR_POL_INGRESS, 50 * S)] {
+        let pk = Ct4Key { dir, ..k };
+        e.push((
+            pk,
+            Ct4Entry {
+                last_seen_ns: last,
+                rev_nat_index: 0,
+                ..v
+            },
+        ));
+    }
+    e.extend(with_reply(service(6000, PROTO_UDP, 0, 10 * S), 0, 10 * S));
+    let (n, keys) = expired(&e, 80 * S, HAIRPIN, &l);
+    // The service flow (two entries, one flow) and each policy entry.
+    assert_eq!(n, 3);
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys.iter().any(|k| k.dir == CT_DIR_POL_EGRESS));
+    assert!(
+        !keys.iter().any(|k| k.dir == CT_DIR_POL_INGRESS),
+        "seen 30 s ago, UDP lives 60 s"
+    );
 }

@@ -35,6 +35,12 @@ pub fn drop_reason(r: u8) -> &'static str {
         3 => "service backend missing",
         4 => "packet rewrite failed",
         5 => "no route",
+        labyrinth_contracts::bpf::policy::DROP_POLICY_INGRESS => {
+            "policy: isolated for ingress, no rule allows (default deny)"
+        }
+        labyrinth_contracts::bpf::policy::DROP_POLICY_EGRESS => {
+            "policy: isolated for egress, no rule allows (default deny)"
+        }
         _ => "unknown",
     }
 }

@@ -17,6 +17,8 @@
 //! CIDRs, and hands it to a `labyrinth_proxy::Proxier` as its Datapath.
 /// The map layouts and names, shared with everyone who reads the maps.
 pub use labyrinth_contracts::bpf::abi;
+/// The policy maps' layouts and names (bpf/lib/policy.h).
+pub use labyrinth_contracts::bpf::policy as policy_abi;
 pub mod attach;
 pub mod cli;
 pub mod ct_gc;
@@ -31,6 +33,8 @@ mod lb_tests;
 pub mod leftovers;
 pub mod loader;
 pub mod maps;
+pub mod policy_maps;
+pub mod policy_rows;
 
 pub use attach::AttachMode;
 pub use datapath::{Config, EbpfDatapath, PodDelivery, PodEndpoint, Routing, TraceLevel, DEFAULT_PIN_DIR};

@@ -1,11 +1,13 @@
 //! NetworkPolicy on this node: Pods, Namespaces and NetworkPolicies are
 //! watched from the API, compiled by `labyrinth-policy` into allow lists
 //! for the pods of this node, and programmed by the datapath (iptables or
-//! nftables; not yet eBPF) after every change, in one transaction each.
+//! nftables chains, or eBPF maps) after every change, in one transaction each.
 //! On start the agent removes the other kernel datapath's policy state: a
 //! node switched from one --datapath to another would otherwise keep
 //! enforcing the policies of the day of the switch.
 
+mod ebpf;
+mod programmer;
 mod store;
 
 use std::sync::mpsc;
@@ -24,6 +26,7 @@ use labyrinth_policy::{compile_node, from_k8s, Cluster, Compiled};
 use labyrinth_proxy::netpol::{PolicyIptables, PolicyNftables};
 
 use crate::agent::context::Agent;
+use programmer::Programmer;
 use store::Objects;
 
 /// Rules removed by hand come back within this long.
@@ -49,8 +52,9 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
     let dp: Box<dyn Programmer> = match datapath {
         Some(Datapath::Iptables) => Box::new(PolicyIptables::default()),
         Some(Datapath::Nftables) => Box::new(PolicyNftables::default()),
-        _ => {
-            tracing::warn!("NetworkPolicy is enforced only by the iptables and nftables datapaths so far: policies are not enforced on this node");
+        Some(Datapath::Ebpf) => Box::new(ebpf::PolicyEbpf::open(&agent).await?),
+        None => {
+            tracing::warn!("no datapath on this node: policies are not enforced");
             return std::future::pending().await;
         }
     };
@@ -119,30 +123,6 @@ async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
         }
     }
     bail!("network policy watch ended")
-}
-
-/// A datapath's policy rendering, as the sync thread drives it.
-trait Programmer: Send {
-    fn name(&self) -> &'static str;
-    fn sync(&mut self, c: &Compiled) -> Result<()>;
-}
-
-impl Programmer for PolicyIptables {
-    fn name(&self) -> &'static str {
-        "iptables"
-    }
-    fn sync(&mut self, c: &Compiled) -> Result<()> {
-        PolicyIptables::sync(self, c)
-    }
-}
-
-impl Programmer for PolicyNftables {
-    fn name(&self) -> &'static str {
-        "nftables"
-    }
-    fn sync(&mut self, c: &Compiled) -> Result<()> {
-        PolicyNftables::sync(self, c)
-    }
 }
 
 /// Programs the newest allow lists (older queued ones are skipped), and

@@ -66,7 +66,8 @@ impl<'de> Deserialize<'de> for IpProto {
     }
 }
 
-/// Which half of a translated flow a conntrack entry is.
+/// Which half of a translated flow a conntrack entry is, or which policy
+/// judgement (bpf/lib/policy.h) let a connection through.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CtDir {
@@ -74,14 +75,21 @@ pub enum CtDir {
     Service,
     /// Backend → client: reversed by the programs.
     Reply,
+    /// A connection a pod's egress policy judgement let through.
+    #[serde(rename = "policy-egress")]
+    PolicyEgress,
+    /// A connection a pod's ingress policy judgement let through.
+    #[serde(rename = "policy-ingress")]
+    PolicyIngress,
 }
 
 impl CtDir {
     pub fn of(raw: u8) -> CtDir {
-        if raw == CT_DIR_SERVICE {
-            CtDir::Service
-        } else {
-            CtDir::Reply
+        match raw {
+            CT_DIR_SERVICE => CtDir::Service,
+            super::policy::CT_DIR_POL_EGRESS => CtDir::PolicyEgress,
+            super::policy::CT_DIR_POL_INGRESS => CtDir::PolicyIngress,
+            _ => CtDir::Reply,
         }
     }
 
@@ -89,6 +97,8 @@ impl CtDir {
         match self {
             CtDir::Service => "service",
             CtDir::Reply => "reply",
+            CtDir::PolicyEgress => "policy-egress",
+            CtDir::PolicyIngress => "policy-ingress",
         }
     }
 }

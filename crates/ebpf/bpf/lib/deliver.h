@@ -7,6 +7,7 @@
 #include "csum_nat.h"
 #include "encap.h"
 #include "trace.h"
+#include "policy.h"
 
 /* Into a pod on this node: rewrite the MACs as a router would (from the
  * host-side veth to the pod), then by default out of the pod's host veth
@@ -23,6 +24,8 @@ static __always_inline int to_endpoint(struct __sk_buff *skb, const struct pkt *
 {
 	__u32 ifindex = ep->ifindex;
 
+	if (!policy_judge(skb, p, cfg, x, POL_DIR_INGRESS))
+		return TC_ACT_SHOT;
 	if (set_macs(skb, ep->node_mac, ep->pod_mac) < 0) {
 		trace(skb, cfg, p, x, POINT_DROP, DROP_NAT_FAILED);
 		return TC_ACT_SHOT;

@@ -6,6 +6,7 @@ pub mod agent;
 pub mod ebpf;
 pub mod journey;
 pub mod netpol;
+pub mod netpol_model;
 pub mod spread;
 #[allow(unused_imports)]
 pub use ebpf::*;

@@ -118,6 +118,16 @@ fn conntrack_rows_carry_direction_state_and_idle_time() {
         ..k
     };
     assert_eq!(CtRow::new(&reply, &v, 0, String::new()).dir, CtDir::Reply);
+    let policy = Ct4Key {
+        dir: crate::bpf::policy::CT_DIR_POL_INGRESS,
+        ..k
+    };
+    let row = CtRow::new(&policy, &v, 0, String::new());
+    assert_eq!(row.dir, CtDir::PolicyIngress);
+    assert_eq!(
+        serde_json::to_value(row).unwrap()["dir"],
+        json!(CtDir::PolicyIngress.as_str())
+    );
 }
 
 #[test]
