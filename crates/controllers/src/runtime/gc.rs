@@ -74,7 +74,7 @@ impl Gc {
             tokio::time::sleep(Duration::from_secs(1)).await;
             self.settle_foreground().await;
             tick += 1;
-            if tick % PERIOD.as_secs() != 0 {
+            if !tick.is_multiple_of(PERIOD.as_secs()) {
                 continue;
             }
             // Owners are read before children: a child created after this
