@@ -3,8 +3,9 @@
 //! kubeconfig) and serve HTTPS.
 
 use crate::alloc::ClusterIpAllocator;
+use crate::nodeports::NodePortAllocator;
 use crate::resources;
-use crate::rest::{self, admit};
+use crate::rest::{self, admit, service_alloc};
 use crate::state::AppState;
 use crate::store::{LogStore, Store};
 use crate::{kubeconfig, tls};
@@ -66,10 +67,11 @@ fn ensure(st: &AppState, kind: &str, mut obj: Value) -> anyhow::Result<()> {
     }
     admit::new_metadata(&mut obj);
     admit::defaults(res, &mut obj);
-    admit::allocate_cluster_ip(st, res, &mut obj).map_err(|e| anyhow::anyhow!(e.message))?;
-    st.store
-        .create(&res.key(), &ns, &name, obj)
-        .with_context(|| format!("creating {kind} {ns}/{name}"))?;
+    let taken = service_alloc::allocate(st, res, &mut obj, None).map_err(|e| anyhow::anyhow!(e.message))?;
+    if let Err(e) = st.store.create(&res.key(), &ns, &name, obj) {
+        taken.rollback(st);
+        return Err(e).with_context(|| format!("creating {kind} {ns}/{name}"));
+    }
     Ok(())
 }
 
@@ -164,19 +166,17 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
     ];
     let pki = tls::load_or_create(&cfg.data_dir, &ips, &dns)?;
     let ca_hash = tls::ca_cert_hash(&pki.ca_der)?;
+    // What stored Services hold is what is taken: the allocators keep no
+    // state of their own across restarts.
     let mut alloc = alloc;
+    let mut node_ports = NodePortAllocator::new();
     for svc in store.list("services", None).0 {
-        if let Some(ip) = svc
-            .pointer("/spec/clusterIP")
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse().ok())
-        {
-            alloc.mark(ip);
-        }
+        service_alloc::replay(&mut alloc, &mut node_ports, &svc);
     }
     let state = Arc::new(AppState {
         store,
         alloc: Mutex::new(alloc),
+        node_ports: Mutex::new(node_ports),
         admin_token: admin_token(&cfg)?,
         ca_pem: pki.ca_pem.clone(),
         advertise: cfg.advertise.to_string(),

@@ -1,15 +1,17 @@
 //! The API server's shared state, handed to every request handler: the
-//! store, the ClusterIP allocator and what the server tells clients and
+//! store, the ClusterIP and NodePort allocators and what the server tells clients and
 //! node agents. Its own module so that the REST dispatcher and the
 //! authorizer, which the dispatcher calls, both take it from here.
 
 use crate::alloc::ClusterIpAllocator;
+use crate::nodeports::NodePortAllocator;
 use crate::store::Store;
 use std::sync::{Arc, Mutex};
 
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub alloc: Mutex<ClusterIpAllocator>,
+    pub node_ports: Mutex<NodePortAllocator>,
     /// Token of the cluster admin (kubectl).
     pub admin_token: String,
     /// The CA certificate (PEM) published in kube-public/cluster-info.

@@ -3,8 +3,7 @@
 //! autoscalers send them.
 
 mod common;
-use common::TestServer;
-use labyrinth_apiserver::auth::client::{request, Trust};
+use common::{call, TestServer};
 use serde_json::{json, Value};
 
 const DEPLOY: &str = r#"
@@ -28,15 +27,6 @@ spec:
     metadata: {labels: {app: solo}}
     spec: {containers: [{name: c, image: registry.k8s.io/pause}]}
 "#;
-
-fn call(s: &TestServer, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-    let pem = std::fs::read_to_string(s.kubeconfig().parent().unwrap().join("pki/ca.crt")).unwrap();
-    let ca = Trust::Ca(labyrinth_apiserver::tls::pem_to_der(&pem).unwrap());
-    let tok = s.running().state.admin_token.clone();
-    let addr = s.running().addr.to_string();
-    s.rt.block_on(request(&addr, &ca, method, path, Some(&tok), body))
-        .unwrap()
-}
 
 fn replicas(s: &TestServer, what: &str) -> String {
     s.ok(&["get", what, "-o", "jsonpath={.spec.replicas}"])

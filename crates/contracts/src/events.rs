@@ -51,6 +51,10 @@ pub enum Reason {
     FailedPreStopHook,
     /// A probe failed (liveness, readiness or startup).
     Unhealthy,
+    /// A LoadBalancer Service got an address from the pool (MetalLB's word).
+    IPAllocated,
+    /// A LoadBalancer Service could not get one: it stays pending.
+    AllocationFailed,
 }
 
 impl Reason {
@@ -70,6 +74,8 @@ impl Reason {
             Reason::BackOff => "BackOff",
             Reason::FailedPreStopHook => "FailedPreStopHook",
             Reason::Unhealthy => "Unhealthy",
+            Reason::IPAllocated => "IPAllocated",
+            Reason::AllocationFailed => "AllocationFailed",
         }
     }
     pub fn event_type(self) -> EventType {
@@ -79,7 +85,8 @@ impl Reason {
             | Reason::Failed
             | Reason::BackOff
             | Reason::FailedPreStopHook
-            | Reason::Unhealthy => EventType::Warning,
+            | Reason::Unhealthy
+            | Reason::AllocationFailed => EventType::Warning,
             _ => EventType::Normal,
         }
     }
@@ -91,3 +98,5 @@ pub const REPLICASET_CONTROLLER: &str = "replicaset-controller";
 pub const DEPLOYMENT_CONTROLLER: &str = "deployment-controller";
 /// What node agents record about their pods (the kubelet's name).
 pub const KUBELET: &str = "kubelet";
+/// What the LoadBalancer address controller records (the lab's "cloud").
+pub const LOADBALANCER_CONTROLLER: &str = "service-lb-controller";

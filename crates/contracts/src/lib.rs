@@ -8,6 +8,7 @@ pub mod cni;
 pub mod events;
 pub mod files;
 pub mod iptables_save;
+pub mod lb_pool;
 pub mod modes;
 pub mod node;
 pub mod pod;

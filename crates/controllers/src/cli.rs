@@ -30,6 +30,10 @@ pub struct Args {
     /// Seconds between heartbeat checks.
     #[arg(long, default_value_t = 5)]
     pub node_monitor_period: u64,
+    /// Addresses for LoadBalancer Services, FIRST-LAST or a CIDR (without
+    /// it they stay pending).
+    #[arg(long, value_parser = |s: &str| s.parse::<labyrinth_contracts::lb_pool::AddressPool>())]
+    pub load_balancer_pool: Option<labyrinth_contracts::lb_pool::AddressPool>,
     /// Controllers to run (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Which::ALL.to_vec())]
     pub controllers: Vec<Which>,
@@ -48,6 +52,7 @@ impl Args {
             node_grace: Duration::from_secs(self.node_monitor_grace_period),
             node_monitor_period: Duration::from_secs(self.node_monitor_period),
             enabled: self.controllers.clone(),
+            lb_pool: self.load_balancer_pool,
         })
     }
 }

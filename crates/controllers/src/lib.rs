@@ -1,5 +1,6 @@
 //! Labyrinth's controllers: scheduler, Deployment/ReplicaSet, EndpointSlice,
-//! Endpoints, ServiceAccounts, node pod-CIDR allocator and node lifecycle. They are ordinary Kubernetes
+//! Endpoints, ServiceAccounts, node pod-CIDR allocator, node lifecycle and
+//! LoadBalancer addresses. They are ordinary Kubernetes
 //! clients (kube-rs), so they run against Labyrinth's API server or a real one.
 //!
 //! Each concern has a pure module (decisions from objects, unit-tested without
@@ -9,6 +10,7 @@
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
+pub mod loadbalancer;
 pub mod names;
 pub mod nodeipam;
 pub mod nodelifecycle;

@@ -9,9 +9,11 @@
 //! - [`records_file`]: a static records file instead of an API server.
 //! - [`bench`]: the dnsperf benchmark.
 //! - [`vpc`]: the VPC's own resolver (node names, lab reverse zones).
+//! - [`metrics`]: CoreDNS's Prometheus counters on `/metrics`.
 
 pub mod bench;
 pub mod catalog;
+pub mod metrics;
 mod pod_watch;
 pub mod records_file;
 pub mod server;
@@ -54,6 +56,10 @@ pub struct Args {
     /// pod while it still serves, so no query is sent to a stopped server.
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     pub lameduck: u64,
+    /// Serve CoreDNS's Prometheus metrics on this address's `/metrics`
+    /// (CoreDNS's `prometheus :9153`; off without it).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<SocketAddr>,
     /// Serve through hickory's Message types (benchmark baseline).
     #[arg(long, hide = true)]
     pub naive: bool,
@@ -83,7 +89,7 @@ pub fn run(args: Args) -> Result<i32> {
     catalog::names::to_wire(&cfg.domain)
         .map_err(anyhow::Error::msg)
         .with_context(|| format!("--cluster-domain {:?}", args.cluster_domain))?;
-    let server_cfg = server::Config {
+    let mut server_cfg = server::Config {
         listen: args.listen,
         udp_workers: args.workers.max(1),
         upstream: args.upstream,
@@ -92,7 +98,14 @@ pub fn run(args: Args) -> Result<i32> {
         } else {
             server::Path::Fast
         },
+        metrics: None,
     };
+    if let Some(addr) = args.metrics {
+        let m = metrics::Metrics::new(args.listen);
+        let bound = metrics::http::serve(addr, m.clone())?;
+        eprintln!("labyrinth dns: metrics on http://{bound}/metrics");
+        server_cfg.metrics = Some(m);
+    }
     if let Some(path) = &args.records {
         let objs = records_file::load(path)?;
         let (store, shared) = catalog_from_objects(cfg, objs)?;

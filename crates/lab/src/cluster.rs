@@ -192,19 +192,18 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     }
     progress.step(&format!("{}: controllers", cp.name));
     let cidr = cfg.pod_cidr.to_string();
-    start_service(
-        lab,
-        &cp.name,
-        "controllers",
-        &[
-            &exe,
-            "controllers",
-            "--kubeconfig",
-            ADMIN_KUBECONFIG,
-            "--cluster-cidr",
-            &cidr,
-        ],
-    )?;
+    let mut argv = vec![
+        exe.clone(),
+        "controllers".into(),
+        "--kubeconfig".into(),
+        ADMIN_KUBECONFIG.into(),
+    ];
+    argv.extend(["--cluster-cidr".into(), cidr]);
+    if let Some(pool) = crate::lb_pool::effective(cfg.load_balancer_pool, cfg.underlay_cidr, cfg.workers) {
+        argv.extend(["--load-balancer-pool".into(), pool.to_string()]);
+    }
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    start_service(lab, &cp.name, "controllers", &argv)?;
 
     progress.step("waiting for every node to be Ready");
     let want = state.nodes.len();

@@ -34,6 +34,10 @@ pub struct LabConfig {
     /// eth0 (bpf_redirect_peer) instead of out of its host veth, so
     /// captures on the `lxc…` veth miss them (see `PodDelivery`).
     pub peer_redirect: bool,
+    /// Addresses for LoadBalancer Services (see `lb_pool`); unset: the
+    /// top of the underlay above the nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load_balancer_pool: Option<labyrinth_contracts::lb_pool::AddressPool>,
 }
 
 impl Default for LabConfig {
@@ -49,6 +53,7 @@ impl Default for LabConfig {
             datapath: Datapath::Iptables,
             routing: Routing::Tunnel,
             peer_redirect: false,
+            load_balancer_pool: None,
         }
     }
 }
@@ -146,6 +151,7 @@ impl LabConfig {
             }
         }
         validate_domain(&self.cluster_domain)?;
+        crate::lb_pool::validate(self.load_balancer_pool, self.underlay_cidr, self.workers)?;
         if self.peer_redirect && self.datapath != Datapath::Ebpf {
             bail!(
                 "peerRedirect: only the eBPF datapath redirects packets into pods (datapath is {}); \

@@ -1,13 +1,12 @@
 //! What happens to an object between the request and the store: decoding
 //! through the typed model, server-set metadata, defaults, validation and
-//! ClusterIP allocation. Nothing is stored or allocated for a refused object.
+//! allocation (rest::service_alloc). Nothing is stored or allocated for a
+//! refused object.
 
-use super::status::{ApiError, ApiResult, FieldError};
+use super::status::{ApiError, ApiResult};
 use crate::resources::ResourceDef;
-use crate::state::AppState;
 use crate::validation;
 use serde_json::{json, Value};
-use std::net::Ipv4Addr;
 
 /// The request body as a JSON value: JSON when the content type says JSON
 /// (or protobuf, already turned into JSON), YAML when it says YAML, and
@@ -219,23 +218,10 @@ pub fn defaults(res: &ResourceDef, obj: &mut Value) {
         }
         "Secret" => secret_defaults(obj),
         "Service" => {
-            let spec = &mut obj["spec"];
-            if spec.get("type").is_none_or(Value::is_null) {
-                spec["type"] = json!("ClusterIP");
+            if !obj["spec"].is_object() {
+                obj["spec"] = json!({});
             }
-            if spec.get("sessionAffinity").is_none() {
-                spec["sessionAffinity"] = json!("None");
-            }
-            if let Some(Value::Array(ports)) = spec.get_mut("ports") {
-                for p in ports {
-                    if p.get("protocol").is_none_or(Value::is_null) {
-                        p["protocol"] = json!("TCP");
-                    }
-                    if p.get("targetPort").is_none_or(Value::is_null) {
-                        p["targetPort"] = p["port"].clone();
-                    }
-                }
-            }
+            super::service_defaults::defaults(&mut obj["spec"]);
         }
         "Deployment" | "ReplicaSet" => {
             if obj.pointer("/spec/replicas").is_none() {
@@ -289,83 +275,4 @@ pub fn validate(res: &ResourceDef, obj: &Value) -> ApiResult<()> {
         .and_then(Value::as_str)
         .unwrap_or("");
     Err(ApiError::invalid(res, name, &errs))
-}
-
-/// Allocate the Service's ClusterIP (None for headless). Returns the address
-/// taken so a failed store write can give it back.
-pub fn allocate_cluster_ip(st: &AppState, res: &ResourceDef, obj: &mut Value) -> ApiResult<Option<Ipv4Addr>> {
-    if res.kind != "Service" || obj.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName") {
-        return Ok(None);
-    }
-    let want = obj
-        .pointer("/spec/clusterIP")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    if want == "None" {
-        obj["spec"]["clusterIPs"] = json!(["None"]);
-        return Ok(None);
-    }
-    let name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let ns = obj
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let requested = if want.is_empty() {
-        None
-    } else {
-        Some(want.parse::<Ipv4Addr>().map_err(|_| {
-            ApiError::invalid(
-                res,
-                &name,
-                &[FieldError::invalid(
-                    "spec.clusterIPs[0]",
-                    &json!(want),
-                    "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)",
-                )],
-            )
-        })?)
-    };
-    let ip = st
-        .alloc
-        .lock()
-        .unwrap()
-        .allocate(&ns, &name, requested)
-        .map_err(|e| {
-            ApiError::invalid(
-                res,
-                &name,
-                &[FieldError {
-                    reason: "FieldValueInvalid",
-                    field: "spec.clusterIPs".into(),
-                    message: format!("Invalid value: []string{{{:?}}}: {e}", want),
-                }],
-            )
-        })?;
-    let spec = &mut obj["spec"];
-    spec["clusterIP"] = json!(ip.to_string());
-    spec["clusterIPs"] = json!([ip.to_string()]);
-    spec["ipFamilies"] = json!(["IPv4"]);
-    spec["ipFamilyPolicy"] = json!("SingleStack");
-    spec["internalTrafficPolicy"] = spec
-        .get("internalTrafficPolicy")
-        .cloned()
-        .filter(|v| !v.is_null())
-        .unwrap_or(json!("Cluster"));
-    Ok(Some(ip))
-}
-
-pub fn release_cluster_ip(st: &AppState, obj: &Value) {
-    if let Some(ip) = obj
-        .pointer("/spec/clusterIP")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok())
-    {
-        st.alloc.lock().unwrap().release(ip);
-    }
 }

@@ -5,6 +5,7 @@ use super::ctx::Ctx;
 use super::delete_options::{DeleteOptions, Propagation};
 use super::limits;
 use super::select::Selector;
+use super::service_alloc;
 use super::status::{ApiError, ApiResult};
 use super::table;
 use crate::resources::{self, ResourceDef};
@@ -126,16 +127,16 @@ pub fn create(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     if st.store.get(&res.key(), &ns, &name).is_some() {
         return Err(ApiError::already_exists(res, &name));
     }
+    let taken = service_alloc::allocate(st, res, &mut obj, None)?;
     if ctx.dry_run() {
+        // Checked as a real create would be, then given back.
+        taken.rollback(st);
         return Ok(one(ctx, StatusCode::CREATED, &obj, &warnings));
     }
-    let ip = admit::allocate_cluster_ip(st, res, &mut obj)?;
     match st.store.create(&res.key(), &ns, &name, obj) {
         Ok(saved) => Ok(one(ctx, StatusCode::CREATED, &saved, &warnings)),
         Err(e) => {
-            if let Some(ip) = ip {
-                st.alloc.lock().unwrap().release(ip);
-            }
+            taken.rollback(st);
             Err(store_err(res, &name, e))
         }
     }
@@ -200,26 +201,7 @@ pub fn save_update(
         }
     }
     if res.kind == "Service" {
-        for k in ["clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"] {
-            if new
-                .pointer(&format!("/spec/{k}"))
-                .is_none_or(|v| v.is_null() || v == "")
-            {
-                if let Some(v) = cur.pointer(&format!("/spec/{k}")) {
-                    new["spec"][k] = v.clone();
-                }
-            } else if k == "clusterIP" && new["spec"][k] != cur["spec"][k] {
-                return Err(ApiError::invalid(
-                    res,
-                    &name,
-                    &[super::status::FieldError::invalid(
-                        "spec.clusterIPs[0]",
-                        &new["spec"][k],
-                        "field is immutable",
-                    )],
-                ));
-            }
-        }
+        super::service_defaults::prepare_update(res, &name, cur, &mut new)?;
     }
     let generation = cur
         .pointer("/metadata/generation")
@@ -236,17 +218,26 @@ pub fn save_update(
     }
     admit::validate(res, &new)?;
     limits::check_object_size(&new)?;
+    let taken = service_alloc::allocate(st, res, &mut new, Some(cur))?;
     if ctx.dry_run() {
+        taken.rollback(st);
         return Ok(new);
     }
     if super::finalizers::released(res, &new) {
         // The last finalizer went: the deletion asked for earlier completes.
+        taken.rollback(st);
         return delete_one(st, res, &ns, &name, expected_rv);
     }
-    let saved = st
-        .store
-        .update(&res.key(), &ns, &name, new, expected_rv)
-        .map_err(|e| store_err(res, &name, e))?;
+    let saved = match st.store.update(&res.key(), &ns, &name, new, expected_rv) {
+        Ok(saved) => saved,
+        Err(e) => {
+            taken.rollback(st);
+            return Err(store_err(res, &name, e));
+        }
+    };
+    if res.kind == "Service" {
+        service_alloc::commit(st, cur, &saved);
+    }
     Ok((*saved).clone())
 }
 
@@ -328,7 +319,7 @@ fn delete_one(
                 let n = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
                 if let Ok(gone) = st.store.delete(&r.key(), name, n, None) {
                     if r.kind == "Service" {
-                        admit::release_cluster_ip(st, &gone);
+                        service_alloc::release_all(st, &gone);
                     }
                 }
             }
@@ -339,7 +330,7 @@ fn delete_one(
         .delete(&res.key(), ns, name, expected)
         .map_err(|e| store_err(res, name, e))?;
     if res.kind == "Service" {
-        admit::release_cluster_ip(st, &gone);
+        service_alloc::release_all(st, &gone);
     }
     Ok((*gone).clone())
 }

@@ -15,6 +15,8 @@ pub mod patch;
 pub mod protobuf;
 pub mod scale;
 pub mod select;
+pub mod service_alloc;
+pub mod service_defaults;
 pub mod status;
 pub mod table;
 pub mod token;

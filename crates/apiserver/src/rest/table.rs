@@ -303,25 +303,26 @@ fn node_cells(o: &Value) -> Vec<Value> {
 fn service_cells(o: &Value) -> Vec<Value> {
     let ty = str_at(o, "/spec/type");
     let ty = if ty.is_empty() { "ClusterIP" } else { ty };
-    let mut ext: Vec<String> = arr(o, "/spec/externalIPs")
-        .iter()
-        .filter_map(|v| v.as_str().map(str::to_string))
-        .collect();
-    for i in arr(o, "/status/loadBalancer/ingress") {
-        if let Some(ip) = i["ip"].as_str() {
-            ext.push(ip.to_string());
+    // As kubectl's printer: the balancer's addresses (or host names)
+    // first, then spec.externalIPs; `<pending>` only for a LoadBalancer.
+    let mut ext: Vec<String> = Vec::new();
+    if ty == "LoadBalancer" {
+        for i in arr(o, "/status/loadBalancer/ingress") {
+            if let Some(a) = i["ip"].as_str().or(i["hostname"].as_str()) {
+                ext.push(a.to_string());
+            }
         }
     }
-    let ext = if ty == "ExternalName" {
-        str_at(o, "/spec/externalName").to_string()
-    } else if ext.is_empty() {
-        if ty == "LoadBalancer" {
-            "<pending>".into()
-        } else {
-            "<none>".into()
-        }
-    } else {
-        ext.join(",")
+    ext.extend(
+        arr(o, "/spec/externalIPs")
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string)),
+    );
+    let ext = match ty {
+        "ExternalName" => str_at(o, "/spec/externalName").to_string(),
+        _ if !ext.is_empty() => ext.join(","),
+        "LoadBalancer" => "<pending>".into(),
+        _ => "<none>".into(),
     };
     let ports: Vec<String> = arr(o, "/spec/ports")
         .iter()

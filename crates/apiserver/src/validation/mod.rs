@@ -6,6 +6,7 @@ pub mod names;
 mod networkpolicy;
 mod ports;
 mod rules;
+mod service;
 mod typed;
 
 pub use rules::validate;

@@ -29,7 +29,7 @@ pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
         }
     }
     match kind {
-        "Service" => service(obj, &mut errs),
+        "Service" => super::service::validate(obj, &mut errs),
         "Deployment" | "ReplicaSet" => {
             if let Some(r) = obj
                 .pointer("/spec/replicas")
@@ -53,51 +53,6 @@ pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
         _ => {}
     }
     errs
-}
-
-fn service(obj: &Value, errs: &mut Vec<FieldError>) {
-    let ports = obj
-        .pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let mut seen = HashSet::new();
-    let mut pairs = HashSet::new();
-    for (i, p) in ports.iter().enumerate() {
-        let base = format!("spec.ports[{i}]");
-        // (port, protocol) must be unique; the real message prints the key
-        // as Go's %#v of a ServicePort holding only those two.
-        let proto = p["protocol"].as_str().unwrap_or("TCP");
-        if let Some(port) = p["port"].as_i64() {
-            if !pairs.insert((port, proto.to_string())) {
-                errs.push(FieldError {
-                    reason: "FieldValueDuplicate",
-                    field: base.clone(),
-                    message: format!(
-                        "Duplicate value: core.ServicePort{{Name:\"\", Protocol:{proto:?}, AppProtocol:(*string)(nil), Port:{port}, TargetPort:intstr.IntOrString{{Type:0, IntVal:0, StrVal:\"\"}}, NodePort:0}}"
-                    ),
-                });
-            }
-        }
-        port_range(&p["port"], format!("{base}.port"), errs);
-        if let Some(tp) = p.get("targetPort") {
-            if tp.is_i64() {
-                port_range(tp, format!("{base}.targetPort"), errs);
-            }
-        }
-        let name = p["name"].as_str().unwrap_or("");
-        if ports.len() > 1 && name.is_empty() {
-            errs.push(FieldError::required(format!("{base}.name"), ""));
-        }
-        if !name.is_empty() {
-            for m in names::label(name) {
-                errs.push(FieldError::invalid(format!("{base}.name"), &json!(name), &m));
-            }
-            if !seen.insert(name.to_string()) {
-                errs.push(FieldError::duplicate(format!("{base}.name"), &json!(name)));
-            }
-        }
-    }
 }
 
 /// The real server's bound on a ConfigMap's or Secret's payload (keys and

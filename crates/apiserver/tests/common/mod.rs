@@ -90,6 +90,22 @@ impl TestServer {
     }
 }
 
+/// One raw HTTPS request as the admin: (status code, JSON body).
+pub fn call(
+    s: &TestServer,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    use labyrinth_apiserver::auth::client::{request, Trust};
+    let pem = std::fs::read_to_string(s.kubeconfig().parent().unwrap().join("pki/ca.crt")).unwrap();
+    let ca = Trust::Ca(labyrinth_apiserver::tls::pem_to_der(&pem).unwrap());
+    let tok = s.running().state.admin_token.clone();
+    let addr = s.running().addr.to_string();
+    s.rt.block_on(request(&addr, &ca, method, path, Some(&tok), body))
+        .unwrap()
+}
+
 fn rand_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);

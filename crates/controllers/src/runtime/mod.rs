@@ -10,6 +10,7 @@ mod endpointslice;
 mod expect;
 mod foreground;
 mod gc;
+mod loadbalancer;
 mod nodeipam;
 mod nodelifecycle;
 mod replicaset;
@@ -42,10 +43,11 @@ pub enum Which {
     Nodelifecycle,
     Serviceaccount,
     Gc,
+    Loadbalancer,
 }
 
 impl Which {
-    pub const ALL: [Which; 9] = [
+    pub const ALL: [Which; 10] = [
         Which::Scheduler,
         Which::Deployment,
         Which::Replicaset,
@@ -55,6 +57,7 @@ impl Which {
         Which::Nodelifecycle,
         Which::Serviceaccount,
         Which::Gc,
+        Which::Loadbalancer,
     ];
 }
 
@@ -69,6 +72,9 @@ pub struct ControllersConfig {
     /// How often node heartbeats are checked.
     pub node_monitor_period: Duration,
     pub enabled: Vec<Which>,
+    /// Where LoadBalancer Services get their addresses; none: they stay
+    /// pending, as in a cluster without a cloud.
+    pub lb_pool: Option<labyrinth_contracts::lb_pool::AddressPool>,
 }
 
 impl Default for ControllersConfig {
@@ -79,6 +85,7 @@ impl Default for ControllersConfig {
             node_grace: Duration::from_secs(40),
             node_monitor_period: Duration::from_secs(5),
             enabled: Which::ALL.to_vec(),
+            lb_pool: None,
         }
     }
 }
@@ -164,6 +171,11 @@ pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<(
             slices: slices.store(),
         };
         tasks.spawn(async move { g.run().await });
+    }
+
+    if let (true, Some(pool)) = (on(Which::Loadbalancer), cfg.lb_pool) {
+        let (c, store, w) = (client.clone(), services.store(), services.waker());
+        tasks.spawn(async move { loadbalancer::run(c, store, w, pool).await });
     }
 
     // Start the watches only after every consumer subscribed.

@@ -27,6 +27,8 @@ pub struct Config {
     /// Upstream resolver for names outside our zones (None: REFUSED).
     pub upstream: Option<SocketAddr>,
     pub path: Path,
+    /// Where queries and answers are counted (`--metrics`), if anywhere.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Config {
@@ -36,6 +38,7 @@ impl Config {
             udp_workers: 1,
             upstream: None,
             path: Path::Fast,
+            metrics: None,
         }
     }
 }
@@ -77,20 +80,20 @@ impl Bound {
         let mut threads = Vec::new();
         for (i, sock) in sockets.into_iter().enumerate() {
             let (stop, catalog, fwd) = (stop.clone(), catalog.clone(), fwd.clone());
-            let path = cfg.path;
+            let (path, metrics) = (cfg.path, cfg.metrics.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("dns-udp-{i}"))
-                    .spawn(move || udp::serve(sock, catalog, path, fwd, stop))?,
+                    .spawn(move || udp::serve(sock, catalog, path, fwd, metrics, stop))?,
             );
         }
         {
             let (stop, catalog) = (stop.clone(), catalog.clone());
-            let path = cfg.path;
+            let (path, metrics) = (cfg.path, cfg.metrics.clone());
             threads.push(
                 std::thread::Builder::new()
                     .name("dns-tcp".into())
-                    .spawn(move || tcp::serve(tcp_listener, catalog, path, fwd, stop))?,
+                    .spawn(move || tcp::serve(tcp_listener, catalog, path, fwd, metrics, stop))?,
             );
         }
         Ok(Server {

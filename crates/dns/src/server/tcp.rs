@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -16,6 +16,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::answer::{answer, Path};
 use super::forward::Forwarder;
 use crate::catalog::Shared;
+use crate::metrics::{question_type, Metrics, Proto};
 use crate::wire::{Outcome, Transport};
 
 const MAX_CONNECTIONS: usize = 256;
@@ -37,6 +38,7 @@ pub fn serve(
     catalog: Shared,
     path: Path,
     fwd: Option<Forwarder>,
+    metrics: Option<Arc<Metrics>>,
     stop: Arc<AtomicBool>,
 ) {
     let active = Arc::new(AtomicUsize::new(0));
@@ -46,7 +48,7 @@ pub fn serve(
             Ok(0) | Err(_) => continue,
             Ok(_) => {}
         }
-        let Ok((conn, _)) = listener.accept() else {
+        let Ok((conn, peer)) = listener.accept() else {
             continue;
         };
         if active.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
@@ -55,10 +57,11 @@ pub fn serve(
         }
         active.fetch_add(1, Ordering::Relaxed);
         let (catalog, fwd, stop, active) = (catalog.clone(), fwd.clone(), stop.clone(), active.clone());
+        let counted = metrics.clone().map(|m| (m, peer.is_ipv6()));
         let spawned = std::thread::Builder::new()
             .name("dns-tcp-conn".into())
             .spawn(move || {
-                let _ = connection(conn, &catalog, path, fwd.as_ref(), &stop);
+                let _ = connection(conn, &catalog, path, fwd.as_ref(), counted, &stop);
                 active.fetch_sub(1, Ordering::Relaxed);
             });
         if spawned.is_err() {
@@ -104,6 +107,7 @@ fn connection(
     catalog: &Shared,
     path: Path,
     fwd: Option<&Forwarder>,
+    metrics: Option<(Arc<Metrics>, bool)>,
     stop: &AtomicBool,
 ) -> std::io::Result<()> {
     conn.set_read_timeout(Some(SLICE))?;
@@ -122,6 +126,11 @@ fn connection(
             return Ok(());
         }
         let snap = catalog.load();
+        let t0 = Instant::now();
+        let qt = question_type(&msg[..n]);
+        if let Some((m, v6)) = &metrics {
+            m.request(Proto::Tcp, *v6, qt);
+        }
         let reply = match answer(path, &snap, &msg[..n], tr, &mut out) {
             Outcome::Reply => &out[..],
             Outcome::Forward => match fwd.and_then(|f| f.exchange(&msg[..n])) {
@@ -134,6 +143,9 @@ fn connection(
             // A packet not worth answering ends the stream (can't resync).
             Outcome::Drop => return Ok(()),
         };
+        if let Some((m, _)) = &metrics {
+            m.response(reply, qt, t0.elapsed());
+        }
         let mut frame = Vec::with_capacity(reply.len() + 2);
         frame.extend_from_slice(&(reply.len() as u16).to_be_bytes());
         frame.extend_from_slice(reply);

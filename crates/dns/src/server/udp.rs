@@ -4,7 +4,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use socket2::{Domain, Protocol, Socket, Type};
@@ -13,6 +13,7 @@ use super::answer::{answer, Path};
 use super::batch::Batch;
 use super::forward::Forwarder;
 use crate::catalog::Shared;
+use crate::metrics::{question_type, Metrics, Proto};
 use crate::wire::{Outcome, Transport};
 
 /// How often an idle worker looks at the stop flag.
@@ -43,7 +44,14 @@ pub fn bind(addr: SocketAddr, n: usize) -> Result<Vec<UdpSocket>> {
 }
 
 /// Serves until `stop` is set.
-pub fn serve(sock: UdpSocket, catalog: Shared, path: Path, fwd: Option<Forwarder>, stop: Arc<AtomicBool>) {
+pub fn serve(
+    sock: UdpSocket,
+    catalog: Shared,
+    path: Path,
+    fwd: Option<Forwarder>,
+    metrics: Option<Arc<Metrics>>,
+    stop: Arc<AtomicBool>,
+) {
     let mut batch = Batch::new();
     let tr = Transport::udp(fwd.is_some());
     while !stop.load(Ordering::Relaxed) {
@@ -68,8 +76,18 @@ pub fn serve(sock: UdpSocket, catalog: Shared, path: Path, fwd: Option<Forwarder
         let snap = catalog.load();
         for i in 0..n {
             let mut out = batch.take_out();
+            let counted = metrics.as_ref().map(|m| {
+                let qt = question_type(batch.packet(i));
+                m.request(Proto::Udp, batch.peer(i).is_some_and(|p| p.is_ipv6()), qt);
+                (m, qt, Instant::now())
+            });
             match answer(path, &snap, batch.packet(i), tr, &mut out) {
-                Outcome::Reply => batch.commit(i, out),
+                Outcome::Reply => {
+                    if let Some((m, qt, t0)) = counted {
+                        m.response(&out, qt, t0.elapsed());
+                    }
+                    batch.commit(i, out)
+                }
                 Outcome::Forward => {
                     if let (Some(f), Some(peer), Ok(reply_sock)) = (&fwd, batch.peer(i), sock.try_clone()) {
                         f.forward_udp(batch.packet(i).to_vec(), peer, reply_sock);
