@@ -204,6 +204,19 @@ async fn left(gone: &mut watch::Receiver<bool>) {
     let _ = gone.wait_for(|g| *g).await.map(|_| ());
 }
 
+/// The end of a session: its outcome as a Status on the error channel,
+/// then a normal close.
+pub(super) async fn finish(tx: &mpsc::Sender<Message>, outcome: &Outcome) {
+    let st = protocol::status(outcome).to_string();
+    let status = protocol::frame(protocol::ERROR, st.as_bytes());
+    let _ = tx.send(Message::Binary(status.into())).await;
+    let close = CloseFrame {
+        code: 1000,
+        reason: "".into(),
+    };
+    let _ = tx.send(Message::Close(Some(close))).await;
+}
+
 /// Run the exec over an upgraded websocket.
 pub async fn run(ws: WebSocket, cmd: std::process::Command, opts: ExecOptions) {
     let (mut sink, mut stream) = ws.split();
@@ -258,18 +271,7 @@ pub async fn run(ws: WebSocket, cmd: std::process::Command, opts: ExecOptions) {
             }
         }
     };
-    let st = protocol::status(&outcome).to_string();
-    let _ = tx
-        .send(Message::Binary(
-            protocol::frame(protocol::ERROR, st.as_bytes()).into(),
-        ))
-        .await;
-    let _ = tx
-        .send(Message::Close(Some(CloseFrame {
-            code: 1000,
-            reason: "".into(),
-        })))
-        .await;
+    finish(&tx, &outcome).await;
     drop(tx);
     let _ = writer.await;
     // Leave the connection once the client has answered our close (closing
