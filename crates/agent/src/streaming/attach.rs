@@ -12,9 +12,8 @@ use axum::extract::ws::{rejection::WebSocketUpgradeRejection, Message, WebSocket
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 
 use super::conn::{negotiate, refuse, refuse_lookup, Conn};
 use super::logs::still_running;
@@ -185,17 +184,8 @@ async fn input(mut stream: futures::stream::SplitStream<WebSocket>, pipe: Option
 /// Send what the container writes from now on, until it ends or the
 /// client goes away.
 async fn run(ws: WebSocket, at: Attached) {
-    let (mut sink, stream) = ws.split();
-    let (tx, mut rx) = mpsc::channel::<Message>(64);
-    let writer = tokio::spawn(async move {
-        while let Some(m) = rx.recv().await {
-            let last = matches!(m, Message::Close(_));
-            if sink.send(m).await.is_err() || last {
-                break;
-            }
-        }
-        let _ = sink.close().await;
-    });
+    let (sink, stream) = ws.split();
+    let (tx, writer) = super::session::spawn_writer(sink);
     let mut file = tokio::fs::File::open(&at.log).await.ok();
     if let Some(f) = file.as_mut() {
         // From now on: what was written before is `kubectl logs`' to show.

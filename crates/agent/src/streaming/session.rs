@@ -217,9 +217,11 @@ pub(super) async fn finish(tx: &mpsc::Sender<Message>, outcome: &Outcome) {
     let _ = tx.send(Message::Close(Some(close))).await;
 }
 
-/// Run the exec over an upgraded websocket.
-pub async fn run(ws: WebSocket, cmd: std::process::Command, opts: ExecOptions) {
-    let (mut sink, mut stream) = ws.split();
+/// The task that sends a session's messages in order, up to and
+/// including a close; the sender to queue them.
+pub(super) fn spawn_writer(
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
+) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Message>(64);
     let writer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
@@ -230,6 +232,13 @@ pub async fn run(ws: WebSocket, cmd: std::process::Command, opts: ExecOptions) {
         }
         let _ = sink.close().await;
     });
+    (tx, writer)
+}
+
+/// Run the exec over an upgraded websocket.
+pub async fn run(ws: WebSocket, cmd: std::process::Command, opts: ExecOptions) {
+    let (sink, mut stream) = ws.split();
+    let (tx, writer) = spawn_writer(sink);
 
     let (size, early) = if opts.tty {
         match first_size(&mut stream).await {
