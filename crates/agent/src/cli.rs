@@ -115,6 +115,7 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
                 command: argv,
                 args: vec![],
                 env: vec![],
+                stdin: false,
             };
             match container::start(&cfg, &rec, &spec, 0) {
                 Ok(child) => {

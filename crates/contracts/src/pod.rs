@@ -57,6 +57,9 @@ pub struct Container {
     pub liveness_probe: Option<Box<crate::probe::Probe>>,
     pub readiness_probe: Option<Box<crate::probe::Probe>>,
     pub startup_probe: Option<Box<crate::probe::Probe>>,
+    /// A kept stdin (`kubectl attach -i`).
+    #[serde(default)]
+    pub stdin: bool,
 }
 
 /// A container's hooks; only `exec` handlers are read.

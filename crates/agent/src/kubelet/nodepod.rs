@@ -125,6 +125,7 @@ impl NodePod {
                     command: c.command.clone().unwrap_or_default(),
                     args: c.args.clone().unwrap_or_default(),
                     env,
+                    stdin: c.stdin,
                 })
             })
             .collect()

@@ -207,10 +207,12 @@ pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, res
         }
     };
     cmd.env_clear().envs(env);
-    cmd.stdin(Stdio::null())
-        .stdout(stdout)
-        .stderr(stderr)
-        .process_group(0);
+    let stdin = if spec.stdin {
+        Stdio::from(super::stdin::open(cfg, &rec.pod.uid, &spec.name)?)
+    } else {
+        Stdio::null()
+    };
+    cmd.stdin(stdin).stdout(stdout).stderr(stderr).process_group(0);
     let program = launch.argv.as_ref().and_then(|a| a.first());
     cmd.spawn()
         .with_context(|| format!("starting container {} ({program:?})", spec.name))

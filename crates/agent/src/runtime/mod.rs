@@ -16,6 +16,7 @@ pub mod pause;
 pub mod program;
 pub mod sandbox;
 pub mod stages;
+pub mod stdin;
 
 use std::path::PathBuf;
 
@@ -83,4 +84,7 @@ pub struct ContainerSpec {
     pub args: Vec<String>,
     /// The manifest's env, after the image's.
     pub env: Vec<(String, String)>,
+    /// `stdin: true`: a kept stdin pipe that `kubectl attach -i` writes to.
+    #[serde(default)]
+    pub stdin: bool,
 }

@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
+use axum::extract::ws::WebSocketUpgrade;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use super::protocol::PROTOCOLS;
 use super::{protocol, tls};
 use crate::runtime::RuntimeConfig;
 
@@ -29,6 +31,31 @@ pub(super) fn refuse(code: StatusCode, reason: &str, message: &str) -> Response 
         axum::Json(protocol::refusal(code.as_u16(), reason, message)),
     )
         .into_response()
+}
+
+/// The refusal of a failed lookup: not found, or a bad request.
+pub(super) fn refuse_lookup(code: StatusCode, message: &str) -> Response {
+    let reason = if code == StatusCode::NOT_FOUND {
+        "NotFound"
+    } else {
+        "BadRequest"
+    };
+    refuse(code, reason, message)
+}
+
+/// The upgrade with one of our channel subprotocols chosen, or the refusal
+/// naming what the client offered.
+pub(super) fn negotiate(ws: WebSocketUpgrade) -> Result<WebSocketUpgrade, Box<Response>> {
+    let ws = ws.protocols(PROTOCOLS);
+    if ws.selected_protocol().is_some() {
+        return Ok(ws);
+    }
+    let offered: Vec<&str> = ws.requested_protocols().filter_map(|v| v.to_str().ok()).collect();
+    Err(Box::new(refuse(
+        StatusCode::BAD_REQUEST,
+        "BadRequest",
+        &format!("none of the offered subprotocols {offered:?} is one of {PROTOCOLS:?}"),
+    )))
 }
 
 impl Conn {

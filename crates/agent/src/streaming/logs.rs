@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use k8s_openapi::jiff::Timestamp;
 
-use super::conn::{refuse, Conn};
+use super::conn::{refuse, refuse_lookup, Conn};
 use crate::runtime::log_query::{self, LogOptions};
 use crate::runtime::sandbox::{self, ContainerRecord};
 use crate::runtime::{logs, RuntimeConfig};
@@ -61,7 +61,7 @@ fn locate(
 }
 
 /// Whether the container's start `start` still runs (a follower keeps going).
-fn still_running(cfg: &RuntimeConfig, ns: &str, pod: &str, container: &str, start: u32) -> bool {
+pub(super) fn still_running(cfg: &RuntimeConfig, ns: &str, pod: &str, container: &str, start: u32) -> bool {
     sandbox::find(cfg, &format!("{ns}/{pod}"))
         .ok()
         .and_then(|r| r.containers.get(container).cloned())
@@ -88,17 +88,7 @@ pub(super) async fn container_logs(
     let found = tokio::task::spawn_blocking(move || locate(&cfg, &pns, &ppod, &pcont, prev)).await;
     let (path, start) = match found {
         Ok(Ok(x)) => x,
-        Ok(Err((code, e))) => {
-            return refuse(
-                code,
-                if code == StatusCode::NOT_FOUND {
-                    "NotFound"
-                } else {
-                    "BadRequest"
-                },
-                &e,
-            )
-        }
+        Ok(Err((code, e))) => return refuse_lookup(code, &e),
         Err(e) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", &e.to_string()),
     };
     let data = tokio::fs::read(&path).await.unwrap_or_default();

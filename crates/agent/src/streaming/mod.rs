@@ -3,12 +3,15 @@
 //! and proxies the client's websocket here; the command runs inside the pod
 //! and its streams travel on the remote-command channel protocol.
 
+pub mod attach;
 mod conn;
 pub mod logs;
+pub mod portforward;
 pub mod protocol;
 pub mod pty;
 pub mod server;
 pub mod session;
+pub mod spdy;
 pub mod tls;
 
 use std::net::SocketAddr;

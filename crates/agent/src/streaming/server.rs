@@ -13,7 +13,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use super::conn::Streaming;
-use super::conn::{refuse, Conn};
+use super::conn::{negotiate, refuse, Conn};
 use super::protocol::{ExecOptions, PROTOCOLS};
 use super::{session, tls};
 use crate::runtime::sandbox::{self, SandboxRecord};
@@ -53,6 +53,14 @@ pub async fn serve(listener: TcpListener, cfg: Arc<rustls::ServerConfig>, s: Arc
 fn router(c: Conn) -> Router {
     Router::new()
         .route("/exec/{namespace}/{pod}/{container}", get(exec).post(exec))
+        .route(
+            "/attach/{namespace}/{pod}/{container}",
+            get(super::attach::attach).post(super::attach::attach),
+        )
+        .route(
+            "/portForward/{namespace}/{pod}",
+            get(super::portforward::port_forward).post(super::portforward::port_forward),
+        )
         .route(
             "/containerLogs/{namespace}/{pod}/{container}",
             get(super::logs::container_logs),
@@ -119,15 +127,10 @@ async fn exec(
             return refuse(StatusCode::BAD_REQUEST, "BadRequest", &msg);
         }
     };
-    let ws = ws.protocols(PROTOCOLS);
-    if ws.selected_protocol().is_none() {
-        let offered: Vec<&str> = ws.requested_protocols().filter_map(|v| v.to_str().ok()).collect();
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            &format!("none of the offered subprotocols {offered:?} is one of {PROTOCOLS:?}"),
-        );
-    }
+    let ws = match negotiate(ws) {
+        Ok(ws) => ws,
+        Err(refused) => return *refused,
+    };
     let cmd = match session::command(&c.s.runtime.pause, &rec, &process, &opts) {
         Ok(c) => c,
         Err(e) => {

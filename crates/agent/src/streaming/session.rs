@@ -204,9 +204,24 @@ async fn left(gone: &mut watch::Receiver<bool>) {
     let _ = gone.wait_for(|g| *g).await.map(|_| ());
 }
 
-/// Run the exec over an upgraded websocket.
-pub async fn run(ws: WebSocket, cmd: std::process::Command, opts: ExecOptions) {
-    let (mut sink, mut stream) = ws.split();
+/// The end of a session: its outcome as a Status on the error channel,
+/// then a normal close.
+pub(super) async fn finish(tx: &mpsc::Sender<Message>, outcome: &Outcome) {
+    let st = protocol::status(outcome).to_string();
+    let status = protocol::frame(protocol::ERROR, st.as_bytes());
+    let _ = tx.send(Message::Binary(status.into())).await;
+    let close = CloseFrame {
+        code: 1000,
+        reason: "".into(),
+    };
+    let _ = tx.send(Message::Close(Some(close))).await;
+}
+
+/// The task that sends a session's messages in order, up to and
+/// including a close; the sender to queue them.
+pub(super) fn spawn_writer(
+    mut sink: futures::stream::SplitSink<WebSocket, Message>,
+) -> (mpsc::Sender<Message>, tokio::task::JoinHandle<()>) {
     let (tx, mut rx) = mpsc::channel::<Message>(64);
     let writer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
@@ -217,6 +232,13 @@ pub async fn run(ws: WebSocket, cmd: std::process::Command, opts: ExecOptions) {
         }
         let _ = sink.close().await;
     });
+    (tx, writer)
+}
+
+/// Run the exec over an upgraded websocket.
+pub async fn run(ws: WebSocket, cmd: std::process::Command, opts: ExecOptions) {
+    let (sink, mut stream) = ws.split();
+    let (tx, writer) = spawn_writer(sink);
 
     let (size, early) = if opts.tty {
         match first_size(&mut stream).await {
@@ -258,18 +280,7 @@ pub async fn run(ws: WebSocket, cmd: std::process::Command, opts: ExecOptions) {
             }
         }
     };
-    let st = protocol::status(&outcome).to_string();
-    let _ = tx
-        .send(Message::Binary(
-            protocol::frame(protocol::ERROR, st.as_bytes()).into(),
-        ))
-        .await;
-    let _ = tx
-        .send(Message::Close(Some(CloseFrame {
-            code: 1000,
-            reason: "".into(),
-        })))
-        .await;
+    finish(&tx, &outcome).await;
     drop(tx);
     let _ = writer.await;
     // Leave the connection once the client has answered our close (closing

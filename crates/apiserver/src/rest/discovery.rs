@@ -112,6 +112,15 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             );
             out.push(json!({"name": "pods/log", "singularName": "", "namespaced": true,
                 "kind": "Pod", "verbs": ["get"]}));
+            for (sub, kind) in [
+                ("attach", "PodAttachOptions"),
+                ("portforward", "PodPortForwardOptions"),
+            ] {
+                out.push(
+                    json!({"name": format!("pods/{sub}"), "singularName": "", "namespaced": true,
+                    "kind": kind, "verbs": ["create", "get"]}),
+                );
+            }
         }
     }
     let gv = if group.is_empty() {

@@ -135,20 +135,35 @@ pub fn pod_container_node(st: &AppState, ctx: &Ctx) -> ApiResult<(String, Socket
     Ok((container, node_endpoint(st, node)?))
 }
 
+/// `pods/exec` and `pods/attach` (`verb`): to the kubelet path of that
+/// name, for the container asked for.
 pub async fn exec(
     st: &Arc<AppState>,
     ctx: &Ctx,
+    verb: &str,
     method: &Method,
     raw_query: &str,
     upgrade: Option<OnUpgrade>,
 ) -> ApiResult<Response> {
     let (ns, name) = (ctx.ns(), ctx.name().to_string());
     let (container, addr) = pod_container_node(st, ctx)?;
-    let mut sender = dial(st, addr).await?;
+    let path = format!("/{verb}/{ns}/{name}/{container}?{raw_query}");
+    proxy_upgrade(st, ctx, method, addr, &path, upgrade).await
+}
 
-    let mut req = hyper::Request::builder()
-        .method(method.clone())
-        .uri(format!("/exec/{ns}/{name}/{container}?{raw_query}"));
+/// Send the client's request (its headers, not its credential) to the node
+/// agent at `addr` as `path`; once the agent answers 101 the two
+/// connections are spliced, otherwise its answer goes back as it is.
+pub async fn proxy_upgrade(
+    st: &Arc<AppState>,
+    ctx: &Ctx,
+    method: &Method,
+    addr: SocketAddr,
+    path: &str,
+    upgrade: Option<OnUpgrade>,
+) -> ApiResult<Response> {
+    let mut sender = dial(st, addr).await?;
+    let mut req = hyper::Request::builder().method(method.clone()).uri(path);
     for (k, v) in &ctx.headers {
         // Our credential is our certificate; the client's stays here.
         if !matches!(k.as_str(), "authorization" | "host" | "content-length") {
@@ -176,14 +191,16 @@ pub async fn exec(
         return out.body(Body::from(body)).map_err(ApiError::internal);
     }
     let Some(client_side) = upgrade else {
-        return Err(ApiError::bad_request("exec needs an HTTP/1.1 connection upgrade"));
+        return Err(ApiError::bad_request(
+            "streaming needs an HTTP/1.1 connection upgrade",
+        ));
     };
     let agent_side = hyper::upgrade::on(&mut resp);
     tokio::spawn(async move {
         match tokio::join!(client_side, agent_side) {
             (Ok(c), Ok(a)) => splice(TokioIo::new(c), TokioIo::new(a)).await,
             (c, a) => tracing::warn!(
-                "exec upgrade failed: client {:?}, agent {:?}",
+                "streaming upgrade failed: client {:?}, agent {:?}",
                 c.err().map(|e| e.to_string()),
                 a.err().map(|e| e.to_string())
             ),

@@ -12,6 +12,7 @@ pub mod graceful;
 pub mod limits;
 pub mod log;
 pub mod patch;
+pub mod portforward;
 pub mod protobuf;
 pub mod scale;
 pub mod select;
@@ -89,7 +90,7 @@ pub fn parse_target(segs: &[&str]) -> ApiResult<Option<Target>> {
     if let Some(sub) = &t.sub {
         let served = match sub.as_str() {
             "status" => t.res.status,
-            "exec" | "log" => t.res.kind == "Pod",
+            "exec" | "log" | "portforward" | "attach" => t.res.kind == "Pod",
             "scale" => scale::served(t.res.kind),
             "token" => t.res.kind == "ServiceAccount",
             _ => false,
@@ -211,13 +212,19 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
         accept,
         user,
     };
-    if ctx.target.sub.as_deref() == Some("exec") {
-        // kube-apiserver asks for "create" on pods/exec whatever the method.
+    if let sub @ Some("exec" | "portforward" | "attach") = ctx.target.sub.as_deref() {
+        // kube-apiserver asks for "create" on pods/exec (attach,
+        // portforward) whatever the method.
         if !matches!(parts.method, Method::GET | Method::POST) {
             return Err(ApiError::method_not_allowed());
         }
         auth::authorize(&st, &ctx, "create")?;
-        return exec::exec(&st, &ctx, &parts.method, parts.uri.query().unwrap_or(""), upgrade).await;
+        let q = parts.uri.query().unwrap_or("");
+        return match sub {
+            Some("portforward") => portforward::port_forward(&st, &ctx, &parts.method, q, upgrade).await,
+            Some(verb) => exec::exec(&st, &ctx, verb, &parts.method, q, upgrade).await,
+            None => Err(ApiError::page_not_found()),
+        };
     }
     if ctx.target.sub.as_deref() == Some("token") {
         if parts.method != Method::POST {
