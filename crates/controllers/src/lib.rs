@@ -1,4 +1,4 @@
-//! Labyrinth's controllers: scheduler, Deployment/ReplicaSet, EndpointSlice,
+//! Labyrinth's controllers: scheduler, Deployment/ReplicaSet, DaemonSet, Job, EndpointSlice,
 //! Endpoints, ServiceAccounts, node pod-CIDR allocator and node lifecycle. They are ordinary Kubernetes
 //! clients (kube-rs), so they run against Labyrinth's API server or a real one.
 //!
@@ -6,9 +6,11 @@
 //! a server) and a runtime module under [`runtime`] that watches the API and
 //! applies those decisions.
 
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
+pub mod job;
 pub mod names;
 pub mod nodeipam;
 pub mod nodelifecycle;

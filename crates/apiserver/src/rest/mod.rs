@@ -16,9 +16,12 @@ pub mod scale;
 pub mod select;
 pub mod status;
 pub mod table;
+mod table_rbac;
+mod table_workloads;
 pub mod token;
 pub mod watch;
 pub mod whoami;
+mod workload_defaults;
 
 use crate::auth::{self, Identity};
 use crate::resources;

@@ -12,7 +12,7 @@ pub fn wants_table(accept: &str) -> bool {
         .is_some_and(|first| first.contains("as=Table"))
 }
 
-fn col(name: &str, ty: &str, priority: u8) -> Value {
+pub(super) fn col(name: &str, ty: &str, priority: u8) -> Value {
     let format = if name == "Name" { "name" } else { "" };
     json!({"name": name, "type": ty, "format": format, "description": "", "priority": priority})
 }
@@ -20,6 +20,11 @@ fn col(name: &str, ty: &str, priority: u8) -> Value {
 pub fn columns(res: &ResourceDef) -> Vec<Value> {
     let s = |n: &str| col(n, "string", 0);
     let w = |n: &str| col(n, "string", 1);
+    if let Some(c) =
+        super::table_workloads::columns(res.kind).or_else(|| super::table_rbac::columns(res.kind))
+    {
+        return c;
+    }
     match res.kind {
         "Pod" => vec![
             s("Name"),
@@ -141,7 +146,7 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
-fn age(obj: &Value) -> String {
+pub(super) fn age(obj: &Value) -> String {
     let Some(ts) = obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str) else {
         return "<unknown>".into();
     };
@@ -151,10 +156,10 @@ fn age(obj: &Value) -> String {
     }
 }
 
-fn str_at<'a>(obj: &'a Value, p: &str) -> &'a str {
+pub(super) fn str_at<'a>(obj: &'a Value, p: &str) -> &'a str {
     obj.pointer(p).and_then(Value::as_str).unwrap_or("")
 }
-fn int_at(obj: &Value, p: &str) -> i64 {
+pub(super) fn int_at(obj: &Value, p: &str) -> i64 {
     obj.pointer(p).and_then(Value::as_i64).unwrap_or(0)
 }
 fn arr<'a>(obj: &'a Value, p: &str) -> &'a [Value] {
@@ -171,7 +176,7 @@ fn or_none(s: String) -> String {
     }
 }
 
-fn selector_string(sel: Option<&Value>) -> String {
+pub(super) fn selector_string(sel: Option<&Value>) -> String {
     let Some(m) = sel.and_then(Value::as_object) else {
         return "<none>".into();
     };
@@ -183,7 +188,7 @@ fn selector_string(sel: Option<&Value>) -> String {
     or_none(parts.join(","))
 }
 
-fn containers_images(obj: &Value) -> (String, String) {
+pub(super) fn containers_images(obj: &Value) -> (String, String) {
     let cs = arr(obj, "/spec/template/spec/containers");
     let names: Vec<&str> = cs.iter().map(|c| c["name"].as_str().unwrap_or("")).collect();
     let imgs: Vec<&str> = cs.iter().map(|c| c["image"].as_str().unwrap_or("")).collect();
@@ -444,6 +449,8 @@ pub fn cells(res: &ResourceDef, o: &Value) -> Vec<Value> {
     }
     let name = json!(str_at(o, "/metadata/name"));
     let mut rest = match res.kind {
+        k if super::table_workloads::columns(k).is_some() => super::table_workloads::cells(k, o),
+        k if super::table_rbac::columns(k).is_some() => super::table_rbac::cells(k, o),
         "Pod" => pod_cells(o),
         "Node" => node_cells(o),
         "Service" => service_cells(o),

@@ -41,7 +41,7 @@ pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
                     "must be greater than or equal to 0",
                 ));
             }
-            selector_matches_template(obj, &mut errs);
+            selector_matches_template(obj, "deployment", &mut errs);
             if let Some(spec) = obj.pointer("/spec/template/spec") {
                 pod_spec(spec, "spec.template.spec", &mut errs);
             }
@@ -50,6 +50,10 @@ pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
         "ConfigMap" | "Secret" => data_size(obj, &mut errs),
         "NetworkPolicy" => super::networkpolicy::validate(obj, &mut errs),
         "Endpoints" => super::endpoints::validate(obj, &mut errs),
+        "DaemonSet" => super::workloads::daemonset(obj, &mut errs),
+        "Job" => super::job::validate(obj, &mut errs),
+        "Role" | "ClusterRole" => super::rbac::role(obj, kind == "Role", &mut errs),
+        "RoleBinding" | "ClusterRoleBinding" => super::rbac::binding(obj, kind == "RoleBinding", &mut errs),
         _ => {}
     }
     errs
@@ -116,7 +120,7 @@ fn data_size(obj: &Value, errs: &mut Vec<FieldError>) {
     }
 }
 
-fn pod_spec(spec: &Value, base: &str, errs: &mut Vec<FieldError>) {
+pub(super) fn pod_spec(spec: &Value, base: &str, errs: &mut Vec<FieldError>) {
     if spec
         .get("containers")
         .and_then(Value::as_array)
@@ -160,7 +164,8 @@ fn pod_spec(spec: &Value, base: &str, errs: &mut Vec<FieldError>) {
     }
 }
 
-fn selector_matches_template(obj: &Value, errs: &mut Vec<FieldError>) {
+/// `what` names the kind in lower case, as the real message does.
+pub(super) fn selector_matches_template(obj: &Value, what: &str, errs: &mut Vec<FieldError>) {
     let labels = obj
         .pointer("/spec/template/metadata/labels")
         .cloned()
@@ -175,7 +180,7 @@ fn selector_matches_template(obj: &Value, errs: &mut Vec<FieldError>) {
         errs.push(FieldError::invalid(
             "spec.selector",
             sel,
-            "empty selector is invalid for deployment",
+            &format!("empty selector is invalid for {what}"),
         ));
         return;
     }
