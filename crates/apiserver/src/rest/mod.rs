@@ -16,6 +16,7 @@ pub mod scale;
 pub mod select;
 pub mod status;
 pub mod table;
+mod table_cells;
 mod table_rbac;
 mod table_workloads;
 pub mod token;

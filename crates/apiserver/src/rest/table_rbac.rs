@@ -1,6 +1,6 @@
 //! Table columns of the RBAC kinds, as the real server prints them.
 
-use super::table::{age, col, str_at};
+use super::table_cells::{age, col, str_at};
 use serde_json::{json, Value};
 
 pub fn columns(kind: &str) -> Option<Vec<Value>> {

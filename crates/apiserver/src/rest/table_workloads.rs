@@ -1,7 +1,7 @@
 //! Table columns of the workload kinds beyond Deployments and ReplicaSets
 //! (DaemonSet, Job), as the real server prints them.
 
-use super::table::{age, col, containers_images, int_at, selector_string};
+use super::table_cells::{age, col, containers_images, int_at, selector_string};
 use serde_json::{json, Value};
 
 /// The columns of `kind`, if this file prints it.
@@ -123,7 +123,7 @@ fn job_duration(o: &Value) -> String {
         return String::new();
     };
     let end = at("/status/completionTime").unwrap_or_else(jiff::Timestamp::now);
-    super::table::human_duration(end.as_second() - start.as_second())
+    super::table_cells::human_duration(end.as_second() - start.as_second())
 }
 
 #[cfg(test)]

@@ -1,8 +1,7 @@
 //! Rules of batch/v1 Jobs. On create the selector may be absent: the server
 //! generates it from the Job's uid (see rest::workload_defaults).
 
-use super::rules::{pod_spec, selector_matches_template};
-use super::workloads::not_supported;
+use super::pod::{not_supported, pod_spec, selector_matches_template};
 use crate::rest::status::FieldError;
 use serde_json::{json, Value};
 

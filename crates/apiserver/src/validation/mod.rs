@@ -5,6 +5,7 @@ mod endpoints;
 mod job;
 pub mod names;
 mod networkpolicy;
+mod pod;
 mod ports;
 mod rbac;
 mod rules;

@@ -2,7 +2,7 @@
 //! apply to; bindings refer to a role of an allowed kind and name subjects
 //! of a known kind.
 
-use super::workloads::not_supported;
+use super::pod::not_supported;
 use crate::rest::status::FieldError;
 use serde_json::{json, Value};
 

@@ -1,22 +1,9 @@
 //! Rules of the workload kinds that run pods for a controller other than a
 //! ReplicaSet: DaemonSet (apps/v1).
 
-use super::rules::{pod_spec, selector_matches_template};
+use super::pod::{not_supported, pod_spec, selector_matches_template};
 use crate::rest::status::FieldError;
 use serde_json::{json, Value};
-
-/// `Unsupported value` with the allowed values listed, as the real server says it.
-pub(super) fn not_supported(field: &str, value: &Value, supported: &[&str]) -> FieldError {
-    let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
-    FieldError {
-        reason: "FieldValueNotSupported",
-        field: field.into(),
-        message: format!(
-            "Unsupported value: {value}: supported values: {}",
-            list.join(", ")
-        ),
-    }
-}
 
 pub(super) fn daemonset(obj: &Value, errs: &mut Vec<FieldError>) {
     selector_matches_template(obj, "daemonset", errs);
