@@ -76,6 +76,9 @@ fn ensure(st: &AppState, kind: &str, mut obj: Value) -> anyhow::Result<()> {
 }
 
 fn bootstrap(st: &AppState, cfg: &Config) -> anyhow::Result<()> {
+    for (kind, obj) in crate::auth::rbac_defaults::objects() {
+        ensure(st, kind, obj)?;
+    }
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         ensure(
             st,

@@ -1,7 +1,7 @@
 //! ServiceAccounts, their tokens and who the server thinks the caller is,
 //! through the machine's kubectl: `create token` issues a token the server
 //! accepts as system:serviceaccount:<ns>:<name> (`auth whoami`) with that
-//! account's rights (none here: there is no RBAC yet), and refuses once the
+//! account's rights (none here: no Role is bound to it), and refuses once the
 //! account is gone or when the token is for another audience.
 
 mod common;

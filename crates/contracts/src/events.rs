@@ -96,6 +96,8 @@ impl Reason {
 pub const SCHEDULER: &str = "default-scheduler";
 pub const REPLICASET_CONTROLLER: &str = "replicaset-controller";
 pub const DEPLOYMENT_CONTROLLER: &str = "deployment-controller";
+pub const DAEMONSET_CONTROLLER: &str = "daemonset-controller";
+pub const JOB_CONTROLLER: &str = "job-controller";
 /// What node agents record about their pods (the kubelet's name).
 pub const KUBELET: &str = "kubelet";
 /// What the LoadBalancer address controller records (the lab's "cloud").

@@ -3,11 +3,14 @@
 //! those its pods refer to, by name) and
 //! changes only its own Node, its own Lease and the status of pods bound to
 //! it; a bootstrap token may only join; anonymous callers see health, version
-//! and the public cluster-info.
+//! and the public cluster-info; service accounts may do what RBAC grants
+//! them (auth::rbac).
 
 pub mod client;
 pub mod identity;
 pub mod join;
+pub mod rbac;
+pub mod rbac_defaults;
 pub mod sa_token;
 pub mod tokens;
 
@@ -132,10 +135,27 @@ fn secrets_of(pod: &Value) -> Vec<&str> {
     names
 }
 
+fn rbac_attrs<'a>(ctx: &'a Ctx, verb: &'a str) -> rbac::Attrs<'a> {
+    let res = ctx.res();
+    rbac::Attrs {
+        verb,
+        group: res.group,
+        resource: res.plural,
+        subresource: ctx.target.sub.as_deref(),
+        name: ctx.target.name.as_deref(),
+        ns: ctx.target.ns.as_deref(),
+    }
+}
+
 pub fn authorize(st: &AppState, ctx: &Ctx, verb: &str) -> ApiResult<()> {
     let node = match &ctx.user {
         Identity::Admin => return Ok(()),
         Identity::Node(n) => n.clone(),
+        Identity::ServiceAccount { .. }
+            if rbac::allows(st.store.as_ref(), &ctx.user, &rbac_attrs(ctx, verb)) =>
+        {
+            return Ok(())
+        }
         // The one object public before trust: kube-public/cluster-info.
         _ if verb == "get"
             && ctx.res().kind == "ConfigMap"

@@ -223,6 +223,18 @@ pub fn defaults(res: &ResourceDef, obj: &mut Value) {
             }
             super::service_defaults::defaults(&mut obj["spec"]);
         }
+        "Job" => {
+            super::workload_defaults::job(obj);
+            if let Some(spec) = obj.pointer_mut("/spec/template/spec") {
+                default_pod_spec(spec);
+            }
+        }
+        "DaemonSet" => {
+            super::workload_defaults::daemonset(obj);
+            if let Some(spec) = obj.pointer_mut("/spec/template/spec") {
+                default_pod_spec(spec);
+            }
+        }
         "Deployment" | "ReplicaSet" => {
             if obj.pointer("/spec/replicas").is_none() {
                 obj["spec"]["replicas"] = json!(1);

@@ -20,9 +20,13 @@ pub mod service_alloc;
 pub mod service_defaults;
 pub mod status;
 pub mod table;
+mod table_cells;
+mod table_rbac;
+mod table_workloads;
 pub mod token;
 pub mod watch;
 pub mod whoami;
+mod workload_defaults;
 
 use crate::auth::{self, Identity};
 use crate::resources;

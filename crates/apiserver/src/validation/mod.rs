@@ -2,12 +2,16 @@
 //! detection for fieldValidation) and the per-kind rules the real server applies.
 
 mod endpoints;
+mod job;
 pub mod names;
 mod networkpolicy;
+mod pod;
 mod ports;
+mod rbac;
 mod rules;
 mod service;
 mod typed;
+mod workloads;
 
 pub use rules::validate;
 pub use typed::{decode_typed, unknown_fields};

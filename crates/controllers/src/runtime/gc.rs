@@ -1,5 +1,5 @@
 //! Garbage collector for what these controllers create: ReplicaSets whose
-//! Deployment is gone, pods whose ReplicaSet is gone, EndpointSlices whose
+//! Deployment is gone, pods whose ReplicaSet, DaemonSet or Job is gone, EndpointSlices whose
 //! Service is gone (as the real GC does for `kubectl delete` with the default
 //! background propagation). Deletes carry a uid precondition, so an object
 //! recreated under the same name is never hit.
@@ -8,7 +8,8 @@ use std::collections::HashSet;
 use std::fmt::Debug;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, Preconditions};
@@ -24,6 +25,8 @@ pub struct Gc {
     pub client: Client,
     pub deploys: Store<Deployment>,
     pub rsets: Store<ReplicaSet>,
+    pub daemonsets: Store<DaemonSet>,
+    pub jobs: Store<Job>,
     pub pods: Store<Pod>,
     pub services: Store<Service>,
     pub slices: Store<EndpointSlice>,
@@ -61,6 +64,8 @@ impl Gc {
         use super::shared::ready;
         if !(ready(&self.deploys).await
             && ready(&self.rsets).await
+            && ready(&self.daemonsets).await
+            && ready(&self.jobs).await
             && ready(&self.pods).await
             && ready(&self.services).await
             && ready(&self.slices).await)
@@ -84,6 +89,12 @@ impl Gc {
                 .await;
             let live = uids(&self.rsets.state());
             self.collect::<Pod>(orphans(&self.pods.state(), "ReplicaSet", &live))
+                .await;
+            let live = uids(&self.daemonsets.state());
+            self.collect::<Pod>(orphans(&self.pods.state(), "DaemonSet", &live))
+                .await;
+            let live = uids(&self.jobs.state());
+            self.collect::<Pod>(orphans(&self.pods.state(), "Job", &live))
                 .await;
             let live = uids(&self.services.state());
             self.collect::<EndpointSlice>(orphans(&self.slices.state(), "Service", &live))

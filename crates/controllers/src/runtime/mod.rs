@@ -1,15 +1,17 @@
 //! The controllers as Kubernetes clients: shared watches feed kube-rs
 //! `Controller`s (Deployment, ReplicaSet, EndpointSlice) and batch loops
-//! (scheduler, node pod-CIDR allocator, node lifecycle, Endpoints,
+//! (scheduler, node pod-CIDR allocator, node lifecycle, Endpoints, DaemonSet, Job,
 //! ServiceAccounts, garbage collector) that apply the pure logic of the sibling modules.
 
 mod api;
+mod daemonset;
 mod deployment;
 mod endpoints;
 mod endpointslice;
 mod expect;
 mod foreground;
 mod gc;
+mod job;
 mod loadbalancer;
 mod nodeipam;
 mod nodelifecycle;
@@ -20,7 +22,8 @@ mod shared;
 
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet};
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Endpoints, Namespace, Node, Pod, Service, ServiceAccount};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -42,12 +45,14 @@ pub enum Which {
     Nodeipam,
     Nodelifecycle,
     Serviceaccount,
+    Daemonset,
+    Job,
     Gc,
     Loadbalancer,
 }
 
 impl Which {
-    pub const ALL: [Which; 10] = [
+    pub const ALL: [Which; 12] = [
         Which::Scheduler,
         Which::Deployment,
         Which::Replicaset,
@@ -56,6 +61,8 @@ impl Which {
         Which::Nodeipam,
         Which::Nodelifecycle,
         Which::Serviceaccount,
+        Which::Daemonset,
+        Which::Job,
         Which::Gc,
         Which::Loadbalancer,
     ];
@@ -106,6 +113,8 @@ pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<(
     let mut services = Informer::new(Api::<Service>::all(client.clone()));
     let mut slices = Informer::new(Api::<EndpointSlice>::all(client.clone()));
     let mut endpoints = Informer::new(Api::<Endpoints>::all(client.clone()));
+    let mut daemonsets = Informer::new(Api::<DaemonSet>::all(client.clone()));
+    let mut jobs = Informer::new(Api::<Job>::all(client.clone()));
 
     let mut tasks = tokio::task::JoinSet::new();
     if on(Which::Scheduler) {
@@ -161,11 +170,33 @@ pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<(
         }
         tasks.spawn(async move { nodelifecycle::run(c, store, lease_store, grace, period).await });
     }
+    if on(Which::Daemonset) {
+        let changes = merged_wakers([daemonsets.waker(), pods.waker(), nodes.waker()]);
+        let l = daemonset::Loop {
+            client: client.clone(),
+            daemonsets: daemonsets.store(),
+            pods: pods.store(),
+            nodes: nodes.store(),
+            changes,
+        };
+        tasks.spawn(async move { l.run().await });
+    }
+    if on(Which::Job) {
+        let l = job::Loop {
+            client: client.clone(),
+            jobs: jobs.store(),
+            pods: pods.store(),
+            changes: merged_wakers([jobs.waker(), pods.waker()]),
+        };
+        tasks.spawn(async move { l.run().await });
+    }
     if on(Which::Gc) {
         let g = gc::Gc {
             client: client.clone(),
             deploys: deploys.store(),
             rsets: rsets.store(),
+            daemonsets: daemonsets.store(),
+            jobs: jobs.store(),
             pods: pods.store(),
             services: services.store(),
             slices: slices.store(),
@@ -186,6 +217,8 @@ pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<(
     services.start();
     slices.start();
     endpoints.start();
+    daemonsets.start();
+    jobs.start();
     tracing::info!(controllers = ?cfg.enabled, "controllers running");
 
     match tasks.join_next().await {

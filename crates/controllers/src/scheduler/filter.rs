@@ -73,5 +73,8 @@ pub fn check(pod: &PodRequirements, node: &NodeInfo) -> Result<(), Reject> {
     {
         return Err(Reject::Selector);
     }
+    if pod.node_names.as_ref().is_some_and(|n| !n.contains(&node.name)) {
+        return Err(Reject::Selector);
+    }
     Ok(())
 }

@@ -8,6 +8,7 @@
 //! left, the one with the fewest pods wins, ties broken by name. There is no
 //! resource model yet.
 
+mod affinity;
 pub mod bench;
 mod cluster;
 mod filter;
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Node, Pod, Taint, Toleration};
 use kube::ResourceExt;
 
+pub use affinity::{allowed_node_names, NODE_NAME_FIELD};
 pub use cluster::{Cluster, Unschedulable};
 pub use filter::{tolerates, Reject};
 
@@ -80,6 +82,8 @@ impl NodeInfo {
 pub struct PodRequirements {
     pub node_selector: BTreeMap<String, String>,
     pub tolerations: Vec<TolerationKey>,
+    /// The nodes a required `matchFields` affinity on the name allows.
+    pub node_names: Option<Vec<String>>,
 }
 
 /// A toleration in a hashable form (pods with equal requirements share the
@@ -114,6 +118,7 @@ impl PodRequirements {
                 .iter()
                 .map(TolerationKey::from)
                 .collect(),
+            node_names: allowed_node_names(pod),
         }
     }
 }
