@@ -2,10 +2,8 @@
 
 use super::names;
 use super::pod::{pod_spec, selector_matches_template};
-use super::ports::port_range;
 use crate::rest::status::FieldError;
 use serde_json::{json, Value};
-use std::collections::HashSet;
 
 /// All field errors of `obj` (a typed-decoded object of `kind`).
 pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
