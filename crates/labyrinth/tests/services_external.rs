@@ -25,15 +25,19 @@ const CLIENT: &str = "10.168.0.1";
 fn manifest() -> String {
     let svc = |name: &str, node_port: u16, extra: &str| {
         format!(
-            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n  type: NodePort\n{extra}  \
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}}}\nspec:\n{extra}  \
              selector: {{app: np}}\n  ports:\n  - {{port: 80, targetPort: 8080, nodePort: {node_port}}}\n---\n"
         )
     };
-    let mut m = svc("np", CLUSTER_PORT, "");
+    let mut m = svc("np", CLUSTER_PORT, "  type: NodePort\n");
+    // A health-check port exists only for a LoadBalancer with Local policy
+    // (the API server refuses it elsewhere); its nodePort is served alike.
     m += &svc(
         "npl",
         LOCAL_PORT,
-        &format!("  externalTrafficPolicy: Local\n  healthCheckNodePort: {HEALTH_PORT}\n"),
+        &format!(
+            "  type: LoadBalancer\n  externalTrafficPolicy: Local\n  healthCheckNodePort: {HEALTH_PORT}\n"
+        ),
     );
     m +=
         "apiVersion: v1\nkind: Pod\nmetadata: {name: np-2, labels: {app: np}}\nspec:\n  nodeName: node-2\n  \

@@ -23,6 +23,13 @@ pub fn defaults(spec: &mut Value) {
     if unset(spec, "sessionAffinity") {
         spec["sessionAffinity"] = json!("None");
     }
+    // As the real server's defaulting: turning affinity off drops its
+    // config (the e2e test switches affinity off by setting None alone).
+    if spec["sessionAffinity"] == "None" {
+        if let Some(m) = spec.as_object_mut() {
+            m.remove("sessionAffinityConfig");
+        }
+    }
     if spec["sessionAffinity"] == "ClientIP"
         && spec
             .pointer("/sessionAffinityConfig/clientIP/timeoutSeconds")
