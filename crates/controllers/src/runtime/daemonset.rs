@@ -4,7 +4,6 @@
 //! that runs before the pod cache shows them waits instead of acting twice.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
@@ -51,15 +50,7 @@ impl Loop {
                     }
                 }
             }
-            let idle = if waiting {
-                Duration::from_millis(500)
-            } else {
-                Duration::from_secs(30)
-            };
-            tokio::select! {
-                _ = self.changes.notified() => {}
-                _ = tokio::time::sleep(idle) => {}
-            }
+            super::shared::next_round(&self.changes, waiting).await;
         }
     }
 

@@ -4,7 +4,6 @@
 //! writes from starting the same pods twice.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
@@ -50,15 +49,7 @@ impl Loop {
                     }
                 }
             }
-            let idle = if waiting {
-                Duration::from_millis(500)
-            } else {
-                Duration::from_secs(30)
-            };
-            tokio::select! {
-                _ = self.changes.notified() => {}
-                _ = tokio::time::sleep(idle) => {}
-            }
+            super::shared::next_round(&self.changes, waiting).await;
         }
     }
 

@@ -108,3 +108,17 @@ where
         }
     }
 }
+
+/// Between two rounds of a batch controller: the next change, or a short
+/// wait while some object waits for the cache (`waiting`), else a long one.
+pub async fn next_round(changes: &Notify, waiting: bool) {
+    let idle = if waiting {
+        std::time::Duration::from_millis(500)
+    } else {
+        std::time::Duration::from_secs(30)
+    };
+    tokio::select! {
+        _ = changes.notified() => {}
+        _ = tokio::time::sleep(idle) => {}
+    }
+}
