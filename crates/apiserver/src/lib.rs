@@ -186,7 +186,8 @@ pub struct JoinArgs {
     pub kubeconfig: PathBuf,
 }
 
-pub fn run_join(args: JoinArgs) -> anyhow::Result<i32> {
+/// Join, print the outcome; returns the node's name and what the join learned.
+pub fn run_join(args: &JoinArgs) -> anyhow::Result<(String, auth::join::Joined)> {
     let node = match args.node_name.clone() {
         Some(n) => n,
         None => std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -194,7 +195,7 @@ pub fn run_join(args: JoinArgs) -> anyhow::Result<i32> {
             .trim()
             .to_string(),
     };
-    runtime()?.block_on(auth::join::join(
+    let joined = runtime()?.block_on(auth::join::join(
         &args.server,
         &args.token,
         &args.discovery_token_ca_cert_hash,
@@ -205,5 +206,5 @@ pub fn run_join(args: JoinArgs) -> anyhow::Result<i32> {
         "This node ({node}) has joined the cluster; kubeconfig: {}",
         args.kubeconfig.display()
     );
-    Ok(0)
+    Ok((node, joined))
 }

@@ -7,6 +7,8 @@ mod common;
 use common::{ready_status, status_patch, TestServer};
 use labyrinth_apiserver::auth::join::join;
 use labyrinth_apiserver::create_token;
+use labyrinth_contracts::agent_config::AgentConfig;
+use labyrinth_contracts::modes::{Datapath, Routing};
 use std::time::Duration;
 
 #[test]
@@ -69,9 +71,24 @@ fn join_flow_and_node_restrictions() {
             .unwrap_err();
     assert!(format!("{e:#}").contains("has expired"), "{e:#}");
 
-    s.rt.block_on(join(&addr, &token, &hash, "node-1", &kc1)).unwrap();
+    // With no published agent settings, a join learns none.
+    let joined = s.rt.block_on(join(&addr, &token, &hash, "node-1", &kc1)).unwrap();
+    assert!(joined.agent.is_none(), "{joined:?}");
+    // Once the control plane publishes them, a joining node reads them
+    // with its own new credential.
+    let published = AgentConfig {
+        routing: Routing::Native,
+        datapath: Datapath::Ebpf,
+        cluster_cidr: "10.0.0.0/16".parse().unwrap(),
+        service_cidr: "10.96.0.0/12".parse().unwrap(),
+        cluster_dns: "10.96.0.10".parse().unwrap(),
+        cluster_domain: "cluster.local".into(),
+        peer_redirect: false,
+    };
+    s.apply(&serde_json::to_string(&published.config_map()).unwrap(), &[]);
     let kc2 = s.home.path().join("node-2.kubeconfig");
-    s.rt.block_on(join(&addr, &token, &hash, "node-2", &kc2)).unwrap();
+    let joined = s.rt.block_on(join(&addr, &token, &hash, "node-2", &kc2)).unwrap();
+    assert_eq!(joined.agent, Some(published));
     let out = s.ok(&["get", "nodes", "-o", "name"]);
     assert_eq!(
         out.split_whitespace().collect::<Vec<_>>(),

@@ -2,6 +2,7 @@
 //! here once, typed, and imported by every side. Nothing in this crate
 //! depends on another Labyrinth crate.
 
+pub mod agent_config;
 pub mod bpf;
 pub mod by_name;
 pub mod cni;

@@ -57,7 +57,8 @@ pub fn apply(lab: &str, node: &str, manifest: &str) -> Result<()> {
 /// `cluster::start`).
 pub fn install(state: &LabState, progress: &Progress) -> Result<()> {
     progress.step("cluster DNS (kube-dns at its ClusterIP)");
-    let names: Vec<&str> = state.nodes.iter().map(|n| n.plan.name.as_str()).collect();
+    let joined = crate::cluster::joined_by_up(state);
+    let names: Vec<&str> = joined.iter().map(|n| n.plan.name.as_str()).collect();
     install_dns(&state.config.name, &state.config, &names)
 }
 

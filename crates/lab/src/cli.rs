@@ -103,6 +103,10 @@ pub struct UpArgs {
     /// Only the machines and the VPC: no API server, agents or controllers.
     #[arg(long)]
     pub bare: bool,
+    /// Join only node-0; leave the workers for you to join with the
+    /// printed `labyrinth join …` command (the file's `manualJoin`).
+    #[arg(long)]
+    pub manual_join: bool,
 }
 
 impl UpArgs {
@@ -129,6 +133,9 @@ impl UpArgs {
         }
         if self.peer_redirect {
             cfg.peer_redirect = true;
+        }
+        if self.manual_join {
+            cfg.manual_join = true;
         }
         match &self.config {
             Some(path) => cfg
@@ -217,6 +224,13 @@ fn summary(state: &crate::state::LabState, bare: bool, took: std::time::Duration
     out += &format!("  labyrinth lab ssh --name {name} {worker}      a shell on a node\n");
     if !bare {
         out += &format!("  labyrinth kubectl --name {name} get nodes -o wide\n");
+    }
+    if !bare && c.manual_join {
+        out += &format!(
+            "  only node-0 has joined; print the join command there and run it on each worker:\n    \
+             labyrinth lab ssh --name {name} node-0 -- labyrinth token create --print-join-command\n    \
+             labyrinth lab ssh --name {name} {worker} -- labyrinth join …\n"
+        );
     }
     out += &format!("  labyrinth lab down --name {name}          remove it\n");
     out

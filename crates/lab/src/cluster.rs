@@ -1,6 +1,7 @@
 //! The cluster on the lab's machines, brought up as kubeadm would: the API
 //! server and the controllers on node-0, a bootstrap token, `join` on every
-//! node through that token and the CA hash, and a node agent per node.
+//! node through that token and the CA hash, which starts the node's agent
+//! (with `manualJoin`, only on node-0: the workers are left for a person).
 //!
 //! Every step runs *inside* a node (through `lab ssh`), exactly as a person
 //! would type it on that VM; services are started detached so that the
@@ -13,6 +14,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use labyrinth_contracts::agent_config::AgentConfig;
 
 use crate::progress::Progress;
 use crate::state::LabState;
@@ -48,29 +50,38 @@ fn run_in(lab: &str, node: &str, argv: &[&str]) -> Result<Output> {
 }
 
 /// Start a long-running service inside a node, logging to
-/// /var/log/labyrinth/<name>.log there.
+/// /var/log/labyrinth/<name>.log there, under the node's service manager
+/// (supervise.rs), which starts it again when it exits, as systemd does the
+/// kubelet.
 pub fn start_service(lab: &str, node: &str, name: &str, argv: &[&str]) -> Result<()> {
-    // Where `lab logs` reads it (logs.rs owns the directory).
-    let logs = crate::logs::NODE_LOG_DIR;
-    let script = format!("mkdir -p {logs} && exec \"$0\" \"$@\" >>{logs}/{name}.log 2>&1");
-    // Under the node's service manager (supervise.rs), which starts it
-    // again when it exits, as systemd does the kubelet.
-    let exe = exe()?;
-    let mut full = vec![
-        "setsid",
-        "-f",
-        "sh",
-        "-c",
-        &script,
-        &exe,
-        "lab",
-        "_supervise",
-        name,
-        "--",
-    ];
-    full.extend_from_slice(argv);
+    let full = crate::supervise::service_command(name, argv)?;
+    let full: Vec<&str> = full.iter().map(String::as_str).collect();
     run_in(lab, node, &full).with_context(|| format!("starting {name} on {node}"))?;
     Ok(())
+}
+
+/// The machines `up` joins: all of them, or with `manualJoin` only the
+/// control plane (a person joins the rest).
+pub fn joined_by_up(state: &LabState) -> Vec<&crate::state::NodeState> {
+    let manual = state.config.manual_join;
+    state
+        .nodes
+        .iter()
+        .filter(|n| n.plan.control_plane || !manual)
+        .collect()
+}
+
+/// What every node's agent is started with (the lab file's modes and ranges).
+pub fn agent_config(cfg: &crate::config::LabConfig) -> AgentConfig {
+    AgentConfig {
+        routing: cfg.routing,
+        datapath: cfg.datapath,
+        cluster_cidr: cfg.pod_cidr,
+        service_cidr: cfg.service_cidr,
+        cluster_dns: crate::addons::dns_ip(cfg),
+        cluster_domain: cfg.cluster_domain.clone(),
+        peer_redirect: cfg.peer_redirect,
+    }
 }
 
 pub fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> Result<()> {
@@ -131,6 +142,23 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     labyrinth_contracts::files::write_private(&copy, &admin_conf)
         .context("keeping the lab's admin kubeconfig")?;
 
+    // The settings every agent starts with, published as kubeadm uploads
+    // its configuration, so `join` on any node (by hand or here) starts
+    // that node's agent alike.
+    let published = serde_json::to_string(&agent_config(cfg).config_map())?;
+    run_in(
+        lab,
+        &cp.name,
+        &[
+            "sh",
+            "-c",
+            "printf %s \"$1\" | kubectl apply -f - >/dev/null",
+            "sh",
+            &published,
+        ],
+    )
+    .context("publishing the agents' settings")?;
+
     let join =
         String::from_utf8(run_in(lab, &cp.name, &[&exe, "token", "create", "--print-join-command"])?.stdout)?;
     let mut join_argv: Vec<String> = join.split_whitespace().map(String::from).collect();
@@ -139,47 +167,23 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     }
     join_argv[0] = exe.clone();
 
-    // Join and start the agents on every node in parallel.
-    let routing = cfg.routing.to_string();
-    let datapath = cfg.datapath.to_string();
-    let pod_cidr = cfg.pod_cidr.to_string();
-    let service_cidr = cfg.service_cidr.to_string();
+    // Join every node in parallel (only the control plane with
+    // --manual-join: the workers wait for a person to type the command);
+    // `join` starts each node's agent.
+    let joining = joined_by_up(state);
     std::thread::scope(|s| -> Result<()> {
         let mut handles = Vec::new();
-        for node in &state.nodes {
-            let (join_argv, exe, routing, datapath, pod_cidr, service_cidr) =
-                (&join_argv, &exe, &routing, &datapath, &pod_cidr, &service_cidr);
+        for node in &joining {
+            let join_argv = &join_argv;
             handles.push(s.spawn(move || -> Result<()> {
                 let plan = &node.plan;
                 let mut j: Vec<&str> = join_argv.iter().map(String::as_str).collect();
                 j.extend(["--node-name", &plan.name, "--kubeconfig", NODE_KUBECONFIG]);
-                run_in(lab, &plan.name, &j)?;
-                let ip = plan.address.to_string();
-                let mut a = vec![
-                    exe.as_str(),
-                    "agent",
-                    "--node-name",
-                    &plan.name,
-                    "--node-ip",
-                    &ip,
-                    "--kubeconfig",
-                    NODE_KUBECONFIG,
-                    "--routing",
-                    routing,
-                    "--datapath",
-                    datapath,
-                    "--cluster-cidr",
-                    pod_cidr,
-                    "--service-cidr",
-                    service_cidr,
-                ];
                 if plan.control_plane {
-                    a.push("--control-plane");
+                    j.push("--control-plane");
                 }
-                if cfg.peer_redirect {
-                    a.push("--peer-redirect");
-                }
-                start_service(lab, &plan.name, "agent", &a)
+                run_in(lab, &plan.name, &j)?;
+                Ok(())
             }));
         }
         for h in handles {
@@ -187,7 +191,7 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
         }
         Ok(())
     })?;
-    for node in &state.nodes {
+    for node in &joining {
         progress.step(&format!("{}: joined, agent started", node.plan.name));
     }
     progress.step(&format!("{}: controllers", cp.name));
@@ -205,8 +209,8 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     start_service(lab, &cp.name, "controllers", &argv)?;
 
-    progress.step("waiting for every node to be Ready");
-    let want = state.nodes.len();
+    progress.step("waiting for every joined node to be Ready");
+    let want = joining.len();
     wait_for("all nodes Ready", Duration::from_secs(120), || {
         let Ok(out) = run_in(
             lab,

@@ -38,6 +38,9 @@ pub struct LabConfig {
     /// top of the underlay above the nodes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub load_balancer_pool: Option<labyrinth_contracts::lb_pool::AddressPool>,
+    /// Join only the control node; the workers stay bare machines until a
+    /// person runs the printed `join` command on each, as the articles do.
+    pub manual_join: bool,
 }
 
 impl Default for LabConfig {
@@ -54,6 +57,7 @@ impl Default for LabConfig {
             routing: Routing::Tunnel,
             peer_redirect: false,
             load_balancer_pool: None,
+            manual_join: false,
         }
     }
 }

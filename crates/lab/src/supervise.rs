@@ -61,6 +61,50 @@ pub fn describe(status: ExitStatus) -> String {
     }
 }
 
+/// The command line that starts `argv` as the node service `name`: in a
+/// session of its own (so the node's init, not the caller, becomes its
+/// parent), under this service manager, appending to the service's log in
+/// the node's log directory, where `lab logs` reads it.
+pub fn service_command(name: &str, argv: &[&str]) -> Result<Vec<String>> {
+    let exe = std::env::current_exe()
+        .context("finding our own program")?
+        .to_string_lossy()
+        .into_owned();
+    let logs = crate::logs::NODE_LOG_DIR;
+    let script = format!("mkdir -p {logs} && exec \"$0\" \"$@\" >>{logs}/{name}.log 2>&1");
+    let mut full: Vec<String> = [
+        "setsid",
+        "-f",
+        "sh",
+        "-c",
+        &script,
+        &exe,
+        "lab",
+        "_supervise",
+        name,
+        "--",
+    ]
+    .map(String::from)
+    .into();
+    full.extend(argv.iter().map(|a| a.to_string()));
+    Ok(full)
+}
+
+/// Start the node service `name` on the machine this runs on (see
+/// [`service_command`]); returns once it is detached.
+pub fn start_here(name: &str, argv: &[&str]) -> Result<()> {
+    let full = service_command(name, argv)?;
+    let status = Command::new(&full[0])
+        .args(&full[1..])
+        .stdin(std::process::Stdio::null())
+        .status()
+        .with_context(|| format!("starting the {name} service"))?;
+    if !status.success() {
+        anyhow::bail!("starting the {name} service: setsid {}", describe(status));
+    }
+    Ok(())
+}
+
 /// Entry point of `labyrinth lab _supervise SERVICE -- PROGRAM ARGS…`.
 pub fn run(args: SuperviseArgs) -> Result<i32> {
     let mut mask = SigSet::empty();

@@ -5,6 +5,7 @@ use clap::{Args, Parser, Subcommand};
 
 #[cfg(test)]
 mod help_texts;
+mod join;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -38,7 +39,7 @@ enum Cmd {
     /// Bootstrap tokens (`token create --print-join-command`).
     Token(TokenArgs),
     /// Join this node to a cluster, as `kubeadm join`.
-    Join(labyrinth_apiserver::JoinArgs),
+    Join(join::JoinCmd),
     /// Scheduler, Deployment, EndpointSlice, node IPAM and lifecycle controllers.
     Controllers(labyrinth_controllers::Args),
     /// The node agent (kubelet's role, and the node's pod network).
@@ -144,7 +145,7 @@ fn main() {
         Cmd::Token(t) => match t.cmd {
             TokenCmd::Create(args) => labyrinth_apiserver::run_token(args),
         },
-        Cmd::Join(args) => labyrinth_apiserver::run_join(args),
+        Cmd::Join(args) => join::run(args),
         Cmd::Controllers(args) => labyrinth_controllers::run(args),
         Cmd::Agent(args) => labyrinth_agent::agent::run(args),
         Cmd::Runtime(args) => labyrinth_agent::cli::run(args),

@@ -130,7 +130,10 @@ fn check_daemonset(lab: &Lab) {
     // A node that has just joined carries the not-ready taint until its
     // first Ready heartbeat; wait for every node so the expected set is
     // all of them but the one tainted here.
-    kubectl_ok(lab, &["wait", "--for=condition=Ready", "node", "--all", "--timeout=90s"]);
+    kubectl_ok(
+        lab,
+        &["wait", "--for=condition=Ready", "node", "--all", "--timeout=90s"],
+    );
     kubectl_ok(lab, &["taint", "node", "node-2", TAINT]);
     let total = kubectl_ok(lab, &["get", "nodes", "-o", "name"]).lines().count();
     wait_until("every node but node-2 to carry no untolerated taint", || {

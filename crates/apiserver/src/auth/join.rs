@@ -12,6 +12,7 @@ use anyhow::{bail, Context};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use labyrinth_contracts::agent_config::AgentConfig;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -79,6 +80,13 @@ fn is_ready(node: &Value) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
 }
 
+/// What a join learned: the cluster's agent settings, when the control
+/// plane publishes them (`agent_config`), for the node's agent.
+#[derive(Debug)]
+pub struct Joined {
+    pub agent: Option<AgentConfig>,
+}
+
 /// What `labyrinth join` does. Writes the node's kubeconfig to `out`.
 pub async fn join(
     server: &str,
@@ -86,7 +94,7 @@ pub async fn join(
     ca_hash: &str,
     node_name: &str,
     out: &Path,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Joined> {
     if !tokens::is_bootstrap_format(token) {
         bail!(
             "--token {token:?} is not of the form <6 lowercase alphanumerics>.<16 lowercase alphanumerics>"
@@ -184,5 +192,27 @@ pub async fn join(
         &String::from_utf8_lossy(&ca_pem),
         &user,
         &node_token,
-    )
+    )?;
+    let agent = agent_config(server, &trust, &node_token).await?;
+    Ok(Joined { agent })
+}
+
+/// The published agent settings, read with the node's own credential; None
+/// when the cluster publishes none (a cluster not set up by Labyrinth).
+async fn agent_config(server: &str, trust: &Trust, token: &str) -> anyhow::Result<Option<AgentConfig>> {
+    use labyrinth_contracts::agent_config::{NAME, NAMESPACE};
+    let path = format!("/api/v1/namespaces/{NAMESPACE}/configmaps/{NAME}");
+    let (code, cm) = request(server, trust, "GET", &path, Some(token), None)
+        .await
+        .with_context(|| format!("reading {NAMESPACE}/{NAME}"))?;
+    match code {
+        200 => AgentConfig::from_config_map(&cm)
+            .map(Some)
+            .map_err(anyhow::Error::msg),
+        404 => Ok(None),
+        _ => bail!(
+            "reading ConfigMap {NAMESPACE}/{NAME}: HTTP {code}: {}",
+            cm["message"].as_str().unwrap_or("")
+        ),
+    }
 }
