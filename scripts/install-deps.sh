@@ -32,6 +32,8 @@ done
 # The official Python client, run against our API server by
 # crates/apiserver/tests/python_client.rs.
 /usr/bin/python3 -c 'import kubernetes' >/dev/null 2>&1 || missing+=(python3-kubernetes)
+# venv for PyPI's client below.
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 # kubectl: the machine image ships a current one; Debian's old client is the fallback.
 command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
 
@@ -45,6 +47,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   if printf '%s\n' "${missing[@]}" | grep -qx nginx && command -v systemctl >/dev/null 2>&1; then
     systemctl disable --now nginx >/dev/null 2>&1 || true
   fi
+fi
+
+# PyPI's latest official Python client beside Debian's, in a venv of its
+# own (crates/labyrinth/tests/python_clients.rs runs both).
+PYCLIENT=/opt/labyrinth-pyclient
+if ! "$PYCLIENT/bin/python" -c 'import kubernetes' >/dev/null 2>&1; then
+  echo "installing: kubernetes (PyPI) in $PYCLIENT" >&2
+  /usr/bin/python3 -m venv "$PYCLIENT"
+  "$PYCLIENT/bin/pip" install -q --disable-pip-version-check kubernetes
 fi
 
 # cargo-fuzz, for fuzz/run.sh (`./run.sh test`); from crates.io, pinned.
