@@ -17,6 +17,8 @@ declare -A NEED=(
   [containerd]=containerd [ctr]=containerd [runc]=runc
   # The image catalog's programs (crates/agent/images.yaml): nginx, busybox.
   [nginx]=nginx [busybox]=busybox-static
+  # The load generator of the nginx benchmark (crates/labyrinth/tests/bench_nginx.rs).
+  [wrk]=wrk
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
