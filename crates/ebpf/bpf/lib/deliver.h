@@ -53,6 +53,11 @@ static __always_inline int forward_from_endpoint(struct __sk_buff *skb, const st
 			return to_overlay(skb, p, cfg, x, ic);
 		return to_network(skb, p, cfg, x);
 	}
+	/* A reply leaving the cluster (a NodePort's client): its source is
+	 * now the node's own address, which the stack would drop as a
+	 * martian coming in from a device, so it goes out by the FIB. */
+	if (cfg && x && x->kind == XLATE_REVNAT && p->saddr == cfg->node_ip)
+		return to_network(skb, p, cfg, x);
 	/* The node itself, or outside the cluster: the kernel routes it. */
 	trace(skb, cfg, p, x, POINT_TO_STACK, 0);
 	return TC_ACT_OK;

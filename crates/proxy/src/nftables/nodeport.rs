@@ -11,6 +11,7 @@
 
 use std::net::SocketAddrV4;
 
+use super::affinity::{pick_rules, AffinityEndpoint};
 use super::objects::{ServiceKey, ServiceObjects};
 use super::rules::{Chain, Rule, DROP_CHAIN, MARK_MASQ, NO_ENDPOINTS, REJECT_CHAIN, SERVICE_IPS};
 use crate::hash::nft_external_chain;
@@ -18,7 +19,11 @@ use crate::model::{ServiceModel, ServicePort};
 
 /// `sp`'s NodePort objects on this node (None without a NodePort or
 /// without a known node address).
-pub fn compile_node_port(sp: &ServicePort, model: &ServiceModel) -> Option<ServiceObjects> {
+pub fn compile_node_port(
+    sp: &ServicePort,
+    model: &ServiceModel,
+    affinity: &[AffinityEndpoint],
+) -> Option<ServiceObjects> {
     let np = sp.node_port?;
     let node = model.node.as_ref()?;
     let key = ServiceKey {
@@ -44,6 +49,7 @@ pub fn compile_node_port(sp: &ServicePort, model: &ServiceModel) -> Option<Servi
             chain: None,
             endpoints,
             external: None,
+            affinity: vec![],
         });
     }
     let name = nft_external_chain(&sp.name);
@@ -51,7 +57,7 @@ pub fn compile_node_port(sp: &ServicePort, model: &ServiceModel) -> Option<Servi
     if !np.local {
         rules.push(Rule::Jump(MARK_MASQ));
     }
-    rules.push(Rule::PickOneOf(endpoints.len() as u32));
+    rules.extend(pick_rules(affinity, &endpoints));
     Some(ServiceObjects {
         map: SERVICE_IPS,
         key,
@@ -63,6 +69,7 @@ pub fn compile_node_port(sp: &ServicePort, model: &ServiceModel) -> Option<Servi
         }),
         endpoints,
         external: None,
+        affinity: vec![],
     })
 }
 

@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use super::affinity::AffinityEndpoint;
 use super::rules::Chain;
 use crate::model::Protocol;
 
@@ -37,6 +38,9 @@ pub struct ServiceObjects {
     /// Its NodePort: the same kinds of objects keyed by the node's address
     /// and the NodePort (see nodeport.rs).
     pub external: Option<Box<ServiceObjects>>,
+    /// sessionAffinity ClientIP: a set and a chain per ready endpoint
+    /// (affinity.rs), on the ClusterIP's objects only; empty otherwise.
+    pub affinity: Vec<AffinityEndpoint>,
 }
 
 impl ServiceObjects {
