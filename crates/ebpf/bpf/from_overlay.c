@@ -48,9 +48,10 @@ int lby_from_overlay(struct __sk_buff *skb)
 	ep = bpf_map_lookup_elem(&lby_endpoints_v1, &p.daddr);
 	if (ep)
 		return to_endpoint(skb, &p, cfg, &x, ep);
-	/* A NodePort reply from a backend on another node, reversed: out to
-	 * the client by the FIB (the stack would drop our own source). */
-	if (cfg && x.kind == XLATE_REVNAT && p.saddr == cfg->node_ip)
+	/* A NodePort or LoadBalancer reply from a backend on another node,
+	 * reversed: out to the client by the FIB (the stack would drop a
+	 * source that is the node's own). */
+	if (cfg && x.kind == XLATE_REVNAT && external_frontend(p.saddr, p.sport, p.proto))
 		return to_network(skb, &p, cfg, &x);
 	/* For the node itself. The sender does not know our tunnel device's
 	 * MAC, so the inner frame may be addressed elsewhere: the stack would

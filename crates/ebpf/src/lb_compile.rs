@@ -138,21 +138,30 @@ pub fn compile(model: &ServiceModel, ids: &mut Ids) -> Result<LbState> {
             continue;
         };
         let external = sp.external_endpoints(Some(node));
-        let name = format!("{} (NodePort {})", sp.name, np.port);
-        let id = frontend(&mut st, ids, (node.ip, np.port, proto), &external, sp, name)?;
-        st.nodeports.insert(
-            Lb4NodePortKey {
-                address: be_addr(node.ip),
-                port: np.port.to_be(),
-                proto,
-                pad: 0,
-            },
-            Lb4NodePort {
-                rev_nat_index: id,
-                flags: if np.local { NP_F_LOCAL } else { 0 },
-                pad: 0,
-            },
+        // The NodePort, then each LoadBalancer address on the Service's
+        // port: frontends reached from outside, with the same policy.
+        let at = std::iter::once((node.ip, np.port, format!("NodePort {}", np.port))).chain(
+            sp.load_balancer_ips
+                .iter()
+                .map(|ip| (*ip, sp.port, format!("LoadBalancer {ip}"))),
         );
+        for (ip, port, what) in at {
+            let name = format!("{} ({what})", sp.name);
+            let id = frontend(&mut st, ids, (ip, port, proto), &external, sp, name)?;
+            st.nodeports.insert(
+                Lb4NodePortKey {
+                    address: be_addr(ip),
+                    port: port.to_be(),
+                    proto,
+                    pad: 0,
+                },
+                Lb4NodePort {
+                    rev_nat_index: id,
+                    flags: if np.local { NP_F_LOCAL } else { 0 },
+                    pad: 0,
+                },
+            );
+        }
     }
     ids.retain(&st);
     Ok(st)

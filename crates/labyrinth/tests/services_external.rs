@@ -6,6 +6,9 @@
 //! Cluster answers on every node and masquerades, Local keeps the client's
 //! address on node-2, drops elsewhere, and its health check port says 200
 //! or 503, in all three datapaths (eBPF: the program on the node's uplink).
+//! LoadBalancer addresses from the lab's pool answer from the client host:
+//! nodes make them their own with a local route (every node for Cluster,
+//! the endpoint's node for Local).
 //! internalTrafficPolicy Local (all three datapaths): pods reach only the
 //! endpoint on their own node, none where there is none, and switching
 //! the policy to Cluster spreads them again. sessionAffinity ClientIP
@@ -30,7 +33,8 @@ fn manifest() -> String {
              selector: {{app: np}}\n  ports:\n  - {{port: 80, targetPort: 8080, nodePort: {node_port}}}\n---\n"
         )
     };
-    let mut m = svc("np", CLUSTER_PORT, "  type: NodePort\n");
+    // A LoadBalancer (Cluster policy) also has its NodePort.
+    let mut m = svc("np", CLUSTER_PORT, "  type: LoadBalancer\n");
     // A health-check port exists only for a LoadBalancer with Local policy
     // (the API server refuses it elsewhere); its nodePort is served alike.
     m += &svc(
@@ -230,6 +234,47 @@ fn drop_programmed(lab: &Lab, dp: &str, node: &str, ip: &str) -> bool {
     }
 }
 
+/// The address the controller gave `svc` from the lab's pool.
+fn lb_address(lab: &Lab, svc: &str) -> String {
+    eventually(&format!("{svc}'s LoadBalancer address"), 300, || {
+        let ip = kubectl_ok(
+            lab,
+            &[
+                "get",
+                "svc",
+                svc,
+                "-o",
+                "jsonpath={.status.loadBalancer.ingress[0].ip}",
+            ],
+        );
+        (!ip.trim().is_empty()).then(|| ip.trim().to_string())
+    })
+}
+
+/// LoadBalancer addresses answer from the client host on the Service's
+/// port: `np` (Cluster, every node announces it) reaches the backend,
+/// `npl` (Local, announced by node-2 alone) keeps the client's address.
+fn load_balancer_addresses(lab: &Lab, dp: &str) {
+    let (np, npl) = (lb_address(lab, "np"), lb_address(lab, "npl"));
+    let name = get_ok(lab, &format!("http://{np}/hostname"));
+    assert_eq!(name, "np-2", "{dp}: LoadBalancer {np}");
+    let seen = get_ok(lab, &format!("http://{npl}/clientip"));
+    assert!(
+        seen.starts_with(&format!("{CLIENT}:")),
+        "{dp}: Local LoadBalancer {npl}: {seen}"
+    );
+    // Only node-2 (the endpoint's node) makes npl's address its own.
+    for node in ["node-0", "node-1", "node-2"] {
+        let routes = lab.ssh_ok(node, &["ip", "route", "show", "table", "local", "proto", "199"]);
+        assert_eq!(
+            routes.contains(&format!("local {npl} ")),
+            node == "node-2",
+            "{node}: {routes}"
+        );
+        assert!(routes.contains(&format!("local {np} ")), "{node}: {routes}");
+    }
+}
+
 fn scenario(dp: &str) {
     if labyrinth_testkit::root::tool("services_external", "curl").is_none() {
         return;
@@ -292,6 +337,7 @@ fn scenario(dp: &str) {
             "Local policy on {node} (no local endpoint) answered: {out}"
         );
     }
+    load_balancer_addresses(&lab, dp);
     eprintln!("{dp}: NodePort from the client host to backend {backend}: ok");
     lab.down();
 }

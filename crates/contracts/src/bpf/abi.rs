@@ -30,7 +30,7 @@ pub const CT_F_HAIRPIN: u8 = 1;
 /// with externalTrafficPolicy Cluster, masqueraded to the node).
 pub const CT_F_SNAT: u8 = 2;
 
-/// `Lb4NodePort::flags`: externalTrafficPolicy Local (bpf/lib/lb_nodeport.h).
+/// `Lb4NodePort::flags`: externalTrafficPolicy Local (bpf/lib/lb_external.h).
 pub const NP_F_LOCAL: u8 = 1;
 
 /// The TCP flags conntrack records in `Ct4Entry::tcp_seen` (common.h).
@@ -131,8 +131,9 @@ pub struct Ct4Entry {
     pub last_seen_ns: u64,
 }
 
-/// A NodePort (bpf/lib/lb_nodeport.h): the node's address, the port
-/// (both network order) and protocol.
+/// An external frontend (bpf/lib/lb_external.h): a NodePort on the node's
+/// address, or a LoadBalancer address on the Service's port (address and
+/// port in network order), and the protocol.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Lb4NodePortKey {
@@ -348,9 +349,9 @@ mod tests {
 
     /// The NodePort header's structs and flag, as the Rust side has them.
     #[test]
-    fn nodeport_layouts_match_lb_nodeport_h() {
-        let header = concat!(env!("CARGO_MANIFEST_DIR"), "/../ebpf/bpf/lib/lb_nodeport.h");
-        let text = std::fs::read_to_string(header).expect("reading lb_nodeport.h");
+    fn nodeport_layouts_match_lb_external_h() {
+        let header = concat!(env!("CARGO_MANIFEST_DIR"), "/../ebpf/bpf/lib/lb_external.h");
+        let text = std::fs::read_to_string(header).expect("reading lb_external.h");
         assert!(text.contains("_Static_assert(sizeof(struct lb4_nodeport_key) == 8"));
         assert!(text.contains("_Static_assert(sizeof(struct lb4_nodeport) == 4"));
         assert!(text.contains(&format!("#define NP_F_LOCAL {NP_F_LOCAL} ")));

@@ -17,34 +17,7 @@
 #include "lb.h"
 #include "reject.h"
 #include "deliver.h"
-
-struct lb4_nodeport_key {
-	__be32 address;
-	__be16 port;
-	__u8 proto;
-	__u8 pad;
-};
-
-#define NP_F_LOCAL 1 /* externalTrafficPolicy Local */
-
-struct lb4_nodeport {
-	__u16 rev_nat_index; /* the NodePort frontend's service id */
-	__u8 flags;	     /* NP_F_* */
-	__u8 pad;
-};
-
-_Static_assert(sizeof(struct lb4_nodeport_key) == 8, "nodeport key layout");
-_Static_assert(sizeof(struct lb4_nodeport) == 4, "nodeport layout");
-
-/* 2768 ports in the NodePort range, TCP and UDP, and some addresses. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 8192);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct lb4_nodeport_key);
-	__type(value, struct lb4_nodeport);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} lby_lb4_nodeport_v1 SEC(".maps");
+#include "lb_external.h"
 
 #define NP_NOT_NODEPORT -1
 

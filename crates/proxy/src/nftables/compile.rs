@@ -67,6 +67,7 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceObjects
             endpoints,
             external,
             affinity,
+            load_balancer: vec![],
         };
     }
     let name = nft_service_chain(&sp.name);
@@ -87,6 +88,7 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceObjects
         endpoints,
         external,
         affinity,
+        load_balancer: vec![],
     }
 }
 

@@ -42,7 +42,7 @@ pub fn compile_node_port(
         } else {
             DROP_CHAIN
         };
-        return Some(ServiceObjects {
+        let np = ServiceObjects {
             map: NO_ENDPOINTS,
             key,
             target: dead_end.into(),
@@ -50,7 +50,9 @@ pub fn compile_node_port(
             endpoints,
             external: None,
             affinity: vec![],
-        });
+            load_balancer: vec![],
+        };
+        return Some(with_load_balancers(np, sp));
     }
     let name = nft_external_chain(&sp.name);
     let mut rules = Vec::with_capacity(2);
@@ -58,7 +60,7 @@ pub fn compile_node_port(
         rules.push(Rule::Jump(MARK_MASQ));
     }
     rules.extend(pick_rules(affinity, &endpoints));
-    Some(ServiceObjects {
+    let np = ServiceObjects {
         map: SERVICE_IPS,
         key,
         target: name.clone(),
@@ -70,7 +72,34 @@ pub fn compile_node_port(
         endpoints,
         external: None,
         affinity: vec![],
-    })
+        load_balancer: vec![],
+    };
+    Some(with_load_balancers(np, sp))
+}
+
+/// The LoadBalancer addresses of `sp` as elements beside its NodePort's:
+/// same map and target (its external chain, or the drop/reject chain),
+/// keyed by the address and the Service's port.
+fn with_load_balancers(mut np: ServiceObjects, sp: &ServicePort) -> ServiceObjects {
+    np.load_balancer = sp
+        .load_balancer_ips
+        .iter()
+        .map(|ip| ServiceObjects {
+            map: np.map,
+            key: ServiceKey {
+                ip: *ip,
+                proto: sp.protocol(),
+                port: sp.port,
+            },
+            target: np.target.clone(),
+            chain: None,
+            endpoints: np.endpoints.clone(),
+            external: None,
+            affinity: vec![],
+            load_balancer: vec![],
+        })
+        .collect();
+    np
 }
 
 #[cfg(test)]

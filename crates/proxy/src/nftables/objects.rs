@@ -41,6 +41,10 @@ pub struct ServiceObjects {
     /// sessionAffinity ClientIP: a set and a chain per ready endpoint
     /// (affinity.rs), on the ClusterIP's objects only; empty otherwise.
     pub affinity: Vec<AffinityEndpoint>,
+    /// On a NodePort's objects: its LoadBalancer addresses, each one more
+    /// element `<address> . <proto> . <port>` to the same chain, with its
+    /// own endpoint elements (the pickers index by the packet's address).
+    pub load_balancer: Vec<ServiceObjects>,
 }
 
 impl ServiceObjects {
@@ -54,8 +58,11 @@ impl ServiceObjects {
         self.endpoints.iter().map(|e| *e.ip()).collect()
     }
 
-    /// Itself, then its NodePort's objects.
+    /// Itself, then its NodePort's objects and LoadBalancer addresses.
     pub fn frontends(&self) -> impl Iterator<Item = &ServiceObjects> {
-        std::iter::once(self).chain(self.external.as_deref())
+        let ext = self.external.as_deref();
+        std::iter::once(self)
+            .chain(ext)
+            .chain(ext.into_iter().flat_map(|e| &e.load_balancer))
     }
 }

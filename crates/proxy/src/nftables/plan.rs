@@ -221,10 +221,20 @@ pub fn partial<'a>(
         let o = old.get(name);
         let n = new.services.get(name);
         edit.frontend(o, n);
-        edit.frontend(
+        let (oe, ne) = (
             o.and_then(|o| o.external.as_deref()),
             n.and_then(|n| n.external.as_deref()),
         );
+        edit.frontend(oe, ne);
+        // LoadBalancer addresses, paired by address.
+        let olb = oe.map(|e| e.load_balancer.as_slice()).unwrap_or_default();
+        let nlb = ne.map(|e| e.load_balancer.as_slice()).unwrap_or_default();
+        for x in olb.iter().filter(|x| !nlb.iter().any(|y| y.key == x.key)) {
+            edit.frontend(Some(x), None);
+        }
+        for y in nlb {
+            edit.frontend(olb.iter().find(|x| x.key == y.key), Some(y));
+        }
     }
     let Edit {
         del_services,
