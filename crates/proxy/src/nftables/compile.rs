@@ -53,21 +53,10 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceObjects
     let affinity = compile_affinity(sp);
     let external = super::nodeport::compile_node_port(sp, model, &affinity).map(Box::new);
     if endpoints.is_empty() {
-        // None at all: refused; none on this node: dropped, as kube-proxy.
-        let dead_end = if sp.ready_endpoints().is_empty() {
-            REJECT_CHAIN
-        } else {
-            DROP_CHAIN
-        };
         return ServiceObjects {
-            map: NO_ENDPOINTS,
-            key,
-            target: dead_end.into(),
-            chain: None,
-            endpoints,
             external,
             affinity,
-            load_balancer: vec![],
+            ..ServiceObjects::dead_end(sp, key)
         };
     }
     let name = nft_service_chain(&sp.name);

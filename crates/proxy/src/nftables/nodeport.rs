@@ -13,7 +13,7 @@ use std::net::SocketAddrV4;
 
 use super::affinity::{pick_rules, AffinityEndpoint};
 use super::objects::{ServiceKey, ServiceObjects};
-use super::rules::{Chain, Rule, DROP_CHAIN, MARK_MASQ, NO_ENDPOINTS, REJECT_CHAIN, SERVICE_IPS};
+use super::rules::{Chain, Rule, MARK_MASQ, SERVICE_IPS};
 use crate::hash::nft_external_chain;
 use crate::model::{ServiceModel, ServicePort};
 
@@ -37,22 +37,7 @@ pub fn compile_node_port(
         .map(|e| SocketAddrV4::new(e.ip, e.port))
         .collect();
     if endpoints.is_empty() {
-        let dead_end = if sp.ready_endpoints().is_empty() {
-            REJECT_CHAIN
-        } else {
-            DROP_CHAIN
-        };
-        let np = ServiceObjects {
-            map: NO_ENDPOINTS,
-            key,
-            target: dead_end.into(),
-            chain: None,
-            endpoints,
-            external: None,
-            affinity: vec![],
-            load_balancer: vec![],
-        };
-        return Some(with_load_balancers(np, sp));
+        return Some(with_load_balancers(ServiceObjects::dead_end(sp, key), sp));
     }
     let name = nft_external_chain(&sp.name);
     let mut rules = Vec::with_capacity(2);

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddrV4};
 
 use super::affinity::AffinityEndpoint;
-use super::rules::Chain;
-use crate::model::Protocol;
+use super::rules::{Chain, DROP_CHAIN, NO_ENDPOINTS, REJECT_CHAIN};
+use crate::model::{Protocol, ServicePort};
 
 /// A `service-ips` / `no-endpoint-services` key: ClusterIP . proto . port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -48,6 +48,28 @@ pub struct ServiceObjects {
 }
 
 impl ServiceObjects {
+    /// A frontend of `sp` with no endpoint to go to: its element in
+    /// `no-endpoint-services`, refused when `sp` has no ready endpoint at
+    /// all, dropped when only none is eligible here (a traffic policy
+    /// Local), as kube-proxy does.
+    pub fn dead_end(sp: &ServicePort, key: ServiceKey) -> ServiceObjects {
+        let target = if sp.ready_endpoints().is_empty() {
+            REJECT_CHAIN
+        } else {
+            DROP_CHAIN
+        };
+        ServiceObjects {
+            map: NO_ENDPOINTS,
+            key,
+            target: target.into(),
+            chain: None,
+            endpoints: vec![],
+            external: None,
+            affinity: vec![],
+            load_balancer: vec![],
+        }
+    }
+
     /// "key : goto target", as in the map listing.
     pub fn element(&self) -> String {
         format!("{} : goto {}", self.key, self.target)
