@@ -36,7 +36,7 @@ int lby_from_container(struct __sk_buff *skb)
 			return TC_ACT_SHOT;
 		}
 		if (r == 0) {
-			r = lb4_translate(skb, &p, cfg, &x);
+			r = lb4_translate(skb, &p, cfg, &x, 0);
 			switch (r) {
 			case LB_NO_BACKENDS:
 				trace(skb, cfg, &p, &x, POINT_DROP, DROP_NO_BACKENDS);

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 pub use labyrinth_contracts::bpf::FlowState;
 
-use crate::abi::{Ct4Entry, Ct4Key, CT_DIR_REPLY, CT_DIR_SERVICE, CT_F_HAIRPIN};
+use crate::abi::{Ct4Entry, Ct4Key, CT_DIR_REPLY, CT_DIR_SERVICE, CT_F_HAIRPIN, CT_F_SNAT};
 
 /// How long a flow may stay idle, by state.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +50,9 @@ pub fn reply_key(k: &Ct4Key, v: &Ct4Entry, hairpin_addr: u32) -> Ct4Key {
         saddr: v.backend_addr,
         daddr: if v.flags & CT_F_HAIRPIN != 0 {
             hairpin_addr
+        } else if v.flags & CT_F_SNAT != 0 {
+            // A masqueraded NodePort flow: the source it got.
+            v.orig_addr
         } else {
             k.saddr
         },

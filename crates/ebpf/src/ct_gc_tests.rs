@@ -48,6 +48,11 @@ fn reply_key_mirrors_the_service_entry_and_hairpin() {
     );
     v.flags = CT_F_HAIRPIN;
     assert_eq!(reply_key(&k, &v, HAIRPIN).daddr, HAIRPIN);
+    // A masqueraded NodePort flow: the reply comes back to the source
+    // address the service entry gave the flow.
+    v.flags = crate::abi::CT_F_SNAT;
+    v.orig_addr = 0x0400_a80a;
+    assert_eq!(reply_key(&k, &v, HAIRPIN).daddr, 0x0400_a80a);
 }
 
 #[test]

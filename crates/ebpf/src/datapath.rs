@@ -47,6 +47,13 @@ pub struct Config {
     /// Native routing: the underlay device, whose ingress gets the
     /// from_overlay program (replies of translated flows arrive there).
     pub native_dev: Option<String>,
+    /// The node's uplink to the VPC, whose ingress gets the from_overlay
+    /// program in tunnel mode too: connections from outside the cluster
+    /// to a NodePort arrive there (bpf/lib/lb_nodeport.h), and the
+    /// replies of masqueraded ones from backends on other nodes. In
+    /// native routing it is `native_dev`.
+    #[serde(default)]
+    pub uplink_dev: Option<String>,
     /// This node's underlay address.
     pub node_ip: Ipv4Addr,
     /// Source address for a pod reaching itself through a Service (the
@@ -183,6 +190,17 @@ impl EbpfDatapath {
         )?;
         if both_ways {
             attach::attach(self.progs.to_overlay.prog(), mode, &dir, &dev, idx, Hook::Egress)?;
+        }
+        if let Some(up) = self.cfg.uplink_dev.clone().filter(|u| *u != dev) {
+            let idx = link_of(&up)?.index;
+            attach::attach(
+                self.progs.from_overlay.prog(),
+                mode,
+                &dir,
+                &up,
+                idx,
+                Hook::Ingress,
+            )?;
         }
         Ok(())
     }
@@ -335,7 +353,8 @@ impl EbpfDatapath {
             };
             attach::detach(self.cfg.attach, &self.pin_dir, &ifname, hook)?;
         }
-        for dev in self.cfg.tunnel_dev.iter().chain(&self.cfg.native_dev) {
+        let devs = [&self.cfg.tunnel_dev, &self.cfg.native_dev, &self.cfg.uplink_dev];
+        for dev in devs.into_iter().flatten() {
             attach::detach(self.cfg.attach, &self.pin_dir, dev, Hook::Ingress)?;
             attach::detach(self.cfg.attach, &self.pin_dir, dev, Hook::Egress)?;
         }

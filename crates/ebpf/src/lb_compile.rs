@@ -8,9 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use anyhow::{bail, Result};
-use labyrinth_proxy::{Protocol, ServiceModel};
+use labyrinth_proxy::{Endpoint, Protocol, ServiceModel, ServicePort};
 
-use crate::abi::{addr_of, be_addr, Lb4Backend, Lb4Key, Lb4ReverseNat, Lb4Service, PROTO_TCP, PROTO_UDP};
+use crate::abi::{
+    addr_of, be_addr, Lb4Backend, Lb4Key, Lb4NodePort, Lb4NodePortKey, Lb4ReverseNat, Lb4Service, NP_F_LOCAL,
+    PROTO_TCP, PROTO_UDP,
+};
 
 /// What the service maps hold (or should hold).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,6 +22,9 @@ pub struct LbState {
     pub backends: BTreeMap<u32, Lb4Backend>,
     pub revnat: BTreeMap<u16, Lb4ReverseNat>,
     pub names: BTreeMap<u16, String>,
+    /// NodePorts on this node (their frontends are in `services`, keyed
+    /// by the node's address).
+    pub nodeports: BTreeMap<Lb4NodePortKey, Lb4NodePort>,
 }
 
 /// (address, port, protocol) of a frontend or backend.
@@ -121,56 +127,102 @@ pub fn compile(model: &ServiceModel, ids: &mut Ids) -> Result<LbState> {
     let mut st = LbState::default();
     for sp in model.services.values() {
         let proto = proto_num(sp.protocol());
-        let id = ids.service((sp.cluster_ip, sp.port, proto))?;
         // internalTrafficPolicy Local: this node's endpoints only (none
         // leaves the frontend with count 0).
         let ready = sp.internal_endpoints(model.node.as_ref());
-        if ready.len() > usize::from(u16::MAX) {
-            bail!("{}: {} endpoints, at most 65535", sp.name, ready.len());
-        }
-        for (i, ep) in ready.iter().enumerate() {
-            let bid = ids.backend((ep.ip, ep.port, proto))?;
-            st.backends.insert(
-                bid,
-                Lb4Backend {
-                    address: be_addr(ep.ip),
-                    port: ep.port.to_be(),
+        let name = sp.name.to_string();
+        frontend(&mut st, ids, (sp.cluster_ip, sp.port, proto), &ready, sp, name)?;
+        // The NodePort: a frontend on the node's address over the
+        // endpoints externalTrafficPolicy allows.
+        let (Some(np), Some(node)) = (sp.node_port, model.node.as_ref()) else {
+            continue;
+        };
+        let external = sp.external_endpoints(Some(node));
+        // The NodePort, then each LoadBalancer address on the Service's
+        // port: frontends reached from outside, with the same policy.
+        let at = std::iter::once((node.ip, np.port, format!("NodePort {}", np.port))).chain(
+            sp.load_balancer_ips
+                .iter()
+                .map(|ip| (*ip, sp.port, format!("LoadBalancer {ip}"))),
+        );
+        for (ip, port, what) in at {
+            let name = format!("{} ({what})", sp.name);
+            let id = frontend(&mut st, ids, (ip, port, proto), &external, sp, name)?;
+            st.nodeports.insert(
+                Lb4NodePortKey {
+                    address: be_addr(ip),
+                    port: port.to_be(),
                     proto,
-                    flags: 0,
+                    pad: 0,
                 },
-            );
-            st.services.insert(
-                lb_key(sp.cluster_ip, sp.port, proto, i as u16 + 1),
-                Lb4Service {
-                    backend_id: bid,
-                    count: 0,
+                Lb4NodePort {
                     rev_nat_index: id,
+                    flags: if np.local { NP_F_LOCAL } else { 0 },
+                    pad: 0,
                 },
             );
         }
-        st.services.insert(
-            lb_key(sp.cluster_ip, sp.port, proto, 0),
-            Lb4Service {
-                // A frontend has no backend: the field carries the
-                // sessionAffinity ClientIP timeout (lib/lb_affinity.h).
-                backend_id: sp.affinity_seconds.unwrap_or(0),
-                count: ready.len() as u16,
-                rev_nat_index: id,
-            },
-        );
-        st.revnat.insert(
-            id,
-            Lb4ReverseNat {
-                address: be_addr(sp.cluster_ip),
-                port: sp.port.to_be(),
-                proto,
-                pad: 0,
-            },
-        );
-        st.names.insert(id, sp.name.to_string());
     }
     ids.retain(&st);
     Ok(st)
+}
+
+/// One frontend (`at`: address, port, protocol) over `ready`: its backend
+/// slots, the frontend row, reverse NAT and name. Returns its service id.
+fn frontend(
+    st: &mut LbState,
+    ids: &mut Ids,
+    at: Addr,
+    ready: &[&Endpoint],
+    sp: &ServicePort,
+    name: String,
+) -> Result<u16> {
+    let (vip, port, proto) = at;
+    let id = ids.service(at)?;
+    if ready.len() > usize::from(u16::MAX) {
+        bail!("{}: {} endpoints, at most 65535", sp.name, ready.len());
+    }
+    for (i, ep) in ready.iter().enumerate() {
+        let bid = ids.backend((ep.ip, ep.port, proto))?;
+        st.backends.insert(
+            bid,
+            Lb4Backend {
+                address: be_addr(ep.ip),
+                port: ep.port.to_be(),
+                proto,
+                flags: 0,
+            },
+        );
+        st.services.insert(
+            lb_key(vip, port, proto, i as u16 + 1),
+            Lb4Service {
+                backend_id: bid,
+                count: 0,
+                rev_nat_index: id,
+            },
+        );
+    }
+    st.services.insert(
+        lb_key(vip, port, proto, 0),
+        Lb4Service {
+            // A frontend has no backend: the field carries the
+            // sessionAffinity ClientIP timeout (lib/lb_affinity.h).
+            backend_id: sp.affinity_seconds.unwrap_or(0),
+            count: ready.len() as u16,
+            rev_nat_index: id,
+        },
+    );
+    st.revnat.insert(
+        id,
+        Lb4ReverseNat {
+            address: be_addr(vip),
+            port: port.to_be(),
+            proto,
+            pad: 0,
+        },
+    );
+    st.names.insert(id, name);
+    Ok(id)
 }
 
 /// Backends (address, port) each service id lost between two states: the

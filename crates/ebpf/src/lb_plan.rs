@@ -4,7 +4,7 @@
 //! (whose count makes new slots reachable or old ones unreachable), and
 //! deletions in the opposite order.
 
-use crate::abi::{Lb4Backend, Lb4Key, Lb4ReverseNat, Lb4Service};
+use crate::abi::{Lb4Backend, Lb4Key, Lb4NodePort, Lb4NodePortKey, Lb4ReverseNat, Lb4Service};
 use crate::lb_compile::LbState;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,6 +14,8 @@ pub enum Op {
     PutName(u16, String),
     PutSlot(Lb4Key, Lb4Service),
     PutFrontend(Lb4Key, Lb4Service),
+    PutNodePort(Lb4NodePortKey, Lb4NodePort),
+    DelNodePort(Lb4NodePortKey),
     DelFrontend(Lb4Key),
     DelSlot(Lb4Key),
     DelName(u16),
@@ -48,6 +50,15 @@ pub fn plan(old: &LbState, new: &LbState) -> Vec<Op> {
         if changed(k, v) {
             ops.push(Op::PutFrontend(*k, *v));
         }
+    }
+    // A NodePort row last in, first out: the program finds its frontend.
+    for (k, v) in &new.nodeports {
+        if old.nodeports.get(k) != Some(v) {
+            ops.push(Op::PutNodePort(*k, *v));
+        }
+    }
+    for k in old.nodeports.keys().filter(|k| !new.nodeports.contains_key(k)) {
+        ops.push(Op::DelNodePort(*k));
     }
     let gone = |k: &Lb4Key| !new.services.contains_key(k);
     for k in old.services.keys().filter(|k| k.slot == 0 && gone(k)) {

@@ -148,3 +148,52 @@ fn affinity_timeout_rides_on_the_frontend_and_internal_local_keeps_local_slots()
     let st = compile(&m, &mut Ids::default()).unwrap();
     assert_eq!(st.services[&lb_key(VIP, 80, PROTO_TCP, 0)].count, 0);
 }
+
+#[test]
+fn a_node_port_is_a_frontend_on_the_node_address_with_its_policy_row() {
+    let mut here = ep(10);
+    here.node_name = Some("node-1".into());
+    let mut there = ep(11);
+    there.node_name = Some("node-2".into());
+    let mut m = model(vec![here, there]);
+    let node = Ipv4Addr::new(10, 168, 0, 3);
+    m.node = Some(labyrinth_proxy::external::ThisNode {
+        name: "node-1".into(),
+        ip: node,
+    });
+    let name = ServicePortName::new("wrk-2", "web", "http", Protocol::Tcp);
+    let np = |local| labyrinth_proxy::external::NodePort {
+        port: 30080,
+        local,
+        health_check: None,
+    };
+    m.services.get_mut(&name).unwrap().node_port = Some(np(false));
+    let st = compile(&m, &mut Ids::default()).unwrap();
+    let fe = st.services[&lb_key(node, 30080, PROTO_TCP, 0)];
+    assert_eq!(fe.count, 2, "Cluster: every ready endpoint");
+    let key = Lb4NodePortKey {
+        address: be_addr(node),
+        port: 30080u16.to_be(),
+        proto: PROTO_TCP,
+        pad: 0,
+    };
+    assert_eq!(st.nodeports[&key].rev_nat_index, fe.rev_nat_index);
+    assert_eq!(st.nodeports[&key].flags, 0);
+    assert_eq!(st.names[&fe.rev_nat_index], "wrk-2/web:http (NodePort 30080)");
+    // Local: this node's endpoint only, and the flag that keeps the
+    // client's address; on a node without one, no backends (drop).
+    m.services.get_mut(&name).unwrap().node_port = Some(np(true));
+    let st = compile(&m, &mut Ids::default()).unwrap();
+    assert_eq!(st.services[&lb_key(node, 30080, PROTO_TCP, 0)].count, 1);
+    assert_eq!(st.nodeports[&key].flags, NP_F_LOCAL);
+    m.node.as_mut().unwrap().name = "node-0".into();
+    let st = compile(&m, &mut Ids::default()).unwrap();
+    assert_eq!(st.services[&lb_key(node, 30080, PROTO_TCP, 0)].count, 0);
+    // The row goes in after its frontend and out before it.
+    let ops = plan(&Default::default(), &st);
+    let at = |f: &dyn Fn(&Op) -> bool| ops.iter().position(f).unwrap();
+    assert!(at(&|o| matches!(o, Op::PutNodePort(..))) > at(&|o| matches!(o, Op::PutFrontend(..))));
+    let back = plan(&st, &Default::default());
+    let at = |f: &dyn Fn(&Op) -> bool| back.iter().position(f).unwrap();
+    assert!(at(&|o| matches!(o, Op::DelNodePort(..))) < at(&|o| matches!(o, Op::DelFrontend(..))));
+}

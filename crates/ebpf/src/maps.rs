@@ -22,6 +22,7 @@ pub struct Maps {
     pub ipcache: LpmTrie<MapData, IpcacheAddr, IpcacheValue>,
     pub endpoints: HashMap<MapData, u32, EndpointValue>,
     pub config: Array<MapData, LbyConfig>,
+    pub nodeports: HashMap<MapData, Lb4NodePortKey, Lb4NodePort>,
 }
 
 fn pinned(dir: &Path, name: &str) -> Result<MapData> {
@@ -43,6 +44,7 @@ impl Maps {
                 .with_context(|| ctx(IPCACHE_MAP))?,
             endpoints: HashMap::try_from(hash(ENDPOINTS_MAP)?).with_context(|| ctx(ENDPOINTS_MAP))?,
             config: Array::try_from(Map::Array(pinned(dir, CONFIG_MAP)?)).with_context(|| ctx(CONFIG_MAP))?,
+            nodeports: HashMap::try_from(hash(NODEPORT_MAP)?).with_context(|| ctx(NODEPORT_MAP))?,
         })
     }
 
@@ -65,6 +67,10 @@ impl Maps {
             let (k, v) = kv.context("reading the names map")?;
             st.names.insert(k, v.as_str());
         }
+        for kv in self.nodeports.iter() {
+            let (k, v) = kv.context("reading the NodePort map")?;
+            st.nodeports.insert(k, v);
+        }
         Ok(st)
     }
 
@@ -75,6 +81,8 @@ impl Maps {
             Op::PutName(id, n) => self.names.insert(id, Lb4Name::new(n), 0),
             Op::PutSlot(k, v) | Op::PutFrontend(k, v) => self.services.insert(k, v, 0),
             Op::DelFrontend(k) | Op::DelSlot(k) => ignore_missing(self.services.remove(k)),
+            Op::PutNodePort(k, v) => self.nodeports.insert(k, v, 0),
+            Op::DelNodePort(k) => ignore_missing(self.nodeports.remove(k)),
             Op::DelName(id) => ignore_missing(self.names.remove(id)),
             Op::DelRevNat(id) => ignore_missing(self.revnat.remove(id)),
             Op::DelBackend(id) => ignore_missing(self.backends.remove(id)),

@@ -5,11 +5,15 @@
 //! answers /hostname and /clientip) runs on node-2; externalTrafficPolicy
 //! Cluster answers on every node and masquerades, Local keeps the client's
 //! address on node-2, drops elsewhere, and its health check port says 200
-//! or 503 (iptables and nftables; the eBPF datapath has no NodePorts yet).
+//! or 503, in all three datapaths (eBPF: the program on the node's uplink).
+//! LoadBalancer addresses from the lab's pool answer from the client host:
+//! nodes make them their own with a local route (every node for Cluster,
+//! the endpoint's node for Local).
 //! internalTrafficPolicy Local (all three datapaths): pods reach only the
 //! endpoint on their own node, none where there is none, and switching
 //! the policy to Cluster spreads them again. sessionAffinity ClientIP
-//! (iptables and eBPF): 30 connections from one client reach one backend,
+//! (all three: xt_recent, nftables' per-endpoint dynamic sets, the eBPF
+//! LRU map): 30 connections from one client reach one backend,
 //! and switched off they spread again.
 
 mod common;
@@ -29,7 +33,8 @@ fn manifest() -> String {
              selector: {{app: np}}\n  ports:\n  - {{port: 80, targetPort: 8080, nodePort: {node_port}}}\n---\n"
         )
     };
-    let mut m = svc("np", CLUSTER_PORT, "  type: NodePort\n");
+    // A LoadBalancer (Cluster policy) also has its NodePort.
+    let mut m = svc("np", CLUSTER_PORT, "  type: LoadBalancer\n");
     // A health-check port exists only for a LoadBalancer with Local policy
     // (the API server refuses it elsewhere); its nodePort is served alike.
     m += &svc(
@@ -202,19 +207,71 @@ fn get_ok(lab: &Lab, url: &str) -> String {
     })
 }
 
-/// What `dp` shows for a node without a local endpoint of `npl`: the
-/// drop is programmed.
-fn drop_programmed(lab: &Lab, dp: &str, node: &str) -> bool {
+/// What `dp` shows for a node (address `ip`) without a local endpoint of
+/// `npl`: the drop is programmed.
+fn drop_programmed(lab: &Lab, dp: &str, node: &str, ip: &str) -> bool {
     let cmd = match dp {
-        "iptables" => "iptables-save -t filter",
-        "nftables" => "nft list table ip labyrinth",
-        _ => return true,
+        "iptables" => "iptables-save -t filter".to_string(),
+        "nftables" => "nft list table ip labyrinth".to_string(),
+        _ => format!("{BIN} bpf map get services --json"),
     };
-    let text = lab.ssh_ok(node, &["sh", "-c", cmd]);
+    let text = lab.ssh_ok(node, &["sh", "-c", &cmd]);
     match dp {
         "iptables" => text.contains("default/npl has no local endpoints"),
         // The NodePort's element in no-endpoint-services sends it to drop-chain.
-        _ => text.contains(&format!("tcp . {LOCAL_PORT} : goto drop-chain")),
+        "nftables" => text.contains(&format!("tcp . {LOCAL_PORT} : goto drop-chain")),
+        // The NodePort's frontend on the node's address, with no backends
+        // (its row in lby_lb4_nodeport_v1 says Local: drop).
+        _ => {
+            let v: serde_json::Value = serde_json::from_str(&text).expect("map get --json");
+            let frontend = format!("{ip}:{LOCAL_PORT}");
+            v["entries"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| r["frontend"] == frontend.as_str() && r["slot"] == 0 && r["count"] == 0)
+        }
+    }
+}
+
+/// The address the controller gave `svc` from the lab's pool.
+fn lb_address(lab: &Lab, svc: &str) -> String {
+    eventually(&format!("{svc}'s LoadBalancer address"), 300, || {
+        let ip = kubectl_ok(
+            lab,
+            &[
+                "get",
+                "svc",
+                svc,
+                "-o",
+                "jsonpath={.status.loadBalancer.ingress[0].ip}",
+            ],
+        );
+        (!ip.trim().is_empty()).then(|| ip.trim().to_string())
+    })
+}
+
+/// LoadBalancer addresses answer from the client host on the Service's
+/// port: `np` (Cluster, every node announces it) reaches the backend,
+/// `npl` (Local, announced by node-2 alone) keeps the client's address.
+fn load_balancer_addresses(lab: &Lab, dp: &str) {
+    let (np, npl) = (lb_address(lab, "np"), lb_address(lab, "npl"));
+    let name = get_ok(lab, &format!("http://{np}/hostname"));
+    assert_eq!(name, "np-2", "{dp}: LoadBalancer {np}");
+    let seen = get_ok(lab, &format!("http://{npl}/clientip"));
+    assert!(
+        seen.starts_with(&format!("{CLIENT}:")),
+        "{dp}: Local LoadBalancer {npl}: {seen}"
+    );
+    // Only node-2 (the endpoint's node) makes npl's address its own.
+    for node in ["node-0", "node-1", "node-2"] {
+        let routes = lab.ssh_ok(node, &["ip", "route", "show", "table", "local", "proto", "199"]);
+        assert_eq!(
+            routes.contains(&format!("local {npl} ")),
+            node == "node-2",
+            "{node}: {routes}"
+        );
+        assert!(routes.contains(&format!("local {np} ")), "{node}: {routes}");
     }
 }
 
@@ -224,14 +281,7 @@ fn scenario(dp: &str) {
     }
     let lab = Lab::cluster(&format!("ext-{dp}"), &["--datapath", dp]);
     internal_traffic_policy(&lab, dp);
-    // nftables has no session affinity yet.
-    if dp != "nftables" {
-        client_ip_affinity(&lab, dp);
-    }
-    if dp == "ebpf" {
-        lab.down();
-        return;
-    }
+    client_ip_affinity(&lab, dp);
     kubectl_apply(&lab, "default", &manifest());
     wait_ready(&lab, "default", "np-2");
     let backend = pod_ip(&lab, "default", "np-2");
@@ -278,7 +328,7 @@ fn scenario(dp: &str) {
         });
         assert!(body.contains("\"localEndpoints\": 0"), "{body}");
         eventually(&format!("{node}'s drop to be programmed"), 300, || {
-            drop_programmed(&lab, dp, node).then_some(())
+            drop_programmed(&lab, dp, node, ip).then_some(())
         });
         // Dropped, not refused and not served: curl gives up (exit 28).
         let (code, out) = curl_from_client(&lab, &format!("http://{ip}:{LOCAL_PORT}/hostname"));
@@ -287,6 +337,7 @@ fn scenario(dp: &str) {
             "Local policy on {node} (no local endpoint) answered: {out}"
         );
     }
+    load_balancer_addresses(&lab, dp);
     eprintln!("{dp}: NodePort from the client host to backend {backend}: ok");
     lab.down();
 }
@@ -306,8 +357,8 @@ fn node_ports_and_traffic_policies_nftables() {
 }
 
 #[test]
-fn traffic_policies_and_affinity_ebpf() {
-    if need_root("traffic_policies_and_affinity_ebpf") {
+fn node_ports_and_traffic_policies_ebpf() {
+    if need_root("node_ports_and_traffic_policies_ebpf") {
         scenario("ebpf");
     }
 }

@@ -138,6 +138,7 @@ impl ServiceStore {
                 sp = sp.with_node_port(np);
             }
             sp.affinity_seconds = affinity(spec)?;
+            sp.load_balancer_ips = load_balancer_ips(svc);
             sp.internal_local = match spec.internal_traffic_policy.as_deref() {
                 None | Some("Cluster") => false,
                 Some("Local") => true,
@@ -188,6 +189,25 @@ fn node_port(
         local,
         health_check,
     }))
+}
+
+/// A LoadBalancer Service's IPv4 addresses from its status (the
+/// controller fills them in from the lab's pool), sorted.
+fn load_balancer_ips(svc: &Service) -> Vec<Ipv4Addr> {
+    let lb = svc.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("LoadBalancer");
+    let mut ips: Vec<Ipv4Addr> = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|l| l.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.as_deref()?.parse().ok())
+        .filter(|_| lb)
+        .collect();
+    ips.sort();
+    ips.dedup();
+    ips
 }
 
 /// sessionAffinity ClientIP's timeout (None for affinity None).

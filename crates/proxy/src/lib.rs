@@ -2,6 +2,7 @@
 //! API compiled into iptables rules in kube-proxy's own layout, or into one
 //! nftables table, and kept in sync; and NetworkPolicy's allow lists as
 //! filter rules ([`netpol`]).
+pub mod announce;
 pub mod conntrack;
 pub mod datapath;
 pub mod exec;

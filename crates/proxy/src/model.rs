@@ -111,6 +111,10 @@ pub struct ServicePort {
     /// sessionAffinity ClientIP: how long (seconds) a client sticks to
     /// the endpoint it first got.
     pub affinity_seconds: Option<u32>,
+    /// A LoadBalancer's addresses (status.loadBalancer.ingress[].ip):
+    /// answered on the Service's port like the NodePort, with the same
+    /// externalTrafficPolicy (programmed only with a NodePort).
+    pub load_balancer_ips: Vec<Ipv4Addr>,
 }
 
 impl ServicePort {
@@ -125,6 +129,7 @@ impl ServicePort {
             node_port: None,
             internal_local: false,
             affinity_seconds: None,
+            load_balancer_ips: Vec::new(),
         }
     }
 

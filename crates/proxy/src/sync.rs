@@ -44,6 +44,8 @@ pub struct Proxier {
     metrics: Arc<Mutex<Metrics>>,
     /// Run `conntrack -D` for removed UDP endpoints (off in benchmarks).
     pub flush_conntrack: bool,
+    /// The LoadBalancer addresses announced (None: not read yet).
+    announced: Option<std::collections::BTreeSet<Ipv4Addr>>,
 }
 
 impl Proxier {
@@ -55,6 +57,7 @@ impl Proxier {
             triggers: Vec::new(),
             metrics: Arc::default(),
             flush_conntrack: true,
+            announced: None,
         }
     }
 
@@ -170,6 +173,23 @@ impl Proxier {
         self.datapath.cleanup()
     }
 
+    /// LoadBalancer addresses this node answers for on the VPC
+    /// (announce.rs); only a proxy that knows its node announces.
+    fn announce(&mut self) {
+        if self.desired.node.is_none() {
+            return;
+        }
+        let want = crate::announce::wanted(&self.desired);
+        let have = match self.announced.take() {
+            Some(h) => Ok(h),
+            None => crate::announce::announced(),
+        };
+        match have.and_then(|h| crate::announce::apply(&h, &want)) {
+            Ok(()) => self.announced = Some(want),
+            Err(e) => tracing::warn!("announcing LoadBalancer addresses: {e:#}"),
+        }
+    }
+
     fn after_sync(
         &mut self,
         full: bool,
@@ -184,6 +204,7 @@ impl Proxier {
             (Some(applied), false) => applied.apply_changes(&self.desired, changed),
             _ => self.applied = Some(self.desired.clone()),
         }
+        self.announce();
         let mut metrics = self.metrics.lock().expect("metrics lock");
         metrics.observe_sync(full, start.elapsed(), &self.triggers);
         self.triggers.clear();

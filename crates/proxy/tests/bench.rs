@@ -4,6 +4,7 @@
 //!   cargo test -p labyrinth-proxy --release --test bench -- --ignored --nocapture
 //! Knobs: PROXY_BENCH_SIZES=1000,10000,30000 PROXY_BENCH_CHANGE_AT=10000
 //! PROXY_BENCH_CONNECTIONS=5000 PROXY_BENCH_CONN_SIZES=10,10000
+//! PROXY_BENCH_CONN_DATAPATHS=nftables PROXY_BENCH_ONLY=nodeport
 mod bench_harness;
 mod common;
 
@@ -43,7 +44,7 @@ fn proxy_benchmarks() {
     }
     let v = bench(&plan).expect("bench");
     println!("{}", serde_json::to_string_pretty(&v).unwrap());
-    for r in v["sync"].as_array().unwrap() {
+    for r in v["sync"].as_array().into_iter().flatten() {
         if r.get("skipped").is_none() {
             assert!(r["full_sync_seconds"].as_f64().unwrap() > 0.0);
         }
@@ -76,6 +77,12 @@ fn bench_smoke() {
         }
     }
     for r in v["connections"].as_array().unwrap() {
+        assert!(r["conn_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["baseline_conn_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    let np = v["node_port_connections"].as_array().unwrap();
+    assert_eq!(np.len(), 2, "iptables and nftables through a NodePort");
+    for r in np {
         assert!(r["conn_per_s"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["baseline_conn_per_s"].as_f64().unwrap() > 0.0, "{r}");
     }

@@ -17,7 +17,8 @@ fn listing(ns: &Netns) -> String {
 }
 
 /// A synthetic model plus the awkward cases: a service without
-/// endpoints, UDP, a non-byte-aligned cluster CIDR, a shared endpoint.
+/// endpoints, UDP, a non-byte-aligned cluster CIDR, a shared endpoint,
+/// session affinity.
 fn model(cidr: &str) -> ServiceModel {
     let mut m = synthetic_model(40, 3);
     m.cluster_cidr = Some(cidr.parse().unwrap());
@@ -30,6 +31,8 @@ fn model(cidr: &str) -> ServiceModel {
     m.services.get_mut(&a).unwrap().endpoints.clear();
     let shared = m.services[&b].endpoints[0].clone();
     m.services.get_mut(&c).unwrap().endpoints.push(shared);
+    // sessionAffinity ClientIP: per-endpoint dynamic sets and chains.
+    m.services.get_mut(&c).unwrap().affinity_seconds = Some(600);
     let udp = labyrinth_proxy::ServicePortName::new(
         "kube-system",
         "kube-dns",
@@ -136,6 +139,15 @@ fn same_both_ways(cidr: &str) {
         tool_full.contains("10.96.0.10 . udp . 53 : goto service-"),
         "{tool_full}"
     );
+    // The affinity objects were in both listings.
+    for part in [
+        "flags dynamic,timeout",
+        "update @affinity-",
+        "ip saddr @affinity-",
+        "numgen random mod",
+    ] {
+        assert!(tool_full.contains(part), "{part} not in {tool_full}");
+    }
 }
 
 #[test]

@@ -39,6 +39,7 @@ pub fn open(node: &EbpfNode) -> Result<SharedDatapath> {
     let cfg = Config {
         tunnel_dev: tunnel.then(|| VXLAN_DEV.into()),
         native_dev: (!tunnel).then(|| node.underlay_dev.clone()),
+        uplink_dev: Some(node.underlay_dev.clone()),
         vni: node.vni,
         routing: node.routing,
         node_ip: node.node_ip,

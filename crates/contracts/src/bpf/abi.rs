@@ -17,6 +17,7 @@ pub const CT_MAP: &str = "lby_ct4_v1";
 pub const IPCACHE_MAP: &str = "lby_ipcache_v1";
 pub const ENDPOINTS_MAP: &str = "lby_endpoints_v1";
 pub const CONFIG_MAP: &str = "lby_config_v1";
+pub const NODEPORT_MAP: &str = "lby_lb4_nodeport_v1";
 pub const EVENTS_MAP: &str = "lby_events";
 
 pub const PROTO_TCP: u8 = 6;
@@ -25,6 +26,12 @@ pub const PROTO_UDP: u8 = 17;
 pub const CT_DIR_SERVICE: u8 = 0;
 pub const CT_DIR_REPLY: u8 = 1;
 pub const CT_F_HAIRPIN: u8 = 1;
+/// The source was rewritten to the service entry's `orig_addr` (a NodePort
+/// with externalTrafficPolicy Cluster, masqueraded to the node).
+pub const CT_F_SNAT: u8 = 2;
+
+/// `Lb4NodePort::flags`: externalTrafficPolicy Local (bpf/lib/lb_external.h).
+pub const NP_F_LOCAL: u8 = 1;
 
 /// The TCP flags conntrack records in `Ct4Entry::tcp_seen` (common.h).
 pub const TCP_FIN: u8 = 0x01;
@@ -124,6 +131,28 @@ pub struct Ct4Entry {
     pub last_seen_ns: u64,
 }
 
+/// An external frontend (bpf/lib/lb_external.h): a NodePort on the node's
+/// address, or a LoadBalancer address on the Service's port (address and
+/// port in network order), and the protocol.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Lb4NodePortKey {
+    pub address: u32,
+    pub port: u16,
+    pub proto: u8,
+    pub pad: u8,
+}
+
+/// What a NodePort is: its frontend's service id (the frontend itself is
+/// the services map's row keyed by the node's address) and its policy.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Lb4NodePort {
+    pub rev_nat_index: u16,
+    pub flags: u8,
+    pub pad: u8,
+}
+
 /// The LPM trie key after aya's prefix length: the address.
 pub type IpcacheAddr = u32;
 
@@ -195,6 +224,8 @@ mod pod {
     unsafe impl aya::Pod for IpcacheValue {}
     unsafe impl aya::Pod for EndpointValue {}
     unsafe impl aya::Pod for LbyConfig {}
+    unsafe impl aya::Pod for Lb4NodePortKey {}
+    unsafe impl aya::Pod for Lb4NodePort {}
 }
 
 impl Lb4Name {
@@ -314,6 +345,24 @@ mod tests {
         assert_eq!(define("ROUTING_NATIVE "), ROUTING_NATIVE);
         assert_eq!(define("DELIVERY_HOST_VETH "), DELIVERY_HOST_VETH);
         assert_eq!(define("DELIVERY_PEER_REDIRECT "), DELIVERY_PEER_REDIRECT);
+    }
+
+    /// The NodePort header's structs and flag, as the Rust side has them.
+    #[test]
+    fn nodeport_layouts_match_lb_external_h() {
+        let header = concat!(env!("CARGO_MANIFEST_DIR"), "/../ebpf/bpf/lib/lb_external.h");
+        let text = std::fs::read_to_string(header).expect("reading lb_external.h");
+        assert!(text.contains("_Static_assert(sizeof(struct lb4_nodeport_key) == 8"));
+        assert!(text.contains("_Static_assert(sizeof(struct lb4_nodeport) == 4"));
+        assert!(text.contains(&format!("#define NP_F_LOCAL {NP_F_LOCAL} ")));
+        assert!(text.contains(&format!("}} {NODEPORT_MAP} SEC")));
+        assert_eq!(size_of::<Lb4NodePortKey>(), 8);
+        assert_eq!(offset_of!(Lb4NodePortKey, proto), 6);
+        assert_eq!(size_of::<Lb4NodePort>(), 4);
+        assert_eq!(offset_of!(Lb4NodePort, flags), 2);
+        let maps = concat!(env!("CARGO_MANIFEST_DIR"), "/../ebpf/bpf/lib/maps.h");
+        let maps = std::fs::read_to_string(maps).expect("reading maps.h");
+        assert!(maps.contains(&format!("#define CT_F_SNAT {CT_F_SNAT}")));
     }
 
     #[test]

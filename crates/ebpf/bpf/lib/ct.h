@@ -1,8 +1,8 @@
 /* Conntrack for translated flows. A new service flow writes two entries:
  *   service dir: (client, ClusterIP, sport, port)      -> backend
  *   reply dir:   (backend, client', bport, sport)      -> service id
- * where client' is the client, or the hairpin address when the client is
- * its own backend. Replies are found by their own 5-tuple as they leave
+ * where client' is the client, the hairpin address when the client is
+ * its own backend, or the node's address for a masqueraded NodePort flow. Replies are found by their own 5-tuple as they leave
  * the backend (same node) or come out of the tunnel (other node). */
 #ifndef LBY_CT_H
 #define LBY_CT_H
@@ -60,7 +60,11 @@ static __always_inline void ct_reply_key(struct ct4_key *k, const struct pkt *p,
 {
 	__builtin_memset(k, 0, sizeof(*k));
 	k->saddr = fwd->backend_addr;
-	k->daddr = (fwd->flags & CT_F_HAIRPIN) && cfg ? cfg->hairpin_ip : p->saddr;
+	k->daddr = p->saddr;
+	if ((fwd->flags & CT_F_HAIRPIN) && cfg)
+		k->daddr = cfg->hairpin_ip;
+	else if (fwd->flags & CT_F_SNAT)
+		k->daddr = fwd->orig_addr;
 	k->sport = fwd->backend_port;
 	k->dport = p->sport;
 	k->proto = p->proto;
@@ -112,7 +116,8 @@ static __always_inline int ct_reopened(const struct pkt *p, const struct lby_con
 }
 
 /* If p is a reply of a translated flow, undo the translation: source back
- * to ClusterIP:port, and for hairpin the destination back to the client.
+ * to ClusterIP:port, and for hairpin or SNAT the destination back to the
+ * client.
  * 1 = reversed, 0 = not a reply we know, -1 = rewrite failed. */
 static __always_inline int ct_reverse(struct __sk_buff *skb, struct pkt *p, struct xlate *x)
 {
@@ -136,7 +141,7 @@ static __always_inline int ct_reverse(struct __sk_buff *skb, struct pkt *p, stru
 	x->rev_nat_index = id;
 	if (nat_addr(skb, p, 0, rn->address) < 0 || nat_port(skb, p, 0, rn->port) < 0)
 		return -1;
-	if ((e->flags & CT_F_HAIRPIN) && nat_addr(skb, p, 1, e->orig_addr) < 0)
+	if ((e->flags & (CT_F_HAIRPIN | CT_F_SNAT)) && nat_addr(skb, p, 1, e->orig_addr) < 0)
 		return -1;
 	return 1;
 }

@@ -8,6 +8,7 @@
 #include "encap.h"
 #include "trace.h"
 #include "policy.h"
+#include "lb_external.h"
 
 /* Into a pod on this node: rewrite the MACs as a router would (from the
  * host-side veth to the pod), then by default out of the pod's host veth
@@ -53,6 +54,12 @@ static __always_inline int forward_from_endpoint(struct __sk_buff *skb, const st
 			return to_overlay(skb, p, cfg, x, ic);
 		return to_network(skb, p, cfg, x);
 	}
+	/* A reply leaving the cluster (a NodePort's or LoadBalancer's
+	 * client): its source is now the node's own address (or one it
+	 * answers for), which the stack would drop as a martian coming in
+	 * from a device, so it goes out by the FIB. */
+	if (cfg && x && x->kind == XLATE_REVNAT && external_frontend(p->saddr, p->sport, p->proto))
+		return to_network(skb, p, cfg, x);
 	/* The node itself, or outside the cluster: the kernel routes it. */
 	trace(skb, cfg, p, x, POINT_TO_STACK, 0);
 	return TC_ACT_OK;

@@ -19,7 +19,7 @@
 /* Pick a backend slot for a new flow and record the flow. */
 static __always_inline int lb4_new_flow(const struct pkt *p, const struct lby_config *cfg,
 					struct lb4_key *key, const struct lb4_service *svc,
-					struct ct4_entry *fwd)
+					struct ct4_entry *fwd, __be32 snat_addr)
 {
 	struct lb4_service *slot;
 	struct lb4_backend *be;
@@ -45,17 +45,24 @@ static __always_inline int lb4_new_flow(const struct pkt *p, const struct lby_co
 	 * carry its own address as destination back into it (the kernel
 	 * would take it for a spoofed local source), so its source becomes
 	 * the node's hairpin address and is restored on the way back. */
-	if (be->address == p->saddr)
+	if (be->address == p->saddr) {
 		fwd->flags |= CT_F_HAIRPIN;
+	} else if (snat_addr) {
+		fwd->flags |= CT_F_SNAT;
+		fwd->orig_addr = snat_addr;
+	}
 	if (ct_create(p, cfg, fwd) < 0)
 		return LB_NAT_FAILED;
 	return LB_TRANSLATED;
 }
 
-/* The service part of from_container: LB_NOT_SERVICE, LB_TRANSLATED (the
- * packet now goes to the backend), or why it cannot be translated. */
+/* The service part of from_container (and of a NodePort arriving from
+ * the network, lb_nodeport.h): LB_NOT_SERVICE, LB_TRANSLATED (the packet
+ * now goes to the backend), or why it cannot be translated. A new flow
+ * with snat_addr set gets that source address (masquerade). */
 static __always_inline int lb4_translate(struct __sk_buff *skb, struct pkt *p,
-					 const struct lby_config *cfg, struct xlate *x)
+					 const struct lby_config *cfg, struct xlate *x,
+					 __be32 snat_addr)
 {
 	struct lb4_key key = {};
 	struct lb4_service *svc;
@@ -81,7 +88,7 @@ static __always_inline int lb4_translate(struct __sk_buff *skb, struct pkt *p,
 		ct_touch(known, p);
 		fwd = *known;
 	} else {
-		r = lb4_new_flow(p, cfg, &key, svc, &fwd);
+		r = lb4_new_flow(p, cfg, &key, svc, &fwd, snat_addr);
 		if (r != LB_TRANSLATED)
 			return r;
 		x->new_flow = 1;
@@ -90,6 +97,8 @@ static __always_inline int lb4_translate(struct __sk_buff *skb, struct pkt *p,
 	if (nat_addr(skb, p, 1, fwd.backend_addr) < 0 || nat_port(skb, p, 1, fwd.backend_port) < 0)
 		return LB_NAT_FAILED;
 	if ((fwd.flags & CT_F_HAIRPIN) && cfg && nat_addr(skb, p, 0, cfg->hairpin_ip) < 0)
+		return LB_NAT_FAILED;
+	if ((fwd.flags & CT_F_SNAT) && nat_addr(skb, p, 0, fwd.orig_addr) < 0)
 		return LB_NAT_FAILED;
 	return LB_TRANSLATED;
 }

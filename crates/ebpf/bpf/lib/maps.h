@@ -51,6 +51,10 @@ struct lb4_name {
 #define CT_DIR_REPLY 1	 /* backend -> client (after DNAT/SNAT): reverse it */
 
 #define CT_F_HAIRPIN 1 /* client is its own backend: source was rewritten */
+/* Source rewritten to the service entry's orig_addr (a NodePort with
+ * externalTrafficPolicy Cluster: the node's address, so replies return
+ * through this node to be reversed). */
+#define CT_F_SNAT 2
 
 struct ct4_key {
 	__be32 saddr;
@@ -67,7 +71,8 @@ struct ct4_entry {
 	__be16 backend_port;
 	__u16 rev_nat_index;
 	__u32 backend_id;
-	__be32 orig_addr;	/* reply dir + hairpin: the real client */
+	__be32 orig_addr;	/* reply dir + hairpin/SNAT: the real client;
+				 * service dir + SNAT: the source it got */
 	__u8 flags;
 	__u8 tcp_seen;		/* TCP flags seen in this direction (CT_TCP_TRACKED) */
 	__u8 pad[2];

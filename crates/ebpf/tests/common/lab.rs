@@ -29,6 +29,7 @@ pub fn config(node: &Node, attach: AttachMode, routing: Routing) -> Config {
     Config {
         tunnel_dev: (routing == Routing::Tunnel).then(|| "lby_vxlan".into()),
         native_dev: (routing == Routing::Native).then(|| "eth1".into()),
+        uplink_dev: None,
         vni: 1,
         routing,
         node_ip: node.underlay_ip(),

@@ -30,11 +30,17 @@ pub fn compile_node_port(sp: &ServicePort, model: &ServiceModel, rules: &mut Ser
     } else {
         None
     };
+    let lb_dport = format!("-m {proto} --dport {}", sp.port);
     if let Some((comment, target)) = filter {
+        let c = quote(&comment);
         rules.filter_external.push(format!(
-            "-A {KUBE_EXTERNAL_SERVICES} -p {proto} -m comment --comment {} -m addrtype --dst-type LOCAL {dport} -j {target}",
-            quote(&comment)
+            "-A {KUBE_EXTERNAL_SERVICES} -p {proto} -m comment --comment {c} -m addrtype --dst-type LOCAL {dport} -j {target}"
         ));
+        for ip in &sp.load_balancer_ips {
+            rules.filter_external.push(format!(
+                "-A {KUBE_EXTERNAL_SERVICES} -d {ip}/32 -p {proto} -m comment --comment {c} {lb_dport} -j {target}"
+            ));
+        }
     }
     if ready.is_empty() {
         return;
@@ -45,6 +51,14 @@ pub fn compile_node_port(sp: &ServicePort, model: &ServiceModel, rules: &mut Ser
     rules.nat_nodeports.push(format!(
         "-A {KUBE_NODEPORTS} -p {proto} -m comment --comment {qname} {dport} -j {ext}"
     ));
+    // A LoadBalancer address: the same external chain, from KUBE-SERVICES
+    // (as kube-proxy writes it).
+    let lb_comment = quote(&format!("{name} loadbalancer IP"));
+    for ip in &sp.load_balancer_ips {
+        rules.nat_services.push(format!(
+            "-A KUBE-SERVICES -d {ip}/32 -p {proto} -m comment --comment {lb_comment} {lb_dport} -j {ext}"
+        ));
+    }
     let mut ext_rules = Vec::new();
     if !np.local {
         ext_rules.push(format!(

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{Context, Result};
 
+use super::affinity::compile_affinity;
 use super::compile::{
     compile, pick_chain, skeleton, Compiled, FAMILY, HAIRPIN, NO_ENDPOINTS, SERVICE_ENDPOINTS, SERVICE_IPS,
     TABLE,
@@ -88,6 +89,9 @@ impl NftablesDatapath {
         for n in c.pickers.keys() {
             s.chains.insert(pick_chain(*n), 1);
         }
+        for a in c.services.values().flat_map(|o| &o.affinity) {
+            s.chains.insert(a.chain.name.clone(), a.chain.rules.len());
+        }
         for o in c.services.values().flat_map(|o| o.frontends()) {
             if let Some(ch) = &o.chain {
                 s.chains.insert(ch.name.clone(), ch.rules.len());
@@ -142,6 +146,16 @@ impl Datapath for NftablesDatapath {
         let Some(mut c) = self.applied.take().filter(|_| self.loader == Loader::Netlink) else {
             return self.full_sync(model);
         };
+        // Affinity sets and endpoint chains come and go with a full sync
+        // (a set's timeout cannot change in place; such changes are rare).
+        let affinity_changed = changed.iter().any(|n| {
+            let before = c.services.get(n).map(|o| &o.affinity);
+            let after = model.services.get(n).map(compile_affinity);
+            before.map(Vec::as_slice).unwrap_or_default() != after.as_deref().unwrap_or_default()
+        });
+        if affinity_changed {
+            return self.full_sync(model);
+        }
         let (old, hairpin) = c.update(model, changed);
         let ops = plan::partial(&old, &c, changed, &hairpin);
         // On error `applied` stays None: the kernel kept the previous

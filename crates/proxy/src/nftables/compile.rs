@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
 
+use super::affinity::{compile_affinity, pick_rules};
 pub use super::rules::*;
 use crate::hash::nft_service_chain;
 use crate::model::{ServiceModel, ServicePort, ServicePortName};
@@ -49,21 +50,13 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceObjects
         .iter()
         .map(|e| SocketAddrV4::new(e.ip, e.port))
         .collect();
-    let external = super::nodeport::compile_node_port(sp, model).map(Box::new);
+    let affinity = compile_affinity(sp);
+    let external = super::nodeport::compile_node_port(sp, model, &affinity).map(Box::new);
     if endpoints.is_empty() {
-        // None at all: refused; none on this node: dropped, as kube-proxy.
-        let dead_end = if sp.ready_endpoints().is_empty() {
-            REJECT_CHAIN
-        } else {
-            DROP_CHAIN
-        };
         return ServiceObjects {
-            map: NO_ENDPOINTS,
-            key,
-            target: dead_end.into(),
-            chain: None,
-            endpoints,
             external,
+            affinity,
+            ..ServiceObjects::dead_end(sp, key)
         };
     }
     let name = nft_service_chain(&sp.name);
@@ -71,7 +64,7 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceObjects
     if let Some(cidr) = model.cluster_cidr {
         rules.push(Rule::MarkOutside(cidr));
     }
-    rules.push(Rule::PickOneOf(endpoints.len() as u32));
+    rules.extend(pick_rules(&affinity, &endpoints));
     ServiceObjects {
         map: SERVICE_IPS,
         key,
@@ -83,6 +76,8 @@ pub fn compile_service(sp: &ServicePort, model: &ServiceModel) -> ServiceObjects
         }),
         endpoints,
         external,
+        affinity,
+        load_balancer: vec![],
     }
 }
 

@@ -1,4 +1,5 @@
 //! The nftables datapath: one table (`ip labyrinth`) owned by Labyrinth.
+pub mod affinity;
 pub mod apply;
 pub mod compile;
 pub mod netlink;

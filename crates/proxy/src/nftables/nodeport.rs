@@ -11,14 +11,19 @@
 
 use std::net::SocketAddrV4;
 
+use super::affinity::{pick_rules, AffinityEndpoint};
 use super::objects::{ServiceKey, ServiceObjects};
-use super::rules::{Chain, Rule, DROP_CHAIN, MARK_MASQ, NO_ENDPOINTS, REJECT_CHAIN, SERVICE_IPS};
+use super::rules::{Chain, Rule, MARK_MASQ, SERVICE_IPS};
 use crate::hash::nft_external_chain;
 use crate::model::{ServiceModel, ServicePort};
 
 /// `sp`'s NodePort objects on this node (None without a NodePort or
 /// without a known node address).
-pub fn compile_node_port(sp: &ServicePort, model: &ServiceModel) -> Option<ServiceObjects> {
+pub fn compile_node_port(
+    sp: &ServicePort,
+    model: &ServiceModel,
+    affinity: &[AffinityEndpoint],
+) -> Option<ServiceObjects> {
     let np = sp.node_port?;
     let node = model.node.as_ref()?;
     let key = ServiceKey {
@@ -32,27 +37,15 @@ pub fn compile_node_port(sp: &ServicePort, model: &ServiceModel) -> Option<Servi
         .map(|e| SocketAddrV4::new(e.ip, e.port))
         .collect();
     if endpoints.is_empty() {
-        let dead_end = if sp.ready_endpoints().is_empty() {
-            REJECT_CHAIN
-        } else {
-            DROP_CHAIN
-        };
-        return Some(ServiceObjects {
-            map: NO_ENDPOINTS,
-            key,
-            target: dead_end.into(),
-            chain: None,
-            endpoints,
-            external: None,
-        });
+        return Some(with_load_balancers(ServiceObjects::dead_end(sp, key), sp));
     }
     let name = nft_external_chain(&sp.name);
     let mut rules = Vec::with_capacity(2);
     if !np.local {
         rules.push(Rule::Jump(MARK_MASQ));
     }
-    rules.push(Rule::PickOneOf(endpoints.len() as u32));
-    Some(ServiceObjects {
+    rules.extend(pick_rules(affinity, &endpoints));
+    let np = ServiceObjects {
         map: SERVICE_IPS,
         key,
         target: name.clone(),
@@ -63,7 +56,35 @@ pub fn compile_node_port(sp: &ServicePort, model: &ServiceModel) -> Option<Servi
         }),
         endpoints,
         external: None,
-    })
+        affinity: vec![],
+        load_balancer: vec![],
+    };
+    Some(with_load_balancers(np, sp))
+}
+
+/// The LoadBalancer addresses of `sp` as elements beside its NodePort's:
+/// same map and target (its external chain, or the drop/reject chain),
+/// keyed by the address and the Service's port.
+fn with_load_balancers(mut np: ServiceObjects, sp: &ServicePort) -> ServiceObjects {
+    np.load_balancer = sp
+        .load_balancer_ips
+        .iter()
+        .map(|ip| ServiceObjects {
+            map: np.map,
+            key: ServiceKey {
+                ip: *ip,
+                proto: sp.protocol(),
+                port: sp.port,
+            },
+            target: np.target.clone(),
+            chain: None,
+            endpoints: np.endpoints.clone(),
+            external: None,
+            affinity: vec![],
+            load_balancer: vec![],
+        })
+        .collect();
+    np
 }
 
 #[cfg(test)]

@@ -21,6 +21,9 @@ pub enum SetKind {
     EndpointMap,
     /// ipv4_addr . ipv4_addr
     Hairpin,
+    /// ipv4_addr, dynamic, elements expiring after this many seconds
+    /// (a sessionAffinity set, affinity.rs).
+    Affinity(u32),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,7 +54,7 @@ impl Elements<'_> {
 pub enum Op<'a> {
     /// add, delete, add: a fresh table whether one existed or not.
     ResetTable,
-    AddSet(&'static str, SetKind),
+    AddSet(Cow<'a, str>, SetKind),
     /// Declare a chain (with its hook, if a base chain); no rules.
     AddChain(Cow<'a, Chain>),
     /// Append all of the chain's rules.
@@ -76,11 +79,20 @@ fn endpoint_elements(o: &ServiceObjects) -> impl Iterator<Item = (ServiceKey, u3
 pub fn full<'a>(c: &'a Compiled, skel: &'a [Chain]) -> Vec<Op<'a>> {
     let mut ops = vec![
         Op::ResetTable,
-        Op::AddSet(SERVICE_IPS, SetKind::ServiceMap),
-        Op::AddSet(NO_ENDPOINTS, SetKind::ServiceMap),
-        Op::AddSet(SERVICE_ENDPOINTS, SetKind::EndpointMap),
-        Op::AddSet(HAIRPIN, SetKind::Hairpin),
+        Op::AddSet(SERVICE_IPS.into(), SetKind::ServiceMap),
+        Op::AddSet(NO_ENDPOINTS.into(), SetKind::ServiceMap),
+        Op::AddSet(SERVICE_ENDPOINTS.into(), SetKind::EndpointMap),
+        Op::AddSet(HAIRPIN.into(), SetKind::Hairpin),
     ];
+    // Affinity sets and endpoint chains before the service chains that
+    // name them.
+    for a in c.services.values().flat_map(|s| &s.affinity) {
+        ops.push(Op::AddSet(
+            a.set.as_str().into(),
+            SetKind::Affinity(a.timeout_seconds),
+        ));
+        chain_ops(&mut ops, Cow::Borrowed(&a.chain));
+    }
     let (base, regular): (Vec<&Chain>, Vec<&Chain>) = skel.iter().partition(|c| c.hook.is_some());
     for ch in regular {
         chain_ops(&mut ops, Cow::Borrowed(ch));
@@ -209,10 +221,20 @@ pub fn partial<'a>(
         let o = old.get(name);
         let n = new.services.get(name);
         edit.frontend(o, n);
-        edit.frontend(
+        let (oe, ne) = (
             o.and_then(|o| o.external.as_deref()),
             n.and_then(|n| n.external.as_deref()),
         );
+        edit.frontend(oe, ne);
+        // LoadBalancer addresses, paired by address.
+        let olb = oe.map(|e| e.load_balancer.as_slice()).unwrap_or_default();
+        let nlb = ne.map(|e| e.load_balancer.as_slice()).unwrap_or_default();
+        for x in olb.iter().filter(|x| !nlb.iter().any(|y| y.key == x.key)) {
+            edit.frontend(Some(x), None);
+        }
+        for y in nlb {
+            edit.frontend(olb.iter().find(|x| x.key == y.key), Some(y));
+        }
     }
     let Edit {
         del_services,

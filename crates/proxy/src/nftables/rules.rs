@@ -4,8 +4,11 @@
 //! two cannot drift apart.
 
 use std::fmt;
+use std::net::SocketAddrV4;
 
 use ipnet::Ipv4Net;
+
+use crate::model::Protocol;
 
 pub const TABLE: &str = "labyrinth";
 pub const FAMILY: &str = "ip";
@@ -62,6 +65,16 @@ pub enum Rule {
     /// draws an index below n uniformly; the service's endpoints are the
     /// map's elements `<key> . 0` … `<key> . n−1`.
     DnatOneOf(u32),
+    /// `goto <chain>` (a Service with affinity: its last endpoint chain).
+    Goto(String),
+    /// `numgen random mod <k> == 0 goto <chain>`: one chance in k.
+    GotoOneIn(u32, String),
+    /// `ip saddr @<set> goto <chain>`: a client its affinity set knows.
+    AffinityRecall(String, String),
+    /// `update @<set> { ip saddr }`: remember (or refresh) the client.
+    AffinityRemember(String),
+    /// `meta l4proto <proto> dnat ip to <ip>:<port>`: one endpoint.
+    DnatTo(Protocol, SocketAddrV4),
 }
 
 /// `nft` syntax, as `nft list` prints it back (modulo the mark's padding).
@@ -83,6 +96,11 @@ impl fmt::Display for Rule {
             ),
             Rule::MarkOutside(cidr) => write!(f, "ip saddr != {cidr} jump {MARK_MASQ}"),
             Rule::PickOneOf(n) => write!(f, "goto {}", pick_chain(*n)),
+            Rule::Goto(c) => write!(f, "goto {c}"),
+            Rule::GotoOneIn(k, c) => write!(f, "numgen random mod {k} == 0 goto {c}"),
+            Rule::AffinityRecall(set, c) => write!(f, "ip saddr @{set} goto {c}"),
+            Rule::AffinityRemember(set) => write!(f, "update @{set} {{ ip saddr }}"),
+            Rule::DnatTo(p, ep) => write!(f, "meta l4proto {} dnat ip to {ep}", p.as_str()),
             Rule::DnatOneOf(n) => write!(
                 f,
                 "dnat ip to ip daddr . meta l4proto . th dport . numgen random mod {n} map @{SERVICE_ENDPOINTS}"

@@ -52,12 +52,20 @@ pub fn render(ops: &[Op<'_>]) -> String {
             }
             Op::AddSet(name, kind) => {
                 let (what, ty) = match kind {
-                    SetKind::ServiceMap => ("map", "type ipv4_addr . inet_proto . inet_service : verdict"),
+                    SetKind::ServiceMap => (
+                        "map",
+                        "type ipv4_addr . inet_proto . inet_service : verdict".to_string(),
+                    ),
                     SetKind::EndpointMap => (
                         "map",
-                        "typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport",
+                        "typeof ip daddr . meta l4proto . th dport . numgen random mod 1 : ip daddr . th dport"
+                            .to_string(),
                     ),
-                    SetKind::Hairpin => ("set", "type ipv4_addr . ipv4_addr"),
+                    SetKind::Hairpin => ("set", "type ipv4_addr . ipv4_addr".to_string()),
+                    SetKind::Affinity(s) => (
+                        "set",
+                        format!("type ipv4_addr ; flags dynamic,timeout ; timeout {s}s"),
+                    ),
                 };
                 let _ = writeln!(out, "add {what} {FAMILY} {TABLE} {name} {{ {ty} ; }}");
             }

@@ -23,7 +23,7 @@ use labyrinth_contracts::modes::Datapath as Mode;
 use labyrinth_proxy::datapath::{factory, Datapath};
 
 pub use crate::common::model::synthetic_model;
-pub use conn::connections;
+pub use conn::{connections, Via};
 pub use sync::sync_benchmarks;
 
 pub const DATAPATHS: [&str; 2] = ["iptables", "nftables"];
@@ -108,13 +108,24 @@ impl Default for Plan {
 /// Everything, as one JSON document.
 pub fn bench(plan: &Plan) -> Result<Value> {
     let started = Instant::now();
+    // PROXY_BENCH_ONLY=nodeport: the NodePort connection benchmark alone.
+    if std::env::var("PROXY_BENCH_ONLY").as_deref() == Ok("nodeport") {
+        return Ok(json!({
+            "benchmark": "labyrinth-proxy",
+            "machine": machine(),
+            "node_port_connections": connections(plan, Via::NodePort)?,
+            "total_seconds": secs(started.elapsed()),
+        }));
+    }
     let sync = sync_benchmarks(plan)?;
-    let conns = connections(plan)?;
+    let conns = connections(plan, Via::ClusterIp)?;
+    let node_ports = connections(plan, Via::NodePort)?;
     Ok(json!({
         "benchmark": "labyrinth-proxy",
         "machine": machine(),
         "sync": sync,
         "connections": conns,
+        "node_port_connections": node_ports,
         "total_seconds": secs(started.elapsed()),
     }))
 }

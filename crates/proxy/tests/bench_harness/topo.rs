@@ -15,7 +15,8 @@ use crate::common::Netns;
 pub const CLIENT: Ipv4Addr = Ipv4Addr::new(10, 0, 250, 10);
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(10, 0, 251, 10);
 pub const SERVER_PORT: u16 = 8080;
-const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 250, 1);
+/// The node's address on the client's side (its NodePorts answer there).
+pub const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 0, 250, 1);
 
 pub struct Topology {
     pub node: Netns,

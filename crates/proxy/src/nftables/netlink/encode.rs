@@ -22,6 +22,12 @@ const NEWSETELEM: u16 = 12;
 const DELSETELEM: u16 = 14;
 
 const NFT_SET_MAP: u32 = 0x8;
+const NFT_SET_TIMEOUT: u32 = 0x10;
+/// "dynamic": rules may add elements (dynset).
+const NFT_SET_EVAL: u32 = 0x20;
+const TYPE_IPV4_ADDR: u32 = 7;
+/// The key byte order record nft writes first for the hairpin set.
+const UDATA_IP: &[u8] = &[0, 4, 0, 0, 0, 0];
 const NFT_DATA_VERDICT: u32 = 0xffff_ff00;
 /// nft's datatype numbers: ipv4_addr 7, inet_proto 12, inet_service 13;
 /// a concatenation packs them 6 bits apart.
@@ -164,6 +170,7 @@ pub fn encode(ops: &[Op<'_>], first_seq: u32) -> Batch {
                 set_id += 1;
                 e.begin(NEWSET, NLM_F_CREATE, (at, 0));
                 e.w.str(2, name);
+                let mut timeout = None;
                 // (flags, key type, key length, data type and length, user data)
                 let (flags, key_type, key_len, data, udata) = match kind {
                     SetKind::ServiceMap => (
@@ -181,6 +188,10 @@ pub fn encode(ops: &[Op<'_>], first_seq: u32) -> Batch {
                         UDATA_ENDPOINT_MAP,
                     ),
                     SetKind::Hairpin => (0, TYPE_IP_PAIR, 8, None, UDATA_IP_PAIR),
+                    SetKind::Affinity(s) => {
+                        timeout = Some(u64::from(*s) * 1000);
+                        (NFT_SET_TIMEOUT | NFT_SET_EVAL, TYPE_IPV4_ADDR, 4, None, UDATA_IP)
+                    }
                 };
                 e.w.u32(3, flags);
                 e.w.u32(4, key_type);
@@ -190,6 +201,9 @@ pub fn encode(ops: &[Op<'_>], first_seq: u32) -> Batch {
                     e.w.u32(7, data_len);
                 }
                 e.w.u32(0xa, set_id);
+                if let Some(ms) = timeout {
+                    e.w.attr(0xb, &ms.to_be_bytes()); // NFTA_SET_TIMEOUT
+                }
                 e.w.attr(0xd, udata);
                 e.w.end();
             }

@@ -3,9 +3,12 @@
 //! the listing test in tests/nft_netlink.rs), so `nft list` prints our
 //! rules back as the text they render to.
 
+use std::net::SocketAddrV4;
+
 use ipnet::Ipv4Net;
 
 use super::msg::Writer;
+use crate::nftables::affinity::proto_number;
 use crate::nftables::rules::{pick_chain, Rule, HAIRPIN, MARK_MASQ, MASQ_BIT, SERVICE_ENDPOINTS};
 
 const NFTA_LIST_ELEM: u16 = 1;
@@ -18,6 +21,7 @@ const NFTA_VERDICT_CHAIN: u16 = 2;
 
 const REG_VERDICT: u32 = 0;
 const REG_1: u32 = 1;
+const REG_2: u32 = 2;
 /// 32-bit registers 1–3, for the later fields of a concatenation.
 const REG32_01: u32 = 9;
 const REG32_02: u32 = 10;
@@ -156,6 +160,48 @@ fn saddr_outside(w: &mut Writer, cidr: &Ipv4Net) {
     }
 }
 
+/// `numgen random mod <k> == 0 goto <chain>`
+fn goto_one_in(w: &mut Writer, k: u32, chain: &str) {
+    expr(w, "numgen", |w| {
+        w.u32(1, REG_1);
+        w.u32(2, k);
+        w.u32(3, 1); // NFT_NG_RANDOM
+        w.u32(4, 0);
+    });
+    cmp(w, CMP_EQ, &0u32.to_ne_bytes());
+    immediate_verdict(w, VERDICT_GOTO, Some(chain));
+}
+
+/// `update @<set> { ip saddr }`
+fn remember_saddr(w: &mut Writer, set: &str) {
+    payload(w, REG_1, BASE_NETWORK, 12, 4);
+    expr(w, "dynset", |w| {
+        w.str(1, set); // NFTA_DYNSET_SET_NAME
+        w.u32(3, 1); // NFTA_DYNSET_OP: NFT_DYNSET_OP_UPDATE
+        w.u32(4, REG_1); // NFTA_DYNSET_SREG_KEY
+    });
+}
+
+/// `meta l4proto <p> dnat ip to <ip>:<port>`
+fn dnat_to(w: &mut Writer, proto: u8, ep: &SocketAddrV4) {
+    meta_load(w, META_L4PROTO, REG_1);
+    cmp(w, CMP_EQ, &[proto]);
+    expr(w, "immediate", |w| {
+        w.u32(1, REG_1);
+        value(w, 2, &ep.ip().octets());
+    });
+    expr(w, "immediate", |w| {
+        w.u32(1, REG_2);
+        value(w, 2, &ep.port().to_be_bytes());
+    });
+    expr(w, "nat", |w| {
+        w.u32(1, 1); // NFT_NAT_DNAT
+        w.u32(2, 2); // NFPROTO_IPV4
+        w.u32(3, REG_1);
+        w.u32(5, REG_2);
+    });
+}
+
 /// Write the NFTA_RULE_EXPRESSIONS contents for `rule`.
 pub fn encode(w: &mut Writer, rule: &Rule) {
     match rule {
@@ -204,6 +250,15 @@ pub fn encode(w: &mut Writer, rule: &Rule) {
             immediate_verdict(w, VERDICT_JUMP, Some(MARK_MASQ));
         }
         Rule::PickOneOf(n) => immediate_verdict(w, VERDICT_GOTO, Some(&pick_chain(*n))),
+        Rule::Goto(c) => immediate_verdict(w, VERDICT_GOTO, Some(c)),
+        Rule::GotoOneIn(k, c) => goto_one_in(w, *k, c),
+        Rule::AffinityRecall(set, c) => {
+            payload(w, REG_1, BASE_NETWORK, 12, 4);
+            lookup(w, set, None);
+            immediate_verdict(w, VERDICT_GOTO, Some(c));
+        }
+        Rule::AffinityRemember(set) => remember_saddr(w, set),
+        Rule::DnatTo(p, ep) => dnat_to(w, proto_number(*p), ep),
         Rule::DnatOneOf(n) => {
             // key: daddr (reg32 0) . l4proto (1) . dport (2) . index (3)
             payload(w, REG_1, BASE_NETWORK, 16, 4);
