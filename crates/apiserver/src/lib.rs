@@ -22,6 +22,7 @@ pub mod tls;
 pub mod validation;
 
 use anyhow::Context;
+use labyrinth_contracts::store::StoreKind;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -52,13 +53,6 @@ pub struct Args {
     /// kube-apiserver's flag: http://127.0.0.1:2379
     #[arg(long, value_delimiter = ',')]
     pub etcd_servers: Vec<String>,
-}
-
-/// `--store`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum StoreKind {
-    Embedded,
-    Etcd,
 }
 
 impl Args {
