@@ -19,6 +19,8 @@ declare -A NEED=(
   [nginx]=nginx [busybox]=busybox-static
   # The load generator of the nginx benchmark (crates/labyrinth/tests/bench_nginx.rs).
   [wrk]=wrk
+  # The etcd store backend (--store etcd) and its tests: Debian's etcd 3.4.
+  [etcd]=etcd-server [etcdctl]=etcd-client
 )
 missing=()
 for cmd in "${!NEED[@]}"; do
@@ -48,6 +50,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Pods run nginx; the machine itself needs no nginx service on port 80.
   if printf '%s\n' "${missing[@]}" | grep -qx nginx && command -v systemctl >/dev/null 2>&1; then
     systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
+  # Likewise etcd: the lab and the tests start their own, on their own ports.
+  if printf '%s\n' "${missing[@]}" | grep -qx etcd-server && command -v systemctl >/dev/null 2>&1; then
+    systemctl disable --now etcd >/dev/null 2>&1 || true
   fi
 fi
 

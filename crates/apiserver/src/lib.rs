@@ -22,6 +22,7 @@ pub mod tls;
 pub mod validation;
 
 use anyhow::Context;
+use labyrinth_contracts::store::StoreKind;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -45,6 +46,13 @@ pub struct Args {
     /// The DNS domain of Services and pods.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
+    /// Where objects are kept: the embedded log in the data dir, or etcd.
+    #[arg(long, value_enum, default_value = "embedded")]
+    pub store: StoreKind,
+    /// etcd's client URLs (with --store etcd), comma-separated, as
+    /// kube-apiserver's flag: http://127.0.0.1:2379
+    #[arg(long, value_delimiter = ',')]
+    pub etcd_servers: Vec<String>,
 }
 
 impl Args {
@@ -64,6 +72,17 @@ impl Args {
             cluster_domain: self.cluster_domain.clone(),
         }
     }
+    pub fn backend(&self) -> anyhow::Result<store::Backend> {
+        match self.store {
+            StoreKind::Embedded => Ok(store::Backend::Embedded),
+            StoreKind::Etcd if self.etcd_servers.is_empty() => {
+                anyhow::bail!("--store etcd needs --etcd-servers (e.g. http://127.0.0.1:2379)")
+            }
+            StoreKind::Etcd => Ok(store::Backend::Etcd {
+                servers: self.etcd_servers.clone(),
+            }),
+        }
+    }
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -76,7 +95,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Run the server until SIGINT/SIGTERM. Prints where the admin kubeconfig is.
 pub fn run(args: Args) -> anyhow::Result<i32> {
     runtime()?.block_on(async move {
-        let running = server::start(args.to_config()).await?;
+        let backend = args.backend()?;
+        let running = server::start_with(args.to_config(), backend).await?;
         eprintln!(
             "labyrinth apiserver listening on https://{}\nadmin kubeconfig: {}\nCA cert hash: {}",
             running.addr,

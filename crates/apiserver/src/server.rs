@@ -7,7 +7,7 @@ use crate::nodeports::NodePortAllocator;
 use crate::resources;
 use crate::rest::{self, admit, service_alloc};
 use crate::state::AppState;
-use crate::store::{LogStore, Store};
+use crate::store::{self, Backend, Store};
 use crate::{kubeconfig, tls};
 use anyhow::Context;
 use serde_json::{json, Value};
@@ -140,8 +140,13 @@ fn admin_token(cfg: &Config) -> anyhow::Result<String> {
     Ok(t)
 }
 
-/// Start serving; returns once the listener is bound.
-pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
+/// Start serving on the embedded store; returns once the listener is bound.
+pub async fn start(cfg: Config) -> anyhow::Result<Running> {
+    start_with(cfg, Backend::Embedded).await
+}
+
+/// Start serving on the given store backend.
+pub async fn start_with(mut cfg: Config, backend: Backend) -> anyhow::Result<Running> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
@@ -151,7 +156,7 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
         cfg.advertise.set_port(addr.port());
     }
     std::fs::create_dir_all(&cfg.data_dir).with_context(|| format!("creating {}", cfg.data_dir.display()))?;
-    let store: Arc<dyn Store> = Arc::new(LogStore::open(&cfg.data_dir.join("store"))?);
+    let store: Arc<dyn Store> = store::open(&backend, &cfg.data_dir)?;
     let mut ips: Vec<IpAddr> = vec![cfg.advertise.ip(), "127.0.0.1".parse()?];
     if !cfg.listen.ip().is_unspecified() {
         ips.push(cfg.listen.ip());

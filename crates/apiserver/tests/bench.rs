@@ -1,12 +1,17 @@
 //! Benchmarks (JSON on stdout), each against a baseline in the same run:
 //!   cargo test -p labyrinth-apiserver --release --test bench -- --ignored --nocapture
 //! BENCH_PODS (default 150000) sets the large pod count.
+//! `bench_etcd_vs_embedded` alone (needs Debian's etcd-server):
+//!   cargo test -p labyrinth-apiserver --release --test bench -- --ignored --nocapture bench_etcd
+//! BENCH_CREATES (default 500) sets the creates per run there.
 
 mod common;
+use common::etcd::Etcd;
 use common::TestServer;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{ListParams, PostParams, WatchParams};
+use labyrinth_apiserver::store::Backend;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -53,6 +58,24 @@ async fn create_rate(c: &kube::Client, prefix: &str, n: usize) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+/// `n` ConfigMap watchers draining every event; each ends 10 s after its
+/// last event and says how many it got.
+async fn watchers(c: &kube::Client, n: usize) -> Vec<tokio::task::JoinHandle<usize>> {
+    let mut seen = Vec::new();
+    for _ in 0..n {
+        let api: kube::Api<ConfigMap> = kube::Api::namespaced(c.clone(), "default");
+        let mut st = api.watch(&WatchParams::default(), "0").await.unwrap().boxed();
+        seen.push(tokio::spawn(async move {
+            let mut k = 0usize;
+            while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(10), st.next()).await {
+                k += 1;
+            }
+            k
+        }));
+    }
+    seen
+}
+
 #[test]
 #[ignore]
 fn bench() {
@@ -74,18 +97,7 @@ fn bench() {
         let n = 1000;
         let base_rate = create_rate(&c, "base", n).await;
         // Three watchers draining every event.
-        let mut seen = Vec::new();
-        for _ in 0..3 {
-            let api: kube::Api<ConfigMap> = kube::Api::namespaced(c.clone(), "default");
-            let mut st = api.watch(&WatchParams::default(), "0").await.unwrap().boxed();
-            seen.push(tokio::spawn(async move {
-                let mut k = 0usize;
-                while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(10), st.next()).await {
-                    k += 1;
-                }
-                k
-            }));
-        }
+        let seen = watchers(&c, 3).await;
         let watched_rate = create_rate(&c, "watched", n).await;
         let mut delivered = Vec::new();
         for h in seen {
@@ -186,4 +198,78 @@ fn bench() {
         .unwrap()
         .iter()
         .all(|d| d.as_u64().unwrap() >= 1000));
+}
+
+/// Creates per second with three watchers draining every event, on one
+/// server; and how many events each watcher got.
+fn watched_create_rate(s: &TestServer, prefix: &str, n: usize) -> (f64, Vec<usize>) {
+    let kc = s.kubeconfig();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let prefix = prefix.to_string();
+    rt.block_on(async move {
+        let c = client(&kc).await;
+        let seen = watchers(&c, 3).await;
+        let rate = create_rate(&c, &prefix, n).await;
+        let mut delivered = Vec::new();
+        for h in seen {
+            delivered.push(h.await.unwrap());
+        }
+        (rate, delivered)
+    })
+}
+
+/// Issue 20, benchmark 6 (etcd's half): creates per second with 3
+/// watchers on etcd against the embedded store, alternating runs in the
+/// same process so both see the same machine load.
+#[test]
+#[ignore]
+fn bench_etcd_vs_embedded() {
+    let n: usize = std::env::var("BENCH_CREATES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500);
+    let mut runs = Vec::new();
+    let (mut embedded, mut on_etcd) = (Vec::new(), Vec::new());
+    for round in 0..2 {
+        for backend in ["embedded", "etcd"] {
+            let dir = tempfile::tempdir().unwrap();
+            // A fresh etcd per run, as the embedded store starts empty.
+            let etcd =
+                (backend == "etcd").then(|| Etcd::start("bench_etcd_vs_embedded").expect("etcd installed"));
+            let b = match &etcd {
+                Some(e) => Backend::Etcd {
+                    servers: vec![e.url.clone()],
+                },
+                None => Backend::Embedded,
+            };
+            let s = TestServer::start_with(dir.path(), "127.0.0.1:0", b);
+            let (rate, delivered) = watched_create_rate(&s, &format!("r{round}"), n);
+            assert!(
+                delivered.iter().all(|d| *d >= n),
+                "{backend}: a watcher missed events: {delivered:?}"
+            );
+            runs.push(
+                json!({"backend": backend, "round": round, "creates_per_s_3_watchers": rate,
+                "events_delivered_per_watcher": delivered}),
+            );
+            match backend {
+                "etcd" => on_etcd.push(rate),
+                _ => embedded.push(rate),
+            }
+        }
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let out = json!({
+        "benchmark": "apiserver_creates_with_3_watchers_etcd_vs_embedded",
+        "creates_per_run": n,
+        "runs": runs,
+        "embedded_creates_per_s": mean(&embedded),
+        "etcd_creates_per_s": mean(&on_etcd),
+        "etcd_vs_embedded_ratio": mean(&on_etcd) / mean(&embedded),
+    });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap());
 }

@@ -18,4 +18,5 @@ pub mod process;
 #[cfg(feature = "recorder")]
 pub mod recorder;
 pub mod sandbox;
+pub mod store;
 pub mod vpc_dns;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 
-use crate::config::{Datapath, LabConfig, Routing};
+use crate::config::{Datapath, LabConfig, Routing, StoreKind};
 
 /// The lab's default name, unless LABYRINTH_LAB says otherwise.
 pub const DEFAULT_LAB: &str = "labyrinth";
@@ -97,6 +97,9 @@ pub struct UpArgs {
     /// out of the `lxc…` veth, where captures see them).
     #[arg(long)]
     pub peer_redirect: bool,
+    /// Where the API server keeps objects (the file's `store`; embedded by default, or etcd in node-0).
+    #[arg(long, value_enum)]
+    pub store: Option<StoreKind>,
     /// Replace a lab of the same name.
     #[arg(long)]
     pub recreate: bool,
@@ -136,6 +139,9 @@ impl UpArgs {
         }
         if self.manual_join {
             cfg.manual_join = true;
+        }
+        if let Some(st) = self.store {
+            cfg.store = st;
         }
         match &self.config {
             Some(path) => cfg
@@ -214,7 +220,12 @@ fn summary(state: &crate::state::LabState, bare: bool, took: std::time::Duration
         } else {
             ""
         };
-        format!("datapath {}{peer}, routing {}", c.datapath, c.routing)
+        let store = if c.store == StoreKind::Etcd {
+            ", store etcd"
+        } else {
+            ""
+        };
+        format!("datapath {}{peer}, routing {}{store}", c.datapath, c.routing)
     };
     let mut out = format!(
         "lab {name} is up: {} nodes ({what}) in {} ms\n",

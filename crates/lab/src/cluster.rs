@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use labyrinth_contracts::agent_config::AgentConfig;
 
+use crate::config::StoreKind;
 use crate::progress::Progress;
 use crate::state::LabState;
 
@@ -102,22 +103,36 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     let cp = &state.nodes[0].plan;
     let listen = format!("{}:{API_PORT}", cp.address);
 
+    let service_cidr = cfg.service_cidr.to_string();
+    let mut apiserver = vec![
+        exe.as_str(),
+        "server",
+        "--listen",
+        &listen,
+        "--service-cidr",
+        &service_cidr,
+        "--cluster-domain",
+        &cfg.cluster_domain,
+    ];
+    let etcd_url = crate::etcd::client_url();
+    if cfg.store == StoreKind::Etcd {
+        progress.step(&format!("{}: etcd", cp.name));
+        let argv = crate::etcd::argv(&cp.name, cp.address);
+        start_service(
+            lab,
+            &cp.name,
+            crate::etcd::SERVICE,
+            &argv.iter().map(String::as_str).collect::<Vec<_>>(),
+        )?;
+        let health = crate::etcd::health_argv();
+        let health: Vec<&str> = health.iter().map(String::as_str).collect();
+        wait_for("etcd", Duration::from_secs(60), || {
+            run_in(lab, &cp.name, &health).is_ok()
+        })?;
+        apiserver.extend(["--store", "etcd", "--etcd-servers", &etcd_url]);
+    }
     progress.step(&format!("{}: API server on {listen}", cp.name));
-    start_service(
-        lab,
-        &cp.name,
-        "apiserver",
-        &[
-            &exe,
-            "server",
-            "--listen",
-            &listen,
-            "--service-cidr",
-            &cfg.service_cidr.to_string(),
-            "--cluster-domain",
-            &cfg.cluster_domain,
-        ],
-    )?;
+    start_service(lab, &cp.name, "apiserver", &apiserver)?;
     let admin = format!("{APISERVER_DATA}/admin.kubeconfig");
     wait_for("the API server", Duration::from_secs(60), || {
         run_in(lab, &cp.name, &["test", "-s", &admin]).is_ok()

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 /// The cluster's modes, as every component names them (the lab file's
 /// `datapath: iptables`, `routing: tunnel`, …).
 pub use labyrinth_contracts::modes::{Datapath, PodDelivery, Routing};
+pub use labyrinth_contracts::store::StoreKind;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
@@ -41,6 +42,10 @@ pub struct LabConfig {
     /// Join only the control node; the workers stay bare machines until a
     /// person runs the printed `join` command on each, as the articles do.
     pub manual_join: bool,
+    /// Where the API server keeps objects: its embedded log, or an etcd
+    /// run inside node-0 (see etcd.rs).
+    #[serde(skip_serializing_if = "StoreKind::is_embedded")]
+    pub store: StoreKind,
 }
 
 impl Default for LabConfig {
@@ -58,6 +63,7 @@ impl Default for LabConfig {
             peer_redirect: false,
             load_balancer_pool: None,
             manual_join: false,
+            store: StoreKind::Embedded,
         }
     }
 }
@@ -302,6 +308,16 @@ mod tests {
         let e = err("peerRedirect: true\n");
         assert!(e.starts_with("peerRedirect:") && e.contains("iptables"), "{e}");
         assert!(err("datapath: ebpf\npeerRedirect: yes please\n").contains("peerRedirect"));
+    }
+
+    #[test]
+    fn the_store_is_embedded_unless_the_file_says_etcd() {
+        assert_eq!(LabConfig::default().store, StoreKind::Embedded);
+        assert_eq!(
+            LabConfig::from_yaml("store: etcd\n").unwrap().store,
+            StoreKind::Etcd
+        );
+        assert!(err("store: mysql\n").contains("mysql"));
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod config;
 pub mod down;
 pub mod enter;
+pub mod etcd;
 pub mod lb_pool;
 pub mod leftovers;
 pub mod logs;

@@ -8,9 +8,8 @@
 mod common;
 use common::agent::AGENT_PATTERN;
 use common::journey::*;
+use common::writer::{lost, Writer};
 use common::*;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// The one pid matching `pattern` on `node`, if exactly one runs.
@@ -51,44 +50,19 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
 
     // The client: one ConfigMap per write, each name kept once the server
     // acknowledged it (kubectl exited 0).
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(Mutex::new(Vec::<String>::new()));
-    let writer = {
-        let (stop, acked, name) = (stop.clone(), acked.clone(), lab.name.clone());
-        std::thread::spawn(move || {
-            let mut i = 0;
-            while !stop.load(Ordering::Relaxed) && i < 2000 {
-                let cm = format!("w-{i}");
-                let out = labyrinth(&[
-                    "kubectl",
-                    "--name",
-                    &name,
-                    "create",
-                    "configmap",
-                    &cm,
-                    "--request-timeout=5s",
-                ]);
-                if out.status.success() {
-                    acked.lock().unwrap().push(cm);
-                }
-                i += 1;
-            }
-        })
-    };
+    let writer = Writer::start(&lab.name, "5s");
     let api_ok = || {
         kubectl(&lab, &["get", "ns", "default", "--request-timeout=3s"])
             .status
             .success()
     };
-    wait_until("the first acknowledged write", || {
-        !acked.lock().unwrap().is_empty()
-    });
+    wait_until("the first acknowledged write", || writer.acked() > 0);
 
     let apiserver = kill_and_wait(&lab, "node-0", "^[^ ]*labyrinth server ", api_ok);
     let controllers = kill_and_wait(&lab, "node-0", "^[^ ]*labyrinth controllers ", || {
         // A new Deployment gets its pods only from a working controller
         // manager: the new one is working once it made them.
-        let name = format!("probe-{}", acked.lock().unwrap().len());
+        let name = format!("probe-{}", writer.acked());
         kubectl(
             &lab,
             &[
@@ -112,14 +86,9 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
         exec(&lab, "default", "steady", "true").status.success()
     });
 
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
-    let acked = acked.lock().unwrap().clone();
+    let acked = writer.finish();
     let stored = kubectl_ok(&lab, &["get", "configmaps", "-o", "name"]);
-    let lost: Vec<&String> = acked
-        .iter()
-        .filter(|cm| !stored.lines().any(|l| l == format!("configmap/{cm}")))
-        .collect();
+    let lost = lost(&acked, &stored);
     assert!(lost.is_empty(), "acknowledged writes lost: {lost:?}");
 
     // The pod kept running through all of it: same process, no restart.

@@ -22,6 +22,7 @@ fn store_err(res: &ResourceDef, name: &str, e: StoreError) -> ApiError {
         StoreError::Conflict { .. } => ApiError::conflict(res, name),
         StoreError::TooOld { requested, oldest } => ApiError::gone(requested, oldest),
         StoreError::Io(e) => ApiError::internal(e),
+        StoreError::Unavailable(m) => ApiError::new(503, "ServiceUnavailable", m),
     }
 }
 

@@ -3,33 +3,22 @@
 //! replays snapshot + log, so objects, the revision counter and the recent watch
 //! history all survive.
 
+use super::memory::Memory;
 use super::{Event, EventType, ListWatch, Obj, Store, StoreError, WatchStart};
 use anyhow::Context;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
-/// Events kept per resource for watch-from-revision.
-pub const HISTORY_PER_RESOURCE: usize = 2000;
+pub use super::memory::HISTORY_PER_RESOURCE;
 const LOG_COMPACT_AFTER: usize = 200_000;
 const LIVE_CAPACITY: usize = 1 << 16;
 
-#[derive(Default)]
-struct History {
-    events: VecDeque<Event>,
-    /// Revision of the newest event that fell out of the window (or the
-    /// snapshot revision): watching from below it cannot be served.
-    compacted: u64,
-}
-
 struct Inner {
-    objects: HashMap<Arc<str>, BTreeMap<(String, String), Obj>>,
-    rv: u64,
-    history: HashMap<Arc<str>, History>,
+    mem: Memory,
     snapshot_rv: u64,
     log: Option<BufWriter<File>>,
     log_entries: usize,
@@ -39,14 +28,6 @@ pub struct LogStore {
     inner: Mutex<Inner>,
     tx: broadcast::Sender<Event>,
     dir: Option<PathBuf>,
-}
-
-fn meta_ns_name(obj: &Value) -> (String, String) {
-    let m = &obj["metadata"];
-    (
-        m["namespace"].as_str().unwrap_or("").to_string(),
-        m["name"].as_str().unwrap_or("").to_string(),
-    )
 }
 
 impl LogStore {
@@ -64,14 +45,12 @@ impl LogStore {
             let f = File::open(&snap).with_context(|| format!("opening {}", snap.display()))?;
             let v: Value = serde_json::from_reader(BufReader::new(f))
                 .with_context(|| format!("parsing {}", snap.display()))?;
-            inner.rv = v["rv"].as_u64().context("snapshot without rv")?;
-            inner.snapshot_rv = inner.rv;
+            inner.mem.rv = v["rv"].as_u64().context("snapshot without rv")?;
+            inner.snapshot_rv = inner.mem.rv;
             if let Some(items) = v["objects"].as_array() {
                 for it in items {
-                    let res: Arc<str> = it["r"].as_str().unwrap_or_default().into();
-                    let obj = it["o"].clone();
-                    let key = meta_ns_name(&obj);
-                    inner.objects.entry(res).or_default().insert(key, Arc::new(obj));
+                    let res = it["r"].as_str().unwrap_or_default();
+                    inner.mem.load(res, Arc::new(it["o"].clone()));
                 }
             }
         }
@@ -96,19 +75,16 @@ impl LogStore {
                     continue;
                 }
                 let etype: EventType = serde_json::from_value(v["t"].clone()).context("log event type")?;
-                let res: Arc<str> = v["r"].as_str().unwrap_or_default().into();
-                let obj = Arc::new(v["o"].clone());
-                inner.apply(res, etype, obj, rv);
+                let res = v["r"].as_str().unwrap_or_default();
+                inner.mem.apply(res, etype, Arc::new(v["o"].clone()), rv, None);
                 inner.log_entries += 1;
             }
             // Drop a torn tail so later appends start on a line boundary.
             let f = OpenOptions::new().write(true).open(&logp)?;
             f.set_len(good_len)?;
         }
-        for h in inner.history.values_mut() {
-            h.compacted = h.compacted.max(inner.snapshot_rv);
-        }
-        inner.snapshot_rv_floor();
+        // History from before the snapshot is gone.
+        inner.mem.floor = inner.snapshot_rv;
         let f = OpenOptions::new()
             .create(true)
             .append(true)
@@ -135,7 +111,7 @@ impl LogStore {
         obj: Value,
         prev: Option<Obj>,
     ) -> Result<Obj, StoreError> {
-        let rv = inner.rv + 1;
+        let rv = inner.mem.rv + 1;
         let mut obj = obj;
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             m.insert("resourceVersion".into(), Value::String(rv.to_string()));
@@ -147,14 +123,8 @@ impl LogStore {
             log.flush().context("flushing store.log")?;
             inner.log_entries += 1;
         }
-        inner.rv = rv;
         let obj = Arc::new(obj);
-        let res: Arc<str> = inner
-            .objects
-            .get_key_value(res)
-            .map(|(k, _)| k.clone())
-            .unwrap_or_else(|| res.into());
-        let ev = inner.apply_with_prev(res, etype, obj.clone(), rv, prev);
+        let ev = inner.mem.apply(res, etype, obj.clone(), rv, prev);
         let _ = self.tx.send(ev);
         if inner.log_entries > LOG_COMPACT_AFTER {
             if let Some(dir) = &self.dir {
@@ -163,70 +133,32 @@ impl LogStore {
         }
         Ok(obj)
     }
+
+    /// The stored object and its revision, checked against `expected_rv`.
+    fn current(
+        inner: &Inner,
+        res: &str,
+        ns: &str,
+        name: &str,
+        expected_rv: Option<u64>,
+    ) -> Result<Obj, StoreError> {
+        let cur = inner.mem.get(res, ns, name).ok_or(StoreError::NotFound)?;
+        let cur_rv = super::object_rv(&cur).unwrap_or(0);
+        match expected_rv {
+            Some(want) if want != cur_rv => Err(StoreError::Conflict { current: cur_rv }),
+            _ => Ok(cur),
+        }
+    }
 }
 
 impl Inner {
     fn empty() -> Self {
         Self {
-            objects: HashMap::new(),
-            rv: 0,
-            history: HashMap::new(),
+            mem: Memory::default(),
             snapshot_rv: 0,
             log: None,
             log_entries: 0,
         }
-    }
-
-    fn snapshot_rv_floor(&mut self) {
-        // Resources with no replayed events still cannot serve revisions
-        // older than the snapshot.
-        for res in self.objects.keys() {
-            let h = self.history.entry(res.clone()).or_default();
-            h.compacted = h.compacted.max(self.snapshot_rv);
-        }
-    }
-
-    fn apply(&mut self, res: Arc<str>, etype: EventType, obj: Obj, rv: u64) {
-        let key = meta_ns_name(&obj);
-        let prev = self.objects.get(&res).and_then(|m| m.get(&key)).cloned();
-        self.rv = self.rv.max(rv);
-        self.apply_with_prev(res, etype, obj, rv, prev);
-    }
-
-    fn apply_with_prev(
-        &mut self,
-        res: Arc<str>,
-        etype: EventType,
-        obj: Obj,
-        rv: u64,
-        prev: Option<Obj>,
-    ) -> Event {
-        let key = meta_ns_name(&obj);
-        let map = self.objects.entry(res.clone()).or_default();
-        match etype {
-            EventType::Deleted => {
-                map.remove(&key);
-            }
-            _ => {
-                map.insert(key.clone(), obj.clone());
-            }
-        }
-        let ev = Event {
-            rv,
-            etype,
-            resource: res.clone(),
-            namespace: key.0,
-            object: obj,
-            prev,
-        };
-        let h = self.history.entry(res).or_default();
-        h.events.push_back(ev.clone());
-        while h.events.len() > HISTORY_PER_RESOURCE {
-            if let Some(old) = h.events.pop_front() {
-                h.compacted = old.rv;
-            }
-        }
-        ev
     }
 
     fn snapshot(&mut self, dir: &Path) -> anyhow::Result<()> {
@@ -234,16 +166,14 @@ impl Inner {
         {
             let mut w =
                 BufWriter::new(File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?);
-            write!(w, "{{\"rv\":{},\"objects\":[", self.rv)?;
+            write!(w, "{{\"rv\":{},\"objects\":[", self.mem.rv)?;
             let mut first = true;
-            for (res, map) in &self.objects {
-                for obj in map.values() {
-                    if !first {
-                        w.write_all(b",")?;
-                    }
-                    first = false;
-                    serde_json::to_writer(&mut w, &json!({"r": &**res, "o": &**obj}))?;
+            for (res, obj) in self.mem.all() {
+                if !first {
+                    w.write_all(b",")?;
                 }
+                first = false;
+                serde_json::to_writer(&mut w, &json!({"r": res, "o": &**obj}))?;
             }
             w.write_all(b"]}")?;
             w.flush()?;
@@ -253,29 +183,24 @@ impl Inner {
         let f = File::create(dir.join("store.log")).context("truncating store.log")?;
         self.log = Some(BufWriter::new(f));
         self.log_entries = 0;
-        self.snapshot_rv = self.rv;
+        self.snapshot_rv = self.mem.rv;
         Ok(())
     }
 }
 
 impl Store for LogStore {
     fn get(&self, resource: &str, ns: &str, name: &str) -> Option<Obj> {
-        let g = self.inner.lock().unwrap();
-        g.objects
-            .get(resource)?
-            .get(&(ns.to_string(), name.to_string()))
-            .cloned()
+        self.inner.lock().unwrap().mem.get(resource, ns, name)
     }
 
     fn list(&self, resource: &str, ns: Option<&str>) -> (Vec<Obj>, u64) {
         let g = self.inner.lock().unwrap();
-        (collect(&g, resource, ns), g.rv)
+        (g.mem.collect(resource, ns), g.mem.rv)
     }
 
     fn create(&self, resource: &str, ns: &str, name: &str, obj: Value) -> Result<Obj, StoreError> {
         let mut g = self.inner.lock().unwrap();
-        let key = (ns.to_string(), name.to_string());
-        if g.objects.get(resource).is_some_and(|m| m.contains_key(&key)) {
+        if g.mem.get(resource, ns, name).is_some() {
             return Err(StoreError::AlreadyExists);
         }
         self.commit(&mut g, resource, EventType::Added, obj, None)
@@ -290,19 +215,7 @@ impl Store for LogStore {
         expected_rv: Option<u64>,
     ) -> Result<Obj, StoreError> {
         let mut g = self.inner.lock().unwrap();
-        let key = (ns.to_string(), name.to_string());
-        let cur = g
-            .objects
-            .get(resource)
-            .and_then(|m| m.get(&key))
-            .cloned()
-            .ok_or(StoreError::NotFound)?;
-        let cur_rv = super::object_rv(&cur).unwrap_or(0);
-        if let Some(want) = expected_rv {
-            if want != cur_rv {
-                return Err(StoreError::Conflict { current: cur_rv });
-            }
-        }
+        let cur = Self::current(&g, resource, ns, name, expected_rv)?;
         self.commit(&mut g, resource, EventType::Modified, obj, Some(cur))
     }
 
@@ -314,65 +227,27 @@ impl Store for LogStore {
         expected_rv: Option<u64>,
     ) -> Result<Obj, StoreError> {
         let mut g = self.inner.lock().unwrap();
-        let key = (ns.to_string(), name.to_string());
-        let cur = g
-            .objects
-            .get(resource)
-            .and_then(|m| m.get(&key))
-            .cloned()
-            .ok_or(StoreError::NotFound)?;
-        let cur_rv = super::object_rv(&cur).unwrap_or(0);
-        if let Some(want) = expected_rv {
-            if want != cur_rv {
-                return Err(StoreError::Conflict { current: cur_rv });
-            }
-        }
+        let cur = Self::current(&g, resource, ns, name, expected_rv)?;
         self.commit(&mut g, resource, EventType::Deleted, (*cur).clone(), Some(cur))
     }
 
     fn watch(&self, resource: &str, since: u64) -> Result<WatchStart, StoreError> {
         let g = self.inner.lock().unwrap();
         let live = self.tx.subscribe();
-        let (compacted, events) = match g.history.get(resource) {
-            Some(h) => (h.compacted, Some(&h.events)),
-            None => (g.snapshot_rv, None),
-        };
-        if since < compacted && since < g.rv {
-            return Err(StoreError::TooOld {
-                requested: since,
-                oldest: compacted,
-            });
-        }
-        let backlog = events
-            .map(|e| e.iter().filter(|e| e.rv > since).cloned().collect())
-            .unwrap_or_default();
+        let backlog = g.mem.backlog(resource, since)?;
         Ok(WatchStart { backlog, live })
     }
 
     fn list_watch(&self, resource: &str, ns: Option<&str>) -> ListWatch {
         let g = self.inner.lock().unwrap();
         ListWatch {
-            items: collect(&g, resource, ns),
-            rv: g.rv,
+            items: g.mem.collect(resource, ns),
+            rv: g.mem.rv,
             live: self.tx.subscribe(),
         }
     }
 
     fn current_rv(&self) -> u64 {
-        self.inner.lock().unwrap().rv
-    }
-}
-
-fn collect(g: &Inner, resource: &str, ns: Option<&str>) -> Vec<Obj> {
-    let Some(m) = g.objects.get(resource) else {
-        return Vec::new();
-    };
-    match ns {
-        None => m.values().cloned().collect(),
-        Some(ns) => m
-            .range((ns.to_string(), String::new())..)
-            .take_while(|((n, _), _)| n == ns)
-            .map(|(_, v)| v.clone())
-            .collect(),
+        self.inner.lock().unwrap().mem.rv
     }
 }

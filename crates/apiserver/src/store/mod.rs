@@ -1,9 +1,15 @@
-//! The object store: a trait the REST layer talks to, so an etcd backend can
-//! replace the embedded one later. Objects are JSON values; the store owns
-//! `metadata.resourceVersion` (one global, monotonically increasing counter).
+//! The object store: a trait the REST layer talks to, with two backends: the
+//! embedded log (the default) and etcd. Objects are JSON values; the store
+//! owns `metadata.resourceVersion` (one global, monotonically increasing
+//! counter: the log's own, or etcd's revision).
 
+pub mod backend;
+pub mod etcd;
 pub mod log;
+pub mod memory;
 
+pub use backend::{open, Backend};
+pub use etcd::EtcdStore;
 pub use log::LogStore;
 
 use serde::{Deserialize, Serialize};
@@ -58,6 +64,10 @@ pub enum StoreError {
     TooOld { requested: u64, oldest: u64 },
     #[error("store I/O: {0:#}")]
     Io(#[from] anyhow::Error),
+    /// The backend cannot be reached (etcd down or without quorum): the
+    /// client may retry; the message names the backend.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// What a watch starts with: the events after the requested resourceVersion

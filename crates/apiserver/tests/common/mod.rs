@@ -2,7 +2,10 @@
 //! machine's kubectl pointed at it.
 #![allow(dead_code)]
 
+pub mod etcd;
+
 use labyrinth_apiserver::server::{self, Config, Running};
+use labyrinth_apiserver::store::Backend;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -30,6 +33,10 @@ impl TestServer {
     }
     /// On a given address (a restart keeps the port clients know).
     pub fn start_at(dir: &Path, addr: &str) -> Self {
+        Self::start_with(dir, addr, Backend::Embedded)
+    }
+    /// On a given store backend.
+    pub fn start_with(dir: &Path, addr: &str, backend: Backend) -> Self {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -38,7 +45,9 @@ impl TestServer {
         let mut cfg = config(dir);
         cfg.listen = addr.parse().unwrap();
         cfg.advertise = cfg.listen;
-        let running = rt.block_on(server::start(cfg)).expect("server starts");
+        let running = rt
+            .block_on(server::start_with(cfg, backend))
+            .expect("server starts");
         Self {
             rt,
             running: Some(running),

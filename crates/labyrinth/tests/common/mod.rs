@@ -8,6 +8,7 @@ pub mod journey;
 pub mod netpol;
 pub mod netpol_model;
 pub mod spread;
+pub mod writer;
 #[allow(unused_imports)]
 pub use ebpf::*;
 #[allow(unused_imports)]
