@@ -32,6 +32,7 @@ fn group_entry(g: &str) -> Value {
 fn all_groups() -> Vec<&'static str> {
     let mut g = resources::groups();
     g.push(super::whoami::GROUP);
+    g.push(super::access_review::GROUP);
     g
 }
 
@@ -80,6 +81,9 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             "kind": "SelfSubjectReview", "verbs": ["create"]});
         return Some(json!({"kind": "APIResourceList", "apiVersion": "v1",
             "groupVersion": format!("{group}/{version}"), "resources": [r]}));
+    }
+    if group == super::access_review::GROUP && version == "v1" {
+        return Some(super::access_review::resource_list());
     }
     let rs: Vec<&ResourceDef> = RESOURCES
         .iter()

@@ -1,7 +1,9 @@
 //! The REST API: one dispatcher that parses Kubernetes resource paths and hands
 //! off to discovery, CRUD, patch and watch.
 
+pub mod access_review;
 pub mod admit;
+pub mod chunk;
 pub mod crud;
 pub mod ctx;
 pub mod delete_options;
@@ -119,6 +121,7 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
     let path = parts.uri.path().to_string();
     let query: HashMap<String, String> = parts.uri.query().map(serde_urlencoded_parse).unwrap_or_default();
     let user = auth::authenticate(&st, &parts.headers)?;
+    let user = auth::impersonate::apply(&st, user, &parts.headers)?;
     let segs: Vec<&str> = path
         .trim_matches('/')
         .split('/')
@@ -148,6 +151,17 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
     }
     if parts.method == Method::POST && segs == ["apis", whoami::GROUP, "v1", whoami::RESOURCE] {
         return Ok(whoami::review(&user));
+    }
+    if let (&Method::POST, Some((resource, ns))) = (&parts.method, access_review::target(&segs)) {
+        let body = axum::body::to_bytes(body, limits::MAX_BODY_BYTES)
+            .await
+            .map_err(|_| limits::body_too_large())?;
+        let ct = parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        return access_review::serve(&st, &user, resource, ns, ct, &body);
     }
     if parts.method == Method::GET {
         match segs.as_slice() {
