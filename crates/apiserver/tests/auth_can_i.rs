@@ -175,7 +175,7 @@ fn can_i_answers_as_the_server_enforces() {
     // The account itself may not ask about others.
     let f = dir.path().join("sar.json");
     std::fs::write(&f, review("pods").to_string()).unwrap();
-    let (ok, _, err) = s.kubectl(&[&tok, "create", "--validate=false", "-f", f.to_str().unwrap()]);
+    let (ok, _, err) = s.kubectl(&[&tok, "create", "-f", f.to_str().unwrap()]);
     assert!(
         !ok && err.contains(
             "cannot create resource \"subjectaccessreviews\" in API group \"authorization.k8s.io\""

@@ -255,15 +255,7 @@ pub fn update(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     let name = ctx.name();
     let mut obj = admit::parse_body(ctx)?;
     admit::check_kind(res, &mut obj)?;
-    let body_name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if body_name != name {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({body_name}) does not match the name on the URL ({name})"
-        )));
-    }
+    admit::check_name(&obj, name)?;
     let expected = obj
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)

@@ -3,16 +3,19 @@
 
 pub mod access_review;
 pub mod admit;
+pub mod apply;
 pub mod chunk;
 pub mod crud;
 pub mod ctx;
 pub mod delete_options;
 pub mod discovery;
 pub mod exec;
+pub mod field_set;
 pub mod finalizers;
 pub mod graceful;
 pub mod limits;
 pub mod log;
+pub mod openapi;
 pub mod patch;
 pub mod portforward;
 pub mod protobuf;
@@ -172,9 +175,9 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
                     .map(json_ok)
                     .ok_or_else(ApiError::page_not_found)
             }
-            ["openapi", "v3"] => return Ok(json_ok(discovery::openapi_index())),
+            ["openapi", "v3"] => return Ok(json_ok(openapi::index())),
             ["openapi", "v3", gv @ ..] => {
-                return discovery::openapi_doc(&gv.join("/"))
+                return openapi::doc(&gv.join("/"))
                     .map(json_ok)
                     .ok_or_else(ApiError::page_not_found)
             }
@@ -303,6 +306,7 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
             "list" => crud::list(&st, &ctx),
             "create" => crud::create(&st, &ctx),
             "update" => crud::update(&st, &ctx),
+            "patch" if ctx.header("content-type").starts_with(apply::CONTENT_TYPE) => apply::apply(&st, &ctx),
             "patch" => crud::patch(&st, &ctx),
             "delete" => crud::delete(&st, &ctx),
             _ => crud::delete_collection(&st, &ctx),
