@@ -127,6 +127,15 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             }
         }
     }
+    for r in super::unstored::UNSTORED
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        out.push(
+            json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+            "kind": r.kind, "verbs": super::unstored::VERBS}),
+        );
+    }
     let gv = if group.is_empty() {
         version.to_string()
     } else {

@@ -29,6 +29,7 @@ mod table_cells;
 mod table_rbac;
 mod table_workloads;
 pub mod token;
+pub mod unstored;
 pub mod watch;
 pub mod whoami;
 mod workload_defaults;
@@ -70,32 +71,34 @@ pub fn parse_target(segs: &[&str]) -> ApiResult<Option<Target>> {
         return Ok(None);
     }
     let nf = ApiError::page_not_found;
-    let t =
-        if rest.len() >= 3 && rest[0] == "namespaces" && resources::find(group, version, rest[2]).is_some() {
-            let res = resources::find(group, version, rest[2]).ok_or_else(nf)?;
-            if !res.namespaced || rest.len() > 5 {
-                return Err(nf());
-            }
-            Target {
-                res,
-                ns: Some(rest[1].into()),
-                name: rest.get(3).map(|s| s.to_string()),
-                sub: rest.get(4).map(|s| s.to_string()),
-                watch_path,
-            }
-        } else {
-            let res = resources::find(group, version, rest[0]).ok_or_else(nf)?;
-            if rest.len() > 3 || (res.namespaced && rest.len() > 1) {
-                return Err(nf());
-            }
-            Target {
-                res,
-                ns: None,
-                name: rest.get(1).map(|s| s.to_string()),
-                sub: rest.get(2).map(|s| s.to_string()),
-                watch_path,
-            }
-        };
+    let find = |plural: &str| {
+        resources::find(group, version, plural).or_else(|| unstored::find(group, version, plural))
+    };
+    let t = if rest.len() >= 3 && rest[0] == "namespaces" && find(rest[2]).is_some() {
+        let res = find(rest[2]).ok_or_else(nf)?;
+        if !res.namespaced || rest.len() > 5 {
+            return Err(nf());
+        }
+        Target {
+            res,
+            ns: Some(rest[1].into()),
+            name: rest.get(3).map(|s| s.to_string()),
+            sub: rest.get(4).map(|s| s.to_string()),
+            watch_path,
+        }
+    } else {
+        let res = find(rest[0]).ok_or_else(nf)?;
+        if rest.len() > 3 || (res.namespaced && rest.len() > 1) {
+            return Err(nf());
+        }
+        Target {
+            res,
+            ns: None,
+            name: rest.get(1).map(|s| s.to_string()),
+            sub: rest.get(2).map(|s| s.to_string()),
+            watch_path,
+        }
+    };
     if let Some(sub) = &t.sub {
         let served = match sub.as_str() {
             "status" => t.res.status,
@@ -276,6 +279,9 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
     };
     if ctx.res().namespaced && ctx.target.ns.is_none() && !matches!(verb, "list" | "watch") {
         return Err(ApiError::page_not_found());
+    }
+    if unstored::is_unstored(ctx.res()) && !unstored::VERBS.contains(&verb) {
+        return Err(unstored::refuse(ctx.res(), verb));
     }
     auth::authorize(&st, &ctx, verb)?;
     if verb == "watch" {
