@@ -1,7 +1,8 @@
 //! The official Python client (Debian's python3-kubernetes) against the
 //! API server: list, create, delete, a watch that sees ADDED then DELETED,
-//! delete with dry_run="All" leaving the object, and 404/409/422 parsed
-//! from the Status. The calls are in tests/python/client_calls.py. Without
+//! delete with dry_run="All" leaving the object, 404/409/422 parsed
+//! from the Status, and a list paged with limit and _continue. The calls
+//! are in tests/python/client_calls.py. Without
 //! the client the test is skipped, or fails under LABYRINTH_REQUIRE_ROOT=1
 //! (CI), which installs it (scripts/install-deps.sh).
 
@@ -51,6 +52,7 @@ fn official_python_client() {
             "watched ADDED:cm,DELETED:cm",
             "after dry-run delete keep",
             "invalid 422 Invalid",
+            "paged keep,page0,page1,page2,page3,page4 in 3 pages",
         ],
         "{stderr}"
     );

@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod identity;
+pub mod impersonate;
 pub mod join;
 pub mod rbac;
 pub mod rbac_defaults;
@@ -148,66 +149,76 @@ fn rbac_attrs<'a>(ctx: &'a Ctx, verb: &'a str) -> rbac::Attrs<'a> {
 }
 
 pub fn authorize(st: &AppState, ctx: &Ctx, verb: &str) -> ApiResult<()> {
-    let node = match &ctx.user {
-        Identity::Admin => return Ok(()),
-        Identity::Node(n) => n.clone(),
-        Identity::ServiceAccount { .. }
-            if rbac::allows(st.store.as_ref(), &ctx.user, &rbac_attrs(ctx, verb)) =>
-        {
-            return Ok(())
+    // Only a node's create needs the body's name (its own Node and Lease).
+    let created = match &ctx.user {
+        Identity::Node(_) if verb == "create" => {
+            serde_json::from_slice::<Value>(&ctx.body).ok().and_then(|b| {
+                b.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .map(String::from)
+            })
         }
-        // The one object public before trust: kube-public/cluster-info.
-        _ if verb == "get"
-            && ctx.res().kind == "ConfigMap"
-            && ctx.ns() == "kube-public"
-            && ctx.name() == "cluster-info" =>
-        {
-            return Ok(())
-        }
-        _ => return Err(forbidden(ctx, verb)),
+        _ => None,
     };
-    let res = ctx.res();
-    if matches!(verb, "get" | "list" | "watch") {
-        // A Secret only by name, and only one a pod bound to this node
-        // refers to, as the Node authorizer allows.
-        return if res.kind != "Secret"
-            || (verb == "get" && node_pod_uses_secret(st, &node, &ctx.ns(), ctx.name()))
-        {
-            Ok(())
-        } else {
-            Err(forbidden(ctx, verb))
-        };
-    }
-    let name = ctx.name();
-    let allowed = match (res.kind, verb) {
-        ("Node", "create") => {
-            let body: Value = serde_json::from_slice(&ctx.body).unwrap_or(Value::Null);
-            body.pointer("/metadata/name").and_then(Value::as_str) == Some(node.as_str())
-        }
-        ("Node", "update" | "patch") => name == node,
-        ("Lease", "create") => {
-            let body: Value = serde_json::from_slice(&ctx.body).unwrap_or(Value::Null);
-            ctx.ns() == "kube-node-lease"
-                && body.pointer("/metadata/name").and_then(Value::as_str) == Some(node.as_str())
-        }
-        ("Lease", "update" | "patch") => ctx.ns() == "kube-node-lease" && name == node,
-        // Node agents report what happened to their pods (Pulled, Started…).
-        ("Event", "create" | "update" | "patch") => true,
-        // Its pods' status, and their final delete once they have ended
-        // there (graceful deletion, rest/graceful.rs).
-        ("Pod", "update" | "patch") if ctx.target.sub.as_deref() == Some("status") => st
-            .store
-            .get("pods", &ctx.ns(), name)
-            .is_some_and(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str())),
-        ("Pod", "delete") if ctx.target.sub.is_none() => st
-            .store
-            .get("pods", &ctx.ns(), name)
-            .is_some_and(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node.as_str())),
-        _ => false,
-    };
-    if allowed {
+    if allowed(st, &ctx.user, &rbac_attrs(ctx, verb), created.as_deref()) {
         Ok(())
     } else {
         Err(forbidden(ctx, verb))
+    }
+}
+
+/// The one decision every request and every access review gets, in the
+/// real server's authorizer order: the privileged group
+/// (system:masters), then the node rules for a node, then RBAC. `created`
+/// is the name in a create's body.
+pub fn allowed(st: &AppState, user: &Identity, a: &rbac::Attrs, created: Option<&str>) -> bool {
+    if user.groups().iter().any(|g| g == identity::MASTERS) {
+        return true;
+    }
+    // The one object public before trust: kube-public/cluster-info.
+    if a.verb == "get"
+        && a.group.is_empty()
+        && a.resource == "configmaps"
+        && a.subresource.is_none()
+        && a.ns == Some("kube-public")
+        && a.name == Some("cluster-info")
+    {
+        return true;
+    }
+    if let Identity::Node(node) = user {
+        if node_allows(st, node, a, created) {
+            return true;
+        }
+    }
+    rbac::allows(st.store.as_ref(), user, a)
+}
+
+/// The Node authorizer: a node reads everything but secrets (only those
+/// its pods refer to, by name) and changes only its own Node, its own
+/// Lease, events and the pods bound to it.
+fn node_allows(st: &AppState, node: &str, a: &rbac::Attrs, created: Option<&str>) -> bool {
+    let name = a.name.unwrap_or("");
+    let ns = a.ns.unwrap_or("");
+    if matches!(a.verb, "get" | "list" | "watch") {
+        let secret = a.group.is_empty() && a.resource == "secrets";
+        return !secret || (a.verb == "get" && node_pod_uses_secret(st, node, ns, name));
+    }
+    let pod_here = || {
+        st.store
+            .get("pods", ns, name)
+            .is_some_and(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node))
+    };
+    match (a.group, a.resource, a.verb) {
+        ("", "nodes", "create") => created == Some(node),
+        ("", "nodes", "update" | "patch") => name == node,
+        ("coordination.k8s.io", "leases", "create") => ns == "kube-node-lease" && created == Some(node),
+        ("coordination.k8s.io", "leases", "update" | "patch") => ns == "kube-node-lease" && name == node,
+        // Node agents report what happened to their pods (Pulled, Started…).
+        ("" | "events.k8s.io", "events", "create" | "update" | "patch") => true,
+        // Its pods' status, and their final delete once they have ended
+        // there (graceful deletion, rest/graceful.rs).
+        ("", "pods", "update" | "patch") if a.subresource == Some("status") => pod_here(),
+        ("", "pods", "delete") if a.subresource.is_none() => pod_here(),
+        _ => false,
     }
 }

@@ -37,7 +37,9 @@ fn names_user(subject: &Value, user: &Identity, groups: &[String], binding_ns: &
                 .as_str()
                 .filter(|s| !s.is_empty())
                 .unwrap_or(binding_ns);
-            matches!(user, Identity::ServiceAccount { ns: n, name: s, .. } if n == ns && s == name)
+            // By user name, as the real authorizer matches it: an
+            // impersonated account's name matches too.
+            user.username() == format!("system:serviceaccount:{ns}:{name}")
         }
         "User" => user.username() == name,
         "Group" => groups.iter().any(|g| g == name),

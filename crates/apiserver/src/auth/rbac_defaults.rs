@@ -1,7 +1,8 @@
 //! The default ClusterRoles and ClusterRoleBindings a real server
 //! reconciles at start, reduced to the resources this server serves:
-//! cluster-admin, admin, edit, view, and system:basic-user and
-//! system:discovery bound to every authenticated caller.
+//! cluster-admin (bound to system:masters), admin, edit, view, and
+//! system:basic-user and system:discovery bound to every authenticated
+//! caller.
 
 use serde_json::{json, Value};
 
@@ -18,15 +19,19 @@ fn role(name: &str, rules: Value) -> (&'static str, Value) {
     )
 }
 
-fn to_authenticated(name: &str) -> (&'static str, Value) {
+fn to_group(name: &str, group: &str) -> (&'static str, Value) {
     (
         "ClusterRoleBinding",
         json!({"apiVersion": GROUP_VERSION, "kind": "ClusterRoleBinding",
             "metadata": {"name": name, "labels": {BOOTSTRAP.0: BOOTSTRAP.1},
                 "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:authenticated"}]}),
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group}]}),
     )
+}
+
+fn to_authenticated(name: &str) -> (&'static str, Value) {
+    to_group(name, "system:authenticated")
 }
 
 const READ: [&str; 3] = ["get", "list", "watch"];
@@ -96,6 +101,9 @@ pub fn objects() -> Vec<(&'static str, Value)> {
             "system:discovery",
             json!([{"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"], "verbs": ["get"]}]),
         ),
+        // The admin's rights, listed by `kubectl auth can-i --list` (the
+        // group is also allowed everything before RBAC is asked).
+        to_group("cluster-admin", crate::auth::identity::MASTERS),
         to_authenticated("system:basic-user"),
         to_authenticated("system:discovery"),
     ]

@@ -32,6 +32,20 @@ pub fn parse_bytes(body: &[u8], content_type: &str) -> ApiResult<Value> {
     }
 }
 
+/// The body's name must be the one on the URL (PUT, apply).
+pub fn check_name(obj: &Value, name: &str) -> ApiResult<()> {
+    let body_name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if body_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    Ok(())
+}
+
 /// Kind/apiVersion of the body must be the resource's (filled when absent).
 pub fn check_kind(res: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
     if !obj.is_object() {

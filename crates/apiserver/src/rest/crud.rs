@@ -1,6 +1,7 @@
 //! get / list / create / update / patch / delete of stored objects.
 
 use super::admit;
+use super::chunk;
 use super::ctx::Ctx;
 use super::delete_options::{DeleteOptions, Propagation};
 use super::limits;
@@ -59,19 +60,27 @@ pub fn list(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     let res = ctx.res();
     let sel = Selector::parse(ctx.q("labelSelector"), ctx.q("fieldSelector"))?;
     let ns = ctx.target.ns.as_deref();
-    let (items, rv) = st.store.list(&res.key(), ns);
-    let items: Vec<&Value> = items.iter().map(|o| &**o).filter(|o| sel.matches(o)).collect();
+    let filtered = ctx.q("labelSelector").is_some_and(|s| !s.is_empty())
+        || ctx.q("fieldSelector").is_some_and(|s| !s.is_empty());
+    let page = chunk::page(
+        st.store.as_ref(),
+        &res.key(),
+        ns,
+        |o| sel.matches(o),
+        chunk::parse_limit(ctx.q("limit"))?,
+        ctx.q("continue"),
+        filtered,
+    )?;
+    let items: Vec<&Value> = page.items.iter().map(|o| &**o).collect();
     if table::wants_table(&ctx.accept) {
-        return Ok(json_response(
-            StatusCode::OK,
-            &table::table(res, &items, Some(rv), &ctx.include_object(), true),
-            &[],
-        ));
+        let mut t = table::table(res, &items, Some(page.rv), &ctx.include_object(), true);
+        t["metadata"] = page.meta();
+        return Ok(json_response(StatusCode::OK, &t, &[]));
     }
     let list = json!({
         "kind": format!("{}List", res.kind),
         "apiVersion": res.api_version(),
-        "metadata": {"resourceVersion": rv.to_string()},
+        "metadata": page.meta(),
         "items": items,
     });
     Ok(json_response(StatusCode::OK, &list, &[]))
@@ -247,15 +256,7 @@ pub fn update(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     let name = ctx.name();
     let mut obj = admit::parse_body(ctx)?;
     admit::check_kind(res, &mut obj)?;
-    let body_name = obj
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if body_name != name {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({body_name}) does not match the name on the URL ({name})"
-        )));
-    }
+    admit::check_name(&obj, name)?;
     let expected = obj
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)

@@ -1,5 +1,5 @@
-//! Discovery (/api, /apis, group versions), /version and the OpenAPI v3
-//! documents kubectl consults to learn that the server validates fields itself.
+//! Discovery (/api, /apis, group versions) and /version (the OpenAPI
+//! documents are rest/openapi.rs).
 
 use crate::resources::{self, ResourceDef, RESOURCES};
 use serde_json::{json, Value};
@@ -32,6 +32,7 @@ fn group_entry(g: &str) -> Value {
 fn all_groups() -> Vec<&'static str> {
     let mut g = resources::groups();
     g.push(super::whoami::GROUP);
+    g.push(super::access_review::GROUP);
     g
 }
 
@@ -81,6 +82,9 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
         return Some(json!({"kind": "APIResourceList", "apiVersion": "v1",
             "groupVersion": format!("{group}/{version}"), "resources": [r]}));
     }
+    if group == super::access_review::GROUP && version == "v1" {
+        return Some(super::access_review::resource_list());
+    }
     let rs: Vec<&ResourceDef> = RESOURCES
         .iter()
         .filter(|r| r.group == group && r.version == version)
@@ -123,69 +127,19 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             }
         }
     }
+    for r in super::unstored::UNSTORED
+        .iter()
+        .filter(|r| r.group == group && r.version == version)
+    {
+        out.push(
+            json!({"name": r.plural, "singularName": r.singular, "namespaced": r.namespaced,
+            "kind": r.kind, "verbs": super::unstored::VERBS}),
+        );
+    }
     let gv = if group.is_empty() {
         version.to_string()
     } else {
         format!("{group}/{version}")
     };
     Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}))
-}
-
-fn gv_path(group: &str) -> String {
-    if group.is_empty() {
-        "api/v1".into()
-    } else {
-        format!("apis/{group}/v1")
-    }
-}
-
-/// /openapi/v3: one document per group version.
-pub fn openapi_index() -> Value {
-    let mut paths = serde_json::Map::new();
-    let mut groups = vec![""];
-    groups.extend(resources::groups());
-    for g in groups {
-        let p = gv_path(g);
-        paths.insert(
-            p.clone(),
-            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=labyrinth1")}),
-        );
-    }
-    json!({"paths": paths})
-}
-
-/// A group version's OpenAPI v3 document: enough for kubectl to see that PATCH
-/// takes `fieldValidation` (so it validates on the server, strictly).
-pub fn openapi_doc(gv: &str) -> Option<Value> {
-    let (group, version) = match gv.split('/').collect::<Vec<_>>().as_slice() {
-        ["api", v] => ("", *v),
-        ["apis", g, v] => (*g, *v),
-        _ => return None,
-    };
-    let rs: Vec<&ResourceDef> = RESOURCES
-        .iter()
-        .filter(|r| r.group == group && r.version == version)
-        .collect();
-    if rs.is_empty() {
-        return None;
-    }
-    let param =
-        json!({"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}});
-    let mut paths = serde_json::Map::new();
-    for r in rs {
-        let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
-        let base = if r.namespaced {
-            format!("/{}/namespaces/{{namespace}}/{}", gv, r.plural)
-        } else {
-            format!("/{}/{}", gv, r.plural)
-        };
-        let op = json!({"x-kubernetes-group-version-kind": gvk, "parameters": [param],
-            "responses": {"200": {"description": "OK"}}});
-        paths.insert(base.clone(), json!({"post": op}));
-        paths.insert(format!("{base}/{{name}}"), json!({"put": op, "patch": op}));
-    }
-    Some(
-        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": GIT_VERSION},
-        "paths": paths, "components": {"schemas": {}}}),
-    )
 }

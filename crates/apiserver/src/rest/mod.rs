@@ -1,16 +1,21 @@
 //! The REST API: one dispatcher that parses Kubernetes resource paths and hands
 //! off to discovery, CRUD, patch and watch.
 
+pub mod access_review;
 pub mod admit;
+pub mod apply;
+pub mod chunk;
 pub mod crud;
 pub mod ctx;
 pub mod delete_options;
 pub mod discovery;
 pub mod exec;
+pub mod field_set;
 pub mod finalizers;
 pub mod graceful;
 pub mod limits;
 pub mod log;
+pub mod openapi;
 pub mod patch;
 pub mod portforward;
 pub mod protobuf;
@@ -24,6 +29,7 @@ mod table_cells;
 mod table_rbac;
 mod table_workloads;
 pub mod token;
+pub mod unstored;
 pub mod watch;
 pub mod whoami;
 mod workload_defaults;
@@ -65,32 +71,34 @@ pub fn parse_target(segs: &[&str]) -> ApiResult<Option<Target>> {
         return Ok(None);
     }
     let nf = ApiError::page_not_found;
-    let t =
-        if rest.len() >= 3 && rest[0] == "namespaces" && resources::find(group, version, rest[2]).is_some() {
-            let res = resources::find(group, version, rest[2]).ok_or_else(nf)?;
-            if !res.namespaced || rest.len() > 5 {
-                return Err(nf());
-            }
-            Target {
-                res,
-                ns: Some(rest[1].into()),
-                name: rest.get(3).map(|s| s.to_string()),
-                sub: rest.get(4).map(|s| s.to_string()),
-                watch_path,
-            }
-        } else {
-            let res = resources::find(group, version, rest[0]).ok_or_else(nf)?;
-            if rest.len() > 3 || (res.namespaced && rest.len() > 1) {
-                return Err(nf());
-            }
-            Target {
-                res,
-                ns: None,
-                name: rest.get(1).map(|s| s.to_string()),
-                sub: rest.get(2).map(|s| s.to_string()),
-                watch_path,
-            }
-        };
+    let find = |plural: &str| {
+        resources::find(group, version, plural).or_else(|| unstored::find(group, version, plural))
+    };
+    let t = if rest.len() >= 3 && rest[0] == "namespaces" && find(rest[2]).is_some() {
+        let res = find(rest[2]).ok_or_else(nf)?;
+        if !res.namespaced || rest.len() > 5 {
+            return Err(nf());
+        }
+        Target {
+            res,
+            ns: Some(rest[1].into()),
+            name: rest.get(3).map(|s| s.to_string()),
+            sub: rest.get(4).map(|s| s.to_string()),
+            watch_path,
+        }
+    } else {
+        let res = find(rest[0]).ok_or_else(nf)?;
+        if rest.len() > 3 || (res.namespaced && rest.len() > 1) {
+            return Err(nf());
+        }
+        Target {
+            res,
+            ns: None,
+            name: rest.get(1).map(|s| s.to_string()),
+            sub: rest.get(2).map(|s| s.to_string()),
+            watch_path,
+        }
+    };
     if let Some(sub) = &t.sub {
         let served = match sub.as_str() {
             "status" => t.res.status,
@@ -119,6 +127,7 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
     let path = parts.uri.path().to_string();
     let query: HashMap<String, String> = parts.uri.query().map(serde_urlencoded_parse).unwrap_or_default();
     let user = auth::authenticate(&st, &parts.headers)?;
+    let user = auth::impersonate::apply(&st, user, &parts.headers)?;
     let segs: Vec<&str> = path
         .trim_matches('/')
         .split('/')
@@ -149,6 +158,17 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
     if parts.method == Method::POST && segs == ["apis", whoami::GROUP, "v1", whoami::RESOURCE] {
         return Ok(whoami::review(&user));
     }
+    if let (&Method::POST, Some((resource, ns))) = (&parts.method, access_review::target(&segs)) {
+        let body = axum::body::to_bytes(body, limits::MAX_BODY_BYTES)
+            .await
+            .map_err(|_| limits::body_too_large())?;
+        let ct = parts
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        return access_review::serve(&st, &user, resource, ns, ct, &body);
+    }
     if parts.method == Method::GET {
         match segs.as_slice() {
             ["api"] => return Ok(json_ok(discovery::api_versions(&st.advertise))),
@@ -158,9 +178,9 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
                     .map(json_ok)
                     .ok_or_else(ApiError::page_not_found)
             }
-            ["openapi", "v3"] => return Ok(json_ok(discovery::openapi_index())),
+            ["openapi", "v3"] => return Ok(json_ok(openapi::index())),
             ["openapi", "v3", gv @ ..] => {
-                return discovery::openapi_doc(&gv.join("/"))
+                return openapi::doc(&gv.join("/"))
                     .map(json_ok)
                     .ok_or_else(ApiError::page_not_found)
             }
@@ -260,6 +280,9 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
     if ctx.res().namespaced && ctx.target.ns.is_none() && !matches!(verb, "list" | "watch") {
         return Err(ApiError::page_not_found());
     }
+    if unstored::is_unstored(ctx.res()) && !unstored::VERBS.contains(&verb) {
+        return Err(unstored::refuse(ctx.res(), verb));
+    }
     auth::authorize(&st, &ctx, verb)?;
     if verb == "watch" {
         return watch::watch(st.clone(), &ctx);
@@ -289,6 +312,7 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
             "list" => crud::list(&st, &ctx),
             "create" => crud::create(&st, &ctx),
             "update" => crud::update(&st, &ctx),
+            "patch" if ctx.header("content-type").starts_with(apply::CONTENT_TYPE) => apply::apply(&st, &ctx),
             "patch" => crud::patch(&st, &ctx),
             "delete" => crud::delete(&st, &ctx),
             _ => crud::delete_collection(&st, &ctx),

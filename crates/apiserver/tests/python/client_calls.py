@@ -56,3 +56,16 @@ v1.delete_namespaced_config_map("keep", NS, dry_run="All")
 print("after dry-run delete", v1.read_namespaced_config_map("keep", NS).metadata.name)
 bad = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="Not_A_Name"))
 print("invalid", *status_of(lambda: v1.create_namespaced_config_map(NS, bad)))
+
+# Paging: limit and _continue, every object once, in pages of two.
+for i in range(5):
+    v1.create_namespaced_config_map(NS, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"page{i}")))
+paged, token, pages = [], None, 0
+while True:
+    page = v1.list_namespaced_config_map(NS, limit=2, _continue=token)
+    pages += 1
+    paged += [c.metadata.name for c in page.items]
+    token = page.metadata._continue
+    if not token:
+        break
+print("paged", ",".join(paged), "in", pages, "pages")

@@ -494,6 +494,79 @@ msg!(
     ]
 );
 
+// authorization.k8s.io/v1 (`kubectl auth can-i`). The alpha field and
+// label selectors of ResourceAttributes (8, 9) are not listed: a review
+// that carries them is refused rather than answered without them.
+msg!(
+    RESOURCE_ATTRIBUTES,
+    "ResourceAttributes",
+    [
+        (1, "namespace", Str),
+        (2, "verb", Str),
+        (3, "group", Str),
+        (4, "version", Str),
+        (5, "resource", Str),
+        (6, "subresource", Str),
+        (7, "name", Str),
+    ]
+);
+msg!(
+    NON_RESOURCE_ATTRIBUTES,
+    "NonResourceAttributes",
+    [(1, "path", Str), (2, "verb", Str)]
+);
+msg!(
+    SELF_SUBJECT_ACCESS_REVIEW_SPEC,
+    "SelfSubjectAccessReviewSpec",
+    [
+        (1, "resourceAttributes", Msg(&RESOURCE_ATTRIBUTES)),
+        (2, "nonResourceAttributes", Msg(&NON_RESOURCE_ATTRIBUTES)),
+    ]
+);
+msg!(
+    SELF_SUBJECT_ACCESS_REVIEW,
+    "SelfSubjectAccessReview",
+    [
+        (1, "metadata", Msg(&OBJECT_META)),
+        (2, "spec", Msg(&SELF_SUBJECT_ACCESS_REVIEW_SPEC)),
+        (3, "status", Skip),
+    ]
+);
+msg!(
+    SUBJECT_ACCESS_REVIEW_SPEC,
+    "SubjectAccessReviewSpec",
+    [
+        (1, "resourceAttributes", Msg(&RESOURCE_ATTRIBUTES)),
+        (2, "nonResourceAttributes", Msg(&NON_RESOURCE_ATTRIBUTES)),
+        (3, "user", Str),
+        (4, "groups", RepStr),
+        (6, "uid", Str),
+    ]
+);
+msg!(
+    SUBJECT_ACCESS_REVIEW,
+    "SubjectAccessReview",
+    [
+        (1, "metadata", Msg(&OBJECT_META)),
+        (2, "spec", Msg(&SUBJECT_ACCESS_REVIEW_SPEC)),
+        (3, "status", Skip),
+    ]
+);
+msg!(
+    SELF_SUBJECT_RULES_REVIEW_SPEC,
+    "SelfSubjectRulesReviewSpec",
+    [(1, "namespace", Str)]
+);
+msg!(
+    SELF_SUBJECT_RULES_REVIEW,
+    "SelfSubjectRulesReview",
+    [
+        (1, "metadata", Msg(&OBJECT_META)),
+        (2, "spec", Msg(&SELF_SUBJECT_RULES_REVIEW_SPEC)),
+        (3, "status", Skip),
+    ]
+);
+
 /// The message of a top-level kind, by the envelope's apiVersion and kind.
 pub fn top_level(api_version: &str, kind: &str) -> Option<&'static Message> {
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
@@ -511,6 +584,11 @@ pub fn top_level(api_version: &str, kind: &str) -> Option<&'static Message> {
         ("rbac.authorization.k8s.io", "ClusterRole") => &CLUSTER_ROLE,
         ("rbac.authorization.k8s.io", "RoleBinding") => &ROLE_BINDING,
         ("rbac.authorization.k8s.io", "ClusterRoleBinding") => &CLUSTER_ROLE_BINDING,
+        ("authorization.k8s.io", "SelfSubjectAccessReview") => &SELF_SUBJECT_ACCESS_REVIEW,
+        ("authorization.k8s.io", "SubjectAccessReview" | "LocalSubjectAccessReview") => {
+            &SUBJECT_ACCESS_REVIEW
+        }
+        ("authorization.k8s.io", "SelfSubjectRulesReview") => &SELF_SUBJECT_RULES_REVIEW,
         _ => return None,
     })
 }

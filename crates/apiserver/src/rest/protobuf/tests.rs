@@ -223,3 +223,53 @@ fn a_length_past_the_body_is_refused() {
         b"k8s\0\x0a\x0f\xb9\x23v1\x12\x09Nam%space\x12\xff\xff\xff\xff\xff\xff\xff\xff\xff\x25\xff\xffi";
     assert_eq!(decode(found).unwrap_err().code, 400);
 }
+
+#[test]
+fn access_reviews_as_kubectl_auth_can_i_sends_them() {
+    let attrs = [
+        bytes(1, b"team"),
+        bytes(2, b"list"),
+        bytes(3, b""),
+        bytes(5, b"secrets"),
+    ]
+    .concat();
+    let ssar = [bytes(1, b""), bytes(2, &bytes(1, &attrs)), bytes(3, b"")].concat();
+    let v = decode(&envelope(
+        "authorization.k8s.io/v1",
+        "SelfSubjectAccessReview",
+        &ssar,
+    ))
+    .unwrap();
+    assert_eq!(
+        v["spec"]["resourceAttributes"],
+        json!({"namespace": "team", "verb": "list", "resource": "secrets"})
+    );
+    let sar_spec = [
+        bytes(2, &[bytes(1, b"/healthz"), bytes(2, b"get")].concat()),
+        bytes(3, b"jane"),
+        bytes(4, b"dev"),
+    ]
+    .concat();
+    let sar = [bytes(2, &sar_spec)].concat();
+    let v = decode(&envelope("authorization.k8s.io/v1", "SubjectAccessReview", &sar)).unwrap();
+    assert_eq!(v["spec"]["user"], "jane");
+    assert_eq!(v["spec"]["groups"], json!(["dev"]));
+    assert_eq!(v["spec"]["nonResourceAttributes"]["path"], "/healthz");
+    let rules = [bytes(2, &bytes(1, b"team"))].concat();
+    let v = decode(&envelope(
+        "authorization.k8s.io/v1",
+        "SelfSubjectRulesReview",
+        &rules,
+    ))
+    .unwrap();
+    assert_eq!(v["spec"]["namespace"], "team");
+    // The alpha selectors are refused, not dropped.
+    let selector = bytes(9, &bytes(1, b"app=x"));
+    let with_selector = [bytes(2, &bytes(1, &[attrs.clone(), selector].concat()))].concat();
+    let e = decode(&envelope(
+        "authorization.k8s.io/v1",
+        "SelfSubjectAccessReview",
+        &with_selector,
+    ));
+    assert_eq!(e.unwrap_err().code, 415);
+}
