@@ -22,6 +22,8 @@ pub struct Maps {
     pub ipcache: LpmTrie<MapData, IpcacheAddr, IpcacheValue>,
     pub endpoints: HashMap<MapData, u32, EndpointValue>,
     pub config: Array<MapData, LbyConfig>,
+    /// Where they are pinned (the policy maps beside them open from here).
+    pub dir: std::path::PathBuf,
 }
 
 fn pinned(dir: &Path, name: &str) -> Result<MapData> {
@@ -43,6 +45,7 @@ impl Maps {
                 .with_context(|| ctx(IPCACHE_MAP))?,
             endpoints: HashMap::try_from(hash(ENDPOINTS_MAP)?).with_context(|| ctx(ENDPOINTS_MAP))?,
             config: Array::try_from(Map::Array(pinned(dir, CONFIG_MAP)?)).with_context(|| ctx(CONFIG_MAP))?,
+            dir: dir.to_path_buf(),
         })
     }
 
