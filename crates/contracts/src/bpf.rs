@@ -25,10 +25,17 @@ pub enum MapKind {
     Ipcache,
     Endpoints,
     Config,
+    /// NetworkPolicy: which pods are isolated, and their allow rows.
+    #[value(name = "pol-pods")]
+    #[serde(rename = "pol-pods")]
+    PolPods,
+    #[value(name = "pol-rules")]
+    #[serde(rename = "pol-rules")]
+    PolRules,
 }
 
 impl MapKind {
-    pub const ALL: [MapKind; 7] = [
+    pub const ALL: [MapKind; 9] = [
         MapKind::Services,
         MapKind::Backends,
         MapKind::Revnat,
@@ -36,6 +43,8 @@ impl MapKind {
         MapKind::Ipcache,
         MapKind::Endpoints,
         MapKind::Config,
+        MapKind::PolPods,
+        MapKind::PolRules,
     ];
 
     /// The pinned (versioned) map the rows come from.
@@ -48,6 +57,8 @@ impl MapKind {
             MapKind::Ipcache => abi::IPCACHE_MAP,
             MapKind::Endpoints => abi::ENDPOINTS_MAP,
             MapKind::Config => abi::CONFIG_MAP,
+            MapKind::PolPods => policy::POLICY_PODS_MAP,
+            MapKind::PolRules => policy::POLICY_RULES_MAP,
         }
     }
 
@@ -61,6 +72,8 @@ impl MapKind {
             MapKind::Ipcache => "ipcache",
             MapKind::Endpoints => "endpoints",
             MapKind::Config => "config",
+            MapKind::PolPods => "pol-pods",
+            MapKind::PolRules => "pol-rules",
         }
     }
 }

@@ -11,6 +11,7 @@ use labyrinth_contracts::bpf::MapKind;
 use crate::datapath::DEFAULT_PIN_DIR;
 use crate::dump::dump;
 use crate::events::EventReader;
+use crate::policy_names::PolicyNames;
 
 #[derive(Debug, clap::Args)]
 pub struct BpfArgs {
@@ -79,8 +80,10 @@ pub fn run_observe(args: ObserveArgs) -> Result<()> {
     let deadline = args.seconds.map(|s| Instant::now() + Duration::from_secs(s));
     let mut seen = 0usize;
     let mut out = std::io::stdout().lock();
+    let mut names = PolicyNames::default();
     loop {
-        for flow in reader.poll(Duration::from_millis(200))? {
+        for mut flow in reader.poll(Duration::from_millis(200))? {
+            names.name(&mut flow);
             if args.json {
                 writeln!(out, "{}", serde_json::to_string(&flow)?)?;
             } else {

@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use labyrinth_contracts::bpf::policy::{PolicyPodRow, PolicyRuleRow};
 use labyrinth_contracts::bpf::{
     BackendRow, ConfigRow, CtRow, EndpointRow, IpcacheRow, MapDump, MapKind, RevNatRow, ServiceRow,
 };
@@ -115,6 +116,8 @@ pub fn dump(pin_dir: &Path, kind: MapKind) -> Result<Table> {
         MapKind::Ipcache => table::<IpcacheRow>,
         MapKind::Endpoints => table::<EndpointRow>,
         MapKind::Config => table::<ConfigRow>,
+        MapKind::PolPods => table::<PolicyPodRow>,
+        MapKind::PolRules => table::<PolicyRuleRow>,
     };
     read(pin_dir)
 }

@@ -65,6 +65,10 @@ pub struct Flow {
     pub reply: bool,
     pub ifindex: u32,
     pub len: u32,
+    /// A policy drop's pod and isolating policies ("x/b isolated for
+    /// ingress by x/deny-all"), from the agent's names file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
 }
 
 fn flags(f: u8) -> Vec<&'static str> {
@@ -127,6 +131,7 @@ impl Flow {
             reply: e.xlate == 2,
             ifindex: e.ifindex,
             len: e.len,
+            policy: None,
         }
     }
 }
@@ -158,6 +163,9 @@ impl fmt::Display for Flow {
         )?;
         if let Some(r) = self.drop_reason {
             write!(f, " ({r})")?;
+        }
+        if let Some(p) = &self.policy {
+            write!(f, " [{p}]")?;
         }
         if let Some(svc) = &self.service {
             match (self.reply, self.frontend, self.backend) {

@@ -33,7 +33,9 @@ mod lb_tests;
 pub mod leftovers;
 pub mod loader;
 pub mod maps;
+pub mod policy_dump;
 pub mod policy_maps;
+pub mod policy_names;
 pub mod policy_rows;
 
 pub use attach::AttachMode;

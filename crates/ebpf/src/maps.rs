@@ -23,6 +23,8 @@ pub struct Maps {
     pub endpoints: HashMap<MapData, u32, EndpointValue>,
     pub config: Array<MapData, LbyConfig>,
     pub nodeports: HashMap<MapData, Lb4NodePortKey, Lb4NodePort>,
+    /// Where they are pinned (the policy maps beside them open from here).
+    pub dir: std::path::PathBuf,
 }
 
 fn pinned(dir: &Path, name: &str) -> Result<MapData> {
@@ -45,6 +47,7 @@ impl Maps {
             endpoints: HashMap::try_from(hash(ENDPOINTS_MAP)?).with_context(|| ctx(ENDPOINTS_MAP))?,
             config: Array::try_from(Map::Array(pinned(dir, CONFIG_MAP)?)).with_context(|| ctx(CONFIG_MAP))?,
             nodeports: HashMap::try_from(hash(NODEPORT_MAP)?).with_context(|| ctx(NODEPORT_MAP))?,
+            dir: dir.to_path_buf(),
         })
     }
 

@@ -34,6 +34,8 @@ enum Cmd {
     /// The path a packet would take, from the rules and routes programmed
     /// in the nodes, without sending it (optionally next to a trace).
     Explain(labyrinth_trace::predict::ExplainArgs),
+    /// NetworkPolicy questions answered from the API (`policy check`).
+    Policy(labyrinth_trace::policy_cmd::PolicyArgs),
     /// The API server (kube-apiserver's role).
     Server(labyrinth_apiserver::Args),
     /// Bootstrap tokens (`token create --print-join-command`).
@@ -55,7 +57,7 @@ enum Cmd {
     VpcDns(labyrinth_dns::vpc::Args),
     /// The eBPF datapath's maps inside a node (`bpf map get services`).
     Bpf(labyrinth_ebpf::cli::BpfArgs),
-    /// Flows as the eBPF programs see them, live (like `hubble observe`).
+    /// Flows as the eBPF programs see them, live (like `hubble observe`); policy drops on iptables/nftables nodes.
     Observe(labyrinth_ebpf::cli::ObserveArgs),
     /// A test workload for pods: `serve` the hostname on TCP and UDP,
     /// `dial` a Service with many new flows and count who answered.
@@ -141,6 +143,7 @@ fn main() {
         Cmd::Trace(args) => labyrinth_trace::cli::run(args),
         Cmd::Journey(args) => labyrinth_trace::journey::run(args),
         Cmd::Explain(args) => labyrinth_trace::predict::run(args),
+        Cmd::Policy(args) => labyrinth_trace::policy_cmd::run(args),
         Cmd::Server(args) => labyrinth_apiserver::run(args),
         Cmd::Token(t) => match t.cmd {
             TokenCmd::Create(args) => labyrinth_apiserver::run_token(args),
@@ -153,11 +156,21 @@ fn main() {
         Cmd::Dns(args) => labyrinth_dns::run(args),
         Cmd::VpcDns(args) => labyrinth_dns::vpc::run(args),
         Cmd::Bpf(args) => labyrinth_ebpf::cli::run_bpf(args).map(|()| 0),
-        Cmd::Observe(args) => labyrinth_ebpf::cli::run_observe(args).map(|()| 0),
+        Cmd::Observe(args) => observe(args),
         Cmd::Netexec(args) => labyrinth_netexec::run(args),
         Cmd::Agnhost(args) => labyrinth_netexec::agnhost::run(args),
     };
     finish(result)
+}
+
+/// An eBPF node reports flows on its ring buffer; an iptables or nftables
+/// node logs its policy drops to NFLOG.
+fn observe(args: labyrinth_ebpf::cli::ObserveArgs) -> anyhow::Result<i32> {
+    if labyrinth_trace::policy_log::ebpf_node(&args.pin_dir) {
+        labyrinth_ebpf::cli::run_observe(args).map(|()| 0)
+    } else {
+        labyrinth_trace::policy_log::observe(args.json, args.count, args.seconds).map(|()| 0)
+    }
 }
 
 fn finish(result: anyhow::Result<i32>) -> ! {

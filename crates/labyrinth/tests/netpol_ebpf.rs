@@ -4,7 +4,9 @@
 //! `bpftool map dump` (the kernel's own view, not ours): the isolated pod's
 //! row and the friend's /32 row with its one port. Then the drop counter
 //! of the server's ingress and a drop event on the ring buffer, named by
-//! `labyrinth observe` as a policy drop (default deny).
+//! `labyrinth observe` as a policy drop (default deny) with the pod and
+//! its isolating policy; `labyrinth explain` judges from the maps' rows
+//! (`bpf map get pol-pods|pol-rules`) and names the policies.
 
 mod common;
 use common::journey::*;
@@ -82,7 +84,8 @@ fn network_policies_enforced_by_ebpf() {
             deny_all: |server| vec![format!("pod {server} isolated 1\n")],
             allow_friend: |friend| vec![format!("ingress proto 6 from {friend}/32 ports 8080-8080\n")],
             pod_chain_marks: &["pod ", "rule "],
-            explained_as: None,
+            explained_as: Some("eBPF map lby_pol_rules_v1"),
+            observe_names: false,
         },
     );
     let server = pod_ip(&lab, "np-srv", "server");
@@ -98,7 +101,8 @@ fn network_policies_enforced_by_ebpf() {
         .sum::<u64>();
     assert!(drops > 0, "no drop counted for {server}");
 
-    // And reported on the ring buffer, named as policy drops.
+    // And reported on the ring buffer, named as policy drops with the pod
+    // and the policy that isolates it.
     let mut observe = Command::new(BIN)
         .args([
             "lab",
@@ -132,6 +136,8 @@ fn network_policies_enforced_by_ebpf() {
     let dropped = flows.lines().any(|l| {
         l.contains(&format!("\"dst\":\"{server}:8080\""))
             && l.contains("isolated for ingress, no rule allows (default deny)")
+            // Named from the agent's names file.
+            && l.contains("\"policy\":\"np-srv/server isolated for ingress by np-srv/deny-all\"")
     });
     assert!(dropped, "no policy drop of {server}:8080 observed:\n{flows}");
     lab.down();

@@ -1,7 +1,8 @@
 //! Issue 18 in a real lab, iptables datapath: the shared NetworkPolicy
 //! scenarios (tests/common/netpol.rs) on real packets, the node's rules
 //! read back with iptables-save naming the policies, and `labyrinth
-//! explain` naming the dropping and the allowing policy.
+//! explain` naming the dropping and the allowing policy, `labyrinth
+//! observe` naming the policy of a logged drop.
 
 mod common;
 use common::netpol::{network_policy_scenarios, Rendering};
@@ -34,6 +35,7 @@ fn network_policies_enforced_by_iptables() {
             },
             pod_chain_marks: &["LABY-IN-", "LABY-EG-"],
             explained_as: Some("iptables LABY-IN-"),
+            observe_names: true,
         },
     );
     lab.down();

@@ -7,6 +7,11 @@
 //! test's own model (tests/common/netpol_model.rs, not crates/policy)
 //! computes. The same cases in each datapath, one lab per datapath.
 //!
+//! Prediction: once a step's probed tables are the model's, one
+//! `labyrinth policy check --matrix --json` (crates/policy, what the agents
+//! compile from) must predict every probed cell, and each dropped cell's
+//! reason must name the isolating policies.
+//!
 //! Probing: one exec per source pod, its 9 probes in parallel with a 1 s
 //! timeout, the 9 sources in parallel. A table that differs is probed
 //! again (a policy takes a moment to reach the nodes) up to 10 times;
@@ -128,8 +133,95 @@ fn probe(lab: &Lab, model: &Model, combos: &[(u16, Proto)]) -> BTreeMap<(u16, Pr
     tables
 }
 
-/// Probe until every table is the model's, or fail printing them.
+/// `policy check --matrix`'s tables for `combos` (one call answers all),
+/// and its reason for each cell predicted dropped.
+fn predicted(lab: &Lab, combos: &[(u16, Proto)]) -> (BTreeMap<(u16, Proto), Table>, Vec<String>) {
+    let join = |v: Vec<String>| v.join(",");
+    let ports = join(combos.iter().map(|c| c.0.to_string()).collect());
+    let protos = join(combos.iter().map(|c| c.1.name().to_string()).collect());
+    let out = ok(&labyrinth(&[
+        "policy",
+        "check",
+        "--name",
+        &lab.name,
+        "--matrix",
+        "-n",
+        "x,y,z",
+        "--port",
+        &ports,
+        "--protocol",
+        &protos,
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (mut tables, mut reasons) = (BTreeMap::<(u16, Proto), Table>::new(), Vec::new());
+    for cell in v["cells"].as_array().unwrap() {
+        let proto = if cell["protocol"] == "UDP" {
+            Proto::Udp
+        } else {
+            Proto::Tcp
+        };
+        let key = (cell["port"].as_u64().unwrap() as u16, proto);
+        if !combos.contains(&key) {
+            continue; // the product of ports and protocols holds more
+        }
+        let allowed = cell["allowed"].as_bool().unwrap();
+        let (from, to) = (cell["from"].as_str().unwrap(), cell["to"].as_str().unwrap());
+        if !allowed {
+            reasons.push(format!("{from} → {to}: {}", cell["reason"].as_str().unwrap()));
+        }
+        tables
+            .entry(key)
+            .or_default()
+            .cells
+            .insert((from.to_string(), to.to_string()), allowed);
+    }
+    (tables, reasons)
+}
+
+/// Every cell `policy check` predicts is the probed one, and every drop
+/// it predicts names a policy of the case that isolates the pod.
+fn check_predictions(lab: &Lab, case: &str, policies: &[PolicySpec], got: &BTreeMap<(u16, Proto), Table>) {
+    let combos: Vec<(u16, Proto)> = got.keys().copied().collect();
+    let (tables, reasons) = predicted(lab, &combos);
+    for (combo, probed) in got {
+        let p = tables.get(combo).cloned().unwrap_or_default();
+        assert!(
+            &p == probed,
+            "case {case:?} {} {}: policy check predicts\n{}probed\n{}differences (*)\n{}",
+            combo.1.name(),
+            combo.0,
+            p.render(None),
+            probed.render(None),
+            probed.render(Some(&p))
+        );
+    }
+    for r in reasons {
+        let names_one = policies
+            .iter()
+            .any(|p| r.contains(&format!("{}/{}", p.ns, p.name)));
+        let why = r.contains("no policy selecting it allows") && r.contains("; it is isolated for ");
+        assert!(
+            names_one && why,
+            "case {case:?}: the reason names no policy of the case: {r}"
+        );
+    }
+}
+
+/// Probe until every table is the model's, or fail printing them; then
+/// `policy check` must predict them.
 fn expect(lab: &Lab, model: &Model, case: &str, policies: &[PolicySpec], combos: &[(u16, Proto)]) {
+    let got = probe_until_model(lab, model, case, policies, combos);
+    check_predictions(lab, case, policies, &got);
+}
+
+fn probe_until_model(
+    lab: &Lab,
+    model: &Model,
+    case: &str,
+    policies: &[PolicySpec],
+    combos: &[(u16, Proto)],
+) -> BTreeMap<(u16, Proto), Table> {
     let want: BTreeMap<(u16, Proto), Table> = combos
         .iter()
         .map(|&(port, proto)| ((port, proto), model.table(policies, port, proto)))
@@ -138,7 +230,7 @@ fn expect(lab: &Lab, model: &Model, case: &str, policies: &[PolicySpec], combos:
     for _ in 0..TRIES {
         got = probe(lab, model, combos);
         if got == want {
-            return;
+            return got;
         }
     }
     let mut msg = format!("case {case:?}: the datapath's truth table is not the model's\n");

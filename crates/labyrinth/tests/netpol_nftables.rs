@@ -3,10 +3,11 @@
 //! policy table read back with `nft list table`: the verdict maps send
 //! the isolated pod's address to its readable chain, whose rules name the
 //! allowing policy (peers in a named set) and the isolating ones.
-//! Then node-2 is moved to the iptables datapath with a policy in force:
-//! its new agent removes the policy table and enforces by iptables chains.
-//! `labyrinth explain` reads iptables rules only so far, so it is not
-//! checked on nftables.
+//! `labyrinth explain` walks that table (nft JSON) and names the dropping
+//! and the allowing policy; `labyrinth observe` in the node names a drop
+//! logged by the drop rule. Then node-2 is moved to the iptables datapath
+//! with a policy in force: its new agent removes the policy table and
+//! enforces by iptables chains.
 
 mod common;
 use common::agent::switch_agent;
@@ -38,7 +39,7 @@ fn network_policies_enforced_by_nftables() {
                         .into(),
                     format!("elements = {{ {server} : jump ingress-np-srv/server }}"),
                     "chain ingress-np-srv/server {\n\t\t\
-                     drop comment \"np-srv/server: isolated for ingress by np-srv/deny-all; no rule allows\""
+                     log prefix \"LABY-POLICY ingress\" group 1818 drop comment \"np-srv/server: isolated for ingress by np-srv/deny-all; no rule allows\""
                         .into(),
                 ]
             },
@@ -53,7 +54,8 @@ fn network_policies_enforced_by_nftables() {
                 ]
             },
             pod_chain_marks: &["chain ingress-", "chain egress-", "-peers-"],
-            explained_as: None,
+            explained_as: Some("nftables chain ingress-np-srv/server"),
+            observe_names: true,
         },
     );
 

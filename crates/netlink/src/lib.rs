@@ -12,6 +12,7 @@ mod handle;
 mod link;
 mod neigh;
 pub mod netns;
+pub mod nflog;
 pub mod process;
 mod route;
 

@@ -1,23 +1,29 @@
 //! NetworkPolicy as pure logic, the one owner of its meaning for the agent,
 //! the datapaths and the tracer:
 //! - [`model`]: the cluster as policy sees it (pods, namespaces, policies);
-//! - [`from_k8s`]: that model from the API's objects;
+//! - [`from_k8s`]: that model from the API's objects, [`from_list`] all
+//!   of them at once (typed, or a kubectl List);
 //! - [`verdict`]: whether a connection is allowed, and by which rule, or
 //!   which policies isolate its end and that nothing allows it;
+//! - [`prediction`]: `policy check`'s answer for one connection;
 //! - [`compile`]: per pod of a node, the allow list a datapath renders;
 //! - [`names`]: the iptables rendering's chain names and DROP comment.
 pub mod cidr;
 pub mod compile;
 pub mod from_k8s;
+pub mod from_list;
 pub mod model;
 pub mod names;
+pub mod prediction;
 pub mod selector;
 pub mod verdict;
 
 pub use compile::{compile_node, Allow, Compiled, PodRules};
+pub use from_list::Objects;
 pub use model::{
     Cluster, Direction, NamedPort, Peer, Pod, Policy, PolicyPort, PolicyRef, PortMatch, Protocol, Rule,
 };
+pub use prediction::{predict, Prediction};
 pub use selector::Selector;
 pub use verdict::{check, DirVerdict, Flow, Verdict};
 

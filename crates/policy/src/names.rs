@@ -56,6 +56,32 @@ pub fn drop_comment(pod: &str, dir: Direction, by: &[String]) -> String {
     )
 }
 
+/// The pod named by a [`drop_comment`] ("ns/pod").
+pub fn dropped_pod(comment: &str) -> Option<&str> {
+    comment.split_once(": isolated for ").map(|(pod, _)| pod)
+}
+
+/// The netfilter log group the iptables and nftables drops are logged to
+/// (NFLOG), which `labyrinth observe` reads in the node.
+pub const LOG_GROUP: u16 = 1818;
+
+/// The log prefix of a drop: the direction alone (prefixes hold at most
+/// 64 bytes in iptables), the judged pod is the packet's own end and its
+/// drop rule's comment names the policies.
+pub fn log_prefix(dir: Direction) -> &'static str {
+    match dir {
+        Direction::Ingress => "LABY-POLICY ingress",
+        Direction::Egress => "LABY-POLICY egress",
+    }
+}
+
+/// The direction a [`log_prefix`] stands for.
+pub fn logged_direction(prefix: &str) -> Option<Direction> {
+    [Direction::Ingress, Direction::Egress]
+        .into_iter()
+        .find(|d| log_prefix(*d) == prefix)
+}
+
 /// The isolating policies named by a [`drop_comment`].
 pub fn isolated_by(comment: &str) -> Option<Vec<String>> {
     let (_, rest) = comment.split_once(": isolated for ")?;
@@ -77,6 +103,12 @@ mod tests {
             "x/b: isolated for ingress by x/deny-all, x/allow-a; no rule allows"
         );
         assert_eq!(isolated_by(&c), Some(by));
+        assert_eq!(dropped_pod(&c), Some("x/b"));
+        assert_eq!(
+            logged_direction(log_prefix(Direction::Egress)),
+            Some(Direction::Egress)
+        );
+        assert_eq!(logged_direction("LABY-POLICY"), None);
         assert_eq!(isolated_by("something else"), None);
     }
 }

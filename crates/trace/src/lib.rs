@@ -10,6 +10,8 @@ pub mod decode;
 pub mod explain;
 pub mod journey;
 pub mod model;
+pub mod policy_cmd;
+pub mod policy_log;
 pub mod predict;
 pub mod present;
 pub mod run;

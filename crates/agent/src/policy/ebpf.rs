@@ -1,11 +1,13 @@
 //! The eBPF rendering: the compiled allow lists as the rows of the pinned
 //! policy maps (labyrinth_ebpf::policy_rows), written in a gap-free order
-//! by labyrinth_ebpf::policy_maps. The maps exist once the node's eBPF
+//! by labyrinth_ebpf::policy_maps, and the names of the isolating policies
+//! beside them for `observe`. The maps exist once the node's eBPF
 //! datapath has loaded its programs, so the programmer waits for it.
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
+use labyrinth_contracts::bpf::policy::{PolicyNameRow, POLICY_NAMES_FILE};
 use labyrinth_ebpf::policy_maps::PolicyMaps;
 use labyrinth_ebpf::policy_rows::rows;
 use labyrinth_policy::Compiled;
@@ -33,6 +35,28 @@ impl PolicyEbpf {
     }
 }
 
+/// The names `observe` gives a drop, which the maps cannot hold: written
+/// whole to a temporary file and renamed, so a reader never sees half.
+fn write_names(c: &Compiled) -> Result<()> {
+    let rows: Vec<PolicyNameRow> = c
+        .pods
+        .iter()
+        .map(|r| PolicyNameRow {
+            pod_ip: r.ip,
+            direction: r.direction.as_str().to_string(),
+            pod: r.pod(),
+            isolated_by: r.isolated_by.iter().map(ToString::to_string).collect(),
+        })
+        .collect();
+    let path = std::path::Path::new(POLICY_NAMES_FILE);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec(&rows)?).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))
+}
+
 impl Programmer for PolicyEbpf {
     fn name(&self) -> &'static str {
         "eBPF"
@@ -41,6 +65,6 @@ impl Programmer for PolicyEbpf {
         let wanted = rows(c)?;
         let writes = self.maps.sync(&wanted)?;
         tracing::debug!("network policy: {writes} eBPF map writes");
-        Ok(())
+        write_names(c)
     }
 }

@@ -22,7 +22,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Api;
 use labyrinth_contracts::modes::Datapath;
-use labyrinth_policy::{compile_node, from_k8s, Cluster, Compiled};
+use labyrinth_policy::{compile_node, from_list, Compiled};
 use labyrinth_proxy::netpol::{PolicyIptables, PolicyNftables};
 
 use crate::agent::context::Agent;
@@ -97,20 +97,11 @@ async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
         if !(pods.listed && nss.listed && pols.listed) {
             continue;
         }
-        let mut cluster = Cluster {
-            pods: pods.values().filter_map(from_k8s::pod).collect(),
-            namespaces: nss.values().map(from_k8s::namespace).collect(),
-            ..Default::default()
-        };
-        for np in pols.values() {
-            match from_k8s::policy(np) {
-                Ok(p) => cluster.policies.push(p),
-                Err(e) => tracing::error!(
-                    "NetworkPolicy {}/{} ignored: {e:#}",
-                    np.metadata.namespace.as_deref().unwrap_or(""),
-                    np.metadata.name.as_deref().unwrap_or("")
-                ),
-            }
+        // Nodes are not watched: a pod's own node reaches it from OUTPUT,
+        // which the datapaths never judge, so no rule needs their addresses.
+        let (cluster, errors) = from_list::cluster(pods.values(), nss.values(), pols.values(), []);
+        for e in errors {
+            tracing::error!("{e}");
         }
         let compiled = compile_node(&cluster, Some(&agent.node_name));
         // Most pod events (status, other nodes) change nothing here.

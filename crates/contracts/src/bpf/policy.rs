@@ -93,6 +93,94 @@ impl PolicyValue {
     }
 }
 
+/// Where an eBPF node's agent writes, after each policy sync, the names
+/// the maps cannot hold (their rows are addresses and ports), for
+/// `labyrinth observe` to name a policy drop.
+pub const POLICY_NAMES_FILE: &str = "/var/lib/labyrinth/policy-names.json";
+
+/// One isolated pod and direction in [`POLICY_NAMES_FILE`].
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PolicyNameRow {
+    pub pod_ip: std::net::Ipv4Addr,
+    /// "ingress" or "egress".
+    pub direction: String,
+    /// "ns/pod".
+    pub pod: String,
+    /// The policies isolating it in that direction, "ns/name".
+    pub isolated_by: Vec<String>,
+}
+
+/// `bpf map get pol-pods`: a pod of this node isolated in some direction.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PolicyPodRow {
+    pub pod: std::net::Ipv4Addr,
+    pub ingress: bool,
+    pub egress: bool,
+}
+
+/// `bpf map get pol-rules`: the port ranges allowed for (pod, direction,
+/// protocol, peers in `peer`); `protocol` None is the row of every
+/// protocol and port (its existence allows).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PolicyRuleRow {
+    pub pod: std::net::Ipv4Addr,
+    /// "ingress" or "egress".
+    pub direction: String,
+    pub protocol: Option<u8>,
+    pub peer: ipnet::Ipv4Net,
+    pub ports: Vec<(u16, u16)>,
+}
+
+/// A direction's name in the rows.
+pub fn direction_name(dir: u8) -> &'static str {
+    if dir == POL_DIR_EGRESS {
+        "egress"
+    } else {
+        "ingress"
+    }
+}
+
+/// The programs' judgement of a new connection from the rows (policy.h,
+/// steps 3 and 4): None when `pod` is not isolated in `direction`;
+/// otherwise whether the longest prefix holding `peer` among the rows of
+/// the protocol holds `port`, or a row of every protocol holds `peer`, and
+/// the deciding row.
+pub fn judge_rows<'a>(
+    pods: &[PolicyPodRow],
+    rules: &'a [PolicyRuleRow],
+    pod: std::net::Ipv4Addr,
+    direction: &str,
+    protocol: u8,
+    peer: std::net::Ipv4Addr,
+    port: u16,
+) -> Option<(bool, Option<&'a PolicyRuleRow>)> {
+    let p = pods.iter().find(|p| p.pod == pod)?;
+    if !(if direction == "egress" {
+        p.egress
+    } else {
+        p.ingress
+    }) {
+        return None;
+    }
+    let longest = |proto: Option<u8>| {
+        rules
+            .iter()
+            .filter(|r| {
+                r.pod == pod && r.direction == direction && r.protocol == proto && r.peer.contains(&peer)
+            })
+            .max_by_key(|r| r.peer.prefix_len())
+    };
+    if let Some(r) =
+        longest(Some(protocol)).filter(|r| r.ports.iter().any(|(lo, hi)| (*lo..=*hi).contains(&port)))
+    {
+        return Some((true, Some(r)));
+    }
+    match longest(None) {
+        Some(r) => Some((true, Some(r))),
+        None => Some((false, None)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,8 +230,49 @@ mod tests {
         assert_eq!(define("POL_PROTO_ANY "), u64::from(POL_PROTO_ANY));
         assert_eq!(define("POL_MAX_RANGES "), POL_MAX_RANGES as u64);
         assert_eq!(define("POL_VERDICT_DROPPED "), u64::from(POL_VERDICT_DROPPED));
+        assert_eq!(direction_name(POL_DIR_EGRESS), "egress");
         for name in [POLICY_PODS_MAP, POLICY_RULES_MAP, POLICY_STATS_MAP] {
             assert!(text.contains(&format!("}} {name} SEC(\".maps\")")), "{name}");
         }
+    }
+
+    #[test]
+    fn rows_judge_as_the_programs_do() {
+        let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
+        let pods = [PolicyPodRow {
+            pod: ip("10.0.2.5"),
+            ingress: true,
+            egress: false,
+        }];
+        let row = |proto, peer: &str, ports: Vec<(u16, u16)>| PolicyRuleRow {
+            pod: ip("10.0.2.5"),
+            direction: "ingress".into(),
+            protocol: proto,
+            peer: peer.parse().unwrap(),
+            ports,
+        };
+        let rules = [
+            row(Some(6), "10.0.0.0/16", vec![(80, 81)]),
+            // The longer prefix alone decides (the agent merged the ranges).
+            row(Some(6), "10.0.1.0/24", vec![(9000, 9000)]),
+            row(None, "10.0.3.7/32", vec![]),
+        ];
+        let j = |peer: &str, proto, port| {
+            judge_rows(&pods, &rules, ip("10.0.2.5"), "ingress", proto, ip(peer), port)
+                .map(|(ok, r)| (ok, r.map(|r| r.peer.to_string())))
+        };
+        assert_eq!(j("10.0.9.9", 6, 80), Some((true, Some("10.0.0.0/16".into()))));
+        assert_eq!(j("10.0.1.9", 6, 80), Some((false, None)));
+        assert_eq!(j("10.0.1.9", 6, 9000), Some((true, Some("10.0.1.0/24".into()))));
+        assert_eq!(j("10.0.9.9", 17, 80), Some((false, None)));
+        assert_eq!(j("10.0.3.7", 17, 5), Some((true, Some("10.0.3.7/32".into()))));
+        assert_eq!(
+            judge_rows(&pods, &rules, ip("10.0.2.5"), "egress", 6, ip("1.1.1.1"), 80),
+            None
+        );
+        assert_eq!(
+            judge_rows(&pods, &rules, ip("10.0.2.6"), "ingress", 6, ip("1.1.1.1"), 80),
+            None
+        );
     }
 }

@@ -27,6 +27,37 @@ pub struct Rendering {
     /// How `labyrinth explain` names the dropping chain ("iptables
     /// LABY-IN-"); None where explain does not read this datapath yet.
     pub explained_as: Option<&'static str>,
+    /// Whether `labyrinth observe` in the node names the policy of a drop
+    /// (iptables and nftables: from their NFLOG group).
+    pub observe_names: bool,
+}
+
+/// `labyrinth observe --json --count 1` in `node` while `attempt` runs
+/// until it has reported a drop: that drop's JSON.
+fn observe_one_drop(lab: &Lab, node: &str, attempt: impl Fn()) -> serde_json::Value {
+    let mut observe = Command::new(BIN)
+        .args([
+            "lab", "ssh", "--name", &lab.name, node, "--", BIN, "observe", "--json",
+        ])
+        .args(["--count", "1", "--seconds", "60"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader binds its group a moment after starting: try until it
+    // has seen one (each attempt's SYN retries are dropped and logged).
+    for _ in 0..30 {
+        if observe.try_wait().unwrap().is_some() {
+            break;
+        }
+        attempt();
+    }
+    let out = observe.wait_with_output().unwrap();
+    let line = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    serde_json::from_str(&line).unwrap_or_else(|e| panic!("observe printed no drop ({e}): {line:?}"))
 }
 
 /// The listing holds every one of `want`.
@@ -144,6 +175,19 @@ pub fn network_policy_scenarios(tag: &str, r: &Rendering) -> Lab {
             "no policy selecting it allows TCP 8080 from np-srv/stranger ({stranger_ip}); it is isolated for ingress by np-srv/deny-all"
         );
         assert!(explain.contains(&why), "{explain}");
+    }
+    if r.observe_names {
+        let drop = observe_one_drop(&lab, "node-2", || {
+            let _ = connects(&lab, stranger, &server, 8080);
+        });
+        assert_eq!(drop["dst"], format!("{server}:8080"), "{drop}");
+        assert_eq!(drop["pod"], "np-srv/server", "{drop}");
+        assert_eq!(drop["direction"], "ingress", "{drop}");
+        assert_eq!(
+            drop["isolated_by"],
+            serde_json::json!(["np-srv/deny-all"]),
+            "{drop}"
+        );
     }
     let probe = lab.ssh("node-2", &["nc", "-z", "-w", "2", &server, "8080"]);
     assert!(probe.status.success(), "the pod's own node was refused");

@@ -2,12 +2,15 @@
 //! FORWARD, and per isolated pod and direction a chain named after a hash
 //! of the pod (`LABY-IN-<hash>` / `LABY-EG-<hash>`) whose rules RETURN what
 //! a policy allows, each with a comment naming `ns/policy direction rule N
-//! peer M`, and end in a DROP whose comment names the isolating policies.
+//! peer M`, and end in a DROP whose comment names the isolating policies,
+//! logged just before to the NFLOG group `labyrinth observe` reads.
 //! The whole state is written by one `iptables-restore --noflush` per sync.
 
 use anyhow::{Context, Result};
 use labyrinth_contracts::iptables_save::Save;
-use labyrinth_policy::names::{drop_comment, pod_chain_prefix, CHAIN_PREFIX, JUMP_COMMENT, POLICY_CHAIN};
+use labyrinth_policy::names::{
+    drop_comment, log_prefix, pod_chain_prefix, CHAIN_PREFIX, JUMP_COMMENT, LOG_GROUP, POLICY_CHAIN,
+};
 use labyrinth_policy::{Compiled, Direction, PodRules};
 
 use super::comment::comment_text;
@@ -61,6 +64,11 @@ fn pod_rules(r: &PodRules, out: &mut String) {
     }
     let by: Vec<String> = r.isolated_by.iter().map(ToString::to_string).collect();
     let why = drop_comment(&r.pod(), r.direction, &by);
+    // Logged first (NFLOG, for `labyrinth observe`): a target ends a rule.
+    out.push_str(&format!(
+        "-A {chain} -j NFLOG --nflog-prefix \"{}\" --nflog-group {LOG_GROUP}\n",
+        log_prefix(r.direction)
+    ));
     out.push_str(&format!("-A {chain} {} -j DROP\n", comment(&why)));
 }
 
@@ -195,6 +203,7 @@ mod tests {
 -A LABY-POLICY -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment \"replies and connections already open\" -j RETURN\n\
 -A LABY-POLICY -d 10.0.2.5/32 -m comment --comment \"wrk-2/server ingress\" -j {chain}\n\
 -A {chain} -s 10.0.1.3/32 -p tcp -m tcp --dport 9000:9999 -m comment --comment \"wrk-2/allow-frontend ingress rule 0 peer 1\" -j RETURN\n\
+-A {chain} -j NFLOG --nflog-prefix \"LABY-POLICY ingress\" --nflog-group 1818\n\
 -A {chain} -m comment --comment \"wrk-2/server: isolated for ingress by wrk-2/allow-frontend, wrk-2/deny-all; no rule allows\" -j DROP\n\
 -X LABY-EG-OLD\n-I FORWARD 1 {}\nCOMMIT\n",
             jump()

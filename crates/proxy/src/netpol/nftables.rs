@@ -7,7 +7,8 @@
 //! - that chain has one rule per allow of the compiled model, matching the
 //!   peer addresses in a named interval set (`<chain>-peers-<i>`), the
 //!   protocol and the port range, and RETURNing with a comment naming the
-//!   policy, rule and peer; its last rule DROPs with a comment naming the
+//!   policy, rule and peer; its last rule logs to the NFLOG group
+//!   `labyrinth observe` reads and DROPs with a comment naming the
 //!   isolating policies.
 //!
 //! A sync recreates the whole table in one `nft -f` transaction (add,
@@ -21,7 +22,8 @@ use std::fmt::Write;
 
 use anyhow::{Context, Result};
 use labyrinth_policy::names::{
-    drop_comment, nft_peer_set, nft_pod_chain, nft_pods_map, NFT_FORWARD_CHAIN, NFT_TABLE,
+    drop_comment, log_prefix, nft_peer_set, nft_pod_chain, nft_pods_map, LOG_GROUP, NFT_FORWARD_CHAIN,
+    NFT_TABLE,
 };
 use labyrinth_policy::{Allow, Compiled, Direction, PodRules};
 
@@ -93,7 +95,8 @@ fn pod_objects(r: &PodRules, out: &mut String) {
     let by: Vec<String> = r.isolated_by.iter().map(ToString::to_string).collect();
     let _ = writeln!(
         out,
-        "add rule {FAMILY} {NFT_TABLE} {chain} drop {}",
+        "add rule {FAMILY} {NFT_TABLE} {chain} log prefix \"{}\" group {LOG_GROUP} drop {}",
+        log_prefix(r.direction),
         comment(&drop_comment(&r.pod(), r.direction, &by))
     );
 }
@@ -214,9 +217,9 @@ add element ip labyrinth-policy ingress-wrk-2/server-peers-0 { 10.0.1.3/32, 10.1
 add rule ip labyrinth-policy ingress-wrk-2/server ip saddr @ingress-wrk-2/server-peers-0 meta l4proto tcp th dport 9000-9999 return comment \"wrk-2/allow-frontend ingress rule 0 peer 1\"\n\
 add rule ip labyrinth-policy ingress-wrk-2/server meta l4proto udp th dport 53 return comment \"wrk-2/allow-frontend ingress rule 0 every peer\"\n\
 add rule ip labyrinth-policy ingress-wrk-2/server return comment \"wrk-2/allow-frontend ingress rule 0 every peer\"\n\
-add rule ip labyrinth-policy ingress-wrk-2/server drop comment \"wrk-2/server: isolated for ingress by wrk-2/allow-frontend, wrk-2/deny-all; no rule allows\"\n\
+add rule ip labyrinth-policy ingress-wrk-2/server log prefix \"LABY-POLICY ingress\" group 1818 drop comment \"wrk-2/server: isolated for ingress by wrk-2/allow-frontend, wrk-2/deny-all; no rule allows\"\n\
 add chain ip labyrinth-policy egress-wrk-2/server\n\
-add rule ip labyrinth-policy egress-wrk-2/server drop comment \"wrk-2/server: isolated for egress by wrk-2/allow-frontend, wrk-2/deny-all; no rule allows\"\n\
+add rule ip labyrinth-policy egress-wrk-2/server log prefix \"LABY-POLICY egress\" group 1818 drop comment \"wrk-2/server: isolated for egress by wrk-2/allow-frontend, wrk-2/deny-all; no rule allows\"\n\
 add element ip labyrinth-policy ingress-pods { 10.0.2.5 : jump ingress-wrk-2/server }\n\
 add element ip labyrinth-policy egress-pods { 10.0.2.5 : jump egress-wrk-2/server }\n\
 add chain ip labyrinth-policy forward { type filter hook forward priority filter ; policy accept ; }\n\

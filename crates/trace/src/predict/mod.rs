@@ -8,6 +8,8 @@ mod compare;
 mod ebpf;
 pub mod path;
 pub mod policy;
+pub mod policy_ebpf;
+pub mod policy_nft;
 pub mod resolve;
 
 use std::net::Ipv4Addr;

@@ -14,9 +14,11 @@ use serde::Serialize;
 
 use super::ebpf::Maps;
 use super::policy::{judge, Judgement};
+use super::{policy_ebpf, policy_nft};
 use crate::explain::service::{in_node, iptables, nftables};
 use crate::explain::sockets;
 use crate::topology::{Lab, Pod};
+use labyrinth_policy::names::NFT_TABLE;
 use labyrinth_policy::Direction;
 
 /// One predicted step: where (node, namespace, device) and what happens.
@@ -370,19 +372,44 @@ struct PolicyFlow<'a> {
     port: u16,
 }
 
+/// The judgement of the policy state `node` holds, whichever datapath
+/// wrote it: the iptables chains, else the eBPF policy maps, else the
+/// nftables table; with the name of the rules that judged.
+fn node_judgement(
+    lab: &Lab,
+    node: &str,
+    dir: Direction,
+    me: Ipv4Addr,
+    peer: Ipv4Addr,
+    proto: &str,
+    port: u16,
+) -> Option<(Judgement, &'static str)> {
+    if let Ok(filter) = in_node(&lab.name, node, &["iptables-save", "-t", "filter"]) {
+        if let Some(j) = judge(&filter, dir, me, peer, proto, port) {
+            return Some((j, "iptables"));
+        }
+    }
+    let protocol = labyrinth_policy::Protocol::parse(&proto.to_uppercase())?;
+    if let Some((pods, rules)) = policy_ebpf::rows(&lab.name, node) {
+        // The maps hold no names: the API's objects, compiled as the agent does.
+        let cluster = crate::policy_cmd::cluster(&lab.name).ok()?;
+        return policy_ebpf::judge(&pods, &rules, &cluster, node, dir, (me, peer), protocol, port)
+            .map(|j| (j, "eBPF map"));
+    }
+    let table = in_node(&lab.name, node, &["nft", "-j", "list", "table", "ip", NFT_TABLE]).ok()?;
+    policy_nft::judge(&table, dir, me, peer, protocol, port).map(|j| (j, "nftables chain"))
+}
+
 /// The judgement of `pod`'s node's policy chains in `dir` (egress: the
 /// source pod, where the packet leaves it; ingress: the destination pod,
 /// where it is delivered), as a step; true if the packet is dropped there.
 fn policy_step(steps: &mut Vec<Step>, f: &PolicyFlow, dir: Direction, pod: &Pod) -> bool {
     let Some(src_ip) = f.src.ip else { return false };
-    let Ok(filter) = in_node(&f.lab.name, &pod.node, &["iptables-save", "-t", "filter"]) else {
-        return false;
-    };
     let (me, peer) = match dir {
         Direction::Ingress => (f.dst, src_ip),
         Direction::Egress => (src_ip, f.dst),
     };
-    let Some(j) = judge(&filter, dir, me, peer, f.proto, f.port) else {
+    let Some((j, rules)) = node_judgement(f.lab, &pod.node, dir, me, peer, f.proto, f.port) else {
         return false;
     };
     let (verb, word, other) = match dir {
@@ -392,12 +419,12 @@ fn policy_step(steps: &mut Vec<Step>, f: &PolicyFlow, dir: Direction, pod: &Pod)
     let proto = f.proto.to_uppercase();
     let (text, dropped) = match j {
         Judgement::Allowed { chain, by } => (
-            format!("allowed {verb} {} on {} by {by} (iptables {chain})", pod.label(), pod.node),
+            format!("allowed {verb} {} on {} by {by} ({rules} {chain})", pod.label(), pod.node),
             false,
         ),
-        Judgement::Dropped { chain, isolated_by } => (
+        Judgement::Dropped { chain, isolated_by, .. } => (
             format!(
-                "dropped {verb} {} on {} (iptables {chain}): no policy selecting it allows {proto} {} {word} {other}; \
+                "dropped {verb} {} on {} ({rules} {chain}): no policy selecting it allows {proto} {} {word} {other}; \
                  it is isolated for {} by {}",
                 pod.label(),
                 pod.node,

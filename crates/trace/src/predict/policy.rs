@@ -9,15 +9,20 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use labyrinth_contracts::iptables_save::{Rule, Save};
-use labyrinth_policy::names::{isolated_by, pod_chain_prefix, POLICY_CHAIN};
+use labyrinth_policy::names::{dropped_pod, isolated_by, pod_chain_prefix, POLICY_CHAIN};
 use labyrinth_policy::Direction;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Judgement {
     /// The allowing rule's comment ("ns/policy ingress rule 0 peer 1").
     Allowed { chain: String, by: String },
-    /// The isolating policies.
-    Dropped { chain: String, isolated_by: Vec<String> },
+    /// The judged pod ("ns/pod") and the isolating policies, from the
+    /// drop rule's comment.
+    Dropped {
+        chain: String,
+        pod: String,
+        isolated_by: Vec<String>,
+    },
 }
 
 fn net_has(r: &Rule, opt: &str, ip: Ipv4Addr) -> bool {
@@ -68,14 +73,16 @@ pub fn judge(
     let hit = t
         .rules_of(&chain)
         .filter(|r| net_has(r, peer_opt, peer) && port_has(r, proto, port))
-        .find_map(|r| Some((r.target()?, r.comment().unwrap_or_default())))
-        .filter(|(t, _)| t == "RETURN" || t == "DROP");
+        .filter_map(|r| Some((r.target()?, r.comment().unwrap_or_default())))
+        // The NFLOG rule before the DROP only logs.
+        .find(|(t, _)| t == "RETURN" || t == "DROP");
     let (target, comment) = hit?;
     Some(if target == "RETURN" {
         Judgement::Allowed { chain, by: comment }
     } else {
         Judgement::Dropped {
             chain,
+            pod: dropped_pod(&comment).unwrap_or_default().to_string(),
             isolated_by: isolated_by(&comment).unwrap_or_else(|| vec![comment]),
         }
     })
@@ -89,6 +96,7 @@ mod tests {
 -A LABY-POLICY -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment \"replies\" -j RETURN\n\
 -A LABY-POLICY -d 10.0.2.5/32 -m comment --comment \"s/server ingress\" -j LABY-IN-AAAA\n\
 -A LABY-IN-AAAA -s 10.0.1.3/32 -p tcp -m tcp --dport 8000:8080 -m comment --comment \"s/allow-friend ingress rule 0 peer 0\" -j RETURN\n\
+-A LABY-IN-AAAA -j NFLOG --nflog-prefix \"LABY-POLICY ingress\" --nflog-group 1818\n\
 -A LABY-IN-AAAA -m comment --comment \"s/server: isolated for ingress by s/allow-friend, s/deny-all; no rule allows\" -j DROP\n\
 COMMIT\n";
 
@@ -108,6 +116,7 @@ COMMIT\n";
         );
         let dropped = Judgement::Dropped {
             chain: "LABY-IN-AAAA".into(),
+            pod: "s/server".into(),
             isolated_by: vec!["s/allow-friend".into(), "s/deny-all".into()],
         };
         assert_eq!(
