@@ -294,6 +294,12 @@ static long mount_fds[MAX_MOUNTS];
 static const char *mount_targets[MAX_MOUNTS];
 static char mount_kinds[MAX_MOUNTS];
 static int mount_count;
+// "+ REL" lines: made writable once their mount is attached (the kernel
+// lets a detached tree's submounts be changed only in the caller's own
+// mount namespace).
+static const char *unlock_rel[MAX_MOUNTS];
+static int unlock_of[MAX_MOUNTS];
+static int unlock_count;
 
 static void set_attr(long fd, const char *rel, unsigned long flags, int set) {
     struct mount_attr attr;
@@ -326,8 +332,9 @@ static void volumes_open(const char *root) {
             end++;
         if (*end)
             *end++ = 0;
-        if (line[0] == '+' && line[1] == ' ' && mount_count > 0) {
-            set_attr(mount_fds[mount_count - 1], line + 2, AT_RECURSIVE, 0);
+        if (line[0] == '+' && line[1] == ' ' && mount_count > 0 && unlock_count < MAX_MOUNTS) {
+            unlock_of[unlock_count] = mount_count - 1;
+            unlock_rel[unlock_count++] = line + 2;
         } else if (len(line) > 4 && line[1] == ' ' && line[3] == ' ' && mount_count < MAX_MOUNTS) {
             char *src = line + 4, *tab = src;
             while (*tab && *tab != '\t')
@@ -381,6 +388,17 @@ static void volumes_attach(void) {
         check(sys(__NR_move_mount, mount_fds[i], (long)"", AT_FDCWD, (long)target, MOVE_MOUNT_F_EMPTY_PATH),
               "mounting a volume at ", target);
         sys(__NR_close, mount_fds[i], 0, 0, 0, 0);
+        for (int u = 0; u < unlock_count; u++) {
+            if (unlock_of[u] != i)
+                continue;
+            char below[1024];
+            unsigned long at = 0;
+            put(below, &at, sizeof below, target);
+            put(below, &at, sizeof below, "/");
+            put(below, &at, sizeof below, unlock_rel[u]);
+            below[at] = 0;
+            set_attr(AT_FDCWD, below, AT_RECURSIVE, 0);
+        }
     }
 }
 

@@ -9,6 +9,9 @@
 //!   absent from the host's /etc) and one in the host's /usr (read-only).
 //! - A deleted pod's volume folder goes with it; a mount of an unknown
 //!   volume and two volumes of one name are 422 with field paths.
+//! - `kubectl debug node/node-1` (its protobuf Pod: host namespaces and a
+//!   hostPath `/` at /host) reads node-1's /etc/hostname, writes the
+//!   node's /etc (not the host's) and cannot write the host's /usr.
 
 mod common;
 use common::journey::*;
@@ -183,5 +186,58 @@ fn host_namespaces_and_volumes() {
         "{err}"
     );
     assert!(!kubectl(&lab, &["get", "pod", "bad"]).status.success());
+
+    // kubectl debug node: its output read from the pod's log (a command
+    // this short may end before the attach).
+    let script = "cat /host/etc/hostname; touch /host/etc/labyrinth-debug && echo etc-ok; \
+                  touch /host/usr/labyrinth-debug 2>/dev/null || echo usr-ro";
+    let o = kubectl(
+        &lab,
+        &[
+            "debug",
+            "node/node-1",
+            "-i",
+            "--image=busybox",
+            "--profile=general",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let pod = kubectl_ok(&lab, &["get", "pods", "-o", "name"])
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("pod/node-debugger-node-1-")
+                .map(|s| format!("node-debugger-node-1-{s}"))
+        })
+        .expect("the debugging pod");
+    kubectl_ok(
+        &lab,
+        &[
+            "wait",
+            "--for=jsonpath={.status.phase}=Succeeded",
+            &format!("pod/{pod}"),
+            "--timeout=90s",
+        ],
+    );
+    let d: serde_json::Value =
+        serde_json::from_str(&kubectl_ok(&lab, &["get", "pod", &pod, "-o", "json"])).unwrap();
+    let spec = &d["spec"];
+    assert_eq!(
+        (&spec["hostNetwork"], &spec["hostPID"], &spec["hostIPC"]),
+        (&true.into(), &true.into(), &true.into())
+    );
+    let log = kubectl_ok(&lab, &["logs", &pod]);
+    assert_eq!(log, "node-1\netc-ok\nusr-ro\n", "{log}");
+    assert!(lab
+        .ssh("node-1", &["test", "-f", "/etc/labyrinth-debug"])
+        .status
+        .success());
+    for p in ["/etc/labyrinth-debug", "/usr/labyrinth-debug"] {
+        assert!(!std::path::Path::new(p).exists(), "{p} on the host");
+    }
     lab.down();
 }
