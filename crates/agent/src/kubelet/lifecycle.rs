@@ -130,7 +130,13 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
 async fn env_sources(agent: &Agent, pod: &NodePod) -> Result<EnvSources> {
     use k8s_openapi::api::core::v1::{ConfigMap, Secret};
     let mut src = EnvSources::default();
-    let (maps, secrets) = pod.source_names();
+    let (mut maps, mut secrets) = pod.source_names();
+    let (vmaps, vsecrets) = super::pod_volumes::source_names(pod);
+    for (all, more) in [(&mut maps, vmaps), (&mut secrets, vsecrets)] {
+        all.extend(more);
+        all.sort();
+        all.dedup();
+    }
     let ns = pod.namespace();
     for name in maps {
         let api: kube::Api<ConfigMap> = kube::Api::namespaced(agent.client.clone(), ns);

@@ -132,8 +132,8 @@ impl NodePod {
             .collect()
     }
 
-    /// The ConfigMaps and the Secrets its containers' env and envFrom,
-    /// and its volumes, refer to.
+    /// The ConfigMaps and the Secrets its containers' env and envFrom
+    /// refer to.
     pub fn source_names(&self) -> (Vec<String>, Vec<String>) {
         let (mut maps, mut secrets) = (Vec::new(), Vec::new());
         for c in &self.spec.containers {
@@ -146,9 +146,6 @@ impl NodePod {
                 secrets.extend(f.secret_ref.as_ref().map(|r| r.name.clone()));
             }
         }
-        let (vmaps, vsecrets) = super::pod_volumes::source_names(self);
-        maps.extend(vmaps);
-        secrets.extend(vsecrets);
         for v in [&mut maps, &mut secrets] {
             v.sort();
             v.dedup();

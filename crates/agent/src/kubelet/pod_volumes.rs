@@ -32,7 +32,7 @@ pub fn make_all(cfg: &RuntimeConfig, pod: &NodePod, src: &EnvSources) -> Result<
 fn make(cfg: &RuntimeConfig, pod: &NodePod, v: &Volume, src: &EnvSources) -> Result<(), String> {
     let uid = pod.uid();
     if v.empty_dir.is_some() {
-        return volumes::make(cfg, uid, &v.name, &Source::EmptyDir);
+        return volumes::make(&cfg.state_dir, uid, &v.name, &Source::EmptyDir);
     }
     if let Some(h) = &v.host_path {
         return host_path::resolve(&h.path, h.kind.as_deref()).map(|_| ());
@@ -62,7 +62,7 @@ fn make(cfg: &RuntimeConfig, pod: &NodePod, v: &Volume, src: &EnvSources) -> Res
         }
     };
     let files = key_files(kind, name, items, mode, optional == Some(true), data)?;
-    volumes::make(cfg, uid, &v.name, &Source::Files(files))
+    volumes::make(&cfg.state_dir, uid, &v.name, &Source::Files(files))
 }
 
 /// A ConfigMap's or Secret's keys as files: every key, or the `items`
@@ -141,7 +141,7 @@ fn mounts(cfg: &RuntimeConfig, pod: &NodePod, c: &Container) -> Result<Vec<Mount
             // A ConfigMap's or Secret's files are read-only, as kubelet
             // mounts them.
             let read_only = m.read_only || v.empty_dir.is_none();
-            volumes::mount_of_dir(cfg, pod.uid(), &v.name, sub, &m.mount_path, read_only)?
+            volumes::mount_of_dir(&cfg.state_dir, pod.uid(), &v.name, sub, &m.mount_path, read_only)?
         };
         out.push(mount);
     }

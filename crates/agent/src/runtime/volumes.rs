@@ -8,8 +8,6 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::RuntimeConfig;
-
 /// One mount of a container, resolved on the node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {
@@ -35,9 +33,10 @@ pub enum Source {
     Files(Vec<(String, Vec<u8>, u32)>),
 }
 
-/// The folder of a pod's volume on the node.
-pub fn dir(cfg: &RuntimeConfig, uid: &str, volume: &str) -> PathBuf {
-    labyrinth_contracts::sandbox::pod_dir(&cfg.state_dir, uid)
+/// The folder of a pod's volume on the node (`state_dir`: the runtime's
+/// sandbox records; a plain path, as this module is the runtime's own).
+pub fn dir(state_dir: &Path, uid: &str, volume: &str) -> PathBuf {
+    labyrinth_contracts::sandbox::pod_dir(state_dir, uid)
         .join("volumes")
         .join(volume)
 }
@@ -55,8 +54,8 @@ pub fn check_relative(what: &str, path: &str) -> Result<(), String> {
 }
 
 /// Make the volume's folder and what it holds.
-pub fn make(cfg: &RuntimeConfig, uid: &str, volume: &str, source: &Source) -> Result<(), String> {
-    let d = dir(cfg, uid, volume);
+pub fn make(state_dir: &Path, uid: &str, volume: &str, source: &Source) -> Result<(), String> {
+    let d = dir(state_dir, uid, volume);
     let fail = |e: std::io::Error| format!("volume {volume:?}: {}: {e}", d.display());
     std::fs::create_dir_all(&d).map_err(fail)?;
     // Every container may write an emptyDir, whatever its user.
@@ -84,14 +83,14 @@ pub fn make(cfg: &RuntimeConfig, uid: &str, volume: &str, source: &Source) -> Re
 /// A mount of the pod's volume folder (or of `sub_path` in it, made if it
 /// is missing, as kubelet makes it).
 pub fn mount_of_dir(
-    cfg: &RuntimeConfig,
+    state_dir: &Path,
     uid: &str,
     volume: &str,
     sub_path: Option<&str>,
     target: &str,
     read_only: bool,
 ) -> Result<Mount, String> {
-    let base = dir(cfg, uid, volume);
+    let base = dir(state_dir, uid, volume);
     let (source, file) = match sub_path.filter(|s| !s.is_empty()) {
         None => (base, false),
         Some(sub) => {
