@@ -1,8 +1,10 @@
 // labyrinth-pause: the pod sandbox's process (the pause container's role),
 // and the process of a container that has no command.
 //
-//   labyrinth-pause sandbox HOSTNAME RESOLV_CONF HOSTS HOSTNAME_FILE
-//       Unshare the pod's network, UTS, IPC, mount and PID namespaces; show
+//   labyrinth-pause sandbox HOSTNAME RESOLV_CONF HOSTS HOSTNAME_FILE [HOST]
+//       Unshare the pod's network, UTS, IPC, mount and PID namespaces (but
+//       those HOST names: "net" keeps the node's network and UTS, as
+//       hostNetwork does, "pid" its PID and "ipc" its IPC namespace); show
 //       the pod its own /etc/resolv.conf, /etc/hosts and /etc/hostname and a
 //       private /tmp; set the hostname; bring loopback up; fork the pod's
 //       PID 1, which mounts the pod's /proc, prints "ready" and waits; the
@@ -15,7 +17,8 @@
 //       network and PID namespaces of POD_PID and the mount namespace of
 //       MNT_PID; unless ROOT is "-", make a mount namespace of its own with
 //       a copy-on-write root (ROOT/m, layers ROOT/u/*, ROOT/w/*, made by the
-//       agent) and pivot into it; chdir WORKDIR; fork PROG (the pod's PID
+//       agent), pivot into it and mount the container's volumes as
+//       ROOT/mounts lists them (see `volumes`); chdir WORKDIR; fork PROG (the pod's PID
 //       namespace holds only the child), relay signals to it and exit as it
 //       does (128+N for signal N).
 //
@@ -99,18 +102,45 @@ static void loopback_up(void) {
     sys(__NR_close, s, 0, 0, 0, 0);
 }
 
-static void sandbox(char **argv) {
+// Whether the word `w` is in the comma-separated list `s`.
+static int listed(const char *s, const char *w) {
+    while (*s) {
+        const char *a = s, *b = w;
+        while (*a && *a != ',' && *a == *b)
+            a++, b++;
+        if ((*a == ',' || !*a) && !*b)
+            return 1;
+        while (*s && *s != ',')
+            s++;
+        if (*s == ',')
+            s++;
+    }
+    return 0;
+}
+
+static void sandbox(char **argv, const char *host) {
     const char *hostname = argv[2], *resolv = argv[3], *hosts = argv[4], *hostname_file = argv[5];
-    check(sys(__NR_unshare, CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNS | CLONE_NEWPID, 0, 0, 0, 0),
-          "unsharing the pod's namespaces", "");
+    int host_net = listed(host, "net");
+    long flags = CLONE_NEWNS;
+    // A pod on the node's network has the node's hostname too (kubelet
+    // shares the UTS namespace with the network).
+    if (!host_net)
+        flags |= CLONE_NEWNET | CLONE_NEWUTS;
+    if (!listed(host, "pid"))
+        flags |= CLONE_NEWPID;
+    if (!listed(host, "ipc"))
+        flags |= CLONE_NEWIPC;
+    check(sys(__NR_unshare, flags, 0, 0, 0, 0), "unsharing the pod's namespaces", "");
     check(mount(0, "/", 0, MS_REC | MS_PRIVATE, 0), "making / private", "");
     bind_file(resolv, "/etc/resolv.conf");
     bind_file(hosts, "/etc/hosts");
     bind_file(hostname_file, "/etc/hostname");
     // A container's /tmp is its own, as with an image's root filesystem.
     check(mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"), "mounting the pod's /tmp", "");
-    check(sys(__NR_sethostname, (long)hostname, (long)len(hostname), 0, 0, 0), "setting the pod's hostname", "");
-    loopback_up();
+    if (!host_net) {
+        check(sys(__NR_sethostname, (long)hostname, (long)len(hostname), 0, 0, 0), "setting the pod's hostname", "");
+        loopback_up();
+    }
     // unshare(CLONE_NEWPID) moves our children, not us: the child is the
     // pod's PID 1 and the process the agent keeps.
     long child = sys(__NR_clone, SIGCHLD, 0, 0, 0, 0);
@@ -248,6 +278,130 @@ static void make_root(const char *root) {
 }
 
 
+// The container's volumes. ROOT/mounts (written by the agent,
+// runtime/volumes.rs) has a line per mount, "KIND MODE SOURCE<tab>TARGET":
+// KIND d (a folder) or f (a file), MODE r (read-only) or w; SOURCE is a
+// path of the node, TARGET one of the container. Lines "+ REL" after a
+// mount make REL under its source writable again (a hostPath over a part
+// of the node that is the host's own, with the node's own folders below:
+// host_path.rs says why). Each source is cloned (open_tree) while we still
+// see the node's filesystem, and attached once the container's root is
+// ours: a TARGET whose path has a symbolic link resolves inside the
+// container, never on the node.
+#define MAX_MOUNTS 64
+static char mounts_text[16384];
+static long mount_fds[MAX_MOUNTS];
+static const char *mount_targets[MAX_MOUNTS];
+static char mount_kinds[MAX_MOUNTS];
+static int mount_count;
+// "+ REL" lines: made writable once their mount is attached (the kernel
+// lets a detached tree's submounts be changed only in the caller's own
+// mount namespace).
+static const char *unlock_rel[MAX_MOUNTS];
+static int unlock_of[MAX_MOUNTS];
+static int unlock_count;
+
+static void set_attr(long fd, const char *rel, unsigned long flags, int set) {
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    if (set)
+        attr.attr_set = MOUNT_ATTR_RDONLY;
+    else
+        attr.attr_clr = MOUNT_ATTR_RDONLY;
+    check(sys(__NR_mount_setattr, fd, (long)rel, (long)flags, (long)&attr, sizeof attr),
+          "setting a volume's access under ", *rel ? rel : "/");
+}
+
+// Reads ROOT/mounts and clones each source (in the node's mount namespace).
+static void volumes_open(const char *root) {
+    char path[512];
+    long fd = sys(__NR_openat, AT_FDCWD, (long)under(path, sizeof path, root, "/mounts"), O_RDONLY | O_CLOEXEC, 0, 0);
+    if (fd == -2)
+        return;
+    check(fd, "opening ", path);
+    long n = 0, r;
+    while ((r = sys(__NR_read, fd, (long)(mounts_text + n), (long)(sizeof mounts_text - 1 - n), 0, 0)) > 0)
+        n += r;
+    check(r, "reading ", path);
+    sys(__NR_close, fd, 0, 0, 0, 0);
+    mounts_text[n] = 0;
+    char *line = mounts_text;
+    while (*line) {
+        char *end = line;
+        while (*end && *end != '\n')
+            end++;
+        if (*end)
+            *end++ = 0;
+        if (line[0] == '+' && line[1] == ' ' && mount_count > 0 && unlock_count < MAX_MOUNTS) {
+            unlock_of[unlock_count] = mount_count - 1;
+            unlock_rel[unlock_count++] = line + 2;
+        } else if (len(line) > 4 && line[1] == ' ' && line[3] == ' ' && mount_count < MAX_MOUNTS) {
+            char *src = line + 4, *tab = src;
+            while (*tab && *tab != '\t')
+                tab++;
+            if (!*tab)
+                fail("reading ", path, -22);
+            *tab = 0;
+            long t = sys(__NR_open_tree, AT_FDCWD, (long)src, OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE, 0, 0);
+            check(t, "cloning the volume source ", src);
+            if (line[2] == 'r')
+                set_attr(t, "", AT_EMPTY_PATH | AT_RECURSIVE, 1);
+            mount_fds[mount_count] = t;
+            mount_targets[mount_count] = tab + 1;
+            mount_kinds[mount_count] = line[0];
+            mount_count++;
+        } else {
+            fail("reading ", path, -22);
+        }
+        line = end;
+    }
+}
+
+// mkdir -p of PATH's folders, the last one too unless `but_last`.
+static void make_dirs(char *path, int but_last) {
+    for (char *p = path + 1;; p++) {
+        if (*p == '/' || !*p) {
+            if (!*p && but_last)
+                return;
+            char c = *p;
+            *p = 0;
+            long r = sys(__NR_mkdirat, AT_FDCWD, (long)path, 0755, 0, 0);
+            *p = c;
+            if (r < 0 && r != -17)
+                fail("making the mount point ", path, r);
+            if (!c)
+                return;
+        }
+    }
+}
+
+// Attaches each cloned source at its target, inside the container's root.
+static void volumes_attach(void) {
+    for (int i = 0; i < mount_count; i++) {
+        char *target = (char *)mount_targets[i];
+        make_dirs(target, mount_kinds[i] == 'f');
+        if (mount_kinds[i] == 'f') {
+            long f = sys(__NR_openat, AT_FDCWD, (long)target, O_RDONLY | O_CREAT | O_CLOEXEC, 0644, 0);
+            check(f, "making the mount point ", target);
+            sys(__NR_close, f, 0, 0, 0, 0);
+        }
+        check(sys(__NR_move_mount, mount_fds[i], (long)"", AT_FDCWD, (long)target, MOVE_MOUNT_F_EMPTY_PATH),
+              "mounting a volume at ", target);
+        sys(__NR_close, mount_fds[i], 0, 0, 0, 0);
+        for (int u = 0; u < unlock_count; u++) {
+            if (unlock_of[u] != i)
+                continue;
+            char below[1024];
+            unsigned long at = 0;
+            put(below, &at, sizeof below, target);
+            put(below, &at, sizeof below, "/");
+            put(below, &at, sizeof below, unlock_rel[u]);
+            below[at] = 0;
+            set_attr(AT_FDCWD, below, AT_RECURSIVE, 0);
+        }
+    }
+}
+
 static int has_slash(const char *s) {
     for (; *s; s++)
         if (*s == '/')
@@ -294,14 +448,18 @@ static __attribute__((noreturn)) void run(char **argv, char **envp) {
     for (int i = 0; i < 4; i++)
         fds[i] = ns_fd(pod, kinds[i]);
     fds[4] = ns_fd(mnt, "mnt");
+    if (!is(root, "-"))
+        volumes_open(root);
     for (int i = 0; i < 4; i++) {
         check(sys(__NR_setns, fds[i], flags[i], 0, 0, 0), "joining the pod's namespace ", kinds[i]);
         sys(__NR_close, fds[i], 0, 0, 0, 0);
     }
     check(sys(__NR_setns, fds[4], CLONE_NEWNS, 0, 0, 0), "joining the mount namespace of ", mnt);
     sys(__NR_close, fds[4], 0, 0, 0, 0);
-    if (!is(root, "-"))
+    if (!is(root, "-")) {
         make_root(root);
+        volumes_attach();
+    }
     check(sys(__NR_chdir, (long)workdir, 0, 0, 0, 0), "changing to the working directory ", workdir);
 
     // Blocked before the fork, so none is lost between fork and wait; the
@@ -368,12 +526,12 @@ __attribute__((used)) void start_c(long *sp) {
     char **envp = argv + argc + 1;
     if (argc >= 7 && is(argv[1], "run")) {
         run(argv, envp);
-    } else if (argc == 6 && is(argv[1], "sandbox")) {
-        sandbox(argv);
+    } else if ((argc == 6 || argc == 7) && is(argv[1], "sandbox")) {
+        sandbox(argv, argc == 7 ? argv[6] : "");
     } else if (argc == 3 && is(argv[1], "enter")) {
         enter(argv[2]);
     } else if (argc != 1) {
-        static const char usage[] = "usage: labyrinth-pause [sandbox HOSTNAME RESOLV_CONF HOSTS HOSTNAME_FILE | enter PID | run POD_PID MNT_PID ROOT WORKDIR PROG ARG...]\n";
+        static const char usage[] = "usage: labyrinth-pause [sandbox HOSTNAME RESOLV_CONF HOSTS HOSTNAME_FILE [HOST] | enter PID | run POD_PID MNT_PID ROOT WORKDIR PROG ARG...]\n";
         sys(__NR_write, 2, (long)usage, sizeof usage - 1, 0, 0);
         quit(2);
     }

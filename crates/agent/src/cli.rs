@@ -108,7 +108,7 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
             let uid = uid.unwrap_or_else(random_uid);
             let pod = PodRef { uid, namespace, name };
             let mut stages = crate::runtime::stages::Stages::since(std::time::Instant::now());
-            let mut rec = sandbox::create(&cfg, &pod, &mut stages)?;
+            let mut rec = sandbox::create(&cfg, &pod, Default::default(), &mut stages)?;
             let spec = ContainerSpec {
                 name: "main".into(),
                 image,
@@ -116,6 +116,7 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
                 args: vec![],
                 env: vec![],
                 stdin: false,
+                mounts: vec![],
             };
             match container::start(&cfg, &rec, &spec, 0) {
                 Ok(child) => {

@@ -49,6 +49,8 @@ pub enum Reason {
     BackOff,
     /// A preStop hook failed.
     FailedPreStopHook,
+    /// A pod's volume could not be made: its containers wait.
+    FailedMount,
     /// A probe failed (liveness, readiness or startup).
     Unhealthy,
     /// A LoadBalancer Service got an address from the pool (MetalLB's word).
@@ -73,6 +75,7 @@ impl Reason {
             Reason::Killing => "Killing",
             Reason::BackOff => "BackOff",
             Reason::FailedPreStopHook => "FailedPreStopHook",
+            Reason::FailedMount => "FailedMount",
             Reason::Unhealthy => "Unhealthy",
             Reason::IPAllocated => "IPAllocated",
             Reason::AllocationFailed => "AllocationFailed",
@@ -85,6 +88,7 @@ impl Reason {
             | Reason::Failed
             | Reason::BackOff
             | Reason::FailedPreStopHook
+            | Reason::FailedMount
             | Reason::Unhealthy
             | Reason::AllocationFailed => EventType::Warning,
             _ => EventType::Normal,

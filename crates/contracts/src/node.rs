@@ -34,6 +34,11 @@ pub const STANDARD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 /// mounts them): separate mounts, so a container's root (agent's
 /// native/pause.c) layers each of them on its own.
 pub const MACHINE_DIRS: [&str; 4] = ["etc", "opt", "var", "root"];
+/// The node's other mounts of its own (lab/src/sandbox.rs: a private /run
+/// and /tmp, its own bpffs): with `MACHINE_DIRS`, what a hostPath volume
+/// may write (agent's runtime/host_path.rs); the rest of a node's
+/// filesystem is the host's.
+pub const NODE_OWN_MOUNTS: [&str; 3] = ["run", "tmp", "sys/fs/bpf"];
 
 /// Where a node keeps the lab's own binary (`labyrinth`), on the PATH of
 /// `lab ssh` and of every container: the lab puts it there when the node

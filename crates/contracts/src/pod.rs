@@ -37,6 +37,12 @@ pub struct Spec {
     pub termination_grace_period_seconds: Option<i64>,
     pub service_account_name: Option<String>,
     pub enable_service_links: Option<bool>,
+    #[serde(rename = "hostPID")]
+    pub host_pid: Option<bool>,
+    #[serde(rename = "hostIPC")]
+    pub host_ipc: Option<bool>,
+    #[serde(default)]
+    pub volumes: Vec<Volume>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -60,6 +66,8 @@ pub struct Container {
     /// A kept stdin (`kubectl attach -i`).
     #[serde(default)]
     pub stdin: bool,
+    #[serde(default)]
+    pub volume_mounts: Vec<VolumeMount>,
 }
 
 /// A container's hooks; only `exec` handlers are read.
@@ -195,3 +203,6 @@ impl k8s_openapi::Metadata for SlimPod {
 
 #[cfg(test)]
 mod tests;
+mod volumes;
+
+pub use volumes::{ConfigMapVolume, EmptyDir, HostPath, KeyToPath, SecretVolume, Volume, VolumeMount};

@@ -100,6 +100,10 @@ pub struct SandboxRecord {
     /// fields they added. Read it typed with `cni_result()`.
     pub cni_result: Option<Box<RawValue>>,
     pub containers: ByName<ContainerRecord>,
+    /// `hostNetwork: true`: the pod shares the node's network (no CNI ADD,
+    /// its IP is the node's, `netns` names the node's own namespace).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_network: bool,
 }
 
 impl SandboxRecord {

@@ -135,6 +135,9 @@ fn pods_of(node: &Node) -> Result<Vec<Pod>> {
         let Some(rec) = sandbox::read(&pod_dir)? else {
             continue; // a sandbox being made or removed
         };
+        if rec.host_network {
+            continue; // on the node's own network: the node, to a trace
+        }
         pods.push(Pod {
             host_veth: rec.host_veth(),
             netns_path: node.path(&format!("{NETNS_DIR}/{}", rec.netns)),

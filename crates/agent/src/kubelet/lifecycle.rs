@@ -52,16 +52,29 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
     let cfg = agent.runtime.clone();
     let dp = agent.ebpf.get().cloned();
     let events = agent.events.clone();
+    let share = sandbox::Sharing {
+        network: (pod.spec.host_network == Some(true)).then_some(agent.args.node_ip),
+        pid: pod.spec.host_pid == Some(true),
+        ipc: pod.spec.host_ipc == Some(true),
+    };
     tokio::task::spawn_blocking(move || -> Result<(Managed, Stages)> {
-        let mut rec = sandbox::create(&cfg, &r, &mut stages)?;
-        if let Some(dp) = &dp {
+        let mut rec = sandbox::create(&cfg, &r, share, &mut stages)?;
+        if let Err(e) = super::pod_volumes::make_all(&cfg, &pod, &maps) {
+            let _ = sandbox::destroy(&cfg, &rec);
+            super::events::emit(&events, &rec.pod, None, Reason::FailedMount, e.clone());
+            anyhow::bail!("{e}");
+        }
+        if let Some(dp) = dp.as_ref().filter(|_| !rec.host_network) {
             if let Err(e) = crate::nodenet::ebpf::attach(dp, &rec) {
                 let _ = sandbox::destroy(&cfg, &rec);
                 return Err(e);
             }
         }
         // The pod's IP is known once its sandbox is: `status.podIP`.
-        let specs = match pod.container_specs(&node, rec.ip, &maps) {
+        let specs = match pod.container_specs(&node, rec.ip, &maps).and_then(|mut specs| {
+            super::pod_volumes::attach(&cfg, &pod, &mut specs)?;
+            Ok(specs)
+        }) {
             Ok(s) => s,
             Err(e) => {
                 let _ = sandbox::destroy(&cfg, &rec);
@@ -117,7 +130,13 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
 async fn env_sources(agent: &Agent, pod: &NodePod) -> Result<EnvSources> {
     use k8s_openapi::api::core::v1::{ConfigMap, Secret};
     let mut src = EnvSources::default();
-    let (maps, secrets) = pod.source_names();
+    let (mut maps, mut secrets) = pod.source_names();
+    let (vmaps, vsecrets) = super::pod_volumes::source_names(pod);
+    for (all, more) in [(&mut maps, vmaps), (&mut secrets, vsecrets)] {
+        all.extend(more);
+        all.sort();
+        all.dedup();
+    }
     let ns = pod.namespace();
     for name in maps {
         let api: kube::Api<ConfigMap> = kube::Api::namespaced(agent.client.clone(), ns);
@@ -227,6 +246,10 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
                 m.rec.ip,
                 m.env_sources.as_deref().unwrap_or(&EnvSources::default()),
             )
+            .and_then(|mut specs| {
+                super::pod_volumes::attach(&agent.runtime, pod, &mut specs)?;
+                Ok(specs)
+            })
             .map_err(|e| anyhow::anyhow!("{CONFIG_ERROR}: {e}"))
             .map(|mut specs| specs.swap_remove(i));
         let Ok(spec) = started else {
@@ -286,7 +309,7 @@ pub async fn teardown(agent: &Arc<Agent>, mut m: Managed, keep_logs: bool, delet
             super::termination::end_gracefully(&cfg.pause, &events, &rec, pod);
         }
         // Off the veth before CNI DEL removes it.
-        if let Some(dp) = &dp {
+        if let Some(dp) = dp.as_ref().filter(|_| !rec.host_network) {
             if let Err(e) = crate::nodenet::ebpf::detach(dp, &rec) {
                 tracing::warn!("{e:#}");
             }

@@ -8,6 +8,7 @@ mod lifecycle;
 pub(crate) mod node;
 mod nodepod;
 mod pod_store;
+mod pod_volumes;
 pub(crate) mod pods;
 mod probes;
 mod service_env;

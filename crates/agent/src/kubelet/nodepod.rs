@@ -126,6 +126,7 @@ impl NodePod {
                     args: c.args.clone().unwrap_or_default(),
                     env,
                     stdin: c.stdin,
+                    mounts: Vec::new(),
                 })
             })
             .collect()

@@ -164,6 +164,9 @@ pub fn endpoint_of(rec: &SandboxRecord) -> Result<PodEndpoint> {
 
 /// After CNI ADD (or for an adopted pod): the program on its host veth.
 pub fn attach(dp: &SharedDatapath, rec: &SandboxRecord) -> Result<()> {
+    if rec.host_network {
+        return Ok(()); // no veth of its own: the node's programs serve it
+    }
     let ep = endpoint_of(rec)?;
     dp.lock().attach_endpoint(&ep).with_context(|| {
         format!(

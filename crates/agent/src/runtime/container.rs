@@ -68,8 +68,15 @@ pub fn pod_process(rec: &SandboxRecord) -> u32 {
 
 /// The container's writable root: `<rootfs_dir>/<pod uid>/<container>`,
 /// made afresh at every start (a restarted container starts from its
-/// image, as with a container runtime), with the image's files in it.
-fn prepare_root(cfg: &RuntimeConfig, rec: &SandboxRecord, name: &str, launch: &Launch) -> Result<PathBuf> {
+/// image, as with a container runtime), with the image's files in it and
+/// the list of its volumes' mounts.
+fn prepare_root(
+    cfg: &RuntimeConfig,
+    rec: &SandboxRecord,
+    name: &str,
+    launch: &Launch,
+    mounts: &[super::volumes::Mount],
+) -> Result<PathBuf> {
     let root = cfg.rootfs_dir.join(&rec.pod.uid).join(name);
     if root.exists() {
         std::fs::remove_dir_all(&root).with_context(|| format!("clearing {}", root.display()))?;
@@ -99,6 +106,10 @@ fn prepare_root(cfg: &RuntimeConfig, rec: &SandboxRecord, name: &str, launch: &L
             std::fs::create_dir_all(dir)?;
         }
         std::os::unix::fs::symlink(target, &p).with_context(|| format!("linking the image's {path}"))?;
+    }
+    if !mounts.is_empty() {
+        let text = super::volumes::mounts_file(mounts).map_err(anyhow::Error::msg)?;
+        std::fs::write(root.join("mounts"), text).context("writing the container's mounts")?;
     }
     Ok(root)
 }
@@ -199,7 +210,7 @@ pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, res
             cmd
         }
         Some(argv) => {
-            let root = prepare_root(cfg, rec, &spec.name, &launch)?;
+            let root = prepare_root(cfg, rec, &spec.name, &launch, &spec.mounts)?;
             let root = root
                 .to_str()
                 .context("the container's root folder is not UTF-8")?;

@@ -9,6 +9,7 @@ pub mod cni;
 pub mod container;
 pub mod expansion;
 pub mod files;
+pub mod host_path;
 pub mod images;
 pub mod log_query;
 pub mod logs;
@@ -17,6 +18,7 @@ pub mod program;
 pub mod sandbox;
 pub mod stages;
 pub mod stdin;
+pub mod volumes;
 
 use std::path::PathBuf;
 
@@ -87,4 +89,7 @@ pub struct ContainerSpec {
     /// `stdin: true`: a kept stdin pipe that `kubectl attach -i` writes to.
     #[serde(default)]
     pub stdin: bool,
+    /// Its volumes, resolved on the node (`volumes`).
+    #[serde(default)]
+    pub mounts: Vec<volumes::Mount>,
 }

@@ -61,13 +61,46 @@ pub fn find(cfg: &RuntimeConfig, key: &str) -> Result<SandboxRecord> {
     }
 }
 
+/// The node's namespaces a pod shares (`hostNetwork`, `hostPID`,
+/// `hostIPC`); by default none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Sharing {
+    /// The node's address, when the pod is on the node's network (and has
+    /// the node's hostname, as kubelet gives it).
+    pub network: Option<std::net::Ipv4Addr>,
+    pub pid: bool,
+    pub ipc: bool,
+}
+
+impl Sharing {
+    /// The pause program's HOST argument (native/pause.c).
+    fn pause_arg(&self) -> String {
+        let mut words = Vec::new();
+        if self.network.is_some() {
+            words.push("net");
+        }
+        if self.pid {
+            words.push("pid");
+        }
+        if self.ipc {
+            words.push("ipc");
+        }
+        words.join(",")
+    }
+}
+
 /// Make the sandbox; on failure everything made so far is undone. Each
 /// stage's time is marked in `stages`.
-pub fn create(cfg: &RuntimeConfig, pod: &PodRef, stages: &mut Stages) -> Result<SandboxRecord> {
+pub fn create(
+    cfg: &RuntimeConfig,
+    pod: &PodRef,
+    share: Sharing,
+    stages: &mut Stages,
+) -> Result<SandboxRecord> {
     let dir = pod_dir(cfg, &pod.uid);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut undo = Undo::new(cfg, pod);
-    let result = build(cfg, pod, &dir, &mut undo, stages);
+    let result = build(cfg, pod, share, &dir, &mut undo, stages);
     match result {
         Ok(rec) => Ok(rec),
         Err(e) => {
@@ -80,6 +113,7 @@ pub fn create(cfg: &RuntimeConfig, pod: &PodRef, stages: &mut Stages) -> Result<
 fn build(
     cfg: &RuntimeConfig,
     pod: &PodRef,
+    share: Sharing,
     dir: &Path,
     undo: &mut Undo,
     stages: &mut Stages,
@@ -87,19 +121,30 @@ fn build(
     let resolv = dir.join(labyrinth_contracts::sandbox::RESOLV_FILE);
     let hosts = dir.join("hosts");
     let hostname = dir.join("hostname");
-    std::fs::write(&resolv, files::resolv_conf(pod, &cfg.dns))?;
-    std::fs::write(&hosts, files::hosts(pod, None))?;
-    std::fs::write(&hostname, format!("{}\n", pod.hostname()))?;
+    let name = if share.network.is_some() {
+        // On the node's network the pod sees the node's files and name, as
+        // kubelet gives a hostNetwork pod (ClusterFirst falls back to the
+        // node's resolv.conf there).
+        std::fs::copy("/etc/resolv.conf", &resolv).context("copying the node's resolv.conf")?;
+        std::fs::copy("/etc/hosts", &hosts).context("copying the node's hosts")?;
+        nix::unistd::gethostname()?.to_string_lossy().into_owned()
+    } else {
+        std::fs::write(&resolv, files::resolv_conf(pod, &cfg.dns))?;
+        std::fs::write(&hosts, files::hosts(pod, None))?;
+        pod.hostname()
+    };
+    std::fs::write(&hostname, format!("{name}\n"))?;
     stages.mark("files");
 
     // Nothing of the agent's environment in the pod (its /proc/1/environ).
     let mut child = Command::new(&cfg.pause)
         .env_clear()
         .arg("sandbox")
-        .arg(pod.hostname())
+        .arg(&name)
         .arg(&resolv)
         .arg(&hosts)
         .arg(&hostname)
+        .args(Some(share.pause_arg()).filter(|a| !a.is_empty()))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -155,6 +200,24 @@ fn build(
     stages.mark("netns");
 
     let id = pod.uid.replace('-', "");
+    if let Some(node_ip) = share.network {
+        // No network of its own: no CNI call, the node's address.
+        let rec = SandboxRecord {
+            pod: pod.clone(),
+            id,
+            netns,
+            pause,
+            ip: Some(node_ip),
+            cni_network: None,
+            cni_result: None,
+            containers: ByName::new(),
+            host_network: true,
+        };
+        save(cfg, &rec)?;
+        undo.disarm();
+        stages.mark("record");
+        return Ok(rec);
+    }
     let list = cfg.cni.load()?;
     let att = Attachment {
         container_id: &id,
@@ -182,6 +245,7 @@ fn build(
         cni_network: Some(list.conf.name.clone()),
         cni_result: Some(result),
         containers: ByName::new(),
+        host_network: false,
     };
     save(cfg, &rec)?;
     undo.disarm();
@@ -210,6 +274,8 @@ pub fn destroy_keeping_logs(cfg: &RuntimeConfig, rec: &SandboxRecord) -> Result<
     }
     let netns_path = netns_path(cfg, rec);
     match cfg.cni.load() {
+        // Nothing of the network to release.
+        _ if rec.host_network => {}
         Ok(list) => {
             let att = Attachment {
                 container_id: &rec.id,

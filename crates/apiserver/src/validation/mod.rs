@@ -6,6 +6,7 @@ mod job;
 pub mod names;
 mod networkpolicy;
 mod pod;
+mod pod_volumes;
 mod ports;
 mod rbac;
 mod rules;

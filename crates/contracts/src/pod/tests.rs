@@ -100,3 +100,43 @@ fn it_is_a_pod_to_kube() {
     assert_eq!((SlimPod::KIND, SlimPod::API_VERSION), ("Pod", "v1"));
     assert_eq!(SlimPod::URL_PATH_SEGMENT, "pods");
 }
+
+#[test]
+fn host_namespaces_volumes_and_mounts_decode_as_the_full_pod_does() {
+    let pod = json!({
+        "metadata": {"name": "v", "uid": "u"},
+        "spec": {"hostPID": true, "hostIPC": true, "hostNetwork": true,
+            "volumes": [{"name": "d", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
+                {"name": "h", "hostPath": {"path": "/etc", "type": "Directory"}},
+                {"name": "c", "configMap": {"name": "m", "defaultMode": 420, "items": [{"key": "k", "path": "p", "mode": 256}]}},
+                {"name": "s", "secret": {"secretName": "x", "optional": true}}],
+            "containers": [{"name": "c", "volumeMounts": [
+                {"name": "d", "mountPath": "/d", "readOnly": true, "subPath": "a"}]}]}
+    });
+    let full: Pod = serde_json::from_value(pod.clone()).unwrap();
+    let slim: SlimPod = serde_json::from_value(pod).unwrap();
+    let fs = full.spec.unwrap();
+    assert_eq!(
+        (slim.spec.host_pid, slim.spec.host_ipc),
+        (fs.host_pid, fs.host_ipc)
+    );
+    let names: Vec<&str> = slim.spec.volumes.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["d", "h", "c", "s"]);
+    let (v, fv) = (&slim.spec.volumes, fs.volumes.as_ref().unwrap());
+    assert!(v[0].empty_dir.is_some() && fv[0].empty_dir.is_some());
+    let h = v[1].host_path.as_ref().unwrap();
+    let fh = fv[1].host_path.as_ref().unwrap();
+    assert_eq!((&h.path, &h.kind), (&fh.path, &fh.type_));
+    let c = v[2].config_map.as_ref().unwrap();
+    assert_eq!(
+        (c.name.as_str(), c.default_mode, c.items[0].mode),
+        ("m", Some(420), Some(256))
+    );
+    assert_eq!(v[3].secret.as_ref().unwrap().secret_name, "x");
+    let m = &slim.spec.containers[0].volume_mounts[0];
+    let fm = &fs.containers[0].volume_mounts.as_ref().unwrap()[0];
+    assert_eq!(
+        (&m.name, &m.mount_path, Some(m.read_only), &m.sub_path),
+        (&fm.name, &fm.mount_path, fm.read_only, &fm.sub_path)
+    );
+}

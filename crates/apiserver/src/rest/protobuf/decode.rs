@@ -60,6 +60,12 @@ pub fn message(m: &Message, b: &[u8]) -> Result<Value, Refusal> {
                 json!(n != 0)
             }
             Kind::Msg(sub) => message(sub, bytes.ok_or_else(wrong)?)?,
+            Kind::Inline(sub) => {
+                if let Value::Object(fields) = message(sub, bytes.ok_or_else(wrong)?)? {
+                    out.extend(fields);
+                }
+                continue;
+            }
             Kind::RepStr => {
                 push(&mut out, f.name, json!(text(bytes.ok_or_else(wrong)?)));
                 continue;

@@ -30,6 +30,9 @@ pub enum Kind {
     /// Set by the server, never by a create (status, timestamps,
     /// managedFields): ignored.
     Skip,
+    /// An embedded message whose fields JSON has inline (a Volume's
+    /// VolumeSource).
+    Inline(&'static Message),
 }
 
 #[derive(Debug)]
@@ -170,9 +173,66 @@ msg!(
     ]
 );
 msg!(
+    HOST_PATH,
+    "HostPathVolumeSource",
+    [(1, "path", Str), (2, "type", StrP)]
+);
+msg!(EMPTY_DIR, "EmptyDirVolumeSource", [(1, "medium", Str)]);
+msg!(
+    KEY_TO_PATH,
+    "KeyToPath",
+    [(1, "key", Str), (2, "path", Str), (3, "mode", IntP)]
+);
+msg!(
+    SECRET_VOLUME,
+    "SecretVolumeSource",
+    [
+        (1, "secretName", Str),
+        (2, "items", RepMsg(&KEY_TO_PATH)),
+        (3, "defaultMode", IntP),
+        (4, "optional", BoolP),
+    ]
+);
+msg!(
+    CONFIG_MAP_VOLUME,
+    "ConfigMapVolumeSource",
+    [
+        (1, "localObjectReference", Inline(&LOCAL_OBJECT_REFERENCE)),
+        (2, "items", RepMsg(&KEY_TO_PATH)),
+        (3, "defaultMode", IntP),
+        (4, "optional", BoolP),
+    ]
+);
+msg!(
+    VOLUME_SOURCE,
+    "VolumeSource",
+    [
+        (1, "hostPath", Msg(&HOST_PATH)),
+        // An empty message is still a value: `emptyDir: {}`.
+        (2, "emptyDir", Msg(&EMPTY_DIR)),
+        (6, "secret", Msg(&SECRET_VOLUME)),
+        (19, "configMap", Msg(&CONFIG_MAP_VOLUME)),
+    ]
+);
+msg!(
+    VOLUME,
+    "Volume",
+    [(1, "name", Str), (2, "volumeSource", Inline(&VOLUME_SOURCE))]
+);
+msg!(
+    POD,
+    "Pod",
+    [
+        (1, "metadata", Msg(&OBJECT_META)),
+        (2, "spec", Msg(&POD_SPEC)),
+        (3, "status", Skip),
+    ]
+);
+msg!(
     POD_SPEC,
     "PodSpec",
     [
+        (1, "volumes", RepMsg(&VOLUME)),
         (2, "containers", RepMsg(&CONTAINER)),
         (3, "restartPolicy", Str),
         (4, "terminationGracePeriodSeconds", IntP),
@@ -572,6 +632,7 @@ pub fn top_level(api_version: &str, kind: &str) -> Option<&'static Message> {
     let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
     Some(match (group, kind) {
         ("", "Namespace") => &NAMESPACE,
+        ("", "Pod") => &POD,
         ("", "ConfigMap") => &CONFIG_MAP,
         ("", "Secret") => &SECRET,
         ("", "ServiceAccount") => &SERVICE_ACCOUNT,

@@ -273,3 +273,51 @@ fn access_reviews_as_kubectl_auth_can_i_sends_them() {
     ));
     assert_eq!(e.unwrap_err().code, 415);
 }
+
+#[test]
+fn a_node_debugging_pod_with_its_host_path_and_inline_sources() {
+    let host_root = [
+        bytes(1, b"host-root"),
+        bytes(2, &bytes(1, &[bytes(1, b"/"), bytes(2, b"")].concat())),
+    ]
+    .concat();
+    let scratch = [bytes(1, b"scratch"), bytes(2, &bytes(2, &bytes(1, b"")))].concat();
+    let cfg_source = [bytes(1, &bytes(1, b"settings")), int(3, 0o400)].concat();
+    let cfg = [bytes(1, b"cfg"), bytes(2, &bytes(19, &cfg_source))].concat();
+    let container = [
+        bytes(1, b"debugger"),
+        bytes(2, b"busybox"),
+        bytes(9, &[bytes(1, b"host-root"), bytes(3, b"/host")].concat()),
+    ]
+    .concat();
+    let spec = [
+        bytes(1, &host_root),
+        bytes(1, &scratch),
+        bytes(1, &cfg),
+        bytes(2, &container),
+        bytes(10, b"node-1"),
+        int(11, 1),
+        int(12, 1),
+        int(13, 1),
+    ]
+    .concat();
+    let raw = [meta("node-debugger-node-1-x"), bytes(2, &spec)].concat();
+    let obj = decode(&envelope("v1", "Pod", &raw)).unwrap();
+    assert_eq!(
+        obj["spec"]["volumes"],
+        json!([
+            {"name": "host-root", "hostPath": {"path": "/", "type": ""}},
+            {"name": "scratch", "emptyDir": {}},
+            {"name": "cfg", "configMap": {"name": "settings", "defaultMode": 256}}
+        ])
+    );
+    let s = &obj["spec"];
+    assert_eq!(
+        (&s["hostNetwork"], &s["hostPID"], &s["hostIPC"]),
+        (&json!(true), &json!(true), &json!(true))
+    );
+    assert_eq!(
+        s["containers"][0]["volumeMounts"],
+        json!([{"name": "host-root", "mountPath": "/host"}])
+    );
+}
