@@ -61,6 +61,11 @@ pub fn start_agent(lab: &Lab, node: &str, argv: &[String]) {
     ];
     start.extend(argv.iter().map(String::as_str));
     lab.ssh_ok(node, &start);
+    // `setsid -f` returns once it has forked: the supervisor has yet to
+    // start the agent, and a caller's next look would race it.
+    super::journey::wait_until("the agent to start", || {
+        lab.ssh(node, &["pgrep", "-f", AGENT_PATTERN]).status.success()
+    });
 }
 
 /// Restart the node's agent with `--datapath to`, as an operator moves a
