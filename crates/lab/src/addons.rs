@@ -18,14 +18,9 @@ const DNS_MANIFEST: &str = include_str!("addons/dns.yaml");
 /// As kubeadm's CoreDNS: two, so one node going away keeps names resolving.
 const DNS_REPLICAS: usize = 2;
 
-/// kube-dns's ClusterIP: the service range's tenth address (10.96.0.10).
-pub fn dns_ip(cfg: &LabConfig) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(cfg.service_cidr.network()) + 10)
-}
-
 pub fn dns_manifest(cfg: &LabConfig) -> String {
     DNS_MANIFEST
-        .replace("@CLUSTER_IP@", &dns_ip(cfg).to_string())
+        .replace("@CLUSTER_IP@", &cfg.dns_ip().to_string())
         .replace("@REPLICAS@", &DNS_REPLICAS.to_string())
         .replace("@KUBECONFIG@", NODE_KUBECONFIG)
         .replace("@DOMAIN@", &cfg.cluster_domain)
@@ -86,7 +81,7 @@ pub fn install_dns(lab: &str, cfg: &LabConfig, nodes: &[&str]) -> Result<()> {
         .and_then(|mut c| Ok(c.output()?))
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == want)
     };
-    let mut servers = vec![dns_ip(cfg).to_string()];
+    let mut servers = vec![cfg.dns_ip().to_string()];
     wait_for(
         "the cluster DNS pods to be ready",
         Duration::from_secs(90),

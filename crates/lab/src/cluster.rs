@@ -79,7 +79,7 @@ pub fn agent_config(cfg: &crate::config::LabConfig) -> AgentConfig {
         datapath: cfg.datapath,
         cluster_cidr: cfg.pod_cidr,
         service_cidr: cfg.service_cidr,
-        cluster_dns: crate::addons::dns_ip(cfg),
+        cluster_dns: cfg.dns_ip(),
         cluster_domain: cfg.cluster_domain.clone(),
         peer_redirect: cfg.peer_redirect,
     }

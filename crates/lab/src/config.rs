@@ -84,6 +84,11 @@ pub const MAX_MTU: u32 = 9000;
 const MAX_NAME: usize = 32;
 
 impl LabConfig {
+    /// kube-dns's ClusterIP: the service range's tenth address (10.96.0.10).
+    pub fn dns_ip(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.service_cidr.network()) + 10)
+    }
+
     /// Read a lab file; errors name the file and the field.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text =
