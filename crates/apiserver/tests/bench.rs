@@ -7,6 +7,8 @@
 //! `bench_list_and_event_memory` alone (issue 17, point 6; alone, since
 //! it reads the process's RSS and other benchmarks would share it):
 //!   cargo test -p labyrinth-apiserver --release --test bench -- --ignored --nocapture bench_list_and_event_memory
+//! BENCH_EVENT_ROUNDS (default 4) sets how many times 10,000 Events are
+//! written and expired there.
 
 mod common;
 use common::etcd::Etcd;
@@ -288,13 +290,17 @@ async fn timed_list(c: &kube::Client, path: &str, expect_items: usize) -> f64 {
 /// same pods with serde_json alone (what any server must at least do, so
 /// the ratio is our overhead: routing, TLS, HTTP, the store's snapshot);
 /// and the process's RSS while 10,000 Events are written and expire,
-/// three rounds, against the RSS of the idle server.
+/// round after round, against the RSS of the idle server.
 #[test]
 #[ignore]
 fn bench_list_and_event_memory() {
     const PODS: usize = 10_000;
     const EVENTS: usize = 10_000;
-    const ROUNDS: usize = 3;
+    let rounds_n: usize = std::env::var("BENCH_EVENT_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(4);
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path());
     let kc = s.kubeconfig();
@@ -307,7 +313,7 @@ fn bench_list_and_event_memory() {
         // (driven here with a TTL of one second instead of an hour).
         let rss_idle = rss_kib();
         let mut rounds = Vec::new();
-        for round in 0..ROUNDS {
+        for round in 0..rounds_n {
             let api: kube::Api<k8s_openapi::api::core::v1::Event> = kube::Api::namespaced(c.clone(), "default");
             let t = Instant::now();
             futures::stream::iter(0..EVENTS)
@@ -337,7 +343,7 @@ fn bench_list_and_event_memory() {
             rounds.push(json!({"round": round, "events_per_s": EVENTS as f64 / write_s,
                 "rss_kib_after_10k_events": rss_written, "rss_kib_after_expiry": rss_expired}));
         }
-        let last = &rounds[ROUNDS - 1];
+        let last = &rounds[rounds_n - 1];
         let first = &rounds[0];
         let at = |r: &serde_json::Value, k: &str| r[k].as_u64().unwrap() as f64;
 
