@@ -4,6 +4,11 @@
 //! `bench_etcd_vs_embedded` alone (needs Debian's etcd-server):
 //!   cargo test -p labyrinth-apiserver --release --test bench -- --ignored --nocapture bench_etcd
 //! BENCH_CREATES (default 500) sets the creates per run there.
+//! `bench_list_and_event_memory` alone (issue 17, point 6; alone, since
+//! it reads the process's RSS and other benchmarks would share it):
+//!   cargo test -p labyrinth-apiserver --release --test bench -- --ignored --nocapture bench_list_and_event_memory
+//! BENCH_EVENT_ROUNDS (default 4) sets how many times 10,000 Events are
+//! written and expired there.
 
 mod common;
 use common::etcd::Etcd;
@@ -35,14 +40,6 @@ fn pod(i: usize) -> serde_json::Value {
         "spec": {"nodeName": format!("node-{}", i % 5000), "containers": [{"name": "c", "image": "docker.io/library/busybox",
             "ports": [{"containerPort": 8080, "protocol": "TCP"}]}]},
         "status": {"phase": "Running", "podIP": format!("10.{}.{}.{}", i / 65536 % 256, i / 256 % 256, i % 256)}})
-}
-
-async fn client(s: &std::path::Path) -> kube::Client {
-    let kc = kube::config::Kubeconfig::read_from(s).unwrap();
-    let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
-        .await
-        .unwrap();
-    kube::Client::try_from(cfg).unwrap()
 }
 
 async fn create_rate(c: &kube::Client, prefix: &str, n: usize) -> f64 {
@@ -87,13 +84,9 @@ fn bench() {
     let s = TestServer::start(dir.path());
     let kc = s.kubeconfig();
     let store = s.running().state.store.clone();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let out = rt.block_on(async move {
-        let c = client(&kc).await;
+        let c = common::kube_client(&kc).await;
         let n = 1000;
         let base_rate = create_rate(&c, "base", n).await;
         // Three watchers draining every event.
@@ -204,14 +197,10 @@ fn bench() {
 /// server; and how many events each watcher got.
 fn watched_create_rate(s: &TestServer, prefix: &str, n: usize) -> (f64, Vec<usize>) {
     let kc = s.kubeconfig();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let prefix = prefix.to_string();
     rt.block_on(async move {
-        let c = client(&kc).await;
+        let c = common::kube_client(&kc).await;
         let seen = watchers(&c, 3).await;
         let rate = create_rate(&c, &prefix, n).await;
         let mut delivered = Vec::new();
@@ -270,6 +259,141 @@ fn bench_etcd_vs_embedded() {
         "embedded_creates_per_s": mean(&embedded),
         "etcd_creates_per_s": mean(&on_etcd),
         "etcd_vs_embedded_ratio": mean(&on_etcd) / mean(&embedded),
+    });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap());
+}
+
+/// An Event as the node agents write them, last seen now.
+fn event(i: usize, round: usize) -> serde_json::Value {
+    let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    json!({"apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": format!("p-{i}.r{round}"), "namespace": "default"},
+        "involvedObject": {"kind": "Pod", "namespace": "default", "name": format!("p-{i}"), "uid": format!("u-{i}"), "apiVersion": "v1"},
+        "reason": "Started", "message": "Started container c", "type": "Normal", "count": 1,
+        "source": {"component": "kubelet", "host": format!("node-{}", i % 3)},
+        "firstTimestamp": now, "lastTimestamp": now})
+}
+
+/// One full list of `path` as the server answers it, in seconds (the
+/// body read as text: no typed decoding on the client's side).
+async fn timed_list(c: &kube::Client, path: &str, expect_items: usize) -> f64 {
+    let req = axum::http::Request::get(path).body(Vec::new()).unwrap();
+    let t = Instant::now();
+    let body = c.request_text(req).await.unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["items"].as_array().map(Vec::len), Some(expect_items));
+    secs
+}
+
+/// Issue 17, benchmark 6: a list of 10,000 pods against serializing the
+/// same pods with serde_json alone (what any server must at least do, so
+/// the ratio is our overhead: routing, TLS, HTTP, the store's snapshot);
+/// and the process's RSS while 10,000 Events are written and expire,
+/// round after round, against the RSS of the idle server.
+#[test]
+#[ignore]
+fn bench_list_and_event_memory() {
+    const PODS: usize = 10_000;
+    const EVENTS: usize = 10_000;
+    let rounds_n: usize = std::env::var("BENCH_EVENT_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(4);
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path());
+    let kc = s.kubeconfig();
+    let state = s.running().state.clone();
+    let rt = common::runtime();
+    let out = rt.block_on(async move {
+        let c = common::kube_client(&kc).await;
+
+        // Events: written through the API, expired by the server's sweep
+        // (driven here with a TTL of one second instead of an hour).
+        let rss_idle = rss_kib();
+        let mut rounds = Vec::new();
+        for round in 0..rounds_n {
+            let api: kube::Api<k8s_openapi::api::core::v1::Event> = kube::Api::namespaced(c.clone(), "default");
+            let t = Instant::now();
+            futures::stream::iter(0..EVENTS)
+                .map(|i| {
+                    let api = api.clone();
+                    async move {
+                        let ev = serde_json::from_value(event(i, round)).unwrap();
+                        api.create(&PostParams::default(), &ev).await.unwrap();
+                    }
+                })
+                .buffer_unordered(8)
+                .collect::<Vec<()>>()
+                .await;
+            let write_s = t.elapsed().as_secs_f64();
+            let rss_written = rss_kib();
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let st = state.clone();
+            let expired = tokio::task::spawn_blocking(move || {
+                labyrinth_apiserver::events::expire(&st, Duration::from_secs(1), jiff::Timestamp::now())
+            })
+            .await
+            .unwrap();
+            assert_eq!(expired, EVENTS, "every event expires");
+            let left = api.list(&ListParams::default()).await.unwrap();
+            assert!(left.items.is_empty(), "{} events left", left.items.len());
+            let rss_expired = rss_kib();
+            rounds.push(json!({"round": round, "events_per_s": EVENTS as f64 / write_s,
+                "rss_kib_after_10k_events": rss_written, "rss_kib_after_expiry": rss_expired}));
+        }
+        let last = &rounds[rounds_n - 1];
+        let first = &rounds[0];
+        let at = |r: &serde_json::Value, k: &str| r[k].as_u64().unwrap() as f64;
+
+        // Lists: 10,000 pods, and 1,000 in a namespace of their own.
+        let store = state.store.clone();
+        for i in 0..PODS {
+            store.create("pods", "default", &format!("p-{i}"), pod(i)).unwrap();
+        }
+        store
+            .create("namespaces", "", "small", json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": "small", "uid": "ns-small"}}))
+            .unwrap();
+        for i in 0..PODS / 10 {
+            let mut p = pod(i);
+            p["metadata"]["namespace"] = json!("small");
+            store.create("pods", "small", &format!("p-{i}"), p).unwrap();
+        }
+        let (items, _) = store.list("pods", Some("default"));
+        assert_eq!(items.len(), PODS);
+        let items: Vec<&serde_json::Value> = items.iter().map(|o| &**o).collect();
+        let mut list_runs = Vec::new();
+        for _ in 0..5 {
+            let list_10k = timed_list(&c, "/api/v1/namespaces/default/pods", PODS).await;
+            let list_1k = timed_list(&c, "/api/v1/namespaces/small/pods", PODS / 10).await;
+            let t = Instant::now();
+            let bytes = serde_json::to_vec(&json!({"kind": "PodList", "apiVersion": "v1",
+                "metadata": {"resourceVersion": "1"}, "items": &items}))
+            .unwrap();
+            let serialize = t.elapsed().as_secs_f64();
+            list_runs.push(json!({"list_10k_pods_s": list_10k, "serde_json_10k_pods_s": serialize,
+                "list_1k_pods_s": list_1k, "list_bytes": bytes.len(),
+                "ratio_list_vs_serde_json": list_10k / serialize,
+                "ratio_list_10k_vs_10x_list_1k": list_10k / (10.0 * list_1k)}));
+        }
+        let median = |k: &str| {
+            let mut v: Vec<f64> = list_runs.iter().map(|r| r[k].as_f64().unwrap()).collect();
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v[v.len() / 2]
+        };
+        json!({
+            "benchmark": "apiserver_list_10k_pods_and_memory_after_10k_events",
+            "list_runs": list_runs,
+            "list_10k_pods_s_median": median("list_10k_pods_s"),
+            "ratio_list_vs_serde_json_median": median("ratio_list_vs_serde_json"),
+            "rss_kib_idle": rss_idle,
+            "event_rounds": rounds,
+            "ratio_rss_after_10k_events_vs_idle": at(first, "rss_kib_after_10k_events") / rss_idle as f64,
+            "ratio_rss_after_expiry_vs_idle": at(first, "rss_kib_after_expiry") / rss_idle as f64,
+            "ratio_rss_last_round_vs_first_after_10k": at(last, "rss_kib_after_10k_events") / at(first, "rss_kib_after_10k_events"),
+        })
     });
     println!("{}", serde_json::to_string_pretty(&out).unwrap());
 }

@@ -159,3 +159,118 @@ fn server_side_apply_creates_updates_conflicts_and_forces() {
         "{err}"
     );
 }
+
+/// (manager, operation, subresource, the fields it owns, as paths).
+fn entries(obj: &Value) -> Vec<(String, String, String, Vec<String>)> {
+    fn leaves(v: &Value, path: &str, out: &mut Vec<String>) {
+        match v.as_object() {
+            Some(m) if !m.is_empty() => {
+                for (k, child) in m {
+                    leaves(child, &format!("{path}/{k}"), out);
+                }
+            }
+            _ => out.push(path.to_string()),
+        }
+    }
+    obj["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields recorded")
+        .iter()
+        .map(|e| {
+            assert_eq!(e["fieldsType"], "FieldsV1", "{e}");
+            assert_eq!(e["apiVersion"], "apps/v1", "{e}");
+            assert!(e["time"].as_str().is_some_and(|t| t.ends_with('Z')), "{e}");
+            let mut fields = Vec::new();
+            leaves(&e["fieldsV1"], "", &mut fields);
+            let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
+            (s("manager"), s("operation"), s("subresource"), fields)
+        })
+        .collect()
+}
+
+/// Ordinary writes are recorded as `Update` managers, as the real server
+/// records them: `kubectl create` as `kubectl-create`, `kubectl scale` as
+/// `kubectl` (its User-Agent) with subresource `scale`; an apply that
+/// changes the replicas `scale` set is a 409 naming that manager, and
+/// `--force-conflicts` takes them over.
+#[test]
+fn ordinary_writes_record_update_managers_that_apply_conflicts_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path());
+    let get = || -> Value {
+        serde_json::from_str(&s.ok(&["get", "deploy", "web", "-o", "json", "--show-managed-fields"])).unwrap()
+    };
+    const REPLICAS: &str = "/f:spec/f:replicas";
+    const IMAGE: &str = "/f:spec/f:template/f:spec/f:containers/k:{\"name\":\"nginx\"}/f:image";
+
+    s.ok(&["create", "deployment", "web", "--image=nginx", "--replicas=1"]);
+    let created = entries(&get());
+    assert_eq!(created.len(), 1, "{created:?}");
+    let (m, op, sub, fields) = &created[0];
+    assert_eq!(
+        (m.as_str(), op.as_str(), sub.as_str()),
+        ("kubectl-create", "Update", "")
+    );
+    assert!(fields.iter().any(|f| f == REPLICAS), "{fields:?}");
+    assert!(fields.iter().any(|f| f == IMAGE), "{fields:?}");
+    assert!(!fields.iter().any(|f| f.starts_with("/f:status")), "{fields:?}");
+
+    // Scaled twice: one entry for the scale manager, owning the replicas,
+    // which kubectl-create no longer owns.
+    s.ok(&["scale", "deployment", "web", "--replicas=3"]);
+    s.ok(&["scale", "deployment", "web", "--replicas=4"]);
+    let scaled = entries(&get());
+    let scalers: Vec<_> = scaled.iter().filter(|e| e.2 == "scale").collect();
+    assert_eq!(scalers.len(), 1, "{scaled:?}");
+    assert_eq!(
+        (scalers[0].0.as_str(), scalers[0].1.as_str(), &scalers[0].3),
+        ("kubectl", "Update", &vec![REPLICAS.to_string()])
+    );
+    let create = scaled.iter().find(|e| e.0 == "kubectl-create").unwrap();
+    assert!(!create.3.iter().any(|f| f == REPLICAS), "{create:?}");
+
+    // An apply of other replicas conflicts with the scaler; the image it
+    // applies unchanged is shared with kubectl-create, no conflict.
+    let yaml = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\nspec:\n  replicas: 5\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec:\n      containers: [{name: nginx, image: nginx}]\n";
+    let f = dir.path().join("web.yaml");
+    std::fs::write(&f, yaml).unwrap();
+    let f = f.to_str().unwrap();
+    let (ok, _, err) = s.kubectl(&["apply", "--server-side", "-f", f]);
+    assert!(!ok, "a conflict fails");
+    assert!(
+        err.contains(
+            r#"Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas"#
+        ),
+        "{err}"
+    );
+    assert_eq!(get()["spec"]["replicas"], 4);
+
+    s.ok(&["apply", "--server-side", "--force-conflicts", "-f", f]);
+    let obj = get();
+    assert_eq!(obj["spec"]["replicas"], 5);
+    let forced = entries(&obj);
+    assert!(
+        !forced.iter().any(|e| e.2 == "scale"),
+        "the scaler owned only the replicas: {forced:?}"
+    );
+    let applier = forced.iter().find(|e| e.1 == "Apply").expect("an Apply entry");
+    assert_eq!(applier.0, "kubectl");
+    assert!(applier.3.iter().any(|f| f == REPLICAS), "{applier:?}");
+    // Apply entries come first, as the real server orders them.
+    assert_eq!(forced[0].1, "Apply", "{forced:?}");
+
+    // A client-side edit of the image moves it to that manager, and a
+    // write that changes nothing adds no entry.
+    s.ok(&["set", "image", "deployment/web", "nginx=nginx:2"]);
+    let before = entries(&get());
+    s.ok(&["label", "deployment", "web", "x=1", "--overwrite"]);
+    s.ok(&["label", "deployment", "web", "x=1", "--overwrite"]);
+    let after = entries(&get());
+    assert_eq!(after.len(), before.len() + 1, "{before:?}\n{after:?}");
+    let image_owners: Vec<&String> = after
+        .iter()
+        .filter(|e| e.3.iter().any(|f| f == IMAGE))
+        .map(|e| &e.0)
+        .collect();
+    assert_eq!(image_owners, ["kubectl-set"], "{after:?}");
+}

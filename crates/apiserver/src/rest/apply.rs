@@ -6,12 +6,12 @@
 //! the real server words it, unless `force=true`, which takes them over;
 //! a field the manager applied before and no longer applies is removed
 //! when nobody else owns it.
-//!
-//! Not done: managers of ordinary updates (PUT, other patches) are not
-//! recorded, so only appliers conflict with each other.
+//! Ordinary writes record `Update` managers (`managed_fields.rs`), and an
+//! apply conflicts with those too.
 
 use super::ctx::Ctx;
 use super::field_set::{self, FieldSet};
+use super::managed_fields::{self, Track};
 use super::status::{ApiError, ApiResult};
 use super::{admit, crud};
 use crate::state::AppState;
@@ -49,21 +49,22 @@ fn entries(obj: &Value) -> Vec<Entry> {
 
 fn entry(manager: &str, api_version: &str, fields: &FieldSet) -> Value {
     json!({"manager": manager, "operation": "Apply", "apiVersion": api_version,
-        "time": jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "time": managed_fields::now(),
         "fieldsType": "FieldsV1", "fieldsV1": field_set::to_fields_v1(fields)})
 }
 
-/// The 409 of an apply whose fields other managers own: (manager, path).
+/// The 409 of an apply whose fields other managers own: (the manager as
+/// [`managed_fields::label`] prints it, path).
 fn conflict_error(conflicts: &[(String, String)]) -> ApiError {
     let message = if let [(m, p)] = conflicts {
-        format!("Apply failed with 1 conflict: conflict with {m:?}: {p}")
+        format!("Apply failed with 1 conflict: conflict with {m}: {p}")
     } else {
         let mut managers: Vec<&String> = conflicts.iter().map(|(m, _)| m).collect();
         managers.sort();
         managers.dedup();
         let mut lines = Vec::new();
         for m in managers {
-            lines.push(format!("conflicts with {m:?}:"));
+            lines.push(format!("conflicts with {m}:"));
             lines.extend(
                 conflicts
                     .iter()
@@ -79,7 +80,7 @@ fn conflict_error(conflicts: &[(String, String)]) -> ApiError {
     };
     let causes: Vec<Value> = conflicts
         .iter()
-        .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {m:?}"), "field": p}))
+        .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with {m}"), "field": p}))
         .collect();
     ApiError {
         details: Some(json!({"causes": causes})),
@@ -120,7 +121,7 @@ pub fn apply(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
         for e in all.iter().filter(|e| e.manager != manager || !e.apply) {
             for p in e.fields.intersection(&mine) {
                 if !field_set::same_at(&cur, &config, p) {
-                    conflicts.push((e.manager.clone(), field_set::display(p)));
+                    conflicts.push((managed_fields::label(&e.raw), field_set::display(p)));
                 }
             }
         }
@@ -172,9 +173,10 @@ pub fn apply(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
         if !placed {
             managed.push(entry(&manager, &api_version, &mine));
         }
+        managed_fields::arrange(&mut managed);
         merged["metadata"]["managedFields"] = json!(managed);
         let (typed, warnings) = admit::decode(res, &merged, &ctx.field_validation())?;
-        match crud::save_update(st, ctx, &cur, typed, object_rv(&cur)) {
+        match crud::save_update(st, ctx, &cur, typed, object_rv(&cur), Track::Apply) {
             Err(e) if e.reason == "Conflict" => continue,
             Err(e) => return Err(e),
             Ok(saved) => return Ok(crud::json_response(StatusCode::OK, &saved, &warnings)),
@@ -200,5 +202,5 @@ fn create(st: &AppState, ctx: &Ctx, obj: Value) -> ApiResult<Response> {
         accept: ctx.accept.clone(),
         user: ctx.user.clone(),
     };
-    crud::create(st, &create_ctx)
+    crud::create_as(st, &create_ctx, Track::Apply)
 }

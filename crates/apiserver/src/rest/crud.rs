@@ -5,6 +5,7 @@ use super::chunk;
 use super::ctx::Ctx;
 use super::delete_options::{DeleteOptions, Propagation};
 use super::limits;
+use super::managed_fields::{self, Track};
 use super::select::Selector;
 use super::service_alloc;
 use super::status::{ApiError, ApiResult};
@@ -95,6 +96,11 @@ fn namespace_exists(st: &AppState, res: &ResourceDef, ns: &str) -> ApiResult<()>
 }
 
 pub fn create(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
+    create_as(st, ctx, Track::Update)
+}
+
+/// A create whose managers are recorded by `track`.
+pub fn create_as(st: &AppState, ctx: &Ctx, track: Track) -> ApiResult<Response> {
     let res = ctx.res();
     let mut obj = admit::parse_body(ctx)?;
     admit::check_kind(res, &mut obj)?;
@@ -128,6 +134,9 @@ pub fn create(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     namespace_exists(st, res, &ns)?;
     admit::new_metadata(&mut obj);
     admit::defaults(res, &mut obj);
+    if track == Track::Update {
+        managed_fields::record(ctx, None, &mut obj);
+    }
     let name = obj
         .pointer("/metadata/name")
         .and_then(Value::as_str)
@@ -162,7 +171,7 @@ fn finish_update(
     expected_rv: Option<u64>,
     warnings: Vec<String>,
 ) -> ApiResult<Response> {
-    let saved = save_update(st, ctx, cur, new, expected_rv)?;
+    let saved = save_update(st, ctx, cur, new, expected_rv, Track::Update)?;
     Ok(one(ctx, StatusCode::OK, &saved, &warnings))
 }
 
@@ -174,6 +183,7 @@ pub fn save_update(
     cur: &Value,
     mut new: Value,
     expected_rv: Option<u64>,
+    track: Track,
 ) -> ApiResult<Value> {
     let res = ctx.res();
     let name = ctx.name().to_string();
@@ -225,6 +235,9 @@ pub fn save_update(
     admit::defaults(res, &mut new);
     if res.kind == "Namespace" {
         new["status"] = cur.get("status").cloned().unwrap_or(json!({"phase": "Active"}));
+    }
+    if track == Track::Update {
+        managed_fields::record(ctx, Some(cur), &mut new);
     }
     admit::validate(res, &new)?;
     limits::check_object_size(&new)?;

@@ -25,18 +25,25 @@ fn list_key(parent: &[String], field: &str) -> Option<&'static str> {
     })
 }
 
-/// Every field `config` sets: a leaf per scalar, atomic list and empty
-/// map; list elements with a merge key by that key. `apiVersion`, `kind`,
-/// and the name and namespace are identity, not fields anyone owns.
+/// Every field `config` sets but its status (an applier never owns
+/// status): see [`of_object`].
 pub fn of_config(config: &Value) -> FieldSet {
+    let mut out = of_object(config);
+    out.retain(|p| p.first().map(String::as_str) != Some("f:status"));
+    out
+}
+
+/// Every field `obj` sets: a leaf per scalar, atomic list and empty map;
+/// list elements with a merge key by that key. `apiVersion`, `kind`, and
+/// the name and namespace are identity, not fields anyone owns.
+pub fn of_object(obj: &Value) -> FieldSet {
     let mut out = FieldSet::new();
-    walk(config, &mut Vec::new(), &mut out);
+    walk(obj, &mut Vec::new(), &mut out);
     for id in [["f:metadata", "f:name"], ["f:metadata", "f:namespace"]] {
         out.remove(&id.iter().map(|s| s.to_string()).collect::<Path>());
     }
     out.remove(&vec!["f:apiVersion".to_string()]);
     out.remove(&vec!["f:kind".to_string()]);
-    out.retain(|p| p.first().map(String::as_str) != Some("f:status"));
     out
 }
 

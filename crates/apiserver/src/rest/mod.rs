@@ -15,6 +15,7 @@ pub mod finalizers;
 pub mod graceful;
 pub mod limits;
 pub mod log;
+pub mod managed_fields;
 pub mod openapi;
 pub mod patch;
 pub mod portforward;

@@ -6,6 +6,7 @@
 
 use super::crud::{json_response, save_update};
 use super::ctx::Ctx;
+use super::managed_fields::Track;
 use super::status::{ApiError, ApiResult, FieldError};
 use crate::resources::ResourceDef;
 use crate::state::AppState;
@@ -186,7 +187,7 @@ fn write(st: &AppState, ctx: &Ctx, scale: Value, cur: Option<std::sync::Arc<Valu
     }
     let mut new = (*cur).clone();
     new["spec"]["replicas"] = json!(n);
-    let saved = save_update(st, ctx, &cur, new, object_rv(&cur))?;
+    let saved = save_update(st, ctx, &cur, new, object_rv(&cur), Track::Update)?;
     Ok(json_response(StatusCode::OK, &scale_of(&saved), &[]))
 }
 
