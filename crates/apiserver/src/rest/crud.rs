@@ -128,6 +128,9 @@ pub fn create(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     namespace_exists(st, res, &ns)?;
     admit::new_metadata(&mut obj);
     admit::defaults(res, &mut obj);
+    if res.kind == "Pod" {
+        super::sa_admission::admit(st, &mut obj);
+    }
     let name = obj
         .pointer("/metadata/name")
         .and_then(Value::as_str)
