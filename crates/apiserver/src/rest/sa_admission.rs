@@ -71,7 +71,7 @@ fn add_volume(spec: &mut Value) {
         },
     });
     let mut mounted = false;
-    for list in ["initContainers", "containers"] {
+    for list in ["containers", "initContainers"] {
         let Some(cs) = spec.get_mut(list).and_then(Value::as_array_mut) else {
             continue;
         };

@@ -121,8 +121,16 @@ pub struct DownwardApiProjection {
 pub struct DownwardApiFile {
     #[serde(default)]
     pub path: String,
-    pub field_ref: Option<super::FieldRef>,
+    pub field_ref: Option<FileFieldRef>,
     pub mode: Option<i32>,
+}
+
+/// The field a downward API file holds (its own type: the env's
+/// `FieldRef` lives in the parent module, which imports this one).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileFieldRef {
+    pub field_path: String,
 }
 
 /// One entry of a container's `volumeMounts`.
