@@ -18,5 +18,6 @@ pub mod process;
 #[cfg(feature = "recorder")]
 pub mod recorder;
 pub mod sandbox;
+pub mod service_account;
 pub mod store;
 pub mod vpc_dns;

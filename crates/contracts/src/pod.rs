@@ -205,4 +205,7 @@ impl k8s_openapi::Metadata for SlimPod {
 mod tests;
 mod volumes;
 
-pub use volumes::{ConfigMapVolume, EmptyDir, HostPath, KeyToPath, SecretVolume, Volume, VolumeMount};
+pub use volumes::{
+    ConfigMapVolume, DownwardApiFile, DownwardApiProjection, EmptyDir, HostPath, KeyToPath, ProjectedKeys,
+    ProjectedVolume, Projection, SecretVolume, TokenProjection, Volume, VolumeMount,
+};

@@ -17,6 +17,7 @@ pub mod names;
 pub mod nodeipam;
 pub mod nodelifecycle;
 pub mod podutil;
+pub mod root_ca;
 pub mod runtime;
 pub mod scheduler;
 pub mod serviceaccounts;

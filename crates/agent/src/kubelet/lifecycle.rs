@@ -47,6 +47,8 @@ impl Managed {
 pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Result<(Managed, Stages)> {
     let r = pod.pod_ref();
     let maps = env_sources(agent, pod).await?;
+    let tokens = super::projected::request_tokens(agent, pod).await?;
+    let owner = agent.clone();
     let pod = pod.clone();
     let node = node_facts(agent);
     let cfg = agent.runtime.clone();
@@ -59,10 +61,20 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
     };
     tokio::task::spawn_blocking(move || -> Result<(Managed, Stages)> {
         let mut rec = sandbox::create(&cfg, &r, share, &mut stages)?;
-        if let Err(e) = super::pod_volumes::make_all(&cfg, &pod, &maps) {
-            let _ = sandbox::destroy(&cfg, &rec);
-            super::events::emit(&events, &rec.pod, None, Reason::FailedMount, e.clone());
-            anyhow::bail!("{e}");
+        let facts = super::projected::Facts {
+            node: &node,
+            pod_ip: rec.ip,
+            tokens: &tokens,
+        };
+        match super::pod_volumes::make_all(&cfg, &pod, &maps, &facts) {
+            Ok(fresh) => fresh
+                .into_iter()
+                .for_each(|f| super::projected::keep_fresh(owner.clone(), pod.clone(), f)),
+            Err(e) => {
+                let _ = sandbox::destroy(&cfg, &rec);
+                super::events::emit(&events, &rec.pod, None, Reason::FailedMount, e.clone());
+                anyhow::bail!("{e}");
+            }
         }
         if let Some(dp) = dp.as_ref().filter(|_| !rec.host_network) {
             if let Err(e) = crate::nodenet::ebpf::attach(dp, &rec) {

@@ -11,6 +11,7 @@ mod pod_store;
 mod pod_volumes;
 pub(crate) mod pods;
 mod probes;
+mod projected;
 mod service_env;
 mod status;
 mod termination;

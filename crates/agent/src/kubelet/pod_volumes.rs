@@ -6,27 +6,57 @@
 use labyrinth_contracts::pod::{Container, KeyToPath, Volume};
 
 use super::nodepod::{ConfigMaps, EnvSources, NodePod};
+use super::projected::{self, Facts, Fresh};
 use crate::runtime::volumes::{self, Mount, Source};
-use crate::runtime::{host_path, ContainerSpec, RuntimeConfig};
+use crate::runtime::{atomic_dir, host_path, ContainerSpec, RuntimeConfig};
 
 /// The ConfigMaps and Secrets the pod's volumes hold.
 pub fn source_names(pod: &NodePod) -> (Vec<String>, Vec<String>) {
     let maps = pod.spec.volumes.iter().filter_map(|v| v.config_map.as_ref());
     let secrets = pod.spec.volumes.iter().filter_map(|v| v.secret.as_ref());
-    (
+    let (mut maps, mut secrets): (Vec<String>, Vec<String>) = (
         maps.map(|c| c.name.clone()).collect(),
         secrets.map(|s| s.secret_name.clone()).collect(),
-    )
+    );
+    let projected = pod.spec.volumes.iter().filter_map(|v| v.projected.as_ref());
+    for s in projected.flat_map(|p| &p.sources) {
+        maps.extend(s.config_map.as_ref().map(|k| k.name.clone()));
+        secrets.extend(s.secret.as_ref().map(|k| k.name.clone()));
+    }
+    (maps, secrets)
 }
 
 /// Make every volume of the pod, in order; the first that cannot be made
 /// is the error (the pod then waits, as kubelet's FailedMount leaves it).
-pub fn make_all(cfg: &RuntimeConfig, pod: &NodePod, src: &EnvSources) -> Result<(), String> {
+/// The projected volumes that hold tokens are given back, to be kept fresh.
+pub fn make_all(
+    cfg: &RuntimeConfig,
+    pod: &NodePod,
+    src: &EnvSources,
+    facts: &Facts,
+) -> Result<Vec<Fresh>, String> {
+    let mut fresh = Vec::new();
     for v in &pod.spec.volumes {
-        make(cfg, pod, v, src)
-            .map_err(|e| format!("MountVolume.SetUp failed for volume {:?}: {e}", v.name))?;
+        let set_up = |e| format!("MountVolume.SetUp failed for volume {:?}: {e}", v.name);
+        if let Some(p) = &v.projected {
+            let files = projected::files(pod, &v.name, p, src, facts).map_err(set_up)?;
+            let dir = volumes::dir(&cfg.state_dir, pod.uid(), &v.name);
+            std::fs::create_dir_all(&dir).map_err(|e| set_up(format!("{}: {e}", dir.display())))?;
+            atomic_dir::write(&dir, &files).map_err(set_up)?;
+            let tokens: Vec<_> = facts
+                .tokens
+                .iter()
+                .filter(|t| t.volume == v.name)
+                .cloned()
+                .collect();
+            if !tokens.is_empty() {
+                fresh.push(Fresh { dir, files, tokens });
+            }
+            continue;
+        }
+        make(cfg, pod, v, src).map_err(set_up)?;
     }
-    Ok(())
+    Ok(fresh)
 }
 
 fn make(cfg: &RuntimeConfig, pod: &NodePod, v: &Volume, src: &EnvSources) -> Result<(), String> {
@@ -56,7 +86,7 @@ fn make(cfg: &RuntimeConfig, pod: &NodePod, v: &Volume, src: &EnvSources) -> Res
         ),
         (None, None) => {
             return Err(
-                "no source this node agent provides (it knows emptyDir, hostPath, configMap and secret)"
+                "no source this node agent provides (it knows emptyDir, hostPath, configMap, secret and projected)"
                     .into(),
             )
         }

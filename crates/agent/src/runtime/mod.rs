@@ -5,6 +5,7 @@
 //! is the node's filesystem, copy-on-write per container, and what the
 //! image catalog (images.yaml) says it runs.
 
+pub mod atomic_dir;
 pub mod cni;
 pub mod container;
 pub mod expansion;

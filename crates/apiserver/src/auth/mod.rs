@@ -59,7 +59,14 @@ fn service_account(st: &AppState, token: &str) -> ApiResult<Identity> {
         .store
         .get("serviceaccounts", &k.namespace, &k.serviceaccount.name)
         .is_some_and(|sa| sa.pointer("/metadata/uid").and_then(Value::as_str) == Some(&k.serviceaccount.uid));
-    if !live {
+    // A token bound to a pod dies with it (and with a new pod of the
+    // same name), as the real server checks.
+    let pod_live = k.pod.as_ref().is_none_or(|p| {
+        st.store
+            .get("pods", &k.namespace, &p.name)
+            .is_some_and(|pod| pod.pointer("/metadata/uid").and_then(Value::as_str) == Some(&p.uid))
+    });
+    if !live || !pod_live {
         return Err(ApiError::unauthorized("Unauthorized"));
     }
     Ok(Identity::ServiceAccount {
@@ -112,6 +119,16 @@ fn node_pod_uses_secret(st: &AppState, node: &str, ns: &str, name: &str) -> bool
         .any(|p| secrets_of(p).contains(&name))
 }
 
+/// Whether a pod of namespace `ns` bound to `node` runs as ServiceAccount
+/// `name`.
+pub(crate) fn node_pod_runs_as(st: &AppState, node: &str, ns: &str, name: &str) -> bool {
+    let (pods, _) = st.store.list("pods", Some(ns));
+    pods.iter().any(|p| {
+        p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(node)
+            && p.pointer("/spec/serviceAccountName").and_then(Value::as_str) == Some(name)
+    })
+}
+
 /// The Secrets a pod's containers and volumes name.
 fn secrets_of(pod: &Value) -> Vec<&str> {
     fn list(v: Option<&Value>) -> &[Value] {
@@ -133,6 +150,11 @@ fn secrets_of(pod: &Value) -> Vec<&str> {
         .iter()
         .filter_map(|v| v.pointer("/secret/secretName"));
     names.extend(volumes.filter_map(Value::as_str));
+    let projected = list(pod.pointer("/spec/volumes"))
+        .iter()
+        .flat_map(|v| list(v.pointer("/projected/sources")))
+        .filter_map(|s| s.pointer("/secret/name"));
+    names.extend(projected.filter_map(Value::as_str));
     names
 }
 
@@ -219,6 +241,11 @@ fn node_allows(st: &AppState, node: &str, a: &rbac::Attrs, created: Option<&str>
         // there (graceful deletion, rest/graceful.rs).
         ("", "pods", "update" | "patch") if a.subresource == Some("status") => pod_here(),
         ("", "pods", "delete") if a.subresource.is_none() => pod_here(),
+        // Tokens of the accounts its pods run as (NodeRestriction: the
+        // token must then be bound to such a pod, rest/token.rs).
+        ("", "serviceaccounts", "create") if a.subresource == Some("token") => {
+            node_pod_runs_as(st, node, ns, name)
+        }
         _ => false,
     }
 }

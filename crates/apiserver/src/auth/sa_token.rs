@@ -51,6 +51,10 @@ pub struct AccountRef {
 pub struct K8sClaims {
     pub namespace: String,
     pub serviceaccount: AccountRef,
+    /// The pod the token is bound to (TokenRequest's `boundObjectRef`):
+    /// the token is accepted only while that pod exists with this uid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<AccountRef>,
 }
 
 /// The claims, with the names the real server's tokens use.
@@ -81,6 +85,7 @@ impl Claims {
                     name: name.to_string(),
                     uid: uid.to_string(),
                 },
+                pod: None,
             },
         }
     }

@@ -134,8 +134,13 @@ pub fn create_as(st: &AppState, ctx: &Ctx, track: Track) -> ApiResult<Response> 
     namespace_exists(st, res, &ns)?;
     admit::new_metadata(&mut obj);
     admit::defaults(res, &mut obj);
+    // As the real server: the writer's fields are recorded before mutating
+    // admission, so what admission adds is nobody's.
     if track == Track::Update {
         managed_fields::record(ctx, None, &mut obj);
+    }
+    if res.kind == "Pod" {
+        super::sa_admission::admit(st, &mut obj);
     }
     let name = obj
         .pointer("/metadata/name")

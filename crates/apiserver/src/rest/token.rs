@@ -78,8 +78,10 @@ pub fn create(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
         .get("serviceaccounts", &ns, &name)
         .ok_or_else(|| ApiError::not_found(ctx.res(), &name))?;
     let uid = sa.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
+    let pod = super::token_binding::bound_pod(st, &ctx.user, &ns, &name, spec)?;
     let now = jiff::Timestamp::now().as_second();
-    let claims = Claims::new(&st.api_audience, &ns, &name, uid, audiences.clone(), now, ttl);
+    let mut claims = Claims::new(&st.api_audience, &ns, &name, uid, audiences.clone(), now, ttl);
+    claims.k8s.pod = pod;
     let exp = jiff::Timestamp::from_second(claims.exp)
         .map_err(ApiError::internal)?
         .strftime("%Y-%m-%dT%H:%M:%SZ")

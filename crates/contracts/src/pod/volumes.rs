@@ -17,6 +17,9 @@ pub struct Volume {
     /// Other sources (`nfs`, `csi`, …) are not decoded: such a volume
     /// has no source here, and the agent says which one it cannot provide.
     pub secret: Option<SecretVolume>,
+    /// Several sources in one folder: how the service-account token
+    /// volume (`kube-api-access-…`) is made.
+    pub projected: Option<ProjectedVolume>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -62,6 +65,72 @@ pub struct SecretVolume {
     pub items: Vec<KeyToPath>,
     pub default_mode: Option<i32>,
     pub optional: Option<bool>,
+}
+
+/// `projected`: the files of every source in one folder.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProjectedVolume {
+    #[serde(default)]
+    pub sources: Vec<Projection>,
+    pub default_mode: Option<i32>,
+}
+
+/// One source of a projected volume (exactly one of these is set).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Projection {
+    pub service_account_token: Option<TokenProjection>,
+    pub config_map: Option<ProjectedKeys>,
+    pub secret: Option<ProjectedKeys>,
+    #[serde(rename = "downwardAPI")]
+    pub downward_api: Option<DownwardApiProjection>,
+}
+
+/// A bound token of the pod's service account, written to `path`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenProjection {
+    pub audience: Option<String>,
+    pub expiration_seconds: Option<i64>,
+    #[serde(default)]
+    pub path: String,
+}
+
+/// A ConfigMap's or Secret's keys in a projected volume (both name the
+/// object `name`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct ProjectedKeys {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub items: Vec<KeyToPath>,
+    pub optional: Option<bool>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct DownwardApiProjection {
+    #[serde(default)]
+    pub items: Vec<DownwardApiFile>,
+}
+
+/// A field of the pod as a file (`fieldRef` only: container resources are
+/// not tracked by this runtime).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DownwardApiFile {
+    #[serde(default)]
+    pub path: String,
+    pub field_ref: Option<FileFieldRef>,
+    pub mode: Option<i32>,
+}
+
+/// The field a downward API file holds (its own type: the env's
+/// `FieldRef` lives in the parent module, which imports this one).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileFieldRef {
+    pub field_path: String,
 }
 
 /// One entry of a container's `volumeMounts`.

@@ -16,6 +16,7 @@ mod loadbalancer;
 mod nodeipam;
 mod nodelifecycle;
 mod replicaset;
+mod root_ca;
 mod scheduler;
 mod serviceaccounts;
 mod shared;
@@ -45,6 +46,9 @@ pub enum Which {
     Nodeipam,
     Nodelifecycle,
     Serviceaccount,
+    /// kube-root-ca.crt in every namespace (kube-controller-manager's
+    /// root-ca-cert-publisher).
+    RootCaCertPublisher,
     Daemonset,
     Job,
     Gc,
@@ -52,7 +56,7 @@ pub enum Which {
 }
 
 impl Which {
-    pub const ALL: [Which; 12] = [
+    pub const ALL: [Which; 13] = [
         Which::Scheduler,
         Which::Deployment,
         Which::Replicaset,
@@ -61,6 +65,7 @@ impl Which {
         Which::Nodeipam,
         Which::Nodelifecycle,
         Which::Serviceaccount,
+        Which::RootCaCertPublisher,
         Which::Daemonset,
         Which::Job,
         Which::Gc,
@@ -151,8 +156,14 @@ pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<(
         let changes = merged_wakers([namespaces.waker(), accounts.waker()]);
         let (c, n, a) = (client.clone(), namespaces.store(), accounts.store());
         tasks.spawn(async move { serviceaccounts::run(c, n, a, changes).await });
-        namespaces.start();
         accounts.start();
+    }
+    if on(Which::RootCaCertPublisher) {
+        let (c, n, w) = (client.clone(), namespaces.store(), namespaces.waker());
+        tasks.spawn(async move { root_ca::run(c, n, w).await });
+    }
+    if on(Which::Serviceaccount) || on(Which::RootCaCertPublisher) {
+        namespaces.start();
     }
     if on(Which::Nodeipam) {
         let (store, w) = (nodes.store(), nodes.waker());
