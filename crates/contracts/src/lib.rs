@@ -19,4 +19,5 @@ pub mod process;
 pub mod recorder;
 pub mod sandbox;
 pub mod store;
+pub mod topology;
 pub mod vpc_dns;
