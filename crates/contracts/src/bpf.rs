@@ -4,11 +4,13 @@
 //! with the text of a table made for people.
 
 pub mod abi;
+mod nodeport_row;
 pub mod policy;
 pub mod rows;
 
 use serde::{Deserialize, Serialize};
 
+pub use nodeport_row::NodePortRow;
 pub use rows::{
     BackendRow, ConfigRow, CtDir, CtRow, EndpointRow, FlowState, IpProto, IpcacheRow, RevNatRow, ServiceRow,
 };
@@ -32,10 +34,13 @@ pub enum MapKind {
     #[value(name = "pol-rules")]
     #[serde(rename = "pol-rules")]
     PolRules,
+    /// External frontends (NodePorts, LoadBalancer addresses) and their
+    /// externalTrafficPolicy.
+    Nodeport,
 }
 
 impl MapKind {
-    pub const ALL: [MapKind; 9] = [
+    pub const ALL: [MapKind; 10] = [
         MapKind::Services,
         MapKind::Backends,
         MapKind::Revnat,
@@ -45,6 +50,7 @@ impl MapKind {
         MapKind::Config,
         MapKind::PolPods,
         MapKind::PolRules,
+        MapKind::Nodeport,
     ];
 
     /// The pinned (versioned) map the rows come from.
@@ -59,6 +65,7 @@ impl MapKind {
             MapKind::Config => abi::CONFIG_MAP,
             MapKind::PolPods => policy::POLICY_PODS_MAP,
             MapKind::PolRules => policy::POLICY_RULES_MAP,
+            MapKind::Nodeport => abi::NODEPORT_MAP,
         }
     }
 
@@ -74,6 +81,7 @@ impl MapKind {
             MapKind::Config => "config",
             MapKind::PolPods => "pol-pods",
             MapKind::PolRules => "pol-rules",
+            MapKind::Nodeport => "nodeport",
         }
     }
 }

@@ -20,4 +20,5 @@ pub mod recorder;
 pub mod sandbox;
 pub mod service_account;
 pub mod store;
+pub mod topology;
 pub mod vpc_dns;

@@ -118,6 +118,7 @@ pub fn dump(pin_dir: &Path, kind: MapKind) -> Result<Table> {
         MapKind::Config => table::<ConfigRow>,
         MapKind::PolPods => table::<PolicyPodRow>,
         MapKind::PolRules => table::<PolicyRuleRow>,
+        MapKind::Nodeport => table::<labyrinth_contracts::bpf::NodePortRow>,
     };
     read(pin_dir)
 }

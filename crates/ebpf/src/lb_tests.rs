@@ -128,6 +128,7 @@ fn affinity_timeout_rides_on_the_frontend_and_internal_local_keeps_local_slots()
     m.node = Some(labyrinth_proxy::external::ThisNode {
         name: "node-1".into(),
         ip: Ipv4Addr::new(10, 168, 0, 3),
+        zone: None,
     });
     let name = ServicePortName::new("wrk-2", "web", "http", Protocol::Tcp);
     m.services.get_mut(&name).unwrap().affinity_seconds = Some(600);
@@ -160,6 +161,7 @@ fn a_node_port_is_a_frontend_on_the_node_address_with_its_policy_row() {
     m.node = Some(labyrinth_proxy::external::ThisNode {
         name: "node-1".into(),
         ip: node,
+        zone: None,
     });
     let name = ServicePortName::new("wrk-2", "web", "http", Protocol::Tcp);
     let np = |local| labyrinth_proxy::external::NodePort {

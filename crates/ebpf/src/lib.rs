@@ -33,6 +33,7 @@ mod lb_tests;
 pub mod leftovers;
 pub mod loader;
 pub mod maps;
+pub mod nodeport_dump;
 pub mod policy_dump;
 pub mod policy_maps;
 pub mod policy_names;

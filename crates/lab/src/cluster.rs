@@ -194,6 +194,13 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
                 let plan = &node.plan;
                 let mut j: Vec<&str> = join_argv.iter().map(String::as_str).collect();
                 j.extend(["--node-name", &plan.name, "--kubeconfig", NODE_KUBECONFIG]);
+                // Each node's zone (contracts::topology::lab_zone: two nodes a zone).
+                let zone = format!(
+                    "{}={}",
+                    labyrinth_contracts::topology::ZONE_LABEL,
+                    labyrinth_contracts::topology::lab_zone(plan.index)
+                );
+                j.extend(["--node-label", &zone]);
                 if plan.control_plane {
                     j.push("--control-plane");
                 }

@@ -15,6 +15,10 @@ pub struct JoinCmd {
     /// control-plane taint (NoSchedule) on it.
     #[arg(long)]
     pub control_plane: bool,
+    /// Labels the agent puts on the Node (key=value, repeatable), as
+    /// kubelet's --node-labels: the lab gives each node its zone.
+    #[arg(long = "node-label")]
+    pub node_labels: Vec<String>,
     /// Only register the node and write its kubeconfig; start no agent.
     #[arg(long)]
     pub no_agent: bool,
@@ -50,6 +54,9 @@ pub fn run(cmd: JoinCmd) -> Result<i32> {
     argv.extend(flags.iter().map(String::as_str));
     if cmd.control_plane {
         argv.push("--control-plane");
+    }
+    for l in &cmd.node_labels {
+        argv.extend(["--node-label", l.as_str()]);
     }
     labyrinth_lab::supervise::start_here("agent", &argv)?;
     println!(

@@ -15,6 +15,10 @@
 //! (all three: xt_recent, nftables' per-endpoint dynamic sets, the eBPF
 //! LRU map): 30 connections from one client reach one backend,
 //! and switched off they spread again.
+//! trafficDistribution PreferClose (all three): the lab puts node-0 and
+//! node-1 in zone-a, node-2 in zone-b; the EndpointSlice hints each
+//! endpoint for its node's zone, node-0's client reaches only the zone-a
+//! endpoint, and once that one is gone it spills over to zone-b.
 
 mod common;
 use common::journey::*;
@@ -160,6 +164,53 @@ fn client_ip_affinity(lab: &Lab, dp: &str) {
     });
 }
 
+/// PreferClose over the `itp` backends (itp-1 on node-1 in zone-a, itp-2
+/// on node-2 in zone-b), from cl-0 on node-0 (zone-a, no endpoint of its
+/// own): 30 of 30 connections stay in zone-a; with itp-1 deleted they go
+/// to zone-b rather than nowhere. Deletes itp-1: runs after the others.
+fn prefer_close(lab: &Lab, dp: &str) {
+    kubectl_apply(
+        lab,
+        "default",
+        "apiVersion: v1\nkind: Service\nmetadata: {name: pc}\nspec:\n  trafficDistribution: PreferClose\n  \
+         selector: {app: itp}\n  ports:\n  - {port: 80, targetPort: 8080}\n",
+    );
+    let slices = || {
+        kubectl_ok(
+            lab,
+            &[
+                "get",
+                "endpointslices",
+                "-l",
+                "kubernetes.io/service-name=pc",
+                "-o",
+                "jsonpath={range .items[*].endpoints[*]}{.targetRef.name}={.zone}/{.hints.forZones[*].name} {end}",
+            ],
+        )
+    };
+    eventually("pc's EndpointSlice to carry zones and hints", 300, || {
+        let s = slices();
+        (s.contains("itp-1=zone-a/zone-a") && s.contains("itp-2=zone-b/zone-b")).then_some(())
+    });
+    let ip = kubectl_ok(lab, &["get", "svc", "pc", "-o", "jsonpath={.spec.clusterIP}"]);
+    let target = format!("{ip}:80");
+    let only = |pod: &str| serde_json::json!({ pod: 30 });
+    // Until node-0 has programmed the hints; then they hold.
+    eventually("node-0's client to stay in zone-a", 300, || {
+        (dial(lab, "cl-0", &target, 30).0 == only("itp-1")).then_some(())
+    });
+    let (answers, report) = dial(lab, "cl-0", &target, 30);
+    assert_eq!(answers, only("itp-1"), "{dp}: PreferClose from zone-a: {report}");
+
+    kubectl_ok(lab, &["delete", "pod", "itp-1", "--wait=true"]);
+    eventually("pc's slice to lose itp-1", 300, || {
+        (!slices().contains("itp-1=")).then_some(())
+    });
+    eventually("node-0's client to spill over to zone-b", 300, || {
+        (dial(lab, "cl-0", &target, 30).0 == only("itp-2")).then_some(())
+    });
+}
+
 fn node_ip(lab: &Lab, node: &str) -> String {
     kubectl_ok(
         lab,
@@ -282,6 +333,7 @@ fn scenario(dp: &str) {
     let lab = Lab::cluster(&format!("ext-{dp}"), &["--datapath", dp]);
     internal_traffic_policy(&lab, dp);
     client_ip_affinity(&lab, dp);
+    prefer_close(&lab, dp);
     kubectl_apply(&lab, "default", &manifest());
     wait_ready(&lab, "default", "np-2");
     let backend = pod_ip(&lab, "default", "np-2");

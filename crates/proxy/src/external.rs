@@ -29,4 +29,7 @@ pub struct ThisNode {
     pub name: String,
     /// Its underlay address: NodePorts answer on it.
     pub ip: Ipv4Addr,
+    /// Its `topology.kubernetes.io/zone`: with zone hints (PreferClose),
+    /// Services prefer the endpoints hinted for it.
+    pub zone: Option<String>,
 }

@@ -10,6 +10,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 
 use crate::external::{NodePort, ThisNode, AFFINITY_DEFAULT_SECONDS, AFFINITY_MAX_SECONDS, NODE_PORT_RANGE};
 use crate::model::{Endpoint, Protocol, ServiceModel, ServicePort, ServicePortName};
+use crate::topology::{narrow, Hinted};
 
 /// The label tying an EndpointSlice to its Service.
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
@@ -83,7 +84,7 @@ impl ServiceStore {
         model.node = node;
         for ((ns, name), svc) in &self.services {
             for sp in self
-                .service_ports(ns, name, svc)
+                .service_ports(ns, name, svc, model.node.as_ref().and_then(|n| n.zone.as_deref()))
                 .with_context(|| format!("service {ns}/{name}"))?
             {
                 model.insert(sp);
@@ -93,7 +94,13 @@ impl ServiceStore {
         Ok(model)
     }
 
-    fn service_ports(&self, ns: &str, name: &str, svc: &Service) -> Result<Vec<ServicePort>> {
+    fn service_ports(
+        &self,
+        ns: &str,
+        name: &str,
+        svc: &Service,
+        zone: Option<&str>,
+    ) -> Result<Vec<ServicePort>> {
         let Some(spec) = &svc.spec else { return Ok(vec![]) };
         let Some(ip) = spec.cluster_ip.as_deref() else {
             return Ok(vec![]);
@@ -128,12 +135,9 @@ impl ServiceStore {
             let svc_port =
                 u16::try_from(port.port).map_err(|_| anyhow!("port {} out of range", port.port))?;
             let spn = ServicePortName::new(ns, name, &port_name, proto);
-            let mut sp = ServicePort::new(
-                spn,
-                cluster_ip,
-                svc_port,
-                endpoints_for(&slices, &port_name, proto)?,
-            );
+            let (endpoints, topology_zone) = narrow(endpoints_for(&slices, &port_name, proto)?, zone);
+            let mut sp = ServicePort::new(spn, cluster_ip, svc_port, endpoints);
+            sp.topology_zone = topology_zone;
             if let Some(np) = node_port(spec, i, port.node_port)? {
                 sp = sp.with_node_port(np);
             }
@@ -239,7 +243,7 @@ fn affinity(spec: &k8s_openapi::api::core::v1::ServiceSpec) -> Result<Option<u32
 
 /// Endpoints of one service port: the slice port with the same name and
 /// protocol gives the resolved target port.
-fn endpoints_for(slices: &[&EndpointSlice], port_name: &str, proto: Protocol) -> Result<Vec<Endpoint>> {
+fn endpoints_for(slices: &[&EndpointSlice], port_name: &str, proto: Protocol) -> Result<Vec<Hinted>> {
     let mut eps = Vec::new();
     for slice in slices {
         let target = slice.ports.iter().flatten().find(|p| {
@@ -256,11 +260,15 @@ fn endpoints_for(slices: &[&EndpointSlice], port_name: &str, proto: Protocol) ->
                 let ip: Ipv4Addr = addr
                     .parse()
                     .with_context(|| format!("endpoint address {addr:?}"))?;
-                eps.push(Endpoint {
-                    ip,
-                    port,
-                    ready,
-                    node_name: ep.node_name.clone(),
+                let for_zones = ep.hints.as_ref().and_then(|h| h.for_zones.as_ref());
+                eps.push(Hinted {
+                    endpoint: Endpoint {
+                        ip,
+                        port,
+                        ready,
+                        node_name: ep.node_name.clone(),
+                    },
+                    for_zones: for_zones.map(|z| z.iter().map(|f| f.name.clone()).collect()),
                 });
             }
         }

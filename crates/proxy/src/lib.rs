@@ -15,6 +15,7 @@ pub mod model;
 pub mod netpol;
 pub mod nftables;
 pub mod sync;
+pub mod topology;
 pub mod trace;
 mod trace_nodeport;
 mod trace_walk;

@@ -115,6 +115,9 @@ pub struct ServicePort {
     /// answered on the Service's port like the NodePort, with the same
     /// externalTrafficPolicy (programmed only with a NodePort).
     pub load_balancer_ips: Vec<Ipv4Addr>,
+    /// Set when zone hints (trafficDistribution: PreferClose) narrowed
+    /// `endpoints` to those hinted for this node's zone.
+    pub topology_zone: Option<String>,
 }
 
 impl ServicePort {
@@ -130,6 +133,7 @@ impl ServicePort {
             internal_local: false,
             affinity_seconds: None,
             load_balancer_ips: Vec::new(),
+            topology_zone: None,
         }
     }
 

@@ -37,6 +37,7 @@ pub fn node_port(local: bool, node: &str) -> (ServiceModel, ServicePortName) {
     m.node = Some(ThisNode {
         name: node.into(),
         ip: Ipv4Addr::new(10, 168, 0, 3),
+        zone: None,
     });
     let ep = |n: u8| Endpoint {
         node_name: Some(format!("node-{n}")),

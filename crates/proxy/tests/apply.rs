@@ -45,6 +45,7 @@ fn add_node_ports(m: &mut ServiceModel) {
     m.node = Some(ThisNode {
         name: "node-1".into(),
         ip: Ipv4Addr::new(10, 168, 0, 3),
+        zone: None,
     });
     let ep = |n: u8| Endpoint {
         node_name: Some(format!("node-{n}")),

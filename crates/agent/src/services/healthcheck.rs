@@ -129,6 +129,7 @@ mod tests {
         m.node = Some(ThisNode {
             name: node.into(),
             ip: Ipv4Addr::new(10, 168, 0, 3),
+            zone: None,
         });
         let mut ep = Endpoint::new(Ipv4Addr::new(10, 0, 2, 5), 8080);
         ep.node_name = Some("node-2".into());

@@ -49,6 +49,7 @@ pub async fn run(
     let node = ThisNode {
         name: agent.node_name.clone(),
         ip: agent.args.node_ip,
+        zone: node_zone(&agent.args.node_labels),
     };
     // Objects of a relist in progress, swapped in whole at InitDone.
     let mut relist_services: Vec<Service> = Vec::new();
@@ -114,6 +115,16 @@ pub async fn run(
         }
     }
     bail!("service proxy watch ended")
+}
+
+/// The zone this node registered with (`--node-label
+/// topology.kubernetes.io/zone=…`, as the lab starts each agent): a label
+/// changed later on the Node object is not followed.
+fn node_zone(labels: &[String]) -> Option<String> {
+    labels.iter().find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == labyrinth_contracts::topology::ZONE_LABEL && !v.is_empty()).then(|| v.to_string())
+    })
 }
 
 fn trigger_time(slice: &EndpointSlice) -> Option<SystemTime> {

@@ -5,6 +5,7 @@
 
 pub mod ports;
 mod reconcile;
+pub mod zones;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -16,12 +16,15 @@ use kube::{Api, Client, ResourceExt};
 use super::api::{api_code, ns_key, Error};
 use super::shared::Informer;
 use super::{Expectations, Seen};
+use crate::endpointslice::zones::{self, node_zones};
 use crate::endpointslice::{desired, managed_selector, reconcile as plan_slices, LABEL_SERVICE_NAME};
 use crate::podutil::map_selector_matches;
 
 struct Ctx {
     client: Client,
     pods: Store<Pod>,
+    /// Endpoints carry their node's zone (read when a Service reconciles).
+    nodes: Store<Node>,
     slices: Store<EndpointSlice>,
     expect: Expectations,
 }
@@ -31,10 +34,12 @@ pub fn controller(
     services: &mut Informer<Service>,
     slices: &mut Informer<EndpointSlice>,
     pods: &mut Informer<Pod>,
+    nodes: &Informer<Node>,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let ctx = Arc::new(Ctx {
         client,
         pods: pods.store(),
+        nodes: nodes.store(),
         slices: slices.store(),
         expect: Expectations::default(),
     });
@@ -109,7 +114,11 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         .collect();
     let all_slices = ctx.slices.state();
     let existing: Vec<&EndpointSlice> = all_slices.iter().map(|s| s.as_ref()).collect();
-    let mut plan = plan_slices(&svc, desired(&svc, &pods), &existing);
+    super::shared::ready(&ctx.nodes).await;
+    let zones = node_zones(ctx.nodes.state().iter().map(|n| n.as_ref()));
+    let mut want = desired(&svc, &pods);
+    zones::apply(&svc, &mut want, &zones);
+    let mut plan = plan_slices(&svc, want, &existing);
     if plan.is_empty() {
         return Ok(Action::requeue(Duration::from_secs(300)));
     }

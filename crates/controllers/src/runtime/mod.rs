@@ -136,7 +136,7 @@ pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<(
         tasks.spawn(c);
     }
     if on(Which::Endpointslice) {
-        let c = endpointslice::controller(client.clone(), &mut services, &mut slices, &mut pods);
+        let c = endpointslice::controller(client.clone(), &mut services, &mut slices, &mut pods, &nodes);
         tasks.spawn(c);
     }
     if on(Which::Endpoints) {

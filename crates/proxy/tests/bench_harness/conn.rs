@@ -47,6 +47,7 @@ fn model(services: usize, endpoints: usize, via: Via) -> (ServiceModel, usize) {
         m.node = Some(ThisNode {
             name: "bench-node".into(),
             ip: GATEWAY,
+            zone: None,
         });
         for (i, sp) in m.services.values_mut().enumerate() {
             let port = if sp.name == target {

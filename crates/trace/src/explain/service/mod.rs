@@ -5,6 +5,7 @@
 //! and backend slots, read from the node that translated.
 
 pub mod ebpf;
+mod external;
 pub mod iptables;
 pub mod nftables;
 mod translation;
@@ -144,7 +145,12 @@ impl Service {
         let services = MapKind::Services.as_str();
         if let Ok(dump) = in_node(lab, &t.node, &[&exe, "bpf", "map", "get", services, "--json"]) {
             if let Some(text) = ebpf::explain(t, &dump)? {
-                return Ok(text);
+                // A NodePort or LoadBalancer frontend also has its policy row.
+                let rows = bpf_map(lab, &t.node, MapKind::Nodeport).unwrap_or_default();
+                return Ok(match external::ebpf_policy(t, &rows) {
+                    Some(p) => format!("{text}; {p}"),
+                    None => text,
+                });
             }
         }
         let ruleset = in_node(lab, &t.node, &["nft", "list", "table", "ip", "labyrinth"])?;

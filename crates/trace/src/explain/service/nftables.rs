@@ -86,18 +86,22 @@ pub fn explain(t: &Translation, ruleset: &str) -> Result<String> {
             t.bport
         );
     };
-    let pick = chains(ruleset)
-        .into_iter()
+    let all = chains(ruleset);
+    let rules = all
+        .iter()
         .find(|(name, _)| *name == service_chain)
-        .and_then(|(_, rules)| {
-            rules
-                .iter()
-                .find(|r| r.starts_with("goto "))
-                .map(|r| r.to_string())
-        })
+        .map(|(_, rules)| rules.as_slice())
+        .unwrap_or_default();
+    let pick = rules
+        .iter()
+        .find(|r| r.starts_with("goto "))
+        .copied()
+        .unwrap_or_default();
+    let policy = super::external::nft_policy(service_chain, rules)
+        .map(|p| format!("; {p}"))
         .unwrap_or_default();
     Ok(format!(
-        "{node}: nftables table ip labyrinth, chain nat-prerouting → services: map service-ips element `{element}`; chain {service_chain} `{pick}`: numgen picked 1 of {n}, map service-endpoints element `{slot}`; {rewrite}",
+        "{node}: nftables table ip labyrinth, chain nat-prerouting → services: map service-ips element `{element}`; chain {service_chain} `{pick}`: numgen picked 1 of {n}, map service-endpoints element `{slot}`; {rewrite}{policy}",
         node = t.node,
         n = slots.len(),
         rewrite = t.rewrite(),
@@ -136,5 +140,46 @@ mod tests {
         assert_eq!(backends, vec!["10.0.2.2:9999", "10.0.2.3:9999"]);
         let other = Translation { vport: 80, ..t };
         assert!(explain(&other, RULESET).is_err());
+        assert!(
+            !text.contains("externalTrafficPolicy"),
+            "a ClusterIP has no external policy: {text}"
+        );
+    }
+
+    /// A NodePort is an element keyed by the node's address; its chain
+    /// `external-…` masquerades (Cluster) or not (Local).
+    #[test]
+    fn a_node_port_names_its_external_chain_and_policy() {
+        let ruleset = |masq: &str| {
+            format!(
+                "table ip labyrinth {{\n\tmap service-ips {{\n\t\telements = {{ 10.168.0.4 . tcp . 30080 : goto external-QOCG5YNH-default/np/tcp/ }}\n\t}}\n\
+                 \tmap service-endpoints {{\n\t\telements = {{ 10.168.0.4 . tcp . 30080 . 0 : 10.0.2.5 . 8080 }}\n\t}}\n\
+                 \tchain external-QOCG5YNH-default/np/tcp/ {{\n{masq}\t\tgoto dnat-1-of-1\n\t}}\n}}\n"
+            )
+        };
+        let t = Translation {
+            vip: "10.168.0.4".parse().unwrap(),
+            vport: 30080,
+            bport: 8080,
+            ..Translation::example("10.0.2.5")
+        };
+        let text = explain(&t, &ruleset("\t\tjump mark-for-masquerade\n")).unwrap();
+        assert!(
+            text.contains("`10.168.0.4 . tcp . 30080 : goto external-QOCG5YNH-default/np/tcp/`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`10.168.0.4 . tcp . 30080 . 0 : 10.0.2.5 . 8080`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("starts with `jump mark-for-masquerade`: externalTrafficPolicy Cluster"),
+            "{text}"
+        );
+        let text = explain(&t, &ruleset("")).unwrap();
+        assert!(
+            text.contains("no masquerade: externalTrafficPolicy Local"),
+            "{text}"
+        );
     }
 }
