@@ -93,12 +93,13 @@ fn state(lab: &Lab, dp: &str, node: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Where a policy's peer shows in a state: "-s 10.200.0.1/32",
-/// "10.200.0.1" in a set, or the rules row's "10.200.0.1/32".
+/// Where a policy's peer shows in a state: "-s 10.200.0.1/32", the allow
+/// set's element "10.200.0.1 . tcp . 8080", or the rules row's
+/// "10.200.0.1/32".
 fn holds(state: &str, dp: &str, m: &str) -> bool {
     match dp {
         "iptables" => state.contains(&format!("-s {m}/32 ")),
-        "nftables" => state.contains(&format!("{{ {m} }}")),
+        "nftables" => state.contains(&format!("{m} . tcp . 8080")),
         _ => state.contains(&format!("{m}/32")),
     }
 }

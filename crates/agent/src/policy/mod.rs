@@ -1,7 +1,8 @@
 //! NetworkPolicy on this node: Pods, Namespaces and NetworkPolicies are
 //! watched from the API, compiled by `labyrinth-policy` into allow lists
 //! for the pods of this node, and programmed by the datapath (iptables or
-//! nftables chains, or eBPF maps) after every change, in one transaction each.
+//! nftables chains, or eBPF maps) after every change, in one transaction each;
+//! a stream of changes is compiled at most once per MIN_SYNC.
 //! On start the agent removes the other kernel datapath's policy state: a
 //! node switched from one --datapath to another would otherwise keep
 //! enforcing the policies of the day of the switch.
@@ -31,6 +32,9 @@ use store::Objects;
 
 /// Rules removed by hand come back within this long.
 const RESYNC: Duration = Duration::from_secs(30);
+/// At most one compile per this long while changes keep coming (as
+/// kube-proxy's minSyncPeriod); a lone change is compiled at once.
+const MIN_SYNC: Duration = Duration::from_millis(200);
 
 enum Change {
     Pod(Box<Event<Pod>>),
@@ -83,37 +87,52 @@ async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
     let mut events = futures::stream::select(futures::stream::select(pods, nss), pols).boxed();
     let (mut pods, mut nss, mut pols) = (Objects::default(), Objects::default(), Objects::default());
     let mut last: Option<Compiled> = None;
-    while let Some(ev) = events.next().await {
-        match ev {
-            Err(e) => {
-                tracing::warn!("network policy watch: {e} (retrying)");
-                continue;
+    // Coalescing: the first change after a quiet spell compiles at once;
+    // changes arriving within MIN_SYNC of a compile wait for its end and
+    // are compiled together (a stream of 1,000 policy writes compiled
+    // on each event fell tens of seconds behind).
+    let mut dirty = false;
+    let mut next = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            // The compile first when due: a stream never starves it.
+            biased;
+            () = tokio::time::sleep_until(next), if dirty => {
+                dirty = false;
+                next = tokio::time::Instant::now() + MIN_SYNC;
+                // Nodes are not watched: a pod's own node reaches it from
+                // OUTPUT, which the datapaths never judge, so no rule
+                // needs their addresses.
+                let (cluster, errors) = from_list::cluster(pods.values(), nss.values(), pols.values(), []);
+                for e in errors {
+                    tracing::error!("{e}");
+                }
+                let compiled = compile_node(&cluster, Some(&agent.node_name));
+                // Most pod events (status, other nodes) change nothing here.
+                if last.as_ref() == Some(&compiled) {
+                    continue;
+                }
+                last = Some(compiled.clone());
+                if tx.send(compiled).is_err() {
+                    bail!("the policy sync thread stopped");
+                }
             }
-            Ok(Change::Pod(ev)) => pods.apply(*ev),
-            Ok(Change::Namespace(ev)) => nss.apply(*ev),
-            Ok(Change::Policy(ev)) => pols.apply(*ev),
-        }
-        // Half a picture would isolate pods without their allowed peers.
-        if !(pods.listed && nss.listed && pols.listed) {
-            continue;
-        }
-        // Nodes are not watched: a pod's own node reaches it from OUTPUT,
-        // which the datapaths never judge, so no rule needs their addresses.
-        let (cluster, errors) = from_list::cluster(pods.values(), nss.values(), pols.values(), []);
-        for e in errors {
-            tracing::error!("{e}");
-        }
-        let compiled = compile_node(&cluster, Some(&agent.node_name));
-        // Most pod events (status, other nodes) change nothing here.
-        if last.as_ref() == Some(&compiled) {
-            continue;
-        }
-        last = Some(compiled.clone());
-        if tx.send(compiled).is_err() {
-            bail!("the policy sync thread stopped");
+            ev = events.next() => {
+                match ev {
+                    None => bail!("network policy watch ended"),
+                    Some(Err(e)) => {
+                        tracing::warn!("network policy watch: {e} (retrying)");
+                        continue;
+                    }
+                    Some(Ok(Change::Pod(ev))) => pods.apply(*ev),
+                    Some(Ok(Change::Namespace(ev))) => nss.apply(*ev),
+                    Some(Ok(Change::Policy(ev))) => pols.apply(*ev),
+                }
+                // Half a picture would isolate pods without their allowed peers.
+                dirty = pods.listed && nss.listed && pols.listed;
+            }
         }
     }
-    bail!("network policy watch ended")
 }
 
 /// Programs the newest allow lists (older queued ones are skipped), and
