@@ -7,6 +7,7 @@
 //! node switched from one --datapath to another would otherwise keep
 //! enforcing the policies of the day of the switch.
 
+mod coalesce;
 mod ebpf;
 mod programmer;
 mod store;
@@ -27,13 +28,14 @@ use labyrinth_policy::{compile_node, from_list, Compiled};
 use labyrinth_proxy::netpol::{PolicyIptables, PolicyNftables};
 
 use crate::agent::context::Agent;
+use coalesce::Coalesce;
 use programmer::Programmer;
 use store::Objects;
 
 /// Rules removed by hand come back within this long.
 const RESYNC: Duration = Duration::from_secs(30);
-/// At most one compile per this long while changes keep coming (as
-/// kube-proxy's minSyncPeriod); a lone change is compiled at once.
+/// At most one compile per this long while changes keep coming
+/// (coalesce.rs); a lone change is compiled at once.
 const MIN_SYNC: Duration = Duration::from_millis(200);
 
 enum Change {
@@ -87,19 +89,14 @@ async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
     let mut events = futures::stream::select(futures::stream::select(pods, nss), pols).boxed();
     let (mut pods, mut nss, mut pols) = (Objects::default(), Objects::default(), Objects::default());
     let mut last: Option<Compiled> = None;
-    // Coalescing: the first change after a quiet spell compiles at once;
-    // changes arriving within MIN_SYNC of a compile wait for its end and
-    // are compiled together (a stream of 1,000 policy writes compiled
-    // on each event fell tens of seconds behind).
-    let mut dirty = false;
-    let mut next = tokio::time::Instant::now();
+    let mut coalesce = Coalesce::new(MIN_SYNC, tokio::time::Instant::now());
     loop {
+        let due = coalesce.due();
         tokio::select! {
             // The compile first when due: a stream never starves it.
             biased;
-            () = tokio::time::sleep_until(next), if dirty => {
-                dirty = false;
-                next = tokio::time::Instant::now() + MIN_SYNC;
+            () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                coalesce.compiled(tokio::time::Instant::now());
                 // Nodes are not watched: a pod's own node reaches it from
                 // OUTPUT, which the datapaths never judge, so no rule
                 // needs their addresses.
@@ -129,7 +126,9 @@ async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
                     Some(Ok(Change::Policy(ev))) => pols.apply(*ev),
                 }
                 // Half a picture would isolate pods without their allowed peers.
-                dirty = pods.listed && nss.listed && pols.listed;
+                if pods.listed && nss.listed && pols.listed {
+                    coalesce.changed();
+                }
             }
         }
     }
