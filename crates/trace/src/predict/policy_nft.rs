@@ -125,19 +125,19 @@ fn holds(doc: &Value, m: &Value, peer_field: &str, k: &Key) -> Option<Option<Str
     hit.then_some(None)
 }
 
-/// How the table in `json` (`nft -j list table ip labyrinth-policy`)
-/// judges a new connection in direction `dir` of the pod at `me` with
-/// `peer`; None when the pod has no chain there (or no table).
+/// How the table `doc` (`nft -j list table ip labyrinth-policy`, parsed
+/// once for as many judgements as asked) judges a new connection in
+/// direction `dir` of the pod at `me` with `peer`; None when the pod has
+/// no chain there (or no table).
 pub fn judge(
-    json: &str,
+    doc: &Value,
     dir: Direction,
     me: Ipv4Addr,
     peer: Ipv4Addr,
     proto: Protocol,
     port: u16,
 ) -> Option<Judgement> {
-    let doc: Value = serde_json::from_str(json).ok()?;
-    let map = objects(&doc, "map").find(|m| m["name"] == nft_pods_map(dir))?;
+    let map = objects(doc, "map").find(|m| m["name"] == nft_pods_map(dir))?;
     let chain = map["elem"].as_array()?.iter().find_map(|e| {
         let [key, verdict] = e.as_array()?.as_slice() else {
             return None;
@@ -149,11 +149,11 @@ pub fn judge(
         Direction::Egress => "daddr",
     };
     let k = Key { peer, proto, port };
-    'rules: for rule in objects(&doc, "rule").filter(|r| r["chain"] == chain.as_str()) {
+    'rules: for rule in objects(doc, "rule").filter(|r| r["chain"] == chain.as_str()) {
         let exprs = rule["expr"].as_array()?;
         let mut comment = rule["comment"].as_str().unwrap_or_default().to_string();
         for m in exprs.iter().filter_map(|e| e.get("match")) {
-            match holds(&doc, m, peer_field, &k) {
+            match holds(doc, m, peer_field, &k) {
                 None => continue 'rules,
                 // The set element's comment names the allow.
                 Some(Some(element)) => comment = element,
@@ -187,12 +187,16 @@ mod tests {
     /// shown back as prefixes); egress allowed to every address.
     const TABLE: &str = include_str!("testdata/policy_nft.json");
 
+    fn doc() -> Value {
+        serde_json::from_str(TABLE).unwrap()
+    }
+
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
     }
 
     fn ingress(peer: &str, proto: Protocol, port: u16) -> Option<Judgement> {
-        judge(TABLE, Direction::Ingress, ip("10.0.2.5"), ip(peer), proto, port)
+        judge(&doc(), Direction::Ingress, ip("10.0.2.5"), ip(peer), proto, port)
     }
 
     #[test]
@@ -242,7 +246,7 @@ mod tests {
             "past the peers"
         );
         let eg = judge(
-            TABLE,
+            &doc(),
             Direction::Egress,
             ip("10.0.2.5"),
             ip("1.1.1.1"),
@@ -258,7 +262,7 @@ mod tests {
         );
         assert_eq!(
             judge(
-                TABLE,
+                &doc(),
                 Direction::Ingress,
                 ip("10.0.2.6"),
                 ip("10.0.1.3"),
@@ -269,7 +273,7 @@ mod tests {
         );
         assert_eq!(
             judge(
-                "not json",
+                &serde_json::json!({"nftables": []}),
                 Direction::Ingress,
                 ip("10.0.2.5"),
                 ip("10.0.1.3"),

@@ -7,35 +7,54 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use labyrinth_contracts::bpf::policy::{PolicyPodRow, PolicyRuleRow};
-use labyrinth_policy::names::NFT_TABLE;
+use labyrinth_policy::names::{NFT_TABLE, POLICY_CHAIN};
 use labyrinth_policy::{Cluster, Direction, Prediction, Protocol};
 
 use super::policy::{judge, Judgement};
 use super::{policy_ebpf, policy_nft};
 use crate::explain::service::in_node;
 
-/// One node's policy state as read.
+/// One node's policy state as read, parsed once.
 pub struct NodePolicy {
+    /// iptables-save text (its parse borrows it: parsed per judgement).
     iptables: Option<String>,
     ebpf: Option<(Vec<PolicyPodRow>, Vec<PolicyRuleRow>)>,
-    nft: Option<String>,
+    nft: Option<serde_json::Value>,
 }
 
 impl NodePolicy {
-    /// Reads all three (what a datapath does not use is absent or empty).
+    /// Reads the state of the datapath that holds policy there: iptables
+    /// chains if the dispatch chain exists, else the nftables table if it
+    /// exists, else the eBPF maps (an agent removes the other datapaths'
+    /// state when it starts, so a node holds one).
     pub fn read(lab: &str, node: &str) -> NodePolicy {
+        let none = NodePolicy {
+            iptables: None,
+            ebpf: None,
+            nft: None,
+        };
+        let iptables = in_node(lab, node, &["iptables-save", "-t", "filter"])
+            .ok()
+            .filter(|t| t.contains(POLICY_CHAIN));
+        if iptables.is_some() {
+            return NodePolicy { iptables, ..none };
+        }
+        let nft = in_node(lab, node, &["nft", "-j", "list", "table", "ip", NFT_TABLE])
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        if nft.is_some() {
+            return NodePolicy { nft, ..none };
+        }
         NodePolicy {
-            iptables: in_node(lab, node, &["iptables-save", "-t", "filter"]).ok(),
             ebpf: policy_ebpf::rows(lab, node),
-            nft: in_node(lab, node, &["nft", "-j", "list", "table", "ip", NFT_TABLE]).ok(),
+            ..none
         }
     }
 
     /// The judgement of a new connection in direction `dir` of the pod at
     /// `me` with `peer`, with the kind of rules that judged; None when
-    /// nothing isolates the pod there. iptables chains first, else the
-    /// eBPF maps (named from `cluster`, the maps hold no names), else the
-    /// nftables table.
+    /// nothing isolates the pod there. The eBPF maps' verdicts are named
+    /// from `cluster` (the maps hold no names).
     #[allow(clippy::too_many_arguments)]
     pub fn judge(
         &self,
@@ -58,7 +77,7 @@ impl NodePolicy {
             return policy_ebpf::judge(pods, rules, &cluster, node, dir, (me, peer), proto, port)
                 .map(|j| (j, "eBPF map"));
         }
-        policy_nft::judge(self.nft.as_deref()?, dir, me, peer, proto, port).map(|j| (j, "nftables chain"))
+        policy_nft::judge(self.nft.as_ref()?, dir, me, peer, proto, port).map(|j| (j, "nftables chain"))
     }
 }
 
