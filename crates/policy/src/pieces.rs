@@ -60,7 +60,7 @@ fn ip(v: u64) -> Ipv4Addr {
 
 /// The elementary `[start, end)` address pieces of `allows` (by index)
 /// and, per piece, the allows covering it, in list order.
-fn address_pieces<'a>(allows: &[(usize, &'a Allow)]) -> Vec<((u64, u64), Vec<usize>)> {
+fn address_pieces(allows: &[(usize, &Allow)]) -> Vec<((u64, u64), Vec<usize>)> {
     let spans: Vec<(usize, Vec<(u64, u64)>)> = allows.iter().map(|(i, a)| (*i, spans(a))).collect();
     let mut cuts: Vec<u64> = spans
         .iter()
