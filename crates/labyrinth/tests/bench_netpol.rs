@@ -9,7 +9,8 @@
 //!   polled): p50 and p99;
 //! - one policy change (deny-all in the namespace) until each node has it
 //!   programmed: per node, five rounds (issue 18 point 4);
-//! - `labyrinth policy check` latency with 0 and with 1,000 policies.
+//! - `labyrinth policy check` and `policy show` latency with 0 and with
+//!   1,000 policies.
 //!
 //! Run as root, in release:
 //!   cargo test --release -p labyrinth --test bench_netpol -- --ignored --nocapture
@@ -93,35 +94,45 @@ fn state(lab: &Lab, dp: &str, node: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Where a policy's peer shows in a state: "-s 10.200.0.1/32",
-/// "10.200.0.1" in a set, or the rules row's "10.200.0.1/32".
+/// Where a policy's peer shows in a state: "-s 10.200.0.1/32", the allow
+/// set's element "10.200.0.1 . tcp . 8080", or the rules row's
+/// "10.200.0.1/32".
 fn holds(state: &str, dp: &str, m: &str) -> bool {
     match dp {
         "iptables" => state.contains(&format!("-s {m}/32 ")),
-        "nftables" => state.contains(&format!("{{ {m} }}")),
+        "nftables" => state.contains(&format!("{m} . tcp . 8080")),
         _ => state.contains(&format!("{m}/32")),
     }
 }
 
-fn policy_check_ms(lab: &Lab) -> Vec<f64> {
+/// Ten runs of a `labyrinth policy` command: ms each.
+fn policy_cmd_ms(lab: &Lab, args: &[&str]) -> Vec<f64> {
     (0..10)
         .map(|_| {
             let t = Instant::now();
-            ok(&labyrinth(&[
-                "policy",
-                "check",
-                "--name",
-                &lab.name,
-                "--from",
-                "bench/client",
-                "--to",
-                "bench/server",
-                "--port",
-                "8080",
-            ]));
+            ok(&labyrinth(&[&["policy"], args, &["--name", &lab.name]].concat()));
             t.elapsed().as_secs_f64() * 1e3
         })
         .collect()
+}
+
+fn policy_check_ms(lab: &Lab) -> Vec<f64> {
+    policy_cmd_ms(
+        lab,
+        &[
+            "check",
+            "--from",
+            "bench/client",
+            "--to",
+            "bench/server",
+            "--port",
+            "8080",
+        ],
+    )
+}
+
+fn policy_show_ms(lab: &Lab) -> Vec<f64> {
+    policy_cmd_ms(lab, &["show", "-n", "bench", "server"])
 }
 
 /// Deny-all written, then each node's state polled until it names it:
@@ -176,6 +187,7 @@ fn bench(dp: &str) -> serde_json::Value {
     let _ = conns_per_s(&lab, &server); // warm up
     let base: Vec<f64> = (0..ROUNDS).map(|_| conns_per_s(&lab, &server)).collect();
     let check0 = policy_check_ms(&lab);
+    let show0 = policy_show_ms(&lab);
     let every_node = change_on_every_node(&lab, dp);
 
     // 1,000 policies: ADDED times from a watch, enforcement by polling.
@@ -258,6 +270,7 @@ fn bench(dp: &str) -> serde_json::Value {
     lag.sort_by(|a, b| a.total_cmp(b));
     let loaded: Vec<f64> = (0..ROUNDS).map(|_| conns_per_s(&lab, &server)).collect();
     let check1000 = policy_check_ms(&lab);
+    let show1000 = policy_show_ms(&lab);
     lab.down();
     let ratio = median(loaded.clone()) / median(base.clone());
     serde_json::json!({
@@ -268,6 +281,8 @@ fn bench(dp: &str) -> serde_json::Value {
         "one_change_on_every_node_ms": every_node,
         "policy_check_ms": {"no_policy_p50": median(check0), "with_1000_p50": median(check1000.clone()),
                             "with_1000_all": check1000},
+        "policy_show_ms": {"no_policy_p50": median(show0), "with_1000_p50": median(show1000.clone()),
+                           "with_1000_all": show1000},
     })
 }
 

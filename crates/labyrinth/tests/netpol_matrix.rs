@@ -10,7 +10,9 @@
 //! Prediction: once a step's probed tables are the model's, one
 //! `labyrinth policy check --matrix --json` (crates/policy, what the agents
 //! compile from) must predict every probed cell, and each dropped cell's
-//! reason must name the isolating policies.
+//! reason must name the isolating policies; and so must one `policy check
+//! --matrix --programmed`, every cell judged by the rules the nodes hold
+//! as `explain` walks them (iptables chains, nftables table, eBPF maps).
 //!
 //! Probing: one exec per source pod, its 9 probes in parallel with a 1 s
 //! timeout, the 9 sources in parallel. A table that differs is probed
@@ -134,12 +136,17 @@ fn probe(lab: &Lab, model: &Model, combos: &[(u16, Proto)]) -> BTreeMap<(u16, Pr
 }
 
 /// `policy check --matrix`'s tables for `combos` (one call answers all),
-/// and its reason for each cell predicted dropped.
-fn predicted(lab: &Lab, combos: &[(u16, Proto)]) -> (BTreeMap<(u16, Proto), Table>, Vec<String>) {
+/// and its reason for each cell predicted dropped; `programmed`: judged
+/// by the rules the nodes hold, as `explain` walks them.
+fn predicted(
+    lab: &Lab,
+    combos: &[(u16, Proto)],
+    programmed: bool,
+) -> (BTreeMap<(u16, Proto), Table>, Vec<String>) {
     let join = |v: Vec<String>| v.join(",");
     let ports = join(combos.iter().map(|c| c.0.to_string()).collect());
     let protos = join(combos.iter().map(|c| c.1.name().to_string()).collect());
-    let out = ok(&labyrinth(&[
+    let mut args = vec![
         "policy",
         "check",
         "--name",
@@ -152,7 +159,11 @@ fn predicted(lab: &Lab, combos: &[(u16, Proto)]) -> (BTreeMap<(u16, Proto), Tabl
         "--protocol",
         &protos,
         "--json",
-    ]));
+    ];
+    if programmed {
+        args.push("--programmed");
+    }
+    let out = ok(&labyrinth(&args));
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let (mut tables, mut reasons) = (BTreeMap::<(u16, Proto), Table>::new(), Vec::new());
     for cell in v["cells"].as_array().unwrap() {
@@ -180,31 +191,39 @@ fn predicted(lab: &Lab, combos: &[(u16, Proto)]) -> (BTreeMap<(u16, Proto), Tabl
 }
 
 /// Every cell `policy check` predicts is the probed one, and every drop
-/// it predicts names a policy of the case that isolates the pod.
+/// it predicts names a policy of the case that isolates the pod; the
+/// same for the verdicts `explain` reads from the nodes' rules, every
+/// cell at once (`--programmed`: one read of each node).
 fn check_predictions(lab: &Lab, case: &str, policies: &[PolicySpec], got: &BTreeMap<(u16, Proto), Table>) {
     let combos: Vec<(u16, Proto)> = got.keys().copied().collect();
-    let (tables, reasons) = predicted(lab, &combos);
-    for (combo, probed) in got {
-        let p = tables.get(combo).cloned().unwrap_or_default();
-        assert!(
-            &p == probed,
-            "case {case:?} {} {}: policy check predicts\n{}probed\n{}differences (*)\n{}",
-            combo.1.name(),
-            combo.0,
-            p.render(None),
-            probed.render(None),
-            probed.render(Some(&p))
-        );
-    }
-    for r in reasons {
-        let names_one = policies
-            .iter()
-            .any(|p| r.contains(&format!("{}/{}", p.ns, p.name)));
-        let why = r.contains("no policy selecting it allows") && r.contains("; it is isolated for ");
-        assert!(
-            names_one && why,
-            "case {case:?}: the reason names no policy of the case: {r}"
-        );
+    for (programmed, who) in [(false, "policy check"), (true, "explain (the nodes' rules)")] {
+        let (tables, reasons) = predicted(lab, &combos, programmed);
+        for (combo, probed) in got {
+            let p = tables.get(combo).cloned().unwrap_or_default();
+            assert!(
+                &p == probed,
+                "case {case:?} {} {}: {who} predicts\n{}probed\n{}differences (*)\n{}",
+                combo.1.name(),
+                combo.0,
+                p.render(None),
+                probed.render(None),
+                probed.render(Some(&p))
+            );
+        }
+        for r in reasons {
+            let names_one = policies
+                .iter()
+                .any(|p| r.contains(&format!("{}/{}", p.ns, p.name)));
+            let why = if programmed {
+                r.contains(" is isolated by ") && r.ends_with("; no rule allows")
+            } else {
+                r.contains("no policy selecting it allows") && r.contains("; it is isolated for ")
+            };
+            assert!(
+                names_one && why,
+                "case {case:?}: {who}'s reason names no policy of the case: {r}"
+            );
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 //! scenarios (tests/common/netpol.rs) on real packets, and the node's
 //! policy table read back with `nft list table`: the verdict maps send
 //! the isolated pod's address to its readable chain, whose rules name the
-//! allowing policy (peers in a named set) and the isolating ones.
+//! allowing policy (in the elements of its allow set) and the isolating ones.
 //! `labyrinth explain` walks that table (nft JSON) and names the dropping
 //! and the allowing policy; `labyrinth observe` in the node names a drop
 //! logged by the drop rule. Then node-2 is moved to the iptables datapath
@@ -45,15 +45,19 @@ fn network_policies_enforced_by_nftables() {
             },
             allow_friend: |friend_ip| {
                 vec![
-                    "ip saddr @ingress-np-srv/server-peers-0 tcp dport 8080 return comment \"np-srv/allow-friend ingress rule 0 peer 0\"".into(),
-                    // The peer set holds exactly the friend.
+                    "ip saddr . meta l4proto . th dport @ingress-np-srv/server-allow return \
+                     comment \"an allowed peer, protocol and port: the element names its policy\""
+                        .into(),
+                    // The allow set holds exactly the friend on the port,
+                    // its element naming the policy.
                     format!(
-                        "set ingress-np-srv/server-peers-0 {{\n\t\ttype ipv4_addr\n\t\tflags interval\n\t\t\
-                         auto-merge\n\t\telements = {{ {friend_ip} }}\n\t}}"
+                        "set ingress-np-srv/server-allow {{\n\t\ttype ipv4_addr . inet_proto . inet_service\n\t\t\
+                         flags interval\n\t\telements = {{ {friend_ip} . tcp . 8080 \
+                         comment \"np-srv/allow-friend ingress rule 0 peer 0\" }}\n\t}}"
                     ),
                 ]
             },
-            pod_chain_marks: &["chain ingress-", "chain egress-", "-peers-"],
+            pod_chain_marks: &["chain ingress-", "chain egress-", "-allow"],
             explained_as: Some("nftables chain ingress-np-srv/server"),
             observe_names: true,
         },

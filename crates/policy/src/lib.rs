@@ -7,6 +7,7 @@
 //!   which policies isolate its end and that nothing allows it;
 //! - [`prediction`]: `policy check`'s answer for one connection;
 //! - [`compile`]: per pod of a node, the allow list a datapath renders;
+//! - [`pieces`]: that list cut into disjoint interval pieces (one lookup);
 //! - [`names`]: the iptables rendering's chain names and DROP comment.
 pub mod cidr;
 pub mod compile;
@@ -14,6 +15,7 @@ pub mod from_k8s;
 pub mod from_list;
 pub mod model;
 pub mod names;
+pub mod pieces;
 pub mod prediction;
 pub mod selector;
 pub mod verdict;

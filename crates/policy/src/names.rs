@@ -40,10 +40,16 @@ pub fn nft_pod_chain(pod: &str, dir: Direction) -> String {
     format!("{}-{pod}", dir.as_str())
 }
 
-/// The peer address set of the chain's `i`-th allow: "ingress-ns/pod-peers-0"
-/// (unique: a pod name cannot make another chain's "-peers-<digits>").
-pub fn nft_peer_set(chain: &str, i: usize) -> String {
-    format!("{chain}-peers-{i}")
+/// The interval set of a pod chain's allowed (peer . protocol . port)
+/// pieces, "ingress-ns/pod-allow"; `every_protocol`: the set of peers
+/// allowed in every protocol, "ingress-ns/pod-allow-any" (no pod name
+/// makes one's "-allow" another's "-allow-any": it would end in "-any").
+pub fn nft_allow_set(chain: &str, every_protocol: bool) -> String {
+    if every_protocol {
+        format!("{chain}-allow-any")
+    } else {
+        format!("{chain}-allow")
+    }
 }
 
 /// The DROP rule's comment: "ns/pod: isolated for ingress by a/p, b/q; no

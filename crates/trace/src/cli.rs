@@ -96,6 +96,8 @@ pub fn run(args: TraceArgs) -> Result<i32> {
         exe: std::env::current_exe().context("finding our executable")?,
     };
     let mut annotators = default_annotators();
+    // The policy verdict at the hop where a lost packet was dropped.
+    annotators.push(Box::new(crate::predict::policy_hop::PolicyHop));
     let out = trace(&opts, &mut annotators)?;
     args.out.write_files(&out.trace)?;
     if args.out.json {

@@ -1,11 +1,13 @@
 //! NetworkPolicy on this node: Pods, Namespaces and NetworkPolicies are
 //! watched from the API, compiled by `labyrinth-policy` into allow lists
 //! for the pods of this node, and programmed by the datapath (iptables or
-//! nftables chains, or eBPF maps) after every change, in one transaction each.
+//! nftables chains, or eBPF maps) after every change, in one transaction each;
+//! a stream of changes is compiled at most once per MIN_SYNC.
 //! On start the agent removes the other kernel datapath's policy state: a
 //! node switched from one --datapath to another would otherwise keep
 //! enforcing the policies of the day of the switch.
 
+mod coalesce;
 mod ebpf;
 mod programmer;
 mod store;
@@ -26,11 +28,15 @@ use labyrinth_policy::{compile_node, from_list, Compiled};
 use labyrinth_proxy::netpol::{PolicyIptables, PolicyNftables};
 
 use crate::agent::context::Agent;
+use coalesce::Coalesce;
 use programmer::Programmer;
 use store::Objects;
 
 /// Rules removed by hand come back within this long.
 const RESYNC: Duration = Duration::from_secs(30);
+/// At most one compile per this long while changes keep coming
+/// (coalesce.rs); a lone change is compiled at once.
+const MIN_SYNC: Duration = Duration::from_millis(200);
 
 enum Change {
     Pod(Box<Event<Pod>>),
@@ -83,37 +89,49 @@ async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
     let mut events = futures::stream::select(futures::stream::select(pods, nss), pols).boxed();
     let (mut pods, mut nss, mut pols) = (Objects::default(), Objects::default(), Objects::default());
     let mut last: Option<Compiled> = None;
-    while let Some(ev) = events.next().await {
-        match ev {
-            Err(e) => {
-                tracing::warn!("network policy watch: {e} (retrying)");
-                continue;
+    let mut coalesce = Coalesce::new(MIN_SYNC, tokio::time::Instant::now());
+    loop {
+        let due = coalesce.due();
+        tokio::select! {
+            // The compile first when due: a stream never starves it.
+            biased;
+            () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
+                coalesce.compiled(tokio::time::Instant::now());
+                // Nodes are not watched: a pod's own node reaches it from
+                // OUTPUT, which the datapaths never judge, so no rule
+                // needs their addresses.
+                let (cluster, errors) = from_list::cluster(pods.values(), nss.values(), pols.values(), []);
+                for e in errors {
+                    tracing::error!("{e}");
+                }
+                let compiled = compile_node(&cluster, Some(&agent.node_name));
+                // Most pod events (status, other nodes) change nothing here.
+                if last.as_ref() == Some(&compiled) {
+                    continue;
+                }
+                last = Some(compiled.clone());
+                if tx.send(compiled).is_err() {
+                    bail!("the policy sync thread stopped");
+                }
             }
-            Ok(Change::Pod(ev)) => pods.apply(*ev),
-            Ok(Change::Namespace(ev)) => nss.apply(*ev),
-            Ok(Change::Policy(ev)) => pols.apply(*ev),
-        }
-        // Half a picture would isolate pods without their allowed peers.
-        if !(pods.listed && nss.listed && pols.listed) {
-            continue;
-        }
-        // Nodes are not watched: a pod's own node reaches it from OUTPUT,
-        // which the datapaths never judge, so no rule needs their addresses.
-        let (cluster, errors) = from_list::cluster(pods.values(), nss.values(), pols.values(), []);
-        for e in errors {
-            tracing::error!("{e}");
-        }
-        let compiled = compile_node(&cluster, Some(&agent.node_name));
-        // Most pod events (status, other nodes) change nothing here.
-        if last.as_ref() == Some(&compiled) {
-            continue;
-        }
-        last = Some(compiled.clone());
-        if tx.send(compiled).is_err() {
-            bail!("the policy sync thread stopped");
+            ev = events.next() => {
+                match ev {
+                    None => bail!("network policy watch ended"),
+                    Some(Err(e)) => {
+                        tracing::warn!("network policy watch: {e} (retrying)");
+                        continue;
+                    }
+                    Some(Ok(Change::Pod(ev))) => pods.apply(*ev),
+                    Some(Ok(Change::Namespace(ev))) => nss.apply(*ev),
+                    Some(Ok(Change::Policy(ev))) => pols.apply(*ev),
+                }
+                // Half a picture would isolate pods without their allowed peers.
+                if pods.listed && nss.listed && pols.listed {
+                    coalesce.changed();
+                }
+            }
         }
     }
-    bail!("network policy watch ended")
 }
 
 /// Programs the newest allow lists (older queued ones are skipped), and

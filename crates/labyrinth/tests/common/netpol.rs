@@ -175,6 +175,21 @@ pub fn network_policy_scenarios(tag: &str, r: &Rendering) -> Lab {
             "no policy selecting it allows TCP 8080 from np-srv/stranger ({stranger_ip}); it is isolated for ingress by np-srv/deny-all"
         );
         assert!(explain.contains(&why), "{explain}");
+        // A trace of the refused connection marks the hop it died at.
+        let trace = labyrinth(&[
+            "trace",
+            "--name",
+            &lab.name,
+            "np-srv/stranger",
+            &format!("{server}:8080"),
+        ]);
+        let text = String::from_utf8_lossy(&trace.stdout);
+        let want = format!(
+            "[policy] dropped by policy entering np-srv/server on node-2 at device {}",
+            host_veth_of(&lab, "node-2", &server)
+        );
+        assert!(text.contains(&want), "{want}\nnot in\n{text}");
+        assert!(text.contains(&why), "{text}");
     }
     if r.observe_names {
         let drop = observe_one_drop(&lab, "node-2", || {

@@ -5,7 +5,9 @@ use std::net::Ipv4Addr;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use labyrinth_policy::{predict, Cluster, Flow, Prediction, Protocol};
+use labyrinth_policy::{predict, Cluster, Flow, Pod, Prediction, Protocol};
+
+use crate::predict::policy_nodes::programmed_matrix;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -27,6 +29,11 @@ pub struct CheckArgs {
     /// With --matrix: only the pods of these namespaces, comma-separated.
     #[arg(short = 'n', long, value_delimiter = ',', requires = "matrix")]
     pub namespaces: Vec<String>,
+    /// With --matrix: judge every cell by the rules the nodes hold (iptables
+    /// chains, nftables table or eBPF maps, walked as `explain` walks them),
+    /// each node's state read once, instead of by the API's policies.
+    #[arg(long, requires = "matrix")]
+    pub programmed: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -61,15 +68,22 @@ pub fn address(c: &Cluster, arg: &str, spec: &str) -> Result<Ipv4Addr> {
         .with_context(|| format!("--{arg} {spec:?}: the pod has no address yet"))
 }
 
-/// Every ordered pair of the pods (with an address) of `namespaces` (all
-/// when empty), in namespace and name order, for each port and protocol.
-pub fn matrix(c: &Cluster, namespaces: &[String], ports: &[u16], protocols: &[Protocol]) -> Vec<Prediction> {
-    let mut pods: Vec<_> = c
+/// The pods (with an address) of `namespaces` (all when empty), in
+/// namespace and name order.
+fn matrix_pods<'a>(c: &'a Cluster, namespaces: &[String]) -> Vec<&'a Pod> {
+    let mut pods: Vec<&Pod> = c
         .pods
         .iter()
         .filter(|p| p.ip.is_some() && (namespaces.is_empty() || namespaces.contains(&p.namespace)))
         .collect();
     pods.sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+    pods
+}
+
+/// Every ordered pair of the pods (with an address) of `namespaces` (all
+/// when empty), in namespace and name order, for each port and protocol.
+pub fn matrix(c: &Cluster, namespaces: &[String], ports: &[u16], protocols: &[Protocol]) -> Vec<Prediction> {
+    let pods = matrix_pods(c, namespaces);
     let mut out = Vec::new();
     for &protocol in protocols {
         for &port in ports {
@@ -123,7 +137,15 @@ pub fn run(lab: &str, args: CheckArgs) -> Result<i32> {
         .collect::<Result<Vec<_>>>()?;
     let c = super::fetch::cluster(lab)?;
     if args.matrix {
-        let cells = matrix(&c, &args.namespaces, &args.port, &protocols);
+        let cells = if args.programmed {
+            let pods: Vec<(String, Ipv4Addr, String)> = matrix_pods(&c, &args.namespaces)
+                .into_iter()
+                .filter_map(|p| Some((format!("{}/{}", p.namespace, p.name), p.ip?, p.node.clone())))
+                .collect();
+            programmed_matrix(lab, &c, &pods, &args.port, &protocols)
+        } else {
+            matrix(&c, &args.namespaces, &args.port, &protocols)
+        };
         if args.json {
             println!(
                 "{}",
@@ -174,7 +196,7 @@ pub fn run(lab: &str, args: CheckArgs) -> Result<i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use labyrinth_policy::{Pod, Policy, Selector};
+    use labyrinth_policy::{Policy, Selector};
 
     fn cluster() -> Cluster {
         let pod = |ns: &str, name: &str, ip: Option<&str>| Pod {

@@ -5,10 +5,15 @@
 //!   on a new connection and its reason (the allowing policy, rule and
 //!   peer, or the isolating policies and that no rule allows it);
 //! - `check --matrix [-n NS,…] --port N,… [--protocol P,…]`: every pod to
-//!   every pod of those namespaces at once, as upstream's truth tables.
+//!   every pod of those namespaces at once, as upstream's truth tables;
+//!   with `--programmed`, each cell judged by the rules the nodes hold, as
+//!   `explain` walks them (one read of each node's state for all cells);
+//! - `show [-n NS] [POD]`: the policies selecting a pod, its isolation per
+//!   direction and its compiled allows.
 
 mod check;
 mod fetch;
+mod show;
 
 pub use fetch::cluster;
 
@@ -28,10 +33,13 @@ pub struct PolicyArgs {
 pub enum PolicyCmd {
     /// The verdict on a new connection (or every pair with --matrix), with its reason.
     Check(check::CheckArgs),
+    /// The policies selecting a pod (or every pod of -n NS), its isolation per direction and what is allowed.
+    Show(show::ShowArgs),
 }
 
 pub fn run(args: PolicyArgs) -> Result<i32> {
     match args.cmd {
         PolicyCmd::Check(c) => check::run(&args.name, c),
+        PolicyCmd::Show(s) => show::run(&args.name, s),
     }
 }

@@ -70,7 +70,10 @@ impl PolicyDrop {
         let port = dst.port();
         let judged = judge(filter, dir, me, peer, protocol.lower(), port)
             .map(|j| (j, "iptables"))
-            .or_else(|| policy_nft::judge(nft, dir, me, peer, protocol, port).map(|j| (j, "nftables chain")));
+            .or_else(|| {
+                let doc: serde_json::Value = serde_json::from_str(nft).ok()?;
+                policy_nft::judge(&doc, dir, me, peer, protocol, port).map(|j| (j, "nftables chain"))
+            });
         let (pod, rules, isolated_by) = match judged {
             Some((
                 Judgement::Dropped {

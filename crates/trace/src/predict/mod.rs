@@ -9,7 +9,9 @@ mod ebpf;
 pub mod path;
 pub mod policy;
 pub mod policy_ebpf;
+pub mod policy_hop;
 pub mod policy_nft;
+pub mod policy_nodes;
 pub mod resolve;
 
 use std::net::Ipv4Addr;

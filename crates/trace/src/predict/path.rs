@@ -13,12 +13,11 @@ use labyrinth_netlink::Handle;
 use serde::Serialize;
 
 use super::ebpf::Maps;
-use super::policy::{judge, Judgement};
-use super::{policy_ebpf, policy_nft};
+use super::policy::Judgement;
+use super::policy_nodes::NodePolicy;
 use crate::explain::service::{in_node, iptables, nftables};
 use crate::explain::sockets;
 use crate::topology::{Lab, Pod};
-use labyrinth_policy::names::NFT_TABLE;
 use labyrinth_policy::Direction;
 
 /// One predicted step: where (node, namespace, device) and what happens.
@@ -373,9 +372,8 @@ struct PolicyFlow<'a> {
 }
 
 /// The judgement of the policy state `node` holds, whichever datapath
-/// wrote it: the iptables chains, else the eBPF policy maps, else the
-/// nftables table; with the name of the rules that judged.
-fn node_judgement(
+/// wrote it (policy_nodes), with the name of the rules that judged.
+pub(super) fn node_judgement(
     lab: &Lab,
     node: &str,
     dir: Direction,
@@ -384,20 +382,10 @@ fn node_judgement(
     proto: &str,
     port: u16,
 ) -> Option<(Judgement, &'static str)> {
-    if let Ok(filter) = in_node(&lab.name, node, &["iptables-save", "-t", "filter"]) {
-        if let Some(j) = judge(&filter, dir, me, peer, proto, port) {
-            return Some((j, "iptables"));
-        }
-    }
     let protocol = labyrinth_policy::Protocol::parse(&proto.to_uppercase())?;
-    if let Some((pods, rules)) = policy_ebpf::rows(&lab.name, node) {
-        // The maps hold no names: the API's objects, compiled as the agent does.
-        let cluster = crate::policy_cmd::cluster(&lab.name).ok()?;
-        return policy_ebpf::judge(&pods, &rules, &cluster, node, dir, (me, peer), protocol, port)
-            .map(|j| (j, "eBPF map"));
-    }
-    let table = in_node(&lab.name, node, &["nft", "-j", "list", "table", "ip", NFT_TABLE]).ok()?;
-    policy_nft::judge(&table, dir, me, peer, protocol, port).map(|j| (j, "nftables chain"))
+    // The eBPF maps hold no names: the API's objects, compiled as the agent does.
+    let cluster = || crate::policy_cmd::cluster(&lab.name).ok();
+    NodePolicy::read(&lab.name, node).judge(cluster, node, dir, (me, peer), protocol, port)
 }
 
 /// The judgement of `pod`'s node's policy chains in `dir` (egress: the

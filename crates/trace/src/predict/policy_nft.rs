@@ -2,9 +2,9 @@
 //! walked through the node's own table `ip labyrinth-policy`, read as
 //! `nft -j` JSON (the kernel's state as nft's documented JSON schema
 //! gives it): the pods map of the direction finds the judged pod's chain,
-//! whose first matching rule returns (allowed: its comment names the
-//! policy, rule and peer) or drops (its comment names the isolating
-//! policies). No element for the pod: nothing isolates it.
+//! whose first matching rule returns (allowed: the set element it hit, or
+//! else the rule's comment, names the policy, rule and peer) or drops (its
+//! comment names the isolating policies). No element for the pod: nothing isolates it.
 
 use std::net::Ipv4Addr;
 
@@ -27,8 +27,9 @@ fn addr(v: &Value) -> Option<Ipv4Addr> {
     v.as_str()?.parse().ok()
 }
 
-/// Does a set element (an address, `{"prefix"}` or `{"range"}`) hold `ip`?
-fn elem_has(e: &Value, ip: Ipv4Addr) -> bool {
+/// Does an address element (an address, `{"prefix"}` or `{"range"}`)
+/// hold `ip`?
+fn addr_has(e: &Value, ip: Ipv4Addr) -> bool {
     if let Some(a) = addr(e) {
         return a == ip;
     }
@@ -44,13 +45,6 @@ fn elem_has(e: &Value, ip: Ipv4Addr) -> bool {
     false
 }
 
-fn set_has(doc: &Value, name: &str, ip: Ipv4Addr) -> bool {
-    objects(doc, "set")
-        .find(|s| s["name"] == name)
-        .and_then(|s| s["elem"].as_array())
-        .is_some_and(|els| els.iter().any(|e| elem_has(e, ip)))
-}
-
 fn port_in(right: &Value, port: u16) -> bool {
     if let Some(n) = right.as_u64() {
         return n == u64::from(port);
@@ -63,42 +57,87 @@ fn port_in(right: &Value, port: u16) -> bool {
     }
 }
 
-/// Whether one `match` expression of our rules holds for the packet; an
-/// expression of another shape does not (the walk then says nothing
-/// rather than something wrong: the drop rule still names the policies).
-fn holds(doc: &Value, m: &Value, peer_field: &str, peer: Ipv4Addr, proto: Protocol, port: u16) -> bool {
-    let (left, right) = (&m["left"], &m["right"]);
-    if m["op"] != "==" {
-        return false;
-    }
-    if left["meta"]["key"] == "l4proto" {
-        return right == proto.lower();
-    }
-    let payload = &left["payload"];
-    match (payload["protocol"].as_str(), payload["field"].as_str()) {
-        (Some("ip"), Some(f)) if f == peer_field => right
-            .as_str()
-            .and_then(|r| r.strip_prefix('@'))
-            .is_some_and(|set| set_has(doc, set, peer)),
-        (Some("th"), Some("dport")) => port_in(right, port),
-        (Some(p), Some("dport")) => p == proto.lower() && port_in(right, port),
+/// The packet as a set lookup sees it.
+struct Key {
+    peer: Ipv4Addr,
+    proto: Protocol,
+    port: u16,
+}
+
+/// Does a set element hold the key: an address element for a lookup of
+/// the peer alone, a `{"concat"}` of (address, protocol, port) for a
+/// lookup of the three?
+fn elem_has(val: &Value, k: &Key, concat: bool) -> bool {
+    match (
+        concat,
+        val.get("concat").and_then(Value::as_array).map(Vec::as_slice),
+    ) {
+        (true, Some([a, proto, port])) => {
+            addr_has(a, k.peer) && proto == k.proto.lower() && port_in(port, k.port)
+        }
+        (false, None) => addr_has(val, k.peer),
         _ => false,
     }
 }
 
-/// How the table in `json` (`nft -j list table ip labyrinth-policy`)
-/// judges a new connection in direction `dir` of the pod at `me` with
-/// `peer`; None when the pod has no chain there (or no table).
+/// Whether the set `name` holds the key; Some(the element's comment, if
+/// any) when it does.
+fn set_hit(doc: &Value, name: &str, k: &Key, concat: bool) -> Option<Option<String>> {
+    let set = objects(doc, "set").find(|s| s["name"] == name)?;
+    set["elem"].as_array()?.iter().find_map(|e| {
+        // An element with a comment comes as {"elem": {"val", "comment"}}.
+        let (val, comment) = match e.get("elem") {
+            Some(x) => (&x["val"], x["comment"].as_str().map(str::to_string)),
+            None => (e, None),
+        };
+        elem_has(val, k, concat).then_some(comment)
+    })
+}
+
+/// Whether one `match` expression of our rules holds for the packet:
+/// None when it does not, else Some(the comment of the set element it
+/// hit, if any). An expression of another shape does not hold (the walk
+/// then says nothing rather than something wrong: the drop rule still
+/// names the policies).
+fn holds(doc: &Value, m: &Value, peer_field: &str, k: &Key) -> Option<Option<String>> {
+    let (left, right) = (&m["left"], &m["right"]);
+    if m["op"] != "==" {
+        return None;
+    }
+    let set = right.as_str().and_then(|r| r.strip_prefix('@'));
+    let is_peer = |v: &Value| v["payload"]["protocol"] == "ip" && v["payload"]["field"] == peer_field;
+    let concat = left.get("concat").and_then(Value::as_array).map(Vec::as_slice);
+    if let (Some(set), Some([a, proto, port])) = (set, concat) {
+        let th_dport = serde_json::json!({"protocol": "th", "field": "dport"});
+        let shape = is_peer(a) && proto["meta"]["key"] == "l4proto" && port["payload"] == th_dport;
+        return if shape { set_hit(doc, set, k, true) } else { None };
+    }
+    if left["meta"]["key"] == "l4proto" {
+        return (right == k.proto.lower()).then_some(None);
+    }
+    let payload = &left["payload"];
+    let hit = match (payload["protocol"].as_str(), payload["field"].as_str()) {
+        (Some("ip"), Some(f)) if f == peer_field => return set.and_then(|set| set_hit(doc, set, k, false)),
+        (Some("th"), Some("dport")) => port_in(right, k.port),
+        (Some(p), Some("dport")) => p == k.proto.lower() && port_in(right, k.port),
+        _ => false,
+    };
+    hit.then_some(None)
+}
+
+/// How the table `doc` (`nft -j list table ip labyrinth-policy`, parsed
+/// once for as many judgements as asked) judges a new connection in
+/// direction `dir` of the pod at `me` with `peer`; None when the pod has
+/// no chain there (or no table).
 pub fn judge(
-    json: &str,
+    doc: &Value,
     dir: Direction,
     me: Ipv4Addr,
     peer: Ipv4Addr,
     proto: Protocol,
     port: u16,
 ) -> Option<Judgement> {
-    let doc: Value = serde_json::from_str(json).ok()?;
-    let map = objects(&doc, "map").find(|m| m["name"] == nft_pods_map(dir))?;
+    let map = objects(doc, "map").find(|m| m["name"] == nft_pods_map(dir))?;
     let chain = map["elem"].as_array()?.iter().find_map(|e| {
         let [key, verdict] = e.as_array()?.as_slice() else {
             return None;
@@ -109,15 +148,17 @@ pub fn judge(
         Direction::Ingress => "saddr",
         Direction::Egress => "daddr",
     };
-    for rule in objects(&doc, "rule").filter(|r| r["chain"] == chain.as_str()) {
+    let k = Key { peer, proto, port };
+    'rules: for rule in objects(doc, "rule").filter(|r| r["chain"] == chain.as_str()) {
         let exprs = rule["expr"].as_array()?;
-        let comment = rule["comment"].as_str().unwrap_or_default().to_string();
-        let matched = exprs
-            .iter()
-            .filter_map(|e| e.get("match"))
-            .all(|m| holds(&doc, m, peer_field, peer, proto, port));
-        if !matched {
-            continue;
+        let mut comment = rule["comment"].as_str().unwrap_or_default().to_string();
+        for m in exprs.iter().filter_map(|e| e.get("match")) {
+            match holds(doc, m, peer_field, &k) {
+                None => continue 'rules,
+                // The set element's comment names the allow.
+                Some(Some(element)) => comment = element,
+                Some(None) => {}
+            }
         }
         if exprs.iter().any(|e| e.get("return").is_some()) {
             return Some(Judgement::Allowed { chain, by: comment });
@@ -139,17 +180,23 @@ pub fn judge(
 mod tests {
     use super::*;
 
-    /// `nft -j list table` of a table loaded from the renderer's form
-    /// (crates/proxy/src/netpol/nftables.rs), by nft 1.0.6: its peer set
-    /// came back merged into an address, a range and a prefix.
+    /// `nft -j list table` of a table the renderer wrote
+    /// (crates/proxy/src/netpol/nftables.rs) loaded by nft 1.0.6: tcp
+    /// 9000-9999 from 10.0.1.3, 10.1.0.0/16, 10.2.0.0/24, 10.2.1.0/24, 10.9.0.0/16,
+    /// udp 53 and sctp from every peer, cut into disjoint elements (some
+    /// shown back as prefixes); egress allowed to every address.
     const TABLE: &str = include_str!("testdata/policy_nft.json");
+
+    fn doc() -> Value {
+        serde_json::from_str(TABLE).unwrap()
+    }
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
     }
 
     fn ingress(peer: &str, proto: Protocol, port: u16) -> Option<Judgement> {
-        judge(TABLE, Direction::Ingress, ip("10.0.2.5"), ip(peer), proto, port)
+        judge(&doc(), Direction::Ingress, ip("10.0.2.5"), ip(peer), proto, port)
     }
 
     #[test]
@@ -196,10 +243,10 @@ mod tests {
         assert_eq!(
             ingress("10.2.2.0", Protocol::Tcp, 9000),
             dropped,
-            "past the merged range"
+            "past the peers"
         );
         let eg = judge(
-            TABLE,
+            &doc(),
             Direction::Egress,
             ip("10.0.2.5"),
             ip("1.1.1.1"),
@@ -215,7 +262,7 @@ mod tests {
         );
         assert_eq!(
             judge(
-                TABLE,
+                &doc(),
                 Direction::Ingress,
                 ip("10.0.2.6"),
                 ip("10.0.1.3"),
@@ -226,7 +273,7 @@ mod tests {
         );
         assert_eq!(
             judge(
-                "not json",
+                &serde_json::json!({"nftables": []}),
                 Direction::Ingress,
                 ip("10.0.2.5"),
                 ip("10.0.1.3"),
