@@ -176,7 +176,7 @@ async fn env_sources(agent: &Agent, pod: &NodePod) -> Result<EnvSources> {
 pub const CONFIG_ERROR: &str = "CreateContainerConfigError";
 
 /// This node, as a pod's `fieldRef`s read it.
-fn node_facts(agent: &Agent) -> super::nodepod::NodeFacts {
+pub(super) fn node_facts(agent: &Agent) -> super::nodepod::NodeFacts {
     super::nodepod::NodeFacts {
         name: agent.node_name.clone(),
         ip: agent.args.node_ip.to_string(),
@@ -291,7 +291,7 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
 
 /// A container's exit code as Kubernetes reports it: 128 + the signal for
 /// one killed by a signal.
-fn exit_code(st: std::process::ExitStatus) -> i32 {
+pub(super) fn exit_code(st: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     st.code().or(st.signal().map(|s| 128 + s)).unwrap_or(255)
 }

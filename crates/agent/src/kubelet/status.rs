@@ -6,7 +6,7 @@ use super::nodepod::NodePod;
 use super::probes::Prober;
 use crate::runtime::sandbox::SandboxRecord;
 
-fn rfc3339(secs: u64) -> String {
+pub(super) fn rfc3339(secs: u64) -> String {
     k8s_openapi::jiff::Timestamp::from_second(secs as i64)
         .map(|t| t.to_string())
         .unwrap_or_default()
@@ -16,7 +16,7 @@ fn condition(kind: &str, ok: bool, since: &str) -> Value {
     json!({"type": kind, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": since})
 }
 
-fn terminated(code: i32, started: Option<u64>, finished: Option<u64>) -> Value {
+pub(super) fn terminated(code: i32, started: Option<u64>, finished: Option<u64>) -> Value {
     let reason = if code == 0 { "Completed" } else { "Error" };
     json!({"terminated": {
         "exitCode": code,
@@ -107,6 +107,7 @@ pub fn running(pod: &NodePod, rec: &SandboxRecord, probes: &Prober, host_ip: &st
         "podIPs": ip.iter().map(|i| json!({"ip": i})).collect::<Vec<_>>(),
         "startTime": since,
         "containerStatuses": statuses,
+        "ephemeralContainerStatuses": super::ephemeral::statuses(pod, rec),
     }})
 }
 
