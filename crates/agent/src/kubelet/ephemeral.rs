@@ -7,17 +7,16 @@
 //! root of its own, as a container of its image would, and its log and
 //! (with `stdin: true`) its stdin pipe are a container's, so `kubectl
 //! logs -c` and `attach` find it by name. It is never restarted: when it
-//! ends, its status says how, for good.
+//! ends, its status says how, for good (`super::status`).
 
 use labyrinth_contracts::pod::EphemeralContainer;
 use labyrinth_netlink::process::ProcessRef;
-use serde_json::{json, Value};
 
 use super::lifecycle::{unix_now, Managed};
 use super::nodepod::{EnvSources, NodePod};
 use crate::agent::context::Agent;
 use crate::runtime::container;
-use crate::runtime::sandbox::{self, ContainerRecord, SandboxRecord};
+use crate::runtime::sandbox::{self, ContainerRecord};
 
 /// Start the pod's ephemeral containers not started yet and note those
 /// that ended; true if any changed (its status is to be reported).
@@ -102,39 +101,4 @@ fn start(agent: &Agent, pod: &NodePod, m: &mut Managed, ec: &EphemeralContainer)
         }
     }
     m.rec.containers.insert(name, rec);
-}
-
-/// `status.ephemeralContainerStatuses`: running, or terminated with its
-/// exit code; waiting until the agent has started it. Null (left out of
-/// the status merge patch) for a pod without any, as most are.
-pub fn statuses(pod: &NodePod, rec: &SandboxRecord) -> Value {
-    if pod.spec.ephemeral_containers.is_empty() {
-        return Value::Null;
-    }
-    let list: Vec<Value> = pod
-        .spec
-        .ephemeral_containers
-        .iter()
-        .map(|ec| {
-            let c = &ec.container;
-            let r = rec.containers.get(&c.name);
-            let state = match r {
-                Some(r) if r.process.is_some() => {
-                    json!({"running": {"startedAt": r.started_at.map(super::status::rfc3339)}})
-                }
-                Some(r) => super::status::terminated(r.last_exit.unwrap_or(0), r.started_at, r.finished_at),
-                None => json!({"waiting": {"reason": "ContainerCreating"}}),
-            };
-            json!({
-                "name": c.name,
-                "image": c.image.clone().unwrap_or_default(),
-                "imageID": "",
-                "containerID": format!("labyrinth://{}-{}", rec.id, c.name),
-                "ready": false,
-                "restartCount": 0,
-                "state": state,
-            })
-        })
-        .collect();
-    Value::Array(list)
 }
