@@ -43,6 +43,20 @@ pub struct Spec {
     pub host_ipc: Option<bool>,
     #[serde(default)]
     pub volumes: Vec<Volume>,
+    /// Added by `kubectl debug` (the `ephemeralcontainers` subresource).
+    #[serde(default)]
+    pub ephemeral_containers: Vec<EphemeralContainer>,
+}
+
+/// A debugging container added to a running pod: a container's fields
+/// (the API server refuses ports, probes and lifecycle for it) and the
+/// container whose processes it is to see.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EphemeralContainer {
+    #[serde(flatten)]
+    pub container: Container,
+    pub target_container_name: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]

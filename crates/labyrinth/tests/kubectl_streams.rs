@@ -4,7 +4,10 @@
 //! reaches nginx in the pod, several connections at once through one
 //! forward, and a 3 MB file arrives byte for byte. `attach` to a running
 //! container shows its stdout and stderr as they come, and with `-i` to a
-//! `stdin: true` container, what is typed reaches it.
+//! `stdin: true` container, what is typed reaches it. `debug -it POD
+//! --target=C`: an ephemeral container in the pod's namespaces whose `ps`
+//! lists the target's process, its state in the pod's status, its output
+//! through `logs -c`; changing or removing it afterwards is a 422.
 
 mod common;
 use common::journey::*;
@@ -100,6 +103,7 @@ fn kubectl_streams() {
     wait_ready(&lab, NS, "talker");
     forward_to_pod_and_service(&lab);
     attach_to_running_containers(&lab);
+    debug_with_an_ephemeral_container(&lab);
     lab.down();
 }
 
@@ -207,4 +211,104 @@ fn attach_to_running_containers(lab: &Lab) {
     assert_eq!(got.trim(), "got:hello attach");
     stop(&mut a);
     drop(input);
+}
+
+/// A jsonpath of the talker pod.
+fn talker(lab: &Lab, path: &str) -> String {
+    let arg = format!("jsonpath={path}");
+    kubectl_ok(lab, &["-n", NS, "get", "pod", "talker", "-o", &arg])
+}
+
+fn debug_with_an_ephemeral_container(lab: &Lab) {
+    // kubectl PATCHes pods/talker/ephemeralcontainers, waits for the
+    // container to run, then attaches (or, if it has ended, shows its
+    // log). A command this short may end before the attach: its output is
+    // read with `logs -c` below.
+    let o = kubectl(
+        lab,
+        &[
+            "-n",
+            NS,
+            "debug",
+            "-it",
+            "talker",
+            "--image=busybox",
+            "--target=talk",
+            "-c",
+            "dbg",
+            "--profile=general",
+            "--",
+            "sh",
+            "-c",
+            "ps -o pid,args; hostname",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    kubectl_ok(
+        lab,
+        &[
+            "-n",
+            NS,
+            "wait",
+            "--for=jsonpath={.status.ephemeralContainerStatuses[0].state.terminated.reason}=Completed",
+            "pod/talker",
+            "--timeout=60s",
+        ],
+    );
+    let state = talker(lab, "{.status.ephemeralContainerStatuses[0].state}");
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(state["terminated"]["exitCode"], 0, "{state}");
+    let log = kubectl_ok(lab, &["-n", NS, "logs", "talker", "-c", "dbg"]);
+    // The target's loop, the pod's pause as PID 1, the pod's hostname, and
+    // nothing of the node's (its agent).
+    assert!(log.contains("while true; do echo tick"), "{log}");
+    assert!(log.lines().any(|l| l.trim_start().starts_with("1 ")), "{log}");
+    assert!(log.lines().any(|l| l.trim() == "talker"), "{log}");
+    assert!(!log.contains("labyrinth agent"), "{log}");
+    // The other containers go on, and no container was restarted.
+    let restarts = talker(lab, "{.status.containerStatuses[*].restartCount}");
+    assert_eq!(restarts, "0 0");
+
+    // The subresource takes additions only: a PUT changing the existing
+    // one, or removing it, is 422 naming the field.
+    let pod = kubectl_ok(lab, &["-n", NS, "get", "pod", "talker", "-o", "json"]);
+    let mut pod: serde_json::Value = serde_json::from_str(&pod).unwrap();
+    let path = format!("/api/v1/namespaces/{NS}/pods/talker/ephemeralcontainers");
+    let put = |pod: &serde_json::Value| {
+        let args = [
+            "kubectl", "--name", &lab.name, "replace", "--raw", &path, "-f", "-",
+        ];
+        let o = labyrinth_with_stdin(&args, pod.to_string().as_bytes());
+        assert!(!o.status.success(), "the change was taken");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    pod["spec"]["ephemeralContainers"][0]["image"] = "alpine".into();
+    let err = put(&pod);
+    assert!(
+        err.contains("spec.ephemeralContainers[0]") && err.contains("may not be changed"),
+        "{err}"
+    );
+    pod["spec"]["ephemeralContainers"] = serde_json::json!([]);
+    let err = put(&pod);
+    assert!(err.contains("may not be removed"), "{err}");
+    // A target that is not one of the pod's containers.
+    let o = kubectl(
+        lab,
+        &[
+            "-n",
+            NS,
+            "debug",
+            "talker",
+            "--image=busybox",
+            "--target=nope",
+            "-c",
+            "dbg2",
+            "--profile=general",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("targetContainerName: Not found"),
+        "{err}"
+    );
 }

@@ -4,7 +4,8 @@
 //! the nftables and the eBPF datapaths; the DNS records the specification asks for, read
 //! with `dig` from a pod; and the Service behaviours users rely on (no
 //! endpoints refuses, hairpin, a deleted endpoint leaves the rules, an even
-//! spread over three backends by chi-square, TCP and UDP).
+//! spread over three backends by chi-square, TCP and UDP); in nftables and
+//! eBPF, a pod failing readiness leaves the Service (`common::readiness`).
 
 mod common;
 mod services_dp;
@@ -300,6 +301,11 @@ fn scenario(dp: &str) {
     check_dns_records(&lab, &client, &server, &cluster_ip);
     check_no_endpoints(&lab, &client);
     check_endpoint_removal(&lab, &client, &server, dp);
+    // A pod failing readiness gets no new connection through the
+    // ClusterIP: `probes` proves it in its own (iptables) lab.
+    if dp != "iptables" {
+        common::readiness::readiness_moves_pods_in_and_out_of_the_service(&lab);
+    }
     lab.down();
 }
 

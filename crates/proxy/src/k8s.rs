@@ -63,6 +63,15 @@ impl ServiceStore {
             .collect();
     }
 
+    /// The Services of `namespace`, in name order (the kubelet role's
+    /// service variables read them).
+    pub fn services_in<'a>(&'a self, namespace: &'a str) -> impl Iterator<Item = &'a Service> + 'a {
+        self.services
+            .range((namespace.to_string(), String::new())..)
+            .take_while(move |((ns, _), _)| ns == namespace)
+            .map(|(_, s)| s)
+    }
+
     /// After a relist: exactly these EndpointSlices.
     pub fn replace_slices(&mut self, slices: Vec<EndpointSlice>) {
         self.slices = slices

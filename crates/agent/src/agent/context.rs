@@ -21,6 +21,8 @@ pub struct Agent {
     pub runtime: crate::runtime::RuntimeConfig,
     /// The eBPF datapath, once opened (`--datapath ebpf` only).
     pub ebpf: OnceLock<labyrinth_ebpf::SharedDatapath>,
+    /// The Services the proxy watches, read by the kubelet role too.
+    pub services: crate::services::shared::SharedServices,
 }
 
 pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client> {

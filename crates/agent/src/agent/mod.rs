@@ -105,6 +105,7 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         node_name,
         runtime,
         ebpf: OnceLock::new(),
+        services: Default::default(),
     });
 
     tokio::spawn(crate::streaming::run(agent.clone()));

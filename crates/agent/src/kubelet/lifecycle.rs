@@ -135,8 +135,9 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
     .await?
 }
 
-/// The ConfigMaps and Secrets the pod's env refers to, and the Services
-/// of its namespace (their variables), read through the API (a node may read ConfigMaps, and the Secrets of its pods); one that
+/// The ConfigMaps and Secrets the pod's env refers to, read through the
+/// API (a node may read ConfigMaps, and the Secrets of its pods), and the
+/// Services of its namespace (their variables: `service_env`); one that
 /// does not exist is left out, for the env to say so (or skip it, when
 /// optional).
 async fn env_sources(agent: &Agent, pod: &NodePod) -> Result<EnvSources> {
@@ -161,13 +162,7 @@ async fn env_sources(agent: &Agent, pod: &NodePod) -> Result<EnvSources> {
         }
     }
     if pod.spec.enable_service_links != Some(false) {
-        let api: kube::Api<k8s_openapi::api::core::v1::Service> =
-            kube::Api::namespaced(agent.client.clone(), ns);
-        let list = api
-            .list(&Default::default())
-            .await
-            .context("listing the namespace's Services")?;
-        src.services = super::service_env::variables(&list.items);
+        src.services = super::service_env::for_namespace(agent, ns).await?;
     }
     for name in secrets {
         let api: kube::Api<Secret> = kube::Api::namespaced(agent.client.clone(), ns);
@@ -188,7 +183,7 @@ async fn env_sources(agent: &Agent, pod: &NodePod) -> Result<EnvSources> {
 pub const CONFIG_ERROR: &str = "CreateContainerConfigError";
 
 /// This node, as a pod's `fieldRef`s read it.
-fn node_facts(agent: &Agent) -> super::nodepod::NodeFacts {
+pub(super) fn node_facts(agent: &Agent) -> super::nodepod::NodeFacts {
     super::nodepod::NodeFacts {
         name: agent.node_name.clone(),
         ip: agent.args.node_ip.to_string(),
@@ -303,7 +298,7 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
 
 /// A container's exit code as Kubernetes reports it: 128 + the signal for
 /// one killed by a signal.
-fn exit_code(st: std::process::ExitStatus) -> i32 {
+pub(super) fn exit_code(st: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     st.code().or(st.signal().map(|s| 128 + s)).unwrap_or(255)
 }

@@ -3,6 +3,7 @@
 //! (started by the composition root in `crate::agent`).
 
 mod backoff;
+mod ephemeral;
 mod events;
 mod lifecycle;
 pub(crate) mod node;

@@ -34,6 +34,7 @@ impl NodePod {
         // Decoded lists grow by doubling (room for four containers when
         // there is one); this copy is kept for the pod's whole life.
         spec.containers.shrink_to_fit();
+        spec.ephemeral_containers.shrink_to_fit();
         Some(NodePod {
             uid: w.metadata.uid?,
             namespace: w.metadata.namespace.unwrap_or_else(|| "default".into()),
@@ -119,15 +120,7 @@ impl NodePod {
                 let env = self
                     .container_env(c, node, pod_ip, src)
                     .map_err(|e| format!("container {}: {e}", c.name))?;
-                Ok(ContainerSpec {
-                    name: c.name.clone(),
-                    image: c.image.clone().unwrap_or_default(),
-                    command: c.command.clone().unwrap_or_default(),
-                    args: c.args.clone().unwrap_or_default(),
-                    env,
-                    stdin: c.stdin,
-                    mounts: Vec::new(),
-                })
+                Ok(spec_of(c, env))
             })
             .collect()
     }
@@ -155,7 +148,7 @@ impl NodePod {
 
     /// As the kubelet orders it: every `envFrom` source's keys (with its
     /// prefix), then `env`, a later name replacing an earlier one.
-    fn container_env(
+    pub(super) fn container_env(
         &self,
         c: &labyrinth_contracts::pod::Container,
         node: &NodeFacts,
@@ -239,6 +232,20 @@ impl NodePod {
                 k.name
             )),
         }
+    }
+}
+
+/// What the runtime runs for container `c` with environment `env` (its
+/// volumes' mounts are added by `pod_volumes::attach`).
+pub(super) fn spec_of(c: &labyrinth_contracts::pod::Container, env: Vec<(String, String)>) -> ContainerSpec {
+    ContainerSpec {
+        name: c.name.clone(),
+        image: c.image.clone().unwrap_or_default(),
+        command: c.command.clone().unwrap_or_default(),
+        args: c.args.clone().unwrap_or_default(),
+        env,
+        stdin: c.stdin,
+        mounts: Vec::new(),
     }
 }
 

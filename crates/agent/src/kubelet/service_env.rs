@@ -5,11 +5,30 @@
 //! `<NAME>_PORT`, `<NAME>_PORT_<port>_<PROTO>` with its `_PROTO`, `_PORT`
 //! and `_ADDR`; the name upper-cased, dashes as underscores.
 
+use anyhow::{Context, Result};
 use k8s_openapi::api::core::v1::Service;
+
+use crate::agent::context::Agent;
+
+/// The variables of namespace `ns`'s Services as this node knows them:
+/// from the store the proxy's watch keeps, once it has listed them (no
+/// request per pod start); else (before that, or with no proxy on this
+/// node) from a LIST.
+pub async fn for_namespace(agent: &Agent, ns: &str) -> Result<Vec<(String, String)>> {
+    if agent.services.listed() {
+        return Ok(agent.services.read(|st| variables(st.services_in(ns))));
+    }
+    let api: kube::Api<Service> = kube::Api::namespaced(agent.client.clone(), ns);
+    let list = api
+        .list(&Default::default())
+        .await
+        .context("listing the namespace's Services")?;
+    Ok(variables(&list.items))
+}
 
 /// The variables for `services` (those existing when the container
 /// starts), in their order.
-pub fn variables(services: &[Service]) -> Vec<(String, String)> {
+pub fn variables<'a>(services: impl IntoIterator<Item = &'a Service>) -> Vec<(String, String)> {
     let mut env = Vec::new();
     for svc in services {
         let Some(spec) = &svc.spec else { continue };

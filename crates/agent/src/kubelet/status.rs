@@ -107,7 +107,43 @@ pub fn running(pod: &NodePod, rec: &SandboxRecord, probes: &Prober, host_ip: &st
         "podIPs": ip.iter().map(|i| json!({"ip": i})).collect::<Vec<_>>(),
         "startTime": since,
         "containerStatuses": statuses,
+        "ephemeralContainerStatuses": ephemeral_statuses(pod, rec),
     }})
+}
+
+/// `status.ephemeralContainerStatuses`: running, or terminated with its
+/// exit code; waiting until the agent has started it. Null (left out of
+/// the status merge patch) for a pod without any, as most are.
+fn ephemeral_statuses(pod: &NodePod, rec: &SandboxRecord) -> Value {
+    if pod.spec.ephemeral_containers.is_empty() {
+        return Value::Null;
+    }
+    let list: Vec<Value> = pod
+        .spec
+        .ephemeral_containers
+        .iter()
+        .map(|ec| {
+            let c = &ec.container;
+            let r = rec.containers.get(&c.name);
+            let state = match r {
+                Some(r) if r.process.is_some() => {
+                    json!({"running": {"startedAt": r.started_at.map(rfc3339)}})
+                }
+                Some(r) => terminated(r.last_exit.unwrap_or(0), r.started_at, r.finished_at),
+                None => json!({"waiting": {"reason": "ContainerCreating"}}),
+            };
+            json!({
+                "name": c.name,
+                "image": c.image.clone().unwrap_or_default(),
+                "imageID": "",
+                "containerID": format!("labyrinth://{}-{}", rec.id, c.name),
+                "ready": false,
+                "restartCount": 0,
+                "state": state,
+            })
+        })
+        .collect();
+    Value::Array(list)
 }
 
 /// The sandbox could not be made yet (e.g. CNI failed): Pending, with why.

@@ -6,6 +6,7 @@
 
 mod healthcheck;
 mod metrics;
+pub mod shared;
 mod watch;
 
 use std::net::SocketAddr;

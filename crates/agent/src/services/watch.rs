@@ -14,7 +14,6 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Api;
 use labyrinth_proxy::external::ThisNode;
-use labyrinth_proxy::k8s::ServiceStore;
 use labyrinth_proxy::ServiceModel;
 
 use crate::agent::context::Agent;
@@ -44,7 +43,7 @@ pub async fn run(
     .map(|e| e.map(|ev| Change::Slice(Box::new(ev))));
     let mut events = futures::stream::select(services, slices).boxed();
 
-    let mut store = ServiceStore::default();
+    let store = &agent.services;
     let mut health = super::healthcheck::HealthChecks::default();
     let node = ThisNode {
         name: agent.node_name.clone(),
@@ -66,35 +65,32 @@ pub async fn run(
                 Event::Init => relist_services.clear(),
                 Event::InitApply(s) => relist_services.push(s),
                 Event::InitDone => {
-                    store.replace_services(std::mem::take(&mut relist_services));
+                    store.update(|st| st.replace_services(std::mem::take(&mut relist_services)));
+                    store.mark_listed();
                     services_listed = true;
                 }
-                Event::Apply(s) => store.apply_service(s)?,
+                Event::Apply(s) => store.update(|st| st.apply_service(s))?,
                 Event::Delete(s) => {
                     let m = &s.metadata;
-                    store.delete_service(
-                        m.namespace.as_deref().unwrap_or("default"),
-                        m.name.as_deref().unwrap_or(""),
-                    );
+                    let ns = m.namespace.as_deref().unwrap_or("default");
+                    store.update(|st| st.delete_service(ns, m.name.as_deref().unwrap_or("")));
                 }
             },
             Ok(Change::Slice(ev)) => match *ev {
                 Event::Init => relist_slices.clear(),
                 Event::InitApply(s) => relist_slices.push(s),
                 Event::InitDone => {
-                    store.replace_slices(std::mem::take(&mut relist_slices));
+                    store.update(|st| st.replace_slices(std::mem::take(&mut relist_slices)));
                     slices_listed = true;
                 }
                 Event::Apply(s) => {
                     trigger = trigger_time(&s);
-                    store.apply_slice(s)?;
+                    store.update(|st| st.apply_slice(s))?;
                 }
                 Event::Delete(s) => {
                     let m = &s.metadata;
-                    store.delete_slice(
-                        m.namespace.as_deref().unwrap_or("default"),
-                        m.name.as_deref().unwrap_or(""),
-                    );
+                    let ns = m.namespace.as_deref().unwrap_or("default");
+                    store.update(|st| st.delete_slice(ns, m.name.as_deref().unwrap_or("")));
                 }
             },
         }
@@ -103,7 +99,7 @@ pub async fn run(
         if !(services_listed && slices_listed) {
             continue;
         }
-        match store.model_for(Some(cluster_cidr), Some(node.clone())) {
+        match store.read(|st| st.model_for(Some(cluster_cidr), Some(node.clone()))) {
             Ok(model) => {
                 health.update(&model).await;
                 if tx.send((model, trigger)).is_err() {

@@ -206,6 +206,11 @@ fn default_pod_spec(spec: &mut Value) {
             spec[k] = json!(v);
         }
     }
+    // As the real server: kubectl debug reads the pod's securityContext
+    // without checking it is there.
+    if spec.get("securityContext").is_none_or(Value::is_null) {
+        spec["securityContext"] = json!({});
+    }
 }
 
 /// Defaults the real server fills, for the fields clients and controllers read.

@@ -116,6 +116,10 @@ pub fn resource_list(group: &str, version: &str) -> Option<Value> {
             );
             out.push(json!({"name": "pods/log", "singularName": "", "namespaced": true,
                 "kind": "Pod", "verbs": ["get"]}));
+            out.push(
+                json!({"name": "pods/ephemeralcontainers", "singularName": "", "namespaced": true,
+                "kind": "Pod", "verbs": ["get", "patch", "update"]}),
+            );
             for (sub, kind) in [
                 ("attach", "PodAttachOptions"),
                 ("portforward", "PodPortForwardOptions"),

@@ -9,6 +9,7 @@ pub mod crud;
 pub mod ctx;
 pub mod delete_options;
 pub mod discovery;
+pub mod ephemeral_containers;
 pub mod exec;
 pub mod field_set;
 pub mod finalizers;
@@ -106,6 +107,7 @@ pub fn parse_target(segs: &[&str]) -> ApiResult<Option<Target>> {
         let served = match sub.as_str() {
             "status" => t.res.status,
             "exec" | "log" | "portforward" | "attach" => t.res.kind == "Pod",
+            ephemeral_containers::SUBRESOURCE => t.res.kind == "Pod",
             "scale" => scale::served(t.res.kind),
             "token" => t.res.kind == "ServiceAccount",
             _ => false,
@@ -307,6 +309,14 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
                 "get" => scale::get(&st, &ctx),
                 "update" => scale::update(&st, &ctx),
                 "patch" => scale::patch(&st, &ctx),
+                _ => Err(ApiError::method_not_allowed()),
+            };
+        }
+        if ctx.target.sub.as_deref() == Some(ephemeral_containers::SUBRESOURCE) {
+            return match verb {
+                "get" => ephemeral_containers::get(&st, &ctx),
+                "update" => ephemeral_containers::update(&st, &ctx),
+                "patch" => ephemeral_containers::patch(&st, &ctx),
                 _ => Err(ApiError::method_not_allowed()),
             };
         }

@@ -7,6 +7,7 @@ pub mod ebpf;
 pub mod journey;
 pub mod netpol;
 pub mod netpol_model;
+pub mod readiness;
 pub mod spread;
 pub mod writer;
 #[allow(unused_imports)]
