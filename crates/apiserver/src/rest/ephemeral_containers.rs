@@ -10,6 +10,7 @@
 
 use super::crud::{json_response, save_update};
 use super::ctx::Ctx;
+use super::managed_fields::Track;
 use super::status::{ApiError, ApiResult, FieldError};
 use crate::state::AppState;
 use crate::store::object_rv;
@@ -103,7 +104,7 @@ fn write(st: &AppState, ctx: &Ctx, cur: &Value, wanted: &Value) -> ApiResult<Res
     }
     let mut new = cur.clone();
     new["spec"]["ephemeralContainers"] = json!(list);
-    let saved = save_update(st, ctx, cur, new, object_rv(cur))?;
+    let saved = save_update(st, ctx, cur, new, object_rv(cur), Track::Update)?;
     Ok(json_response(StatusCode::OK, &saved, &[]))
 }
 
