@@ -46,6 +46,10 @@ seen = []
 for ev in watch.Watch().stream(
     v1.list_namespaced_config_map, NS, resource_version=start, timeout_seconds=20, _request_timeout=60
 ):
+    # The namespace's own kube-root-ca.crt (published by a controller) may
+    # arrive in the same window: only the test's ConfigMap is judged.
+    if ev["object"].metadata.name != "cm":
+        continue
     seen.append("%s:%s=%s" % (ev["type"], ev["object"].metadata.name, (ev["object"].data or {}).get("k")))
     if ev["type"] == "DELETED":
         break
