@@ -104,16 +104,8 @@ fn tokens_whoami_and_the_default_account() {
 /// The claims of a JWT (its middle part, base64url), read with python3 as
 /// an independent decoder.
 fn claims(token: &str) -> serde_json::Value {
-    let body = token.split('.').nth(1).expect("a JWT");
-    let py = format!(
-        "import base64,sys; s='{body}'; sys.stdout.write(base64.urlsafe_b64decode(s + '=' * (-len(s) % 4)).decode())"
-    );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &py])
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    let text = labyrinth_testkit::jwt::claims_json(token);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 /// ServiceAccount admission's token volume, and tokens bound to a pod: a

@@ -66,16 +66,8 @@ fn status_of(lab: &Lab, path: &str) -> String {
 
 /// The claims of a JWT, decoded by python3 (an independent decoder).
 fn claims(token: &str) -> serde_json::Value {
-    let body = token.split('.').nth(1).expect("a JWT");
-    let py = format!(
-        "import base64,sys; s='{body}'; sys.stdout.write(base64.urlsafe_b64decode(s + '=' * (-len(s) % 4)).decode())"
-    );
-    let out = std::process::Command::new("python3")
-        .args(["-c", &py])
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    let text = labyrinth_testkit::jwt::claims_json(token);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
 
 #[test]
