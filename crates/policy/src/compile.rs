@@ -71,6 +71,17 @@ pub struct Compiled {
 /// The rules for the pods on `node` (every pod when None), in a stable
 /// order (namespace, name, direction).
 pub fn compile_node(c: &Cluster, node: Option<&str>) -> Compiled {
+    compile_node_with(c, node, |pol, pod, dir| policy_allows(c, pol, pod, dir))
+}
+
+/// [`compile_node`], with `allows_of(policy, subject, direction)` giving
+/// what one isolating policy allows the subject (computed, or cached by
+/// the compile cache).
+pub(crate) fn compile_node_with(
+    c: &Cluster,
+    node: Option<&str>,
+    mut allows_of: impl FnMut(&Policy, &Pod, Direction) -> Vec<Allow>,
+) -> Compiled {
     let mut pods = Vec::new();
     for pod in c.pods.iter().filter(|p| node.is_none_or(|n| p.node == n)) {
         let Some(ip) = pod.ip else { continue };
@@ -81,9 +92,7 @@ pub fn compile_node(c: &Cluster, node: Option<&str>) -> Compiled {
             }
             let mut allows = Vec::new();
             for pol in &isolating {
-                for (ri, rule) in pol.rules(dir).unwrap_or_default().iter().enumerate() {
-                    rule_allows(c, pol, pod, dir, ri, rule, &mut allows);
-                }
+                allows.extend(allows_of(pol, pod, dir));
             }
             pods.push(PodRules {
                 namespace: pod.namespace.clone(),
@@ -97,6 +106,26 @@ pub fn compile_node(c: &Cluster, node: Option<&str>) -> Compiled {
     }
     pods.sort_by(|a, b| (&a.namespace, &a.name, a.direction).cmp(&(&b.namespace, &b.name, b.direction)));
     Compiled { pods }
+}
+
+/// What `pol`'s rules for `dir` allow `subject`, in rule order.
+pub(crate) fn policy_allows(c: &Cluster, pol: &Policy, subject: &Pod, dir: Direction) -> Vec<Allow> {
+    let mut allows = Vec::new();
+    for (ri, rule) in pol.rules(dir).unwrap_or_default().iter().enumerate() {
+        rule_allows(c, pol, subject, dir, ri, rule, &mut allows);
+    }
+    allows
+}
+
+/// Does what `pol` allows for `dir` depend on the cluster's pods and
+/// namespace labels? Only through pod peers, and through the destination
+/// pods that resolve a named egress port; ipBlocks and every-peer rules
+/// with numbered ports do not.
+pub(crate) fn reads_pods(pol: &Policy, dir: Direction) -> bool {
+    pol.rules(dir).unwrap_or_default().iter().any(|r| {
+        r.peers.iter().any(|p| matches!(p, Peer::Pods { .. }))
+            || (dir == Direction::Egress && r.ports.iter().any(|p| matches!(p.port, PortMatch::Named(_))))
+    })
 }
 
 /// A peer's addresses and the pods among them (for named egress ports).

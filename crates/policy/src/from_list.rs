@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{Namespace, Node, Pod as K8sPod};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 
 use crate::from_k8s;
-use crate::model::Cluster;
+use crate::model::{Cluster, Pod, Policy};
 
 /// The API's objects of the kinds policy reads.
 #[derive(Debug, Default)]
@@ -31,14 +31,27 @@ pub fn cluster<'a>(
     policies: impl IntoIterator<Item = &'a NetworkPolicy>,
     nodes: impl IntoIterator<Item = &'a Node>,
 ) -> (Cluster, Vec<String>) {
+    cluster_with(pods, namespaces, policies, nodes, from_k8s::pod, from_k8s::policy)
+}
+
+/// [`cluster`], with the pod and policy conversions given (computed, or
+/// kept per object by the conversion cache).
+pub(crate) fn cluster_with<'a>(
+    pods: impl IntoIterator<Item = &'a K8sPod>,
+    namespaces: impl IntoIterator<Item = &'a Namespace>,
+    policies: impl IntoIterator<Item = &'a NetworkPolicy>,
+    nodes: impl IntoIterator<Item = &'a Node>,
+    pod: impl FnMut(&K8sPod) -> Option<Pod>,
+    mut policy: impl FnMut(&NetworkPolicy) -> Result<Policy>,
+) -> (Cluster, Vec<String>) {
     let mut c = Cluster {
-        pods: pods.into_iter().filter_map(from_k8s::pod).collect(),
+        pods: pods.into_iter().filter_map(pod).collect(),
         namespaces: namespaces.into_iter().map(from_k8s::namespace).collect(),
         ..Default::default()
     };
     let mut errors = Vec::new();
     for np in policies {
-        match from_k8s::policy(np) {
+        match policy(np) {
             Ok(p) => c.policies.push(p),
             Err(e) => errors.push(format!(
                 "NetworkPolicy {}/{} ignored: {e:#}",

@@ -9,6 +9,7 @@
 //! A piece belongs to the first allow (list order) covering it; adjacent
 //! port pieces of the same allow are joined again.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use crate::compile::{Allow, PodRules};
@@ -59,26 +60,43 @@ fn ip(v: u64) -> Ipv4Addr {
 }
 
 /// The elementary `[start, end)` address pieces of `allows` (by index)
-/// and, per piece, the allows covering it, in list order.
+/// and, per piece, the allows covering it, in list order. One sweep over
+/// the spans' ends, so a thousand allows cost a sort, not a million
+/// comparisons.
 fn address_pieces(allows: &[(usize, &Allow)]) -> Vec<((u64, u64), Vec<usize>)> {
-    let spans: Vec<(usize, Vec<(u64, u64)>)> = allows.iter().map(|(i, a)| (*i, spans(a))).collect();
-    let mut cuts: Vec<u64> = spans
+    // (where, +1 starts / -1 ends, allow), ends first at the same place.
+    let mut edges: Vec<(u64, i32, usize)> = allows
         .iter()
-        .flat_map(|(_, s)| s.iter().flat_map(|(a, b)| [*a, *b]))
-        .collect();
-    cuts.sort_unstable();
-    cuts.dedup();
-    cuts.windows(2)
-        .filter_map(|w| {
-            let (lo, hi) = (w[0], w[1]);
-            let covering: Vec<usize> = spans
-                .iter()
-                .filter(|(_, s)| s.iter().any(|(a, b)| *a <= lo && hi <= *b))
-                .map(|(i, _)| *i)
-                .collect();
-            (!covering.is_empty()).then_some(((lo, hi), covering))
+        .flat_map(|(i, a)| {
+            spans(a)
+                .into_iter()
+                .flat_map(move |(lo, hi)| [(lo, 1, *i), (hi, -1, *i)])
         })
-        .collect()
+        .collect();
+    edges.sort_unstable();
+    // Allow index → how many of its spans cover the sweep's position.
+    let mut active: BTreeMap<usize, u32> = BTreeMap::new();
+    let mut out = Vec::new();
+    let mut k = 0;
+    while k < edges.len() {
+        let at = edges[k].0;
+        while k < edges.len() && edges[k].0 == at {
+            let (_, d, i) = edges[k];
+            if d > 0 {
+                *active.entry(i).or_default() += 1;
+            } else if let Some(n) = active.get_mut(&i) {
+                *n -= 1;
+                if *n == 0 {
+                    active.remove(&i);
+                }
+            }
+            k += 1;
+        }
+        if let (Some(next), false) = (edges.get(k), active.is_empty()) {
+            out.push(((at, next.0), active.keys().copied().collect()));
+        }
+    }
+    out
 }
 
 /// The disjoint pieces of `r`'s allows.
@@ -258,6 +276,67 @@ mod tests {
                 },
             ]
         );
+    }
+
+    /// Random overlapping allows around 10.1.0.0/26: every address and a
+    /// few ports land in the piece of the first allow matching them, or
+    /// in none when none matches.
+    #[test]
+    fn random_overlaps_cut_as_the_first_matching_allow() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..30 {
+            let allows: Vec<Allow> = (0..next(12))
+                .map(|_| {
+                    let nets: Vec<String> = (0..1 + next(3))
+                        .map(|_| format!("10.1.0.{}/{}", next(64), 26 + next(7)))
+                        .map(|n| n.parse::<ipnet::Ipv4Net>().unwrap().trunc().to_string())
+                        .collect();
+                    let proto = [None, Some(Protocol::Tcp), Some(Protocol::Udp)][next(3) as usize];
+                    let lo = 80 + next(4) as u16;
+                    let ports = proto.and(Some((lo, lo + next(3) as u16)));
+                    allow("p", Some(&nets.join(",")), proto, ports)
+                })
+                .collect();
+            let r = rules(allows);
+            let p = pieces(&r);
+            for last in 0..=64u8 {
+                let peer = Ipv4Addr::new(10, 1, 0, last);
+                for port in 79..=86 {
+                    let hits: Vec<usize> = p
+                        .ports
+                        .iter()
+                        .filter(|x| {
+                            x.protocol == Protocol::Tcp
+                                && (x.addrs.0..=x.addrs.1).contains(&peer)
+                                && (x.ports.0..=x.ports.1).contains(&port)
+                        })
+                        .map(|x| x.allow)
+                        .collect();
+                    let want = r
+                        .allows
+                        .iter()
+                        .position(|x| x.protocol.is_some() && x.matches(peer, Protocol::Tcp, port));
+                    assert_eq!(hits, want.into_iter().collect::<Vec<_>>(), "{peer}:{port} {r:?}");
+                }
+                let hits: Vec<usize> = p
+                    .any
+                    .iter()
+                    .filter(|x| (x.addrs.0..=x.addrs.1).contains(&peer))
+                    .map(|x| x.allow)
+                    .collect();
+                let want = r
+                    .allows
+                    .iter()
+                    .position(|x| x.protocol.is_none() && x.matches(peer, Protocol::Tcp, 1));
+                assert_eq!(hits, want.into_iter().collect::<Vec<_>>(), "{peer} {r:?}");
+            }
+        }
     }
 
     #[test]
