@@ -30,16 +30,21 @@ pub const INDEXED_FIELDS: &[&str] = &[
     "reason",
     "type",
 ];
+// One bit each in `Stored::fields`.
+const _: () = assert!(INDEXED_FIELDS.len() <= 16);
 
 pub struct Stored {
     json: Box<[u8]>,
-    namespace: Box<str>,
-    name: Box<str>,
+    /// The index's strings back to back, in one allocation (an object
+    /// costs its bytes plus two, not one per label): namespace, name, each
+    /// label's key and value, then the value of each indexed field the
+    /// object has (in INDEXED_FIELDS order). `ends` says where each ends.
+    text: Box<str>,
+    ends: Box<[u32]>,
+    labels: u16,
+    /// Bit i: INDEXED_FIELDS[i] is present (as a string).
+    fields: u16,
     rv: u64,
-    labels: Box<[(Box<str>, Box<str>)]>,
-    /// (position in INDEXED_FIELDS, value) of the indexed fields the object
-    /// has as strings.
-    fields: Box<[(u8, Box<str>)]>,
     parsed: OnceLock<Value>,
 }
 
@@ -49,38 +54,49 @@ impl Stored {
         let json = serde_json::to_vec(obj)
             .expect("a serde_json::Value always encodes")
             .into_boxed_slice();
-        Self::indexed(json, obj)
-    }
-
-    /// Bytes already encoded from `obj` (the two must agree).
-    fn indexed(json: Box<[u8]>, obj: &Value) -> Self {
         let m = &obj["metadata"];
-        let s = |v: &Value| -> Box<str> { v.as_str().unwrap_or("").into() };
-        let labels = m["labels"]
-            .as_object()
-            .map(|l| {
-                l.iter()
-                    .filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let fields = INDEXED_FIELDS
-            .iter()
-            .enumerate()
-            .filter_map(|(i, path)| {
-                let v = path.split('.').try_fold(obj, |v, k| v.get(k))?.as_str()?;
-                Some((i as u8, v.into()))
-            })
-            .collect();
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        let mut push = |s: &str| {
+            text.push_str(s);
+            ends.push(u32::try_from(text.len()).expect("an object's index under 4 GiB"));
+        };
+        push(m["namespace"].as_str().unwrap_or(""));
+        push(m["name"].as_str().unwrap_or(""));
+        let mut labels = 0u16;
+        for (k, v) in m["labels"].as_object().into_iter().flatten() {
+            if let (Some(v), true) = (v.as_str(), labels < u16::MAX) {
+                push(k);
+                push(v);
+                labels += 1;
+            }
+        }
+        let mut fields = 0u16;
+        for (i, path) in INDEXED_FIELDS.iter().enumerate() {
+            if let Some(v) = path
+                .split('.')
+                .try_fold(obj, |v, k| v.get(k))
+                .and_then(Value::as_str)
+            {
+                push(v);
+                fields |= 1 << i;
+            }
+        }
         Self {
-            namespace: s(&m["namespace"]),
-            name: s(&m["name"]),
-            rv: object_rv(obj).unwrap_or(0),
+            json,
+            text: text.into_boxed_str(),
+            ends: ends.into_boxed_slice(),
             labels,
             fields,
-            json,
+            rv: object_rv(obj).unwrap_or(0),
             parsed: OnceLock::new(),
         }
+    }
+
+    /// The index's string number `i`.
+    fn part(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.text[start..self.ends[i] as usize]
     }
 
     /// The object as the API serves it.
@@ -89,11 +105,11 @@ impl Stored {
     }
 
     pub fn namespace(&self) -> &str {
-        &self.namespace
+        self.part(0)
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        self.part(1)
     }
 
     /// metadata.resourceVersion (0 when the object carries none).
@@ -102,7 +118,9 @@ impl Stored {
     }
 
     pub fn label(&self, key: &str) -> Option<&str> {
-        self.labels.iter().find(|(k, _)| &**k == key).map(|(_, v)| &**v)
+        (0..self.labels as usize)
+            .find(|l| self.part(2 + 2 * l) == key)
+            .map(|l| self.part(3 + 2 * l))
     }
 
     /// A field selector's value: Some(Some(v)) when the path is indexed and
@@ -110,12 +128,17 @@ impl Stored {
     /// None when the path is not indexed (the caller parses).
     pub fn field(&self, path: &str) -> Option<Option<&str>> {
         match path {
-            "metadata.name" => return Some(Some(&self.name)),
-            "metadata.namespace" => return Some(Some(&self.namespace)),
+            "metadata.name" => return Some(Some(self.name())),
+            "metadata.namespace" => return Some(Some(self.namespace())),
             _ => {}
         }
-        let i = INDEXED_FIELDS.iter().position(|p| *p == path)? as u8;
-        Some(self.fields.iter().find(|(f, _)| *f == i).map(|(_, v)| &**v))
+        let i = INDEXED_FIELDS.iter().position(|p| *p == path)?;
+        if self.fields & (1 << i) == 0 {
+            return Some(None);
+        }
+        // Present fields follow the labels, in INDEXED_FIELDS order.
+        let before = (self.fields & ((1 << i) - 1)).count_ones() as usize;
+        Some(Some(self.part(2 + 2 * self.labels as usize + before)))
     }
 
     /// A fresh parse that is not kept: for one-off readers over many
@@ -184,6 +207,21 @@ mod tests {
         assert_eq!(s.field("status.phase"), Some(None));
         assert_eq!(s.field("metadata.name"), Some(Some("p")));
         assert_eq!(s.field("spec.hostname"), None);
+        let e = Stored::new(
+            &json!({"metadata": {"name": "e", "namespace": "n", "labels": {"a": "", "b": "2"}},
+            "involvedObject": {"kind": "Pod", "uid": ""}, "reason": "Started", "type": "Normal"}),
+        );
+        assert_eq!(
+            (e.label("a"), e.label("b"), e.label("c")),
+            (Some(""), Some("2"), None)
+        );
+        assert_eq!(e.field("involvedObject.kind"), Some(Some("Pod")));
+        assert_eq!(e.field("involvedObject.name"), Some(None));
+        assert_eq!(e.field("involvedObject.uid"), Some(Some("")));
+        assert_eq!(
+            (e.field("reason"), e.field("type")),
+            (Some(Some("Started")), Some(Some("Normal")))
+        );
         assert!(!s.is_parsed());
         assert_eq!(s.parse(), v);
         assert!(!s.is_parsed(), "parse() keeps nothing");
