@@ -24,6 +24,14 @@ use std::time::{Duration, Instant};
 const NODES: usize = 5_000;
 const SERVICES: usize = 10_000;
 
+/// BENCH_PODS, or the envelope's 150,000.
+fn bench_pods() -> usize {
+    std::env::var("BENCH_PODS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150_000)
+}
+
 fn rss_kib() -> u64 {
     let s = std::fs::read_to_string("/proc/self/status").unwrap();
     s.lines()
@@ -76,10 +84,7 @@ async fn watchers(c: &kube::Client, n: usize) -> Vec<tokio::task::JoinHandle<usi
 #[test]
 #[ignore]
 fn bench() {
-    let pods: usize = std::env::var("BENCH_PODS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(150_000);
+    let pods = bench_pods();
     let dir = tempfile::tempdir().unwrap();
     let s = TestServer::start(dir.path());
     let kc = s.kubeconfig();
@@ -363,7 +368,8 @@ fn bench_list_and_event_memory() {
         }
         let (items, _) = store.list("pods", Some("default"));
         assert_eq!(items.len(), PODS);
-        let items: Vec<&serde_json::Value> = items.iter().map(|o| &**o).collect();
+        let values: Vec<serde_json::Value> = items.iter().map(|o| o.parse()).collect();
+        let items: Vec<&serde_json::Value> = values.iter().collect();
         let mut list_runs = Vec::new();
         for _ in 0..5 {
             let list_10k = timed_list(&c, "/api/v1/namespaces/default/pods", PODS).await;
@@ -393,6 +399,216 @@ fn bench_list_and_event_memory() {
             "ratio_rss_after_10k_events_vs_idle": at(first, "rss_kib_after_10k_events") / rss_idle as f64,
             "ratio_rss_after_expiry_vs_idle": at(first, "rss_kib_after_expiry") / rss_idle as f64,
             "ratio_rss_last_round_vs_first_after_10k": at(last, "rss_kib_after_10k_events") / at(first, "rss_kib_after_10k_events"),
+        })
+    });
+    println!("{}", serde_json::to_string_pretty(&out).unwrap());
+}
+
+/// A pod as a Deployment's ReplicaSet creates it and as the server records
+/// it once the kubelet has reported it running: written through the API
+/// (so managedFields, the service-account volume and the defaults are the
+/// server's own), read back, and used as the template of the pods the
+/// store is filled with.
+async fn recorded_pod(c: &kube::Client) -> serde_json::Value {
+    use kube::api::{Patch, PatchParams};
+    let api: kube::Api<Pod> = kube::Api::namespaced(c.clone(), "default");
+    let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "web-7d4b9c8f6d-x2x9q",
+        "generateName": "web-7d4b9c8f6d-", "labels": {"app": "web", "pod-template-hash": "7d4b9c8f6d"},
+        "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d4b9c8f6d",
+            "uid": "5b0d4a4e-8c1f-4f0e-9a55-0d7c6b1f2e3a", "controller": true, "blockOwnerDeletion": true}]},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "web", "image": "docker.io/library/nginx:1.27",
+            "ports": [{"containerPort": 80, "protocol": "TCP"}],
+            "env": [{"name": "MODE", "value": "production"}, {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}],
+            "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}, "limits": {"memory": "128Mi"}},
+            "readinessProbe": {"httpGet": {"path": "/", "port": 80}, "periodSeconds": 5}}],
+            "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]}}))
+    .unwrap();
+    api.create(
+        &PostParams {
+            field_manager: Some("kube-controller-manager".into()),
+            ..Default::default()
+        },
+        &pod,
+    )
+    .await
+    .unwrap();
+    let t = "2026-01-01T00:00:05Z";
+    let conditions: Vec<serde_json::Value> = [
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+        "PodScheduled",
+    ]
+    .iter()
+    .map(|c| json!({"type": c, "status": "True", "lastProbeTime": null, "lastTransitionTime": t}))
+    .collect();
+    let status = json!({"status": {"phase": "Running", "hostIP": "10.168.0.11", "hostIPs": [{"ip": "10.168.0.11"}],
+        "podIP": "10.244.1.17", "podIPs": [{"ip": "10.244.1.17"}], "startTime": "2026-01-01T00:00:01Z", "qosClass": "Burstable",
+        "conditions": conditions,
+        "containerStatuses": [{"name": "web", "ready": true, "started": true, "restartCount": 0,
+            "image": "docker.io/library/nginx:1.27", "imageID": "docker.io/library/nginx@sha256:0a399eb16751829e1af26fea27b20c3ec28d7ab1fb72182879dcae1cca21206a",
+            "containerID": "labyrinth://4f1c2e9b7a3d", "state": {"running": {"startedAt": "2026-01-01T00:00:04Z"}}}]}});
+    let pp = PatchParams {
+        field_manager: Some("kubelet".into()),
+        ..Default::default()
+    };
+    api.patch_status("web-7d4b9c8f6d-x2x9q", &pp, &Patch::Merge(&status))
+        .await
+        .unwrap();
+    let req = axum::http::Request::get("/api/v1/namespaces/default/pods/web-7d4b9c8f6d-x2x9q")
+        .body(Vec::new())
+        .unwrap();
+    serde_json::from_str(&c.request_text(req).await.unwrap()).unwrap()
+}
+
+/// Pod `i` of the store's fill: the recorded pod with its own name, uid,
+/// node and address.
+fn recorded_pod_n(template: &serde_json::Value, i: usize) -> serde_json::Value {
+    let mut p = template.clone();
+    let m = &mut p["metadata"];
+    m["name"] = json!(format!("web-7d4b9c8f6d-{i:06}"));
+    m["uid"] = json!(format!("0b6f3c2e-1d4a-4c8e-9f00-{i:012}"));
+    m.as_object_mut().unwrap().remove("resourceVersion");
+    p["spec"]["nodeName"] = json!(format!("node-{}", i % 5000));
+    let ip = format!("10.{}.{}.{}", 64 + i / 65536 % 64, i / 256 % 256, i % 256);
+    p["status"]["podIP"] = json!(ip);
+    p["status"]["podIPs"] = json!([{"ip": ip}]);
+    p
+}
+
+/// A list's item count, read without building the items.
+fn count_items(body: &str) -> usize {
+    #[derive(serde::Deserialize)]
+    struct List {
+        items: Vec<serde::de::IgnoredAny>,
+    }
+    serde_json::from_str::<List>(body).unwrap().items.len()
+}
+
+/// The list body serde_json writes from Values already built (what the
+/// store did per list before it kept bytes).
+#[derive(serde::Serialize)]
+struct ValueList<'a> {
+    kind: &'a str,
+    #[serde(rename = "apiVersion")]
+    api_version: &'a str,
+    metadata: serde_json::Value,
+    items: &'a [serde_json::Value],
+}
+
+/// Issue 20, benchmark 6 (the store's half): the store filled with
+/// BENCH_PODS (default 150,000) pods as the server records them
+/// (managedFields included); its memory per 1,000 pods, against holding
+/// the same pods as `serde_json::Value`s (the store's former form, on
+/// 10,000 of them); a list of all of them through the API (TLS, HTTP, the
+/// body read as text), against serde_json writing a list of the same pods
+/// from Values already built (per pod, on the same 10,000). Alone, since it
+/// reads the process's RSS:
+///   cargo test -p labyrinth-apiserver --release --test bench -- --ignored --nocapture bench_store_list_and_memory
+#[test]
+#[ignore]
+fn bench_store_list_and_memory() {
+    const BASELINE_PODS: usize = 10_000;
+    let pods = bench_pods();
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path());
+    let kc = s.kubeconfig();
+    let store = s.running().state.store.clone();
+    let rt = common::runtime();
+    let out = rt.block_on(async move {
+        let c = common::kube_client(&kc).await;
+        let template = recorded_pod(&c).await;
+        let pod_json_bytes = serde_json::to_vec(&template).unwrap().len();
+        let managers = template["metadata"]["managedFields"].as_array().map_or(0, Vec::len);
+
+        let st = store.clone();
+        let tpl = template.clone();
+        let (rss0, rss1) = tokio::task::spawn_blocking(move || {
+            let rss0 = rss_kib();
+            for i in 0..pods {
+                let p = recorded_pod_n(&tpl, i);
+                let name = p["metadata"]["name"].as_str().unwrap().to_string();
+                st.create("pods", "default", &name, p).unwrap();
+            }
+            (rss0, rss_kib())
+        })
+        .await
+        .unwrap();
+        let store_kib_per_1000 = rss1.saturating_sub(rss0) as f64 * 1000.0 / pods as f64;
+
+        // The baseline: the same pods as Values, on BASELINE_PODS of them,
+        // measured before any list so no freed list buffer is reused.
+        let (values, rss_values) = tokio::task::spawn_blocking(move || {
+            let r0 = rss_kib();
+            let values: Vec<serde_json::Value> = (0..BASELINE_PODS)
+                .map(|i| {
+                    let mut p = recorded_pod_n(&template, i);
+                    p["metadata"]["resourceVersion"] = json!((i + 10).to_string());
+                    p
+                })
+                .collect();
+            let held = rss_kib().saturating_sub(r0);
+            (values, held)
+        })
+        .await
+        .unwrap();
+        let mut runs = Vec::new();
+        for _ in 0..3 {
+            let req = axum::http::Request::get("/api/v1/pods").body(Vec::new()).unwrap();
+            let t = Instant::now();
+            let body = c.request_text(req).await.unwrap();
+            let list_s = t.elapsed().as_secs_f64();
+            assert_eq!(count_items(&body), pods + 1);
+            let list_bytes = body.len();
+            drop(body);
+            let req = axum::http::Request::get("/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-7")
+                .body(Vec::new())
+                .unwrap();
+            let t = Instant::now();
+            let body = c.request_text(req).await.unwrap();
+            let selected_s = t.elapsed().as_secs_f64();
+            assert_eq!(count_items(&body), pods / 5000 + usize::from(pods % 5000 > 7));
+            runs.push(json!({"list_all_s": list_s, "list_bytes": list_bytes,
+                "list_field_selector_s": selected_s}));
+        }
+
+        let mut serde_runs = Vec::new();
+        for _ in 0..3 {
+            let t = Instant::now();
+            let text = serde_json::to_vec(&ValueList {
+                kind: "PodList",
+                api_version: "v1",
+                metadata: json!({"resourceVersion": "1"}),
+                items: &values,
+            })
+            .unwrap();
+            serde_runs.push(t.elapsed().as_secs_f64());
+            assert!(text.len() > BASELINE_PODS * pod_json_bytes / 2);
+        }
+        let value_kib_per_1000 = rss_values as f64 * 1000.0 / BASELINE_PODS as f64;
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            v[v.len() / 2]
+        };
+        let list_s = median(runs.iter().map(|r| r["list_all_s"].as_f64().unwrap()).collect());
+        let serde_per_pod = median(serde_runs.clone()) / BASELINE_PODS as f64;
+        json!({
+            "benchmark": "apiserver_store_list_and_memory",
+            "pods_held": pods,
+            "pod_json_bytes": pod_json_bytes,
+            "pod_managed_fields_entries": managers,
+            "store_kib_per_1000_pods": store_kib_per_1000,
+            "store_kib_per_1000_pods_vs_json_size": store_kib_per_1000 * 1024.0 / 1000.0 / pod_json_bytes as f64,
+            "values_kib_per_1000_pods_baseline": value_kib_per_1000,
+            "memory_ratio_store_vs_values": store_kib_per_1000 / value_kib_per_1000,
+            "list_runs": runs,
+            "serde_json_list_s_per_10k_values": serde_runs,
+            "list_all_s_median": list_s,
+            "serde_json_same_pods_s_scaled": serde_per_pod * pods as f64,
+            "ratio_list_vs_serde_json": list_s / (serde_per_pod * pods as f64),
+            "total_rss_mib": rss_kib() as f64 / 1024.0,
         })
     });
     println!("{}", serde_json::to_string_pretty(&out).unwrap());

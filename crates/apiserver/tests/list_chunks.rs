@@ -3,8 +3,9 @@
 //! page's snapshot; a token the server did not write is answered 400.
 
 mod common;
+use common::item_names as names;
 use common::{call, TestServer};
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn pods_yaml(n: usize) -> String {
     (0..n)
@@ -13,15 +14,6 @@ fn pods_yaml(n: usize) -> String {
                 "apiVersion: v1\nkind: Pod\nmetadata: {{name: p{i:02}, namespace: chunks}}\nspec:\n  containers: [{{name: c, image: busybox}}]\n---\n"
             )
         })
-        .collect()
-}
-
-fn names(list: &Value) -> Vec<String> {
-    list["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["metadata"]["name"].as_str().unwrap().to_string())
         .collect()
 }
 

@@ -9,10 +9,11 @@ use super::managed_fields::{self, Track};
 use super::select::Selector;
 use super::service_alloc;
 use super::status::{ApiError, ApiResult};
+use super::stored_body;
 use super::table;
 use crate::resources::{self, ResourceDef};
 use crate::state::AppState;
-use crate::store::{object_rv, StoreError};
+use crate::store::{object_rv, StoreError, Stored};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
@@ -38,6 +39,14 @@ pub fn json_response(code: StatusCode, v: &Value, warnings: &[String]) -> Respon
     r
 }
 
+/// A stored object as a Table (when asked for) or as its stored bytes.
+fn one_stored(ctx: &Ctx, code: StatusCode, obj: &Stored, warnings: &[String]) -> Response {
+    if table::wants_table(&ctx.accept) {
+        return one(ctx, code, &obj.parse(), warnings);
+    }
+    stored_body::json_bytes_response(code, obj.json().to_vec(), warnings)
+}
+
 /// An object as a Table (when asked for) or as itself.
 fn one(ctx: &Ctx, code: StatusCode, obj: &Value, warnings: &[String]) -> Response {
     if table::wants_table(&ctx.accept) {
@@ -54,7 +63,7 @@ pub fn get(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
         .store
         .get(&res.key(), &ctx.ns(), name)
         .ok_or_else(|| ApiError::not_found(res, name))?;
-    Ok(one(ctx, StatusCode::OK, &obj, &[]))
+    Ok(one_stored(ctx, StatusCode::OK, &obj, &[]))
 }
 
 pub fn list(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
@@ -67,24 +76,26 @@ pub fn list(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
         st.store.as_ref(),
         &res.key(),
         ns,
-        |o| sel.matches(o),
+        |o| sel.matches_stored(o),
         chunk::parse_limit(ctx.q("limit"))?,
         ctx.q("continue"),
         filtered,
     )?;
-    let items: Vec<&Value> = page.items.iter().map(|o| &**o).collect();
     if table::wants_table(&ctx.accept) {
+        // Rows need the objects' fields: parsed for this answer only.
+        let parsed: Vec<Value> = page.items.iter().map(|o| o.parse()).collect();
+        let items: Vec<&Value> = parsed.iter().collect();
         let mut t = table::table(res, &items, Some(page.rv), &ctx.include_object(), true);
         t["metadata"] = page.meta();
         return Ok(json_response(StatusCode::OK, &t, &[]));
     }
-    let list = json!({
-        "kind": format!("{}List", res.kind),
-        "apiVersion": res.api_version(),
-        "metadata": page.meta(),
-        "items": items,
-    });
-    Ok(json_response(StatusCode::OK, &list, &[]))
+    let body = stored_body::list_json(
+        &format!("{}List", res.kind),
+        &res.api_version(),
+        &page.meta(),
+        &page.items,
+    );
+    Ok(stored_body::json_bytes_response(StatusCode::OK, body, &[]))
 }
 
 fn namespace_exists(st: &AppState, res: &ResourceDef, ns: &str) -> ApiResult<()> {
@@ -158,7 +169,7 @@ pub fn create_as(st: &AppState, ctx: &Ctx, track: Track) -> ApiResult<Response> 
         return Ok(one(ctx, StatusCode::CREATED, &obj, &warnings));
     }
     match st.store.create(&res.key(), &ns, &name, obj) {
-        Ok(saved) => Ok(one(ctx, StatusCode::CREATED, &saved, &warnings)),
+        Ok(saved) => Ok(one_stored(ctx, StatusCode::CREATED, &saved, &warnings)),
         Err(e) => {
             taken.rollback(st);
             Err(store_err(res, &name, e))
@@ -266,7 +277,7 @@ pub fn save_update(
     if res.kind == "Service" {
         service_alloc::commit(st, cur, &saved);
     }
-    Ok((*saved).clone())
+    Ok(saved.parse())
 }
 
 pub fn update(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
@@ -352,7 +363,7 @@ fn delete_one(
     if res.kind == "Service" {
         service_alloc::release_all(st, &gone);
     }
-    Ok((*gone).clone())
+    Ok(gone.parse())
 }
 
 pub fn delete(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
@@ -400,7 +411,7 @@ fn orphan_dependents(st: &AppState, ns: &str, owner: &Value) {
             if !refs.iter().any(|x| x["uid"] == uid) {
                 continue;
             }
-            let mut upd = (*o).clone();
+            let mut upd = o.parse();
             let kept: Vec<Value> = refs.iter().filter(|x| x["uid"] != uid).cloned().collect();
             if kept.is_empty() {
                 if let Some(m) = upd["metadata"].as_object_mut() {
@@ -424,9 +435,9 @@ pub fn delete_collection(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
     let opts = DeleteOptions::parse(ctx)?;
     let (items, _) = st.store.list(&res.key(), ctx.target.ns.as_deref());
     let mut gone = Vec::new();
-    for o in items.iter().filter(|o| sel.matches(o)) {
+    for o in items.iter().filter(|o| sel.matches_stored(o)) {
         if opts.dry_run {
-            gone.push((**o).clone());
+            gone.push(o.parse());
             continue;
         }
         let ns = o

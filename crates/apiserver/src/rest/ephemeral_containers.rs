@@ -36,7 +36,7 @@ const FORBIDDEN: &[&str] = &[
     "restartPolicy",
 ];
 
-fn current(st: &AppState, ctx: &Ctx) -> ApiResult<std::sync::Arc<Value>> {
+fn current(st: &AppState, ctx: &Ctx) -> ApiResult<crate::store::Obj> {
     st.store
         .get(&ctx.res().key(), &ctx.ns(), ctx.name())
         .ok_or_else(|| ApiError::not_found(ctx.res(), ctx.name()))

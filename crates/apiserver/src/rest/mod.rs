@@ -27,6 +27,7 @@ pub mod select;
 pub mod service_alloc;
 pub mod service_defaults;
 pub mod status;
+pub mod stored_body;
 pub mod table;
 mod table_cells;
 mod table_rbac;

@@ -90,7 +90,7 @@ pub fn scale_of(obj: &Value) -> Value {
     })
 }
 
-fn current(st: &AppState, ctx: &Ctx) -> ApiResult<std::sync::Arc<Value>> {
+fn current(st: &AppState, ctx: &Ctx) -> ApiResult<crate::store::Obj> {
     st.store
         .get(&ctx.res().key(), &ctx.ns(), ctx.name())
         .ok_or_else(|| ApiError::not_found(ctx.res(), ctx.name()))
@@ -131,7 +131,7 @@ fn pins_version(body: &[u8]) -> bool {
 
 /// Check the Scale, then set the owner's replicas with the Scale's
 /// resourceVersion (when it has one) as precondition.
-fn write(st: &AppState, ctx: &Ctx, scale: Value, cur: Option<std::sync::Arc<Value>>) -> ApiResult<Response> {
+fn write(st: &AppState, ctx: &Ctx, scale: Value, cur: Option<crate::store::Obj>) -> ApiResult<Response> {
     let name = ctx.name();
     if !scale.is_object() {
         return Err(ApiError::bad_request("the request body is not a JSON object"));

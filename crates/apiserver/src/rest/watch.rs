@@ -9,7 +9,7 @@ use super::status::{ApiError, ApiResult};
 use super::table;
 use crate::resources::ResourceDef;
 use crate::state::AppState;
-use crate::store::{Event, EventType, Obj, StoreError};
+use crate::store::{Event, EventType, Obj, StoreError, Stored};
 use axum::body::{Body, Bytes};
 use axum::http::{header, StatusCode};
 use axum::response::Response;
@@ -34,24 +34,32 @@ struct Watcher {
 }
 
 impl Watcher {
+    /// An event of the server's own (a bookmark, an error).
     async fn send(&mut self, etype: &str, obj: &Value) -> bool {
-        // The envelope is written around the object as it is stored: every
-        // event goes to every watcher of its resource, and building a Value
-        // envelope meant a deep copy of the object per watcher per event.
-        let mut line = Vec::with_capacity(1024);
+        let Ok(text) = serde_json::to_vec(obj) else {
+            return true;
+        };
+        self.send_line(etype, &text).await
+    }
+
+    /// An event about a stored object: the envelope is written around its
+    /// stored bytes (every event goes to every watcher of its resource, and
+    /// encoding it again per watcher per event was the cost of a watch).
+    async fn send_stored(&mut self, etype: &str, obj: &Stored) -> bool {
+        if self.table {
+            let t = table::table(self.res, &[&obj.parse()], None, &self.include, self.first);
+            self.first = false;
+            return self.send(etype, &t).await;
+        }
+        self.send_line(etype, obj.json()).await
+    }
+
+    async fn send_line(&mut self, etype: &str, obj: &[u8]) -> bool {
+        let mut line = Vec::with_capacity(obj.len() + 32);
         line.extend_from_slice(b"{\"type\":");
         let _ = serde_json::to_writer(&mut line, etype);
         line.extend_from_slice(b",\"object\":");
-        let written = if self.table && etype != "BOOKMARK" && etype != "ERROR" {
-            let t = table::table(self.res, &[obj], None, &self.include, self.first);
-            self.first = false;
-            serde_json::to_writer(&mut line, &t)
-        } else {
-            serde_json::to_writer(&mut line, obj)
-        };
-        if written.is_err() {
-            return true;
-        }
+        line.extend_from_slice(obj);
         line.extend_from_slice(b"}\n");
         self.tx.send(Ok(Bytes::from(line))).await.is_ok()
     }
@@ -67,8 +75,8 @@ impl Watcher {
             return true;
         }
         self.last_rv = ev.rv;
-        let now = self.sel.matches(&ev.object);
-        let before = ev.prev.as_ref().is_some_and(|p| self.sel.matches(p));
+        let now = self.sel.matches_stored(&ev.object);
+        let before = ev.prev.as_ref().is_some_and(|p| self.sel.matches_stored(p));
         let etype = match ev.etype {
             EventType::Added if now => "ADDED",
             EventType::Modified if now && before => "MODIFIED",
@@ -77,7 +85,7 @@ impl Watcher {
             EventType::Deleted if now => "DELETED",
             _ => return true,
         };
-        self.send(etype, &ev.object).await
+        self.send_stored(etype, &ev.object).await
     }
 
     async fn bookmark(&mut self, initial_end: bool) -> bool {
@@ -144,7 +152,7 @@ pub fn watch(st: Arc<AppState>, ctx: &Ctx) -> ApiResult<Response> {
     tokio::spawn(async move {
         let mut live = live;
         for o in &initial {
-            if w.sel.matches(o) && !w.send("ADDED", o).await {
+            if w.sel.matches_stored(o) && !w.send_stored("ADDED", o).await {
                 return;
             }
         }
@@ -213,10 +221,21 @@ mod tests {
         let pod = json!({"kind": "Pod", "apiVersion": "v1",
             "metadata": {"name": "a \"quoted\" name", "namespace": "n", "resourceVersion": "7"},
             "status": {"phase": "Running"}});
-        assert!(w.send("MODIFIED", &pod).await);
+        let stored = Stored::new(&pod);
+        assert!(w.send_stored("MODIFIED", &stored).await);
         let line = rx.recv().await.unwrap().unwrap();
         assert_eq!(line.last(), Some(&b'\n'));
         let ev: Value = serde_json::from_slice(&line).unwrap();
         assert_eq!(ev, json!({"type": "MODIFIED", "object": pod}));
+        let text = format!(
+            r#"{{"type":"MODIFIED","object":{}}}"#,
+            String::from_utf8_lossy(stored.json())
+        );
+        assert_eq!(
+            &line[..line.len() - 1],
+            text.as_bytes(),
+            "the stored bytes, unchanged"
+        );
+        assert!(!stored.is_parsed());
     }
 }

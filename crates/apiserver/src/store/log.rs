@@ -4,7 +4,7 @@
 //! history all survive.
 
 use super::memory::Memory;
-use super::{Event, EventType, ListWatch, Obj, Store, StoreError, WatchStart};
+use super::{Event, EventType, ListWatch, Obj, Store, StoreError, Stored, WatchStart};
 use anyhow::Context;
 use serde_json::{json, Value};
 use std::fs::{File, OpenOptions};
@@ -50,7 +50,7 @@ impl LogStore {
             if let Some(items) = v["objects"].as_array() {
                 for it in items {
                     let res = it["r"].as_str().unwrap_or_default();
-                    inner.mem.load(res, Arc::new(it["o"].clone()));
+                    inner.mem.load(res, Arc::new(Stored::new(&it["o"])));
                 }
             }
         }
@@ -76,7 +76,9 @@ impl LogStore {
                 }
                 let etype: EventType = serde_json::from_value(v["t"].clone()).context("log event type")?;
                 let res = v["r"].as_str().unwrap_or_default();
-                inner.mem.apply(res, etype, Arc::new(v["o"].clone()), rv, None);
+                inner
+                    .mem
+                    .apply(res, etype, Arc::new(Stored::new(&v["o"])), rv, None);
                 inner.log_entries += 1;
             }
             // Drop a torn tail so later appends start on a line boundary.
@@ -116,14 +118,16 @@ impl LogStore {
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             m.insert("resourceVersion".into(), Value::String(rv.to_string()));
         }
+        let obj = Arc::new(Stored::new(&obj));
         if let Some(log) = inner.log.as_mut() {
-            let line = json!({"rv": rv, "t": etype, "r": res, "o": &obj});
-            serde_json::to_writer(&mut *log, &line).context("encoding log entry")?;
-            log.write_all(b"\n").context("appending to store.log")?;
+            // The entry is written around the object's stored bytes: the
+            // object is encoded once, for the log and for every reader.
+            let head = json!({"rv": rv, "t": etype, "r": res}).to_string();
+            let line = log_line(&head, obj.json());
+            log.write_all(&line).context("appending to store.log")?;
             log.flush().context("flushing store.log")?;
             inner.log_entries += 1;
         }
-        let obj = Arc::new(obj);
         let ev = inner.mem.apply(res, etype, obj.clone(), rv, prev);
         let _ = self.tx.send(ev);
         if inner.log_entries > LOG_COMPACT_AFTER {
@@ -143,7 +147,7 @@ impl LogStore {
         expected_rv: Option<u64>,
     ) -> Result<Obj, StoreError> {
         let cur = inner.mem.get(res, ns, name).ok_or(StoreError::NotFound)?;
-        let cur_rv = super::object_rv(&cur).unwrap_or(0);
+        let cur_rv = cur.rv();
         match expected_rv {
             Some(want) if want != cur_rv => Err(StoreError::Conflict { current: cur_rv }),
             _ => Ok(cur),
@@ -173,7 +177,9 @@ impl Inner {
                     w.write_all(b",")?;
                 }
                 first = false;
-                serde_json::to_writer(&mut w, &json!({"r": res, "o": &**obj}))?;
+                let head = json!({ "r": res }).to_string();
+                let entry = log_line(&head, obj.json());
+                w.write_all(&entry[..entry.len() - 1])?;
             }
             w.write_all(b"]}")?;
             w.flush()?;
@@ -186,6 +192,17 @@ impl Inner {
         self.snapshot_rv = self.mem.rv;
         Ok(())
     }
+}
+
+/// `head` (a JSON object's text) with `"o":` + `obj` added as its last
+/// member, and a newline: `{"rv":1,"t":"ADDED","r":"pods","o":{…}}`.
+fn log_line(head: &str, obj: &[u8]) -> Vec<u8> {
+    let mut line = Vec::with_capacity(head.len() + obj.len() + 8);
+    line.extend_from_slice(&head.as_bytes()[..head.len() - 1]);
+    line.extend_from_slice(b",\"o\":");
+    line.extend_from_slice(obj);
+    line.extend_from_slice(b"}\n");
+    line
 }
 
 impl Store for LogStore {
@@ -228,7 +245,7 @@ impl Store for LogStore {
     ) -> Result<Obj, StoreError> {
         let mut g = self.inner.lock().unwrap();
         let cur = Self::current(&g, resource, ns, name, expected_rv)?;
-        self.commit(&mut g, resource, EventType::Deleted, (*cur).clone(), Some(cur))
+        self.commit(&mut g, resource, EventType::Deleted, cur.parse(), Some(cur))
     }
 
     fn watch(&self, resource: &str, since: u64) -> Result<WatchStart, StoreError> {

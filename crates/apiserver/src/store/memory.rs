@@ -30,13 +30,9 @@ pub struct Memory {
     pub floor: u64,
 }
 
-/// (namespace, name) from an object's metadata.
-pub fn meta_ns_name(obj: &serde_json::Value) -> (String, String) {
-    let m = &obj["metadata"];
-    (
-        m["namespace"].as_str().unwrap_or("").to_string(),
-        m["name"].as_str().unwrap_or("").to_string(),
-    )
+/// (namespace, name) of a stored object.
+fn meta_ns_name(obj: &Obj) -> (String, String) {
+    (obj.namespace().to_string(), obj.name().to_string())
 }
 
 impl Memory {
@@ -147,7 +143,9 @@ mod tests {
     use serde_json::json;
 
     fn pod(name: &str) -> Obj {
-        Arc::new(json!({"metadata": {"name": name, "namespace": "a"}}))
+        Arc::new(crate::store::Stored::new(
+            &json!({"metadata": {"name": name, "namespace": "a"}}),
+        ))
     }
 
     #[test]

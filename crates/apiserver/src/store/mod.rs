@@ -1,16 +1,19 @@
 //! The object store: a trait the REST layer talks to, with two backends: the
-//! embedded log (the default) and etcd. Objects are JSON values; the store
-//! owns `metadata.resourceVersion` (one global, monotonically increasing
-//! counter: the log's own, or etcd's revision).
+//! embedded log (the default) and etcd. Objects are written as JSON values
+//! and kept as their encoded bytes (`Stored`); the store owns
+//! `metadata.resourceVersion` (one global, monotonically increasing counter:
+//! the log's own, or etcd's revision).
 
 pub mod backend;
 pub mod etcd;
 pub mod log;
 pub mod memory;
+pub mod stored;
 
 pub use backend::{open, Backend};
 pub use etcd::EtcdStore;
 pub use log::LogStore;
+pub use stored::{object_rv, Stored};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,7 +21,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// An immutable stored object, shared between lists, watchers and history.
-pub type Obj = Arc<Value>;
+pub type Obj = Arc<Stored>;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EventType {
@@ -112,11 +115,4 @@ pub trait Store: Send + Sync + 'static {
     /// Current objects and the live feed from exactly that point.
     fn list_watch(&self, resource: &str, ns: Option<&str>) -> ListWatch;
     fn current_rv(&self) -> u64;
-}
-
-/// The resourceVersion stored in an object's metadata, if any.
-pub fn object_rv(obj: &Value) -> Option<u64> {
-    obj.pointer("/metadata/resourceVersion")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok())
 }

@@ -8,7 +8,7 @@
 use super::client::{Client, EtcdError, Kv, WatchEnd, WatchEvent};
 use super::keys;
 use crate::store::memory::Memory;
-use crate::store::{Event, EventType, ListWatch, Obj, StoreError, WatchStart};
+use crate::store::{Event, EventType, ListWatch, Obj, StoreError, Stored, WatchStart};
 use serde_json::Value;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -46,7 +46,7 @@ fn decode(kv: &Kv, rv: u64) -> Option<Obj> {
     };
     let m = v.get_mut("metadata")?.as_object_mut()?;
     m.insert("resourceVersion".into(), Value::String(rv.to_string()));
-    Some(Arc::new(v))
+    Some(Arc::new(Stored::new(&v)))
 }
 
 impl Default for Cache {
@@ -107,9 +107,9 @@ impl Cache {
                     g.mem.rv = g.mem.rv.max(rev);
                     continue;
                 };
-                let mut o = (*last).clone();
+                let mut o = last.parse();
                 o["metadata"]["resourceVersion"] = Value::String(rev.to_string());
-                (EventType::Deleted, Arc::new(o))
+                (EventType::Deleted, Arc::new(Stored::new(&o)))
             } else {
                 let Some(obj) = decode(&ev.kv, rev) else {
                     g.mem.rv = g.mem.rv.max(rev);

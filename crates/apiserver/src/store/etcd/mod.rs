@@ -12,7 +12,7 @@ pub mod cache;
 pub mod client;
 pub mod keys;
 
-use super::{ListWatch, Obj, Store, StoreError, WatchStart};
+use super::{ListWatch, Obj, Store, StoreError, Stored, WatchStart};
 use anyhow::Context;
 use cache::Cache;
 use client::{Client, EtcdError};
@@ -155,7 +155,17 @@ impl EtcdStore {
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             m.insert("resourceVersion".into(), Value::String(rev.to_string()));
         }
-        Ok(Arc::new(obj))
+        Ok(self.held(resource, ns, name, rev, &obj))
+    }
+
+    /// The object the watch cache holds for this write (the same bytes a
+    /// later get or list serves), or one encoded here when the cache has
+    /// already moved past it.
+    fn held(&self, resource: &str, ns: &str, name: &str, rev: u64, obj: &Value) -> Obj {
+        self.cache
+            .get(resource, ns, name)
+            .filter(|o| o.rv() == rev)
+            .unwrap_or_else(|| Arc::new(Stored::new(obj)))
     }
 }
 
@@ -232,7 +242,7 @@ impl Store for EtcdStore {
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             m.insert("resourceVersion".into(), Value::String(rev.to_string()));
         }
-        Ok(Arc::new(obj))
+        Ok(Arc::new(Stored::new(&obj)))
     }
 
     fn watch(&self, resource: &str, since: u64) -> Result<WatchStart, StoreError> {
