@@ -101,6 +101,37 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
         scheduler_log.contains("controllers=[Scheduler]"),
         "{scheduler_log}"
     );
+    // Its spec cannot be changed through the API (the manifest on the node
+    // is the pod); its labels can.
+    let changed = kubectl(
+        &lab,
+        &[
+            "-n",
+            "kube-system",
+            "patch",
+            "pod",
+            "kube-scheduler-node-0",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/containers/0/image","value":"busybox"}]"#,
+        ],
+    );
+    let refusal = String::from_utf8_lossy(&changed.stderr);
+    assert!(
+        !changed.status.success() && refusal.contains("mirror pod's spec"),
+        "{refusal}"
+    );
+    kubectl_ok(
+        &lab,
+        &[
+            "-n",
+            "kube-system",
+            "label",
+            "pod",
+            "kube-scheduler-node-0",
+            "checked=yes",
+        ],
+    );
     // A mirror pod deleted through the API is made again; the component
     // it pictures runs on, untouched.
     let mirror_uid = || {
