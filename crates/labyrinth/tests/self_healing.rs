@@ -101,6 +101,46 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
         scheduler_log.contains("controllers=[Scheduler]"),
         "{scheduler_log}"
     );
+    // A manifest added to the folder runs, mirrored; removed, it stops and
+    // its mirror pod goes.
+    let extra = "apiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: kube-system}\n\
+                 spec:\n  hostNetwork: true\n  containers:\n  - {name: c, image: busybox, command: [sleep, '3601']}\n";
+    let path = "/etc/kubernetes/manifests/extra.yaml";
+    lab.ssh_ok(
+        "node-0",
+        &["sh", "-c", "printf %s \"$1\" >\"$2\"", "sh", extra, path],
+    );
+    let extra_phase = || {
+        let out = kubectl(
+            &lab,
+            &[
+                "get",
+                "pod",
+                "-n",
+                "kube-system",
+                "extra-node-0",
+                "-o",
+                "jsonpath={.status.phase}",
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    wait_until("the added static pod mirrored Running", || {
+        extra_phase() == "Running"
+    });
+    assert!(lab
+        .ssh("node-0", &["pgrep", "-f", "^sleep 3601$"])
+        .status
+        .success());
+    lab.ssh_ok("node-0", &["rm", path]);
+    wait_until("the removed static pod's mirror pod gone", || {
+        extra_phase().is_empty()
+    });
+    wait_until("the removed static pod stopped", || {
+        !lab.ssh("node-0", &["pgrep", "-f", "^sleep 3601$"])
+            .status
+            .success()
+    });
     // Its spec cannot be changed through the API (the manifest on the node
     // is the pod); its labels can.
     let changed = kubectl(

@@ -27,23 +27,81 @@ use labyrinth_contracts::mirror_pod::ANNOTATION as MIRROR;
 pub async fn run(agent: Arc<Agent>, statics: Shared) -> Result<()> {
     let nodes: Api<Node> = Api::all(agent.client.clone());
     let mut last_status: HashMap<String, Value> = HashMap::new();
+    // The mirror pods made, by static pod uid: one whose static pod went
+    // (its manifest removed or changed) is deleted.
+    let mut made: HashMap<String, (String, String)> = HashMap::new();
     loop {
         let snapshot: Vec<(Manifest, SandboxRecord)> = statics
             .lock()
             .map(|s| s.values().cloned().collect())
             .unwrap_or_default();
+        let gone: Vec<String> = made
+            .keys()
+            .filter(|uid| !snapshot.iter().any(|(m, _)| m.pod.uid() == uid.as_str()))
+            .cloned()
+            .collect();
+        for uid in gone {
+            let (ns, name) = made[&uid].clone();
+            if remove(&agent, &ns, &name, &uid).await {
+                made.remove(&uid);
+                last_status.remove(&uid);
+            }
+        }
         match nodes.get(&agent.node_name).await {
             Ok(node) => {
                 let node_uid = node.metadata.uid.unwrap_or_default();
                 for (m, rec) in &snapshot {
-                    if let Err(e) = sync(&agent, &node_uid, m, rec, &mut last_status).await {
-                        tracing::warn!("mirror pod {}/{}: {e:#}", m.pod.namespace(), m.pod.name());
+                    match sync(&agent, &node_uid, m, rec, &mut last_status).await {
+                        Ok(()) => {
+                            let at = (m.pod.namespace().to_string(), m.pod.name().to_string());
+                            made.insert(m.pod.uid().to_string(), at);
+                        }
+                        Err(e) => tracing::warn!("mirror pod {}/{}: {e:#}", m.pod.namespace(), m.pod.name()),
                     }
                 }
             }
             Err(e) => tracing::warn!("mirror pods: reading node {}: {e}", agent.node_name),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Delete the mirror pod of a static pod that went, if it is still that
+/// one's (a changed manifest's new mirror pod has the same name); true
+/// once it is gone.
+async fn remove(agent: &Agent, ns: &str, name: &str, uid: &str) -> bool {
+    let api: Api<Pod> = Api::namespaced(agent.client.clone(), ns);
+    let found = match api.get_opt(name).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::warn!("mirror pod {ns}/{name}: {e}");
+            return false;
+        }
+    };
+    let ours = found.is_some_and(|p| {
+        p.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(MIRROR))
+            .is_some_and(|h| h == uid)
+    });
+    if !ours {
+        return true;
+    }
+    let dp = DeleteParams {
+        grace_period_seconds: Some(0),
+        ..Default::default()
+    };
+    match api.delete(name, &dp).await {
+        Ok(_) => {
+            tracing::info!("mirror pod {ns}/{name} deleted: its static pod is gone");
+            true
+        }
+        Err(kube::Error::Api(e)) if e.code == 404 => true,
+        Err(e) => {
+            tracing::warn!("mirror pod {ns}/{name}: deleting it: {e}");
+            false
+        }
     }
 }
 
