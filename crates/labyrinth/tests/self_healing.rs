@@ -28,6 +28,14 @@ const CONTROL_PLANE: [&str; 3] = [
 /// `labyrinth controllers`, running only the scheduler).
 const CONTROLLER_MANAGER: &str = "^[^ ]*labyrinth controllers .*--controllers deployment,";
 
+/// A field of kube-system's pod `pod` (kubectl's jsonpath); empty when
+/// the pod does not exist.
+fn system_pod(lab: &Lab, pod: &str, jsonpath: &str) -> String {
+    let path = format!("jsonpath={jsonpath}");
+    let out = kubectl(lab, &["get", "pod", "-n", "kube-system", pod, "-o", &path]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// The one pid matching `pattern` on `node`, if exactly one runs.
 fn pid_of(lab: &Lab, node: &str, pattern: &str) -> Option<String> {
     let out = lab.ssh(node, &["pgrep", "-f", pattern]);
@@ -110,21 +118,7 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
         "node-0",
         &["sh", "-c", "printf %s \"$1\" >\"$2\"", "sh", extra, path],
     );
-    let extra_phase = || {
-        let out = kubectl(
-            &lab,
-            &[
-                "get",
-                "pod",
-                "-n",
-                "kube-system",
-                "extra-node-0",
-                "-o",
-                "jsonpath={.status.phase}",
-            ],
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let extra_phase = || system_pod(&lab, "extra-node-0", "{.status.phase}");
     wait_until("the added static pod mirrored Running", || {
         extra_phase() == "Running"
     });
@@ -174,21 +168,7 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
     );
     // A mirror pod deleted through the API is made again; the component
     // it pictures runs on, untouched.
-    let mirror_uid = || {
-        let out = kubectl(
-            &lab,
-            &[
-                "get",
-                "pod",
-                "-n",
-                "kube-system",
-                "kube-apiserver-node-0",
-                "-o",
-                "jsonpath={.metadata.uid}",
-            ],
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let mirror_uid = || system_pod(&lab, "kube-apiserver-node-0", "{.metadata.uid}");
     let (first_uid, api_pid) = (mirror_uid(), pid_of(&lab, "node-0", APISERVER));
     kubectl_ok(
         &lab,
@@ -259,19 +239,12 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
     });
     // Its mirror pod counts the restart and is Running again.
     wait_until("kube-controller-manager-node-0 restarted and ready", || {
-        let st = kubectl_ok(
+        let st = system_pod(
             &lab,
-            &[
-                "get",
-                "pod",
-                "-n",
-                "kube-system",
-                "kube-controller-manager-node-0",
-                "-o",
-                "jsonpath={.status.phase} {.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].ready}",
-            ],
+            "kube-controller-manager-node-0",
+            "{.status.phase} {.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].ready}",
         );
-        st.trim() == "Running 1 true"
+        st == "Running 1 true"
     });
     let agent = kill_and_wait(&lab, "node-1", AGENT_PATTERN, || {
         exec(&lab, "default", "steady", "true").status.success()
