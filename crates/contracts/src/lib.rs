@@ -10,6 +10,7 @@ pub mod events;
 pub mod files;
 pub mod iptables_save;
 pub mod lb_pool;
+pub mod mirror_pod;
 pub mod modes;
 pub mod node;
 pub mod pod;

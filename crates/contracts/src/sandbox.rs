@@ -80,6 +80,17 @@ pub struct ContainerRecord {
     pub backoff: u64,
 }
 
+impl ContainerRecord {
+    /// Its start number `attempt` (1 for the first restart) is running as
+    /// `process` since `now` (unix seconds): no restart pending.
+    pub fn started_again(&mut self, process: Option<ProcessRef>, attempt: u32, now: u64) {
+        self.restarts = attempt;
+        self.process = process;
+        self.started_at = Some(now);
+        self.restart_at = None;
+    }
+}
+
 fn is_zero(n: &u64) -> bool {
     *n == 0
 }

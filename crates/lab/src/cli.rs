@@ -43,13 +43,13 @@ pub enum LabCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Component logs (agent, apiserver, …) and machine consoles; lists them without arguments.
+    /// Component logs (agent, kube-apiserver, …) and machine consoles; lists them without arguments.
     Logs {
         #[command(flatten)]
         name: NameArg,
         /// vpc, node-0, node-1, …; all machines without it.
         node: Option<String>,
-        /// agent, apiserver, controllers, console, …; lists the node's logs without it.
+        /// agent, kube-apiserver, kube-controller-manager, console, …; lists the node's logs without it.
         component: Option<String>,
         /// Keep printing what is appended, until the machine stops (or Ctrl-C).
         #[arg(short, long)]

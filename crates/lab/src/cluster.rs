@@ -1,7 +1,9 @@
-//! The cluster on the lab's machines, brought up as kubeadm would: the API
-//! server and the controllers on node-0, a bootstrap token, `join` on every
-//! node through that token and the CA hash, which starts the node's agent
-//! (with `manualJoin`, only on node-0: the workers are left for a person).
+//! The cluster on the lab's machines, brought up as kubeadm would: the
+//! control plane (etcd when chosen, the API server, the controller manager,
+//! the scheduler) as static pods of node-0's agent (`crate::manifests`), a
+//! bootstrap token, `join` on every node through that token and the CA
+//! hash, which starts each worker's agent (with `manualJoin`, only node-0
+//! joins: the workers are left for a person).
 //!
 //! Every step runs *inside* a node (through `lab ssh`), exactly as a person
 //! would type it on that VM; services are started detached so that the
@@ -17,6 +19,7 @@ use anyhow::{bail, Context, Result};
 use labyrinth_contracts::agent_config::AgentConfig;
 
 use crate::config::StoreKind;
+use crate::manifests;
 use crate::progress::Progress;
 use crate::state::LabState;
 
@@ -104,7 +107,7 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     let listen = format!("{}:{API_PORT}", cp.address);
 
     let service_cidr = cfg.service_cidr.to_string();
-    let mut apiserver = vec![
+    let mut apiserver: Vec<String> = [
         exe.as_str(),
         "server",
         "--listen",
@@ -113,26 +116,34 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
         &service_cidr,
         "--cluster-domain",
         &cfg.cluster_domain,
-    ];
+    ]
+    .map(String::from)
+    .into();
     let etcd_url = crate::etcd::client_url();
+    // As `kubeadm init`: the manifests first, then the kubelet, which runs
+    // them with no API server to ask.
     if cfg.store == StoreKind::Etcd {
-        progress.step(&format!("{}: etcd", cp.name));
-        let argv = crate::etcd::argv(&cp.name, cp.address);
-        start_service(
+        progress.step(&format!("{}: etcd (static pod)", cp.name));
+        write_manifest(
             lab,
             &cp.name,
-            crate::etcd::SERVICE,
-            &argv.iter().map(String::as_str).collect::<Vec<_>>(),
+            &manifests::etcd(crate::etcd::argv(&cp.name, cp.address)),
         )?;
+        apiserver.extend(["--store", "etcd", "--etcd-servers", &etcd_url].map(String::from));
+    }
+    write_manifest(lab, &cp.name, &manifests::apiserver(apiserver, APISERVER_DATA))?;
+    progress.step(&format!(
+        "{}: kubelet, API server on {listen} (static pod)",
+        cp.name
+    ));
+    start_control_node_agent(state, &exe)?;
+    if cfg.store == StoreKind::Etcd {
         let health = crate::etcd::health_argv();
         let health: Vec<&str> = health.iter().map(String::as_str).collect();
         wait_for("etcd", Duration::from_secs(60), || {
             run_in(lab, &cp.name, &health).is_ok()
         })?;
-        apiserver.extend(["--store", "etcd", "--etcd-servers", &etcd_url]);
     }
-    progress.step(&format!("{}: API server on {listen}", cp.name));
-    start_service(lab, &cp.name, "apiserver", &apiserver)?;
     let admin = format!("{APISERVER_DATA}/admin.kubeconfig");
     wait_for("the API server", Duration::from_secs(60), || {
         run_in(lab, &cp.name, &["test", "-s", &admin]).is_ok()
@@ -156,6 +167,29 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     let copy = crate::state::LabDir::new(lab).kubeconfig_path();
     labyrinth_contracts::files::write_private(&copy, &admin_conf)
         .context("keeping the lab's admin kubeconfig")?;
+
+    // The controller manager and the scheduler, once their kubeconfig is
+    // there (the kubelet picks up new manifests within a second).
+    progress.step(&format!(
+        "{}: controller manager, scheduler (static pods)",
+        cp.name
+    ));
+    let mut extra = vec!["--cluster-cidr".to_string(), cfg.pod_cidr.to_string()];
+    if let Some(pool) = crate::lb_pool::effective(cfg.load_balancer_pool, cfg.underlay_cidr, cfg.workers) {
+        extra.extend(["--load-balancer-pool".into(), pool.to_string()]);
+    }
+    for c in [
+        manifests::controllers(
+            "kube-controller-manager",
+            &exe,
+            ADMIN_KUBECONFIG,
+            manifests::CONTROLLER_MANAGER,
+            &extra,
+        ),
+        manifests::controllers("kube-scheduler", &exe, ADMIN_KUBECONFIG, "scheduler", &[]),
+    ] {
+        write_manifest(lab, &cp.name, &c)?;
+    }
 
     // The settings every agent starts with, published as kubeadm uploads
     // its configuration, so `join` on any node (by hand or here) starts
@@ -184,7 +218,9 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
 
     // Join every node in parallel (only the control plane with
     // --manual-join: the workers wait for a person to type the command);
-    // `join` starts each node's agent.
+    // `join` starts each worker's agent; node-0's runs already (it runs
+    // the control plane) and starts its node's work once join has written
+    // its kubeconfig.
     let joining = joined_by_up(state);
     std::thread::scope(|s| -> Result<()> {
         let mut handles = Vec::new();
@@ -194,15 +230,10 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
                 let plan = &node.plan;
                 let mut j: Vec<&str> = join_argv.iter().map(String::as_str).collect();
                 j.extend(["--node-name", &plan.name, "--kubeconfig", NODE_KUBECONFIG]);
-                // Each node's zone (contracts::topology::lab_zone: two nodes a zone).
-                let zone = format!(
-                    "{}={}",
-                    labyrinth_contracts::topology::ZONE_LABEL,
-                    labyrinth_contracts::topology::lab_zone(plan.index)
-                );
+                let zone = zone_label(plan);
                 j.extend(["--node-label", &zone]);
                 if plan.control_plane {
-                    j.push("--control-plane");
+                    j.extend(["--control-plane", "--no-agent"]);
                 }
                 run_in(lab, &plan.name, &j)?;
                 Ok(())
@@ -216,20 +247,6 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     for node in &joining {
         progress.step(&format!("{}: joined, agent started", node.plan.name));
     }
-    progress.step(&format!("{}: controllers", cp.name));
-    let cidr = cfg.pod_cidr.to_string();
-    let mut argv = vec![
-        exe.clone(),
-        "controllers".into(),
-        "--kubeconfig".into(),
-        ADMIN_KUBECONFIG.into(),
-    ];
-    argv.extend(["--cluster-cidr".into(), cidr]);
-    if let Some(pool) = crate::lb_pool::effective(cfg.load_balancer_pool, cfg.underlay_cidr, cfg.workers) {
-        argv.extend(["--load-balancer-pool".into(), pool.to_string()]);
-    }
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    start_service(lab, &cp.name, "controllers", &argv)?;
 
     progress.step("waiting for every joined node to be Ready");
     let want = joining.len();
@@ -251,4 +268,55 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
         text.lines().filter(|l| l.trim() == "True").count() == want
     })?;
     Ok(())
+}
+
+/// Each node's zone label (contracts::topology::lab_zone: two nodes a zone).
+fn zone_label(plan: &crate::config::NodePlan) -> String {
+    format!(
+        "{}={}",
+        labyrinth_contracts::topology::ZONE_LABEL,
+        labyrinth_contracts::topology::lab_zone(plan.index)
+    )
+}
+
+/// Write a component's manifest into node-0's manifest folder, whole (a
+/// hidden temporary file renamed into place: the kubelet skips hidden
+/// files, so it never reads half a manifest).
+fn write_manifest(lab: &str, node: &str, c: &manifests::Component) -> Result<()> {
+    let dir = manifests::MANIFEST_DIR;
+    let file = c.file();
+    let script =
+        format!("mkdir -p {dir} && printf %s \"$1\" >{dir}/.{file} && mv {dir}/.{file} {dir}/{file}");
+    run_in(lab, node, &["sh", "-c", &script, "sh", &c.yaml()])
+        .with_context(|| format!("writing {dir}/{file} on {node}"))?;
+    Ok(())
+}
+
+/// node-0's agent, started as kubeadm's init starts the kubelet: before
+/// the node has joined, with the manifest folder, so it runs the control
+/// plane first and registers its node once `join` wrote its kubeconfig.
+/// Its settings are the ones `join` would read from the published
+/// ConfigMap (the same `agent_config`).
+fn start_control_node_agent(state: &LabState, exe: &str) -> Result<()> {
+    let cp = &state.nodes[0].plan;
+    let ip = cp.address.to_string();
+    let zone = zone_label(cp);
+    let flags = agent_config(&state.config).agent_flags();
+    let mut argv = vec![
+        exe,
+        "agent",
+        "--node-name",
+        &cp.name,
+        "--node-ip",
+        &ip,
+        "--kubeconfig",
+        NODE_KUBECONFIG,
+        "--pod-manifest-path",
+        manifests::MANIFEST_DIR,
+        "--control-plane",
+        "--node-label",
+        &zone,
+    ];
+    argv.extend(flags.iter().map(String::as_str));
+    start_service(&state.config.name, &cp.name, "agent", &argv)
 }

@@ -1,15 +1,14 @@
 //! etcd for `lab up --store etcd`: one member inside node-0, as kubeadm's
 //! stacked etcd on a control node: its data under the node's own /var (gone
-//! with the lab), listening on node-0's loopback and address, started under
-//! the node's service manager before the API server, which is pointed at it.
+//! with the lab), listening on node-0's loopback and address, run as a
+//! static pod (`crate::manifests`) next to the API server, which is
+//! pointed at it.
 
 use labyrinth_contracts::store::{ETCD_CLIENT_PORT, ETCD_PEER_PORT};
 use std::net::Ipv4Addr;
 
 /// Where etcd keeps its data inside node-0 (kubeadm's place for it).
 pub const DATA_DIR: &str = "/var/lib/etcd";
-/// The name the service manager and `lab logs` know it by.
-pub const SERVICE: &str = "etcd";
 
 /// What the API server's --etcd-servers says: loopback inside node-0.
 pub fn client_url() -> String {

@@ -1,9 +1,11 @@
 //! `lab logs [NODE] [COMPONENT] [-f]`: the lab's logs from the host.
 //!
-//! Two kinds: each node's services (API server, agent, controllers, …) log
-//! to /var/log/labyrinth/<component>.log *inside* the node, read here
-//! through the node init's /proc/<pid>/root; and every machine's init (the
-//! VPC's too) writes its console, `console`, to the lab's run directory.
+//! Three kinds: each node's services (its agent) log to
+//! /var/log/labyrinth/<component>.log *inside* the node, read here through
+//! the node init's /proc/<pid>/root; the control plane's static pods on
+//! node-0 (kube-apiserver, …) log where the runtime keeps container logs
+//! (`crate::static_logs`); and every machine's init (the VPC's too) writes
+//! its console, `console`, to the lab's run directory.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -66,6 +68,16 @@ pub fn all(lab: &str) -> Result<Vec<LogFile>> {
                 node: machine.clone(),
                 shown: format!("{NODE_LOG_DIR}/{name}.log"),
                 path: inside.join(format!("{name}.log")),
+                component: name,
+                holder: Some(h),
+            });
+        }
+        let root = PathBuf::from(format!("/proc/{}/root", h.pid));
+        for (name, file) in crate::static_logs::latest(&root, &machine) {
+            out.push(LogFile {
+                node: machine.clone(),
+                shown: file.display().to_string(),
+                path: root.join(file.strip_prefix("/").unwrap_or(&file)),
                 component: name,
                 holder: Some(h),
             });

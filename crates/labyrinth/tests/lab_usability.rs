@@ -403,7 +403,7 @@ fn kubectl_files_path_and_logs_in_a_cluster() {
     let list = ok(&labyrinth(&["lab", "logs", "--name", name]));
     for (node, component) in [
         ("vpc", "console"),
-        ("node-0", "apiserver"),
+        ("node-0", "kube-apiserver"),
         ("node-1", "agent"),
         ("node-1", "console"),
     ] {

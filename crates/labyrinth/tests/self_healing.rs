@@ -1,9 +1,13 @@
-//! Issue 20, acceptance 1 (the supervised part): `kill -9` of the API
-//! server, the controllers and a node agent, each in turn, while a client
-//! keeps writing. The node's service manager starts each one again with no
-//! human help; no acknowledged write is lost; a running pod is not
-//! disturbed. How long each took to come back is printed as JSON
-//! (measured, not asserted: the machines are shared).
+//! Issue 20, acceptance 1: the control plane runs as kubeadm lays it out,
+//! as static pods of node-0's agent (its manifests in
+//! /etc/kubernetes/manifests), shown in kube-system as mirror pods with
+//! their status and logs. `kill -9` of the API server, the controller
+//! manager and a node agent, each in turn, while a client keeps writing:
+//! the kubelet role starts an exited component again after its back-off,
+//! a node's service manager its killed agent. Nothing needs human help; no
+//! acknowledged write is lost; a running pod is not disturbed. How long
+//! each took to come back is printed as JSON (measured, not asserted: the
+//! machines are shared).
 
 mod common;
 use common::agent::AGENT_PATTERN;
@@ -11,6 +15,26 @@ use common::journey::*;
 use common::writer::{lost, Writer};
 use common::*;
 use std::time::Instant;
+
+/// The API server's process.
+const APISERVER: &str = "^[^ ]*labyrinth server ";
+/// The control plane's mirror pods.
+const CONTROL_PLANE: [&str; 3] = [
+    "kube-apiserver-node-0",
+    "kube-controller-manager-node-0",
+    "kube-scheduler-node-0",
+];
+/// kube-controller-manager's process (kube-scheduler is another
+/// `labyrinth controllers`, running only the scheduler).
+const CONTROLLER_MANAGER: &str = "^[^ ]*labyrinth controllers .*--controllers deployment,";
+
+/// A field of kube-system's pod `pod` (kubectl's jsonpath); empty when
+/// the pod does not exist.
+fn system_pod(lab: &Lab, pod: &str, jsonpath: &str) -> String {
+    let path = format!("jsonpath={jsonpath}");
+    let out = kubectl(lab, &["get", "pod", "-n", "kube-system", pod, "-o", &path]);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
 
 /// The one pid matching `pattern` on `node`, if exactly one runs.
 fn pid_of(lab: &Lab, node: &str, pattern: &str) -> Option<String> {
@@ -39,6 +63,126 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
         return;
     }
     let lab = Lab::cluster("heal", &[]);
+
+    // kubeadm's layout: one manifest per component, and nothing but the
+    // kubelet role runs them (no service manager of their own).
+    let manifests = lab.ssh_ok("node-0", &["ls", "/etc/kubernetes/manifests"]);
+    assert_eq!(
+        manifests.split_whitespace().collect::<Vec<_>>(),
+        [
+            "kube-apiserver.yaml",
+            "kube-controller-manager.yaml",
+            "kube-scheduler.yaml"
+        ]
+    );
+    let supervised = lab.ssh(
+        "node-0",
+        &["pgrep", "-f", "_supervise (apiserver|controllers|etcd)"],
+    );
+    assert!(
+        !supervised.status.success(),
+        "a control-plane component under a service manager"
+    );
+    let scheduler = lab.ssh_ok(
+        "node-0",
+        &[
+            "pgrep",
+            "-f",
+            "^[^ ]*labyrinth controllers .*--controllers scheduler$",
+        ],
+    );
+    assert_eq!(scheduler.split_whitespace().count(), 1, "{scheduler}");
+    // The API shows them as on a kubeadm cluster: node-0's agent keeps a
+    // mirror pod of each, with its status.
+    wait_until("the control plane's mirror pods Running on node-0", || {
+        let wide = kubectl_ok(&lab, &["get", "pods", "-n", "kube-system", "-o", "wide"]);
+        CONTROL_PLANE.iter().all(|pod| {
+            wide.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.first() == Some(pod) && f.get(2) == Some(&"Running") && f.get(6) == Some(&"node-0")
+            })
+        })
+    });
+    // The runtime keeps their output where `kubectl logs` reads it.
+    let scheduler_log = kubectl_ok(&lab, &["logs", "-n", "kube-system", "kube-scheduler-node-0"]);
+    assert!(
+        scheduler_log.contains("controllers=[Scheduler]"),
+        "{scheduler_log}"
+    );
+    // A manifest added to the folder runs, mirrored; removed, it stops and
+    // its mirror pod goes.
+    let extra = "apiVersion: v1\nkind: Pod\nmetadata: {name: extra, namespace: kube-system}\n\
+                 spec:\n  hostNetwork: true\n  containers:\n  - {name: c, image: busybox, command: [sleep, '3601']}\n";
+    let path = "/etc/kubernetes/manifests/extra.yaml";
+    lab.ssh_ok(
+        "node-0",
+        &["sh", "-c", "printf %s \"$1\" >\"$2\"", "sh", extra, path],
+    );
+    let extra_phase = || system_pod(&lab, "extra-node-0", "{.status.phase}");
+    wait_until("the added static pod mirrored Running", || {
+        extra_phase() == "Running"
+    });
+    assert!(lab
+        .ssh("node-0", &["pgrep", "-f", "^sleep 3601$"])
+        .status
+        .success());
+    lab.ssh_ok("node-0", &["rm", path]);
+    wait_until("the removed static pod's mirror pod gone", || {
+        extra_phase().is_empty()
+    });
+    wait_until("the removed static pod stopped", || {
+        !lab.ssh("node-0", &["pgrep", "-f", "^sleep 3601$"])
+            .status
+            .success()
+    });
+    // Its spec cannot be changed through the API (the manifest on the node
+    // is the pod); its labels can.
+    let changed = kubectl(
+        &lab,
+        &[
+            "-n",
+            "kube-system",
+            "patch",
+            "pod",
+            "kube-scheduler-node-0",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/containers/0/image","value":"busybox"}]"#,
+        ],
+    );
+    let refusal = String::from_utf8_lossy(&changed.stderr);
+    assert!(
+        !changed.status.success() && refusal.contains("mirror pod's spec"),
+        "{refusal}"
+    );
+    kubectl_ok(
+        &lab,
+        &[
+            "-n",
+            "kube-system",
+            "label",
+            "pod",
+            "kube-scheduler-node-0",
+            "checked=yes",
+        ],
+    );
+    // A mirror pod deleted through the API is made again; the component
+    // it pictures runs on, untouched.
+    let mirror_uid = || system_pod(&lab, "kube-apiserver-node-0", "{.metadata.uid}");
+    let (first_uid, api_pid) = (mirror_uid(), pid_of(&lab, "node-0", APISERVER));
+    kubectl_ok(
+        &lab,
+        &["delete", "pod", "-n", "kube-system", "kube-apiserver-node-0"],
+    );
+    wait_until("the API server's mirror pod made again", || {
+        let uid = mirror_uid();
+        !uid.is_empty() && uid != first_uid
+    });
+    assert_eq!(
+        pid_of(&lab, "node-0", APISERVER),
+        api_pid,
+        "deleting the mirror pod stopped the API server"
+    );
     kubectl_apply(
         &lab,
         "default",
@@ -58,8 +202,19 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
     };
     wait_until("the first acknowledged write", || writer.acked() > 0);
 
-    let apiserver = kill_and_wait(&lab, "node-0", "^[^ ]*labyrinth server ", api_ok);
-    let controllers = kill_and_wait(&lab, "node-0", "^[^ ]*labyrinth controllers ", || {
+    let apiserver = kill_and_wait(&lab, "node-0", APISERVER, api_ok);
+    // The kubelet role started the API server's container again: its
+    // second start's log (restart 1), where the runtime keeps it.
+    let restarted = lab.ssh_ok(
+        "node-0",
+        &[
+            "sh",
+            "-c",
+            "ls /var/log/pods/kube-system_kube-apiserver-node-0_*/kube-apiserver/",
+        ],
+    );
+    assert!(restarted.split_whitespace().any(|f| f == "1.log"), "{restarted}");
+    let controllers = kill_and_wait(&lab, "node-0", CONTROLLER_MANAGER, || {
         // A new Deployment gets its pods only from a working controller
         // manager: the new one is working once it made them.
         let name = format!("probe-{}", writer.acked());
@@ -81,6 +236,15 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
                 .is_empty()
         });
         true
+    });
+    // Its mirror pod counts the restart and is Running again.
+    wait_until("kube-controller-manager-node-0 restarted and ready", || {
+        let st = system_pod(
+            &lab,
+            "kube-controller-manager-node-0",
+            "{.status.phase} {.status.containerStatuses[0].restartCount} {.status.containerStatuses[0].ready}",
+        );
+        st == "Running 1 true"
     });
     let agent = kill_and_wait(&lab, "node-1", AGENT_PATTERN, || {
         exec(&lab, "default", "steady", "true").status.success()
@@ -120,7 +284,7 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
         serde_json::json!({
             "benchmark": "self_healing",
             "seconds_until_working_again": {
-                "apiserver": apiserver, "controllers": controllers, "agent_node_1": agent
+                "kube_apiserver": apiserver, "kube_controller_manager": controllers, "agent_node_1": agent
             },
             "acknowledged_writes": acked.len(),
             "lost": 0,

@@ -36,6 +36,11 @@ pub struct AgentArgs {
     /// Labels to put on the Node at registration (key=value, repeatable).
     #[arg(long = "node-label")]
     pub node_labels: Vec<String>,
+    /// Run the pods whose manifests are in this folder (kubelet's
+    /// staticPodPath), with or without an API server; the agent then waits
+    /// for its --kubeconfig to appear before it registers the node.
+    #[arg(long)]
+    pub pod_manifest_path: Option<PathBuf>,
     /// Register with the control-plane taint and role label.
     #[arg(long)]
     pub control_plane: bool,

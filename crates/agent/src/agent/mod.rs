@@ -79,7 +79,6 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         Some(n) => n.clone(),
         None => nix::unistd::gethostname()?.to_string_lossy().into_owned(),
     };
-    let client = client(args.kubeconfig.as_ref()).await?;
     let mut runtime = crate::runtime::RuntimeConfig::standard(crate::runtime::files::DnsConfig::cluster(
         args.cluster_dns,
         &args.cluster_domain,
@@ -93,6 +92,14 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     );
     runtime.cni.conf_dir = args.cni_conf_dir.clone();
     runtime.cni.bin_dirs = vec![args.cni_bin_dir.clone()];
+    // Static pods first: on a control node they are the API server.
+    let statics = args.pod_manifest_path.as_ref().map(|dir| {
+        crate::kubelet::static_pods::spawn(dir.clone(), runtime.clone(), node_name.clone(), args.node_ip)
+    });
+    if statics.is_some() {
+        wait_for_kubeconfig(args.kubeconfig.as_ref()).await;
+    }
+    let client = client(args.kubeconfig.as_ref()).await?;
     let events = labyrinth_contracts::recorder::Recorder::on_host(
         client.clone(),
         labyrinth_contracts::events::KUBELET,
@@ -110,6 +117,9 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
 
     tokio::spawn(crate::streaming::run(agent.clone()));
     node::register(&agent).await.context("registering the node")?;
+    if let Some(statics) = statics {
+        tokio::spawn(crate::kubelet::mirror_pods::run(agent.clone(), statics));
+    }
     let pod_cidr = node::wait_for_pod_cidr(&agent).await?;
     node::setup_network(&agent, pod_cidr)
         .await
@@ -142,6 +152,19 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         _ = tokio::signal::ctrl_c() => {}
     }
     Ok(0)
+}
+
+/// A kubelet started before its node joined (kubeadm's control node, whose
+/// API server is one of its static pods) waits for the credentials `join`
+/// writes.
+async fn wait_for_kubeconfig(path: Option<&std::path::PathBuf>) {
+    let Some(path) = path else { return };
+    if !path.exists() {
+        tracing::info!("waiting for {} (written when the node joins)", path.display());
+    }
+    while !path.exists() {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
 }
 
 /// What the eBPF datapath (and its leftovers) need of this node.

@@ -277,10 +277,7 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
         };
         match started {
             Ok(child) => {
-                c.restarts = attempt;
-                c.process = ProcessRef::of(child.id()).ok();
-                c.started_at = Some(now);
-                c.restart_at = None;
+                c.started_again(ProcessRef::of(child.id()).ok(), attempt, now);
                 m.children.insert(spec.name.clone(), child);
                 changed = true;
             }

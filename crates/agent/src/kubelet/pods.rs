@@ -205,7 +205,9 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
     // By uid, borrowed: this runs on every watch event and every tick.
     let mut wanted: HashMap<&str, &Arc<NodePod>> = HashMap::with_capacity(pods.len());
     for pod in &pods {
-        if !pod.deleting() && !pod.terminal() {
+        // A static pod's mirror is only its picture (`super::mirror_pods`).
+        let mirror = super::static_pods::is_static(pod.namespace(), pod.name());
+        if !pod.deleting() && !pod.terminal() && !mirror {
             wanted.insert(pod.uid(), pod);
         }
     }

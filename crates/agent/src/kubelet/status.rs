@@ -6,7 +6,7 @@ use super::nodepod::NodePod;
 use super::probes::Prober;
 use crate::runtime::sandbox::SandboxRecord;
 
-fn rfc3339(secs: u64) -> String {
+pub(super) fn rfc3339(secs: u64) -> String {
     k8s_openapi::jiff::Timestamp::from_second(secs as i64)
         .map(|t| t.to_string())
         .unwrap_or_default()

@@ -182,7 +182,19 @@ pub fn authorize(st: &AppState, ctx: &Ctx, verb: &str) -> ApiResult<()> {
         }
         _ => None,
     };
-    if allowed(st, &ctx.user, &rbac_attrs(ctx, verb), created.as_deref()) {
+    let attrs = rbac_attrs(ctx, verb);
+    // NodeRestriction: a node creates the mirror pods of its static pods,
+    // bound to itself, and no other pod.
+    if let Identity::Node(node) = &ctx.user {
+        let pod_create = verb == "create" && attrs.group.is_empty() && attrs.resource == "pods";
+        if pod_create && attrs.subresource.is_none() {
+            let body = serde_json::from_slice::<Value>(&ctx.body).unwrap_or_default();
+            if labyrinth_contracts::mirror_pod::is_mirror_of(&body, node) {
+                return Ok(());
+            }
+        }
+    }
+    if allowed(st, &ctx.user, &attrs, created.as_deref()) {
         Ok(())
     } else {
         Err(forbidden(ctx, verb))

@@ -239,6 +239,9 @@ pub fn save_update(
     if res.kind == "Service" {
         super::service_defaults::prepare_update(res, &name, cur, &mut new)?;
     }
+    if res.kind == "Pod" {
+        super::mirror_pod_update::check(res, &name, cur, &new)?;
+    }
     let generation = cur
         .pointer("/metadata/generation")
         .and_then(Value::as_i64)

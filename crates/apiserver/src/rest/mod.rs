@@ -17,6 +17,7 @@ pub mod graceful;
 pub mod limits;
 pub mod log;
 pub mod managed_fields;
+pub mod mirror_pod_update;
 pub mod openapi;
 pub mod patch;
 pub mod portforward;

@@ -1,0 +1,182 @@
+//! The control plane as kubeadm lays it out: one static Pod manifest per
+//! component in node-0's /etc/kubernetes/manifests, run by node-0's agent
+//! in its kubelet role (`labyrinth agent --pod-manifest-path`) before any
+//! API server exists, and started again with the kubelet's back-off when
+//! it exits. Each is a `labyrinth <role>` (etcd: Debian's etcd) on the
+//! node's network, with the node folders it keeps state in as hostPath
+//! volumes, labelled and prioritised as kubeadm's.
+
+use serde_json::{json, Value};
+
+/// kubeadm's staticPodPath, inside node-0.
+pub const MANIFEST_DIR: &str = "/etc/kubernetes/manifests";
+
+/// The controllers kube-controller-manager runs: all of `labyrinth
+/// controllers` but the scheduler, which is kube-scheduler's pod (the
+/// names of `labyrinth controllers --controllers`).
+pub const CONTROLLER_MANAGER: &str = "deployment,replicaset,endpointslice,endpoints,nodeipam,nodelifecycle,\
+serviceaccount,root-ca-cert-publisher,daemonset,job,gc,loadbalancer";
+
+/// One control-plane component as a static pod.
+#[derive(Debug, Clone)]
+pub struct Component {
+    /// kube-apiserver, etcd, …: the pod's and its container's name.
+    pub name: &'static str,
+    pub image: &'static str,
+    pub command: Vec<String>,
+    /// Node folders or files it keeps or reads state in: (path, hostPath type).
+    pub host_paths: Vec<(&'static str, &'static str)>,
+}
+
+impl Component {
+    /// The manifest's file name in [`MANIFEST_DIR`].
+    pub fn file(&self) -> String {
+        format!("{}.yaml", self.name)
+    }
+
+    /// The Pod, as kubeadm writes it (YAML is written from this).
+    pub fn pod(&self) -> Value {
+        let volume = |i: usize| format!("host-{i}");
+        let mounts: Vec<Value> = self
+            .host_paths
+            .iter()
+            .enumerate()
+            .map(|(i, (path, _))| json!({"name": volume(i), "mountPath": path}))
+            .collect();
+        let volumes: Vec<Value> = self
+            .host_paths
+            .iter()
+            .enumerate()
+            .map(|(i, (path, kind))| json!({"name": volume(i), "hostPath": {"path": path, "type": kind}}))
+            .collect();
+        json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": self.name,
+                "namespace": "kube-system",
+                "labels": {"component": self.name, "tier": "control-plane"},
+            },
+            "spec": {
+                "hostNetwork": true,
+                "priorityClassName": "system-node-critical",
+                "containers": [{
+                    "name": self.name,
+                    "image": self.image,
+                    "command": self.command,
+                    "volumeMounts": mounts,
+                }],
+                "volumes": volumes,
+            },
+        })
+    }
+
+    pub fn yaml(&self) -> String {
+        serde_yaml::to_string(&self.pod()).expect("a JSON value is YAML")
+    }
+}
+
+/// etcd, from Debian's etcd-server, its data in the node's /var/lib/etcd.
+pub fn etcd(argv: Vec<String>) -> Component {
+    Component {
+        name: "etcd",
+        image: "registry.k8s.io/etcd",
+        command: argv,
+        host_paths: vec![(crate::etcd::DATA_DIR, "DirectoryOrCreate")],
+    }
+}
+
+/// The API server (`labyrinth server …`), its keys and data in the node's
+/// /var/lib/labyrinth/apiserver.
+pub fn apiserver(argv: Vec<String>, data_dir: &'static str) -> Component {
+    Component {
+        name: "kube-apiserver",
+        image: "registry.k8s.io/kube-apiserver",
+        command: argv,
+        host_paths: vec![(data_dir, "DirectoryOrCreate")],
+    }
+}
+
+/// kube-controller-manager or kube-scheduler: `labyrinth controllers`
+/// running the given controllers, with the admin kubeconfig (kubeadm gives
+/// each its own; this lab has one admin credential).
+pub fn controllers(
+    name: &'static str,
+    exe: &str,
+    kubeconfig: &'static str,
+    which: &str,
+    extra: &[String],
+) -> Component {
+    let mut command: Vec<String> = [
+        exe,
+        "controllers",
+        "--kubeconfig",
+        kubeconfig,
+        "--controllers",
+        which,
+    ]
+    .map(String::from)
+    .into();
+    command.extend(extra.iter().cloned());
+    Component {
+        name,
+        image: if name == "kube-scheduler" {
+            "registry.k8s.io/kube-scheduler"
+        } else {
+            "registry.k8s.io/kube-controller-manager"
+        },
+        command,
+        host_paths: vec![(kubeconfig, "File")],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_component_is_a_host_network_pod_labelled_as_kubeadms() {
+        let c = apiserver(
+            vec!["labyrinth".into(), "server".into()],
+            "/var/lib/labyrinth/apiserver",
+        );
+        assert_eq!(c.file(), "kube-apiserver.yaml");
+        let back: Value = serde_yaml::from_str(&c.yaml()).unwrap();
+        assert_eq!(back, c.pod());
+        assert_eq!(back["metadata"]["labels"]["tier"], "control-plane");
+        assert_eq!(back["metadata"]["labels"]["component"], "kube-apiserver");
+        assert_eq!(back["metadata"]["namespace"], "kube-system");
+        assert_eq!(back["spec"]["hostNetwork"], true);
+        assert_eq!(back["spec"]["priorityClassName"], "system-node-critical");
+        let c0 = &back["spec"]["containers"][0];
+        assert_eq!(c0["command"], json!(["labyrinth", "server"]));
+        assert_eq!(c0["volumeMounts"][0]["mountPath"], "/var/lib/labyrinth/apiserver");
+        assert_eq!(
+            back["spec"]["volumes"][0]["hostPath"]["type"],
+            "DirectoryOrCreate"
+        );
+    }
+
+    #[test]
+    fn the_scheduler_and_the_controller_manager_split_the_controllers() {
+        let s = controllers(
+            "kube-scheduler",
+            "labyrinth",
+            "/etc/kubernetes/admin.conf",
+            "scheduler",
+            &[],
+        );
+        let cm = controllers(
+            "kube-controller-manager",
+            "labyrinth",
+            "/etc/kubernetes/admin.conf",
+            CONTROLLER_MANAGER,
+            &["--cluster-cidr".into(), "10.0.0.0/16".into()],
+        );
+        assert_eq!(s.command[5], "scheduler");
+        assert!(!CONTROLLER_MANAGER.split(',').any(|c| c == "scheduler"));
+        assert_eq!(cm.command.last().unwrap(), "10.0.0.0/16");
+        assert_eq!(cm.image, "registry.k8s.io/kube-controller-manager");
+        assert_eq!(s.pod()["spec"]["volumes"][0]["hostPath"]["type"], "File");
+    }
+}
