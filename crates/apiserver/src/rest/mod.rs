@@ -29,6 +29,7 @@ pub mod service_defaults;
 pub mod status;
 pub mod table;
 mod table_cells;
+mod table_pod_init;
 mod table_rbac;
 mod table_workloads;
 pub mod token;
