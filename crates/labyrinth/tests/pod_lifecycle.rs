@@ -356,17 +356,17 @@ spec:
   initContainers:
   - name: fetch
     image: busybox
-    command: ["sh", "-c", "echo fetching; until [ -e /work/go1 ]; do sleep 0.2; done; echo made-by-init > /work/page"]
-    volumeMounts: [{name: work, mountPath: /work}]
+    command: ["sh", "-c", "echo fetching; until [ -e /shared/go1 ]; do sleep 0.2; done; echo made-by-init > /shared/page"]
+    volumeMounts: [{name: work, mountPath: /shared}]
   - name: check
     image: busybox
-    command: ["sh", "-c", "until [ -e /work/go2 ]; do sleep 0.2; done; echo checked $(cat /work/page); ip -4 -o addr show dev eth0; test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo token-ok"]
-    volumeMounts: [{name: work, mountPath: /work}]
+    command: ["sh", "-c", "until [ -e /shared/go2 ]; do sleep 0.2; done; echo checked $(cat /shared/page); ip -4 -o addr show dev eth0; test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo token-ok"]
+    volumeMounts: [{name: work, mountPath: /shared}]
   containers:
   - name: app
     image: busybox
-    command: ["sh", "-c", "cat /work/page; sleep 3600"]
-    volumeMounts: [{name: work, mountPath: /work}]
+    command: ["sh", "-c", "cat /shared/page; sleep 3600"]
+    volumeMounts: [{name: work, mountPath: /shared}]
 "#;
 
 /// Init containers that fail: retried with back-off (Always), or failing
@@ -438,14 +438,14 @@ fn check_init_containers(lab: &Lab) {
     );
     kubectl_ok(
         lab,
-        &["exec", "initialized", "-c", "fetch", "--", "touch", "/work/go1"],
+        &["exec", "initialized", "-c", "fetch", "--", "touch", "/shared/go1"],
     );
     eventually("initialized at Init:1/2", 600, || {
         (shown_status(lab, "initialized") == "Init:1/2").then_some(())
     });
     kubectl_ok(
         lab,
-        &["exec", "initialized", "-c", "check", "--", "touch", "/work/go2"],
+        &["exec", "initialized", "-c", "check", "--", "touch", "/shared/go2"],
     );
     wait_ready(lab, "default", "initialized");
     assert_eq!(shown_status(lab, "initialized"), "Running");
