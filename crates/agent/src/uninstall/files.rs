@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use labyrinth_contracts::node::{CNI_CONFLIST, CNI_NETWORK, CNI_PROGRAM};
 
-use super::Report;
+use super::report::Report;
 use crate::runtime::{sandbox, RuntimeConfig};
 
 /// Every recorded pod torn down as the kubelet role does: containers

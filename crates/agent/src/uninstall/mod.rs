@@ -16,6 +16,9 @@
 
 mod files;
 mod network;
+mod report;
+
+pub use report::Report;
 
 use std::path::PathBuf;
 
@@ -35,35 +38,6 @@ pub struct UninstallArgs {
     /// agent's --underlay-dev).
     #[arg(long, default_value = labyrinth_contracts::node::UPLINK_DEV)]
     pub underlay_dev: String,
-}
-
-/// What each step did, printed as it goes.
-#[derive(Default)]
-pub struct Report {
-    failures: usize,
-}
-
-impl Report {
-    /// `what` removed `thing`.
-    pub fn removed(&mut self, what: &str, thing: &str) {
-        println!("{what}: removed {thing}");
-    }
-
-    /// `what` could not be done; the steps after it still run.
-    pub fn failed(&mut self, what: &str, e: &anyhow::Error) {
-        self.failures += 1;
-        eprintln!("{what}: FAILED: {e:#}");
-    }
-
-    /// A step's outcome: what it removed (or that there was nothing), or
-    /// why it failed.
-    pub fn step(&mut self, what: &str, outcome: Result<Vec<String>>) {
-        match outcome {
-            Ok(done) if done.is_empty() => println!("{what}: nothing to remove"),
-            Ok(done) => done.iter().for_each(|d| self.removed(what, d)),
-            Err(e) => self.failed(what, &e),
-        }
-    }
 }
 
 /// Everything after the agent's stop, whose outcome `r` holds already.

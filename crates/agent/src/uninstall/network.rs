@@ -15,7 +15,7 @@ use labyrinth_contracts::node::{
 use labyrinth_netlink::Handle;
 use labyrinth_proxy::exec;
 
-use super::Report;
+use super::report::Report;
 
 pub(super) fn remove_all(r: &mut Report, underlay_dev: &str) {
     r.step("network policy", policy());
