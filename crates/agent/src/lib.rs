@@ -13,3 +13,4 @@ pub mod proxy_mode;
 pub mod runtime;
 pub mod services;
 pub mod streaming;
+pub mod uninstall;

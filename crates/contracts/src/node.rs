@@ -26,6 +26,13 @@ pub const ROUTE_PROTO: u8 = 76;
 pub const POD_VETH_PREFIX: &str = "lxc";
 /// Prefix of a retired pod veth awaiting deletion (`lxd<ifindex>`).
 pub const RETIRED_VETH_PREFIX: &str = "lxd";
+/// The CNI config the agent writes in the node's CNI config folder,
+/// the network it names (host-local keeps its leases in a folder of that
+/// name), and the plugin program it installs in the CNI program folder:
+/// `labyrinth uninstall` removes the same.
+pub const CNI_CONFLIST: &str = "10-labyrinth.conflist";
+pub const CNI_NETWORK: &str = "labyrinth";
+pub const CNI_PROGRAM: &str = "labyrinth-cni";
 /// The PATH a process on a node starts from when nothing set one (the
 /// usual Debian default): containers, CNI plugins and `lab ssh`.
 pub const STANDARD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

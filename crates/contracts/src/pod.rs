@@ -32,6 +32,9 @@ pub struct SlimPod {
 pub struct Spec {
     #[serde(default)]
     pub containers: Vec<Container>,
+    /// Run one at a time, in order, each to completion, before `containers`.
+    #[serde(default)]
+    pub init_containers: Vec<Container>,
     pub restart_policy: Option<String>,
     pub host_network: Option<bool>,
     pub termination_grace_period_seconds: Option<i64>,

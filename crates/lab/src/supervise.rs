@@ -72,22 +72,19 @@ pub fn service_command(name: &str, argv: &[&str]) -> Result<Vec<String>> {
         .into_owned();
     let logs = crate::logs::NODE_LOG_DIR;
     let script = format!("mkdir -p {logs} && exec \"$0\" \"$@\" >>{logs}/{name}.log 2>&1");
-    let mut full: Vec<String> = [
-        "setsid",
-        "-f",
-        "sh",
-        "-c",
-        &script,
-        &exe,
-        "lab",
-        "_supervise",
-        name,
-        "--",
-    ]
-    .map(String::from)
-    .into();
+    let mut full: Vec<String> = ["setsid", "-f", "sh", "-c", &script, &exe]
+        .into_iter()
+        .chain(manager_args(name))
+        .map(String::from)
+        .collect();
     full.extend(argv.iter().map(|a| a.to_string()));
     Ok(full)
+}
+
+/// The words after our program's path in the command line of the
+/// manager of service `name` (how `labyrinth uninstall` finds the agent's).
+pub fn manager_args(name: &str) -> [&str; 4] {
+    ["lab", "_supervise", name, "--"]
 }
 
 /// Start the node service `name` on the machine this runs on (see

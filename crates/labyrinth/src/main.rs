@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 #[cfg(test)]
 mod help_texts;
 mod join;
+mod uninstall;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -46,6 +47,9 @@ enum Cmd {
     Controllers(labyrinth_controllers::Args),
     /// The node agent (kubelet's role, and the node's pod network).
     Agent(labyrinth_agent::agent::AgentArgs),
+    /// Take Labyrinth off this node: stop its agent, end its pods, remove
+    /// every device, route, rule, table, chain, eBPF pin and CNI file it made.
+    Uninstall(labyrinth_agent::uninstall::UninstallArgs),
     /// The node's container runtime by hand, like crictl (inside a node).
     Runtime(labyrinth_agent::cli::RuntimeArgs),
     /// The CNI plugin (reads CNI_* and the network config on stdin).
@@ -151,6 +155,7 @@ fn main() {
         Cmd::Join(args) => join::run(args),
         Cmd::Controllers(args) => labyrinth_controllers::run(args),
         Cmd::Agent(args) => labyrinth_agent::agent::run(args),
+        Cmd::Uninstall(args) => uninstall::run(args),
         Cmd::Runtime(args) => labyrinth_agent::cli::run(args),
         Cmd::Cni(args) => labyrinth_cni::run(args),
         Cmd::Dns(args) => labyrinth_dns::run(args),

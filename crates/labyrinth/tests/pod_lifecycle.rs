@@ -6,7 +6,9 @@
 //! deletion (deletionTimestamp, preStop, SIGTERM, SIGKILL after the grace
 //! period, or at once when forced); the Events the node agents record
 //! about all of it (Pulled, Created, Started, BackOff, Killing, and a
-//! Warning for an image not in the catalog).
+//! Warning for an image not in the catalog). Issue 21: init containers,
+//! in order, before the containers, shown `Init:1/2`, retried or failing
+//! the pod.
 
 mod common;
 use common::journey::*;
@@ -341,15 +343,207 @@ fn check_events(lab: &Lab) {
     );
 }
 
+/// Issue 21: two init containers in order, each waiting for the test's
+/// word, then the container, reading what the first wrote into the pod's
+/// emptyDir; the second shows it shares the pod's network and token.
+const INITIALIZED: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: initialized}
+spec:
+  nodeName: node-1
+  volumes: [{name: work, emptyDir: {}}]
+  initContainers:
+  - name: fetch
+    image: busybox
+    command: ["sh", "-c", "echo fetching; until [ -e /shared/go1 ]; do sleep 0.2; done; echo made-by-init > /shared/page"]
+    volumeMounts: [{name: work, mountPath: /shared}]
+  - name: check
+    image: busybox
+    command: ["sh", "-c", "until [ -e /shared/go2 ]; do sleep 0.2; done; echo checked $(cat /shared/page); ip -4 -o addr show dev eth0; test -s /var/run/secrets/kubernetes.io/serviceaccount/token && echo token-ok"]
+    volumeMounts: [{name: work, mountPath: /shared}]
+  containers:
+  - name: app
+    image: busybox
+    command: ["sh", "-c", "cat /shared/page; sleep 3600"]
+    volumeMounts: [{name: work, mountPath: /shared}]
+"#;
+
+/// Init containers that fail: retried with back-off (Always), or failing
+/// the pod (Never); the container never starts in either.
+const INIT_FAILING: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: init-crash}
+spec:
+  nodeName: node-2
+  initContainers:
+  - {name: broken, image: busybox, command: ["sh", "-c", "echo broken-run; exit 1"]}
+  containers:
+  - {name: app, image: busybox, command: ["sleep", "3600"]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: init-never}
+spec:
+  nodeName: node-2
+  restartPolicy: Never
+  initContainers:
+  - {name: broken, image: busybox, command: ["sh", "-c", "exit 3"]}
+  containers:
+  - {name: app, image: busybox, command: ["sleep", "3600"]}
+"#;
+
+/// A native sidecar, which the node agents do not run.
+const SIDECAR: &str = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: sidecar}
+spec:
+  initContainers:
+  - {name: side, image: busybox, restartPolicy: Always, command: ["sleep", "3600"]}
+  containers:
+  - {name: app, image: busybox, command: ["sleep", "3600"]}
+"#;
+
+/// The STATUS column of `kubectl get pod` (the server's table printer).
+fn shown_status(lab: &Lab, pod: &str) -> String {
+    let row = kubectl_ok(lab, &["get", "pod", pod, "--no-headers"]);
+    row.split_whitespace().nth(2).unwrap_or("").to_string()
+}
+
+fn start_init_pods(lab: &Lab) {
+    kubectl_apply(lab, "default", INITIALIZED);
+    kubectl_apply(lab, "default", INIT_FAILING);
+}
+
+/// Checked after the other checks, so that the failing init container
+/// has had time to fail and back off meanwhile.
+fn check_init_containers(lab: &Lab) {
+    // The first runs, held by the test; the second waits its turn.
+    let p = eventually("initialized at Init:0/2, its first running", 600, || {
+        let p = pod_json(lab, "initialized");
+        let running = p["status"]["initContainerStatuses"][0]["state"]["running"].is_object();
+        (running && shown_status(lab, "initialized") == "Init:0/2").then_some(p)
+    });
+    let s = &p["status"];
+    assert_eq!(s["phase"], "Pending", "{s}");
+    assert_eq!(
+        s["initContainerStatuses"][1]["state"]["waiting"]["reason"], "PodInitializing",
+        "{s}"
+    );
+    assert_eq!(
+        s["containerStatuses"][0]["state"]["waiting"]["reason"], "PodInitializing",
+        "{s}"
+    );
+    kubectl_ok(
+        lab,
+        &["exec", "initialized", "-c", "fetch", "--", "touch", "/shared/go1"],
+    );
+    eventually("initialized at Init:1/2", 600, || {
+        (shown_status(lab, "initialized") == "Init:1/2").then_some(())
+    });
+    kubectl_ok(
+        lab,
+        &["exec", "initialized", "-c", "check", "--", "touch", "/shared/go2"],
+    );
+    wait_ready(lab, "default", "initialized");
+    assert_eq!(shown_status(lab, "initialized"), "Running");
+    let p = pod_json(lab, "initialized");
+    for (i, name) in ["fetch", "check"].iter().enumerate() {
+        let c = &p["status"]["initContainerStatuses"][i];
+        assert_eq!(c["name"], *name, "{c}");
+        assert_eq!(c["state"]["terminated"]["exitCode"], 0, "{c}");
+        assert_eq!(c["state"]["terminated"]["reason"], "Completed", "{c}");
+        assert_eq!(c["restartCount"], 0, "{c}");
+    }
+    let init = p["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Initialized")
+        .cloned();
+    assert_eq!(init.unwrap()["status"], "True", "{p}");
+    // Each one's log by name; the container read the first one's file.
+    assert_eq!(logs(lab, &["initialized", "-c", "fetch"]), "fetching\n");
+    let checked = logs(lab, &["initialized", "-c", "check"]);
+    let ip = pod_ip(lab, "default", "initialized");
+    assert!(checked.starts_with("checked made-by-init\n"), "{checked}");
+    assert!(
+        checked.contains(&format!("inet {ip}/")),
+        "not on the pod's network: {checked}"
+    );
+    assert!(checked.ends_with("token-ok\n"), "{checked}");
+    let app = eventually("the container's line", 300, || {
+        let l = logs(lab, &["initialized", "-c", "app"]);
+        (!l.is_empty()).then_some(l)
+    });
+    assert_eq!(app, "made-by-init\n");
+
+    // Failing under Always: started again after its back-off, the pod
+    // Pending meanwhile, its container never started.
+    let mut shown = Vec::new();
+    let p = eventually("a restart of init-crash's init container", 900, || {
+        let st = shown_status(lab, "init-crash");
+        if !shown.contains(&st) {
+            shown.push(st.clone());
+        }
+        let p = pod_json(lab, "init-crash");
+        let again = p["status"]["initContainerStatuses"][0]["restartCount"].as_u64() >= Some(1);
+        (again && st == "Init:CrashLoopBackOff").then_some(p)
+    });
+    let s = &p["status"];
+    assert_eq!(s["phase"], "Pending", "{s}");
+    let c = &s["initContainerStatuses"][0];
+    assert_eq!(c["lastState"]["terminated"]["exitCode"], 1, "{c}");
+    assert_eq!(c["lastState"]["terminated"]["reason"], "Error", "{c}");
+    assert_eq!(
+        s["containerStatuses"][0]["state"]["waiting"]["reason"], "PodInitializing",
+        "{s}"
+    );
+    assert!(
+        shown.iter().all(|s| s.starts_with("Init:") || s == "Pending"),
+        "init-crash shown as {shown:?}"
+    );
+    assert_eq!(logs(lab, &["init-crash", "-c", "broken"]), "broken-run\n");
+    // Failing under Never: the pod failed, shown Init:Error.
+    let p = eventually("init-never Failed", 600, || {
+        let p = pod_json(lab, "init-never");
+        (p["status"]["phase"] == "Failed").then_some(p)
+    });
+    let c = &p["status"]["initContainerStatuses"][0];
+    assert_eq!(c["state"]["terminated"]["exitCode"], 3, "{c}");
+    assert_eq!(shown_status(lab, "init-never"), "Init:Error");
+    for pod in ["init-crash", "init-never"] {
+        let started: Vec<_> = events_of(lab, pod)
+            .into_iter()
+            .filter(|e| e.1 == "Started" && e.2.ends_with(" app"))
+            .collect();
+        assert!(started.is_empty(), "{pod}: its container started: {started:?}");
+    }
+    // A native sidecar is refused, saying why.
+    let args = ["kubectl", "--name", &lab.name, "apply", "-f", "-"];
+    let refused = labyrinth_with_stdin(&args, SIDECAR.as_bytes());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && err.contains("spec.initContainers[0].restartPolicy")
+            && err.contains("native sidecar"),
+        "{refused:?}"
+    );
+}
+
 #[test]
 fn pod_logs_lifecycle_and_termination() {
     if !need_root("pod_logs_lifecycle_and_termination") {
         return;
     }
     let lab = Lab::cluster("life", &[]);
+    start_init_pods(&lab);
     check_logs(&lab);
     check_lifecycle(&lab);
     check_termination(&lab);
     check_events(&lab);
+    check_init_containers(&lab);
     lab.down();
 }

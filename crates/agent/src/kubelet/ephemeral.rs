@@ -29,7 +29,7 @@ pub fn keep(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
     for ec in &pod.spec.ephemeral_containers {
         let name = ec.container.name.as_str();
         match m.rec.containers.get_mut(name) {
-            Some(c) => changed |= noted_exit(c, m.children.get_mut(name)),
+            Some(c) => changed |= super::lifecycle::noted_exit(c, m.children.get_mut(name)),
             None => {
                 start(agent, pod, m, ec);
                 changed = true;
@@ -43,26 +43,6 @@ pub fn keep(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
         let _ = sandbox::save(&agent.runtime, &m.rec);
     }
     changed
-}
-
-/// Its process ended: record how (an adopted one, not our child, only
-/// shows it is gone: 255, as for the pod's containers).
-fn noted_exit(c: &mut ContainerRecord, child: Option<&mut std::process::Child>) -> bool {
-    let Some(p) = c.process else {
-        return false;
-    };
-    let code = match child {
-        Some(child) => match child.try_wait() {
-            Ok(Some(st)) => super::lifecycle::exit_code(st),
-            _ => return false,
-        },
-        None if p.alive() => return false,
-        None => 255,
-    };
-    c.last_exit = Some(code);
-    c.process = None;
-    c.finished_at = Some(unix_now());
-    true
 }
 
 fn start(agent: &Agent, pod: &NodePod, m: &mut Managed, ec: &EphemeralContainer) {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use labyrinth_contracts::by_name::ByName;
 use labyrinth_contracts::events::Reason;
+use labyrinth_contracts::recorder::Recorder;
 use labyrinth_netlink::process::ProcessRef;
 
 use super::nodepod::{EnvSources, NodePod};
@@ -14,6 +15,7 @@ use crate::agent::context::Agent;
 use crate::runtime::container;
 use crate::runtime::sandbox::{self, ContainerRecord, SandboxRecord};
 use crate::runtime::stages::Stages;
+use crate::runtime::{ContainerSpec, RuntimeConfig};
 
 /// One pod this agent runs.
 pub struct Managed {
@@ -85,6 +87,9 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
         // The pod's IP is known once its sandbox is: `status.podIP`.
         let specs = match pod.container_specs(&node, rec.ip, &maps).and_then(|mut specs| {
             super::pod_volumes::attach(&cfg, &pod, &mut specs)?;
+            // The init containers' env and mounts are checked now too, so
+            // that one that cannot be made is the pod's start error.
+            super::pod_volumes::attach(&cfg, &pod, &mut pod.init_container_specs(&node, rec.ip, &maps)?)?;
             Ok(specs)
         }) {
             Ok(s) => s,
@@ -95,23 +100,16 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
             }
         };
         let mut children = ByName::new();
-        for spec in &specs {
-            let started = container::start(&cfg, &rec, spec, 0);
-            let outcome = started.as_ref().map(|_| ()).map_err(|e| format!("{e:#}"));
-            super::events::container_start(&events, &rec.pod, spec, outcome);
-            match started {
+        // With init containers, the containers wait for them to have run
+        // (`super::init_containers`, from the pod loop).
+        let now = if pod.spec.init_containers.is_empty() {
+            &specs[..]
+        } else {
+            &[]
+        };
+        for spec in now {
+            match start_one(&cfg, &events, &mut rec, spec, 0) {
                 Ok(child) => {
-                    let process = ProcessRef::of(child.id()).ok();
-                    rec.containers.insert(
-                        spec.name.clone(),
-                        ContainerRecord {
-                            process,
-                            restarts: 0,
-                            last_exit: None,
-                            started_at: Some(unix_now()),
-                            ..Default::default()
-                        },
-                    );
                     children.insert(spec.name.clone(), child);
                 }
                 Err(e) => {
@@ -133,6 +131,33 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
         Ok((m, stages))
     })
     .await?
+}
+
+/// Start container `spec` (its start number `attempt`) in the pod's
+/// sandbox and record it running, keeping what its record says of earlier
+/// starts (its last exit, its back-off); the Events say how it went.
+pub(super) fn start_one(
+    cfg: &RuntimeConfig,
+    events: &Arc<Recorder>,
+    rec: &mut SandboxRecord,
+    spec: &ContainerSpec,
+    attempt: u32,
+) -> Result<Child> {
+    let started = container::start(cfg, rec, spec, attempt);
+    let outcome = started.as_ref().map(|_| ()).map_err(|e| format!("{e:#}"));
+    super::events::container_start(events, &rec.pod, spec, outcome);
+    let child = started?;
+    if rec.containers.get(&spec.name).is_none() {
+        rec.containers
+            .insert(spec.name.clone(), ContainerRecord::default());
+    }
+    if let Some(c) = rec.containers.get_mut(&spec.name) {
+        c.process = ProcessRef::of(child.id()).ok();
+        c.restarts = attempt;
+        c.started_at = Some(unix_now());
+        c.restart_at = None;
+    }
+    Ok(child)
 }
 
 /// The ConfigMaps and Secrets the pod's env refers to, read through the
@@ -291,6 +316,26 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
         let _ = sandbox::save(&agent.runtime, &m.rec);
     }
     changed
+}
+
+/// Whether container `c`'s process has ended, recording how if so (an
+/// adopted one, not our child, only shows it is gone: 255).
+pub(super) fn noted_exit(c: &mut ContainerRecord, child: Option<&mut Child>) -> bool {
+    let Some(p) = c.process else {
+        return false;
+    };
+    let code = match child {
+        Some(child) => match child.try_wait() {
+            Ok(Some(st)) => exit_code(st),
+            _ => return false,
+        },
+        None if p.alive() => return false,
+        None => 255,
+    };
+    c.last_exit = Some(code);
+    c.process = None;
+    c.finished_at = Some(unix_now());
+    true
 }
 
 /// A container's exit code as Kubernetes reports it: 128 + the signal for

@@ -190,7 +190,7 @@ pub fn mirror(node: &str, node_uid: &str, m: &Manifest) -> Result<Value> {
 
 /// The static pod's status as the kubelet reports it.
 pub fn status(m: &Manifest, rec: &SandboxRecord, node_ip: &str) -> Value {
-    let since = |t: Option<u64>| super::status::rfc3339(t.unwrap_or(0));
+    let since = |t: Option<u64>| super::container_state::rfc3339(t.unwrap_or(0));
     let mut all_ready = true;
     let containers: Vec<Value> = m
         .pod

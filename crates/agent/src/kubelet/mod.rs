@@ -3,8 +3,11 @@
 //! (started by the composition root in `crate::agent`).
 
 mod backoff;
+mod container_state;
 mod ephemeral;
 mod events;
+mod init_containers;
+mod init_status;
 mod lifecycle;
 pub(crate) mod mirror_pods;
 pub(crate) mod node;

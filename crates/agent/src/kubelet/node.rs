@@ -215,17 +215,17 @@ fn install_cni(agent: &Agent, cfg: &NodeNetConfig) -> Result<()> {
     labyrinth_cni::delegate::serve(socket)
         .with_context(|| format!("listening for CNI calls at {}", socket.display()))?;
     crate::runtime::program::install(
-        &a.cni_bin_dir.join("labyrinth-cni"),
+        &a.cni_bin_dir.join(labyrinth_contracts::node::CNI_PROGRAM),
         labyrinth_cni::delegate::SHIM,
     )?;
     let conf = labyrinth_cni::conflist(
-        "labyrinth",
+        labyrinth_contracts::node::CNI_NETWORK,
         &cfg.pod_cidr.to_string(),
         &cfg.gateway().to_string(),
         cfg.pod_mtu(),
         None,
     );
-    let path = a.cni_conf_dir.join("10-labyrinth.conflist");
+    let path = a.cni_conf_dir.join(labyrinth_contracts::node::CNI_CONFLIST);
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(&conf)?)?;
     std::fs::rename(&tmp, &path).context("writing the CNI config")

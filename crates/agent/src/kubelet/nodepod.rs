@@ -34,6 +34,7 @@ impl NodePod {
         // Decoded lists grow by doubling (room for four containers when
         // there is one); this copy is kept for the pod's whole life.
         spec.containers.shrink_to_fit();
+        spec.init_containers.shrink_to_fit();
         spec.ephemeral_containers.shrink_to_fit();
         Some(NodePod {
             uid: w.metadata.uid?,
@@ -113,9 +114,28 @@ impl NodePod {
         pod_ip: Option<Ipv4Addr>,
         src: &EnvSources,
     ) -> Result<Vec<ContainerSpec>, String> {
-        self.spec
-            .containers
-            .iter()
+        self.specs_of(&self.spec.containers, node, pod_ip, src)
+    }
+
+    /// Each init container to run, as [`Self::container_specs`] makes
+    /// the containers'.
+    pub fn init_container_specs(
+        &self,
+        node: &NodeFacts,
+        pod_ip: Option<Ipv4Addr>,
+        src: &EnvSources,
+    ) -> Result<Vec<ContainerSpec>, String> {
+        self.specs_of(&self.spec.init_containers, node, pod_ip, src)
+    }
+
+    fn specs_of(
+        &self,
+        list: &[labyrinth_contracts::pod::Container],
+        node: &NodeFacts,
+        pod_ip: Option<Ipv4Addr>,
+        src: &EnvSources,
+    ) -> Result<Vec<ContainerSpec>, String> {
+        list.iter()
             .map(|c| {
                 let env = self
                     .container_env(c, node, pod_ip, src)
@@ -125,11 +145,11 @@ impl NodePod {
             .collect()
     }
 
-    /// The ConfigMaps and the Secrets its containers' env and envFrom
-    /// refer to.
+    /// The ConfigMaps and the Secrets its containers' (and init
+    /// containers') env and envFrom refer to.
     pub fn source_names(&self) -> (Vec<String>, Vec<String>) {
         let (mut maps, mut secrets) = (Vec::new(), Vec::new());
-        for c in &self.spec.containers {
+        for c in self.spec.init_containers.iter().chain(&self.spec.containers) {
             for e in c.env.iter().filter_map(|e| e.value_from.as_deref()) {
                 maps.extend(e.config_map_key_ref.as_ref().map(|k| k.name.clone()));
                 secrets.extend(e.secret_key_ref.as_ref().map(|k| k.name.clone()));

@@ -130,10 +130,11 @@ fn key_files(
     Ok(files)
 }
 
-/// Each container's mounts, resolved on the node.
+/// Each container's (or init container's) mounts, resolved on the node.
 pub fn attach(cfg: &RuntimeConfig, pod: &NodePod, specs: &mut [ContainerSpec]) -> Result<(), String> {
     for spec in specs {
-        let Some(c) = pod.spec.containers.iter().find(|c| c.name == spec.name) else {
+        let mut all = pod.spec.containers.iter().chain(&pod.spec.init_containers);
+        let Some(c) = all.find(|c| c.name == spec.name) else {
             continue;
         };
         spec.mounts = mounts(cfg, pod, c).map_err(|e| format!("container {}: {e}", c.name))?;

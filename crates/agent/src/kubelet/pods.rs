@@ -326,7 +326,9 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
         let Some(m) = state.pods.get_mut(uid) else {
             continue;
         };
-        let restarted = lifecycle::keep_running(agent, pod, m) | super::ephemeral::keep(agent, pod, m);
+        let restarted = super::init_containers::advance(agent, pod, m)
+            | lifecycle::keep_running(agent, pod, m)
+            | super::ephemeral::keep(agent, pod, m);
         let reprobed = probes::schedule(agent, pod, &m.rec, &mut m.probes, &state.probed);
         if restarted || reprobed || m.report {
             let st = status::running(pod, &m.rec, &m.probes, &agent.args.node_ip.to_string());

@@ -2,34 +2,19 @@
 
 use serde_json::{json, Value};
 
+use super::container_state::{condition, pod_status, rfc3339, terminated};
 use super::nodepod::NodePod;
 use super::probes::Prober;
 use crate::runtime::sandbox::SandboxRecord;
 
-pub(super) fn rfc3339(secs: u64) -> String {
-    k8s_openapi::jiff::Timestamp::from_second(secs as i64)
-        .map(|t| t.to_string())
-        .unwrap_or_default()
-}
-
-fn condition(kind: &str, ok: bool, since: &str) -> Value {
-    json!({"type": kind, "status": if ok { "True" } else { "False" }, "lastProbeTime": null, "lastTransitionTime": since})
-}
-
-fn terminated(code: i32, started: Option<u64>, finished: Option<u64>) -> Value {
-    let reason = if code == 0 { "Completed" } else { "Error" };
-    json!({"terminated": {
-        "exitCode": code,
-        "reason": reason,
-        "startedAt": started.map(rfc3339),
-        "finishedAt": finished.map(rfc3339),
-    }})
-}
-
 /// Sandbox up, containers (re)started, waiting out their back-off, or done,
 /// as recorded. The phase is Succeeded once every container has exited for
 /// good with 0, Failed once every one has and one failed, else Running.
+/// Until its init containers have all completed, `super::init_status` says.
 pub fn running(pod: &NodePod, rec: &SandboxRecord, probes: &Prober, host_ip: &str) -> Value {
+    if let Some(st) = super::init_status::initializing(pod, rec, host_ip) {
+        return st;
+    }
     let mut statuses = Vec::new();
     let mut all_ready = true;
     let mut unready = Vec::new();
@@ -82,7 +67,6 @@ pub fn running(pod: &NodePod, rec: &SandboxRecord, probes: &Prober, host_ip: &st
         (true, _) => "Failed",
     };
     let since = rfc3339(if start == u64::MAX { 0 } else { start });
-    let ip = rec.ip.map(|i| i.to_string());
     let mut ready = condition("Ready", all_ready, &since);
     if phase != "Running" {
         ready["reason"] = json!("PodCompleted");
@@ -90,25 +74,13 @@ pub fn running(pod: &NodePod, rec: &SandboxRecord, probes: &Prober, host_ip: &st
         ready["reason"] = json!("ContainersNotReady");
         ready["message"] = json!(format!("containers with unready status: [{}]", unready.join(" ")));
     }
-    let mut containers_ready = ready.clone();
-    containers_ready["type"] = json!("ContainersReady");
-    json!({"status": {
-        "phase": phase,
-        "conditions": [
-            condition("PodReadyToStartContainers", true, &since),
-            condition("Initialized", true, &since),
-            ready,
-            containers_ready,
-            condition("PodScheduled", true, &since),
-        ],
-        "hostIP": host_ip,
-        "hostIPs": [{"ip": host_ip}],
-        "podIP": ip,
-        "podIPs": ip.iter().map(|i| json!({"ip": i})).collect::<Vec<_>>(),
-        "startTime": since,
+    let containers = json!({
         "containerStatuses": statuses,
+        "initContainerStatuses": super::init_status::statuses(pod, rec),
         "ephemeralContainerStatuses": ephemeral_statuses(pod, rec),
-    }})
+    });
+    let initialized = condition("Initialized", true, &since);
+    pod_status(phase, initialized, ready, &since, host_ip, rec.ip, containers)
 }
 
 /// `status.ephemeralContainerStatuses`: running, or terminated with its

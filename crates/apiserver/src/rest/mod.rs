@@ -31,6 +31,7 @@ pub mod status;
 pub mod stored_body;
 pub mod table;
 mod table_cells;
+mod table_pod_init;
 mod table_rbac;
 mod table_workloads;
 pub mod token;

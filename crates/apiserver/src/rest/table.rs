@@ -103,7 +103,7 @@ fn pod_cells(o: &Value) -> Vec<Value> {
         .iter()
         .filter(|c| c["ready"].as_bool() == Some(true))
         .count();
-    let restarts: i64 = statuses
+    let mut restarts: i64 = statuses
         .iter()
         .map(|c| c["restartCount"].as_i64().unwrap_or(0))
         .sum();
@@ -115,6 +115,9 @@ fn pod_cells(o: &Value) -> Vec<Value> {
         if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
             status = r.to_string();
         }
+    }
+    if let Some((init, init_restarts)) = super::table_pod_init::initializing(o) {
+        (status, restarts) = (init, init_restarts);
     }
     if o.pointer("/metadata/deletionTimestamp").is_some() {
         status = "Terminating".into();
