@@ -19,13 +19,12 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use common::iperf;
 use common::lab::{Lab, Shared};
 use common::topo::{Topology, Vxlan};
-use common::traffic::{tcp_hello, Servers, PORT};
+use common::traffic::{conn_rate, tcp_hello, Servers, PORT};
 use labyrinth_ebpf::{AttachMode, PodDelivery};
 use labyrinth_proxy::{
     Datapath, Endpoint, IptablesDatapath, NftablesDatapath, Protocol, Proxier, ServiceModel, ServicePort,
@@ -65,32 +64,6 @@ fn tcp_rr(to: SocketAddr) -> f64 {
     while start.elapsed().as_secs_f64() < SECS {
         s.write_all(b"x").unwrap();
         s.read_exact(&mut b).unwrap();
-        n += 1;
-    }
-    n as f64 / start.elapsed().as_secs_f64()
-}
-
-/// Connect, read the greeting, close. The close is an abort (SO_LINGER 0)
-/// so tens of thousands of connections leave no TIME_WAIT behind to slow
-/// the client's port search (which would measure the client, not us).
-fn conn_rate(to: SocketAddr, secs: f64) -> f64 {
-    let (start, mut n) = (Instant::now(), 0u64);
-    while start.elapsed().as_secs_f64() < secs {
-        let (s, _) = tcp_hello(to).expect("connection through the ClusterIP");
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        // SAFETY: a valid socket and a linger struct of the size given.
-        unsafe {
-            libc::setsockopt(
-                s.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_LINGER,
-                (&linger as *const libc::linger).cast(),
-                std::mem::size_of::<libc::linger>() as libc::socklen_t,
-            )
-        };
         n += 1;
     }
     n as f64 / start.elapsed().as_secs_f64()

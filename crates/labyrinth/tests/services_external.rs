@@ -23,6 +23,8 @@
 mod common;
 use common::journey::*;
 use common::*;
+#[path = "services_external/explain.rs"]
+mod explain;
 
 const CLUSTER_PORT: u16 = 30080;
 const LOCAL_PORT: u16 = 30081;
@@ -388,6 +390,23 @@ fn scenario(dp: &str) {
             code, 28,
             "Local policy on {node} (no local endpoint) answered: {out}"
         );
+    }
+    // explain from the client host: Cluster through node-0, Local on node-2.
+    for (node, port, local) in [(0, CLUSTER_PORT, false), (2, LOCAL_PORT, true)] {
+        let (name, ip) = &nodes[node];
+        let np = explain::NodePort {
+            node: name,
+            ip,
+            port,
+            local,
+        };
+        let delivery = explain::explained(&lab, dp, &np);
+        assert!(
+            delivery.contains(&format!("delivered to {backend}:8080")),
+            "{dp}: {delivery}"
+        );
+        let answer = get_ok(&lab, &format!("http://{ip}:{port}/hostname"));
+        assert_eq!(answer, "np-2", "{dp}: the connection explain predicted");
     }
     load_balancer_addresses(&lab, dp);
     eprintln!("{dp}: NodePort from the client host to backend {backend}: ok");

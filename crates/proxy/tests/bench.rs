@@ -5,6 +5,8 @@
 //! Knobs: PROXY_BENCH_SIZES=1000,10000,30000 PROXY_BENCH_CHANGE_AT=10000
 //! PROXY_BENCH_CONNECTIONS=5000 PROXY_BENCH_CONN_SIZES=10,10000
 //! PROXY_BENCH_CONN_DATAPATHS=nftables PROXY_BENCH_ONLY=nodeport
+//! PROXY_BENCH_IPTABLES_MANY=2000 (iptables' many Services through a
+//! NodePort or LoadBalancer address)
 mod bench_harness;
 mod common;
 
@@ -39,6 +41,9 @@ fn proxy_benchmarks() {
     if let Some(v) = env_list("PROXY_BENCH_CONN_SIZES") {
         plan.conn_sizes = (v[0], v[1]);
     }
+    if let Some(n) = env_num("PROXY_BENCH_IPTABLES_MANY") {
+        plan.iptables_conn_many = n;
+    }
     if let Some(n) = env_num("PROXY_BENCH_BUDGET_S") {
         plan.budget = std::time::Duration::from_secs(n as u64);
     }
@@ -63,6 +68,7 @@ fn bench_smoke() {
         budget: std::time::Duration::from_secs(60),
         connections: 30,
         conn_sizes: (2, 60),
+        iptables_conn_many: 40,
     };
     let v = bench(&plan).expect("bench");
     let sync = v["sync"].as_array().unwrap();
@@ -80,11 +86,21 @@ fn bench_smoke() {
         assert!(r["conn_per_s"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["baseline_conn_per_s"].as_f64().unwrap() > 0.0, "{r}");
     }
-    let np = v["node_port_connections"].as_array().unwrap();
-    assert_eq!(np.len(), 2, "iptables and nftables through a NodePort");
-    for r in np {
-        assert!(r["conn_per_s"].as_f64().unwrap() > 0.0, "{r}");
-        assert!(r["baseline_conn_per_s"].as_f64().unwrap() > 0.0, "{r}");
+    for (key, via) in [
+        ("node_port_connections", "NodePort"),
+        ("load_balancer_connections", "LoadBalancer"),
+    ] {
+        let rs = v[key].as_array().unwrap();
+        assert_eq!(rs.len(), 2, "iptables and nftables through a {via}");
+        for r in rs {
+            assert_eq!(r["via"], via, "{r}");
+            assert!(r["conn_per_s"].as_f64().unwrap() > 0.0, "{r}");
+            assert!(r["baseline_conn_per_s"].as_f64().unwrap() > 0.0, "{r}");
+            // iptables' many is bounded (40 here), and says so.
+            let many = if r["datapath"] == "iptables" { 40 } else { 60 };
+            assert_eq!(r["many_services"], many, "{r}");
+            assert_eq!(r.get("bounded").is_some(), many == 40, "{r}");
+        }
     }
 }
 

@@ -32,7 +32,8 @@ pub struct FlowArgs {
     /// The lab.
     #[arg(long, env = "LABYRINTH_LAB", default_value = labyrinth_lab::cli::DEFAULT_LAB)]
     pub name: String,
-    /// The source pod, NAMESPACE/POD.
+    /// The source pod, NAMESPACE/POD (`explain` also takes `client`: the
+    /// host outside the cluster on the VPC, to a NodePort).
     pub from: String,
     /// Destination IP or name (resolved by the source pod) and port.
     #[arg(value_name = "TO:PORT")]

@@ -62,6 +62,10 @@ pub struct Lab {
     pub name: String,
     pub nodes: Vec<Node>,
     pub pods: Vec<Pod>,
+    /// Host pid holding the VPC's namespaces (the gateway, which plays the
+    /// client host outside the cluster).
+    #[serde(skip)]
+    pub vpc_pid: Option<u32>,
 }
 
 impl Lab {
@@ -90,6 +94,7 @@ impl Lab {
             name: name.to_string(),
             nodes,
             pods,
+            vpc_pid: state.vpc.as_ref().map(|h| h.pid),
         })
     }
 

@@ -4,11 +4,11 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
@@ -137,4 +137,30 @@ pub fn udp_once(to: SocketAddr) -> std::io::Result<String> {
     s.set_read_timeout(Some(Duration::from_secs(3)))?;
     s.connect(to)?;
     udp_ask(&s)
+}
+
+/// Connect, read the greeting, close. The close is an abort (SO_LINGER 0)
+/// so tens of thousands of connections leave no TIME_WAIT behind to slow
+/// the client's port search (which would measure the client, not us).
+pub fn conn_rate(to: SocketAddr, secs: f64) -> f64 {
+    let (start, mut n) = (Instant::now(), 0u64);
+    while start.elapsed().as_secs_f64() < secs {
+        let (s, _) = tcp_hello(to).expect("a new connection");
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: a valid socket and a linger struct of the size given.
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        n += 1;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
 }

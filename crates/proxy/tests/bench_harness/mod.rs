@@ -4,8 +4,9 @@
 //!   tool (`nft -f` / `iptables-restore`) loading the same rules in a fresh
 //!   namespace, and nftables against iptables (sync.rs);
 //! - one service changed at N: partial sync against a full rewrite;
-//! - new TCP connections per second through one ClusterIP with few vs many
-//!   services programmed (conn.rs).
+//! - new TCP connections per second through one ClusterIP, one NodePort
+//!   or one LoadBalancer address with few vs many services programmed
+//!   (conn.rs).
 //!
 //! Elapsed times are wall clock; `cpu_seconds` (this thread plus the
 //! tools it ran) shows how much of it was work on a loaded machine.
@@ -89,6 +90,8 @@ pub struct Plan {
     /// Connections per round, and the service counts compared.
     pub connections: usize,
     pub conn_sizes: (usize, usize),
+    /// iptables' "many" through a NodePort or LoadBalancer address.
+    pub iptables_conn_many: usize,
 }
 
 impl Default for Plan {
@@ -101,6 +104,7 @@ impl Default for Plan {
             budget: Duration::from_secs(60),
             connections: 5_000,
             conn_sizes: (10, 10_000),
+            iptables_conn_many: 2_000,
         }
     }
 }
@@ -108,24 +112,28 @@ impl Default for Plan {
 /// Everything, as one JSON document.
 pub fn bench(plan: &Plan) -> Result<Value> {
     let started = Instant::now();
-    // PROXY_BENCH_ONLY=nodeport: the NodePort connection benchmark alone.
+    // PROXY_BENCH_ONLY=nodeport: the NodePort and LoadBalancer-address
+    // connection benchmarks alone.
     if std::env::var("PROXY_BENCH_ONLY").as_deref() == Ok("nodeport") {
         return Ok(json!({
             "benchmark": "labyrinth-proxy",
             "machine": machine(),
             "node_port_connections": connections(plan, Via::NodePort)?,
+            "load_balancer_connections": connections(plan, Via::LoadBalancer)?,
             "total_seconds": secs(started.elapsed()),
         }));
     }
     let sync = sync_benchmarks(plan)?;
     let conns = connections(plan, Via::ClusterIp)?;
     let node_ports = connections(plan, Via::NodePort)?;
+    let load_balancers = connections(plan, Via::LoadBalancer)?;
     Ok(json!({
         "benchmark": "labyrinth-proxy",
         "machine": machine(),
         "sync": sync,
         "connections": conns,
         "node_port_connections": node_ports,
+        "load_balancer_connections": load_balancers,
         "total_seconds": secs(started.elapsed()),
     }))
 }

@@ -6,6 +6,7 @@
 
 mod compare;
 mod ebpf;
+pub mod external;
 pub mod path;
 pub mod policy;
 pub mod policy_ebpf;
@@ -42,9 +43,19 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
     let json = args.json;
     let args = args.flow;
     let lab = Lab::load(&args.name)?;
-    let src = lab.pod(&args.from)?;
     let (to, port) = parse_target(&args.to)?;
     let proto = if args.udp { "udp" } else { "tcp" };
+    if args.from == external::CLIENT {
+        let dst: Ipv4Addr = to.parse().with_context(|| {
+            format!(
+                "TO {to:?}: from the {} host, give a node's address",
+                external::CLIENT
+            )
+        })?;
+        let steps = external::walk(&lab, dst, port, proto)?;
+        return show(&args.from, &to, port, proto, &[], &steps, None, json);
+    }
+    let src = lab.pod(&args.from)?;
     let mut lookups = Vec::new();
     let dst: Ipv4Addr = match to.parse() {
         Ok(ip) => ip,
@@ -88,6 +99,30 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
         Some(f) => Some(compare::observed(f)?),
         None => None,
     };
+    show(
+        &args.from,
+        &to,
+        port,
+        proto,
+        &lookups,
+        &steps,
+        observed.as_ref(),
+        json,
+    )
+}
+
+/// Print the prediction (JSON or the listing) next to the observed trace.
+#[allow(clippy::too_many_arguments)]
+fn show(
+    from: &str,
+    to: &str,
+    port: u16,
+    proto: &str,
+    lookups: &[resolve::Lookup],
+    steps: &[path::Step],
+    observed: Option<&compare::Observed>,
+    json: bool,
+) -> Result<i32> {
     if json {
         let v = serde_json::json!({
             "dns": lookups.iter().map(|l| serde_json::json!({
@@ -95,18 +130,15 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
                 "answer": l.answer.as_ref().map(|(svc, ip)| serde_json::json!({"service": svc, "a": ip.to_string()})),
             })).collect::<Vec<_>>(),
             "steps": steps,
-            "divergence": observed.as_ref().map(|o| compare::divergence(&steps, o)),
+            "divergence": observed.map(|o| compare::divergence(steps, o)),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(0);
     }
-    println!(
-        "predicted path {} → {to}:{port} ({proto}), nothing sent",
-        args.from
-    );
-    print_lookups(&lookups);
-    for s in &steps {
-        let mark = observed.as_ref().map(|o| compare::mark(s, o)).unwrap_or("");
+    println!("predicted path {from} → {to}:{port} ({proto}), nothing sent");
+    print_lookups(lookups);
+    for s in steps {
+        let mark = observed.map(|o| compare::mark(s, o)).unwrap_or("");
         let at = format!(
             "{} / {} / {}",
             s.node,
@@ -115,8 +147,8 @@ pub fn run(args: ExplainArgs) -> Result<i32> {
         );
         println!("  {mark}{at:<60} [{}] {}", s.kind, s.text);
     }
-    if let Some(o) = &observed {
-        for extra in compare::divergence(&steps, o) {
+    if let Some(o) = observed {
+        for extra in compare::divergence(steps, o) {
             println!("  ✗ {extra}");
         }
     }

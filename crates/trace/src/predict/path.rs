@@ -31,7 +31,7 @@ pub struct Step {
     pub text: String,
 }
 
-fn step(node: &str, netns: &str, device: Option<&str>, kind: &'static str, text: String) -> Step {
+pub(super) fn step(node: &str, netns: &str, device: Option<&str>, kind: &'static str, text: String) -> Step {
     Step {
         node: node.into(),
         netns: netns.into(),
@@ -42,7 +42,7 @@ fn step(node: &str, netns: &str, device: Option<&str>, kind: &'static str, text:
 }
 
 /// `(device, description)` of the route to `dst` in a namespace.
-fn route(ns_path: &std::path::Path, label: &str, dst: Ipv4Addr) -> Result<(String, String)> {
+pub(super) fn route(ns_path: &std::path::Path, label: &str, dst: Ipv4Addr) -> Result<(String, String)> {
     let ns = NetNs::open(ns_path, label)?;
     let mut h = Handle::in_netns(&ns)?;
     let d = match h.route_get(dst) {
@@ -181,7 +181,7 @@ pub fn walk(lab: &Lab, src: &Pod, dst: Ipv4Addr, port: u16, proto: &str) -> Resu
         return Ok(steps);
     }
     let forwarded = match &bpf {
-        Some(m) => ebpf_forward(&mut steps, lab, m, node, dst_node, backend)?,
+        Some(m) => ebpf_forward(&mut steps, lab, m, "from-container", node, dst_node, backend)?,
         None => false,
     };
     if !forwarded {
@@ -192,6 +192,19 @@ pub fn walk(lab: &Lab, src: &Pod, dst: Ipv4Addr, port: u16, proto: &str) -> Resu
             return Ok(steps);
         }
     }
+    delivery(&mut steps, dst_pod, dst_node, backend, target_port, proto);
+    Ok(steps)
+}
+
+/// Who listens at the backend, as the last step.
+pub(super) fn delivery(
+    steps: &mut Vec<Step>,
+    dst_pod: Option<&Pod>,
+    dst_node: &str,
+    backend: Ipv4Addr,
+    target_port: u16,
+    proto: &str,
+) {
     match dst_pod {
         Some(p) => {
             let listener = sockets::listeners(&p.netns_path)
@@ -217,11 +230,10 @@ pub fn walk(lab: &Lab, src: &Pod, dst: Ipv4Addr, port: u16, proto: &str) -> Resu
             format!("{backend} is not a pod of this lab"),
         )),
     }
-    Ok(steps)
 }
 
 /// The node's own routing: `ip route get` in each node, the tunnel device.
-fn kernel_forward(
+pub(super) fn kernel_forward(
     steps: &mut Vec<Step>,
     lab: &Lab,
     node: &str,
@@ -259,10 +271,11 @@ fn kernel_forward(
 
 /// The eBPF programs' forwarding (see predict/ebpf.rs); false when they
 /// hand the packet to the node's stack (not a pod they know).
-fn ebpf_forward(
+pub(super) fn ebpf_forward(
     steps: &mut Vec<Step>,
     lab: &Lab,
     m: &Maps,
+    program: &str,
     node: &str,
     dst_node: &str,
     backend: Ipv4Addr,
@@ -297,7 +310,7 @@ fn ebpf_forward(
         }
     };
     if m.is_local_endpoint(backend) {
-        steps.push(step(node, "host", None, "redirect", into_pod("from-container")));
+        steps.push(step(node, "host", None, "redirect", into_pod(program)));
         host_veth(steps);
         return Ok(true);
     }
@@ -307,7 +320,7 @@ fn ebpf_forward(
     let (host, far) = (lab.node(node)?, lab.node(dst_node)?);
     if m.native_routing() {
         let (dev, r) = route(&host.netns_path(), node, backend)?;
-        let text = format!("from-container: ipcache {cidr} → node {far_ip}; FIB lookup: {r}");
+        let text = format!("{program}: ipcache {cidr} → node {far_ip}; FIB lookup: {r}");
         steps.push(step(node, "host", Some(&dev), "redirect", text));
         let from = format!("from {node}, not encapsulated; {}", into_pod("from-network"));
         steps.push(step(dst_node, "host", Some(UPLINK_DEV), "underlay", from));
@@ -318,7 +331,7 @@ fn ebpf_forward(
     let (_, udp) = vxlan(&lab.name, node, dev);
     let vni = m.vni();
     let text =
-        format!("from-container: ipcache {cidr} → node {far_ip}: tunnel key VNI {vni}, redirected to {dev}");
+        format!("{program}: ipcache {cidr} → node {far_ip}: tunnel key VNI {vni}, redirected to {dev}");
     steps.push(step(node, "host", Some(dev), "redirect", text));
     let hop = Crossing {
         node,

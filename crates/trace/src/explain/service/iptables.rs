@@ -7,7 +7,7 @@ use labyrinth_contracts::iptables_save::{Rule, Save};
 use super::translation::Translation;
 
 /// The nat table's rules (none if the dump has no nat table).
-fn nat<'a>(save: &'a Save<'a>) -> &'a [Rule<'a>] {
+pub(super) fn nat<'a>(save: &'a Save<'a>) -> &'a [Rule<'a>] {
     save.table("nat").map(|t| t.rules.as_slice()).unwrap_or_default()
 }
 
@@ -44,6 +44,14 @@ pub fn endpoints(
         .iter()
         .find(|r| names_service(r, proto, vip, port))?
         .target()?;
+    let out = choices(all, &svc_chain)?;
+    Some((svc_chain, out))
+}
+
+/// The endpoints a KUBE-SVC (or KUBE-SVL) chain of the nat rules `all`
+/// picks from, each with the chance the cascade of `statistic random`
+/// rules gives it; None when an endpoint chain has no DNAT.
+pub(super) fn choices(all: &[Rule], svc_chain: &str) -> Option<Vec<Choice>> {
     let mut left = 1.0;
     let mut out = Vec::new();
     for pick in all.iter().filter(|r| r.chain == svc_chain) {
@@ -61,7 +69,7 @@ pub fn endpoints(
         out.push((sep, backend, left * p));
         left *= 1.0 - p;
     }
-    Some((svc_chain, out))
+    Some(out)
 }
 
 /// kube-proxy's REJECT of a Service without endpoints, in a save of the

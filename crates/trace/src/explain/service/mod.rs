@@ -5,8 +5,9 @@
 //! and backend slots, read from the node that translated.
 
 pub mod ebpf;
-mod external;
+pub mod external;
 pub mod iptables;
+pub mod iptables_nodeport;
 pub mod nftables;
 mod translation;
 

@@ -68,6 +68,16 @@ pub fn endpoints(
     Some((element.to_string(), backends))
 }
 
+/// In words, the traffic policy of the NodePort or LoadBalancer chain a
+/// `service-ips` element (`key : goto CHAIN`) jumps to; None for a
+/// ClusterIP's chain.
+pub fn element_policy(ruleset: &str, element: &str) -> Option<String> {
+    let chain = element.rsplit(' ').next()?;
+    let all = chains(ruleset);
+    let (_, rules) = all.iter().find(|(name, _)| *name == chain)?;
+    super::external::nft_policy(chain, rules)
+}
+
 pub fn explain(t: &Translation, ruleset: &str) -> Result<String> {
     let Some((element, slots)) = lookup(ruleset, t.proto, t.vip, t.vport) else {
         bail!(
