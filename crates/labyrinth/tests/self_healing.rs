@@ -170,9 +170,20 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
     // it pictures runs on, untouched.
     let mirror_uid = || system_pod(&lab, "kube-apiserver-node-0", "{.metadata.uid}");
     let (first_uid, api_pid) = (mirror_uid(), pid_of(&lab, "node-0", APISERVER));
+    // --wait=false: kubectl's own wait for the deletion can miss it when the
+    // agent removes and remakes the mirror pod between kubectl's GET and its
+    // watch's LIST (it then waits forever on the new pod of the same name);
+    // the loop below waits for the new uid instead.
     kubectl_ok(
         &lab,
-        &["delete", "pod", "-n", "kube-system", "kube-apiserver-node-0"],
+        &[
+            "delete",
+            "pod",
+            "-n",
+            "kube-system",
+            "kube-apiserver-node-0",
+            "--wait=false",
+        ],
     );
     wait_until("the API server's mirror pod made again", || {
         let uid = mirror_uid();
