@@ -27,6 +27,16 @@ pub fn terminated(code: i32, started: Option<u64>, finished: Option<u64>) -> Val
     }})
 }
 
+/// The status of a container not started yet: ready false, no restarts,
+/// `waiting` as its state (`{"reason": …, "message": …}`).
+pub fn not_started(name: &str, image: Option<&str>, waiting: Value) -> Value {
+    json!({
+        "name": name, "image": image.unwrap_or_default(), "imageID": "",
+        "ready": false, "started": false, "restartCount": 0,
+        "state": {"waiting": waiting},
+    })
+}
+
 /// A pod's status as the kubelet reports it: its phase, the conditions
 /// (`initialized` and `ready` as given; ContainersReady is Ready's twin),
 /// where it runs and since when; `extra` (its containers' statuses) added.

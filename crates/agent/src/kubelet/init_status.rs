@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value};
 
-use super::container_state::{condition, pod_status, rfc3339, terminated};
+use super::container_state::{condition, not_started, pod_status, rfc3339, terminated};
 use super::init_containers::{self, Progress};
 use super::lifecycle::unix_now;
 use super::nodepod::NodePod;
@@ -105,13 +105,7 @@ pub fn initializing(pod: &NodePod, rec: &SandboxRecord, host_ip: &str) -> Option
         .spec
         .containers
         .iter()
-        .map(|c| {
-            json!({
-                "name": c.name, "image": c.image.clone().unwrap_or_default(), "imageID": "",
-                "ready": false, "started": false, "restartCount": 0,
-                "state": {"waiting": {"reason": INITIALIZING}},
-            })
-        })
+        .map(|c| not_started(&c.name, c.image.as_deref(), json!({"reason": INITIALIZING})))
         .collect();
     let containers = json!({
         "initContainerStatuses": statuses(pod, rec),

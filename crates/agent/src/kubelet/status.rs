@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::container_state::{condition, pod_status, rfc3339, terminated};
+use super::container_state::{condition, not_started, pod_status, rfc3339, terminated};
 use super::nodepod::NodePod;
 use super::probes::Prober;
 use crate::runtime::sandbox::SandboxRecord;
@@ -130,11 +130,11 @@ pub fn pending(pod: &NodePod, why: &str) -> Value {
         .containers
         .iter()
         .map(|c| {
-            json!({
-                "name": c.name, "image": c.image.clone().unwrap_or_default(), "imageID": "",
-                "ready": false, "started": false, "restartCount": 0,
-                "state": {"waiting": {"reason": reason, "message": why}}
-            })
+            not_started(
+                &c.name,
+                c.image.as_deref(),
+                json!({"reason": reason, "message": why}),
+            )
         })
         .collect();
     json!({"status": {"phase": "Pending", "containerStatuses": statuses, "message": why, "reason": reason}})
