@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for a bounded time (FUZZ_SECONDS each, default 45),
-# starting from the committed seeds; `./run.sh test` calls it after the
+# starting from the committed seeds; `./run.sh test` runs it beside the
 # tests. Exits non-zero if any target found a crash, a failed property, a
 # hang (an input still running after FUZZ_HANG_SECONDS, default 25: parsing
 # one input takes microseconds, so this only catches a stall) or runaway
