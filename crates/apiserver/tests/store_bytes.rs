@@ -7,49 +7,13 @@
 mod common;
 use common::etcd::Etcd;
 use common::item_names as names;
+use common::text::TextClient as Client;
 use common::TestServer;
 use labyrinth_apiserver::store::Backend;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 const PODS: &str = "/api/v1/namespaces/default/pods";
-
-struct Client {
-    rt: tokio::runtime::Runtime,
-    c: kube::Client,
-}
-
-impl Client {
-    fn new(s: &TestServer) -> Self {
-        let rt = common::runtime();
-        let c = rt.block_on(common::kube_client(&s.kubeconfig()));
-        Self { rt, c }
-    }
-
-    /// The response body as the server sent it.
-    fn text(&self, method: &str, path: &str, body: Option<&Value>, accept: Option<&str>) -> String {
-        let mut req = axum::http::Request::builder().method(method).uri(path);
-        if body.is_some() {
-            let ct = if method == "PATCH" {
-                "application/merge-patch+json"
-            } else {
-                "application/json"
-            };
-            req = req.header("content-type", ct);
-        }
-        if let Some(a) = accept {
-            req = req.header("accept", a);
-        }
-        let req = req
-            .body(body.map(|b| serde_json::to_vec(b).unwrap()).unwrap_or_default())
-            .unwrap();
-        self.rt.block_on(self.c.request_text(req)).unwrap()
-    }
-
-    fn get(&self, path: &str) -> String {
-        self.text("GET", path, None, None)
-    }
-}
 
 fn pod(i: usize) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod",

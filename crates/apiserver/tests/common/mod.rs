@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod etcd;
+pub mod text;
 
 use labyrinth_apiserver::server::{self, Config, Running};
 use labyrinth_apiserver::store::Backend;
