@@ -114,6 +114,21 @@ fn bench() {
         let all = api.list(&ListParams::default()).await.unwrap();
         let list_all = t.elapsed().as_secs_f64();
         assert_eq!(all.items.len(), pods);
+        let all_rv = all.metadata.resource_version.clone().unwrap();
+        drop(all);
+        // The same list split in two: the server's part (the whole body
+        // received as bytes, through TLS and HTTP) and the client's (kube-rs
+        // decoding those bytes into typed Pods), which the figure above sums.
+        let t = Instant::now();
+        let req = axum::http::Request::get("/api/v1/pods").body(Vec::new()).unwrap();
+        let body = c.request_text(req).await.unwrap();
+        let list_bytes_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let decoded: kube::core::ObjectList<Pod> = serde_json::from_str(&body).unwrap();
+        let decode_s = t.elapsed().as_secs_f64();
+        assert_eq!(decoded.items.len(), pods);
+        let list_body_bytes = body.len();
+        drop((decoded, body));
         let t = Instant::now();
         let one_node = api.list(&ListParams::default().fields("spec.nodeName=node-7")).await.unwrap();
         let list_node = t.elapsed().as_secs_f64();
@@ -154,7 +169,7 @@ fn bench() {
         // size.
         let pods_api: kube::Api<Pod> = kube::Api::namespaced(c.clone(), "default");
         let mut w = pods_api
-            .watch(&WatchParams::default(), &all.metadata.resource_version.clone().unwrap())
+            .watch(&WatchParams::default(), &all_rv)
             .await
             .unwrap()
             .boxed();
@@ -178,6 +193,9 @@ fn bench() {
             "pod_json_bytes": json_bytes,
             "memory_ratio_vs_json_size": (rss1.saturating_sub(rss0)) as f64 * 1024.0 / pods as f64 / json_bytes as f64,
             "list_all_pods_s": list_all,
+            "list_all_pods_received_as_bytes_s": list_bytes_s,
+            "list_all_pods_client_decode_s": decode_s,
+            "list_all_pods_body_bytes": list_body_bytes,
             "list_pods_field_selector_s": list_node,
             "list_namespaces_s_baseline": list_small,
             "list_all_vs_baseline_ratio": list_all / list_small,
@@ -587,6 +605,22 @@ fn bench_store_list_and_memory() {
             serde_runs.push(t.elapsed().as_secs_f64());
             assert!(text.len() > BASELINE_PODS * pod_json_bytes / 2);
         }
+        // The server's own part of a list, in process: the store's items
+        // and the splice, without TLS, HTTP or a client.
+        let mut splice_runs = Vec::new();
+        for _ in 0..3 {
+            let st = store.clone();
+            let t = Instant::now();
+            let len = tokio::task::spawn_blocking(move || {
+                let (items, rv) = st.list("pods", None);
+                let meta = json!({"resourceVersion": rv.to_string()});
+                labyrinth_apiserver::rest::stored_body::list_json("PodList", "v1", &meta, &items).len()
+            })
+            .await
+            .unwrap();
+            splice_runs.push(t.elapsed().as_secs_f64());
+            assert!(len > pods * pod_json_bytes);
+        }
         let value_kib_per_1000 = rss_values as f64 * 1000.0 / BASELINE_PODS as f64;
         let median = |mut v: Vec<f64>| {
             v.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -605,6 +639,7 @@ fn bench_store_list_and_memory() {
             "memory_ratio_store_vs_values": store_kib_per_1000 / value_kib_per_1000,
             "list_runs": runs,
             "serde_json_list_s_per_10k_values": serde_runs,
+            "splice_in_process_s": splice_runs,
             "list_all_s_median": list_s,
             "serde_json_same_pods_s_scaled": serde_per_pod * pods as f64,
             "ratio_list_vs_serde_json": list_s / (serde_per_pod * pods as f64),
