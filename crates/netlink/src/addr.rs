@@ -55,6 +55,33 @@ impl Handle {
         )
     }
 
+    /// Remove `addr/prefix_len` from link `index`; Ok(false) when it was not
+    /// there (a holder giving an address up converges either way).
+    pub fn del_addr(&mut self, index: u32, addr: IpAddr, prefix_len: u8) -> Result<bool> {
+        let present = self
+            .addrs()?
+            .iter()
+            .any(|a| a.index == index && a.addr == addr && a.prefix_len == prefix_len);
+        if !present {
+            return Ok(false);
+        }
+        let mut msg = AddressMessage::default();
+        msg.header.family = match addr {
+            IpAddr::V4(_) => AddressFamily::Inet,
+            IpAddr::V6(_) => AddressFamily::Inet6,
+        };
+        msg.header.prefix_len = prefix_len;
+        msg.header.index = index;
+        msg.attributes.push(AddressAttribute::Local(addr));
+        msg.attributes.push(AddressAttribute::Address(addr));
+        self.exec(
+            RouteNetlinkMessage::DelAddress(msg),
+            0,
+            &format!("removing address {addr}/{prefix_len} from link {index}"),
+        )?;
+        Ok(true)
+    }
+
     /// Every address in this namespace.
     pub fn addrs(&mut self) -> Result<Vec<Addr>> {
         let replies = self.dump(
