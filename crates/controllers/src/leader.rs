@@ -230,12 +230,13 @@ impl Elector {
 }
 
 /// A candidate's identity as client-go makes it: the host name and a
-/// unique suffix, so a restarted process is a new candidate.
+/// random suffix (not the pid: a static pod's process is pid 2 in its own
+/// pid namespace every time), so a restarted process is a new candidate.
 pub fn default_identity() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .unwrap_or_else(|_| "unknown".into());
-    format!("{host}_{}", std::process::id())
+    format!("{host}_{:08x}", rand::random::<u32>())
 }
 
 #[cfg(test)]
