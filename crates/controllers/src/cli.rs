@@ -114,7 +114,8 @@ pub async fn client(kubeconfig: Option<&std::path::Path>, context: Option<String
 /// kubeconfig's address (the vip renews through its own node's API server).
 pub async fn client_at(kubeconfig: &std::path::Path, server: &str) -> anyhow::Result<Client> {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let kc = Kubeconfig::read_from(kubeconfig).with_context(|| format!("reading kubeconfig {}", kubeconfig.display()))?;
+    let kc = Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading kubeconfig {}", kubeconfig.display()))?;
     let mut config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
         .await
         .with_context(|| format!("using kubeconfig {}", kubeconfig.display()))?;

@@ -38,7 +38,11 @@ impl Timing {
 
     /// Checked as client-go checks them: the holder must give up before
     /// anyone else may take over, and must try more than once.
-    pub fn new(lease_duration: Duration, renew_deadline: Duration, retry_period: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        lease_duration: Duration,
+        renew_deadline: Duration,
+        retry_period: Duration,
+    ) -> anyhow::Result<Self> {
         anyhow::ensure!(
             lease_duration > renew_deadline,
             "--leader-elect-lease-duration ({lease_duration:?}) must be longer than --leader-elect-renew-deadline ({renew_deadline:?})"
@@ -78,7 +82,11 @@ pub fn decide(spec: Option<&LeaseSpec>, me: &str, now: Timestamp) -> Decision {
     if holder == me {
         return Decision::Renew;
     }
-    let last = spec.renew_time.as_ref().or(spec.acquire_time.as_ref()).map(|t| t.0);
+    let last = spec
+        .renew_time
+        .as_ref()
+        .or(spec.acquire_time.as_ref())
+        .map(|t| t.0);
     let duration = SignedDuration::from_secs(spec.lease_duration_seconds.unwrap_or(0).into());
     match last {
         Some(t) if t + duration > now => Decision::Wait {
@@ -89,7 +97,13 @@ pub fn decide(spec: Option<&LeaseSpec>, me: &str, now: Timestamp) -> Decision {
 }
 
 /// The Lease's spec after `decision` by `me` at `now` (None for Wait).
-pub fn next_spec(current: Option<&LeaseSpec>, decision: &Decision, me: &str, timing: Timing, now: Timestamp) -> Option<LeaseSpec> {
+pub fn next_spec(
+    current: Option<&LeaseSpec>,
+    decision: &Decision,
+    me: &str,
+    timing: Timing,
+    now: Timestamp,
+) -> Option<LeaseSpec> {
     let now = MicroTime(now);
     let seconds = i32::try_from(timing.lease_duration.as_secs()).unwrap_or(i32::MAX);
     match decision {
@@ -102,7 +116,9 @@ pub fn next_spec(current: Option<&LeaseSpec>, decision: &Decision, me: &str, tim
         }
         Decision::Take => {
             let transitions = current.and_then(|s| s.lease_transitions).unwrap_or(0);
-            let had_holder = current.and_then(|s| s.holder_identity.as_deref()).is_some_and(|h| !h.is_empty());
+            let had_holder = current
+                .and_then(|s| s.holder_identity.as_deref())
+                .is_some_and(|h| !h.is_empty());
             Some(LeaseSpec {
                 holder_identity: Some(me.to_string()),
                 lease_duration_seconds: Some(seconds),
@@ -268,7 +284,10 @@ mod tests {
     #[test]
     fn a_valid_lease_of_another_is_waited_for_until_it_expires() {
         let l = held_by("b", 10, 15);
-        assert_eq!(decide(Some(&l), "a", at(24)), Decision::Wait { holder: "b".into() });
+        assert_eq!(
+            decide(Some(&l), "a", at(24)),
+            Decision::Wait { holder: "b".into() }
+        );
         assert_eq!(decide(Some(&l), "a", at(25)), Decision::Take);
         assert_eq!(decide(Some(&l), "a", at(40)), Decision::Take);
     }
@@ -282,7 +301,12 @@ mod tests {
 
     #[test]
     fn taking_over_counts_a_transition_and_renewing_keeps_the_term() {
-        let timing = Timing::new(Duration::from_secs(4), Duration::from_secs(3), Duration::from_secs(1)).unwrap();
+        let timing = Timing::new(
+            Duration::from_secs(4),
+            Duration::from_secs(3),
+            Duration::from_secs(1),
+        )
+        .unwrap();
         let l = held_by("b", 10, 15);
         let taken = next_spec(Some(&l), &Decision::Take, "a", timing, at(30)).unwrap();
         assert_eq!(taken.holder_identity.as_deref(), Some("a"));
@@ -295,7 +319,14 @@ mod tests {
         assert_eq!(renewed.lease_transitions, Some(3));
         let first = next_spec(None, &Decision::Take, "a", timing, at(0)).unwrap();
         assert_eq!(first.lease_transitions, Some(0));
-        assert!(next_spec(Some(&l), &Decision::Wait { holder: "b".into() }, "a", timing, at(1)).is_none());
+        assert!(next_spec(
+            Some(&l),
+            &Decision::Wait { holder: "b".into() },
+            "a",
+            timing,
+            at(1)
+        )
+        .is_none());
     }
 
     #[test]

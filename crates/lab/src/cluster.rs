@@ -161,7 +161,11 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
             write_manifest(lab, &plan.name, &manifests::etcd(argv))?;
         }
     }
-    write_manifest(lab, &cp.name, &manifests::apiserver(apiserver_argv(cp), APISERVER_DATA))?;
+    write_manifest(
+        lab,
+        &cp.name,
+        &manifests::apiserver(apiserver_argv(cp), APISERVER_DATA),
+    )?;
     progress.step(&format!("{}: kubelet, API server (static pod)", cp.name));
     for plan in &cps {
         start_control_node_agent(state, plan, &exe)?;
@@ -194,13 +198,19 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
             for file in SHARED_FILES {
                 let path = format!("{APISERVER_DATA}/{file}");
                 let body = run_in(lab, &cp.name, &["cat", &path])?.stdout;
-                let script = format!(
-                    "mkdir -p $(dirname {path}) && umask 077 && printf %s \"$1\" >{path}"
-                );
-                run_in(lab, &plan.name, &["sh", "-c", &script, "sh", &String::from_utf8(body)?])
-                    .with_context(|| format!("copying {file} to {}", plan.name))?;
+                let script = format!("mkdir -p $(dirname {path}) && umask 077 && printf %s \"$1\" >{path}");
+                run_in(
+                    lab,
+                    &plan.name,
+                    &["sh", "-c", &script, "sh", &String::from_utf8(body)?],
+                )
+                .with_context(|| format!("copying {file} to {}", plan.name))?;
             }
-            write_manifest(lab, &plan.name, &manifests::apiserver(apiserver_argv(plan), APISERVER_DATA))?;
+            write_manifest(
+                lab,
+                &plan.name,
+                &manifests::apiserver(apiserver_argv(plan), APISERVER_DATA),
+            )?;
         }
         for plan in &cps[1..] {
             wait_for_apiserver(lab, &plan.name, true)?;
@@ -222,7 +232,11 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     // several control planes each node runs both, talking to its own API
     // server as kubeadm's do, and a Lease picks which copy works.
     let mut extra = vec!["--cluster-cidr".to_string(), cfg.pod_cidr.to_string()];
-    if let Some(pool) = crate::lb_pool::effective(cfg.load_balancer_pool, cfg.underlay_cidr, cfg.addresses_above_node0()) {
+    if let Some(pool) = crate::lb_pool::effective(
+        cfg.load_balancer_pool,
+        cfg.underlay_cidr,
+        cfg.addresses_above_node0(),
+    ) {
         extra.extend(["--load-balancer-pool".into(), pool.to_string()]);
     }
     for plan in &cps {
@@ -357,9 +371,11 @@ fn wait_for_apiserver(lab: &str, node: &str, on_loopback: bool) -> Result<()> {
         argv.push(&local);
     }
     argv.extend(["get", "--raw", "/readyz"]);
-    wait_for(&format!("the API server on {node}"), Duration::from_secs(90), || {
-        run_in(lab, node, &["test", "-s", &admin]).is_ok() && run_in(lab, node, &argv).is_ok()
-    })
+    wait_for(
+        &format!("the API server on {node}"),
+        Duration::from_secs(90),
+        || run_in(lab, node, &["test", "-s", &admin]).is_ok() && run_in(lab, node, &argv).is_ok(),
+    )
 }
 
 /// The API server's admin kubeconfig as /etc/kubernetes/admin.conf and
@@ -381,7 +397,15 @@ fn local_kubeconfig(lab: &str, node: &str, conf: &str) -> Result<()> {
     run_in(
         lab,
         node,
-        &["kubectl", "config", "--kubeconfig", conf, "set-cluster", "labyrinth", &server],
+        &[
+            "kubectl",
+            "config",
+            "--kubeconfig",
+            conf,
+            "set-cluster",
+            "labyrinth",
+            &server,
+        ],
     )
     .with_context(|| format!("pointing {conf} on {node} at its own API server"))?;
     Ok(())

@@ -147,7 +147,10 @@ impl LabConfig {
             );
         }
         if self.control_planes > 1 && self.manual_join {
-            bail!("manualJoin: not supported with several control planes (controlPlanes: {})", self.control_planes);
+            bail!(
+                "manualJoin: not supported with several control planes (controlPlanes: {})",
+                self.control_planes
+            );
         }
         let nodes = self.node_count();
         // Node n sits at network+2+n; .1 is left for a gateway, as in a VPC.
@@ -193,7 +196,11 @@ impl LabConfig {
             }
         }
         validate_domain(&self.cluster_domain)?;
-        crate::lb_pool::validate(self.load_balancer_pool, self.underlay_cidr, self.addresses_above_node0())?;
+        crate::lb_pool::validate(
+            self.load_balancer_pool,
+            self.underlay_cidr,
+            self.addresses_above_node0(),
+        )?;
         if self.peer_redirect && self.datapath != Datapath::Ebpf {
             bail!(
                 "peerRedirect: only the eBPF datapath redirects packets into pods (datapath is {}); \

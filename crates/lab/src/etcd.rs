@@ -99,7 +99,11 @@ mod tests {
 
     #[test]
     fn one_member_on_node_0s_loopback_and_address() {
-        let a = argv("node-0", Ipv4Addr::new(10, 168, 0, 2), &[("node-0", Ipv4Addr::new(10, 168, 0, 2))]);
+        let a = argv(
+            "node-0",
+            Ipv4Addr::new(10, 168, 0, 2),
+            &[("node-0", Ipv4Addr::new(10, 168, 0, 2))],
+        );
         let flag = |f: &str| a[a.iter().position(|x| x == f).unwrap() + 1].clone();
         assert_eq!(
             flag("--listen-client-urls"),
@@ -123,7 +127,10 @@ mod tests {
             "node-0=http://10.168.0.2:2380,node-1=http://10.168.0.3:2380,node-2=http://10.168.0.4:2380"
         );
         assert_eq!(flag("--initial-advertise-peer-urls"), "http://10.168.0.3:2380");
-        assert_eq!(flag("--listen-client-urls"), "http://127.0.0.1:2379,http://10.168.0.3:2379");
+        assert_eq!(
+            flag("--listen-client-urls"),
+            "http://127.0.0.1:2379,http://10.168.0.3:2379"
+        );
         assert_eq!(flag("--name"), "node-1");
         assert_eq!(
             client_urls(&members, "node-1"),

@@ -213,13 +213,26 @@ mod tests {
 
     #[test]
     fn the_address_holder_is_a_host_network_pod_naming_the_address_and_uplink() {
-        let v = vip("labyrinth", "/etc/kubernetes/admin.conf", "10.168.0.7".parse().unwrap());
+        let v = vip(
+            "labyrinth",
+            "/etc/kubernetes/admin.conf",
+            "10.168.0.7".parse().unwrap(),
+        );
         assert_eq!(v.file(), "kube-vip.yaml");
         let pod: Value = serde_yaml::from_str(&v.yaml()).unwrap();
         assert_eq!(pod["spec"]["hostNetwork"], true);
         assert_eq!(
             pod["spec"]["containers"][0]["command"],
-            json!(["labyrinth", "vip", "--kubeconfig", "/etc/kubernetes/admin.conf", "--address", "10.168.0.7", "--interface", "ens4"])
+            json!([
+                "labyrinth",
+                "vip",
+                "--kubeconfig",
+                "/etc/kubernetes/admin.conf",
+                "--address",
+                "10.168.0.7",
+                "--interface",
+                "ens4"
+            ])
         );
         let cm = controllers(
             "kube-scheduler",
