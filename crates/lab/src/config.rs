@@ -399,4 +399,33 @@ mod tests {
             Ipv4Addr::new(10, 168, 0, 252)
         );
     }
+
+    #[test]
+    fn three_control_planes_come_first_need_etcd_and_get_an_address_after_the_nodes() {
+        let cfg = LabConfig::from_yaml("store: etcd\ncontrolPlanes: 3\n").unwrap();
+        cfg.validate().unwrap();
+        let nodes = cfg.nodes();
+        assert_eq!(nodes.len(), 5);
+        let roles: Vec<bool> = nodes.iter().map(|n| n.control_plane).collect();
+        assert_eq!(roles, [true, true, true, false, false]);
+        assert_eq!(nodes[4].address, Ipv4Addr::new(10, 168, 0, 6));
+        assert_eq!(cfg.control_plane_address(), Some(Ipv4Addr::new(10, 168, 0, 7)));
+        // The LoadBalancer pool and a lab-file pool stay clear of it.
+        assert_eq!(cfg.addresses_above_node0(), 5);
+        assert!(
+            err("store: etcd\ncontrolPlanes: 3\nloadBalancerPool: 10.168.0.7-10.168.0.9\n")
+                .contains("loadBalancerPool")
+        );
+        assert_eq!(LabConfig::default().control_plane_address(), None);
+
+        let e = err("controlPlanes: 3\n");
+        assert!(
+            e.starts_with("controlPlanes:") && e.contains("store: etcd"),
+            "{e}"
+        );
+        let e = err("store: etcd\ncontrolPlanes: 2\n");
+        assert!(e.starts_with("controlPlanes:") && e.contains("odd"), "{e}");
+        let e = err("store: etcd\ncontrolPlanes: 3\nworkers: 250\n");
+        assert!(e.starts_with("underlayCIDR:"), "{e}");
+    }
 }

@@ -16,20 +16,26 @@ pub struct Addr {
     pub prefix_len: u8,
 }
 
+/// The message naming `addr/prefix_len` on link `index`.
+fn address_message(index: u32, addr: IpAddr, prefix_len: u8) -> AddressMessage {
+    let mut msg = AddressMessage::default();
+    msg.header.family = match addr {
+        IpAddr::V4(_) => AddressFamily::Inet,
+        IpAddr::V6(_) => AddressFamily::Inet6,
+    };
+    msg.header.prefix_len = prefix_len;
+    msg.header.index = index;
+    msg.attributes.push(AddressAttribute::Local(addr));
+    msg.attributes.push(AddressAttribute::Address(addr));
+    msg
+}
+
 impl Handle {
     /// Add `addr/prefix_len` to link `index` (replacing an identical one, so a
     /// retried setup converges instead of failing with EEXIST).
     pub fn add_addr(&mut self, index: u32, addr: IpAddr, prefix_len: u8) -> Result<()> {
-        let mut msg = AddressMessage::default();
-        msg.header.family = match addr {
-            IpAddr::V4(_) => AddressFamily::Inet,
-            IpAddr::V6(_) => AddressFamily::Inet6,
-        };
-        msg.header.prefix_len = prefix_len;
-        msg.header.index = index;
+        let mut msg = address_message(index, addr, prefix_len);
         msg.header.scope = AddressScope::Universe;
-        msg.attributes.push(AddressAttribute::Local(addr));
-        msg.attributes.push(AddressAttribute::Address(addr));
         self.exec(
             RouteNetlinkMessage::NewAddress(msg),
             NLM_F_CREATE | NLM_F_REPLACE,
@@ -39,15 +45,7 @@ impl Handle {
 
     /// Add an address that must not exist yet.
     pub fn add_addr_exclusive(&mut self, index: u32, addr: IpAddr, prefix_len: u8) -> Result<()> {
-        let mut msg = AddressMessage::default();
-        msg.header.family = match addr {
-            IpAddr::V4(_) => AddressFamily::Inet,
-            IpAddr::V6(_) => AddressFamily::Inet6,
-        };
-        msg.header.prefix_len = prefix_len;
-        msg.header.index = index;
-        msg.attributes.push(AddressAttribute::Local(addr));
-        msg.attributes.push(AddressAttribute::Address(addr));
+        let msg = address_message(index, addr, prefix_len);
         self.exec(
             RouteNetlinkMessage::NewAddress(msg),
             NLM_F_CREATE | NLM_F_EXCL,
@@ -65,15 +63,7 @@ impl Handle {
         if !present {
             return Ok(false);
         }
-        let mut msg = AddressMessage::default();
-        msg.header.family = match addr {
-            IpAddr::V4(_) => AddressFamily::Inet,
-            IpAddr::V6(_) => AddressFamily::Inet6,
-        };
-        msg.header.prefix_len = prefix_len;
-        msg.header.index = index;
-        msg.attributes.push(AddressAttribute::Local(addr));
-        msg.attributes.push(AddressAttribute::Address(addr));
+        let msg = address_message(index, addr, prefix_len);
         self.exec(
             RouteNetlinkMessage::DelAddress(msg),
             0,
