@@ -37,9 +37,40 @@ pub struct Args {
     /// Controllers to run (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = Which::ALL.to_vec())]
     pub controllers: Vec<Which>,
+    /// Run the controllers only while holding a Lease in kube-system, as
+    /// kube-controller-manager's --leader-elect: one of several copies works,
+    /// the others wait to take over.
+    #[arg(long)]
+    pub leader_elect: bool,
+    /// The Lease's name (kube-controller-manager, kube-scheduler).
+    #[arg(long, default_value = "kube-controller-manager")]
+    pub leader_elect_resource_name: String,
+    /// Seconds a Lease stays valid after its holder's last renewal.
+    #[arg(long, default_value_t = 15)]
+    pub leader_elect_lease_duration: u64,
+    /// Seconds the holder keeps trying to renew before it gives up.
+    #[arg(long, default_value_t = 10)]
+    pub leader_elect_renew_deadline: u64,
+    /// Seconds between attempts to take or renew the Lease.
+    #[arg(long, default_value_t = 2)]
+    pub leader_elect_retry_period: u64,
 }
 
 impl Args {
+    /// The election's timings, checked (only with --leader-elect).
+    pub fn leader_timing(&self) -> anyhow::Result<Option<crate::leader::Timing>> {
+        if !self.leader_elect {
+            return Ok(None);
+        }
+        let s = Duration::from_secs;
+        crate::leader::Timing::new(
+            s(self.leader_elect_lease_duration),
+            s(self.leader_elect_renew_deadline),
+            s(self.leader_elect_retry_period),
+        )
+        .map(Some)
+    }
+
     pub fn config(&self) -> anyhow::Result<ControllersConfig> {
         if self.node_monitor_grace_period == 0 || self.node_monitor_period == 0 {
             anyhow::bail!("--node-monitor-grace-period and --node-monitor-period must be at least 1 second");
@@ -79,16 +110,47 @@ pub async fn client(kubeconfig: Option<&std::path::Path>, context: Option<String
     Client::try_from(config).context("building the Kubernetes client")
 }
 
+/// A client with the kubeconfig's credentials, to `server` instead of the
+/// kubeconfig's address (the vip renews through its own node's API server).
+pub async fn client_at(kubeconfig: &std::path::Path, server: &str) -> anyhow::Result<Client> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let kc = Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("reading kubeconfig {}", kubeconfig.display()))?;
+    let mut config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default())
+        .await
+        .with_context(|| format!("using kubeconfig {}", kubeconfig.display()))?;
+    config.cluster_url = server
+        .parse()
+        .with_context(|| format!("--server: {server:?} is not a URL"))?;
+    Client::try_from(config).context("building the Kubernetes client")
+}
+
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let cfg = args.config()?;
+    let timing = args.leader_timing()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     rt.block_on(async {
         let client = client(args.kubeconfig.as_deref(), args.context.clone()).await?;
+        let work = async {
+            match timing {
+                Some(timing) => {
+                    let elector = crate::leader::Elector::new(
+                        client.clone(),
+                        "kube-system",
+                        &args.leader_elect_resource_name,
+                        &crate::leader::default_identity(),
+                        timing,
+                    );
+                    elector.run(run_all(client, cfg)).await
+                }
+                None => run_all(client, cfg).await,
+            }
+        };
         tokio::select! {
-            r = run_all(client, cfg) => r.map(|()| 0),
+            r = work => r.map(|()| 0),
             _ = tokio::signal::ctrl_c() => {
                 tracing::info!("interrupted; stopping controllers");
                 Ok(0)

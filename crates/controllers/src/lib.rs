@@ -12,6 +12,7 @@ pub mod deployment;
 pub mod endpoints;
 pub mod endpointslice;
 pub mod job;
+pub mod leader;
 pub mod loadbalancer;
 pub mod names;
 pub mod nodeipam;
@@ -21,7 +22,8 @@ pub mod root_ca;
 pub mod runtime;
 pub mod scheduler;
 pub mod serviceaccounts;
+pub mod vip;
 
 mod cli;
-pub use cli::{client, run, Args};
+pub use cli::{client, client_at, run, Args};
 pub use runtime::{run_all, ControllersConfig, Which};

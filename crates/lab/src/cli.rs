@@ -97,6 +97,11 @@ pub struct UpArgs {
     /// out of the `lxc…` veth, where captures see them).
     #[arg(long)]
     pub peer_redirect: bool,
+    /// Control-plane nodes, node-0 first (the file's `controlPlanes`; 1 by
+    /// default): 3 makes kubeadm's stacked HA topology (three etcd members
+    /// and API servers behind one control-plane address); needs --store etcd.
+    #[arg(long)]
+    pub control_planes: Option<u32>,
     /// Where the API server keeps objects (the file's `store`; embedded by default, or etcd in node-0).
     #[arg(long, value_enum)]
     pub store: Option<StoreKind>,
@@ -127,6 +132,9 @@ impl UpArgs {
         }
         if let Some(w) = self.workers {
             cfg.workers = w;
+        }
+        if let Some(c) = self.control_planes {
+            cfg.control_planes = c;
         }
         if let Some(d) = self.datapath {
             cfg.datapath = d;

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use labyrinth_contracts::agent_config::AgentConfig;
 
-use crate::config::StoreKind;
+use crate::config::{NodePlan, StoreKind};
 use crate::manifests;
 use crate::progress::Progress;
 use crate::state::LabState;
@@ -27,6 +27,14 @@ pub const API_PORT: u16 = 6443;
 pub const ADMIN_KUBECONFIG: &str = "/etc/kubernetes/admin.conf";
 pub const NODE_KUBECONFIG: &str = "/etc/labyrinth/kubelet.kubeconfig";
 const APISERVER_DATA: &str = "/var/lib/labyrinth/apiserver";
+/// With several control planes, each node's controller manager and
+/// scheduler reach their own node's API server through these (kubeadm's
+/// names), as kubeadm points them at the local advertise address.
+pub const CONTROLLER_MANAGER_CONF: &str = "/etc/kubernetes/controller-manager.conf";
+pub const SCHEDULER_CONF: &str = "/etc/kubernetes/scheduler.conf";
+/// What every API server of a cluster shares, under its data dir: the CA,
+/// the service-account signing key and the admin token.
+const SHARED_FILES: [&str; 4] = ["pki/ca.crt", "pki/ca.key", "pki/sa-signing.key", "admin.token"];
 
 fn exe() -> Result<String> {
     Ok(std::env::current_exe()?.to_string_lossy().into_owned())
@@ -103,63 +111,75 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     let cfg = &state.config;
     let lab = cfg.name.as_str();
     let exe = exe()?;
-    let cp = &state.nodes[0].plan;
-    let listen = format!("{}:{API_PORT}", cp.address);
-
-    let service_cidr = cfg.service_cidr.to_string();
-    let mut apiserver: Vec<String> = [
-        exe.as_str(),
-        "server",
-        "--listen",
-        &listen,
-        "--service-cidr",
-        &service_cidr,
-        "--cluster-domain",
-        &cfg.cluster_domain,
-    ]
-    .map(String::from)
-    .into();
-    let etcd_url = crate::etcd::client_url();
+    let cps: Vec<&NodePlan> = state
+        .nodes
+        .iter()
+        .map(|n| &n.plan)
+        .filter(|p| p.control_plane)
+        .collect();
+    let cp = cps[0];
+    let members: Vec<crate::etcd::Member<'_>> = cps.iter().map(|p| (p.name.as_str(), p.address)).collect();
+    // With several control planes, each API server listens on every
+    // address of its node (the control-plane address comes and goes on
+    // it) and tells clients the control-plane address, which its
+    // certificate names; on loopback it is reached by its own node.
+    let vip = cfg.control_plane_address();
+    let apiserver_argv = |plan: &NodePlan| -> Vec<String> {
+        let listen = match vip {
+            Some(_) => format!("0.0.0.0:{API_PORT}"),
+            None => format!("{}:{API_PORT}", plan.address),
+        };
+        let mut argv: Vec<String> = [
+            exe.as_str(),
+            "server",
+            "--listen",
+            &listen,
+            "--service-cidr",
+            &cfg.service_cidr.to_string(),
+            "--cluster-domain",
+            &cfg.cluster_domain,
+        ]
+        .map(String::from)
+        .into();
+        if let Some(v) = vip {
+            argv.extend(["--advertise-address".into(), format!("{v}:{API_PORT}")]);
+        }
+        if cfg.store == StoreKind::Etcd {
+            argv.extend(["--store".into(), "etcd".into(), "--etcd-servers".into()]);
+            argv.push(crate::etcd::client_urls(&members, &plan.name));
+        }
+        argv
+    };
     // As `kubeadm init`: the manifests first, then the kubelet, which runs
-    // them with no API server to ask.
+    // them with no API server to ask. Every etcd member starts at once
+    // (a new cluster needs a quorum to answer); the other API servers wait
+    // for the first one's certificates.
     if cfg.store == StoreKind::Etcd {
-        progress.step(&format!("{}: etcd (static pod)", cp.name));
-        write_manifest(
-            lab,
-            &cp.name,
-            &manifests::etcd(crate::etcd::argv(&cp.name, cp.address)),
-        )?;
-        apiserver.extend(["--store", "etcd", "--etcd-servers", &etcd_url].map(String::from));
+        for plan in &cps {
+            progress.step(&format!("{}: etcd (static pod)", plan.name));
+            let argv = crate::etcd::argv(&plan.name, plan.address, &members);
+            write_manifest(lab, &plan.name, &manifests::etcd(argv))?;
+        }
     }
-    write_manifest(lab, &cp.name, &manifests::apiserver(apiserver, APISERVER_DATA))?;
-    progress.step(&format!(
-        "{}: kubelet, API server on {listen} (static pod)",
-        cp.name
-    ));
-    start_control_node_agent(state, &exe)?;
+    write_manifest(
+        lab,
+        &cp.name,
+        &manifests::apiserver(apiserver_argv(cp), APISERVER_DATA),
+    )?;
+    progress.step(&format!("{}: kubelet, API server (static pod)", cp.name));
+    for plan in &cps {
+        start_control_node_agent(state, plan, &exe)?;
+    }
     if cfg.store == StoreKind::Etcd {
         let health = crate::etcd::health_argv();
         let health: Vec<&str> = health.iter().map(String::as_str).collect();
-        wait_for("etcd", Duration::from_secs(60), || {
+        wait_for("etcd", Duration::from_secs(90), || {
             run_in(lab, &cp.name, &health).is_ok()
         })?;
     }
-    let admin = format!("{APISERVER_DATA}/admin.kubeconfig");
-    wait_for("the API server", Duration::from_secs(60), || {
-        run_in(lab, &cp.name, &["test", "-s", &admin]).is_ok()
-            && run_in(
-                lab,
-                &cp.name,
-                &["kubectl", "--kubeconfig", &admin, "get", "--raw", "/readyz"],
-            )
-            .is_ok()
-    })?;
+    wait_for_apiserver(lab, &cp.name, vip.is_some())?;
     // kubectl on the control node works as after `kubeadm init`.
-    run_in(
-        lab,
-        &cp.name,
-        &["sh", "-c", &format!("mkdir -p /etc/kubernetes /root/.kube && cp {admin} {ADMIN_KUBECONFIG} && cp {admin} /root/.kube/config")],
-    )?;
+    install_admin_conf(lab, &cp.name)?;
 
     // And on the host, for `labyrinth kubectl` (which runs the machine's
     // kubectl in the caller's directory): the lab's run directory, 0600.
@@ -168,29 +188,90 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     labyrinth_contracts::files::write_private(&copy, &admin_conf)
         .context("keeping the lab's admin kubeconfig")?;
 
-    // The controller manager and the scheduler, once their kubeconfig is
-    // there (the kubelet picks up new manifests within a second).
-    progress.step(&format!(
-        "{}: controller manager, scheduler (static pods)",
-        cp.name
-    ));
-    let mut extra = vec!["--cluster-cidr".to_string(), cfg.pod_cidr.to_string()];
-    if let Some(pool) = crate::lb_pool::effective(cfg.load_balancer_pool, cfg.underlay_cidr, cfg.workers) {
-        extra.extend(["--load-balancer-pool".into(), pool.to_string()]);
-    }
-    for c in [
-        manifests::controllers(
-            "kube-controller-manager",
-            &exe,
-            ADMIN_KUBECONFIG,
-            manifests::CONTROLLER_MANAGER,
-            &extra,
-        ),
-        manifests::controllers("kube-scheduler", &exe, ADMIN_KUBECONFIG, "scheduler", &[]),
-    ] {
-        write_manifest(lab, &cp.name, &c)?;
+    if let Some(address) = vip {
+        // The other control planes, as `kubeadm join --control-plane` with
+        // the certificates copied over (kubeadm's manual distribution): the
+        // same CA, service-account key and admin token, so every API server
+        // issues and accepts the same credentials.
+        for plan in &cps[1..] {
+            progress.step(&format!("{}: certificates, API server (static pod)", plan.name));
+            for file in SHARED_FILES {
+                let path = format!("{APISERVER_DATA}/{file}");
+                let body = run_in(lab, &cp.name, &["cat", &path])?.stdout;
+                let script = format!("mkdir -p $(dirname {path}) && umask 077 && printf %s \"$1\" >{path}");
+                run_in(
+                    lab,
+                    &plan.name,
+                    &["sh", "-c", &script, "sh", &String::from_utf8(body)?],
+                )
+                .with_context(|| format!("copying {file} to {}", plan.name))?;
+            }
+            write_manifest(
+                lab,
+                &plan.name,
+                &manifests::apiserver(apiserver_argv(plan), APISERVER_DATA),
+            )?;
+        }
+        for plan in &cps[1..] {
+            wait_for_apiserver(lab, &plan.name, true)?;
+            install_admin_conf(lab, &plan.name)?;
+        }
+        progress.step(&format!("control-plane address {address} (kube-vip static pods)"));
+        for plan in &cps {
+            write_manifest(lab, &plan.name, &manifests::vip(&exe, ADMIN_KUBECONFIG, address))?;
+        }
+        wait_for(
+            &format!("the control-plane address {address}"),
+            Duration::from_secs(60),
+            || run_in(lab, &cp.name, &["kubectl", "get", "--raw", "/readyz"]).is_ok(),
+        )?;
     }
 
+    // The controller manager and the scheduler, once their kubeconfig is
+    // there (the kubelet picks up new manifests within a second). With
+    // several control planes each node runs both, talking to its own API
+    // server as kubeadm's do, and a Lease picks which copy works.
+    let mut extra = vec!["--cluster-cidr".to_string(), cfg.pod_cidr.to_string()];
+    if let Some(pool) = crate::lb_pool::effective(
+        cfg.load_balancer_pool,
+        cfg.underlay_cidr,
+        cfg.addresses_above_node0(),
+    ) {
+        extra.extend(["--load-balancer-pool".into(), pool.to_string()]);
+    }
+    for plan in &cps {
+        progress.step(&format!(
+            "{}: controller manager, scheduler (static pods)",
+            plan.name
+        ));
+        let (cm_conf, sched_conf, mut cm_extra, sched_extra) = match vip {
+            Some(_) => {
+                for conf in [CONTROLLER_MANAGER_CONF, SCHEDULER_CONF] {
+                    local_kubeconfig(lab, &plan.name, conf)?;
+                }
+                (
+                    CONTROLLER_MANAGER_CONF,
+                    SCHEDULER_CONF,
+                    manifests::leader_elect("kube-controller-manager"),
+                    manifests::leader_elect("kube-scheduler"),
+                )
+            }
+            None => (ADMIN_KUBECONFIG, ADMIN_KUBECONFIG, Vec::new(), Vec::new()),
+        };
+        cm_extra.extend(extra.iter().cloned());
+        for c in [
+            manifests::controllers(
+                "kube-controller-manager",
+                &exe,
+                cm_conf,
+                manifests::CONTROLLER_MANAGER,
+                &cm_extra,
+            ),
+            manifests::controllers("kube-scheduler", &exe, sched_conf, "scheduler", &sched_extra),
+        ] {
+            write_manifest(lab, &plan.name, &c)?;
+        }
+    }
     // The settings every agent starts with, published as kubeadm uploads
     // its configuration, so `join` on any node (by hand or here) starts
     // that node's agent alike.
@@ -279,6 +360,57 @@ fn zone_label(plan: &crate::config::NodePlan) -> String {
     )
 }
 
+/// Wait for the API server on `node` to answer /readyz, on loopback with
+/// several control planes (its kubeconfig names the control-plane address,
+/// which nobody holds yet), on the node's address otherwise.
+fn wait_for_apiserver(lab: &str, node: &str, on_loopback: bool) -> Result<()> {
+    let admin = format!("{APISERVER_DATA}/admin.kubeconfig");
+    let local = format!("--server=https://127.0.0.1:{API_PORT}");
+    let mut argv = vec!["kubectl", "--kubeconfig", &admin];
+    if on_loopback {
+        argv.push(&local);
+    }
+    argv.extend(["get", "--raw", "/readyz"]);
+    wait_for(
+        &format!("the API server on {node}"),
+        Duration::from_secs(90),
+        || run_in(lab, node, &["test", "-s", &admin]).is_ok() && run_in(lab, node, &argv).is_ok(),
+    )
+}
+
+/// The API server's admin kubeconfig as /etc/kubernetes/admin.conf and
+/// root's kubectl config on `node`, as `kubeadm init` leaves them.
+fn install_admin_conf(lab: &str, node: &str) -> Result<()> {
+    let admin = format!("{APISERVER_DATA}/admin.kubeconfig");
+    run_in(
+        lab,
+        node,
+        &["sh", "-c", &format!("mkdir -p /etc/kubernetes /root/.kube && cp {admin} {ADMIN_KUBECONFIG} && cp {admin} /root/.kube/config")],
+    )?;
+    Ok(())
+}
+
+/// `conf` on `node`: the admin credentials, to this node's own API server.
+fn local_kubeconfig(lab: &str, node: &str, conf: &str) -> Result<()> {
+    run_in(lab, node, &["cp", ADMIN_KUBECONFIG, conf])?;
+    let server = format!("--server=https://127.0.0.1:{API_PORT}");
+    run_in(
+        lab,
+        node,
+        &[
+            "kubectl",
+            "config",
+            "--kubeconfig",
+            conf,
+            "set-cluster",
+            "labyrinth",
+            &server,
+        ],
+    )
+    .with_context(|| format!("pointing {conf} on {node} at its own API server"))?;
+    Ok(())
+}
+
 /// Write a component's manifest into node-0's manifest folder, whole (a
 /// hidden temporary file renamed into place: the kubelet skips hidden
 /// files, so it never reads half a manifest).
@@ -297,8 +429,7 @@ fn write_manifest(lab: &str, node: &str, c: &manifests::Component) -> Result<()>
 /// plane first and registers its node once `join` wrote its kubeconfig.
 /// Its settings are the ones `join` would read from the published
 /// ConfigMap (the same `agent_config`).
-fn start_control_node_agent(state: &LabState, exe: &str) -> Result<()> {
-    let cp = &state.nodes[0].plan;
+fn start_control_node_agent(state: &LabState, cp: &NodePlan, exe: &str) -> Result<()> {
     let ip = cp.address.to_string();
     let zone = zone_label(cp);
     let flags = agent_config(&state.config).agent_flags();

@@ -18,8 +18,13 @@ pub use labyrinth_contracts::store::StoreKind;
 #[serde(deny_unknown_fields, rename_all = "camelCase", default)]
 pub struct LabConfig {
     pub name: String,
-    /// Worker nodes; node-0 is always the control plane on top of these.
+    /// Worker nodes, after the control-plane nodes.
     pub workers: u32,
+    /// Control-plane nodes (node-0, node-1, …): 1, or 3 or 5 stacked
+    /// etcd members and API servers behind one control-plane address
+    /// (needs `store: etcd`), as kubeadm's HA guide.
+    #[serde(skip_serializing_if = "is_one")]
+    pub control_planes: u32,
     #[serde(rename = "underlayCIDR")]
     pub underlay_cidr: Ipv4Net,
     pub mtu: u32,
@@ -53,6 +58,7 @@ impl Default for LabConfig {
         LabConfig {
             name: "labyrinth".into(),
             workers: 2,
+            control_planes: 1,
             underlay_cidr: "10.168.0.0/24".parse().unwrap(),
             mtu: 1460,
             pod_cidr: "10.0.0.0/16".parse().unwrap(),
@@ -79,6 +85,12 @@ pub struct NodePlan {
 }
 
 pub const MAX_WORKERS: u32 = 250;
+/// Control-plane counts etcd keeps a quorum with (an odd member count).
+pub const CONTROL_PLANE_COUNTS: [u32; 3] = [1, 3, 5];
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
 pub const MIN_MTU: u32 = 1280;
 pub const MAX_MTU: u32 = 9000;
 const MAX_NAME: usize = 32;
@@ -122,9 +134,27 @@ impl LabConfig {
         if !(MIN_MTU..=MAX_MTU).contains(&self.mtu) {
             bail!("mtu: must be between {MIN_MTU} and {MAX_MTU} (got {})", self.mtu);
         }
-        let nodes = self.workers + 1;
+        if !CONTROL_PLANE_COUNTS.contains(&self.control_planes) {
+            bail!(
+                "controlPlanes: must be 1, 3 or 5 (an etcd quorum needs an odd member count; got {})",
+                self.control_planes
+            );
+        }
+        if self.control_planes > 1 && self.store != StoreKind::Etcd {
+            bail!(
+                "controlPlanes: {} control planes share their objects through etcd: add `store: etcd` (--store etcd)",
+                self.control_planes
+            );
+        }
+        if self.control_planes > 1 && self.manual_join {
+            bail!(
+                "manualJoin: not supported with several control planes (controlPlanes: {})",
+                self.control_planes
+            );
+        }
+        let nodes = self.node_count();
         // Node n sits at network+2+n; .1 is left for a gateway, as in a VPC.
-        let needed = nodes as u64 + 3;
+        let needed = nodes as u64 + 3 + u64::from(self.control_plane_address().is_some());
         let hosts = 1u64 << (32 - self.underlay_cidr.prefix_len());
         if hosts < needed {
             bail!(
@@ -166,7 +196,11 @@ impl LabConfig {
             }
         }
         validate_domain(&self.cluster_domain)?;
-        crate::lb_pool::validate(self.load_balancer_pool, self.underlay_cidr, self.workers)?;
+        crate::lb_pool::validate(
+            self.load_balancer_pool,
+            self.underlay_cidr,
+            self.addresses_above_node0(),
+        )?;
         if self.peer_redirect && self.datapath != Datapath::Ebpf {
             bail!(
                 "peerRedirect: only the eBPF datapath redirects packets into pods (datapath is {}); \
@@ -182,15 +216,35 @@ impl LabConfig {
         PodDelivery::from_peer_redirect(self.peer_redirect)
     }
 
-    /// Every node, control plane first.
+    /// Control-plane nodes and workers.
+    pub fn node_count(&self) -> u32 {
+        self.control_planes + self.workers
+    }
+
+    /// With several control planes, the address clients reach them by
+    /// (kubeadm's controlPlaneEndpoint): the first underlay address after
+    /// the last node, held by one control-plane node at a time (`labyrinth
+    /// vip`). None with one control plane: clients use node-0's address.
+    pub fn control_plane_address(&self) -> Option<Ipv4Addr> {
+        (self.control_planes > 1)
+            .then(|| Ipv4Addr::from(u32::from(self.underlay_cidr.network()) + 2 + self.node_count()))
+    }
+
+    /// Underlay addresses taken above node-0's: the other nodes and the
+    /// control-plane address (the LoadBalancer pool starts above them).
+    pub fn addresses_above_node0(&self) -> u32 {
+        self.node_count() - 1 + u32::from(self.control_plane_address().is_some())
+    }
+
+    /// Every node, control planes first.
     pub fn nodes(&self) -> Vec<NodePlan> {
         let base = u32::from(self.underlay_cidr.network());
         let pod_base = u32::from(self.pod_cidr.network());
-        (0..=self.workers)
+        (0..self.node_count())
             .map(|n| NodePlan {
                 name: format!("node-{n}"),
                 index: n,
-                control_plane: n == 0,
+                control_plane: n < self.control_planes,
                 address: Ipv4Addr::from(base + 2 + n),
                 pod_cidr: Ipv4Net::new(Ipv4Addr::from(pod_base + (n << 8)), 24).unwrap(),
             })
@@ -344,5 +398,34 @@ mod tests {
             cfg.nodes().last().unwrap().address,
             Ipv4Addr::new(10, 168, 0, 252)
         );
+    }
+
+    #[test]
+    fn three_control_planes_come_first_need_etcd_and_get_an_address_after_the_nodes() {
+        let cfg = LabConfig::from_yaml("store: etcd\ncontrolPlanes: 3\n").unwrap();
+        cfg.validate().unwrap();
+        let nodes = cfg.nodes();
+        assert_eq!(nodes.len(), 5);
+        let roles: Vec<bool> = nodes.iter().map(|n| n.control_plane).collect();
+        assert_eq!(roles, [true, true, true, false, false]);
+        assert_eq!(nodes[4].address, Ipv4Addr::new(10, 168, 0, 6));
+        assert_eq!(cfg.control_plane_address(), Some(Ipv4Addr::new(10, 168, 0, 7)));
+        // The LoadBalancer pool and a lab-file pool stay clear of it.
+        assert_eq!(cfg.addresses_above_node0(), 5);
+        assert!(
+            err("store: etcd\ncontrolPlanes: 3\nloadBalancerPool: 10.168.0.7-10.168.0.9\n")
+                .contains("loadBalancerPool")
+        );
+        assert_eq!(LabConfig::default().control_plane_address(), None);
+
+        let e = err("controlPlanes: 3\n");
+        assert!(
+            e.starts_with("controlPlanes:") && e.contains("store: etcd"),
+            "{e}"
+        );
+        let e = err("store: etcd\ncontrolPlanes: 2\n");
+        assert!(e.starts_with("controlPlanes:") && e.contains("odd"), "{e}");
+        let e = err("store: etcd\ncontrolPlanes: 3\nworkers: 250\n");
+        assert!(e.starts_with("underlayCIDR:"), "{e}");
     }
 }

@@ -1,8 +1,8 @@
-//! etcd for `lab up --store etcd`: one member inside node-0, as kubeadm's
-//! stacked etcd on a control node: its data under the node's own /var (gone
-//! with the lab), listening on node-0's loopback and address, run as a
+//! etcd for `lab up --store etcd`: one member inside each control-plane
+//! node, as kubeadm's stacked etcd: its data under the node's own /var (gone
+//! with the lab), listening on the node's loopback and address, run as a
 //! static pod (`crate::manifests`) next to the API server, which is
-//! pointed at it.
+//! pointed at it first and at the other members after it.
 
 use labyrinth_contracts::store::{ETCD_CLIENT_PORT, ETCD_PEER_PORT};
 use std::net::Ipv4Addr;
@@ -15,9 +15,36 @@ pub fn client_url() -> String {
     format!("http://127.0.0.1:{ETCD_CLIENT_PORT}")
 }
 
-/// The etcd command line for the member on the node at `address`.
-pub fn argv(node: &str, address: Ipv4Addr) -> Vec<String> {
-    let peer = format!("http://{address}:{ETCD_PEER_PORT}");
+/// One member: its node's name and address.
+pub type Member<'a> = (&'a str, Ipv4Addr);
+
+fn peer_url(address: Ipv4Addr) -> String {
+    format!("http://{address}:{ETCD_PEER_PORT}")
+}
+
+/// The API server's --etcd-servers on the member `own` of `members`: its
+/// own member on loopback first, then the others by address.
+pub fn client_urls(members: &[Member<'_>], own: &str) -> String {
+    let mut urls = vec![client_url()];
+    for (name, address) in members {
+        if *name != own {
+            urls.push(format!("http://{address}:{ETCD_CLIENT_PORT}"));
+        }
+    }
+    urls.join(",")
+}
+
+/// The etcd command line for the member `node` at `address`, one of the
+/// cluster's `members` (all of them, itself included), started together.
+/// Heartbeat and election timeout are twice etcd's defaults (100 / 1000
+/// ms): the lab shares a few busy cores, where the defaults make members
+/// call elections for a late heartbeat.
+pub fn argv(node: &str, address: Ipv4Addr, members: &[Member<'_>]) -> Vec<String> {
+    let peer = peer_url(address);
+    let initial: Vec<String> = members
+        .iter()
+        .map(|(name, a)| format!("{name}={}", peer_url(*a)))
+        .collect();
     let clients = format!("{},http://{address}:{ETCD_CLIENT_PORT}", client_url());
     [
         "etcd",
@@ -34,7 +61,13 @@ pub fn argv(node: &str, address: Ipv4Addr) -> Vec<String> {
         "--initial-advertise-peer-urls",
         &peer,
         "--initial-cluster",
-        &format!("{node}={peer}"),
+        &initial.join(","),
+        "--initial-cluster-state",
+        "new",
+        "--heartbeat-interval",
+        "200",
+        "--election-timeout",
+        "2000",
         "--logger",
         "zap",
         "--log-outputs",
@@ -66,7 +99,11 @@ mod tests {
 
     #[test]
     fn one_member_on_node_0s_loopback_and_address() {
-        let a = argv("node-0", Ipv4Addr::new(10, 168, 0, 2));
+        let a = argv(
+            "node-0",
+            Ipv4Addr::new(10, 168, 0, 2),
+            &[("node-0", Ipv4Addr::new(10, 168, 0, 2))],
+        );
         let flag = |f: &str| a[a.iter().position(|x| x == f).unwrap() + 1].clone();
         assert_eq!(
             flag("--listen-client-urls"),
@@ -74,5 +111,31 @@ mod tests {
         );
         assert_eq!(flag("--initial-cluster"), "node-0=http://10.168.0.2:2380");
         assert_eq!(flag("--data-dir"), "/var/lib/etcd");
+    }
+
+    #[test]
+    fn three_stacked_members_know_each_other_and_api_servers_ask_their_own_first() {
+        let members = [
+            ("node-0", Ipv4Addr::new(10, 168, 0, 2)),
+            ("node-1", Ipv4Addr::new(10, 168, 0, 3)),
+            ("node-2", Ipv4Addr::new(10, 168, 0, 4)),
+        ];
+        let a = argv("node-1", members[1].1, &members);
+        let flag = |f: &str| a[a.iter().position(|x| x == f).unwrap() + 1].clone();
+        assert_eq!(
+            flag("--initial-cluster"),
+            "node-0=http://10.168.0.2:2380,node-1=http://10.168.0.3:2380,node-2=http://10.168.0.4:2380"
+        );
+        assert_eq!(flag("--initial-advertise-peer-urls"), "http://10.168.0.3:2380");
+        assert_eq!(
+            flag("--listen-client-urls"),
+            "http://127.0.0.1:2379,http://10.168.0.3:2379"
+        );
+        assert_eq!(flag("--name"), "node-1");
+        assert_eq!(
+            client_urls(&members, "node-1"),
+            "http://127.0.0.1:2379,http://10.168.0.2:2379,http://10.168.0.4:2379"
+        );
+        assert_eq!(client_urls(&members[..1], "node-0"), "http://127.0.0.1:2379");
     }
 }

@@ -130,6 +130,37 @@ pub fn controllers(
     }
 }
 
+/// The control-plane address's holder (`labyrinth vip`, kube-vip's role),
+/// renewing its Lease through this node's own API server on loopback.
+pub fn vip(exe: &str, kubeconfig: &'static str, address: std::net::Ipv4Addr) -> Component {
+    let command: Vec<String> = [
+        exe,
+        "vip",
+        "--kubeconfig",
+        kubeconfig,
+        "--address",
+        &address.to_string(),
+        "--interface",
+        crate::vpc::UPLINK,
+    ]
+    .map(String::from)
+    .into();
+    Component {
+        name: "kube-vip",
+        image: "ghcr.io/kube-vip/kube-vip",
+        command,
+        host_paths: vec![(kubeconfig, "File")],
+    }
+}
+
+/// The flags that make several copies of a controller process take turns
+/// through the Lease `lease` (kube-controller-manager, kube-scheduler).
+pub fn leader_elect(lease: &str) -> Vec<String> {
+    ["--leader-elect", "--leader-elect-resource-name", lease]
+        .map(String::from)
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +209,41 @@ mod tests {
         assert_eq!(cm.command.last().unwrap(), "10.0.0.0/16");
         assert_eq!(cm.image, "registry.k8s.io/kube-controller-manager");
         assert_eq!(s.pod()["spec"]["volumes"][0]["hostPath"]["type"], "File");
+    }
+
+    #[test]
+    fn the_address_holder_is_a_host_network_pod_naming_the_address_and_uplink() {
+        let v = vip(
+            "labyrinth",
+            "/etc/kubernetes/admin.conf",
+            "10.168.0.7".parse().unwrap(),
+        );
+        assert_eq!(v.file(), "kube-vip.yaml");
+        let pod: Value = serde_yaml::from_str(&v.yaml()).unwrap();
+        assert_eq!(pod["spec"]["hostNetwork"], true);
+        assert_eq!(
+            pod["spec"]["containers"][0]["command"],
+            json!([
+                "labyrinth",
+                "vip",
+                "--kubeconfig",
+                "/etc/kubernetes/admin.conf",
+                "--address",
+                "10.168.0.7",
+                "--interface",
+                "ens4"
+            ])
+        );
+        let cm = controllers(
+            "kube-scheduler",
+            "labyrinth",
+            "/etc/kubernetes/scheduler.conf",
+            "scheduler",
+            &leader_elect("kube-scheduler"),
+        );
+        assert_eq!(
+            cm.command[6..],
+            ["--leader-elect", "--leader-elect-resource-name", "kube-scheduler"]
+        );
     }
 }

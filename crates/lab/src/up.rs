@@ -48,8 +48,13 @@ pub fn up(cfg: &LabConfig, opts: &UpOptions) -> Result<LabState> {
 }
 
 fn create(cfg: &LabConfig, dir: &LabDir, opts: &UpOptions) -> Result<LabState> {
-    let cluster_steps = if opts.bare { 0 } else { cfg.workers as u64 + 6 };
-    let progress = Progress::new(cfg.workers as u64 * 2 + 4 + cluster_steps);
+    let others = cfg.node_count() as u64 - 1;
+    let cluster_steps = if opts.bare {
+        0
+    } else {
+        others + 6 + 2 * (cfg.control_planes as u64 - 1)
+    };
+    let progress = Progress::new(others * 2 + 4 + cluster_steps);
     let mut state = LabState {
         config: cfg.clone(),
         phase: Phase::Creating,

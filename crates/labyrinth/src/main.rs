@@ -45,6 +45,9 @@ enum Cmd {
     Join(join::JoinCmd),
     /// Scheduler, Deployment, EndpointSlice, node IPAM and lifecycle controllers.
     Controllers(labyrinth_controllers::Args),
+    /// The control-plane address, held by one control-plane node at a time
+    /// through a Lease (kube-vip's role; a static pod on each).
+    Vip(labyrinth_controllers::vip::Args),
     /// The node agent (kubelet's role, and the node's pod network).
     Agent(labyrinth_agent::agent::AgentArgs),
     /// Take Labyrinth off this node: stop its agent, end its pods, remove
@@ -154,6 +157,7 @@ fn main() {
         },
         Cmd::Join(args) => join::run(args),
         Cmd::Controllers(args) => labyrinth_controllers::run(args),
+        Cmd::Vip(args) => labyrinth_controllers::vip::run(args),
         Cmd::Agent(args) => labyrinth_agent::agent::run(args),
         Cmd::Uninstall(args) => uninstall::run(args),
         Cmd::Runtime(args) => labyrinth_agent::cli::run(args),
