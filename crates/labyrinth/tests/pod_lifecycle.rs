@@ -535,10 +535,23 @@ fn check_init_containers(lab: &Lab) {
 
 #[test]
 fn pod_logs_lifecycle_and_termination() {
-    if !need_root("pod_logs_lifecycle_and_termination") {
-        return;
+    if need_root("pod_logs_lifecycle_and_termination") {
+        logs_lifecycle_and_termination("life", &[]);
     }
-    let lab = Lab::cluster("life", &[]);
+}
+
+/// Issue 20, acceptance 3: the pod lifecycle on etcd, in every run.
+#[test]
+fn pod_logs_lifecycle_and_termination_on_etcd() {
+    if need_root("pod_logs_lifecycle_and_termination_on_etcd") {
+        logs_lifecycle_and_termination("life-etcd", &["--store", "etcd"]);
+    }
+}
+
+/// Every check in a lab tagged `tag`, brought up with `store` (`--store X`,
+/// or none: `test_store()`'s choice).
+fn logs_lifecycle_and_termination(tag: &str, store: &[&str]) {
+    let lab = Lab::cluster(tag, store);
     start_init_pods(&lab);
     check_logs(&lab);
     check_lifecycle(&lab);
