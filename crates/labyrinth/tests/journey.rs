@@ -73,6 +73,11 @@ fn journey(datapath: &str, store: &Option<String>) {
     ];
     let out = labyrinth(&with_test_store(&args, store));
     let text = ok(&out);
+    // The lab it brought up said its store (`lab up`'s summary, on stderr).
+    if let Some(st) = store.as_deref().filter(|st| *st != "embedded") {
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains(&format!(", store {st})")), "{said}");
+    }
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["journey"]["arrived"], true, "{}", v["journey"]);
     // The lab it brought up is gone again.
