@@ -6,12 +6,12 @@
 mod common;
 use common::etcd::Etcd;
 use common::TestServer;
-use labyrinth_apiserver::store::Backend;
-use std::path::Path;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::watcher::{self, Event};
+use labyrinth_apiserver::store::Backend;
 use serde_json::json;
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -25,9 +25,7 @@ type Seen = (String, String, String);
 
 #[test]
 fn watcher_sees_every_change_in_order_across_a_dropped_connection() {
-    across_a_dropped_connection(|dir, addr| {
-        TestServer::start_with(dir, addr, Backend::Embedded)
-    });
+    across_a_dropped_connection(|dir, addr| TestServer::start_with(dir, addr, Backend::Embedded));
 }
 
 #[test]

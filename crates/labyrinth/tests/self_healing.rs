@@ -70,15 +70,18 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
 
     // kubeadm's layout: one manifest per component, and nothing but the
     // kubelet role runs them (no service manager of their own).
+    // (etcd's too when LABYRINTH_TEST_STORE=etcd puts the lab on etcd).
     let manifests = lab.ssh_ok("node-0", &["ls", "/etc/kubernetes/manifests"]);
-    assert_eq!(
-        manifests.split_whitespace().collect::<Vec<_>>(),
-        [
-            "kube-apiserver.yaml",
-            "kube-controller-manager.yaml",
-            "kube-scheduler.yaml"
-        ]
-    );
+    let on_etcd = test_store().as_deref() == Some("etcd");
+    let mut want = vec![
+        "kube-apiserver.yaml",
+        "kube-controller-manager.yaml",
+        "kube-scheduler.yaml",
+    ];
+    if on_etcd {
+        want.insert(0, "etcd.yaml");
+    }
+    assert_eq!(manifests.split_whitespace().collect::<Vec<_>>(), want);
     let supervised = lab.ssh(
         "node-0",
         &["pgrep", "-f", "_supervise (apiserver|controllers|etcd)"],
@@ -304,6 +307,7 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
         "{}",
         serde_json::json!({
             "benchmark": "self_healing",
+            "store": if on_etcd { "etcd" } else { "embedded" },
             "seconds_until_working_again": {
                 "kube_apiserver": apiserver, "kube_controller_manager": controllers, "agent_node_1": agent
             },

@@ -252,7 +252,10 @@ fn check_endpoint_removal(lab: &Lab, client: &str, server: &str, dp: &str) {
 /// The scenario in datapath `dp`, on the store `store` names (`--store X`,
 /// or none: `test_store()`'s choice).
 fn scenario(dp: &str, store: &[&str]) {
-    let tag = format!("svc-{dp}{}", store.get(1).map(|s| format!("-{s}")).unwrap_or_default());
+    let tag = format!(
+        "svc-{dp}{}",
+        store.get(1).map(|s| format!("-{s}")).unwrap_or_default()
+    );
     let lab = Lab::cluster(&tag, &[&["--datapath", dp][..], store].concat());
     let (client, server) = journey_pods(&lab);
     let cluster_ip = kubectl_ok(

@@ -56,10 +56,7 @@ impl Held {
         kubectl_apply(lab, "default", SERVER);
         wait_ready(lab, "default", "echo");
         let server = pod_ip(lab, "default", "echo");
-        let service = kubectl_ok(
-            lab,
-            &["get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"],
-        );
+        let service = kubectl_ok(lab, &["get", "svc", "echo", "-o", "jsonpath={.spec.clusterIP}"]);
         let mut client = String::from(
             "apiVersion: v1\nkind: Pod\nmetadata: {name: talker}\nspec:\n  nodeName: node-1\n  containers:\n",
         );
@@ -92,9 +89,7 @@ fn round_trip(lab: &Lab, word: &str) {
         kubectl_ok(lab, &["exec", "talker", "-c", c, "--", "sh", "-c", &send]);
         wait_until(&format!("{word} echoed on the {c} connection"), || {
             let out = kubectl(lab, &["exec", "talker", "-c", c, "--", "cat", "/tmp/out"]);
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .any(|l| l == word)
+            String::from_utf8_lossy(&out.stdout).lines().any(|l| l == word)
         });
     }
 }
@@ -110,7 +105,16 @@ fn containers(lab: &Lab) -> Vec<String> {
             let name = line.split_whitespace().next().unwrap_or_default();
             let started = kubectl_ok(
                 lab,
-                &["exec", pod, "-c", name, "--", "sh", "-c", "cut -d' ' -f22 /proc/1/stat"],
+                &[
+                    "exec",
+                    pod,
+                    "-c",
+                    name,
+                    "--",
+                    "sh",
+                    "-c",
+                    "cut -d' ' -f22 /proc/1/stat",
+                ],
             );
             all.push(format!("{pod}/{line} {}", started.trim()));
         }
