@@ -18,10 +18,23 @@ fn kubectl(lab: &Lab, args: &[&str]) -> String {
 
 #[test]
 fn external_name_cname_dns_metrics_and_balancer_address() {
-    if !need_root("external_name_cname_dns_metrics_and_balancer_address") {
-        return;
+    if need_root("external_name_cname_dns_metrics_and_balancer_address") {
+        cname_metrics_and_balancer("dnsext", &[]);
     }
-    let lab = Lab::cluster("dnsext", &["--workers", "1"]);
+}
+
+/// Issue 20, acceptance 3: the cluster DNS on etcd, in every run.
+#[test]
+fn external_name_cname_dns_metrics_and_balancer_address_on_etcd() {
+    if need_root("external_name_cname_dns_metrics_and_balancer_address_on_etcd") {
+        cname_metrics_and_balancer("dnsext-etcd", &["--store", "etcd"]);
+    }
+}
+
+/// The test in a lab tagged `tag`, brought up with `store` (`--store X`, or
+/// none: `test_store()`'s choice).
+fn cname_metrics_and_balancer(tag: &str, store: &[&str]) {
+    let lab = Lab::cluster(tag, &[&["--workers", "1"][..], store].concat());
     let manifest = "apiVersion: v1\nkind: Service\nmetadata: {name: ext}\n\
         spec: {type: ExternalName, externalName: example.org}\n---\n\
         apiVersion: v1\nkind: Service\nmetadata: {name: front}\n\

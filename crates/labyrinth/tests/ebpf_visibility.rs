@@ -141,6 +141,16 @@ fn ebpf_deliveries_pass_the_host_veth_and_programs_are_tcx_links() {
         err.contains("ebpf datapath, not iptables") && err.contains("lab down --name"),
         "{err}"
     );
+    // And with another store: refused the same way, naming both stores.
+    let has = test_store().unwrap_or_else(|| "embedded".into());
+    let other = if has == "etcd" { "embedded" } else { "etcd" };
+    let out = labyrinth(&["journey", "--name", &lab.name, "--store", other]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "journey ran: {err}");
+    assert!(
+        err.contains(&format!("in the {has} store, not {other}")) && err.contains("lab down --name"),
+        "{err}"
+    );
     lab.down();
 }
 

@@ -2,11 +2,13 @@
 //! inside node-0 as a static pod (mirrored as etcd-node-0), the API server keeps its
 //! objects there (kube-apiserver's keys, read back with etcdctl), the
 //! journey works on it, and a `kill -9` of etcd while a client keeps writing
-//! is repaired by node-0's kubelet role with no acknowledged write lost.
+//! is repaired by node-0's kubelet role with no acknowledged write lost and
+//! TCP connections between pods left open and working.
 //! How long etcd took to be working again is printed as JSON (measured, not
 //! asserted: the machines are shared).
 
 mod common;
+use common::held::Held;
 use common::journey::*;
 use common::writer::{lost, Writer};
 use common::*;
@@ -82,6 +84,9 @@ fn a_lab_on_etcd_runs_the_journey_and_survives_a_killed_etcd() {
         "by Service name on an etcd-backed cluster"
     );
 
+    // Connections between pods on two nodes, held open across the kill.
+    let held = Held::open(&lab);
+
     // A client writing all along; a name counts once kubectl exited 0.
     let writer = Writer::start(&lab.name, "10s");
     wait_until("the first acknowledged write", || writer.acked() > 0);
@@ -130,6 +135,7 @@ fn a_lab_on_etcd_runs_the_journey_and_survives_a_killed_etcd() {
         );
         st.trim() == "1"
     });
+    held.check(&lab, "after-etcd");
     // The journey still works after it.
     assert_eq!(by_service_name(), "hello-tcp");
 

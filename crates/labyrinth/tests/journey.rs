@@ -47,13 +47,19 @@ fn tshark(pcap: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn journey(datapath: &str) {
-    let name = lab_name(&format!("j-{datapath}"));
+/// The journey in `datapath`, its lab on `store` (`test_store()`'s
+/// choice, or the lab's default).
+fn journey(datapath: &str, store: &Option<String>) {
+    let tag = match store.as_deref() {
+        Some(st) => format!("j-{datapath}-{st}"),
+        None => format!("j-{datapath}"),
+    };
+    let name = lab_name(&tag);
     let _cleanup = Cleanup(name.clone());
     let dir = std::env::temp_dir().join(format!("{name}-out"));
     let pcap = dir.join("journey.pcapng");
     let html = dir.join("journey.html");
-    let out = labyrinth(&[
+    let args = [
         "journey",
         "--name",
         &name,
@@ -64,8 +70,14 @@ fn journey(datapath: &str) {
         "--html",
         html.to_str().unwrap(),
         "--json",
-    ]);
+    ];
+    let out = labyrinth(&with_test_store(&args, store));
     let text = ok(&out);
+    // The lab it brought up said its store (`lab up`'s summary, on stderr).
+    if let Some(st) = store.as_deref().filter(|st| *st != "embedded") {
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains(&format!(", store {st})")), "{said}");
+    }
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["journey"]["arrived"], true, "{}", v["journey"]);
     // The lab it brought up is gone again.
@@ -199,21 +211,48 @@ fn journey(datapath: &str) {
 #[test]
 fn journey_iptables() {
     if need_root("journey_iptables") {
-        journey("iptables");
+        journey("iptables", &test_store());
     }
 }
 
 #[test]
 fn journey_nftables() {
     if need_root("journey_nftables") {
-        journey("nftables");
+        journey("nftables", &test_store());
     }
 }
 
 #[test]
 fn journey_ebpf() {
     if need_root("journey_ebpf") {
-        journey("ebpf");
+        journey("ebpf", &test_store());
+    }
+}
+
+// Issue 20, acceptance 3: the journey in each datapath on etcd, in every
+// run (the other suites run on etcd with LABYRINTH_TEST_STORE=etcd).
+fn etcd() -> Option<String> {
+    Some("etcd".into())
+}
+
+#[test]
+fn journey_iptables_on_etcd() {
+    if need_root("journey_iptables_on_etcd") {
+        journey("iptables", &etcd());
+    }
+}
+
+#[test]
+fn journey_nftables_on_etcd() {
+    if need_root("journey_nftables_on_etcd") {
+        journey("nftables", &etcd());
+    }
+}
+
+#[test]
+fn journey_ebpf_on_etcd() {
+    if need_root("journey_ebpf_on_etcd") {
+        journey("ebpf", &etcd());
     }
 }
 
@@ -241,7 +280,7 @@ fn explain(datapath: &str) {
     let name = lab_name(&format!("explain-{datapath}"));
     let _cleanup = Cleanup(name.clone());
     let observed = std::env::temp_dir().join(format!("{name}-trace.json"));
-    let out = labyrinth(&[
+    let args = [
         "journey",
         "--name",
         &name,
@@ -249,7 +288,8 @@ fn explain(datapath: &str) {
         "--json",
         "--datapath",
         datapath,
-    ]);
+    ];
+    let out = labyrinth(&with_test_store(&args, &test_store()));
     std::fs::write(&observed, ok(&out)).unwrap();
     let lab = Lab { name: name.clone() };
     let client = common::journey::kubectl_ok(

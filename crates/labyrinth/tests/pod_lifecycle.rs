@@ -156,15 +156,18 @@ fn day_secs(t: &str) -> i64 {
 
 fn check_lifecycle(lab: &Lab) {
     kubectl_apply(lab, "default", ENDINGS);
-    // The crasher (started by check_logs): each restart after a back-off,
-    // shown as CrashLoopBackOff, each longer than the one before.
+    // The crasher (started by check_logs): as the kubelet, its first exit
+    // is started again at once, each later one after a back-off, shown as
+    // CrashLoopBackOff, each longer than the one before.
     let mut waiting = false;
     let mut delays: Vec<(u64, i64)> = Vec::new();
     eventually("two restarts of crasher", 1200, || {
         let p = pod_json(lab, "crasher");
         let c = &p["status"]["containerStatuses"][0];
-        waiting |= c["state"]["waiting"]["reason"] == "CrashLoopBackOff";
         let n = c["restartCount"].as_u64().unwrap_or(0);
+        let backing_off = c["state"]["waiting"]["reason"] == "CrashLoopBackOff";
+        assert!(!(backing_off && n == 0), "the first exit was backed off: {c}");
+        waiting |= backing_off;
         let started = c["state"]["running"]["startedAt"].as_str();
         let finished = c["lastState"]["terminated"]["finishedAt"].as_str();
         if let (Some(s), Some(f)) = (started, finished) {
@@ -318,6 +321,12 @@ fn check_events(lab: &Lab) {
         backoff.2.contains("restarting failed container=main pod=crasher"),
         "{backoff:?}"
     );
+    // The first exit's restart, made at once, is no back-off.
+    let zero: Vec<_> = events_of(lab, "crasher")
+        .into_iter()
+        .filter(|e| e.1 == "BackOff" && e.2.starts_with("Back-off 0s"))
+        .collect();
+    assert!(zero.is_empty(), "{zero:?}");
     has("graceful", "Normal", "Killing", "node-1");
     // Repeats of one event are counted on it, not added.
     let started: Vec<_> = events_of(lab, "crasher")
@@ -535,10 +544,23 @@ fn check_init_containers(lab: &Lab) {
 
 #[test]
 fn pod_logs_lifecycle_and_termination() {
-    if !need_root("pod_logs_lifecycle_and_termination") {
-        return;
+    if need_root("pod_logs_lifecycle_and_termination") {
+        logs_lifecycle_and_termination("life", &[]);
     }
-    let lab = Lab::cluster("life", &[]);
+}
+
+/// Issue 20, acceptance 3: the pod lifecycle on etcd, in every run.
+#[test]
+fn pod_logs_lifecycle_and_termination_on_etcd() {
+    if need_root("pod_logs_lifecycle_and_termination_on_etcd") {
+        logs_lifecycle_and_termination("life-etcd", &["--store", "etcd"]);
+    }
+}
+
+/// Every check in a lab tagged `tag`, brought up with `store` (`--store X`,
+/// or none: `test_store()`'s choice).
+fn logs_lifecycle_and_termination(tag: &str, store: &[&str]) {
+    let lab = Lab::cluster(tag, store);
     start_init_pods(&lab);
     check_logs(&lab);
     check_lifecycle(&lab);

@@ -140,7 +140,7 @@ fn liveness_restarts_and_http_tcp_startup_probes(lab: &Lab) {
             .any(|(r, m)| r == "Killing" && m == "Container main failed liveness probe, will be restarted"),
         "{ev:?}"
     );
-    // Restarted (the back-off's first 10 s), it is healthy again.
+    // Restarted (at once: a first exit has no back-off), it is healthy again.
     kubectl_ok(
         lab,
         &["wait", "--for=condition=Ready", "pod/alive", "--timeout=60s"],

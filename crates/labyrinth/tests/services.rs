@@ -249,8 +249,14 @@ fn check_endpoint_removal(lab: &Lab, client: &str, server: &str, dp: &str) {
     assert_eq!(got, "hello-tcp", "the replacement did not get the line");
 }
 
-fn scenario(dp: &str) {
-    let lab = Lab::cluster(&format!("svc-{dp}"), &["--datapath", dp]);
+/// The scenario in datapath `dp`, on the store `store` names (`--store X`,
+/// or none: `test_store()`'s choice).
+fn scenario(dp: &str, store: &[&str]) {
+    let tag = format!(
+        "svc-{dp}{}",
+        store.get(1).map(|s| format!("-{s}")).unwrap_or_default()
+    );
+    let lab = Lab::cluster(&tag, &[&["--datapath", dp][..], store].concat());
     let (client, server) = journey_pods(&lab);
     let cluster_ip = kubectl_ok(
         &lab,
@@ -312,20 +318,29 @@ fn scenario(dp: &str) {
 #[test]
 fn journey_by_service_name_iptables() {
     if need_root("journey_by_service_name_iptables") {
-        scenario("iptables");
+        scenario("iptables", &[]);
     }
 }
 
 #[test]
 fn journey_by_service_name_nftables() {
     if need_root("journey_by_service_name_nftables") {
-        scenario("nftables");
+        scenario("nftables", &[]);
     }
 }
 
 #[test]
 fn journey_by_service_name_ebpf() {
     if need_root("journey_by_service_name_ebpf") {
-        scenario("ebpf");
+        scenario("ebpf", &[]);
+    }
+}
+
+/// Issue 20, acceptance 3: Services on etcd in every run, in one datapath
+/// (all of them with LABYRINTH_TEST_STORE=etcd).
+#[test]
+fn journey_by_service_name_nftables_on_etcd() {
+    if need_root("journey_by_service_name_nftables_on_etcd") {
+        scenario("nftables", &["--store", "etcd"]);
     }
 }

@@ -85,10 +85,12 @@ pub fn advance(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
                 // The next one at once.
                 continue;
             }
-            if restart {
-                back_off(agent, &m.rec.pod, name, c);
+            if !restart {
+                break false;
             }
-            break false;
+            // Its back-off may be none (a first failure): then it starts
+            // again below, in this pass, with no CrashLoopBackOff shown.
+            back_off(agent, &m.rec.pod, name, c);
         }
         if c.restart_at.is_some_and(|t| unix_now() >= t) {
             let attempt = c.restarts + 1;
@@ -118,13 +120,15 @@ pub fn advance(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
 fn back_off(agent: &Agent, pod: &crate::runtime::PodRef, name: &str, c: &mut ContainerRecord) {
     let now = unix_now();
     let ran = now.saturating_sub(c.started_at.unwrap_or(now));
-    c.backoff = super::backoff::next(c.backoff, ran);
+    c.backoff = super::backoff::next(c.backoff, ran, c.restarts);
     c.restart_at = Some(now + c.backoff);
-    let msg = format!(
-        "Back-off {}s restarting failed container={name} pod={}",
-        c.backoff, pod.name
-    );
-    super::events::emit(&agent.events, pod, Some(name), Reason::BackOff, msg);
+    if c.backoff > 0 {
+        let msg = format!(
+            "Back-off {}s restarting failed container={name} pod={}",
+            c.backoff, pod.name
+        );
+        super::events::emit(&agent.events, pod, Some(name), Reason::BackOff, msg);
+    }
 }
 
 /// Start init container `i` (its start number `attempt`). One that cannot

@@ -258,13 +258,17 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
                 };
                 if restart {
                     let ran = now.saturating_sub(c.started_at.unwrap_or(now));
-                    c.backoff = super::backoff::next(c.backoff, ran);
+                    c.backoff = super::backoff::next(c.backoff, ran, c.restarts);
                     c.restart_at = Some(now + c.backoff);
-                    let msg = format!(
-                        "Back-off {}s restarting failed container={name} pod={}",
-                        c.backoff, m.rec.pod.name
-                    );
-                    super::events::emit(&agent.events, &m.rec.pod, Some(name), Reason::BackOff, msg);
+                    // A restart made at once (below, in this pass) is no
+                    // back-off: the kubelet records none.
+                    if c.backoff > 0 {
+                        let msg = format!(
+                            "Back-off {}s restarting failed container={name} pod={}",
+                            c.backoff, m.rec.pod.name
+                        );
+                        super::events::emit(&agent.events, &m.rec.pod, Some(name), Reason::BackOff, msg);
+                    }
                 }
             }
         }
@@ -290,7 +294,7 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
             let why = started.err().map(|e| format!("Error: {e:#}")).unwrap_or_default();
             super::events::emit(&agent.events, &m.rec.pod, Some(name), Reason::Failed, why);
             if let Some(c) = m.rec.containers.get_mut(name) {
-                c.restart_at = Some(now + c.backoff);
+                c.restart_at = Some(now + super::backoff::after_failed_start(c.backoff));
             }
             continue;
         };
@@ -308,7 +312,7 @@ pub fn keep_running(agent: &Agent, pod: &NodePod, m: &mut Managed) -> bool {
             }
             // The Failed event (just recorded) says why.
             Err(_) => {
-                c.restart_at = Some(now + c.backoff);
+                c.restart_at = Some(now + super::backoff::after_failed_start(c.backoff));
             }
         }
     }

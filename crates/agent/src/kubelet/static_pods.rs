@@ -264,7 +264,7 @@ fn keep_running(cfg: &RuntimeConfig, node: &NodeFacts, r: &mut Running) {
             };
             if again {
                 let ran = now.saturating_sub(c.started_at.unwrap_or(now));
-                c.backoff = super::backoff::next(c.backoff, ran);
+                c.backoff = super::backoff::next(c.backoff, ran, c.restarts);
                 c.restart_at = Some(now + c.backoff);
                 tracing::warn!(
                     "static pod {}: container {name} exited ({code}); starting it again in {} s",
@@ -295,7 +295,7 @@ fn keep_running(cfg: &RuntimeConfig, node: &NodeFacts, r: &mut Running) {
             }
             Err(e) => {
                 tracing::warn!("static pod {}: starting {name} again: {e:#}", r.rec.pod.name);
-                c.restart_at = Some(now + c.backoff.max(1));
+                c.restart_at = Some(now + super::backoff::after_failed_start(c.backoff));
             }
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod agent;
 pub mod ebpf;
+pub mod held;
 pub mod journey;
 pub mod netpol;
 pub mod netpol_model;
@@ -90,6 +91,35 @@ pub fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The environment variable that puts every test's cluster on one store.
+pub const TEST_STORE: &str = "LABYRINTH_TEST_STORE";
+
+/// The store the tests' clusters run on: `LABYRINTH_TEST_STORE` (`embedded`
+/// or `etcd`; unset or empty, the lab's default), so the whole suite runs
+/// on etcd with `LABYRINTH_TEST_STORE=etcd cargo nextest run -p labyrinth`.
+/// A test that passes `--store` itself keeps its own. Any other value
+/// fails the test, naming the variable, rather than testing the default
+/// while claiming another store.
+pub fn test_store() -> Option<String> {
+    let v = std::env::var(TEST_STORE).unwrap_or_default();
+    match v.as_str() {
+        "" => None,
+        "embedded" | "etcd" => Some(v),
+        other => panic!("{TEST_STORE}={other:?}: the store is embedded or etcd"),
+    }
+}
+
+/// `args` and, when `store` (`test_store()`) names one and `args` have no
+/// `--store`, `--store <it>`: for `lab up` and for commands that bring up a
+/// lab of their own (`labyrinth journey`).
+pub fn with_test_store<'a>(args: &[&'a str], store: &'a Option<String>) -> Vec<&'a str> {
+    let mut all = args.to_vec();
+    if let Some(store) = store.as_deref().filter(|_| !args.contains(&"--store")) {
+        all.extend(["--store", store]);
+    }
+    all
+}
+
 /// A running lab that is always taken down, also when the test panics.
 pub struct Lab {
     pub name: String,
@@ -110,8 +140,9 @@ impl Lab {
 
     fn start(tag: &str, extra: &[&str]) -> Lab {
         let name = lab_name(tag);
+        let store = test_store();
         let mut args = vec!["lab", "up", "--name", &name];
-        args.extend_from_slice(extra);
+        args.extend(with_test_store(extra, &store));
         let lab = Lab { name: name.clone() };
         ok(&labyrinth(&args));
         lab

@@ -10,6 +10,7 @@ mod setup;
 use anyhow::{Context, Result};
 use clap::Args;
 use labyrinth_contracts::modes::{Datapath, Routing};
+use labyrinth_contracts::store::StoreKind;
 
 use crate::explain::default_annotators;
 use crate::model::Request;
@@ -34,6 +35,11 @@ pub struct JourneyArgs {
     /// running lab, left out or the same as that lab's (else an error).
     #[arg(long, value_enum)]
     pub routing: Option<Routing>,
+    /// Where the API server of the lab it brings up keeps objects (embedded
+    /// by default, or etcd in node-0); with a running lab, left out or the
+    /// same as that lab's (else an error).
+    #[arg(long, value_enum)]
+    pub store: Option<StoreKind>,
     #[command(flatten)]
     pub out: crate::cli::OutputArgs,
     /// Leave the lab running afterwards.
@@ -52,7 +58,7 @@ pub fn run(args: JourneyArgs) -> Result<i32> {
     };
     let existing = l.running();
     if existing {
-        let (datapath, routing) = l.modes_match(args.datapath, args.routing)?;
+        let (datapath, routing) = l.modes_match(args.datapath, args.routing, args.store)?;
         eprintln!(
             "journey: using the running lab {} (datapath {datapath}, routing {routing})",
             l.lab
@@ -61,6 +67,7 @@ pub fn run(args: JourneyArgs) -> Result<i32> {
         l.up(
             args.datapath.unwrap_or(Datapath::Iptables),
             args.routing.unwrap_or(Routing::Tunnel),
+            args.store.unwrap_or_default(),
         )?;
     }
     let result = journey(&l, &args);

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use labyrinth_contracts::modes::{Datapath, Routing};
+use labyrinth_contracts::store::StoreKind;
 
 /// The journey's manifests, the repository's examples/journey.
 pub const MANIFESTS: [(&str, &str, &str); 2] = [
@@ -72,15 +73,18 @@ impl Labyrinth {
     }
 
     /// The running lab's datapath and routing, checked against the ones
-    /// asked for: a journey on a lab of another datapath would show that
-    /// datapath, not the one asked for, so it is refused with what to do.
+    /// asked for (and its store): a journey on a lab of another datapath
+    /// would show that datapath, not the one asked for, so it is refused
+    /// with what to do.
     pub fn modes_match(
         &self,
         datapath: Option<Datapath>,
         routing: Option<Routing>,
+        store: Option<StoreKind>,
     ) -> Result<(Datapath, Routing)> {
         let state = labyrinth_lab::LabDir::new(&self.lab).load()?;
         let (has_d, has_r) = (state.config.datapath, state.config.routing);
+        let has_s = state.config.store;
         let lab = &self.lab;
         if let Some(d) = datapath.filter(|d| *d != has_d) {
             bail!(
@@ -96,11 +100,18 @@ impl Labyrinth {
                  (labyrinth lab down --name {lab}) and the journey brings up a lab with {r} routing"
             );
         }
+        if let Some(st) = store.filter(|st| *st != has_s) {
+            bail!(
+                "the running lab {lab} keeps its objects in the {has_s} store, not {st}: leave out \
+                 --store (or pass --store {has_s}) to take the journey on it, or take it down first \
+                 (labyrinth lab down --name {lab}) and the journey brings up a lab on {st}"
+            );
+        }
         Ok((has_d, has_r))
     }
 
     /// `lab up` with the journey's choices; progress goes to our stderr.
-    pub fn up(&self, datapath: Datapath, routing: Routing) -> Result<()> {
+    pub fn up(&self, datapath: Datapath, routing: Routing, store: StoreKind) -> Result<()> {
         let status = self
             .command(&[
                 "lab",
@@ -111,6 +122,8 @@ impl Labyrinth {
                 datapath.as_str(),
                 "--routing",
                 routing.as_str(),
+                "--store",
+                store.as_str(),
             ])
             // Its summary too: our stdout is the journey (text or JSON).
             .stdout(std::process::Stdio::from(std::io::stderr()))
