@@ -110,6 +110,10 @@ pub struct UpArgs {
     /// printed `labyrinth join …` command (the file's `manualJoin`).
     #[arg(long)]
     pub manual_join: bool,
+    /// Run the node network as the DaemonSet `labyrinth` in kube-system
+    /// beside kubelet-role agents (the file's `networkDaemonSet`).
+    #[arg(long)]
+    pub network_daemon_set: bool,
 }
 
 impl UpArgs {
@@ -139,6 +143,9 @@ impl UpArgs {
         }
         if self.manual_join {
             cfg.manual_join = true;
+        }
+        if self.network_daemon_set {
+            cfg.network_daemon_set = true;
         }
         if let Some(st) = self.store {
             cfg.store = st;

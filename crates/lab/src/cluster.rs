@@ -85,6 +85,7 @@ pub fn agent_config(cfg: &crate::config::LabConfig) -> AgentConfig {
         cluster_dns: cfg.dns_ip(),
         cluster_domain: cfg.cluster_domain.clone(),
         peer_redirect: cfg.peer_redirect,
+        network_daemonset: cfg.network_daemon_set,
     }
 }
 
@@ -301,7 +302,7 @@ fn start_control_node_agent(state: &LabState, exe: &str) -> Result<()> {
     let cp = &state.nodes[0].plan;
     let ip = cp.address.to_string();
     let zone = zone_label(cp);
-    let flags = agent_config(&state.config).agent_flags();
+    let flags = agent_config(&state.config).kubelet_flags();
     let mut argv = vec![
         exe,
         "agent",
