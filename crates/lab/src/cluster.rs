@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use labyrinth_contracts::agent_config::AgentConfig;
+use labyrinth_contracts::network_daemonset;
 
 use crate::config::StoreKind;
 use crate::manifests;
@@ -194,8 +195,18 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
 
     // The settings every agent starts with, published as kubeadm uploads
     // its configuration, so `join` on any node (by hand or here) starts
-    // that node's agent alike.
-    let published = serde_json::to_string(&agent_config(cfg).config_map())?;
+    // that node's agent alike; with the network as a DaemonSet, published
+    // with the manifest a real cluster gets (`labyrinth install`).
+    let published = if cfg.network_daemon_set {
+        network_daemonset::render_yaml(&network_daemonset::Settings {
+            agent: agent_config(cfg),
+            api_host: cp.address.to_string(),
+            api_port: API_PORT,
+            vni: labyrinth_contracts::node::DEFAULT_VNI,
+        })
+    } else {
+        serde_json::to_string(&agent_config(cfg).config_map())?
+    };
     run_in(
         lab,
         &cp.name,
