@@ -108,7 +108,9 @@ fn split_host_port(hp: &str) -> Result<(&str, u16)> {
 
 /// The kubeconfig's server URL as host and port.
 fn api_from_kubeconfig(kubeconfig: Option<&PathBuf>) -> Result<(String, u16)> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let cfg = rt.block_on(crate::agent::context::config(kubeconfig))?;
     let url = cfg.cluster_url;
     let host = url
@@ -132,7 +134,9 @@ pub fn install_cni(args: InstallCniArgs) -> Result<i32> {
     crate::kubelet::node::install_cni_program(&args.bin_dir)?;
     println!(
         "installed {}",
-        args.bin_dir.join(labyrinth_contracts::node::CNI_PROGRAM).display()
+        args.bin_dir
+            .join(labyrinth_contracts::node::CNI_PROGRAM)
+            .display()
     );
     Ok(0)
 }

@@ -125,7 +125,10 @@ mod tests {
             network_daemonset: true,
             ..sample()
         };
-        assert!(ds.kubelet_flags().join(" ").ends_with("--peer-redirect --role kubelet"));
+        assert!(ds
+            .kubelet_flags()
+            .join(" ")
+            .ends_with("--peer-redirect --role kubelet"));
     }
 
     #[test]

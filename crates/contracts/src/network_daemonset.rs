@@ -218,13 +218,22 @@ mod tests {
         let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,
-            ["ConfigMap", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "DaemonSet"]
+            [
+                "ConfigMap",
+                "ServiceAccount",
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "DaemonSet"
+            ]
         );
         let published = crate::agent_config::AgentConfig::from_config_map(&docs[0]).unwrap();
         assert!(published.network_daemonset, "joined nodes run the kubelet role");
         let ds = &docs[4];
         let pod = &ds["spec"]["template"]["spec"];
-        assert_eq!(ds["spec"]["template"]["metadata"]["labels"]["k8s-app"], "labyrinth");
+        assert_eq!(
+            ds["spec"]["template"]["metadata"]["labels"]["k8s-app"],
+            "labyrinth"
+        );
         assert_eq!(pod["hostNetwork"], true);
         assert_eq!(pod["priorityClassName"], "system-node-critical");
         assert_eq!(pod["tolerations"], json!([{"operator": "Exists"}]));
@@ -257,7 +266,12 @@ mod tests {
         s.vni = 77;
         let ds = &render(&s)[4];
         let c = &ds["spec"]["template"]["spec"]["containers"][0];
-        let args: Vec<&str> = c["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+        let args: Vec<&str> = c["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
         let joined = args.join(" ");
         assert!(joined.contains("--datapath ebpf"), "{joined}");
         assert!(joined.contains("--vni 77"), "{joined}");

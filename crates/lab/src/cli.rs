@@ -110,10 +110,11 @@ pub struct UpArgs {
     /// printed `labyrinth join …` command (the file's `manualJoin`).
     #[arg(long)]
     pub manual_join: bool,
-    /// Run the node network as the DaemonSet `labyrinth` in kube-system
-    /// beside kubelet-role agents (the file's `networkDaemonSet`).
+    /// One agent process per node for both roles, instead of kubelet-role
+    /// agents with the network as the DaemonSet `labyrinth` in kube-system
+    /// (the file's `networkDaemonSet: false`).
     #[arg(long)]
-    pub network_daemon_set: bool,
+    pub single_agent: bool,
 }
 
 impl UpArgs {
@@ -144,8 +145,8 @@ impl UpArgs {
         if self.manual_join {
             cfg.manual_join = true;
         }
-        if self.network_daemon_set {
-            cfg.network_daemon_set = true;
+        if self.single_agent {
+            cfg.network_daemon_set = false;
         }
         if let Some(st) = self.store {
             cfg.store = st;

@@ -46,10 +46,9 @@ pub struct LabConfig {
     /// run inside node-0 (see etcd.rs).
     #[serde(skip_serializing_if = "StoreKind::is_embedded")]
     pub store: StoreKind,
-    /// Run each node's network as the DaemonSet `labyrinth` (the manifest
+    /// Each node's network runs as the DaemonSet `labyrinth` (the manifest
     /// `labyrinth install` applies to a real cluster) beside a kubelet-role
-    /// agent, instead of one agent doing both.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    /// agent (the default); false: one agent process per node does both.
     pub network_daemon_set: bool,
 }
 
@@ -69,7 +68,7 @@ impl Default for LabConfig {
             load_balancer_pool: None,
             manual_join: false,
             store: StoreKind::Embedded,
-            network_daemon_set: false,
+            network_daemon_set: true,
         }
     }
 }

@@ -1,5 +1,5 @@
-//! Issue 21: the network role as the DaemonSet `labyrinth` (`lab up
-//! --network-daemon-set`), in each datapath. One `labyrinth-…` pod Runs on
+//! Issue 21: the network role as the DaemonSet `labyrinth` (what `lab up`
+//! runs unless `--single-agent`), in each datapath. One `labyrinth-…` pod Runs on
 //! every node, found as the articles find Cilium's; `kubectl exec` into it
 //! reads the eBPF maps and observes flows; the journey's line crosses by
 //! Service name. Then, with a TCP connection of the journey open through
@@ -129,14 +129,18 @@ fn open_stream(lab: &Lab, client: &str, server: &str) -> Stream {
     for attempt in 0..30 {
         exec(lab, "wrk-2", server, &format!("rm -f {STREAM_FILE}"));
         let listener = Command::new(BIN)
-            .args(["kubectl", "--name", &lab.name, "-n", "wrk-2", "exec", server, "--"])
+            .args([
+                "kubectl", "--name", &lab.name, "-n", "wrk-2", "exec", server, "--",
+            ])
             .args(["sh", "-c", &format!("nc -l -p 9999 > {STREAM_FILE}")])
             .stdin(Stdio::null())
             .spawn()
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(500));
         let sender = Command::new(BIN)
-            .args(["kubectl", "--name", &lab.name, "-n", "wrk-1", "exec", "-i", client, "--"])
+            .args([
+                "kubectl", "--name", &lab.name, "-n", "wrk-1", "exec", "-i", client, "--",
+            ])
             .args(["nc", "node-wrk-2-ubuntu24.wrk-2", "9999"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -172,9 +176,11 @@ impl Stream {
         eventually(&format!("{line:?} over the open connection"), 300, || {
             received(lab, server).contains(line).then_some(())
         });
-        assert!(self.sender.try_wait().unwrap().is_none(), "the connection's client ended");
+        assert!(
+            self.sender.try_wait().unwrap().is_none(),
+            "the connection's client ended"
+        );
     }
-
 }
 
 impl Drop for Stream {
@@ -185,7 +191,7 @@ impl Drop for Stream {
 }
 
 fn daemonset(dp: &str) {
-    let lab = Lab::cluster(&format!("ds-{dp}"), &["--datapath", dp, "--network-daemon-set"]);
+    let lab = Lab::cluster(&format!("ds-{dp}"), &["--datapath", dp]);
     let pods = wait_one_running_per_node(&lab);
     for (_, name, _) in &pods {
         assert!(name.starts_with("labyrinth-"), "{pods:?}");
@@ -193,8 +199,16 @@ fn daemonset(dp: &str) {
     let agent = node1_agent(&lab);
     // The node service runs the kubelet role only; the network is the pod's.
     let ps = lab.ssh_ok("node-1", &["ps", "-eo", "args"]);
-    assert!(ps.lines().any(|l| l.contains(" agent ") && l.contains("--role kubelet")), "{ps}");
-    assert!(ps.lines().any(|l| l.contains(" agent ") && l.contains("--role network")), "{ps}");
+    assert!(
+        ps.lines()
+            .any(|l| l.contains(" agent ") && l.contains("--role kubelet")),
+        "{ps}"
+    );
+    assert!(
+        ps.lines()
+            .any(|l| l.contains(" agent ") && l.contains("--role network")),
+        "{ps}"
+    );
 
     let in_agent = |cmd: &[&str]| {
         let mut a = vec!["-n", "kube-system", "exec", agent.as_str(), "--"];
@@ -203,43 +217,92 @@ fn daemonset(dp: &str) {
     };
     if dp == "ebpf" {
         let services = in_agent(&["labyrinth", "bpf", "map", "get", "services"]);
-        assert!(services.contains("10.96.0.1"), "the API Service in the maps: {services}");
+        assert!(
+            services.contains("10.96.0.1"),
+            "the API Service in the maps: {services}"
+        );
     }
     // Observe runs (flows on eBPF, policy drops on the others) and ends.
     in_agent(&["labyrinth", "observe", "--seconds", "2"]);
 
     let (client, server) = journey_pods(&lab);
-    let got = send_line(&lab, ("wrk-1", &client), ("wrk-2", &server), "node-wrk-2-ubuntu24.wrk-2", false);
+    if dp == "ebpf" {
+        // The program went on the client's veth at its CNI ADD, which the
+        // agent pod served.
+        let veth = host_veth_of(&lab, "node-1", &pod_ip(&lab, "wrk-1", &client));
+        let progs = attached(&lab, "node-1");
+        assert!(
+            progs.iter().any(|a| a.dev == veth),
+            "{veth} has no program: {progs:?}"
+        );
+    }
+    let got = send_line(
+        &lab,
+        ("wrk-1", &client),
+        ("wrk-2", &server),
+        "node-wrk-2-ubuntu24.wrk-2",
+        false,
+    );
     assert_eq!(got, "hello-tcp");
 
     // Delete node-1's agent pod while a connection is open.
     let mut stream = open_stream(&lab, &client, &server);
     let before = devices(&lab);
-    kubectl_ok(&lab, &["-n", "kube-system", "delete", "pod", &agent, "--wait=false"]);
+    kubectl_ok(
+        &lab,
+        &["-n", "kube-system", "delete", "pod", &agent, "--wait=false"],
+    );
     let replaced = eventually("a new agent pod on node-1", 900, || {
         let now = node1_agent(&lab);
         (now != agent).then_some(now)
     });
     kubectl_ok(
         &lab,
-        &["-n", "kube-system", "wait", "--for=condition=Ready", &format!("pod/{replaced}"), "--timeout=90s"],
+        &[
+            "-n",
+            "kube-system",
+            "wait",
+            "--for=condition=Ready",
+            &format!("pod/{replaced}"),
+            "--timeout=90s",
+        ],
     );
     stream.carries(&lab, &server, "line-after-delete");
     assert_eq!(devices(&lab), before, "node-1's devices or addresses changed");
 
     // A rolling restart replaces every agent pod, the connection open.
     let old: Vec<String> = wait_one_running_per_node(&lab).into_iter().map(|p| p.1).collect();
-    kubectl_ok(&lab, &["-n", "kube-system", "rollout", "restart", "ds", "labyrinth"]);
     kubectl_ok(
         &lab,
-        &["-n", "kube-system", "rollout", "status", "ds", "labyrinth", "--timeout=180s"],
+        &["-n", "kube-system", "rollout", "restart", "ds", "labyrinth"],
+    );
+    kubectl_ok(
+        &lab,
+        &[
+            "-n",
+            "kube-system",
+            "rollout",
+            "status",
+            "ds",
+            "labyrinth",
+            "--timeout=180s",
+        ],
     );
     let new = wait_one_running_per_node(&lab);
-    assert!(new.iter().all(|p| !old.contains(&p.1)), "not all replaced: {old:?} -> {new:?}");
+    assert!(
+        new.iter().all(|p| !old.contains(&p.1)),
+        "not all replaced: {old:?} -> {new:?}"
+    );
     stream.carries(&lab, &server, "line-after-rollout");
     drop(stream);
     // The journey still works with new connections.
-    let got = send_line(&lab, ("wrk-1", &client), ("wrk-2", &server), "node-wrk-2-ubuntu24.wrk-2", false);
+    let got = send_line(
+        &lab,
+        ("wrk-1", &client),
+        ("wrk-2", &server),
+        "node-wrk-2-ubuntu24.wrk-2",
+        false,
+    );
     assert_eq!(got, "hello-tcp");
     lab.down();
 }

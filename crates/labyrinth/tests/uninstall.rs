@@ -104,7 +104,7 @@ fn uninstall_leaves_each_node_as_before_its_join() {
             return;
         }
     }
-    let lab = Lab::cluster("unin", &["--manual-join", "--datapath", "ebpf"]);
+    let lab = Lab::cluster("unin", &["--manual-join", "--datapath", "ebpf", "--single-agent"]);
     let nodes = ["node-1", "node-2"];
     let before: Vec<String> = nodes.iter().map(|n| snapshot(&lab, n)).collect();
 

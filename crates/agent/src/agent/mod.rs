@@ -20,8 +20,8 @@ use context::{client, Agent};
 use labyrinth_contracts::modes::{AgentRole, Datapath, PodDelivery};
 
 use crate::kubelet::{node, pods};
-use crate::nodenet::ebpf::{self, EbpfNode};
 use crate::nodenet::cni_endpoints::CniEndpoints;
+use crate::nodenet::ebpf::{self, EbpfNode};
 use crate::nodenet::leftovers;
 
 pub fn run(args: AgentArgs) -> Result<i32> {
@@ -187,9 +187,14 @@ async fn start_network(
             around = Some(cni_endpoints(agent, dp).await?);
         }
     }
-    node::serve_cni(agent, around).await.context("serving the CNI plugin")?;
+    node::serve_cni(agent, around)
+        .await
+        .context("serving the CNI plugin")?;
     node::write_conflist(agent, pod_cidr).await?;
-    tasks.push(("peer routes", tokio::spawn(node::sync_peers_forever(agent.clone(), pod_cidr))));
+    tasks.push((
+        "peer routes",
+        tokio::spawn(node::sync_peers_forever(agent.clone(), pod_cidr)),
+    ));
     tasks.push(("service proxy", tokio::spawn(run_services(agent.clone()))));
     tasks.push(("network policy", tokio::spawn(crate::policy::run(agent.clone()))));
     Ok(())

@@ -12,8 +12,8 @@ use labyrinth_netlink::{netns::NetNs, Handle};
 use serde_json::json;
 
 use crate::agent::context::Agent;
-use labyrinth_contracts::modes::AgentRole;
 use crate::nodenet::{self, NodeNetConfig};
+use labyrinth_contracts::modes::AgentRole;
 
 pub const KUBELET_VERSION: &str = concat!("v1.33.0-labyrinth.", env!("CARGO_PKG_VERSION"));
 
@@ -115,7 +115,11 @@ fn ready_condition(agent: &Agent, t: &str) -> serde_json::Value {
             ),
         )
     } else {
-        ("True", "KubeletReady", "kubelet is posting ready status".to_string())
+        (
+            "True",
+            "KubeletReady",
+            "kubelet is posting ready status".to_string(),
+        )
     };
     json!({
         "type": "Ready", "status": status, "reason": reason, "message": message,

@@ -35,7 +35,10 @@ impl CniEndpoints {
         for rec in recs.iter().filter(|r| !r.host_network && r.pause.alive()) {
             match super::ebpf::attach(&self.dp, rec).and_then(|()| super::ebpf::endpoint_of(rec)) {
                 Ok(ep) => {
-                    self.known.lock().unwrap_or_else(|e| e.into_inner()).insert(rec.id.clone(), (ep.ip, ep.host_ifname));
+                    self.known
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(rec.id.clone(), (ep.ip, ep.host_ifname));
                 }
                 Err(e) => tracing::warn!("adopting pod {}/{}: {e:#}", rec.pod.namespace, rec.pod.name),
             }
@@ -64,14 +67,21 @@ impl Around for CniEndpoints {
             .attach_endpoint(&ep)
             .map_err(|e| format!("attaching the eBPF program to {}: {e:#}", ep.host_ifname))?;
         if let Some(id) = call.get("CNI_CONTAINERID") {
-            self.known.lock().unwrap_or_else(|e| e.into_inner()).insert(id, (ep.ip, ep.host_ifname));
+            self.known
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, (ep.ip, ep.host_ifname));
         }
         Ok(())
     }
 
     fn before_del(&self, call: &Call) {
-        let Some(id) = call.get("CNI_CONTAINERID") else { return };
-        let Some((ip, ifname)) = self.known.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) else { return };
+        let Some(id) = call.get("CNI_CONTAINERID") else {
+            return;
+        };
+        let Some((ip, ifname)) = self.known.lock().unwrap_or_else(|e| e.into_inner()).remove(&id) else {
+            return;
+        };
         if let Err(e) = self.dp.lock().detach_endpoint(ip, &ifname) {
             tracing::warn!("detaching {ifname} ({ip}): {e:#}");
         }
