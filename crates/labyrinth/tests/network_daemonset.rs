@@ -6,7 +6,8 @@
 //! the Service, node-1's agent pod is deleted: a new one Runs, the same
 //! connection still carries a line, and node-1 has the same devices and
 //! addresses as before. A rolling restart of the DaemonSet replaces every
-//! agent pod while the connection stays open.
+//! agent pod while the connection stays open. `labyrinth install` run on
+//! the lab's control node finds the manifest `lab up` applied unchanged.
 
 mod common;
 use common::journey::*;
@@ -224,6 +225,26 @@ fn daemonset(dp: &str) {
     }
     // Observe runs (flows on eBPF, policy drops on the others) and ends.
     in_agent(&["labyrinth", "observe", "--seconds", "2"]);
+
+    // `labyrinth install` on the cluster renders what `lab up` applied:
+    // kubectl finds nothing to change.
+    let install = lab.ssh_ok(
+        "node-0",
+        &[
+            BIN,
+            "install",
+            "--kubeconfig",
+            "/etc/kubernetes/admin.conf",
+            "--datapath",
+            dp,
+        ],
+    );
+    let unchanged = install.lines().filter(|l| l.ends_with(" unchanged")).count();
+    assert_eq!(unchanged, 5, "{install}");
+    assert!(
+        install.contains("daemonset.apps/labyrinth unchanged"),
+        "{install}"
+    );
 
     let (client, server) = journey_pods(&lab);
     if dp == "ebpf" {

@@ -10,7 +10,7 @@
 //! machines are shared).
 
 mod common;
-use common::agent::AGENT_PATTERN;
+use common::agent::KUBELET_PATTERN;
 use common::journey::*;
 use common::writer::{lost, Writer};
 use common::*;
@@ -257,7 +257,7 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
         );
         st == "Running 1 true"
     });
-    let agent = kill_and_wait(&lab, "node-1", AGENT_PATTERN, || {
+    let agent = kill_and_wait(&lab, "node-1", KUBELET_PATTERN, || {
         exec(&lab, "default", "steady", "true").status.success()
     });
 
