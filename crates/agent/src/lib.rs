@@ -6,6 +6,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod install;
 pub mod kubelet;
 pub mod nodenet;
 pub mod policy;

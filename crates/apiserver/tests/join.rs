@@ -84,6 +84,7 @@ fn join_flow_and_node_restrictions() {
         cluster_dns: "10.96.0.10".parse().unwrap(),
         cluster_domain: "cluster.local".into(),
         peer_redirect: false,
+        network_daemonset: false,
     };
     s.apply(&serde_json::to_string(&published.config_map()).unwrap(), &[]);
     let kc2 = s.home.path().join("node-2.kubeconfig");

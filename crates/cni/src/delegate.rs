@@ -156,6 +156,23 @@ pub fn answer(plugin: &LabyrinthPlugin, call: &Call) -> Answer {
 /// of the thread that called this (threads inherit it). A second call is a
 /// no-op.
 pub fn serve(path: &Path) -> io::Result<()> {
+    serve_with(path, None)
+}
+
+/// What the network agent does around the calls it serves (the eBPF
+/// datapath attaches its program to a new pod's veth after ADD and takes
+/// it off before DEL, as Cilium's agent makes an endpoint at CNI ADD).
+pub trait Around: Send + Sync {
+    /// Before the plugin runs a DEL.
+    fn before_del(&self, call: &Call);
+    /// After a successful ADD, with what it printed (the CNI result); an
+    /// error fails the call, naming why (the runtime then removes the pod's
+    /// network again).
+    fn after_add(&self, call: &Call, result: &[u8]) -> Result<(), String>;
+}
+
+/// `serve`, with `around` run for every ADD and DEL.
+pub fn serve_with(path: &Path, around: Option<std::sync::Arc<dyn Around>>) -> io::Result<()> {
     static SERVING: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
     let mut serving = SERVING.lock().unwrap_or_else(|e| e.into_inner());
     if *serving {
@@ -176,9 +193,10 @@ pub fn serve(path: &Path) -> io::Result<()> {
         .spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
+                let around = around.clone();
                 let spawned = std::thread::Builder::new()
                     .name("cni-call".into())
-                    .spawn(move || serve_one(conn));
+                    .spawn(move || serve_one_with(conn, around.as_deref()));
                 if let Err(e) = spawned {
                     tracing::warn!(error = %e, "no thread for a CNI call; its caller gets an error");
                 }
@@ -190,10 +208,14 @@ pub fn serve(path: &Path) -> io::Result<()> {
 
 /// Serve one connection: check the caller, read its call, run it in this
 /// thread's network namespace, answer.
-pub fn serve_one(mut conn: UnixStream) {
+pub fn serve_one(conn: UnixStream) {
+    serve_one_with(conn, None)
+}
+
+fn serve_one_with(mut conn: UnixStream, around: Option<&dyn Around>) {
     let me = nix::unistd::geteuid().as_raw();
-    match nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials) {
-        Ok(c) if c.uid() == me => {}
+    let caller = match nix::sys::socket::getsockopt(&conn, nix::sys::socket::sockopt::PeerCredentials) {
+        Ok(c) if c.uid() == me => c.pid(),
         Ok(c) => {
             tracing::warn!(uid = c.uid(), "refused a CNI call from another user");
             return;
@@ -202,17 +224,27 @@ pub fn serve_one(mut conn: UnixStream) {
             tracing::warn!(error = %e, "refused a CNI call: no peer credentials");
             return;
         }
-    }
-    let call = match read_call(&mut conn) {
+    };
+    let mut call = match read_call(&mut conn) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "bad CNI call on the delegate socket");
             return;
         }
     };
+    callers_netns(&mut call, caller);
     static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
     IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
-    let a = answer(&LabyrinthPlugin::IN_PROCESS, &call);
+    let command = call.get("CNI_COMMAND");
+    if let (Some(around), Some("DEL")) = (around, command.as_deref()) {
+        around.before_del(&call);
+    }
+    let mut a = answer(&LabyrinthPlugin::IN_PROCESS, &call);
+    if let (Some(around), Some("ADD"), 0) = (around, command.as_deref(), a.status) {
+        if let Err(e) = around.after_add(&call, &a.stdout) {
+            a = failed(&call, &e);
+        }
+    }
     if let Err(e) = write_answer(&mut conn, &a) {
         tracing::warn!(error = %e, "the CNI caller left before its answer");
     }
@@ -225,6 +257,40 @@ pub fn serve_one(mut conn: UnixStream) {
     if IN_FLIGHT.fetch_sub(1, Ordering::SeqCst) == 1 {
         // SAFETY: no preconditions; it only walks malloc's own lists.
         unsafe { libc::malloc_trim(0) };
+    }
+}
+
+/// CNI_NETNS is a path in the caller's mount namespace (the runtime's
+/// /run/netns/…). An agent in a pod of its own sees other mounts: with the
+/// host's pids (the DaemonSet's hostPID) the caller's view is
+/// /proc/<pid>/root, held open by the caller for the whole call.
+fn callers_netns(call: &mut Call, caller: i32) {
+    if caller <= 0 {
+        return;
+    }
+    let mnt = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+    let theirs = mnt(&caller.to_string());
+    if theirs.is_none() || theirs == mnt("self") {
+        return;
+    }
+    for (k, v) in call.env.iter_mut() {
+        if k == "CNI_NETNS" && v.starts_with('/') {
+            *v = format!("/proc/{caller}/root{v}");
+        }
+    }
+}
+
+/// The spec's error answer for a call `around` refused.
+fn failed(call: &Call, msg: &str) -> Answer {
+    let version = serde_json::from_slice::<serde_json::Value>(&call.stdin)
+        .ok()
+        .and_then(|v| v["cniVersion"].as_str().map(String::from))
+        .unwrap_or_else(|| "1.0.0".into());
+    let err = serde_json::json!({"cniVersion": version, "code": 999, "msg": msg});
+    Answer {
+        status: 1,
+        stdout: format!("{err}\n").into_bytes(),
+        stderr: Vec::new(),
     }
 }
 

@@ -33,6 +33,10 @@ pub struct AgentConfig {
     /// eBPF only: deliver to local pods with bpf_redirect_peer.
     #[serde(default)]
     pub peer_redirect: bool,
+    /// The network role runs as the DaemonSet `labyrinth`
+    /// (`network_daemonset`); the node service is then the kubelet role only.
+    #[serde(default)]
+    pub network_daemonset: bool,
 }
 
 impl AgentConfig {
@@ -51,6 +55,16 @@ impl AgentConfig {
         .collect();
         if self.peer_redirect {
             f.push("--peer-redirect".into());
+        }
+        f
+    }
+
+    /// The flags of the node service (`join` and `lab up` start it): with
+    /// the network as a DaemonSet, the kubelet role only.
+    pub fn kubelet_flags(&self) -> Vec<String> {
+        let mut f = self.agent_flags();
+        if self.network_daemonset {
+            f.extend(["--role".to_string(), crate::modes::AgentRole::Kubelet.to_string()]);
         }
         f
     }
@@ -88,6 +102,7 @@ mod tests {
             cluster_dns: "10.100.0.10".parse().unwrap(),
             cluster_domain: "lab.example".into(),
             peer_redirect: true,
+            network_daemonset: false,
         }
     }
 
@@ -105,6 +120,15 @@ mod tests {
             "--routing native --datapath nftables --cluster-cidr 10.0.0.0/16 --service-cidr 10.100.0.0/16 \
              --cluster-dns 10.100.0.10 --cluster-domain lab.example --peer-redirect"
         );
+        assert_eq!(sample().kubelet_flags(), sample().agent_flags());
+        let ds = AgentConfig {
+            network_daemonset: true,
+            ..sample()
+        };
+        assert!(ds
+            .kubelet_flags()
+            .join(" ")
+            .ends_with("--peer-redirect --role kubelet"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod iptables_save;
 pub mod lb_pool;
 pub mod mirror_pod;
 pub mod modes;
+pub mod network_daemonset;
 pub mod node;
 pub mod pod;
 pub mod probe;

@@ -69,6 +69,49 @@ impl std::fmt::Display for PodDelivery {
     }
 }
 
+/// Which of the node agent's two roles a `labyrinth agent` process plays:
+/// a real node runs the kubelet as a service and the network as the
+/// DaemonSet `labyrinth` (`network_daemonset`); `all` is both in one process.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentRole {
+    /// Both roles in one process.
+    #[default]
+    All,
+    /// The node service: registers and heartbeats the Node, runs the pods
+    /// (sandboxes, CNI calls through the plugin program, exec, logs).
+    Kubelet,
+    /// The network: devices, routes, the CNI plugin and its config, the
+    /// Service datapath, NetworkPolicy, the eBPF programs and maps.
+    Network,
+}
+
+impl AgentRole {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AgentRole::All => "all",
+            AgentRole::Kubelet => "kubelet",
+            AgentRole::Network => "network",
+        }
+    }
+
+    /// Whether this process runs the pods (the kubelet's work).
+    pub const fn runs_pods(self) -> bool {
+        matches!(self, AgentRole::All | AgentRole::Kubelet)
+    }
+
+    /// Whether this process builds and serves the node's network.
+    pub const fn runs_network(self) -> bool {
+        matches!(self, AgentRole::All | AgentRole::Network)
+    }
+}
+
+impl std::fmt::Display for AgentRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Datapath {
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -124,5 +167,12 @@ mod tests {
         }
         assert_eq!(PodDelivery::from_peer_redirect(true), PodDelivery::PeerRedirect);
         assert_eq!(PodDelivery::from_peer_redirect(false), PodDelivery::default());
+        for r in [AgentRole::All, AgentRole::Kubelet, AgentRole::Network] {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{r}\""));
+            assert_eq!(serde_json::from_str::<AgentRole>(&json).unwrap(), r);
+        }
+        assert!(AgentRole::All.runs_pods() && AgentRole::All.runs_network());
+        assert!(!AgentRole::Kubelet.runs_network() && !AgentRole::Network.runs_pods());
     }
 }

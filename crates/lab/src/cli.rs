@@ -115,6 +115,11 @@ pub struct UpArgs {
     /// printed `labyrinth join …` command (the file's `manualJoin`).
     #[arg(long)]
     pub manual_join: bool,
+    /// One agent process per node for both roles, instead of kubelet-role
+    /// agents with the network as the DaemonSet `labyrinth` in kube-system
+    /// (the file's `networkDaemonSet: false`).
+    #[arg(long)]
+    pub single_agent: bool,
 }
 
 impl UpArgs {
@@ -147,6 +152,9 @@ impl UpArgs {
         }
         if self.manual_join {
             cfg.manual_join = true;
+        }
+        if self.single_agent {
+            cfg.network_daemon_set = false;
         }
         if let Some(st) = self.store {
             cfg.store = st;

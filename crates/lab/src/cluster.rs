@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use labyrinth_contracts::agent_config::AgentConfig;
+use labyrinth_contracts::network_daemonset;
 
 use crate::config::{NodePlan, StoreKind};
 use crate::manifests;
@@ -93,6 +94,7 @@ pub fn agent_config(cfg: &crate::config::LabConfig) -> AgentConfig {
         cluster_dns: cfg.dns_ip(),
         cluster_domain: cfg.cluster_domain.clone(),
         peer_redirect: cfg.peer_redirect,
+        network_daemonset: cfg.network_daemon_set,
     }
 }
 
@@ -274,8 +276,18 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     }
     // The settings every agent starts with, published as kubeadm uploads
     // its configuration, so `join` on any node (by hand or here) starts
-    // that node's agent alike.
-    let published = serde_json::to_string(&agent_config(cfg).config_map())?;
+    // that node's agent alike; with the network as a DaemonSet, published
+    // with the manifest a real cluster gets (`labyrinth install`).
+    let published = if cfg.network_daemon_set {
+        network_daemonset::render_yaml(&network_daemonset::Settings {
+            agent: agent_config(cfg),
+            api_host: vip.unwrap_or(cp.address).to_string(),
+            api_port: API_PORT,
+            vni: labyrinth_contracts::node::DEFAULT_VNI,
+        })
+    } else {
+        serde_json::to_string(&agent_config(cfg).config_map())?
+    };
     run_in(
         lab,
         &cp.name,
@@ -432,7 +444,7 @@ fn write_manifest(lab: &str, node: &str, c: &manifests::Component) -> Result<()>
 fn start_control_node_agent(state: &LabState, cp: &NodePlan, exe: &str) -> Result<()> {
     let ip = cp.address.to_string();
     let zone = zone_label(cp);
-    let flags = agent_config(&state.config).agent_flags();
+    let flags = agent_config(&state.config).kubelet_flags();
     let mut argv = vec![
         exe,
         "agent",

@@ -51,6 +51,10 @@ pub struct LabConfig {
     /// run inside node-0 (see etcd.rs).
     #[serde(skip_serializing_if = "StoreKind::is_embedded")]
     pub store: StoreKind,
+    /// Each node's network runs as the DaemonSet `labyrinth` (the manifest
+    /// `labyrinth install` applies to a real cluster) beside a kubelet-role
+    /// agent (the default); false: one agent process per node does both.
+    pub network_daemon_set: bool,
 }
 
 impl Default for LabConfig {
@@ -70,6 +74,7 @@ impl Default for LabConfig {
             load_balancer_pool: None,
             manual_join: false,
             store: StoreKind::Embedded,
+            network_daemon_set: true,
         }
     }
 }

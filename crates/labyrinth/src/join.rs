@@ -40,7 +40,7 @@ pub fn run(cmd: JoinCmd) -> Result<i32> {
     let ip = node_ip(&cmd.join.server)?.to_string();
     let exe = std::env::current_exe()?.to_string_lossy().into_owned();
     let kubeconfig = cmd.join.kubeconfig.to_string_lossy().into_owned();
-    let flags = cfg.agent_flags();
+    let flags = cfg.kubelet_flags();
     let mut argv = vec![
         exe.as_str(),
         "agent",

@@ -50,6 +50,12 @@ enum Cmd {
     Vip(labyrinth_controllers::vip::Args),
     /// The node agent (kubelet's role, and the node's pod network).
     Agent(labyrinth_agent::agent::AgentArgs),
+    /// Put the network agent onto a cluster: the DaemonSet `labyrinth` in
+    /// kube-system (deploy/labyrinth.yaml with this cluster's settings).
+    Install(labyrinth_agent::install::InstallArgs),
+    /// Install the CNI program into the node's plugin folder (the
+    /// DaemonSet's init container runs this).
+    InstallCni(labyrinth_agent::install::InstallCniArgs),
     /// Take Labyrinth off this node: stop its agent, end its pods, remove
     /// every device, route, rule, table, chain, eBPF pin and CNI file it made.
     Uninstall(labyrinth_agent::uninstall::UninstallArgs),
@@ -159,6 +165,8 @@ fn main() {
         Cmd::Controllers(args) => labyrinth_controllers::run(args),
         Cmd::Vip(args) => labyrinth_controllers::vip::run(args),
         Cmd::Agent(args) => labyrinth_agent::agent::run(args),
+        Cmd::Install(args) => labyrinth_agent::install::run(args),
+        Cmd::InstallCni(args) => labyrinth_agent::install::install_cni(args),
         Cmd::Uninstall(args) => uninstall::run(args),
         Cmd::Runtime(args) => labyrinth_agent::cli::run(args),
         Cmd::Cni(args) => labyrinth_cni::run(args),

@@ -119,7 +119,7 @@ fn cni_version(lab: &Lab, env: &str) -> (i32, String) {
 }
 
 fn restart(dp: &str) {
-    let lab = Lab::cluster(&format!("restart-{dp}"), &["--datapath", dp]);
+    let lab = Lab::cluster(&format!("restart-{dp}"), &["--datapath", dp, "--single-agent"]);
     let (client, server) = journey_pods(&lab);
     let server_ip = pod_ip(&lab, "wrk-2", &server);
     let before = sandbox(&lab);

@@ -22,17 +22,23 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i]
 }
 
-/// RSS of the node's agent in KiB.
+/// RSS of the node's agents in KiB: the kubelet role's and the network
+/// DaemonSet pod's together (or the one agent of `--single-agent`).
 fn agent_rss_kib(lab: &Lab, node: &str) -> u64 {
     let out = lab.ssh_ok(
         node,
         &[
             "sh",
             "-c",
-            "grep VmRSS /proc/$(pgrep -f '^[^ ]*labyrinth agent ' | head -1)/status",
+            "for p in $(pgrep -f '^[^ ]*labyrinth agent '); do grep VmRSS /proc/$p/status; done",
         ],
     );
-    out.split_whitespace().nth(1).unwrap().parse().unwrap()
+    let kib: Vec<u64> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .collect();
+    assert!(!kib.is_empty(), "{node}: no agent: {out}");
+    kib.iter().sum()
 }
 
 /// What one burst measured.
@@ -447,4 +453,62 @@ fn bench_pods() {
     println!("{}", serde_json::to_string_pretty(&v).unwrap());
     assert!(ours > 0.0 && baseline > 0.0);
     lab.down();
+}
+
+/// Issue 21, acceptance 5: the network role as the DaemonSet against one
+/// agent per node, in the same run: three 100-pod bursts each (the median
+/// of their p99, apply → Ready per pod) and the agents' RSS per node
+/// (kubelet role + network pod together, against the one agent) before
+/// and after the first burst. Run as root:
+///   cargo test --release -p labyrinth --test bench_pods -- --ignored --nocapture bench_pods_network_daemonset
+#[test]
+#[ignore]
+fn bench_pods_network_daemonset() {
+    if !need_root("bench_pods_network_daemonset") {
+        return;
+    }
+    let nodes = ["node-0", "node-1", "node-2"];
+    let mut modes = serde_json::Map::new();
+    let mut p99s = Vec::new();
+    let mut rss = Vec::new();
+    for (mode, flags) in [("single_agent", &["--single-agent"][..]), ("daemonset", &[][..])] {
+        let lab = Lab::cluster(&format!("bds-{}", &mode[..6]), flags);
+        kubectl_ok(&lab, &["create", "namespace", "bench"]);
+        let baseline = sandboxes(&lab, &nodes);
+        let before: Vec<u64> = nodes.iter().map(|n| agent_rss_kib(&lab, n)).collect();
+        let mut bursts = vec![apply_to_ready(&lab, "fleet", Watch::Raw)];
+        std::thread::sleep(Duration::from_secs(2));
+        let after: Vec<u64> = nodes.iter().map(|n| agent_rss_kib(&lab, n)).collect();
+        delete_and_wait(&lab, "fleet", &nodes, &baseline);
+        for name in ["fleet-2", "fleet-3"] {
+            bursts.push(apply_to_ready(&lab, name, Watch::Raw));
+            delete_and_wait(&lab, name, &nodes, &baseline);
+        }
+        let p99s_of: Vec<f64> = bursts.iter().map(|b| percentile(&b.ready_ms, 0.99)).collect();
+        let p99 = median(&p99s_of);
+        let per_node_after = after.iter().sum::<u64>() as f64 / nodes.len() as f64;
+        p99s.push(p99);
+        rss.push(per_node_after);
+        modes.insert(
+            mode.into(),
+            serde_json::json!({
+                "burst_p99_ms": p99s_of,
+                "median_p99_ms": p99,
+                "agents_rss_kib_per_node_before": before,
+                "agents_rss_kib_per_node_after_100_pods": after,
+                "mean_rss_kib_per_node_after": per_node_after,
+            }),
+        );
+        lab.down();
+    }
+    let v = serde_json::json!({
+        "pods_per_burst": PODS,
+        "modes": modes,
+        "p99_ratio_daemonset_to_single_agent": p99s[1] / p99s[0],
+        "goal_p99_ratio_le_1_1": p99s[1] / p99s[0] <= 1.1,
+        "rss_ratio_daemonset_to_single_agent": rss[1] / rss[0],
+        "baseline": "one agent per node for both roles (lab up --single-agent), same run",
+    });
+    println!("{}", serde_json::to_string_pretty(&v).unwrap());
+    assert!(p99s.iter().all(|p| *p > 0.0));
 }

@@ -141,7 +141,7 @@ fn containerd_runs_containers_on_our_conflist_with_and_without_the_agent() {
             return;
         }
     }
-    let lab = Lab::cluster("ctrd", &[]);
+    let lab = Lab::cluster("ctrd", &["--single-agent"]);
     let ns = lab.name.clone();
     let _cgroups = Cgroups(ns.clone());
     assert_eq!(conflist(&lab).2, "1.0.0", "the version containerd 1.6 reads");

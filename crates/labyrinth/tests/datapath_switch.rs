@@ -30,7 +30,7 @@ fn switching_datapaths_keeps_pods_and_leaves_nothing_behind() {
     if !need_root("switching_datapaths_keeps_pods_and_leaves_nothing_behind") {
         return;
     }
-    let lab = Lab::cluster("switch", &["--datapath", "iptables"]);
+    let lab = Lab::cluster("switch", &["--datapath", "iptables", "--single-agent"]);
     let (client, server) = journey_pods(&lab);
     let uid = |ns: &str, pod: &str| {
         kubectl_ok(

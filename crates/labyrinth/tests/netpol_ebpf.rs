@@ -86,6 +86,7 @@ fn network_policies_enforced_by_ebpf() {
             pod_chain_marks: &["pod ", "rule "],
             explained_as: Some("eBPF map lby_pol_rules_v1"),
             observe_names: false,
+            single_agent: false,
         },
     );
     let server = pod_ip(&lab, "np-srv", "server");

@@ -36,6 +36,7 @@ fn network_policies_enforced_by_iptables() {
             pod_chain_marks: &["LABY-IN-", "LABY-EG-"],
             explained_as: Some("iptables LABY-IN-"),
             observe_names: true,
+            single_agent: false,
         },
     );
     lab.down();

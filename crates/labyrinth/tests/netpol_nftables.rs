@@ -60,6 +60,7 @@ fn network_policies_enforced_by_nftables() {
             pod_chain_marks: &["chain ingress-", "chain egress-", "-allow"],
             explained_as: Some("nftables chain ingress-np-srv/server"),
             observe_names: true,
+            single_agent: true,
         },
     );
 

@@ -46,7 +46,7 @@ fn journey_pods_on_reference_cni_plugins_talk_across_nodes() {
     if !need_root("journey_pods_on_reference_cni_plugins_talk_across_nodes") {
         return;
     }
-    let lab = Lab::cluster("refcni", &[]);
+    let lab = Lab::cluster("refcni", &["--single-agent"]);
     let cidrs: Vec<String> = ["node-1", "node-2"]
         .iter()
         .map(|n| use_reference_plugins(&lab, n))

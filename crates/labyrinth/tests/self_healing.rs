@@ -13,7 +13,7 @@
 //! machines are shared).
 
 mod common;
-use common::agent::AGENT_PATTERN;
+use common::agent::KUBELET_PATTERN;
 use common::held::Held;
 use common::journey::*;
 use common::writer::{lost, Writer};
@@ -269,7 +269,7 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
         st == "Running 1 true"
     });
     held.check(&lab, "after-kube-controller-manager");
-    let agent = kill_and_wait(&lab, "node-1", AGENT_PATTERN, || {
+    let agent = kill_and_wait(&lab, "node-1", KUBELET_PATTERN, || {
         exec(&lab, "default", "steady", "true").status.success()
     });
     held.check(&lab, "after-agent-node-1");

@@ -5,7 +5,8 @@
 //! NetworkPolicy, uninstalled, and recorded again, with the node's own
 //! tools (ip, tc, nft, iptables-save, bpftool, find). node-1 runs the eBPF
 //! datapath (pinned maps, programs on every device), node-2 is moved to
-//! iptables (kube-proxy's chains, the policy chains).
+//! iptables (kube-proxy's chains, the policy chains). A second lab does
+//! the same with the network as the DaemonSet (nftables).
 
 mod common;
 use common::agent::switch_agent;
@@ -96,17 +97,49 @@ fn pinned_bpf_ids(lab: &Lab) -> (Vec<u64>, Vec<u64>) {
 #[test]
 fn uninstall_leaves_each_node_as_before_its_join() {
     const TEST: &str = "uninstall_leaves_each_node_as_before_its_join";
-    if !need_root(TEST) {
+    if !need_root(TEST) || !have_tools(TEST) {
         return;
     }
-    for tool in ["bpftool", "nft", "iptables-save", "tc"] {
-        if labyrinth_testkit::root::tool(TEST, tool).is_none() {
-            return;
-        }
+    let lab = Lab::cluster("unin", &["--manual-join", "--datapath", "ebpf", "--single-agent"]);
+    uninstall_after_join(&lab, "ebpf", |lab| switch_agent(lab, "node-2", "iptables"));
+    lab.down();
+}
+
+/// The network as the DaemonSet (the lab's default), nftables: the agent
+/// pod's devices, table, CNI program (its init container's) and config go
+/// with the rest.
+#[test]
+fn uninstall_with_the_network_daemonset_nftables() {
+    const TEST: &str = "uninstall_with_the_network_daemonset_nftables";
+    if !need_root(TEST) || !have_tools(TEST) {
+        return;
     }
-    let lab = Lab::cluster("unin", &["--manual-join", "--datapath", "ebpf"]);
+    let lab = Lab::cluster("unin-ds", &["--manual-join", "--datapath", "nftables"]);
+    uninstall_after_join(&lab, "nftables", |lab| {
+        for node in ["node-1", "node-2"] {
+            let running = format!("spec.nodeName={node},status.phase=Running");
+            wait_until(&format!("the agent pod on {node}"), || {
+                let pods = ["-n", "kube-system", "get", "po", "-l", "k8s-app=labyrinth"];
+                let mut a = pods.to_vec();
+                a.extend(["--field-selector", &running, "-o", "name"]);
+                kubectl_ok(lab, &a).lines().count() == 1
+            });
+        }
+    });
+    lab.down();
+}
+
+fn have_tools(test: &str) -> bool {
+    ["bpftool", "nft", "iptables-save", "tc"]
+        .iter()
+        .all(|tool| labyrinth_testkit::root::tool(test, tool).is_some())
+}
+
+/// Record node-1 and node-2, join them, run `joined` (a datapath change,
+/// a wait), give them the workload, uninstall each and compare.
+fn uninstall_after_join(lab: &Lab, datapath: &str, joined: impl Fn(&Lab)) {
     let nodes = ["node-1", "node-2"];
-    let before: Vec<String> = nodes.iter().map(|n| snapshot(&lab, n)).collect();
+    let before: Vec<String> = nodes.iter().map(|n| snapshot(lab, n)).collect();
 
     let cmd = lab.ssh_ok("node-0", &[BIN, "token", "create", "--print-join-command"]);
     let mut argv: Vec<&str> = cmd.split_whitespace().collect();
@@ -115,27 +148,36 @@ fn uninstall_leaves_each_node_as_before_its_join() {
         lab.ssh_ok(node, &argv);
     }
     kubectl_ok(
-        &lab,
+        lab,
         &["wait", "--for=condition=Ready", "node", "--all", "--timeout=120s"],
     );
-    switch_agent(&lab, "node-2", "iptables");
-    kubectl_apply(&lab, "default", WORKLOAD);
+    joined(lab);
+    kubectl_apply(lab, "default", WORKLOAD);
     for pod in ["a1", "a2", "b1"] {
-        wait_ready(&lab, "default", pod);
+        wait_ready(lab, "default", pod);
     }
-    wait_until("node-2's Service and policy chains", || {
-        let rules = lab.ssh_ok("node-2", &["iptables-save"]);
-        rules.contains(":KUBE-SERVICES") && rules.contains(":LABY-")
-    });
+    let mut progs_maps = None;
+    if datapath == "ebpf" {
+        wait_until("node-2's Service and policy chains", || {
+            let rules = lab.ssh_ok("node-2", &["iptables-save"]);
+            rules.contains(":KUBE-SERVICES") && rules.contains(":LABY-")
+        });
+        let (progs, maps) = pinned_bpf_ids(lab);
+        assert!(!progs.is_empty() && !maps.is_empty(), "{progs:?} {maps:?}");
+        progs_maps = Some((progs, maps));
+    } else {
+        wait_until("node-1's Service and policy tables", || {
+            let tables = lab.ssh_ok("node-1", &["nft", "list", "tables"]);
+            tables.lines().any(|l| l.trim() == "table ip labyrinth") && tables.contains("labyrinth-policy")
+        });
+    }
     wait_until("the LoadBalancer address on node-1", || {
         let local = ["ip", "route", "show", "table", "local", "proto", "199"];
         !lab.ssh_ok("node-1", &local).trim().is_empty()
     });
-    let (progs, maps) = pinned_bpf_ids(&lab);
-    assert!(!progs.is_empty() && !maps.is_empty(), "{progs:?} {maps:?}");
     for (i, node) in nodes.iter().enumerate() {
         assert_ne!(
-            snapshot(&lab, node),
+            snapshot(lab, node),
             before[i],
             "{node}: the join changed nothing?"
         );
@@ -150,7 +192,7 @@ fn uninstall_leaves_each_node_as_before_its_join() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(said.contains("node agent: removed the agent's service"), "{said}");
-        let after = snapshot(&lab, node);
+        let after = snapshot(lab, node);
         let (b, a) = (before[i].lines(), after.lines());
         let gone: Vec<&str> = b.clone().filter(|l| !after.lines().any(|x| x == *l)).collect();
         let left: Vec<&str> = a.filter(|l| !before[i].lines().any(|x| x == *l)).collect();
@@ -162,16 +204,17 @@ fn uninstall_leaves_each_node_as_before_its_join() {
         assert!(!agents.status.success(), "{node}: an agent still runs");
     }
     // The programs and maps are gone from the kernel, not only unpinned.
-    for id in &progs {
-        let out = lab.ssh("node-1", &["bpftool", "prog", "show", "id", &id.to_string()]);
-        assert!(!out.status.success(), "program {id} is still loaded");
-    }
-    for id in &maps {
-        let out = lab.ssh("node-1", &["bpftool", "map", "show", "id", &id.to_string()]);
-        assert!(!out.status.success(), "map {id} is still there");
+    if let Some((progs, maps)) = progs_maps {
+        for id in &progs {
+            let out = lab.ssh("node-1", &["bpftool", "prog", "show", "id", &id.to_string()]);
+            assert!(!out.status.success(), "program {id} is still loaded");
+        }
+        for id in &maps {
+            let out = lab.ssh("node-1", &["bpftool", "map", "show", "id", &id.to_string()]);
+            assert!(!out.status.success(), "map {id} is still there");
+        }
     }
     // The control plane still sees the cluster; only the two nodes'
     // agents are gone (their Nodes go NotReady in time).
-    kubectl_ok(&lab, &["get", "nodes"]);
-    lab.down();
+    kubectl_ok(lab, &["get", "nodes"]);
 }

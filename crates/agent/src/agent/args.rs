@@ -9,6 +9,12 @@ use crate::nodenet::Routing;
 
 #[derive(Debug, Clone, Args)]
 pub struct AgentArgs {
+    /// Which of the agent's roles this process plays: `all` (one process
+    /// for the node), `kubelet` (the node service: the Node, the pods), or
+    /// `network` (devices, routes, CNI, Services, policy, eBPF; what the
+    /// DaemonSet `labyrinth` runs).
+    #[arg(long, value_enum, default_value = "all")]
+    pub role: labyrinth_contracts::modes::AgentRole,
     /// This node's name (defaults to the hostname).
     #[arg(long)]
     pub node_name: Option<String>,

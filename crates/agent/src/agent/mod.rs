@@ -17,9 +17,10 @@ use anyhow::{Context, Result};
 pub use args::{AgentArgs, ProxyMode};
 use context::{client, Agent};
 
-use labyrinth_contracts::modes::{Datapath, PodDelivery};
+use labyrinth_contracts::modes::{AgentRole, Datapath, PodDelivery};
 
 use crate::kubelet::{node, pods};
+use crate::nodenet::cni_endpoints::CniEndpoints;
 use crate::nodenet::ebpf::{self, EbpfNode};
 use crate::nodenet::leftovers;
 
@@ -75,6 +76,7 @@ fn lean_malloc() -> Result<()> {
 }
 
 async fn run_async(args: AgentArgs) -> Result<i32> {
+    let role = args.role;
     let node_name = match &args.node_name {
         Some(n) => n.clone(),
         None => nix::unistd::gethostname()?.to_string_lossy().into_owned(),
@@ -83,8 +85,10 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         args.cluster_dns,
         &args.cluster_domain,
     ));
-    crate::runtime::pause::install(&runtime.pause)?;
-    crate::runtime::logs::install(&runtime.crilog)?;
+    if role.runs_pods() {
+        crate::runtime::pause::install(&runtime.pause)?;
+        crate::runtime::logs::install(&runtime.crilog)?;
+    }
     // The API's Service takes the range's first address (as the API server allocates it).
     runtime.api_service = std::net::SocketAddrV4::new(
         args.service_cidr.hosts().next().context("empty service range")?,
@@ -93,13 +97,24 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     runtime.cni.conf_dir = args.cni_conf_dir.clone();
     runtime.cni.bin_dirs = vec![args.cni_bin_dir.clone()];
     // Static pods first: on a control node they are the API server.
-    let statics = args.pod_manifest_path.as_ref().map(|dir| {
-        crate::kubelet::static_pods::spawn(dir.clone(), runtime.clone(), node_name.clone(), args.node_ip)
-    });
+    let statics = args
+        .pod_manifest_path
+        .as_ref()
+        .filter(|_| role.runs_pods())
+        .map(|dir| {
+            crate::kubelet::static_pods::spawn(dir.clone(), runtime.clone(), node_name.clone(), args.node_ip)
+        });
     if statics.is_some() {
         wait_for_kubeconfig(args.kubeconfig.as_ref()).await;
     }
-    let client = client(args.kubeconfig.as_ref()).await?;
+    // The network role in its pod: the service account's token and the
+    // API server the manifest names (never a kubeconfig lying on the node).
+    let client = match (&args.kubeconfig, role) {
+        (None, AgentRole::Network) => kube::Client::try_from(
+            kube::Config::incluster().context("the in-cluster configuration (the pod's service account)")?,
+        )?,
+        (kc, _) => client(kc.as_ref()).await?,
+    };
     let events = labyrinth_contracts::recorder::Recorder::on_host(
         client.clone(),
         labyrinth_contracts::events::KUBELET,
@@ -115,13 +130,42 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         services: Default::default(),
     });
 
-    tokio::spawn(crate::streaming::run(agent.clone()));
-    node::register(&agent).await.context("registering the node")?;
-    if let Some(statics) = statics {
-        tokio::spawn(crate::kubelet::mirror_pods::run(agent.clone(), statics));
+    let mut tasks: Vec<(&str, tokio::task::JoinHandle<Result<()>>)> = Vec::new();
+    if role.runs_pods() {
+        tokio::spawn(crate::streaming::run(agent.clone()));
+        node::register(&agent).await.context("registering the node")?;
+        if let Some(statics) = statics {
+            tokio::spawn(crate::kubelet::mirror_pods::run(agent.clone(), statics));
+        }
     }
-    let pod_cidr = node::wait_for_pod_cidr(&agent).await?;
-    node::setup_network(&agent, pod_cidr)
+    if role.runs_network() {
+        start_network(&agent, &mut tasks).await?;
+    }
+    if role.runs_pods() {
+        tasks.push(("heartbeat", tokio::spawn(node::heartbeat(agent.clone()))));
+        tasks.push(("pods", tokio::spawn(pods::run(agent.clone()))));
+    }
+    let all = futures::future::select_all(
+        tasks
+            .into_iter()
+            .map(|(name, task)| Box::pin(async move { (name, task.await) })),
+    );
+    tokio::select! {
+        ((name, r), _, _) = all => r?.context(name)?,
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(0)
+}
+
+/// The network role: the node's devices from its Node's pod CIDR, the CNI
+/// plugin served, the datapath, then the CNI config (the runtime starts
+/// pods' networks once it exists), then peers, Services and policy.
+async fn start_network(
+    agent: &Arc<Agent>,
+    tasks: &mut Vec<(&str, tokio::task::JoinHandle<Result<()>>)>,
+) -> Result<()> {
+    let pod_cidr = node::wait_for_pod_cidr(agent).await?;
+    node::setup_network(agent, pod_cidr)
         .await
         .context("building the node's pod network")?;
     let node = ebpf_node(&agent.args, pod_cidr);
@@ -131,27 +175,43 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     if let Err(e) = tokio::task::spawn_blocking(move || leftovers::remove_other_datapaths(mode, &n)).await? {
         tracing::error!("cleaning up after the datapath this node ran before: {e:#}");
     }
+    // The eBPF datapath opens before the plugin is served: a network agent
+    // apart from the pods' (the DaemonSet) attaches each new pod at its
+    // CNI ADD and adopts the running ones.
+    let mut around = None;
     if agent.args.datapath.is(Datapath::Ebpf) {
-        // Before the pod loop starts: adopted and new pods get attached.
         let dp = tokio::task::spawn_blocking(move || ebpf::open(&node)).await??;
         tokio::spawn(ebpf::collect_conntrack_forever(dp.clone()));
-        let _ = agent.ebpf.set(dp);
+        let _ = agent.ebpf.set(dp.clone());
+        if agent.args.role == AgentRole::Network {
+            around = Some(cni_endpoints(agent, dp).await?);
+        }
     }
+    node::serve_cni(agent, around)
+        .await
+        .context("serving the CNI plugin")?;
+    node::write_conflist(agent, pod_cidr).await?;
+    tasks.push((
+        "peer routes",
+        tokio::spawn(node::sync_peers_forever(agent.clone(), pod_cidr)),
+    ));
+    tasks.push(("service proxy", tokio::spawn(run_services(agent.clone()))));
+    tasks.push(("network policy", tokio::spawn(crate::policy::run(agent.clone()))));
+    Ok(())
+}
 
-    let heartbeat = tokio::spawn(node::heartbeat(agent.clone()));
-    let peers = tokio::spawn(node::sync_peers_forever(agent.clone(), pod_cidr));
-    let pods = tokio::spawn(pods::run(agent.clone()));
-    let services = tokio::spawn(run_services(agent.clone()));
-    let policy = tokio::spawn(crate::policy::run(agent.clone()));
-    tokio::select! {
-        r = services => r?.context("service proxy")?,
-        r = policy => r?.context("network policy")?,
-        r = heartbeat => r?.context("heartbeat")?,
-        r = peers => r?.context("peer routes")?,
-        r = pods => r?.context("pods")?,
-        _ = tokio::signal::ctrl_c() => {}
-    }
-    Ok(0)
+/// The endpoints made at CNI ADD, with the pods already running adopted.
+async fn cni_endpoints(
+    agent: &Arc<Agent>,
+    dp: labyrinth_ebpf::SharedDatapath,
+) -> Result<Arc<dyn labyrinth_cni::delegate::Around>> {
+    let cfg = agent.runtime.clone();
+    tokio::task::spawn_blocking(move || -> Result<Arc<dyn labyrinth_cni::delegate::Around>> {
+        let eps = CniEndpoints::new(dp);
+        eps.adopt(&crate::runtime::sandbox::load_all(&cfg)?);
+        Ok(Arc::new(eps))
+    })
+    .await?
 }
 
 /// A kubelet started before its node joined (kubeadm's control node, whose

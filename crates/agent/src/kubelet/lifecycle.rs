@@ -47,6 +47,17 @@ impl Managed {
 
 /// Sandbox, then every container; on failure nothing is left behind.
 pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Result<(Managed, Stages)> {
+    // The kubelet starts no pod network before the network agent (the
+    // DaemonSet, itself a hostNetwork pod) wrote the CNI config.
+    if agent.args.role == labyrinth_contracts::modes::AgentRole::Kubelet
+        && pod.spec.host_network != Some(true)
+        && !super::node::network_ready(agent)
+    {
+        anyhow::bail!(
+            "network is not ready: NetworkPluginNotReady (no CNI configuration in {} yet)",
+            agent.args.cni_conf_dir.display()
+        );
+    }
     let r = pod.pod_ref();
     let maps = env_sources(agent, pod).await?;
     let tokens = super::projected::request_tokens(agent, pod).await?;

@@ -13,6 +13,7 @@ use serde_json::json;
 
 use crate::agent::context::Agent;
 use crate::nodenet::{self, NodeNetConfig};
+use labyrinth_contracts::modes::AgentRole;
 
 pub const KUBELET_VERSION: &str = concat!("v1.33.0-labyrinth.", env!("CARGO_PKG_VERSION"));
 
@@ -98,16 +99,45 @@ fn with_control_plane_taint(node: Node) -> Option<Vec<Taint>> {
     Some(taints)
 }
 
+/// The kubelet's Ready condition: with the network left to another
+/// process (the DaemonSet), the node is not ready until that process wrote
+/// the CNI config, as the kubelet says NetworkPluginNotReady.
+fn ready_condition(agent: &Agent, t: &str) -> serde_json::Value {
+    let waiting = agent.args.role == AgentRole::Kubelet && !network_ready(agent);
+    let (status, reason, message) = if waiting {
+        (
+            "False",
+            "KubeletNotReady",
+            format!(
+                "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady \
+                 message:Network plugin returns error: no CNI configuration file in {}",
+                agent.args.cni_conf_dir.display()
+            ),
+        )
+    } else {
+        (
+            "True",
+            "KubeletReady",
+            "kubelet is posting ready status".to_string(),
+        )
+    };
+    json!({
+        "type": "Ready", "status": status, "reason": reason, "message": message,
+        "lastHeartbeatTime": t, "lastTransitionTime": t
+    })
+}
+
+/// Whether a CNI network config is in place (the runtime would find one).
+pub fn network_ready(agent: &Agent) -> bool {
+    agent.runtime.cni.load().is_ok()
+}
+
 async fn post_status(agent: &Agent) -> Result<()> {
     let api: Api<Node> = Api::all(agent.client.clone());
     let t = now();
     let uname = nix::sys::utsname::uname()?;
     let status = json!({"status": {
-        "conditions": [{
-            "type": "Ready", "status": "True", "reason": "KubeletReady",
-            "message": "kubelet is posting ready status",
-            "lastHeartbeatTime": t, "lastTransitionTime": t
-        }],
+        "conditions": [ready_condition(agent, &t)],
         "addresses": [
             {"type": "InternalIP", "address": agent.args.node_ip.to_string()},
             {"type": "Hostname", "address": agent.node_name}
@@ -128,10 +158,19 @@ async fn post_status(agent: &Agent) -> Result<()> {
 }
 
 /// Renew the Ready condition every 10 s (the node lifecycle controller
-/// marks a silent node NotReady).
+/// marks a silent node NotReady); while the network is not ready, every
+/// second, so the node turns Ready soon after its CNI config appears.
 pub async fn heartbeat(agent: Arc<Agent>) -> Result<()> {
+    let mut was_ready = network_ready(&agent);
+    let mut since = std::time::Instant::now();
     loop {
-        tokio::time::sleep(Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let ready = network_ready(&agent);
+        if ready == was_ready && since.elapsed() < Duration::from_secs(10) {
+            continue;
+        }
+        was_ready = ready;
+        since = std::time::Instant::now();
         if let Err(e) = post_status(&agent).await {
             tracing::warn!("heartbeat failed: {e:#}");
         }
@@ -172,18 +211,54 @@ fn netcfg(agent: &Agent, pod_cidr: Ipv4Net) -> Result<NodeNetConfig> {
     })
 }
 
-/// Gateway pair, tunnel device, and our CNI plugin and config.
+/// Gateway pair and tunnel device.
 pub async fn setup_network(agent: &Arc<Agent>, pod_cidr: Ipv4Net) -> Result<()> {
     let agent = agent.clone();
     tokio::task::spawn_blocking(move || -> Result<()> {
         let cfg = netcfg(&agent, pod_cidr)?;
         let ns = NetNs::open("/proc/self/ns/net", &agent.node_name)?;
         let mut h = Handle::in_netns(&ns)?;
-        nodenet::setup_devices(&ns, &mut h, &cfg)?;
-        if !agent.args.keep_cni_config {
-            install_cni(&agent, &cfg)?;
-        }
-        Ok(())
+        nodenet::setup_devices(&ns, &mut h, &cfg)
+    })
+    .await?
+}
+
+/// Our CNI plugin, served with `around` run at each ADD and DEL; the
+/// config comes after (`write_conflist`), once everything it announces is
+/// served.
+pub async fn serve_cni(
+    agent: &Arc<Agent>,
+    around: Option<Arc<dyn labyrinth_cni::delegate::Around>>,
+) -> Result<()> {
+    if agent.args.keep_cni_config {
+        return Ok(());
+    }
+    let agent = agent.clone();
+    tokio::task::spawn_blocking(move || install_cni(&agent, around)).await?
+}
+
+/// The CNI config for this node's pod range: the runtime starts pods'
+/// networks once it is there.
+pub async fn write_conflist(agent: &Arc<Agent>, pod_cidr: Ipv4Net) -> Result<()> {
+    if agent.args.keep_cni_config {
+        return Ok(());
+    }
+    let agent = agent.clone();
+    tokio::task::spawn_blocking(move || -> Result<()> {
+        let cfg = netcfg(&agent, pod_cidr)?;
+        let a = &agent.args;
+        std::fs::create_dir_all(&a.cni_conf_dir)?;
+        let conf = labyrinth_cni::conflist(
+            labyrinth_contracts::node::CNI_NETWORK,
+            &cfg.pod_cidr.to_string(),
+            &cfg.gateway().to_string(),
+            cfg.pod_mtu(),
+            None,
+        );
+        let path = a.cni_conf_dir.join(labyrinth_contracts::node::CNI_CONFLIST);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&conf)?)?;
+        std::fs::rename(&tmp, &path).context("writing the CNI config")
     })
     .await?
 }
@@ -201,34 +276,32 @@ fn link_self(link: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-/// Our plugin and its config, where containerd would look for them: the
-/// plugin runs inside this agent, and /opt/cni/bin/labyrinth-cni is the
-/// small program that hands each call to it (or, with no agent listening,
-/// runs `labyrinth cni`; see labyrinth_cni::delegate). And this binary on
-/// the containers' PATH, so addon pods (cluster DNS) run `labyrinth dns` as
-/// their "image" — the same file the plugin program falls back to.
-fn install_cni(agent: &Agent, cfg: &NodeNetConfig) -> Result<()> {
+/// Our plugin where containerd would look for it: the plugin runs inside
+/// this agent, and /opt/cni/bin/labyrinth-cni is the small program that
+/// hands each call to it (or, with no agent listening, runs `labyrinth
+/// cni`; see labyrinth_cni::delegate). And, for the one-process agent,
+/// this binary on the containers' PATH, so addon pods (cluster DNS) run
+/// `labyrinth dns` as their "image" — the same file the plugin program
+/// falls back to (the kubelet role's; a network agent in a pod would only
+/// change its own container's copy).
+fn install_cni(agent: &Agent, around: Option<Arc<dyn labyrinth_cni::delegate::Around>>) -> Result<()> {
     let a = &agent.args;
-    std::fs::create_dir_all(&a.cni_conf_dir)?;
-    link_self(&std::path::Path::new(crate::runtime::BIN_DIR).join("labyrinth"))?;
+    if a.role.runs_pods() {
+        link_self(&std::path::Path::new(crate::runtime::BIN_DIR).join("labyrinth"))?;
+    }
     let socket = std::path::Path::new(labyrinth_cni::delegate::SOCKET);
-    labyrinth_cni::delegate::serve(socket)
+    labyrinth_cni::delegate::serve_with(socket, around)
         .with_context(|| format!("listening for CNI calls at {}", socket.display()))?;
+    install_cni_program(&a.cni_bin_dir)
+}
+
+/// /opt/cni/bin/labyrinth-cni (also what the DaemonSet's init container
+/// runs: `labyrinth install-cni`).
+pub fn install_cni_program(bin_dir: &std::path::Path) -> Result<()> {
     crate::runtime::program::install(
-        &a.cni_bin_dir.join(labyrinth_contracts::node::CNI_PROGRAM),
+        &bin_dir.join(labyrinth_contracts::node::CNI_PROGRAM),
         labyrinth_cni::delegate::SHIM,
-    )?;
-    let conf = labyrinth_cni::conflist(
-        labyrinth_contracts::node::CNI_NETWORK,
-        &cfg.pod_cidr.to_string(),
-        &cfg.gateway().to_string(),
-        cfg.pod_mtu(),
-        None,
-    );
-    let path = a.cni_conf_dir.join(labyrinth_contracts::node::CNI_CONFLIST);
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(&conf)?)?;
-    std::fs::rename(&tmp, &path).context("writing the CNI config")
+    )
 }
 
 /// Keep one route per other node, as nodes join, change and leave (see

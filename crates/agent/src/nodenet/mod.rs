@@ -15,6 +15,7 @@
 //! The names, port and modes are the node's contract with the tracer and
 //! the eBPF loader: they come from labyrinth-contracts.
 
+pub mod cni_endpoints;
 mod devices;
 pub mod ebpf;
 pub mod leftovers;

@@ -11,6 +11,9 @@ pub const AGENT_LOG: &str = "/var/log/labyrinth/agent.log";
 /// The agent's own command line starts with our binary then `agent` (its
 /// supervisor's starts `… lab _supervise agent -- …`).
 pub const AGENT_PATTERN: &str = "^[^ ]*labyrinth agent ";
+/// The node service of a lab whose network is the DaemonSet (the
+/// default): the kubelet-role agent, not the network agent in its pod.
+pub const KUBELET_PATTERN: &str = "^[^ ]*labyrinth agent .*--role kubelet";
 const SUPERVISOR_PATTERN: &str = "^[^ ]*labyrinth lab _supervise agent ";
 
 pub fn agent_pid(lab: &Lab, node: &str) -> String {

@@ -30,6 +30,9 @@ pub struct Rendering {
     /// Whether `labyrinth observe` in the node names the policy of a drop
     /// (iptables and nftables: from their NFLOG group).
     pub observe_names: bool,
+    /// One agent per node (`lab up --single-agent`): the test moves one
+    /// node to another datapath, which a DaemonSet for all nodes cannot.
+    pub single_agent: bool,
 }
 
 /// `labyrinth observe --json --count 1` in `node` while `attempt` runs
@@ -112,7 +115,11 @@ fn file_has(lab: &Lab, (ns, pod): (&str, &str), file: &str, text: &str) -> bool 
 /// Run every scenario in one lab of `r.datapath`, named after `tag`; the
 /// lab is returned for the datapath's own checks, every policy deleted.
 pub fn network_policy_scenarios(tag: &str, r: &Rendering) -> Lab {
-    let lab = Lab::cluster(tag, &["--datapath", r.datapath]);
+    let mut flags = vec!["--datapath", r.datapath];
+    if r.single_agent {
+        flags.push("--single-agent");
+    }
+    let lab = Lab::cluster(tag, &flags);
     kubectl_ok(&lab, &["create", "namespace", "np-srv"]);
     kubectl_ok(&lab, &["create", "namespace", "np-cli"]);
     kubectl_ok(&lab, &["create", "namespace", "np-other"]);
