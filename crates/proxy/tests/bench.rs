@@ -114,7 +114,13 @@ fn dump_full_sync_inputs() {
         .unwrap_or_else(|_| "10000".into())
         .parse()
         .unwrap();
-    let m = common::model::synthetic_model(n, 5);
+    // PROXY_DUMP_VIA=nodeport|loadbalancer: every Service with a NodePort
+    // (and a LoadBalancer address), as the connection benchmark has them.
+    let m = match std::env::var("PROXY_DUMP_VIA").as_deref() {
+        Ok("nodeport") => bench_harness::conn::model(n, 5, bench_harness::Via::NodePort).0,
+        Ok("loadbalancer") => bench_harness::conn::model(n, 5, bench_harness::Via::LoadBalancer).0,
+        _ => common::model::synthetic_model(n, 5),
+    };
     let ipt = labyrinth_proxy::iptables::compile::render_full(&labyrinth_proxy::iptables::compile(&m), None);
     let nft = labyrinth_proxy::nftables::render_full(&labyrinth_proxy::nftables::compile(&m));
     std::fs::write(format!("{dir}/proxy-{n}.iptables"), &ipt).unwrap();

@@ -50,7 +50,7 @@ impl Via {
 
 /// `services` services in all, one of them the target behind VIP:80.
 /// Returns the model and the target's position among the services.
-fn model(services: usize, endpoints: usize, via: Via) -> (ServiceModel, usize) {
+pub fn model(services: usize, endpoints: usize, via: Via) -> (ServiceModel, usize) {
     let mut m = synthetic_model(services.saturating_sub(1), endpoints);
     let target = ServicePortName::new("ns-25", "target", "http", Protocol::Tcp);
     m.insert(ServicePort::new(

@@ -11,7 +11,7 @@
 //! Elapsed times are wall clock; `cpu_seconds` (this thread plus the
 //! tools it ran) shows how much of it was work on a loaded machine.
 
-mod conn;
+pub mod conn;
 mod sync;
 mod topo;
 
