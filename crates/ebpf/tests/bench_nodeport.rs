@@ -17,6 +17,7 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use common::lab::{config, pin_dir};
+use common::Netns;
 use common::topo::{Topology, Vxlan};
 use common::traffic::{conn_rate, Servers, PORT};
 use labyrinth_ebpf::{AttachMode, EbpfDatapath, PodEndpoint, Routing, SharedDatapath};
