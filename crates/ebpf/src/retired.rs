@@ -30,7 +30,8 @@ pub fn carry_over(maps: &mut Maps) -> Result<Vec<&'static str>> {
             Ok(n) => tracing::info!("{old} retired: {n} rows carried over to {new}"),
             Err(e) => tracing::warn!("{old} retired, its rows not carried over to {new}: {e:#}"),
         }
-        std::fs::remove_file(&path).with_context(|| format!("removing the retired pin {}", path.display()))?;
+        std::fs::remove_file(&path)
+            .with_context(|| format!("removing the retired pin {}", path.display()))?;
         found.push(old);
     }
     Ok(found)

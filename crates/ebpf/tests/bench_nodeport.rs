@@ -17,9 +17,9 @@ mod common;
 use std::net::{Ipv4Addr, SocketAddr};
 
 use common::lab::{config, pin_dir};
-use common::Netns;
 use common::topo::{Topology, Vxlan};
 use common::traffic::{conn_rate, Servers, PORT};
+use common::Netns;
 use labyrinth_ebpf::{AttachMode, EbpfDatapath, PodEndpoint, Routing, SharedDatapath};
 use labyrinth_proxy::external::{NodePort, ThisNode};
 use labyrinth_proxy::{Endpoint, Protocol, Proxier, ServiceModel, ServicePort, ServicePortName};

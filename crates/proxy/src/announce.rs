@@ -63,7 +63,8 @@ pub fn apply(have: &BTreeSet<Ipv4Addr>, want: &BTreeSet<Ipv4Addr>) -> Result<()>
     if script.is_empty() {
         return Ok(());
     }
-    exec::run("ip", &["-batch", "-"], Some(script.as_bytes())).context("announcing LoadBalancer addresses")?;
+    exec::run("ip", &["-batch", "-"], Some(script.as_bytes()))
+        .context("announcing LoadBalancer addresses")?;
     Ok(())
 }
 
