@@ -111,8 +111,14 @@ mod tests {
             let value = k.to_possible_value().unwrap();
             assert_eq!(value.get_name(), k.as_str());
             assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{k}\""));
-            assert!(k.map_name().starts_with("lby_") && k.map_name().ends_with("_v1"));
+            let (stem, version) = k.map_name().rsplit_once("_v").expect("a versioned name");
+            assert!(stem.starts_with("lby_") && version.parse::<u32>().is_ok(), "{k}");
+            assert!(
+                !abi::RETIRED_MAPS.iter().any(|(old, _)| *old == k.map_name()),
+                "{k} reads a retired map"
+            );
         }
+        assert_eq!(MapKind::Nodeport.map_name(), "lby_lb4_nodeport_v2");
         assert_eq!(MapKind::Ct.map_name(), "lby_ct4_v1");
     }
 }

@@ -105,7 +105,8 @@ impl EbpfDatapath {
             bail!("vni {} does not fit VXLAN's 24 bits", cfg.vni);
         }
         let progs = loader::load_all(&pin_dir)?;
-        let maps = Maps::open(&pin_dir)?;
+        let mut maps = Maps::open(&pin_dir)?;
+        crate::retired::carry_over(&mut maps)?;
         let applied = maps.read_lb()?;
         let ids = Ids::recover(&applied);
         let mut dp = EbpfDatapath {

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 
 use crate::attach::{detach, AttachMode, Hook};
-use crate::maps::Maps;
+use crate::maps::pinned_endpoints;
 
 /// Detach our programs from every pod veth the endpoints map names and
 /// from `devices` (the tunnel, lby_net, the underlay), then remove
@@ -19,12 +19,12 @@ pub fn remove(pin_dir: &Path, devices: &[&str]) -> Result<bool> {
         return Ok(false);
     }
     let mut names: Vec<String> = devices.iter().map(|d| d.to_string()).collect();
-    // Maps of an older layout may not open; the devices still get cleaned.
-    if let Ok(maps) = Maps::open(pin_dir) {
-        for ep in maps.endpoint_entries().unwrap_or_default().values() {
-            if let Some(n) = crate::datapath::ifname_of(ep.ifindex) {
-                names.push(n);
-            }
+    // Only the endpoints map is read: the others may be of another version
+    // (an older agent's, with retired names). If even it does not open,
+    // the devices still get cleaned.
+    for ep in pinned_endpoints(pin_dir).unwrap_or_default().values() {
+        if let Some(n) = crate::datapath::ifname_of(ep.ifindex) {
+            names.push(n);
         }
     }
     let mut failures = Vec::new();

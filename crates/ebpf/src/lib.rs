@@ -38,6 +38,7 @@ pub mod policy_dump;
 pub mod policy_maps;
 pub mod policy_names;
 pub mod policy_rows;
+pub mod retired;
 
 pub use attach::AttachMode;
 pub use datapath::{Config, EbpfDatapath, PodDelivery, PodEndpoint, Routing, TraceLevel, DEFAULT_PIN_DIR};

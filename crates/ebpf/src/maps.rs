@@ -153,13 +153,25 @@ impl Maps {
     }
 
     pub fn endpoint_entries(&self) -> Result<BTreeMap<u32, EndpointValue>> {
-        let mut out = BTreeMap::new();
-        for kv in self.endpoints.iter() {
-            let (k, v) = kv.context("reading the endpoints map")?;
-            out.insert(k, v);
-        }
-        Ok(out)
+        entries_of(&self.endpoints)
     }
+}
+
+/// The endpoints map alone, for removing a datapath whose other maps may
+/// be of another version (a node an older agent left).
+pub fn pinned_endpoints(dir: &Path) -> Result<BTreeMap<u32, EndpointValue>> {
+    let m: HashMap<MapData, u32, EndpointValue> =
+        HashMap::try_from(Map::HashMap(pinned(dir, ENDPOINTS_MAP)?)).context(ENDPOINTS_MAP)?;
+    entries_of(&m)
+}
+
+fn entries_of(m: &HashMap<MapData, u32, EndpointValue>) -> Result<BTreeMap<u32, EndpointValue>> {
+    let mut out = BTreeMap::new();
+    for kv in m.iter() {
+        let (k, v) = kv.context("reading the endpoints map")?;
+        out.insert(k, v);
+    }
+    Ok(out)
 }
 
 fn ct_id(k: &Ct4Key) -> (u32, u32, u16, u16, u8, u8) {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use common::lab::{model, vip, Lab, VIP};
 use common::traffic::{tcp_hello, tcp_once};
+use labyrinth_ebpf::abi::{NODEPORT_MAP, RETIRED_MAPS};
 use labyrinth_ebpf::{dump, AttachMode, MapKind};
 use labyrinth_proxy::SyncKind;
 
@@ -88,4 +89,53 @@ fn restart_keeps_programs_maps_and_connections() {
     let (ok, failed) = (ok.load(Ordering::SeqCst), failed.load(Ordering::SeqCst));
     eprintln!("new connections during the restart: {ok} ok, {failed} failed");
     assert!(ok > 0 && failed == 0, "{ok} ok, {failed} failed");
+}
+
+/// An agent of this version on a node an older one left: the NodePort
+/// map pinned under its retired name (8,192 rows) gives its rows to the
+/// new one and its pin goes, read back with bpftool.
+#[test]
+fn an_upgrade_carries_the_retired_nodeport_map_over_and_unpins_it() {
+    need_root!("an_upgrade_carries_the_retired_nodeport_map_over_and_unpins_it");
+    common::private_bpffs();
+    let lab = Lab::new("ebpf-upg", &[1, 1], &[0], AttachMode::Tcx);
+    let dir = common::lab::pin_dir(1);
+    let (old, new) = RETIRED_MAPS[0];
+    assert_eq!(new, NODEPORT_MAP);
+    lab.close(0);
+    // What the older agent made: its layout, its size, one row
+    // (10.168.0.4:30080/TCP, rev NAT 7, Local).
+    lab.node_sh(
+        0,
+        &format!(
+            "bpftool map create {dir}/{old} type hash key 8 value 4 entries 8192 name lby_np_v1 flags 1 && \
+             bpftool map update pinned {dir}/{old} key 10 168 0 4 0x75 0x80 6 0 value 7 0 1 0"
+        ),
+    );
+    lab.open(0);
+    let pins = lab.node_sh(0, &format!("ls {dir}"));
+    assert!(!pins.contains(old), "the retired pin is gone: {pins}");
+    let dump = lab.node_sh(0, &format!("bpftool -j map dump pinned {dir}/{new}"));
+    let rows: serde_json::Value = serde_json::from_str(&dump).expect("bpftool -j");
+    let bytes = |v: &serde_json::Value| -> Vec<u8> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|b| u8::from_str_radix(b.as_str().unwrap().trim_start_matches("0x"), 16).unwrap())
+            .collect()
+    };
+    let rows: Vec<(Vec<u8>, Vec<u8>)> = rows
+        .as_array()
+        .expect("a list of rows")
+        .iter()
+        .map(|r| (bytes(&r["key"]), bytes(&r["value"])))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![(vec![10, 168, 0, 4, 0x75, 0x80, 6, 0], vec![7, 0, 1, 0])],
+        "the row carried over"
+    );
+    let info = lab.node_sh(0, &format!("bpftool -j map show pinned {dir}/{new}"));
+    let info: serde_json::Value = serde_json::from_str(&info).expect("bpftool -j");
+    assert_eq!(info["max_entries"], 65536, "{info}");
 }

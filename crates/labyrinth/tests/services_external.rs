@@ -274,7 +274,7 @@ fn drop_programmed(lab: &Lab, dp: &str, node: &str, ip: &str) -> bool {
         // The NodePort's element in no-endpoint-services sends it to drop-chain.
         "nftables" => text.contains(&format!("tcp . {LOCAL_PORT} : goto drop-chain")),
         // The NodePort's frontend on the node's address, with no backends
-        // (its row in lby_lb4_nodeport_v1 says Local: drop).
+        // (its row in lby_lb4_nodeport_v2 says Local: drop).
         _ => {
             let v: serde_json::Value = serde_json::from_str(&text).expect("map get --json");
             let frontend = format!("{ip}:{LOCAL_PORT}");

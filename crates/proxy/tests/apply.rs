@@ -121,8 +121,13 @@ fn roundtrip(mut dp: Box<dyn Datapath>, ns: &Netns) -> Box<dyn Datapath> {
 fn iptables_rules_load_and_list_back_identically() {
     require_root!("iptables_rules_load_and_list_back_identically");
     let ns = Netns::new("ipt-apply");
+    // Someone else's nat rule: a full sync opens with `-Z` (so that
+    // iptables-nft fetches all chains at once), which must leave it be.
+    let other = "-A POSTROUTING -s 10.99.0.0/16 -m comment --comment \"not ours\" -j MASQUERADE";
+    ns.sh(&format!("iptables -t nat {}", other.replace('"', "'")));
     let mut dp = roundtrip(Box::new(IptablesDatapath::new()), &ns);
     let save = ns.sh("iptables-save");
+    assert!(save.contains(other), "{save}");
     assert!(save.contains(":KUBE-SVC-TCOU7JCQXEZGVUNU - [0:0]"), "{save}");
     assert!(save.contains("-j KUBE-SVC-NPX46M4PTMTKRN6Y"), "{save}");
     assert!(save.contains("--probability 0.33333333349"), "{save}");
@@ -160,6 +165,7 @@ fn iptables_rules_load_and_list_back_identically() {
     ns.run(move || dp.cleanup().expect("cleanup"));
     let save = ns.sh("iptables-save");
     assert!(!save.contains("KUBE-"), "cleanup left: {save}");
+    assert!(save.contains(other), "cleanup took someone else's rule: {save}");
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! PROXY_BENCH_CONNECTIONS=5000 PROXY_BENCH_CONN_SIZES=10,10000
 //! PROXY_BENCH_CONN_DATAPATHS=nftables PROXY_BENCH_ONLY=nodeport
 //! PROXY_BENCH_IPTABLES_MANY=2000 (iptables' many Services through a
-//! NodePort or LoadBalancer address)
+//! NodePort or LoadBalancer address, if fewer than the others')
 mod bench_harness;
 mod common;
 
@@ -42,7 +42,7 @@ fn proxy_benchmarks() {
         plan.conn_sizes = (v[0], v[1]);
     }
     if let Some(n) = env_num("PROXY_BENCH_IPTABLES_MANY") {
-        plan.iptables_conn_many = n;
+        plan.iptables_conn_many = Some(n);
     }
     if let Some(n) = env_num("PROXY_BENCH_BUDGET_S") {
         plan.budget = std::time::Duration::from_secs(n as u64);
@@ -68,7 +68,7 @@ fn bench_smoke() {
         budget: std::time::Duration::from_secs(60),
         connections: 30,
         conn_sizes: (2, 60),
-        iptables_conn_many: 40,
+        iptables_conn_many: Some(40),
     };
     let v = bench(&plan).expect("bench");
     let sync = v["sync"].as_array().unwrap();
@@ -96,7 +96,7 @@ fn bench_smoke() {
             assert_eq!(r["via"], via, "{r}");
             assert!(r["conn_per_s"].as_f64().unwrap() > 0.0, "{r}");
             assert!(r["baseline_conn_per_s"].as_f64().unwrap() > 0.0, "{r}");
-            // iptables' many is bounded (40 here), and says so.
+            // iptables' many is bounded by the override (40 here), and says so.
             let many = if r["datapath"] == "iptables" { 40 } else { 60 };
             assert_eq!(r["many_services"], many, "{r}");
             assert_eq!(r.get("bounded").is_some(), many == 40, "{r}");
@@ -114,7 +114,13 @@ fn dump_full_sync_inputs() {
         .unwrap_or_else(|_| "10000".into())
         .parse()
         .unwrap();
-    let m = common::model::synthetic_model(n, 5);
+    // PROXY_DUMP_VIA=nodeport|loadbalancer: every Service with a NodePort
+    // (and a LoadBalancer address), as the connection benchmark has them.
+    let m = match std::env::var("PROXY_DUMP_VIA").as_deref() {
+        Ok("nodeport") => bench_harness::conn::model(n, 5, bench_harness::Via::NodePort).0,
+        Ok("loadbalancer") => bench_harness::conn::model(n, 5, bench_harness::Via::LoadBalancer).0,
+        _ => common::model::synthetic_model(n, 5),
+    };
     let ipt = labyrinth_proxy::iptables::compile::render_full(&labyrinth_proxy::iptables::compile(&m), None);
     let nft = labyrinth_proxy::nftables::render_full(&labyrinth_proxy::nftables::compile(&m));
     std::fs::write(format!("{dir}/proxy-{n}.iptables"), &ipt).unwrap();

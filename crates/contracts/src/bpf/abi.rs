@@ -17,7 +17,14 @@ pub const CT_MAP: &str = "lby_ct4_v1";
 pub const IPCACHE_MAP: &str = "lby_ipcache_v1";
 pub const ENDPOINTS_MAP: &str = "lby_endpoints_v1";
 pub const CONFIG_MAP: &str = "lby_config_v1";
-pub const NODEPORT_MAP: &str = "lby_lb4_nodeport_v1";
+/// v2: 65,536 rows (v1 held 8,192, fewer than 10,000 NodePort Services).
+pub const NODEPORT_MAP: &str = "lby_lb4_nodeport_v2";
+/// Retired names, each with the map that replaced it under the same key
+/// and value layout (a pinned map keeps the size it was made with, so a
+/// new size is a new name). Opening the datapath carries a retired map's
+/// rows over and removes its pin, so an upgraded node keeps its NodePorts
+/// until the first sync and no old pin is left behind.
+pub const RETIRED_MAPS: &[(&str, &str)] = &[("lby_lb4_nodeport_v1", NODEPORT_MAP)];
 pub const EVENTS_MAP: &str = "lby_events";
 
 pub const PROTO_TCP: u8 = 6;

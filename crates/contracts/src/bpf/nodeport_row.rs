@@ -1,4 +1,4 @@
-//! A row of `lby_lb4_nodeport_v1` (`labyrinth bpf map get nodeport`): an
+//! A row of `lby_lb4_nodeport_v2` (`labyrinth bpf map get nodeport`): an
 //! external frontend (a NodePort on the node's address, or a LoadBalancer
 //! address) with its Service and externalTrafficPolicy, which decides
 //! whether the program rewrites the client's address to the node's.

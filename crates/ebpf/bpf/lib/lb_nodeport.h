@@ -26,14 +26,13 @@
 static __always_inline int nodeport(struct __sk_buff *skb, struct pkt *p,
 				    const struct lby_config *cfg, struct xlate *x)
 {
-	struct lb4_nodeport_key k = { .address = p->daddr, .port = p->dport, .proto = p->proto };
 	struct lb4_nodeport *np;
 	__be32 snat;
 	int r;
 
 	if (!cfg)
 		return NP_NOT_NODEPORT;
-	np = bpf_map_lookup_elem(&lby_lb4_nodeport_v1, &k);
+	np = nodeport_lookup(p->daddr, p->dport, p->proto);
 	if (!np)
 		return NP_NOT_NODEPORT;
 	snat = (np->flags & NP_F_LOCAL) ? 0 : cfg->node_ip;

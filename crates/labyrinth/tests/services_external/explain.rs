@@ -2,12 +2,13 @@
 //! prediction for the client host outside the cluster names the NodePort
 //! rule (iptables KUBE-NODEPORTS → KUBE-EXT), map element (nftables
 //! `service-ips` → `external-…` chain) or map row (eBPF
-//! `lby_lb4_nodeport_v1`), and the masquerade (Cluster) or its absence
+//! `lby_lb4_nodeport_v2`), and the masquerade (Cluster) or its absence
 //! (Local). Each is checked against what the node's datapath holds, read
 //! independently with iptables-save, nft or bpftool; the real connection
 //! from the client host must then reach the backend explain predicted.
 
 use super::common::*;
+use labyrinth_contracts::bpf::abi::NODEPORT_MAP;
 
 /// One NodePort to explain: on `node` (address `ip`), `local` if its
 /// externalTrafficPolicy is Local.
@@ -71,8 +72,8 @@ fn nft_truth(lab: &Lab, np: &NodePort) -> (String, bool) {
 /// with bpftool from the pinned map (key: address, port in network order,
 /// protocol; value: rev NAT id, little-endian, then flags, bit 0 Local).
 fn bpf_truth(lab: &Lab, np: &NodePort) -> (u16, bool) {
-    let pin = "/sys/fs/bpf/labyrinth/lby_lb4_nodeport_v1";
-    let dump = lab.ssh_ok(np.node, &["bpftool", "-j", "map", "dump", "pinned", pin]);
+    let pin = format!("/sys/fs/bpf/labyrinth/{NODEPORT_MAP}");
+    let dump = lab.ssh_ok(np.node, &["bpftool", "-j", "map", "dump", "pinned", &pin]);
     let rows: serde_json::Value = serde_json::from_str(&dump).expect("bpftool -j");
     let bytes = |v: &serde_json::Value| -> Vec<u8> {
         v.as_array()
@@ -126,7 +127,7 @@ pub fn explained(lab: &Lab, dp: &str, np: &NodePort) -> String {
         }
         _ => {
             let (rev, local) = bpf_truth(lab, np);
-            let row = format!("lby_lb4_nodeport_v1 row {target}/TCP");
+            let row = format!("{NODEPORT_MAP} row {target}/TCP");
             assert!(service.contains(&row), "{dp}: {row} not in {service}");
             assert!(
                 service.contains(&format!("rev NAT {rev})")),

@@ -8,7 +8,7 @@ use labyrinth_contracts::iptables_save::{split_args, Save};
 
 use super::compile::{
     compile, fixed_nat_rules, nodeports_rule, render_full, render_partial, saved_probability, Compiled,
-    KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES,
+    KUBE_EXTERNAL_SERVICES, KUBE_NODEPORTS, KUBE_SERVICES, NAME_ALL_CHAINS,
 };
 use super::jumps::{self, JUMPS};
 use crate::datapath::Datapath;
@@ -231,6 +231,9 @@ impl IptablesDatapath {
                 .filter(|c| c.starts_with("KUBE-"))
                 .collect();
             input.push_str(&format!("*{table}\n"));
+            if table == "nat" {
+                input.push_str(&format!("{NAME_ALL_CHAINS}\n"));
+            }
             for c in &chains {
                 input.push_str(&format!(":{c} - [0:0]\n"));
             }

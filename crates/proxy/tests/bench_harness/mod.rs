@@ -11,7 +11,7 @@
 //! Elapsed times are wall clock; `cpu_seconds` (this thread plus the
 //! tools it ran) shows how much of it was work on a loaded machine.
 
-mod conn;
+pub mod conn;
 mod sync;
 mod topo;
 
@@ -90,8 +90,9 @@ pub struct Plan {
     /// Connections per round, and the service counts compared.
     pub connections: usize,
     pub conn_sizes: (usize, usize),
-    /// iptables' "many" through a NodePort or LoadBalancer address.
-    pub iptables_conn_many: usize,
+    /// iptables' "many" through a NodePort or LoadBalancer address, if
+    /// smaller than `conn_sizes.1` (an override; none by default).
+    pub iptables_conn_many: Option<usize>,
 }
 
 impl Default for Plan {
@@ -104,7 +105,7 @@ impl Default for Plan {
             budget: Duration::from_secs(60),
             connections: 5_000,
             conn_sizes: (10, 10_000),
-            iptables_conn_many: 2_000,
+            iptables_conn_many: None,
         }
     }
 }

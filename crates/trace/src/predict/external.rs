@@ -4,7 +4,7 @@
 //! receiving node holds: its route out of the VPC, the NodePort rule
 //! (iptables KUBE-NODEPORTS → KUBE-EXT), map element (nftables
 //! `service-ips` → `external-…` chain) or map row (eBPF services and
-//! `lby_lb4_nodeport_v1`) with its masquerade (Cluster) or its absence
+//! `lby_lb4_nodeport_v2`) with its masquerade (Cluster) or its absence
 //! (Local), then the node's forwarding to the backend and who listens.
 //! No NetworkPolicy step: the client is no pod the policy compiler knows.
 

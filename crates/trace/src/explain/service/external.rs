@@ -1,6 +1,6 @@
 //! The NodePort (and LoadBalancer) half of a Service translation: which
 //! externalTrafficPolicy the datapath applied, read from the nftables
-//! `external-…` chain or from the eBPF `lby_lb4_nodeport_v1` row of the
+//! `external-…` chain or from the eBPF `lby_lb4_nodeport_v2` row of the
 //! frontend. (iptables' KUBE-NODEPORTS / KUBE-EXT- chains are named by the
 //! proxy's own tracer walk.)
 
@@ -34,7 +34,7 @@ pub fn nft_policy(chain: &str, rules: &[&str]) -> Option<String> {
 }
 
 /// For a translation of a NodePort or LoadBalancer frontend in the eBPF
-/// maps: its `lby_lb4_nodeport_v1` row and what the row's policy did.
+/// maps: its `lby_lb4_nodeport_v2` row and what the row's policy did.
 pub fn ebpf_policy(t: &Translation, rows: &[NodePortRow]) -> Option<String> {
     let proto: IpProto = t.proto.parse().ok()?;
     let frontend = SocketAddrV4::new(t.vip, t.vport);
@@ -75,7 +75,7 @@ mod tests {
         (t.vip, t.vport) = ("10.168.0.4".parse().unwrap(), 30080);
         let text = ebpf_policy(&t, &[row(false)]).unwrap();
         assert!(
-            text.starts_with("map lby_lb4_nodeport_v1 row 10.168.0.4:30080/TCP (default/np, rev NAT 9)"),
+            text.starts_with("map lby_lb4_nodeport_v2 row 10.168.0.4:30080/TCP (default/np, rev NAT 9)"),
             "{text}"
         );
         assert!(text.contains("Cluster") && text.contains("CT_F_SNAT"), "{text}");
