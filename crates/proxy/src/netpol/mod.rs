@@ -19,6 +19,8 @@
 //! connections pass by the same rule.
 mod comment;
 pub mod iptables;
+mod nft_diff;
+mod nft_objects;
 pub mod nftables;
 
 #[cfg(test)]
