@@ -1,18 +1,18 @@
-//! The incremental nftables policy load against the whole-table one, in
-//! the kernel: a fixed-seed random sequence of compiles (pods isolated
-//! and released, allows added and removed, addresses moved, isolating
-//! policies renamed) is loaded change by change into one scratch
-//! namespace and whole into another; after every step both tables must
-//! list back the same (`nft -j list table`, handles dropped, elements and
-//! objects in a fixed order), so what the incremental path leaves in the
-//! kernel is exactly what a full render gives. Root only.
+//! The incremental policy loads against the whole ones, in the kernel: a
+//! fixed-seed random sequence of compiles (pods isolated and released,
+//! allows added and removed, addresses moved, isolating policies changed)
+//! is loaded change by change into one scratch namespace and whole into
+//! another; after every step both must read back the same, so what the
+//! incremental path leaves in the kernel is exactly what a full render
+//! gives. nftables: `nft -j list table` (handles dropped, elements and
+//! objects in a fixed order); iptables: `iptables-save -t filter`
+//! (counters dropped, chains in a fixed order). Root only.
 mod common;
 
 use common::Netns;
 use labyrinth_policy::names::NFT_TABLE;
 use labyrinth_policy::{Allow, Compiled, Direction, PodRules, PolicyRef, Protocol};
-use labyrinth_proxy::netpol::nftables::Load;
-use labyrinth_proxy::netpol::PolicyNftables;
+use labyrinth_proxy::netpol::{Load, PolicyIptables, PolicyNftables};
 use serde_json::Value;
 
 /// xorshift64: a fixed seed, so a failing sequence replays.
@@ -137,51 +137,107 @@ fn table(ns: &Netns) -> Vec<Value> {
     objs
 }
 
-#[test]
-fn incremental_loads_equal_full_ones() {
-    require_root!("incremental_loads_equal_full_ones");
-    let (inc_ns, full_ns) = (Netns::new("nft-inc"), Netns::new("nft-full"));
-    let mut inc = PolicyNftables::default();
-    let mut rng = Rng(0x5eed_1820_2612);
-    let mut loads = Vec::new();
-    let mut previous = Compiled::default();
-    for step in 0..40 {
-        // Mostly small edits of the previous compile, as a stream of
-        // writes makes; now and then a fresh one.
-        let c = if step % 10 == 9 {
-            random_compile(&mut rng)
+/// iptables-save's filter table, comparable across namespaces: no
+/// counters or comments, chains declared in sorted order, rules sorted by
+/// chain (a stable sort: each chain's rules keep their order).
+fn filter_table(ns: &Netns) -> Vec<String> {
+    let text = ns.sh("iptables-save -t filter");
+    let mut decls: Vec<String> = Vec::new();
+    let mut rules: Vec<String> = Vec::new();
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        if l.starts_with(':') {
+            decls.push(l.split_whitespace().take(2).collect::<Vec<_>>().join(" "));
         } else {
-            let mut c = previous.clone();
-            if c.pods.is_empty() {
-                c = random_compile(&mut rng);
-            } else {
-                let i = rng.below(c.pods.len());
-                match rng.below(3) {
-                    0 => c.pods[i].allows.push(random_allow(&mut rng)),
-                    1 if !c.pods[i].allows.is_empty() => {
-                        let k = rng.below(c.pods[i].allows.len());
-                        c.pods[i].allows.remove(k);
-                    }
-                    _ => c.pods[i].isolated_by.truncate(1),
+            rules.push(l.to_string());
+        }
+    }
+    decls.sort();
+    rules.sort_by_key(|r| r.split_whitespace().nth(1).unwrap_or_default().to_string());
+    decls.into_iter().chain(rules).collect()
+}
+
+/// A stream of 40 compiles: mostly small edits of the previous one, as a
+/// stream of writes makes, now and then a fresh one.
+fn steps() -> Vec<Compiled> {
+    let mut rng = Rng(0x5eed_1820_2612);
+    let mut out: Vec<Compiled> = Vec::new();
+    for step in 0..40 {
+        let mut c = out.last().cloned().unwrap_or_default();
+        if step % 10 == 9 || c.pods.is_empty() {
+            c = random_compile(&mut rng);
+        } else {
+            let i = rng.below(c.pods.len());
+            match rng.below(3) {
+                0 => c.pods[i].allows.push(random_allow(&mut rng)),
+                1 if !c.pods[i].allows.is_empty() => {
+                    let k = rng.below(c.pods[i].allows.len());
+                    c.pods[i].allows.remove(k);
                 }
+                _ => c.pods[i].isolated_by.truncate(1),
             }
-            c
-        };
-        let load = inc_ns.run(|| inc.sync(&c, false)).unwrap();
-        full_ns.run(|| PolicyNftables::default().sync(&c, true)).unwrap();
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The two renderings, as the test drives them.
+trait Programmer: Default + Send {
+    fn sync(&mut self, c: &Compiled, full: bool) -> anyhow::Result<Load>;
+    fn last_input(&self) -> &str;
+}
+
+impl Programmer for PolicyNftables {
+    fn sync(&mut self, c: &Compiled, full: bool) -> anyhow::Result<Load> {
+        PolicyNftables::sync(self, c, full)
+    }
+    fn last_input(&self) -> &str {
+        &self.last_input
+    }
+}
+
+impl Programmer for PolicyIptables {
+    fn sync(&mut self, c: &Compiled, full: bool) -> anyhow::Result<Load> {
+        PolicyIptables::sync(self, c, full)
+    }
+    fn last_input(&self) -> &str {
+        &self.last_input
+    }
+}
+
+/// Every step synced incrementally in one namespace and whole (a fresh
+/// programmer) in the other; `list` must read both back the same.
+fn equivalence<P: Programmer, L: PartialEq + std::fmt::Debug>(list: impl Fn(&Netns) -> L) {
+    let (inc_ns, full_ns) = (Netns::new("inc"), Netns::new("full"));
+    let mut inc = P::default();
+    let mut loads = Vec::new();
+    for (step, c) in steps().iter().enumerate() {
+        let load = inc_ns.run(|| inc.sync(c, false)).unwrap();
+        full_ns.run(|| P::default().sync(c, true)).unwrap();
         assert_eq!(
-            table(&inc_ns),
-            table(&full_ns),
-            "step {step} ({load:?}): the incremental table differs from the whole one; the change was\n{}",
-            inc.last_input
+            list(&inc_ns),
+            list(&full_ns),
+            "step {step} ({load:?}): the incremental state differs from the whole one; the change was\n{}",
+            inc.last_input()
         );
         loads.push(load);
-        previous = c;
     }
-    assert_eq!(loads[0], Load::Full, "the first sync loads the whole table");
+    assert_eq!(loads[0], Load::Full, "the first sync loads everything");
     let incremental = loads.iter().filter(|l| **l == Load::Incremental).count();
     assert!(
         incremental >= 20,
         "only {incremental} of 40 steps were incremental: {loads:?}"
     );
+}
+
+#[test]
+fn nftables_incremental_loads_equal_full_ones() {
+    require_root!("nftables_incremental_loads_equal_full_ones");
+    equivalence::<PolicyNftables, _>(table);
+}
+
+#[test]
+fn iptables_partial_restores_equal_full_ones() {
+    require_root!("iptables_partial_restores_equal_full_ones");
+    equivalence::<PolicyIptables, _>(filter_table);
 }

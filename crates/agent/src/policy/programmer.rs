@@ -3,8 +3,7 @@
 
 use anyhow::Result;
 use labyrinth_policy::Compiled;
-use labyrinth_proxy::netpol::nftables::Load;
-use labyrinth_proxy::netpol::{PolicyIptables, PolicyNftables};
+use labyrinth_proxy::netpol::{Load, PolicyIptables, PolicyNftables};
 
 /// A datapath's policy rendering, as the sync thread drives it.
 pub trait Programmer: Send {
@@ -19,8 +18,12 @@ impl Programmer for PolicyIptables {
     fn name(&self) -> &'static str {
         "iptables"
     }
-    fn sync(&mut self, c: &Compiled, _full: bool) -> Result<&'static str> {
-        PolicyIptables::sync(self, c).map(|()| "every chain")
+    fn sync(&mut self, c: &Compiled, full: bool) -> Result<&'static str> {
+        Ok(match PolicyIptables::sync(self, c, full)? {
+            Load::Full => "every chain",
+            Load::Incremental => "the changed chains",
+            Load::Unchanged => "nothing changed",
+        })
     }
 }
 

@@ -28,3 +28,14 @@ mod fixtures;
 
 pub use iptables::PolicyIptables;
 pub use nftables::PolicyNftables;
+
+/// How a sync reached the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// Everything rewritten.
+    Full,
+    /// Only what changed, in one transaction.
+    Incremental,
+    /// Nothing to do: the kernel already holds it.
+    Unchanged,
+}

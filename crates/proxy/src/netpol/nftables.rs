@@ -35,6 +35,7 @@ use labyrinth_policy::{Compiled, Direction};
 
 use super::nft_diff::diff;
 use super::nft_objects::{comment, PodObjects, FAMILY};
+use super::Load;
 use crate::exec;
 
 pub use super::nft_objects::pod_chain;
@@ -104,17 +105,6 @@ pub fn objects(c: &Compiled) -> Vec<PodObjects> {
 /// The script recreating the table for `c`.
 pub fn render(c: &Compiled) -> String {
     render_objects(&objects(c))
-}
-
-/// How a sync reached the kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Load {
-    /// The whole table recreated.
-    Full,
-    /// Only the changed objects, in one transaction.
-    Incremental,
-    /// Nothing to do: the table already holds it.
-    Unchanged,
 }
 
 /// Programs the table in the calling thread's network namespace.
