@@ -289,7 +289,15 @@ fn trace_a_drop(
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // A flow that never arrives makes trace exit 1: its listing is read.
+    let t = std::time::Instant::now();
     let text = String::from_utf8_lossy(&labyrinth(&args).stdout).into_owned();
+    // What the trace adds to the suite's time, for the CI log.
+    eprintln!(
+        "case {case:?}: trace of {} → {}:{port} took {:.1} s",
+        from.id(),
+        to.id(),
+        t.elapsed().as_secs_f64()
+    );
     let node = node_of(&r.pod.ns, &r.pod.name);
     let (verb, word, dir, other) = if r.ingress {
         ("entering", "from", "ingress", from)
