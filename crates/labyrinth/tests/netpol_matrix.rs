@@ -46,7 +46,7 @@ fn server_pod(name: &str, node: &str) -> String {
 /// node and some cross the network.
 fn node_of(ns: &str, p: &str) -> &'static str {
     let i = PODS.iter().position(|x| *x == p).unwrap();
-    if (i + ns.len() + usize::from(ns == "y")) % 2 == 0 {
+    if (i + ns.len() + usize::from(ns == "y")).is_multiple_of(2) {
         "node-1"
     } else {
         "node-2"
