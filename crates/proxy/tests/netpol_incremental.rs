@@ -13,19 +13,8 @@ use common::Netns;
 use labyrinth_policy::names::NFT_TABLE;
 use labyrinth_policy::{Allow, Compiled, Direction, PodRules, PolicyRef, Protocol};
 use labyrinth_proxy::netpol::{Load, PolicyIptables, PolicyNftables};
+use labyrinth_testkit::rng::Rng;
 use serde_json::Value;
-
-/// xorshift64: a fixed seed, so a failing sequence replays.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 % n as u64) as usize
-    }
-}
 
 const NETS: [&str; 6] = [
     "10.0.1.3/32",

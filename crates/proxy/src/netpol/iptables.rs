@@ -18,7 +18,7 @@ use labyrinth_policy::names::{
 use labyrinth_policy::{Compiled, Direction, PodRules};
 
 use super::comment::comment_text;
-use super::Load;
+use super::load::Load;
 use crate::exec;
 use crate::hash::hash16;
 

@@ -19,6 +19,7 @@
 //! connections pass by the same rule.
 mod comment;
 pub mod iptables;
+mod load;
 mod nft_diff;
 mod nft_objects;
 pub mod nftables;
@@ -27,15 +28,5 @@ pub mod nftables;
 mod fixtures;
 
 pub use iptables::PolicyIptables;
+pub use load::Load;
 pub use nftables::PolicyNftables;
-
-/// How a sync reached the kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Load {
-    /// Everything rewritten.
-    Full,
-    /// Only what changed, in one transaction.
-    Incremental,
-    /// Nothing to do: the kernel already holds it.
-    Unchanged,
-}

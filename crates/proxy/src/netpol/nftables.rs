@@ -33,9 +33,9 @@ use anyhow::{Context, Result};
 use labyrinth_policy::names::{nft_pods_map, NFT_FORWARD_CHAIN, NFT_TABLE};
 use labyrinth_policy::{Compiled, Direction};
 
+use super::load::Load;
 use super::nft_diff::diff;
 use super::nft_objects::{comment, PodObjects, FAMILY};
-use super::Load;
 use crate::exec;
 
 pub use super::nft_objects::pod_chain;
