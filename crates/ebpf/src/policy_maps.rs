@@ -61,6 +61,13 @@ impl PolicyMaps {
     /// entries were written or deleted.
     pub fn sync(&mut self, new: &PolicyRows) -> Result<usize> {
         let old = self.read()?;
+        self.sync_from(&old, new)
+    }
+
+    /// [`PolicyMaps::sync`] from `old`, what the maps are known to hold
+    /// (the last sync's rows), without reading them back: only the rows
+    /// that differ are written.
+    pub fn sync_from(&mut self, old: &PolicyRows, new: &PolicyRows) -> Result<usize> {
         let mut writes = 0;
         let changed = |k: &RuleKey, v: &PolicyValue| old.rules.get(k) != Some(v);
         let (any, specific): (BTreeMap<_, _>, BTreeMap<_, _>) =

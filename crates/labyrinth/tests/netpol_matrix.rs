@@ -42,6 +42,17 @@ fn server_pod(name: &str, node: &str) -> String {
     )
 }
 
+/// The node of pod `p` of namespace `ns`: spread so some pairs share a
+/// node and some cross the network.
+fn node_of(ns: &str, p: &str) -> &'static str {
+    let i = PODS.iter().position(|x| *x == p).unwrap();
+    if (i + ns.len() + usize::from(ns == "y")).is_multiple_of(2) {
+        "node-1"
+    } else {
+        "node-2"
+    }
+}
+
 /// The namespaces and pods, up and serving; the model of them.
 fn setup(lab: &Lab) -> Model {
     let mut namespaces = BTreeMap::new();
@@ -56,14 +67,8 @@ fn setup(lab: &Lab) -> Model {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         );
-        for (i, p) in PODS.iter().enumerate() {
-            // Spread so some pairs share a node and some cross the network.
-            let node = if (i + ns.len() + usize::from(ns == "y")) % 2 == 0 {
-                "node-1"
-            } else {
-                "node-2"
-            };
-            kubectl_apply(lab, ns, &server_pod(p, node));
+        for p in PODS {
+            kubectl_apply(lab, ns, &server_pod(p, node_of(ns, p)));
         }
     }
     let mut pods = Vec::new();
@@ -228,10 +233,110 @@ fn check_predictions(lab: &Lab, case: &str, policies: &[PolicySpec], got: &BTree
 }
 
 /// Probe until every table is the model's, or fail printing them; then
-/// `policy check` must predict them.
-fn expect(lab: &Lab, model: &Model, case: &str, policies: &[PolicySpec], combos: &[(u16, Proto)]) {
+/// `policy check` must predict them, and (`trace_one`) a trace of the
+/// first cell the model refuses must mark where it dies.
+fn expect(
+    lab: &Lab,
+    model: &Model,
+    case: &str,
+    policies: &[PolicySpec],
+    combos: &[(u16, Proto)],
+    trace_one: bool,
+) -> bool {
     let got = probe_until_model(lab, model, case, policies, combos);
     check_predictions(lab, case, policies, &got);
+    trace_one && trace_a_drop(lab, model, case, policies, combos)
+}
+
+/// The first cell the model refuses (TCP combos first, then sources and
+/// destinations in the model's order: deterministic), traced: the trace
+/// must mark the dropping hop with the pod, node and device the model
+/// names (the refusing pod's host-side veth, read from its node's
+/// routes), the connection, and exactly the policies isolating that pod
+/// in that direction. One trace per case keeps the suite's added time to
+/// one flow per case.
+fn trace_a_drop(
+    lab: &Lab,
+    model: &Model,
+    case: &str,
+    policies: &[PolicySpec],
+    combos: &[(u16, Proto)],
+) -> bool {
+    let ordered = combos
+        .iter()
+        .filter(|c| c.1 == Proto::Tcp)
+        .chain(combos.iter().filter(|c| c.1 != Proto::Tcp));
+    let Some((from, to, (port, proto), r)) = ordered
+        .flat_map(|c| {
+            model
+                .pods
+                .iter()
+                .flat_map(move |f| model.pods.iter().map(move |t| (f, t, *c)))
+        })
+        .find_map(|(f, t, c)| Some((f, t, c, model.drop_at(policies, f, t, c.0, c.1)?)))
+    else {
+        return false; // "allow all": nothing is refused
+    };
+    let mut args = vec![
+        "trace".to_string(),
+        "--name".into(),
+        lab.name.clone(),
+        from.id(),
+        format!("{}:{port}", to.ip),
+    ];
+    if proto == Proto::Udp {
+        args.push("--udp".into());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // A flow that never arrives makes trace exit 1: its listing is read.
+    let t = std::time::Instant::now();
+    let text = String::from_utf8_lossy(&labyrinth(&args).stdout).into_owned();
+    // What the trace adds to the suite's time, for the CI log.
+    eprintln!(
+        "case {case:?}: trace of {} → {}:{port} took {:.1} s",
+        from.id(),
+        to.id(),
+        t.elapsed().as_secs_f64()
+    );
+    let node = node_of(&r.pod.ns, &r.pod.name);
+    let (verb, word, dir, other) = if r.ingress {
+        ("entering", "from", "ingress", from)
+    } else {
+        ("leaving", "to", "egress", to)
+    };
+    let at = format!(
+        "dropped by policy {verb} {} on {node} at device {}",
+        r.pod.id(),
+        host_veth_of(lab, node, &r.pod.ip.to_string())
+    );
+    let why = format!(
+        "no policy selecting it allows {} {port} {word} {} ({}); it is isolated for {dir} by ",
+        proto.name(),
+        other.id(),
+        other.ip
+    );
+    let line = text
+        .lines()
+        .find(|l| l.contains("[policy]") && l.contains("dropped by policy"))
+        .unwrap_or_else(|| {
+            panic!(
+                "case {case:?}: no policy drop in the trace of {} → {}:{port}\n{text}",
+                from.id(),
+                to.id()
+            )
+        });
+    let by: Vec<&str> = line
+        .split_once(&why)
+        .map(|(_, by)| by.trim().split(", ").collect())
+        .unwrap_or_default();
+    assert!(
+        line.contains(&at) && by == r.isolated_by,
+        "case {case:?}: the trace of {} → {}:{port} should say {at:?} and {why:?}{:?}; it says\n{text}",
+        from.id(),
+        to.id(),
+        r.isolated_by
+    );
+    true
 }
 
 fn probe_until_model(
@@ -573,13 +678,15 @@ fn dns_only(lab: &Lab, model: &Model) {
         ),
     );
     kubectl_apply(lab, "x", &to_yaml(&dns));
-    expect(
+    let traced = expect(
         lab,
         model,
         "egress to DNS only",
         std::slice::from_ref(&dns),
         &[TCP80, UDP80],
+        true,
     );
+    assert!(traced, "egress to DNS only: no drop traced");
     let dig = "dig +short +tries=3 +time=2 @10.96.0.10 kubernetes.default.svc.cluster.local";
     let answer = exec_ok(lab, "x", "a", dig);
     assert!(!answer.trim().is_empty(), "x/a resolves nothing under dns-only");
@@ -589,9 +696,17 @@ fn dns_only(lab: &Lab, model: &Model) {
 fn conformance(tag: &str, datapath: &str) {
     let lab = Lab::cluster(tag, &["--datapath", datapath]);
     let model = setup(&lab);
-    expect(&lab, &model, "no policies", &[], &[TCP80, TCP81, UDP80, UDP81]);
+    let _ = expect(
+        &lab,
+        &model,
+        "no policies",
+        &[],
+        &[TCP80, TCP81, UDP80, UDP81],
+        false,
+    );
     for (name, steps) in cases(&model) {
         let mut current: Vec<PolicySpec> = Vec::new();
+        let mut traced = false;
         for s in steps {
             for p in s.apply {
                 kubectl_apply(&lab, p.ns, &to_yaml(&p));
@@ -602,10 +717,16 @@ fn conformance(tag: &str, datapath: &str) {
                 kubectl_ok(&lab, &["-n", n, "delete", "networkpolicy", name]);
                 current.retain(|c| (c.ns, c.name) != (n, name));
             }
-            expect(&lab, &model, name, &current, &s.combos);
+            // One trace per case: its first step that refuses a cell.
+            traced |= expect(&lab, &model, name, &current, &s.combos, !traced);
         }
+        // Only "allow all" refuses nothing, so it has nothing to trace.
+        assert!(
+            traced || name.starts_with("allow all"),
+            "case {name:?} traced no drop"
+        );
         delete_all(&lab);
-        expect(&lab, &model, &format!("after {name}: none"), &[], &[TCP80]);
+        let _ = expect(&lab, &model, &format!("after {name}: none"), &[], &[TCP80], false);
     }
     dns_only(&lab, &model);
     lab.down();

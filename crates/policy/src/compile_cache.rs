@@ -202,32 +202,23 @@ mod tests {
         assert_eq!((cache.computed(), cache.len()), (0, 50 * 2));
     }
 
-    /// A small deterministic generator (xorshift), so a failure replays.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self, n: usize) -> usize {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            (self.0 % n as u64) as usize
-        }
-    }
+    use labyrinth_testkit::rng::Rng;
 
     const APPS: [&str; 3] = ["a", "b", "c"];
     const NSS: [&str; 2] = ["x", "y"];
 
     fn random_selector(r: &mut Rng) -> Selector {
-        match r.next(3) {
+        match r.below(3) {
             0 => Selector::default(),
-            _ => Selector::labels([("app", APPS[r.next(3)])]),
+            _ => Selector::labels([("app", APPS[r.below(3)])]),
         }
     }
 
     fn random_rule(r: &mut Rng) -> Rule {
-        let peers = (0..r.next(3))
-            .map(|_| match r.next(3) {
+        let peers = (0..r.below(3))
+            .map(|_| match r.below(3) {
                 0 => Peer::IpBlock {
-                    cidr: format!("10.0.0.0/{}", 24 + r.next(9)).parse().unwrap(),
+                    cidr: format!("10.0.0.0/{}", 24 + r.below(9)).parse().unwrap(),
                     except: vec![],
                 },
                 1 => Peer::Pods {
@@ -235,17 +226,17 @@ mod tests {
                     pods: Some(random_selector(r)),
                 },
                 _ => Peer::Pods {
-                    namespaces: Some(Selector::labels([("team", NSS[r.next(2)])])),
-                    pods: (r.next(2) == 0).then(|| random_selector(r)),
+                    namespaces: Some(Selector::labels([("team", NSS[r.below(2)])])),
+                    pods: (r.below(2) == 0).then(|| random_selector(r)),
                 },
             })
             .collect();
-        let ports = (0..r.next(3))
+        let ports = (0..r.below(3))
             .map(|_| PolicyPort {
-                protocol: [Protocol::Tcp, Protocol::Udp][r.next(2)],
-                port: match r.next(3) {
+                protocol: [Protocol::Tcp, Protocol::Udp][r.below(2)],
+                port: match r.below(3) {
                     0 => PortMatch::Any,
-                    1 => PortMatch::Range(80, 80 + r.next(3) as u16),
+                    1 => PortMatch::Range(80, 80 + r.below(3) as u16),
                     _ => PortMatch::Named("http".into()),
                 },
             })
@@ -254,25 +245,25 @@ mod tests {
     }
 
     fn random_policy(r: &mut Rng, name: usize) -> Policy {
-        let rules = |r: &mut Rng| (0..r.next(3)).map(|_| random_rule(r)).collect();
+        let rules = |r: &mut Rng| (0..r.below(3)).map(|_| random_rule(r)).collect();
         Policy {
-            namespace: NSS[r.next(2)].into(),
+            namespace: NSS[r.below(2)].into(),
             name: format!("p{name}"),
             pod_selector: random_selector(r),
-            ingress: (r.next(3) > 0).then(|| rules(r)),
-            egress: (r.next(2) == 0).then(|| rules(r)),
+            ingress: (r.below(3) > 0).then(|| rules(r)),
+            egress: (r.below(2) == 0).then(|| rules(r)),
         }
     }
 
     fn random_pod(r: &mut Rng, name: usize) -> Pod {
         let mut p = pod(
-            NSS[r.next(2)],
+            NSS[r.below(2)],
             &format!("pod{name}"),
-            APPS[r.next(3)],
-            (r.next(250) + 1) as u8,
-            ["node-1", "node-2"][r.next(2)],
+            APPS[r.below(3)],
+            (r.below(250) + 1) as u8,
+            ["node-1", "node-2"][r.below(2)],
         );
-        if r.next(5) == 0 {
+        if r.below(5) == 0 {
             p.ip = None;
         }
         p
@@ -296,14 +287,14 @@ mod tests {
             let mut all = CompileCache::default();
             for _ in 0..30 {
                 next += 1;
-                match r.next(7) {
+                match r.below(7) {
                     0 => c.policies.push(random_policy(&mut r, 100 + next)),
                     1 if !c.policies.is_empty() => {
-                        let i = r.next(c.policies.len());
+                        let i = r.below(c.policies.len());
                         c.policies.remove(i);
                     }
                     2 if !c.policies.is_empty() => {
-                        let i = r.next(c.policies.len());
+                        let i = r.below(c.policies.len());
                         let name = c.policies[i].name.clone();
                         c.policies[i] = Policy {
                             name,
@@ -312,18 +303,18 @@ mod tests {
                     }
                     3 => c.pods.push(random_pod(&mut r, 100 + next)),
                     4 if !c.pods.is_empty() => {
-                        let i = r.next(c.pods.len());
-                        c.pods[i].labels.insert("app".into(), APPS[r.next(3)].into());
+                        let i = r.below(c.pods.len());
+                        c.pods[i].labels.insert("app".into(), APPS[r.below(3)].into());
                     }
                     5 => {
-                        let ns = NSS[r.next(2)];
+                        let ns = NSS[r.below(2)];
                         c.namespaces.insert(
                             ns.into(),
-                            [("team".to_string(), NSS[r.next(2)].to_string())].into(),
+                            [("team".to_string(), NSS[r.below(2)].to_string())].into(),
                         );
                     }
                     _ if !c.pods.is_empty() => {
-                        let i = r.next(c.pods.len());
+                        let i = r.below(c.pods.len());
                         c.pods.remove(i);
                     }
                     _ => {}

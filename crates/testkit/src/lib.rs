@@ -4,4 +4,5 @@
 pub mod jwt;
 pub mod modgraph;
 pub mod netns;
+pub mod rng;
 pub mod root;

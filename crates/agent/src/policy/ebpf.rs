@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use labyrinth_contracts::bpf::policy::{PolicyNameRow, POLICY_NAMES_FILE};
 use labyrinth_ebpf::policy_maps::PolicyMaps;
-use labyrinth_ebpf::policy_rows::rows;
+use labyrinth_ebpf::policy_rows::{rows, PolicyRows};
 use labyrinth_policy::Compiled;
 
 use super::programmer::Programmer;
@@ -17,6 +17,9 @@ use crate::agent::context::Agent;
 
 pub struct PolicyEbpf {
     maps: PolicyMaps,
+    /// The rows the maps hold since the last sync that succeeded; None
+    /// before the first and after a failure (read back from the maps).
+    held: Option<PolicyRows>,
 }
 
 impl PolicyEbpf {
@@ -31,6 +34,7 @@ impl PolicyEbpf {
         let dir = dp.lock().pin_dir().to_path_buf();
         Ok(PolicyEbpf {
             maps: PolicyMaps::open(&dir)?,
+            held: None,
         })
     }
 }
@@ -61,10 +65,23 @@ impl Programmer for PolicyEbpf {
     fn name(&self) -> &'static str {
         "eBPF"
     }
-    fn sync(&mut self, c: &Compiled) -> Result<()> {
+    fn sync(&mut self, c: &Compiled, full: bool) -> Result<&'static str> {
         let wanted = rows(c)?;
-        let writes = self.maps.sync(&wanted)?;
+        // Reading every row back cost as much as writing them: it is done
+        // only at a resync (which also mends rows changed by hand) or when
+        // what the maps hold is not known.
+        let held = match self.held.take() {
+            Some(h) if !full => h,
+            _ => self.maps.read()?,
+        };
+        let writes = self.maps.sync_from(&held, &wanted)?;
+        self.held = Some(wanted);
         tracing::debug!("network policy: {writes} eBPF map writes");
-        write_names(c)
+        write_names(c)?;
+        Ok(if writes == 0 {
+            "nothing changed"
+        } else {
+            "the changed rows"
+        })
     }
 }

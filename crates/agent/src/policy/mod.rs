@@ -150,21 +150,22 @@ async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
 fn sync_loop(mut dp: Box<dyn Programmer>, rx: mpsc::Receiver<Compiled>) -> Result<()> {
     let mut current: Option<Compiled> = None;
     loop {
-        match rx.recv_timeout(RESYNC) {
+        let full = match rx.recv_timeout(RESYNC) {
             Ok(mut c) => {
                 while let Ok(newer) = rx.try_recv() {
                     c = newer;
                 }
                 current = Some(c);
+                false
             }
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Timeout) => true,
             Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
-        }
+        };
         let Some(c) = &current else { continue };
         let t = Instant::now();
-        match dp.sync(c) {
-            Ok(()) => tracing::info!(
-                "network policy: programmed {} pod chains ({}) in {} ms",
+        match dp.sync(c, full) {
+            Ok(how) => tracing::info!(
+                "network policy: programmed {} pod chains ({}, {how}) in {} ms",
                 c.pods.len(),
                 dp.name(),
                 t.elapsed().as_millis()

@@ -106,6 +106,30 @@ impl ModelPod {
     }
 }
 
+/// The policies selecting `subject` that have the direction's type.
+fn isolating<'p>(policies: &'p [PolicySpec], subject: &ModelPod, ingress: bool) -> Vec<&'p PolicySpec> {
+    policies
+        .iter()
+        .filter(|p| p.ns == subject.ns && matches(&p.pod_selector, &subject.labels))
+        .filter(|p| {
+            if ingress {
+                p.ingress.is_some()
+            } else {
+                p.egress.is_some()
+            }
+        })
+        .collect()
+}
+
+/// Where the model says a refused connection dies (Model::drop_at).
+pub struct Refusal<'a> {
+    /// The pod whose policy refuses it.
+    pub pod: &'a ModelPod,
+    /// Refused entering `pod` (else leaving it).
+    pub ingress: bool,
+    pub isolated_by: Vec<String>,
+}
+
 /// One connection attempt.
 struct Conn<'a> {
     from: &'a ModelPod,
@@ -153,17 +177,7 @@ impl Model {
     /// let it through?
     fn direction_allows(&self, policies: &[PolicySpec], c: &Conn, ingress: bool) -> bool {
         let (subject, other) = if ingress { (c.to, c.from) } else { (c.from, c.to) };
-        let selecting: Vec<&PolicySpec> = policies
-            .iter()
-            .filter(|p| p.ns == subject.ns && matches(&p.pod_selector, &subject.labels))
-            .filter(|p| {
-                if ingress {
-                    p.ingress.is_some()
-                } else {
-                    p.egress.is_some()
-                }
-            })
-            .collect();
+        let selecting = isolating(policies, subject, ingress);
         if selecting.is_empty() {
             return true;
         }
@@ -197,6 +211,41 @@ impl Model {
         // upstream's model allows.
         from.ip == to.ip
             || self.direction_allows(policies, &c, false) && self.direction_allows(policies, &c, true)
+    }
+
+    /// Where a refused connection is dropped: leaving `from` when its
+    /// egress refuses it (judged first, as the packet leaves first), else
+    /// entering `to`; with the `ns/name`s of the policies isolating that
+    /// pod in that direction, sorted. None when it is allowed.
+    pub fn drop_at<'a>(
+        &self,
+        policies: &[PolicySpec],
+        from: &'a ModelPod,
+        to: &'a ModelPod,
+        port: u16,
+        proto: Proto,
+    ) -> Option<Refusal<'a>> {
+        if self.allowed(policies, from, to, port, proto) {
+            return None;
+        }
+        let c = Conn {
+            from,
+            to,
+            port,
+            proto,
+        };
+        let ingress = self.direction_allows(policies, &c, false);
+        let pod = if ingress { to } else { from };
+        let mut isolated_by: Vec<String> = isolating(policies, pod, ingress)
+            .iter()
+            .map(|p| format!("{}/{}", p.ns, p.name))
+            .collect();
+        isolated_by.sort();
+        Some(Refusal {
+            pod,
+            ingress,
+            isolated_by,
+        })
     }
 
     /// The expected table: (from, to) → allowed.

@@ -4,7 +4,11 @@
 //! a policy allows, each with a comment naming `ns/policy direction rule N
 //! peer M`, and end in a DROP whose comment names the isolating policies,
 //! logged just before to the NFLOG group `labyrinth observe` reads.
-//! The whole state is written by one `iptables-restore --noflush` per sync.
+//! Each sync is one `iptables-restore --noflush`: the first and each
+//! resync read our chains back (iptables-save) and rewrite them all; any
+//! other change rewrites only the chains whose rules changed, as
+//! kube-proxy's partial sync does (a stream of policy writes then costs
+//! one pod's chain each, not every chain).
 
 use anyhow::{Context, Result};
 use labyrinth_contracts::iptables_save::Save;
@@ -14,6 +18,7 @@ use labyrinth_policy::names::{
 use labyrinth_policy::{Compiled, Direction, PodRules};
 
 use super::comment::comment_text;
+use super::load::Load;
 use crate::exec;
 use crate::hash::hash16;
 
@@ -72,34 +77,50 @@ fn pod_rules(r: &PodRules, out: &mut String) {
     out.push_str(&format!("-A {chain} {} -j DROP\n", comment(&why)));
 }
 
-/// The restore input taking the filter table from `stale` (our chains
-/// there now) to `c`; `add_jump` adds the jump from FORWARD.
-pub fn render(c: &Compiled, stale: &[String], add_jump: bool) -> String {
-    let mut chains = vec![POLICY_CHAIN.to_string()];
-    chains.extend(c.pods.iter().map(pod_chain));
-    let gone: Vec<&String> = stale.iter().filter(|s| !chains.contains(s)).collect();
-    let mut out = String::from("*filter\n");
-    for ch in chains.iter().chain(gone.iter().copied()) {
-        out.push_str(&format!(":{ch} - [0:0]\n"));
-    }
-    out.push_str(&format!(
+/// Our chains and their rules as restore lines, the dispatch chain first:
+/// the one owner of the rendered state, from which the whole restore
+/// and the partial one are both written.
+pub fn chains(c: &Compiled) -> Vec<(String, String)> {
+    let mut dispatch = format!(
         "-A {POLICY_CHAIN} -m conntrack --ctstate RELATED,ESTABLISHED {} -j RETURN\n",
         comment("replies and connections already open")
-    ));
+    );
     for r in &c.pods {
         let flag = match r.direction {
             Direction::Ingress => "-d",
             Direction::Egress => "-s",
         };
-        out.push_str(&format!(
+        dispatch.push_str(&format!(
             "-A {POLICY_CHAIN} {flag} {}/32 {} -j {}\n",
             r.ip,
             comment(&format!("{} {}", r.pod(), r.direction.as_str())),
             pod_chain(r)
         ));
     }
+    let mut out = vec![(POLICY_CHAIN.to_string(), dispatch)];
     for r in &c.pods {
-        pod_rules(r, &mut out);
+        let mut rules = String::new();
+        pod_rules(r, &mut rules);
+        out.push((pod_chain(r), rules));
+    }
+    out
+}
+
+/// The restore input rewriting `write` (each chain declared, which
+/// empties it under --noflush, then its rules) and deleting `gone`
+/// (emptied first, and no longer jumped to by a rewritten dispatch
+/// chain); `add_jump` adds the jump from FORWARD.
+fn restore<'a>(
+    write: impl Iterator<Item = &'a (String, String)> + Clone,
+    gone: &[&String],
+    add_jump: bool,
+) -> String {
+    let mut out = String::from("*filter\n");
+    for ch in write.clone().map(|(c, _)| c).chain(gone.iter().copied()) {
+        out.push_str(&format!(":{ch} - [0:0]\n"));
+    }
+    for (_, rules) in write {
+        out.push_str(rules);
     }
     for g in gone {
         out.push_str(&format!("-X {g}\n"));
@@ -111,15 +132,67 @@ pub fn render(c: &Compiled, stale: &[String], add_jump: bool) -> String {
     out
 }
 
+/// The restore input taking the filter table from `stale` (our chains
+/// there now) to `c`, every chain rewritten; `add_jump` adds the jump
+/// from FORWARD.
+pub fn render(c: &Compiled, stale: &[String], add_jump: bool) -> String {
+    let chains = chains(c);
+    let gone: Vec<&String> = stale
+        .iter()
+        .filter(|s| !chains.iter().any(|(c, _)| c == *s))
+        .collect();
+    restore(chains.iter(), &gone, add_jump)
+}
+
+/// The partial restore from `held` (what our chains hold) to `want`: only
+/// the chains whose rules changed, and the deletes of those gone, as
+/// kube-proxy's partial sync; empty when nothing changed.
+pub fn render_changes(held: &[(String, String)], want: &[(String, String)]) -> String {
+    let changed: Vec<&(String, String)> = want.iter().filter(|c| !held.contains(c)).collect();
+    let gone: Vec<&String> = held
+        .iter()
+        .map(|(c, _)| c)
+        .filter(|c| !want.iter().any(|(w, _)| w == *c))
+        .collect();
+    if changed.is_empty() && gone.is_empty() {
+        return String::new();
+    }
+    restore(changed.into_iter(), &gone, false)
+}
+
 /// Programs the rules in the calling thread's network namespace.
 #[derive(Default)]
 pub struct PolicyIptables {
     /// The last restore input (tests and `--dry-run` views).
     pub last_input: String,
+    /// Our chains as the last restore that succeeded left them; None
+    /// before the first and after a failure (the whole state next).
+    held: Option<Vec<(String, String)>>,
 }
 
 impl PolicyIptables {
-    pub fn sync(&mut self, c: &Compiled) -> Result<()> {
+    /// Take our chains to `c`: only the chains that changed, unless
+    /// `full` (first sync, resync: read back with iptables-save, every
+    /// chain rewritten) or the partial restore is refused (then in full).
+    pub fn sync(&mut self, c: &Compiled, full: bool) -> Result<Load> {
+        let want = chains(c);
+        if let (Some(held), false) = (self.held.take(), full) {
+            let change = render_changes(&held, &want);
+            if change.is_empty() {
+                self.held = Some(want);
+                return Ok(Load::Unchanged);
+            }
+            match exec::run("iptables-restore", &["-w", "--noflush"], Some(change.as_bytes())) {
+                Ok(_) => {
+                    self.last_input = change;
+                    self.held = Some(want);
+                    return Ok(Load::Incremental);
+                }
+                Err(e) => tracing::warn!(
+                    "network policy: iptables-restore refused the changed chains, rewriting them all: {e:#}"
+                ),
+            }
+        }
         let text = exec::stdout(&exec::run("iptables-save", &["-t", "filter"], None)?);
         let save = Save::parse(&text)?;
         let stale: Vec<String> = save
@@ -137,7 +210,8 @@ impl PolicyIptables {
         exec::run("iptables-restore", &["-w", "--noflush"], Some(input.as_bytes()))
             .context("iptables-restore rejected the policy rules (nothing was applied)")?;
         self.last_input = input;
-        Ok(())
+        self.held = Some(want);
+        Ok(Load::Full)
     }
 
     /// Remove the jump and every chain of ours (another datapath enforces

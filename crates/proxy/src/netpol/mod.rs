@@ -19,10 +19,14 @@
 //! connections pass by the same rule.
 mod comment;
 pub mod iptables;
+mod load;
+mod nft_diff;
+mod nft_objects;
 pub mod nftables;
 
 #[cfg(test)]
 mod fixtures;
 
 pub use iptables::PolicyIptables;
+pub use load::Load;
 pub use nftables::PolicyNftables;

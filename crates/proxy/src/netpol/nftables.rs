@@ -15,9 +15,14 @@
 //!   NFLOG group `labyrinth observe` reads and DROPs with a comment naming
 //!   the isolating policies.
 //!
-//! A sync recreates the whole table in one `nft -f` transaction (add,
-//! delete, add: atomic, so no packet sees half a table). Open connections
-//! survive it: their state is the kernel's conntrack, not the table.
+//! A change is one `nft -f` transaction. The first sync, each resync and
+//! a change touching most of the table recreate the whole table (add,
+//! delete, add: atomic, so no packet sees half a table); any other change
+//! adds and deletes only the objects it touches (nft_diff), and falls back
+//! to the whole table if nft refuses it (the table was changed by hand).
+//! Both are written from the same per-pod objects (nft_objects). Open
+//! connections survive either: their state is the kernel's conntrack, not
+//! the table.
 //! Loaded by the `nft` tool rather than the Service datapath's netlink
 //! encoder: policy tables are small next to 10k Services, and the text is
 //! what `nft list table` shows back.
@@ -25,124 +30,20 @@
 use std::fmt::Write;
 
 use anyhow::{Context, Result};
-use labyrinth_policy::names::{
-    drop_comment, log_prefix, nft_allow_set, nft_pod_chain, nft_pods_map, LOG_GROUP, NFT_FORWARD_CHAIN,
-    NFT_TABLE,
-};
-use labyrinth_policy::pieces::pieces;
-use labyrinth_policy::{Compiled, Direction, PodRules};
+use labyrinth_policy::names::{nft_pods_map, NFT_FORWARD_CHAIN, NFT_TABLE};
+use labyrinth_policy::{Compiled, Direction};
 
-use super::comment::comment_text;
+use super::load::Load;
+use super::nft_diff::diff;
+use super::nft_objects::{comment, PodObjects, FAMILY};
 use crate::exec;
 
-const FAMILY: &str = "ip";
+pub use super::nft_objects::pod_chain;
 
-/// nftables keeps at most 128 bytes of a comment.
-fn comment(text: &str) -> String {
-    format!("comment \"{}\"", comment_text(text, 127))
-}
-
-/// The pod's chain.
-pub fn pod_chain(r: &PodRules) -> String {
-    nft_pod_chain(&r.pod(), r.direction)
-}
-
-/// `lo` or `lo-hi`, as nft reads an interval.
-fn interval<T: PartialEq + std::fmt::Display>((lo, hi): (T, T)) -> String {
-    if lo == hi {
-        lo.to_string()
-    } else {
-        format!("{lo}-{hi}")
-    }
-}
-
-/// An interval set of `key` holding `els` (nothing when empty) and the
-/// rule RETURNing on a hit of `lookup` in it.
-fn set_and_rule(
-    out: &mut String,
-    chain: &str,
-    set: &str,
-    key: &str,
-    lookup: &str,
-    els: &[String],
-    why: &str,
-) {
-    if els.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        out,
-        "add set {FAMILY} {NFT_TABLE} {set} {{ type {key} ; flags interval ; }}"
-    );
-    let _ = writeln!(
-        out,
-        "add element {FAMILY} {NFT_TABLE} {set} {{ {} }}",
-        els.join(", ")
-    );
-    let _ = writeln!(
-        out,
-        "add rule {FAMILY} {NFT_TABLE} {chain} {lookup} @{set} return {}",
-        comment(why)
-    );
-}
-
-fn pod_objects(r: &PodRules, out: &mut String) {
-    let chain = pod_chain(r);
-    let _ = writeln!(out, "add chain {FAMILY} {NFT_TABLE} {chain}");
-    let field = match r.direction {
-        Direction::Ingress => "saddr",
-        Direction::Egress => "daddr",
-    };
-    let named = |allow: usize| comment(&r.allows[allow].describe(r.direction));
-    let p = pieces(r);
-    let ported: Vec<String> = p
-        .ports
-        .iter()
-        .map(|x| {
-            format!(
-                "{} . {} . {} {}",
-                interval(x.addrs),
-                x.protocol.lower(),
-                interval(x.ports),
-                named(x.allow)
-            )
-        })
-        .collect();
-    set_and_rule(
-        out,
-        &chain,
-        &nft_allow_set(&chain, false),
-        "ipv4_addr . inet_proto . inet_service",
-        &format!("ip {field} . meta l4proto . th dport"),
-        &ported,
-        "an allowed peer, protocol and port: the element names its policy",
-    );
-    let any: Vec<String> = p
-        .any
-        .iter()
-        .map(|x| format!("{} {}", interval(x.addrs), named(x.allow)))
-        .collect();
-    set_and_rule(
-        out,
-        &chain,
-        &nft_allow_set(&chain, true),
-        "ipv4_addr",
-        &format!("ip {field}"),
-        &any,
-        "a peer allowed in every protocol: the element names its policy",
-    );
-    let by: Vec<String> = r.isolated_by.iter().map(ToString::to_string).collect();
-    let _ = writeln!(
-        out,
-        "add rule {FAMILY} {NFT_TABLE} {chain} log prefix \"{}\" group {LOG_GROUP} drop {}",
-        log_prefix(r.direction),
-        comment(&drop_comment(&r.pod(), r.direction, &by))
-    );
-}
-
-/// The script recreating the table for `c`, as one transaction. Pod
-/// chains and their elements come before the base chain that reaches them.
-pub fn render(c: &Compiled) -> String {
+/// The script recreating the table holding `pods`, as one transaction.
+/// Pod chains and their elements come before the base chain that
+/// reaches them.
+pub fn render_objects(pods: &[PodObjects]) -> String {
     let mut out = format!(
         "add table {FAMILY} {NFT_TABLE}\ndelete table {FAMILY} {NFT_TABLE}\nadd table {FAMILY} {NFT_TABLE}\n"
     );
@@ -153,15 +54,14 @@ pub fn render(c: &Compiled) -> String {
             nft_pods_map(dir)
         );
     }
-    for r in &c.pods {
-        pod_objects(r, &mut out);
+    for o in pods {
+        o.add(&mut out);
     }
     for dir in [Direction::Ingress, Direction::Egress] {
-        let els: Vec<String> = c
-            .pods
+        let els: Vec<String> = pods
             .iter()
-            .filter(|r| r.direction == dir)
-            .map(|r| format!("{} : jump {}", r.ip, pod_chain(r)))
+            .filter(|o| o.direction == dir)
+            .map(|o| format!("{} : jump {}", o.ip, o.chain))
             .collect();
         if !els.is_empty() {
             let _ = writeln!(
@@ -197,20 +97,58 @@ pub fn render(c: &Compiled) -> String {
     out
 }
 
+/// The pods' objects of a compile.
+pub fn objects(c: &Compiled) -> Vec<PodObjects> {
+    c.pods.iter().map(PodObjects::of).collect()
+}
+
+/// The script recreating the table for `c`.
+pub fn render(c: &Compiled) -> String {
+    render_objects(&objects(c))
+}
+
 /// Programs the table in the calling thread's network namespace.
 #[derive(Default)]
 pub struct PolicyNftables {
     /// The last script (tests and `--dry-run` views).
     pub last_input: String,
+    /// What the table holds since the last load that succeeded; None
+    /// before the first, and after a failure (the whole table next).
+    held: Option<Vec<PodObjects>>,
 }
 
 impl PolicyNftables {
-    pub fn sync(&mut self, c: &Compiled) -> Result<()> {
-        let script = render(c);
-        exec::run("nft", &["-f", "-"], Some(script.as_bytes()))
+    /// Take the table to `c`: only what changed, unless `full` (first
+    /// sync, resync) or the change touches so much that the whole table
+    /// is as short to send.
+    pub fn sync(&mut self, c: &Compiled, full: bool) -> Result<Load> {
+        let want = objects(c);
+        let whole = render_objects(&want);
+        let held = self.held.take();
+        if let (Some(held), false) = (&held, full) {
+            let change = diff(held, &want);
+            if change.is_empty() {
+                self.held = Some(want);
+                return Ok(Load::Unchanged);
+            }
+            if change.len() < whole.len() {
+                match exec::run("nft", &["-f", "-"], Some(change.as_bytes())) {
+                    Ok(_) => {
+                        self.last_input = change;
+                        self.held = Some(want);
+                        return Ok(Load::Incremental);
+                    }
+                    Err(e) => tracing::warn!(
+                        "network policy: nft refused the incremental change, loading the whole table: {e:#}"
+                    ),
+                }
+            }
+        }
+        exec::run("nft", &["-f", "-"], Some(whole.as_bytes()))
             .context("nft rejected the policy table (nothing was applied)")?;
-        self.last_input = script;
-        Ok(())
+        self.last_input = whole;
+        self.held = Some(want);
+        Ok(Load::Full)
     }
 
     /// Remove the table (another datapath enforces policy now).
@@ -278,6 +216,7 @@ add rule ip labyrinth-policy forward ip daddr vmap @ingress-pods\n";
 
     #[test]
     fn long_comments_fit_nftables() {
+        use crate::netpol::nft_objects::comment;
         let c = comment(&"é".repeat(100));
         assert!(c.len() <= 127 + "comment \"\"".len(), "{c}");
         assert!(c.ends_with("é\""), "{c}");
