@@ -6,21 +6,7 @@
 mod common;
 use common::etcd::Etcd;
 use common::{call, TestServer};
-use labyrinth_apiserver::store::Backend;
 use serde_json::{json, Value};
-
-/// An API server on `etcd`, its data dir (PKI, tokens) beside etcd's.
-fn server_on(etcd: &Etcd) -> TestServer {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    TestServer::start_with(
-        &etcd.dir.path().join(format!("apiserver-{n}")),
-        "127.0.0.1:0",
-        Backend::Etcd {
-            servers: vec![etcd.url.clone()],
-        },
-    )
-}
 
 fn cm(name: &str, v: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -67,7 +53,7 @@ fn objects_live_under_kube_apiserver_keys_with_etcd_revisions() {
     let Some(etcd) = Etcd::start("objects_live_under_kube_apiserver_keys_with_etcd_revisions") else {
         return;
     };
-    let s = server_on(&etcd);
+    let s = etcd.server();
 
     let (code, created) = call(&s, "POST", CMS, Some(&cm("a", "1")));
     assert_eq!(code, 201, "{created}");
@@ -110,7 +96,7 @@ fn objects_live_under_kube_apiserver_keys_with_etcd_revisions() {
     // A second server on the same etcd (a restart) sees what the first wrote.
     call(&s, "POST", CMS, Some(&cm("kept", "1")));
     drop(s);
-    let s2 = server_on(&etcd);
+    let s2 = etcd.server();
     let (code, got) = call(&s2, "GET", &format!("{CMS}/kept"), None);
     assert_eq!((code, &got["data"]["v"]), (200, &json!("1")));
 }
@@ -120,7 +106,7 @@ fn kubectl_applies_gets_and_watches_on_etcd() {
     let Some(etcd) = Etcd::start("kubectl_applies_gets_and_watches_on_etcd") else {
         return;
     };
-    let s = server_on(&etcd);
+    let s = etcd.server();
     s.apply(
         "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web, namespace: default}\nspec:\n  replicas: 2\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: nginx}]}\n",
         &[],
@@ -161,7 +147,7 @@ fn a_watcher_behind_a_compaction_gets_410_and_a_relist_works() {
     let Some(etcd) = Etcd::start("a_watcher_behind_a_compaction_gets_410_and_a_relist_works") else {
         return;
     };
-    let s = server_on(&etcd);
+    let s = etcd.server();
     let (_, first) = call(&s, "POST", CMS, Some(&cm("c0", "0")));
     let behind = rv_of(&first);
     let mut last = behind;
@@ -201,7 +187,7 @@ fn etcd_killed_mid_run_fails_writes_clearly_then_recovers_losing_nothing() {
     else {
         return;
     };
-    let s = server_on(&etcd);
+    let s = etcd.server();
     let mut acked = Vec::new();
     for i in 0..20 {
         let name = format!("before-{i}");

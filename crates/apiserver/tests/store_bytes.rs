@@ -9,7 +9,6 @@ use common::etcd::Etcd;
 use common::item_names as names;
 use common::text::TextClient as Client;
 use common::TestServer;
-use labyrinth_apiserver::store::Backend;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
@@ -165,12 +164,6 @@ fn etcd_lists_are_spliced_from_the_stored_bytes() {
     let Some(etcd) = Etcd::start("etcd_lists_are_spliced_from_the_stored_bytes") else {
         return;
     };
-    let s = TestServer::start_with(
-        &etcd.dir.path().join("apiserver"),
-        "127.0.0.1:0",
-        Backend::Etcd {
-            servers: vec![etcd.url.clone()],
-        },
-    );
+    let s = etcd.server();
     lists_are_spliced_from_the_stored_bytes(&s);
 }

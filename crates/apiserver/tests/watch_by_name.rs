@@ -10,7 +10,6 @@ mod common;
 use common::etcd::Etcd;
 use common::text::TextClient;
 use common::TestServer;
-use labyrinth_apiserver::store::Backend;
 use serde_json::{json, Value};
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
@@ -108,12 +107,6 @@ fn etcd_watch_by_name_sees_delete_then_add() {
     let Some(etcd) = Etcd::start("etcd_watch_by_name_sees_delete_then_add") else {
         return;
     };
-    let s = TestServer::start_with(
-        &etcd.dir.path().join("apiserver"),
-        "127.0.0.1:0",
-        Backend::Etcd {
-            servers: vec![etcd.url.clone()],
-        },
-    );
+    let s = etcd.server();
     both(&s);
 }

@@ -118,6 +118,20 @@ impl Etcd {
     }
 
     /// etcdctl against this member; its stdout (panics on failure).
+    /// An API server on this etcd, its data dir (PKI, tokens) beside etcd's;
+    /// each call a new one.
+    pub fn server(&self) -> super::TestServer {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        super::TestServer::start_with(
+            &self.dir.path().join(format!("apiserver-{n}")),
+            "127.0.0.1:0",
+            labyrinth_apiserver::store::Backend::Etcd {
+                servers: vec![self.url.clone()],
+            },
+        )
+    }
+
     pub fn ctl(&self, args: &[&str]) -> String {
         let out = Command::new("etcdctl")
             .args(["--endpoints", &self.url])
