@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use anyhow::{bail, Result};
 use futures::StreamExt;
 use ipnet::Ipv4Net;
-use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
@@ -48,7 +48,7 @@ pub async fn run(
     let node = ThisNode {
         name: agent.node_name.clone(),
         ip: agent.args.node_ip,
-        zone: node_zone(&agent.args.node_labels),
+        zone: this_node_zone(&agent).await,
     };
     // Objects of a relist in progress, swapped in whole at InitDone.
     let mut relist_services: Vec<Service> = Vec::new();
@@ -113,9 +113,32 @@ pub async fn run(
     bail!("service proxy watch ended")
 }
 
-/// The zone this node registered with (`--node-label
-/// topology.kubernetes.io/zone=…`, as the lab starts each agent): a label
-/// changed later on the Node object is not followed.
+/// This node's zone, read from its Node object as kube-proxy reads its
+/// topology labels: the network role (the DaemonSet's agent) is not the
+/// process that registered the Node, so its own flags carry no labels.
+/// Without an answer from the API, the zone the agent itself registers
+/// with (`--node-label topology.kubernetes.io/zone=…`, the one-process
+/// agent). Read once at start: a label changed later is not followed.
+async fn this_node_zone(agent: &Agent) -> Option<String> {
+    let from_flags = node_zone(&agent.args.node_labels);
+    match Api::<Node>::all(agent.client.clone()).get(&agent.node_name).await {
+        Ok(node) => node
+            .metadata
+            .labels
+            .and_then(|l| l.get(labyrinth_contracts::topology::ZONE_LABEL).cloned())
+            .filter(|z| !z.is_empty())
+            .or(from_flags),
+        Err(e) => {
+            tracing::warn!(
+                "reading Node {} for its zone: {e} (using the flags')",
+                agent.node_name
+            );
+            from_flags
+        }
+    }
+}
+
+/// The zone among `--node-label` flags.
 fn node_zone(labels: &[String]) -> Option<String> {
     labels.iter().find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
