@@ -6,7 +6,7 @@
 //!
 //! Properties: no panic; a validation error starts with the name of the
 //! field it is about, as the file spells it; an accepted config lays out
-//! `workers + 1` nodes, each with a distinct address inside underlayCIDR
+//! `controlPlanes + workers` nodes, each with a distinct address inside underlayCIDR
 //! (never its network, gateway or broadcast address) and its own /24 inside
 //! podCIDR.
 
@@ -22,6 +22,10 @@ const FIELDS: &[&str] = &[
     "clusterDomain",
     "datapath",
     "routing",
+    "controlPlanes",
+    "manualJoin",
+    "loadBalancerPool",
+    "peerRedirect",
 ];
 
 pub fn check(data: &[u8]) {
@@ -40,7 +44,11 @@ pub fn check(data: &[u8]) {
         return;
     }
     let nodes = cfg.nodes();
-    assert_eq!(nodes.len() as u64, u64::from(cfg.workers) + 1, "node count");
+    assert_eq!(
+        nodes.len() as u64,
+        u64::from(cfg.control_planes) + u64::from(cfg.workers),
+        "node count"
+    );
     let underlay = cfg.underlay_cidr.trunc();
     let pods = cfg.pod_cidr.trunc();
     let mut seen = std::collections::HashSet::new();
