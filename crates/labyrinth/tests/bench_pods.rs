@@ -351,8 +351,9 @@ fn bench_pods() {
         return;
     }
     let lab = Lab::cluster("benchpods", &[]);
-    // The control-plane node runs pods too (its Node has no taint in the
-    // lab), so its agent is measured as well, next to the two workers.
+    // node-0 carries the control-plane taint, so the pods land on the two
+    // workers; node-0's agents are still measured (the all_agents figures),
+    // while per_pod_kib counts the workers' alone.
     let nodes = ["node-0", "node-1", "node-2"];
     kubectl_ok(&lab, &["create", "namespace", "bench"]);
     let baseline = sandboxes(&lab, &nodes);
