@@ -257,14 +257,18 @@ fn daemonset(dp: &str) {
             "{veth} has no program: {progs:?}"
         );
     }
-    let got = send_line(
-        &lab,
-        ("wrk-1", &client),
-        ("wrk-2", &server),
-        "node-wrk-2-ubuntu24.wrk-2",
-        false,
-    );
-    assert_eq!(got, "hello-tcp");
+    // The journey's line, by Service name, on a new connection.
+    let journey_line = || {
+        let got = send_line(
+            &lab,
+            ("wrk-1", &client),
+            ("wrk-2", &server),
+            "node-wrk-2-ubuntu24.wrk-2",
+            false,
+        );
+        assert_eq!(got, "hello-tcp");
+    };
+    journey_line();
 
     // Delete node-1's agent pod while a connection is open.
     let mut stream = open_stream(&lab, &client, &server);
@@ -317,13 +321,6 @@ fn daemonset(dp: &str) {
     stream.carries(&lab, &server, "line-after-rollout");
     drop(stream);
     // The journey still works with new connections.
-    let got = send_line(
-        &lab,
-        ("wrk-1", &client),
-        ("wrk-2", &server),
-        "node-wrk-2-ubuntu24.wrk-2",
-        false,
-    );
-    assert_eq!(got, "hello-tcp");
+    journey_line();
     lab.down();
 }
