@@ -10,6 +10,7 @@ pub mod client;
 pub mod identity;
 pub mod impersonate;
 pub mod join;
+pub mod join_control_plane;
 pub mod rbac;
 pub mod rbac_defaults;
 pub mod sa_token;
