@@ -86,6 +86,9 @@ impl Args {
     }
 }
 
+/// The runtime the one-shot commands (token, join) run their calls on.
+pub type Runtime = tokio::runtime::Runtime;
+
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -319,15 +322,20 @@ pub struct JoinArgs {
     pub kubeconfig: PathBuf,
 }
 
-/// Join, print the outcome; returns the node's name and what the join learned.
-pub fn run_join(args: &JoinArgs) -> anyhow::Result<(String, auth::join::Joined)> {
-    let node = match args.node_name.clone() {
+/// The name the node joins as: --node-name, or this host's name.
+pub fn node_name(args: &JoinArgs) -> anyhow::Result<String> {
+    Ok(match args.node_name.clone() {
         Some(n) => n,
         None => std::fs::read_to_string("/proc/sys/kernel/hostname")
             .context("reading the hostname")?
             .trim()
             .to_string(),
-    };
+    })
+}
+
+/// Join, print the outcome; returns the node's name and what the join learned.
+pub fn run_join(args: &JoinArgs) -> anyhow::Result<(String, auth::join::Joined)> {
+    let node = node_name(args)?;
     let joined = runtime()?.block_on(auth::join::join(
         &args.server,
         &args.token,

@@ -17,6 +17,8 @@ pub const NAME: &str = "kubeadm-config";
 /// The ConfigMap key holding [`ClusterConfiguration`] (as JSON; kubeadm's
 /// key, which holds YAML there).
 pub const KEY: &str = "ClusterConfiguration";
+/// kubeadm's Role letting bootstrap tokens and nodes read it.
+pub const READER_ROLE: &str = "kubeadm:nodes-kubeadm-config";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -55,6 +57,24 @@ impl ClusterConfiguration {
             .and_then(Value::as_str)
             .ok_or_else(|| format!("ConfigMap {NAMESPACE}/{NAME} has no data key {KEY:?}"))?;
         serde_json::from_str(text).map_err(|e| format!("ConfigMap {NAMESPACE}/{NAME}, key {KEY}: {e}"))
+    }
+
+    /// The ConfigMap and kubeadm's Role and RoleBinding that let joining
+    /// nodes (bootstrap tokens) and nodes read it, as one List to apply.
+    pub fn published(&self) -> Value {
+        json!({"apiVersion": "v1", "kind": "List", "items": [
+            self.config_map(),
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": READER_ROLE, "namespace": NAMESPACE},
+                "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [NAME], "verbs": ["get"]}]},
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": READER_ROLE, "namespace": NAMESPACE},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": READER_ROLE},
+                "subjects": [
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:bootstrappers"},
+                    {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:nodes"}
+                ]}
+        ]})
     }
 
     /// kubeadm's preflight for `join --control-plane` with stacked etcd:
@@ -103,6 +123,10 @@ mod tests {
         assert_eq!(ClusterConfiguration::from_config_map(&cm), Ok(c));
         let err = ClusterConfiguration::from_config_map(&json!({"data": {}})).unwrap_err();
         assert!(err.contains("ClusterConfiguration"), "{err}");
+        let list = c.published();
+        assert_eq!(list["items"][0], cm);
+        assert_eq!(list["items"][1]["rules"][0]["resourceNames"][0], NAME);
+        assert_eq!(list["items"][2]["subjects"][0]["name"], "system:bootstrappers");
     }
 
     #[test]

@@ -109,3 +109,31 @@ pub async fn preflight(
 fn message(v: &Value) -> &str {
     v["message"].as_str().unwrap_or("")
 }
+
+/// Add `client_url` (this node's new member) to kubeadm-config's
+/// etcdEndpoints, so a later join can reach etcd through it too.
+pub async fn record_member(server: &str, trust: &Trust, admin: &str, client_url: &str) -> anyhow::Result<()> {
+    let path = format!(
+        "/api/v1/namespaces/{}/configmaps/{}",
+        cluster_config::NAMESPACE,
+        cluster_config::NAME
+    );
+    let (code, cm) = request(server, trust, "GET", &path, Some(admin), None).await?;
+    if code != 200 {
+        bail!("reading ConfigMap {}: HTTP {code}: {}", cluster_config::NAME, message(&cm));
+    }
+    let mut cluster = ClusterConfiguration::from_config_map(&cm).map_err(anyhow::Error::msg)?;
+    if cluster.etcd_endpoints.iter().any(|e| e == client_url) {
+        return Ok(());
+    }
+    cluster.etcd_endpoints.push(client_url.to_string());
+    let mut updated = cluster.config_map();
+    // The write carries the version read: a concurrent join's update is
+    // refused (409) rather than lost.
+    updated["metadata"]["resourceVersion"] = cm["metadata"]["resourceVersion"].clone();
+    let (code, resp) = request(server, trust, "PUT", &path, Some(admin), Some(&updated)).await?;
+    if code != 200 {
+        bail!("updating ConfigMap {}: HTTP {code}: {}", cluster_config::NAME, message(&resp));
+    }
+    Ok(())
+}
