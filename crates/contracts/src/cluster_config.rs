@@ -77,15 +77,22 @@ impl ClusterConfiguration {
         ]})
     }
 
-    /// kubeadm's preflight for `join --control-plane` with stacked etcd:
-    /// another API server needs a store it can share, and members to join.
-    pub fn check_stackable(&self) -> Result<(), String> {
+    /// Stacked control planes share one etcd.
+    pub fn check_store(&self) -> Result<(), String> {
         if self.store != StoreKind::Etcd {
             return Err(format!(
                 "[preflight] the cluster's store is {} (ConfigMap {NAMESPACE}/{NAME}): another control plane needs a store it can share; bring the cluster up with --store etcd",
                 self.store
             ));
         }
+        Ok(())
+    }
+
+    /// kubeadm's preflight for `join --control-plane` with stacked etcd:
+    /// another API server needs a store it can share, and members to join.
+    /// (The store first: a join checks it before the certificates.)
+    pub fn check_stackable(&self) -> Result<(), String> {
+        self.check_store()?;
         if self.etcd_endpoints.is_empty() {
             return Err(format!(
                 "[preflight] ConfigMap {NAMESPACE}/{NAME} names no etcd endpoint (etcdEndpoints) to add a member through"

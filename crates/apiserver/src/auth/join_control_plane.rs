@@ -70,7 +70,7 @@ pub async fn preflight(
         ),
         _ => bail!("reading ConfigMap {}/{}: HTTP {code}: {}", cluster_config::NAMESPACE, cluster_config::NAME, message(&cm)),
     };
-    cluster.check_stackable().map_err(anyhow::Error::msg)?;
+    cluster.check_store().map_err(anyhow::Error::msg)?;
     let (code, secret) = get(format!("/api/v1/namespaces/{NAMESPACE}/secrets/{SECRET_NAME}")).await?;
     match code {
         200 => {}
@@ -81,6 +81,7 @@ pub async fn preflight(
     }
     let files = upload_certs::open_secret(&secret, key, jiff::Timestamp::now())
         .map_err(|e| anyhow::anyhow!("[preflight] {e}"))?;
+    cluster.check_stackable().map_err(anyhow::Error::msg)?;
     let stacking = Stacking {
         cluster,
         files,
