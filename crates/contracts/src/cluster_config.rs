@@ -60,21 +60,21 @@ impl ClusterConfiguration {
     }
 
     /// The ConfigMap and kubeadm's Role and RoleBinding that let joining
-    /// nodes (bootstrap tokens) and nodes read it, as one List to apply.
-    pub fn published(&self) -> Value {
-        json!({"apiVersion": "v1", "kind": "List", "items": [
+    /// nodes (bootstrap tokens) and nodes read it, to apply.
+    pub fn published(&self) -> [Value; 3] {
+        [
             self.config_map(),
-            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
                 "metadata": {"name": READER_ROLE, "namespace": NAMESPACE},
-                "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [NAME], "verbs": ["get"]}]},
-            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "rules": [{"apiGroups": [""], "resources": ["configmaps"], "resourceNames": [NAME], "verbs": ["get"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
                 "metadata": {"name": READER_ROLE, "namespace": NAMESPACE},
                 "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": READER_ROLE},
                 "subjects": [
                     {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:bootstrappers"},
                     {"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:nodes"}
-                ]}
-        ]})
+                ]}),
+        ]
     }
 
     /// Stacked control planes share one etcd.
@@ -130,10 +130,10 @@ mod tests {
         assert_eq!(ClusterConfiguration::from_config_map(&cm), Ok(c));
         let err = ClusterConfiguration::from_config_map(&json!({"data": {}})).unwrap_err();
         assert!(err.contains("ClusterConfiguration"), "{err}");
-        let list = c.published();
-        assert_eq!(list["items"][0], cm);
-        assert_eq!(list["items"][1]["rules"][0]["resourceNames"][0], NAME);
-        assert_eq!(list["items"][2]["subjects"][0]["name"], "system:bootstrappers");
+        let [config, role, binding] = c.published();
+        assert_eq!(config, cm);
+        assert_eq!(role["rules"][0]["resourceNames"][0], NAME);
+        assert_eq!(binding["subjects"][0]["name"], "system:bootstrappers");
     }
 
     #[test]

@@ -233,7 +233,10 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     };
     for (what, body) in [
         ("the agents' settings", published),
-        ("kubeadm-config", cluster.published().to_string()),
+        (
+            "kubeadm-config",
+            cluster.published().map(|o| o.to_string()).join("\n---\n"),
+        ),
     ] {
         run_in(
             lab,
