@@ -207,9 +207,22 @@ fn steps(
     done.0.push(Done::Agent);
     let peer = labyrinth_lab::etcd::peer_url_of(ip);
     let existing = Client::new(&cluster.etcd_endpoints)?;
-    let added = rt
-        .block_on(members::add(&existing, &peer))
-        .map_err(|e| anyhow::anyhow!("etcd member add {peer} through {}: {e}", cluster.etcd_endpoints.join(",")))?;
+    // etcd refuses a member while the last one added has not been
+    // connected for a few seconds ("unhealthy cluster": a definite no, so
+    // asking again cannot add twice); kubeadm retries too.
+    let deadline = Instant::now() + START_TIMEOUT;
+    let added = loop {
+        match rt.block_on(members::add(&existing, &peer)) {
+            Ok(a) => break a,
+            Err(e) if e.to_string().contains("unhealthy cluster") && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            Err(e) => bail!(
+                "etcd member add {peer} through {}: {e}",
+                cluster.etcd_endpoints.join(",")
+            ),
+        }
+    };
     done.0.push(Done::Member {
         endpoints: cluster.etcd_endpoints.clone(),
         id: added.id,

@@ -63,8 +63,9 @@ pub async fn preflight(
     .await?;
     let cluster = match code {
         200 => ClusterConfiguration::from_config_map(&cm).map_err(anyhow::Error::msg)?,
-        404 => bail!(
-            "[preflight] the cluster publishes no ConfigMap {}/{}: cannot tell which store it runs on, so it cannot take another control plane",
+        // Without kubeadm's Role the token may not even look (403).
+        403 | 404 => bail!(
+            "[preflight] the cluster publishes no ConfigMap {}/{} that joining nodes may read (HTTP {code}): cannot tell which store it runs on, so it cannot take another control plane",
             cluster_config::NAMESPACE,
             cluster_config::NAME
         ),
@@ -74,8 +75,8 @@ pub async fn preflight(
     let (code, secret) = get(format!("/api/v1/namespaces/{NAMESPACE}/secrets/{SECRET_NAME}")).await?;
     match code {
         200 => {}
-        404 => bail!(
-            "[preflight] Secret {NAMESPACE}/{SECRET_NAME} is absent (never uploaded, or expired and deleted): run `labyrinth init phase upload-certs --upload-certs` on a control plane and use the key it prints"
+        403 | 404 => bail!(
+            "[preflight] Secret {NAMESPACE}/{SECRET_NAME} is absent (HTTP {code}: never uploaded, or expired and deleted): run `labyrinth init phase upload-certs --upload-certs` on a control plane and use the key it prints"
         ),
         _ => bail!("reading Secret {NAMESPACE}/{SECRET_NAME}: HTTP {code}: {}", message(&secret)),
     }
