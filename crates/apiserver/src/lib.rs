@@ -252,20 +252,32 @@ pub async fn upload_certs(
     let expires = jiff::Timestamp::now() + jiff::SignedDuration::try_from(ttl)?;
     let secret = upload_certs::secret(key, &files, expires)?;
     let path = format!("/api/v1/namespaces/{NAMESPACE}/secrets");
-    let (code, resp) = admin.call("DELETE", &format!("{path}/{SECRET_NAME}"), None).await?;
+    let (code, resp) = admin
+        .call("DELETE", &format!("{path}/{SECRET_NAME}"), None)
+        .await?;
     if code != 200 && code != 202 && code != 404 {
-        anyhow::bail!("replacing Secret {NAMESPACE}/{SECRET_NAME}: HTTP {code}: {}", resp["message"]);
+        anyhow::bail!(
+            "replacing Secret {NAMESPACE}/{SECRET_NAME}: HTTP {code}: {}",
+            resp["message"]
+        );
     }
     let (code, resp) = admin.call("POST", &path, Some(&secret)).await?;
     if code != 201 {
-        anyhow::bail!("storing Secret {NAMESPACE}/{SECRET_NAME}: HTTP {code}: {}", resp["message"]);
+        anyhow::bail!(
+            "storing Secret {NAMESPACE}/{SECRET_NAME}: HTTP {code}: {}",
+            resp["message"]
+        );
     }
     let [role, binding] = upload_certs::reader_rbac();
     for (obj, plural) in [(role, "roles"), (binding, "rolebindings")] {
         let path = format!("/apis/rbac.authorization.k8s.io/v1/namespaces/{NAMESPACE}/{plural}");
         let (code, resp) = admin.call("POST", &path, Some(&obj)).await?;
         if code != 201 && code != 409 {
-            anyhow::bail!("creating {plural} {}: HTTP {code}: {}", upload_certs::ROLE, resp["message"]);
+            anyhow::bail!(
+                "creating {plural} {}: HTTP {code}: {}",
+                upload_certs::ROLE,
+                resp["message"]
+            );
         }
     }
     Ok(())
@@ -299,7 +311,14 @@ pub fn run_token(args: TokenArgs) -> anyhow::Result<i32> {
         control_plane = format!(" --control-plane --certificate-key {key}");
     }
     let (token, cmd) = runtime()?.block_on(create_token(&args.data_dir, ttl))?;
-    println!("{}", if args.print_join_command { cmd + &control_plane } else { token });
+    println!(
+        "{}",
+        if args.print_join_command {
+            cmd + &control_plane
+        } else {
+            token
+        }
+    );
     Ok(0)
 }
 

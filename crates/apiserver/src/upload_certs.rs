@@ -68,7 +68,11 @@ impl std::str::FromStr for CertificateKey {
             return Err(format!(
                 "--certificate-key: expected 64 hex digits (32 bytes), got {} characters{}",
                 s.len(),
-                if s.bytes().all(|c| c.is_ascii_hexdigit()) { "" } else { " with non-hex ones" }
+                if s.bytes().all(|c| c.is_ascii_hexdigit()) {
+                    ""
+                } else {
+                    " with non-hex ones"
+                }
             ));
         }
         let mut k = [0u8; 32];
@@ -126,7 +130,9 @@ impl CertificateKey {
 pub enum OpenError {
     #[error("Secret {NAMESPACE}/{SECRET_NAME} expired at {0}: upload the certificates again (`labyrinth init phase upload-certs --upload-certs` on a control plane)")]
     Expired(String),
-    #[error("the certificate key does not decrypt {NAMESPACE}/{SECRET_NAME} (key {0:?}): check --certificate-key")]
+    #[error(
+        "the certificate key does not decrypt {NAMESPACE}/{SECRET_NAME} (key {0:?}): check --certificate-key"
+    )]
     WrongKey(String),
     #[error("Secret {NAMESPACE}/{SECRET_NAME}: {0}")]
     Malformed(String),
@@ -134,7 +140,11 @@ pub enum OpenError {
 
 /// The Secret holding `files` (Secret key → content) sealed under `key`,
 /// expiring at `expires`.
-pub fn secret(key: &CertificateKey, files: &[(&str, Vec<u8>)], expires: jiff::Timestamp) -> anyhow::Result<Value> {
+pub fn secret(
+    key: &CertificateKey,
+    files: &[(&str, Vec<u8>)],
+    expires: jiff::Timestamp,
+) -> anyhow::Result<Value> {
     let mut data = serde_json::Map::new();
     for (name, body) in files {
         data.insert(name.to_string(), json!(B64.encode(key.seal(body)?)));
@@ -154,9 +164,16 @@ pub fn secret(key: &CertificateKey, files: &[(&str, Vec<u8>)], expires: jiff::Ti
 
 /// Every file of the Secret, opened with `key`, checked against its expiry
 /// at `now`; each of [`SHARED`] must be there.
-pub fn open_secret(s: &Value, key: &CertificateKey, now: jiff::Timestamp) -> Result<Vec<(String, Vec<u8>)>, OpenError> {
+pub fn open_secret(
+    s: &Value,
+    key: &CertificateKey,
+    now: jiff::Timestamp,
+) -> Result<Vec<(String, Vec<u8>)>, OpenError> {
     let exp = s
-        .pointer(&format!("/metadata/annotations/{}", EXPIRES_ANNOTATION.replace('/', "~1")))
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            EXPIRES_ANNOTATION.replace('/', "~1")
+        ))
         .and_then(Value::as_str)
         .ok_or_else(|| OpenError::Malformed(format!("no annotation {EXPIRES_ANNOTATION}")))?;
     let at: jiff::Timestamp = exp
@@ -174,7 +191,9 @@ pub fn open_secret(s: &Value, key: &CertificateKey, now: jiff::Timestamp) -> Res
         let sealed = B64
             .decode(text)
             .map_err(|e| OpenError::Malformed(format!("data key {name:?} is not base64: {e}")))?;
-        let plain = key.open(&sealed).ok_or_else(|| OpenError::WrongKey(name.to_string()))?;
+        let plain = key
+            .open(&sealed)
+            .ok_or_else(|| OpenError::WrongKey(name.to_string()))?;
         out.push((name.to_string(), plain));
     }
     Ok(out)
@@ -227,10 +246,16 @@ mod tests {
         let hex = k.to_string();
         assert_eq!(hex.len(), 64);
         assert_eq!(hex.parse::<CertificateKey>().unwrap(), k);
-        assert!(format!("{k:?}").find(&hex).is_none(), "Debug must not print the key");
+        assert!(
+            format!("{k:?}").find(&hex).is_none(),
+            "Debug must not print the key"
+        );
         for bad in ["", "abc", &"g".repeat(64), &"0".repeat(63), &"0".repeat(66)] {
             let err = bad.parse::<CertificateKey>().unwrap_err();
-            assert!(err.contains("--certificate-key") && err.contains("64 hex digits"), "{err}");
+            assert!(
+                err.contains("--certificate-key") && err.contains("64 hex digits"),
+                "{err}"
+            );
         }
     }
 
@@ -263,7 +288,10 @@ mod tests {
         assert_eq!(keys.len(), SHARED.len());
         for (name, _) in SHARED {
             let sealed = B64.decode(data[name].as_str().unwrap()).unwrap();
-            assert!(!sealed.windows(10).any(|w| w == b"content of"), "{name} is stored in the clear");
+            assert!(
+                !sealed.windows(10).any(|w| w == b"content of"),
+                "{name} is stored in the clear"
+            );
         }
         let opened = open_secret(&s, &k, jiff::Timestamp::now()).unwrap();
         let want: Vec<(String, Vec<u8>)> = files().into_iter().map(|(n, b)| (n.to_string(), b)).collect();
@@ -280,7 +308,9 @@ mod tests {
         let wrong = CertificateKey::generate().unwrap();
         let err = open_secret(&s, &wrong, jiff::Timestamp::now()).unwrap_err();
         assert_eq!(err, OpenError::WrongKey("ca.crt".into()));
-        assert!(err.to_string().contains("certificate key does not decrypt kube-system/kubeadm-certs"));
+        assert!(err
+            .to_string()
+            .contains("certificate key does not decrypt kube-system/kubeadm-certs"));
         let err = open_secret(&s, &k, later() + jiff::SignedDuration::from_secs(1)).unwrap_err();
         assert!(matches!(err, OpenError::Expired(_)), "{err}");
         assert!(err.to_string().contains("expired"));

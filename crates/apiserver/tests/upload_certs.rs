@@ -40,7 +40,10 @@ fn a_bootstrap_token_opens_the_uploaded_certificates_only_with_the_key_and_only_
 
     // Nothing published yet: the join cannot tell the store.
     let err = format!("{:#}", pf(&key).err().unwrap());
-    assert!(err.contains("publishes no ConfigMap kube-system/kubeadm-config"), "{err}");
+    assert!(
+        err.contains("publishes no ConfigMap kube-system/kubeadm-config"),
+        "{err}"
+    );
 
     s.rt.block_on(upload_certs(dir.path(), &key, Duration::from_secs(3600)))
         .unwrap();
@@ -60,25 +63,60 @@ fn a_bootstrap_token_opens_the_uploaded_certificates_only_with_the_key_and_only_
         assert_eq!(got, &std::fs::read(dir.path().join(file)).unwrap(), "{name}");
     }
     let err = format!("{:#}", pf(&CertificateKey::generate().unwrap()).err().unwrap());
-    assert!(err.contains("the certificate key does not decrypt kube-system/kubeadm-certs"), "{err}");
+    assert!(
+        err.contains("the certificate key does not decrypt kube-system/kubeadm-certs"),
+        "{err}"
+    );
 
     // The token reads those two objects, no other Secret, and writes nothing.
-    let ca = Trust::Ca(labyrinth_apiserver::tls::pem_to_der(&std::fs::read_to_string(dir.path().join("pki/ca.crt")).unwrap()).unwrap());
+    let ca = Trust::Ca(
+        labyrinth_apiserver::tls::pem_to_der(
+            &std::fs::read_to_string(dir.path().join("pki/ca.crt")).unwrap(),
+        )
+        .unwrap(),
+    );
     let as_token = |method: &str, path: &str, body: Option<&serde_json::Value>| {
-        s.rt.block_on(request(&addr, &ca, method, path, Some(&token), body)).unwrap().0
+        s.rt.block_on(request(&addr, &ca, method, path, Some(&token), body))
+            .unwrap()
+            .0
     };
-    assert_eq!(as_token("GET", "/api/v1/namespaces/kube-system/secrets/kubeadm-certs", None), 200);
+    assert_eq!(
+        as_token(
+            "GET",
+            "/api/v1/namespaces/kube-system/secrets/kubeadm-certs",
+            None
+        ),
+        200
+    );
     let id = &token[..6];
     assert_eq!(
-        as_token("GET", &format!("/api/v1/namespaces/kube-system/secrets/bootstrap-token-{id}"), None),
+        as_token(
+            "GET",
+            &format!("/api/v1/namespaces/kube-system/secrets/bootstrap-token-{id}"),
+            None
+        ),
         403
     );
-    assert_eq!(as_token("GET", "/api/v1/namespaces/kube-system/secrets", None), 403);
+    assert_eq!(
+        as_token("GET", "/api/v1/namespaces/kube-system/secrets", None),
+        403
+    );
     let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}});
-    assert_eq!(as_token("POST", "/api/v1/namespaces/kube-system/configmaps", Some(&cm)), 403);
+    assert_eq!(
+        as_token("POST", "/api/v1/namespaces/kube-system/configmaps", Some(&cm)),
+        403
+    );
 
-    let (code, _) = call(&s, "DELETE", "/api/v1/namespaces/kube-system/secrets/kubeadm-certs", None);
+    let (code, _) = call(
+        &s,
+        "DELETE",
+        "/api/v1/namespaces/kube-system/secrets/kubeadm-certs",
+        None,
+    );
     assert_eq!(code, 200);
     let err = format!("{:#}", pf(&key).err().unwrap());
-    assert!(err.contains("Secret kube-system/kubeadm-certs is absent"), "{err}");
+    assert!(
+        err.contains("Secret kube-system/kubeadm-certs is absent"),
+        "{err}"
+    );
 }

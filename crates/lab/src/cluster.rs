@@ -3,7 +3,10 @@
 //! the scheduler) as static pods of node-0's agent (`crate::manifests`), a
 //! bootstrap token, `join` on every node through that token and the CA
 //! hash, which starts each worker's agent (with `manualJoin`, only node-0
-//! joins: the workers are left for a person).
+//! joins: the workers are left for a person). With several control planes
+//! node-0 uploads the shared certificates (`init phase upload-certs`) and
+//! the others join with the printed `join --control-plane
+//! --certificate-key` command, one after the other.
 //!
 //! Every step runs *inside* a node (through `lab ssh`), exactly as a person
 //! would type it on that VM; services are started detached so that the
@@ -148,7 +151,11 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
         let argv = crate::etcd::argv(&cp.name, cp.address, &members);
         write_manifest(lab, &cp.name, &manifests::etcd(argv))?;
     }
-    write_manifest(lab, &cp.name, &manifests::apiserver(apiserver_argv, APISERVER_DATA))?;
+    write_manifest(
+        lab,
+        &cp.name,
+        &manifests::apiserver(apiserver_argv, APISERVER_DATA),
+    )?;
     progress.step(&format!("{}: kubelet, API server (static pod)", cp.name));
     start_control_node_agent(state, cp, &exe)?;
     if cfg.store == StoreKind::Etcd {
@@ -170,7 +177,10 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
         .context("keeping the lab's admin kubeconfig")?;
 
     if let Some(address) = vip {
-        progress.step(&format!("{}: control-plane address {address} (kube-vip static pod)", cp.name));
+        progress.step(&format!(
+            "{}: control-plane address {address} (kube-vip static pod)",
+            cp.name
+        ));
         write_manifest(lab, &cp.name, &manifests::vip(&exe, ADMIN_KUBECONFIG, address))?;
         wait_for(
             &format!("the control-plane address {address}"),
@@ -191,7 +201,10 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     ) {
         extra.extend(["--load-balancer-pool".into(), pool.to_string()]);
     }
-    progress.step(&format!("{}: controller manager, scheduler (static pods)", cp.name));
+    progress.step(&format!(
+        "{}: controller manager, scheduler (static pods)",
+        cp.name
+    ));
     let (cm_conf, sched_conf) = match vip {
         Some(_) => {
             for conf in [CONTROLLER_MANAGER_CONF, SCHEDULER_CONF] {
@@ -252,7 +265,8 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
         .with_context(|| format!("publishing {what}"))?;
     }
 
-    let join = String::from_utf8(run_in(lab, &cp.name, &[&exe, "token", "create", "--print-join-command"])?.stdout)?;
+    let join =
+        String::from_utf8(run_in(lab, &cp.name, &[&exe, "token", "create", "--print-join-command"])?.stdout)?;
     let join_argv = join_words(&join, &exe)?;
 
     // The other control planes, as kubeadm's HA guide: the certificates
@@ -271,7 +285,14 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
             run_in(
                 lab,
                 &cp.name,
-                &[&exe, "token", "create", "--print-join-command", "--certificate-key", &key],
+                &[
+                    &exe,
+                    "token",
+                    "create",
+                    "--print-join-command",
+                    "--certificate-key",
+                    &key,
+                ],
             )?
             .stdout,
         )?;
@@ -283,7 +304,14 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
             ));
             let mut j: Vec<&str> = cp_join.iter().map(String::as_str).collect();
             let zone = zone_label(plan);
-            j.extend(["--node-name", &plan.name, "--kubeconfig", NODE_KUBECONFIG, "--node-label", &zone]);
+            j.extend([
+                "--node-name",
+                &plan.name,
+                "--kubeconfig",
+                NODE_KUBECONFIG,
+                "--node-label",
+                &zone,
+            ]);
             run_in(lab, &plan.name, &j)?;
         }
     }

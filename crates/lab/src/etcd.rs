@@ -139,8 +139,14 @@ mod tests {
         );
         let flag = |f: &str| j[j.iter().position(|x| x == f).unwrap() + 1].clone();
         assert_eq!(flag("--initial-cluster-state"), "existing");
-        assert_eq!(flag("--initial-advertise-peer-urls"), peer_url_of(Ipv4Addr::new(10, 168, 0, 3)));
-        assert_eq!(flag("--initial-cluster"), "node-0=http://10.168.0.2:2380,node-1=http://10.168.0.3:2380");
+        assert_eq!(
+            flag("--initial-advertise-peer-urls"),
+            peer_url_of(Ipv4Addr::new(10, 168, 0, 3))
+        );
+        assert_eq!(
+            flag("--initial-cluster"),
+            "node-0=http://10.168.0.2:2380,node-1=http://10.168.0.3:2380"
+        );
     }
 
     #[test]

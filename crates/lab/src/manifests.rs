@@ -125,7 +125,12 @@ pub fn apiserver_command(
         argv.extend(["--advertise-address".into(), a.to_string()]);
     }
     if let Some(e) = etcd_servers {
-        argv.extend(["--store".into(), "etcd".into(), "--etcd-servers".into(), e.to_string()]);
+        argv.extend([
+            "--store".into(),
+            "etcd".into(),
+            "--etcd-servers".into(),
+            e.to_string(),
+        ]);
     }
     argv
 }
@@ -141,12 +146,30 @@ pub fn controller_pair(
     leader_elect_flags: bool,
     extra: &[String],
 ) -> [Component; 2] {
-    let elect = |lease: &str| if leader_elect_flags { leader_elect(lease) } else { Vec::new() };
+    let elect = |lease: &str| {
+        if leader_elect_flags {
+            leader_elect(lease)
+        } else {
+            Vec::new()
+        }
+    };
     let mut cm_extra = elect("kube-controller-manager");
     cm_extra.extend(extra.iter().cloned());
     [
-        controllers("kube-controller-manager", exe, cm_conf, CONTROLLER_MANAGER, &cm_extra),
-        controllers("kube-scheduler", exe, sched_conf, "scheduler", &elect("kube-scheduler")),
+        controllers(
+            "kube-controller-manager",
+            exe,
+            cm_conf,
+            CONTROLLER_MANAGER,
+            &cm_extra,
+        ),
+        controllers(
+            "kube-scheduler",
+            exe,
+            sched_conf,
+            "scheduler",
+            &elect("kube-scheduler"),
+        ),
     ]
 }
 
@@ -262,6 +285,60 @@ mod tests {
         assert_eq!(cm.command.last().unwrap(), "10.0.0.0/16");
         assert_eq!(cm.image, "registry.k8s.io/kube-controller-manager");
         assert_eq!(s.pod()["spec"]["volumes"][0]["hostPath"]["type"], "File");
+    }
+
+    #[test]
+    fn the_api_server_and_controller_commands_are_the_same_for_init_and_join() {
+        let one = apiserver_command(
+            "labyrinth",
+            "10.168.0.2:6443",
+            "10.96.0.0/12",
+            "cluster.local",
+            None,
+            None,
+        );
+        assert_eq!(
+            one.join(" "),
+            "labyrinth server --listen 10.168.0.2:6443 --service-cidr 10.96.0.0/12 --cluster-domain cluster.local"
+        );
+        let ha = apiserver_command(
+            "labyrinth",
+            "0.0.0.0:6443",
+            "10.96.0.0/12",
+            "cluster.local",
+            Some("10.168.0.7:6443"),
+            Some("http://127.0.0.1:2379,http://10.168.0.2:2379"),
+        );
+        assert_eq!(
+            ha[8..],
+            [
+                "--advertise-address",
+                "10.168.0.7:6443",
+                "--store",
+                "etcd",
+                "--etcd-servers",
+                "http://127.0.0.1:2379,http://10.168.0.2:2379"
+            ]
+        );
+        let extra = ["--cluster-cidr".to_string(), "10.0.0.0/16".to_string()];
+        let [cm, s] = controller_pair("labyrinth", "/cm.conf", "/s.conf", true, &extra);
+        assert_eq!(
+            cm.command[6..],
+            [
+                "--leader-elect",
+                "--leader-elect-resource-name",
+                "kube-controller-manager",
+                "--cluster-cidr",
+                "10.0.0.0/16"
+            ]
+        );
+        assert_eq!(
+            s.command[6..],
+            ["--leader-elect", "--leader-elect-resource-name", "kube-scheduler"]
+        );
+        let [cm, s] = controller_pair("labyrinth", "/a.conf", "/a.conf", false, &extra);
+        assert_eq!(cm.command[6..], ["--cluster-cidr", "10.0.0.0/16"]);
+        assert_eq!(s.command.len(), 6);
     }
 
     #[test]

@@ -33,7 +33,7 @@ use labyrinth_apiserver::store::etcd::{client::Client, members};
 use labyrinth_apiserver::upload_certs::{CertificateKey, SHARED};
 use labyrinth_contracts::store::ETCD_CLIENT_PORT;
 use labyrinth_lab::cluster::{
-    ADMIN_KUBECONFIG, API_PORT, APISERVER_DATA, CONTROLLER_MANAGER_CONF, SCHEDULER_CONF,
+    ADMIN_KUBECONFIG, APISERVER_DATA, API_PORT, CONTROLLER_MANAGER_CONF, SCHEDULER_CONF,
 };
 use labyrinth_lab::manifests::{self, MANIFEST_DIR};
 
@@ -103,7 +103,9 @@ pub fn run(cmd: &JoinCmd, key: &str) -> Result<i32> {
     ))?;
     let admin = st.admin_token()?;
     let agent = rt
-        .block_on(labyrinth_apiserver::auth::join::agent_config(&j.server, &st.trust, &admin))?
+        .block_on(labyrinth_apiserver::auth::join::agent_config(
+            &j.server, &st.trust, &admin,
+        ))?
         .context("the cluster publishes no agent settings (ConfigMap kube-system/labyrinth-config)")?;
     let ip = crate::join::node_ip(&j.server)?;
     println!("[preflight] passed: the cluster runs on etcd, and the certificate key opens kube-system/kubeadm-certs");
@@ -138,17 +140,26 @@ fn local_preflight(kubeconfig: &Path) -> Result<()> {
     for f in ["etcd.yaml", "kube-apiserver.yaml"] {
         let p = Path::new(MANIFEST_DIR).join(f);
         if p.exists() {
-            bail!("[preflight] {} already exists: this node runs a control plane already", p.display());
+            bail!(
+                "[preflight] {} already exists: this node runs a control plane already",
+                p.display()
+            );
         }
     }
     let etcd = Path::new(labyrinth_lab::etcd::DATA_DIR);
     if etcd.read_dir().is_ok_and(|mut d| d.next().is_some()) {
-        bail!("[preflight] {} is not empty: this node holds etcd data already", etcd.display());
+        bail!(
+            "[preflight] {} is not empty: this node holds etcd data already",
+            etcd.display()
+        );
     }
     for (_, file) in SHARED {
         let p = Path::new(APISERVER_DATA).join(file);
         if p.exists() {
-            bail!("[preflight] {} already exists: this node holds a control plane's keys already", p.display());
+            bail!(
+                "[preflight] {} already exists: this node holds a control plane's keys already",
+                p.display()
+            );
         }
     }
     Ok(())
@@ -228,7 +239,10 @@ fn steps(
         id: added.id,
     });
     let initial = added.initial_cluster(node);
-    println!("[etcd] added member {:x} ({peer}); initial cluster {initial}", added.id);
+    println!(
+        "[etcd] added member {:x} ({peer}); initial cluster {initial}",
+        added.id
+    );
     write_manifest(
         done,
         &manifests::etcd(labyrinth_lab::etcd::argv_joining(node, ip, &initial)),
@@ -266,8 +280,15 @@ fn steps(
     let ca_der = labyrinth_apiserver::tls::pem_to_der(&String::from_utf8_lossy(&st.ca_pem))?;
     let local = format!("127.0.0.1:{API_PORT}");
     wait("this node's API server", || {
-        rt.block_on(request(&local, &Trust::Ca(ca_der.clone()), "GET", "/version", None, None))
-            .is_ok_and(|(code, _)| code == 200)
+        rt.block_on(request(
+            &local,
+            &Trust::Ca(ca_der.clone()),
+            "GET",
+            "/version",
+            None,
+            None,
+        ))
+        .is_ok_and(|(code, _)| code == 200)
     })?;
     println!("[control-plane] etcd and the API server answer on this node");
 
@@ -305,7 +326,12 @@ fn steps(
     // Later joins may reach etcd through this member too; not being able
     // to say so is worth a warning, not a rollback.
     let client_url = format!("http://{ip}:{ETCD_CLIENT_PORT}");
-    if let Err(e) = rt.block_on(cp::record_member(&cmd.join.server, &st.trust, &admin, &client_url)) {
+    if let Err(e) = rt.block_on(cp::record_member(
+        &cmd.join.server,
+        &st.trust,
+        &admin,
+        &client_url,
+    )) {
         eprintln!("warning: {e:#}");
     }
     Ok(())

@@ -53,10 +53,18 @@ fn upload(lab: &Lab, extra: &[&str]) -> String {
 fn join_argv(lab: &Lab, printed_key: &str, key: &str) -> Vec<String> {
     let cmd = lab.ssh_ok(
         "node-0",
-        &[BIN, "token", "create", "--print-join-command", "--certificate-key", printed_key],
+        &[
+            BIN,
+            "token",
+            "create",
+            "--print-join-command",
+            "--certificate-key",
+            printed_key,
+        ],
     );
     assert!(
-        cmd.trim_end().ends_with(&format!("--control-plane --certificate-key {printed_key}")),
+        cmd.trim_end()
+            .ends_with(&format!("--control-plane --certificate-key {printed_key}")),
         "{cmd}"
     );
     let mut argv: Vec<String> = cmd.split_whitespace().map(String::from).collect();
@@ -85,26 +93,55 @@ fn a_control_plane_join_refuses_a_cluster_not_on_etcd_and_changes_nothing() {
     if !need_root("a_control_plane_join_refuses_a_cluster_not_on_etcd_and_changes_nothing") {
         return;
     }
-    let lab = Lab::cluster("cpemb", &["--manual-join", "--workers", "1", "--store", "embedded"]);
+    let lab = Lab::cluster(
+        "cpemb",
+        &["--manual-join", "--workers", "1", "--store", "embedded"],
+    );
     let key = upload(&lab, &[]);
     // The Secret holds every shared file, none of it in the clear.
     for name in ["ca\\.crt", "ca\\.key", "sa\\.key", "admin\\.token"] {
         let b64 = kubectl_ok(
             &lab,
-            &["get", "secret", "-n", "kube-system", "kubeadm-certs", "-o", &format!("jsonpath={{.data.{name}}}")],
+            &[
+                "get",
+                "secret",
+                "-n",
+                "kube-system",
+                "kubeadm-certs",
+                "-o",
+                &format!("jsonpath={{.data.{name}}}"),
+            ],
         );
         assert!(!b64.trim().is_empty(), "no {name} in kubeadm-certs");
-        let plain = lab.ssh_ok("node-0", &["sh", "-c", &format!("printf %s {} | base64 -d | head -c 40 | od -c", b64.trim())]);
-        assert!(!plain.contains("B   E   G   I   N"), "{name} is stored in the clear: {plain}");
+        let plain = lab.ssh_ok(
+            "node-0",
+            &[
+                "sh",
+                "-c",
+                &format!("printf %s {} | base64 -d | head -c 40 | od -c", b64.trim()),
+            ],
+        );
+        assert!(
+            !plain.contains("B   E   G   I   N"),
+            "{name} is stored in the clear: {plain}"
+        );
     }
     let argv = join_argv(&lab, &key, &key);
-    refused(&lab, &argv, "the cluster's store is embedded (ConfigMap kube-system/kubeadm-config)");
+    refused(
+        &lab,
+        &argv,
+        "the cluster's store is embedded (ConfigMap kube-system/kubeadm-config)",
+    );
 
     // Without a key, --control-plane on a node that runs no API server is
     // refused too, naming what is missing.
     let mut plain: Vec<String> = argv[..argv.len() - 3].to_vec();
     plain.push("--control-plane".into());
-    refused(&lab, &plain, "--control-plane without --certificate-key: this node runs no API server");
+    refused(
+        &lab,
+        &plain,
+        "--control-plane without --certificate-key: this node runs no API server",
+    );
     lab.down();
 }
 
@@ -117,16 +154,19 @@ fn a_control_plane_join_refuses_a_wrong_key_an_expired_or_absent_secret_and_a_cl
     let members = || {
         lab.ssh_ok(
             "node-0",
-            &["etcdctl", "--endpoints", "http://127.0.0.1:2379", "member", "list"],
+            &[
+                "etcdctl",
+                "--endpoints",
+                "http://127.0.0.1:2379",
+                "member",
+                "list",
+            ],
         )
     };
     let members_before = members();
     let key = upload(&lab, &[]);
     // Another key of the right form: it does not open the Secret.
-    let wrong: String = key
-        .chars()
-        .map(|c| if c == '0' { '1' } else { '0' })
-        .collect();
+    let wrong: String = key.chars().map(|c| if c == '0' { '1' } else { '0' }).collect();
     refused(
         &lab,
         &join_argv(&lab, &key, &wrong),
@@ -144,10 +184,18 @@ fn a_control_plane_join_refuses_a_wrong_key_an_expired_or_absent_secret_and_a_cl
     // Uploaded with a lifetime of one second: expired when the join reads it.
     let short = upload(&lab, &["--ttl", "1s"]);
     std::thread::sleep(std::time::Duration::from_secs(2));
-    refused(&lab, &join_argv(&lab, &short, &short), "Secret kube-system/kubeadm-certs expired at");
+    refused(
+        &lab,
+        &join_argv(&lab, &short, &short),
+        "Secret kube-system/kubeadm-certs expired at",
+    );
 
     kubectl_ok(&lab, &["delete", "secret", "-n", "kube-system", "kubeadm-certs"]);
-    refused(&lab, &join_argv(&lab, &short, &short), "Secret kube-system/kubeadm-certs is absent");
+    refused(
+        &lab,
+        &join_argv(&lab, &short, &short),
+        "Secret kube-system/kubeadm-certs is absent",
+    );
     assert_eq!(members(), members_before, "a refused join changed etcd's members");
     lab.down();
 }

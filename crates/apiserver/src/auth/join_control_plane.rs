@@ -44,7 +44,9 @@ pub async fn preflight(
     node: &str,
 ) -> anyhow::Result<Stacking> {
     if !tokens::is_bootstrap_format(token) {
-        bail!("--token {token:?} is not of the form <6 lowercase alphanumerics>.<16 lowercase alphanumerics>");
+        bail!(
+            "--token {token:?} is not of the form <6 lowercase alphanumerics>.<16 lowercase alphanumerics>"
+        );
     }
     let (trust, ca_pem) = join::discover(server, ca_hash).await?;
     let get = |path: String| {
@@ -122,7 +124,11 @@ pub async fn record_member(server: &str, trust: &Trust, admin: &str, client_url:
     );
     let (code, cm) = request(server, trust, "GET", &path, Some(admin), None).await?;
     if code != 200 {
-        bail!("reading ConfigMap {}: HTTP {code}: {}", cluster_config::NAME, message(&cm));
+        bail!(
+            "reading ConfigMap {}: HTTP {code}: {}",
+            cluster_config::NAME,
+            message(&cm)
+        );
     }
     let mut cluster = ClusterConfiguration::from_config_map(&cm).map_err(anyhow::Error::msg)?;
     if cluster.etcd_endpoints.iter().any(|e| e == client_url) {
@@ -135,7 +141,11 @@ pub async fn record_member(server: &str, trust: &Trust, admin: &str, client_url:
     updated["metadata"]["resourceVersion"] = cm["metadata"]["resourceVersion"].clone();
     let (code, resp) = request(server, trust, "PUT", &path, Some(admin), Some(&updated)).await?;
     if code != 200 {
-        bail!("updating ConfigMap {}: HTTP {code}: {}", cluster_config::NAME, message(&resp));
+        bail!(
+            "updating ConfigMap {}: HTTP {code}: {}",
+            cluster_config::NAME,
+            message(&resp)
+        );
     }
     Ok(())
 }

@@ -80,6 +80,9 @@ mod tests {
         assert!(!dns1035("1svc").is_empty());
         assert!(path_segment("kubeadm:kubeadm-certs").is_empty());
         assert_eq!(path_segment(".."), ["may not be '..'"]);
-        assert_eq!(path_segment("a/b%"), ["may not contain '/'", "may not contain '%'"]);
+        assert_eq!(
+            path_segment("a/b%"),
+            ["may not contain '/'", "may not contain '%'"]
+        );
     }
 }

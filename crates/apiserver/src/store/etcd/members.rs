@@ -41,7 +41,9 @@ fn strings(v: &Value) -> Vec<String> {
 pub fn parse_added(v: &Value) -> Result<Added, EtcdError> {
     let id = id_of(&v["member"]["ID"]);
     if id == 0 {
-        return Err(EtcdError::Failed(format!("member add answered without a member ID: {v}")));
+        return Err(EtcdError::Failed(format!(
+            "member add answered without a member ID: {v}"
+        )));
     }
     let members = v["members"]
         .as_array()
