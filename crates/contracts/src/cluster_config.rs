@@ -127,7 +127,7 @@ mod tests {
         let c = sample(StoreKind::Etcd);
         let cm = c.config_map();
         assert_eq!(cm["metadata"]["name"], "kubeadm-config");
-        assert_eq!(ClusterConfiguration::from_config_map(&cm), Ok(c));
+        assert_eq!(ClusterConfiguration::from_config_map(&cm), Ok(c.clone()));
         let err = ClusterConfiguration::from_config_map(&json!({"data": {}})).unwrap_err();
         assert!(err.contains("ClusterConfiguration"), "{err}");
         let [config, role, binding] = c.published();
