@@ -74,14 +74,14 @@ pub fn start_service(lab: &str, node: &str, name: &str, argv: &[&str]) -> Result
     Ok(())
 }
 
-/// The machines `up` joins: all of them, or with `manualJoin` only the
-/// control plane (a person joins the rest).
+/// The machines `up` joins: all of them, or with `manualJoin` only node-0
+/// (a person joins the rest, other control planes included).
 pub fn joined_by_up(state: &LabState) -> Vec<&crate::state::NodeState> {
     let manual = state.config.manual_join;
     state
         .nodes
         .iter()
-        .filter(|n| n.plan.control_plane || !manual)
+        .filter(|n| n.plan.index == 0 || !manual)
         .collect()
 }
 
@@ -273,7 +273,7 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     // uploaded under a key, then the printed control-plane join command
     // on each, one after the other (each adds its etcd member, which must
     // run before the next is added).
-    if cps.len() > 1 {
+    if cps.len() > 1 && !cfg.manual_join {
         let uploaded = run_in(
             lab,
             &cp.name,

@@ -10,7 +10,7 @@
 //! 3` joins node-1 and node-2 with it.
 
 mod common;
-use common::journey::kubectl_ok;
+use common::journey::{kubectl_ok, wait_until};
 use common::*;
 
 const JOINER: &str = "node-1";
@@ -197,5 +197,106 @@ fn a_control_plane_join_refuses_a_wrong_key_an_expired_or_absent_secret_and_a_cl
         "Secret kube-system/kubeadm-certs is absent",
     );
     assert_eq!(members(), members_before, "a refused join changed etcd's members");
+    lab.down();
+}
+
+/// `lab up --store etcd --control-planes 3 --manual-join` leaves node-1,
+/// node-2 and the worker bare; the commands kubeadm's HA guide has a person
+/// type (upload the certificates, print the control-plane join command,
+/// run it on node-1, then node-2, and the worker join on the worker) make
+/// the same cluster `up` makes by itself.
+#[test]
+fn three_control_planes_joined_by_hand_with_the_printed_commands() {
+    if !need_root("three_control_planes_joined_by_hand_with_the_printed_commands") {
+        return;
+    }
+    let lab = Lab::cluster(
+        "cphand",
+        &[
+            "--store",
+            "etcd",
+            "--control-planes",
+            "3",
+            "--manual-join",
+            "--workers",
+            "1",
+        ],
+    );
+    assert_eq!(nodes(&lab).trim(), "node/node-0");
+    for n in ["node-1", "node-2", "node-3"] {
+        let out = lab.ssh(
+            n,
+            &["test", "-e", "/etc/kubernetes/manifests/kube-apiserver.yaml"],
+        );
+        assert!(!out.status.success(), "{n} has a control plane before joining");
+    }
+    let key = upload(&lab, &[]);
+    let cp_join = join_argv(&lab, &key, &key);
+    let cp_join: Vec<&str> = cp_join.iter().map(String::as_str).collect();
+    for n in ["node-1", "node-2"] {
+        let said = lab.ssh_ok(n, &cp_join);
+        assert!(
+            said.contains(&format!(
+                "This node ({n}) has joined the cluster as a control plane"
+            )),
+            "{said}"
+        );
+    }
+    let worker_join = lab.ssh_ok("node-0", &[BIN, "token", "create", "--print-join-command"]);
+    let mut argv: Vec<&str> = worker_join.split_whitespace().collect();
+    argv[0] = BIN;
+    lab.ssh_ok("node-3", &argv);
+    wait_until("four Ready nodes", || {
+        kubectl_ok(&lab, &["get", "nodes", "--no-headers"])
+            .lines()
+            .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
+            .count()
+            == 4
+    });
+    let members = lab.ssh_ok(
+        "node-2",
+        &[
+            "etcdctl",
+            "--endpoints",
+            "http://127.0.0.1:2379",
+            "member",
+            "list",
+        ],
+    );
+    assert_eq!(
+        members.lines().filter(|l| l.contains(", started, ")).count(),
+        3,
+        "{members}"
+    );
+    let roles = kubectl_ok(
+        &lab,
+        &[
+            "get",
+            "nodes",
+            "-l",
+            "node-role.kubernetes.io/control-plane",
+            "-o",
+            "name",
+        ],
+    );
+    assert_eq!(roles.lines().count(), 3, "{roles}");
+    wait_until("15 control-plane pods Running", || {
+        kubectl_ok(
+            &lab,
+            &[
+                "get",
+                "pods",
+                "-n",
+                "kube-system",
+                "-l",
+                "tier=control-plane",
+                "--no-headers",
+            ],
+        )
+        .lines()
+        .filter(|l| l.contains(" Running "))
+        .count()
+            == 15
+    });
     lab.down();
 }
