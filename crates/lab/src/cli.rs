@@ -111,8 +111,9 @@ pub struct UpArgs {
     /// Only the machines and the VPC: no API server, agents or controllers.
     #[arg(long)]
     pub bare: bool,
-    /// Join only node-0; leave the workers for you to join with the
-    /// printed `labyrinth join …` command (the file's `manualJoin`).
+    /// Join only node-0; leave the other nodes (other control planes
+    /// included) for you to join with the printed `labyrinth join …`
+    /// commands (the file's `manualJoin`).
     #[arg(long)]
     pub manual_join: bool,
     /// One agent process per node for both roles, instead of kubelet-role
