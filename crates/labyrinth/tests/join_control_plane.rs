@@ -233,15 +233,56 @@ fn three_control_planes_joined_by_hand_with_the_printed_commands() {
     let key = upload(&lab, &[]);
     let cp_join = join_argv(&lab, &key, &key);
     let cp_join: Vec<&str> = cp_join.iter().map(String::as_str).collect();
-    for n in ["node-1", "node-2"] {
-        let said = lab.ssh_ok(n, &cp_join);
-        assert!(
-            said.contains(&format!(
-                "This node ({n}) has joined the cluster as a control plane"
-            )),
-            "{said}"
-        );
-    }
+    let said = lab.ssh_ok("node-1", &cp_join);
+    assert!(
+        said.contains("This node (node-1) has joined the cluster as a control plane"),
+        "{said}"
+    );
+    // A join that fails after its etcd member was added rolls back: here
+    // node-2's manifest folder is a file, so no manifest can be written.
+    // The member goes (two members, both started, keep a quorum for that),
+    // and so do the keys written; the same command then works.
+    let members = || {
+        lab.ssh_ok(
+            "node-0",
+            &[
+                "etcdctl",
+                "--endpoints",
+                "http://127.0.0.1:2379",
+                "member",
+                "list",
+            ],
+        )
+    };
+    lab.ssh_ok(
+        "node-2",
+        &[
+            "sh",
+            "-c",
+            "mkdir -p /etc/kubernetes && touch /etc/kubernetes/manifests",
+        ],
+    );
+    let out = lab.ssh("node-2", &cp_join);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("[rollback] removed etcd member")
+            && said.contains("[rollback] removed /var/lib/labyrinth/apiserver/pki/ca.key")
+            && said.contains("everything this join did was undone"),
+        "{said}"
+    );
+    assert_eq!(members().lines().count(), 2, "{}", members());
+    let left = lab.ssh(
+        "node-2",
+        &["test", "-e", "/var/lib/labyrinth/apiserver/pki/ca.key"],
+    );
+    assert!(!left.status.success(), "the CA key was left on node-2");
+    lab.ssh_ok("node-2", &["rm", "/etc/kubernetes/manifests"]);
+    let said = lab.ssh_ok("node-2", &cp_join);
+    assert!(
+        said.contains("This node (node-2) has joined the cluster as a control plane"),
+        "{said}"
+    );
     let worker_join = lab.ssh_ok("node-0", &[BIN, "token", "create", "--print-join-command"]);
     let mut argv: Vec<&str> = worker_join.split_whitespace().collect();
     argv[0] = BIN;
