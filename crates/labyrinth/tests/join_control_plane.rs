@@ -6,8 +6,10 @@
 //! cluster without a shared control-plane address. "Nothing" is checked
 //! on the joining node (its files under the control plane's folders, its
 //! processes) and in the cluster (its Nodes, etcd's members).
-//! The join that succeeds is `ha_control_plane`'s: `lab up --control-planes
-//! 3` joins node-1 and node-2 with it.
+//! The joins that succeed: `ha_control_plane`'s (`lab up --control-planes
+//! 3` joins node-1 and node-2 with it) and, here, a `--manual-join` lab's
+//! joined by hand, with one join that fails after `member add` and rolls
+//! back.
 
 mod common;
 use common::journey::{kubectl_ok, wait_until};
