@@ -5,6 +5,7 @@
 pub mod agent_config;
 pub mod bpf;
 pub mod by_name;
+pub mod cluster_config;
 pub mod cni;
 pub mod events;
 pub mod files;

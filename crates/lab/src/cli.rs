@@ -111,8 +111,9 @@ pub struct UpArgs {
     /// Only the machines and the VPC: no API server, agents or controllers.
     #[arg(long)]
     pub bare: bool,
-    /// Join only node-0; leave the workers for you to join with the
-    /// printed `labyrinth join …` command (the file's `manualJoin`).
+    /// Join only node-0; leave the other nodes (other control planes
+    /// included) for you to join with the printed `labyrinth join …`
+    /// commands (the file's `manualJoin`).
     #[arg(long)]
     pub manual_join: bool,
     /// One agent process per node for both roles, instead of kubelet-role
@@ -228,6 +229,12 @@ fn summary(state: &crate::state::LabState, bare: bool, took: std::time::Duration
         .map(|n| n.plan.name.as_str())
         .find(|n| *n != "node-0")
         .unwrap_or("node-0");
+    // The first node that is not a control plane (node-1 with one).
+    let first_worker = state
+        .nodes
+        .iter()
+        .find(|n| !n.plan.control_plane)
+        .map_or(worker, |n| n.plan.name.as_str());
     let what = if bare {
         "bare machines, no cluster".to_string()
     } else {
@@ -252,7 +259,17 @@ fn summary(state: &crate::state::LabState, bare: bool, took: std::time::Duration
     if !bare {
         out += &format!("  labyrinth kubectl --name {name} get nodes -o wide\n");
     }
-    if !bare && c.manual_join {
+    if !bare && c.manual_join && c.control_planes > 1 {
+        out += &format!(
+            "  only node-0 has joined; upload the certificates there, print the control-plane join command,\n  \
+             run it on node-1, then node-2, and the worker join command on each worker:\n    \
+             labyrinth lab ssh --name {name} node-0 -- labyrinth init phase upload-certs --upload-certs\n    \
+             labyrinth lab ssh --name {name} node-0 -- labyrinth token create --print-join-command --certificate-key KEY\n    \
+             labyrinth lab ssh --name {name} node-1 -- labyrinth join … --control-plane --certificate-key KEY\n    \
+             labyrinth lab ssh --name {name} node-0 -- labyrinth token create --print-join-command\n    \
+             labyrinth lab ssh --name {name} {first_worker} -- labyrinth join …\n"
+        );
+    } else if !bare && c.manual_join {
         out += &format!(
             "  only node-0 has joined; print the join command there and run it on each worker:\n    \
              labyrinth lab ssh --name {name} node-0 -- labyrinth token create --print-join-command\n    \

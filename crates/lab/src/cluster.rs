@@ -3,7 +3,10 @@
 //! the scheduler) as static pods of node-0's agent (`crate::manifests`), a
 //! bootstrap token, `join` on every node through that token and the CA
 //! hash, which starts each worker's agent (with `manualJoin`, only node-0
-//! joins: the workers are left for a person).
+//! joins: the workers are left for a person). With several control planes
+//! node-0 uploads the shared certificates (`init phase upload-certs`) and
+//! the others join with the printed `join --control-plane
+//! --certificate-key` command, one after the other.
 //!
 //! Every step runs *inside* a node (through `lab ssh`), exactly as a person
 //! would type it on that VM; services are started detached so that the
@@ -17,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use labyrinth_contracts::agent_config::AgentConfig;
+use labyrinth_contracts::cluster_config::ClusterConfiguration;
 use labyrinth_contracts::network_daemonset;
 
 use crate::config::{NodePlan, StoreKind};
@@ -27,15 +31,12 @@ use crate::state::LabState;
 pub const API_PORT: u16 = 6443;
 pub const ADMIN_KUBECONFIG: &str = "/etc/kubernetes/admin.conf";
 pub const NODE_KUBECONFIG: &str = "/etc/labyrinth/kubelet.kubeconfig";
-const APISERVER_DATA: &str = "/var/lib/labyrinth/apiserver";
+pub const APISERVER_DATA: &str = "/var/lib/labyrinth/apiserver";
 /// With several control planes, each node's controller manager and
 /// scheduler reach their own node's API server through these (kubeadm's
 /// names), as kubeadm points them at the local advertise address.
 pub const CONTROLLER_MANAGER_CONF: &str = "/etc/kubernetes/controller-manager.conf";
 pub const SCHEDULER_CONF: &str = "/etc/kubernetes/scheduler.conf";
-/// What every API server of a cluster shares, under its data dir: the CA,
-/// the service-account signing key and the admin token.
-const SHARED_FILES: [&str; 4] = ["pki/ca.crt", "pki/ca.key", "pki/sa-signing.key", "admin.token"];
 
 fn exe() -> Result<String> {
     Ok(std::env::current_exe()?.to_string_lossy().into_owned())
@@ -73,14 +74,14 @@ pub fn start_service(lab: &str, node: &str, name: &str, argv: &[&str]) -> Result
     Ok(())
 }
 
-/// The machines `up` joins: all of them, or with `manualJoin` only the
-/// control plane (a person joins the rest).
+/// The machines `up` joins: all of them, or with `manualJoin` only node-0
+/// (a person joins the rest, other control planes included).
 pub fn joined_by_up(state: &LabState) -> Vec<&crate::state::NodeState> {
     let manual = state.config.manual_join;
     state
         .nodes
         .iter()
-        .filter(|n| n.plan.control_plane || !manual)
+        .filter(|n| n.plan.index == 0 || !manual)
         .collect()
 }
 
@@ -120,58 +121,43 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
         .filter(|p| p.control_plane)
         .collect();
     let cp = cps[0];
-    let members: Vec<crate::etcd::Member<'_>> = cps.iter().map(|p| (p.name.as_str(), p.address)).collect();
+    // As `kubeadm init`: node-0 alone first (a one-member etcd); the other
+    // control planes join it afterwards with `join --control-plane`.
+    let members: [crate::etcd::Member<'_>; 1] = [(cp.name.as_str(), cp.address)];
     // With several control planes, each API server listens on every
     // address of its node (the control-plane address comes and goes on
     // it) and tells clients the control-plane address, which its
     // certificate names; on loopback it is reached by its own node.
     let vip = cfg.control_plane_address();
-    let apiserver_argv = |plan: &NodePlan| -> Vec<String> {
-        let listen = match vip {
-            Some(_) => format!("0.0.0.0:{API_PORT}"),
-            None => format!("{}:{API_PORT}", plan.address),
-        };
-        let mut argv: Vec<String> = [
-            exe.as_str(),
-            "server",
-            "--listen",
-            &listen,
-            "--service-cidr",
-            &cfg.service_cidr.to_string(),
-            "--cluster-domain",
-            &cfg.cluster_domain,
-        ]
-        .map(String::from)
-        .into();
-        if let Some(v) = vip {
-            argv.extend(["--advertise-address".into(), format!("{v}:{API_PORT}")]);
-        }
-        if cfg.store == StoreKind::Etcd {
-            argv.extend(["--store".into(), "etcd".into(), "--etcd-servers".into()]);
-            argv.push(crate::etcd::client_urls(&members, &plan.name));
-        }
-        argv
+    let service_cidr = cfg.service_cidr.to_string();
+    let advertise = vip.map(|v| format!("{v}:{API_PORT}"));
+    let listen = match vip {
+        Some(_) => format!("0.0.0.0:{API_PORT}"),
+        None => format!("{}:{API_PORT}", cp.address),
     };
-    // As `kubeadm init`: the manifests first, then the kubelet, which runs
-    // them with no API server to ask. Every etcd member starts at once
-    // (a new cluster needs a quorum to answer); the other API servers wait
-    // for the first one's certificates.
+    let etcd_servers = (cfg.store == StoreKind::Etcd).then(|| crate::etcd::client_urls(&members, &cp.name));
+    let apiserver_argv = manifests::apiserver_command(
+        &exe,
+        &listen,
+        &service_cidr,
+        &cfg.cluster_domain,
+        advertise.as_deref(),
+        etcd_servers.as_deref(),
+    );
+    // The manifests first, then the kubelet, which runs them with no API
+    // server to ask.
     if cfg.store == StoreKind::Etcd {
-        for plan in &cps {
-            progress.step(&format!("{}: etcd (static pod)", plan.name));
-            let argv = crate::etcd::argv(&plan.name, plan.address, &members);
-            write_manifest(lab, &plan.name, &manifests::etcd(argv))?;
-        }
+        progress.step(&format!("{}: etcd (static pod)", cp.name));
+        let argv = crate::etcd::argv(&cp.name, cp.address, &members);
+        write_manifest(lab, &cp.name, &manifests::etcd(argv))?;
     }
     write_manifest(
         lab,
         &cp.name,
-        &manifests::apiserver(apiserver_argv(cp), APISERVER_DATA),
+        &manifests::apiserver(apiserver_argv, APISERVER_DATA),
     )?;
     progress.step(&format!("{}: kubelet, API server (static pod)", cp.name));
-    for plan in &cps {
-        start_control_node_agent(state, plan, &exe)?;
-    }
+    start_control_node_agent(state, cp, &exe)?;
     if cfg.store == StoreKind::Etcd {
         let health = crate::etcd::health_argv();
         let health: Vec<&str> = health.iter().map(String::as_str).collect();
@@ -191,37 +177,11 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
         .context("keeping the lab's admin kubeconfig")?;
 
     if let Some(address) = vip {
-        // The other control planes, as `kubeadm join --control-plane` with
-        // the certificates copied over (kubeadm's manual distribution): the
-        // same CA, service-account key and admin token, so every API server
-        // issues and accepts the same credentials.
-        for plan in &cps[1..] {
-            progress.step(&format!("{}: certificates, API server (static pod)", plan.name));
-            for file in SHARED_FILES {
-                let path = format!("{APISERVER_DATA}/{file}");
-                let body = run_in(lab, &cp.name, &["cat", &path])?.stdout;
-                let script = format!("mkdir -p $(dirname {path}) && umask 077 && printf %s \"$1\" >{path}");
-                run_in(
-                    lab,
-                    &plan.name,
-                    &["sh", "-c", &script, "sh", &String::from_utf8(body)?],
-                )
-                .with_context(|| format!("copying {file} to {}", plan.name))?;
-            }
-            write_manifest(
-                lab,
-                &plan.name,
-                &manifests::apiserver(apiserver_argv(plan), APISERVER_DATA),
-            )?;
-        }
-        for plan in &cps[1..] {
-            wait_for_apiserver(lab, &plan.name, true)?;
-            install_admin_conf(lab, &plan.name)?;
-        }
-        progress.step(&format!("control-plane address {address} (kube-vip static pods)"));
-        for plan in &cps {
-            write_manifest(lab, &plan.name, &manifests::vip(&exe, ADMIN_KUBECONFIG, address))?;
-        }
+        progress.step(&format!(
+            "{}: control-plane address {address} (kube-vip static pod)",
+            cp.name
+        ));
+        write_manifest(lab, &cp.name, &manifests::vip(&exe, ADMIN_KUBECONFIG, address))?;
         wait_for(
             &format!("the control-plane address {address}"),
             Duration::from_secs(60),
@@ -241,38 +201,21 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     ) {
         extra.extend(["--load-balancer-pool".into(), pool.to_string()]);
     }
-    for plan in &cps {
-        progress.step(&format!(
-            "{}: controller manager, scheduler (static pods)",
-            plan.name
-        ));
-        let (cm_conf, sched_conf, mut cm_extra, sched_extra) = match vip {
-            Some(_) => {
-                for conf in [CONTROLLER_MANAGER_CONF, SCHEDULER_CONF] {
-                    local_kubeconfig(lab, &plan.name, conf)?;
-                }
-                (
-                    CONTROLLER_MANAGER_CONF,
-                    SCHEDULER_CONF,
-                    manifests::leader_elect("kube-controller-manager"),
-                    manifests::leader_elect("kube-scheduler"),
-                )
+    progress.step(&format!(
+        "{}: controller manager, scheduler (static pods)",
+        cp.name
+    ));
+    let (cm_conf, sched_conf) = match vip {
+        Some(_) => {
+            for conf in [CONTROLLER_MANAGER_CONF, SCHEDULER_CONF] {
+                local_kubeconfig(lab, &cp.name, conf)?;
             }
-            None => (ADMIN_KUBECONFIG, ADMIN_KUBECONFIG, Vec::new(), Vec::new()),
-        };
-        cm_extra.extend(extra.iter().cloned());
-        for c in [
-            manifests::controllers(
-                "kube-controller-manager",
-                &exe,
-                cm_conf,
-                manifests::CONTROLLER_MANAGER,
-                &cm_extra,
-            ),
-            manifests::controllers("kube-scheduler", &exe, sched_conf, "scheduler", &sched_extra),
-        ] {
-            write_manifest(lab, &plan.name, &c)?;
+            (CONTROLLER_MANAGER_CONF, SCHEDULER_CONF)
         }
+        None => (ADMIN_KUBECONFIG, ADMIN_KUBECONFIG),
+    };
+    for c in manifests::controller_pair(&exe, cm_conf, sched_conf, vip.is_some(), &extra) {
+        write_manifest(lab, &cp.name, &c)?;
     }
     // The settings every agent starts with, published as kubeadm uploads
     // its configuration, so `join` on any node (by hand or here) starts
@@ -288,33 +231,95 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     } else {
         serde_json::to_string(&agent_config(cfg).config_map())?
     };
-    run_in(
-        lab,
-        &cp.name,
-        &[
-            "sh",
-            "-c",
-            "printf %s \"$1\" | kubectl apply -f - >/dev/null",
-            "sh",
-            &published,
-        ],
-    )
-    .context("publishing the agents' settings")?;
+    // And the cluster's own configuration (kubeadm's `kubeadm-config`),
+    // which `join --control-plane` reads.
+    let cluster = ClusterConfiguration {
+        store: cfg.store,
+        etcd_endpoints: match cfg.store {
+            StoreKind::Etcd => vec![crate::etcd::client_url_of(cp.address)],
+            StoreKind::Embedded => Vec::new(),
+        },
+        control_plane_endpoint: advertise.clone(),
+        service_subnet: cfg.service_cidr,
+        dns_domain: cfg.cluster_domain.clone(),
+        controller_manager_extra_args: extra.clone(),
+    };
+    for (what, body) in [
+        ("the agents' settings", published),
+        (
+            "kubeadm-config",
+            cluster.published().map(|o| o.to_string()).join("\n---\n"),
+        ),
+    ] {
+        run_in(
+            lab,
+            &cp.name,
+            &[
+                "sh",
+                "-c",
+                "printf %s \"$1\" | kubectl apply -f - >/dev/null",
+                "sh",
+                &body,
+            ],
+        )
+        .with_context(|| format!("publishing {what}"))?;
+    }
 
     let join =
         String::from_utf8(run_in(lab, &cp.name, &[&exe, "token", "create", "--print-join-command"])?.stdout)?;
-    let mut join_argv: Vec<String> = join.split_whitespace().map(String::from).collect();
-    if join_argv.first().map(String::as_str) != Some("labyrinth") {
-        bail!("unexpected join command: {join}");
-    }
-    join_argv[0] = exe.clone();
+    let join_argv = join_words(&join, &exe)?;
 
-    // Join every node in parallel (only the control plane with
-    // --manual-join: the workers wait for a person to type the command);
-    // `join` starts each worker's agent; node-0's runs already (it runs
-    // the control plane) and starts its node's work once join has written
-    // its kubeconfig.
-    let joining = joined_by_up(state);
+    // The other control planes, as kubeadm's HA guide: the certificates
+    // uploaded under a key, then the printed control-plane join command
+    // on each, one after the other (each adds its etcd member, which must
+    // run before the next is added).
+    if cps.len() > 1 && !cfg.manual_join {
+        let uploaded = run_in(
+            lab,
+            &cp.name,
+            &[&exe, "init", "phase", "upload-certs", "--upload-certs"],
+        )?;
+        let text = String::from_utf8(uploaded.stdout)?;
+        let key = text.lines().last().unwrap_or("").trim().to_string();
+        let cp_join = String::from_utf8(
+            run_in(
+                lab,
+                &cp.name,
+                &[
+                    &exe,
+                    "token",
+                    "create",
+                    "--print-join-command",
+                    "--certificate-key",
+                    &key,
+                ],
+            )?
+            .stdout,
+        )?;
+        let cp_join = join_words(&cp_join, &exe)?;
+        for plan in &cps[1..] {
+            progress.step(&format!(
+                "{}: join --control-plane (certificates, etcd member, static pods)",
+                plan.name
+            ));
+            let mut j: Vec<&str> = cp_join.iter().map(String::as_str).collect();
+            let zone = zone_label(plan);
+            j.extend([
+                "--node-name",
+                &plan.name,
+                "--kubeconfig",
+                NODE_KUBECONFIG,
+                "--node-label",
+                &zone,
+            ]);
+            run_in(lab, &plan.name, &j)?;
+        }
+    }
+
+    let joining: Vec<_> = joined_by_up(state)
+        .into_iter()
+        .filter(|n| !n.plan.control_plane || n.plan.name == cp.name)
+        .collect();
     std::thread::scope(|s| -> Result<()> {
         let mut handles = Vec::new();
         for node in &joining {
@@ -342,7 +347,7 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     }
 
     progress.step("waiting for every joined node to be Ready");
-    let want = joining.len();
+    let want = joined_by_up(state).len();
     wait_for("all nodes Ready", Duration::from_secs(120), || {
         let Ok(out) = run_in(
             lab,
@@ -361,6 +366,16 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
         text.lines().filter(|l| l.trim() == "True").count() == want
     })?;
     Ok(())
+}
+
+/// The words of a printed join command, to run with this program.
+fn join_words(printed: &str, exe: &str) -> Result<Vec<String>> {
+    let mut words: Vec<String> = printed.split_whitespace().map(String::from).collect();
+    if words.first().map(String::as_str) != Some("labyrinth") {
+        bail!("unexpected join command: {printed}");
+    }
+    words[0] = exe.to_string();
+    Ok(words)
 }
 
 /// Each node's zone label (contracts::topology::lab_zone: two nodes a zone).

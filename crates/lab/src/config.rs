@@ -151,12 +151,6 @@ impl LabConfig {
                 self.control_planes
             );
         }
-        if self.control_planes > 1 && self.manual_join {
-            bail!(
-                "manualJoin: not supported with several control planes (controlPlanes: {})",
-                self.control_planes
-            );
-        }
         let nodes = self.node_count();
         // Node n sits at network+2+n; .1 is left for a gateway, as in a VPC.
         let needed = nodes as u64 + 3 + u64::from(self.control_plane_address().is_some());
@@ -423,6 +417,11 @@ mod tests {
         );
         assert_eq!(LabConfig::default().control_plane_address(), None);
 
+        // A person may join the other control planes (and the workers).
+        LabConfig::from_yaml("store: etcd\ncontrolPlanes: 3\nmanualJoin: true\n")
+            .unwrap()
+            .validate()
+            .unwrap();
         let e = err("controlPlanes: 3\n");
         assert!(
             e.starts_with("controlPlanes:") && e.contains("store: etcd"),

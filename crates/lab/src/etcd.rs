@@ -40,11 +40,31 @@ pub fn client_urls(members: &[Member<'_>], own: &str) -> String {
 /// ms): the lab shares a few busy cores, where the defaults make members
 /// call elections for a late heartbeat.
 pub fn argv(node: &str, address: Ipv4Addr, members: &[Member<'_>]) -> Vec<String> {
-    let peer = peer_url(address);
     let initial: Vec<String> = members
         .iter()
         .map(|(name, a)| format!("{name}={}", peer_url(*a)))
         .collect();
+    command(node, address, &initial.join(","), "new")
+}
+
+/// The command line of a member `join --control-plane` added to a running
+/// cluster (`member add`), with the --initial-cluster built from its answer.
+pub fn argv_joining(node: &str, address: Ipv4Addr, initial_cluster: &str) -> Vec<String> {
+    command(node, address, initial_cluster, "existing")
+}
+
+/// The peer URL a member at `address` listens on (what `member add` gets).
+pub fn peer_url_of(address: Ipv4Addr) -> String {
+    peer_url(address)
+}
+
+/// The client URL other nodes reach the member at `address` on.
+pub fn client_url_of(address: Ipv4Addr) -> String {
+    format!("http://{address}:{ETCD_CLIENT_PORT}")
+}
+
+fn command(node: &str, address: Ipv4Addr, initial: &str, state: &str) -> Vec<String> {
+    let peer = peer_url(address);
     let clients = format!("{},http://{address}:{ETCD_CLIENT_PORT}", client_url());
     [
         "etcd",
@@ -61,9 +81,9 @@ pub fn argv(node: &str, address: Ipv4Addr, members: &[Member<'_>]) -> Vec<String
         "--initial-advertise-peer-urls",
         &peer,
         "--initial-cluster",
-        &initial.join(","),
+        initial,
         "--initial-cluster-state",
-        "new",
+        state,
         "--heartbeat-interval",
         "200",
         "--election-timeout",
@@ -111,6 +131,22 @@ mod tests {
         );
         assert_eq!(flag("--initial-cluster"), "node-0=http://10.168.0.2:2380");
         assert_eq!(flag("--data-dir"), "/var/lib/etcd");
+        assert_eq!(flag("--initial-cluster-state"), "new");
+        let j = argv_joining(
+            "node-1",
+            Ipv4Addr::new(10, 168, 0, 3),
+            "node-0=http://10.168.0.2:2380,node-1=http://10.168.0.3:2380",
+        );
+        let flag = |f: &str| j[j.iter().position(|x| x == f).unwrap() + 1].clone();
+        assert_eq!(flag("--initial-cluster-state"), "existing");
+        assert_eq!(
+            flag("--initial-advertise-peer-urls"),
+            peer_url_of(Ipv4Addr::new(10, 168, 0, 3))
+        );
+        assert_eq!(
+            flag("--initial-cluster"),
+            "node-0=http://10.168.0.2:2380,node-1=http://10.168.0.3:2380"
+        );
     }
 
     #[test]

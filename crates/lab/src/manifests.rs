@@ -97,6 +97,82 @@ pub fn apiserver(argv: Vec<String>, data_dir: &'static str) -> Component {
     }
 }
 
+/// The API server's command line: on `listen`, telling clients
+/// `advertise` (the control-plane address, with several control planes),
+/// on etcd at `etcd_servers` (kube-apiserver's --etcd-servers) or, with
+/// none, on its own embedded store.
+pub fn apiserver_command(
+    exe: &str,
+    listen: &str,
+    service_cidr: &str,
+    cluster_domain: &str,
+    advertise: Option<&str>,
+    etcd_servers: Option<&str>,
+) -> Vec<String> {
+    let mut argv: Vec<String> = [
+        exe,
+        "server",
+        "--listen",
+        listen,
+        "--service-cidr",
+        service_cidr,
+        "--cluster-domain",
+        cluster_domain,
+    ]
+    .map(String::from)
+    .into();
+    if let Some(a) = advertise {
+        argv.extend(["--advertise-address".into(), a.to_string()]);
+    }
+    if let Some(e) = etcd_servers {
+        argv.extend([
+            "--store".into(),
+            "etcd".into(),
+            "--etcd-servers".into(),
+            e.to_string(),
+        ]);
+    }
+    argv
+}
+
+/// A control plane's kube-controller-manager and kube-scheduler, each
+/// with its kubeconfig; with `leader_elect` (several control planes) they
+/// take turns through their Leases. `extra` goes to the controller
+/// manager (the pod range, the LoadBalancer pool).
+pub fn controller_pair(
+    exe: &str,
+    cm_conf: &'static str,
+    sched_conf: &'static str,
+    leader_elect_flags: bool,
+    extra: &[String],
+) -> [Component; 2] {
+    let elect = |lease: &str| {
+        if leader_elect_flags {
+            leader_elect(lease)
+        } else {
+            Vec::new()
+        }
+    };
+    let mut cm_extra = elect("kube-controller-manager");
+    cm_extra.extend(extra.iter().cloned());
+    [
+        controllers(
+            "kube-controller-manager",
+            exe,
+            cm_conf,
+            CONTROLLER_MANAGER,
+            &cm_extra,
+        ),
+        controllers(
+            "kube-scheduler",
+            exe,
+            sched_conf,
+            "scheduler",
+            &elect("kube-scheduler"),
+        ),
+    ]
+}
+
 /// kube-controller-manager or kube-scheduler: `labyrinth controllers`
 /// running the given controllers, with the admin kubeconfig (kubeadm gives
 /// each its own; this lab has one admin credential).
@@ -209,6 +285,60 @@ mod tests {
         assert_eq!(cm.command.last().unwrap(), "10.0.0.0/16");
         assert_eq!(cm.image, "registry.k8s.io/kube-controller-manager");
         assert_eq!(s.pod()["spec"]["volumes"][0]["hostPath"]["type"], "File");
+    }
+
+    #[test]
+    fn the_api_server_and_controller_commands_are_the_same_for_init_and_join() {
+        let one = apiserver_command(
+            "labyrinth",
+            "10.168.0.2:6443",
+            "10.96.0.0/12",
+            "cluster.local",
+            None,
+            None,
+        );
+        assert_eq!(
+            one.join(" "),
+            "labyrinth server --listen 10.168.0.2:6443 --service-cidr 10.96.0.0/12 --cluster-domain cluster.local"
+        );
+        let ha = apiserver_command(
+            "labyrinth",
+            "0.0.0.0:6443",
+            "10.96.0.0/12",
+            "cluster.local",
+            Some("10.168.0.7:6443"),
+            Some("http://127.0.0.1:2379,http://10.168.0.2:2379"),
+        );
+        assert_eq!(
+            ha[8..],
+            [
+                "--advertise-address",
+                "10.168.0.7:6443",
+                "--store",
+                "etcd",
+                "--etcd-servers",
+                "http://127.0.0.1:2379,http://10.168.0.2:2379"
+            ]
+        );
+        let extra = ["--cluster-cidr".to_string(), "10.0.0.0/16".to_string()];
+        let [cm, s] = controller_pair("labyrinth", "/cm.conf", "/s.conf", true, &extra);
+        assert_eq!(
+            cm.command[6..],
+            [
+                "--leader-elect",
+                "--leader-elect-resource-name",
+                "kube-controller-manager",
+                "--cluster-cidr",
+                "10.0.0.0/16"
+            ]
+        );
+        assert_eq!(
+            s.command[6..],
+            ["--leader-elect", "--leader-elect-resource-name", "kube-scheduler"]
+        );
+        let [cm, s] = controller_pair("labyrinth", "/a.conf", "/a.conf", false, &extra);
+        assert_eq!(cm.command[6..], ["--cluster-cidr", "10.0.0.0/16"]);
+        assert_eq!(s.command.len(), 6);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! (`labyrinth_contracts::agent_config`).
 
 use std::net::{IpAddr, Ipv4Addr, ToSocketAddrs, UdpSocket};
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 
@@ -22,9 +23,27 @@ pub struct JoinCmd {
     /// Only register the node and write its kubeconfig; start no agent.
     #[arg(long)]
     pub no_agent: bool,
+    /// With --control-plane: make this node another control plane (stacked
+    /// etcd), with the certificates uploaded under this key (`init phase
+    /// upload-certs`), as kubeadm's.
+    #[arg(long, requires = "control_plane")]
+    pub certificate_key: Option<String>,
 }
 
 pub fn run(cmd: JoinCmd) -> Result<i32> {
+    if let Some(key) = &cmd.certificate_key {
+        return crate::join_control_plane::run(&cmd, key);
+    }
+    // Without certificates to download, a control-plane join is the
+    // registration of the node `init` made a control plane: it must run
+    // an API server already.
+    let own = Path::new(labyrinth_lab::manifests::MANIFEST_DIR).join("kube-apiserver.yaml");
+    if cmd.control_plane && !own.exists() {
+        bail!(
+            "[preflight] --control-plane without --certificate-key: this node runs no API server ({} is absent); to add a control plane, upload the certificates on one (`labyrinth init phase upload-certs --upload-certs`) and pass the key it prints",
+            own.display()
+        );
+    }
     let (node, joined) = labyrinth_apiserver::run_join(&cmd.join)?;
     if cmd.no_agent {
         return Ok(0);
@@ -37,7 +56,22 @@ pub fn run(cmd: JoinCmd) -> Result<i32> {
         );
         return Ok(0);
     };
-    let ip = node_ip(&cmd.join.server)?.to_string();
+    let ip = node_ip(&cmd.join.server)?;
+    start_agent(&node, ip, &cmd, &cfg, None)?;
+    Ok(0)
+}
+
+/// Start this node's agent under the node's service manager, as kubeadm's
+/// join ends by starting the kubelet; with `manifests`, it also runs the
+/// static pods of that folder (a control plane's).
+pub fn start_agent(
+    node: &str,
+    ip: Ipv4Addr,
+    cmd: &JoinCmd,
+    cfg: &labyrinth_contracts::agent_config::AgentConfig,
+    manifests: Option<&str>,
+) -> Result<()> {
+    let ip = ip.to_string();
     let exe = std::env::current_exe()?.to_string_lossy().into_owned();
     let kubeconfig = cmd.join.kubeconfig.to_string_lossy().into_owned();
     let flags = cfg.kubelet_flags();
@@ -45,7 +79,7 @@ pub fn run(cmd: JoinCmd) -> Result<i32> {
         exe.as_str(),
         "agent",
         "--node-name",
-        &node,
+        node,
         "--node-ip",
         &ip,
         "--kubeconfig",
@@ -54,6 +88,9 @@ pub fn run(cmd: JoinCmd) -> Result<i32> {
     argv.extend(flags.iter().map(String::as_str));
     if cmd.control_plane {
         argv.push("--control-plane");
+    }
+    if let Some(dir) = manifests {
+        argv.extend(["--pod-manifest-path", dir]);
     }
     for l in &cmd.node_labels {
         argv.extend(["--node-label", l.as_str()]);
@@ -65,13 +102,13 @@ pub fn run(cmd: JoinCmd) -> Result<i32> {
         cfg.routing,
         labyrinth_lab::logs::NODE_LOG_DIR
     );
-    Ok(0)
+    Ok(())
 }
 
 /// The address this node reaches the API server from, as the kubelet picks
 /// its InternalIP: the source the routing table chooses (a connected UDP
 /// socket sends nothing).
-fn node_ip(server: &str) -> Result<Ipv4Addr> {
+pub fn node_ip(server: &str) -> Result<Ipv4Addr> {
     let addr = server
         .to_socket_addrs()
         .with_context(|| format!("resolving {server}"))?

@@ -6,6 +6,7 @@ use clap::{Args, Parser, Subcommand};
 #[cfg(test)]
 mod help_texts;
 mod join;
+mod join_control_plane;
 mod uninstall;
 
 #[derive(Debug, Parser)]
@@ -41,6 +42,8 @@ enum Cmd {
     Server(labyrinth_apiserver::Args),
     /// Bootstrap tokens (`token create --print-join-command`).
     Token(TokenArgs),
+    /// kubeadm's init phases run on a control plane (`init phase upload-certs`).
+    Init(InitArgs),
     /// Join this node to a cluster, as `kubeadm join`.
     Join(join::JoinCmd),
     /// Scheduler, Deployment, EndpointSlice, node IPAM and lifecycle controllers.
@@ -117,6 +120,27 @@ enum TokenCmd {
     Create(labyrinth_apiserver::TokenArgs),
 }
 
+#[derive(Debug, Args)]
+struct InitArgs {
+    #[command(subcommand)]
+    cmd: InitCmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum InitCmd {
+    /// One phase of init.
+    #[command(subcommand)]
+    Phase(PhaseCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum PhaseCmd {
+    /// Seal the control plane's shared certificates and keys into Secret
+    /// kube-system/kubeadm-certs and print the key (`join --control-plane
+    /// --certificate-key` opens it).
+    UploadCerts(labyrinth_apiserver::UploadCertsArgs),
+}
+
 fn main() {
     // Multi-call: as /opt/cni/bin/labyrinth-cni we are the CNI plugin.
     let argv0 = std::env::args_os().next().unwrap_or_default();
@@ -160,6 +184,9 @@ fn main() {
         Cmd::Server(args) => labyrinth_apiserver::run(args),
         Cmd::Token(t) => match t.cmd {
             TokenCmd::Create(args) => labyrinth_apiserver::run_token(args),
+        },
+        Cmd::Init(i) => match i.cmd {
+            InitCmd::Phase(PhaseCmd::UploadCerts(args)) => labyrinth_apiserver::run_upload_certs(args),
         },
         Cmd::Join(args) => join::run(args),
         Cmd::Controllers(args) => labyrinth_controllers::run(args),

@@ -78,7 +78,7 @@ fn end(procs: &[ProcessRef], what: &str, grace: Duration) -> Result<Vec<String>>
         .collect())
 }
 
-fn stop_agent() -> Result<Vec<String>> {
+pub(crate) fn stop_agent() -> Result<Vec<String>> {
     // The manager's own stop gives the agent its grace period first.
     let grace = labyrinth_lab::supervise::STOP_GRACE + Duration::from_secs(5);
     let mut done = end(&find(is_agent_manager), "the agent's service", grace)?;

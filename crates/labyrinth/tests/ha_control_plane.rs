@@ -197,6 +197,76 @@ fn three_control_planes_survive_the_loss_of_the_address_holder_and_of_etcd_quoru
             "{members}"
         );
     }
+    // Built as kubeadm's HA guide: node-0's member started a new cluster;
+    // node-1 and node-2 were added by `join --control-plane` (member add)
+    // and started into the existing one, with the certificates from the
+    // Secret uploaded on node-0, and kubeadm-config names every member.
+    for (n, state) in [("node-0", "new"), ("node-1", "existing"), ("node-2", "existing")] {
+        let manifest = lab.ssh_ok(n, &["cat", "/etc/kubernetes/manifests/etcd.yaml"]);
+        let at = manifest.find("--initial-cluster-state").expect("the flag");
+        assert!(
+            manifest[at..]
+                .lines()
+                .nth(1)
+                .is_some_and(|l| l.trim() == format!("- {state}")),
+            "{n}:\n{manifest}"
+        );
+    }
+    kubectl_ok(&lab, &["get", "secret", "-n", "kube-system", "kubeadm-certs"]);
+    let config = kubectl_ok(
+        &lab,
+        &[
+            "get",
+            "configmap",
+            "-n",
+            "kube-system",
+            "kubeadm-config",
+            "-o",
+            "jsonpath={.data.ClusterConfiguration}",
+        ],
+    );
+    for ip in ["10.168.0.2", "10.168.0.3", "10.168.0.4"] {
+        assert!(config.contains(&format!("http://{ip}:2379")), "{config}");
+    }
+    // The control-plane join typed again on node-1 refuses in its
+    // preflight and changes nothing: still three members.
+    let uploaded = lab.ssh_ok(
+        "node-0",
+        &[BIN, "init", "phase", "upload-certs", "--upload-certs"],
+    );
+    let key = uploaded.lines().last().unwrap_or("").trim().to_string();
+    let cmd = lab.ssh_ok(
+        "node-0",
+        &[
+            BIN,
+            "token",
+            "create",
+            "--print-join-command",
+            "--certificate-key",
+            &key,
+        ],
+    );
+    let mut argv: Vec<&str> = cmd.split_whitespace().collect();
+    argv[0] = BIN;
+    let again = lab.ssh("node-1", &argv);
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        !again.status.success()
+            && said.contains("[preflight] /etc/labyrinth/kubelet.kubeconfig already exists"),
+        "{said}"
+    );
+    assert_eq!(etcd_members(&lab, "node-0").lines().count(), 3);
+    // The same CA on every control plane (one cluster, not three).
+    let ca = |n: &str| lab.ssh_ok(n, &["sha256sum", "/var/lib/labyrinth/apiserver/pki/ca.crt"]);
+    let ca0 = ca("node-0");
+    assert_eq!(
+        ca("node-1").split_whitespace().next(),
+        ca0.split_whitespace().next()
+    );
+    assert_eq!(
+        ca("node-2").split_whitespace().next(),
+        ca0.split_whitespace().next()
+    );
 
     // kubectl goes through the control-plane address, which the API
     // servers' certificates name (openssl reads it; kubectl verifies it).

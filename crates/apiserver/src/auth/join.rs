@@ -74,7 +74,7 @@ pub fn serve_join(st: &AppState, user: &Identity, body: &[u8]) -> ApiResult<Resp
         .into_response())
 }
 
-fn is_ready(node: &Value) -> bool {
+pub fn is_ready(node: &Value) -> bool {
     node.pointer("/status/conditions")
         .and_then(Value::as_array)
         .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
@@ -108,45 +108,7 @@ pub async fn join(
             out.display()
         );
     }
-    let want = ca_hash.trim().to_ascii_lowercase();
-    if !want.starts_with("sha256:") || want.len() != 7 + 64 {
-        bail!("--discovery-token-ca-cert-hash {ca_hash:?} must be sha256:<64 hex digits>");
-    }
-    let (code, info) = request(
-        server,
-        &Trust::Insecure,
-        "GET",
-        "/api/v1/namespaces/kube-public/configmaps/cluster-info",
-        None,
-        None,
-    )
-    .await
-    .context("fetching cluster-info")?;
-    if code != 200 {
-        bail!(
-            "fetching cluster-info from {server}: HTTP {code}: {}",
-            info["message"]
-        );
-    }
-    let kc: Value = serde_yaml::from_str(
-        info.pointer("/data/kubeconfig")
-            .and_then(Value::as_str)
-            .unwrap_or(""),
-    )
-    .context("cluster-info holds no kubeconfig")?;
-    let ca_b64 = kc
-        .pointer("/clusters/0/cluster/certificate-authority-data")
-        .and_then(Value::as_str)
-        .context("cluster-info without CA data")?;
-    let ca_pem = base64::engine::general_purpose::STANDARD
-        .decode(ca_b64)
-        .context("CA data is not base64")?;
-    let ca_der = crate::tls::pem_to_der(&String::from_utf8_lossy(&ca_pem))?;
-    let have = crate::tls::ca_cert_hash(&ca_der)?;
-    if have != want {
-        bail!("the cluster CA's public key hash {have} does not match --discovery-token-ca-cert-hash {want}: refusing to trust {server}");
-    }
-    let trust = Trust::Ca(ca_der);
+    let (trust, ca_pem) = discover(server, ca_hash).await?;
     let (code, resp) = request(
         server,
         &trust,
@@ -197,9 +159,54 @@ pub async fn join(
     Ok(Joined { agent })
 }
 
+/// kubeadm's token discovery: read the public cluster-info without trusting
+/// the server, and trust the CA it carries only if its public key hashes
+/// to `ca_hash`. Returns that trust and the CA (PEM).
+pub async fn discover(server: &str, ca_hash: &str) -> anyhow::Result<(Trust, Vec<u8>)> {
+    let want = ca_hash.trim().to_ascii_lowercase();
+    if !want.starts_with("sha256:") || want.len() != 7 + 64 {
+        bail!("--discovery-token-ca-cert-hash {ca_hash:?} must be sha256:<64 hex digits>");
+    }
+    let (code, info) = request(
+        server,
+        &Trust::Insecure,
+        "GET",
+        "/api/v1/namespaces/kube-public/configmaps/cluster-info",
+        None,
+        None,
+    )
+    .await
+    .context("fetching cluster-info")?;
+    if code != 200 {
+        bail!(
+            "fetching cluster-info from {server}: HTTP {code}: {}",
+            info["message"]
+        );
+    }
+    let kc: Value = serde_yaml::from_str(
+        info.pointer("/data/kubeconfig")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+    )
+    .context("cluster-info holds no kubeconfig")?;
+    let ca_b64 = kc
+        .pointer("/clusters/0/cluster/certificate-authority-data")
+        .and_then(Value::as_str)
+        .context("cluster-info without CA data")?;
+    let ca_pem = base64::engine::general_purpose::STANDARD
+        .decode(ca_b64)
+        .context("CA data is not base64")?;
+    let ca_der = crate::tls::pem_to_der(&String::from_utf8_lossy(&ca_pem))?;
+    let have = crate::tls::ca_cert_hash(&ca_der)?;
+    if have != want {
+        bail!("the cluster CA's public key hash {have} does not match --discovery-token-ca-cert-hash {want}: refusing to trust {server}");
+    }
+    Ok((Trust::Ca(ca_der), ca_pem))
+}
+
 /// The published agent settings, read with the node's own credential; None
 /// when the cluster publishes none (a cluster not set up by Labyrinth).
-async fn agent_config(server: &str, trust: &Trust, token: &str) -> anyhow::Result<Option<AgentConfig>> {
+pub async fn agent_config(server: &str, trust: &Trust, token: &str) -> anyhow::Result<Option<AgentConfig>> {
     use labyrinth_contracts::agent_config::{NAME, NAMESPACE};
     let path = format!("/api/v1/namespaces/{NAMESPACE}/configmaps/{NAME}");
     let (code, cm) = request(server, trust, "GET", &path, Some(token), None)

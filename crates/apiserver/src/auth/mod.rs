@@ -2,7 +2,8 @@
 //! anything; a node (system:node:<name>) reads everything but secrets (only
 //! those its pods refer to, by name) and
 //! changes only its own Node, its own Lease and the status of pods bound to
-//! it; a bootstrap token may only join; anonymous callers see health, version
+//! it; a bootstrap token may only join and get what RBAC grants its group
+//! (kubeadm's Roles); anonymous callers see health, version
 //! and the public cluster-info; service accounts may do what RBAC grants
 //! them (auth::rbac).
 
@@ -10,6 +11,7 @@ pub mod client;
 pub mod identity;
 pub mod impersonate;
 pub mod join;
+pub mod join_control_plane;
 pub mod rbac;
 pub mod rbac_defaults;
 pub mod sa_token;

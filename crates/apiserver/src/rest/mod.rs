@@ -157,9 +157,14 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
     if matches!(user, Identity::Anonymous) && !auth::anonymous_allowed(&path, &parts.method) {
         return Err(ApiError::unauthorized("Unauthorized"));
     }
-    if matches!(user, Identity::Bootstrap(_)) && !auth::anonymous_allowed(&path, &parts.method) {
+    // A bootstrap token joins, and reads what RBAC grants its group (kubeadm's
+    // Roles for kube-system/kubeadm-config and kubeadm-certs); nothing else.
+    if matches!(user, Identity::Bootstrap(_))
+        && parts.method != Method::GET
+        && !auth::anonymous_allowed(&path, &parts.method)
+    {
         return Err(ApiError::forbidden(format!(
-            "User \"{}\" cannot access {path}: bootstrap tokens may only join",
+            "User \"{}\" cannot access {path}: bootstrap tokens may only join and read what RBAC grants them",
             user.username()
         )));
     }

@@ -26,6 +26,22 @@ pub fn subdomain(name: &str) -> Vec<String> {
     out
 }
 
+/// Problems with `name` as a path segment: RBAC objects' names, which the
+/// real server checks only this way, so `system:…` and `kubeadm:…` names
+/// are valid there.
+pub fn path_segment(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if name == "." || name == ".." {
+        out.push(format!("may not be '{name}'"));
+    }
+    for bad in ["/", "%"] {
+        if name.contains(bad) {
+            out.push(format!("may not contain '{bad}'"));
+        }
+    }
+    out
+}
+
 /// Problems with `name` as an RFC 1123 label (namespaces).
 pub fn label(name: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -62,5 +78,11 @@ mod tests {
         assert!(!label("a.b").is_empty());
         assert!(dns1035("svc-1").is_empty());
         assert!(!dns1035("1svc").is_empty());
+        assert!(path_segment("kubeadm:kubeadm-certs").is_empty());
+        assert_eq!(path_segment(".."), ["may not be '..'"]);
+        assert_eq!(
+            path_segment("a/b%"),
+            ["may not contain '/'", "may not contain '%'"]
+        );
     }
 }

@@ -21,6 +21,7 @@ pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
         let problems = match kind {
             "Namespace" => names::label(name),
             "Service" => names::dns1035(name),
+            "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding" => names::path_segment(name),
             _ => names::subdomain(name),
         };
         for p in problems {

@@ -11,6 +11,7 @@
 pub mod cache;
 pub mod client;
 pub mod keys;
+pub mod members;
 
 use super::{ListWatch, Obj, Store, StoreError, Stored, WatchStart};
 use anyhow::Context;
