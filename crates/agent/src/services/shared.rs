@@ -7,6 +7,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
 
+use anyhow::Result;
+use k8s_openapi::api::core::v1::Service;
+use kube::runtime::watcher::Event;
 use labyrinth_proxy::k8s::ServiceStore;
 
 #[derive(Default)]
@@ -37,4 +40,52 @@ impl SharedServices {
     pub fn listed(&self) -> bool {
         self.listed.load(Ordering::Acquire)
     }
+
+    /// One event of a Service watch into the store; a relist's objects
+    /// gather in `relist` and replace the store's whole at its end. True
+    /// once a full list is in (at `InitDone`).
+    pub fn apply_event(&self, relist: &mut Vec<Service>, ev: Event<Service>) -> Result<bool> {
+        match ev {
+            Event::Init => relist.clear(),
+            Event::InitApply(s) => relist.push(s),
+            Event::InitDone => {
+                self.update(|st| st.replace_services(std::mem::take(relist)));
+                self.mark_listed();
+                return Ok(true);
+            }
+            Event::Apply(s) => self.update(|st| st.apply_service(s))?,
+            Event::Delete(s) => {
+                let m = &s.metadata;
+                let ns = m.namespace.as_deref().unwrap_or("default");
+                self.update(|st| st.delete_service(ns, m.name.as_deref().unwrap_or("")));
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// The kubelet role apart from the proxy (the network DaemonSet's agent
+/// is another process): its own watch of the Services, for the containers'
+/// Service variables. Without it every pod start LISTed its namespace's
+/// Services, a round trip to the API inside each start (as the kubelet,
+/// it reads them from a cache its informer keeps).
+pub async fn watch_for_env(agent: std::sync::Arc<crate::agent::context::Agent>) -> Result<()> {
+    use futures::StreamExt;
+    use kube::runtime::{watcher, WatchStreamExt};
+    let api = kube::Api::<Service>::all(agent.client.clone());
+    let mut events = watcher::watcher(api, Default::default()).default_backoff().boxed();
+    let mut relist = Vec::new();
+    while let Some(ev) = events.next().await {
+        match ev {
+            // A Service the store cannot key (no name) is only left out:
+            // the pods' starts must not stop over it.
+            Ok(ev) => {
+                if let Err(e) = agent.services.apply_event(&mut relist, ev) {
+                    tracing::warn!("service watch (containers' variables): {e:#}");
+                }
+            }
+            Err(e) => tracing::warn!("service watch (containers' variables): {e} (retrying)"),
+        }
+    }
+    anyhow::bail!("service watch ended")
 }
