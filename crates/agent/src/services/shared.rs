@@ -73,7 +73,9 @@ pub async fn watch_for_env(agent: std::sync::Arc<crate::agent::context::Agent>) 
     use futures::StreamExt;
     use kube::runtime::{watcher, WatchStreamExt};
     let api = kube::Api::<Service>::all(agent.client.clone());
-    let mut events = watcher::watcher(api, Default::default()).default_backoff().boxed();
+    let mut events = watcher::watcher(api, Default::default())
+        .default_backoff()
+        .boxed();
     let mut relist = Vec::new();
     while let Some(ev) = events.next().await {
         match ev {
