@@ -142,7 +142,7 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         start_network(&agent, &mut tasks).await?;
     }
     if role.runs_pods() && !role.runs_network() {
-        let services = crate::services::shared::watch_for_env(agent.clone());
+        let services = crate::services::env_watch::run(agent.clone());
         tasks.push(("service watch", tokio::spawn(services)));
     }
     if role.runs_pods() {

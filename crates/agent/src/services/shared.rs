@@ -2,7 +2,8 @@
 //! every container gets its namespace's Service variables, and reading
 //! them here instead of LISTing the namespace's Services at every pod start
 //! saves the API a request per pod (the kubelet too reads them from its
-//! informer's cache). One store, fed by the proxy's watch (`watch`).
+//! informer's cache). One store, fed by the proxy's watch (`watch`), or
+//! in the kubelet role apart from the proxy by its own (`env_watch`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::RwLock;
@@ -62,32 +63,4 @@ impl SharedServices {
         }
         Ok(false)
     }
-}
-
-/// The kubelet role apart from the proxy (the network DaemonSet's agent
-/// is another process): its own watch of the Services, for the containers'
-/// Service variables. Without it every pod start LISTed its namespace's
-/// Services, a round trip to the API inside each start (as the kubelet,
-/// it reads them from a cache its informer keeps).
-pub async fn watch_for_env(agent: std::sync::Arc<crate::agent::context::Agent>) -> Result<()> {
-    use futures::StreamExt;
-    use kube::runtime::{watcher, WatchStreamExt};
-    let api = kube::Api::<Service>::all(agent.client.clone());
-    let mut events = watcher::watcher(api, Default::default())
-        .default_backoff()
-        .boxed();
-    let mut relist = Vec::new();
-    while let Some(ev) = events.next().await {
-        match ev {
-            // A Service the store cannot key (no name) is only left out:
-            // the pods' starts must not stop over it.
-            Ok(ev) => {
-                if let Err(e) = agent.services.apply_event(&mut relist, ev) {
-                    tracing::warn!("service watch (containers' variables): {e:#}");
-                }
-            }
-            Err(e) => tracing::warn!("service watch (containers' variables): {e} (retrying)"),
-        }
-    }
-    anyhow::bail!("service watch ended")
 }
