@@ -141,6 +141,10 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     if role.runs_network() {
         start_network(&agent, &mut tasks).await?;
     }
+    if role.runs_pods() && !role.runs_network() {
+        let services = crate::services::env_watch::run(agent.clone());
+        tasks.push(("service watch", tokio::spawn(services)));
+    }
     if role.runs_pods() {
         tasks.push(("heartbeat", tokio::spawn(node::heartbeat(agent.clone()))));
         tasks.push(("pods", tokio::spawn(pods::run(agent.clone()))));

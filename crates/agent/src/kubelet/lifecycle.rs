@@ -60,7 +60,9 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
     }
     let r = pod.pod_ref();
     let maps = env_sources(agent, pod).await?;
+    stages.mark("env");
     let tokens = super::projected::request_tokens(agent, pod).await?;
+    stages.mark("token");
     let owner = agent.clone();
     let pod = pod.clone();
     let node = node_facts(agent);

@@ -14,11 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::{watcher, WatchStreamExt};
 use labyrinth_contracts::pod::SlimPod;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::lifecycle::{self, Managed};
 use super::nodepod::NodePod;
@@ -90,6 +90,9 @@ struct State {
     /// uid → (when it last failed, why), to back off and to report.
     failures: HashMap<String, (Instant, String)>,
     slots: Arc<Semaphore>,
+    /// A start gave its slot back (before its status PATCH): the next
+    /// queued pod may start without waiting for another event.
+    freed: Arc<Notify>,
     done: mpsc::UnboundedSender<Started>,
     /// Where probes answer (`super::probes`).
     probed: mpsc::UnboundedSender<probes::Outcome>,
@@ -116,19 +119,36 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
         stopped,
         failures: HashMap::new(),
         slots: Arc::new(Semaphore::new(parallel_starts())),
+        freed: Arc::new(Notify::new()),
         done,
         probed,
     };
     adopt(&agent, &mut state).await;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let freed = state.freed.clone();
     loop {
         tokio::select! {
             ev = stream.next() => match ev {
-                Some(Ok(ev)) => store.apply(ev),
+                Some(Ok(ev)) => {
+                    store.apply(ev);
+                    // The events already received go in before one pass:
+                    // a burst of pods (and of their status changes) came
+                    // as one pass per event, each over every pod of the
+                    // node, CPU the starts were waiting for.
+                    loop {
+                        match stream.next().now_or_never() {
+                            Some(Some(Ok(ev))) => store.apply(ev),
+                            Some(Some(Err(e))) => { tracing::warn!("pod watch: {e}"); break; }
+                            Some(None) => anyhow::bail!("pod watch ended"),
+                            None => break,
+                        }
+                    }
+                }
                 Some(Err(e)) => { tracing::warn!("pod watch: {e}"); continue; }
                 None => anyhow::bail!("pod watch ended"),
             },
             Some(s) = finished.recv() => state.finish(s),
+            _ = freed.notified() => {}
             Some(o) = probe_answers.recv() => {
                 if let Some(m) = state.pods.get_mut(&o.uid) {
                     let pod = store.get(&o.uid);
@@ -314,9 +334,9 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
         };
         let (uid, seen) = state.queue.pop_front().unwrap();
         let pod = Arc::clone(wanted[uid.as_str()]);
-        let (agent, done) = (agent.clone(), state.done.clone());
+        let (agent, done, freed) = (agent.clone(), state.done.clone(), state.freed.clone());
         tokio::spawn(async move {
-            let result = start_and_report(&agent, &pod, seen, slot).await;
+            let result = start_and_report(&agent, &pod, seen, slot, &freed).await;
             let _ = done.send(Started { uid, result });
         });
     }
@@ -347,18 +367,25 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
     }
 }
 
-/// Start one pod (it holds its slot until done) and report it Running (or
-/// Pending, with why) right away; log where the time went since it was
-/// first seen.
+/// Start one pod (it holds its slot until its processes run) and report it
+/// Running (or Pending, with why) right away; log where the time went since
+/// it was first seen.
 async fn start_and_report(
     agent: &Arc<Agent>,
     pod: &NodePod,
     seen: Instant,
-    _slot: OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
+    freed: &Notify,
 ) -> Result<Managed, String> {
     let mut stages = Stages::since(seen);
     stages.mark("queued");
-    match lifecycle::start(agent, pod, stages).await {
+    let started = lifecycle::start(agent, pod, stages).await;
+    // The status PATCH waits for the API (and for the other writes) and
+    // costs this node little: the slot goes to the next queued pod now,
+    // not after it; a burst's pods queued behind every PATCH before.
+    drop(slot);
+    freed.notify_one();
+    match started {
         Ok((mut m, mut stages)) => {
             probes::prepare(pod, &m.rec, &mut m.probes);
             let st = status::running(pod, &m.rec, &m.probes, &agent.args.node_ip.to_string());
@@ -405,11 +432,19 @@ async fn release(agent: &Agent, pod: &NodePod) -> bool {
 /// PATCH the pod's status; true if the server took it.
 async fn patch_status(agent: &Agent, pod: &NodePod, st: serde_json::Value) -> bool {
     let api: Api<SlimPod> = Api::namespaced(agent.client.clone(), pod.namespace());
+    let asked = Instant::now();
     let _slot = WRITES.acquire().await;
-    match api
+    let sent = Instant::now();
+    let answer = api
         .patch_status(pod.name(), &PatchParams::default(), &Patch::Merge(st))
-        .await
-    {
+        .await;
+    tracing::debug!(
+        pod = pod.name(),
+        waited_ms = (sent - asked).as_secs_f64() * 1000.0,
+        request_ms = sent.elapsed().as_secs_f64() * 1000.0,
+        "status PATCH"
+    );
+    match answer {
         Ok(_) => true,
         Err(e) => {
             tracing::warn!("pod status: {e}");

@@ -11,9 +11,10 @@ use k8s_openapi::api::core::v1::Service;
 use crate::agent::context::Agent;
 
 /// The variables of namespace `ns`'s Services as this node knows them:
-/// from the store the proxy's watch keeps, once it has listed them (no
-/// request per pod start); else (before that, or with no proxy on this
-/// node) from a LIST.
+/// from the store a watch keeps (the proxy's, or the kubelet role's own:
+/// `services::env_watch`), once it has listed them (no request per pod
+/// start); else (before that, or in a one-process agent without a
+/// datapath, whose proxy never runs) from a LIST.
 pub async fn for_namespace(agent: &Agent, ns: &str) -> Result<Vec<(String, String)>> {
     if agent.services.listed() {
         return Ok(agent.services.read(|st| variables(st.services_in(ns))));

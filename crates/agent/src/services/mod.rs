@@ -4,6 +4,7 @@
 //! so rules removed by hand come back. kube-proxy's metrics are served on
 //! the metrics address (`/metrics`).
 
+pub mod env_watch;
 mod healthcheck;
 mod metrics;
 pub mod shared;

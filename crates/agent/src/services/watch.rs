@@ -61,21 +61,9 @@ pub async fn run(
                 tracing::warn!("service proxy watch: {e} (retrying)");
                 continue;
             }
-            Ok(Change::Service(ev)) => match *ev {
-                Event::Init => relist_services.clear(),
-                Event::InitApply(s) => relist_services.push(s),
-                Event::InitDone => {
-                    store.update(|st| st.replace_services(std::mem::take(&mut relist_services)));
-                    store.mark_listed();
-                    services_listed = true;
-                }
-                Event::Apply(s) => store.update(|st| st.apply_service(s))?,
-                Event::Delete(s) => {
-                    let m = &s.metadata;
-                    let ns = m.namespace.as_deref().unwrap_or("default");
-                    store.update(|st| st.delete_service(ns, m.name.as_deref().unwrap_or("")));
-                }
-            },
+            Ok(Change::Service(ev)) => {
+                services_listed |= store.apply_event(&mut relist_services, *ev)?;
+            }
             Ok(Change::Slice(ev)) => match *ev {
                 Event::Init => relist_slices.clear(),
                 Event::InitApply(s) => relist_slices.push(s),

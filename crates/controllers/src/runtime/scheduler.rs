@@ -144,9 +144,13 @@ async fn schedule_pending(ctx: &mut Ctx) {
                     let Ok(_slot) = shared.binds.acquire().await else {
                         return;
                     };
+                    let asked = std::time::Instant::now();
                     match bind(&shared, &pod, &node).await {
                         Ok(()) => {
-                            tracing::info!(pod = %pod.name_any(), ns = ?pod.namespace(), %node, "scheduled");
+                            // The round trip, to tell a slow API from a
+                            // slow scheduler when a pod's start is late.
+                            let bind_ms = asked.elapsed().as_secs_f64() * 1000.0;
+                            tracing::info!(pod = %pod.name_any(), ns = ?pod.namespace(), %node, bind_ms, "scheduled");
                             let msg = format!(
                                 "Successfully assigned {}/{} to {node}",
                                 pod.namespace().unwrap_or_default(),
