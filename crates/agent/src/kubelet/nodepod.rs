@@ -284,6 +284,20 @@ pub struct EnvSources {
 }
 
 impl EnvSources {
+    /// Only what the containers' env refers to (and the Service
+    /// variables): what restarts and later containers read. The volumes'
+    /// sources (every pod's projected volume reads the cluster's CA) were
+    /// written at the pod's start; kept per pod, they would only hold
+    /// memory.
+    pub fn for_env(mut self, pod: &NodePod) -> EnvSources {
+        let (maps, secrets) = pod.source_names();
+        self.config_maps.retain(|name, _| maps.contains(name));
+        self.secrets.retain(|name, _| secrets.contains(name));
+        self.config_maps.shrink_to_fit();
+        self.secrets.shrink_to_fit();
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.config_maps.is_empty() && self.secrets.is_empty() && self.services.is_empty()
     }
@@ -300,6 +314,33 @@ pub struct NodeFacts {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_pod_keeps_only_the_sources_its_env_reads() {
+        let w: SlimPod = serde_json::from_value(json!({
+            "metadata": {"name": "a", "namespace": "n", "uid": "u"},
+            "spec": {"containers": [{"name": "c", "envFrom": [{"configMapRef": {"name": "settings"}}],
+                "env": [{"name": "P", "valueFrom": {"secretKeyRef": {"name": "pw", "key": "k"}}}]}]}
+        }))
+        .unwrap();
+        let p = NodePod::from_watched(w).unwrap();
+        let keys = |k: &str| [(k.to_string(), "v".to_string())].into();
+        let mut src = EnvSources::default();
+        src.config_maps.insert("settings".into(), keys("s"));
+        // Read for a volume only: written at the start, not kept.
+        src.config_maps.insert("kube-root-ca.crt".into(), keys("ca.crt"));
+        src.secrets.insert("pw".into(), keys("k"));
+        src.secrets.insert("volume-only".into(), keys("x"));
+        src.services.push(("WEB_SERVICE_HOST".into(), "10.96.0.7".into()));
+        let kept = src.for_env(&p);
+        let mut maps: Vec<_> = kept.config_maps.keys().collect();
+        maps.sort();
+        assert_eq!(maps, ["settings"]);
+        assert_eq!(kept.secrets.keys().collect::<Vec<_>>(), ["pw"]);
+        assert_eq!(kept.services.len(), 1);
+        let nothing = EnvSources::default().for_env(&p);
+        assert!(nothing.is_empty());
+    }
 
     #[test]
     fn keeps_what_the_agent_reads_and_drops_the_rest() {
