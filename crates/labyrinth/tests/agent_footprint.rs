@@ -109,10 +109,19 @@ fn agents_hold_no_thread_file_or_process_per_pod() {
     kubectl_ok(&lab, &["delete", "deployment", "fleet", "--wait=true"]);
     kubectl_ok(
         &lab,
-        &["wait", "--for=delete", "pods", "-l", "app=fleet", "--timeout=300s"],
+        &[
+            "wait",
+            "--for=delete",
+            "pods",
+            "-l",
+            "app=fleet",
+            "--timeout=300s",
+        ],
     );
     // Deleted in the API is not yet torn down on the node.
-    eventually("the sandboxes torn down", 600, || (sandboxes() == idle).then_some(()));
+    eventually("the sandboxes torn down", 600, || {
+        (sandboxes() == idle).then_some(())
+    });
     within(&lab, &base, "after the pods are deleted");
     lab.down();
 }

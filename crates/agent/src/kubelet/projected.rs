@@ -341,6 +341,12 @@ mod tests {
         }))
         .unwrap();
         let pod = NodePod::from_watched(w).unwrap();
+        // Kept for the pod's life, so sized to fit (every pod has one).
+        let kept = pod.spec.volumes[0].projected.as_ref().unwrap();
+        assert_eq!(pod.spec.volumes.capacity(), 1);
+        assert_eq!(kept.sources.capacity(), 3);
+        let items = &kept.sources[2].downward_api.as_ref().unwrap().items;
+        assert_eq!(items.capacity(), items.len());
         let v = pod.spec.volumes[0].projected.clone().unwrap();
         let mut src = EnvSources::default();
         src.config_maps.insert(

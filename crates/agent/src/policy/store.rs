@@ -89,7 +89,8 @@ mod tests {
                 "f:resources": {}, "f:terminationMessagePath": {}}}, "f:dnsPolicy": {}, "f:restartPolicy": {}}});
         let status = json!({"f:status": {"f:conditions": {"k:{\"type\":\"Ready\"}": {".": {}, "f:status": {}}},
             "f:containerStatuses": {}, "f:podIP": {}, "f:podIPs": {}, "f:phase": {}, "f:startTime": {}}});
-        let condition = |t: &str| json!({"type": t, "status": "True", "lastTransitionTime": "2026-12-04T20:00:00Z"});
+        let condition =
+            |t: &str| json!({"type": t, "status": "True", "lastTransitionTime": "2026-12-04T20:00:00Z"});
         json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": format!("fleet-6d5f7c9b8-{i:05}"), "namespace": "bench",
@@ -154,8 +155,14 @@ mod tests {
         let object = held_per_pod(Some);
         eprintln!("bytes held per pod: {model} as the model, {object} as the API's object");
         assert!(model > 0);
-        assert!(model <= 1536, "{model} bytes per pod kept (the API's object: {object})");
-        assert!(object >= 8 * model, "{object} bytes per API object, {model} per model");
+        assert!(
+            model <= 1536,
+            "{model} bytes per pod kept (the API's object: {object})"
+        );
+        assert!(
+            object >= 8 * model,
+            "{object} bytes per API object, {model} per model"
+        );
     }
 
     fn names(o: &Objects<labyrinth_policy::Pod>) -> Vec<String> {
