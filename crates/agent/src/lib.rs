@@ -14,4 +14,6 @@ pub mod proxy_mode;
 pub mod runtime;
 pub mod services;
 pub mod streaming;
+#[cfg(test)]
+mod test_alloc;
 pub mod uninstall;

@@ -9,6 +9,7 @@
 //! behind the `recorder` feature so the CNI program does not carry a client.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use k8s_openapi::api::core::v1::{Event, EventSource, ObjectReference};
@@ -37,7 +38,18 @@ fn now() -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Time {
 /// start a new event, which the server expires after an hour anyway).
 const REMEMBERED: usize = 4096;
 
-type Key = (String, String, String, Reason, String);
+/// An occurrence's (namespace, object uid, object name, reason, message),
+/// hashed: the map is kept by every node agent for its pods' starts (three
+/// events each), and five strings per entry (the message alone tens of
+/// bytes) made it ~1.5 KiB per pod. Two different occurrences with one
+/// hash (odds 2^-64) would count on one event.
+type Key = u64;
+
+fn key(ns: &str, about: &ObjectReference, reason: Reason, message: &str) -> Key {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (ns, &about.uid, &about.name, reason, message).hash(&mut h);
+    h.finish()
+}
 
 pub struct Recorder {
     client: Client,
@@ -84,13 +96,7 @@ impl Recorder {
         message: String,
     ) -> Result<(), kube::Error> {
         let ns = about.namespace.clone().unwrap_or_else(|| "default".into());
-        let key = (
-            ns.clone(),
-            about.uid.clone().unwrap_or_default(),
-            about.name.clone().unwrap_or_default(),
-            reason,
-            message.clone(),
-        );
+        let key = key(&ns, &about, reason, &message);
         let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
         let repeat = {
             let mut seen = self.seen.lock().unwrap();
@@ -144,5 +150,29 @@ impl Recorder {
         }
         seen.insert(key, (name, 1));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_occurrence_is_known_again_by_every_part_of_it() {
+        let pod = |uid: &str| ObjectReference {
+            name: Some("web-1".into()),
+            uid: Some(uid.into()),
+            ..Default::default()
+        };
+        let k = key("ns", &pod("u1"), Reason::Started, "Started container web");
+        assert_eq!(k, key("ns", &pod("u1"), Reason::Started, "Started container web"));
+        for other in [
+            key("ns2", &pod("u1"), Reason::Started, "Started container web"),
+            key("ns", &pod("u2"), Reason::Started, "Started container web"),
+            key("ns", &pod("u1"), Reason::Created, "Started container web"),
+            key("ns", &pod("u1"), Reason::Started, "Started container db"),
+        ] {
+            assert_ne!(k, other);
+        }
     }
 }

@@ -1,13 +1,17 @@
 //! [`from_list::cluster`](crate::from_list::cluster) for a node agent that
-//! reads the whole picture after every change: each Pod's and each
-//! NetworkPolicy's model is kept by uid and resourceVersion (the API
-//! server changes the latter on every write), so a write converts only
-//! the object written. An object without both is converted every time.
+//! reads the whole picture after every change. Its pods come already
+//! converted: the agent keeps each pod's model ([`from_k8s::pod`]) from
+//! the moment the watch delivers it, not the API's object, which is tens
+//! of KiB per pod (managedFields, the full spec and status) in every
+//! node's agent for every pod of the cluster. Each NetworkPolicy's model
+//! is kept here by uid and resourceVersion (the API server changes the
+//! latter on every write), so a write converts only the policy written.
+//! A policy without both is converted every time.
 
 use std::collections::HashMap;
 
 use anyhow::{anyhow, Result};
-use k8s_openapi::api::core::v1::{Namespace, Node, Pod as K8sPod};
+use k8s_openapi::api::core::v1::{Namespace, Node};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -20,7 +24,6 @@ type Kept<T> = HashMap<(String, String), T>;
 
 #[derive(Default)]
 pub struct ConvertCache {
-    pods: Kept<Option<Pod>>,
     /// A policy that cannot be understood keeps its error's text.
     policies: Kept<Result<Policy, String>>,
     converted: usize,
@@ -52,50 +55,38 @@ fn kept<T: Clone>(
 }
 
 impl ConvertCache {
-    /// Equal to `from_list::cluster` of the same objects.
+    /// Equal to `from_list::cluster` of the same objects, the pods given
+    /// as their models (`from_k8s::pod` of each, the `None`s left out).
     pub fn cluster<'a>(
         &mut self,
-        pods: impl IntoIterator<Item = &'a K8sPod>,
+        pods: impl IntoIterator<Item = &'a Pod>,
         namespaces: impl IntoIterator<Item = &'a Namespace>,
         policies: impl IntoIterator<Item = &'a NetworkPolicy>,
         nodes: impl IntoIterator<Item = &'a Node>,
     ) -> (Cluster, Vec<String>) {
-        let (mut pods_converted, mut pols_converted) = (0, 0);
-        let (mut old_pods, mut old_pols) =
-            (std::mem::take(&mut self.pods), std::mem::take(&mut self.policies));
-        let (mut new_pods, mut new_pols) = (Kept::new(), Kept::new());
-        // Objects gone since the last call stay in the old maps and go.
+        let mut converted = 0;
+        let mut old = std::mem::take(&mut self.policies);
+        let mut new = Kept::new();
+        // Policies gone since the last call stay in `old` and go.
         let out = cluster_with(
             pods,
             namespaces,
             policies,
             nodes,
-            |p| {
-                kept(
-                    &mut old_pods,
-                    &mut new_pods,
-                    &mut pods_converted,
-                    &p.metadata,
-                    || from_k8s::pod(p),
-                )
-            },
+            |p: &Pod| Some(p.clone()),
             |np| -> Result<Policy> {
-                kept(
-                    &mut old_pols,
-                    &mut new_pols,
-                    &mut pols_converted,
-                    &np.metadata,
-                    || from_k8s::policy(np).map_err(|e| format!("{e:#}")),
-                )
+                kept(&mut old, &mut new, &mut converted, &np.metadata, || {
+                    from_k8s::policy(np).map_err(|e| format!("{e:#}"))
+                })
                 .map_err(|e| anyhow!(e))
             },
         );
-        (self.pods, self.policies) = (new_pods, new_pols);
-        self.converted = pods_converted + pols_converted;
+        self.policies = new;
+        self.converted = converted;
         out
     }
 
-    /// How many objects the last call converted rather than reused.
+    /// How many policies the last call converted rather than reused.
     pub fn converted(&self) -> usize {
         self.converted
     }
@@ -105,6 +96,7 @@ impl ConvertCache {
 mod tests {
     use super::*;
     use crate::from_list::cluster;
+    use k8s_openapi::api::core::v1::Pod as K8sPod;
     use serde_json::json;
 
     fn policy(name: &str, rv: &str, protocol: &str) -> NetworkPolicy {
@@ -132,33 +124,39 @@ mod tests {
         assert_eq!(a.1, b.1);
     }
 
-    /// A new resourceVersion converts that object alone; the result, an
-    /// unreadable policy's error included, equals a fresh conversion.
+    /// The pods as the agent keeps them: their models.
+    fn models(pods: &[K8sPod]) -> Vec<Pod> {
+        pods.iter().filter_map(from_k8s::pod).collect()
+    }
+
+    /// A new resourceVersion converts that policy alone; the result, an
+    /// unreadable policy's error included, equals a fresh conversion of
+    /// the API's objects.
     #[test]
-    fn only_written_objects_are_converted_again() {
+    fn only_written_policies_are_converted_again() {
         let mut pols: Vec<NetworkPolicy> = (0..20).map(|i| policy(&format!("p{i}"), "1", "TCP")).collect();
         pols.push(policy("bad", "1", "ICMP"));
         let mut pods = vec![pod("a", "1", "10.0.0.1"), pod("b", "1", "10.0.0.2")];
         let mut cache = ConvertCache::default();
         let nss: [Namespace; 0] = [];
         let nodes: [Node; 0] = [];
-        let first = cache.cluster(&pods, &nss, &pols, &nodes);
+        let first = cache.cluster(&models(&pods), &nss, &pols, &nodes);
         same(&first, &cluster(&pods, &nss, &pols, &nodes));
-        assert_eq!(cache.converted(), 23);
+        assert_eq!(cache.converted(), 21);
         assert_eq!(first.1.len(), 1, "{:?}", first.1);
 
         pols[3] = policy("p3", "2", "UDP");
         pods[1] = pod("b", "2", "10.0.0.9");
-        let second = cache.cluster(&pods, &nss, &pols, &nodes);
+        let second = cache.cluster(&models(&pods), &nss, &pols, &nodes);
         same(&second, &cluster(&pods, &nss, &pols, &nodes));
-        assert_eq!(cache.converted(), 2);
+        assert_eq!(cache.converted(), 1);
 
         // Deleted and re-created under the same name: a new uid.
         pols.remove(0);
         let mut again = policy("p0", "1", "TCP");
         again.metadata.uid = Some("uid-p0-new".into());
         pols.push(again);
-        let third = cache.cluster(&pods, &nss, &pols, &nodes);
+        let third = cache.cluster(&models(&pods), &nss, &pols, &nodes);
         same(&third, &cluster(&pods, &nss, &pols, &nodes));
         assert_eq!(cache.converted(), 1);
     }

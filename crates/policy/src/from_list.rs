@@ -35,13 +35,14 @@ pub fn cluster<'a>(
 }
 
 /// [`cluster`], with the pod and policy conversions given (computed, or
-/// kept per object by the conversion cache).
-pub(crate) fn cluster_with<'a>(
-    pods: impl IntoIterator<Item = &'a K8sPod>,
+/// kept per object by the conversion cache); the pods may be the API's or
+/// already converted (`P` = [`Pod`]).
+pub(crate) fn cluster_with<'a, P: 'a>(
+    pods: impl IntoIterator<Item = &'a P>,
     namespaces: impl IntoIterator<Item = &'a Namespace>,
     policies: impl IntoIterator<Item = &'a NetworkPolicy>,
     nodes: impl IntoIterator<Item = &'a Node>,
-    pod: impl FnMut(&K8sPod) -> Option<Pod>,
+    pod: impl FnMut(&P) -> Option<Pod>,
     mut policy: impl FnMut(&NetworkPolicy) -> Result<Policy>,
 ) -> (Cluster, Vec<String>) {
     let mut c = Cluster {

@@ -3,7 +3,8 @@
 //! - [`model`]: the cluster as policy sees it (pods, namespaces, policies);
 //! - [`from_k8s`]: that model from the API's objects, [`from_list`] all
 //!   of them at once (typed, or a kubectl List), [`convert_cache`] the
-//!   same keeping each object's model by uid and resourceVersion;
+//!   same from pods already converted, keeping each policy's model by uid
+//!   and resourceVersion;
 //! - [`verdict`]: whether a connection is allowed, and by which rule, or
 //!   which policies isolate its end and that nothing allows it;
 //! - [`prediction`]: `policy check`'s answer for one connection;

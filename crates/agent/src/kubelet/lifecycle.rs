@@ -139,7 +139,7 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
             children,
             report: true,
             probes: Default::default(),
-            env_sources: (!maps.is_empty()).then(|| Box::new(maps)),
+            env_sources: Some(maps.for_env(&pod)).filter(|m| !m.is_empty()).map(Box::new),
         };
         Ok((m, stages))
     })

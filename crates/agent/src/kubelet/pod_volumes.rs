@@ -50,7 +50,7 @@ pub fn make_all(
                 .cloned()
                 .collect();
             if !tokens.is_empty() {
-                fresh.push(Fresh { dir, files, tokens });
+                fresh.push(Fresh { dir, tokens });
             }
             continue;
         }

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::nodepod::{ConfigMaps, EnvSources, NodeFacts, NodePod};
 use crate::agent::context::Agent;
+use crate::runtime::PodRef;
 
 /// One file of a volume: relative path, content, mode.
 pub type File = (String, Vec<u8>, u32);
@@ -42,10 +43,11 @@ pub struct Facts<'a> {
 /// A token for every `serviceAccountToken` source of the pod, bound to it.
 pub async fn request_tokens(agent: &Agent, pod: &NodePod) -> Result<Vec<Token>> {
     let mut out = Vec::new();
+    let who = Holder::of(pod);
     for v in &pod.spec.volumes {
         let Some(p) = &v.projected else { continue };
         for t in p.sources.iter().filter_map(|s| s.service_account_token.as_ref()) {
-            let (token, issued, expires) = request(agent, pod, t.audience.as_deref(), t.expiration_seconds)
+            let (token, issued, expires) = request(agent, &who, t.audience.as_deref(), t.expiration_seconds)
                 .await
                 .with_context(|| format!("volume {:?}: requesting a service-account token", v.name))?;
             out.push(Token {
@@ -62,18 +64,38 @@ pub async fn request_tokens(agent: &Agent, pod: &NodePod) -> Result<Vec<Token>> 
     Ok(out)
 }
 
+/// The pod a token is bound to and its account: what a renewal keeps of
+/// the pod.
+struct Holder {
+    pod: PodRef,
+    account: String,
+}
+
+impl Holder {
+    fn of(pod: &NodePod) -> Holder {
+        Holder {
+            pod: pod.pod_ref(),
+            account: pod
+                .spec
+                .service_account_name
+                .clone()
+                .unwrap_or_else(|| "default".into()),
+        }
+    }
+}
+
 /// TokenRequest for the pod's account, bound to the pod (the only kind
 /// of token a node may ask for).
 async fn request(
     agent: &Agent,
-    pod: &NodePod,
+    who: &Holder,
     audience: Option<&str>,
     seconds: Option<i64>,
 ) -> Result<(String, i64, i64)> {
     use k8s_openapi::api::core::v1::ServiceAccount;
-    let account = pod.spec.service_account_name.as_deref().unwrap_or("default");
+    let (pod, account) = (&who.pod, who.account.as_str());
     let mut spec =
-        json!({"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": pod.name(), "uid": pod.uid()}});
+        json!({"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": pod.name, "uid": pod.uid}});
     if let Some(a) = audience.filter(|a| !a.is_empty()) {
         spec["audiences"] = json!([a]);
     }
@@ -81,7 +103,7 @@ async fn request(
         spec["expirationSeconds"] = json!(s);
     }
     let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec});
-    let api: kube::Api<ServiceAccount> = kube::Api::namespaced(agent.client.clone(), pod.namespace());
+    let api: kube::Api<ServiceAccount> = kube::Api::namespaced(agent.client.clone(), &pod.namespace);
     let issued = now();
     let answer: Value = api
         .create_subresource("token", account, &Default::default(), &body)
@@ -224,31 +246,60 @@ pub fn refresh_at(issued: i64, expires: i64) -> i64 {
 /// A projected volume whose tokens are to be kept fresh.
 pub struct Fresh {
     pub dir: PathBuf,
-    pub files: Vec<File>,
     pub tokens: Vec<Token>,
 }
 
+/// How often a renewal looks whether its pod's folder is still there: a
+/// deleted pod's renewal ends within this, not when its token would have
+/// been renewed (most of an hour later).
+const GONE_CHECK_S: i64 = 60;
+
 /// Keep the volume's tokens fresh until the pod's folder is gone or the
-/// server refuses (the pod was deleted: its tokens die with it).
-pub fn keep_fresh(agent: Arc<Agent>, pod: NodePod, mut f: Fresh) {
+/// server refuses (the pod was deleted: its tokens die with it). Every pod
+/// has one, for its whole life, so it keeps little: the pod's name and
+/// account, and each token's source and life; the volume's files (the
+/// token, the CA, …) are read back from the folder when it is rewritten,
+/// and the request is boxed, so the task at rest holds no request state.
+pub fn keep_fresh(agent: Arc<Agent>, pod: NodePod, f: Fresh) {
+    let who = Holder::of(&pod);
+    drop(pod);
+    let Fresh { dir, mut tokens } = f;
+    for t in &mut tokens {
+        // In the folder; not kept here.
+        t.token = String::new();
+    }
+    tokens.shrink_to_fit();
     tokio::spawn(async move {
         loop {
-            let Some(due) = f.tokens.iter().map(|t| refresh_at(t.issued, t.expires)).min() else {
+            let Some(due) = tokens.iter().map(|t| refresh_at(t.issued, t.expires)).min() else {
                 return;
             };
-            let wait = (due - now()).max(1) as u64;
+            let wait = (due - now()).clamp(1, GONE_CHECK_S) as u64;
             tokio::time::sleep(Duration::from_secs(wait)).await;
-            if !f.dir.exists() {
+            if !dir.exists() {
                 return;
             }
-            for t in &mut f.tokens {
-                match request(&agent, &pod, t.audience.as_deref(), t.seconds).await {
+            if now() < due {
+                continue;
+            }
+            let mut files = match crate::runtime::atomic_dir::read(&dir) {
+                Ok(files) => files,
+                Err(e) => {
+                    tracing::warn!("pod {}: reading its token volume: {e}", who.pod.label());
+                    return;
+                }
+            };
+            for t in &mut tokens {
+                match Box::pin(request(&agent, &who, t.audience.as_deref(), t.seconds)).await {
                     Ok((token, issued, expires)) => {
-                        (t.token, t.issued, t.expires) = (token, issued, expires);
+                        (t.issued, t.expires) = (issued, expires);
+                        if let Some(file) = files.iter_mut().find(|x| x.0 == t.path) {
+                            file.1 = token.into_bytes();
+                        }
                     }
                     Err(e) => {
-                        tracing::info!("pod {}/{}: token not renewed: {e:#}", pod.namespace(), pod.name());
-                        if !f.dir.exists() || now() >= t.expires {
+                        tracing::info!("pod {}: token not renewed: {e:#}", who.pod.label());
+                        if !dir.exists() || now() >= t.expires {
                             return;
                         }
                         // Try again in a while (the old one still holds).
@@ -256,16 +307,9 @@ pub fn keep_fresh(agent: Arc<Agent>, pod: NodePod, mut f: Fresh) {
                         t.expires = t.expires.max(t.issued + 10);
                     }
                 }
-                if let Some(file) = f.files.iter_mut().find(|x| x.0 == t.path) {
-                    file.1 = t.token.clone().into_bytes();
-                }
             }
-            if let Err(e) = crate::runtime::atomic_dir::write(&f.dir, &f.files) {
-                tracing::warn!(
-                    "pod {}/{}: writing renewed token: {e}",
-                    pod.namespace(),
-                    pod.name()
-                );
+            if let Err(e) = crate::runtime::atomic_dir::write(&dir, &files) {
+                tracing::warn!("pod {}: writing renewed token: {e}", who.pod.label());
             }
         }
     });
@@ -297,6 +341,12 @@ mod tests {
         }))
         .unwrap();
         let pod = NodePod::from_watched(w).unwrap();
+        // Kept for the pod's life, so sized to fit (every pod has one).
+        let kept = pod.spec.volumes[0].projected.as_ref().unwrap();
+        assert_eq!(pod.spec.volumes.capacity(), 1);
+        assert_eq!(kept.sources.capacity(), 3);
+        let items = &kept.sources[2].downward_api.as_ref().unwrap().items;
+        assert_eq!(items.capacity(), items.len());
         let v = pod.spec.volumes[0].projected.clone().unwrap();
         let mut src = EnvSources::default();
         src.config_maps.insert(

@@ -25,7 +25,7 @@ use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Api;
 use labyrinth_contracts::modes::Datapath;
-use labyrinth_policy::{CompileCache, Compiled, ConvertCache};
+use labyrinth_policy::{from_k8s, CompileCache, Compiled, ConvertCache};
 use labyrinth_proxy::netpol::{PolicyIptables, PolicyNftables};
 
 use crate::agent::context::Agent;
@@ -88,7 +88,10 @@ async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
         .default_backoff()
         .map(|e| e.map(|ev| Change::Policy(Box::new(ev))));
     let mut events = futures::stream::select(futures::stream::select(pods, nss), pols).boxed();
-    let (mut pods, mut nss, mut pols) = (Objects::default(), Objects::default(), Objects::default());
+    // Pods are kept as their models: every node's agent holds every pod
+    // of the cluster, and the API's object is tens of KiB each.
+    let mut pods: Objects<labyrinth_policy::Pod> = Objects::default();
+    let (mut nss, mut pols) = (Objects::default(), Objects::default());
     let mut last: Option<Compiled> = None;
     // Per object, what did not change since the last compile is reused:
     // a write costs what it touches, not the whole cluster's policy.
@@ -111,7 +114,7 @@ async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
                 }
                 let compiled = compiler.compile_node(&cluster, Some(&agent.node_name));
                 tracing::info!(
-                    "network policy: compiled in {} ms ({} objects converted, {} policy allow lists computed)",
+                    "network policy: compiled in {} ms ({} policies converted, {} policy allow lists computed)",
                     t.elapsed().as_millis(),
                     converted.converted(),
                     compiler.computed()
@@ -132,9 +135,9 @@ async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
                         tracing::warn!("network policy watch: {e} (retrying)");
                         continue;
                     }
-                    Some(Ok(Change::Pod(ev))) => pods.apply(*ev),
-                    Some(Ok(Change::Namespace(ev))) => nss.apply(*ev),
-                    Some(Ok(Change::Policy(ev))) => pols.apply(*ev),
+                    Some(Ok(Change::Pod(ev))) => pods.apply(*ev, |p| from_k8s::pod(&p)),
+                    Some(Ok(Change::Namespace(ev))) => nss.apply(*ev, Some),
+                    Some(Ok(Change::Policy(ev))) => pols.apply(*ev, Some),
                 }
                 // Half a picture would isolate pods without their allowed peers.
                 if pods.listed && nss.listed && pols.listed {

@@ -5,7 +5,7 @@
 //! sees the old set or the new one, never half of each.
 
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The link every visible name goes through.
 const DATA: &str = "..data";
@@ -63,6 +63,36 @@ pub fn write(dir: &Path, files: &[(String, Vec<u8>, u32)]) -> Result<(), String>
     Ok(())
 }
 
+/// The folder's current files (relative path, content, mode) as [`write`]
+/// last put them, sorted by path: what a rewrite of one file (a renewed
+/// token) starts from, so that nobody keeps the others in memory.
+pub fn read(dir: &Path) -> Result<Vec<(String, Vec<u8>, u32)>, String> {
+    let fail = |what: &Path, e: std::io::Error| format!("{}: {e}", what.display());
+    let data = dir.join(DATA);
+    let mut out = Vec::new();
+    let mut folders = vec![PathBuf::new()];
+    while let Some(rel) = folders.pop() {
+        let at = data.join(&rel);
+        for e in std::fs::read_dir(&at).map_err(|e| fail(&at, e))? {
+            let e = e.map_err(|e| fail(&at, e))?;
+            let (path, name) = (e.path(), rel.join(e.file_name()));
+            let meta = std::fs::symlink_metadata(&path).map_err(|e| fail(&path, e))?;
+            if meta.is_dir() {
+                folders.push(name);
+            } else if meta.is_file() {
+                let name = name
+                    .to_str()
+                    .ok_or_else(|| format!("{}: not UTF-8", path.display()))?
+                    .to_string();
+                let content = std::fs::read(&path).map_err(|e| fail(&path, e))?;
+                out.push((name, content, meta.permissions().mode() & 0o777));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,8 +148,13 @@ mod tests {
             .collect();
         names.sort();
         assert_eq!(names, ["..data", "sub", "token"]);
+        // Read back as written (sorted by path).
+        let mut want = files("two");
+        want.sort();
+        assert_eq!(read(d.path()).unwrap(), want);
         // A name the next version drops goes.
         write(d.path(), &files("three")[..1]).unwrap();
+        assert_eq!(read(d.path()).unwrap(), files("three")[..1]);
         assert!(!d.path().join("sub").exists());
     }
 }
