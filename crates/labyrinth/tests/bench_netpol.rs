@@ -201,7 +201,20 @@ fn wait_state(lab: &Lab, dp: &str, what: &str, done: impl Fn(&str) -> bool) {
 fn alternating_pairs(lab: &Lab, dp: &str, server: &str, file: &std::path::Path) -> Vec<(f64, f64)> {
     let mut pairs = Vec::new();
     for _ in 0..PAIRS {
-        kubectl_ok(lab, &["-n", "bench", "delete", "networkpolicies", "--all"]);
+        // --wait=false: kubectl's wait GETs each deleted object through a
+        // client limited to 5 requests/s (200 s for 1,000); the state poll
+        // below is the wait that matters.
+        kubectl_ok(
+            lab,
+            &[
+                "-n",
+                "bench",
+                "delete",
+                "networkpolicies",
+                "--all",
+                "--wait=false",
+            ],
+        );
         wait_state(lab, dp, "all policies removed", |s| {
             (0..POLICIES).all(|i| !holds(s, dp, &marker(i)))
         });
