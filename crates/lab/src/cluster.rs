@@ -30,6 +30,10 @@ use crate::state::LabState;
 
 pub const API_PORT: u16 = 6443;
 pub const ADMIN_KUBECONFIG: &str = "/etc/kubernetes/admin.conf";
+/// Inside a control node (its own /root, a per-node overlay): where kubeadm
+/// tells the admin to copy admin.conf, so kubectl there works unconfigured.
+pub const ROOT_KUBECONFIG_DIR: &str = "/root/.kube";
+pub const ROOT_KUBECONFIG: &str = "/root/.kube/config";
 pub const NODE_KUBECONFIG: &str = "/etc/labyrinth/kubelet.kubeconfig";
 pub const APISERVER_DATA: &str = "/var/lib/labyrinth/apiserver";
 /// With several control planes, each node's controller manager and
@@ -412,7 +416,7 @@ fn install_admin_conf(lab: &str, node: &str) -> Result<()> {
     run_in(
         lab,
         node,
-        &["sh", "-c", &format!("mkdir -p /etc/kubernetes /root/.kube && cp {admin} {ADMIN_KUBECONFIG} && cp {admin} /root/.kube/config")],
+        &["sh", "-c", &format!("mkdir -p /etc/kubernetes {ROOT_KUBECONFIG_DIR} && cp {admin} {ADMIN_KUBECONFIG} && cp {admin} {ROOT_KUBECONFIG}")],
     )?;
     Ok(())
 }

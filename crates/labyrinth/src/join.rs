@@ -30,10 +30,9 @@ pub struct JoinCmd {
     pub certificate_key: Option<String>,
 }
 
+/// A join without `--certificate-key` (main sends one with it to
+/// `join_control_plane`, which builds on this module).
 pub fn run(cmd: JoinCmd) -> Result<i32> {
-    if let Some(key) = &cmd.certificate_key {
-        return crate::join_control_plane::run(&cmd, key);
-    }
     // Without certificates to download, a control-plane join is the
     // registration of the node `init` made a control plane: it must run
     // an API server already.

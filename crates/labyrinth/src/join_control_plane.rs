@@ -33,7 +33,7 @@ use labyrinth_apiserver::store::etcd::{client::Client, members};
 use labyrinth_apiserver::upload_certs::{CertificateKey, SHARED};
 use labyrinth_contracts::store::ETCD_CLIENT_PORT;
 use labyrinth_lab::cluster::{
-    ADMIN_KUBECONFIG, APISERVER_DATA, API_PORT, CONTROLLER_MANAGER_CONF, SCHEDULER_CONF,
+    ADMIN_KUBECONFIG, APISERVER_DATA, API_PORT, CONTROLLER_MANAGER_CONF, ROOT_KUBECONFIG, SCHEDULER_CONF,
 };
 use labyrinth_lab::manifests::{self, MANIFEST_DIR};
 
@@ -301,7 +301,7 @@ fn steps(
     let own = format!("https://127.0.0.1:{API_PORT}");
     for (path, server) in [
         (ADMIN_KUBECONFIG, &server),
-        ("/root/.kube/config", &server),
+        (ROOT_KUBECONFIG, &server),
         (CONTROLLER_MANAGER_CONF, &own),
         (SCHEDULER_CONF, &own),
     ] {

@@ -188,7 +188,10 @@ fn main() {
         Cmd::Init(i) => match i.cmd {
             InitCmd::Phase(PhaseCmd::UploadCerts(args)) => labyrinth_apiserver::run_upload_certs(args),
         },
-        Cmd::Join(args) => join::run(args),
+        Cmd::Join(args) => match args.certificate_key.clone() {
+            Some(key) => join_control_plane::run(&args, &key),
+            None => join::run(args),
+        },
         Cmd::Controllers(args) => labyrinth_controllers::run(args),
         Cmd::Vip(args) => labyrinth_controllers::vip::run(args),
         Cmd::Agent(args) => labyrinth_agent::agent::run(args),

@@ -24,7 +24,10 @@ fn footprint(lab: &Lab) -> String {
         &[
             "sh",
             "-c",
-            "find /etc/kubernetes /etc/labyrinth /var/lib/labyrinth/apiserver /var/lib/etcd /root/.kube 2>/dev/null | sort; true",
+            &format!(
+                "find /etc/kubernetes /etc/labyrinth /var/lib/labyrinth/apiserver /var/lib/etcd {} 2>/dev/null | sort; true",
+                labyrinth_lab::cluster::ROOT_KUBECONFIG_DIR
+            ),
         ],
     );
     let ps = lab.ssh_ok(JOINER, &["ps", "-eo", "args"]);

@@ -236,7 +236,14 @@ fn check_endpoint_removal(lab: &Lab, client: &str, server: &str, dp: &str) {
                 "jsonpath={.items[?(@.status.phase==\"Running\")].metadata.name}",
             ],
         );
-        (!n.is_empty() && n != server).then_some(n)
+        // The deleted pod is still Running while it terminates (deleted
+        // with --wait=false), so the list can name it beside its
+        // replacement.
+        let mut others = n.split_whitespace().filter(|p| *p != server);
+        match (others.next(), others.next()) {
+            (Some(p), None) => Some(p.to_string()),
+            _ => None,
+        }
     });
     wait_ready(lab, "wrk-2", &new);
     let got = send_line(
