@@ -9,7 +9,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::modes::{Datapath, Routing};
 
@@ -18,6 +18,11 @@ pub const NAMESPACE: &str = "kube-system";
 pub const NAME: &str = "labyrinth-config";
 /// The ConfigMap key holding [`AgentConfig`] as JSON.
 pub const KEY: &str = "agent.json";
+const PUBLISHED: crate::published_config::Published = crate::published_config::Published {
+    namespace: NAMESPACE,
+    name: NAME,
+    key: KEY,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -71,27 +76,19 @@ impl AgentConfig {
 
     /// The ConfigMap that publishes these settings.
     pub fn config_map(&self) -> Value {
-        json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": NAME, "namespace": NAMESPACE},
-            "data": {KEY: serde_json::to_string(self).expect("plain data serializes")},
-        })
+        PUBLISHED.config_map(self)
     }
 
     /// Read the settings back from the ConfigMap; the error names the key.
     pub fn from_config_map(cm: &Value) -> Result<Self, String> {
-        let text = cm
-            .pointer(&format!("/data/{KEY}"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("ConfigMap {NAMESPACE}/{NAME} has no data key {KEY:?}"))?;
-        serde_json::from_str(text).map_err(|e| format!("ConfigMap {NAMESPACE}/{NAME}, key {KEY}: {e}"))
+        PUBLISHED.read(cm)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn sample() -> AgentConfig {
         AgentConfig {

@@ -17,6 +17,11 @@ pub const NAME: &str = "kubeadm-config";
 /// The ConfigMap key holding [`ClusterConfiguration`] (as JSON; kubeadm's
 /// key, which holds YAML there).
 pub const KEY: &str = "ClusterConfiguration";
+const PUBLISHED: crate::published_config::Published = crate::published_config::Published {
+    namespace: NAMESPACE,
+    name: NAME,
+    key: KEY,
+};
 /// kubeadm's Role letting bootstrap tokens and nodes read it.
 pub const READER_ROLE: &str = "kubeadm:nodes-kubeadm-config";
 
@@ -42,21 +47,12 @@ pub struct ClusterConfiguration {
 
 impl ClusterConfiguration {
     pub fn config_map(&self) -> Value {
-        json!({
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": NAME, "namespace": NAMESPACE},
-            "data": {KEY: serde_json::to_string(self).expect("plain data serializes")},
-        })
+        PUBLISHED.config_map(self)
     }
 
     /// Read it back from the ConfigMap; the error names the ConfigMap and key.
     pub fn from_config_map(cm: &Value) -> Result<Self, String> {
-        let text = cm
-            .pointer(&format!("/data/{KEY}"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("ConfigMap {NAMESPACE}/{NAME} has no data key {KEY:?}"))?;
-        serde_json::from_str(text).map_err(|e| format!("ConfigMap {NAMESPACE}/{NAME}, key {KEY}: {e}"))
+        PUBLISHED.read(cm)
     }
 
     /// The ConfigMap and kubeadm's Role and RoleBinding that let joining

@@ -18,6 +18,7 @@ pub mod node;
 pub mod pod;
 pub mod probe;
 pub mod process;
+pub mod published_config;
 #[cfg(feature = "recorder")]
 pub mod recorder;
 pub mod sandbox;
