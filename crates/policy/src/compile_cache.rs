@@ -7,11 +7,10 @@
 //! of every policy's against every pod. The result always equals
 //! `compile_node`'s (tests below, on random clusters and changes).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use crate::compile::{compile_node_with, policy_allows, reads_pods, Allow, Compiled};
 use crate::model::{Cluster, Direction, Pod, Policy, PolicyRef};
-use crate::selector::Labels;
 
 /// (policy, subject namespace, subject name, direction).
 type Key = (PolicyRef, String, String, Direction);
@@ -29,10 +28,11 @@ struct Entry {
 #[derive(Default)]
 pub struct CompileCache {
     entries: HashMap<Key, Entry>,
-    /// The pods and namespace labels of the last compile, and a number
-    /// that changes whenever they do.
-    pods: Vec<Pod>,
-    namespaces: BTreeMap<String, Labels>,
+    /// The pods and namespace labels of the last compile, as a
+    /// fingerprint, and a number that changes whenever they do. A copy to
+    /// compare against cost every node's network agent another ~1 KiB
+    /// per pod of the whole cluster.
+    seen: Option<u128>,
     generation: u64,
     /// (policy, pod, direction) allows computed by the last compile.
     computed: usize,
@@ -42,9 +42,9 @@ impl CompileCache {
     /// The rules for the pods on `node` (every pod when None), equal to
     /// `compile_node(c, node)`.
     pub fn compile_node(&mut self, c: &Cluster, node: Option<&str>) -> Compiled {
-        if self.pods != c.pods || self.namespaces != c.namespaces {
-            self.pods = c.pods.clone();
-            self.namespaces = c.namespaces.clone();
+        let seen = Some(fingerprint(c));
+        if self.seen != seen {
+            self.seen = seen;
             self.generation += 1;
         }
         let generation = self.generation;
@@ -91,6 +91,21 @@ impl CompileCache {
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
+}
+
+/// 128 bits of the cluster's pods and namespace labels: two SipHash
+/// passes told apart by a first byte. Equal inputs give equal prints; a
+/// change going unseen would need a 128-bit collision.
+fn fingerprint(c: &Cluster) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let half = |salt: u8| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        salt.hash(&mut h);
+        c.pods.hash(&mut h);
+        c.namespaces.hash(&mut h);
+        h.finish()
+    };
+    (u128::from(half(0)) << 64) | u128::from(half(1))
 }
 
 #[cfg(test)]
@@ -200,6 +215,31 @@ mod tests {
             compile_node(&c, Some("node-2"))
         );
         assert_eq!((cache.computed(), cache.len()), (0, 50 * 2));
+    }
+
+    /// The print stands in for the copy the cache kept: what a compile
+    /// reads from pods and namespaces changes it, an equal cluster not.
+    #[test]
+    fn the_fingerprint_follows_pods_and_namespace_labels() {
+        let c = cluster();
+        assert_eq!(fingerprint(&c), fingerprint(&c.clone()));
+        let mut moved = c.clone();
+        moved.pods[0].ip = Some([10, 0, 0, 250].into());
+        let mut relabelled = c.clone();
+        relabelled
+            .namespaces
+            .insert("x".into(), [("team".to_string(), "y".to_string())].into());
+        let mut renamed_port = c.clone();
+        renamed_port.pods[0].ports[0].name = "web".into();
+        let mut policy_only = c.clone();
+        policy_only.policies.pop();
+        let prints = [&moved, &relabelled, &renamed_port].map(fingerprint);
+        assert!(prints.iter().all(|p| *p != fingerprint(&c)), "{prints:x?}");
+        assert_eq!(
+            fingerprint(&policy_only),
+            fingerprint(&c),
+            "policies are keyed apart"
+        );
     }
 
     use labyrinth_testkit::rng::Rng;
