@@ -12,6 +12,7 @@
 //! shared).
 
 mod common;
+use common::control_plane::*;
 use common::journey::*;
 use common::writer::{lost, Writer};
 use common::*;
@@ -99,19 +100,6 @@ fn measure(what: &str, since: Instant, limit: Duration, mut ok: impl FnMut() -> 
     since.elapsed().as_secs_f64()
 }
 
-fn etcd_members(lab: &Lab, node: &str) -> String {
-    lab.ssh_ok(
-        node,
-        &[
-            "etcdctl",
-            "--endpoints",
-            "http://127.0.0.1:2379",
-            "member",
-            "list",
-        ],
-    )
-}
-
 #[test]
 fn three_control_planes_survive_the_loss_of_the_address_holder_and_of_etcd_quorum() {
     if !need_root("three_control_planes_survive_the_loss_of_the_address_holder_and_of_etcd_quorum") {
@@ -140,46 +128,11 @@ fn three_control_planes_survive_the_loss_of_the_address_holder_and_of_etcd_quoru
     for n in ["node-3", "node-4"] {
         assert!(nodes.lines().any(|l| l.trim() == format!("{n} True")), "{nodes}");
     }
-    let roles = kubectl_ok(
-        &lab,
-        &[
-            "get",
-            "nodes",
-            "-l",
-            "node-role.kubernetes.io/control-plane",
-            "-o",
-            "name",
-        ],
-    );
-    assert_eq!(roles.lines().count(), 3, "{roles}");
+    let roles = control_plane_nodes(&lab);
+    assert_eq!(roles.len(), 3, "{roles:?}");
 
     // Every component on every control plane, as kubeadm's static pods.
-    wait_until("15 control-plane pods Running", || {
-        let pods = kubectl_ok(
-            &lab,
-            &[
-                "get",
-                "pods",
-                "-n",
-                "kube-system",
-                "-l",
-                "tier=control-plane",
-                "-o",
-                "jsonpath={range .items[*]}{.metadata.name} {.status.phase}{\"\\n\"}{end}",
-            ],
-        );
-        CONTROL_PLANES.iter().all(|n| {
-            [
-                "etcd",
-                "kube-apiserver",
-                "kube-controller-manager",
-                "kube-scheduler",
-                "kube-vip",
-            ]
-            .iter()
-            .all(|c| pods.lines().any(|l| l == format!("{c}-{n} Running")))
-        })
-    });
+    wait_for_static_pods(&lab, &CONTROL_PLANES);
     // One etcd cluster of three members, as etcdctl sees it.
     let members = etcd_members(&lab, "node-0");
     assert_eq!(
@@ -230,24 +183,9 @@ fn three_control_planes_survive_the_loss_of_the_address_holder_and_of_etcd_quoru
     }
     // The control-plane join typed again on node-1 refuses in its
     // preflight and changes nothing: still three members.
-    let uploaded = lab.ssh_ok(
-        "node-0",
-        &[BIN, "init", "phase", "upload-certs", "--upload-certs"],
-    );
-    let key = uploaded.lines().last().unwrap_or("").trim().to_string();
-    let cmd = lab.ssh_ok(
-        "node-0",
-        &[
-            BIN,
-            "token",
-            "create",
-            "--print-join-command",
-            "--certificate-key",
-            &key,
-        ],
-    );
-    let mut argv: Vec<&str> = cmd.split_whitespace().collect();
-    argv[0] = BIN;
+    let key = upload_certs(&lab, &[]);
+    let argv = control_plane_join_argv(&lab, &key, &key);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let again = lab.ssh("node-1", &argv);
     let said = String::from_utf8_lossy(&again.stderr);
     assert!(

@@ -12,6 +12,7 @@
 //! back.
 
 mod common;
+use common::control_plane::*;
 use common::journey::{kubectl_ok, wait_until};
 use common::*;
 
@@ -43,43 +44,6 @@ fn nodes(lab: &Lab) -> String {
 }
 
 /// `init phase upload-certs` on node-0; the key it prints.
-fn upload(lab: &Lab, extra: &[&str]) -> String {
-    let mut argv = vec![BIN, "init", "phase", "upload-certs", "--upload-certs"];
-    argv.extend_from_slice(extra);
-    let out = lab.ssh_ok("node-0", &argv);
-    assert!(out.contains("[upload-certs] Using certificate key:"), "{out}");
-    let key = out.lines().last().unwrap_or("").trim().to_string();
-    assert_eq!(key.len(), 64, "{out}");
-    key
-}
-
-/// The printed control-plane join command, as argv for `lab ssh`, with
-/// the key replaced by `key`.
-fn join_argv(lab: &Lab, printed_key: &str, key: &str) -> Vec<String> {
-    let cmd = lab.ssh_ok(
-        "node-0",
-        &[
-            BIN,
-            "token",
-            "create",
-            "--print-join-command",
-            "--certificate-key",
-            printed_key,
-        ],
-    );
-    assert!(
-        cmd.trim_end()
-            .ends_with(&format!("--control-plane --certificate-key {printed_key}")),
-        "{cmd}"
-    );
-    let mut argv: Vec<String> = cmd.split_whitespace().map(String::from).collect();
-    assert_eq!(argv[0], "labyrinth", "{cmd}");
-    argv[0] = BIN.to_string();
-    let last = argv.len() - 1;
-    argv[last] = key.to_string();
-    argv
-}
-
 /// Run the join on the joiner: it must fail, saying `why`, and leave the
 /// node and the cluster as they were.
 fn refused(lab: &Lab, argv: &[String], why: &str) {
@@ -102,7 +66,7 @@ fn a_control_plane_join_refuses_a_cluster_not_on_etcd_and_changes_nothing() {
         "cpemb",
         &["--manual-join", "--workers", "1", "--store", "embedded"],
     );
-    let key = upload(&lab, &[]);
+    let key = upload_certs(&lab, &[]);
     // The Secret holds every shared file, none of it in the clear.
     for name in ["ca\\.crt", "ca\\.key", "sa\\.key", "admin\\.token"] {
         let b64 = kubectl_ok(
@@ -131,7 +95,7 @@ fn a_control_plane_join_refuses_a_cluster_not_on_etcd_and_changes_nothing() {
             "{name} is stored in the clear: {plain}"
         );
     }
-    let argv = join_argv(&lab, &key, &key);
+    let argv = control_plane_join_argv(&lab, &key, &key);
     refused(
         &lab,
         &argv,
@@ -156,49 +120,42 @@ fn a_control_plane_join_refuses_a_wrong_key_an_expired_or_absent_secret_and_a_cl
         return;
     }
     let lab = Lab::cluster("cpkey", &["--manual-join", "--workers", "1", "--store", "etcd"]);
-    let members = || {
-        lab.ssh_ok(
-            "node-0",
-            &[
-                "etcdctl",
-                "--endpoints",
-                "http://127.0.0.1:2379",
-                "member",
-                "list",
-            ],
-        )
-    };
+    let members = || etcd_members(&lab, "node-0");
     let members_before = members();
-    let key = upload(&lab, &[]);
+    let key = upload_certs(&lab, &[]);
     // Another key of the right form: it does not open the Secret.
     let wrong: String = key.chars().map(|c| if c == '0' { '1' } else { '0' }).collect();
     refused(
         &lab,
-        &join_argv(&lab, &key, &wrong),
+        &control_plane_join_argv(&lab, &key, &wrong),
         "the certificate key does not decrypt kube-system/kubeadm-certs",
     );
     refused(
         &lab,
-        &join_argv(&lab, &key, "0123abc"),
+        &control_plane_join_argv(&lab, &key, "0123abc"),
         "--certificate-key: expected 64 hex digits (32 bytes), got 7 characters",
     );
     // The right key gets past the certificates, and this one-control-plane
     // cluster has no shared address for another API server.
-    refused(&lab, &join_argv(&lab, &key, &key), "has no controlPlaneEndpoint");
+    refused(
+        &lab,
+        &control_plane_join_argv(&lab, &key, &key),
+        "has no controlPlaneEndpoint",
+    );
 
     // Uploaded with a lifetime of one second: expired when the join reads it.
-    let short = upload(&lab, &["--ttl", "1s"]);
+    let short = upload_certs(&lab, &["--ttl", "1s"]);
     std::thread::sleep(std::time::Duration::from_secs(2));
     refused(
         &lab,
-        &join_argv(&lab, &short, &short),
+        &control_plane_join_argv(&lab, &short, &short),
         "Secret kube-system/kubeadm-certs expired at",
     );
 
     kubectl_ok(&lab, &["delete", "secret", "-n", "kube-system", "kubeadm-certs"]);
     refused(
         &lab,
-        &join_argv(&lab, &short, &short),
+        &control_plane_join_argv(&lab, &short, &short),
         "Secret kube-system/kubeadm-certs is absent",
     );
     assert_eq!(members(), members_before, "a refused join changed etcd's members");
@@ -235,8 +192,8 @@ fn three_control_planes_joined_by_hand_with_the_printed_commands() {
         );
         assert!(!out.status.success(), "{n} has a control plane before joining");
     }
-    let key = upload(&lab, &[]);
-    let cp_join = join_argv(&lab, &key, &key);
+    let key = upload_certs(&lab, &[]);
+    let cp_join = control_plane_join_argv(&lab, &key, &key);
     let cp_join: Vec<&str> = cp_join.iter().map(String::as_str).collect();
     let said = lab.ssh_ok("node-1", &cp_join);
     assert!(
@@ -247,18 +204,7 @@ fn three_control_planes_joined_by_hand_with_the_printed_commands() {
     // node-2's manifest folder is a file, so no manifest can be written.
     // The member goes (two members, both started, keep a quorum for that),
     // and so do the keys written; the same command then works.
-    let members = || {
-        lab.ssh_ok(
-            "node-0",
-            &[
-                "etcdctl",
-                "--endpoints",
-                "http://127.0.0.1:2379",
-                "member",
-                "list",
-            ],
-        )
-    };
+    let members = || etcd_members(&lab, "node-0");
     lab.ssh_ok(
         "node-2",
         &[
@@ -299,50 +245,14 @@ fn three_control_planes_joined_by_hand_with_the_printed_commands() {
             .count()
             == 4
     });
-    let members = lab.ssh_ok(
-        "node-2",
-        &[
-            "etcdctl",
-            "--endpoints",
-            "http://127.0.0.1:2379",
-            "member",
-            "list",
-        ],
-    );
+    let members = etcd_members(&lab, "node-2");
     assert_eq!(
         members.lines().filter(|l| l.contains(", started, ")).count(),
         3,
         "{members}"
     );
-    let roles = kubectl_ok(
-        &lab,
-        &[
-            "get",
-            "nodes",
-            "-l",
-            "node-role.kubernetes.io/control-plane",
-            "-o",
-            "name",
-        ],
-    );
-    assert_eq!(roles.lines().count(), 3, "{roles}");
-    wait_until("15 control-plane pods Running", || {
-        kubectl_ok(
-            &lab,
-            &[
-                "get",
-                "pods",
-                "-n",
-                "kube-system",
-                "-l",
-                "tier=control-plane",
-                "--no-headers",
-            ],
-        )
-        .lines()
-        .filter(|l| l.contains(" Running "))
-        .count()
-            == 15
-    });
+    let roles = control_plane_nodes(&lab);
+    assert_eq!(roles.len(), 3, "{roles:?}");
+    wait_for_static_pods(&lab, &["node-0", "node-1", "node-2"]);
     lab.down();
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod agent;
+pub mod control_plane;
 pub mod ebpf;
 pub mod held;
 pub mod journey;
