@@ -210,6 +210,10 @@ pub async fn start_with(mut cfg: Config, backend: Backend) -> anyhow::Result<Run
             let Ok((tcp, _)) = listener.accept().await else {
                 continue;
             };
+            // As Go's net package does for every TCP connection: a small
+            // HTTP/2 frame (a watch event, a PATCH's answer) goes out now
+            // instead of waiting ~40 ms on the peer's delayed ACK.
+            let _ = tcp.set_nodelay(true);
             let acceptor = acceptor.clone();
             let app = app.clone();
             tokio::spawn(async move {

@@ -25,7 +25,26 @@ type Seen = (String, String, String);
 
 #[test]
 fn watcher_sees_every_change_in_order_across_a_dropped_connection() {
-    across_a_dropped_connection(|dir, addr| TestServer::start_with(dir, addr, Backend::Embedded));
+    across_a_dropped_connection(
+        |dir, addr| TestServer::start_with(dir, addr, Backend::Embedded),
+        kube_client,
+    );
+}
+
+/// The same through the components' client, whose watches share one HTTP/2
+/// connection: the restart ends that connection, and the watch resumes on
+/// a new one.
+#[test]
+fn the_components_watcher_sees_every_change_in_order_across_a_dropped_connection() {
+    across_a_dropped_connection(
+        |dir, addr| TestServer::start_with(dir, addr, Backend::Embedded),
+        |cfg| labyrinth_contracts::api_client::client(cfg).unwrap(),
+    );
+}
+
+/// kube's own client (HTTP/1.1), as other programs use it.
+fn kube_client(cfg: kube::Config) -> kube::Client {
+    kube::Client::try_from(cfg).unwrap()
 }
 
 #[test]
@@ -34,16 +53,23 @@ fn watcher_on_etcd_sees_every_change_in_order_across_a_dropped_connection() {
     else {
         return;
     };
-    across_a_dropped_connection(|dir, addr| {
-        let servers = vec![etcd.url.clone()];
-        TestServer::start_with(dir, addr, Backend::Etcd { servers })
-    });
+    across_a_dropped_connection(
+        |dir, addr| {
+            let servers = vec![etcd.url.clone()];
+            TestServer::start_with(dir, addr, Backend::Etcd { servers })
+        },
+        kube_client,
+    );
 }
 
 /// The watcher's run: a server made by `server(data dir, address)`, five
 /// creates, the server dropped and made again on the same address and data
-/// dir (its PKI and tokens), then creates, updates and a delete.
-fn across_a_dropped_connection(server: impl Fn(&Path, &str) -> TestServer) {
+/// dir (its PKI and tokens), then creates, updates and a delete; the
+/// watcher's client is made by `client`.
+fn across_a_dropped_connection(
+    server: impl Fn(&Path, &str) -> TestServer,
+    client: fn(kube::Config) -> kube::Client,
+) {
     let dir = tempfile::tempdir().unwrap();
     let s1 = server(dir.path(), "127.0.0.1:0");
     let addr = s1.running().addr.to_string();
@@ -62,7 +88,7 @@ fn across_a_dropped_connection(server: impl Fn(&Path, &str) -> TestServer) {
             let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
                 .await
                 .unwrap();
-            let client = kube::Client::try_from(cfg).unwrap();
+            let client = client(cfg);
             let api: kube::Api<ConfigMap> = kube::Api::namespaced(client, "default");
             let mut w = watcher::watcher(api, watcher::Config::default()).boxed();
             // Bounded: the test ends the thread by dropping the receiver.

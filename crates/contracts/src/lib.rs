@@ -3,6 +3,8 @@
 //! depends on another Labyrinth crate.
 
 pub mod agent_config;
+#[cfg(feature = "client")]
+pub mod api_client;
 pub mod bpf;
 pub mod by_name;
 pub mod cluster_config;

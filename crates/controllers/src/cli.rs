@@ -107,7 +107,7 @@ pub async fn client(kubeconfig: Option<&std::path::Path>, context: Option<String
             .await
             .context("no kubeconfig given and none could be inferred")?,
     };
-    Client::try_from(config).context("building the Kubernetes client")
+    labyrinth_contracts::api_client::client(config).context("building the Kubernetes client")
 }
 
 /// A client with the kubeconfig's credentials, to `server` instead of the
@@ -122,7 +122,7 @@ pub async fn client_at(kubeconfig: &std::path::Path, server: &str) -> anyhow::Re
     config.cluster_url = server
         .parse()
         .with_context(|| format!("--server: {server:?} is not a URL"))?;
-    Client::try_from(config).context("building the Kubernetes client")
+    labyrinth_contracts::api_client::client(config).context("building the Kubernetes client")
 }
 
 pub fn run(args: Args) -> anyhow::Result<i32> {

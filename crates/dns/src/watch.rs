@@ -30,7 +30,7 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client> {
         }
         None => kube::Config::incluster().context("in-cluster config (no --kubeconfig given)")?,
     };
-    Client::try_from(config).context("building the Kubernetes client")
+    labyrinth_contracts::api_client::client(config).context("building the Kubernetes client")
 }
 
 /// Watches the three kinds until the channel closes; restarts on errors

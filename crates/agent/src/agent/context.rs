@@ -26,7 +26,9 @@ pub struct Agent {
 }
 
 pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client> {
-    Ok(kube::Client::try_from(config(kubeconfig).await?)?)
+    Ok(labyrinth_contracts::api_client::client(
+        config(kubeconfig).await?,
+    )?)
 }
 
 /// Where the API server is, the CA to trust it by and our credential.

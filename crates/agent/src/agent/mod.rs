@@ -110,7 +110,7 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     // The network role in its pod: the service account's token and the
     // API server the manifest names (never a kubeconfig lying on the node).
     let client = match (&args.kubeconfig, role) {
-        (None, AgentRole::Network) => kube::Client::try_from(
+        (None, AgentRole::Network) => labyrinth_contracts::api_client::client(
             kube::Config::incluster().context("the in-cluster configuration (the pod's service account)")?,
         )?,
         (kc, _) => client(kc.as_ref()).await?,

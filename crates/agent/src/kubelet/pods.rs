@@ -41,13 +41,11 @@ fn parallel_starts() -> usize {
 }
 
 /// Pod writes (status PATCHes, final deletes) in flight at once, across
-/// all tasks. The client speaks HTTP/1.1, so each concurrent request is a
-/// connection of its own, with its TLS state and buffers (tens of KiB),
-/// and the pool keeps it for a minute and a half: a burst of 50 pods
-/// with 12 writes in flight left ~0.5 MiB of idle connections behind.
-/// One at a time keeps up with the starts (a PATCH is a few ms, a pod
-/// start several) and reuses the connection the node's own status
-/// updates already keep open.
+/// all tasks. Bounded since kube's HTTP/1.1 client opened a connection per
+/// request in flight (a burst of 50 pods with 12 writes in flight left
+/// ~0.5 MiB of idle connections behind); the client now multiplexes them
+/// on one HTTP/2 connection (`contracts::api_client`), and one at a time
+/// still keeps up with the starts (a PATCH is a few ms, a pod start several).
 static WRITES: Semaphore = Semaphore::const_new(1);
 
 /// A start that finished, successfully or not, in its own task.
