@@ -182,7 +182,12 @@ pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<(
         tasks.spawn(async move { nodelifecycle::run(c, store, lease_store, grace, period).await });
     }
     if on(Which::Daemonset) {
-        let changes = merged_wakers([daemonsets.waker(), pods.waker(), nodes.waker()]);
+        // Only its own pods: it reads no other (crate::daemonset::plan).
+        let changes = merged_wakers([
+            daemonsets.waker(),
+            pods.waker_for(|p| crate::podutil::controller_uid(&p.metadata, "DaemonSet").is_some()),
+            nodes.waker(),
+        ]);
         let l = daemonset::Loop {
             client: client.clone(),
             daemonsets: daemonsets.store(),
@@ -197,7 +202,10 @@ pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<(
             client: client.clone(),
             jobs: jobs.store(),
             pods: pods.store(),
-            changes: merged_wakers([jobs.waker(), pods.waker()]),
+            changes: merged_wakers([
+                jobs.waker(),
+                pods.waker_for(|p| crate::podutil::controller_uid(&p.metadata, "Job").is_some()),
+            ]),
         };
         tasks.spawn(async move { l.run().await });
     }

@@ -23,7 +23,14 @@ where
     store: Store<K>,
     writer: reflector::store::Writer<K>,
     subscribers: Vec<mpsc::UnboundedSender<K>>,
-    wakers: Vec<Arc<Notify>>,
+    wakers: Vec<Waker<K>>,
+}
+
+/// A batch loop's wake-up, poked for the objects `only` accepts (`None`:
+/// every object).
+struct Waker<K> {
+    notify: Arc<Notify>,
+    only: Option<fn(&K) -> bool>,
 }
 
 impl<K> Informer<K>
@@ -56,7 +63,23 @@ where
     /// A Notify poked on every change, for loops that recompute in batches.
     pub fn waker(&mut self) -> Arc<Notify> {
         let n = Arc::new(Notify::new());
-        self.wakers.push(n.clone());
+        self.wakers.push(Waker {
+            notify: n.clone(),
+            only: None,
+        });
+        n
+    }
+
+    /// A Notify poked only when an object for which `only` holds changes
+    /// (added, modified, deleted): a loop that reads a few of a kind's
+    /// objects (a DaemonSet's own pods) is not woken, and does not walk
+    /// every DaemonSet, for each status change of a Deployment's pods.
+    pub fn waker_for(&mut self, only: fn(&K) -> bool) -> Arc<Notify> {
+        let n = Arc::new(Notify::new());
+        self.wakers.push(Waker {
+            notify: n.clone(),
+            only: Some(only),
+        });
         n
     }
 
@@ -83,7 +106,9 @@ where
                     Ok(obj) => {
                         subscribers.retain(|s| s.unbounded_send(obj.clone()).is_ok());
                         for w in &wakers {
-                            w.notify_one();
+                            if w.only.is_none_or(|f| f(&obj)) {
+                                w.notify.notify_one();
+                            }
                         }
                     }
                     Err(e) => tracing::warn!(kind = %kind, error = %e, "watch failed, retrying"),
@@ -120,5 +145,79 @@ pub async fn next_round(changes: &Notify, waiting: bool) {
     tokio::select! {
         _ = changes.notified() => {}
         _ = tokio::time::sleep(idle) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::PostParams;
+    use std::time::Duration;
+
+    fn pod(name: &str, owner: Option<&str>) -> Pod {
+        let owners = owner.map(|kind| {
+            serde_json::json!([{"apiVersion": "apps/v1", "kind": kind, "name": "x",
+                "uid": "11111111-2222-3333-4444-555555555555", "controller": true}])
+        });
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "ownerReferences": owners},
+            "spec": {"containers": [{"name": "c", "image": "pause"}]}
+        }))
+        .unwrap()
+    }
+
+    /// A filtered waker is poked for the objects it names and for no other,
+    /// against the real API server's watch.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_filtered_waker_wakes_only_for_its_objects() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let running = labyrinth_apiserver::server::start(labyrinth_apiserver::server::Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            advertise: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_path_buf(),
+            service_cidr: "10.96.0.0/12".parse().unwrap(),
+            cluster_domain: "cluster.local".into(),
+        })
+        .await
+        .unwrap();
+        let client = crate::client(Some(&running.admin_kubeconfig), None)
+            .await
+            .unwrap();
+        let api: Api<Pod> = Api::namespaced(client, "default");
+        let mut informer = Informer::new(api.clone());
+        let every = informer.waker();
+        let daemon =
+            informer.waker_for(|p| crate::podutil::controller_uid(&p.metadata, "DaemonSet").is_some());
+        informer.start();
+        let within = |n: &Arc<Notify>| {
+            let n = n.clone();
+            async move {
+                tokio::time::timeout(Duration::from_secs(30), n.notified())
+                    .await
+                    .is_ok()
+            }
+        };
+
+        api.create(&PostParams::default(), &pod("web", Some("ReplicaSet")))
+            .await
+            .unwrap();
+        assert!(within(&every).await, "the plain waker sees the ReplicaSet's pod");
+        // Both are poked in the same pass over one object: had the filtered
+        // one been poked, its permit would be stored by now.
+        assert!(
+            daemon.notified().now_or_never().is_none(),
+            "woken for a ReplicaSet's pod"
+        );
+
+        api.create(&PostParams::default(), &pod("agent", Some("DaemonSet")))
+            .await
+            .unwrap();
+        assert!(
+            within(&daemon).await,
+            "the filtered waker sees the DaemonSet's pod"
+        );
     }
 }
