@@ -4,7 +4,9 @@
 //! netns, addresses and container process; still Ready, no restart), keeps
 //! the routes to the other nodes, and a TCP line still crosses to node-2.
 //! In the eBPF datapath the pinned maps hold the same Services across the
-//! restart and the pod's veth still carries the program.
+//! restart and the pod's veth still carries the program. A pod with a
+//! readiness probe stays Ready throughout: the new agent reports no status
+//! for it before its probes' first verdict.
 
 mod common;
 use common::agent::*;
@@ -118,9 +120,57 @@ fn cni_version(lab: &Lab, env: &str) -> (i32, String) {
     (out.status.code().unwrap_or(-1), version)
 }
 
+/// A pod on node-1 whose readiness probe passes every second.
+const PROBED: &str = "apiVersion: v1\nkind: Pod\nmetadata: {name: probed}\nspec:\n  nodeName: node-1\n  \
+    containers:\n  - name: probed\n    image: busybox\n    command: [sleep, '3600']\n    \
+    readinessProbe: {exec: {command: ['true']}, periodSeconds: 1}\n";
+
+/// Watch the probed pod's Ready condition; returns once the watch printed
+/// its first event (the pod as it is), with that line.
+fn watch_ready(lab: &Lab) -> (std::process::Child, std::thread::JoinHandle<Vec<String>>) {
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "kubectl", "--name", &lab.name, "-n", "default", "get", "pod", "probed", "-w",
+        ])
+        .args([
+            "--output-watch-events",
+            "-o",
+            "jsonpath={.type} {.object.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(out)).map_while(Result::ok) {
+            let _ = tx.send(());
+            lines.push(line);
+        }
+        lines
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("the watch printed the pod");
+    (child, reader)
+}
+
 fn restart(dp: &str) {
     let lab = Lab::cluster(&format!("restart-{dp}"), &["--datapath", dp, "--single-agent"]);
     let (client, server) = journey_pods(&lab);
+    kubectl_apply(&lab, "default", PROBED);
+    kubectl_ok(
+        &lab,
+        &[
+            "-n",
+            "default",
+            "wait",
+            "--for=condition=Ready",
+            "pod/probed",
+            "--timeout=120s",
+        ],
+    );
+    let (mut watch, seen) = watch_ready(&lab);
     let server_ip = pod_ip(&lab, "wrk-2", &server);
     let before = sandbox(&lab);
     let status_before = pod_status(&lab, "wrk-1", &client);
@@ -185,5 +235,21 @@ fn restart(dp: &str) {
     });
     let got = send_line_by_kubectl_exec(&lab, &client, &server, &server_ip, "hello-after-restart");
     assert_eq!(got, "hello-after-restart\n");
+
+    // By now the new agent has probed the adopted pod many times (every
+    // second); it never said "not ready" (before, its first report did, as
+    // its probes started over, and the pod's Services dropped it).
+    assert!(
+        new_log().contains("adopting running pod default/probed"),
+        "{}",
+        new_log()
+    );
+    common::stop(&mut watch);
+    let seen = seen.join().unwrap();
+    assert_eq!(seen.first().map(String::as_str), Some("ADDED True"), "{seen:?}");
+    assert!(
+        seen.iter().all(|l| l.ends_with(" True")),
+        "the probed pod's Ready condition across the restart: {seen:?}"
+    );
     lab.down();
 }

@@ -39,7 +39,7 @@ impl Managed {
             rec,
             children: ByName::new(),
             report: true,
-            probes: Default::default(),
+            probes: super::probes::Prober::adopted(),
             env_sources: None,
         }
     }

@@ -348,7 +348,11 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
             | lifecycle::keep_running(agent, pod, m)
             | super::ephemeral::keep(agent, pod, m);
         let reprobed = probes::schedule(agent, pod, &m.rec, &mut m.probes, &state.probed);
-        if restarted || reprobed || m.report {
+        // An adopted pod's status waits for its probes' first verdict
+        // (unless a container restarted: that is news of its own).
+        let hold = !restarted && m.probes.undecided();
+        m.report |= reprobed && hold;
+        if (restarted || reprobed || m.report) && !hold {
             let st = status::running(pod, &m.rec, &m.probes, &agent.args.node_ip.to_string());
             reports.push((uid.to_string(), Arc::clone(pod), st));
         }

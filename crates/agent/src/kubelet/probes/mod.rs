@@ -26,9 +26,26 @@ use crate::runtime::sandbox::SandboxRecord;
 #[derive(Debug, Default)]
 pub struct Prober {
     containers: ByName<ContainerProbes>,
+    /// The pod was adopted from a previous agent and its running
+    /// containers have no probes yet (see `prepare`).
+    adopting: bool,
 }
 
 impl Prober {
+    /// For a pod adopted from a previous agent (`Managed::adopted`).
+    pub fn adopted() -> Self {
+        Prober {
+            containers: ByName::new(),
+            adopting: true,
+        }
+    }
+
+    /// Whether a container adopted with the pod still waits for its
+    /// probes' first verdict: its status is not to be reported before.
+    pub fn undecided(&self) -> bool {
+        self.containers.iter().any(|(_, c)| c.undecided())
+    }
+
     /// Whether the container (running) has started and is ready, as its
     /// probes say; one without probes is both.
     pub fn view(&self, container: &str) -> (bool, bool) {
@@ -56,13 +73,19 @@ fn spec_of(c: &Container, kind: Kind) -> Option<&labyrinth_contracts::probe::Pro
     }
 }
 
-fn probes_for(c: &Container, generation: u32, started: Instant) -> Option<ContainerProbes> {
-    let w = |kind| spec_of(c, kind).map(|p| Worker::new(kind, p.timing(), started));
+fn probes_for(c: &Container, generation: u32, started: Instant, inherited: bool) -> Option<ContainerProbes> {
+    let w = |kind| {
+        spec_of(c, kind).map(|p| match inherited {
+            true => Worker::adopted(kind, p.timing(), started),
+            false => Worker::new(kind, p.timing(), started),
+        })
+    };
     let probes = ContainerProbes {
         generation,
         startup: w(Kind::Startup),
         liveness: w(Kind::Liveness),
         readiness: w(Kind::Readiness),
+        inherited,
     };
     (probes.startup.is_some() || probes.liveness.is_some() || probes.readiness.is_some()).then_some(probes)
 }
@@ -70,10 +93,14 @@ fn probes_for(c: &Container, generation: u32, started: Instant) -> Option<Contai
 /// Make (or drop) the probes of the pod's containers as they run: a
 /// container that stopped has none, one restarted starts over. True if a
 /// container's readiness changed by it (a probed container is not ready
-/// until its probes say so).
+/// until its probes say so). The containers an adopted pod was running
+/// keep the readiness the previous agent reported until their probes, run
+/// at once, reach a verdict: a restarted agent does not flap its pods'
+/// Ready condition, nor their Services' endpoints.
 pub fn prepare(pod: &NodePod, rec: &SandboxRecord, prober: &mut Prober) -> bool {
     let now = Instant::now();
     let mut changed = false;
+    let inherited = std::mem::take(&mut prober.adopting);
     for c in &pod.spec.containers {
         let generation = rec
             .containers
@@ -86,8 +113,8 @@ pub fn prepare(pod: &NodePod, rec: &SandboxRecord, prober: &mut Prober) -> bool 
             changed = true;
         }
         if let (Some(g), None) = (generation, prober.containers.get(&c.name)) {
-            if let Some(p) = probes_for(c, g, now) {
-                changed |= !p.ready();
+            if let Some(p) = probes_for(c, g, now, inherited) {
+                changed |= !inherited && !p.ready();
                 prober.containers.insert(c.name.clone(), p);
             }
         }

@@ -54,6 +54,16 @@ impl Worker {
         }
     }
 
+    /// For a container a previous agent started and this one adopted at
+    /// `now`: it has been running since before, so no initial delay (the
+    /// kubelet counts that from the container's start, too).
+    pub fn adopted(kind: Kind, timing: Timing, now: Instant) -> Self {
+        Worker {
+            next: now,
+            ..Worker::new(kind, timing, now)
+        }
+    }
+
     /// Whether a probe is to run now: the delay and period are over and the
     /// previous one has answered (a probe slower than its period does not
     /// pile up). A startup probe that succeeded runs no more.
@@ -103,9 +113,24 @@ pub struct ContainerProbes {
     pub startup: Option<Worker>,
     pub liveness: Option<Worker>,
     pub readiness: Option<Worker>,
+    /// Adopted from a previous agent: until its probes reach a verdict,
+    /// whether it is started and ready is what that agent last reported.
+    pub inherited: bool,
 }
 
 impl ContainerProbes {
+    /// Adopted, and its startup or readiness probe has no verdict yet: its
+    /// status in the API is the previous agent's, and this agent knows no
+    /// better (a report now would say "not ready" for a container that
+    /// was, and its Service would drop it and take it back).
+    pub fn undecided(&self) -> bool {
+        self.inherited
+            && [&self.startup, &self.readiness]
+                .into_iter()
+                .flatten()
+                .any(|w| w.result.is_none())
+    }
+
     /// Started: its startup probe succeeded, or it has none.
     pub fn started(&self) -> bool {
         self.startup.as_ref().is_none_or(|w| w.result == Some(true))
@@ -216,6 +241,7 @@ mod tests {
             startup: Some(Worker::new(Kind::Startup, t, t0)),
             liveness: Some(Worker::new(Kind::Liveness, t, t0)),
             readiness: Some(Worker::new(Kind::Readiness, t, t0)),
+            inherited: false,
         };
         assert_eq!(c.due(t0), [Kind::Startup]);
         assert!(!c.started() && !c.ready());
@@ -236,7 +262,58 @@ mod tests {
             startup: None,
             liveness: None,
             readiness: None,
+            inherited: false,
         };
         assert!(c.started() && c.ready() && c.due(Instant::now()).is_empty());
+    }
+
+    /// An adopted container is probed at once (it has run since before this
+    /// agent) and stays undecided, its status the previous agent's, until
+    /// its startup and readiness probes reach a verdict either way.
+    #[test]
+    fn an_adopted_container_is_probed_at_once_and_undecided_until_a_verdict() {
+        let t0 = Instant::now();
+        let t = timing(30, 10, 2, 3);
+        let adopted = |readiness: bool| ContainerProbes {
+            generation: 4,
+            startup: None,
+            liveness: Some(Worker::adopted(Kind::Liveness, t, t0)),
+            readiness: readiness.then(|| Worker::adopted(Kind::Readiness, t, t0)),
+            inherited: true,
+        };
+        let mut c = adopted(true);
+        assert_eq!(c.due(t0), [Kind::Liveness, Kind::Readiness], "no initial delay");
+        assert!(c.undecided());
+        let r = c.worker(Kind::Readiness).unwrap();
+        r.launched(t0);
+        assert_eq!(r.observe(true), None, "one success of two");
+        assert!(c.undecided());
+        assert_eq!(c.worker(Kind::Readiness).unwrap().observe(true), Some(true));
+        assert!(!c.undecided() && c.ready());
+
+        let mut failing = adopted(true);
+        for _ in 0..2 {
+            failing.worker(Kind::Readiness).unwrap().observe(false);
+            assert!(failing.undecided());
+        }
+        failing.worker(Kind::Readiness).unwrap().observe(false);
+        assert!(
+            !failing.undecided() && !failing.ready(),
+            "a verdict of failure counts too"
+        );
+
+        assert!(
+            !adopted(false).undecided(),
+            "liveness alone decides nothing about readiness"
+        );
+        let fresh = ContainerProbes {
+            inherited: false,
+            ..adopted(true)
+        };
+        assert!(
+            !fresh.undecided(),
+            "a container this agent started is not ready until probed"
+        );
+        assert!(Worker::new(Kind::Readiness, t, t0).next > t0);
     }
 }
