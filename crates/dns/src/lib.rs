@@ -131,6 +131,7 @@ pub fn run(args: Args) -> Result<i32> {
         .build()
         .context("building the tokio runtime")?;
     let lameduck = std::time::Duration::from_secs(args.lameduck);
+    let ready = server_cfg.metrics.clone();
     rt.block_on(async move {
         // Listening before the first sync: a query that comes early waits
         // in the socket for the catalog instead of finding no server.
@@ -154,6 +155,9 @@ pub fn run(args: Args) -> Result<i32> {
         }
         let shared = catalog::shared(store.snapshot()?);
         let server = bound.serve(shared.clone())?;
+        if let Some(m) = &ready {
+            m.set_ready(true);
+        }
         eprintln!("labyrinth dns: synced with the API, serving on {} (udp+tcp)", server.udp_addr());
         store.take_changed();
         let publish = catalog::publish::run(&mut store, &mut rx, |store| match store.snapshot() {
@@ -171,6 +175,9 @@ pub fn run(args: Args) -> Result<i32> {
         // Lame duck: still answering (and following the API) while the
         // endpoints controller and every node's datapath drop this pod.
         eprintln!("labyrinth dns: SIGTERM, answering {}s more (lame duck)", lameduck.as_secs());
+        if let Some(m) = &ready {
+            m.set_ready(false);
+        }
         let _ = tokio::time::timeout(lameduck, &mut publish).await;
         drop(server);
         anyhow::Ok(0)

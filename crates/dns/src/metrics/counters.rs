@@ -44,6 +44,10 @@ pub struct Metrics {
     pub(super) hist: [[AtomicU64; BUCKETS]; NT],
     pub(super) hist_sum_ns: [AtomicU64; NT],
     pub(super) hist_count: [AtomicU64; NT],
+    /// Synced with the API and not stopping: what `/ready` reports
+    /// (CoreDNS's `ready` plugin), so a new pod gets no query it would
+    /// leave waiting in its socket, or find no socket for.
+    ready: std::sync::atomic::AtomicBool,
 }
 
 impl Metrics {
@@ -55,7 +59,16 @@ impl Metrics {
             hist: Default::default(),
             hist_sum_ns: Default::default(),
             hist_count: Default::default(),
+            ready: Default::default(),
         })
+    }
+
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
     }
 
     /// One query received; `peer_v6` for its source family, `qtype` an

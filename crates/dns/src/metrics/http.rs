@@ -1,5 +1,5 @@
 //! `/metrics` over plain HTTP on its own thread (CoreDNS's `prometheus
-//! :9153`). One request per connection, answered and closed: a scraper
+//! :9153`), and `/ready` (CoreDNS's `ready` plugin: 200 once synced). One request per connection, answered and closed: a scraper
 //! asks every few seconds, so nothing here needs to be fast or concurrent.
 
 use std::io::{Read, Write};
@@ -51,6 +51,12 @@ fn one(mut conn: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
             super::render::text(metrics),
+        ),
+        ("GET" | "HEAD", "/ready") if metrics.ready() => ("200 OK", "text/plain; charset=utf-8", "OK".into()),
+        ("GET" | "HEAD", "/ready") => (
+            "503 Service Unavailable",
+            "text/plain; charset=utf-8",
+            "not synced with the API\n".into(),
         ),
         ("GET" | "HEAD", _) => (
             "404 Not Found",

@@ -44,3 +44,24 @@ fn types_rcodes_and_histogram_in_the_text() {
     }
     assert!(!t.contains("type=\"AAAA\""), "untouched series are left out");
 }
+
+/// The status line `/ready` answers with.
+fn ready_status(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.write_all(b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    c.read_to_string(&mut out).unwrap();
+    out.lines().next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn ready_answers_503_until_synced_and_again_once_stopping() {
+    let m = Metrics::new("0.0.0.0:53".parse().unwrap());
+    let addr = super::http::serve("127.0.0.1:0".parse().unwrap(), m.clone()).unwrap();
+    assert_eq!(ready_status(addr), "HTTP/1.1 503 Service Unavailable");
+    m.set_ready(true);
+    assert_eq!(ready_status(addr), "HTTP/1.1 200 OK");
+    m.set_ready(false);
+    assert_eq!(ready_status(addr), "HTTP/1.1 503 Service Unavailable");
+}
