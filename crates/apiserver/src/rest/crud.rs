@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
-fn store_err(res: &ResourceDef, name: &str, e: StoreError) -> ApiError {
+pub(super) fn store_err(res: &ResourceDef, name: &str, e: StoreError) -> ApiError {
     match e {
         StoreError::NotFound => ApiError::not_found(res, name),
         StoreError::AlreadyExists => ApiError::already_exists(res, name),

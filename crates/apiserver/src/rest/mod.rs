@@ -4,6 +4,7 @@
 pub mod access_review;
 pub mod admit;
 pub mod apply;
+pub mod binding;
 pub mod chunk;
 pub mod crud;
 pub mod ctx;
@@ -110,7 +111,7 @@ pub fn parse_target(segs: &[&str]) -> ApiResult<Option<Target>> {
         let served = match sub.as_str() {
             "status" => t.res.status,
             "exec" | "log" | "portforward" | "attach" => t.res.kind == "Pod",
-            ephemeral_containers::SUBRESOURCE => t.res.kind == "Pod",
+            ephemeral_containers::SUBRESOURCE | binding::SUBRESOURCE => t.res.kind == "Pod",
             "scale" => scale::served(t.res.kind),
             "token" => t.res.kind == "ServiceAccount",
             _ => false,
@@ -269,6 +270,13 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
         }
         auth::authorize(&st, &ctx, "create")?;
         return token::create(&st, &ctx);
+    }
+    if ctx.target.sub.as_deref() == Some(binding::SUBRESOURCE) {
+        if parts.method != Method::POST {
+            return Err(ApiError::method_not_allowed());
+        }
+        auth::authorize(&st, &ctx, "create")?;
+        return binding::create(&st, &ctx);
     }
     if ctx.target.sub.as_deref() == Some("log") {
         if parts.method != Method::GET {

@@ -307,6 +307,16 @@ msg!(
     ]
 );
 msg!(LOCAL_OBJECT_REFERENCE, "LocalObjectReference", [(1, "name", Str)]);
+// What kube-scheduler POSTs to pods/NAME/binding (protobuf, as client-go
+// sends core types).
+msg!(
+    BINDING,
+    "Binding",
+    [
+        (1, "metadata", Msg(&OBJECT_META)),
+        (2, "target", Msg(&OBJECT_REFERENCE)),
+    ]
+);
 msg!(
     SERVICE_ACCOUNT,
     "ServiceAccount",
@@ -633,6 +643,7 @@ pub fn top_level(api_version: &str, kind: &str) -> Option<&'static Message> {
     Some(match (group, kind) {
         ("", "Namespace") => &NAMESPACE,
         ("", "Pod") => &POD,
+        ("", "Binding") => &BINDING,
         ("", "ConfigMap") => &CONFIG_MAP,
         ("", "Secret") => &SECRET,
         ("", "ServiceAccount") => &SERVICE_ACCOUNT,

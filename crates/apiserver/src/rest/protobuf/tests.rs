@@ -321,3 +321,15 @@ fn a_node_debugging_pod_with_its_host_path_and_inline_sources() {
         json!([{"name": "host-root", "mountPath": "/host"}])
     );
 }
+
+/// A Binding as kube-scheduler POSTs it to pods/NAME/binding.
+#[test]
+fn a_binding_as_the_scheduler_sends_it() {
+    let target = bytes(2, &[bytes(1, b"Node"), bytes(3, b"node-1")].concat());
+    let body = envelope("v1", "Binding", &[meta("web"), target].concat());
+    let v = decode(&body).unwrap();
+    assert_eq!(v["kind"], "Binding");
+    assert_eq!(v["metadata"]["name"], "web");
+    assert_eq!(v["target"]["kind"], "Node");
+    assert_eq!(v["target"]["name"], "node-1");
+}
