@@ -147,20 +147,26 @@ pub fn create(st: &AppState, ctx: &Ctx) -> ApiResult<Response> {
             m.remove("resourceVersion");
         }
         if ctx.dry_run() {
-            break;
+            return Ok(success());
         }
         match st
             .store
             .update(&res.key(), &ctx.ns(), ctx.name(), pod, object_rv(&cur))
         {
-            Ok(_) => break,
+            Ok(_) => return Ok(success()),
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(store_err(res, ctx.name(), e)),
         }
     }
+    // Changed under us every time: the scheduler retries, as it would
+    // after the real server's conflict.
+    Err(ApiError::conflict(res, ctx.name()))
+}
+
+fn success() -> Response {
     let done = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
         "code": 201});
-    Ok(json_response(StatusCode::CREATED, &done, &[]))
+    json_response(StatusCode::CREATED, &done, &[])
 }
 
 #[cfg(test)]
