@@ -16,9 +16,20 @@ pub const AGENT_PATTERN: &str = "^[^ ]*labyrinth agent ";
 pub const KUBELET_PATTERN: &str = "^[^ ]*labyrinth agent .*--role kubelet";
 const SUPERVISOR_PATTERN: &str = "^[^ ]*labyrinth lab _supervise agent ";
 
+/// The node's agent. A child the agent has forked and not yet exec'd (an
+/// exec probe's, for one) still carries the agent's command line: such a
+/// match, whose parent matched too, is not another agent.
 pub fn agent_pid(lab: &Lab, node: &str) -> String {
-    let out = lab.ssh_ok(node, &["pgrep", "-f", AGENT_PATTERN]);
-    let pids: Vec<&str> = out.split_whitespace().collect();
+    let script = format!(
+        "for p in $(pgrep -f '{AGENT_PATTERN}'); do echo $p $(awk '/^PPid:/ {{print $2}}' /proc/$p/status 2>/dev/null); done"
+    );
+    let out = lab.ssh_ok(node, &["sh", "-c", &script]);
+    let rows: Vec<(&str, &str)> = out.lines().filter_map(|l| l.split_once(' ')).collect();
+    let pids: Vec<&str> = rows
+        .iter()
+        .filter(|(_, parent)| !rows.iter().any(|(p, _)| p == parent))
+        .map(|(p, _)| *p)
+        .collect();
     assert_eq!(pids.len(), 1, "agents on {node}: {out}");
     pids[0].to_string()
 }
