@@ -53,8 +53,14 @@ case "${1:-main}" in
     ) &
     side_pid=$!
     trap 'kill -- -$side_pid 2>/dev/null || kill $side_pid 2>/dev/null || true' EXIT
-    suite_rc=0
-    "${suite[@]}" || suite_rc=$?
+    # The suite's output is also kept, so its end (each failed test's
+    # output again, then the list of failures: failure-output in
+    # .config/nextest.toml) can be printed last, where a reader of only the
+    # log's tail sees it.
+    set +e
+    "${suite[@]}" 2>&1 | tee "$side/suite.log"
+    suite_rc="${PIPESTATUS[0]}"
+    set -e
     wait "$side_pid" || true
     trap - EXIT
     failed=()
@@ -62,10 +68,20 @@ case "${1:-main}" in
     for step in clippy fuzz; do
       echo
       echo "===== $step ====="
-      cat "$side/$step.log"
       rc="$(cat "$side/$step.rc" 2>/dev/null || echo missing)"
-      [ "$rc" = 0 ] || failed+=("$step (exit $rc)")
+      if [ "$rc" = 0 ]; then
+        # A pass needs no page of fuzzer statistics: its last lines say it.
+        tail -n 5 "$side/$step.log"
+      else
+        cat "$side/$step.log"
+        failed+=("$step (exit $rc)")
+      fi
     done
+    if [ "$suite_rc" -ne 0 ]; then
+      echo
+      echo "===== the suite's end again: failed tests' output, then the summary ====="
+      tail -n 250 "$side/suite.log"
+    fi
     rm -rf "$side"
     if [ ${#failed[@]} -gt 0 ]; then
       echo "run.sh test: FAILED: ${failed[*]}" >&2
