@@ -12,8 +12,10 @@
 //! (its metadata keeps what the watch needs: name, namespace, uid and the
 //! resourceVersion it resumes from).
 
-use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use std::collections::BTreeMap;
+
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
 
 /// A Pod as the watches (and the agent's PATCH and DELETE answers) decode it.
@@ -170,17 +172,45 @@ pub struct PodIp {
 
 /// Identity, deletion, and the resourceVersion the watch resumes from.
 fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    meta::<D, IgnoredAny>(d)
+}
+
+/// The same and the labels, for a watcher that selects pods by them
+/// (network policy's `WatchedPod`).
+pub fn labelled_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+    meta::<D, BTreeMap<String, String>>(d)
+}
+
+/// Labels kept (a map) or skipped by the decoder without being built.
+trait LabelsKept {
+    fn kept(self) -> Option<BTreeMap<String, String>>;
+}
+
+impl LabelsKept for IgnoredAny {
+    fn kept(self) -> Option<BTreeMap<String, String>> {
+        None
+    }
+}
+
+impl LabelsKept for BTreeMap<String, String> {
+    fn kept(self) -> Option<BTreeMap<String, String>> {
+        Some(self)
+    }
+}
+
+fn meta<'de, D: Deserializer<'de>, L: Deserialize<'de> + LabelsKept>(d: D) -> Result<ObjectMeta, D::Error> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
-    struct Slim {
+    struct Slim<L> {
         name: Option<String>,
         namespace: Option<String>,
         uid: Option<String>,
         resource_version: Option<String>,
         deletion_timestamp: Option<Time>,
         deletion_grace_period_seconds: Option<i64>,
+        labels: Option<L>,
     }
-    let s = Slim::deserialize(d)?;
+    let s = Slim::<L>::deserialize(d)?;
     Ok(ObjectMeta {
         name: s.name,
         namespace: s.namespace,
@@ -188,6 +218,7 @@ fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
         resource_version: s.resource_version,
         deletion_timestamp: s.deletion_timestamp,
         deletion_grace_period_seconds: s.deletion_grace_period_seconds,
+        labels: s.labels.and_then(LabelsKept::kept),
         ..Default::default()
     })
 }
@@ -199,24 +230,37 @@ impl SlimPod {
     }
 }
 
-impl k8s_openapi::Resource for SlimPod {
-    const API_VERSION: &'static str = <Pod as k8s_openapi::Resource>::API_VERSION;
-    const GROUP: &'static str = <Pod as k8s_openapi::Resource>::GROUP;
-    const KIND: &'static str = <Pod as k8s_openapi::Resource>::KIND;
-    const VERSION: &'static str = <Pod as k8s_openapi::Resource>::VERSION;
-    const URL_PATH_SEGMENT: &'static str = <Pod as k8s_openapi::Resource>::URL_PATH_SEGMENT;
-    type Scope = <Pod as k8s_openapi::Resource>::Scope;
+/// Makes a slim decoding of a Pod (its metadata an `ObjectMeta` field named
+/// `metadata`) a Pod to k8s-openapi, so kube's `Api` and watcher take it:
+/// `Resource` and `Metadata` as the Pod's own.
+#[macro_export]
+macro_rules! as_pod_resource {
+    ($t:ty) => {
+        impl ::k8s_openapi::Resource for $t {
+            const API_VERSION: &'static str =
+                <::k8s_openapi::api::core::v1::Pod as ::k8s_openapi::Resource>::API_VERSION;
+            const GROUP: &'static str = <::k8s_openapi::api::core::v1::Pod as ::k8s_openapi::Resource>::GROUP;
+            const KIND: &'static str = <::k8s_openapi::api::core::v1::Pod as ::k8s_openapi::Resource>::KIND;
+            const VERSION: &'static str =
+                <::k8s_openapi::api::core::v1::Pod as ::k8s_openapi::Resource>::VERSION;
+            const URL_PATH_SEGMENT: &'static str =
+                <::k8s_openapi::api::core::v1::Pod as ::k8s_openapi::Resource>::URL_PATH_SEGMENT;
+            type Scope = <::k8s_openapi::api::core::v1::Pod as ::k8s_openapi::Resource>::Scope;
+        }
+
+        impl ::k8s_openapi::Metadata for $t {
+            type Ty = ::k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+            fn metadata(&self) -> &Self::Ty {
+                &self.metadata
+            }
+            fn metadata_mut(&mut self) -> &mut Self::Ty {
+                &mut self.metadata
+            }
+        }
+    };
 }
 
-impl k8s_openapi::Metadata for SlimPod {
-    type Ty = ObjectMeta;
-    fn metadata(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+as_pod_resource!(SlimPod);
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::model::{NamedPort, Peer, Pod, Policy, PolicyPort, PortMatch, Protocol, Rule};
 use crate::selector::{Labels, Op, Selector};
+use crate::watched_pod::WatchedPod;
 
 pub fn selector(s: &LabelSelector, field: &str) -> Result<Selector> {
     let mut out = Selector {
@@ -149,47 +150,80 @@ pub fn policy(np: &NetworkPolicy) -> Result<Policy> {
 /// address is the node's, which no policy selects) and finished ones.
 pub fn pod(p: &K8sPod) -> Option<Pod> {
     let spec = p.spec.as_ref()?;
-    if spec.host_network == Some(true) {
-        return None;
-    }
     let status = p.status.as_ref();
-    if matches!(
-        status.and_then(|s| s.phase.as_deref()),
-        Some("Succeeded" | "Failed")
-    ) {
+    let ports = spec.containers.iter().flat_map(|c| c.ports.iter().flatten());
+    model(
+        PodFacts {
+            namespace: p.metadata.namespace.clone(),
+            name: p.metadata.name.clone(),
+            labels: p.metadata.labels.clone(),
+            node: spec.node_name.clone(),
+            host_network: spec.host_network,
+            phase: status.and_then(|s| s.phase.as_deref()),
+            ip: status.and_then(|s| s.pod_ip.as_deref()),
+        },
+        ports.map(|cp| (cp.name.as_ref(), cp.container_port, cp.protocol.as_deref())),
+    )
+}
+
+/// The same model from the policy watch's slim decoding.
+pub fn watched_pod(p: WatchedPod) -> Option<Pod> {
+    let spec = p.spec?;
+    let ports = spec.containers.iter().flat_map(|c| &c.ports);
+    model(
+        PodFacts {
+            namespace: p.metadata.namespace,
+            name: p.metadata.name,
+            labels: p.metadata.labels,
+            node: spec.node_name,
+            host_network: spec.host_network,
+            phase: p.status.phase.as_deref(),
+            ip: p.status.pod_ip.as_deref(),
+        },
+        ports.map(|cp| (cp.name.as_ref(), cp.container_port, cp.protocol.as_deref())),
+    )
+}
+
+/// What a pod's model is made of, whichever decoding it came from.
+struct PodFacts<'a> {
+    namespace: Option<String>,
+    name: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    node: Option<String>,
+    host_network: Option<bool>,
+    phase: Option<&'a str>,
+    ip: Option<&'a str>,
+}
+
+/// The one place that decides which pods policy sees and how: the
+/// containers' ports as (name, containerPort, protocol).
+fn model<'p>(
+    f: PodFacts<'_>,
+    ports: impl Iterator<Item = (Option<&'p String>, i32, Option<&'p str>)>,
+) -> Option<Pod> {
+    if f.host_network == Some(true) || matches!(f.phase, Some("Succeeded" | "Failed")) {
         return None;
     }
-    let ip = status
-        .and_then(|s| s.pod_ip.as_deref())
-        .and_then(|ip| ip.parse().ok());
-    let mut ports = Vec::new();
-    for c in &spec.containers {
-        for cp in c.ports.iter().flatten() {
-            let (Some(name), Ok(port)) = (&cp.name, u16::try_from(cp.container_port)) else {
-                continue;
-            };
-            if let Some(protocol) = Protocol::parse(cp.protocol.as_deref().unwrap_or("TCP")) {
-                ports.push(NamedPort {
-                    name: name.clone(),
-                    port,
-                    protocol,
-                });
-            }
+    let mut named = Vec::new();
+    for (name, port, protocol) in ports {
+        let (Some(name), Ok(port)) = (name, u16::try_from(port)) else {
+            continue;
+        };
+        if let Some(protocol) = Protocol::parse(protocol.unwrap_or("TCP")) {
+            named.push(NamedPort {
+                name: name.clone(),
+                port,
+                protocol,
+            });
         }
     }
     Some(Pod {
-        namespace: p.metadata.namespace.clone().unwrap_or_else(|| "default".into()),
-        name: p.metadata.name.clone().unwrap_or_default(),
-        labels: p
-            .metadata
-            .labels
-            .clone()
-            .unwrap_or_default()
-            .into_iter()
-            .collect(),
-        ip,
-        node: spec.node_name.clone().unwrap_or_default(),
-        ports,
+        namespace: f.namespace.unwrap_or_else(|| "default".into()),
+        name: f.name.unwrap_or_default(),
+        labels: f.labels.unwrap_or_default().into_iter().collect(),
+        ip: f.ip.and_then(|ip| ip.parse().ok()),
+        node: f.node.unwrap_or_default(),
+        ports: named,
     })
 }
 

@@ -1,7 +1,8 @@
 //! NetworkPolicy as pure logic, the one owner of its meaning for the agent,
 //! the datapaths and the tracer:
 //! - [`model`]: the cluster as policy sees it (pods, namespaces, policies);
-//! - [`from_k8s`]: that model from the API's objects, [`from_list`] all
+//! - [`from_k8s`]: that model from the API's objects (pods also from
+//!   [`watched_pod`], the agents' slim decoding of them), [`from_list`] all
 //!   of them at once (typed, or a kubectl List), [`convert_cache`] the
 //!   same from pods already converted, keeping each policy's model by uid
 //!   and resourceVersion;
@@ -25,6 +26,7 @@ pub mod pieces;
 pub mod prediction;
 pub mod selector;
 pub mod verdict;
+pub mod watched_pod;
 
 pub use compile::{compile_node, Allow, Compiled, PodRules};
 pub use compile_cache::CompileCache;

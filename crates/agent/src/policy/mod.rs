@@ -19,12 +19,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Namespace, Pod};
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
 use kube::Api;
 use labyrinth_contracts::modes::Datapath;
+use labyrinth_policy::watched_pod::WatchedPod;
 use labyrinth_policy::{from_k8s, CompileCache, Compiled, ConvertCache};
 use labyrinth_proxy::netpol::{PolicyIptables, PolicyNftables};
 
@@ -40,7 +41,7 @@ const RESYNC: Duration = Duration::from_secs(30);
 const MIN_SYNC: Duration = Duration::from_millis(200);
 
 enum Change {
-    Pod(Box<Event<Pod>>),
+    Pod(Box<Event<WatchedPod>>),
     Namespace(Box<Event<Namespace>>),
     Policy(Box<Event<NetworkPolicy>>),
 }
@@ -78,7 +79,9 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
 
 async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
     let c = &agent.client;
-    let pods = watcher::watcher(Api::<Pod>::all(c.clone()), Default::default())
+    // Decoded slim (watched_pod.rs): every pod event of the cluster reaches
+    // every node's agent.
+    let pods = watcher::watcher(Api::<WatchedPod>::all(c.clone()), Default::default())
         .default_backoff()
         .map(|e| e.map(|ev| Change::Pod(Box::new(ev))));
     let nss = watcher::watcher(Api::<Namespace>::all(c.clone()), Default::default())
@@ -135,7 +138,7 @@ async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
                         tracing::warn!("network policy watch: {e} (retrying)");
                         continue;
                     }
-                    Some(Ok(Change::Pod(ev))) => pods.apply(*ev, |p| from_k8s::pod(&p)),
+                    Some(Ok(Change::Pod(ev))) => pods.apply(*ev, from_k8s::watched_pod),
                     Some(Ok(Change::Namespace(ev))) => nss.apply(*ev, Some),
                     Some(Ok(Change::Policy(ev))) => pols.apply(*ev, Some),
                 }

@@ -1,4 +1,5 @@
 use super::*;
+use k8s_openapi::api::core::v1::Pod;
 use serde_json::json;
 
 /// A whole Pod as the API server sends it (metadata with labels and
