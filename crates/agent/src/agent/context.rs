@@ -23,6 +23,9 @@ pub struct Agent {
     pub ebpf: OnceLock<labyrinth_ebpf::SharedDatapath>,
     /// The Services the proxy watches, read by the kubelet role too.
     pub services: crate::services::shared::SharedServices,
+    /// Every namespace's `kube-root-ca.crt`, for the pods' token volumes
+    /// (the kubelet role's watch).
+    pub root_cas: crate::kubelet::root_ca::RootCas,
 }
 
 pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client> {

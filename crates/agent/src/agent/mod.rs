@@ -128,6 +128,7 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         runtime,
         ebpf: OnceLock::new(),
         services: Default::default(),
+        root_cas: Default::default(),
     });
 
     let mut tasks: Vec<(&str, tokio::task::JoinHandle<Result<()>>)> = Vec::new();
@@ -146,6 +147,8 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         tasks.push(("service watch", tokio::spawn(services)));
     }
     if role.runs_pods() {
+        let root_cas = crate::kubelet::root_ca_watch::run(agent.clone());
+        tasks.push(("kube-root-ca.crt watch", tokio::spawn(root_cas)));
         tasks.push(("heartbeat", tokio::spawn(node::heartbeat(agent.clone()))));
         tasks.push(("pods", tokio::spawn(pods::run(agent.clone()))));
     }

@@ -174,7 +174,8 @@ pub(super) fn start_one(
 }
 
 /// The ConfigMaps and Secrets the pod's env refers to, read through the
-/// API (a node may read ConfigMaps, and the Secrets of its pods), and the
+/// API (a node may read ConfigMaps, and the Secrets of its pods; the
+/// namespace's `kube-root-ca.crt` from the kubelet's cache), and the
 /// Services of its namespace (their variables: `service_env`); one that
 /// does not exist is left out, for the env to say so (or skip it, when
 /// optional).
@@ -190,6 +191,14 @@ async fn env_sources(agent: &Agent, pod: &NodePod) -> Result<EnvSources> {
     }
     let ns = pod.namespace();
     for name in maps {
+        // Every pod's token volume reads this one: from the watch's cache
+        // (root_ca.rs), or through the API when it has no entry yet.
+        if name == super::root_ca::NAME {
+            if let Some(data) = agent.root_cas.get(ns) {
+                src.config_maps.insert(name, data);
+                continue;
+            }
+        }
         let api: kube::Api<ConfigMap> = kube::Api::namespaced(agent.client.clone(), ns);
         let found = api
             .get_opt(&name)

@@ -17,6 +17,8 @@ mod pod_volumes;
 pub(crate) mod pods;
 mod probes;
 mod projected;
+pub(crate) mod root_ca;
+pub(crate) mod root_ca_watch;
 mod service_env;
 mod static_manifest;
 pub(crate) mod static_pods;
