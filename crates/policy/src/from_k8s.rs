@@ -235,7 +235,7 @@ pub fn namespace(n: &Namespace) -> (String, Labels) {
             .clone()
             .unwrap_or_default()
             .into_iter()
-            .collect::<BTreeMap<_, _>>(),
+            .collect(),
     )
 }
 

@@ -185,10 +185,12 @@ pub struct Cluster {
 impl Cluster {
     /// A namespace's labels, with its name label even where it is missing.
     pub fn namespace_labels(&self, ns: &str) -> Labels {
-        let mut l = self.namespaces.get(ns).cloned().unwrap_or_default();
-        l.entry(NAMESPACE_NAME_LABEL.to_string())
-            .or_insert_with(|| ns.to_string());
-        l
+        let l = self.namespaces.get(ns).cloned().unwrap_or_default();
+        if l.get(NAMESPACE_NAME_LABEL).is_some() {
+            return l;
+        }
+        let name = (NAMESPACE_NAME_LABEL.to_string(), ns.to_string());
+        l.into_iter().chain([name]).collect()
     }
 
     pub fn pod_by_ip(&self, ip: Ipv4Addr) -> Option<&Pod> {

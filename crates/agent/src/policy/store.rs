@@ -156,8 +156,10 @@ mod tests {
         let object = held_per_pod(Some);
         eprintln!("bytes held per pod: {model} as the model, {object} as the API's object");
         assert!(model > 0);
+        // 463 bytes with the labels in an exact-size slice; 926 when they
+        // were a BTreeMap (its first node alone is over 500).
         assert!(
-            model <= 1536,
+            model <= 640,
             "{model} bytes per pod kept (the API's object: {object})"
         );
         assert!(
