@@ -149,8 +149,17 @@ async fn journey_against_labyrinth_apiserver() {
         assert_eq!(node.spec.unwrap().pod_cidrs, Some(vec![cidr]));
     }
 
-    // Node lifecycle: the silent node goes Unknown and gets the unreachable taint.
-    let stale = wait_for("node-3 Unknown", || async {
+    // Node lifecycle: the silent node goes Unknown and gets the unreachable
+    // taint. They are two writes (the status, then the spec), as in
+    // kube-controller-manager: a read between them sees Unknown and no
+    // taint yet, so the test waits for both.
+    let unreachable = |n: &Node| {
+        let taints = n.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+        taints
+            .iter()
+            .any(|t| t.key == "node.kubernetes.io/unreachable" && t.effect == "NoSchedule")
+    };
+    wait_for("node-3 Unknown and tainted unreachable", || async {
         let n = nodes.get("node-3").await.ok()?;
         let ready = n
             .status
@@ -160,16 +169,9 @@ async fn journey_against_labyrinth_apiserver() {
             .iter()
             .find(|c| c.type_ == "Ready")?
             .clone();
-        (ready.status == "Unknown").then_some(n)
+        (ready.status == "Unknown" && unreachable(&n)).then_some(())
     })
     .await;
-    let taints = stale.spec.unwrap().taints.unwrap_or_default();
-    assert!(
-        taints
-            .iter()
-            .any(|t| t.key == "node.kubernetes.io/unreachable" && t.effect == "NoSchedule"),
-        "{taints:?}"
-    );
 
     // The journey's wrk-1 objects.
     let nsapi: Api<Namespace> = Api::all(client.clone());
