@@ -13,8 +13,7 @@
 //! is never taken for "does not exist".
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::RwLock;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::runtime::watcher::Event;
@@ -23,60 +22,57 @@ use kube::runtime::watcher::Event;
 /// every namespace.
 pub const NAME: &str = "kube-root-ca.crt";
 
-type Data = Arc<BTreeMap<String, String>>;
+type Data = BTreeMap<String, String>;
 
 #[derive(Default)]
-pub struct RootCas {
-    by_ns: RwLock<HashMap<String, Data>>,
+pub struct RootCas(RwLock<State>);
+
+#[derive(Default)]
+struct State {
+    by_ns: HashMap<String, Data>,
     /// A relist in progress (between Init and InitDone).
-    relist: RwLock<Option<HashMap<String, Data>>>,
-    listed: AtomicBool,
+    relist: Option<HashMap<String, Data>>,
+    /// A first list is complete.
+    listed: bool,
 }
 
 impl RootCas {
     /// The namespace's ConfigMap data, once a first list is in and if the
     /// watch has it.
-    pub fn get(&self, ns: &str) -> Option<BTreeMap<String, String>> {
-        if !self.listed.load(Ordering::Acquire) {
-            return None;
-        }
-        let by_ns = self.by_ns.read().unwrap_or_else(|e| e.into_inner());
-        by_ns.get(ns).map(|d| (**d).clone())
+    pub fn get(&self, ns: &str) -> Option<Data> {
+        let st = self.0.read().unwrap_or_else(|e| e.into_inner());
+        st.by_ns.get(ns).filter(|_| st.listed).cloned()
     }
 
     /// One event of the watch (of ConfigMaps named [`NAME`] only).
     pub fn apply(&self, ev: Event<ConfigMap>) {
         let entry = |cm: ConfigMap| {
             let ns = cm.metadata.namespace?;
-            (cm.metadata.name.as_deref() == Some(NAME)).then(|| (ns, Arc::new(cm.data.unwrap_or_default())))
+            (cm.metadata.name.as_deref() == Some(NAME)).then(|| (ns, cm.data.unwrap_or_default()))
         };
+        let mut st = self.0.write().unwrap_or_else(|e| e.into_inner());
         match ev {
             Event::Apply(cm) => {
                 if let Some((ns, data)) = entry(cm) {
-                    self.by_ns
-                        .write()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(ns, data);
+                    st.by_ns.insert(ns, data);
                 }
             }
             Event::Delete(cm) => {
                 if let Some((ns, _)) = entry(cm) {
-                    self.by_ns.write().unwrap_or_else(|e| e.into_inner()).remove(&ns);
+                    st.by_ns.remove(&ns);
                 }
             }
-            Event::Init => *self.relist.write().unwrap_or_else(|e| e.into_inner()) = Some(HashMap::new()),
+            Event::Init => st.relist = Some(HashMap::new()),
             Event::InitApply(cm) => {
-                let mut relist = self.relist.write().unwrap_or_else(|e| e.into_inner());
-                if let (Some(list), Some((ns, data))) = (relist.as_mut(), entry(cm)) {
+                if let (Some(list), Some((ns, data))) = (st.relist.as_mut(), entry(cm)) {
                     list.insert(ns, data);
                 }
             }
             Event::InitDone => {
-                let list = self.relist.write().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(list) = list {
-                    *self.by_ns.write().unwrap_or_else(|e| e.into_inner()) = list;
+                if let Some(list) = st.relist.take() {
+                    st.by_ns = list;
                 }
-                self.listed.store(true, Ordering::Release);
+                st.listed = true;
             }
         }
     }
