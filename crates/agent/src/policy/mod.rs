@@ -4,6 +4,10 @@
 //! nftables chains, or eBPF maps) after every change, in one transaction each;
 //! a stream of changes is compiled at most once per MIN_SYNC, each compile
 //! reusing what the objects it did not touch compiled to.
+//! Pods are watched only while a NetworkPolicy exists: without one no pod
+//! is isolated whatever the pods are, and every pod event of the cluster
+//! would reach every node's agent (its CPU in a burst of pod starts, the
+//! API server's to send it, and a model per pod of the cluster kept).
 //! On start the agent removes the other kernel datapath's policy state: a
 //! node switched from one --datapath to another would otherwise keep
 //! enforcing the policies of the day of the switch.
@@ -77,20 +81,36 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
         .map_err(|_| anyhow::anyhow!("policy sync thread panicked"))?
 }
 
+type Changes = futures::stream::BoxStream<'static, Result<Change, watcher::Error>>;
+
+/// Every pod of the cluster, decoded slim (watched_pod.rs): each pod event
+/// reaches every node's agent.
+fn pod_changes(c: &kube::Client) -> Changes {
+    watcher::watcher(Api::<WatchedPod>::all(c.clone()), Default::default())
+        .default_backoff()
+        .map(|e| e.map(|ev| Change::Pod(Box::new(ev))))
+        .boxed()
+}
+
+/// The next pod change; never, while pods are not watched.
+async fn next_pod(pods: &mut Option<Changes>) -> Option<Result<Change, watcher::Error>> {
+    match pods {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
     let c = &agent.client;
-    // Decoded slim (watched_pod.rs): every pod event of the cluster reaches
-    // every node's agent.
-    let pods = watcher::watcher(Api::<WatchedPod>::all(c.clone()), Default::default())
-        .default_backoff()
-        .map(|e| e.map(|ev| Change::Pod(Box::new(ev))));
     let nss = watcher::watcher(Api::<Namespace>::all(c.clone()), Default::default())
         .default_backoff()
         .map(|e| e.map(|ev| Change::Namespace(Box::new(ev))));
     let pols = watcher::watcher(Api::<NetworkPolicy>::all(c.clone()), Default::default())
         .default_backoff()
         .map(|e| e.map(|ev| Change::Policy(Box::new(ev))));
-    let mut events = futures::stream::select(futures::stream::select(pods, nss), pols).boxed();
+    let mut events = futures::stream::select(nss, pols).boxed();
+    // Started by the first policy, dropped with the last (the module's doc).
+    let mut pod_events: Option<Changes> = None;
     // Pods are kept as their models: every node's agent holds every pod
     // of the cluster, and the API's object is tens of KiB each.
     let mut pods: Objects<labyrinth_policy::Pod> = Objects::default();
@@ -102,7 +122,7 @@ async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
     let mut coalesce = Coalesce::new(MIN_SYNC, tokio::time::Instant::now());
     loop {
         let due = coalesce.due();
-        tokio::select! {
+        let ev = tokio::select! {
             // The compile first when due: a stream never starves it.
             biased;
             () = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {
@@ -130,25 +150,45 @@ async fn watch(agent: &Agent, tx: mpsc::Sender<Compiled>) -> Result<()> {
                 if tx.send(compiled).is_err() {
                     bail!("the policy sync thread stopped");
                 }
+                continue;
             }
-            ev = events.next() => {
-                match ev {
-                    None => bail!("network policy watch ended"),
-                    Some(Err(e)) => {
-                        tracing::warn!("network policy watch: {e} (retrying)");
-                        continue;
-                    }
-                    Some(Ok(Change::Pod(ev))) => pods.apply(*ev, from_k8s::watched_pod),
-                    Some(Ok(Change::Namespace(ev))) => nss.apply(*ev, Some),
-                    Some(Ok(Change::Policy(ev))) => pols.apply(*ev, Some),
-                }
-                // Half a picture would isolate pods without their allowed peers.
-                if pods.listed && nss.listed && pols.listed {
-                    coalesce.changed();
-                }
+            ev = events.next() => ev,
+            ev = next_pod(&mut pod_events), if pod_events.is_some() => ev,
+        };
+        match ev {
+            None => bail!("network policy watch ended"),
+            Some(Err(e)) => {
+                tracing::warn!("network policy watch: {e} (retrying)");
+                continue;
             }
+            Some(Ok(Change::Pod(ev))) => pods.apply(*ev, from_k8s::watched_pod),
+            Some(Ok(Change::Namespace(ev))) => nss.apply(*ev, Some),
+            Some(Ok(Change::Policy(ev))) => pols.apply(*ev, Some),
+        }
+        match (pods_wanted(&pols), pod_events.is_some()) {
+            (true, false) => {
+                tracing::info!("network policy: a policy exists; watching the cluster's pods");
+                pod_events = Some(pod_changes(c));
+            }
+            (false, true) => {
+                tracing::info!("network policy: no policy left; the cluster's pods are no longer watched");
+                pod_events = None;
+                pods = Objects::default();
+                (converted, compiler) = (ConvertCache::default(), CompileCache::default());
+            }
+            _ => {}
+        }
+        // Half a picture would isolate pods without their allowed peers.
+        if nss.listed && pols.listed && (pod_events.is_none() || pods.listed) {
+            coalesce.changed();
         }
     }
+}
+
+/// Pods matter to policy only while a policy exists: without one no pod is
+/// isolated (compile.rs), whatever the pods are.
+fn pods_wanted(pols: &Objects<NetworkPolicy>) -> bool {
+    pols.listed && !pols.is_empty()
 }
 
 /// Programs the newest allow lists (older queued ones are skipped), and

@@ -60,6 +60,10 @@ impl<V> Objects<V> {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.objs.is_empty()
+    }
+
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.objs.values()
     }

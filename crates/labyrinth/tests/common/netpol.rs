@@ -296,6 +296,17 @@ pub fn network_policy_scenarios(tag: &str, r: &Rendering) -> Lab {
     kubectl_ok(&lab, &["-n", "np-cli", "delete", "networkpolicy", "--all"]);
     until_connects(&lab, stranger, &server, true);
     until_connects(&lab, client, &server, true);
+    // With no policy left the agents stop watching pods; the next policy
+    // starts the watch again, and a pod started meanwhile is judged too.
+    apply(&lab, "np-srv", &pod("latecomer", "role: stranger", "node-1"));
+    wait_ready(&lab, "np-srv", "latecomer");
+    let latecomer = ("np-srv", "latecomer");
+    until_connects(&lab, latecomer, &server, true);
+    kubectl_ok(&lab, &["-n", "np-srv", "apply", "-f", &friend_policy]);
+    until_connects(&lab, latecomer, &server, false);
+    until_connects(&lab, friend, &server, true);
+    kubectl_ok(&lab, &["-n", "np-srv", "delete", "networkpolicy", "--all"]);
+    until_connects(&lab, latecomer, &server, true);
     for node in ["node-1", "node-2"] {
         let listing = (r.list)(&lab, node);
         for mark in r.pod_chain_marks {
