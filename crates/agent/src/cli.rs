@@ -83,11 +83,10 @@ pub enum RuntimeCmd {
 
 fn config(c: &Common) -> Result<RuntimeConfig> {
     let mut cfg = RuntimeConfig::standard(DnsConfig::cluster(c.cluster_dns, &c.cluster_domain));
-    cfg.cni = CniConfig {
-        conf_dir: c.cni_conf_dir.clone(),
-        bin_dirs: std::env::split_paths(&c.cni_bin_dir).collect(),
-        ifname: "eth0".into(),
-    };
+    cfg.cni = CniConfig::new(
+        c.cni_conf_dir.clone(),
+        std::env::split_paths(&c.cni_bin_dir).collect(),
+    );
     Ok(cfg)
 }
 

@@ -69,11 +69,7 @@ fn config(dir: &Path) -> RuntimeConfig {
     cfg.state_dir = dir.join("pods");
     cfg.netns_dir = dir.join("netns");
     cfg.log_dir = dir.join("log");
-    cfg.cni = CniConfig {
-        conf_dir: dir.join("net.d"),
-        bin_dirs: vec![PLUGINS.into()],
-        ifname: "eth0".into(),
-    };
+    cfg.cni = CniConfig::new(dir.join("net.d"), vec![PLUGINS.into()]);
     cfg
 }
 

@@ -329,7 +329,7 @@ struct Undo<'a> {
     pause: Option<ProcessRef>,
     netns: Option<PathBuf>,
     /// The network, container id and result of a successful CNI ADD.
-    cni: Option<(NetworkList, String, Value)>,
+    cni: Option<(std::sync::Arc<NetworkList>, String, Value)>,
     armed: bool,
 }
 
