@@ -72,7 +72,10 @@ struct Occurrence {
 }
 
 pub struct Recorder {
-    queue: tokio::sync::mpsc::Sender<Occurrence>,
+    /// Boxed: the channel keeps blocks of 32 slots for good, and an
+    /// occurrence in place (an ObjectReference of seven strings) made each
+    /// block ~6 KiB.
+    queue: tokio::sync::mpsc::Sender<Box<Occurrence>>,
 }
 
 /// What the writer task owns.
@@ -94,7 +97,7 @@ impl Recorder {
 
     /// A node's recorder: its events name the node as their source host.
     pub fn on_host(client: Client, component: &'static str, host: Option<String>) -> Arc<Self> {
-        let (queue, mut rx) = tokio::sync::mpsc::channel::<Occurrence>(QUEUED);
+        let (queue, mut rx) = tokio::sync::mpsc::channel::<Box<Occurrence>>(QUEUED);
         let mut w = Writer {
             client,
             component,
@@ -105,7 +108,7 @@ impl Recorder {
         tokio::runtime::Handle::current().spawn(async move {
             while let Some(o) = rx.recv().await {
                 let reason = o.reason;
-                if let Err(e) = w.write(o).await {
+                if let Err(e) = w.write(*o).await {
                     tracing::debug!(error = %e, reason = reason.as_str(), "recording an event");
                 }
             }
@@ -115,11 +118,11 @@ impl Recorder {
 
     /// Record that `reason` happened to `about` (in its namespace).
     pub fn record(self: &Arc<Self>, about: ObjectReference, reason: Reason, message: String) {
-        let o = Occurrence {
+        let o = Box::new(Occurrence {
             about,
             reason,
             message,
-        };
+        });
         if let Err(tokio::sync::mpsc::error::TrySendError::Full(o)) = self.queue.try_send(o) {
             tracing::warn!(
                 reason = o.reason.as_str(),

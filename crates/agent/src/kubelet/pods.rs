@@ -91,7 +91,9 @@ struct State {
     /// A start gave its slot back (before its status PATCH): the next
     /// queued pod may start without waiting for another event.
     freed: Arc<Notify>,
-    done: mpsc::UnboundedSender<Started>,
+    /// Boxed: the channel keeps its blocks of 32 slots, and a Started in
+    /// place (the whole Managed record) made each ~10 KiB.
+    done: mpsc::UnboundedSender<Box<Started>>,
     /// Where probes answer (`super::probes`).
     probed: mpsc::UnboundedSender<probes::Outcome>,
 }
@@ -145,7 +147,7 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
                 Some(Err(e)) => { tracing::warn!("pod watch: {e}"); continue; }
                 None => anyhow::bail!("pod watch ended"),
             },
-            Some(s) = finished.recv() => state.finish(s),
+            Some(s) = finished.recv() => state.finish(*s),
             _ = freed.notified() => {}
             Some(o) = probe_answers.recv() => {
                 if let Some(m) = state.pods.get_mut(&o.uid) {
@@ -335,7 +337,7 @@ async fn reconcile(agent: &Arc<Agent>, state: &mut State, pods: Vec<Arc<NodePod>
         let (agent, done, freed) = (agent.clone(), state.done.clone(), state.freed.clone());
         tokio::spawn(async move {
             let result = start_and_report(&agent, &pod, seen, slot, &freed).await;
-            let _ = done.send(Started { uid, result });
+            let _ = done.send(Box::new(Started { uid, result }));
         });
     }
 
@@ -381,7 +383,10 @@ async fn start_and_report(
 ) -> Result<Managed, String> {
     let mut stages = Stages::since(seen);
     stages.mark("queued");
-    let started = lifecycle::start(agent, pod, stages).await;
+    // Boxed, and freed once the start is done: the task lives on waiting
+    // for its status write, and a burst's waiting tasks each held the
+    // start's whole state (~1.6 KiB) in the heap's high-water mark.
+    let started = Box::pin(lifecycle::start(agent, pod, stages)).await;
     // The status PATCH waits for the API (and for the other writes) and
     // costs this node little: the slot goes to the next queued pod now,
     // not after it; a burst's pods queued behind every PATCH before.
