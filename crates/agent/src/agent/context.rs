@@ -26,6 +26,9 @@ pub struct Agent {
     /// Every namespace's `kube-root-ca.crt`, for the pods' token volumes
     /// (the kubelet role's watch).
     pub root_cas: crate::kubelet::root_ca::RootCas,
+    /// The projected tokens of this node's pods, kept fresh by the kubelet
+    /// role's renewal task.
+    pub renewals: crate::kubelet::token_renewal::Renewals,
 }
 
 pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client> {

@@ -129,6 +129,7 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         ebpf: OnceLock::new(),
         services: Default::default(),
         root_cas: Default::default(),
+        renewals: Default::default(),
     });
 
     let mut tasks: Vec<(&str, tokio::task::JoinHandle<Result<()>>)> = Vec::new();
@@ -149,6 +150,8 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
     if role.runs_pods() {
         let root_cas = crate::kubelet::root_ca_watch::run(agent.clone());
         tasks.push(("kube-root-ca.crt watch", tokio::spawn(root_cas)));
+        let renewals = crate::kubelet::token_renewal::run(agent.clone());
+        tasks.push(("token renewals", tokio::spawn(renewals)));
         tasks.push(("heartbeat", tokio::spawn(node::heartbeat(agent.clone()))));
         tasks.push(("pods", tokio::spawn(pods::run(agent.clone()))));
     }

@@ -82,9 +82,7 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
             tokens: &tokens,
         };
         match super::pod_volumes::make_all(&cfg, &pod, &maps, &facts) {
-            Ok(fresh) => fresh
-                .into_iter()
-                .for_each(|f| super::projected::keep_fresh(owner.clone(), pod.clone(), f)),
+            Ok(fresh) => fresh.into_iter().for_each(|f| owner.renewals.keep(&pod, f)),
             Err(e) => {
                 let _ = sandbox::destroy(&cfg, &rec);
                 super::events::emit(&events, &rec.pod, None, Reason::FailedMount, e.clone());

@@ -24,3 +24,4 @@ mod static_manifest;
 pub(crate) mod static_pods;
 mod status;
 mod termination;
+pub(crate) mod token_renewal;

@@ -1,13 +1,12 @@
 //! `projected` volumes as the kubelet makes them: the files of each source
 //! (a bound service-account token, ConfigMap and Secret keys, fields of
 //! the pod) in one folder, written atomically (`runtime::atomic_dir`), and
-//! the token requested again once 80% of its life has passed, so a client
-//! re-reading the file never holds an expired one.
+//! the token requested again once 80% of its life has passed
+//! (`token_renewal`), so a client re-reading the file never holds an
+//! expired one.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use labyrinth_contracts::pod::{DownwardApiFile, ProjectedKeys, ProjectedVolume};
@@ -66,13 +65,13 @@ pub async fn request_tokens(agent: &Agent, pod: &NodePod) -> Result<Vec<Token>> 
 
 /// The pod a token is bound to and its account: what a renewal keeps of
 /// the pod.
-struct Holder {
-    pod: PodRef,
-    account: String,
+pub(super) struct Holder {
+    pub pod: PodRef,
+    pub account: String,
 }
 
 impl Holder {
-    fn of(pod: &NodePod) -> Holder {
+    pub fn of(pod: &NodePod) -> Holder {
         Holder {
             pod: pod.pod_ref(),
             account: pod
@@ -86,7 +85,7 @@ impl Holder {
 
 /// TokenRequest for the pod's account, bound to the pod (the only kind
 /// of token a node may ask for).
-async fn request(
+pub(super) async fn request(
     agent: &Agent,
     who: &Holder,
     audience: Option<&str>,
@@ -232,7 +231,7 @@ fn field(pod: &NodePod, item: &DownwardApiFile, facts: &Facts) -> Result<String,
     })
 }
 
-fn now() -> i64 {
+pub(super) fn now() -> i64 {
     k8s_openapi::jiff::Timestamp::now().as_second()
 }
 
@@ -247,72 +246,6 @@ pub fn refresh_at(issued: i64, expires: i64) -> i64 {
 pub struct Fresh {
     pub dir: PathBuf,
     pub tokens: Vec<Token>,
-}
-
-/// How often a renewal looks whether its pod's folder is still there: a
-/// deleted pod's renewal ends within this, not when its token would have
-/// been renewed (most of an hour later).
-const GONE_CHECK_S: i64 = 60;
-
-/// Keep the volume's tokens fresh until the pod's folder is gone or the
-/// server refuses (the pod was deleted: its tokens die with it). Every pod
-/// has one, for its whole life, so it keeps little: the pod's name and
-/// account, and each token's source and life; the volume's files (the
-/// token, the CA, …) are read back from the folder when it is rewritten,
-/// and the request is boxed, so the task at rest holds no request state.
-pub fn keep_fresh(agent: Arc<Agent>, pod: NodePod, f: Fresh) {
-    let who = Holder::of(&pod);
-    drop(pod);
-    let Fresh { dir, mut tokens } = f;
-    for t in &mut tokens {
-        // In the folder; not kept here.
-        t.token = String::new();
-    }
-    tokens.shrink_to_fit();
-    tokio::spawn(async move {
-        loop {
-            let Some(due) = tokens.iter().map(|t| refresh_at(t.issued, t.expires)).min() else {
-                return;
-            };
-            let wait = (due - now()).clamp(1, GONE_CHECK_S) as u64;
-            tokio::time::sleep(Duration::from_secs(wait)).await;
-            if !dir.exists() {
-                return;
-            }
-            if now() < due {
-                continue;
-            }
-            let mut files = match crate::runtime::atomic_dir::read(&dir) {
-                Ok(files) => files,
-                Err(e) => {
-                    tracing::warn!("pod {}: reading its token volume: {e}", who.pod.label());
-                    return;
-                }
-            };
-            for t in &mut tokens {
-                match Box::pin(request(&agent, &who, t.audience.as_deref(), t.seconds)).await {
-                    Ok((token, issued, expires)) => {
-                        (t.issued, t.expires) = (issued, expires);
-                        if let Some(file) = files.iter_mut().find(|x| x.0 == t.path) {
-                            file.1 = token.into_bytes();
-                        }
-                    }
-                    Err(e) => {
-                        tracing::info!("pod {}: token not renewed: {e:#}", who.pod.label());
-                        if !dir.exists() || now() >= t.expires {
-                            return;
-                        }
-                        // Try again in a while (the old one still holds).
-                        t.issued = now() - 1;
-                        t.expires = t.expires.max(t.issued + 10);
-                    }
-                }
-            }
-            if let Err(e) = crate::runtime::atomic_dir::write(&dir, &files) {
-                tracing::warn!("pod {}: writing renewed token: {e}", who.pod.label());
-            }
-        }
-    });
 }
 
 #[cfg(test)]
