@@ -14,7 +14,7 @@ use labyrinth_contracts::pod::{EnvVar, SlimPod, Spec};
 use crate::runtime::{ContainerSpec, PodRef};
 
 /// A pod bound to this node, as the agent keeps it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodePod {
     uid: String,
     namespace: String,

@@ -25,9 +25,16 @@ impl PodStore {
     pub fn apply(&mut self, ev: Event<SlimPod>) {
         match ev {
             Event::Apply(w) => {
-                if let Some(p) = NodePod::from_watched(w) {
-                    self.pods.insert(p.uid().to_string(), Arc::new(p));
+                let Some(p) = NodePod::from_watched(w) else { return };
+                // Most events of a running pod are its own status writes
+                // coming back (about a dozen per start), which change
+                // nothing kept here: the copy kept since stays, and the new
+                // one is freed at once instead of the old one leaving its
+                // many small blocks scattered among newer ones.
+                if self.pods.get(p.uid()).is_some_and(|old| **old == p) {
+                    return;
                 }
+                self.pods.insert(p.uid().to_string(), Arc::new(p));
             }
             Event::Delete(w) => {
                 if let Some(uid) = &w.metadata.uid {
@@ -101,5 +108,23 @@ mod tests {
         assert_eq!(names(&s), ["a"]);
         s.apply(Event::Delete(pod("1", "a")));
         assert!(names(&s).is_empty() && s.ready());
+    }
+
+    /// An event that changes nothing kept (the pod's own status coming
+    /// back) leaves the kept copy; one that changes it replaces it.
+    #[test]
+    fn an_unchanged_pod_keeps_its_copy() {
+        let mut s = PodStore::default();
+        s.apply(Event::Apply(pod("1", "a")));
+        let kept = s.get("1").unwrap();
+        s.apply(Event::Apply(pod("1", "a")));
+        assert!(Arc::ptr_eq(&kept, &s.get("1").unwrap()));
+        let deleting: SlimPod = serde_json::from_value(json!({"metadata": {"uid": "1", "name": "a",
+            "namespace": "n", "deletionTimestamp": "2026-12-05T00:00:00Z"}}))
+        .unwrap();
+        s.apply(Event::Apply(deleting));
+        let now = s.get("1").unwrap();
+        assert!(!Arc::ptr_eq(&kept, &now));
+        assert!(now.deleting());
     }
 }
