@@ -9,6 +9,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{DeleteParams, PostParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
@@ -45,7 +46,7 @@ pub fn controller(
     });
     let svc_store = services.store();
     let slice_store = slices.store();
-    let pod_to_services = move |pod: Pod| {
+    let pod_to_services = move |pod: PartialObjectMeta<Pod>| {
         let ns = pod.namespace().unwrap_or_default();
         let name = pod.name_any();
         let mut refs: Vec<ObjectRef<Service>> = svc_store
@@ -71,7 +72,7 @@ pub fn controller(
     };
     let c = Controller::for_stream(services.subscribe(), services.store())
         .owns_stream(slices.subscribe())
-        .watches_stream(pods.subscribe(), pod_to_services);
+        .watches_stream(pods.subscribe_meta(), pod_to_services);
     async move {
         c.run(reconcile, error_policy, ctx)
             .for_each(|r| async move {

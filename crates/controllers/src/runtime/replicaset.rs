@@ -39,7 +39,7 @@ pub fn controller(
         pods: pods.store(),
         expect: Expectations::default(),
     });
-    let c = Controller::for_stream(rsets.subscribe(), rsets.store()).owns_stream(pods.subscribe());
+    let c = Controller::for_stream(rsets.subscribe(), rsets.store()).owns_stream(pods.subscribe_meta());
     async move {
         c.run(reconcile, error_policy, ctx)
             .for_each(|r| async move {

@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use futures::channel::mpsc;
 use futures::{Stream, StreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::core::{PartialObjectMeta, PartialObjectMetaExt};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Resource};
@@ -23,6 +25,8 @@ where
     store: Store<K>,
     writer: reflector::store::Writer<K>,
     subscribers: Vec<mpsc::UnboundedSender<K>>,
+    /// Those that read only metadata (`subscribe_meta`).
+    meta_subscribers: Vec<mpsc::UnboundedSender<PartialObjectMeta<K>>>,
     wakers: Vec<Waker<K>>,
 }
 
@@ -44,6 +48,7 @@ where
             store,
             writer,
             subscribers: Vec::new(),
+            meta_subscribers: Vec::new(),
             wakers: Vec::new(),
         }
     }
@@ -57,6 +62,20 @@ where
     pub fn subscribe(&mut self) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static {
         let (tx, rx) = mpsc::unbounded();
         self.subscribers.push(tx);
+        rx.map(Ok)
+    }
+
+    /// A trigger stream of the same objects' metadata, without
+    /// managedFields: for a controller that maps an object to the ones it
+    /// reconciles by its owners, name or labels (the ReplicaSet and
+    /// EndpointSlice controllers on pods). A whole Pod's copy per
+    /// subscriber was ~140 allocations per pod event, ~500 pod events in a
+    /// 100-pod burst.
+    pub fn subscribe_meta(
+        &mut self,
+    ) -> impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static {
+        let (tx, rx) = mpsc::unbounded();
+        self.meta_subscribers.push(tx);
         rx.map(Ok)
     }
 
@@ -92,6 +111,7 @@ where
             api,
             writer,
             mut subscribers,
+            mut meta_subscribers,
             wakers,
             ..
         } = self;
@@ -105,6 +125,10 @@ where
                 match item {
                     Ok(obj) => {
                         subscribers.retain(|s| s.unbounded_send(obj.clone()).is_ok());
+                        if !meta_subscribers.is_empty() {
+                            let meta = meta_of(&obj);
+                            meta_subscribers.retain(|s| s.unbounded_send(meta.clone()).is_ok());
+                        }
                         for w in &wakers {
                             if w.only.is_none_or(|f| f(&obj)) {
                                 w.notify.notify_one();
@@ -116,6 +140,30 @@ where
             }
         })
     }
+}
+
+/// An object's metadata as a PartialObjectMeta, every field but
+/// managedFields (the largest part, which no controller reads).
+pub fn meta_of<K: Resource<DynamicType = ()>>(obj: &K) -> PartialObjectMeta<K> {
+    let m = obj.meta();
+    ObjectMeta {
+        annotations: m.annotations.clone(),
+        creation_timestamp: m.creation_timestamp.clone(),
+        deletion_grace_period_seconds: m.deletion_grace_period_seconds,
+        deletion_timestamp: m.deletion_timestamp.clone(),
+        finalizers: m.finalizers.clone(),
+        generate_name: m.generate_name.clone(),
+        generation: m.generation,
+        labels: m.labels.clone(),
+        managed_fields: None,
+        name: m.name.clone(),
+        namespace: m.namespace.clone(),
+        owner_references: m.owner_references.clone(),
+        resource_version: m.resource_version.clone(),
+        self_link: m.self_link.clone(),
+        uid: m.uid.clone(),
+    }
+    .into_response_partial()
 }
 
 /// Wait until a store has had its first list, re-polling: several tasks wait
@@ -155,6 +203,28 @@ mod tests {
     use k8s_openapi::api::core::v1::Pod;
     use kube::api::PostParams;
     use std::time::Duration;
+
+    /// A subscriber of metadata gets every field but managedFields, as the
+    /// kind's own Resource (owners and labels are what it maps by).
+    #[test]
+    fn metadata_is_copied_without_managed_fields() {
+        let p: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-1", "namespace": "n", "uid": "u1", "labels": {"app": "web"},
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web",
+                    "uid": "u0", "controller": true}],
+                "managedFields": [{"manager": "kubelet", "operation": "Update", "apiVersion": "v1",
+                    "fieldsType": "FieldsV1", "fieldsV1": {"f:status": {}}}]},
+            "spec": {"containers": [{"name": "c", "image": "pause"}]}
+        }))
+        .unwrap();
+        let m = meta_of(&p);
+        assert_eq!(m.metadata.managed_fields, None);
+        let mut want = p.metadata.clone();
+        want.managed_fields = None;
+        assert_eq!(m.metadata, want);
+        // Owners are matched to the kind as a Resource, the Pod's.
+        assert_eq!(<PartialObjectMeta<Pod> as Resource>::kind(&()), "Pod");
+    }
 
     fn pod(name: &str, owner: Option<&str>) -> Pod {
         let owners = owner.map(|kind| {
