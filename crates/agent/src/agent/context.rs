@@ -28,7 +28,7 @@ pub struct Agent {
     pub root_cas: crate::kubelet::root_ca::RootCas,
     /// The projected tokens of this node's pods, kept fresh by the kubelet
     /// role's renewal task.
-    pub renewals: crate::kubelet::token_renewal::Renewals,
+    pub renewals: crate::kubelet::renewals::Renewals,
 }
 
 pub async fn client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client> {

@@ -6,7 +6,8 @@
 use labyrinth_contracts::pod::{Container, KeyToPath, Volume};
 
 use super::nodepod::{ConfigMaps, EnvSources, NodePod};
-use super::projected::{self, Facts, Fresh};
+use super::projected::{self, Facts};
+use super::tokens::Fresh;
 use crate::runtime::volumes::{self, Mount, Source};
 use crate::runtime::{atomic_dir, host_path, ContainerSpec, RuntimeConfig};
 

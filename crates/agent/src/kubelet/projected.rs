@@ -6,31 +6,17 @@
 //! expired one.
 
 use std::net::Ipv4Addr;
-use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use labyrinth_contracts::pod::{DownwardApiFile, ProjectedKeys, ProjectedVolume};
 use serde_json::{json, Value};
 
 use super::nodepod::{ConfigMaps, EnvSources, NodeFacts, NodePod};
+use super::tokens::{now, Holder, Token};
 use crate::agent::context::Agent;
-use crate::runtime::PodRef;
 
 /// One file of a volume: relative path, content, mode.
 pub type File = (String, Vec<u8>, u32);
-
-/// A token one projected volume holds, as the API server issued it.
-#[derive(Clone, Debug)]
-pub struct Token {
-    pub volume: String,
-    pub path: String,
-    pub audience: Option<String>,
-    pub seconds: Option<i64>,
-    pub token: String,
-    /// Unix seconds: when it was issued and when it expires.
-    pub issued: i64,
-    pub expires: i64,
-}
 
 /// What the pod's projected volumes read besides its ConfigMaps and Secrets.
 pub struct Facts<'a> {
@@ -61,26 +47,6 @@ pub async fn request_tokens(agent: &Agent, pod: &NodePod) -> Result<Vec<Token>> 
         }
     }
     Ok(out)
-}
-
-/// The pod a token is bound to and its account: what a renewal keeps of
-/// the pod.
-pub(super) struct Holder {
-    pub pod: PodRef,
-    pub account: String,
-}
-
-impl Holder {
-    pub fn of(pod: &NodePod) -> Holder {
-        Holder {
-            pod: pod.pod_ref(),
-            account: pod
-                .spec
-                .service_account_name
-                .clone()
-                .unwrap_or_else(|| "default".into()),
-        }
-    }
 }
 
 /// TokenRequest for the pod's account, bound to the pod (the only kind
@@ -231,33 +197,10 @@ fn field(pod: &NodePod, item: &DownwardApiFile, facts: &Facts) -> Result<String,
     })
 }
 
-pub(super) fn now() -> i64 {
-    k8s_openapi::jiff::Timestamp::now().as_second()
-}
-
-/// When a token is to be replaced: at 80% of its life, as the kubelet's
-/// token manager does (and at the latest a day after it was issued).
-pub fn refresh_at(issued: i64, expires: i64) -> i64 {
-    let life = (expires - issued).max(0);
-    issued + (life * 8 / 10).min(24 * 3600)
-}
-
-/// A projected volume whose tokens are to be kept fresh.
-pub struct Fresh {
-    pub dir: PathBuf,
-    pub tokens: Vec<Token>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use labyrinth_contracts::pod::SlimPod;
-
-    #[test]
-    fn renewed_at_four_fifths_of_its_life() {
-        assert_eq!(refresh_at(1000, 1000 + 3607), 1000 + 2885);
-        assert_eq!(refresh_at(0, 10 * 24 * 3600), 24 * 3600);
-    }
 
     #[test]
     fn the_service_account_volume_as_admission_writes_it() {
