@@ -9,6 +9,8 @@ pub mod bpf;
 pub mod by_name;
 pub mod cluster_config;
 pub mod cni;
+#[cfg(feature = "recorder")]
+pub mod event_correlation;
 pub mod events;
 pub mod files;
 pub mod iptables_save;

@@ -1,7 +1,9 @@
 //! Recording core/v1 Events as client-go's recorder does: the first
 //! occurrence is created (`<object>.<hex nanoseconds>`), a repeat of the same
 //! (object, reason, message) within this process is counted on that event
-//! (count + 1, lastTimestamp now) instead of adding another. Recording never
+//! (count + 1, lastTimestamp now) instead of adding another; an object's
+//! budget and similar occurrences are judged first, as client-go's
+//! correlator does (`event_correlation`). Recording never
 //! holds up a reconcile or a pod's start: an occurrence is queued, and one
 //! task (on the runtime the recorder was made in, so plain threads can
 //! record too) writes the queue in order, as client-go's broadcaster does; a
@@ -22,6 +24,7 @@ use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
 
+use crate::event_correlation::{Correlator, Verdict, COMBINED};
 use crate::events::Reason;
 
 fn api_code(e: &kube::Error) -> Option<u16> {
@@ -86,6 +89,8 @@ struct Writer {
     host: Option<String>,
     /// Key → (the event's first nanoseconds, count so far).
     seen: HashMap<Key, (u64, i32)>,
+    /// Budgets and similar occurrences (`event_correlation`).
+    correlator: Correlator,
 }
 
 impl Recorder {
@@ -103,6 +108,7 @@ impl Recorder {
             component,
             host,
             seen: HashMap::new(),
+            correlator: Correlator::default(),
         };
         // Ends when the last Recorder is dropped.
         tokio::runtime::Handle::current().spawn(async move {
@@ -140,14 +146,26 @@ impl Writer {
             message,
         } = o;
         let ns = about.namespace.clone().unwrap_or_else(|| "default".into());
-        let key = key(&ns, &about, reason, &message);
+        let object = (&ns, &about.kind, &about.name, &about.uid);
+        let own = key(&ns, &about, reason, &message);
+        let new_message = !self.seen.contains_key(&own);
+        let (message, key) = match self.correlator.judge(object, reason.as_str(), new_message) {
+            Verdict::Own => (message, own),
+            // Every combined occurrence counts on the one event.
+            Verdict::Combined => (format!("{COMBINED}{message}"), key(&ns, &about, reason, COMBINED)),
+            Verdict::Dropped => {
+                tracing::debug!(reason = reason.as_str(), object = ?about.name, "event dropped: the object's budget is spent");
+                return Ok(());
+            }
+        };
         let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
         let repeat = self.seen.get_mut(&key).map(|(nanos, count)| {
             *count += 1;
             (*nanos, *count)
         });
         if let Some((nanos, count)) = repeat {
-            let patch = json!({"count": count, "lastTimestamp": now()});
+            // The message too: a combined event shows the latest one.
+            let patch = json!({"count": count, "lastTimestamp": now(), "message": message});
             match api
                 .patch(
                     &event_name(&about, nanos),

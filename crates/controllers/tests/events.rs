@@ -156,6 +156,43 @@ spec:
     })
     .await;
 
+    // client-go's correlation: 30 pods created at once by one ReplicaSet
+    // are 9 events of their own and one combined event counting the 10th
+    // to the 25th; the object's budget (25) drops the rest.
+    let rs = ObjectReference {
+        kind: Some("ReplicaSet".into()),
+        namespace: Some("default".into()),
+        name: Some("many".into()),
+        uid: Some("u-many".into()),
+        ..Default::default()
+    };
+    for i in 0..30 {
+        rec.record(
+            rs.clone(),
+            Reason::SuccessfulCreate,
+            format!("Created pod: many-{i}"),
+        );
+    }
+    let combined = labyrinth_contracts::event_correlation::COMBINED;
+    wait_for("9 events and a combined one", || async {
+        let evs = api.list(&ListParams::default()).await.ok()?.items;
+        let mine: Vec<&Event> = evs
+            .iter()
+            .filter(|e| e.involved_object.name.as_deref() == Some("many"))
+            .collect();
+        let (joined, own): (Vec<&Event>, Vec<&Event>) = mine
+            .iter()
+            .partition(|e| e.message.as_deref().unwrap_or("").starts_with(combined));
+        let all_own = own.len() == 9 && own.iter().all(|e| e.count == Some(1));
+        let last = format!("{combined}Created pod: many-24");
+        (all_own
+            && joined.len() == 1
+            && joined[0].count == Some(16)
+            && joined[0].message.as_deref() == Some(last.as_str()))
+        .then_some(())
+    })
+    .await;
+
     // Expiry: an event last seen two hours ago goes, a fresh one stays.
     let old = json!({"apiVersion": "v1", "kind": "Event",
         "metadata": {"name": "old.1", "namespace": "default"},
