@@ -19,6 +19,7 @@ pub mod mirror_pod;
 pub mod modes;
 pub mod network_daemonset;
 pub mod node;
+pub mod node_taints;
 pub mod pod;
 pub mod probe;
 pub mod process;

@@ -22,6 +22,7 @@ use anyhow::{bail, Context, Result};
 use labyrinth_contracts::agent_config::AgentConfig;
 use labyrinth_contracts::cluster_config::ClusterConfiguration;
 use labyrinth_contracts::network_daemonset;
+use labyrinth_contracts::node_taints;
 
 use crate::config::{NodePlan, StoreKind};
 use crate::manifests;
@@ -350,9 +351,13 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
         progress.step(&format!("{}: joined, agent started", node.plan.name));
     }
 
+    // Ready, and the node lifecycle controller has taken its not-ready
+    // taint off: until then the scheduler places nothing there, and a pod
+    // applied right after `up` waited (or a check of the nodes' taints, as
+    // the HA test makes, saw one still there).
     progress.step("waiting for every joined node to be Ready");
     let want = joined_by_up(state).len();
-    wait_for("all nodes Ready", Duration::from_secs(120), || {
+    wait_for("all nodes Ready and untainted", Duration::from_secs(120), || {
         let Ok(out) = run_in(
             lab,
             &cp.name,
@@ -361,13 +366,18 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
                 "get",
                 "nodes",
                 "-o",
-                "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+                "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status} {.spec.taints[*].key}{\"\\n\"}{end}",
             ],
         ) else {
             return false;
         };
         let text = String::from_utf8_lossy(&out.stdout);
-        text.lines().filter(|l| l.trim() == "True").count() == want
+        let ready = |l: &str| {
+            let mut words = l.split_whitespace();
+            let status = words.next().unwrap_or("");
+            node_taints::ready_and_untainted(status, &words.collect::<Vec<_>>())
+        };
+        text.lines().filter(|l| ready(l)).count() == want
     })?;
     Ok(())
 }

@@ -25,8 +25,7 @@ pub use filter::{tolerates, Reject};
 
 /// The scheduler name pods get by default; pods naming another are left alone.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
-pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
-pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";
+pub use labyrinth_contracts::node_taints::{NOT_READY as TAINT_NOT_READY, UNREACHABLE as TAINT_UNREACHABLE};
 
 /// What the scheduler needs to know about a node.
 #[derive(Clone, Debug, Default, PartialEq)]
