@@ -89,7 +89,11 @@ fn runtime_pods_with_reference_cni_plugins_talk_across_nodes() {
             "--",
             "sh",
             "-c",
-            "nc -l -p 9999 > /tmp/got",
+            // It stays up after the line: an exec that picks a container
+            // the moment its process exits fails to open its namespaces
+            // (`runtime exec` checks it is alive, then the helper opens
+            // /proc/PID/ns: a fresh-clone CI run lost that race).
+            "nc -l -p 9999 > /tmp/got; exec sleep 600",
         ],
     ));
     let server_ip = server.split('\t').nth(2).unwrap().to_string();
