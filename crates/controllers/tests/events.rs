@@ -29,6 +29,17 @@ async fn events_with(client: &Client, reason: &str, count: usize) -> Vec<Event> 
     .await
 }
 
+/// An object of namespace `default`, as an Event names it.
+fn object_in_default(kind: &str, name: &str, uid: &str) -> ObjectReference {
+    ObjectReference {
+        kind: Some(kind.into()),
+        namespace: Some("default".into()),
+        name: Some(name.into()),
+        uid: Some(uid.into()),
+        ..Default::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rollout_leaves_events_kubectl_lists() {
     let dir = tempfile::tempdir().unwrap();
@@ -134,13 +145,7 @@ spec:
 
     // One (object, reason, message) recorded twice is one event counted twice.
     let rec = Recorder::new(client.clone(), "test-recorder");
-    let about = ObjectReference {
-        kind: Some("Pod".into()),
-        namespace: Some("default".into()),
-        name: Some("someone".into()),
-        uid: Some("u-1".into()),
-        ..Default::default()
-    };
+    let about = object_in_default("Pod", "someone", "u-1");
     rec.record(about.clone(), Reason::FailedScheduling, "no nodes fit".into());
     let first = events_with(&client, "FailedScheduling", 1).await;
     assert_eq!(first[0].type_.as_deref(), Some("Warning"));
@@ -159,13 +164,7 @@ spec:
     // client-go's correlation: 30 pods created at once by one ReplicaSet
     // are 9 events of their own and one combined event counting the 10th
     // to the 25th; the object's budget (25) drops the rest.
-    let rs = ObjectReference {
-        kind: Some("ReplicaSet".into()),
-        namespace: Some("default".into()),
-        name: Some("many".into()),
-        uid: Some("u-many".into()),
-        ..Default::default()
-    };
+    let rs = object_in_default("ReplicaSet", "many", "u-many");
     for i in 0..30 {
         rec.record(
             rs.clone(),
