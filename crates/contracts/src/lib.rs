@@ -11,6 +11,7 @@ pub mod cluster_config;
 pub mod cni;
 #[cfg(feature = "recorder")]
 pub mod event_correlation;
+pub mod event_rate;
 pub mod events;
 pub mod files;
 pub mod iptables_save;

@@ -10,7 +10,9 @@
 //! failure is only logged. A task per event put every event of a burst in
 //! flight at once: a node agent starting 50 pods held ~240 requests, their
 //! bodies and HTTP/2 streams, and its heap kept the high-water mark. Past
-//! QUEUED waiting occurrences new ones are dropped (client-go: 1000). One
+//! QUEUED waiting occurrences new ones are dropped (client-go: 1000). A
+//! node's recorder is also limited in rate, as the kubelet's event client is
+//! (`event_rate`). One
 //! recorder for every component that
 //! records (the controllers, the scheduler, the node agents' kubelet role),
 //! behind the `recorder` feature so the CNI program does not carry a client.
@@ -25,6 +27,7 @@ use kube::{Api, Client};
 use serde_json::json;
 
 use crate::event_correlation::{Correlator, Verdict, COMBINED};
+use crate::event_rate::{EventRate, TokenBucket};
 use crate::events::Reason;
 
 fn api_code(e: &kube::Error) -> Option<u16> {
@@ -91,6 +94,8 @@ struct Writer {
     seen: HashMap<Key, (u64, i32)>,
     /// Budgets and similar occurrences (`event_correlation`).
     correlator: Correlator,
+    /// Writes per second, when limited (`event_rate`).
+    rate: Option<TokenBucket>,
 }
 
 impl Recorder {
@@ -102,6 +107,17 @@ impl Recorder {
 
     /// A node's recorder: its events name the node as their source host.
     pub fn on_host(client: Client, component: &'static str, host: Option<String>) -> Arc<Self> {
+        Self::limited(client, component, host, None)
+    }
+
+    /// A recorder whose writes (creates and count updates alike) are
+    /// limited to `rate`.
+    pub fn limited(
+        client: Client,
+        component: &'static str,
+        host: Option<String>,
+        rate: Option<EventRate>,
+    ) -> Arc<Self> {
         let (queue, mut rx) = tokio::sync::mpsc::channel::<Box<Occurrence>>(QUEUED);
         let mut w = Writer {
             client,
@@ -109,6 +125,7 @@ impl Recorder {
             host,
             seen: HashMap::new(),
             correlator: Correlator::default(),
+            rate: rate.and_then(|r| r.bucket(std::time::Instant::now())),
         };
         // Ends when the last Recorder is dropped.
         tokio::runtime::Handle::current().spawn(async move {
@@ -158,6 +175,13 @@ impl Writer {
                 return Ok(());
             }
         };
+        // What was dropped above took no token: the limit is on requests.
+        if let Some(bucket) = self.rate.as_mut() {
+            let wait = bucket.reserve(std::time::Instant::now());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
         let api: Api<Event> = Api::namespaced(self.client.clone(), &ns);
         let repeat = self.seen.get_mut(&key).map(|(nanos, count)| {
             *count += 1;

@@ -219,3 +219,41 @@ spec:
     ctl.abort();
     running.shutdown();
 }
+
+/// A node's recorder is limited as the kubelet's event client is: `burst`
+/// writes go at once, the next waits for the bucket to refill (here one
+/// token per 5 s), and none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limited_recorder_writes_its_burst_then_waits_for_the_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (running, client) = server(dir.path()).await;
+    let rate = labyrinth_contracts::event_rate::EventRate { qps: 0.2, burst: 2 };
+    let rec = Recorder::limited(client.clone(), "test-kubelet", Some("node-1".into()), Some(rate));
+    for i in 0..3 {
+        let about = object_in_default("Pod", &format!("p{i}"), &format!("u-p{i}"));
+        rec.record(about, Reason::Started, "Started container c".into());
+    }
+    let first = events_with(&client, "Started", 2).await;
+    assert_eq!(first.len(), 2, "the burst is 2: {first:?}");
+    // The third is due 5 s after the burst: a second later it is not there.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let api: Api<Event> = Api::namespaced(client.clone(), "default");
+    let now = api.list(&ListParams::default()).await.unwrap().items;
+    assert_eq!(
+        now.iter()
+            .filter(|e| e.reason.as_deref() == Some("Started"))
+            .count(),
+        2
+    );
+    let all = events_with(&client, "Started", 3).await;
+    let mut names: Vec<&str> = all
+        .iter()
+        .filter_map(|e| e.involved_object.name.as_deref())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["p0", "p1", "p2"]);
+    assert!(all
+        .iter()
+        .all(|e| e.source.as_ref().and_then(|s| s.host.as_deref()) == Some("node-1")));
+    running.shutdown();
+}

@@ -90,6 +90,54 @@ pub struct AgentArgs {
     /// Where kube-proxy's metrics are served (`/metrics`).
     #[arg(long, default_value = "127.0.0.1:10249")]
     pub metrics_bind_address: std::net::SocketAddr,
+    /// Events the kubelet role writes per second at most, after a burst of
+    /// `--event-burst` (the kubelet's eventRecordQPS; 0: no limit).
+    #[arg(long, default_value_t = labyrinth_contracts::event_rate::EventRate::KUBELET.qps, value_parser = non_negative)]
+    pub event_qps: f64,
+    /// Events written at once before `--event-qps` applies (eventBurst).
+    #[arg(long, default_value_t = labyrinth_contracts::event_rate::EventRate::KUBELET.burst)]
+    pub event_burst: u32,
 }
 
 pub use crate::proxy_mode::ProxyMode;
+
+/// `--event-qps`: a rate, 0 or more (as eventRecordQPS).
+fn non_negative(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("{s:?} is not a rate of 0 or more events per second")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cmd {
+        #[command(flatten)]
+        args: AgentArgs,
+    }
+
+    #[test]
+    fn the_event_rate_defaults_to_the_kubelets_and_refuses_a_negative_one() {
+        let a = Cmd::try_parse_from(["agent", "--node-name", "n", "--node-ip", "10.0.0.1"])
+            .unwrap()
+            .args;
+        assert_eq!((a.event_qps, a.event_burst), (50.0, 100));
+        let bad = [
+            "agent",
+            "--node-name",
+            "n",
+            "--node-ip",
+            "10.0.0.1",
+            "--event-qps=-1",
+        ];
+        let e = Cmd::try_parse_from(bad).unwrap_err().to_string();
+        assert!(
+            e.contains("--event-qps") && e.contains("\"-1\" is not a rate"),
+            "{e}"
+        );
+    }
+}

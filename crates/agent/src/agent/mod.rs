@@ -115,10 +115,14 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         )?,
         (kc, _) => client(kc.as_ref()).await?,
     };
-    let events = labyrinth_contracts::recorder::Recorder::on_host(
+    let events = labyrinth_contracts::recorder::Recorder::limited(
         client.clone(),
         labyrinth_contracts::events::KUBELET,
         Some(node_name.clone()),
+        Some(labyrinth_contracts::event_rate::EventRate {
+            qps: args.event_qps,
+            burst: args.event_burst,
+        }),
     );
     let agent = Arc::new(Agent {
         client,

@@ -139,11 +139,16 @@ pub fn record(ctx: &Ctx, old: Option<&Value>, new: &mut Value) {
     let before = old.unwrap_or(&empty);
     let old_set = old.map(|o| tracked(o, sub)).unwrap_or_default();
     let new_set = tracked(new, sub);
-    let changed: FieldSet = new_set
-        .iter()
-        .filter(|p| !field_set::same_at(before, new, p))
-        .cloned()
-        .collect();
+    // A create changes every field it sets: no field-by-field comparison
+    // with nothing (a burst's Events and Pods are mostly creates).
+    let changed: FieldSet = match old {
+        None => new_set.clone(),
+        Some(_) => new_set
+            .iter()
+            .filter(|p| !field_set::same_at(before, new, p))
+            .cloned()
+            .collect(),
+    };
     let removed: FieldSet = old_set.difference(&new_set).cloned().collect();
     if changed.is_empty() && removed.is_empty() {
         set_entries(new, entries);

@@ -20,6 +20,7 @@ mod root_ca;
 mod scheduler;
 mod serviceaccounts;
 mod shared;
+mod status_pace;
 
 use std::time::Duration;
 

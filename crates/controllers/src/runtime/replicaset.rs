@@ -15,6 +15,7 @@ use serde_json::json;
 
 use super::api::{api_code, ns_key, Error, MANAGER};
 use super::shared::Informer;
+use super::status_pace::StatusPace;
 use super::{Expectations, Seen};
 use crate::deployment::replicaset::{new_pod, plan_pods, status};
 use crate::podutil::{self, controller_uid};
@@ -26,7 +27,12 @@ struct Ctx {
     events: Arc<Recorder>,
     pods: Store<Pod>,
     expect: Expectations,
+    status_pace: StatusPace,
 }
+
+/// At most one status write per ReplicaSet this often while it changes
+/// (status_pace.rs): `kubectl get rs` counts move in steps of up to this.
+const STATUS_EVERY: Duration = Duration::from_millis(100);
 
 pub fn controller(
     client: Client,
@@ -38,6 +44,7 @@ pub fn controller(
         client,
         pods: pods.store(),
         expect: Expectations::default(),
+        status_pace: StatusPace::new(STATUS_EVERY),
     });
     let c = Controller::for_stream(rsets.subscribe(), rsets.store()).owns_stream(pods.subscribe_meta());
     async move {
@@ -118,6 +125,9 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> 
 
     let st = status(&rs, &owned);
     if rs.status.as_ref() != Some(&st) {
+        if let Some(wait) = ctx.status_pace.turn(&key, std::time::Instant::now()) {
+            return Ok(Action::requeue(wait));
+        }
         let rsapi: Api<ReplicaSet> = Api::namespaced(ctx.client.clone(), &ns);
         let pp = PatchParams {
             field_manager: Some(MANAGER.into()),
