@@ -1,6 +1,6 @@
 //! Feeds the catalog from a real API server with kube-rs watchers on
 //! Services, EndpointSlices and Pods (all namespaces; Pods slim, see
-//! pod_watch.rs).
+//! pod_watch.rs, and only those with an address).
 
 use std::fmt::Debug;
 
@@ -38,18 +38,23 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client> {
 pub async fn watch_all(client: Client, tx: UnboundedSender<Change>) {
     let svc = watch_kind::<Service>(
         client.clone(),
+        watcher::Config::default(),
         Kind::Service,
         |o| Object::Service(Box::new(o)),
         tx.clone(),
     );
     let eps = watch_kind::<EndpointSlice>(
         client.clone(),
+        watcher::Config::default(),
         Kind::Slice,
         |o| Object::Slice(Box::new(o)),
         tx.clone(),
     );
+    // Only pods with an address make records: a pod's create and its
+    // binding (two of a start's three writes) never reach this watch.
     let pods = watch_kind::<SlimPod>(
         client,
+        watcher::Config::default().fields(PODS_WITH_AN_IP),
         Kind::Pod,
         |o| Object::Pod(Box::new(pod_watch::into_pod(o))),
         tx,
@@ -57,14 +62,21 @@ pub async fn watch_all(client: Client, tx: UnboundedSender<Change>) {
     futures::join!(svc, eps, pods);
 }
 
-async fn watch_kind<K>(client: Client, kind: Kind, wrap: fn(K) -> Object, tx: UnboundedSender<Change>)
-where
+/// The pods the catalog is fed: those with an address (the server sends a
+/// pod that gets one as ADDED, and one that loses it as DELETED).
+pub const PODS_WITH_AN_IP: &str = "status.podIP!=";
+
+async fn watch_kind<K>(
+    client: Client,
+    config: watcher::Config,
+    kind: Kind,
+    wrap: fn(K) -> Object,
+    tx: UnboundedSender<Change>,
+) where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
 {
     let api: Api<K> = Api::all(client);
-    let mut stream = watcher::watcher(api, watcher::Config::default())
-        .default_backoff()
-        .boxed();
+    let mut stream = watcher::watcher(api, config).default_backoff().boxed();
     let mut relist: Vec<Object> = Vec::new();
     while let Some(ev) = stream.next().await {
         let change = match ev {

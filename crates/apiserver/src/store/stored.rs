@@ -18,11 +18,13 @@ use std::sync::OnceLock;
 /// Field selector paths answered from the index instead of parsing the
 /// object: the ones node agents (`spec.nodeName`), `kubectl get
 /// --field-selector status.phase=…` and `kubectl describe`/`events`
-/// (`involvedObject.*`, `reason`, `type`) send. Other paths still work; they
+/// (`involvedObject.*`, `reason`, `type`) and cluster DNS's pod watch
+/// (`status.podIP`) send. Other paths still work; they
 /// parse the object for that one match.
 pub const INDEXED_FIELDS: &[&str] = &[
     "spec.nodeName",
     "status.phase",
+    "status.podIP",
     "involvedObject.kind",
     "involvedObject.name",
     "involvedObject.namespace",
