@@ -39,42 +39,122 @@ pub fn of_config(config: &Value) -> FieldSet {
 pub fn of_object(obj: &Value) -> FieldSet {
     let mut out = FieldSet::new();
     walk(obj, &mut Vec::new(), &mut out);
+    drop_identity(&mut out);
+    out
+}
+
+/// `of_object`, of the top-level fields `keep` takes only: a status write
+/// owns status fields alone, so the rest of the object is not walked.
+pub fn of_object_where(obj: &Value, keep: impl Fn(&str) -> bool) -> FieldSet {
+    let mut out = FieldSet::new();
+    if let Value::Object(m) = obj {
+        for (k, child) in m.iter().filter(|(k, _)| keep(k)) {
+            walk_field(k, child, &mut Vec::new(), &mut out);
+        }
+    }
+    drop_identity(&mut out);
+    out
+}
+
+fn drop_identity(out: &mut FieldSet) {
     for id in [["f:metadata", "f:name"], ["f:metadata", "f:namespace"]] {
         out.remove(&id.iter().map(|s| s.to_string()).collect::<Path>());
     }
     out.remove(&vec!["f:apiVersion".to_string()]);
     out.remove(&vec!["f:kind".to_string()]);
-    out
 }
 
 fn walk(v: &Value, path: &mut Path, out: &mut FieldSet) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, child) in m {
-                let field = k.clone();
-                let key = match child {
-                    Value::Array(_) => list_key(path, &field),
-                    _ => None,
-                };
-                path.push(format!("f:{field}"));
-                match (child, key) {
-                    (Value::Array(items), Some(key)) => {
-                        for item in items {
-                            let Some(kv) = item.get(key) else { continue };
-                            path.push(format!("k:{}", json!({ key: kv })));
-                            out.insert(with(path, "."));
-                            walk(item, path, out);
-                            path.pop();
-                        }
-                    }
-                    _ => walk(child, path, out),
-                }
-                path.pop();
+                walk_field(k, child, path, out);
             }
         }
         _ => {
             out.insert(path.clone());
         }
+    }
+}
+
+fn walk_field(field: &str, child: &Value, path: &mut Path, out: &mut FieldSet) {
+    let key = match child {
+        Value::Array(_) => list_key(path, field),
+        _ => None,
+    };
+    path.push(format!("f:{field}"));
+    match (child, key) {
+        (Value::Array(items), Some(key)) => {
+            for item in items {
+                let Some(kv) = item.get(key) else { continue };
+                path.push(format!("k:{}", json!({ key: kv })));
+                out.insert(with(path, "."));
+                walk(item, path, out);
+                path.pop();
+            }
+        }
+        _ => walk(child, path, out),
+    }
+    path.pop();
+}
+
+/// The paths of `after` (as `walk` finds them) where `before` does not
+/// agree (`same_at` is false), found by walking both at once and skipping
+/// every subtree the two hold equal: an update's cost follows what it
+/// changed, not the object's size. A list element is matched by its merge
+/// key, the first one holding it on either side, as `get` matches it.
+pub fn changed(before: &Value, after: &Value) -> FieldSet {
+    let mut out = FieldSet::new();
+    walk_changed(Some(before), after, &mut Vec::new(), &mut out);
+    out
+}
+
+fn walk_changed(b: Option<&Value>, a: &Value, path: &mut Path, out: &mut FieldSet) {
+    let m = match a {
+        Value::Object(m) if !m.is_empty() => m,
+        _ => {
+            if b != Some(a) {
+                out.insert(path.clone());
+            }
+            return;
+        }
+    };
+    for (field, child) in m {
+        let bchild = b.and_then(|b| b.get(field));
+        if bchild == Some(child) {
+            continue;
+        }
+        let key = match child {
+            Value::Array(_) => list_key(path, field),
+            _ => None,
+        };
+        path.push(format!("f:{field}"));
+        match (child, key) {
+            (Value::Array(items), Some(key)) => {
+                let mut seen: Vec<&Value> = Vec::new();
+                for item in items {
+                    let Some(kv) = item.get(key) else { continue };
+                    if seen.contains(&kv) {
+                        continue;
+                    }
+                    seen.push(kv);
+                    let bitem = bchild
+                        .and_then(Value::as_array)
+                        .and_then(|l| l.iter().find(|i| i.get(key) == Some(kv)));
+                    if bitem == Some(item) {
+                        continue;
+                    }
+                    path.push(format!("k:{}", json!({ key: kv })));
+                    if bitem.is_none() {
+                        out.insert(with(path, "."));
+                    }
+                    walk_changed(bitem, item, path, out);
+                    path.pop();
+                }
+            }
+            _ => walk_changed(bchild, child, path, out),
+        }
+        path.pop();
     }
 }
 
@@ -217,6 +297,56 @@ pub fn remove(obj: &mut Value, p: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `changed` and `of_object_where` stand in for, computed the
+    /// long way: every path of the object, compared one at a time.
+    fn changed_the_long_way(before: &Value, after: &Value) -> FieldSet {
+        of_object(after)
+            .into_iter()
+            .filter(|p| !same_at(before, after, p))
+            .collect()
+    }
+
+    #[test]
+    fn one_walk_of_both_objects_finds_what_comparing_every_path_finds() {
+        let pending = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "n", "labels": {"app": "x"}, "resourceVersion": "5"},
+            "spec": {"nodeName": "node-1", "containers": [
+                {"name": "c", "image": "nginx", "ports": [{"containerPort": 80}, {"containerPort": 81}]},
+                {"name": "d", "image": "busybox", "env": [{"name": "A", "value": "1"}]}]},
+            "status": {"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "True"}]}});
+        let mut running = pending.clone();
+        running["metadata"]["resourceVersion"] = json!("6");
+        running["status"] = json!({"phase": "Running", "podIP": "10.0.1.5",
+            "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "c", "ready": true, "state": {"running": {}}}]});
+        let mut edited = running.clone();
+        edited["spec"]["containers"][0]["image"] = json!("nginx:2");
+        edited["spec"]["containers"][0]["ports"] = json!([{"containerPort": 81}, {"containerPort": 82}]);
+        edited["spec"]["containers"][1]["env"] =
+            json!([{"name": "A", "value": "1"}, {"name": "A", "value": "2"}]);
+        edited["metadata"]["labels"] = json!({});
+        edited["spec"]["containers"].as_array_mut().unwrap().swap(0, 1);
+        let scalar_to_map = json!({"spec": {"nodeName": {"x": 1}}, "status": "odd"});
+        let objects = [json!({}), pending, running, edited, scalar_to_map];
+        for before in &objects {
+            for after in &objects {
+                let mut fast = changed(before, after);
+                let all = of_object(after);
+                fast.retain(|p| all.contains(p));
+                assert_eq!(fast, changed_the_long_way(before, after), "{before}\n→ {after}");
+            }
+        }
+        // A status write's fields, and the rest, each from its own part.
+        for obj in &objects[1..4] {
+            let all = of_object(obj);
+            let status = of_object_where(obj, |k| k == "status");
+            let rest = of_object_where(obj, |k| k != "status");
+            assert!(status.iter().all(|p| p[0] == "f:status"));
+            assert!(!rest.iter().any(|p| p[0] == "f:status"));
+            assert_eq!(status.union(&rest).cloned().collect::<FieldSet>(), all);
+        }
+    }
 
     #[test]
     fn config_fields_round_trip_through_fields_v1() {

@@ -85,12 +85,12 @@ pub fn label(entry: &Value) -> String {
 
 /// The fields a write to `sub` may own in `obj`.
 fn tracked(obj: &Value, sub: Option<&str>) -> FieldSet {
-    let mut set = field_set::of_object(obj);
+    let status = sub == Some("status");
+    let mut set = field_set::of_object_where(obj, |k| (k == "status") == status);
     set.retain(|p| {
-        let status = p.first().map(String::as_str) == Some("f:status");
         let server_meta = p.first().map(String::as_str) == Some("f:metadata")
             && p.get(1).is_some_and(|f| SERVER_METADATA.contains(&f.as_str()));
-        !server_meta && (status == (sub == Some("status")))
+        !server_meta
     });
     set
 }
@@ -135,19 +135,17 @@ pub fn record(ctx: &Ctx, old: Option<&Value>, new: &mut Value) {
         new["metadata"]["managedFields"] = json!([]);
         return;
     }
-    let empty = json!({});
-    let before = old.unwrap_or(&empty);
     let old_set = old.map(|o| tracked(o, sub)).unwrap_or_default();
     let new_set = tracked(new, sub);
     // A create changes every field it sets: no field-by-field comparison
     // with nothing (a burst's Events and Pods are mostly creates).
     let changed: FieldSet = match old {
         None => new_set.clone(),
-        Some(_) => new_set
-            .iter()
-            .filter(|p| !field_set::same_at(before, new, p))
-            .cloned()
-            .collect(),
+        Some(old) => {
+            let mut c = field_set::changed(old, new);
+            c.retain(|p| new_set.contains(p));
+            c
+        }
     };
     let removed: FieldSet = old_set.difference(&new_set).cloned().collect();
     if changed.is_empty() && removed.is_empty() {
