@@ -29,15 +29,20 @@ use crate::agent::context::Agent;
 use crate::runtime::sandbox;
 use crate::runtime::stages::Stages;
 
-/// How many pods start at once: two per core. A start is mostly CPU (three
-/// processes exec'd, a network namespace made, netlink changes) with short
-/// waits between (the status PATCH, the RTNL lock); two per core fill the
-/// waits, while more would only time-slice the starts against each other,
-/// so that every pod of a burst is late instead of the first ones being
-/// early (first come, first served keeps the worst start latency lowest).
+/// How many pods start at once: one per core, at least two. A start is
+/// mostly CPU (three processes exec'd, a network namespace made, netlink
+/// changes) with short waits between (the status PATCH, the CNI call, the
+/// RTNL lock); more starts at once only time-slice against each other, so
+/// that every pod of a burst is late instead of the first ones being early
+/// (first come, first served keeps the worst start latency lowest). On two
+/// cores with two nodes (bench_pods), two per core and one per core gave the
+/// same burst latencies, and one per core left the agents ~1 KiB less per
+/// pod (5.4–5.5 against 6.3–6.6 KiB): fewer starts' buffers live at once,
+/// so fewer pages stay half used after the burst. One start at a time was
+/// slower (docs/performance.md).
 fn parallel_starts() -> usize {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    (2 * cores).clamp(4, 32)
+    cores.clamp(2, 32)
 }
 
 /// Pod writes (status PATCHes, final deletes) in flight at once, across
