@@ -77,23 +77,34 @@ fn walk(v: &Value, path: &mut Path, out: &mut FieldSet) {
     }
 }
 
-fn walk_field(field: &str, child: &Value, path: &mut Path, out: &mut FieldSet) {
-    let key = match child {
-        Value::Array(_) => list_key(path, field),
+/// `child`'s elements and their merge key, when it is a list whose
+/// elements are owned one by one (`list_key`) rather than as a whole.
+fn keyed_list<'a>(parent: &[String], field: &str, child: &'a Value) -> Option<(&'a [Value], &'static str)> {
+    match child {
+        Value::Array(items) => list_key(parent, field).map(|key| (items.as_slice(), key)),
         _ => None,
-    };
+    }
+}
+
+/// A list element's token: `k:{"name":"c"}`.
+fn element(key: &str, value: &Value) -> String {
+    format!("k:{}", json!({ key: value }))
+}
+
+fn walk_field(field: &str, child: &Value, path: &mut Path, out: &mut FieldSet) {
+    let keyed = keyed_list(path, field, child);
     path.push(format!("f:{field}"));
-    match (child, key) {
-        (Value::Array(items), Some(key)) => {
+    match keyed {
+        Some((items, key)) => {
             for item in items {
                 let Some(kv) = item.get(key) else { continue };
-                path.push(format!("k:{}", json!({ key: kv })));
+                path.push(element(key, kv));
                 out.insert(with(path, "."));
                 walk(item, path, out);
                 path.pop();
             }
         }
-        _ => walk(child, path, out),
+        None => walk(child, path, out),
     }
     path.pop();
 }
@@ -124,13 +135,10 @@ fn walk_changed(b: Option<&Value>, a: &Value, path: &mut Path, out: &mut FieldSe
         if bchild == Some(child) {
             continue;
         }
-        let key = match child {
-            Value::Array(_) => list_key(path, field),
-            _ => None,
-        };
+        let keyed = keyed_list(path, field, child);
         path.push(format!("f:{field}"));
-        match (child, key) {
-            (Value::Array(items), Some(key)) => {
+        match keyed {
+            Some((items, key)) => {
                 let mut seen: Vec<&Value> = Vec::new();
                 for item in items {
                     let Some(kv) = item.get(key) else { continue };
@@ -144,7 +152,7 @@ fn walk_changed(b: Option<&Value>, a: &Value, path: &mut Path, out: &mut FieldSe
                     if bitem == Some(item) {
                         continue;
                     }
-                    path.push(format!("k:{}", json!({ key: kv })));
+                    path.push(element(key, kv));
                     if bitem.is_none() {
                         out.insert(with(path, "."));
                     }
@@ -152,7 +160,7 @@ fn walk_changed(b: Option<&Value>, a: &Value, path: &mut Path, out: &mut FieldSe
                     path.pop();
                 }
             }
-            _ => walk_changed(bchild, child, path, out),
+            None => walk_changed(bchild, child, path, out),
         }
         path.pop();
     }
