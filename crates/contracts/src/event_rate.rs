@@ -22,6 +22,9 @@ impl EventRate {
         burst: 100,
     };
 
+    /// No limit.
+    pub const UNLIMITED: EventRate = EventRate { qps: 0.0, burst: 0 };
+
     /// The bucket for this limit, full at `now`; None when unlimited.
     pub fn bucket(self, now: Instant) -> Option<TokenBucket> {
         (self.qps > 0.0).then(|| TokenBucket {
@@ -88,6 +91,7 @@ mod tests {
     #[test]
     fn zero_qps_is_no_limit_and_the_kubelet_defaults_are_50_and_100() {
         assert!(EventRate { qps: 0.0, burst: 10 }.bucket(Instant::now()).is_none());
+        assert!(EventRate::UNLIMITED.bucket(Instant::now()).is_none());
         assert_eq!(
             EventRate::KUBELET,
             EventRate {

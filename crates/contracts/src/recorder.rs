@@ -12,9 +12,8 @@
 //! bodies and HTTP/2 streams, and its heap kept the high-water mark. Past
 //! QUEUED waiting occurrences new ones are dropped (client-go: 1000). A
 //! node's recorder is also limited in rate, as the kubelet's event client is
-//! (`event_rate`). One
-//! recorder for every component that
-//! records (the controllers, the scheduler, the node agents' kubelet role),
+//! (`event_rate`). One recorder for every component that records (the
+//! controllers, the scheduler, the node agents' kubelet role),
 //! behind the `recorder` feature so the CNI program does not carry a client.
 
 use std::collections::HashMap;
@@ -107,7 +106,7 @@ impl Recorder {
 
     /// A node's recorder: its events name the node as their source host.
     pub fn on_host(client: Client, component: &'static str, host: Option<String>) -> Arc<Self> {
-        Self::limited(client, component, host, None)
+        Self::limited(client, component, host, EventRate::UNLIMITED)
     }
 
     /// A recorder whose writes (creates and count updates alike) are
@@ -116,7 +115,7 @@ impl Recorder {
         client: Client,
         component: &'static str,
         host: Option<String>,
-        rate: Option<EventRate>,
+        rate: EventRate,
     ) -> Arc<Self> {
         let (queue, mut rx) = tokio::sync::mpsc::channel::<Box<Occurrence>>(QUEUED);
         let mut w = Writer {
@@ -125,7 +124,7 @@ impl Recorder {
             host,
             seen: HashMap::new(),
             correlator: Correlator::default(),
-            rate: rate.and_then(|r| r.bucket(std::time::Instant::now())),
+            rate: rate.bucket(std::time::Instant::now()),
         };
         // Ends when the last Recorder is dropped.
         tokio::runtime::Handle::current().spawn(async move {

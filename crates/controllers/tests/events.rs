@@ -230,7 +230,7 @@ async fn a_limited_recorder_writes_its_burst_then_waits_for_the_rate() {
     let dir = tempfile::tempdir().unwrap();
     let (running, client) = server(dir.path()).await;
     let rate = labyrinth_contracts::event_rate::EventRate { qps: 0.2, burst: 2 };
-    let rec = Recorder::limited(client.clone(), "test-kubelet", Some("node-1".into()), Some(rate));
+    let rec = Recorder::limited(client.clone(), "test-kubelet", Some("node-1".into()), rate);
     for i in 0..3 {
         let about = object_in_default("Pod", &format!("p{i}"), &format!("u-p{i}"));
         rec.record(about, Reason::Started, "Started container c".into());

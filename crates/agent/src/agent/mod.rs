@@ -119,10 +119,10 @@ async fn run_async(args: AgentArgs) -> Result<i32> {
         client.clone(),
         labyrinth_contracts::events::KUBELET,
         Some(node_name.clone()),
-        Some(labyrinth_contracts::event_rate::EventRate {
+        labyrinth_contracts::event_rate::EventRate {
             qps: args.event_qps,
             burst: args.event_burst,
-        }),
+        },
     );
     let agent = Arc::new(Agent {
         client,
