@@ -268,5 +268,5 @@ mod volumes;
 
 pub use volumes::{
     ConfigMapVolume, DownwardApiFile, DownwardApiProjection, EmptyDir, HostPath, KeyToPath, ProjectedKeys,
-    ProjectedVolume, Projection, SecretVolume, TokenProjection, Volume, VolumeMount,
+    ProjectedVolume, Projection, SecretVolume, TokenProjection, Volume, VolumeMount, VolumeSource,
 };

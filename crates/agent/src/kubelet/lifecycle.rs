@@ -34,7 +34,10 @@ pub struct Managed {
 }
 
 impl Managed {
-    pub fn adopted(rec: SandboxRecord) -> Self {
+    /// A pod a previous agent started (its eBPF program attached first:
+    /// the record's CNI result is then kept on disk only).
+    pub fn adopted(mut rec: SandboxRecord) -> Self {
+        sandbox::forget_cni_result(&mut rec);
         Managed {
             rec,
             children: ByName::new(),
@@ -132,6 +135,7 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
         stages.mark("containers");
         sandbox::save(&cfg, &rec)?;
         stages.mark("saved");
+        sandbox::forget_cni_result(&mut rec);
         let m = Managed {
             rec,
             children,

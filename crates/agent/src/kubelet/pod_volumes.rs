@@ -13,16 +13,16 @@ use crate::runtime::{atomic_dir, host_path, ContainerSpec, RuntimeConfig};
 
 /// The ConfigMaps and Secrets the pod's volumes hold.
 pub fn source_names(pod: &NodePod) -> (Vec<String>, Vec<String>) {
-    let maps = pod.spec.volumes.iter().filter_map(|v| v.config_map.as_ref());
-    let secrets = pod.spec.volumes.iter().filter_map(|v| v.secret.as_ref());
+    let maps = pod.spec.volumes.iter().filter_map(Volume::config_map);
+    let secrets = pod.spec.volumes.iter().filter_map(Volume::secret);
     let (mut maps, mut secrets): (Vec<String>, Vec<String>) = (
         maps.map(|c| c.name.clone()).collect(),
         secrets.map(|s| s.secret_name.clone()).collect(),
     );
-    let projected = pod.spec.volumes.iter().filter_map(|v| v.projected.as_ref());
+    let projected = pod.spec.volumes.iter().filter_map(Volume::projected);
     for s in projected.flat_map(|p| &p.sources) {
-        maps.extend(s.config_map.as_ref().map(|k| k.name.clone()));
-        secrets.extend(s.secret.as_ref().map(|k| k.name.clone()));
+        maps.extend(s.config_map().map(|k| k.name.clone()));
+        secrets.extend(s.secret().map(|k| k.name.clone()));
     }
     (maps, secrets)
 }
@@ -39,7 +39,7 @@ pub fn make_all(
     let mut fresh = Vec::new();
     for v in &pod.spec.volumes {
         let set_up = |e| format!("MountVolume.SetUp failed for volume {:?}: {e}", v.name);
-        if let Some(p) = &v.projected {
+        if let Some(p) = v.projected() {
             let files = projected::files(pod, &v.name, p, src, facts).map_err(set_up)?;
             let dir = volumes::dir(&cfg.state_dir, pod.uid(), &v.name);
             std::fs::create_dir_all(&dir).map_err(|e| set_up(format!("{}: {e}", dir.display())))?;
@@ -62,13 +62,13 @@ pub fn make_all(
 
 fn make(cfg: &RuntimeConfig, pod: &NodePod, v: &Volume, src: &EnvSources) -> Result<(), String> {
     let uid = pod.uid();
-    if v.empty_dir.is_some() {
+    if v.is_empty_dir() {
         return volumes::make(&cfg.state_dir, uid, &v.name, &Source::EmptyDir);
     }
-    if let Some(h) = &v.host_path {
+    if let Some(h) = v.host_path() {
         return host_path::resolve(&h.path, h.kind.as_deref()).map(|_| ());
     }
-    let (kind, name, items, mode, optional, data) = match (&v.config_map, &v.secret) {
+    let (kind, name, items, mode, optional, data) = match (v.config_map(), v.secret()) {
         (Some(c), _) => (
             "configmap",
             &c.name,
@@ -153,7 +153,7 @@ fn mounts(cfg: &RuntimeConfig, pod: &NodePod, c: &Container) -> Result<Vec<Mount
             .find(|v| v.name == m.name)
             .ok_or_else(|| format!("volumeMount {:?}: no volume of that name", m.name))?;
         let sub = m.sub_path.as_deref().filter(|s| !s.is_empty());
-        let mount = if let Some(h) = &v.host_path {
+        let mount = if let Some(h) = v.host_path() {
             let (path, kind) = match sub {
                 Some(s) => {
                     volumes::check_relative("subPath", s)?;
@@ -172,7 +172,7 @@ fn mounts(cfg: &RuntimeConfig, pod: &NodePod, c: &Container) -> Result<Vec<Mount
         } else {
             // A ConfigMap's or Secret's files are read-only, as kubelet
             // mounts them.
-            let read_only = m.read_only || v.empty_dir.is_none();
+            let read_only = m.read_only || !v.is_empty_dir();
             volumes::mount_of_dir(&cfg.state_dir, pod.uid(), &v.name, sub, &m.mount_path, read_only)?
         };
         out.push(mount);

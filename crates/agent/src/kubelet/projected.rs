@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 
 use anyhow::{Context, Result};
-use labyrinth_contracts::pod::{DownwardApiFile, ProjectedKeys, ProjectedVolume};
+use labyrinth_contracts::pod::{DownwardApiFile, ProjectedKeys, ProjectedVolume, Projection};
 use serde_json::{json, Value};
 
 use super::nodepod::{ConfigMaps, EnvSources, NodeFacts, NodePod};
@@ -30,8 +30,8 @@ pub async fn request_tokens(agent: &Agent, pod: &NodePod) -> Result<Vec<Token>> 
     let mut out = Vec::new();
     let who = Holder::of(pod);
     for v in &pod.spec.volumes {
-        let Some(p) = &v.projected else { continue };
-        for t in p.sources.iter().filter_map(|s| s.service_account_token.as_ref()) {
+        let Some(p) = v.projected() else { continue };
+        for t in p.sources.iter().filter_map(Projection::service_account_token) {
             let (token, issued, expires) = request(agent, &who, t.audience.as_deref(), t.expiration_seconds)
                 .await
                 .with_context(|| format!("volume {:?}: requesting a service-account token", v.name))?;
@@ -99,7 +99,7 @@ pub fn files(
     let mode = |m: Option<i32>| m.or(v.default_mode).unwrap_or(0o644) as u32 & 0o777;
     let mut out: Vec<File> = Vec::new();
     for s in &v.sources {
-        if let Some(t) = &s.service_account_token {
+        if let Some(t) = s.service_account_token() {
             let token = facts
                 .tokens
                 .iter()
@@ -114,13 +114,13 @@ pub fn files(
             };
             out.push((t.path.clone(), token.token.clone().into_bytes(), m));
         }
-        if let Some(k) = &s.config_map {
+        if let Some(k) = s.config_map() {
             out.extend(keys("configmap", k, &src.config_maps, &mode)?);
         }
-        if let Some(k) = &s.secret {
+        if let Some(k) = s.secret() {
             out.extend(keys("secret", k, &src.secrets, &mode)?);
         }
-        if let Some(d) = &s.downward_api {
+        if let Some(d) = s.downward_api() {
             for item in &d.items {
                 out.push((
                     item.path.clone(),
@@ -218,12 +218,12 @@ mod tests {
         .unwrap();
         let pod = NodePod::from_watched(w).unwrap();
         // Kept for the pod's life, so sized to fit (every pod has one).
-        let kept = pod.spec.volumes[0].projected.as_ref().unwrap();
+        let kept = pod.spec.volumes[0].projected().unwrap();
         assert_eq!(pod.spec.volumes.capacity(), 1);
         assert_eq!(kept.sources.capacity(), 3);
-        let items = &kept.sources[2].downward_api.as_ref().unwrap().items;
+        let items = &kept.sources[2].downward_api().unwrap().items;
         assert_eq!(items.capacity(), items.len());
-        let v = pod.spec.volumes[0].projected.clone().unwrap();
+        let v = pod.spec.volumes[0].projected().cloned().unwrap();
         let mut src = EnvSources::default();
         src.config_maps.insert(
             "kube-root-ca.crt".into(),

@@ -32,8 +32,36 @@ fn pod_dir(cfg: &RuntimeConfig, uid: &str) -> PathBuf {
     record::pod_dir(&cfg.state_dir, uid)
 }
 
+/// Write the record. One whose CNI result is kept on disk only
+/// (`forget_cni_result`) gets the result of the record already there.
 pub fn save(cfg: &RuntimeConfig, rec: &SandboxRecord) -> Result<()> {
-    record::write(&pod_dir(cfg, &rec.pod.uid), rec).context("saving sandbox record")
+    let dir = pod_dir(cfg, &rec.pod.uid);
+    if rec.cni_result.is_none() && rec.cni_network.is_some() {
+        let mut whole = rec.clone();
+        whole.cni_result = cni_result_on_disk(&dir);
+        return record::write(&dir, &whole).context("saving sandbox record");
+    }
+    record::write(&dir, rec).context("saving sandbox record")
+}
+
+/// Keep the record's CNI result on disk only: the kubelet role holds every
+/// pod's record for the pod's life, and the result (the plugin's text,
+/// ~0.4 KiB) is its largest part, read again only by a later `save` and
+/// by the DEL of `destroy` (its prevResult), which take it from the disk.
+/// Call it once the record with its result is saved.
+pub fn forget_cni_result(rec: &mut SandboxRecord) {
+    rec.cni_result = None;
+}
+
+/// The CNI result of the record saved in `dir`, if it reads.
+fn cni_result_on_disk(dir: &Path) -> Option<Box<serde_json::value::RawValue>> {
+    match record::read(dir) {
+        Ok(r) => r.and_then(|r| r.cni_result),
+        Err(e) => {
+            tracing::warn!("{e}: its CNI result is not carried over");
+            None
+        }
+    }
 }
 
 /// Every recorded sandbox (what a restarted agent adopts). A record that
@@ -282,10 +310,15 @@ pub fn destroy_keeping_logs(cfg: &RuntimeConfig, rec: &SandboxRecord) -> Result<
                 netns: &netns_path,
                 pod: &rec.pod,
             };
-            let prev = rec
-                .cni_result
-                .as_ref()
-                .and_then(|r| serde_json::from_str(r.get()).ok());
+            let on_disk;
+            let raw = match &rec.cni_result {
+                Some(r) => Some(r),
+                None => {
+                    on_disk = cni_result_on_disk(&pod_dir(cfg, &rec.pod.uid));
+                    on_disk.as_ref()
+                }
+            };
+            let prev = raw.and_then(|r| serde_json::from_str(r.get()).ok());
             if let Err(e) = cfg.cni.del(&list, &att, prev.as_ref()) {
                 errors.push(format!("CNI DEL: {e:#}"));
             }
@@ -388,5 +421,80 @@ fn end_pause(p: &ProcessRef) {
     if p.exists() {
         // Blocks only until the kernel has finished the SIGKILLed process.
         let _ = nix::sys::wait::waitpid(pid, None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch() -> RuntimeConfig {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!("labyrinth-sandbox-test-{}-{nanos}", std::process::id()));
+        let dns = files::DnsConfig::cluster(std::net::Ipv4Addr::new(10, 96, 0, 10), "cluster.local");
+        let mut cfg = RuntimeConfig::standard(dns);
+        cfg.state_dir = dir;
+        cfg
+    }
+
+    fn record(network: bool) -> SandboxRecord {
+        let result =
+            r#"{"cniVersion":"1.1.0","interfaces":[{"name":"lxc1"}],"ips":[{"address":"10.0.1.5/32"}]}"#;
+        SandboxRecord {
+            pod: PodRef {
+                uid: "u-1".into(),
+                namespace: "n".into(),
+                name: "p".into(),
+            },
+            id: "u1".into(),
+            netns: "cni-u-1".into(),
+            pause: ProcessRef::of(std::process::id()).unwrap(),
+            ip: Some(std::net::Ipv4Addr::new(10, 0, 1, 5)),
+            cni_network: network.then(|| "labyrinth".to_string()),
+            cni_result: network.then(|| serde_json::value::RawValue::from_string(result.into()).unwrap()),
+            containers: ByName::new(),
+            host_network: !network,
+        }
+    }
+
+    #[test]
+    fn a_record_kept_without_its_cni_result_saves_the_one_on_disk() {
+        let cfg = scratch();
+        let mut rec = record(true);
+        let text = rec.cni_result.as_ref().unwrap().get().to_string();
+        std::fs::create_dir_all(pod_dir(&cfg, &rec.pod.uid)).unwrap();
+        save(&cfg, &rec).unwrap();
+        forget_cni_result(&mut rec);
+        assert!(rec.cni_result.is_none());
+        // A later save (a container restarted) keeps the result on disk.
+        rec.containers.insert(
+            "c".into(),
+            ContainerRecord {
+                restarts: 1,
+                ..Default::default()
+            },
+        );
+        save(&cfg, &rec).unwrap();
+        let on_disk = record::read(&pod_dir(&cfg, &rec.pod.uid)).unwrap().unwrap();
+        assert_eq!(on_disk.cni_result.as_ref().map(|r| r.get()), Some(text.as_str()));
+        assert_eq!(on_disk.containers.get("c").map(|c| c.restarts), Some(1));
+        assert_eq!(
+            cni_result_on_disk(&pod_dir(&cfg, &rec.pod.uid)).unwrap().get(),
+            text
+        );
+        // The host side of the pod's veth is still found from the file.
+        assert_eq!(on_disk.host_veth().as_deref(), Some("lxc1"));
+
+        // A pod on the node's network has no result to carry.
+        let mut host = record(false);
+        host.pod.uid = "u-2".into();
+        std::fs::create_dir_all(pod_dir(&cfg, &host.pod.uid)).unwrap();
+        save(&cfg, &host).unwrap();
+        let on_disk = record::read(&pod_dir(&cfg, &host.pod.uid)).unwrap().unwrap();
+        assert!(on_disk.cni_result.is_none() && on_disk.host_network);
+        std::fs::remove_dir_all(&cfg.state_dir).unwrap();
     }
 }

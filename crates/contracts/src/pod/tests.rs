@@ -124,20 +124,39 @@ fn host_namespaces_volumes_and_mounts_decode_as_the_full_pod_does() {
     let names: Vec<&str> = slim.spec.volumes.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(names, ["d", "h", "c", "s"]);
     let (v, fv) = (&slim.spec.volumes, fs.volumes.as_ref().unwrap());
-    assert!(v[0].empty_dir.is_some() && fv[0].empty_dir.is_some());
-    let h = v[1].host_path.as_ref().unwrap();
+    assert!(v[0].is_empty_dir() && fv[0].empty_dir.is_some());
+    let h = v[1].host_path().unwrap();
     let fh = fv[1].host_path.as_ref().unwrap();
     assert_eq!((&h.path, &h.kind), (&fh.path, &fh.type_));
-    let c = v[2].config_map.as_ref().unwrap();
+    let c = v[2].config_map().unwrap();
     assert_eq!(
         (c.name.as_str(), c.default_mode, c.items[0].mode),
         ("m", Some(420), Some(256))
     );
-    assert_eq!(v[3].secret.as_ref().unwrap().secret_name, "x");
+    assert_eq!(v[3].secret().unwrap().secret_name, "x");
     let m = &slim.spec.containers[0].volume_mounts[0];
     let fm = &fs.containers[0].volume_mounts.as_ref().unwrap()[0];
     assert_eq!(
         (&m.name, &m.mount_path, Some(m.read_only), &m.sub_path),
         (&fm.name, &fm.mount_path, fm.read_only, &fm.sub_path)
     );
+}
+
+#[test]
+fn a_source_the_agent_does_not_provide_is_kept_as_other() {
+    let v: Vec<Volume> = serde_json::from_value(serde_json::json!([
+        {"name": "n", "nfs": {"server": "s", "path": "/"}},
+        {"name": "p", "projected": {"sources": [
+            {"clusterTrustBundle": {"name": "b", "path": "b.pem"}},
+            {"secret": {"name": "s", "items": [{"key": "k", "path": "k"}]}}
+        ]}}
+    ]))
+    .unwrap();
+    assert_eq!(v[0].source, VolumeSource::Other);
+    let p = v[1].projected().unwrap();
+    assert_eq!(p.sources[0], Projection::Other);
+    assert_eq!(p.sources[1].secret().unwrap().items[0].key, "k");
+    // A volume without a name is refused, as before.
+    let e = serde_json::from_value::<Volume>(serde_json::json!({"emptyDir": {}})).unwrap_err();
+    assert!(e.to_string().contains("name"), "{e}");
 }
