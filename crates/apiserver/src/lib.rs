@@ -54,6 +54,10 @@ pub struct Args {
     /// kube-apiserver's flag: http://127.0.0.1:2379
     #[arg(long, value_delimiter = ',')]
     pub etcd_servers: Vec<String>,
+    /// Async worker threads; 0 is one per core
+    /// (`labyrinth_contracts::worker_threads`: a lab passes 1).
+    #[arg(long, default_value_t = 0)]
+    pub worker_threads: usize,
 }
 
 impl Args {
@@ -90,15 +94,21 @@ impl Args {
 pub type Runtime = tokio::runtime::Runtime;
 
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")
+    runtime_with(0)
+}
+
+/// A runtime of `workers` worker threads (0: one per core).
+fn runtime_with(workers: usize) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if workers > 0 {
+        builder.worker_threads(workers);
+    }
+    builder.enable_all().build().context("starting the tokio runtime")
 }
 
 /// Run the server until SIGINT/SIGTERM. Prints where the admin kubeconfig is.
 pub fn run(args: Args) -> anyhow::Result<i32> {
-    runtime()?.block_on(async move {
+    runtime_with(args.worker_threads)?.block_on(async move {
         let backend = args.backend()?;
         let running = server::start_with(args.to_config(), backend).await?;
         eprintln!(

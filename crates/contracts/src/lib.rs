@@ -32,3 +32,4 @@ pub mod service_account;
 pub mod store;
 pub mod topology;
 pub mod vpc_dns;
+pub mod worker_threads;

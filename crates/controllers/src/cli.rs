@@ -54,6 +54,10 @@ pub struct Args {
     /// Seconds between attempts to take or renew the Lease.
     #[arg(long, default_value_t = 2)]
     pub leader_elect_retry_period: u64,
+    /// Async worker threads; 0 is one per core
+    /// (`labyrinth_contracts::worker_threads`: a lab passes 1).
+    #[arg(long, default_value_t = 0)]
+    pub worker_threads: usize,
 }
 
 impl Args {
@@ -128,7 +132,11 @@ pub async fn client_at(kubeconfig: &std::path::Path, server: &str) -> anyhow::Re
 pub fn run(args: Args) -> anyhow::Result<i32> {
     let cfg = args.config()?;
     let timing = args.leader_timing()?;
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if args.worker_threads > 0 {
+        builder.worker_threads(args.worker_threads);
+    }
+    let rt = builder
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;

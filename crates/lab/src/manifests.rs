@@ -121,6 +121,7 @@ pub fn apiserver_command(
     ]
     .map(String::from)
     .into();
+    argv.extend(lab_workers());
     if let Some(a) = advertise {
         argv.extend(["--advertise-address".into(), a.to_string()]);
     }
@@ -133,6 +134,13 @@ pub fn apiserver_command(
         ]);
     }
     argv
+}
+
+/// A lab's nodes share one machine's cores: one async worker per process
+/// (`labyrinth_contracts::worker_threads`).
+fn lab_workers() -> [String; 2] {
+    use labyrinth_contracts::worker_threads::{FLAG, IN_A_LAB};
+    [FLAG.to_string(), IN_A_LAB.to_string()]
 }
 
 /// A control plane's kube-controller-manager and kube-scheduler, each
@@ -193,6 +201,7 @@ pub fn controllers(
     ]
     .map(String::from)
     .into();
+    command.extend(lab_workers());
     command.extend(extra.iter().cloned());
     Component {
         name,
@@ -299,7 +308,8 @@ mod tests {
         );
         assert_eq!(
             one.join(" "),
-            "labyrinth server --listen 10.168.0.2:6443 --service-cidr 10.96.0.0/12 --cluster-domain cluster.local"
+            "labyrinth server --listen 10.168.0.2:6443 --service-cidr 10.96.0.0/12 --cluster-domain cluster.local \
+             --worker-threads 1"
         );
         let ha = apiserver_command(
             "labyrinth",
@@ -310,7 +320,7 @@ mod tests {
             Some("http://127.0.0.1:2379,http://10.168.0.2:2379"),
         );
         assert_eq!(
-            ha[8..],
+            ha[10..],
             [
                 "--advertise-address",
                 "10.168.0.7:6443",
@@ -323,7 +333,7 @@ mod tests {
         let extra = ["--cluster-cidr".to_string(), "10.0.0.0/16".to_string()];
         let [cm, s] = controller_pair("labyrinth", "/cm.conf", "/s.conf", true, &extra);
         assert_eq!(
-            cm.command[6..],
+            cm.command[8..],
             [
                 "--leader-elect",
                 "--leader-elect-resource-name",
@@ -333,12 +343,14 @@ mod tests {
             ]
         );
         assert_eq!(
-            s.command[6..],
+            s.command[8..],
             ["--leader-elect", "--leader-elect-resource-name", "kube-scheduler"]
         );
         let [cm, s] = controller_pair("labyrinth", "/a.conf", "/a.conf", false, &extra);
-        assert_eq!(cm.command[6..], ["--cluster-cidr", "10.0.0.0/16"]);
-        assert_eq!(s.command.len(), 6);
+        assert_eq!(cm.command[8..], ["--cluster-cidr", "10.0.0.0/16"]);
+        assert_eq!(s.command.len(), 8);
+        // A lab's processes share its machine's cores: one worker each.
+        assert_eq!(s.command[6..8], ["--worker-threads", "1"]);
     }
 
     #[test]
@@ -372,7 +384,7 @@ mod tests {
             &leader_elect("kube-scheduler"),
         );
         assert_eq!(
-            cm.command[6..],
+            cm.command[8..],
             ["--leader-elect", "--leader-elect-resource-name", "kube-scheduler"]
         );
     }
