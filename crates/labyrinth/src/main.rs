@@ -181,7 +181,10 @@ fn main() {
         Cmd::Journey(args) => labyrinth_trace::journey::run(args),
         Cmd::Explain(args) => labyrinth_trace::predict::run(args),
         Cmd::Policy(args) => labyrinth_trace::policy_cmd::run(args),
-        Cmd::Server(args) => labyrinth_apiserver::run(args),
+        Cmd::Server(args) => {
+            one_heap_for_one_worker(args.worker_threads);
+            labyrinth_apiserver::run(args)
+        }
         Cmd::Token(t) => match t.cmd {
             TokenCmd::Create(args) => labyrinth_apiserver::run_token(args),
         },
@@ -192,7 +195,10 @@ fn main() {
             Some(key) => join_control_plane::run(&args, &key),
             None => join::run(args),
         },
-        Cmd::Controllers(args) => labyrinth_controllers::run(args),
+        Cmd::Controllers(args) => {
+            one_heap_for_one_worker(args.worker_threads);
+            labyrinth_controllers::run(args)
+        }
         Cmd::Vip(args) => labyrinth_controllers::vip::run(args),
         Cmd::Agent(args) => labyrinth_agent::agent::run(args),
         Cmd::Install(args) => labyrinth_agent::install::run(args),
@@ -227,5 +233,23 @@ fn finish(result: anyhow::Result<i32>) -> ! {
             eprintln!("labyrinth: {e:#}");
             std::process::exit(1);
         }
+    }
+}
+
+/// A process of one async worker (`--worker-threads 1`, as a lab runs its
+/// control plane) allocates from glibc's main heap, grown 1 MiB at a time.
+/// Otherwise the worker thread gets a heap of its own, which glibc grows
+/// one page per mprotect as it fills: 1,791 mprotect calls (and as many
+/// fresh pages) in the API server during a 100-pod burst. With several
+/// workers each keeps its own heap, as they would contend for one.
+fn one_heap_for_one_worker(workers: usize) {
+    if workers != 1 {
+        return;
+    }
+    // SAFETY: mallopt only sets the allocator's parameters; called before
+    // this process starts any thread.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_TOP_PAD, 1 << 20);
     }
 }
