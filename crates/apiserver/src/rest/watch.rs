@@ -111,7 +111,7 @@ pub fn watch(st: Arc<AppState>, ctx: &Ctx) -> ApiResult<Response> {
     let key = res.key();
     let ns = ctx.target.ns.clone();
 
-    let (tx, mut rx) = mpsc::channel::<Result<Bytes, Infallible>>(256);
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(256);
     let mut w = Watcher {
         res,
         key: key.clone(),
@@ -187,8 +187,42 @@ pub fn watch(st: Arc<AppState>, ctx: &Ctx) -> ApiResult<Response> {
             }
         }
     });
-    let stream = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    Ok(stream_response(Body::from_stream(stream)))
+    Ok(stream_response(lines_body(rx)))
+}
+
+/// A chunk of the body takes the lines already queued up to this size.
+const CHUNK: usize = 64 * 1024;
+
+/// The watch's body: each poll takes every line already queued (up to
+/// CHUNK bytes) as one chunk. The events of a burst then go out as one
+/// HTTP/2 DATA frame and one write to the socket, and reach the client as
+/// one read, instead of one each (a 100-pod burst made ~1,100 watch writes
+/// in the API server, each a TCP segment through both nodes' netfilter).
+/// Lines are never split or held back: a lone event goes out at once.
+fn lines_body(mut rx: mpsc::Receiver<Result<Bytes, Infallible>>) -> Body {
+    let stream = futures::stream::poll_fn(move |cx| {
+        let first = match rx.poll_recv(cx) {
+            std::task::Poll::Ready(Some(Ok(line))) => line,
+            other => return other,
+        };
+        let Ok(Ok(mut next)) = rx.try_recv() else {
+            return std::task::Poll::Ready(Some(Ok(first)));
+        };
+        let mut chunk = Vec::with_capacity(first.len() + next.len());
+        chunk.extend_from_slice(&first);
+        loop {
+            chunk.extend_from_slice(&next);
+            if chunk.len() >= CHUNK {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(Ok(line)) => next = line,
+                _ => break,
+            }
+        }
+        std::task::Poll::Ready(Some(Ok(Bytes::from(chunk))))
+    });
+    Body::from_stream(stream)
 }
 
 fn stream_response(body: Body) -> Response {
@@ -237,5 +271,31 @@ mod tests {
             "the stored bytes, unchanged"
         );
         assert!(!stored.is_parsed());
+    }
+
+    #[tokio::test]
+    async fn lines_already_queued_go_out_as_one_chunk_and_a_lone_one_at_once() {
+        use http_body_util::BodyExt;
+        let (tx, rx) = mpsc::channel(8);
+        let mut body = lines_body(rx);
+        for i in 0..3 {
+            tx.send(Ok(Bytes::from(format!("{{\"n\":{i}}}\n")))).await.unwrap();
+        }
+        let chunk = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&chunk[..], b"{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
+        tx.send(Ok(Bytes::from_static(b"{\"n\":3}\n"))).await.unwrap();
+        let chunk = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&chunk[..], b"{\"n\":3}\n");
+        // Past CHUNK bytes the rest waits for the next chunk, whole lines.
+        let big = Bytes::from(vec![b'x'; CHUNK]);
+        tx.send(Ok(big.clone())).await.unwrap();
+        tx.send(Ok(big.clone())).await.unwrap();
+        tx.send(Ok(Bytes::from_static(b"end\n"))).await.unwrap();
+        let chunk = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(chunk.len(), 2 * CHUNK, "the first line, then one more past the size");
+        let chunk = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&chunk[..], b"end\n");
+        drop(tx);
+        assert!(body.frame().await.is_none());
     }
 }
