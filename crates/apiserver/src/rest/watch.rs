@@ -279,7 +279,9 @@ mod tests {
         let (tx, rx) = mpsc::channel(8);
         let mut body = lines_body(rx);
         for i in 0..3 {
-            tx.send(Ok(Bytes::from(format!("{{\"n\":{i}}}\n")))).await.unwrap();
+            tx.send(Ok(Bytes::from(format!("{{\"n\":{i}}}\n"))))
+                .await
+                .unwrap();
         }
         let chunk = body.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(&chunk[..], b"{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
@@ -292,7 +294,11 @@ mod tests {
         tx.send(Ok(big.clone())).await.unwrap();
         tx.send(Ok(Bytes::from_static(b"end\n"))).await.unwrap();
         let chunk = body.frame().await.unwrap().unwrap().into_data().unwrap();
-        assert_eq!(chunk.len(), 2 * CHUNK, "the first line, then one more past the size");
+        assert_eq!(
+            chunk.len(),
+            2 * CHUNK,
+            "the first line, then one more past the size"
+        );
         let chunk = body.frame().await.unwrap().unwrap().into_data().unwrap();
         assert_eq!(&chunk[..], b"end\n");
         drop(tx);
