@@ -27,9 +27,8 @@ use crate::nodenet::leftovers;
 pub fn run(args: AgentArgs) -> Result<i32> {
     lean_malloc()?;
     // One worker: pod starts and teardowns run on blocking threads, and a
-    // second worker mostly woke up for work the first would have done (a
-    // 100-pod burst, two workers against one in every agent and in the
-    // control plane: from the apply p99 590-660 ms against 520-580).
+    // second worker mostly woke up for work the first would have done
+    // (docs/performance.md, "One worker per process").
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         // Blocking threads (pod starts and teardowns) go soon after a
