@@ -51,7 +51,7 @@ pub fn make_all(
                 .cloned()
                 .collect();
             if !tokens.is_empty() {
-                fresh.push(Fresh { dir, tokens });
+                fresh.push(Fresh { tokens });
             }
             continue;
         }

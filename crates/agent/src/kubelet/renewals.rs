@@ -4,9 +4,11 @@
 //! all, not a task per pod: a task and its timer cost each pod ~400 bytes
 //! for its whole life (its future's largest state, the scheduler's header,
 //! the sleep's timer entry); a renewal here keeps only the pod's identity
-//! and account, the folder and each token's source and life.
+//! and account and each token's volume, source and life (the folder is
+//! found from the pod's uid and the volume's name, not kept: ~140 bytes a
+//! pod).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use super::nodepod::NodePod;
@@ -18,13 +20,20 @@ pub struct Renewals {
     all: Mutex<Vec<Renewal>>,
 }
 
+/// One projected volume's tokens (never none: `keep` skips a volume
+/// without).
 pub struct Renewal {
     pub who: Holder,
-    pub dir: PathBuf,
     pub tokens: Box<[Token]>,
 }
 
 impl Renewal {
+    /// The volume's folder under the node's pod folders (`state_dir`).
+    pub fn dir(&self, state_dir: &Path) -> PathBuf {
+        let volume = self.tokens.first().map_or("", |t| t.volume.as_str());
+        crate::runtime::volumes::dir(state_dir, &self.who.pod.uid, volume)
+    }
+
     /// When its first token is due.
     pub fn due(&self) -> Option<i64> {
         self.tokens.iter().map(|t| refresh_at(t.issued, t.expires)).min()
@@ -34,7 +43,7 @@ impl Renewal {
 impl Renewals {
     /// Keep `f`'s tokens fresh for `pod` from now on.
     pub fn keep(&self, pod: &NodePod, f: Fresh) {
-        let Fresh { dir, tokens } = f;
+        let Fresh { tokens } = f;
         if tokens.is_empty() {
             return;
         }
@@ -48,7 +57,6 @@ impl Renewals {
             .collect();
         let r = Renewal {
             who: Holder::of(pod),
-            dir,
             tokens,
         };
         self.all.lock().unwrap_or_else(|p| p.into_inner()).push(r);
@@ -110,11 +118,8 @@ mod tests {
         }
     }
 
-    fn fresh(dir: &str, tokens: Vec<Token>) -> Fresh {
-        Fresh {
-            dir: dir.into(),
-            tokens,
-        }
+    fn fresh(tokens: Vec<Token>) -> Fresh {
+        Fresh { tokens }
     }
 
     /// Renewals come out when due (80% of their life), the others wait,
@@ -124,11 +129,11 @@ mod tests {
     fn renewals_are_taken_when_due_and_dropped_when_gone() {
         let rs = Renewals::default();
         // Issued at 0: due at 800 (80% of 1000), 4000 and 2400.
-        rs.keep(&pod("a"), fresh("/a", vec![token(0, 1000)]));
-        rs.keep(&pod("b"), fresh("/b", vec![token(0, 5000)]));
-        rs.keep(&pod("c"), fresh("/c", vec![token(0, 5000), token(0, 3000)]));
+        rs.keep(&pod("a"), fresh(vec![token(0, 1000)]));
+        rs.keep(&pod("b"), fresh(vec![token(0, 5000)]));
+        rs.keep(&pod("c"), fresh(vec![token(0, 5000), token(0, 3000)]));
         // A volume without tokens needs no renewal.
-        rs.keep(&pod("d"), fresh("/d", vec![]));
+        rs.keep(&pod("d"), fresh(vec![]));
         assert_eq!(rs.len(), 3);
         let (due, next) = rs.take_due(500, |_| false);
         assert!(due.is_empty());
@@ -144,7 +149,10 @@ mod tests {
         assert_eq!(next, 2400);
         assert_eq!(rs.len(), 2);
         rs.put_back(due.into_iter().next().unwrap());
-        let (due, next) = rs.take_due(900, |r| r.dir == std::path::Path::new("/c"));
+        // Its folder, found from the pod's uid and the volume's name.
+        let pods = std::path::Path::new("/var/lib/labyrinth/pods");
+        let c = std::path::Path::new("/var/lib/labyrinth/pods/u-c/volumes/kube-api-access");
+        let (due, next) = rs.take_due(900, |r| r.dir(pods) == c);
         assert_eq!(
             due.iter().map(|r| r.who.pod.name.as_str()).collect::<Vec<_>>(),
             ["a"]

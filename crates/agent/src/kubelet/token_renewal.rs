@@ -29,7 +29,8 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
     loop {
         let wait = (next - now()).clamp(1, GONE_CHECK_S) as u64;
         tokio::time::sleep(Duration::from_secs(wait)).await;
-        let (due, soonest) = agent.renewals.take_due(now(), |r| !r.dir.exists());
+        let pods = &agent.runtime.state_dir;
+        let (due, soonest) = agent.renewals.take_due(now(), |r| !r.dir(pods).exists());
         next = soonest;
         for mut r in due {
             // Boxed: the request's state is not part of the task at rest.
@@ -45,7 +46,8 @@ pub async fn run(agent: Arc<Agent>) -> Result<()> {
 /// renewal ends (the folder is gone or unreadable, or a token expired
 /// without being renewed).
 async fn renew(agent: &Agent, r: &mut Renewal) -> bool {
-    let mut files = match crate::runtime::atomic_dir::read(&r.dir) {
+    let dir = r.dir(&agent.runtime.state_dir);
+    let mut files = match crate::runtime::atomic_dir::read(&dir) {
         Ok(files) => files,
         Err(e) => {
             tracing::warn!("pod {}: reading its token volume: {e}", r.who.pod.label());
@@ -62,7 +64,7 @@ async fn renew(agent: &Agent, r: &mut Renewal) -> bool {
             }
             Err(e) => {
                 tracing::info!("pod {}: token not renewed: {e:#}", r.who.pod.label());
-                if !r.dir.exists() || now() >= t.expires {
+                if !dir.exists() || now() >= t.expires {
                     return false;
                 }
                 // Try again in a while (the old one still holds).
@@ -71,7 +73,7 @@ async fn renew(agent: &Agent, r: &mut Renewal) -> bool {
             }
         }
     }
-    if let Err(e) = crate::runtime::atomic_dir::write(&r.dir, &files) {
+    if let Err(e) = crate::runtime::atomic_dir::write(&dir, &files) {
         tracing::warn!("pod {}: writing renewed token: {e}", r.who.pod.label());
     }
     true

@@ -3,8 +3,6 @@
 //! be renewed. Shared by the volume's writer (`projected`), the renewals'
 //! store (`renewals`) and their task (`token_renewal`).
 
-use std::path::PathBuf;
-
 use super::nodepod::NodePod;
 use crate::runtime::PodRef;
 
@@ -52,9 +50,8 @@ pub fn refresh_at(issued: i64, expires: i64) -> i64 {
     issued + (life * 8 / 10).min(24 * 3600)
 }
 
-/// A projected volume whose tokens are to be kept fresh.
+/// A projected volume's tokens, to be kept fresh (each names its volume).
 pub struct Fresh {
-    pub dir: PathBuf,
     pub tokens: Vec<Token>,
 }
 
