@@ -95,7 +95,7 @@ fn killed_components_come_back_and_lose_no_acknowledged_write() {
         &[
             "pgrep",
             "-f",
-            "^[^ ]*labyrinth controllers .*--controllers scheduler$",
+            "^[^ ]*labyrinth controllers .*--controllers scheduler( |$)",
         ],
     );
     assert_eq!(scheduler.split_whitespace().count(), 1, "{scheduler}");
