@@ -78,3 +78,36 @@ fn explain_shows_fields_with_their_descriptions() {
         "{err}"
     );
 }
+
+/// The headers kubectl logged (`-v=8`) for its response to the GET of
+/// `path`'s document.
+fn response_headers_for(log: &str, path: &str) -> String {
+    let asked = log
+        .find(&format!("/openapi/v3/{path}?hash="))
+        .unwrap_or_else(|| panic!("no request for {path} in {log}"));
+    let rest = &log[asked..];
+    let response = rest.find("\"Response\"").expect("a response after the request");
+    let block = &rest[response..];
+    block[..block.find("\n >").unwrap_or(block.len())].to_string()
+}
+
+/// The documents are served as kube-apiserver serves them, so that
+/// kubectl's HTTP cache keeps them: a second kubectl run reads apps/v1's
+/// document from its cache (named by the hash the index gives, immutable)
+/// and revalidates the index by its ETag, instead of fetching 200 KB again.
+#[test]
+fn kubectl_reads_a_document_it_already_has_from_its_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = TestServer::start(dir.path());
+    let (ok, _, first) = s.kubectl(&["explain", "deployment.spec", "-v=8"]);
+    assert!(ok, "{first}");
+    let fetched = response_headers_for(&first, "apis/apps/v1");
+    assert!(fetched.contains("Cache-Control: public, immutable"), "{fetched}");
+    assert!(!fetched.contains("X-From-Cache"), "{fetched}");
+
+    let (ok, out, second) = s.kubectl(&["explain", "deployment.spec", "-v=8"]);
+    assert!(ok, "{second}");
+    assert!(out.contains("DeploymentSpec"), "{out}");
+    let cached = response_headers_for(&second, "apis/apps/v1");
+    assert!(cached.contains("X-From-Cache: 1"), "{cached}");
+}

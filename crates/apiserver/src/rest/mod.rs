@@ -192,11 +192,10 @@ async fn handle(st: Arc<AppState>, req: Request) -> ApiResult<Response> {
                     .map(json_ok)
                     .ok_or_else(ApiError::page_not_found)
             }
-            ["openapi", "v3"] => return Ok(json_ok(openapi::index())),
             ["openapi", "v3", gv @ ..] => {
-                return openapi::doc(&gv.join("/"))
-                    .map(json_ok)
-                    .ok_or_else(ApiError::page_not_found)
+                let inm = parts.headers.get(axum::http::header::IF_NONE_MATCH);
+                return openapi::serve(&gv.join("/"), parts.uri.query(), inm)
+                    .ok_or_else(ApiError::page_not_found);
             }
             _ => {}
         }

@@ -8,6 +8,9 @@
 //! hash of its content, so kubectl's cache never serves an older one.
 
 use crate::resources::{self, RESOURCES};
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use schemars::generate::{SchemaGenerator, SchemaSettings};
 use schemars::JsonSchema;
 use serde_json::{json, Map, Value};
@@ -113,10 +116,16 @@ fn document(group: &str) -> Value {
         "paths": paths, "components": {"schemas": schemas}})
 }
 
-/// Every document by its index path ("api/v1", "apis/apps/v1"), with the
-/// hash the index names it by.
-fn documents() -> &'static BTreeMap<String, (String, Value)> {
-    static DOCS: OnceLock<BTreeMap<String, (String, Value)>> = OnceLock::new();
+/// One served document: its JSON, written once, and the hash the index
+/// names it by (also its ETag).
+struct Document {
+    hash: String,
+    body: Bytes,
+}
+
+/// Every document by its index path ("api/v1", "apis/apps/v1").
+fn documents() -> &'static BTreeMap<String, Document> {
+    static DOCS: OnceLock<BTreeMap<String, Document>> = OnceLock::new();
     DOCS.get_or_init(|| {
         let mut groups = vec![""];
         groups.extend(resources::groups());
@@ -125,37 +134,147 @@ fn documents() -> &'static BTreeMap<String, (String, Value)> {
         groups
             .into_iter()
             .map(|g| {
-                let doc = document(g);
-                let digest = ring::digest::digest(&ring::digest::SHA256, doc.to_string().as_bytes());
-                let hash: String = digest.as_ref()[..16].iter().map(|b| format!("{b:02X}")).collect();
-                (gv_path(g), (hash, doc))
+                let body = Bytes::from(document(g).to_string());
+                (
+                    gv_path(g),
+                    Document {
+                        hash: hash_of(&body),
+                        body,
+                    },
+                )
             })
             .collect()
     })
 }
 
-/// /openapi/v3: where each group version's document is.
-pub fn index() -> Value {
-    let paths: Map<String, Value> = documents()
-        .iter()
-        .map(|(p, (hash, _))| {
-            (
-                p.clone(),
-                json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={hash}")}),
-            )
-        })
-        .collect();
-    json!({"paths": paths})
+fn hash_of(body: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, body);
+    digest.as_ref()[..16].iter().map(|b| format!("{b:02X}")).collect()
 }
 
-/// /openapi/v3/<gv>: the document of that group version.
-pub fn doc(gv: &str) -> Option<Value> {
-    documents().get(gv).map(|(_, d)| d.clone())
+/// /openapi/v3: where each group version's document is, and its ETag.
+fn index() -> &'static Document {
+    static INDEX: OnceLock<Document> = OnceLock::new();
+    INDEX.get_or_init(|| {
+        let paths: Map<String, Value> = documents()
+            .iter()
+            .map(|(p, d)| {
+                let url = format!("/openapi/v3/{p}?hash={}", d.hash);
+                (p.clone(), json!({ "serverRelativeURL": url }))
+            })
+            .collect();
+        let body = Bytes::from(json!({ "paths": paths }).to_string());
+        Document {
+            hash: hash_of(&body),
+            body,
+        }
+    })
+}
+
+/// GET /openapi/v3 (`gv` empty) or /openapi/v3/<gv>, as kube-apiserver
+/// serves them, so that clients cache them: every answer has an ETag and a
+/// matching `If-None-Match` gets 304; a document asked for by the hash the
+/// index gives is immutable (kubectl's HTTP cache then reads it from disk,
+/// without a request, until the index names another hash), and one asked
+/// for by an older hash is redirected to the current one. None for a group
+/// version not served.
+pub fn serve(gv: &str, query: Option<&str>, if_none_match: Option<&HeaderValue>) -> Option<Response> {
+    let doc = if gv.is_empty() {
+        index()
+    } else {
+        documents().get(gv)?
+    };
+    let etag = format!("\"{}\"", doc.hash);
+    let asked_hash = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|kv| kv.strip_prefix("hash="));
+    let mut headers = HeaderMap::new();
+    headers.insert(header::ETAG, HeaderValue::from_str(&etag).ok()?);
+    if let Some(asked) = asked_hash.filter(|_| !gv.is_empty()) {
+        if asked != doc.hash {
+            let url = format!("/openapi/v3/{gv}?hash={}", doc.hash);
+            headers.insert(header::LOCATION, HeaderValue::from_str(&url).ok()?);
+            return Some((StatusCode::MOVED_PERMANENTLY, headers).into_response());
+        }
+        let a_year = std::time::SystemTime::now() + std::time::Duration::from_secs(365 * 24 * 3600);
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("public, immutable"),
+        );
+        headers.insert(
+            header::EXPIRES,
+            HeaderValue::from_str(&httpdate::fmt_http_date(a_year)).ok()?,
+        );
+        headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+    }
+    let matches = if_none_match
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if matches {
+        return Some((StatusCode::NOT_MODIFIED, headers).into_response());
+    }
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Some((StatusCode::OK, headers, doc.body.clone()).into_response())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn doc(gv: &str) -> Option<Value> {
+        documents()
+            .get(gv)
+            .map(|d| serde_json::from_slice(&d.body).unwrap())
+    }
+
+    fn index_value() -> Value {
+        serde_json::from_slice(&index().body).unwrap()
+    }
+
+    fn header(r: &Response, name: header::HeaderName) -> Option<&str> {
+        r.headers().get(name).map(|v| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn a_document_asked_for_by_its_hash_is_immutable_and_an_old_hash_is_redirected() {
+        let url = index_value()["paths"]["apis/apps/v1"]["serverRelativeURL"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let hash = url.split_once("?hash=").unwrap().1;
+        let r = serve("apis/apps/v1", Some(&format!("hash={hash}")), None).unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(header(&r, header::CACHE_CONTROL), Some("public, immutable"));
+        assert_eq!(header(&r, header::ETAG), Some(format!("\"{hash}\"").as_str()));
+        let expires = httpdate::parse_http_date(header(&r, header::EXPIRES).unwrap()).unwrap();
+        assert!(expires > std::time::SystemTime::now() + std::time::Duration::from_secs(300 * 24 * 3600));
+
+        let old = serve("apis/apps/v1", Some("hash=0123"), None).unwrap();
+        assert_eq!(old.status(), StatusCode::MOVED_PERMANENTLY);
+        assert_eq!(header(&old, header::LOCATION), Some(url.as_str()));
+
+        // Without a hash: no promise that it never changes.
+        let plain = serve("apis/apps/v1", None, None).unwrap();
+        assert_eq!(plain.status(), StatusCode::OK);
+        assert_eq!(header(&plain, header::CACHE_CONTROL), None);
+    }
+
+    #[test]
+    fn a_client_holding_the_current_etag_gets_304_and_any_other_the_document() {
+        for gv in ["", "api/v1"] {
+            let first = serve(gv, None, None).unwrap();
+            let etag = header(&first, header::ETAG).unwrap().to_string();
+            let same = HeaderValue::from_str(&format!("\"other\", {etag}")).unwrap();
+            assert_eq!(
+                serve(gv, None, Some(&same)).unwrap().status(),
+                StatusCode::NOT_MODIFIED
+            );
+            let other = HeaderValue::from_static("\"other\"");
+            assert_eq!(serve(gv, None, Some(&other)).unwrap().status(), StatusCode::OK);
+        }
+        assert!(serve("apis/nope/v1", None, None).is_none());
+    }
 
     #[test]
     fn pod_schema_carries_its_kind_and_field_descriptions() {
@@ -183,7 +302,7 @@ mod tests {
             containers["items"]["$ref"],
             "#/components/schemas/io.k8s.api.core.v1.Container"
         );
-        assert!(index()["paths"]["apis/apps/v1"]["serverRelativeURL"]
+        assert!(index_value()["paths"]["apis/apps/v1"]["serverRelativeURL"]
             .as_str()
             .unwrap()
             .starts_with("/openapi/v3/apis/apps/v1?hash="));
