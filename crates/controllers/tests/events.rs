@@ -30,6 +30,21 @@ async fn events_with(client: &Client, reason: &str, count: usize) -> Vec<Event> 
 }
 
 /// An object of namespace `default`, as an Event names it.
+/// Each event's object and the nanosecond it was written, from its name
+/// (`<object>.<hex nanoseconds>`), in the order they were written.
+fn written_in_order(events: &[Event]) -> Vec<(String, u64)> {
+    let mut written: Vec<(String, u64)> = events
+        .iter()
+        .map(|e| {
+            let name = e.metadata.name.as_deref().unwrap();
+            let (object, nanos) = name.rsplit_once('.').unwrap();
+            (object.to_string(), u64::from_str_radix(nanos, 16).unwrap())
+        })
+        .collect();
+    written.sort_by_key(|(_, nanos)| *nanos);
+    written
+}
+
 fn object_in_default(kind: &str, name: &str, uid: &str) -> ObjectReference {
     ObjectReference {
         kind: Some(kind.into()),
@@ -240,16 +255,7 @@ async fn a_limited_recorder_writes_its_burst_then_waits_for_the_rate() {
     assert!(all
         .iter()
         .all(|e| e.source.as_ref().and_then(|s| s.host.as_deref()) == Some("node-1")));
-    // `<object>.<hex nanoseconds>`, in the order they were recorded.
-    let mut written: Vec<(String, u64)> = all
-        .iter()
-        .map(|e| {
-            let name = e.metadata.name.as_deref().unwrap();
-            let (object, nanos) = name.rsplit_once('.').unwrap();
-            (object.to_string(), u64::from_str_radix(nanos, 16).unwrap())
-        })
-        .collect();
-    written.sort_by_key(|(_, nanos)| *nanos);
+    let written = written_in_order(&all);
     let objects: Vec<&str> = written.iter().map(|(o, _)| o.as_str()).collect();
     assert_eq!(objects, ["p0", "p1", "p2"]);
     // The third waited for a token: 5 s after the second's was taken,
@@ -258,6 +264,35 @@ async fn a_limited_recorder_writes_its_burst_then_waits_for_the_rate() {
     assert!(
         gap >= Duration::from_millis(4900),
         "the third event came {gap:?} after the second"
+    );
+    running.shutdown();
+}
+
+/// Events yield to the work they describe: while a component keeps
+/// recording (here every 50 ms), nothing is written; the held events go out
+/// once it has been quiet for 100 ms, all of them, in order. Read from the
+/// events' names (the nanosecond each was written), so a busy machine can
+/// only make the wait longer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_wait_until_their_component_is_quiet() {
+    let dir = tempfile::tempdir().unwrap();
+    let (running, client) = server(dir.path()).await;
+    let rec = Recorder::new(client.clone(), "test-busy");
+    let mut last_recorded = 0u64;
+    for i in 0..6 {
+        let about = object_in_default("Pod", &format!("busy{i}"), &format!("u-busy{i}"));
+        last_recorded = u64::try_from(k8s_openapi::jiff::Timestamp::now().as_nanosecond()).unwrap();
+        rec.record(about, Reason::Pulled, "image present".into());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let all = events_with(&client, "Pulled", 6).await;
+    let written = written_in_order(&all);
+    let objects: Vec<&str> = written.iter().map(|(o, _)| o.as_str()).collect();
+    assert_eq!(objects, ["busy0", "busy1", "busy2", "busy3", "busy4", "busy5"]);
+    let first_after_last = Duration::from_nanos(written[0].1.saturating_sub(last_recorded));
+    assert!(
+        written[0].1 > last_recorded && first_after_last >= Duration::from_millis(95),
+        "the first event was written {first_after_last:?} after the last was recorded"
     );
     running.shutdown();
 }
