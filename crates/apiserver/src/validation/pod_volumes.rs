@@ -111,6 +111,7 @@ pub(super) fn volumes(spec: &Value, base: &str, errs: &mut Vec<FieldError>) {
                 mode(&it["mode"], format!("{ib}.mode"), errs);
             }
         }
+        projected_tokens(v, &vb, errs);
     }
     for list in ["containers", "initContainers"] {
         let cs = spec.get(list).and_then(Value::as_array);
@@ -144,6 +145,28 @@ fn mounts(c: &Value, cb: &str, volumes: &HashSet<String>, errs: &mut Vec<FieldEr
             Some(_) => {}
         }
         relative_path(&m["subPath"], format!("{mb}.subPath"), false, errs);
+    }
+}
+
+/// A projected volume's serviceAccountToken sources: a relative path, and
+/// a lifetime the TokenRequest API grants (10 minutes to 2^32 seconds), so
+/// that a pod the kubelet could not give its token is refused here rather
+/// than left Pending on its node.
+fn projected_tokens(v: &Value, vb: &str, errs: &mut Vec<FieldError>) {
+    let sources = v["projected"]["sources"].as_array();
+    for (j, src) in sources.into_iter().flatten().enumerate() {
+        let Some(t) = src.get("serviceAccountToken").filter(|t| !t.is_null()) else {
+            continue;
+        };
+        let tb = format!("{vb}.projected.sources[{j}].serviceAccountToken");
+        relative_path(&t["path"], format!("{tb}.path"), true, errs);
+        let secs = &t["expirationSeconds"];
+        let why = match secs.as_i64() {
+            Some(s) if s < 600 => "may not specify a duration less than 10 minutes",
+            Some(s) if s > 1 << 32 => "may not specify a duration larger than 2^32 seconds",
+            _ => continue,
+        };
+        errs.push(FieldError::invalid(format!("{tb}.expirationSeconds"), secs, why));
     }
 }
 
@@ -222,6 +245,28 @@ mod tests {
                 "spec.containers[0].volumeMounts[1].subPath: Invalid value: \"../x\": must not contain '..'",
             ]
         );
+    }
+
+    #[test]
+    fn a_projected_token_needs_a_path_and_a_lifetime_the_token_api_grants() {
+        let token = |t: Value| json!({"volumes": [{"name": "t", "projected": {"sources": [{"serviceAccountToken": t}]}}]});
+        let at = "spec.volumes[0].projected.sources[0].serviceAccountToken";
+        assert_eq!(
+            check(token(json!({"path": "token", "expirationSeconds": 60}))),
+            [format!(
+                "{at}.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes"
+            )]
+        );
+        assert_eq!(
+            check(token(json!({"path": "token", "expirationSeconds": 5_000_000_000_i64}))),
+            [format!("{at}.expirationSeconds: Invalid value: 5000000000: may not specify a duration larger than 2^32 seconds")]
+        );
+        assert_eq!(
+            check(token(json!({"expirationSeconds": 600}))),
+            [format!("{at}.path: Required value")]
+        );
+        assert!(check(token(json!({"path": "token", "expirationSeconds": 3607}))).is_empty());
+        assert!(check(token(json!({"path": "token"}))).is_empty());
     }
 
     #[test]
