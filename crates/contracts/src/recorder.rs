@@ -173,8 +173,9 @@ impl Quiet {
     /// waited since `held_since`: None once the component has been quiet
     /// for `QUIET`, or the hold has reached `MAX_HOLD`.
     fn hold_for(&self, now: Instant, held_since: Instant) -> Option<Duration> {
-        let last = self.base + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-        let quiet_left = QUIET.saturating_sub(now.saturating_duration_since(last));
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        let idle = now.saturating_duration_since(self.base).saturating_sub(last);
+        let quiet_left = QUIET.saturating_sub(idle);
         let hold_left = MAX_HOLD.saturating_sub(now.saturating_duration_since(held_since));
         Some(quiet_left.min(hold_left)).filter(|d| !d.is_zero())
     }

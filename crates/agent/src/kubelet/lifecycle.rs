@@ -87,7 +87,6 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
         Ok(t) => t,
         Err(e) => {
             let cfg = agent.runtime.clone();
-            let rec = rec.clone();
             if let Err(undo) = tokio::task::spawn_blocking(move || sandbox::destroy(&cfg, &rec)).await? {
                 tracing::warn!("pod {}: undoing its sandbox: {undo:#}", pod.name());
             }
