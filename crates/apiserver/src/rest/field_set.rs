@@ -166,6 +166,29 @@ fn walk_changed(b: Option<&Value>, a: &Value, path: &mut Path, out: &mut FieldSe
     }
 }
 
+/// Whether `obj`'s set (as [`of_object`] walks it, identity aside) holds
+/// `p`: a list element's `.` entry for an element it has, else a value it
+/// has that `walk` takes as a leaf (a scalar, a list owned as a whole, an
+/// empty map).
+pub fn has(obj: &Value, p: &Path) -> bool {
+    let Some(v) = get(obj, p) else {
+        return false;
+    };
+    let Some((last, parent)) = p.split_last() else {
+        return false;
+    };
+    if last == "." {
+        return true;
+    }
+    match v {
+        Value::Object(m) => m.is_empty(),
+        Value::Array(_) => last
+            .strip_prefix("f:")
+            .is_none_or(|field| list_key(parent, field).is_none()),
+        _ => true,
+    }
+}
+
 fn with(path: &Path, tail: &str) -> Path {
     let mut p = path.clone();
     p.push(tail.into());
