@@ -1,7 +1,9 @@
 //! Issue 4's benchmarks in a real lab (JSON on stdout; not timed tests):
 //! apply → Ready for three bursts of 100 pods (p50/p99 per pod and from the
 //! apply, measured by a raw watch of the API; medians of the bursts; and a
-//! fourth burst measured by a kubectl watch, for comparison), the
+//! fourth burst measured by a kubectl watch, for comparison; per burst also
+//! the apply command's own time and major faults, and the file pages the
+//! machine read back after evicting them), the
 //! node agents' memory per pod (VmRSS, the figure the goal was set on, and
 //! RssAnon, without the binary's shared code pages), and pod-to-pod TCP throughput with iperf3
 //! over our tunnel against a hand-built veth + VXLAN path between the same
@@ -64,6 +66,35 @@ struct Burst {
     /// First ADDED → last ADDED (ms): how long the controllers took to
     /// create the pods, the part of the burst no pod start can shorten.
     created_over_ms: f64,
+    /// The apply command alone, start to exit (ms), and the major page
+    /// faults of its processes (`labyrinth kubectl`, the machine's kubectl):
+    /// the part of "from the apply" that is the client, and whether its
+    /// binaries had to be read from disk again (a cold start).
+    apply_ms: f64,
+    apply_major_faults: i64,
+    /// File pages the whole machine read back after evicting them, apply →
+    /// last pod Ready: a machine that pages out what sat idle between
+    /// bursts (this VM runs a DAMON `pageout` scheme) reads the code a
+    /// burst runs from disk again, inside the burst.
+    file_pages_read_back: u64,
+}
+
+/// The machine's count of file pages read back after their eviction.
+fn file_refaults() -> u64 {
+    let vmstat = std::fs::read_to_string("/proc/vmstat").unwrap();
+    vmstat
+        .lines()
+        .find_map(|l| l.strip_prefix("workingset_refault_file "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("/proc/vmstat has workingset_refault_file")
+}
+
+/// Major page faults of this process's waited-for children, all so far.
+fn children_major_faults() -> i64 {
+    // SAFETY: getrusage writes one rusage into the zeroed struct we own.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) }, 0);
+    ru.ru_majflt
 }
 
 /// Who watches the pods for the measurement.
@@ -141,6 +172,8 @@ fn apply_to_ready(lab: &Lab, name: &str, how: Watch) -> Burst {
             .any(|l| l.contains("k8s.io/initial-events-end"));
         assert!(opened, "the watch ended before its initial-events bookmark");
     }
+    let faults_before = children_major_faults();
+    let refaults_before = file_refaults();
     let start = Instant::now();
     kubectl_apply(
         lab,
@@ -151,6 +184,8 @@ fn apply_to_ready(lab: &Lab, name: &str, how: Watch) -> Burst {
              spec: {{containers: [{{name: pause, image: registry.k8s.io/pause:3.10}}]}}\n"
         ),
     );
+    let apply_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let apply_major_faults = children_major_faults() - faults_before;
     let mut added: HashMap<String, Instant> = HashMap::new();
     let mut ready: Vec<f64> = Vec::new();
     let mut from_apply: Vec<f64> = Vec::new();
@@ -171,6 +206,7 @@ fn apply_to_ready(lab: &Lab, name: &str, how: Watch) -> Burst {
         }
     }
     let all_s = start.elapsed().as_secs_f64();
+    let file_pages_read_back = file_refaults() - refaults_before;
     stop(&mut watch);
     assert_eq!(ready.len(), PODS, "not every pod became Ready");
     ready.sort_by(|a, b| a.total_cmp(b));
@@ -182,6 +218,9 @@ fn apply_to_ready(lab: &Lab, name: &str, how: Watch) -> Burst {
         from_apply_ms: from_apply,
         all_s,
         created_over_ms: (*last - *first).as_secs_f64() * 1000.0,
+        apply_ms,
+        apply_major_faults,
+        file_pages_read_back,
     }
 }
 
@@ -270,6 +309,9 @@ fn burst_json(b: &Burst) -> serde_json::Value {
         "from_apply_p99_ms": percentile(&b.from_apply_ms, 0.99),
         "all_ready_seconds": b.all_s,
         "pods_created_over_ms": b.created_over_ms,
+        "apply_command_ms": b.apply_ms,
+        "apply_command_major_faults": b.apply_major_faults,
+        "machine_file_pages_read_back": b.file_pages_read_back,
     })
 }
 
