@@ -2,6 +2,14 @@
 //! UDP has no connection end, so without this a client keeps sending its
 //! "flow" to a backend that is gone until the entry times out.
 //!
+//! An endpoint that stops being ready while it still serves (a terminating
+//! DNS pod in lame duck) is drained instead: the flows whose answer came are
+//! flushed, so a client port used again is balanced afresh among the ready
+//! endpoints, and a query still waiting for its answer keeps its entry, so
+//! the answer comes back translated to the ClusterIP. kube-proxy keeps every
+//! flow of a serving endpoint until it stops serving; then a client port
+//! used again in the moment between the server's exit and the flush is lost.
+//!
 //! Spoken to the kernel over ctnetlink (`ctnetlink`), as the `conntrack`
 //! tool does inside: dump the table, delete each match by its tuple.
 
@@ -15,18 +23,42 @@ use ctnetlink::{Ctnetlink, Entry};
 
 const IPPROTO_UDP: u8 = 17;
 
+/// Which of a UDP endpoint's flows a flush deletes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stale {
+    /// The endpoint answers no more (gone from the Service, or no longer
+    /// serving): every flow.
+    Gone,
+    /// It stopped being ready and still serves: the flows whose answer
+    /// came, not those still waiting for it.
+    Draining,
+}
+
+impl Stale {
+    fn deletes(self, e: &Entry) -> bool {
+        match self {
+            Stale::Gone => true,
+            Stale::Draining => e.answered,
+        }
+    }
+}
+
 /// Delete, in the calling thread's network namespace, the UDP entries sent
 /// to `cluster_ip` and translated to `endpoint` (what `conntrack -D -p udp
-/// --orig-dst <cluster_ip> --dst-nat <endpoint>` deletes); the number
-/// deleted. Entries that vanish meanwhile are not an error.
-pub fn flush_udp_endpoint(cluster_ip: Ipv4Addr, endpoint: Ipv4Addr) -> Result<u64> {
+/// --orig-dst <cluster_ip> --dst-nat <endpoint>` deletes), all of them or
+/// only the answered ones as `stale` says; the number deleted. Entries that
+/// vanish meanwhile are not an error.
+pub fn flush_udp_endpoint(cluster_ip: Ipv4Addr, endpoint: Ipv4Addr, stale: Stale) -> Result<u64> {
     let ct = || format!("flushing UDP conntrack entries {cluster_ip} -> {endpoint}");
     let mut nl = Ctnetlink::open()
         .context("opening a ctnetlink socket")
         .with_context(ct)?;
     let entries = nl.dump_ipv4().with_context(ct)?;
     let mut deleted = 0;
-    for e in entries.iter().filter(|e| is_udp_via(e, cluster_ip, endpoint)) {
+    let stale_flows = entries
+        .iter()
+        .filter(|e| is_udp_via(e, cluster_ip, endpoint) && stale.deletes(e));
+    for e in stale_flows {
         if nl.delete(e).with_context(ct)? {
             deleted += 1;
         }
@@ -49,6 +81,10 @@ mod tests {
     use super::*;
 
     fn entry(proto: u8, dst: [u8; 4], answered_by: [u8; 4]) -> Entry {
+        entry_answered(proto, dst, answered_by, true)
+    }
+
+    fn entry_answered(proto: u8, dst: [u8; 4], answered_by: [u8; 4], answered: bool) -> Entry {
         let client = Ipv4Addr::new(10, 0, 1, 5);
         Entry::new(
             Tuple4 {
@@ -65,7 +101,17 @@ mod tests {
                 sport: 53,
                 dport: 40000,
             },
+            answered,
         )
+    }
+
+    #[test]
+    fn draining_keeps_the_queries_still_waiting_for_their_answer() {
+        let waiting = entry_answered(17, [10, 96, 0, 10], [10, 0, 2, 7], false);
+        let done = entry(17, [10, 96, 0, 10], [10, 0, 2, 7]);
+        assert!(Stale::Gone.deletes(&waiting) && Stale::Gone.deletes(&done));
+        assert!(!Stale::Draining.deletes(&waiting));
+        assert!(Stale::Draining.deletes(&done));
     }
 
     #[test]

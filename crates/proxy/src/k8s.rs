@@ -265,6 +265,8 @@ fn endpoints_for(slices: &[&EndpointSlice], port_name: &str, proto: Protocol) ->
         for ep in slice.endpoints.iter().flatten() {
             // The API says a nil ready condition means ready.
             let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+            // ...and a nil serving condition defers to ready.
+            let serving = ep.conditions.as_ref().and_then(|c| c.serving).unwrap_or(ready);
             for addr in &ep.addresses {
                 let ip: Ipv4Addr = addr
                     .parse()
@@ -275,6 +277,7 @@ fn endpoints_for(slices: &[&EndpointSlice], port_name: &str, proto: Protocol) ->
                         ip,
                         port,
                         ready,
+                        serving,
                         node_name: ep.node_name.clone(),
                     },
                     for_zones: for_zones.map(|z| z.iter().map(|f| f.name.clone()).collect()),
@@ -310,7 +313,9 @@ mod tests {
                       {"name": "dns-tcp", "port": 5354, "protocol": "TCP"}],
             "endpoints": [
                 {"addresses": ["10.0.1.7"], "conditions": {"ready": true}, "nodeName": "node-1"},
-                {"addresses": ["10.0.2.9"], "conditions": {"ready": false}, "nodeName": "node-2"}
+                {"addresses": ["10.0.2.9"], "conditions": {"ready": false}, "nodeName": "node-2"},
+                {"addresses": ["10.0.3.4"], "nodeName": "node-3",
+                 "conditions": {"ready": false, "serving": true, "terminating": true}}
             ]
         }))
         .unwrap()
@@ -326,10 +331,14 @@ mod tests {
         let udp = &model.services[&ServicePortName::new("kube-system", "kube-dns", "dns", Protocol::Udp)];
         assert_eq!(udp.cluster_ip, Ipv4Addr::new(10, 96, 0, 10));
         assert_eq!(udp.port, 53);
-        assert_eq!(udp.endpoints.len(), 2);
+        assert_eq!(udp.endpoints.len(), 3);
         assert_eq!(udp.endpoints[0].port, 5353);
         assert_eq!(udp.endpoints[0].node_name.as_deref(), Some("node-1"));
         assert_eq!(udp.ready_endpoints().len(), 1);
+        // Ready serves; a terminating one serves as its slice says; a
+        // not-ready one without the condition does not.
+        let serving: Vec<Ipv4Addr> = udp.serving_endpoints().map(|e| e.ip).collect();
+        assert_eq!(serving, [Ipv4Addr::new(10, 0, 1, 7), Ipv4Addr::new(10, 0, 3, 4)]);
         let tcp = &model.services[&ServicePortName::new("kube-system", "kube-dns", "dns-tcp", Protocol::Tcp)];
         assert_eq!(tcp.endpoints[0].port, 5354);
         store.delete_slice("kube-system", "kube-dns-abcde");

@@ -76,6 +76,11 @@ pub struct Endpoint {
     /// The target port, as resolved by the EndpointSlice.
     pub port: u16,
     pub ready: bool,
+    /// Still answering: ready, or terminating while it serves (the slice's
+    /// `serving` condition). New flows go only to ready endpoints, but a
+    /// UDP flow already pinned to a serving one keeps its conntrack entry:
+    /// a server in lame duck still answers the queries it was sent.
+    pub serving: bool,
     pub node_name: Option<String>,
 }
 
@@ -85,6 +90,7 @@ impl Endpoint {
             ip,
             port,
             ready: true,
+            serving: true,
             node_name: None,
         }
     }
@@ -149,6 +155,12 @@ impl ServicePort {
     /// The endpoints traffic is balanced over: the ready ones.
     pub fn ready_endpoints(&self) -> Vec<&Endpoint> {
         self.endpoints.iter().filter(|e| e.ready).collect()
+    }
+
+    /// The endpoints that still answer flows already sent to them: the
+    /// ready ones and the terminating ones that serve.
+    pub fn serving_endpoints(&self) -> impl Iterator<Item = &Endpoint> {
+        self.endpoints.iter().filter(|e| e.ready || e.serving)
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
 
-use crate::conntrack;
+use crate::conntrack::{self, Stale};
 use crate::datapath::Datapath;
 use crate::metrics::{unix_seconds, Metrics};
 use crate::model::{Protocol, ServiceModel, ServicePortName};
@@ -32,8 +32,9 @@ pub enum SyncKind {
 pub struct SyncReport {
     pub kind: SyncKind,
     pub took: Duration,
-    /// (ClusterIP, endpoint IP) pairs whose UDP conntrack entries were flushed.
-    pub flushed: Vec<(Ipv4Addr, Ipv4Addr)>,
+    /// (ClusterIP, endpoint IP, which flows) whose UDP conntrack entries
+    /// were flushed.
+    pub flushed: Vec<(Ipv4Addr, Ipv4Addr, Stale)>,
 }
 
 pub struct Proxier {
@@ -195,9 +196,9 @@ impl Proxier {
         full: bool,
         start: Instant,
         changed: &BTreeSet<ServicePortName>,
-    ) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+    ) -> Vec<(Ipv4Addr, Ipv4Addr, Stale)> {
         let stale = match &self.applied {
-            Some(old) => removed_udp_endpoints(old, &self.desired, changed),
+            Some(old) => stale_udp_endpoints(old, &self.desired, changed),
             None => vec![],
         };
         match (&mut self.applied, full) {
@@ -211,8 +212,8 @@ impl Proxier {
         if !self.flush_conntrack {
             return stale;
         }
-        for (cip, ep) in &stale {
-            match conntrack::flush_udp_endpoint(*cip, *ep) {
+        for (cip, ep, which) in &stale {
+            match conntrack::flush_udp_endpoint(*cip, *ep, *which) {
                 Ok(n) => metrics.conntrack_flushed += n,
                 Err(e) => tracing::warn!("flushing UDP conntrack entries {cip} -> {ep}: {e:#}"),
             }
@@ -221,26 +222,32 @@ impl Proxier {
     }
 }
 
-/// (ClusterIP, endpoint IP) of UDP endpoints that were in use and are not now.
-pub fn removed_udp_endpoints(
+/// (ClusterIP, endpoint IP, which flows) of UDP endpoints whose conntrack
+/// entries must go: every flow of one that answered and answers no more
+/// (gone from the Service, or no longer serving); the answered flows of one
+/// that was ready and now only serves (terminating, in lame duck). New flows
+/// go to ready endpoints only, so a draining endpoint gets none meanwhile;
+/// the flows kept are queries it was sent and still answers, whose answers
+/// come back through their entries. See `conntrack` for why.
+pub fn stale_udp_endpoints(
     old: &ServiceModel,
     new: &ServiceModel,
     changed: &BTreeSet<ServicePortName>,
-) -> Vec<(Ipv4Addr, Ipv4Addr)> {
+) -> Vec<(Ipv4Addr, Ipv4Addr, Stale)> {
     let mut out = BTreeSet::new();
     for name in changed.iter().filter(|n| n.protocol == Protocol::Udp) {
         let Some(o) = old.services.get(name) else { continue };
-        let n = new.services.get(name);
-        for ep in o.ready_endpoints() {
-            let still = n.is_some_and(|n| {
-                n.cluster_ip == o.cluster_ip
-                    && n.ready_endpoints()
-                        .iter()
-                        .any(|e| e.ip == ep.ip && e.port == ep.port)
-            });
-            if !still {
-                out.insert((o.cluster_ip, ep.ip));
-            }
+        let n = new.services.get(name).filter(|n| n.cluster_ip == o.cluster_ip);
+        for ep in o.serving_endpoints() {
+            let now = n.and_then(|n| n.endpoints.iter().find(|e| e.ip == ep.ip && e.port == ep.port));
+            let which = match now {
+                Some(e) if e.ready => continue,
+                Some(e) if e.serving && ep.ready => Stale::Draining,
+                // Drained when it stopped being ready; nothing new since.
+                Some(e) if e.serving => continue,
+                _ => Stale::Gone,
+            };
+            out.insert((o.cluster_ip, ep.ip, which));
         }
     }
     out.into_iter().collect()
@@ -283,7 +290,7 @@ mod tests {
     use crate::model::{Endpoint, ServicePort};
 
     #[test]
-    fn removed_udp_endpoints_only_for_udp_and_gone() {
+    fn stale_udp_endpoints_only_for_udp_and_gone() {
         let udp = ServicePortName::new("ns", "dns", "dns", Protocol::Udp);
         let tcp = ServicePortName::new("ns", "web", "", Protocol::Tcp);
         let cip = Ipv4Addr::new(10, 96, 0, 10);
@@ -295,8 +302,56 @@ mod tests {
         new.insert(ServicePort::new(udp.clone(), cip, 53, vec![e(2)]));
         let changed = new.changed_since(&old);
         assert_eq!(
-            removed_udp_endpoints(&old, &new, &changed),
-            vec![(cip, Ipv4Addr::new(10, 0, 1, 1))]
+            stale_udp_endpoints(&old, &new, &changed),
+            vec![(cip, Ipv4Addr::new(10, 0, 1, 1), Stale::Gone)]
+        );
+    }
+
+    #[test]
+    fn a_terminating_endpoint_is_drained_while_it_serves_and_flushed_when_it_stops() {
+        let udp = ServicePortName::new("ns", "dns", "dns", Protocol::Udp);
+        let cip = Ipv4Addr::new(10, 96, 0, 10);
+        let ip = |d| Ipv4Addr::new(10, 0, 1, d);
+        let model = |eps: Vec<Endpoint>| {
+            let mut m = ServiceModel::new(None);
+            m.insert(ServicePort::new(udp.clone(), cip, 53, eps));
+            m
+        };
+        let ready = |d| Endpoint::new(ip(d), 53);
+        let terminating = |d, serving| Endpoint {
+            ready: false,
+            serving,
+            ..Endpoint::new(ip(d), 53)
+        };
+        let stale =
+            |old: &ServiceModel, new: &ServiceModel| stale_udp_endpoints(old, new, &new.changed_since(old));
+        let both = model(vec![ready(1), ready(2)]);
+        // Endpoint 1 starts terminating and still serves: drained.
+        let lame_duck = model(vec![terminating(1, true), ready(2)]);
+        assert_eq!(stale(&both, &lame_duck), vec![(cip, ip(1), Stale::Draining)]);
+        // Something else changes meanwhile: no second drain.
+        let third = model(vec![terminating(1, true), ready(2), ready(3)]);
+        assert_eq!(stale(&lame_duck, &third), vec![]);
+        // It stops serving, or its pod goes: every flow is flushed.
+        let stopped = model(vec![terminating(1, false), ready(2)]);
+        assert_eq!(stale(&lame_duck, &stopped), vec![(cip, ip(1), Stale::Gone)]);
+        assert_eq!(
+            stale(&lame_duck, &model(vec![ready(2)])),
+            vec![(cip, ip(1), Stale::Gone)]
+        );
+        // Ready to gone at once (a pod that died): every flow.
+        assert_eq!(
+            stale(&both, &model(vec![ready(2)])),
+            vec![(cip, ip(1), Stale::Gone)]
+        );
+        // A not-ready endpoint that never served had nothing to flush.
+        assert_eq!(stale(&stopped, &model(vec![ready(2)])), vec![]);
+        // The Service's address changed: every flow to the old one goes.
+        let mut moved = both.clone();
+        moved.services.get_mut(&udp).unwrap().cluster_ip = Ipv4Addr::new(10, 96, 0, 11);
+        assert_eq!(
+            stale(&both, &moved),
+            vec![(cip, ip(1), Stale::Gone), (cip, ip(2), Stale::Gone)]
         );
     }
 }

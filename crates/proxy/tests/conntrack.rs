@@ -1,13 +1,14 @@
 //! The UDP conntrack flush against a real table: flows sent through DNAT
 //! rules in a scratch namespace, the flush run there, and the independent
-//! `conntrack -L` as the witness of what is left.
+//! `conntrack -L` as the witness of what is left; and a draining endpoint's
+//! late answer, received (or not) by a real client socket.
 mod common;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
 use common::Netns;
-use labyrinth_proxy::conntrack::flush_udp_endpoint;
+use labyrinth_proxy::conntrack::{flush_udp_endpoint, Stale};
 
 const CLUSTER_IP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 10);
 const ENDPOINT: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 2);
@@ -34,13 +35,19 @@ fn listed(ns: &Netns) -> Vec<(String, u16)> {
     flows
 }
 
+/// The tools these tests program and read the table with (a missing one
+/// fails the test where root is required, see `labyrinth_testkit::root`).
+fn tools(test: &str) -> bool {
+    ["conntrack", "iptables"]
+        .iter()
+        .all(|t| labyrinth_testkit::root::tool(test, t).is_some())
+}
+
 #[test]
 fn flush_deletes_the_udp_entries_of_a_removed_endpoint_and_nothing_else() {
     const NAME: &str = "flush_deletes_the_udp_entries_of_a_removed_endpoint_and_nothing_else";
     require_root!(NAME);
-    if labyrinth_testkit::root::tool(NAME, "conntrack").is_none()
-        || labyrinth_testkit::root::tool(NAME, "iptables").is_none()
-    {
+    if !tools(NAME) {
         return;
     }
     let ns = Netns::new("ctflush");
@@ -90,7 +97,9 @@ fn flush_deletes_the_udp_entries_of_a_removed_endpoint_and_nothing_else() {
     }
     assert_eq!(before.iter().filter(|f| f.0 == "tcp").count(), 1, "{before:?}");
 
-    let deleted = ns.run(|| flush_udp_endpoint(CLUSTER_IP, ENDPOINT)).unwrap();
+    let deleted = ns
+        .run(|| flush_udp_endpoint(CLUSTER_IP, ENDPOINT, Stale::Gone))
+        .unwrap();
     assert_eq!(deleted, 2);
     let after = listed(&ns);
     let expected: Vec<(String, u16)> = before
@@ -101,5 +110,106 @@ fn flush_deletes_the_udp_entries_of_a_removed_endpoint_and_nothing_else() {
     assert_eq!(after, expected, "only the two flows to the removed endpoint went");
 
     // Nothing left to delete is not an error.
-    assert_eq!(ns.run(|| flush_udp_endpoint(CLUSTER_IP, ENDPOINT)).unwrap(), 0);
+    assert_eq!(
+        ns.run(|| flush_udp_endpoint(CLUSTER_IP, ENDPOINT, Stale::Gone))
+            .unwrap(),
+        0
+    );
+}
+
+/// A server at the endpoint address, local to the namespace, that answers
+/// each query when told to: a query can be left waiting across a flush.
+struct SlowServer {
+    sock: UdpSocket,
+}
+
+impl SlowServer {
+    /// Receive one query; answer it with `reply` now, or return who sent it
+    /// so it can be answered later.
+    fn take(&self) -> SocketAddr {
+        let mut buf = [0u8; 64];
+        self.sock.recv_from(&mut buf).expect("a query at the server").1
+    }
+
+    fn answer(&self, to: SocketAddr, reply: &str) {
+        self.sock.send_to(reply.as_bytes(), to).unwrap();
+    }
+}
+
+/// A client flow to the ClusterIP: a connected socket, so only an answer
+/// from the ClusterIP's address reaches it (as with dig or a resolver).
+fn client(port: u16) -> UdpSocket {
+    let c = UdpSocket::bind(("0.0.0.0", port)).unwrap();
+    c.set_read_timeout(Some(Duration::from_millis(1500))).unwrap();
+    c.connect((CLUSTER_IP, 53)).unwrap();
+    c
+}
+
+fn read(c: &UdpSocket) -> std::io::Result<String> {
+    let mut buf = [0u8; 64];
+    let n = c.recv(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+#[test]
+fn a_draining_endpoint_still_answers_the_queries_it_was_sent() {
+    const NAME: &str = "a_draining_endpoint_still_answers_the_queries_it_was_sent";
+    require_root!(NAME);
+    if !tools(NAME) {
+        return;
+    }
+    let ns = Netns::new("ctdrain");
+    // The endpoint is an address of the namespace itself; the Service rule
+    // translates what this namespace sends to the ClusterIP.
+    ns.sh(&format!(
+        "ip link set lo up && ip addr add {ENDPOINT}/32 dev lo && ip route add 10.96.0.0/12 dev lo"
+    ));
+    ns.sh(&format!(
+        "iptables -t nat -A OUTPUT -p udp -d {CLUSTER_IP} --dport 53 -j DNAT --to-destination {ENDPOINT}:53"
+    ));
+    let (done_then_waiting, lost) = ns.run(|| {
+        let server = SlowServer {
+            sock: UdpSocket::bind((ENDPOINT, 53)).unwrap(),
+        };
+        server
+            .sock
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        // Flow 41001 is over (asked and answered); flow 41002 has asked and
+        // waits. The endpoint starts draining: only the finished flow goes.
+        let done = client(41001);
+        done.send(b"q1").unwrap();
+        let from = server.take();
+        server.answer(from, "a1");
+        assert_eq!(read(&done).unwrap(), "a1");
+        let waiting = client(41002);
+        waiting.send(b"q2").unwrap();
+        let late = server.take();
+        let drained = flush_udp_endpoint(CLUSTER_IP, ENDPOINT, Stale::Draining).unwrap();
+        assert_eq!(drained, 1, "only the answered flow is drained");
+        server.answer(late, "a2");
+        let waited = read(&waiting);
+
+        // The same when the endpoint is gone: the waiting flow's entry goes
+        // too, so its late answer is not translated back and never arrives.
+        let waiting = client(41003);
+        waiting.send(b"q3").unwrap();
+        let late = server.take();
+        let gone = flush_udp_endpoint(CLUSTER_IP, ENDPOINT, Stale::Gone).unwrap();
+        assert!(gone >= 2, "every flow goes: {gone}");
+        server.answer(late, "a3");
+        (
+            (drained, waited.map_err(|e| e.kind())),
+            read(&waiting).map_err(|e| e.kind()),
+        )
+    });
+    assert_eq!(
+        done_then_waiting.1,
+        Ok("a2".to_string()),
+        "the query sent before the drain got its answer through the ClusterIP"
+    );
+    assert!(
+        lost.is_err(),
+        "a late answer after a full flush arrived anyway ({lost:?}): the test proves nothing"
+    );
 }

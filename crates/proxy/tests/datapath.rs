@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::lab::{pod_ip, tcp_once, udp_exchange, udp_once, Lab, GATEWAY, SERVER_PORT};
 use labyrinth_netexec::chisquare::uniform_p_value;
+use labyrinth_proxy::conntrack::Stale;
 use labyrinth_proxy::{
     Datapath, Endpoint, IptablesDatapath, NftablesDatapath, Protocol, ServiceModel, ServicePort,
     ServicePortName, SyncKind,
@@ -28,10 +29,19 @@ fn web(p: Protocol) -> ServicePortName {
 }
 
 fn model(servers: &[usize]) -> ServiceModel {
+    model_with(servers, None)
+}
+
+/// `servers` behind the Services, and `terminating` among them in lame
+/// duck: not ready, still serving.
+fn model_with(servers: &[usize], terminating: Option<usize>) -> ServiceModel {
     let mut m = ServiceModel::new(Some("10.0.0.0/16".parse().unwrap()));
     let eps: Vec<Endpoint> = servers
         .iter()
-        .map(|&i| Endpoint::new(pod_ip(i), SERVER_PORT))
+        .map(|&i| Endpoint {
+            ready: Some(i) != terminating,
+            ..Endpoint::new(pod_ip(i), SERVER_PORT)
+        })
         .collect();
     for p in [Protocol::Tcp, Protocol::Udp] {
         m.insert(ServicePort::new(web(p), VIP, 80, eps.clone()));
@@ -159,6 +169,32 @@ fn scenario(tag: &str, dp: Box<dyn Datapath>) {
         panic!("no UDP flow landed on p1");
     });
     assert!(tries < 200);
+    // Pod 1 starts terminating and still serves (a DNS server in lame
+    // duck): its answered flows are drained, so the pinned flow, whose
+    // exchange is over, moves to a ready endpoint, and no new flow reaches
+    // pod 1, not even from a client port used before.
+    let report = lab.proxy(|p| {
+        p.set_model(model_with(&[0, 1, 2], Some(1)), None);
+        p.sync().expect("partial sync")
+    });
+    assert!(
+        matches!(report.kind, SyncKind::Partial { changed: 2 }),
+        "{report:?}"
+    );
+    assert_eq!(report.flushed, vec![(VIP, pod_ip(1), Stale::Draining)]);
+    let moved = lab
+        .client()
+        .run(move || udp_exchange(&sock).expect("flow after its endpoint began terminating"));
+    assert!(
+        !moved.starts_with("p1"),
+        "UDP flow still goes to the terminating endpoint: {moved}"
+    );
+    let during = spread(&lab, 300, Protocol::Udp);
+    assert!(
+        !during.contains_key("p1"),
+        "new flows still reach the terminating endpoint: {during:?}"
+    );
+    // Pod 1 goes: whatever it still had is flushed.
     let report = lab.proxy(|p| {
         p.set_model(model(&[0, 2]), None);
         p.sync().expect("partial sync")
@@ -167,14 +203,7 @@ fn scenario(tag: &str, dp: Box<dyn Datapath>) {
         matches!(report.kind, SyncKind::Partial { changed: 2 }),
         "{report:?}"
     );
-    assert_eq!(report.flushed, vec![(VIP, pod_ip(1))]);
-    let moved = lab
-        .client()
-        .run(move || udp_exchange(&sock).expect("flow after removal"));
-    assert!(
-        !moved.starts_with("p1"),
-        "UDP flow still goes to the removed endpoint: {moved}"
-    );
+    assert_eq!(report.flushed, vec![(VIP, pod_ip(1), Stale::Gone)]);
     let after = spread(&lab, 300, Protocol::Tcp);
     assert!(
         !after.contains_key("p1"),
@@ -213,7 +242,7 @@ fn scenario(tag: &str, dp: Box<dyn Datapath>) {
     // Metrics saw every sync.
     let metrics = lab.proxy(|p| p.metrics_text());
     assert!(
-        metrics.contains("kubeproxy_sync_proxy_rules_duration_seconds_count 3\n"),
+        metrics.contains("kubeproxy_sync_proxy_rules_duration_seconds_count 4\n"),
         "{metrics}"
     );
     assert!(

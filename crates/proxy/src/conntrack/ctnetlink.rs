@@ -12,7 +12,7 @@ use netlink_packet_core::{
     DefaultNla, NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
 };
 use netlink_packet_netfilter::conntrack::{
-    ConntrackAttribute, ConntrackMessage, IPTuple, ProtoTuple, Protocol, Tuple,
+    ConntrackAttribute, ConntrackMessage, IPTuple, ProtoTuple, Protocol, Status, Tuple,
 };
 use netlink_packet_netfilter::{
     NetfilterHeader, NetfilterMessage, NetfilterMessageInner, NetfilterProtoFamily,
@@ -53,16 +53,20 @@ impl std::fmt::Display for Tuple4 {
 pub struct Entry {
     pub orig: Tuple4,
     pub reply: Tuple4,
+    /// A packet went back in the reply direction (IPS_SEEN_REPLY): for a
+    /// UDP query, its answer came.
+    pub answered: bool,
     /// CTA_ID and CTA_ZONE as the kernel sent them.
     ids: Vec<DefaultNla>,
 }
 
 impl Entry {
     #[cfg(test)]
-    pub fn new(orig: Tuple4, reply: Tuple4) -> Entry {
+    pub fn new(orig: Tuple4, reply: Tuple4, answered: bool) -> Entry {
         Entry {
             orig,
             reply,
+            answered,
             ids: vec![],
         }
     }
@@ -202,11 +206,13 @@ impl Ctnetlink {
 fn entry(attrs: &[ConntrackAttribute]) -> Option<Entry> {
     let mut orig = None;
     let mut reply = None;
+    let mut answered = false;
     let mut ids = Vec::new();
     for a in attrs {
         match a {
             ConntrackAttribute::CtaTupleOrig(t) => orig = tuple4(t),
             ConntrackAttribute::CtaTupleReply(t) => reply = tuple4(t),
+            ConntrackAttribute::CtaStatus(st) => answered = st.contains(Status::SeenReply),
             ConntrackAttribute::Other(nla) if matches!(nla_kind(nla), CTA_ID | CTA_ZONE) => {
                 ids.push(nla.clone())
             }
@@ -216,6 +222,7 @@ fn entry(attrs: &[ConntrackAttribute]) -> Option<Entry> {
     Some(Entry {
         orig: orig?,
         reply: reply?,
+        answered,
         ids,
     })
 }
@@ -305,9 +312,16 @@ mod tests {
             Some(Entry {
                 orig,
                 reply,
-                ids: vec![id]
+                answered: false,
+                ids: vec![id.clone()]
             })
         );
+        // The status tells whether the answer came.
+        let mut answered = attrs;
+        answered.push(ConntrackAttribute::CtaStatus(
+            Status::Confirmed | Status::DstNat | Status::SeenReply,
+        ));
+        assert!(entry(&answered).unwrap().answered);
     }
 
     #[test]
