@@ -83,6 +83,9 @@ pub struct EbpfDatapath {
     pub(crate) ids: Ids,
     /// What the service maps hold as far as we know (read back at open).
     pub(crate) applied: LbState,
+    /// UDP backends drained while terminating, to flush once they stop
+    /// serving (`lb_drain`).
+    pub(crate) draining: crate::lb_drain::Backends,
 }
 
 fn link_of(name: &str) -> Result<labyrinth_netlink::Link> {
@@ -116,6 +119,7 @@ impl EbpfDatapath {
             maps,
             ids,
             applied,
+            draining: Default::default(),
         };
         dp.write_config()?;
         dp.attach_tunnel()?;

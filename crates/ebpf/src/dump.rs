@@ -249,7 +249,12 @@ impl MapRow for CtRow {
             self.destination.to_string(),
             self.backend.to_string(),
             self.rev_nat_index.to_string(),
-            if self.hairpin { "hairpin" } else { "" }.to_string(),
+            [(self.hairpin, "hairpin"), (self.answered, "answered")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, name)| *name)
+                .collect::<Vec<_>>()
+                .join(","),
             self.state.name().to_string(),
             (self.idle_ns / 1_000_000_000).to_string(),
             self.service.clone(),

@@ -89,6 +89,11 @@ impl Ids {
         Ok(id as u16)
     }
 
+    /// The service id of a frontend, if it has one.
+    pub fn service_id(&self, a: Addr) -> Option<u16> {
+        self.services.get(&a).copied()
+    }
+
     /// Forget ids nothing uses any more.
     fn retain(&mut self, state: &LbState) {
         let b: BTreeSet<u32> = state.backends.keys().copied().collect();
@@ -223,30 +228,4 @@ fn frontend(
     );
     st.names.insert(id, name);
     Ok(id)
-}
-
-/// Backends (address, port) each service id lost between two states: the
-/// flows to flush for UDP.
-pub fn removed_backends(old: &LbState, new: &LbState) -> BTreeMap<u16, BTreeSet<(u32, u16)>> {
-    let slots = |s: &LbState| {
-        let mut m: BTreeMap<u16, BTreeSet<(u32, u16)>> = BTreeMap::new();
-        for v in s.services.iter().filter(|(k, _)| k.slot > 0).map(|(_, v)| v) {
-            if let Some(b) = s.backends.get(&v.backend_id) {
-                m.entry(v.rev_nat_index).or_default().insert((b.address, b.port));
-            }
-        }
-        m
-    };
-    let (o, n) = (slots(old), slots(new));
-    let mut out = BTreeMap::new();
-    for (id, set) in o {
-        let gone: BTreeSet<_> = match n.get(&id) {
-            Some(now) => set.difference(now).copied().collect(),
-            None => set,
-        };
-        if !gone.is_empty() {
-            out.insert(id, gone);
-        }
-    }
-    out
 }

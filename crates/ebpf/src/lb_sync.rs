@@ -6,15 +6,18 @@ use std::collections::BTreeSet;
 use anyhow::{Context, Result};
 use labyrinth_proxy::{Datapath, ServiceModel, ServicePortName};
 
-use crate::abi::PROTO_UDP;
+use crate::abi::{be_addr, PROTO_UDP};
 use crate::datapath::EbpfDatapath;
-use crate::lb_compile::{compile, removed_backends, Ids, LbState};
+use crate::lb_compile::{compile, Ids, LbState};
+use crate::lb_drain::{flushes, udp_serving, Backends};
 use crate::lb_plan::{first_difference, plan};
 
 impl EbpfDatapath {
     /// Take the service maps to `new`, in an order with no gap. On a failed
-    /// write the maps are put back to what they held before.
-    fn program(&mut self, new: LbState) -> Result<()> {
+    /// write the maps are put back to what they held before. Then the UDP
+    /// flows of backends that left are drained or flushed (`lb_drain`),
+    /// `serving` saying which still answer.
+    fn program(&mut self, new: LbState, serving: &Backends) -> Result<()> {
         let ops = plan(&self.applied, &new);
         for (i, op) in ops.iter().enumerate() {
             if let Err(e) = self.maps.apply(op) {
@@ -25,13 +28,12 @@ impl EbpfDatapath {
                 return Err(e).with_context(|| format!("write {} of {}; rolled back", i + 1, ops.len()));
             }
         }
-        // UDP has no end of flow: flows pinned to a backend that left must
-        // pick again (kube-proxy's conntrack flush).
-        for (id, gone) in removed_backends(&self.applied, &new) {
-            if self.applied.revnat.get(&id).is_some_and(|r| r.proto == PROTO_UDP) {
-                self.maps.flush_ct(id, PROTO_UDP, &gone)?;
-            }
+        let f = flushes(&self.applied, &new, serving, &self.draining);
+        let hairpin = be_addr(self.cfg.hairpin_ip);
+        for (id, stale, backends) in &f.flush {
+            self.maps.flush_ct(*id, PROTO_UDP, backends, *stale, hairpin)?;
         }
+        self.draining = f.draining;
         self.applied = new;
         Ok(())
     }
@@ -53,7 +55,7 @@ impl Datapath for EbpfDatapath {
         self.applied = self.maps.read_lb()?;
         let mut ids = Ids::recover(&self.applied);
         let new = compile(model, &mut ids)?;
-        self.program(new)?;
+        self.program(new, &udp_serving(model, &ids))?;
         self.ids = ids;
         Ok(())
     }
@@ -63,7 +65,7 @@ impl Datapath for EbpfDatapath {
     fn partial_sync(&mut self, model: &ServiceModel, _changed: &BTreeSet<ServicePortName>) -> Result<()> {
         let mut ids = self.ids.clone();
         let new = compile(model, &mut ids)?;
-        self.program(new)?;
+        self.program(new, &udp_serving(model, &ids))?;
         self.ids = ids;
         Ok(())
     }
@@ -75,7 +77,7 @@ impl Datapath for EbpfDatapath {
 
     fn cleanup(&mut self) -> Result<()> {
         self.applied = self.maps.read_lb()?;
-        self.program(LbState::default())?;
+        self.program(LbState::default(), &Backends::new())?;
         self.ids = Ids::default();
         Ok(())
     }

@@ -26,6 +26,7 @@ pub mod datapath;
 pub mod dump;
 pub mod events;
 pub mod lb_compile;
+pub mod lb_drain;
 pub mod lb_plan;
 pub mod lb_sync;
 #[cfg(test)]

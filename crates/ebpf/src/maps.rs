@@ -9,9 +9,10 @@ use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::{Array, HashMap, Map, MapData};
 
 use crate::abi::*;
-use crate::ct_gc::{expired, GcStats, Lifetimes};
+use crate::ct_gc::{expired, flows, GcStats, Lifetimes};
 use crate::lb_compile::LbState;
 use crate::lb_plan::Op;
+use labyrinth_proxy::conntrack::Stale;
 
 pub struct Maps {
     pub services: HashMap<MapData, Lb4Key, Lb4Service>,
@@ -95,23 +96,44 @@ impl Maps {
 
     /// Delete the conntrack entries (both directions) of `proto` flows of
     /// service `id` that went to one of `backends` (address, port, network
-    /// order). Returns how many flows were dropped.
-    pub fn flush_ct(&mut self, id: u16, proto: u8, backends: &BTreeSet<(u32, u16)>) -> Result<u64> {
-        let mut doomed = Vec::new();
-        for kv in self.ct.iter() {
-            let Ok((k, v)) = kv else { continue }; // LRU churn: entry vanished
-            if k.proto == proto
-                && v.rev_nat_index == id
-                && backends.contains(&(v.backend_addr, v.backend_port))
-            {
-                doomed.push(k);
+    /// order): every such flow, or for `Stale::Draining` only those an
+    /// answer came back through (`CT_F_ANSWERED`). Returns how many flows
+    /// were dropped.
+    pub fn flush_ct(
+        &mut self,
+        id: u16,
+        proto: u8,
+        backends: &BTreeSet<(u32, u16)>,
+        stale: Stale,
+        hairpin_addr: u32,
+    ) -> Result<u64> {
+        let mine: Vec<(Ct4Key, Ct4Entry)> = self
+            .ct_entries()?
+            .into_iter()
+            .filter(|(k, v)| {
+                k.proto == proto
+                    && v.rev_nat_index == id
+                    && backends.contains(&(v.backend_addr, v.backend_port))
+            })
+            .collect();
+        let answered: std::collections::HashSet<Ct4Key> = mine
+            .iter()
+            .filter(|(k, v)| k.dir == CT_DIR_REPLY && v.flags & CT_F_ANSWERED != 0)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut dropped = 0;
+        for f in flows(&mine, hairpin_addr) {
+            if stale == Stale::Draining && !f.keys.iter().any(|k| answered.contains(k)) {
+                continue; // still waiting for its answer
+            }
+            if f.keys.iter().any(|k| k.dir == CT_DIR_SERVICE) {
+                dropped += 1;
+            }
+            for k in &f.keys {
+                ignore_missing(self.ct.remove(k))?;
             }
         }
-        let flows = doomed.iter().filter(|k| k.dir == CT_DIR_SERVICE).count();
-        for k in doomed {
-            ignore_missing(self.ct.remove(&k))?;
-        }
-        Ok(flows as u64)
+        Ok(dropped)
     }
 
     /// Delete the flows idle past their lifetime at `now_ns`. An entry a

@@ -15,6 +15,7 @@ use common::traffic::{tcp_hello, udp_ask};
 use labyrinth_contracts::bpf::{CtDir, CtRow, FlowState};
 use labyrinth_ebpf::ct_gc::Lifetimes;
 use labyrinth_ebpf::{dump, AttachMode};
+use labyrinth_proxy::{Endpoint, Protocol, ServiceModel, ServicePort, ServicePortName};
 
 /// (direction, client-side port, state) of every entry of the client's
 /// flows, as `bpf map get ct` reads them.
@@ -124,4 +125,109 @@ fn flows_expire_by_state() {
 
     let all = gc(Duration::from_secs(6 * 3600 + 2));
     assert!(states_of(&all, open_port).is_empty(), "6 h later: {all:?}");
+}
+
+/// A UDP Service whose one backend, p0, has no listener on its port (9):
+/// its flows are asked and never answered (the port unreachable that comes
+/// back is an error, not an answer).
+const CLOSED_VIP: Ipv4Addr = Ipv4Addr::new(10, 96, 0, 60);
+
+/// `model` over the pods `backends`, plus the closed Service while p0 is
+/// among them, with the pods `terminating` not ready but serving.
+fn with_closed(lab: &Lab, backends: &[usize], terminating: &[usize]) -> ServiceModel {
+    let ips: Vec<Ipv4Addr> = backends.iter().map(|&i| lab.topo.pods[i].ip).collect();
+    let mut m = model(&ips, lab.topo.pods[0].ip);
+    let closed = if backends.contains(&0) {
+        vec![Endpoint::new(lab.topo.pods[0].ip, 9)]
+    } else {
+        vec![]
+    };
+    m.insert(ServicePort::new(
+        ServicePortName::new("wrk-2", "closed", "", Protocol::Udp),
+        CLOSED_VIP,
+        80,
+        closed,
+    ));
+    for &t in terminating {
+        let ip = lab.topo.pods[t].ip;
+        for sp in m.services.values_mut() {
+            for e in sp.endpoints.iter_mut().filter(|e| e.ip == ip) {
+                e.ready = false;
+            }
+        }
+    }
+    m
+}
+
+#[test]
+fn a_terminating_backend_keeps_only_the_udp_flows_still_waiting() {
+    need_root!("a_terminating_backend_keeps_only_the_udp_flows_still_waiting");
+    common::private_bpffs();
+    let lab = Lab::new("ebpf-drain", &[3, 1], &[0, 1, 3], AttachMode::Tcx);
+    lab.sync_all(&with_closed(&lab, &[0, 1, 3], &[]));
+    let client = &lab.topo.pods[2].ns;
+    let client_ip = lab.topo.pods[2].ip;
+    let udp = |to: Ipv4Addr| {
+        let s = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s.connect(std::net::SocketAddr::from((to, 80))).unwrap();
+        s
+    };
+    // An answered flow to the web Service, from p1; a waiting one to the
+    // closed Service.
+    let (answered, answered_port) = client.run(move || {
+        for _ in 0..300 {
+            let s = udp(VIP);
+            if udp_ask(&s).expect("UDP through the ClusterIP").starts_with("p1") {
+                let port = s.local_addr().unwrap().port();
+                return (s, port);
+            }
+        }
+        panic!("no UDP flow landed on p1");
+    });
+    let waiting_port = client.run(move || {
+        let s = udp(CLOSED_VIP);
+        let asked = udp_ask(&s);
+        assert!(asked.is_err(), "the closed Service answered: {asked:?}");
+        s.local_addr().unwrap().port()
+    });
+    let rows = |port: u16| {
+        dump::rows::<CtRow>(Path::new(&pin_dir(1)))
+            .unwrap()
+            .into_iter()
+            .filter(|r| {
+                let side = if r.dir == CtDir::Service {
+                    r.source
+                } else {
+                    r.destination
+                };
+                *side.ip() == client_ip && side.port() == port
+            })
+            .map(|r| (r.dir, r.answered))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rows(answered_port),
+        [(CtDir::Service, false), (CtDir::Reply, true)],
+        "the answer marks the reply entry"
+    );
+    assert_eq!(
+        rows(waiting_port),
+        [(CtDir::Service, false), (CtDir::Reply, false)]
+    );
+
+    // p1 and p0 start terminating and still serve: the answered flow is
+    // drained, the waiting one keeps its entries.
+    lab.sync_all(&with_closed(&lab, &[0, 1, 3], &[0, 1]));
+    assert!(rows(answered_port).is_empty(), "{:?}", rows(answered_port));
+    assert_eq!(rows(waiting_port).len(), 2, "the waiting flow was drained");
+    let moved = client.run(move || udp_ask(&answered).expect("the drained flow asks again"));
+    assert!(
+        moved.starts_with("p2"),
+        "the drained flow did not move to the one ready backend: {moved}"
+    );
+
+    // They go: whatever they still had goes with them.
+    lab.sync_all(&with_closed(&lab, &[3], &[]));
+    assert!(rows(waiting_port).is_empty(), "{:?}", rows(waiting_port));
 }

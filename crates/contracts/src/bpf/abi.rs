@@ -36,6 +36,9 @@ pub const CT_F_HAIRPIN: u8 = 1;
 /// The source was rewritten to the service entry's `orig_addr` (a NodePort
 /// with externalTrafficPolicy Cluster, masqueraded to the node).
 pub const CT_F_SNAT: u8 = 2;
+/// On a reply entry: an answer passed through it (a terminating backend's
+/// drain keeps the flows without it, which still wait for their answer).
+pub const CT_F_ANSWERED: u8 = 4;
 
 /// `Lb4NodePort::flags`: externalTrafficPolicy Local (bpf/lib/lb_external.h).
 pub const NP_F_LOCAL: u8 = 1;
@@ -370,6 +373,7 @@ mod tests {
         let maps = concat!(env!("CARGO_MANIFEST_DIR"), "/../ebpf/bpf/lib/maps.h");
         let maps = std::fs::read_to_string(maps).expect("reading maps.h");
         assert!(maps.contains(&format!("#define CT_F_SNAT {CT_F_SNAT}")));
+        assert!(maps.contains(&format!("#define CT_F_ANSWERED {CT_F_ANSWERED}")));
     }
 
     #[test]

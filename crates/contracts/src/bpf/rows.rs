@@ -248,6 +248,10 @@ pub struct CtRow {
     pub rev_nat_index: u16,
     /// The client is its own backend: its source was rewritten.
     pub hairpin: bool,
+    /// A reply entry an answer passed back through (UDP: the query was
+    /// answered); a terminating backend's drain keeps the flows without it.
+    #[serde(default)]
+    pub answered: bool,
     pub state: FlowState,
     /// Nanoseconds since a packet last refreshed the entry.
     pub idle_ns: u64,
@@ -266,6 +270,7 @@ impl CtRow {
             backend: sock_of(v.backend_addr, v.backend_port),
             rev_nat_index: v.rev_nat_index,
             hairpin: v.flags & CT_F_HAIRPIN != 0,
+            answered: v.flags & CT_F_ANSWERED != 0,
             state: FlowState::of(k.proto, v.tcp_seen),
             idle_ns: now_ns.saturating_sub(v.last_seen_ns),
             service,

@@ -135,6 +135,8 @@ static __always_inline int ct_reverse(struct __sk_buff *skb, struct pkt *p, stru
 	if (!rn)
 		return 0; /* the service is gone: nothing to answer as */
 	ct_touch(e, p);
+	if (!(e->flags & CT_F_ANSWERED))
+		e->flags |= CT_F_ANSWERED;
 	x->kind = XLATE_REVNAT;
 	x->orig_daddr = p->saddr;
 	x->orig_dport = p->sport;

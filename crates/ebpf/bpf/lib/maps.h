@@ -55,6 +55,10 @@ struct lb4_name {
  * externalTrafficPolicy Cluster: the node's address, so replies return
  * through this node to be reversed). */
 #define CT_F_SNAT 2
+/* Set on a reply entry once an answer passed through it: when its backend
+ * starts terminating, the agent drains the answered flows and keeps those
+ * still waiting for their answer. */
+#define CT_F_ANSWERED 4
 
 struct ct4_key {
 	__be32 saddr;

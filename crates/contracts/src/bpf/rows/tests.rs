@@ -118,6 +118,13 @@ fn conntrack_rows_carry_direction_state_and_idle_time() {
         ..k
     };
     assert_eq!(CtRow::new(&reply, &v, 0, String::new()).dir, CtDir::Reply);
+    assert!(!CtRow::new(&reply, &v, 0, String::new()).answered);
+    let answered = Ct4Entry {
+        flags: CT_F_ANSWERED,
+        ..v
+    };
+    let row = CtRow::new(&reply, &answered, 0, String::new());
+    assert!(row.answered && !row.hairpin);
     let policy = Ct4Key {
         dir: crate::bpf::policy::CT_DIR_POL_INGRESS,
         ..k
