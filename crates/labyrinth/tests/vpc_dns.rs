@@ -2,7 +2,8 @@
 //! VPC's resolver (`labyrinth vpc-dns` on the gateway), so `iptables -L`
 //! without `-n` is instant and prints node names; the cluster DNS is the
 //! `coredns` Deployment, and `rollout restart deployment coredns` rolls
-//! its pods while every query to the ClusterIP is answered.
+//! its pods while every query to the ClusterIP is answered, in each
+//! datapath.
 //! Root only; each test makes and removes its own lab.
 
 mod common;
@@ -163,6 +164,24 @@ fn dns_pods(lab: &Lab) -> BTreeSet<(String, String)> {
     .collect()
 }
 
+/// What a node's datapath programs for the Services, as text naming each
+/// endpoint as `ip:port` (iptables, eBPF) or `ip . port` (nftables).
+fn programmed(lab: &Lab, datapath: &str) -> String {
+    let cmd: &[&str] = match datapath {
+        "iptables" => &["iptables-save", "-t", "nat"],
+        "nftables" => &["nft", "list", "ruleset"],
+        _ => &["labyrinth", "bpf", "map", "get", "backends"],
+    };
+    lab.ssh_ok("node-1", cmd)
+}
+
+fn names_endpoint(programmed: &str, datapath: &str, ip: &str) -> bool {
+    match datapath {
+        "nftables" => programmed.contains(&format!("{ip} . 53")),
+        _ => programmed.contains(&format!("{ip}:53")),
+    }
+}
+
 #[test]
 fn coredns_rollout_restart_keeps_names_resolving() {
     if !need_root("coredns_rollout_restart_keeps_names_resolving") {
@@ -176,7 +195,33 @@ fn coredns_rollout_restart_keeps_names_resolving() {
     eprintln!("iptables -t nat -L -v in a cluster's node-1: {took:?}");
     assert!(took < LISTING_BOUND, "took {took:?}:\n{out}");
     assert!(out.contains("KUBE-SERVICES"), "{out}");
+    rollout_keeps_names_resolving(lab, "iptables");
+}
 
+/// The same in the other datapaths: each drains the terminating pods' UDP
+/// flows its own way (conntrack, or the programs' map).
+#[test]
+fn coredns_rollout_restart_keeps_names_resolving_nftables() {
+    if !need_root("coredns_rollout_restart_keeps_names_resolving_nftables") {
+        return;
+    }
+    let lab = Lab::cluster("coredns-nft", &["--workers", "1", "--datapath", "nftables"]);
+    rollout_keeps_names_resolving(lab, "nftables");
+}
+
+#[test]
+fn coredns_rollout_restart_keeps_names_resolving_ebpf() {
+    if !need_root("coredns_rollout_restart_keeps_names_resolving_ebpf") {
+        return;
+    }
+    let lab = Lab::cluster("coredns-bpf", &["--workers", "1", "--datapath", "ebpf"]);
+    rollout_keeps_names_resolving(lab, "ebpf");
+}
+
+/// Roll the coredns Deployment while three loops on node-1 query the
+/// ClusterIP back to back: every query answered, and the datapath left
+/// with the new pods only.
+fn rollout_keeps_names_resolving(lab: Lab, datapath: &str) {
     let old = dns_pods(&lab);
     assert_eq!(old.len(), 2, "{old:?}");
     for (name, _) in &old {
@@ -251,18 +296,18 @@ fn coredns_rollout_restart_keeps_names_resolving() {
         .collect();
     assert_eq!(failed, 0, "of {} queries: {at:?}", lines.len());
 
-    // The datapath sends to the new pods only: no rule names an old pod's
-    // address, and the EndpointSlice holds exactly the new ones.
-    let rules = lab.ssh_ok("node-1", &["iptables-save", "-t", "nat"]);
+    // The datapath sends to the new pods only: nothing it programs names
+    // an old pod's address, and the EndpointSlice holds exactly the new ones.
+    let rules = programmed(&lab, datapath);
     for (name, ip) in &old {
         assert!(
-            !rules.contains(&format!("{ip}:53")),
+            !names_endpoint(&rules, datapath, ip),
             "{name} {ip} still in:\n{rules}"
         );
     }
     for (name, ip) in &new {
         assert!(
-            rules.contains(&format!("{ip}:53")),
+            names_endpoint(&rules, datapath, ip),
             "{name} {ip} missing from:\n{rules}"
         );
     }
