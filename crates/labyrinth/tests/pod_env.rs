@@ -175,15 +175,18 @@ fn env_from_fields_and_expansion() {
         w["reason"] == "CreateContainerConfigError"
             && w["message"].as_str().unwrap_or("").contains("FROM_MAP")
     });
-    let all: serde_json::Value =
-        serde_json::from_str(&kubectl_ok(&lab, &["get", "events", "-o", "json"])).unwrap();
-    let warned = all["items"].as_array().unwrap().iter().any(|e| {
-        let m = e["message"].as_str().unwrap_or("");
-        e["involvedObject"]["name"] == "unresolved"
-            && e["type"] == "Warning"
-            && m.contains("FROM_MAP")
-            && m.contains("couldn't find key missing in ConfigMap default/settings")
+    // The kubelet's events follow its work by up to a second
+    // (`labyrinth_contracts::recorder`), so the warning is waited for.
+    wait_until("a Warning event naming FROM_MAP", || {
+        let all: serde_json::Value =
+            serde_json::from_str(&kubectl_ok(&lab, &["get", "events", "-o", "json"])).unwrap();
+        all["items"].as_array().unwrap().iter().any(|e| {
+            let m = e["message"].as_str().unwrap_or("");
+            e["involvedObject"]["name"] == "unresolved"
+                && e["type"] == "Warning"
+                && m.contains("FROM_MAP")
+                && m.contains("couldn't find key missing in ConfigMap default/settings")
+        })
     });
-    assert!(warned, "no Warning event naming FROM_MAP: {all}");
     lab.down();
 }

@@ -129,17 +129,16 @@ fn liveness_restarts_and_http_tcp_startup_probes(lab: &Lab) {
             .unwrap_or(0)
             >= 1
     });
-    let ev = events_of(lab, "alive");
-    assert!(
+    // Events follow the kubelet's work by up to a second
+    // (`labyrinth_contracts::recorder`).
+    wait_until("alive's liveness failure and kill events", || {
+        let ev = events_of(lab, "alive");
         ev.iter()
-            .any(|(r, m)| r == "Unhealthy" && m.starts_with("Liveness probe failed:")),
-        "{ev:?}"
-    );
-    assert!(
-        ev.iter()
-            .any(|(r, m)| r == "Killing" && m == "Container main failed liveness probe, will be restarted"),
-        "{ev:?}"
-    );
+            .any(|(r, m)| r == "Unhealthy" && m.starts_with("Liveness probe failed:"))
+            && ev.iter().any(|(r, m)| {
+                r == "Killing" && m == "Container main failed liveness probe, will be restarted"
+            })
+    });
     // Restarted (at once: a first exit has no back-off), it is healthy again.
     kubectl_ok(
         lab,

@@ -173,11 +173,12 @@ pub fn readiness_moves_pods_in_and_out_of_the_service(lab: &Lab) {
             "a not-ready pod got traffic"
         );
     }
-    let ev = events_of(lab, NS, "web-a");
-    assert!(
-        ev.iter()
-            .any(|(r, m)| r == "Unhealthy" && m.starts_with("Readiness probe failed:")),
-        "{ev:?}"
-    );
+    // Events follow the kubelet's work by up to a second
+    // (`labyrinth_contracts::recorder`).
+    wait_until("web-a's readiness failure event", || {
+        events_of(lab, NS, "web-a")
+            .iter()
+            .any(|(r, m)| r == "Unhealthy" && m.starts_with("Readiness probe failed:"))
+    });
     kubectl_ok(lab, &["delete", "namespace", NS, "--wait=false"]);
 }
