@@ -1,8 +1,8 @@
 //! The container log writer (native/crilog.c) as a container feeds it:
 //! what is written to its two pipes lands in the CRI log file as whole
 //! records, `<RFC 3339 time> <stream> <F|P> <text>`, each stream's in the
-//! order written. Covered: two thousand lines in one write (read and
-//! written out together), a line written in two pieces, a line longer than
+//! order written. Covered: two thousand lines in one write (several in
+//! each read), a line written in two pieces, a line longer than
 //! 16 KiB (a P record of 16 KiB, then the rest), stderr beside stdout, and
 //! a last line without its newline. Needs no root.
 
