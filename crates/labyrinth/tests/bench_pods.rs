@@ -1,7 +1,8 @@
 //! Issue 4's benchmarks in a real lab (JSON on stdout; not timed tests):
 //! apply → Ready for three bursts of 100 pods (p50/p99 per pod and from the
-//! apply, measured by a raw watch of the API; medians of the bursts; and a
-//! fourth burst measured by a kubectl watch, for comparison; per burst also
+//! apply, measured by a raw watch of the API; medians of the bursts, and
+//! how many bursts met issue 16's goals of 200 and 500 ms; and a fourth
+//! burst measured by a kubectl watch, for comparison; per burst also
 //! the apply command's own time and major faults, the file pages the
 //! machine read back after evicting them, and the machine's CPU time from
 //! the apply to the last pod Ready), the
@@ -488,6 +489,11 @@ fn bench_pods() {
     let p50 = med(&|b| percentile(&b.ready_ms, 0.5));
     let p99 = med(&|b| percentile(&b.ready_ms, 0.99));
     let from_apply_p99 = med(&|b| percentile(&b.from_apply_ms, 0.99));
+    // Burst by burst too: the goals are read on every burst, as a median
+    // of three hides one that misses.
+    let met = |f: &dyn Fn(&Burst) -> f64, limit: f64| bursts.iter().filter(|b| f(b) <= limit).count();
+    let per_pod_met = met(&|b| percentile(&b.ready_ms, 0.99), 200.0);
+    let from_apply_met = met(&|b| percentile(&b.from_apply_ms, 0.99), 500.0);
 
     // Throughput: the journey pods over our tunnel vs the hand-built path.
     let (client, server) = journey_pods(&lab);
@@ -524,6 +530,9 @@ fn bench_pods() {
             "median_p99_ms": p99,
             "median_from_apply_p99_ms": from_apply_p99,
             "goal_p99_le_200ms": p99 <= 200.0,
+            "goal_from_apply_p99_le_500ms": from_apply_p99 <= 500.0,
+            "bursts_meeting_p99_le_200ms": per_pod_met,
+            "bursts_meeting_from_apply_p99_le_500ms": from_apply_met,
             "measured_by": "the API's watch stream (curl inside node-0), decoded by the benchmark",
             "one_burst_measured_by_kubectl_watch": burst_json(&by_kubectl),
             "baseline": "the Kubernetes pod startup SLO: p99 <= 5 s (from each pod's creation)",
