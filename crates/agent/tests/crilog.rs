@@ -3,14 +3,18 @@
 //! records, `<RFC 3339 time> <stream> <F|P> <text>`, each stream's in the
 //! order written. Covered: two thousand lines in one write (several in
 //! each read), a line written in two pieces, a line longer than
-//! 16 KiB (a P record of 16 KiB, then the rest), stderr beside stdout, and
-//! a last line without its newline. Needs no root.
+//! 16 KiB (a P record of 16 KiB, then the rest), stderr beside stdout, a
+//! last line without its newline, and the writer ending once both pipes
+//! are closed. Needs no root.
 
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
+use nix::fcntl::OFlag;
 
 /// (time, stream, tag, text) of each record in the file.
 fn records(text: &str) -> Vec<(Timestamp, String, String, String)> {
@@ -28,14 +32,30 @@ fn records(text: &str) -> Vec<(Timestamp, String, String, String)> {
         .collect()
 }
 
+/// The processes running the writer for `file` (its argument).
+fn writers_of(file: &Path) -> Vec<i32> {
+    let want = file.as_os_str().as_bytes();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            cmdline.split(|b| *b == 0).any(|arg| arg == want)
+        })
+        .collect()
+}
+
 #[test]
 fn lines_land_as_whole_cri_records_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let program = dir.path().join("labyrinth-crilog");
     labyrinth_agent::runtime::logs::install(&program).unwrap();
     let file = dir.path().join("0.log");
-    let (out_r, out_w) = nix::unistd::pipe().unwrap();
-    let (err_r, err_w) = nix::unistd::pipe().unwrap();
+    // As the agent makes them (runtime/logs.rs): close-on-exec, so the
+    // writer holds no write end of its own pipes and sees them close.
+    let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
+    let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).unwrap();
     // As the agent starts it: the read ends as its stdin and stdout; it
     // forks, and its parent exits once the file is open.
     let started = Command::new(&program)
@@ -73,6 +93,23 @@ fn lines_land_as_whole_cri_records_in_order() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    // Both pipes are closed: the writer ends by itself (a writer left
+    // running is killed here, so a failure leaves nothing behind).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !writers_of(&file).is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left = writers_of(&file);
+    for pid in &left {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(
+        left.is_empty(),
+        "the writer still runs with both pipes closed: {left:?}"
+    );
     let all = records(&text);
     let of = |stream: &str| -> Vec<(String, String)> {
         all.iter()
