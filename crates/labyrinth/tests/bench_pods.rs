@@ -122,12 +122,9 @@ fn machine_busy_ms() -> f64 {
 /// reads the kubeconfig and the server's cached version, then runs the
 /// matching `kubectl.1.NN` (~40 ms more per command on this VM).
 fn kubectl_on_path() -> String {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .map(|d| d.join("kubectl"))
-        .find(|p| p.is_file())
-        .map(|p| std::fs::canonicalize(&p).unwrap_or(p).display().to_string())
-        .expect("a kubectl on PATH (labyrinth kubectl runs it)")
+    let p = labyrinth_testkit::root::find_on_path("kubectl")
+        .expect("a kubectl on PATH (labyrinth kubectl runs it)");
+    std::fs::canonicalize(&p).unwrap_or(p).display().to_string()
 }
 
 /// Major page faults of this process's waited-for children, all so far.

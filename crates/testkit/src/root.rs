@@ -118,7 +118,9 @@ fn lacking(status: &str) -> Option<String> {
     }
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
+/// The program a shell runs for `name`: the first executable file of
+/// that name on PATH.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
