@@ -94,8 +94,10 @@ fn check_bpftool(lab: &Lab, attach: AttachMode) {
         );
         return;
     }
-    let links: serde_json::Value = serde_json::from_str(&lab.node_sh(0, "bpftool -j link show")).unwrap();
-    let progs: serde_json::Value = serde_json::from_str(&lab.node_sh(0, "bpftool -j prog show")).unwrap();
+    let links: serde_json::Value =
+        serde_json::from_str(&lab.node_bpftool(0, "bpftool -j link show")).unwrap();
+    let progs: serde_json::Value =
+        serde_json::from_str(&lab.node_bpftool(0, "bpftool -j prog show")).unwrap();
     let name_of = |id: &serde_json::Value| {
         progs
             .as_array()

@@ -34,9 +34,9 @@ fn check_tcx(lab: &Lab, node: &str) {
     assert!(all.iter().all(|a| a.tcx), "clsact filters left: {all:#?}");
     // What a user types: the plain listing has tcx links (type 11 in
     // Debian 12's bpftool 7.1), and with -f names each link's pin.
-    let plain = lab.ssh_ok(node, &["bpftool", "link"]);
+    let plain = bpftool_ok(lab, node, &["link"]);
     assert!(plain.contains("type 11") || plain.contains("tcx"), "{plain}");
-    let plain = lab.ssh_ok(node, &["bpftool", "-f", "link"]);
+    let plain = bpftool_ok(lab, node, &["-f", "link"]);
     for dev in veths.iter().map(String::as_str).chain(["lby_vxlan"]) {
         let pin = format!("pinned /sys/fs/bpf/labyrinth/links/{dev}@");
         assert!(plain.contains(&pin), "{pin} not in `bpftool -f link`:\n{plain}");

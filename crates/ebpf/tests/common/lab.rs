@@ -194,6 +194,15 @@ impl Lab {
     pub fn node_sh(&self, n: usize, cmd: &str) -> String {
         self.topo.nodes[n].ns.sh(cmd)
     }
+
+    /// A bpftool listing in node `n`, run again when a link being attached
+    /// elsewhere on the machine cut it short (`labyrinth_testkit::bpftool`).
+    pub fn node_bpftool(&self, n: usize, cmd: &str) -> String {
+        let ns = &self.topo.nodes[n].ns;
+        let (ok, out) = labyrinth_testkit::bpftool::listing(|| ns.try_sh(cmd));
+        assert!(ok, "[node {n}] `{cmd}` failed: {out}");
+        out
+    }
 }
 
 impl Drop for Lab {

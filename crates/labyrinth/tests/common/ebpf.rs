@@ -4,7 +4,27 @@
 
 use std::collections::BTreeMap;
 
-use super::Lab;
+use super::{ok, Lab};
+
+/// `bpftool` `args` inside `node`, its output; a listing that a link being
+/// attached elsewhere on the machine cut short is run again
+/// (`labyrinth_testkit::bpftool`), any other failure panics as `ssh_ok` does.
+pub fn bpftool_ok(lab: &Lab, node: &str, args: &[&str]) -> String {
+    let cmd: Vec<&str> = std::iter::once("bpftool").chain(args.iter().copied()).collect();
+    let mut last = None;
+    labyrinth_testkit::bpftool::listing(|| {
+        let out = lab.ssh(node, &cmd);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let good = out.status.success();
+        last = Some(out);
+        (good, text)
+    });
+    ok(&last.expect("bpftool ran"))
+}
 
 /// One of our programs on a device: (device, `ingress`/`egress`, program).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -24,16 +44,16 @@ pub struct Attached {
 /// kernel lists too, are pinned elsewhere). clsact filters: `bpftool net
 /// show`, which names device, hook and program.
 pub fn attached(lab: &Lab, node: &str) -> Vec<Attached> {
-    let json = |cmd: &[&str]| -> serde_json::Value {
-        serde_json::from_str(&lab.ssh_ok(node, cmd)).unwrap_or_else(|e| panic!("{cmd:?}: {e}"))
+    let json = |text: String| -> serde_json::Value {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"))
     };
-    let progs: BTreeMap<u64, String> = json(&["bpftool", "-j", "prog", "show"])
+    let progs: BTreeMap<u64, String> = json(bpftool_ok(lab, node, &["-j", "prog", "show"]))
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|p| Some((p["id"].as_u64()?, p["name"].as_str()?.to_string())))
         .collect();
-    let ifindex: BTreeMap<String, u64> = json(&["ip", "-j", "link", "show"])
+    let ifindex: BTreeMap<String, u64> = json(lab.ssh_ok(node, &["ip", "-j", "link", "show"]))
         .as_array()
         .unwrap()
         .iter()
@@ -41,7 +61,10 @@ pub fn attached(lab: &Lab, node: &str) -> Vec<Attached> {
         .collect();
     let mut out = Vec::new();
     // -f: with the pins (bpftool 7.1 reads the bpffs for them only then).
-    for link in json(&["bpftool", "-f", "-j", "link", "show"]).as_array().unwrap() {
+    for link in json(bpftool_ok(lab, node, &["-f", "-j", "link", "show"]))
+        .as_array()
+        .unwrap()
+    {
         if link["type"] != 11 && link["type"] != "tcx" {
             continue;
         }
@@ -71,7 +94,7 @@ pub fn attached(lab: &Lab, node: &str) -> Vec<Attached> {
         }
     }
     // `lxc0123(12) clsact/ingress lby_from_contai id 40`
-    for l in lab.ssh_ok(node, &["bpftool", "net", "show"]).lines() {
+    for l in bpftool_ok(lab, node, &["net", "show"]).lines() {
         let w: Vec<&str> = l.split_whitespace().collect();
         if let [dev, kind, prog, ..] = w[..] {
             let Some(hook) = kind.strip_prefix("clsact/") else {
