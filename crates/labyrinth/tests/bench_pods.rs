@@ -6,7 +6,8 @@
 //! the apply command's own time and major faults (the JSON names the
 //! kubectl it runs), the file pages the
 //! machine read back after evicting them, and the machine's CPU time from
-//! the apply to the last pod Ready), the
+//! the apply to the last pod Ready, also in units of the machine's speed
+//! in the same run: see `in_machine_units`), the
 //! node agents' memory per pod (VmRSS, the figure the goal was set on, and
 //! RssAnon, without the binary's shared code pages), and pod-to-pod TCP throughput with iperf3
 //! over our tunnel against a hand-built veth + VXLAN path between the same
@@ -379,6 +380,29 @@ fn pods_per_node(lab: &Lab) -> std::collections::BTreeMap<String, usize> {
 
 const ROUNDS: usize = 5;
 
+/// A burst's CPU in units of this run's machine speed: the time the
+/// hand-built path (no Labyrinth code on it) took to move one gigabyte at
+/// its median rate. The same code's CPU per burst rises and falls with
+/// the machine's speed through a day (docs/performance.md, "Pod starts"),
+/// and this figure lets runs at different speeds be compared.
+fn in_machine_units(cpu_ms: f64, hand_built_gbit_s: f64) -> f64 {
+    cpu_ms / ms_per_gigabyte(hand_built_gbit_s)
+}
+
+/// Milliseconds to move 10^9 bytes (8 Gbit) at `gbit_s`.
+fn ms_per_gigabyte(gbit_s: f64) -> f64 {
+    8.0 / gbit_s * 1000.0
+}
+
+#[test]
+fn a_burst_is_measured_in_the_time_the_hand_built_path_moves_a_gigabyte() {
+    // At 8 Gbit/s a gigabyte takes one second.
+    assert_eq!(ms_per_gigabyte(8.0), 1000.0);
+    assert_eq!(in_machine_units(500.0, 8.0), 0.5);
+    // A machine twice as fast makes the same CPU twice as many units.
+    assert_eq!(in_machine_units(500.0, 16.0), 1.0);
+}
+
 fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
@@ -533,6 +557,10 @@ fn bench_pods() {
         ));
     }
     let (ours, baseline) = (median(&ours_runs), median(&base_runs));
+    let cpu_in_units: Vec<f64> = bursts
+        .iter()
+        .map(|b| in_machine_units(b.machine_cpu_ms, baseline))
+        .collect();
 
     let v = serde_json::json!({
         "apply_to_ready": {
@@ -564,6 +592,11 @@ fn bench_pods() {
             "all_agents_per_pod_kib": all_growth / PODS as f64,
             "all_agents_rss_at_200_pods_kib": at_200,
             "all_agents_marginal_kib_per_pod_100_to_200": marginal,
+        },
+        "machine_speed": {
+            "measured_by": "this run's hand-built veth + VXLAN path, no Labyrinth code on it (its median iperf3 rate, below)",
+            "ms_to_move_one_gigabyte": ms_per_gigabyte(baseline),
+            "burst_machine_cpu_in_those_units": cpu_in_units,
         },
         "throughput": {
             "ours_gbit_s": ours,
