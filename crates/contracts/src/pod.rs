@@ -170,8 +170,9 @@ pub struct PodIp {
     pub ip: String,
 }
 
-/// Identity, deletion, and the resourceVersion the watch resumes from.
-fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
+/// Identity, creation, deletion, and the resourceVersion the watch resumes
+/// from (the scheduler's `PodToPlace` decodes its metadata with it too).
+pub fn slim_meta<'de, D: Deserializer<'de>>(d: D) -> Result<ObjectMeta, D::Error> {
     meta::<D, IgnoredAny>(d)
 }
 
@@ -206,6 +207,7 @@ fn meta<'de, D: Deserializer<'de>, L: Deserialize<'de> + LabelsKept>(d: D) -> Re
         namespace: Option<String>,
         uid: Option<String>,
         resource_version: Option<String>,
+        creation_timestamp: Option<Time>,
         deletion_timestamp: Option<Time>,
         deletion_grace_period_seconds: Option<i64>,
         labels: Option<L>,
@@ -216,6 +218,7 @@ fn meta<'de, D: Deserializer<'de>, L: Deserialize<'de> + LabelsKept>(d: D) -> Re
         namespace: s.namespace,
         uid: s.uid,
         resource_version: s.resource_version,
+        creation_timestamp: s.creation_timestamp,
         deletion_timestamp: s.deletion_timestamp,
         deletion_grace_period_seconds: s.deletion_grace_period_seconds,
         labels: s.labels.and_then(LabelsKept::kept),

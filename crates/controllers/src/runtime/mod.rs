@@ -32,6 +32,7 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::ListParams;
 use kube::{Api, Client};
 
+use crate::scheduler::PodToPlace;
 pub use api::{api_code, Error, MANAGER};
 pub use expect::{Expectations, Seen};
 use shared::Informer;
@@ -122,10 +123,15 @@ pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<(
     let mut daemonsets = Informer::new(Api::<DaemonSet>::all(client.clone()));
     let mut jobs = Informer::new(Api::<Job>::all(client.clone()));
 
+    // The scheduler's pods are decoded slim (scheduler/pod_to_place.rs):
+    // its own watch, so that a process running only the scheduler (the
+    // lab's kube-scheduler) never decodes a whole Pod.
+    let mut pods_to_place = Informer::<Pod>::decoded_as(Api::<PodToPlace>::all(client.clone()));
+
     let mut tasks = tokio::task::JoinSet::new();
     if on(Which::Scheduler) {
-        let ctx = scheduler::Ctx::new(client.clone(), pods.store(), nodes.store());
-        let (pw, nw) = (pods.waker(), nodes.waker());
+        let ctx = scheduler::Ctx::new(client.clone(), pods_to_place.store(), nodes.store());
+        let (pw, nw) = (pods_to_place.waker(), nodes.waker());
         tasks.spawn(async move { scheduler::run(ctx, pw, nw).await });
     }
     if on(Which::Deployment) {
@@ -229,7 +235,9 @@ pub async fn run_all(client: Client, cfg: ControllersConfig) -> anyhow::Result<(
         tasks.spawn(async move { loadbalancer::run(c, store, w, pool).await });
     }
 
-    // Start the watches only after every consumer subscribed.
+    // Start the watches only after every consumer subscribed; a kind no
+    // controller here reads is not watched (shared.rs, `used`).
+    pods_to_place.start();
     pods.start();
     nodes.start();
     deploys.start();

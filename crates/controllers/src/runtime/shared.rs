@@ -4,11 +4,13 @@
 //! wake-ups). This keeps the API server's load at one watch per kind however
 //! many controllers look at it.
 
+use std::cell::Cell;
 use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures::channel::mpsc;
-use futures::{Stream, StreamExt};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::core::{PartialObjectMeta, PartialObjectMetaExt};
 use kube::runtime::reflector::{self, Store};
@@ -21,14 +23,24 @@ pub struct Informer<K>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
 {
-    api: Api<K>,
+    /// The watch, made when the informer starts.
+    source: Source<K>,
     store: Store<K>,
     writer: reflector::store::Writer<K>,
     subscribers: Vec<mpsc::UnboundedSender<K>>,
     /// Those that read only metadata (`subscribe_meta`).
     meta_subscribers: Vec<mpsc::UnboundedSender<PartialObjectMeta<K>>>,
     wakers: Vec<Waker<K>>,
+    /// Whether any controller took the store, a stream or a wake-up: a
+    /// process that runs only some controllers (the scheduler's has one)
+    /// watches only the kinds they read. Each unread watch still cost its
+    /// events' decoding, and the API server their sending: the scheduler
+    /// decoded every Deployment and ReplicaSet status write of a burst.
+    used: Cell<bool>,
 }
+
+/// Makes the watch's stream of events.
+type Source<K> = Box<dyn FnOnce() -> BoxStream<'static, Result<watcher::Event<K>, watcher::Error>> + Send>;
 
 /// A batch loop's wake-up, poked for the objects `only` accepts (`None`:
 /// every object).
@@ -42,24 +54,51 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     pub fn new(api: Api<K>) -> Self {
+        Self::from_source(Box::new(move || watcher(api, watcher::Config::default()).boxed()))
+    }
+
+    /// The kind decoded as `D`, a slim decoding that builds only the fields
+    /// its readers use, and kept as `K` (the scheduler's `PodToPlace`).
+    pub fn decoded_as<D>(api: Api<D>) -> Self
+    where
+        D: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
+        K: From<D>,
+    {
+        Self::from_source(Box::new(move || {
+            watcher(api, watcher::Config::default())
+                .map_ok(|e| match e {
+                    watcher::Event::Apply(o) => watcher::Event::Apply(K::from(o)),
+                    watcher::Event::Delete(o) => watcher::Event::Delete(K::from(o)),
+                    watcher::Event::Init => watcher::Event::Init,
+                    watcher::Event::InitApply(o) => watcher::Event::InitApply(K::from(o)),
+                    watcher::Event::InitDone => watcher::Event::InitDone,
+                })
+                .boxed()
+        }))
+    }
+
+    fn from_source(source: Source<K>) -> Self {
         let (store, writer) = reflector::store();
         Informer {
-            api,
+            source,
             store,
             writer,
             subscribers: Vec::new(),
             meta_subscribers: Vec::new(),
             wakers: Vec::new(),
+            used: Cell::new(false),
         }
     }
 
     pub fn store(&self) -> Store<K> {
+        self.used.set(true);
         self.store.clone()
     }
 
     /// A trigger stream of every object the watch touches (added, modified,
     /// deleted, and all of them again after a re-list).
     pub fn subscribe(&mut self) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static {
+        self.used.set(true);
         let (tx, rx) = mpsc::unbounded();
         self.subscribers.push(tx);
         rx.map(Ok)
@@ -74,6 +113,7 @@ where
     pub fn subscribe_meta(
         &mut self,
     ) -> impl Stream<Item = Result<PartialObjectMeta<K>, watcher::Error>> + Send + 'static {
+        self.used.set(true);
         let (tx, rx) = mpsc::unbounded();
         self.meta_subscribers.push(tx);
         rx.map(Ok)
@@ -81,6 +121,7 @@ where
 
     /// A Notify poked on every change, for loops that recompute in batches.
     pub fn waker(&mut self) -> Arc<Notify> {
+        self.used.set(true);
         let n = Arc::new(Notify::new());
         self.wakers.push(Waker {
             notify: n.clone(),
@@ -94,6 +135,7 @@ where
     /// objects (a DaemonSet's own pods) is not woken, and does not walk
     /// every DaemonSet, for each status change of a Deployment's pods.
     pub fn waker_for(&mut self, only: fn(&K) -> bool) -> Arc<Notify> {
+        self.used.set(true);
         let n = Arc::new(Notify::new());
         self.wakers.push(Waker {
             notify: n.clone(),
@@ -102,24 +144,26 @@ where
         n
     }
 
-    /// Starts the watch; the store fills and subscribers get objects from
-    /// here on. Errors (a dropped connection, a 410 Gone) are logged and the
-    /// watcher re-lists with backoff.
-    pub fn start(self) -> tokio::task::JoinHandle<()> {
+    /// Starts the watch if a controller reads it (see `used`); the store
+    /// fills and subscribers get objects from here on. Errors (a dropped
+    /// connection, a 410 Gone) are logged and the watcher re-lists with
+    /// backoff.
+    pub fn start(self) -> Option<tokio::task::JoinHandle<()>> {
+        if !self.used.get() {
+            tracing::debug!(kind = %K::kind(&()), "no controller here reads this kind: not watched");
+            return None;
+        }
         let kind = K::kind(&()).into_owned();
         let Informer {
-            api,
+            source,
             writer,
             mut subscribers,
             mut meta_subscribers,
             wakers,
             ..
         } = self;
-        tokio::spawn(async move {
-            let stream = watcher(api, watcher::Config::default())
-                .default_backoff()
-                .reflect(writer)
-                .touched_objects();
+        Some(tokio::spawn(async move {
+            let stream = source().default_backoff().reflect(writer).touched_objects();
             futures::pin_mut!(stream);
             while let Some(item) = stream.next().await {
                 match item {
@@ -138,7 +182,7 @@ where
                     Err(e) => tracing::warn!(kind = %kind, error = %e, "watch failed, retrying"),
                 }
             }
-        })
+        }))
     }
 }
 

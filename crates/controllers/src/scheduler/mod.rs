@@ -13,6 +13,7 @@ pub mod bench;
 mod cluster;
 mod filter;
 pub mod naive;
+mod pod_to_place;
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,7 @@ use kube::ResourceExt;
 pub use affinity::{allowed_node_names, NODE_NAME_FIELD};
 pub use cluster::{Cluster, Unschedulable};
 pub use filter::{tolerates, Reject};
+pub use pod_to_place::PodToPlace;
 
 /// The scheduler name pods get by default; pods naming another are left alone.
 pub const DEFAULT_SCHEDULER: &str = "default-scheduler";
