@@ -42,9 +42,10 @@ fn decodes_the_fields_the_full_pod_has() {
     );
     assert_eq!(m.deletion_timestamp, fm.deletion_timestamp);
     assert!(m.deletion_timestamp.is_some());
+    // The scheduler places pods in creation order (its `PodToPlace`).
+    assert_eq!(m.creation_timestamp, fm.creation_timestamp);
     // What nobody reads is not kept.
     assert!(m.labels.is_none() && m.managed_fields.is_none() && m.owner_references.is_none());
-    assert!(m.creation_timestamp.is_none());
 
     let fs = full.spec.as_ref().unwrap();
     assert_eq!(slim.spec.host_network, fs.host_network);
