@@ -270,6 +270,38 @@ mod tests {
         assert_eq!(<PartialObjectMeta<Pod> as Resource>::kind(&()), "Pod");
     }
 
+    /// An informer no controller took anything from is not started (no
+    /// watch, no decoding); each way of reading from one starts it.
+    #[tokio::test]
+    async fn only_a_kind_a_controller_reads_is_watched() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        // No server: nothing is sent before a watch starts, and each one
+        // started is stopped at once.
+        let config = kube::Config::new("https://127.0.0.1:9".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        let informer = || Informer::new(Api::<Pod>::all(client.clone()));
+
+        assert!(
+            informer().start().is_none(),
+            "nobody reads it, yet it was watched"
+        );
+        type Read = fn(&mut Informer<Pod>);
+        let ways: [(&str, Read); 5] = [
+            ("store", |i| drop(i.store())),
+            ("subscribe", |i| drop(i.subscribe())),
+            ("subscribe_meta", |i| drop(i.subscribe_meta())),
+            ("waker", |i| drop(i.waker())),
+            ("waker_for", |i| drop(i.waker_for(|_| true))),
+        ];
+        for (way, read) in ways {
+            let mut i = informer();
+            read(&mut i);
+            let watch = i.start();
+            assert!(watch.is_some(), "read by {way}, yet not watched");
+            watch.unwrap().abort();
+        }
+    }
+
     fn pod(name: &str, owner: Option<&str>) -> Pod {
         let owners = owner.map(|kind| {
             serde_json::json!([{"apiVersion": "apps/v1", "kind": kind, "name": "x",
