@@ -13,7 +13,8 @@
 //! QUEUED waiting occurrences new ones are dropped (client-go: 1000). A
 //! node's recorder is also limited in rate, as the kubelet's event client is
 //! (`event_rate`). Events also yield to the work they describe: the writer
-//! holds its queue while its component keeps recording, until it has been
+//! holds its queue while its component keeps recording (or says it is
+//! still busy: the scheduler while the pods it bound change), until it has been
 //! quiet for `QUIET` or the first held event has waited `MAX_HOLD`
 //! (`Quiet`). In a burst of 100 pod starts the ~400 Events (Scheduled,
 //! Pulled, Created, Started) were more than half of the API server's
@@ -253,6 +254,16 @@ impl Recorder {
             }
         });
         Arc::new(Recorder { quiet, queue })
+    }
+
+    /// The component is still at work, though it records nothing: its
+    /// held Events wait as if it had recorded (`Quiet`). The scheduler
+    /// binds a burst's last pod while the nodes are still starting the
+    /// pods, and its 100 Scheduled Events were written then, on the cores
+    /// those starts needed; it calls this for every pod change it sees, so
+    /// they follow the burst as the node agents' Events do.
+    pub fn busy(&self) {
+        self.quiet.stamp();
     }
 
     /// Record that `reason` happened to `about` (in its namespace).

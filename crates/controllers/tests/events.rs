@@ -296,3 +296,30 @@ async fn events_wait_until_their_component_is_quiet() {
     );
     running.shutdown();
 }
+
+/// A component still at work without recording (the scheduler while the
+/// pods it bound are started) holds its Events the same way: one recorded
+/// event is written only once `busy` has not been called for 100 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_wait_while_their_component_says_it_is_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let (running, client) = server(dir.path()).await;
+    let rec = Recorder::new(client.clone(), "test-busy-only");
+    let about = object_in_default("Pod", "held", "u-held");
+    rec.record(about, Reason::Scheduled, "assigned".into());
+    let mut last_busy = 0u64;
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        last_busy = u64::try_from(k8s_openapi::jiff::Timestamp::now().as_nanosecond()).unwrap();
+        rec.busy();
+    }
+    let all = events_with(&client, "Scheduled", 1).await;
+    let written = written_in_order(&all);
+    assert_eq!(written.len(), 1);
+    let after_busy = Duration::from_nanos(written[0].1.saturating_sub(last_busy));
+    assert!(
+        written[0].1 > last_busy && after_busy >= Duration::from_millis(95),
+        "the event was written {after_busy:?} after the component last said it was busy"
+    );
+    running.shutdown();
+}

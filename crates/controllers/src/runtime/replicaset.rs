@@ -68,6 +68,9 @@ async fn reconcile(rs: Arc<ReplicaSet>, ctx: Arc<Ctx>) -> Result<Action, Error> 
         return Ok(Action::await_change());
     }
     super::shared::ready(&ctx.pods).await;
+    // Reconciles follow its pods' changes to the end of a burst; the
+    // SuccessfulCreate Events wait for it (Recorder::busy).
+    ctx.events.busy();
     let ns = rs.namespace().unwrap_or_default();
     let name = rs.name_any();
     let key = ns_key(&ns, &name);

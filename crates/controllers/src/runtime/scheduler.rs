@@ -80,7 +80,9 @@ pub async fn run(mut ctx: Ctx, pod_changes: Arc<Notify>, node_changes: Arc<Notif
     loop {
         schedule_pending(&mut ctx).await;
         tokio::select! {
-            _ = pod_changes.notified() => {}
+            // A pod changing is the burst still under way (its pods being
+            // created, bound, started): the Scheduled Events wait for it.
+            _ = pod_changes.notified() => ctx.shared.events.busy(),
             _ = node_changes.notified() => {}
             _ = ctx.shared.failed.notified() => {}
             _ = tokio::time::sleep(RETRY) => {}
