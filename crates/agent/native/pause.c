@@ -211,13 +211,13 @@ static const char *under(char *out, unsigned long cap, const char *dir, const ch
     return out;
 }
 
-// An overlay at ROOT/m+AT: the node's AT read-only underneath, the
-// container's writes in ROOT/u/NAME (ROOT/w/NAME is overlayfs' scratch).
-static void layer(const char *root, const char *at, const char *name) {
+// An overlay at ROOT/m+AT: LOWER read-only underneath, the container's
+// writes in ROOT/u/NAME (ROOT/w/NAME is overlayfs' scratch).
+static void overlay(const char *root, const char *at, const char *name, const char *lower) {
     char target[512], opts[1400], dir[512];
     unsigned long n = 0;
     put(opts, &n, sizeof opts, "lowerdir=");
-    put(opts, &n, sizeof opts, *at ? at : "/");
+    put(opts, &n, sizeof opts, lower);
     put(opts, &n, sizeof opts, ",upperdir=");
     put(opts, &n, sizeof opts, under(dir, sizeof dir, root, "/u/"));
     put(opts, &n, sizeof opts, name);
@@ -233,6 +233,19 @@ static void layer(const char *root, const char *at, const char *name) {
     check(mount("overlay", target, "overlay", 0, opts), "mounting the container's copy-on-write ", *at ? at : "/");
 }
 
+// The node's AT, copy-on-write.
+static void layer(const char *root, const char *at, const char *name) {
+    overlay(root, at, name, *at ? at : "/");
+}
+
+// AT starting empty (over ROOT/e, an empty folder the agent makes), with
+// what the image puts there: the node's /root is the host's root's home
+// (its dotfiles, keys and credentials), not a container's.
+static void fresh(const char *root, const char *at, const char *name) {
+    char lower[512];
+    overlay(root, at, name, under(lower, sizeof lower, root, "/e"));
+}
+
 // Shows the pod's SRC (as this mount namespace sees it) at ROOT/m+SRC.
 static void show(const char *root, const char *src, unsigned long flags) {
     char target[512];
@@ -245,8 +258,10 @@ static void show(const char *root, const char *src, unsigned long flags) {
 }
 
 // The container's root: the node's filesystem, copy-on-write, with the
-// pod's /proc, /tmp and /etc files, the node's /dev, its own /run and a
-// /sys of the pod's network namespace.
+// pod's /proc, /tmp and /etc files, the node's /dev, its own /run, /root
+// and /home, and a /sys of the pod's network namespace. The node's own
+// state (contracts::node::NODE_PRIVATE_DIRS) is in mounts of its own,
+// which the layers never show.
 static void make_root(const char *root) {
     char target[512];
     check(sys(__NR_unshare, CLONE_NEWNS, 0, 0, 0, 0), "unsharing the container's mount namespace", "");
@@ -257,7 +272,7 @@ static void make_root(const char *root) {
     layer(root, "/etc", "etc");
     layer(root, "/opt", "opt");
     layer(root, "/var", "var");
-    layer(root, "/root", "root");
+    fresh(root, "/root", "root");
     show(root, "/proc", MS_REC);
     show(root, "/dev", MS_REC);
     show(root, "/tmp", 0);
@@ -270,6 +285,11 @@ static void make_root(const char *root) {
           "mounting the container's /run", "");
     check(mount("sysfs", under(target, sizeof target, root, "/m/sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0),
           "mounting the container's /sys", "");
+    // An empty /home, as an image has: the node's is the host users'.
+    // A host without one leaves the container without one.
+    long home = mount("tmpfs", under(target, sizeof target, root, "/m/home"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755");
+    if (home != -2) // ENOENT
+        check(home, "mounting the container's /home", "");
     check(sys(__NR_chdir, (long)under(target, sizeof target, root, "/m"), 0, 0, 0, 0), "changing to the container's root", "");
     // pivot_root(".", "."): the old root is stacked under the new one and
     // detached, no directory for it needed in the container's root.

@@ -41,6 +41,25 @@ pub const STANDARD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 /// mounts them): separate mounts, so a container's root (agent's
 /// native/pause.c) layers each of them on its own.
 pub const MACHINE_DIRS: [&str; 4] = ["etc", "opt", "var", "root"];
+/// Where a node keeps what is its own and no container's: the kubelet
+/// role's pods, credentials and the API server's data (/var/lib/labyrinth),
+/// the address leases, etcd's data, every pod's logs, the node's
+/// kubeconfigs (/etc/labyrinth, and /etc/kubernetes with the cluster
+/// admin's on a control node). A container's root is the node's
+/// filesystem, copy-on-write (agent's native/pause.c); an overlay's lower
+/// layer never shows the mounts under it, so with each of these a mount of
+/// its own (lab/src/sandbox.rs), a pod sees them empty, as a container of
+/// a real image does, unless its manifest mounts one as a hostPath. Each is
+/// a whole mount point (a folder tools remove stays inside one: uninstall
+/// removes /var/log/pods).
+pub const NODE_PRIVATE_DIRS: [&str; 6] = [
+    "var/lib/labyrinth",
+    "var/lib/cni",
+    "var/lib/etcd",
+    "var/log",
+    "etc/labyrinth",
+    "etc/kubernetes",
+];
 /// The node's other mounts of its own (lab/src/sandbox.rs: a private /run
 /// and /tmp, its own bpffs): with `MACHINE_DIRS`, what a hostPath volume
 /// may write (agent's runtime/host_path.rs); the rest of a node's

@@ -234,11 +234,18 @@ fn every_help_text_names_only_repository_files() {
 
 /// Places where an absolute path of the OUTSIDE kind is right: it names a
 /// path inside a lab node, not on the machine running the code.
-const ALLOWED: &[(&str, &str, &str)] = &[(
-    "crates/lab/src/cluster.rs",
-    "/root/.kube",
-    "the control node's own /root (a per-node overlay, see lab/src/sandbox.rs), where kubeadm leaves the admin kubeconfig",
-)];
+const ALLOWED: &[(&str, &str, &str)] = &[
+    (
+        "crates/lab/src/cluster.rs",
+        "/root/.kube",
+        "the control node's own /root (a per-node overlay, see lab/src/sandbox.rs), where kubeadm leaves the admin kubeconfig",
+    ),
+    (
+        "crates/labyrinth/tests/isolation.rs",
+        "/root/",
+        "a control node's /root (its admin kubeconfig, which no pod may see) and a pod's own /root",
+    ),
+];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in std::fs::read_dir(dir).unwrap() {

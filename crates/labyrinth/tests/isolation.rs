@@ -1,8 +1,10 @@
 //! Issue 16, acceptance 4: a pod is isolated like a container runtime's:
 //! `ps` lists the pod's processes only (its own PID namespace), a file
 //! written under `/` stays in its container's root (seen neither by the node
-//! nor by another pod), and the environment is the pod's, not that of the
-//! shell that ran `lab up`.
+//! nor by another pod), the environment is the pod's, not that of the
+//! shell that ran `lab up`, and the node's own files (its credentials, the
+//! other pods' tokens and logs, a control node's admin kubeconfig, the
+//! host's /root and /home) are not in a pod's root.
 
 mod common;
 
@@ -24,6 +26,13 @@ kind: Pod
 metadata: {name: two}
 spec:
   nodeName: node-1
+  containers: [{name: box, image: busybox, command: [sleep, 365d]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: zero}
+spec:
+  nodeName: node-0
   containers: [{name: box, image: busybox, command: [sleep, 365d]}]
 ";
 
@@ -54,6 +63,7 @@ fn pods_see_only_their_own_processes_files_and_environment() {
             "--for=condition=Ready",
             "pod/one",
             "pod/two",
+            "pod/zero",
             "--timeout=180s",
         ],
     );
@@ -128,6 +138,8 @@ fn pods_see_only_their_own_processes_files_and_environment() {
     ] {
         assert!(env.lines().any(|l| l == line), "{line} missing:\n{env}");
     }
+    nodes_own_files_are_not_in_pods(&lab);
+
     // The pod's own name and /etc files.
     assert_eq!(sh(&lab, "one", "hostname").trim(), "one");
     let ip = pod_ip(&lab, "default", "one");
@@ -136,4 +148,59 @@ fn pods_see_only_their_own_processes_files_and_environment() {
     let resolv = sh(&lab, "one", "cat /etc/resolv.conf");
     assert!(resolv.contains("search default.svc.cluster.local"), "{resolv}");
     lab.down();
+}
+
+/// What a node keeps for itself, which the node has (checked first, so the
+/// pod side cannot pass by there being nothing to see) and no pod's root
+/// shows: a worker's kubelet credential and the other pods' folders (their
+/// tokens) and logs; a control node's admin kubeconfig (also in root's
+/// home there), the API server's data and keys. A pod's /root and /home
+/// start empty, as in an image (the node's are the host's).
+fn nodes_own_files_are_not_in_pods(lab: &Lab) {
+    let worker = [
+        "/etc/labyrinth/kubelet.kubeconfig",
+        "/var/lib/labyrinth/pods",
+        "/var/lib/labyrinth/pki/kubelet.key",
+        "/var/log/pods",
+    ];
+    let control = [
+        "/etc/kubernetes/admin.conf",
+        "/root/.kube/config",
+        "/var/lib/labyrinth/apiserver",
+    ];
+    for (node, pod, paths) in [("node-1", "one", &worker[..]), ("node-0", "zero", &control[..])] {
+        for path in paths {
+            let has = lab.ssh(
+                node,
+                &[
+                    "sh",
+                    "-c",
+                    &format!("if [ -d {path} ]; then test -n \"$(ls -A {path})\"; else test -s {path}; fi"),
+                ],
+            );
+            assert!(has.status.success(), "{node} has no {path} to hide");
+            let seen = kubectl(
+                lab,
+                &[
+                    "exec",
+                    pod,
+                    "--",
+                    "sh",
+                    "-c",
+                    &format!("ls -A {path} 2>/dev/null"),
+                ],
+            );
+            let listed = String::from_utf8_lossy(&seen.stdout);
+            assert!(
+                listed.trim().is_empty(),
+                "pod {pod} sees {node}'s {path}: {listed}"
+            );
+        }
+        for dir in ["/root", "/home"] {
+            let listed = sh(lab, pod, &format!("ls -A {dir} 2>/dev/null || true"));
+            assert_eq!(listed.trim(), "", "pod {pod}'s {dir} is not empty");
+        }
+    }
+    // The container's own /root is still its home, and writable.
+    assert_eq!(sh(lab, "one", "echo x > /root/mine && ls /root").trim(), "mine");
 }

@@ -89,6 +89,8 @@ fn prepare_root(
         }
     }
     std::fs::create_dir_all(root.join("m"))?;
+    // The empty lower layer of the container's own /root (native/pause.c).
+    std::fs::create_dir_all(root.join("e"))?;
     let at = |path: &str| upper_path(&root, path);
     if launch.working_dir != "/" {
         std::fs::create_dir_all(at(&launch.working_dir))?;

@@ -48,8 +48,11 @@ mod tests {
     fn a_container_root_layers_every_copy_on_write_dir_of_the_node() {
         // native/pause.c names them itself (no libc, no list passed in).
         let source = include_str!("../../native/pause.c");
+        // /root too, though over an empty folder rather than the node's
+        // (the host's home of root, not a container's).
         for dir in labyrinth_contracts::node::MACHINE_DIRS {
-            let line = format!("layer(root, \"/{dir}\", \"{dir}\");");
+            let how = if dir == "root" { "fresh" } else { "layer" };
+            let line = format!("{how}(root, \"/{dir}\", \"{dir}\");");
             assert!(source.contains(&line), "pause.c lacks {line}");
         }
     }
