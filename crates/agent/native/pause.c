@@ -211,6 +211,16 @@ static const char *under(char *out, unsigned long cap, const char *dir, const ch
     return out;
 }
 
+// ROOT/m+AT into `out`: AT of the container's root while it is being made.
+static const char *in_root(char *out, unsigned long cap, const char *root, const char *at) {
+    unsigned long n = 0;
+    put(out, &n, cap, root);
+    put(out, &n, cap, "/m");
+    put(out, &n, cap, at);
+    out[n] = 0;
+    return out;
+}
+
 // An overlay at ROOT/m+AT: LOWER read-only underneath, the container's
 // writes in ROOT/u/NAME (ROOT/w/NAME is overlayfs' scratch).
 static void overlay(const char *root, const char *at, const char *name, const char *lower) {
@@ -225,12 +235,8 @@ static void overlay(const char *root, const char *at, const char *name, const ch
     put(opts, &n, sizeof opts, under(dir, sizeof dir, root, "/w/"));
     put(opts, &n, sizeof opts, name);
     opts[n] = 0;
-    n = 0;
-    put(target, &n, sizeof target, root);
-    put(target, &n, sizeof target, "/m");
-    put(target, &n, sizeof target, at);
-    target[n] = 0;
-    check(mount("overlay", target, "overlay", 0, opts), "mounting the container's copy-on-write ", *at ? at : "/");
+    check(mount("overlay", in_root(target, sizeof target, root, at), "overlay", 0, opts),
+          "mounting the container's copy-on-write ", *at ? at : "/");
 }
 
 // The node's AT, copy-on-write.
@@ -246,22 +252,25 @@ static void fresh(const char *root, const char *at, const char *name) {
     overlay(root, at, name, under(lower, sizeof lower, root, "/e"));
 }
 
+// An empty folder of the container's own at ROOT/m+AT, over what the node
+// has there; nothing when the node has no AT.
+static void hide(const char *root, const char *at) {
+    char target[512];
+    long r = mount("tmpfs", in_root(target, sizeof target, root, at), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755");
+    if (r != -2) // ENOENT
+        check(r, "hiding the node's ", at);
+}
+
 // Shows the pod's SRC (as this mount namespace sees it) at ROOT/m+SRC.
 static void show(const char *root, const char *src, unsigned long flags) {
     char target[512];
-    unsigned long n = 0;
-    put(target, &n, sizeof target, root);
-    put(target, &n, sizeof target, "/m");
-    put(target, &n, sizeof target, src);
-    target[n] = 0;
-    check(mount(src, target, 0, MS_BIND | flags, 0), "showing the pod's ", src);
+    check(mount(src, in_root(target, sizeof target, root, src), 0, MS_BIND | flags, 0), "showing the pod's ", src);
 }
 
 // The container's root: the node's filesystem, copy-on-write, with the
 // pod's /proc, /tmp and /etc files, the node's /dev, its own /run, /root
-// and /home, and a /sys of the pod's network namespace. The node's own
-// state (contracts::node::NODE_PRIVATE_DIRS) is in mounts of its own,
-// which the layers never show.
+// and /home, and a /sys of the pod's network namespace; the node's own
+// state (contracts::node::NODE_PRIVATE_DIRS) is hidden.
 static void make_root(const char *root) {
     char target[512];
     check(sys(__NR_unshare, CLONE_NEWNS, 0, 0, 0, 0), "unsharing the container's mount namespace", "");
@@ -286,10 +295,18 @@ static void make_root(const char *root) {
     check(mount("sysfs", under(target, sizeof target, root, "/m/sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0),
           "mounting the container's /sys", "");
     // An empty /home, as an image has: the node's is the host users'.
-    // A host without one leaves the container without one.
-    long home = mount("tmpfs", under(target, sizeof target, root, "/m/home"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755");
-    if (home != -2) // ENOENT
-        check(home, "mounting the container's /home", "");
+    hide(root, "/home");
+    // What the node keeps for itself (contracts::node::NODE_PRIVATE_DIRS):
+    // its credentials, the other pods' tokens and logs, a control node's
+    // admin kubeconfig and the API server's data. A hostPath volume of one
+    // is mounted on top later.
+    hide(root, "/var/lib/labyrinth");
+    hide(root, "/var/lib/cni");
+    hide(root, "/var/lib/etcd");
+    hide(root, "/var/log/pods");
+    hide(root, "/var/log/labyrinth");
+    hide(root, "/etc/labyrinth");
+    hide(root, "/etc/kubernetes");
     check(sys(__NR_chdir, (long)under(target, sizeof target, root, "/m"), 0, 0, 0, 0), "changing to the container's root", "");
     // pivot_root(".", "."): the old root is stacked under the new one and
     // detached, no directory for it needed in the container's root.

@@ -43,20 +43,19 @@ pub const STANDARD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 pub const MACHINE_DIRS: [&str; 4] = ["etc", "opt", "var", "root"];
 /// Where a node keeps what is its own and no container's: the kubelet
 /// role's pods, credentials and the API server's data (/var/lib/labyrinth),
-/// the address leases, etcd's data, every pod's logs, the node's
-/// kubeconfigs (/etc/labyrinth, and /etc/kubernetes with the cluster
+/// the address leases, etcd's data, the pods' logs and the agent's, the
+/// node's kubeconfigs (/etc/labyrinth, and /etc/kubernetes with the cluster
 /// admin's on a control node). A container's root is the node's
-/// filesystem, copy-on-write (agent's native/pause.c); an overlay's lower
-/// layer never shows the mounts under it, so with each of these a mount of
-/// its own (lab/src/sandbox.rs), a pod sees them empty, as a container of
-/// a real image does, unless its manifest mounts one as a hostPath. Each is
-/// a whole mount point (a folder tools remove stays inside one: uninstall
-/// removes /var/log/pods).
-pub const NODE_PRIVATE_DIRS: [&str; 6] = [
+/// filesystem, copy-on-write (agent's native/pause.c, which names each of
+/// these itself): an empty folder of the container's own covers each, as a
+/// container of a real image has none of them, unless its manifest mounts
+/// one as a hostPath (on top). On a lab's node and on a real one alike.
+pub const NODE_PRIVATE_DIRS: [&str; 7] = [
     "var/lib/labyrinth",
     "var/lib/cni",
     "var/lib/etcd",
-    "var/log",
+    "var/log/pods",
+    "var/log/labyrinth",
     "etc/labyrinth",
     "etc/kubernetes",
 ];

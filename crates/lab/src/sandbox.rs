@@ -175,20 +175,6 @@ fn boot(args: &SandboxArgs) -> Result<u32> {
         )
         .with_context(|| format!("mounting a copy-on-write /{dir}"))?;
     }
-    // The node's own state in mounts of their own, so no pod sees it
-    // (contracts::node::NODE_PRIVATE_DIRS says why).
-    for dir in labyrinth_contracts::node::NODE_PRIVATE_DIRS {
-        let path = format!("/{dir}");
-        std::fs::create_dir_all(&path).with_context(|| format!("creating {path}"))?;
-        mount(
-            Some("tmpfs"),
-            path.as_str(),
-            Some("tmpfs"),
-            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-            Some("mode=755"),
-        )
-        .with_context(|| format!("mounting the node's own {path}"))?;
-    }
     install_self(&exe)?;
     std::fs::write("/etc/hostname", format!("{}\n", args.hostname)).context("writing /etc/hostname")?;
     nix::unistd::sethostname(&args.hostname).context("setting hostname")?;

@@ -58,6 +58,15 @@ mod tests {
     }
 
     #[test]
+    fn a_container_root_hides_every_private_dir_of_the_node() {
+        let source = include_str!("../../native/pause.c");
+        for dir in labyrinth_contracts::node::NODE_PRIVATE_DIRS {
+            let line = format!("hide(root, \"/{dir}\");");
+            assert!(source.contains(&line), "pause.c lacks {line}");
+        }
+    }
+
+    #[test]
     fn the_program_is_a_static_executable() {
         // ELF, and no interpreter: nothing runs before our _start.
         assert_eq!(&PROGRAM[..4], b"\x7fELF");
