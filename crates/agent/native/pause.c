@@ -10,17 +10,18 @@
 //       PID 1, which mounts the pod's /proc, prints "ready" and waits; the
 //       first process prints "pid PID" (PID 1's pid on the node) and exits.
 //       Failures print "error STEP: ERRNO" on stdout.
-//   labyrinth-pause enter PID
-//       Join PID's IPC, UTS, network and mount namespaces; then wait.
-//   labyrinth-pause run POD_PID MNT_PID ROOT WORKDIR PROG ARG...
+//   labyrinth-pause enter PID CAPS
+//       Join PID's IPC, UTS, network and mount namespaces; keep only CAPS
+//       (see `limit`); then wait.
+//   labyrinth-pause run POD_PID MNT_PID ROOT WORKDIR CAPS PROG ARG...
 //       A container's process (container.rs says why): join the IPC, UTS,
 //       network and PID namespaces of POD_PID and the mount namespace of
 //       MNT_PID; unless ROOT is "-", make a mount namespace of its own with
 //       a copy-on-write root (ROOT/m, layers ROOT/u/*, ROOT/w/*, made by the
 //       agent), pivot into it and mount the container's volumes as
-//       ROOT/mounts lists them (see `volumes`); chdir WORKDIR; fork PROG (the pod's PID
-//       namespace holds only the child), relay signals to it and exit as it
-//       does (128+N for signal N).
+//       ROOT/mounts lists them (see `volumes`); chdir WORKDIR; keep only
+//       CAPS; fork PROG (the pod's PID namespace holds only the child),
+//       relay signals to it and exit as it does (128+N for signal N).
 //
 // Waiting ends with SIGTERM or SIGINT (status 0); children are reaped.
 //
@@ -45,6 +46,12 @@
 #define SIGWINCH 28
 #define SIG_SETMASK 2
 #define PR_SET_PDEATHSIG 1
+#define PR_CAPBSET_DROP 24
+#define PR_SET_NO_NEW_PRIVS 38
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#define LINUX_CAPABILITY_VERSION_3 0x20080522
+#define EINVAL 22
 #define MNT_DETACH 2
 #define SIG_BLOCK 0
 #define WNOHANG 1
@@ -165,7 +172,113 @@ static void sandbox(char **argv, const char *host) {
     }
 }
 
-static void enter(const char *pid) {
+// Reads the decimal number at *c (up to a ',', ':' or the end), moving past it.
+static unsigned long number(const char **c, const char *whole) {
+    unsigned long n = 0;
+    const char *at = *c;
+    for (; *at >= '0' && *at <= '9'; at++)
+        n = n * 10 + (unsigned long)(*at - '0');
+    if (at == *c || (*at && *at != ',' && *at != ':'))
+        fail("reading the privileges ", whole, -EINVAL);
+    *c = at;
+    return n;
+}
+
+// Leaves this process, and every program it runs, only the privileges in
+// CAPS, as agent/src/runtime/privileges.rs writes them: the capabilities
+// ("all", or a hex mask), then ",nnp" for no_new_privs
+// (allowPrivilegeEscalation: false), then ",u=UID,g=GID[,G=G1:G2...]" to
+// become that user, group and supplementary groups.
+//
+// The bounding set goes first: it is what an exec as root gives back
+// (permitted = inheritable | bounding), and dropping needs CAP_SETPCAP.
+// The user changes next, while CAP_SETUID and CAP_SETGID are still held;
+// becoming a user other than root empties the permitted and effective
+// sets, as for any process. The inheritable and ambient sets are emptied,
+// as runc does.
+static void limit(const char *caps) {
+    const char *c = caps;
+    unsigned long long mask = 0;
+    int all = 0, nnp = 0, user = 0;
+    unsigned long uid = 0, gid = 0;
+    unsigned int groups[64];
+    long ngroups = 0;
+    if (c[0] == 'a' && c[1] == 'l' && c[2] == 'l') {
+        all = 1;
+        c += 3;
+    }
+    for (; !all && *c && *c != ','; c++) {
+        int d = *c >= '0' && *c <= '9' ? *c - '0' : *c >= 'a' && *c <= 'f' ? *c - 'a' + 10 : -1;
+        if (d < 0)
+            fail("reading the privileges ", caps, -EINVAL);
+        mask = mask << 4 | (unsigned long long)d;
+    }
+    while (*c == ',') {
+        c++;
+        if (c[0] == 'n' && c[1] == 'n' && c[2] == 'p' && (c[3] == ',' || !c[3])) {
+            nnp = 1;
+            c += 3;
+        } else if (c[0] == 'u' && c[1] == '=') {
+            c += 2;
+            uid = number(&c, caps);
+            user = 1;
+        } else if (c[0] == 'g' && c[1] == '=') {
+            c += 2;
+            gid = number(&c, caps);
+        } else if (c[0] == 'G' && c[1] == '=') {
+            c++;
+            while (*c == '=' || *c == ':') {
+                c++;
+                if (ngroups == 64)
+                    fail("reading the privileges ", caps, -EINVAL);
+                groups[ngroups++] = (unsigned int)number(&c, caps);
+            }
+        } else {
+            fail("reading the privileges ", caps, -EINVAL);
+        }
+    }
+    if (*c)
+        fail("reading the privileges ", caps, -EINVAL);
+    if (!all) {
+        for (long cap = 0; cap < 64; cap++) {
+            if (mask >> cap & 1)
+                continue;
+            long r = sys(__NR_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0);
+            if (r == -EINVAL)
+                break; // past the kernel's last capability
+            check(r, "dropping a capability from the bounding set", "");
+        }
+    }
+    sys(__NR_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    if (user) {
+        check(sys(__NR_setgroups, ngroups, (long)groups, 0, 0, 0), "setting the supplementary groups", "");
+        check(sys(__NR_setresgid, (long)gid, (long)gid, (long)gid, 0, 0), "setting the group", "");
+        check(sys(__NR_setresuid, (long)uid, (long)uid, (long)uid, 0, 0), "setting the user", "");
+    }
+    if (!all || user) {
+        struct {
+            unsigned int version;
+            int pid;
+        } head = {LINUX_CAPABILITY_VERSION_3, 0};
+        struct {
+            unsigned int effective, permitted, inheritable;
+        } sets[2];
+        check(sys(__NR_capget, (long)&head, (long)sets, 0, 0, 0), "reading the capabilities", "");
+        // Only what the process has: a mask naming capabilities this
+        // kernel does not know would make capset fail.
+        for (int i = 0; i < 2; i++) {
+            unsigned int want = all ? ~0u : (unsigned int)(mask >> (32 * i));
+            sets[i].permitted &= want;
+            sets[i].effective = sets[i].permitted;
+            sets[i].inheritable = 0;
+        }
+        check(sys(__NR_capset, (long)&head, (long)sets, 0, 0, 0), "setting the capabilities", "");
+    }
+    if (nnp)
+        check(sys(__NR_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "setting no_new_privs", "");
+}
+
+static void enter(const char *pid, const char *caps) {
     static const char *const kinds[] = {"ipc", "uts", "net", "mnt"};
     long fds[4];
     // All opened before the first setns: /proc is read in the node's view.
@@ -185,6 +298,7 @@ static void enter(const char *pid) {
         sys(__NR_close, fds[i], 0, 0, 0, 0);
     }
     check(sys(__NR_chdir, (long)"/", 0, 0, 0, 0), "changing to /", "");
+    limit(caps);
 }
 
 
@@ -477,7 +591,7 @@ static long exec_path(const char *prog, char **argv, char **envp) {
 }
 
 static __attribute__((noreturn)) void run(char **argv, char **envp) {
-    const char *pod = argv[2], *mnt = argv[3], *root = argv[4], *workdir = argv[5];
+    const char *pod = argv[2], *mnt = argv[3], *root = argv[4], *workdir = argv[5], *caps = argv[6];
     static const char *const kinds[] = {"ipc", "uts", "net", "pid"};
     static const long flags[] = {CLONE_NEWIPC, CLONE_NEWUTS, CLONE_NEWNET, CLONE_NEWPID};
     long fds[5];
@@ -498,6 +612,9 @@ static __attribute__((noreturn)) void run(char **argv, char **envp) {
         volumes_attach();
     }
     check(sys(__NR_chdir, (long)workdir, 0, 0, 0, 0), "changing to the working directory ", workdir);
+    // Here, not in the child only: what an exec into the container gets is
+    // read from this process (privileges.rs).
+    limit(caps);
 
     // Blocked before the fork, so none is lost between fork and wait; the
     // child unblocks them for the program.
@@ -512,11 +629,11 @@ static __attribute__((noreturn)) void run(char **argv, char **envp) {
         // If we are SIGKILLed the program goes too, as with a runtime's shim.
         sys(__NR_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         sys(__NR_rt_sigprocmask, SIG_SETMASK, (long)&none, 0, sizeof none, 0);
-        long err = exec_path(argv[6], argv + 6, envp);
+        long err = exec_path(argv[7], argv + 7, envp);
         char buf[600];
         unsigned long at = 0;
         put(buf, &at, sizeof buf, "labyrinth: cannot run ");
-        put(buf, &at, sizeof buf, argv[6]);
+        put(buf, &at, sizeof buf, argv[7]);
         put(buf, &at, sizeof buf, ": errno ");
         put_num(buf, &at, sizeof buf - 1, (unsigned long)(-err));
         buf[at++] = '\n';
@@ -561,14 +678,14 @@ __attribute__((used)) void start_c(long *sp) {
     long argc = sp[0];
     char **argv = (char **)(sp + 1);
     char **envp = argv + argc + 1;
-    if (argc >= 7 && is(argv[1], "run")) {
+    if (argc >= 8 && is(argv[1], "run")) {
         run(argv, envp);
     } else if ((argc == 6 || argc == 7) && is(argv[1], "sandbox")) {
         sandbox(argv, argc == 7 ? argv[6] : "");
-    } else if (argc == 3 && is(argv[1], "enter")) {
-        enter(argv[2]);
+    } else if (argc == 4 && is(argv[1], "enter")) {
+        enter(argv[2], argv[3]);
     } else if (argc != 1) {
-        static const char usage[] = "usage: labyrinth-pause [sandbox HOSTNAME RESOLV_CONF HOSTS HOSTNAME_FILE [HOST] | enter PID | run POD_PID MNT_PID ROOT WORKDIR PROG ARG...]\n";
+        static const char usage[] = "usage: labyrinth-pause [sandbox HOSTNAME RESOLV_CONF HOSTS HOSTNAME_FILE [HOST] | enter PID CAPS | run POD_PID MNT_PID ROOT WORKDIR CAPS PROG ARG...]\n";
         sys(__NR_write, 2, (long)usage, sizeof usage - 1, 0, 0);
         quit(2);
     }

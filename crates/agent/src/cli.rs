@@ -116,6 +116,7 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
                 env: vec![],
                 stdin: false,
                 mounts: vec![],
+                privileges: Default::default(),
             };
             match container::start(&cfg, &rec, &spec, 0) {
                 Ok(child) => {

@@ -51,6 +51,8 @@ pub struct Spec {
     /// Added by `kubectl debug` (the `ephemeralcontainers` subresource).
     #[serde(default)]
     pub ephemeral_containers: Vec<EphemeralContainer>,
+    /// Boxed: most pods have none.
+    pub security_context: Option<Box<PodSecurityContext>>,
 }
 
 /// A debugging container added to a running pod: a container's fields
@@ -87,6 +89,48 @@ pub struct Container {
     pub stdin: bool,
     #[serde(default)]
     pub volume_mounts: Vec<VolumeMount>,
+    /// Boxed: most containers have none (the agent's
+    /// `runtime::privileges` reads it).
+    pub security_context: Option<Box<SecurityContext>>,
+}
+
+/// What a container's process may do, of a container's `securityContext`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurityContext {
+    /// Every capability, as on the node.
+    pub privileged: Option<bool>,
+    /// `false`: the process and its children can never gain privileges
+    /// (no setuid programs, no file capabilities: `no_new_privs`).
+    pub allow_privilege_escalation: Option<bool>,
+    pub capabilities: Option<Capabilities>,
+    /// The process's user and group (the pod's when unset).
+    pub run_as_user: Option<i64>,
+    pub run_as_group: Option<i64>,
+    /// The container must not start as root.
+    pub run_as_non_root: Option<bool>,
+}
+
+/// What every container of the pod runs as, of the pod's
+/// `securityContext` (a container's own values win).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSecurityContext {
+    pub run_as_user: Option<i64>,
+    pub run_as_group: Option<i64>,
+    pub run_as_non_root: Option<bool>,
+    #[serde(default)]
+    pub supplemental_groups: Vec<i64>,
+}
+
+/// Capabilities added to and dropped from the runtime's default set,
+/// by name (`NET_ADMIN`, `ALL`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Capabilities {
+    #[serde(default)]
+    pub add: Vec<String>,
+    #[serde(default)]
+    pub drop: Vec<String>,
 }
 
 /// A container's hooks; only `exec` handlers are read.

@@ -26,6 +26,8 @@ pub struct Component {
     pub command: Vec<String>,
     /// Node folders or files it keeps or reads state in: (path, hostPath type).
     pub host_paths: Vec<(&'static str, &'static str)>,
+    /// Capabilities it needs beyond the runtime's default set.
+    pub capabilities: &'static [&'static str],
 }
 
 impl Component {
@@ -49,6 +51,15 @@ impl Component {
             .enumerate()
             .map(|(i, (path, kind))| json!({"name": volume(i), "hostPath": {"path": path, "type": kind}}))
             .collect();
+        let mut container = json!({
+            "name": self.name,
+            "image": self.image,
+            "command": self.command,
+            "volumeMounts": mounts,
+        });
+        if !self.capabilities.is_empty() {
+            container["securityContext"] = json!({"capabilities": {"add": self.capabilities}});
+        }
         json!({
             "apiVersion": "v1",
             "kind": "Pod",
@@ -60,12 +71,7 @@ impl Component {
             "spec": {
                 "hostNetwork": true,
                 "priorityClassName": "system-node-critical",
-                "containers": [{
-                    "name": self.name,
-                    "image": self.image,
-                    "command": self.command,
-                    "volumeMounts": mounts,
-                }],
+                "containers": [container],
                 "volumes": volumes,
             },
         })
@@ -83,6 +89,7 @@ pub fn etcd(argv: Vec<String>) -> Component {
         image: "registry.k8s.io/etcd",
         command: argv,
         host_paths: vec![(crate::etcd::DATA_DIR, "DirectoryOrCreate")],
+        capabilities: &[],
     }
 }
 
@@ -94,6 +101,7 @@ pub fn apiserver(argv: Vec<String>, data_dir: &'static str) -> Component {
         image: "registry.k8s.io/kube-apiserver",
         command: argv,
         host_paths: vec![(data_dir, "DirectoryOrCreate")],
+        capabilities: &[],
     }
 }
 
@@ -212,6 +220,7 @@ pub fn controllers(
         },
         command,
         host_paths: vec![(kubeconfig, "File")],
+        capabilities: &[],
     }
 }
 
@@ -235,6 +244,9 @@ pub fn vip(exe: &str, kubeconfig: &'static str, address: std::net::Ipv4Addr) -> 
         image: "ghcr.io/kube-vip/kube-vip",
         command,
         host_paths: vec![(kubeconfig, "File")],
+        // It adds the address to the uplink and announces it (gratuitous
+        // ARP), as kube-vip's own manifest asks.
+        capabilities: &["NET_ADMIN", "NET_RAW"],
     }
 }
 
@@ -375,6 +387,11 @@ mod tests {
                 "--interface",
                 "ens4"
             ])
+        );
+        // Beyond the runtime's default set: the address and its ARP.
+        assert_eq!(
+            pod["spec"]["containers"][0]["securityContext"],
+            json!({"capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}})
         );
         let cm = controllers(
             "kube-scheduler",

@@ -78,6 +78,8 @@ spec:
   - name: agnhost
     image: registry.k8s.io/e2e-test-images/agnhost:2.52
     command: [/agnhost, netexec, --http-port=8080, --udp-port=8081]
+    # Its own firewall rule below, as on a cluster: NET_ADMIN.
+    securityContext: {capabilities: {add: [NET_ADMIN]}}
 ";
 
 #[test]

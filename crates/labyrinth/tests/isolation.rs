@@ -4,7 +4,10 @@
 //! nor by another pod), the environment is the pod's, not that of the
 //! shell that ran `lab up`, and the node's own files (its credentials, the
 //! other pods' tokens and logs, a control node's admin kubeconfig, the
-//! host's /root and /home) are not in a pod's root.
+//! host's /root and /home) are not in a pod's root. A container holds the
+//! capabilities a container runtime gives (so it cannot unmount what hides
+//! those files, nor reach them through its PID 1's root), changed by its
+//! `securityContext`, which also sets its user and groups.
 
 mod common;
 
@@ -34,7 +37,50 @@ metadata: {name: zero}
 spec:
   nodeName: node-0
   containers: [{name: box, image: busybox, command: [sleep, 365d]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: netadmin}
+spec:
+  nodeName: node-1
+  containers:
+  - {name: box, image: busybox, command: [sleep, 365d], securityContext: {capabilities: {add: [NET_ADMIN], drop: [NET_RAW]}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: privileged}
+spec:
+  nodeName: node-2
+  containers: [{name: box, image: busybox, command: [sleep, 365d], securityContext: {privileged: true}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: badcap}
+spec:
+  nodeName: node-2
+  containers: [{name: box, image: busybox, command: [sleep, 365d], securityContext: {capabilities: {add: [WARP_DRIVE]}}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: user}
+spec:
+  nodeName: node-2
+  securityContext: {runAsUser: 4242, runAsGroup: 3000, supplementalGroups: [4000]}
+  containers: [{name: box, image: busybox, command: [sleep, 365d]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: nonroot}
+spec:
+  nodeName: node-2
+  securityContext: {runAsNonRoot: true}
+  containers: [{name: box, image: busybox, command: [sleep, 365d]}]
 ";
+
+/// Docker's and containerd's default set (CHOWN, DAC_OVERRIDE, FOWNER,
+/// FSETID, KILL, SETGID, SETUID, SETPCAP, NET_BIND_SERVICE, NET_RAW,
+/// SYS_CHROOT, MKNOD, AUDIT_WRITE, SETFCAP), as /proc prints it.
+const DEFAULT_CAPS: &str = "00000000a80425fb";
 
 fn sh(lab: &Lab, pod: &str, cmd: &str) -> String {
     kubectl_ok(lab, &["exec", pod, "--", "sh", "-c", cmd])
@@ -64,6 +110,9 @@ fn pods_see_only_their_own_processes_files_and_environment() {
             "pod/one",
             "pod/two",
             "pod/zero",
+            "pod/netadmin",
+            "pod/privileged",
+            "pod/user",
             "--timeout=180s",
         ],
     );
@@ -123,11 +172,21 @@ fn pods_see_only_their_own_processes_files_and_environment() {
     assert!(!two.status.success(), "pod two sees pod one's files");
 
     // Environment: the pod's own, the kubernetes Service's, the manifest's;
-    // not the secret of the shell that made the lab (not even in PID 1).
-    let env = sh(&lab, "one", "env; tr '\\0' '\\n' < /proc/1/environ");
+    // not the secret of the shell that made the lab, not even in the pods'
+    // PID 1s (which the pods themselves may not read: they hold more
+    // capabilities than a container).
+    let env = sh(&lab, "one", "env");
+    let pid1 = lab.ssh_ok(
+        "node-1",
+        &[
+            "sh",
+            "-c",
+            "for p in $(pidof labyrinth-pause); do tr '\\0' '\\n' < /proc/$p/environ; done",
+        ],
+    );
     assert!(
-        !env.contains(LEAK),
-        "the lab's environment leaked into the pod:\n{env}"
+        !env.contains(LEAK) && !pid1.contains(LEAK),
+        "the lab's environment leaked into the pods:\n{env}\n{pid1}"
     );
     for line in [
         "KUBERNETES_SERVICE_HOST=10.96.0.1",
@@ -139,6 +198,7 @@ fn pods_see_only_their_own_processes_files_and_environment() {
         assert!(env.lines().any(|l| l == line), "{line} missing:\n{env}");
     }
     nodes_own_files_are_not_in_pods(&lab);
+    capabilities_are_a_container_runtimes(&lab);
 
     // The pod's own name and /etc files.
     assert_eq!(sh(&lab, "one", "hostname").trim(), "one");
@@ -203,4 +263,159 @@ fn nodes_own_files_are_not_in_pods(lab: &Lab) {
     }
     // The container's own /root is still its home, and writable.
     assert_eq!(sh(lab, "one", "echo x > /root/mine && ls /root").trim(), "mine");
+}
+
+/// The `Cap*` and `NoNewPrivs` lines of process `pid`'s status, as pod
+/// `pod` reads them, by name.
+fn caps_of(lab: &Lab, pod: &str, ns: &str, pid: &str) -> std::collections::BTreeMap<String, String> {
+    let status = kubectl_ok(
+        lab,
+        &["-n", ns, "exec", pod, "--", "cat", &format!("/proc/{pid}/status")],
+    );
+    status
+        .lines()
+        .filter(|l| l.starts_with("Cap") || l.starts_with("NoNewPrivs"))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}
+
+/// A default container (its process and an exec in it) holds containerd's
+/// default set, and so can neither mount, unmount, change its network nor
+/// open its PID 1's root (the node's filesystem); `capabilities` add and
+/// drop, `privileged` keeps them all; an unknown name is the container's
+/// error, naming the field; the cluster DNS runs as CoreDNS's manifest
+/// asks (NET_BIND_SERVICE only, no privilege escalation).
+fn capabilities_are_a_container_runtimes(lab: &Lab) {
+    let sleep = sh(lab, "one", "pidof sleep");
+    for pid in ["self", sleep.trim()] {
+        let caps = caps_of(lab, "one", "default", pid);
+        for set in ["CapEff", "CapPrm", "CapBnd"] {
+            assert_eq!(caps[set], DEFAULT_CAPS, "pod one, process {pid}: {caps:?}");
+        }
+        assert_eq!(caps["CapInh"], "0000000000000000", "{caps:?}");
+        assert_eq!(caps["CapAmb"], "0000000000000000", "{caps:?}");
+        assert_eq!(caps["NoNewPrivs"], "0", "{caps:?}");
+    }
+    for (what, cmd) in [
+        ("mount", "mount -t tmpfs none /mnt"),
+        ("unmount what hides the node's state", "umount /etc/labyrinth"),
+        ("add a link", "ip link add d0 type veth peer name d1"),
+        ("open its PID 1's root", "ls /proc/1/root/etc/labyrinth"),
+    ] {
+        let out = kubectl(lab, &["exec", "one", "--", "sh", "-c", cmd]);
+        assert!(!out.status.success(), "a default container can {what} ({cmd})");
+    }
+    // The ping a default container may send (NET_RAW), to its own address.
+    let ip = pod_ip(lab, "default", "one");
+    sh(lab, "one", &format!("ping -c 1 -W 5 {ip}"));
+
+    // add NET_ADMIN, drop NET_RAW.
+    let caps = caps_of(lab, "netadmin", "default", "self");
+    let want = format!("{:016x}", (0xa80425fb_u64 | 1 << 12) & !(1 << 13));
+    assert_eq!(caps["CapEff"], want, "{caps:?}");
+    sh(
+        lab,
+        "netadmin",
+        "ip link add d0 type veth peer name d1 && ip link del d0",
+    );
+    let ping = kubectl(
+        lab,
+        &[
+            "exec",
+            "netadmin",
+            "--",
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "5",
+            "127.0.0.1",
+        ],
+    );
+    assert!(!ping.status.success(), "ping without NET_RAW");
+
+    // privileged: all of them, as the node has them.
+    let node = lab.ssh_ok("node-2", &["grep", "CapBnd", "/proc/self/status"]);
+    let caps = caps_of(lab, "privileged", "default", "self");
+    assert_eq!(
+        node.split_whitespace().nth(1),
+        Some(caps["CapBnd"].as_str()),
+        "{caps:?}"
+    );
+    sh(lab, "privileged", "mount -t tmpfs none /mnt && umount /mnt");
+
+    // An unknown capability, or root under runAsNonRoot: the container
+    // does not start, and says why.
+    for (pod, want) in [
+        (
+            "badcap",
+            r#"securityContext.capabilities.add[0]: unknown capability "WARP_DRIVE""#,
+        ),
+        ("nonroot", "container has runAsNonRoot and image will run as root"),
+    ] {
+        kubectl_ok(
+            lab,
+            &[
+                "wait",
+                "--for=jsonpath={.status.containerStatuses[0].state.waiting.reason}=CreateContainerConfigError",
+                &format!("pod/{pod}"),
+                "--timeout=60s",
+            ],
+        );
+        let why = kubectl_ok(
+            lab,
+            &[
+                "get",
+                "pod",
+                pod,
+                "-o",
+                "jsonpath={.status.containerStatuses[0].state.waiting.message}",
+            ],
+        );
+        assert!(why.contains(want), "{pod}: {why}");
+    }
+
+    // The pod's user, group and supplementary groups, for its process and
+    // an exec in it; not root, so no capability in effect (the bounding
+    // set stays the default, as containerd leaves it).
+    let sleep = sh(lab, "user", "pidof sleep");
+    for pid in ["self", sleep.trim()] {
+        let status = kubectl_ok(
+            lab,
+            &["exec", "user", "--", "cat", &format!("/proc/{pid}/status")],
+        );
+        let line = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+                .unwrap_or_default()
+        };
+        assert_eq!(line("Uid:"), "4242 4242 4242 4242", "process {pid}:\n{status}");
+        assert_eq!(line("Gid:"), "3000 3000 3000 3000", "process {pid}:\n{status}");
+        assert_eq!(line("Groups:"), "4000", "process {pid}:\n{status}");
+        assert_eq!(line("CapEff:"), "0000000000000000", "process {pid}:\n{status}");
+        assert_eq!(line("CapBnd:"), DEFAULT_CAPS, "process {pid}:\n{status}");
+    }
+    // HOME: the user's entry in the node's /etc/passwd, else /.
+    let listed = lab.ssh_ok(
+        "node-2",
+        &["awk", "-F:", "$3 == 4242 { print $6 }", "/etc/passwd"],
+    );
+    let home = format!(
+        "HOME={}",
+        Some(listed.trim()).filter(|h| !h.is_empty()).unwrap_or("/")
+    );
+    let env = sh(lab, "user", "env");
+    assert!(env.lines().any(|l| l == home), "{home}:\n{env}");
+    let root = kubectl(lab, &["exec", "user", "--", "sh", "-c", "echo x > /mine"]);
+    assert!(!root.status.success(), "user 4242 wrote to the root-owned /");
+    sh(lab, "user", "echo x > /tmp/mine && cat /tmp/mine");
+
+    // The cluster DNS: NET_BIND_SERVICE (bit 10) alone, no escalation;
+    // an exec in it gets the same.
+    let caps = caps_of(lab, "deploy/coredns", "kube-system", "self");
+    assert_eq!(caps["CapEff"], "0000000000000400", "{caps:?}");
+    assert_eq!(caps["NoNewPrivs"], "1", "{caps:?}");
 }

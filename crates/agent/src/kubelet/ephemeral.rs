@@ -54,7 +54,7 @@ fn start(agent: &Agent, pod: &NodePod, m: &mut Managed, ec: &EphemeralContainer)
         .container_env(&ec.container, &node, m.rec.ip, src)
         // Its volumeMounts are not made: the pod's volumes are attached
         // per container at the pod's start.
-        .map(|env| super::nodepod::spec_of(&ec.container, env));
+        .and_then(|env| super::nodepod::spec_of(pod.spec.security_context.as_deref(), &ec.container, env));
     let started = spec
         .clone()
         .map_err(anyhow::Error::msg)

@@ -140,7 +140,7 @@ fn start(agent: &Agent, pod: &NodePod, m: &mut Managed, i: usize, attempt: u32, 
     let src = m.env_sources.as_deref().unwrap_or(&none);
     let spec = pod
         .container_env(c, &lifecycle::node_facts(agent), m.rec.ip, src)
-        .map(|env| super::nodepod::spec_of(c, env))
+        .and_then(|env| super::nodepod::spec_of(pod.spec.security_context.as_deref(), c, env))
         .and_then(|mut spec| {
             super::pod_volumes::attach(&agent.runtime, pod, std::slice::from_mut(&mut spec))?;
             Ok(spec)

@@ -149,7 +149,8 @@ impl NodePod {
                 let env = self
                     .container_env(c, node, pod_ip, src)
                     .map_err(|e| format!("container {}: {e}", c.name))?;
-                Ok(spec_of(c, env))
+                spec_of(self.spec.security_context.as_deref(), c, env)
+                    .map_err(|e| format!("container {}: {e}", c.name))
             })
             .collect()
     }
@@ -265,9 +266,16 @@ impl NodePod {
 }
 
 /// What the runtime runs for container `c` with environment `env` (its
-/// volumes' mounts are added by `pod_volumes::attach`).
-pub(super) fn spec_of(c: &labyrinth_contracts::pod::Container, env: Vec<(String, String)>) -> ContainerSpec {
-    ContainerSpec {
+/// volumes' mounts are added by `pod_volumes::attach`), in a pod whose
+/// `securityContext` is `pod`; an error names the field it cannot be
+/// made from.
+pub(super) fn spec_of(
+    pod: Option<&labyrinth_contracts::pod::PodSecurityContext>,
+    c: &labyrinth_contracts::pod::Container,
+    env: Vec<(String, String)>,
+) -> Result<ContainerSpec, String> {
+    let privileges = crate::runtime::privileges::Privileges::of(pod, c.security_context.as_deref())?;
+    Ok(ContainerSpec {
         name: c.name.clone(),
         image: c.image.clone().unwrap_or_default(),
         command: c.command.clone().unwrap_or_default(),
@@ -275,7 +283,8 @@ pub(super) fn spec_of(c: &labyrinth_contracts::pod::Container, env: Vec<(String,
         env,
         stdin: c.stdin,
         mounts: Vec::new(),
-    }
+        privileges,
+    })
 }
 
 /// ConfigMaps or Secrets of the pod's namespace, by name (each one's data,

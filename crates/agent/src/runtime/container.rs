@@ -16,6 +16,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::images::{self, Launch};
+use super::privileges::Privileges;
 use super::{ContainerSpec, RuntimeConfig};
 
 /// A command that runs in a container of the pod: the pause program's
@@ -39,7 +40,9 @@ pub fn command_in_container(
         .and_then(|p| p.to_str())
         .filter(|p| p.starts_with('/'))
         .unwrap_or("/");
-    Ok(run_command(pause, rec, mnt_pid, "-", workdir, argv))
+    // What the container's process was left (an exec gets no more).
+    let privileges = Privileges::of_process(mnt_pid);
+    Ok(run_command(pause, rec, mnt_pid, "-", workdir, &privileges, argv))
 }
 
 fn run_command(
@@ -48,6 +51,7 @@ fn run_command(
     mnt_pid: u32,
     root: &str,
     workdir: &str,
+    privileges: &Privileges,
     argv: &[String],
 ) -> Command {
     let mut cmd = Command::new(pause);
@@ -56,6 +60,7 @@ fn run_command(
         .arg(mnt_pid.to_string())
         .arg(root)
         .arg(workdir)
+        .arg(privileges.arg())
         .args(argv);
     cmd
 }
@@ -154,7 +159,7 @@ pub fn environment(
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), super::container_path()),
         ("HOSTNAME".into(), rec.pod.hostname()),
-        ("HOME".into(), "/root".into()),
+        ("HOME".into(), spec.privileges.home()),
     ];
     env.extend(launch.env.iter().cloned());
     env.extend([
@@ -208,7 +213,11 @@ pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, res
         // itself.
         None => {
             let mut cmd = Command::new(&cfg.pause);
-            cmd.arg("enter").arg(rec.pause.pid.to_string());
+            // It keeps the container's capabilities too: an exec in the
+            // container gets what this process has.
+            cmd.arg("enter")
+                .arg(rec.pause.pid.to_string())
+                .arg(spec.privileges.arg());
             cmd
         }
         Some(argv) => {
@@ -216,7 +225,15 @@ pub fn start(cfg: &RuntimeConfig, rec: &SandboxRecord, spec: &ContainerSpec, res
             let root = root
                 .to_str()
                 .context("the container's root folder is not UTF-8")?;
-            run_command(&cfg.pause, rec, pod_process(rec), root, &launch.working_dir, argv)
+            run_command(
+                &cfg.pause,
+                rec,
+                pod_process(rec),
+                root,
+                &launch.working_dir,
+                &spec.privileges,
+                argv,
+            )
         }
     };
     cmd.env_clear().envs(env);

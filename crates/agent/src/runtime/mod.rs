@@ -15,6 +15,7 @@ pub mod images;
 pub mod log_query;
 pub mod logs;
 pub mod pause;
+pub mod privileges;
 pub mod program;
 pub mod sandbox;
 pub mod stages;
@@ -93,4 +94,7 @@ pub struct ContainerSpec {
     /// Its volumes, resolved on the node (`volumes`).
     #[serde(default)]
     pub mounts: Vec<volumes::Mount>,
+    /// Its capabilities, from its `securityContext`.
+    #[serde(default)]
+    pub privileges: privileges::Privileges,
 }

@@ -11,6 +11,7 @@ mod pod_volumes;
 mod ports;
 mod rbac;
 mod rules;
+mod security_context;
 mod service;
 mod typed;
 mod workloads;
