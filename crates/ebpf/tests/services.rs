@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::lab::{model, model_on_port, vip, Lab, EMPTY_VIP, HAIRPIN_VIP, VIP};
 use common::traffic::{tcp_once, tcp_once_from, udp_ask, udp_once, PORT};
 use labyrinth_ebpf::{AttachMode, EventReader, Routing};
-use labyrinth_netexec::chisquare::uniform_p_value;
+use labyrinth_netexec::chisquare::{uniform_p_value, SUITE_REJECTS_BELOW};
 use labyrinth_proxy::{Endpoint, Protocol, ServicePort, ServicePortName};
 
 /// Node 1: p0, p1 (servers) and the client (pod 2); node 2: p2 (pod 3).
@@ -61,7 +61,10 @@ fn assert_even(counts: &BTreeMap<String, u64>, what: &str) {
         .collect();
     let p = uniform_p_value(&c);
     eprintln!("{what}: {counts:?}, chi-square p = {p:.4}");
-    assert!(p > 0.001, "{what} is not even: {counts:?} (p = {p})");
+    assert!(
+        p > SUITE_REJECTS_BELOW,
+        "{what} is not even: {counts:?} (p = {p})"
+    );
 }
 
 /// Our programs as bpftool sees them: under `net show` on every pod veth and

@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use common::lab::{pod_ip, tcp_once, udp_exchange, udp_once, Lab, GATEWAY, SERVER_PORT};
-use labyrinth_netexec::chisquare::uniform_p_value;
+use labyrinth_netexec::chisquare::{uniform_p_value, SUITE_REJECTS_BELOW};
 use labyrinth_proxy::conntrack::Stale;
 use labyrinth_proxy::{
     Datapath, Endpoint, IptablesDatapath, NftablesDatapath, Protocol, ServiceModel, ServicePort,
@@ -86,7 +86,10 @@ fn check_even(counts: &BTreeMap<String, u64>, what: &str) {
     let c = [0, 1, 2].map(|i| counts.get(&format!("p{i}")).copied().unwrap_or(0));
     let p = uniform_p_value(&c);
     eprintln!("{what}: {counts:?} chi-square p = {p:.4}");
-    assert!(p > 0.001, "{what} is not even: {counts:?} (p = {p})");
+    assert!(
+        p > SUITE_REJECTS_BELOW,
+        "{what} is not even: {counts:?} (p = {p})"
+    );
 }
 
 fn scenario(tag: &str, dp: Box<dyn Datapath>) {

@@ -1,13 +1,14 @@
 //! Spread: a Service over three pods (one per node) running `labyrinth netexec serve`, and
 //! 3,000 new TCP and 3,000 new UDP flows from the client pod through its
 //! ClusterIP, counted by `labyrinth netexec dial`. Every backend answers
-//! and Pearson's chi-square against an even spread keeps p > 0.001, as the
-//! per-crate datapath tests ask of their rules and maps; and a TCP source
+//! and Pearson's chi-square against an even spread keeps p above the
+//! suite's threshold (`SUITE_REJECTS_BELOW`), as the per-crate datapath
+//! tests ask of their rules and maps; and a TCP source
 //! port reused at once is a new flow, balanced anew.
 
 use std::collections::BTreeMap;
 
-use labyrinth_netexec::chisquare::uniform_p_value;
+use labyrinth_netexec::chisquare::{uniform_p_value, SUITE_REJECTS_BELOW};
 
 use super::*;
 
@@ -86,7 +87,10 @@ pub fn check_spread(lab: &Lab, dp: &str, client: &str) {
         assert_eq!(counts.iter().sum::<u64>(), FLOWS, "{report}");
         let p = uniform_p_value(&counts);
         eprintln!("{dp}: {FLOWS} {proto} flows to {target}: {answers:?}, chi-square p = {p:.4}");
-        assert!(p > 0.001, "{dp} {proto}: uneven spread {answers:?} (p = {p})");
+        assert!(
+            p > SUITE_REJECTS_BELOW,
+            "{dp} {proto}: uneven spread {answers:?} (p = {p})"
+        );
     }
     // A client reusing a closed connection's source port at once opens a
     // new flow: a fresh backend choice each time, not the old conntrack
