@@ -19,8 +19,11 @@ const PLAYED: &str = "builds_a_veth_pair_in_a_scratch_namespace";
 struct Copy(PathBuf);
 
 impl Copy {
-    fn new() -> Copy {
-        let dir = std::env::temp_dir().join(format!("labyrinth-root-gate-{}", std::process::id()));
+    /// One folder per test, not only per process: `cargo test` runs the
+    /// tests as threads of one process, and one's drop would remove the
+    /// other's copy while it runs.
+    fn new(test: &str) -> Copy {
+        let dir = std::env::temp_dir().join(format!("labyrinth-root-gate-{}-{test}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         let copy = Copy(dir);
@@ -86,7 +89,7 @@ fn root_tests_fail_when_root_is_required_and_skip_otherwise() {
         Ok(other) => panic!("unknown {PROBE} value {other:?}"),
         Err(_) => {}
     }
-    let copy = Copy::new();
+    let copy = Copy::new(ME);
 
     let out = run_unprivileged(&copy, ME, "root", Some("1"));
     let said = text(&out);
@@ -126,7 +129,7 @@ fn missing_tools_fail_when_required_and_skip_otherwise() {
         assert!(root::tool(PLAYED, TOOL).is_none(), "{TOOL} exists?");
         return;
     }
-    let copy = Copy::new();
+    let copy = Copy::new(ME);
 
     let out = run_unprivileged(&copy, ME, "tool", Some("1"));
     let said = text(&out);
