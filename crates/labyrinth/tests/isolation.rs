@@ -413,9 +413,58 @@ fn capabilities_are_a_container_runtimes(lab: &Lab) {
     assert!(!root.status.success(), "user 4242 wrote to the root-owned /");
     sh(lab, "user", "echo x > /tmp/mine && cat /tmp/mine");
 
+    // kubectl's debugging profiles reach the runtime (kubectl sends the
+    // node debugging pod as protobuf): netadmin adds NET_ADMIN and
+    // NET_RAW to the default set, sysadmin is privileged.
+    assert_eq!(
+        debug_node_caps(lab, "netadmin"),
+        format!("{:016x}", 0xa80425fb_u64 | 1 << 12)
+    );
+    assert_eq!(
+        debug_node_caps(lab, "sysadmin"),
+        node.split_whitespace().nth(1).unwrap()
+    );
+
     // The cluster DNS: NET_BIND_SERVICE (bit 10) alone, no escalation;
     // an exec in it gets the same.
     let caps = caps_of(lab, "deploy/coredns", "kube-system", "self");
     assert_eq!(caps["CapEff"], "0000000000000400", "{caps:?}");
     assert_eq!(caps["NoNewPrivs"], "1", "{caps:?}");
+}
+
+/// The bounding set of a `kubectl debug node/node-2 --profile=PROFILE`
+/// pod's process, from its log; the pod is deleted after.
+fn debug_node_caps(lab: &Lab, profile: &str) -> String {
+    let before = kubectl_ok(lab, &["get", "pods", "-o", "name"]);
+    kubectl_ok(
+        lab,
+        &[
+            "debug",
+            "node/node-2",
+            "--image=busybox",
+            &format!("--profile={profile}"),
+            "--",
+            "grep",
+            "CapBnd",
+            "/proc/self/status",
+        ],
+    );
+    let after = kubectl_ok(lab, &["get", "pods", "-o", "name"]);
+    let pod = after
+        .lines()
+        .find(|l| l.starts_with("pod/node-debugger-node-2-") && !before.lines().any(|b| b == *l))
+        .expect("the debugging pod")
+        .to_string();
+    kubectl_ok(
+        lab,
+        &[
+            "wait",
+            "--for=jsonpath={.status.phase}=Succeeded",
+            &pod,
+            "--timeout=90s",
+        ],
+    );
+    let log = kubectl_ok(lab, &["logs", &pod]);
+    kubectl_ok(lab, &["delete", &pod, "--wait=false"]);
+    log.split_whitespace().nth(1).unwrap_or_default().to_string()
 }

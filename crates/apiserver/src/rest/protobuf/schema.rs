@@ -141,6 +141,44 @@ msg!(
     ]
 );
 msg!(
+    CAPABILITIES,
+    "Capabilities",
+    [(1, "add", RepStr), (2, "drop", RepStr)]
+);
+msg!(
+    SECCOMP_PROFILE,
+    "SeccompProfile",
+    [(1, "type", Str), (2, "localhostProfile", StrP)]
+);
+// What `kubectl debug --profile=…` sets (sysadmin: privileged; netadmin:
+// NET_ADMIN and NET_RAW; restricted: no escalation, drop ALL, RuntimeDefault).
+msg!(
+    SECURITY_CONTEXT,
+    "SecurityContext",
+    [
+        (1, "capabilities", Msg(&CAPABILITIES)),
+        (2, "privileged", BoolP),
+        (4, "runAsUser", IntP),
+        (5, "runAsNonRoot", BoolP),
+        (6, "readOnlyRootFilesystem", BoolP),
+        (7, "allowPrivilegeEscalation", BoolP),
+        (8, "runAsGroup", IntP),
+        (9, "procMount", StrP),
+        (11, "seccompProfile", Msg(&SECCOMP_PROFILE)),
+    ]
+);
+msg!(
+    POD_SECURITY_CONTEXT,
+    "PodSecurityContext",
+    [
+        (2, "runAsUser", IntP),
+        (3, "runAsNonRoot", BoolP),
+        (5, "fsGroup", IntP),
+        (6, "runAsGroup", IntP),
+        (10, "seccompProfile", Msg(&SECCOMP_PROFILE)),
+    ]
+);
+msg!(
     CONTAINER,
     "Container",
     [
@@ -155,6 +193,7 @@ msg!(
         (9, "volumeMounts", RepMsg(&VOLUME_MOUNT)),
         (13, "terminationMessagePath", Str),
         (14, "imagePullPolicy", Str),
+        (15, "securityContext", Msg(&SECURITY_CONTEXT)),
         (16, "stdin", Bool),
         (17, "stdinOnce", Bool),
         (18, "tty", Bool),
@@ -245,6 +284,7 @@ msg!(
         (11, "hostNetwork", Bool),
         (12, "hostPID", Bool),
         (13, "hostIPC", Bool),
+        (14, "securityContext", Msg(&POD_SECURITY_CONTEXT)),
         (16, "hostname", Str),
         (17, "subdomain", Str),
         (19, "schedulerName", Str),

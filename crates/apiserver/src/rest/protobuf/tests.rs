@@ -145,17 +145,17 @@ fn service_ports_secret_data_and_negative_numbers() {
 
 #[test]
 fn a_field_the_server_does_not_decode_is_refused_not_dropped() {
-    // Container field 15 (securityContext) holding something.
-    let container = [bytes(1, b"c"), bytes(15, &int(1, 1))].concat();
+    // Container field 12 (lifecycle) holding something.
+    let container = [bytes(1, b"c"), bytes(12, &int(1, 1))].concat();
     let pod_spec = bytes(2, &container);
     let spec = bytes(3, &[meta("x"), bytes(2, &pod_spec)].concat());
     let raw = [meta("x"), bytes(2, &spec)].concat();
     let e = decode(&envelope("apps/v1", "Deployment", &raw)).unwrap_err();
     assert_eq!(e.code, 415);
-    assert!(e.message.contains("field 15 of Container"), "{}", e.message);
+    assert!(e.message.contains("field 12 of Container"), "{}", e.message);
 
     // The same field empty, as gogo writes an unset struct: nothing lost.
-    let container = [bytes(1, b"c"), bytes(15, b"")].concat();
+    let container = [bytes(1, b"c"), bytes(12, b"")].concat();
     let spec = bytes(3, &[meta("x"), bytes(2, &bytes(2, &container))].concat());
     let raw = [meta("x"), bytes(2, &spec)].concat();
     assert!(decode(&envelope("apps/v1", "Deployment", &raw)).is_ok());
@@ -320,6 +320,44 @@ fn a_node_debugging_pod_with_its_host_path_and_inline_sources() {
         s["containers"][0]["volumeMounts"],
         json!([{"name": "host-root", "mountPath": "/host"}])
     );
+}
+
+/// `kubectl debug --profile=netadmin` and `restricted` set a container's
+/// securityContext (and `sysadmin` privileged): decoded, not refused.
+#[test]
+fn a_debugging_container_s_security_context() {
+    let netadmin = bytes(1, &[bytes(1, b"NET_ADMIN"), bytes(1, b"NET_RAW")].concat());
+    let restricted = [
+        bytes(1, &bytes(2, b"ALL")),
+        int(5, 1),
+        int(7, 0),
+        bytes(11, &bytes(1, b"RuntimeDefault")),
+    ]
+    .concat();
+    let privileged = [int(2, 1), int(4, 0)].concat();
+    for (sc, want) in [
+        (
+            netadmin,
+            json!({"capabilities": {"add": ["NET_ADMIN", "NET_RAW"]}}),
+        ),
+        (
+            restricted,
+            json!({"capabilities": {"drop": ["ALL"]}, "runAsNonRoot": true,
+                   "allowPrivilegeEscalation": false, "seccompProfile": {"type": "RuntimeDefault"}}),
+        ),
+        (privileged, json!({"privileged": true, "runAsUser": 0})),
+    ] {
+        let container = [bytes(1, b"debugger"), bytes(2, b"busybox"), bytes(15, &sc)].concat();
+        let pod_sc = [int(2, 4242), int(6, 3000)].concat();
+        let spec = [bytes(2, &container), bytes(14, &pod_sc)].concat();
+        let raw = [meta("d"), bytes(2, &spec)].concat();
+        let obj = decode(&envelope("v1", "Pod", &raw)).unwrap();
+        assert_eq!(obj["spec"]["containers"][0]["securityContext"], want);
+        assert_eq!(
+            obj["spec"]["securityContext"],
+            json!({"runAsUser": 4242, "runAsGroup": 3000})
+        );
+    }
 }
 
 /// A Binding as kube-scheduler POSTs it to pods/NAME/binding.
