@@ -216,14 +216,24 @@ impl EbpfDatapath {
         let dir = self.pin_dir.clone();
         for (ip, ep) in self.maps.endpoint_entries()? {
             match ifname_of(ep.ifindex) {
-                Some(name) => attach::attach(
-                    self.progs.from_container.prog(),
-                    self.cfg.attach,
-                    &dir,
-                    &name,
-                    ep.ifindex,
-                    Hook::Ingress,
-                )?,
+                Some(name) => {
+                    attach::attach(
+                        self.progs.from_container.prog(),
+                        self.cfg.attach,
+                        &dir,
+                        &name,
+                        ep.ifindex,
+                        Hook::Ingress,
+                    )?;
+                    attach::attach(
+                        self.progs.to_container.prog(),
+                        self.cfg.attach,
+                        &dir,
+                        &name,
+                        ep.ifindex,
+                        Hook::Egress,
+                    )?;
+                }
                 None => {
                     ignore_missing(self.maps.endpoints.remove(&ip)).context("forgetting a gone endpoint")?
                 }
@@ -243,8 +253,9 @@ impl EbpfDatapath {
     }
 
     /// A pod came up (after CNI ADD): make it reachable by redirect, then
-    /// put the program on its host veth. Rolls back the map entry if the
-    /// attach fails.
+    /// put the programs on its host veth (`from_container` on its ingress,
+    /// `to_container` on its egress). Rolls back what it did if an attach
+    /// fails.
     pub fn attach_endpoint(&mut self, ep: &PodEndpoint) -> Result<()> {
         let link = link_of(&ep.host_ifname)?;
         let node_mac = link
@@ -262,14 +273,26 @@ impl EbpfDatapath {
             .insert(key, value, 0)
             .with_context(|| format!("adding endpoint {}", ep.ip))?;
         let dir = self.pin_dir.clone();
-        if let Err(e) = attach::attach(
+        let attached = attach::attach(
             self.progs.from_container.prog(),
             self.cfg.attach,
             &dir,
             &ep.host_ifname,
             link.index,
             Hook::Ingress,
-        ) {
+        )
+        .and_then(|()| {
+            attach::attach(
+                self.progs.to_container.prog(),
+                self.cfg.attach,
+                &dir,
+                &ep.host_ifname,
+                link.index,
+                Hook::Egress,
+            )
+        });
+        if let Err(e) = attached {
+            let _ = attach::detach(self.cfg.attach, &dir, &ep.host_ifname, Hook::Ingress);
             let _ = self.maps.endpoints.remove(&key);
             return Err(e);
         }
@@ -296,6 +319,7 @@ impl EbpfDatapath {
     /// A pod went away (CNI DEL): detach and forget it.
     pub fn detach_endpoint(&mut self, ip: Ipv4Addr, host_ifname: &str) -> Result<()> {
         attach::detach(self.cfg.attach, &self.pin_dir, host_ifname, Hook::Ingress)?;
+        attach::detach(self.cfg.attach, &self.pin_dir, host_ifname, Hook::Egress)?;
         ignore_missing(self.maps.endpoints.remove(&be_addr(ip)))
             .with_context(|| format!("removing endpoint {ip}"))
     }

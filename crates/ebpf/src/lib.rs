@@ -7,6 +7,9 @@
 //!   host veth by default, or bpf_redirect_peer past it: `PodDelivery`),
 //!   into the VXLAN device with a tunnel key, or by a FIB lookup (native
 //!   routing).
+//! - `to_container` on each pod's host veth egress: reverses the replies
+//!   of Service flows whose backend is the node itself, which the node's
+//!   stack routes straight into the pod.
 //! - `from_overlay` / `to_overlay` on the tunnel device's ingress / egress;
 //!   in native routing `from_overlay` sits on the underlay device's ingress.
 //! - Maps pinned under a bpffs directory (`lby_*_v1`), trace events on the

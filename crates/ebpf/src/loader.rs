@@ -1,4 +1,4 @@
-//! The three clang-built objects (embedded at build time) and loading them:
+//! The four clang-built objects (embedded at build time) and loading them:
 //! maps are created, or found pinned under the pin directory, and every
 //! program goes through the kernel verifier here.
 
@@ -16,6 +16,10 @@ pub const FROM_CONTAINER: (&[u8], &str) = (
 pub const FROM_OVERLAY: (&[u8], &str) = (
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/from_overlay.o")),
     "lby_from_overlay",
+);
+pub const TO_CONTAINER: (&[u8], &str) = (
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/to_container.o")),
+    "lby_to_container",
 );
 pub const TO_OVERLAY: (&[u8], &str) = (
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/to_overlay.o")),
@@ -40,6 +44,7 @@ impl Loaded {
 
 pub struct Programs {
     pub from_container: Loaded,
+    pub to_container: Loaded,
     pub from_overlay: Loaded,
     pub to_overlay: Loaded,
 }
@@ -91,6 +96,7 @@ pub fn load_all(pin_dir: &Path) -> Result<Programs> {
         .with_context(|| format!("creating {}", pin_dir.display()))?;
     Ok(Programs {
         from_container: load_one(pin_dir, FROM_CONTAINER)?,
+        to_container: load_one(pin_dir, TO_CONTAINER)?,
         from_overlay: load_one(pin_dir, FROM_OVERLAY)?,
         to_overlay: load_one(pin_dir, TO_OVERLAY)?,
     })

@@ -4,7 +4,8 @@
 //! the nftables and the eBPF datapaths; the DNS records the specification asks for, read
 //! with `dig` from a pod; and the Service behaviours users rely on (no
 //! endpoints refuses, hairpin, a deleted endpoint leaves the rules, an even
-//! spread over three backends by chi-square, TCP and UDP); in nftables and
+//! spread over three backends by chi-square, TCP and UDP; a Service whose
+//! backend is the client's own node); in nftables and
 //! eBPF, a pod failing readiness leaves the Service (`common::readiness`).
 
 mod common;
@@ -288,6 +289,21 @@ fn scenario(dp: &str, store: &[&str]) {
     assert_eq!(got, "hello-udp", "UDP by Service name");
     check_spread(&lab, dp, &client);
     check_refused_by_backend(&lab, dp, &client);
+    // A pod on the control node reaches the `kubernetes` Service, whose
+    // backend is that node's own address (the API server, host network):
+    // the node's reply must reach the pod as the ClusterIP's (in eBPF,
+    // to_container reverses it).
+    let code = exec_ok(
+        &lab,
+        "wrk-2",
+        "spread-0",
+        "curl -sk -m 10 -o /dev/null -w %{http_code} https://10.96.0.1/healthz",
+    );
+    assert_eq!(
+        code.trim(),
+        "200",
+        "{dp}: a pod on node-0 to the kubernetes Service"
+    );
 
     check_programmed(&lab, dp, &cluster_ip, &veth);
     let metrics = node_out(

@@ -133,8 +133,8 @@ pub fn pod_veths(lab: &Lab, node: &str) -> Vec<String> {
     veths
 }
 
-/// Every pod's host veth on `node` has our program on its ingress (from
-/// the pod); returns the veths.
+/// Every pod's host veth on `node` has our programs on its ingress (from
+/// the pod) and egress (into it); returns the veths.
 pub fn ebpf_on_every_pod_veth(lab: &Lab, node: &str) -> Vec<String> {
     let veths = pod_veths(lab, node);
     let all = attached(lab, node);
@@ -143,9 +143,13 @@ pub fn ebpf_on_every_pod_veth(lab: &Lab, node: &str) -> Vec<String> {
             bpf_on(&all, v, "lby_from_container", "ingress"),
             "{node}: no program on pod veth {v}: {all:#?}"
         );
+        assert!(
+            bpf_on(&all, v, "lby_to_container", "egress"),
+            "{node}: no program on pod veth {v}'s egress: {all:#?}"
+        );
     }
     eprintln!(
-        "{node}: lby_from_container on all {} pod veths {veths:?}",
+        "{node}: lby_from_container and lby_to_container on all {} pod veths {veths:?}",
         veths.len()
     );
     veths
