@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cluster::{node_command, wait_for, NODE_KUBECONFIG};
+use crate::cluster::{node_command, wait_for};
 use crate::config::LabConfig;
 use crate::progress::Progress;
 use crate::state::LabState;
@@ -22,7 +22,6 @@ pub fn dns_manifest(cfg: &LabConfig) -> String {
     DNS_MANIFEST
         .replace("@CLUSTER_IP@", &cfg.dns_ip().to_string())
         .replace("@REPLICAS@", &DNS_REPLICAS.to_string())
-        .replace("@KUBECONFIG@", NODE_KUBECONFIG)
         .replace("@DOMAIN@", &cfg.cluster_domain)
 }
 

@@ -430,6 +430,37 @@ fn capabilities_are_a_container_runtimes(lab: &Lab) {
     let caps = caps_of(lab, "deploy/coredns", "kube-system", "self");
     assert_eq!(caps["CapEff"], "0000000000000400", "{caps:?}");
     assert_eq!(caps["NoNewPrivs"], "1", "{caps:?}");
+    // It reads the API as its ServiceAccount, which may list and watch
+    // what a DNS server serves and nothing else; no node credential is
+    // in its root, only its own token.
+    let files = kubectl_ok(
+        lab,
+        &[
+            "-n",
+            "kube-system",
+            "exec",
+            "deploy/coredns",
+            "--",
+            "sh",
+            "-c",
+            "ls -A /etc/labyrinth; ls /var/run/secrets/kubernetes.io/serviceaccount",
+        ],
+    );
+    assert_eq!(
+        files.split_whitespace().collect::<Vec<_>>(),
+        ["ca.crt", "namespace", "token"]
+    );
+    let sa = "--as=system:serviceaccount:kube-system:coredns";
+    for (verb, what, want) in [
+        ("watch", "pods", "yes"),
+        ("list", "endpointslices.discovery.k8s.io", "yes"),
+        ("get", "secrets", "no"),
+        ("create", "pods", "no"),
+    ] {
+        let out = kubectl(lab, &["auth", "can-i", verb, what, "--all-namespaces", sa]);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(said.trim(), want, "coredns can-i {verb} {what}");
+    }
 }
 
 /// The bounding set of a `kubectl debug node/node-2 --profile=PROFILE`
