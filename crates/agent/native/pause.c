@@ -30,8 +30,11 @@
 // for the same reason.)
 
 #include "freestanding.h"
+#include <linux/audit.h>
 #include <linux/fcntl.h>
+#include <linux/filter.h>
 #include <linux/mount.h>
+#include <linux/seccomp.h>
 #include <linux/sched.h>
 #include <linux/sockios.h>
 
@@ -51,7 +54,9 @@
 #define PR_CAP_AMBIENT 47
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
 #define LINUX_CAPABILITY_VERSION_3 0x20080522
+#define EPERM 1
 #define EINVAL 22
+#define ENOSYS 38
 #define MNT_DETACH 2
 #define SIG_BLOCK 0
 #define WNOHANG 1
@@ -184,22 +189,140 @@ static unsigned long number(const char **c, const char *whole) {
     return n;
 }
 
+// The system calls a container's filter answers (seccompProfile
+// RuntimeDefault), built for the capabilities MASK the container keeps.
+//
+// Not the container runtimes' allowlist: the kernel already refuses what
+// needs a capability the container lacks (mount, modules, reboot, the
+// clock). This refuses, with EPERM, what the kernel would let any process
+// do but the runtimes' default profiles keep from a container, unless it
+// holds the capability they tie it to:
+//  - making namespaces (clone, clone3, unshare with a CLONE_NEW* flag),
+//    without SYS_ADMIN: a user namespace would give the container every
+//    capability over namespaces of its own, and the kernel's surface
+//    behind them;
+//  - the kernel's keyrings (add_key, keyctl, request_key), which no
+//    namespace separates from the node's;
+//  - io_uring (a large surface of its own, refused by current runtimes),
+//    bpf without BPF or SYS_ADMIN, perf_event_open without PERFMON or
+//    SYS_ADMIN, userfaultfd without SYS_PTRACE, file handles
+//    (name_to_handle_at, open_by_handle_at) without DAC_READ_SEARCH, NUMA
+//    placement (mbind, set_mempolicy, move_pages, migrate_pages) without
+//    SYS_NICE;
+//  - personality() other than the usual personas (no ADDR_NO_RANDOMIZE);
+//  - any call made through another architecture's entry (32-bit x86 on
+//    x86_64, x32), which this list's numbers do not describe.
+// clone3's flags sit in memory a filter cannot read: without SYS_ADMIN it
+// answers ENOSYS, and libc falls back to clone, whose flags it checks.
+#define MAX_FILTER 96
+static struct sock_filter prog[MAX_FILTER];
+static unsigned short prog_len;
+
+static void emit(unsigned short code, unsigned int k, unsigned char jt, unsigned char jf) {
+    if (prog_len == MAX_FILTER)
+        fail("building the system-call filter", "", -EINVAL);
+    prog[prog_len++] = (struct sock_filter){code, jt, jf, k};
+}
+
+#define RET(v) emit(BPF_RET | BPF_K, (v), 0, 0)
+#define REFUSE(e) RET(SECCOMP_RET_ERRNO | (e))
+#define LOAD(field) emit(BPF_LD | BPF_W | BPF_ABS, (unsigned int)__builtin_offsetof(struct seccomp_data, field), 0, 0)
+
+// Refuse system call NR (the number loaded).
+static void refuse(long nr) {
+    emit(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)nr, 0, 1);
+    REFUSE(EPERM);
+}
+
+// NR refused when its first argument has a bit of FLAGS; allowed if not.
+static void refuse_flags(long nr, unsigned int flags) {
+    emit(BPF_JMP | BPF_JEQ | BPF_K, (unsigned int)nr, 0, 4);
+    LOAD(args[0]);
+    emit(BPF_JMP | BPF_JSET | BPF_K, flags, 0, 1);
+    REFUSE(EPERM);
+    RET(SECCOMP_RET_ALLOW);
+}
+
+static void filter(unsigned long long mask) {
+#if defined(__x86_64__)
+    const unsigned int arch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+    const unsigned int arch = AUDIT_ARCH_AARCH64;
+#endif
+    // Not CLONE_NEWTIME (0x80): in clone's flags that bit is the exit
+    // signal's, and unsharing the time namespace needs SYS_ADMIN anyway.
+    const unsigned int namespaces =
+        CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWCGROUP;
+    static const unsigned int personas[] = {0x0, 0x8, 0x20000, 0x20008, 0xffffffff};
+#define HOLDS(cap) (mask >> (cap) & 1)
+    prog_len = 0;
+    LOAD(arch);
+    emit(BPF_JMP | BPF_JEQ | BPF_K, arch, 1, 0);
+    REFUSE(EPERM);
+    LOAD(nr);
+#if defined(__x86_64__)
+    emit(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1); // x32
+    REFUSE(EPERM);
+#endif
+    refuse(__NR_add_key);
+    refuse(__NR_keyctl);
+    refuse(__NR_request_key);
+    refuse(__NR_io_uring_setup);
+    refuse(__NR_io_uring_enter);
+    refuse(__NR_io_uring_register);
+    if (!HOLDS(21)) { // SYS_ADMIN
+        refuse_flags(__NR_unshare, namespaces);
+        refuse_flags(__NR_clone, namespaces);
+        emit(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 0, 1);
+        REFUSE(ENOSYS);
+    }
+    if (!HOLDS(21) && !HOLDS(39)) // SYS_ADMIN, BPF
+        refuse(__NR_bpf);
+    if (!HOLDS(21) && !HOLDS(38)) // PERFMON
+        refuse(__NR_perf_event_open);
+    if (!HOLDS(19)) // SYS_PTRACE
+        refuse(__NR_userfaultfd);
+    if (!HOLDS(2)) { // DAC_READ_SEARCH
+        refuse(__NR_name_to_handle_at);
+        refuse(__NR_open_by_handle_at);
+    }
+    if (!HOLDS(23)) { // SYS_NICE
+        refuse(__NR_mbind);
+        refuse(__NR_set_mempolicy);
+        refuse(__NR_move_pages);
+        refuse(__NR_migrate_pages);
+    }
+    // personality(): only the usual personas (and the query, 0xffffffff).
+    emit(BPF_JMP | BPF_JEQ | BPF_K, __NR_personality, 0, 7);
+    LOAD(args[0]);
+    for (unsigned int i = 0; i < 5; i++)
+        emit(BPF_JMP | BPF_JEQ | BPF_K, personas[i], (unsigned char)(5 - i), 0);
+    REFUSE(EPERM);
+    RET(SECCOMP_RET_ALLOW);
+#undef HOLDS
+    struct sock_fprog fprog = {prog_len, prog};
+    check(sys(__NR_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&fprog, 0, 0), "setting the system-call filter", "");
+}
+
 // Leaves this process, and every program it runs, only the privileges in
 // CAPS, as agent/src/runtime/privileges.rs writes them: the capabilities
 // ("all", or a hex mask), then ",nnp" for no_new_privs
-// (allowPrivilegeEscalation: false), then ",u=UID,g=GID[,G=G1:G2...]" to
-// become that user, group and supplementary groups.
+// (allowPrivilegeEscalation: false), ",ro" (a read-only root: `run` reads
+// it, see `root_read_only`), ",sc" for the system-call filter (`filter`),
+// then ",u=UID,g=GID[,G=G1:G2...]" to become that user, group and
+// supplementary groups.
 //
 // The bounding set goes first: it is what an exec as root gives back
 // (permitted = inheritable | bounding), and dropping needs CAP_SETPCAP.
-// The user changes next, while CAP_SETUID and CAP_SETGID are still held;
+// The filter next: without no_new_privs, setting it needs CAP_SYS_ADMIN
+// in effect. The user changes next, while CAP_SETUID and CAP_SETGID are still held;
 // becoming a user other than root empties the permitted and effective
 // sets, as for any process. The inheritable and ambient sets are emptied,
 // as runc does.
 static void limit(const char *caps) {
     const char *c = caps;
     unsigned long long mask = 0;
-    int all = 0, nnp = 0, user = 0;
+    int all = 0, nnp = 0, user = 0, seccomp = 0;
     unsigned long uid = 0, gid = 0;
     unsigned int groups[64];
     long ngroups = 0;
@@ -218,6 +341,11 @@ static void limit(const char *caps) {
         if (c[0] == 'n' && c[1] == 'n' && c[2] == 'p' && (c[3] == ',' || !c[3])) {
             nnp = 1;
             c += 3;
+        } else if (c[0] == 'r' && c[1] == 'o' && (c[2] == ',' || !c[2])) {
+            c += 2;
+        } else if (c[0] == 's' && c[1] == 'c' && (c[2] == ',' || !c[2])) {
+            seccomp = 1;
+            c += 2;
         } else if (c[0] == 'u' && c[1] == '=') {
             c += 2;
             uid = number(&c, caps);
@@ -249,6 +377,8 @@ static void limit(const char *caps) {
             check(r, "dropping a capability from the bounding set", "");
         }
     }
+    if (seccomp)
+        filter(all ? ~0ULL : mask);
     sys(__NR_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
     if (user) {
         check(sys(__NR_setgroups, ngroups, (long)groups, 0, 0, 0), "setting the supplementary groups", "");
@@ -381,6 +511,12 @@ static void show(const char *root, const char *src, unsigned long flags) {
     check(mount(src, in_root(target, sizeof target, root, src), 0, MS_BIND | flags, 0), "showing the pod's ", src);
 }
 
+// What the node keeps for itself (contracts::node::NODE_PRIVATE_DIRS).
+static const char *const hidden[] = {
+    "/var/lib/labyrinth", "/var/lib/cni",   "/var/lib/etcd",    "/var/log/pods",
+    "/var/log/labyrinth", "/etc/labyrinth", "/etc/kubernetes",
+};
+
 // The container's root: the node's filesystem, copy-on-write, with the
 // pod's /proc, /tmp and /etc files, the node's /dev, its own /run, /root
 // and /home, and a /sys of the pod's network namespace; the node's own
@@ -414,13 +550,8 @@ static void make_root(const char *root) {
     // its credentials, the other pods' tokens and logs, a control node's
     // admin kubeconfig and the API server's data. A hostPath volume of one
     // is mounted on top later.
-    hide(root, "/var/lib/labyrinth");
-    hide(root, "/var/lib/cni");
-    hide(root, "/var/lib/etcd");
-    hide(root, "/var/log/pods");
-    hide(root, "/var/log/labyrinth");
-    hide(root, "/etc/labyrinth");
-    hide(root, "/etc/kubernetes");
+    for (unsigned long i = 0; i < sizeof hidden / sizeof *hidden; i++)
+        hide(root, hidden[i]);
     check(sys(__NR_chdir, (long)under(target, sizeof target, root, "/m"), 0, 0, 0, 0), "changing to the container's root", "");
     // pivot_root(".", "."): the old root is stacked under the new one and
     // detached, no directory for it needed in the container's root.
@@ -553,6 +684,52 @@ static void volumes_attach(void) {
     }
 }
 
+// readOnlyRootFilesystem: the mounts make_root made, which stand for the
+// image's filesystem, become read-only once the volumes are attached (their
+// mount points made): its copy-on-write layers, its /run, /home, /root and
+// /tmp, the folders that hide the node's, and /etc/resolv.conf and
+// /etc/hostname, as containerd mounts them. Not /etc/hosts (kubelet's
+// mount of it stays writable), /dev or /proc, nor a volume mounted on any
+// of these: each mount is opened here, before the volumes cover them, and
+// changed by that handle.
+static const char *const root_own[] = {"/",    "/etc", "/opt", "/var", "/root",
+                                       "/run", "/home", "/tmp", "/etc/resolv.conf", "/etc/hostname"};
+static long read_only_fds[sizeof root_own / sizeof *root_own + sizeof hidden / sizeof *hidden];
+static int read_only_count;
+
+static int has_word(const char *list, const char *word) {
+    for (const char *c = list; *c;) {
+        unsigned long i = 0;
+        while (word[i] && c[i] == word[i])
+            i++;
+        if (!word[i] && (c[i] == ',' || !c[i]))
+            return 1;
+        while (*c && *c != ',')
+            c++;
+        if (*c)
+            c++;
+    }
+    return 0;
+}
+
+static void root_read_only_open(void) {
+    for (unsigned long i = 0; i < sizeof root_own / sizeof *root_own + sizeof hidden / sizeof *hidden; i++) {
+        const char *at = i < sizeof root_own / sizeof *root_own ? root_own[i] : hidden[i - sizeof root_own / sizeof *root_own];
+        long fd = sys(__NR_openat, AT_FDCWD, (long)at, O_PATH | O_CLOEXEC | O_NOFOLLOW, 0, 0);
+        if (fd == -2) // ENOENT: the node has no such folder, nothing hides it
+            continue;
+        check(fd, "opening the container's ", at);
+        read_only_fds[read_only_count++] = fd;
+    }
+}
+
+static void root_read_only(void) {
+    for (int i = 0; i < read_only_count; i++) {
+        set_attr(read_only_fds[i], "", AT_EMPTY_PATH, 1);
+        sys(__NR_close, read_only_fds[i], 0, 0, 0, 0);
+    }
+}
+
 static int has_slash(const char *s) {
     for (; *s; s++)
         if (*s == '/')
@@ -609,7 +786,12 @@ static __attribute__((noreturn)) void run(char **argv, char **envp) {
     sys(__NR_close, fds[4], 0, 0, 0, 0);
     if (!is(root, "-")) {
         make_root(root);
+        int read_only = has_word(caps, "ro");
+        if (read_only)
+            root_read_only_open();
         volumes_attach();
+        if (read_only)
+            root_read_only();
     }
     check(sys(__NR_chdir, (long)workdir, 0, 0, 0, 0), "changing to the working directory ", workdir);
     // Here, not in the child only: what an exec into the container gets is

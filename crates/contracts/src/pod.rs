@@ -109,6 +109,21 @@ pub struct SecurityContext {
     pub run_as_group: Option<i64>,
     /// The container must not start as root.
     pub run_as_non_root: Option<bool>,
+    /// The container's root (its image's filesystem) cannot be written;
+    /// its volumes can, as their own `readOnly` says.
+    pub read_only_root_filesystem: Option<bool>,
+    /// The system calls it may make (the pod's when unset).
+    pub seccomp_profile: Option<Box<SeccompProfile>>,
+}
+
+/// A `seccompProfile`: `type` RuntimeDefault, Unconfined or Localhost
+/// (with `localhostProfile`, a file on the node).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeccompProfile {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    pub localhost_profile: Option<String>,
 }
 
 /// What every container of the pod runs as, of the pod's
@@ -121,6 +136,10 @@ pub struct PodSecurityContext {
     pub run_as_non_root: Option<bool>,
     #[serde(default)]
     pub supplemental_groups: Vec<i64>,
+    /// A supplementary group of every container, which owns the pod's
+    /// emptyDir volumes.
+    pub fs_group: Option<i64>,
+    pub seccomp_profile: Option<Box<SeccompProfile>>,
 }
 
 /// Capabilities added to and dropped from the runtime's default set,

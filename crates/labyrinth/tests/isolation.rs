@@ -7,7 +7,9 @@
 //! host's /root and /home) are not in a pod's root. A container holds the
 //! capabilities a container runtime gives (so it cannot unmount what hides
 //! those files, nor reach them through its PID 1's root), changed by its
-//! `securityContext`, which also sets its user and groups.
+//! `securityContext`, which also sets its user and groups, a read-only
+//! root, the runtime's default system-call filter and who owns the pod's
+//! volumes.
 
 mod common;
 
@@ -75,7 +77,45 @@ spec:
   nodeName: node-2
   securityContext: {runAsNonRoot: true}
   containers: [{name: box, image: busybox, command: [sleep, 365d]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: readonly}
+spec:
+  nodeName: node-1
+  containers:
+  - name: box
+    image: busybox
+    command: [sleep, 365d]
+    securityContext: {readOnlyRootFilesystem: true}
+    volumeMounts: [{name: scratch, mountPath: /scratch}]
+  volumes: [{name: scratch, emptyDir: {}}]
+---
+# What PodSecurity's restricted profile asks of a pod.
+apiVersion: v1
+kind: Pod
+metadata: {name: restricted}
+spec:
+  nodeName: node-2
+  securityContext: {runAsUser: 4343, runAsNonRoot: true, fsGroup: 2000, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: box
+    image: busybox
+    command: [sleep, 365d]
+    securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
+    volumeMounts: [{name: scratch, mountPath: /scratch}]
+  volumes: [{name: scratch, emptyDir: {}}]
 ";
+
+/// The pod's ServiceAccount token, as a container sees it.
+const TOKEN: &str = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/// Adds a key to the calling process's own keyring (add_key(2), which no
+/// namespace separates from the node's) and prints the call's result and
+/// errno: a key's serial, or -1 and 1 (EPERM) under the default filter.
+const ADD_KEY: &str = "import ctypes, os; l = ctypes.CDLL(None, use_errno=True); \
+nr = {'x86_64': 248, 'aarch64': 217}[os.uname().machine]; \
+r = l.syscall(nr, b'user', b'labyrinth', b'x', 1, -2); print(r, ctypes.get_errno())";
 
 /// Docker's and containerd's default set (CHOWN, DAC_OVERRIDE, FOWNER,
 /// FSETID, KILL, SETGID, SETUID, SETPCAP, NET_BIND_SERVICE, NET_RAW,
@@ -113,6 +153,8 @@ fn pods_see_only_their_own_processes_files_and_environment() {
             "pod/netadmin",
             "pod/privileged",
             "pod/user",
+            "pod/readonly",
+            "pod/restricted",
             "--timeout=180s",
         ],
     );
@@ -199,6 +241,7 @@ fn pods_see_only_their_own_processes_files_and_environment() {
     }
     nodes_own_files_are_not_in_pods(&lab);
     capabilities_are_a_container_runtimes(&lab);
+    filesystem_and_system_calls_as_asked(&lab);
 
     // The pod's own name and /etc files.
     assert_eq!(sh(&lab, "one", "hostname").trim(), "one");
@@ -208,6 +251,87 @@ fn pods_see_only_their_own_processes_files_and_environment() {
     let resolv = sh(&lab, "one", "cat /etc/resolv.conf");
     assert!(resolv.contains("search default.svc.cluster.local"), "{resolv}");
     lab.down();
+}
+
+/// `readOnlyRootFilesystem` (the root's mounts read-only, the volumes
+/// not), `seccompProfile: RuntimeDefault` (for the process and an exec in
+/// it; a default pod is not filtered, so each refusal below is the
+/// filter's), `fsGroup` (a supplementary group that owns the emptyDir) and
+/// the token's owner: the pod's single user (kubelet's fsUser), readable
+/// by the fsGroup, else 0644 as kubelet writes it.
+fn filesystem_and_system_calls_as_asked(lab: &Lab) {
+    // /root and /home themselves: touch sets a folder's times, which a
+    // read-only mount refuses as it refuses a new file.
+    for at in ["/x", "/etc/x", "/var/x", "/tmp/x", "/run/x", "/root", "/home"] {
+        let out = kubectl(lab, &["exec", "readonly", "--", "touch", at]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains("Read-only file system"),
+            "readonly: touch {at}: {err}"
+        );
+    }
+    sh(
+        lab,
+        "readonly",
+        "echo x > /scratch/x && cat /scratch/x && echo x > /dev/null",
+    );
+    // The same root in a default pod is the container's own, writable.
+    sh(lab, "two", "touch /x /etc/x /var/x /tmp/x /run/x /root /home");
+
+    let seccomp = |pod: &str, pid: &str| {
+        let status = kubectl_ok(lab, &["exec", pod, "--", "cat", &format!("/proc/{pid}/status")]);
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Seccomp:"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_default()
+    };
+    let sleep = sh(lab, "restricted", "pidof sleep");
+    assert_eq!(seccomp("restricted", "self"), "2");
+    assert_eq!(seccomp("restricted", sleep.trim()), "2");
+    assert_eq!(seccomp("one", "self"), "0");
+    for (pod, allowed) in [("one", true), ("restricted", false)] {
+        let userns = kubectl(lab, &["exec", pod, "--", "unshare", "--user", "true"]);
+        assert_eq!(
+            userns.status.success(),
+            allowed,
+            "{pod}: unshare --user: {}",
+            String::from_utf8_lossy(&userns.stderr)
+        );
+        let key = kubectl_ok(lab, &["exec", pod, "--", "python3", "-c", ADD_KEY]);
+        let (serial, errno) = key.trim().split_once(' ').unwrap();
+        if allowed {
+            assert!(serial.parse::<i64>().unwrap() > 0, "{pod}: add_key: {key}");
+        } else {
+            assert_eq!((serial, errno), ("-1", "1"), "{pod}: add_key: {key}");
+        }
+    }
+
+    // fsGroup: in the process's groups, owning the emptyDir (setgid, so a
+    // file made there is the group's too) and the token, which belongs to
+    // the pod's user.
+    let groups = sh(lab, "restricted", "id -G");
+    assert!(groups.split_whitespace().any(|g| g == "2000"), "{groups}");
+    let made = sh(
+        lab,
+        "restricted",
+        &format!("touch /scratch/mine && stat -c '%g %a' /scratch && stat -c '%u %g' /scratch/mine && stat -L -c '%u %g %a' {TOKEN} && wc -c < {TOKEN}"),
+    );
+    let lines: Vec<&str> = made.lines().collect();
+    assert_eq!(lines[..3], ["2000 2777", "4343 2000", "4343 2000 640"], "{made}");
+    assert!(lines[3].trim().parse::<usize>().unwrap() > 100, "{made}");
+    // One user and no fsGroup: the token is that user's alone.
+    let user = sh(
+        lab,
+        "user",
+        &format!("stat -L -c '%u %a' {TOKEN} && wc -c < {TOKEN}"),
+    );
+    assert!(user.starts_with("4242 600\n"), "{user}");
+    // Nobody named: kubelet's 0644, root's.
+    assert_eq!(
+        sh(lab, "one", &format!("stat -L -c '%u %a' {TOKEN}")).trim(),
+        "0 644"
+    );
 }
 
 /// What a node keeps for itself, which the node has (checked first, so the

@@ -43,6 +43,14 @@ pub fn make_all(
             let files = projected::files(pod, &v.name, p, src, facts).map_err(set_up)?;
             let dir = volumes::dir(&cfg.state_dir, pod.uid(), &v.name);
             std::fs::create_dir_all(&dir).map_err(|e| set_up(format!("{}: {e}", dir.display())))?;
+            // atomic_dir gives each version the folder's owner.
+            let owner = volumes::Owner {
+                user: pod.fs_user(),
+                group: pod.fs_group(),
+            };
+            owner
+                .apply(&dir, true)
+                .map_err(|e| set_up(format!("{}: {e}", dir.display())))?;
             atomic_dir::write(&dir, &files).map_err(set_up)?;
             let tokens: Vec<_> = facts
                 .tokens
@@ -63,7 +71,7 @@ pub fn make_all(
 fn make(cfg: &RuntimeConfig, pod: &NodePod, v: &Volume, src: &EnvSources) -> Result<(), String> {
     let uid = pod.uid();
     if v.is_empty_dir() {
-        return volumes::make(&cfg.state_dir, uid, &v.name, &Source::EmptyDir);
+        return volumes::make(&cfg.state_dir, uid, &v.name, &Source::EmptyDir, pod.fs_group());
     }
     if let Some(h) = v.host_path() {
         return host_path::resolve(&h.path, h.kind.as_deref()).map(|_| ());
@@ -93,7 +101,13 @@ fn make(cfg: &RuntimeConfig, pod: &NodePod, v: &Volume, src: &EnvSources) -> Res
         }
     };
     let files = key_files(kind, name, items, mode, optional == Some(true), data)?;
-    volumes::make(&cfg.state_dir, uid, &v.name, &Source::Files(files))
+    volumes::make(
+        &cfg.state_dir,
+        uid,
+        &v.name,
+        &Source::Files(files),
+        pod.fs_group(),
+    )
 }
 
 /// A ConfigMap's or Secret's keys as files: every key, or the `items`

@@ -105,12 +105,13 @@ pub fn files(
                 .iter()
                 .find(|k| k.volume == name && k.path == t.path)
                 .ok_or_else(|| format!("no token was issued for {:?}", t.path))?;
-            // The token is the pod's credential: only its owner reads it
-            // unless the volume says otherwise (kubelet uses 0600 too).
-            let m = if v.default_mode.is_some() {
-                mode(None)
-            } else {
+            // As kubelet: the token is the volume's mode (0644 unless it
+            // says), but only its owner's (0600, then readable by the
+            // fsGroup) when the pod names who owns its volumes.
+            let m = if pod.fs_user().is_some() || pod.fs_group().is_some() {
                 0o600
+            } else {
+                mode(None)
             };
             out.push((t.path.clone(), token.token.clone().into_bytes(), m));
         }

@@ -2,7 +2,9 @@
 //! each version is written into a fresh hidden folder `..<stamp>`, the
 //! link `..data` is swapped to it with one rename, and each visible name
 //! is a link through `..data`. A reader (a client re-reading its token)
-//! sees the old set or the new one, never half of each.
+//! sees the old set or the new one, never half of each. Each version
+//! belongs to whoever the folder belongs to (`volumes::Owner`), so a
+//! renewal keeps the owner the volume was made for.
 
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -22,15 +24,19 @@ pub fn write(dir: &Path, files: &[(String, Vec<u8>, u32)]) -> Result<(), String>
     let vdir = dir.join(&version);
     std::fs::create_dir(&vdir).map_err(|e| fail(&vdir, e))?;
     std::fs::set_permissions(&vdir, std::fs::Permissions::from_mode(0o755)).map_err(|e| fail(&vdir, e))?;
+    let owner = super::volumes::Owner::of(dir);
+    owner.apply(&vdir, true).map_err(|e| fail(&vdir, e))?;
     let mut top: Vec<String> = Vec::new();
     for (rel, content, mode) in files {
         super::volumes::check_relative("path", rel)?;
         let p = vdir.join(rel);
         if let Some(parent) = p.parent() {
             std::fs::create_dir_all(parent).map_err(|e| fail(parent, e))?;
+            owner.apply(parent, true).map_err(|e| fail(parent, e))?;
         }
         std::fs::write(&p, content).map_err(|e| fail(&p, e))?;
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).map_err(|e| fail(&p, e))?;
+        owner.apply(&p, false).map_err(|e| fail(&p, e))?;
         let first = rel.split('/').next().unwrap_or(rel).to_string();
         if !top.contains(&first) {
             top.push(first);

@@ -60,10 +60,17 @@ mod tests {
     #[test]
     fn a_container_root_hides_every_private_dir_of_the_node() {
         let source = include_str!("../../native/pause.c");
+        let start = source.find("static const char *const hidden[] = {").unwrap();
+        let list = &source[start..start + source[start..].find("};").unwrap()];
         for dir in labyrinth_contracts::node::NODE_PRIVATE_DIRS {
-            let line = format!("hide(root, \"/{dir}\");");
-            assert!(source.contains(&line), "pause.c lacks {line}");
+            let entry = format!("\"/{dir}\"");
+            assert!(list.contains(&entry), "pause.c's hidden[] lacks {entry}");
         }
+        assert_eq!(
+            list.matches('"').count(),
+            2 * labyrinth_contracts::node::NODE_PRIVATE_DIRS.len()
+        );
+        assert!(source.contains("hide(root, hidden[i]);"));
     }
 
     #[test]

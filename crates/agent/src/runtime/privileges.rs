@@ -4,11 +4,14 @@
 //! default, the manifest's `drop` then `add` (`ALL` in either), every
 //! capability for a privileged container, `no_new_privs` for
 //! `allowPrivilegeEscalation: false`, and `runAsUser`, `runAsGroup` and
-//! `supplementalGroups` (`runAsNonRoot` refuses root). native/pause.c
-//! applies it (`limit`) before the container's program runs; an exec, a
-//! probe or a hook in the container gets what its process has.
+//! `supplementalGroups` and `fsGroup` (`runAsNonRoot` refuses root), a
+//! read-only root for `readOnlyRootFilesystem`, and the runtime's default
+//! system-call filter for `seccompProfile: {type: RuntimeDefault}`.
+//! native/pause.c applies it (`limit`) before the container's program
+//! runs; an exec, a probe or a hook in the container gets what its
+//! process has.
 
-use labyrinth_contracts::pod::{PodSecurityContext, SecurityContext};
+use labyrinth_contracts::pod::{PodSecurityContext, SeccompProfile, SecurityContext};
 use serde::{Deserialize, Serialize};
 
 /// The kernel's capabilities, by number (linux/capability.h), without
@@ -57,6 +60,9 @@ const NAMES: [&str; 41] = [
     "CHECKPOINT_RESTORE",
 ];
 
+/// Every capability this table names (a privileged container's set).
+const ALL: u64 = (1 << NAMES.len()) - 1;
+
 /// containerd's default set for a container that is not privileged (the
 /// same as Docker's): no NET_ADMIN, no SYS_ADMIN, so a pod can neither
 /// change its network nor mount (nor unmount what hides the node's files).
@@ -88,9 +94,16 @@ pub struct Privileges {
     pub uid: u32,
     #[serde(default)]
     pub gid: u32,
-    /// Its supplementary groups (`supplementalGroups`).
+    /// Its supplementary groups (`supplementalGroups`, then `fsGroup`).
     #[serde(default)]
     pub groups: Vec<u32>,
+    /// `readOnlyRootFilesystem`: its root's own mounts cannot be written.
+    #[serde(default)]
+    pub read_only_root: bool,
+    /// `seccompProfile` RuntimeDefault: native/pause.c's `filter` refuses
+    /// the system calls a container runtime's default profile refuses.
+    #[serde(default)]
+    pub seccomp: bool,
 }
 
 impl Default for Privileges {
@@ -102,6 +115,8 @@ impl Default for Privileges {
             uid: 0,
             gid: 0,
             groups: Vec::new(),
+            read_only_root: false,
+            seccomp: false,
         }
     }
 }
@@ -154,6 +169,12 @@ impl Privileges {
                 &format!("spec.securityContext.supplementalGroups[{i}]"),
             )?);
         }
+        // kubelet adds the pod's fsGroup to every container's groups.
+        if let Some(g) = id(pod.fs_group, "spec.securityContext.fsGroup")? {
+            if !groups.contains(&g) {
+                groups.push(g);
+            }
+        }
         if sc.run_as_non_root.or(pod.run_as_non_root) == Some(true) {
             match user {
                 Some(0) => return Err("container's runAsUser breaks non-root policy".into()),
@@ -162,10 +183,12 @@ impl Privileges {
             }
         }
         let no_new_privs = sc.allow_privilege_escalation == Some(false);
-        let caps = if sc.privileged == Some(true) {
-            None
-        } else {
-            Some(Self::caps(sc)?)
+        let privileged = sc.privileged == Some(true);
+        let caps = if privileged { None } else { Some(Self::caps(sc)?) };
+        let seccomp = match (&sc.seccomp_profile, &pod.seccomp_profile) {
+            (Some(p), _) => runtime_default(p, "securityContext.seccompProfile")?,
+            (None, Some(p)) => runtime_default(p, "spec.securityContext.seccompProfile")?,
+            (None, None) => false,
         };
         Ok(Privileges {
             caps,
@@ -173,12 +196,14 @@ impl Privileges {
             uid: user.unwrap_or(0),
             gid: group.unwrap_or(0),
             groups,
+            read_only_root: sc.read_only_root_filesystem == Some(true),
+            // As containerd: a privileged container runs unconfined.
+            seccomp: seccomp && !privileged,
         })
     }
 
     /// The default set with the manifest's `drop`, then its `add`.
     fn caps(sc: &SecurityContext) -> Result<u64, String> {
-        let all = (1u64 << NAMES.len()) - 1;
         let mut caps = mask(&DEFAULT);
         if let Some(c) = &sc.capabilities {
             // Dropped first, then added: `drop: [ALL]` with `add:
@@ -186,7 +211,7 @@ impl Privileges {
             for (field, list) in [("drop", &c.drop), ("add", &c.add)] {
                 for (i, name) in list.iter().enumerate() {
                     let bits = if name.eq_ignore_ascii_case("ALL") {
-                        all
+                        ALL
                     } else {
                         let n = number(name).ok_or_else(|| {
                             format!("securityContext.capabilities.{field}[{i}]: unknown capability {name:?}")
@@ -224,9 +249,8 @@ impl Privileges {
         };
         // The effective id: the second of real, effective, saved, fs.
         let effective = |name: &str| field(name).split_whitespace().nth(1).and_then(|n| n.parse().ok());
-        let all = (1u64 << NAMES.len()) - 1;
         Privileges {
-            caps: Some(caps).filter(|c| c & all != all),
+            caps: Some(caps).filter(|c| c & ALL != ALL),
             no_new_privs: field("NoNewPrivs:") == "1",
             uid: effective("Uid:").unwrap_or(0),
             gid: effective("Gid:").unwrap_or(0),
@@ -234,6 +258,13 @@ impl Privileges {
                 .split_whitespace()
                 .filter_map(|g| g.parse().ok())
                 .collect(),
+            // An exec joins the container's mount namespace: its root is
+            // read-only already.
+            read_only_root: false,
+            // Mode 2: a filter. Ours is the only one a container's
+            // process gets (an agent run under a filter passes its own to
+            // every process, and stacking ours on top only refuses more).
+            seccomp: field("Seccomp:") == "2",
         }
     }
 
@@ -249,12 +280,19 @@ impl Privileges {
     }
 
     /// The CAPS argument of native/pause.c's `enter` and `run`: the mask
-    /// (or `all`), then `nnp`, then `u=UID,g=GID,G=G1:G2` when the process
-    /// is to change user (root's own groups are the node's otherwise).
+    /// (or `all`), then `nnp`, `ro` (a read-only root), `sc` (the default
+    /// filter), then `u=UID,g=GID,G=G1:G2` when the process is to change
+    /// user (root's own groups are the node's otherwise).
     pub fn arg(&self) -> String {
         let mut out = self.caps.map_or_else(|| "all".to_string(), |c| format!("{c:x}"));
-        if self.no_new_privs {
-            out.push_str(",nnp");
+        for (on, word) in [
+            (self.no_new_privs, ",nnp"),
+            (self.read_only_root, ",ro"),
+            (self.seccomp, ",sc"),
+        ] {
+            if on {
+                out.push_str(word);
+            }
         }
         if self.uid != 0 || self.gid != 0 || !self.groups.is_empty() {
             out.push_str(&format!(",u={},g={}", self.uid, self.gid));
@@ -264,6 +302,23 @@ impl Privileges {
             }
         }
         out
+    }
+}
+
+/// Whether `profile` asks for the runtime's default filter: RuntimeDefault
+/// (or its old name, `runtime/default`) yes, Unconfined no; a Localhost
+/// profile is an error, as this runtime reads no profile files.
+fn runtime_default(profile: &SeccompProfile, field: &str) -> Result<bool, String> {
+    match profile.kind.as_str() {
+        "RuntimeDefault" | "runtime/default" => Ok(true),
+        "Unconfined" => Ok(false),
+        "Localhost" => Err(format!(
+            "{field}: Localhost profile {:?}: this runtime applies RuntimeDefault and Unconfined only",
+            profile.localhost_profile.as_deref().unwrap_or("")
+        )),
+        other => Err(format!(
+            "{field}.type: unsupported value {other:?}: supported values: \"Localhost\", \"RuntimeDefault\", \"Unconfined\""
+        )),
     }
 }
 
@@ -322,7 +377,8 @@ mod tests {
         assert_eq!(p.caps, Some(1 << 10));
         assert_eq!(p.arg(), "400");
         let p = Privileges::of(None, Some(&sc(&["ALL"], &[]))).unwrap();
-        assert_eq!(p.caps, Some((1 << 41) - 1));
+        assert_eq!(p.caps, Some(ALL));
+        assert_eq!(ALL, (1 << 41) - 1);
     }
 
     #[test]
@@ -442,14 +498,107 @@ mod tests {
             .unwrap()
             .trim();
         let bnd = u64::from_str_radix(bnd, 16).unwrap();
-        let all = (1u64 << NAMES.len()) - 1;
         match me.caps {
-            None => assert_eq!(bnd & all, all),
+            None => assert_eq!(bnd & ALL, ALL),
             Some(c) => assert_eq!(c, bnd),
         }
         let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).unwrap();
         assert_eq!(Some(me.uid.to_string().as_str()), uid.split_whitespace().nth(1));
         // A process that is not there: the default set, never more.
         assert_eq!(Privileges::of_process(u32::MAX), Privileges::default());
+    }
+
+    fn profile(kind: &str) -> Option<Box<SeccompProfile>> {
+        Some(Box::new(SeccompProfile {
+            kind: kind.into(),
+            localhost_profile: (kind == "Localhost").then(|| "profiles/audit.json".into()),
+        }))
+    }
+
+    #[test]
+    fn seccomp_is_the_containers_profile_else_the_pods() {
+        let pod = PodSecurityContext {
+            seccomp_profile: profile("RuntimeDefault"),
+            ..Default::default()
+        };
+        let p = Privileges::of(Some(&pod), None).unwrap();
+        assert!(p.seccomp);
+        assert_eq!(p.arg(), "a80425fb,sc");
+        // The container's own Unconfined wins over the pod's.
+        let own = SecurityContext {
+            seccomp_profile: profile("Unconfined"),
+            ..Default::default()
+        };
+        assert!(!Privileges::of(Some(&pod), Some(&own)).unwrap().seccomp);
+        // A privileged container runs unconfined, as with containerd.
+        let privileged = SecurityContext {
+            privileged: Some(true),
+            ..Default::default()
+        };
+        assert!(!Privileges::of(Some(&pod), Some(&privileged)).unwrap().seccomp);
+        // No profile anywhere: kubelet's default, Unconfined.
+        assert!(!Privileges::of(None, None).unwrap().seccomp);
+        // kubectl debug --profile=restricted: all of it at once.
+        let restricted = SecurityContext {
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities {
+                add: vec![],
+                drop: vec!["ALL".into()],
+            }),
+            run_as_non_root: Some(true),
+            run_as_user: Some(65534),
+            seccomp_profile: profile("RuntimeDefault"),
+            read_only_root_filesystem: Some(true),
+            ..Default::default()
+        };
+        let p = Privileges::of(None, Some(&restricted)).unwrap();
+        assert_eq!(p.arg(), "0,nnp,ro,sc,u=65534,g=0");
+    }
+
+    #[test]
+    fn a_profile_this_runtime_cannot_apply_names_its_field() {
+        let own = SecurityContext {
+            seccomp_profile: profile("Localhost"),
+            ..Default::default()
+        };
+        let e = Privileges::of(None, Some(&own)).unwrap_err();
+        assert_eq!(
+            e,
+            "securityContext.seccompProfile: Localhost profile \"profiles/audit.json\": this runtime applies RuntimeDefault and Unconfined only"
+        );
+        let pod = PodSecurityContext {
+            seccomp_profile: profile("Strict"),
+            ..Default::default()
+        };
+        let e = Privileges::of(Some(&pod), None).unwrap_err();
+        assert!(
+            e.starts_with("spec.securityContext.seccompProfile.type: unsupported value \"Strict\""),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn fs_group_joins_the_supplementary_groups_once() {
+        let pod = PodSecurityContext {
+            supplemental_groups: vec![4000],
+            fs_group: Some(2000),
+            ..Default::default()
+        };
+        let p = Privileges::of(Some(&pod), None).unwrap();
+        assert_eq!(p.groups, vec![4000, 2000]);
+        assert_eq!(p.arg(), "a80425fb,u=0,g=0,G=4000:2000");
+        let pod = PodSecurityContext {
+            supplemental_groups: vec![2000],
+            fs_group: Some(2000),
+            ..Default::default()
+        };
+        assert_eq!(Privileges::of(Some(&pod), None).unwrap().groups, vec![2000]);
+        let pod = PodSecurityContext {
+            fs_group: Some(-5),
+            ..Default::default()
+        };
+        assert!(Privileges::of(Some(&pod), None)
+            .unwrap_err()
+            .starts_with("spec.securityContext.fsGroup: -5"));
     }
 }

@@ -23,6 +23,48 @@ pub struct Mount {
     pub writable_below: Vec<String>,
 }
 
+/// Who a volume's files belong to, as kubelet sets it: the pod's `fsGroup`
+/// owns every volume but a hostPath (its folders setgid, so what a
+/// container makes in them belongs to the group too, and its files
+/// readable by the group), and a projected volume's files belong to
+/// kubelet's fsUser (the one user every container runs as), so that a
+/// container not running as root can read its token.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Owner {
+    pub user: Option<u32>,
+    pub group: Option<u32>,
+}
+
+impl Owner {
+    /// Give `path` (a folder when `dir`) to the owner; nothing when there
+    /// is none.
+    pub fn apply(&self, path: &Path, dir: bool) -> std::io::Result<()> {
+        if *self == Owner::default() {
+            return Ok(());
+        }
+        // chown first: it clears a file's setgid bit, not the group's read.
+        std::os::unix::fs::lchown(path, self.user, self.group)?;
+        if self.group.is_some() {
+            let mode = std::fs::symlink_metadata(path)?.permissions().mode() & 0o7777;
+            let add = if dir { 0o2050 } else { 0o040 };
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode | add))?;
+        }
+        Ok(())
+    }
+
+    /// The owner `apply` gave folder `path` (root's is none).
+    pub fn of(path: &Path) -> Owner {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata(path) {
+            Ok(m) => Owner {
+                user: Some(m.uid()).filter(|u| *u != 0),
+                group: Some(m.gid()).filter(|g| *g != 0),
+            },
+            Err(_) => Owner::default(),
+        }
+    }
+}
+
 /// What a volume holds, as the runtime makes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -53,8 +95,16 @@ pub fn check_relative(what: &str, path: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Make the volume's folder and what it holds.
-pub fn make(state_dir: &Path, uid: &str, volume: &str, source: &Source) -> Result<(), String> {
+/// Make the volume's folder and what it holds, for `group` (the pod's
+/// `fsGroup`).
+pub fn make(
+    state_dir: &Path,
+    uid: &str,
+    volume: &str,
+    source: &Source,
+    group: Option<u32>,
+) -> Result<(), String> {
+    let owner = Owner { user: None, group };
     let d = dir(state_dir, uid, volume);
     let fail = |e: std::io::Error| format!("volume {volume:?}: {}: {e}", d.display());
     std::fs::create_dir_all(&d).map_err(fail)?;
@@ -65,6 +115,7 @@ pub fn make(state_dir: &Path, uid: &str, volume: &str, source: &Source) -> Resul
         0o755
     };
     std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode)).map_err(fail)?;
+    owner.apply(&d, true).map_err(fail)?;
     if let Source::Files(files) = source {
         for (rel, content, mode) in files {
             check_relative(&format!("volume {volume:?}: path"), rel)?;
@@ -75,6 +126,7 @@ pub fn make(state_dir: &Path, uid: &str, volume: &str, source: &Source) -> Resul
             }
             std::fs::write(&p, content).map_err(fail)?;
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(*mode)).map_err(fail)?;
+            owner.apply(&p, false).map_err(fail)?;
         }
     }
     Ok(())

@@ -23,6 +23,7 @@ pub(super) fn not_supported(field: &str, value: &Value, supported: &[&str]) -> F
 pub(super) fn pod_spec(spec: &Value, base: &str, errs: &mut Vec<FieldError>) {
     super::pod_volumes::volumes(spec, base, errs);
     super::init_containers::check(spec, base, errs);
+    super::security_context::check_pod(spec, base, errs);
     if spec
         .get("containers")
         .and_then(Value::as_array)

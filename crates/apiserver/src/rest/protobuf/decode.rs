@@ -70,6 +70,20 @@ pub fn message(m: &Message, b: &[u8]) -> Result<Value, Refusal> {
                 push(&mut out, f.name, json!(text(bytes.ok_or_else(wrong)?)));
                 continue;
             }
+            Kind::RepInt => {
+                match (int, bytes) {
+                    (Some(n), _) => push(&mut out, f.name, json!(n)),
+                    (None, Some(packed)) => {
+                        let mut i = 0;
+                        while i < packed.len() {
+                            let n = super::wire::varint(packed, &mut i).ok_or_else(wrong)?;
+                            push(&mut out, f.name, json!(n as i64));
+                        }
+                    }
+                    (None, None) => return Err(wrong()),
+                }
+                continue;
+            }
             Kind::RepMsg(sub) => {
                 push(&mut out, f.name, message(sub, bytes.ok_or_else(wrong)?)?);
                 continue;

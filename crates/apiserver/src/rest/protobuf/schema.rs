@@ -19,6 +19,8 @@ pub enum Kind {
     BoolP,
     Msg(&'static Message),
     RepStr,
+    /// A repeated int64: one varint per value, or packed in one field.
+    RepInt,
     RepMsg(&'static Message),
     /// map<string, string>
     MapStr,
@@ -173,6 +175,7 @@ msg!(
     [
         (2, "runAsUser", IntP),
         (3, "runAsNonRoot", BoolP),
+        (4, "supplementalGroups", RepInt),
         (5, "fsGroup", IntP),
         (6, "runAsGroup", IntP),
         (10, "seccompProfile", Msg(&SECCOMP_PROFILE)),

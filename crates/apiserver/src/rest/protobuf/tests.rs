@@ -348,14 +348,23 @@ fn a_debugging_container_s_security_context() {
         (privileged, json!({"privileged": true, "runAsUser": 0})),
     ] {
         let container = [bytes(1, b"debugger"), bytes(2, b"busybox"), bytes(15, &sc)].concat();
-        let pod_sc = [int(2, 4242), int(6, 3000)].concat();
+        // supplementalGroups (4) one varint each, as generated.proto's
+        // proto2 `repeated int64` is sent, then one packed field.
+        let pod_sc = [
+            int(2, 4242),
+            int(6, 3000),
+            int(4, 4000),
+            int(4, 5000),
+            bytes(4, &[0x01, 0x80, 0x01]),
+        ]
+        .concat();
         let spec = [bytes(2, &container), bytes(14, &pod_sc)].concat();
         let raw = [meta("d"), bytes(2, &spec)].concat();
         let obj = decode(&envelope("v1", "Pod", &raw)).unwrap();
         assert_eq!(obj["spec"]["containers"][0]["securityContext"], want);
         assert_eq!(
             obj["spec"]["securityContext"],
-            json!({"runAsUser": 4242, "runAsGroup": 3000})
+            json!({"runAsUser": 4242, "runAsGroup": 3000, "supplementalGroups": [4000, 5000, 1, 128]})
         );
     }
 }

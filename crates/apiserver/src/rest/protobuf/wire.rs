@@ -23,7 +23,7 @@ impl Wire<'_> {
     }
 }
 
-fn varint(b: &[u8], i: &mut usize) -> Option<u64> {
+pub fn varint(b: &[u8], i: &mut usize) -> Option<u64> {
     let mut v = 0u64;
     for shift in (0..64).step_by(7) {
         let byte = *b.get(*i)?;
