@@ -496,13 +496,80 @@ static void fresh(const char *root, const char *at, const char *name) {
     overlay(root, at, name, under(lower, sizeof lower, root, "/e"));
 }
 
-// An empty folder of the container's own at ROOT/m+AT, over what the node
-// has there; nothing when the node has no AT.
+// The mounts that make the container's root its image's filesystem (by
+// their paths in it), which readOnlyRootFilesystem makes read-only:
+// not /proc, /dev, /sys (read-only already) or /etc/hosts.
+#define MAX_OWN 64
+static const char *own[MAX_OWN];
+static int own_count;
+
+static void mark(const char *at) {
+    if (own_count == MAX_OWN)
+        fail("making the container's root: too many mounts at ", at, -EINVAL);
+    own[own_count++] = *at ? at : "/";
+}
+
+static void make_dirs(char *path, int but_last);
+
+static int starts(const char *s, const char *prefix) {
+    while (*prefix)
+        if (*s++ != *prefix++)
+            return 0;
+    return 1;
+}
+
+// Hiding needs no mount: what the container sees at AT is decided in its
+// own upper layers (ROOT/u/LAYER, made empty by the agent), before they
+// are mounted. UPPER gets AT's place in them: the node's copy-on-write
+// folders (MACHINE_DIRS) have a layer each, the rest of "/" is layer "_".
+static const char *upper(char *out, unsigned long cap, const char *root, const char *at) {
+    static const char *const layers[] = {"/etc/", "/opt/", "/var/"};
+    unsigned long n = 0;
+    put(out, &n, cap, root);
+    put(out, &n, cap, "/u");
+    int own = 0;
+    for (unsigned long i = 0; i < sizeof layers / sizeof *layers && !own; i++)
+        own = starts(at, layers[i]);
+    if (!own)
+        put(out, &n, cap, "/_");
+    put(out, &n, cap, at);
+    out[n] = 0;
+    return out;
+}
+
+static int node_has(const char *at) {
+    return sys(__NR_faccessat, AT_FDCWD, (long)at, 0 /* F_OK */, 0, 0) == 0;
+}
+
+// The node's folder AT as an empty folder of the container's own: a folder
+// of its upper layer that overlayfs is told hides everything below it
+// (opaque); nothing when the node has no AT.
 static void hide(const char *root, const char *at) {
-    char target[512];
-    long r = mount("tmpfs", in_root(target, sizeof target, root, at), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755");
-    if (r != -2) // ENOENT
-        check(r, "hiding the node's ", at);
+    char path[512];
+    if (!node_has(at))
+        return;
+    make_dirs((char *)upper(path, sizeof path, root, at), 0);
+    check(sys(__NR_setxattr, (long)path, (long)"trusted.overlay.opaque", (long)"y", 1, 0), "hiding the node's ", at);
+}
+
+// The node's file AT as an empty file of the container's own; nothing when
+// the node has no AT.
+static void blank(const char *root, const char *at) {
+    char path[512];
+    if (!node_has(at))
+        return;
+    make_dirs((char *)upper(path, sizeof path, root, at), 1);
+    long f = sys(__NR_openat, AT_FDCWD, (long)path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640, 0);
+    check(f, "hiding the node's ", at);
+    sys(__NR_close, f, 0, 0, 0, 0);
+}
+
+// The node's entry AT gone from the container's root (an overlayfs
+// whiteout: a character device 0:0 in its upper layer).
+static void remove_entry(const char *root, const char *at) {
+    char path[512];
+    check(sys(__NR_mknodat, AT_FDCWD, (long)upper(path, sizeof path, root, at), 0020000 /* S_IFCHR */, 0, 0),
+          "hiding the node's ", at);
 }
 
 // Shows the pod's SRC (as this mount namespace sees it) at ROOT/m+SRC.
@@ -517,33 +584,96 @@ static const char *const hidden[] = {
     "/var/log/labyrinth", "/etc/labyrinth", "/etc/kubernetes",
 };
 
+// The host's own secrets in the folders a container shares with it (the
+// node's /etc and /var are the host's, copy-on-write): its password
+// hashes, its SSH host keys, its TLS private keys and the backups of its
+// account files. Folders are shown empty, files as empty files.
+static const char *const host_secret_dirs[] = {"/etc/ssh", "/etc/ssl/private", "/var/backups"};
+static const char *const host_secret_files[] = {"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-"};
+
+// The top-level entries of the node's filesystem a container's root keeps:
+// what an image of the catalog's programs has. Every other one (the
+// host's /boot, /srv, /mnt, /media, a work area such as a clone of this
+// repository, its files) is hidden.
+static const char *const top_kept[] = {"bin",  "sbin", "lib", "lib32", "lib64", "libx32", "usr",  "etc", "var",
+                                       "opt",  "dev",  "proc", "sys",  "run",   "tmp",    "root", "home"};
+
+struct dirent64 {
+    unsigned long long ino;
+    long long off;
+    unsigned short reclen;
+    unsigned char type;
+    char name[];
+};
+#define DT_DIR 4
+#define DT_REG 8
+
+static char top_names[4096];
+
+// The lab's own binary, which BIN_DIR/labyrinth links to
+// (contracts::node::BIN_DIR: what the cluster DNS and agnhost containers
+// run), read-only at its path, wherever that is: a checkout's build folder
+// is hidden with the rest of its top-level folder.
+static void show_program(const char *root) {
+    char exe[512], target[1024];
+    long n = sys(__NR_readlinkat, AT_FDCWD, (long)"/opt/labyrinth/bin/labyrinth", (long)exe, sizeof exe - 1, 0);
+    if (n <= 0 || exe[0] != '/')
+        return; // no link: nothing to show
+    exe[n] = 0;
+    in_root(target, sizeof target, root, exe);
+    make_dirs(target, 1);
+    long f = sys(__NR_openat, AT_FDCWD, (long)target, O_RDONLY | O_CREAT | O_CLOEXEC, 0755, 0);
+    check(f, "making the mount point ", target);
+    sys(__NR_close, f, 0, 0, 0, 0);
+    check(mount(exe, target, 0, MS_BIND, 0), "showing the lab's program ", exe);
+    check(mount(0, target, 0, MS_BIND | MS_REMOUNT | MS_RDONLY, 0), "making the lab's program read-only ", exe);
+}
+
+// Hides every top-level entry of the node's "/" not in top_kept: a
+// folder is empty (an image has /srv and /mnt), a file is not there.
+static void hide_top(const char *root) {
+    long fd = sys(__NR_openat, AT_FDCWD, (long)"/", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+    check(fd, "listing the node's /", "");
+    char buf[4096];
+    unsigned long used = 0;
+    long n;
+    while ((n = sys(__NR_getdents64, fd, (long)buf, sizeof buf, 0, 0)) > 0) {
+        for (long at = 0; at < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + at);
+            at += d->reclen;
+            int kept = d->name[0] == '.';
+            for (unsigned long i = 0; !kept && i < sizeof top_kept / sizeof *top_kept; i++)
+                kept = is(d->name, top_kept[i]);
+            if (kept || (d->type != DT_DIR && d->type != DT_REG))
+                continue;
+            unsigned long need = len(d->name) + 2;
+            if (used + need > sizeof top_names)
+                fail("making the container's root: too many entries in the node's /", "", -EINVAL);
+            char *path = top_names + used;
+            path[0] = '/';
+            memcpy(path + 1, d->name, need - 2);
+            path[need - 1] = 0;
+            used += need;
+            if (d->type == DT_DIR)
+                hide(root, path);
+            else
+                remove_entry(root, path);
+        }
+    }
+    check(n, "listing the node's /", "");
+    sys(__NR_close, fd, 0, 0, 0, 0);
+}
+
 // The container's root: the node's filesystem, copy-on-write, with the
 // pod's /proc, /tmp and /etc files, the node's /dev, its own /run, /root
 // and /home, and a /sys of the pod's network namespace; the node's own
-// state (contracts::node::NODE_PRIVATE_DIRS) is hidden.
+// state (contracts::node::NODE_PRIVATE_DIRS), the host's secrets and the
+// node's top-level entries an image would not have are hidden.
 static void make_root(const char *root) {
     char target[512];
     check(sys(__NR_unshare, CLONE_NEWNS, 0, 0, 0, 0), "unsharing the container's mount namespace", "");
     check(mount(0, "/", 0, MS_REC | MS_PRIVATE, 0), "making / private", "");
-    layer(root, "", "_");
-    // The node's own copy-on-write directories (lab/src/sandbox.rs,
-    // contracts::node::MACHINE_DIRS): separate mounts, each its own layer.
-    layer(root, "/etc", "etc");
-    layer(root, "/opt", "opt");
-    layer(root, "/var", "var");
-    fresh(root, "/root", "root");
-    show(root, "/proc", MS_REC);
-    show(root, "/dev", MS_REC);
-    show(root, "/tmp", 0);
-    show(root, "/etc/resolv.conf", 0);
-    show(root, "/etc/hosts", 0);
-    show(root, "/etc/hostname", 0);
-    // Not the node's /run: its /run/netns names every pod's network
-    // namespace, which `ip` would try (and fail) to resolve.
-    check(mount("tmpfs", under(target, sizeof target, root, "/m/run"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755"),
-          "mounting the container's /run", "");
-    check(mount("sysfs", under(target, sizeof target, root, "/m/sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0),
-          "mounting the container's /sys", "");
+    own_count = 0;
     // An empty /home, as an image has: the node's is the host users'.
     hide(root, "/home");
     // What the node keeps for itself (contracts::node::NODE_PRIVATE_DIRS):
@@ -552,6 +682,42 @@ static void make_root(const char *root) {
     // is mounted on top later.
     for (unsigned long i = 0; i < sizeof hidden / sizeof *hidden; i++)
         hide(root, hidden[i]);
+    for (unsigned long i = 0; i < sizeof host_secret_dirs / sizeof *host_secret_dirs; i++)
+        hide(root, host_secret_dirs[i]);
+    for (unsigned long i = 0; i < sizeof host_secret_files / sizeof *host_secret_files; i++)
+        blank(root, host_secret_files[i]);
+    hide_top(root);
+    layer(root, "", "_");
+    // The node's own copy-on-write directories (lab/src/sandbox.rs,
+    // contracts::node::MACHINE_DIRS): separate mounts, each its own layer.
+    layer(root, "/etc", "etc");
+    layer(root, "/opt", "opt");
+    layer(root, "/var", "var");
+    fresh(root, "/root", "root");
+    mark("");
+    mark("/etc");
+    mark("/opt");
+    mark("/var");
+    mark("/root");
+    show(root, "/proc", MS_REC);
+    show(root, "/dev", MS_REC);
+    show(root, "/tmp", 0);
+    show(root, "/etc/resolv.conf", 0);
+    show(root, "/etc/hosts", 0);
+    show(root, "/etc/hostname", 0);
+    // As containerd: with readOnlyRootFilesystem, /etc/resolv.conf and
+    // /etc/hostname are read-only; kubelet's /etc/hosts is not.
+    mark("/tmp");
+    mark("/etc/resolv.conf");
+    mark("/etc/hostname");
+    // Not the node's /run: its /run/netns names every pod's network
+    // namespace, which `ip` would try (and fail) to resolve.
+    check(mount("tmpfs", under(target, sizeof target, root, "/m/run"), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755"),
+          "mounting the container's /run", "");
+    mark("/run");
+    check(mount("sysfs", under(target, sizeof target, root, "/m/sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0),
+          "mounting the container's /sys", "");
+    show_program(root);
     check(sys(__NR_chdir, (long)under(target, sizeof target, root, "/m"), 0, 0, 0, 0), "changing to the container's root", "");
     // pivot_root(".", "."): the old root is stacked under the new one and
     // detached, no directory for it needed in the container's root.
@@ -684,17 +850,12 @@ static void volumes_attach(void) {
     }
 }
 
-// readOnlyRootFilesystem: the mounts make_root made, which stand for the
-// image's filesystem, become read-only once the volumes are attached (their
-// mount points made): its copy-on-write layers, its /run, /home, /root and
-// /tmp, the folders that hide the node's, and /etc/resolv.conf and
-// /etc/hostname, as containerd mounts them. Not /etc/hosts (kubelet's
-// mount of it stays writable), /dev or /proc, nor a volume mounted on any
-// of these: each mount is opened here, before the volumes cover them, and
-// changed by that handle.
-static const char *const root_own[] = {"/",    "/etc", "/opt", "/var", "/root",
-                                       "/run", "/home", "/tmp", "/etc/resolv.conf", "/etc/hostname"};
-static long read_only_fds[sizeof root_own / sizeof *root_own + sizeof hidden / sizeof *hidden];
+// readOnlyRootFilesystem: the mounts make_root made for the image's
+// filesystem (`own`) become read-only once the volumes are attached (their
+// mount points made). Each is opened before the volumes cover any of them
+// and changed by that handle, so a volume mounted on one (an emptyDir at
+// /tmp) keeps its own access.
+static long read_only_fds[MAX_OWN];
 static int read_only_count;
 
 static int has_word(const char *list, const char *word) {
@@ -713,12 +874,9 @@ static int has_word(const char *list, const char *word) {
 }
 
 static void root_read_only_open(void) {
-    for (unsigned long i = 0; i < sizeof root_own / sizeof *root_own + sizeof hidden / sizeof *hidden; i++) {
-        const char *at = i < sizeof root_own / sizeof *root_own ? root_own[i] : hidden[i - sizeof root_own / sizeof *root_own];
-        long fd = sys(__NR_openat, AT_FDCWD, (long)at, O_PATH | O_CLOEXEC | O_NOFOLLOW, 0, 0);
-        if (fd == -2) // ENOENT: the node has no such folder, nothing hides it
-            continue;
-        check(fd, "opening the container's ", at);
+    for (int i = 0; i < own_count; i++) {
+        long fd = sys(__NR_openat, AT_FDCWD, (long)own[i], O_PATH | O_CLOEXEC | O_NOFOLLOW, 0, 0);
+        check(fd, "opening the container's ", own[i]);
         read_only_fds[read_only_count++] = fd;
     }
 }

@@ -339,7 +339,9 @@ fn filesystem_and_system_calls_as_asked(lab: &Lab) {
 /// shows: a worker's kubelet credential and the other pods' folders (their
 /// tokens) and logs; a control node's admin kubeconfig (also in root's
 /// home there), the API server's data and keys. A pod's /root and /home
-/// start empty, as in an image (the node's are the host's).
+/// start empty, as in an image (the node's are the host's); so do the
+/// node's top-level folders an image would not have, and the host's
+/// secrets under /etc are empty files.
 fn nodes_own_files_are_not_in_pods(lab: &Lab) {
     let worker = [
         "/etc/labyrinth/kubelet.kubeconfig",
@@ -387,6 +389,49 @@ fn nodes_own_files_are_not_in_pods(lab: &Lab) {
     }
     // The container's own /root is still its home, and writable.
     assert_eq!(sh(lab, "one", "echo x > /root/mine && ls /root").trim(), "mine");
+
+    // The host's password hashes (the node's /etc is the host's,
+    // copy-on-write): there on the node, an empty file in a pod.
+    lab.ssh_ok("node-1", &["test", "-s", "/etc/shadow"]);
+    assert_eq!(sh(lab, "one", "wc -c < /etc/shadow").trim(), "0");
+    // The checkout this test runs from, and every top-level folder of the
+    // node an image would not have (the host's /boot, /srv, work areas):
+    // empty in a pod.
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+    lab.ssh_ok("node-1", &["test", "-s", manifest]);
+    let seen = kubectl(lab, &["exec", "one", "--", "test", "-e", manifest]);
+    assert!(!seen.status.success(), "pod one sees {manifest}");
+    let kept = [
+        "bin", "sbin", "lib", "lib32", "lib64", "libx32", "usr", "etc", "var", "opt", "dev", "proc", "sys",
+        "run", "tmp", "root", "home",
+    ];
+    let top = lab.ssh_ok(
+        "node-1",
+        &["find", "/", "-mindepth", "1", "-maxdepth", "1", "-type", "d"],
+    );
+    let others: Vec<&str> = top
+        .lines()
+        .filter(|d| !kept.contains(&d.trim_start_matches('/')))
+        .collect();
+    assert!(!others.is_empty(), "the node has only an image's folders: {top}");
+    // The one file left in them: the lab's own program, which the DNS and
+    // agnhost containers run (read-only, wherever it was built).
+    let program = lab.ssh_ok("node-1", &["readlink", "/opt/labyrinth/bin/labyrinth"]);
+    let program = program.trim();
+    for dir in others {
+        let files = sh(lab, "one", &format!("find {dir} ! -type d"));
+        let expected = if program.starts_with(&format!("{dir}/")) {
+            program
+        } else {
+            ""
+        };
+        assert_eq!(files.trim(), expected, "pod one sees the node's {dir}");
+    }
+    let write = kubectl(
+        lab,
+        &["exec", "one", "--", "sh", "-c", &format!("echo x >> {program}")],
+    );
+    assert!(!write.status.success(), "pod one can write the lab's program");
 }
 
 /// The `Cap*` and `NoNewPrivs` lines of process `pid`'s status, as pod

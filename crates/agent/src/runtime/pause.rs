@@ -71,6 +71,10 @@ mod tests {
             2 * labyrinth_contracts::node::NODE_PRIVATE_DIRS.len()
         );
         assert!(source.contains("hide(root, hidden[i]);"));
+        // The lab's binary, which containers run, is shown again under
+        // the hidden top-level folders.
+        let link = format!("\"{}/labyrinth\"", labyrinth_contracts::node::BIN_DIR);
+        assert!(source.contains(&link), "pause.c lacks {link}");
     }
 
     #[test]
