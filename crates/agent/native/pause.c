@@ -644,7 +644,21 @@ static void hide_top(const char *root) {
             int kept = d->name[0] == '.';
             for (unsigned long i = 0; !kept && i < sizeof top_kept / sizeof *top_kept; i++)
                 kept = is(d->name, top_kept[i]);
-            if (kept || (d->type != DT_DIR && d->type != DT_REG))
+            // A file system that does not give types (DT_UNKNOWN, 0): a
+            // folder is what opens as one.
+            int type = d->type;
+            if (!kept && type == 0) {
+                char probe[300];
+                unsigned long k = 0;
+                put(probe, &k, sizeof probe, "/");
+                put(probe, &k, sizeof probe, d->name);
+                probe[k] = 0;
+                long f = sys(__NR_openat, AT_FDCWD, (long)probe, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0);
+                type = f >= 0 ? DT_DIR : DT_REG;
+                if (f >= 0)
+                    sys(__NR_close, f, 0, 0, 0, 0);
+            }
+            if (kept || (type != DT_DIR && type != DT_REG))
                 continue;
             unsigned long need = len(d->name) + 2;
             if (used + need > sizeof top_names)
@@ -654,7 +668,7 @@ static void hide_top(const char *root) {
             memcpy(path + 1, d->name, need - 2);
             path[need - 1] = 0;
             used += need;
-            if (d->type == DT_DIR)
+            if (type == DT_DIR)
                 hide(root, path);
             else
                 remove_entry(root, path);
