@@ -149,6 +149,11 @@ static void sandbox(char **argv, const char *host) {
     bind_file(hostname_file, "/etc/hostname");
     // A container's /tmp is its own, as with an image's root filesystem.
     check(mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777"), "mounting the pod's /tmp", "");
+    // The pod's own POSIX shared memory, shared by its containers (as the
+    // sandbox's /dev/shm of a CRI runtime), unless it shares the node's IPC.
+    if (!listed(host, "ipc"))
+        check(mount("shm", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=1777,size=65536k"),
+              "mounting the pod's /dev/shm", "");
     if (!host_net) {
         check(sys(__NR_sethostname, (long)hostname, (long)len(hostname), 0, 0, 0), "setting the pod's hostname", "");
         loopback_up();
@@ -467,6 +472,11 @@ static const char *in_root(char *out, unsigned long cap, const char *root, const
 
 // An overlay at ROOT/m+AT: LOWER read-only underneath, the container's
 // writes in ROOT/u/NAME (ROOT/w/NAME is overlayfs' scratch).
+// MS_NODEV on every mount a container that is not privileged can write:
+// a device node it makes (it holds MKNOD, as with any runtime) opens
+// nothing. (A runtime's device cgroup does that job; a lab has none.)
+static unsigned long nodev;
+
 static void overlay(const char *root, const char *at, const char *name, const char *lower) {
     char target[512], opts[1400], dir[512];
     unsigned long n = 0;
@@ -479,7 +489,7 @@ static void overlay(const char *root, const char *at, const char *name, const ch
     put(opts, &n, sizeof opts, under(dir, sizeof dir, root, "/w/"));
     put(opts, &n, sizeof opts, name);
     opts[n] = 0;
-    check(mount("overlay", in_root(target, sizeof target, root, at), "overlay", 0, opts),
+    check(mount("overlay", in_root(target, sizeof target, root, at), "overlay", nodev, opts),
           "mounting the container's copy-on-write ", *at ? at : "/");
 }
 
@@ -678,12 +688,71 @@ static void hide_top(const char *root) {
     sys(__NR_close, fd, 0, 0, 0, 0);
 }
 
+// A container's /dev, as runc makes it for a container that is not
+// privileged: a tmpfs of its own holding only the standard devices, a
+// devpts of its own (not the node's terminals, nor other pods'), the
+// pod's /dev/shm and the IPC namespace's mqueue. Not the node's /dev: its
+// disks, /dev/kmsg, /dev/kvm and the host's terminals. It is made
+// read-only once the volumes are attached (`dev_read_only`), so no device
+// node can be added there; writing to a device is not writing to /dev.
+static long dev_fd = -1;
+
+static void make_dev(const char *root) {
+    static const struct {
+        const char *name;
+        unsigned int major, minor;
+    } devices[] = {{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7}, {"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0}};
+    static const char *const links[][2] = {
+        {"fd", "/proc/self/fd"},         {"stdin", "/proc/self/fd/0"}, {"stdout", "/proc/self/fd/1"},
+        {"stderr", "/proc/self/fd/2"},   {"ptmx", "pts/ptmx"},
+    };
+    char dev[512], path[600];
+    in_root(dev, sizeof dev, root, "/dev");
+    check(mount("tmpfs", dev, "tmpfs", MS_NOSUID | MS_STRICTATIME, "mode=755,size=65536k"),
+          "mounting the container's /dev", "");
+    for (unsigned long i = 0; i < sizeof devices / sizeof *devices; i++) {
+        under(path, sizeof path, dev, "/");
+        unsigned long n = len(path);
+        put(path, &n, sizeof path, devices[i].name);
+        path[n] = 0;
+        // The kernel's dev_t for mknod: minor's low byte, major, the rest of minor.
+        unsigned long d = (devices[i].minor & 0xff) | (devices[i].major << 8) | ((devices[i].minor & ~0xffu) << 12);
+        check(sys(__NR_mknodat, AT_FDCWD, (long)path, 0020000 | 0666, (long)d, 0), "making the container's ", path);
+        check(sys(__NR_fchmodat, AT_FDCWD, (long)path, 0666, 0, 0), "making the container's ", path);
+    }
+    for (unsigned long i = 0; i < sizeof links / sizeof *links; i++) {
+        under(path, sizeof path, dev, "/");
+        unsigned long n = len(path);
+        put(path, &n, sizeof path, links[i][0]);
+        path[n] = 0;
+        check(sys(__NR_symlinkat, (long)links[i][1], AT_FDCWD, (long)path, 0, 0), "making the container's ", path);
+    }
+    check(sys(__NR_mkdirat, AT_FDCWD, (long)under(path, sizeof path, dev, "/pts"), 0755, 0, 0), "making ", path);
+    check(mount("devpts", path, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620,gid=5"),
+          "mounting the container's /dev/pts", "");
+    check(sys(__NR_mkdirat, AT_FDCWD, (long)under(path, sizeof path, dev, "/shm"), 01777, 0, 0), "making ", path);
+    check(mount("/dev/shm", path, 0, MS_BIND, 0), "showing the pod's /dev/shm", "");
+    check(sys(__NR_mkdirat, AT_FDCWD, (long)under(path, sizeof path, dev, "/mqueue"), 0755, 0, 0), "making ", path);
+    check(mount("mqueue", path, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0), "mounting the container's /dev/mqueue", "");
+}
+
+static void dev_read_only(void) {
+    if (dev_fd < 0)
+        return;
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+    check(sys(__NR_mount_setattr, dev_fd, (long)"", AT_EMPTY_PATH, (long)&attr, sizeof attr), "making /dev read-only", "");
+    sys(__NR_close, dev_fd, 0, 0, 0, 0);
+    dev_fd = -1;
+}
+
 // The container's root: the node's filesystem, copy-on-write, with the
 // pod's /proc, /tmp and /etc files, the node's /dev, its own /run, /root
 // and /home, and a /sys of the pod's network namespace; the node's own
 // state (contracts::node::NODE_PRIVATE_DIRS), the host's secrets and the
 // node's top-level entries an image would not have are hidden.
-static void make_root(const char *root) {
+static void make_root(const char *root, int privileged) {
     char target[512];
     check(sys(__NR_unshare, CLONE_NEWNS, 0, 0, 0, 0), "unsharing the container's mount namespace", "");
     check(mount(0, "/", 0, MS_REC | MS_PRIVATE, 0), "making / private", "");
@@ -714,7 +783,11 @@ static void make_root(const char *root) {
     mark("/var");
     mark("/root");
     show(root, "/proc", MS_REC);
-    show(root, "/dev", MS_REC);
+    // A privileged container has the node's devices, as with runc.
+    if (privileged)
+        show(root, "/dev", MS_REC);
+    else
+        make_dev(root);
     show(root, "/tmp", 0);
     show(root, "/etc/resolv.conf", 0);
     show(root, "/etc/hosts", 0);
@@ -737,6 +810,10 @@ static void make_root(const char *root) {
     // detached, no directory for it needed in the container's root.
     check(sys(__NR_pivot_root, (long)".", (long)".", 0, 0, 0), "pivoting into the container's root", "");
     check(sys(__NR_umount2, (long)".", MNT_DETACH, 0, 0, 0), "detaching the node's root", "");
+    if (!privileged) {
+        dev_fd = sys(__NR_openat, AT_FDCWD, (long)"/dev", O_PATH | O_CLOEXEC | O_NOFOLLOW, 0, 0);
+        check(dev_fd, "opening the container's /dev", "");
+    }
 }
 
 
@@ -770,8 +847,18 @@ static void set_attr(long fd, const char *rel, unsigned long flags, int set) {
         attr.attr_set = MOUNT_ATTR_RDONLY;
     else
         attr.attr_clr = MOUNT_ATTR_RDONLY;
+    if (nodev)
+        attr.attr_set |= MOUNT_ATTR_NODEV;
     check(sys(__NR_mount_setattr, fd, (long)rel, (long)flags, (long)&attr, sizeof attr),
           "setting a volume's access under ", *rel ? rel : "/");
+}
+
+static void set_nodev(long fd) {
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_NODEV;
+    check(sys(__NR_mount_setattr, fd, (long)"", AT_EMPTY_PATH | AT_RECURSIVE, (long)&attr, sizeof attr),
+          "setting a volume's access", "");
 }
 
 // Reads ROOT/mounts and clones each source (in the node's mount namespace).
@@ -808,6 +895,8 @@ static void volumes_open(const char *root) {
             check(t, "cloning the volume source ", src);
             if (line[2] == 'r')
                 set_attr(t, "", AT_EMPTY_PATH | AT_RECURSIVE, 1);
+            else if (nodev)
+                set_nodev(t);
             mount_fds[mount_count] = t;
             mount_targets[mount_count] = tab + 1;
             mount_kinds[mount_count] = line[0];
@@ -948,6 +1037,8 @@ static __attribute__((noreturn)) void run(char **argv, char **envp) {
     for (int i = 0; i < 4; i++)
         fds[i] = ns_fd(pod, kinds[i]);
     fds[4] = ns_fd(mnt, "mnt");
+    int privileged = starts(caps, "all");
+    nodev = privileged ? 0 : MS_NODEV;
     if (!is(root, "-"))
         volumes_open(root);
     for (int i = 0; i < 4; i++) {
@@ -957,13 +1048,14 @@ static __attribute__((noreturn)) void run(char **argv, char **envp) {
     check(sys(__NR_setns, fds[4], CLONE_NEWNS, 0, 0, 0), "joining the mount namespace of ", mnt);
     sys(__NR_close, fds[4], 0, 0, 0, 0);
     if (!is(root, "-")) {
-        make_root(root);
+        make_root(root, privileged);
         int read_only = has_word(caps, "ro");
         if (read_only)
             root_read_only_open();
         volumes_attach();
         if (read_only)
             root_read_only();
+        dev_read_only();
     }
     check(sys(__NR_chdir, (long)workdir, 0, 0, 0, 0), "changing to the working directory ", workdir);
     // Here, not in the child only: what an exec into the container gets is

@@ -242,6 +242,7 @@ fn pods_see_only_their_own_processes_files_and_environment() {
     nodes_own_files_are_not_in_pods(&lab);
     capabilities_are_a_container_runtimes(&lab);
     filesystem_and_system_calls_as_asked(&lab);
+    devices_are_a_containers(&lab);
 
     // The pod's own name and /etc files.
     assert_eq!(sh(&lab, "one", "hostname").trim(), "one");
@@ -332,6 +333,50 @@ fn filesystem_and_system_calls_as_asked(lab: &Lab) {
         sh(lab, "one", &format!("stat -L -c '%u %a' {TOKEN}")).trim(),
         "0 644"
     );
+}
+
+/// A container's /dev is its own, as runc makes it: the standard devices
+/// only (not the node's disks, /dev/kmsg or terminals), a devpts of its own,
+/// the pod's /dev/shm; no device node it makes opens (its root is nodev,
+/// its /dev read-only). A privileged container has the node's devices.
+fn devices_are_a_containers(lab: &Lab) {
+    let listed = sh(lab, "one", "ls -A /dev");
+    let names: Vec<&str> = listed.split_whitespace().collect();
+    assert_eq!(
+        names,
+        [
+            "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout",
+            "tty", "urandom", "zero"
+        ],
+        "{listed}"
+    );
+    assert_eq!(sh(lab, "one", "ls -A /dev/pts").trim(), "ptmx");
+    assert_eq!(
+        sh(lab, "one", "echo x > /dev/null && head -c 8 /dev/urandom | wc -c").trim(),
+        "8"
+    );
+    for (what, cmd) in [
+        (
+            "open a device it made in its root",
+            "mknod /null2 c 1 3 && echo x > /null2",
+        ),
+        ("add a device to /dev", "mknod /dev/null2 c 1 3"),
+    ] {
+        let out = kubectl(lab, &["exec", "one", "--", "sh", "-c", cmd]);
+        assert!(!out.status.success(), "a default container can {what} ({cmd})");
+    }
+    // /dev/shm: the pod's, not the node's nor another pod's.
+    let mark = format!("/dev/shm/isolation-{}", std::process::id());
+    sh(lab, "one", &format!("echo x > {mark}"));
+    let elsewhere = kubectl(lab, &["exec", "two", "--", "test", "-e", &mark]);
+    assert!(!elsewhere.status.success(), "pod two sees pod one's {mark}");
+    let node = lab.ssh("node-1", &["test", "-e", &mark]);
+    assert!(!node.status.success(), "node-1 sees pod one's {mark}");
+    // The node's devices, for a privileged container.
+    lab.ssh_ok("node-2", &["test", "-e", "/dev/kmsg"]);
+    sh(lab, "privileged", "test -e /dev/kmsg");
+    let kmsg = kubectl(lab, &["exec", "one", "--", "test", "-e", "/dev/kmsg"]);
+    assert!(!kmsg.status.success(), "a default container has /dev/kmsg");
 }
 
 /// What a node keeps for itself, which the node has (checked first, so the
