@@ -1,13 +1,18 @@
 //! A pseudo-terminal for `exec -t`: the command gets the slave side as its
 //! stdin, stdout, stderr and controlling terminal; the agent reads and writes
-//! the master side and applies the client's window sizes to it.
+//! the master side and applies the client's window sizes to it. The
+//! terminal is one of the container's own devpts (opened through its
+//! process's root), so that in the container it is a `/dev/pts/N` of its
+//! own, as a runtime's console is.
 
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
-use nix::pty::{openpty, Winsize};
+use nix::pty::Winsize;
 
 use super::protocol::TermSize;
 
@@ -26,13 +31,41 @@ fn winsize(size: TermSize) -> Winsize {
 }
 
 impl Pty {
-    pub fn open(size: Option<TermSize>) -> Result<Pty> {
-        let ws = size.map(winsize);
-        let p = openpty(ws.as_ref(), None).context("allocating a pseudo-terminal")?;
-        Ok(Pty {
-            master: p.master,
-            slave: p.slave,
-        })
+    /// A new terminal of the devpts whose multiplexer is `ptmx` (a
+    /// container's `/dev/ptmx`, as `/proc/PID/root/dev/ptmx`).
+    pub fn open(ptmx: &Path, size: Option<TermSize>) -> Result<Pty> {
+        let master: OwnedFd = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_CLOEXEC)
+            .open(ptmx)
+            .with_context(|| format!("allocating a pseudo-terminal: {}", ptmx.display()))?
+            .into();
+        let fd = master.as_raw_fd();
+        let unlock: libc::c_int = 0;
+        // SAFETY: TIOCSPTLCK reads one int from the pointer.
+        if unsafe { libc::ioctl(fd, libc::TIOCSPTLCK, &unlock) } < 0 {
+            return Err(std::io::Error::last_os_error()).context("unlocking the pseudo-terminal");
+        }
+        // TIOCGPTPEER opens the slave from the master itself, in the
+        // master's devpts, without a path the agent would have to resolve.
+        // SAFETY: it takes open flags and returns a new descriptor.
+        let s = unsafe {
+            libc::ioctl(
+                fd,
+                libc::TIOCGPTPEER,
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            )
+        };
+        if s < 0 {
+            return Err(std::io::Error::last_os_error()).context("opening the pseudo-terminal's slave");
+        }
+        // SAFETY: `s` is a descriptor the call just opened, owned by nobody else.
+        let slave = unsafe { OwnedFd::from_raw_fd(s) };
+        if let Some(size) = size {
+            resize(master.as_fd(), size)?;
+        }
+        Ok(Pty { master, slave })
     }
 
     /// Make the slave the command's terminal: its three standard streams and,
@@ -72,14 +105,16 @@ pub fn resize(master: BorrowedFd<'_>, size: TermSize) -> Result<()> {
 mod tests {
     use super::*;
     use std::io::Read;
-    use std::os::fd::AsFd;
 
     #[test]
     fn command_sees_a_terminal_of_the_given_size() {
-        let pty = Pty::open(Some(TermSize {
-            width: 100,
-            height: 30,
-        }))
+        let pty = Pty::open(
+            Path::new("/dev/ptmx"),
+            Some(TermSize {
+                width: 100,
+                height: 30,
+            }),
+        )
         .unwrap();
         let mut cmd = Command::new("sh");
         cmd.args(["-c", "tty; stty size"]);
@@ -105,7 +140,7 @@ mod tests {
 
     #[test]
     fn resize_applies() {
-        let pty = Pty::open(None).unwrap();
+        let pty = Pty::open(Path::new("/dev/ptmx"), None).unwrap();
         resize(
             pty.master.as_fd(),
             TermSize {

@@ -30,13 +30,21 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 
+/// An exec's command, and where its terminal comes from.
+pub struct Exec {
+    pub cmd: std::process::Command,
+    /// The container's own `/dev/ptmx`, through its process's root: an
+    /// exec's terminal is one of the container's `/dev/pts`.
+    ptmx: std::path::PathBuf,
+}
+
 /// The command, set up to run inside the pod.
 pub fn command(
     pause: &std::path::Path,
     rec: &SandboxRecord,
     process: &ProcessRef,
     opts: &ExecOptions,
-) -> Result<std::process::Command> {
+) -> Result<Exec> {
     // In the container's root (its process's mount namespace) and the pod's PID namespace.
     let mut cmd = container::command_in_container(pause, rec, process.pid, &opts.command)?;
     let mut env = container::process_env(process.pid);
@@ -47,7 +55,8 @@ pub fn command(
         env.push(("TERM".into(), "xterm".into()));
     }
     cmd.env_clear().envs(env);
-    Ok(cmd)
+    let ptmx = format!("/proc/{}/root/dev/ptmx", process.pid).into();
+    Ok(Exec { cmd, ptmx })
 }
 
 struct Spawned {
@@ -58,10 +67,11 @@ struct Spawned {
     master: Option<Arc<OwnedFd>>,
 }
 
-fn spawn(mut cmd: std::process::Command, opts: &ExecOptions, size: Option<TermSize>) -> Result<Spawned> {
+fn spawn(exec: Exec, opts: &ExecOptions, size: Option<TermSize>) -> Result<Spawned> {
+    let Exec { mut cmd, ptmx } = exec;
     let name = opts.command[0].clone();
     if opts.tty {
-        let master = Pty::open(size)?.attach(&mut cmd)?;
+        let master = Pty::open(&ptmx, size)?.attach(&mut cmd)?;
         let mut cmd = tokio::process::Command::from(cmd);
         cmd.kill_on_drop(true);
         let child = cmd.spawn().with_context(|| format!("starting {name:?}"))?;
@@ -236,7 +246,7 @@ pub(super) fn spawn_writer(
 }
 
 /// Run the exec over an upgraded websocket.
-pub async fn run(ws: WebSocket, cmd: std::process::Command, opts: ExecOptions) {
+pub async fn run(ws: WebSocket, cmd: Exec, opts: ExecOptions) {
     let (sink, mut stream) = ws.split();
     let (tx, writer) = spawn_writer(sink);
 
