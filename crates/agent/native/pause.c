@@ -537,10 +537,10 @@ static const char *upper(char *out, unsigned long cap, const char *root, const c
     unsigned long n = 0;
     put(out, &n, cap, root);
     put(out, &n, cap, "/u");
-    int own = 0;
-    for (unsigned long i = 0; i < sizeof layers / sizeof *layers && !own; i++)
-        own = starts(at, layers[i]);
-    if (!own)
+    int layered = 0;
+    for (unsigned long i = 0; i < sizeof layers / sizeof *layers && !layered; i++)
+        layered = starts(at, layers[i]);
+    if (!layered)
         put(out, &n, cap, "/_");
     put(out, &n, cap, at);
     out[n] = 0;
@@ -618,7 +618,6 @@ struct dirent64 {
 #define DT_DIR 4
 #define DT_REG 8
 
-static char top_names[4096];
 
 // The lab's own binary, which BIN_DIR/labyrinth links to
 // (contracts::node::BIN_DIR: what the cluster DNS and agnhost containers
@@ -645,7 +644,6 @@ static void hide_top(const char *root) {
     long fd = sys(__NR_openat, AT_FDCWD, (long)"/", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
     check(fd, "listing the node's /", "");
     char buf[4096];
-    unsigned long used = 0;
     long n;
     while ((n = sys(__NR_getdents64, fd, (long)buf, sizeof buf, 0, 0)) > 0) {
         for (long at = 0; at < n;) {
@@ -654,30 +652,24 @@ static void hide_top(const char *root) {
             int kept = d->name[0] == '.';
             for (unsigned long i = 0; !kept && i < sizeof top_kept / sizeof *top_kept; i++)
                 kept = is(d->name, top_kept[i]);
+            if (kept)
+                continue;
+            char path[300];
+            unsigned long k = 0;
+            put(path, &k, sizeof path, "/");
+            put(path, &k, sizeof path, d->name);
+            path[k] = 0;
             // A file system that does not give types (DT_UNKNOWN, 0): a
             // folder is what opens as one.
             int type = d->type;
-            if (!kept && type == 0) {
-                char probe[300];
-                unsigned long k = 0;
-                put(probe, &k, sizeof probe, "/");
-                put(probe, &k, sizeof probe, d->name);
-                probe[k] = 0;
-                long f = sys(__NR_openat, AT_FDCWD, (long)probe, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0);
+            if (type == 0) {
+                long f = sys(__NR_openat, AT_FDCWD, (long)path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0);
                 type = f >= 0 ? DT_DIR : DT_REG;
                 if (f >= 0)
                     sys(__NR_close, f, 0, 0, 0, 0);
             }
-            if (kept || (type != DT_DIR && type != DT_REG))
+            if (type != DT_DIR && type != DT_REG)
                 continue;
-            unsigned long need = len(d->name) + 2;
-            if (used + need > sizeof top_names)
-                fail("making the container's root: too many entries in the node's /", "", -EINVAL);
-            char *path = top_names + used;
-            path[0] = '/';
-            memcpy(path + 1, d->name, need - 2);
-            path[need - 1] = 0;
-            used += need;
             if (type == DT_DIR)
                 hide(root, path);
             else
@@ -736,20 +728,19 @@ static void make_dev(const char *root) {
     check(mount("mqueue", path, "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0), "mounting the container's /dev/mqueue", "");
 }
 
+static void set_attr(long fd, const char *rel, unsigned long flags, unsigned long long set, unsigned long long clear);
+
 static void dev_read_only(void) {
     if (dev_fd < 0)
         return;
-    struct mount_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.attr_set = MOUNT_ATTR_RDONLY;
-    check(sys(__NR_mount_setattr, dev_fd, (long)"", AT_EMPTY_PATH, (long)&attr, sizeof attr), "making /dev read-only", "");
+    set_attr(dev_fd, "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0);
     sys(__NR_close, dev_fd, 0, 0, 0, 0);
     dev_fd = -1;
 }
 
 // The container's root: the node's filesystem, copy-on-write, with the
-// pod's /proc, /tmp and /etc files, the node's /dev, its own /run, /root
-// and /home, and a /sys of the pod's network namespace; the node's own
+// pod's /proc, /tmp and /etc files, its own /dev (the node's when
+// privileged), its own /run, /root and /home, and a /sys of the pod's network namespace; the node's own
 // state (contracts::node::NODE_PRIVATE_DIRS), the host's secrets and the
 // node's top-level entries an image would not have are hidden.
 static void make_root(const char *root, int privileged) {
@@ -840,25 +831,19 @@ static const char *unlock_rel[MAX_MOUNTS];
 static int unlock_of[MAX_MOUNTS];
 static int unlock_count;
 
-static void set_attr(long fd, const char *rel, unsigned long flags, int set) {
+// mount_setattr of FD+REL: the SET attributes on, the CLEAR ones off.
+static void set_attr(long fd, const char *rel, unsigned long flags, unsigned long long set, unsigned long long clear) {
     struct mount_attr attr;
     memset(&attr, 0, sizeof attr);
-    if (set)
-        attr.attr_set = MOUNT_ATTR_RDONLY;
-    else
-        attr.attr_clr = MOUNT_ATTR_RDONLY;
-    if (nodev)
-        attr.attr_set |= MOUNT_ATTR_NODEV;
+    attr.attr_set = set;
+    attr.attr_clr = clear;
     check(sys(__NR_mount_setattr, fd, (long)rel, (long)flags, (long)&attr, sizeof attr),
-          "setting a volume's access under ", *rel ? rel : "/");
+          "setting a mount's access under ", *rel ? rel : "/");
 }
 
-static void set_nodev(long fd) {
-    struct mount_attr attr;
-    memset(&attr, 0, sizeof attr);
-    attr.attr_set = MOUNT_ATTR_NODEV;
-    check(sys(__NR_mount_setattr, fd, (long)"", AT_EMPTY_PATH | AT_RECURSIVE, (long)&attr, sizeof attr),
-          "setting a volume's access", "");
+// The mount attribute `nodev` stands for, for a volume.
+static unsigned long long volume_nodev(void) {
+    return nodev ? MOUNT_ATTR_NODEV : 0;
 }
 
 // Reads ROOT/mounts and clones each source (in the node's mount namespace).
@@ -893,10 +878,9 @@ static void volumes_open(const char *root) {
             *tab = 0;
             long t = sys(__NR_open_tree, AT_FDCWD, (long)src, OPEN_TREE_CLONE | O_CLOEXEC | AT_RECURSIVE, 0, 0);
             check(t, "cloning the volume source ", src);
-            if (line[2] == 'r')
-                set_attr(t, "", AT_EMPTY_PATH | AT_RECURSIVE, 1);
-            else if (nodev)
-                set_nodev(t);
+            unsigned long long set = volume_nodev() | (line[2] == 'r' ? MOUNT_ATTR_RDONLY : 0);
+            if (set)
+                set_attr(t, "", AT_EMPTY_PATH | AT_RECURSIVE, set, 0);
             mount_fds[mount_count] = t;
             mount_targets[mount_count] = tab + 1;
             mount_kinds[mount_count] = line[0];
@@ -948,7 +932,7 @@ static void volumes_attach(void) {
             put(below, &at, sizeof below, "/");
             put(below, &at, sizeof below, unlock_rel[u]);
             below[at] = 0;
-            set_attr(AT_FDCWD, below, AT_RECURSIVE, 0);
+            set_attr(AT_FDCWD, below, AT_RECURSIVE, volume_nodev(), MOUNT_ATTR_RDONLY);
         }
     }
 }
@@ -986,7 +970,7 @@ static void root_read_only_open(void) {
 
 static void root_read_only(void) {
     for (int i = 0; i < read_only_count; i++) {
-        set_attr(read_only_fds[i], "", AT_EMPTY_PATH, 1);
+        set_attr(read_only_fds[i], "", AT_EMPTY_PATH, MOUNT_ATTR_RDONLY, 0);
         sys(__NR_close, read_only_fds[i], 0, 0, 0, 0);
     }
 }
