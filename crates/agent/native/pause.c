@@ -130,6 +130,55 @@ static int listed(const char *s, const char *w) {
     return 0;
 }
 
+// What a container that is not privileged sees of the kernel through
+// /proc and /sys, as runc shows it by default (Kubernetes' procMount
+// Default). The kernel's settings are read-only: /proc/sys holds the
+// node's own (kernel.panic, vm.*), which any root process could otherwise
+// change, and /proc/sysrq-trigger crashes or reboots the machine. What
+// tells of the host's hardware, timers and other processes' keys shows
+// empty. Entries the kernel does not have are skipped.
+static const char *const proc_read_only[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"};
+static const char *const proc_masked[] = {
+    "/proc/acpi",      "/proc/asound",   "/proc/kcore",       "/proc/keys",        "/proc/latency_stats",
+    "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
+};
+static const char *const sys_masked[] = {"/firmware", "/devices/virtual/powercap"};
+
+// AT shows nothing: an empty read-only folder, or /dev/null for a file.
+static void mask(const char *at) {
+    long fd = sys(__NR_openat, AT_FDCWD, (long)at, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0);
+    if (fd == -2 /* ENOENT */)
+        return;
+    if (fd >= 0) {
+        sys(__NR_close, fd, 0, 0, 0, 0);
+        check(mount("tmpfs", at, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=555"),
+              "masking ", at);
+        return;
+    }
+    long r = mount("/dev/null", at, 0, MS_BIND, 0);
+    if (r != -2)
+        check(r, "masking ", at);
+}
+
+// AT (and what is mounted below it) read-only.
+static void read_only(const char *at) {
+    long r = mount(at, at, 0, MS_BIND | MS_REC, 0);
+    if (r == -2 /* ENOENT */)
+        return;
+    check(r, "making read-only ", at);
+    check(mount(0, at, 0, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0),
+          "making read-only ", at);
+}
+
+// The pod's /proc as its containers that are not privileged see it (they
+// bind it with what is mounted below it; a privileged one binds it alone).
+static void mask_proc(void) {
+    for (unsigned long i = 0; i < sizeof proc_read_only / sizeof *proc_read_only; i++)
+        read_only(proc_read_only[i]);
+    for (unsigned long i = 0; i < sizeof proc_masked / sizeof *proc_masked; i++)
+        mask(proc_masked[i]);
+}
+
 static void sandbox(char **argv, const char *host) {
     const char *hostname = argv[2], *resolv = argv[3], *hosts = argv[4], *hostname_file = argv[5];
     int host_net = listed(host, "net");
@@ -173,6 +222,7 @@ static void sandbox(char **argv, const char *host) {
     }
     // A /proc of the pod's PID namespace: `ps` in the pod lists the pod.
     check(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, 0), "mounting the pod's /proc", "");
+    mask_proc();
     sys(__NR_write, 1, (long)"ready\n", 6, 0, 0);
     // Nobody reads our stdout after this.
     long null = sys(__NR_openat, AT_FDCWD, (long)"/dev/null", O_RDWR | O_CLOEXEC, 0, 0);
@@ -773,7 +823,9 @@ static void make_root(const char *root, int privileged) {
     mark("/opt");
     mark("/var");
     mark("/root");
-    show(root, "/proc", MS_REC);
+    // The pod's /proc with its masks (`mask_proc`); a privileged container
+    // sees all of it, as with runc.
+    show(root, "/proc", privileged ? 0 : MS_REC);
     // A privileged container has the node's devices, as with runc.
     if (privileged)
         show(root, "/dev", MS_REC);
@@ -795,6 +847,15 @@ static void make_root(const char *root, int privileged) {
     mark("/run");
     check(mount("sysfs", under(target, sizeof target, root, "/m/sys"), "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 0),
           "mounting the container's /sys", "");
+    if (!privileged)
+        for (unsigned long i = 0; i < sizeof sys_masked / sizeof *sys_masked; i++) {
+            char rest[64];
+            unsigned long at = 0;
+            put(rest, &at, sizeof rest, "/m/sys");
+            put(rest, &at, sizeof rest, sys_masked[i]);
+            rest[at] = 0;
+            mask(under(target, sizeof target, root, rest));
+        }
     show_program(root);
     check(sys(__NR_chdir, (long)under(target, sizeof target, root, "/m"), 0, 0, 0, 0), "changing to the container's root", "");
     // pivot_root(".", "."): the old root is stacked under the new one and

@@ -243,6 +243,7 @@ fn pods_see_only_their_own_processes_files_and_environment() {
     capabilities_are_a_container_runtimes(&lab);
     filesystem_and_system_calls_as_asked(&lab);
     devices_are_a_containers(&lab);
+    kernel_is_shown_as_a_runtime_shows_it(&lab);
 
     // The pod's own name and /etc files.
     assert_eq!(sh(&lab, "one", "hostname").trim(), "one");
@@ -377,6 +378,66 @@ fn devices_are_a_containers(lab: &Lab) {
     sh(lab, "privileged", "test -e /dev/kmsg");
     let kmsg = kubectl(lab, &["exec", "one", "--", "test", "-e", "/dev/kmsg"]);
     assert!(!kmsg.status.success(), "a default container has /dev/kmsg");
+}
+
+/// The kernel as a container runtime shows it (procMount Default): the
+/// machine's settings under /proc/sys read-only, the host's timers and
+/// keys and its firmware's tables empty; a privileged container sees all
+/// of it, writable. Each write puts back the value already there, so a
+/// failure of this test changes nothing on the machine.
+fn kernel_is_shown_as_a_runtime_shows_it(lab: &Lab) {
+    // kernel.panic is the machine's own: no namespace holds it.
+    let write_back = "v=$(cat /proc/sys/kernel/panic) && echo $v > /proc/sys/kernel/panic";
+    let out = kubectl(lab, &["exec", "one", "--", "sh", "-c", write_back]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("Read-only file system"),
+        "a default container can set the machine's kernel.panic: {err}"
+    );
+    sh(lab, "privileged", write_back);
+    // Reading stays allowed, the pod's own network settings too.
+    let forward = sh(
+        lab,
+        "one",
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/panic",
+    );
+    assert_eq!(forward.lines().count(), 2, "{forward}");
+    let size = |out: String| {
+        out.trim()
+            .parse::<u64>()
+            .unwrap_or_else(|_| panic!("not a size: {out}"))
+    };
+    for path in ["/proc/timer_list", "/proc/keys"] {
+        let count = format!("wc -c < {path}");
+        let node = size(lab.ssh_ok("node-2", &["sh", "-c", &count]));
+        assert!(
+            node > 0,
+            "node-2 has an empty {path}: the check below would prove nothing"
+        );
+        assert_eq!(
+            size(sh(lab, "one", &count)),
+            0,
+            "a default container reads {path}"
+        );
+        assert!(
+            size(sh(lab, "privileged", &count)) > 0,
+            "a privileged container's {path} is empty"
+        );
+    }
+    let firmware = "ls -A /sys/firmware | wc -l";
+    assert!(
+        size(lab.ssh_ok("node-2", &["sh", "-c", firmware])) > 0,
+        "node-2 has no /sys/firmware"
+    );
+    assert_eq!(
+        size(sh(lab, "one", firmware)),
+        0,
+        "a default container lists /sys/firmware"
+    );
+    assert!(
+        size(sh(lab, "privileged", firmware)) > 0,
+        "a privileged container's /sys/firmware is empty"
+    );
 }
 
 /// What a node keeps for itself, which the node has (checked first, so the
