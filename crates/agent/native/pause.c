@@ -1,10 +1,11 @@
 // labyrinth-pause: the pod sandbox's process (the pause container's role),
 // and the process of a container that has no command.
 //
-//   labyrinth-pause sandbox HOSTNAME RESOLV_CONF HOSTS HOSTNAME_FILE [HOST]
+//   labyrinth-pause sandbox HOSTNAME RESOLV_CONF HOSTS HOSTNAME_FILE [HOST [SYSCTLS]]
 //       Unshare the pod's network, UTS, IPC, mount and PID namespaces (but
 //       those HOST names: "net" keeps the node's network and UTS, as
-//       hostNetwork does, "pid" its PID and "ipc" its IPC namespace); show
+//       hostNetwork does, "pid" its PID and "ipc" its IPC namespace); set
+//       SYSCTLS (lines PATH=VALUE, PATH under /proc/sys) in them; show
 //       the pod its own /etc/resolv.conf, /etc/hosts and /etc/hostname and a
 //       private /tmp; set the hostname; bring loopback up; fork the pod's
 //       PID 1, which mounts the pod's /proc, prints "ready" and waits; the
@@ -179,7 +180,35 @@ static void mask_proc(void) {
         mask(proc_masked[i]);
 }
 
-static void sandbox(char **argv, const char *host) {
+// Writes each line "PATH=VALUE" of SYSCTLS to /proc/sys/PATH: kernel
+// settings of the namespaces just made (the agent admitted them, see
+// kubelet/admission.rs). Written before PID 1 mounts the pod's /proc,
+// whose /proc/sys its containers see read-only.
+static void set_sysctls(const char *sysctls) {
+    const char *at = sysctls;
+    while (*at) {
+        char path[512];
+        unsigned long n = 0;
+        put(path, &n, sizeof path, "/proc/sys/");
+        while (*at && *at != '=' && *at != '\n' && n < sizeof path - 1)
+            path[n++] = *at++;
+        path[n] = 0;
+        if (*at != '=')
+            fail("reading the sysctl ", path, -EINVAL);
+        const char *value = ++at;
+        while (*at && *at != '\n')
+            at++;
+        long fd = sys(__NR_openat, AT_FDCWD, (long)path, O_WRONLY | O_CLOEXEC, 0, 0);
+        check(fd, "opening the sysctl ", path);
+        long w = sys(__NR_write, fd, (long)value, (long)(at - value), 0, 0);
+        sys(__NR_close, fd, 0, 0, 0, 0);
+        check(w, "setting the sysctl ", path);
+        if (*at == '\n')
+            at++;
+    }
+}
+
+static void sandbox(char **argv, const char *host, const char *sysctls) {
     const char *hostname = argv[2], *resolv = argv[3], *hosts = argv[4], *hostname_file = argv[5];
     int host_net = listed(host, "net");
     long flags = CLONE_NEWNS;
@@ -207,6 +236,7 @@ static void sandbox(char **argv, const char *host) {
         check(sys(__NR_sethostname, (long)hostname, (long)len(hostname), 0, 0, 0), "setting the pod's hostname", "");
         loopback_up();
     }
+    set_sysctls(sysctls);
     // unshare(CLONE_NEWPID) moves our children, not us: the child is the
     // pod's PID 1 and the process the agent keeps.
     long child = sys(__NR_clone, SIGCHLD, 0, 0, 0, 0);
@@ -1171,12 +1201,12 @@ __attribute__((used)) void start_c(long *sp) {
     char **envp = argv + argc + 1;
     if (argc >= 8 && is(argv[1], "run")) {
         run(argv, envp);
-    } else if ((argc == 6 || argc == 7) && is(argv[1], "sandbox")) {
-        sandbox(argv, argc == 7 ? argv[6] : "");
+    } else if (argc >= 6 && argc <= 8 && is(argv[1], "sandbox")) {
+        sandbox(argv, argc >= 7 ? argv[6] : "", argc == 8 ? argv[7] : "");
     } else if (argc == 4 && is(argv[1], "enter")) {
         enter(argv[2], argv[3]);
     } else if (argc != 1) {
-        static const char usage[] = "usage: labyrinth-pause [sandbox HOSTNAME RESOLV_CONF HOSTS HOSTNAME_FILE [HOST] | enter PID CAPS | run POD_PID MNT_PID ROOT WORKDIR CAPS PROG ARG...]\n";
+        static const char usage[] = "usage: labyrinth-pause [sandbox HOSTNAME RESOLV_CONF HOSTS HOSTNAME_FILE [HOST [SYSCTLS]] | enter PID CAPS | run POD_PID MNT_PID ROOT WORKDIR CAPS PROG ARG...]\n";
         sys(__NR_write, 2, (long)usage, sizeof usage - 1, 0, 0);
         quit(2);
     }

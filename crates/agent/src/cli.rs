@@ -107,7 +107,7 @@ pub fn run(args: RuntimeArgs) -> Result<i32> {
             let uid = uid.unwrap_or_else(random_uid);
             let pod = PodRef { uid, namespace, name };
             let mut stages = crate::runtime::stages::Stages::since(std::time::Instant::now());
-            let mut rec = sandbox::create(&cfg, &pod, Default::default(), &mut stages)?;
+            let mut rec = sandbox::create(&cfg, &pod, Default::default(), &[], &mut stages)?;
             let spec = ContainerSpec {
                 name: "main".into(),
                 image,

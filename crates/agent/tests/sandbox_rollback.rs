@@ -131,8 +131,14 @@ fn in_fresh_namespaces() {
     // after CNI ADD has succeeded.
     let blocked = record_path(&pod_dir(&cfg.state_dir, &pod.uid));
     std::fs::create_dir_all(&blocked).unwrap();
-    let err = sandbox::create(&cfg, &pod, Default::default(), &mut Stages::since(Instant::now()))
-        .expect_err("the record could not be saved, so the sandbox must fail");
+    let err = sandbox::create(
+        &cfg,
+        &pod,
+        Default::default(),
+        &[],
+        &mut Stages::since(Instant::now()),
+    )
+    .expect_err("the record could not be saved, so the sandbox must fail");
     assert!(format!("{err:#}").contains("saving sandbox record"), "{err:#}");
     assert_eq!(held(&ipam), Vec::<String>::new(), "an address is still held");
     assert_eq!(links(), Vec::<String>::new(), "a veth is left on the node");
@@ -142,7 +148,14 @@ fn in_fresh_namespaces() {
 
     // The same pod with its path free: the checks above would have seen
     // the address and the veth (ADD did make them).
-    let rec = sandbox::create(&cfg, &pod, Default::default(), &mut Stages::since(Instant::now())).unwrap();
+    let rec = sandbox::create(
+        &cfg,
+        &pod,
+        Default::default(),
+        &[],
+        &mut Stages::since(Instant::now()),
+    )
+    .unwrap();
     let ip = rec.ip.expect("the pod got an address").to_string();
     assert_eq!(held(&ipam), vec![ip]);
     assert_eq!(links().len(), 1, "the pod's host-side veth: {:?}", links());

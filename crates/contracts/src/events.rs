@@ -57,6 +57,9 @@ pub enum Reason {
     IPAllocated,
     /// A LoadBalancer Service could not get one: it stays pending.
     AllocationFailed,
+    /// A node refused a pod's sysctl (not safe, not allowed there): the pod
+    /// fails without starting, as the kubelet's admission fails it.
+    SysctlForbidden,
 }
 
 impl Reason {
@@ -79,6 +82,7 @@ impl Reason {
             Reason::Unhealthy => "Unhealthy",
             Reason::IPAllocated => "IPAllocated",
             Reason::AllocationFailed => "AllocationFailed",
+            Reason::SysctlForbidden => "SysctlForbidden",
         }
     }
     pub fn event_type(self) -> EventType {
@@ -90,7 +94,8 @@ impl Reason {
             | Reason::FailedPreStopHook
             | Reason::FailedMount
             | Reason::Unhealthy
-            | Reason::AllocationFailed => EventType::Warning,
+            | Reason::AllocationFailed
+            | Reason::SysctlForbidden => EventType::Warning,
             _ => EventType::Normal,
         }
     }

@@ -30,6 +30,7 @@ pub mod recorder;
 pub mod sandbox;
 pub mod service_account;
 pub mod store;
+pub mod sysctl;
 pub mod topology;
 pub mod vpc_dns;
 pub mod worker_threads;

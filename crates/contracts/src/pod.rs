@@ -140,6 +140,17 @@ pub struct PodSecurityContext {
     /// emptyDir volumes.
     pub fs_group: Option<i64>,
     pub seccomp_profile: Option<Box<SeccompProfile>>,
+    /// Kernel settings of the pod's own namespaces (`crate::sysctl`).
+    #[serde(default)]
+    pub sysctls: Vec<Sysctl>,
+}
+
+/// One of a pod's `sysctls`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct Sysctl {
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
 }
 
 /// Capabilities added to and dropped from the runtime's default set,

@@ -105,6 +105,26 @@ spec:
     securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}
     volumeMounts: [{name: scratch, mountPath: /scratch}]
   volumes: [{name: scratch, emptyDir: {}}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: tuned}
+spec:
+  nodeName: node-1
+  securityContext:
+    runAsUser: 4242
+    sysctls:
+    - {name: net.ipv4.ip_local_port_range, value: \"20000 20100\"}
+    - {name: net/ipv4/ip_unprivileged_port_start, value: \"80\"}
+  containers: [{name: box, image: busybox, command: [sleep, 365d]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: somaxconn}
+spec:
+  nodeName: node-1
+  securityContext: {sysctls: [{name: net.core.somaxconn, value: \"1024\"}]}
+  containers: [{name: box, image: busybox, command: [sleep, 365d]}]
 ";
 
 /// The pod's ServiceAccount token, as a container sees it.
@@ -155,6 +175,7 @@ fn pods_see_only_their_own_processes_files_and_environment() {
             "pod/user",
             "pod/readonly",
             "pod/restricted",
+            "pod/tuned",
             "--timeout=180s",
         ],
     );
@@ -244,6 +265,7 @@ fn pods_see_only_their_own_processes_files_and_environment() {
     filesystem_and_system_calls_as_asked(&lab);
     devices_are_a_containers(&lab);
     kernel_is_shown_as_a_runtime_shows_it(&lab);
+    sysctls_are_the_pods_own(&lab);
 
     // The pod's own name and /etc files.
     assert_eq!(sh(&lab, "one", "hostname").trim(), "one");
@@ -437,6 +459,68 @@ fn kernel_is_shown_as_a_runtime_shows_it(lab: &Lab) {
     assert!(
         size(sh(lab, "privileged", firmware)) > 0,
         "a privileged container's /sys/firmware is empty"
+    );
+}
+
+/// `securityContext.sysctls`: set in the pod's own namespaces before its
+/// containers start (the node keeps its own value), so a non-root
+/// process may listen on port 80 once the pod lowers
+/// ip_unprivileged_port_start; an unsafe one the node does not allow
+/// fails the pod as the kubelet fails it; one of the node's network is
+/// refused for a hostNetwork pod by the API server.
+fn sysctls_are_the_pods_own(lab: &Lab) {
+    let range = "cat /proc/sys/net/ipv4/ip_local_port_range";
+    assert_eq!(
+        sh(lab, "tuned", range).split_whitespace().collect::<Vec<_>>(),
+        ["20000", "20100"]
+    );
+    let node = lab.ssh_ok("node-1", &["sh", "-c", range]);
+    assert_ne!(
+        node.split_whitespace().collect::<Vec<_>>(),
+        ["20000", "20100"],
+        "node-1: {node}"
+    );
+    assert_eq!(sh(lab, "tuned", "id -u").trim(), "4242");
+    let listening = sh(lab, "tuned", "nc -l -p 80 & sleep 1; netstat -ltn; kill $!");
+    assert!(
+        listening.contains(":80 "),
+        "user 4242 cannot listen on 80: {listening}"
+    );
+    kubectl_ok(
+        lab,
+        &[
+            "wait",
+            "--for=jsonpath={.status.phase}=Failed",
+            "pod/somaxconn",
+            "--timeout=60s",
+        ],
+    );
+    let status = kubectl_ok(
+        lab,
+        &[
+            "get",
+            "pod",
+            "somaxconn",
+            "-o",
+            "jsonpath={.status.reason}: {.status.message}",
+        ],
+    );
+    assert_eq!(
+        status,
+        "SysctlForbidden: Pod forbidden sysctl: \"net.core.somaxconn\" not allowlisted"
+    );
+    let host = "apiVersion: v1\nkind: Pod\nmetadata: {name: hostsysctl}\nspec:\n  hostNetwork: true\n  \
+                securityContext: {sysctls: [{name: net.ipv4.tcp_syncookies, value: \"1\"}]}\n  \
+                containers: [{name: box, image: busybox, command: [sleep, 365d]}]\n";
+    let out = labyrinth_with_stdin(
+        &["kubectl", "--name", &lab.name, "apply", "-f", "-"],
+        host.as_bytes(),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains("spec.securityContext.sysctls[0].name: Invalid value: \"net.ipv4.tcp_syncookies\": may not be specified when 'hostNetwork' is true"),
+        "{err}"
     );
 }
 

@@ -97,6 +97,11 @@ pub struct AgentArgs {
     /// Events written at once before `--event-qps` applies (eventBurst).
     #[arg(long, default_value_t = labyrinth_contracts::event_rate::EventRate::KUBELET.burst)]
     pub event_burst: u32,
+    /// Sysctls a pod may set besides the safe ones, comma-separated; a
+    /// trailing '*' allows every name that starts so (the kubelet's
+    /// --allowed-unsafe-sysctls). Only sysctls of a pod's own namespaces.
+    #[arg(long, default_value = "", value_parser = labyrinth_contracts::sysctl::Allowlist::parse)]
+    pub allowed_unsafe_sysctls: labyrinth_contracts::sysctl::Allowlist,
 }
 
 pub use crate::proxy_mode::ProxyMode;
@@ -126,6 +131,7 @@ mod tests {
             .unwrap()
             .args;
         assert_eq!((a.event_qps, a.event_burst), (50.0, 100));
+        assert_eq!(a.allowed_unsafe_sysctls, Default::default());
         let bad = [
             "agent",
             "--node-name",
@@ -137,6 +143,30 @@ mod tests {
         let e = Cmd::try_parse_from(bad).unwrap_err().to_string();
         assert!(
             e.contains("--event-qps") && e.contains("\"-1\" is not a rate"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unsafe_sysctls_are_the_pods_own_namespaces_only() {
+        let base = ["agent", "--node-name", "n", "--node-ip", "10.0.0.1"];
+        let a = Cmd::try_parse_from(
+            [
+                &base[..],
+                &["--allowed-unsafe-sysctls", "net.core.somaxconn,kernel.msg*"],
+            ]
+            .concat(),
+        )
+        .unwrap()
+        .args;
+        assert!(a.allowed_unsafe_sysctls.allows("net.core.somaxconn"));
+        assert!(a.allowed_unsafe_sysctls.allows("kernel.msgmax"));
+        let e = Cmd::try_parse_from([&base[..], &["--allowed-unsafe-sysctls", "vm.swappiness"]].concat())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--allowed-unsafe-sysctls")
+                && e.contains("\"vm.swappiness\" is not a sysctl of a pod's own namespaces"),
             "{e}"
         );
     }

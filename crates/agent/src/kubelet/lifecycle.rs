@@ -75,8 +75,9 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
     // node's start slot idle (2.3 ms of a ~15 ms start, in bench_pods). A
     // sandbox made for a pod whose token is refused is torn down again.
     let cfg = agent.runtime.clone();
+    let sysctls = pod.sysctls().to_vec();
     let made = tokio::task::spawn_blocking(move || {
-        let rec = sandbox::create(&cfg, &r, share, &mut stages);
+        let rec = sandbox::create(&cfg, &r, share, &sysctls, &mut stages);
         (rec, stages)
     });
     let tokens = super::projected::request_tokens(agent, pod).await;

@@ -2,6 +2,7 @@
 //! the node's pod network and peer routes, and the pods bound to this node
 //! (started by the composition root in `crate::agent`).
 
+mod admission;
 mod backoff;
 mod container_state;
 mod ephemeral;

@@ -77,6 +77,11 @@ impl NodePod {
         self.deleting
     }
 
+    /// The pod's sysctls (`securityContext.sysctls`).
+    pub fn sysctls(&self) -> &[labyrinth_contracts::pod::Sysctl] {
+        self.spec.security_context.as_deref().map_or(&[], |s| &s.sysctls)
+    }
+
     /// The pod's `fsGroup`: it owns the pod's volumes (none when out of
     /// range: the container's start reports that field).
     pub fn fs_group(&self) -> Option<u32> {

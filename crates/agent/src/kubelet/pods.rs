@@ -17,6 +17,7 @@ use anyhow::Result;
 use futures::{FutureExt, StreamExt};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::{watcher, WatchStreamExt};
+use labyrinth_contracts::events::Reason;
 use labyrinth_contracts::pod::SlimPod;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
@@ -386,6 +387,13 @@ async fn start_and_report(
     slot: OwnedSemaphorePermit,
     freed: &Notify,
 ) -> Result<Managed, String> {
+    if let Some((reason, msg)) = super::admission::refusal(pod, &agent.args.allowed_unsafe_sysctls) {
+        tracing::warn!("pod {}/{}: {msg}", pod.namespace(), pod.name());
+        let events = &agent.events;
+        super::events::emit(events, &pod.pod_ref(), None, Reason::SysctlForbidden, msg.clone());
+        patch_status(agent, pod, || status::rejected(reason, &msg)).await;
+        return Err(msg);
+    }
     let mut stages = Stages::since(seen);
     stages.mark("queued");
     // Boxed, and freed once the start is done: the task lives on waiting

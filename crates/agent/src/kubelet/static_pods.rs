@@ -171,7 +171,7 @@ fn start(cfg: &RuntimeConfig, m: &Manifest, node: &NodeFacts, ip: Ipv4Addr) -> a
         ipc: pod.spec.host_ipc == Some(true),
     };
     let mut stages = Stages::since(Instant::now());
-    let mut rec = sandbox::create(cfg, &pod.pod_ref(), share, &mut stages)?;
+    let mut rec = sandbox::create(cfg, &pod.pod_ref(), share, pod.sysctls(), &mut stages)?;
     let mut children = ByName::new();
     let result = (|| -> anyhow::Result<()> {
         let specs = specs(cfg, pod, node, &rec)?;

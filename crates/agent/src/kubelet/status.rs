@@ -118,6 +118,12 @@ fn ephemeral_statuses(pod: &NodePod, rec: &SandboxRecord) -> Value {
     Value::Array(list)
 }
 
+/// Refused by this node before anything of it started (`admission`): it
+/// fails for good, as the kubelet fails a pod it does not admit.
+pub fn rejected(reason: &str, message: &str) -> Value {
+    json!({"status": {"phase": "Failed", "reason": reason, "message": message}})
+}
+
 /// The sandbox could not be made yet (e.g. CNI failed): Pending, with why.
 pub fn pending(pod: &NodePod, why: &str) -> Value {
     // A container whose env cannot be made waits as the kubelet's does.

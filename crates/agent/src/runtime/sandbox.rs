@@ -9,7 +9,9 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context, Result};
 use labyrinth_contracts::by_name::ByName;
 use labyrinth_contracts::cni::CniResult;
+use labyrinth_contracts::pod::Sysctl;
 use labyrinth_contracts::sandbox as record;
+use labyrinth_contracts::sysctl::Namespace;
 use labyrinth_netlink::process::ProcessRef;
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::signal::{kill, Signal};
@@ -117,18 +119,51 @@ impl Sharing {
     }
 }
 
-/// Make the sandbox; on failure everything made so far is undone. Each
-/// stage's time is marked in `stages`.
+/// The pause program's optional arguments: HOST, then SYSCTLS (one
+/// `PATH=VALUE` a line, PATH under /proc/sys), when there are any.
+fn pause_args(share: Sharing, sysctls: &[Sysctl]) -> Result<Vec<String>> {
+    let mut args = vec![share.pause_arg()];
+    if !sysctls.is_empty() {
+        let mut lines = Vec::with_capacity(sysctls.len());
+        for s in sysctls {
+            let path = labyrinth_contracts::sysctl::path(&s.name);
+            // Validated by the API server; the pause program reads lines.
+            if !labyrinth_contracts::sysctl::valid_name(&s.name) || s.value.contains(['\n', '\0']) {
+                bail!("sysctl {:?}: not a sysctl name and a one-line value", s.name);
+            }
+            // Only in a namespace of the pod's own: never the node's.
+            let own = match labyrinth_contracts::sysctl::namespace(&s.name) {
+                Some(Namespace::Net) => share.network.is_none(),
+                Some(Namespace::Ipc) => !share.ipc,
+                None => false,
+            };
+            if !own {
+                bail!("sysctl {:?} would set the node's own, not the pod's", s.name);
+            }
+            lines.push(format!("{path}={}", s.value));
+        }
+        args.push(lines.join("\n"));
+    }
+    if args.len() == 1 && args[0].is_empty() {
+        args.clear();
+    }
+    Ok(args)
+}
+
+/// Make the sandbox, its own namespaces given `sysctls` (admitted already:
+/// `kubelet::admission`); on failure everything made so far is undone.
+/// Each stage's time is marked in `stages`.
 pub fn create(
     cfg: &RuntimeConfig,
     pod: &PodRef,
     share: Sharing,
+    sysctls: &[Sysctl],
     stages: &mut Stages,
 ) -> Result<SandboxRecord> {
     let dir = pod_dir(cfg, &pod.uid);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut undo = Undo::new(cfg, pod);
-    let result = build(cfg, pod, share, &dir, &mut undo, stages);
+    let result = build(cfg, pod, share, sysctls, &dir, &mut undo, stages);
     match result {
         Ok(rec) => Ok(rec),
         Err(e) => {
@@ -142,6 +177,7 @@ fn build(
     cfg: &RuntimeConfig,
     pod: &PodRef,
     share: Sharing,
+    sysctls: &[Sysctl],
     dir: &Path,
     undo: &mut Undo,
     stages: &mut Stages,
@@ -172,7 +208,7 @@ fn build(
         .arg(&resolv)
         .arg(&hosts)
         .arg(&hostname)
-        .args(Some(share.pause_arg()).filter(|a| !a.is_empty()))
+        .args(pause_args(share, sysctls)?)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -457,6 +493,50 @@ mod tests {
             cni_result: network.then(|| serde_json::value::RawValue::from_string(result.into()).unwrap()),
             containers: ByName::new(),
             host_network: !network,
+        }
+    }
+
+    #[test]
+    fn sysctls_reach_the_pause_program_as_paths_and_only_for_the_pods_own_namespaces() {
+        let s = |name: &str, value: &str| Sysctl {
+            name: name.into(),
+            value: value.into(),
+        };
+        assert!(pause_args(Sharing::default(), &[]).unwrap().is_empty());
+        let host = Sharing {
+            network: Some(std::net::Ipv4Addr::new(10, 168, 0, 3)),
+            ..Default::default()
+        };
+        assert_eq!(pause_args(host, &[]).unwrap(), ["net"]);
+        let list = [
+            s("net.ipv4.ip_local_port_range", "20000 30000"),
+            s("net/ipv4/conf/eth0.100/rp_filter", "0"),
+            s("kernel.shm_rmid_forced", "1"),
+        ];
+        assert_eq!(
+            pause_args(Sharing::default(), &list).unwrap(),
+            [
+                "",
+                "net/ipv4/ip_local_port_range=20000 30000\nnet/ipv4/conf/eth0.100/rp_filter=0\nkernel/shm_rmid_forced=1"
+            ]
+        );
+        for (share, bad) in [
+            (host, s("net.ipv4.tcp_syncookies", "1")),
+            (
+                Sharing {
+                    ipc: true,
+                    ..Default::default()
+                },
+                s("kernel.msgmax", "1"),
+            ),
+            (Sharing::default(), s("kernel.panic", "0")),
+            (
+                Sharing::default(),
+                s("net.ipv4.tcp_syncookies", "1\nkernel/panic=0"),
+            ),
+            (Sharing::default(), s("../../kernel/panic", "0")),
+        ] {
+            assert!(pause_args(share, std::slice::from_ref(&bad)).is_err(), "{bad:?}");
         }
     }
 

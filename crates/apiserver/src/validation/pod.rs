@@ -38,7 +38,7 @@ pub(super) fn pod_spec(spec: &Value, base: &str, errs: &mut Vec<FieldError>) {
         let mut names_seen = HashSet::new();
         for (i, c) in cs.iter().enumerate() {
             let cb = format!("{base}.{list}[{i}]");
-            super::security_context::check(c, &cb, errs);
+            super::security_context::check(c, &cb, spec, errs);
             if let Some(n) = c["name"].as_str() {
                 if !names_seen.insert(n.to_string()) {
                     errs.push(FieldError::duplicate(format!("{cb}.name"), &json!(n)));

@@ -169,6 +169,7 @@ msg!(
         (11, "seccompProfile", Msg(&SECCOMP_PROFILE)),
     ]
 );
+msg!(SYSCTL, "Sysctl", [(1, "name", Str), (2, "value", Str)]);
 msg!(
     POD_SECURITY_CONTEXT,
     "PodSecurityContext",
@@ -178,6 +179,7 @@ msg!(
         (4, "supplementalGroups", RepInt),
         (5, "fsGroup", IntP),
         (6, "runAsGroup", IntP),
+        (7, "sysctls", RepMsg(&SYSCTL)),
         (10, "seccompProfile", Msg(&SECCOMP_PROFILE)),
     ]
 );

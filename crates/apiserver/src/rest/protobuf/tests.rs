@@ -356,6 +356,10 @@ fn a_debugging_container_s_security_context() {
             int(4, 4000),
             int(4, 5000),
             bytes(4, &[0x01, 0x80, 0x01]),
+            bytes(
+                7,
+                &[bytes(1, b"net.ipv4.tcp_syncookies"), bytes(2, b"1")].concat(),
+            ),
         ]
         .concat();
         let spec = [bytes(2, &container), bytes(14, &pod_sc)].concat();
@@ -364,7 +368,8 @@ fn a_debugging_container_s_security_context() {
         assert_eq!(obj["spec"]["containers"][0]["securityContext"], want);
         assert_eq!(
             obj["spec"]["securityContext"],
-            json!({"runAsUser": 4242, "runAsGroup": 3000, "supplementalGroups": [4000, 5000, 1, 128]})
+            json!({"runAsUser": 4242, "runAsGroup": 3000, "supplementalGroups": [4000, 5000, 1, 128],
+                   "sysctls": [{"name": "net.ipv4.tcp_syncookies", "value": "1"}]})
         );
     }
 }
