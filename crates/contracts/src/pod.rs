@@ -46,6 +46,8 @@ pub struct Spec {
     pub host_pid: Option<bool>,
     #[serde(rename = "hostIPC")]
     pub host_ipc: Option<bool>,
+    /// `false`: the pod asks for a user namespace of its own.
+    pub host_users: Option<bool>,
     #[serde(default)]
     pub volumes: Vec<Volume>,
     /// Added by `kubectl debug` (the `ephemeralcontainers` subresource).

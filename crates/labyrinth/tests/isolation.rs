@@ -125,6 +125,14 @@ spec:
   nodeName: node-1
   securityContext: {sysctls: [{name: net.core.somaxconn, value: \"1024\"}]}
   containers: [{name: box, image: busybox, command: [sleep, 365d]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: userns}
+spec:
+  nodeName: node-2
+  hostUsers: false
+  containers: [{name: box, image: busybox, command: [sleep, 365d]}]
 ";
 
 /// The pod's ServiceAccount token, as a container sees it.
@@ -467,7 +475,8 @@ fn kernel_is_shown_as_a_runtime_shows_it(lab: &Lab) {
 /// process may listen on port 80 once the pod lowers
 /// ip_unprivileged_port_start; an unsafe one the node does not allow
 /// fails the pod as the kubelet fails it; one of the node's network is
-/// refused for a hostNetwork pod by the API server.
+/// refused for a hostNetwork pod by the API server. (And a pod asking for
+/// a user namespace of its own waits, saying why: none is made here.)
 fn sysctls_are_the_pods_own(lab: &Lab) {
     let range = "cat /proc/sys/net/ipv4/ip_local_port_range";
     assert_eq!(
@@ -508,6 +517,24 @@ fn sysctls_are_the_pods_own(lab: &Lab) {
     assert_eq!(
         status,
         "SysctlForbidden: Pod forbidden sysctl: \"net.core.somaxconn\" not allowlisted"
+    );
+    // hostUsers: false is not run in the node's user namespace instead.
+    let why = eventually("userns says why it waits", 300, || {
+        let m = kubectl_ok(
+            lab,
+            &[
+                "get",
+                "pod",
+                "userns",
+                "-o",
+                "jsonpath={.status.phase}: {.status.message}",
+            ],
+        );
+        m.contains("hostUsers").then_some(m)
+    });
+    assert!(
+        why.starts_with("Pending: hostUsers: false asks for a user namespace"),
+        "{why}"
     );
     let host = "apiVersion: v1\nkind: Pod\nmetadata: {name: hostsysctl}\nspec:\n  hostNetwork: true\n  \
                 securityContext: {sysctls: [{name: net.ipv4.tcp_syncookies, value: \"1\"}]}\n  \

@@ -61,6 +61,13 @@ pub async fn start(agent: &Arc<Agent>, pod: &NodePod, mut stages: Stages) -> Res
             agent.args.cni_conf_dir.display()
         );
     }
+    // No user namespaces here: running such a pod in the node's would
+    // quietly give it less isolation than it asked for.
+    if pod.spec.host_users == Some(false) {
+        anyhow::bail!(
+            "hostUsers: false asks for a user namespace of the pod's own, which this node's runtime does not make"
+        );
+    }
     let r = pod.pod_ref();
     let maps = env_sources(agent, pod).await?;
     stages.mark("env");
