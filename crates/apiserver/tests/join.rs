@@ -85,6 +85,7 @@ fn join_flow_and_node_restrictions() {
         cluster_domain: "cluster.local".into(),
         peer_redirect: false,
         network_daemonset: false,
+        allowed_unsafe_sysctls: vec!["net.core.somaxconn".into()],
     };
     s.apply(&serde_json::to_string(&published.config_map()).unwrap(), &[]);
     let kc2 = s.home.path().join("node-2.kubeconfig");

@@ -42,6 +42,9 @@ pub struct AgentConfig {
     /// (`network_daemonset`); the node service is then the kubelet role only.
     #[serde(default)]
     pub network_daemonset: bool,
+    /// The kubelet role's --allowed-unsafe-sysctls (`crate::sysctl`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 impl AgentConfig {
@@ -70,6 +73,12 @@ impl AgentConfig {
         let mut f = self.agent_flags();
         if self.network_daemonset {
             f.extend(["--role".to_string(), crate::modes::AgentRole::Kubelet.to_string()]);
+        }
+        if !self.allowed_unsafe_sysctls.is_empty() {
+            f.extend([
+                "--allowed-unsafe-sysctls".to_string(),
+                self.allowed_unsafe_sysctls.join(","),
+            ]);
         }
         f
     }
@@ -100,6 +109,7 @@ mod tests {
             cluster_domain: "lab.example".into(),
             peer_redirect: true,
             network_daemonset: false,
+            allowed_unsafe_sysctls: vec!["net.core.somaxconn".into(), "kernel.msg*".into()],
         }
     }
 
@@ -117,9 +127,13 @@ mod tests {
             "--routing native --datapath nftables --cluster-cidr 10.0.0.0/16 --service-cidr 10.100.0.0/16 \
              --cluster-dns 10.100.0.10 --cluster-domain lab.example --peer-redirect"
         );
-        assert_eq!(sample().kubelet_flags(), sample().agent_flags());
+        assert_eq!(
+            sample().kubelet_flags().join(" "),
+            format!("{f} --allowed-unsafe-sysctls net.core.somaxconn,kernel.msg*")
+        );
         let ds = AgentConfig {
             network_daemonset: true,
+            allowed_unsafe_sysctls: Vec::new(),
             ..sample()
         };
         assert!(ds

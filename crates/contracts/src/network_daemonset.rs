@@ -49,6 +49,7 @@ impl Settings {
                 cluster_domain: "cluster.local".into(),
                 peer_redirect: false,
                 network_daemonset: true,
+                allowed_unsafe_sysctls: Vec::new(),
             },
             api_host: PLACEHOLDER_API.0.into(),
             api_port: PLACEHOLDER_API.1,

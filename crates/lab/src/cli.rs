@@ -121,6 +121,11 @@ pub struct UpArgs {
     /// (the file's `networkDaemonSet: false`).
     #[arg(long)]
     pub single_agent: bool,
+    /// Sysctls pods may set besides the safe ones, comma-separated (the
+    /// file's `allowedUnsafeSysctls`; the kubelet's
+    /// --allowed-unsafe-sysctls): names, or prefixes ending in '*'.
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 impl UpArgs {
@@ -159,6 +164,9 @@ impl UpArgs {
         }
         if let Some(st) = self.store {
             cfg.store = st;
+        }
+        if !self.allowed_unsafe_sysctls.is_empty() {
+            cfg.allowed_unsafe_sysctls = self.allowed_unsafe_sysctls.clone();
         }
         match &self.config {
             Some(path) => cfg

@@ -101,6 +101,7 @@ pub fn agent_config(cfg: &crate::config::LabConfig) -> AgentConfig {
         cluster_domain: cfg.cluster_domain.clone(),
         peer_redirect: cfg.peer_redirect,
         network_daemonset: cfg.network_daemon_set,
+        allowed_unsafe_sysctls: cfg.allowed_unsafe_sysctls.clone(),
     }
 }
 

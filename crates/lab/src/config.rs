@@ -55,6 +55,11 @@ pub struct LabConfig {
     /// `labyrinth install` applies to a real cluster) beside a kubelet-role
     /// agent (the default); false: one agent process per node does both.
     pub network_daemon_set: bool,
+    /// Sysctls a pod may set besides the kubelet's safe ones (the
+    /// kubelet's allowedUnsafeSysctls: names, or prefixes ending in '*'),
+    /// only of a pod's own namespaces.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_unsafe_sysctls: Vec<String>,
 }
 
 impl Default for LabConfig {
@@ -75,6 +80,7 @@ impl Default for LabConfig {
             manual_join: false,
             store: StoreKind::Embedded,
             network_daemon_set: true,
+            allowed_unsafe_sysctls: Vec::new(),
         }
     }
 }
@@ -200,6 +206,8 @@ impl LabConfig {
             self.underlay_cidr,
             self.addresses_above_node0(),
         )?;
+        labyrinth_contracts::sysctl::Allowlist::parse(&self.allowed_unsafe_sysctls.join(","))
+            .map_err(|e| anyhow::anyhow!("allowedUnsafeSysctls: {e}"))?;
         if self.peer_redirect && self.datapath != Datapath::Ebpf {
             bail!(
                 "peerRedirect: only the eBPF datapath redirects packets into pods (datapath is {}); \
@@ -366,6 +374,28 @@ mod tests {
         let e = err("peerRedirect: true\n");
         assert!(e.starts_with("peerRedirect:") && e.contains("iptables"), "{e}");
         assert!(err("datapath: ebpf\npeerRedirect: yes please\n").contains("peerRedirect"));
+    }
+
+    #[test]
+    fn unsafe_sysctls_are_only_of_a_pods_own_namespaces() {
+        let cfg =
+            LabConfig::from_yaml("allowedUnsafeSysctls: [net.core.somaxconn, 'kernel.msg*']\n").unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(
+            crate::cluster::agent_config(&cfg).kubelet_flags().join(" "),
+            format!(
+                "{} --role kubelet --allowed-unsafe-sysctls net.core.somaxconn,kernel.msg*",
+                crate::cluster::agent_config(&LabConfig::default())
+                    .agent_flags()
+                    .join(" ")
+            )
+        );
+        let e = err("allowedUnsafeSysctls: [vm.swappiness]\n");
+        assert!(
+            e.starts_with("allowedUnsafeSysctls:")
+                && e.contains("\"vm.swappiness\" is not a sysctl of a pod's own"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -128,6 +128,14 @@ spec:
 ---
 apiVersion: v1
 kind: Pod
+metadata: {name: mtuprobing}
+spec:
+  nodeName: node-1
+  securityContext: {sysctls: [{name: net.ipv4.tcp_mtu_probing, value: \"1\"}]}
+  containers: [{name: box, image: busybox, command: [sleep, 365d]}]
+---
+apiVersion: v1
+kind: Pod
 metadata: {name: userns}
 spec:
   nodeName: node-2
@@ -162,7 +170,14 @@ fn pods_see_only_their_own_processes_files_and_environment() {
     let name = lab_name("isolation");
     // `lab up` as a person's shell would run it, with a secret exported.
     let up = std::process::Command::new(BIN)
-        .args(["lab", "up", "--name", &name])
+        .args([
+            "lab",
+            "up",
+            "--name",
+            &name,
+            "--allowed-unsafe-sysctls",
+            "net.core.somaxconn",
+        ])
         .env(LEAK, "leaked")
         .stdin(std::process::Stdio::null())
         .output()
@@ -184,6 +199,7 @@ fn pods_see_only_their_own_processes_files_and_environment() {
             "pod/readonly",
             "pod/restricted",
             "pod/tuned",
+            "pod/somaxconn",
             "--timeout=180s",
         ],
     );
@@ -473,8 +489,10 @@ fn kernel_is_shown_as_a_runtime_shows_it(lab: &Lab) {
 /// `securityContext.sysctls`: set in the pod's own namespaces before its
 /// containers start (the node keeps its own value), so a non-root
 /// process may listen on port 80 once the pod lowers
-/// ip_unprivileged_port_start; an unsafe one the node does not allow
-/// fails the pod as the kubelet fails it; one of the node's network is
+/// ip_unprivileged_port_start; an unsafe one runs where the node allows
+/// it (this lab's, made with `--allowed-unsafe-sysctls
+/// net.core.somaxconn`) and fails the pod as the kubelet fails it
+/// otherwise; one of the node's network is
 /// refused for a hostNetwork pod by the API server. (And a pod asking for
 /// a user namespace of its own waits, saying why: none is made here.)
 fn sysctls_are_the_pods_own(lab: &Lab) {
@@ -495,12 +513,17 @@ fn sysctls_are_the_pods_own(lab: &Lab) {
         listening.contains(":80 "),
         "user 4242 cannot listen on 80: {listening}"
     );
+    // Unsafe, and allowed on this lab's nodes (`lab up --allowed-unsafe-sysctls`).
+    assert_eq!(
+        sh(lab, "somaxconn", "cat /proc/sys/net/core/somaxconn").trim(),
+        "1024"
+    );
     kubectl_ok(
         lab,
         &[
             "wait",
             "--for=jsonpath={.status.phase}=Failed",
-            "pod/somaxconn",
+            "pod/mtuprobing",
             "--timeout=60s",
         ],
     );
@@ -509,14 +532,14 @@ fn sysctls_are_the_pods_own(lab: &Lab) {
         &[
             "get",
             "pod",
-            "somaxconn",
+            "mtuprobing",
             "-o",
             "jsonpath={.status.reason}: {.status.message}",
         ],
     );
     assert_eq!(
         status,
-        "SysctlForbidden: Pod forbidden sysctl: \"net.core.somaxconn\" not allowlisted"
+        "SysctlForbidden: Pod forbidden sysctl: \"net.ipv4.tcp_mtu_probing\" not allowlisted"
     );
     // hostUsers: false is not run in the node's user namespace instead.
     let why = eventually("userns says why it waits", 300, || {
