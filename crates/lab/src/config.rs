@@ -376,6 +376,29 @@ mod tests {
         assert!(err("datapath: ebpf\npeerRedirect: yes please\n").contains("peerRedirect"));
     }
 
+    /// The README's lab file (every field, with its default) is one this
+    /// code reads, and has what `LabConfig::default()` has.
+    #[test]
+    fn the_readmes_lab_file_is_read_as_the_defaults() {
+        let readme = include_str!("../../../README.md");
+        let at = readme
+            .find("### The lab file")
+            .expect("the README's lab file section");
+        let block = &readme[at..];
+        let start = block.find("```yaml\n").expect("its yaml block") + "```yaml\n".len();
+        let text = &block[start..start + block[start..].find("```").unwrap()];
+        let cfg = LabConfig::from_yaml(text).unwrap();
+        cfg.validate().unwrap();
+        let pool = "10.168.0.240-10.168.0.254".parse().unwrap();
+        assert_eq!(
+            cfg,
+            LabConfig {
+                load_balancer_pool: Some(pool),
+                ..Default::default()
+            }
+        );
+    }
+
     #[test]
     fn unsafe_sysctls_are_only_of_a_pods_own_namespaces() {
         let cfg =
