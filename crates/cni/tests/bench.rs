@@ -25,6 +25,9 @@ use serde_json::{json, Value};
 const ROUNDS: usize = 40;
 const WARMUP: usize = 3;
 const CONCURRENT: usize = 50;
+/// Pods already on the node in the second series: every ADD reads every
+/// reservation (the container's own may be among them), in both plugins.
+const FULL: usize = 100;
 
 fn stats(mut ms: Vec<f64>) -> Value {
     ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -180,6 +183,23 @@ impl Rig {
         (add, del_ms, gone_ms)
     }
 
+    /// Reservation files of FULL other pods, as a node with FULL pods holds
+    /// them (host-local's layout, which both plugins read); `clear` removes
+    /// them again.
+    fn fill(&self, clear: bool) {
+        let dir = self.net.ipam_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let base: String = self.net.subnet.rsplit_once('.').unwrap().0.into();
+        for i in 0..FULL {
+            let path = dir.join(format!("{base}.{}", 100 + i));
+            if clear {
+                std::fs::remove_file(path).unwrap();
+            } else {
+                std::fs::write(path, format!("{:064x}\r\neth0", i + 1)).unwrap();
+            }
+        }
+    }
+
     /// Wall time of CONCURRENT parallel ADDs into fresh pods (then DEL all).
     fn concurrent(&self) -> f64 {
         let pods: Vec<Holder> = (0..CONCURRENT).map(|_| Holder::pod()).collect();
@@ -249,6 +269,20 @@ fn bench_add_del_ours_vs_reference() {
     let o_conc = ours.concurrent();
     let d_conc = delegated.concurrent();
     let r_conc = reference.concurrent();
+    // The same rounds on a node that already runs FULL pods.
+    let (mut of, mut df, mut rf) = (Series::default(), Series::default(), Series::default());
+    for rig in [&ours, &delegated, &reference] {
+        rig.fill(false);
+    }
+    for i in 0..ROUNDS {
+        of.push(ours.add_del(2000 + i));
+        df.push(delegated.add_del(2000 + i));
+        rf.push(reference.add_del(2000 + i));
+    }
+    for rig in [&ours, &delegated, &reference] {
+        assert_eq!(rig.net.reservations().len(), FULL, "only the filler is left");
+        rig.fill(true);
+    }
     let p50 = |v: &Value| v["p50_ms"].as_f64().unwrap();
     let rs = stats(r.sum.clone());
     let ratio = |s: &Series| round(p50(&stats(s.sum.clone())) / p50(&rs));
@@ -262,6 +296,19 @@ fn bench_add_del_ours_vs_reference() {
         "ratio_add_plus_del_p50_delegated": ratio(&d),
         "ratio_add_plus_del_until_pair_gone_p50": round(p50(&stats(o.sum_gone.clone())) / p50(&rs)),
         "goal_ratio_max": 0.5,
+        "on_a_node_with_pods": {
+            "pods": FULL,
+            "labyrinth_cni_exec_add": stats(of.add.clone()),
+            "labyrinth_cni_delegated_add": stats(df.add.clone()),
+            "reference_add": stats(rf.add.clone()),
+            "ratio_add_p50": round(p50(&stats(of.add.clone())) / p50(&stats(rf.add.clone()))),
+            "ratio_add_p50_delegated": round(p50(&stats(df.add.clone())) / p50(&stats(rf.add.clone()))),
+            "added_by_the_pods_p50_ms": {
+                "labyrinth_cni_exec": round(p50(&stats(of.add.clone())) - p50(&stats(o.add.clone()))),
+                "labyrinth_cni_delegated": round(p50(&stats(df.add.clone())) - p50(&stats(d.add.clone()))),
+                "reference": round(p50(&stats(rf.add.clone())) - p50(&stats(r.add.clone()))),
+            },
+        },
         "concurrent_adds": {
             "n": CONCURRENT,
             "labyrinth_cni_exec_wall_ms": round(o_conc),

@@ -58,18 +58,14 @@ impl Ipam {
     /// Reserve the next free address after the last one handed out.
     pub fn allocate(&self, id: &str, ifname: &str) -> Result<Ipv4Addr, CniError> {
         let l = self.lock(true)?.expect("created");
-        if let Some(r) = self
-            .reservations(&l)?
-            .into_iter()
-            .find(|r| r.belongs_to(id, ifname))
+        if let Some(ip) = l
+            .held_by(id, ifname)
+            .map_err(|e| io_err("reading reservations", &self.dir, e))?
         {
             return Err(CniError::new(
                 code::DUPLICATE_ATTACHMENT,
                 "attachment already has an address",
-                format!(
-                    "{} is reserved for container {id} interface {ifname}; DEL it first",
-                    r.ip
-                ),
+                format!("{ip} is reserved for container {id} interface {ifname}; DEL it first"),
             ));
         }
         let pool: Vec<Ipv4Addr> = self.pool().collect();

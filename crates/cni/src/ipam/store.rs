@@ -3,13 +3,19 @@
 //! address, containing `<container id>\r\n<ifname>`), `last_reserved_ip.0`
 //! for round-robin, and an empty `lock` file that every operation flocks.
 
+use std::borrow::Cow;
+use std::ffi::CStr;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::net::Ipv4Addr;
+use std::ops::ControlFlow;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{Flock, FlockArg};
+use nix::dir::Dir;
+use nix::fcntl::{openat, Flock, FlockArg, OFlag};
+use nix::sys::stat::Mode;
 
 /// host-local writes Windows line breaks; we write the same and read both.
 const LINE_BREAK: &str = "\r\n";
@@ -26,7 +32,34 @@ pub struct Reservation {
 impl Reservation {
     /// Does this reservation belong to the attachment (id, ifname)?
     pub fn belongs_to(&self, id: &str, ifname: &str) -> bool {
-        self.container_id == id && self.ifname.as_deref().is_none_or(|i| i == ifname)
+        Owner {
+            container_id: &self.container_id,
+            ifname: self.ifname.as_deref(),
+        }
+        .belongs_to(id, ifname)
+    }
+}
+
+/// A reservation file's owner, borrowed from the bytes read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner<'a> {
+    pub container_id: &'a str,
+    pub ifname: Option<&'a str>,
+}
+
+impl<'a> Owner<'a> {
+    /// `<container id>` then `<ifname>` on the next line (either line
+    /// break; blank lines and surrounding spaces ignored).
+    fn parse(text: &'a str) -> Owner<'a> {
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        Owner {
+            container_id: lines.next().unwrap_or_default(),
+            ifname: lines.next(),
+        }
+    }
+
+    fn belongs_to(&self, id: &str, ifname: &str) -> bool {
+        self.container_id == id && self.ifname.is_none_or(|i| i == ifname)
     }
 }
 
@@ -60,31 +93,69 @@ impl Locked {
 
     pub fn reservations(&self) -> io::Result<Vec<Reservation>> {
         let mut out = Vec::new();
-        for entry in fs::read_dir(&self.dir)? {
-            let entry = entry?;
+        self.scan(|ip, owner| {
+            out.push(Reservation {
+                ip,
+                container_id: owner.container_id.to_string(),
+                ifname: owner.ifname.map(str::to_string),
+            });
+            ControlFlow::Continue(())
+        })?;
+        Ok(out)
+    }
+
+    /// The first reservation (id, ifname) holds, if any: what every ADD
+    /// asks before it reserves, so it reads the files in place.
+    pub fn held_by(&self, id: &str, ifname: &str) -> io::Result<Option<Ipv4Addr>> {
+        let mut found = None;
+        self.scan(|ip, owner| {
+            if owner.belongs_to(id, ifname) {
+                found = Some(ip);
+                return ControlFlow::Break(());
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(found)
+    }
+
+    /// Visit every reservation file until `f` breaks. Every ADD reads them
+    /// all (the container's own may be among them, as host-local's
+    /// `GetByID` checks), so a node's N-th pod costs N reads: each is
+    /// opened relative to the directory (no walk of the whole path, which
+    /// on a node's overlay crosses both layers per component) and read
+    /// into a buffer on the stack, with nothing allocated per file.
+    fn scan(&self, mut f: impl FnMut(Ipv4Addr, Owner<'_>) -> ControlFlow<()>) -> io::Result<()> {
+        let mut dir = Dir::open(
+            &self.dir,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(io::Error::from)?;
+        let fd = dir.as_raw_fd();
+        let mut buf = [0u8; 512];
+        for entry in dir.iter() {
+            let entry = entry.map_err(io::Error::from)?;
             let Some(ip) = entry
                 .file_name()
                 .to_str()
+                .ok()
                 .and_then(|n| n.parse::<Ipv4Addr>().ok())
             else {
                 continue;
             };
-            let data = match read_small(&entry.path()) {
+            let data = match read_at(fd, entry.file_name(), &mut buf) {
                 Ok(d) => d,
                 // Released by someone not honouring the lock; skip it.
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             };
-            let mut lines = data.lines().map(str::trim).filter(|l| !l.is_empty());
-            let container_id = lines.next().unwrap_or_default().to_string();
-            let ifname = lines.next().map(str::to_string);
-            out.push(Reservation {
-                ip,
-                container_id,
-                ifname,
-            });
+            let text =
+                std::str::from_utf8(&data).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if f(ip, Owner::parse(text)).is_break() {
+                break;
+            }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// Reserve `ip`; false if it is taken already.
@@ -127,25 +198,41 @@ impl Locked {
     }
 }
 
-/// A reservation file's few bytes. Every ADD reads every reservation (to
-/// find the container's own), so this skips what `read_to_string` adds per
-/// file: a statx for the size and a second read to see the end. A short
-/// read of a regular file is its end.
-fn read_small(path: &std::path::Path) -> io::Result<String> {
-    use std::io::Read;
-    let mut f = fs::File::open(path)?;
-    let mut buf = vec![0u8; 256];
-    let mut len = 0;
-    loop {
-        let n = f.read(&mut buf[len..])?;
-        len += n;
-        if len < buf.len() {
-            break;
-        }
-        buf.resize(buf.len() * 2, 0);
+/// A reservation file's bytes, read relative to the directory `dir`: in
+/// `buf` when they fit (a container id and an interface name always do),
+/// else in a buffer grown to the file. A short read of a regular file is
+/// its end, so no statx for the size and no second read to see the end.
+fn read_at<'b>(dir: RawFd, name: &CStr, buf: &'b mut [u8]) -> io::Result<Cow<'b, [u8]>> {
+    let fd = openat(
+        // SAFETY: `dir` is the descriptor of a Dir the caller holds open.
+        unsafe { BorrowedFd::borrow_raw(dir) },
+        name,
+        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(io::Error::from)?;
+    let mut file = File::from(fd);
+    let n = read_full(&mut file, buf)?;
+    if n < buf.len() {
+        return Ok(Cow::Borrowed(&buf[..n]));
     }
-    buf.truncate(len);
-    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    let mut more = buf.to_vec();
+    file.read_to_end(&mut more)?;
+    Ok(Cow::Owned(more))
+}
+
+/// Read until `buf` is full or the file ends; how many bytes came.
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut len = 0;
+    while len < buf.len() {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(len)
 }
 
 #[cfg(test)]
@@ -153,19 +240,39 @@ mod tests {
     use super::*;
 
     #[test]
-    fn small_reads_give_whole_files_of_any_length() {
+    fn files_are_read_whole_at_any_length() {
         let dir = std::env::temp_dir().join(format!("lab-cni-small-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
+        let d = Dir::open(&dir, OFlag::O_RDONLY | OFlag::O_DIRECTORY, Mode::empty()).unwrap();
         for len in [0, 1, 255, 256, 257, 600, 1024] {
-            let path = dir.join(format!("f{len}"));
+            let name = format!("f{len}");
             let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
-            fs::write(&path, &text).unwrap();
-            assert_eq!(read_small(&path).unwrap(), text, "{len} bytes");
+            fs::write(dir.join(&name), &text).unwrap();
+            let mut buf = [0u8; 256];
+            let c = std::ffi::CString::new(name).unwrap();
+            let got = read_at(d.as_raw_fd(), &c, &mut buf).unwrap();
+            assert_eq!(&got[..], text.as_bytes(), "{len} bytes");
+            // Within the buffer nothing is allocated.
+            assert_eq!(matches!(got, Cow::Borrowed(_)), len < 256, "{len} bytes");
         }
         assert_eq!(
-            read_small(&dir.join("missing")).unwrap_err().kind(),
+            read_at(d.as_raw_fd(), c"missing", &mut [0u8; 8])
+                .unwrap_err()
+                .kind(),
             io::ErrorKind::NotFound
         );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn owners_parse_as_host_local_writes_them() {
+        let o = Owner::parse("abc\r\neth0");
+        assert_eq!((o.container_id, o.ifname), ("abc", Some("eth0")));
+        assert!(o.belongs_to("abc", "eth0") && !o.belongs_to("abc", "eth1") && !o.belongs_to("ab", "eth0"));
+        // Old host-local: the id alone, any interface.
+        let o = Owner::parse(" old \n\n");
+        assert_eq!((o.container_id, o.ifname), ("old", None));
+        assert!(o.belongs_to("old", "eth3"));
+        assert_eq!(Owner::parse("").container_id, "");
     }
 }
