@@ -188,6 +188,8 @@ pub struct Recorder {
     /// occurrence in place (an ObjectReference of seven strings) made each
     /// block ~6 KiB.
     queue: tokio::sync::mpsc::Sender<Box<Occurrence>>,
+    /// What the writer calls once its queue is empty (`when_drained`).
+    drained: Arc<std::sync::OnceLock<fn()>>,
 }
 
 /// What the writer task owns.
@@ -235,6 +237,8 @@ impl Recorder {
         };
         let quiet = Arc::new(Quiet::new());
         let stamps = quiet.clone();
+        let drained = Arc::new(std::sync::OnceLock::<fn()>::new());
+        let after_drain = drained.clone();
         // Ends when the last Recorder is dropped.
         tokio::runtime::Handle::current().spawn(async move {
             // Since when the queue has held events: reset once it is empty.
@@ -250,10 +254,27 @@ impl Recorder {
                 }
                 if rx.is_empty() {
                     held_since = None;
+                    if let Some(f) = after_drain.get() {
+                        f();
+                    }
                 }
             }
         });
-        Arc::new(Recorder { quiet, queue })
+        Arc::new(Recorder {
+            quiet,
+            queue,
+            drained,
+        })
+    }
+
+    /// Call `f` each time the writer has emptied its queue: after a burst,
+    /// once the Events it held are written (at most once per held batch,
+    /// as a batch is written only after a quiet spell). A node agent gives
+    /// the memory those writes used back to the system there
+    /// (`malloc_trim`), which its own end of the burst came too early for.
+    /// Set once; a second call is ignored.
+    pub fn when_drained(&self, f: fn()) {
+        let _ = self.drained.set(f);
     }
 
     /// The component is still at work, though it records nothing: its

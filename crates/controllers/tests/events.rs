@@ -325,3 +325,40 @@ async fn events_wait_while_their_component_says_it_is_busy() {
     );
     running.shutdown();
 }
+
+/// `when_drained` runs once the writer has emptied its queue: after a held
+/// batch is written (three recorded at once make one batch, unless the
+/// machine stalls 100 ms between two records: at most three), and a later
+/// lone event is a batch of its own, run once more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drain_hook_runs_once_a_held_batch_is_written() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static DRAINS: AtomicUsize = AtomicUsize::new(0);
+    let dir = tempfile::tempdir().unwrap();
+    let (running, client) = server(dir.path()).await;
+    let rec = Recorder::new(client.clone(), "test-drain");
+    rec.when_drained(|| {
+        DRAINS.fetch_add(1, Ordering::SeqCst);
+    });
+    for i in 0..3 {
+        let about = object_in_default("Pod", &format!("drain{i}"), &format!("u-drain{i}"));
+        rec.record(about, Reason::Created, "created".into());
+    }
+    events_with(&client, "Created", 3).await;
+    let after_batch = wait_for("the hook after the batch", || async {
+        Some(DRAINS.load(Ordering::SeqCst)).filter(|n| *n >= 1)
+    })
+    .await;
+    assert!(after_batch <= 3, "{after_batch} runs for three events");
+    rec.record(
+        object_in_default("Pod", "drain3", "u-drain3"),
+        Reason::Started,
+        "started".into(),
+    );
+    events_with(&client, "Started", 1).await;
+    wait_for("the hook after the lone event", || async {
+        (DRAINS.load(Ordering::SeqCst) == after_batch + 1).then_some(())
+    })
+    .await;
+    running.shutdown();
+}
