@@ -40,11 +40,12 @@ impl Reservation {
     }
 }
 
-/// A reservation file's owner, borrowed from the bytes read.
+/// A reservation file's owner, borrowed from the bytes read (the store's
+/// own: callers get [`Reservation`]s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Owner<'a> {
-    pub container_id: &'a str,
-    pub ifname: Option<&'a str>,
+struct Owner<'a> {
+    container_id: &'a str,
+    ifname: Option<&'a str>,
 }
 
 impl<'a> Owner<'a> {
