@@ -59,6 +59,10 @@ pub const NODE_PRIVATE_DIRS: [&str; 7] = [
     "etc/labyrinth",
     "etc/kubernetes",
 ];
+/// Those of `NODE_PRIVATE_DIRS` that a pod start writes into: on a lab's
+/// node each is a tmpfs of its own (lab/src/sandbox.rs), not part of the
+/// node's copy-on-write /var, as a real node keeps them on its own disk.
+pub const NODE_STATE_FILESYSTEMS: [&str; 3] = ["var/lib/labyrinth", "var/lib/cni", "var/log/pods"];
 /// The node's other mounts of its own (lab/src/sandbox.rs: a private /run
 /// and /tmp, its own bpffs): with `MACHINE_DIRS`, what a hostPath volume
 /// may write (agent's runtime/host_path.rs); the rest of a node's
@@ -69,3 +73,20 @@ pub const NODE_OWN_MOUNTS: [&str; 3] = ["run", "tmp", "sys/fs/bpf"];
 /// `lab ssh` and of every container: the lab puts it there when the node
 /// boots, the agent again when it starts (addon pods run `labyrinth dns`).
 pub const BIN_DIR: &str = "/opt/labyrinth/bin";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_filesystems_are_private_dirs_holding_the_pods_state() {
+        for dir in NODE_STATE_FILESYSTEMS {
+            assert!(NODE_PRIVATE_DIRS.contains(&dir), "{dir} is not a private dir");
+        }
+        let pods = crate::sandbox::PODS_DIR.trim_start_matches('/');
+        assert!(
+            NODE_STATE_FILESYSTEMS.iter().any(|d| pods.starts_with(d)),
+            "{pods}"
+        );
+    }
+}

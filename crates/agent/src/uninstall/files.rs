@@ -32,7 +32,10 @@ pub(super) fn end_pods(r: &mut Report, rt: &RuntimeConfig) {
     }
 }
 
-/// Remove a file or a folder with all in it; true if there was one.
+/// Remove a file or a folder with all in it; true if there was one. A
+/// folder that is a mount point (a node may keep /var/log/pods on a disk
+/// of its own, as a lab's node does on a tmpfs) cannot go: it is emptied
+/// and kept.
 fn remove(path: &Path) -> Result<bool> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
@@ -40,12 +43,20 @@ fn remove(path: &Path) -> Result<bool> {
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     let res = if meta.is_dir() {
-        std::fs::remove_dir_all(path)
+        std::fs::remove_dir_all(path).or_else(|e| match e.raw_os_error() {
+            Some(libc::EBUSY) if emptied(path) => Ok(()),
+            _ => Err(e),
+        })
     } else {
         std::fs::remove_file(path)
     };
     res.with_context(|| format!("removing {}", path.display()))?;
     Ok(true)
+}
+
+/// Whether `path` is a folder with nothing left in it.
+fn emptied(path: &Path) -> bool {
+    std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none())
 }
 
 /// Where the agent put its files: the runtime's folders, the CNI
