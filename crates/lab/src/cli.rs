@@ -65,11 +65,18 @@ pub enum LabCmd {
         #[arg(last = true)]
         cmd: Vec<String>,
     },
+    /// Print the path of the lab's admin kubeconfig for the host's own
+    /// clients (`export KUBECONFIG=$(labyrinth lab kubeconfig)`): its server
+    /// is the API endpoint on the host's loopback.
+    Kubeconfig(NameArg),
     /// Time `up` and `down` and print JSON (not a test).
     Bench(crate::bench::BenchArgs),
     /// A machine's init (internal: `up` starts one per machine).
     #[command(name = "_sandbox", hide = true)]
     Sandbox(crate::sandbox::SandboxArgs),
+    /// The API endpoint's relay (internal: `up` starts it in the VPC).
+    #[command(name = "_api-endpoint", hide = true)]
+    ApiEndpoint(crate::api_endpoint::EndpointArgs),
     /// A node's service manager (internal: `up` runs each component under one).
     #[command(name = "_supervise", hide = true)]
     Supervise(crate::supervise::SuperviseArgs),
@@ -221,7 +228,12 @@ pub fn run(args: LabArgs) -> Result<i32> {
             follow,
         } => crate::logs::run(&name.name, node.as_deref(), component.as_deref(), follow),
         LabCmd::Ssh { name, node, cmd } => crate::enter::ssh(&name.name, &node, &cmd),
+        LabCmd::Kubeconfig(n) => {
+            println!("{}", crate::api_endpoint::kubeconfig_of(&n.name)?.display());
+            Ok(0)
+        }
         LabCmd::Bench(b) => crate::bench::run(b),
+        LabCmd::ApiEndpoint(a) => crate::api_endpoint::run(a),
         LabCmd::Sandbox(s) => crate::sandbox::run(s),
         LabCmd::Supervise(s) => crate::supervise::run(s),
     }
@@ -266,6 +278,11 @@ fn summary(state: &crate::state::LabState, bare: bool, took: std::time::Duration
     out += &format!("  labyrinth lab ssh --name {name} {worker}      a shell on a node\n");
     if !bare {
         out += &format!("  labyrinth kubectl --name {name} get nodes -o wide\n");
+    }
+    if let Some(at) = state.api_endpoint {
+        out += &format!(
+            "  export KUBECONFIG=$(labyrinth lab kubeconfig --name {name})      your own clients, through https://{at}\n"
+        );
     }
     if !bare && c.manual_join && c.control_planes > 1 {
         out += &format!(

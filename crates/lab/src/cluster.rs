@@ -116,7 +116,8 @@ pub fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) -> 
     Ok(())
 }
 
-pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
+/// Start the cluster; returns the API endpoint on the host's loopback.
+pub fn start(state: &LabState, progress: &Progress) -> Result<std::net::SocketAddr> {
     let cfg = &state.config;
     let lab = cfg.name.as_str();
     let exe = exe()?;
@@ -175,11 +176,18 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
     // kubectl on the control node works as after `kubeadm init`.
     install_admin_conf(lab, &cp.name)?;
 
-    // And on the host, for `labyrinth kubectl` (which runs the machine's
-    // kubectl in the caller's directory): the lab's run directory, 0600.
+    // And on the host, for the host's own clients: the lab's run
+    // directory, 0600, naming the API endpoint on the host's loopback
+    // (`crate::api_endpoint`), never the lab's own address, which only
+    // the lab's namespaces reach.
+    let dir = crate::state::LabDir::new(lab);
+    let vpc = state.vpc.context("the lab has no VPC")?;
+    let target = std::net::SocketAddr::from((vip.unwrap_or(cp.address), API_PORT));
+    let endpoint = crate::api_endpoint::start(&vpc, target, &dir)?;
+    progress.step(&format!("{lab}: API endpoint https://{endpoint} on the host"));
     let admin_conf = run_in(lab, &cp.name, &["cat", ADMIN_KUBECONFIG])?.stdout;
-    let copy = crate::state::LabDir::new(lab).kubeconfig_path();
-    labyrinth_contracts::files::write_private(&copy, &admin_conf)
+    let host_conf = crate::api_endpoint::host_kubeconfig(&admin_conf, endpoint)?;
+    labyrinth_contracts::files::write_private(&dir.kubeconfig_path(), &host_conf)
         .context("keeping the lab's admin kubeconfig")?;
 
     if let Some(address) = vip {
@@ -380,7 +388,7 @@ pub fn start(state: &LabState, progress: &Progress) -> Result<()> {
         };
         text.lines().filter(|l| ready(l)).count() == want
     })?;
-    Ok(())
+    Ok(endpoint)
 }
 
 /// The words of a printed join command, to run with this program.

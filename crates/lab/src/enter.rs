@@ -156,7 +156,11 @@ extern "C" fn forward(sig: libc::c_int) {
 ///
 /// Only the control node's *network* namespace is joined, where the API
 /// server's address is local; the mount namespace and the cwd stay the
-/// host's, and the host's network namespace is not touched.
+/// host's, and the host's network namespace is not touched. The
+/// credentials are the control node's own admin.conf, read through its
+/// root: it names the lab's address, which only the lab reaches (the host's
+/// copy names the loopback endpoint instead, `crate::api_endpoint`), and
+/// `port-forward` listens on node-0's loopback, as the README shows.
 pub fn kubectl(lab: &str, args: &[String]) -> Result<i32> {
     let dir = LabDir::new(lab);
     let state = dir.load()?;
@@ -167,11 +171,12 @@ pub fn kubectl(lab: &str, args: &[String]) -> Result<i32> {
         .with_context(|| format!("lab {lab} has no control node"))?;
     let what = format!("{} of lab {lab}", cp.plan.name);
     let holder = cp.holder.with_context(|| format!("{what} was never started"))?;
-    let kubeconfig = dir.kubeconfig_path();
-    if !kubeconfig.exists() {
+    let kubeconfig = format!("/proc/{}/root{}", holder.pid, crate::cluster::ADMIN_KUBECONFIG);
+    if !std::path::Path::new(&kubeconfig).exists() {
         bail!(
-            "lab {lab} has no cluster to talk to (no {}; was it made with `up --bare`?)",
-            kubeconfig.display()
+            "lab {lab} has no cluster to talk to (no {} on {}; was it made with `up --bare`?)",
+            crate::cluster::ADMIN_KUBECONFIG,
+            cp.plan.name
         );
     }
     let net = File::open(holder.ns_path("net"))

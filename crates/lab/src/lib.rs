@@ -7,6 +7,7 @@
 //! namespaces: killing the VPC's init releases everything.
 
 pub mod addons;
+pub mod api_endpoint;
 pub mod bench;
 pub mod cli;
 pub mod cluster;

@@ -46,6 +46,11 @@ pub struct LabState {
     /// of the VPC network namespace. Killing it ends the whole lab.
     pub vpc: Option<Holder>,
     pub nodes: Vec<NodeState>,
+    /// The API server's endpoint on the host's loopback
+    /// (`crate::api_endpoint`), which the host's admin kubeconfig names;
+    /// none for a bare lab.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_endpoint: Option<std::net::SocketAddr>,
 }
 
 impl LabState {
@@ -138,8 +143,9 @@ impl LabDir {
         Ok(())
     }
 
-    /// The lab's admin kubeconfig (mode 0600), which `labyrinth kubectl`
-    /// uses; a copy of the control node's /etc/kubernetes/admin.conf.
+    /// The lab's admin kubeconfig for the host's own clients (mode 0600):
+    /// the control node's /etc/kubernetes/admin.conf with the API endpoint
+    /// on the host's loopback as its server (`crate::api_endpoint`).
     pub fn kubeconfig_path(&self) -> PathBuf {
         self.path.join("admin.kubeconfig")
     }

@@ -37,6 +37,9 @@ pub struct LabStatus {
     pub mtu: Option<u32>,
     pub vpc_pid: Option<u32>,
     pub created: Option<u64>,
+    /// The API endpoint on the host's loopback (`crate::api_endpoint`);
+    /// null for a bare or broken lab.
+    pub api_endpoint: Option<String>,
     pub nodes: Vec<NodeStatus>,
 }
 
@@ -72,6 +75,7 @@ fn broken(name: &str, problem: String) -> LabStatus {
         mtu: None,
         vpc_pid: None,
         created: None,
+        api_endpoint: None,
         nodes: Vec::new(),
     }
 }
@@ -87,6 +91,7 @@ fn summarize(s: &LabState) -> LabStatus {
         mtu: Some(s.config.mtu),
         vpc_pid: s.vpc.map(|h| h.pid),
         created: Some(s.created),
+        api_endpoint: s.api_endpoint.map(|a| format!("https://{a}")),
         nodes: s
             .nodes
             .iter()
@@ -139,6 +144,12 @@ pub fn print_status(s: &LabStatus) {
         or_dash(&s.underlay_cidr),
         or_dash(&s.mtu)
     );
+    if let Some(at) = &s.api_endpoint {
+        println!(
+            "API endpoint on the host: {at} (`labyrinth lab kubeconfig --name {}`)",
+            s.name
+        );
+    }
     println!(
         "{:<10} {:<14} {:<16} {:<14} {:>8}  STATE",
         "NODE", "ROLE", "ADDRESS", "POD CIDR", "PID"

@@ -68,6 +68,7 @@ fn create(cfg: &LabConfig, dir: &LabDir, opts: &UpOptions) -> Result<LabState> {
             .into_iter()
             .map(|plan| NodeState { plan, holder: None })
             .collect(),
+        api_endpoint: None,
     };
     dir.save(&state)?;
 
@@ -105,9 +106,10 @@ fn create(cfg: &LabConfig, dir: &LabDir, opts: &UpOptions) -> Result<LabState> {
     }
     fault_point("wired");
     if !opts.bare {
-        crate::cluster::start(&state, &progress)
-            .and_then(|()| crate::addons::install(&state, &progress))
+        let endpoint = crate::cluster::start(&state, &progress)
+            .and_then(|endpoint| crate::addons::install(&state, &progress).map(|()| endpoint))
             .context("starting the cluster")?;
+        state.api_endpoint = Some(endpoint);
         fault_point("cluster");
     }
 

@@ -2,13 +2,16 @@
 //! uplink per node, named `ens4` inside the node as on a GCE VM.
 
 use std::net::IpAddr;
+use std::os::fd::AsFd;
+use std::process::Command;
 
 use anyhow::{Context, Result};
 use labyrinth_netlink::netns::NetNs;
 use labyrinth_netlink::{Handle, RouteSpec, VethSpec};
+use nix::sched::{setns, CloneFlags};
 
 use crate::config::{LabConfig, NodePlan};
-use crate::state::Holder;
+use crate::state::{Holder, LabDir};
 
 /// The bridge that plays the VPC network.
 pub const BRIDGE: &str = "vpc0";
@@ -30,6 +33,45 @@ pub fn port_name(plan: &NodePlan) -> String {
 /// as a cloud network's gateway.
 pub fn gateway(cfg: &LabConfig) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::from(u32::from(cfg.underlay_cidr.network()) + 1)
+}
+
+/// Run `f` on a thread that has joined the VPC's network and pid
+/// namespaces: what it starts lives in the VPC and ends with the lab. Only
+/// that thread moves (setns changes the calling thread alone, and for pid
+/// only where its children go).
+pub fn in_vpc<T: Send>(vpc: &Holder, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    let net = std::fs::File::open(vpc.ns_path("net")).context("opening the VPC network namespace")?;
+    let pid = std::fs::File::open(vpc.ns_path("pid")).context("opening the VPC pid namespace")?;
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<T> {
+            setns(net.as_fd(), CloneFlags::CLONE_NEWNET).context("joining the VPC network namespace")?;
+            setns(pid.as_fd(), CloneFlags::CLONE_NEWPID).context("joining the VPC pid namespace")?;
+            f()
+        })
+        .join()
+        .expect("a thread in the VPC panicked")
+    })
+}
+
+/// `setsid -f labyrinth ARGS…` with its output appended to the lab's log
+/// `log`, for [`in_vpc`] to start: its own session (the terminal that ran
+/// `up` hanging up must not reach it), and its parent exits at once, so the
+/// service's parent is the VPC's init, inside the lab, which reaps it when
+/// the lab ends (a parent outside the lab would hold the pid namespace
+/// open). Its stdin is the caller's to set.
+pub fn service_command(dir: &LabDir, log: &str, args: &[&str]) -> Result<Command> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.log_path(log))
+        .with_context(|| format!("opening the log {}", dir.log_path(log).display()))?;
+    let mut cmd = Command::new("setsid");
+    cmd.arg("-f")
+        .arg(std::env::current_exe().context("finding our own executable")?)
+        .args(args)
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    Ok(cmd)
 }
 
 /// Bring up the VPC namespace: loopback and the bridge, holding the gateway

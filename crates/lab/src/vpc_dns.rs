@@ -10,13 +10,11 @@
 
 use std::io::ErrorKind;
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::os::fd::AsFd;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use labyrinth_contracts::vpc_dns::{VpcHost, VpcZone, VPC_DNS_PORT};
-use nix::sched::{setns, CloneFlags};
 
 use crate::config::LabConfig;
 use crate::state::{Holder, LabDir};
@@ -58,57 +56,36 @@ pub fn start(vpc: &Holder, cfg: &LabConfig, dir: &LabDir) -> Result<()> {
     std::fs::write(&zone_path, serde_json::to_vec_pretty(&zone(cfg))?)
         .with_context(|| format!("writing {}", zone_path.display()))?;
     let listen = SocketAddr::from((crate::vpc::gateway(cfg), VPC_DNS_PORT));
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.log_path("vpc-dns"))
-        .context("opening the resolver's log")?;
-    // `setsid -f`: its own session (the terminal that ran `up` hanging up
-    // must not reach it), and its parent exits at once, so the resolver's
-    // parent is the VPC's init, inside the lab, which reaps it when the lab
-    // ends (a parent outside the lab would hold the pid namespace open).
-    let mut cmd = Command::new("setsid");
-    cmd.arg("-f")
-        .arg(std::env::current_exe().context("finding our own executable")?)
-        .arg("vpc-dns")
-        .arg("--zone")
-        .arg(&zone_path)
-        .arg("--listen")
-        .arg(listen.to_string())
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    let net = std::fs::File::open(vpc.ns_path("net")).context("opening the VPC network namespace")?;
-    let pid = std::fs::File::open(vpc.ns_path("pid")).context("opening the VPC pid namespace")?;
-    // setns changes only this thread (and, for pid, where its children go):
-    // a helper thread joins the VPC, starts the resolver and asks it.
-    std::thread::scope(|s| {
-        s.spawn(|| -> Result<()> {
-            setns(net.as_fd(), CloneFlags::CLONE_NEWNET).context("joining the VPC network namespace")?;
-            setns(pid.as_fd(), CloneFlags::CLONE_NEWPID).context("joining the VPC pid namespace")?;
-            let status = cmd.status().context("starting labyrinth vpc-dns (setsid)")?;
-            if !status.success() {
-                bail!("setsid -f labyrinth vpc-dns: {status}");
-            }
-            // A socket error other than "not there yet" ends the wait too,
-            // and is what gets reported.
-            let mut failed = None;
-            crate::cluster::wait_for(
-                &format!("labyrinth vpc-dns to answer on {listen}"),
-                Duration::from_secs(30),
-                || match probe(listen) {
-                    Ok(answered) => answered,
-                    Err(e) => {
-                        failed = Some(e);
-                        true
-                    }
-                },
-            )
-            .with_context(|| format!("see {}", dir.log_path("vpc-dns").display()))?;
-            failed.map_or(Ok(()), Err)
-        })
-        .join()
-        .expect("resolver starter panicked")
+    let zone_arg = zone_path.to_string_lossy();
+    let listen_arg = listen.to_string();
+    let mut cmd = crate::vpc::service_command(
+        dir,
+        "vpc-dns",
+        &["vpc-dns", "--zone", &zone_arg, "--listen", &listen_arg],
+    )?;
+    cmd.stdin(Stdio::null());
+    // A helper thread joins the VPC, starts the resolver and asks it.
+    crate::vpc::in_vpc(vpc, || {
+        let status = cmd.status().context("starting labyrinth vpc-dns (setsid)")?;
+        if !status.success() {
+            bail!("setsid -f labyrinth vpc-dns: {status}");
+        }
+        // A socket error other than "not there yet" ends the wait too,
+        // and is what gets reported.
+        let mut failed = None;
+        crate::cluster::wait_for(
+            &format!("labyrinth vpc-dns to answer on {listen}"),
+            Duration::from_secs(30),
+            || match probe(listen) {
+                Ok(answered) => answered,
+                Err(e) => {
+                    failed = Some(e);
+                    true
+                }
+            },
+        )
+        .with_context(|| format!("see {}", dir.log_path("vpc-dns").display()))?;
+        failed.map_or(Ok(()), Err)
     })
 }
 

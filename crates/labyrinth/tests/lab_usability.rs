@@ -325,6 +325,43 @@ fn kubectl_files_path_and_logs_in_a_cluster() {
     let mode =
         std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&kubeconfig).unwrap().permissions());
     assert_eq!(mode & 0o777, 0o600, "{kubeconfig}");
+    // It names the API endpoint on the host's loopback, never the lab's
+    // own address: the machine's kubectl run in the host's network
+    // namespace, as `lab kubeconfig` says, reaches the cluster there and
+    // leaves the host's namespace as it was.
+    let path = ok(&labyrinth(&["lab", "kubeconfig", "--name", name]));
+    assert_eq!(path.trim(), kubeconfig);
+    let text = std::fs::read_to_string(&kubeconfig).unwrap();
+    let server = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .unwrap_or_else(|| panic!("no server in {kubeconfig}:\n{text}"));
+    let endpoint = server
+        .strip_prefix("https://127.0.0.1:")
+        .and_then(|p| p.parse::<u16>().ok())
+        .unwrap_or_else(|| panic!("{kubeconfig} names {server}, not a port on the host's loopback"));
+    assert!(
+        !text.contains("10.168."),
+        "{kubeconfig} names a lab address:\n{text}"
+    );
+    let st: serde_json::Value =
+        serde_json::from_str(&ok(&labyrinth(&["lab", "status", "--name", name, "--json"]))).unwrap();
+    assert_eq!(st["apiEndpoint"], server, "lab status --json: {st}");
+    let host = Command::new("kubectl")
+        .args(["--kubeconfig", &kubeconfig, "get", "nodes", "-o", "name"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("running the machine's kubectl");
+    assert_eq!(
+        ok(&host).split_whitespace().collect::<Vec<_>>(),
+        ["node/node-0", "node/node-1", "node/node-2"],
+        "{host:?}"
+    );
+    assert_eq!(
+        HostSnapshot::take(),
+        before,
+        "the host's kubectl through the endpoint changed the host's network namespace"
+    );
 
     // 2. `labyrinth` on the PATH in a node and in a pod.
     let client = eventually("the wrk-1 pod", 200, || {
@@ -449,4 +486,10 @@ fn kubectl_files_path_and_logs_in_a_cluster() {
         "{bad:?}"
     );
     lab.down();
+    // The endpoint ends with the lab.
+    let refused = std::net::TcpStream::connect(("127.0.0.1", endpoint));
+    assert!(
+        refused.is_err(),
+        "the API endpoint 127.0.0.1:{endpoint} still accepts after `lab down`"
+    );
 }
