@@ -272,6 +272,23 @@ fn three_control_planes_survive_the_loss_of_the_address_holder_and_of_etcd_quoru
     wait_until("the address on the new holder only", || {
         vip_nodes(&lab) == [new_holder.as_str()]
     });
+    // The API endpoint on the host relays to the address, so the host's
+    // own kubectl follows the move too.
+    let host_conf = ok(&labyrinth(&["lab", "kubeconfig", "--name", &lab.name]));
+    wait_until("the host's kubectl through the API endpoint", || {
+        std::process::Command::new("kubectl")
+            .args([
+                "--kubeconfig",
+                host_conf.trim(),
+                "get",
+                "--raw",
+                "/readyz",
+                "--request-timeout=2s",
+            ])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
     let before = writer.acked();
     let writes_again = measure(
         "a write acknowledged after the address moved",
