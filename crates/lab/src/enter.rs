@@ -171,6 +171,12 @@ pub fn kubectl(lab: &str, args: &[String]) -> Result<i32> {
         .with_context(|| format!("lab {lab} has no control node"))?;
     let what = format!("{} of lab {lab}", cp.plan.name);
     let holder = cp.holder.with_context(|| format!("{what} was never started"))?;
+    let net = File::open(holder.ns_path("net"))
+        .with_context(|| format!("opening the network namespace of {what}"))?;
+    if !holder.alive() {
+        bail!("{what} is not running");
+    }
+    // Read while the holder is known alive, so the path is node-0's root.
     let kubeconfig = format!("/proc/{}/root{}", holder.pid, crate::cluster::ADMIN_KUBECONFIG);
     if !std::path::Path::new(&kubeconfig).exists() {
         bail!(
@@ -178,11 +184,6 @@ pub fn kubectl(lab: &str, args: &[String]) -> Result<i32> {
             crate::cluster::ADMIN_KUBECONFIG,
             cp.plan.name
         );
-    }
-    let net = File::open(holder.ns_path("net"))
-        .with_context(|| format!("opening the network namespace of {what}"))?;
-    if !holder.alive() {
-        bail!("{what} is not running");
     }
     setns(net.as_fd(), CloneFlags::CLONE_NEWNET)
         .with_context(|| format!("joining the network namespace of {what}"))?;

@@ -266,6 +266,21 @@ fn up_refuses_an_existing_name_and_recreate_replaces_it() {
     let st = lab.status();
     assert_ne!(st["vpcPid"].as_u64().unwrap() as u32, first_pid);
     assert_eq!(st["nodes"].as_array().unwrap().len(), 3);
+    // A bare lab has no API, so no endpoint on the host nor kubeconfig:
+    // both ways in say so.
+    assert!(st["apiEndpoint"].is_null(), "{st}");
+    assert!(!said.contains("KUBECONFIG"), "{said}");
+    for argv in [
+        vec!["lab", "kubeconfig", "--name", &lab.name],
+        vec!["kubectl", "--name", &lab.name, "get", "nodes"],
+    ] {
+        let out = labyrinth(&argv);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(&format!("lab {} has no cluster to talk to", lab.name)),
+            "{argv:?}: {out:?}"
+        );
+    }
     let ls: serde_json::Value = serde_json::from_str(&ok(&labyrinth(&["lab", "ls", "--json"]))).unwrap();
     assert!(ls
         .as_array()
