@@ -28,6 +28,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::state::{Holder, LabDir};
 
+/// The relay's log, in the lab's run directory (`lab logs vpc api-endpoint`).
+pub const LOG: &str = "api-endpoint";
+
 /// Connections relayed at once; past this a new one is closed at once
 /// (a lab has a handful of clients: this only bounds a runaway one).
 const MAX_CONNECTIONS: usize = 256;
@@ -53,8 +56,7 @@ pub fn start(vpc: &Holder, to: SocketAddr, dir: &LabDir) -> Result<SocketAddr> {
     // The listening socket is the relay's stdin, as inetd hands a service
     // its socket.
     let to_arg = to.to_string();
-    let mut cmd =
-        crate::vpc::service_command(dir, "api-endpoint", &["lab", "_api-endpoint", "--to", &to_arg])?;
+    let mut cmd = crate::vpc::service_command(dir, LOG, &["lab", "_api-endpoint", "--to", &to_arg])?;
     cmd.stdin(Stdio::from(OwnedFd::from(listener)));
     crate::vpc::in_vpc(vpc, || {
         let status = cmd

@@ -5,7 +5,8 @@
 //! the node init's /proc/<pid>/root; the control plane's static pods on
 //! node-0 (kube-apiserver, …) log where the runtime keeps container logs
 //! (`crate::static_logs`); and every machine's init (the VPC's too) writes
-//! its console, `console`, to the lab's run directory.
+//! its console, `console`, to the lab's run directory, where the VPC's
+//! services (its resolver, the API endpoint's relay) log too.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::PathBuf;
@@ -51,6 +52,21 @@ pub fn all(lab: &str) -> Result<Vec<LogFile>> {
             path: console,
             holder,
         });
+        if machine == VPC {
+            // The VPC's services log beside its console, on the host.
+            for name in [crate::vpc_dns::LOG, crate::api_endpoint::LOG] {
+                let path = dir.log_path(name);
+                if path.exists() {
+                    out.push(LogFile {
+                        node: machine.clone(),
+                        component: name.into(),
+                        shown: path.display().to_string(),
+                        path,
+                        holder,
+                    });
+                }
+            }
+        }
         let Some(h) = holder.filter(Holder::alive) else {
             continue;
         };

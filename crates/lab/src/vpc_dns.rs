@@ -19,6 +19,9 @@ use labyrinth_contracts::vpc_dns::{VpcHost, VpcZone, VPC_DNS_PORT};
 use crate::config::LabConfig;
 use crate::state::{Holder, LabDir};
 
+/// The resolver's log, in the lab's run directory (`lab logs vpc vpc-dns`).
+pub const LOG: &str = "vpc-dns";
+
 /// The zone file in the lab's state directory.
 pub const ZONE_FILE: &str = "vpc-dns.json";
 
@@ -60,7 +63,7 @@ pub fn start(vpc: &Holder, cfg: &LabConfig, dir: &LabDir) -> Result<()> {
     let listen_arg = listen.to_string();
     let mut cmd = crate::vpc::service_command(
         dir,
-        "vpc-dns",
+        LOG,
         &["vpc-dns", "--zone", &zone_arg, "--listen", &listen_arg],
     )?;
     cmd.stdin(Stdio::null());

@@ -440,6 +440,8 @@ fn kubectl_files_path_and_logs_in_a_cluster() {
     let list = ok(&labyrinth(&["lab", "logs", "--name", name]));
     for (node, component) in [
         ("vpc", "console"),
+        ("vpc", "vpc-dns"),
+        ("vpc", "api-endpoint"),
         ("node-0", "kube-apiserver"),
         ("node-1", "agent"),
         ("node-1", "console"),
@@ -454,6 +456,18 @@ fn kubectl_files_path_and_logs_in_a_cluster() {
     assert!(agent.contains("streaming server listening"), "{agent}");
     let console = ok(&labyrinth(&["lab", "logs", "--name", name, "node-1", "console"]));
     assert!(console.contains("node-1: booted"), "{console}");
+    let relay = ok(&labyrinth(&[
+        "lab",
+        "logs",
+        "--name",
+        name,
+        "vpc",
+        "api-endpoint",
+    ]));
+    assert!(
+        relay.contains(&format!("relaying 127.0.0.1:{endpoint} (the host's loopback)")),
+        "{relay}"
+    );
     let mut checked = 0;
     for l in list.lines().skip(1) {
         let f: Vec<&str> = l.split_whitespace().collect();
