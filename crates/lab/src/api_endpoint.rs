@@ -28,9 +28,6 @@ use anyhow::{bail, Context, Result};
 
 use crate::state::{Holder, LabDir};
 
-/// The relay's log, in the lab's run directory (`lab logs vpc api-endpoint`).
-pub const LOG: &str = "api-endpoint";
-
 /// Connections relayed at once; past this a new one is closed at once
 /// (a lab has a handful of clients: this only bounds a runaway one).
 const MAX_CONNECTIONS: usize = 256;
@@ -56,7 +53,11 @@ pub fn start(vpc: &Holder, to: SocketAddr, dir: &LabDir) -> Result<SocketAddr> {
     // The listening socket is the relay's stdin, as inetd hands a service
     // its socket.
     let to_arg = to.to_string();
-    let mut cmd = crate::vpc::service_command(dir, LOG, &["lab", "_api-endpoint", "--to", &to_arg])?;
+    let mut cmd = crate::vpc::service_command(
+        dir,
+        crate::logs::API_ENDPOINT_LOG,
+        &["lab", "_api-endpoint", "--to", &to_arg],
+    )?;
     cmd.stdin(Stdio::from(OwnedFd::from(listener)));
     crate::vpc::in_vpc(vpc, || {
         let status = cmd

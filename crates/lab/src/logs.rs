@@ -22,6 +22,10 @@ pub const NODE_LOG_DIR: &str = "/var/log/labyrinth";
 pub const CONSOLE: &str = "console";
 /// The VPC's "node" name in `lab logs`.
 pub const VPC: &str = "vpc";
+/// The VPC's resolver's log (`crate::vpc_dns`), in the lab's run directory.
+pub const VPC_DNS_LOG: &str = "vpc-dns";
+/// The API endpoint's relay's log (`crate::api_endpoint`), beside it.
+pub const API_ENDPOINT_LOG: &str = "api-endpoint";
 
 /// One log file of the lab.
 #[derive(Debug)]
@@ -54,7 +58,7 @@ pub fn all(lab: &str) -> Result<Vec<LogFile>> {
         });
         if machine == VPC {
             // The VPC's services log beside its console, on the host.
-            for name in [crate::vpc_dns::LOG, crate::api_endpoint::LOG] {
+            for name in [VPC_DNS_LOG, API_ENDPOINT_LOG] {
                 let path = dir.log_path(name);
                 if path.exists() {
                     out.push(LogFile {

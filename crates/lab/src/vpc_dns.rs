@@ -19,9 +19,6 @@ use labyrinth_contracts::vpc_dns::{VpcHost, VpcZone, VPC_DNS_PORT};
 use crate::config::LabConfig;
 use crate::state::{Holder, LabDir};
 
-/// The resolver's log, in the lab's run directory (`lab logs vpc vpc-dns`).
-pub const LOG: &str = "vpc-dns";
-
 /// The zone file in the lab's state directory.
 pub const ZONE_FILE: &str = "vpc-dns.json";
 
@@ -63,7 +60,7 @@ pub fn start(vpc: &Holder, cfg: &LabConfig, dir: &LabDir) -> Result<()> {
     let listen_arg = listen.to_string();
     let mut cmd = crate::vpc::service_command(
         dir,
-        LOG,
+        crate::logs::VPC_DNS_LOG,
         &["vpc-dns", "--zone", &zone_arg, "--listen", &listen_arg],
     )?;
     cmd.stdin(Stdio::null());
@@ -87,7 +84,7 @@ pub fn start(vpc: &Holder, cfg: &LabConfig, dir: &LabDir) -> Result<()> {
                 }
             },
         )
-        .with_context(|| format!("see {}", dir.log_path("vpc-dns").display()))?;
+        .with_context(|| format!("see {}", dir.log_path(crate::logs::VPC_DNS_LOG).display()))?;
         failed.map_or(Ok(()), Err)
     })
 }
