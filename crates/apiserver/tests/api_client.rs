@@ -13,18 +13,23 @@ use serde_json::json;
 
 /// ESTABLISHED TCP sockets of this process whose local port is `port`: the
 /// server's side of each client connection (the server runs in-process).
-fn server_connections(port: u16) -> usize {
+/// Established connections to the server at `port` on loopback, counted
+/// by their client ends (remote port `port`). Not by the server's ends: a
+/// listener bound to port 0 with SO_REUSEADDR may get a port that another
+/// process's outgoing connection already uses as its local port, and that
+/// connection would be counted as the server's (CI81 saw 2 once).
+fn connections_to(port: u16) -> usize {
     let table = std::fs::read_to_string("/proc/self/net/tcp").unwrap();
     table
         .lines()
         .skip(1)
         .filter(|l| {
             let f: Vec<&str> = l.split_whitespace().collect();
-            let local_port = f[1]
+            let remote_port = f[2]
                 .rsplit(':')
                 .next()
                 .and_then(|p| u16::from_str_radix(p, 16).ok());
-            local_port == Some(port) && f[3] == "01"
+            remote_port == Some(port) && f[3] == "01"
         })
         .count()
 }
@@ -88,7 +93,7 @@ fn the_components_client_multiplexes_over_one_http2_connection() {
             }
         }
         assert_eq!(
-            server_connections(port),
+            connections_to(port),
             1,
             "one connection carries the watch and the 20 creates"
         );
