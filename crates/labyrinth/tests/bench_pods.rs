@@ -3,11 +3,12 @@
 //! apply, measured by a raw watch of the API; medians of the bursts, and
 //! how many bursts met issue 16's goals of 200 and 500 ms; and a fourth
 //! burst measured by a kubectl watch, for comparison; per burst also
-//! the apply command's own time and major faults (the JSON names the
+//! the apply command's own time, CPU and major faults (the JSON names the
 //! kubectl it runs), the file pages the
 //! machine read back after evicting them, and the machine's CPU time from
 //! the apply to the last pod Ready, also in units of the machine's speed
-//! in the same run: see `in_machine_units`), the
+//! in the same run: see `in_machine_units`, and split by role: see
+//! `common/role_cpu.rs`), the
 //! node agents' memory per pod (VmRSS, the figure the goal was set on, and
 //! RssAnon, without the binary's shared code pages), and pod-to-pod TCP throughput with iperf3
 //! over our tunnel against a hand-built veth + VXLAN path between the same
@@ -86,6 +87,11 @@ struct Burst {
     /// how soon the last pod can be Ready, and a steadier reading than the
     /// latencies for comparing two builds.
     machine_cpu_ms: f64,
+    /// Of that, each role's long-running processes (`role_cpu`), ms, and
+    /// the apply command's own processes (user + system of the waited-for
+    /// `labyrinth kubectl` and the kubectl it runs).
+    role_cpu_ms: Vec<(&'static str, f64)>,
+    apply_command_cpu_ms: f64,
 }
 
 /// The machine's count of file pages read back after their eviction.
@@ -128,12 +134,44 @@ fn kubectl_on_path() -> String {
     std::fs::canonicalize(&p).unwrap_or(p).display().to_string()
 }
 
-/// Major page faults of this process's waited-for children, all so far.
-fn children_major_faults() -> i64 {
+/// This process's waited-for children, all so far.
+fn children_usage() -> libc::rusage {
     // SAFETY: getrusage writes one rusage into the zeroed struct we own.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) }, 0);
-    ru.ru_majflt
+    ru
+}
+
+/// Major page faults of this process's waited-for children, all so far.
+fn children_major_faults() -> i64 {
+    children_usage().ru_majflt
+}
+
+/// CPU time (user + system) of this process's waited-for children so far, ms.
+fn children_cpu_ms() -> f64 {
+    let ru = children_usage();
+    let ms = |t: libc::timeval| t.tv_sec as f64 * 1000.0 + t.tv_usec as f64 / 1000.0;
+    ms(ru.ru_utime) + ms(ru.ru_stime)
+}
+
+/// Each role's CPU from `before` to `after` (`role_cpu::by_role`), every
+/// role present in both: a role missing means the classifier no longer
+/// knows the lab's processes, and the split would be wrong.
+fn role_deltas(
+    before: &std::collections::BTreeMap<&'static str, (f64, usize)>,
+    after: &std::collections::BTreeMap<&'static str, (f64, usize)>,
+) -> Vec<(&'static str, f64)> {
+    common::role_cpu::ROLES
+        .iter()
+        .map(|role| {
+            let (b, a) = (before.get(role), after.get(role));
+            assert!(
+                b.is_some() && a.is_some(),
+                "no {role} process found in /proc (before {b:?}, after {a:?})"
+            );
+            (*role, a.unwrap().0 - b.unwrap().0)
+        })
+        .collect()
 }
 
 /// Who watches the pods for the measurement.
@@ -211,6 +249,8 @@ fn apply_to_ready(lab: &Lab, name: &str, how: Watch) -> Burst {
             .any(|l| l.contains("k8s.io/initial-events-end"));
         assert!(opened, "the watch ended before its initial-events bookmark");
     }
+    let roles_before = common::role_cpu::by_role();
+    let apply_cpu_before = children_cpu_ms();
     let faults_before = children_major_faults();
     let refaults_before = file_refaults();
     let cpu_before = machine_busy_ms();
@@ -226,6 +266,7 @@ fn apply_to_ready(lab: &Lab, name: &str, how: Watch) -> Burst {
     );
     let apply_ms = start.elapsed().as_secs_f64() * 1000.0;
     let apply_major_faults = children_major_faults() - faults_before;
+    let apply_command_cpu_ms = children_cpu_ms() - apply_cpu_before;
     let mut added: HashMap<String, Instant> = HashMap::new();
     let mut ready: Vec<f64> = Vec::new();
     let mut from_apply: Vec<f64> = Vec::new();
@@ -248,6 +289,7 @@ fn apply_to_ready(lab: &Lab, name: &str, how: Watch) -> Burst {
     let all_s = start.elapsed().as_secs_f64();
     let file_pages_read_back = file_refaults() - refaults_before;
     let machine_cpu_ms = machine_busy_ms() - cpu_before;
+    let role_cpu_ms = role_deltas(&roles_before, &common::role_cpu::by_role());
     stop(&mut watch);
     assert_eq!(ready.len(), PODS, "not every pod became Ready");
     ready.sort_by(|a, b| a.total_cmp(b));
@@ -263,6 +305,8 @@ fn apply_to_ready(lab: &Lab, name: &str, how: Watch) -> Burst {
         apply_major_faults,
         file_pages_read_back,
         machine_cpu_ms,
+        role_cpu_ms,
+        apply_command_cpu_ms,
     }
 }
 
@@ -355,7 +399,26 @@ fn burst_json(b: &Burst) -> serde_json::Value {
         "apply_command_major_faults": b.apply_major_faults,
         "machine_file_pages_read_back": b.file_pages_read_back,
         "machine_cpu_ms": b.machine_cpu_ms,
+        "apply_command_cpu_ms": b.apply_command_cpu_ms,
+        "cpu_by_role_ms": cpu_by_role(b),
     })
+}
+
+/// The burst's CPU by role, and the rest of the machine's: processes that
+/// ended before the burst did (each CNI plugin run, reaped by the kubelet
+/// role), the watch, the kernel's threads and softirqs.
+fn cpu_by_role(b: &Burst) -> serde_json::Map<String, serde_json::Value> {
+    let mut m: serde_json::Map<String, serde_json::Value> = b
+        .role_cpu_ms
+        .iter()
+        .map(|(r, ms)| (r.to_string(), serde_json::json!(ms)))
+        .collect();
+    let named: f64 = b.role_cpu_ms.iter().map(|(_, ms)| ms).sum::<f64>() + b.apply_command_cpu_ms;
+    m.insert(
+        "everything_else".into(),
+        serde_json::json!(b.machine_cpu_ms - named),
+    );
+    m
 }
 
 /// How many bench pods each node runs.
@@ -401,6 +464,87 @@ fn a_burst_is_measured_in_the_time_the_hand_built_path_moves_a_gigabyte() {
     assert_eq!(in_machine_units(500.0, 8.0), 0.5);
     // A machine twice as fast makes the same CPU twice as many units.
     assert_eq!(in_machine_units(500.0, 16.0), 1.0);
+}
+
+#[test]
+fn each_process_is_given_its_role_by_its_arguments() {
+    use common::role_cpu::role_of;
+    let cases: [(&[&str], Option<&str>); 9] = [
+        (
+            &[
+                "/work/main/target/release/labyrinth",
+                "server",
+                "--listen",
+                "10.168.0.2:6443",
+            ],
+            Some("apiserver"),
+        ),
+        (
+            &[
+                "labyrinth",
+                "controllers",
+                "--kubeconfig",
+                "/etc/kubernetes/admin.conf",
+            ],
+            Some("controllers"),
+        ),
+        (
+            &["labyrinth", "dns", "--cluster-domain", "cluster.local"],
+            Some("dns"),
+        ),
+        (
+            &[
+                "/opt/labyrinth/bin/labyrinth",
+                "agent",
+                "--role",
+                "network",
+                "--node-name",
+                "node-1",
+            ],
+            Some("network_agents"),
+        ),
+        (
+            &[
+                "/work/main/target/release/labyrinth",
+                "agent",
+                "--node-name",
+                "node-1",
+            ],
+            Some("kubelet_roles"),
+        ),
+        // A pod's wrapper names its command but is the pause program.
+        (
+            &[
+                "/opt/labyrinth/bin/labyrinth-pause",
+                "run",
+                "95",
+                "95",
+                "/run/x",
+                "/",
+                "all",
+                "/opt/labyrinth/bin/labyrinth",
+                "agent",
+                "--role",
+                "network",
+            ],
+            Some("pause_processes"),
+        ),
+        (
+            &["/opt/labyrinth/bin/labyrinth-crilog", "/var/log/pods/x/0.log"],
+            Some("log_writers"),
+        ),
+        // `network` as a value of another flag is not the network role.
+        (
+            &["labyrinth", "agent", "--node-name", "network"],
+            Some("kubelet_roles"),
+        ),
+        (&["kubectl", "apply", "-f", "-"], None),
+    ];
+    for (argv, want) in cases {
+        assert_eq!(role_of(argv), want, "{argv:?}");
+    }
+    assert_eq!(role_of(&[]), None);
+    assert_eq!(role_of(&["labyrinth"]), None);
 }
 
 fn median(v: &[f64]) -> f64 {

@@ -10,6 +10,7 @@ pub mod journey;
 pub mod netpol;
 pub mod netpol_model;
 pub mod readiness;
+pub mod role_cpu;
 pub mod spread;
 pub mod writer;
 #[allow(unused_imports)]
