@@ -472,7 +472,7 @@ fn each_process_is_given_its_role_by_its_arguments() {
     let cases: [(&[&str], Option<&str>); 9] = [
         (
             &[
-                "/work/main/target/release/labyrinth",
+                "/opt/labyrinth/bin/labyrinth",
                 "server",
                 "--listen",
                 "10.168.0.2:6443",
@@ -504,12 +504,7 @@ fn each_process_is_given_its_role_by_its_arguments() {
             Some("network_agents"),
         ),
         (
-            &[
-                "/work/main/target/release/labyrinth",
-                "agent",
-                "--node-name",
-                "node-1",
-            ],
+            &["/usr/local/bin/labyrinth", "agent", "--node-name", "node-1"],
             Some("kubelet_roles"),
         ),
         // A pod's wrapper names its command but is the pause program.
