@@ -11,8 +11,6 @@ use kube::api::{Api, PostParams};
 use kube::runtime::watcher;
 use serde_json::json;
 
-/// ESTABLISHED TCP sockets of this process whose local port is `port`: the
-/// server's side of each client connection (the server runs in-process).
 /// Established connections to the server at `port` on loopback, counted
 /// by their client ends (remote port `port`). Not by the server's ends: a
 /// listener bound to port 0 with SO_REUSEADDR may get a port that another

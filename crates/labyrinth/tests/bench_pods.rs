@@ -158,18 +158,14 @@ fn children_cpu_ms() -> f64 {
 /// role present in both: a role missing means the classifier no longer
 /// knows the lab's processes, and the split would be wrong.
 fn role_deltas(
-    before: &std::collections::BTreeMap<&'static str, (f64, usize)>,
-    after: &std::collections::BTreeMap<&'static str, (f64, usize)>,
+    before: &std::collections::BTreeMap<&'static str, f64>,
+    after: &std::collections::BTreeMap<&'static str, f64>,
 ) -> Vec<(&'static str, f64)> {
     common::role_cpu::ROLES
         .iter()
-        .map(|role| {
-            let (b, a) = (before.get(role), after.get(role));
-            assert!(
-                b.is_some() && a.is_some(),
-                "no {role} process found in /proc (before {b:?}, after {a:?})"
-            );
-            (*role, a.unwrap().0 - b.unwrap().0)
+        .map(|role| match (before.get(role), after.get(role)) {
+            (Some(b), Some(a)) => (*role, a - b),
+            (b, a) => panic!("no {role} process found in /proc (before: {b:?}, after: {a:?})"),
         })
         .collect()
 }

@@ -41,8 +41,8 @@ pub fn role_of(argv: &[&str]) -> Option<&'static str> {
     }
 }
 
-/// Each role's CPU time so far (ms) and how many processes each role has.
-pub fn by_role() -> BTreeMap<&'static str, (f64, usize)> {
+/// Each role's CPU time so far (ms), summed over its processes.
+pub fn by_role() -> BTreeMap<&'static str, f64> {
     let mut out = BTreeMap::new();
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return out;
@@ -73,9 +73,7 @@ pub fn by_role() -> BTreeMap<&'static str, (f64, usize)> {
         let Some(ms) = ms else {
             continue;
         };
-        let e = out.entry(role).or_insert((0.0, 0));
-        e.0 += ms;
-        e.1 += 1;
+        *out.entry(role).or_insert(0.0) += ms;
     }
     out
 }
