@@ -12,10 +12,11 @@ use kube::runtime::watcher;
 use serde_json::json;
 
 /// Established connections to the server at `port` on loopback, counted
-/// by their client ends (remote port `port`). Not by the server's ends: a
-/// listener bound to port 0 with SO_REUSEADDR may get a port that another
-/// process's outgoing connection already uses as its local port, and that
-/// connection would be counted as the server's (CI81 saw 2 once).
+/// by their client ends (remote port `port`). Not by the server's ends: the
+/// listener (127.0.0.1, port 0) can be given a port that another process's
+/// connection already uses as its local port on another address (the
+/// host's own, to elsewhere; the two do not conflict), and the table lists
+/// that socket with the same local port (CI81 counted 2 once).
 fn connections_to(port: u16) -> usize {
     let table = std::fs::read_to_string("/proc/self/net/tcp").unwrap();
     table
