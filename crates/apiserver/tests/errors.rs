@@ -36,6 +36,14 @@ fn invalid_objects_get_422_with_field_paths_and_nothing_is_created() {
             "The Service \"ports\" is invalid: \n* spec.ports[0].port: Invalid value: 70000: must be between 1 and 65535, inclusive\n* spec.ports[1].name: Duplicate value: \"a\"",
         ),
         (
+            "apiVersion: v1\nkind: Service\nmetadata: {name: proto}\nspec:\n  ports: [{port: 80, protocol: SCTPX}]\n",
+            "The Service \"proto\" is invalid: spec.ports[0].protocol: Unsupported value: \"SCTPX\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+        ),
+        (
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: proto}\nspec:\n  containers: [{name: c, image: i, ports: [{containerPort: 80, protocol: HTTP}]}]\n",
+            "The Pod \"proto\" is invalid: spec.containers[0].ports[0].protocol: Unsupported value: \"HTTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
+        ),
+        (
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: sel}\nspec:\n  selector: {matchLabels: {app: x}}\n  template:\n    metadata: {labels: {app: other}}\n    spec: {containers: [{name: c, image: i}]}\n",
             "The Deployment \"sel\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`",
         ),
@@ -47,7 +55,7 @@ fn invalid_objects_get_422_with_field_paths_and_nothing_is_created() {
         assert!(!ok);
         assert!(err.contains(want), "want {want:?} in {err:?}");
     }
-    let (_, out, _) = s.kubectl(&["get", "svc,deploy", "-o", "name"]);
+    let (_, out, _) = s.kubectl(&["get", "svc,deploy,pod", "-o", "name"]);
     assert_eq!(out.trim(), "service/kubernetes", "nothing else was created");
 
     // The Status itself, as a client library sees it.

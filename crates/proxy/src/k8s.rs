@@ -82,25 +82,40 @@ impl ServiceStore {
 
     /// The model: one ServicePort per (ClusterIP service, port). Services that
     /// are headless or not IPv4 are skipped; a malformed one is an error
-    /// naming it, so nothing half-built is programmed.
+    /// naming it (what `model_for` leaves out, as a strict reading).
     pub fn model(&self, cluster_cidr: Option<Ipv4Net>) -> Result<ServiceModel> {
-        self.model_for(cluster_cidr, None)
+        let (model, mut left_out) = self.model_for(cluster_cidr, None)?;
+        match left_out.is_empty() {
+            true => Ok(model),
+            false => Err(left_out.swap_remove(0)),
+        }
     }
 
-    /// The model as `node` programs it (its local endpoints, its NodePorts).
-    pub fn model_for(&self, cluster_cidr: Option<Ipv4Net>, node: Option<ThisNode>) -> Result<ServiceModel> {
+    /// The model as `node` programs it (its local endpoints, its NodePorts),
+    /// and the Services left out of it, each error naming its Service. A
+    /// Service the datapaths cannot program (an SCTP port, which the API
+    /// accepts) is left out whole, so none of it is half-built, and the
+    /// others are programmed as kube-proxy does: one such Service must not
+    /// hold every other change back. Only conflicts between Services (two
+    /// claiming one address and port, which the API server's allocators
+    /// prevent) fail the whole model.
+    pub fn model_for(
+        &self,
+        cluster_cidr: Option<Ipv4Net>,
+        node: Option<ThisNode>,
+    ) -> Result<(ServiceModel, Vec<anyhow::Error>)> {
         let mut model = ServiceModel::new(cluster_cidr);
         model.node = node;
+        let mut left_out = Vec::new();
         for ((ns, name), svc) in &self.services {
-            for sp in self
-                .service_ports(ns, name, svc, model.node.as_ref().and_then(|n| n.zone.as_deref()))
-                .with_context(|| format!("service {ns}/{name}"))?
-            {
-                model.insert(sp);
+            let zone = model.node.as_ref().and_then(|n| n.zone.as_deref());
+            match self.service_ports(ns, name, svc, zone) {
+                Ok(ports) => ports.into_iter().for_each(|sp| model.insert(sp)),
+                Err(e) => left_out.push(e.context(format!("service {ns}/{name}"))),
             }
         }
         model.validate().map_err(|e| anyhow!(e))?;
-        Ok(model)
+        Ok((model, left_out))
     }
 
     fn service_ports(
@@ -403,6 +418,29 @@ mod tests {
         store.apply_service(node_port_svc("Nearby", 30080)).unwrap();
         let err = format!("{:#}", store.model(None).unwrap_err());
         assert!(err.contains("spec.externalTrafficPolicy"), "{err}");
+    }
+
+    #[test]
+    fn a_service_the_datapaths_cannot_program_is_left_out_alone() {
+        let mut store = ServiceStore::default();
+        store.apply_service(svc()).unwrap();
+        store.apply_slice(slice()).unwrap();
+        let mut sctp = node_port_svc("Cluster", 30080);
+        sctp.spec.as_mut().unwrap().ports.as_mut().unwrap()[0].protocol = Some("SCTP".into());
+        store.apply_service(sctp).unwrap();
+        let (m, left_out) = store.model_for(None, None).unwrap();
+        // kube-dns's two ports are programmed; web is not, and says why.
+        assert_eq!(m.services.len(), 2);
+        assert!(m.services.keys().all(|k| k.name == "kube-dns"));
+        let why: Vec<String> = left_out.iter().map(|e| format!("{e:#}")).collect();
+        assert_eq!(why.len(), 1, "{why:?}");
+        assert!(
+            why[0].contains("ns/web") && why[0].contains("\"SCTP\""),
+            "{why:?}"
+        );
+        // The strict reading still refuses it, naming it.
+        let err = format!("{:#}", store.model(None).unwrap_err());
+        assert!(err.contains("ns/web"), "{err}");
     }
 
     #[test]

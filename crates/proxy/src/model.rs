@@ -9,7 +9,8 @@ use ipnet::Ipv4Net;
 
 pub use crate::external::{NodePort, ThisNode};
 
-/// Transport protocol of a service port (SCTP is not supported).
+/// Transport protocol of a service port (SCTP is not supported: a Service
+/// with an SCTP port is left out of the model, `ServiceStore::model_for`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Protocol {
     Tcp,

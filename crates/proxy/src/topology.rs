@@ -129,7 +129,7 @@ mod tests {
                 ip: Ipv4Addr::new(10, 168, 0, 3),
                 zone: zone.map(str::to_string),
             };
-            let m = store.model_for(None, Some(node)).unwrap();
+            let (m, _) = store.model_for(None, Some(node)).unwrap();
             let sp = m.services.values().next().unwrap().clone();
             (ips(&sp.endpoints), sp.topology_zone)
         };

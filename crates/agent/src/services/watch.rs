@@ -54,6 +54,8 @@ pub async fn run(
     let mut relist_services: Vec<Service> = Vec::new();
     let mut relist_slices: Vec<EndpointSlice> = Vec::new();
     let (mut services_listed, mut slices_listed) = (false, false);
+    // The Services the last model left out, each said once while it stays out.
+    let mut left_out: Vec<String> = Vec::new();
     while let Some(ev) = events.next().await {
         let mut trigger = None;
         match ev {
@@ -88,7 +90,12 @@ pub async fn run(
             continue;
         }
         match store.read(|st| st.model_for(Some(cluster_cidr), Some(node.clone()))) {
-            Ok(model) => {
+            Ok((model, out)) => {
+                let out: Vec<String> = out.iter().map(|e| format!("{e:#}")).collect();
+                for why in out.iter().filter(|w| !left_out.contains(w)) {
+                    tracing::warn!("not programmed, the other Services are: {why}");
+                }
+                left_out = out;
                 health.update(&model).await;
                 if tx.send((model, trigger)).is_err() {
                     bail!("the proxy sync thread stopped");

@@ -3,7 +3,7 @@
 //! is required once there are several, as Service ports need).
 
 use super::names;
-use super::ports::port_range;
+use super::ports::{port_range, protocol};
 use crate::rest::status::FieldError;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -40,16 +40,9 @@ pub fn validate(obj: &Value, errs: &mut Vec<FieldError>) {
                 }
             }
             port_range(&p["port"], format!("{pb}.port"), errs);
-            match p["protocol"].as_str() {
+            match p.get("protocol").filter(|v| !v.is_null()) {
                 None => errs.push(FieldError::required(format!("{pb}.protocol"), "")),
-                Some("TCP" | "UDP" | "SCTP") => {}
-                Some(other) => errs.push(FieldError {
-                    reason: "FieldValueNotSupported",
-                    field: format!("{pb}.protocol"),
-                    message: format!(
-                        "Unsupported value: {other:?}: supported values: \"SCTP\", \"TCP\", \"UDP\""
-                    ),
-                }),
+                given => protocol(given, format!("{pb}.protocol"), errs),
             }
         }
     }

@@ -2,24 +2,12 @@
 //! after decoding (ports, protocols, peers, ipBlocks, policyTypes), each a
 //! 422 field error naming the path.
 
+use super::ports::protocol;
 use crate::rest::status::FieldError;
 use ipnet::IpNet;
 use serde_json::{json, Value};
 
-const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
 const POLICY_TYPES: [&str; 2] = ["Egress", "Ingress"];
-
-fn not_supported(field: String, value: &Value, supported: &[&str]) -> FieldError {
-    let list: Vec<String> = supported.iter().map(|s| format!("{s:?}")).collect();
-    FieldError {
-        reason: "FieldValueNotSupported",
-        field,
-        message: format!(
-            "Unsupported value: {value}: supported values: {}",
-            list.join(", ")
-        ),
-    }
-}
 
 fn forbidden(field: String, detail: &str) -> FieldError {
     FieldError {
@@ -40,7 +28,11 @@ pub fn validate(obj: &Value, errs: &mut Vec<FieldError>) {
     let types = items(spec, "policyTypes");
     for (i, t) in types.iter().enumerate() {
         if !t.as_str().is_some_and(|t| POLICY_TYPES.contains(&t)) {
-            errs.push(not_supported(format!("spec.policyTypes[{i}]"), t, &POLICY_TYPES));
+            errs.push(FieldError::not_supported(
+                format!("spec.policyTypes[{i}]"),
+                t,
+                &POLICY_TYPES,
+            ));
         }
     }
     if types.len() > 2 {
@@ -64,11 +56,7 @@ pub fn validate(obj: &Value, errs: &mut Vec<FieldError>) {
 }
 
 fn port(p: &Value, base: &str, errs: &mut Vec<FieldError>) {
-    if let Some(proto) = p.get("protocol").filter(|v| !v.is_null()) {
-        if !proto.as_str().is_some_and(|s| PROTOCOLS.contains(&s)) {
-            errs.push(not_supported(format!("{base}.protocol"), proto, &PROTOCOLS));
-        }
-    }
+    protocol(p.get("protocol"), format!("{base}.protocol"), errs);
     let port = p.get("port").filter(|v| !v.is_null());
     match port {
         Some(Value::Number(n)) if !n.as_i64().is_some_and(|n| (1..=65535).contains(&n)) => {

@@ -2,7 +2,7 @@
 //! selector that must match its template's labels, and the wording of an
 //! unsupported value.
 
-use super::ports::port_range;
+use super::ports::{port_range, protocol};
 use crate::rest::status::FieldError;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -53,6 +53,7 @@ pub(super) fn pod_spec(spec: &Value, base: &str, errs: &mut Vec<FieldError>) {
             for (j, p) in ports.iter().enumerate() {
                 let pb = format!("{cb}.ports[{j}]");
                 port_range(&p["containerPort"], format!("{pb}.containerPort"), errs);
+                protocol(p.get("protocol"), format!("{pb}.protocol"), errs);
                 if let Some(hp) = p.get("hostPort") {
                     if hp.as_i64() != Some(0) {
                         port_range(hp, format!("{pb}.hostPort"), errs);

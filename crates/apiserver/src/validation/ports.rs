@@ -1,5 +1,5 @@
-//! The port-number rule every kind with ports shares (Services, pods,
-//! Endpoints).
+//! The port rules every kind with ports shares (Services, pods,
+//! Endpoints, NetworkPolicies): the number's range and the protocol.
 
 use crate::rest::status::FieldError;
 use serde_json::Value;
@@ -14,5 +14,41 @@ pub(super) fn port_range(v: &Value, field: String, errs: &mut Vec<FieldError>) {
                 "must be between 1 and 65535, inclusive",
             ));
         }
+    }
+}
+
+/// The transport protocols the API accepts wherever a port has one.
+pub(super) const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
+
+/// A port's protocol, when given, is one the API accepts (absent, the
+/// server's default, TCP, applies).
+pub(super) fn protocol(v: Option<&Value>, field: String, errs: &mut Vec<FieldError>) {
+    if let Some(p) = v.filter(|v| !v.is_null()) {
+        if !p.as_str().is_some_and(|s| PROTOCOLS.contains(&s)) {
+            errs.push(FieldError::not_supported(field, p, &PROTOCOLS));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn protocols_are_checked_where_given() {
+        let check = |v: Option<Value>| {
+            let mut errs = Vec::new();
+            protocol(v.as_ref(), "p".into(), &mut errs);
+            errs.into_iter().map(|e| e.message).collect::<Vec<_>>()
+        };
+        assert!(check(None).is_empty());
+        assert!(check(Some(Value::Null)).is_empty());
+        assert!(check(Some(json!("UDP"))).is_empty());
+        assert_eq!(
+            check(Some(json!("tcp"))),
+            ["Unsupported value: \"tcp\": supported values: \"SCTP\", \"TCP\", \"UDP\""]
+        );
+        assert_eq!(check(Some(json!(6))).len(), 1, "a number is no protocol");
     }
 }

@@ -4,7 +4,7 @@
 //! is the allocator's question, asked after these (rest::service_alloc).
 
 use super::names;
-use super::ports::port_range;
+use super::ports::{port_range, protocol};
 use crate::rest::status::FieldError;
 use crate::service_type::{self as ty, EXTERNAL_NAME, LOAD_BALANCER, POLICIES, TYPES};
 use serde_json::{json, Value};
@@ -56,6 +56,7 @@ fn ports(spec: &Value, t: &str, errs: &mut Vec<FieldError>) {
             }
         }
         port_range(&p["port"], format!("{base}.port"), errs);
+        protocol(p.get("protocol"), format!("{base}.protocol"), errs);
         if let Some(tp) = p.get("targetPort") {
             if tp.is_i64() {
                 port_range(tp, format!("{base}.targetPort"), errs);
@@ -265,6 +266,25 @@ mod tests {
         validate(&json!({"metadata": {"name": "s"}, "spec": spec}), &mut errs);
         errs.into_iter().map(|e| (e.field, e.message)).collect()
     }
+    #[test]
+    fn a_port_protocol_is_one_the_api_knows() {
+        let ports = |proto: &str| json!({"ports": [{"port": 80, "protocol": proto}]});
+        assert_eq!(
+            fields(ports("SCTPX")),
+            [(
+                "spec.ports[0].protocol".into(),
+                "Unsupported value: \"SCTPX\": supported values: \"SCTP\", \"TCP\", \"UDP\"".into()
+            )]
+        );
+        for ok in ["TCP", "UDP", "SCTP"] {
+            assert!(fields(ports(ok)).is_empty(), "{ok}");
+        }
+        assert!(
+            fields(json!({"ports": [{"port": 80}]})).is_empty(),
+            "absent is TCP"
+        );
+    }
+
     #[test]
     fn the_real_servers_field_errors() {
         assert_eq!(
