@@ -44,6 +44,10 @@ fn invalid_objects_get_422_with_field_paths_and_nothing_is_created() {
             "The Pod \"proto\" is invalid: spec.containers[0].ports[0].protocol: Unsupported value: \"HTTP\": supported values: \"SCTP\", \"TCP\", \"UDP\"",
         ),
         (
+            "apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: by-hand}\naddressType: IPv4\nports: [{port: 80, protocol: TCP}]\nendpoints: [{addresses: [\"10.0.1\"]}]\n",
+            "The EndpointSlice \"by-hand\" is invalid: endpoints[0].addresses[0]: Invalid value: \"10.0.1\": must be a valid IPv4 address",
+        ),
+        (
             "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: sel}\nspec:\n  selector: {matchLabels: {app: x}}\n  template:\n    metadata: {labels: {app: other}}\n    spec: {containers: [{name: c, image: i}]}\n",
             "The Deployment \"sel\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"other\"}: `selector` does not match template `labels`",
         ),
@@ -55,8 +59,12 @@ fn invalid_objects_get_422_with_field_paths_and_nothing_is_created() {
         assert!(!ok);
         assert!(err.contains(want), "want {want:?} in {err:?}");
     }
-    let (_, out, _) = s.kubectl(&["get", "svc,deploy,pod", "-o", "name"]);
-    assert_eq!(out.trim(), "service/kubernetes", "nothing else was created");
+    let (_, out, _) = s.kubectl(&["get", "svc,deploy,pod,endpointslices", "-o", "name"]);
+    assert_eq!(
+        out.trim(),
+        "service/kubernetes\nendpointslice.discovery.k8s.io/kubernetes",
+        "nothing else was created"
+    );
 
     // The Status itself, as a client library sees it.
     let tok = admin_token(&s);

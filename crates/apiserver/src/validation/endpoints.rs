@@ -2,10 +2,9 @@
 //! its ports are in range with a supported protocol and unique names (a name
 //! is required once there are several, as Service ports need).
 
-use super::names;
-use super::ports::{port_range, protocol};
+use super::ports::{port_name, port_range, protocol};
 use crate::rest::status::FieldError;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::HashSet;
 use std::net::IpAddr;
 
@@ -31,14 +30,7 @@ pub fn validate(obj: &Value, errs: &mut Vec<FieldError>) {
             if name.is_empty() && ports.len() > 1 {
                 errs.push(FieldError::required(format!("{pb}.name"), ""));
             }
-            if !name.is_empty() {
-                for m in names::label(name) {
-                    errs.push(FieldError::invalid(format!("{pb}.name"), &json!(name), &m));
-                }
-                if !seen.insert(name) {
-                    errs.push(FieldError::duplicate(format!("{pb}.name"), &json!(name)));
-                }
-            }
+            port_name(name, format!("{pb}.name"), &mut seen, errs);
             port_range(&p["port"], format!("{pb}.port"), errs);
             match p.get("protocol").filter(|v| !v.is_null()) {
                 None => errs.push(FieldError::required(format!("{pb}.protocol"), "")),
@@ -48,7 +40,8 @@ pub fn validate(obj: &Value, errs: &mut Vec<FieldError>) {
     }
 }
 
-fn address(ip: &Value, field: String, errs: &mut Vec<FieldError>) {
+/// An endpoint's address: an IP, not a loopback one (EndpointSlices' too).
+pub(super) fn address(ip: &Value, field: String, errs: &mut Vec<FieldError>) {
     match ip.as_str().and_then(|s| s.parse::<IpAddr>().ok()) {
         None => errs.push(FieldError::invalid(
             field,
@@ -67,6 +60,7 @@ fn address(ip: &Value, field: String, errs: &mut Vec<FieldError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     #[test]
     fn field_paths() {
         let ep = json!({"subsets": [{"addresses": [{"ip": "10.0.1.5"}, {"ip": "nope"}],

@@ -2,6 +2,7 @@
 //! detection for fieldValidation) and the per-kind rules the real server applies.
 
 mod endpoints;
+mod endpointslice;
 mod init_containers;
 mod job;
 pub mod names;

@@ -1,8 +1,10 @@
 //! The port rules every kind with ports shares (Services, pods,
 //! Endpoints, NetworkPolicies): the number's range and the protocol.
 
+use super::names;
 use crate::rest::status::FieldError;
-use serde_json::Value;
+use serde_json::{json, Value};
+use std::collections::HashSet;
 
 /// A port number must be 1–65535; a non-number is the decoder's business.
 pub(super) fn port_range(v: &Value, field: String, errs: &mut Vec<FieldError>) {
@@ -14,6 +16,25 @@ pub(super) fn port_range(v: &Value, field: String, errs: &mut Vec<FieldError>) {
                 "must be between 1 and 65535, inclusive",
             ));
         }
+    }
+}
+
+/// A port's name, when not empty: a DNS label, and unique among the ports
+/// of its list (`seen` holds those before it).
+pub(super) fn port_name<'a>(
+    name: &'a str,
+    field: String,
+    seen: &mut HashSet<&'a str>,
+    errs: &mut Vec<FieldError>,
+) {
+    if name.is_empty() {
+        return;
+    }
+    for m in names::label(name) {
+        errs.push(FieldError::invalid(field.clone(), &json!(name), &m));
+    }
+    if !seen.insert(name) {
+        errs.push(FieldError::duplicate(field, &json!(name)));
     }
 }
 

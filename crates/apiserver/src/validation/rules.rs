@@ -50,6 +50,7 @@ pub fn validate(kind: &str, obj: &Value) -> Vec<FieldError> {
         "ConfigMap" | "Secret" => data_size(obj, &mut errs),
         "NetworkPolicy" => super::networkpolicy::validate(obj, &mut errs),
         "Endpoints" => super::endpoints::validate(obj, &mut errs),
+        "EndpointSlice" => super::endpointslice::validate(obj, &mut errs),
         "DaemonSet" => super::workloads::daemonset(obj, &mut errs),
         "Job" => super::job::validate(obj, &mut errs),
         "Role" | "ClusterRole" => super::rbac::role(obj, kind == "Role", &mut errs),

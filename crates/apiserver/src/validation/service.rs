@@ -4,7 +4,7 @@
 //! is the allocator's question, asked after these (rest::service_alloc).
 
 use super::names;
-use super::ports::{port_range, protocol};
+use super::ports::{port_name, port_range, protocol};
 use crate::rest::status::FieldError;
 use crate::service_type::{self as ty, EXTERNAL_NAME, LOAD_BALANCER, POLICIES, TYPES};
 use serde_json::{json, Value};
@@ -81,14 +81,7 @@ fn ports(spec: &Value, t: &str, errs: &mut Vec<FieldError>) {
         if ports.len() > 1 && name.is_empty() {
             errs.push(FieldError::required(format!("{base}.name"), ""));
         }
-        if !name.is_empty() {
-            for m in names::label(name) {
-                errs.push(FieldError::invalid(format!("{base}.name"), &json!(name), &m));
-            }
-            if !seen.insert(name.to_string()) {
-                errs.push(FieldError::duplicate(format!("{base}.name"), &json!(name)));
-            }
-        }
+        port_name(name, format!("{base}.name"), &mut seen, errs);
     }
 }
 
