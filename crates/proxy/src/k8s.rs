@@ -85,9 +85,10 @@ impl ServiceStore {
     /// naming it (what `model_for` leaves out, as a strict reading).
     pub fn model(&self, cluster_cidr: Option<Ipv4Net>) -> Result<ServiceModel> {
         let (model, mut left_out) = self.model_for(cluster_cidr, None)?;
-        match left_out.is_empty() {
-            true => Ok(model),
-            false => Err(left_out.swap_remove(0)),
+        if left_out.is_empty() {
+            Ok(model)
+        } else {
+            Err(left_out.swap_remove(0))
         }
     }
 
@@ -156,8 +157,10 @@ impl ServiceStore {
             let proto = Protocol::from_api(port.protocol.as_deref())
                 .map_err(|e| anyhow!("port {}: {e}", port.port))?;
             let port_name = port.name.clone().unwrap_or_default();
-            let svc_port =
-                u16::try_from(port.port).map_err(|_| anyhow!("port {} out of range", port.port))?;
+            let svc_port = u16::try_from(port.port)
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(|| anyhow!("port {} out of range", port.port))?;
             let spn = ServicePortName::new(ns, name, &port_name, proto);
             let (endpoints, topology_zone) = narrow(endpoints_for(&slices, &port_name, proto)?, zone);
             let mut sp = ServicePort::new(spn, cluster_ip, svc_port, endpoints);
@@ -276,7 +279,10 @@ fn endpoints_for(slices: &[&EndpointSlice], port_name: &str, proto: Protocol) ->
         });
         let Some(target) = target else { continue };
         let Some(port) = target.port else { continue };
-        let port = u16::try_from(port).map_err(|_| anyhow!("endpoint port {port} out of range"))?;
+        let port = u16::try_from(port)
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| anyhow!("endpoint port {port} out of range"))?;
         for ep in slice.endpoints.iter().flatten() {
             // The API says a nil ready condition means ready.
             let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
@@ -441,6 +447,19 @@ mod tests {
         // The strict reading still refuses it, naming it.
         let err = format!("{:#}", store.model(None).unwrap_err());
         assert!(err.contains("ns/web"), "{err}");
+        // So is a port 0 (stored before the API server refused it), which
+        // the model's own check would have refused for every Service.
+        let mut zero = slice();
+        zero.ports.as_mut().unwrap()[0].port = Some(0);
+        store.apply_slice(zero).unwrap();
+        let (m, left_out) = store.model_for(None, None).unwrap();
+        let why: Vec<String> = left_out.iter().map(|e| format!("{e:#}")).collect();
+        assert_eq!(m.services.len(), 0, "{why:?}");
+        assert!(
+            why.iter()
+                .any(|w| w.contains("kube-system/kube-dns") && w.contains("endpoint port 0")),
+            "{why:?}"
+        );
     }
 
     #[test]

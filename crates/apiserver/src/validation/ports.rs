@@ -1,5 +1,6 @@
-//! The port rules every kind with ports shares (Services, pods,
-//! Endpoints, NetworkPolicies): the number's range and the protocol.
+//! The port rules every kind with ports shares (Services, pods, Endpoints,
+//! EndpointSlices, NetworkPolicies): the number's range, the name and the
+//! protocol.
 
 use super::names;
 use crate::rest::status::FieldError;
@@ -39,7 +40,7 @@ pub(super) fn port_name<'a>(
 }
 
 /// The transport protocols the API accepts wherever a port has one.
-pub(super) const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
+const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
 
 /// A port's protocol, when given, is one the API accepts (absent, the
 /// server's default, TCP, applies).
@@ -54,7 +55,6 @@ pub(super) fn protocol(v: Option<&Value>, field: String, errs: &mut Vec<FieldErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn protocols_are_checked_where_given() {
